@@ -1,0 +1,3 @@
+from graduate.cli.app import main
+
+main()

@@ -1,0 +1,71 @@
+"""graduate label PROJECT --input FILE: send unlabelled rows to the live teacher and store the answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from graduate.cli.console import console, err_console, fmt_usd, item_progress
+
+
+def label(
+    project: Path = typer.Argument(..., help="Project directory."),
+    input: Path = typer.Option(..., "--input", "-i", help="CSV of items to label."),
+    text_column: str | None = typer.Option(None, help="Column with the text (default: task.text_column)."),
+    id_column: str | None = typer.Option(None, help="Column with a unique id (default: the row number)."),
+    limit: int | None = typer.Option(None, min=1, help="Label at most this many rows."),
+) -> None:
+    """Label rows with the spec's teacher: cached (a re-run sends nothing), rate-limited, budget-capped."""
+    from graduate.data.csv_source import read_items
+    from graduate.data.examples import add_examples, select_examples
+    from graduate.data.teacher_labels import teacher_labels
+    from graduate.project import Project
+
+    proj = Project.load(project)
+    items, report = read_items(input, text_column=text_column or proj.spec.task.text_column, id_column=id_column)
+    for problem in report.skipped[:10]:
+        err_console.print(f"skipped {problem}", highlight=False)
+    if limit is not None:
+        items = items[:limit]
+    source = f"label:{input.stem}"
+    add_examples(proj.engine, source, items)
+    stored = {ex.external_id: ex for ex in select_examples(proj.engine, source=source)}
+    examples = [stored[it.external_id] for it in items]
+    with item_progress(f"labelling with {proj.spec.teacher.model}", len(examples)) as advance:
+        _, stats = proj.label([ex.text for ex in examples], progress=advance)
+    parsed = teacher_labels(proj.engine, proj.spec.task, proj.spec.teacher, examples)
+    unparseable = sum(1 for p in parsed.values() if p.call is not None and p.label is None)
+    counts: dict[str, int] = {}
+    for p in parsed.values():
+        if p.label is not None:
+            counts[p.label] = counts.get(p.label, 0) + 1
+
+    t = Table(title=f"{input.name}: {len(items)} rows ({len(report.skipped)} skipped)", title_justify="left")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for name, value in [
+        ("distinct requests", stats.distinct),
+        ("answered from the call log (not sent)", stats.cached),
+        ("sent and answered", stats.sent),
+        ("failed after retries", stats.failed),
+        ("not sent (budget)", stats.not_sent),
+        ("unparseable answers", unparseable),
+    ]:
+        t.add_row(name, str(value))
+    for lab, n in sorted(counts.items()):
+        t.add_row(f"label {lab}", str(n))
+    t.add_row("cost of this run", fmt_usd(stats.cost_usd))
+    console.print(t)
+    for e in stats.errors[:5]:
+        err_console.print(f"[red]failed:[/] {e}", highlight=False)
+    if stats.budget_stopped:
+        err_console.print(
+            f"[bold red]error:[/] budget of ${proj.spec.teacher.budget_usd:.2f} reached; {stats.not_sent} items not sent. "
+            "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept)."
+        )
+        raise typer.Exit(3)
+    if stats.failed:
+        err_console.print(f"[bold red]error:[/] {stats.failed} calls failed; run the same command again to retry them (answered items are kept)")
+        raise typer.Exit(1)

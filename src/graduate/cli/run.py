@@ -1,0 +1,61 @@
+"""graduate run PROJECT: the whole distillation path, with a results table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from graduate.cli.console import console, fmt, fmt_usd, stage_progress
+
+METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc", "fpr", "tpr"]
+
+
+def run(project: Path = typer.Argument(..., help="Project directory (holds graduate.yaml).")) -> None:
+    """Import teacher logs and data, build the training set, train students, evaluate against gold."""
+    from graduate.project import Project
+
+    proj = Project.load(project)
+    with stage_progress() as progress:
+        summary = proj.run(progress)
+    print_summary(summary)
+    console.print(f"summary written to [bold]{proj.workdir / 'summary.json'}[/]")
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    ds = s["dataset"]
+    console.print(
+        f"training set: {ds['size']} items {ds['label_counts']} labelled by {s['teacher']['labeller']} "
+        f"(dataset {ds['content_hash'][:12]})"
+    )
+    for step in ds["recipe"]["steps"]:
+        if step.get("dropped"):
+            console.print(f"  dropped {step['dropped']}: {step['reason']}")
+    for imp in s["imports"]:
+        if imp["bad_lines_count"] or imp["failed_calls"]:
+            console.print(f"  import {Path(imp['path']).name}: {imp['failed_calls']} failed calls, {imp['bad_lines_count']} bad lines skipped")
+    students = list(s["students"])
+    for name, e in s["test_sets"].items():
+        t = Table(title=f"{name}: {e['n']} items, gold {e['label_counts']}", title_justify="left")
+        t.add_column("metric")
+        t.add_column("teacher", justify="right")
+        for st in students:
+            t.add_column(st + (" *" if st == s["best_student"] else ""), justify="right")
+        for m in METRICS:
+            t.add_row(m, fmt(e["teacher"].get(m)), *[fmt(e["students"][st].get(m)) for st in students])
+        t.add_row("agreement w/ teacher", "1.000", *[fmt(e["students"][st].get("agreement_with_teacher")) for st in students])
+        t.add_row("kappa w/ teacher", "1.000", *[fmt(e["students"][st].get("kappa_with_teacher")) for st in students])
+        t.add_row(
+            "cost / 1k items",
+            fmt_usd(s["teacher"]["cost_per_1k_usd"], s["teacher"]["cost_estimated"]),
+            *[fmt_usd(e["students"][st].get("cost_per_1k_usd")) for st in students],
+        )
+        t.add_row("latency ms/item", "–", *[fmt(e["students"][st].get("latency_ms_per_item"), 3) for st in students])
+        te = e["teacher"]
+        if te["unparseable"] or te["missing"]:
+            t.caption = f"teacher scored on {te['answered']} answered items ({te['unparseable']} unparseable, {te['missing']} without an answer)"
+        console.print(t)
+    console.print(f"teacher cost basis: {s['teacher']['cost_basis']}")
+    console.print(f"best student: [bold]{s['best_student']}[/]   total {s['timings']['total_s']:.1f}s")

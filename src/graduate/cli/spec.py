@@ -1,0 +1,48 @@
+"""graduate check / spec-help: validate a spec, list the fields a spec may have."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from pydantic import BaseModel
+from rich.table import Table
+
+from graduate.cli.console import console
+
+
+def check(project: Path = typer.Argument(..., help="Project directory or spec file.")) -> None:
+    """Validate graduate.yaml and the files it names, without doing any work."""
+    from graduate.errors import SpecError
+    from graduate.spec import load_spec
+
+    spec, root = load_spec(project)
+    for d in spec.data:
+        if not d.path.exists():
+            raise SpecError(f"file not found: {d.path}", path=root / "graduate.yaml", field=f"data[{d.name}].path")
+    for i, log in enumerate(spec.teacher_logs):
+        for p in (log.input, log.output):
+            if p is not None and not p.exists():
+                raise SpecError(f"file not found: {p}", path=root / "graduate.yaml", field=f"teacher_logs[{i}]")
+    console.print(f"[green]ok[/]: {root / 'graduate.yaml'} ({spec.task.name}: labels {spec.task.labels}, teacher {spec.teacher.labeller})")
+
+
+def _rows(model: type[BaseModel], prefix: str, table: Table) -> None:
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        table.add_row(prefix + name, str(ann).replace("typing.", "").replace("graduate.spec.", ""), field.description or "")
+        for sub in getattr(ann, "__args__", ()) + (ann,):
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                _rows(sub, f"{prefix}{name}.", table)
+
+
+def spec_help() -> None:
+    """Every field graduate.yaml accepts, with its type and meaning."""
+    from graduate.spec import ProjectSpec
+
+    t = Table(title="graduate.yaml fields", title_justify="left")
+    t.add_column("field")
+    t.add_column("type")
+    t.add_column("meaning")
+    _rows(ProjectSpec, "", t)
+    console.print(t)

@@ -1,0 +1,34 @@
+"""graduate status PROJECT: what the store holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from sqlalchemy import func, select
+
+from graduate.cli.console import console
+
+
+def status(project: Path = typer.Argument(..., help="Project directory.")) -> None:
+    """Counts of calls, examples, labels and runs in the project's store."""
+    from graduate.project import Project
+    from graduate.store.calls import count_by_status, live_spend
+    from graduate.store.schema import datasets, examples, labels, runs
+
+    proj = Project.load(project)
+    t = Table(title=f"{proj.spec.task.name}: store {proj.engine.url.render_as_string(hide_password=True)}", title_justify="left")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for key, n in sorted(count_by_status(proj.engine).items()):
+        t.add_row(f"teacher calls {key}", str(n))
+    with proj.engine.connect() as conn:
+        t.add_row("examples", str(conn.execute(select(func.count()).select_from(examples)).scalar_one()))
+        for kind, n in conn.execute(select(labels.c.kind, func.count()).group_by(labels.c.kind)):
+            t.add_row(f"labels {kind}", str(n))
+        t.add_row("dataset versions", str(conn.execute(select(func.count()).select_from(datasets)).scalar_one()))
+        for st, n in conn.execute(select(runs.c.status, func.count()).group_by(runs.c.status)):
+            t.add_row(f"runs {st}", str(n))
+    t.add_row("live teacher spend (USD)", f"{live_spend(proj.engine):.4f} of {proj.spec.teacher.budget_usd:.2f}")
+    console.print(t)

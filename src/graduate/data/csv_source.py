@@ -1,0 +1,95 @@
+"""Read items from a CSV: id, text, optional gold label and tags. Errors name file, line, column."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graduate.errors import InputDataError
+
+
+@dataclass
+class Item:
+    external_id: str
+    text: str
+    gold: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CsvReport:
+    path: str
+    rows: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _open_text(path: Path) -> str:
+    if not path.exists():
+        raise InputDataError("file not found", path=path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputDataError(
+            f"not UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8", path=path, line=line
+        ) from None
+
+
+def read_items(
+    path: Path,
+    *,
+    text_column: str,
+    id_column: str | None = None,
+    gold_column: str | None = None,
+    gold_values: dict[str, str] | None = None,
+    labels: list[str] | None = None,
+    tags_column: str | None = None,
+    tag_separator: str = ";",
+) -> tuple[list[Item], CsvReport]:
+    """Rows with empty text, or a gold value that maps to no label, are skipped and reported."""
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    reader = csv.DictReader(io.StringIO(_open_text(path), newline=""))
+    columns = reader.fieldnames or []
+    for role, col in (("text", text_column), ("id", id_column), ("gold", gold_column), ("tags", tags_column)):
+        if col is not None and col not in columns:
+            raise InputDataError(
+                f"no {role} column {col!r}; the columns are {columns}; set the right name in graduate.yaml or pass --text-column",
+                path=path,
+                column=col,
+            )
+    report = CsvReport(path=str(path))
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    gold_values = gold_values or {}
+    for row in reader:
+        line = reader.line_num
+        report.rows += 1
+        text = row.get(text_column)
+        if text is None or not text.strip():
+            report.skipped.append(f"{path}:{line}: empty text in column {text_column!r}")
+            continue
+        ext = (row.get(id_column) or "").strip() if id_column else str(report.rows)
+        if not ext:
+            report.skipped.append(f"{path}:{line}: empty id in column {id_column!r}")
+            continue
+        if ext in seen:
+            report.skipped.append(f"{path}:{line}: id {ext!r} repeats line {seen[ext]}")
+            continue
+        seen[ext] = line
+        gold = None
+        if gold_column:
+            raw = (row.get(gold_column) or "").strip()
+            if raw:
+                gold = gold_values.get(raw, raw if not gold_values else None)
+                if gold is None or (labels is not None and gold not in labels):
+                    report.skipped.append(
+                        f"{path}:{line}: gold value {raw!r} in column {gold_column!r} is no label of {labels}"
+                    )
+                    continue
+        tags = [t.strip() for t in (row.get(tags_column) or "").split(tag_separator) if t.strip()] if tags_column else []
+        items.append(Item(ext, text, gold, tags))
+    return items, report

@@ -1,0 +1,84 @@
+"""Every error graduate raises on purpose.
+
+    GraduateError                 root: catch this to catch them all
+    ├── SpecError                 graduate.yaml is missing, malformed or invalid (path, field)
+    ├── InputDataError            a CSV/JSONL input is unusable (path, line, column)
+    ├── StoreError                the database cannot be opened or migrated (url)
+    ├── TeacherError              a teacher call failed for good (attempts)
+    │   └── BudgetExceededError   the spec's budget_usd would be exceeded (spent, budget)
+    ├── StudentError              a student cannot be trained, saved or loaded (kind)
+    └── NotReadyError             a step needs an earlier one first (the command to run)
+
+Each message says what failed, where, and what to do about it, on one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GraduateError(Exception):
+    """Root of every error graduate raises on purpose."""
+
+
+class SpecError(GraduateError):
+    def __init__(self, message: str, *, path: Path | str | None = None, field: str | None = None):
+        self.path = str(path) if path is not None else None
+        self.field = field
+        where = self.path or "spec"
+        if field:
+            where = f"{where}: {field}"
+        super().__init__(f"{where}: {message}")
+
+
+class InputDataError(GraduateError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str,
+        line: int | None = None,
+        column: str | None = None,
+    ):
+        self.path = str(path)
+        self.line = line
+        self.column = column
+        where = self.path
+        if line is not None:
+            where = f"{where}:{line}"
+        if column is not None:
+            where = f"{where} (column {column!r})"
+        super().__init__(f"{where}: {message}")
+
+
+class StoreError(GraduateError):
+    def __init__(self, message: str, *, url: str | None = None):
+        self.url = url
+        super().__init__(f"store {url}: {message}" if url else message)
+
+
+class TeacherError(GraduateError):
+    def __init__(self, message: str, *, attempts: int | None = None):
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class BudgetExceededError(TeacherError):
+    def __init__(self, *, spent: float, budget: float, needed: float):
+        self.spent = spent
+        self.budget = budget
+        self.needed = needed
+        super().__init__(
+            f"teacher budget reached: ${spent:.4f} spent of ${budget:.2f}, the next call needs "
+            f"~${needed:.4f}; raise teacher.budget_usd in graduate.yaml to go on"
+        )
+
+
+class StudentError(GraduateError):
+    def __init__(self, message: str, *, kind: str | None = None):
+        self.kind = kind
+        super().__init__(f"student {kind}: {message}" if kind else message)
+
+
+class NotReadyError(GraduateError):
+    """A step needs an earlier step first; the message names the command to run."""

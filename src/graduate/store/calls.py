@@ -1,0 +1,291 @@
+"""The teacher call log: every call, live or imported, keyed for caching.
+
+A live call's life: ``begin_call`` writes it as ``pending`` (committed before the request is
+sent), ``finish_call`` completes it as ``ok`` or ``error``. A crash in between leaves a pending
+row that the next run re-sends in place; a finished row is never sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from sqlalchemy import Engine, and_, func, select, update
+
+from graduate.store.db import insert_ignore, now
+from graduate.store.schema import imports, teacher_calls
+
+
+def _normalise(value: Any) -> Any:
+    # 0 and 0.0 must give the same key: a spec's `temperature: 0` and a log's 0.0 are one request.
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def request_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    """The cache key of a chat request: sha256 over model, messages and sampling parameters."""
+    payload = {
+        "model": model,
+        "messages": [{"role": m.get("role"), "content": m.get("content")} for m in messages],
+        "params": _normalise({k: v for k, v in params.items() if v is not None}),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass
+class CallRecord:
+    """One call to write into the log, as an importer reads it."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    response: dict[str, Any] | None
+    content: str | None
+    status: str  # ok | error
+    error: str | None = None
+    external_id: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    tokens_estimated: bool = False
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+
+    @property
+    def cache_key(self) -> str:
+        return request_key(self.model, self.messages, self.params)
+
+    @property
+    def import_key(self) -> str:
+        blob = json.dumps(
+            [self.external_id, self.model, self.messages, self.params, self.response, self.error],
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_imported(engine: Engine, sha256: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(imports.c.id).where(imports.c.sha256 == sha256)).first() is not None
+
+
+def import_calls(engine: Engine, records: Iterable[CallRecord], *, kind: str, path: str, sha256: str) -> tuple[int, int]:
+    """Write imported calls in one transaction; rows already imported are skipped.
+
+    Identical requests get successive sample indexes, so repeated answers (teacher noise) are kept.
+    Returns (added, skipped). A crash mid-way rolls back whole: re-running imports everything once.
+    """
+    records = list(records)
+    created = now()
+    with engine.begin() as conn:
+        rows: list[dict[str, Any]] = []
+        seen_import: set[str] = set()
+        by_import_key = {r.import_key: r for r in records}
+        existing_imports: set[str] = set()
+        keys = list(by_import_key)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            existing_imports.update(
+                conn.execute(select(teacher_calls.c.import_key).where(teacher_calls.c.import_key.in_(chunk))).scalars()
+            )
+        cache_keys = {r.cache_key for r in records}
+        next_index: dict[str, int] = {}
+        ck = list(cache_keys)
+        for i in range(0, len(ck), 500):
+            chunk = ck[i : i + 500]
+            for key, top in conn.execute(
+                select(teacher_calls.c.cache_key, func.max(teacher_calls.c.sample_index))
+                .where(teacher_calls.c.cache_key.in_(chunk))
+                .group_by(teacher_calls.c.cache_key)
+            ):
+                next_index[key] = top + 1
+        for r in records:
+            ik = r.import_key
+            if ik in existing_imports or ik in seen_import:
+                continue
+            seen_import.add(ik)
+            key = r.cache_key
+            idx = next_index.get(key, 0)
+            next_index[key] = idx + 1
+            rows.append(
+                {
+                    "cache_key": key,
+                    "sample_index": idx,
+                    "model": r.model,
+                    "request": {"model": r.model, "messages": r.messages, **r.params},
+                    "params": r.params,
+                    "response": r.response,
+                    "content": r.content,
+                    "status": r.status,
+                    "error": r.error,
+                    "source": "imported",
+                    "import_key": ik,
+                    "external_id": r.external_id,
+                    "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens,
+                    "tokens_estimated": r.tokens_estimated,
+                    "latency_ms": r.latency_ms,
+                    "cost_usd": r.cost_usd,
+                    "attempts": 1,
+                    "created_at": created,
+                    "completed_at": created,
+                }
+            )
+        added = insert_ignore(conn, teacher_calls, rows) if rows else 0
+        insert_ignore(
+            conn,
+            imports,
+            [{"kind": kind, "path": path, "sha256": sha256, "added": added, "skipped": len(records) - added, "created_at": created}],
+        )
+    return added, len(records) - added
+
+
+@dataclass
+class CallRow:
+    id: int
+    cache_key: str
+    sample_index: int
+    status: str
+    content: str | None
+    response: dict[str, Any] | None
+    input_tokens: int | None
+    output_tokens: int | None
+    tokens_estimated: bool
+    cost_usd: float | None
+    latency_ms: float | None
+    model: str
+    source: str
+
+
+_ROW_COLS = [
+    teacher_calls.c.id,
+    teacher_calls.c.cache_key,
+    teacher_calls.c.sample_index,
+    teacher_calls.c.status,
+    teacher_calls.c.content,
+    teacher_calls.c.response,
+    teacher_calls.c.input_tokens,
+    teacher_calls.c.output_tokens,
+    teacher_calls.c.tokens_estimated,
+    teacher_calls.c.cost_usd,
+    teacher_calls.c.latency_ms,
+    teacher_calls.c.model,
+    teacher_calls.c.source,
+]
+
+
+def answers(engine: Engine, keys: Iterable[str]) -> dict[str, CallRow]:
+    """The first successful call (lowest sample index) for each cache key that has one."""
+    keys = list(dict.fromkeys(keys))
+    out: dict[str, CallRow] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            stmt = (
+                select(*_ROW_COLS)
+                .where(and_(teacher_calls.c.cache_key.in_(chunk), teacher_calls.c.status == "ok"))
+                .order_by(teacher_calls.c.cache_key, teacher_calls.c.sample_index)
+            )
+            for row in conn.execute(stmt):
+                r = CallRow(*row)
+                out.setdefault(r.cache_key, r)
+    return out
+
+
+def begin_call(engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any]) -> int:
+    """Record a call as pending before it is sent.
+
+    A live row left pending or failed by an earlier run is reused in place (so a crash re-sends at
+    most what was in flight and adds no row); imported rows are never touched.
+    """
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(teacher_calls.c.id, teacher_calls.c.status, teacher_calls.c.source, teacher_calls.c.sample_index)
+            .where(teacher_calls.c.cache_key == cache_key)
+            .order_by(teacher_calls.c.sample_index)
+        ).all()
+        for row in rows:
+            if row.source == "live" and row.status != "ok":
+                conn.execute(
+                    update(teacher_calls).where(teacher_calls.c.id == row.id).values(status="pending", error=None)
+                )
+                return int(row.id)
+        next_index = (rows[-1].sample_index + 1) if rows else 0
+        result = conn.execute(
+            teacher_calls.insert().values(
+                cache_key=cache_key,
+                sample_index=next_index,
+                model=model,
+                request=request,
+                params=params,
+                status="pending",
+                source="live",
+                attempts=0,
+                tokens_estimated=False,
+                created_at=now(),
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def finish_call(
+    engine: Engine,
+    call_id: int,
+    *,
+    status: str,
+    content: str | None = None,
+    response: dict[str, Any] | None = None,
+    error: str | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    tokens_estimated: bool = False,
+    latency_ms: float | None = None,
+    cost_usd: float | None = None,
+    attempts: int = 1,
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(teacher_calls)
+            .where(teacher_calls.c.id == call_id)
+            .values(
+                status=status,
+                content=content,
+                response=response,
+                error=error,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                tokens_estimated=tokens_estimated,
+                latency_ms=latency_ms,
+                cost_usd=cost_usd,
+                attempts=teacher_calls.c.attempts + attempts,
+                completed_at=now(),
+            )
+        )
+
+
+def live_spend(engine: Engine) -> float:
+    """What live calls have cost so far, in USD (the budget counts these)."""
+    with engine.connect() as conn:
+        total = conn.execute(
+            select(func.coalesce(func.sum(teacher_calls.c.cost_usd), 0.0)).where(teacher_calls.c.source == "live")
+        ).scalar_one()
+    return float(total)
+
+
+def count_by_status(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(teacher_calls.c.source, teacher_calls.c.status, func.count()).group_by(
+                teacher_calls.c.source, teacher_calls.c.status
+            )
+        ).all()
+    return {f"{source}:{status}": n for source, status, n in rows}

@@ -1,0 +1,116 @@
+"""Open the store: an SQLAlchemy engine at the schema's newest migration.
+
+SQLite (the default, one file in PROJECT/.graduate/) runs in WAL mode with a busy timeout so a
+reader never blocks the writer; any other SQLAlchemy URL (PostgreSQL) works the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect
+from sqlalchemy.exc import SQLAlchemyError
+
+from graduate.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def default_url(project_dir: Path) -> str:
+    return f"sqlite:///{(project_dir / '.graduate' / 'graduate.db').resolve()}"
+
+
+def resolve_url(configured: str | None, project_dir: Path) -> str:
+    return os.environ.get("GRADUATE_STORE_URL") or configured or default_url(project_dir)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def open_engine(url: str) -> Engine:
+    """Create the engine and bring the schema to the newest migration."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, future=True)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot open ({exc}); for PostgreSQL install graduate[postgres]", url=_safe(url)) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        migrate(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot migrate: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}", url=_safe(url)) from None
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def schema_version(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def table_names(engine: Engine) -> list[str]:
+    return sorted(inspect(engine).get_table_names())
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert rows, skipping any that hit a unique constraint. Returns how many were inserted."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover - other dialects: plain insert, one by one
+        from sqlalchemy import insert as _insert
+        from sqlalchemy.exc import IntegrityError
+
+        n = 0
+        for row in rows:
+            try:
+                with conn.begin_nested():
+                    conn.execute(_insert(table), row)
+                n += 1
+            except IntegrityError:
+                pass
+        return n
+    result = conn.execute(insert(table).on_conflict_do_nothing(), rows)
+    return max(result.rowcount, 0)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as given
+        return url

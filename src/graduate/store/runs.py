@@ -1,0 +1,130 @@
+"""Experiment runs and their predictions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import Engine, select, update
+
+from graduate.store.db import insert_ignore, now
+from graduate.store.schema import predictions, runs
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """The package version, plus the git commit (and '-dirty') when run from a checkout."""
+    from graduate import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", str(here.parent)],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    if not commit:
+        return __version__
+    return f"{__version__}+g{commit}{'-dirty' if dirty else ''}"
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class RunRow:
+    id: str
+    kind: str
+    name: str
+    status: str
+    fingerprint: str | None
+    spec: dict[str, Any]
+    dataset_hash: str | None
+    code_version: str
+    seed: int
+    metrics: dict[str, Any] | None
+    artifact_dir: str | None
+    error: str | None
+    started_at: Any
+    finished_at: Any
+
+
+def start_run(
+    engine: Engine,
+    *,
+    kind: str,
+    name: str,
+    spec: dict[str, Any],
+    seed: int,
+    dataset_hash: str | None = None,
+    fingerprint: str | None = None,
+    artifact_dir: str | None = None,
+) -> str:
+    run_id = uuid.uuid4().hex
+    with engine.begin() as conn:
+        conn.execute(
+            runs.insert().values(
+                id=run_id,
+                kind=kind,
+                name=name,
+                status="running",
+                fingerprint=fingerprint,
+                spec=spec,
+                dataset_hash=dataset_hash,
+                code_version=code_version(),
+                seed=seed,
+                artifact_dir=artifact_dir,
+                started_at=now(),
+            )
+        )
+    return run_id
+
+
+def finish_run(engine: Engine, run_id: str, *, metrics: dict[str, Any], artifact_dir: str | None = None) -> None:
+    values: dict[str, Any] = {"status": "finished", "metrics": json.loads(json.dumps(metrics)), "finished_at": now()}
+    if artifact_dir is not None:
+        values["artifact_dir"] = artifact_dir
+    with engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+
+def update_metrics(engine: Engine, run_id: str, metrics: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(metrics=json.loads(json.dumps(metrics))))
+
+
+def fail_run(engine: Engine, run_id: str, error: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(status="failed", error=error, finished_at=now()))
+
+
+def get_runs(engine: Engine, *, kind: str | None = None, status: str | None = None, fingerprint: str | None = None) -> list[RunRow]:
+    stmt = select(*runs.c).order_by(runs.c.started_at)
+    if kind is not None:
+        stmt = stmt.where(runs.c.kind == kind)
+    if status is not None:
+        stmt = stmt.where(runs.c.status == status)
+    if fingerprint is not None:
+        stmt = stmt.where(runs.c.fingerprint == fingerprint)
+    with engine.connect() as conn:
+        return [RunRow(**row._mapping) for row in conn.execute(stmt)]
+
+
+def save_predictions(engine: Engine, run_id: str, rows: Iterable[dict[str, Any]]) -> int:
+    rows = [{"run_id": run_id, **r} for r in rows]
+    with engine.begin() as conn:
+        return insert_ignore(conn, predictions, rows)

@@ -1,0 +1,57 @@
+"""The student protocol: fit on texts and labels, give class probabilities, save and load.
+
+``predict_proba`` returns an (n, len(labels)) array whose columns follow ``labels`` (the task's
+label order); every other output is derived from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+
+class Student(Protocol):
+    kind: str
+    labels: list[str]
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def save(self, directory: Path) -> None: ...
+
+    @classmethod
+    def load(cls, directory: Path) -> "Student": ...
+
+
+def predict_labels(student: Student, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Labels (argmax) and the probabilities they came from."""
+    probs = student.predict_proba(texts)
+    return [student.labels[i] for i in probs.argmax(axis=1)], probs
+
+
+def check_fit_input(kind: str, texts: Sequence[str], labels: Sequence[str], known: list[str]) -> None:
+    from graduate.errors import StudentError
+
+    if len(texts) != len(labels):
+        raise StudentError(f"{len(texts)} texts but {len(labels)} labels", kind=kind)
+    if not texts:
+        raise StudentError("no training data; label some items first (graduate label / graduate import)", kind=kind)
+    unknown = sorted(set(labels) - set(known))
+    if unknown:
+        raise StudentError(f"labels {unknown} are not task labels {known}", kind=kind)
+    if len(set(labels)) < 2:
+        raise StudentError(
+            f"the training set has one class only ({labels[0]!r}); add items of the other labels", kind=kind
+        )
+
+
+def params_with_defaults(kind: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    from graduate.errors import StudentError
+
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise StudentError(f"unknown params {unknown}; allowed: {sorted(defaults)}", kind=kind)
+    return {**defaults, **given}

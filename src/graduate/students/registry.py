@@ -1,0 +1,42 @@
+"""Student kinds by name, smallest first. Each entry is ``module:Class``, imported on use so
+heavy dependencies load only for the students that need them."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from graduate.errors import StudentError
+from graduate.students.base import Student
+
+STUDENTS: dict[str, str] = {
+    "majority": "graduate.students.majority:MajorityStudent",
+    "tfidf-logreg": "graduate.students.tfidf_logreg:TfidfLogregStudent",
+}
+
+
+def student_class(kind: str) -> type:
+    if kind not in STUDENTS:
+        raise StudentError(f"unknown kind; known kinds: {sorted(STUDENTS)}", kind=kind)
+    module, _, name = STUDENTS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_student(kind: str, labels: list[str], params: dict[str, Any] | None = None) -> Student:
+    return student_class(kind)(labels, **(params or {}))
+
+
+def save_student(student: Student, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    student.save(directory)
+    (directory / "kind.json").write_text(json.dumps({"kind": student.kind}))
+
+
+def load_student(directory: Path) -> Student:
+    marker = directory / "kind.json"
+    if not marker.exists():
+        raise StudentError(f"{directory} holds no saved student (kind.json missing); train one with `graduate run`")
+    kind = json.loads(marker.read_text())["kind"]
+    return student_class(kind).load(directory)

@@ -1,0 +1,182 @@
+"""Send items to a live teacher: cached, rate-limited, budget-capped, crash-safe.
+
+For each distinct request: a stored successful answer is reused (nothing sent); otherwise the
+call is written as pending, sent through the backend, and completed in the log. Requests run
+with bounded concurrency behind two leaky-bucket limiters (requests and tokens per minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from sqlalchemy import Engine
+
+from graduate.errors import TeacherError
+from graduate.spec import PriceSpec, TeacherSpec
+from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
+from graduate.teacher.base import ChatRequest, TeacherBackend
+from graduate.teacher.prompt import render_messages, request_params
+from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
+
+Progress = Callable[[int], None]
+
+# Answer length reserved against budget and token limits when the spec sets no max_tokens.
+DEFAULT_OUTPUT_RESERVE = 64
+# Aim a little under the configured limits so that clock skew with the server causes no 429s.
+RATE_HEADROOM = 0.97
+
+
+@dataclass
+class LabelOutcome:
+    text: str
+    cache_key: str
+    status: str  # cached | sent | failed | not_sent
+    call_id: int | None = None
+    content: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class LabelStats:
+    items: int = 0
+    distinct: int = 0
+    cached: int = 0
+    sent: int = 0
+    failed: int = 0
+    not_sent: int = 0
+    cost_usd: float = 0.0
+    attempts: int = 0
+    budget_stopped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Budget:
+    limit: float
+    spent: float
+    reserved: float = 0.0
+    stopped: bool = False
+
+    def reserve(self, amount: float) -> bool:
+        if self.stopped or self.spent + self.reserved + amount > self.limit:
+            self.stopped = True
+            return False
+        self.reserved += amount
+        return True
+
+    def settle(self, reserved: float, actual: float) -> None:
+        self.reserved -= reserved
+        self.spent += actual
+
+
+def _limiters(spec: TeacherSpec):
+    from aiolimiter import AsyncLimiter
+
+    # A 1-second bucket keeps bursts small, so a server counting per minute never sees a spike.
+    rps = max(spec.requests_per_minute * RATE_HEADROOM / 60.0, 1e-3)
+    requests = AsyncLimiter(max(rps, 1.0), 1.0 if rps >= 1.0 else 1.0 / rps)
+    # Tokens: a 10-second bucket, large enough for one long prompt.
+    tokens = AsyncLimiter(max(spec.tokens_per_minute * RATE_HEADROOM / 6.0, 1.0), 10.0)
+    return requests, tokens
+
+
+async def label_texts(
+    engine: Engine,
+    spec: TeacherSpec,
+    backend: TeacherBackend,
+    texts: Sequence[str],
+    *,
+    price: PriceSpec | None,
+    progress: Progress | None = None,
+) -> tuple[list[LabelOutcome], LabelStats]:
+    """Label ``texts`` with the live teacher. Outcomes come back in input order."""
+    params = request_params(spec)
+    stats = LabelStats(items=len(texts))
+    keyed: dict[str, list[int]] = {}
+    requests: dict[str, ChatRequest] = {}
+    for i, text in enumerate(texts):
+        messages = render_messages(spec, text)
+        key = request_key(spec.model, messages, params)
+        keyed.setdefault(key, []).append(i)
+        requests.setdefault(key, ChatRequest(spec.model, messages, dict(params)))
+    stats.distinct = len(keyed)
+    outcomes: list[LabelOutcome | None] = [None] * len(texts)
+
+    def settle(key: str, outcome_for: Callable[[str], LabelOutcome]) -> None:
+        for i in keyed[key]:
+            outcomes[i] = outcome_for(texts[i])
+        if progress:
+            progress(len(keyed[key]))
+
+    done = answers(engine, keyed)
+    for key, row in done.items():
+        stats.cached += 1
+        settle(key, lambda t, row=row, key=key: LabelOutcome(t, key, "cached", row.id, row.content))
+
+    budget = _Budget(spec.budget_usd, live_spend(engine))
+    sem = asyncio.Semaphore(spec.concurrency)
+    req_limit, tok_limit = _limiters(spec)
+    out_reserve = spec.max_tokens or DEFAULT_OUTPUT_RESERVE
+
+    async def one(key: str) -> None:
+        req = requests[key]
+        async with sem:
+            est_in = estimate_prompt_tokens(req.messages)
+            reserve = price.cost(est_in, out_reserve) if price else 0.0
+            if not budget.reserve(reserve):
+                stats.not_sent += 1
+                settle(key, lambda t: LabelOutcome(t, key, "not_sent", error="budget reached"))
+                return
+            actual = 0.0
+            try:
+                await req_limit.acquire()
+                await tok_limit.acquire(min(est_in + out_reserve, tok_limit.max_rate))
+                call_id = begin_call(engine, cache_key=key, model=req.model, request=req.body(), params=req.params)
+                started = time.perf_counter()
+                try:
+                    completion = await backend.complete(req)
+                except TeacherError as exc:
+                    finish_call(engine, call_id, status="error", error=str(exc), attempts=exc.attempts or 1)
+                    stats.failed += 1
+                    if len(stats.errors) < 20:
+                        stats.errors.append(str(exc))
+                    settle(key, lambda t: LabelOutcome(t, key, "failed", call_id, error=str(exc)))
+                    return
+                latency = (time.perf_counter() - started) * 1000
+                estimated = completion.input_tokens is None or completion.output_tokens is None
+                tin = completion.input_tokens if completion.input_tokens is not None else est_in
+                tout = (
+                    completion.output_tokens
+                    if completion.output_tokens is not None
+                    else estimate_text_tokens(completion.content or "")
+                )
+                actual = price.cost(tin, tout) if price else 0.0
+                finish_call(
+                    engine,
+                    call_id,
+                    status="ok",
+                    content=completion.content,
+                    response=completion.response,
+                    input_tokens=tin,
+                    output_tokens=tout,
+                    tokens_estimated=estimated,
+                    latency_ms=latency,
+                    cost_usd=actual,
+                    attempts=completion.attempts,
+                )
+                stats.sent += 1
+                stats.attempts += completion.attempts
+                stats.cost_usd += actual
+                settle(key, lambda t: LabelOutcome(t, key, "sent", call_id, completion.content))
+            finally:
+                budget.settle(reserve, actual)
+
+    try:
+        await asyncio.gather(*(one(k) for k in keyed if k not in done))
+    finally:
+        await backend.aclose()
+    stats.budget_stopped = budget.stopped
+    return [o for o in outcomes if o is not None], stats

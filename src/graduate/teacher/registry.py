@@ -1,0 +1,23 @@
+"""Teacher backends by spec ``kind``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from graduate.spec import TeacherSpec
+from graduate.teacher.base import TeacherBackend
+
+
+def _openai(spec: TeacherSpec) -> TeacherBackend:
+    from graduate.teacher.openai_compat import OpenAICompatTeacher
+
+    return OpenAICompatTeacher(spec)
+
+
+TEACHERS: dict[str, Callable[[TeacherSpec], TeacherBackend]] = {
+    "openai": _openai,
+}
+
+
+def make_teacher(spec: TeacherSpec) -> TeacherBackend:
+    return TEACHERS[spec.kind](spec)

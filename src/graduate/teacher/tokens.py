@@ -1,0 +1,27 @@
+"""Offline token estimates for calls whose logs carry no usage.
+
+The exact tokenizers of closed models are not available offline, so graduate uses OpenAI's
+published rule of thumb: about 4 characters of English per token, plus the chat format's
+overhead of 3 tokens per message and 3 to prime the reply (OpenAI cookbook, "How to count tokens
+with tiktoken"). Figures built on these counts are marked *estimated*.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+CHARS_PER_TOKEN = 4.0
+TOKENS_PER_MESSAGE = 3
+REPLY_PRIMING = 3
+
+
+def estimate_text_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN)) if text else 0
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    total = REPLY_PRIMING
+    for m in messages:
+        total += TOKENS_PER_MESSAGE + estimate_text_tokens(str(m.get("content") or ""))
+    return total
