@@ -102,7 +102,10 @@ def insert_ignore(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]
             except IntegrityError:
                 pass
         return n
-    result = conn.execute(insert(table).on_conflict_do_nothing(), rows)
+    # Without preserve_rowcount, psycopg 3 reports -1 for an executemany and every insert would
+    # count as skipped (https://github.com/sqlalchemy/sqlalchemy/issues/10974).
+    stmt = insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+    result = conn.execute(stmt, rows)
     return max(result.rowcount, 0)
 
 

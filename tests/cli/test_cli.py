@@ -1,0 +1,122 @@
+"""The real `graduate` command in a subprocess, on the tiny real project."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def graduate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "graduate", *args], capture_output=True, text=True, cwd=cwd, timeout=300, env=_env()
+    )
+
+
+def _env() -> dict:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}
+    env["COLUMNS"] = "200"
+    return env
+
+
+def teacher_accuracy_from_raw_files(project: Path) -> float:
+    """Independently of graduate: GPT-4's accuracy on the fixture's test.balanced items."""
+    gold = {r["id"]: r["is_bad"] for r in csv.DictReader((project / "comments.csv").open(newline="")) if "test.balanced" in r["subsets"]}
+    answers = {}
+    inp = [json.loads(line) for line in (project / "gpt-4-1106-preview.simple.batch_input.jsonl").open()]
+    out = {json.loads(line)["custom_id"]: json.loads(line) for line in (project / "gpt-4-1106-preview.simple.batch_output.jsonl").open()}
+    for req in inp:
+        cid = req["custom_id"]
+        item = cid.split("/")[1]
+        if item in gold and item not in answers:
+            content = out[cid]["response"]["body"]["choices"][0]["message"]["content"]
+            answers[item] = "1" if '"is_bad": 1' in content or '"is_bad":1' in content else "0"
+    return sum(answers[i] == gold[i] for i in answers) / len(answers)
+
+
+def test_run_then_rerun_then_predict(tiny_project, tmp_path):
+    first = graduate("run", str(tiny_project))
+    assert first.returncode == 0, first.stderr
+    assert "test.balanced" in first.stdout and "tfidf-logreg" in first.stdout
+    summary = json.loads((tiny_project / ".graduate" / "summary.json").read_text())
+    tb = summary["test_sets"]["test.balanced"]
+    assert tb["teacher"]["accuracy"] == pytest.approx(teacher_accuracy_from_raw_files(tiny_project))
+    assert summary["teacher"]["cost_estimated"] is True and summary["teacher"]["cost_per_1k_usd"] > 0
+    student = tb["students"]["tfidf-logreg"]
+    for key in ["accuracy", "precision", "recall", "f1", "roc_auc", "fpr", "tpr", "agreement_with_teacher", "cost_per_1k_usd"]:
+        assert student[key] is not None, key
+    assert summary["imports"][1]["failed_calls"] == 5
+    assert summary["dataset"]["size"] > 100
+
+    second = graduate("run", str(tiny_project))
+    assert second.returncode == 0, second.stderr
+    again = json.loads((tiny_project / ".graduate" / "summary.json").read_text())
+    assert all(i["already_imported"] for i in again["imports"])
+    assert all(s["reused"] for s in again["students"].values())
+    assert again["test_sets"]["test.balanced"]["students"]["tfidf-logreg"]["accuracy"] == student["accuracy"]
+
+    src = tmp_path / "in.csv"
+    src.write_text('ref,comment_text\n1,"You are a wonderful person, thanks for the edit."\n2,"go to hell you stupid idiot"\n3,\n')
+    out = tmp_path / "out.csv"
+    res = graduate("predict", str(tiny_project), "--input", str(src), "--text-column", "comment_text", "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert list(rows[0]) == ["ref", "comment_text", "label", "p_ok", "p_bad"]
+    assert rows[0]["ref"] == "1" and rows[0]["label"] in ("ok", "bad")
+    assert abs(float(rows[1]["p_ok"]) + float(rows[1]["p_bad"]) - 1) < 1e-6
+    assert float(rows[1]["p_bad"]) > float(rows[0]["p_bad"])
+    assert rows[2]["label"] == ""  # empty text: left blank, reported
+    assert "row 3: empty text" in res.stderr
+
+    bad = graduate("predict", str(tiny_project), "--input", str(src), "--text-column", "body", "--output", str(out))
+    assert bad.returncode == 2
+    assert "in.csv" in bad.stderr and "'body'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_predict_before_run_says_what_to_do(tiny_project, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("comment_text\nhello\n")
+    res = graduate("predict", str(tiny_project), "--input", str(src), "--output", str(tmp_path / "o.csv"))
+    assert res.returncode == 2
+    assert "graduate run" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_import_batch_twice_adds_nothing(tiny_project):
+    args = ("import", "batch", str(tiny_project), str(tiny_project / "gpt-3.5-turbo.simple.batch_input.jsonl"), str(tiny_project / "gpt-3.5-turbo.simple.batch_output.jsonl"))
+    first = graduate(*args)
+    assert first.returncode == 0, first.stderr
+    assert "added 205" in first.stdout and "failed calls kept as errors 5" in first.stdout
+    second = graduate(*args)
+    assert "already imported" in second.stdout
+
+
+def test_bad_spec_is_one_line_naming_file_and_field(tiny_project):
+    spec = tiny_project / "graduate.yaml"
+    spec.write_text(spec.read_text().replace("temperature: 0", "temprature: 0"))
+    res = graduate("run", str(tiny_project))
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "graduate.yaml: teacher.temprature: unknown field" in lines[0]
+
+
+def test_init_scaffolds_a_valid_project(tmp_path):
+    target = tmp_path / "proj"
+    res = graduate("init", str(target), "--labels", "spam,ham")
+    assert res.returncode == 0, res.stderr
+    assert graduate("check", str(target)).returncode == 0
+    again = graduate("init", str(target))
+    assert again.returncode == 2 and "--force" in again.stderr
+    run = graduate("run", str(target))
+    # the scaffold's items have no teacher answers yet: a clear error, not a crash
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+
+
+def test_spec_help_lists_fields():
+    res = graduate("spec-help")
+    assert res.returncode == 0
+    assert "teacher.budget_usd" in res.stdout and "task.parse.key" in res.stdout

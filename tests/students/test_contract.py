@@ -1,0 +1,60 @@
+"""Every student kind in the registry: fit -> predict -> save -> load gives identical predictions."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graduate.errors import StudentError
+from graduate.students.registry import STUDENTS, load_student, make_student, save_student
+
+TINY = Path(__file__).parents[1] / "fixtures" / "tiny" / "comments.csv"
+LABELS = ["ok", "bad"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rows = list(csv.DictReader(TINY.open(newline="", encoding="utf-8")))
+    texts = [r["comment_text"] for r in rows]
+    labels = ["bad" if r["is_bad"] == "1" else "ok" for r in rows]
+    return texts, labels
+
+
+@pytest.mark.parametrize("kind", sorted(STUDENTS))
+def test_fit_predict_save_load(kind, data, tmp_path):
+    texts, labels = data
+    student = make_student(kind, LABELS)
+    student.fit(texts[:120], labels[:120])
+    probs = student.predict_proba(texts[120:])
+    assert probs.shape == (len(texts) - 120, 2)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    save_student(student, tmp_path / "s")
+    again = load_student(tmp_path / "s")
+    assert again.kind == kind and again.labels == LABELS
+    assert np.array_equal(again.predict_proba(texts[120:]), probs)
+
+
+@pytest.mark.parametrize("kind", sorted(STUDENTS))
+def test_one_class_is_a_clear_error(kind):
+    with pytest.raises(StudentError, match="one class only"):
+        make_student(kind, LABELS).fit(["a", "b"], ["ok", "ok"])
+
+
+@pytest.mark.parametrize("kind", sorted(STUDENTS))
+def test_unknown_params_are_refused(kind):
+    with pytest.raises(StudentError, match=r"unknown params \['learning_rat'\]"):
+        make_student(kind, LABELS, {"learning_rat": 1})
+
+
+def test_tfidf_learns_something(data):
+    texts, labels = data
+    student = make_student("tfidf-logreg", LABELS, {"min_df": 1})
+    student.fit(texts, labels)
+    pred = [LABELS[i] for i in student.predict_proba(texts).argmax(axis=1)]
+    assert np.mean([p == g for p, g in zip(pred, labels)]) > 0.9  # fits its own training data
+
+
+def test_load_from_empty_dir_is_clear(tmp_path):
+    with pytest.raises(StudentError, match="holds no saved student"):
+        load_student(tmp_path)

@@ -1,0 +1,65 @@
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graduate.spec import ParseSpec
+from graduate.teacher.parse import parse_answer
+
+LABELS = ["ok", "bad"]
+JSON_KEY = ParseSpec(kind="json_key", key="is_bad", values={"0": "ok", "1": "bad"})
+
+
+def test_recorded_answer_shapes():
+    # Shapes seen in the shared GPT-4 / GPT-3.5 logs.
+    assert parse_answer('```json\n{\n  "is_bad": 0\n}\n```', JSON_KEY, LABELS).label == "ok"
+    assert parse_answer('{"is_bad": 1}', JSON_KEY, LABELS).label == "bad"
+    cot = "```python\n{\n  'reason_innocent': 'harmless',\n  'reason_toxic': 'rude',\n  'is_bad': 1\n}\n```"
+    parsed = parse_answer(cot, JSON_KEY, LABELS)
+    assert parsed.label == "bad"
+    assert parsed.fields == {"reason_innocent": "harmless", "reason_toxic": "rude"}
+    # Unquoted reasons (not a valid dict): the key still reads.
+    broken = "{\n 'reason_innocent': It is fine, really,\n 'is_bad': 0\n}"
+    assert parse_answer(broken, JSON_KEY, LABELS).label == "ok"
+
+
+def test_unparseable_answers_are_reported_not_guessed():
+    for content in ["", None, "I cannot help with that.", '{"is_bad": 7}', '{"toxic": true}']:
+        parsed = parse_answer(content, JSON_KEY, LABELS)
+        assert parsed.label is None
+        assert parsed.error
+
+
+def test_numeric_spellings_are_one_answer():
+    assert parse_answer('{"is_bad": 1.0}', JSON_KEY, LABELS).label == "bad"
+    assert parse_answer('{"is_bad": "1"}', JSON_KEY, LABELS).label == "bad"
+    assert parse_answer('{"is_bad": true}', JSON_KEY, LABELS).label == "bad"
+
+
+def test_regex_and_label_words():
+    regex = ParseSpec(kind="regex", pattern=r"Answer:\s*(\w+)")
+    assert parse_answer("Thinking... Answer: bad", regex, LABELS).label == "bad"
+    assert parse_answer("Answer: maybe", regex, LABELS).label is None
+    words = ParseSpec(kind="label_words", words={"ok": ["clean", "ok"], "bad": ["toxic"]})
+    assert parse_answer("This is toxic.", words, LABELS).label == "bad"
+    assert parse_answer("Clean.", words, LABELS).label == "ok"
+    # both labels' words: ambiguous, so no label
+    assert parse_answer("not toxic, it's clean", words, LABELS).label is None
+    # whole words only: "token" does not contain the word "ok"
+    assert parse_answer("a token", ParseSpec(kind="label_words"), LABELS).label is None
+
+
+@given(st.sampled_from([0, 1]), st.dictionaries(st.text(min_size=1, max_size=10).filter(lambda k: k != "is_bad"), st.text(max_size=30), max_size=3), st.sampled_from(["", "```json\n", "```python\n"]))
+def test_json_answers_round_trip(value, extra, fence):
+    body = json.dumps({**extra, "is_bad": value}, indent=2)
+    content = fence + body + ("\n```" if fence else "")
+    parsed = parse_answer(content, JSON_KEY, LABELS)
+    assert parsed.label == ["ok", "bad"][value]
+
+
+@given(st.text(max_size=200))
+def test_parser_never_raises(content):
+    for spec in (JSON_KEY, ParseSpec(kind="label_words"), ParseSpec(kind="regex", pattern=r"(\w+)$")):
+        parsed = parse_answer(content, spec, LABELS)
+        assert parsed.label in (None, "ok", "bad")
+        assert (parsed.label is None) == (parsed.error is not None)

@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graduate.errors import SpecError
+from graduate.spec import load_spec, parse_spec
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tiny" / "graduate.yaml"
+
+
+def raw() -> dict:
+    return yaml.safe_load(FIXTURE.read_text())
+
+
+def test_fixture_spec_loads_and_resolves_paths():
+    spec, root = load_spec(FIXTURE.parent)
+    assert spec.task.labels == ["ok", "bad"]
+    assert spec.data[0].path == (root / "comments.csv").resolve()
+    assert spec.data[0].path.exists()
+    assert spec.price_for("gpt-3.5-turbo").input_per_1m == 0.5
+    assert spec.teacher.labeller.startswith("teacher:gpt-4-1106-preview/simple@")
+
+
+def test_misspelt_field_names_the_field():
+    r = raw()
+    r["teacher"]["temprature"] = 0.5
+    with pytest.raises(SpecError) as exc:
+        parse_spec(r, path="x/graduate.yaml")
+    assert "teacher.temprature" in str(exc.value)
+    assert "unknown field" in str(exc.value)
+    assert str(exc.value).startswith("x/graduate.yaml")
+
+
+def test_missing_required_field():
+    r = raw()
+    del r["teacher"]["model"]
+    with pytest.raises(SpecError, match=r"teacher\.model: required field is missing"):
+        parse_spec(r)
+
+
+def test_prompt_needs_placeholder():
+    r = raw()
+    r["teacher"]["prompt"] = "Classify this."
+    with pytest.raises(SpecError, match=r"teacher\.prompt: .*\{text\}"):
+        parse_spec(r)
+
+
+def test_unknown_student_kind_lists_known_kinds():
+    r = raw()
+    r["students"] = [{"kind": "gpt-5-student"}]
+    with pytest.raises(SpecError, match=r"unknown student kind 'gpt-5-student'; known kinds: \[.*tfidf-logreg"):
+        parse_spec(r)
+
+
+def test_parse_values_must_map_to_labels():
+    r = raw()
+    r["task"]["parse"]["values"] = {"0": "ok", "1": "toxic"}
+    with pytest.raises(SpecError, match=r"unknown labels \['toxic'\]"):
+        parse_spec(r)
+
+
+def test_test_set_names_unknown_source():
+    r = raw()
+    r["test_sets"][0]["source"] = "nope"
+    with pytest.raises(SpecError, match="unknown data source 'nope'"):
+        parse_spec(r)
+
+
+def test_invalid_choice_says_what_is_allowed():
+    r = raw()
+    r["task"]["parse"]["kind"] = "guess"
+    with pytest.raises(SpecError, match=r"task\.parse\.kind: .*'json_key', 'regex' or 'label_words'"):
+        parse_spec(r)
+
+
+def test_bad_yaml_names_line(tmp_path):
+    (tmp_path / "graduate.yaml").write_text("task:\n  name: [unclosed\n")
+    with pytest.raises(SpecError, match=r"graduate.yaml: not valid YAML \(line \d+\)"):
+        load_spec(tmp_path)
+
+
+def test_missing_spec_says_how_to_create(tmp_path):
+    with pytest.raises(SpecError, match="graduate init"):
+        load_spec(tmp_path)
+
+
+def test_spec_round_trips_through_json():
+    spec, _ = load_spec(FIXTURE.parent)
+    again = parse_spec(spec.model_dump(mode="json"))
+    assert again == spec
