@@ -1,0 +1,48 @@
+"""`graduate run` on the example project: wall time of a first run (fresh store) and a second run
+(nothing re-imported, students reused), and the figures it reports (target: first run < 2 min).
+
+    .venv/bin/python benchmarks/bench_demo.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import example_copy, table  # noqa: E402
+
+
+def run(project: Path) -> tuple[float, dict]:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "graduate", "run", str(project)], check=True, capture_output=True)
+    return time.perf_counter() - t0, json.loads((project / ".graduate" / "summary.json").read_text())
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        project = example_copy(Path(d) / "toxicity")
+        first, s1 = run(project)
+        second, s2 = run(project)
+    table(
+        "graduate run examples/toxicity (2 cores)",
+        ["run", "wall s", "import s", "train s", "calls added", "students reused"],
+        [
+            ["first (fresh store)", f"{first:.1f}", f"{s1['timings']['import_logs_s']:.1f}", f"{s1['timings']['train_s']:.1f}", sum(i["added"] for i in s1["imports"]), any(s["reused"] for s in s1["students"].values())],
+            ["second", f"{second:.1f}", f"{s2['timings']['import_logs_s']:.2f}", f"{s2['timings']['train_s']:.1f}", sum(i["added"] for i in s2["imports"]), all(s["reused"] for s in s2["students"].values())],
+        ],
+    )
+    rows = []
+    for name, e in s1["test_sets"].items():
+        rows.append([f"{name} teacher ({s1['teacher']['model']})", f"{e['teacher']['accuracy']:.3f}", f"{e['teacher']['f1']:.3f}", f"{e['teacher']['fpr']:.3f}", f"${s1['teacher']['cost_per_1k_usd']:.3f} (est.)"])
+        for st, m in e["students"].items():
+            rows.append([f"{name} {st}", f"{m['accuracy']:.3f}", f"{m['f1']:.3f}", f"{m['fpr']:.3f}", f"${m['cost_per_1k_usd']:.2e}"])
+    table("quality against gold", ["test set / predictor", "accuracy", "F1", "FPR", "cost / 1k"], rows)
+
+
+if __name__ == "__main__":
+    main()

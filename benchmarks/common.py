@@ -1,0 +1,35 @@
+"""Shared bits for benchmarks: the example project in a temp dir, and a results table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "toxicity" / "graduate.yaml"
+console = Console()
+
+
+def example_copy(target: Path) -> Path:
+    """The example spec with absolute paths, so its store and artifacts live in ``target``."""
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    for d in raw["data"]:
+        d["path"] = str((EXAMPLE.parent / d["path"]).resolve())
+    for log in raw["teacher_logs"]:
+        log["input"] = str((EXAMPLE.parent / log["input"]).resolve())
+        log["output"] = str((EXAMPLE.parent / log["output"]).resolve())
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return target
+
+
+def table(title: str, columns: list[str], rows: list[list[object]]) -> None:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c, justify="left" if c == columns[0] else "right")
+    for r in rows:
+        t.add_row(*[str(x) for x in r])
+    console.print(t)
