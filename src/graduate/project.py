@@ -27,7 +27,7 @@ from graduate.evaluate.evaluation import predict_timed, student_metrics, teacher
 from graduate.evaluate.testsets import load_test_set
 from graduate.spec import ProjectSpec, StudentSpec, load_spec
 from graduate.store.db import open_engine, resolve_url
-from graduate.store.runs import RunRow, fingerprint, finish_run, get_runs, start_run, fail_run, code_version
+from graduate.store.runs import RunRow, code_version, fail_run, fingerprint, finish_run, get_runs, save_predictions, start_run
 from graduate.students.base import Student
 from graduate.students.registry import load_student, make_student, save_student
 
@@ -195,6 +195,14 @@ class Project:
         timings["train_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        eval_run = start_run(
+            self.engine,
+            kind="evaluate",
+            name="run",
+            spec=json.loads(self.spec.model_dump_json()),
+            seed=self.spec.seed,
+            dataset_hash=dataset.content_hash,
+        )
         per_test: dict[str, Any] = {}
         teacher_calls_used = []
         scores: dict[str, list[float]] = {tr.name: [] for tr in trained}
@@ -210,8 +218,31 @@ class Project:
                 "students": {},
             }
             texts = [ex.text for ex in test.examples]
+            save_predictions(
+                self.engine,
+                eval_run,
+                [
+                    {"example_id": ex.id, "test_set": test.name, "predictor": self.spec.teacher.labeller, "label": answers[ex.id].label}
+                    for ex in test.examples
+                    if answers[ex.id].call is not None
+                ],
+            )
             for tr in trained:
                 preds = predict_timed(tr.student, texts)
+                save_predictions(
+                    self.engine,
+                    eval_run,
+                    [
+                        {
+                            "example_id": ex.id,
+                            "test_set": test.name,
+                            "predictor": f"student:{tr.name}:{tr.run_id}",
+                            "label": lab,
+                            "probs": dict(zip(tr.student.labels, map(float, p))),
+                        }
+                        for ex, lab, p in zip(test.examples, preds.labels, preds.probs)
+                    ],
+                )
                 entry["students"][tr.name] = student_metrics(
                     self.spec.task, test, preds, answers, self.spec.serving.cpu_core_hour_usd
                 )
@@ -278,6 +309,8 @@ class Project:
             "test_sets": per_test,
             "timings": timings,
         }
+        summary["evaluation_run_id"] = eval_run
+        finish_run(self.engine, eval_run, metrics={"test_sets": per_test, "best_student": summary["best_student"]})
         (self.workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return summary
 
