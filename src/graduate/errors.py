@@ -5,8 +5,11 @@
     ├── InputDataError            a CSV/JSONL input is unusable (path, line, column)
     ├── StoreError                the database cannot be opened or migrated (url)
     ├── TeacherError              a teacher call failed for good (attempts)
-    │   └── BudgetExceededError   the spec's budget_usd would be exceeded (spent, budget)
+    │   ├── BudgetExceededError   the spec's budget_usd would be exceeded (spent, budget)
+    │   └── TeacherAuthError      the teacher refused the API key (api_key_env, base_url)
+    ├── LocalTeacherError         the local teacher cannot start: model file, llama.cpp server, port
     ├── StudentError              a student cannot be trained, saved or loaded (kind)
+    ├── TestSetChangedError       a frozen test set's content changed without a new version (name, version)
     └── NotReadyError             a step needs an earlier one first (the command to run)
 
 Each message says what failed, where, and what to do about it, on one line.
@@ -74,10 +77,46 @@ class BudgetExceededError(TeacherError):
         )
 
 
+class TeacherAuthError(TeacherError):
+    """The teacher refused the API key: every call would fail alike, so labelling stops."""
+
+    def __init__(self, *, api_key_env: str, base_url: str, detail: str):
+        self.api_key_env = api_key_env
+        self.base_url = base_url
+        super().__init__(
+            f"the teacher at {base_url} refused the API key ({detail}); set {api_key_env} to a valid key and run again",
+            attempts=1,
+        )
+
+
+class LocalTeacherError(GraduateError):
+    """The local teacher cannot start (bad or missing model file, server that will not come up,
+    port in use). Not a TeacherError: it stops labelling at once instead of failing each call."""
+
+
 class StudentError(GraduateError):
     def __init__(self, message: str, *, kind: str | None = None):
         self.kind = kind
         super().__init__(f"student {kind}: {message}" if kind else message)
+
+
+class TestSetChangedError(GraduateError):
+    """A frozen test set now holds other items or gold labels than when it was frozen."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(
+        self, *, name: str, version: int, frozen_hash: str, frozen_size: int, current_hash: str, current_size: int, next_version: int
+    ):
+        self.name = name
+        self.version = version
+        self.frozen_hash = frozen_hash
+        self.current_hash = current_hash
+        super().__init__(
+            f"test set {name!r} version {version} changed since it was frozen ({frozen_size} items, hash {frozen_hash[:12]} -> "
+            f"{current_size} items, hash {current_hash[:12]}); results would not be comparable. If the change is intended, "
+            f"declare a new version in graduate.yaml: test_sets: - {{name: {name}, version: {next_version}, ...}}"
+        )
 
 
 class NotReadyError(GraduateError):

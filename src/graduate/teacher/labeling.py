@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from sqlalchemy import Engine
 
-from graduate.errors import TeacherError
+from graduate.errors import TeacherAuthError, TeacherError
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
 from graduate.teacher.base import ChatRequest, TeacherBackend
@@ -92,7 +92,10 @@ async def label_texts(
     price: PriceSpec | None,
     progress: Progress | None = None,
 ) -> tuple[list[LabelOutcome], LabelStats]:
-    """Label ``texts`` with the live teacher. Outcomes come back in input order."""
+    """Label ``texts`` with the live teacher. Outcomes come back in input order.
+
+    Raises ``TeacherAuthError`` if the teacher refuses the API key (after the calls in flight settle).
+    """
     params = request_params(spec)
     stats = LabelStats(items=len(texts))
     keyed: dict[str, list[int]] = {}
@@ -120,10 +123,20 @@ async def label_texts(
     sem = asyncio.Semaphore(spec.concurrency)
     req_limit, tok_limit = _limiters(spec)
     out_reserve = spec.max_tokens or DEFAULT_OUTPUT_RESERVE
+    # A refused API key fails every call alike: send no more, and raise it once the rest settle.
+    refused: list[TeacherAuthError] = []
+
+    def refuse(key: str) -> bool:
+        if refused:
+            stats.not_sent += 1
+            settle(key, lambda t: LabelOutcome(t, key, "not_sent", error=str(refused[0])))
+        return bool(refused)
 
     async def one(key: str) -> None:
         req = requests[key]
         async with sem:
+            if refuse(key):
+                return
             est_in = estimate_prompt_tokens(req.messages)
             reserve = price.cost(est_in, out_reserve) if price else 0.0
             if not budget.reserve(reserve):
@@ -134,12 +147,16 @@ async def label_texts(
             try:
                 await req_limit.acquire()
                 await tok_limit.acquire(min(est_in + out_reserve, tok_limit.max_rate))
+                if refuse(key):  # refused while this call waited for the limiters
+                    return
                 call_id = begin_call(engine, cache_key=key, model=req.model, request=req.body(), params=req.params)
                 started = time.perf_counter()
                 try:
                     completion = await backend.complete(req)
                 except TeacherError as exc:
                     finish_call(engine, call_id, status="error", error=str(exc), attempts=exc.attempts or 1)
+                    if isinstance(exc, TeacherAuthError):
+                        refused.append(exc)
                     stats.failed += 1
                     if len(stats.errors) < 20:
                         stats.errors.append(str(exc))
@@ -178,5 +195,7 @@ async def label_texts(
         await asyncio.gather(*(one(k) for k in keyed if k not in done))
     finally:
         await backend.aclose()
+    if refused:
+        raise refused[0]
     stats.budget_stopped = budget.stopped
     return [o for o in outcomes if o is not None], stats

@@ -1,0 +1,212 @@
+"""A fault-injecting OpenAI-compatible chat-completions server, for tests and benchmarks.
+
+    python tests/servers/fake_openai.py --port 0 --p429 0.05 --p500 0.02 --phang 0.01 --rpm 600 --seed 1
+
+It prints one line, ``listening on http://127.0.0.1:PORT``, once it accepts connections (port 0
+picks a free one). It runs as its own process so that it outlives a client killed with SIGKILL,
+as a real provider would.
+
+- Answers are a pure function of the prompt (``{"is_bad": 1}`` when the user message holds a rude
+  word, else ``{"is_bad": 0}``), so a test knows the right label of every item.
+- Faults are a pure function of (seed, request number): the first N requests meet the same
+  faults in every run, whatever order the client sends them in.
+- ``GET /stats`` counts what was sent, including how many successful (paid) answers each distinct
+  request got, so a test can prove that nothing was paid twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import random
+import re
+import socket
+import sys
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+RUDE_WORDS = ("idiot", "stupid", "moron", "dumb", "loser", "jerk", "shut up", "hate you", "suck", "crap")
+_RUDE = re.compile(r"\b(" + "|".join(re.escape(w) for w in RUDE_WORDS) + r")\b", re.IGNORECASE)
+WINDOW_S = 60.0
+
+
+def is_rude(text: str) -> bool:
+    return _RUDE.search(text) is not None
+
+
+def answer_for(messages: list[dict[str, Any]]) -> str:
+    """The server's answer to a request: judged on the user messages only, as the prompt template is fixed."""
+    text = " ".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
+    return json.dumps({"is_bad": 1 if is_rude(text) else 0})
+
+
+def content_key(messages: list[dict[str, Any]]) -> str:
+    """What the server counts answers by: the request's messages (a test computes the same key)."""
+    payload = [{"role": m.get("role"), "content": m.get("content")} for m in messages]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+@dataclass
+class Faults:
+    p429: float = 0.0
+    p500: float = 0.0
+    phang: float = 0.0
+    rpm: int = 0  # 0: no request limit
+    retry_after: float = 1.0
+    hang_s: float = 30.0
+    latency: float = 0.0
+    jitter: float = 0.0
+    api_key: str | None = None
+    seed: int = 0
+
+    def roll(self, number: int) -> float:
+        # A string seed goes through sha512 in `random`, so the draw is stable across processes.
+        return random.Random(f"{self.seed}:{number}").random()
+
+
+@dataclass
+class State:
+    requests: int = 0
+    counts: Counter = field(default_factory=Counter)
+    paid: Counter = field(default_factory=Counter)  # content key -> successful answers
+    window: deque = field(default_factory=deque)  # arrival times of requests the rpm limit let in
+    first_ok_at: float | None = None
+    last_ok_at: float | None = None
+
+    def snapshot(self, detail: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "requests": self.requests,
+            "ok": self.counts["ok"],
+            "status_401": self.counts["401"],
+            "status_429": self.counts["429"],
+            "status_429_rpm": self.counts["429_rpm"],
+            "status_500": self.counts["500"],
+            "hangs": self.counts["hang"],
+            "contents": len(self.paid),
+            "paid_twice": sum(n - 1 for n in self.paid.values()),
+            "max_per_content": max(self.paid.values(), default=0),
+            "first_ok_at": self.first_ok_at,
+            "last_ok_at": self.last_ok_at,
+        }
+        if detail:
+            out["per_content"] = dict(self.paid)
+        return out
+
+
+def create_app(faults: Faults) -> FastAPI:
+    app = FastAPI()
+    state = State()
+
+    def error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": {"message": message, "type": kind, "code": None}}, status_code=status, headers=headers)
+
+    def retry_headers(seconds: float) -> dict[str, str]:
+        # Both forms, as OpenAI sends them: the SDK reads retry-after-ms first, others Retry-After.
+        return {"retry-after": str(max(1, math.ceil(seconds))), "retry-after-ms": str(max(1, round(seconds * 1000)))}
+
+    @app.get("/stats")
+    async def stats(detail: bool = False) -> dict[str, Any]:
+        return state.snapshot(detail)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        number = state.requests
+        state.requests += 1
+        if faults.api_key and request.headers.get("authorization") != f"Bearer {faults.api_key}":
+            state.counts["401"] += 1
+            return error(401, "Incorrect API key provided.", "invalid_request_error")
+        body = await request.json()
+        now = time.monotonic()
+        if faults.rpm:
+            while state.window and state.window[0] <= now - WINDOW_S:
+                state.window.popleft()
+            if len(state.window) >= faults.rpm:
+                state.counts["429_rpm"] += 1
+                wait = state.window[0] + WINDOW_S - now
+                return error(429, f"Rate limit reached: {faults.rpm} requests per minute.", "requests", retry_headers(wait))
+            state.window.append(now)
+        roll = faults.roll(number)
+        if roll < faults.p429:
+            state.counts["429"] += 1
+            return error(429, "Rate limit reached (injected).", "requests", retry_headers(faults.retry_after))
+        roll -= faults.p429
+        if roll < faults.p500:
+            state.counts["500"] += 1
+            return error(500, "The server had an error (injected).", "server_error")
+        roll -= faults.p500
+        if roll < faults.phang:
+            # Longer than the client's timeout: the client gives up, and nothing is paid.
+            state.counts["hang"] += 1
+            await asyncio.sleep(faults.hang_s)
+            return error(504, "Hung (injected).", "server_error")
+        if faults.latency or faults.jitter:
+            await asyncio.sleep(faults.latency + faults.jitter * random.Random(f"latency:{faults.seed}:{number}").random())
+        messages = body.get("messages") or []
+        content = answer_for(messages)
+        prompt_tokens = 3 + sum(3 + _tokens(str(m.get("content") or "")) for m in messages)
+        completion_tokens = _tokens(content)
+        # Counted when the answer leaves: a client killed meanwhile has still been billed for it.
+        state.paid[content_key(messages)] += 1
+        state.counts["ok"] += 1
+        stamp = time.time()
+        state.first_ok_at = state.first_ok_at or stamp
+        state.last_ok_at = stamp
+        return {
+            "id": f"chatcmpl-{number}",
+            "object": "chat.completion",
+            "created": int(stamp),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--p429", type=float, default=0.0, help="share of requests answered 429 with Retry-After")
+    parser.add_argument("--p500", type=float, default=0.0, help="share of requests answered 500")
+    parser.add_argument("--phang", type=float, default=0.0, help="share of requests that hang for --hang-s")
+    parser.add_argument("--rpm", type=int, default=0, help="requests per sliding minute before 429s (0: no limit)")
+    parser.add_argument("--retry-after", type=float, default=1.0, help="seconds the injected 429s ask to wait")
+    parser.add_argument("--hang-s", type=float, default=30.0, help="how long a hung request sleeps")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each successful answer")
+    parser.add_argument("--jitter", type=float, default=0.0, help="up to this many seconds added to --latency")
+    parser.add_argument("--api-key", default=None, help="answer 401 unless this bearer key is sent")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    faults = Faults(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(1024)
+    # Listening already: connections queue in the backlog until uvicorn accepts them.
+    print(f"listening on http://{args.host}:{sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(create_app(faults), log_level="warning", access_log=False, timeout_graceful_shutdown=1)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

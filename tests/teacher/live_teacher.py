@@ -1,0 +1,57 @@
+"""Helpers for the live-teacher tests: the tiny project pointed at a real fake-OpenAI server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+
+from graduate.project import Project
+from graduate.store.schema import teacher_calls
+
+TEXT_COLUMN = "comment_text"
+
+
+def point_teacher(project_dir: Path, base_url: str, **teacher: Any) -> Path:
+    """Rewrite the copy's graduate.yaml: teacher.base_url and any other teacher fields."""
+    path = project_dir / "graduate.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["teacher"].update(base_url=base_url, **teacher)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return project_dir
+
+
+def comments(project_dir: Path, n: int) -> list[str]:
+    """The first ``n`` real comments of the tiny project (all distinct)."""
+    with (project_dir / "comments.csv").open(newline="", encoding="utf-8") as f:
+        return [row[TEXT_COLUMN] for row, _ in zip(csv.DictReader(f), range(n))]
+
+
+def live_calls(project_dir: Path) -> list[Any]:
+    """Every live row of the project's call log."""
+    engine = Project.load(project_dir).engine
+    with engine.connect() as conn:
+        rows = conn.execute(select(teacher_calls).where(teacher_calls.c.source == "live")).all()
+    engine.dispose()
+    return rows
+
+
+def run_label(project_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, on the tiny project's comments.csv."""
+    return subprocess.run(label_command(project_dir, *args), capture_output=True, text=True, timeout=120, env=env or cli_env())
+
+
+def label_command(project_dir: Path, *args: str) -> list[str]:
+    input_csv = project_dir / "comments.csv"
+    return [sys.executable, "-m", "graduate", "label", str(project_dir), "--input", str(input_csv), "--id-column", "id", *args]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    # Wide output, so one message stays on one line however the runner's terminal is sized.
+    return {**os.environ, "COLUMNS": "400", "OPENAI_API_KEY": "sk-test", **extra}

@@ -1,0 +1,56 @@
+"""The budget cap: a tiny `budget_usd` stops sending, says so, and keeps what was answered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from servers import fake_openai_server
+from teacher.live_teacher import comments, live_calls, point_teacher, run_label
+
+from graduate.project import Project
+from graduate.store.calls import live_spend
+
+N = 50
+BUDGET = 0.01  # a few calls of gpt-4-1106-preview at the fixture's prices
+
+
+def test_budget_stops_sending_and_keeps_answered_calls(tiny_project: Path) -> None:
+    texts = comments(tiny_project, N)
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url, concurrency=2, requests_per_minute=60_000, budget_usd=BUDGET)
+        project = Project.load(tiny_project)
+        outcomes, stats = project.label(texts)
+        served = server.stats()
+
+    assert stats.budget_stopped
+    assert stats.sent >= 1 and stats.not_sent == N - stats.sent and stats.failed == 0
+    assert {o.status for o in outcomes} == {"sent", "not_sent"}
+    assert live_spend(project.engine) <= BUDGET
+    rows = live_calls(tiny_project)
+    assert len(rows) == stats.sent == served["ok"] == served["requests"]
+    assert {r.status for r in rows} == {"ok"}
+
+
+def test_cli_exits_3_at_the_budget_and_resumes_from_the_answers(tiny_project: Path) -> None:
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url, concurrency=2, requests_per_minute=60_000, budget_usd=BUDGET)
+        stopped = run_label(tiny_project, "--limit", str(N))
+        assert stopped.returncode == 3, stopped.stderr
+        assert f"budget of ${BUDGET:.2f} reached" in stopped.stderr
+        assert "Raise teacher.budget_usd in graduate.yaml" in stopped.stderr
+        answered = len(live_calls(tiny_project))
+        assert 1 <= answered < N and server.stats()["ok"] == answered
+
+        point_teacher(tiny_project, server.base_url, budget_usd=5.0)
+        resumed = run_label(tiny_project, "--limit", str(N))
+        assert resumed.returncode == 0, resumed.stderr
+        served = server.stats()
+
+    assert _row(resumed.stdout, "answered from the call log") == answered
+    assert _row(resumed.stdout, "sent and answered") == N - answered
+    assert served["ok"] == N and served["paid_twice"] == 0
+
+
+def _row(table: str, name: str) -> int:
+    line = next(line for line in table.splitlines() if name in line)
+    return int(line.strip(" │|").split("│")[-1].strip())

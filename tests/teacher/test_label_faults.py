@@ -1,0 +1,45 @@
+"""Faults on the wire (429 with Retry-After, 500, hung requests) cost retries, never a second payment."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from servers import fake_openai_server
+from servers.fake_openai import Faults, content_key, is_rude
+from teacher.live_teacher import comments, live_calls, point_teacher
+
+from graduate.project import Project
+from graduate.teacher.parse import parse_answer
+
+N = 50
+# Seed 5 puts 4 429s, 3 500s and 4 hangs among the first 50 requests (see Faults.roll), so every
+# kind of fault is met whatever order the client sends in.
+FAULTS = Faults(p429=0.06, p500=0.04, phang=0.04, retry_after=0.2, hang_s=5, seed=5)
+
+
+def test_every_item_is_answered_once_despite_faults(tiny_project: Path) -> None:
+    texts = comments(tiny_project, N)
+    options = {k: v for k, v in vars(FAULTS).items() if k != "api_key"}
+    with fake_openai_server(**options) as server:
+        point_teacher(
+            tiny_project, server.base_url, concurrency=16, requests_per_minute=60_000, timeout_s=0.5, max_retries=8
+        )
+        project = Project.load(tiny_project)
+        outcomes, stats = project.label(texts)
+        served = server.stats(detail=True)
+
+    assert (stats.sent, stats.failed, stats.not_sent) == (N, 0, 0), stats.errors
+    assert stats.attempts > N  # the faults were retried, not dropped
+    assert served["status_429"] >= 4 and served["status_500"] >= 3 and served["hangs"] >= 4, served
+    task = project.spec.task
+    for text, outcome in zip(texts, outcomes):
+        assert parse_answer(outcome.content, task.parse, task.labels).label == ("bad" if is_rude(text) else "ok")
+
+    rows = live_calls(tiny_project)
+    assert {r.status for r in rows} == {"ok"}
+    assert Counter(r.cache_key for r in rows) == Counter({o.cache_key: 1 for o in outcomes})
+    # What the server was paid for is exactly what was stored: one answer per item.
+    assert served["ok"] == len(rows) == N
+    assert served["per_content"] == {content_key(r.request["messages"]): 1 for r in rows}
+    assert sum(r.attempts for r in rows) == stats.attempts

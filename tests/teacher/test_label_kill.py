@@ -1,0 +1,56 @@
+"""`kill -9` of `graduate label` mid-run: the re-run finishes the job and re-sends only what was in flight."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+from servers import fake_openai_server
+from servers.fake_openai import content_key
+from teacher.live_teacher import cli_env, label_command, live_calls, point_teacher, run_label
+
+N = 50
+CONCURRENCY = 8
+
+
+def test_sigkill_mid_run_then_resume_pays_each_finished_call_once(tiny_project: Path) -> None:
+    with fake_openai_server(latency=0.2, seed=1) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
+        client = subprocess.Popen(
+            label_command(tiny_project, "--limit", str(N)),
+            env=cli_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while server.stats()["ok"] < N // 3:
+            assert client.poll() is None, f"the client ended before the kill: {client.communicate()[1]}"
+            assert time.monotonic() < deadline, "the client made no progress"
+            time.sleep(0.05)
+        client.send_signal(signal.SIGKILL)
+        client.communicate()
+        assert client.returncode == -signal.SIGKILL
+
+        at_kill = live_calls(tiny_project)
+        in_flight = [r for r in at_kill if r.status == "pending"]
+        finished = {content_key(r.request["messages"]) for r in at_kill if r.status == "ok"}
+        assert {r.status for r in at_kill} <= {"ok", "pending"}
+        assert N // 3 - CONCURRENCY <= len(finished) < N and len(in_flight) <= CONCURRENCY
+
+        resumed = run_label(tiny_project, "--limit", str(N))
+        assert resumed.returncode == 0, resumed.stderr
+        served = server.stats(detail=True)
+
+    rows = live_calls(tiny_project)
+    assert len(rows) == N and {r.status for r in rows} == {"ok"}
+    assert Counter(r.cache_key for r in rows).most_common(1)[0][1] == 1
+    paid = served["per_content"]
+    assert set(paid) == {content_key(r.request["messages"]) for r in rows}
+    # Calls finished before the kill were never sent again; only those in flight may have been paid twice.
+    assert all(paid[key] == 1 for key in finished)
+    assert served["paid_twice"] <= len(in_flight)
+    assert served["ok"] == N + served["paid_twice"]
