@@ -20,10 +20,9 @@ from graduate.store.schema import imports, teacher_calls
 
 def _normalise(value: Any) -> Any:
     # 0 and 0.0 must give the same key: a spec's `temperature: 0` and a log's 0.0 are one request.
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return float(value)
+    # Integral floats become ints (not the reverse), so large ints such as seeds stay exact.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, dict):
         return {k: _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -35,7 +34,7 @@ def request_key(model: str, messages: list[dict[str, Any]], params: dict[str, An
     """The cache key of a chat request: sha256 over model, messages and sampling parameters."""
     payload = {
         "model": model,
-        "messages": [{"role": m.get("role"), "content": m.get("content")} for m in messages],
+        "messages": [{k: v for k, v in m.items() if v is not None} for m in messages],
         "params": _normalise({k: v for k, v in params.items() if v is not None}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -201,12 +200,29 @@ def answers(engine: Engine, keys: Iterable[str]) -> dict[str, CallRow]:
     return out
 
 
-def begin_call(engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any]) -> int:
+def begin_call(
+    engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str = "live"
+) -> int:
     """Record a call as pending before it is sent.
 
     A live row left pending or failed by an earlier run is reused in place (so a crash re-sends at
-    most what was in flight and adds no row); imported rows are never touched.
+    most what was in flight and adds no row); imported rows are never touched. ``source="proxy"``
+    (calls the app made through ``graduate proxy``: not graduate's spend) always adds a row.
     """
+    from sqlalchemy.exc import IntegrityError
+
+    # Two writers may pick the same next sample index at once; the loser takes the one after.
+    for _ in range(5):
+        try:
+            return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source)
+        except IntegrityError:
+            continue
+    return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source)
+
+
+def _begin_once(
+    engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str
+) -> int:
     with engine.begin() as conn:
         rows = conn.execute(
             select(teacher_calls.c.id, teacher_calls.c.status, teacher_calls.c.source, teacher_calls.c.sample_index)
@@ -214,7 +230,7 @@ def begin_call(engine: Engine, *, cache_key: str, model: str, request: dict[str,
             .order_by(teacher_calls.c.sample_index)
         ).all()
         for row in rows:
-            if row.source == "live" and row.status != "ok":
+            if source == "live" and row.source == "live" and row.status != "ok":
                 conn.execute(
                     update(teacher_calls).where(teacher_calls.c.id == row.id).values(status="pending", error=None)
                 )
@@ -228,7 +244,7 @@ def begin_call(engine: Engine, *, cache_key: str, model: str, request: dict[str,
                 request=request,
                 params=params,
                 status="pending",
-                source="live",
+                source=source,
                 attempts=0,
                 tokens_estimated=False,
                 created_at=now(),
