@@ -15,7 +15,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(PIP) install -e '.[test]'
+	@echo 'installing test dependencies and the local teacher (llama-cpp-python compiles from source the first time: 4-5 min; pip caches the wheel)'
+	@echo 'installing torch (CPU build) first, so the students extra does not pull CUDA builds'
+	$(PIP) install 'torch==2.13.0'
+	$(PIP) install -e '.[test,local,local-small,students,mlflow,clean]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -25,9 +28,11 @@ demo: $(VENV)/.installed
 	$(BIN)/graduate run examples/toxicity
 
 test: $(VENV)/.installed-test
+	@bash scripts/install_chromium.sh || echo 'no Chromium: the report browser test will fail (GRADUATE_SKIP_BROWSER=1 skips it)'
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
+	$(PIP) install -e '.[test,local,local-small,local-coder,students,mlflow,clean]'
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -20,14 +20,14 @@ from graduate.data.build import Dataset, build_training_set
 from graduate.data.csv_source import CsvReport, read_items
 from graduate.data.examples import add_examples, select_examples
 from graduate.data.import_calls import ImportReport, import_log
-from graduate.data.teacher_labels import teacher_labels
 from graduate.errors import NotReadyError, StudentError
+from graduate.evaluate.assessment import artifact_bytes
 from graduate.evaluate.cost import teacher_cost_per_1k
-from graduate.evaluate.evaluation import predict_timed, student_metrics, teacher_metrics
-from graduate.evaluate.testsets import load_test_set
-from graduate.spec import ProjectSpec, StudentSpec, load_spec
+from graduate.evaluate.evaluation import score_test_set
+from graduate.evaluate.testsets import TestSet, check_test_set_gold, load_test_set
+from graduate.spec import SPEC_FILENAME, ProjectSpec, StudentSpec, load_spec
 from graduate.store.db import open_engine, resolve_url
-from graduate.store.runs import RunRow, code_version, fail_run, fingerprint, finish_run, get_runs, save_predictions, start_run
+from graduate.store.runs import RunRow, code_version, fail_run, fingerprint, finish_run, get_runs, start_run
 from graduate.students.base import Student
 from graduate.students.registry import load_student, make_student, save_student
 
@@ -91,6 +91,7 @@ class Project:
                 labels=self.spec.task.labels,
                 tags_column=src.tags_column,
                 tag_separator=src.tag_separator,
+                group_column=src.group_column,
             )
             added = add_examples(self.engine, src.name, items, gold_labeller=f"gold:{src.name}")
             out.append((src.name, added, report))
@@ -101,10 +102,15 @@ class Project:
     def build_training_set(self) -> Dataset:
         return build_training_set(self.engine, self.spec)
 
-    def train(self, student_spec: StudentSpec, dataset: Dataset) -> TrainResult:
-        """Train one student as a tracked run; an identical finished run is reused, not retrained."""
-        params = {**student_spec.params}
-        fp = fingerprint(student_spec.kind, params, dataset.content_hash, code_version(), self.spec.seed, self.spec.task.labels)
+    def train(self, student_spec: StudentSpec, dataset: Dataset, *, seed: int | None = None, progress: ProgressFn = _noop) -> TrainResult:
+        """Train one student as a tracked run; an identical finished run is reused, not retrained.
+
+        ``seed`` overrides the spec's (learning curves train several); ``progress`` gets the
+        optimisation steps of students that report them (encoder, lora-llm)."""
+        seed = self.spec.seed if seed is None else seed
+        params = {**_spec_defaults(student_spec.kind, self.spec), **student_spec.params}
+        soft = dataset.soft_labels if getattr(_student_cls(student_spec.kind), "SOFT_LABELS", False) else None
+        fp = fingerprint(student_spec.kind, params, dataset.content_hash, code_version(), seed, self.spec.task.labels, soft is not None)
         for prior in reversed(get_runs(self.engine, kind="train", status="finished", fingerprint=fp)):
             directory = Path(prior.artifact_dir or "")
             if (directory / "kind.json").exists():
@@ -115,19 +121,23 @@ class Project:
             kind="train",
             name=student_spec.label,
             spec=resolved,
-            seed=self.spec.seed,
+            seed=seed,
             dataset_hash=dataset.content_hash,
             fingerprint=fp,
         )
         directory = self.workdir / "runs" / run_id / "student"
         try:
             if "seed" in _defaults(student_spec.kind):
-                params.setdefault("seed", self.spec.seed)
+                params.setdefault("seed", seed)
             student = make_student(student_spec.kind, self.spec.task.labels, params)
+            if hasattr(student, "on_progress"):
+                student.on_progress = lambda done, total: progress(f"train {student_spec.label}", done, total)
+            extra = {"soft_labels": _soft_matrix(soft, self.spec.task.labels)} if soft is not None else {}
             t0 = time.perf_counter()
-            student.fit(dataset.texts, dataset.labels, sample_weight=dataset.weights or None)
+            student.fit(dataset.texts, dataset.labels, sample_weight=dataset.weights or None, **extra)
             fit_seconds = time.perf_counter() - t0
             save_student(student, directory)
+            size_bytes = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
             (directory.parent / "run.json").write_text(
                 json.dumps(
                     {
@@ -136,8 +146,11 @@ class Project:
                         "spec": resolved,
                         "dataset": {"name": dataset.name, "hash": dataset.content_hash, "size": len(dataset.examples), "recipe": dataset.recipe},
                         "code_version": code_version(),
-                        "seed": self.spec.seed,
+                        "seed": seed,
+                        "params": params,
+                        "soft_labels": soft is not None,
                         "fit_seconds": fit_seconds,
+                        "size_bytes": size_bytes,
                     },
                     indent=2,
                     default=str,
@@ -146,7 +159,12 @@ class Project:
         except BaseException as exc:
             fail_run(self.engine, run_id, f"{type(exc).__name__}: {exc}")
             raise
-        finish_run(self.engine, run_id, metrics={"fit_seconds": fit_seconds, "train_size": len(dataset.examples)}, artifact_dir=str(directory))
+        finish_run(
+            self.engine,
+            run_id,
+            metrics={"fit_seconds": fit_seconds, "train_size": len(dataset.examples), "size_bytes": size_bytes, "kind": student_spec.kind, "params": params},
+            artifact_dir=str(directory),
+        )
         return TrainResult(student_spec.label, run_id, student, directory, fit_seconds, False)
 
     def best_student(self) -> tuple[Student, RunRow]:
@@ -166,6 +184,7 @@ class Project:
         test set; returns the summary (also written to .graduate/summary.json)."""
         from graduate.store.runs import update_metrics
 
+        self.check_test_sets()
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
 
@@ -176,9 +195,7 @@ class Project:
         loaded = self.load_data(progress)
         timings["load_data_s"] = time.perf_counter() - t
 
-        if not self.spec.test_sets:
-            raise NotReadyError("graduate.yaml declares no test_sets; add at least one to evaluate against gold")
-        tests = [load_test_set(self.engine, sel) for sel in self.spec.test_sets]
+        tests = self.load_test_sets()
 
         t = time.perf_counter()
         progress("build training set", 0, 1)
@@ -206,47 +223,14 @@ class Project:
         per_test: dict[str, Any] = {}
         teacher_calls_used = []
         scores: dict[str, list[float]] = {tr.name: [] for tr in trained}
+        quality = {t.name for t in self.spec.test_sets if t.purpose == "quality"}
         for test in tests:
             progress(f"evaluate {test.name}", 0, 1)
-            answers = teacher_labels(self.engine, self.spec.task, self.spec.teacher, test.examples)
-            teacher_calls_used += [a.call for a in answers.values() if a.call is not None]
-            entry: dict[str, Any] = {
-                "n": len(test.examples),
-                "content_hash": test.content_hash,
-                "label_counts": {lab: test.gold.count(lab) for lab in self.spec.task.labels},
-                "teacher": teacher_metrics(self.spec.task, test, answers),
-                "students": {},
-            }
-            texts = [ex.text for ex in test.examples]
-            save_predictions(
-                self.engine,
-                eval_run,
-                [
-                    {"example_id": ex.id, "test_set": test.name, "predictor": self.spec.teacher.labeller, "label": answers[ex.id].label}
-                    for ex in test.examples
-                    if answers[ex.id].call is not None
-                ],
-            )
-            for tr in trained:
-                preds = predict_timed(tr.student, texts)
-                save_predictions(
-                    self.engine,
-                    eval_run,
-                    [
-                        {
-                            "example_id": ex.id,
-                            "test_set": test.name,
-                            "predictor": f"student:{tr.name}:{tr.run_id}",
-                            "label": lab,
-                            "probs": dict(zip(tr.student.labels, map(float, p))),
-                        }
-                        for ex, lab, p in zip(test.examples, preds.labels, preds.probs)
-                    ],
-                )
-                entry["students"][tr.name] = student_metrics(
-                    self.spec.task, test, preds, answers, self.spec.serving.cpu_core_hour_usd
-                )
-                scores[tr.name].append(entry["students"][tr.name]["accuracy"])
+            entry, calls = score_test_set(self.engine, self.spec, eval_run, test, [(tr.name, tr.run_id, tr.student) for tr in trained])
+            teacher_calls_used += calls
+            if test.name in quality:  # diagnostic (bias) sets do not pick the best student
+                for tr in trained:
+                    scores[tr.name].append(entry["students"][tr.name]["accuracy"])
             per_test[test.name] = entry
             progress(f"evaluate {test.name}", 1, 1)
         timings["evaluate_s"] = time.perf_counter() - t
@@ -311,8 +295,164 @@ class Project:
         }
         summary["evaluation_run_id"] = eval_run
         finish_run(self.engine, eval_run, metrics={"test_sets": per_test, "best_student": summary["best_student"]})
+        t = time.perf_counter()
+        assessment = self._assess(
+            eval_run,
+            tests,
+            {tr.name: (tr.student, tr.run_id) for tr in trained},
+            per_test,
+            teacher_calls_used,
+            summary["best_student"],
+            summary["dataset"],
+            {tr.name: {"fit_seconds": tr.fit_seconds, "train_size": len(dataset.examples), "artifact_bytes": artifact_bytes(tr.directory)} for tr in trained},
+            progress,
+        )
+        summary["gates"] = assessment["gates"]
+        summary["gates_passed"] = assessment["gates_passed"]
+        summary["evaluation"] = str(self.workdir / "evaluation.json")
+        summary["report"] = str(self.workdir / "report.html")
+        timings["assess_s"] = time.perf_counter() - t
+        _carry_label_quality(self.workdir, summary)
         (self.workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        self.report()
         return summary
+
+    # -- evaluation ------------------------------------------------------------------------
+    def check_test_sets(self) -> None:
+        """Before any work: every gold value of every test set is a task label (SpecError)."""
+        check_test_set_gold(self.spec, self.root / SPEC_FILENAME)
+
+    def load_test_sets(self) -> list[TestSet]:
+        """The spec's test sets from the store, each checked against its frozen version: a set
+        whose items or gold labels changed is refused (TestSetChangedError) until its version is raised."""
+        from graduate.evaluate.frozen import freeze_test_set
+
+        if not self.spec.test_sets:
+            raise NotReadyError("graduate.yaml declares no test_sets; add at least one to evaluate against gold")
+        tests = []
+        for sel in self.spec.test_sets:
+            test = load_test_set(self.engine, sel)
+            freeze_test_set(self.engine, test, sel.version)
+            tests.append(test)
+        return tests
+
+    def trained_students(self) -> dict[str, tuple[Student, RunRow]]:
+        """Each spec student's newest finished training run that `graduate run` evaluated (it has a
+        selection score; learning-curve runs on subsets don't), loaded from the store."""
+        runs = get_runs(self.engine, kind="train", status="finished")
+        out: dict[str, tuple[Student, RunRow]] = {}
+        for sspec in self.spec.students:
+            mine = [r for r in runs if r.name == sspec.label and r.artifact_dir and (Path(r.artifact_dir) / "kind.json").exists()]
+            mine = [r for r in mine if (r.metrics or {}).get("selection_score") is not None] or mine
+            if not mine:
+                raise NotReadyError(f"student {sspec.label!r} is not trained yet; run `graduate run {self.root}` first")
+            run = mine[-1]
+            trained_as = next((s for s in run.spec.get("students", []) if (s.get("name") or s.get("kind")) == sspec.label), None)
+            if trained_as is not None and (trained_as.get("kind"), trained_as.get("params") or {}) != (sspec.kind, sspec.params):
+                raise NotReadyError(
+                    f"student {sspec.label!r} changed in graduate.yaml since it was trained (run {run.id[:8]}); "
+                    f"run `graduate run {self.root}` to retrain it"
+                )
+            out[sspec.label] = (load_student(Path(run.artifact_dir)), run)  # type: ignore[arg-type]
+        return out
+
+    def evaluate(self, progress: ProgressFn = _noop) -> dict[str, Any]:
+        """Evaluate the trained students (from the store) and the teacher on every test set and
+        judge the gates, as a new evaluation run; returns the assessment (also written to
+        .graduate/evaluation.json). Imports and trains nothing."""
+        self.check_test_sets()
+        students = self.trained_students()
+        tests = self.load_test_sets()
+        eval_run = start_run(self.engine, kind="evaluate", name="evaluate", spec=json.loads(self.spec.model_dump_json()), seed=self.spec.seed)
+        try:
+            per_test: dict[str, Any] = {}
+            calls: list[Any] = []
+            for test in tests:
+                progress(f"evaluate {test.name}", 0, 1)
+                per_test[test.name], used = score_test_set(self.engine, self.spec, eval_run, test, [(n, r.id, s) for n, (s, r) in students.items()])
+                calls += used
+                progress(f"evaluate {test.name}", 1, 1)
+            quality = [t.name for t in self.spec.test_sets if t.purpose == "quality"]
+            best = max(students, key=lambda n: sum(per_test[q]["students"][n]["accuracy"] for q in quality)) if students else None
+            first = next(iter(students.values()))[1] if students else None
+            dataset = None
+            if first is not None and first.artifact_dir:
+                record = Path(first.artifact_dir).parent / "run.json"
+                if record.exists():
+                    dataset = json.loads(record.read_text()).get("dataset")
+            info = {
+                n: {"fit_seconds": (r.metrics or {}).get("fit_seconds"), "train_size": (r.metrics or {}).get("train_size"), "artifact_bytes": artifact_bytes(r.artifact_dir)}
+                for n, (_, r) in students.items()
+            }
+            finish_run(self.engine, eval_run, metrics={"test_sets": per_test, "best_student": best})
+            return self._assess(eval_run, tests, {n: (s, r.id) for n, (s, r) in students.items()}, per_test, calls, best, dataset, info, progress)
+        except BaseException as exc:
+            fail_run(self.engine, eval_run, f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _assess(
+        self,
+        eval_run: str,
+        tests: list[TestSet],
+        students: dict[str, tuple[Student, str]],
+        per_test: dict[str, Any],
+        teacher_calls: list[Any],
+        best: str | None,
+        dataset: dict[str, Any] | None,
+        info: dict[str, dict[str, Any]],
+        progress: ProgressFn,
+    ) -> dict[str, Any]:
+        from graduate.evaluate.assessment import assess
+        from graduate.store.runs import update_metrics
+
+        assessment = assess(
+            self.engine,
+            self.spec,
+            run_id=eval_run,
+            tests=tests,
+            students=students,
+            entries=per_test,
+            teacher_cost=teacher_cost_per_1k(teacher_calls),
+            teacher_latencies_ms=[c.latency_ms for c in teacher_calls if c.source == "live"],
+            best_student=best,
+            dataset=dataset,
+            student_info=info,
+            progress=progress,
+        )
+        update_metrics(self.engine, eval_run, {"test_sets": per_test, "best_student": best, "assessment": assessment})
+        (self.workdir / "evaluation.json").write_text(json.dumps(assessment, indent=2, default=str))
+        return assessment
+
+    def latest_assessment(self) -> dict[str, Any]:
+        """The assessment of the newest finished evaluation run."""
+        for run in reversed(get_runs(self.engine, kind="evaluate", status="finished")):
+            if (run.metrics or {}).get("assessment"):
+                return run.metrics["assessment"]  # type: ignore[index]
+        raise NotReadyError(f"nothing evaluated yet; run `graduate run {self.root}` (or `graduate evaluate {self.root}`) first")
+
+    def error_analysis(self, *, student: str | None = None, test_sets: list[str] | None = None, assessment: dict[str, Any] | None = None):
+        """Group the newest evaluation's test items by who was right (see graduate.evaluate.error_analysis).
+        Default test sets: the quality ones; ``test_sets`` may name any evaluated set."""
+        from graduate.evaluate.error_analysis import analyse_errors
+
+        assessment = assessment or self.latest_assessment()
+        known = {t.name: t for t in self.spec.test_sets}
+        names = test_sets or [n for n, t in assessment["test_sets"].items() if t.get("purpose", "quality") == "quality"]
+        unknown = [n for n in names if n not in known or n not in assessment["test_sets"]]
+        if unknown:
+            raise NotReadyError(f"test sets {unknown} were not evaluated; evaluated: {sorted(assessment['test_sets'])}")
+        tests = [load_test_set(self.engine, known[n]) for n in names]
+        return analyse_errors(self.engine, self.spec, assessment, tests, student=student)
+
+    def report(self, path: Path | None = None) -> Path:
+        """Write the one-file HTML report of the newest evaluation (default .graduate/report.html)."""
+        from graduate.evaluate.report import write_report
+
+        assessment = self.latest_assessment()
+        summary_path = self.workdir / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+        errors = self.error_analysis(assessment=assessment)
+        return write_report(path or self.workdir / "report.html", spec=self.spec, root=self.root, engine=self.engine, assessment=assessment, summary=summary, errors=errors)
 
     # -- use ---------------------------------------------------------------------------------
     def label(self, texts: list[str], *, progress: Callable[[int], None] | None = None, backend: Any = None):
@@ -331,6 +471,48 @@ class Project:
                 progress=progress,
             )
         )
+
+
+def _carry_label_quality(workdir: Path, summary: dict[str, Any]) -> None:
+    """Keep the label-quality comparison (`graduate data compare`) and the newest teacher audit's
+    recommendation in summary.json: `graduate run` rewrites the file, these come from other commands."""
+    old = workdir / "summary.json"
+    if old.exists():
+        try:
+            previous = json.loads(old.read_text())
+        except ValueError:
+            previous = {}
+        if previous.get("label_quality"):
+            summary["label_quality"] = previous["label_quality"]
+    audit = workdir / "audit.json"
+    if audit.exists():
+        try:
+            a = json.loads(audit.read_text())
+        except ValueError:
+            return
+        summary["teacher_audit"] = {"audit_id": a.get("audit_id"), "generated_at": a.get("generated_at"), "recommended": a.get("recommended"), "path": str(audit)}
+
+
+def _student_cls(kind: str) -> type | None:
+    from graduate.students.registry import student_class
+
+    try:
+        return student_class(kind)
+    except StudentError:
+        return None
+
+
+def _spec_defaults(kind: str, spec: ProjectSpec) -> dict[str, Any]:
+    """Params a student kind derives from the spec (lora-llm: the teacher's prompt and answer format)."""
+    hook = getattr(_student_cls(kind), "defaults_from_spec", None)
+    return hook(spec) if hook is not None else {}
+
+
+def _soft_matrix(soft: list[dict[str, float] | None], labels: list[str]) -> Any:
+    """Teacher distributions as an (n, labels) array; rows without one are NaN (the student uses the hard label)."""
+    import numpy as np
+
+    return np.array([[float(d.get(lab, 0.0)) for lab in labels] if d else [np.nan] * len(labels) for d in soft])
 
 
 def _defaults(kind: str) -> dict[str, Any]:

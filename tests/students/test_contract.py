@@ -21,10 +21,31 @@ def data():
     return texts, labels
 
 
+# Few steps and short texts for the model-based kinds: the contract, not the quality, is under test.
+FAST = {
+    "encoder": {"epochs": 1, "max_length": 48, "batch_size": 16, "agreement_items": 64},  # on a tiny local encoder (below)
+    "embed-logreg": {"max_length": 64},
+    "lora-llm": {"max_steps": 3, "batch_size": 4, "max_text_tokens": 32, "answers": {"ok": '{"is_bad": 0}', "bad": '{"is_bad": 1}'}},
+}
+
+
+@pytest.fixture
+def fast_params(request):
+    def params(kind):
+        p = dict(FAST.get(kind, {}))
+        if kind == "lora-llm":
+            p["base_model"] = str(request.getfixturevalue("tiny_causal_lm"))
+        if kind == "encoder":  # the packaged MiniLM is exercised in test_encoder.py
+            p["base_model"] = str(request.getfixturevalue("tiny_encoder"))
+        return p
+
+    return params
+
+
 @pytest.mark.parametrize("kind", sorted(STUDENTS))
-def test_fit_predict_save_load(kind, data, tmp_path):
+def test_fit_predict_save_load(kind, data, tmp_path, fast_params):
     texts, labels = data
-    student = make_student(kind, LABELS)
+    student = make_student(kind, LABELS, fast_params(kind))
     student.fit(texts[:120], labels[:120])
     probs = student.predict_proba(texts[120:])
     assert probs.shape == (len(texts) - 120, 2)

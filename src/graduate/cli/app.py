@@ -7,6 +7,16 @@ import sys
 import typer
 
 from graduate.cli import imports, init, label, predict, run, spec, status
+from graduate.cli import teacher as teacher_cli
+from graduate.cli import curve as curve_cli
+from graduate.cli import runs as runs_cli
+from graduate.cli import train as train_cli
+from graduate.cli import monitor as monitor_cli
+from graduate.cli import serve as serve_cli
+from graduate.cli import errors as errors_cli
+from graduate.cli import evaluate as evaluate_cli
+from graduate.cli import report as report_cli
+from graduate.cli import data as data_cli
 from graduate.cli.console import err_console
 from graduate.errors import GraduateError
 
@@ -24,7 +34,19 @@ app.command("predict")(predict.predict)
 app.command("status")(status.status)
 app.command("spec-help")(spec.spec_help)
 app.command("check")(spec.check)
+app.command("evaluate")(evaluate_cli.evaluate)
+app.command("errors")(errors_cli.errors)
+app.command("report")(report_cli.report)
+app.command("serve")(serve_cli.serve)
+app.command("proxy")(serve_cli.proxy)
+app.command("serve-plan")(serve_cli.serve_plan)
+app.command("monitor")(monitor_cli.monitor)
 app.add_typer(imports.app, name="import")
+app.add_typer(teacher_cli.app, name="teacher")
+app.add_typer(data_cli.app, name="data")
+app.command("train")(train_cli.train)
+app.command("curve")(curve_cli.curve)
+app.add_typer(runs_cli.app, name="runs")
 
 
 def main() -> None:

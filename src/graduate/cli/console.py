@@ -62,3 +62,20 @@ def fmt_usd(value: float | None, estimated: bool = False) -> str:
         return "–"
     text = f"${value:.4f}" if value >= 0.01 else f"${value:.2e}"
     return text + (" (est.)" if estimated else "")
+
+
+def quiet_libraries() -> None:
+    """Keep model libraries' own progress bars and load reports off the terminal (ours show progress)."""
+    import logging
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's quantiser logs advice on the root logger
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except ImportError:
+        pass

@@ -21,7 +21,10 @@ def run(project: Path = typer.Argument(..., help="Project directory (holds gradu
     with stage_progress() as progress:
         summary = proj.run(progress)
     print_summary(summary)
-    console.print(f"summary written to [bold]{proj.workdir / 'summary.json'}[/]")
+    from graduate.cli.evaluate import print_gates
+
+    print_gates(summary.get("gates") or [])
+    console.print(f"summary written to [bold]{proj.workdir / 'summary.json'}[/]; report: [bold]{summary.get('report')}[/]")
 
 
 def print_summary(s: dict[str, Any]) -> None:

@@ -24,6 +24,9 @@ def check(project: Path = typer.Argument(..., help="Project directory or spec fi
         for p in (log.input, log.output):
             if p is not None and not p.exists():
                 raise SpecError(f"file not found: {p}", path=root / "graduate.yaml", field=f"teacher_logs[{i}]")
+    from graduate.evaluate.testsets import check_test_set_gold
+
+    check_test_set_gold(spec, root / "graduate.yaml")
     console.print(f"[green]ok[/]: {root / 'graduate.yaml'} ({spec.task.name}: labels {spec.task.labels}, teacher {spec.teacher.labeller})")
 
 

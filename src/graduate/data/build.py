@@ -1,4 +1,5 @@
-"""Build the training set from teacher labels, recording what each step dropped and why."""
+"""Build the training set from teacher labels, recording what each step dropped or changed and
+why (the recipe, stored with the dataset version: every removed item is listed by example id)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Engine, select
 
+from graduate.data.balance import class_counts, class_weights, undersample
+from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.examples import Example, select_examples
-from graduate.data.teacher_labels import teacher_labels
+from graduate.data.filters import cap_groups, rule_filter
 from graduate.spec import ProjectSpec
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import dataset_items, datasets
+
+ProgressFn = Callable[[str, int, int | None], None]
 
 
 @dataclass
@@ -26,6 +31,15 @@ class Dataset:
     content_hash: str
     id: int | None = None
     weights: list[float] = field(default_factory=list)
+    # The teacher's label distribution per item (from answer logprobs), None where it gave none;
+    # None for the whole set when no item has one. Students that distil (encoder) use them.
+    soft_labels: list[dict[str, float] | None] | None = None
+    # The teacher's rationale per item (a chain-of-thought's reasons), None where it gave none;
+    # None for the whole set when no item has one. For rationale-augmented students.
+    rationales: list[dict[str, Any] | None] | None = None
+    # What the build measured but does not store (out-of-fold probabilities of the label-issue
+    # step): `graduate data review export` ranks its queue with them.
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def texts(self) -> list[str]:
@@ -43,42 +57,237 @@ def dataset_hash(examples: list[Example], labels: list[str]) -> str:
     return h.hexdigest()
 
 
-def build_training_set(engine: Engine, spec: ProjectSpec, *, name: str = "train") -> Dataset:
-    """Training pool -> teacher labels -> drop unanswered, unparseable, test overlap, duplicates."""
+def build_training_set(engine: Engine, spec: ProjectSpec, *, name: str = "train", progress: ProgressFn | None = None) -> Dataset:
+    """Training pool -> labels (teacher, self-consistency or ensemble) -> human corrections ->
+    rule filters -> test overlap -> exact and near duplicates -> group cap -> label issues ->
+    balance. Every step records in the recipe what it dropped or changed, which items and why."""
+    from graduate.data.labellers import label_pool
+    from graduate.store.runs import code_version
+
+    report = progress or (lambda stage, done, total: None)
+    clean = spec.clean
     pool = select_examples(engine, source=spec.train.source, tags=spec.train.tags)
     steps: list[dict[str, Any]] = [{"step": "pool", "tags": spec.train.tags, "source": spec.train.source, "kept": len(pool)}]
-    answers = teacher_labels(engine, spec.task, spec.teacher, pool)
+    report("label the pool", 0, 1)
+    answers = label_pool(engine, spec, pool)
+    report("label the pool", 1, 1)
 
-    unanswered = [ex for ex in pool if answers[ex.id].call is None]
-    unparsed = [ex for ex in pool if answers[ex.id].call is not None and answers[ex.id].label is None]
-    kept = [ex for ex in pool if answers[ex.id].label is not None]
-    steps.append({"step": "teacher_answer", "labeller": spec.teacher.labeller, "dropped": len(unanswered), "reason": "no stored teacher answer", "kept": len(pool) - len(unanswered)})
-    steps.append({"step": "parse", "dropped": len(unparsed), "reason": "teacher answer did not parse to a label", "examples": [ex.external_id for ex in unparsed[:20]], "kept": len(kept)})
+    unanswered = [ex for ex in pool if not answers.by_example[ex.id].answered]
+    unparsed = [ex for ex in pool if answers.by_example[ex.id].answered and answers.by_example[ex.id].label is None]
+    rows = [_Row(ex, answers.by_example[ex.id].label) for ex in pool if answers.by_example[ex.id].label is not None]  # type: ignore[arg-type]
+    steps.append(
+        {"step": "teacher_answer", "labeller": answers.labeller, **answers.details, "dropped": len(unanswered), "reason": "no stored teacher answer", "kept": len(pool) - len(unanswered), "removed": _ids(unanswered)}
+    )
+    steps.append(
+        {"step": "parse", "dropped": len(unparsed), "reason": "teacher answer did not parse to a label (ensembles: a vote without a winner)", "examples": [ex.external_id for ex in unparsed[:20]], "kept": len(rows), "removed": _ids(unparsed)}
+    )
+    cfg = spec.train.labeller
+    if cfg.kind != "teacher":
+        ties = [r for r in rows if answers.by_example[r.ex.id].tie]
+        steps.append({"step": "votes", "ties_broken_by_first_answer": len(ties), "examples": [r.ex.external_id for r in ties[:20]], "kept": len(rows)})
+    if cfg.min_vote_share > 0:
+        low = {i: f"vote share {answers.by_example[r.ex.id].share:.2f}" for i, r in enumerate(rows) if answers.by_example[r.ex.id].share < cfg.min_vote_share}
+        rows = _drop(steps, rows, low, "low_agreement", f"winning vote share below train.labeller.min_vote_share {cfg.min_vote_share}")
+
+    if clean.human_labels:
+        rows = _human_labels(engine, steps, rows, pool, answers.by_example)
+
+    f = clean.filters
+    if f.min_chars is not None or f.max_chars is not None or f.drop_patterns:
+        rows = _drop(steps, rows, rule_filter([r.ex.text for r in rows], f), "filters", "rule filters (clean.filters)", config=f.model_dump())
 
     if spec.train.exclude_test_overlap and spec.test_sets:
-        test_hashes = {
-            ex.text_hash
-            for ts in spec.test_sets
-            for ex in select_examples(engine, source=ts.source, tags=ts.tags)
-        }
-        overlap = [ex for ex in kept if ex.text_hash in test_hashes]
-        kept = [ex for ex in kept if ex.text_hash not in test_hashes]
-        steps.append({"step": "test_overlap", "dropped": len(overlap), "reason": "same normalised text as a test item", "kept": len(kept)})
+        test_hashes = {ex.text_hash for ts in spec.test_sets for ex in select_examples(engine, source=ts.source, tags=ts.tags)}
+        overlap = {i: "in a test set" for i, r in enumerate(rows) if r.ex.text_hash in test_hashes}
+        rows = _drop(steps, rows, overlap, "test_overlap", "same normalised text as a test item")
 
-    seen: set[str] = set()
-    unique: list[Example] = []
-    for ex in kept:
-        if ex.text_hash not in seen:
-            seen.add(ex.text_hash)
-            unique.append(ex)
-    steps.append({"step": "exact_duplicates", "dropped": len(kept) - len(unique), "reason": "same normalised text as an earlier item", "kept": len(unique)})
+    dups = exact_duplicates([r.ex.text_hash for r in rows])
+    conflicts = sum(1 for i, j in dups.items() if rows[i].label != rows[j].label)
+    rows = _drop(
+        steps, rows, {i: f"same text as {rows[j].ex.external_id}" for i, j in dups.items()}, "exact_duplicates", "same normalised text as an earlier item", label_conflicts=conflicts
+    )
 
-    labels = [answers[ex.id].label for ex in unique]
-    assert all(lab is not None for lab in labels)
-    dataset = Dataset(name, unique, labels, {"steps": steps}, dataset_hash(unique, labels), weights=[1.0] * len(unique))  # type: ignore[arg-type]
+    nd = clean.near_duplicates
+    if nd.enabled:
+        report("near duplicates", 0, len(rows))
+        near = near_duplicates(
+            [r.ex.text for r in rows], threshold=nd.threshold, shingle_chars=nd.shingle_chars, num_perm=nd.num_perm, seed=spec.seed,
+            progress=lambda done, total: report("near duplicates", done, total),
+        )
+        conflicts = sum(1 for i, (j, _) in near.items() if rows[i].label != rows[j].label)
+        rows = _drop(
+            steps, rows, {i: f"~{sim:.2f} like {rows[j].ex.external_id}" for i, (j, sim) in near.items()}, "near_duplicates",
+            f"MinHash Jaccard >= {nd.threshold} with an earlier item", config=nd.model_dump(), label_conflicts=conflicts,
+        )
+
+    if clean.group_cap is not None:
+        capped = cap_groups([r.ex.group for r in rows], clean.group_cap)
+        rows = _drop(steps, rows, {i: f"group {rows[i].ex.group!r}" for i in capped}, "group_cap", f"more than {clean.group_cap} items of its group")
+
+    diagnostics: dict[str, Any] = {}
+    li = clean.label_issues
+    if li.action != "off":
+        rows = _label_issues(spec, steps, rows, diagnostics, report)
+
+    labels = [r.label for r in rows]
+    bal = clean.balance
+    before = class_counts(labels, spec.task.labels)
+    step: dict[str, Any] = {"step": "balance", "strategy": bal.strategy, "before": before}
+    if bal.strategy == "class_weight":
+        cw = class_weights(labels, spec.task.labels)
+        for r in rows:
+            r.weight *= cw[r.label]
+        step["class_weights"] = cw
+    elif bal.strategy == "undersample":
+        dropped = set(undersample(labels, seed=spec.seed))
+        step.update(dropped=len(dropped), reason="random items of the larger classes (seeded)", removed=[[rows[i].ex.id, rows[i].label] for i in sorted(dropped)])
+        rows = [r for i, r in enumerate(rows) if i not in dropped]
+    step["after"] = class_counts([r.label for r in rows], spec.task.labels)
+    step["kept"] = len(rows)
+    steps.append(step)
+
+    if cfg.weight_by_vote_share:
+        for r in rows:
+            r.weight *= answers.by_example[r.ex.id].share if not r.human else 1.0
+        steps.append({"step": "vote_share_weights", "reason": "each item weighs its winning vote share (train.labeller.weight_by_vote_share)", "kept": len(rows)})
+
+    unique = [r.ex for r in rows]
+    labels = [r.label for r in rows]
+    weights = [float(r.weight) for r in rows]
+    # A human-corrected label has no teacher distribution: its row trains on the hard label.
+    soft = [None if r.human else answers.by_example[r.ex.id].probs for r in rows]
+    rationales = [None if r.human else answers.by_example[r.ex.id].rationale for r in rows]
+    content_hash = dataset_hash(unique, labels)
+    if any(w != 1.0 for w in weights):
+        # What students learn from includes the weights: other weights are another version.
+        content_hash = hashlib.sha256((content_hash + json.dumps([round(w, 9) for w in weights])).encode()).hexdigest()
+    if any(p is not None for p in soft):
+        # The distributions are part of what students learn from: a changed one is a new version.
+        content_hash = hashlib.sha256((content_hash + json.dumps(soft, sort_keys=True)).encode()).hexdigest()
+        steps.append({"step": "soft_labels", "with_distribution": sum(p is not None for p in soft), "kept": len(unique)})
+    if any(r is not None for r in rationales):
+        steps.append({"step": "rationales", "with_rationale": sum(r is not None for r in rationales), "kept": len(unique)})
+    dataset = Dataset(
+        name, unique, labels, {"steps": steps}, content_hash, weights=weights,
+        soft_labels=soft if any(p is not None for p in soft) else None,
+        rationales=rationales if any(r is not None for r in rationales) else None,
+        diagnostics=diagnostics,
+    )
     dataset.recipe["label_counts"] = dataset.label_counts
+    dataset.recipe["config"] = {
+        "train": json.loads(spec.train.model_dump_json()),
+        "clean": json.loads(clean.model_dump_json()),
+        "teacher": spec.teacher.labeller,
+        "seed": spec.seed,
+        "code_version": code_version(),
+    }
     dataset.id = save_dataset(engine, dataset)
     return dataset
+
+
+@dataclass
+class _Row:
+    ex: Example
+    label: str
+    weight: float = 1.0
+    human: str | None = None  # the human labeller, when a review corrected or confirmed it
+
+
+def _ids(examples: list[Example]) -> list[int]:
+    return [ex.id for ex in examples]
+
+
+def _drop(steps: list[dict[str, Any]], rows: list[_Row], drop: dict[int, str], step: str, reason: str, **extra: Any) -> list[_Row]:
+    """Drop the positions in ``drop`` (position -> why) and record the step with every removed item."""
+    steps.append(
+        {
+            "step": step,
+            "dropped": len(drop),
+            "reason": reason,
+            **extra,
+            "examples": [rows[i].ex.external_id for i in sorted(drop)[:20]],
+            "removed": [[rows[i].ex.id, why] for i, why in sorted(drop.items())],
+            "kept": len(rows) - len(drop),
+        }
+    )
+    return [r for i, r in enumerate(rows) if i not in drop]
+
+
+def _human_labels(engine: Engine, steps: list[dict[str, Any]], rows: list[_Row], pool: list[Example], answers: dict[int, Any]) -> list[_Row]:
+    """Reviewers' labels (kind=human) win over the teacher's; items the teacher could not label
+    come back in when a reviewer labelled them."""
+    from graduate.data.review import human_labels
+
+    human = human_labels(engine, [ex.id for ex in pool])
+    if not human:
+        steps.append({"step": "human_labels", "changed": 0, "confirmed": 0, "added": 0, "kept": len(rows)})
+        return rows
+    changed, confirmed = [], 0
+    present = {r.ex.id for r in rows}
+    for r in rows:
+        h = human.get(r.ex.id)
+        if h is None:
+            continue
+        r.human = h[1]
+        if h[0] != r.label:
+            changed.append([r.ex.id, r.label, h[0], h[1]])
+            r.label = h[0]
+        else:
+            confirmed += 1
+    added = [_Row(ex, human[ex.id][0], human=human[ex.id][1]) for ex in pool if ex.id in human and ex.id not in present]
+    steps.append(
+        {
+            "step": "human_labels",
+            "reason": "a reviewer's label (graduate data review import) replaces the teacher's",
+            "changed": len(changed),
+            "confirmed": confirmed,
+            "added": len(added),
+            "changes": changed,  # [example id, teacher label, human label, reviewer]
+            "added_ids": [[r.ex.id, r.label, r.human] for r in added],
+            "kept": len(rows) + len(added),
+        }
+    )
+    return sorted(rows + added, key=lambda r: r.ex.id)
+
+
+def _label_issues(spec: ProjectSpec, steps: list[dict[str, Any]], rows: list[_Row], diagnostics: dict[str, Any], report: ProgressFn) -> list[_Row]:
+    from graduate.data.label_issues import detect_label_issues
+
+    li = spec.clean.label_issues
+    # Human-reviewed labels are trusted: they train the detector but are never flagged.
+    found = detect_label_issues(
+        [r.ex.text for r in rows], [r.label for r in rows], spec.task.labels, kind=li.student, params=li.params, folds=li.folds,
+        filter_by=li.filter_by, seed=spec.seed, progress=lambda done, total: report("label issues (cross-validation)", done, total),
+    )
+    ranked = [i for i in found.ranked if rows[i].human is None]
+    limit = int(li.max_share * len(rows))
+    acted = ranked[:limit]
+    diagnostics["label_issues"] = {
+        "example_ids": [rows[i].ex.id for i in ranked],
+        "quality": {rows[i].ex.id: float(found.quality[i]) for i in range(len(rows))},
+        "pred_probs": {rows[i].ex.id: found.pred_probs[i].tolist() for i in range(len(rows))},
+        "labels": {rows[i].ex.id: rows[i].label for i in range(len(rows))},
+    }
+    base = {
+        "student": li.student,
+        "folds": found.folds,
+        "filter_by": li.filter_by,
+        "found": len(ranked),
+        "action": li.action,
+        "ranked": [[rows[i].ex.id, rows[i].label, round(float(found.quality[i]), 6)] for i in ranked],
+    }
+    if li.action == "remove":
+        return _drop(
+            steps, rows, {i: f"label {rows[i].label} quality {found.quality[i]:.3f}" for i in acted}, "label_issues",
+            f"cleanlab: probably mislabelled (the most suspect, at most {li.max_share:.0%} of the items)", **base,
+        )
+    if li.action == "down_weight":
+        for i in acted:
+            rows[i].weight *= li.weight
+        steps.append({"step": "label_issues", "reason": f"cleanlab: probably mislabelled, weight x{li.weight}", "changed": len(acted), **base, "kept": len(rows)})
+        return rows
+    steps.append({"step": "label_issues", "reason": "cleanlab: probably mislabelled (report only)", "changed": 0, **base, "kept": len(rows)})
+    return rows
 
 
 def save_dataset(engine: Engine, dataset: Dataset) -> int:

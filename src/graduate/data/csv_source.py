@@ -17,6 +17,7 @@ class Item:
     text: str
     gold: str | None = None
     tags: list[str] = field(default_factory=list)
+    group: str | None = None
 
 
 @dataclass
@@ -49,12 +50,13 @@ def read_items(
     labels: list[str] | None = None,
     tags_column: str | None = None,
     tag_separator: str = ";",
+    group_column: str | None = None,
 ) -> tuple[list[Item], CsvReport]:
     """Rows with empty text, or a gold value that maps to no label, are skipped and reported."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     reader = csv.DictReader(io.StringIO(_open_text(path), newline=""))
     columns = reader.fieldnames or []
-    for role, col in (("text", text_column), ("id", id_column), ("gold", gold_column), ("tags", tags_column)):
+    for role, col in (("text", text_column), ("id", id_column), ("gold", gold_column), ("tags", tags_column), ("group", group_column)):
         if col is not None and col not in columns:
             raise InputDataError(
                 f"no {role} column {col!r}; the columns are {columns}; set the right name in graduate.yaml or pass --text-column",
@@ -91,5 +93,6 @@ def read_items(
                     )
                     continue
         tags = [t.strip() for t in (row.get(tags_column) or "").split(tag_separator) if t.strip()] if tags_column else []
-        items.append(Item(ext, text, gold, tags))
+        group = ((row.get(group_column) or "").strip() or None) if group_column else None
+        items.append(Item(ext, text, gold, tags, group))
     return items, report

@@ -22,6 +22,7 @@ class Example:
     text: str
     text_hash: str
     tags: list[str]
+    group: str | None = None
 
 
 def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None) -> int:
@@ -42,6 +43,7 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
                     "text": it.text,
                     "text_hash": text_hash(it.text),
                     "tags": it.tags,
+                    "group": it.group,
                     "created_at": created,
                 }
                 for it in items
@@ -74,7 +76,7 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
 def select_examples(engine: Engine, *, source: str | None = None, tags: list[str] | None = None) -> list[Example]:
     """Examples of a source whose tags match any of the patterns (shell-style, e.g. ``train*``)."""
     stmt = select(
-        examples.c.id, examples.c.source, examples.c.external_id, examples.c.text, examples.c.text_hash, examples.c.tags
+        examples.c.id, examples.c.source, examples.c.external_id, examples.c.text, examples.c.text_hash, examples.c.tags, examples.c.group
     ).order_by(examples.c.id)
     if source is not None:
         stmt = stmt.where(examples.c.source == source)

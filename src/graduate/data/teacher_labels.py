@@ -4,7 +4,7 @@ teacher would send, parsed into a label and recorded in the labels table."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import Engine
 
@@ -15,6 +15,7 @@ from graduate.store.db import insert_ignore, now
 from graduate.store.schema import labels as labels_table
 from graduate.teacher.parse import parse_answer
 from graduate.teacher.prompt import render_messages, request_params
+from graduate.teacher.soft_labels import answer_distribution
 
 
 @dataclass
@@ -22,6 +23,10 @@ class TeacherLabel:
     label: str | None
     call: CallRow | None
     error: str | None = None
+    probs: dict[str, float] | None = None  # from the answer's logprobs, where the teacher gave them
+    # The answer's other fields (a chain-of-thought's reason_innocent / reason_toxic), kept for
+    # rationale-augmented students.
+    rationale: dict[str, Any] | None = None
 
 
 def teacher_key(teacher: TeacherSpec, text: str) -> str:
@@ -43,15 +48,19 @@ def teacher_labels(
             out[ex.id] = TeacherLabel(None, None, "no teacher answer")
             continue
         parsed = parse_answer(call.content, task.parse, task.labels)
-        out[ex.id] = TeacherLabel(parsed.label, call, parsed.error)
+        probs = answer_distribution(call.response, task.parse, task.labels) if parsed.label is not None else None
+        rationale = {k: v if isinstance(v, (str, int, float, bool)) or v is None else str(v) for k, v in parsed.fields.items()} or None
+        out[ex.id] = TeacherLabel(parsed.label, call, parsed.error, probs, rationale)
         rows.append(
             {
                 "example_id": ex.id,
                 "kind": "teacher",
                 "labeller": teacher.labeller,
                 "label": parsed.label,
+                "probs": probs,
                 "call_id": call.id,
                 "note": parsed.error,
+                "rationale": rationale,
                 "created_at": created,
             }
         )

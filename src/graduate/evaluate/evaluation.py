@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
+from sqlalchemy import Engine
 
-from graduate.data.teacher_labels import TeacherLabel
+from graduate.data.teacher_labels import TeacherLabel, teacher_labels
 from graduate.evaluate.cost import CostFigure, student_cost_per_1k
 from graduate.evaluate.metrics import agreement, classification_metrics
 from graduate.evaluate.testsets import TestSet
-from graduate.spec import TaskSpec
+from graduate.spec import ProjectSpec, TaskSpec
+from graduate.store.calls import CallRow
+from graduate.store.runs import save_predictions
 from graduate.students.base import Student
 
 
@@ -59,3 +62,60 @@ def student_metrics(
     out["cost_basis"] = cost.basis
     out["latency_ms_per_item"] = 1000 * preds.wall_seconds / max(len(test.examples), 1)
     return out
+
+
+def score_test_set(
+    engine: Engine,
+    spec: ProjectSpec,
+    run_id: str,
+    test: TestSet,
+    students: Sequence[tuple[str, str, Student]],
+) -> tuple[dict[str, Any], list[CallRow]]:
+    """Teacher answers and each student's predictions on one test set, stored as predictions of
+    ``run_id`` (students with their probabilities), and scored against gold.
+
+    ``students`` holds (name, train run id, student). Returns the test set's entry (n, hash,
+    label counts, teacher and per-student metrics) and the teacher calls that answered.
+    """
+    answers = teacher_labels(engine, spec.task, spec.teacher, test.examples)
+    calls = [a.call for a in answers.values() if a.call is not None]
+    entry: dict[str, Any] = {
+        "n": len(test.examples),
+        "content_hash": test.content_hash,
+        "label_counts": {lab: test.gold.count(lab) for lab in spec.task.labels},
+        "teacher": teacher_metrics(spec.task, test, answers),
+        "students": {},
+    }
+    texts = [ex.text for ex in test.examples]
+    save_predictions(
+        engine,
+        run_id,
+        [
+            {"example_id": ex.id, "test_set": test.name, "predictor": spec.teacher.labeller, "label": answers[ex.id].label}
+            for ex in test.examples
+            if answers[ex.id].call is not None
+        ],
+    )
+    for name, train_run_id, student in students:
+        preds = predict_timed(student, texts)
+        save_predictions(
+            engine,
+            run_id,
+            [
+                {
+                    "example_id": ex.id,
+                    "test_set": test.name,
+                    "predictor": student_predictor(name, train_run_id),
+                    "label": lab,
+                    "probs": dict(zip(student.labels, map(float, p))),
+                }
+                for ex, lab, p in zip(test.examples, preds.labels, preds.probs)
+            ],
+        )
+        entry["students"][name] = student_metrics(spec.task, test, preds, answers, spec.serving.cpu_core_hour_usd)
+    return entry, calls  # type: ignore[return-value]
+
+
+def student_predictor(name: str, train_run_id: str) -> str:
+    """How a student's predictions are named in the store: ``student:NAME:TRAIN_RUN_ID``."""
+    return f"student:{name}:{train_run_id}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -61,3 +61,55 @@ def agreement(a: Sequence[str], b: Sequence[str]) -> dict[str, float | int | Non
     if kappa is not None and math.isnan(kappa):
         kappa = None
     return {"n": len(a), "agreement": share, "kappa": kappa}
+
+
+def label_metrics(gold: Sequence[str], pred: Sequence[str], *, labels: list[str]) -> dict[str, Any]:
+    """Precision, recall, F1 and support per label, and their macro (unweighted) means."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    if not gold:
+        return {"per_label": {}, "macro_precision": None, "macro_recall": None, "macro_f1": None}
+    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, average=None, zero_division=0)
+    mp, mr, mf, _ = precision_recall_fscore_support(gold, pred, labels=labels, average="macro", zero_division=0)
+    return {
+        "per_label": {
+            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i, lab in enumerate(labels)
+        },
+        "macro_precision": float(mp),
+        "macro_recall": float(mr),
+        "macro_f1": float(mf),
+    }
+
+
+def pr_auc(gold: Sequence[str], scores: np.ndarray | None, pred: Sequence[str], *, labels: list[str], positive: str) -> float | None:
+    """Average precision (area under the precision-recall curve): of the positive label's
+    probability for binary tasks, macro over labels (one-vs-rest) otherwise. Without scores, the
+    hard predictions are the scores (as for the teacher)."""
+    from sklearn.metrics import average_precision_score
+    from sklearn.preprocessing import label_binarize
+
+    if not gold:
+        return None
+    if scores is None:
+        scores = label_binarize(list(pred), classes=labels).astype(float)
+        if len(labels) == 2:
+            scores = np.column_stack([1 - scores[:, 0], scores[:, 0]])
+    if len(labels) == 2:
+        y = np.array([g == positive for g in gold], dtype=int)
+        if y.sum() == 0:
+            return None
+        return float(average_precision_score(y, scores[:, labels.index(positive)]))
+    y = label_binarize(list(gold), classes=labels)
+    present = y.sum(axis=0) > 0
+    if not present.all():
+        return None
+    return float(average_precision_score(y, scores, average="macro"))
+
+
+def confusion(gold: Sequence[str], pred: Sequence[str], *, labels: list[str]) -> list[list[int]]:
+    """Confusion matrix, rows = gold label, columns = predicted label, both in ``labels`` order."""
+    from sklearn.metrics import confusion_matrix
+
+    if not gold:
+        return [[0] * len(labels) for _ in labels]
+    return confusion_matrix(gold, pred, labels=labels).tolist()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from graduate.data.examples import Example, labels_for, select_examples
 from graduate.errors import NotReadyError
-from graduate.spec import SelectionSpec
+from graduate.spec import ProjectSpec, SelectionSpec
 
 
 @dataclass
@@ -38,3 +39,48 @@ def load_test_set(engine: Engine, selection: SelectionSpec) -> TestSet:
     for ex, lab in zip(kept, labels):
         h.update(f"{ex.source}\t{ex.external_id}\t{ex.text_hash}\t{lab}\n".encode())
     return TestSet(selection.name, kept, labels, h.hexdigest(), len(pool) - len(kept))  # type: ignore[arg-type]
+
+
+def check_test_set_gold(spec: ProjectSpec, spec_path: Path | str) -> None:
+    """Before any work: every gold value in each test set's rows must be one of the task's labels.
+
+    Reads the data files the test sets draw from; a value that maps to no label is a SpecError
+    naming the test set, the file, the line and the fix (``gold_values``).
+    """
+    import csv
+    import io
+    import sys
+    from fnmatch import fnmatchcase
+
+    from graduate.data.csv_source import _open_text
+    from graduate.errors import SpecError
+
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    labels = spec.task.labels
+    for i, t in enumerate(spec.test_sets):
+        for src in spec.data:
+            if (t.source is not None and src.name != t.source) or not src.gold_column or not Path(src.path).exists():
+                continue
+            reader = csv.DictReader(io.StringIO(_open_text(Path(src.path)), newline=""))
+            if src.gold_column not in (reader.fieldnames or []):
+                raise SpecError(
+                    f"test set {t.name!r}: {src.path} has no gold column {src.gold_column!r}; the columns are {reader.fieldnames}",
+                    path=spec_path,
+                    field=f"data[{src.name}].gold_column",
+                )
+            for row in reader:
+                if t.tags and t.tags != ["*"]:
+                    tags = [x.strip() for x in (row.get(src.tags_column or "") or "").split(src.tag_separator)] if src.tags_column else []
+                    if not any(fnmatchcase(tag, pat) for tag in tags for pat in t.tags):
+                        continue
+                raw = (row.get(src.gold_column) or "").strip()
+                if not raw:
+                    continue
+                gold = src.gold_values.get(raw, raw if not src.gold_values else None)
+                if gold not in labels:
+                    fix = f"map it with data[{src.name}].gold_values (e.g. {{{raw!r}: {labels[0]}}})" if gold is None or src.gold_values else "add it to task.labels or map it with gold_values"
+                    raise SpecError(
+                        f"{src.path}:{reader.line_num}: gold value {raw!r} in column {src.gold_column!r} is not a task label {labels}; {fix}",
+                        path=spec_path,
+                        field=f"test_sets[{i}] ({t.name})",
+                    )

@@ -200,6 +200,25 @@ def answers(engine: Engine, keys: Iterable[str]) -> dict[str, CallRow]:
     return out
 
 
+def samples(engine: Engine, keys: Iterable[str]) -> dict[str, list[CallRow]]:
+    """Every finished call (ok or error, by sample index) for each cache key that has one: the
+    repeated answers that self-consistency votes over and that show how often the teacher disagreed."""
+    keys = list(dict.fromkeys(keys))
+    out: dict[str, list[CallRow]] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            stmt = (
+                select(*_ROW_COLS)
+                .where(and_(teacher_calls.c.cache_key.in_(chunk), teacher_calls.c.status.in_(["ok", "error"])))
+                .order_by(teacher_calls.c.cache_key, teacher_calls.c.sample_index)
+            )
+            for row in conn.execute(stmt):
+                r = CallRow(*row)
+                out.setdefault(r.cache_key, []).append(r)
+    return out
+
+
 def begin_call(
     engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str = "live"
 ) -> int:

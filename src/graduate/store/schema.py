@@ -36,7 +36,7 @@ teacher_calls = Table(
     Column("content", Text, nullable=True, doc="the answer text, choices[0].message.content"),
     Column("status", String(16), nullable=False, doc="pending | ok | error"),
     Column("error", Text, nullable=True),
-    Column("source", String(16), nullable=False, doc="live | imported"),
+    Column("source", String(16), nullable=False, doc="live | imported | proxy (made by an app through graduate proxy)"),
     Column("import_key", String(64), nullable=True, unique=True, doc="makes re-imports add nothing"),
     Column("external_id", String(300), nullable=True, doc="e.g. the Batch API custom_id"),
     Column("input_tokens", Integer, nullable=True),
@@ -73,6 +73,7 @@ examples = Table(
     Column("text_hash", String(64), nullable=False, doc="sha256 of the normalised text"),
     Column("tags", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("group", String(300), nullable=True, doc="the row's group (data[].group_column), e.g. its author"),
     UniqueConstraint("source", "external_id", name="uq_examples_source_id"),
 )
 Index("ix_examples_text_hash", examples.c.text_hash)
@@ -91,7 +92,40 @@ labels = Table(
     Column("call_id", Integer, ForeignKey("teacher_calls.id"), nullable=True),
     Column("note", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("rationale", JSON, nullable=True, doc="the answer's other fields, e.g. a chain-of-thought's reason_innocent / reason_toxic"),
     UniqueConstraint("example_id", "labeller", name="uq_labels_example_labeller"),
+)
+
+# Every change to a stored label (a reviewer correcting their own earlier correction, ...): the old
+# and new value and where the change came from, so nothing is overwritten without a record.
+label_changes = Table(
+    "label_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("example_id", Integer, ForeignKey("examples.id"), nullable=False),
+    Column("labeller", String(300), nullable=False),
+    Column("old_label", String(200), nullable=True),
+    Column("new_label", String(200), nullable=True),
+    Column("old_note", Text, nullable=True),
+    Column("origin", Text, nullable=False, doc="what made the change, e.g. review import FILE:LINE"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per teacher configuration (or ensemble) per `graduate teacher audit`: its figures on
+# each audit set, and which configuration the audit recommended.
+teacher_audits = Table(
+    "teacher_audits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("audit_id", String(32), nullable=False, doc="one id per audit (uuid4 hex)"),
+    Column("config", String(200), nullable=False, doc="the configuration's or ensemble's name"),
+    Column("labeller", String(300), nullable=True, doc="teacher:MODEL/PROMPT@HASH (NULL for an ensemble)"),
+    Column("spec", JSON, nullable=False, doc="the configuration as audited"),
+    Column("metrics", JSON, nullable=False, doc="per audit set: accuracy, precision, recall, F1, FPR/TPR, parse failures, cost, latency, disagreement"),
+    Column("recommended", Boolean, nullable=False, default=False),
+    Column("live", Boolean, nullable=False, default=False, doc="missing answers were requested from the teacher"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("audit_id", "config", name="uq_teacher_audits_audit_config"),
 )
 
 datasets = Table(
@@ -146,4 +180,71 @@ predictions = Table(
     Column("label", String(200), nullable=True),
     Column("probs", JSON, nullable=True),
     UniqueConstraint("run_id", "example_id", "test_set", "predictor", name="uq_predictions"),
+)
+
+# One row per item answered by `graduate serve` (a /v1/classify request of 64 texts writes 64 rows),
+# written in batches off the request path. route says who answered; a teacher comparison (cascade,
+# shadow, canary) fills teacher_label and agree. Refused requests (401/413/422/429) are counted in
+# /metrics, not here.
+traffic = Table(
+    "traffic",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(32), nullable=False, doc="uuid4 hex, also sent back in x-request-id"),
+    Column("item", Integer, nullable=False, default=0, doc="index of the text within its request"),
+    Column("created_at", DateTime(timezone=True), nullable=False, doc="when the request arrived"),
+    Column("endpoint", String(16), nullable=False, doc="classify | chat"),
+    Column("mode", String(16), nullable=False, doc="student | cascade | shadow | canary"),
+    Column("route", String(16), nullable=False, doc="student | teacher: who answered"),
+    Column("reason", String(32), nullable=False, doc="why: student, confident, low_confidence, canary, template_mismatch, teacher_failed, budget ..."),
+    Column("status", Integer, nullable=False, doc="HTTP status of the response"),
+    Column("text", Text, nullable=True, doc="the input text (NULL for a chat request passed to the teacher unparsed)"),
+    Column("answer", Text, nullable=True, doc="what was sent back: the chat content, or the label for classify"),
+    Column("label", String(200), nullable=True, doc="the label answered (NULL when the teacher's answer did not parse)"),
+    Column("student_label", String(200), nullable=True),
+    Column("confidence", Float, nullable=True, doc="the student's top probability"),
+    Column("probs", JSON, nullable=True, doc="the student's probability per label"),
+    Column("teacher_label", String(200), nullable=True),
+    Column("teacher_call_id", Integer, nullable=True, doc="teacher_calls.id of the teacher's answer, if it was asked"),
+    Column("teacher_error", Text, nullable=True),
+    Column("agree", Boolean, nullable=True, doc="student_label == teacher_label, when both exist"),
+    Column("shadow", Boolean, nullable=False, default=False, doc="the teacher was asked in the background (shadow mode)"),
+    Column("latency_ms", Float, nullable=False, doc="from arrival to response, as the caller waited"),
+    Column("teacher_latency_ms", Float, nullable=True),
+    Column("student", String(300), nullable=True, doc="the student that predicted: name:run_id"),
+    Column("model", String(200), nullable=True, doc="the model name the caller asked for"),
+    Column("client", String(16), nullable=True, doc="sha256 of the caller's API key, first 12 hex digits (never the key)"),
+    UniqueConstraint("request_id", "item", name="uq_traffic_request_item"),
+)
+Index("ix_traffic_created_at", traffic.c.created_at)
+
+# Frozen test sets: the content hash of each (name, version) when it was first evaluated. A later
+# evaluation of the same name and version with another hash is refused (TestSetChangedError).
+test_set_versions = Table(
+    "test_set_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False, doc="sha256 over (source, id, text hash, gold) of every item"),
+    Column("size", Integer, nullable=False),
+    Column("label_counts", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "version", name="uq_test_set_versions_name_version"),
+)
+
+# One row per (evaluation run, test set, predictor): the figures, with the test set's version and
+# content hash they were measured on, so a result is never compared across different sets.
+eval_results = Table(
+    "eval_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("test_set", String(200), nullable=False),
+    Column("test_set_version", Integer, nullable=False),
+    Column("test_set_hash", String(64), nullable=False),
+    Column("predictor", String(300), nullable=False, doc="the teacher's labeller, or student:NAME:TRAIN_RUN_ID"),
+    Column("metrics", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("run_id", "test_set", "predictor", name="uq_eval_results"),
 )

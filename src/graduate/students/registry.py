@@ -14,6 +14,9 @@ from graduate.students.base import Student
 STUDENTS: dict[str, str] = {
     "majority": "graduate.students.majority:MajorityStudent",
     "tfidf-logreg": "graduate.students.tfidf_logreg:TfidfLogregStudent",
+    "embed-logreg": "graduate.students.embed_logreg:EmbedLogregStudent",
+    "encoder": "graduate.students.encoder:EncoderStudent",
+    "lora-llm": "graduate.students.lora_llm:LoraLlmStudent",
 }
 
 

@@ -77,7 +77,10 @@ class TfidfLogregStudent:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self.pipeline is None:
             raise StudentError("not trained; call fit or load first", kind=self.kind)
-        raw = self.pipeline.predict_proba(list(texts))
+        from graduate.students.tfidf_fast import fast_pipeline
+
+        # Same numbers as self.pipeline.predict_proba, several times faster (see tfidf_fast).
+        raw = fast_pipeline(self.pipeline).predict_proba(list(texts))
         classes = list(self.pipeline.classes_)
         out = np.zeros((len(texts), len(self.labels)))
         for j, lab in enumerate(classes):

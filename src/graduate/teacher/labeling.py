@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 from sqlalchemy import Engine
 
@@ -91,8 +91,13 @@ async def label_texts(
     *,
     price: PriceSpec | None,
     progress: Progress | None = None,
+    samples: int = 1,
 ) -> tuple[list[LabelOutcome], LabelStats]:
     """Label ``texts`` with the live teacher. Outcomes come back in input order.
+
+    ``samples`` > 1 makes sure each distinct request has that many successful answers in the log
+    (self-consistency): the missing ones are sent one after another per request, each stored
+    under the next sample index.
 
     Raises ``TeacherAuthError`` if the teacher refuses the API key (after the calls in flight settle).
     """
@@ -115,6 +120,13 @@ async def label_texts(
             progress(len(keyed[key]))
 
     done = answers(engine, keyed)
+    need = {k: 1 for k in keyed if k not in done}
+    if samples > 1:
+        from graduate.store.calls import samples as stored_samples
+
+        have = {k: sum(r.status == "ok" for r in rows) for k, rows in stored_samples(engine, keyed).items()}
+        need = {k: samples - have.get(k, 0) for k in keyed if have.get(k, 0) < samples}
+        done = {k: row for k, row in done.items() if k not in need}
     for key, row in done.items():
         stats.cached += 1
         settle(key, lambda t, row=row, key=key: LabelOutcome(t, key, "cached", row.id, row.content))
@@ -192,10 +204,16 @@ async def label_texts(
                 budget.settle(reserve, actual)
 
     try:
-        await asyncio.gather(*(one(k) for k in keyed if k not in done))
+        await asyncio.gather(*(_repeat(one, k, need[k]) for k in need))
     finally:
         await backend.aclose()
     if refused:
         raise refused[0]
     stats.budget_stopped = budget.stopped
     return [o for o in outcomes if o is not None], stats
+
+
+async def _repeat(send: Callable[[str], Awaitable[None]], key: str, times: int) -> None:
+    # One request's samples go one after another: concurrent ones would share its pending row.
+    for _ in range(times):
+        await send(key)

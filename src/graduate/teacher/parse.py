@@ -49,6 +49,25 @@ def _key_fallback(text: str, key: str) -> str | None:
     return m.group(1) if m else None
 
 
+_FIELD = re.compile(r"""^[ \t]*["']?([A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:[ \t]*""", re.MULTILINE)
+
+
+def _fields_fallback(text: str, key: str) -> dict[str, Any]:
+    """The other keys of a dict-like answer whose syntax is broken (unquoted reasons), one per line:
+    each value runs to the next key's line; quotes, commas and braces around it are dropped."""
+    matches = list(_FIELD.finditer(text))
+    out: dict[str, Any] = {}
+    for m, nxt in zip(matches, matches[1:] + [None]):
+        name = m.group(1)
+        if name == key:
+            continue
+        value = text[m.end() : nxt.start() if nxt is not None else len(text)]
+        value = value.strip().rstrip("`").strip().rstrip("}").strip().rstrip(",").strip().strip("\"'").strip()
+        if value:
+            out[name] = value
+    return out
+
+
 def _to_label(raw: str, spec: ParseSpec, labels: list[str]) -> str | None:
     raw = raw.strip()
     if spec.values:
@@ -85,6 +104,7 @@ def parse_answer(content: str | None, spec: ParseSpec, labels: list[str]) -> Par
             raw = _key_fallback(content, spec.key)
             if raw is None:
                 return ParsedAnswer(None, None, f"no {spec.key!r} in the answer")
+            fields = _fields_fallback(content, spec.key)
         label = _to_label(raw, spec, labels)
         if label is None:
             return ParsedAnswer(None, raw, f"{spec.key}={raw!r} is not a known answer", fields)

@@ -15,6 +15,9 @@ def render_messages(teacher: TeacherSpec, text: str) -> list[dict[str, str]]:
     messages = []
     if teacher.system:
         messages.append({"role": "system", "content": teacher.system})
+    for shot in teacher.few_shot:  # worked examples as earlier turns of the conversation
+        messages.append({"role": "user", "content": teacher.prompt.replace(PLACEHOLDER, shot.text)})
+        messages.append({"role": "assistant", "content": shot.answer})
     messages.append({"role": "user", "content": teacher.prompt.replace(PLACEHOLDER, text)})
     return messages
 
@@ -24,6 +27,12 @@ def request_params(teacher: TeacherSpec) -> dict[str, Any]:
     params: dict[str, Any] = {"temperature": teacher.temperature}
     if teacher.max_tokens is not None:
         params["max_tokens"] = teacher.max_tokens
+    # Absent unless asked for, so the cache keys of recorded calls do not change.
+    if teacher.logprobs:
+        params["logprobs"] = True
+        params["top_logprobs"] = teacher.top_logprobs
+    if teacher.response_format is not None:
+        params["response_format"] = teacher.response_format
     return params
 
 

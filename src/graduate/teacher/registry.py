@@ -14,8 +14,15 @@ def _openai(spec: TeacherSpec) -> TeacherBackend:
     return OpenAICompatTeacher(spec)
 
 
+def _local(spec: TeacherSpec) -> TeacherBackend:
+    from graduate.teacher.local import LocalTeacher
+
+    return LocalTeacher(spec)
+
+
 TEACHERS: dict[str, Callable[[TeacherSpec], TeacherBackend]] = {
     "openai": _openai,
+    "local": _local,
 }
 
 

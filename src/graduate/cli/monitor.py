@@ -1,0 +1,59 @@
+"""graduate monitor PROJECT: drift, agreement, latency and routing of served traffic; exits 1 when
+a threshold of the spec's ``monitor`` section is crossed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from graduate.cli.console import console, err_console, fmt, stage_progress
+
+
+def monitor(
+    project: Path = typer.Argument(..., help="Project directory."),
+    hours: Optional[float] = typer.Option(None, help="Window: the last N hours of traffic (monitor.window_hours)."),
+    embedding: Optional[str] = typer.Option(None, help="auto | minilm | tfidf (monitor.embedding)."),
+) -> None:
+    """Check the served traffic against the training set and the spec's thresholds; writes .graduate/monitor.json."""
+    from graduate.monitor import monitor_project
+    from graduate.project import Project
+    from graduate.spec import MonitorSpec
+
+    proj = Project.load(project)
+    settings = proj.spec.monitor
+    if embedding is not None:
+        settings = MonitorSpec.model_validate({**settings.model_dump(), "embedding": embedding})
+    with stage_progress() as progress:
+        result = monitor_project(proj, window_hours=hours, settings=settings, progress=progress)
+    d = result.data
+    t = Table(title=f"{d['project']}: traffic {d['window']['since'][:19]} .. {d['window']['until'][:19]} UTC", title_justify="left")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("items / requests", f"{d['traffic']['items']} / {d['traffic']['requests']}")
+    t.add_row("answered by the teacher", fmt(d["routing"]["teacher_share"]))
+    t.add_row("agreement with the teacher", f"{fmt(d['agreement']['agreement'])} ({d['agreement']['compared']} compared)")
+    lat = d["latency_ms"]
+    t.add_row("latency p50 / p99 ms", f"{fmt(lat['p50'], 2)} / {fmt(lat['p99'], 2)}")
+    t.add_row("label shares traffic vs training", _shares(d["labels"]))
+    length = d["drift"]["length"]
+    t.add_row("length PSI / KS", f"{fmt(length.get('psi'))} / {fmt(length.get('ks_statistic'))}")
+    emb = d["drift"]["embedding"]
+    t.add_row(f"embedding drift AUC ({emb.get('method') or '–'})", fmt(emb.get("domain_auc")))
+    console.print(t)
+    for c in result.checks:
+        mark = {True: "[green]ok[/]", False: "[bold red]FAILED[/]", None: "[yellow]skipped[/]"}[c.ok]
+        console.print(f"{mark} {c.name}: {c.message}", highlight=False)
+    console.print(f"wrote {proj.workdir / 'monitor.json'}", highlight=False)
+    if not result.ok:
+        names = ", ".join(c.name for c in result.failed)
+        err_console.print(f"[bold red]monitor: {len(result.failed)} check(s) failed[/]: {names}; thresholds are in graduate.yaml under monitor:")
+        raise typer.Exit(1)
+
+
+def _shares(labels: dict) -> str:
+    if not labels.get("traffic"):
+        return "–"
+    return ", ".join(f"{k} {labels['traffic'][k]:.2f} vs {labels['training'][k]:.2f}" for k in labels["traffic"]) + f" (PSI {fmt(labels.get('psi'))})"

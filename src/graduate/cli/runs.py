@@ -1,0 +1,112 @@
+"""graduate runs list|show|compare: the project's tracked runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from graduate.cli.console import console
+
+app = typer.Typer(help="Tracked runs: every train and evaluate, with config, data and code versions, seed and metrics.", no_args_is_help=True)
+
+
+def _short(value: object, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command("list")
+def list_runs(
+    project: Path = typer.Argument(..., help="Project directory."),
+    kind: str | None = typer.Option(None, help="Only runs of this kind: train or evaluate."),
+    last: int = typer.Option(50, min=1, help="Show the newest N runs."),
+    mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the listed finished runs to this MLflow tracking URI."),
+) -> None:
+    """Runs, oldest first: id, kind, name, status, seed, data hash, headline metrics."""
+    from graduate.project import Project
+    from graduate.store.runs import get_runs
+
+    proj = Project.load(project)
+    rows = get_runs(proj.engine, kind=kind)[-last:]
+    t = Table(title=f"{len(rows)} runs", title_justify="left")
+    t.add_column("id", no_wrap=True, min_width=8)
+    t.add_column("kind")
+    t.add_column("name", overflow="fold")
+    for c in ("status", "seed", "data", "started", "fit s", "score"):
+        t.add_column(c, justify="right" if c in ("seed", "fit s", "score") else "left")
+    for r in rows:
+        m = r.metrics or {}
+        t.add_row(
+            r.id[:8], r.kind, r.name, r.status, str(r.seed), (r.dataset_hash or "")[:8],
+            r.started_at.strftime("%m-%d %H:%M") if r.started_at else "",
+            f"{m['fit_seconds']:.1f}" if isinstance(m.get("fit_seconds"), (int, float)) else "",
+            f"{m['selection_score']:.3f}" if isinstance(m.get("selection_score"), (int, float)) else "",
+        )
+    console.print(t)
+    if mlflow:
+        from graduate.experiments.mlflow_log import log_runs
+
+        logged = log_runs(mlflow, proj.spec.task.name, [r for r in rows if r.status != "running"])
+        console.print(f"logged {len(logged)} runs to MLflow at {mlflow}")
+
+
+@app.command("show")
+def show(
+    project: Path = typer.Argument(..., help="Project directory."),
+    run: str = typer.Argument(..., help="Run id, id prefix or name."),
+) -> None:
+    """One run: its config (student, params, seed, data, code) and every metric."""
+    from graduate.experiments.compare import flatten, run_config, run_metrics, find_run
+    from graduate.project import Project
+
+    proj = Project.load(project)
+    r = find_run(proj.engine, run)
+    console.print(f"[bold]{r.name}[/] {r.id} ({r.kind}, {r.status}) started {r.started_at} finished {r.finished_at}")
+    if r.error:
+        console.print(f"[red]error:[/] {r.error}", highlight=False)
+    if r.artifact_dir:
+        console.print(f"artifacts: {r.artifact_dir}")
+    t = Table(title="config", title_justify="left")
+    t.add_column("key", overflow="fold")
+    t.add_column("value", overflow="fold")
+    for k, v in flatten(run_config(r)).items():
+        if not k.startswith("spec."):
+            t.add_row(k, _short(v, 100))
+    console.print(t)
+    t = Table(title="metrics", title_justify="left")
+    t.add_column("key", overflow="fold")
+    t.add_column("value", justify="right", overflow="fold")
+    for k, v in run_metrics(r).items():
+        t.add_row(k, f"{v:.4f}" if isinstance(v, float) else _short(v, 100))
+    console.print(t)
+
+
+@app.command("compare")
+def compare(
+    project: Path = typer.Argument(..., help="Project directory."),
+    a: str = typer.Argument(..., help="First run: id, id prefix or name."),
+    b: str = typer.Argument(..., help="Second run: id, id prefix or name."),
+    all_keys: bool = typer.Option(False, "--all", help="Show keys that are the same too."),
+) -> None:
+    """Two runs side by side: the config and metric keys whose values differ."""
+    from graduate.experiments.compare import compare_runs, find_run
+    from graduate.project import Project
+
+    proj = Project.load(project)
+    ra, rb = find_run(proj.engine, a), find_run(proj.engine, b)
+    diffs = compare_runs(ra, rb, include_same=all_keys)
+    t = Table(title=f"{ra.name} ({ra.id[:8]}) vs {rb.name} ({rb.id[:8]})", title_justify="left")
+    t.add_column("section")
+    t.add_column("key", overflow="fold")
+    t.add_column(ra.id[:8], justify="right", overflow="fold")
+    t.add_column(rb.id[:8], justify="right", overflow="fold")
+    for d in diffs:
+        fa = f"{d.a:.4f}" if isinstance(d.a, float) else _short(d.a, 50)
+        fb = f"{d.b:.4f}" if isinstance(d.b, float) else _short(d.b, 50)
+        t.add_row(d.section, d.key, fa, fb)
+    console.print(t)
+    if not diffs:
+        console.print("the two runs have the same config and metrics")

@@ -1,0 +1,162 @@
+"""graduate serve / proxy / serve-plan: the student behind an OpenAI-compatible API, a logging
+proxy in front of the teacher, and the cascade threshold to serve with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from graduate.cli.console import console, err_console, fmt, fmt_usd
+
+
+def _need_serve() -> None:
+    import importlib.util
+
+    from graduate.errors import NotReadyError
+
+    missing = [m for m in ("fastapi", "uvicorn", "prometheus_client", "httpx") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise NotReadyError(f"serving needs {', '.join(missing)}; run `pip install 'graduate[serve]'`")
+
+
+def _overrides(**flags: Any) -> dict[str, Any]:
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def serve(
+    project: Path = typer.Argument(..., help="Project directory."),
+    host: Optional[str] = typer.Option(None, help="Address to listen on (serve.host, default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (serve.port, default 8000); 0 picks a free one."),
+    mode: Optional[str] = typer.Option(None, help="student | cascade | shadow | canary (serve.mode)."),
+    student: Optional[str] = typer.Option(None, help="Name of the student to serve (default: the best)."),
+    threshold: Optional[float] = typer.Option(None, help="cascade: the student's confidence needed to answer (serve.cascade_threshold)."),
+    shadow_rate: Optional[float] = typer.Option(None, help="shadow: share of requests compared with the teacher."),
+    canary_share: Optional[float] = typer.Option(None, help="canary: share of requests the student answers."),
+    fallback: Optional[bool] = typer.Option(None, "--fallback/--no-fallback", help="Pass chat requests that do not match the template to the teacher."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve without API keys (local testing only)."),
+    max_in_flight: Optional[int] = typer.Option(None, help="Requests handled at once; more get 429 (serve.max_in_flight)."),
+    timeout: Optional[float] = typer.Option(None, help="Per-request timeout in seconds (serve.request_timeout_s)."),
+    workers: Optional[int] = typer.Option(None, help="Student prediction processes; 0: a thread (serve.predict_workers)."),
+    max_body_bytes: Optional[int] = typer.Option(None, help="Larger bodies get 413 (serve.max_body_bytes)."),
+) -> None:
+    """Serve the student: POST /v1/chat/completions (OpenAI-compatible), POST /v1/classify, GET /v1/models, /healthz, /readyz, /metrics."""
+    _need_serve()
+    from graduate.errors import SpecError
+    from graduate.project import Project
+    from graduate.serve.app import create_app
+    from graduate.serve.server import bind_socket, run_app
+    from graduate.spec import ServeSpec
+
+    proj = Project.load(project)
+    update = _overrides(
+        host=host,
+        port=port,
+        mode=mode,
+        student=student,
+        cascade_threshold=threshold,
+        shadow_rate=shadow_rate,
+        canary_share=canary_share,
+        fallback_to_teacher=fallback,
+        max_in_flight=max_in_flight,
+        request_timeout_s=timeout,
+        predict_workers=workers,
+        max_body_bytes=max_body_bytes,
+    )
+    if no_auth:
+        update["auth"] = False
+    try:
+        opts = ServeSpec.model_validate({**proj.spec.serve.model_dump(), **update})
+    except Exception as exc:  # pydantic's ValidationError: name the flag's field
+        errors = getattr(exc, "errors", lambda: [])()
+        field = ".".join(str(p) for p in errors[0]["loc"]) if errors else "serve"
+        raise SpecError(errors[0]["msg"] if errors else str(exc), field=f"serve.{field}") from None
+    def stopped(stats: dict[str, Any]) -> None:
+        console.print(f"stopped: {stats['traffic_rows_written']} traffic rows written", highlight=False)
+        if stats["spilled"]:
+            err_console.print(f"[yellow]warning:[/] the store refused some traffic rows; they are in {stats['spilled']}")
+
+    app = create_app(proj, opts, on_stopped=stopped)
+    sock = bind_socket(opts.host, opts.port)
+    bound_port = sock.getsockname()[1]
+    if not opts.auth:
+        err_console.print("[yellow]warning:[/] serving without API keys (--no-auth); anyone who can reach the port can use it")
+    extra = {
+        "cascade": f", threshold {opts.cascade_threshold:g} (`graduate serve-plan {project}` suggests one)",
+        "shadow": f", shadow rate {opts.shadow_rate:g}",
+        "canary": f", student share {opts.canary_share:g}",
+    }.get(opts.mode, "")
+    console.print(f"serving {app.state.student_name} in {opts.mode} mode{extra}", highlight=False)
+    # Tests and scripts wait for this exact line.
+    console.print(f"listening on http://{opts.host}:{bound_port}", highlight=False, soft_wrap=True)
+    # After a graceful stop uvicorn re-raises the SIGTERM/SIGINT it caught, so the exit status
+    # says which signal stopped the server (143 for SIGTERM), as a supervisor expects.
+    run_app(app, sock, shutdown_timeout_s=opts.shutdown_timeout_s)
+
+
+def proxy(
+    project: Path = typer.Argument(..., help="Project directory."),
+    upstream: str = typer.Option(..., help="The teacher's base URL, up to /v1, e.g. https://api.openai.com/v1."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8001, help="Port; 0 picks a free one."),
+    key_from_env: bool = typer.Option(
+        False,
+        "--key-from-env",
+        help="Send the key in teacher.api_key_env upstream; callers then authenticate with GRADUATE_API_KEYS. "
+        "Default: the caller's Authorization header is passed through.",
+    ),
+    timeout: float = typer.Option(600.0, help="Upstream timeout in seconds."),
+) -> None:
+    """A logging pass-through to the teacher: every chat completion (streaming too) goes into the call log; keys are never stored."""
+    _need_serve()
+    from graduate.project import Project
+    from graduate.serve.proxy import create_proxy_app
+    from graduate.serve.server import bind_socket, run_app
+
+    proj = Project.load(project)
+    app = create_proxy_app(proj, upstream, key_from_env=key_from_env, timeout_s=timeout)
+    sock = bind_socket(host, port)
+    console.print(f"proxying {upstream}, logging chat completions into {proj.engine.url.render_as_string(hide_password=True)}", highlight=False)
+    console.print(f"listening on http://{host}:{sock.getsockname()[1]}", highlight=False, soft_wrap=True)
+    run_app(app, sock, shutdown_timeout_s=30.0)
+
+
+def serve_plan(
+    project: Path = typer.Argument(..., help="Project directory."),
+    target: Optional[float] = typer.Option(None, help="The value of serve.plan_metric to reach (default serve.plan_target)."),
+    metric: Optional[str] = typer.Option(None, help="relative_accuracy | agreement (default serve.plan_metric)."),
+    student: Optional[str] = typer.Option(None, help="Student name (default: the best)."),
+) -> None:
+    """Suggest the cascade threshold: the lowest share of traffic to the teacher that keeps quality at the target."""
+    from graduate.evaluate.cascade import plan_cascade
+    from graduate.project import Project
+
+    proj = Project.load(project)
+    plans = plan_cascade(proj, metric=metric or proj.spec.serve.plan_metric, target=target or proj.spec.serve.plan_target, student=student)
+    for plan in plans:
+        t = Table(title=f"cascade plan: {plan.student} on {plan.test_set} ({plan.metric} >= {plan.target:g})", title_justify="left")
+        extra = plan.metric != "agreement"  # relative accuracy: show the agreement beside it
+        for col in ("threshold", "to teacher", plan.metric, "accuracy", *(["agreement"] if extra else []), "cost / 1k"):
+            t.add_column(col, justify="right")
+        for p in plan.table(rows=8):
+            t.add_row(
+                fmt(p.threshold, 4),
+                f"{p.teacher_share:.1%}",
+                fmt(p.quality, 4),
+                fmt(p.accuracy, 4),
+                *([fmt(p.agreement, 4)] if extra else []),
+                fmt_usd(p.cost_per_1k_usd, plan.cost_estimated),
+            )
+        console.print(t)
+        if plan.suggested is None:
+            console.print(f"[yellow]no threshold reaches {plan.metric} {plan.target:g} on {plan.test_set}[/]: even all-teacher gives {fmt(plan.best_quality, 4)}")
+        else:
+            s = plan.suggested
+            console.print(
+                f"suggested cascade_threshold: [bold]{s.threshold:.4f}[/] on {plan.test_set}: {s.teacher_share:.1%} of traffic to the teacher, "
+                f"{plan.metric} {s.quality:.4f}, cost {fmt_usd(s.cost_per_1k_usd, plan.cost_estimated)} per 1k "
+                f"(teacher alone {fmt_usd(plan.teacher_cost_per_1k_usd, plan.cost_estimated)})",
+                highlight=False,
+            )

@@ -1,0 +1,183 @@
+"""graduate teacher ...: audit teacher configurations against gold; the local teacher's models and server."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
+from rich.table import Table
+
+from graduate.cli.console import console, err_console
+
+app = typer.Typer(help="The teacher: audit configurations against gold; the local teacher's packaged GGUF models and llama.cpp server.", no_args_is_help=True)
+
+
+@contextmanager
+def _bytes_progress(description: str) -> Iterator:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err_console, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield report
+
+
+@app.command("models")
+def models() -> None:
+    """The packaged models: what they are, whether their parts are installed, where they are joined."""
+    from graduate.errors import LocalTeacherError
+    from graduate.teacher.local_models import MODELS, cache_dir, part_files
+
+    t = Table(title=f"packaged models (joined into {cache_dir() / 'models'})", title_justify="left")
+    for col in ["name", "model", "size", "parts installed", "joined", "install"]:
+        t.add_column(col)
+    for m in MODELS.values():
+        try:
+            part_files(m)
+            installed = "yes"
+        except LocalTeacherError:
+            installed = "no"
+        joined = (cache_dir() / "models" / m.filename).exists()
+        t.add_row(m.name, m.description, f"{m.size / 1e9:.2f} GB", installed, "yes" if joined else "no", escape(m.pip_install()))
+    console.print(t)
+    console.print("Any other GGUF file works too: teacher.model: /path/to/model.gguf")
+
+
+@app.command("serve-local")
+def serve_local(
+    model: str = typer.Option("qwen2.5-coder-1.5b", "--model", "-m", help="A packaged model (graduate teacher models) or a path to a GGUF file."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port on 127.0.0.1 (default: a free one)."),
+    n_ctx: int = typer.Option(2048, min=256, help="Context size in tokens (prompt + answer)."),
+    threads: int | None = typer.Option(None, min=1, help="CPU threads (default: every core)."),
+    logprobs: bool = typer.Option(False, help="Keep every token's logits so that requests may ask for logprobs (slower, more memory)."),
+    startup_timeout: float = typer.Option(300.0, min=1, help="Seconds to wait for the model to load."),
+    log: Path | None = typer.Option(None, help="Write the server's log here (default: in the cache directory)."),
+) -> None:
+    """Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a GGUF model; print its base URL; run until Ctrl-C or SIGTERM."""
+    from graduate.teacher.local_models import resolve_model
+    from graduate.teacher.local_server import LocalServer, require_llama_cpp
+
+    require_llama_cpp()
+    with _bytes_progress(f"preparing {model}") as report:
+        path = resolve_model(model, progress=report)
+    server = LocalServer(
+        path, alias=model, port=port, n_ctx=n_ctx, threads=threads, logits_all=logprobs, startup_timeout_s=startup_timeout, log_path=log
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with err_console.status(f"starting llama.cpp server with {path.name} ..."):
+            started = time.perf_counter()
+            server.start()
+        console.print(f"[bold green]serving[/] {model} at [bold]{server.base_url}[/] (model name {model!r}, pid {server.pid}, ready in {time.perf_counter() - started:.1f} s)")
+        console.print(
+            f"  in graduate.yaml:  teacher: {{kind: openai, base_url: {server.base_url}, model: {model}, ...}}", highlight=False, soft_wrap=True
+        )
+        console.print(f"  log: {server.log_path}   stop: Ctrl-C", highlight=False)
+        while not stop.wait(0.5):
+            if server.failure:
+                err_console.print(f"[bold red]error:[/] {server.failure}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1)
+    finally:
+        server.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    console.print("stopped")
+
+
+@app.command("audit")
+def audit(
+    project: Path = typer.Argument(..., help="Project directory (holds graduate.yaml)."),
+    live: bool = typer.Option(False, "--live", help="Ask each configuration's teacher for the answers the call log lacks (cached, rate-limited, budget-capped)."),
+) -> None:
+    """Compare teacher configurations (audit.configs) and votes across them against gold; name the one `graduate label` should use."""
+    from graduate.project import Project
+    from graduate.teacher.audit import run_audit, save_audit_files
+
+    from graduate.cli.console import stage_progress
+
+    proj = Project.load(project)
+    with stage_progress() as progress:
+        proj.import_logs(progress)  # idempotent: files already imported are recognised and skipped
+        proj.load_data(progress)
+        result = run_audit(proj.engine, proj.spec, live=live, progress=progress)
+    path = save_audit_files(proj.engine, proj.workdir, result)
+    print_audit(result)
+    console.print(f"audit {result['audit_id'][:8]} stored; written to {path}", highlight=False)
+
+
+def _pct(x: object) -> str:
+    return "–" if x is None else f"{100 * float(x):.1f}%"  # type: ignore[arg-type]
+
+
+def print_audit(result: dict) -> None:  # type: ignore[type-arg]
+    from graduate.cli.console import fmt, fmt_usd
+
+    rec = result.get("recommended") or {}
+
+    def title(c: dict) -> str:  # type: ignore[type-arg]
+        label = c["name"] + (f" (n={c['n']})" if c.get("n") and c["n"] > 1 else "") + (" [ensemble]" if c["kind"] == "ensemble" else "")
+        return f"[bold green]{escape(label)} *[/]" if c["name"] == rec.get("name") else escape(label)
+
+    for s in result["sets"]:
+        name = s["name"]
+        counts = ", ".join(f"{k} {v}" for k, v in s["label_counts"].items())
+        t = Table(title=f"teacher audit on {name} ({s['items']} gold items: {counts}); * recommended, ! flagged", title_justify="left")
+        for col in ["configuration", "accuracy", "precision", "recall", "F1", "FPR", "TPR", "answered"]:
+            t.add_column(col, justify="left" if col == "configuration" else "right")
+        for c in result["configs"]:
+            m = c["sets"][name]
+            fpr = fmt(m.get("fpr"))
+            if any(f["flag"] == "high_fpr" and f["set"] == name for f in c.get("flags", [])):
+                fpr = f"[bold red]{fpr} ![/]"
+            t.add_row(title(c), fmt(m.get("accuracy")), fmt(m.get("precision")), fmt(m.get("recall")), fmt(m.get("f1")), fpr, fmt(m.get("tpr")), f"{m['answered']}/{m['items']}")
+        console.print(t)
+    t = Table(title="calls: parse failures, cost, latency, repeated requests that got different answers", title_justify="left")
+    for col in ["configuration", "set", "unparseable", "failed calls", "cost / 1k items", "p50 / p95 ms", "repeats differing"]:
+        t.add_column(col, justify="left" if col in ("configuration", "set") else "right")
+    for c in result["configs"]:
+        for name, m in c["sets"].items():
+            lat = "–" if m.get("latency_p50_ms") is None else f"{m['latency_p50_ms']:.0f} / {m['latency_p95_ms']:.0f}"
+            rep = "–" if not m.get("repeated_items") else f"{m['disagreeing_items']}/{m['repeated_items']} ({_pct(m['disagreement_rate'])})"
+            t.add_row(
+                title(c),
+                name,
+                "–" if c["kind"] == "ensemble" else f"{m.get('parse_failures', 0)} ({_pct(m.get('parse_failure_rate'))})",
+                "–" if c["kind"] == "ensemble" else str(m.get("failed_calls", 0)),
+                fmt_usd(m.get("cost_per_1k_usd"), bool(m.get("cost_estimated"))),
+                lat,
+                rep,
+            )
+    console.print(t)
+    for c in result["configs"]:
+        for f in c.get("flags", []):
+            console.print(f"[yellow]![/] {escape(c['name'])}: {escape(f['message'])}", highlight=False)
+    if rec:
+        ceiling = ", ".join(f"{k} {fmt(v)}" for k, v in rec["ceiling"].items())
+        console.print(f"\n[bold]recommended for graduate label:[/] {escape(rec['name'])} ({rec['labeller']}{', n=' + str(rec['n']) if rec['n'] > 1 else ''}): {rec['reason']}", highlight=False)
+        console.print(f"[bold]accuracy ceiling[/] for students learning its labels: {ceiling}", highlight=False)
+        if not rec["current_is_recommended"]:
+            console.print(f"[yellow]graduate.yaml's teacher is {rec['current_teacher']}[/]: set teacher: to the recommended configuration", highlight=False)
+        if rec.get("better_ensemble"):
+            e = rec["better_ensemble"]
+            console.print(
+                f"the ensemble {escape(e['name'])} ({e['method']} of {', '.join(e['members'])}) scores {fmt(e['mean_accuracy'])}: "
+                "use it for the training set with train.labeller: {kind: ensemble, ...}",
+                highlight=False,
+            )
+    else:
+        err_console.print("[bold red]no configuration answered enough of every audit set to be recommended[/] (audit.min_coverage); run with --live", highlight=False)
+    for n in result.get("notes", []):
+        console.print(f"note: {n}", highlight=False)

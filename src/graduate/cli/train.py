@@ -1,0 +1,88 @@
+"""graduate train PROJECT --ladder | --student KIND: train students as tracked runs and score them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from graduate.cli.console import console, err_console, fmt, fmt_usd, quiet_libraries, stage_progress
+
+
+def train(
+    project: Path = typer.Argument(..., help="Project directory (holds graduate.yaml)."),
+    ladder: bool = typer.Option(False, "--ladder", help="Climb the student ladder, smallest kind first; stop once the gates hold."),
+    student: str | None = typer.Option(None, "--student", help="Train one student kind (its params from graduate.yaml if listed there)."),
+    until: list[str] = typer.Option(
+        [], "--until", help="A gate to climb to, e.g. 'student.accuracy >= 0.887 on test.balanced' (repeatable; replaces the spec's gates)."
+    ),
+    rungs: str | None = typer.Option(None, "--rungs", help="Comma-separated kinds to climb (default: every kind in the registry)."),
+    mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the runs to this MLflow tracking URI (e.g. file:./mlruns, sqlite:///mlflow.db)."),
+) -> None:
+    """Train and score students; each is a tracked run (an identical earlier run is reused)."""
+    from graduate.errors import SpecError
+    from graduate.experiments.ladder import climb_ladder
+    from graduate.project import Project
+
+    if ladder == (student is not None):
+        raise SpecError("pass exactly one of --ladder or --student KIND", field="graduate train")
+    proj = Project.load(project)
+    kinds = [student] if student else ([k.strip() for k in rungs.split(",") if k.strip()] if rungs else None)
+    quiet_libraries()
+    with stage_progress() as progress:
+        result = climb_ladder(proj, kinds=kinds, gates=until or None, progress=progress)
+    print_ladder(result)
+    if mlflow:
+        from graduate.experiments.mlflow_log import log_runs
+        from graduate.store.runs import get_runs
+
+        ids = {r.run_id for r in result.rungs} | {result.evaluation_run_id}
+        logged = log_runs(mlflow, proj.spec.task.name, [r for r in get_runs(proj.engine) if r.id in ids])
+        console.print(f"logged {len(logged)} runs to MLflow at {mlflow}")
+
+
+def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
+    tests = list(result.teacher["tests"])
+    t = Table(title="student ladder (smallest first)", title_justify="left")
+    t.add_column("rung")
+    for name in tests:
+        t.add_column(f"accuracy {name}", justify="right")
+    t.add_column("size MB", justify="right")
+    t.add_column("train s", justify="right")
+    t.add_column("latency ms/item", justify="right")
+    t.add_column("cost / 1k", justify="right")
+    t.add_column("gates", justify="center")
+    t.add_row(
+        result.teacher["labeller"],
+        *[fmt(result.teacher["tests"][n].get("accuracy")) for n in tests],
+        "–",
+        "–",
+        "–",
+        fmt_usd(result.teacher["cost_per_1k_usd"], result.teacher["cost_estimated"]),
+        "",
+    )
+    for r in result.rungs:
+        gates = "met" if r.met else ("–" if not r.gates else "not met")
+        t.add_row(
+            r.name + (" (reused)" if r.reused else ""),
+            *[fmt(r.tests.get(n, {}).get("accuracy")) for n in tests],
+            f"{r.size_bytes / 1e6:.2f}" + (f" + {r.base_bytes / 1e6:.0f} base" if r.base_bytes else ""),
+            f"{r.fit_seconds:.1f}",
+            fmt(r.latency_ms(), 3),
+            fmt_usd(r.cost_per_1k()),
+            gates,
+        )
+    console.print(t)
+    for r in result.rungs:
+        for g in r.gates:
+            mark = "[green]pass[/]" if g.passed else "[red]fail[/]"
+            console.print(f"  {r.name}: {mark} {g.detail}" + (f" on {g.test_set}" if g.test_set else ""), highlight=False)
+    for text in result.skipped_gates:
+        err_console.print(f"  not judged by the ladder (use `graduate evaluate`): {text}", highlight=False)
+    if result.stopped_at:
+        console.print(f"stopped at [bold]{result.stopped_at}[/]: every gate holds")
+    elif result.gates:
+        console.print("[yellow]no rung met every gate[/]; see the failing gates above")
+    else:
+        console.print("no gates to climb to (add gates: to graduate.yaml or pass --until): trained every rung")

@@ -1,0 +1,275 @@
+"""The review queue: export suspected teacher-label errors and teacher disagreements of the
+training set to CSV, and import reviewers' corrections as human labels that win over the teacher's.
+
+The CSV has the same columns as the review queues `graduate errors` writes (see
+``graduate.evaluate.error_analysis``), so one importer reads both:
+
+    example_id, source, external_id, test_set, text, gold, teacher_label, student_label,
+    student_confidence, p_<label>..., group, reason, corrected_label, reviewer, note
+
+For a training-set queue ``test_set`` is empty, ``gold`` holds the data's own label if it has one,
+``teacher_label`` is the label the training set holds, ``student_*`` and ``p_*`` are out-of-fold
+probabilities of the label-issue student, and ``group`` is ``label_issue`` (cleanlab suspects, most
+suspect first) or ``teacher_disagreement`` (repeated answers or audited configurations disagree).
+
+Import reads ``example_id`` (checked against ``source`` and ``external_id`` when given),
+``corrected_label``, ``reviewer`` and ``note`` of the rows whose ``corrected_label`` is filled in.
+A correction is stored as a label of kind ``human`` by labeller ``human:REVIEWER``; a reviewer's
+later different answer for the same item replaces their earlier one and the old value goes to
+``label_changes``. Rows with an unknown id, an id that does not match its source/external_id, a
+label that is not a task label, or no reviewer are skipped and counted, each with its line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Engine, select, update
+
+from graduate.errors import InputDataError
+from graduate.store.db import now
+from graduate.store.schema import examples as examples_table
+from graduate.store.schema import label_changes
+from graduate.store.schema import labels as labels_table
+
+HUMAN_PREFIX = "human:"
+GROUPS = ["label_issue", "teacher_disagreement"]
+
+
+def human_labels(engine: Engine, example_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Per example: (label, labeller) of its newest human label."""
+    ids = list(example_ids)
+    out: dict[int, tuple[str, str]] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            stmt = (
+                select(labels_table.c.example_id, labels_table.c.label, labels_table.c.labeller)
+                .where(labels_table.c.example_id.in_(ids[i : i + 500]), labels_table.c.kind == "human", labels_table.c.label.is_not(None))
+                .order_by(labels_table.c.created_at, labels_table.c.id)
+            )
+            for ex, lab, who in conn.execute(stmt):
+                out[ex] = (lab, who)
+    return out
+
+
+# -- export ---------------------------------------------------------------------------------------
+def queue_rows(
+    spec: Any,
+    dataset: Any,
+    gold: dict[int, str | None],
+    disagreements: dict[int, str],
+    *,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Review rows for a built dataset: cleanlab suspects (from the build's label-issue step, most
+    suspect first), then items whose teacher answers disagree (``disagreements``: example id -> why)."""
+    labels = spec.task.labels
+    issues = dataset.diagnostics.get("label_issues") or {}
+    by_id = {ex.id: (ex, lab) for ex, lab in zip(dataset.examples, dataset.labels)}
+    probs = issues.get("pred_probs", {})
+    quality = issues.get("quality", {})
+    rows: list[dict[str, Any]] = []
+    listed: set[int] = set()
+
+    def row(ex_id: int, group: str, reason: str) -> dict[str, Any]:
+        ex, lab = by_id[ex_id]
+        p = probs.get(ex_id)
+        out: dict[str, Any] = {
+            "example_id": ex.id,
+            "source": ex.source,
+            "external_id": ex.external_id,
+            "test_set": None,
+            "text": ex.text,
+            "gold": gold.get(ex.id),
+            "teacher_label": lab,
+            "student_label": labels[max(range(len(labels)), key=lambda j: p[j])] if p else None,
+            "student_confidence": max(p) if p else None,
+            "group": group,
+            "reason": reason,
+            "corrected_label": None,
+            "reviewer": None,
+            "note": None,
+        }
+        for j, name in enumerate(labels):
+            out[f"p_{name}"] = p[j] if p else None
+        return out
+
+    for ex_id in issues.get("example_ids", []):
+        if ex_id in by_id:
+            q = quality.get(ex_id)
+            rows.append(row(ex_id, "label_issue", f"the cross-validated student gives the teacher's label {by_id[ex_id][1]!r} p={q:.3f}: probably mislabelled"))
+            listed.add(ex_id)
+    for ex_id, why in disagreements.items():
+        if ex_id in by_id and ex_id not in listed:
+            rows.append(row(ex_id, "teacher_disagreement", why))
+            listed.add(ex_id)
+    return rows[:limit] if limit is not None else rows
+
+
+def teacher_disagreements(engine: Engine, spec: Any, examples: Sequence[Any]) -> dict[int, str]:
+    """Items whose stored teacher answers disagree: repeated answers to the spec teacher's request,
+    or the labels of the audit configurations that answered them. Example id -> why, the least
+    agreed first."""
+    from graduate.data.labellers import MAX_SAMPLES
+    from graduate.data.votes import config_answers
+    from graduate.teacher.audit import audit_configs
+
+    seen: dict[int, list[tuple[str, str]]] = {}
+    main = config_answers(engine, spec.task, spec.teacher, examples, n=MAX_SAMPLES, record=False)
+    for ex in examples:
+        for k, lab in enumerate(main.by_example[ex.id].all_labels):
+            if lab is not None:
+                seen.setdefault(ex.id, []).append((f"answer {k + 1}", lab))
+    for cfg in audit_configs(spec) if spec.audit.configs else []:
+        if cfg.teacher.labeller == spec.teacher.labeller:
+            continue
+        got = config_answers(engine, spec.task, cfg.teacher, examples, n=cfg.n, record=False)
+        for ex in examples:
+            lab = got.label(ex.id)
+            if lab is not None:
+                seen.setdefault(ex.id, []).append((cfg.name, lab))
+    out: list[tuple[float, int, str]] = []
+    for ex_id, votes in seen.items():
+        distinct = {lab for _, lab in votes}
+        if len(distinct) > 1:
+            top = max(sum(1 for _, lab in votes if lab == d) for d in distinct) / len(votes)
+            out.append((top, ex_id, "teacher answers disagree: " + ", ".join(f"{who} {lab}" for who, lab in votes)))
+    out.sort()
+    return {ex_id: why for _, ex_id, why in out}
+
+
+def write_queue(path: Path, rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> Path:
+    from graduate.evaluate.error_analysis import review_columns
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = review_columns(list(labels))
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: _csv_value(r.get(c)) for c in cols})
+    return path
+
+
+def _csv_value(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6f}"
+    return v
+
+
+# -- import ---------------------------------------------------------------------------------------
+@dataclass
+class ReviewImport:
+    path: str
+    rows: int = 0
+    not_reviewed: int = 0  # no corrected_label: nothing to import
+    added: int = 0  # new human labels
+    unchanged: int = 0  # the reviewer had given the same label before
+    changed: int = 0  # the reviewer's earlier label replaced (old value in label_changes)
+    overrides_teacher: int = 0  # of added/changed: differs from a stored teacher label
+    skipped: list[str] = field(default_factory=list)  # "FILE:LINE: reason"
+
+
+def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer: str | None = None) -> ReviewImport:
+    """Store the corrections of a review-queue CSV as human labels (see the module docstring)."""
+    from graduate.data.csv_source import _open_text
+
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    reader = csv.DictReader(io.StringIO(_open_text(path), newline=""))
+    cols = reader.fieldnames or []
+    for need in ("example_id", "corrected_label"):
+        if need not in cols:
+            raise InputDataError(
+                f"no {need!r} column; a review file has the columns `graduate data review export` (or `graduate errors`) writes: {cols}",
+                path=path,
+                column=need,
+            )
+    if "reviewer" not in cols and not reviewer:
+        raise InputDataError("no 'reviewer' column and no --reviewer given: say who reviewed", path=path, column="reviewer")
+    report = ReviewImport(str(path))
+    parsed: list[tuple[int, int, str, str, str | None, dict[str, str]]] = []
+    for row in reader:
+        line = reader.line_num
+        report.rows += 1
+        corrected = (row.get("corrected_label") or "").strip()
+        if not corrected:
+            report.not_reviewed += 1
+            continue
+        raw_id = (row.get("example_id") or "").strip()
+        try:
+            ex_id = int(raw_id)
+        except ValueError:
+            report.skipped.append(f"{path}:{line}: example_id {raw_id!r} is not a number")
+            continue
+        if corrected not in labels:
+            report.skipped.append(f"{path}:{line}: corrected_label {corrected!r} is not a task label {list(labels)}")
+            continue
+        who = (row.get("reviewer") or "").strip() or reviewer
+        if not who:
+            report.skipped.append(f"{path}:{line}: no reviewer (fill the reviewer column or pass --reviewer)")
+            continue
+        parsed.append((line, ex_id, corrected, who, (row.get("note") or "").strip() or None, row))
+    if not parsed:
+        return report
+    ids = sorted({p[1] for p in parsed})
+    with engine.begin() as conn:
+        stored: dict[int, tuple[str, str]] = {}
+        for i in range(0, len(ids), 500):
+            for ex_id, source, ext in conn.execute(
+                select(examples_table.c.id, examples_table.c.source, examples_table.c.external_id).where(examples_table.c.id.in_(ids[i : i + 500]))
+            ):
+                stored[ex_id] = (source, ext)
+        teacher: dict[int, set[str]] = {}
+        existing: dict[tuple[int, str], tuple[int, str | None, str | None]] = {}
+        for i in range(0, len(ids), 500):
+            for lid, ex_id, kind, who, lab, note in conn.execute(
+                select(labels_table.c.id, labels_table.c.example_id, labels_table.c.kind, labels_table.c.labeller, labels_table.c.label, labels_table.c.note).where(
+                    labels_table.c.example_id.in_(ids[i : i + 500]), labels_table.c.kind.in_(["teacher", "human"])
+                )
+            ):
+                if kind == "teacher" and lab is not None:
+                    teacher.setdefault(ex_id, set()).add(lab)
+                elif kind == "human":
+                    existing[(ex_id, who)] = (lid, lab, note)
+        created = now()
+        for line, ex_id, corrected, who, note, row in parsed:
+            if ex_id not in stored:
+                report.skipped.append(f"{path}:{line}: example_id {ex_id} is not in the store (was the queue exported from another project?)")
+                continue
+            source, ext = stored[ex_id]
+            given_source, given_ext = (row.get("source") or "").strip(), (row.get("external_id") or "").strip()
+            if (given_source and given_source != source) or (given_ext and given_ext != ext):
+                report.skipped.append(
+                    f"{path}:{line}: example_id {ex_id} is {source}/{ext} in the store, not {given_source or '?'}/{given_ext or '?'}: the file does not match this project"
+                )
+                continue
+            labeller = HUMAN_PREFIX + who
+            prior = existing.get((ex_id, labeller))
+            if prior is not None and prior[1] == corrected:
+                report.unchanged += 1
+                continue
+            if teacher.get(ex_id) and teacher[ex_id] != {corrected}:
+                report.overrides_teacher += 1
+            if prior is not None:
+                conn.execute(update(labels_table).where(labels_table.c.id == prior[0]).values(label=corrected, note=note, created_at=created))
+                conn.execute(
+                    label_changes.insert().values(
+                        example_id=ex_id, labeller=labeller, old_label=prior[1], new_label=corrected, old_note=prior[2], origin=f"review import {path}:{line}", created_at=created
+                    )
+                )
+                existing[(ex_id, labeller)] = (prior[0], corrected, note)
+                report.changed += 1
+            else:
+                lid = conn.execute(
+                    labels_table.insert().values(example_id=ex_id, kind="human", labeller=labeller, label=corrected, note=note, created_at=created)
+                ).inserted_primary_key[0]
+                existing[(ex_id, labeller)] = (int(lid), corrected, note)
+                report.added += 1
+    return report

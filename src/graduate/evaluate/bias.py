@@ -1,0 +1,104 @@
+"""The identity-term bias pair: the same items twice, identity terms swapped in the second copy
+(e.g. the conversationai fuzzed/non-fuzzed toxicity sets). A fair model gives both copies the
+same answer and score, and flags non-toxic comments as toxic equally often whichever identity
+they mention.
+
+Per predictor: the false-positive rate per identity term on each copy, the largest gap between a
+term's FPR and the copy's overall FPR, and over the pairs whose text differs, the shift of the
+positive label's probability (perturbed - original) and the share of answers that flipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from graduate.evaluate.slices import identity_pattern
+from graduate.evaluate.testsets import TestSet
+
+
+def _fpr(gold: Sequence[str], pred: Sequence[str], positive: str) -> tuple[float | None, int]:
+    from sklearn.metrics import confusion_matrix
+
+    neg = [(g, p) for g, p in zip(gold, pred) if g != positive]
+    if not neg:
+        return None, 0
+    # All gold labels here are negative: the FPR is the share predicted positive.
+    y = [0] * len(neg)
+    yhat = [int(p == positive) for _, p in neg]
+    tn, fp, _, _ = confusion_matrix(y, yhat, labels=[0, 1]).ravel()
+    return float(fp / (fp + tn)), len(neg)
+
+
+def bias_pair_metrics(
+    original: TestSet,
+    perturbed: TestSet,
+    pred_original: dict[int, tuple[str | None, float | None]],
+    pred_perturbed: dict[int, tuple[str | None, float | None]],
+    *,
+    positive: str,
+    identity_terms: list[str],
+    min_size: int = 10,
+) -> dict[str, Any] | None:
+    """``pred_*`` map example id -> (label, probability of the positive label or None).
+
+    Returns None when the predictor answered no pair (e.g. the teacher was never asked).
+    """
+    orig_by_ext = {ex.external_id: (ex, g) for ex, g in zip(original.examples, original.gold)}
+    pairs = []
+    for ex, g in zip(perturbed.examples, perturbed.gold):
+        o = orig_by_ext.get(ex.external_id)
+        if o is None:
+            continue
+        po, pp = pred_original.get(o[0].id), pred_perturbed.get(ex.id)
+        if po is None or pp is None or po[0] is None or pp[0] is None:
+            continue
+        pairs.append((o[0], o[1], po, ex, g, pp))
+    if not pairs:
+        return None
+    changed = [p for p in pairs if p[0].text != p[3].text]
+    shifts = np.array([pp[1] - po[1] for _, _, po, _, _, pp in changed if po[1] is not None and pp[1] is not None])
+    flips = [po[0] != pp[0] for _, _, po, _, _, pp in changed]
+
+    out: dict[str, Any] = {
+        "pairs": len(pairs),
+        "changed_pairs": len(changed),
+        "mean_shift": float(shifts.mean()) if shifts.size else None,
+        "mean_abs_shift": float(np.abs(shifts).mean()) if shifts.size else None,
+        "max_abs_shift": float(np.abs(shifts).max()) if shifts.size else None,
+        "flip_rate": float(np.mean(flips)) if flips else None,
+        "flipped": int(sum(flips)),
+    }
+    for side, idx in (("original", (1, 2)), ("perturbed", (4, 5))):
+        gold = [p[idx[0]] for p in pairs]
+        pred = [p[idx[1]][0] for p in pairs]
+        out[f"fpr_{side}"], out[f"negatives_{side}"] = _fpr(gold, pred, positive)  # type: ignore[arg-type]
+
+    terms = []
+    for term in identity_terms:
+        pat = identity_pattern(term)
+        row: dict[str, Any] = {"term": term}
+        for side, ex_i, g_i, p_i in (("original", 0, 1, 2), ("perturbed", 3, 4, 5)):
+            members = [p for p in pairs if pat.search(p[ex_i].text)]
+            row[f"n_{side}"] = len(members)
+            row[f"fpr_{side}"], row[f"negatives_{side}"] = _fpr([p[g_i] for p in members], [p[p_i][0] for p in members], positive)
+        swapped_in = [
+            pp[1] - po[1]
+            for o, _, po, e, _, pp in changed
+            if pat.search(e.text) and not pat.search(o.text) and po[1] is not None and pp[1] is not None
+        ]
+        row["swapped_in"] = len(swapped_in)
+        row["mean_shift_swapped_in"] = float(np.mean(swapped_in)) if swapped_in else None
+        terms.append(row)
+    out["terms"] = terms
+    base = out["fpr_perturbed"]
+    gaps = [abs(t["fpr_perturbed"] - base) for t in terms if t["fpr_perturbed"] is not None and t["negatives_perturbed"] >= min_size and base is not None]
+    out["fpr_gap"] = float(max(gaps)) if gaps else None
+    worst = max(
+        (t for t in terms if t["fpr_perturbed"] is not None and t["negatives_perturbed"] >= min_size and base is not None and t["fpr_perturbed"] > base),
+        key=lambda t: t["fpr_perturbed"],
+        default=None,
+    )
+    out["worst_term"] = worst["term"] if worst else None
+    return out

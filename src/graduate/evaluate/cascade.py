@@ -1,0 +1,204 @@
+"""The cascade's trade-off: at each confidence threshold, the share of traffic the teacher answers,
+the quality the cascade keeps, and what it costs; and the lowest teacher share that reaches a target.
+
+``cascade_curve`` and ``suggest_threshold`` are pure functions over predictions (the student's
+confidence and label, the teacher's label, gold where known). ``plan_cascade`` reads them from the
+last evaluation run in the store; ``graduate serve-plan`` prints the result and writes it to
+``PROJECT/.graduate/cascade_plan.json``.
+
+The cascade answers an item with the student when its confidence is at least the threshold, else
+with the teacher; an item whose teacher answer is missing or unparseable stays with the student,
+as ``graduate serve`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+Metric = Literal["relative_accuracy", "agreement"]
+
+
+@dataclass
+class CascadePoint:
+    threshold: float | None  # None: every item goes to the teacher
+    teacher_share: float
+    quality: float | None  # the plan's metric
+    accuracy: float | None  # against gold, over items with gold and a teacher answer
+    agreement: float | None  # with the teacher, over items with a teacher answer
+    cost_per_1k_usd: float | None
+
+
+def cascade_curve(
+    confidence: Sequence[float],
+    student_labels: Sequence[str],
+    teacher_labels: Sequence[str | None],
+    gold: Sequence[str | None] | None = None,
+    *,
+    metric: Metric = "relative_accuracy",
+    teacher_cost_per_1k: float | None = None,
+    student_cost_per_1k: float | None = None,
+) -> list[CascadePoint]:
+    """One point per distinct confidence (and one with every item to the teacher), lowest threshold first."""
+    conf = np.asarray(confidence, dtype=float)
+    n = len(conf)
+    if n == 0:
+        return []
+    student = np.asarray(student_labels, dtype=object)
+    teacher = np.asarray(teacher_labels, dtype=object)
+    has_teacher = np.array([t is not None for t in teacher_labels])
+    routed_answer = np.where(has_teacher, teacher, student)  # what the teacher route answers
+    gold_arr = np.asarray(gold if gold is not None else [None] * n, dtype=object)
+    has_gold = np.array([g is not None for g in gold_arr]) & has_teacher
+
+    order = np.argsort(conf, kind="stable")
+    conf_sorted = conf[order]
+
+    def cum(correct_if_teacher: np.ndarray, correct_if_student: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        # For k items routed to the teacher (the k least confident): correct = cum_t[k] + (total_s - cum_s[k]).
+        t = np.concatenate([[0], np.cumsum((correct_if_teacher & mask)[order])])
+        s = np.concatenate([[0], np.cumsum((correct_if_student & mask)[order])])
+        return t, s, int(mask.sum())
+
+    agree_t, agree_s, n_agree = cum(routed_answer == teacher, student == teacher, has_teacher)
+    acc_t, acc_s, n_gold = cum(routed_answer == gold_arr, student == gold_arr, has_gold)
+    teacher_accuracy = float(np.mean(teacher[has_gold] == gold_arr[has_gold])) if n_gold else None
+
+    thresholds: list[float | None] = [float(v) for v in np.unique(conf_sorted)] + [None]
+    points = []
+    for thr in thresholds:
+        k = n if thr is None else int(np.searchsorted(conf_sorted, thr, side="left"))
+        agreement = (agree_t[k] + agree_s[-1] - agree_s[k]) / n_agree if n_agree else None
+        accuracy = (acc_t[k] + acc_s[-1] - acc_s[k]) / n_gold if n_gold else None
+        if metric == "agreement":
+            quality = agreement
+        else:
+            quality = accuracy / teacher_accuracy if accuracy is not None and teacher_accuracy else None
+        share = k / n
+        cost = None
+        if teacher_cost_per_1k is not None:
+            cost = share * teacher_cost_per_1k + (student_cost_per_1k or 0.0)
+        points.append(CascadePoint(thr, share, _f(quality), _f(accuracy), _f(agreement), cost))
+    return points
+
+
+def _f(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def suggest_threshold(points: Sequence[CascadePoint], target: float) -> CascadePoint | None:
+    """The point with the smallest teacher share whose quality reaches ``target`` (ties: lower threshold)."""
+    ok = [p for p in points if p.quality is not None and p.quality >= target - 1e-12]
+    if not ok:
+        return None
+    return min(ok, key=lambda p: (p.teacher_share, math.inf if p.threshold is None else p.threshold))
+
+
+@dataclass
+class CascadePlan:
+    student: str
+    test_set: str
+    metric: str
+    target: float
+    n: int
+    points: list[CascadePoint]
+    suggested: CascadePoint | None
+    teacher_cost_per_1k_usd: float | None
+    student_cost_per_1k_usd: float | None
+    cost_estimated: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best_quality(self) -> float | None:
+        qs = [p.quality for p in self.points if p.quality is not None]
+        return max(qs) if qs else None
+
+    def table(self, rows: int = 8) -> list[CascadePoint]:
+        """A few points for display: evenly spread teacher shares, plus the suggested one."""
+        if len(self.points) <= rows:
+            return list(self.points)
+        idx = {round(i * (len(self.points) - 1) / (rows - 1)) for i in range(rows)}
+        picked = [self.points[i] for i in sorted(idx)]
+        if self.suggested is not None and self.suggested not in picked:
+            picked.append(self.suggested)
+            picked.sort(key=lambda p: p.teacher_share)
+        return picked
+
+    def to_dict(self, max_points: int = 201) -> dict[str, Any]:
+        """As JSON-ready data, with the curve thinned to ``max_points`` (the suggested point kept)."""
+        out = asdict(self)
+        out["points"] = [asdict(p) for p in self.table(rows=max_points)]
+        return out
+
+
+def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: float = 0.99, student: str | None = None, write: bool = True) -> list[CascadePlan]:
+    """Plans for each test set of the project's last evaluation run (from stored predictions)."""
+    from sqlalchemy import func, select
+
+    from graduate.errors import NotReadyError
+    from graduate.store.runs import get_runs
+    from graduate.store.schema import labels, predictions, teacher_calls
+
+    engine = project.engine
+    spec = project.spec
+    evals = get_runs(engine, kind="evaluate", status="finished")
+    if not evals:
+        raise NotReadyError(f"no evaluation run yet; run `graduate run {project.root}` first")
+    ev = evals[-1]
+    name = student
+    if name is None:
+        _, run = project.best_student()
+        name = run.name
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(predictions.c.example_id, predictions.c.test_set, predictions.c.predictor, predictions.c.label, predictions.c.probs).where(
+                predictions.c.run_id == ev.id
+            )
+        ).all()
+        ids = sorted({r.example_id for r in rows})
+        gold: dict[int, str | None] = {}
+        for i in range(0, len(ids), 500):
+            for ex, lab in conn.execute(select(labels.c.example_id, labels.c.label).where(labels.c.kind == "gold", labels.c.example_id.in_(ids[i : i + 500]))):
+                gold.setdefault(ex, lab)
+        cost_row = conn.execute(
+            select(func.avg(teacher_calls.c.cost_usd), func.max(teacher_calls.c.tokens_estimated), func.count())
+            .select_from(labels.join(teacher_calls, labels.c.call_id == teacher_calls.c.id))
+            .where(labels.c.labeller == spec.teacher.labeller, teacher_calls.c.cost_usd.is_not(None), labels.c.example_id.in_(ids[:50_000]))
+        ).one()
+    teacher_cost = float(cost_row[0]) * 1000 if cost_row[0] is not None else None
+    estimated = bool(cost_row[1])
+    prefix = f"student:{name}:"
+    by_set: dict[str, dict[str, dict[int, Any]]] = {}
+    for r in rows:
+        entry = by_set.setdefault(r.test_set, {"teacher": {}, "student": {}})
+        if r.predictor == spec.teacher.labeller:
+            entry["teacher"][r.example_id] = r.label
+        elif r.predictor.startswith(prefix) and r.probs:
+            entry["student"][r.example_id] = (r.label, r.probs)
+    student_costs = ((ev.metrics or {}).get("test_sets") or {})
+    plans = []
+    for test_set, entry in sorted(by_set.items()):
+        items = sorted(entry["student"])
+        if not items:
+            continue
+        conf = [max(entry["student"][i][1].values()) for i in items]
+        s_lab = [entry["student"][i][0] for i in items]
+        t_lab = [entry["teacher"].get(i) for i in items]
+        g_lab = [gold.get(i) for i in items]
+        s_cost = (((student_costs.get(test_set) or {}).get("students") or {}).get(name) or {}).get("cost_per_1k_usd")
+        points = cascade_curve(conf, s_lab, t_lab, g_lab, metric=metric, teacher_cost_per_1k=teacher_cost, student_cost_per_1k=s_cost)  # type: ignore[arg-type]
+        notes = []
+        if sum(t is None for t in t_lab):
+            notes.append(f"{sum(t is None for t in t_lab)} items without a parseable teacher answer stay with the student")
+        plans.append(
+            CascadePlan(name, test_set, metric, target, len(items), points, suggest_threshold(points, target), teacher_cost, s_cost, estimated, notes)
+        )
+    if not plans:
+        raise NotReadyError(f"the last evaluation run has no stored predictions with probabilities for student {name!r}; run `graduate run {project.root}`")
+    if write:
+        (project.workdir / "cascade_plan.json").write_text(json.dumps({"evaluation_run_id": ev.id, "plans": [p.to_dict() for p in plans]}, indent=2))
+    return plans

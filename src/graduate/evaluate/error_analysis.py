@@ -1,0 +1,291 @@
+"""Error analysis: who was right on each test item, the worst slices, and the limitations in words.
+
+Every item of the chosen test sets falls in one group (items both got right are left out):
+
+- ``distillation_gap``: the student is wrong and the teacher right (what distillation lost);
+- ``both_wrong``: both are wrong (a hard item, or a wrong gold label);
+- ``student_better``: the teacher is wrong and the student right;
+- ``student_wrong_no_teacher``: the student is wrong and the teacher has no answer for the item.
+
+Within a group, items are ranked by the student's confidence in its own label, most confident
+first: a confidently wrong student is the most informative item to review.
+
+Review queue CSV (``graduate errors PROJECT`` writes one file per group to
+``PROJECT/.graduate/errors/GROUP.csv``, UTF-8, with a header row). Columns, in order:
+
+=====================  ==============================================================================
+example_id             the store's example id (``examples.id``): the key a correction is imported by
+source                 the data source name in graduate.yaml
+external_id            the item's id in that source (e.g. the CSV's id column)
+test_set               the test set the item was evaluated in
+text                   the item's text
+gold                   the gold label used for the figures
+teacher_label          the teacher's parsed label (empty: no answer or unparseable)
+student_label          the student's label
+student_confidence     the student's probability for its own label
+p_<label>              one column per task label, in the task's label order: the student's probability
+group                  one of the groups above
+reason                 one sentence: why the item is in the queue
+corrected_label        EMPTY, for the reviewer: the right label, one of the task's labels
+reviewer               EMPTY, for the reviewer: who decided
+note                   EMPTY, for the reviewer: free text
+=====================  ==============================================================================
+
+An importer of corrections reads ``example_id`` (checked against ``source`` and ``external_id``),
+``corrected_label``, ``reviewer`` and ``note`` from rows where ``corrected_label`` is filled in;
+every other column is context for the reviewer and may be ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from sqlalchemy import Engine
+
+from graduate.evaluate.assessment import load_predictions
+from graduate.evaluate.evaluation import student_predictor
+from graduate.evaluate.testsets import TestSet
+from graduate.spec import ProjectSpec
+
+GROUPS = ["distillation_gap", "both_wrong", "student_better", "student_wrong_no_teacher"]
+GROUP_TITLES = {
+    "distillation_gap": "student wrong, teacher right (the distillation gap)",
+    "both_wrong": "both wrong (hard or mislabelled items)",
+    "student_better": "teacher wrong, student right",
+    "student_wrong_no_teacher": "student wrong, no teacher answer",
+}
+REVIEW_FIXED = ["example_id", "source", "external_id", "test_set", "text", "gold", "teacher_label", "student_label", "student_confidence"]
+REVIEW_TAIL = ["group", "reason", "corrected_label", "reviewer", "note"]
+
+
+def review_columns(labels: Sequence[str]) -> list[str]:
+    return REVIEW_FIXED + [f"p_{lab}" for lab in labels] + REVIEW_TAIL
+
+
+@dataclass
+class ErrorAnalysis:
+    student: str
+    student_run_id: str
+    test_sets: list[str]
+    labels: list[str]
+    rows: list[dict[str, Any]]  # review-queue rows, every group, ranked within each group
+    counts: dict[str, dict[str, int]]  # test set -> group -> items (plus "items", "both_right")
+    worst_slices: dict[str, list[dict[str, Any]]]  # test set -> the student's worst slices
+    gap_slices: dict[str, list[dict[str, Any]]]  # test set -> slices where it trails the teacher most
+    limitations: list[str] = field(default_factory=list)
+
+    def group(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["group"] == name]
+
+    def export(self, directory: Path) -> dict[str, Path]:
+        """One review-queue CSV per group (empty groups too, so a reviewer sees they are empty)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        cols = review_columns(self.labels)
+        out = {}
+        for g in GROUPS:
+            path = directory / f"{g}.csv"
+            with path.open("w", newline="", encoding="utf-8") as f:
+                w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+                w.writeheader()
+                for r in self.group(g):
+                    w.writerow({c: _csv_value(r.get(c)) for c in cols})
+            out[g] = path
+        return out
+
+
+def _csv_value(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6f}"
+    return v
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _reason(group: str, gold: str, teacher: str | None, student: str, conf: float) -> str:
+    if group == "distillation_gap":
+        return f"student said {student} (p={conf:.2f}); gold and the teacher say {gold}"
+    if group == "both_wrong":
+        if teacher == student:
+            return f"student (p={conf:.2f}) and teacher both say {student}, gold says {gold}: a hard item, or the gold label is wrong"
+        return f"student says {student} (p={conf:.2f}), teacher {teacher}, gold {gold}"
+    if group == "student_better":
+        return f"teacher said {teacher}; the student got gold's {gold} right (p={conf:.2f})"
+    return f"student said {student} (p={conf:.2f}), gold says {gold}; the teacher has no answer for this item"
+
+
+def analyse_errors(
+    engine: Engine,
+    spec: ProjectSpec,
+    assessment: dict[str, Any],
+    tests: Sequence[TestSet],
+    *,
+    student: str | None = None,
+) -> ErrorAnalysis:
+    """Group the items of ``tests`` by who was right, using the predictions stored with the
+    assessment's evaluation run. ``student`` defaults to the assessment's best student."""
+    from graduate.errors import NotReadyError
+
+    name = student or assessment.get("best_student")
+    students = assessment.get("students") or {}
+    if not name or name not in students:
+        raise NotReadyError(f"no evaluated student {name!r}; evaluated students: {sorted(students)} (run `graduate evaluate`)")
+    run_id = students[name]["run_id"]
+    labels = spec.task.labels
+    stored = load_predictions(engine, assessment["run_id"])
+    rows: list[dict[str, Any]] = []
+    counts: dict[str, dict[str, int]] = {}
+    for test in tests:
+        s_pred = stored.get((test.name, student_predictor(name, run_id)), {})
+        t_pred = stored.get((test.name, spec.teacher.labeller), {})
+        c = {g: 0 for g in GROUPS}
+        c["items"], c["both_right"] = len(test.examples), 0
+        for ex, gold in zip(test.examples, test.gold):
+            if ex.id not in s_pred:
+                continue
+            s_label, probs = s_pred[ex.id]
+            t_label = t_pred.get(ex.id, (None, None))[0]
+            probs = probs or {}
+            conf = float(probs.get(s_label or "", 0.0))
+            s_ok, t_ok = s_label == gold, (t_label == gold if t_label is not None else None)
+            if s_ok and t_ok is not False:  # the student is right, the teacher too or not asked
+                c["both_right"] += int(bool(t_ok))
+                continue
+            if not s_ok and t_ok:
+                group = "distillation_gap"
+            elif not s_ok and t_ok is False:
+                group = "both_wrong"
+            elif s_ok and t_ok is False:
+                group = "student_better"
+            else:
+                group = "student_wrong_no_teacher"
+            c[group] += 1
+            row = {
+                "example_id": ex.id,
+                "source": ex.source,
+                "external_id": ex.external_id,
+                "test_set": test.name,
+                "text": ex.text,
+                "gold": gold,
+                "teacher_label": t_label,
+                "student_label": s_label,
+                "student_confidence": conf,
+                "group": group,
+                "reason": _reason(group, gold, t_label, s_label or "", conf),
+                "corrected_label": None,
+                "reviewer": None,
+                "note": None,
+            }
+            for lab in labels:
+                row[f"p_{lab}"] = float(probs.get(lab, 0.0))
+            rows.append(row)
+        counts[test.name] = c
+    rows.sort(key=lambda r: (GROUPS.index(r["group"]), -r["student_confidence"]))
+
+    worst: dict[str, list[dict[str, Any]]] = {}
+    gaps: dict[str, list[dict[str, Any]]] = {}
+    min_size = spec.evaluation.min_slice_size
+    for test in tests:
+        figs = (assessment["test_sets"].get(test.name) or {})
+        s_figs = (figs.get("students") or {}).get(name) or {}
+        t_figs = figs.get("teacher") or {}
+        worst[test.name] = s_figs.get("worst_slices") or []
+        t_slices = {(r["kind"], r["name"]): r for r in t_figs.get("slices") or []}
+        rows_gap = []
+        for r in s_figs.get("slices") or []:
+            t = t_slices.get((r["kind"], r["name"]))
+            if r["kind"] == "label" or t is None or r["accuracy"] is None or t.get("accuracy") is None or min(r["answered"], t["answered"]) < min_size:
+                continue
+            rows_gap.append({**r, "teacher_accuracy": t["accuracy"], "gap": t["accuracy"] - r["accuracy"]})
+        rows_gap.sort(key=lambda r: -r["gap"])
+        gaps[test.name] = [r for r in rows_gap if r["gap"] > 0][:5]
+
+    analysis = ErrorAnalysis(name, run_id, [t.name for t in tests], labels, rows, counts, worst, gaps)
+    analysis.limitations = limitations(spec, assessment, analysis)
+    return analysis
+
+
+def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAnalysis) -> list[str]:
+    """Plain sentences: where the student falls short of the teacher, and by how much."""
+    name = analysis.student
+    teacher = spec.teacher.model
+    pos = spec.task.positive
+    binary = len(spec.task.labels) == 2
+    out: list[str] = []
+    for ts in analysis.test_sets:
+        figs = assessment["test_sets"].get(ts) or {}
+        s = (figs.get("students") or {}).get(name) or {}
+        t = figs.get("teacher") or {}
+        c = analysis.counts.get(ts, {})
+        if s.get("accuracy") is None:
+            continue
+        ci = s.get("ci", {}).get("accuracy")
+        ci_text = f" (95% interval {_pct(ci[0])}–{_pct(ci[1])})" if ci else ""
+        if t.get("accuracy") is not None and t.get("answered"):
+            diff = 100 * (s["accuracy"] - t["accuracy"])
+            rel = "lower than" if diff < 0 else ("higher than" if diff > 0 else "the same as")
+            out.append(
+                f"On {ts} ({figs.get('n')} items) {name} is right on {_pct(s['accuracy'])}{ci_text}; "
+                f"the teacher ({teacher}) on {_pct(t['accuracy'])} of the {t['answered']} it answered: "
+                f"{abs(diff):.1f} points {rel} the teacher."
+            )
+        else:
+            out.append(f"On {ts} ({figs.get('n')} items) {name} is right on {_pct(s['accuracy'])}{ci_text}; the teacher has no answers there to compare with.")
+        if binary and s.get("recall") is not None and t.get("recall") is not None and t.get("answered"):
+            out.append(
+                f"  It finds {_pct(s['recall'])} of the items gold marks '{pos}' (teacher: {_pct(t['recall'])}) and wrongly marks "
+                f"{_pct(s.get('fpr'))} of the others '{pos}' (teacher: {_pct(t.get('fpr'))})."
+            )
+        if c.get("distillation_gap") or c.get("student_better") or c.get("both_wrong"):
+            out.append(
+                f"  The teacher is right and the student wrong on {c.get('distillation_gap', 0)} items; the student is right and the "
+                f"teacher wrong on {c.get('student_better', 0)}; both are wrong on {c.get('both_wrong', 0)} (hard items or wrong gold labels)."
+            )
+        gap = analysis.gap_slices.get(ts) or []
+        if gap:
+            g = gap[0]
+            out.append(
+                f"  It trails the teacher most on '{g['name']}' ({g['answered']} items): {_pct(g['accuracy'])} right vs the teacher's "
+                f"{_pct(g['teacher_accuracy'])} ({100 * g['gap']:.1f} points)."
+            )
+        worst = analysis.worst_slices.get(ts) or []
+        if worst and worst[0].get("gap") is not None and worst[0]["gap"] < 0:
+            w = worst[0]
+            out.append(f"  Its weakest slice is '{w['name']}' ({w['answered']} items): {_pct(w['accuracy'])} right vs {_pct(s['accuracy'])} overall.")
+        if s.get("ece") is not None and s["ece"] >= 0.05:
+            out.append(f"  Its probabilities are off by {s['ece']:.2f} on average (expected calibration error): don't read them as exact odds.")
+    bias = assessment.get("bias") or {}
+    b = (bias.get("students") or {}).get(name)
+    if b:
+        line = (
+            f"Swapping identity terms ({bias['original']} vs {bias['perturbed']}, {b['changed_pairs']} changed pairs) moves its "
+            f"'{pos}' probability by {b['mean_abs_shift']:.3f} on average (at most {b['max_abs_shift']:.2f}) and flips {b['flipped']} answers."
+            if b.get("mean_abs_shift") is not None
+            else f"Swapping identity terms flips {b['flipped']} of its answers."
+        )
+        out.append(line)
+        worst_term = next((tm for tm in b.get("terms", []) if tm["term"] == b.get("worst_term")), None)
+        if worst_term and b.get("fpr_perturbed") is not None:
+            out.append(
+                f"  Non-{pos} comments that mention '{worst_term['term']}' are marked '{pos}' {_pct(worst_term['fpr_perturbed'])} of the time, "
+                f"vs {_pct(b['fpr_perturbed'])} over all non-{pos} comments."
+            )
+        if bias.get("teacher_note"):
+            out.append(f"  Note: {bias['teacher_note']}.")
+    serving = (assessment.get("serving") or {}).get("students", {}).get(name) or {}
+    tserv = (assessment.get("serving") or {}).get("teacher") or {}
+    if serving.get("cost_per_1k") is not None and tserv.get("cost_per_1k"):
+        ratio = tserv["cost_per_1k"] / serving["cost_per_1k"] if serving["cost_per_1k"] else None
+        out.append(
+            f"In exchange it answers in {serving['latency_p50_ms']:.2f} ms (p99 {serving['latency_p99_ms']:.2f} ms) on one CPU core and costs "
+            f"${serving['cost_per_1k']:.2e} per 1,000 items vs the teacher's ${tserv['cost_per_1k']:.3f}"
+            + (" (estimated)" if tserv.get("cost_estimated") else "")
+            + (f": about {ratio:,.0f} times less." if ratio else ".")
+        )
+    return out

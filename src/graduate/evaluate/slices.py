@@ -1,0 +1,85 @@
+"""Slices of a test set: by gold label, by text length, by identity term; quality on each."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+
+@dataclass
+class Slice:
+    kind: str  # label | length | identity
+    name: str
+    members: list[int]  # indices into the test set
+
+
+def identity_pattern(term: str) -> re.Pattern[str]:
+    """A whole-word, case-insensitive match: 'gay' matches 'Gay' and 'anti-gay', not 'gayety'."""
+    return re.compile(rf"(?<![\w]){re.escape(term)}(?![\w])", re.IGNORECASE)
+
+
+def length_bucket_names(bounds: list[int]) -> list[str]:
+    names = [f"<{bounds[0]} chars"] if bounds else ["all lengths"]
+    names += [f"{a}-{b - 1} chars" for a, b in zip(bounds, bounds[1:])]
+    if bounds:
+        names.append(f">={bounds[-1]} chars")
+    return names
+
+
+def length_bucket(n_chars: int, bounds: list[int]) -> int:
+    return sum(1 for b in bounds if n_chars >= b)
+
+
+def make_slices(texts: Sequence[str], gold: Sequence[str], *, labels: list[str], length_buckets: list[int], identity_terms: list[str]) -> list[Slice]:
+    out = [Slice("label", f"gold = {lab}", [i for i, g in enumerate(gold) if g == lab]) for lab in labels]
+    names = length_bucket_names(length_buckets)
+    buckets: list[list[int]] = [[] for _ in names]
+    for i, t in enumerate(texts):
+        buckets[length_bucket(len(t), length_buckets)].append(i)
+    out += [Slice("length", name, members) for name, members in zip(names, buckets)]
+    for term in identity_terms:
+        pat = identity_pattern(term)
+        out.append(Slice("identity", f"mentions '{term}'", [i for i, t in enumerate(texts) if pat.search(t)]))
+    return out
+
+
+def slice_metrics(
+    slices: list[Slice], gold: Sequence[str], pred: Sequence[str | None], *, labels: list[str], positive: str
+) -> list[dict[str, Any]]:
+    """Per slice: items, items with a prediction, accuracy, and (binary) FPR and FNR.
+
+    ``pred`` may hold None (no answer, e.g. the teacher on items it was never asked about);
+    those items are left out of the slice's figures.
+    """
+    from sklearn.metrics import accuracy_score, confusion_matrix
+
+    binary = len(labels) == 2
+    negative = next((lab for lab in labels if lab != positive), None)
+    rows = []
+    for s in slices:
+        idx = [i for i in s.members if pred[i] is not None]
+        row: dict[str, Any] = {"kind": s.kind, "name": s.name, "n": len(s.members), "answered": len(idx), "accuracy": None, "fpr": None, "fnr": None}
+        if idx:
+            g = [gold[i] for i in idx]
+            p = [pred[i] for i in idx]
+            row["accuracy"] = float(accuracy_score(g, p))
+            if binary:
+                tn, fp, fn, tp = confusion_matrix(g, p, labels=[negative, positive]).ravel()
+                row["fpr"] = float(fp / (fp + tn)) if fp + tn else None
+                row["fnr"] = float(fn / (fn + tp)) if fn + tp else None
+        rows.append(row)
+    return rows
+
+
+def worst_slices(rows: list[dict[str, Any]], *, min_size: int, baseline: float | None, limit: int = 5) -> list[dict[str, Any]]:
+    """Length and identity slices with at least ``min_size`` answered items, lowest accuracy
+    first, with the gap to the whole set's accuracy. (A gold-label slice's accuracy is that
+    label's recall, reported on its own.)"""
+    ranked = [
+        dict(r, gap=(r["accuracy"] - baseline) if baseline is not None else None)
+        for r in rows
+        if r["kind"] != "label" and r["answered"] >= min_size and r["accuracy"] is not None
+    ]
+    ranked.sort(key=lambda r: (r["accuracy"], -r["answered"]))
+    return ranked[:limit]

@@ -1,0 +1,65 @@
+"""Log graduate runs to MLflow (any tracking URI: a local folder, SQLite, a server).
+
+Each graduate run becomes one MLflow run in the experiment named after the task, tagged with the
+graduate run id; a run already logged there is skipped, so logging again adds nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+from typing import Sequence
+
+from graduate.errors import NotReadyError
+from graduate.experiments.compare import flatten, run_config, run_metrics
+from graduate.store.runs import RunRow
+
+MAX_PARAM_CHARS = 500  # MLflow's limit on a param value (older servers); longer values are cut
+
+
+def log_runs(uri: str, experiment: str, runs: Sequence[RunRow], *, artifacts: bool = True, max_artifact_mb: float = 200.0) -> list[str]:
+    """Log finished ``runs``; returns the MLflow run ids (existing ones for runs logged before)."""
+    if importlib.util.find_spec("mlflow") is None:
+        raise NotReadyError("--mlflow needs the `mlflow` package; run `pip install 'graduate[mlflow]'`")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    exp_id = exp.experiment_id if exp is not None else client.create_experiment(experiment)
+    out = []
+    for run in runs:
+        found = client.search_runs([exp_id], filter_string=f"tags.`graduate.run_id` = '{run.id}'", max_results=1)
+        if found:
+            out.append(found[0].info.run_id)
+            continue
+        tags = {
+            "graduate.run_id": run.id,
+            "graduate.kind": run.kind,
+            "graduate.code_version": run.code_version,
+            "graduate.dataset_hash": run.dataset_hash or "",
+            "graduate.fingerprint": run.fingerprint or "",
+            "mlflow.runName": run.name,
+        }
+        mrun = client.create_run(exp_id, tags=tags, start_time=int(run.started_at.timestamp() * 1000) if run.started_at else None)
+        rid = mrun.info.run_id
+        config = {k: v for k, v in flatten(run_config(run)).items() if not k.startswith("spec.")}
+        for key, value in sorted(config.items()):
+            client.log_param(rid, key[:250], str(value)[:MAX_PARAM_CHARS])
+        for key, value in sorted(run_metrics(run).items()):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue
+            client.log_metric(rid, key.replace("[", "_").replace("]", "")[:250], float(value))
+        if artifacts and run.artifact_dir:
+            directory = Path(run.artifact_dir)
+            run_json = directory.parent / "run.json"
+            if run_json.exists():
+                client.log_artifact(rid, str(run_json))
+            if directory.exists():
+                size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+                if size <= max_artifact_mb * 1e6:
+                    client.log_artifacts(rid, str(directory), artifact_path="student")
+        status = {"finished": "FINISHED", "failed": "FAILED"}.get(run.status, "RUNNING")
+        client.set_terminated(rid, status=status, end_time=int(run.finished_at.timestamp() * 1000) if run.finished_at else None)
+        out.append(rid)
+    return out

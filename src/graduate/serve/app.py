@@ -1,0 +1,271 @@
+"""The HTTP app of ``graduate serve``: OpenAI-compatible chat completions, /v1/classify, models,
+health, readiness and Prometheus metrics, behind API keys and limits.
+
+``create_app(project)`` builds it from the spec's ``serve`` section (or the options given); the
+student, the traffic writer and the teacher client start and stop with the app's lifespan, so a
+SIGTERM lets uvicorn finish in-flight requests, then background comparisons finish and every
+traffic row is written before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import Response, StreamingResponse
+
+from graduate.errors import NotReadyError, StudentError
+from graduate.project import Project
+from graduate.serve.auth import AuthMiddleware, resolve_keys
+from graduate.serve.chat import build_answers, completion_body, completion_chunks, estimate_usage, message_text, recover_text
+from graduate.serve.errors import error_body
+from graduate.serve.limits import BodySizeLimit, InFlightLimit, RequestTimeout
+from graduate.serve.metrics import MetricsMiddleware, ServeMetrics
+from graduate.serve.predictor import Predictor
+from graduate.serve.routing import make_strategy
+from graduate.serve.schemas import ChatBody, ClassifyBody
+from graduate.serve.service import RequestInfo, ServeService
+from graduate.serve.teacher_client import ServeTeacher
+from graduate.serve.traffic import TrafficWriter
+from graduate.spec import ServeSpec
+from graduate.store.runs import RunRow, get_runs
+from graduate.students.base import Student
+from graduate.students.registry import load_student
+from graduate.teacher.base import TeacherBackend
+
+ENDPOINTS = frozenset({"/v1/classify", "/v1/chat/completions", "/v1/models", "/healthz", "/readyz", "/metrics"})
+
+
+def select_student(project: Project, name: str | None) -> tuple[Student, RunRow]:
+    """The named student's newest evaluated run, or the best student overall."""
+    if name is None:
+        return project.best_student()
+    runs = [
+        r
+        for r in get_runs(project.engine, kind="train", status="finished")
+        if r.name == name and r.artifact_dir and (Path(r.artifact_dir) / "kind.json").exists()
+    ]
+    if not runs:
+        known = sorted({r.name for r in get_runs(project.engine, kind="train", status="finished")})
+        raise NotReadyError(f"no trained student named {name!r} (serve.student); trained: {known or 'none, run `graduate run` first'}")
+    run = max(runs, key=lambda r: ((r.metrics or {}).get("selection_score") is not None, r.started_at))
+    return load_student(Path(run.artifact_dir)), run  # type: ignore[arg-type]
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), status_code=status, headers=headers, media_type="application/json")
+
+
+def _param(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+def create_app(
+    project: Project,
+    options: ServeSpec | None = None,
+    *,
+    teacher_backend: TeacherBackend | None = None,
+    on_stopped: Callable[[dict[str, Any]], None] | None = None,
+) -> FastAPI:
+    """Build the app. ``teacher_backend`` replaces the spec's teacher (tests, other transports);
+    ``on_stopped`` gets the traffic writer's figures once everything is written at shutdown."""
+    spec = project.spec
+    opts = options or spec.serve
+    answers = build_answers(spec.task, opts.answers)
+    keys = resolve_keys(opts.api_keys_env, opts.api_keys, auth=opts.auth)
+    student, run = select_student(project, opts.student)
+    student_name = f"{run.name}:{run.id}"
+    fingerprint = f"graduate-{run.id[:8]}"
+    metrics = ServeMetrics()
+    writer = TrafficWriter(
+        project.engine,
+        batch_size=opts.traffic_batch_size,
+        flush_s=opts.traffic_flush_s,
+        spill_dir=project.workdir,
+        on_written=metrics.traffic_written.inc,
+    )
+    labels = list(student.labels)
+    # With worker processes the student lives there only: the server process does not keep a copy.
+    predictor = Predictor(
+        student if opts.predict_workers == 0 else None,
+        Path(run.artifact_dir or "."),
+        workers=opts.predict_workers,
+        max_items=max(opts.max_batch, 256),
+        labels=labels,
+    )
+    del student
+    strategy = make_strategy(opts, seed=spec.seed)
+    service = ServeService(
+        labels=labels,
+        student_name=student_name,
+        predictor=predictor,
+        strategy=strategy,
+        teacher=None,
+        writer=writer,
+        metrics=metrics,
+    )
+    needs_teacher = strategy.needs_teacher or opts.fallback_to_teacher
+    state: dict[str, Any] = {"ready": False, "stopping": False}
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        writer.start()
+        if needs_teacher:
+            from graduate.teacher.registry import make_teacher
+
+            service.attach_teacher(ServeTeacher(project.engine, spec, teacher_backend or make_teacher(spec.teacher)))
+        try:
+            await predictor.start()
+            state["ready"] = True
+            yield
+        finally:
+            state["ready"] = False
+            state["stopping"] = True
+            await service.drain(opts.shutdown_timeout_s)
+            if service.teacher is not None:
+                await service.teacher.aclose()
+            await asyncio.to_thread(predictor.close)
+            await asyncio.to_thread(writer.close, opts.shutdown_timeout_s)
+            if on_stopped is not None:
+                on_stopped({"traffic_rows_written": writer.written, "write_failures": writer.failures, "spilled": str(writer.spilled) if writer.spilled else None})
+
+    def reject(reason: str) -> None:
+        metrics.rejected.labels(reason).inc()
+
+    app = FastAPI(
+        title=f"graduate: {spec.task.name}",
+        description="A distilled student behind an OpenAI-compatible API.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS),
+            Middleware(AuthMiddleware, keys=keys, on_reject=reject),
+            Middleware(InFlightLimit, limit=opts.max_in_flight, retry_after_s=opts.retry_after_s, on_reject=reject, gauge=metrics.in_flight),
+            Middleware(BodySizeLimit, max_bytes=opts.max_body_bytes, on_reject=reject),
+            Middleware(RequestTimeout, timeout_s=opts.request_timeout_s, on_reject=reject),
+        ],
+    )
+    app.state.service = service
+    app.state.writer = writer
+    app.state.metrics = metrics
+    app.state.student_name = student_name
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+        param = _param(tuple(first.get("loc", ())))
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")} for e in errors]
+        body = error_body(f"{param}: {first.get('msg')}{more}", "invalid_request_error", param=param, code="invalid_value")
+        return _json({**body, "detail": detail}, 422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        return _json(error_body(str(exc.detail), "invalid_request_error", code=str(exc.status_code)), exc.status_code, getattr(exc, "headers", None))
+
+    @app.exception_handler(StudentError)
+    async def _student(request: Request, exc: StudentError) -> Response:
+        return _json(error_body(str(exc), "server_error", code="student_unavailable"), 503, {"retry-after": "1"})
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        ready = state["ready"] and predictor.alive and writer.alive and not state["stopping"]
+        body = {"ready": ready, "student": student_name, "mode": strategy.mode, "traffic_pending_rows": writer.pending}
+        return _json(body, 200 if ready else 503)
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        metrics.traffic_pending.set(writer.pending)
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        data = [
+            {"id": spec.teacher.model, "object": "model", "created": 0, "owned_by": f"graduate ({strategy.mode}: {run.name})"},
+            {"id": f"graduate/{run.name}", "object": "model", "created": 0, "owned_by": "graduate"},
+        ]
+        return _json({"object": "list", "data": data})
+
+    @app.post("/v1/classify")
+    async def classify(body: ClassifyBody, request: Request) -> Response:
+        info = RequestInfo("classify", request.scope.get("state", {}).get("client"), f"graduate/{run.name}")
+        if len(body.texts) > opts.max_batch:
+            return _json(
+                error_body(f"texts: {len(body.texts)} texts, at most {opts.max_batch} per request (serve.max_batch)", "invalid_request_error", param="texts", code="too_many_texts"),
+                422,
+            )
+        results = await service.classify(body.texts)
+        service.log(info, results, status=200, answers=[r.label for r in results])
+        out = {
+            "id": info.request_id,
+            "object": "classification",
+            "model": f"graduate/{run.name}",
+            "results": [{"label": r.label, "probs": r.probs, "route": r.route} for r in results],
+        }
+        return _json(out, headers={"x-request-id": info.request_id})
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatBody, request: Request) -> Response:
+        info = RequestInfo("chat", request.scope.get("state", {}).get("client"), body.model)
+        messages = [{"role": m.role, "content": m.content} for m in body.messages]
+        text = recover_text(spec.teacher, messages)
+        headers = {"x-request-id": info.request_id}
+        if text is None:
+            if not (opts.fallback_to_teacher and service.teacher is not None):
+                head, _, tail = spec.teacher.prompt.partition("{text}")
+                roles = ["system", "user"] if spec.teacher.system else ["user"]
+                return _json(
+                    error_body(
+                        f"messages do not match the project's prompt template: expected roles {roles}, the user message "
+                        f"starting {head[:60]!r} and ending {tail[-60:]!r} (teacher.prompt); "
+                        "set serve.fallback_to_teacher to pass such requests to the teacher",
+                        "invalid_request_error",
+                        param="messages",
+                        code="template_mismatch",
+                    ),
+                    422,
+                    headers,
+                )
+            answer, failed = await service.forward(body.model_dump(exclude_unset=True))
+            if failed is not None or answer.response is None:
+                service.log_forwarded(info, answer, failed or "teacher_failed", status=502)
+                return _json(error_body(f"the teacher failed: {answer.error}", "server_error", code=failed), 502, headers)
+            service.log_forwarded(info, answer, "template_mismatch", status=200)
+            reply = dict(answer.response)
+            headers["x-graduate-route"] = "teacher"
+            if body.stream:
+                return StreamingResponse(iter(completion_chunks(_as_completion(reply, info.request_id, body.model, fingerprint))), media_type="text/event-stream", headers=headers)
+            return _json(reply, headers=headers)
+        results = await service.classify([text])
+        r = results[0]
+        content = r.content if r.route == "teacher" and r.content is not None else answers[r.label]  # type: ignore[index]
+        service.log(info, results, status=200, answers=[content])
+        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint)
+        headers["x-graduate-route"] = r.route
+        if body.stream:
+            return StreamingResponse(iter(completion_chunks(reply)), media_type="text/event-stream", headers=headers)
+        return _json(reply, headers=headers)
+
+    return app
+
+
+def _as_completion(reply: dict[str, Any], request_id: str, model: str, fingerprint: str) -> dict[str, Any]:
+    """The teacher's stored response in the shape ``completion_chunks`` streams."""
+    choices = reply.get("choices") or [{}]
+    content = message_text((choices[0].get("message") or {}).get("content")) or ""
+    return completion_body(request_id, reply.get("model") or model, content, reply.get("usage") or {}, fingerprint)

@@ -1,0 +1,72 @@
+"""API keys: from ``GRADUATE_API_KEYS`` (comma-separated) or the spec, sent as ``Authorization:
+Bearer KEY``. Every path but the health checks needs one; the check is an ASGI middleware, so a
+route added later is protected without doing anything."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from typing import Any
+
+from graduate.errors import SpecError
+from graduate.serve.errors import send_error
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def client_id(key: str) -> str:
+    """What the traffic log keeps of a caller: a short hash of its key, never the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def resolve_keys(api_keys_env: str, spec_keys: list[str], *, auth: bool, env: dict[str, str] | None = None) -> list[str] | None:
+    """The accepted keys, or None when auth is off. No keys with auth on is an error: a server
+    reachable by anyone must be a decision, not an accident."""
+    if not auth:
+        return None
+    env = os.environ if env is None else env
+    raw = env.get(api_keys_env, "")
+    keys = [k.strip() for k in raw.split(",") if k.strip()] or [k for k in spec_keys if k]
+    if not keys:
+        raise SpecError(
+            f"no API keys: set {api_keys_env}=KEY1,KEY2 (or serve.api_keys), or serve.auth: false / --no-auth for local testing",
+            field="serve.api_keys",
+        )
+    return keys
+
+
+class AuthMiddleware:
+    def __init__(self, app: Any, *, keys: list[str] | None, on_reject: Any = None, public: frozenset[str] = PUBLIC_PATHS):
+        self.app = app
+        self.digests = [_digest(k) for k in keys] if keys is not None else None
+        self.public = public
+        self.on_reject = on_reject
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.digests is None or scope["path"] in self.public:
+            return await self.app(scope, receive, send)
+        token = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, rest = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and rest.strip():
+                    token = rest.strip()
+                break
+        if token is not None:
+            given = _digest(token)
+            # Compare against every key in constant time: no early exit that times which one matched.
+            ok = False
+            for d in self.digests:
+                ok |= hmac.compare_digest(given, d)
+            if ok:
+                scope.setdefault("state", {})["client"] = client_id(token)
+                return await self.app(scope, receive, send)
+        if self.on_reject:
+            self.on_reject("auth")
+        message = "missing API key: send Authorization: Bearer KEY" if token is None else "invalid API key"
+        await send_error(send, 401, message, "authentication_error", code="invalid_api_key", headers={"www-authenticate": "Bearer"})

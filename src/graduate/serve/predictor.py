@@ -1,0 +1,235 @@
+"""Run the student off the event loop, batching requests that arrive while it is busy.
+
+Requests queue their texts; one dispatcher per worker takes everything queued (up to
+``max_items`` texts), runs one ``predict_proba`` and hands each request its rows. A batch forms only
+from requests that would have waited anyway, so it adds no latency.
+
+With ``workers > 0`` the student runs in that many spawned processes, each loading it once, so
+prediction uses other cores and the event loop keeps answering (429s, health checks) while the
+student works. Each worker is one pipe: the event loop writes a batch and is woken by the pipe when
+the answer is there (``loop.add_reader``), with no helper threads in the server process: a
+``ProcessPoolExecutor``'s manager and feeder threads cost about a millisecond of GIL hand-offs per
+call, more than a one-text prediction. With ``workers == 0`` the student runs in one thread of the
+server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from graduate.errors import StudentError
+from graduate.students.base import Student
+
+STARTUP_TIMEOUT_S = 300.0
+
+
+def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    import os
+    import time
+
+    # Ignoring SIGTERM (below) must not leave an orphan when the server itself is killed.
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(0)
+
+
+def _worker_main(conn: Any, directory: str, parent: int) -> None:
+    """A prediction process: load the student, then answer batches until the pipe closes."""
+    import signal
+    import threading
+
+    # The server handles SIGINT/SIGTERM and stops the workers after in-flight requests; a signal
+    # sent to the whole process group must not kill predictions half-way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="graduate-parent-watch").start()
+    from graduate.students.registry import load_student
+
+    try:
+        student = load_student(Path(directory))
+    except Exception as exc:  # noqa: BLE001 - reported to the server, which fails to start with it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", list(student.labels)))
+    while True:
+        try:
+            texts = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            conn.send(("ok", student.predict_proba(texts)))
+        except Exception as exc:  # noqa: BLE001 - one bad batch fails its requests, not the worker
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class _Worker:
+    def __init__(self, directory: Path):
+        import multiprocessing
+        import os
+
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, str(directory), os.getpid()), daemon=True, name="graduate-student")
+        self.process.start()
+        child.close()
+
+    async def receive(self) -> tuple[str, Any]:
+        """The worker's next message, without blocking the event loop while it works."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+        fd = self.conn.fileno()
+
+        def readable() -> None:
+            loop.remove_reader(fd)
+            if fut.done():
+                return
+            try:
+                fut.set_result(self.conn.recv())
+            except (EOFError, OSError) as exc:
+                fut.set_exception(StudentError(f"a prediction worker died ({type(exc).__name__}); it is being restarted, retry the request"))
+
+        loop.add_reader(fd, readable)
+        try:
+            return await fut
+        finally:
+            if not fut.done():
+                loop.remove_reader(fd)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.conn.close()  # the worker reads EOF and exits
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+
+
+class Predictor:
+    def __init__(self, student: Student | None, directory: Path | None, *, workers: int = 1, max_items: int = 1024, labels: list[str] | None = None):
+        if workers > 0 and directory is None:
+            raise StudentError("prediction in worker processes needs the student's saved directory")
+        if workers == 0 and student is None:
+            raise StudentError("prediction in the server process needs the loaded student")
+        self.student = student
+        self.directory = directory
+        self.workers = workers
+        self.max_items = max_items
+        self.labels = list(labels or (student.labels if student is not None else []))
+        self._queue: deque[tuple[list[str], asyncio.Future]] = deque()
+        self._free: list[Any] = []
+        self._active = 0
+        self._slots = max(1, workers)
+        self._thread: ThreadPoolExecutor | None = None
+        self._procs: list[_Worker] = []
+        self.ready = False
+        self.batches = 0
+
+    async def _started(self, worker: _Worker) -> _Worker:
+        kind, value = await asyncio.wait_for(worker.receive(), STARTUP_TIMEOUT_S)
+        if kind != "ready":
+            raise StudentError(f"a prediction worker could not load the student from {self.directory}: {value}")
+        self.labels = value
+        return worker
+
+    async def start(self) -> None:
+        if self.workers == 0:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graduate-student")
+            self._free = [None]
+            await asyncio.get_running_loop().run_in_executor(self._thread, self.student.predict_proba, ["warm up"])  # type: ignore[union-attr]
+        else:
+            assert self.directory is not None
+            started = [_Worker(self.directory) for _ in range(self.workers)]
+            self._procs = list(started)
+            self._free = list(await asyncio.gather(*(self._started(w) for w in started)))
+        self.ready = True
+
+    async def _run(self, slot: Any, texts: list[str]) -> np.ndarray:
+        if slot is None:
+            assert self._thread is not None and self.student is not None
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self.student.predict_proba, texts)
+        slot.conn.send(texts)
+        kind, value = await slot.receive()
+        if kind != "ok":
+            raise StudentError(f"the student failed on a batch: {value}")
+        return value
+
+    async def _replace(self, dead: _Worker) -> None:
+        await asyncio.to_thread(dead.close, 1.0)
+        assert self.directory is not None
+        fresh = _Worker(self.directory)
+        self._procs = [w for w in self._procs if w is not dead] + [fresh]
+        try:
+            self._free.append(await self._started(fresh))
+        except Exception:  # noqa: BLE001 - no worker to replace it; readiness shows the loss
+            self._procs.remove(fresh)
+            await asyncio.to_thread(fresh.close, 1.0)
+        self._kick()
+
+    async def predict(self, texts: Sequence[str]) -> np.ndarray:
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._queue.append((list(texts), fut))
+        self._kick()
+        return await fut
+
+    def _kick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._free and self._queue:
+            slot = self._free.pop()
+            self._active += 1
+            loop.create_task(self._drain(slot))
+
+    def _take(self) -> list[tuple[list[str], asyncio.Future]]:
+        batch: list[tuple[list[str], asyncio.Future]] = []
+        n = 0
+        while self._queue and (not batch or n + len(self._queue[0][0]) <= self.max_items):
+            texts, fut = self._queue.popleft()
+            if fut.done():  # the caller gave up (timeout, disconnect)
+                continue
+            batch.append((texts, fut))
+            n += len(texts)
+        return batch
+
+    async def _drain(self, slot: Any) -> None:
+        keep = True
+        try:
+            while self._queue:
+                batch = self._take()
+                if not batch:
+                    continue
+                self.batches += 1
+                try:
+                    probs = await self._run(slot, [t for texts, _ in batch for t in texts])
+                except Exception as exc:  # noqa: BLE001 - handed to each waiting request
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    if slot is not None and not slot.process.is_alive():
+                        keep = False
+                        asyncio.get_running_loop().create_task(self._replace(slot))
+                        return
+                    continue
+                start = 0
+                for texts, fut in batch:
+                    if not fut.done():
+                        fut.set_result(probs[start : start + len(texts)])
+                    start += len(texts)
+        finally:
+            self._active -= 1
+            if keep:
+                self._free.append(slot)
+
+    @property
+    def alive(self) -> bool:
+        return self.ready and (self.workers == 0 or any(w.process.is_alive() for w in self._procs))
+
+    def close(self) -> None:
+        self.ready = False
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        for w in self._procs:
+            w.close()

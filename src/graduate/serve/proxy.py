@@ -1,0 +1,292 @@
+"""``graduate proxy``: an OpenAI-compatible pass-through to the real teacher that writes every chat
+completion (streamed ones too) into the call log, so an app collects distillation data from its
+production traffic by changing only its ``base_url``.
+
+- Each chat completion is logged ``pending`` before it is sent upstream and finished after (ok with
+  the answer and usage, or error with the status), with ``source="proxy"``: the app's own spend,
+  not counted against the project's budget. A request that matches the project's prompt template
+  also adds its text as an example (source ``proxy``, tag ``proxy``), ready for the training pool.
+- Streams are relayed chunk by chunk as they arrive; the log gets the assembled answer when the
+  stream ends (or the error if it breaks or the caller goes away).
+- Keys: the caller's ``Authorization`` header is passed upstream as is; or, with
+  ``key_from_env``, callers authenticate with the server's API keys and the proxy sends the key in
+  ``teacher.api_key_env``. Headers are never stored: the log holds the request body only.
+- Other ``/v1/*`` requests (models, embeddings ...) pass through unlogged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any, AsyncIterator
+
+import httpx
+from fastapi import FastAPI, Request
+from starlette.middleware import Middleware
+from starlette.responses import Response, StreamingResponse
+
+from graduate.errors import SpecError
+from graduate.project import Project
+from graduate.serve.auth import AuthMiddleware, resolve_keys
+from graduate.serve.chat import message_text, recover_text
+from graduate.serve.errors import error_body
+from graduate.serve.limits import BodySizeLimit
+from graduate.store.calls import begin_call, finish_call, request_key
+from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
+
+# Not sampling parameters: they change how the answer travels, not what it says.
+NOT_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "user", "metadata", "store"})
+# Hop-by-hop and framing headers are the proxy's own business on each side.
+DROP_REQUEST = frozenset({"host", "content-length", "connection", "keep-alive", "transfer-encoding", "accept-encoding", "te", "upgrade", "proxy-authorization"})
+DROP_RESPONSE = frozenset({"content-length", "connection", "keep-alive", "transfer-encoding", "content-encoding", "server", "date"})
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+class StreamAssembler:
+    """Rebuilds a chat completion from its server-sent-event chunks, fed in arbitrary pieces."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self.done = False
+        self.meta: dict[str, Any] = {}
+        self.content: dict[int, list[str]] = {}
+        self.finish: dict[int, str | None] = {}
+        self.usage: dict[str, Any] | None = None
+        self.errors: list[str] = []
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        for line in lines:
+            self._line(line.strip())
+
+    def _line(self, line: bytes) -> None:
+        if not line.startswith(b"data:"):
+            return
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            self.done = True
+            return
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            self.errors.append(f"unreadable chunk: {payload[:80]!r}")
+            return
+        if not isinstance(chunk, dict):
+            return
+        if "error" in chunk:
+            self.errors.append(json.dumps(chunk["error"])[:500])
+        for k in ("id", "created", "model", "system_fingerprint"):
+            if chunk.get(k) is not None:
+                self.meta.setdefault(k, chunk[k])
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            i = int(choice.get("index", 0))
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.content.setdefault(i, []).append(str(delta["content"]))
+            else:
+                self.content.setdefault(i, [])
+            if choice.get("finish_reason") is not None:
+                self.finish[i] = choice["finish_reason"]
+
+    def text(self, index: int = 0) -> str | None:
+        parts = self.content.get(index)
+        return None if parts is None else "".join(parts)
+
+    def response(self) -> dict[str, Any]:
+        return {
+            **self.meta,
+            "object": "chat.completion",
+            "choices": [
+                {"index": i, "message": {"role": "assistant", "content": "".join(parts)}, "finish_reason": self.finish.get(i)}
+                for i, parts in sorted(self.content.items())
+            ],
+            **({"usage": self.usage} if self.usage else {}),
+            "streamed": True,
+        }
+
+
+def create_proxy_app(project: Project, upstream: str, *, key_from_env: bool = False, timeout_s: float = 600.0, env: dict[str, str] | None = None) -> Any:
+    spec = project.spec
+    engine = project.engine
+    env = dict(os.environ) if env is None else env
+    base = upstream.rstrip("/")
+    upstream_key: str | None = None
+    keys = None
+    if key_from_env:
+        upstream_key = env.get(spec.teacher.api_key_env)
+        if not upstream_key:
+            raise SpecError(f"--key-from-env: {spec.teacher.api_key_env} is not set", field="teacher.api_key_env")
+        # The proxy then spends the project's key: callers must hold one of the server's keys.
+        keys = resolve_keys(spec.serve.api_keys_env, spec.serve.api_keys, auth=True, env=env)
+    writes: set[asyncio.Future] = set()
+    client_box: dict[str, httpx.AsyncClient] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        client_box["c"] = httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(timeout_s, connect=10.0), limits=httpx.Limits(max_connections=256))
+        try:
+            yield
+        finally:
+            await client_box["c"].aclose()
+            if writes:
+                await asyncio.gather(*list(writes), return_exceptions=True)
+
+    app = FastAPI(
+        title=f"graduate proxy: {spec.task.name}",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        middleware=[Middleware(AuthMiddleware, keys=keys), Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)],
+    )
+    app.state.upstream = base
+
+    def forward_headers(request: Request) -> dict[str, str]:
+        out = {k: v for k, v in request.headers.items() if k.lower() not in DROP_REQUEST}
+        if upstream_key is not None:
+            out["authorization"] = f"Bearer {upstream_key}"
+        return out
+
+    def reply_headers(resp: httpx.Response) -> dict[str, str]:
+        return {k: v for k, v in resp.headers.items() if k.lower() not in DROP_RESPONSE}
+
+    async def log_write(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # The write runs to the end in its thread even if this request is cancelled (caller gone).
+        fut = asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
+        writes.add(fut)
+        fut.add_done_callback(writes.discard)
+        return await asyncio.shield(fut)
+
+    def finish(call_id: int, status_code: int, body: dict[str, Any] | None, content: str | None, messages: list[Any], model: str, started: float, error: str | None) -> None:
+        usage = (body or {}).get("usage") or {}
+        tin, tout = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        estimated = tin is None or tout is None
+        if tin is None:
+            tin = estimate_prompt_tokens(messages)
+        if tout is None:
+            tout = estimate_text_tokens(content or "")
+        price = spec.price_for(model)
+        ok = error is None and 200 <= status_code < 300
+        finish_call(
+            engine,
+            call_id,
+            status="ok" if ok else "error",
+            content=content,
+            response=body,
+            error=None if ok else (error or f"HTTP {status_code}"),
+            input_tokens=tin,
+            output_tokens=tout,
+            tokens_estimated=estimated,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cost_usd=price.cost(tin, tout) if (price and ok) else None,
+        )
+        text = recover_text(spec.teacher, messages) if ok else None
+        if text is not None:
+            from graduate.data.csv_source import Item
+            from graduate.data.examples import add_examples
+            from graduate.data.text import text_hash
+
+            add_examples(engine, "proxy", [Item(external_id=text_hash(text)[:32], text=text, tags=["proxy"])])
+
+    def begin(key: str, model: str, body: dict[str, Any], params: dict[str, Any]) -> int:
+        from sqlalchemy.exc import IntegrityError
+
+        # Identical requests at the same moment race for the same sample index: the loser retries.
+        for attempt in range(5):
+            try:
+                return begin_call(engine, cache_key=key, model=model, request=body, params=params, source="proxy")
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def chat(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
+            return await passthrough(request, "chat/completions", raw)  # the upstream explains what is wrong
+        model, messages = str(body["model"]), body["messages"]
+        params = {k: v for k, v in body.items() if k not in NOT_PARAMS}
+        key = request_key(model, messages, params)
+        call_id = await log_write(begin, key, model, body, params)
+        started = time.perf_counter()
+        client = client_box["c"]
+        upstream_req = client.build_request("POST", "/chat/completions", content=raw, headers=forward_headers(request))
+        try:
+            resp = await client.send(upstream_req, stream=True)
+        except httpx.HTTPError as exc:
+            await log_write(finish, call_id, 502, None, None, messages, model, started, f"upstream unreachable: {type(exc).__name__}: {exc}")
+            return Response(json.dumps(error_body(f"graduate proxy: upstream {base} unreachable: {exc}", "server_error", code="bad_gateway")), 502, media_type="application/json")
+        streaming = resp.headers.get("content-type", "").startswith("text/event-stream")
+        if not streaming:
+            try:
+                data = await resp.aread()
+            finally:
+                await resp.aclose()
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                parsed = None
+            content = None
+            if isinstance(parsed, dict) and parsed.get("choices"):
+                content = message_text((parsed["choices"][0].get("message") or {}).get("content"))
+            error = None
+            if resp.status_code >= 300:
+                detail = (parsed or {}).get("error") if isinstance(parsed, dict) else None
+                error = f"HTTP {resp.status_code}: {json.dumps(detail)[:500] if detail else data[:200]!r}"
+            await log_write(finish, call_id, resp.status_code, parsed if isinstance(parsed, dict) else None, content, messages, model, started, error)
+            return Response(data, resp.status_code, headers=reply_headers(resp))
+
+        assembler = StreamAssembler()
+
+        async def relay() -> AsyncIterator[bytes]:
+            error: str | None = "the caller went away before the stream ended"
+            try:
+                async for chunk in resp.aiter_raw():
+                    assembler.feed(chunk)
+                    yield chunk
+                error = None if (assembler.done or assembler.finish) and not assembler.errors else (
+                    "; ".join(assembler.errors) or "the stream ended without [DONE]"
+                )
+            except httpx.HTTPError as exc:
+                error = f"upstream stream broke: {type(exc).__name__}: {exc}"
+                raise
+            finally:
+                try:
+                    await log_write(finish, call_id, resp.status_code, assembler.response(), assembler.text(0), messages, model, started, error)
+                finally:
+                    await resp.aclose()
+
+        return StreamingResponse(relay(), status_code=resp.status_code, headers=reply_headers(resp), media_type="text/event-stream")
+
+    async def passthrough(request: Request, path: str, raw: bytes | None = None) -> Any:
+        client = client_box["c"]
+        body = raw if raw is not None else await request.body()
+        try:
+            resp = await client.request(request.method, f"/{path}", content=body or None, params=request.query_params, headers=forward_headers(request))
+        except httpx.HTTPError as exc:
+            return Response(json.dumps(error_body(f"graduate proxy: upstream {base} unreachable: {exc}", "server_error", code="bad_gateway")), 502, media_type="application/json")
+        return Response(resp.content, resp.status_code, headers=reply_headers(resp))
+
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def route(path: str, request: Request) -> Any:
+        if path == "chat/completions" and request.method == "POST":
+            return await chat(request)
+        return await passthrough(request, path)
+
+    @app.get("/healthz")
+    async def healthz() -> Any:
+        return {"status": "ok"}
+
+    return app

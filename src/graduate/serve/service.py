@@ -1,0 +1,227 @@
+"""One request's work, whatever the endpoint: the student predicts every item, the strategy routes
+each, the teacher answers the items routed to it (falling back to the student when it fails or the
+budget is spent), shadow comparisons run in the background, and every item becomes a traffic row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from graduate.errors import BudgetExceededError
+from graduate.serve.metrics import ServeMetrics
+from graduate.serve.predictor import Predictor
+from graduate.serve.routing import Strategy
+from graduate.serve.teacher_client import ServeTeacher, TeacherAnswer
+from graduate.serve.traffic import TrafficWriter
+
+# Background shadow comparisons allowed at once, per teacher concurrency slot; past it a sampled
+# item is answered without comparison (reason shadow_skipped) rather than queued without bound.
+SHADOW_BACKLOG_PER_SLOT = 4
+
+
+@dataclass
+class ItemResult:
+    text: str | None
+    label: str | None
+    route: str
+    reason: str
+    student_label: str | None = None
+    confidence: float | None = None
+    probs: dict[str, float] | None = None
+    content: str | None = None  # the teacher's own answer text, when the teacher answered
+    teacher: TeacherAnswer | None = None
+    shadow: bool = False
+
+    @property
+    def agree(self) -> bool | None:
+        t = self.teacher.label if self.teacher is not None else None
+        if t is None or self.student_label is None:
+            return None
+        return t == self.student_label
+
+
+@dataclass
+class RequestInfo:
+    endpoint: str
+    client: str | None
+    model: str | None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    arrived: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    t0: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000
+
+
+class ServeService:
+    def __init__(
+        self,
+        *,
+        labels: list[str],
+        student_name: str,
+        predictor: Predictor,
+        strategy: Strategy,
+        teacher: ServeTeacher | None,
+        writer: TrafficWriter,
+        metrics: ServeMetrics,
+    ):
+        self.labels = labels
+        self.student_name = student_name
+        self.predictor = predictor
+        self.strategy = strategy
+        self.writer = writer
+        self.metrics = metrics
+        self._background: set[asyncio.Task] = set()
+        self.teacher: ServeTeacher | None = None
+        self.shadow_backlog = 1
+        if teacher is not None:
+            self.attach_teacher(teacher)
+
+    def attach_teacher(self, teacher: ServeTeacher) -> None:
+        """The teacher client is made inside the event loop (the app's startup), so it comes later."""
+        self.teacher = teacher
+        self.shadow_backlog = max(1, teacher.concurrency * SHADOW_BACKLOG_PER_SLOT)
+
+    async def _ask(self, text: str) -> tuple[TeacherAnswer, str | None]:
+        """The teacher's answer and, when it cannot be used, the reason to fall back."""
+        assert self.teacher is not None
+        try:
+            answer = await self.teacher.label(text)
+        except BudgetExceededError as exc:
+            self.metrics.teacher_calls.labels("budget").inc()
+            return TeacherAnswer(None, None, None, 0.0, error=str(exc)), "budget"
+        if answer.content is None and answer.error is not None:
+            self.metrics.teacher_calls.labels("failed").inc()
+            return answer, "teacher_failed"
+        self.metrics.teacher_calls.labels("cached" if answer.cached else "ok").inc()
+        if answer.label is None:
+            return answer, "teacher_unparseable"
+        return answer, None
+
+    async def classify(self, texts: Sequence[str]) -> list[ItemResult]:
+        probs = await self.predictor.predict(texts)
+        labels = self.labels
+        results: list[ItemResult] = []
+        to_teacher: list[int] = []
+        for i, (text, p) in enumerate(zip(texts, probs)):
+            j = int(p.argmax())
+            conf = float(p[j])
+            decision = self.strategy.decide(conf)
+            r = ItemResult(
+                text=text,
+                label=labels[j],
+                route=decision.route,
+                reason=decision.reason,
+                student_label=labels[j],
+                confidence=conf,
+                probs={lab: float(v) for lab, v in zip(labels, p)},
+                shadow=decision.shadow,
+            )
+            if decision.route == "teacher":
+                to_teacher.append(i)
+            results.append(r)
+        if to_teacher:
+            asked = await asyncio.gather(*(self._ask(texts[i]) for i in to_teacher))
+            for i, (answer, fallback) in zip(to_teacher, asked):
+                r = results[i]
+                r.teacher = answer
+                if fallback is None:
+                    r.label, r.content = answer.label, answer.content
+                else:
+                    r.route, r.reason = "student", fallback
+        for r in results:
+            self.metrics.routing.labels(self.strategy.mode, r.route, r.reason).inc()
+            if r.agree is not None:
+                self.metrics.compared(bool(r.agree))
+        return results
+
+    async def forward(self, body: dict[str, Any]) -> tuple[TeacherAnswer, str | None]:
+        """A chat request that does not match the template, passed to the teacher as written."""
+        assert self.teacher is not None
+        try:
+            answer = await self.teacher.forward(body)
+        except BudgetExceededError as exc:
+            self.metrics.teacher_calls.labels("budget").inc()
+            return TeacherAnswer(None, None, None, 0.0, error=str(exc)), "budget"
+        self.metrics.teacher_calls.labels("failed" if answer.error else ("cached" if answer.cached else "ok")).inc()
+        self.metrics.routing.labels(self.strategy.mode, "teacher", "template_mismatch").inc()
+        return answer, ("teacher_failed" if answer.error else None)
+
+    # -- the traffic log ---------------------------------------------------------------------
+    def _row(self, info: RequestInfo, item: int, r: ItemResult, *, status: int, latency_ms: float, answer: str | None) -> dict[str, Any]:
+        t = r.teacher
+        return {
+            "request_id": info.request_id,
+            "item": item,
+            "created_at": info.arrived,
+            "endpoint": info.endpoint,
+            "mode": self.strategy.mode,
+            "route": r.route,
+            "reason": r.reason,
+            "status": status,
+            "text": r.text,
+            "answer": answer,
+            "label": r.label,
+            "student_label": r.student_label,
+            "confidence": r.confidence,
+            "probs": r.probs,
+            "teacher_label": t.label if t else None,
+            "teacher_call_id": t.call_id if t else None,
+            "teacher_error": t.error if t else None,
+            "agree": r.agree,
+            "shadow": r.shadow,
+            "latency_ms": latency_ms,
+            "teacher_latency_ms": t.latency_ms if t else None,
+            "student": self.student_name if r.student_label is not None else None,
+            "model": info.model,
+            "client": info.client,
+        }
+
+    def log(self, info: RequestInfo, results: list[ItemResult], *, status: int, answers: list[str | None]) -> None:
+        """Queue the traffic rows of an answered request; shadow items are queued once compared."""
+        latency = info.elapsed_ms()
+        now_rows = []
+        for i, (r, answer) in enumerate(zip(results, answers)):
+            if r.shadow and self.teacher is not None and len(self._background) < self.shadow_backlog and not self.teacher.saturated:
+                task = asyncio.get_running_loop().create_task(self._shadow(info, i, r, status, latency, answer))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+                continue
+            if r.shadow:
+                r.shadow, r.reason = False, "shadow_skipped"
+            now_rows.append(self._row(info, i, r, status=status, latency_ms=latency, answer=answer))
+        self.writer.add(now_rows)
+        self.metrics.items.labels(info.endpoint).inc(len(results))
+
+    async def _shadow(self, info: RequestInfo, i: int, r: ItemResult, status: int, latency: float, answer: str | None) -> None:
+        try:
+            assert r.text is not None
+            r.teacher, _ = await self._ask(r.text)
+            if r.agree is not None:
+                self.metrics.compared(bool(r.agree))
+        except asyncio.CancelledError:
+            r.teacher = TeacherAnswer(None, None, None, 0.0, error="server stopped before the teacher answered")
+            raise
+        finally:
+            self.writer.add([self._row(info, i, r, status=status, latency_ms=latency, answer=answer)])
+
+    def log_forwarded(self, info: RequestInfo, answer: TeacherAnswer, reason: str, *, status: int) -> None:
+        r = ItemResult(text=None, label=None, route="teacher", reason=reason, teacher=answer)
+        self.writer.add([self._row(info, 0, r, status=status, latency_ms=info.elapsed_ms(), answer=answer.content)])
+        self.metrics.items.labels(info.endpoint).inc()
+
+    async def drain(self, timeout: float) -> None:
+        """Let background comparisons finish (bounded); the rest are cancelled and still logged."""
+        if not self._background:
+            return
+        pending = set(self._background)
+        _, still = await asyncio.wait(pending, timeout=timeout)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.gather(*still, return_exceptions=True)

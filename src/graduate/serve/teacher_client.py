@@ -1,0 +1,164 @@
+"""The teacher as the server asks it: from the call log when this exact request was answered
+before, else live through the project's backend, logged (pending, then finished) like every call,
+bounded by the teacher's concurrency and the project's budget.
+
+Identical requests in flight at once share one call. Store access runs in threads, so the event
+loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from graduate.errors import BudgetExceededError, TeacherError
+from graduate.spec import ProjectSpec
+from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
+from graduate.teacher.base import ChatRequest, TeacherBackend
+from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE
+from graduate.teacher.parse import parse_answer
+from graduate.teacher.prompt import render_messages, request_params
+from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
+
+
+@dataclass
+class TeacherAnswer:
+    label: str | None
+    content: str | None
+    call_id: int | None
+    latency_ms: float
+    cached: bool = False
+    error: str | None = None
+    response: dict[str, Any] | None = None
+
+
+class ServeTeacher:
+    def __init__(self, engine: Engine, spec: ProjectSpec, backend: TeacherBackend):
+        self.engine = engine
+        self.spec = spec
+        self.backend = backend
+        self.price = spec.price_for(spec.teacher.model)
+        self.concurrency = spec.teacher.concurrency
+        self._sem = asyncio.Semaphore(self.concurrency)
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._spent: float | None = None
+        self._reserved = 0.0
+        self.calls = 0
+
+    @property
+    def saturated(self) -> bool:
+        """Every concurrency slot is taken (shadow sampling skips rather than queue)."""
+        return self._sem.locked()
+
+    async def _budget_reserve(self, messages: list[dict[str, Any]]) -> float:
+        if self.price is None:
+            return 0.0
+        if self._spent is None:
+            self._spent = await asyncio.to_thread(live_spend, self.engine)
+        amount = self.price.cost(estimate_prompt_tokens(messages), self.spec.teacher.max_tokens or DEFAULT_OUTPUT_RESERVE)
+        budget = self.spec.teacher.budget_usd
+        if self._spent + self._reserved + amount > budget:
+            raise BudgetExceededError(spent=self._spent, budget=budget, needed=amount)
+        self._reserved += amount
+        return amount
+
+    async def _call(self, key: str, req: ChatRequest) -> TeacherAnswer:
+        """One live call, logged; never raises for a failed call (the answer carries the error)."""
+        started = time.perf_counter()
+        reserved = await self._budget_reserve(req.messages)
+        actual = 0.0
+        try:
+            async with self._sem:
+                try:
+                    call_id = await asyncio.to_thread(
+                        begin_call, self.engine, cache_key=key, model=req.model, request=req.body(), params=req.params
+                    )
+                except IntegrityError:
+                    # Another process logged the same request at the same moment: take the next index.
+                    call_id = await asyncio.to_thread(
+                        begin_call, self.engine, cache_key=key, model=req.model, request=req.body(), params=req.params
+                    )
+                self.calls += 1
+                try:
+                    completion = await self.backend.complete(req)
+                except TeacherError as exc:
+                    await asyncio.to_thread(finish_call, self.engine, call_id, status="error", error=str(exc), attempts=exc.attempts or 1)
+                    return TeacherAnswer(None, None, call_id, (time.perf_counter() - started) * 1000, error=str(exc))
+                except asyncio.CancelledError:
+                    await asyncio.shield(
+                        asyncio.to_thread(finish_call, self.engine, call_id, status="error", error="cancelled: the request timed out or the server stopped")
+                    )
+                    raise
+                latency = (time.perf_counter() - started) * 1000
+                estimated = completion.input_tokens is None or completion.output_tokens is None
+                tin = completion.input_tokens if completion.input_tokens is not None else estimate_prompt_tokens(req.messages)
+                tout = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
+                actual = self.price.cost(tin, tout) if self.price else 0.0
+                await asyncio.to_thread(
+                    finish_call,
+                    self.engine,
+                    call_id,
+                    status="ok",
+                    content=completion.content,
+                    response=completion.response,
+                    input_tokens=tin,
+                    output_tokens=tout,
+                    tokens_estimated=estimated,
+                    latency_ms=latency,
+                    cost_usd=actual,
+                    attempts=completion.attempts,
+                )
+                return TeacherAnswer(None, completion.content, call_id, latency, response=completion.response)
+        finally:
+            self._reserved -= reserved
+            if self._spent is not None:
+                self._spent += actual
+
+    async def _shared(self, key: str, req: ChatRequest) -> TeacherAnswer:
+        """Cached answer, or one call shared by every identical request in flight."""
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            started = time.perf_counter()
+            row = (await asyncio.to_thread(answers, self.engine, [key])).get(key)
+            if row is not None:
+                answer = TeacherAnswer(None, row.content, row.id, (time.perf_counter() - started) * 1000, cached=True, response=row.response)
+            else:
+                answer = await self._call(key, req)
+            fut.set_result(answer)
+            return answer
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def label(self, text: str) -> TeacherAnswer:
+        """The teacher's label for one item, asked exactly as `graduate label` asks it."""
+        teacher = self.spec.teacher
+        messages = render_messages(teacher, text)
+        params = request_params(teacher)
+        key = request_key(teacher.model, messages, params)
+        answer = await self._shared(key, ChatRequest(teacher.model, messages, dict(params)))
+        if answer.error is None:
+            parsed = parse_answer(answer.content, self.spec.task.parse, self.spec.task.labels)
+            return TeacherAnswer(parsed.label, answer.content, answer.call_id, answer.latency_ms, answer.cached, parsed.error, answer.response)
+        return answer
+
+    async def forward(self, body: dict[str, Any]) -> TeacherAnswer:
+        """Send a chat request as the app wrote it (one that does not match the template)."""
+        params = {k: v for k, v in body.items() if k not in ("model", "messages", "stream", "stream_options")}
+        req = ChatRequest(str(body.get("model") or self.spec.teacher.model), list(body.get("messages") or []), params)
+        return await self._shared(request_key(req.model, req.messages, req.params), req)
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()

@@ -1,0 +1,131 @@
+"""Write traffic rows off the request path: handlers append to a buffer (microseconds), a thread
+writes the buffer in batches, and ``close`` writes what is left, so a clean shutdown loses nothing.
+
+A write that fails (database locked for longer than its busy timeout, server gone) is retried with
+backoff; rows that still cannot be written at shutdown go to a JSON-lines file beside the store
+rather than being dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from graduate.store.traffic import write_traffic
+
+
+class TrafficWriter:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_size: int = 1000,
+        flush_s: float = 0.2,
+        spill_dir: Path | None = None,
+        on_written: Callable[[int], None] | None = None,
+    ):
+        self.engine = engine
+        self.batch_size = batch_size
+        self.flush_s = flush_s
+        self.spill_dir = spill_dir
+        self.on_written = on_written
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self.spilled: Path | None = None
+
+    # -- request path ------------------------------------------------------------------------
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._buffer.extend(rows)
+            full = len(self._buffer) >= self.batch_size
+        if full:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- the writer thread ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="graduate-traffic-writer", daemon=True)
+        self._thread.start()
+
+    def _take(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+        return rows
+
+    def _put_back(self, rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._buffer[:0] = rows
+
+    def _write(self, rows: list[dict[str, Any]]) -> bool:
+        try:
+            write_traffic(self.engine, rows)
+        except SQLAlchemyError as exc:
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {getattr(exc, 'orig', exc)}"
+            self._put_back(rows)
+            return False
+        self.written += len(rows)
+        if self.on_written:
+            self.on_written(len(rows))
+        return True
+
+    def _run(self) -> None:
+        backoff = self.flush_s
+        while True:
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            while self._buffer:
+                rows = self._take()
+                if not self._write(rows):
+                    if self._closing:
+                        return
+                    time.sleep(min(backoff, 5.0))
+                    backoff *= 2
+                    break
+                backoff = self.flush_s
+            if self._closing and not self._buffer:
+                return
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything buffered; rows the store refuses until ``timeout`` go to a spill file."""
+        self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self._buffer and time.monotonic() < deadline:
+            if not self._write(self._take()):
+                time.sleep(0.2)
+        if self._buffer:
+            self._spill()
+
+    def _spill(self) -> None:
+        with self._lock:
+            rows, self._buffer = self._buffer, []
+        directory = self.spill_dir or Path(".")
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"traffic-unwritten-{int(time.time())}.jsonl"
+        with path.open("a", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)) + "\n")
+        self.spilled = path

@@ -1,0 +1,86 @@
+"""The traffic log: one row per item ``graduate serve`` answered (see ``schema.traffic``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import Engine, func, select
+
+from graduate.store.schema import traffic
+
+TRAFFIC_COLUMNS = tuple(c.name for c in traffic.c if c.name != "id")
+
+
+def write_traffic(engine: Engine, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows in one transaction; returns how many."""
+    if not rows:
+        return 0
+    with engine.begin() as conn:
+        conn.execute(traffic.insert(), list(rows))
+    return len(rows)
+
+
+@dataclass
+class TrafficRow:
+    request_id: str
+    item: int
+    created_at: datetime
+    endpoint: str
+    mode: str
+    route: str
+    reason: str
+    status: int
+    text: str | None
+    label: str | None
+    student_label: str | None
+    confidence: float | None
+    teacher_label: str | None
+    agree: bool | None
+    shadow: bool
+    latency_ms: float
+    teacher_error: str | None
+
+
+_READ = [
+    traffic.c.request_id,
+    traffic.c.item,
+    traffic.c.created_at,
+    traffic.c.endpoint,
+    traffic.c.mode,
+    traffic.c.route,
+    traffic.c.reason,
+    traffic.c.status,
+    traffic.c.text,
+    traffic.c.label,
+    traffic.c.student_label,
+    traffic.c.confidence,
+    traffic.c.teacher_label,
+    traffic.c.agree,
+    traffic.c.shadow,
+    traffic.c.latency_ms,
+    traffic.c.teacher_error,
+]
+
+
+def read_traffic(engine: Engine, *, since: datetime | None = None, until: datetime | None = None) -> list[TrafficRow]:
+    """Rows in arrival order, optionally within [since, until)."""
+    stmt = select(*_READ).order_by(traffic.c.created_at, traffic.c.id)
+    if since is not None:
+        stmt = stmt.where(traffic.c.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(traffic.c.created_at < until)
+    with engine.connect() as conn:
+        return [TrafficRow(*row) for row in conn.execute(stmt)]
+
+
+def count_traffic(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(traffic)).scalar_one())
+
+
+def request_ids(engine: Engine) -> set[str]:
+    """Every request id in the log (tests and benchmarks check that none went missing)."""
+    with engine.connect() as conn:
+        return set(conn.execute(select(traffic.c.request_id).distinct()).scalars())

@@ -1,0 +1,282 @@
+"""Fine-tune a transformer encoder with a classification head (MiniLM-L6 by default), then serve it
+as int8 ONNX.
+
+Training is a short plain PyTorch loop over transformers' ``AutoModelForSequenceClassification``:
+AdamW with linear warm-up/decay, batches of similar length, hard labels (cross-entropy) or the
+teacher's label distributions where the dataset has them (soft cross-entropy, i.e. KL to the
+teacher up to a constant, mixed with the hard loss by ``soft_weight``). After training the model is
+exported to ONNX and quantised to int8 with ONNX Runtime; the int8 model serves only if its labels
+agree with the float model's on ``agreement_items`` texts at least ``min_agreement`` of the time,
+else the float ONNX serves. The check is stored in ``student.json`` (``quantisation``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from graduate.errors import StudentError
+from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.base_models import MINILM, encoder_dir
+from graduate.students.onnx_export import batches_by_length, check_agreement, export_onnx, quantise_int8, session, softmax
+
+# (done, total) optimisation steps.
+StepProgress = Callable[[int, int], None]
+
+
+class EncoderStudent:
+    kind = "encoder"
+    SOFT_LABELS = True  # fit accepts soft_labels (the teacher's label distributions)
+    DEFAULTS: dict[str, Any] = {
+        "base_model": MINILM,  # `minilm` (packaged all-MiniLM-L6-v2) or a local Hugging Face encoder directory
+        "max_length": 128,  # tokens per text in training and serving (longer texts are cut)
+        "epochs": 2.0,  # passes over the training set (fractions allowed)
+        "max_steps": None,  # stop after this many optimisation steps (overrides epochs when smaller)
+        "batch_size": 32,
+        "learning_rate": 1e-4,
+        "weight_decay": 0.01,
+        "warmup_ratio": 0.06,
+        "soft_weight": 0.5,  # with teacher distributions: loss = w * soft CE + (1 - w) * hard CE
+        "precision": "fp32",  # fp32 | bf16 (autocast; fast on CPUs with AMX, and on GPUs)
+        "device": "auto",  # auto (cuda when available) | cpu | cuda
+        "quantise": True,  # serve the int8 ONNX model when it agrees with the float one
+        "min_agreement": 0.98,  # the least label agreement (int8 vs float) for int8 to serve
+        "agreement_items": 1000,  # how many training texts the agreement check uses
+        "predict_batch_size": 64,
+        "threads": None,  # ONNX Runtime threads; default: all cores
+        "save_float": True,  # also save the float PyTorch weights (for further tuning; not needed to serve)
+        "seed": 0,
+    }
+
+    def __init__(self, labels: list[str], **params: Any):
+        self.labels = list(labels)
+        self.params = params_with_defaults(self.kind, params, self.DEFAULTS)
+        p = self.params
+        if p["precision"] not in ("fp32", "bf16"):
+            raise StudentError(f"params.precision {p['precision']!r} must be fp32 or bf16", kind=self.kind)
+        if p["device"] not in ("auto", "cpu", "cuda"):
+            raise StudentError(f"params.device {p['device']!r} must be auto, cpu or cuda", kind=self.kind)
+        if not 0 <= p["soft_weight"] <= 1:
+            raise StudentError(f"params.soft_weight {p['soft_weight']} must be between 0 and 1", kind=self.kind)
+        self.tokenizer: Any = None
+        self.model: Any = None  # the float PyTorch model (after fit; not kept by load)
+        self.onnx: bytes | None = None  # the serving model
+        self.report: dict[str, Any] = {}
+        self._session: Any = None
+        self.on_progress: StepProgress | None = None
+
+    # -- training ------------------------------------------------------------------------------
+    def _device(self) -> str:
+        import torch
+
+        want = self.params["device"]
+        if want == "cuda" and not torch.cuda.is_available():
+            raise StudentError("params.device is cuda but no GPU is visible; use auto or cpu", kind=self.kind)
+        return "cuda" if want == "cuda" or (want == "auto" and torch.cuda.is_available()) else "cpu"
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        sample_weight: Sequence[float] | None = None,
+        soft_labels: np.ndarray | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+        check_fit_input(self.kind, texts, labels, self.labels)
+        p = self.params
+        base = encoder_dir(p["base_model"], self.kind)
+        torch.manual_seed(p["seed"])
+        rng = np.random.default_rng(p["seed"])
+        device = self._device()
+        self.tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(self.labels),
+            id2label=dict(enumerate(self.labels)),
+            label2id={lab: i for i, lab in enumerate(self.labels)},
+        ).to(device)
+
+        enc = self.tokenizer(list(texts), truncation=True, max_length=p["max_length"])
+        ids = enc["input_ids"]
+        y = torch.tensor([self.labels.index(lab) for lab in labels])
+        w = torch.ones(len(ids)) if sample_weight is None else torch.tensor(np.asarray(sample_weight, dtype=np.float32))
+        soft = None
+        if soft_labels is not None:
+            soft_np = np.asarray(soft_labels, dtype=np.float32)
+            if soft_np.shape != (len(ids), len(self.labels)):
+                raise StudentError(f"soft_labels has shape {soft_np.shape}, expected {(len(ids), len(self.labels))}", kind=self.kind)
+            missing = np.isnan(soft_np).any(axis=1)
+            soft_np[missing] = np.eye(len(self.labels), dtype=np.float32)[y.numpy()[missing]]
+            soft = torch.tensor(soft_np)
+
+        steps_per_epoch = math.ceil(len(ids) / p["batch_size"])
+        total = max(1, math.ceil(p["epochs"] * steps_per_epoch))
+        if p["max_steps"] is not None:
+            total = min(total, int(p["max_steps"]))
+        opt = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"])
+        sched = get_linear_schedule_with_warmup(opt, int(p["warmup_ratio"] * total), total)
+        pad = self.tokenizer.pad_token_id or 0
+        lengths = [len(x) for x in ids]
+        model.train()
+        step = 0
+        losses: list[float] = []
+        while step < total:
+            for batch in self._train_batches(lengths, rng):
+                if step >= total:
+                    break
+                inputs = _pad([ids[i] for i in batch], pad, device)
+                if "token_type_ids" in enc:
+                    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+                with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=p["precision"] == "bf16"):
+                    logits = model(**inputs).logits.float()
+                logp = torch.log_softmax(logits, dim=-1)
+                bt = torch.as_tensor(batch)
+                hard = -logp.gather(1, y[bt].to(device).unsqueeze(1)).squeeze(1)
+                if soft is not None:
+                    per_item = p["soft_weight"] * -(soft[bt].to(device) * logp).sum(-1) + (1 - p["soft_weight"]) * hard
+                else:
+                    per_item = hard
+                wb = w[bt].to(device)
+                loss = (per_item * wb).sum() / wb.sum()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                losses.append(float(loss.detach()))
+                step += 1
+                if self.on_progress:
+                    self.on_progress(step, total)
+        model.eval()
+        self.model = model.to("cpu").float()
+        self.report = {
+            "base_model": str(p["base_model"]),
+            "steps": total,
+            "device": device,
+            "final_loss": float(np.mean(losses[-20:])),
+            "soft_labels": soft is not None,
+        }
+        self._make_serving(list(texts), rng)
+
+    def _train_batches(self, lengths: list[int], rng: np.random.Generator) -> list[np.ndarray]:
+        """Shuffled batches of similar length: shuffle, sort within chunks of 50 batches, shuffle batches."""
+        bs = self.params["batch_size"]
+        order = rng.permutation(len(lengths))
+        chunk = bs * 50
+        batches = []
+        for start in range(0, len(order), chunk):
+            part = order[start : start + chunk]
+            part = part[np.argsort([lengths[i] for i in part], kind="stable")]
+            batches += [part[i : i + bs] for i in range(0, len(part), bs)]
+        rng.shuffle(batches)  # type: ignore[arg-type]
+        return batches
+
+    def _make_serving(self, texts: list[str], rng: np.random.Generator) -> None:
+        """Export to ONNX, check it against the PyTorch model, quantise, check int8 against float."""
+        p = self.params
+        sample = [texts[i] for i in rng.permutation(len(texts))[: p["agreement_items"]]]
+        torch_probs = self._torch_proba(sample)
+        float_onnx = export_onnx(self.model, self._input_names(), self.kind)
+        self.onnx, self._session = float_onnx, None
+        export = check_agreement(torch_probs, self.predict_proba(sample), 0.99)
+        self.report["export_check"] = export.as_dict()
+        if not export.accepted:
+            raise StudentError(
+                f"the ONNX export disagrees with the PyTorch model on {1 - export.label_agreement:.1%} of {export.items} texts; "
+                "report this with the base model's name",
+                kind=self.kind,
+            )
+        self.report["serving"] = "onnx-fp32"
+        if not p["quantise"]:
+            return
+        self.onnx, self._session = quantise_int8(float_onnx), None
+        check = check_agreement(torch_probs, self.predict_proba(sample), p["min_agreement"])
+        self.report["quantisation"] = check.as_dict()
+        if check.accepted:
+            self.report["serving"] = "onnx-int8"
+        else:
+            self.onnx, self._session = float_onnx, None
+
+    def _torch_proba(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(texts), len(self.labels)))
+        ids = self.tokenizer(texts, truncation=True, max_length=self.params["max_length"])["input_ids"]
+        with torch.no_grad():
+            for batch in batches_by_length([len(x) for x in ids], self.params["predict_batch_size"]):
+                inputs = _pad([ids[i] for i in batch], self.tokenizer.pad_token_id or 0, "cpu")
+                out[batch] = torch.softmax(self.model(**inputs).logits.double(), dim=-1).numpy()
+        return out
+
+    def _input_names(self) -> list[str]:
+        names = ["input_ids", "attention_mask"]
+        if "token_type_ids" in self.tokenizer.model_input_names:
+            names.append("token_type_ids")
+        return names
+
+    # -- serving -------------------------------------------------------------------------------
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if self.onnx is None or self.tokenizer is None:
+            raise StudentError("not trained; call fit or load first", kind=self.kind)
+        if self._session is None:
+            self._session = session(self.onnx, self.params["threads"])
+        out = np.zeros((len(texts), len(self.labels)))
+        if not len(texts):
+            return out
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.params["max_length"])
+        ids = enc["input_ids"]
+        names = {i.name for i in self._session.get_inputs()}
+        pad = self.tokenizer.pad_token_id or 0
+        for batch in batches_by_length([len(x) for x in ids], self.params["predict_batch_size"]):
+            width = max(len(ids[i]) for i in batch)
+            input_ids = np.full((len(batch), width), pad, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for r, i in enumerate(batch):
+                input_ids[r, : len(ids[i])] = ids[i]
+                mask[r, : len(ids[i])] = 1
+            feed = {"input_ids": input_ids, "attention_mask": mask}
+            if "token_type_ids" in names:
+                feed["token_type_ids"] = np.zeros_like(input_ids)
+            out[batch] = softmax(self._session.run(["logits"], feed)[0].astype(np.float64))
+        return out
+
+    def save(self, directory: Path) -> None:
+        if self.onnx is None:
+            raise StudentError("not trained; nothing to save", kind=self.kind)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "model.onnx").write_bytes(self.onnx)
+        self.tokenizer.save_pretrained(directory / "tokenizer")
+        if self.model is not None and self.params["save_float"]:
+            # The float weights, for further fine-tuning or another export (not needed to serve).
+            self.model.save_pretrained(directory / "float")
+        (directory / "student.json").write_text(json.dumps({"labels": self.labels, "params": self.params, "report": self.report}, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> "EncoderStudent":
+        from transformers import AutoTokenizer
+
+        meta = json.loads((directory / "student.json").read_text())
+        obj = cls(meta["labels"], **meta["params"])
+        obj.report = meta.get("report", {})
+        obj.tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
+        obj.onnx = (directory / "model.onnx").read_bytes()
+        return obj
+
+
+def _pad(rows: list[list[int]], pad: int, device: str) -> dict[str, Any]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}

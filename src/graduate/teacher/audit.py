@@ -1,0 +1,365 @@
+"""Teacher audit: compare teacher configurations (model x prompt x temperature x few-shot x n
+samples) and votes across them on gold-labelled sets, from the call log (and, live, by asking
+the teacher for what the log lacks).
+
+Per configuration and audit set: accuracy, precision, recall, F1, FPR/TPR on the items it
+answered, coverage, parse-failure rate, failed calls, cost per 1,000 items, latency p50/p95 (live
+calls only: imported logs carry none), and how often repeated identical requests disagreed. The
+audit recommends the single configuration `graduate label` should use (highest mean accuracy
+among those that answer at least ``audit.min_coverage`` of every set) and reports its accuracy
+as the ceiling for students that learn from its labels; it flags configurations whose
+false-positive rate is ``audit.fpr_flag`` times the recommended one's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from sqlalchemy import Engine
+
+from graduate.data.votes import ConfigAnswers, config_answers
+from graduate.errors import NotReadyError
+from graduate.evaluate.metrics import classification_metrics
+from graduate.evaluate.testsets import TestSet, load_test_set
+from graduate.spec import EnsembleSpec, ProjectSpec, TeacherConfigSpec, TeacherSpec
+from graduate.teacher.voting import disagreement, ensemble_vote
+
+ProgressFn = Callable[[str, int, int | None], None]
+# Parse failures above this share of a configuration's answers are flagged.
+PARSE_FLAG = 0.02
+
+
+def _noop(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
+@dataclass
+class AuditConfig:
+    name: str
+    teacher: TeacherSpec
+    n: int
+    spec: dict[str, Any]
+
+
+def audit_configs(spec: ProjectSpec) -> list[AuditConfig]:
+    """The configurations to audit, resolved against the spec's teacher (none listed: the teacher itself)."""
+    if not spec.audit.configs:
+        return [AuditConfig("teacher", spec.teacher, 1, {"name": "teacher"})]
+    return [AuditConfig(c.name, c.resolve(spec.teacher), c.n, c.model_dump(exclude_none=True)) for c in spec.audit.configs]
+
+
+def config_by_name(spec: ProjectSpec, name: str) -> TeacherConfigSpec:
+    for c in spec.audit.configs:
+        if c.name == name:
+            return c
+    raise NotReadyError(f"no audit config {name!r}; audit.configs are {[c.name for c in spec.audit.configs]}")
+
+
+def audit_sets(engine: Engine, spec: ProjectSpec) -> list[TestSet]:
+    """The gold-labelled audit sets: ``audit.sets``, or the spec's quality test sets."""
+    selections = list(spec.audit.sets) or [t for t in spec.test_sets if t.purpose == "quality"]
+    if not selections:
+        raise NotReadyError("nothing to audit on: add audit.sets (gold-labelled selections) or test_sets to graduate.yaml")
+    out = []
+    for sel in selections:
+        try:
+            out.append(load_test_set(engine, sel))
+        except NotReadyError:
+            raise NotReadyError(
+                f"audit set {sel.name!r} (source {sel.source or 'any'}, tags {sel.tags}) has no gold labels; an audit needs gold: "
+                "give its data source a gold_column in graduate.yaml, or audit on another set"
+            ) from None
+    return out
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(values), q)) if values else None
+
+
+def set_metrics(spec: ProjectSpec, test: TestSet, answers: ConfigAnswers) -> dict[str, Any]:
+    """One configuration's figures on one audit set."""
+    task = spec.task
+    per = [answers.by_example[ex.id] for ex in test.examples]
+    pairs = [(g, a.vote.label) for g, a in zip(test.gold, per) if a.vote.label is not None]
+    m: dict[str, Any] = classification_metrics([g for g, _ in pairs], [p for _, p in pairs], labels=task.labels, positive=task.positive)  # type: ignore[misc]
+    m.pop("roc_auc", None)  # hard labels only: an AUC would just restate TPR/FPR
+    m.pop("n", None)
+    used = [c for a in per for c in a.used]
+    priced = [a for a in per if a.used and all(c.cost_usd is not None for c in a.used)]
+    latencies = [float(c.latency_ms) for c in used if c.latency_ms is not None]
+    repeated, disagreeing = disagreement([a.all_labels for a in per])
+    unparseable = sum(a.unparseable for a in per)
+    m.update(
+        items=len(test.examples),
+        answered=len(pairs),
+        coverage=len(pairs) / len(test.examples) if test.examples else None,
+        missing=sum(1 for a in per if not a.used),
+        calls=len(used),
+        failed_calls=sum(a.failed_calls for a in per),
+        parse_failures=unparseable,
+        parse_failure_rate=unparseable / len(used) if used else None,
+        cost_per_1k_usd=1000 * sum(sum(c.cost_usd for c in a.used) for a in priced) / len(priced) if priced else None,  # type: ignore[misc]
+        cost_estimated=any(c.tokens_estimated for a in priced for c in a.used),
+        latency_p50_ms=_percentile(latencies, 50),
+        latency_p95_ms=_percentile(latencies, 95),
+        repeated_items=repeated,
+        disagreeing_items=disagreeing,
+        disagreement_rate=disagreeing / repeated if repeated else None,
+    )
+    if answers.n > 1:
+        shares = [a.vote.share for a in per if a.vote.label is not None]
+        m["mean_vote_share"] = float(np.mean(shares)) if shares else None
+        m["samples_per_item"] = float(np.mean([len(a.used) for a in per])) if per else None
+    return m
+
+
+def ensemble_metrics(
+    spec: ProjectSpec, test: TestSet, ens: EnsembleSpec, members: dict[str, ConfigAnswers], accuracies: dict[str, float | None], member_sets: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    task = spec.task
+    votes = [
+        ensemble_vote({m: members[m].label(ex.id) for m in ens.members}, method=ens.method, accuracies=accuracies)
+        for ex in test.examples
+    ]
+    pairs = [(g, v.label) for g, v in zip(test.gold, votes) if v.label is not None]
+    m: dict[str, Any] = classification_metrics([g for g, _ in pairs], [p for _, p in pairs], labels=task.labels, positive=task.positive)  # type: ignore[misc]
+    m.pop("roc_auc", None)
+    m.pop("n", None)
+    costs = [member_sets[x].get("cost_per_1k_usd") for x in ens.members]
+    shares = [v.share for v in votes if v.label is not None]
+    m.update(
+        items=len(test.examples),
+        answered=len(pairs),
+        coverage=len(pairs) / len(test.examples) if test.examples else None,
+        ties=sum(1 for v in votes if v.tie),
+        missing=sum(1 for v in votes if v.votes == 0),
+        cost_per_1k_usd=sum(c for c in costs if c is not None) if any(c is not None for c in costs) else None,
+        cost_estimated=any(member_sets[x].get("cost_estimated") for x in ens.members),
+        mean_vote_share=float(np.mean(shares)) if shares else None,
+    )
+    return m
+
+
+def _pooled_accuracy(spec: ProjectSpec, tests: Sequence[TestSet], answers: ConfigAnswers) -> float | None:
+    right = total = 0
+    for test in tests:
+        for ex, g in zip(test.examples, test.gold):
+            lab = answers.label(ex.id)
+            if lab is not None:
+                total += 1
+                right += int(lab == g)
+    return right / total if total else None
+
+
+def fill_live(
+    engine: Engine,
+    spec: ProjectSpec,
+    configs: Sequence[AuditConfig],
+    tests: Sequence[TestSet],
+    *,
+    backend_factory: Callable[[TeacherSpec], Any] | None = None,
+    progress: ProgressFn = _noop,
+) -> dict[str, Any]:
+    """Ask each configuration's teacher for the answers the call log lacks (n per item), through
+    the labelling client (cache, limits, budget). Returns per configuration its LabelStats."""
+    from graduate.teacher.labeling import label_texts
+    from graduate.teacher.registry import make_teacher
+
+    texts = list(dict.fromkeys(ex.text for t in tests for ex in t.examples))
+    stats: dict[str, Any] = {}
+    for i, cfg in enumerate(configs):
+        progress(f"live answers: {cfg.name}", i, len(configs))
+        backend = (backend_factory or make_teacher)(cfg.teacher)
+        _, st = asyncio.run(
+            label_texts(engine, cfg.teacher, backend, texts, price=spec.price_for(cfg.teacher.model), samples=cfg.n)
+        )
+        stats[cfg.name] = st
+    progress("live answers", len(configs), len(configs))
+    return stats
+
+
+def run_audit(
+    engine: Engine,
+    spec: ProjectSpec,
+    *,
+    live: bool = False,
+    backend_factory: Callable[[TeacherSpec], Any] | None = None,
+    progress: ProgressFn = _noop,
+) -> dict[str, Any]:
+    """Audit every configuration and ensemble of ``spec.audit`` on the audit sets; returns the
+    audit (see ``graduate.cli.teacher`` for how it is shown, ``audit.json`` for the stored form)."""
+    tests = audit_sets(engine, spec)
+    configs = audit_configs(spec)
+    live_stats: dict[str, Any] = {}
+    if live:
+        live_stats = fill_live(engine, spec, configs, tests, backend_factory=backend_factory, progress=progress)
+    examples = list({ex.id: ex for t in tests for ex in t.examples}.values())
+    answers: dict[str, ConfigAnswers] = {}
+    results: list[dict[str, Any]] = []
+    for i, cfg in enumerate(configs):
+        progress("audit configurations", i, len(configs))
+        answers[cfg.name] = config_answers(engine, spec.task, cfg.teacher, examples, n=cfg.n)
+        t = cfg.teacher
+        results.append(
+            {
+                "name": cfg.name,
+                "kind": "config",
+                "labeller": t.labeller,
+                "model": t.model,
+                "prompt_name": t.prompt_name,
+                "temperature": t.temperature,
+                "few_shot": len(t.few_shot),
+                "n": cfg.n,
+                "spec": cfg.spec,
+                "sets": {test.name: set_metrics(spec, test, answers[cfg.name]) for test in tests},
+                "pooled_accuracy": _pooled_accuracy(spec, tests, answers[cfg.name]),
+            }
+        )
+        if cfg.name in live_stats:
+            st = live_stats[cfg.name]
+            results[-1]["live"] = {"sent": st.sent, "cached": st.cached, "failed": st.failed, "not_sent": st.not_sent, "cost_usd": st.cost_usd}
+    progress("audit configurations", len(configs), len(configs))
+    accuracies = {r["name"]: r["pooled_accuracy"] for r in results}
+    by_name = {r["name"]: r for r in results}
+    for ens in spec.audit.ensembles:
+        results.append(
+            {
+                "name": ens.name,
+                "kind": "ensemble",
+                "labeller": None,
+                "members": list(ens.members),
+                "method": ens.method,
+                "n": None,
+                "spec": ens.model_dump(),
+                "sets": {
+                    test.name: ensemble_metrics(spec, test, ens, answers, accuracies, {m: by_name[m]["sets"][test.name] for m in ens.members})
+                    for test in tests
+                },
+            }
+        )
+    for r in results:
+        accs = [s["accuracy"] for s in r["sets"].values() if s.get("accuracy") is not None]
+        r["mean_accuracy"] = float(np.mean(accs)) if len(accs) == len(tests) else None
+        r["eligible"] = all((s.get("coverage") or 0) >= spec.audit.min_coverage for s in r["sets"].values())
+    recommended = recommend(spec, results, tests)
+    flag(spec, results, recommended, tests)
+    audit = {
+        "audit_id": uuid.uuid4().hex,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "live": live,
+        "task": spec.task.name,
+        "positive_label": spec.task.positive,
+        "sets": [{"name": t.name, "items": len(t.examples), "label_counts": {lab: t.gold.count(lab) for lab in spec.task.labels}, "without_gold": t.without_gold} for t in tests],
+        "configs": results,
+        "recommended": recommended,
+        "weights": {name: acc for name, acc in accuracies.items()},
+        "notes": notes(results),
+    }
+    return audit
+
+
+def recommend(spec: ProjectSpec, results: list[dict[str, Any]], tests: Sequence[TestSet]) -> dict[str, Any] | None:
+    """The single configuration with the best mean accuracy among those with enough coverage
+    (ties: the cheaper); the best ensemble is reported beside it when it does better."""
+    eligible = [r for r in results if r["kind"] == "config" and r["eligible"] and r["mean_accuracy"] is not None]
+    if not eligible:
+        return None
+
+    def cost(r: dict[str, Any]) -> float:
+        cs = [s.get("cost_per_1k_usd") for s in r["sets"].values()]
+        return float(np.mean([c for c in cs if c is not None])) if any(c is not None for c in cs) else float("inf")
+
+    best = max(eligible, key=lambda r: (round(r["mean_accuracy"], 6), -cost(r)))
+    current = spec.teacher.labeller
+    out: dict[str, Any] = {
+        "name": best["name"],
+        "labeller": best["labeller"],
+        "model": best["model"],
+        "prompt_name": best["prompt_name"],
+        "n": best["n"],
+        "mean_accuracy": best["mean_accuracy"],
+        "ceiling": {name: s.get("accuracy") for name, s in best["sets"].items()},
+        "current_teacher": current,
+        "current_is_recommended": best["labeller"] == current and best["n"] == 1,
+        "reason": (
+            f"highest mean accuracy ({best['mean_accuracy']:.3f}) over {', '.join(t.name for t in tests)} among the configurations "
+            f"that answered at least {spec.audit.min_coverage:.0%} of every set"
+        ),
+    }
+    ensembles = [r for r in results if r["kind"] == "ensemble" and r["eligible"] and r["mean_accuracy"] is not None]
+    if ensembles:
+        top = max(ensembles, key=lambda r: r["mean_accuracy"])
+        if top["mean_accuracy"] > best["mean_accuracy"]:
+            out["better_ensemble"] = {"name": top["name"], "mean_accuracy": top["mean_accuracy"], "members": top["members"], "method": top["method"]}
+    return out
+
+
+def flag(spec: ProjectSpec, results: list[dict[str, Any]], recommended: dict[str, Any] | None, tests: Sequence[TestSet]) -> None:
+    """Add plain-words warnings to each configuration: high false-positive rate, low coverage, parse failures."""
+    best = next((r for r in results if recommended and r["name"] == recommended["name"]), None)
+    pos = spec.task.positive
+    binary = len(spec.task.labels) == 2
+    for r in results:
+        flags: list[dict[str, Any]] = []
+        for name, s in r["sets"].items():
+            ref = best["sets"][name] if best is not None and r is not best else None
+            if binary and ref is not None and s.get("fpr") is not None and ref.get("fpr") is not None and s["answered"]:
+                if s["fpr"] > spec.audit.fpr_flag * ref["fpr"] and s["fpr"] > ref["fpr"]:
+                    flags.append(
+                        {
+                            "flag": "high_fpr",
+                            "set": name,
+                            "message": f"high false-positive rate on {name}: marks {s['fpr']:.1%} of gold non-'{pos}' items '{pos}' "
+                            f"({s['fpr'] / ref['fpr']:.1f}x the {ref['fpr']:.1%} of {best['name']})",  # type: ignore[index]
+                        }
+                    )
+            if s.get("coverage") is not None and s["coverage"] < spec.audit.min_coverage:
+                flags.append(
+                    {
+                        "flag": "low_coverage",
+                        "set": name,
+                        "message": f"answers only {s['coverage']:.0%} of {name} ({s.get('missing', 0)} items without a stored answer"
+                        + (f", {s['parse_failures']} unparseable" if s.get("parse_failures") else "")
+                        + "); run with --live to ask the teacher",
+                    }
+                )
+            if (s.get("parse_failure_rate") or 0) > PARSE_FLAG:
+                flags.append({"flag": "parse_failures", "set": name, "message": f"{s['parse_failure_rate']:.1%} of its answers on {name} parse to no label"})
+        r["flags"] = flags
+
+
+def save_audit_files(engine: Engine, workdir: Path, audit: dict[str, Any]) -> Path:
+    """Store the audit (teacher_audits table) and write it to ``workdir/audit.json`` (the report reads it)."""
+    from graduate.store.audits import save_audit
+
+    save_audit(engine, audit)
+    path = workdir / "audit.json"
+    path.write_text(json.dumps(audit, indent=2, default=str))
+    return path
+
+
+def latest_audit(engine: Engine) -> dict[str, dict[str, Any]]:
+    """The newest audit's configurations by name (empty when no audit was run)."""
+    from graduate.store.audits import latest_audit_rows
+
+    return {r["config"]: {**r["metrics"], "name": r["config"], "labeller": r["labeller"], "spec": r["spec"]} for r in latest_audit_rows(engine)}
+
+
+def notes(results: list[dict[str, Any]]) -> list[str]:
+    out = []
+    if any(r["kind"] == "ensemble" and r.get("method") == "weighted" for r in results):
+        out.append(
+            "weighted ensembles weigh each member by its accuracy on these same audit sets, so their figures here are optimistic"
+        )
+    if any(s.get("cost_estimated") for r in results for s in r["sets"].values()):
+        out.append("costs are estimated offline (~4 characters per token): the recorded logs carry no token usage")
+    if all(s.get("latency_p50_ms") is None for r in results if r["kind"] == "config" for s in r["sets"].values()):
+        out.append("no latency figures: imported logs record none (live calls do)")
+    return out

@@ -1,0 +1,315 @@
+"""llama.cpp's OpenAI-compatible server (llama-cpp-python) as a child process on 127.0.0.1.
+
+``LocalServer`` starts it, waits until ``/v1/models`` answers, restarts it if it dies while in use
+(the client's retries then reach the new one, so nothing in flight is lost), and stops it with
+SIGTERM, then SIGKILL. It is a context manager; whatever happens, an interpreter exit stops it too.
+
+Throughput notes (llama-cpp-python 0.3.36): the server evaluates one request at a time (a global
+lock; it has no parallel slots), and between requests it keeps the KV cache of the last prompt, so
+the prompt prefix that every item shares (system message and instructions) is evaluated once and
+only each item's own tokens are new. Requests queued by the client's concurrency therefore run back
+to back with no idle time, and threads (``n_threads``) are the only parallelism on a CPU.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+from graduate.errors import LocalTeacherError
+
+HOST = "127.0.0.1"
+LOG_TAIL_LINES = 12
+POLL_S = 0.2
+STOP_GRACE_S = 10.0
+
+
+def require_llama_cpp() -> None:
+    """A clear error when the `local` extra (llama-cpp-python's server) is not installed."""
+    missing = [m for m in ("llama_cpp", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise LocalTeacherError(
+            f"the local teacher needs llama-cpp-python's server ({missing[0]} is not installed); "
+            "run `pip install 'graduate[local]'` (it compiles llama.cpp: 4-5 minutes)"
+        )
+
+
+def default_threads() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def check_port_free(port: int) -> None:
+    """Raise if something listens on 127.0.0.1:port (SO_REUSEADDR as uvicorn binds, so a port that
+    only has connections in TIME_WAIT counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError as exc:
+            raise LocalTeacherError(
+                f"port {port} on {HOST} is in use ({exc.strerror}); pick another with teacher.local.port "
+                "(or --port), or leave it unset for a free one"
+            ) from None
+
+
+def _reason(path: Path | None) -> str:
+    """The line of a server log that says why it stopped: llama.cpp's own error if there is one
+    (e.g. "error loading model: tensor ... data is not within the file bounds"), else the last line."""
+    if path is None:
+        return "(no log)"
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "(no log)"
+    for line in lines:
+        low = line.lower()
+        if ("error" in low or "failed" in low) and not line.startswith(("File ", "Traceback", "raise ")):
+            return line
+    return lines[-1] if lines else "(empty log)"
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            last = deque((line.rstrip() for line in f if line.strip()), maxlen=lines)
+    except OSError:
+        return ""
+    return " | ".join(last)
+
+
+class LocalServer:
+    """One llama.cpp server process for one GGUF model."""
+
+    def __init__(
+        self,
+        model_path: Path | str,
+        *,
+        alias: str,
+        port: int | None = None,
+        n_ctx: int = 2048,
+        threads: int | None = None,
+        logits_all: bool = False,
+        startup_timeout_s: float = 300.0,
+        max_restarts: int = 3,
+        log_path: Path | None = None,
+    ):
+        self.model_path = Path(model_path)
+        self.alias = alias
+        self.requested_port = port
+        self.port: int | None = None
+        self.n_ctx = n_ctx
+        self.threads = threads or default_threads()
+        self.logits_all = logits_all
+        self.startup_timeout_s = startup_timeout_s
+        self.max_restarts = max_restarts
+        self.log_path = log_path
+        self.restarts = 0
+        self.starts = 0
+        self._proc: subprocess.Popen | None = None
+        self._log: IO[bytes] | None = None
+        self._settings_file: Path | None = None
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.failure: str | None = None
+
+    # -- public ------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise LocalTeacherError("the local server is not started")
+        return f"http://{HOST}:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> "LocalServer":
+        """Start the server and wait until it answers; a clear error (with the server's last log
+        lines) if it exits or does not answer within ``startup_timeout_s``."""
+        with self._lock:
+            if self.running():
+                return self
+            require_llama_cpp()
+            if self.requested_port is not None:
+                check_port_free(self.requested_port)
+                self.port = self.requested_port
+            else:
+                self.port = free_port()
+            if self.log_path is None:
+                from graduate.teacher.local_models import cache_dir
+
+                logs = cache_dir() / "logs"
+                logs.mkdir(parents=True, exist_ok=True)
+                self.log_path = logs / f"llama-server-{self.port}.log"
+            self._stopping.clear()
+            self.failure = None
+            self._spawn(fresh_log=True)
+            try:
+                self._wait_ready()
+            except BaseException:
+                self._terminate()
+                raise
+            atexit.register(self.stop)
+            self._watcher = threading.Thread(target=self._watch, name=f"llama-server-{self.port}", daemon=True)
+            self._watcher.start()
+            return self
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after a grace period; idempotent."""
+        self._stopping.set()
+        with self._lock:
+            self._terminate()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout=STOP_GRACE_S + 5)
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> "LocalServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_tail(self) -> str:
+        return _tail(self.log_path) if self.log_path else ""
+
+    # -- internals ---------------------------------------------------------------------------
+    def _settings(self) -> dict:
+        return {
+            "server": {"host": HOST, "port": self.port, "interrupt_requests": False},
+            "model": {
+                "model": str(self.model_path),
+                "model_alias": self.alias,
+                "n_ctx": self.n_ctx,
+                "n_threads": self.threads,
+                "n_threads_batch": self.threads,
+                # Logits of every prompt token are needed only for logprobs; they cost time and
+                # n_ctx x vocabulary floats of memory.
+                "logits_all": self.logits_all,
+                "verbose": True,
+            },
+        }
+
+    def _spawn(self, *, fresh_log: bool) -> None:
+        assert self.log_path is not None
+        if self._log is not None:
+            self._log.close()
+        self._log = self.log_path.open("wb" if fresh_log else "ab")
+        self._log.write(f"--- graduate: starting llama.cpp server on {HOST}:{self.port} with {self.model_path}\n".encode())
+        self._log.flush()
+        if self._settings_file is None:
+            fd, name = tempfile.mkstemp(prefix="graduate-llama-", suffix=".json")
+            os.close(fd)
+            self._settings_file = Path(name)
+        self._settings_file.write_text(json.dumps(self._settings()))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # llama.cpp's OpenMP threads spin at every barrier by default; on a machine whose cores are
+        # busy with anything else that made each answer ~8x slower here (9 s instead of 1.1 s for
+        # the 0.5B model with 2 threads and a load of 5). Sleeping threads cost nothing when idle.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "graduate.teacher.llama_server_main", str(self._settings_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            # Its own process group: a Ctrl-C in the terminal reaches us, and we stop it in order.
+            start_new_session=True,
+        )
+        self.starts += 1
+
+    def _wait_ready(self) -> None:
+        import httpx
+
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        url = f"{self.base_url}/models"
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                raise LocalTeacherError(
+                    f"the llama.cpp server for {self.model_path.name} exited with code {code} while starting: "
+                    f"{_reason(self.log_path)} (full log: {self.log_path})"
+                )
+            try:
+                r = httpx.get(url, timeout=2.0)
+                if r.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise LocalTeacherError(
+                    f"the llama.cpp server for {self.model_path.name} did not answer {url} within "
+                    f"{self.startup_timeout_s:.0f} s; raise teacher.local.startup_timeout_s. Its log ends: {self.log_tail() or '(empty)'}"
+                )
+            time.sleep(POLL_S)
+
+    def _watch(self) -> None:
+        """Restart the server when it dies unexpectedly, at most ``max_restarts`` times."""
+        while not self._stopping.is_set():
+            proc = self._proc
+            if proc is None:
+                return
+            try:
+                proc.wait(timeout=POLL_S * 2)
+            except subprocess.TimeoutExpired:
+                continue
+            with self._lock:
+                if self._stopping.is_set() or self._proc is not proc:
+                    continue
+                if self.restarts >= self.max_restarts:
+                    self.failure = (
+                        f"the llama.cpp server died (code {proc.returncode}) and was restarted {self.restarts} times already: "
+                        f"{_reason(self.log_path)} (full log: {self.log_path})"
+                    )
+                    return
+                self.restarts += 1
+                try:
+                    self._spawn(fresh_log=False)
+                    self._wait_ready()
+                except LocalTeacherError as exc:
+                    self.failure = str(exc)
+                    return
+
+    def _terminate(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            except ProcessLookupError:
+                pass
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._settings_file is not None:
+            self._settings_file.unlink(missing_ok=True)
+            self._settings_file = None

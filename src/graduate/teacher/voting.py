@@ -1,0 +1,90 @@
+"""Votes over labels: self-consistency (one teacher's repeated answers) and ensembles (several
+teacher configurations), as pure functions.
+
+A vote's ``share`` is the winning label's part of the (weighted) votes cast: with self-consistency
+it is the confidence of the majority label (4 of 5 samples agree: 0.8). Unparseable answers
+(``None``) are not votes. A tie has no winner unless ``tie_break="first"`` picks, among the tied
+labels, the one that was answered first (the answer a single call would have given).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class Vote:
+    label: str | None  # None: no votes, or a tie without a tie-break
+    share: float  # the winner's share of the votes cast (the tied share for a tie); 0 without votes
+    votes: int  # how many parseable answers voted
+    counts: dict[str, float] = field(default_factory=dict)  # (weighted) votes per label
+    tie: bool = False
+
+
+def majority_vote(
+    labels: Sequence[str | None],
+    weights: Sequence[float] | None = None,
+    *,
+    tie_break: Literal["none", "first"] = "none",
+) -> Vote:
+    """The label with the most (weighted) votes. ``labels`` are in answer order."""
+    if weights is not None and len(weights) != len(labels):
+        raise ValueError(f"{len(labels)} labels but {len(weights)} weights")
+    counts: dict[str, float] = {}
+    order: list[str] = []
+    cast = 0
+    for i, lab in enumerate(labels):
+        if lab is None:
+            continue
+        w = 1.0 if weights is None else float(weights[i])
+        if lab not in counts:
+            counts[lab] = 0.0
+            order.append(lab)
+        counts[lab] += w
+        cast += 1
+    total = sum(counts.values())
+    if not counts or total <= 0:
+        return Vote(None, 0.0, cast, counts)
+    top = max(counts.values())
+    winners = [lab for lab in order if math.isclose(counts[lab], top)]
+    share = top / total
+    if len(winners) == 1:
+        return Vote(winners[0], share, cast, counts)
+    return Vote(winners[0] if tie_break == "first" else None, share, cast, counts, tie=True)
+
+
+def audit_weight(accuracy: float | None) -> float:
+    """A member's vote weight from its audited accuracy: the log-odds log(acc / (1 - acc)), the
+    optimal weight for independent binary voters (Nitzan & Paroush 1982). At or below chance: 0."""
+    if accuracy is None or accuracy <= 0.5:
+        return 0.0
+    acc = min(accuracy, 0.999)
+    return math.log(acc / (1.0 - acc))
+
+
+def ensemble_vote(
+    member_labels: Mapping[str, str | None],
+    *,
+    method: Literal["majority", "weighted"] = "majority",
+    accuracies: Mapping[str, float | None] | None = None,
+    tie_break: Literal["none", "first"] = "none",
+) -> Vote:
+    """One item's vote across teacher configurations (``member_labels``: config name -> its label,
+    in the members' order). ``weighted`` needs ``accuracies`` (config name -> audited accuracy)."""
+    names = list(member_labels)
+    if method == "weighted":
+        if accuracies is None:
+            raise ValueError("a weighted vote needs the members' audited accuracies")
+        return majority_vote([member_labels[n] for n in names], [audit_weight(accuracies.get(n)) for n in names], tie_break=tie_break)
+    return majority_vote([member_labels[n] for n in names], tie_break=tie_break)
+
+
+def disagreement(samples: Sequence[Sequence[str | None]]) -> tuple[int, int]:
+    """Over items with at least two parseable answers to the same request: (how many such items,
+    how many of them got more than one distinct answer)."""
+    repeated = [[s for s in item if s is not None] for item in samples]
+    repeated = [r for r in repeated if len(r) >= 2]
+    return len(repeated), sum(1 for r in repeated if len(Counter(r)) > 1)

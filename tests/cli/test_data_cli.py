@@ -1,0 +1,52 @@
+"""`graduate teacher audit` and `graduate data ...` as a user runs them, in a subprocess, on the tiny project."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from quality_project import edit_spec, with_audit
+
+
+def graduate(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}
+    env["COLUMNS"] = "200"
+    return subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_audit_then_review_round_trip_from_the_command_line(tiny_project):
+    project = with_audit(tiny_project)
+    edit_spec(project, clean={"label_issues": {"action": "report", "folds": 3, "params": {"max_iter": 300}}})
+    r = graduate("teacher", "audit", str(project))
+    assert r.returncode == 0, r.stderr
+    assert "recommended for graduate label: gpt-4 cot" in r.stdout and "accuracy ceiling" in r.stdout
+    assert "high false-positive rate on test.balanced" in r.stdout and "set teacher: to the recommended" in r.stdout
+    audit = json.loads((project / ".graduate" / "audit.json").read_text())
+    assert audit["recommended"]["name"] == "gpt-4 cot"
+
+    r = graduate("data", "build", str(project))
+    assert r.returncode == 0, r.stderr
+    assert "label_issues" in r.stdout and "exact_duplicates" in r.stdout
+
+    queue = project / "queue.csv"
+    r = graduate("data", "review", "export", str(project), "--out", str(queue), "--limit", "10")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(queue.open(newline="", encoding="utf-8")))
+    assert 0 < len(rows) <= 10
+    rows[0]["corrected_label"] = "bad" if rows[0]["teacher_label"] == "ok" else "ok"
+    rows[1]["corrected_label"] = "unsure"
+    with queue.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    r = graduate("data", "review", "import", str(project), str(queue), "--reviewer", "ann")
+    assert r.returncode == 1  # a row was skipped: said, counted, and the exit code shows it
+    assert "'unsure' is not a task label" in r.stderr
+    assert "new human labels" in r.stdout
+
+    r = graduate("data", "recipe", str(project), "--step", "exact_duplicates")
+    assert r.returncode == 0, r.stderr
+    r = graduate("data", "balance", str(project))
+    assert r.returncode == 0 and "balanced class weight" in r.stdout

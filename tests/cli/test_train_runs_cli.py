@@ -1,0 +1,80 @@
+"""graduate train / runs list|show|compare / --mlflow, end to end through the CLI."""
+
+import re
+
+import pytest
+
+from typer.testing import CliRunner
+
+from graduate.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    # Tables fold long keys at the default 80 columns; a wide console keeps each row on one line.
+    from graduate.cli import console
+
+    monkeypatch.setattr(console.console, "_width", 220)
+
+
+def _ok(args):
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_train_runs_compare_and_mlflow(tiny_project, tmp_path):
+    out = _ok(["train", str(tiny_project), "--student", "majority"])
+    assert "majority" in out and "no gates to climb to" in out
+    _ok(["train", str(tiny_project), "--student", "tfidf-logreg"])
+    listing = _ok(["runs", "list", str(tiny_project), "--kind", "train"])
+    ids = re.findall(r"^│ ([0-9a-f]{8}) ", listing, flags=re.M)
+    assert len(ids) == 2
+    shown = _ok(["runs", "show", str(tiny_project), ids[1]])
+    assert "student.kind" in shown and "tfidf-logreg" in shown and "test.test.balanced.accuracy" in shown
+    diff = _ok(["runs", "compare", str(tiny_project), ids[0], ids[1]])
+    assert re.search(r"config.*student.kind.*majority.*tfidf-logreg", diff)
+    assert re.search(r"metrics.*test.test.balanced.accuracy.*0\.4878.*0\.6341", diff)
+    assert "dataset_hash" not in diff  # same data: not a difference
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = _ok(["train", str(tiny_project), "--student", "tfidf-logreg", "--mlflow", uri])
+    assert "logged 2 runs to MLflow" in out  # the (reused) train run and the evaluate run
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("toxicity")
+    logged = client.search_runs([exp.experiment_id])
+    train = [r for r in logged if r.data.tags.get("graduate.kind") == "train"]
+    assert len(train) == 1 and train[0].data.params["student.kind"] == "tfidf-logreg"
+    assert train[0].data.metrics["test.test.balanced.accuracy"] > 0.5
+    artifacts = {a.path for a in client.list_artifacts(train[0].info.run_id)}
+    assert {"run.json", "student"} <= artifacts
+    out = _ok(["runs", "list", str(tiny_project), "--mlflow", uri])
+    assert "logged 5 runs" in out  # 2 train runs + 3 evaluate runs (one per `graduate train`)
+    everything = client.search_runs([exp.experiment_id])
+    tags = [r.data.tags["graduate.run_id"] for r in everything]
+    assert len(everything) == 5 and len(set(tags)) == 5  # the 2 logged before were not logged twice
+
+
+def test_train_needs_ladder_or_student(tiny_project):
+    result = runner.invoke(app, ["train", str(tiny_project)])
+    assert result.exit_code != 0
+    assert "exactly one of --ladder or --student" in str(result.exception or result.output)
+
+
+def test_compare_unknown_run_is_clear(tiny_project):
+    _ok(["train", str(tiny_project), "--student", "majority"])
+    result = runner.invoke(app, ["runs", "show", str(tiny_project), "zzzz"])
+    assert "no run 'zzzz'" in str(result.exception)
+
+
+def test_curve_prints_a_table_and_one_line_of_advice(tiny_project):
+    out = _ok(["curve", str(tiny_project), "--fractions", "50,75,100", "--seeds", "1", "--more", "1000"])
+    assert re.search(r"│\s+50%\s+│\s+60\s+│", out) and re.search(r"│\s+100%\s+│\s+120\s+│", out)
+    assert re.search(r"labelling 1,000 more items is expected to add -?\d+\.\d\d points and cost \$\d+\.\d\d|stop labelling: |cannot say", out)
+    assert (tiny_project / ".graduate" / "curve-tfidf-logreg.png").exists()
+    bad = runner.invoke(app, ["curve", str(tiny_project), "--fractions", "1,100"])
+    assert bad.exit_code != 0 and "too few rows for fraction 0.01" in str(bad.exception)

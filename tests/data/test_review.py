@@ -1,0 +1,105 @@
+"""The review queue round trip on the tiny project: export suspects, a reviewer corrects some,
+import them as human labels that win over the teacher's; bad rows are counted skips."""
+
+import csv
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from graduate import Project
+from graduate.data.build import build_training_set
+from graduate.data.examples import labels_for
+from graduate.data.review import import_review, queue_rows, teacher_disagreements, write_queue
+from graduate.errors import InputDataError
+from graduate.store.schema import label_changes
+from quality_project import edit_spec
+
+
+def _project(tiny_project: Path) -> Project:
+    edit_spec(tiny_project, clean={"label_issues": {"action": "report", "folds": 3, "params": {"max_iter": 300}}})
+    proj = Project.load(tiny_project)
+    proj.import_logs()
+    proj.load_data()
+    return proj
+
+
+def _export(proj: Project, path: Path) -> list[dict]:
+    ds = build_training_set(proj.engine, proj.spec, name="train.review")
+    gold = labels_for(proj.engine, [ex.id for ex in ds.examples], kind="gold")
+    rows = queue_rows(proj.spec, ds, gold, teacher_disagreements(proj.engine, proj.spec, ds.examples))
+    write_queue(path, rows, proj.spec.task.labels)
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_review_round_trip(tiny_project, tmp_path):
+    proj = _project(tiny_project)
+    queue = _export(proj, tmp_path / "queue.csv")
+    assert queue and {r["group"] for r in queue} <= {"label_issue", "teacher_disagreement"}
+    # the same columns as `graduate errors` writes
+    from graduate.evaluate.error_analysis import review_columns
+
+    assert list(queue[0]) == review_columns(["ok", "bad"])
+    issues = [r for r in queue if r["group"] == "label_issue"]
+    assert issues and all(r["student_label"] and r["p_bad"] for r in issues)
+
+    flip = {"ok": "bad", "bad": "ok"}
+    reviewed = [dict(r) for r in queue[:4]]
+    for r in reviewed:
+        r["corrected_label"], r["reviewer"] = flip[r["teacher_label"]], "ann"
+    bad = dict(queue[0], corrected_label="maybe", reviewer="ann")
+    unknown = dict(queue[0], example_id="999999", corrected_label="ok", reviewer="ann")
+    mismatch = dict(queue[0], external_id="not-this-one", corrected_label="ok", reviewer="ann")
+    not_a_number = dict(queue[0], example_id="abc", corrected_label="ok", reviewer="ann")
+    untouched = dict(queue[-1], corrected_label="")
+    _write(tmp_path / "reviewed.csv", reviewed + [bad, unknown, mismatch, not_a_number, untouched])
+    rep = import_review(proj.engine, tmp_path / "reviewed.csv", proj.spec.task.labels)
+    assert (rep.added, rep.changed, rep.unchanged, rep.not_reviewed, rep.overrides_teacher) == (4, 0, 0, 1, 4)
+    assert len(rep.skipped) == 4
+    text = "\n".join(rep.skipped)
+    assert all("reviewed.csv:" in line for line in rep.skipped)
+    assert "corrected_label 'maybe' is not a task label" in text and "example_id 999999 is not in the store" in text
+    assert "not-this-one" in text and "example_id 'abc' is not a number" in text
+
+    # the corrections win over the teacher's labels in the next build, and the recipe says so
+    ds = build_training_set(proj.engine, proj.spec)
+    labels = dict(zip([ex.id for ex in ds.examples], ds.labels))
+    for r in reviewed:
+        assert labels[int(r["example_id"])] == r["corrected_label"]
+    step = next(s for s in ds.recipe["steps"] if s["step"] == "human_labels")
+    assert step["changed"] == 4 and {c[0] for c in step["changes"]} == {int(r["example_id"]) for r in reviewed}
+    issues_step = next(s for s in ds.recipe["steps"] if s["step"] == "label_issues")
+    assert not {c[0] for c in issues_step["ranked"]} & {int(r["example_id"]) for r in reviewed}  # reviewed items are trusted
+
+    # importing the same file again changes nothing; a changed answer is recorded, not silently overwritten
+    again = import_review(proj.engine, tmp_path / "reviewed.csv", proj.spec.task.labels)
+    assert (again.added, again.changed, again.unchanged) == (0, 0, 4)
+    reviewed[0]["corrected_label"] = reviewed[0]["teacher_label"]
+    _write(tmp_path / "second.csv", reviewed[:1])
+    third = import_review(proj.engine, tmp_path / "second.csv", proj.spec.task.labels)
+    assert third.changed == 1
+    with proj.engine.connect() as conn:
+        change = conn.execute(select(label_changes)).mappings().one()
+    assert (change["example_id"], change["labeller"], change["old_label"], change["new_label"]) == (
+        int(reviewed[0]["example_id"]), "human:ann", flip[reviewed[0]["teacher_label"]], reviewed[0]["teacher_label"]
+    )
+    assert change["origin"].startswith("review import ") and "second.csv:" in change["origin"]
+
+
+def test_review_file_without_the_needed_columns_is_an_error(tiny_project, tmp_path):
+    proj = _project(tiny_project)
+    (tmp_path / "x.csv").write_text("id,label\n1,ok\n")
+    with pytest.raises(InputDataError, match="no 'example_id' column"):
+        import_review(proj.engine, tmp_path / "x.csv", ["ok", "bad"])
+    (tmp_path / "y.csv").write_text("example_id,corrected_label\n1,ok\n")
+    with pytest.raises(InputDataError, match="no 'reviewer' column and no --reviewer"):
+        import_review(proj.engine, tmp_path / "y.csv", ["ok", "bad"])
+    assert import_review(proj.engine, tmp_path / "y.csv", ["ok", "bad"], reviewer="bo").added == 1

@@ -1,0 +1,75 @@
+"""The cascade plan: a pure function over predictions with a known answer, and `graduate
+serve-plan` on the tiny project's stored predictions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from graduate.evaluate.cascade import cascade_curve, plan_cascade, suggest_threshold
+from graduate.project import Project
+
+
+def test_curve_on_a_known_case():
+    # four items: the two least confident are the student's mistakes
+    conf = [0.55, 0.6, 0.9, 0.95]
+    student = ["bad", "ok", "ok", "bad"]
+    teacher = ["ok", "bad", "ok", "bad"]
+    gold = ["ok", "bad", "ok", "bad"]
+    points = cascade_curve(conf, student, teacher, gold, metric="agreement", teacher_cost_per_1k=10.0, student_cost_per_1k=0.01)
+    assert [p.threshold for p in points] == [0.55, 0.6, 0.9, 0.95, None]
+    assert [p.teacher_share for p in points] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert [p.agreement for p in points] == [0.5, 0.75, 1.0, 1.0, 1.0]
+    assert points[2].cost_per_1k_usd == pytest.approx(0.5 * 10.0 + 0.01)
+    best = suggest_threshold(points, 1.0)
+    assert best is not None and best.threshold == 0.9 and best.teacher_share == 0.5
+    assert suggest_threshold(points, 0.7).threshold == 0.6
+    rel = cascade_curve(conf, student, teacher, gold, metric="relative_accuracy")
+    assert [p.quality for p in rel] == [0.5, 0.75, 1.0, 1.0, 1.0]
+
+
+def test_missing_teacher_answers_stay_with_the_student():
+    points = cascade_curve([0.5, 0.9], ["ok", "bad"], [None, "bad"], None, metric="agreement")
+    assert points[-1].agreement == 1.0 and points[0].accuracy is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.5, 1.0), st.sampled_from(["a", "b"]), st.sampled_from(["a", "b", None])), min_size=1, max_size=40))
+def test_curve_matches_a_direct_count(items):
+    conf = [c for c, _, _ in items]
+    student = [s for _, s, _ in items]
+    teacher = [t for _, _, t in items]
+    points = cascade_curve(conf, student, teacher, None, metric="agreement")
+    for p in points:
+        answers = [s if (p.threshold is not None and c >= p.threshold) or t is None else t for c, s, t in items]
+        compared = [(a, t) for a, (_, _, t) in zip(answers, items) if t is not None]
+        expected = sum(a == t for a, t in compared) / len(compared) if compared else None
+        assert p.agreement == (pytest.approx(expected) if expected is not None else None)
+        assert p.teacher_share == sum(1 for c in conf if p.threshold is None or c < p.threshold) / len(conf)
+    assert [p.teacher_share for p in points] == sorted(p.teacher_share for p in points)
+
+
+def test_plan_from_stored_predictions_and_the_cli(trained_copy):
+    proj = Project.load(trained_copy)
+    plans = plan_cascade(proj, metric="agreement", target=0.95)
+    assert [p.test_set for p in plans] == ["test.balanced"] and plans[0].student == "tfidf-logreg"
+    plan = plans[0]
+    assert plan.n == 41 and plan.points[-1].teacher_share == 1.0 and plan.points[-1].agreement == 1.0
+    assert plan.suggested is not None and plan.suggested.agreement >= 0.95
+    assert plan.teacher_cost_per_1k_usd > 0 and plan.cost_estimated
+    saved = json.loads((trained_copy / ".graduate" / "cascade_plan.json").read_text())
+    assert saved["plans"][0]["suggested"]["threshold"] == plan.suggested.threshold
+
+    out = subprocess.run(
+        [sys.executable, "-m", "graduate", "serve-plan", str(trained_copy), "--metric", "agreement", "--target", "0.95"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "300"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"suggested cascade_threshold: {plan.suggested.threshold:.4f}" in out.stdout
+    assert f"{plan.suggested.teacher_share:.1%} of traffic to the teacher" in out.stdout

@@ -1,0 +1,98 @@
+"""Gates: the expression grammar (parsed, never eval'd) and judging figures against it."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graduate.evaluate.criteria import METRICS, GateSyntaxError, Operand, check_gate, judge, parse_gate
+
+
+def test_the_issues_examples_parse_into_typed_gates():
+    g = parse_gate("student.accuracy >= 0.98 * teacher.accuracy on test.balanced")
+    assert (g.left, g.op, g.factor, g.right, g.test_set, g.threshold) == (
+        Operand("student", None, "accuracy"), ">=", 0.98, Operand("teacher", None, "accuracy"), "test.balanced", None
+    )
+    g = parse_gate("student.latency_p99_ms <= 20")
+    assert (g.left.metric, g.op, g.threshold, g.right, g.test_set, g.scope) == ("latency_p99_ms", "<=", 20.0, None, None, "serving")
+    g = parse_gate("student.cost_per_1k <= 0.001 * teacher.cost_per_1k")
+    assert (g.factor, g.right.subject, g.right.metric) == (0.001, "teacher", "cost_per_1k")
+
+
+def test_named_student_offsets_and_trailing_factor():
+    g = parse_gate("student[tfidf-logreg].recall >= teacher.recall - 0.02 on test.indist")
+    assert g.left == Operand("student", "tfidf-logreg", "recall")
+    assert (g.factor, g.offset, g.test_set) == (1.0, -0.02, "test.indist")
+    g = parse_gate("  student.f1   >  teacher.f1 * 0.9 + 1e-3 ")
+    assert (g.op, g.factor, g.offset) == (">", 0.9, 0.001)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "a gate is an expression"),
+        ("accuracy >= 0.9", "expected student.METRIC or teacher.METRIC"),
+        ("student.accuracy = 0.9", "expected a comparison"),
+        ("student.accuracy == 0.9", "comparison '==' is not allowed"),
+        ("student.accuracy >= ", "expected a number or student.METRIC"),
+        ("student.accuracy >= 0.9 0.8", "unexpected '0.8'"),
+        ("student.accuracy >= 0.9 on", "'on' must be followed by one test set name"),
+        ("teacher[x].accuracy >= 0.9", "only student takes a [name]"),
+        ("student.accuracy >= __import__('os').system('true')", "expected a number"),
+        ("student.accuracy >= 0.5 * ", "student.METRIC or teacher.METRIC after '*'"),
+    ],
+)
+def test_syntax_errors_say_what_was_expected(text, message):
+    with pytest.raises(GateSyntaxError, match=__import__("re").escape(message)):
+        parse_gate(text)
+
+
+@given(
+    op=st.sampled_from([">=", "<=", ">", "<"]),
+    factor=st.floats(min_value=0.001, max_value=1000, allow_nan=False).map(lambda x: round(x, 4)),
+    offset=st.floats(min_value=0, max_value=10, allow_nan=False).map(lambda x: round(x, 4)),
+    metric=st.sampled_from(sorted(METRICS)),
+    name=st.from_regex(r"[a-z][a-z0-9\-]{0,12}", fullmatch=True),
+    test_set=st.from_regex(r"[a-z][a-z0-9.\-]{0,12}", fullmatch=True),
+)
+def test_written_gates_parse_back_to_the_same_numbers(op, factor, offset, metric, name, test_set):
+    text = f"student[{name}].{metric} {op} {factor} * teacher.{metric} - {offset} on {test_set}"
+    g = parse_gate(text)
+    assert (g.left.student, g.left.metric, g.op, g.right.metric, g.test_set) == (name, metric, op, metric, test_set)
+    assert g.factor == pytest.approx(factor) and g.offset == pytest.approx(-offset)
+
+
+def test_check_gate_against_the_spec():
+    sets = {"test.balanced": "quality", "bias.fuzzed": "bias"}
+    ok = dict(test_sets=sets, students=["majority", "tfidf-logreg"], has_bias_pair=False)
+    check_gate(parse_gate("student.accuracy >= teacher.accuracy on test.balanced"), **ok)
+    for text, message in [
+        ("student.acuracy >= 0.9", "unknown metric 'acuracy'"),
+        ("student.accuracy >= 0.9 on test.nope", "unknown test set 'test.nope'"),
+        ("student[bert].accuracy >= 0.9", "unknown student 'bert'"),
+        ("student.ece <= teacher.ece", "teacher.ece is not measured"),
+        ("student.latency_p99_ms <= 20 on test.balanced", "not measured per test set"),
+        ("student.bias_flip_rate <= 0.01", "needs evaluation.bias_pair"),
+        ("teacher.accuracy >= 0.9", "a gate judges a student"),
+        ("student.latency_p99_ms <= teacher.accuracy", "compare like with like"),
+    ]:
+        with pytest.raises(ValueError, match=__import__("re").escape(message)):
+            check_gate(parse_gate(text), **ok)
+
+
+def test_judge_applies_per_test_set_and_reports_the_figures():
+    figures = {
+        ("student", "tfidf-logreg", "test.balanced"): 0.86,
+        ("teacher", "tfidf-logreg", "test.balanced"): 0.8875,
+        ("student", "tfidf-logreg", "test.indist"): 0.916,
+        ("teacher", "tfidf-logreg", "test.indist"): 0.909,
+    }
+
+    def lookup(o, student, ts):
+        return figures.get((o.subject, student, ts))
+
+    results = judge(parse_gate("student.accuracy >= 0.98 * teacher.accuracy"), lookup, best_student="tfidf-logreg", quality_sets=["test.balanced", "test.indist"])
+    assert [(r.test_set, r.passed) for r in results] == [("test.balanced", False), ("test.indist", True)]
+    assert results[0].detail == "student.accuracy = 0.86 >= 0.98 x teacher.accuracy (0.8875) = 0.8697"
+    # a figure that was never measured fails the gate, with the reason
+    missing = judge(parse_gate("student.latency_p99_ms <= 20"), lambda o, s, t: None, best_student="x", quality_sets=[])
+    assert [(r.passed, r.detail) for r in missing] == [(False, "not measured: student.latency_p99_ms")]

@@ -1,0 +1,104 @@
+"""Per-label metrics, PR-AUC, calibration, bootstrap intervals and slices on data with known answers."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
+
+from graduate.evaluate.calibration import calibration
+from graduate.evaluate.intervals import bootstrap_intervals
+from graduate.evaluate.metrics import confusion, label_metrics, pr_auc
+from graduate.evaluate.slices import length_bucket_names, make_slices, slice_metrics, worst_slices
+
+LABELS = ["ok", "bad"]
+
+
+def test_per_label_and_macro_match_hand_counts():
+    gold = ["bad", "bad", "bad", "ok", "ok", "ok", "ok", "ok"]
+    pred = ["bad", "bad", "ok", "bad", "ok", "ok", "ok", "ok"]
+    m = label_metrics(gold, pred, labels=LABELS)
+    # bad: tp=2 fp=1 fn=1 -> P=R=F1=2/3; ok: tp=4 fp=1 fn=1 -> P=R=F1=4/5
+    assert m["per_label"]["bad"] == pytest.approx({"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "support": 3})
+    assert m["per_label"]["ok"]["recall"] == pytest.approx(4 / 5)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert confusion(gold, pred, labels=LABELS) == [[4, 1], [1, 2]]
+
+
+def test_pr_auc_is_average_precision_of_the_positive_label():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = np.clip(0.4 * y + 0.6 * rng.random(200), 0, 1)
+    gold = [LABELS[v] for v in y]
+    probs = np.column_stack([1 - s, s])
+    assert pr_auc(gold, probs, [], labels=LABELS, positive="bad") == pytest.approx(average_precision_score(y, s))
+    # without scores (the teacher) the hard labels are the scores
+    hard = ["bad" if v > 0.5 else "ok" for v in s]
+    assert pr_auc(gold, None, hard, labels=LABELS, positive="bad") == pytest.approx(average_precision_score(y, [h == "bad" for h in hard]))
+
+
+def test_calibration_of_a_calibrated_and_an_overconfident_predictor():
+    rng = np.random.default_rng(1)
+    p = rng.random(20000)
+    y = rng.random(20000) < p  # calibrated by construction
+    gold = ["bad" if v else "ok" for v in y]
+    good = calibration(gold, np.column_stack([1 - p, p]), labels=LABELS, positive="bad", bins=10)
+    assert good["ece"] < 0.02
+    assert sum(b["count"] for b in good["curve"]) == 20000 and len(good["curve"]) == 10
+    # always 0.95 sure, right half the time: ECE is the 0.45 gap
+    over = np.full(20000, 0.95)
+    coin = ["bad" if v else "ok" for v in rng.random(20000) < 0.5]
+    bad = calibration(coin, np.column_stack([1 - over, over]), labels=LABELS, positive="bad", bins=10)
+    assert bad["ece"] == pytest.approx(0.45, abs=0.02)
+    assert bad["brier"] > good["brier"]
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_shrink_with_more_data():
+    rng = np.random.default_rng(2)
+
+    def data(n):
+        y = rng.integers(0, 2, n)
+        s = np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1)
+        return [LABELS[v] for v in y], ["bad" if v > 0.5 else "ok" for v in s], np.column_stack([1 - s, s]), y, s
+
+    gold, pred, probs, y, s = data(300)
+    ci = bootstrap_intervals(gold, pred, probs, labels=LABELS, positive="bad", resamples=1000, seed=0)
+    point = {
+        "accuracy": accuracy_score(gold, pred),
+        "f1": f1_score(gold, pred, pos_label="bad"),
+        "roc_auc": roc_auc_score(y, s),
+    }
+    for m, v in point.items():
+        lo, hi = ci[m]
+        assert lo < v < hi, (m, lo, v, hi)
+    assert ci == bootstrap_intervals(gold, pred, probs, labels=LABELS, positive="bad", resamples=1000, seed=0)  # seeded
+    big = bootstrap_intervals(*data(3000)[:3], labels=LABELS, positive="bad", resamples=1000, seed=0)
+    for m in point:
+        assert big[m][1] - big[m][0] < (ci[m][1] - ci[m][0]) * 0.6, m
+    assert bootstrap_intervals(gold, pred, probs, labels=LABELS, positive="bad", resamples=0) == {"accuracy": None, "f1": None, "roc_auc": None}
+
+
+def test_multiclass_intervals_use_macro_f1():
+    rng = np.random.default_rng(3)
+    labs = ["a", "b", "c"]
+    gold = list(rng.choice(labs, 400))
+    pred = [g if rng.random() < 0.7 else str(rng.choice(labs)) for g in gold]
+    ci = bootstrap_intervals(gold, pred, None, labels=labs, positive="c", resamples=500)
+    assert ci["f1"][0] < f1_score(gold, pred, average="macro") < ci["f1"][1]
+    assert ci["roc_auc"] is None
+
+
+def test_slices_by_label_length_and_identity_term():
+    texts = ["short", "x" * 150, "Gay rights matter " + "y" * 400, "anti-muslim rant", "gayety is not a term", "MUSLIM and gay"]
+    gold = ["ok", "ok", "ok", "bad", "ok", "bad"]
+    pred = ["ok", "bad", "bad", "bad", "ok", None]
+    slices = make_slices(texts, gold, labels=LABELS, length_buckets=[100, 300], identity_terms=["gay", "muslim"])
+    by = {s.name: s.members for s in slices}
+    assert length_bucket_names([100, 300]) == ["<100 chars", "100-299 chars", ">=300 chars"]
+    assert by["<100 chars"] == [0, 3, 4, 5] and by["100-299 chars"] == [1] and by[">=300 chars"] == [2]
+    assert by["mentions 'gay'"] == [2, 5]  # whole words, any case; not 'gayety'
+    assert by["mentions 'muslim'"] == [3, 5]
+    rows = {r["name"]: r for r in slice_metrics(slices, gold, pred, labels=LABELS, positive="bad")}
+    assert rows["gold = ok"]["fpr"] == pytest.approx(2 / 4)
+    assert rows["mentions 'gay'"] == {**rows["mentions 'gay'"], "n": 2, "answered": 1, "accuracy": 0.0}
+    worst = worst_slices(list(rows.values()), min_size=1, baseline=0.6)
+    assert worst[0]["name"] in ("100-299 chars", ">=300 chars", "mentions 'gay'") and worst[0]["accuracy"] == 0.0
+    assert all(w["kind"] != "label" for w in worst)

@@ -1,0 +1,55 @@
+"""The report's optional sections: the teacher audit and the learning curve render from the files
+their commands write, and say "not run yet" with the command otherwise."""
+
+import json
+
+from graduate import Project
+from graduate.evaluate.report import build_context, render_report
+
+
+def test_audit_and_curve_sections_render_when_their_results_exist(evaluated_project, tmp_path):
+    project, _ = evaluated_project
+    proj = Project.load(project)
+    assessment = proj.latest_assessment()
+    errors = proj.error_analysis(assessment=assessment)
+
+    before = render_report(build_context(proj.spec, tmp_path, proj.engine, assessment, None, errors))
+    assert 'id="audit-not-run"' in before and 'id="curve-not-run"' in before
+
+    work = tmp_path / ".graduate"
+    work.mkdir()
+    (work / "audit.json").write_text(
+        json.dumps(
+            {  # the shape `graduate teacher audit` writes (graduate.teacher.audit)
+                "configs": [
+                    {"name": "gpt-4/simple", "kind": "config", "n": 1, "mean_accuracy": 0.8875, "sets": {"test.balanced": {"accuracy": 0.8875, "fpr": 0.065}}, "flags": []},
+                    {
+                        "name": "gpt-4/cot", "kind": "config", "n": 1, "mean_accuracy": 0.881, "sets": {"test.balanced": {"accuracy": 0.881, "fpr": 0.21}},
+                        "flags": [{"flag": "high_fpr", "set": "test.balanced", "message": "high false-positive rate on test.balanced"}],
+                    },
+                ],
+                "recommended": {"name": "gpt-4/simple", "ceiling": {"test.balanced": 0.8875}, "reason": "highest mean accuracy"},
+                "notes": ["cot flags too many clean comments"],
+            }
+        )
+    )
+    (work / "curve-tfidf-logreg.json").write_text(
+        json.dumps(
+            {
+                "kind": "tfidf-logreg",
+                "metric": "accuracy",
+                "test_set": "test.balanced",
+                "points": [{"fraction": 0.5, "size": 60, "mean": 0.58, "std": 0.03}, {"fraction": 1.0, "size": 120, "mean": 0.63, "std": 0.02}],
+                "advice": {"text": "labelling 120 more items is expected to add 2.10 points and cost $0.19"},
+                "teacher_score": 0.83,
+            }
+        )
+    )
+    after = render_report(build_context(proj.spec, tmp_path, proj.engine, assessment, None, errors))
+    assert 'id="audit-not-run"' not in after and 'id="curve-not-run"' not in after
+    assert "Recommended configuration: <strong>gpt-4/simple</strong>; accuracy ceiling for any student: test.balanced 0.887" in after
+    assert "test.balanced FPR" in after and "0.210" in after and "high false-positive rate on test.balanced" in after
+    assert "cot flags too many clean comments" in after
+    assert "tfidf-logreg on test.balanced" in after and "labelling 120 more items is expected to add 2.10 points" in after
+    assert after.count('src="data:image/svg+xml;base64,') == before.count('src="data:image/svg+xml;base64,') + 1
+    assert "http://" not in after and "https://" not in after

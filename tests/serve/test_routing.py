@@ -1,0 +1,205 @@
+"""Each routing mode over real HTTP, with a real fake-OpenAI teacher on 127.0.0.1, and the traffic
+rows each leaves: who answered, why, the student's and the teacher's labels, and their agreement."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from graduate.project import Project
+from graduate.serve.app import create_app
+from graduate.serve.auth import client_id
+from graduate.serve.routing import Canary, Shadow, make_strategy
+from graduate.spec import ServeSpec
+from graduate.store.schema import teacher_calls
+from graduate.store.traffic import read_traffic
+from servers import fake_openai_server
+from servers.fake_openai import is_rude
+from servers.graduate_server import AUTH, KEY, ThreadServer, comments, options, prompt_messages, set_teacher
+
+NOVEL = [f"{w} {uuid.uuid4().hex[:6]}" for w in (
+    "you are an idiot", "what a lovely garden", "shut up loser", "thanks for the edit", "this is stupid",
+    "I like this article", "you moron", "great sources here", "dumb edit again", "see the talk page",
+    "go away jerk", "nice work on the table",
+)]
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    with fake_openai_server(latency=0.05) as server:
+        yield server
+
+
+def _live_calls(proj: Project) -> list:
+    with proj.engine.connect() as conn:
+        return conn.execute(select(teacher_calls).where(teacher_calls.c.source == "live")).all()
+
+
+def test_student_mode_answers_everything_and_logs_every_item(served):
+    proj = Project.load(served)
+    app = create_app(proj, options(proj))
+    texts = comments(served, 20)
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        r = client.post("/v1/classify", json={"texts": texts})
+        assert r.status_code == 200
+        body = r.json()
+        classify_id = r.headers["x-request-id"]
+        assert body["id"] == classify_id and len(body["results"]) == 20
+        chat_ids = []
+        for text in ["you idiot", "have a nice day"]:
+            c = client.post("/v1/chat/completions", json={"model": "gpt-4-1106-preview", "messages": prompt_messages(proj, text)})
+            assert c.status_code == 200 and c.headers["x-graduate-route"] == "student"
+            chat_ids.append(c.headers["x-request-id"])
+    student, _ = proj.best_student()
+    probs = student.predict_proba(texts)
+    expected = [student.labels[i] for i in probs.argmax(axis=1)]
+    assert [x["label"] for x in body["results"]] == expected
+    assert all(x["route"] == "student" for x in body["results"])
+    assert np.allclose([x["probs"]["bad"] for x in body["results"]], probs[:, student.labels.index("bad")])
+
+    rows = read_traffic(proj.engine)
+    assert len(rows) == 22
+    classify_rows = sorted((r for r in rows if r.request_id == classify_id), key=lambda r: r.item)
+    assert [r.text for r in classify_rows] == texts
+    assert [r.label for r in classify_rows] == expected == [r.student_label for r in classify_rows]
+    assert all(r.route == "student" and r.reason == "student" and r.mode == "student" and r.status == 200 for r in rows)
+    assert all(r.teacher_label is None and r.agree is None and r.latency_ms > 0 for r in rows)
+    chat_rows = [r for r in rows if r.endpoint == "chat"]
+    assert sorted(r.request_id for r in chat_rows) == sorted(chat_ids)
+    assert {r.text for r in chat_rows} == {"you idiot", "have a nice day"}
+    with proj.engine.connect() as conn:
+        from graduate.store.schema import traffic
+
+        stored = conn.execute(select(traffic.c.client, traffic.c.answer, traffic.c.student).where(traffic.c.endpoint == "chat")).all()
+    assert {s.client for s in stored} == {client_id(KEY)} and KEY not in str(stored)
+    assert {s.answer for s in stored} <= {'{"is_bad": 0}', '{"is_bad": 1}'}
+    assert all(s.student.startswith("tfidf-logreg:") for s in stored)
+
+
+def test_cascade_sends_low_confidence_items_to_the_teacher(served, teacher):
+    set_teacher(served, base_url=teacher.base_url)
+    proj = Project.load(served)
+    student, _ = proj.best_student()
+    texts = comments(served, 10) + NOVEL
+    conf = student.predict_proba(texts).max(axis=1)
+    threshold = float(np.median(conf))
+    app = create_app(proj, options(proj, mode="cascade", cascade_threshold=threshold))
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        results = client.post("/v1/classify", json={"texts": texts}).json()["results"]
+    to_teacher = conf < threshold
+    assert [x["route"] for x in results] == ["teacher" if t else "student" for t in to_teacher]
+    # the teacher's answers come back for its items: live ones follow the fake teacher's rule
+    for text, x, t in zip(texts, results, to_teacher):
+        if t and text in NOVEL:
+            assert x["label"] == ("bad" if is_rude(text) else "ok")
+    rows = sorted(read_traffic(proj.engine), key=lambda r: r.item)
+    assert [r.reason for r in rows] == ["low_confidence" if t else "confident" for t in to_teacher]
+    for r in rows:
+        if r.route == "teacher":
+            assert r.teacher_label is not None and r.agree == (r.teacher_label == r.student_label) and r.label == r.teacher_label
+        else:
+            assert r.teacher_label is None and r.agree is None
+    # recorded answers are reused from the call log; only new texts cost a live call
+    novel_to_teacher = sum(1 for text, t in zip(texts, to_teacher) if t and text in NOVEL)
+    assert novel_to_teacher > 0
+    assert len(_live_calls(proj)) == novel_to_teacher
+    assert all(c.status == "ok" and c.cost_usd > 0 for c in _live_calls(proj))
+
+
+def test_shadow_answers_with_the_student_and_compares_in_the_background(served):
+    with fake_openai_server(latency=0.5) as slow_teacher:
+        set_teacher(served, base_url=slow_teacher.base_url)
+        proj = Project.load(served)
+        app = create_app(proj, options(proj, mode="shadow", shadow_rate=1.0))
+        with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            t0 = time.perf_counter()
+            r = client.post("/v1/classify", json={"texts": NOVEL[:6]})
+            elapsed = time.perf_counter() - t0
+            assert r.status_code == 200 and all(x["route"] == "student" for x in r.json()["results"])
+            assert elapsed < 0.4  # the 0.5 s teacher is not waited for
+        # the server's shutdown waited for the comparisons and wrote their rows
+        rows = read_traffic(proj.engine)
+        assert slow_teacher.stats()["ok"] == 6
+    assert len(rows) == 6
+    assert all(r.shadow and r.reason == "shadow" and r.route == "student" for r in rows)
+    assert all(r.teacher_label == ("bad" if is_rude(r.text) else "ok") for r in rows)
+    assert all(r.agree == (r.teacher_label == r.student_label) for r in rows)
+    assert all(r.latency_ms < 400 for r in rows)
+
+
+def test_canary_splits_traffic_and_each_side_answers(served, teacher):
+    set_teacher(served, base_url=teacher.base_url)
+    proj = Project.load(served)
+    app = create_app(proj, options(proj, mode="canary", canary_share=0.5))
+    texts = NOVEL * 3
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        results = client.post("/v1/classify", json={"texts": texts}).json()["results"]
+    routes = [x["route"] for x in results]
+    assert 0 < routes.count("teacher") < len(texts)
+    # the same seed routes the same way
+    strategy = make_strategy(ServeSpec(mode="canary", canary_share=0.5), seed=proj.spec.seed)
+    assert isinstance(strategy, Canary)
+    assert routes == [strategy.decide(0.5).route for _ in texts]
+    rows = sorted(read_traffic(proj.engine), key=lambda r: r.item)
+    for r, text in zip(rows, texts):
+        assert r.reason == "canary"
+        if r.route == "teacher":
+            assert r.label == r.teacher_label == ("bad" if is_rude(text) else "ok") and r.agree is not None
+        else:
+            assert r.label == r.student_label and r.teacher_label is None
+
+
+def test_chat_fallback_passes_unmatched_requests_to_the_teacher(served, teacher):
+    set_teacher(served, base_url=teacher.base_url)
+    proj = Project.load(served)
+    other = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "is 'you idiot' rude?"}]
+    with ThreadServer(create_app(proj, options(proj))) as server:
+        r = httpx.post(f"{server.url}/v1/chat/completions", headers=AUTH, json={"model": "gpt-4-1106-preview", "messages": other})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "template_mismatch"
+    with ThreadServer(create_app(proj, options(proj, fallback_to_teacher=True))) as server:
+        r = httpx.post(f"{server.url}/v1/chat/completions", headers=AUTH, json={"model": "gpt-4-1106-preview", "messages": other, "temperature": 0})
+        assert r.status_code == 200 and r.headers["x-graduate-route"] == "teacher"
+        assert r.json()["choices"][0]["message"]["content"] == '{"is_bad": 1}'
+    rows = read_traffic(proj.engine)
+    assert [(r.route, r.reason, r.text, r.status) for r in rows] == [("teacher", "template_mismatch", None, 200)]
+    assert len(_live_calls(proj)) == 1
+
+
+def test_budget_and_teacher_failure_fall_back_to_the_student(served, teacher):
+    set_teacher(served, base_url=teacher.base_url, budget_usd=0.0)
+    proj = Project.load(served)
+    before = teacher.stats()["requests"]
+    app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0))
+    with ThreadServer(app) as server:
+        r = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"texts": NOVEL[:3]})
+        assert r.status_code == 200 and [x["route"] for x in r.json()["results"]] == ["student"] * 3
+    assert teacher.stats()["requests"] == before  # nothing was sent past the budget
+    assert {r.reason for r in read_traffic(proj.engine)} == {"budget"}
+
+    set_teacher(served, base_url="http://127.0.0.1:9/v1", budget_usd=5.0, max_retries=0, timeout_s=2)
+    proj = Project.load(served)
+    app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0))
+    with ThreadServer(app) as server:
+        r = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"texts": NOVEL[3:5]})
+        assert r.status_code == 200 and [x["route"] for x in r.json()["results"]] == ["student"] * 2
+    rows = [r for r in read_traffic(proj.engine) if r.reason != "budget"]
+    assert [r.reason for r in rows] == ["teacher_failed"] * 2 and all("connect" in (r.teacher_error or "") for r in rows)
+    assert [c.status for c in _live_calls(proj)] == ["error", "error"]
+
+
+def test_strategies_route_by_confidence_and_rate():
+    import random
+
+    assert make_strategy(ServeSpec(mode="student")).decide(0.01).route == "student"
+    cascade = make_strategy(ServeSpec(mode="cascade", cascade_threshold=0.8))
+    assert cascade.decide(0.8).route == "student" and cascade.decide(0.79).route == "teacher"
+    assert all(Shadow(1.0, random.Random(0)).decide(0.9).shadow for _ in range(20))
+    assert not any(Shadow(0.0, random.Random(0)).decide(0.9).shadow for _ in range(20))
+    canary = Canary(0.3, random.Random(1))
+    shares = [canary.decide(0.5).route for _ in range(2000)]
+    assert 0.25 < shares.count("student") / 2000 < 0.35

@@ -1,0 +1,66 @@
+"""The encoder student: distillation on soft labels, the int8 check recorded, bad base models."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graduate.errors import StudentError
+from graduate.students.registry import load_student, make_student, save_student
+
+TINY = Path(__file__).parents[1] / "fixtures" / "tiny" / "comments.csv"
+LABELS = ["ok", "bad"]
+FAST = {"max_steps": 4, "max_length": 32, "batch_size": 16, "agreement_items": 64, "save_float": False}
+
+
+@pytest.fixture(scope="module")
+def data():
+    rows = list(csv.DictReader(TINY.open(newline="", encoding="utf-8")))
+    return [r["comment_text"] for r in rows], ["bad" if r["is_bad"] == "1" else "ok" for r in rows]
+
+
+def test_soft_labels_train_and_int8_check_is_recorded(data, tmp_path):
+    texts, labels = data
+    texts, labels = texts[:96], labels[:96]
+    # A teacher that is sure about "bad" items and unsure about "ok" ones; one item without a distribution.
+    soft = np.array([[0.05, 0.95] if lab == "bad" else [0.7, 0.3] for lab in labels])
+    soft[0] = np.nan
+    student = make_student("encoder", LABELS, FAST)
+    student.fit(texts, labels, soft_labels=soft)
+    assert student.report["soft_labels"] is True
+    check = student.report["quantisation"]
+    assert check["items"] == 64 and 0.0 <= check["label_agreement"] <= 1.0
+    # The int8 model serves only if it agrees with the float model at least min_agreement.
+    assert student.report["serving"] == ("onnx-int8" if check["label_agreement"] >= 0.98 else "onnx-fp32")
+    assert student.report["export_check"]["label_agreement"] >= 0.99
+    save_student(student, tmp_path / "s")
+    meta = json.loads((tmp_path / "s" / "student.json").read_text())
+    assert meta["report"]["quantisation"] == check
+    assert (tmp_path / "s" / "model.onnx").stat().st_size < 40e6  # int8: about a quarter of the 90 MB float model
+    again = load_student(tmp_path / "s")
+    assert np.array_equal(again.predict_proba(texts[:10]), student.predict_proba(texts[:10]))
+
+
+def test_soft_labels_of_the_wrong_shape_are_refused(data):
+    texts, labels = data
+    with pytest.raises(StudentError, match=r"soft_labels has shape \(3, 3\)"):
+        make_student("encoder", LABELS, FAST).fit(texts[:3], ["ok", "bad", "ok"], soft_labels=np.ones((3, 3)) / 3)
+
+
+@pytest.mark.parametrize("kind", ["encoder", "embed-logreg"])
+def test_missing_base_model_is_a_clear_error(kind, tmp_path):
+    with pytest.raises(StudentError, match=r"params.base_model .*does not exist"):
+        make_student(kind, LABELS, {"base_model": str(tmp_path / "nope")}).fit(["a", "b"], ["ok", "bad"])
+
+
+def test_a_directory_that_is_not_a_model_is_a_clear_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(StudentError, match=r"is not a Hugging Face model directory \(no config.json\)"):
+        make_student("encoder", LABELS, {"base_model": str(tmp_path)}).fit(["a", "b"], ["ok", "bad"])
+
+
+def test_bad_precision_is_refused():
+    with pytest.raises(StudentError, match="precision 'fp8' must be fp32 or bf16"):
+        make_student("encoder", LABELS, {"precision": "fp8"})

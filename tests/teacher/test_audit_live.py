@@ -1,0 +1,66 @@
+"""`graduate teacher audit --live` against a real OpenAI-compatible server on 127.0.0.1: the
+missing answers go through the labelling client, n samples per item, then come from the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from servers import fake_openai_server
+from servers.fake_openai import is_rude
+from sqlalchemy import select
+
+from graduate import Project
+from graduate.store.schema import teacher_calls
+from graduate.teacher.audit import run_audit
+
+
+def test_live_audit_samples_n_answers_and_then_reads_them_from_the_log(tiny_project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with fake_openai_server(latency=0.005) as server:
+        raw = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+        raw["teacher"].update(requests_per_minute=60_000, concurrency=8)
+        raw["audit"] = {
+            "configs": [
+                {"name": "recorded gpt-4"},
+                {
+                    "name": "local x3",
+                    "model": "fake-model",
+                    "base_url": server.base_url,
+                    "temperature": 0.7,
+                    "n": 3,
+                    "few_shot": [{"text": "thanks for fixing the typo", "answer": '{"is_bad": 0}'}],
+                },
+            ]
+        }
+        raw["prices"]["fake-model"] = {"input_per_1m": 1.0, "output_per_1m": 2.0}
+        (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        proj = Project.load(tiny_project)
+        proj.import_logs()
+        proj.load_data()
+
+        audit = run_audit(proj.engine, proj.spec, live=True)
+        live = {c["name"]: c for c in audit["configs"]}["local x3"]
+        tb = live["sets"]["test.balanced"]
+        assert live["live"]["sent"] == 41 * 3 and live["live"]["failed"] == 0
+        assert tb["answered"] == 41 and tb["samples_per_item"] == 3.0
+        assert tb["latency_p50_ms"] is not None and tb["latency_p95_ms"] >= tb["latency_p50_ms"]
+        assert tb["cost_per_1k_usd"] > 0 and not tb["cost_estimated"]
+        assert tb["repeated_items"] == 41 and tb["disagreeing_items"] == 0  # this server always answers alike
+        assert live["few_shot"] == 1
+        # the recorded configuration needs nothing live: the call log already answers it
+        assert {c["name"]: c for c in audit["configs"]}["recorded gpt-4"]["live"]["sent"] == 0
+        with proj.engine.connect() as conn:
+            requests = conn.execute(select(teacher_calls.c.request).where(teacher_calls.c.model == "fake-model")).scalars().all()
+        assert len(requests) == 123 and all([m["role"] for m in r["messages"]] == ["user", "assistant", "user"] for r in requests)
+
+        # the audit's labels are the server's answers (it judges rude words)
+        from graduate.evaluate.testsets import load_test_set
+
+        test = load_test_set(proj.engine, proj.spec.test_sets[0])
+        rude = sum(is_rude(ex.text) for ex in test.examples)
+        assert round(tb["tpr"] * test.gold.count("bad") + tb["fpr"] * test.gold.count("ok")) == rude
+
+        again = run_audit(Project.load(tiny_project).engine, proj.spec, live=True)
+        assert {c["name"]: c for c in again["configs"]}["local x3"]["live"]["sent"] == 0
+        assert server.stats()["requests"] == 123

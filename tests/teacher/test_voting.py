@@ -1,0 +1,53 @@
+"""Votes: self-consistency majority, ensembles, audit weights, disagreement (pure functions)."""
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graduate.teacher.voting import audit_weight, disagreement, ensemble_vote, majority_vote
+
+
+def test_majority_vote_share_is_the_confidence():
+    v = majority_vote(["bad", "ok", "bad", "bad", None])
+    assert (v.label, v.votes, v.tie) == ("bad", 4, False)
+    assert v.share == pytest.approx(0.75)
+
+
+def test_a_tie_has_no_winner_unless_the_first_answer_breaks_it():
+    assert majority_vote(["ok", "bad"]).label is None
+    assert majority_vote(["ok", "bad"]).tie
+    assert majority_vote(["ok", "bad"], tie_break="first").label == "ok"
+    assert majority_vote([None, None]).label is None and majority_vote([]).share == 0.0
+
+
+def test_weighted_ensemble_follows_the_better_member():
+    members = {"weak a": "bad", "weak b": "bad", "strong": "ok"}
+    assert ensemble_vote(members).label == "bad"
+    acc = {"weak a": 0.6, "weak b": 0.6, "strong": 0.95}
+    v = ensemble_vote(members, method="weighted", accuracies=acc)
+    assert v.label == "ok"
+    assert v.share == pytest.approx(audit_weight(0.95) / (audit_weight(0.95) + 2 * audit_weight(0.6)))
+
+
+def test_weighted_vote_needs_accuracies_and_chance_members_weigh_nothing():
+    with pytest.raises(ValueError):
+        ensemble_vote({"a": "ok", "b": "bad"}, method="weighted")
+    assert audit_weight(0.5) == 0.0 and audit_weight(None) == 0.0
+    assert audit_weight(0.9) == pytest.approx(math.log(9))
+
+
+def test_disagreement_counts_only_repeated_requests():
+    assert disagreement([["ok"], ["ok", "ok"], ["ok", "bad", "ok"], [None, "bad"]]) == (2, 1)
+
+
+@given(st.lists(st.sampled_from(["ok", "bad", None]), max_size=12))
+def test_vote_is_a_most_common_answer(labels):
+    v = majority_vote(labels, tie_break="first")
+    answered = [x for x in labels if x is not None]
+    if not answered:
+        assert v.label is None
+        return
+    assert answered.count(v.label) == max(answered.count(x) for x in set(answered))
+    assert v.share == pytest.approx(answered.count(v.label) / len(answered))
