@@ -20,10 +20,10 @@ from graduate.errors import BudgetExceededError, TeacherError
 from graduate.spec import ProjectSpec
 from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
 from graduate.teacher.base import ChatRequest, TeacherBackend
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE
+from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, record_completion
 from graduate.teacher.parse import parse_answer
 from graduate.teacher.prompt import render_messages, request_params
-from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.teacher.tokens import estimate_prompt_tokens
 
 
 @dataclass
@@ -95,23 +95,14 @@ class ServeTeacher:
                     )
                     raise
                 latency = (time.perf_counter() - started) * 1000
-                estimated = completion.input_tokens is None or completion.output_tokens is None
-                tin = completion.input_tokens if completion.input_tokens is not None else estimate_prompt_tokens(req.messages)
-                tout = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
-                actual = self.price.cost(tin, tout) if self.price else 0.0
-                await asyncio.to_thread(
-                    finish_call,
+                actual = await asyncio.to_thread(
+                    record_completion,
                     self.engine,
                     call_id,
-                    status="ok",
-                    content=completion.content,
-                    response=completion.response,
-                    input_tokens=tin,
-                    output_tokens=tout,
-                    tokens_estimated=estimated,
+                    completion,
+                    est_in=estimate_prompt_tokens(req.messages),
                     latency_ms=latency,
-                    cost_usd=actual,
-                    attempts=completion.attempts,
+                    price=self.price,
                 )
                 return TeacherAnswer(None, completion.content, call_id, latency, response=completion.response)
         finally:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from graduate.errors import TeacherAuthError, TeacherError
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
-from graduate.teacher.base import ChatRequest, TeacherBackend
+from graduate.teacher.base import ChatRequest, Completion, TeacherBackend
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
 
@@ -81,6 +81,31 @@ def _limiters(spec: TeacherSpec):
     # Tokens: a 10-second bucket, large enough for one long prompt.
     tokens = AsyncLimiter(max(spec.tokens_per_minute * RATE_HEADROOM / 6.0, 1.0), 10.0)
     return requests, tokens
+
+
+def record_completion(
+    engine: Engine, call_id: int, completion: Completion, *, est_in: int, latency_ms: float, price: PriceSpec | None
+) -> float:
+    """Complete a pending call in the log with its answer, tokens (estimated where the endpoint
+    reported no usage) and cost; returns the cost."""
+    estimated = completion.input_tokens is None or completion.output_tokens is None
+    tin = completion.input_tokens if completion.input_tokens is not None else est_in
+    tout = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
+    cost = price.cost(tin, tout) if price else 0.0
+    finish_call(
+        engine,
+        call_id,
+        status="ok",
+        content=completion.content,
+        response=completion.response,
+        input_tokens=tin,
+        output_tokens=tout,
+        tokens_estimated=estimated,
+        latency_ms=latency_ms,
+        cost_usd=cost,
+        attempts=completion.attempts,
+    )
+    return cost
 
 
 async def label_texts(
@@ -175,27 +200,7 @@ async def label_texts(
                     settle(key, lambda t: LabelOutcome(t, key, "failed", call_id, error=str(exc)))
                     return
                 latency = (time.perf_counter() - started) * 1000
-                estimated = completion.input_tokens is None or completion.output_tokens is None
-                tin = completion.input_tokens if completion.input_tokens is not None else est_in
-                tout = (
-                    completion.output_tokens
-                    if completion.output_tokens is not None
-                    else estimate_text_tokens(completion.content or "")
-                )
-                actual = price.cost(tin, tout) if price else 0.0
-                finish_call(
-                    engine,
-                    call_id,
-                    status="ok",
-                    content=completion.content,
-                    response=completion.response,
-                    input_tokens=tin,
-                    output_tokens=tout,
-                    tokens_estimated=estimated,
-                    latency_ms=latency,
-                    cost_usd=actual,
-                    attempts=completion.attempts,
-                )
+                actual = record_completion(engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price)
                 stats.sent += 1
                 stats.attempts += completion.attempts
                 stats.cost_usd += actual
