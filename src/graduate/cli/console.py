@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from rich.console import Console
+from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console()
@@ -47,6 +48,14 @@ def item_progress(description: str, total: int) -> Iterator:
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+def count_table(title: str) -> Table:
+    """The two-column "what / count" table that commands end with."""
+    t = Table(title=title, title_justify="left")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    return t
 
 
 def fmt(value: object, digits: int = 3) -> str:

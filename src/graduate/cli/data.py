@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, err_console, fmt, stage_progress
+from graduate.cli.console import console, err_console, fmt, stage_progress, count_table
 
 app = typer.Typer(help="Training data: cleaning, label issues, review queue, balance, diversity.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: export suspects to CSV, import reviewers' corrections.", no_args_is_help=True)
@@ -313,9 +313,7 @@ def review_import(
 
     proj = Project.load(project)
     rep = import_review(proj.engine, file, proj.spec.task.labels, reviewer=reviewer)
-    t = Table(title=f"{file.name}: {rep.rows} rows", title_justify="left")
-    t.add_column("what")
-    t.add_column("count", justify="right")
+    t = count_table(f"{file.name}: {rep.rows} rows")
     for name, value in [
         ("new human labels", rep.added),
         ("changed (the reviewer's earlier label replaced, old value kept in label_changes)", rep.changed),

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from graduate.cli.console import console, err_console, fmt_usd, item_progress
+from graduate.cli.console import console, err_console, fmt_usd, item_progress, count_table
 
 
 def label(
@@ -42,9 +41,7 @@ def label(
         if p.label is not None:
             counts[p.label] = counts.get(p.label, 0) + 1
 
-    t = Table(title=f"{input.name}: {len(items)} rows ({len(report.skipped)} skipped)", title_justify="left")
-    t.add_column("what")
-    t.add_column("count", justify="right")
+    t = count_table(f"{input.name}: {len(items)} rows ({len(report.skipped)} skipped)")
     for name, value in [
         ("distinct requests", stats.distinct),
         ("answered from the call log (not sent)", stats.cached),

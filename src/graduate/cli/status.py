@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 from sqlalchemy import func, select
 
-from graduate.cli.console import console
+from graduate.cli.console import console, count_table
 
 
 def status(project: Path = typer.Argument(..., help="Project directory.")) -> None:
@@ -18,9 +17,7 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
     from graduate.store.schema import datasets, examples, labels, runs
 
     proj = Project.load(project)
-    t = Table(title=f"{proj.spec.task.name}: store {proj.engine.url.render_as_string(hide_password=True)}", title_justify="left")
-    t.add_column("what")
-    t.add_column("count", justify="right")
+    t = count_table(f"{proj.spec.task.name}: store {proj.engine.url.render_as_string(hide_password=True)}")
     for key, n in sorted(count_by_status(proj.engine).items()):
         t.add_row(f"teacher calls {key}", str(n))
     with proj.engine.connect() as conn:
