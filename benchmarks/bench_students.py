@@ -5,6 +5,7 @@ items/s (short texts, 2 cores), size on disk and peak memory (each rung in its o
     .venv/bin/python benchmarks/bench_students.py                 # every CPU rung
     .venv/bin/python benchmarks/bench_students.py --rungs encoder  # some rungs
     .venv/bin/python benchmarks/bench_students.py --lora-items 32  # lora-llm on a small slice
+    .venv/bin/python benchmarks/bench_students.py --rungs encoder --seeds 0,1,2  # seed spread
 
 Targets: the best CPU student >= GPT-4's own accuracy (0.887 test.balanced, 0.909 test.indist);
 encoder training < 30 minutes; int8 ONNX encoder >= 1,000 short texts/s. lora-llm (0.5B base) is
@@ -32,7 +33,10 @@ RESULTS = Path(__file__).parent / "results" / "students.jsonl"
 SHORT_TEXTS = 2000  # texts of at most 200 characters for the throughput figure
 
 
-def rung(kind: str, project: Path, lora_items: int, lora_eval: int) -> dict:
+SEEDED = {"encoder", "lora-llm"}  # rungs whose result depends on the seed
+
+
+def rung(kind: str, project: Path, lora_items: int, lora_eval: int, seed: int) -> dict:
     """Runs in a child process: train one rung, score it, time it, measure its peak memory."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from graduate.cli.console import quiet_libraries
@@ -47,14 +51,17 @@ def rung(kind: str, project: Path, lora_items: int, lora_eval: int) -> dict:
     tests = {sel.name: load_test_set(proj.engine, sel) for sel in proj.spec.test_sets if getattr(sel, "purpose", "quality") == "quality"}
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     texts, labels = dataset.texts, dataset.labels
-    params: dict = {}
+    # The example's own params for this kind where its spec lists it, else the kind's defaults.
+    params: dict = dict(next((st.params for st in proj.spec.students if st.kind == kind), {}))
     note = ""
     if kind == "lora-llm":
         from graduate.students.lora_llm import LoraLlmStudent
 
-        params = {**LoraLlmStudent.defaults_from_spec(proj.spec), "max_text_tokens": 128}
+        params = {**LoraLlmStudent.defaults_from_spec(proj.spec), "max_text_tokens": 128, **params}
         texts, labels = texts[:lora_items], labels[:lora_items]
         note = f"trained on the first {lora_items} items (1 epoch), scored on the first {lora_eval} of each test set"
+    if kind in SEEDED:
+        params["seed"] = seed
     student = make_student(kind, proj.spec.task.labels, params)
     t0 = time.perf_counter()
     student.fit(texts, labels)
@@ -63,7 +70,7 @@ def rung(kind: str, project: Path, lora_items: int, lora_eval: int) -> dict:
     save_student(student, out_dir)
     student = load_student(out_dir)  # measure what would be served
     size = sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file())
-    res: dict = {"rung": kind, "train_items": len(texts), "fit_s": fit_s, "size_mb": size / 1e6, "note": note}
+    res: dict = {"rung": kind, "seed": seed if kind in SEEDED else None, "train_items": len(texts), "fit_s": fit_s, "size_mb": size / 1e6, "note": note}
     for name, test in tests.items():
         ex = test.examples if kind != "lora-llm" else test.examples[:lora_eval]
         gold = test.gold[: len(ex)]
@@ -83,6 +90,8 @@ def rung(kind: str, project: Path, lora_items: int, lora_eval: int) -> dict:
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["rss_after_data_mb"] = rss_data
     report = getattr(student, "report", {}) or {}
+    if "precision" in report:
+        res["precision"] = report["precision"]
     if "quantisation" in report:
         res["int8_label_agreement"] = report["quantisation"]["label_agreement"]
         res["serving"] = report.get("serving")
@@ -94,11 +103,12 @@ def main() -> None:
     ap.add_argument("--rungs", default=",".join(r for r in RUNGS))
     ap.add_argument("--lora-items", type=int, default=32)
     ap.add_argument("--lora-eval", type=int, default=40)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds for the seeded rungs (encoder, lora-llm)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--project", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(rung(args.child, Path(args.project), args.lora_items, args.lora_eval)))
+        print(json.dumps(rung(args.child, Path(args.project), args.lora_items, args.lora_eval, int(args.seeds))))
         return
     with tempfile.TemporaryDirectory() as d:
         project = example_copy(Path(d) / "toxicity")
@@ -109,8 +119,12 @@ def main() -> None:
         proj.load_data()
         rows = []
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        for kind in args.rungs.split(","):
-            cmd = [sys.executable, __file__, "--child", kind, "--project", str(project), "--lora-items", str(args.lora_items), "--lora-eval", str(args.lora_eval)]
+        jobs = [(kind, seed) for kind in args.rungs.split(",") for seed in (args.seeds.split(",") if kind in SEEDED else ["0"])]
+        for kind, seed in jobs:
+            cmd = [
+                sys.executable, __file__, "--child", kind, "--project", str(project),
+                "--lora-items", str(args.lora_items), "--lora-eval", str(args.lora_eval), "--seeds", seed,
+            ]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 print(f"{kind} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
@@ -122,10 +136,10 @@ def main() -> None:
             rows.append(res)
     table(
         "student ladder on examples/toxicity (2 cores; GPT-4 teacher: 0.887 test.balanced, 0.909 test.indist)",
-        ["rung", "train items", "acc balanced", "acc indist", "train s", "short texts/s", "size MB", "peak RSS MB", "note"],
+        ["rung", "seed", "train items", "acc balanced", "acc indist", "train s", "short texts/s", "size MB", "peak RSS MB", "note"],
         [
             [
-                r["rung"], r["train_items"], f"{r['test.balanced_accuracy']:.3f}", f"{r['test.indist_accuracy']:.3f}", f"{r['fit_s']:.1f}",
+                r["rung"], "" if r.get("seed") is None else r["seed"], r["train_items"], f"{r['test.balanced_accuracy']:.3f}", f"{r['test.indist_accuracy']:.3f}", f"{r['fit_s']:.1f}",
                 f"{r['short_items_per_s']:.0f}", f"{r['size_mb']:.1f}", f"{r['peak_rss_mb']:.0f}",
                 (f"int8 agreement {r['int8_label_agreement']:.3f}; " if "int8_label_agreement" in r else "") + r["note"],
             ]

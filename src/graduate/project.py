@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from graduate.data.build import Dataset, build_training_set
 from graduate.data.csv_source import CsvReport, read_items
-from graduate.data.examples import add_examples, select_examples
+from graduate.data.examples import add_examples
 from graduate.data.import_calls import ImportReport, import_log
 from graduate.errors import NotReadyError, StudentError
 from graduate.evaluate.assessment import artifact_bytes
@@ -109,8 +109,14 @@ class Project:
         optimisation steps of students that report them (encoder, lora-llm)."""
         seed = self.spec.seed if seed is None else seed
         params = {**_spec_defaults(student_spec.kind, self.spec), **student_spec.params}
-        soft = dataset.soft_labels if getattr(_student_cls(student_spec.kind), "SOFT_LABELS", False) else None
-        fp = fingerprint(student_spec.kind, params, dataset.content_hash, code_version(), seed, self.spec.task.labels, soft is not None)
+        cls = _student_cls(student_spec.kind)
+        soft = dataset.soft_labels if getattr(cls, "SOFT_LABELS", False) else None
+        # The teacher's reasons, for students that learn them (lora-llm with rationale_weight > 0).
+        reasons = dataset.rationales if getattr(cls, "RATIONALES", False) and params.get("rationale_weight") else None
+        fp = fingerprint(
+            student_spec.kind, params, dataset.content_hash, code_version(), seed, self.spec.task.labels, soft is not None,
+            *([reasons] if reasons is not None else []),
+        )
         for prior in reversed(get_runs(self.engine, kind="train", status="finished", fingerprint=fp)):
             directory = Path(prior.artifact_dir or "")
             if (directory / "kind.json").exists():
@@ -132,7 +138,9 @@ class Project:
             student = make_student(student_spec.kind, self.spec.task.labels, params)
             if hasattr(student, "on_progress"):
                 student.on_progress = lambda done, total: progress(f"train {student_spec.label}", done, total)
-            extra = {"soft_labels": _soft_matrix(soft, self.spec.task.labels)} if soft is not None else {}
+            extra: dict[str, Any] = {"soft_labels": _soft_matrix(soft, self.spec.task.labels)} if soft is not None else {}
+            if reasons is not None:
+                extra["rationales"] = reasons
             t0 = time.perf_counter()
             student.fit(dataset.texts, dataset.labels, sample_weight=dataset.weights or None, **extra)
             fit_seconds = time.perf_counter() - t0
@@ -149,6 +157,7 @@ class Project:
                         "seed": seed,
                         "params": params,
                         "soft_labels": soft is not None,
+                        "rationales": sum(r is not None for r in reasons) if reasons is not None else 0,
                         "fit_seconds": fit_seconds,
                         "size_bytes": size_bytes,
                     },

@@ -41,6 +41,11 @@ def test_soft_labels_train_and_int8_check_is_recorded(data, tmp_path):
     assert (tmp_path / "s" / "model.onnx").stat().st_size < 40e6  # int8: about a quarter of the 90 MB float model
     again = load_student(tmp_path / "s")
     assert np.array_equal(again.predict_proba(texts[:10]), student.predict_proba(texts[:10]))
+    # Batches on parallel single-thread workers give exactly what one worker gives, in input order.
+    again.params.update(threads=1, predict_batch_size=4)
+    serial = again.predict_proba(texts[:50])
+    again.params.update(threads=3)
+    assert np.array_equal(again.predict_proba(texts[:50]), serial)
 
 
 def test_soft_labels_of_the_wrong_shape_are_refused(data):
@@ -62,5 +67,5 @@ def test_a_directory_that_is_not_a_model_is_a_clear_error(tmp_path):
 
 
 def test_bad_precision_is_refused():
-    with pytest.raises(StudentError, match="precision 'fp8' must be fp32 or bf16"):
+    with pytest.raises(StudentError, match="precision 'fp8' must be auto, fp32 or bf16"):
         make_student("encoder", LABELS, {"precision": "fp8"})

@@ -59,6 +59,44 @@ def test_adapter_is_saved_in_the_standard_peft_layout(data, tiny_causal_lm, tmp_
     assert probs.shape == (4, 2) and np.allclose(probs.sum(axis=1), 1)
 
 
+def test_rationales_train_a_second_task_that_explain_answers(data, tiny_causal_lm):
+    """Distilling step-by-step: the teacher's reasons become a second task on the same adapter;
+    after training, the reasons are far more likely under the rationale prompt than without them."""
+    texts, labels = data
+    texts, labels = texts[:12], labels[:12]
+    reasons = [{"reason_toxic": "insult" if lab == "bad" else "", "reason_innocent": "polite" if lab == "ok" else ""} for lab in labels]
+    reasons[0] = None  # an item without reasons trains the label task only
+    params = {"base_model": str(tiny_causal_lm), "epochs": 4, "batch_size": 4, "learning_rate": 0.01, "max_text_tokens": 16, "lora_dropout": 0.0}
+    # The random tiny model's output head caps how far any logit can move; adapting it too lets
+    # a few steps show what was learnt.
+    params["target_modules"] = ["q_proj", "v_proj", "up_proj", "down_proj", "lm_head"]
+
+    def reason_loglik(student):
+        asks = student._prompt_ids(texts[1:], rationale=True)
+        pairs = [(a, student._rationale_ids(r)) for a, r in zip(asks, reasons[1:])]
+        import torch
+
+        with torch.no_grad():
+            lp, mask = student._answer_logprobs(student.model, pairs, "cpu")
+        return float((lp.sum(1) / mask.sum(1)).mean())
+
+    plain = make_student("lora-llm", LABELS, params)
+    plain.fit(texts, labels, rationales=reasons)  # rationale_weight 0: reasons ignored
+    taught = make_student("lora-llm", LABELS, {**params, "rationale_weight": 1.0})
+    taught.fit(texts, labels, rationales=reasons)
+    assert plain.report["rationale_items"] == 0 and taught.report["rationale_items"] == 11
+    assert taught.report["steps"] == 4 * 6 and plain.report["steps"] == 4 * 3  # 12 + 11 sequences vs 12, batches of 4
+    assert reason_loglik(taught) > reason_loglik(plain) + 2.0  # measured: -3.8 vs -10.0 nats per token
+    explained = taught.explain(texts[:2], max_new_tokens=4)
+    assert len(explained) == 2 and all(isinstance(e, str) for e in explained)
+
+
+def test_rationale_text_keeps_the_teachers_order_and_skips_empty_fields():
+    from graduate.students.lora_llm import rationale_text
+
+    assert rationale_text({"reason_innocent": "a joke", "reason_toxic": "", "extra": None, "score": 3}) == "reason_innocent: a joke\nscore: 3"
+
+
 def test_missing_base_model_is_a_clear_error(tmp_path):
     with pytest.raises(StudentError, match=r"params.base_model .*does not exist"):
         make_student("lora-llm", LABELS, {"base_model": str(tmp_path / "missing.gguf")}).fit(["a", "b"], ["ok", "bad"])

@@ -94,7 +94,12 @@ def subsample(dataset: Dataset, fraction: float, seed: int) -> Dataset:
         import hashlib
 
         h = hashlib.sha256((h + json.dumps(soft, sort_keys=True)).encode()).hexdigest()
-    return Dataset(f"{dataset.name}@{fraction:g}", examples, sub_labels, recipe, h, weights=[dataset.weights[i] for i in keep] if dataset.weights else [], soft_labels=soft)
+    return Dataset(
+        f"{dataset.name}@{fraction:g}", examples, sub_labels, recipe, h,
+        weights=[dataset.weights[i] for i in keep] if dataset.weights else [],
+        soft_labels=soft,
+        rationales=[dataset.rationales[i] for i in keep] if dataset.rationales is not None else None,
+    )
 
 
 def check_fractions(dataset: Dataset, fractions: Sequence[float], labels: list[str], min_per_label: int = 2) -> None:

@@ -8,25 +8,29 @@ teacher up to a constant, mixed with the hard loss by ``soft_weight``). After tr
 exported to ONNX and quantised to int8 with ONNX Runtime; the int8 model serves only if its labels
 agree with the float model's on ``agreement_items`` texts at least ``min_agreement`` of the time,
 else the float ONNX serves. The check is stored in ``student.json`` (``quantisation``).
+
+Serving tokenises once, groups texts of similar length into small batches and runs them on
+parallel ONNX Runtime workers of one thread each: on short texts most of the time goes to small
+ops (layer norm, GELU, softmax), which one session spreading each op over all cores does poorly.
+Training autocasts to bf16 where the hardware computes it natively (GPUs, CPUs with AVX512-BF16/AMX:
+about 1.6x faster than fp32 on 2 Sapphire Rapids cores); ``precision: fp32`` turns that off.
 """
 
 from __future__ import annotations
 
 import json
-import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from graduate.errors import StudentError
+from graduate.hardware import bf16_pays_off, cpu_count
 from graduate.students.base import check_fit_input, params_with_defaults
 from graduate.students.base_models import MINILM, encoder_dir
+from graduate.students.training import StepProgress, optimise, total_steps
 from graduate.students.onnx_export import batches_by_length, check_agreement, export_onnx, quantise_int8, session, softmax
-
-# (done, total) optimisation steps.
-StepProgress = Callable[[int, int], None]
-
 
 class EncoderStudent:
     kind = "encoder"
@@ -41,13 +45,15 @@ class EncoderStudent:
         "weight_decay": 0.01,
         "warmup_ratio": 0.06,
         "soft_weight": 0.5,  # with teacher distributions: loss = w * soft CE + (1 - w) * hard CE
-        "precision": "fp32",  # fp32 | bf16 (autocast; fast on CPUs with AMX, and on GPUs)
+        "precision": "auto",  # auto (bf16 where the CPU/GPU computes it natively, else fp32) | fp32 | bf16 (autocast)
         "device": "auto",  # auto (cuda when available) | cpu | cuda
         "quantise": True,  # serve the int8 ONNX model when it agrees with the float one
         "min_agreement": 0.98,  # the least label agreement (int8 vs float) for int8 to serve
         "agreement_items": 1000,  # how many training texts the agreement check uses
-        "predict_batch_size": 64,
-        "threads": None,  # ONNX Runtime threads; default: all cores
+        "predict_batch_size": 16,
+        # Batches run in parallel on this many ONNX Runtime workers of one thread each (on short
+        # texts that beats one session spreading every small op over all cores); default: all cores.
+        "threads": None,
         "save_float": True,  # also save the float PyTorch weights (for further tuning; not needed to serve)
         "seed": 0,
     }
@@ -56,8 +62,8 @@ class EncoderStudent:
         self.labels = list(labels)
         self.params = params_with_defaults(self.kind, params, self.DEFAULTS)
         p = self.params
-        if p["precision"] not in ("fp32", "bf16"):
-            raise StudentError(f"params.precision {p['precision']!r} must be fp32 or bf16", kind=self.kind)
+        if p["precision"] not in ("auto", "fp32", "bf16"):
+            raise StudentError(f"params.precision {p['precision']!r} must be auto, fp32 or bf16", kind=self.kind)
         if p["device"] not in ("auto", "cpu", "cuda"):
             raise StudentError(f"params.device {p['device']!r} must be auto, cpu or cuda", kind=self.kind)
         if not 0 <= p["soft_weight"] <= 1:
@@ -87,7 +93,7 @@ class EncoderStudent:
         soft_labels: np.ndarray | None = None,
     ) -> None:
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         check_fit_input(self.kind, texts, labels, self.labels)
         p = self.params
@@ -95,6 +101,7 @@ class EncoderStudent:
         torch.manual_seed(p["seed"])
         rng = np.random.default_rng(p["seed"])
         device = self._device()
+        bf16 = p["precision"] == "bf16" or (p["precision"] == "auto" and bf16_pays_off(device))
         self.tokenizer = AutoTokenizer.from_pretrained(base)
         model = AutoModelForSequenceClassification.from_pretrained(
             base,
@@ -116,50 +123,44 @@ class EncoderStudent:
             soft_np[missing] = np.eye(len(self.labels), dtype=np.float32)[y.numpy()[missing]]
             soft = torch.tensor(soft_np)
 
-        steps_per_epoch = math.ceil(len(ids) / p["batch_size"])
-        total = max(1, math.ceil(p["epochs"] * steps_per_epoch))
-        if p["max_steps"] is not None:
-            total = min(total, int(p["max_steps"]))
-        opt = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"])
-        sched = get_linear_schedule_with_warmup(opt, int(p["warmup_ratio"] * total), total)
+        total = total_steps(len(ids), p["batch_size"], p["epochs"], p["max_steps"])
         pad = self.tokenizer.pad_token_id or 0
         lengths = [len(x) for x in ids]
+
+        def batch_loss(batch: np.ndarray) -> Any:
+            inputs = _pad([ids[i] for i in batch], pad, device)
+            if "token_type_ids" in enc:
+                inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(**inputs).logits.float()
+            logp = torch.log_softmax(logits, dim=-1)
+            bt = torch.as_tensor(batch)
+            hard = -logp.gather(1, y[bt].to(device).unsqueeze(1)).squeeze(1)
+            if soft is not None:
+                per_item = p["soft_weight"] * -(soft[bt].to(device) * logp).sum(-1) + (1 - p["soft_weight"]) * hard
+            else:
+                per_item = hard
+            wb = w[bt].to(device)
+            return (per_item * wb).sum() / wb.sum()
+
         model.train()
-        step = 0
-        losses: list[float] = []
-        while step < total:
-            for batch in self._train_batches(lengths, rng):
-                if step >= total:
-                    break
-                inputs = _pad([ids[i] for i in batch], pad, device)
-                if "token_type_ids" in enc:
-                    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
-                with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=p["precision"] == "bf16"):
-                    logits = model(**inputs).logits.float()
-                logp = torch.log_softmax(logits, dim=-1)
-                bt = torch.as_tensor(batch)
-                hard = -logp.gather(1, y[bt].to(device).unsqueeze(1)).squeeze(1)
-                if soft is not None:
-                    per_item = p["soft_weight"] * -(soft[bt].to(device) * logp).sum(-1) + (1 - p["soft_weight"]) * hard
-                else:
-                    per_item = hard
-                wb = w[bt].to(device)
-                loss = (per_item * wb).sum() / wb.sum()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                losses.append(float(loss.detach()))
-                step += 1
-                if self.on_progress:
-                    self.on_progress(step, total)
+        losses = optimise(
+            list(model.parameters()),
+            total=total,
+            learning_rate=p["learning_rate"],
+            warmup_ratio=p["warmup_ratio"],
+            weight_decay=p["weight_decay"],
+            epoch_batches=lambda: self._train_batches(lengths, rng),
+            batch_loss=batch_loss,
+            on_progress=self.on_progress,
+        )
         model.eval()
         self.model = model.to("cpu").float()
         self.report = {
             "base_model": str(p["base_model"]),
             "steps": total,
             "device": device,
+            "precision": "bf16" if bf16 else "fp32",
             "final_loss": float(np.mean(losses[-20:])),
             "soft_labels": soft is not None,
         }
@@ -226,15 +227,15 @@ class EncoderStudent:
         if self.onnx is None or self.tokenizer is None:
             raise StudentError("not trained; call fit or load first", kind=self.kind)
         if self._session is None:
-            self._session = session(self.onnx, self.params["threads"])
+            self._session = session(self.onnx, 1)
         out = np.zeros((len(texts), len(self.labels)))
         if not len(texts):
             return out
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.params["max_length"])
-        ids = enc["input_ids"]
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.params["max_length"])["input_ids"]
         names = {i.name for i in self._session.get_inputs()}
         pad = self.tokenizer.pad_token_id or 0
-        for batch in batches_by_length([len(x) for x in ids], self.params["predict_batch_size"]):
+
+        def run(batch: np.ndarray) -> None:
             width = max(len(ids[i]) for i in batch)
             input_ids = np.full((len(batch), width), pad, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -245,6 +246,16 @@ class EncoderStudent:
             if "token_type_ids" in names:
                 feed["token_type_ids"] = np.zeros_like(input_ids)
             out[batch] = softmax(self._session.run(["logits"], feed)[0].astype(np.float64))
+
+        batches = batches_by_length([len(x) for x in ids], self.params["predict_batch_size"])
+        workers = min(len(batches), self.params["threads"] or cpu_count())
+        if workers <= 1:
+            for batch in batches:
+                run(batch)
+        else:
+            # ONNX Runtime releases the GIL in run(); one session serves concurrent calls.
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, batches))
         return out
 
     def save(self, directory: Path) -> None:

@@ -7,6 +7,13 @@ answer by the model's log-likelihood and normalises over labels, so it never nee
 text. The adapter is saved in peft's standard layout (``adapter/adapter_config.json`` +
 ``adapter_model.safetensors``), which vLLM (``--lora-modules``) and LoRAX load beside the base.
 
+Rationales (optional, "distilling step-by-step", Hsieh et al. 2023): with ``rationale_weight`` > 0
+and a dataset whose teacher answers carry reasons (a chain-of-thought prompt's ``reason_*``
+fields), every item with reasons is also a second training example: the same prompt with
+``rationale_instruction`` appended, answered with the teacher's reasons. The two tasks share the
+adapter; predicting labels stays one cheap forward pass (no reasons are generated first), and
+``explain`` generates the student's reasons on demand.
+
 The base model is a packaged GGUF (``qwen2.5-0.5b``, dequantised by transformers with ``gguf``), a
 ``.gguf`` file or a local Hugging Face directory. Training and scoring use a GPU when one is
 visible (bf16), else the CPU (fp32).
@@ -15,17 +22,16 @@ visible (bf16), else the CPU (fp32).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from graduate.errors import StudentError
 from graduate.students.base import check_fit_input, params_with_defaults
 from graduate.students.base_models import QWEN_05B, load_causal_lm
+from graduate.students.training import StepProgress, optimise, total_steps
 
-StepProgress = Callable[[int, int], None]
 DEFAULT_PROMPT = "Classify the text.\n\nText: {text}\n\nAnswer:"
 
 
@@ -49,8 +55,14 @@ class LoraLlmStudent:
         "warmup_ratio": 0.05,
         "device": "auto",  # auto (cuda when available) | cpu | cuda
         "predict_batch_size": 8,
+        # Rationale task: its loss weight (0 = off), the instruction that asks for reasons, and how
+        # many tokens of the teacher's reasons are learnt.
+        "rationale_weight": 0.0,
+        "rationale_instruction": "Give only your reasons, not the answer.",
+        "max_rationale_tokens": 128,
         "seed": 0,
     }
+    RATIONALES = True  # fit accepts rationales (the teacher's reasons per item)
 
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)
@@ -65,6 +77,8 @@ class LoraLlmStudent:
             raise StudentError(f"params.answers must differ between labels, got {answers}", kind=self.kind)
         if p["device"] not in ("auto", "cpu", "cuda"):
             raise StudentError(f"params.device {p['device']!r} must be auto, cpu or cuda", kind=self.kind)
+        if not 0 <= p["rationale_weight"] <= 10:
+            raise StudentError(f"params.rationale_weight {p['rationale_weight']} must be between 0 (off) and 10", kind=self.kind)
         self.answers: dict[str, str] = {lab: str(answers[lab]) for lab in self.labels}
         self.tokenizer: Any = None
         self.model: Any = None
@@ -98,9 +112,12 @@ class LoraLlmStudent:
         self.report["base_model_dir"] = str(source)
         return tokenizer, model.to(device), device
 
-    def _prompt_ids(self, texts: Sequence[str]) -> list[list[int]]:
+    def _prompt_ids(self, texts: Sequence[str], *, rationale: bool = False) -> list[list[int]]:
+        """The prompt per text; ``rationale``: the variant that asks for the reasons instead."""
         tok = self.tokenizer
         template = self.params["prompt"] or DEFAULT_PROMPT
+        if rationale:
+            template = f"{template}\n\n{self.params['rationale_instruction']}"
         cut = tok(list(texts), add_special_tokens=False, truncation=True, max_length=self.params["max_text_tokens"])["input_ids"]
         out = []
         for ids in cut:
@@ -116,10 +133,21 @@ class LoraLlmStudent:
         return [tok(self.answers[lab], add_special_tokens=False)["input_ids"] + eos for lab in self.labels]
 
     # -- training ------------------------------------------------------------------------------
-    def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None:
+    def _rationale_ids(self, rationale: dict[str, Any]) -> list[int]:
+        tok = self.tokenizer
+        ids = tok(rationale_text(rationale), add_special_tokens=False, truncation=True, max_length=self.params["max_rationale_tokens"])["input_ids"]
+        return ids + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        sample_weight: Sequence[float] | None = None,
+        rationales: Sequence[dict[str, Any] | None] | None = None,
+    ) -> None:
         import torch
         from peft import LoraConfig, get_peft_model
-        from transformers import get_linear_schedule_with_warmup
 
         check_fit_input(self.kind, texts, labels, self.labels)
         p = self.params
@@ -141,39 +169,49 @@ class LoraLlmStudent:
         answers = self._answer_ids()
         seqs = [(pr, answers[self.labels.index(lab)]) for pr, lab in zip(prompts, labels)]
         w = np.ones(len(seqs)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        with_reasons = 0
+        if rationales is not None and p["rationale_weight"] > 0:
+            if len(rationales) != len(texts):
+                raise StudentError(f"{len(texts)} texts but {len(rationales)} rationales", kind=self.kind)
+            keep = [i for i, r in enumerate(rationales) if r and rationale_text(r)]
+            if keep:
+                asks = self._prompt_ids([texts[i] for i in keep], rationale=True)
+                seqs += [(ask, self._rationale_ids(rationales[i] or {})) for ask, i in zip(asks, keep)]
+                w = np.concatenate([w, p["rationale_weight"] * w[keep]])
+                with_reasons = len(keep)
 
-        steps_per_epoch = math.ceil(len(seqs) / p["batch_size"])
-        total = max(1, math.ceil(p["epochs"] * steps_per_epoch))
-        if p["max_steps"] is not None:
-            total = min(total, int(p["max_steps"]))
+        total = total_steps(len(seqs), p["batch_size"], p["epochs"], p["max_steps"])
         trainable = [q for q in model.parameters() if q.requires_grad]
-        opt = torch.optim.AdamW(trainable, lr=p["learning_rate"])
-        sched = get_linear_schedule_with_warmup(opt, int(p["warmup_ratio"] * total), total)
-        model.train()
-        step = 0
-        losses: list[float] = []
-        while step < total:
+
+        def epoch_batches() -> list[np.ndarray]:
             order = rng.permutation(len(seqs))
-            for start in range(0, len(order), p["batch_size"]):
-                if step >= total:
-                    break
-                batch = order[start : start + p["batch_size"]]
-                token_lp, mask = self._answer_logprobs(model, [seqs[i] for i in batch], device)
-                per_item = -token_lp.sum(1) / mask.sum(1).clamp(min=1)
-                wb = torch.tensor(w[batch], dtype=per_item.dtype, device=device)
-                loss = (per_item * wb).sum() / wb.sum()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                losses.append(float(loss.detach()))
-                step += 1
-                if self.on_progress:
-                    self.on_progress(step, total)
+            return [order[i : i + p["batch_size"]] for i in range(0, len(order), p["batch_size"])]
+
+        def batch_loss(batch: np.ndarray) -> Any:
+            token_lp, mask = self._answer_logprobs(model, [seqs[i] for i in batch], device)
+            per_item = -token_lp.sum(1) / mask.sum(1).clamp(min=1)
+            wb = torch.tensor(w[batch], dtype=per_item.dtype, device=device)
+            return (per_item * wb).sum() / wb.sum()
+
+        model.train()
+        losses = optimise(
+            trainable,
+            total=total,
+            learning_rate=p["learning_rate"],
+            warmup_ratio=p["warmup_ratio"],
+            epoch_batches=epoch_batches,
+            batch_loss=batch_loss,
+            on_progress=self.on_progress,
+        )
         model.eval()
         self.model = model
-        self.report.update(steps=total, device=device, final_loss=float(np.mean(losses[-20:])), trainable_params=int(sum(q.numel() for q in trainable)))
+        self.report.update(
+            steps=total,
+            device=device,
+            final_loss=float(np.mean(losses[-20:])),
+            trainable_params=int(sum(q.numel() for q in trainable)),
+            rationale_items=with_reasons,
+        )
 
     def _batch(self, pairs: list[tuple[list[int], list[int]]], device: str) -> tuple[dict[str, Any], Any, Any]:
         """Left-padded prompt+answer sequences, so every answer ends at the last position and only
@@ -230,6 +268,26 @@ class LoraLlmStudent:
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
+    def explain(self, texts: Sequence[str], *, max_new_tokens: int | None = None) -> list[str]:
+        """The student's reasons per text (greedy decoding of the rationale task); meaningful
+        after training with rationales."""
+        import torch
+
+        if self.model is None:
+            raise StudentError("not trained; call fit or load first", kind=self.kind)
+        device = next(self.model.parameters()).device.type
+        tok = self.tokenizer
+        limit = max_new_tokens or self.params["max_rationale_tokens"]
+        out: list[str] = []
+        with torch.no_grad():
+            for prompt in self._prompt_ids(texts, rationale=True):
+                ids = torch.tensor([prompt], device=device)
+                gen = self.model.generate(
+                    input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=limit, do_sample=False, pad_token_id=tok.pad_token_id
+                )
+                out.append(tok.decode(gen[0, len(prompt) :], skip_special_tokens=True).strip())
+        return out
+
     @property
     def base_model_bytes(self) -> int:
         """The base model it needs beside the adapter (the GGUF file, or the Hugging Face directory)."""
@@ -258,6 +316,12 @@ class LoraLlmStudent:
         obj.model = PeftModel.from_pretrained(base, directory / "adapter")
         obj.model.eval()
         return obj
+
+
+def rationale_text(rationale: dict[str, Any]) -> str:
+    """The teacher's reasons as the text the student learns: one ``field: value`` line each, in the
+    teacher's order (empty values left out)."""
+    return "\n".join(f"{k}: {v}" for k, v in rationale.items() if v not in (None, ""))
 
 
 def teacher_answer(parse: Any, labels: list[str], label: str) -> str:

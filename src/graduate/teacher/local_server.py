@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from graduate.errors import LocalTeacherError
+from graduate.hardware import cpu_count
 
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 12
@@ -44,13 +45,6 @@ def require_llama_cpp() -> None:
             f"the local teacher needs llama-cpp-python's server ({missing[0]} is not installed); "
             "run `pip install 'graduate[local]'` (it compiles llama.cpp: 4-5 minutes)"
         )
-
-
-def default_threads() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not on Linux
-        return max(os.cpu_count() or 1, 1)
 
 
 def free_port() -> int:
@@ -119,7 +113,7 @@ class LocalServer:
         self.requested_port = port
         self.port: int | None = None
         self.n_ctx = n_ctx
-        self.threads = threads or default_threads()
+        self.threads = threads or cpu_count()
         self.logits_all = logits_all
         self.startup_timeout_s = startup_timeout_s
         self.max_restarts = max_restarts
