@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from graduate.errors import StudentError
 from graduate.spec import load_spec
@@ -127,3 +128,30 @@ def test_real_qwen_gguf_base_trains_and_predicts_on_cpu(data, tmp_path, monkeypa
     save_student(student, tmp_path / "s")
     assert (tmp_path / "s" / "adapter" / "adapter_model.safetensors").exists()
     assert np.array_equal(load_student(tmp_path / "s").predict_proba(texts[120:124]), probs)
+
+
+def test_a_project_trains_lora_on_the_cot_teachers_reasons(tiny_project, tiny_causal_lm):
+    """Wiring: a chain-of-thought teacher's reasons reach the student through the training set,
+    and the run records how many items had them; without rationale_weight they are not used."""
+    from quality_project import COT_PROMPT, with_audit
+
+    from graduate.project import Project
+    from graduate.spec import StudentSpec
+
+    raw = yaml.safe_load((with_audit(tiny_project) / "graduate.yaml").read_text())
+    raw["teacher"].update(prompt_name="cot", prompt=COT_PROMPT)
+    raw["train"]["tags"] = ["test.balanced"]  # the items the recorded cot answers cover
+    raw["test_sets"] = []
+    (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(tiny_project)
+    proj.import_logs()
+    proj.load_data()
+    dataset = proj.build_training_set()
+    assert dataset.rationales is not None and sum(r is not None for r in dataset.rationales) == len(dataset.examples) == 41
+    params = {"base_model": str(tiny_causal_lm), "max_steps": 2, "max_text_tokens": 16}
+    taught = proj.train(StudentSpec(kind="lora-llm", params={**params, "rationale_weight": 0.5}), dataset)
+    plain = proj.train(StudentSpec(kind="lora-llm", params=params), dataset)
+    assert json.loads((taught.directory.parent / "run.json").read_text())["rationales"] == 41
+    assert json.loads((plain.directory.parent / "run.json").read_text())["rationales"] == 0
+    assert taught.student.report["rationale_items"] == 41 and plain.student.report["rationale_items"] == 0
+    assert taught.run_id != plain.run_id
