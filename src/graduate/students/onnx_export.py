@@ -33,8 +33,8 @@ def export_onnx(model: Any, input_names: list[str], kind: str) -> bytes:
     model.eval()
     if hasattr(model, "set_attn_implementation"):
         # Eager attention exports as plain MatMul/Softmax, which ONNX Runtime runs ~10% faster on
-        # short texts than the masking ops the SDPA path exports to (same outputs; the agreement
-        # check below the export confirms it).
+        # short texts than the masking ops the SDPA path exports to (same outputs; the encoder's
+        # export check compares them with the PyTorch model's).
         try:
             model.set_attn_implementation("eager")
         except (ValueError, ImportError):  # a model without an eager path keeps its own
