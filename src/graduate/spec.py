@@ -524,11 +524,30 @@ class LabelIssueSpec(_Model):
 class BalanceSpec(_Model):
     """Class balance of the training set: reported always, changed only if asked."""
 
-    strategy: Literal["none", "class_weight", "undersample"] = Field(
+    strategy: Literal["none", "class_weight", "undersample", "prior"] = Field(
         "none",
         description="none: report counts only; class_weight: weight items so each class counts alike (n / (classes x count)); "
-        "undersample: drop random items of the larger classes down to the smallest class's count.",
+        "undersample: drop random items of the larger classes down to the smallest class's count; "
+        "prior: weight items so the classes count in the shares of `prior` (the rates the student will see in production).",
     )
+    prior: dict[str, float] | None = Field(
+        None,
+        description="strategy prior: each label's share in production, e.g. {bad: 0.1, ok: 0.9} when the pool over-samples "
+        "toxic comments; shares are > 0 and sum to 1.",
+    )
+
+    @model_validator(mode="after")
+    def _prior(self) -> "BalanceSpec":
+        if self.strategy == "prior":
+            if not self.prior:
+                raise ValueError("strategy prior needs prior: {label: share, ...} (each label's share in production)")
+            if any(v <= 0 for v in self.prior.values()):
+                raise ValueError(f"prior shares must be > 0, got {self.prior}")
+            if abs(sum(self.prior.values()) - 1) > 0.01:
+                raise ValueError(f"prior shares must sum to 1, got {sum(self.prior.values()):g} from {self.prior}")
+        elif self.prior is not None:
+            raise ValueError(f"prior is used only with strategy: prior (strategy is {self.strategy})")
+        return self
 
 
 class DiversitySpec(_Model):
@@ -615,6 +634,9 @@ class ProjectSpec(_Model):
         for i, sel in enumerate(self.audit.sets):
             if sel.source is not None and sel.source not in sources:
                 raise ValueError(f"audit.sets[{i}]: unknown data source {sel.source!r}; defined: {sources}")
+        prior = self.clean.balance.prior
+        if prior is not None and sorted(prior) != sorted(self.task.labels):
+            raise ValueError(f"clean.balance.prior must give a share for each label {self.task.labels}, got {sorted(prior)}")
         students = [s.label for s in self.students]
         if len(set(students)) != len(students):
             raise ValueError(f"student names must be unique, got {students}; give each a name")

@@ -53,6 +53,35 @@ def test_cleaning_steps_are_recorded_and_reproducible(tiny_project):
     assert (again.content_hash, again.id, again.labels) == (ds.content_hash, ds.id, ds.labels)
 
 
+def test_prior_balance_weights_the_set_to_the_production_shares(tiny_project):
+    edit_spec(tiny_project, clean={"balance": {"strategy": "prior", "prior": {"ok": 0.9, "bad": 0.1}}})
+    proj = _loaded(tiny_project)
+    ds = build_training_set(proj.engine, proj.spec)
+    step = next(s for s in ds.recipe["steps"] if s["step"] == "balance")
+    assert step["prior"] == {"ok": 0.9, "bad": 0.1} and set(step["class_weights"]) == {"ok", "bad"}
+    bad_mass = sum(w for w, lab in zip(ds.weights, ds.labels) if lab == "bad")
+    assert bad_mass / sum(ds.weights) == pytest.approx(0.1)
+    assert step["before"]["bad"] / len(ds.labels) > 0.2  # the fixture's pool over-samples "bad"
+
+
+@pytest.mark.parametrize(
+    ("balance", "message"),
+    [
+        ({"strategy": "prior"}, "strategy prior needs prior"),
+        ({"strategy": "prior", "prior": {"ok": 0.5, "bad": 0.2}}, "prior shares must sum to 1"),
+        ({"strategy": "prior", "prior": {"ok": 0.9, "toxic": 0.1}}, r"must give a share for each label \['ok', 'bad'\]"),
+        ({"strategy": "none", "prior": {"ok": 0.9, "bad": 0.1}}, "prior is used only with strategy: prior"),
+    ],
+)
+def test_a_bad_prior_is_a_clear_spec_error(tiny_project, balance, message):
+    from graduate.errors import SpecError
+    from graduate.spec import load_spec
+
+    edit_spec(tiny_project, clean={"balance": balance})
+    with pytest.raises(SpecError, match=message):
+        load_spec(tiny_project)
+
+
 def test_group_cap_from_a_group_column(tiny_project):
     src = tiny_project / "comments.csv"
     with src.open(newline="", encoding="utf-8") as f:

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from graduate.data.balance import class_counts, class_weights, undersample
+from graduate.data.balance import class_counts, class_weights, prior_weights, undersample
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.filters import cap_groups, rule_filter
 from graduate.data.text import text_hash
@@ -64,3 +64,10 @@ def test_balance_reports_and_evens_classes():
     kept = [lab for i, lab in enumerate(labels) if i not in set(dropped)]
     assert class_counts(kept, ["ok", "bad"]) == {"ok": 10, "bad": 10}
     assert undersample(labels, seed=0) == dropped  # seeded
+
+
+def test_prior_weights_make_classes_count_in_their_production_shares():
+    labels = ["ok"] * 75 + ["bad"] * 25  # a pool that over-samples "bad"
+    w = prior_weights(labels, {"ok": 0.9, "bad": 0.1})
+    assert w["bad"] * 25 / (w["bad"] * 25 + w["ok"] * 75) == pytest.approx(0.1)
+    assert w["bad"] * 25 + w["ok"] * 75 == pytest.approx(100)  # the weights still sum to n

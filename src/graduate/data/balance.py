@@ -24,6 +24,15 @@ def class_weights(labels: Sequence[str], order: Sequence[str]) -> dict[str, floa
     return {lab: float(x) for lab, x in zip(present, w)}
 
 
+def prior_weights(labels: Sequence[str], prior: dict[str, float]) -> dict[str, float]:
+    """Weights that make each class count in its production share (label-shift importance
+    weights): share x n / count, normalised so the weights still sum to n."""
+    c = Counter(labels)
+    present = {lab: share for lab, share in prior.items() if c.get(lab)}
+    total = sum(present.values())
+    return {lab: share / total * len(labels) / c[lab] for lab, share in present.items()}
+
+
 def undersample(labels: Sequence[str], *, seed: int) -> list[int]:
     """Positions to drop so every class keeps as many items as the smallest one (seeded, stable)."""
     by: dict[str, list[int]] = {}

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine, select
 
-from graduate.data.balance import class_counts, class_weights, undersample
+from graduate.data.balance import class_counts, class_weights, prior_weights, undersample
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.examples import Example, select_examples
 from graduate.data.filters import cap_groups, rule_filter
@@ -138,6 +138,11 @@ def build_training_set(engine: Engine, spec: ProjectSpec, *, name: str = "train"
         for r in rows:
             r.weight *= cw[r.label]
         step["class_weights"] = cw
+    elif bal.strategy == "prior":
+        pw = prior_weights(labels, bal.prior or {})
+        for r in rows:
+            r.weight *= pw.get(r.label, 1.0)
+        step.update(prior=bal.prior, class_weights=pw)
     elif bal.strategy == "undersample":
         dropped = set(undersample(labels, seed=spec.seed))
         step.update(dropped=len(dropped), reason="random items of the larger classes (seeded)", removed=[[rows[i].ex.id, rows[i].label] for i in sorted(dropped)])
