@@ -6,6 +6,7 @@ items/s (short texts, 2 cores), size on disk and peak memory (each rung in its o
     .venv/bin/python benchmarks/bench_students.py --rungs encoder  # some rungs
     .venv/bin/python benchmarks/bench_students.py --lora-items 32  # lora-llm on a small slice
     .venv/bin/python benchmarks/bench_students.py --rungs encoder --seeds 0,1,2  # seed spread
+    .venv/bin/python benchmarks/bench_students.py --rungs encoder --prior bad=0.1,ok=0.9  # weights to the natural rate
 
 Targets: the best CPU student >= GPT-4's own accuracy (0.887 test.balanced, 0.909 test.indist);
 encoder training < 30 minutes; int8 ONNX encoder >= 1,000 short texts/s. lora-llm (0.5B base) is
@@ -64,7 +65,8 @@ def rung(kind: str, project: Path, lora_items: int, lora_eval: int, seed: int) -
         params["seed"] = seed
     student = make_student(kind, proj.spec.task.labels, params)
     t0 = time.perf_counter()
-    student.fit(texts, labels)
+    weights = dataset.weights[: len(texts)] if dataset.weights else None  # balance: class or prior weights
+    student.fit(texts, labels, sample_weight=weights)
     fit_s = time.perf_counter() - t0
     out_dir = Path(tempfile.mkdtemp()) / kind
     save_student(student, out_dir)
@@ -108,6 +110,7 @@ def main() -> None:
     ap.add_argument("--lora-items", type=int, default=32)
     ap.add_argument("--lora-eval", type=int, default=40)
     ap.add_argument("--seeds", default="0", help="comma-separated seeds for the seeded rungs (encoder, lora-llm)")
+    ap.add_argument("--prior", help="train with clean.balance strategy prior, e.g. bad=0.1,ok=0.9")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--project", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -116,6 +119,13 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as d:
         project = example_copy(Path(d) / "toxicity")
+        if args.prior:
+            import yaml
+
+            raw = yaml.safe_load((project / "graduate.yaml").read_text())
+            prior = {k: float(v) for k, v in (part.split("=") for part in args.prior.split(","))}
+            raw.setdefault("clean", {})["balance"] = {"strategy": "prior", "prior": prior}
+            (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         from graduate.project import Project
 
         proj = Project.load(project)
@@ -135,6 +145,7 @@ def main() -> None:
                 continue
             res = json.loads(done.stdout.strip().splitlines()[-1])
             res["load_avg_1m"] = os.getloadavg()[0]
+            res["prior"] = args.prior
             with RESULTS.open("a") as f:
                 f.write(json.dumps(res) + "\n")
             rows.append(res)
@@ -145,7 +156,9 @@ def main() -> None:
             [
                 r["rung"], "" if r.get("seed") is None else r["seed"], r["train_items"], f"{r['test.balanced_accuracy']:.3f}", f"{r['test.indist_accuracy']:.3f}", f"{r['fit_s']:.1f}",
                 f"{r['short_items_per_s']:.0f}", f"{r['size_mb']:.1f}", f"{r['peak_rss_mb']:.0f}",
-                (f"int8 agreement {r['int8_label_agreement']:.3f}; " if "int8_label_agreement" in r else "") + r["note"],
+                (f"int8 agreement {r['int8_label_agreement']:.3f}; " if "int8_label_agreement" in r else "")
+                + (f"prior {r['prior']}; " if r.get("prior") else "")
+                + r["note"],
             ]
             for r in rows
         ],
