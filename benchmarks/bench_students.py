@@ -123,7 +123,10 @@ def main() -> None:
             import yaml
 
             raw = yaml.safe_load((project / "graduate.yaml").read_text())
-            prior = {k: float(v) for k, v in (part.split("=") for part in args.prior.split(","))}
+            try:
+                prior = {k.strip(): float(v) for k, v in (part.split("=") for part in args.prior.split(","))}
+            except ValueError:
+                ap.error(f"--prior {args.prior!r}: give label=share pairs, e.g. bad=0.1,ok=0.9")
             raw.setdefault("clean", {})["balance"] = {"strategy": "prior", "prior": prior}
             (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         from graduate.project import Project
