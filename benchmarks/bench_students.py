@@ -29,12 +29,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import example_copy, table  # noqa: E402
 
-RUNGS = ["majority", "tfidf-logreg", "embed-logreg", "encoder", "lora-llm"]
+RUNGS = ["majority", "tfidf-logreg", "embed-logreg", "encoder", "ensemble", "lora-llm"]
 RESULTS = Path(__file__).parent / "results" / "students.jsonl"
 SHORT_TEXTS = 2000  # texts of at most 200 characters for the throughput figure
 
 
-SEEDED = {"encoder", "lora-llm"}  # rungs whose result depends on the seed
+SEEDED = {"encoder", "ensemble", "lora-llm"}  # rungs whose result depends on the seed
 
 
 def rung(kind: str, project: Path, lora_items: int, lora_eval: int, seed: int) -> dict:
@@ -55,10 +55,12 @@ def rung(kind: str, project: Path, lora_items: int, lora_eval: int, seed: int) -
     # The example's own params for this kind where its spec lists it, else the kind's defaults.
     params: dict = dict(next((st.params for st in proj.spec.students if st.kind == kind), {}))
     note = ""
-    if kind == "lora-llm":
-        from graduate.students.lora_llm import LoraLlmStudent
+    from graduate.students.registry import student_class
 
-        params = {**LoraLlmStudent.defaults_from_spec(proj.spec), "max_text_tokens": 128, **params}
+    spec_defaults = getattr(student_class(kind), "defaults_from_spec", None)  # as the project fills them in
+    params = {**(spec_defaults(proj.spec) if spec_defaults else {}), **params}
+    if kind == "lora-llm":
+        params = {"max_text_tokens": 128, **params}
         texts, labels = texts[:lora_items], labels[:lora_items]
         note = f"trained on the first {lora_items} items (1 epoch), scored on the first {lora_eval} of each test set"
     if kind in SEEDED:

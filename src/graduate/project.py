@@ -112,7 +112,8 @@ class Project:
         cls = _student_cls(student_spec.kind)
         soft = dataset.soft_labels if getattr(cls, "SOFT_LABELS", False) else None
         # The teacher's reasons, for students that learn them (lora-llm with rationale_weight > 0).
-        reasons = dataset.rationales if getattr(cls, "RATIONALES", False) and params.get("rationale_weight") else None
+        wants_reasons = getattr(cls, "wants_rationales", None)
+        reasons = dataset.rationales if wants_reasons is not None and wants_reasons(params) else None
         fp = fingerprint(
             student_spec.kind, params, dataset.content_hash, code_version(), seed, self.spec.task.labels, soft is not None,
             *([reasons] if reasons is not None else []),

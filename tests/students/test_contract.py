@@ -37,6 +37,8 @@ def fast_params(request):
             p["base_model"] = str(request.getfixturevalue("tiny_causal_lm"))
         if kind == "encoder":  # the packaged MiniLM is exercised in test_encoder.py
             p["base_model"] = str(request.getfixturevalue("tiny_encoder"))
+        if kind == "ensemble":  # a neural and a lexical member, as in the example project
+            p["members"] = [{"kind": "encoder", "params": params("encoder")}, {"kind": "tfidf-logreg", "weight": 2}]
         return p
 
     return params

@@ -62,7 +62,11 @@ class LoraLlmStudent:
         "max_rationale_tokens": 128,
         "seed": 0,
     }
-    RATIONALES = True  # fit accepts rationales (the teacher's reasons per item)
+
+    @staticmethod
+    def wants_rationales(params: dict[str, Any]) -> bool:
+        """Whether fit should get the teacher's reasons per item (the rationale task is on)."""
+        return bool(params.get("rationale_weight"))
 
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)

@@ -16,6 +16,7 @@ STUDENTS: dict[str, str] = {
     "tfidf-logreg": "graduate.students.tfidf_logreg:TfidfLogregStudent",
     "embed-logreg": "graduate.students.embed_logreg:EmbedLogregStudent",
     "encoder": "graduate.students.encoder:EncoderStudent",
+    "ensemble": "graduate.students.ensemble:EnsembleStudent",
     "lora-llm": "graduate.students.lora_llm:LoraLlmStudent",
 }
 

@@ -1,0 +1,98 @@
+"""The ensemble student: members trained on the same data, probabilities averaged by weight."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graduate.errors import StudentError
+from graduate.project import Project
+from graduate.spec import StudentSpec
+from graduate.students.registry import load_student, make_student, save_student
+
+TINY = Path(__file__).parents[1] / "fixtures" / "tiny" / "comments.csv"
+LABELS = ["ok", "bad"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rows = list(csv.DictReader(TINY.open(newline="", encoding="utf-8")))
+    return [r["comment_text"] for r in rows], ["bad" if r["is_bad"] == "1" else "ok" for r in rows]
+
+
+def test_probabilities_are_the_weighted_mean_of_the_members(data, tmp_path):
+    texts, labels = data
+    members = [{"kind": "tfidf-logreg", "weight": 3}, {"kind": "majority"}]
+    ens = make_student("ensemble", LABELS, {"members": members})
+    ens.fit(texts[:120], labels[:120])
+    save_student(ens, tmp_path / "e")
+    # Each member is saved in its own kind's layout and loads on its own.
+    tfidf, majority = load_student(tmp_path / "e" / "member_0"), load_student(tmp_path / "e" / "member_1")
+    assert (tfidf.kind, majority.kind) == ("tfidf-logreg", "majority")
+    want = (3 * tfidf.predict_proba(texts[120:]) + majority.predict_proba(texts[120:])) / 4
+    assert np.allclose(ens.predict_proba(texts[120:]), want)
+    assert not np.allclose(want, tfidf.predict_proba(texts[120:]))  # the second member moved the average
+    assert [m["kind"] for m in ens.report["members"]] == ["tfidf-logreg", "majority"]
+
+
+def test_use_weights_false_trains_a_member_on_the_raw_class_shares(data):
+    texts, labels = data
+    n_bad = labels.count("bad")
+    # Weights that make 'bad' 90% of the weighted data.
+    weights = [0.9 / n_bad if lab == "bad" else 0.1 / (len(labels) - n_bad) for lab in labels]
+    members = [{"kind": "majority"}, {"kind": "majority", "use_weights": False}]
+    ens = make_student("ensemble", LABELS, {"members": members})
+    ens.fit(texts, labels, sample_weight=weights)
+    weighted, raw = (m.predict_proba(["x"])[0, 1] for m in ens.members)
+    assert weighted == pytest.approx(0.9)
+    assert raw == pytest.approx(n_bad / len(labels))
+    assert ens.predict_proba(["x"])[0, 1] == pytest.approx((0.9 + n_bad / len(labels)) / 2)
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ([{"kind": "tfidf-logreg"}], "at least two members"),
+        ("tfidf-logreg", "at least two members"),
+        ([{"kind": "tfidf-logreg"}, {"weight": 1}], r"members\[1\] has no kind"),
+        ([{"kind": "tfidf-logreg"}, {"kind": "ensemble"}], r"members\[1\]\.kind 'ensemble' is not a member kind"),
+        ([{"kind": "tfidf-logreg"}, {"kind": "bert"}], r"members\[1\]\.kind 'bert' is not a member kind; known: \['embed-logreg'"),
+        ([{"kind": "tfidf-logreg", "weight": 0}, {"kind": "majority"}], r"members\[0\]\.weight must be a number > 0"),
+        ([{"kind": "tfidf-logreg", "wieght": 2}, {"kind": "majority"}], r"members\[0\]: unknown keys \['wieght'\]"),
+        ([{"kind": "tfidf-logreg", "use_weights": "no"}, {"kind": "majority"}], r"use_weights must be true or false"),
+        ([{"kind": "tfidf-logreg", "params": {"C": 1, "learning_rat": 1}}, {"kind": "majority"}], r"unknown params \['learning_rat'\]"),
+    ],
+)
+def test_bad_member_lists_fail_before_any_training(members, message):
+    with pytest.raises(StudentError, match=message):
+        make_student("ensemble", LABELS, {"members": members})
+
+
+def test_a_member_that_cannot_train_is_named(data):
+    texts, labels = data
+    ens = make_student("ensemble", LABELS, {"members": [{"kind": "majority"}, {"kind": "encoder", "params": {"base_model": "/nonexistent/model"}}]})
+    with pytest.raises(StudentError, match=r"member 1 \(encoder\).*/nonexistent/model"):
+        ens.fit(texts, labels)
+
+
+def test_in_a_project_members_get_soft_labels_seed_and_spec_defaults(tiny_project, tiny_encoder):
+    proj = Project.load(tiny_project)
+    proj.import_logs()
+    proj.load_data()
+    dataset = proj.build_training_set()
+    dataset.soft_labels = [{"ok": 0.2, "bad": 0.8} if lab == "bad" else {"ok": 0.9, "bad": 0.1} for lab in dataset.labels]
+    encoder = {"base_model": str(tiny_encoder), "max_steps": 2, "max_length": 32, "batch_size": 16, "agreement_items": 16, "save_float": False}
+    spec = StudentSpec(kind="ensemble", name="blend", params={"members": [{"kind": "encoder", "params": encoder}, {"kind": "tfidf-logreg"}]})
+    result = proj.train(spec, dataset, seed=7)
+    enc_report = result.student.report["members"][0]
+    assert enc_report["kind"] == "encoder" and enc_report["soft_labels"] is True  # the teacher's distributions reached the encoder
+    assert result.student.members[0].params["seed"] == 7 and result.student.members[1].params["seed"] == 7
+    run = json.loads((Path(result.directory).parent / "run.json").read_text())
+    assert run["soft_labels"] is True and run["params"]["members"][1] == {"kind": "tfidf-logreg"}
+    # lora-llm members answer in the teacher's format: the project fills its prompt from the spec.
+    assert "{text}" in run["params"]["member_defaults"]["lora-llm"]["prompt"]
+    again = load_student(Path(result.directory))
+    texts = dataset.texts[:20]
+    assert np.array_equal(again.predict_proba(texts), result.student.predict_proba(texts))
