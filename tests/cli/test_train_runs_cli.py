@@ -78,3 +78,14 @@ def test_curve_prints_a_table_and_one_line_of_advice(tiny_project):
     assert (tiny_project / ".graduate" / "curve-tfidf-logreg.png").exists()
     bad = runner.invoke(app, ["curve", str(tiny_project), "--fractions", "1,100"])
     assert bad.exit_code != 0 and "too few rows for fraction 0.01" in str(bad.exception)
+
+
+def test_students_list_and_show():
+    listing = _ok(["students", "list"])
+    kinds = re.findall(r"^│ ([a-z-]+) +│", listing, flags=re.M)
+    assert kinds == ["majority", "tfidf-logreg", "embed-logreg", "encoder", "ensemble", "lora-llm"]  # ladder order
+    assert "learning_rate" in listing and "member_defaults" not in listing
+    shown = _ok(["students", "show", "ensemble"])
+    assert '"use_weights": false' in shown and "Soft voting" in shown
+    bad = runner.invoke(app, ["students", "show", "bert"])
+    assert bad.exit_code != 0 and "unknown kind; known kinds" in str(bad.exception)  # main() prints it on one line

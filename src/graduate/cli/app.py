@@ -10,6 +10,7 @@ from graduate.cli import imports, init, label, predict, run, spec, status
 from graduate.cli import teacher as teacher_cli
 from graduate.cli import curve as curve_cli
 from graduate.cli import runs as runs_cli
+from graduate.cli import students as students_cli
 from graduate.cli import train as train_cli
 from graduate.cli import monitor as monitor_cli
 from graduate.cli import serve as serve_cli
@@ -44,6 +45,7 @@ app.command("monitor")(monitor_cli.monitor)
 app.add_typer(imports.app, name="import")
 app.add_typer(teacher_cli.app, name="teacher")
 app.add_typer(data_cli.app, name="data")
+app.add_typer(students_cli.app, name="students")
 app.command("train")(train_cli.train)
 app.command("curve")(curve_cli.curve)
 app.add_typer(runs_cli.app, name="runs")

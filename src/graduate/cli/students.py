@@ -1,0 +1,51 @@
+"""graduate students list|show: the student kinds, smallest first, and their params."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from graduate.cli.console import console
+
+app = typer.Typer(help="Student kinds (the ladder, smallest first) and their params.", no_args_is_help=True)
+
+
+def _summary(cls: type) -> str:
+    """The first sentence of the kind's module docstring."""
+    import sys
+
+    doc = (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]
+    text = " ".join(doc.split())
+    return text.split(". ")[0].rstrip(".") + "."
+
+
+def _params(cls: type) -> dict:
+    # Filled in by the project from graduate.yaml, not set by hand.
+    return {k: v for k, v in getattr(cls, "DEFAULTS", {}).items() if k != "member_defaults"}
+
+
+@app.command("list")
+def list_kinds() -> None:
+    """Every kind in the order `graduate train --ladder` climbs them, with its params."""
+    from graduate.students.registry import STUDENTS, student_class
+
+    table = Table(title="student kinds (smallest first)", title_justify="left")
+    for col in ("kind", "what", "params"):
+        table.add_column(col, overflow="fold")
+    for kind in STUDENTS:
+        cls = student_class(kind)
+        table.add_row(kind, _summary(cls), ", ".join(_params(cls)))
+    console.print(table)
+    console.print("defaults of one kind: graduate students show KIND; set them under students: [{kind: KIND, params: {...}}]")
+
+
+@app.command("show")
+def show_kind(kind: str = typer.Argument(..., help="A student kind, e.g. encoder.")) -> None:
+    """One kind: what it is and its params with their defaults (JSON)."""
+    from graduate.students.registry import student_class
+
+    cls = student_class(kind)  # an unknown kind is a StudentError naming the known ones
+    console.print(f"[bold]{kind}[/bold]: {_summary(cls)}", highlight=False)
+    console.print_json(json.dumps(_params(cls), default=str))
