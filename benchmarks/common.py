@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -10,7 +11,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "toxicity" / "graduate.yaml"
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 200)  # a log file gets whole rows, not 80 folded columns
 
 
 def example_copy(target: Path) -> Path:

@@ -272,7 +272,7 @@ class TrainSpec(_Model):
 class StudentSpec(_Model):
     """One student to train."""
 
-    kind: str = Field(description="A student kind from the registry (graduate students list).")
+    kind: str = Field(description="A student kind from the registry (`graduate students list`; params: `graduate students show KIND`).")
     name: str | None = Field(None, description="A name for this student; default: the kind.")
     params: dict[str, Any] = Field(default_factory=dict, description="Options of that student kind.")
 
