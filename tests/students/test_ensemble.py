@@ -96,3 +96,12 @@ def test_in_a_project_members_get_soft_labels_seed_and_spec_defaults(tiny_projec
     again = load_student(Path(result.directory))
     texts = dataset.texts[:20]
     assert np.array_equal(again.predict_proba(texts), result.student.predict_proba(texts))
+
+
+def test_shared_base_models_of_members_are_counted(data):
+    texts, labels = data
+    ens = make_student("ensemble", LABELS, {"members": [{"kind": "embed-logreg", "params": {"max_length": 64}}, {"kind": "majority"}]})
+    assert ens.base_model_bytes == 0  # nothing trained yet
+    ens.fit(texts[:60], labels[:60])
+    # The frozen MiniLM the embed-logreg member reads from its package (the ladder's "+ base" size).
+    assert ens.base_model_bytes == ens.members[0].base_model_bytes > 50_000_000

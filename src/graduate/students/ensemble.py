@@ -118,6 +118,11 @@ class EnsembleStudent:
         probs = np.stack([member.predict_proba(texts) for member in self.members])
         return np.tensordot(weights / weights.sum(), probs, axes=1)
 
+    @property
+    def base_model_bytes(self) -> int:
+        """Shared base models the members read beside their own files (embed-logreg, lora-llm)."""
+        return sum(int(getattr(m, "base_model_bytes", 0)) for m in self.members)
+
     def save(self, directory: Path) -> None:
         from graduate.students.registry import save_student
 
