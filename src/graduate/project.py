@@ -136,15 +136,19 @@ class Project:
         try:
             if "seed" in _defaults(student_spec.kind):
                 params.setdefault("seed", seed)
-            student = make_student(student_spec.kind, self.spec.task.labels, params)
-            if hasattr(student, "on_progress"):
-                student.on_progress = lambda done, total: progress(f"train {student_spec.label}", done, total)
-            extra: dict[str, Any] = {"soft_labels": _soft_matrix(soft, self.spec.task.labels)} if soft is not None else {}
-            if reasons is not None:
-                extra["rationales"] = reasons
-            t0 = time.perf_counter()
-            student.fit(dataset.texts, dataset.labels, sample_weight=dataset.weights or None, **extra)
-            fit_seconds = time.perf_counter() - t0
+            members: list[dict[str, Any]] | None = None
+            if hasattr(cls, "from_members"):  # an ensemble: each member is its own (reusable) run
+                student, fit_seconds, members = self._train_members(cls, student_spec, params, dataset, seed, progress)
+            else:
+                student = make_student(student_spec.kind, self.spec.task.labels, params)
+                if hasattr(student, "on_progress"):
+                    student.on_progress = lambda done, total: progress(f"train {student_spec.label}", done, total)
+                extra: dict[str, Any] = {"soft_labels": _soft_matrix(soft, self.spec.task.labels)} if soft is not None else {}
+                if reasons is not None:
+                    extra["rationales"] = reasons
+                t0 = time.perf_counter()
+                student.fit(dataset.texts, dataset.labels, sample_weight=dataset.weights or None, **extra)
+                fit_seconds = time.perf_counter() - t0
             save_student(student, directory)
             size_bytes = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
             (directory.parent / "run.json").write_text(
@@ -161,6 +165,7 @@ class Project:
                         "rationales": sum(r is not None for r in reasons) if reasons is not None else 0,
                         "fit_seconds": fit_seconds,
                         "size_bytes": size_bytes,
+                        **({"members": members} if members is not None else {}),
                     },
                     indent=2,
                     default=str,
@@ -176,6 +181,20 @@ class Project:
             artifact_dir=str(directory),
         )
         return TrainResult(student_spec.label, run_id, student, directory, fit_seconds, False)
+
+    def _train_members(
+        self, cls: type, student_spec: StudentSpec, params: dict[str, Any], dataset: Dataset, seed: int, progress: ProgressFn
+    ) -> tuple[Student, float, list[dict[str, Any]]]:
+        """Train (or reuse) each member of an ensemble as its own run, then assemble them. The
+        ensemble's training time is its members' (a reused member counts what it took then)."""
+        results = []
+        for i, m in enumerate(cls.member_specs(params)):  # type: ignore[attr-defined]
+            member_data = dataset if m["use_weights"] else dataset.without_weights()
+            member = StudentSpec(kind=m["kind"], name=f"{student_spec.label}.{i}.{m['kind']}", params=m["params"])
+            results.append(self.train(member, member_data, seed=params.get("seed", seed), progress=progress))
+        student = cls.from_members(self.spec.task.labels, params, [r.student for r in results])  # type: ignore[attr-defined]
+        runs = [{"run_id": r.run_id, "kind": r.student.kind, "reused": r.reused, "fit_seconds": r.fit_seconds} for r in results]
+        return student, sum(r.fit_seconds for r in results), runs
 
     def best_student(self) -> tuple[Student, RunRow]:
         """The student with the best selection score from the last evaluation (ties: the newest)."""

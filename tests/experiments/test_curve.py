@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,6 @@ def test_subsample_is_stratified_and_seeded(tiny_project):
     assert a.content_hash == b.content_hash != c.content_hash
     assert a.label_counts == {"ok": 40, "bad": 20}
     assert subsample(ds, 1.0, 3).content_hash == ds.content_hash
+    # Balance weights are part of a share's version: other weights must not reuse its runs.
+    weighted = subsample(replace(ds, weights=[2.0 if lab == "bad" else 1.0 for lab in ds.labels]), 0.5, 0)
+    assert weighted.content_hash != a.content_hash and weighted.weights and set(weighted.weights) == {1.0, 2.0}

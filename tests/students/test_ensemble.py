@@ -77,25 +77,51 @@ def test_a_member_that_cannot_train_is_named(data):
         ens.fit(texts, labels)
 
 
-def test_in_a_project_members_get_soft_labels_seed_and_spec_defaults(tiny_project, tiny_encoder):
+def test_in_a_project_each_member_is_a_run_reused_when_trained_before(tiny_project, tiny_encoder):
     proj = Project.load(tiny_project)
     proj.import_logs()
     proj.load_data()
     dataset = proj.build_training_set()
     dataset.soft_labels = [{"ok": 0.2, "bad": 0.8} if lab == "bad" else {"ok": 0.9, "bad": 0.1} for lab in dataset.labels]
+    tfidf = proj.train(StudentSpec(kind="tfidf-logreg"), dataset, seed=7)  # as a ladder's earlier rung
     encoder = {"base_model": str(tiny_encoder), "max_steps": 2, "max_length": 32, "batch_size": 16, "agreement_items": 16, "save_float": False}
     spec = StudentSpec(kind="ensemble", name="blend", params={"members": [{"kind": "encoder", "params": encoder}, {"kind": "tfidf-logreg"}]})
     result = proj.train(spec, dataset, seed=7)
-    enc_report = result.student.report["members"][0]
-    assert enc_report["kind"] == "encoder" and enc_report["soft_labels"] is True  # the teacher's distributions reached the encoder
-    assert result.student.members[0].params["seed"] == 7 and result.student.members[1].params["seed"] == 7
     run = json.loads((Path(result.directory).parent / "run.json").read_text())
-    assert run["soft_labels"] is True and run["params"]["members"][1] == {"kind": "tfidf-logreg"}
-    # lora-llm members answer in the teacher's format: the project fills its prompt from the spec.
+    enc_run, tfidf_run = run["members"]
+    assert tfidf_run == {"run_id": tfidf.run_id, "kind": "tfidf-logreg", "reused": True, "fit_seconds": tfidf.fit_seconds}
+    assert enc_run["kind"] == "encoder" and not enc_run["reused"] and enc_run["run_id"] != result.run_id
+    assert run["fit_seconds"] == pytest.approx(enc_run["fit_seconds"] + tfidf.fit_seconds)
+    # The member runs got what the project gives any student: the teacher's distributions, the seed.
+    assert result.student.report["members"][0]["soft_labels"] is True
+    assert result.student.members[0].params["seed"] == 7 and result.student.members[1].params["seed"] == 7
+    # lora-llm members answer in the teacher's format: the ensemble carries the spec's prompt for them.
     assert "{text}" in run["params"]["member_defaults"]["lora-llm"]["prompt"]
     again = load_student(Path(result.directory))
     texts = dataset.texts[:20]
     assert np.array_equal(again.predict_proba(texts), result.student.predict_proba(texts))
+    # Trained again: the whole ensemble run is reused.
+    assert proj.train(spec, dataset, seed=7).run_id == result.run_id
+
+
+def test_in_a_project_use_weights_false_trains_the_member_on_the_unweighted_version(tiny_project):
+    (tiny_project / "graduate.yaml").write_text(
+        (tiny_project / "graduate.yaml").read_text() + "\nclean:\n  balance: {strategy: prior, prior: {bad: 0.9, ok: 0.1}}\n"
+    )
+    proj = Project.load(tiny_project)
+    proj.import_logs()
+    proj.load_data()
+    dataset = proj.build_training_set()
+    raw_share = dataset.labels.count("bad") / len(dataset.labels)
+    members = [{"kind": "majority"}, {"kind": "majority", "use_weights": False}]
+    result = proj.train(StudentSpec(kind="ensemble", params={"members": members}), dataset)
+    weighted, raw = (m.predict_proba(["x"])[0, 1] for m in result.student.members)
+    assert weighted == pytest.approx(0.9) and raw == pytest.approx(raw_share)
+    # The unweighted version is its own dataset version: a plain majority on it reuses member 1.
+    run = json.loads((Path(result.directory).parent / "run.json").read_text())
+    plain = proj.train(StudentSpec(kind="majority"), dataset.without_weights())
+    assert plain.reused and plain.run_id == run["members"][1]["run_id"] != run["members"][0]["run_id"]
+    assert dataset.without_weights().content_hash != dataset.content_hash
 
 
 def test_shared_base_models_of_members_are_counted(data):

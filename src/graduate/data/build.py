@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from sqlalchemy import Engine, select
@@ -48,6 +48,25 @@ class Dataset:
     @property
     def label_counts(self) -> dict[str, int]:
         return dict(Counter(self.labels))
+
+    def without_weights(self) -> Dataset:
+        """The same items and labels with every weight 1 (its own version hash), for students that
+        should see the raw class shares (an ensemble member with ``use_weights: false``)."""
+        if not any(w != 1.0 for w in self.weights):
+            return self
+        content_hash = versioned_hash(dataset_hash(self.examples, self.labels), None, self.soft_labels)
+        return replace(self, weights=[], content_hash=content_hash, id=None)
+
+
+def versioned_hash(base: str, weights: list[float] | None, soft: list[dict[str, float] | None] | None) -> str:
+    """The dataset version: items and labels, then the weights and teacher distributions where
+    there are any (what students learn from: other weights or distributions are another version)."""
+    h = base
+    if weights and any(w != 1.0 for w in weights):
+        h = hashlib.sha256((h + json.dumps([round(w, 9) for w in weights])).encode()).hexdigest()
+    if soft and any(p is not None for p in soft):
+        h = hashlib.sha256((h + json.dumps(soft, sort_keys=True)).encode()).hexdigest()
+    return h
 
 
 def dataset_hash(examples: list[Example], labels: list[str]) -> str:
@@ -162,13 +181,8 @@ def build_training_set(engine: Engine, spec: ProjectSpec, *, name: str = "train"
     # A human-corrected label has no teacher distribution: its row trains on the hard label.
     soft = [None if r.human else answers.by_example[r.ex.id].probs for r in rows]
     rationales = [None if r.human else answers.by_example[r.ex.id].rationale for r in rows]
-    content_hash = dataset_hash(unique, labels)
-    if any(w != 1.0 for w in weights):
-        # What students learn from includes the weights: other weights are another version.
-        content_hash = hashlib.sha256((content_hash + json.dumps([round(w, 9) for w in weights])).encode()).hexdigest()
+    content_hash = versioned_hash(dataset_hash(unique, labels), weights, soft)
     if any(p is not None for p in soft):
-        # The distributions are part of what students learn from: a changed one is a new version.
-        content_hash = hashlib.sha256((content_hash + json.dumps(soft, sort_keys=True)).encode()).hexdigest()
         steps.append({"step": "soft_labels", "with_distribution": sum(p is not None for p in soft), "kept": len(unique)})
     if any(r is not None for r in rationales):
         steps.append({"step": "rationales", "with_rationale": sum(r is not None for r in rationales), "kept": len(unique)})

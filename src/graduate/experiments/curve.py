@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from graduate.data.build import Dataset, dataset_hash, save_dataset
+from graduate.data.build import Dataset, dataset_hash, save_dataset, versioned_hash
 from graduate.data.teacher_labels import teacher_labels
 from graduate.errors import SpecError
 from graduate.evaluate.cost import teacher_cost_per_1k
@@ -89,14 +89,12 @@ def subsample(dataset: Dataset, fraction: float, seed: int) -> Dataset:
     sub_labels = [dataset.labels[i] for i in keep]
     soft = [dataset.soft_labels[i] for i in keep] if dataset.soft_labels is not None else None
     recipe = {**dataset.recipe, "subset": {"of": dataset.content_hash, "fraction": fraction, "seed": seed, "size": len(keep)}}
-    h = dataset_hash(examples, sub_labels)
-    if soft is not None:
-        import hashlib
-
-        h = hashlib.sha256((h + json.dumps(soft, sort_keys=True)).encode()).hexdigest()
+    weights = [dataset.weights[i] for i in keep] if dataset.weights else []
+    # Weights (balance) are part of the version, as for the full set: other weights, other runs.
+    h = versioned_hash(dataset_hash(examples, sub_labels), weights, soft)
     return Dataset(
         f"{dataset.name}@{fraction:g}", examples, sub_labels, recipe, h,
-        weights=[dataset.weights[i] for i in keep] if dataset.weights else [],
+        weights=weights,
         soft_labels=soft,
         rationales=[dataset.rationales[i] for i in keep] if dataset.rationales is not None else None,
     )

@@ -9,6 +9,10 @@ ordinary comments. Averaging their probabilities (weighted by ``weight``) is the
 that member on the raw class shares, ignoring the dataset's balance weights (e.g. to blend an
 encoder weighted to the production prior with a lexical model at the pool's prior). Each member
 is saved in its own folder (``member_0/``…) in its kind's own layout, with its own report.
+
+In a project each member is trained as its own tracked run (``Project.train``), so a member that
+was trained before with the same params, data, code and seed (e.g. the ladder's ``encoder`` rung)
+is reused, not trained again; ``fit`` trains them all here, for use as a library.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ class EnsembleStudent:
 
         return any(
             getattr(student_class(m["kind"]), "wants_rationales", lambda _: False)(m["params"])
-            for m in _member_specs(params.get("members", EnsembleStudent.DEFAULTS["members"]))
+            for m in EnsembleStudent.member_specs(params)
         )
 
     @classmethod
@@ -76,7 +80,6 @@ class EnsembleStudent:
 
         check_fit_input(self.kind, texts, labels, self.labels)
         members: list[Student] = []
-        reports = []
         for i, m in enumerate(self.specs):
             cls = student_class(m["kind"])
             params = {
@@ -100,16 +103,33 @@ class EnsembleStudent:
             except StudentError as exc:
                 raise StudentError(f"member {i} ({m['kind']}): {exc}", kind=self.kind) from exc
             members.append(student)
-            reports.append(
-                {
-                    "kind": m["kind"],
-                    "weight": m["weight"],
-                    "use_weights": m["use_weights"],
-                    **getattr(student, "report", {}),
-                }
-            )
+        self._set_members(members)
+
+    @staticmethod
+    def member_specs(params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The validated members: ``{kind, params, weight, use_weights}`` each. A project trains each
+        as its own tracked run (so one trained before, e.g. by the ladder, is reused) and then
+        builds the ensemble with ``from_members``."""
+        return _member_specs(params.get("members", EnsembleStudent.DEFAULTS["members"]))
+
+    @classmethod
+    def from_members(cls, labels: list[str], params: dict[str, Any], members: Sequence[Student]) -> EnsembleStudent:
+        """The ensemble of members already trained, in the order of ``params.members``."""
+        obj = cls(labels, **params)
+        got, want = [m.kind for m in members], [s["kind"] for s in obj.specs]
+        if got != want:
+            raise StudentError(f"members {got} do not match params.members {want}", kind=cls.kind)
+        obj._set_members(list(members))
+        return obj
+
+    def _set_members(self, members: list[Student]) -> None:
         self.members = members
-        self.report = {"members": reports}
+        self.report = {
+            "members": [
+                {"kind": s["kind"], "weight": s["weight"], "use_weights": s["use_weights"], **getattr(m, "report", {})}
+                for s, m in zip(self.specs, members)
+            ]
+        }
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if not self.members:
