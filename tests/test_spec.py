@@ -53,6 +53,24 @@ def test_unknown_student_kind_lists_known_kinds():
         parse_spec(r)
 
 
+@pytest.mark.parametrize(
+    ("student", "message"),
+    [
+        ({"kind": "tfidf-logreg", "params": {"CC": 2}}, r"students\[0\] \(tfidf-logreg\): .*unknown params \['CC'\]; allowed: .*see `graduate students show tfidf-logreg`"),
+        ({"kind": "encoder", "name": "enc", "params": {"soft_weight": 3}}, r"students\[0\] \(enc\): .*soft_weight 3 must be between 0 and 1"),
+        (
+            {"kind": "ensemble", "params": {"members": [{"kind": "encoder", "params": {"epoch": 3}}, {"kind": "tfidf-logreg"}]}},
+            r"students\[0\] \(ensemble\): .*params\.members\[0\]\.params: .*unknown params \['epoch'\]",
+        ),
+    ],
+)
+def test_student_params_are_checked_before_any_work(student, message):
+    r = raw()
+    r["students"] = [student]
+    with pytest.raises(SpecError, match=message):
+        parse_spec(r)
+
+
 def test_parse_values_must_map_to_labels():
     r = raw()
     r["task"]["parse"]["values"] = {"0": "ok", "1": "toxic"}

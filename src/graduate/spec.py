@@ -640,6 +640,14 @@ class ProjectSpec(_Model):
         students = [s.label for s in self.students]
         if len(set(students)) != len(students):
             raise ValueError(f"student names must be unique, got {students}; give each a name")
+        from graduate.errors import StudentError
+        from graduate.students.registry import make_student
+
+        for i, st in enumerate(self.students):
+            try:  # constructing a student checks its params (cheap: nothing is loaded or trained)
+                make_student(st.kind, self.task.labels, st.params)
+            except StudentError as exc:
+                raise ValueError(f"students[{i}] ({st.label}): {exc}; see `graduate students show {st.kind}`") from None
         return self
 
     @model_validator(mode="after")

@@ -211,7 +211,10 @@ def _member_specs(raw: Any) -> list[dict[str, Any]]:
                 f"params.members[{i}].use_weights must be true or false, not {use!r}",
                 kind=EnsembleStudent.kind,
             )
-        params_with_defaults(kind, params, dict(getattr(student_class(kind), "DEFAULTS", {})))  # unknown params fail now, not mid-training
+        try:  # unknown params fail now, not after the members before it have trained
+            params_with_defaults(kind, params, dict(getattr(student_class(kind), "DEFAULTS", {})))
+        except StudentError as exc:
+            raise StudentError(f"params.members[{i}].params: {exc}", kind=EnsembleStudent.kind) from None
         specs.append(
             {
                 "kind": kind,
