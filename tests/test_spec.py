@@ -62,6 +62,10 @@ def test_unknown_student_kind_lists_known_kinds():
             {"kind": "ensemble", "params": {"members": [{"kind": "encoder", "params": {"epoch": 3}}, {"kind": "tfidf-logreg"}]}},
             r"students\[0\] \(ensemble\): .*params\.members\[0\]\.params: .*unknown params \['epoch'\]",
         ),
+        (
+            {"kind": "ensemble", "params": {"members": [{"kind": "tfidf-logreg"}, {"kind": "encoder", "params": {"soft_weight": 2}}]}},
+            r"students\[0\] \(ensemble\): .*params\.members\[1\]\.params: .*soft_weight 2 must be between 0 and 1",
+        ),
     ],
 )
 def test_student_params_are_checked_before_any_work(student, message):

@@ -45,6 +45,13 @@ class EnsembleStudent:
         self.labels = list(labels)
         self.params = params_with_defaults(self.kind, params, self.DEFAULTS)
         self.specs = _member_specs(self.params["members"])
+        from graduate.students.registry import student_class
+
+        for i, m in enumerate(self.specs):
+            try:  # a member's bad params fail now, not after the members before it have trained
+                student_class(m["kind"])(self.labels, **{**self.params["member_defaults"].get(m["kind"], {}), **m["params"]})
+            except StudentError as exc:
+                raise StudentError(f"params.members[{i}].params: {exc}", kind=self.kind) from None
         self.members: list[Student] = []
         self.report: dict[str, Any] = {}
         self.on_progress: Callable[[int, int], None] | None = None
@@ -171,7 +178,7 @@ class EnsembleStudent:
 
 def _member_specs(raw: Any) -> list[dict[str, Any]]:
     """Validated member entries, with defaults filled in."""
-    from graduate.students.registry import STUDENTS, student_class
+    from graduate.students.registry import STUDENTS
 
     fix = "params.members is a list such as [{kind: encoder}, {kind: tfidf-logreg, weight: 1}]"
     if not isinstance(raw, list) or len(raw) < 2:
@@ -211,10 +218,6 @@ def _member_specs(raw: Any) -> list[dict[str, Any]]:
                 f"params.members[{i}].use_weights must be true or false, not {use!r}",
                 kind=EnsembleStudent.kind,
             )
-        try:  # unknown params fail now, not after the members before it have trained
-            params_with_defaults(kind, params, dict(getattr(student_class(kind), "DEFAULTS", {})))
-        except StudentError as exc:
-            raise StudentError(f"params.members[{i}].params: {exc}", kind=EnsembleStudent.kind) from None
         specs.append(
             {
                 "kind": kind,
