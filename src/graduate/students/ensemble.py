@@ -33,9 +33,9 @@ class EnsembleStudent:
     kind = "ensemble"
     SOFT_LABELS = True  # passed on to the members that learn from the teacher's distributions
     DEFAULTS: dict[str, Any] = {
-        # The TF-IDF member sees the raw class shares: with `clean.balance: prior` on the reference
-        # task (Jigsaw, GPT-4 labels), the encoder at the production prior blended with TF-IDF at
-        # the pool's met GPT-4's accuracy on both test sets for 4 of 4 seeds; both weighted, 3 of 4.
+        # The TF-IDF member sees the raw class shares: on the reference task (Jigsaw, GPT-4 labels,
+        # `clean.balance: prior`), the encoder at the production prior blended with TF-IDF at the
+        # pool's beat GPT-4 on both test sets with 4 of 4 seeds; with both weighted, 3 of 4.
         "members": [{"kind": "encoder"}, {"kind": "tfidf-logreg", "use_weights": False}],
         "seed": 0,  # given to every member that takes a seed and names none
         "member_defaults": {},  # per kind, params derived from the spec (filled by the project)
