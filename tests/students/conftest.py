@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
+
+TINY = Path(__file__).parents[1] / "fixtures" / "tiny" / "comments.csv"
+
+
+@pytest.fixture(scope="session")
+def data() -> tuple[list[str], list[str]]:
+    """The tiny fixture's 161 real comments and their gold labels (ok/bad), as texts and labels."""
+    rows = list(csv.DictReader(TINY.open(newline="", encoding="utf-8")))
+    return [r["comment_text"] for r in rows], ["bad" if r["is_bad"] == "1" else "ok" for r in rows]
 
 
 @pytest.fixture(scope="session")

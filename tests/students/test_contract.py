@@ -1,7 +1,5 @@
 """Every student kind in the registry: fit -> predict -> save -> load gives identical predictions."""
 
-import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,16 +7,7 @@ import pytest
 from graduate.errors import StudentError
 from graduate.students.registry import STUDENTS, load_student, make_student, save_student
 
-TINY = Path(__file__).parents[1] / "fixtures" / "tiny" / "comments.csv"
 LABELS = ["ok", "bad"]
-
-
-@pytest.fixture(scope="module")
-def data():
-    rows = list(csv.DictReader(TINY.open(newline="", encoding="utf-8")))
-    texts = [r["comment_text"] for r in rows]
-    labels = ["bad" if r["is_bad"] == "1" else "ok" for r in rows]
-    return texts, labels
 
 
 # Few steps and short texts for the model-based kinds: the contract, not the quality, is under test.

@@ -1,8 +1,6 @@
 """The encoder student: distillation on soft labels, the int8 check recorded, bad base models."""
 
-import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,15 +8,8 @@ import pytest
 from graduate.errors import StudentError
 from graduate.students.registry import load_student, make_student, save_student
 
-TINY = Path(__file__).parents[1] / "fixtures" / "tiny" / "comments.csv"
 LABELS = ["ok", "bad"]
 FAST = {"max_steps": 4, "max_length": 32, "batch_size": 16, "agreement_items": 64, "save_float": False}
-
-
-@pytest.fixture(scope="module")
-def data():
-    rows = list(csv.DictReader(TINY.open(newline="", encoding="utf-8")))
-    return [r["comment_text"] for r in rows], ["bad" if r["is_bad"] == "1" else "ok" for r in rows]
 
 
 def test_soft_labels_train_and_int8_check_is_recorded(data, tmp_path):

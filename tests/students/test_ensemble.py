@@ -1,6 +1,5 @@
 """The ensemble student: members trained on the same data, probabilities averaged by weight."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -12,14 +11,7 @@ from graduate.project import Project
 from graduate.spec import StudentSpec
 from graduate.students.registry import load_student, make_student, save_student
 
-TINY = Path(__file__).parents[1] / "fixtures" / "tiny" / "comments.csv"
 LABELS = ["ok", "bad"]
-
-
-@pytest.fixture(scope="module")
-def data():
-    rows = list(csv.DictReader(TINY.open(newline="", encoding="utf-8")))
-    return [r["comment_text"] for r in rows], ["bad" if r["is_bad"] == "1" else "ok" for r in rows]
 
 
 def test_probabilities_are_the_weighted_mean_of_the_members(data, tmp_path):

@@ -1,7 +1,6 @@
 """The lora-llm student: answers in the teacher's format, saves a standard peft adapter, clear
 errors for bad base models; the real 0.5B GGUF base is exercised by a slow test."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -16,12 +15,6 @@ from graduate.students.registry import load_student, make_student, save_student
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "tiny"
 LABELS = ["ok", "bad"]
-
-
-@pytest.fixture(scope="module")
-def data():
-    rows = list(csv.DictReader((FIXTURES / "comments.csv").open(newline="", encoding="utf-8")))
-    return [r["comment_text"] for r in rows], ["bad" if r["is_bad"] == "1" else "ok" for r in rows]
 
 
 def test_student_answers_in_the_teachers_format():
