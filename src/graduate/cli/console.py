@@ -73,13 +73,22 @@ def fmt_usd(value: float | None, estimated: bool = False) -> str:
     return text + (" (est.)" if estimated else "")
 
 
-def quiet_libraries() -> None:
-    """Keep model libraries' own progress bars and load reports off the terminal (ours show progress)."""
-    import logging
+def quiet_model_libraries_env() -> None:
+    """Before any model library is imported: no Hugging Face progress bars, load reports or hub
+    calls (read from the environment at import, so every command gets it without importing them)."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def quiet_libraries() -> None:
+    """Keep model libraries' own progress bars and load reports off the terminal (ours show progress)."""
+    import logging
+
+    quiet_model_libraries_env()
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's quantiser logs advice on the root logger
     try:
         import transformers
