@@ -21,3 +21,4 @@ def test_graduate_run_with_an_encoder_prints_only_our_output(tiny_project, tiny_
     assert "encoder" in done.stdout  # our results table
     # The tiny encoder has no classifier head, so transformers would print its load report here.
     assert "LOAD REPORT" not in out and "Loading weights" not in out
+    assert "pre-processing before quantization" not in out  # onnxruntime's advice on the root logger

@@ -18,7 +18,7 @@ from graduate.cli import errors as errors_cli
 from graduate.cli import evaluate as evaluate_cli
 from graduate.cli import report as report_cli
 from graduate.cli import data as data_cli
-from graduate.cli.console import err_console, quiet_model_libraries_env
+from graduate.cli.console import err_console, quiet_libraries
 from graduate.errors import GraduateError
 
 app = typer.Typer(
@@ -52,7 +52,7 @@ app.add_typer(runs_cli.app, name="runs")
 
 
 def main() -> None:
-    quiet_model_libraries_env()  # e.g. `graduate run` training an encoder: our progress bars only
+    quiet_libraries()  # e.g. `graduate run` training an encoder: our progress bars only
     try:
         app()
     except GraduateError as exc:

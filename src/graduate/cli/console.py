@@ -73,27 +73,20 @@ def fmt_usd(value: float | None, estimated: bool = False) -> str:
     return text + (" (est.)" if estimated else "")
 
 
-def quiet_model_libraries_env() -> None:
-    """Before any model library is imported: no Hugging Face progress bars, load reports or hub
-    calls (read from the environment at import, so every command gets it without importing them)."""
+def quiet_libraries() -> None:
+    """Keep model libraries' own progress bars, load reports and advice off the terminal (ours
+    show progress). Mostly environment variables, read when those libraries are imported, so
+    every command gets it (``main`` calls this first) without importing them."""
+    import logging
     import os
+    import sys
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-
-
-def quiet_libraries() -> None:
-    """Keep model libraries' own progress bars and load reports off the terminal (ours show progress)."""
-    import logging
-
-    quiet_model_libraries_env()
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's quantiser logs advice on the root logger
-    try:
-        import transformers
-
+    if "transformers" in sys.modules:  # imported already: the environment was read before we set it
+        transformers = sys.modules["transformers"]
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
-    except ImportError:
-        pass
