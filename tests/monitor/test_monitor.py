@@ -106,6 +106,15 @@ def test_drifted_traffic_fails_with_a_clear_message(trained_copy):
     assert "7 check(s) failed" in cli.stderr and "agreement" in cli.stderr
     assert "FAILED agreement: agreement with the teacher over 120 compared items 0.1667" in cli.stdout
 
+    # The report draws what the monitor wrote: its checks and the plots.
+    html = proj.report().read_text()
+    section = html[html.index('<section id="monitor">') :]
+    section = section[: section.index("</section>")]
+    assert "checks failed" in section and section.count("<strong>FAIL</strong>") == 7
+    assert "agreement with the teacher over 120 compared items" in section
+    assert section.count('<img class="plot"') == 3  # agreement over time, text length, labels
+    assert "monitor-not-run" not in html
+
 
 def test_too_little_traffic_is_not_a_failure(trained_copy):
     proj = Project.load(trained_copy)

@@ -191,3 +191,42 @@ def curve_plot(points: list[dict[str, Any]], *, metric: str, teacher: float | No
         ax.set_ylabel(metric)
         ax.grid(True, alpha=0.3)
         return _uri(fig)
+
+
+def monitor_time_plot(buckets: list[dict[str, Any]]) -> str | None:
+    """Production traffic over the monitor's window: agreement with the teacher (where compared)
+    and the share of items routed to the teacher, per time bucket."""
+    rows = [b for b in buckets if b.get("items")]
+    if not rows:
+        return None
+    with _figure(6.0, 2.8) as fig:
+        ax = fig.add_subplot()
+        x = np.arange(len(buckets))
+        agreement = [b["agreement"] if b.get("compared") and b.get("agreement") is not None else np.nan for b in buckets]
+        share = [b["teacher_share"] if b.get("items") and b.get("teacher_share") is not None else np.nan for b in buckets]
+        ax.plot(x, agreement, "o-", color=COLORS[0], label="agreement with teacher", markersize=3)
+        ax.plot(x, share, "s--", color=COLORS[1], label="share sent to teacher", markersize=3)
+        step = max(1, len(buckets) // 6)
+        ax.set_xticks(x[::step], [str(b.get("start", ""))[5:16].replace("T", " ") for b in buckets][::step], fontsize=7)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("time bucket start (UTC)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+        return _uri(fig)
+
+
+def shares_plot(categories: Sequence[str], reference: Sequence[float], current: Sequence[float], *, xlabel: str) -> str | None:
+    """Two distributions side by side: the training set (reference) and production traffic."""
+    if not categories:
+        return None
+    with _figure(max(4.0, 0.45 * len(categories) + 2.0), 2.8) as fig:
+        ax = fig.add_subplot()
+        x = np.arange(len(categories))
+        ax.bar(x - 0.2, reference, width=0.4, color=COLORS[0], label="training set")
+        ax.bar(x + 0.2, current, width=0.4, color=COLORS[1], label="traffic")
+        ax.set_xticks(x, list(categories), fontsize=7, rotation=30 if len(categories) > 5 else 0)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("share")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+        return _uri(fig)

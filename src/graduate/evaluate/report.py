@@ -11,6 +11,8 @@ Results of other commands are picked up when present in ``PROJECT/.graduate/``:
   "sets": {SET: {"accuracy", "fpr", ...}}, "flags": [{"message"}]}], "recommended": {"name",
   "ceiling": {SET: FLOAT}, "reason"}, "notes": [TEXT]}``; each configuration is a row, its scalar
   fields and per-set headline figures are columns.
+- ``monitor.json`` (``graduate monitor``; format in ``graduate.monitor.report``): the checks, and
+  plots of agreement and teacher share over time, text length and labels (training vs traffic).
 - ``curve-KIND.json`` (``graduate curve``; also ``curve.json``): ``{"kind": KIND, "metric": NAME,
   "test_set": NAME, "points": [{"size", "mean", "std"}], "advice": TEXT or {"text": TEXT},
   "teacher_score": FLOAT}``; one plot per file.
@@ -165,6 +167,44 @@ def _curve_sections(workdir: Path) -> list[dict[str, Any]]:
             {"title": title, "metric": metric, "points": points, "advice": advice, "plot": plots.curve_plot(points, metric=metric, teacher=teacher)}
         )
     return out
+
+
+def _monitor_section(workdir: Path) -> dict[str, Any] | None:
+    """``monitor.json`` (``graduate monitor``, schema in ``graduate.monitor.report``): its checks and
+    the plots of agreement over time, text length and labels, training set against traffic."""
+    data = _optional_json(workdir, "monitor.json")
+    if not data:
+        return None
+    drift = data.get("drift") or {}
+    length = drift.get("length") or {}
+    edges = [int(e) for e in length.get("bin_edges") or []]
+    length_cats = []
+    if len(edges) >= 2:
+        inner = [f"{a}–{b}" for a, b in zip(edges[1:-2], edges[2:-1])]
+        length_cats = [f"< {edges[1]}", *inner, f"≥ {edges[-2]}"] if len(edges) > 2 else ["all"]
+    labels = data.get("labels") or {}
+    names = sorted(set(labels.get("training") or {}) | set(labels.get("traffic") or {}))
+    plots_ = [
+        ("Agreement with the teacher and share sent to it, over time", plots.monitor_time_plot((data.get("agreement") or {}).get("buckets") or [])),
+        (
+            "Text length (characters): training set vs traffic",
+            plots.shares_plot(length_cats, length.get("reference_share") or [], length.get("current_share") or [], xlabel="characters")
+            if len(length_cats) == len(length.get("current_share") or []) else None,
+        ),
+        (
+            "Predicted labels in traffic vs training labels",
+            plots.shares_plot(names, [(labels.get("training") or {}).get(n, 0.0) for n in names], [(labels.get("traffic") or {}).get(n, 0.0) for n in names], xlabel="label"),
+        ),
+    ]
+    return {
+        "generated_at": data.get("generated_at"),
+        "window": data.get("window") or {},
+        "ok": data.get("ok"),
+        "traffic": data.get("traffic") or {},
+        "routing": data.get("routing") or {},
+        "checks": [c for c in data.get("checks") or [] if isinstance(c, dict)],
+        "plots": [{"title": t, "uri": u} for t, u in plots_ if u],
+    }
 
 
 def build_context(
@@ -343,6 +383,7 @@ def build_context(
         "frozen": frozen_versions(engine),
         "audit": _audit_section(_optional_json(workdir, "audit.json", "teacher_audit.json")),
         "curves": _curve_sections(workdir),
+        "monitor": _monitor_section(workdir),
         "root": str(root),
     }
 
