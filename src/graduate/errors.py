@@ -5,6 +5,7 @@
     ├── InputDataError            a CSV/JSONL input is unusable (path, line, column)
     ├── StoreError                the database cannot be opened or migrated (url)
     ├── TeacherError              a teacher call failed for good (attempts)
+    │   ├── TeacherTransientError one attempt failed in a retryable way (status, retry_after_s)
     │   ├── BudgetExceededError   the spec's budget_usd would be exceeded (spent, budget)
     │   └── TeacherAuthError      the teacher refused the API key (api_key_env, base_url)
     ├── LocalTeacherError         the local teacher cannot start: model file, llama.cpp server, port
@@ -28,10 +29,22 @@ class SpecError(GraduateError):
     def __init__(self, message: str, *, path: Path | str | None = None, field: str | None = None):
         self.path = str(path) if path is not None else None
         self.field = field
+        self.problems: list["SpecError"] = [self]
         where = self.path or "spec"
         if field:
             where = f"{where}: {field}"
         super().__init__(f"{where}: {message}")
+
+    @classmethod
+    def several(cls, problems: list["SpecError"]) -> "SpecError":
+        """One error for many problems: the first's fields, every problem on a line of its own."""
+        first = problems[0]
+        if len(problems) == 1:
+            return first
+        err = cls.__new__(cls)
+        Exception.__init__(err, "\n".join(str(p) for p in problems))
+        err.path, err.field, err.problems = first.path, first.field, list(problems)
+        return err
 
 
 class InputDataError(GraduateError):
@@ -64,6 +77,21 @@ class TeacherError(GraduateError):
     def __init__(self, message: str, *, attempts: int | None = None):
         self.attempts = attempts
         super().__init__(message)
+
+
+class TeacherTransientError(TeacherError):
+    """One attempt failed in a way worth retrying (408/409/429/5xx, timeout, connection); raised by
+    a backend for a single attempt, and again once the retries are spent."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after_s: float | None = None, attempts: int | None = None):
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.detail = message
+        super().__init__(message, attempts=attempts)
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429
 
 
 class BudgetExceededError(TeacherError):

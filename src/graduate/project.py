@@ -348,7 +348,11 @@ class Project:
 
     # -- evaluation ------------------------------------------------------------------------
     def check_test_sets(self) -> None:
-        """Before any work: every gold value of every test set is a task label (SpecError)."""
+        """Before any work: every file and column the spec names exists, and every gold value of
+        every test set is a task label (SpecError, listing every problem)."""
+        from graduate.data.inputs import check_inputs
+
+        check_inputs(self.spec, self.root / SPEC_FILENAME)
         check_test_set_gold(self.spec, self.root / SPEC_FILENAME)
 
     def load_test_sets(self) -> list[TestSet]:

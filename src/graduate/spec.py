@@ -147,7 +147,7 @@ class TeacherSpec(_Model):
     tokens_per_minute: int = Field(200_000, ge=1, description="Client-side token rate limit (prompt + reserved output).")
     budget_usd: float = Field(10.0, ge=0, description="Hard cap on what live calls of this project may cost, in USD, summed over all runs.")
     timeout_s: float = Field(60.0, gt=0, description="Per-attempt request timeout in seconds.")
-    max_retries: int = Field(6, ge=0, description="Retries per call on 429/5xx/timeouts (exponential backoff with jitter, honours Retry-After).")
+    max_retries: int = Field(6, ge=0, description="Retries per call on 408/409/429/5xx, timeouts and connection errors (exponential backoff with jitter, honours Retry-After); every retry waits for the rate limits, and a 429 pauses the whole client.")
     price: PriceSpec | None = Field(None, description="Price of this model; default: the entry for `model` in the top-level prices table.")
     logprobs: bool = Field(
         False,
@@ -342,12 +342,41 @@ class ServeSpec(_Model):
     max_in_flight: int = Field(64, ge=1, description="Requests handled at once; more are refused at once with 429 and Retry-After, never queued.")
     retry_after_s: int = Field(1, ge=1, description="Retry-After sent with a 429, in seconds.")
     request_timeout_s: float = Field(30.0, gt=0, description="A request that takes longer is answered 504.")
+    body_timeout_s: float = Field(
+        10.0, gt=0, description="Time a client has to send a request's headers, and again its body; slower ones get 408 and the connection is closed."
+    )
     shutdown_timeout_s: float = Field(30.0, gt=0, description="On SIGTERM, how long in-flight requests and background teacher calls may take to finish.")
     predict_workers: int = Field(
         1, ge=0, le=64, description="Processes that run the student (so the server's event loop never waits on it); 0: a thread of the server process."
     )
     traffic_batch_size: int = Field(1000, ge=1, description="Traffic rows written per transaction.")
     traffic_flush_s: float = Field(0.2, gt=0, description="Longest a traffic row waits in memory before it is written.")
+
+
+DEFAULT_PROXY_ROUTES = ["POST /chat/completions", "GET /models", "GET /models/*"]
+
+
+class ProxySpec(_Model):
+    """`graduate proxy`: what it forwards to the upstream teacher."""
+
+    routes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PROXY_ROUTES),
+        description="Requests forwarded upstream, as 'METHOD /path' under /v1 ('*' matches one path segment); "
+        "anything else is refused with 404. POST /chat/completions is the one that is logged.",
+    )
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413.")
+    body_timeout_s: float = Field(30.0, gt=0, description="Time a client has to send a request's headers, and again its body (408 past it).")
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, routes: list[str]) -> list[str]:
+        methods = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+        for r in routes:
+            method, _, path = r.strip().partition(" ")
+            path = path.strip()
+            if method.upper() not in methods or not path.startswith("/") or any(seg in (".", "..") for seg in path.split("/")):
+                raise ValueError(f"route {r!r}: write 'METHOD /path' with METHOD one of {sorted(methods)} and a path under /v1, e.g. 'POST /embeddings'")
+        return [f"{r.strip().partition(' ')[0].upper()} {r.strip().partition(' ')[2].strip()}" for r in routes]
 
 
 class MonitorSpec(_Model):
@@ -595,6 +624,7 @@ class ProjectSpec(_Model):
     students: list[StudentSpec] = Field(default_factory=lambda: [StudentSpec(kind="tfidf-logreg")], description="Students to train.")
     serving: ServingSpec = Field(default_factory=ServingSpec, description="Serving cost assumptions.")
     serve: ServeSpec = Field(default_factory=ServeSpec, description="`graduate serve`: routing, API keys and limits.")
+    proxy: ProxySpec = Field(default_factory=ProxySpec, description="`graduate proxy`: the routes it forwards and its limits.")
     monitor: MonitorSpec = Field(default_factory=MonitorSpec, description="`graduate monitor`: traffic window and alert thresholds.")
     store: StoreSpec = Field(default_factory=StoreSpec, description="The database.")
     seed: int = Field(0, description="Random seed for every run.")
@@ -737,15 +767,17 @@ def parse_spec(raw: dict[str, Any], *, path: Path | str | None = None) -> Projec
     try:
         return ProjectSpec.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = _format_loc(tuple(err["loc"]))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (misspelt?); see `graduate spec-help` for the fields allowed"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise SpecError(msg + more, path=path, field=loc or None) from None
+        problems = []
+        for err in exc.errors():
+            loc = _format_loc(tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (misspelt?); see `graduate spec-help` for the fields allowed"
+            elif err["type"] == "missing":
+                msg = "required field is missing"
+            problems.append(SpecError(msg, path=path, field=loc or None))
+        # Every problem, one line each: fixing them one run at a time is the slow way.
+        raise SpecError.several(problems) from None
 
 
 def spec_hash(spec: ProjectSpec) -> str:

@@ -120,3 +120,43 @@ def test_spec_help_lists_fields():
     res = graduate("spec-help")
     assert res.returncode == 0
     assert "teacher.budget_usd" in res.stdout and "task.parse.key" in res.stdout
+
+
+def test_import_with_bad_lines_exits_non_zero_and_says_so_last(tiny_project, tmp_path):
+    # Issue 12, defect 9: skipped lines exited 0.
+    src_in = tiny_project / "gpt-3.5-turbo.simple.batch_input.jsonl"
+    src_out = tiny_project / "gpt-3.5-turbo.simple.batch_output.jsonl"
+    out = tmp_path / "out.jsonl"
+    out.write_text(src_out.read_text() + "{not json\n")
+    res = graduate("import", "batch", str(tiny_project), str(src_in), str(out))
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "added 205" in res.stdout
+    last = [line for line in res.stderr.splitlines() if line.strip()][-1]
+    assert "1 lines skipped" in last and "import the files again" in last
+
+
+def test_a_spec_with_several_errors_shows_every_one(tiny_project):
+    spec = tiny_project / "graduate.yaml"
+    text = spec.read_text().replace("temperature: 0", "temperature: hot").replace("concurrency: 16", "concurrency: many")
+    spec.write_text(text.replace("budget_usd: 5.0", "budget_usd: lots"))
+    res = graduate("check", str(tiny_project))
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 3, res.stderr
+    for field in ("teacher.temperature", "teacher.concurrency", "teacher.budget_usd"):
+        assert any(f"graduate.yaml: {field}:" in line for line in lines), (field, res.stderr)
+    assert "more)" not in res.stderr
+
+
+def test_run_checks_every_input_before_importing_anything(tiny_project):
+    spec = tiny_project / "graduate.yaml"
+    spec.write_text(spec.read_text().replace("path: ./comments.csv", "path: ./missing.csv").replace("gpt-3.5-turbo.simple.batch_output.jsonl", "gone.jsonl"))
+    res = graduate("run", str(tiny_project))
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "data[0] (jigsaw).path: file not found" in res.stderr and "teacher_logs[1].output: file not found" in res.stderr, res.stderr
+    db = tiny_project / ".graduate" / "graduate.db"
+    if db.exists():  # nothing was imported before the check failed
+        import sqlite3
+
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("select count(*) from teacher_calls").fetchone()[0] == 0

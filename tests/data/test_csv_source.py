@@ -44,3 +44,26 @@ def test_empty_text_unknown_gold_and_repeated_ids_are_counted_skips(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(InputDataError, match="file not found"):
         read_items(tmp_path / "none.csv", text_column="text")
+
+
+@pytest.mark.parametrize("tail", [b'2,"never closed\n3,three\n4,four\n', b'2,"never closed', b'2,"a ""quoted"" word\n3,x\n'])
+def test_an_unterminated_quote_names_its_line_instead_of_swallowing_the_rest(tmp_path, tail):
+    # Issue 12, defect 7: the reader took everything after the quote as one text ("1 rows (0 skipped)").
+    f = write(tmp_path, b"id,text\n1,fine\n" + tail)
+    with pytest.raises(InputDataError) as exc:
+        read_items(f, text_column="text", id_column="id")
+    assert f"{f}:3:" in str(exc.value) and "never closed" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_closed_multiline_quote_at_the_end_is_fine(tmp_path):
+    f = write(tmp_path, b'id,text\n1,fine\n2,"two\nlines"\n')
+    items, _ = read_items(f, text_column="text", id_column="id")
+    assert [i.text for i in items] == ["fine", "two\nlines"]
+
+
+def test_a_missing_id_column_names_the_id_option(tmp_path):
+    # Issue 12, defect 8: it said "... or pass --text-column".
+    f = write(tmp_path, b"id,text\n1,x\n")
+    with pytest.raises(InputDataError) as exc:
+        read_items(f, text_column="text", id_column="key")
+    assert "--id-column" in str(exc.value) and "--text-column" not in str(exc.value)

@@ -43,7 +43,9 @@ def fake_openai_server(startup_s: float = 20.0, **options: Any) -> Iterator[Fake
     wait until it answers, and stop it on exit."""
     args = [sys.executable, str(FAKE_OPENAI), "--port", "0"]
     for name, value in options.items():
-        if value is not None:
+        if value is True:
+            args.append(f"--{name.replace('_', '-')}")
+        elif value is not None and value is not False:
             args += [f"--{name.replace('_', '-')}", str(value)]
     with tempfile.TemporaryDirectory(prefix="fake-openai-") as tmp:
         log = Path(tmp) / "server.log"

@@ -51,7 +51,7 @@ def answer_for(messages: list[dict[str, Any]]) -> str:
 def content_key(messages: list[dict[str, Any]]) -> str:
     """What the server counts answers by: the request's messages (a test computes the same key)."""
     payload = [{"role": m.get("role"), "content": m.get("content")} for m in messages]
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _tokens(text: str) -> int:
@@ -64,6 +64,8 @@ class Faults:
     p500: float = 0.0
     phang: float = 0.0
     rpm: int = 0  # 0: no request limit
+    window_s: float = 60.0  # the rpm limit holds per sliding window of this length (rpm * window_s / 60 requests)
+    count_refused: bool = False  # refused (429) requests count against the window too, as some providers do
     retry_after: float = 1.0
     hang_s: float = 30.0
     latency: float = 0.0
@@ -82,6 +84,7 @@ class State:
     counts: Counter = field(default_factory=Counter)
     paid: Counter = field(default_factory=Counter)  # content key -> successful answers
     window: deque = field(default_factory=deque)  # arrival times of requests the rpm limit let in
+    other: list = field(default_factory=list)  # "METHOD /path" of every request to any other route
     first_ok_at: float | None = None
     last_ok_at: float | None = None
 
@@ -97,6 +100,7 @@ class State:
             "contents": len(self.paid),
             "paid_twice": sum(n - 1 for n in self.paid.values()),
             "max_per_content": max(self.paid.values(), default=0),
+            "other_requests": list(self.other),
             "first_ok_at": self.first_ok_at,
             "last_ok_at": self.last_ok_at,
         }
@@ -130,11 +134,14 @@ def create_app(faults: Faults) -> FastAPI:
         body = await request.json()
         now = time.monotonic()
         if faults.rpm:
-            while state.window and state.window[0] <= now - WINDOW_S:
+            allowed = max(1, math.floor(faults.rpm * faults.window_s / 60.0))
+            while state.window and state.window[0] <= now - faults.window_s:
                 state.window.popleft()
-            if len(state.window) >= faults.rpm:
+            if len(state.window) >= allowed:
                 state.counts["429_rpm"] += 1
-                wait = state.window[0] + WINDOW_S - now
+                wait = state.window[0] + faults.window_s - now
+                if faults.count_refused:
+                    state.window.append(now)
                 return error(429, f"Rate limit reached: {faults.rpm} requests per minute.", "requests", retry_headers(wait))
             state.window.append(now)
         roll = faults.roll(number)
@@ -176,6 +183,12 @@ def create_app(faults: Faults) -> FastAPI:
             },
         }
 
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def other(path: str, request: Request):
+        # Anything else is recorded, so a test can prove a proxy never let such a request through.
+        state.other.append(f"{request.method} /{path}")
+        return error(404, f"no route {request.method} /{path}", "invalid_request_error")
+
     return app
 
 
@@ -187,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--p500", type=float, default=0.0, help="share of requests answered 500")
     parser.add_argument("--phang", type=float, default=0.0, help="share of requests that hang for --hang-s")
     parser.add_argument("--rpm", type=int, default=0, help="requests per sliding minute before 429s (0: no limit)")
+    parser.add_argument("--window-s", type=float, default=60.0, help="the rpm limit holds per sliding window of this many seconds")
+    parser.add_argument("--count-refused", action="store_true", help="requests answered 429 count against the window too")
     parser.add_argument("--retry-after", type=float, default=1.0, help="seconds the injected 429s ask to wait")
     parser.add_argument("--hang-s", type=float, default=30.0, help="how long a hung request sleeps")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each successful answer")

@@ -107,7 +107,8 @@ def test_label_with_the_local_teacher_parses_logs_caches_and_beats_chance(tiny_p
     examples = {ex.external_id: ex for ex in select_examples(project.engine, source="label:items")}
     with project.engine.connect() as conn:
         stored = {r.example_id: r for r in conn.execute(select(labels_table).where(labels_table.c.kind == "teacher"))}
-    gold = {r["id"]: ("bad" if r["is_bad"] == "1" else "ok") for r in rows}
+    # `graduate label` keys items by their text (an id column only names rows in its messages).
+    gold = {r["comment_text"]: ("bad" if r["is_bad"] == "1" else "ok") for r in rows}
     predicted, p_bad, truth = [], [], []
     for ext_id, ex in examples.items():
         row = stored[ex.id]
@@ -116,7 +117,7 @@ def test_label_with_the_local_teacher_parses_logs_caches_and_beats_chance(tiny_p
         assert max(row.probs, key=row.probs.get) == row.label or max(row.probs.values()) < 0.5 + 1e-9
         predicted.append(row.label)
         p_bad.append(row.probs["bad"])
-        truth.append(gold[ext_id])
+        truth.append(gold[ex.text])
     accuracy = sum(p == t for p, t in zip(predicted, truth)) / len(truth)
     auc = roc_auc_score([t == "bad" for t in truth], p_bad)
     # Chance is 0.5 on this balanced set; a coin reaches 14/20 with p = 0.058.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from graduate.cli import imports, init, label, predict, run, spec, status
 from graduate.cli import teacher as teacher_cli
@@ -56,7 +57,9 @@ def main() -> None:
     try:
         app()
     except GraduateError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: a message naming an extra (`pip install 'graduate[serve]'`) is not Rich markup.
+        for line in str(exc).splitlines() or [""]:
+            err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished work is stored; run the same command again to resume")

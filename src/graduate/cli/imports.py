@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from graduate.cli.console import console
+from rich.markup import escape
+
+from graduate.cli.console import console, err_console
 
 app = typer.Typer(help="Import recorded teacher calls into the call log.", no_args_is_help=True)
 
@@ -16,13 +18,21 @@ def _show(report) -> None:
         console.print(f"{report.path}: already imported, nothing to do")
         return
     console.print(
-        f"{report.path}: read {report.read}, added {report.added}, already stored {report.skipped_existing}, "
+        f"{escape(str(report.path))}: read {report.read}, added {report.added}, already stored {report.skipped_existing}, "
         f"failed calls kept as errors {report.failed_calls}, bad lines skipped {len(report.problems)}"
     )
     for problem in report.problems[:10]:
-        console.print(f"  skipped {problem}", highlight=False)
+        console.print(f"  skipped {escape(str(problem))}", highlight=False)
     if len(report.problems) > 10:
         console.print(f"  … and {len(report.problems) - 10} more")
+    if report.problems:
+        # A partial import must not look like a clean one, in a terminal or in a script.
+        err_console.print(
+            f"[bold red]error:[/] {len(report.problems)} lines skipped (listed above); "
+            "the other lines are imported. Fix the skipped lines and import the files again: nothing is added twice.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("batch")

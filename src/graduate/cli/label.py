@@ -18,7 +18,7 @@ def label(
 ) -> None:
     """Label rows with the spec's teacher: cached (a re-run sends nothing), rate-limited, budget-capped."""
     from graduate.data.csv_source import read_items
-    from graduate.data.examples import add_examples, select_examples
+    from graduate.data.examples import examples_for_texts
     from graduate.data.teacher_labels import teacher_labels
     from graduate.project import Project
 
@@ -28,12 +28,10 @@ def label(
         err_console.print(f"skipped {problem}", highlight=False)
     if limit is not None:
         items = items[:limit]
-    source = f"label:{input.stem}"
-    add_examples(proj.engine, source, items)
-    stored = {ex.external_id: ex for ex in select_examples(proj.engine, source=source)}
-    examples = [stored[it.external_id] for it in items]
-    with item_progress(f"labelling with {proj.spec.teacher.model}", len(examples)) as advance:
-        _, stats = proj.label([ex.text for ex in examples], progress=advance)
+    # Keyed by what is sent: the file's own texts, never an id that an earlier file used.
+    examples = examples_for_texts(proj.engine, f"label:{input.stem}", [it.text for it in items])
+    with item_progress(f"labelling with {proj.spec.teacher.model}", len(items)) as advance:
+        _, stats = proj.label([it.text for it in items], progress=advance)
     parsed = teacher_labels(proj.engine, proj.spec.task, proj.spec.teacher, examples)
     unparseable = sum(1 for p in parsed.values() if p.call is not None and p.label is None)
     counts: dict[str, int] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, err_console, fmt, fmt_usd
@@ -74,9 +75,13 @@ def serve(
         field = ".".join(str(p) for p in errors[0]["loc"]) if errors else "serve"
         raise SpecError(errors[0]["msg"] if errors else str(exc), field=f"serve.{field}") from None
     def stopped(stats: dict[str, Any]) -> None:
-        console.print(f"stopped: {stats['traffic_rows_written']} traffic rows written", highlight=False)
-        if stats["spilled"]:
-            err_console.print(f"[yellow]warning:[/] the store refused some traffic rows; they are in {stats['spilled']}")
+        spilled = stats["spilled_rows"]
+        line = f"stopped: {stats['traffic_rows_written']} traffic rows written"
+        if spilled:
+            line += f"; {spilled} rows the store did not take are in {stats['spilled']}"
+        console.print(escape(line), highlight=False, soft_wrap=True)
+        if spilled:
+            err_console.print(f"[yellow]warning:[/] {escape(str(stats['last_error'] or 'the store refused them'))}", highlight=False, soft_wrap=True)
 
     app = create_app(proj, opts, on_stopped=stopped)
     sock = bind_socket(opts.host, opts.port)
@@ -93,7 +98,7 @@ def serve(
     console.print(f"listening on http://{opts.host}:{bound_port}", highlight=False, soft_wrap=True)
     # After a graceful stop uvicorn re-raises the SIGTERM/SIGINT it caught, so the exit status
     # says which signal stopped the server (143 for SIGTERM), as a supervisor expects.
-    run_app(app, sock, shutdown_timeout_s=opts.shutdown_timeout_s)
+    run_app(app, sock, shutdown_timeout_s=opts.shutdown_timeout_s, header_timeout_s=opts.body_timeout_s)
 
 
 def proxy(
@@ -120,7 +125,7 @@ def proxy(
     sock = bind_socket(host, port)
     console.print(f"proxying {upstream}, logging chat completions into {proj.engine.url.render_as_string(hide_password=True)}", highlight=False)
     console.print(f"listening on http://{host}:{sock.getsockname()[1]}", highlight=False, soft_wrap=True)
-    run_app(app, sock, shutdown_timeout_s=30.0)
+    run_app(app, sock, shutdown_timeout_s=30.0, header_timeout_s=proj.spec.proxy.body_timeout_s)
 
 
 def serve_plan(

@@ -16,14 +16,10 @@ def check(project: Path = typer.Argument(..., help="Project directory or spec fi
     from graduate.errors import SpecError
     from graduate.spec import load_spec
 
+    from graduate.data.inputs import check_inputs
+
     spec, root = load_spec(project)
-    for d in spec.data:
-        if not d.path.exists():
-            raise SpecError(f"file not found: {d.path}", path=root / "graduate.yaml", field=f"data[{d.name}].path")
-    for i, log in enumerate(spec.teacher_logs):
-        for p in (log.input, log.output):
-            if p is not None and not p.exists():
-                raise SpecError(f"file not found: {p}", path=root / "graduate.yaml", field=f"teacher_logs[{i}]")
+    check_inputs(spec, root / "graduate.yaml")
     from graduate.evaluate.testsets import check_test_set_gold
 
     check_test_set_gold(spec, root / "graduate.yaml")

@@ -40,6 +40,35 @@ def _open_text(path: Path) -> str:
         ) from None
 
 
+_COLUMN_FIX = {
+    "text": "set task.text_column (or the source's text_column) in graduate.yaml, or pass --text-column",
+    "id": "set the source's id_column in graduate.yaml, or pass --id-column with one of these (or leave it out)",
+    "gold": "set the source's gold_column in graduate.yaml to one of these",
+    "tags": "set the source's tags_column in graduate.yaml to one of these",
+    "group": "set the source's group_column in graduate.yaml to one of these",
+}
+
+
+def _check_quotes(path: Path, content: str, start: int, end: int) -> None:
+    """Refuse a last row whose quoted field never closes: Python's csv module reads it to the end
+    of the file as one field, silently swallowing every row after it."""
+    lines = content.splitlines(keepends=True)
+    tail = "".join(lines[start - 1 :])
+    strict = csv.reader(io.StringIO(tail, newline=""), strict=True)
+    try:
+        next(strict)
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputDataError(
+                f"a quoted field opens on this line and is never closed, so every line after it would be read as one text; "
+                "close the quote, or double the quote character inside the field (\"\")",
+                path=path,
+                line=start,
+            ) from None
+    except StopIteration:
+        pass
+
+
 def read_items(
     path: Path,
     *,
@@ -54,12 +83,13 @@ def read_items(
 ) -> tuple[list[Item], CsvReport]:
     """Rows with empty text, or a gold value that maps to no label, are skipped and reported."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    reader = csv.DictReader(io.StringIO(_open_text(path), newline=""))
+    content = _open_text(path)
+    reader = csv.DictReader(io.StringIO(content, newline=""))
     columns = reader.fieldnames or []
     for role, col in (("text", text_column), ("id", id_column), ("gold", gold_column), ("tags", tags_column), ("group", group_column)):
         if col is not None and col not in columns:
             raise InputDataError(
-                f"no {role} column {col!r}; the columns are {columns}; set the right name in graduate.yaml or pass --text-column",
+                f"no {role} column {col!r}; the columns are {columns}; {_COLUMN_FIX[role]}",
                 path=path,
                 column=col,
             )
@@ -67,8 +97,9 @@ def read_items(
     items: list[Item] = []
     seen: dict[str, int] = {}
     gold_values = gold_values or {}
+    row_start = last_start = reader.line_num + 1
     for row in reader:
-        line = reader.line_num
+        line, last_start, row_start = reader.line_num, row_start, reader.line_num + 1
         report.rows += 1
         text = row.get(text_column)
         if text is None or not text.strip():
@@ -95,4 +126,7 @@ def read_items(
         tags = [t.strip() for t in (row.get(tags_column) or "").split(tag_separator) if t.strip()] if tags_column else []
         group = ((row.get(group_column) or "").strip() or None) if group_column else None
         items.append(Item(ext, text, gold, tags, group))
+    # Only the last row can have run to the end of the file.
+    if report.rows:
+        _check_quotes(path, content, last_start, reader.line_num)
     return items, report

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from sqlalchemy import Engine, select
 
@@ -71,6 +72,38 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
                 ],
             )
     return added
+
+
+def exact_text_id(text: str) -> str:
+    """An example id made of the exact text: one id never stands for two texts."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def examples_for_texts(engine: Engine, source: str, texts: Sequence[str]) -> list[Example]:
+    """One stored example per text, in order: an example of any source with exactly this text is
+    reused (so labelling the project's own file adds nothing), other texts are added under
+    ``source``, keyed by their exact text (so a new file, or an edited one, gets its new texts)."""
+    hashes = {t: text_hash(t) for t in texts}
+    found: dict[str, Example] = {}
+
+    def lookup() -> None:
+        wanted = sorted(set(hashes.values()))
+        with engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                stmt = (
+                    select(examples.c.id, examples.c.source, examples.c.external_id, examples.c.text, examples.c.text_hash, examples.c.tags, examples.c.group)
+                    .where(examples.c.text_hash.in_(wanted[i : i + 500]))
+                    .order_by(examples.c.id)
+                )
+                for row in conn.execute(stmt):
+                    found.setdefault(row.text, Example(*row))
+
+    lookup()
+    missing = list(dict.fromkeys(t for t in texts if t not in found))
+    if missing:
+        add_examples(engine, source, [Item(exact_text_id(t), t) for t in missing])
+        lookup()
+    return [found[t] for t in texts]
 
 
 def select_examples(engine: Engine, *, source: str | None = None, tags: list[str] | None = None) -> list[Example]:

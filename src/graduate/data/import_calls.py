@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 
 from sqlalchemy import Engine
 
+from graduate.data.text import scrub_surrogates
 from graduate.errors import InputDataError
 from graduate.spec import PriceSpec
 from graduate.store.calls import CallRecord, file_imported, import_calls
@@ -65,7 +66,8 @@ def _read_jsonl(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str
             if not isinstance(obj, dict):
                 problems.append(f"{path}:{lineno}: expected a JSON object")
                 continue
-            yield lineno, obj
+            # "\ud800" escapes decode to strings no store can hold: U+FFFD, as a UTF-8 decoder would.
+            yield lineno, (scrub_surrogates(obj) if b"\\ud" in raw.lower() else obj)
 
 
 def _content_of(body: dict[str, Any]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from typing import Any
 
 _SPACE = re.compile(r"\s+")
 
@@ -15,4 +16,24 @@ def normalise(text: str) -> str:
 
 
 def text_hash(text: str) -> str:
-    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate (from JSON input) hashes instead of raising.
+    return hashlib.sha256(normalise(text).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub_surrogates(value: Any) -> Any:
+    """``value`` with every lone UTF-16 surrogate in its strings (keys too) replaced by U+FFFD.
+
+    JSON may escape half a surrogate pair (``"\\ud800"``) and Python's JSON decoder lets it
+    through, but such a string cannot be encoded as UTF-8: not stored, logged or hashed. This is
+    what a UTF-8 decoder does with an invalid sequence, applied where the JSON was read.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, list):
+        return [scrub_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {scrub_surrogates(k): scrub_surrogates(v) for k, v in value.items()}
+    return value

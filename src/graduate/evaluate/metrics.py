@@ -44,7 +44,11 @@ def classification_metrics(
         p, r, f, _ = precision_recall_fscore_support(gold, pred, labels=labels, average="macro", zero_division=0)
         out.update(precision=float(p), recall=float(r), f1=float(f))
         if scores is not None and len(set(gold)) == len(labels):
-            out["roc_auc"] = float(roc_auc_score(gold, scores, labels=labels, multi_class="ovr"))
+            from sklearn.preprocessing import label_binarize
+
+            # One-vs-rest, macro; as an indicator matrix the labels may be in any order (the
+            # `labels=` form of roc_auc_score insists on sorted ones).
+            out["roc_auc"] = float(roc_auc_score(label_binarize(list(gold), classes=labels), scores, average="macro"))
         else:
             out["roc_auc"] = None
     return out

@@ -135,7 +135,15 @@ def create_app(
             await asyncio.to_thread(predictor.close)
             await asyncio.to_thread(writer.close, opts.shutdown_timeout_s)
             if on_stopped is not None:
-                on_stopped({"traffic_rows_written": writer.written, "write_failures": writer.failures, "spilled": str(writer.spilled) if writer.spilled else None})
+                on_stopped(
+                    {
+                        "traffic_rows_written": writer.written,
+                        "write_failures": writer.failures,
+                        "spilled": str(writer.spilled) if writer.spilled else None,
+                        "spilled_rows": writer.spilled_rows,
+                        "last_error": writer.last_error,
+                    }
+                )
 
     def reject(reason: str) -> None:
         metrics.rejected.labels(reason).inc()
@@ -149,8 +157,9 @@ def create_app(
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS),
             Middleware(AuthMiddleware, keys=keys, on_reject=reject),
+            # The body first: a slow one must not hold an in-flight slot while it trickles in.
+            Middleware(BodySizeLimit, max_bytes=opts.max_body_bytes, timeout_s=opts.body_timeout_s, on_reject=reject),
             Middleware(InFlightLimit, limit=opts.max_in_flight, retry_after_s=opts.retry_after_s, on_reject=reject, gauge=metrics.in_flight),
-            Middleware(BodySizeLimit, max_bytes=opts.max_body_bytes, on_reject=reject),
             Middleware(RequestTimeout, timeout_s=opts.request_timeout_s, on_reject=reject),
         ],
     )
@@ -184,7 +193,14 @@ def create_app(
     @app.get("/readyz")
     async def readyz() -> Response:
         ready = state["ready"] and predictor.alive and writer.alive and not state["stopping"]
-        body = {"ready": ready, "student": student_name, "mode": strategy.mode, "traffic_pending_rows": writer.pending}
+        body = {
+            "ready": ready,
+            "student": student_name,
+            "mode": strategy.mode,
+            "traffic_pending_rows": writer.pending,
+            "traffic_spilled_rows": writer.spilled_rows,
+            "worker_restarts": predictor.restarts,
+        }
         return _json(body, 200 if ready else 503)
 
     @app.get("/metrics")

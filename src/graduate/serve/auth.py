@@ -48,15 +48,23 @@ class AuthMiddleware:
         self.on_reject = on_reject
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or self.digests is None or scope["path"] in self.public:
+        if scope["type"] != "http" or scope["path"] in self.public:
+            return await self.app(scope, receive, send)
+        given_headers = [value for name, value in scope["headers"] if name == b"authorization"]
+        if len(given_headers) > 1:
+            # Proxies and servers disagree on which of two headers counts: refuse to guess.
+            if self.on_reject:
+                self.on_reject("auth")
+            return await send_error(
+                send, 400, f"{len(given_headers)} Authorization headers: send exactly one", "invalid_request_error", code="ambiguous_authorization"
+            )
+        if self.digests is None:
             return await self.app(scope, receive, send)
         token = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, rest = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer" and rest.strip():
-                    token = rest.strip()
-                break
+        if given_headers:
+            scheme, _, rest = given_headers[0].decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and rest.strip():
+                token = rest.strip()
         if token is not None:
             given = _digest(token)
             # Compare against every key in constant time: no early exit that times which one matched.

@@ -1,6 +1,9 @@
-"""Limits as ASGI middleware, checked before any work: bounded in-flight requests (429 with
-Retry-After past the bound, never an unbounded queue), a body-size limit (413) and a per-request
-timeout (504). Health checks and /metrics are exempt, so an overloaded server still says it is
+"""Limits as ASGI middleware, checked before any work: a body-size limit (413) and a deadline to
+receive the body (408), bounded in-flight requests (429 with Retry-After past the bound, never an
+unbounded queue) and a per-request timeout (504). The body is read whole before a request takes
+an in-flight slot, so a client that trickles its body holds no capacity, and only for
+``body_timeout_s``. (The deadline for the headers is the server's: ``graduate.serve.server``.)
+Health checks and /metrics are exempt from load limits, so an overloaded server still says it is
 alive and can be watched."""
 
 from __future__ import annotations
@@ -54,11 +57,13 @@ class InFlightLimit:
 
 
 class BodySizeLimit:
-    """Reads the body up to the limit before the app sees it (the app would read it whole anyway)."""
+    """Reads the body up to the limit, within ``timeout_s``, before the app sees it (the app would
+    read it whole anyway)."""
 
-    def __init__(self, app: Any, *, max_bytes: int, on_reject: Reject = _noop):
+    def __init__(self, app: Any, *, max_bytes: int, timeout_s: float = 10.0, on_reject: Reject = _noop):
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
         self.on_reject = on_reject
 
     async def _too_large(self, send: Any) -> None:
@@ -81,17 +86,29 @@ class BodySizeLimit:
                 break
         chunks: list[bytes] = []
         total = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body = message.get("body", b"")
-            total += len(body)
-            if total > self.max_bytes:
-                return await self._too_large(send)
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body = message.get("body", b"")
+                    total += len(body)
+                    if total > self.max_bytes:
+                        return await self._too_large(send)
+                    chunks.append(body)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            self.on_reject("slow_body")
+            return await send_error(
+                send,
+                408,
+                f"the request body did not arrive within {self.timeout_s:g}s (serve.body_timeout_s)",
+                "invalid_request_error",
+                code="request_timeout",
+                headers={"connection": "close"},
+            )
         replayed = False
 
         async def replay() -> dict:

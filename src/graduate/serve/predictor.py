@@ -6,16 +6,22 @@ from requests that would have waited anyway, so it adds no latency.
 
 With ``workers > 0`` the student runs in that many spawned processes, each loading it once, so
 prediction uses other cores and the event loop keeps answering (429s, health checks) while the
-student works. Each worker is one pipe: the event loop writes a batch and is woken by the pipe when
-the answer is there (``loop.add_reader``), with no helper threads in the server process: a
-``ProcessPoolExecutor``'s manager and feeder threads cost about a millisecond of GIL hand-offs per
-call, more than a one-text prediction. With ``workers == 0`` the student runs in one thread of the
-server process.
+student works. Each worker is one socket pair carrying length-prefixed pickles: the event loop
+writes and reads through asyncio streams, so a batch of any size is sent and read whole however
+the kernel splits it (a ``multiprocessing`` pipe read from a readiness callback could be read in
+part, leaving the pipe out of step for every later request). A worker whose stream breaks or
+goes out of step is killed and replaced; its requests fail with 503 and the next ones are served.
+No helper threads in the server process: a ``ProcessPoolExecutor``'s manager and feeder threads
+cost about a millisecond of GIL hand-offs per call, more than a one-text prediction. With
+``workers == 0`` the student runs in one thread of the server process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import pickle
+import socket
+import struct
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,8 +45,16 @@ def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
     os._exit(0)
 
 
-def _worker_main(conn: Any, directory: str, parent: int) -> None:
-    """A prediction process: load the student, then answer batches until the pipe closes."""
+_HEADER = struct.Struct("!Q")
+
+
+def _frame(obj: Any) -> bytes:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+def _worker_main(sock: socket.socket, directory: str, parent: int) -> None:
+    """A prediction process: load the student, then answer batches until the socket closes."""
     import signal
     import threading
 
@@ -51,21 +65,31 @@ def _worker_main(conn: Any, directory: str, parent: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="graduate-parent-watch").start()
     from graduate.students.registry import load_student
 
+    sock.setblocking(True)
+    reader = sock.makefile("rb")
     try:
         student = load_student(Path(directory))
     except Exception as exc:  # noqa: BLE001 - reported to the server, which fails to start with it
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        sock.sendall(_frame(("error", f"{type(exc).__name__}: {exc}")))
         return
-    conn.send(("ready", list(student.labels)))
+    sock.sendall(_frame(("ready", list(student.labels))))
     while True:
-        try:
-            texts = conn.recv()
-        except (EOFError, OSError):
+        header = reader.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return  # the server closed the socket
+        (size,) = _HEADER.unpack(header)
+        data = reader.read(size)
+        if len(data) < size:
             return
         try:
-            conn.send(("ok", student.predict_proba(texts)))
+            texts = pickle.loads(data)
+            reply = ("ok", student.predict_proba(texts))
         except Exception as exc:  # noqa: BLE001 - one bad batch fails its requests, not the worker
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            sock.sendall(_frame(reply))
+        except OSError:
+            return
 
 
 class _Worker:
@@ -74,39 +98,73 @@ class _Worker:
         import os
 
         ctx = multiprocessing.get_context("spawn")
-        self.conn, child = ctx.Pipe(duplex=True)
+        self.sock, child = socket.socketpair()
         self.process = ctx.Process(target=_worker_main, args=(child, str(directory), os.getpid()), daemon=True, name="graduate-student")
         self.process.start()
         child.close()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        # Set when a message was cut short or garbled: the stream is out of step for good.
+        self.broken = False
+
+    async def _streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._reader is None or self._writer is None:
+            self._reader, self._writer = await asyncio.open_unix_connection(sock=self.sock)
+        return self._reader, self._writer
+
+    async def request(self, texts: list[str]) -> tuple[str, Any]:
+        """Send a batch and read the reply, both whole; any failure breaks the worker for good."""
+        done = False
+        try:
+            _, writer = await self._streams()
+            writer.write(_frame(texts))
+            await writer.drain()
+            reply = await self._read()
+            done = True
+            return reply
+        finally:
+            if not done:
+                self.broken = True
 
     async def receive(self) -> tuple[str, Any]:
-        """The worker's next message, without blocking the event loop while it works."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future = loop.create_future()
-        fd = self.conn.fileno()
-
-        def readable() -> None:
-            loop.remove_reader(fd)
-            if fut.done():
-                return
-            try:
-                fut.set_result(self.conn.recv())
-            except (EOFError, OSError) as exc:
-                fut.set_exception(StudentError(f"a prediction worker died ({type(exc).__name__}); it is being restarted, retry the request"))
-
-        loop.add_reader(fd, readable)
+        """The worker's next message (its start-up report)."""
+        done = False
         try:
-            return await fut
+            reply = await self._read()
+            done = True
+            return reply
         finally:
-            if not fut.done():
-                loop.remove_reader(fd)
+            if not done:
+                self.broken = True
+
+    async def _read(self) -> tuple[str, Any]:
+        reader, _ = await self._streams()
+        try:
+            (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+            message = pickle.loads(await reader.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, pickle.UnpicklingError, EOFError) as exc:
+            self.broken = True
+            raise StudentError(f"a prediction worker died ({type(exc).__name__}); it is being restarted, retry the request") from None
+        if not (isinstance(message, tuple) and len(message) == 2):
+            self.broken = True
+            raise StudentError("a prediction worker sent a garbled reply; it is being restarted, retry the request")
+        return message
 
     def close(self, timeout: float = 10.0) -> None:
-        self.conn.close()  # the worker reads EOF and exits
+        """Stop the worker (from any thread): it reads EOF and exits, or is killed after ``timeout``."""
+        try:
+            # shutdown, not close: the event loop's transport may still own the descriptor.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout)
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
 
 
 class Predictor:
@@ -128,6 +186,7 @@ class Predictor:
         self._procs: list[_Worker] = []
         self.ready = False
         self.batches = 0
+        self.restarts = 0
 
     async def _started(self, worker: _Worker) -> _Worker:
         kind, value = await asyncio.wait_for(worker.receive(), STARTUP_TIMEOUT_S)
@@ -152,13 +211,13 @@ class Predictor:
         if slot is None:
             assert self._thread is not None and self.student is not None
             return await asyncio.get_running_loop().run_in_executor(self._thread, self.student.predict_proba, texts)
-        slot.conn.send(texts)
-        kind, value = await slot.receive()
+        kind, value = await slot.request(texts)
         if kind != "ok":
             raise StudentError(f"the student failed on a batch: {value}")
         return value
 
     async def _replace(self, dead: _Worker) -> None:
+        self.restarts += 1
         await asyncio.to_thread(dead.close, 1.0)
         assert self.directory is not None
         fresh = _Worker(self.directory)
@@ -208,8 +267,9 @@ class Predictor:
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(exc)
-                    if slot is not None and not slot.process.is_alive():
+                    if slot is not None and (slot.broken or not slot.process.is_alive()):
                         keep = False
+                        slot.kill()
                         asyncio.get_running_loop().create_task(self._replace(slot))
                         return
                     continue

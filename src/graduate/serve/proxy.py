@@ -11,7 +11,13 @@ production traffic by changing only its ``base_url``.
 - Keys: the caller's ``Authorization`` header is passed upstream as is; or, with
   ``key_from_env``, callers authenticate with the server's API keys and the proxy sends the key in
   ``teacher.api_key_env``. Headers are never stored: the log holds the request body only.
-- Other ``/v1/*`` requests (models, embeddings ...) pass through unlogged.
+- Only the routes in ``proxy.routes`` are forwarded (default: chat completions and the model
+  list); everything else is 404, so a key the proxy holds (``--key-from-env``) cannot reach the
+  upstream's files, fine-tuning or batches. Paths are checked segment by segment after
+  percent-decoding: ``.``/``..`` segments, empty segments and backslashes are refused, so nothing
+  reaches outside the upstream's ``/v1``.
+- Lone surrogates in a request (``"\\ud800"``) are forwarded as sent but logged as U+FFFD, so the
+  log can always store what it keeps.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from fnmatch import fnmatchcase
+from urllib.parse import quote
 import time
 from contextlib import asynccontextmanager
 from functools import partial
@@ -35,6 +43,7 @@ from graduate.serve.auth import AuthMiddleware, resolve_keys
 from graduate.serve.chat import message_text, recover_text
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit
+from graduate.data.text import scrub_surrogates
 from graduate.store.calls import begin_call, finish_call, request_key
 from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
 
@@ -43,7 +52,25 @@ NOT_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "user",
 # Hop-by-hop and framing headers are the proxy's own business on each side.
 DROP_REQUEST = frozenset({"host", "content-length", "connection", "keep-alive", "transfer-encoding", "accept-encoding", "te", "upgrade", "proxy-authorization"})
 DROP_RESPONSE = frozenset({"content-length", "connection", "keep-alive", "transfer-encoding", "content-encoding", "server", "date"})
-MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+def route_allowed(method: str, path: str, routes: list[str]) -> bool:
+    """Whether ``METHOD /path`` (under /v1) matches an allowed route; '*' matches one segment."""
+    segments = path.strip("/").split("/")
+    for route in routes:
+        r_method, _, r_path = route.partition(" ")
+        r_segments = r_path.strip("/").split("/")
+        if r_method == method and len(r_segments) == len(segments) and all(fnmatchcase(seg, pat) for seg, pat in zip(segments, r_segments)):
+            return True
+    return False
+
+
+def safe_path(path: str) -> str | None:
+    """The path under /v1 if every segment is a plain name, else None (``..``, ``.``, empty, ``\\``)."""
+    segments = path.split("/")
+    if not path or any(seg in ("", ".", "..") or "\\" in seg or any(ord(c) < 32 for c in seg) for seg in segments):
+        return None
+    return path
 
 
 class StreamAssembler:
@@ -144,9 +171,22 @@ def create_proxy_app(project: Project, upstream: str, *, key_from_env: bool = Fa
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        middleware=[Middleware(AuthMiddleware, keys=keys), Middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)],
+        middleware=[
+            Middleware(AuthMiddleware, keys=keys),
+            Middleware(BodySizeLimit, max_bytes=spec.proxy.max_body_bytes, timeout_s=spec.proxy.body_timeout_s),
+        ],
     )
     app.state.upstream = base
+    routes = list(spec.proxy.routes)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Never a plain-text 500: the caller's SDK reads an OpenAI-shaped error.
+        return Response(
+            json.dumps(error_body(f"graduate proxy: internal error ({type(exc).__name__}); the request was not logged", "server_error", code="internal_error")),
+            500,
+            media_type="application/json",
+        )
 
     def forward_headers(request: Request) -> dict[str, str]:
         out = {k: v for k, v in request.headers.items() if k.lower() not in DROP_REQUEST}
@@ -211,7 +251,7 @@ def create_proxy_app(project: Project, upstream: str, *, key_from_env: bool = Fa
     async def chat(request: Request) -> Any:
         raw = await request.body()
         try:
-            body = json.loads(raw)
+            body = scrub_surrogates(json.loads(raw))
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
@@ -274,16 +314,30 @@ def create_proxy_app(project: Project, upstream: str, *, key_from_env: bool = Fa
         client = client_box["c"]
         body = raw if raw is not None else await request.body()
         try:
-            resp = await client.request(request.method, f"/{path}", content=body or None, params=request.query_params, headers=forward_headers(request))
+            url = "/" + "/".join(quote(seg, safe="") for seg in path.split("/"))
+            resp = await client.request(request.method, url, content=body or None, params=request.query_params, headers=forward_headers(request))
         except httpx.HTTPError as exc:
             return Response(json.dumps(error_body(f"graduate proxy: upstream {base} unreachable: {exc}", "server_error", code="bad_gateway")), 502, media_type="application/json")
         return Response(resp.content, resp.status_code, headers=reply_headers(resp))
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def route(path: str, request: Request) -> Any:
-        if path == "chat/completions" and request.method == "POST":
+        clean = safe_path(path)
+        if clean is None or not route_allowed(request.method, clean, routes):
+            return Response(
+                json.dumps(
+                    error_body(
+                        f"graduate proxy: {request.method} /v1/{path} is not forwarded; allowed: {', '.join(routes)} (proxy.routes in graduate.yaml)",
+                        "invalid_request_error",
+                        code="route_not_allowed",
+                    )
+                ),
+                404,
+                media_type="application/json",
+            )
+        if clean == "chat/completions" and request.method == "POST":
             return await chat(request)
-        return await passthrough(request, path)
+        return await passthrough(request, clean)
 
     @app.get("/healthz")
     async def healthz() -> Any:

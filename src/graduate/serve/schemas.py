@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from graduate.data.text import scrub_surrogates
 
 
-class ClassifyBody(BaseModel):
+class _Scrubbed(BaseModel):
+    """Lone surrogates (``"\\ud800"`` escapes, or raw bytes ED A0 80 that Starlette's JSON decoder
+    lets through) become U+FFFD before validation: every text the server keeps is valid UTF-8."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scrub(cls, data: Any) -> Any:
+        return scrub_surrogates(data)
+
+
+class ClassifyBody(_Scrubbed):
     model_config = ConfigDict(extra="forbid")
     texts: list[str] = Field(min_length=1, description="The texts to classify.")
 
@@ -18,7 +30,7 @@ class Message(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
-class ChatBody(BaseModel):
+class ChatBody(_Scrubbed):
     """An OpenAI chat completion request; parameters the student has no use for are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")

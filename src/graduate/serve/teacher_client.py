@@ -23,6 +23,7 @@ from graduate.teacher.base import ChatRequest, TeacherBackend
 from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, record_completion
 from graduate.teacher.parse import parse_answer
 from graduate.teacher.prompt import render_messages, request_params
+from graduate.teacher.sending import Pacer, send
 from graduate.teacher.tokens import estimate_prompt_tokens
 
 
@@ -45,6 +46,7 @@ class ServeTeacher:
         self.price = spec.price_for(spec.teacher.model)
         self.concurrency = spec.teacher.concurrency
         self._sem = asyncio.Semaphore(self.concurrency)
+        self._pacer = Pacer(spec.teacher)
         self._inflight: dict[str, asyncio.Future] = {}
         self._spent: float | None = None
         self._reserved = 0.0
@@ -85,7 +87,9 @@ class ServeTeacher:
                     )
                 self.calls += 1
                 try:
-                    completion = await self.backend.complete(req)
+                    completion = await send(
+                        self.backend, req, self._pacer, max_retries=self.spec.teacher.max_retries, tokens=estimate_prompt_tokens(req.messages)
+                    )
                 except TeacherError as exc:
                     await asyncio.to_thread(finish_call, self.engine, call_id, status="error", error=str(exc), attempts=exc.attempts or 1)
                     return TeacherAnswer(None, None, call_id, (time.perf_counter() - started) * 1000, error=str(exc))

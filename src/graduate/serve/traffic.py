@@ -1,9 +1,12 @@
 """Write traffic rows off the request path: handlers append to a buffer (microseconds), a thread
 writes the buffer in batches, and ``close`` writes what is left, so a clean shutdown loses nothing.
 
-A write that fails (database locked for longer than its busy timeout, server gone) is retried with
-backoff; rows that still cannot be written at shutdown go to a JSON-lines file beside the store
-rather than being dropped.
+A write that fails for a passing reason (database locked for longer than its busy timeout, server
+gone) is retried with backoff; rows that still cannot be written at shutdown go to a JSON-lines
+file beside the store rather than being dropped. A batch the store refuses for its content (a
+value the database cannot hold) is written row by row, and only the rows refused alone go to the
+spill file at once, so one bad row never stops the log nor takes the rows around it along. The
+thread itself never dies of an error: it records it and goes on.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError, TimeoutError as PoolTimeout
 
 from graduate.store.traffic import write_traffic
 
@@ -45,6 +48,7 @@ class TrafficWriter:
         self.failures = 0
         self.last_error: str | None = None
         self.spilled: Path | None = None
+        self.spilled_rows = 0
 
     # -- request path ------------------------------------------------------------------------
     def add(self, rows: list[dict[str, Any]]) -> None:
@@ -77,34 +81,64 @@ class TrafficWriter:
             self._buffer[:0] = rows
 
     def _write(self, rows: list[dict[str, Any]]) -> bool:
+        """Write a batch; False when the store is unavailable for now (the rows are put back)."""
         try:
             write_traffic(self.engine, rows)
-        except SQLAlchemyError as exc:
-            self.failures += 1
-            self.last_error = f"{type(exc).__name__}: {getattr(exc, 'orig', exc)}"
+        except (OperationalError, DisconnectionError, PoolTimeout) as exc:
+            self._failed(exc)
             self._put_back(rows)
             return False
-        self.written += len(rows)
-        if self.on_written:
-            self.on_written(len(rows))
+        except Exception as exc:  # noqa: BLE001 - a row the store refuses for its content
+            self._failed(exc)
+            return self._write_each(rows)
+        self._written(len(rows))
         return True
+
+    def _write_each(self, rows: list[dict[str, Any]]) -> bool:
+        for i, row in enumerate(rows):
+            try:
+                write_traffic(self.engine, [row])
+            except (OperationalError, DisconnectionError, PoolTimeout) as exc:
+                self._failed(exc)
+                self._put_back(rows[i:])
+                return False
+            except Exception as exc:  # noqa: BLE001 - this row alone is refused: keep it in the spill file
+                self._failed(exc)
+                self._spill_rows([row])
+                continue
+            self._written(1)
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        orig = getattr(exc, "orig", None) or exc
+        self.last_error = f"{type(exc).__name__}: {str(orig)[:300]}"
+
+    def _written(self, n: int) -> None:
+        self.written += n
+        if self.on_written:
+            self.on_written(n)
 
     def _run(self) -> None:
         backoff = self.flush_s
         while True:
-            self._wake.wait(self.flush_s)
-            self._wake.clear()
-            while self._buffer:
-                rows = self._take()
-                if not self._write(rows):
-                    if self._closing:
-                        return
-                    time.sleep(min(backoff, 5.0))
-                    backoff *= 2
-                    break
-                backoff = self.flush_s
-            if self._closing and not self._buffer:
-                return
+            try:
+                self._wake.wait(self.flush_s)
+                self._wake.clear()
+                while self._buffer:
+                    rows = self._take()
+                    if not self._write(rows):
+                        if self._closing:
+                            return
+                        time.sleep(min(backoff, 5.0))
+                        backoff *= 2
+                        break
+                    backoff = self.flush_s
+                if self._closing and not self._buffer:
+                    return
+            except Exception as exc:  # noqa: BLE001 - the log must outlive any one failure
+                self._failed(exc)
+                time.sleep(min(backoff, 5.0))
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything buffered; rows the store refuses until ``timeout`` go to a spill file."""
@@ -122,10 +156,17 @@ class TrafficWriter:
     def _spill(self) -> None:
         with self._lock:
             rows, self._buffer = self._buffer, []
+        self._spill_rows(rows)
+
+    def _spill_rows(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
         directory = self.spill_dir or Path(".")
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"traffic-unwritten-{int(time.time())}.jsonl"
+        path = self.spilled or directory / f"traffic-unwritten-{int(time.time())}.jsonl"
+        # ensure_ascii: any string (a lone surrogate too) becomes a valid line of JSON.
         with path.open("a", encoding="utf-8") as f:
             for r in rows:
-                f.write(json.dumps(r, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)) + "\n")
+                f.write(json.dumps(r, ensure_ascii=True, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)) + "\n")
         self.spilled = path
+        self.spilled_rows += len(rows)

@@ -19,16 +19,13 @@ from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
 from graduate.teacher.base import ChatRequest, Completion, TeacherBackend
 from graduate.teacher.prompt import render_messages, request_params
+from graduate.teacher.sending import Pacer, send
 from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 Progress = Callable[[int], None]
 
 # Answer length reserved against budget and token limits when the spec sets no max_tokens.
 DEFAULT_OUTPUT_RESERVE = 64
-# Aim a little under the configured limits so that clock skew with the server causes no 429s.
-RATE_HEADROOM = 0.97
-
-
 @dataclass
 class LabelOutcome:
     text: str
@@ -70,17 +67,6 @@ class _Budget:
     def settle(self, reserved: float, actual: float) -> None:
         self.reserved -= reserved
         self.spent += actual
-
-
-def _limiters(spec: TeacherSpec):
-    from aiolimiter import AsyncLimiter
-
-    # A 1-second bucket keeps bursts small, so a server counting per minute never sees a spike.
-    rps = max(spec.requests_per_minute * RATE_HEADROOM / 60.0, 1e-3)
-    requests = AsyncLimiter(max(rps, 1.0), 1.0 if rps >= 1.0 else 1.0 / rps)
-    # Tokens: a 10-second bucket, large enough for one long prompt.
-    tokens = AsyncLimiter(max(spec.tokens_per_minute * RATE_HEADROOM / 6.0, 1.0), 10.0)
-    return requests, tokens
 
 
 def record_completion(
@@ -158,7 +144,7 @@ async def label_texts(
 
     budget = _Budget(spec.budget_usd, live_spend(engine))
     sem = asyncio.Semaphore(spec.concurrency)
-    req_limit, tok_limit = _limiters(spec)
+    pacer = Pacer(spec)
     out_reserve = spec.max_tokens or DEFAULT_OUTPUT_RESERVE
     # A refused API key fails every call alike: send no more, and raise it once the rest settle.
     refused: list[TeacherAuthError] = []
@@ -182,14 +168,13 @@ async def label_texts(
                 return
             actual = 0.0
             try:
-                await req_limit.acquire()
-                await tok_limit.acquire(min(est_in + out_reserve, tok_limit.max_rate))
-                if refuse(key):  # refused while this call waited for the limiters
+                if refuse(key):
                     return
                 call_id = begin_call(engine, cache_key=key, model=req.model, request=req.body(), params=req.params)
                 started = time.perf_counter()
                 try:
-                    completion = await backend.complete(req)
+                    # Every attempt, retries too, waits for the shared limits (graduate.teacher.sending).
+                    completion = await send(backend, req, pacer, max_retries=spec.max_retries, tokens=est_in + out_reserve)
                 except TeacherError as exc:
                     finish_call(engine, call_id, status="error", error=str(exc), attempts=exc.attempts or 1)
                     if isinstance(exc, TeacherAuthError):

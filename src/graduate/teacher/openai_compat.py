@@ -1,14 +1,19 @@
 """Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp's server) through the official SDK.
 
-Retries are the SDK's own: exponential backoff with jitter on 408/409/429/5xx, timeouts and
-connection errors, honouring ``Retry-After``.
+One attempt per call (the SDK's own retries are off): a failure worth retrying (408/409/429/5xx,
+timeout, connection) is raised as ``TeacherTransientError`` with the server's ``Retry-After``, and
+``graduate.teacher.sending`` retries it through the client's rate limiter, which the SDK's retries
+would bypass.
 """
 
 from __future__ import annotations
 
 import os
 
-from graduate.errors import TeacherAuthError, TeacherError
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+
+from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientError
 from graduate.spec import TeacherSpec
 from graduate.teacher.base import ChatRequest, Completion
 
@@ -23,13 +28,9 @@ class OpenAICompatTeacher:
             # Local servers accept any key; the official API rejects the placeholder with a clear 401.
             key = "not-set"
         self._openai = openai
-        self._client = openai.AsyncOpenAI(
-            base_url=spec.base_url, api_key=key, max_retries=spec.max_retries, timeout=spec.timeout_s
-        )
+        self._client = openai.AsyncOpenAI(base_url=spec.base_url, api_key=key, max_retries=0, timeout=spec.timeout_s)
         self._api_key_env = spec.api_key_env
         self._base_url = spec.base_url
-        # What an error the SDK retries has cost by the time it reaches us.
-        self._exhausted = spec.max_retries + 1
 
     async def complete(self, request: ChatRequest) -> Completion:
         openai = self._openai
@@ -44,15 +45,15 @@ class OpenAICompatTeacher:
                 detail += f"; {self._api_key_env} is not set"
             raise TeacherAuthError(api_key_env=self._api_key_env, base_url=self._base_url, detail=detail) from None
         except openai.APIStatusError as exc:
-            # The SDK retries 408, 409, 429 and 5xx until max_retries; other statuses fail at once.
-            retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500
-            raise TeacherError(
-                f"HTTP {exc.status_code} after retries: {exc.message}", attempts=self._exhausted if retried else 1
-            ) from None
+            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
+                raise TeacherTransientError(
+                    f"HTTP {exc.status_code}: {exc.message}", status=exc.status_code, retry_after_s=retry_after(exc.response.headers)
+                ) from None
+            raise TeacherError(f"HTTP {exc.status_code}: {exc.message}", attempts=1) from None
         except openai.APITimeoutError:
-            raise TeacherError("timed out after retries", attempts=self._exhausted) from None
+            raise TeacherTransientError("timed out") from None
         except openai.APIConnectionError as exc:
-            raise TeacherError(f"cannot connect: {exc.__cause__ or exc}", attempts=self._exhausted) from None
+            raise TeacherTransientError(f"cannot connect: {exc.__cause__ or exc}") from None
         completion = raw.parse()
         body = completion.model_dump(mode="json", exclude_none=True)
         content = completion.choices[0].message.content if completion.choices else None
@@ -62,8 +63,30 @@ class OpenAICompatTeacher:
             response=body,
             input_tokens=usage.prompt_tokens if usage else None,
             output_tokens=usage.completion_tokens if usage else None,
-            attempts=1 + int(getattr(raw, "retries_taken", 0) or 0),
         )
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def retry_after(headers: object) -> float | None:
+    """Seconds the server asked to wait: ``retry-after-ms`` (OpenAI's), else ``Retry-After`` in
+    seconds or as an HTTP date; None when absent or unreadable (or over 10 minutes)."""
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    try:
+        ms = get("retry-after-ms")
+        if ms is not None:
+            value = float(ms) / 1000
+        else:
+            raw = get("retry-after")
+            if raw is None:
+                return None
+            try:
+                value = float(raw)
+            except ValueError:
+                value = (parsedate_to_datetime(raw) - datetime.now(timezone.utc)).total_seconds()
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return max(0.0, value) if value <= 600 else None

@@ -1,0 +1,53 @@
+"""Check every file the spec names before any work starts: a run that fails on its third input
+after importing the first two leaves the user fixing one problem per run."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from graduate.errors import InputDataError, SpecError
+from graduate.spec import ProjectSpec
+
+
+def _header(path: Path) -> list[str]:
+    with path.open("rb") as f:
+        head = f.readline(1_000_000)
+    try:
+        line = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputDataError("not UTF-8 in its header line; re-save the file as UTF-8", path=path, line=1) from None
+    return next(csv.reader(io.StringIO(line)), [])
+
+
+def check_inputs(spec: ProjectSpec, spec_path: Path) -> None:
+    """Raise one SpecError listing every missing file and missing column (file and field named)."""
+    problems: list[SpecError] = []
+    for i, d in enumerate(spec.data):
+        field = f"data[{i}] ({d.name})"
+        if not d.path.is_file():
+            problems.append(SpecError(f"file not found: {d.path}; paths are relative to the project folder", path=spec_path, field=f"{field}.path"))
+            continue
+        try:
+            columns = _header(d.path)
+        except InputDataError as exc:
+            problems.append(SpecError(str(exc), path=spec_path, field=f"{field}.path"))
+            continue
+        wanted = {
+            "text_column": d.text_column or spec.task.text_column,
+            "id_column": d.id_column,
+            "gold_column": d.gold_column,
+            "tags_column": d.tags_column,
+            "group_column": d.group_column,
+        }
+        for name, col in wanted.items():
+            if col is not None and col not in columns:
+                where = f"{field}.{name}" if name != "text_column" or d.text_column else "task.text_column"
+                problems.append(SpecError(f"{d.path.name} has no column {col!r}; its columns are {columns}", path=spec_path, field=where))
+    for i, log in enumerate(spec.teacher_logs):
+        for name, p in (("input", log.input), ("output", log.output)):
+            if p is not None and not p.is_file():
+                problems.append(SpecError(f"file not found: {p}; paths are relative to the project folder", path=spec_path, field=f"teacher_logs[{i}].{name}"))
+    if problems:
+        raise SpecError.several(problems)

@@ -1,0 +1,86 @@
+"""Issue 12 acceptance: arbitrary bodies on /v1/classify and /v1/chat/completions (any JSON, any
+Unicode including lone surrogates, sizes up to the limits) get a defined status, the server stays
+ready, and afterwards the traffic table holds one row per answered item."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from graduate.project import Project
+from graduate.serve.app import create_app
+from graduate.store.traffic import count_traffic
+from servers.graduate_server import AUTH, ThreadServer, options, prompt_messages
+
+DEFINED = {200, 400, 413, 422}
+MAX_BATCH = 64
+MAX_BODY = 64 * 1024
+
+# Every code point, surrogates included (hypothesis leaves out category Cs unless told).
+chars = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+texts = st.one_of(st.text(chars, max_size=40), st.text(chars, min_size=500, max_size=2000))
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(texts, inner, max_size=5),
+    max_leaves=20,
+)
+classify_bodies = st.fixed_dictionaries({"texts": st.lists(texts, min_size=0, max_size=MAX_BATCH + 2)}) | json_values
+content = texts | st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": texts}), max_size=3) | json_values
+chat_bodies = (
+    st.fixed_dictionaries(
+        {"model": texts, "messages": st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "assistant", ""]), "content": content}), max_size=3)},
+        optional={"stream": st.booleans(), "temperature": json_values},
+    )
+    | json_values
+)
+
+
+def encode(body: object, raw_utf8: bool) -> bytes:
+    if raw_utf8:  # lone surrogates as their (invalid) UTF-8 bytes rather than \\u escapes
+        return json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return json.dumps(body).encode()
+
+
+def test_any_body_gets_a_defined_answer_and_every_answered_item_is_logged(served):
+    proj = Project.load(served)
+    app = create_app(proj, options(proj, predict_workers=1, max_batch=MAX_BATCH, max_body_bytes=MAX_BODY))
+    answered = 0
+    statuses: set[int] = set()
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers={**AUTH, "content-type": "application/json"}, timeout=60) as client:
+
+        def post(path: str, data: bytes) -> httpx.Response:
+            r = client.post(path, content=data)
+            assert r.status_code in DEFINED, (path, r.status_code, r.text[:300], data[:200])
+            assert r.headers["content-type"].startswith(("application/json", "text/event-stream"))
+            statuses.add(r.status_code)
+            return r
+
+        @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(body=classify_bodies, raw=st.booleans())
+        def classify(body: object, raw: bool) -> None:
+            nonlocal answered
+            r = post("/v1/classify", encode(body, raw))
+            if r.status_code == 200:
+                answered += len(r.json()["results"])
+
+        @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(body=chat_bodies, raw=st.booleans(), text=texts)
+        def chat(body: object, raw: bool, text: str) -> None:
+            nonlocal answered
+            r = post("/v1/chat/completions", encode(body, raw))
+            if r.status_code == 200:
+                answered += 1
+            # The same text inside the project's own prompt: answered by the student.
+            r = post("/v1/chat/completions", encode({"model": "m", "messages": prompt_messages(proj, text)}, raw))
+            assert r.status_code == 200, r.text[:300]
+            answered += 1
+
+        classify()
+        chat()
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+    assert {200, 422} <= statuses
+    assert count_traffic(Project.load(served).engine) == answered

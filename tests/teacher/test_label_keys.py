@@ -1,0 +1,79 @@
+"""Issue 12, defect 3 (and issue 17's duplicate rows): `graduate label` keys what it sends by the
+text itself. A second file with the same name, or an edited file, gets its new texts sent; the
+project's own data file adds no second copy of its rows; an id never maps two texts."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from servers import fake_openai_server
+from teacher.live_teacher import cli_env, live_calls, point_teacher
+
+from graduate.project import Project
+from graduate.store.schema import examples
+from sqlalchemy import func, select
+
+
+def write_items(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "comment_text"])
+        w.writerows(rows)
+    return path
+
+
+def label(project: Path, items: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "graduate", "label", str(project), "--input", str(items), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=cli_env())
+
+
+def row_value(out: str, name: str) -> int:
+    line = next(line for line in out.splitlines() if name in line)
+    return int(re.findall(r"(\d+)", line)[-1])
+
+
+def example_count(project: Path) -> int:
+    engine = Project.load(project).engine
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(examples)).scalar_one()
+    engine.dispose()
+    return n
+
+
+def test_same_file_name_other_texts_and_edited_files_are_sent(tiny_project: Path, tmp_path: Path) -> None:
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        first = label(tiny_project, write_items(tmp_path / "b1" / "items.csv", [("1", "first text"), ("2", "second text")]))
+        assert first.returncode == 0, first.stderr
+        assert row_value(first.stdout, "sent and answered") == 2
+        second = label(tiny_project, write_items(tmp_path / "b2" / "items.csv", [("1", "third text"), ("2", "fourth text")]))
+        assert second.returncode == 0, second.stderr
+        assert row_value(second.stdout, "sent and answered") == 2, second.stdout
+        assert row_value(second.stdout, "answered from the call log") == 0
+        # The first file edited in place, labelled again by its id column: only the new text is sent.
+        edited = label(tiny_project, write_items(tmp_path / "b1" / "items.csv", [("1", "first text, edited"), ("2", "second text")]), "--id-column", "id")
+        assert edited.returncode == 0, edited.stderr
+        assert row_value(edited.stdout, "sent and answered") == 1, edited.stdout
+        assert row_value(edited.stdout, "answered from the call log") == 1
+    sent = sorted(r.request["messages"][-1]["content"].split("Input text: '")[1].split("'\n")[0] for r in live_calls(tiny_project))
+    assert sent == sorted(["first text", "second text", "third text", "fourth text", "first text, edited"])
+    # Every stored example of these files holds exactly one text per id.
+    engine = Project.load(tiny_project).engine
+    with engine.connect() as conn:
+        rows = conn.execute(select(examples.c.source, examples.c.external_id, examples.c.text).where(examples.c.source == "label:items")).all()
+    assert len({(r.source, r.external_id) for r in rows}) == len(rows) == 5
+
+
+def test_labelling_the_projects_own_file_adds_no_second_copy(tiny_project: Path) -> None:
+    Project.load(tiny_project).load_data()
+    before = example_count(tiny_project)
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        result = label(tiny_project, tiny_project / "comments.csv", "--id-column", "id", "--limit", "5")
+    assert result.returncode == 0, result.stderr
+    assert example_count(tiny_project) == before
