@@ -108,13 +108,15 @@ class BudgetExceededError(TeacherError):
 class TeacherAuthError(TeacherError):
     """The teacher refused the API key: every call would fail alike, so labelling stops."""
 
-    def __init__(self, *, api_key_env: str, base_url: str, detail: str):
+    def __init__(self, *, api_key_env: str, base_url: str, detail: str, missing: bool = False):
         self.api_key_env = api_key_env
         self.base_url = base_url
-        super().__init__(
-            f"the teacher at {base_url} refused the API key ({detail}); set {api_key_env} to a valid key and run again",
-            attempts=1,
-        )
+        self.missing = missing
+        if missing:
+            message = f"no API key for the teacher at {base_url}: {api_key_env} is not set, so nothing was sent; set it and run again"
+        else:
+            message = f"the teacher at {base_url} refused the API key ({detail}); set {api_key_env} to a valid key and run again"
+        super().__init__(message, attempts=1 if not missing else 0)
 
 
 class LocalTeacherError(GraduateError):

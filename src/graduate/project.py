@@ -22,7 +22,7 @@ from graduate.data.examples import add_examples
 from graduate.data.import_calls import ImportReport, import_log
 from graduate.errors import NotReadyError, StudentError
 from graduate.evaluate.assessment import artifact_bytes
-from graduate.evaluate.cost import teacher_cost_per_1k
+from graduate.evaluate.cost import teacher_cost as cost_of_teacher
 from graduate.evaluate.evaluation import score_test_set
 from graduate.evaluate.testsets import TestSet, check_test_set_gold, load_test_set
 from graduate.spec import SPEC_FILENAME, ProjectSpec, StudentSpec, load_spec
@@ -253,18 +253,23 @@ class Project:
         teacher_calls_used = []
         scores: dict[str, list[float]] = {tr.name: [] for tr in trained}
         quality = {t.name for t in self.spec.test_sets if t.purpose == "quality"}
-        for test in tests:
-            progress(f"evaluate {test.name}", 0, 1)
-            entry, calls = score_test_set(self.engine, self.spec, eval_run, test, [(tr.name, tr.run_id, tr.student) for tr in trained])
-            teacher_calls_used += calls
-            if test.name in quality:  # diagnostic (bias) sets do not pick the best student
-                for tr in trained:
-                    scores[tr.name].append(entry["students"][tr.name]["accuracy"])
-            per_test[test.name] = entry
-            progress(f"evaluate {test.name}", 1, 1)
+        try:
+            for test in tests:
+                progress(f"evaluate {test.name}", 0, 1)
+                entry, calls = score_test_set(self.engine, self.spec, eval_run, test, [(tr.name, tr.run_id, tr.student) for tr in trained])
+                teacher_calls_used += calls
+                if test.name in quality:  # diagnostic (bias) sets do not pick the best student
+                    for tr in trained:
+                        scores[tr.name].append(entry["students"][tr.name]["accuracy"])
+                per_test[test.name] = entry
+                progress(f"evaluate {test.name}", 1, 1)
+        except BaseException as exc:
+            # A crash (or Ctrl-C) must not leave the evaluation "running" in `runs list` and `status`.
+            fail_run(self.engine, eval_run, f"{type(exc).__name__}: {exc}"[:2000])
+            raise
         timings["evaluate_s"] = time.perf_counter() - t
 
-        teacher_cost = teacher_cost_per_1k(teacher_calls_used)
+        teacher_cost = cost_of_teacher(self.spec, teacher_calls_used)
         for tr in trained:
             selection = sum(scores[tr.name]) / len(scores[tr.name])
             run = next(r for r in get_runs(self.engine, kind="train") if r.id == tr.run_id)
@@ -445,7 +450,7 @@ class Project:
             tests=tests,
             students=students,
             entries=per_test,
-            teacher_cost=teacher_cost_per_1k(teacher_calls),
+            teacher_cost=cost_of_teacher(self.spec, teacher_calls),
             teacher_latencies_ms=[c.latency_ms for c in teacher_calls if c.source == "live"],
             best_student=best,
             dataset=dataset,

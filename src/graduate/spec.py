@@ -427,9 +427,10 @@ class EvaluationSpec(_Model):
     length_buckets: list[int] = Field(
         default_factory=lambda: [100, 300, 1000], description="Text-length slice boundaries in characters, ascending: [100, 300] gives <100, 100-299, >=300."
     )
-    identity_terms: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_IDENTITY_TERMS),
-        description="Identity terms for the slices and the bias table (matched as whole words, case-insensitive).",
+    identity_terms: list[str] | None = Field(
+        None,
+        description="Identity terms for the slices and the bias table (matched as whole words, case-insensitive); "
+        "default: none, or with a bias_pair the 13 terms swapped in the conversationai fuzzed toxicity set.",
     )
     min_slice_size: int = Field(10, ge=1, description="Slices with fewer items are listed but not ranked among the worst.")
     bias_pair: BiasPairSpec | None = Field(None, description="The identity-term pair: false-positive rate per term and the score shift between the two sets.")
@@ -440,6 +441,13 @@ class EvaluationSpec(_Model):
         if any(b <= a for a, b in zip(v, v[1:])) or any(x <= 0 for x in v):
             raise ValueError("length_buckets must be positive and strictly ascending, e.g. [100, 300, 1000]")
         return v
+
+    @model_validator(mode="after")
+    def _identity_default(self) -> "EvaluationSpec":
+        # Identity slices belong to projects that declare them (or the bias pair that needs them).
+        if self.identity_terms is None:
+            self.identity_terms = list(DEFAULT_IDENTITY_TERMS) if self.bias_pair is not None else []
+        return self
 
 
 class TeacherConfigSpec(_Model):

@@ -3,7 +3,7 @@
 import pytest
 
 from graduate.errors import SpecError
-from graduate.experiments.ladder import climb_ladder
+from graduate.experiments.ladder import DEFAULT_GATE, climb_ladder, ladder_rungs
 from graduate.project import Project
 from graduate.store.runs import get_runs
 
@@ -28,9 +28,18 @@ def test_ladder_stops_at_the_first_rung_that_meets_the_gates(tiny_project):
     assert all(r.reused for r in again.rungs)  # resumable: finished rungs are not retrained
 
 
-def test_ladder_without_gates_climbs_every_rung(tiny_project):
-    result = climb_ladder(Project.load(tiny_project), kinds=["majority", "tfidf-logreg"])
-    assert len(result.rungs) == 2 and result.stopped_at is None and result.gates == []
+def test_ladder_without_gates_climbs_to_the_teachers_level_and_leaves_llms_out_on_cpu(tiny_project):
+    # Issue 17: without gates it climbed every kind up to lora-llm (an LLM fine-tune on CPU).
+    proj = Project.load(tiny_project)
+    result = climb_ladder(proj, kinds=["majority", "tfidf-logreg"])
+    assert result.default_gate and result.gates == [DEFAULT_GATE]
+    assert len(result.rungs) == 2 and result.stopped_at is None  # neither reaches 98% of the teacher here
+    assert [g.passed for g in result.rungs[0].gates] == [False]
+    rungs, left_out = ladder_rungs(proj, None)
+    assert left_out == ["lora-llm"] and "lora-llm" not in [r.kind for r in rungs]  # no GPU in CI
+    assert ladder_rungs(proj, ["lora-llm"])[1] == []  # named explicitly: trained anyway
+    easy = climb_ladder(proj, kinds=["majority", "tfidf-logreg"], gates=["student.accuracy >= 0.5 * teacher.accuracy"])
+    assert easy.stopped_at == "majority" and len(easy.rungs) == 1
 
 
 def test_bad_gate_and_unknown_kind_are_clear(tiny_project):

@@ -64,3 +64,19 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished work is stored; run the same command again to resume")
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
+        import os
+        import traceback
+
+        if os.environ.get("GRADUATE_DEBUG"):
+            traceback.print_exc()
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+        message = " ".join(str(exc).split())[:300]
+        err_console.print(
+            f"[bold red]error:[/] internal error{escape(at)}: {type(exc).__name__}: {escape(message)}; finished work is stored and the "
+            "step that failed is marked failed. Set GRADUATE_DEBUG=1 for the traceback, and please report it.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(70)

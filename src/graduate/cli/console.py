@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -13,9 +14,50 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# Not on a terminal (nohup, a redirect, CI) Rich draws no bars: a line every this many seconds.
+PLAIN_PROGRESS_EVERY_S = 5.0
+
+
+class _PlainProgress:
+    """Progress as plain lines on stderr, at most one per PLAIN_PROGRESS_EVERY_S per task, plus the
+    first and the last: `labelling with gpt-4: 120/600 (20%), 1.3/s, about 6 min left`."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._state: dict[str, tuple[float, float, int, int | None]] = {}  # started, last printed, done, total
+        self._finished: set[str] = set()
+
+    def update(self, name: str, done: int, total: int | None) -> None:
+        now = self._clock()
+        started, last, _, _ = self._state.get(name, (now, 0.0, 0, total))
+        finished = total is not None and done >= total
+        self._state[name] = (started, last, done, total)
+        if name in self._finished or (last and now - last < PLAIN_PROGRESS_EVERY_S and not finished):
+            return
+        elapsed = now - started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        parts = [f"{name}: {done}" + (f"/{total} ({done / total:.0%})" if total else "")]
+        if rate and elapsed >= 1:
+            parts.append(f"{rate:.1f}/s")
+            if total and not finished:
+                left = (total - done) / rate
+                parts.append(f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left")
+        if finished:
+            self._finished.add(name)
+            parts.append(f"done in {elapsed:.0f} s")
+        err_console.print(escape(", ".join(parts)), highlight=False, soft_wrap=True)
+        self._state[name] = (started, now, done, total)
+
+
 @contextmanager
 def stage_progress() -> Iterator:
-    """A ProgressFn (stage, done, total) drawn as one Rich bar per stage."""
+    """A ProgressFn (stage, done, total) drawn as one Rich bar per stage (plain lines off a terminal)."""
+    if not err_console.is_terminal:
+        plain = _PlainProgress()
+        yield plain.update
+        return
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -37,7 +79,18 @@ def stage_progress() -> Iterator:
 
 @contextmanager
 def item_progress(description: str, total: int) -> Iterator:
-    """A callback(advance) for item loops, with rate and time remaining."""
+    """A callback(advance) for item loops, with rate and time remaining (plain lines off a terminal)."""
+    if not err_console.is_terminal:
+        plain = _PlainProgress()
+        done = [0]
+        plain.update(description, 0, total)
+
+        def advance(n: int) -> None:
+            done[0] += n
+            plain.update(description, done[0], total)
+
+        yield advance
+        return
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -66,11 +119,31 @@ def fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+def metric_rows(metrics: list[str], labels: list[str], positive: str | None) -> list[tuple[str, str]]:
+    """(key, row name) for a results table. Binary tasks: the positive label's precision, recall
+    and F1, with FPR/TPR. Multi-class: macro means only (precision/recall/f1 hold the same
+    figures), no FPR/TPR (they need one positive label)."""
+    if len(labels) == 2:
+        names = {"precision": f"precision ({positive})", "recall": f"recall ({positive})", "f1": f"F1 ({positive})"}
+        return [(m, names.get(m, m)) for m in metrics]
+    macro = {"precision": "precision (macro)", "recall": "recall (macro)", "f1": "F1 (macro)", "roc_auc": "roc_auc (macro, one-vs-rest)", "pr_auc": "pr_auc (macro)"}
+    out, seen = [], set()
+    for m in metrics:
+        if m in ("fpr", "tpr"):
+            continue
+        key = m.removeprefix("macro_")
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((m, macro.get(key, m)))
+    return out
+
+
 def fmt_usd(value: float | None, estimated: bool = False) -> str:
-    if value is None:
-        return "–"
-    text = f"${value:.4f}" if value >= 0.01 else f"${value:.2e}"
-    return text + (" (est.)" if estimated else "")
+    """A cost per 1,000 items (see graduate.evaluate.cost.format_usd_per_1k)."""
+    from graduate.evaluate.cost import format_usd_per_1k
+
+    return format_usd_per_1k(value, estimated)
 
 
 def quiet_libraries() -> None:

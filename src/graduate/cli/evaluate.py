@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, err_console, fmt, fmt_usd, stage_progress
+from graduate.cli.console import console, err_console, fmt, fmt_usd, metric_rows, stage_progress
 
 METRICS = [
     "accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc", "pr_auc", "fpr", "tpr", "ece",
@@ -35,11 +35,12 @@ def print_assessment(a: dict[str, Any]) -> None:
         tab.add_column("teacher", justify="right")
         for s in students:
             tab.add_column(s + (" *" if s == best else ""), justify="right")
-        for m in METRICS:
+        task = a.get("task") or {}
+        for m, row in metric_rows(METRICS, list(task.get("labels") or []), task.get("positive")):
             vals = [teacher] + [(t.get("students") or {}).get(s) or {} for s in students]
             if all(v.get(m) is None for v in vals):
                 continue
-            tab.add_row(m, *[_with_ci(v, m) for v in vals])
+            tab.add_row(row, *[_with_ci(v, m) for v in vals])
         if teacher.get("missing") or teacher.get("unparseable"):
             tab.caption = f"teacher scored on {teacher.get('answered')} answered items ({teacher.get('missing')} without an answer, {teacher.get('unparseable')} unparseable)"
         console.print(tab)

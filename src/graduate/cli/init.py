@@ -7,15 +7,20 @@ from pathlib import Path
 
 import typer
 
+from rich.markup import escape
+
 from graduate.cli.console import console
 
-SPEC_TEMPLATE = """\
+TASK_TEMPLATE = """\
 # graduate project: {task}. Every field: `graduate spec-help`. Check it: `graduate check {dir}`.
 task:
   name: {task}
   text_column: text
   labels: [{labels}]
   parse:
+"""
+
+OPENAI_TEACHER = """\
     kind: label_words        # or json_key (with key:) or regex (with pattern:)
 
 teacher:
@@ -36,6 +41,36 @@ teacher:
 
 prices:
   gpt-4o-mini: {{input_per_1m: 0.15, output_per_1m: 0.6}}
+"""
+
+# A small local model needs a short prompt, a constrained answer and its logprobs (soft labels).
+# It also needs prompt iteration: try wordings on a few gold items with
+# `graduate teacher audit --live` (audit.configs) before labelling everything.
+LOCAL_TEACHER = """\
+    kind: json_key
+    key: label
+
+teacher:
+  kind: local                # llama.cpp's server on 127.0.0.1, started and stopped by graduate label
+  model: {model}        # `graduate teacher models` lists the packaged ones; or a path to a .gguf file
+  prompt_name: v1
+  prompt: |
+    Text: {{text}}
+
+    Which label fits the text: {label_list}? Reply in JSON as {{"label": "..."}}.
+  temperature: 0
+  max_tokens: 16
+  response_format:           # constrained decoding: every answer is one of the labels
+    type: json_object
+    schema: {{type: object, properties: {{label: {{enum: [{labels}]}}}}, required: [label]}}
+  logprobs: true             # the model's probability for each label, kept as soft labels
+  top_logprobs: 5
+  concurrency: 1             # llama.cpp answers one request at a time on CPU
+  budget_usd: 1.0            # spent by paid APIs only; a local model's CPU time is its cost in evaluations
+  timeout_s: 300
+"""
+
+DATA_TEMPLATE = """\
 
 data:
   - name: items
@@ -65,6 +100,8 @@ def init(
     directory: Path = typer.Argument(..., help="Directory to create the project in."),
     task: str = typer.Option("my-task", help="Task name."),
     labels: str = typer.Option("negative,positive", help="Comma-separated labels."),
+    teacher: str = typer.Option("openai", help="openai (any OpenAI-compatible API) or local (a packaged small model on this machine, no API key)."),
+    model: str = typer.Option("qwen2.5-coder-1.5b", help="--teacher local: the packaged model name or a .gguf path."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing graduate.yaml."),
 ) -> None:
     """Scaffold a project: graduate.yaml plus data/items.csv to replace with your items."""
@@ -78,16 +115,28 @@ def init(
     if spec_path.exists() and not force:
         raise SpecError("already exists; pass --force to overwrite it", path=spec_path)
     (directory / "data").mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(
-        SPEC_TEMPLATE.format(task=task, dir=directory, labels=", ".join(label_list), label_list=", ".join(label_list)),
-        encoding="utf-8",
-    )
+    if teacher not in ("openai", "local"):
+        raise SpecError(f"--teacher {teacher!r}: use openai or local", field="--teacher")
+    values = {"task": task, "dir": directory, "labels": ", ".join(label_list), "label_list": ", ".join(label_list), "model": model}
+    body = TASK_TEMPLATE + (LOCAL_TEACHER if teacher == "local" else OPENAI_TEACHER) + DATA_TEMPLATE
+    spec_path.write_text(body.format(**values), encoding="utf-8")
     items = directory / "data" / "items.csv"
     if not items.exists():
         with items.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["id", "text", "label", "split"])
-            for i, lab in enumerate(label_list * 2):
-                w.writerow([i + 1, f"An example text that is {lab}.", lab if i >= len(label_list) else "", "train" if i < len(label_list) else "test"])
+            # Train and test texts differ: the overlap guard drops training items that are in a test set.
+            for i, lab in enumerate(label_list):
+                w.writerow([i + 1, f"A training example of the label {lab}.", "", "train"])
+            for i, lab in enumerate(label_list):
+                w.writerow([len(label_list) + i + 1, f"A test example, gold label {lab}.", lab, "test"])
     load_spec(directory)  # the scaffold must itself be valid
-    console.print(f"created {spec_path} and {items}; edit them, then `graduate label {directory} --input FILE` or `graduate run {directory}`")
+    console.print(escape(f"created {spec_path} and {items}; edit them, then `graduate label {directory} --input FILE` or `graduate run {directory}`"), highlight=False)
+    if teacher == "local":
+        console.print(
+            escape(
+                "a small local model needs prompt iteration: list wordings under audit.configs and compare them on a few gold items with "
+                f"`graduate teacher audit {directory} --live` before labelling everything (needs `pip install 'graduate[local,local-coder]'`)"
+            ),
+            highlight=False,
+        )

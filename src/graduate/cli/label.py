@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from graduate.cli.console import console, err_console, fmt_usd, item_progress, count_table
+from graduate.cli.console import console, err_console, item_progress, count_table
 
 
 def label(
@@ -51,7 +51,7 @@ def label(
         t.add_row(name, str(value))
     for lab, n in sorted(counts.items()):
         t.add_row(f"label {lab}", str(n))
-    t.add_row("cost of this run", fmt_usd(stats.cost_usd))
+    t.add_row("cost of this run", f"${stats.cost_usd:,.4f}" if stats.cost_usd >= 0.0001 or not stats.cost_usd else "< $0.0001")
     console.print(t)
     for e in stats.errors[:5]:
         err_console.print(f"[red]failed:[/] {e}", highlight=False)

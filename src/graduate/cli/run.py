@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from graduate.cli.console import console, fmt, fmt_usd, stage_progress
+from graduate.cli.console import console, fmt, fmt_usd, metric_rows, stage_progress
 
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc", "fpr", "tpr"]
 
@@ -20,14 +20,14 @@ def run(project: Path = typer.Argument(..., help="Project directory (holds gradu
     proj = Project.load(project)
     with stage_progress() as progress:
         summary = proj.run(progress)
-    print_summary(summary)
+    print_summary(summary, proj.spec.task.labels, proj.spec.task.positive)
     from graduate.cli.evaluate import print_gates
 
     print_gates(summary.get("gates") or [])
     console.print(f"summary written to [bold]{proj.workdir / 'summary.json'}[/]; report: [bold]{summary.get('report')}[/]")
 
 
-def print_summary(s: dict[str, Any]) -> None:
+def print_summary(s: dict[str, Any], labels: list[str], positive: str | None) -> None:
     ds = s["dataset"]
     console.print(
         f"training set: {ds['size']} items {ds['label_counts']} labelled by {s['teacher']['labeller']} "
@@ -46,8 +46,8 @@ def print_summary(s: dict[str, Any]) -> None:
         t.add_column("teacher", justify="right")
         for st in students:
             t.add_column(st + (" *" if st == s["best_student"] else ""), justify="right")
-        for m in METRICS:
-            t.add_row(m, fmt(e["teacher"].get(m)), *[fmt(e["students"][st].get(m)) for st in students])
+        for m, row in metric_rows(METRICS, labels, positive):
+            t.add_row(row, fmt(e["teacher"].get(m)), *[fmt(e["students"][st].get(m)) for st in students])
         t.add_row("agreement w/ teacher", "1.000", *[fmt(e["students"][st].get("agreement_with_teacher")) for st in students])
         t.add_row("kappa w/ teacher", "1.000", *[fmt(e["students"][st].get("kappa_with_teacher")) for st in students])
         t.add_row(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from pydantic import BaseModel
+from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console
@@ -29,7 +30,9 @@ def check(project: Path = typer.Argument(..., help="Project directory or spec fi
 def _rows(model: type[BaseModel], prefix: str, table: Table) -> None:
     for name, field in model.model_fields.items():
         ann = field.annotation
-        table.add_row(prefix + name, str(ann).replace("typing.", "").replace("graduate.spec.", ""), field.description or "")
+        kind = ann.__name__ if isinstance(ann, type) else str(ann).replace("typing.", "").replace("graduate.spec.", "").replace("pathlib.", "")
+        # Escaped: `pip install 'graduate[serve]'` and `[train*]` are text, not Rich markup.
+        table.add_row(escape(prefix + name), escape(kind), escape(field.description or ""))
         for sub in getattr(ann, "__args__", ()) + (ann,):
             if isinstance(sub, type) and issubclass(sub, BaseModel):
                 _rows(sub, f"{prefix}{name}.", table)
@@ -40,8 +43,9 @@ def spec_help() -> None:
     from graduate.spec import ProjectSpec
 
     t = Table(title="graduate.yaml fields", title_justify="left")
-    t.add_column("field")
-    t.add_column("type")
-    t.add_column("meaning")
+    # Long field names and install commands wrap (fold) at any width instead of being cut with "…".
+    t.add_column("field", overflow="fold", min_width=12)
+    t.add_column("type", overflow="fold", max_width=20)
+    t.add_column("meaning", overflow="fold", ratio=1)
     _rows(ProjectSpec, "", t)
     console.print(t)

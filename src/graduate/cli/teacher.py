@@ -134,15 +134,20 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
     for s in result["sets"]:
         name = s["name"]
         counts = ", ".join(f"{k} {v}" for k, v in s["label_counts"].items())
-        t = Table(title=f"teacher audit on {name} ({s['items']} gold items: {counts}); * recommended, ! flagged", title_justify="left")
-        for col in ["configuration", "accuracy", "precision", "recall", "F1", "FPR", "TPR", "answered"]:
+        binary = len(s["label_counts"]) == 2 if "labels" not in result else len(result["labels"]) == 2
+        t = Table(title=f"teacher audit on {escape(name)} ({s['items']} gold items: {escape(counts)}); * recommended, ! flagged", title_justify="left")
+        # FPR/TPR need one positive label: binary tasks only; multi-class precision/recall/F1 are macro means.
+        cols = ["configuration", "accuracy", "precision", "recall", "F1", "FPR", "TPR", "answered"] if binary else [
+            "configuration", "accuracy", "precision (macro)", "recall (macro)", "F1 (macro)", "answered"]
+        for col in cols:
             t.add_column(col, justify="left" if col == "configuration" else "right")
         for c in result["configs"]:
             m = c["sets"][name]
             fpr = fmt(m.get("fpr"))
             if any(f["flag"] == "high_fpr" and f["set"] == name for f in c.get("flags", [])):
                 fpr = f"[bold red]{fpr} ![/]"
-            t.add_row(title(c), fmt(m.get("accuracy")), fmt(m.get("precision")), fmt(m.get("recall")), fmt(m.get("f1")), fpr, fmt(m.get("tpr")), f"{m['answered']}/{m['items']}")
+            rates = [fpr, fmt(m.get("tpr"))] if binary else []
+            t.add_row(title(c), fmt(m.get("accuracy")), fmt(m.get("precision")), fmt(m.get("recall")), fmt(m.get("f1")), *rates, f"{m['answered']}/{m['items']}")
         console.print(t)
     t = Table(title="calls: parse failures, cost, latency, repeated requests that got different answers", title_justify="left")
     for col in ["configuration", "set", "unparseable", "failed calls", "cost / 1k items", "p50 / p95 ms", "repeats differing"]:
@@ -167,7 +172,11 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
     if rec:
         ceiling = ", ".join(f"{k} {fmt(v)}" for k, v in rec["ceiling"].items())
         console.print(f"\n[bold]recommended for graduate label:[/] {escape(rec['name'])} ({rec['labeller']}{', n=' + str(rec['n']) if rec['n'] > 1 else ''}): {rec['reason']}", highlight=False)
-        console.print(f"[bold]accuracy ceiling[/] for students learning its labels: {ceiling}", highlight=False)
+        console.print(
+            f"[bold]its agreement with gold[/]: {ceiling}. A student that learns its labels usually lands near this, "
+            "and can exceed it (it averages out the teacher's random mistakes); it is a reference, not a ceiling.",
+            highlight=False,
+        )
         if not rec["current_is_recommended"]:
             console.print(f"[yellow]graduate.yaml's teacher is {rec['current_teacher']}[/]: set teacher: to the recommended configuration", highlight=False)
         if rec.get("better_ensemble"):

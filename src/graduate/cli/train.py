@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, err_console, fmt, fmt_usd, quiet_libraries, stage_progress
@@ -43,8 +44,11 @@ def train(
 
 
 def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
+    from graduate.experiments.ladder import DEFAULT_GATE
+
     tests = list(result.teacher["tests"])
-    t = Table(title="student ladder (smallest first)", title_justify="left")
+    title = f"student {result.rungs[0].kind}" if result.single and result.rungs else "student ladder (smallest first)"
+    t = Table(title=title, title_justify="left")
     t.add_column("rung")
     for name in tests:
         t.add_column(f"accuracy {name}", justify="right")
@@ -77,12 +81,26 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
     for r in result.rungs:
         for g in r.gates:
             mark = "[green]pass[/]" if g.passed else "[red]fail[/]"
-            console.print(f"  {r.name}: {mark} {g.detail}" + (f" on {g.test_set}" if g.test_set else ""), highlight=False)
+            console.print(f"  {escape(r.name)}: {mark} {escape(g.detail)}" + (f" on {escape(g.test_set)}" if g.test_set else ""), highlight=False)
     for text in result.skipped_gates:
-        err_console.print(f"  not judged by the ladder (use `graduate evaluate`): {text}", highlight=False)
-    if result.stopped_at:
-        console.print(f"stopped at [bold]{result.stopped_at}[/]: every gate holds")
-    elif result.gates:
-        console.print("[yellow]no rung met every gate[/]; see the failing gates above")
+        err_console.print(f"  not judged by the ladder (use `graduate evaluate`): {escape(text)}", highlight=False)
+    if result.default_gate:
+        console.print(
+            f"no gates in graduate.yaml: {'judged' if result.single else 'climbed until'} [bold]{escape(DEFAULT_GATE)}[/] on every quality test set "
+            "(add gates: or pass --until to choose)",
+            highlight=False,
+        )
+    if result.left_out:
+        console.print(
+            f"left out on this CPU-only machine: {', '.join(result.left_out)} (fine-tuning an LLM takes hours per epoch without a GPU); "
+            "name it in --rungs to train it anyway",
+            highlight=False,
+        )
+    if result.single:
+        r = result.rungs[0] if result.rungs else None
+        if r is not None and r.gates:
+            console.print(f"{escape(r.name)}: {'every gate holds' if r.met else '[yellow]a gate fails[/] (see above)'}", highlight=False)
+    elif result.stopped_at:
+        console.print(f"stopped at [bold]{escape(result.stopped_at)}[/]: every gate holds")
     else:
-        console.print("no gates to climb to (add gates: to graduate.yaml or pass --until): trained every rung")
+        console.print("[yellow]no rung met every gate[/]; see the failing gates above")

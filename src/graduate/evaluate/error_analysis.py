@@ -45,6 +45,7 @@ from typing import Any, Sequence
 
 from sqlalchemy import Engine
 
+from graduate.evaluate.cost import format_usd_per_1k
 from graduate.evaluate.assessment import load_predictions
 from graduate.evaluate.evaluation import student_predictor
 from graduate.evaluate.testsets import TestSet
@@ -284,8 +285,12 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
         ratio = tserv["cost_per_1k"] / serving["cost_per_1k"] if serving["cost_per_1k"] else None
         out.append(
             f"In exchange it answers in {serving['latency_p50_ms']:.2f} ms (p99 {serving['latency_p99_ms']:.2f} ms) on one CPU core and costs "
-            f"${serving['cost_per_1k']:.2e} per 1,000 items vs the teacher's ${tserv['cost_per_1k']:.3f}"
-            + (" (estimated)" if tserv.get("cost_estimated") else "")
+            f"{_per_1k(serving['cost_per_1k'])} vs the teacher's {_per_1k(tserv['cost_per_1k'], bool(tserv.get('cost_estimated')))}"
             + (f": about {ratio:,.0f} times less." if ratio else ".")
         )
     return out
+
+
+def _per_1k(value: float, estimated: bool = False) -> str:
+    text = format_usd_per_1k(value, estimated)
+    return text if "per 1M" in text else text.replace(" (est.)", "") + " per 1,000 items" + (" (estimated)" if estimated else "")

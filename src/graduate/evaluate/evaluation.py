@@ -35,12 +35,25 @@ def predict_timed(student: Student, texts: list[str]) -> StudentPredictions:
     return StudentPredictions([student.labels[i] for i in probs.argmax(axis=1)], probs, cpu, wall)
 
 
+def teacher_scores(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabel]) -> np.ndarray | None:
+    """The teacher's soft labels (from its answers' logprobs) for the items it answered, rows in
+    test-set order; None unless every answered item has one (hard and soft figures never mix)."""
+    rows = [answers[ex.id] for ex in test.examples if answers[ex.id].label is not None]
+    if not rows or any(a.probs is None for a in rows):
+        return None
+    return np.array([[float((a.probs or {}).get(lab, 0.0)) for lab in task.labels] for a in rows])
+
+
 def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabel]) -> dict[str, Any]:
-    """Teacher quality on the items it answered with a parseable label (the rest are counted)."""
+    """Teacher quality on the items it answered with a parseable label (the rest are counted).
+    ROC-AUC comes from its soft labels where the store has them for every answered item, else from
+    its hard labels; ``scores_from`` says which."""
     pairs = [(g, answers[ex.id].label) for ex, g in zip(test.examples, test.gold) if answers[ex.id].label is not None]
+    scores = teacher_scores(task, test, answers)
     out: dict[str, Any] = classification_metrics(
-        [g for g, _ in pairs], [p for _, p in pairs], labels=task.labels, positive=task.positive  # type: ignore[misc]
+        [g for g, _ in pairs], [p for _, p in pairs], labels=task.labels, positive=task.positive, scores=scores  # type: ignore[misc]
     )
+    out["scores_from"] = "soft labels (logprobs)" if scores is not None else "hard labels"
     out["answered"] = len(pairs)
     out["unparseable"] = sum(1 for ex in test.examples if answers[ex.id].call is not None and answers[ex.id].label is None)
     out["missing"] = sum(1 for ex in test.examples if answers[ex.id].call is None)
@@ -91,7 +104,7 @@ def score_test_set(
         engine,
         run_id,
         [
-            {"example_id": ex.id, "test_set": test.name, "predictor": spec.teacher.labeller, "label": answers[ex.id].label}
+            {"example_id": ex.id, "test_set": test.name, "predictor": spec.teacher.labeller, "label": answers[ex.id].label, "probs": answers[ex.id].probs}
             for ex in test.examples
             if answers[ex.id].call is not None
         ],

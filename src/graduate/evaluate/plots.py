@@ -62,22 +62,34 @@ def reliability_plot(curves: dict[str, dict[str, Any]], *, title: str) -> str | 
 
 
 def confusion_plot(matrices: dict[str, list[list[int]]], labels: Sequence[str], *, title: str) -> str | None:
-    """Small multiples: one heatmap per predictor, counts written in the cells (rows: gold)."""
+    """Small multiples: one heatmap per predictor, counts written in the cells (rows: gold).
+
+    Panels grow with the number of labels and the length of their names, at most three to a
+    row, with the predicted labels slanted, so no tick label runs into the next panel."""
     matrices = {k: v for k, v in matrices.items() if v}
     if not matrices:
         return None
     k = len(matrices)
-    with _figure(2.3 * k + 0.4, 2.5) as fig:
-        axes = fig.subplots(1, k, squeeze=False)[0]
+    n = len(labels)
+    longest = max((len(str(lab)) for lab in labels), default=1)
+    panel = max(2.3, 0.45 * n + 0.07 * longest + 1.0)
+    per_row = min(k, 3)
+    rows = (k + per_row - 1) // per_row
+    slant = n > 2 or longest > 5
+    with _figure(panel * per_row + 0.4, (panel + (0.06 * longest if slant else 0.0)) * rows + 0.4) as fig:
+        fig.set_layout_engine("constrained")
+        axes = fig.subplots(rows, per_row, squeeze=False).ravel()
+        for ax in axes[k:]:
+            ax.set_visible(False)
         for ax, (name, m) in zip(axes, matrices.items()):
             arr = np.asarray(m, dtype=float)
             norm = arr / np.maximum(arr.sum(axis=1, keepdims=True), 1)
             ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
             for i in range(arr.shape[0]):
                 for j in range(arr.shape[1]):
-                    ax.text(j, i, f"{int(arr[i, j])}", ha="center", va="center", color="white" if norm[i, j] > 0.6 else "black", fontsize=9)
-            ax.set_xticks(range(len(labels)), labels=list(labels))
-            ax.set_yticks(range(len(labels)), labels=list(labels))
+                    ax.text(j, i, f"{int(arr[i, j])}", ha="center", va="center", color="white" if norm[i, j] > 0.6 else "black", fontsize=9 if n <= 6 else 7)
+            ax.set_xticks(range(n), labels=list(labels), rotation=40 if slant else 0, ha="right" if slant else "center", rotation_mode="anchor")
+            ax.set_yticks(range(n), labels=list(labels))
             ax.set_xlabel("predicted")
             ax.set_ylabel("gold")
             ax.set_title(name, fontsize=9)

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from graduate.evaluate import plots
+from graduate.evaluate.cost import format_usd_per_1k
 from graduate.evaluate.criteria import METRICS
 from graduate.evaluate.error_analysis import GROUP_TITLES, GROUPS, ErrorAnalysis
 from graduate.evaluate.frozen import frozen_versions
@@ -67,11 +68,7 @@ def _pct(x: Any, digits: int = 1) -> str:
 
 
 def _usd(x: Any, estimated: bool = False) -> str:
-    x = _defined(x)
-    if x is None:
-        return "–"
-    text = f"${x:.4f}" if x >= 0.01 else f"${x:.2e}"
-    return text + (" (est.)" if estimated else "")
+    return format_usd_per_1k(_defined(x), bool(_defined(estimated)))
 
 
 def _ci(ci: Any, digits: int = 3) -> str:
@@ -121,7 +118,8 @@ def _audit_section(data: dict[str, Any] | None) -> dict[str, Any] | None:
         row: dict[str, Any] = {k: scalars[k] for k in AUDIT_FIELDS if k in scalars} or dict(list(scalars.items())[:6])
         for set_name, figs in (c.get("sets") or {}).items():
             for f, short in AUDIT_SET_FIGURES.items():
-                if isinstance(figs, dict) and f in figs:
+                # FPR is None on multi-class tasks: no column of dashes
+                if isinstance(figs, dict) and figs.get(f) is not None:
                     row[f"{set_name} {short}"] = figs[f]
         flags += [f"{c.get('name', '?')}: {fl.get('message', '')}" for fl in c.get("flags") or [] if isinstance(fl, dict)]
         rows.append(row)
@@ -255,16 +253,26 @@ def build_context(
         metric="accuracy",
     )
 
+    binary = len(labels) == 2
+    positive = spec.task.positive
+    # Binary: the positive label's precision/recall/F1 and its FPR/TPR. Multi-class: macro means
+    # only (precision/recall/f1 would repeat them) and no FPR/TPR, which need one positive label.
+    shown = TEST_METRICS if binary else [m for m in TEST_METRICS if m not in ("precision", "recall", "f1", "fpr", "tpr")]
+    names = (
+        {"precision": f"precision ({positive})", "recall": f"recall ({positive})", "f1": f"F1 ({positive})", "fpr": "FPR", "tpr": "TPR"}
+        if binary
+        else {"roc_auc": "roc_auc (macro, one-vs-rest)", "pr_auc": "pr_auc (macro, one-vs-rest)"}
+    )
     sets = []
     for ts, t in test_sets.items():
         figs = {"teacher": t.get("teacher") or {}, **{s: (t.get("students") or {}).get(s) or {} for s in students}}
         metric_rows = []
-        for m in TEST_METRICS:
+        for m in shown:
             vals = [figs[p].get(m) for p in predictors]
             if all(v is None for v in vals):
                 continue
             cis = [((figs[p].get("ci") or {}).get(m)) for p in predictors]
-            metric_rows.append({"metric": m, "help": METRICS[m].description if m in METRICS else "", "values": vals, "cis": cis})
+            metric_rows.append({"metric": names.get(m, m), "help": METRICS[m].description if m in METRICS else "", "values": vals, "cis": cis})
         per_label = [
             {"label": lab, "values": [((figs[p].get("per_label") or {}).get(lab) or {}) for p in predictors]} for lab in labels
         ]
@@ -363,6 +371,8 @@ def build_context(
     dataset = assessment.get("dataset") or (summary or {}).get("dataset")
     return {
         "title": f"graduate report: {spec.task.name}",
+        "binary": binary,
+        "identity": bool(spec.evaluation.identity_terms) or bias_ctx is not None,
         "a": assessment,
         "spec": spec,
         "labels": labels,

@@ -20,7 +20,7 @@ import numpy as np
 from graduate.data.build import Dataset, dataset_hash, save_dataset, versioned_hash
 from graduate.data.teacher_labels import teacher_labels
 from graduate.errors import SpecError
-from graduate.evaluate.cost import teacher_cost_per_1k
+from graduate.evaluate.cost import teacher_cost
 from graduate.evaluate.curve import Advice, CurveFit, CurvePoint, fit_saturating, marginal_value, plot_curve, summarise
 from graduate.experiments.scoring import close_scoreboard, open_scoreboard, score
 from graduate.spec import StudentSpec
@@ -158,7 +158,7 @@ def learning_curve(
     check_fractions(dataset, fractions, spec.task.labels)
 
     answers = teacher_labels(project.engine, spec.task, spec.teacher, dataset.examples, record=False)
-    cost = teacher_cost_per_1k([a.call for a in answers.values() if a.call is not None]).per_1k_usd
+    cost = teacher_cost(project.spec, [a.call for a in answers.values() if a.call is not None]).per_1k_usd
     per_item = None if cost is None else cost / 1000
 
     board = open_scoreboard(project, f"curve:{kind}", dataset.content_hash)

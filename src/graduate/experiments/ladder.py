@@ -50,6 +50,11 @@ class Rung:
         return sum(lat) / len(lat) if lat else None
 
 
+# Without gates the ladder still stops somewhere sensible: at the first rung as good as the
+# teacher on every quality test set (within 2%), instead of climbing to an LLM fine-tune.
+DEFAULT_GATE = "student.accuracy >= 0.98 * teacher.accuracy"
+
+
 @dataclass
 class LadderResult:
     rungs: list[Rung]
@@ -58,6 +63,9 @@ class LadderResult:
     stopped_at: str | None  # the first rung that met every judged gate
     evaluation_run_id: str
     teacher: dict[str, Any]
+    default_gate: bool = False  # no gates were given: DEFAULT_GATE was used
+    left_out: list[str] = field(default_factory=list)  # kinds skipped: they need an accelerator
+    single: bool = False  # one student (--student), not a climb
 
 
 def ladder_gates(project: "Project", given: list[str] | None) -> tuple[list[Gate], list[str]]:
@@ -75,20 +83,38 @@ def ladder_gates(project: "Project", given: list[str] | None) -> tuple[list[Gate
             gates.append(gate)
     else:
         gates = list(getattr(spec, "parsed_gates", []))
+    if not gates:
+        gates = [parse_gate(DEFAULT_GATE)]
     usable = [g for g in gates if all(o.metric in _LADDER_METRICS and o.student is None for o in g.operands())]
     skipped = [g.text for g in gates if g not in usable]
     return usable, skipped
 
 
-def ladder_rungs(project: "Project", kinds: list[str] | None) -> list[StudentSpec]:
-    """One student per kind, smallest first (registry order); the spec's params for a kind it lists."""
+def accelerator_present() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def ladder_rungs(project: "Project", kinds: list[str] | None) -> tuple[list[StudentSpec], list[str]]:
+    """One student per kind, smallest first (registry order); the spec's params for a kind it
+    lists. Without ``kinds``, kinds that need an accelerator are left out on a CPU-only machine
+    (returned second)."""
+    from graduate.students.registry import student_class
+
     chosen = kinds or list(STUDENTS)
     unknown = [k for k in chosen if k not in STUDENTS]
     if unknown:
         raise SpecError(f"unknown student kinds {unknown}; known kinds, smallest first: {list(STUDENTS)}", field="--student/--rungs")
+    left_out: list[str] = []
+    if kinds is None and not accelerator_present():
+        left_out = [k for k in chosen if getattr(student_class(k), "needs_accelerator", False)]
+        chosen = [k for k in chosen if k not in left_out]
     by_kind = {s.kind: s for s in project.spec.students}
     order = sorted(chosen, key=list(STUDENTS).index)
-    return [by_kind.get(k) or StudentSpec(kind=k) for k in order]
+    return [by_kind.get(k) or StudentSpec(kind=k) for k in order], left_out
 
 
 def _lookup(rung: Rung, teacher: dict[str, Any], teacher_cost: float | None):
@@ -116,7 +142,8 @@ def climb_ladder(
     from graduate.project import _noop
 
     progress = progress or _noop
-    rungs_spec = ladder_rungs(project, kinds)
+    rungs_spec, left_out = ladder_rungs(project, kinds)
+    default_gate = not gates and not getattr(project.spec, "parsed_gates", [])
     usable, skipped = ladder_gates(project, gates)
     project.import_logs(progress)
     project.load_data(progress)
@@ -153,4 +180,7 @@ def climb_ladder(
         stopped,
         board.run_id,
         {"labeller": project.spec.teacher.labeller, "tests": teacher, "cost_per_1k_usd": board.teacher_cost_per_1k, "cost_estimated": board.teacher_cost_estimated},
+        default_gate=default_gate,
+        left_out=left_out,
+        single=kinds is not None and len(kinds) == 1,
     )

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from graduate.evaluate.cost import teacher_cost_per_1k
+from graduate.evaluate.cost import teacher_cost
 from graduate.evaluate.evaluation import score_test_set
 from graduate.evaluate.testsets import TestSet, load_test_set
 from graduate.store.runs import finish_run, get_runs, start_run, update_metrics
@@ -56,7 +56,7 @@ def score(project: "Project", board: Scoreboard, name: str, train_run_id: str, s
         if test.name not in board._costed:  # the teacher's answers are the same for every student
             board._costed.add(test.name)
             board._calls += calls
-    cost = teacher_cost_per_1k(board._calls)
+    cost = teacher_cost(project.spec, board._calls)
     board.teacher_cost_per_1k, board.teacher_cost_estimated = cost.per_1k_usd, cost.estimated
     quality = [out[t]["accuracy"] for t in board.quality_sets if t in out] or [m["accuracy"] for m in out.values()]
     run = next(r for r in get_runs(project.engine, kind="train") if r.id == train_run_id)

@@ -15,6 +15,10 @@ import numpy as np
 class Student(Protocol):
     kind: str
     labels: list[str]
+    # Declared capability: training needs a GPU to finish in reasonable time (an LLM fine-tune:
+    # hours per epoch on CPU). `graduate train --ladder` leaves such kinds out on a CPU-only
+    # machine unless they are named in --rungs.
+    needs_accelerator: bool = False
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None: ...
 

@@ -32,13 +32,28 @@ from graduate.students.base_models import MINILM, encoder_dir
 from graduate.students.training import StepProgress, optimise, total_steps
 from graduate.students.onnx_export import batches_by_length, check_agreement, export_onnx, quantise_int8, session, softmax
 
+AUTO_MIN_STEPS = 500
+AUTO_EPOCHS = (2, 10)
+
+
+def auto_epochs(items: int, batch_size: int) -> int:
+    """Epochs for ``epochs: auto``: at least AUTO_MIN_STEPS steps, within AUTO_EPOCHS."""
+    import math
+
+    per_epoch = max(1, math.ceil(items / batch_size))
+    return int(min(max(math.ceil(AUTO_MIN_STEPS / per_epoch), AUTO_EPOCHS[0]), AUTO_EPOCHS[1]))
+
+
 class EncoderStudent:
     kind = "encoder"
     SOFT_LABELS = True  # fit accepts soft_labels (the teacher's label distributions)
     DEFAULTS: dict[str, Any] = {
         "base_model": MINILM,  # `minilm` (packaged all-MiniLM-L6-v2) or a local Hugging Face encoder directory
         "max_length": 128,  # tokens per text in training and serving (longer texts are cut)
-        "epochs": 2.0,  # passes over the training set (fractions allowed)
+        # passes over the training set (fractions allowed), or auto: enough for AUTO_MIN_STEPS
+        # optimisation steps, between 2 and 10 epochs (2 on 8,000 items, 10 on 400: a small set
+        # underfits in 2; 0.600 vs 0.755 on a 400-item news task)
+        "epochs": "auto",
         "max_steps": None,  # stop after this many optimisation steps (overrides epochs when smaller)
         "batch_size": 32,
         "learning_rate": 1e-4,
@@ -66,6 +81,8 @@ class EncoderStudent:
             raise StudentError(f"params.precision {p['precision']!r} must be auto, fp32 or bf16", kind=self.kind)
         if p["device"] not in ("auto", "cpu", "cuda"):
             raise StudentError(f"params.device {p['device']!r} must be auto, cpu or cuda", kind=self.kind)
+        if p["epochs"] != "auto" and not (isinstance(p["epochs"], (int, float)) and p["epochs"] > 0):
+            raise StudentError(f"params.epochs {p['epochs']!r} must be a positive number or auto", kind=self.kind)
         if not 0 <= p["soft_weight"] <= 1:
             raise StudentError(f"params.soft_weight {p['soft_weight']} must be between 0 and 1", kind=self.kind)
         self.tokenizer: Any = None
@@ -123,7 +140,8 @@ class EncoderStudent:
             soft_np[missing] = np.eye(len(self.labels), dtype=np.float32)[y.numpy()[missing]]
             soft = torch.tensor(soft_np)
 
-        total = total_steps(len(ids), p["batch_size"], p["epochs"], p["max_steps"])
+        epochs = auto_epochs(len(ids), p["batch_size"]) if p["epochs"] == "auto" else p["epochs"]
+        total = total_steps(len(ids), p["batch_size"], epochs, p["max_steps"])
         pad = self.tokenizer.pad_token_id or 0
         lengths = [len(x) for x in ids]
 
@@ -159,6 +177,10 @@ class EncoderStudent:
         self.report = {
             "base_model": str(p["base_model"]),
             "steps": total,
+            "epochs": epochs,
+            "epochs_chosen": f"auto: {epochs} epochs for {len(ids)} items (at least {AUTO_MIN_STEPS} steps, {AUTO_EPOCHS[0]}-{AUTO_EPOCHS[1]} epochs)"
+            if p["epochs"] == "auto"
+            else f"set: {epochs} epochs",
             "device": device,
             "precision": "bf16" if bf16 else "fp32",
             "final_loss": float(np.mean(losses[-20:])),

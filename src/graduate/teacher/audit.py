@@ -6,8 +6,9 @@ Per configuration and audit set: accuracy, precision, recall, F1, FPR/TPR on the
 answered, coverage, parse-failure rate, failed calls, cost per 1,000 items, latency p50/p95 (live
 calls only: imported logs carry none), and how often repeated identical requests disagreed. The
 audit recommends the single configuration `graduate label` should use (highest mean accuracy
-among those that answer at least ``audit.min_coverage`` of every set) and reports its accuracy
-as the ceiling for students that learn from its labels; it flags configurations whose
+among those that answer at least ``audit.min_coverage`` of every set) and reports its agreement
+with gold (stored as ``ceiling`` for compatibility: a reference, which students that average out
+the teacher's random mistakes can exceed); it flags configurations whose
 false-positive rate is ``audit.fpr_flag`` times the recommended one's.
 """
 
@@ -256,6 +257,7 @@ def run_audit(
         "live": live,
         "task": spec.task.name,
         "positive_label": spec.task.positive,
+        "labels": list(spec.task.labels),
         "sets": [{"name": t.name, "items": len(t.examples), "label_counts": {lab: t.gold.count(lab) for lab in spec.task.labels}, "without_gold": t.without_gold} for t in tests],
         "configs": results,
         "recommended": recommended,

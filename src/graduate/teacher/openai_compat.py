@@ -34,6 +34,10 @@ class OpenAICompatTeacher:
 
     async def complete(self, request: ChatRequest) -> Completion:
         openai = self._openai
+        if self._key_missing and not _local_url(self._base_url):
+            # Found before sending: offline, a missing key would otherwise surface only after every
+            # connection retry ("cannot connect"), and online as a 401 per call.
+            raise TeacherAuthError(api_key_env=self._api_key_env, base_url=self._base_url, detail="not set", missing=True)
         try:
             raw = await self._client.chat.completions.with_raw_response.create(
                 model=request.model, messages=request.messages, **request.params  # type: ignore[arg-type]
@@ -90,3 +94,11 @@ def retry_after(headers: object) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return max(0.0, value) if value <= 600 else None
+
+
+def _local_url(url: str) -> bool:
+    """A server on this machine (llama.cpp, vLLM, Ollama) accepts any key; a remote one needs one."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "127.0.0.1", "::1", "0.0.0.0") or host.endswith(".localhost")
