@@ -8,8 +8,8 @@ A: 2,000 real comments at concurrency 32 against a server answering 5% 429 (Retr
 B: the server allows 600 requests per sliding minute, the client is set to 600 rpm; ~2 minutes.
    Target: >= 95% of 600 rpm achieved, < 1% of requests answered 429, 0 failed items.
 C: the same limit enforced per sliding second (10 requests), refused requests counted against it,
-   as a provider that quantises its per-minute limit does; plus 5% injected 429s (Retry-After 1 s).
-   Same targets (the injected 429s are reported apart).
+   as a provider that quantises its per-minute limit does. Same targets. `--injected-429 0.05`
+   adds random 429s (Retry-After 1 s), reported apart: each pauses the whole client for 1 s.
 """
 
 from __future__ import annotations
@@ -131,10 +131,12 @@ def scenario_a(n: int) -> None:
     )
 
 
-def scenario_b(n: int, *, per_second: bool = False) -> None:
+def scenario_b(n: int, *, per_second: bool = False, injected_429: float = 0.0) -> None:
     server_opts: dict[str, object] = {"rpm": RPM, "latency": 0.05, "jitter": 0.1, "seed": 2}
     if per_second:
-        server_opts.update(window_s=1.0, count_refused=True, p429=0.05, retry_after=1.0)
+        server_opts.update(window_s=1.0, count_refused=True)
+    if injected_429:
+        server_opts.update(p429=injected_429, retry_after=1.0)
     with tempfile.TemporaryDirectory() as tmp, fake_openai_server(**server_opts) as server:
         project, items = make_project(
             Path(tmp) / "b", n, server.base_url, concurrency=32, requests_per_minute=RPM,
@@ -150,7 +152,9 @@ def scenario_b(n: int, *, per_second: bool = False) -> None:
     span = served["last_ok_at"] - served["first_ok_at"]
     rate = (served["ok"] - 1) / span * 60
     share_429 = served["status_429_rpm"] / served["requests"]
-    how = "per sliding second (10), refused requests counted, + 5% injected 429s" if per_second else "per sliding minute"
+    how = ("per sliding second (10), refused requests counted" if per_second else "per sliding minute") + (
+        f", + {injected_429:.0%} injected 429s" if injected_429 else ""
+    )
     table(
         f"{'C' if per_second else 'B'}: {n:,} items, server limit {RPM} requests per minute enforced {how}; client requests_per_minute: {RPM}",
         ["what", "value", "target"],
@@ -158,7 +162,7 @@ def scenario_b(n: int, *, per_second: bool = False) -> None:
             ["items answered", f"{served['ok']:,}", f"{n:,}"],
             ["achieved rate, first to last answer", f"{rate:.1f} rpm ({rate / RPM:.1%} of {RPM})", ">= 95%"],
             ["requests answered 429 for the limit", f"{served['status_429_rpm']} of {served['requests']:,} ({share_429:.2%})", "< 1%"],
-            *([["injected 429s (Retry-After 1 s)", f"{served['status_429']}", ""]] if per_second else []),
+            *([["injected 429s (Retry-After 1 s)", f"{served['status_429']}", ""]] if injected_429 else []),
             ["items failed", failed, "0"],
             ["client wall time (incl. start-up)", f"{wall:.1f} s", ""],
             ["exit code", result.returncode, "0"],
@@ -171,6 +175,7 @@ def main() -> None:
     parser.add_argument("--items-a", type=int, default=2000, help="items in scenario A")
     parser.add_argument("--items-b", type=int, default=1200, help="items in scenario B (at 600 rpm: ~2 min per 1,200)")
     parser.add_argument("--items-c", type=int, default=1200, help="items in scenario C")
+    parser.add_argument("--injected-429", type=float, default=0.0, help="scenario C: share of requests answered 429 at random")
     parser.add_argument("--only", choices=["A", "B", "C"], default=None, help="run one scenario")
     args = parser.parse_args()
     if args.only in (None, "A"):
@@ -178,7 +183,7 @@ def main() -> None:
     if args.only in (None, "B"):
         scenario_b(args.items_b)
     if args.only in (None, "C"):
-        scenario_b(args.items_c, per_second=True)
+        scenario_b(args.items_c, per_second=True, injected_429=args.injected_429)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from graduate.evaluate.evaluation import score_test_set
 from graduate.evaluate.testsets import TestSet, check_test_set_gold, load_test_set
 from graduate.spec import SPEC_FILENAME, ProjectSpec, StudentSpec, load_spec
 from graduate.store.db import open_engine, resolve_url
-from graduate.store.runs import RunRow, code_version, fail_run, fingerprint, finish_run, get_runs, start_run
+from graduate.store.runs import RunRow, code_version, fail_run, fingerprint, finish_run, get_runs, relative_artifact_dir, start_run
 from graduate.students.base import Student
 from graduate.students.registry import load_student, make_student, save_student
 
@@ -118,7 +118,7 @@ class Project:
             student_spec.kind, params, dataset.content_hash, code_version(), seed, self.spec.task.labels, soft is not None,
             *([reasons] if reasons is not None else []),
         )
-        for prior in reversed(get_runs(self.engine, kind="train", status="finished", fingerprint=fp)):
+        for prior in reversed(get_runs(self.engine, root=self.root, kind="train", status="finished", fingerprint=fp)):
             directory = Path(prior.artifact_dir or "")
             if (directory / "kind.json").exists():
                 return TrainResult(student_spec.label, prior.id, load_student(directory), directory, float((prior.metrics or {}).get("fit_seconds", 0.0)), True)
@@ -178,7 +178,7 @@ class Project:
             self.engine,
             run_id,
             metrics={"fit_seconds": fit_seconds, "train_size": len(dataset.examples), "size_bytes": size_bytes, "kind": student_spec.kind, "params": params},
-            artifact_dir=str(directory),
+            artifact_dir=relative_artifact_dir(directory, self.root),
         )
         return TrainResult(student_spec.label, run_id, student, directory, fit_seconds, False)
 
@@ -197,14 +197,25 @@ class Project:
         return student, sum(r.fit_seconds for r in results), runs
 
     def best_student(self) -> tuple[Student, RunRow]:
-        """The student with the best selection score from the last evaluation (ties: the newest)."""
-        candidates = [
-            r for r in get_runs(self.engine, kind="train", status="finished") if (r.metrics or {}).get("selection_score") is not None
+        """The best of graduate.yaml's students: for each, its newest evaluated run, and of those
+        the highest selection score (mean accuracy over the quality test sets; ties: the newest).
+        Learning-curve shares, ensemble members and ladder rungs the spec does not list never
+        compete (a lucky 75% share would otherwise win)."""
+        names = {s.label for s in self.spec.students}
+        evaluated = [
+            r
+            for r in get_runs(self.engine, root=self.root, kind="train", status="finished")
+            if (r.metrics or {}).get("selection_score") is not None and r.artifact_dir and (Path(r.artifact_dir) / "kind.json").exists()
         ]
-        candidates = [r for r in candidates if r.artifact_dir and (Path(r.artifact_dir) / "kind.json").exists()]
-        if not candidates:
-            raise NotReadyError(f"no trained student yet; run `graduate run {self.root}` first")
-        best = max(candidates, key=lambda r: (r.metrics["selection_score"], r.started_at))  # type: ignore[index]
+        newest: dict[str, RunRow] = {}
+        for r in evaluated:  # in start order: the last one per name wins
+            if r.name in names:
+                newest[r.name] = r
+        if not newest:
+            others = sorted({r.name for r in evaluated if r.name not in names})
+            hint = f"; trained outside students: {others} (add one to students: in graduate.yaml to use it)" if others else ""
+            raise NotReadyError(f"no trained student of graduate.yaml's students {sorted(names)}; run `graduate run {self.root}` first{hint}")
+        best = max(newest.values(), key=lambda r: (r.metrics["selection_score"], r.started_at))  # type: ignore[index]
         return load_student(Path(best.artifact_dir)), best  # type: ignore[arg-type]
 
     # -- the whole path ----------------------------------------------------------------------
@@ -272,7 +283,7 @@ class Project:
         teacher_cost = cost_of_teacher(self.spec, teacher_calls_used)
         for tr in trained:
             selection = sum(scores[tr.name]) / len(scores[tr.name])
-            run = next(r for r in get_runs(self.engine, kind="train") if r.id == tr.run_id)
+            run = next(r for r in get_runs(self.engine, root=self.root, kind="train") if r.id == tr.run_id)
             update_metrics(self.engine, tr.run_id, {**(run.metrics or {}), "selection_score": selection, "test": {k: v["students"][tr.name] for k, v in per_test.items()}})
         best = max(trained, key=lambda tr: sum(scores[tr.name])) if trained else None
         timings["total_s"] = time.perf_counter() - t_start
@@ -377,7 +388,7 @@ class Project:
     def trained_students(self) -> dict[str, tuple[Student, RunRow]]:
         """Each spec student's newest finished training run that `graduate run` evaluated (it has a
         selection score; learning-curve runs on subsets don't), loaded from the store."""
-        runs = get_runs(self.engine, kind="train", status="finished")
+        runs = get_runs(self.engine, root=self.root, kind="train", status="finished")
         out: dict[str, tuple[Student, RunRow]] = {}
         for sspec in self.spec.students:
             mine = [r for r in runs if r.name == sspec.label and r.artifact_dir and (Path(r.artifact_dir) / "kind.json").exists()]
@@ -463,7 +474,7 @@ class Project:
 
     def latest_assessment(self) -> dict[str, Any]:
         """The assessment of the newest finished evaluation run."""
-        for run in reversed(get_runs(self.engine, kind="evaluate", status="finished")):
+        for run in reversed(get_runs(self.engine, root=self.root, kind="evaluate", status="finished")):
             if (run.metrics or {}).get("assessment"):
                 return run.metrics["assessment"]  # type: ignore[index]
         raise NotReadyError(f"nothing evaluated yet; run `graduate run {self.root}` (or `graduate evaluate {self.root}`) first")

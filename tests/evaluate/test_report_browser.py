@@ -97,3 +97,53 @@ def test_report_renders_in_chromium_with_the_key_figures(evaluated_project, tmp_
     keep = os.environ.get("GRADUATE_REPORT_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_a_multiclass_report_in_chromium_has_no_binary_or_identity_sections(tmp_path):
+    # Issue 17: "(positive: World)", FPR/TPR rows of dashes and an identity-term section on news data.
+    import sys
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from multiclass_project import make_project
+
+    labels = ["Tea", "Coffee", "Vitamin", "Shoes"]
+    project = make_project(tmp_path / "topics", labels)
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}
+    import sys as _sys
+
+    run = subprocess.run([_sys.executable, "-m", "graduate", "run", str(project)], capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = project / ".graduate" / "report.html"
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=FLAGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(report.as_uri(), wait_until="load")
+            header = page.inner_text("header")
+            nav = page.inner_text("nav")
+            test_set = page.inner_text("#test-sets")
+            per_label_open = page.eval_on_selector("#per-label-test", "d => d.open")
+            slices = page.inner_text("#slices")
+            confusion = page.eval_on_selector("img[alt='confusion matrices test']", "i => [i.complete, i.naturalWidth, i.naturalHeight]")
+            has_bias = page.query_selector("#bias") is not None
+            shot = tmp_path / "multiclass-report.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    assert "positive" not in header and "Bias" not in nav and not has_bias
+    assert "F1 (macro)" not in test_set  # the report names macro rows by their keys
+    assert "macro_f1" in test_set and "roc_auc (macro, one-vs-rest)" in test_set and "fpr" not in test_set.lower().split("per-label")[0]
+    assert per_label_open and all(lab in test_set for lab in labels)
+    assert "FPR" not in slices and "identity" not in slices.lower()
+    done, width, height = confusion
+    # three panels (teacher and two students), each sized for four labels: wider than the old fixed 2.3 in
+    assert done and width > 3 * 230 and height > 230
+    keep = os.environ.get("GRADUATE_REPORT_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, Path(keep).with_name("multiclass-" + Path(keep).name))

@@ -51,6 +51,8 @@ def test_same_file_name_other_texts_and_edited_files_are_sent(tiny_project: Path
         first = label(tiny_project, write_items(tmp_path / "b1" / "items.csv", [("1", "first text"), ("2", "second text")]))
         assert first.returncode == 0, first.stderr
         assert row_value(first.stdout, "sent and answered") == 2
+        # Not a terminal: progress comes as plain lines (issue 17: 14 silent minutes under nohup).
+        assert "labelling with gpt-4-1106-preview: 2/2 (100%)" in first.stderr, first.stderr
         second = label(tiny_project, write_items(tmp_path / "b2" / "items.csv", [("1", "third text"), ("2", "fourth text")]))
         assert second.returncode == 0, second.stderr
         assert row_value(second.stdout, "sent and answered") == 2, second.stdout

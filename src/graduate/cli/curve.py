@@ -60,5 +60,5 @@ def curve(
         from graduate.store.runs import get_runs
 
         ids = {r.run_id for r in res.runs} | {res.evaluation_run_id}
-        logged = log_runs(mlflow, proj.spec.task.name, [r for r in get_runs(proj.engine) if r.id in ids])
+        logged = log_runs(mlflow, proj.spec.task.name, [r for r in get_runs(proj.engine, root=proj.root) if r.id in ids])
         console.print(f"logged {len(logged)} runs to MLflow at {mlflow}")

@@ -41,7 +41,9 @@ def print_assessment(a: dict[str, Any]) -> None:
             if all(v.get(m) is None for v in vals):
                 continue
             tab.add_row(row, *[_with_ci(v, m) for v in vals])
-        if teacher.get("missing") or teacher.get("unparseable"):
+        if teacher.get("too_few_answers"):
+            tab.caption = f"teacher: {teacher.get('answered')} answers of {t['n']} items, too few to score (evaluation.min_teacher_answers)"
+        elif teacher.get("missing") or teacher.get("unparseable"):
             tab.caption = f"teacher scored on {teacher.get('answered')} answered items ({teacher.get('missing')} without an answer, {teacher.get('unparseable')} unparseable)"
         console.print(tab)
 

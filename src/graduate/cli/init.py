@@ -55,9 +55,11 @@ teacher:
   model: {model}        # `graduate teacher models` lists the packaged ones; or a path to a .gguf file
   prompt_name: v1
   prompt: |
+    Classify the text into one of these labels: {label_list}.
+
     Text: {{text}}
 
-    Which label fits the text: {label_list}? Reply in JSON as {{"label": "..."}}.
+    Reply in JSON as {{"label": "..."}}.
   temperature: 0
   max_tokens: 16
   response_format:           # constrained decoding: every answer is one of the labels

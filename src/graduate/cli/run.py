@@ -57,7 +57,9 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None) ->
         )
         t.add_row("latency ms/item", "–", *[fmt(e["students"][st].get("latency_ms_per_item"), 3) for st in students])
         te = e["teacher"]
-        if te["unparseable"] or te["missing"]:
+        if te.get("too_few_answers"):
+            t.caption = f"teacher: {te['answered']} answers of {e['n']} items, too few to score (evaluation.min_teacher_answers)"
+        elif te["unparseable"] or te["missing"]:
             t.caption = f"teacher scored on {te['answered']} answered items ({te['unparseable']} unparseable, {te['missing']} without an answer)"
         console.print(t)
     console.print(f"teacher cost basis: {s['teacher']['cost_basis']}")

@@ -30,7 +30,7 @@ def list_runs(
     from graduate.store.runs import get_runs
 
     proj = Project.load(project)
-    rows = get_runs(proj.engine, kind=kind)[-last:]
+    rows = get_runs(proj.engine, kind=kind, root=proj.root)[-last:]
     t = Table(title=f"{len(rows)} runs", title_justify="left")
     t.add_column("id", no_wrap=True, min_width=8)
     t.add_column("kind")
@@ -63,7 +63,7 @@ def show(
     from graduate.project import Project
 
     proj = Project.load(project)
-    r = find_run(proj.engine, run)
+    r = find_run(proj.engine, run, root=proj.root)
     console.print(f"[bold]{r.name}[/] {r.id} ({r.kind}, {r.status}) started {r.started_at} finished {r.finished_at}")
     if r.error:
         console.print(f"[red]error:[/] {r.error}", highlight=False)
@@ -96,7 +96,7 @@ def compare(
     from graduate.project import Project
 
     proj = Project.load(project)
-    ra, rb = find_run(proj.engine, a), find_run(proj.engine, b)
+    ra, rb = find_run(proj.engine, a, root=proj.root), find_run(proj.engine, b, root=proj.root)
     diffs = compare_runs(ra, rb, include_same=all_keys)
     t = Table(title=f"{ra.name} ({ra.id[:8]}) vs {rb.name} ({rb.id[:8]})", title_justify="left")
     t.add_column("section")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from graduate.data.csv_source import Item
 from graduate.data.text import text_hash
+from graduate.errors import InputDataError
 from graduate.store.db import insert_ignore, now
-from graduate.store.schema import examples, labels
+from graduate.store.schema import examples, label_changes, labels
 
 
 @dataclass
@@ -29,11 +30,23 @@ class Example:
 def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None) -> int:
     """Insert items not yet stored (keyed by source and id); gold labels go in as kind=gold.
 
-    Returns how many examples were added. Existing examples are left as they are.
+    Returns how many examples were added. An item already stored keeps its example, and the file
+    wins for what may change: its tags and group are updated, and a changed gold label replaces the
+    stored one (logged in ``label_changes``), so the frozen-test-set check sees the change. A stored
+    id whose text changed is refused (InputDataError): one id never stands for two texts.
     """
     items = list(items)
     created = now()
     with engine.begin() as conn:
+        stored = _stored(conn, source, [it.external_id for it in items])
+        for it in items:
+            old = stored.get(it.external_id)
+            if old is not None and old["text"] != it.text:
+                raise InputDataError(
+                    f"id {it.external_id!r} is stored with another text ({old['text'][:60]!r}, now {it.text[:60]!r}); "
+                    "ids must stay with their text: give the edited row a new id",
+                    path=source,
+                )
         added = insert_ignore(
             conn,
             examples,
@@ -48,30 +61,47 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
                     "created_at": created,
                 }
                 for it in items
+                if it.external_id not in stored
             ],
         )
-        if gold_labeller and any(it.gold is not None for it in items):
-            ids = dict(
-                conn.execute(
-                    select(examples.c.external_id, examples.c.id).where(examples.c.source == source)
-                ).all()
+        for it in items:
+            old = stored.get(it.external_id)
+            if old is not None and (old["tags"] != it.tags or old["group"] != it.group):
+                conn.execute(update(examples).where(examples.c.id == old["id"]).values(tags=it.tags, group=it.group))
+        if gold_labeller:
+            ids = dict(conn.execute(select(examples.c.external_id, examples.c.id).where(examples.c.source == source)).all())
+            golds = dict(
+                conn.execute(select(labels.c.example_id, labels.c.label).where(labels.c.kind == "gold", labels.c.labeller == gold_labeller)).all()
             )
-            insert_ignore(
-                conn,
-                labels,
-                [
-                    {
-                        "example_id": ids[it.external_id],
-                        "kind": "gold",
-                        "labeller": gold_labeller,
-                        "label": it.gold,
-                        "created_at": created,
-                    }
-                    for it in items
-                    if it.gold is not None and it.external_id in ids
-                ],
-            )
+            new_rows = []
+            for it in items:
+                ex = ids.get(it.external_id)
+                if ex is None:
+                    continue
+                if ex not in golds:
+                    if it.gold is not None:
+                        new_rows.append({"example_id": ex, "kind": "gold", "labeller": gold_labeller, "label": it.gold, "created_at": created})
+                elif golds[ex] != it.gold:
+                    # The file changed its gold label: the file wins, the old one is kept in the log.
+                    conn.execute(update(labels).where(labels.c.example_id == ex, labels.c.labeller == gold_labeller).values(label=it.gold, created_at=created))
+                    conn.execute(
+                        label_changes.insert().values(
+                            example_id=ex, labeller=gold_labeller, old_label=golds[ex], new_label=it.gold, origin=f"data source {source}: gold changed in the file", created_at=created
+                        )
+                    )
+            insert_ignore(conn, labels, new_rows)
     return added
+
+
+def _stored(conn: Any, source: str, external_ids: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(external_ids), 500):
+        stmt = select(examples.c.id, examples.c.external_id, examples.c.text, examples.c.tags, examples.c.group).where(
+            examples.c.source == source, examples.c.external_id.in_(external_ids[i : i + 500])
+        )
+        for row in conn.execute(stmt):
+            out[row.external_id] = {"id": row.id, "text": row.text, "tags": list(row.tags or []), "group": row.group}
+    return out
 
 
 def exact_text_id(text: str) -> str:

@@ -162,10 +162,12 @@ def assess(
         }
         teacher_stored = stored.get((test.name, spec.teacher.labeller), {})
         t_pred = [teacher_stored.get(ex.id, (None, None))[0] for ex in test.examples]
+        if entry["teacher"].get("too_few_answers"):  # its figures there would mean nothing: counts only
+            t_pred = [None] * len(t_pred)
         # Its soft labels (logprobs) when every answered item has one: calibration and intervals on them too.
         t_probs = [teacher_stored.get(ex.id, (None, None))[1] for ex in test.examples]
         soft = all(pr for lab, pr in zip(t_pred, t_probs) if lab is not None) and any(lab is not None for lab in t_pred)
-        t_scores = np.array([[((pr or {}).get(lab, 0.0)) for lab in labels] for pr in t_probs]) if soft else None
+        t_scores = np.round(np.array([[((pr or {}).get(lab, 0.0)) for lab in labels] for pr in t_probs]), 9) if soft else None
         t_out["teacher"] = _quality_figures(spec, test, t_pred, t_scores, entry["teacher"], slices, spec.seed)
         results.append(("teacher", spec.teacher.labeller, t_out["teacher"]))
         for name, (student, rid) in students.items():

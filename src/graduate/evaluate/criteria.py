@@ -246,7 +246,12 @@ Lookup = Callable[[Operand, str, "str | None"], "float | None"]
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3e}"
+    """Four significant digits, never scientific notation (0.00000195, not 1.950e-06)."""
+    import numpy as np
+
+    if abs(x) >= 1e-3 or x == 0:
+        return f"{x:.4g}"
+    return np.format_float_positional(x, precision=4, unique=False, fractional=False, trim="-")
 
 
 def judge(gate: Gate, lookup: Lookup, *, best_student: str, quality_sets: list[str]) -> list[GateResult]:

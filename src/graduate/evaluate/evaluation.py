@@ -41,18 +41,34 @@ def teacher_scores(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabe
     rows = [answers[ex.id] for ex in test.examples if answers[ex.id].label is not None]
     if not rows or any(a.probs is None for a in rows):
         return None
-    return np.array([[float((a.probs or {}).get(lab, 0.0)) for lab in task.labels] for a in rows])
+    # Rounded: probabilities normalised from logprobs differ in their last bits, which would break
+    # ties between equal scores at random and move ROC-AUC (by 0.2 points on a 71-item set).
+    return np.round(np.array([[float((a.probs or {}).get(lab, 0.0)) for lab in task.labels] for a in rows]), 9)
 
 
-def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabel]) -> dict[str, Any]:
+def enough_teacher_answers(answered: int, items: int, min_answers: int) -> bool:
+    """Whether the teacher answered enough of a set for its figures to mean something: at least
+    ``min_answers`` items, or nearly all (90%) of a smaller set. (5 answers of 1,492 gave the
+    teacher an accuracy of 1.000 on the bias sets.)"""
+    return answered > 0 and (answered >= min_answers or answered >= 0.9 * items)
+
+
+def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabel], *, min_answers: int = 0) -> dict[str, Any]:
     """Teacher quality on the items it answered with a parseable label (the rest are counted).
     ROC-AUC comes from its soft labels where the store has them for every answered item, else from
-    its hard labels; ``scores_from`` says which."""
+    its hard labels; ``scores_from`` says which. Too few answers (``enough_teacher_answers``): the
+    counts only, every figure None (shown as "–"; gates on them are "not measured")."""
     pairs = [(g, answers[ex.id].label) for ex, g in zip(test.examples, test.gold) if answers[ex.id].label is not None]
-    scores = teacher_scores(task, test, answers)
+    if not enough_teacher_answers(len(pairs), len(test.examples), min_answers):
+        pairs_shown: list[tuple[str, str | None]] = []
+    else:
+        pairs_shown = pairs
+    scores = teacher_scores(task, test, answers) if pairs_shown else None
     out: dict[str, Any] = classification_metrics(
-        [g for g, _ in pairs], [p for _, p in pairs], labels=task.labels, positive=task.positive, scores=scores  # type: ignore[misc]
+        [g for g, _ in pairs_shown], [p for _, p in pairs_shown], labels=task.labels, positive=task.positive, scores=scores  # type: ignore[misc]
     )
+    out["n"] = len(pairs)
+    out["too_few_answers"] = bool(pairs) and not pairs_shown
     out["scores_from"] = "soft labels (logprobs)" if scores is not None else "hard labels"
     out["answered"] = len(pairs)
     out["unparseable"] = sum(1 for ex in test.examples if answers[ex.id].call is not None and answers[ex.id].label is None)
@@ -96,7 +112,7 @@ def score_test_set(
         "n": len(test.examples),
         "content_hash": test.content_hash,
         "label_counts": {lab: test.gold.count(lab) for lab in spec.task.labels},
-        "teacher": teacher_metrics(spec.task, test, answers),
+        "teacher": teacher_metrics(spec.task, test, answers, min_answers=spec.evaluation.min_teacher_answers),
         "students": {},
     }
     texts = [ex.text for ex in test.examples]

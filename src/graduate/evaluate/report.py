@@ -296,6 +296,7 @@ def build_context(
                 "teacher_answered": teacher_figs.get("answered"),
                 "teacher_missing": teacher_figs.get("missing"),
                 "teacher_unparseable": teacher_figs.get("unparseable"),
+                "teacher_too_few": teacher_figs.get("too_few_answers"),
                 "metrics": metric_rows,
                 "per_label": per_label,
                 "slices": slice_rows,
@@ -305,7 +306,7 @@ def build_context(
                     labels,
                     title=f"{ts}: confusion matrices (rows gold, columns predicted)",
                 ),
-                "reliability_plot": plots.reliability_plot({s: figs[s].get("calibration") for s in students}, title=f"{ts}: reliability"),
+                "reliability_plot": plots.reliability_plot({p: figs[p].get("calibration") for p in predictors}, title=f"{ts}: reliability"),
             }
         )
 

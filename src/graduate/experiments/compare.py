@@ -13,9 +13,9 @@ from graduate.errors import NotReadyError
 from graduate.store.runs import RunRow, get_runs
 
 
-def find_run(engine: Engine, ref: str) -> RunRow:
+def find_run(engine: Engine, ref: str, *, root: Path | None = None) -> RunRow:
     """A run by id, id prefix (at least 4 characters) or exact name (the newest with that name)."""
-    rows = get_runs(engine)
+    rows = get_runs(engine, root=root)
     exact = [r for r in rows if r.id == ref]
     if exact:
         return exact[0]

@@ -22,7 +22,7 @@ from graduate.data.teacher_labels import teacher_labels
 from graduate.errors import SpecError
 from graduate.evaluate.cost import teacher_cost
 from graduate.evaluate.curve import Advice, CurveFit, CurvePoint, fit_saturating, marginal_value, plot_curve, summarise
-from graduate.experiments.scoring import close_scoreboard, open_scoreboard, score
+from graduate.experiments.scoring import close_scoreboard, fail_scoreboard, open_scoreboard, score
 from graduate.spec import StudentSpec
 
 if TYPE_CHECKING:
@@ -176,8 +176,10 @@ def learning_curve(
                 tests = score(project, board, name, tr.run_id, tr.student)
                 runs.append(CurveRun(f, seed, len(sub.examples), tr.run_id, tr.reused, tr.fit_seconds, {t: float(m[metric]) for t, m in tests.items() if m.get(metric) is not None}))
         progress("learning curve", total, total)
-    finally:
-        close_scoreboard(project, board, {"curve": kind, "runs": [r.run_id for r in runs]})
+    except BaseException as exc:
+        fail_scoreboard(project, board, exc)
+        raise
+    close_scoreboard(project, board, {"curve": kind, "runs": [r.run_id for r in runs]})
 
     points = summarise([(r.fraction, r.size, r.scores[target]) for r in runs if target in r.scores])
     fit = fit_saturating(points)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from graduate.errors import SpecError
 from graduate.evaluate.criteria import Gate, GateResult, GateSyntaxError, check_gate, judge, parse_gate
-from graduate.experiments.scoring import close_scoreboard, open_scoreboard, score
+from graduate.experiments.scoring import close_scoreboard, fail_scoreboard, open_scoreboard, score
 from graduate.spec import StudentSpec
 from graduate.students.registry import STUDENTS
 
@@ -170,8 +170,10 @@ def climb_ladder(
                 stopped = rung.name
                 break
         progress("ladder", len(rungs), len(rungs_spec))
-    finally:
-        close_scoreboard(project, board, {"ladder": [r.name for r in rungs], "stopped_at": stopped})
+    except BaseException as exc:
+        fail_scoreboard(project, board, exc)
+        raise
+    close_scoreboard(project, board, {"ladder": [r.name for r in rungs], "stopped_at": stopped})
     teacher = {name: e["teacher"] for name, e in board.entries.items()}
     return LadderResult(
         rungs,

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from graduate.evaluate.cost import teacher_cost
 from graduate.evaluate.evaluation import score_test_set
-from graduate.evaluate.testsets import TestSet, load_test_set
-from graduate.store.runs import finish_run, get_runs, start_run, update_metrics
+from graduate.evaluate.testsets import TestSet
+from graduate.store.runs import fail_run, finish_run, get_runs, start_run, update_metrics
 from graduate.students.base import Student
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ def open_scoreboard(project: "Project", name: str, dataset_hash: str | None) -> 
         from graduate.errors import NotReadyError
 
         raise NotReadyError("graduate.yaml declares no test_sets; add at least one to evaluate against gold")
-    tests = [load_test_set(project.engine, sel) for sel in spec.test_sets]
+    # Frozen like every other path: a changed test set is refused until its version is raised.
+    tests = project.load_test_sets()
     quality = [t.name for t in spec.test_sets if getattr(t, "purpose", "quality") == "quality"]
     run_id = start_run(
         project.engine, kind="evaluate", name=name, spec=json.loads(spec.model_dump_json()), seed=spec.seed, dataset_hash=dataset_hash
@@ -59,10 +60,15 @@ def score(project: "Project", board: Scoreboard, name: str, train_run_id: str, s
     cost = teacher_cost(project.spec, board._calls)
     board.teacher_cost_per_1k, board.teacher_cost_estimated = cost.per_1k_usd, cost.estimated
     quality = [out[t]["accuracy"] for t in board.quality_sets if t in out] or [m["accuracy"] for m in out.values()]
-    run = next(r for r in get_runs(project.engine, kind="train") if r.id == train_run_id)
+    run = next(r for r in get_runs(project.engine, root=project.root, kind="train") if r.id == train_run_id)
     update_metrics(project.engine, train_run_id, {**(run.metrics or {}), "selection_score": sum(quality) / len(quality), "test": out})
     return out
 
 
 def close_scoreboard(project: "Project", board: Scoreboard, extra: dict[str, Any] | None = None) -> None:
     finish_run(project.engine, board.run_id, metrics={"test_sets": board.entries, **(extra or {})})
+
+
+def fail_scoreboard(project: "Project", board: Scoreboard, exc: BaseException) -> None:
+    """A crashed (or interrupted) ladder or curve leaves its evaluate run failed, never "running"."""
+    fail_run(project.engine, board.run_id, f"{type(exc).__name__}: {exc}"[:2000])

@@ -189,7 +189,7 @@ def monitor_project(
     dataset_hash = None
     if served and ":" in served:
         run_id = served.rsplit(":", 1)[1]
-        run = next((r for r in get_runs(project.engine, kind="train") if r.id == run_id), None)
+        run = next((r for r in get_runs(project.engine, root=project.root, kind="train") if r.id == run_id), None)
         dataset_hash = run.dataset_hash if run else None
     ref_texts, ref_labels, reference = training_reference(project.engine, dataset_hash)
     reference["student"] = served

@@ -49,11 +49,11 @@ def select_student(project: Project, name: str | None) -> tuple[Student, RunRow]
         return project.best_student()
     runs = [
         r
-        for r in get_runs(project.engine, kind="train", status="finished")
+        for r in get_runs(project.engine, root=project.root, kind="train", status="finished")
         if r.name == name and r.artifact_dir and (Path(r.artifact_dir) / "kind.json").exists()
     ]
     if not runs:
-        known = sorted({r.name for r in get_runs(project.engine, kind="train", status="finished")})
+        known = sorted({r.name for r in get_runs(project.engine, root=project.root, kind="train", status="finished")})
         raise NotReadyError(f"no trained student named {name!r} (serve.student); trained: {known or 'none, run `graduate run` first'}")
     run = max(runs, key=lambda r: ((r.metrics or {}).get("selection_score") is not None, r.started_at))
     return load_student(Path(run.artifact_dir)), run  # type: ignore[arg-type]

@@ -20,7 +20,13 @@ from graduate.store.schema import predictions, runs
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """The package version, plus the git commit (and '-dirty') when run from a checkout."""
-    from graduate import __version__
+    # The installed distribution's version: importing the package root would load the whole facade.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        __version__ = version("graduate")
+    except PackageNotFoundError:
+        __version__ = "0.0.0"
 
     here = Path(__file__).resolve().parent
     try:
@@ -112,7 +118,21 @@ def fail_run(engine: Engine, run_id: str, error: str) -> None:
         conn.execute(update(runs).where(runs.c.id == run_id).values(status="failed", error=error, finished_at=now()))
 
 
-def get_runs(engine: Engine, *, kind: str | None = None, status: str | None = None, fingerprint: str | None = None) -> list[RunRow]:
+def relative_artifact_dir(directory: Path, root: Path) -> str:
+    """How a run's artifact folder is stored: relative to the project folder when inside it, so a
+    project moved or copied elsewhere still finds its students (absolute otherwise)."""
+    directory, root = Path(directory).resolve(), Path(root).resolve()
+    try:
+        return directory.relative_to(root).as_posix()
+    except ValueError:
+        return str(directory)
+
+
+def get_runs(
+    engine: Engine, *, kind: str | None = None, status: str | None = None, fingerprint: str | None = None, root: Path | None = None
+) -> list[RunRow]:
+    """Runs in start order; with ``root`` (the project folder) relative artifact folders come back
+    absolute, resolved against it."""
     stmt = select(*runs.c).order_by(runs.c.started_at)
     if kind is not None:
         stmt = stmt.where(runs.c.kind == kind)
@@ -121,7 +141,12 @@ def get_runs(engine: Engine, *, kind: str | None = None, status: str | None = No
     if fingerprint is not None:
         stmt = stmt.where(runs.c.fingerprint == fingerprint)
     with engine.connect() as conn:
-        return [RunRow(**row._mapping) for row in conn.execute(stmt)]
+        rows = [RunRow(**row._mapping) for row in conn.execute(stmt)]
+    if root is not None:
+        for r in rows:
+            if r.artifact_dir and not Path(r.artifact_dir).is_absolute():
+                r.artifact_dir = str(Path(root) / r.artifact_dir)
+    return rows
 
 
 def save_predictions(engine: Engine, run_id: str, rows: Iterable[dict[str, Any]]) -> int:
