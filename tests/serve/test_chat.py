@@ -50,7 +50,10 @@ def test_answers_parse_back_to_their_label(parse, expected):
 
 
 def test_an_answer_the_parser_cannot_read_back_is_a_spec_error():
-    task = TaskSpec(name="t", labels=["ok", "bad"], parse=ParseSpec(kind="regex", pattern=r"Answer: (\w+)"))
+    # A plain pattern is filled in; one that cannot be inverted needs serve.answers.
+    plain = TaskSpec(name="t", labels=["ok", "bad"], parse=ParseSpec(kind="regex", pattern=r"Answer: (\w+)"))
+    assert build_answers(plain) == {"ok": "Answer: ok", "bad": "Answer: bad"}
+    task = TaskSpec(name="t", labels=["ok", "bad"], parse=ParseSpec(kind="regex", pattern=r"(?:Answer|Label)[:=]\s*(\w+)"))
     with pytest.raises(SpecError, match=r"serve.answers.ok: .*set serve.answers.ok"):
         build_answers(task)
     assert build_answers(task, {"ok": "Answer: ok", "bad": "Answer: bad"}) == {"ok": "Answer: ok", "bad": "Answer: bad"}

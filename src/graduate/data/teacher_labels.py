@@ -13,9 +13,9 @@ from graduate.spec import TaskSpec, TeacherSpec
 from graduate.store.calls import CallRow, answers, request_key
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import labels as labels_table
-from graduate.teacher.parse import parse_answer
-from graduate.teacher.prompt import render_messages, request_params
-from graduate.teacher.soft_labels import answer_distribution
+from graduate.formats.registry import answer_format
+from graduate.formats.prompt import render_messages, request_params
+from graduate.formats.logprobs import answer_distribution
 
 
 @dataclass
@@ -47,7 +47,7 @@ def teacher_labels(
         if call is None:
             out[ex.id] = TeacherLabel(None, None, "no teacher answer")
             continue
-        parsed = parse_answer(call.content, task.parse, task.labels)
+        parsed = answer_format(task.parse, task.labels).parse(call.content)
         probs = answer_distribution(call.response, task.parse, task.labels) if parsed.label is not None else None
         rationale = {k: v if isinstance(v, (str, int, float, bool)) or v is None else str(v) for k, v in parsed.fields.items()} or None
         out[ex.id] = TeacherLabel(parsed.label, call, parsed.error, probs, rationale)

@@ -18,7 +18,7 @@ from graduate.data.examples import Example
 from graduate.data.teacher_labels import TeacherLabel, teacher_key, teacher_labels
 from graduate.spec import TaskSpec, TeacherSpec
 from graduate.store.calls import CallRow, samples
-from graduate.teacher.parse import parse_answer
+from graduate.formats.registry import answer_format
 from graduate.teacher.voting import Vote, majority_vote
 
 
@@ -58,7 +58,7 @@ def config_answers(
         ok = [r for r in rows if r.status == "ok"]
         for r in ok:
             if r.id not in parsed:
-                parsed[r.id] = parse_answer(r.content, task.parse, task.labels).label
+                parsed[r.id] = answer_format(task.parse, task.labels).parse(r.content).label
         used = ok[:n]
         labels = [parsed[r.id] for r in used]
         out.by_example[ex.id] = ExampleAnswers(

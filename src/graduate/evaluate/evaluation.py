@@ -69,7 +69,7 @@ def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLab
     )
     out["n"] = len(pairs)
     out["too_few_answers"] = bool(pairs) and not pairs_shown
-    out["scores_from"] = "soft labels (logprobs)" if scores is not None else "hard labels"
+    out["scores_from"] = None if not pairs_shown else ("soft labels (logprobs)" if scores is not None else "hard labels")
     out["answered"] = len(pairs)
     out["unparseable"] = sum(1 for ex in test.examples if answers[ex.id].call is not None and answers[ex.id].label is None)
     out["missing"] = sum(1 for ex in test.examples if answers[ex.id].call is None)

@@ -10,7 +10,7 @@ from typing import Any
 
 from graduate.errors import SpecError
 from graduate.spec import ProjectSpec, TaskSpec, TeacherSpec
-from graduate.teacher.parse import parse_answer
+from graduate.formats import answer_format
 from graduate.teacher.prompt import extract_text
 
 
@@ -34,40 +34,19 @@ def recover_text(teacher: TeacherSpec, messages: list[dict[str, Any]]) -> str | 
     return None if user is None else extract_text(teacher.prompt, user)
 
 
-def _raw_value(raw: str) -> Any:
-    """'1' -> 1, '0.5' -> 0.5, 'true' -> True; other text stays a string (as it would in the JSON)."""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    return value if isinstance(value, (int, float, bool)) else raw
-
-
 def build_answers(task: TaskSpec, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """The answer text for each label, checked to parse back to that label with ``task.parse``."""
     overrides = overrides or {}
     unknown = sorted(set(overrides) - set(task.labels))
     if unknown:
         raise SpecError(f"labels {unknown} are not task labels {task.labels}", field="serve.answers")
-    parse = task.parse
-    inverse: dict[str, str] = {}
-    for raw, label in parse.values.items():
-        inverse.setdefault(label, raw)
+    fmt = answer_format(task.parse, task.labels)
     out: dict[str, str] = {}
     for label in task.labels:
-        if label in overrides:
-            candidates = [overrides[label]]
-        elif parse.kind == "json_key":
-            raw = inverse.get(label, label)
-            # A number or boolean as JSON has it ({"is_bad": 1}); else the raw text as a string.
-            candidates = [json.dumps({parse.key: _raw_value(raw)}), json.dumps({parse.key: raw})]
-        elif parse.kind == "label_words":
-            candidates = [(parse.words.get(label) or [label])[0]]
-        else:
-            candidates = [inverse.get(label, label)]
-        text = next((c for c in candidates if parse_answer(c, parse, task.labels).label == label), None)
+        candidates = [overrides[label]] if label in overrides else fmt.render(label)
+        text = next((c for c in candidates if fmt.parse(c).label == label), None)
         if text is None:
-            got = parse_answer(candidates[0], parse, task.labels).label
+            got = fmt.parse(candidates[0]).label
             raise SpecError(
                 f"the answer {candidates[0]!r} built for label {label!r} reads back as {got!r} with task.parse; "
                 f"set serve.answers.{label} to the exact text the teacher answers",

@@ -330,17 +330,9 @@ def rationale_text(rationale: dict[str, Any]) -> str:
 
 
 def teacher_answer(parse: Any, labels: list[str], label: str) -> str:
-    """What the teacher answers for ``label`` under the task's parse rule, e.g. ``{"is_bad": 1}``;
-    checked by parsing it back (the label name itself when no rule inverts)."""
-    from graduate.teacher.parse import parse_answer
+    """What the teacher answers for ``label`` under the task's answer format, e.g. ``{"is_bad": 1}``;
+    the first rendering that parses back to it (the label name itself when none does)."""
+    from graduate.formats import answer_format
 
-    raw: Any = next((k for k, v in parse.values.items() if v == label), label)
-    if isinstance(raw, str) and raw.lstrip("-").isdigit():
-        raw = int(raw)
-    if parse.kind == "json_key":
-        answer = json.dumps({parse.key: raw})
-    elif parse.kind == "label_words":
-        answer = (parse.words.get(label) or [label])[0]
-    else:
-        answer = str(raw)
-    return answer if parse_answer(answer, parse, labels).label == label else label
+    fmt = answer_format(parse, labels)
+    return next((a for a in fmt.render(label) if fmt.parse(a).label == label), label)

@@ -1,0 +1,90 @@
+"""The task-format seam: how a task's answer looks in the teacher's text.
+
+One protocol, one file per format (``json_key``, ``regex``, ``label_words``; multi-label and JSON
+extraction are the next implementations). A format parses an answer (with the reason when it
+fails), says where in the answer text the label starts and which strings mean each label (so
+soft labels can be read from the answer token's logprobs), and renders a label back as the teacher
+would answer it. Nothing else asks which format a task uses: ``answer_format(task.parse, labels)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from graduate.spec import ParseSpec
+
+
+@dataclass
+class ParsedAnswer:
+    label: str | None
+    raw: str | None = None
+    error: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class AnswerFormat(Protocol):
+    spec: ParseSpec
+    labels: list[str]
+    # Whether answers are matched case-insensitively (label words) when reading logprobs.
+    fold: bool
+
+    def parse(self, content: str | None) -> ParsedAnswer:
+        """Read one answer; never raises on a bad answer (the reason is in ``error``)."""
+        ...
+
+    def answer_offset(self, text: str, parsed: ParsedAnswer) -> int | None:
+        """Where in ``text`` the parsed answer starts (to find its token among the logprobs)."""
+        ...
+
+    def raw_forms(self) -> dict[str, list[str]]:
+        """For each label, the answer strings that mean it."""
+        ...
+
+    def render(self, label: str) -> list[str]:
+        """Answers the teacher would give for ``label``, preferred first (callers check them by
+        parsing back)."""
+        ...
+
+
+def label_from_raw(raw: str, spec: ParseSpec, labels: list[str]) -> str | None:
+    raw = raw.strip()
+    if spec.values:
+        if raw in spec.values:
+            return spec.values[raw]
+        # 1 and 1.0 and "1" are the same answer
+        try:
+            as_num = float(raw)
+        except ValueError:
+            return None
+        for k, v in spec.values.items():
+            try:
+                if float(k) == as_num:
+                    return v
+            except ValueError:
+                continue
+        return None
+    return raw if raw in labels else None
+
+
+
+
+def value_forms(spec: ParseSpec, labels: list[str]) -> dict[str, list[str]]:
+    """Raw values per label: from ``values`` when given, else each label's own name."""
+    if spec.values:
+        forms: dict[str, list[str]] = {lab: [] for lab in labels}
+        for raw, lab in spec.values.items():
+            forms[lab].append(raw)
+        return forms
+    return {lab: [lab] for lab in labels}
+
+
+def value_of(spec: ParseSpec, label: str) -> str:
+    """The first raw value that means ``label`` (the label itself when no ``values`` map it)."""
+    return next((raw for raw, lab in spec.values.items() if lab == label), label)
+
+
+def empty(content: str | None) -> ParsedAnswer | None:
+    if content is None or not content.strip():
+        return ParsedAnswer(None, None, "empty answer")
+    return None

@@ -1,0 +1,110 @@
+"""``json_key``: the label is the value of one key of a JSON object (``{"is_bad": 1}``), mapped
+through ``values``. Chain-of-thought answers often break dict syntax; the key's value and the other
+fields (the reasons) are still read line by line."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+from graduate.formats.base import ParsedAnswer, empty, label_from_raw, value_forms, value_of
+from graduate.spec import ParseSpec
+
+_FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
+_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def _as_mapping(text: str) -> dict[str, Any] | None:
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    for cand in candidates:
+        m = _OBJECT.search(cand)
+        if not m:
+            continue
+        blob = m.group(0)
+        for loader in (json.loads, ast.literal_eval):
+            try:
+                value = loader(blob)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+def _key_fallback(text: str, key: str) -> str | None:
+    # Chain-of-thought answers often break dict syntax (unquoted reasons); the key's value still reads.
+    m = re.search(r"""["']?%s["']?\s*[:=]\s*["']?([A-Za-z0-9_.\-]+)""" % re.escape(key), text)
+    return m.group(1) if m else None
+
+
+_FIELD = re.compile(r"""^[ \t]*["']?([A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:[ \t]*""", re.MULTILINE)
+
+
+def _fields_fallback(text: str, key: str) -> dict[str, Any]:
+    """The other keys of a dict-like answer whose syntax is broken (unquoted reasons), one per line:
+    each value runs to the next key's line; quotes, commas and braces around it are dropped."""
+    matches = list(_FIELD.finditer(text))
+    out: dict[str, Any] = {}
+    for m, nxt in zip(matches, matches[1:] + [None]):
+        name = m.group(1)
+        if name == key:
+            continue
+        value = text[m.end() : nxt.start() if nxt is not None else len(text)]
+        value = value.strip().rstrip("`").strip().rstrip("}").strip().rstrip(",").strip().strip("\"'").strip()
+        if value:
+            out[name] = value
+    return out
+
+
+
+def _raw_value(raw: str) -> Any:
+    """'1' -> 1, '0.5' -> 0.5, 'true' -> True; other text stays a string (as it would in the JSON)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    return value if isinstance(value, (int, float, bool)) else raw
+
+
+class JsonKeyFormat:
+    fold = False
+
+    def __init__(self, spec: ParseSpec, labels: list[str]):
+        assert spec.key is not None  # checked by ParseSpec
+        self.spec, self.labels, self.key = spec, list(labels), spec.key
+
+    def parse(self, content: str | None) -> ParsedAnswer:
+        bad = empty(content)
+        if bad is not None:
+            return bad
+        assert content is not None
+        mapping = _as_mapping(content)
+        fields: dict[str, Any] = {}
+        if mapping is not None and self.key in mapping:
+            value = mapping[self.key]
+            fields = {k: v for k, v in mapping.items() if k != self.key}
+            raw = str(int(value)) if isinstance(value, bool) else str(value)
+        else:
+            found = _key_fallback(content, self.key)
+            if found is None:
+                return ParsedAnswer(None, None, f"no {self.key!r} in the answer")
+            raw = found
+            fields = _fields_fallback(content, self.key)
+        label = label_from_raw(raw, self.spec, self.labels)
+        if label is None:
+            return ParsedAnswer(None, raw, f"{self.key}={raw!r} is not a known answer", fields)
+        return ParsedAnswer(label, raw, None, fields)
+
+    def answer_offset(self, text: str, parsed: ParsedAnswer) -> int | None:
+        m = re.search(r"""["']?%s["']?\s*[:=]\s*["']?""" % re.escape(self.key), text)
+        return m.end() if m else None
+
+    def raw_forms(self) -> dict[str, list[str]]:
+        return value_forms(self.spec, self.labels)
+
+    def render(self, label: str) -> list[str]:
+        raw = value_of(self.spec, label)
+        # A number or boolean as JSON has it ({"is_bad": 1}); else the raw text as a string.
+        return [json.dumps({self.key: _raw_value(raw)}), json.dumps({self.key: raw})]

@@ -1,0 +1,57 @@
+"""The contract every answer format (graduate.formats.FORMATS) keeps: each label renders to
+answers of which one parses back to it, the answer's start is found at one of the label's raw forms, and
+nonsense parses to no label with a reason. A new format is one file, one registry line and a
+spec here."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from graduate.formats import FORMATS, answer_format
+from graduate.spec import ParseSpec
+
+LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+SPECS = {
+    "json_key": ParseSpec(kind="json_key", key="topic"),
+    "regex": ParseSpec(kind="regex", pattern=r"TOPIC:\s*(\S+)"),
+    "label_words": ParseSpec(kind="label_words", words={"World": ["world"], "Sports": ["sports", "sport"], "Business": ["business"], "Sci/Tech": ["science"]}),
+}
+
+
+def test_every_registered_format_has_a_contract_spec():
+    assert set(FORMATS) == set(SPECS)
+
+
+@pytest.mark.parametrize("kind", sorted(FORMATS))
+def test_each_label_renders_and_parses_back_and_is_located(kind):
+    fmt = answer_format(SPECS[kind], LABELS)
+    forms = fmt.raw_forms()
+    assert set(forms) == set(LABELS)
+    for label in LABELS:
+        rendered = fmt.render(label)
+        answer = next((a for a in rendered if fmt.parse(a).label == label), rendered[0])
+        parsed = fmt.parse(answer)
+        assert parsed.label == label and parsed.error is None, (answer, parsed)
+        offset = fmt.answer_offset(answer, parsed)
+        assert offset is not None
+        tail = answer[offset:].lower() if fmt.fold else answer[offset:]
+        assert any(tail.startswith(f) for f in forms[label]), (answer, offset, forms[label])
+
+
+@pytest.mark.parametrize("kind", sorted(FORMATS))
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=200))
+def test_nonsense_is_no_label_with_a_reason_never_an_exception(kind, text):
+    parsed = answer_format(SPECS[kind], LABELS).parse(text)
+    assert parsed.label is None or parsed.label in LABELS
+    if parsed.label is None:
+        assert parsed.error
+
+
+@pytest.mark.parametrize("kind", sorted(FORMATS))
+def test_empty_answers_are_refused_alike(kind):
+    for empty in (None, "", "   \n"):
+        parsed = answer_format(SPECS[kind], LABELS).parse(empty)
+        assert parsed.label is None and parsed.error == "empty answer"
