@@ -13,8 +13,9 @@ from graduate.store.schema import dataset_items, labels, predictions
 def test_run_records_runs_predictions_and_lineage(tiny_project):
     proj = Project.load(tiny_project)
     summary = proj.run()
-    train_runs = get_runs(proj.engine, kind="train", status="finished")
+    train_runs = get_runs(proj.engine, kind="train", status="finished", root=proj.root)  # folders are stored relative to it
     assert {r.name for r in train_runs} == {"majority", "tfidf-logreg"}
+    assert all(not Path(r.artifact_dir).is_absolute() for r in get_runs(proj.engine, kind="train"))
     evals = get_runs(proj.engine, kind="evaluate", status="finished")
     assert [r.id for r in evals] == [summary["evaluation_run_id"]]
     n_test = summary["test_sets"]["test.balanced"]["n"]

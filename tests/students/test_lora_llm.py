@@ -31,7 +31,9 @@ def test_teacher_answer_for_label_words_and_regex():
     assert teacher_answer(words, ["ok", "bad"], "bad") == "toxic"
     assert teacher_answer(words, ["ok", "bad"], "ok") == "ok"
     regex = ParseSpec(kind="regex", pattern=r"label: (\w+)")
-    assert teacher_answer(regex, ["ok", "bad"], "bad") == "bad"  # cannot invert a regex: the label itself
+    assert teacher_answer(regex, ["ok", "bad"], "bad") == "label: bad"  # a plain pattern is filled in
+    tangled = ParseSpec(kind="regex", pattern=r"(?:label|answer)[:=]\s*(\w+)")
+    assert teacher_answer(tangled, ["ok", "bad"], "bad") == "bad"  # cannot invert it: the label itself
 
 
 def test_adapter_is_saved_in_the_standard_peft_layout(data, tiny_causal_lm, tmp_path):

@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import yaml
 
 from multiclass_project import items
+from servers.graduate_server import KEY, serve_process
 from teacher.live_teacher import cli_env
 
 LABELS = ["Tea", "Shoes", "Vitamin"]
@@ -59,5 +61,13 @@ def test_a_local_teacher_project_from_init_to_gates(tmp_path: Path) -> None:
     assert summary["data"][0]["rows"] == len(rows) and "(est.)" in run.stdout
     status = graduate("status", str(project))
     assert status.returncode == 0
+    for command in (["evaluate"], ["errors"], ["report"], ["teacher", "audit"]):
+        res = graduate(*command, str(project))
+        assert res.returncode == 0, (command, res.stdout[-1500:], res.stderr[-1500:])
+    html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+    assert "(positive:" not in html and 'id="bias"' not in html and "(est.)" in html
+    with serve_process(project, "--workers", "0", env={**cli_env(), "GRADUATE_API_KEYS": KEY}) as server:
+        r = httpx.post(f"{server.url}/v1/classify", json={"texts": ["Green tea bags"]}, headers={"authorization": f"Bearer {KEY}"}, timeout=30)
+        assert r.status_code == 200 and r.json()["results"][0]["label"] in LABELS
     assert run_first.returncode in (0, 2, 70)  # before labelling there may be no training set; never a traceback
     assert "Traceback" not in run_first.stderr
