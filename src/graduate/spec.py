@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -514,6 +515,23 @@ class AuditSpec(_Model):
             if bad:
                 raise ValueError(f"ensembles[{i}] {e.name!r}: unknown members {bad}; audit.configs are {sorted(known)}")
         return self
+
+
+@dataclass
+class AuditConfig:
+    """One teacher configuration to audit: the spec's teacher with the configuration's changes."""
+
+    name: str
+    teacher: TeacherSpec
+    n: int
+    spec: dict[str, Any]
+
+
+def audit_configs(spec: "ProjectSpec") -> list[AuditConfig]:
+    """The configurations to audit, resolved against the spec's teacher (none listed: the teacher itself)."""
+    if not spec.audit.configs:
+        return [AuditConfig("teacher", spec.teacher, 1, {"name": "teacher"})]
+    return [AuditConfig(c.name, c.resolve(spec.teacher), c.n, c.model_dump(exclude_none=True)) for c in spec.audit.configs]
 
 
 class FilterSpec(_Model):

@@ -20,7 +20,7 @@ def test_audit_and_curve_sections_render_when_their_results_exist(evaluated_proj
     work.mkdir()
     (work / "audit.json").write_text(
         json.dumps(
-            {  # the shape `graduate teacher audit` writes (graduate.teacher.audit)
+            {  # the shape `graduate teacher audit` writes (graduate.experiments.audit)
                 "configs": [
                     {"name": "gpt-4/simple", "kind": "config", "n": 1, "mean_accuracy": 0.8875, "sets": {"test.balanced": {"accuracy": 0.8875, "fpr": 0.065}}, "flags": []},
                     {

@@ -9,7 +9,7 @@ import yaml
 
 from graduate import Project
 from graduate.errors import NotReadyError, SpecError
-from graduate.teacher.audit import run_audit, save_audit_files
+from graduate.experiments.audit import run_audit, save_audit_files
 from quality_project import with_audit
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "jigsaw"

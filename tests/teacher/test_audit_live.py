@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from graduate import Project
 from graduate.store.schema import teacher_calls
-from graduate.teacher.audit import run_audit
+from graduate.experiments.audit import run_audit
 
 
 def test_live_audit_samples_n_answers_and_then_reads_them_from_the_log(tiny_project: Path, monkeypatch) -> None:

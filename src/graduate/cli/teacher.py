@@ -104,7 +104,7 @@ def audit(
 ) -> None:
     """Compare teacher configurations (audit.configs) and votes across them against gold; name the one `graduate label` should use."""
     from graduate.project import Project
-    from graduate.teacher.audit import run_audit, save_audit_files
+    from graduate.experiments.audit import run_audit, save_audit_files
 
     from graduate.cli.console import stage_progress
 

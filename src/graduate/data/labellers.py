@@ -69,7 +69,8 @@ def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> Po
             f"self-consistency:{spec.teacher.labeller}", out, {"kind": "self_consistency", "items_with_several_answers": repeated}
         )
     # ensemble
-    from graduate.teacher.audit import audit_configs, latest_audit
+    from graduate.spec import audit_configs
+    from graduate.store.audits import latest_audit
 
     names = cfg.members or [c.name for c in spec.audit.configs]
     configs = {c.name: c for c in audit_configs(spec)}

@@ -117,7 +117,7 @@ def teacher_disagreements(engine: Engine, spec: Any, examples: Sequence[Any]) ->
     agreed first."""
     from graduate.data.labellers import MAX_SAMPLES
     from graduate.data.votes import config_answers
-    from graduate.teacher.audit import audit_configs
+    from graduate.spec import audit_configs
 
     seen: dict[int, list[tuple[str, str]]] = {}
     main = config_answers(engine, spec.task, spec.teacher, examples, n=MAX_SAMPLES, record=False)

@@ -120,7 +120,7 @@ def compare_label_quality(
     from graduate.evaluate.metrics import classification_metrics
     from graduate.project import Project
     from graduate.spec import load_spec
-    from graduate.teacher.audit import run_audit, save_audit_files
+    from graduate.experiments.audit import run_audit, save_audit_files
 
     spec0, root = load_spec(project_dir)
     scratch = _scratch(root, root / SPEC_FILENAME)
@@ -134,7 +134,7 @@ def compare_label_quality(
     # Which audit configs other than the teacher have answers on the training pool?
     from graduate.data.examples import select_examples
     from graduate.data.votes import config_answers
-    from graduate.teacher.audit import audit_configs
+    from graduate.spec import audit_configs
 
     pool = select_examples(proj.engine, source=proj.spec.train.source, tags=proj.spec.train.tags)
     others = {}

@@ -11,7 +11,7 @@ from graduate.store.schema import teacher_audits
 
 
 def save_audit(engine: Engine, audit: dict[str, Any]) -> None:
-    """Store every configuration of an audit (``graduate.teacher.audit.run_audit``'s result)."""
+    """Store every configuration of an audit (``graduate.experiments.audit.run_audit``'s result)."""
     created = now()
     recommended = (audit.get("recommended") or {}).get("name")
     with engine.begin() as conn:
@@ -41,3 +41,8 @@ def latest_audit_rows(engine: Engine) -> list[dict[str, Any]]:
             return []
         rows = conn.execute(select(teacher_audits).where(teacher_audits.c.audit_id == last).order_by(teacher_audits.c.id)).mappings().all()
     return [dict(r) for r in rows]
+
+
+def latest_audit(engine: Engine) -> dict[str, dict[str, Any]]:
+    """The newest audit's configurations by name (empty when no audit was run)."""
+    return {r["config"]: {**r["metrics"], "name": r["config"], "labeller": r["labeller"], "spec": r["spec"]} for r in latest_audit_rows(engine)}

@@ -29,7 +29,8 @@ from graduate.data.votes import ConfigAnswers, config_answers
 from graduate.errors import NotReadyError
 from graduate.evaluate.metrics import classification_metrics
 from graduate.evaluate.testsets import TestSet, load_test_set
-from graduate.spec import EnsembleSpec, ProjectSpec, TeacherConfigSpec, TeacherSpec
+from graduate.spec import AuditConfig, EnsembleSpec, ProjectSpec, TeacherSpec, audit_configs
+from graduate.store.audits import latest_audit
 from graduate.teacher.voting import disagreement, ensemble_vote
 
 ProgressFn = Callable[[str, int, int | None], None]
@@ -39,28 +40,6 @@ PARSE_FLAG = 0.02
 
 def _noop(stage: str, done: int, total: int | None) -> None:
     return None
-
-
-@dataclass
-class AuditConfig:
-    name: str
-    teacher: TeacherSpec
-    n: int
-    spec: dict[str, Any]
-
-
-def audit_configs(spec: ProjectSpec) -> list[AuditConfig]:
-    """The configurations to audit, resolved against the spec's teacher (none listed: the teacher itself)."""
-    if not spec.audit.configs:
-        return [AuditConfig("teacher", spec.teacher, 1, {"name": "teacher"})]
-    return [AuditConfig(c.name, c.resolve(spec.teacher), c.n, c.model_dump(exclude_none=True)) for c in spec.audit.configs]
-
-
-def config_by_name(spec: ProjectSpec, name: str) -> TeacherConfigSpec:
-    for c in spec.audit.configs:
-        if c.name == name:
-            return c
-    raise NotReadyError(f"no audit config {name!r}; audit.configs are {[c.name for c in spec.audit.configs]}")
 
 
 def audit_sets(engine: Engine, spec: ProjectSpec) -> list[TestSet]:
@@ -345,13 +324,6 @@ def save_audit_files(engine: Engine, workdir: Path, audit: dict[str, Any]) -> Pa
     path = workdir / "audit.json"
     path.write_text(json.dumps(audit, indent=2, default=str))
     return path
-
-
-def latest_audit(engine: Engine) -> dict[str, dict[str, Any]]:
-    """The newest audit's configurations by name (empty when no audit was run)."""
-    from graduate.store.audits import latest_audit_rows
-
-    return {r["config"]: {**r["metrics"], "name": r["config"], "labeller": r["labeller"], "spec": r["spec"]} for r in latest_audit_rows(engine)}
 
 
 def notes(results: list[dict[str, Any]]) -> list[str]:
