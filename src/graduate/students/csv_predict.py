@@ -1,0 +1,96 @@
+"""Label a CSV of any size with a student, streaming: rows are read, predicted in batches and
+written as they go, so memory holds one batch whatever the file's size. The output is the input's
+columns plus ``label`` and ``p_<label>`` for every label; rows with empty text keep them blank."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from graduate.errors import InputDataError
+from graduate.students.base import Student
+
+
+@dataclass
+class PredictReport:
+    rows: int = 0
+    predicted: int = 0
+    empty_rows: list[int] = field(default_factory=list)  # 1-based data row numbers (the first 100)
+    empty: int = 0
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None:
+                raise InputDataError("empty file: no header row", path=path, line=1)
+            yield 0, {name: name for name in reader.fieldnames}
+            for row in reader:
+                yield reader.line_num, row
+    except UnicodeDecodeError as exc:
+        raise InputDataError(f"not UTF-8 ({exc.reason}); re-save the file as UTF-8", path=path) from None
+    except csv.Error as exc:
+        raise InputDataError(f"not a readable CSV ({exc})", path=path) from None
+
+
+def predict_csv(
+    student: Student,
+    source: Path,
+    output: Path,
+    *,
+    text_column: str,
+    batch_size: int = 2048,
+    progress: Callable[[int], None] | None = None,
+) -> PredictReport:
+    """Write ``output`` from ``source``: every row, with the student's label and probabilities."""
+    if not source.exists():
+        raise InputDataError("file not found", path=source)
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    rows = _rows(source)
+    _, header = next(rows)
+    fields = list(header)
+    if text_column not in fields:
+        raise InputDataError(f"no text column {text_column!r}; the columns are {fields}; pass --text-column", path=source, column=text_column)
+    new_cols = ["label"] + [f"p_{lab}" for lab in student.labels]
+    clash = [c for c in new_cols if c in fields]
+    if clash:
+        raise InputDataError(f"the input already has columns {clash}; rename them or write elsewhere", path=source)
+    report = PredictReport()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields + new_cols, extrasaction="ignore")
+        writer.writeheader()
+        batch: list[dict[str, str]] = []
+
+        def flush() -> None:
+            todo = [r for r in batch if (r.get(text_column) or "").strip()]
+            if todo:
+                probs = student.predict_proba([r[text_column] for r in todo])
+                for r, p in zip(todo, probs):
+                    r["label"] = student.labels[int(p.argmax())]
+                    for k, lab in enumerate(student.labels):
+                        r[f"p_{lab}"] = f"{p[k]:.6f}"
+                report.predicted += len(todo)
+            writer.writerows(batch)
+            if progress:
+                progress(len(batch))
+            batch.clear()
+
+        for _, row in rows:
+            report.rows += 1
+            if not (row.get(text_column) or "").strip():
+                report.empty += 1
+                if len(report.empty_rows) < 100:
+                    report.empty_rows.append(report.rows)
+            batch.append(row)
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+    # Written whole or not at all: a crash leaves OUTPUT.partial, never a short OUTPUT.
+    partial.replace(output)
+    return report

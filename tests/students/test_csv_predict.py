@@ -1,0 +1,60 @@
+"""`predict_csv` streams any CSV through a student: the same labels as predicting in memory,
+every row kept in order, empty texts left blank, bad input named."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from graduate.errors import InputDataError
+from graduate.students.csv_predict import predict_csv
+from graduate.students.registry import make_student
+
+
+def _student():
+    s = make_student("tfidf-logreg", ["ok", "bad"])
+    s.fit(["you idiot", "you moron", "thanks a lot", "nice work", "stupid jerk", "great edit"] * 3, ["bad", "bad", "ok", "ok", "bad", "ok"] * 3)
+    return s
+
+
+def test_streamed_batches_equal_one_prediction_in_memory(tmp_path: Path) -> None:
+    student = _student()
+    texts = [f"row {i}: " + ("you idiot" if i % 3 == 0 else "thank you") for i in range(257)]
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text"])
+        for i, t in enumerate(texts):
+            w.writerow([i, "" if i == 5 else t])
+    out = tmp_path / "out.csv"
+    seen: list[int] = []
+    report = predict_csv(student, src, out, text_column="text", batch_size=16, progress=seen.append)
+    assert (report.rows, report.empty, report.empty_rows) == (257, 1, [6])
+    assert sum(seen) == 257 and max(seen) == 16
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["id"] for r in rows] == [str(i) for i in range(257)]
+    assert rows[5]["label"] == "" and rows[5]["p_bad"] == ""
+    kept = [i for i in range(257) if i != 5]
+    probs = student.predict_proba([texts[i] for i in kept])
+    for j, i in enumerate(kept):
+        assert rows[i]["label"] == student.labels[int(probs[j].argmax())]
+        assert float(rows[i]["p_bad"]) == pytest.approx(probs[j, 1], abs=1e-6)
+    assert not (tmp_path / "out.csv.partial").exists()
+
+
+def test_bad_input_is_named_and_writes_nothing(tmp_path: Path) -> None:
+    student = _student()
+    src = tmp_path / "in.csv"
+    src.write_text("id,body\n1,x\n", encoding="utf-8")
+    with pytest.raises(InputDataError, match="no text column 'text'"):
+        predict_csv(student, src, tmp_path / "out.csv", text_column="text")
+    src.write_text("text,label\nhello,x\n", encoding="utf-8")
+    with pytest.raises(InputDataError, match=r"already has columns \['label'\]"):
+        predict_csv(student, src, tmp_path / "out.csv", text_column="text")
+    src.write_bytes(b"text\nfine\ncaf\xe9\n")
+    with pytest.raises(InputDataError, match="not UTF-8"):
+        predict_csv(student, src, tmp_path / "out.csv", text_column="text")
+    assert not (tmp_path / "out.csv").exists()
