@@ -57,14 +57,17 @@ def test_unknown_student_kind_lists_known_kinds():
     ("student", "message"),
     [
         ({"kind": "tfidf-logreg", "params": {"CC": 2}}, r"students\[0\] \(tfidf-logreg\): .*unknown params \['CC'\]; allowed: .*see `graduate students show tfidf-logreg`"),
-        ({"kind": "encoder", "name": "enc", "params": {"soft_weight": 3}}, r"students\[0\] \(enc\): .*soft_weight 3 must be between 0 and 1"),
+        # typed params (issue 13): a wrong type or range is named before any work
+        ({"kind": "tfidf-logreg", "params": {"C": "strong"}}, r"students\[0\] \(tfidf-logreg\): .*params C: Input should be a valid number"),
+        ({"kind": "encoder", "params": {"device": "tpu"}}, r"students\[0\] \(encoder\): .*params device: Input should be 'auto', 'cpu' or 'cuda'"),
+        ({"kind": "encoder", "name": "enc", "params": {"soft_weight": 3}}, r"students\[0\] \(enc\): .*soft_weight: Input should be less than or equal to 1"),
         (
             {"kind": "ensemble", "params": {"members": [{"kind": "encoder", "params": {"epoch": 3}}, {"kind": "tfidf-logreg"}]}},
             r"students\[0\] \(ensemble\): .*params\.members\[0\]\.params: .*unknown params \['epoch'\]",
         ),
         (
             {"kind": "ensemble", "params": {"members": [{"kind": "tfidf-logreg"}, {"kind": "encoder", "params": {"soft_weight": 2}}]}},
-            r"students\[0\] \(ensemble\): .*params\.members\[1\]\.params: .*soft_weight 2 must be between 0 and 1",
+            r"students\[0\] \(ensemble\): .*params\.members\[1\]\.params: .*soft_weight: Input should be less than or equal to 1",
         ),
     ],
 )

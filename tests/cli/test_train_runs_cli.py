@@ -89,5 +89,7 @@ def test_students_list_and_show():
     assert "learning_rate" in listing and "member_defaults" not in listing
     shown = _ok(["students", "show", "ensemble"])
     assert '"use_weights": false' in shown and "Soft voting" in shown
+    encoder = " ".join(_ok(["students", "show", "encoder"]).split())  # typed params: type, default and meaning
+    assert "soft_weight │ float │ 0.5 │ With the teacher's distributions" in encoder and "│ precision │ Literal['auto'," in encoder
     bad = runner.invoke(app, ["students", "show", "bert"])
     assert bad.exit_code != 0 and "unknown kind; known kinds" in str(bad.exception)  # main() prints it on one line

@@ -58,5 +58,5 @@ def test_a_directory_that_is_not_a_model_is_a_clear_error(tmp_path):
 
 
 def test_bad_precision_is_refused():
-    with pytest.raises(StudentError, match="precision 'fp8' must be auto, fp32 or bf16"):
+    with pytest.raises(StudentError, match="precision: Input should be 'auto', 'fp32' or 'bf16'"):
         make_student("encoder", LABELS, {"precision": "fp8"})

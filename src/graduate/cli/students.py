@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console
@@ -43,9 +44,19 @@ def list_kinds() -> None:
 
 @app.command("show")
 def show_kind(kind: str = typer.Argument(..., help="A student kind, e.g. encoder.")) -> None:
-    """One kind: what it is and its params with their defaults (JSON)."""
+    """One kind: what it is and each param's type, default and meaning."""
+    from graduate.students.params import describe
     from graduate.students.registry import student_class
 
     cls = student_class(kind)  # an unknown kind is a StudentError naming the known ones
-    console.print(f"[bold]{kind}[/bold]: {_summary(cls)}", highlight=False)
-    console.print_json(json.dumps(_params(cls), default=str))
+    console.print(f"[bold]{escape(kind)}[/bold]: {escape(_summary(cls))}", highlight=False)
+    if getattr(cls, "needs_accelerator", False):
+        console.print("needs a GPU to train in reasonable time (left out of `graduate train --ladder` on CPU unless named)", highlight=False)
+    table = Table(title=f"params of {escape(kind)} (set under students: [{{kind: {escape(kind)}, params: {{...}}}}])", title_justify="left")
+    for col, opts in (("param", {}), ("type", {"max_width": 28}), ("default", {"max_width": 40}), ("meaning", {"ratio": 1})):
+        table.add_column(col, overflow="fold", **opts)
+    for name, type_, default, meaning in describe(cls.Params):
+        if name == "member_defaults":
+            continue  # filled in by the project from graduate.yaml
+        table.add_row(escape(name), escape(type_), escape(json.dumps(default, default=str)), escape(meaning))
+    console.print(table)

@@ -52,10 +52,18 @@ def check_fit_input(kind: str, texts: Sequence[str], labels: Sequence[str], know
         )
 
 
-def params_with_defaults(kind: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def params_with_defaults(kind: str, given: dict[str, Any], defaults: dict[str, Any], model: Any = None) -> dict[str, Any]:
+    """The defaults with ``given`` on top, checked against the kind's typed ``Params`` model
+    (unknown names, types, ranges: one StudentError naming each). Values are kept as given, so a
+    run's fingerprint does not change with how a number was written."""
     from graduate.errors import StudentError
 
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise StudentError(f"unknown params {unknown}; allowed: {sorted(defaults)}", kind=kind)
-    return {**defaults, **given}
+    merged = {**defaults, **given}
+    if model is not None:
+        from graduate.students.params import check_params
+
+        check_params(kind, model, merged)
+    return merged

@@ -15,24 +15,18 @@ import numpy as np
 
 from graduate.errors import StudentError
 from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.params import EmbedLogregParams
 from graduate.students.base_models import MINILM, encoder_dir
 
 
 class EmbedLogregStudent:
     kind = "embed-logreg"
-    DEFAULTS: dict[str, Any] = {
-        "base_model": MINILM,  # `minilm` (packaged) or a local sentence-transformers / Hugging Face directory
-        "max_length": 256,  # tokens per text fed to the encoder (longer texts are cut)
-        "batch_size": 64,
-        "C": 4.0,
-        "class_weight": None,
-        "max_iter": 2000,
-        "seed": 0,
-    }
+    Params = EmbedLogregParams  # every param: type, default, meaning (graduate students show)
+    DEFAULTS: dict[str, Any] = EmbedLogregParams().model_dump()
 
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)
-        self.params = params_with_defaults(self.kind, params, self.DEFAULTS)
+        self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
         self.clf: Any = None
         self._encoder: Any = None
 

@@ -28,6 +28,7 @@ import numpy as np
 from graduate.errors import StudentError
 from graduate.hardware import bf16_pays_off, cpu_count
 from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.params import EncoderParams
 from graduate.students.base_models import MINILM, encoder_dir
 from graduate.students.training import StepProgress, optimise, total_steps
 from graduate.students.onnx_export import batches_by_length, check_agreement, export_onnx, quantise_int8, session, softmax
@@ -47,35 +48,12 @@ def auto_epochs(items: int, batch_size: int) -> int:
 class EncoderStudent:
     kind = "encoder"
     SOFT_LABELS = True  # fit accepts soft_labels (the teacher's label distributions)
-    DEFAULTS: dict[str, Any] = {
-        "base_model": MINILM,  # `minilm` (packaged all-MiniLM-L6-v2) or a local Hugging Face encoder directory
-        "max_length": 128,  # tokens per text in training and serving (longer texts are cut)
-        # passes over the training set (fractions allowed), or auto: enough for AUTO_MIN_STEPS
-        # optimisation steps, between 2 and 10 epochs (2 on 8,000 items, 10 on 400: a small set
-        # underfits in 2; 0.600 vs 0.755 on a 400-item news task)
-        "epochs": "auto",
-        "max_steps": None,  # stop after this many optimisation steps (overrides epochs when smaller)
-        "batch_size": 32,
-        "learning_rate": 1e-4,
-        "weight_decay": 0.01,
-        "warmup_ratio": 0.06,
-        "soft_weight": 0.5,  # with teacher distributions: loss = w * soft CE + (1 - w) * hard CE
-        "precision": "auto",  # auto (bf16 where the CPU/GPU computes it natively, else fp32) | fp32 | bf16 (autocast)
-        "device": "auto",  # auto (cuda when available) | cpu | cuda
-        "quantise": True,  # serve the int8 ONNX model when it agrees with the float one
-        "min_agreement": 0.98,  # the least label agreement (int8 vs float) for int8 to serve
-        "agreement_items": 1000,  # how many training texts the agreement check uses
-        "predict_batch_size": 16,
-        # Batches run in parallel on this many ONNX Runtime workers of one thread each (on short
-        # texts that beats one session spreading every small op over all cores); default: all cores.
-        "threads": None,
-        "save_float": True,  # also save the float PyTorch weights (for further tuning; not needed to serve)
-        "seed": 0,
-    }
+    Params = EncoderParams  # every param: type, default, meaning (graduate students show)
+    DEFAULTS: dict[str, Any] = EncoderParams().model_dump()
 
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)
-        self.params = params_with_defaults(self.kind, params, self.DEFAULTS)
+        self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
         p = self.params
         if p["precision"] not in ("auto", "fp32", "bf16"):
             raise StudentError(f"params.precision {p['precision']!r} must be auto, fp32 or bf16", kind=self.kind)

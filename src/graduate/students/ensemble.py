@@ -25,6 +25,7 @@ import numpy as np
 
 from graduate.errors import StudentError
 from graduate.students.base import Student, check_fit_input, params_with_defaults
+from graduate.students.params import EnsembleParams
 
 _MEMBER_KEYS = {"kind", "params", "weight", "use_weights"}
 
@@ -32,18 +33,12 @@ _MEMBER_KEYS = {"kind", "params", "weight", "use_weights"}
 class EnsembleStudent:
     kind = "ensemble"
     SOFT_LABELS = True  # passed on to the members that learn from the teacher's distributions
-    DEFAULTS: dict[str, Any] = {
-        # The TF-IDF member sees the raw class shares: on the reference task (Jigsaw, GPT-4 labels,
-        # `clean.balance: prior`), the encoder at the production prior blended with TF-IDF at the
-        # pool's beat GPT-4 on both test sets with 4 of 4 seeds; with both weighted, 3 of 4.
-        "members": [{"kind": "encoder"}, {"kind": "tfidf-logreg", "use_weights": False}],
-        "seed": 0,  # given to every member that takes a seed and names none
-        "member_defaults": {},  # per kind, params derived from the spec (filled by the project)
-    }
+    Params = EnsembleParams  # every param: type, default, meaning (graduate students show)
+    DEFAULTS: dict[str, Any] = EnsembleParams().model_dump()
 
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)
-        self.params = params_with_defaults(self.kind, params, self.DEFAULTS)
+        self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
         self.specs = _member_specs(self.params["members"])
         from graduate.students.registry import student_class
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from graduate.errors import StudentError
 from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.params import LoraLlmParams
 from graduate.students.base_models import QWEN_05B, load_causal_lm
 from graduate.students.training import StepProgress, optimise, total_steps
 
@@ -38,31 +39,8 @@ DEFAULT_PROMPT = "Classify the text.\n\nText: {text}\n\nAnswer:"
 class LoraLlmStudent:
     kind = "lora-llm"
     needs_accelerator = True  # a full epoch over 8,078 items took ~4.8 h on 2 CPU cores
-    DEFAULTS: dict[str, Any] = {
-        "base_model": QWEN_05B,  # a packaged GGUF name, a .gguf file or a local Hugging Face causal-LM directory
-        "prompt": None,  # template with {text}; default: the teacher's prompt (graduate fills it from graduate.yaml)
-        "answers": None,  # {label: answer text}; default: what the teacher answers for each label (from task.parse)
-        "chat_template": True,  # wrap the prompt as a user turn when the tokenizer has a chat template
-        "max_text_tokens": 192,  # the text is cut to this many tokens before it goes into the prompt
-        "lora_r": 8,
-        "lora_alpha": 16,
-        "lora_dropout": 0.05,
-        # Module names (what vLLM and LoRAX expect for Qwen2/Llama); "all-linear": every linear layer but the head.
-        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        "epochs": 1.0,
-        "max_steps": None,  # stop after this many optimisation steps (overrides epochs when smaller)
-        "batch_size": 4,
-        "learning_rate": 2e-4,
-        "warmup_ratio": 0.05,
-        "device": "auto",  # auto (cuda when available) | cpu | cuda
-        "predict_batch_size": 8,
-        # Rationale task: its loss weight (0 = off), the instruction that asks for reasons, and how
-        # many tokens of the teacher's reasons are learnt.
-        "rationale_weight": 0.0,
-        "rationale_instruction": "Give only your reasons, not the answer.",
-        "max_rationale_tokens": 128,
-        "seed": 0,
-    }
+    Params = LoraLlmParams  # every param: type, default, meaning (graduate students show)
+    DEFAULTS: dict[str, Any] = LoraLlmParams().model_dump()
 
     @staticmethod
     def wants_rationales(params: dict[str, Any]) -> bool:
@@ -71,7 +49,7 @@ class LoraLlmStudent:
 
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)
-        self.params = params_with_defaults(self.kind, params, self.DEFAULTS)
+        self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
         p = self.params
         if p["prompt"] is not None and str(p["prompt"]).count("{text}") != 1:
             raise StudentError("params.prompt must contain {text} exactly once", kind=self.kind)

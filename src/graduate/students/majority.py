@@ -9,15 +9,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.params import MajorityParams
 
 
 class MajorityStudent:
     kind = "majority"
-    DEFAULTS: dict[str, Any] = {}
+    Params = MajorityParams  # every param: type, default, meaning (graduate students show)
+    DEFAULTS: dict[str, Any] = MajorityParams().model_dump()
 
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)
-        self.params = params_with_defaults(self.kind, params, self.DEFAULTS)
+        self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
         self.priors = np.full(len(labels), 1.0 / len(labels))
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None:

@@ -10,25 +10,17 @@ import numpy as np
 
 from graduate.errors import StudentError
 from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.params import TfidfLogregParams
 
 
 class TfidfLogregStudent:
     kind = "tfidf-logreg"
-    DEFAULTS: dict[str, Any] = {
-        "word_ngrams": [1, 2],
-        "char_ngrams": [2, 5],
-        "max_features": 200_000,
-        "min_df": 1,
-        "C": 20.0,
-        "class_weight": None,
-        "max_iter": 2000,
-        "sublinear_tf": True,
-        "seed": 0,
-    }
+    Params = TfidfLogregParams  # every param: type, default, meaning (graduate students show)
+    DEFAULTS: dict[str, Any] = TfidfLogregParams().model_dump()
 
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)
-        self.params = params_with_defaults(self.kind, params, self.DEFAULTS)
+        self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
         self.pipeline: Any = None
 
     def _build(self) -> Any:

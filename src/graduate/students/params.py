@@ -1,0 +1,128 @@
+"""Each student kind's params as a typed model with a description per field: the spec validates
+them (``graduate check``), ``graduate students show KIND`` prints them, and the kind's defaults
+are the model's. One model per kind, named in the kind's class as ``Params``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ClassWeight = Literal["balanced"] | dict[str, float] | None
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MajorityParams(Params):
+    pass
+
+
+class TfidfLogregParams(Params):
+    word_ngrams: list[int] = Field([1, 2], min_length=2, max_length=2, description="Word n-gram range [min, max].")
+    char_ngrams: list[int] = Field([2, 5], min_length=2, max_length=2, description="Character n-gram range [min, max] (within word boundaries).")
+    max_features: int | None = Field(200_000, ge=1, description="Most features per vectoriser (the most frequent kept); none: all.")
+    min_df: int | float = Field(1, description="Ignore terms in fewer documents than this (a share when below 1).")
+    C: float = Field(20.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
+    class_weight: ClassWeight = Field(None, description="balanced, {label: weight}, or none (the dataset's sample weights apply either way).")
+    max_iter: int = Field(2000, ge=1, description="Solver iterations.")
+    sublinear_tf: bool = Field(True, description="Use 1 + log(tf) instead of raw term counts.")
+    seed: int = Field(0, description="Random seed.")
+
+
+class EmbedLogregParams(Params):
+    base_model: str = Field("minilm", description="`minilm` (packaged all-MiniLM-L6-v2) or a local sentence-transformers / Hugging Face directory.")
+    max_length: int = Field(256, ge=8, description="Tokens per text fed to the encoder (longer texts are cut).")
+    batch_size: int = Field(64, ge=1, description="Texts embedded at once.")
+    C: float = Field(4.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
+    class_weight: ClassWeight = Field(None, description="balanced, {label: weight}, or none.")
+    max_iter: int = Field(2000, ge=1, description="Solver iterations.")
+    seed: int = Field(0, description="Random seed.")
+
+
+class EncoderParams(Params):
+    base_model: str = Field("minilm", description="`minilm` (packaged all-MiniLM-L6-v2) or a local Hugging Face encoder directory.")
+    max_length: int = Field(128, ge=8, description="Tokens per text in training and serving (longer texts are cut).")
+    epochs: float | Literal["auto"] = Field(
+        "auto", description="Passes over the training set (fractions allowed), or auto: at least 500 steps within 2-10 epochs (2 on 8,000 items, 10 on 400)."
+    )
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimisation steps (overrides epochs when smaller).")
+    batch_size: int = Field(32, ge=1, description="Texts per optimisation step.")
+    learning_rate: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW, linear warm-up and decay).")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.06, ge=0, le=1, description="Share of the steps spent warming up.")
+    soft_weight: float = Field(0.5, ge=0, le=1, description="With the teacher's distributions: loss = w * soft CE + (1 - w) * hard CE.")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 where the CPU/GPU computes it natively, else fp32.")
+    device: Device = Field("auto", description="auto: cuda when available.")
+    quantise: bool = Field(True, description="Serve the int8 ONNX model when it agrees with the float one.")
+    min_agreement: float = Field(0.98, ge=0, le=1, description="The least label agreement (int8 vs float) for int8 to serve.")
+    agreement_items: int = Field(1000, ge=1, description="How many training texts the agreement check uses.")
+    predict_batch_size: int = Field(16, ge=1, description="Texts per ONNX Runtime batch when serving.")
+    threads: int | None = Field(None, ge=1, description="Parallel single-thread ONNX Runtime workers; default: all cores.")
+    save_float: bool = Field(True, description="Also save the float PyTorch weights (for further tuning; not needed to serve).")
+    seed: int = Field(0, description="Random seed.")
+
+
+class EnsembleParams(Params):
+    # Checked by the ensemble itself, member by member, with messages naming members[i] and the fix.
+    members: Any = Field(
+        default_factory=lambda: [{"kind": "encoder"}, {"kind": "tfidf-logreg", "use_weights": False}],
+        description="Members: {kind, params, weight, use_weights}; probabilities are averaged by weight. use_weights: false trains on the raw class shares.",
+    )
+    seed: int = Field(0, description="Given to every member that takes a seed and names none.")
+    member_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per kind, params derived from the spec (filled by the project).")
+
+
+class LoraLlmParams(Params):
+    base_model: str = Field("qwen2.5-0.5b", description="A packaged GGUF name, a .gguf file or a local Hugging Face causal-LM directory.")
+    prompt: str | None = Field(None, description="Template with {text}; default: the teacher's prompt (filled from graduate.yaml).")
+    answers: dict[str, str] | None = Field(None, description="{label: answer text}; default: what the teacher answers for each label (from task.parse).")
+    chat_template: bool = Field(True, description="Wrap the prompt as a user turn when the tokenizer has a chat template.")
+    max_text_tokens: int = Field(192, ge=1, description="The text is cut to this many tokens before it goes into the prompt.")
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling.")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: list[str] | str = Field(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="Module names (what vLLM and LoRAX expect for Qwen2/Llama), or all-linear.",
+    )
+    epochs: float = Field(1.0, gt=0, description="Passes over the training set (fractions allowed).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimisation steps (overrides epochs when smaller).")
+    batch_size: int = Field(4, ge=1, description="Sequences per optimisation step.")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    warmup_ratio: float = Field(0.05, ge=0, le=1, description="Share of the steps spent warming up.")
+    device: Device = Field("auto", description="auto: cuda when available.")
+    predict_batch_size: int = Field(8, ge=1, description="Texts scored at once.")
+    rationale_weight: float = Field(0.0, ge=0, description="Loss weight of the teacher's reasons as a second task (0: off).")
+    rationale_instruction: str = Field("Give only your reasons, not the answer.", description="The instruction that asks for reasons.")
+    max_rationale_tokens: int = Field(128, ge=1, description="Tokens of the teacher's reasons that are learnt.")
+    seed: int = Field(0, description="Random seed.")
+
+
+def check_params(kind: str, model: type[Params], given: dict[str, Any]) -> None:
+    """Raise StudentError naming every bad param (unknown, wrong type, out of range)."""
+    from graduate.errors import StudentError
+
+    try:
+        model.model_validate(given)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "params"
+            msg = "unknown param" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{where}: {msg}")
+        allowed = sorted(model.model_fields)
+        raise StudentError(f"params {'; '.join(problems)}; allowed: {allowed}", kind=kind) from None
+
+
+def describe(model: type[Params]) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, description) per param, as `graduate students show` prints them."""
+    out = []
+    for name, f in model.model_fields.items():
+        ann = f.annotation
+        kind = ann.__name__ if isinstance(ann, type) else str(ann).replace("typing.", "")
+        default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
+        out.append((name, kind, default, f.description or ""))
+    return out
