@@ -4,6 +4,7 @@ are the model's. One model per kind, named in the kind's class as ``Params``."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -122,7 +123,7 @@ def describe(model: type[Params]) -> list[tuple[str, str, Any, str]]:
     out = []
     for name, f in model.model_fields.items():
         ann = f.annotation
-        kind = ann.__name__ if isinstance(ann, type) else str(ann).replace("typing.", "")
+        kind = ann.__name__ if isinstance(ann, type) else re.sub(r"typing\.|graduate\.\w+(\.\w+)*\.", "", str(ann))
         default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
         out.append((name, kind, default, f.description or ""))
     return out

@@ -1,0 +1,93 @@
+"""Data sources, recorded teacher logs, selections, test sets and the training pool."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from graduate.errors import SpecError
+from graduate.spec.base import SPEC_FILENAME, _Model
+
+
+class DataSourceSpec(_Model):
+    """A CSV of items: text, an id, optionally gold labels and tags (subsets)."""
+
+    name: str = Field(description="A name for this source; examples are keyed by (name, id).")
+    path: Path = Field(description="The CSV file, relative to the project directory.")
+    id_column: str | None = Field(None, description="Column with a unique id per row; default: the row number.")
+    text_column: str | None = Field(None, description="Column with the text; default: task.text_column.")
+    gold_column: str | None = Field(None, description="Column with gold (human) labels, if any.")
+    gold_values: dict[str, str] = Field(default_factory=dict, description="Maps raw gold values (e.g. '1') to labels; empty: values are labels.")
+    tags_column: str | None = Field(None, description="Column naming the subsets each row belongs to.")
+    tag_separator: str = Field(";", description="Separator between tags in tags_column.")
+    group_column: str | None = Field(None, description="Column naming each row's group (e.g. author), for clean.group_cap.")
+
+
+class TeacherLogSpec(_Model):
+    """Recorded teacher calls to import into the call log."""
+
+    format: Literal["batch", "pairs"] = Field("batch", description="batch: OpenAI Batch API input+output files; pairs: JSONL of {request, response}.")
+    input: Path = Field(description="Batch input JSONL (or the pairs JSONL).")
+    output: Path | None = Field(None, description="Batch output JSONL (batch format only).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "TeacherLogSpec":
+        if self.format == "batch" and self.output is None:
+            raise ValueError("a batch log needs both input and output files")
+        return self
+
+
+class SelectionSpec(_Model):
+    """Which examples: by source and tags (shell-style patterns, e.g. train*)."""
+
+    name: str = Field(description="Name of the set, e.g. test.balanced.")
+    source: str | None = Field(None, description="Data source name; default: every source.")
+    tags: list[str] = Field(default_factory=list, description="Tag patterns; an example with any matching tag is in the set. Empty: all.")
+
+
+class TestSetSpec(SelectionSpec):
+    """A frozen test set: its content hash is stored with every result, and a changed set is
+    refused until it is declared a new version."""
+
+    __test__ = False  # not a pytest class
+
+    version: int = Field(1, ge=1, description="The set's version; raise it when the set's items or gold labels change on purpose.")
+    purpose: Literal["quality", "bias"] = Field(
+        "quality",
+        description="quality: picks the best student and judges gates without 'on'; "
+        "bias: a diagnostic set (e.g. the identity-swapped pair), reported but not used to pick the best student.",
+    )
+
+
+class LabellerSpec(_Model):
+    """Who labels the training set: the teacher's first answer, a majority over its repeated
+    answers (self-consistency), or a vote over several audited teacher configurations."""
+
+    kind: Literal["teacher", "self_consistency", "ensemble"] = Field(
+        "teacher",
+        description="teacher: the spec teacher's stored answer; self_consistency: majority over every stored sample of that request "
+        "(vote share = confidence); ensemble: a vote over audit.configs (each one's own majority when it has n > 1).",
+    )
+    members: list[str] = Field(default_factory=list, description="ensemble: names of audit.configs that vote; empty: every audit config.")
+    method: Literal["majority", "weighted"] = Field(
+        "majority",
+        description="ensemble: majority (one vote each) or weighted (each member's vote counts log(acc/(1-acc)) of its accuracy in the "
+        "latest `graduate teacher audit`).",
+    )
+    min_vote_share: float = Field(0.0, ge=0, le=1, description="Drop items whose winning label got a smaller share of the (weighted) votes; 0: keep all.")
+    weight_by_vote_share: bool = Field(False, description="Give each item the winning vote share as its training weight (ties weigh 0.5).")
+
+
+class TrainSpec(_Model):
+    """What the students learn from."""
+
+    source: str | None = Field(None, description="Data source name; default: every source.")
+    tags: list[str] = Field(default_factory=lambda: ["*"], description="Tag patterns of the training pool, e.g. [train*].")
+    exclude_test_overlap: bool = Field(True, description="Drop training items whose normalised text is in a test set (leakage guard).")
+    labeller: LabellerSpec = Field(default_factory=LabellerSpec, description="Who labels the training set (teacher, self-consistency or an ensemble).")

@@ -1,0 +1,75 @@
+"""Reading graduate.yaml: errors name the file and every field that is wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from graduate.errors import SpecError
+from graduate.spec.base import SPEC_FILENAME, _Model
+from graduate.spec.project import ProjectSpec
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_spec(path: Path | str) -> tuple[ProjectSpec, Path]:
+    """Read and validate a spec. ``path`` is the spec file or the project directory.
+
+    Returns the spec (with relative paths resolved against the project directory) and that directory.
+    """
+    path = Path(path)
+    spec_path = path / SPEC_FILENAME if path.is_dir() else path
+    if not spec_path.exists():
+        raise SpecError(f"no {SPEC_FILENAME} here; create one with `graduate init {path}`", path=spec_path)
+    try:
+        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "YAML"
+        raise SpecError(f"not valid YAML ({where}): {getattr(exc, 'problem', exc)}", path=spec_path) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=spec_path) from None
+    if not isinstance(raw, dict):
+        raise SpecError("must be a YAML mapping with at least task: and teacher:", path=spec_path)
+    spec = parse_spec(raw, path=spec_path)
+    root = spec_path.parent.resolve()
+    for d in spec.data:
+        d.path = (root / d.path).resolve()
+    for log in spec.teacher_logs:
+        log.input = (root / log.input).resolve()
+        if log.output is not None:
+            log.output = (root / log.output).resolve()
+    return spec, root
+
+
+def parse_spec(raw: dict[str, Any], *, path: Path | str | None = None) -> ProjectSpec:
+    """Validate a spec given as a mapping; errors name the field and what is allowed."""
+    try:
+        return ProjectSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _format_loc(tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (misspelt?); see `graduate spec-help` for the fields allowed"
+            elif err["type"] == "missing":
+                msg = "required field is missing"
+            problems.append(SpecError(msg, path=path, field=loc or None))
+        # Every problem, one line each: fixing them one run at a time is the slow way.
+        raise SpecError.several(problems) from None
+
+
+def spec_hash(spec: ProjectSpec) -> str:
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()

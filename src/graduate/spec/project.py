@@ -1,0 +1,138 @@
+"""graduate.yaml as a whole, with the checks across its sections."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from graduate.errors import SpecError
+from graduate.spec.base import SPEC_FILENAME, _Model
+from graduate.spec.audit import AuditSpec
+from graduate.spec.clean import CleanSpec
+from graduate.spec.data import DataSourceSpec, TeacherLogSpec, TestSetSpec, TrainSpec
+from graduate.spec.evaluation import EvaluationSpec
+from graduate.spec.serve import MonitorSpec, ProxySpec, ServeSpec, ServingSpec
+from graduate.spec.store import StoreSpec
+from graduate.spec.students import StudentSpec
+from graduate.spec.task import TaskSpec
+from graduate.spec.teacher import PriceSpec, TeacherSpec
+
+
+class ProjectSpec(_Model):
+    """graduate.yaml: the whole project."""
+
+    task: TaskSpec
+    teacher: TeacherSpec
+    prices: dict[str, PriceSpec] = Field(default_factory=dict, description="Price table by model name.")
+    data: list[DataSourceSpec] = Field(default_factory=list, description="Item sources (CSV).")
+    teacher_logs: list[TeacherLogSpec] = Field(default_factory=list, description="Recorded teacher calls to import.")
+    train: TrainSpec = Field(default_factory=TrainSpec, description="The training pool.")
+    test_sets: list[TestSetSpec] = Field(default_factory=list, description="Frozen, versioned test sets, evaluated against gold.")
+    students: list[StudentSpec] = Field(default_factory=lambda: [StudentSpec(kind="tfidf-logreg")], description="Students to train.")
+    serving: ServingSpec = Field(default_factory=ServingSpec, description="Serving cost assumptions.")
+    serve: ServeSpec = Field(default_factory=ServeSpec, description="`graduate serve`: routing, API keys and limits.")
+    proxy: ProxySpec = Field(default_factory=ProxySpec, description="`graduate proxy`: the routes it forwards and its limits.")
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec, description="`graduate monitor`: traffic window and alert thresholds.")
+    store: StoreSpec = Field(default_factory=StoreSpec, description="The database.")
+    seed: int = Field(0, description="Random seed for every run.")
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec, description="How students and teacher are measured.")
+    audit: AuditSpec = Field(default_factory=AuditSpec, description="`graduate teacher audit`: teacher configurations to compare on gold.")
+    clean: CleanSpec = Field(default_factory=CleanSpec, description="Cleaning, label issues, balance and diversity of the training set.")
+    gates: list[str] = Field(
+        default_factory=list,
+        description="Criteria `graduate evaluate` checks (non-zero exit when one fails), e.g. "
+        "'student.accuracy >= 0.98 * teacher.accuracy on test.balanced', 'student.latency_p99_ms <= 20'; "
+        "student[NAME] names a student (default: the best); metrics: see graduate.evaluate.criteria.METRICS.",
+    )
+
+    _gates: list[Any] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> "ProjectSpec":
+        sources = [d.name for d in self.data]
+        if len(set(sources)) != len(sources):
+            raise ValueError(f"data source names must be unique, got {sources}")
+        for sel in [*self.test_sets, self.train]:
+            if sel.source is not None and sel.source not in sources:
+                raise ValueError(f"unknown data source {sel.source!r}; defined: {sources}")
+        names = [t.name for t in self.test_sets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"test set names must be unique, got {names}")
+        for d in self.data:
+            bad = sorted({v for v in d.gold_values.values() if v not in self.task.labels})
+            if bad:
+                raise ValueError(f"data {d.name!r}: gold_values maps to unknown labels {bad}; allowed: {self.task.labels}")
+        configs = {c.name for c in self.audit.configs}
+        bad = [m for m in self.train.labeller.members if m not in configs]
+        if bad:
+            raise ValueError(f"train.labeller.members: unknown {bad}; name audit.configs {sorted(configs)}")
+        if self.train.labeller.kind == "ensemble" and len(self.train.labeller.members or configs) < 2:
+            raise ValueError("train.labeller.kind ensemble needs at least two audit.configs to vote")
+        for i, sel in enumerate(self.audit.sets):
+            if sel.source is not None and sel.source not in sources:
+                raise ValueError(f"audit.sets[{i}]: unknown data source {sel.source!r}; defined: {sources}")
+        prior = self.clean.balance.prior
+        if prior is not None and sorted(prior) != sorted(self.task.labels):
+            raise ValueError(f"clean.balance.prior must give a share for each label {self.task.labels}, got {sorted(prior)}")
+        students = [s.label for s in self.students]
+        if len(set(students)) != len(students):
+            raise ValueError(f"student names must be unique, got {students}; give each a name")
+        from graduate.errors import StudentError
+        from graduate.students.registry import make_student
+
+        for i, st in enumerate(self.students):
+            try:  # constructing a student checks its params (cheap: nothing is loaded or trained)
+                make_student(st.kind, self.task.labels, st.params)
+            except StudentError as exc:
+                raise ValueError(f"students[{i}] ({st.label}): {exc}; see `graduate students show {st.kind}`") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_evaluation(self) -> "ProjectSpec":
+        from graduate.evaluate.criteria import check_gate, parse_gate
+
+        by_name = {d.name: d for d in self.data}
+        for i, t in enumerate(self.test_sets):
+            sources = [by_name[t.source]] if t.source is not None else list(self.data)
+            if sources and not any(d.gold_column for d in sources):
+                where = f"data source {t.source!r}" if t.source else "no data source"
+                raise ValueError(f"test_sets[{i}] {t.name!r}: {where} has a gold_column; a test set needs gold labels")
+        purposes = {t.name: t.purpose for t in self.test_sets}
+        if purposes and "quality" not in purposes.values():
+            raise ValueError("test_sets: needs at least one test set of purpose quality (bias sets do not pick the best student)")
+        pair = self.evaluation.bias_pair
+        if pair is not None:
+            for role in ("original", "perturbed"):
+                name = getattr(pair, role)
+                if name not in purposes:
+                    raise ValueError(f"evaluation.bias_pair.{role}: unknown test set {name!r}; the spec's test sets are {sorted(purposes)}")
+                if purposes[name] != "bias":
+                    raise ValueError(f"evaluation.bias_pair.{role}: give test set {name!r} purpose: bias")
+            if pair.original == pair.perturbed:
+                raise ValueError("evaluation.bias_pair: original and perturbed must be two different test sets")
+        gates = []
+        for i, text in enumerate(self.gates):
+            try:
+                gate = parse_gate(text)
+                check_gate(gate, test_sets=purposes, students=[s.label for s in self.students], has_bias_pair=pair is not None)
+            except ValueError as exc:
+                raise ValueError(f"gates[{i}]: {exc}") from None
+            gates.append(gate)
+        self._gates = gates
+        return self
+
+    @property
+    def parsed_gates(self) -> list[Any]:
+        """The gates as typed objects (graduate.evaluate.criteria.Gate), parsed at validation."""
+        return list(self._gates)
+
+    def price_for(self, model: str) -> PriceSpec | None:
+        if model == self.teacher.model and self.teacher.price is not None:
+            return self.teacher.price
+        return self.prices.get(model)

@@ -1,0 +1,89 @@
+"""The task: its labels and how to read the teacher's answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from graduate.errors import SpecError
+from graduate.spec.base import SPEC_FILENAME, _Model
+
+
+class ParseSpec(_Model):
+    """How to turn the teacher's raw answer into one of the task's labels."""
+
+    kind: Literal["json_key", "regex", "label_words"] = Field(
+        "json_key",
+        description="json_key: read `key` from a JSON/Python-dict answer (code fences allowed); "
+        "regex: the first group of `pattern`; label_words: the one label whose words appear.",
+    )
+    key: str | None = Field(None, description="For json_key: the key that holds the answer, e.g. is_bad.")
+    pattern: str | None = Field(None, description="For regex: a regular expression whose group 1 is the answer.")
+    values: dict[str, str] = Field(
+        default_factory=dict,
+        description="Maps the raw answer (as text, e.g. '1') to a label; empty means the raw answer is the label.",
+    )
+    words: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="For label_words: words that mean each label; default: the label names themselves.",
+    )
+
+    @model_validator(mode="after")
+    def _check_kind_fields(self) -> "ParseSpec":
+        if self.kind == "json_key" and not self.key:
+            raise ValueError("parse.kind json_key needs parse.key (the JSON key holding the answer)")
+        if self.kind == "regex":
+            if not self.pattern:
+                raise ValueError("parse.kind regex needs parse.pattern (a regex whose group 1 is the answer)")
+            import re
+
+            try:
+                compiled = re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"parse.pattern is not a valid regular expression: {exc}") from exc
+            if compiled.groups < 1:
+                raise ValueError("parse.pattern needs one capturing group: the answer")
+        return self
+
+
+class TaskSpec(_Model):
+    """The classification task."""
+
+    name: str = Field(description="A short name for the task, e.g. toxicity.")
+    text_column: str = Field("text", description="The input column that holds the text to classify.")
+    labels: list[str] = Field(description="The task's labels, in a fixed order (at least two).")
+    positive_label: str | None = Field(
+        None, description="For binary tasks: the label that counts as positive for precision/recall (default: the last label)."
+    )
+    parse: ParseSpec = Field(default_factory=lambda: ParseSpec(kind="label_words"), description="How to parse the teacher's answer.")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: list[str]) -> list[str]:
+        if len(v) < 2:
+            raise ValueError("a task needs at least two labels")
+        if len(set(v)) != len(v):
+            raise ValueError("labels must be unique")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "TaskSpec":
+        if self.positive_label is not None and self.positive_label not in self.labels:
+            raise ValueError(f"positive_label {self.positive_label!r} is not one of labels {self.labels}")
+        bad = sorted({v for v in self.parse.values.values() if v not in self.labels})
+        if bad:
+            raise ValueError(f"parse.values maps to unknown labels {bad}; allowed: {self.labels}")
+        bad = sorted(k for k in self.parse.words if k not in self.labels)
+        if bad:
+            raise ValueError(f"parse.words has unknown labels {bad}; allowed: {self.labels}")
+        return self
+
+    @property
+    def positive(self) -> str:
+        return self.positive_label or self.labels[-1]
