@@ -110,10 +110,9 @@ class Project:
         seed = self.spec.seed if seed is None else seed
         params = {**_spec_defaults(student_spec.kind, self.spec), **student_spec.params}
         cls = _student_cls(student_spec.kind)
-        soft = dataset.soft_labels if getattr(cls, "SOFT_LABELS", False) else None
+        soft = dataset.soft_labels if cls.soft_labels else None
         # The teacher's reasons, for students that learn them (lora-llm with rationale_weight > 0).
-        wants_reasons = getattr(cls, "wants_rationales", None)
-        reasons = dataset.rationales if wants_reasons is not None and wants_reasons(params) else None
+        reasons = dataset.rationales if cls.wants_rationales(params) else None
         fp = fingerprint(
             student_spec.kind, params, dataset.content_hash, code_version(), seed, self.spec.task.labels, soft is not None,
             *([reasons] if reasons is not None else []),
@@ -137,12 +136,12 @@ class Project:
             if "seed" in _defaults(student_spec.kind):
                 params.setdefault("seed", seed)
             members: list[dict[str, Any]] | None = None
-            if hasattr(cls, "from_members"):  # an ensemble: each member is its own (reusable) run
+            if cls.is_ensemble:  # each member is its own (reusable) run
                 student, fit_seconds, members = self._train_members(cls, student_spec, params, dataset, seed, progress)
             else:
                 student = make_student(student_spec.kind, self.spec.task.labels, params)
-                if hasattr(student, "on_progress"):
-                    student.on_progress = lambda done, total: progress(f"train {student_spec.label}", done, total)
+                # Every kind takes the callback; the ones that train in steps call it.
+                student.on_progress = lambda done, total: progress(f"train {student_spec.label}", done, total)
                 extra: dict[str, Any] = {"soft_labels": _soft_matrix(soft, self.spec.task.labels)} if soft is not None else {}
                 if reasons is not None:
                     extra["rationales"] = reasons
@@ -553,8 +552,7 @@ def _student_cls(kind: str) -> type | None:
 
 def _spec_defaults(kind: str, spec: ProjectSpec) -> dict[str, Any]:
     """Params a student kind derives from the spec (lora-llm: the teacher's prompt and answer format)."""
-    hook = getattr(_student_cls(kind), "defaults_from_spec", None)
-    return hook(spec) if hook is not None else {}
+    return _student_cls(kind).defaults_from_spec(spec)
 
 
 def _soft_matrix(soft: list[dict[str, float] | None], labels: list[str]) -> Any:
@@ -568,6 +566,6 @@ def _defaults(kind: str) -> dict[str, Any]:
     from graduate.students.registry import student_class
 
     try:
-        return dict(getattr(student_class(kind), "DEFAULTS", {}))
+        return dict(student_class(kind).DEFAULTS)
     except StudentError:
         return {}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from graduate.errors import StudentError
-from graduate.students.registry import STUDENTS, load_student, make_student, save_student
+from graduate.students.registry import STUDENTS, load_student, make_student, save_student, student_class
 
 LABELS = ["ok", "bad"]
 
@@ -70,3 +70,18 @@ def test_tfidf_learns_something(data):
 def test_load_from_empty_dir_is_clear(tmp_path):
     with pytest.raises(StudentError, match="holds no saved student"):
         load_student(tmp_path)
+
+
+@pytest.mark.parametrize("kind", list(STUDENTS))
+def test_every_kind_declares_its_capabilities_and_typed_params(kind):
+    # Issue 13: capabilities are declared on the kind (never probed with getattr), and its params
+    # are a typed model whose defaults are the kind's defaults.
+    from graduate.students.base import StudentBase
+    from graduate.students.params import Params
+
+    cls = student_class(kind)
+    assert issubclass(cls, StudentBase) and cls.kind == kind
+    assert isinstance(cls.needs_accelerator, bool) and isinstance(cls.soft_labels, bool) and isinstance(cls.is_ensemble, bool)
+    assert issubclass(cls.Params, Params) and cls.DEFAULTS == cls.Params().model_dump()
+    assert all(f.description for f in cls.Params.model_fields.values())
+    assert cls.is_ensemble == hasattr(cls, "from_members")

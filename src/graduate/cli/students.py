@@ -24,7 +24,7 @@ def _summary(cls: type) -> str:
 
 def _params(cls: type) -> dict:
     # Filled in by the project from graduate.yaml, not set by hand.
-    return {k: v for k, v in getattr(cls, "DEFAULTS", {}).items() if k != "member_defaults"}
+    return {k: v for k, v in cls.DEFAULTS.items() if k != "member_defaults"}
 
 
 @app.command("list")
@@ -50,7 +50,7 @@ def show_kind(kind: str = typer.Argument(..., help="A student kind, e.g. encoder
 
     cls = student_class(kind)  # an unknown kind is a StudentError naming the known ones
     console.print(f"[bold]{escape(kind)}[/bold]: {escape(_summary(cls))}", highlight=False)
-    if getattr(cls, "needs_accelerator", False):
+    if cls.needs_accelerator:
         console.print("needs a GPU to train in reasonable time (left out of `graduate train --ladder` on CPU unless named)", highlight=False)
     table = Table(title=f"params of {escape(kind)} (set under students: [{{kind: {escape(kind)}, params: {{...}}}}])", title_justify="left")
     for col, opts in (("param", {}), ("type", {"max_width": 28}), ("default", {"max_width": 40}), ("meaning", {"ratio": 1})):

@@ -110,7 +110,7 @@ def ladder_rungs(project: "Project", kinds: list[str] | None) -> tuple[list[Stud
         raise SpecError(f"unknown student kinds {unknown}; known kinds, smallest first: {list(STUDENTS)}", field="--student/--rungs")
     left_out: list[str] = []
     if kinds is None and not accelerator_present():
-        left_out = [k for k in chosen if getattr(student_class(k), "needs_accelerator", False)]
+        left_out = [k for k in chosen if student_class(k).needs_accelerator]
         chosen = [k for k in chosen if k not in left_out]
     by_kind = {s.kind: s for s in project.spec.students}
     order = sorted(chosen, key=list(STUDENTS).index)
@@ -159,7 +159,7 @@ def climb_ladder(
             tr = project.train(sspec, dataset, progress=progress)
             tests = score(project, board, tr.name, tr.run_id, tr.student)
             size = sum(f.stat().st_size for f in tr.directory.rglob("*") if f.is_file())
-            rung = Rung(tr.name, sspec.kind, tr.run_id, tr.reused, tr.fit_seconds, size, tests, base_bytes=int(getattr(tr.student, "base_model_bytes", 0)))
+            rung = Rung(tr.name, sspec.kind, tr.run_id, tr.reused, tr.fit_seconds, size, tests, base_bytes=int(tr.student.base_model_bytes))
             teacher = {name: e["teacher"] for name, e in board.entries.items()}
             lookup = _lookup(rung, teacher, board.teacher_cost_per_1k)
             for gate in usable:

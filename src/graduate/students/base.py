@@ -13,12 +13,25 @@ import numpy as np
 
 
 class Student(Protocol):
+    """The contract: ``fit``, ``predict_proba``, ``save``, ``load``, and the capabilities a kind
+    declares (``StudentBase`` holds their defaults; callers read them, never probe for them)."""
+
     kind: str
     labels: list[str]
-    # Declared capability: training needs a GPU to finish in reasonable time (an LLM fine-tune:
-    # hours per epoch on CPU). `graduate train --ladder` leaves such kinds out on a CPU-only
-    # machine unless they are named in --rungs.
-    needs_accelerator: bool = False
+    needs_accelerator: bool
+    soft_labels: bool
+    is_ensemble: bool
+    on_progress: Any
+    report: dict[str, Any]
+
+    @property
+    def base_model_bytes(self) -> int: ...
+
+    @staticmethod
+    def wants_rationales(params: dict[str, Any]) -> bool: ...
+
+    @classmethod
+    def defaults_from_spec(cls, spec: Any) -> dict[str, Any]: ...
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None: ...
 
@@ -28,6 +41,40 @@ class Student(Protocol):
 
     @classmethod
     def load(cls, directory: Path) -> "Student": ...
+
+
+class StudentBase:
+    """The capabilities every kind declares, with their defaults; a kind overrides what it has.
+    A plain holder of values, not a framework: ``fit``/``predict_proba``/``save``/``load`` are each
+    kind's own."""
+
+    kind: str = ""
+    # Training needs a GPU to finish in reasonable time (an LLM fine-tune: hours per epoch on CPU);
+    # `graduate train --ladder` leaves such kinds out on a CPU-only machine unless named in --rungs.
+    needs_accelerator: bool = False
+    # fit accepts soft_labels= (the teacher's label distributions).
+    soft_labels: bool = False
+    # Built from other students (each its own tracked run): has from_members(labels, params, members).
+    is_ensemble: bool = False
+    # Called with (steps done, total) while training, when the kind reports progress.
+    on_progress: Any = None
+    # What fit measured or decided (precision, epochs chosen, quantisation check...), saved with it.
+    report: dict[str, Any] = {}  # noqa: RUF012 - read-only default; kinds that report assign their own
+
+    @property
+    def base_model_bytes(self) -> int:
+        """A shared base model it needs beside its own files (0: none)."""
+        return 0
+
+    @staticmethod
+    def wants_rationales(params: dict[str, Any]) -> bool:
+        """Whether fit should get the teacher's reasons per item."""
+        return False
+
+    @classmethod
+    def defaults_from_spec(cls, spec: Any) -> dict[str, Any]:
+        """Params derived from graduate.yaml (e.g. the teacher's prompt for an LLM student)."""
+        return {}
 
 
 def predict_labels(student: Student, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:

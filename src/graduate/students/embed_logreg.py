@@ -14,12 +14,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from graduate.errors import StudentError
-from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import EmbedLogregParams
 from graduate.students.base_models import MINILM, encoder_dir
 
 
-class EmbedLogregStudent:
+class EmbedLogregStudent(StudentBase):
     kind = "embed-logreg"
     Params = EmbedLogregParams  # every param: type, default, meaning (graduate students show)
     DEFAULTS: dict[str, Any] = EmbedLogregParams().model_dump()

@@ -27,7 +27,7 @@ import numpy as np
 
 from graduate.errors import StudentError
 from graduate.hardware import bf16_pays_off, cpu_count
-from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import EncoderParams
 from graduate.students.base_models import MINILM, encoder_dir
 from graduate.students.training import StepProgress, optimise, total_steps
@@ -45,9 +45,9 @@ def auto_epochs(items: int, batch_size: int) -> int:
     return int(min(max(math.ceil(AUTO_MIN_STEPS / per_epoch), AUTO_EPOCHS[0]), AUTO_EPOCHS[1]))
 
 
-class EncoderStudent:
+class EncoderStudent(StudentBase):
     kind = "encoder"
-    SOFT_LABELS = True  # fit accepts soft_labels (the teacher's label distributions)
+    soft_labels = True  # fit accepts soft_labels (the teacher's label distributions)
     Params = EncoderParams  # every param: type, default, meaning (graduate students show)
     DEFAULTS: dict[str, Any] = EncoderParams().model_dump()
 

@@ -24,15 +24,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from graduate.errors import StudentError
-from graduate.students.base import Student, check_fit_input, params_with_defaults
+from graduate.students.base import Student, StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import EnsembleParams
 
 _MEMBER_KEYS = {"kind", "params", "weight", "use_weights"}
 
 
-class EnsembleStudent:
+class EnsembleStudent(StudentBase):
     kind = "ensemble"
-    SOFT_LABELS = True  # passed on to the members that learn from the teacher's distributions
+    soft_labels = True  # passed on to the members that learn from the teacher's distributions
+    is_ensemble = True
     Params = EnsembleParams  # every param: type, default, meaning (graduate students show)
     DEFAULTS: dict[str, Any] = EnsembleParams().model_dump()
 
@@ -57,7 +58,7 @@ class EnsembleStudent:
         from graduate.students.registry import student_class
 
         return any(
-            getattr(student_class(m["kind"]), "wants_rationales", lambda _: False)(m["params"])
+            student_class(m["kind"]).wants_rationales(m["params"])
             for m in EnsembleStudent.member_specs(params)
         )
 
@@ -66,8 +67,8 @@ class EnsembleStudent:
         """What each member kind derives from the spec (lora-llm: the teacher's prompt and format)."""
         from graduate.students.registry import STUDENTS, student_class
 
-        hooks = {kind: getattr(student_class(kind), "defaults_from_spec", None) for kind in STUDENTS if kind != cls.kind}
-        return {"member_defaults": {kind: hook(spec) for kind, hook in hooks.items() if hook is not None}}
+        hooks = {kind: student_class(kind).defaults_from_spec for kind in STUDENTS if kind != cls.kind}
+        return {"member_defaults": {kind: d for kind, hook in hooks.items() if (d := hook(spec))}}
 
     def fit(
         self,
@@ -88,16 +89,15 @@ class EnsembleStudent:
                 **self.params["member_defaults"].get(m["kind"], {}),
                 **m["params"],
             }
-            if "seed" in getattr(cls, "DEFAULTS", {}):
+            if "seed" in cls.DEFAULTS:
                 params.setdefault("seed", self.params["seed"])
             student = cls(self.labels, **params)
-            if hasattr(student, "on_progress") and self.on_progress is not None:
+            if self.on_progress is not None:
                 student.on_progress = self.on_progress
             extra: dict[str, Any] = {}
-            if soft_labels is not None and getattr(cls, "SOFT_LABELS", False):
+            if soft_labels is not None and cls.soft_labels:
                 extra["soft_labels"] = soft_labels
-            wants = getattr(cls, "wants_rationales", None)
-            if rationales is not None and wants is not None and wants(params):
+            if rationales is not None and cls.wants_rationales(params):
                 extra["rationales"] = rationales
             weights = sample_weight if m["use_weights"] else None
             try:
@@ -128,7 +128,7 @@ class EnsembleStudent:
         self.members = members
         self.report = {
             "members": [
-                {"kind": s["kind"], "weight": s["weight"], "use_weights": s["use_weights"], **getattr(m, "report", {})}
+                {"kind": s["kind"], "weight": s["weight"], "use_weights": s["use_weights"], **m.report}
                 for s, m in zip(self.specs, members)
             ]
         }
@@ -143,7 +143,7 @@ class EnsembleStudent:
     @property
     def base_model_bytes(self) -> int:
         """Shared base models the members read beside their own files (embed-logreg, lora-llm)."""
-        return sum(int(getattr(m, "base_model_bytes", 0)) for m in self.members)
+        return sum(int(m.base_model_bytes) for m in self.members)
 
     def save(self, directory: Path) -> None:
         from graduate.students.registry import save_student

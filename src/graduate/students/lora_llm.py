@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from graduate.errors import StudentError
-from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import LoraLlmParams
 from graduate.students.base_models import QWEN_05B, load_causal_lm
 from graduate.students.training import StepProgress, optimise, total_steps
@@ -36,7 +36,7 @@ from graduate.students.training import StepProgress, optimise, total_steps
 DEFAULT_PROMPT = "Classify the text.\n\nText: {text}\n\nAnswer:"
 
 
-class LoraLlmStudent:
+class LoraLlmStudent(StudentBase):
     kind = "lora-llm"
     needs_accelerator = True  # a full epoch over 8,078 items took ~4.8 h on 2 CPU cores
     Params = LoraLlmParams  # every param: type, default, meaning (graduate students show)

@@ -8,11 +8,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import MajorityParams
 
 
-class MajorityStudent:
+class MajorityStudent(StudentBase):
     kind = "majority"
     Params = MajorityParams  # every param: type, default, meaning (graduate students show)
     DEFAULTS: dict[str, Any] = MajorityParams().model_dump()

@@ -9,11 +9,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from graduate.errors import StudentError
-from graduate.students.base import check_fit_input, params_with_defaults
+from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import TfidfLogregParams
 
 
-class TfidfLogregStudent:
+class TfidfLogregStudent(StudentBase):
     kind = "tfidf-logreg"
     Params = TfidfLogregParams  # every param: type, default, meaning (graduate students show)
     DEFAULTS: dict[str, Any] = TfidfLogregParams().model_dump()
