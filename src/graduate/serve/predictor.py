@@ -114,28 +114,25 @@ class _Worker:
 
     async def request(self, texts: list[str]) -> tuple[str, Any]:
         """Send a batch and read the reply, both whole; any failure breaks the worker for good."""
-        done = False
-        try:
-            _, writer = await self._streams()
-            writer.write(_frame(texts))
-            await writer.drain()
-            reply = await self._read()
-            done = True
-            return reply
-        finally:
-            if not done:
-                self.broken = True
+        return await self._guarded(self._exchange(texts))
 
     async def receive(self) -> tuple[str, Any]:
         """The worker's next message (its start-up report)."""
-        done = False
+        return await self._guarded(self._read())
+
+    async def _exchange(self, texts: list[str]) -> tuple[str, Any]:
+        _, writer = await self._streams()
+        writer.write(_frame(texts))
+        await writer.drain()
+        return await self._read()
+
+    async def _guarded(self, work: Any) -> tuple[str, Any]:
+        # Cut short (an error, or cancelled mid-message): the stream is out of step for good.
         try:
-            reply = await self._read()
-            done = True
-            return reply
-        finally:
-            if not done:
-                self.broken = True
+            return await work
+        except BaseException:
+            self.broken = True
+            raise
 
     async def _read(self) -> tuple[str, Any]:
         reader, _ = await self._streams()
