@@ -27,6 +27,9 @@ class Completion:
     input_tokens: int | None = None
     output_tokens: int | None = None
     attempts: int = 1
+    # Wall time of the attempt that answered (set by graduate.teacher.sending; limiter waits and
+    # earlier failed attempts are not in it), in milliseconds.
+    latency_ms: float | None = None
 
 
 class TeacherBackend(Protocol):

@@ -26,6 +26,8 @@ Progress = Callable[[int], None]
 
 # Answer length reserved against budget and token limits when the spec sets no max_tokens.
 DEFAULT_OUTPUT_RESERVE = 64
+
+
 @dataclass
 class LabelOutcome:
     text: str
@@ -184,7 +186,8 @@ async def label_texts(
                         stats.errors.append(str(exc))
                     settle(key, lambda t: LabelOutcome(t, key, "failed", call_id, error=str(exc)))
                     return
-                latency = (time.perf_counter() - started) * 1000
+                # The answering attempt's own time (what a local model's CPU cost is estimated from).
+                latency = completion.latency_ms if completion.latency_ms is not None else (time.perf_counter() - started) * 1000
                 actual = record_completion(engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price)
                 stats.sent += 1
                 stats.attempts += completion.attempts

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -82,8 +83,10 @@ async def send(backend: TeacherBackend, request: ChatRequest, pacer: Pacer, *, m
             with attempt:
                 await pacer.wait(tokens)
                 attempts += 1
+                started = time.perf_counter()
                 try:
                     completion = await backend.complete(request)
+                    completion.latency_ms = (time.perf_counter() - started) * 1000
                 except TeacherTransientError as exc:
                     if exc.rate_limited:
                         pacer.pause(exc.retry_after_s if exc.retry_after_s is not None else _backoff(attempt.retry_state))
