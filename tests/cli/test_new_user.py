@@ -65,3 +65,52 @@ def test_init_with_a_local_teacher_is_a_valid_constrained_spec(tmp_path):
 def test_encoder_epochs_follow_the_data_size():
     # 2 epochs underfit a 400-item set (0.600 vs 0.755 at 10): auto gives small sets more passes.
     assert auto_epochs(400, 32) == 10 and auto_epochs(8078, 32) == 2 and auto_epochs(3000, 32) == 6
+
+
+def test_bad_options_and_proxy_routes_are_one_line_errors(tmp_path):
+    res = graduate("init", str(tmp_path / "p"), "--teacher", "gpt")
+    assert res.returncode == 2 and "--teacher 'gpt': use openai or local" in res.stderr
+    project = tmp_path / "q"
+    assert graduate("init", str(project)).returncode == 0
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["proxy"] = {"routes": ["POST /chat/completions", "FETCH /../files"]}
+    spec["serve"] = {"body_timeout_s": 0}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    res = graduate("check", str(project))
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2 and len(lines) == 2, res.stderr
+    assert any("proxy.routes" in line and "'FETCH /../files'" in line for line in lines)
+    assert any("serve.body_timeout_s" in line for line in lines)
+
+
+def test_predict_killed_midway_leaves_no_truncated_output(tmp_path):
+    import signal
+
+    from graduate.students.registry import make_student, save_student
+
+    # A saved student and a large input: `graduate predict` needs a project, so call the library
+    # through a small script in a subprocess and kill it with SIGKILL midway.
+    student = make_student("tfidf-logreg", ["ok", "bad"])
+    student.fit(["you idiot", "thanks", "stupid", "nice"] * 5, ["bad", "ok", "bad", "ok"] * 5)
+    save_student(student, tmp_path / "student")
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text"])
+        w.writerows([f"comment number {i}, you idiot"] for i in range(300_000))
+    out = tmp_path / "out.csv"
+    code = (
+        "import sys; from pathlib import Path; from graduate.students.registry import load_student; "
+        "from graduate.students.csv_predict import predict_csv; "
+        f"predict_csv(load_student(Path({str(tmp_path / 'student')!r})), Path({str(src)!r}), Path({str(out)!r}), text_column='text', batch_size=500)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    partial = out.with_name("out.csv.partial")
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.stat().st_size > 0) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL, "finished before it could be killed: make the input larger"
+    assert not out.exists()  # never a short OUTPUT: the rows written so far stay in OUTPUT.partial
+    assert src.stat().st_size > 0
