@@ -67,7 +67,7 @@ def _read_jsonl(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str
                 problems.append(f"{path}:{lineno}: expected a JSON object")
                 continue
             # "\ud800" escapes decode to strings no store can hold: U+FFFD, as a UTF-8 decoder would.
-            yield lineno, (scrub_surrogates(obj) if b"\\ud" in raw.lower() else obj)
+            yield lineno, scrub_surrogates(obj)
 
 
 def _content_of(body: dict[str, Any]) -> str | None:

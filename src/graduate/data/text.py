@@ -30,10 +30,25 @@ def scrub_surrogates(value: Any) -> Any:
     through, but such a string cannot be encoded as UTF-8: not stored, logged or hashed. This is
     what a UTF-8 decoder does with an invalid sequence, applied where the JSON was read.
     """
+    # Every request body passes here: nothing is copied unless something is replaced.
+    return _scrub(value) if _has_surrogate(value) else value
+
+
+def _has_surrogate(value: Any) -> bool:
     if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+        return _LONE_SURROGATE.search(value) is not None
     if isinstance(value, list):
-        return [scrub_surrogates(v) for v in value]
+        return any(_has_surrogate(v) for v in value)
     if isinstance(value, dict):
-        return {scrub_surrogates(k): scrub_surrogates(v) for k, v in value.items()}
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    return False
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
     return value

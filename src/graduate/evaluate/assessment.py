@@ -29,7 +29,7 @@ from graduate.evaluate.bias import bias_pair_metrics
 from graduate.evaluate.calibration import calibration
 from graduate.evaluate.cost import CostFigure
 from graduate.evaluate.criteria import METRICS, Operand, judge
-from graduate.evaluate.evaluation import student_predictor
+from graduate.evaluate.evaluation import score_matrix, student_predictor
 from graduate.evaluate.frozen import save_results
 from graduate.evaluate.intervals import bootstrap_intervals
 from graduate.evaluate.latency import measure_latency, teacher_latency
@@ -167,7 +167,7 @@ def assess(
         # Its soft labels (logprobs) when every answered item has one: calibration and intervals on them too.
         t_probs = [teacher_stored.get(ex.id, (None, None))[1] for ex in test.examples]
         soft = all(pr for lab, pr in zip(t_pred, t_probs) if lab is not None) and any(lab is not None for lab in t_pred)
-        t_scores = np.round(np.array([[((pr or {}).get(lab, 0.0)) for lab in labels] for pr in t_probs]), 9) if soft else None
+        t_scores = score_matrix(t_probs, labels) if soft else None
         t_out["teacher"] = _quality_figures(spec, test, t_pred, t_scores, entry["teacher"], slices, spec.seed)
         results.append(("teacher", spec.teacher.labeller, t_out["teacher"]))
         for name, (student, rid) in students.items():

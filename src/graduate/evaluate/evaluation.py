@@ -41,9 +41,14 @@ def teacher_scores(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabe
     rows = [answers[ex.id] for ex in test.examples if answers[ex.id].label is not None]
     if not rows or any(a.probs is None for a in rows):
         return None
-    # Rounded: probabilities normalised from logprobs differ in their last bits, which would break
-    # ties between equal scores at random and move ROC-AUC (by 0.2 points on a 71-item set).
-    return np.round(np.array([[float((a.probs or {}).get(lab, 0.0)) for lab in task.labels] for a in rows]), 9)
+    return score_matrix([a.probs for a in rows], task.labels)
+
+
+def score_matrix(probs: Sequence[dict[str, float] | None], labels: list[str]) -> np.ndarray:
+    """Soft labels as an (items, labels) array, rounded: probabilities normalised from logprobs
+    differ in their last bits, which would break ties between equal scores at random and move
+    ROC-AUC (by 0.2 points on a 71-item set)."""
+    return np.round(np.array([[float((p or {}).get(lab, 0.0)) for lab in labels] for p in probs]), 9)
 
 
 def enough_teacher_answers(answered: int, items: int, min_answers: int) -> bool:

@@ -54,6 +54,11 @@ DROP_REQUEST = frozenset({"host", "content-length", "connection", "keep-alive", 
 DROP_RESPONSE = frozenset({"content-length", "connection", "keep-alive", "transfer-encoding", "content-encoding", "server", "date"})
 
 
+def _error(status: int, message: str, kind: str, code: str) -> Response:
+    """An error the way OpenAI's API sends one, so the caller's SDK raises its usual exception."""
+    return Response(json.dumps(error_body(message, kind, code=code)), status, media_type="application/json")
+
+
 def route_allowed(method: str, path: str, routes: list[str]) -> bool:
     """Whether ``METHOD /path`` (under /v1) matches an allowed route; '*' matches one segment."""
     segments = path.strip("/").split("/")
@@ -182,11 +187,7 @@ def create_proxy_app(project: Project, upstream: str, *, key_from_env: bool = Fa
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Never a plain-text 500: the caller's SDK reads an OpenAI-shaped error.
-        return Response(
-            json.dumps(error_body(f"graduate proxy: internal error ({type(exc).__name__}); the request was not logged", "server_error", code="internal_error")),
-            500,
-            media_type="application/json",
-        )
+        return _error(500, f"graduate proxy: internal error ({type(exc).__name__}); the request was not logged", "server_error", "internal_error")
 
     def forward_headers(request: Request) -> dict[str, str]:
         out = {k: v for k, v in request.headers.items() if k.lower() not in DROP_REQUEST}
@@ -267,7 +268,7 @@ def create_proxy_app(project: Project, upstream: str, *, key_from_env: bool = Fa
             resp = await client.send(upstream_req, stream=True)
         except httpx.HTTPError as exc:
             await log_write(finish, call_id, 502, None, None, messages, model, started, f"upstream unreachable: {type(exc).__name__}: {exc}")
-            return Response(json.dumps(error_body(f"graduate proxy: upstream {base} unreachable: {exc}", "server_error", code="bad_gateway")), 502, media_type="application/json")
+            return _error(502, f"graduate proxy: upstream {base} unreachable: {exc}", "server_error", "bad_gateway")
         streaming = resp.headers.get("content-type", "").startswith("text/event-stream")
         if not streaming:
             try:
@@ -317,23 +318,18 @@ def create_proxy_app(project: Project, upstream: str, *, key_from_env: bool = Fa
             url = "/" + "/".join(quote(seg, safe="") for seg in path.split("/"))
             resp = await client.request(request.method, url, content=body or None, params=request.query_params, headers=forward_headers(request))
         except httpx.HTTPError as exc:
-            return Response(json.dumps(error_body(f"graduate proxy: upstream {base} unreachable: {exc}", "server_error", code="bad_gateway")), 502, media_type="application/json")
+            return _error(502, f"graduate proxy: upstream {base} unreachable: {exc}", "server_error", "bad_gateway")
         return Response(resp.content, resp.status_code, headers=reply_headers(resp))
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def route(path: str, request: Request) -> Any:
         clean = safe_path(path)
         if clean is None or not route_allowed(request.method, clean, routes):
-            return Response(
-                json.dumps(
-                    error_body(
-                        f"graduate proxy: {request.method} /v1/{path} is not forwarded; allowed: {', '.join(routes)} (proxy.routes in graduate.yaml)",
-                        "invalid_request_error",
-                        code="route_not_allowed",
-                    )
-                ),
+            return _error(
                 404,
-                media_type="application/json",
+                f"graduate proxy: {request.method} /v1/{path} is not forwarded; allowed: {', '.join(routes)} (proxy.routes in graduate.yaml)",
+                "invalid_request_error",
+                "route_not_allowed",
             )
         if clean == "chat/completions" and request.method == "POST":
             return await chat(request)

@@ -54,15 +54,7 @@ class EncoderStudent(StudentBase):
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)
         self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
-        p = self.params
-        if p["precision"] not in ("auto", "fp32", "bf16"):
-            raise StudentError(f"params.precision {p['precision']!r} must be auto, fp32 or bf16", kind=self.kind)
-        if p["device"] not in ("auto", "cpu", "cuda"):
-            raise StudentError(f"params.device {p['device']!r} must be auto, cpu or cuda", kind=self.kind)
-        if p["epochs"] != "auto" and not (isinstance(p["epochs"], (int, float)) and p["epochs"] > 0):
-            raise StudentError(f"params.epochs {p['epochs']!r} must be a positive number or auto", kind=self.kind)
-        if not 0 <= p["soft_weight"] <= 1:
-            raise StudentError(f"params.soft_weight {p['soft_weight']} must be between 0 and 1", kind=self.kind)
+        # Types and ranges (precision, device, epochs, soft_weight ...) are EncoderParams' to check.
         self.tokenizer: Any = None
         self.model: Any = None  # the float PyTorch model (after fit; not kept by load)
         self.onnx: bytes | None = None  # the serving model

@@ -58,10 +58,6 @@ class LoraLlmStudent(StudentBase):
             raise StudentError(f"params.answers must give one answer per label {self.labels}, got {sorted(answers)}", kind=self.kind)
         if len(set(answers.values())) != len(answers):
             raise StudentError(f"params.answers must differ between labels, got {answers}", kind=self.kind)
-        if p["device"] not in ("auto", "cpu", "cuda"):
-            raise StudentError(f"params.device {p['device']!r} must be auto, cpu or cuda", kind=self.kind)
-        if not 0 <= p["rationale_weight"] <= 10:
-            raise StudentError(f"params.rationale_weight {p['rationale_weight']} must be between 0 (off) and 10", kind=self.kind)
         self.answers: dict[str, str] = {lab: str(answers[lab]) for lab in self.labels}
         self.tokenizer: Any = None
         self.model: Any = None

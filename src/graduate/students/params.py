@@ -5,7 +5,7 @@ are the model's. One model per kind, named in the kind's class as ``Params``."""
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -46,7 +46,7 @@ class EmbedLogregParams(Params):
 class EncoderParams(Params):
     base_model: str = Field("minilm", description="`minilm` (packaged all-MiniLM-L6-v2) or a local Hugging Face encoder directory.")
     max_length: int = Field(128, ge=8, description="Tokens per text in training and serving (longer texts are cut).")
-    epochs: float | Literal["auto"] = Field(
+    epochs: Annotated[float, Field(gt=0)] | Literal["auto"] = Field(
         "auto", description="Passes over the training set (fractions allowed), or auto: at least 500 steps within 2-10 epochs (2 on 8,000 items, 10 on 400)."
     )
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimisation steps (overrides epochs when smaller).")
@@ -96,7 +96,7 @@ class LoraLlmParams(Params):
     warmup_ratio: float = Field(0.05, ge=0, le=1, description="Share of the steps spent warming up.")
     device: Device = Field("auto", description="auto: cuda when available.")
     predict_batch_size: int = Field(8, ge=1, description="Texts scored at once.")
-    rationale_weight: float = Field(0.0, ge=0, description="Loss weight of the teacher's reasons as a second task (0: off).")
+    rationale_weight: float = Field(0.0, ge=0, le=10, description="Loss weight of the teacher's reasons as a second task (0: off).")
     rationale_instruction: str = Field("Give only your reasons, not the answer.", description="The instruction that asks for reasons.")
     max_rationale_tokens: int = Field(128, ge=1, description="Tokens of the teacher's reasons that are learnt.")
     seed: int = Field(0, description="Random seed.")
