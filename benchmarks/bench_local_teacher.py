@@ -91,7 +91,7 @@ def accuracy(model: str, limit: int | None) -> dict[str, Any]:
     from graduate.evaluate.cost import teacher_cost_per_1k
     from graduate.evaluate.metrics import classification_metrics
     from graduate.evaluate.testsets import load_test_set
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.spec import TeacherSpec
     from graduate.teacher.registry import make_teacher
 
@@ -169,7 +169,7 @@ def throughput(model: str, items: int) -> list[dict[str, Any]]:
 
     from graduate.data.csv_source import read_items
     from graduate.spec import load_spec
-    from graduate.teacher.local_models import resolve_model
+    from graduate.models.gguf import resolve_model
     from graduate.teacher.local_server import LocalServer
 
     spec, _ = load_spec(EXAMPLE)

@@ -43,7 +43,7 @@ def prepare(tmp: Path) -> Path:
         (project / ".graduate").mkdir(exist_ok=True)
         for f in trained.parent.glob("graduate.db*"):
             shutil.copy2(f, project / ".graduate" / f.name)
-        check = subprocess.run([sys.executable, "-c", f"from graduate.project import Project; Project.load({str(project)!r}).best_student()"], capture_output=True, text=True)
+        check = subprocess.run([sys.executable, "-c", f"from graduate.pipeline.project import Project; Project.load({str(project)!r}).best_student()"], capture_output=True, text=True)
         if check.returncode == 0:
             return project
         shutil.rmtree(project / ".graduate")
@@ -98,7 +98,7 @@ def cpu_s(pid: int) -> float:
 
 
 def traffic_ids(project: Path) -> set[str]:
-    code = "import json,sys; from graduate.project import Project; from graduate.store.traffic import request_ids; json.dump(sorted(request_ids(Project.load(sys.argv[1]).engine)), sys.stdout)"
+    code = "import json,sys; from graduate.pipeline.project import Project; from graduate.store.traffic import request_ids; json.dump(sorted(request_ids(Project.load(sys.argv[1]).engine)), sys.stdout)"
     out = subprocess.run([sys.executable, "-c", code, str(project)], capture_output=True, text=True, check=True)
     return set(json.loads(out.stdout))
 

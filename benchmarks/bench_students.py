@@ -43,7 +43,7 @@ def rung(kind: str, project: Path, lora_items: int, lora_eval: int, seed: int) -
     from graduate.cli.console import quiet_libraries
     from graduate.evaluate.metrics import classification_metrics
     from graduate.evaluate.testsets import load_test_set
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.students.registry import load_student, make_student, save_student
 
     quiet_libraries()
@@ -131,7 +131,7 @@ def main() -> None:
                 ap.error(f"--prior {args.prior!r}: give label=share pairs, e.g. bad=0.1,ok=0.9")
             raw.setdefault("clean", {})["balance"] = {"strategy": "prior", "prior": prior}
             (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-        from graduate.project import Project
+        from graduate.pipeline.project import Project
 
         proj = Project.load(project)
         proj.import_logs()

@@ -26,7 +26,7 @@ def tiny_project(tmp_path: Path) -> Path:
 def trained_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/fixtures/tiny after `graduate run`, once per session (~5 s); copy it before writing
     (see ``trained_copy``): its store is shared by the tests that read it."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     dst = tmp_path_factory.mktemp("trained") / "tiny"
     shutil.copytree(FIXTURES / "tiny", dst, ignore=shutil.ignore_patterns(".graduate"))

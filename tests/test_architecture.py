@@ -18,7 +18,7 @@ def test_import_layers_hold():
 
 
 def test_store_does_not_load_the_facade():
-    # `graduate.store` sits below everything: importing it must not import the Project facade.
-    code = "import sys, graduate.store.runs; print('graduate.project' in sys.modules)"
+    # `graduate.store` sits below everything: importing it must not import the pipeline (the Project facade).
+    code = "import sys, graduate.store.runs; print('graduate.pipeline' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr

@@ -113,7 +113,7 @@ def test_the_multiclass_student_is_served_in_the_teachers_format(tmp_path: Path)
             results = r.json()["results"]
             assert [x["label"] for x in results] == ["Tea", "Shoes"]
             assert all(set(x["probs"]) == set(FOUR) and abs(sum(x["probs"].values()) - 1) < 1e-6 for x in results)
-            from graduate.project import Project
+            from graduate.pipeline.project import Project
             from graduate.teacher.prompt import render_messages
 
             spec = Project.load(project).spec

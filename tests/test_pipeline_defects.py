@@ -17,7 +17,7 @@ import yaml
 from graduate.errors import StudentError, TestSetChangedError
 from graduate.experiments.curve import learning_curve
 from graduate.experiments.ladder import climb_ladder
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.runs import get_runs
 
 

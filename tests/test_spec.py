@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from graduate.errors import SpecError
-from graduate.spec import load_spec, parse_spec
+from graduate.pipeline.validate import load_checked_spec as load_spec
+from graduate.pipeline.validate import parse_checked_spec as parse_spec
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny" / "graduate.yaml"
 

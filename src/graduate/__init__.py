@@ -1,9 +1,10 @@
 """graduate: distil a closed LLM's text classification into a small student you own.
 
-Two tiers: pure functions over records and arrays (``graduate.data``, ``graduate.evaluate``,
-``graduate.teacher.parse``) and the ``Project`` facade that composes them.
+Layers (enforced by .importlinter): cli -> experiments -> pipeline -> evaluate | serve | monitor ->
+students | data | teacher -> formats | models -> store | spec -> errors. The pipeline's steps
+compose the pure functions below it; ``Project`` is their shared context.
 
-The facade is imported on first use, so importing a lower layer (``graduate.store``) does not
+``Project`` is imported on first use, so importing a lower layer (``graduate.store``) does not
 load every other one.
 """
 
@@ -18,7 +19,7 @@ __all__ = ["GraduateError", "Project", "ProjectSpec", "load_spec", "__version__"
 
 def __getattr__(name: str) -> Any:
     if name == "Project":
-        from graduate.project import Project
+        from graduate.pipeline.project import Project
 
         return Project
     if name in ("ProjectSpec", "load_spec"):

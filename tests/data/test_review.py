@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 
 from graduate import Project
-from graduate.data.build import build_training_set
 from graduate.data.examples import labels_for
 from graduate.data.review import import_review, queue_rows, teacher_disagreements, write_queue
 from graduate.errors import InputDataError
@@ -25,7 +24,7 @@ def _project(tiny_project: Path) -> Project:
 
 
 def _export(proj: Project, path: Path) -> list[dict]:
-    ds = build_training_set(proj.engine, proj.spec, name="train.review")
+    ds = proj.build_training_set(name="train.review")
     gold = labels_for(proj.engine, [ex.id for ex in ds.examples], kind="gold")
     rows = queue_rows(proj.spec, ds, gold, teacher_disagreements(proj.engine, proj.spec, ds.examples))
     write_queue(path, rows, proj.spec.task.labels)
@@ -45,7 +44,7 @@ def test_review_round_trip(tiny_project, tmp_path):
     queue = _export(proj, tmp_path / "queue.csv")
     assert queue and {r["group"] for r in queue} <= {"label_issue", "teacher_disagreement"}
     # the same columns as `graduate errors` writes
-    from graduate.evaluate.error_analysis import review_columns
+    from graduate.data.review import review_columns
 
     assert list(queue[0]) == review_columns(["ok", "bad"])
     issues = [r for r in queue if r["group"] == "label_issue"]
@@ -70,7 +69,7 @@ def test_review_round_trip(tiny_project, tmp_path):
     assert "not-this-one" in text and "example_id 'abc' is not a number" in text
 
     # the corrections win over the teacher's labels in the next build, and the recipe says so
-    ds = build_training_set(proj.engine, proj.spec)
+    ds = proj.build_training_set()
     labels = dict(zip([ex.id for ex in ds.examples], ds.labels))
     for r in reviewed:
         assert labels[int(r["example_id"])] == r["corrected_label"]

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from graduate import Project
 from graduate.errors import NotReadyError
-from graduate.evaluate.error_analysis import GROUPS, review_columns
+from graduate.data.review import review_columns
+from graduate.evaluate.error_analysis import GROUPS
 from graduate.store.schema import eval_results, test_set_versions
 
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graduate.evaluate.cascade import cascade_curve, plan_cascade, suggest_threshold
-from graduate.project import Project
+from graduate.pipeline.project import Project
 
 
 def test_curve_on_a_known_case():

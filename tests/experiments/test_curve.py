@@ -9,7 +9,7 @@ import pytest
 
 from graduate.errors import SpecError
 from graduate.experiments.curve import learning_curve, subsample
-from graduate.project import Project
+from graduate.pipeline.project import Project
 
 
 def test_curve_on_the_tiny_project(tiny_project):

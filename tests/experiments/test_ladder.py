@@ -4,7 +4,7 @@ import pytest
 
 from graduate.errors import SpecError
 from graduate.experiments.ladder import DEFAULT_GATE, climb_ladder, ladder_rungs
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.runs import get_runs
 
 

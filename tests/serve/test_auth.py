@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from graduate.errors import SpecError
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.serve.app import create_app
 from graduate.serve.auth import PUBLIC_PATHS, resolve_keys
 from servers.graduate_server import ThreadServer

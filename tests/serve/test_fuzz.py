@@ -10,7 +10,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.serve.app import create_app
 from graduate.store.traffic import count_traffic
 from servers.graduate_server import AUTH, ThreadServer, options, prompt_messages

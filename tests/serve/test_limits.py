@@ -11,7 +11,7 @@ import uuid
 import httpx
 from sqlalchemy import select
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.serve.app import create_app
 from graduate.store.schema import teacher_calls
 from servers import fake_openai_server

@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.serve.app import create_app
 from graduate.teacher.parse import parse_answer
 from servers.graduate_server import KEY, ThreadServer, options, prompt_messages

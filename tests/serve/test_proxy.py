@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from graduate.errors import SpecError
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.serve.proxy import StreamAssembler, create_proxy_app
 from graduate.store.calls import live_spend
 from graduate.store.schema import examples, teacher_calls

@@ -17,7 +17,7 @@ from typing import Iterator
 import httpx
 from sqlalchemy import select
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.serve.proxy import route_allowed, safe_path
 from graduate.spec import DEFAULT_PROXY_ROUTES
 from graduate.store.schema import teacher_calls

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.serve.app import create_app
 from graduate.serve.auth import client_id
 from graduate.serve.routing import Canary, Shadow, make_strategy

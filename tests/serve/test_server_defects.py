@@ -17,7 +17,7 @@ import httpx
 import yaml
 from sqlalchemy import select
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.schema import traffic
 from servers.graduate_server import AUTH, KEY, cli_env, comments, serve_process
 

@@ -10,7 +10,7 @@ import uuid
 
 import httpx
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.traffic import read_traffic, request_ids
 from servers import fake_openai_server
 from servers.graduate_server import AUTH, cli_env, comments, serve_process, set_teacher

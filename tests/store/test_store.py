@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.db import MIGRATIONS, now, open_engine, schema_version, table_names
 from graduate.store.schema import imports, metadata
 

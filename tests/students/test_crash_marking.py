@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.runs import get_runs
 
 FAST = {"max_steps": 2, "max_length": 32, "batch_size": 16, "agreement_items": 16, "save_float": False}

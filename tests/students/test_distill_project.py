@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.spec import StudentSpec
 
 FAST = {"max_steps": 2, "max_length": 32, "batch_size": 16, "agreement_items": 16, "save_float": False}

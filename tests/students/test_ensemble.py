@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from graduate.errors import StudentError
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.spec import StudentSpec
 from graduate.students.registry import load_student, make_student, save_student
 

@@ -130,7 +130,7 @@ def test_a_project_trains_lora_on_the_cot_teachers_reasons(tiny_project, tiny_ca
     and the run records how many items had them; without rationale_weight they are not used."""
     from quality_project import COT_PROMPT, with_audit
 
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.spec import StudentSpec
 
     raw = yaml.safe_load((with_audit(tiny_project) / "graduate.yaml").read_text())

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.schema import teacher_calls
 
 TEXT_COLUMN = "comment_text"

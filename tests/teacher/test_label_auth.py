@@ -9,7 +9,7 @@ from servers import fake_openai_server
 from teacher.live_teacher import cli_env, comments, live_calls, point_teacher, run_label
 
 from graduate.errors import TeacherAuthError
-from graduate.project import Project
+from graduate.pipeline.project import Project
 
 N = 50
 CONCURRENCY = 4

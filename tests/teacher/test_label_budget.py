@@ -7,7 +7,7 @@ from pathlib import Path
 from servers import fake_openai_server
 from teacher.live_teacher import comments, live_calls, point_teacher, run_label
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.calls import live_spend
 
 N = 50

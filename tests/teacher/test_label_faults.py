@@ -9,7 +9,7 @@ from servers import fake_openai_server
 from servers.fake_openai import Faults, content_key, is_rude
 from teacher.live_teacher import comments, live_calls, point_teacher
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.teacher.parse import parse_answer
 
 N = 50

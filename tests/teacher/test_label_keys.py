@@ -13,7 +13,7 @@ from pathlib import Path
 from servers import fake_openai_server
 from teacher.live_teacher import cli_env, live_calls, point_teacher
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.schema import examples
 from sqlalchemy import func, select
 

@@ -9,7 +9,7 @@ from teacher.live_teacher import comments, live_calls, point_teacher
 from servers import fake_openai_server
 from servers.fake_openai import is_rude
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.teacher.parse import parse_answer
 
 N = 50

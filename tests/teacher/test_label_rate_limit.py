@@ -9,7 +9,7 @@ from pathlib import Path
 from servers import fake_openai_server
 from teacher.live_teacher import comments, point_teacher
 
-from graduate.project import Project
+from graduate.pipeline.project import Project
 
 RPM = 600
 N = 120

@@ -12,7 +12,7 @@ import yaml
 from teacher.live_teacher import cli_env
 
 from graduate.errors import SpecError
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.spec import TeacherSpec, parse_spec
 from graduate.teacher.local import LocalTeacher
 from graduate.teacher.prompt import request_params

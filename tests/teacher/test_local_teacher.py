@@ -25,7 +25,7 @@ from teacher.live_teacher import cli_env, live_calls
 
 from graduate.data.examples import select_examples
 from graduate.errors import LocalTeacherError
-from graduate.project import Project
+from graduate.pipeline.project import Project
 from graduate.store.schema import labels as labels_table
 from graduate.teacher.local_server import LocalServer, free_port
 from graduate.teacher.parse import parse_answer

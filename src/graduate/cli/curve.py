@@ -24,7 +24,7 @@ def curve(
     """Train at 5-100% of the labelled data (several seeds), fit a saturating curve, price more labels."""
     from graduate.errors import SpecError
     from graduate.experiments.curve import learning_curve
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     try:
         shares = [float(x) / 100 for x in fractions.split(",") if x.strip()]

@@ -19,7 +19,7 @@ app.add_typer(review_app, name="review")
 
 def _loaded(project: Path, progress):  # type: ignore[no-untyped-def]
     """The project with its teacher logs and data in the store (both idempotent: a second call reads nothing)."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     proj.import_logs(progress)
@@ -58,11 +58,10 @@ def print_recipe(dataset) -> None:  # type: ignore[no-untyped-def]
 @app.command("build")
 def build(project: Path = typer.Argument(..., help="Project directory (holds graduate.yaml).")) -> None:
     """Build the training set as graduate.yaml says (train.labeller, clean:) and show what each step did."""
-    from graduate.data.build import build_training_set
 
     with stage_progress() as progress:
         proj = _loaded(project, progress)
-        ds = build_training_set(proj.engine, proj.spec, progress=progress)
+        ds = proj.build_training_set(progress=progress)
     print_recipe(ds)
     console.print("every removed item is listed by example id in the recipe: `graduate data recipe PROJECT --step STEP`", highlight=False)
 
@@ -81,7 +80,7 @@ def recipe(
 
     from graduate.data.build import Dataset
     from graduate.errors import NotReadyError
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.store.schema import datasets, examples
 
     proj = Project.load(project)
@@ -120,14 +119,13 @@ def issues(
     show: int = typer.Option(15, "--show", min=0, help="Suspects shown."),
 ) -> None:
     """Rank the training labels cleanlab finds probably wrong (out-of-fold student probabilities); changes nothing."""
-    from graduate.data.build import build_training_set
 
     with stage_progress() as progress:
         proj = _loaded(project, progress)
         spec = proj.spec.model_copy(deep=True)
         if spec.clean.label_issues.action == "off":
             spec.clean.label_issues.action = "report"
-        ds = build_training_set(proj.engine, spec, name="train.issues", progress=progress)
+        ds = proj.build_training_set(spec=spec, name="train.issues", progress=progress)
     found = ds.diagnostics["label_issues"]
     by_id = {ex.id: ex for ex in ds.examples}
     step = next(s for s in ds.recipe["steps"] if s["step"] == "label_issues")
@@ -150,7 +148,6 @@ def duplicates(
     show: int = typer.Option(10, "--show", min=0, help="Pairs shown."),
 ) -> None:
     """Near-duplicate pairs in the labelled training pool (MinHash over character shingles); changes nothing."""
-    from graduate.data.build import build_training_set
 
     with stage_progress() as progress:
         proj = _loaded(project, progress)
@@ -159,7 +156,7 @@ def duplicates(
         if threshold is not None:
             spec.clean.near_duplicates.threshold = threshold
         spec.clean.label_issues.action = "off"
-        ds = build_training_set(proj.engine, spec, name="train.duplicates", progress=progress)
+        ds = proj.build_training_set(spec=spec, name="train.duplicates", progress=progress)
     step = next(s for s in ds.recipe["steps"] if s["step"] == "near_duplicates")
     exact = next(s for s in ds.recipe["steps"] if s["step"] == "exact_duplicates")
     console.print(
@@ -190,11 +187,10 @@ def duplicates(
 def balance(project: Path = typer.Argument(..., help="Project directory.")) -> None:
     """Class counts of the training set before and after the spec's balance strategy, and the class weights that would even them."""
     from graduate.data.balance import class_weights
-    from graduate.data.build import build_training_set
 
     with stage_progress() as progress:
         proj = _loaded(project, progress)
-        ds = build_training_set(proj.engine, proj.spec, progress=progress)
+        ds = proj.build_training_set(progress=progress)
     step = next(s for s in ds.recipe["steps"] if s["step"] == "balance")
     cw = class_weights(ds.labels, proj.spec.task.labels)
     t = Table(title=f"class balance (clean.balance.strategy: {step['strategy']})", title_justify="left")
@@ -222,7 +218,6 @@ def diversity(
     import csv
 
     from graduate.cli.console import quiet_libraries
-    from graduate.data.build import build_training_set
     from graduate.data.diversity import coverage_report
     from graduate.data.examples import select_examples
 
@@ -230,7 +225,7 @@ def diversity(
     with stage_progress() as progress:
         proj = _loaded(project, progress)
         d = proj.spec.clean.diversity
-        ds = build_training_set(proj.engine, proj.spec, progress=progress)
+        ds = proj.build_training_set(progress=progress)
         progress("embed and cluster", 0, 1)
         in_train = {ex.id for ex in ds.examples}
         test_ids = {ex.id for ts in proj.spec.test_sets for ex in select_examples(proj.engine, source=ts.source, tags=ts.tags)}
@@ -279,7 +274,6 @@ def review_export(
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many rows (the most suspect first)."),
 ) -> None:
     """Write the training set's suspected label errors (cleanlab) and teacher disagreements to a review CSV."""
-    from graduate.data.build import build_training_set
     from graduate.data.examples import labels_for
     from graduate.data.review import queue_rows, teacher_disagreements, write_queue
 
@@ -287,7 +281,7 @@ def review_export(
         proj = _loaded(project, progress)
         spec = proj.spec.model_copy(deep=True)
         spec.clean.label_issues.action = "report"  # the queue lists suspects; removing them is the build's business
-        ds = build_training_set(proj.engine, spec, name="train.review", progress=progress)
+        ds = proj.build_training_set(spec=spec, name="train.review", progress=progress)
         progress("teacher disagreements", 0, 1)
         dis = teacher_disagreements(proj.engine, spec, ds.examples)
         progress("teacher disagreements", 1, 1)
@@ -309,7 +303,7 @@ def review_import(
 ) -> None:
     """Store reviewers' corrections as human labels: they win over teacher labels in the next build."""
     from graduate.data.review import import_review
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     rep = import_review(proj.engine, file, proj.spec.task.labels, reviewer=reviewer)

@@ -21,7 +21,7 @@ def errors(
 ) -> None:
     """Group the newest evaluation's test items by who was right and export them for review."""
     from graduate.evaluate.error_analysis import GROUP_TITLES, GROUPS
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     analysis = proj.error_analysis(student=student, test_sets=test_set or None)

@@ -97,7 +97,7 @@ def evaluate(
     report: bool = typer.Option(True, "--report/--no-report", help="Also rewrite .graduate/report.html."),
 ) -> None:
     """Evaluate the trained students and the teacher on every test set; exit 1 when a gate fails."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     with stage_progress() as progress:

@@ -42,7 +42,7 @@ def batch(
     output: Path = typer.Argument(..., help="Batch API output JSONL (custom_id, response | error)."),
 ) -> None:
     """Import an OpenAI Batch API input/output pair (joined on custom_id)."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     _show(Project.load(project).import_batch(input, output, "batch"))
 
@@ -53,6 +53,6 @@ def pairs(
     file: Path = typer.Argument(..., help='JSONL of {"request": {...}, "response": {...}} objects.'),
 ) -> None:
     """Import a JSONL of request/response pairs (e.g. from a logging proxy)."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     _show(Project.load(project).import_batch(file, None, "pairs"))

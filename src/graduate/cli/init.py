@@ -108,7 +108,8 @@ def init(
 ) -> None:
     """Scaffold a project: graduate.yaml plus data/items.csv to replace with your items."""
     from graduate.errors import SpecError
-    from graduate.spec import SPEC_FILENAME, load_spec
+    from graduate.pipeline.validate import load_checked_spec as load_spec
+    from graduate.spec import SPEC_FILENAME
 
     label_list = [x.strip() for x in labels.split(",") if x.strip()]
     if len(label_list) < 2:

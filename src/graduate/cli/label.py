@@ -20,7 +20,7 @@ def label(
     from graduate.data.csv_source import read_items
     from graduate.data.examples import examples_for_texts
     from graduate.data.teacher_labels import teacher_labels
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     items, report = read_items(input, text_column=text_column or proj.spec.task.text_column, id_column=id_column)

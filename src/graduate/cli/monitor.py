@@ -19,7 +19,7 @@ def monitor(
 ) -> None:
     """Check the served traffic against the training set and the spec's thresholds; writes .graduate/monitor.json."""
     from graduate.monitor import monitor_project
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.spec import MonitorSpec
 
     proj = Project.load(project)

@@ -18,7 +18,7 @@ def predict(
     batch_size: int = typer.Option(2048, min=1, help="Rows per prediction batch."),
 ) -> None:
     """Write the input's columns plus `label` and one `p_<label>` column per label."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.students.csv_predict import predict_csv
 
     proj = Project.load(project)

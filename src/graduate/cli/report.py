@@ -14,7 +14,7 @@ def report(
     output: Path | None = typer.Option(None, "--output", "-o", help="Where to write the HTML (default: PROJECT/.graduate/report.html)."),
 ) -> None:
     """Write a self-contained HTML page: gates, students side by side, test sets, slices, bias, errors, cost, lineage."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     path = Project.load(project).report(output)
     console.print(f"report written to [bold]{path}[/] ({path.stat().st_size / 1024:.0f} KB, one file, no external requests)")

@@ -15,7 +15,7 @@ METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc", "fpr", "tpr"]
 
 def run(project: Path = typer.Argument(..., help="Project directory (holds graduate.yaml).")) -> None:
     """Import teacher logs and data, build the training set, train students, evaluate against gold."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     with stage_progress() as progress:

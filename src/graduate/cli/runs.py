@@ -26,7 +26,7 @@ def list_runs(
     mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the listed finished runs to this MLflow tracking URI."),
 ) -> None:
     """Runs, oldest first: id, kind, name, status, seed, data hash, headline metrics."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.store.runs import get_runs
 
     proj = Project.load(project)
@@ -60,7 +60,7 @@ def show(
 ) -> None:
     """One run: its config (student, params, seed, data, code) and every metric."""
     from graduate.experiments.compare import flatten, run_config, run_metrics, find_run
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     r = find_run(proj.engine, run, root=proj.root)
@@ -93,7 +93,7 @@ def compare(
 ) -> None:
     """Two runs side by side: the config and metric keys whose values differ."""
     from graduate.experiments.compare import compare_runs, find_run
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     ra, rb = find_run(proj.engine, a, root=proj.root), find_run(proj.engine, b, root=proj.root)

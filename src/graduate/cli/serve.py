@@ -46,7 +46,7 @@ def serve(
     """Serve the student: POST /v1/chat/completions (OpenAI-compatible), POST /v1/classify, GET /v1/models, /healthz, /readyz, /metrics."""
     _need_serve()
     from graduate.errors import SpecError
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.serve.app import create_app
     from graduate.serve.server import bind_socket, run_app
     from graduate.spec import ServeSpec
@@ -116,7 +116,7 @@ def proxy(
 ) -> None:
     """A logging pass-through to the teacher: every chat completion (streaming too) goes into the call log; keys are never stored."""
     _need_serve()
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.serve.proxy import create_proxy_app
     from graduate.serve.server import bind_socket, run_app
 
@@ -136,7 +136,7 @@ def serve_plan(
 ) -> None:
     """Suggest the cascade threshold: the lowest share of traffic to the teacher that keeps quality at the target."""
     from graduate.evaluate.cascade import plan_cascade
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     plans = plan_cascade(proj, metric=metric or proj.spec.serve.plan_metric, target=target or proj.spec.serve.plan_target, student=student)

@@ -16,7 +16,7 @@ from graduate.cli.console import console
 def check(project: Path = typer.Argument(..., help="Project directory or spec file.")) -> None:
     """Validate graduate.yaml and the files it names, without doing any work."""
     from graduate.errors import SpecError
-    from graduate.spec import load_spec
+    from graduate.pipeline.validate import load_checked_spec as load_spec
 
     from graduate.data.inputs import check_inputs
 

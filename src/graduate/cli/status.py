@@ -12,7 +12,7 @@ from graduate.cli.console import console, count_table
 
 def status(project: Path = typer.Argument(..., help="Project directory.")) -> None:
     """Counts of calls, examples, labels and runs in the project's store."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.store.calls import count_by_status, live_spend
     from graduate.store.schema import datasets, examples, labels, runs
 

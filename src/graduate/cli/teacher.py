@@ -34,7 +34,7 @@ def _bytes_progress(description: str) -> Iterator:
 def models() -> None:
     """The packaged models: what they are, whether their parts are installed, where they are joined."""
     from graduate.errors import LocalTeacherError
-    from graduate.teacher.local_models import MODELS, cache_dir, part_files
+    from graduate.models.gguf import MODELS, cache_dir, part_files
 
     t = Table(title=f"packaged models (joined into {cache_dir() / 'models'})", title_justify="left")
     for col in ["name", "model", "size", "parts installed", "joined", "install"]:
@@ -62,7 +62,7 @@ def serve_local(
     log: Path | None = typer.Option(None, help="Write the server's log here (default: in the cache directory)."),
 ) -> None:
     """Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a GGUF model; print its base URL; run until Ctrl-C or SIGTERM."""
-    from graduate.teacher.local_models import resolve_model
+    from graduate.models.gguf import resolve_model
     from graduate.teacher.local_server import LocalServer, require_llama_cpp
 
     require_llama_cpp()
@@ -103,7 +103,7 @@ def audit(
     live: bool = typer.Option(False, "--live", help="Ask each configuration's teacher for the answers the call log lacks (cached, rate-limited, budget-capped)."),
 ) -> None:
     """Compare teacher configurations (audit.configs) and votes across them against gold; name the one `graduate label` should use."""
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
     from graduate.experiments.audit import run_audit, save_audit_files
 
     from graduate.cli.console import stage_progress

@@ -24,7 +24,7 @@ def train(
     """Train and score students; each is a tracked run (an identical earlier run is reused)."""
     from graduate.errors import SpecError
     from graduate.experiments.ladder import climb_ladder
-    from graduate.project import Project
+    from graduate.pipeline.project import Project
 
     if ladder == (student is not None):
         raise SpecError("pass exactly one of --ladder or --student KIND", field="graduate train")

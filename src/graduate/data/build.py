@@ -15,6 +15,7 @@ from graduate.data.balance import class_counts, class_weights, prior_weights, un
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.examples import Example, select_examples
 from graduate.data.filters import cap_groups, rule_filter
+from graduate.data.label_issues import ModelFactory
 from graduate.spec import ProjectSpec
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import dataset_items, datasets
@@ -76,10 +77,14 @@ def dataset_hash(examples: list[Example], labels: list[str]) -> str:
     return h.hexdigest()
 
 
-def build_training_set(engine: Engine, spec: ProjectSpec, *, name: str = "train", progress: ProgressFn | None = None) -> Dataset:
+def build_training_set(
+    engine: Engine, spec: ProjectSpec, *, name: str = "train", progress: ProgressFn | None = None, make_detector: ModelFactory | None = None
+) -> Dataset:
     """Training pool -> labels (teacher, self-consistency or ensemble) -> human corrections ->
     rule filters -> test overlap -> exact and near duplicates -> group cap -> label issues ->
-    balance. Every step records in the recipe what it dropped or changed, which items and why."""
+    balance. Every step records in the recipe what it dropped or changed, which items and why.
+    ``make_detector`` builds the label-issue student (``clean.label_issues``; the pipeline's build
+    step passes one)."""
     from graduate.data.labellers import label_pool
     from graduate.store.runs import code_version
 
@@ -146,7 +151,7 @@ def build_training_set(engine: Engine, spec: ProjectSpec, *, name: str = "train"
     diagnostics: dict[str, Any] = {}
     li = clean.label_issues
     if li.action != "off":
-        rows = _label_issues(spec, steps, rows, diagnostics, report)
+        rows = _label_issues(spec, steps, rows, diagnostics, report, make_detector)
 
     labels = [r.label for r in rows]
     bal = clean.balance
@@ -269,13 +274,19 @@ def _human_labels(engine: Engine, steps: list[dict[str, Any]], rows: list[_Row],
     return sorted(rows + added, key=lambda r: r.ex.id)
 
 
-def _label_issues(spec: ProjectSpec, steps: list[dict[str, Any]], rows: list[_Row], diagnostics: dict[str, Any], report: ProgressFn) -> list[_Row]:
+def _label_issues(
+    spec: ProjectSpec, steps: list[dict[str, Any]], rows: list[_Row], diagnostics: dict[str, Any], report: ProgressFn, make_detector: ModelFactory | None
+) -> list[_Row]:
     from graduate.data.label_issues import detect_label_issues
 
     li = spec.clean.label_issues
+    if make_detector is None:
+        from graduate.errors import GraduateError
+
+        raise GraduateError("clean.label_issues needs a student to find them: build through graduate.pipeline (Project.build_training_set)")
     # Human-reviewed labels are trusted: they train the detector but are never flagged.
     found = detect_label_issues(
-        [r.ex.text for r in rows], [r.label for r in rows], spec.task.labels, kind=li.student, params=li.params, folds=li.folds,
+        [r.ex.text for r in rows], [r.label for r in rows], spec.task.labels, make_model=make_detector, kind=li.student, params=li.params, folds=li.folds,
         filter_by=li.filter_by, seed=spec.seed, progress=lambda done, total: report("label issues (cross-validation)", done, total),
     )
     ranked = [i for i in found.ranked if rows[i].human is None]

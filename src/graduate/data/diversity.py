@@ -1,6 +1,6 @@
 """Diversity: where the unlabelled pool lies that the training set does not cover.
 
-Pool and training texts are embedded together (MiniLM through ``graduate.monitor.embed``, the
+Pool and training texts are embedded together (MiniLM through ``graduate.models.embed``, the
 project's one embedding helper; TF-IDF + SVD without it) and clustered with k-means. A cluster
 whose share of the training set is below ``min_coverage`` times its share of the pool is a region
 the training set under-represents; its pool items nearest the centre show what it holds.
@@ -29,7 +29,7 @@ def coverage_report(
     shares, the clusters not covered, and for each the pool ids nearest its centre."""
     from sklearn.cluster import KMeans
 
-    from graduate.monitor.embed import embed_pair
+    from graduate.models.embed import embed_pair
 
     rng = random.Random(seed)
     pool_s = list(pool) if len(pool) <= sample else rng.sample(list(pool), sample)

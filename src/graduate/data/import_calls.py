@@ -18,7 +18,7 @@ from graduate.data.text import scrub_surrogates
 from graduate.errors import InputDataError
 from graduate.spec import PriceSpec
 from graduate.store.calls import CallRecord, file_imported, import_calls
-from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 PriceLookup = Callable[[str], PriceSpec | None]
 

@@ -1,6 +1,7 @@
 """Label-issue detection: which teacher labels are probably wrong.
 
-A student (tfidf-logreg by default) is trained k times, each time without one fold, and predicts
+A student (tfidf-logreg by default, made by the ``make_model`` factory the caller passes: data sits
+below students) is trained k times, each time without one fold, and predicts
 that fold: out-of-fold probabilities that never saw the item's own label. cleanlab's confident
 learning (``cleanlab.filter.find_label_issues``) compares them with the given labels and returns
 the suspects, ranked by label quality (``cleanlab.rank.get_label_quality_scores``, self-confidence:
@@ -19,6 +20,8 @@ import numpy as np
 from graduate.errors import StudentError
 
 FoldProgress = Callable[[int, int], None]
+# A fresh, untrained student (fit(texts, labels), predict_proba(texts)) per fold.
+ModelFactory = Callable[[], Any]
 # The newest out-of-fold probabilities: rebuilding the same set (review export after a build, the
 # label-quality variants) reuses them instead of training k students again.
 _OOF_CACHE: dict[str, tuple[np.ndarray, int]] = {}
@@ -37,8 +40,8 @@ def out_of_fold_probs(
     labels: Sequence[str],
     label_names: list[str],
     *,
+    make_model: ModelFactory,
     kind: str = "tfidf-logreg",
-    params: dict[str, Any] | None = None,
     folds: int = 5,
     seed: int = 0,
     progress: FoldProgress | None = None,
@@ -46,8 +49,6 @@ def out_of_fold_probs(
     """(n, labels) probabilities, each row from a student that did not train on that item; and
     the number of folds used (fewer than asked when a class is smaller than ``folds``)."""
     from sklearn.model_selection import StratifiedKFold
-
-    from graduate.students.registry import make_student
 
     y = np.array(list(labels))
     smallest = min(np.unique(y, return_counts=True)[1]) if len(y) else 0
@@ -58,7 +59,7 @@ def out_of_fold_probs(
     texts = list(texts)
     split = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for f, (train, held) in enumerate(split.split(np.zeros(len(y)), y)):
-        student = make_student(kind, label_names, params)
+        student = make_model()
         student.fit([texts[i] for i in train], list(y[train]))
         out[held] = student.predict_proba([texts[i] for i in held])
         if progress is not None:
@@ -92,6 +93,7 @@ def detect_label_issues(
     labels: Sequence[str],
     label_names: list[str],
     *,
+    make_model: ModelFactory,
     kind: str = "tfidf-logreg",
     params: dict[str, Any] | None = None,
     folds: int = 5,
@@ -99,11 +101,13 @@ def detect_label_issues(
     seed: int = 0,
     progress: FoldProgress | None = None,
 ) -> LabelIssues:
+    """Suspected label errors of (texts, labels). ``make_model`` builds each fold's student;
+    ``kind`` and ``params`` name it (messages, and the cache of the newest probabilities)."""
     key = hashlib.sha256(json.dumps([list(texts), list(labels), label_names, kind, params or {}, folds, seed], sort_keys=True).encode()).hexdigest()
     if key in _OOF_CACHE:  # the same items, labels and student: the same probabilities (pure function)
         probs, k = _OOF_CACHE[key]
     else:
-        probs, k = out_of_fold_probs(texts, labels, label_names, kind=kind, params=params, folds=folds, seed=seed, progress=progress)
+        probs, k = out_of_fold_probs(texts, labels, label_names, make_model=make_model, kind=kind, folds=folds, seed=seed, progress=progress)
         _OOF_CACHE.clear()
         _OOF_CACHE[key] = (probs, k)
     ranked, quality = find_label_issues(labels, probs, label_names, filter_by=filter_by)

@@ -17,7 +17,7 @@ from graduate.data.examples import Example
 from graduate.data.votes import config_answers
 from graduate.errors import NotReadyError
 from graduate.spec import ProjectSpec
-from graduate.teacher.voting import ensemble_vote
+from graduate.formats.voting import ensemble_vote
 
 # Self-consistency votes over at most this many stored samples of one request.
 MAX_SAMPLES = 64

@@ -38,6 +38,13 @@ from graduate.store.schema import label_changes
 from graduate.store.schema import labels as labels_table
 
 HUMAN_PREFIX = "human:"
+# The review-queue columns, shared by the training-set queue here and `graduate errors`.
+REVIEW_FIXED = ["example_id", "source", "external_id", "test_set", "text", "gold", "teacher_label", "student_label", "student_confidence"]
+REVIEW_TAIL = ["group", "reason", "corrected_label", "reviewer", "note"]
+
+
+def review_columns(labels: Sequence[str]) -> list[str]:
+    return REVIEW_FIXED + [f"p_{lab}" for lab in labels] + REVIEW_TAIL
 GROUPS = ["label_issue", "teacher_disagreement"]
 
 
@@ -144,8 +151,6 @@ def teacher_disagreements(engine: Engine, spec: Any, examples: Sequence[Any]) ->
 
 
 def write_queue(path: Path, rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> Path:
-    from graduate.evaluate.error_analysis import review_columns
-
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = review_columns(list(labels))
     with path.open("w", newline="", encoding="utf-8") as f:

@@ -19,7 +19,7 @@ from graduate.data.teacher_labels import TeacherLabel, teacher_key, teacher_labe
 from graduate.spec import TaskSpec, TeacherSpec
 from graduate.store.calls import CallRow, samples
 from graduate.formats.registry import answer_format
-from graduate.teacher.voting import Vote, majority_vote
+from graduate.formats.voting import Vote, majority_vote
 
 
 @dataclass

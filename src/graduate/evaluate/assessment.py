@@ -1,5 +1,5 @@
 """The full assessment of one evaluation run: every metric, slice, bias figure, latency, cost and
-gate, from the predictions the run stored (never from a model object, except to time it).
+gate, from the run's predictions (never from a model object, except to time it).
 
 The result is one JSON-ready dict (``assess``), stored with the run and written to
 ``PROJECT/.graduate/evaluation.json``; the CLI tables, ``graduate errors`` and the HTML report all
@@ -123,12 +123,14 @@ def assess(
     dataset: dict[str, Any] | None = None,
     student_info: dict[str, dict[str, Any]] | None = None,
     progress: ProgressFn | None = None,
+    predictions: Stored,
 ) -> dict[str, Any]:
-    """Everything about one evaluation run. ``students`` maps name -> (student, train run id);
-    ``entries`` are ``score_test_set``'s per test set."""
+    """Everything about one evaluation run. ``students`` maps name -> (student, train run id) (the
+    student object only to time it); ``entries`` are the scoreboard's per test set; ``predictions``
+    the run's predictions as the scoreboard holds them (the same rows it stored)."""
     report = progress or (lambda stage, done, total: None)
     labels = spec.task.labels
-    stored = load_predictions(engine, run_id)
+    stored = predictions
     specs = {t.name: t for t in spec.test_sets}
     ev = spec.evaluation
     out: dict[str, Any] = {

@@ -49,6 +49,7 @@ from graduate.evaluate.cost import format_usd_per_1k
 from graduate.evaluate.assessment import load_predictions
 from graduate.evaluate.evaluation import student_predictor
 from graduate.evaluate.testsets import TestSet
+from graduate.data.review import review_columns
 from graduate.spec import ProjectSpec
 
 GROUPS = ["distillation_gap", "both_wrong", "student_better", "student_wrong_no_teacher"]
@@ -58,12 +59,6 @@ GROUP_TITLES = {
     "student_better": "teacher wrong, student right",
     "student_wrong_no_teacher": "student wrong, no teacher answer",
 }
-REVIEW_FIXED = ["example_id", "source", "external_id", "test_set", "text", "gold", "teacher_label", "student_label", "student_confidence"]
-REVIEW_TAIL = ["group", "reason", "corrected_label", "reviewer", "note"]
-
-
-def review_columns(labels: Sequence[str]) -> list[str]:
-    return REVIEW_FIXED + [f"p_{lab}" for lab in labels] + REVIEW_TAIL
 
 
 @dataclass

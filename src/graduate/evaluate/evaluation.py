@@ -1,38 +1,28 @@
-"""Score the teacher and the students against gold on each test set."""
+"""Score the teacher and the students against gold on one test set, from their answers and
+predictions (arrays), never from a model: graduate.pipeline.scoring predicts once and calls these."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from sqlalchemy import Engine
 
-from graduate.data.teacher_labels import TeacherLabel, teacher_labels
+from graduate.data.teacher_labels import TeacherLabel
 from graduate.evaluate.cost import CostFigure, student_cost_per_1k
 from graduate.evaluate.metrics import agreement, classification_metrics
 from graduate.evaluate.testsets import TestSet
 from graduate.spec import ProjectSpec, TaskSpec
-from graduate.store.calls import CallRow
-from graduate.store.runs import save_predictions
-from graduate.students.base import Student
 
 
 @dataclass
 class StudentPredictions:
+    """One student's predictions on a test set, in its order, and what predicting them took."""
+
     labels: list[str]
     probs: np.ndarray
     cpu_seconds: float
     wall_seconds: float
-
-
-def predict_timed(student: Student, texts: list[str]) -> StudentPredictions:
-    """Predict and measure CPU time (what serving costs) and wall time (what a caller waits)."""
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    probs = student.predict_proba(texts)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return StudentPredictions([student.labels[i] for i in probs.argmax(axis=1)], probs, cpu, wall)
 
 
 def teacher_scores(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabel]) -> np.ndarray | None:
@@ -98,56 +88,16 @@ def student_metrics(
     return out
 
 
-def score_test_set(
-    engine: Engine,
-    spec: ProjectSpec,
-    run_id: str,
-    test: TestSet,
-    students: Sequence[tuple[str, str, Student]],
-) -> tuple[dict[str, Any], list[CallRow]]:
-    """Teacher answers and each student's predictions on one test set, stored as predictions of
-    ``run_id`` (students with their probabilities), and scored against gold.
-
-    ``students`` holds (name, train run id, student). Returns the test set's entry (n, hash,
-    label counts, teacher and per-student metrics) and the teacher calls that answered.
-    """
-    answers = teacher_labels(engine, spec.task, spec.teacher, test.examples)
-    calls = [a.call for a in answers.values() if a.call is not None]
-    entry: dict[str, Any] = {
+def test_set_entry(spec: ProjectSpec, test: TestSet, answers: dict[int, TeacherLabel]) -> dict[str, Any]:
+    """A test set's entry before any student: size, content hash, gold label counts and the
+    teacher's figures (students are added under ``students`` as they are scored)."""
+    return {
         "n": len(test.examples),
         "content_hash": test.content_hash,
         "label_counts": {lab: test.gold.count(lab) for lab in spec.task.labels},
         "teacher": teacher_metrics(spec.task, test, answers, min_answers=spec.evaluation.min_teacher_answers),
         "students": {},
     }
-    texts = [ex.text for ex in test.examples]
-    save_predictions(
-        engine,
-        run_id,
-        [
-            {"example_id": ex.id, "test_set": test.name, "predictor": spec.teacher.labeller, "label": answers[ex.id].label, "probs": answers[ex.id].probs}
-            for ex in test.examples
-            if answers[ex.id].call is not None
-        ],
-    )
-    for name, train_run_id, student in students:
-        preds = predict_timed(student, texts)
-        save_predictions(
-            engine,
-            run_id,
-            [
-                {
-                    "example_id": ex.id,
-                    "test_set": test.name,
-                    "predictor": student_predictor(name, train_run_id),
-                    "label": lab,
-                    "probs": dict(zip(student.labels, map(float, p))),
-                }
-                for ex, lab, p in zip(test.examples, preds.labels, preds.probs)
-            ],
-        )
-        entry["students"][name] = student_metrics(spec.task, test, preds, answers, spec.serving.cpu_core_hour_usd)
-    return entry, calls  # type: ignore[return-value]
 
 
 def student_predictor(name: str, train_run_id: str) -> str:

@@ -29,17 +29,13 @@ from graduate.data.votes import ConfigAnswers, config_answers
 from graduate.errors import NotReadyError
 from graduate.evaluate.metrics import classification_metrics
 from graduate.evaluate.testsets import TestSet, load_test_set
+from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.spec import AuditConfig, EnsembleSpec, ProjectSpec, TeacherSpec, audit_configs
 from graduate.store.audits import latest_audit
-from graduate.teacher.voting import disagreement, ensemble_vote
+from graduate.formats.voting import disagreement, ensemble_vote
 
-ProgressFn = Callable[[str, int, int | None], None]
 # Parse failures above this share of a configuration's answers are flagged.
 PARSE_FLAG = 0.02
-
-
-def _noop(stage: str, done: int, total: int | None) -> None:
-    return None
 
 
 def audit_sets(engine: Engine, spec: ProjectSpec) -> list[TestSet]:
@@ -145,7 +141,7 @@ def fill_live(
     tests: Sequence[TestSet],
     *,
     backend_factory: Callable[[TeacherSpec], Any] | None = None,
-    progress: ProgressFn = _noop,
+    progress: ProgressFn = no_progress,
 ) -> dict[str, Any]:
     """Ask each configuration's teacher for the answers the call log lacks (n per item), through
     the labelling client (cache, limits, budget). Returns per configuration its LabelStats."""
@@ -171,7 +167,7 @@ def run_audit(
     *,
     live: bool = False,
     backend_factory: Callable[[TeacherSpec], Any] | None = None,
-    progress: ProgressFn = _noop,
+    progress: ProgressFn = no_progress,
 ) -> dict[str, Any]:
     """Audit every configuration and ensemble of ``spec.audit`` on the audit sets; returns the
     audit (see ``graduate.cli.teacher`` for how it is shown, ``audit.json`` for the stored form)."""

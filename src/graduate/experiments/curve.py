@@ -22,11 +22,12 @@ from graduate.data.teacher_labels import teacher_labels
 from graduate.errors import SpecError
 from graduate.evaluate.cost import teacher_cost
 from graduate.evaluate.curve import Advice, CurveFit, CurvePoint, fit_saturating, marginal_value, plot_curve, summarise
-from graduate.experiments.scoring import close_scoreboard, fail_scoreboard, open_scoreboard, score
+from graduate.pipeline.progress import ProgressFn, no_progress
+from graduate.pipeline.scoring import evaluation_run
 from graduate.spec import StudentSpec
 
 if TYPE_CHECKING:
-    from graduate.project import ProgressFn, Project
+    from graduate.pipeline.project import Project
 
 DEFAULT_FRACTIONS = (0.05, 0.10, 0.25, 0.50, 0.75, 1.0)
 
@@ -133,11 +134,9 @@ def learning_curve(
     metric: str = "accuracy",
     more_items: int | None = None,
     min_gain_points: float = 0.5,
-    progress: "ProgressFn | None" = None,
+    progress: ProgressFn | None = None,
 ) -> CurveResult:
-    from graduate.project import _noop
-
-    progress = progress or _noop
+    progress = progress or no_progress
     if not seeds:
         raise SpecError("give at least one seed, e.g. --seeds 3", field="--seeds")
     spec = project.spec
@@ -161,11 +160,10 @@ def learning_curve(
     cost = teacher_cost(project.spec, [a.call for a in answers.values() if a.call is not None]).per_1k_usd
     per_item = None if cost is None else cost / 1000
 
-    board = open_scoreboard(project, f"curve:{kind}", dataset.content_hash)
-    target = test_set or (board.quality_sets[0] if board.quality_sets else board.tests[0].name)
     runs: list[CurveRun] = []
     total = len(fractions) * len(seeds)
-    try:
+    with evaluation_run(project, f"curve:{kind}", dataset.content_hash) as board:
+        target = test_set or (board.quality_sets[0] if board.quality_sets else board.tests[0].name)
         for f in sorted(fractions):
             for seed in seeds:
                 progress("learning curve", len(runs), total)
@@ -173,13 +171,10 @@ def learning_curve(
                 sub.id = save_dataset(project.engine, sub)
                 name = f"{kind}@{f:.0%}/seed{seed}"
                 tr = project.train(StudentSpec(kind=kind, name=name, params=sspec_params), sub, seed=seed, progress=progress)
-                tests = score(project, board, name, tr.run_id, tr.student)
+                tests = board.add(name, tr.run_id, tr.student)
                 runs.append(CurveRun(f, seed, len(sub.examples), tr.run_id, tr.reused, tr.fit_seconds, {t: float(m[metric]) for t, m in tests.items() if m.get(metric) is not None}))
         progress("learning curve", total, total)
-    except BaseException as exc:
-        fail_scoreboard(project, board, exc)
-        raise
-    close_scoreboard(project, board, {"curve": kind, "runs": [r.run_id for r in runs]})
+        board.close({"curve": kind, "runs": [r.run_id for r in runs]})
 
     points = summarise([(r.fraction, r.size, r.scores[target]) for r in runs if target in r.scores])
     fit = fit_saturating(points)

@@ -30,14 +30,10 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
+from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.spec import SPEC_FILENAME, ProjectSpec, StudentSpec
 
-ProgressFn = Callable[[str, int, int | None], None]
 SIMULATED_REVIEWER = "simulated-gold"
-
-
-def _noop(stage: str, done: int, total: int | None) -> None:
-    return None
 
 
 def _scratch(root: Path, spec_path: Path) -> Path:
@@ -111,15 +107,14 @@ def compare_label_quality(
     *,
     review_items: int = 300,
     student: str = "tfidf-logreg",
-    progress: ProgressFn = _noop,
+    progress: ProgressFn = no_progress,
 ) -> dict[str, Any]:
     """Run the four variants (see the module docstring) and return the table with its notes."""
-    from graduate.data.build import build_training_set
     from graduate.data.examples import labels_for
     from graduate.data.review import import_review, queue_rows, teacher_disagreements, write_queue
     from graduate.evaluate.metrics import classification_metrics
-    from graduate.project import Project
-    from graduate.spec import load_spec
+    from graduate.pipeline.project import Project
+    from graduate.pipeline.validate import load_checked_spec as load_spec
     from graduate.experiments.audit import run_audit, save_audit_files
 
     spec0, root = load_spec(project_dir)
@@ -164,7 +159,7 @@ def compare_label_quality(
 
     def run_variant(key: str, vspec: ProjectSpec) -> None:
         progress(f"variant {key}: build", 0, 1)
-        ds = build_training_set(proj.engine, vspec, name=f"train.{key}", progress=progress)
+        ds = proj.build_training_set(spec=vspec, name=f"train.{key}", progress=progress)
         progress(f"variant {key}: build", 1, 1)
         vproj = Project(vspec, proj.root, proj.engine)
         tr = vproj.train(StudentSpec(kind=student, name=f"{student}[{key}]"), ds, progress=progress)
@@ -208,7 +203,7 @@ def compare_label_quality(
     # rescue a wrongly dropped item): rebuild (b) with label issues reported, not removed.
     report_spec = specs["b_cleaned"].model_copy(deep=True)
     report_spec.clean.label_issues.action = "report"
-    ds_report = build_training_set(proj.engine, report_spec, name="train.b_cleaned.review", progress=progress)
+    ds_report = proj.build_training_set(spec=report_spec, name="train.b_cleaned.review", progress=progress)
     gold_all = labels_for(proj.engine, [ex.id for ex in ds_report.examples], kind="gold")
     queue = queue_rows(proj.spec, ds_report, gold_all, teacher_disagreements(proj.engine, proj.spec, ds_report.examples))
     path = write_queue(proj.workdir / "review_queue.csv", queue, proj.spec.task.labels)

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from graduate.errors import SpecError
 from graduate.evaluate.criteria import Gate, GateResult, GateSyntaxError, check_gate, judge, parse_gate
-from graduate.experiments.scoring import close_scoreboard, fail_scoreboard, open_scoreboard, score
+from graduate.pipeline.progress import ProgressFn, no_progress
+from graduate.pipeline.scoring import evaluation_run
 from graduate.spec import StudentSpec
 from graduate.students.registry import STUDENTS
 
 if TYPE_CHECKING:
-    from graduate.project import Project, ProgressFn
+    from graduate.pipeline.project import Project
 
 # Metrics the ladder measures per test set for a rung (the rest are for `graduate evaluate`).
 _LADDER_METRICS = {
@@ -136,12 +137,10 @@ def climb_ladder(
     *,
     kinds: list[str] | None = None,
     gates: list[str] | None = None,
-    progress: "ProgressFn | None" = None,
+    progress: ProgressFn | None = None,
 ) -> LadderResult:
     """Train and score each rung in turn; stop after the first whose every judged gate passes."""
-    from graduate.project import _noop
-
-    progress = progress or _noop
+    progress = progress or no_progress
     rungs_spec, left_out = ladder_rungs(project, kinds)
     default_gate = not gates and not getattr(project.spec, "parsed_gates", [])
     usable, skipped = ladder_gates(project, gates)
@@ -150,18 +149,17 @@ def climb_ladder(
     progress("build training set", 0, 1)
     dataset = project.build_training_set()
     progress("build training set", 1, 1)
-    board = open_scoreboard(project, "ladder", dataset.content_hash)
     rungs: list[Rung] = []
     stopped: str | None = None
-    try:
+    with evaluation_run(project, "ladder", dataset.content_hash) as board:
         for i, sspec in enumerate(rungs_spec):
             progress("ladder", i, len(rungs_spec))
             tr = project.train(sspec, dataset, progress=progress)
-            tests = score(project, board, tr.name, tr.run_id, tr.student)
+            tests = board.add(tr.name, tr.run_id, tr.student, progress=progress)
             size = sum(f.stat().st_size for f in tr.directory.rglob("*") if f.is_file())
             rung = Rung(tr.name, sspec.kind, tr.run_id, tr.reused, tr.fit_seconds, size, tests, base_bytes=int(tr.student.base_model_bytes))
             teacher = {name: e["teacher"] for name, e in board.entries.items()}
-            lookup = _lookup(rung, teacher, board.teacher_cost_per_1k)
+            lookup = _lookup(rung, teacher, board.teacher_cost.per_1k_usd)
             for gate in usable:
                 rung.gates += judge(gate, lookup, best_student=tr.name, quality_sets=board.quality_sets)
             rung.met = bool(usable) and all(g.passed for g in rung.gates)
@@ -170,10 +168,8 @@ def climb_ladder(
                 stopped = rung.name
                 break
         progress("ladder", len(rungs), len(rungs_spec))
-    except BaseException as exc:
-        fail_scoreboard(project, board, exc)
-        raise
-    close_scoreboard(project, board, {"ladder": [r.name for r in rungs], "stopped_at": stopped})
+        board.close({"ladder": [r.name for r in rungs], "stopped_at": stopped})
+    cost = board.teacher_cost
     teacher = {name: e["teacher"] for name, e in board.entries.items()}
     return LadderResult(
         rungs,
@@ -181,7 +177,7 @@ def climb_ladder(
         skipped,
         stopped,
         board.run_id,
-        {"labeller": project.spec.teacher.labeller, "tests": teacher, "cost_per_1k_usd": board.teacher_cost_per_1k, "cost_estimated": board.teacher_cost_estimated},
+        {"labeller": project.spec.teacher.labeller, "tests": teacher, "cost_per_1k_usd": cost.per_1k_usd, "cost_estimated": cost.estimated},
         default_gate=default_gate,
         left_out=left_out,
         single=kinds is not None and len(kinds) == 1,

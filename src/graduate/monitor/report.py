@@ -32,7 +32,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from graduate.monitor.drift import embedding_drift, label_shift, length_drift
-from graduate.monitor.embed import embed_pair
+from graduate.models.embed import embed_pair
 from graduate.spec import MonitorSpec
 from graduate.store.runs import get_runs
 from graduate.store.schema import dataset_items, datasets, examples, traffic

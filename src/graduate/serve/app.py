@@ -21,10 +21,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response, StreamingResponse
 
-from graduate.errors import NotReadyError, StudentError
-from graduate.project import Project
+from graduate.errors import StudentError
 from graduate.serve.auth import AuthMiddleware, resolve_keys
 from graduate.serve.chat import build_answers, completion_body, completion_chunks, estimate_usage, message_text, recover_text
+from graduate.serve.context import ServedProject
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit, InFlightLimit, RequestTimeout
 from graduate.serve.metrics import MetricsMiddleware, ServeMetrics
@@ -35,28 +35,9 @@ from graduate.serve.service import RequestInfo, ServeService
 from graduate.serve.teacher_client import ServeTeacher
 from graduate.serve.traffic import TrafficWriter
 from graduate.spec import ServeSpec
-from graduate.store.runs import RunRow, get_runs
-from graduate.students.base import Student
-from graduate.students.registry import load_student
 from graduate.teacher.base import TeacherBackend
 
 ENDPOINTS = frozenset({"/v1/classify", "/v1/chat/completions", "/v1/models", "/healthz", "/readyz", "/metrics"})
-
-
-def select_student(project: Project, name: str | None) -> tuple[Student, RunRow]:
-    """The named student's newest evaluated run, or the best student overall."""
-    if name is None:
-        return project.best_student()
-    runs = [
-        r
-        for r in get_runs(project.engine, root=project.root, kind="train", status="finished")
-        if r.name == name and r.artifact_dir and (Path(r.artifact_dir) / "kind.json").exists()
-    ]
-    if not runs:
-        known = sorted({r.name for r in get_runs(project.engine, root=project.root, kind="train", status="finished")})
-        raise NotReadyError(f"no trained student named {name!r} (serve.student); trained: {known or 'none, run `graduate run` first'}")
-    run = max(runs, key=lambda r: ((r.metrics or {}).get("selection_score") is not None, r.started_at))
-    return load_student(Path(run.artifact_dir)), run  # type: ignore[arg-type]
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -69,7 +50,7 @@ def _param(loc: tuple[Any, ...]) -> str:
 
 
 def create_app(
-    project: Project,
+    project: ServedProject,
     options: ServeSpec | None = None,
     *,
     teacher_backend: TeacherBackend | None = None,
@@ -81,7 +62,7 @@ def create_app(
     opts = options or spec.serve
     answers = build_answers(spec.task, opts.answers)
     keys = resolve_keys(opts.api_keys_env, opts.api_keys, auth=opts.auth)
-    student, run = select_student(project, opts.student)
+    student, run = project.select_student(opts.student)
     student_name = f"{run.name}:{run.id}"
     fingerprint = f"graduate-{run.id[:8]}"
     metrics = ServeMetrics()

@@ -57,7 +57,7 @@ def build_answers(task: TaskSpec, overrides: dict[str, str] | None = None) -> di
 
 
 def estimate_usage(messages: list[dict[str, Any]], answer: str) -> dict[str, int]:
-    from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
+    from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 
     prompt = estimate_prompt_tokens(messages)
     completion = estimate_text_tokens(answer)

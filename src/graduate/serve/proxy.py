@@ -38,14 +38,14 @@ from starlette.middleware import Middleware
 from starlette.responses import Response, StreamingResponse
 
 from graduate.errors import SpecError
-from graduate.project import Project
+from graduate.serve.context import ServedProject
 from graduate.serve.auth import AuthMiddleware, resolve_keys
 from graduate.serve.chat import message_text, recover_text
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit
 from graduate.data.text import scrub_surrogates
 from graduate.store.calls import begin_call, finish_call, request_key
-from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 # Not sampling parameters: they change how the answer travels, not what it says.
 NOT_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "user", "metadata", "store"})
@@ -144,7 +144,7 @@ class StreamAssembler:
         }
 
 
-def create_proxy_app(project: Project, upstream: str, *, key_from_env: bool = False, timeout_s: float = 600.0, env: dict[str, str] | None = None) -> Any:
+def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: bool = False, timeout_s: float = 600.0, env: dict[str, str] | None = None) -> Any:
     spec = project.spec
     engine = project.engine
     env = dict(os.environ) if env is None else env

@@ -24,7 +24,7 @@ from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, record_completion
 from graduate.teacher.parse import parse_answer
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
-from graduate.teacher.tokens import estimate_prompt_tokens
+from graduate.formats.tokens import estimate_prompt_tokens
 
 
 @dataclass

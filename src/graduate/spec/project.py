@@ -83,19 +83,13 @@ class ProjectSpec(_Model):
         students = [s.label for s in self.students]
         if len(set(students)) != len(students):
             raise ValueError(f"student names must be unique, got {students}; give each a name")
-        from graduate.errors import StudentError
-        from graduate.students.registry import make_student
-
-        for i, st in enumerate(self.students):
-            try:  # constructing a student checks its params (cheap: nothing is loaded or trained)
-                make_student(st.kind, self.task.labels, st.params)
-            except StudentError as exc:
-                raise ValueError(f"students[{i}] ({st.label}): {exc}; see `graduate students show {st.kind}`") from None
+        # Kinds and params are checked against the student registry by graduate.pipeline.validate
+        # (the spec sits below the students).
         return self
 
     @model_validator(mode="after")
     def _check_evaluation(self) -> "ProjectSpec":
-        from graduate.evaluate.criteria import check_gate, parse_gate
+        from graduate.spec.gates import check_gate, parse_gate
 
         by_name = {d.name: d for d in self.data}
         for i, t in enumerate(self.test_sets):
@@ -129,7 +123,7 @@ class ProjectSpec(_Model):
 
     @property
     def parsed_gates(self) -> list[Any]:
-        """The gates as typed objects (graduate.evaluate.criteria.Gate), parsed at validation."""
+        """The gates as typed objects (graduate.spec.gates.Gate), parsed at validation."""
         return list(self._gates)
 
     def price_for(self, model: str) -> PriceSpec | None:

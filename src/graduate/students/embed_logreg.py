@@ -16,7 +16,7 @@ import numpy as np
 from graduate.errors import StudentError
 from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import EmbedLogregParams
-from graduate.students.base_models import MINILM, encoder_dir
+from graduate.models.base_models import MINILM, encoder_dir
 
 
 class EmbedLogregStudent(StudentBase):
@@ -58,7 +58,7 @@ class EmbedLogregStudent(StudentBase):
     @property
     def base_model_bytes(self) -> int:
         """The frozen encoder it needs beside its own files (not saved with the student)."""
-        from graduate.students.base_models import dir_size
+        from graduate.models.base_models import dir_size
 
         return dir_size(encoder_dir(self.params["base_model"], self.kind))
 

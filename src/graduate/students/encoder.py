@@ -29,7 +29,7 @@ from graduate.errors import StudentError
 from graduate.hardware import bf16_pays_off, cpu_count
 from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import EncoderParams
-from graduate.students.base_models import MINILM, encoder_dir
+from graduate.models.base_models import MINILM, encoder_dir
 from graduate.students.training import StepProgress, optimise, total_steps
 from graduate.students.onnx_export import batches_by_length, check_agreement, export_onnx, quantise_int8, session, softmax
 

@@ -30,7 +30,7 @@ import numpy as np
 from graduate.errors import StudentError
 from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import LoraLlmParams
-from graduate.students.base_models import QWEN_05B, load_causal_lm
+from graduate.models.base_models import QWEN_05B, load_causal_lm
 from graduate.students.training import StepProgress, optimise, total_steps
 
 DEFAULT_PROMPT = "Classify the text.\n\nText: {text}\n\nAnswer:"
@@ -270,7 +270,7 @@ class LoraLlmStudent(StudentBase):
     @property
     def base_model_bytes(self) -> int:
         """The base model it needs beside the adapter (the GGUF file, or the Hugging Face directory)."""
-        from graduate.students.base_models import causal_lm_source, dir_size
+        from graduate.models.base_models import causal_lm_source, dir_size
 
         directory, gguf = causal_lm_source(self.params["base_model"], self.kind)
         return (directory / gguf).stat().st_size if gguf else dir_size(directory)

@@ -20,7 +20,7 @@ from graduate.store.calls import answers, begin_call, finish_call, live_spend, r
 from graduate.teacher.base import ChatRequest, Completion, TeacherBackend
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
-from graduate.teacher.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 Progress = Callable[[int], None]
 

@@ -13,7 +13,7 @@ import asyncio
 
 from graduate.spec import TeacherSpec
 from graduate.teacher.base import ChatRequest, Completion
-from graduate.teacher.local_models import resolve_model
+from graduate.models.gguf import resolve_model
 from graduate.teacher.local_server import LocalServer, require_llama_cpp
 
 

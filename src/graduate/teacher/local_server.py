@@ -155,7 +155,7 @@ class LocalServer:
             else:
                 self.port = free_port()
             if self.log_path is None:
-                from graduate.teacher.local_models import cache_dir
+                from graduate.models.gguf import cache_dir
 
                 logs = cache_dir() / "logs"
                 logs.mkdir(parents=True, exist_ok=True)

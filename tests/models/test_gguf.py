@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from graduate.errors import LocalTeacherError
-from graduate.teacher import local_models
-from graduate.teacher.local_models import MODELS, PackagedModel, check_gguf, ensure_joined, resolve_model
+from graduate.models import gguf as local_models
+from graduate.models.gguf import MODELS, PackagedModel, check_gguf, ensure_joined, resolve_model
 from graduate.teacher.local_server import LocalServer
 
 

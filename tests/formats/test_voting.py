@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graduate.teacher.voting import audit_weight, disagreement, ensemble_vote, majority_vote
+from graduate.formats.voting import audit_weight, disagreement, ensemble_vote, majority_vote
 
 
 def test_majority_vote_share_is_the_confidence():

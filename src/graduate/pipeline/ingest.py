@@ -1,0 +1,68 @@
+"""Step 1, ingest: import the spec's teacher logs and load its data sources into the store (both
+idempotent: a file already imported, an item already held, adds nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from graduate.data.csv_source import CsvReport, read_items
+from graduate.data.examples import add_examples
+from graduate.data.import_calls import ImportReport, import_log
+from graduate.pipeline.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:
+    from graduate.pipeline.project import Project
+
+
+class LoadedSource(NamedTuple):
+    name: str
+    added: int
+    report: CsvReport
+
+
+@dataclass(frozen=True)
+class Ingested:
+    imports: list[ImportReport]
+    loaded: list[LoadedSource]
+
+
+def import_logs(project: "Project", progress: ProgressFn = no_progress) -> list[ImportReport]:
+    logs = project.spec.teacher_logs
+    reports = []
+    for i, log in enumerate(logs):
+        progress("import teacher logs", i, len(logs))
+        reports.append(import_log(project.engine, log.input, log.output, price_for=project.spec.price_for, fmt=log.format))
+    progress("import teacher logs", len(logs), len(logs))
+    return reports
+
+
+def import_batch(project: "Project", input_path: Path, output_path: Path | None, fmt: str = "batch") -> ImportReport:
+    return import_log(project.engine, input_path, output_path, price_for=project.spec.price_for, fmt=fmt)
+
+
+def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[LoadedSource]:
+    spec = project.spec
+    out = []
+    for i, src in enumerate(spec.data):
+        progress("load data", i, len(spec.data))
+        items, report = read_items(
+            src.path,
+            text_column=src.text_column or spec.task.text_column,
+            id_column=src.id_column,
+            gold_column=src.gold_column,
+            gold_values=src.gold_values,
+            labels=spec.task.labels,
+            tags_column=src.tags_column,
+            tag_separator=src.tag_separator,
+            group_column=src.group_column,
+        )
+        added = add_examples(project.engine, src.name, items, gold_labeller=f"gold:{src.name}")
+        out.append(LoadedSource(src.name, added, report))
+    progress("load data", len(spec.data), len(spec.data))
+    return out
+
+
+def ingest(project: "Project", progress: ProgressFn = no_progress) -> Ingested:
+    return Ingested(import_logs(project, progress), load_data(project, progress))

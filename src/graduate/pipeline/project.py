@@ -1,0 +1,104 @@
+"""The context every pipeline step takes: ``Project.load(path)`` reads and checks graduate.yaml and
+opens the store. Its methods are the steps, bound to it, for callers that hold a project."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import Engine
+
+from graduate.data.build import Dataset
+from graduate.data.import_calls import ImportReport
+from graduate.evaluate.error_analysis import ErrorAnalysis
+from graduate.evaluate.testsets import TestSet
+from graduate.spec import ProjectSpec, StudentSpec
+from graduate.store.db import open_engine, resolve_url
+from graduate.store.runs import RunRow
+from graduate.students.base import Student
+
+from graduate.pipeline import assess, build, ingest, report, run, select, train
+from graduate.pipeline.progress import ProgressFn, no_progress
+from graduate.pipeline.train import TrainResult
+from graduate.pipeline.validate import load_checked_spec
+
+__all__ = ["Project", "ProgressFn", "TrainResult"]
+
+
+class Project:
+    def __init__(self, spec: ProjectSpec, root: Path, engine: Engine):
+        self.spec = spec
+        self.root = root
+        self.engine = engine
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Project":
+        spec, root = load_checked_spec(path)
+        return cls(spec, root, open_engine(resolve_url(spec.store.url, root)))
+
+    @property
+    def workdir(self) -> Path:
+        d = self.root / ".graduate"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # -- ingest, build, train ---------------------------------------------------------------
+    def import_logs(self, progress: ProgressFn = no_progress) -> list[ImportReport]:
+        return ingest.import_logs(self, progress)
+
+    def import_batch(self, input_path: Path, output_path: Path | None, fmt: str = "batch") -> ImportReport:
+        return ingest.import_batch(self, input_path, output_path, fmt)
+
+    def load_data(self, progress: ProgressFn = no_progress) -> list[ingest.LoadedSource]:
+        return ingest.load_data(self, progress)
+
+    def build_training_set(self, *, spec: ProjectSpec | None = None, name: str = "train", progress: ProgressFn | None = None) -> Dataset:
+        return build.build(self, spec=spec, name=name, progress=progress)
+
+    def train(self, student_spec: StudentSpec, dataset: Dataset, *, seed: int | None = None, progress: ProgressFn = no_progress) -> TrainResult:
+        return train.train(self, student_spec, dataset, seed=seed, progress=progress)
+
+    # -- which student ------------------------------------------------------------------------
+    def best_student(self) -> tuple[Student, RunRow]:
+        return select.best_student(self)
+
+    def trained_students(self) -> dict[str, tuple[Student, RunRow]]:
+        return select.trained_students(self)
+
+    def select_student(self, name: str | None) -> tuple[Student, RunRow]:
+        return select.select_student(self, name)
+
+    # -- evaluate ------------------------------------------------------------------------------
+    def run(self, progress: ProgressFn = no_progress) -> dict[str, Any]:
+        """The whole path (graduate.pipeline.run); returns the summary written to summary.json."""
+        return run.run(self, progress).summary
+
+    def evaluate(self, progress: ProgressFn = no_progress) -> dict[str, Any]:
+        return run.evaluate(self, progress)
+
+    def check_test_sets(self) -> None:
+        assess.check_test_sets(self)
+
+    def load_test_sets(self) -> list[TestSet]:
+        return assess.load_test_sets(self)
+
+    def latest_assessment(self) -> dict[str, Any]:
+        return assess.latest_assessment(self)
+
+    def error_analysis(self, *, student: str | None = None, test_sets: list[str] | None = None, assessment: dict[str, Any] | None = None) -> ErrorAnalysis:
+        return report.error_analysis(self, student=student, test_sets=test_sets, assessment=assessment)
+
+    def report(self, path: Path | None = None) -> Path:
+        return report.write_html_report(self, path)
+
+    # -- use ------------------------------------------------------------------------------------
+    def label(self, texts: list[str], *, progress: Callable[[int], None] | None = None, backend: Any = None):
+        """Send texts to the live teacher (cached, limited, budgeted); store calls and labels."""
+        from graduate.teacher.labeling import label_texts
+        from graduate.teacher.registry import make_teacher
+
+        backend = backend or make_teacher(self.spec.teacher)
+        return asyncio.run(
+            label_texts(self.engine, self.spec.teacher, backend, texts, price=self.spec.price_for(self.spec.teacher.model), progress=progress)
+        )

@@ -1,0 +1,126 @@
+"""Step 4, score: one evaluation run. Each test set's teacher answers are read once; each student
+predicts every test set once (timed); both are stored as the run's predictions and scored from
+those arrays. The scoreboard keeps them in memory, so the assessment reads no store rows back.
+
+A scoreboard is opened inside ``evaluation_run``: whatever fails (a student that crashes while
+predicting, the assessment, Ctrl-C) leaves the evaluate run failed, never "running" or finished.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+from graduate.data.teacher_labels import TeacherLabel, teacher_labels
+from graduate.evaluate.assessment import Stored
+from graduate.evaluate.cost import CostFigure, teacher_cost
+from graduate.evaluate.evaluation import StudentPredictions, student_metrics, student_predictor, test_set_entry
+from graduate.evaluate.testsets import TestSet
+from graduate.store.calls import CallRow
+from graduate.store.runs import fail_run, finish_run, get_runs, save_predictions, start_run, update_metrics
+from graduate.students.base import Student
+
+from graduate.pipeline.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:
+    from graduate.pipeline.project import Project
+
+
+def predict_timed(student: Student, texts: list[str]) -> StudentPredictions:
+    """Predict and measure CPU time (what serving costs) and wall time (what a caller waits)."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    probs = student.predict_proba(texts)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return StudentPredictions([student.labels[i] for i in probs.argmax(axis=1)], probs, cpu, wall)
+
+
+@dataclass
+class Scoreboard:
+    """One evaluate run: per test set the teacher's figures and each scored student's."""
+
+    project: "Project"
+    run_id: str
+    tests: list[TestSet]
+    quality_sets: list[str]
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # test set -> {n, content_hash, label_counts, teacher, students}
+    students: dict[str, tuple[Student, str]] = field(default_factory=dict)  # name -> (student, train run id), in scoring order
+    predictions: Stored = field(default_factory=dict)  # (test set, predictor) -> {example id: (label, probs)}
+    calls: list[CallRow] = field(default_factory=list)  # the teacher calls that answered the test sets
+    _answers: dict[str, dict[int, TeacherLabel]] = field(default_factory=dict)
+
+    def teacher_answers(self, test: TestSet) -> dict[int, TeacherLabel]:
+        """The teacher's stored answers on a test set, read (and stored as predictions) once."""
+        if test.name not in self._answers:
+            p = self.project
+            answers = teacher_labels(p.engine, p.spec.task, p.spec.teacher, test.examples)
+            self._answers[test.name] = answers
+            self.calls += [a.call for a in answers.values() if a.call is not None]
+            answered = [ex for ex in test.examples if answers[ex.id].call is not None]
+            labeller = p.spec.teacher.labeller
+            save_predictions(
+                p.engine,
+                self.run_id,
+                [{"example_id": ex.id, "test_set": test.name, "predictor": labeller, "label": answers[ex.id].label, "probs": answers[ex.id].probs} for ex in answered],
+            )
+            self.predictions[(test.name, labeller)] = {ex.id: (answers[ex.id].label, answers[ex.id].probs) for ex in answered}
+            self.entries[test.name] = test_set_entry(p.spec, test, answers)
+        return self._answers[test.name]
+
+    def add(self, name: str, train_run_id: str, student: Student, *, progress: ProgressFn = no_progress) -> dict[str, dict[str, Any]]:
+        """Score one student on every test set; returns {test set: metrics} and records them, with
+        its selection score (mean accuracy over the quality sets), on its training run."""
+        p = self.project
+        out: dict[str, dict[str, Any]] = {}
+        for k, test in enumerate(self.tests):
+            progress(f"evaluate {name}", k, len(self.tests))
+            answers = self.teacher_answers(test)
+            preds = predict_timed(student, [ex.text for ex in test.examples])
+            who = student_predictor(name, train_run_id)
+            rows = {ex.id: (lab, dict(zip(student.labels, map(float, pr)))) for ex, lab, pr in zip(test.examples, preds.labels, preds.probs)}
+            save_predictions(
+                p.engine, self.run_id, [{"example_id": ex_id, "test_set": test.name, "predictor": who, "label": lab, "probs": pr} for ex_id, (lab, pr) in rows.items()]
+            )
+            self.predictions[(test.name, who)] = rows  # type: ignore[assignment]
+            out[test.name] = student_metrics(p.spec.task, test, preds, answers, p.spec.serving.cpu_core_hour_usd)
+            self.entries[test.name]["students"][name] = out[test.name]
+        progress(f"evaluate {name}", len(self.tests), len(self.tests))
+        self.students[name] = (student, train_run_id)
+        quality = [out[t]["accuracy"] for t in self.quality_sets if t in out] or [m["accuracy"] for m in out.values()]
+        run = next(r for r in get_runs(p.engine, root=p.root, kind="train") if r.id == train_run_id)
+        update_metrics(p.engine, train_run_id, {**(run.metrics or {}), "selection_score": sum(quality) / len(quality), "test": out})
+        return out
+
+    def selection_score(self, name: str) -> float:
+        """Mean accuracy over the quality test sets (what picks the best student)."""
+        scores = [self.entries[t]["students"][name]["accuracy"] for t in self.quality_sets if t in self.entries]
+        return sum(scores) / len(scores)
+
+    def best(self) -> str | None:
+        """The scored student with the highest selection score (ties: the first scored)."""
+        return max(self.students, key=self.selection_score) if self.students else None
+
+    @property
+    def teacher_cost(self) -> CostFigure:
+        return teacher_cost(self.project.spec, self.calls)
+
+    def close(self, extra: dict[str, Any] | None = None) -> None:
+        finish_run(self.project.engine, self.run_id, metrics={"test_sets": self.entries, **(extra or {})})
+
+
+@contextmanager
+def evaluation_run(project: "Project", name: str, dataset_hash: str | None = None) -> Iterator[Scoreboard]:
+    """Open an evaluate run on the spec's test sets (each checked against its frozen version: a
+    changed set is refused until its version is raised); any failure inside marks it failed."""
+    tests = project.load_test_sets()
+    quality = [t.name for t in project.spec.test_sets if t.purpose == "quality"]
+    spec = project.spec
+    run_id = start_run(project.engine, kind="evaluate", name=name, spec=json.loads(spec.model_dump_json()), seed=spec.seed, dataset_hash=dataset_hash)
+    board = Scoreboard(project, run_id, tests, quality)
+    try:
+        yield board
+    except BaseException as exc:
+        fail_run(project.engine, run_id, f"{type(exc).__name__}: {exc}"[:2000])
+        raise

@@ -1,0 +1,74 @@
+"""Which trained student a command uses: the best of graduate.yaml's students, each spec student's
+newest evaluated run, or one named by the user. Learning-curve shares, ensemble members and
+ladder rungs the spec does not list never compete (a lucky 75% share would otherwise win)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from graduate.errors import NotReadyError
+from graduate.store.runs import RunRow, get_runs
+from graduate.students.base import Student
+from graduate.students.registry import load_student
+
+if TYPE_CHECKING:
+    from graduate.pipeline.project import Project
+
+
+def _loadable(r: RunRow) -> bool:
+    return bool(r.artifact_dir) and (Path(r.artifact_dir) / "kind.json").exists()  # type: ignore[arg-type]
+
+
+def best_student(project: "Project") -> tuple[Student, RunRow]:
+    """The best of graduate.yaml's students: for each, its newest evaluated run, and of those the
+    highest selection score (mean accuracy over the quality test sets; ties: the newest)."""
+    names = {s.label for s in project.spec.students}
+    evaluated = [
+        r
+        for r in get_runs(project.engine, root=project.root, kind="train", status="finished")
+        if (r.metrics or {}).get("selection_score") is not None and _loadable(r)
+    ]
+    newest: dict[str, RunRow] = {}
+    for r in evaluated:  # in start order: the last one per name wins
+        if r.name in names:
+            newest[r.name] = r
+    if not newest:
+        others = sorted({r.name for r in evaluated if r.name not in names})
+        hint = f"; trained outside students: {others} (add one to students: in graduate.yaml to use it)" if others else ""
+        raise NotReadyError(f"no trained student of graduate.yaml's students {sorted(names)}; run `graduate run {project.root}` first{hint}")
+    best = max(newest.values(), key=lambda r: (r.metrics["selection_score"], r.started_at))  # type: ignore[index]
+    return load_student(Path(best.artifact_dir)), best  # type: ignore[arg-type]
+
+
+def trained_students(project: "Project") -> dict[str, tuple[Student, RunRow]]:
+    """Each spec student's newest finished training run that was evaluated (it has a selection
+    score; learning-curve runs on subsets don't), loaded from the store."""
+    runs = get_runs(project.engine, root=project.root, kind="train", status="finished")
+    out: dict[str, tuple[Student, RunRow]] = {}
+    for sspec in project.spec.students:
+        mine = [r for r in runs if r.name == sspec.label and _loadable(r)]
+        mine = [r for r in mine if (r.metrics or {}).get("selection_score") is not None] or mine
+        if not mine:
+            raise NotReadyError(f"student {sspec.label!r} is not trained yet; run `graduate run {project.root}` first")
+        run = mine[-1]
+        trained_as = next((s for s in run.spec.get("students", []) if (s.get("name") or s.get("kind")) == sspec.label), None)
+        if trained_as is not None and (trained_as.get("kind"), trained_as.get("params") or {}) != (sspec.kind, sspec.params):
+            raise NotReadyError(
+                f"student {sspec.label!r} changed in graduate.yaml since it was trained (run {run.id[:8]}); run `graduate run {project.root}` to retrain it"
+            )
+        out[sspec.label] = (load_student(Path(run.artifact_dir)), run)  # type: ignore[arg-type]
+    return out
+
+
+def select_student(project: "Project", name: str | None) -> tuple[Student, RunRow]:
+    """The named student's newest evaluated run (else its newest run), or the best student overall."""
+    if name is None:
+        return best_student(project)
+    finished = get_runs(project.engine, root=project.root, kind="train", status="finished")
+    runs = [r for r in finished if r.name == name and _loadable(r)]
+    if not runs:
+        known = sorted({r.name for r in finished})
+        raise NotReadyError(f"no trained student named {name!r} (serve.student); trained: {known or 'none, run `graduate run` first'}")
+    run = max(runs, key=lambda r: ((r.metrics or {}).get("selection_score") is not None, r.started_at))
+    return load_student(Path(run.artifact_dir)), run  # type: ignore[arg-type]

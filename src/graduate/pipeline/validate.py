@@ -1,0 +1,44 @@
+"""The checks of graduate.yaml that need the registries above the spec: every student's kind
+exists and its params fit the kind's typed model (ensemble members too). ``load_checked_spec`` and
+``parse_checked_spec`` are what every command uses to read a spec: nothing runs on a spec that
+fails them, and each problem is one line naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from graduate.errors import SpecError, StudentError
+from graduate.spec import SPEC_FILENAME, ProjectSpec, load_spec, parse_spec
+from graduate.students.registry import STUDENTS, make_student
+
+
+def check_students(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
+    """Raise one SpecError listing every student whose kind is unknown or whose params are wrong.
+    Constructing a student checks its params (cheap: nothing is loaded or trained)."""
+    problems = []
+    for i, st in enumerate(spec.students):
+        if st.kind not in STUDENTS:
+            problems.append(SpecError(f"unknown student kind {st.kind!r}; known kinds: {sorted(STUDENTS)}", path=path, field=f"students[{i}].kind"))
+            continue
+        try:
+            make_student(st.kind, spec.task.labels, st.params)
+        except StudentError as exc:
+            problems.append(SpecError(f"students[{i}] ({st.label}): {exc}; see `graduate students show {st.kind}`", path=path))
+    if problems:
+        raise SpecError.several(problems)
+
+
+def load_checked_spec(path: Path | str) -> tuple[ProjectSpec, Path]:
+    """``graduate.spec.load_spec`` plus the student checks."""
+    spec, root = load_spec(path)
+    p = Path(path)
+    check_students(spec, path=p if p.is_file() else p / SPEC_FILENAME)
+    return spec, root
+
+
+def parse_checked_spec(raw: dict[str, Any], *, path: Path | str | None = None) -> ProjectSpec:
+    """``graduate.spec.parse_spec`` plus the student checks."""
+    spec = parse_spec(raw, path=path)
+    check_students(spec, path=path)
+    return spec

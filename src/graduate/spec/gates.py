@@ -1,0 +1,222 @@
+"""The gate language of graduate.yaml's ``gates:``: a gate's grammar, the metrics it may name, and the
+check against the spec's test sets and students (run when the spec is read). Judging a gate on
+measured figures is ``graduate.evaluate.criteria``.
+
+A gate is written as ``LEFT OP RIGHT [on TEST_SET]``::
+
+    student.accuracy >= 0.98 * teacher.accuracy on test.balanced
+    student.latency_p99_ms <= 20
+    student[tfidf-logreg].recall >= teacher.recall - 0.02 on test.indist
+
+The grammar (parsed by a small tokenizer and recursive descent, never ``eval``)::
+
+    gate    := operand CMP rhs [ "on" TEST_SET ]
+    rhs     := NUMBER | [ NUMBER "*" ] operand [ "*" NUMBER ] [ ("+" | "-") NUMBER ]
+    operand := ("student" [ "[" NAME "]" ] | "teacher") "." METRIC
+    CMP     := ">=" | "<=" | ">" | "<"
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+Scope = Literal["test", "serving", "bias"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    scope: Scope  # test: measured per test set; serving: per predictor; bias: on the bias pair
+    higher_is_better: bool
+    teacher: bool  # defined for the teacher too (the teacher gives labels, not probabilities)
+    description: str
+
+
+METRICS: dict[str, MetricInfo] = {
+    "accuracy": MetricInfo("test", True, True, "share of items whose label matches gold"),
+    "accuracy_ci_low": MetricInfo("test", True, True, "lower end of accuracy's bootstrap confidence interval"),
+    "accuracy_ci_high": MetricInfo("test", True, True, "upper end of accuracy's bootstrap confidence interval"),
+    "precision": MetricInfo("test", True, True, "precision of the positive label (binary) or macro precision"),
+    "recall": MetricInfo("test", True, True, "recall of the positive label (binary) or macro recall"),
+    "f1": MetricInfo("test", True, True, "F1 of the positive label (binary) or macro F1"),
+    "f1_ci_low": MetricInfo("test", True, True, "lower end of F1's bootstrap confidence interval"),
+    "macro_precision": MetricInfo("test", True, True, "unweighted mean of the per-label precisions"),
+    "macro_recall": MetricInfo("test", True, True, "unweighted mean of the per-label recalls"),
+    "macro_f1": MetricInfo("test", True, True, "unweighted mean of the per-label F1 scores"),
+    "roc_auc": MetricInfo("test", True, True, "ROC-AUC (the teacher's from its hard labels)"),
+    "pr_auc": MetricInfo("test", True, True, "area under the precision-recall curve (average precision)"),
+    "fpr": MetricInfo("test", False, True, "false-positive rate at the operating threshold (binary)"),
+    "tpr": MetricInfo("test", True, True, "true-positive rate at the operating threshold (binary)"),
+    "ece": MetricInfo("test", False, False, "expected calibration error of the predicted probabilities"),
+    "brier": MetricInfo("test", False, False, "Brier score of the positive label's probability (binary)"),
+    "agreement_with_teacher": MetricInfo("test", True, False, "share of items where the student gives the teacher's label"),
+    "kappa_with_teacher": MetricInfo("test", True, False, "Cohen's kappa between student and teacher labels"),
+    "latency_p50_ms": MetricInfo("serving", False, True, "median latency of one single-item prediction, ms"),
+    "latency_p95_ms": MetricInfo("serving", False, True, "95th percentile latency of a single-item prediction, ms"),
+    "latency_p99_ms": MetricInfo("serving", False, True, "99th percentile latency of a single-item prediction, ms"),
+    "batch_ms_per_item": MetricInfo("serving", False, False, "median time per item when predicting in batches, ms"),
+    "cost_per_1k": MetricInfo("serving", False, True, "USD per 1,000 items (teacher: tokens x prices; student: CPU time)"),
+    "bias_mean_abs_shift": MetricInfo("bias", False, False, "mean |score change| when identity terms are swapped"),
+    "bias_max_abs_shift": MetricInfo("bias", False, False, "largest |score change| when identity terms are swapped"),
+    "bias_flip_rate": MetricInfo("bias", False, True, "share of swapped pairs whose label changed"),
+    "bias_fpr_gap": MetricInfo("bias", False, True, "largest gap between one identity term's FPR and the overall FPR"),
+}
+
+_OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+
+
+@dataclass(frozen=True)
+class Operand:
+    subject: Literal["student", "teacher"]
+    student: str | None  # None: the best student
+    metric: str
+
+    def __str__(self) -> str:
+        who = self.subject if self.student is None else f"student[{self.student}]"
+        return f"{who}.{self.metric}"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One parsed gate: ``left op (factor * right + offset | threshold)`` on one or every test set."""
+
+    text: str
+    left: Operand
+    op: str
+    threshold: float | None = None
+    right: Operand | None = None
+    factor: float = 1.0
+    offset: float = 0.0
+    test_set: str | None = None
+
+    @property
+    def scope(self) -> Scope:
+        return METRICS[self.left.metric].scope
+
+    def operands(self) -> list[Operand]:
+        return [self.left] + ([self.right] if self.right is not None else [])
+
+
+class GateSyntaxError(ValueError):
+    pass
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<ref>(?:student|teacher)(?:\[[^\]]*\])?\.[A-Za-z0-9_]+)
+  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
+  | (?P<cmp>>=|<=|==|!=|=>|=<|>|<)
+  | (?P<arith>[*+\-])
+  | (?P<word>\S+)
+    """,
+    re.X,
+)
+_REF = re.compile(r"(?P<subject>student|teacher)(?:\[(?P<name>[^\]]*)\])?\.(?P<metric>[A-Za-z0-9_]+)")
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out = []
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup or ""
+        if kind != "space":
+            out.append((kind, m.group()))
+    return out
+
+
+def parse_gate(text: str) -> Gate:
+    """Parse one gate expression; a GateSyntaxError says what was expected where."""
+    if not isinstance(text, str) or not text.strip():
+        raise GateSyntaxError("a gate is an expression such as 'student.accuracy >= 0.98 * teacher.accuracy on test.balanced'")
+    text = " ".join(text.split())
+    expr, test_set = text, None
+    m = re.fullmatch(r"(?P<expr>.+?)\s+on\s+(?P<ts>\S+)", text)
+    if m:
+        expr, test_set = m.group("expr"), m.group("ts")
+    elif re.search(r"(^|\s)on(\s|$)", text):
+        raise GateSyntaxError(f"{text!r}: 'on' must be followed by one test set name, at the end")
+    toks = _tokens(expr)
+    pos = 0
+
+    def peek(kind: str | None = None) -> tuple[str, str] | None:
+        if pos < len(toks) and (kind is None or toks[pos][0] == kind):
+            return toks[pos]
+        return None
+
+    def take(kind: str, what: str) -> str:
+        nonlocal pos
+        tok = peek()
+        if tok is None or tok[0] != kind:
+            found = f"{tok[1]!r}" if tok else "the end"
+            raise GateSyntaxError(f"{text!r}: expected {what}, found {found}")
+        pos += 1
+        return tok[1]
+
+    def operand(raw: str) -> Operand:
+        r = _REF.fullmatch(raw)
+        if r is None:  # the tokenizer only yields refs that match; kept for safety
+            raise GateSyntaxError(f"{text!r}: {raw!r} is not student.METRIC or teacher.METRIC")
+        name = r.group("name")
+        if r.group("subject") == "teacher" and name is not None:
+            raise GateSyntaxError(f"{text!r}: only student takes a [name]")
+        if name is not None and not name.strip():
+            raise GateSyntaxError(f"{text!r}: student[] needs a student name inside the brackets")
+        return Operand(r.group("subject"), name.strip() if name else None, r.group("metric"))  # type: ignore[arg-type]
+
+    left = operand(take("ref", "student.METRIC or teacher.METRIC"))
+    op = take("cmp", "a comparison (>=, <=, >, <)")
+    if op not in _OPS:
+        raise GateSyntaxError(f"{text!r}: comparison {op!r} is not allowed; use >=, <=, > or <")
+    threshold: float | None = None
+    right: Operand | None = None
+    factor, offset = 1.0, 0.0
+    if peek("num"):
+        number = float(take("num", "a number"))
+        if peek("arith") and toks[pos][1] == "*":
+            take("arith", "*")
+            factor = number
+            right = operand(take("ref", "student.METRIC or teacher.METRIC after '*'"))
+        else:
+            threshold = number
+    else:
+        right = operand(take("ref", "a number or student.METRIC / teacher.METRIC"))
+        if peek("arith") and toks[pos][1] == "*":
+            take("arith", "*")
+            factor = float(take("num", "a number after '*'"))
+    if right is not None and peek("arith") and toks[pos][1] in "+-":
+        sign = -1.0 if take("arith", "+ or -") == "-" else 1.0
+        offset = sign * float(take("num", "a number after + or -"))
+    if pos != len(toks):
+        raise GateSyntaxError(f"{text!r}: unexpected {toks[pos][1]!r}; a gate is LEFT OP RIGHT [on TEST_SET]")
+    return Gate(text, left, op, threshold, right, factor, offset, test_set)
+
+
+def check_gate(gate: Gate, *, test_sets: dict[str, str], students: list[str], has_bias_pair: bool) -> None:
+    """Check a parsed gate against the spec: metrics, test sets and students must exist.
+
+    ``test_sets`` maps each test set name to its purpose (quality | bias).
+    """
+    for o in gate.operands():
+        info = METRICS.get(o.metric)
+        if info is None:
+            raise ValueError(f"{gate.text!r}: unknown metric {o.metric!r}; known metrics: {sorted(METRICS)}")
+        if o.subject == "teacher" and not info.teacher:
+            raise ValueError(f"{gate.text!r}: teacher.{o.metric} is not measured (the teacher gives labels, not probabilities)")
+        if o.student is not None and o.student not in students:
+            raise ValueError(f"{gate.text!r}: unknown student {o.student!r}; the spec's students are {students}")
+        if info.scope == "bias" and not has_bias_pair:
+            raise ValueError(f"{gate.text!r}: {o.metric} needs evaluation.bias_pair (an original and an identity-swapped test set)")
+    scopes = {METRICS[o.metric].scope for o in gate.operands()}
+    if len(scopes) > 1:
+        raise ValueError(f"{gate.text!r}: compares a {' and a '.join(sorted(scopes))} metric; compare like with like")
+    if gate.left.subject != "student" and (gate.right is None or gate.right.subject != "student"):
+        raise ValueError(f"{gate.text!r}: a gate judges a student; put student.METRIC on one side")
+    if gate.test_set is not None:
+        if gate.test_set not in test_sets:
+            raise ValueError(f"{gate.text!r}: unknown test set {gate.test_set!r}; the spec's test sets are {sorted(test_sets)}")
+        if scopes != {"test"}:
+            raise ValueError(f"{gate.text!r}: {gate.left.metric} is not measured per test set; drop 'on {gate.test_set}'")
+    elif scopes == {"test"} and "quality" not in test_sets.values():
+        raise ValueError(f"{gate.text!r}: no quality test set to judge it on; add one to test_sets or name one with 'on'")
