@@ -96,7 +96,7 @@ def test_test_set_names_unknown_source():
 def test_invalid_choice_says_what_is_allowed():
     r = raw()
     r["task"]["parse"]["kind"] = "guess"
-    with pytest.raises(SpecError, match=r"task\.parse\.kind: .*'json_key', 'regex' or 'label_words'"):
+    with pytest.raises(SpecError, match=r"task\.parse\.kind: .*'json_key', 'regex', 'label_words', .* or 'json_booleans'"):
         parse_spec(r)
 
 

@@ -1,4 +1,5 @@
-"""Issue 17, item 1: any crash in an evaluation ends with one line and the run marked failed. A
+"""Issue 17, item 1 (and issue 13): any crash in an evaluation, from `graduate evaluate` or `graduate
+run`, ends with one line and the run marked failed. A
 real crash: the encoder's served ONNX model is corrupted on disk after training, so it loads
 (the file is read) and fails only when the evaluation predicts with it."""
 
@@ -43,3 +44,13 @@ def test_a_crash_during_evaluation_is_one_line_and_marks_the_run_failed(tiny_pro
     evals = [r for r in runs if r.kind == "evaluate"]
     assert [r.status for r in evals] == ["finished", "failed"]  # the first run's evaluation is kept
     assert sum(r.kind == "train" and r.status == "finished" for r in runs) == 2  # nothing stored was lost
+
+    # `graduate run` reuses both trained students (identical fingerprints) and crashes in the
+    # same evaluation step: its evaluate run is failed too, and the summary is not rewritten.
+    summary = tiny_project / ".graduate" / "summary.json"
+    before = summary.read_text()
+    again = graduate("run", str(tiny_project))
+    assert again.returncode == 70, again.stdout[-1000:] + again.stderr[-2000:]
+    evals = [r for r in get_runs(Project.load(tiny_project).engine) if r.kind == "evaluate"]
+    assert [r.status for r in evals] == ["finished", "failed", "failed"] and evals[-1].name == "run"
+    assert summary.read_text() == before

@@ -7,6 +7,7 @@ from typing import Callable
 from graduate.formats.base import AnswerFormat
 from graduate.formats.json_key import JsonKeyFormat
 from graduate.formats.label_words import LabelWordsFormat
+from graduate.formats.multi_label import MultiLabelFormat
 from graduate.formats.regex import RegexFormat
 from graduate.spec import ParseSpec
 
@@ -14,6 +15,9 @@ FORMATS: dict[str, Callable[[ParseSpec, list[str]], AnswerFormat]] = {
     "json_key": JsonKeyFormat,
     "regex": RegexFormat,
     "label_words": LabelWordsFormat,
+    "label_list": MultiLabelFormat,
+    "json_list": MultiLabelFormat,
+    "json_booleans": MultiLabelFormat,
 }
 
 

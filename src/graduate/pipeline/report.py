@@ -31,13 +31,17 @@ def error_analysis(
     return analyse_errors(project.engine, project.spec, assessment, tests, student=student)
 
 
-def write_html_report(project: "Project", path: Path | None = None) -> Path:
-    """Write the one-file HTML report of the newest evaluation (default .graduate/report.html)."""
+def write_html_report(
+    project: "Project", path: Path | None = None, *, assessment: dict[str, Any] | None = None, summary: dict[str, Any] | None = None
+) -> Path:
+    """Write the one-file HTML report (default .graduate/report.html) of ``assessment`` and
+    ``summary`` (``graduate run`` passes its own), else of the newest evaluation and summary.json."""
     from graduate.evaluate.report import write_report
 
-    assessment = latest_assessment(project)
-    summary_path = project.workdir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    assessment = assessment or latest_assessment(project)
+    if summary is None:
+        summary_path = project.workdir / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     errors = error_analysis(project, assessment=assessment)
     return write_report(
         path or project.workdir / "report.html", spec=project.spec, root=project.root, engine=project.engine, assessment=assessment, summary=summary, errors=errors

@@ -90,7 +90,7 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
     timings["assess_s"] = time.perf_counter() - t
     _carry_label_quality(project.workdir, summary)
     (project.workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    write_html_report(project)
+    write_html_report(project, assessment=assessment, summary=json.loads(json.dumps(summary, default=str)))
     return RunResult(ingested, dataset, trained, board, assessment, timings, summary)
 
 

@@ -29,11 +29,26 @@ def check_students(spec: ProjectSpec, *, path: Path | str | None = None) -> None
         raise SpecError.several(problems)
 
 
+def check_task_supported(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
+    """Multi-label answers parse (graduate.formats.multi_label); the steps that build, train and
+    evaluate do not handle label sets yet, so a multi-label project is refused here, in one line,
+    rather than trained as if each label set were one label."""
+    if spec.task.multi_label:
+        raise SpecError(
+            "task.kind multi_label: its answers parse (graduate.formats.multi_label), but building, training and "
+            "evaluating multi-label tasks is not in this version yet; use task.kind single_label",
+            path=path,
+            field="task.kind",
+        )
+
+
 def load_checked_spec(path: Path | str) -> tuple[ProjectSpec, Path]:
-    """``graduate.spec.load_spec`` plus the student checks."""
+    """``graduate.spec.load_spec`` plus the student checks and the task-kind check."""
     spec, root = load_spec(path)
     p = Path(path)
-    check_students(spec, path=p if p.is_file() else p / SPEC_FILENAME)
+    where = p if p.is_file() else p / SPEC_FILENAME
+    check_students(spec, path=where)
+    check_task_supported(spec, path=where)
     return spec, root
 
 

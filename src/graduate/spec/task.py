@@ -15,13 +15,19 @@ from graduate.errors import SpecError
 from graduate.spec.base import SPEC_FILENAME, _Model
 
 
+# The answer formats that give a set of labels (task.kind multi_label).
+MULTI_LABEL_KINDS = frozenset({"label_list", "json_list", "json_booleans"})
+
+
 class ParseSpec(_Model):
     """How to turn the teacher's raw answer into one of the task's labels."""
 
-    kind: Literal["json_key", "regex", "label_words"] = Field(
+    kind: Literal["json_key", "regex", "label_words", "label_list", "json_list", "json_booleans"] = Field(
         "json_key",
         description="json_key: read `key` from a JSON/Python-dict answer (code fences allowed); "
-        "regex: the first group of `pattern`; label_words: the one label whose words appear.",
+        "regex: the first group of `pattern`; label_words: the one label whose words appear. "
+        "Multi-label tasks: label_list: label words joined by `separator` (e.g. 'care, equality'); "
+        "json_list: a JSON list of labels (under `key` when given); json_booleans: a JSON object {label: true|false} (under `key` when given).",
     )
     key: str | None = Field(None, description="For json_key: the key that holds the answer, e.g. is_bad.")
     pattern: str | None = Field(None, description="For regex: a regular expression whose group 1 is the answer.")
@@ -31,8 +37,17 @@ class ParseSpec(_Model):
     )
     words: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="For label_words: words that mean each label; default: the label names themselves.",
+        description="For label_words and label_list: words that mean each label; default: the label names themselves.",
     )
+    separator: str = Field(",", min_length=1, description="For label_list: what separates the label words in an answer.")
+    none: str | None = Field(
+        None, description="Multi-label: the answer that means no label applies (e.g. 'none'); a task label of that name is a label, not the empty set."
+    )
+    max_labels: int | None = Field(None, ge=1, description="Multi-label: the most labels an answer may give; more is a parse failure.")
+
+    @property
+    def multi_label(self) -> bool:
+        return self.kind in MULTI_LABEL_KINDS
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> "ParseSpec":
@@ -56,6 +71,9 @@ class TaskSpec(_Model):
     """The classification task."""
 
     name: str = Field(description="A short name for the task, e.g. toxicity.")
+    kind: Literal["single_label", "multi_label"] = Field(
+        "single_label", description="single_label: one label per item; multi_label: any set of the labels (possibly none) per item."
+    )
     text_column: str = Field("text", description="The input column that holds the text to classify.")
     labels: list[str] = Field(description="The task's labels, in a fixed order (at least two).")
     positive_label: str | None = Field(
@@ -82,7 +100,21 @@ class TaskSpec(_Model):
         bad = sorted(k for k in self.parse.words if k not in self.labels)
         if bad:
             raise ValueError(f"parse.words has unknown labels {bad}; allowed: {self.labels}")
+        if self.kind == "multi_label" and not self.parse.multi_label:
+            raise ValueError(f"task.kind multi_label reads answers with parse.kind {' | '.join(sorted(MULTI_LABEL_KINDS))}, not {self.parse.kind}")
+        if self.kind == "single_label" and self.parse.multi_label:
+            raise ValueError(f"parse.kind {self.parse.kind} gives a set of labels: set task.kind: multi_label")
+        if self.kind == "multi_label":
+            bad = [lab for lab in self.labels if ";" in lab or lab == "(none)"]
+            if bad:
+                raise ValueError(f"labels {bad}: a multi-label task's labels may not contain ';' or be '(none)' (they spell label sets)")
+        if self.kind == "multi_label" and self.parse.max_labels is not None and self.parse.max_labels > len(self.labels):
+            raise ValueError(f"parse.max_labels {self.parse.max_labels} is more than the {len(self.labels)} labels")
         return self
+
+    @property
+    def multi_label(self) -> bool:
+        return self.kind == "multi_label"
 
     @property
     def positive(self) -> str:

@@ -1,0 +1,144 @@
+"""Multi-label answers: a set of the task's labels per answer, in one of three spellings.
+
+- ``label_list``: label words joined by ``separator`` (``care, equality``); words match whole,
+  any case, through ``words`` (default: the label names).
+- ``json_list``: a JSON list of labels (``["care", "equality"]``), under ``key`` when given.
+- ``json_booleans``: a JSON object ``{"care": true, "equality": false, ...}``, under ``key`` when
+  given; labels missing from it are false.
+
+``none`` names the answer that means no label applies (a task label of that name is a label). An
+answer with an unknown label word, no label, or more than ``max_labels`` is a parse failure that
+says which word or how many, never a guess. The parsed label is the set's canonical string
+(``graduate.formats.labelset``); ``fields["labels"]`` holds the list.
+
+Soft labels from logprobs: a set's labels are several tokens, so ``answer_offset`` gives None and
+multi-label soft labels come from self-consistency votes instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+from graduate.formats import labelset
+from graduate.formats.base import ParsedAnswer, empty
+from graduate.spec import ParseSpec
+
+_FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
+
+
+def _json_value(text: str) -> Any:
+    """The first JSON (or Python literal) list or object in the answer, code fences allowed."""
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    for cand in candidates:
+        # the outermost value first: whichever bracket opens earlier
+        for opener, closer in sorted((("[", "]"), ("{", "}")), key=lambda oc: (cand.find(oc[0]) == -1, cand.find(oc[0]))):
+            start, end = cand.find(opener), cand.rfind(closer)
+            if start == -1 or end <= start:
+                continue
+            blob = cand[start : end + 1]
+            for loader in (json.loads, ast.literal_eval):
+                try:
+                    return loader(blob)
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                    continue
+    return None
+
+
+class MultiLabelFormat:
+    fold = True
+
+    def __init__(self, spec: ParseSpec, labels: list[str]):
+        self.spec, self.labels = spec, list(labels)
+        words = spec.words or {lab: [lab] for lab in labels}
+        self.lookup: dict[str, str] = {}
+        for lab in labels:
+            for w in words.get(lab, [lab]):
+                self.lookup[w.strip().lower()] = lab
+        self.none = spec.none.strip().lower() if spec.none and spec.none.strip().lower() not in self.lookup else None
+
+    # -- reading ---------------------------------------------------------------------------
+    def _from_words(self, items: list[Any]) -> ParsedAnswer:
+        found: list[str] = []
+        for item in items:
+            if not isinstance(item, str):
+                return ParsedAnswer(None, None, f"not a label word: {item!r}")
+            word = item.strip().strip("\"'.`*").strip().lower()
+            if not word:
+                continue
+            if word == self.none:
+                if len(items) > 1:
+                    return ParsedAnswer(None, None, f"{self.spec.none!r} (no label) given with other labels")
+                return self._done([])
+            lab = self.lookup.get(word)
+            if lab is None:
+                return ParsedAnswer(None, None, f"unknown label word {item.strip()[:60]!r}")
+            found.append(lab)
+        if not found:
+            return ParsedAnswer(None, None, "no label in the answer" + (f" (say {self.spec.none!r} for none)" if self.spec.none else ""))
+        return self._done(found)
+
+    def _done(self, found: list[str]) -> ParsedAnswer:
+        chosen = sorted(set(found), key=self.labels.index)
+        if self.spec.max_labels is not None and len(chosen) > self.spec.max_labels:
+            return ParsedAnswer(None, None, f"{len(chosen)} labels, at most {self.spec.max_labels} allowed")
+        value = labelset.encode(chosen, self.labels)
+        return ParsedAnswer(value, value, fields={"labels": chosen})
+
+    def parse(self, content: str | None) -> ParsedAnswer:
+        bad = empty(content)
+        if bad is not None:
+            return bad
+        text = (content or "").strip()
+        kind = self.spec.kind
+        if kind == "label_list":
+            return self._from_words(re.split(r"%s|\n" % re.escape(self.spec.separator), text))
+        value = _json_value(text)
+        if self.spec.key is not None:
+            value = value.get(self.spec.key) if isinstance(value, dict) else None
+            if value is None:
+                return ParsedAnswer(None, None, f"no key {self.spec.key!r} in a JSON object")
+        if kind == "json_list":
+            if not isinstance(value, list):
+                return ParsedAnswer(None, None, "no JSON list in the answer")
+            return self._from_words(value) if value else self._done([])
+        if not isinstance(value, dict):
+            return ParsedAnswer(None, None, "no JSON object of label: true|false in the answer")
+        found = []
+        for k, v in value.items():
+            lab = self.lookup.get(str(k).strip().lower())
+            if lab is None:
+                return ParsedAnswer(None, None, f"unknown label {str(k)[:60]!r}")
+            if not isinstance(v, (bool, int)) and str(v).strip().lower() not in ("true", "false", "yes", "no", "1", "0"):
+                return ParsedAnswer(None, None, f"label {k!r}: {v!r} is not true or false")
+            if v is True or (not isinstance(v, bool) and str(v).strip().lower() in ("true", "yes", "1")):
+                found.append(lab)
+        return self._done(found)
+
+    # -- logprobs ----------------------------------------------------------------------------
+    def answer_offset(self, text: str, parsed: ParsedAnswer) -> int | None:
+        return None
+
+    def raw_forms(self) -> dict[str, list[str]]:
+        return {lab: [] for lab in self.labels}
+
+    # -- writing -----------------------------------------------------------------------------
+    def render(self, label: str) -> list[str]:
+        chosen = sorted(labelset.decode(label, self.labels) or (), key=self.labels.index)
+        words = self.spec.words
+        names = [(words.get(lab) or [lab])[0] for lab in chosen]
+        kind = self.spec.kind
+        if kind == "label_list":
+            if not names:
+                return [self.spec.none] if self.spec.none else []
+            sep = self.spec.separator
+            return [f"{sep} ".join(names) if sep == "," else sep.join(names)]
+        if kind == "json_list":
+            body: Any = names
+        else:
+            body = {(words.get(lab) or [lab])[0]: lab in chosen for lab in self.labels}
+        if self.spec.key is not None:
+            body = {self.spec.key: body}
+        return [json.dumps(body)]

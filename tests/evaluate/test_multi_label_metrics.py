@@ -1,0 +1,50 @@
+"""Multi-label figures: scikit-learn's, on small hand-checked matrices, with intervals that hold
+the point estimate; a label that never occurs in gold is named, not a crash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from graduate.evaluate.multi_label import indicator_matrix, multi_label_metrics
+
+LABELS = ["a", "b", "c"]
+
+
+def test_hand_checked_figures():
+    gold = indicator_matrix([frozenset("a"), frozenset("ab"), frozenset(), frozenset("c")], LABELS)
+    pred = indicator_matrix([frozenset("a"), frozenset("a"), frozenset("b"), frozenset("c")], LABELS)
+    m = multi_label_metrics(gold, pred, labels=LABELS, resamples=200)
+    # tp = a, a, c = 3; gold positives 4; predicted positives 4
+    assert m["micro_precision"] == pytest.approx(0.75) and m["micro_recall"] == pytest.approx(0.75) and m["micro_f1"] == pytest.approx(0.75)
+    assert m["exact_match"] == pytest.approx(0.5)  # items 1 and 4
+    assert m["hamming_loss"] == pytest.approx(2 / 12)  # item 2 misses b, item 3 adds b
+    assert m["cardinality"] == {"gold": 1.0, "predicted": 1.0}
+    assert m["per_label"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1, "predicted": 1}
+    assert m["macro_f1"] == pytest.approx((1.0 + 0.0 + 1.0) / 3)
+    lo, hi = m["ci"]["micro_f1"]
+    assert lo <= m["micro_f1"] <= hi
+
+
+def test_scores_give_per_label_auc_and_calibration_and_absent_labels_are_named():
+    gold = indicator_matrix([frozenset("a"), frozenset(), frozenset("a"), frozenset()], LABELS)
+    scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.3, 0.1], [0.7, 0.2, 0.0], [0.4, 0.6, 0.2]])
+    m = multi_label_metrics(gold, (scores >= 0.5).astype(int), labels=LABELS, scores=scores, resamples=0)
+    assert m["per_label"]["a"]["roc_auc"] == 1.0 and m["per_label"]["a"]["ece"] is not None
+    assert m["per_label"]["b"]["roc_auc"] is None  # never in gold: undefined, not an error
+    assert m["labels_never_in_gold"] == ["b", "c"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_any_matrices_give_figures_in_range(data):
+    n = data.draw(st.integers(1, 30))
+    gold = data.draw(arrays(np.int8, (n, 3), elements=st.integers(0, 1)))
+    pred = data.draw(arrays(np.int8, (n, 3), elements=st.integers(0, 1)))
+    m = multi_label_metrics(gold, pred, labels=LABELS, resamples=50)
+    for k in ("micro_f1", "macro_f1", "exact_match", "hamming_loss"):
+        assert 0.0 <= m[k] <= 1.0
+    assert m["exact_match"] == pytest.approx(float((gold == pred).all(axis=1).mean()))

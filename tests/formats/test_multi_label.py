@@ -1,0 +1,109 @@
+"""Multi-label answers (issue 18): the recorded MFRC teacher's answers parse without a failure and
+give the figures the data's README states; bad answers are named, never guessed; the spec refuses
+a multi-label task read with a single-label format and the other way round.
+
+Reads ../shared/data/mfrc (not copied: its answers carry no licence)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from sklearn.metrics import f1_score, precision_score, recall_score
+
+from graduate.errors import SpecError
+from graduate.formats import answer_format, labelset
+from graduate.spec import ParseSpec, parse_spec
+
+MFRC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mfrc"
+LABELS = ["care", "proportionality", "loyalty", "authority", "purity", "equality", "thin morality", "non-moral"]
+
+
+def test_the_recorded_teacher_parses_whole_and_scores_as_published():
+    fmt = answer_format(ParseSpec(kind="label_list"), LABELS)
+    gold_rows = {r["id"]: r for r in csv.DictReader((MFRC / "comments.csv").open(encoding="utf-8", newline=""))}
+    gold, pred, failed, answers = [], [], [], 0
+    with (MFRC / "teacher_logs" / "ft-gpt-3.5-turbo-0613.batch_output.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            answers += 1
+            parsed = fmt.parse(rec["response"]["body"]["choices"][0]["message"]["content"])
+            if parsed.label is None:
+                failed.append(parsed.error)
+                continue
+            subset, item, _ = rec["custom_id"].split("/")
+            if subset == "test":
+                gold.append([int(gold_rows[item][lab]) for lab in LABELS])
+                pred.append(labelset.indicator(parsed.label, LABELS))
+    assert answers == 2305 and failed == []
+    assert len(gold) == 564
+    # README: micro-F1 0.768 (P 0.776, R 0.760); exact match 0.738
+    assert round(f1_score(gold, pred, average="micro"), 3) == 0.768
+    assert round(precision_score(gold, pred, average="micro"), 3) == 0.776
+    assert round(recall_score(gold, pred, average="micro"), 3) == 0.760
+    assert round(sum(g == p for g, p in zip(gold, pred)) / len(gold), 3) == 0.738
+
+
+@pytest.mark.parametrize(
+    ("spec", "answer", "labels", "error"),
+    [
+        (ParseSpec(kind="label_list"), "Care, EQUALITY.", ["care", "equality"], None),
+        (ParseSpec(kind="label_list"), "care\nloyalty", ["care", "loyalty"], None),
+        (ParseSpec(kind="label_list"), "care, fairness", None, "unknown label word 'fairness'"),
+        (ParseSpec(kind="label_list", none="none"), "none", [], None),
+        (ParseSpec(kind="label_list", none="none"), "none, care", None, "'none' (no label) given with other labels"),
+        (ParseSpec(kind="label_list", max_labels=2), "care, loyalty, purity", None, "3 labels, at most 2 allowed"),
+        (ParseSpec(kind="label_list"), " , ", None, "no label in the answer"),
+        (ParseSpec(kind="json_list"), 'Here: ```json\n["purity", "care"]\n```', ["care", "purity"], None),
+        (ParseSpec(kind="json_list", key="labels"), '{"labels": []}', [], None),
+        (ParseSpec(kind="json_list", key="labels"), '{"tags": ["care"]}', None, "no key 'labels' in a JSON object"),
+        (ParseSpec(kind="json_list"), '["care", 3]', None, "not a label word: 3"),
+        (ParseSpec(kind="json_booleans"), '{"care": true, "purity": "yes", "loyalty": false}', ["care", "purity"], None),
+        (ParseSpec(kind="json_booleans"), '{"care": "maybe"}', None, "label 'care': 'maybe' is not true or false"),
+        (ParseSpec(kind="json_booleans"), '{"kindness": true}', None, "unknown label 'kindness'"),
+    ],
+)
+def test_answers_parse_to_sets_or_name_what_is_wrong(spec, answer, labels, error):
+    parsed = answer_format(spec, LABELS).parse(answer)
+    if error is None:
+        assert parsed.error is None and parsed.fields["labels"] == labels and parsed.label == labelset.encode(labels, LABELS)
+    else:
+        assert parsed.label is None and parsed.error == error
+
+
+def test_a_label_named_like_none_is_a_label():
+    fmt = answer_format(ParseSpec(kind="label_list", none="non-moral"), LABELS)
+    assert fmt.parse("non-moral").fields["labels"] == ["non-moral"]
+
+
+def _raw(task: dict) -> dict:
+    return {"task": {"name": "t", "labels": ["a", "b"], **task}, "teacher": {"model": "m", "prompt": "{text}"}}
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ({"kind": "multi_label", "parse": {"kind": "label_words"}}, "task.kind multi_label reads answers with parse.kind json_booleans | json_list | label_list"),
+        ({"parse": {"kind": "label_list"}}, "parse.kind label_list gives a set of labels: set task.kind: multi_label"),
+        ({"kind": "multi_label", "labels": ["a;b", "c"], "parse": {"kind": "label_list"}}, "may not contain ';'"),
+        ({"kind": "multi_label", "parse": {"kind": "label_list", "max_labels": 3}}, "parse.max_labels 3 is more than the 2 labels"),
+    ],
+)
+def test_the_spec_pairs_task_kind_and_answer_format(task, message):
+    with pytest.raises(SpecError, match=message.replace("|", r"\|")):
+        parse_spec(_raw(task))
+    assert parse_spec(_raw({"kind": "multi_label", "parse": {"kind": "json_list"}})).task.multi_label
+
+
+def test_a_multi_label_project_is_refused_in_one_line_until_the_pipeline_trains_sets(tmp_path):
+    import yaml
+
+    from graduate.pipeline.project import Project
+
+    raw = _raw({"kind": "multi_label", "parse": {"kind": "label_list"}})
+    (tmp_path / "graduate.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SpecError, match=r"task\.kind: task\.kind multi_label: its answers parse .* not in this version yet") as err:
+        Project.load(tmp_path)
+    assert len(str(err.value).splitlines()) == 1
