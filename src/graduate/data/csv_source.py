@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graduate.formats import labelset
 from graduate.errors import InputDataError
 
 
@@ -80,8 +81,11 @@ def read_items(
     tags_column: str | None = None,
     tag_separator: str = ";",
     group_column: str | None = None,
+    gold_separator: str | None = None,
 ) -> tuple[list[Item], CsvReport]:
-    """Rows with empty text, or a gold value that maps to no label, are skipped and reported."""
+    """Rows with empty text, or a gold value that maps to no label, are skipped and reported.
+    ``gold_separator`` (multi-label tasks): the gold cell holds a set of labels joined by it; the
+    item's gold is the set's canonical string (graduate.formats.labelset)."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     content = _open_text(path)
     reader = csv.DictReader(io.StringIO(content, newline=""))
@@ -116,7 +120,14 @@ def read_items(
         gold = None
         if gold_column:
             raw = (row.get(gold_column) or "").strip()
-            if raw:
+            if raw and gold_separator is not None:
+                parts = [gold_values.get(p.strip(), p.strip() if not gold_values else None) for p in raw.split(gold_separator) if p.strip()]
+                bad = [p.strip() for p, g in zip([p for p in raw.split(gold_separator) if p.strip()], parts) if g is None or (labels is not None and g not in labels)]
+                if bad:
+                    report.skipped.append(f"{path}:{line}: gold {bad[0]!r} in column {gold_column!r} is no label of {labels}")
+                    continue
+                gold = labelset.encode(parts, labels or sorted(set(parts)))  # type: ignore[arg-type]
+            elif raw:
                 gold = gold_values.get(raw, raw if not gold_values else None)
                 if gold is None or (labels is not None and gold not in labels):
                     report.skipped.append(

@@ -73,11 +73,12 @@ def check_test_set_gold(spec: ProjectSpec, spec_path: Path | str) -> None:
                     tags = [x.strip() for x in (row.get(src.tags_column or "") or "").split(src.tag_separator)] if src.tags_column else []
                     if not any(fnmatchcase(tag, pat) for tag in tags for pat in t.tags):
                         continue
-                raw = (row.get(src.gold_column) or "").strip()
-                if not raw:
-                    continue
-                gold = src.gold_values.get(raw, raw if not src.gold_values else None)
-                if gold not in labels:
+                cell = (row.get(src.gold_column) or "").strip()
+                raws = [p.strip() for p in cell.split(src.gold_separator) if p.strip()] if src.gold_separator else [cell] if cell else []
+                for raw in raws:
+                    gold = src.gold_values.get(raw, raw if not src.gold_values else None)
+                    if gold in labels:
+                        continue
                     fix = f"map it with data[{src.name}].gold_values (e.g. {{{raw!r}: {labels[0]}}})" if gold is None or src.gold_values else "add it to task.labels or map it with gold_values"
                     raise SpecError(
                         f"{src.path}:{reader.line_num}: gold value {raw!r} in column {src.gold_column!r} is not a task label {labels}; {fix}",

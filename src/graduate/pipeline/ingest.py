@@ -57,6 +57,7 @@ def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[Lo
             tags_column=src.tags_column,
             tag_separator=src.tag_separator,
             group_column=src.group_column,
+            gold_separator=src.gold_separator,
         )
         added = add_examples(project.engine, src.name, items, gold_labeller=f"gold:{src.name}")
         out.append(LoadedSource(src.name, added, report))

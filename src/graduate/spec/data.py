@@ -24,6 +24,9 @@ class DataSourceSpec(_Model):
     text_column: str | None = Field(None, description="Column with the text; default: task.text_column.")
     gold_column: str | None = Field(None, description="Column with gold (human) labels, if any.")
     gold_values: dict[str, str] = Field(default_factory=dict, description="Maps raw gold values (e.g. '1') to labels; empty: values are labels.")
+    gold_separator: str | None = Field(
+        None, min_length=1, description="Multi-label tasks: the gold column holds a set of labels joined by this (e.g. ';'); an empty cell is no gold."
+    )
     tags_column: str | None = Field(None, description="Column naming the subsets each row belongs to.")
     tag_separator: str = Field(";", description="Separator between tags in tags_column.")
     group_column: str | None = Field(None, description="Column naming each row's group (e.g. author), for clean.group_cap.")

@@ -65,6 +65,10 @@ class ProjectSpec(_Model):
         if len(set(names)) != len(names):
             raise ValueError(f"test set names must be unique, got {names}")
         for d in self.data:
+            if self.task.multi_label and d.gold_column and d.gold_separator is None:
+                raise ValueError(f"data {d.name!r}: a multi-label task's gold column holds label sets; set gold_separator (e.g. ';')")
+            if not self.task.multi_label and d.gold_separator is not None:
+                raise ValueError(f"data {d.name!r}: gold_separator is for multi-label tasks (task.kind: multi_label)")
             bad = sorted({v for v in d.gold_values.values() if v not in self.task.labels})
             if bad:
                 raise ValueError(f"data {d.name!r}: gold_values maps to unknown labels {bad}; allowed: {self.task.labels}")

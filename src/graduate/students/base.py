@@ -18,6 +18,7 @@ class Student(Protocol):
 
     kind: str
     labels: list[str]
+    multi_label: bool
     needs_accelerator: bool
     soft_labels: bool
     is_ensemble: bool
@@ -37,6 +38,10 @@ class Student(Protocol):
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    def decide(self, probs: np.ndarray) -> list[str]:
+        """The label each row of ``predict_proba`` stands for (multi-label: the label set's canonical string)."""
+        ...
+
     def save(self, directory: Path) -> None: ...
 
     @classmethod
@@ -49,6 +54,9 @@ class StudentBase:
     kind's own."""
 
     kind: str = ""
+    labels: list[str]
+    # Predicts label sets (canonical strings, graduate.formats.labelset), one probability per label.
+    multi_label: bool = False
     # Training needs a GPU to finish in reasonable time (an LLM fine-tune: hours per epoch on CPU);
     # `graduate train --ladder` leaves such kinds out on a CPU-only machine unless named in --rungs.
     needs_accelerator: bool = False
@@ -76,11 +84,15 @@ class StudentBase:
         """Params derived from graduate.yaml (e.g. the teacher's prompt for an LLM student)."""
         return {}
 
+    def decide(self, probs: np.ndarray) -> list[str]:
+        """The most probable label of each row."""
+        return [self.labels[i] for i in np.asarray(probs).argmax(axis=1)]
+
 
 def predict_labels(student: Student, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """Labels (argmax) and the probabilities they came from."""
     probs = student.predict_proba(texts)
-    return [student.labels[i] for i in probs.argmax(axis=1)], probs
+    return student.decide(probs), probs
 
 
 def check_fit_input(kind: str, texts: Sequence[str], labels: Sequence[str], known: list[str]) -> None:

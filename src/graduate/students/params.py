@@ -127,3 +127,13 @@ def describe(model: type[Params]) -> list[tuple[str, str, Any, str]]:
         default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
         out.append((name, kind, default, f.description or ""))
     return out
+
+
+class OneVsRestParams(Params):
+    base: str = Field("tfidf-logreg", description="The student kind trained once per label (yes/no); the spec's student kind when the task is multi-label.")
+    base_params: dict[str, Any] = Field(default_factory=dict, description="That kind's params (see `graduate students show KIND`).")
+    validation_share: float = Field(0.2, gt=0, lt=1, description="Share of the training set held out to tune each label's decision threshold (then all of it trains).")
+    at_least_one: Literal["auto"] | bool = Field(
+        "auto", description="Predict at least the most likely label when none passes its threshold; auto: when every training item has a label."
+    )
+    seed: int = Field(0, description="Random seed (the validation split, and the members' own seed).")

@@ -18,6 +18,8 @@ STUDENTS: dict[str, str] = {
     "encoder": "graduate.students.encoder:EncoderStudent",
     "ensemble": "graduate.students.ensemble:EnsembleStudent",
     "lora-llm": "graduate.students.lora_llm:LoraLlmStudent",
+    # multi-label tasks: the spec's kind, trained once per label (the pipeline wraps it)
+    "one-vs-rest": "graduate.students.one_vs_rest:OneVsRestStudent",
 }
 
 

@@ -1,0 +1,167 @@
+"""Multi-label students: any single-label kind trained once per label (does the item have it: yes
+or no), each label's decision threshold tuned for F1 on a validation share of the training set,
+never on a test set. The pipeline wraps the spec's student kind in this when ``task.kind`` is
+``multi_label``; labels arrive and leave as label sets' canonical strings
+(``graduate.formats.labelset``), and ``predict_proba`` gives each label's own probability (columns
+do not sum to 1). A label no training item has is never predicted (its probability is 0)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from graduate.errors import StudentError
+from graduate.formats import labelset
+from graduate.students.base import Student, StudentBase, params_with_defaults
+from graduate.students.params import OneVsRestParams
+
+YES, NO = "yes", "no"
+
+
+class OneVsRestStudent(StudentBase):
+    kind = "one-vs-rest"
+    Params = OneVsRestParams  # every param: type, default, meaning (graduate students show)
+    DEFAULTS: dict[str, Any] = OneVsRestParams().model_dump()
+    multi_label = True
+
+    def __init__(self, labels: list[str], **params: Any):
+        from graduate.students.registry import STUDENTS, student_class
+
+        self.labels = list(labels)
+        self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
+        base = self.params["base"]
+        if base not in STUDENTS or base == self.kind:
+            raise StudentError(f"params base: unknown student kind {base!r}; known kinds: {sorted(set(STUDENTS) - {self.kind})}", kind=self.kind)
+        self.base_cls = student_class(base)
+        if self.base_cls.is_ensemble or self.base_cls.needs_accelerator:
+            raise StudentError(f"{base} is not trained per label yet (multi-label takes majority, tfidf-logreg, embed-logreg or encoder)", kind=self.kind)
+        self.base_cls([NO, YES], **self._member_params())  # checks base_params now, before any training
+        self.members: list[Student | float] = []  # per label: a yes/no student, or a constant probability
+        self.thresholds: list[float] = [0.5] * len(labels)
+        self.at_least_one = False
+        self.report: dict[str, Any] = {}
+
+    def _member_params(self) -> dict[str, Any]:
+        given = dict(self.params["base_params"])
+        if "seed" in self.base_cls.DEFAULTS:
+            given.setdefault("seed", self.params["seed"])
+        return given
+
+    @property
+    def base_model_bytes(self) -> int:
+        return max((m.base_model_bytes for m in self.members if not isinstance(m, float)), default=0)
+
+    # -- training ------------------------------------------------------------------------------
+    def _indicators(self, labels: Sequence[str]) -> np.ndarray:
+        try:
+            return np.array([[int(lab in labelset.decode(v, self.labels)) for lab in self.labels] for v in labels], dtype=int).reshape(len(labels), len(self.labels))  # type: ignore[operator]
+        except (ValueError, TypeError) as exc:
+            raise StudentError(f"training labels must be label sets of {self.labels}: {exc}", kind=self.kind) from None
+
+    def _fit_members(self, texts: list[str], y: np.ndarray, weights: np.ndarray | None) -> list[Student | float]:
+        members: list[Student | float] = []
+        for j in range(len(self.labels)):
+            col = y[:, j]
+            if col.min() == col.max():  # every item has it, or none: nothing to learn
+                members.append(float(col[0]) if len(col) else 0.0)
+                continue
+            member = self.base_cls([NO, YES], **self._member_params())
+            member.fit(texts, [YES if v else NO for v in col], sample_weight=None if weights is None else list(weights))
+            members.append(member)
+        return members
+
+    def _member_probs(self, members: list[Student | float], texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.labels)))
+        for j, m in enumerate(members):
+            out[:, j] = m if isinstance(m, float) else m.predict_proba(texts)[:, 1]
+        return out
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None:
+        texts = list(texts)
+        if len(texts) != len(labels):
+            raise StudentError(f"{len(texts)} texts but {len(labels)} label sets", kind=self.kind)
+        if len(texts) < 10:
+            raise StudentError(f"{len(texts)} training items; a multi-label student needs at least 10", kind=self.kind)
+        y = self._indicators(labels)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        rng = np.random.default_rng(self.params["seed"])
+        order = rng.permutation(len(texts))
+        n_val = max(1, int(round(self.params["validation_share"] * len(texts))))
+        val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+        held = self._fit_members([texts[i] for i in train], y[train], None if w is None else w[train])
+        val_probs = self._member_probs(held, [texts[i] for i in val])
+        self.thresholds = [_best_threshold(y[val, j], val_probs[:, j]) for j in range(len(self.labels))]
+        setting = self.params["at_least_one"]
+        self.at_least_one = bool(y.sum(axis=1).min() >= 1) if setting == "auto" else bool(setting)
+        self.members = self._fit_members(texts, y, w)  # all of it trains; the thresholds stay
+        self.report = {
+            "base": self.params["base"],
+            "validation_items": int(n_val),
+            "thresholds": dict(zip(self.labels, map(float, self.thresholds))),
+            "validation_f1": {lab: _f1(y[val, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(self.labels, self.thresholds))},
+            "labels_without_examples": [lab for j, lab in enumerate(self.labels) if not y[:, j].any()],
+            "at_least_one": self.at_least_one,
+        }
+
+    # -- use -------------------------------------------------------------------------------------
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not self.members:
+            raise StudentError("not trained; call fit or load first", kind=self.kind)
+        return self._member_probs(self.members, list(texts))
+
+    def decide(self, probs: np.ndarray) -> list[str]:
+        """Each row's label set (its labels at or above their thresholds), as canonical strings."""
+        out = []
+        t = np.asarray(self.thresholds)
+        for row in np.asarray(probs):
+            chosen = [lab for lab, p, th in zip(self.labels, row, t) if p >= th]
+            if not chosen and self.at_least_one and len(row):
+                chosen = [self.labels[int(np.argmax(row - t))]]
+            out.append(labelset.encode(chosen, self.labels))
+        return out
+
+    def save(self, directory: Path) -> None:
+        from graduate.students.registry import save_student
+
+        directory.mkdir(parents=True, exist_ok=True)
+        constants = {}
+        for j, m in enumerate(self.members):
+            if isinstance(m, float):
+                constants[str(j)] = m
+            else:
+                save_student(m, directory / f"label_{j}")
+        (directory / "one_vs_rest.json").write_text(
+            json.dumps(
+                {"labels": self.labels, "params": self.params, "thresholds": self.thresholds, "at_least_one": self.at_least_one, "constants": constants, "report": self.report},
+                indent=2,
+            )
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> "OneVsRestStudent":
+        from graduate.students.registry import load_student
+
+        data = json.loads((directory / "one_vs_rest.json").read_text())
+        obj = cls(data["labels"], **data["params"])
+        obj.members = [float(data["constants"][str(j)]) if str(j) in data["constants"] else load_student(directory / f"label_{j}") for j in range(len(obj.labels))]
+        obj.thresholds, obj.at_least_one, obj.report = list(data["thresholds"]), bool(data["at_least_one"]), data.get("report", {})
+        return obj
+
+
+def _f1(y: np.ndarray, pred: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, pred.astype(int), zero_division=0))
+
+
+def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The threshold with the best validation F1 for one label (ties: the one nearest 0.5); 0.5
+    when the validation share has no positive item to tune on."""
+    if not y.any():
+        return 0.5
+    candidates = np.unique(np.concatenate([p, [0.5]]))
+    scored = [(_f1(y, p >= c), -abs(c - 0.5), float(c)) for c in candidates]
+    return max(scored)[2]

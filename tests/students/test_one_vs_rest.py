@@ -1,0 +1,64 @@
+"""The multi-label student (any single-label kind trained once per label): label sets in and out,
+per-label probabilities, thresholds tuned on a validation share of the training data only,
+identical after save and load; a label no item has is never predicted."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from graduate.errors import StudentError
+from graduate.formats import labelset
+from graduate.students.registry import load_student, make_student, save_student
+
+LABELS = ["sport", "money", "weather", "unused"]
+WORDS = {"sport": "goal match striker league", "money": "bank loan interest price", "weather": "rain storm sunny cold"}
+
+
+def _data(n: int = 300, seed: int = 0) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed)
+    texts, sets = [], []
+    for _ in range(n):
+        chosen = [lab for lab in WORDS if rng.random() < 0.4] or [rng.choice(list(WORDS))]
+        words = [w for lab in chosen for w in rng.sample(WORDS[lab].split(), 2)] + [f"w{rng.randint(0, 50)}" for _ in range(4)]
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        sets.append(labelset.encode(chosen, LABELS))
+    return texts, sets
+
+
+@pytest.mark.parametrize("base", ["tfidf-logreg", "majority"])
+def test_label_sets_in_and_out_and_identical_after_load(base, tmp_path):
+    texts, sets = _data()
+    student = make_student("one-vs-rest", LABELS, {"base": base, "base_params": {"max_iter": 300} if base == "tfidf-logreg" else {}})
+    student.fit(texts[:240], sets[:240])
+    probs = student.predict_proba(texts[240:])
+    assert probs.shape == (60, 4) and ((probs >= 0) & (probs <= 1)).all()
+    decided = student.decide(probs)
+    assert all(labelset.decode(d, LABELS) is not None for d in decided)
+    assert not any("unused" in labelset.decode(d, LABELS) for d in decided)  # never in training: never predicted
+    assert student.report["labels_without_examples"] == ["unused"] and set(student.report["thresholds"]) == set(LABELS)
+    assert student.at_least_one  # every training item has a label
+    save_student(student, tmp_path / "s")
+    again = load_student(tmp_path / "s")
+    assert again.kind == "one-vs-rest" and again.labels == LABELS and again.multi_label
+    assert np.array_equal(again.predict_proba(texts[240:]), probs) and again.decide(probs) == decided
+    if base == "tfidf-logreg":
+        exact = np.mean([d == g for d, g in zip(decided, sets[240:])])
+        assert exact > 0.8, exact  # learns each label from its words
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(StudentError, match="unknown student kind 'gpt'"):
+        make_student("one-vs-rest", LABELS, {"base": "gpt"})
+    with pytest.raises(StudentError, match=r"unknown params \['CC'\]"):
+        make_student("one-vs-rest", LABELS, {"base_params": {"CC": 1}})
+    with pytest.raises(StudentError, match="not trained per label yet"):
+        make_student("one-vs-rest", LABELS, {"base": "ensemble"})
+    texts, sets = _data(20)
+    with pytest.raises(StudentError, match="label sets of"):
+        make_student("one-vs-rest", LABELS).fit(texts, ["sport;nope"] * 20)
+    with pytest.raises(StudentError, match="at least 10"):
+        make_student("one-vs-rest", LABELS).fit(texts[:3], sets[:3])
