@@ -55,7 +55,7 @@ def test_each_label_set_renders_and_parses_back(kind):
         rendered = fmt.render(value)
         assert rendered, value
         parsed = fmt.parse(rendered[0])
-        assert parsed.label == value and parsed.error is None and set(parsed.fields["labels"]) == subset, (rendered, parsed)
+        assert parsed.label == value and parsed.error is None and labelset.decode(parsed.label, LABELS) == subset, (rendered, parsed)
         assert fmt.answer_offset(rendered[0], parsed) is None  # a set's labels are several tokens: no logprob soft labels
 
 

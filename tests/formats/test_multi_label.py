@@ -68,14 +68,14 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
 def test_answers_parse_to_sets_or_name_what_is_wrong(spec, answer, labels, error):
     parsed = answer_format(spec, LABELS).parse(answer)
     if error is None:
-        assert parsed.error is None and parsed.fields["labels"] == labels and parsed.label == labelset.encode(labels, LABELS)
+        assert parsed.error is None and labelset.decode(parsed.label, LABELS) == frozenset(labels) and parsed.label == labelset.encode(labels, LABELS)
     else:
         assert parsed.label is None and parsed.error == error
 
 
 def test_a_label_named_like_none_is_a_label():
     fmt = answer_format(ParseSpec(kind="label_list", none="non-moral"), LABELS)
-    assert fmt.parse("non-moral").fields["labels"] == ["non-moral"]
+    assert labelset.decode(fmt.parse("non-moral").label, LABELS) == {"non-moral"}
 
 
 def _raw(task: dict) -> dict:
@@ -97,13 +97,13 @@ def test_the_spec_pairs_task_kind_and_answer_format(task, message):
     assert parse_spec(_raw({"kind": "multi_label", "parse": {"kind": "json_list"}})).task.multi_label
 
 
-def test_a_multi_label_project_is_refused_in_one_line_until_the_pipeline_trains_sets(tmp_path):
-    import yaml
-
-    from graduate.pipeline.project import Project
+def test_student_kinds_that_cannot_train_per_label_are_refused_in_one_line():
+    from graduate.pipeline.validate import parse_checked_spec
 
     raw = _raw({"kind": "multi_label", "parse": {"kind": "label_list"}})
-    (tmp_path / "graduate.yaml").write_text(yaml.safe_dump(raw))
-    with pytest.raises(SpecError, match=r"task\.kind: task\.kind multi_label: its answers parse .* not in this version yet") as err:
-        Project.load(tmp_path)
+    raw["students"] = [{"kind": "tfidf-logreg"}, {"kind": "ensemble"}]
+    with pytest.raises(SpecError, match=r"students\[1\]\.kind: student kind ensemble does not take multi-label tasks yet") as err:
+        parse_checked_spec(raw)
     assert len(str(err.value).splitlines()) == 1
+    raw["students"] = [{"kind": "tfidf-logreg"}]
+    assert parse_checked_spec(raw).task.multi_label

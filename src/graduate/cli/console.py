@@ -119,10 +119,18 @@ def fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
-def metric_rows(metrics: list[str], labels: list[str], positive: str | None) -> list[tuple[str, str]]:
+MULTI_LABEL_ROWS = [
+    ("micro_f1", "micro-F1"), ("micro_precision", "micro precision"), ("micro_recall", "micro recall"),
+    ("macro_f1", "macro-F1"), ("exact_match", "exact set match"), ("hamming_loss", "Hamming loss"),
+]
+
+
+def metric_rows(metrics: list[str], labels: list[str], positive: str | None, *, multi_label: bool = False) -> list[tuple[str, str]]:
     """(key, row name) for a results table. Binary tasks: the positive label's precision, recall
     and F1, with FPR/TPR. Multi-class: macro means only (precision/recall/f1 hold the same
-    figures), no FPR/TPR (they need one positive label)."""
+    figures), no FPR/TPR (they need one positive label). Multi-label: the set figures."""
+    if multi_label:
+        return list(MULTI_LABEL_ROWS)
     if len(labels) == 2:
         names = {"precision": f"precision ({positive})", "recall": f"recall ({positive})", "f1": f"F1 ({positive})"}
         return [(m, names.get(m, m)) for m in metrics]

@@ -36,7 +36,11 @@ def print_assessment(a: dict[str, Any]) -> None:
         for s in students:
             tab.add_column(s + (" *" if s == best else ""), justify="right")
         task = a.get("task") or {}
-        for m, row in metric_rows(METRICS, list(task.get("labels") or []), task.get("positive")):
+        multi = task.get("kind") == "multi_label"
+        rows = metric_rows(METRICS, list(task.get("labels") or []), task.get("positive"), multi_label=multi)
+        if multi:
+            rows.append(("agreement_with_teacher", "agreement_with_teacher"))
+        for m, row in rows:
             vals = [teacher] + [(t.get("students") or {}).get(s) or {} for s in students]
             if all(v.get(m) is None for v in vals):
                 continue

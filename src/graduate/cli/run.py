@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, fmt, fmt_usd, metric_rows, stage_progress
@@ -20,17 +21,18 @@ def run(project: Path = typer.Argument(..., help="Project directory (holds gradu
     proj = Project.load(project)
     with stage_progress() as progress:
         summary = proj.run(progress)
-    print_summary(summary, proj.spec.task.labels, proj.spec.task.positive)
+    print_summary(summary, proj.spec.task.labels, proj.spec.task.positive, multi_label=proj.spec.task.multi_label)
     from graduate.cli.evaluate import print_gates
 
     print_gates(summary.get("gates") or [])
     console.print(f"summary written to [bold]{proj.workdir / 'summary.json'}[/]; report: [bold]{summary.get('report')}[/]")
 
 
-def print_summary(s: dict[str, Any], labels: list[str], positive: str | None) -> None:
+def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *, multi_label: bool = False) -> None:
     ds = s["dataset"]
+    counts = ds["recipe"].get("per_label_counts") if multi_label else None
     console.print(
-        f"training set: {ds['size']} items {ds['label_counts']} labelled by {s['teacher']['labeller']} "
+        f"training set: {ds['size']} items {escape(str(counts or ds['label_counts']))}{' (items per label)' if counts else ''} labelled by {escape(s['teacher']['labeller'])} "
         f"(dataset {ds['content_hash'][:12]})"
     )
     for step in ds["recipe"]["steps"]:
@@ -41,15 +43,16 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None) ->
             console.print(f"  import {Path(imp['path']).name}: {imp['failed_calls']} failed calls, {imp['bad_lines_count']} bad lines skipped")
     students = list(s["students"])
     for name, e in s["test_sets"].items():
-        t = Table(title=f"{name}: {e['n']} items, gold {e['label_counts']}", title_justify="left")
+        t = Table(title=escape(f"{name}: {e['n']} items, gold {e['label_counts']}"), title_justify="left")
         t.add_column("metric")
         t.add_column("teacher", justify="right")
         for st in students:
             t.add_column(st + (" *" if st == s["best_student"] else ""), justify="right")
-        for m, row in metric_rows(METRICS, labels, positive):
+        for m, row in metric_rows(METRICS, labels, positive, multi_label=multi_label):
             t.add_row(row, fmt(e["teacher"].get(m)), *[fmt(e["students"][st].get(m)) for st in students])
         t.add_row("agreement w/ teacher", "1.000", *[fmt(e["students"][st].get("agreement_with_teacher")) for st in students])
-        t.add_row("kappa w/ teacher", "1.000", *[fmt(e["students"][st].get("kappa_with_teacher")) for st in students])
+        if not multi_label:
+            t.add_row("kappa w/ teacher", "1.000", *[fmt(e["students"][st].get("kappa_with_teacher")) for st in students])
         t.add_row(
             "cost / 1k items",
             fmt_usd(s["teacher"]["cost_per_1k_usd"], s["teacher"]["cost_estimated"]),

@@ -14,6 +14,16 @@ def class_counts(labels: Sequence[str], order: Sequence[str]) -> dict[str, int]:
     return {lab: c.get(lab, 0) for lab in order}
 
 
+def per_label_counts(label_sets: Sequence[str], order: Sequence[str]) -> dict[str, int]:
+    """Multi-label: how many items carry each label (sets as canonical strings)."""
+    from graduate.formats import labelset
+
+    c: Counter[str] = Counter()
+    for value in label_sets:
+        c.update(labelset.decode(value, list(order)) or ())
+    return {lab: c.get(lab, 0) for lab in order}
+
+
 def class_weights(labels: Sequence[str], order: Sequence[str]) -> dict[str, float]:
     """scikit-learn's 'balanced' weights, n / (classes x count), for the classes present."""
     from sklearn.utils.class_weight import compute_class_weight

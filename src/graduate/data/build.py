@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine, select
 
-from graduate.data.balance import class_counts, class_weights, prior_weights, undersample
+from graduate.data.balance import class_counts, class_weights, per_label_counts, prior_weights, undersample
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.examples import Example, select_examples
 from graduate.data.filters import cap_groups, rule_filter
@@ -150,14 +150,21 @@ def build_training_set(
 
     diagnostics: dict[str, Any] = {}
     li = clean.label_issues
-    if li.action != "off":
+    multi = spec.task.multi_label
+    if li.action != "off" and multi:
+        steps.append({"step": "label_issues", "skipped": True, "reason": "label-issue detection is single-label only in this version", "kept": len(rows)})
+    elif li.action != "off":
         rows = _label_issues(spec, steps, rows, diagnostics, report, make_detector)
 
     labels = [r.label for r in rows]
     bal = clean.balance
-    before = class_counts(labels, spec.task.labels)
+    before = per_label_counts(labels, spec.task.labels) if multi else class_counts(labels, spec.task.labels)
     step: dict[str, Any] = {"step": "balance", "strategy": bal.strategy, "before": before}
-    if bal.strategy == "class_weight":
+    if multi:
+        # A label set is not a class: items carry several labels, so per-label counts are reported
+        # and no weighting or undersampling applies (each label's threshold is tuned instead).
+        step.update(strategy="none", per_label=True, reason="multi-label: counts per label; thresholds per label are tuned by the student")
+    elif bal.strategy == "class_weight":
         cw = class_weights(labels, spec.task.labels)
         for r in rows:
             r.weight *= cw[r.label]
@@ -171,7 +178,7 @@ def build_training_set(
         dropped = set(undersample(labels, seed=spec.seed))
         step.update(dropped=len(dropped), reason="random items of the larger classes (seeded)", removed=[[rows[i].ex.id, rows[i].label] for i in sorted(dropped)])
         rows = [r for i, r in enumerate(rows) if i not in dropped]
-    step["after"] = class_counts([r.label for r in rows], spec.task.labels)
+    step["after"] = per_label_counts([r.label for r in rows], spec.task.labels) if multi else class_counts([r.label for r in rows], spec.task.labels)
     step["kept"] = len(rows)
     steps.append(step)
 
@@ -198,6 +205,8 @@ def build_training_set(
         diagnostics=diagnostics,
     )
     dataset.recipe["label_counts"] = dataset.label_counts
+    if multi:
+        dataset.recipe["per_label_counts"] = per_label_counts(labels, spec.task.labels)
     dataset.recipe["config"] = {
         "train": json.loads(spec.train.model_dump_json()),
         "clean": json.loads(clean.model_dump_json()),

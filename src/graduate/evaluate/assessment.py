@@ -71,6 +71,17 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def _result_row(test: TestSet, t_out: dict[str, Any], predictor: str, figs: dict[str, Any]) -> dict[str, Any]:
+    """One stored result row: a predictor's figures on one version of a test set."""
+    return {
+        "test_set": test.name,
+        "test_set_version": t_out["version"],
+        "test_set_hash": test.content_hash,
+        "predictor": predictor,
+        "metrics": _clean({k: v for k, v in figs.items() if k not in ("slices", "calibration")}),
+    }
+
+
 def _quality_figures(
     spec: ProjectSpec,
     test: TestSet,
@@ -137,7 +148,7 @@ def assess(
         "run_id": run_id,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "project": spec.task.name,
-        "task": {"labels": labels, "positive": spec.task.positive},
+        "task": {"labels": labels, "positive": spec.task.positive, "kind": spec.task.kind},
         "teacher": {"labeller": spec.teacher.labeller, "model": spec.teacher.model},
         "best_student": best_student,
         "students": {name: dict((student_info or {}).get(name, {}), kind=s.kind, run_id=rid) for name, (s, rid) in students.items()},
@@ -151,7 +162,6 @@ def assess(
         tspec = specs.get(test.name)
         entry = entries[test.name]
         texts = [ex.text for ex in test.examples]
-        slices = make_slices(texts, test.gold, labels=labels, length_buckets=ev.length_buckets, identity_terms=ev.identity_terms)
         t_out: dict[str, Any] = {
             "n": len(test.examples),
             "version": tspec.version if tspec else 1,
@@ -162,6 +172,19 @@ def assess(
             "teacher": None,
             "students": {},
         }
+        if spec.task.multi_label:
+            # The scoreboard's set figures are the whole story per predictor (per-label, micro/macro,
+            # intervals, calibration per label); slices and confusion matrices are single-label views.
+            t_out["teacher"] = dict(entry["teacher"])
+            results.append(("teacher", spec.teacher.labeller, t_out["teacher"]))
+            for name, (_, rid) in students.items():
+                t_out["students"][name] = dict(entry["students"][name])
+                results.append((name, student_predictor(name, rid), t_out["students"][name]))
+            out["test_sets"][test.name] = t_out
+            save_results(engine, run_id, [_result_row(test, t_out, predictor, figs) for _, predictor, figs in results])
+            results.clear()
+            continue
+        slices = make_slices(texts, test.gold, labels=labels, length_buckets=ev.length_buckets, identity_terms=ev.identity_terms)
         teacher_stored = stored.get((test.name, spec.teacher.labeller), {})
         t_pred = [teacher_stored.get(ex.id, (None, None))[0] for ex in test.examples]
         if entry["teacher"].get("too_few_answers"):  # its figures there would mean nothing: counts only
@@ -180,20 +203,7 @@ def assess(
             t_out["students"][name] = figs
             results.append((name, student_predictor(name, rid), figs))
         out["test_sets"][test.name] = t_out
-        save_results(
-            engine,
-            run_id,
-            [
-                {
-                    "test_set": test.name,
-                    "test_set_version": t_out["version"],
-                    "test_set_hash": test.content_hash,
-                    "predictor": predictor,
-                    "metrics": _clean({k2: v for k2, v in figs.items() if k2 not in ("slices", "calibration")}),
-                }
-                for _, predictor, figs in results
-            ],
-        )
+        save_results(engine, run_id, [_result_row(test, t_out, predictor, figs) for _, predictor, figs in results])
         results.clear()
     report("assess test sets", total, total)
 
@@ -240,7 +250,7 @@ def assess(
     out["bias"] = None
     pair = ev.bias_pair
     by_name = {t.name: t for t in tests}
-    if pair is not None and pair.original in by_name and pair.perturbed in by_name:
+    if pair is not None and pair.original in by_name and pair.perturbed in by_name and not spec.task.multi_label:
         orig, pert = by_name[pair.original], by_name[pair.perturbed]
         positive = spec.task.positive
 

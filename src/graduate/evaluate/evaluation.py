@@ -8,9 +8,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from graduate.data.balance import per_label_counts
 from graduate.data.teacher_labels import TeacherLabel
 from graduate.evaluate.cost import CostFigure, student_cost_per_1k
 from graduate.evaluate.metrics import agreement, classification_metrics
+from graduate.evaluate.multi_label import multi_label_metrics
+from graduate.formats import labelset
 from graduate.evaluate.testsets import TestSet
 from graduate.spec import ProjectSpec, TaskSpec
 
@@ -58,10 +61,13 @@ def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLab
         pairs_shown: list[tuple[str, str | None]] = []
     else:
         pairs_shown = pairs
-    scores = teacher_scores(task, test, answers) if pairs_shown else None
-    out: dict[str, Any] = classification_metrics(
-        [g for g, _ in pairs_shown], [p for _, p in pairs_shown], labels=task.labels, positive=task.positive, scores=scores  # type: ignore[misc]
-    )
+    scores = teacher_scores(task, test, answers) if pairs_shown and not task.multi_label else None
+    if task.multi_label:
+        out: dict[str, Any] = set_metrics(task, [g for g, _ in pairs_shown], [p for _, p in pairs_shown])  # type: ignore[misc]
+    else:
+        out = classification_metrics(
+            [g for g, _ in pairs_shown], [p for _, p in pairs_shown], labels=task.labels, positive=task.positive, scores=scores  # type: ignore[misc]
+        )
     out["n"] = len(pairs)
     out["too_few_answers"] = bool(pairs) and not pairs_shown
     out["scores_from"] = None if not pairs_shown else ("soft labels (logprobs)" if scores is not None else "hard labels")
@@ -74,18 +80,36 @@ def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLab
 def student_metrics(
     task: TaskSpec, test: TestSet, preds: StudentPredictions, answers: dict[int, TeacherLabel], core_hour_usd: float
 ) -> dict[str, Any]:
-    out: dict[str, Any] = classification_metrics(
-        test.gold, preds.labels, labels=task.labels, positive=task.positive, scores=preds.probs
-    )
     both = [(answers[ex.id].label, p) for ex, p in zip(test.examples, preds.labels) if answers[ex.id].label is not None]
-    agree = agreement([t for t, _ in both], [p for _, p in both])  # type: ignore[misc]
-    out["agreement_with_teacher"] = agree["agreement"]
-    out["kappa_with_teacher"] = agree["kappa"]
+    if task.multi_label:
+        out: dict[str, Any] = set_metrics(task, test.gold, preds.labels, scores=preds.probs)
+        # the same label set as the teacher's; kappa has no single-label meaning here
+        out["agreement_with_teacher"] = sum(t == p for t, p in both) / len(both) if both else None
+        out["kappa_with_teacher"] = None
+    else:
+        out = classification_metrics(test.gold, preds.labels, labels=task.labels, positive=task.positive, scores=preds.probs)
+        agree = agreement([t for t, _ in both], [p for _, p in both])  # type: ignore[misc]
+        out["agreement_with_teacher"] = agree["agreement"]
+        out["kappa_with_teacher"] = agree["kappa"]
     cost: CostFigure = student_cost_per_1k(preds.cpu_seconds, len(test.examples), core_hour_usd)
     out["cost_per_1k_usd"] = cost.per_1k_usd
     out["cost_basis"] = cost.basis
     out["latency_ms_per_item"] = 1000 * preds.wall_seconds / max(len(test.examples), 1)
     return out
+
+
+def selection_metric(task: TaskSpec) -> str:
+    """The figure that ranks students (mean over the quality test sets): accuracy, or micro-F1 for
+    a multi-label task (exact-set accuracy would ignore every partly right set)."""
+    return "micro_f1" if task.multi_label else "accuracy"
+
+
+def set_metrics(task: TaskSpec, gold: Sequence[str], pred: Sequence[str], *, scores: np.ndarray | None = None, resamples: int = 1000) -> dict[str, Any]:
+    """Multi-label figures of label sets given as canonical strings (graduate.evaluate.multi_label)."""
+    order = task.labels
+    g = np.array([labelset.indicator(v, order) for v in gold], dtype=int).reshape(len(gold), len(order))
+    p = np.array([labelset.indicator(v, order) for v in pred], dtype=int).reshape(len(pred), len(order))
+    return multi_label_metrics(g, p, labels=order, scores=scores, resamples=resamples if len(gold) > 1 else 0)
 
 
 def test_set_entry(spec: ProjectSpec, test: TestSet, answers: dict[int, TeacherLabel]) -> dict[str, Any]:
@@ -94,7 +118,7 @@ def test_set_entry(spec: ProjectSpec, test: TestSet, answers: dict[int, TeacherL
     return {
         "n": len(test.examples),
         "content_hash": test.content_hash,
-        "label_counts": {lab: test.gold.count(lab) for lab in spec.task.labels},
+        "label_counts": per_label_counts(test.gold, spec.task.labels) if spec.task.multi_label else {lab: test.gold.count(lab) for lab in spec.task.labels},
         "teacher": teacher_metrics(spec.task, test, answers, min_answers=spec.evaluation.min_teacher_answers),
         "students": {},
     }

@@ -40,6 +40,9 @@ TEST_METRICS = [
     "accuracy", "precision", "recall", "f1", "macro_precision", "macro_recall", "macro_f1",
     "roc_auc", "pr_auc", "fpr", "tpr", "ece", "brier", "agreement_with_teacher", "kappa_with_teacher",
 ]
+MULTI_LABEL_METRICS = [
+    "micro_f1", "micro_precision", "micro_recall", "macro_f1", "macro_precision", "macro_recall", "exact_match", "hamming_loss", "agreement_with_teacher",
+]
 SAMPLES_PER_GROUP = 5
 
 
@@ -247,17 +250,19 @@ def build_context(
                 "best": name == assessment.get("best_student"),
             }
         )
+    multi = spec.task.multi_label
+    headline = "micro_f1" if multi else "accuracy"
     ladder_plot = plots.ladder_plot(
-        {name: {ts: ((test_sets[ts]["students"].get(name) or {}).get("accuracy"), ((test_sets[ts]["students"].get(name) or {}).get("ci") or {}).get("accuracy")) for ts in quality} for name in students},
-        {ts: (test_sets[ts].get("teacher") or {}).get("accuracy") for ts in quality},
-        metric="accuracy",
+        {name: {ts: ((test_sets[ts]["students"].get(name) or {}).get(headline), ((test_sets[ts]["students"].get(name) or {}).get("ci") or {}).get(headline)) for ts in quality} for name in students},
+        {ts: (test_sets[ts].get("teacher") or {}).get(headline) for ts in quality},
+        metric=headline,
     )
 
-    binary = len(labels) == 2
+    binary = len(labels) == 2 and not multi
     positive = spec.task.positive
     # Binary: the positive label's precision/recall/F1 and its FPR/TPR. Multi-class: macro means
     # only (precision/recall/f1 would repeat them) and no FPR/TPR, which need one positive label.
-    shown = TEST_METRICS if binary else [m for m in TEST_METRICS if m not in ("precision", "recall", "f1", "fpr", "tpr")]
+    shown = MULTI_LABEL_METRICS if multi else TEST_METRICS if binary else [m for m in TEST_METRICS if m not in ("precision", "recall", "f1", "fpr", "tpr")]
     names = (
         {"precision": f"precision ({positive})", "recall": f"recall ({positive})", "f1": f"F1 ({positive})", "fpr": "FPR", "tpr": "TPR"}
         if binary

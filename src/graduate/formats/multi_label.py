@@ -9,7 +9,7 @@
 ``none`` names the answer that means no label applies (a task label of that name is a label). An
 answer with an unknown label word, no label, or more than ``max_labels`` is a parse failure that
 says which word or how many, never a guess. The parsed label is the set's canonical string
-(``graduate.formats.labelset``); ``fields["labels"]`` holds the list.
+(``graduate.formats.labelset``: ``decode`` gives the set back).
 
 Soft labels from logprobs: a set's labels are several tokens, so ``answer_offset`` gives None and
 multi-label soft labels come from self-consistency votes instead.
@@ -85,7 +85,7 @@ class MultiLabelFormat:
         if self.spec.max_labels is not None and len(chosen) > self.spec.max_labels:
             return ParsedAnswer(None, None, f"{len(chosen)} labels, at most {self.spec.max_labels} allowed")
         value = labelset.encode(chosen, self.labels)
-        return ParsedAnswer(value, value, fields={"labels": chosen})
+        return ParsedAnswer(value, value)
 
     def parse(self, content: str | None) -> ParsedAnswer:
         bad = empty(content)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from graduate.data.teacher_labels import TeacherLabel, teacher_labels
 from graduate.evaluate.assessment import Stored
 from graduate.evaluate.cost import CostFigure, teacher_cost
-from graduate.evaluate.evaluation import StudentPredictions, student_metrics, student_predictor, test_set_entry
+from graduate.evaluate.evaluation import StudentPredictions, selection_metric, student_metrics, student_predictor, test_set_entry
 from graduate.evaluate.testsets import TestSet
 from graduate.store.calls import CallRow
 from graduate.store.runs import fail_run, finish_run, get_runs, save_predictions, start_run, update_metrics
@@ -34,7 +34,7 @@ def predict_timed(student: Student, texts: list[str]) -> StudentPredictions:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     probs = student.predict_proba(texts)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return StudentPredictions([student.labels[i] for i in probs.argmax(axis=1)], probs, cpu, wall)
+    return StudentPredictions(student.decide(probs), probs, cpu, wall)
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Scoreboard:
 
     def add(self, name: str, train_run_id: str, student: Student, *, progress: ProgressFn = no_progress) -> dict[str, dict[str, Any]]:
         """Score one student on every test set; returns {test set: metrics} and records them, with
-        its selection score (mean accuracy over the quality sets), on its training run."""
+        its selection score (``selection_metric``'s mean over the quality sets), on its training run."""
         p = self.project
         out: dict[str, dict[str, Any]] = {}
         for k, test in enumerate(self.tests):
@@ -88,14 +88,16 @@ class Scoreboard:
             self.entries[test.name]["students"][name] = out[test.name]
         progress(f"evaluate {name}", len(self.tests), len(self.tests))
         self.students[name] = (student, train_run_id)
-        quality = [out[t]["accuracy"] for t in self.quality_sets if t in out] or [m["accuracy"] for m in out.values()]
+        metric = selection_metric(p.spec.task)
+        quality = [out[t][metric] for t in self.quality_sets if t in out] or [m[metric] for m in out.values()]
         run = next(r for r in get_runs(p.engine, root=p.root, kind="train") if r.id == train_run_id)
         update_metrics(p.engine, train_run_id, {**(run.metrics or {}), "selection_score": sum(quality) / len(quality), "test": out})
         return out
 
     def selection_score(self, name: str) -> float:
-        """Mean accuracy over the quality test sets (what picks the best student)."""
-        scores = [self.entries[t]["students"][name]["accuracy"] for t in self.quality_sets if t in self.entries]
+        """Mean accuracy (multi-label: micro-F1) over the quality test sets (what picks the best student)."""
+        metric = selection_metric(self.project.spec.task)
+        scores = [self.entries[t]["students"][name][metric] for t in self.quality_sets if t in self.entries]
         return sum(scores) / len(scores)
 
     def best(self) -> str | None:

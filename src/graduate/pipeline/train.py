@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graduate.data.build import Dataset
-from graduate.spec import StudentSpec
+from graduate.spec import ProjectSpec, StudentSpec
 from graduate.store.runs import code_version, fail_run, finish_run, fingerprint, get_runs, relative_artifact_dir, start_run
 from graduate.students.base import Student
 from graduate.students.registry import load_student, make_student, save_student, student_class
@@ -43,13 +43,13 @@ def train(
     optimisation steps of students that report them (encoder, lora-llm)."""
     spec = project.spec
     seed = spec.seed if seed is None else seed
-    cls = student_class(student_spec.kind)
-    params = {**cls.defaults_from_spec(spec), **student_spec.params}
+    kind, params = for_task(spec, student_spec.kind, {**student_class(student_spec.kind).defaults_from_spec(spec), **student_spec.params})
+    cls = student_class(kind)
     soft = dataset.soft_labels if cls.soft_labels else None
     # The teacher's reasons, for students that learn them (lora-llm with rationale_weight > 0).
     reasons = dataset.rationales if cls.wants_rationales(params) else None
     fp = fingerprint(
-        student_spec.kind, params, dataset.content_hash, code_version(), seed, spec.task.labels, soft is not None,
+        kind, params, dataset.content_hash, code_version(), seed, spec.task.labels, soft is not None,
         *([reasons] if reasons is not None else []),
     )
     for prior in reversed(get_runs(project.engine, root=project.root, kind="train", status="finished", fingerprint=fp)):
@@ -66,7 +66,7 @@ def train(
         if cls.is_ensemble:  # each member is its own (reusable) run
             student, fit_seconds, members = _train_members(project, cls, student_spec, params, dataset, seed, progress)
         else:
-            student = make_student(student_spec.kind, spec.task.labels, params)
+            student = make_student(kind, spec.task.labels, params)
             # Every kind takes the callback; the ones that train in steps call it.
             student.on_progress = lambda done, total: progress(f"train {student_spec.label}", done, total)
             extra: dict[str, Any] = {"soft_labels": soft_matrix(soft, spec.task.labels)} if soft is not None else {}
@@ -102,6 +102,14 @@ def train(
         artifact_dir=relative_artifact_dir(directory, project.root),
     )
     return TrainResult(student_spec.label, run_id, student, directory, fit_seconds, False)
+
+
+def for_task(spec: ProjectSpec, kind: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The kind and params that train ``kind`` for the spec's task: a multi-label task trains a
+    single-label kind once per label (``one-vs-rest``, thresholds tuned on a validation share)."""
+    if spec.task.multi_label and not student_class(kind).multi_label:
+        return "one-vs-rest", {"base": kind, "base_params": params}
+    return kind, params
 
 
 def _train_members(

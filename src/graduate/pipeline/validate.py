@@ -10,7 +10,7 @@ from typing import Any
 
 from graduate.errors import SpecError, StudentError
 from graduate.spec import SPEC_FILENAME, ProjectSpec, load_spec, parse_spec
-from graduate.students.registry import STUDENTS, make_student
+from graduate.students.registry import STUDENTS, make_student, student_class
 
 
 def check_students(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
@@ -30,16 +30,17 @@ def check_students(spec: ProjectSpec, *, path: Path | str | None = None) -> None
 
 
 def check_task_supported(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
-    """Multi-label answers parse (graduate.formats.multi_label); the steps that build, train and
-    evaluate do not handle label sets yet, so a multi-label project is refused here, in one line,
-    rather than trained as if each label set were one label."""
-    if spec.task.multi_label:
-        raise SpecError(
-            "task.kind multi_label: its answers parse (graduate.formats.multi_label), but building, training and "
-            "evaluating multi-label tasks is not in this version yet; use task.kind single_label",
-            path=path,
-            field="task.kind",
-        )
+    """A multi-label task trains each student kind once per label (``one-vs-rest``): the kinds
+    that cannot be trained that way yet are refused here, one line each."""
+    if not spec.task.multi_label:
+        return
+    problems = []
+    for i, st in enumerate(spec.students):
+        cls = student_class(st.kind) if st.kind in STUDENTS else None
+        if cls is not None and not cls.multi_label and (cls.is_ensemble or cls.needs_accelerator):
+            problems.append(SpecError(f"student kind {st.kind} does not take multi-label tasks yet; use majority, tfidf-logreg, embed-logreg or encoder", path=path, field=f"students[{i}].kind"))
+    if problems:
+        raise SpecError.several(problems)
 
 
 def load_checked_spec(path: Path | str) -> tuple[ProjectSpec, Path]:
@@ -56,4 +57,5 @@ def parse_checked_spec(raw: dict[str, Any], *, path: Path | str | None = None) -
     """``graduate.spec.parse_spec`` plus the student checks."""
     spec = parse_spec(raw, path=path)
     check_students(spec, path=path)
+    check_task_supported(spec, path=path)
     return spec

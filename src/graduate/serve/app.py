@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response, StreamingResponse
 
-from graduate.errors import StudentError
+from graduate.errors import NotReadyError, StudentError
 from graduate.serve.auth import AuthMiddleware, resolve_keys
 from graduate.serve.chat import build_answers, completion_body, completion_chunks, estimate_usage, message_text, recover_text
 from graduate.serve.context import ServedProject
@@ -59,6 +59,8 @@ def create_app(
     """Build the app. ``teacher_backend`` replaces the spec's teacher (tests, other transports);
     ``on_stopped`` gets the traffic writer's figures once everything is written at shutdown."""
     spec = project.spec
+    if spec.task.multi_label:
+        raise NotReadyError("serving a multi-label student is not in this version yet; `graduate predict` writes its label sets to CSV")
     opts = options or spec.serve
     answers = build_answers(spec.task, opts.answers)
     keys = resolve_keys(opts.api_keys_env, opts.api_keys, auth=opts.auth)

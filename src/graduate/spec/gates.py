@@ -53,6 +53,13 @@ METRICS: dict[str, MetricInfo] = {
     "brier": MetricInfo("test", False, False, "Brier score of the positive label's probability (binary)"),
     "agreement_with_teacher": MetricInfo("test", True, False, "share of items where the student gives the teacher's label"),
     "kappa_with_teacher": MetricInfo("test", True, False, "Cohen's kappa between student and teacher labels"),
+    # multi-label tasks (task.kind multi_label): label sets against gold sets
+    "micro_f1": MetricInfo("test", True, True, "multi-label: F1 over every (item, label) decision"),
+    "micro_f1_ci_low": MetricInfo("test", True, True, "multi-label: lower end of micro-F1's bootstrap confidence interval"),
+    "micro_precision": MetricInfo("test", True, True, "multi-label: precision over every (item, label) decision"),
+    "micro_recall": MetricInfo("test", True, True, "multi-label: recall over every (item, label) decision"),
+    "exact_match": MetricInfo("test", True, True, "multi-label: share of items whose whole label set matches gold"),
+    "hamming_loss": MetricInfo("test", False, True, "multi-label: share of (item, label) decisions that are wrong"),
     "latency_p50_ms": MetricInfo("serving", False, True, "median latency of one single-item prediction, ms"),
     "latency_p95_ms": MetricInfo("serving", False, True, "95th percentile latency of a single-item prediction, ms"),
     "latency_p99_ms": MetricInfo("serving", False, True, "99th percentile latency of a single-item prediction, ms"),

@@ -1,6 +1,7 @@
 """Label a CSV of any size with a student, streaming: rows are read, predicted in batches and
 written as they go, so memory holds one batch whatever the file's size. The output is the input's
-columns plus ``label`` and ``p_<label>`` for every label; rows with empty text keep them blank."""
+columns plus ``label`` (multi-label: ``labels``, the set ';'-joined, empty for none) and ``p_<label>``
+for every label; rows with empty text keep them blank."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from graduate.formats import labelset
 from graduate.errors import InputDataError
 from graduate.students.base import Student
 
@@ -55,7 +57,9 @@ def predict_csv(
     fields = list(header)
     if text_column not in fields:
         raise InputDataError(f"no text column {text_column!r}; the columns are {fields}; pass --text-column", path=source, column=text_column)
-    new_cols = ["label"] + [f"p_{lab}" for lab in student.labels]
+    # Multi-label: ``labels``, the predicted set ';'-joined (empty for none), and each label's own probability.
+    label_col = "labels" if student.multi_label else "label"
+    new_cols = [label_col] + [f"p_{lab}" for lab in student.labels]
     clash = [c for c in new_cols if c in fields]
     if clash:
         raise InputDataError(f"the input already has columns {clash}; rename them or write elsewhere", path=source)
@@ -71,8 +75,8 @@ def predict_csv(
             todo = [r for r in batch if (r.get(text_column) or "").strip()]
             if todo:
                 probs = student.predict_proba([r[text_column] for r in todo])
-                for r, p in zip(todo, probs):
-                    r["label"] = student.labels[int(p.argmax())]
+                for r, p, decided in zip(todo, probs, student.decide(probs)):
+                    r[label_col] = ";".join(sorted(labelset.decode(decided, student.labels) or (), key=student.labels.index)) if student.multi_label else decided
                     for k, lab in enumerate(student.labels):
                         r[f"p_{lab}"] = f"{p[k]:.6f}"
                 report.predicted += len(todo)

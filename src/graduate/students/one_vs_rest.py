@@ -159,8 +159,9 @@ def _f1(y: np.ndarray, pred: np.ndarray) -> float:
 
 def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """The threshold with the best validation F1 for one label (ties: the one nearest 0.5); 0.5
-    when the validation share has no positive item to tune on."""
-    if not y.any():
+    when the validation share has no positive item to tune on, or the scores rank nothing (a
+    constant score would otherwise "win" by calling every item positive)."""
+    if not y.any() or np.ptp(p) == 0:
         return 0.5
     candidates = np.unique(np.concatenate([p, [0.5]]))
     scored = [(_f1(y, p >= c), -abs(c - 0.5), float(c)) for c in candidates]

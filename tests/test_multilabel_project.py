@@ -1,0 +1,65 @@
+"""Multi-label end to end on the real MFRC data (issue 18): `graduate run examples/mfrc` imports the
+recorded teacher, trains on its answers for `pool`, and scores teacher and students against gold
+on `test`; `graduate predict` writes each item's label set and per-label probabilities.
+
+Reads ../shared/data/mfrc beside the checkout (never copied into the repository)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graduate.formats import labelset
+from graduate.pipeline.project import Project
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "mfrc" / "graduate.yaml"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mfrc"
+pytestmark = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is not beside this checkout")
+
+
+def example_copy(tmp_path: Path) -> Path:
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    base = EXAMPLE.parent
+    for d in raw["data"]:
+        d["path"] = str((base / d["path"]).resolve())
+    for log in raw["teacher_logs"]:
+        log["input"], log["output"] = str((base / log["input"]).resolve()), str((base / log["output"]).resolve())
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return tmp_path
+
+
+def test_mfrc_runs_end_to_end_and_predicts_label_sets(tmp_path: Path) -> None:
+    project = example_copy(tmp_path / "mfrc")
+    summary = Project.load(project).run()
+    test = summary["test_sets"]["test"]
+    assert test["n"] == 564 and test["label_counts"]["non-moral"] == 358
+    teacher = test["teacher"]
+    # the data README's figures for the recorded teacher, from the raw answers
+    assert round(teacher["micro_f1"], 3) == 0.768 and round(teacher["exact_match"], 3) == 0.738 and teacher["unparseable"] == 0
+    assert summary["dataset"]["size"] > 1600 and summary["dataset"]["recipe"]["per_label_counts"]["care"] > 100
+    student = test["students"]["tfidf-logreg"]
+    assert 0.55 < student["micro_f1"] <= 1 and student["ci"]["micro_f1"][0] <= student["micro_f1"] <= student["ci"]["micro_f1"][1]
+    labels = Project.load(project).spec.task.labels
+    assert set(student["per_label"]) == set(labels) and labelset.decode(";".join(labels), labels) == set(labels)
+    assert summary["best_student"] == "tfidf-logreg" and summary["gates_passed"]
+    assert summary["students"]["tfidf-logreg"]["kind"] == "one-vs-rest"
+
+    src = tmp_path / "in.csv"
+    src.write_text('id,text\n1,"We must protect the weak and the vulnerable from harm."\n2,\n3,"lol ok"\n', encoding="utf-8")
+    out = tmp_path / "out.csv"
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}
+    res = subprocess.run(
+        [sys.executable, "-m", "graduate", "predict", str(project), "--input", str(src), "--output", str(out)], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert list(rows[0]) == ["id", "text", "labels"] + [f"p_{lab}" for lab in labels]
+    assert rows[0]["labels"] and set(rows[0]["labels"].split(";")) <= set(labels)
+    assert rows[1]["labels"] == "" and rows[1]["p_care"] == ""  # empty text: left blank
