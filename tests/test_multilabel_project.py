@@ -48,7 +48,9 @@ def test_mfrc_runs_end_to_end_and_predicts_label_sets(tmp_path: Path) -> None:
     assert 0.55 < student["micro_f1"] <= 1 and student["ci"]["micro_f1"][0] <= student["micro_f1"] <= student["ci"]["micro_f1"][1]
     labels = Project.load(project).spec.task.labels
     assert set(student["per_label"]) == set(labels) and labelset.decode(";".join(labels), labels) == set(labels)
-    assert summary["best_student"] == "tfidf-logreg" and summary["gates_passed"]
+    assert summary["best_student"] == "tfidf-logreg"
+    # the quality gate (the latency gate depends on the machine's load: not asserted here)
+    assert next(g for g in summary["gates"] if g["gate"].startswith("student.micro_f1"))["passed"]
     assert summary["students"]["tfidf-logreg"]["kind"] == "one-vs-rest"
 
     src = tmp_path / "in.csv"

@@ -107,3 +107,12 @@ def test_student_kinds_that_cannot_train_per_label_are_refused_in_one_line():
     assert len(str(err.value).splitlines()) == 1
     raw["students"] = [{"kind": "tfidf-logreg"}]
     assert parse_checked_spec(raw).task.multi_label
+
+
+def test_the_multi_label_wrapper_is_refused_for_a_single_label_task():
+    from graduate.pipeline.validate import parse_checked_spec
+
+    raw = _raw({})
+    raw["students"] = [{"kind": "one-vs-rest"}]
+    with pytest.raises(SpecError, match=r"students\[0\]\.kind: student kind one-vs-rest is for multi-label tasks"):
+        parse_checked_spec(raw)

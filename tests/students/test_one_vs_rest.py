@@ -62,3 +62,21 @@ def test_bad_input_is_a_clear_error():
         make_student("one-vs-rest", LABELS).fit(texts, ["sport;nope"] * 20)
     with pytest.raises(StudentError, match="at least 10"):
         make_student("one-vs-rest", LABELS).fit(texts[:3], sets[:3])
+
+
+def test_the_encoder_takes_label_sets_itself(tmp_path, tiny_encoder):
+    texts, sets = _data(200)
+    params = {"base_model": str(tiny_encoder), "multi_label": True, "epochs": 3, "max_length": 32, "batch_size": 16, "agreement_items": 32, "save_float": False}
+    student = make_student("encoder", LABELS, params)
+    assert student.multi_label
+    student.fit(texts[:160], sets[:160])
+    probs = student.predict_proba(texts[160:])
+    assert probs.shape == (40, 4) and ((probs >= 0) & (probs <= 1)).all() and not np.allclose(probs.sum(axis=1), 1.0)
+    decided = student.decide(probs)
+    assert all(labelset.decode(d, LABELS) for d in decided)  # at least one label: every training item has one
+    rep = student.report["multi_label"]
+    assert rep["train_items"] + rep["validation_items"] == 160 and set(rep["thresholds"]) == set(LABELS)
+    save_student(student, tmp_path / "enc")
+    again = load_student(tmp_path / "enc")
+    assert again.multi_label and again.thresholds == student.thresholds
+    assert np.array_equal(again.predict_proba(texts[160:]), probs) and again.decide(probs) == decided

@@ -30,15 +30,16 @@ def _params(cls: type) -> dict:
 @app.command("list")
 def list_kinds() -> None:
     """Every kind in the order `graduate train --ladder` climbs them, with its params."""
-    from graduate.students.registry import STUDENTS, student_class
+    from graduate.students.registry import LADDER, WRAPPERS, student_class
 
     table = Table(title="student kinds (smallest first)", title_justify="left")
     for col in ("kind", "what", "params"):
         table.add_column(col, overflow="fold")
-    for kind in STUDENTS:
+    for kind in LADDER:
         cls = student_class(kind)
         table.add_row(kind, _summary(cls), ", ".join(_params(cls)))
     console.print(table)
+    console.print(f"multi-label tasks train a kind once per label through: {', '.join(sorted(WRAPPERS))} (the encoder takes label sets itself)")
     console.print("defaults of one kind: graduate students show KIND; set them under students: [{kind: KIND, params: {...}}]")
 
 

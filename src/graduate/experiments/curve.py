@@ -145,10 +145,10 @@ def learning_curve(
         raise SpecError(f"unknown test set {test_set!r}; the spec's test sets are {names}", field="--test-set")
     base = next((s for s in spec.students if s.kind == kind), None)
     sspec_params = {**(base.params if base else {}), **(params or {})}
-    from graduate.students.registry import STUDENTS
+    from graduate.students.registry import LADDER
 
-    if kind not in STUDENTS:
-        raise SpecError(f"unknown student kind {kind!r}; known kinds, smallest first: {list(STUDENTS)}", field="--student")
+    if kind not in LADDER:
+        raise SpecError(f"unknown student kind {kind!r}; known kinds, smallest first: {LADDER}", field="--student")
     project.import_logs(progress)
     project.load_data(progress)
     progress("build training set", 0, 1)

@@ -18,7 +18,7 @@ from graduate.evaluate.criteria import Gate, GateResult, GateSyntaxError, check_
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.pipeline.scoring import evaluation_run
 from graduate.spec import StudentSpec
-from graduate.students.registry import STUDENTS
+from graduate.students.registry import LADDER
 
 if TYPE_CHECKING:
     from graduate.pipeline.project import Project
@@ -105,16 +105,16 @@ def ladder_rungs(project: "Project", kinds: list[str] | None) -> tuple[list[Stud
     (returned second)."""
     from graduate.students.registry import student_class
 
-    chosen = kinds or list(STUDENTS)
-    unknown = [k for k in chosen if k not in STUDENTS]
+    chosen = kinds or list(LADDER)
+    unknown = [k for k in chosen if k not in LADDER]
     if unknown:
-        raise SpecError(f"unknown student kinds {unknown}; known kinds, smallest first: {list(STUDENTS)}", field="--student/--rungs")
+        raise SpecError(f"unknown student kinds {unknown}; known kinds, smallest first: {LADDER}", field="--student/--rungs")
     left_out: list[str] = []
     if kinds is None and not accelerator_present():
         left_out = [k for k in chosen if student_class(k).needs_accelerator]
         chosen = [k for k in chosen if k not in left_out]
     by_kind = {s.kind: s for s in project.spec.students}
-    order = sorted(chosen, key=list(STUDENTS).index)
+    order = sorted(chosen, key=LADDER.index)
     return [by_kind.get(k) or StudentSpec(kind=k) for k in order], left_out
 
 

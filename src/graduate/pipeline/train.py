@@ -105,9 +105,13 @@ def train(
 
 
 def for_task(spec: ProjectSpec, kind: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The kind and params that train ``kind`` for the spec's task: a multi-label task trains a
-    single-label kind once per label (``one-vs-rest``, thresholds tuned on a validation share)."""
-    if spec.task.multi_label and not student_class(kind).multi_label:
+    """The kind and params that train ``kind`` for the spec's task: for a multi-label task, a kind
+    that takes label sets itself (the encoder: a sigmoid per label) gets ``multi_label: true``, any
+    other is trained once per label (``one-vs-rest``); both tune thresholds on a validation share."""
+    cls = student_class(kind)
+    if spec.task.multi_label and not cls.multi_label:
+        if cls.takes_multi_label:
+            return kind, {**params, "multi_label": True}
         return "one-vs-rest", {"base": kind, "base_params": params}
     return kind, params
 

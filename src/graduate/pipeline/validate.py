@@ -31,8 +31,16 @@ def check_students(spec: ProjectSpec, *, path: Path | str | None = None) -> None
 
 def check_task_supported(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
     """A multi-label task trains each student kind once per label (``one-vs-rest``): the kinds
-    that cannot be trained that way yet are refused here, one line each."""
+    that cannot be trained that way yet are refused here, one line each. A single-label task
+    cannot use the multi-label wrapper."""
     if not spec.task.multi_label:
+        problems = [
+            SpecError(f"student kind {st.kind} is for multi-label tasks (task.kind: multi_label)", path=path, field=f"students[{i}].kind")
+            for i, st in enumerate(spec.students)
+            if st.kind in STUDENTS and student_class(st.kind).multi_label
+        ]
+        if problems:
+            raise SpecError.several(problems)
         return
     problems = []
     for i, st in enumerate(spec.students):

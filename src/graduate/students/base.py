@@ -57,6 +57,9 @@ class StudentBase:
     labels: list[str]
     # Predicts label sets (canonical strings, graduate.formats.labelset), one probability per label.
     multi_label: bool = False
+    # Trains label sets itself when its params say multi_label: true (else the pipeline trains it
+    # once per label with one-vs-rest).
+    takes_multi_label: bool = False
     # Training needs a GPU to finish in reasonable time (an LLM fine-tune: hours per epoch on CPU);
     # `graduate train --ladder` leaves such kinds out on a CPU-only machine unless named in --rungs.
     needs_accelerator: bool = False

@@ -27,6 +27,7 @@ import numpy as np
 
 from graduate.errors import StudentError
 from graduate.hardware import bf16_pays_off, cpu_count
+from graduate.students import thresholds
 from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import EncoderParams
 from graduate.models.base_models import MINILM, encoder_dir
@@ -48,6 +49,7 @@ def auto_epochs(items: int, batch_size: int) -> int:
 class EncoderStudent(StudentBase):
     kind = "encoder"
     soft_labels = True  # fit accepts soft_labels (the teacher's label distributions)
+    takes_multi_label = True  # params multi_label: a sigmoid per label, thresholds tuned on a held-out share
     Params = EncoderParams  # every param: type, default, meaning (graduate students show)
     DEFAULTS: dict[str, Any] = EncoderParams().model_dump()
 
@@ -61,6 +63,9 @@ class EncoderStudent(StudentBase):
         self.report: dict[str, Any] = {}
         self._session: Any = None
         self.on_progress: StepProgress | None = None
+        self.multi_label = bool(self.params["multi_label"])
+        self.thresholds: list[float] = [0.5] * len(self.labels)
+        self.at_least_one = False
 
     # -- training ------------------------------------------------------------------------------
     def _device(self) -> str:
@@ -82,8 +87,20 @@ class EncoderStudent(StudentBase):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        check_fit_input(self.kind, texts, labels, self.labels)
         p = self.params
+        multi = self.multi_label
+        if multi:
+            if len(texts) != len(labels) or len(texts) < 10:
+                raise StudentError(f"{len(texts)} texts and {len(labels)} label sets; a multi-label student needs at least 10 of each, equally many", kind=self.kind)
+            y_sets = thresholds.indicators(labels, self.labels, self.kind)
+            train_idx, val_idx = thresholds.split(len(texts), p["validation_share"], p["seed"])
+            val_texts = [texts[i] for i in val_idx]
+            texts = [texts[i] for i in train_idx]
+            labels = [labels[i] for i in train_idx]
+            sample_weight = None if sample_weight is None else [sample_weight[i] for i in train_idx]
+            soft_labels = None  # the teacher's distributions are single-label
+        else:
+            check_fit_input(self.kind, texts, labels, self.labels)
         base = encoder_dir(p["base_model"], self.kind)
         torch.manual_seed(p["seed"])
         rng = np.random.default_rng(p["seed"])
@@ -99,7 +116,7 @@ class EncoderStudent(StudentBase):
 
         enc = self.tokenizer(list(texts), truncation=True, max_length=p["max_length"])
         ids = enc["input_ids"]
-        y = torch.tensor([self.labels.index(lab) for lab in labels])
+        y = torch.tensor(y_sets[train_idx], dtype=torch.float32) if multi else torch.tensor([self.labels.index(lab) for lab in labels])
         w = torch.ones(len(ids)) if sample_weight is None else torch.tensor(np.asarray(sample_weight, dtype=np.float32))
         soft = None
         if soft_labels is not None:
@@ -121,8 +138,12 @@ class EncoderStudent(StudentBase):
                 inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(**inputs).logits.float()
-            logp = torch.log_softmax(logits, dim=-1)
             bt = torch.as_tensor(batch)
+            if multi:  # one sigmoid per label
+                per_label = torch.nn.functional.binary_cross_entropy_with_logits(logits, y[bt].to(device), reduction="none")
+                wb = w[bt].to(device)
+                return (per_label.mean(-1) * wb).sum() / wb.sum()
+            logp = torch.log_softmax(logits, dim=-1)
             hard = -logp.gather(1, y[bt].to(device).unsqueeze(1)).squeeze(1)
             if soft is not None:
                 per_item = p["soft_weight"] * -(soft[bt].to(device) * logp).sum(-1) + (1 - p["soft_weight"]) * hard
@@ -157,6 +178,17 @@ class EncoderStudent(StudentBase):
             "soft_labels": soft is not None,
         }
         self._make_serving(list(texts), rng)
+        if multi:
+            val_probs = self.predict_proba(val_texts)
+            self.thresholds = thresholds.tune(y_sets[val_idx], val_probs)
+            self.at_least_one = bool(y_sets.sum(axis=1).min() >= 1)
+            self.report["multi_label"] = {
+                "train_items": len(train_idx),
+                "validation_items": len(val_idx),
+                "thresholds": dict(zip(self.labels, self.thresholds)),
+                "validation_f1": {lab: thresholds.f1(y_sets[val_idx, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(self.labels, self.thresholds))},
+                "at_least_one": self.at_least_one,
+            }
 
     def _train_batches(self, lengths: list[int], rng: np.random.Generator) -> list[np.ndarray]:
         """Shuffled batches of similar length: shuffle, sort within chunks of 50 batches, shuffle batches."""
@@ -178,7 +210,7 @@ class EncoderStudent(StudentBase):
         torch_probs = self._torch_proba(sample)
         float_onnx = export_onnx(self.model, self._input_names(), self.kind)
         self.onnx, self._session = float_onnx, None
-        export = check_agreement(torch_probs, self.predict_proba(sample), 0.99)
+        export = check_agreement(torch_probs, self.predict_proba(sample), 0.99, multi_label=self.multi_label)
         self.report["export_check"] = export.as_dict()
         if not export.accepted:
             raise StudentError(
@@ -190,7 +222,7 @@ class EncoderStudent(StudentBase):
         if not p["quantise"]:
             return
         self.onnx, self._session = quantise_int8(float_onnx), None
-        check = check_agreement(torch_probs, self.predict_proba(sample), p["min_agreement"])
+        check = check_agreement(torch_probs, self.predict_proba(sample), p["min_agreement"], multi_label=self.multi_label)
         self.report["quantisation"] = check.as_dict()
         if check.accepted:
             self.report["serving"] = "onnx-int8"
@@ -205,7 +237,8 @@ class EncoderStudent(StudentBase):
         with torch.no_grad():
             for batch in batches_by_length([len(x) for x in ids], self.params["predict_batch_size"]):
                 inputs = _pad([ids[i] for i in batch], self.tokenizer.pad_token_id or 0, "cpu")
-                out[batch] = torch.softmax(self.model(**inputs).logits.double(), dim=-1).numpy()
+                logits = self.model(**inputs).logits.double()
+                out[batch] = (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).numpy()
         return out
 
     def _input_names(self) -> list[str]:
@@ -237,7 +270,8 @@ class EncoderStudent(StudentBase):
             feed = {"input_ids": input_ids, "attention_mask": mask}
             if "token_type_ids" in names:
                 feed["token_type_ids"] = np.zeros_like(input_ids)
-            out[batch] = softmax(self._session.run(["logits"], feed)[0].astype(np.float64))
+            logits = self._session.run(["logits"], feed)[0].astype(np.float64)
+            out[batch] = 1.0 / (1.0 + np.exp(-logits)) if self.multi_label else softmax(logits)
 
         batches = batches_by_length([len(x) for x in ids], self.params["predict_batch_size"])
         workers = min(len(batches), self.params["threads"] or cpu_count())
@@ -250,6 +284,11 @@ class EncoderStudent(StudentBase):
                 list(pool.map(run, batches))
         return out
 
+    def decide(self, probs: np.ndarray) -> list[str]:
+        if self.multi_label:
+            return thresholds.decide_sets(probs, self.labels, self.thresholds, self.at_least_one)
+        return super().decide(probs)
+
     def save(self, directory: Path) -> None:
         if self.onnx is None:
             raise StudentError("not trained; nothing to save", kind=self.kind)
@@ -259,7 +298,10 @@ class EncoderStudent(StudentBase):
         if self.model is not None and self.params["save_float"]:
             # The float weights, for further fine-tuning or another export (not needed to serve).
             self.model.save_pretrained(directory / "float")
-        (directory / "student.json").write_text(json.dumps({"labels": self.labels, "params": self.params, "report": self.report}, indent=2))
+        meta = {"labels": self.labels, "params": self.params, "report": self.report}
+        if self.multi_label:
+            meta.update(thresholds=self.thresholds, at_least_one=self.at_least_one)
+        (directory / "student.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, directory: Path) -> "EncoderStudent":
@@ -268,6 +310,8 @@ class EncoderStudent(StudentBase):
         meta = json.loads((directory / "student.json").read_text())
         obj = cls(meta["labels"], **meta["params"])
         obj.report = meta.get("report", {})
+        if obj.multi_label:
+            obj.thresholds, obj.at_least_one = list(meta["thresholds"]), bool(meta["at_least_one"])
         obj.tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
         obj.onnx = (directory / "model.onnx").read_bytes()
         return obj

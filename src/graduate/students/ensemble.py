@@ -173,7 +173,7 @@ class EnsembleStudent(StudentBase):
 
 def _member_specs(raw: Any) -> list[dict[str, Any]]:
     """Validated member entries, with defaults filled in."""
-    from graduate.students.registry import STUDENTS
+    from graduate.students.registry import LADDER
 
     fix = "params.members is a list such as [{kind: encoder}, {kind: tfidf-logreg, weight: 1}]"
     if not isinstance(raw, list) or len(raw) < 2:
@@ -189,8 +189,8 @@ def _member_specs(raw: Any) -> list[dict[str, Any]]:
                 kind=EnsembleStudent.kind,
             )
         kind = m["kind"]
-        if kind == EnsembleStudent.kind or kind not in STUDENTS:
-            known = sorted(k for k in STUDENTS if k != EnsembleStudent.kind)
+        if kind == EnsembleStudent.kind or kind not in LADDER:
+            known = sorted(k for k in LADDER if k != EnsembleStudent.kind)
             raise StudentError(
                 f"params.members[{i}].kind {kind!r} is not a member kind; known: {known}",
                 kind=EnsembleStudent.kind,

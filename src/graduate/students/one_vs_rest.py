@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from graduate.errors import StudentError
-from graduate.formats import labelset
+from graduate.students import thresholds
 from graduate.students.base import Student, StudentBase, params_with_defaults
 from graduate.students.params import OneVsRestParams
 
@@ -56,10 +56,7 @@ class OneVsRestStudent(StudentBase):
 
     # -- training ------------------------------------------------------------------------------
     def _indicators(self, labels: Sequence[str]) -> np.ndarray:
-        try:
-            return np.array([[int(lab in labelset.decode(v, self.labels)) for lab in self.labels] for v in labels], dtype=int).reshape(len(labels), len(self.labels))  # type: ignore[operator]
-        except (ValueError, TypeError) as exc:
-            raise StudentError(f"training labels must be label sets of {self.labels}: {exc}", kind=self.kind) from None
+        return thresholds.indicators(labels, self.labels, self.kind)
 
     def _fit_members(self, texts: list[str], y: np.ndarray, weights: np.ndarray | None) -> list[Student | float]:
         members: list[Student | float] = []
@@ -87,13 +84,11 @@ class OneVsRestStudent(StudentBase):
             raise StudentError(f"{len(texts)} training items; a multi-label student needs at least 10", kind=self.kind)
         y = self._indicators(labels)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        rng = np.random.default_rng(self.params["seed"])
-        order = rng.permutation(len(texts))
-        n_val = max(1, int(round(self.params["validation_share"] * len(texts))))
-        val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+        train, val = thresholds.split(len(texts), self.params["validation_share"], self.params["seed"])
+        n_val = len(val)
         held = self._fit_members([texts[i] for i in train], y[train], None if w is None else w[train])
         val_probs = self._member_probs(held, [texts[i] for i in val])
-        self.thresholds = [_best_threshold(y[val, j], val_probs[:, j]) for j in range(len(self.labels))]
+        self.thresholds = thresholds.tune(y[val], val_probs)
         setting = self.params["at_least_one"]
         self.at_least_one = bool(y.sum(axis=1).min() >= 1) if setting == "auto" else bool(setting)
         self.members = self._fit_members(texts, y, w)  # all of it trains; the thresholds stay
@@ -101,7 +96,7 @@ class OneVsRestStudent(StudentBase):
             "base": self.params["base"],
             "validation_items": int(n_val),
             "thresholds": dict(zip(self.labels, map(float, self.thresholds))),
-            "validation_f1": {lab: _f1(y[val, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(self.labels, self.thresholds))},
+            "validation_f1": {lab: thresholds.f1(y[val, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(self.labels, self.thresholds))},
             "labels_without_examples": [lab for j, lab in enumerate(self.labels) if not y[:, j].any()],
             "at_least_one": self.at_least_one,
         }
@@ -114,14 +109,7 @@ class OneVsRestStudent(StudentBase):
 
     def decide(self, probs: np.ndarray) -> list[str]:
         """Each row's label set (its labels at or above their thresholds), as canonical strings."""
-        out = []
-        t = np.asarray(self.thresholds)
-        for row in np.asarray(probs):
-            chosen = [lab for lab, p, th in zip(self.labels, row, t) if p >= th]
-            if not chosen and self.at_least_one and len(row):
-                chosen = [self.labels[int(np.argmax(row - t))]]
-            out.append(labelset.encode(chosen, self.labels))
-        return out
+        return thresholds.decide_sets(probs, self.labels, self.thresholds, self.at_least_one)
 
     def save(self, directory: Path) -> None:
         from graduate.students.registry import save_student
@@ -149,20 +137,3 @@ class OneVsRestStudent(StudentBase):
         obj.members = [float(data["constants"][str(j)]) if str(j) in data["constants"] else load_student(directory / f"label_{j}") for j in range(len(obj.labels))]
         obj.thresholds, obj.at_least_one, obj.report = list(data["thresholds"]), bool(data["at_least_one"]), data.get("report", {})
         return obj
-
-
-def _f1(y: np.ndarray, pred: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y, pred.astype(int), zero_division=0))
-
-
-def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """The threshold with the best validation F1 for one label (ties: the one nearest 0.5); 0.5
-    when the validation share has no positive item to tune on, or the scores rank nothing (a
-    constant score would otherwise "win" by calling every item positive)."""
-    if not y.any() or np.ptp(p) == 0:
-        return 0.5
-    candidates = np.unique(np.concatenate([p, [0.5]]))
-    scored = [(_f1(y, p >= c), -abs(c - 0.5), float(c)) for c in candidates]
-    return max(scored)[2]

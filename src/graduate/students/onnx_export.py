@@ -96,8 +96,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def check_agreement(float_probs: np.ndarray, quant_probs: np.ndarray, min_agreement: float) -> QuantisationCheck:
-    agree = float(np.mean(float_probs.argmax(axis=1) == quant_probs.argmax(axis=1))) if len(float_probs) else 1.0
+def check_agreement(float_probs: np.ndarray, quant_probs: np.ndarray, min_agreement: float, *, multi_label: bool = False) -> QuantisationCheck:
+    """Share of texts given the same label (multi-label: the same set at 0.5 per label) by both models."""
+    if multi_label:
+        agree = float(np.mean(((float_probs >= 0.5) == (quant_probs >= 0.5)).all(axis=1))) if len(float_probs) else 1.0
+    else:
+        agree = float(np.mean(float_probs.argmax(axis=1) == quant_probs.argmax(axis=1))) if len(float_probs) else 1.0
     diff = float(np.abs(float_probs - quant_probs).max()) if len(float_probs) else 0.0
     return QuantisationCheck(len(float_probs), agree, diff, min_agreement, agree >= min_agreement)
 

@@ -63,6 +63,10 @@ class EncoderParams(Params):
     predict_batch_size: int = Field(16, ge=1, description="Texts per ONNX Runtime batch when serving.")
     threads: int | None = Field(None, ge=1, description="Parallel single-thread ONNX Runtime workers; default: all cores.")
     save_float: bool = Field(True, description="Also save the float PyTorch weights (for further tuning; not needed to serve).")
+    multi_label: bool = Field(False, description="Set by the project for task.kind multi_label: one sigmoid per label (binary cross-entropy).")
+    validation_share: float = Field(
+        0.2, gt=0, lt=1, description="Multi-label: share of the training set held out to tune each label's threshold (the model trains on the rest)."
+    )
     seed: int = Field(0, description="Random seed.")
 
 

@@ -23,6 +23,12 @@ STUDENTS: dict[str, str] = {
 }
 
 
+# Kinds that wrap another kind (the pipeline picks them for the task): not rungs of the ladder.
+WRAPPERS = frozenset({"one-vs-rest"})
+# The ladder, smallest first: what `graduate train --ladder` climbs and `graduate students list` shows.
+LADDER: list[str] = [k for k in STUDENTS if k not in WRAPPERS]
+
+
 def student_class(kind: str) -> type:
     if kind not in STUDENTS:
         raise StudentError(f"unknown kind; known kinds: {sorted(STUDENTS)}", kind=kind)
