@@ -80,3 +80,19 @@ def test_the_encoder_takes_label_sets_itself(tmp_path, tiny_encoder):
     again = load_student(tmp_path / "enc")
     assert again.multi_label and again.thresholds == student.thresholds
     assert np.array_equal(again.predict_proba(texts[160:]), probs) and again.decide(probs) == decided
+
+
+def test_tfidf_takes_label_sets_itself_with_shared_features(tmp_path):
+    texts, sets = _data()
+    student = make_student("tfidf-logreg", LABELS, {"multi_label": True, "max_iter": 300})
+    student.fit(texts[:240], sets[:240])
+    probs = student.predict_proba(texts[240:])
+    assert probs.shape == (60, 4) and ((probs >= 0) & (probs <= 1)).all()
+    assert (probs[:, 3] == 0).all()  # "unused": never in training
+    decided = student.decide(probs)
+    assert np.mean([d == g for d, g in zip(decided, sets[240:])]) > 0.8
+    save_student(student, tmp_path / "t")
+    again = load_student(tmp_path / "t")
+    assert again.multi_label and np.array_equal(again.predict_proba(texts[240:]), probs) and again.decide(probs) == decided
+    # the same sets as scikit-learn's own (slow) path through the pipeline
+    assert np.allclose(student.pipeline.predict_proba(texts[240:]), probs)

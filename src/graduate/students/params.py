@@ -30,6 +30,10 @@ class TfidfLogregParams(Params):
     class_weight: ClassWeight = Field(None, description="balanced, {label: weight}, or none (the dataset's sample weights apply either way).")
     max_iter: int = Field(2000, ge=1, description="Solver iterations.")
     sublinear_tf: bool = Field(True, description="Use 1 + log(tf) instead of raw term counts.")
+    multi_label: bool = Field(False, description="Set by the project for task.kind multi_label: one logistic regression per label over shared features.")
+    validation_share: float = Field(
+        0.2, gt=0, lt=1, description="Multi-label: share of the training set held out to tune each label's threshold (then all of it trains)."
+    )
     seed: int = Field(0, description="Random seed.")
 
 

@@ -7,14 +7,52 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from graduate.errors import StudentError
+from graduate.students import thresholds
 from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import TfidfLogregParams
 
 
+class PerLabelLogistic(ClassifierMixin, BaseEstimator):
+    """Multi-label head: one logistic regression per label over the shared TF-IDF features; a label
+    that is constant in training keeps its rate. Probabilities come from one stacked matrix product."""
+
+    def __init__(self, C: float = 1.0, class_weight: Any = None, max_iter: int = 100, random_state: int | None = None):
+        self.C, self.class_weight, self.max_iter, self.random_state = C, class_weight, max_iter, random_state
+
+    def fit(self, X: Any, Y: np.ndarray, sample_weight: Any = None) -> "PerLabelLogistic":
+        from sklearn.linear_model import LogisticRegression
+
+        Y = np.asarray(Y)
+        coef, intercept, constant = [], [], []
+        for j in range(Y.shape[1]):
+            col = Y[:, j]
+            if col.min() == col.max():
+                coef.append(np.zeros(X.shape[1]))
+                intercept.append(0.0)
+                constant.append(float(col[0]))
+                continue
+            m = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.random_state).fit(X, col, sample_weight=sample_weight)
+            coef.append(m.coef_[0])
+            intercept.append(float(m.intercept_[0]))
+            constant.append(np.nan)
+        self.coef_, self.intercept_, self.constant_ = np.vstack(coef), np.asarray(intercept), np.asarray(constant)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        from scipy.special import expit
+
+        out = expit(np.asarray(X @ self.coef_.T) + self.intercept_)
+        fixed = ~np.isnan(self.constant_)
+        out[:, fixed] = self.constant_[fixed]
+        return out
+
+
 class TfidfLogregStudent(StudentBase):
     kind = "tfidf-logreg"
+    takes_multi_label = True  # params multi_label: one logistic regression per label, shared features
     Params = TfidfLogregParams  # every param: type, default, meaning (graduate students show)
     DEFAULTS: dict[str, Any] = TfidfLogregParams().model_dump()
 
@@ -22,6 +60,9 @@ class TfidfLogregStudent(StudentBase):
         self.labels = list(labels)
         self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
         self.pipeline: Any = None
+        self.multi_label = bool(self.params["multi_label"])
+        self.thresholds: list[float] = [0.5] * len(self.labels)
+        self.at_least_one = False
 
     def _build(self) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -55,16 +96,46 @@ class TfidfLogregStudent(StudentBase):
                 ),
             ]
         )
-        clf = LogisticRegression(
-            C=p["C"], class_weight=p["class_weight"], max_iter=p["max_iter"], random_state=p["seed"]
-        )
+        lr = {"C": p["C"], "class_weight": p["class_weight"], "max_iter": p["max_iter"], "random_state": p["seed"]}
+        clf = PerLabelLogistic(**lr) if self.multi_label else LogisticRegression(**lr)
         return Pipeline([("features", features), ("clf", clf)])
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None:
+        if self.multi_label:
+            self._fit_sets(list(texts), labels, sample_weight)
+            return
         check_fit_input(self.kind, texts, labels, self.labels)
         self.pipeline = self._build()
         kwargs = {"clf__sample_weight": np.asarray(sample_weight)} if sample_weight is not None else {}
         self.pipeline.fit(list(texts), list(labels), **kwargs)
+
+    def _fit_sets(self, texts: list[str], labels: Sequence[str], sample_weight: Sequence[float] | None) -> None:
+        """Multi-label: tune each label's threshold on a held-out share, then train on all of it."""
+        if len(texts) != len(labels) or len(texts) < 10:
+            raise StudentError(f"{len(texts)} texts and {len(labels)} label sets; a multi-label student needs at least 10 of each, equally many", kind=self.kind)
+        y = thresholds.indicators(labels, self.labels, self.kind)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        train, val = thresholds.split(len(texts), self.params["validation_share"], self.params["seed"])
+        held = self._build()
+        held.fit([texts[i] for i in train], y[train], **({"clf__sample_weight": w[train]} if w is not None else {}))
+        val_probs = held.predict_proba([texts[i] for i in val])
+        self.thresholds = thresholds.tune(y[val], val_probs)
+        self.at_least_one = bool(y.sum(axis=1).min() >= 1)
+        self.pipeline = self._build()
+        self.pipeline.fit(texts, y, **({"clf__sample_weight": w} if w is not None else {}))
+        self.report = {
+            "multi_label": {
+                "validation_items": len(val),
+                "thresholds": dict(zip(self.labels, self.thresholds)),
+                "validation_f1": {lab: thresholds.f1(y[val, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(self.labels, self.thresholds))},
+                "at_least_one": self.at_least_one,
+            }
+        }
+
+    def decide(self, probs: np.ndarray) -> list[str]:
+        if self.multi_label:
+            return thresholds.decide_sets(probs, self.labels, self.thresholds, self.at_least_one)
+        return super().decide(probs)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self.pipeline is None:
@@ -73,6 +144,8 @@ class TfidfLogregStudent(StudentBase):
 
         # Same numbers as self.pipeline.predict_proba, several times faster (see tfidf_fast).
         raw = fast_pipeline(self.pipeline).predict_proba(list(texts))
+        if self.multi_label:
+            return np.asarray(raw, dtype=float)
         classes = list(self.pipeline.classes_)
         out = np.zeros((len(texts), len(self.labels)))
         for j, lab in enumerate(classes):
@@ -84,7 +157,10 @@ class TfidfLogregStudent(StudentBase):
 
         directory.mkdir(parents=True, exist_ok=True)
         joblib.dump(self.pipeline, directory / "pipeline.joblib")
-        (directory / "student.json").write_text(json.dumps({"labels": self.labels, "params": self.params}))
+        meta: dict[str, Any] = {"labels": self.labels, "params": self.params}
+        if self.multi_label:
+            meta.update(thresholds=self.thresholds, at_least_one=self.at_least_one, report=self.report)
+        (directory / "student.json").write_text(json.dumps(meta))
 
     @classmethod
     def load(cls, directory: Path) -> "TfidfLogregStudent":
@@ -93,4 +169,6 @@ class TfidfLogregStudent(StudentBase):
         meta = json.loads((directory / "student.json").read_text())
         obj = cls(meta["labels"], **meta["params"])
         obj.pipeline = joblib.load(directory / "pipeline.joblib")
+        if obj.multi_label:
+            obj.thresholds, obj.at_least_one, obj.report = list(meta["thresholds"]), bool(meta["at_least_one"]), meta.get("report", {})
         return obj
