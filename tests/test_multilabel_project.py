@@ -43,6 +43,9 @@ def test_mfrc_runs_end_to_end_and_predicts_label_sets(tmp_path: Path) -> None:
     teacher = test["teacher"]
     # the data README's figures for the recorded teacher, from the raw answers
     assert round(teacher["micro_f1"], 3) == 0.768 and round(teacher["exact_match"], 3) == 0.738 and teacher["unparseable"] == 0
+    # the two older teachers' spreadsheet labels (label_imports), against the same gold
+    older = test["labellers"]
+    assert round(older["import:gpt-3.5-turbo-0301.zero-shot"]["micro_f1"], 3) == 0.209 and round(older["import:gpt-3.5-turbo-0301.few-shot"]["micro_f1"], 3) == 0.678
     assert summary["dataset"]["size"] > 1600 and summary["dataset"]["recipe"]["per_label_counts"]["care"] > 100
     student = test["students"]["tfidf-logreg"]
     assert 0.55 < student["micro_f1"] <= 1 and student["ci"]["micro_f1"][0] <= student["micro_f1"] <= student["ci"]["micro_f1"][1]

@@ -65,5 +65,13 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
         elif te["unparseable"] or te["missing"]:
             t.caption = f"teacher scored on {te['answered']} answered items ({te['unparseable']} unparseable, {te['missing']} without an answer)"
         console.print(t)
+        if e.get("labellers"):  # label_imports: earlier labellers against gold
+            head = metric_rows(METRICS, labels, positive, multi_label=multi_label)[:3]
+            lt = Table(title=escape(f"{name}: earlier labellers against gold"), title_justify="left")
+            for c in ["labeller", "items", *[r for _, r in head]]:
+                lt.add_column(c, justify="left" if c == "labeller" else "right", overflow="fold", min_width=30 if c == "labeller" else None)
+            for who, figs in e["labellers"].items():
+                lt.add_row(escape(who), str(figs.get("answered")), *[fmt(figs.get(m)) for m, _ in head])
+            console.print(lt)
     console.print(f"teacher cost basis: {s['teacher']['cost_basis']}")
     console.print(f"best student: [bold]{s['best_student']}[/]   total {s['timings']['total_s']:.1f}s")

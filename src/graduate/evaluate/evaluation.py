@@ -77,6 +77,19 @@ def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLab
     return out
 
 
+def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None]) -> dict[str, Any]:
+    """An earlier labeller's figures (``label_imports``) on the items it labelled, like the teacher's."""
+    pairs = [(g, given[ex.id]) for ex, g in zip(test.examples, test.gold) if given.get(ex.id) is not None]
+    gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
+    if task.multi_label:
+        out: dict[str, Any] = set_metrics(task, gold, pred)  # type: ignore[arg-type]
+    else:
+        out = classification_metrics(gold, pred, labels=task.labels, positive=task.positive)  # type: ignore[arg-type]
+    out["n"] = out["answered"] = len(pairs)
+    out["missing"] = len(test.examples) - len(pairs)
+    return out
+
+
 def student_metrics(
     task: TaskSpec, test: TestSet, preds: StudentPredictions, answers: dict[int, TeacherLabel], core_hour_usd: float
 ) -> dict[str, Any]:

@@ -3,13 +3,14 @@ idempotent: a file already imported, an item already held, adds nothing)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from graduate.data.csv_source import CsvReport, read_items
 from graduate.data.examples import add_examples
 from graduate.data.import_calls import ImportReport, import_log
+from graduate.data.import_labels import LabelImportReport, import_labels
 from graduate.pipeline.progress import ProgressFn, no_progress
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class LoadedSource(NamedTuple):
 class Ingested:
     imports: list[ImportReport]
     loaded: list[LoadedSource]
+    label_imports: list[LabelImportReport] = field(default_factory=list)
 
 
 def import_logs(project: "Project", progress: ProgressFn = no_progress) -> list[ImportReport]:
@@ -65,5 +67,17 @@ def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[Lo
     return out
 
 
+def load_label_imports(project: "Project", progress: ProgressFn = no_progress) -> list[LabelImportReport]:
+    """The spec's ``label_imports`` (after the data: rows join its items)."""
+    todo = project.spec.label_imports
+    out = []
+    for i, li in enumerate(todo):
+        progress("import earlier labels", i, len(todo))
+        out.append(import_labels(project.engine, li, project.spec.task))
+    if todo:
+        progress("import earlier labels", len(todo), len(todo))
+    return out
+
+
 def ingest(project: "Project", progress: ProgressFn = no_progress) -> Ingested:
-    return Ingested(import_logs(project, progress), load_data(project, progress))
+    return Ingested(import_logs(project, progress), load_data(project, progress), load_label_imports(project, progress))

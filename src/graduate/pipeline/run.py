@@ -17,7 +17,7 @@ from graduate.store.runs import code_version
 
 from graduate.pipeline.assess import assess_board, check_test_sets, load_test_sets
 from graduate.pipeline.build import build
-from graduate.pipeline.ingest import Ingested, import_logs, load_data
+from graduate.pipeline.ingest import Ingested, import_logs, load_data, load_label_imports
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.pipeline.report import write_html_report
 from graduate.pipeline.scoring import Scoreboard, evaluation_run
@@ -53,7 +53,7 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
     imports = import_logs(project, progress)
     timings["import_logs_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    ingested = Ingested(imports, load_data(project, progress))
+    ingested = Ingested(imports, load_data(project, progress), load_label_imports(project, progress))
     timings["load_data_s"] = time.perf_counter() - t
     load_test_sets(project)  # refuse a changed frozen test set before training anything
 
@@ -166,6 +166,11 @@ def _summary(
             tr.name: {"kind": tr.student.kind, "run_id": tr.run_id, "fit_seconds": tr.fit_seconds, "reused": tr.reused, "artifact_dir": str(tr.directory)}
             for tr in trained
         },
+        **(
+            {"label_imports": [{"path": r.path, "rows": r.rows, "added": r.added, "changed": r.changed, "skipped": r.skipped[:20], "skipped_count": len(r.skipped)} for r in ingested.label_imports]}
+            if ingested.label_imports
+            else {}
+        ),
         "best_student": best,
         "test_sets": board.entries,
         "timings": timings,

@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
+from graduate.data.import_labels import labeller_name, stored_labels
 from graduate.data.teacher_labels import TeacherLabel, teacher_labels
 from graduate.evaluate.assessment import Stored
 from graduate.evaluate.cost import CostFigure, teacher_cost
-from graduate.evaluate.evaluation import StudentPredictions, selection_metric, student_metrics, student_predictor, test_set_entry
+from graduate.evaluate.evaluation import StudentPredictions, labeller_metrics, selection_metric, student_metrics, student_predictor, test_set_entry
 from graduate.evaluate.testsets import TestSet
 from graduate.store.calls import CallRow
 from graduate.store.runs import fail_run, finish_run, get_runs, save_predictions, start_run, update_metrics
@@ -67,7 +68,15 @@ class Scoreboard:
             )
             self.predictions[(test.name, labeller)] = {ex.id: (answers[ex.id].label, answers[ex.id].probs) for ex in answered}
             self.entries[test.name] = test_set_entry(p.spec, test, answers)
+            imported = self._imported_labels(test)
+            if imported:
+                self.entries[test.name]["labellers"] = {who: labeller_metrics(p.spec.task, test, given) for who, given in imported.items()}
         return self._answers[test.name]
+
+    def _imported_labels(self, test: TestSet) -> dict[str, dict[int, str | None]]:
+        """Each ``label_imports`` labeller's stored labels on the test set's items."""
+        names = [labeller_name(c) for li in self.project.spec.label_imports for c in li.columns]
+        return stored_labels(self.project.engine, names, [ex.id for ex in test.examples]) if names else {}
 
     def add(self, name: str, train_run_id: str, student: Student, *, progress: ProgressFn = no_progress) -> dict[str, dict[str, Any]]:
         """Score one student on every test set; returns {test set: metrics} and records them, with

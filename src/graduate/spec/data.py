@@ -32,6 +32,18 @@ class DataSourceSpec(_Model):
     group_column: str | None = Field(None, description="Column naming each row's group (e.g. author), for clean.group_cap.")
 
 
+class LabelImportSpec(_Model):
+    """Labels some earlier labeller gave (an old spreadsheet of LLM labels): one column per
+    labeller, rows joined to a data source's items by id. Stored as labeller ``import:COLUMN``."""
+
+    path: Path = Field(description="The CSV file, relative to the project directory.")
+    source: str = Field(description="The data source whose items the rows label (joined on its id_column).")
+    id_column: str = Field("id", description="Column with the item's id in that source.")
+    columns: list[str] = Field(min_length=1, description="The columns holding labels, one per labeller.")
+    separator: str | None = Field(None, min_length=1, description="Multi-label tasks: what joins the labels of a set in a cell (e.g. ';').")
+    values: dict[str, str] = Field(default_factory=dict, description="Maps raw values to labels; empty: values are labels.")
+
+
 class TeacherLogSpec(_Model):
     """Recorded teacher calls to import into the call log."""
 

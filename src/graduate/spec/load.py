@@ -46,6 +46,8 @@ def load_spec(path: Path | str) -> tuple[ProjectSpec, Path]:
     root = spec_path.parent.resolve()
     for d in spec.data:
         d.path = (root / d.path).resolve()
+    for li in spec.label_imports:
+        li.path = (root / li.path).resolve()
     for log in spec.teacher_logs:
         log.input = (root / log.input).resolve()
         if log.output is not None:

@@ -15,7 +15,7 @@ from graduate.errors import SpecError
 from graduate.spec.base import SPEC_FILENAME, _Model
 from graduate.spec.audit import AuditSpec
 from graduate.spec.clean import CleanSpec
-from graduate.spec.data import DataSourceSpec, TeacherLogSpec, TestSetSpec, TrainSpec
+from graduate.spec.data import DataSourceSpec, LabelImportSpec, TeacherLogSpec, TestSetSpec, TrainSpec
 from graduate.spec.evaluation import EvaluationSpec
 from graduate.spec.serve import MonitorSpec, ProxySpec, ServeSpec, ServingSpec
 from graduate.spec.store import StoreSpec
@@ -32,6 +32,9 @@ class ProjectSpec(_Model):
     prices: dict[str, PriceSpec] = Field(default_factory=dict, description="Price table by model name.")
     data: list[DataSourceSpec] = Field(default_factory=list, description="Item sources (CSV).")
     teacher_logs: list[TeacherLogSpec] = Field(default_factory=list, description="Recorded teacher calls to import.")
+    label_imports: list[LabelImportSpec] = Field(
+        default_factory=list, description="Labels earlier labellers gave (e.g. an old spreadsheet of LLM labels), compared with gold on the test sets."
+    )
     train: TrainSpec = Field(default_factory=TrainSpec, description="The training pool.")
     test_sets: list[TestSetSpec] = Field(default_factory=list, description="Frozen, versioned test sets, evaluated against gold.")
     students: list[StudentSpec] = Field(default_factory=lambda: [StudentSpec(kind="tfidf-logreg")], description="Students to train.")
@@ -64,6 +67,11 @@ class ProjectSpec(_Model):
         names = [t.name for t in self.test_sets]
         if len(set(names)) != len(names):
             raise ValueError(f"test set names must be unique, got {names}")
+        for i, li in enumerate(self.label_imports):
+            if li.source not in sources:
+                raise ValueError(f"label_imports[{i}]: unknown data source {li.source!r}; defined: {sources}")
+            if self.task.multi_label != (li.separator is not None):
+                raise ValueError(f"label_imports[{i}]: separator is set for multi-label tasks (their cells hold label sets) and only for them")
         for d in self.data:
             if self.task.multi_label and d.gold_column and d.gold_separator is None:
                 raise ValueError(f"data {d.name!r}: a multi-label task's gold column holds label sets; set gold_separator (e.g. ';')")

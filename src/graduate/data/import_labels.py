@@ -1,0 +1,120 @@
+"""Labels an earlier labeller gave, from a CSV (``label_imports`` in graduate.yaml): one column per
+labeller, rows joined to a data source's items by id, stored as teacher labels of labeller
+``import:COLUMN``. Importing again adds nothing; a changed cell replaces the stored label (logged
+in ``label_changes``: the file is the truth for what it says). A cell that is no task label, or a
+row whose id no item has, is skipped and named (file, line, column, value)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select, update
+
+from graduate.data.csv_source import _open_text
+from graduate.errors import InputDataError
+from graduate.formats import labelset
+from graduate.spec import LabelImportSpec, TaskSpec
+from graduate.store.db import insert_ignore, now
+from graduate.store.schema import examples, label_changes, labels
+
+PREFIX = "import:"
+
+
+@dataclass
+class LabelImportReport:
+    path: str
+    rows: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    empty: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def labeller_name(column: str) -> str:
+    return PREFIX + column
+
+
+def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec) -> LabelImportReport:
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    path = spec.path
+    if not path.exists():
+        raise InputDataError("file not found; fix label_imports[].path", path=path)
+    reader = csv.DictReader(io.StringIO(_open_text(path), newline=""))
+    columns = reader.fieldnames or []
+    for col in [spec.id_column, *spec.columns]:
+        if col not in columns:
+            raise InputDataError(f"no column {col!r}; the columns are {columns}; fix label_imports[] (id_column / columns)", path=path, column=col)
+    report = LabelImportReport(str(path))
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(examples.c.external_id, examples.c.id).where(examples.c.source == spec.source)).all())
+    rows: dict[tuple[int, str], str] = {}
+    for row in reader:
+        report.rows += 1
+        line = reader.line_num
+        ext = (row.get(spec.id_column) or "").strip()
+        ex = ids.get(ext)
+        if ex is None:
+            report.skipped.append(f"{path}:{line}: id {ext!r} is no item of data source {spec.source!r}")
+            continue
+        for col in spec.columns:
+            cell = (row.get(col) or "").strip()
+            if not cell:
+                report.empty += 1
+                continue
+            value, bad = _label(cell, spec, task)
+            if bad is not None:
+                report.skipped.append(f"{path}:{line}: column {col!r}: {bad!r} is no label of {task.labels}")
+                continue
+            rows[(ex, labeller_name(col))] = value  # type: ignore[assignment]
+    created = now()
+    with engine.begin() as conn:
+        stored = {
+            (r.example_id, r.labeller): r.label
+            for r in conn.execute(select(labels.c.example_id, labels.c.labeller, labels.c.label).where(labels.c.labeller.in_([labeller_name(c) for c in spec.columns])))
+        }
+        new = [{"example_id": ex, "kind": "teacher", "labeller": who, "label": lab, "created_at": created} for (ex, who), lab in rows.items() if (ex, who) not in stored]
+        report.added = insert_ignore(conn, labels, new)
+        for (ex, who), lab in rows.items():
+            old = stored.get((ex, who), lab)
+            if (ex, who) not in stored:
+                continue
+            if old == lab:
+                report.unchanged += 1
+                continue
+            conn.execute(update(labels).where(labels.c.example_id == ex, labels.c.labeller == who).values(label=lab, created_at=created))
+            conn.execute(label_changes.insert().values(example_id=ex, labeller=who, old_label=old, new_label=lab, origin=f"label import {path}: the file changed", created_at=created))
+            report.changed += 1
+    return report
+
+
+def stored_labels(engine: Engine, labellers: list[str], example_ids: list[int]) -> dict[str, dict[int, str | None]]:
+    """Per labeller, its stored label of each of the examples it labelled."""
+    out: dict[str, dict[int, str | None]] = {n: {} for n in labellers}
+    with engine.connect() as conn:
+        for i in range(0, len(example_ids), 500):
+            stmt = select(labels.c.example_id, labels.c.labeller, labels.c.label).where(
+                labels.c.labeller.in_(labellers), labels.c.example_id.in_(example_ids[i : i + 500])
+            )
+            for ex, who, lab in conn.execute(stmt):
+                out[who][ex] = lab
+    return out
+
+
+def _label(cell: str, spec: LabelImportSpec, task: TaskSpec) -> tuple[str | None, str | None]:
+    """(label, None), or (None, the value that is no label)."""
+    parts = [p.strip() for p in cell.split(spec.separator)] if spec.separator else [cell]
+    out = []
+    for p in parts:
+        if not p:
+            continue
+        lab = spec.values.get(p, p if not spec.values else None)
+        if lab is None or lab not in task.labels:
+            return None, p
+        out.append(lab)
+    if spec.separator is None:
+        return out[0], None
+    return labelset.encode(out, task.labels), None

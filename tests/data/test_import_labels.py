@@ -1,0 +1,81 @@
+"""Earlier labellers' labels from a spreadsheet (label_imports): joined to items by id, stored once,
+a changed cell replaces the stored label with a record, bad cells and unknown ids named by line;
+their figures against gold appear beside the teacher's."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from graduate.errors import InputDataError, SpecError
+from graduate.pipeline.ingest import load_data, load_label_imports
+from graduate.pipeline.project import Project
+from graduate.store.schema import label_changes, labels
+
+
+def _ids(project: Path) -> list[str]:
+    with (project / "comments.csv").open(newline="", encoding="utf-8") as f:
+        return [r["id"] for r in csv.DictReader(f)]
+
+
+def _write(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["item", "old model", "older model"])
+        w.writerows(rows)
+
+
+def _with_import(project: Path, **extra) -> None:
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["label_imports"] = [{"path": "old.csv", "source": "jigsaw", "id_column": "item", "columns": ["old model", "older model"], "values": {"0": "ok", "1": "bad"}, **extra}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def test_earlier_labels_import_once_and_the_file_wins(tiny_project: Path) -> None:
+    ids = _ids(tiny_project)
+    _write(tiny_project / "old.csv", [(ids[0], "1", "0"), (ids[1], "0", ""), ("no-such-id", "1", "1"), (ids[2], "maybe", "1")])
+    _with_import(tiny_project)
+    proj = Project.load(tiny_project)
+    load_data(proj)
+    (rep,) = load_label_imports(proj)
+    assert (rep.rows, rep.added, rep.empty) == (4, 4, 1)
+    assert rep.skipped == [
+        f"{tiny_project / 'old.csv'}:4: id 'no-such-id' is no item of data source 'jigsaw'",
+        f"{tiny_project / 'old.csv'}:5: column 'old model': 'maybe' is no label of ['ok', 'bad']",
+    ]
+    (again,) = load_label_imports(proj)
+    assert (again.added, again.changed, again.unchanged) == (0, 0, 4)  # nothing twice
+
+    _write(tiny_project / "old.csv", [(ids[0], "0", "0"), (ids[1], "0", "")])
+    (changed,) = load_label_imports(proj)
+    assert (changed.added, changed.changed) == (0, 1)
+    with proj.engine.connect() as conn:
+        stored = conn.execute(select(labels.c.label).where(labels.c.labeller == "import:old model")).scalars().all()
+        log = conn.execute(select(label_changes.c.old_label, label_changes.c.new_label, label_changes.c.labeller)).all()
+    assert log == [("bad", "ok", "import:old model")] and sorted(stored) == ["ok", "ok"]
+
+
+def test_their_figures_appear_beside_the_teachers(tiny_project: Path) -> None:
+    ids = _ids(tiny_project)
+    _write(tiny_project / "old.csv", [(i, "0", "1") for i in ids])  # one says ok to all, the other bad
+    _with_import(tiny_project)
+    summary = Project.load(tiny_project).run()
+    figs = summary["test_sets"]["test.balanced"]["labellers"]
+    gold_ok = summary["test_sets"]["test.balanced"]["label_counts"]["ok"] / summary["test_sets"]["test.balanced"]["n"]
+    assert figs["import:old model"]["accuracy"] == pytest.approx(gold_ok) and figs["import:older model"]["accuracy"] == pytest.approx(1 - gold_ok)
+    assert summary["label_imports"][0]["added"] == 2 * len(ids)
+
+
+def test_bad_files_and_specs_are_one_line(tiny_project: Path) -> None:
+    _write(tiny_project / "old.csv", [])
+    _with_import(tiny_project, columns=["old model", "newest model"])
+    proj = Project.load(tiny_project)
+    with pytest.raises(InputDataError, match=r"no column 'newest model'; the columns are \['item', 'old model', 'older model'\]"):
+        load_label_imports(proj)
+    _with_import(tiny_project, separator=";")
+    with pytest.raises(SpecError, match=r"label_imports\[0\]: separator is set for multi-label tasks"):
+        Project.load(tiny_project)
