@@ -28,6 +28,8 @@ def example_copy(tmp_path: Path) -> Path:
     base = EXAMPLE.parent
     for d in raw["data"]:
         d["path"] = str((base / d["path"]).resolve())
+    for li in raw.get("label_imports", []):
+        li["path"] = str((base / li["path"]).resolve())
     for log in raw["teacher_logs"]:
         log["input"], log["output"] = str((base / log["input"]).resolve()), str((base / log["output"]).resolve())
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -54,7 +56,7 @@ def test_mfrc_runs_end_to_end_and_predicts_label_sets(tmp_path: Path) -> None:
     assert summary["best_student"] == "tfidf-logreg"
     # the quality gate (the latency gate depends on the machine's load: not asserted here)
     assert next(g for g in summary["gates"] if g["gate"].startswith("student.micro_f1"))["passed"]
-    assert summary["students"]["tfidf-logreg"]["kind"] == "one-vs-rest"
+    assert summary["students"]["tfidf-logreg"]["kind"] == "tfidf-logreg"  # takes label sets itself (shared features)
 
     src = tmp_path / "in.csv"
     src.write_text('id,text\n1,"We must protect the weak and the vulnerable from harm."\n2,\n3,"lol ok"\n', encoding="utf-8")

@@ -76,6 +76,8 @@ def test_bad_files_and_specs_are_one_line(tiny_project: Path) -> None:
     proj = Project.load(tiny_project)
     with pytest.raises(InputDataError, match=r"no column 'newest model'; the columns are \['item', 'old model', 'older model'\]"):
         load_label_imports(proj)
+    with pytest.raises(SpecError, match=r"label_imports\[0\]: old.csv has no column 'newest model'"):
+        Project.load(tiny_project).check_test_sets()  # checked before any work
     _with_import(tiny_project, separator=";")
     with pytest.raises(SpecError, match=r"label_imports\[0\]: separator is set for multi-label tasks"):
         Project.load(tiny_project)

@@ -49,5 +49,17 @@ def check_inputs(spec: ProjectSpec, spec_path: Path) -> None:
         for name, p in (("input", log.input), ("output", log.output)):
             if p is not None and not p.is_file():
                 problems.append(SpecError(f"file not found: {p}; paths are relative to the project folder", path=spec_path, field=f"teacher_logs[{i}].{name}"))
+    for i, li in enumerate(spec.label_imports):
+        if not li.path.is_file():
+            problems.append(SpecError(f"file not found: {li.path}; paths are relative to the project folder", path=spec_path, field=f"label_imports[{i}].path"))
+            continue
+        try:
+            columns = _header(li.path)
+        except InputDataError as exc:
+            problems.append(SpecError(str(exc), path=spec_path, field=f"label_imports[{i}].path"))
+            continue
+        for col in [li.id_column, *li.columns]:
+            if col not in columns:
+                problems.append(SpecError(f"{li.path.name} has no column {col!r}; its columns are {columns}", path=spec_path, field=f"label_imports[{i}]"))
     if problems:
         raise SpecError.several(problems)
