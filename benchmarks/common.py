@@ -14,14 +14,16 @@ EXAMPLE = ROOT / "examples" / "toxicity" / "graduate.yaml"
 console = Console(width=None if sys.stdout.isatty() else 200)  # a log file gets whole rows, not 80 folded columns
 
 
-def example_copy(target: Path) -> Path:
-    """The example spec with absolute paths, so its store and artifacts live in ``target``."""
-    raw = yaml.safe_load(EXAMPLE.read_text())
+def example_copy(target: Path, example: Path = EXAMPLE) -> Path:
+    """An example spec with absolute paths, so its store and artifacts live in ``target``."""
+    raw = yaml.safe_load(example.read_text())
     for d in raw["data"]:
-        d["path"] = str((EXAMPLE.parent / d["path"]).resolve())
+        d["path"] = str((example.parent / d["path"]).resolve())
+    for li in raw.get("label_imports", []):
+        li["path"] = str((example.parent / li["path"]).resolve())
     for log in raw["teacher_logs"]:
-        log["input"] = str((EXAMPLE.parent / log["input"]).resolve())
-        log["output"] = str((EXAMPLE.parent / log["output"]).resolve())
+        log["input"] = str((example.parent / log["input"]).resolve())
+        log["output"] = str((example.parent / log["output"]).resolve())
     target.mkdir(parents=True, exist_ok=True)
     (target / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return target

@@ -1,0 +1,103 @@
+"""Multi-label students on MFRC (examples/mfrc): each rung trained only on the recorded teacher's
+answers for `pool`, scored against gold on `test` (micro-F1 with its 95% bootstrap interval, exact
+set match), with training time, items/s and peak memory (each rung in its own process, 2 cores).
+
+    .venv/bin/python benchmarks/bench_multilabel.py                      # majority, tfidf-logreg, encoder
+    .venv/bin/python benchmarks/bench_multilabel.py --rungs tfidf-logreg
+
+Target (issue 18): the best CPU student reaches the teacher's micro-F1 against gold (0.768).
+Results are appended to benchmarks/results/multilabel.jsonl as each rung finishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import ROOT, example_copy, table  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "mfrc" / "graduate.yaml"
+RESULTS = Path(__file__).parent / "results" / "multilabel.jsonl"
+RUNGS = ["majority", "tfidf-logreg", "encoder"]
+
+
+def rung(kind: str, project: Path) -> dict:
+    """In a child process: `graduate run` with this one student; its figures, time and memory."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from graduate.cli.console import quiet_libraries
+    from graduate.pipeline.project import Project
+
+    quiet_libraries()
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["students"], raw["gates"] = [{"kind": kind}], []
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(project)
+    t0 = time.perf_counter()
+    summary = proj.run()
+    wall = time.perf_counter() - t0
+    test = summary["test_sets"]["test"]
+    figs = test["students"][kind]
+    student, _ = proj.best_student()
+    texts = [r.text for r in proj.load_test_sets()[0].examples]
+    t1 = time.perf_counter()
+    student.predict_proba(texts)
+    per_s = len(texts) / (time.perf_counter() - t1)
+    return {
+        "rung": kind,
+        "train_items": summary["dataset"]["size"],
+        "micro_f1": figs["micro_f1"],
+        "micro_f1_ci": figs["ci"]["micro_f1"],
+        "macro_f1": figs["macro_f1"],
+        "exact_match": figs["exact_match"],
+        "teacher_micro_f1": test["teacher"]["micro_f1"],
+        "fit_seconds": summary["students"][kind]["fit_seconds"],
+        "run_seconds": wall,
+        "items_per_s": per_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cores": os.cpu_count(),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rungs", default=",".join(RUNGS))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--project", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(rung(args.child, Path(args.project))))
+        return 0
+    rows, failed = [], 0
+    RESULTS.parent.mkdir(exist_ok=True)
+    for kind in args.rungs.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            project = example_copy(Path(tmp) / "mfrc", EXAMPLE)
+            res = subprocess.run([sys.executable, __file__, "--child", kind, "--project", str(project)], capture_output=True, text=True)
+        if res.returncode != 0:
+            failed = 1
+            print(f"{kind}: failed\n{res.stderr[-2000:]}", file=sys.stderr)
+            continue
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        with RESULTS.open("a") as f:
+            f.write(json.dumps(r) + "\n")
+        lo, hi = r["micro_f1_ci"]
+        rows.append([kind, r["train_items"], f"{r['micro_f1']:.3f} [{lo:.3f}, {hi:.3f}]", f"{r['macro_f1']:.3f}", f"{r['exact_match']:.3f}", f"{r['fit_seconds']:.1f}", f"{r['items_per_s']:,.0f}", f"{r['peak_rss_mb']:,.0f}"])
+        teacher = r["teacher_micro_f1"]
+    if rows:
+        rows.insert(0, ["teacher (recorded)", "–", f"{teacher:.3f}", "–", "–", "–", "–", "–"])
+    table("MFRC multi-label students vs gold on test (564 comments)", ["rung", "train items", "micro-F1 [95% CI]", "macro-F1", "exact match", "train s", "items/s", "peak MB"], rows)
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
