@@ -70,3 +70,12 @@ def test_mfrc_runs_end_to_end_and_predicts_label_sets(tmp_path: Path) -> None:
     assert list(rows[0]) == ["id", "text", "labels"] + [f"p_{lab}" for lab in labels]
     assert rows[0]["labels"] and set(rows[0]["labels"].split(";")) <= set(labels)
     assert rows[1]["labels"] == "" and rows[1]["p_care"] == ""  # empty text: left blank
+
+
+def test_a_learning_curve_plots_micro_f1(tmp_path: Path) -> None:
+    from graduate.experiments.curve import learning_curve
+
+    proj = Project.load(example_copy(tmp_path / "mfrc"))
+    res = learning_curve(proj, kind="tfidf-logreg", fractions=[0.5, 1.0], seeds=[0], metric="micro_f1")
+    assert [p.fraction for p in res.points] == [0.5, 1.0] and all(0.5 < p.mean < 0.8 for p in res.points)
+    assert res.teacher_score is not None and round(res.teacher_score, 3) == 0.768

@@ -16,7 +16,7 @@ def curve(
     fractions: str = typer.Option("5,10,25,50,75,100", help="Shares of the labelled data, in percent, comma-separated."),
     seeds: int = typer.Option(3, min=1, help="Seeds (random subsets and training seeds) per share."),
     test_set: str | None = typer.Option(None, "--test-set", help="Test set to score on (default: the first quality test set)."),
-    metric: str = typer.Option("accuracy", help="Metric to plot: accuracy, f1, precision, recall, roc_auc."),
+    metric: str = typer.Option(None, help="Metric to plot: accuracy, f1, precision, recall, roc_auc; multi-label: micro_f1, macro_f1, exact_match. Default: accuracy (multi-label: micro_f1)."),
     more: int | None = typer.Option(None, "--more", min=1, help="How many more items to price (default: as many as are labelled now)."),
     min_gain: float = typer.Option(0.5, "--min-gain", help="Below this many points of gain, the advice is to stop labelling."),
     mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the runs to this MLflow tracking URI."),
@@ -30,9 +30,13 @@ def curve(
         shares = [float(x) / 100 for x in fractions.split(",") if x.strip()]
     except ValueError:
         raise SpecError(f"{fractions!r} is not a list of percentages, e.g. 5,10,25,50,75,100", field="--fractions") from None
-    if metric not in ("accuracy", "f1", "precision", "recall", "roc_auc"):
-        raise SpecError(f"metric {metric!r} is not one of accuracy, f1, precision, recall, roc_auc", field="--metric")
+    from graduate.evaluate.evaluation import selection_metric
+
     proj = Project.load(project)
+    allowed = ("micro_f1", "macro_f1", "exact_match", "micro_precision", "micro_recall") if proj.spec.task.multi_label else ("accuracy", "f1", "precision", "recall", "roc_auc")
+    metric = metric or selection_metric(proj.spec.task)
+    if metric not in allowed:
+        raise SpecError(f"metric {metric!r} is not one of {', '.join(allowed)}", field="--metric")
     quiet_libraries()
     with stage_progress() as progress:
         res = learning_curve(

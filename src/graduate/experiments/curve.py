@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from graduate.data.balance import per_label_counts
 from graduate.data.build import Dataset, dataset_hash, save_dataset, versioned_hash
 from graduate.data.teacher_labels import teacher_labels
 from graduate.errors import SpecError
@@ -101,12 +102,13 @@ def subsample(dataset: Dataset, fraction: float, seed: int) -> Dataset:
     )
 
 
-def check_fractions(dataset: Dataset, fractions: Sequence[float], labels: list[str], min_per_label: int = 2) -> None:
-    """Every share must give each label at least ``min_per_label`` items; else say which share to drop."""
+def check_fractions(dataset: Dataset, fractions: Sequence[float], labels: list[str], min_per_label: int = 2, *, multi_label: bool = False) -> None:
+    """Every share must give each label at least ``min_per_label`` items (multi-label: items
+    carrying it); else say which share to drop."""
     bad = [f for f in fractions if not 0 < f <= 1]
     if bad:
         raise SpecError(f"fractions must be in (0, 1], got {bad}; e.g. --fractions 5,10,25,50,75,100 (percent)", field="--fractions")
-    counts = dataset.label_counts
+    counts = per_label_counts(dataset.labels, labels) if multi_label else dataset.label_counts
     present = [lab for lab in labels if counts.get(lab, 0) > 0]
     if len(present) < 2:
         raise SpecError(
@@ -154,7 +156,7 @@ def learning_curve(
     progress("build training set", 0, 1)
     dataset = project.build_training_set()
     progress("build training set", 1, 1)
-    check_fractions(dataset, fractions, spec.task.labels)
+    check_fractions(dataset, fractions, spec.task.labels, multi_label=spec.task.multi_label)
 
     answers = teacher_labels(project.engine, spec.task, spec.teacher, dataset.examples, record=False)
     cost = teacher_cost(project.spec, [a.call for a in answers.values() if a.call is not None]).per_1k_usd
