@@ -71,6 +71,33 @@ def test_mfrc_runs_end_to_end_and_predicts_label_sets(tmp_path: Path) -> None:
     assert rows[0]["labels"] and set(rows[0]["labels"].split(";")) <= set(labels)
     assert rows[1]["labels"] == "" and rows[1]["p_care"] == ""  # empty text: left blank
 
+    # served: /v1/classify gives the set and each label's probability, chat answers as the teacher would
+    sys.path.insert(0, str(Path(__file__).parent))
+    import httpx
+
+    from graduate.formats import answer_format
+    from graduate.serve.app import create_app
+    from servers.graduate_server import AUTH, KEY, ThreadServer, options
+
+    os.environ["GRADUATE_API_KEYS"] = KEY
+    proj = Project.load(project)
+    try:
+        with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            r = client.post("/v1/classify", json={"texts": ["We must protect the weak and the vulnerable from harm.", "lol ok"]})
+            assert r.status_code == 200, r.text
+            for item in r.json()["results"]:
+                assert item["labels"] and set(item["labels"]) <= set(labels) and set(item["probs"]) == set(labels)
+                assert item["label"] == labelset.encode(item["labels"], labels)
+            text = "Everyone deserves the same rights and fair treatment."
+            messages = [{"role": "system", "content": proj.spec.teacher.system}, {"role": "user", "content": proj.spec.teacher.prompt.replace("{text}", text)}]
+            chat = client.post("/v1/chat/completions", json={"model": "graduate", "messages": messages})
+            assert chat.status_code == 200, chat.text
+            answer = chat.json()["choices"][0]["message"]["content"]
+            parsed = answer_format(proj.spec.task.parse, labels).parse(answer)
+            assert parsed.label is not None and parsed.label == client.post("/v1/classify", json={"texts": [text]}).json()["results"][0]["label"]
+    finally:
+        os.environ.pop("GRADUATE_API_KEYS", None)
+
 
 def test_a_learning_curve_plots_micro_f1(tmp_path: Path) -> None:
     from graduate.experiments.curve import learning_curve

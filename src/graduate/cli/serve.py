@@ -139,6 +139,10 @@ def serve_plan(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
+    if proj.spec.task.multi_label:
+        from graduate.errors import NotReadyError
+
+        raise NotReadyError("serve-plan picks a cascade threshold for single-label students only in this version; serve a multi-label student with mode student or shadow")
     plans = plan_cascade(proj, metric=metric or proj.spec.serve.plan_metric, target=target or proj.spec.serve.plan_target, student=student)
     for plan in plans:
         t = Table(title=f"cascade plan: {plan.student} on {plan.test_set} ({plan.metric} >= {plan.target:g})", title_justify="left")

@@ -21,9 +21,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response, StreamingResponse
 
-from graduate.errors import NotReadyError, StudentError
+from graduate.errors import StudentError
+from graduate.formats import labelset
 from graduate.serve.auth import AuthMiddleware, resolve_keys
-from graduate.serve.chat import build_answers, completion_body, completion_chunks, estimate_usage, message_text, recover_text
+from graduate.serve.chat import answerer, completion_body, completion_chunks, estimate_usage, message_text, recover_text
 from graduate.serve.context import ServedProject
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit, InFlightLimit, RequestTimeout
@@ -38,6 +39,12 @@ from graduate.spec import ServeSpec
 from graduate.teacher.base import TeacherBackend
 
 ENDPOINTS = frozenset({"/v1/classify", "/v1/chat/completions", "/v1/models", "/healthz", "/readyz", "/metrics"})
+
+
+def labelset_list(label: str | None, order: list[str]) -> list[str] | None:
+    """A multi-label answer's labels, in the task's order (None: no answer)."""
+    got = labelset.decode(label, order)
+    return None if got is None else [lab for lab in order if lab in got]
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -59,10 +66,8 @@ def create_app(
     """Build the app. ``teacher_backend`` replaces the spec's teacher (tests, other transports);
     ``on_stopped`` gets the traffic writer's figures once everything is written at shutdown."""
     spec = project.spec
-    if spec.task.multi_label:
-        raise NotReadyError("serving a multi-label student is not in this version yet; `graduate predict` writes its label sets to CSV")
     opts = options or spec.serve
-    answers = build_answers(spec.task, opts.answers)
+    answer_for = answerer(spec.task, opts.answers)
     keys = resolve_keys(opts.api_keys_env, opts.api_keys, auth=opts.auth)
     student, run = project.select_student(opts.student)
     student_name = f"{run.name}:{run.id}"
@@ -76,6 +81,7 @@ def create_app(
         on_written=metrics.traffic_written.inc,
     )
     labels = list(student.labels)
+    decide = student.decision_rule()  # multi-label: the set by its tuned thresholds (kept without the model)
     # With worker processes the student lives there only: the server process does not keep a copy.
     predictor = Predictor(
         student if opts.predict_workers == 0 else None,
@@ -94,6 +100,8 @@ def create_app(
         teacher=None,
         writer=writer,
         metrics=metrics,
+        decide=decide,
+        multi_label=spec.task.multi_label,
     )
     needs_teacher = strategy.needs_teacher or opts.fallback_to_teacher
     state: dict[str, Any] = {"ready": False, "stopping": False}
@@ -214,7 +222,9 @@ def create_app(
             "id": info.request_id,
             "object": "classification",
             "model": f"graduate/{run.name}",
-            "results": [{"label": r.label, "probs": r.probs, "route": r.route} for r in results],
+            "results": [
+                {"label": r.label, "probs": r.probs, "route": r.route, **({"labels": labelset_list(r.label, labels)} if spec.task.multi_label else {})} for r in results
+            ],
         }
         return _json(out, headers={"x-request-id": info.request_id})
 
@@ -252,7 +262,7 @@ def create_app(
             return _json(reply, headers=headers)
         results = await service.classify([text])
         r = results[0]
-        content = r.content if r.route == "teacher" and r.content is not None else answers[r.label]  # type: ignore[index]
+        content = r.content if r.route == "teacher" and r.content is not None else answer_for(r.label)  # type: ignore[arg-type]
         service.log(info, results, status=200, answers=[content])
         reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint)
         headers["x-graduate-route"] = r.route

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Callable, Any
 
 from graduate.errors import SpecError
 from graduate.spec import ProjectSpec, TaskSpec, TeacherSpec
@@ -54,6 +54,19 @@ def build_answers(task: TaskSpec, overrides: dict[str, str] | None = None) -> di
             )
         out[label] = text
     return out
+
+
+def answerer(task: TaskSpec, overrides: dict[str, str] | None = None) -> Callable[[str], str]:
+    """The answer text for a predicted label: the checked table of ``build_answers``; for a
+    multi-label task (any of 2^labels sets) the format renders the set (its contract test checks
+    that every set parses back)."""
+    if task.multi_label:
+        if overrides:
+            raise SpecError("serve.answers is for single-label tasks; a multi-label answer is rendered from task.parse", field="serve.answers")
+        fmt = answer_format(task.parse, task.labels)
+        return lambda label: (fmt.render(label) or [""])[0]
+    table = build_answers(task, overrides)
+    return table.__getitem__
 
 
 def estimate_usage(messages: list[dict[str, Any]], answer: str) -> dict[str, int]:

@@ -10,9 +10,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from graduate.errors import BudgetExceededError
+from graduate.formats import labelset
 from graduate.serve.metrics import ServeMetrics
 from graduate.serve.predictor import Predictor
 from graduate.serve.routing import Strategy
@@ -69,8 +72,12 @@ class ServeService:
         teacher: ServeTeacher | None,
         writer: TrafficWriter,
         metrics: ServeMetrics,
+        decide: Callable[[np.ndarray], list[str]] | None = None,
+        multi_label: bool = False,
     ):
         self.labels = labels
+        self.decide = decide
+        self.multi_label = multi_label
         self.student_name = student_name
         self.predictor = predictor
         self.strategy = strategy
@@ -108,16 +115,21 @@ class ServeService:
         labels = self.labels
         results: list[ItemResult] = []
         to_teacher: list[int] = []
-        for i, (text, p) in enumerate(zip(texts, probs)):
-            j = int(p.argmax())
-            conf = float(p[j])
+        decided = self.decide(probs) if self.decide is not None else [labels[int(p.argmax())] for p in probs]
+        for i, (text, p, label) in enumerate(zip(texts, probs, decided)):
+            if self.multi_label:
+                # how sure the least sure per-label decision is: P(yes) for a label in the set, else P(no)
+                chosen = labelset.decode(label, labels) or frozenset()
+                conf = float(min((v if lab in chosen else 1.0 - v) for lab, v in zip(labels, p))) if len(p) else 1.0
+            else:
+                conf = float(p.max())
             decision = self.strategy.decide(conf)
             r = ItemResult(
                 text=text,
-                label=labels[j],
+                label=label,
                 route=decision.route,
                 reason=decision.reason,
-                student_label=labels[j],
+                student_label=label,
                 confidence=conf,
                 probs={lab: float(v) for lab, v in zip(labels, p)},
                 shadow=decision.shadow,

@@ -57,6 +57,9 @@ class StudentBase:
     labels: list[str]
     # Predicts label sets (canonical strings, graduate.formats.labelset), one probability per label.
     multi_label: bool = False
+    # Multi-label: each label's decision threshold and whether a set may be empty (set by fit).
+    thresholds: list[float] = []  # noqa: RUF012 - read-only default
+    at_least_one: bool = False
     # Trains label sets itself when its params say multi_label: true (else the pipeline trains it
     # once per label with one-vs-rest).
     takes_multi_label: bool = False
@@ -89,7 +92,21 @@ class StudentBase:
 
     def decide(self, probs: np.ndarray) -> list[str]:
         """The most probable label of each row."""
+        if self.multi_label:
+            from graduate.students.thresholds import decide_sets
+
+            return decide_sets(probs, self.labels, self.thresholds, self.at_least_one)  # type: ignore[attr-defined]
         return [self.labels[i] for i in np.asarray(probs).argmax(axis=1)]
+
+    def decision_rule(self) -> Any:
+        """``decide`` without the model (a server keeps this, not the student): None for argmax."""
+        if not self.multi_label:
+            return None
+        from functools import partial
+
+        from graduate.students.thresholds import decide_sets
+
+        return partial(decide_sets, labels=list(self.labels), thresholds=list(self.thresholds), at_least_one=self.at_least_one)  # type: ignore[attr-defined]
 
 
 def predict_labels(student: Student, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:

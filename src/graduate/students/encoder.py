@@ -284,11 +284,6 @@ class EncoderStudent(StudentBase):
                 list(pool.map(run, batches))
         return out
 
-    def decide(self, probs: np.ndarray) -> list[str]:
-        if self.multi_label:
-            return thresholds.decide_sets(probs, self.labels, self.thresholds, self.at_least_one)
-        return super().decide(probs)
-
     def save(self, directory: Path) -> None:
         if self.onnx is None:
             raise StudentError("not trained; nothing to save", kind=self.kind)

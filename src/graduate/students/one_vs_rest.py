@@ -107,10 +107,6 @@ class OneVsRestStudent(StudentBase):
             raise StudentError("not trained; call fit or load first", kind=self.kind)
         return self._member_probs(self.members, list(texts))
 
-    def decide(self, probs: np.ndarray) -> list[str]:
-        """Each row's label set (its labels at or above their thresholds), as canonical strings."""
-        return thresholds.decide_sets(probs, self.labels, self.thresholds, self.at_least_one)
-
     def save(self, directory: Path) -> None:
         from graduate.students.registry import save_student
 

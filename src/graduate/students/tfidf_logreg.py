@@ -132,11 +132,6 @@ class TfidfLogregStudent(StudentBase):
             }
         }
 
-    def decide(self, probs: np.ndarray) -> list[str]:
-        if self.multi_label:
-            return thresholds.decide_sets(probs, self.labels, self.thresholds, self.at_least_one)
-        return super().decide(probs)
-
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self.pipeline is None:
             raise StudentError("not trained; call fit or load first", kind=self.kind)
