@@ -51,3 +51,24 @@ def test_vote_is_a_most_common_answer(labels):
         return
     assert answered.count(v.label) == max(answered.count(x) for x in set(answered))
     assert v.share == pytest.approx(answered.count(v.label) / len(answered))
+
+
+# -- multi-label: label sets voted per label ------------------------------------------------------
+ORDER = ["care", "loyalty", "purity"]
+
+
+def test_label_sets_are_voted_per_label():
+    from graduate.formats import labelset
+
+    v = majority_vote(["care;loyalty", "care", "care;purity", None], order=ORDER)
+    assert v.label == "care" and v.votes == 3 and v.counts == {"care": 3.0, "loyalty": 1.0, "purity": 1.0}
+    assert v.share == pytest.approx(2 / 3)  # the least agreed decision: loyalty out by 2 of 3
+    assert labelset.decode(v.label, ORDER) == {"care"}
+    v = majority_vote(["care;loyalty", "loyalty", "(none)"], order=ORDER)
+    assert v.label == "loyalty"  # not the whole-set plurality: no set repeats
+    tie = majority_vote(["care", "loyalty"], order=ORDER)
+    assert tie.tie and tie.label is None
+    assert majority_vote(["care", "loyalty"], order=ORDER, tie_break="first").label == "care"
+    weighted = ensemble_vote({"a": "care", "b": "loyalty", "c": "loyalty"}, method="weighted", accuracies={"a": 0.95, "b": 0.6, "c": 0.6}, order=ORDER)
+    assert weighted.label == "care"  # one strong member outweighs two weak ones, per label
+    assert majority_vote([None, None], order=ORDER).label is None

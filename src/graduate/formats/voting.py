@@ -5,6 +5,11 @@ A vote's ``share`` is the winning label's part of the (weighted) votes cast: wit
 it is the confidence of the majority label (4 of 5 samples agree: 0.8). Unparseable answers
 (``None``) are not votes. A tie has no winner unless ``tie_break="first"`` picks, among the tied
 labels, the one that was answered first (the answer a single call would have given).
+
+Multi-label answers (label sets as canonical strings, ``order`` given) are voted per label: a label
+is in the result when more than half of the (weighted) votes include it; at exactly half the first
+answer decides (``tie_break="first"``), else the vote has no winner. The share is the least agreed
+per-label decision's share.
 """
 
 from __future__ import annotations
@@ -29,10 +34,14 @@ def majority_vote(
     weights: Sequence[float] | None = None,
     *,
     tie_break: Literal["none", "first"] = "none",
+    order: list[str] | None = None,
 ) -> Vote:
-    """The label with the most (weighted) votes. ``labels`` are in answer order."""
+    """The label with the most (weighted) votes. ``labels`` are in answer order; with ``order``
+    (the task's labels) they are label sets, voted per label."""
     if weights is not None and len(weights) != len(labels):
         raise ValueError(f"{len(labels)} labels but {len(weights)} weights")
+    if order is not None:
+        return _set_vote(labels, weights, tie_break=tie_break, order=order)
     counts: dict[str, float] = {}
     order: list[str] = []
     cast = 0
@@ -56,6 +65,31 @@ def majority_vote(
     return Vote(winners[0] if tie_break == "first" else None, share, cast, counts, tie=True)
 
 
+def _set_vote(labels: Sequence[str | None], weights: Sequence[float] | None, *, tie_break: str, order: list[str]) -> Vote:
+    from graduate.formats import labelset
+
+    cast = [(labelset.decode(lab, order), 1.0 if weights is None else float(weights[i])) for i, lab in enumerate(labels) if lab is not None]
+    total = sum(w for _, w in cast)
+    if not cast or total <= 0:
+        return Vote(None, 0.0, len(cast), {})
+    counts = {lab: sum(w for s, w in cast if lab in s) for lab in order}  # type: ignore[operator]
+    first = cast[0][0] or frozenset()
+    chosen, shares, tie = [], [], False
+    for lab in order:
+        share = counts[lab] / total
+        if math.isclose(share, 0.5):
+            tie = True
+            if lab in first:
+                chosen.append(lab)
+            shares.append(0.5)
+            continue
+        if share > 0.5:
+            chosen.append(lab)
+        shares.append(max(share, 1.0 - share))
+    winner = labelset.encode(chosen, order) if not tie or tie_break == "first" else None
+    return Vote(winner, min(shares), len(cast), counts, tie=tie)
+
+
 def audit_weight(accuracy: float | None) -> float:
     """A member's vote weight from its audited accuracy: the log-odds log(acc / (1 - acc)), the
     optimal weight for independent binary voters (Nitzan & Paroush 1982). At or below chance: 0."""
@@ -71,15 +105,17 @@ def ensemble_vote(
     method: Literal["majority", "weighted"] = "majority",
     accuracies: Mapping[str, float | None] | None = None,
     tie_break: Literal["none", "first"] = "none",
+    order: list[str] | None = None,
 ) -> Vote:
     """One item's vote across teacher configurations (``member_labels``: config name -> its label,
-    in the members' order). ``weighted`` needs ``accuracies`` (config name -> audited accuracy)."""
+    in the members' order). ``weighted`` needs ``accuracies`` (config name -> audited accuracy);
+    ``order``: multi-label (see the module docstring)."""
     names = list(member_labels)
     if method == "weighted":
         if accuracies is None:
             raise ValueError("a weighted vote needs the members' audited accuracies")
-        return majority_vote([member_labels[n] for n in names], [audit_weight(accuracies.get(n)) for n in names], tie_break=tie_break)
-    return majority_vote([member_labels[n] for n in names], tie_break=tie_break)
+        return majority_vote([member_labels[n] for n in names], [audit_weight(accuracies.get(n)) for n in names], tie_break=tie_break, order=order)
+    return majority_vote([member_labels[n] for n in names], tie_break=tie_break, order=order)
 
 
 def disagreement(samples: Sequence[Sequence[str | None]]) -> tuple[int, int]:
