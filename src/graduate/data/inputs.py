@@ -21,18 +21,25 @@ def _header(path: Path) -> list[str]:
     return next(csv.reader(io.StringIO(line)), [])
 
 
+def _columns(path: Path, spec_path: Path, field: str, problems: list[SpecError]) -> list[str] | None:
+    """The CSV's header, or None with the problem (missing file, not UTF-8) added."""
+    if not path.is_file():
+        problems.append(SpecError(f"file not found: {path}; paths are relative to the project folder", path=spec_path, field=f"{field}.path"))
+        return None
+    try:
+        return _header(path)
+    except InputDataError as exc:
+        problems.append(SpecError(str(exc), path=spec_path, field=f"{field}.path"))
+        return None
+
+
 def check_inputs(spec: ProjectSpec, spec_path: Path) -> None:
     """Raise one SpecError listing every missing file and missing column (file and field named)."""
     problems: list[SpecError] = []
     for i, d in enumerate(spec.data):
         field = f"data[{i}] ({d.name})"
-        if not d.path.is_file():
-            problems.append(SpecError(f"file not found: {d.path}; paths are relative to the project folder", path=spec_path, field=f"{field}.path"))
-            continue
-        try:
-            columns = _header(d.path)
-        except InputDataError as exc:
-            problems.append(SpecError(str(exc), path=spec_path, field=f"{field}.path"))
+        columns = _columns(d.path, spec_path, field, problems)
+        if columns is None:
             continue
         wanted = {
             "text_column": d.text_column or spec.task.text_column,
@@ -50,13 +57,8 @@ def check_inputs(spec: ProjectSpec, spec_path: Path) -> None:
             if p is not None and not p.is_file():
                 problems.append(SpecError(f"file not found: {p}; paths are relative to the project folder", path=spec_path, field=f"teacher_logs[{i}].{name}"))
     for i, li in enumerate(spec.label_imports):
-        if not li.path.is_file():
-            problems.append(SpecError(f"file not found: {li.path}; paths are relative to the project folder", path=spec_path, field=f"label_imports[{i}].path"))
-            continue
-        try:
-            columns = _header(li.path)
-        except InputDataError as exc:
-            problems.append(SpecError(str(exc), path=spec_path, field=f"label_imports[{i}].path"))
+        columns = _columns(li.path, spec_path, f"label_imports[{i}]", problems)
+        if columns is None:
             continue
         for col in [li.id_column, *li.columns]:
             if col not in columns:
