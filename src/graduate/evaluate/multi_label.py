@@ -61,15 +61,22 @@ def multi_label_metrics(
 
 
 def _intervals(gold: np.ndarray, pred: np.ndarray, *, resamples: int, level: float, seed: int) -> dict[str, list[float] | None]:
-    """Percentile bootstrap over items of micro-F1 and exact match, vectorised over resamples."""
+    """Percentile bootstrap over items of micro-F1 and exact match (the mean of the per-item
+"whole set right" indicator, as ``accuracy_score`` computes it), vectorised over resamples."""
     from scipy.stats import bootstrap
 
     def micro_f1(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        # scikit-learn's F1 per column of an indicator matrix whose columns are the resamples, each
+        # holding that resample's (item, label) decisions: a column's binary F1 is its micro-F1
+        # (the same trick as graduate.evaluate.intervals for single-label F1).
+        from sklearn.metrics import f1_score
+
         idx = np.atleast_2d(np.asarray(idx, dtype=int))
-        g, p = gold[idx], pred[idx]  # (resamples, n, labels)
-        tp = (g & p).sum(axis=(1, 2))
-        denom = g.sum(axis=(1, 2)) + p.sum(axis=(1, 2))
-        return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+        g = gold[idx].reshape(len(idx), -1).T
+        p = pred[idx].reshape(len(idx), -1).T
+        if g.shape[1] == 1:
+            return np.array([f1_score(g[:, 0], p[:, 0], zero_division=0)])
+        return np.asarray(f1_score(g, p, average=None, zero_division=0), dtype=float)
 
     def exact(idx: np.ndarray, axis: int = -1) -> np.ndarray:
         idx = np.atleast_2d(np.asarray(idx, dtype=int))

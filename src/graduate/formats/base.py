@@ -9,6 +9,7 @@ would answer it. Nothing else asks which format a task uses: ``answer_format(tas
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -82,6 +83,14 @@ def value_forms(spec: ParseSpec, labels: list[str]) -> dict[str, list[str]]:
 def value_of(spec: ParseSpec, label: str) -> str:
     """The first raw value that means ``label`` (the label itself when no ``values`` map it)."""
     return next((raw for raw, lab in spec.values.items() if lab == label), label)
+
+
+_FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
+
+
+def fenced_candidates(text: str) -> list[str]:
+    """Where a JSON answer may stand: each code fence's body, then the whole text."""
+    return [m.group(1) for m in _FENCE.finditer(text)] + [text]
 
 
 def empty(content: str | None) -> ParsedAnswer | None:

@@ -9,16 +9,14 @@ import json
 import re
 from typing import Any
 
-from graduate.formats.base import ParsedAnswer, empty, label_from_raw, value_forms, value_of
+from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, label_from_raw, value_forms, value_of
 from graduate.spec import ParseSpec
 
-_FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
 def _as_mapping(text: str) -> dict[str, Any] | None:
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    for cand in candidates:
+    for cand in fenced_candidates(text):
         m = _OBJECT.search(cand)
         if not m:
             continue

@@ -32,6 +32,12 @@ def decode(value: str | None, order: list[str]) -> frozenset[str] | None:
     return parts
 
 
+def as_list(value: str | None, order: list[str]) -> list[str] | None:
+    """The set's labels in the spec's order (None stays None: no answer)."""
+    got = decode(value, order)
+    return None if got is None else [lab for lab in order if lab in got]
+
+
 def indicator(value: str | None, order: list[str]) -> list[int] | None:
     """0/1 per task label, in the spec's order."""
     got = decode(value, order)

@@ -23,16 +23,14 @@ import re
 from typing import Any
 
 from graduate.formats import labelset
-from graduate.formats.base import ParsedAnswer, empty
+from graduate.formats.base import ParsedAnswer, empty, fenced_candidates
 from graduate.spec import ParseSpec
 
-_FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
 
 
 def _json_value(text: str) -> Any:
     """The first JSON (or Python literal) list or object in the answer, code fences allowed."""
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    for cand in candidates:
+    for cand in fenced_candidates(text):
         # the outermost value first: whichever bracket opens earlier
         for opener, closer in sorted((("[", "]"), ("{", "}")), key=lambda oc: (cand.find(oc[0]) == -1, cand.find(oc[0]))):
             start, end = cand.find(opener), cand.rfind(closer)

@@ -41,12 +41,6 @@ from graduate.teacher.base import TeacherBackend
 ENDPOINTS = frozenset({"/v1/classify", "/v1/chat/completions", "/v1/models", "/healthz", "/readyz", "/metrics"})
 
 
-def labelset_list(label: str | None, order: list[str]) -> list[str] | None:
-    """A multi-label answer's labels, in the task's order (None: no answer)."""
-    got = labelset.decode(label, order)
-    return None if got is None else [lab for lab in order if lab in got]
-
-
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), status_code=status, headers=headers, media_type="application/json")
 
@@ -223,7 +217,7 @@ def create_app(
             "object": "classification",
             "model": f"graduate/{run.name}",
             "results": [
-                {"label": r.label, "probs": r.probs, "route": r.route, **({"labels": labelset_list(r.label, labels)} if spec.task.multi_label else {})} for r in results
+                {"label": r.label, "probs": r.probs, "route": r.route, **({"labels": labelset.as_list(r.label, labels)} if spec.task.multi_label else {})} for r in results
             ],
         }
         return _json(out, headers={"x-request-id": info.request_id})

@@ -76,7 +76,7 @@ def predict_csv(
             if todo:
                 probs = student.predict_proba([r[text_column] for r in todo])
                 for r, p, decided in zip(todo, probs, student.decide(probs)):
-                    r[label_col] = ";".join(sorted(labelset.decode(decided, student.labels) or (), key=student.labels.index)) if student.multi_label else decided
+                    r[label_col] = ";".join(labelset.as_list(decided, student.labels) or []) if student.multi_label else decided
                     for k, lab in enumerate(student.labels):
                         r[f"p_{lab}"] = f"{p[k]:.6f}"
                 report.predicted += len(todo)

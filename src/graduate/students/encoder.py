@@ -90,9 +90,7 @@ class EncoderStudent(StudentBase):
         p = self.params
         multi = self.multi_label
         if multi:
-            if len(texts) != len(labels) or len(texts) < 10:
-                raise StudentError(f"{len(texts)} texts and {len(labels)} label sets; a multi-label student needs at least 10 of each, equally many", kind=self.kind)
-            y_sets = thresholds.indicators(labels, self.labels, self.kind)
+            y_sets = thresholds.training_sets(self.kind, texts, labels, self.labels)
             train_idx, val_idx = thresholds.split(len(texts), p["validation_share"], p["seed"])
             val_texts = [texts[i] for i in val_idx]
             texts = [texts[i] for i in train_idx]
@@ -180,15 +178,8 @@ class EncoderStudent(StudentBase):
         self._make_serving(list(texts), rng)
         if multi:
             val_probs = self.predict_proba(val_texts)
-            self.thresholds = thresholds.tune(y_sets[val_idx], val_probs)
-            self.at_least_one = bool(y_sets.sum(axis=1).min() >= 1)
-            self.report["multi_label"] = {
-                "train_items": len(train_idx),
-                "validation_items": len(val_idx),
-                "thresholds": dict(zip(self.labels, self.thresholds)),
-                "validation_f1": {lab: thresholds.f1(y_sets[val_idx, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(self.labels, self.thresholds))},
-                "at_least_one": self.at_least_one,
-            }
+            self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y_sets, val_idx, val_probs, self.labels)
+            self.report["multi_label"] = {"train_items": len(train_idx), **decisions}
 
     def _train_batches(self, lengths: list[int], rng: np.random.Generator) -> list[np.ndarray]:
         """Shuffled batches of similar length: shuffle, sort within chunks of 50 batches, shuffle batches."""

@@ -55,9 +55,6 @@ class OneVsRestStudent(StudentBase):
         return max((m.base_model_bytes for m in self.members if not isinstance(m, float)), default=0)
 
     # -- training ------------------------------------------------------------------------------
-    def _indicators(self, labels: Sequence[str]) -> np.ndarray:
-        return thresholds.indicators(labels, self.labels, self.kind)
-
     def _fit_members(self, texts: list[str], y: np.ndarray, weights: np.ndarray | None) -> list[Student | float]:
         members: list[Student | float] = []
         for j in range(len(self.labels)):
@@ -78,28 +75,14 @@ class OneVsRestStudent(StudentBase):
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None:
         texts = list(texts)
-        if len(texts) != len(labels):
-            raise StudentError(f"{len(texts)} texts but {len(labels)} label sets", kind=self.kind)
-        if len(texts) < 10:
-            raise StudentError(f"{len(texts)} training items; a multi-label student needs at least 10", kind=self.kind)
-        y = self._indicators(labels)
+        y = thresholds.training_sets(self.kind, texts, labels, self.labels)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         train, val = thresholds.split(len(texts), self.params["validation_share"], self.params["seed"])
-        n_val = len(val)
         held = self._fit_members([texts[i] for i in train], y[train], None if w is None else w[train])
         val_probs = self._member_probs(held, [texts[i] for i in val])
-        self.thresholds = thresholds.tune(y[val], val_probs)
-        setting = self.params["at_least_one"]
-        self.at_least_one = bool(y.sum(axis=1).min() >= 1) if setting == "auto" else bool(setting)
+        self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels, self.params["at_least_one"])
         self.members = self._fit_members(texts, y, w)  # all of it trains; the thresholds stay
-        self.report = {
-            "base": self.params["base"],
-            "validation_items": int(n_val),
-            "thresholds": dict(zip(self.labels, map(float, self.thresholds))),
-            "validation_f1": {lab: thresholds.f1(y[val, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(self.labels, self.thresholds))},
-            "labels_without_examples": [lab for j, lab in enumerate(self.labels) if not y[:, j].any()],
-            "at_least_one": self.at_least_one,
-        }
+        self.report = {"base": self.params["base"], **decisions, "labels_without_examples": [lab for j, lab in enumerate(self.labels) if not y[:, j].any()]}
 
     # -- use -------------------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

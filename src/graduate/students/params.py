@@ -17,11 +17,18 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class MultiLabelParams(Params):
+    """The two params of a kind that takes label sets itself (``takes_multi_label``)."""
+
+    multi_label: bool = Field(False, description="Set by the project for task.kind multi_label: one output per label, each with its own threshold.")
+    validation_share: float = Field(0.2, gt=0, lt=1, description="Multi-label: share of the training set held out to tune the thresholds.")
+
+
 class MajorityParams(Params):
     pass
 
 
-class TfidfLogregParams(Params):
+class TfidfLogregParams(MultiLabelParams):
     word_ngrams: list[int] = Field([1, 2], min_length=2, max_length=2, description="Word n-gram range [min, max].")
     char_ngrams: list[int] = Field([2, 5], min_length=2, max_length=2, description="Character n-gram range [min, max] (within word boundaries).")
     max_features: int | None = Field(200_000, ge=1, description="Most features per vectoriser (the most frequent kept); none: all.")
@@ -30,10 +37,6 @@ class TfidfLogregParams(Params):
     class_weight: ClassWeight = Field(None, description="balanced, {label: weight}, or none (the dataset's sample weights apply either way).")
     max_iter: int = Field(2000, ge=1, description="Solver iterations.")
     sublinear_tf: bool = Field(True, description="Use 1 + log(tf) instead of raw term counts.")
-    multi_label: bool = Field(False, description="Set by the project for task.kind multi_label: one logistic regression per label over shared features.")
-    validation_share: float = Field(
-        0.2, gt=0, lt=1, description="Multi-label: share of the training set held out to tune each label's threshold (then all of it trains)."
-    )
     seed: int = Field(0, description="Random seed.")
 
 
@@ -47,7 +50,7 @@ class EmbedLogregParams(Params):
     seed: int = Field(0, description="Random seed.")
 
 
-class EncoderParams(Params):
+class EncoderParams(MultiLabelParams):
     base_model: str = Field("minilm", description="`minilm` (packaged all-MiniLM-L6-v2) or a local Hugging Face encoder directory.")
     max_length: int = Field(128, ge=8, description="Tokens per text in training and serving (longer texts are cut).")
     epochs: Annotated[float, Field(gt=0)] | Literal["auto"] = Field(
@@ -67,10 +70,6 @@ class EncoderParams(Params):
     predict_batch_size: int = Field(16, ge=1, description="Texts per ONNX Runtime batch when serving.")
     threads: int | None = Field(None, ge=1, description="Parallel single-thread ONNX Runtime workers; default: all cores.")
     save_float: bool = Field(True, description="Also save the float PyTorch weights (for further tuning; not needed to serve).")
-    multi_label: bool = Field(False, description="Set by the project for task.kind multi_label: one sigmoid per label (binary cross-entropy).")
-    validation_share: float = Field(
-        0.2, gt=0, lt=1, description="Multi-label: share of the training set held out to tune each label's threshold (the model trains on the rest)."
-    )
     seed: int = Field(0, description="Random seed.")
 
 

@@ -111,26 +111,16 @@ class TfidfLogregStudent(StudentBase):
 
     def _fit_sets(self, texts: list[str], labels: Sequence[str], sample_weight: Sequence[float] | None) -> None:
         """Multi-label: tune each label's threshold on a held-out share, then train on all of it."""
-        if len(texts) != len(labels) or len(texts) < 10:
-            raise StudentError(f"{len(texts)} texts and {len(labels)} label sets; a multi-label student needs at least 10 of each, equally many", kind=self.kind)
-        y = thresholds.indicators(labels, self.labels, self.kind)
+        y = thresholds.training_sets(self.kind, texts, labels, self.labels)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         train, val = thresholds.split(len(texts), self.params["validation_share"], self.params["seed"])
         held = self._build()
         held.fit([texts[i] for i in train], y[train], **({"clf__sample_weight": w[train]} if w is not None else {}))
         val_probs = held.predict_proba([texts[i] for i in val])
-        self.thresholds = thresholds.tune(y[val], val_probs)
-        self.at_least_one = bool(y.sum(axis=1).min() >= 1)
+        self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels)
         self.pipeline = self._build()
         self.pipeline.fit(texts, y, **({"clf__sample_weight": w} if w is not None else {}))
-        self.report = {
-            "multi_label": {
-                "validation_items": len(val),
-                "thresholds": dict(zip(self.labels, self.thresholds)),
-                "validation_f1": {lab: thresholds.f1(y[val, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(self.labels, self.thresholds))},
-                "at_least_one": self.at_least_one,
-            }
-        }
+        self.report = {"multi_label": decisions}
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self.pipeline is None:

@@ -20,6 +20,27 @@ def indicators(values: Sequence[str], labels: list[str], kind: str) -> np.ndarra
         raise StudentError(f"training labels must be label sets of {labels}: {exc}", kind=kind) from None
 
 
+def training_sets(kind: str, texts: Sequence[str], labels: Sequence[str], order: list[str]) -> np.ndarray:
+    """The indicator matrix of a multi-label training set, after the checks every such student makes."""
+    if len(texts) != len(labels) or len(texts) < 10:
+        raise StudentError(f"{len(texts)} texts and {len(labels)} label sets; a multi-label student needs at least 10 of each, equally many", kind=kind)
+    return indicators(labels, order, kind)
+
+
+def fit_decisions(y: np.ndarray, val: np.ndarray, val_probs: np.ndarray, labels: list[str], at_least_one: bool | str = "auto") -> tuple[list[float], bool, dict]:
+    """(thresholds tuned on the held-out rows ``val``, at-least-one rule, the report every student
+    keeps of it). ``at_least_one`` auto: when every training item has a label."""
+    tuned = tune(y[val], val_probs)
+    keep_one = bool(y.sum(axis=1).min() >= 1) if at_least_one == "auto" else bool(at_least_one)
+    report = {
+        "validation_items": int(len(val)),
+        "thresholds": dict(zip(labels, tuned)),
+        "validation_f1": {lab: f1(y[val, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(labels, tuned))},
+        "at_least_one": keep_one,
+    }
+    return tuned, keep_one, report
+
+
 def f1(y: np.ndarray, pred: np.ndarray) -> float:
     from sklearn.metrics import f1_score
 
@@ -35,9 +56,9 @@ GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
 def micro_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    tp = int((y & pred).sum())
-    denom = int(y.sum() + pred.sum())
-    return 2 * tp / denom if denom else 0.0
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, pred, average="micro", zero_division=0))
 
 
 def tune(y: np.ndarray, probs: np.ndarray, *, min_positives: int = MIN_POSITIVES) -> list[float]:
