@@ -1,0 +1,121 @@
+"""Bad input on the multi-label entry points: a gold set naming an unknown label is one line naming
+the file and line before any work; an earlier labeller's spreadsheet with any text in its cells
+(odd Unicode, separators, sizes) stores only valid sets and names the rest; a label import killed
+with SIGKILL leaves all of its rows or none, and running it again completes it."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from graduate.errors import SpecError
+from graduate.formats import labelset
+from graduate.pipeline.ingest import load_data, load_label_imports
+from graduate.pipeline.project import Project
+from graduate.store.schema import labels as labels_table
+
+LABELS = ["care", "loyalty", "purity"]
+
+
+def make_project(root: Path, rows: int = 40, gold: dict[int, str] | None = None, columns: int = 1) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "items.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text", "labels", "subsets"])
+        for i in range(rows):
+            w.writerow([f"i{i}", f"comment number {i}", (gold or {}).get(i, LABELS[i % 3]), "test" if i % 4 == 0 else "pool"])
+    spec = {
+        "task": {"name": "tags", "kind": "multi_label", "labels": LABELS, "parse": {"kind": "label_list"}},
+        "teacher": {"model": "m", "prompt": "{text}"},
+        "data": [{"name": "items", "path": "items.csv", "id_column": "id", "gold_column": "labels", "gold_separator": ";", "tags_column": "subsets"}],
+        "train": {"source": "items", "tags": ["pool"]},
+        "test_sets": [{"name": "test", "source": "items", "tags": ["test"]}],
+        "students": [{"kind": "tfidf-logreg"}],
+        "label_imports": [{"path": "old.csv", "source": "items", "id_column": "id", "columns": [f"c{j}" for j in range(columns)], "separator": ";"}],
+    }
+    (root / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    (root / "old.csv").write_text("id," + ",".join(f"c{j}" for j in range(columns)) + "\n", encoding="utf-8")
+    return root
+
+
+def test_a_gold_set_with_an_unknown_label_is_one_line_before_any_work(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", gold={4: "care;fairness"})
+    with pytest.raises(SpecError) as err:
+        Project.load(project).check_test_sets()
+    msg = str(err.value)
+    assert len(msg.splitlines()) == 1 and "items.csv:6: gold value 'fairness' in column 'labels' is not a task label" in msg
+    res = subprocess.run([sys.executable, "-m", "graduate", "check", str(project)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "'fairness'" in res.stderr
+
+
+CELL = st.text(max_size=40) | st.sampled_from(
+    ["care", "care;loyalty", "Care", ";", "care;;purity", "loyalty;fairness", " purity ", "\u00a0care", "care\u0000", "ℒoyalty"]
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(CELL, min_size=1, max_size=12))
+def test_any_cell_text_stores_only_valid_sets_and_names_the_rest(tmp_path_factory, cells) -> None:
+    project = make_project(tmp_path_factory.mktemp("p"), rows=12)
+    with (project / "old.csv").open("w", newline="", encoding="utf-8", errors="surrogatepass") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "c0"])
+        for i, cell in enumerate(cells):
+            w.writerow([f"i{i}", cell])
+    proj = Project.load(project)
+    load_data(proj)
+    (rep,) = load_label_imports(proj)
+    with proj.engine.connect() as conn:
+        stored = conn.execute(select(labels_table.c.label).where(labels_table.c.labeller == "import:c0")).scalars().all()
+    assert all(labelset.decode(v, LABELS) is not None for v in stored)  # only task label sets
+    assert rep.added + rep.empty + len(rep.skipped) == len(cells)  # every cell accounted for
+    assert all(line.startswith(f"{project / 'old.csv'}:") for line in rep.skipped)
+    (again,) = load_label_imports(proj)
+    assert again.added == 0 and again.unchanged == rep.added  # nothing twice
+
+
+KILLED = """
+import sys
+from graduate.pipeline.ingest import load_data, load_label_imports
+from graduate.pipeline.project import Project
+proj = Project.load(sys.argv[1])
+load_data(proj)
+print("loaded", flush=True)
+load_label_imports(proj)
+print("imported", flush=True)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.8])
+def test_a_label_import_killed_midway_leaves_all_or_nothing(tmp_path: Path, delay: float) -> None:
+    project = make_project(tmp_path / "p", rows=400, columns=40)
+    with (project / "old.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", *[f"c{j}" for j in range(40)]])
+        for i in range(400):
+            w.writerow([f"i{i}", *[LABELS[(i + j) % 3] for j in range(40)]])
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(project)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "loaded"
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    proj = Project.load(project)
+
+    def count() -> int:
+        with proj.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(labels_table).where(labels_table.c.labeller.like("import:%"))).scalar_one()
+
+    assert count() in (0, 400 * 40)  # one transaction: all of the rows or none
+    (rep,) = load_label_imports(proj)
+    assert count() == 400 * 40 and rep.added + rep.unchanged == 400 * 40
