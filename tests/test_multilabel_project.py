@@ -106,3 +106,57 @@ def test_a_learning_curve_plots_micro_f1(tmp_path: Path) -> None:
     res = learning_curve(proj, kind="tfidf-logreg", fractions=[0.5, 1.0], seeds=[0], metric="micro_f1")
     assert [p.fraction for p in res.points] == [0.5, 1.0] and all(0.5 < p.mean < 0.8 for p in res.points)
     assert res.teacher_score is not None and round(res.teacher_score, 3) == 0.768
+
+
+def test_label_issues_review_and_balance_work_on_label_sets(tmp_path: Path) -> None:
+    """cleanlab's multi-label issues name the labels at fault; a reviewer's corrected sets (and
+    "(none)") replace the teacher's in the next build, a bad set is skipped with its line; class
+    weights make each item weigh its rarest label."""
+    project = example_copy(tmp_path / "mfrc")
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["clean"] = {"label_issues": {"action": "report", "folds": 2}, "balance": {"strategy": "class_weight"}}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}
+    queue = tmp_path / "queue.csv"
+    res = subprocess.run(
+        [sys.executable, "-m", "graduate", "data", "review", "export", str(project), "--out", str(queue), "--limit", "20"],
+        capture_output=True, text=True, timeout=600, env={**env, "COLUMNS": "250"},
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "a set of" in res.stdout and "(none)" in res.stdout
+    rows = list(csv.DictReader(queue.open(encoding="utf-8", newline="")))
+    labels = Project.load(project).spec.task.labels
+    suspects = [r for r in rows if r["group"] == "label_issue"]
+    assert len(suspects) == 20
+    for r in suspects:
+        assert "doubts labels" in r["reason"] and any(f"{sign}{lab}" in r["reason"] for lab in labels for sign in "+-")
+        assert labelset.decode(r["teacher_label"], labels) is not None and labelset.decode(r["student_label"], labels) is not None
+        assert 0.5 <= float(r["student_confidence"]) <= 1
+    rows[0].update(corrected_label="care;equality", reviewer="ana")
+    rows[1].update(corrected_label="(none)", reviewer="ana")
+    rows[2].update(corrected_label="care;fairness", reviewer="ana")  # not a task label: skipped with its line
+    reviewed = tmp_path / "reviewed.csv"
+    with reviewed.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    res = subprocess.run([sys.executable, "-m", "graduate", "data", "review", "import", str(project), str(reviewed)], capture_output=True, text=True, timeout=300, env={**env, "COLUMNS": "250"})
+    assert res.returncode == 1, res.stderr[-2000:]  # a skipped row: exit 1, the rest stored
+    err = " ".join(res.stderr.split())
+    assert "reviewed.csv:4: corrected_label 'care;fairness': labels ['fairness'] are not task labels" in err
+    assert "new human labels" in res.stdout and " 2 " in next(line for line in res.stdout.splitlines() if "new human labels" in line)
+
+    ds = Project.load(project).build_training_set()
+    by_id = {ex.id: lab for ex, lab in zip(ds.examples, ds.labels)}
+    assert by_id[int(rows[0]["example_id"])] == "care;equality" and by_id[int(rows[1]["example_id"])] == labelset.NONE
+    human = next(s for s in ds.recipe["steps"] if s["step"] == "human_labels")
+    assert human["changed"] + human["confirmed"] == 2
+    # human labels are never flagged again
+    issues = next(s for s in ds.recipe["steps"] if s["step"] == "label_issues")
+    assert int(rows[0]["example_id"]) not in {r[0] for r in issues["ranked"]}
+    # class weights: a purity item (the rarest label) weighs more than a non-moral-only item; mean 1
+    balance = next(s for s in ds.recipe["steps"] if s["step"] == "balance")
+    assert balance["class_weights"]["purity"] > balance["class_weights"]["non-moral"]
+    w = dict(zip(ds.labels, ds.weights or []))
+    assert w["non-moral"] < min(x for lab, x in zip(ds.labels, ds.weights or []) if "purity" in lab.split(";"))
+    assert abs(sum(ds.weights or []) - len(ds.labels)) < 1e-6

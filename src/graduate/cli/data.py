@@ -130,10 +130,13 @@ def issues(
     by_id = {ex.id: ex for ex in ds.examples}
     step = next(s for s in ds.recipe["steps"] if s["step"] == "label_issues")
     t = Table(title=f"{len(found['example_ids'])} of {len(ds.examples)} training labels are probably wrong ({step['folds']}-fold {step['student']}, cleanlab {step['filter_by']})", title_justify="left")
-    for c in ["example id", "teacher label", "quality", "text"]:
+    faults = found.get("suspect_labels")  # multi-label: the labels at fault, +given / -missing
+    cols = ["example id", "teacher label", *(["labels at fault"] if faults is not None else []), "quality", "text"]
+    for c in cols:
         t.add_column(c, overflow="fold", justify="right" if c == "quality" else "left")
     for ex_id in found["example_ids"][:show]:
-        t.add_row(by_id[ex_id].external_id, found["labels"][ex_id], fmt(found["quality"][ex_id]), _short(by_id[ex_id].text))
+        fault = [escape(", ".join(faults.get(ex_id, [])))] if faults is not None else []
+        t.add_row(escape(by_id[ex_id].external_id), escape(found["labels"][ex_id]), *fault, fmt(found["quality"][ex_id]), _short(by_id[ex_id].text))
     console.print(t)
     console.print(
         f"act on them with clean.label_issues.action: remove | down_weight in graduate.yaml, or review them: `graduate data review export {project}`",
@@ -186,23 +189,28 @@ def duplicates(
 @app.command("balance")
 def balance(project: Path = typer.Argument(..., help="Project directory.")) -> None:
     """Class counts of the training set before and after the spec's balance strategy, and the class weights that would even them."""
-    from graduate.data.balance import class_weights
+    from graduate.data.balance import class_weights, label_set_weights
 
     with stage_progress() as progress:
         proj = _loaded(project, progress)
         ds = proj.build_training_set(progress=progress)
     step = next(s for s in ds.recipe["steps"] if s["step"] == "balance")
-    cw = class_weights(ds.labels, proj.spec.task.labels)
-    t = Table(title=f"class balance (clean.balance.strategy: {step['strategy']})", title_justify="left")
+    multi = proj.spec.task.multi_label
+    cw = label_set_weights(ds.labels, proj.spec.task.labels)[1] if multi else class_weights(ds.labels, proj.spec.task.labels)
+    t = Table(title=f"{'label' if multi else 'class'} balance (clean.balance.strategy: {step['strategy']})", title_justify="left")
     for c in ["label", "before", "share", "after", "share ", "balanced class weight"]:
         t.add_column(c, justify="left" if c == "label" else "right")
-    nb, na = sum(step["before"].values()) or 1, sum(step["after"].values()) or 1
+    # multi-label: an item may carry several labels, so a share is of the items (not of the counts)
+    nb = len(ds.labels) if multi else sum(step["before"].values()) or 1
+    na = len(ds.labels) if multi else sum(step["after"].values()) or 1
     for lab in proj.spec.task.labels:
         b, a = step["before"].get(lab, 0), step["after"].get(lab, 0)
         t.add_row(lab, str(b), f"{b / nb:.1%}", str(a), f"{a / na:.1%}", fmt(cw.get(lab)))
     console.print(t)
     console.print(
-        "balancing is reported, not forced: set clean.balance.strategy to class_weight or undersample to change it "
+        "balancing is reported, not forced: set clean.balance.strategy to class_weight"
+        + (" (each item weighs its rarest label) " if multi else " or undersample ")
+        + "to change it "
         "(a balanced set shifts the student's prior away from the rates it will see)",
         highlight=False,
     )
@@ -289,9 +297,12 @@ def review_export(
     rows = queue_rows(spec, ds, gold, dis, limit=limit)
     path = write_queue(out or proj.workdir / "review" / "queue.csv", rows, spec.task.labels)
     n_issue = sum(r["group"] == "label_issue" for r in rows)
+    labels = spec.task.labels
+    what = f"a set of {labels}, ';'-joined, or (none) for no label" if spec.task.multi_label else f"one of {labels}"
     console.print(f"{len(rows)} rows written to {path}: {n_issue} suspected label errors, {len(rows) - n_issue} teacher disagreements", highlight=False)
     console.print(
-        f"fill in corrected_label (one of {spec.task.labels}) and reviewer, then `graduate data review import {project} {path}`", highlight=False
+        escape(f"fill in corrected_label ({what}) and reviewer, then `graduate data review import {project} {path}`"),
+        highlight=False,
     )
 
 
@@ -306,7 +317,7 @@ def review_import(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
-    rep = import_review(proj.engine, file, proj.spec.task.labels, reviewer=reviewer)
+    rep = import_review(proj.engine, file, proj.spec.task.labels, reviewer=reviewer, multi_label=proj.spec.task.multi_label)
     t = count_table(f"{file.name}: {rep.rows} rows")
     for name, value in [
         ("new human labels", rep.added),

@@ -34,6 +34,27 @@ def class_weights(labels: Sequence[str], order: Sequence[str]) -> dict[str, floa
     return {lab: float(x) for lab, x in zip(present, w)}
 
 
+def label_set_weights(label_sets: Sequence[str], order: Sequence[str]) -> tuple[list[float], dict[str, float]]:
+    """Multi-label class weights: scikit-learn's 'balanced' weight of each label over all label
+    occurrences (the empty set counted as one more class), and each item weighs its rarest
+    label's weight (max), rescaled so the weights still sum to n. Returns (item weights, label weights)."""
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from graduate.formats import labelset
+
+    order = list(order)
+    sets = [sorted(labelset.decode(v, order) or [labelset.NONE]) for v in label_sets]
+    flat = [lab for s in sets for lab in s]
+    if not flat:
+        return [], {}
+    present = [lab for lab in [*order, labelset.NONE] if lab in set(flat)]
+    w = dict(zip(present, (float(x) for x in compute_class_weight("balanced", classes=np.array(present), y=np.array(flat)))))
+    raw = [max(w[lab] for lab in s) for s in sets]
+    scale = len(raw) / sum(raw)
+    return [x * scale for x in raw], w
+
+
 def prior_weights(labels: Sequence[str], prior: dict[str, float]) -> dict[str, float]:
     """Weights that make each class count in its production share (label-shift importance
     weights): share x n / count, normalised so the weights still sum to n."""

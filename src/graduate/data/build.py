@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine, select
 
-from graduate.data.balance import class_counts, class_weights, per_label_counts, prior_weights, undersample
+from graduate.data.balance import class_counts, class_weights, label_set_weights, per_label_counts, prior_weights, undersample
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.examples import Example, select_examples
 from graduate.data.filters import cap_groups, rule_filter
@@ -151,9 +151,7 @@ def build_training_set(
     diagnostics: dict[str, Any] = {}
     li = clean.label_issues
     multi = spec.task.multi_label
-    if li.action != "off" and multi:
-        steps.append({"step": "label_issues", "skipped": True, "reason": "label-issue detection is single-label only in this version", "kept": len(rows)})
-    elif li.action != "off":
+    if li.action != "off":
         rows = _label_issues(spec, steps, rows, diagnostics, report, make_detector)
 
     labels = [r.label for r in rows]
@@ -161,9 +159,14 @@ def build_training_set(
     before = per_label_counts(labels, spec.task.labels) if multi else class_counts(labels, spec.task.labels)
     step: dict[str, Any] = {"step": "balance", "strategy": bal.strategy, "before": before}
     if multi:
-        # A label set is not a class: items carry several labels, so per-label counts are reported
-        # and no weighting or undersampling applies (each label's threshold is tuned instead).
-        step.update(strategy="none", per_label=True, reason="multi-label: counts per label; thresholds per label are tuned by the student")
+        # A label set is not a class: counts are per label; class_weight makes each item weigh its
+        # rarest label (prior and undersample are refused for multi-label specs).
+        step["per_label"] = True
+        if bal.strategy == "class_weight":
+            item_w, label_w = label_set_weights(labels, spec.task.labels)
+            for r, w in zip(rows, item_w):
+                r.weight *= w
+            step.update(class_weights=label_w, reason="multi-label: each item weighs its rarest label's balanced weight (sum kept at n)")
     elif bal.strategy == "class_weight":
         cw = class_weights(labels, spec.task.labels)
         for r in rows:
@@ -297,6 +300,7 @@ def _label_issues(
     found = detect_label_issues(
         [r.ex.text for r in rows], [r.label for r in rows], spec.task.labels, make_model=make_detector, kind=li.student, params=li.params, folds=li.folds,
         filter_by=li.filter_by, seed=spec.seed, progress=lambda done, total: report("label issues (cross-validation)", done, total),
+        multi_label=spec.task.multi_label,
     )
     ranked = [i for i in found.ranked if rows[i].human is None]
     limit = int(li.max_share * len(rows))
@@ -315,6 +319,9 @@ def _label_issues(
         "action": li.action,
         "ranked": [[rows[i].ex.id, rows[i].label, round(float(found.quality[i]), 6)] for i in ranked],
     }
+    if found.suspect_labels is not None:  # multi-label: which labels of each suspect set look wrong
+        base["suspect_labels"] = {str(rows[i].ex.id): found.suspect_labels[i] for i in ranked}
+        diagnostics["label_issues"]["suspect_labels"] = {rows[i].ex.id: found.suspect_labels[i] for i in ranked}
     if li.action == "remove":
         return _drop(
             steps, rows, {i: f"label {rows[i].label} quality {found.quality[i]:.3f}" for i in acted}, "label_issues",

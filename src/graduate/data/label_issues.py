@@ -6,6 +6,11 @@ that fold: out-of-fold probabilities that never saw the item's own label. cleanl
 learning (``cleanlab.filter.find_label_issues``) compares them with the given labels and returns
 the suspects, ranked by label quality (``cleanlab.rank.get_label_quality_scores``, self-confidence:
 the probability the student gives the given label), lowest first.
+
+Multi-label tasks (label sets as canonical strings, ``graduate.formats.labelset``) use cleanlab's
+multi-label variant (``cleanlab.multilabel_classification``): the student's per-label probabilities
+are judged label by label, an item is suspect when any of its decisions is, and
+``suspect_labels`` names, per suspect item, the labels whose presence or absence looks wrong.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ class LabelIssues:
     quality: np.ndarray  # label quality score per position (0: surely wrong, 1: surely right)
     pred_probs: np.ndarray  # out-of-fold probabilities, (n, labels)
     folds: int
+    # multi-label: per suspect position, the labels whose presence (+label) or absence (-label) looks wrong
+    suspect_labels: dict[int, list[str]] | None = None
 
 
 def out_of_fold_probs(
@@ -45,26 +52,84 @@ def out_of_fold_probs(
     folds: int = 5,
     seed: int = 0,
     progress: FoldProgress | None = None,
+    multi_label: bool = False,
 ) -> tuple[np.ndarray, int]:
     """(n, labels) probabilities, each row from a student that did not train on that item; and
-    the number of folds used (fewer than asked when a class is smaller than ``folds``)."""
+    the number of folds used (fewer than asked when a class is smaller than ``folds``).
+    Multi-label: folds are stratified by each item's rarest label (the empty set its own stratum),
+    so every label is in every fold's training part."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.array(list(labels))
-    smallest = min(np.unique(y, return_counts=True)[1]) if len(y) else 0
+    if multi_label:
+        strata = _rarest_label(list(labels), label_names)
+        per_label = [c for c in _positives(list(labels), label_names) if c > 0]
+        smallest = min(per_label) if per_label else 0
+    else:
+        strata = y
+        smallest = min(np.unique(strata, return_counts=True)[1]) if len(y) else 0
     k = min(folds, int(smallest))
     if k < 2:
         raise StudentError(f"label-issue detection needs at least 2 items of every label; the smallest label has {smallest}", kind=kind)
+    if multi_label:  # a stratum smaller than the folds (a rare empty set, say) joins the largest one
+        values, sizes = np.unique(strata, return_counts=True)
+        largest = values[int(np.argmax(sizes))]
+        small = {v for v, c in zip(values, sizes) if c < k}
+        strata = np.array([largest if v in small else v for v in strata])
     out = np.zeros((len(y), len(label_names)))
     texts = list(texts)
     split = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for f, (train, held) in enumerate(split.split(np.zeros(len(y)), y)):
+    for f, (train, held) in enumerate(split.split(np.zeros(len(y)), strata)):
         student = make_model()
         student.fit([texts[i] for i in train], list(y[train]))
         out[held] = student.predict_proba([texts[i] for i in held])
         if progress is not None:
             progress(f + 1, k)
     return out, k
+
+
+def _positives(label_sets: list[str], label_names: list[str]) -> list[int]:
+    from graduate.formats import labelset
+
+    sets = [labelset.decode(v, label_names) or frozenset() for v in label_sets]
+    return [sum(lab in s for s in sets) for lab in label_names]
+
+
+def _rarest_label(label_sets: list[str], label_names: list[str]) -> np.ndarray:
+    """Each item's stratum for multi-label folds: its least frequent label; -1 for the empty set."""
+    from graduate.formats import labelset
+
+    sets = [labelset.decode(v, label_names) or frozenset() for v in label_sets]
+    counts = {lab: sum(lab in s for s in sets) for lab in label_names}
+    return np.array([label_names.index(min(s, key=lambda lab: (counts[lab], label_names.index(lab)))) if s else -1 for s in sets])
+
+
+def find_multilabel_issues(
+    label_sets: Sequence[str], pred_probs: np.ndarray, label_names: list[str], *, filter_by: str = "prune_by_noise_rate"
+) -> tuple[list[int], np.ndarray, dict[int, list[str]]]:
+    """cleanlab's multi-label issues: suspect positions (most suspect first), every item's label
+    quality, and per suspect item the labels at fault (``+care``: given but probably absent;
+    ``-care``: not given but probably present)."""
+    from graduate.data.optional import require
+    from graduate.formats import labelset
+
+    ml_filter = require("cleanlab.multilabel_classification.filter")
+    ml_quality = require("cleanlab.multilabel_classification").get_label_quality_scores
+    given = [labelset.indicator(v, label_names) for v in label_sets]
+    indices = [[j for j, on in enumerate(row) if on] for row in given]  # type: ignore[union-attr]
+    probs = np.clip(np.asarray(pred_probs, dtype=float), 0.0, 1.0)
+    flagged = ml_filter.find_label_issues(indices, probs, filter_by=filter_by, return_indices_ranked_by="self_confidence")
+    ranked = [int(i) for i in flagged]
+    quality = ml_quality(indices, probs)
+    per_label = np.asarray(ml_filter.find_multilabel_issues_per_class(indices, probs, filter_by=filter_by))
+    faults: dict[int, list[str]] = {}
+    for i in ranked:
+        row = given[i]
+        faults[i] = [("+" if row[j] else "-") + lab for j, lab in enumerate(label_names) if per_label[i, j]] or [  # type: ignore[index]
+            # cleanlab flagged the set as a whole: name the decision the student disagrees with most
+            ("+" if row[j] else "-") + label_names[j] for j in [int(np.argmax(np.abs(np.asarray(row) - probs[i])))]  # type: ignore[index]
+        ]
+    return ranked, np.asarray(quality), faults
 
 
 def find_label_issues(labels: Sequence[str], pred_probs: np.ndarray, label_names: list[str], *, filter_by: str = "prune_by_noise_rate") -> tuple[list[int], np.ndarray]:
@@ -100,15 +165,23 @@ def detect_label_issues(
     filter_by: str = "prune_by_noise_rate",
     seed: int = 0,
     progress: FoldProgress | None = None,
+    multi_label: bool = False,
 ) -> LabelIssues:
     """Suspected label errors of (texts, labels). ``make_model`` builds each fold's student;
-    ``kind`` and ``params`` name it (messages, and the cache of the newest probabilities)."""
-    key = hashlib.sha256(json.dumps([list(texts), list(labels), label_names, kind, params or {}, folds, seed], sort_keys=True).encode()).hexdigest()
+    ``kind`` and ``params`` name it (messages, and the cache of the newest probabilities).
+    ``multi_label``: ``labels`` are label sets (canonical strings) and the student gives
+    independent per-label probabilities."""
+    key = hashlib.sha256(json.dumps([list(texts), list(labels), label_names, kind, params or {}, folds, seed, multi_label], sort_keys=True).encode()).hexdigest()
     if key in _OOF_CACHE:  # the same items, labels and student: the same probabilities (pure function)
         probs, k = _OOF_CACHE[key]
     else:
-        probs, k = out_of_fold_probs(texts, labels, label_names, make_model=make_model, kind=kind, folds=folds, seed=seed, progress=progress)
+        probs, k = out_of_fold_probs(
+            texts, labels, label_names, make_model=make_model, kind=kind, folds=folds, seed=seed, progress=progress, multi_label=multi_label
+        )
         _OOF_CACHE.clear()
         _OOF_CACHE[key] = (probs, k)
+    if multi_label:
+        ranked, quality, faults = find_multilabel_issues(labels, probs, label_names, filter_by=filter_by)
+        return LabelIssues(ranked, quality, probs, k, faults)
     ranked, quality = find_label_issues(labels, probs, label_names, filter_by=filter_by)
     return LabelIssues(ranked, quality, probs, k)

@@ -18,6 +18,12 @@ A correction is stored as a label of kind ``human`` by labeller ``human:REVIEWER
 later different answer for the same item replaces their earlier one and the old value goes to
 ``label_changes``. Rows with an unknown id, an id that does not match its source/external_id, a
 label that is not a task label, or no reviewer are skipped and counted, each with its line.
+
+Multi-label tasks: ``teacher_label``, ``student_label`` and ``corrected_label`` hold label sets,
+``;``-joined (``(none)`` for the empty set); ``p_<label>`` are per-label probabilities, the student's
+set is the labels at p >= 0.5 and its confidence the least sure of those decisions; a cleanlab
+suspect's ``reason`` names the labels at fault (``+care``: given, probably absent; ``-care``: not
+given, probably present).
 """
 
 from __future__ import annotations
@@ -75,8 +81,12 @@ def queue_rows(
 ) -> list[dict[str, Any]]:
     """Review rows for a built dataset: cleanlab suspects (from the build's label-issue step, most
     suspect first), then items whose teacher answers disagree (``disagreements``: example id -> why)."""
+    from graduate.formats import labelset
+
     labels = spec.task.labels
+    multi = spec.task.multi_label
     issues = dataset.diagnostics.get("label_issues") or {}
+    faults = issues.get("suspect_labels") or {}
     by_id = {ex.id: (ex, lab) for ex, lab in zip(dataset.examples, dataset.labels)}
     probs = issues.get("pred_probs", {})
     quality = issues.get("quality", {})
@@ -94,8 +104,8 @@ def queue_rows(
             "text": ex.text,
             "gold": gold.get(ex.id),
             "teacher_label": lab,
-            "student_label": labels[max(range(len(labels)), key=lambda j: p[j])] if p else None,
-            "student_confidence": max(p) if p else None,
+            "student_label": (labelset.encode([n for n, x in zip(labels, p) if x >= 0.5], labels) if multi else labels[max(range(len(labels)), key=lambda j: p[j])]) if p else None,
+            "student_confidence": (min(max(x, 1 - x) for x in p) if multi else max(p)) if p else None,
             "group": group,
             "reason": reason,
             "corrected_label": None,
@@ -109,7 +119,11 @@ def queue_rows(
     for ex_id in issues.get("example_ids", []):
         if ex_id in by_id:
             q = quality.get(ex_id)
-            rows.append(row(ex_id, "label_issue", f"the cross-validated student gives the teacher's label {by_id[ex_id][1]!r} p={q:.3f}: probably mislabelled"))
+            if ex_id in faults:
+                why = f"the cross-validated student doubts labels {', '.join(faults[ex_id])} of the teacher's set {by_id[ex_id][1]!r} (quality {q:.3f})"
+            else:
+                why = f"the cross-validated student gives the teacher's label {by_id[ex_id][1]!r} p={q:.3f}: probably mislabelled"
+            rows.append(row(ex_id, "label_issue", why))
             listed.add(ex_id)
     for ex_id, why in disagreements.items():
         if ex_id in by_id and ex_id not in listed:
@@ -182,8 +196,11 @@ class ReviewImport:
     skipped: list[str] = field(default_factory=list)  # "FILE:LINE: reason"
 
 
-def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer: str | None = None) -> ReviewImport:
-    """Store the corrections of a review-queue CSV as human labels (see the module docstring)."""
+def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer: str | None = None, multi_label: bool = False) -> ReviewImport:
+    """Store the corrections of a review-queue CSV as human labels (see the module docstring).
+    ``multi_label``: a correction is a label set (``;``-joined, ``(none)`` for none), stored canonically."""
+    from graduate.formats import labelset
+
     from graduate.data.csv_source import _open_text
 
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -213,7 +230,15 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
         except ValueError:
             report.skipped.append(f"{path}:{line}: example_id {raw_id!r} is not a number")
             continue
-        if corrected not in labels:
+        if multi_label:
+            parts = [x.strip() for x in corrected.split(labelset.SEPARATOR) if x.strip()]
+            unknown = [x for x in parts if x not in labels and x != labelset.NONE]
+            if unknown or (labelset.NONE in parts and len(parts) > 1):
+                what = f"labels {unknown} are not task labels {list(labels)}" if unknown else f"{labelset.NONE} (no label) cannot be joined with labels"
+                report.skipped.append(f"{path}:{line}: corrected_label {corrected!r}: {what}; write a ';'-joined set or {labelset.NONE}")
+                continue
+            corrected = labelset.encode([x for x in parts if x != labelset.NONE], list(labels))
+        elif corrected not in labels:
             report.skipped.append(f"{path}:{line}: corrected_label {corrected!r} is not a task label {list(labels)}")
             continue
         who = (row.get("reviewer") or "").strip() or reviewer

@@ -15,9 +15,13 @@ if TYPE_CHECKING:
 
 
 def detector_factory(spec: ProjectSpec) -> Callable[[], Any]:
-    """A fresh, untrained label-issue student (clean.label_issues.student and params) per call."""
+    """A fresh, untrained label-issue student (clean.label_issues.student and params) per call;
+    for a multi-label task, the kind as it trains on label sets (per-label probabilities)."""
+    from graduate.pipeline.train import for_task
+
     li = spec.clean.label_issues
-    return lambda: make_student(li.student, spec.task.labels, li.params)
+    kind, params = for_task(spec, li.student, dict(li.params))
+    return lambda: make_student(kind, spec.task.labels, params)
 
 
 def build(project: "Project", *, spec: ProjectSpec | None = None, name: str = "train", progress: "ProgressFn | None" = None) -> Dataset:

@@ -89,6 +89,11 @@ class ProjectSpec(_Model):
         for i, sel in enumerate(self.audit.sets):
             if sel.source is not None and sel.source not in sources:
                 raise ValueError(f"audit.sets[{i}]: unknown data source {sel.source!r}; defined: {sources}")
+        if self.task.multi_label and self.clean.balance.strategy in ("prior", "undersample"):
+            raise ValueError(
+                f"clean.balance.strategy {self.clean.balance.strategy} is for single-label tasks (one class per item); "
+                "a multi-label task uses class_weight (each item weighs its rarest label) or none"
+            )
         prior = self.clean.balance.prior
         if prior is not None and sorted(prior) != sorted(self.task.labels):
             raise ValueError(f"clean.balance.prior must give a share for each label {self.task.labels}, got {sorted(prior)}")
