@@ -160,3 +160,66 @@ def test_label_issues_review_and_balance_work_on_label_sets(tmp_path: Path) -> N
     w = dict(zip(ds.labels, ds.weights or []))
     assert w["non-moral"] < min(x for lab, x in zip(ds.labels, ds.weights or []) if "purity" in lab.split(";"))
     assert abs(sum(ds.weights or []) - len(ds.labels)) < 1e-6
+
+
+def test_teacher_audit_scores_each_label_and_flags_a_weak_one(tmp_path: Path) -> None:
+    """`graduate teacher audit` on label sets: micro/macro and per-label F1 recomputed from the raw
+    answers; a second recorded configuration that never says "care" is flagged weak on it."""
+    import json
+
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from graduate.experiments.audit import run_audit
+
+    project = example_copy(tmp_path / "mfrc")
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    log = raw["teacher_logs"][0]
+    # a derived log in tmp: the same requests to another model, whose answers drop "care"
+    calls = [json.loads(line) for line in Path(log["input"]).open(encoding="utf-8")]
+    answers = [json.loads(line) for line in Path(log["output"]).open(encoding="utf-8")]
+    for c in calls:
+        c["body"]["model"] = "careless-model"
+    for a in answers:
+        msg = a["response"]["body"]["choices"][0]["message"]
+        kept = [w.strip() for w in msg["content"].split(",") if w.strip() and w.strip() != "care"]
+        msg["content"] = ", ".join(kept) or "non-moral"
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(c) for c in calls) + "\n", encoding="utf-8")
+    (tmp_path / "out.jsonl").write_text("\n".join(json.dumps(a) for a in answers) + "\n", encoding="utf-8")
+    raw["teacher_logs"].append({"input": str(tmp_path / "in.jsonl"), "output": str(tmp_path / "out.jsonl")})
+    raw["audit"] = {"configs": [{"name": "tuned"}, {"name": "careless", "model": "careless-model"}], "ensembles": [{"name": "both", "members": ["tuned", "careless"]}]}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    proj = Project.load(project)
+    proj.import_logs()
+    proj.load_data()
+    audit = run_audit(proj.engine, proj.spec)
+    assert audit["metric"] == "micro_f1" and audit["multi_label"]
+    by = {c["name"]: c for c in audit["configs"]}
+    tuned, careless = by["tuned"]["sets"]["test"], by["careless"]["sets"]["test"]
+    labels = proj.spec.task.labels
+
+    # independently of graduate: the raw answers against the gold columns
+    rows = {r["id"]: r for r in csv.DictReader((SHARED / "comments.csv").open(encoding="utf-8", newline="")) if r["subsets"] == "test"}
+    said = {}
+    for c, a in zip((json.loads(x) for x in Path(log["input"]).open()), (json.loads(x) for x in Path(log["output"]).open())):
+        item = c["custom_id"].split("/")[1]
+        if item in rows:
+            words = {w.strip() for w in a["response"]["body"]["choices"][0]["message"]["content"].split(",")}
+            said[item] = [int(lab in words) for lab in labels]
+    ids = sorted(rows)
+    gold = np.array([[int(rows[i][lab]) for lab in labels] for i in ids])
+    pred = np.array([said[i] for i in ids])
+    assert tuned["micro_f1"] == pytest.approx(f1_score(gold, pred, average="micro"), abs=1e-9)
+    assert tuned["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro", zero_division=0), abs=1e-9)
+    for j, lab in enumerate(labels):
+        assert tuned["per_label"][lab]["f1"] == pytest.approx(f1_score(gold[:, j], pred[:, j], zero_division=0), abs=1e-9)
+        assert tuned["per_label"][lab]["support"] == int(gold[:, j].sum())
+
+    assert careless["per_label"]["care"]["f1"] == 0 and audit["recommended"]["name"] == "tuned"
+    weak = [f for f in by["careless"]["flags"] if f["flag"] == "weak_label"]
+    assert [f["label"] for f in weak] == ["care"] and "care" in weak[0]["message"]
+    assert not [f for f in by["tuned"]["flags"] if f["flag"] == "weak_label"]
+    # the ensemble votes per label: with two voters a label needs both, so "care" never wins
+    assert by["both"]["sets"]["test"]["per_label"]["care"]["predicted"] == 0
+    assert audit["sets"][0]["label_counts"]["care"] == int(gold[:, labels.index("care")].sum())

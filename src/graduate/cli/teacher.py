@@ -7,7 +7,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -122,6 +122,35 @@ def _pct(x: object) -> str:
     return "–" if x is None else f"{100 * float(x):.1f}%"  # type: ignore[arg-type]
 
 
+def _print_label_set_audit(result: dict, title: Any) -> None:  # type: ignore[type-arg]
+    """Multi-label audit tables: the set figures per configuration, then F1 per label."""
+    from graduate.cli.console import fmt
+
+    labels = result["labels"]
+    for s in result["sets"]:
+        name = s["name"]
+        counts = ", ".join(f"{k} {v}" for k, v in s["label_counts"].items())
+        t = Table(title=f"teacher audit on {escape(name)} ({s['items']} gold items; items per label: {escape(counts)}); * recommended, ! flagged", title_justify="left")
+        for col in ["configuration", "micro-F1", "micro precision", "micro recall", "macro-F1", "exact set", "Hamming loss", "answered"]:
+            t.add_column(col, justify="left" if col == "configuration" else "right")
+        for c in result["configs"]:
+            m = c["sets"][name]
+            t.add_row(
+                title(c), fmt(m.get("micro_f1")), fmt(m.get("micro_precision")), fmt(m.get("micro_recall")), fmt(m.get("macro_f1")),
+                fmt(m.get("exact_match")), fmt(m.get("hamming_loss")), f"{m['answered']}/{m['items']}",
+            )
+        console.print(t)
+        t = Table(title=f"F1 per label on {escape(name)} (! weak: far below the recommended configuration)", title_justify="left")
+        t.add_column("configuration")
+        for lab in labels:
+            t.add_column(escape(lab), justify="right")
+        for c in result["configs"]:
+            per = c["sets"][name].get("per_label") or {}
+            weak = {f.get("label") for f in c.get("flags", []) if f["flag"] == "weak_label" and f["set"] == name}
+            t.add_row(title(c), *[(f"[bold red]{fmt((per.get(lab) or {}).get('f1'))} ![/]" if lab in weak else fmt((per.get(lab) or {}).get("f1"))) for lab in labels])
+        console.print(t)
+
+
 def print_audit(result: dict) -> None:  # type: ignore[type-arg]
     from graduate.cli.console import fmt, fmt_usd
 
@@ -131,7 +160,9 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
         label = c["name"] + (f" (n={c['n']})" if c.get("n") and c["n"] > 1 else "") + (" [ensemble]" if c["kind"] == "ensemble" else "")
         return f"[bold green]{escape(label)} *[/]" if c["name"] == rec.get("name") else escape(label)
 
-    for s in result["sets"]:
+    if result.get("multi_label"):
+        _print_label_set_audit(result, title)
+    for s in [] if result.get("multi_label") else result["sets"]:
         name = s["name"]
         counts = ", ".join(f"{k} {v}" for k, v in s["label_counts"].items())
         binary = len(s["label_counts"]) == 2 if "labels" not in result else len(result["labels"]) == 2
@@ -182,7 +213,7 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
         if rec.get("better_ensemble"):
             e = rec["better_ensemble"]
             console.print(
-                f"the ensemble {escape(e['name'])} ({e['method']} of {', '.join(e['members'])}) scores {fmt(e['mean_accuracy'])}: "
+                f"the ensemble {escape(e['name'])} ({e['method']} of {', '.join(e['members'])}) scores {fmt(e.get('mean_score', e.get('mean_accuracy')))}: "
                 "use it for the training set with train.labeller: {kind: ensemble, ...}",
                 highlight=False,
             )

@@ -77,10 +77,12 @@ def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> Po
     accuracies: dict[str, float | None] = {}
     if cfg.method == "weighted":
         audited = latest_audit(engine)
-        missing = [n for n in names if n not in audited or audited[n].get("pooled_accuracy") is None]
+        # pooled_score: accuracy (micro-F1 for label sets); audits stored before it named it pooled_accuracy
+        pooled = {n: a.get("pooled_score", a.get("pooled_accuracy")) for n, a in audited.items()}
+        missing = [n for n in names if pooled.get(n) is None]
         if missing:
             raise NotReadyError(f"train.labeller method weighted needs audited accuracies of {missing}; run `graduate teacher audit PROJECT` first")
-        accuracies = {n: audited[n]["pooled_accuracy"] for n in names}
+        accuracies = {n: pooled[n] for n in names}
     answers = {n: config_answers(engine, spec.task, configs[n].teacher, pool, n=configs[n].n) for n in names}
     out = {}
     coverage = {n: 0 for n in names}

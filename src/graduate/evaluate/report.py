@@ -103,8 +103,8 @@ def _optional_json(workdir: Path, *names: str) -> dict[str, Any] | None:
     return None
 
 
-AUDIT_FIELDS = ["name", "kind", "n", "mean_accuracy", "method"]  # known scalar fields, in this order; others are left out
-AUDIT_SET_FIGURES = {"accuracy": "acc", "fpr": "FPR", "cost_per_1k_usd": "$/1k"}  # the rest: `graduate teacher audit`
+AUDIT_FIELDS = ["name", "kind", "n", "mean_accuracy", "mean_micro_f1", "method"]  # known scalar fields, in this order; others are left out
+AUDIT_SET_FIGURES = {"accuracy": "acc", "micro_f1": "micro-F1", "macro_f1": "macro-F1", "fpr": "FPR", "cost_per_1k_usd": "$/1k"}  # the rest: `graduate teacher audit`
 
 
 def _audit_section(data: dict[str, Any] | None) -> dict[str, Any] | None:

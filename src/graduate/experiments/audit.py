@@ -10,6 +10,11 @@ among those that answer at least ``audit.min_coverage`` of every set) and report
 with gold (stored as ``ceiling`` for compatibility: a reference, which students that average out
 the teacher's random mistakes can exceed); it flags configurations whose
 false-positive rate is ``audit.fpr_flag`` times the recommended one's.
+
+Multi-label tasks are audited per label: each set's figures are micro/macro P/R/F1, exact-set match,
+Hamming loss and per-label P/R/F1 with support (``graduate.evaluate.multi_label``); configurations
+are ranked by micro-F1 (``metric`` in the audit; ``mean_<metric>`` per configuration), and a label
+whose F1 is far below the recommended configuration's is flagged (``weak_label``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from sqlalchemy import Engine
 
 from graduate.data.votes import ConfigAnswers, config_answers
 from graduate.errors import NotReadyError
+from graduate.evaluate.evaluation import selection_metric
+from graduate.evaluate.evaluation import set_metrics as label_set_metrics
 from graduate.evaluate.metrics import classification_metrics
 from graduate.evaluate.testsets import TestSet, load_test_set
 from graduate.pipeline.progress import ProgressFn, no_progress
@@ -36,6 +43,23 @@ from graduate.formats.voting import disagreement, ensemble_vote
 
 # Parse failures above this share of a configuration's answers are flagged.
 PARSE_FLAG = 0.02
+# Multi-label: a label (with at least WEAK_MIN_SUPPORT gold items) whose F1 is below this share of the
+# recommended configuration's F1 on that label is flagged.
+WEAK_LABEL_SHARE = 0.75
+WEAK_MIN_SUPPORT = 10
+
+
+def _quality(spec: ProjectSpec, gold: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
+    """Figures of hard labels against gold: classification metrics, or per-label ones for label sets."""
+    task = spec.task
+    if task.multi_label:
+        m = label_set_metrics(task, gold, pred)
+        m.pop("n", None)
+        return m
+    m = classification_metrics(list(gold), list(pred), labels=task.labels, positive=task.positive)
+    m.pop("roc_auc", None)  # hard labels only: an AUC would just restate TPR/FPR
+    m.pop("n", None)
+    return m
 
 
 def audit_sets(engine: Engine, spec: ProjectSpec) -> list[TestSet]:
@@ -64,9 +88,7 @@ def set_metrics(spec: ProjectSpec, test: TestSet, answers: ConfigAnswers) -> dic
     task = spec.task
     per = [answers.by_example[ex.id] for ex in test.examples]
     pairs = [(g, a.vote.label) for g, a in zip(test.gold, per) if a.vote.label is not None]
-    m: dict[str, Any] = classification_metrics([g for g, _ in pairs], [p for _, p in pairs], labels=task.labels, positive=task.positive)  # type: ignore[misc]
-    m.pop("roc_auc", None)  # hard labels only: an AUC would just restate TPR/FPR
-    m.pop("n", None)
+    m: dict[str, Any] = _quality(spec, [g for g, _ in pairs], [p for _, p in pairs])  # type: ignore[misc]
     used = [c for a in per for c in a.used]
     priced = [a for a in per if a.used and all(c.cost_usd is not None for c in a.used)]
     latencies = [float(c.latency_ms) for c in used if c.latency_ms is not None]
@@ -101,13 +123,13 @@ def ensemble_metrics(
 ) -> dict[str, Any]:
     task = spec.task
     votes = [
-        ensemble_vote({m: members[m].label(ex.id) for m in ens.members}, method=ens.method, accuracies=accuracies)
+        ensemble_vote(
+            {m: members[m].label(ex.id) for m in ens.members}, method=ens.method, accuracies=accuracies, order=task.labels if task.multi_label else None
+        )
         for ex in test.examples
     ]
     pairs = [(g, v.label) for g, v in zip(test.gold, votes) if v.label is not None]
-    m: dict[str, Any] = classification_metrics([g for g, _ in pairs], [p for _, p in pairs], labels=task.labels, positive=task.positive)  # type: ignore[misc]
-    m.pop("roc_auc", None)
-    m.pop("n", None)
+    m: dict[str, Any] = _quality(spec, [g for g, _ in pairs], [p for _, p in pairs])  # type: ignore[misc]
     costs = [member_sets[x].get("cost_per_1k_usd") for x in ens.members]
     shares = [v.share for v in votes if v.label is not None]
     m.update(
@@ -123,15 +145,20 @@ def ensemble_metrics(
     return m
 
 
-def _pooled_accuracy(spec: ProjectSpec, tests: Sequence[TestSet], answers: ConfigAnswers) -> float | None:
-    right = total = 0
+def _pooled_score(spec: ProjectSpec, tests: Sequence[TestSet], answers: ConfigAnswers) -> float | None:
+    """The audit metric over every audit set's answered items together (ensemble weights)."""
+    gold, pred = [], []
     for test in tests:
         for ex, g in zip(test.examples, test.gold):
             lab = answers.label(ex.id)
             if lab is not None:
-                total += 1
-                right += int(lab == g)
-    return right / total if total else None
+                gold.append(g)
+                pred.append(lab)
+    if not gold:
+        return None
+    if spec.task.multi_label:
+        return label_set_metrics(spec.task, gold, pred, resamples=0)["micro_f1"]
+    return sum(g == p for g, p in zip(gold, pred)) / len(gold)
 
 
 def fill_live(
@@ -195,14 +222,14 @@ def run_audit(
                 "n": cfg.n,
                 "spec": cfg.spec,
                 "sets": {test.name: set_metrics(spec, test, answers[cfg.name]) for test in tests},
-                "pooled_accuracy": _pooled_accuracy(spec, tests, answers[cfg.name]),
+                "pooled_score": _pooled_score(spec, tests, answers[cfg.name]),
             }
         )
         if cfg.name in live_stats:
             st = live_stats[cfg.name]
             results[-1]["live"] = {"sent": st.sent, "cached": st.cached, "failed": st.failed, "not_sent": st.not_sent, "cost_usd": st.cost_usd}
     progress("audit configurations", len(configs), len(configs))
-    accuracies = {r["name"]: r["pooled_accuracy"] for r in results}
+    accuracies = {r["name"]: r["pooled_score"] for r in results}
     by_name = {r["name"]: r for r in results}
     for ens in spec.audit.ensembles:
         results.append(
@@ -220,9 +247,11 @@ def run_audit(
                 },
             }
         )
+    metric = selection_metric(spec.task)
     for r in results:
-        accs = [s["accuracy"] for s in r["sets"].values() if s.get("accuracy") is not None]
-        r["mean_accuracy"] = float(np.mean(accs)) if len(accs) == len(tests) else None
+        scores = [s[metric] for s in r["sets"].values() if s.get(metric) is not None]
+        r["mean_score"] = float(np.mean(scores)) if len(scores) == len(tests) else None
+        r[f"mean_{metric}"] = r["mean_score"]
         r["eligible"] = all((s.get("coverage") or 0) >= spec.audit.min_coverage for s in r["sets"].values())
     recommended = recommend(spec, results, tests)
     flag(spec, results, recommended, tests)
@@ -233,7 +262,9 @@ def run_audit(
         "task": spec.task.name,
         "positive_label": spec.task.positive,
         "labels": list(spec.task.labels),
-        "sets": [{"name": t.name, "items": len(t.examples), "label_counts": {lab: t.gold.count(lab) for lab in spec.task.labels}, "without_gold": t.without_gold} for t in tests],
+        "multi_label": spec.task.multi_label,
+        "metric": metric,
+        "sets": [{"name": t.name, "items": len(t.examples), "label_counts": _gold_counts(spec, t), "without_gold": t.without_gold} for t in tests],
         "configs": results,
         "recommended": recommended,
         "weights": {name: acc for name, acc in accuracies.items()},
@@ -242,10 +273,21 @@ def run_audit(
     return audit
 
 
+def _gold_counts(spec: ProjectSpec, test: TestSet) -> dict[str, int]:
+    if spec.task.multi_label:
+        from graduate.data.balance import per_label_counts
+
+        return per_label_counts(test.gold, spec.task.labels)
+    return {lab: test.gold.count(lab) for lab in spec.task.labels}
+
+
 def recommend(spec: ProjectSpec, results: list[dict[str, Any]], tests: Sequence[TestSet]) -> dict[str, Any] | None:
-    """The single configuration with the best mean accuracy among those with enough coverage
-    (ties: the cheaper); the best ensemble is reported beside it when it does better."""
-    eligible = [r for r in results if r["kind"] == "config" and r["eligible"] and r["mean_accuracy"] is not None]
+    """The single configuration with the best mean audit metric (accuracy; micro-F1 for label sets)
+    among those with enough coverage (ties: the cheaper); the best ensemble is reported beside it
+    when it does better."""
+    metric = selection_metric(spec.task)
+    name = "micro-F1" if metric == "micro_f1" else "accuracy"
+    eligible = [r for r in results if r["kind"] == "config" and r["eligible"] and r["mean_score"] is not None]
     if not eligible:
         return None
 
@@ -253,7 +295,7 @@ def recommend(spec: ProjectSpec, results: list[dict[str, Any]], tests: Sequence[
         cs = [s.get("cost_per_1k_usd") for s in r["sets"].values()]
         return float(np.mean([c for c in cs if c is not None])) if any(c is not None for c in cs) else float("inf")
 
-    best = max(eligible, key=lambda r: (round(r["mean_accuracy"], 6), -cost(r)))
+    best = max(eligible, key=lambda r: (round(r["mean_score"], 6), -cost(r)))
     current = spec.teacher.labeller
     out: dict[str, Any] = {
         "name": best["name"],
@@ -261,20 +303,22 @@ def recommend(spec: ProjectSpec, results: list[dict[str, Any]], tests: Sequence[
         "model": best["model"],
         "prompt_name": best["prompt_name"],
         "n": best["n"],
-        "mean_accuracy": best["mean_accuracy"],
-        "ceiling": {name: s.get("accuracy") for name, s in best["sets"].items()},
+        "metric": metric,
+        "mean_score": best["mean_score"],
+        f"mean_{metric}": best["mean_score"],
+        "ceiling": {set_name: s.get(metric) for set_name, s in best["sets"].items()},
         "current_teacher": current,
         "current_is_recommended": best["labeller"] == current and best["n"] == 1,
         "reason": (
-            f"highest mean accuracy ({best['mean_accuracy']:.3f}) over {', '.join(t.name for t in tests)} among the configurations "
+            f"highest mean {name} ({best['mean_score']:.3f}) over {', '.join(t.name for t in tests)} among the configurations "
             f"that answered at least {spec.audit.min_coverage:.0%} of every set"
         ),
     }
-    ensembles = [r for r in results if r["kind"] == "ensemble" and r["eligible"] and r["mean_accuracy"] is not None]
+    ensembles = [r for r in results if r["kind"] == "ensemble" and r["eligible"] and r["mean_score"] is not None]
     if ensembles:
-        top = max(ensembles, key=lambda r: r["mean_accuracy"])
-        if top["mean_accuracy"] > best["mean_accuracy"]:
-            out["better_ensemble"] = {"name": top["name"], "mean_accuracy": top["mean_accuracy"], "members": top["members"], "method": top["method"]}
+        top = max(ensembles, key=lambda r: r["mean_score"])
+        if top["mean_score"] > best["mean_score"]:
+            out["better_ensemble"] = {"name": top["name"], "mean_score": top["mean_score"], f"mean_{metric}": top["mean_score"], "members": top["members"], "method": top["method"]}
     return out
 
 
@@ -307,6 +351,18 @@ def flag(spec: ProjectSpec, results: list[dict[str, Any]], recommended: dict[str
                         + "); run with --live to ask the teacher",
                     }
                 )
+            if spec.task.multi_label and ref is not None:
+                for lab, own in (s.get("per_label") or {}).items():
+                    theirs = (ref.get("per_label") or {}).get(lab) or {}
+                    if own.get("support", 0) >= WEAK_MIN_SUPPORT and theirs.get("f1") and (own.get("f1") or 0) < WEAK_LABEL_SHARE * theirs["f1"]:
+                        flags.append(
+                            {
+                                "flag": "weak_label",
+                                "set": name,
+                                "label": lab,
+                                "message": f"weak on label {lab!r} in {name}: F1 {own.get('f1') or 0:.3f} vs {theirs['f1']:.3f} for {best['name']}",  # type: ignore[index]
+                            }
+                        )
             if (s.get("parse_failure_rate") or 0) > PARSE_FLAG:
                 flags.append({"flag": "parse_failures", "set": name, "message": f"{s['parse_failure_rate']:.1%} of its answers on {name} parse to no label"})
         r["flags"] = flags
