@@ -58,6 +58,17 @@ def test_mfrc_runs_end_to_end_and_predicts_label_sets(tmp_path: Path) -> None:
     assert next(g for g in summary["gates"] if g["gate"].startswith("student.micro_f1"))["passed"]
     assert summary["students"]["tfidf-logreg"]["kind"] == "tfidf-logreg"  # takes label sets itself (shared features)
 
+    # error analysis per label: every wrong (item, label) decision counted once, for student and teacher
+    analysis = Project.load(project).error_analysis()
+    per = analysis.per_label["test"]
+    assert sum(e["student_fp"] + e["student_fn"] for e in per.values()) == round(student["hamming_loss"] * 564 * len(per))
+    assert sum(e["teacher_fp"] + e["teacher_fn"] for e in per.values()) == round(teacher["hamming_loss"] * 564 * len(per))
+    assert all(e["items"] == 564 for e in per.values())
+    wrong = analysis.group("distillation_gap")
+    assert wrong and all(("-" in r["reason"] or "+" in r["reason"]) and 0.5 <= r["student_confidence"] <= 1 for r in wrong)
+    html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+    assert "Errors per label on test" in html and "student missed" in html
+
     src = tmp_path / "in.csv"
     src.write_text('id,text\n1,"We must protect the weak and the vulnerable from harm."\n2,\n3,"lol ok"\n', encoding="utf-8")
     out = tmp_path / "out.csv"

@@ -48,8 +48,16 @@ def errors(
             text = " ".join(r["text"].split())
             t.add_row(
                 escape(r["test_set"]), escape(r["external_id"]), escape(text[:160] + ("…" if len(text) > 160 else "")),
-                r["gold"], r["teacher_label"] or "–", r["student_label"], fmt(r["student_confidence"], 2),
+                escape(r["gold"]), escape(r["teacher_label"] or "–"), escape(r["student_label"]), fmt(r["student_confidence"], 2),
             )
+        console.print(t)
+
+    for ts, per in analysis.per_label.items():  # multi-label: where the student trails the teacher, label by label
+        t = Table(title=f"{escape(ts)}: errors per label on the {next(iter(per.values()))['items'] if per else 0} items both answered (most behind the teacher first)", title_justify="left")
+        for c in ["label", "student missed", "student added", "teacher missed", "teacher added", "student - teacher errors"]:
+            t.add_column(c, justify="left" if c == "label" else "right")
+        for lab, e in sorted(per.items(), key=lambda kv: -kv[1]["gap"]):
+            t.add_row(escape(lab), str(e["student_fn"]), str(e["student_fp"]), str(e["teacher_fn"]), str(e["teacher_fp"]), f"{e['gap']:+d}")
         console.print(t)
 
     for ts in analysis.test_sets:

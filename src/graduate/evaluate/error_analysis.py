@@ -10,6 +10,11 @@ Every item of the chosen test sets falls in one group (items both got right are 
 Within a group, items are ranked by the student's confidence in its own label, most confident
 first: a confidently wrong student is the most informative item to review.
 
+Multi-label tasks: "right" is the whole label set; the reason names the labels the student missed
+(``-care``) or added (``+loyalty``) against gold, the confidence is the least sure of its per-label
+decisions, and ``per_label`` counts each label's false positives and negatives for the student and
+the teacher on the same items (where the student trails the teacher, label by label).
+
 Review queue CSV (``graduate errors PROJECT`` writes one file per group to
 ``PROJECT/.graduate/errors/GROUP.csv``, UTF-8, with a header row). Columns, in order:
 
@@ -72,6 +77,8 @@ class ErrorAnalysis:
     worst_slices: dict[str, list[dict[str, Any]]]  # test set -> the student's worst slices
     gap_slices: dict[str, list[dict[str, Any]]]  # test set -> slices where it trails the teacher most
     limitations: list[str] = field(default_factory=list)
+    # multi-label: test set -> label -> {student_fp, student_fn, teacher_fp, teacher_fn, items, gap}
+    per_label: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     def group(self, name: str) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["group"] == name]
@@ -116,6 +123,33 @@ def _reason(group: str, gold: str, teacher: str | None, student: str, conf: floa
     return f"student said {student} (p={conf:.2f}), gold says {gold}; the teacher has no answer for this item"
 
 
+def _set_reason(group: str, gold: str, teacher: str | None, student: str, conf: float, labels: list[str]) -> str:
+    """Multi-label: which labels the student (and the teacher) missed (-) or added (+) against gold."""
+    from graduate.formats import labelset
+
+    g = labelset.decode(gold, labels) or frozenset()
+
+    def diff(pred: str | None) -> str:
+        p = labelset.decode(pred, labels) or frozenset()
+        parts = [f"-{lab}" for lab in labels if lab in g - p] + [f"+{lab}" for lab in labels if lab in p - g]
+        return ", ".join(parts) or "right"
+
+    if group == "student_better":
+        return f"teacher {diff(teacher)}; the student got gold's {gold} right (least sure decision p={conf:.2f})"
+    who = f"student {diff(student)} (least sure decision p={conf:.2f})"
+    if teacher is None:
+        return f"{who} against gold {gold}; the teacher has no answer for this item"
+    return f"{who}; teacher {diff(teacher)}; gold {gold}"
+
+
+def _label_errors(gold: str, pred: str | None, labels: list[str]) -> tuple[set[str], set[str]]:
+    from graduate.formats import labelset
+
+    g = labelset.decode(gold, labels) or frozenset()
+    p = labelset.decode(pred, labels) or frozenset()
+    return set(p - g), set(g - p)  # false positives, false negatives
+
+
 def analyse_errors(
     engine: Engine,
     spec: ProjectSpec,
@@ -135,9 +169,12 @@ def analyse_errors(
     run_id = students[name]["run_id"]
     labels = spec.task.labels
     stored = load_predictions(engine, assessment["run_id"])
+    multi = spec.task.multi_label
     rows: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {}
+    per_label: dict[str, dict[str, dict[str, int]]] = {}
     for test in tests:
+        errs = {lab: {"student_fp": 0, "student_fn": 0, "teacher_fp": 0, "teacher_fn": 0, "items": 0} for lab in labels}
         s_pred = stored.get((test.name, student_predictor(name, run_id)), {})
         t_pred = stored.get((test.name, spec.teacher.labeller), {})
         c = {g: 0 for g in GROUPS}
@@ -148,7 +185,19 @@ def analyse_errors(
             s_label, probs = s_pred[ex.id]
             t_label = t_pred.get(ex.id, (None, None))[0]
             probs = probs or {}
-            conf = float(probs.get(s_label or "", 0.0))
+            if multi:  # the least sure per-label decision
+                conf = min((max(float(v), 1 - float(v)) for v in probs.values()), default=0.0)
+                if t_label is not None:  # per-label errors on the items both answered
+                    for who, pred in (("student", s_label), ("teacher", t_label)):
+                        fp, fn = _label_errors(gold, pred, labels)
+                        for lab in fp:
+                            errs[lab][f"{who}_fp"] += 1
+                        for lab in fn:
+                            errs[lab][f"{who}_fn"] += 1
+                    for lab in labels:
+                        errs[lab]["items"] += 1
+            else:
+                conf = float(probs.get(s_label or "", 0.0))
             s_ok, t_ok = s_label == gold, (t_label == gold if t_label is not None else None)
             if s_ok and t_ok is not False:  # the student is right, the teacher too or not asked
                 c["both_right"] += int(bool(t_ok))
@@ -173,7 +222,7 @@ def analyse_errors(
                 "student_label": s_label,
                 "student_confidence": conf,
                 "group": group,
-                "reason": _reason(group, gold, t_label, s_label or "", conf),
+                "reason": _set_reason(group, gold, t_label, s_label or "", conf, labels) if multi else _reason(group, gold, t_label, s_label or "", conf),
                 "corrected_label": None,
                 "reviewer": None,
                 "note": None,
@@ -182,6 +231,10 @@ def analyse_errors(
                 row[f"p_{lab}"] = float(probs.get(lab, 0.0))
             rows.append(row)
         counts[test.name] = c
+        if multi:
+            for e in errs.values():
+                e["gap"] = e["student_fp"] + e["student_fn"] - e["teacher_fp"] - e["teacher_fn"]
+            per_label[test.name] = errs
     rows.sort(key=lambda r: (GROUPS.index(r["group"]), -r["student_confidence"]))
 
     worst: dict[str, list[dict[str, Any]]] = {}
@@ -202,7 +255,7 @@ def analyse_errors(
         rows_gap.sort(key=lambda r: -r["gap"])
         gaps[test.name] = [r for r in rows_gap if r["gap"] > 0][:5]
 
-    analysis = ErrorAnalysis(name, run_id, [t.name for t in tests], labels, rows, counts, worst, gaps)
+    analysis = ErrorAnalysis(name, run_id, [t.name for t in tests], labels, rows, counts, worst, gaps, per_label=per_label)
     analysis.limitations = limitations(spec, assessment, analysis)
     return analysis
 

@@ -371,6 +371,8 @@ def build_context(
             "limitations": errors.limitations,
             "gap_slices": errors.gap_slices,
             "labels": labels,
+            # multi-label: per test set, (label, errors) with the labels most behind the teacher first
+            "per_label": {ts: sorted(per.items(), key=lambda kv: -kv[1]["gap"]) for ts, per in errors.per_label.items()},
         }
 
     workdir = root / ".graduate"
