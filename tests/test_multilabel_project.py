@@ -234,3 +234,48 @@ def test_teacher_audit_scores_each_label_and_flags_a_weak_one(tmp_path: Path) ->
     # the ensemble votes per label: with two voters a label needs both, so "care" never wins
     assert by["both"]["sets"]["test"]["per_label"]["care"]["predicted"] == 0
     assert audit["sets"][0]["label_counts"]["care"] == int(gold[:, labels.index("care")].sum())
+
+
+def test_monitor_names_the_label_whose_share_moved(tmp_path: Path) -> None:
+    """Served label sets are monitored per label: traffic whose predictions never carry "care"
+    fails the label check, naming care."""
+    from datetime import datetime, timedelta, timezone
+
+    from graduate.monitor.report import monitor_project, training_reference
+    from graduate.store.traffic import write_traffic
+
+    project = example_copy(tmp_path / "mfrc")
+    proj = Project.load(project)
+    proj.run()
+    texts, sets, _ = training_reference(proj.engine, None)
+    start = datetime.now(timezone.utc) - timedelta(hours=2)
+
+    def rows(predicted: list[str]) -> list[dict]:
+        return [
+            {
+                "request_id": f"q{n}-{i:05d}", "item": 0, "created_at": start + timedelta(seconds=5 * i), "endpoint": "classify", "mode": "student",
+                "route": "student", "reason": "test", "status": 200, "text": t, "answer": p, "label": p, "student_label": p, "confidence": 0.9,
+                "probs": None, "teacher_label": None, "teacher_call_id": None, "teacher_error": None, "agree": None, "shadow": False,
+                "latency_ms": 3.0, "teacher_latency_ms": None, "student": None, "model": None, "client": None,
+            }
+            for i, (t, p) in enumerate(zip(texts, predicted))
+        ]
+
+    n = 0  # request ids: q0-… for the first traffic, q1-… for the second
+    write_traffic(proj.engine, rows(sets))
+    settings = proj.spec.monitor.model_copy(update={"embedding": "tfidf"})
+    same = monitor_project(proj, settings=settings).to_dict()["labels"]
+    assert same["psi"] < 0.01 and set(same["per_label_psi"]) == set(proj.spec.task.labels)
+    n = 1
+    labels = proj.spec.task.labels
+    no_care = [labelset.encode((labelset.decode(s, labels) or set()) - {"care"}, labels) for s in sets]
+    with proj.engine.begin() as conn:
+        from graduate.store.schema import traffic
+
+        conn.execute(traffic.delete())
+    write_traffic(proj.engine, rows(no_care))
+    result = monitor_project(proj, settings=settings)
+    d = result.to_dict()["labels"]
+    assert d["worst_label"] == "care" and d["traffic"]["care"] == 0.0 and d["psi"] > 0.2
+    failed = {c.name: c.message for c in result.failed}
+    assert "label_psi" in failed and "'care'" in failed["label_psi"]

@@ -160,3 +160,17 @@ def test_minilm_embeddings_when_installed(trained_copy):
     ref, cur, method = embed_pair(texts[:60], texts[60:] + finance, method="minilm")
     assert method == "minilm" and ref.shape[1] == cur.shape[1] == 384
     assert np.allclose(np.linalg.norm(ref, axis=1), 1.0, atol=1e-4)
+
+
+def test_label_set_shift_judges_each_label():
+    from graduate.monitor.drift import label_set_shift
+
+    labels = ["care", "loyalty", "purity"]
+    ref = ["care"] * 50 + ["care;loyalty"] * 30 + ["(none)"] * 20
+    same = label_set_shift(ref, list(ref), labels)
+    assert same["psi"] < 1e-9 and same["training"]["care"] == pytest.approx(0.8) and same["training"]["loyalty"] == pytest.approx(0.3)
+    # loyalty vanishes from the traffic; care stays; an unreadable set is not counted
+    cur = ["care"] * 80 + ["(none)"] * 20 + ["care;bogus"]
+    moved = label_set_shift(ref, cur, labels)
+    assert moved["worst_label"] == "loyalty" and moved["psi"] > 0.2 and moved["per_label_psi"]["purity"] < 1e-9
+    assert moved["traffic_n"] == 100 and moved["traffic"]["loyalty"] == 0.0

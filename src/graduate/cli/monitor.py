@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, err_console, fmt, stage_progress
@@ -56,4 +57,6 @@ def monitor(
 def _shares(labels: dict) -> str:
     if not labels.get("traffic"):
         return "–"
-    return ", ".join(f"{k} {labels['traffic'][k]:.2f} vs {labels['training'][k]:.2f}" for k in labels["traffic"]) + f" (PSI {fmt(labels.get('psi'))})"
+    if labels.get("per_label_psi"):  # multi-label: share of items carrying each label, PSI per label
+        return escape(", ".join(f"{k} {labels['traffic'][k]:.2f} vs {labels['training'][k]:.2f} (PSI {fmt(labels['per_label_psi'][k])})" for k in labels["traffic"]))
+    return escape(", ".join(f"{k} {labels['traffic'][k]:.2f} vs {labels['training'][k]:.2f}" for k in labels["traffic"]) + f" (PSI {fmt(labels.get('psi'))})")

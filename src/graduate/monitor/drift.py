@@ -3,7 +3,8 @@ over texts, labels and vectors.
 
 - text length: the population stability index over the reference's deciles, and the two-sample
   Kolmogorov-Smirnov test (``scipy.stats.ks_2samp``);
-- predicted labels vs training labels: PSI over the label shares;
+- predicted labels vs training labels: PSI over the label shares (multi-label: per label, PSI of the
+  share of items carrying it vs not; the worst label's PSI is the figure a threshold judges);
 - embeddings: how well a classifier tells current from reference texts (cross-validated ROC AUC
   of a logistic regression, 0.5 = indistinguishable), and the cosine distance between centroids.
 
@@ -75,6 +76,41 @@ def label_shift(reference: Sequence[str], current: Sequence[str], labels: Sequen
         "psi": psi_from_shares([ref_share[k] for k in labels], [cur_share[k] for k in labels]),
         "training_n": sum(ref.values()),
         "traffic_n": sum(cur.values()),
+    }
+
+
+def label_set_shift(reference: Sequence[str], current: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Multi-label (label sets as canonical strings): each label's share of items in the training
+    set and in the traffic's predictions, the PSI of each label's carries/does-not split, and
+    ``psi``: the largest (``worst_label`` names it). Unreadable sets are not counted."""
+    from graduate.formats import labelset
+
+    order = list(labels)
+
+    def shares(values: Sequence[str]) -> tuple[dict[str, float], int]:
+        sets = []
+        for v in values:
+            try:
+                got = labelset.decode(v, order)
+            except ValueError:
+                continue
+            if got is not None:
+                sets.append(got)
+        n = max(len(sets), 1)
+        return {lab: sum(lab in s for s in sets) / n for lab in order}, len(sets)
+
+    ref, nr = shares(reference)
+    cur, nc = shares(current)
+    per = {lab: psi_from_shares([ref[lab], 1 - ref[lab]], [cur[lab], 1 - cur[lab]]) for lab in order}
+    worst = max(per, key=lambda lab: per[lab]) if per else None
+    return {
+        "training": ref,
+        "traffic": cur,
+        "per_label_psi": per,
+        "psi": per[worst] if worst is not None else None,
+        "worst_label": worst,
+        "training_n": nr,
+        "traffic_n": nc,
     }
 
 

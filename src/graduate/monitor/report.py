@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from sqlalchemy import Engine, select
 
-from graduate.monitor.drift import embedding_drift, label_shift, length_drift
+from graduate.monitor.drift import embedding_drift, label_set_shift, label_shift, length_drift
 from graduate.models.embed import embed_pair
 from graduate.spec import MonitorSpec
 from graduate.store.runs import get_runs
@@ -151,7 +151,12 @@ def judge(data: dict[str, Any], m: MonitorSpec) -> list[Check]:
         check("length_psi", drift["length"].get("psi"), m.max_length_psi, "<=", "text length PSI (traffic vs training set)", "max_length_psi"),
         check("length_ks", drift["length"].get("ks_statistic"), m.max_length_ks, "<=", "text length KS statistic", "max_length_ks"),
         check("embedding_auc", drift["embedding"].get("domain_auc"), m.max_embedding_auc, "<=", f"embedding drift ({drift['embedding'].get('method')}) domain-classifier AUC", "max_embedding_auc"),
-        check("label_psi", data["labels"].get("psi"), m.max_label_psi, "<=", "predicted-label PSI (traffic vs training labels)", "max_label_psi"),
+        check(
+            "label_psi", data["labels"].get("psi"), m.max_label_psi, "<=",
+            f"predicted-label PSI of the worst label, {data['labels']['worst_label']!r} (traffic vs training)" if data["labels"].get("worst_label")
+            else "predicted-label PSI (traffic vs training labels)",
+            "max_label_psi",
+        ),
         check("latency_p99_ms", data["latency_ms"]["p99"], m.max_p99_latency_ms, "<=", "p99 latency (ms)", "max_p99_latency_ms"),
         check("teacher_share", data["routing"]["teacher_share"], m.max_teacher_share, "<=", "share of items answered by the teacher", "max_teacher_share"),
     ]
@@ -233,7 +238,8 @@ def monitor_project(
     }
     labels = project.spec.task.labels
     predicted = [r.student_label for r in rows if r.student_label is not None]
-    data["labels"] = label_shift(ref_labels, predicted, labels) if ref_labels and predicted else {"psi": None}
+    shift = label_set_shift if project.spec.task.multi_label else label_shift
+    data["labels"] = shift(ref_labels, predicted, labels) if ref_labels and predicted else {"psi": None}
     drift: dict[str, Any] = {"length": {}, "embedding": {"method": None}}
     if ref_texts and texts:
         drift["length"] = length_drift(ref_texts, texts)
