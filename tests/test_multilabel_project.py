@@ -279,3 +279,23 @@ def test_monitor_names_the_label_whose_share_moved(tmp_path: Path) -> None:
     assert d["worst_label"] == "care" and d["traffic"]["care"] == 0.0 and d["psi"] > 0.2
     failed = {c.name: c.message for c in result.failed}
     assert "label_psi" in failed and "'care'" in failed["label_psi"]
+
+
+def test_serve_plan_picks_a_cascade_threshold_for_label_sets(tmp_path: Path) -> None:
+    project = example_copy(tmp_path / "mfrc")
+    Project.load(project).run()
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}
+    res = subprocess.run(
+        [sys.executable, "-m", "graduate", "serve-plan", str(project), "--target", "0.95"], capture_output=True, text=True, timeout=300, env={**env, "COLUMNS": "200"}
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "micro-F1" in res.stdout and "suggested cascade_threshold" in res.stdout
+    plan = __import__("json").loads((project / ".graduate" / "cascade_plan.json").read_text())["plans"][0]
+    assert plan["gold_metric"] == "micro_f1"
+    points = plan["points"]
+    # all to the teacher: the teacher's own micro-F1 (0.768); all to the student: the student's
+    assert round(points[-1]["accuracy"], 3) == 0.768 and points[-1]["teacher_share"] == 1.0
+    summary = __import__("json").loads((project / ".graduate" / "summary.json").read_text())
+    assert points[0]["accuracy"] == pytest.approx(summary["test_sets"]["test"]["students"]["tfidf-logreg"]["micro_f1"])
+    suggested = plan["suggested"]
+    assert suggested["quality"] >= 0.95 and 0 < suggested["teacher_share"] < 1

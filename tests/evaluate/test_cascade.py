@@ -73,3 +73,37 @@ def test_plan_from_stored_predictions_and_the_cli(trained_copy):
     assert out.returncode == 0, out.stderr
     assert f"suggested cascade_threshold: {plan.suggested.threshold:.4f}" in out.stdout
     assert f"{plan.suggested.teacher_share:.1%} of traffic to the teacher" in out.stdout
+
+
+SET_LABELS = ["a", "b", "c"]
+_sets = st.lists(st.sampled_from(SET_LABELS), unique=True).map(lambda x: ";".join(sorted(x)) or "(none)")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), _sets, st.one_of(st.none(), _sets), _sets), min_size=1, max_size=25))
+def test_label_set_cascade_matches_a_brute_force_micro_f1(items):
+    """Multi-label: at every threshold the cascade's micro-F1 is the one scikit-learn computes on
+    the answers the cascade would give (teacher below the threshold, the student otherwise)."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from graduate.evaluate.cascade import cascade_curve_sets
+    from graduate.formats import labelset
+
+    conf, student, teacher, gold = (list(x) for x in zip(*items))
+    points = cascade_curve_sets(conf, student, teacher, gold, SET_LABELS, metric="agreement")
+    assert points[-1].threshold is None and points[-1].teacher_share == 1.0
+    answered = [t is not None for t in teacher]
+    for p in points:
+        routed = [(t if (p.threshold is None or c < p.threshold) and t is not None else s) for c, s, t in zip(conf, student, teacher)]
+        keep = [i for i, a in enumerate(answered) if a]
+        if not keep:
+            assert p.accuracy is None and p.agreement is None
+            continue
+        g = np.array([labelset.indicator(gold[i], SET_LABELS) for i in keep])
+        r = np.array([labelset.indicator(routed[i], SET_LABELS) for i in keep])
+        if g.sum() + r.sum() == 0:
+            assert p.accuracy is None
+        else:
+            assert p.accuracy == pytest.approx(f1_score(g, r, average="micro", zero_division=0))
+        assert p.agreement == pytest.approx(np.mean([routed[i] == teacher[i] for i in keep]))

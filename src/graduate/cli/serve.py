@@ -139,15 +139,12 @@ def serve_plan(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
-    if proj.spec.task.multi_label:
-        from graduate.errors import NotReadyError
-
-        raise NotReadyError("serve-plan picks a cascade threshold for single-label students only in this version; serve a multi-label student with mode student or shadow")
     plans = plan_cascade(proj, metric=metric or proj.spec.serve.plan_metric, target=target or proj.spec.serve.plan_target, student=student)
     for plan in plans:
         t = Table(title=f"cascade plan: {plan.student} on {plan.test_set} ({plan.metric} >= {plan.target:g})", title_justify="left")
         extra = plan.metric != "agreement"  # relative accuracy: show the agreement beside it
-        for col in ("threshold", "to teacher", plan.metric, "accuracy", *(["agreement"] if extra else []), "cost / 1k"):
+        gold_col = "micro-F1" if plan.gold_metric == "micro_f1" else "accuracy"
+        for col in ("threshold", "to teacher", plan.metric, gold_col, *(["agreement"] if extra else []), "cost / 1k"):
             t.add_column(col, justify="right")
         for p in plan.table(rows=8):
             t.add_row(

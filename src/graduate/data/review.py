@@ -96,6 +96,7 @@ def queue_rows(
     def row(ex_id: int, group: str, reason: str) -> dict[str, Any]:
         ex, lab = by_id[ex_id]
         p = probs.get(ex_id)
+        student_set = labelset.encode([n for n, x in zip(labels, p) if x >= 0.5], labels) if multi and p else None
         out: dict[str, Any] = {
             "example_id": ex.id,
             "source": ex.source,
@@ -104,8 +105,8 @@ def queue_rows(
             "text": ex.text,
             "gold": gold.get(ex.id),
             "teacher_label": lab,
-            "student_label": (labelset.encode([n for n, x in zip(labels, p) if x >= 0.5], labels) if multi else labels[max(range(len(labels)), key=lambda j: p[j])]) if p else None,
-            "student_confidence": (min(max(x, 1 - x) for x in p) if multi else max(p)) if p else None,
+            "student_label": student_set if multi else (labels[max(range(len(labels)), key=lambda j: p[j])] if p else None),
+            "student_confidence": (labelset.confidence(student_set, p, labels) if multi else max(p)) if p else None,
             "group": group,
             "reason": reason,
             "corrected_label": None,

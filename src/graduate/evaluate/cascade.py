@@ -9,6 +9,12 @@ last evaluation run in the store; ``graduate serve-plan`` prints the result and 
 The cascade answers an item with the student when its confidence is at least the threshold, else
 with the teacher; an item whose teacher answer is missing or unparseable stays with the student,
 as ``graduate serve`` does.
+
+Multi-label tasks (``cascade_curve_sets``): the confidence is the least sure per-label decision
+(``graduate.formats.labelset.confidence``, as the server computes it), quality against gold is
+micro-F1 (from the true/false positives and false negatives the cascade's answers add up to;
+``relative_accuracy`` is then the cascade's micro-F1 over the teacher's), and agreement is the
+share of items whose whole set equals the teacher's.
 """
 
 from __future__ import annotations
@@ -86,6 +92,67 @@ def cascade_curve(
     return points
 
 
+def cascade_curve_sets(
+    confidence: Sequence[float],
+    student_sets: Sequence[str],
+    teacher_sets: Sequence[str | None],
+    gold: Sequence[str | None] | None,
+    labels: list[str],
+    *,
+    metric: Metric = "relative_accuracy",
+    teacher_cost_per_1k: float | None = None,
+    student_cost_per_1k: float | None = None,
+) -> list[CascadePoint]:
+    """``cascade_curve`` for label sets (canonical strings): ``accuracy`` holds micro-F1 vs gold."""
+    from graduate.formats import labelset
+
+    conf = np.asarray(confidence, dtype=float)
+    n = len(conf)
+    if n == 0:
+        return []
+    has_teacher = np.array([t is not None for t in teacher_sets])
+    routed = [t if t is not None else s for s, t in zip(student_sets, teacher_sets)]  # the teacher route's answer
+    gold_list = list(gold) if gold is not None else [None] * n
+    has_gold = np.array([g is not None for g in gold_list]) & has_teacher
+
+    def counts(pred: Sequence[str | None]) -> np.ndarray:
+        """(n, 3): true positives, false positives, false negatives per item against gold (0 without gold)."""
+        out = np.zeros((n, 3))
+        for i, (p, g) in enumerate(zip(pred, gold_list)):
+            if not has_gold[i]:
+                continue
+            ps, gs = labelset.decode(p, labels) or frozenset(), labelset.decode(g, labels) or frozenset()
+            out[i] = (len(ps & gs), len(ps - gs), len(gs - ps))
+        return out
+
+    order = np.argsort(conf, kind="stable")
+    conf_sorted = conf[order]
+    t_counts, s_counts = counts(routed), counts(student_sets)
+    cum_t = np.vstack([np.zeros(3), np.cumsum(t_counts[order], axis=0)])
+    cum_s = np.vstack([np.zeros(3), np.cumsum(s_counts[order], axis=0)])
+    agree_t = np.concatenate([[0], np.cumsum((has_teacher)[order])])  # routed to the teacher: its own answer
+    agree_s_item = np.array([s == t for s, t in zip(student_sets, teacher_sets)]) & has_teacher
+    agree_s = np.concatenate([[0], np.cumsum(agree_s_item[order])])
+    n_agree, n_gold = int(has_teacher.sum()), int(has_gold.sum())
+
+    def micro(c: np.ndarray) -> float | None:
+        tp, fp, fn = c
+        return float(2 * tp / (2 * tp + fp + fn)) if (2 * tp + fp + fn) > 0 else None
+
+    teacher_f1 = micro(t_counts[has_gold].sum(axis=0)) if n_gold else None
+    thresholds: list[float | None] = [float(v) for v in np.unique(conf_sorted)] + [None]
+    points = []
+    for thr in thresholds:
+        k = n if thr is None else int(np.searchsorted(conf_sorted, thr, side="left"))
+        agreement = (agree_t[k] + agree_s[-1] - agree_s[k]) / n_agree if n_agree else None
+        f1 = micro(cum_t[k] + cum_s[-1] - cum_s[k]) if n_gold else None
+        quality = agreement if metric == "agreement" else (f1 / teacher_f1 if f1 is not None and teacher_f1 else None)
+        share = k / n
+        cost = share * teacher_cost_per_1k + (student_cost_per_1k or 0.0) if teacher_cost_per_1k is not None else None
+        points.append(CascadePoint(thr, share, _f(quality), _f(f1), _f(agreement), cost))
+    return points
+
+
 def _f(x: Any) -> float | None:
     return None if x is None else float(x)
 
@@ -111,6 +178,7 @@ class CascadePlan:
     student_cost_per_1k_usd: float | None
     cost_estimated: bool
     notes: list[str] = field(default_factory=list)
+    gold_metric: str = "accuracy"  # what CascadePoint.accuracy holds: accuracy, or micro_f1 for label sets
 
     @property
     def best_quality(self) -> float | None:
@@ -145,6 +213,7 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
 
     engine = project.engine
     spec = project.spec
+    multi = spec.task.multi_label
     evals = get_runs(engine, kind="evaluate", status="finished")
     if not evals:
         raise NotReadyError(f"no evaluation run yet; run `graduate run {project.root}` first")
@@ -185,17 +254,27 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
         items = sorted(entry["student"])
         if not items:
             continue
-        conf = [max(entry["student"][i][1].values()) for i in items]
         s_lab = [entry["student"][i][0] for i in items]
         t_lab = [entry["teacher"].get(i) for i in items]
         g_lab = [gold.get(i) for i in items]
         s_cost = (((student_costs.get(test_set) or {}).get("students") or {}).get(name) or {}).get("cost_per_1k_usd")
-        points = cascade_curve(conf, s_lab, t_lab, g_lab, metric=metric, teacher_cost_per_1k=teacher_cost, student_cost_per_1k=s_cost)  # type: ignore[arg-type]
+        if multi:
+            from graduate.formats import labelset
+
+            order = spec.task.labels
+            conf = [labelset.confidence(entry["student"][i][0], [entry["student"][i][1].get(lab, 0.0) for lab in order], order) for i in items]
+            points = cascade_curve_sets(conf, s_lab, t_lab, g_lab, order, metric=metric, teacher_cost_per_1k=teacher_cost, student_cost_per_1k=s_cost)  # type: ignore[arg-type]
+        else:
+            conf = [max(entry["student"][i][1].values()) for i in items]
+            points = cascade_curve(conf, s_lab, t_lab, g_lab, metric=metric, teacher_cost_per_1k=teacher_cost, student_cost_per_1k=s_cost)  # type: ignore[arg-type]
         notes = []
         if sum(t is None for t in t_lab):
             notes.append(f"{sum(t is None for t in t_lab)} items without a parseable teacher answer stay with the student")
         plans.append(
-            CascadePlan(name, test_set, metric, target, len(items), points, suggest_threshold(points, target), teacher_cost, s_cost, estimated, notes)
+            CascadePlan(
+                name, test_set, metric, target, len(items), points, suggest_threshold(points, target), teacher_cost, s_cost, estimated, notes,
+                gold_metric="micro_f1" if multi else "accuracy",
+            )
         )
     if not plans:
         raise NotReadyError(f"the last evaluation run has no stored predictions with probabilities for student {name!r}; run `graduate run {project.root}`")

@@ -55,6 +55,7 @@ from graduate.evaluate.assessment import load_predictions
 from graduate.evaluate.evaluation import student_predictor
 from graduate.evaluate.testsets import TestSet
 from graduate.data.review import review_columns
+from graduate.formats import labelset
 from graduate.spec import ProjectSpec
 
 GROUPS = ["distillation_gap", "both_wrong", "student_better", "student_wrong_no_teacher"]
@@ -125,8 +126,6 @@ def _reason(group: str, gold: str, teacher: str | None, student: str, conf: floa
 
 def _set_reason(group: str, gold: str, teacher: str | None, student: str, conf: float, labels: list[str]) -> str:
     """Multi-label: which labels the student (and the teacher) missed (-) or added (+) against gold."""
-    from graduate.formats import labelset
-
     g = labelset.decode(gold, labels) or frozenset()
 
     def diff(pred: str | None) -> str:
@@ -143,8 +142,6 @@ def _set_reason(group: str, gold: str, teacher: str | None, student: str, conf: 
 
 
 def _label_errors(gold: str, pred: str | None, labels: list[str]) -> tuple[set[str], set[str]]:
-    from graduate.formats import labelset
-
     g = labelset.decode(gold, labels) or frozenset()
     p = labelset.decode(pred, labels) or frozenset()
     return set(p - g), set(g - p)  # false positives, false negatives
@@ -185,8 +182,8 @@ def analyse_errors(
             s_label, probs = s_pred[ex.id]
             t_label = t_pred.get(ex.id, (None, None))[0]
             probs = probs or {}
-            if multi:  # the least sure per-label decision
-                conf = min((max(float(v), 1 - float(v)) for v in probs.values()), default=0.0)
+            if multi:  # the least sure per-label decision (as the cascade judges it)
+                conf = labelset.confidence(s_label, [probs.get(lab, 0.0) for lab in labels], labels) if probs else 0.0
                 if t_label is not None:  # per-label errors on the items both answered
                     for who, pred in (("student", s_label), ("teacher", t_label)):
                         fp, fn = _label_errors(gold, pred, labels)

@@ -42,3 +42,11 @@ def indicator(value: str | None, order: list[str]) -> list[int] | None:
     """0/1 per task label, in the spec's order."""
     got = decode(value, order)
     return None if got is None else [int(lab in got) for lab in order]
+
+
+def confidence(value: str | None, probs: "Iterable[float]", order: list[str]) -> float:
+    """How sure the least sure per-label decision of a chosen set is: P(yes) for a label in the set,
+    P(no) for one left out (the cascade's and the review queue's per-item confidence)."""
+    chosen = decode(value, order) or frozenset()
+    ps = [float(v) for v in probs]
+    return min((v if lab in chosen else 1.0 - v) for lab, v in zip(order, ps)) if ps else 1.0

@@ -118,9 +118,7 @@ class ServeService:
         decided = self.decide(probs) if self.decide is not None else [labels[int(p.argmax())] for p in probs]
         for i, (text, p, label) in enumerate(zip(texts, probs, decided)):
             if self.multi_label:
-                # how sure the least sure per-label decision is: P(yes) for a label in the set, else P(no)
-                chosen = labelset.decode(label, labels) or frozenset()
-                conf = float(min((v if lab in chosen else 1.0 - v) for lab, v in zip(labels, p))) if len(p) else 1.0
+                conf = labelset.confidence(label, p, labels)  # the least sure per-label decision
             else:
                 conf = float(p.max())
             decision = self.strategy.decide(conf)

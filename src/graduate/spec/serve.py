@@ -38,7 +38,7 @@ class ServeSpec(_Model):
     )
     student: str | None = Field(None, description="Name of the trained student to serve; default: the best one from the last `graduate run`.")
     cascade_threshold: float = Field(
-        0.9, ge=0, le=1, description="cascade: the lowest top-label probability the student answers at; `graduate serve-plan` suggests one."
+        0.9, ge=0, le=1, description="cascade: the lowest top-label probability (multi-label: the least sure per-label decision) the student answers at; `graduate serve-plan` suggests one."
     )
     plan_metric: Literal["relative_accuracy", "agreement"] = Field(
         "relative_accuracy",
