@@ -299,3 +299,25 @@ def test_serve_plan_picks_a_cascade_threshold_for_label_sets(tmp_path: Path) -> 
     assert points[0]["accuracy"] == pytest.approx(summary["test_sets"]["test"]["students"]["tfidf-logreg"]["micro_f1"])
     suggested = plan["suggested"]
     assert suggested["quality"] >= 0.95 and 0 < suggested["teacher_share"] < 1
+
+
+def test_an_ensemble_student_on_label_sets_reuses_its_members_runs(tmp_path: Path) -> None:
+    project = example_copy(tmp_path / "mfrc")
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["students"] = [
+        {"kind": "tfidf-logreg"},
+        {"kind": "ensemble", "name": "blend", "params": {"members": [{"kind": "tfidf-logreg"}, {"kind": "majority", "weight": 0.25}]}},
+    ]
+    raw["gates"] = []
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    summary = Project.load(project).run()
+    blend = summary["test_sets"]["test"]["students"]["blend"]
+    tfidf = summary["test_sets"]["test"]["students"]["tfidf-logreg"]
+    assert 0.55 < blend["micro_f1"] <= 1 and set(blend["per_label"]) == set(Project.load(project).spec.task.labels)
+    import json
+
+    record = json.loads((Path(summary["students"]["blend"]["artifact_dir"]).parent / "run.json").read_text())
+    members = record["members"]
+    assert [m["kind"] for m in members] == ["tfidf-logreg", "one-vs-rest"]
+    assert members[0]["run_id"] == summary["students"]["tfidf-logreg"]["run_id"] and members[0]["reused"]  # not trained twice
+    assert abs(blend["micro_f1"] - tfidf["micro_f1"]) < 0.1

@@ -119,3 +119,25 @@ def test_embed_logreg_takes_label_sets_itself_embedding_each_text_once(tfidf, tm
     again = load_student(tmp_path / "e")
     assert again.multi_label and again.params["tfidf"] is tfidf and (again.vectoriser is not None) is tfidf
     assert np.allclose(again.predict_proba(texts[160:]), probs) and again.decide(probs) == decided
+
+
+def test_an_ensemble_of_label_set_students_averages_margins_past_each_threshold(tmp_path):
+    """A multi-label ensemble: members trained on label sets (tfidf-logreg itself, majority per
+    label), each member's probability read against its own threshold; with one member weighted
+    to nothing it decides exactly as that member; identical after save and load."""
+    texts, sets = _data()
+    params = {"multi_label": True, "members": [{"kind": "tfidf-logreg", "params": {"max_iter": 300}, "weight": 1.0}, {"kind": "majority", "weight": 1e-9}]}
+    ens = make_student("ensemble", LABELS, params)
+    ens.fit(texts[:240], sets[:240])
+    assert [m.kind for m in ens.members] == ["tfidf-logreg", "one-vs-rest"] and all(m.multi_label for m in ens.members)
+    probs = ens.predict_proba(texts[240:])
+    assert probs.shape == (60, 4) and ens.thresholds == [0.5] * 4 and ens.at_least_one
+    tfidf = ens.members[0]
+    assert ens.decide(probs) == tfidf.decide(tfidf.predict_proba(texts[240:]))  # the other member weighs nothing
+    save_student(ens, tmp_path / "ens")
+    again = load_student(tmp_path / "ens")
+    assert again.multi_label and again.at_least_one and np.allclose(again.predict_proba(texts[240:]), probs)
+    # equal weights: a label is in when the mean margin is positive
+    even = make_student("ensemble", LABELS, {**params, "members": [{"kind": "tfidf-logreg", "params": {"max_iter": 300}}, {"kind": "tfidf-logreg", "params": {"max_iter": 300, "C": 0.5}}]})
+    even.fit(texts[:240], sets[:240])
+    assert np.mean([d == g for d, g in zip(even.decide(even.predict_proba(texts[240:])), sets[240:])]) > 0.8

@@ -16,7 +16,7 @@ from graduate.data.build import Dataset
 from graduate.spec import ProjectSpec, StudentSpec
 from graduate.store.runs import code_version, fail_run, finish_run, fingerprint, get_runs, relative_artifact_dir, start_run
 from graduate.students.base import Student
-from graduate.students.registry import load_student, make_student, save_student, student_class
+from graduate.students.registry import for_label_sets, load_student, make_student, save_student, student_class
 
 from graduate.pipeline.progress import ProgressFn, no_progress
 
@@ -106,13 +106,11 @@ def train(
 
 def for_task(spec: ProjectSpec, kind: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The kind and params that train ``kind`` for the spec's task: for a multi-label task, a kind
-    that takes label sets itself (the encoder: a sigmoid per label) gets ``multi_label: true``, any
-    other is trained once per label (``one-vs-rest``); both tune thresholds on a validation share."""
-    cls = student_class(kind)
-    if spec.task.multi_label and not cls.multi_label:
-        if cls.takes_multi_label:
-            return kind, {**params, "multi_label": True}
-        return "one-vs-rest", {"base": kind, "base_params": params}
+    that takes label sets itself (tfidf-logreg, embed-logreg, the encoder, the ensemble) gets
+    ``multi_label: true``, any other is trained once per label (``one-vs-rest``); each tunes its
+    thresholds on a validation share (``graduate.students.registry.for_label_sets``)."""
+    if spec.task.multi_label:
+        return for_label_sets(kind, params)
     return kind, params
 
 

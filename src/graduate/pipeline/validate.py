@@ -45,8 +45,10 @@ def check_task_supported(spec: ProjectSpec, *, path: Path | str | None = None) -
     problems = []
     for i, st in enumerate(spec.students):
         cls = student_class(st.kind) if st.kind in STUDENTS else None
-        if cls is not None and not cls.multi_label and (cls.is_ensemble or cls.needs_accelerator):
-            problems.append(SpecError(f"student kind {st.kind} does not take multi-label tasks yet; use majority, tfidf-logreg, embed-logreg or encoder", path=path, field=f"students[{i}].kind"))
+        if cls is not None and not cls.multi_label and cls.needs_accelerator:
+            problems.append(
+                SpecError(f"student kind {st.kind} does not take multi-label tasks yet; use majority, tfidf-logreg, embed-logreg, encoder or ensemble", path=path, field=f"students[{i}].kind")
+            )
     if problems:
         raise SpecError.several(problems)
 

@@ -13,6 +13,14 @@ is saved in its own folder (``member_0/``…) in its kind's own layout, with its
 In a project each member is trained as its own tracked run (``Project.train``), so a member that
 was trained before with the same params, data, code and seed (e.g. the ladder's ``encoder`` rung)
 is reused, not trained again; ``fit`` trains them all here, for use as a library.
+
+Multi-label tasks (``multi_label: true``): every member predicts label sets (a kind that takes them
+itself, else ``one-vs-rest``), each with thresholds tuned on its own validation share. Averaging raw
+probabilities would ignore those operating points, so each member's probability is read relative to
+its own threshold, ``logit(p) - logit(threshold)``, these margins are averaged by weight, and the
+ensemble's probability is the sigmoid of the mean: above 0.5 exactly when the weighted members lean
+yes past their own thresholds. The ensemble's thresholds are therefore 0.5; it keeps at least one
+label when any member does.
 """
 
 from __future__ import annotations
@@ -37,20 +45,34 @@ class EnsembleStudent(StudentBase):
     Params = EnsembleParams  # every param: type, default, meaning (graduate students show)
     DEFAULTS: dict[str, Any] = EnsembleParams().model_dump()
 
+    takes_multi_label = True  # params multi_label: members predict label sets, margins averaged
+
     def __init__(self, labels: list[str], **params: Any):
         self.labels = list(labels)
         self.params = params_with_defaults(self.kind, params, self.DEFAULTS, self.Params)
         self.specs = _member_specs(self.params["members"])
+        self.multi_label = bool(self.params["multi_label"])
+        self.thresholds: list[float] = [0.5] * len(self.labels)
+        self.at_least_one = False
         from graduate.students.registry import student_class
 
         for i, m in enumerate(self.specs):
             try:  # a member's bad params fail now, not after the members before it have trained
-                student_class(m["kind"])(self.labels, **{**self.params["member_defaults"].get(m["kind"], {}), **m["params"]})
+                kind, member_params = self._member_kind(m["kind"], {**self.params["member_defaults"].get(m["kind"], {}), **m["params"]})
+                student_class(kind)(self.labels, **member_params)
             except StudentError as exc:
                 raise StudentError(f"params.members[{i}].params: {exc}", kind=self.kind) from None
         self.members: list[Student] = []
         self.report: dict[str, Any] = {}
         self.on_progress: Callable[[int, int], None] | None = None
+
+    def _member_kind(self, kind: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A member as it trains for this task: on label sets when the ensemble is multi-label."""
+        if not self.multi_label:
+            return kind, params
+        from graduate.students.registry import for_label_sets
+
+        return for_label_sets(kind, params)
 
     @staticmethod
     def wants_rationales(params: dict[str, Any]) -> bool:
@@ -81,14 +103,12 @@ class EnsembleStudent(StudentBase):
     ) -> None:
         from graduate.students.registry import student_class
 
-        check_fit_input(self.kind, texts, labels, self.labels)
+        if not self.multi_label:
+            check_fit_input(self.kind, texts, labels, self.labels)
         members: list[Student] = []
         for i, m in enumerate(self.specs):
-            cls = student_class(m["kind"])
-            params = {
-                **self.params["member_defaults"].get(m["kind"], {}),
-                **m["params"],
-            }
+            kind, params = self._member_kind(m["kind"], {**self.params["member_defaults"].get(m["kind"], {}), **m["params"]})
+            cls = student_class(kind)
             if "seed" in cls.DEFAULTS:
                 params.setdefault("seed", self.params["seed"])
             student = cls(self.labels, **params)
@@ -118,7 +138,7 @@ class EnsembleStudent(StudentBase):
     def from_members(cls, labels: list[str], params: dict[str, Any], members: Sequence[Student]) -> EnsembleStudent:
         """The ensemble of members already trained, in the order of ``params.members``."""
         obj = cls(labels, **params)
-        got, want = [m.kind for m in members], [s["kind"] for s in obj.specs]
+        got, want = [m.kind for m in members], [obj._member_kind(s["kind"], dict(s["params"]))[0] for s in obj.specs]
         if got != want:
             raise StudentError(f"members {got} do not match params.members {want}", kind=cls.kind)
         obj._set_members(list(members))
@@ -126,6 +146,10 @@ class EnsembleStudent(StudentBase):
 
     def _set_members(self, members: list[Student]) -> None:
         self.members = members
+        if self.multi_label:
+            if not all(getattr(m, "multi_label", False) for m in members):
+                raise StudentError("a multi-label ensemble needs members that predict label sets", kind=self.kind)
+            self.at_least_one = any(bool(getattr(m, "at_least_one", False)) for m in members)
         self.report = {
             "members": [
                 {"kind": s["kind"], "weight": s["weight"], "use_weights": s["use_weights"], **m.report}
@@ -138,6 +162,13 @@ class EnsembleStudent(StudentBase):
             raise StudentError("not trained; call fit or load first", kind=self.kind)
         weights = np.array([m["weight"] for m in self.specs], dtype=float)
         probs = np.stack([member.predict_proba(texts) for member in self.members])
+        if self.multi_label:  # each member's margin past its own thresholds, averaged by weight
+            from scipy.special import expit, logit
+
+            eps = 1e-6
+            cuts = np.stack([np.asarray(member.thresholds, dtype=float) for member in self.members])[:, None, :]
+            margins = logit(np.clip(probs, eps, 1 - eps)) - logit(np.clip(cuts, eps, 1 - eps))
+            return expit(np.tensordot(weights / weights.sum(), margins, axes=1))
         return np.tensordot(weights / weights.sum(), probs, axes=1)
 
     @property
@@ -166,8 +197,10 @@ class EnsembleStudent(StudentBase):
 
         data = json.loads((directory / "ensemble.json").read_text())
         obj = cls(data["labels"], **data["params"])
-        obj.members = [load_student(directory / f"member_{i}") for i in range(len(obj.specs))]
-        obj.report = data.get("report", {})
+        members = [load_student(directory / f"member_{i}") for i in range(len(obj.specs))]
+        report = data.get("report", {})
+        obj._set_members(members)
+        obj.report = report
         return obj
 
 

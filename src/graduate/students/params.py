@@ -76,7 +76,7 @@ class EncoderParams(MultiLabelParams):
     seed: int = Field(0, description="Random seed.")
 
 
-class EnsembleParams(Params):
+class EnsembleParams(MultiLabelParams):
     # Checked by the ensemble itself, member by member, with messages naming members[i] and the fix.
     members: Any = Field(
         default_factory=lambda: [{"kind": "encoder"}, {"kind": "tfidf-logreg", "use_weights": False}],

@@ -36,6 +36,17 @@ def student_class(kind: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+def for_label_sets(kind: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The kind and params that train ``kind`` on label sets: a kind that takes them itself gets
+    ``multi_label: true``; any other is trained once per label (``one-vs-rest``)."""
+    cls = student_class(kind)
+    if cls.multi_label:
+        return kind, params
+    if cls.takes_multi_label:
+        return kind, {**params, "multi_label": True}
+    return "one-vs-rest", {"base": kind, "base_params": params}
+
+
 def make_student(kind: str, labels: list[str], params: dict[str, Any] | None = None) -> Student:
     return student_class(kind)(labels, **(params or {}))
 
