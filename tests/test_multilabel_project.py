@@ -7,6 +7,7 @@ Reads ../shared/data/mfrc beside the checkout (never copied into the repository)
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -176,8 +177,6 @@ def test_label_issues_review_and_balance_work_on_label_sets(tmp_path: Path) -> N
 def test_teacher_audit_scores_each_label_and_flags_a_weak_one(tmp_path: Path) -> None:
     """`graduate teacher audit` on label sets: micro/macro and per-label F1 recomputed from the raw
     answers; a second recorded configuration that never says "care" is flagged weak on it."""
-    import json
-
     import numpy as np
     from sklearn.metrics import f1_score
 
@@ -290,12 +289,12 @@ def test_serve_plan_picks_a_cascade_threshold_for_label_sets(tmp_path: Path) -> 
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "micro-F1" in res.stdout and "suggested cascade_threshold" in res.stdout
-    plan = __import__("json").loads((project / ".graduate" / "cascade_plan.json").read_text())["plans"][0]
+    plan = json.loads((project / ".graduate" / "cascade_plan.json").read_text())["plans"][0]
     assert plan["gold_metric"] == "micro_f1"
     points = plan["points"]
     # all to the teacher: the teacher's own micro-F1 (0.768); all to the student: the student's
     assert round(points[-1]["accuracy"], 3) == 0.768 and points[-1]["teacher_share"] == 1.0
-    summary = __import__("json").loads((project / ".graduate" / "summary.json").read_text())
+    summary = json.loads((project / ".graduate" / "summary.json").read_text())
     assert points[0]["accuracy"] == pytest.approx(summary["test_sets"]["test"]["students"]["tfidf-logreg"]["micro_f1"])
     suggested = plan["suggested"]
     assert suggested["quality"] >= 0.95 and 0 < suggested["teacher_share"] < 1
@@ -314,10 +313,61 @@ def test_an_ensemble_student_on_label_sets_reuses_its_members_runs(tmp_path: Pat
     blend = summary["test_sets"]["test"]["students"]["blend"]
     tfidf = summary["test_sets"]["test"]["students"]["tfidf-logreg"]
     assert 0.55 < blend["micro_f1"] <= 1 and set(blend["per_label"]) == set(Project.load(project).spec.task.labels)
-    import json
-
     record = json.loads((Path(summary["students"]["blend"]["artifact_dir"]).parent / "run.json").read_text())
     members = record["members"]
     assert [m["kind"] for m in members] == ["tfidf-logreg", "one-vs-rest"]
     assert members[0]["run_id"] == summary["students"]["tfidf-logreg"]["run_id"] and members[0]["reused"]  # not trained twice
     assert abs(blend["micro_f1"] - tfidf["micro_f1"]) < 0.1
+
+
+def test_any_text_gets_a_valid_label_set_from_the_server(tmp_path: Path) -> None:
+    """Fuzz: any Unicode text (lone surrogates, control characters, long) on /v1/classify gets 200
+    with a set of task labels, a probability per label and the canonical set string, or a defined
+    error; chat in the project's prompt answers in the teacher's format, parsing to the same set."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import httpx
+
+    from graduate.formats import answer_format
+    from graduate.serve.app import create_app
+    from servers.graduate_server import AUTH, KEY, ThreadServer, options, prompt_messages
+
+    project = example_copy(tmp_path / "mfrc")
+    Project.load(project).run()
+    os.environ["GRADUATE_API_KEYS"] = KEY
+    proj = Project.load(project)
+    labels = proj.spec.task.labels
+    fmt = answer_format(proj.spec.task.parse, labels)
+    chars = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+    texts = st.one_of(st.text(chars, max_size=40), st.text(chars, min_size=300, max_size=1500), st.sampled_from(["care; loyalty", "(none)", "non-moral", "[care]"]))
+    try:
+        with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+
+            @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+            @given(batch=st.lists(texts, min_size=1, max_size=4))
+            def classify(batch: list[str]) -> None:
+                body = json.dumps({"texts": batch}, ensure_ascii=False).encode("utf-8", "surrogatepass")
+                r = client.post("/v1/classify", content=body, headers={"content-type": "application/json"})
+                assert r.status_code in {200, 400, 413, 422}, r.text[:300]
+                if r.status_code != 200:
+                    return
+                for item in r.json()["results"]:
+                    assert set(item["labels"]) <= set(labels) and set(item["probs"]) == set(labels)
+                    assert all(0.0 <= p <= 1.0 for p in item["probs"].values())
+                    assert item["label"] == labelset.encode(item["labels"], labels)
+
+            @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+            @given(text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200))
+            def chat(text: str) -> None:
+                r = client.post("/v1/chat/completions", json={"model": "graduate", "messages": prompt_messages(proj, text)})
+                assert r.status_code == 200, r.text[:300]
+                parsed = fmt.parse(r.json()["choices"][0]["message"]["content"])
+                assert parsed.label is not None and labelset.decode(parsed.label, labels) is not None
+
+            classify()
+            chat()
+            assert client.get("/readyz").status_code == 200
+    finally:
+        os.environ.pop("GRADUATE_API_KEYS", None)
