@@ -96,3 +96,25 @@ def test_judge_applies_per_test_set_and_reports_the_figures():
     # a figure that was never measured fails the gate, with the reason
     missing = judge(parse_gate("student.latency_p99_ms <= 20"), lambda o, s, t: None, best_student="x", quality_sets=[])
     assert [(r.passed, r.detail) for r in missing] == [(False, "not measured: student.latency_p99_ms")]
+
+
+def test_per_label_gates_parse_check_and_read_the_label_figure():
+    g = parse_gate("student.f1[thin morality] >= 0.8 * teacher.f1[thin morality] on test")
+    assert (g.left.metric, g.left.label, g.right.label, g.factor) == ("f1", "thin morality", "thin morality", 0.8)
+    assert str(g.left) == "student.f1[thin morality]"
+    named = parse_gate("student[tfidf-logreg].recall[care] >= 0.5")
+    assert (named.left.student, named.left.metric, named.left.label) == ("tfidf-logreg", "recall", "care")
+    ok = dict(test_sets={"test": "quality"}, students=["tfidf-logreg"], has_bias_pair=False, labels=["care", "thin morality"])
+    check_gate(g, **ok)
+    for text, message in [
+        ("student.f1[fairness] >= 0.5", "unknown label 'fairness'"),
+        ("student.accuracy[care] >= 0.5", "accuracy is not measured per label"),
+    ]:
+        with pytest.raises(ValueError, match=__import__("re").escape(message)):
+            check_gate(parse_gate(text), **ok)
+    with pytest.raises(GateSyntaxError, match="needs a label inside the brackets"):
+        parse_gate("student.f1[ ] >= 0.5")
+    figs = {"student": {"f1": 0.7, "per_label": {"thin morality": {"f1": 0.30}}}, "teacher": {"per_label": {"thin morality": {"f1": 0.35}}}}
+    res = judge(g, lambda o, s, ts: o.value(figs[o.subject]), best_student="tfidf-logreg", quality_sets=["test"])
+    assert [r.passed for r in res] == [True] and "student.f1[thin morality] = 0.3" in res[0].detail
+    assert judge(g, lambda o, s, ts: o.value({"per_label": {}}), best_student="x", quality_sets=["test"])[0].passed is False

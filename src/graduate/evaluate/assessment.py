@@ -292,7 +292,7 @@ def figure(assessment: dict[str, Any], operand: Operand, student: str, test_set:
         if ts is None:
             return None
         figs = ts.get("teacher") if teacher else (ts.get("students") or {}).get(student)
-        return None if figs is None else figs.get(operand.metric)
+        return operand.value(figs)
     if info.scope == "serving":
         serving = assessment.get("serving") or {}
         figs = serving.get("teacher") if teacher else (serving.get("students") or {}).get(student)

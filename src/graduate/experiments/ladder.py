@@ -78,7 +78,7 @@ def ladder_gates(project: "Project", given: list[str] | None) -> tuple[list[Gate
         for text in given:
             try:
                 gate = parse_gate(text)
-                check_gate(gate, test_sets=purposes, students=[s.label for s in spec.students], has_bias_pair=False)
+                check_gate(gate, test_sets=purposes, students=[s.label for s in spec.students], has_bias_pair=False, labels=list(spec.task.labels))
             except (GateSyntaxError, ValueError) as exc:
                 raise SpecError(str(exc), field="--until") from None
             gates.append(gate)
@@ -124,10 +124,11 @@ def _lookup(rung: Rung, teacher: dict[str, Any], teacher_cost: float | None):
         if operand.subject == "teacher":
             if operand.metric == "cost_per_1k":
                 return teacher_cost
-            return (teacher.get(test_set) or {}).get(metric) if test_set else None
+            return operand.value(teacher.get(test_set) or {}) if test_set else None
         if test_set is None:
             return rung.cost_per_1k() if operand.metric == "cost_per_1k" else None
-        return rung.tests.get(test_set, {}).get(metric)
+        figs = rung.tests.get(test_set, {})
+        return operand.value(figs) if operand.label is not None else figs.get(metric)
 
     return lookup
 

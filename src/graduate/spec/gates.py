@@ -7,12 +7,16 @@ A gate is written as ``LEFT OP RIGHT [on TEST_SET]``::
     student.accuracy >= 0.98 * teacher.accuracy on test.balanced
     student.latency_p99_ms <= 20
     student[tfidf-logreg].recall >= teacher.recall - 0.02 on test.indist
+    student.f1[thin morality] >= 0.8 * teacher.f1[thin morality] on test
+
+A per-label figure names the label in brackets after the metric (``precision``, ``recall`` or ``f1``
+of that one label, single- or multi-label tasks alike).
 
 The grammar (parsed by a small tokenizer and recursive descent, never ``eval``)::
 
     gate    := operand CMP rhs [ "on" TEST_SET ]
     rhs     := NUMBER | [ NUMBER "*" ] operand [ "*" NUMBER ] [ ("+" | "-") NUMBER ]
-    operand := ("student" [ "[" NAME "]" ] | "teacher") "." METRIC
+    operand := ("student" [ "[" NAME "]" ] | "teacher") "." METRIC [ "[" LABEL "]" ]
     CMP     := ">=" | "<=" | ">" | "<"
 """
 
@@ -71,6 +75,9 @@ METRICS: dict[str, MetricInfo] = {
     "bias_fpr_gap": MetricInfo("bias", False, True, "largest gap between one identity term's FPR and the overall FPR"),
 }
 
+# Figures a gate may take per label: ``student.f1[care]``.
+PER_LABEL_METRICS = ("precision", "recall", "f1")
+
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
@@ -79,10 +86,19 @@ class Operand:
     subject: Literal["student", "teacher"]
     student: str | None  # None: the best student
     metric: str
+    label: str | None = None  # a per-label figure: that label's precision, recall or F1
 
     def __str__(self) -> str:
         who = self.subject if self.student is None else f"student[{self.student}]"
-        return f"{who}.{self.metric}"
+        return f"{who}.{self.metric}" + (f"[{self.label}]" if self.label is not None else "")
+
+    def value(self, figures: dict | None) -> float | None:
+        """This operand's figure from one predictor's figures (``per_label`` for a label)."""
+        if figures is None:
+            return None
+        if self.label is None:
+            return figures.get(self.metric)
+        return ((figures.get("per_label") or {}).get(self.label) or {}).get(self.metric)
 
 
 @dataclass(frozen=True)
@@ -113,7 +129,7 @@ class GateSyntaxError(ValueError):
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<ref>(?:student|teacher)(?:\[[^\]]*\])?\.[A-Za-z0-9_]+)
+  | (?P<ref>(?:student|teacher)(?:\[[^\]]*\])?\.[A-Za-z0-9_]+(?:\[[^\]]*\])?)
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
   | (?P<cmp>>=|<=|==|!=|=>|=<|>|<)
   | (?P<arith>[*+\-])
@@ -121,7 +137,7 @@ _TOKEN = re.compile(
     """,
     re.X,
 )
-_REF = re.compile(r"(?P<subject>student|teacher)(?:\[(?P<name>[^\]]*)\])?\.(?P<metric>[A-Za-z0-9_]+)")
+_REF = re.compile(r"(?P<subject>student|teacher)(?:\[(?P<name>[^\]]*)\])?\.(?P<metric>[A-Za-z0-9_]+)(?:\[(?P<label>[^\]]*)\])?")
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -170,7 +186,10 @@ def parse_gate(text: str) -> Gate:
             raise GateSyntaxError(f"{text!r}: only student takes a [name]")
         if name is not None and not name.strip():
             raise GateSyntaxError(f"{text!r}: student[] needs a student name inside the brackets")
-        return Operand(r.group("subject"), name.strip() if name else None, r.group("metric"))  # type: ignore[arg-type]
+        label = r.group("label")
+        if label is not None and not label.strip():
+            raise GateSyntaxError(f"{text!r}: {r.group('metric')}[] needs a label inside the brackets")
+        return Operand(r.group("subject"), name.strip() if name else None, r.group("metric"), label.strip() if label else None)  # type: ignore[arg-type]
 
     left = operand(take("ref", "student.METRIC or teacher.METRIC"))
     op = take("cmp", "a comparison (>=, <=, >, <)")
@@ -200,8 +219,8 @@ def parse_gate(text: str) -> Gate:
     return Gate(text, left, op, threshold, right, factor, offset, test_set)
 
 
-def check_gate(gate: Gate, *, test_sets: dict[str, str], students: list[str], has_bias_pair: bool) -> None:
-    """Check a parsed gate against the spec: metrics, test sets and students must exist.
+def check_gate(gate: Gate, *, test_sets: dict[str, str], students: list[str], has_bias_pair: bool, labels: list[str] | None = None) -> None:
+    """Check a parsed gate against the spec: metrics, test sets, students and labels must exist.
 
     ``test_sets`` maps each test set name to its purpose (quality | bias).
     """
@@ -209,6 +228,11 @@ def check_gate(gate: Gate, *, test_sets: dict[str, str], students: list[str], ha
         info = METRICS.get(o.metric)
         if info is None:
             raise ValueError(f"{gate.text!r}: unknown metric {o.metric!r}; known metrics: {sorted(METRICS)}")
+        if o.label is not None:
+            if o.metric not in PER_LABEL_METRICS:
+                raise ValueError(f"{gate.text!r}: {o.metric} is not measured per label; per-label figures are {', '.join(PER_LABEL_METRICS)}")
+            if labels is not None and o.label not in labels:
+                raise ValueError(f"{gate.text!r}: unknown label {o.label!r}; the task's labels are {labels}")
         if o.subject == "teacher" and not info.teacher:
             raise ValueError(f"{gate.text!r}: teacher.{o.metric} is not measured (the teacher gives labels, not probabilities)")
         if o.student is not None and o.student not in students:
