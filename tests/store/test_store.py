@@ -130,3 +130,40 @@ def test_pipeline_gives_the_same_results_on_postgres_as_on_sqlite(
             assert conn.execute(select(func.count()).select_from(imports)).scalar_one() == 2
     finally:
         on_pg.engine.dispose()
+
+
+def test_a_store_at_0004_keeps_its_labels_and_then_takes_long_label_sets(store_url: str) -> None:
+    """Migration 0005 widens the label columns: rows written before survive it, and a label set
+    longer than the old VARCHAR(200) (which PostgreSQL enforces) is stored whole afterwards."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from graduate.store.schema import examples, labels
+
+    if store_url.startswith("sqlite:///"):
+        Path(store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    raw = create_engine(store_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with raw.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    with raw.begin() as conn:
+        ex = conn.execute(
+            examples.insert().values(source="s", external_id="1", text="t", text_hash="0" * 64, tags=[], created_at=now())
+        ).inserted_primary_key[0]
+        conn.execute(labels.insert().values(example_id=ex, kind="gold", labeller="gold:s", label="care;loyalty", created_at=now()))
+    raw.dispose()
+
+    engine = open_engine(store_url)  # upgrades to head
+    long_set = ";".join(f"label number {i:02d}" for i in range(30))  # 30 labels, 479 characters
+    try:
+        assert schema_version(engine) == head_revision() and len(long_set) > 200
+        with engine.begin() as conn:
+            conn.execute(labels.insert().values(example_id=ex, kind="teacher", labeller="teacher:m", label=long_set, created_at=now()))
+        with engine.connect() as conn:
+            got = dict(conn.execute(select(labels.c.kind, labels.c.label).where(labels.c.example_id == ex)).all())
+        assert got == {"gold": "care;loyalty", "teacher": long_set}
+    finally:
+        engine.dispose()
