@@ -101,11 +101,11 @@ def test_student_kinds_that_cannot_train_per_label_are_refused_in_one_line():
     from graduate.pipeline.validate import parse_checked_spec
 
     raw = _raw({"kind": "multi_label", "parse": {"kind": "label_list"}})
-    raw["students"] = [{"kind": "tfidf-logreg"}, {"kind": "ensemble"}]
-    with pytest.raises(SpecError, match=r"students\[1\]\.kind: student kind ensemble does not take multi-label tasks yet") as err:
+    raw["students"] = [{"kind": "tfidf-logreg"}, {"kind": "lora-llm"}]
+    with pytest.raises(SpecError, match=r"students\[1\]\.kind: student kind lora-llm does not take multi-label tasks yet") as err:
         parse_checked_spec(raw)
     assert len(str(err.value).splitlines()) == 1
-    raw["students"] = [{"kind": "tfidf-logreg"}]
+    raw["students"] = [{"kind": "tfidf-logreg"}, {"kind": "ensemble"}]  # the ensemble takes label sets
     assert parse_checked_spec(raw).task.multi_label
 
 
@@ -116,3 +116,37 @@ def test_the_multi_label_wrapper_is_refused_for_a_single_label_task():
     raw["students"] = [{"kind": "one-vs-rest"}]
     with pytest.raises(SpecError, match=r"students\[0\]\.kind: student kind one-vs-rest is for multi-label tasks"):
         parse_checked_spec(raw)
+
+
+def _tokens(pieces):
+    """A response's logprobs content from (token, logprob, [(alternative, logprob), ...]) triples."""
+    return {"choices": [{"logprobs": {"content": [{"token": t, "logprob": lp, "top_logprobs": [{"token": a, "logprob": alp} for a, alp in alts]} for t, lp, alts in pieces]}}]}
+
+
+def test_json_booleans_give_each_label_its_probability_from_the_value_token():
+    import math
+
+    from graduate.formats.logprobs import answer_distribution
+    from graduate.spec import ParseSpec
+
+    labels = ["care", "loyalty", "purity"]
+    spec = ParseSpec(kind="json_booleans")
+    response = _tokens(
+        [
+            ('{"', 0.0, []), ("care", 0.0, []), ('":', 0.0, []),
+            (" true", math.log(0.8), [(" true", math.log(0.8)), (" false", math.log(0.15)), (" tr", math.log(0.05))]),
+            (', "', 0.0, []), ("loyalty", 0.0, []), ('":', 0.0, []),
+            (" false", math.log(0.6), [(" false", math.log(0.6)), (" true", math.log(0.3)), (" maybe", math.log(0.1))]),
+            ("}", 0.0, []),
+        ]
+    )
+    probs = answer_distribution(response, spec, labels)
+    assert probs is not None and probs["care"] == pytest.approx(0.85 / 1.0) and probs["loyalty"] == pytest.approx(0.3 / 0.9)
+    assert probs["purity"] == 0.0  # not in the answer: false, as the parse says
+    # the value token carrying its ':' (': true'): alternatives must share it
+    glued = _tokens([('{"care', 0.0, []), ('": true', math.log(0.9), [('": true', math.log(0.9)), ('": false', math.log(0.1)), ("}", math.log(0.01))]), ("}", 0.0, [])])
+    assert answer_distribution(glued, spec, labels)["care"] == pytest.approx(0.9)
+    # no true/false among a value's alternatives, an unparseable answer, or a list format: no soft label
+    assert answer_distribution(_tokens([('{"care": ', 0.0, []), ("yes", 0.0, [("yes", 0.0)]), ("}", 0.0, [])]), spec, labels) is None
+    assert answer_distribution(_tokens([("care, loyalty", 0.0, [])]), ParseSpec(kind="label_list"), labels) is None
+    assert answer_distribution(_tokens([('{"fairness": true}', 0.0, [])]), spec, labels) is None

@@ -141,3 +141,25 @@ def test_an_ensemble_of_label_set_students_averages_margins_past_each_threshold(
     even = make_student("ensemble", LABELS, {**params, "members": [{"kind": "tfidf-logreg", "params": {"max_iter": 300}}, {"kind": "tfidf-logreg", "params": {"max_iter": 300, "C": 0.5}}]})
     even.fit(texts[:240], sets[:240])
     assert np.mean([d == g for d, g in zip(even.decide(even.predict_proba(texts[240:])), sets[240:])]) > 0.8
+
+
+def test_the_encoder_learns_the_teachers_per_label_probabilities(tiny_encoder):
+    """Soft labels on label sets: BCE against the teacher's per-label probability. A teacher that
+    is sure "sport" never applies (p=0) pulls the student's P(sport) down where the hard sets say
+    sport; the shape of the soft matrix is checked."""
+    texts, sets = _data(200)
+    params = {"base_model": str(tiny_encoder), "multi_label": True, "epochs": 8, "learning_rate": 3e-3, "max_length": 32, "batch_size": 16, "agreement_items": 32, "save_float": False, "quantise": False}
+    sport = [i for i in range(160, 200) if "sport" in labelset.decode(sets[i], LABELS)]
+    hard = make_student("encoder", LABELS, params)
+    hard.fit(texts[:160], sets[:160])
+    soft_matrix = np.array([labelset.indicator(s, LABELS) for s in sets[:160]], dtype=float)
+    soft_matrix[:, 0] = 0.0  # the teacher's P(sport)
+    soft_matrix[5] = np.nan  # an item without the teacher's probabilities trains on its hard set
+    soft = make_student("encoder", LABELS, {**params, "soft_weight": 1.0})
+    soft.fit(texts[:160], sets[:160], soft_labels=soft_matrix)
+    p_hard = hard.predict_proba([texts[i] for i in sport])[:, 0].mean()
+    p_soft = soft.predict_proba([texts[i] for i in sport])[:, 0].mean()
+    assert p_soft < p_hard - 0.1, (p_soft, p_hard)
+    assert soft.report["soft_labels"] is True
+    with pytest.raises(StudentError, match="soft_labels has shape"):
+        make_student("encoder", LABELS, params).fit(texts[:160], sets[:160], soft_labels=soft_matrix[:, :2])

@@ -6,6 +6,9 @@ carries the answer (the value of the JSON key, the regex group, or the label wor
 parsing the answer exactly as ``parse_answer`` does; each alternative at that position is mapped
 to the label it would have started (``0`` -> ok, ``1`` -> bad); their probabilities are summed per
 label and normalised. Labels absent from the alternatives get 0.
+
+Multi-label formats read each label's own probability instead (``MultiLabelFormat.label_probabilities``:
+P(true) of a ``json_booleans`` value); those do not sum to 1.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ def answer_distribution(response: dict[str, Any] | None, spec: ParseSpec, labels
         return None
     text = "".join(t["token"] for t in tokens)
     fmt = answer_format(spec, labels)
+    if hasattr(fmt, "label_probabilities"):  # a label set: each label's own probability (not a distribution)
+        return fmt.label_probabilities(tokens)
     parsed = fmt.parse(text)
     if parsed.label is None:
         return None

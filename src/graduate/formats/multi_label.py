@@ -11,8 +11,10 @@ answer with an unknown label word, no label, or more than ``max_labels`` is a pa
 says which word or how many, never a guess. The parsed label is the set's canonical string
 (``graduate.formats.labelset``: ``decode`` gives the set back).
 
-Soft labels from logprobs: a set's labels are several tokens, so ``answer_offset`` gives None and
-multi-label soft labels come from self-consistency votes instead.
+Soft labels from logprobs (``label_probabilities``): with ``json_booleans`` every label's decision is
+one token, its ``true``/``false`` value, so each label's probability is P(true) / (P(true) + P(false))
+from that token's alternatives. In ``label_list`` and ``json_list`` answers a label's absence is no
+token at all, so those give none (``answer_offset`` is None for every kind).
 """
 
 from __future__ import annotations
@@ -118,6 +120,53 @@ class MultiLabelFormat:
     # -- logprobs ----------------------------------------------------------------------------
     def answer_offset(self, text: str, parsed: ParsedAnswer) -> int | None:
         return None
+
+    def label_probabilities(self, tokens: list[dict[str, Any]]) -> dict[str, float] | None:
+        """json_booleans: each label's P(true) at its value token (normalised over true/false);
+        a label the answer leaves out keeps its parsed value (0). None for the other kinds, when the
+        answer does not parse, or when a value token has neither true nor false among its alternatives."""
+        import math
+
+        if self.spec.kind != "json_booleans":
+            return None
+        text = "".join(t["token"] for t in tokens)
+        parsed = self.parse(text)
+        if parsed.label is None:
+            return None
+        chosen = labelset.decode(parsed.label, self.labels) or frozenset()
+        out = {lab: float(lab in chosen) for lab in self.labels}
+        starts, pos = [], 0
+        for t in tokens:
+            starts.append(pos)
+            pos += len(t["token"])
+        for m in re.finditer(r'["\']([^"\']+)["\']\s*:\s*(true|false)\b', text, flags=re.IGNORECASE):
+            lab = self.lookup.get(m.group(1).strip().lower())
+            if lab is None:
+                continue
+            at = m.start(2)
+            i = max(k for k, s0 in enumerate(starts) if s0 <= at)
+            tok = tokens[i]
+            prefix = text[starts[i] : at].strip()  # syntax the value token holds before the value (': ')
+            mass = {"t": 0.0, "f": 0.0}
+            alternatives = {a["token"]: a.get("logprob") for a in tok.get("top_logprobs") or [] if isinstance(a, dict) and isinstance(a.get("token"), str)}
+            alternatives.setdefault(tok["token"], tok.get("logprob"))
+            for piece, logprob in alternatives.items():
+                if logprob is None:
+                    continue
+                piece = piece.strip()
+                if prefix:
+                    if not piece.startswith(prefix):
+                        continue
+                    piece = piece[len(prefix) :].strip()
+                word = piece.lower().rstrip(",}] \n")
+                if word and "true".startswith(word):
+                    mass["t"] += math.exp(float(logprob))
+                elif word and "false".startswith(word):
+                    mass["f"] += math.exp(float(logprob))
+            if mass["t"] + mass["f"] <= 0:
+                return None
+            out[lab] = mass["t"] / (mass["t"] + mass["f"])
+        return out
 
     def raw_forms(self) -> dict[str, list[str]]:
         return {lab: [] for lab in self.labels}

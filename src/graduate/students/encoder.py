@@ -4,7 +4,9 @@ as int8 ONNX.
 Training is a short plain PyTorch loop over transformers' ``AutoModelForSequenceClassification``:
 AdamW with linear warm-up/decay, batches of similar length, hard labels (cross-entropy) or the
 teacher's label distributions where the dataset has them (soft cross-entropy, i.e. KL to the
-teacher up to a constant, mixed with the hard loss by ``soft_weight``). After training the model is
+teacher up to a constant, mixed with the hard loss by ``soft_weight``; multi-label: binary
+cross-entropy per label against the teacher's per-label probability mixed with the hard 0/1 the
+same way). After training the model is
 exported to ONNX and quantised to int8 with ONNX Runtime; the int8 model serves only if its labels
 agree with the float model's on ``agreement_items`` texts at least ``min_agreement`` of the time,
 else the float ONNX serves. The check is stored in ``student.json`` (``quantisation``).
@@ -96,7 +98,8 @@ class EncoderStudent(StudentBase):
             texts = [texts[i] for i in train_idx]
             labels = [labels[i] for i in train_idx]
             sample_weight = None if sample_weight is None else [sample_weight[i] for i in train_idx]
-            soft_labels = None  # the teacher's distributions are single-label
+            # the teacher's per-label probabilities (json_booleans logprobs): soft BCE targets
+            soft_labels = None if soft_labels is None else np.asarray(soft_labels, dtype=np.float32)[train_idx]
         else:
             check_fit_input(self.kind, texts, labels, self.labels)
         base = encoder_dir(p["base_model"], self.kind)
@@ -122,7 +125,7 @@ class EncoderStudent(StudentBase):
             if soft_np.shape != (len(ids), len(self.labels)):
                 raise StudentError(f"soft_labels has shape {soft_np.shape}, expected {(len(ids), len(self.labels))}", kind=self.kind)
             missing = np.isnan(soft_np).any(axis=1)
-            soft_np[missing] = np.eye(len(self.labels), dtype=np.float32)[y.numpy()[missing]]
+            soft_np[missing] = y.numpy()[missing] if multi else np.eye(len(self.labels), dtype=np.float32)[y.numpy()[missing]]
             soft = torch.tensor(soft_np)
 
         epochs = auto_epochs(len(ids), p["batch_size"]) if p["epochs"] == "auto" else p["epochs"]
@@ -137,8 +140,11 @@ class EncoderStudent(StudentBase):
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(**inputs).logits.float()
             bt = torch.as_tensor(batch)
-            if multi:  # one sigmoid per label
-                per_label = torch.nn.functional.binary_cross_entropy_with_logits(logits, y[bt].to(device), reduction="none")
+            if multi:  # one sigmoid per label; with the teacher's probabilities, a soft target mixed in
+                target = y[bt].to(device)
+                if soft is not None:
+                    target = p["soft_weight"] * soft[bt].to(device) + (1 - p["soft_weight"]) * target
+                per_label = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
                 wb = w[bt].to(device)
                 return (per_label.mean(-1) * wb).sum() / wb.sum()
             logp = torch.log_softmax(logits, dim=-1)

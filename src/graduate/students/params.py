@@ -64,7 +64,7 @@ class EncoderParams(MultiLabelParams):
     learning_rate: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW, linear warm-up and decay).")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     warmup_ratio: float = Field(0.06, ge=0, le=1, description="Share of the steps spent warming up.")
-    soft_weight: float = Field(0.5, ge=0, le=1, description="With the teacher's distributions: loss = w * soft CE + (1 - w) * hard CE.")
+    soft_weight: float = Field(0.5, ge=0, le=1, description="With the teacher's distributions: loss = w * soft CE + (1 - w) * hard CE (multi-label: BCE against w * p + (1 - w) * 0/1).")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 where the CPU/GPU computes it natively, else fp32.")
     device: Device = Field("auto", description="auto: cuda when available.")
     quantise: bool = Field(True, description="Serve the int8 ONNX model when it agrees with the float one.")
