@@ -119,3 +119,51 @@ def test_a_label_import_killed_midway_leaves_all_or_nothing(tmp_path: Path, dela
     assert count() in (0, 400 * 40)  # one transaction: all of the rows or none
     (rep,) = load_label_imports(proj)
     assert count() == 400 * 40 and rep.added + rep.unchanged == 400 * 40
+
+
+def test_self_consistency_on_label_sets_gives_each_label_its_vote_share_as_a_soft_label(tmp_path: Path) -> None:
+    """Three recorded answers per item: the training set holds the per-label majority set, weighs
+    nothing differently, and keeps each label's share of the answers as the item's soft label."""
+    import json
+
+    root = tmp_path / "p"
+    root.mkdir()
+    topics = {"care": "protect help safe harm", "loyalty": "team nation betray flag", "purity": "clean sacred dirty pure"}
+    rows, calls, outs = [], [], []
+    spec_prompt = "Tags for: {text}"
+    for i in range(30):
+        lab = LABELS[i % 3]
+        text = f"{topics[lab]} comment {i}"
+        rows.append([f"i{i}", text, lab, "pool"])
+        # answers: the item's label every time; loyalty added once in three for care items
+        answers = [lab, lab, f"{lab}, loyalty" if lab == "care" else lab]
+        for run, content in enumerate(answers):
+            cid = f"pool/i{i}/run{run}"
+            calls.append({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions",
+                          "body": {"model": "m", "messages": [{"role": "user", "content": spec_prompt.replace("{text}", text)}], "temperature": 0.7}})
+            outs.append({"custom_id": cid, "response": {"status_code": 200, "body": {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}}, "error": None})
+    rows += [[f"t{j}", f"{topics[LABELS[j % 3]]} held out {j}", LABELS[j % 3], "test"] for j in range(6)]
+    with (root / "items.csv").open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["id", "text", "labels", "subsets"], *rows])
+    (root / "in.jsonl").write_text("\n".join(json.dumps(c) for c in calls) + "\n", encoding="utf-8")
+    (root / "out.jsonl").write_text("\n".join(json.dumps(o) for o in outs) + "\n", encoding="utf-8")
+    spec = {
+        "task": {"name": "tags", "kind": "multi_label", "labels": LABELS, "parse": {"kind": "label_list"}},
+        "teacher": {"model": "m", "prompt": spec_prompt, "temperature": 0.7},
+        "data": [{"name": "items", "path": "items.csv", "id_column": "id", "gold_column": "labels", "gold_separator": ";", "tags_column": "subsets"}],
+        "teacher_logs": [{"input": "in.jsonl", "output": "out.jsonl"}],
+        "train": {"source": "items", "tags": ["pool"], "labeller": {"kind": "self_consistency"}},
+        "test_sets": [{"name": "test", "source": "items", "tags": ["test"]}],
+        "students": [{"kind": "tfidf-logreg"}],
+    }
+    (root / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(root)
+    proj.import_logs()
+    proj.load_data()
+    ds = proj.build_training_set()
+    assert len(ds.examples) == 30 and ds.soft_labels is not None
+    by_text = {ex.text: (lab, soft) for ex, lab, soft in zip(ds.examples, ds.labels, ds.soft_labels)}
+    lab, soft = by_text["protect help safe harm comment 0"]
+    assert lab == "care" and soft == pytest.approx({"care": 1.0, "loyalty": 1 / 3, "purity": 0.0})  # loyalty: 1 of 3 answers
+    lab, soft = by_text["team nation betray flag comment 1"]
+    assert lab == "loyalty" and soft == pytest.approx({"care": 0.0, "loyalty": 1.0, "purity": 0.0})

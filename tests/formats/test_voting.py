@@ -63,6 +63,8 @@ def test_label_sets_are_voted_per_label():
     v = majority_vote(["care;loyalty", "care", "care;purity", None], order=ORDER)
     assert v.label == "care" and v.votes == 3 and v.counts == {"care": 3.0, "loyalty": 1.0, "purity": 1.0}
     assert v.share == pytest.approx(2 / 3)  # the least agreed decision: loyalty out by 2 of 3
+    assert v.per_label == pytest.approx({"care": 1.0, "loyalty": 1 / 3, "purity": 1 / 3})  # the soft label
+    assert majority_vote(["care", "loyalty"]).per_label is None  # single-label votes have a distribution of their own
     assert labelset.decode(v.label, ORDER) == {"care"}
     v = majority_vote(["care;loyalty", "loyalty", "(none)"], order=ORDER)
     assert v.label == "loyalty"  # not the whole-set plurality: no set repeats

@@ -42,6 +42,16 @@ class PoolLabels:
     details: dict[str, Any]
 
 
+def _soft(first: Any, vote: Any) -> dict[str, float] | None:
+    """The soft label of a voted item: the first answer's logprob distribution, else (label sets
+    voted from several answers) each label's share of the votes."""
+    if first is not None and first.probs:
+        return first.probs
+    if vote.per_label is not None and vote.votes > 1:
+        return dict(vote.per_label)
+    return None
+
+
 def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> PoolLabels:
     cfg = spec.train.labeller
     if cfg.kind == "teacher":
@@ -63,7 +73,7 @@ def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> Po
             repeated += int(len(a.used) > 1)
             first = a.first
             out[ex.id] = PoolLabel(
-                a.vote.label, bool(a.used), a.vote.share, a.vote.votes, a.vote.tie, first.probs if first else None, first.rationale if first else None
+                a.vote.label, bool(a.used), a.vote.share, a.vote.votes, a.vote.tie, _soft(first, a.vote), first.rationale if first else None
             )
         return PoolLabels(
             f"self-consistency:{spec.teacher.labeller}", out, {"kind": "self_consistency", "items_with_several_answers": repeated}
@@ -98,7 +108,7 @@ def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> Po
             vote.share,
             vote.votes,
             vote.tie,
-            first.probs if first else None,
+            _soft(first, vote),
             first.rationale if first else None,
             member_labels,
         )

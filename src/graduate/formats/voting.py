@@ -9,7 +9,8 @@ labels, the one that was answered first (the answer a single call would have giv
 Multi-label answers (label sets as canonical strings, ``order`` given) are voted per label: a label
 is in the result when more than half of the (weighted) votes include it; at exactly half the first
 answer decides (``tie_break="first"``), else the vote has no winner. The share is the least agreed
-per-label decision's share.
+per-label decision's share; ``per_label`` keeps each label's share of the votes (the soft label
+a multi-label training set takes from several answers).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Vote:
     votes: int  # how many parseable answers voted
     counts: dict[str, float] = field(default_factory=dict)  # (weighted) votes per label
     tie: bool = False
+    per_label: dict[str, float] | None = None  # label sets: each label's (weighted) share of the votes
 
 
 def majority_vote(
@@ -87,7 +89,7 @@ def _set_vote(labels: Sequence[str | None], weights: Sequence[float] | None, *, 
             chosen.append(lab)
         shares.append(max(share, 1.0 - share))
     winner = labelset.encode(chosen, order) if not tie or tie_break == "first" else None
-    return Vote(winner, min(shares), len(cast), counts, tie=tie)
+    return Vote(winner, min(shares), len(cast), counts, tie=tie, per_label={lab: counts[lab] / total for lab in order})
 
 
 def audit_weight(accuracy: float | None) -> float:
