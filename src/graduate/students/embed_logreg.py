@@ -80,14 +80,20 @@ class EmbedLogregStudent(StudentBase):
         self.clf.fit(x, list(labels), sample_weight=w)
 
     def _fit_sets(self, texts: list[str], labels: Sequence[str], w: np.ndarray | None) -> None:
-        """Multi-label: tune each label's threshold on a held-out share, then train on all of it."""
+        """Multi-label: tune each label's threshold on out-of-fold probabilities (threshold_folds;
+        1: a held-out share), then train on all of it. Each text is embedded once."""
         y = thresholds.training_sets(self.kind, texts, labels, self.labels)
         emb = self._embed(texts)
-        train, val = thresholds.split(len(texts), self.params["validation_share"], self.params["seed"])
-        x_train = self._features(emb[train], [texts[i] for i in train], fit=True)
-        held = self._classifier().fit(x_train, y[train], sample_weight=None if w is None else w[train])
-        val_probs = held.predict_proba(self._features(emb[val], [texts[i] for i in val]))
+        p = self.params
+
+        def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            x_train = self._features(emb[train], [texts[i] for i in train], fit=True)
+            model = self._classifier().fit(x_train, y[train], sample_weight=None if w is None else w[train])
+            return model.predict_proba(self._features(emb[held], [texts[i] for i in held]))
+
+        val, val_probs = thresholds.held_out_probs(y, fit_predict, folds_=p["threshold_folds"], share=p["validation_share"], seed=p["seed"])
         self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels)
+        decisions["folds"] = p["threshold_folds"]
         self.clf = self._classifier().fit(self._features(emb, texts, fit=True), y, sample_weight=w)
         self.report = {"multi_label": decisions}
 

@@ -24,11 +24,20 @@ class MultiLabelParams(Params):
     validation_share: float = Field(0.2, gt=0, lt=1, description="Multi-label: share of the training set held out to tune the thresholds.")
 
 
+class FoldedThresholdParams(MultiLabelParams):
+    """Kinds cheap to refit tune multi-label thresholds on out-of-fold probabilities of every item."""
+
+    threshold_folds: int = Field(
+        5, ge=1, le=20,
+        description="Multi-label: tune the thresholds on out-of-fold probabilities from this many folds of the training set (1: one held-out validation_share instead).",
+    )
+
+
 class MajorityParams(Params):
     pass
 
 
-class TfidfLogregParams(MultiLabelParams):
+class TfidfLogregParams(FoldedThresholdParams):
     word_ngrams: list[int] = Field([1, 2], min_length=2, max_length=2, description="Word n-gram range [min, max].")
     char_ngrams: list[int] = Field([2, 5], min_length=2, max_length=2, description="Character n-gram range [min, max] (within word boundaries).")
     max_features: int | None = Field(200_000, ge=1, description="Most features per vectoriser (the most frequent kept); none: all.")
@@ -40,7 +49,7 @@ class TfidfLogregParams(MultiLabelParams):
     seed: int = Field(0, description="Random seed.")
 
 
-class EmbedLogregParams(MultiLabelParams):
+class EmbedLogregParams(FoldedThresholdParams):
     base_model: str = Field(
         "minilm", description="`minilm` (packaged all-MiniLM-L6-v2), `mpnet` (all-mpnet-base-v2, graduate[mpnet]) or a local sentence-transformers / Hugging Face directory."
     )

@@ -110,14 +110,20 @@ class TfidfLogregStudent(StudentBase):
         self.pipeline.fit(list(texts), list(labels), **kwargs)
 
     def _fit_sets(self, texts: list[str], labels: Sequence[str], sample_weight: Sequence[float] | None) -> None:
-        """Multi-label: tune each label's threshold on a held-out share, then train on all of it."""
+        """Multi-label: tune each label's threshold on out-of-fold probabilities (threshold_folds;
+        1: a held-out share), then train on all of it."""
         y = thresholds.training_sets(self.kind, texts, labels, self.labels)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        train, val = thresholds.split(len(texts), self.params["validation_share"], self.params["seed"])
-        held = self._build()
-        held.fit([texts[i] for i in train], y[train], **({"clf__sample_weight": w[train]} if w is not None else {}))
-        val_probs = held.predict_proba([texts[i] for i in val])
+        p = self.params
+
+        def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            model = self._build()
+            model.fit([texts[i] for i in train], y[train], **({"clf__sample_weight": w[train]} if w is not None else {}))
+            return model.predict_proba([texts[i] for i in held])
+
+        val, val_probs = thresholds.held_out_probs(y, fit_predict, folds_=p["threshold_folds"], share=p["validation_share"], seed=p["seed"])
         self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels)
+        decisions["folds"] = p["threshold_folds"]
         self.pipeline = self._build()
         self.pipeline.fit(texts, y, **({"clf__sample_weight": w} if w is not None else {}))
         self.report = {"multi_label": decisions}

@@ -4,7 +4,7 @@ stands for. Shared by every student that predicts label sets."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -94,6 +94,31 @@ def decide_sets(probs: np.ndarray, labels: list[str], thresholds: Sequence[float
             chosen = [labels[int(np.argmax(row - t))]]
         out.append(labelset.encode(chosen, labels))
     return out
+
+
+def folds(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, held-out) positions of ``k`` seeded shuffled folds (scikit-learn's KFold): thresholds
+    tuned on out-of-fold probabilities of every training item, not on one held-out share."""
+    from sklearn.model_selection import KFold
+
+    if n < k:
+        raise StudentError(f"{n} items cannot make {k} folds for the thresholds; lower threshold_folds")
+    return [(np.asarray(a), np.asarray(b)) for a, b in KFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n))]
+
+
+def held_out_probs(
+    y: np.ndarray, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray], *, folds_: int, share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, probabilities) the thresholds are tuned on: out-of-fold for every item when
+    ``folds_`` > 1, else one held-out ``share``. ``fit_predict(train, held)`` fits a fresh model on
+    the train positions and returns its per-label probabilities for the held ones."""
+    if folds_ > 1:
+        probs = np.zeros(y.shape)
+        for train, held in folds(len(y), folds_, seed):
+            probs[held] = fit_predict(train, held)
+        return np.arange(len(y)), probs
+    train, val = split(len(y), share, seed)
+    return val, fit_predict(train, val)
 
 
 def split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
