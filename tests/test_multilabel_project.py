@@ -38,9 +38,29 @@ def example_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_mfrc_runs_end_to_end_and_predicts_label_sets(tmp_path: Path) -> None:
-    project = example_copy(tmp_path / "mfrc")
-    summary = Project.load(project).run()
+@pytest.fixture(scope="module")
+def trained_mfrc(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """examples/mfrc after `graduate run`, once per module (~40 s), and its summary; copy it before
+    writing (``mfrc_copy``)."""
+    project = example_copy(tmp_path_factory.mktemp("trained") / "mfrc")
+    proj = Project.load(project)
+    summary = proj.run()
+    proj.engine.dispose()  # checkpoints SQLite's WAL, so a copy of the directory holds everything
+    return project, summary
+
+
+@pytest.fixture
+def mfrc_copy(trained_mfrc: tuple[Path, dict], tmp_path: Path) -> Path:
+    """A private copy of the trained MFRC project, store included."""
+    import shutil
+
+    dst = tmp_path / "mfrc"
+    shutil.copytree(trained_mfrc[0], dst)
+    return dst
+
+
+def test_mfrc_runs_end_to_end_and_predicts_label_sets(trained_mfrc: tuple[Path, dict], mfrc_copy: Path, tmp_path: Path) -> None:
+    project, summary = mfrc_copy, trained_mfrc[1]
     test = summary["test_sets"]["test"]
     assert test["n"] == 564 and test["label_counts"]["non-moral"] == 358
     teacher = test["teacher"]
@@ -239,7 +259,7 @@ def test_teacher_audit_scores_each_label_and_flags_a_weak_one(tmp_path: Path) ->
     assert audit["sets"][0]["label_counts"]["care"] == int(gold[:, labels.index("care")].sum())
 
 
-def test_monitor_names_the_label_whose_share_moved(tmp_path: Path) -> None:
+def test_monitor_names_the_label_whose_share_moved(mfrc_copy: Path) -> None:
     """Served label sets are monitored per label: traffic whose predictions never carry "care"
     fails the label check, naming care."""
     from datetime import datetime, timedelta, timezone
@@ -247,9 +267,7 @@ def test_monitor_names_the_label_whose_share_moved(tmp_path: Path) -> None:
     from graduate.monitor.report import monitor_project, training_reference
     from graduate.store.traffic import write_traffic
 
-    project = example_copy(tmp_path / "mfrc")
-    proj = Project.load(project)
-    proj.run()
+    proj = Project.load(mfrc_copy)
     texts, sets, _ = training_reference(proj.engine, None)
     start = datetime.now(timezone.utc) - timedelta(hours=2)
 
@@ -284,9 +302,8 @@ def test_monitor_names_the_label_whose_share_moved(tmp_path: Path) -> None:
     assert "label_psi" in failed and "'care'" in failed["label_psi"]
 
 
-def test_serve_plan_picks_a_cascade_threshold_for_label_sets(tmp_path: Path) -> None:
-    project = example_copy(tmp_path / "mfrc")
-    Project.load(project).run()
+def test_serve_plan_picks_a_cascade_threshold_for_label_sets(mfrc_copy: Path) -> None:
+    project = mfrc_copy
     env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}
     res = subprocess.run(
         [sys.executable, "-m", "graduate", "serve-plan", str(project), "--target", "0.95"], capture_output=True, text=True, timeout=300, env={**env, "COLUMNS": "200"}
@@ -304,8 +321,8 @@ def test_serve_plan_picks_a_cascade_threshold_for_label_sets(tmp_path: Path) -> 
     assert suggested["quality"] >= 0.95 and 0 < suggested["teacher_share"] < 1
 
 
-def test_an_ensemble_student_on_label_sets_reuses_its_members_runs(tmp_path: Path) -> None:
-    project = example_copy(tmp_path / "mfrc")
+def test_an_ensemble_student_on_label_sets_reuses_its_members_runs(mfrc_copy: Path) -> None:
+    project = mfrc_copy
     raw = yaml.safe_load((project / "graduate.yaml").read_text())
     raw["students"] = [
         {"kind": "tfidf-logreg"},
@@ -324,7 +341,7 @@ def test_an_ensemble_student_on_label_sets_reuses_its_members_runs(tmp_path: Pat
     assert abs(blend["micro_f1"] - tfidf["micro_f1"]) < 0.1
 
 
-def test_any_text_gets_a_valid_label_set_from_the_server(tmp_path: Path) -> None:
+def test_any_text_gets_a_valid_label_set_from_the_server(mfrc_copy: Path) -> None:
     """Fuzz: any Unicode text (lone surrogates, control characters, long) on /v1/classify gets 200
     with a set of task labels, a probability per label and the canonical set string, or a defined
     error; chat in the project's prompt answers in the teacher's format, parsing to the same set."""
@@ -338,8 +355,7 @@ def test_any_text_gets_a_valid_label_set_from_the_server(tmp_path: Path) -> None
     from graduate.serve.app import create_app
     from servers.graduate_server import AUTH, KEY, ThreadServer, options, prompt_messages
 
-    project = example_copy(tmp_path / "mfrc")
-    Project.load(project).run()
+    project = mfrc_copy
     os.environ["GRADUATE_API_KEYS"] = KEY
     proj = Project.load(project)
     labels = proj.spec.task.labels
