@@ -79,3 +79,23 @@ def test_labelling_the_projects_own_file_adds_no_second_copy(tiny_project: Path)
         result = label(tiny_project, tiny_project / "comments.csv", "--id-column", "id", "--limit", "5")
     assert result.returncode == 0, result.stderr
     assert example_count(tiny_project) == before
+
+
+def test_the_api_key_is_never_written_anywhere_the_project_keeps(tiny_project: Path, tmp_path: Path) -> None:
+    """Issue 16's last point for `graduate label`: after labelling with a key the server requires,
+    no file under the project (store, its WAL and shared memory, logs, reports) holds the key."""
+    key = "sk-live-do-not-store-7f3a9c2e41"
+    with fake_openai_server(api_key=key) as server:
+        point_teacher(tiny_project, server.base_url)
+        items = write_items(tmp_path / "k" / "items.csv", [("1", "a text to label"), ("2", "you stupid moron")])
+        cmd = [sys.executable, "-m", "graduate", "label", str(tiny_project), "--input", str(items)]
+        wrong = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=cli_env(OPENAI_API_KEY="sk-wrong"))
+        assert wrong.returncode != 0 and "sk-wrong" not in wrong.stdout + wrong.stderr  # refused, and the key is not echoed
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=cli_env(OPENAI_API_KEY=key))
+        assert done.returncode == 0, done.stderr
+        assert row_value(done.stdout, "sent and answered") == 2
+    assert key not in done.stdout + done.stderr
+    files = [p for p in tiny_project.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("graduate.db") for p in files)
+    leaked = [str(p) for p in files if key.encode() in p.read_bytes()]
+    assert leaked == []
