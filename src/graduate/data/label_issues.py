@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from graduate.data.balance import per_label_counts
 from graduate.errors import StudentError
 
 FoldProgress = Callable[[int, int], None]
@@ -63,7 +64,7 @@ def out_of_fold_probs(
     y = np.array(list(labels))
     if multi_label:
         strata = _rarest_label(list(labels), label_names)
-        per_label = [c for c in _positives(list(labels), label_names) if c > 0]
+        per_label = [c for c in per_label_counts(list(labels), label_names).values() if c > 0]
         smallest = min(per_label) if per_label else 0
     else:
         strata = y
@@ -88,19 +89,12 @@ def out_of_fold_probs(
     return out, k
 
 
-def _positives(label_sets: list[str], label_names: list[str]) -> list[int]:
-    from graduate.formats import labelset
-
-    sets = [labelset.decode(v, label_names) or frozenset() for v in label_sets]
-    return [sum(lab in s for s in sets) for lab in label_names]
-
-
 def _rarest_label(label_sets: list[str], label_names: list[str]) -> np.ndarray:
     """Each item's stratum for multi-label folds: its least frequent label; -1 for the empty set."""
     from graduate.formats import labelset
 
     sets = [labelset.decode(v, label_names) or frozenset() for v in label_sets]
-    counts = {lab: sum(lab in s for s in sets) for lab in label_names}
+    counts = per_label_counts(label_sets, label_names)
     return np.array([label_names.index(min(s, key=lambda lab: (counts[lab], label_names.index(lab)))) if s else -1 for s in sets])
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -50,46 +50,21 @@ def cascade_curve(
     student_cost_per_1k: float | None = None,
 ) -> list[CascadePoint]:
     """One point per distinct confidence (and one with every item to the teacher), lowest threshold first."""
-    conf = np.asarray(confidence, dtype=float)
-    n = len(conf)
-    if n == 0:
-        return []
-    student = np.asarray(student_labels, dtype=object)
-    teacher = np.asarray(teacher_labels, dtype=object)
-    has_teacher = np.array([t is not None for t in teacher_labels])
-    routed_answer = np.where(has_teacher, teacher, student)  # what the teacher route answers
-    gold_arr = np.asarray(gold if gold is not None else [None] * n, dtype=object)
-    has_gold = np.array([g is not None for g in gold_arr]) & has_teacher
+    n = len(confidence)
+    routed, has_gold = _routes(student_labels, teacher_labels, gold)
+    gold_list = list(gold) if gold is not None else [None] * n
 
-    order = np.argsort(conf, kind="stable")
-    conf_sorted = conf[order]
+    def counts(pred: Sequence[str | None]) -> np.ndarray:
+        """(n, 2): right answers and answers judged against gold."""
+        return np.array([[float(h and p == g), float(h)] for p, g, h in zip(pred, gold_list, has_gold)]).reshape(n, 2)
 
-    def cum(correct_if_teacher: np.ndarray, correct_if_student: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        # For k items routed to the teacher (the k least confident): correct = cum_t[k] + (total_s - cum_s[k]).
-        t = np.concatenate([[0], np.cumsum((correct_if_teacher & mask)[order])])
-        s = np.concatenate([[0], np.cumsum((correct_if_student & mask)[order])])
-        return t, s, int(mask.sum())
+    def accuracy(c: np.ndarray) -> float | None:
+        return float(c[0] / c[1]) if c[1] > 0 else None
 
-    agree_t, agree_s, n_agree = cum(routed_answer == teacher, student == teacher, has_teacher)
-    acc_t, acc_s, n_gold = cum(routed_answer == gold_arr, student == gold_arr, has_gold)
-    teacher_accuracy = float(np.mean(teacher[has_gold] == gold_arr[has_gold])) if n_gold else None
-
-    thresholds: list[float | None] = [float(v) for v in np.unique(conf_sorted)] + [None]
-    points = []
-    for thr in thresholds:
-        k = n if thr is None else int(np.searchsorted(conf_sorted, thr, side="left"))
-        agreement = (agree_t[k] + agree_s[-1] - agree_s[k]) / n_agree if n_agree else None
-        accuracy = (acc_t[k] + acc_s[-1] - acc_s[k]) / n_gold if n_gold else None
-        if metric == "agreement":
-            quality = agreement
-        else:
-            quality = accuracy / teacher_accuracy if accuracy is not None and teacher_accuracy else None
-        share = k / n
-        cost = None
-        if teacher_cost_per_1k is not None:
-            cost = share * teacher_cost_per_1k + (student_cost_per_1k or 0.0)
-        points.append(CascadePoint(thr, share, _f(quality), _f(accuracy), _f(agreement), cost))
-    return points
+    return _curve(
+        confidence, student_labels, teacher_labels, counts(routed), counts(student_labels), accuracy,
+        metric=metric, teacher_cost_per_1k=teacher_cost_per_1k, student_cost_per_1k=student_cost_per_1k,
+    )
 
 
 def cascade_curve_sets(
@@ -106,50 +81,79 @@ def cascade_curve_sets(
     """``cascade_curve`` for label sets (canonical strings): ``accuracy`` holds micro-F1 vs gold."""
     from graduate.formats import labelset
 
-    conf = np.asarray(confidence, dtype=float)
-    n = len(conf)
-    if n == 0:
-        return []
-    has_teacher = np.array([t is not None for t in teacher_sets])
-    routed = [t if t is not None else s for s, t in zip(student_sets, teacher_sets)]  # the teacher route's answer
+    n = len(confidence)
+    routed, has_gold = _routes(student_sets, teacher_sets, gold)
     gold_list = list(gold) if gold is not None else [None] * n
-    has_gold = np.array([g is not None for g in gold_list]) & has_teacher
 
     def counts(pred: Sequence[str | None]) -> np.ndarray:
         """(n, 3): true positives, false positives, false negatives per item against gold (0 without gold)."""
         out = np.zeros((n, 3))
         for i, (p, g) in enumerate(zip(pred, gold_list)):
-            if not has_gold[i]:
-                continue
-            ps, gs = labelset.decode(p, labels) or frozenset(), labelset.decode(g, labels) or frozenset()
-            out[i] = (len(ps & gs), len(ps - gs), len(gs - ps))
+            if has_gold[i]:
+                ps, gs = labelset.decode(p, labels) or frozenset(), labelset.decode(g, labels) or frozenset()
+                out[i] = (len(ps & gs), len(ps - gs), len(gs - ps))
         return out
 
-    order = np.argsort(conf, kind="stable")
-    conf_sorted = conf[order]
-    t_counts, s_counts = counts(routed), counts(student_sets)
-    cum_t = np.vstack([np.zeros(3), np.cumsum(t_counts[order], axis=0)])
-    cum_s = np.vstack([np.zeros(3), np.cumsum(s_counts[order], axis=0)])
-    agree_t = np.concatenate([[0], np.cumsum((has_teacher)[order])])  # routed to the teacher: its own answer
-    agree_s_item = np.array([s == t for s, t in zip(student_sets, teacher_sets)]) & has_teacher
-    agree_s = np.concatenate([[0], np.cumsum(agree_s_item[order])])
-    n_agree, n_gold = int(has_teacher.sum()), int(has_gold.sum())
-
-    def micro(c: np.ndarray) -> float | None:
+    def micro_f1(c: np.ndarray) -> float | None:
         tp, fp, fn = c
         return float(2 * tp / (2 * tp + fp + fn)) if (2 * tp + fp + fn) > 0 else None
 
-    teacher_f1 = micro(t_counts[has_gold].sum(axis=0)) if n_gold else None
-    thresholds: list[float | None] = [float(v) for v in np.unique(conf_sorted)] + [None]
+    return _curve(
+        confidence, student_sets, teacher_sets, counts(routed), counts(student_sets), micro_f1,
+        metric=metric, teacher_cost_per_1k=teacher_cost_per_1k, student_cost_per_1k=student_cost_per_1k,
+    )
+
+
+def _routes(student: Sequence[str], teacher: Sequence[str | None], gold: Sequence[str | None] | None) -> tuple[list[str], np.ndarray]:
+    """What the teacher route answers per item (the student's answer where the teacher has none),
+    and which items are judged against gold (gold and a teacher answer)."""
+    routed = [t if t is not None else s for s, t in zip(student, teacher)]
+    has_teacher = np.array([t is not None for t in teacher], dtype=bool)
+    has_gold = np.array([g is not None for g in (gold if gold is not None else [None] * len(student))], dtype=bool) & has_teacher
+    return routed, has_gold
+
+
+def _curve(
+    confidence: Sequence[float],
+    student: Sequence[str],
+    teacher: Sequence[str | None],
+    teacher_counts: np.ndarray,
+    student_counts: np.ndarray,
+    score: Callable[[np.ndarray], float | None],
+    *,
+    metric: Metric,
+    teacher_cost_per_1k: float | None,
+    student_cost_per_1k: float | None,
+) -> list[CascadePoint]:
+    """The curve from per-item gold counts that add up (``score`` turns a sum into the figure):
+    with the k least confident items routed to the teacher, the counts are the teacher route's
+    over those k plus the student's over the rest, read off cumulative sums."""
+    conf = np.asarray(confidence, dtype=float)
+    n = len(conf)
+    if n == 0:
+        return []
+    has_teacher = np.array([t is not None for t in teacher], dtype=bool)
+    order = np.argsort(conf, kind="stable")
+    conf_sorted = conf[order]
+
+    def cum(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x[order], axis=0)])
+
+    agree_t = cum(has_teacher)  # routed to the teacher: its own answer
+    agree_s = cum(np.array([s == t for s, t in zip(student, teacher)], dtype=bool) & has_teacher)
+    gold_t, gold_s = cum(teacher_counts), cum(student_counts)
+    n_agree = int(has_teacher.sum())
+    teacher_score = score(np.asarray(teacher_counts, dtype=float).sum(axis=0))
     points = []
-    for thr in thresholds:
+    for thr in [float(v) for v in np.unique(conf_sorted)] + [None]:
         k = n if thr is None else int(np.searchsorted(conf_sorted, thr, side="left"))
         agreement = (agree_t[k] + agree_s[-1] - agree_s[k]) / n_agree if n_agree else None
-        f1 = micro(cum_t[k] + cum_s[-1] - cum_s[k]) if n_gold else None
-        quality = agreement if metric == "agreement" else (f1 / teacher_f1 if f1 is not None and teacher_f1 else None)
+        gold_score = score(gold_t[k] + gold_s[-1] - gold_s[k])
+        quality = agreement if metric == "agreement" else (gold_score / teacher_score if gold_score is not None and teacher_score else None)
         share = k / n
         cost = share * teacher_cost_per_1k + (student_cost_per_1k or 0.0) if teacher_cost_per_1k is not None else None
-        points.append(CascadePoint(thr, share, _f(quality), _f(f1), _f(agreement), cost))
+        points.append(CascadePoint(thr, share, _f(quality), _f(gold_score), _f(agreement), cost))
     return points
 
 

@@ -126,11 +126,10 @@ def _reason(group: str, gold: str, teacher: str | None, student: str, conf: floa
 
 def _set_reason(group: str, gold: str, teacher: str | None, student: str, conf: float, labels: list[str]) -> str:
     """Multi-label: which labels the student (and the teacher) missed (-) or added (+) against gold."""
-    g = labelset.decode(gold, labels) or frozenset()
 
     def diff(pred: str | None) -> str:
-        p = labelset.decode(pred, labels) or frozenset()
-        parts = [f"-{lab}" for lab in labels if lab in g - p] + [f"+{lab}" for lab in labels if lab in p - g]
+        added, missed = _label_errors(gold, pred, labels)
+        parts = [f"-{lab}" for lab in labels if lab in missed] + [f"+{lab}" for lab in labels if lab in added]
         return ", ".join(parts) or "right"
 
     if group == "student_better":
