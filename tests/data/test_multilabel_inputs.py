@@ -167,3 +167,32 @@ def test_self_consistency_on_label_sets_gives_each_label_its_vote_share_as_a_sof
     assert lab == "care" and soft == pytest.approx({"care": 1.0, "loyalty": 1 / 3, "purity": 0.0})  # loyalty: 1 of 3 answers
     lab, soft = by_text["team nation betray flag comment 1"]
     assert lab == "loyalty" and soft == pytest.approx({"care": 0.0, "loyalty": 1.0, "purity": 0.0})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(CELL | st.sampled_from(["(none)", "(none);care", "purity;care"]), min_size=1, max_size=12))
+def test_any_corrected_set_in_a_review_file_stores_only_valid_sets_and_names_the_rest(tmp_path_factory, cells) -> None:
+    """The review queue's import on a multi-label project: any text in corrected_label stores a
+    canonical task label set or is skipped with its file:line; importing again adds nothing."""
+    from graduate.data.review import import_review
+    from graduate.store.schema import examples as examples_table
+
+    project = make_project(tmp_path_factory.mktemp("p"), rows=12)
+    proj = Project.load(project)
+    load_data(proj)
+    with proj.engine.connect() as conn:
+        ids = conn.execute(select(examples_table.c.id).order_by(examples_table.c.id)).scalars().all()
+    path = project / "reviewed.csv"
+    with path.open("w", newline="", encoding="utf-8", errors="surrogatepass") as f:
+        w = csv.writer(f)
+        w.writerow(["example_id", "corrected_label", "reviewer"])
+        for ex_id, cell in zip(ids, cells):
+            w.writerow([ex_id, cell, "ana"])
+    rep = import_review(proj.engine, path, LABELS, multi_label=True)
+    with proj.engine.connect() as conn:
+        stored = conn.execute(select(labels_table.c.label).where(labels_table.c.kind == "human")).scalars().all()
+    assert all(labelset.decode(v, LABELS) is not None and labelset.encode(labelset.decode(v, LABELS), LABELS) == v for v in stored)
+    assert rep.added + rep.not_reviewed + len(rep.skipped) == len(cells)
+    assert all(line.startswith(f"{path}:") and "\n" not in line for line in rep.skipped)
+    again = import_review(proj.engine, path, LABELS, multi_label=True)
+    assert again.added == 0 and again.unchanged == rep.added

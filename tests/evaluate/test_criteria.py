@@ -118,3 +118,14 @@ def test_per_label_gates_parse_check_and_read_the_label_figure():
     res = judge(g, lambda o, s, ts: o.value(figs[o.subject]), best_student="tfidf-logreg", quality_sets=["test"])
     assert [r.passed for r in res] == [True] and "student.f1[thin morality] = 0.3" in res[0].detail
     assert judge(g, lambda o, s, ts: o.value({"per_label": {}}), best_student="x", quality_sets=["test"])[0].passed is False
+
+
+@given(st.text(st.characters(blacklist_characters="[]\r\n", blacklist_categories=("Cs",)), min_size=1, max_size=30).filter(lambda s: s.strip()))
+def test_any_label_name_in_brackets_parses_back_and_an_unknown_one_is_one_line(label):
+    g = parse_gate(f"student.f1[{label}] >= 0.5 on test")
+    assert g.left.label == " ".join(label.split()) and g.left.metric == "f1"
+    ok = dict(test_sets={"test": "quality"}, students=["s"], has_bias_pair=False)
+    check_gate(g, **ok, labels=[g.left.label])
+    with pytest.raises(ValueError) as err:
+        check_gate(g, **ok, labels=[g.left.label + "x"])
+    assert "unknown label" in str(err.value) and len(str(err.value).splitlines()) == 1
