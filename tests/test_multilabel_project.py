@@ -391,3 +391,41 @@ def test_any_text_gets_a_valid_label_set_from_the_server(mfrc_copy: Path) -> Non
             assert client.get("/readyz").status_code == 200
     finally:
         os.environ.pop("GRADUATE_API_KEYS", None)
+
+
+def test_a_multi_label_project_trains_the_llm_student_and_serves_its_sets(mfrc_copy: Path, tiny_causal_lm: Path) -> None:
+    """Wiring on the real MFRC data (../shared): `graduate run` trains lora-llm on label sets (one
+    fine-tune, the teacher's prompt and spelling), scores it against gold on test, and the server
+    answers chat in the teacher's format with the set the student decided."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import httpx
+
+    from graduate.formats import answer_format
+    from graduate.serve.app import create_app
+    from servers.graduate_server import AUTH, KEY, ThreadServer, options, prompt_messages
+
+    project = mfrc_copy
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    params = {"base_model": str(tiny_causal_lm), "max_steps": 2, "max_text_tokens": 16, "predict_batch_size": 16, "max_candidates": 8}
+    raw["students"], raw["gates"] = [{"kind": "lora-llm", "params": params}], []
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(project)
+    summary = proj.run()
+    figures = summary["test_sets"]["test"]["students"]["lora-llm"]
+    labels = proj.spec.task.labels
+    assert 0 <= figures["micro_f1"] <= 1 and set(figures["per_label"]) == set(labels)
+    student, _ = proj.best_student()
+    assert student.multi_label and student.params["answer_parse"]["kind"] == "label_list" and len(student.thresholds) == len(labels)
+    assert student.report["multi_label"]["candidate_sets"] >= 8 and student.report["multi_label"]["train_items"] > 1300
+    fmt = answer_format(proj.spec.task.parse, labels)
+    os.environ["GRADUATE_API_KEYS"] = KEY
+    try:
+        with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            text = "People should look after each other."
+            r = client.post("/v1/chat/completions", json={"model": "graduate", "messages": prompt_messages(proj, text)})
+            assert r.status_code == 200, r.text[:300]
+            answered = fmt.parse(r.json()["choices"][0]["message"]["content"]).label
+            classified = client.post("/v1/classify", json={"texts": [text]}).json()["results"][0]
+            assert answered is not None and labelset.decode(answered, labels) == set(classified["labels"])
+    finally:
+        os.environ.pop("GRADUATE_API_KEYS", None)

@@ -97,16 +97,18 @@ def test_the_spec_pairs_task_kind_and_answer_format(task, message):
     assert parse_spec(_raw({"kind": "multi_label", "parse": {"kind": "json_list"}})).task.multi_label
 
 
-def test_student_kinds_that_cannot_train_per_label_are_refused_in_one_line():
+def test_every_student_kind_takes_a_multi_label_task():
+    """Kinds that learn label sets themselves get multi_label (the LLM student too: one fine-tune,
+    never one per label); the rest are wrapped once per label."""
     from graduate.pipeline.validate import parse_checked_spec
+    from graduate.students.registry import STUDENTS, for_label_sets
 
     raw = _raw({"kind": "multi_label", "parse": {"kind": "label_list"}})
-    raw["students"] = [{"kind": "tfidf-logreg"}, {"kind": "lora-llm"}]
-    with pytest.raises(SpecError, match=r"students\[1\]\.kind: student kind lora-llm does not take multi-label tasks yet") as err:
-        parse_checked_spec(raw)
-    assert len(str(err.value).splitlines()) == 1
-    raw["students"] = [{"kind": "tfidf-logreg"}, {"kind": "ensemble"}]  # the ensemble takes label sets
+    raw["students"] = [{"kind": "tfidf-logreg"}, {"kind": "lora-llm"}, {"kind": "ensemble"}]
     assert parse_checked_spec(raw).task.multi_label
+    assert for_label_sets("lora-llm", {"lora_r": 4}) == ("lora-llm", {"lora_r": 4, "multi_label": True})
+    assert for_label_sets("majority", {})[0] == "one-vs-rest"
+    assert all(for_label_sets(kind, {}) for kind in STUDENTS)
 
 
 def test_the_multi_label_wrapper_is_refused_for_a_single_label_task():

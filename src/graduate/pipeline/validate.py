@@ -30,25 +30,16 @@ def check_students(spec: ProjectSpec, *, path: Path | str | None = None) -> None
 
 
 def check_task_supported(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
-    """A multi-label task trains each student kind once per label (``one-vs-rest``): the kinds
-    that cannot be trained that way yet are refused here, one line each. A single-label task
-    cannot use the multi-label wrapper."""
-    if not spec.task.multi_label:
-        problems = [
-            SpecError(f"student kind {st.kind} is for multi-label tasks (task.kind: multi_label)", path=path, field=f"students[{i}].kind")
-            for i, st in enumerate(spec.students)
-            if st.kind in STUDENTS and student_class(st.kind).multi_label
-        ]
-        if problems:
-            raise SpecError.several(problems)
+    """A multi-label task trains every kind on label sets (itself, or once per label with
+    ``one-vs-rest``: ``graduate.students.registry.for_label_sets``); a single-label task cannot use
+    the kinds that exist only for label sets, one line each."""
+    if spec.task.multi_label:
         return
-    problems = []
-    for i, st in enumerate(spec.students):
-        cls = student_class(st.kind) if st.kind in STUDENTS else None
-        if cls is not None and not cls.multi_label and cls.needs_accelerator:
-            problems.append(
-                SpecError(f"student kind {st.kind} does not take multi-label tasks yet; use majority, tfidf-logreg, embed-logreg, encoder or ensemble", path=path, field=f"students[{i}].kind")
-            )
+    problems = [
+        SpecError(f"student kind {st.kind} is for multi-label tasks (task.kind: multi_label)", path=path, field=f"students[{i}].kind")
+        for i, st in enumerate(spec.students)
+        if st.kind in STUDENTS and student_class(st.kind).multi_label
+    ]
     if problems:
         raise SpecError.several(problems)
 

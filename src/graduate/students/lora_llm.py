@@ -7,6 +7,14 @@ answer by the model's log-likelihood and normalises over labels, so it never nee
 text. The adapter is saved in peft's standard layout (``adapter/adapter_config.json`` +
 ``adapter_model.safetensors``), which vLLM (``--lora-modules``) and LoRAX load beside the base.
 
+Label sets (``multi_label``, set for ``task.kind: multi_label``): the student learns the teacher's
+answer for each item's set (``care, equality`` in the teacher's own spelling, from ``task.parse``).
+``predict_proba`` scores the answers of the ``max_candidates`` most frequent training sets (plus a
+one-label set for any label they miss), softmaxes over them, and gives each label the probability
+mass of the sets that hold it; per-label thresholds are tuned on a held-out share of the training
+set and saved with the adapter. Scoring costs one sequence per candidate set per text, so the
+candidate list is short by design (32 sets cover 99.5% of MFRC's pool).
+
 Rationales (optional, "distilling step-by-step", Hsieh et al. 2023): with ``rationale_weight`` > 0
 and a dataset whose teacher answers carry reasons (a chain-of-thought prompt's ``reason_*``
 fields), every item with reasons is also a second training example: the same prompt with
@@ -21,6 +29,7 @@ visible (bf16), else the CPU (fp32).
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,6 +47,7 @@ DEFAULT_PROMPT = "Classify the text.\n\nText: {text}\n\nAnswer:"
 
 class LoraLlmStudent(StudentBase):
     kind = "lora-llm"
+    takes_multi_label = True  # params multi_label: candidate label sets scored in the teacher's format
     needs_accelerator = True  # a full epoch over 8,078 items took ~4.8 h on 2 CPU cores
     Params = LoraLlmParams  # every param: type, default, meaning (graduate students show)
     DEFAULTS: dict[str, Any] = LoraLlmParams().model_dump()
@@ -59,6 +69,11 @@ class LoraLlmStudent(StudentBase):
         if len(set(answers.values())) != len(answers):
             raise StudentError(f"params.answers must differ between labels, got {answers}", kind=self.kind)
         self.answers: dict[str, str] = {lab: str(answers[lab]) for lab in self.labels}
+        self.multi_label = bool(p["multi_label"])
+        self.answer_spec = self._answer_spec() if self.multi_label else None
+        self.candidates: list[str] = []  # multi-label: the label sets scored per text (canonical strings)
+        self.thresholds: list[float] = []
+        self.at_least_one = False
         self.tokenizer: Any = None
         self.model: Any = None
         self.report: dict[str, Any] = {}
@@ -67,8 +82,10 @@ class LoraLlmStudent(StudentBase):
     @classmethod
     def defaults_from_spec(cls, spec: Any) -> dict[str, Any]:
         """The teacher's prompt and answer format, so the student answers as the teacher does."""
-        answers = {lab: teacher_answer(spec.task.parse, spec.task.labels, lab) for lab in spec.task.labels}
         prompt = spec.teacher.prompt if not spec.teacher.system else f"{spec.teacher.system}\n\n{spec.teacher.prompt}"
+        if spec.task.multi_label:
+            return {"prompt": prompt, "answer_parse": spec.task.parse.model_dump(mode="json")}
+        answers = {lab: teacher_answer(spec.task.parse, spec.task.labels, lab) for lab in spec.task.labels}
         return {"prompt": prompt, "answers": answers}
 
     # -- model ---------------------------------------------------------------------------------
@@ -106,10 +123,41 @@ class LoraLlmStudent(StudentBase):
             out.append(tok(prompt, add_special_tokens=False)["input_ids"])
         return out
 
-    def _answer_ids(self) -> list[list[int]]:
+    def _answer_ids(self, answers: Sequence[str] | None = None) -> list[list[int]]:
+        """Token ids (EOS-terminated) of each answer; default: each label's answer, in label order."""
         tok = self.tokenizer
         eos = [tok.eos_token_id] if tok.eos_token_id is not None else []
-        return [tok(self.answers[lab], add_special_tokens=False)["input_ids"] + eos for lab in self.labels]
+        texts = [self.answers[lab] for lab in self.labels] if answers is None else answers
+        return [tok(a, add_special_tokens=False)["input_ids"] + eos for a in texts]
+
+    def _answer_spec(self) -> Any:
+        """The task's answer format for label sets (``answer_parse``; default: comma-separated label words)."""
+        from graduate.spec import ParseSpec
+
+        given = self.params["answer_parse"] or {"kind": "label_list"}
+        try:
+            parse = ParseSpec(**given)
+        except (TypeError, ValueError) as exc:
+            first = str(exc).splitlines()[-1].strip() if str(exc) else type(exc).__name__
+            raise StudentError(f"params.answer_parse is not a task.parse ({first}); copy task.parse from graduate.yaml", kind=self.kind) from None
+        if not parse.multi_label:
+            raise StudentError(f"params.answer_parse.kind {parse.kind} gives one label; label sets need label_list, json_list or json_booleans", kind=self.kind)
+        return parse
+
+    def _set_answer(self, value: str) -> str:
+        """What the teacher answers for the label set ``value`` (its canonical string)."""
+        return teacher_answer(self.answer_spec, self.labels, value)
+
+    def _choose_candidates(self, sets: Sequence[str]) -> list[str]:
+        """The most frequent training sets (ties: first seen), then a one-label set for every label
+        none of them holds, so every label can be predicted."""
+        from collections import Counter
+
+        from graduate.formats import labelset
+
+        chosen = [v for v, _ in Counter(sets).most_common(self.params["max_candidates"])]
+        held = set().union(*(labelset.decode(v, self.labels) or () for v in chosen)) if chosen else set()
+        return chosen + [labelset.encode([lab], self.labels) for lab in self.labels if lab not in held]
 
     # -- training ------------------------------------------------------------------------------
     def _rationale_ids(self, rationale: dict[str, Any]) -> list[int]:
@@ -128,8 +176,23 @@ class LoraLlmStudent(StudentBase):
         import torch
         from peft import LoraConfig, get_peft_model
 
-        check_fit_input(self.kind, texts, labels, self.labels)
         p = self.params
+        if self.multi_label:
+            from graduate.formats import labelset
+            from graduate.students import thresholds
+
+            y_sets = thresholds.training_sets(self.kind, texts, labels, self.labels)
+            canonical = [labelset.encode([lab for j, lab in enumerate(self.labels) if row[j]], self.labels) for row in y_sets]
+            train_idx, val_idx = thresholds.split(len(texts), p["validation_share"], p["seed"])
+            val_texts = [texts[i] for i in val_idx]
+            texts, labels = [texts[i] for i in train_idx], [canonical[i] for i in train_idx]
+            sample_weight = None if sample_weight is None else [sample_weight[i] for i in train_idx]
+            rationales = None if rationales is None else [rationales[i] for i in train_idx]
+            self.candidates = self._choose_candidates(labels)
+            targets = sorted(set(labels) | set(self.candidates))
+        else:
+            check_fit_input(self.kind, texts, labels, self.labels)
+            targets = list(self.labels)
         torch.manual_seed(p["seed"])
         rng = np.random.default_rng(p["seed"])
         self.tokenizer, base, device = self._load_base()
@@ -145,8 +208,8 @@ class LoraLlmStudent(StudentBase):
         except ValueError as exc:
             raise StudentError(f"params.target_modules {p['target_modules']!r} does not fit this model: {exc}", kind=self.kind) from None
         prompts = self._prompt_ids(texts)
-        answers = self._answer_ids()
-        seqs = [(pr, answers[self.labels.index(lab)]) for pr, lab in zip(prompts, labels)]
+        answer_of = dict(zip(targets, self._answer_ids([self._set_answer(v) for v in targets] if self.multi_label else None)))
+        seqs = [(pr, answer_of[lab]) for pr, lab in zip(prompts, labels)]
         w = np.ones(len(seqs)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         with_reasons = 0
         if rationales is not None and p["rationale_weight"] > 0:
@@ -191,6 +254,12 @@ class LoraLlmStudent(StudentBase):
             trainable_params=int(sum(q.numel() for q in trainable)),
             rationale_items=with_reasons,
         )
+        if self.multi_label:
+            from graduate.students import thresholds
+
+            val_probs = self.predict_proba(val_texts)
+            self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y_sets, val_idx, val_probs, self.labels)
+            self.report["multi_label"] = {"train_items": len(train_idx), "candidate_sets": len(self.candidates), **decisions}
 
     def _batch(self, pairs: list[tuple[list[int], list[int]]], device: str) -> tuple[dict[str, Any], Any, Any]:
         """Left-padded prompt+answer sequences, so every answer ends at the last position and only
@@ -225,27 +294,79 @@ class LoraLlmStudent(StudentBase):
 
     # -- serving -------------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Per text, each label's answer log-likelihood under the model, softmaxed over labels."""
-        import torch
-
+        """Per text, each label's answer log-likelihood under the model, softmaxed over labels.
+        Multi-label: the softmax is over the candidate sets' answers, and each label gets the
+        probability of the sets that hold it."""
         if self.model is None:
             raise StudentError("not trained; call fit or load first", kind=self.kind)
-        device = next(self.model.parameters()).device.type
-        prompts = self._prompt_ids(texts)
-        answers = self._answer_ids()
-        pairs = [(pr, ans) for pr in prompts for ans in answers]
-        scores = np.zeros(len(pairs))
-        order = np.argsort([len(a) + len(b) for a, b in pairs], kind="stable")
-        bs = self.params["predict_batch_size"] * len(answers)
-        with torch.no_grad():
-            for start in range(0, len(order), bs):
-                batch = order[start : start + bs]
-                token_lp, _ = self._answer_logprobs(self.model, [pairs[i] for i in batch], device)
-                scores[batch] = token_lp.sum(1).double().cpu().numpy()
-        scores = scores.reshape(len(texts), len(answers))
+        if not self.multi_label:
+            return self._answer_probs(texts, self._answer_ids())
+        from graduate.formats import labelset
+
+        probs = self._answer_probs(texts, self._answer_ids([self._set_answer(v) for v in self.candidates]))
+        holds = np.array([[lab in (labelset.decode(v, self.labels) or ()) for lab in self.labels] for v in self.candidates], dtype=float)
+        return np.clip(probs @ holds, 0.0, 1.0)
+
+    def _answer_probs(self, texts: Sequence[str], answers: list[list[int]]) -> np.ndarray:
+        """(texts, answers): each answer's log-likelihood after the text's prompt, softmaxed per text."""
+        scores = self._answer_scores(self._prompt_ids(texts), answers)
         z = scores - scores.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
+
+    def _answer_scores(self, prompts: list[list[int]], answers: list[list[int]]) -> np.ndarray:
+        """(prompts, answers) log-likelihoods, each prompt run once: its key/value cache is repeated
+        for every answer, so scoring C answers costs one prompt pass plus C short answer passes (not
+        C full sequences; the prompt dominates, a label set's answer is a few tokens)."""
+        import torch
+
+        device = next(self.model.parameters()).device.type
+        # transformers 5 names the cache argument `cache`; 4.x `past_key_values`
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        forward = inspect.signature(base.forward).parameters
+        cache_arg = "cache" if "cache" in forward else "past_key_values"
+        pad = self.tokenizer.pad_token_id
+        n_ans, k = len(answers), max(len(a) for a in answers)
+        ans_ids = torch.full((n_ans, k), pad, dtype=torch.long)
+        ans_mask = torch.zeros((n_ans, k), dtype=torch.long)
+        for j, a in enumerate(answers):
+            ans_ids[j, : len(a)] = torch.tensor(a)
+            ans_mask[j, : len(a)] = 1
+        scores = np.zeros((len(prompts), n_ans))
+        order = np.argsort([len(pr) for pr in prompts], kind="stable")
+        bs = self.params["predict_batch_size"]
+        with torch.no_grad():
+            for start in range(0, len(order), bs):
+                batch = order[start : start + bs]
+                width = max(len(prompts[i]) for i in batch)
+                ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                attn = torch.zeros((len(batch), width), dtype=torch.long)
+                for r, i in enumerate(batch):
+                    ids[r, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+                    attn[r, width - len(prompts[i]) :] = 1
+                positions = (attn.cumsum(1) - 1).clamp(min=0)
+                out = self.model(
+                    input_ids=ids.to(device), attention_mask=attn.to(device), position_ids=positions.to(device), use_cache=True, logits_to_keep=1
+                )
+                first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (b, vocab): each answer's first token
+                cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+                cache.batch_repeat_interleave(n_ans)
+                b = len(batch)
+                rep_attn = torch.cat([attn.repeat_interleave(n_ans, 0), ans_mask.repeat(b, 1)], dim=1)
+                rep_pos = attn.sum(1, keepdim=True).repeat_interleave(n_ans, 0) + torch.arange(k)
+                rest = self.model(
+                    input_ids=ans_ids.repeat(b, 1).to(device),
+                    attention_mask=rep_attn.to(device),
+                    position_ids=rep_pos.to(device),
+                    use_cache=True,
+                    **{cache_arg: cache},
+                ).logits.float()
+                logp = torch.log_softmax(rest[:, :-1], dim=-1)  # token t+1 given the answer up to t
+                tgt = ans_ids[:, 1:].repeat(b, 1).to(device)
+                later = (logp.gather(2, tgt.unsqueeze(2)).squeeze(2) * ans_mask[:, 1:].repeat(b, 1).to(device)).sum(1)
+                head = first.gather(1, ans_ids[:, 0].to(device).repeat(b).view(b, n_ans))
+                scores[batch] = (head + later.view(b, n_ans)).double().cpu().numpy()
+        return scores
 
     def explain(self, texts: Sequence[str], *, max_new_tokens: int | None = None) -> list[str]:
         """The student's reasons per text (greedy decoding of the rationale task); meaningful
@@ -281,7 +402,18 @@ class LoraLlmStudent(StudentBase):
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory / "adapter")
         (directory / "student.json").write_text(
-            json.dumps({"labels": self.labels, "params": self.params, "answers": self.answers, "report": self.report}, indent=2)
+            json.dumps(
+                {
+                    "labels": self.labels,
+                    "params": self.params,
+                    "answers": self.answers,
+                    "candidates": self.candidates,
+                    "thresholds": [float(t) for t in self.thresholds],
+                    "at_least_one": self.at_least_one,
+                    "report": self.report,
+                },
+                indent=2,
+            )
         )
 
     @classmethod
@@ -291,6 +423,9 @@ class LoraLlmStudent(StudentBase):
         meta = json.loads((directory / "student.json").read_text())
         obj = cls(meta["labels"], **meta["params"])
         obj.report = meta.get("report", {})
+        obj.candidates = list(meta.get("candidates", []))
+        obj.thresholds = [float(t) for t in meta.get("thresholds", [])]
+        obj.at_least_one = bool(meta.get("at_least_one", False))
         obj.tokenizer, base, _ = obj._load_base()
         obj.model = PeftModel.from_pretrained(base, directory / "adapter")
         obj.model.eval()

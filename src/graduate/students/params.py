@@ -95,7 +95,7 @@ class EnsembleParams(MultiLabelParams):
     member_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per kind, params derived from the spec (filled by the project).")
 
 
-class LoraLlmParams(Params):
+class LoraLlmParams(MultiLabelParams):
     base_model: str = Field("qwen2.5-0.5b", description="A packaged GGUF name, a .gguf file or a local Hugging Face causal-LM directory.")
     prompt: str | None = Field(None, description="Template with {text}; default: the teacher's prompt (filled from graduate.yaml).")
     answers: dict[str, str] | None = Field(None, description="{label: answer text}; default: what the teacher answers for each label (from task.parse).")
@@ -119,6 +119,8 @@ class LoraLlmParams(Params):
     rationale_instruction: str = Field("Give only your reasons, not the answer.", description="The instruction that asks for reasons.")
     max_rationale_tokens: int = Field(128, ge=1, description="Tokens of the teacher's reasons that are learnt.")
     seed: int = Field(0, description="Random seed.")
+    answer_parse: dict[str, Any] | None = Field(None, description="Multi-label: the task's answer format (task.parse), to write a label set as the teacher does; filled from graduate.yaml.")
+    max_candidates: int = Field(32, ge=1, le=512, description="Multi-label: the most frequent training label sets scored per text (plus one single-label set for any label they miss).")
 
 
 def check_params(kind: str, model: type[Params], given: dict[str, Any]) -> None:
