@@ -151,3 +151,7 @@ class TestSetChangedError(GraduateError):
 
 class NotReadyError(GraduateError):
     """A step needs an earlier step first; the message names the command to run."""
+
+
+class PrivacyError(GraduateError):
+    """Redaction was asked for and cannot run (its library is missing)."""

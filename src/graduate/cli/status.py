@@ -7,13 +7,15 @@ from pathlib import Path
 import typer
 from sqlalchemy import func, select
 
+from rich.markup import escape
+
 from graduate.cli.console import console, count_table
 
 
 def status(project: Path = typer.Argument(..., help="Project directory.")) -> None:
     """Counts of calls, examples, labels and runs in the project's store."""
     from graduate.pipeline.project import Project
-    from graduate.store.calls import count_by_status, live_spend
+    from graduate.store.calls import count_by_status, live_spend, redaction_counts
     from graduate.store.schema import datasets, examples, labels, runs
 
     proj = Project.load(project)
@@ -28,4 +30,8 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
         for st, n in conn.execute(select(runs.c.status, func.count()).group_by(runs.c.status)):
             t.add_row(f"runs {st}", str(n))
     t.add_row("live teacher spend (USD)", f"{live_spend(proj.engine):.4f} of {proj.spec.teacher.budget_usd:.2f}")
+    t.add_row("privacy.redact", "on" if proj.spec.privacy.redact else "off")
+    for where, counts in redaction_counts(proj.engine).items():
+        for name, n in counts.items():
+            t.add_row(escape(f"redacted in {where}: <{name}_n>"), str(n))
     console.print(t)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -16,6 +17,8 @@ from sqlalchemy import Engine
 
 from graduate.data.text import scrub_surrogates
 from graduate.errors import InputDataError
+from graduate.privacy import Redactor
+from graduate.privacy import records as privacy_records
 from graduate.spec import PriceSpec
 from graduate.store.calls import CallRecord, file_imported, import_calls
 from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
@@ -198,8 +201,10 @@ def import_log(
     *,
     price_for: PriceLookup,
     fmt: str = "batch",
+    redactor: Redactor | None = None,
 ) -> ImportReport:
-    """Import one log (batch pair or pairs file) into the call log."""
+    """Import one log (batch pair or pairs file) into the call log; with a ``redactor``
+    (privacy.redact) each call is stored redacted, keyed by its request as read."""
     paths = [input_path] + ([output_path] if output_path is not None else [])
     for p in paths:
         if not p.exists():
@@ -216,6 +221,7 @@ def import_log(
     else:
         records = read_pairs_file(input_path, price_for, report)
     report.failed_calls = sum(1 for r in records if r.status == "error")
-    added, skipped = import_calls(engine, records, kind=fmt, path=report.path, sha256=digest)
+    redact = None if redactor is None else partial(privacy_records.call_record, redactor)
+    added, skipped = import_calls(engine, records, kind=fmt, path=report.path, sha256=digest, redact=redact)
     report.added, report.skipped_existing = added, skipped
     return report

@@ -175,13 +175,16 @@ def fill_live(
     from graduate.teacher.labeling import label_texts
     from graduate.teacher.registry import make_teacher
 
+    from graduate.privacy import redactor_for
+
     texts = list(dict.fromkeys(ex.text for t in tests for ex in t.examples))
+    redactor = redactor_for(spec.privacy)
     stats: dict[str, Any] = {}
     for i, cfg in enumerate(configs):
         progress(f"live answers: {cfg.name}", i, len(configs))
         backend = (backend_factory or make_teacher)(cfg.teacher)
         _, st = asyncio.run(
-            label_texts(engine, cfg.teacher, backend, texts, price=spec.price_for(cfg.teacher.model), samples=cfg.n)
+            label_texts(engine, cfg.teacher, backend, texts, price=spec.price_for(cfg.teacher.model), samples=cfg.n, redactor=redactor)
         )
         stats[cfg.name] = st
     progress("live answers", len(configs), len(configs))

@@ -35,13 +35,13 @@ def import_logs(project: "Project", progress: ProgressFn = no_progress) -> list[
     reports = []
     for i, log in enumerate(logs):
         progress("import teacher logs", i, len(logs))
-        reports.append(import_log(project.engine, log.input, log.output, price_for=project.spec.price_for, fmt=log.format))
+        reports.append(import_log(project.engine, log.input, log.output, price_for=project.spec.price_for, fmt=log.format, redactor=project.redactor))
     progress("import teacher logs", len(logs), len(logs))
     return reports
 
 
 def import_batch(project: "Project", input_path: Path, output_path: Path | None, fmt: str = "batch") -> ImportReport:
-    return import_log(project.engine, input_path, output_path, price_for=project.spec.price_for, fmt=fmt)
+    return import_log(project.engine, input_path, output_path, price_for=project.spec.price_for, fmt=fmt, redactor=project.redactor)
 
 
 def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[LoadedSource]:

@@ -4,6 +4,7 @@ opens the store. Its methods are the steps, bound to it, for callers that hold a
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,6 +14,7 @@ from graduate.data.build import Dataset
 from graduate.data.import_calls import ImportReport
 from graduate.evaluate.error_analysis import ErrorAnalysis
 from graduate.evaluate.testsets import TestSet
+from graduate.privacy import Redactor, redactor_for
 from graduate.spec import ProjectSpec, StudentSpec
 from graduate.store.db import open_engine, resolve_url
 from graduate.store.runs import RunRow
@@ -36,6 +38,12 @@ class Project:
     def load(cls, path: Path | str) -> "Project":
         spec, root = load_checked_spec(path)
         return cls(spec, root, open_engine(resolve_url(spec.store.url, root)))
+
+    @functools.cached_property
+    def redactor(self) -> Redactor | None:
+        """The redaction every stored request, answer and traffic row goes through (privacy.redact),
+        or None when it is off."""
+        return redactor_for(self.spec.privacy)
 
     @property
     def workdir(self) -> Path:
@@ -100,5 +108,13 @@ class Project:
 
         backend = backend or make_teacher(self.spec.teacher)
         return asyncio.run(
-            label_texts(self.engine, self.spec.teacher, backend, texts, price=self.spec.price_for(self.spec.teacher.model), progress=progress)
+            label_texts(
+                self.engine,
+                self.spec.teacher,
+                backend,
+                texts,
+                price=self.spec.price_for(self.spec.teacher.model),
+                progress=progress,
+                redactor=self.redactor,
+            )
         )

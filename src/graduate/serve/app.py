@@ -73,6 +73,7 @@ def create_app(
         flush_s=opts.traffic_flush_s,
         spill_dir=project.workdir,
         on_written=metrics.traffic_written.inc,
+        redactor=project.redactor,
     )
     labels = list(student.labels)
     decide = student.decision_rule()  # multi-label: the set by its tuned thresholds (kept without the model)
@@ -106,7 +107,7 @@ def create_app(
         if needs_teacher:
             from graduate.teacher.registry import make_teacher
 
-            service.attach_teacher(ServeTeacher(project.engine, spec, teacher_backend or make_teacher(spec.teacher)))
+            service.attach_teacher(ServeTeacher(project.engine, spec, teacher_backend or make_teacher(spec.teacher), redactor=project.redactor))
         try:
             await predictor.start()
             state["ready"] = True

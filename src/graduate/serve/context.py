@@ -9,6 +9,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
+from graduate.privacy import Redactor
 from graduate.spec import ProjectSpec
 from graduate.store.runs import RunRow
 from graduate.students.base import Student
@@ -21,6 +22,11 @@ class ServedProject(Protocol):
 
     @property
     def workdir(self) -> Path: ...
+
+    @property
+    def redactor(self) -> Redactor | None:
+        """privacy.redact's redaction of what is stored, or None when it is off."""
+        ...
 
     def select_student(self, name: str | None) -> tuple[Student, RunRow]:
         """The best student (``name`` None), or the newest run of the student ``name``."""

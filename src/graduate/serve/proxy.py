@@ -44,6 +44,7 @@ from graduate.serve.chat import message_text, recover_text
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit
 from graduate.data.text import scrub_surrogates
+from graduate.privacy import records
 from graduate.store.calls import begin_call, finish_call, request_key
 from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 
@@ -147,6 +148,7 @@ class StreamAssembler:
 def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: bool = False, timeout_s: float = 600.0, env: dict[str, str] | None = None) -> Any:
     spec = project.spec
     engine = project.engine
+    redactor = project.redactor  # privacy.redact: requests, answers and items stored redacted
     env = dict(os.environ) if env is None else env
     base = upstream.rstrip("/")
     upstream_key: str | None = None
@@ -215,13 +217,15 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             tout = estimate_text_tokens(content or "")
         price = spec.price_for(model)
         ok = error is None and 200 <= status_code < 300
+        stored = records.answer(redactor, {"messages": messages}, content=content, response=body, error=None if ok else (error or f"HTTP {status_code}"))
         finish_call(
             engine,
             call_id,
             status="ok" if ok else "error",
-            content=content,
-            response=body,
-            error=None if ok else (error or f"HTTP {status_code}"),
+            content=stored.content,
+            response=stored.response,
+            error=stored.error,
+            redactions=stored.redactions,
             input_tokens=tin,
             output_tokens=tout,
             tokens_estimated=estimated,
@@ -229,6 +233,8 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             cost_usd=price.cost(tin, tout) if (price and ok) else None,
         )
         text = recover_text(spec.teacher, messages) if ok else None
+        if text is not None and redactor is not None:
+            text = redactor.record({"messages": messages}).text(text)
         if text is not None:
             from graduate.data.csv_source import Item
             from graduate.data.examples import add_examples
@@ -242,7 +248,8 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
         # Identical requests at the same moment race for the same sample index: the loser retries.
         for attempt in range(5):
             try:
-                return begin_call(engine, cache_key=key, model=model, request=body, params=params, source="proxy")
+                stored, counts = records.request(redactor, body)
+                return begin_call(engine, cache_key=key, model=model, request=stored, params=params, source="proxy", redactions=counts)
             except IntegrityError:
                 if attempt == 4:
                     raise

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from graduate.errors import BudgetExceededError, TeacherError
+from graduate.privacy import Redactor, records
 from graduate.spec import ProjectSpec
 from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
 from graduate.teacher.base import ChatRequest, TeacherBackend
@@ -39,9 +40,10 @@ class TeacherAnswer:
 
 
 class ServeTeacher:
-    def __init__(self, engine: Engine, spec: ProjectSpec, backend: TeacherBackend):
+    def __init__(self, engine: Engine, spec: ProjectSpec, backend: TeacherBackend, redactor: Redactor | None = None):
         self.engine = engine
         self.spec = spec
+        self.redactor = redactor  # privacy.redact: requests and answers are stored redacted
         self.backend = backend
         self.price = spec.price_for(spec.teacher.model)
         self.concurrency = spec.teacher.concurrency
@@ -76,14 +78,16 @@ class ServeTeacher:
         actual = 0.0
         try:
             async with self._sem:
+                body = req.body()
+                stored, counts = records.request(self.redactor, body)
                 try:
                     call_id = await asyncio.to_thread(
-                        begin_call, self.engine, cache_key=key, model=req.model, request=req.body(), params=req.params
+                        begin_call, self.engine, cache_key=key, model=req.model, request=stored, params=req.params, redactions=counts
                     )
                 except IntegrityError:
                     # Another process logged the same request at the same moment: take the next index.
                     call_id = await asyncio.to_thread(
-                        begin_call, self.engine, cache_key=key, model=req.model, request=req.body(), params=req.params
+                        begin_call, self.engine, cache_key=key, model=req.model, request=stored, params=req.params, redactions=counts
                     )
                 self.calls += 1
                 try:
@@ -91,7 +95,10 @@ class ServeTeacher:
                         self.backend, req, self._pacer, max_retries=self.spec.teacher.max_retries, tokens=estimate_prompt_tokens(req.messages)
                     )
                 except TeacherError as exc:
-                    await asyncio.to_thread(finish_call, self.engine, call_id, status="error", error=str(exc), attempts=exc.attempts or 1)
+                    failed = records.answer(self.redactor, body, error=str(exc))
+                    await asyncio.to_thread(
+                        finish_call, self.engine, call_id, status="error", error=failed.error, attempts=exc.attempts or 1, redactions=failed.redactions
+                    )
                     return TeacherAnswer(None, None, call_id, (time.perf_counter() - started) * 1000, error=str(exc))
                 except asyncio.CancelledError:
                     await asyncio.shield(
@@ -107,6 +114,8 @@ class ServeTeacher:
                     est_in=estimate_prompt_tokens(req.messages),
                     latency_ms=latency,
                     price=self.price,
+                    redactor=self.redactor,
+                    body=body,
                 )
                 return TeacherAnswer(None, completion.content, call_id, latency, response=completion.response)
         finally:

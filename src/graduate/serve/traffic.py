@@ -21,6 +21,7 @@ from typing import Any, Callable
 from sqlalchemy import Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError, TimeoutError as PoolTimeout
 
+from graduate.privacy import Redactor, records
 from graduate.store.traffic import write_traffic
 
 
@@ -33,8 +34,10 @@ class TrafficWriter:
         flush_s: float = 0.2,
         spill_dir: Path | None = None,
         on_written: Callable[[int], None] | None = None,
+        redactor: Redactor | None = None,
     ):
         self.engine = engine
+        self.redactor = redactor  # privacy.redact: rows are redacted by the writer thread, off the request path
         self.batch_size = batch_size
         self.flush_s = flush_s
         self.spill_dir = spill_dir
@@ -74,6 +77,8 @@ class TrafficWriter:
     def _take(self) -> list[dict[str, Any]]:
         with self._lock:
             rows, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+        if self.redactor is not None:  # before anything is written: the store or the spill file
+            rows = [records.traffic_row(self.redactor, row) for row in rows]
         return rows
 
     def _put_back(self, rows: list[dict[str, Any]]) -> None:
@@ -161,6 +166,8 @@ class TrafficWriter:
     def _spill_rows(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
+        if self.redactor is not None:  # rows put back or never taken: redacted here too (once)
+            rows = [records.traffic_row(self.redactor, row) for row in rows]
         directory = self.spill_dir or Path(".")
         directory.mkdir(parents=True, exist_ok=True)
         path = self.spilled or directory / f"traffic-unwritten-{int(time.time())}.jsonl"

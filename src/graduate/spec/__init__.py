@@ -15,7 +15,8 @@ from graduate.spec.evaluation import BiasPairSpec, DEFAULT_IDENTITY_TERMS, Evalu
 from graduate.spec.audit import AuditConfig, AuditSpec, EnsembleSpec, TeacherConfigSpec, audit_configs
 from graduate.spec.clean import BalanceSpec, CleanSpec, DiversitySpec, FilterSpec, LabelIssueSpec, NearDuplicateSpec
 from graduate.spec.store import StoreSpec
+from graduate.spec.privacy import PII_TYPES, PrivacySpec
 from graduate.spec.project import ProjectSpec
 from graduate.spec.load import load_spec, parse_spec, spec_hash
 
-__all__ = ['MULTI_LABEL_KINDS', 'SPEC_FILENAME', 'AuditConfig', 'AuditSpec', 'BalanceSpec', 'BiasPairSpec', 'CleanSpec', 'DEFAULT_IDENTITY_TERMS', 'DEFAULT_PROXY_ROUTES', 'DataSourceSpec', 'DiversitySpec', 'EnsembleSpec', 'EvaluationSpec', 'FewShotSpec', 'FilterSpec', 'LabelIssueSpec', 'LabelImportSpec', 'LabellerSpec', 'LocalServerSpec', 'MonitorSpec', 'NearDuplicateSpec', 'ParseSpec', 'PriceSpec', 'ProjectSpec', 'ProxySpec', 'SelectionSpec', 'ServeSpec', 'ServingSpec', 'StoreSpec', 'StudentSpec', 'TaskSpec', 'TeacherConfigSpec', 'TeacherLogSpec', 'TeacherSpec', 'TestSetSpec', 'TrainSpec', 'audit_configs', 'load_spec', 'parse_spec', 'spec_hash']
+__all__ = ['MULTI_LABEL_KINDS', 'PII_TYPES', 'PrivacySpec', 'SPEC_FILENAME', 'AuditConfig', 'AuditSpec', 'BalanceSpec', 'BiasPairSpec', 'CleanSpec', 'DEFAULT_IDENTITY_TERMS', 'DEFAULT_PROXY_ROUTES', 'DataSourceSpec', 'DiversitySpec', 'EnsembleSpec', 'EvaluationSpec', 'FewShotSpec', 'FilterSpec', 'LabelIssueSpec', 'LabelImportSpec', 'LabellerSpec', 'LocalServerSpec', 'MonitorSpec', 'NearDuplicateSpec', 'ParseSpec', 'PriceSpec', 'ProjectSpec', 'ProxySpec', 'SelectionSpec', 'ServeSpec', 'ServingSpec', 'StoreSpec', 'StudentSpec', 'TaskSpec', 'TeacherConfigSpec', 'TeacherLogSpec', 'TeacherSpec', 'TestSetSpec', 'TrainSpec', 'audit_configs', 'load_spec', 'parse_spec', 'spec_hash']

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, and_, func, select, update
 
@@ -57,6 +57,7 @@ class CallRecord:
     tokens_estimated: bool = False
     latency_ms: float | None = None
     cost_usd: float | None = None
+    redactions: dict[str, int] | None = None  # what privacy.redact replaced in it (graduate.privacy)
 
     @property
     def cache_key(self) -> str:
@@ -77,8 +78,20 @@ def file_imported(engine: Engine, sha256: str) -> bool:
         return conn.execute(select(imports.c.id).where(imports.c.sha256 == sha256)).first() is not None
 
 
-def import_calls(engine: Engine, records: Iterable[CallRecord], *, kind: str, path: str, sha256: str) -> tuple[int, int]:
+def import_calls(
+    engine: Engine,
+    records: Iterable[CallRecord],
+    *,
+    kind: str,
+    path: str,
+    sha256: str,
+    redact: Callable[[CallRecord], CallRecord] | None = None,
+) -> tuple[int, int]:
     """Write imported calls in one transaction; rows already imported are skipped.
+
+    ``redact`` (privacy.redact) gives the record as it is stored; its cache and import keys stay
+    those of the record as read (hashes stay, the text does not), so a redacted log still answers
+    the same requests and a re-import still adds nothing.
 
     Identical requests get successive sample indexes, so repeated answers (teacher noise) are kept.
     Returns (added, skipped). A crash mid-way rolls back whole: re-running imports everything once.
@@ -115,6 +128,8 @@ def import_calls(engine: Engine, records: Iterable[CallRecord], *, kind: str, pa
             key = r.cache_key
             idx = next_index.get(key, 0)
             next_index[key] = idx + 1
+            if redact is not None:
+                r = redact(r)
             rows.append(
                 {
                     "cache_key": key,
@@ -134,6 +149,7 @@ def import_calls(engine: Engine, records: Iterable[CallRecord], *, kind: str, pa
                     "tokens_estimated": r.tokens_estimated,
                     "latency_ms": r.latency_ms,
                     "cost_usd": r.cost_usd,
+                    "redactions": r.redactions,
                     "attempts": 1,
                     "created_at": created,
                     "completed_at": created,
@@ -220,27 +236,36 @@ def samples(engine: Engine, keys: Iterable[str]) -> dict[str, list[CallRow]]:
 
 
 def begin_call(
-    engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str = "live"
+    engine: Engine,
+    *,
+    cache_key: str,
+    model: str,
+    request: dict[str, Any],
+    params: dict[str, Any],
+    source: str = "live",
+    redactions: dict[str, int] | None = None,
 ) -> int:
     """Record a call as pending before it is sent.
 
     A live row left pending or failed by an earlier run is reused in place (so a crash re-sends at
     most what was in flight and adds no row); imported rows are never touched. ``source="proxy"``
     (calls the app made through ``graduate proxy``: not graduate's spend) always adds a row.
+    ``request`` is stored as given (already redacted when privacy.redact is on; ``redactions``
+    counts what was replaced); ``cache_key`` is the hash of the request as sent.
     """
     from sqlalchemy.exc import IntegrityError
 
     # Two writers may pick the same next sample index at once; the loser takes the one after.
     for _ in range(5):
         try:
-            return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source)
+            return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions)
         except IntegrityError:
             continue
-    return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source)
+    return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions)
 
 
 def _begin_once(
-    engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str
+    engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str, redactions: dict[str, int] | None
 ) -> int:
     with engine.begin() as conn:
         rows = conn.execute(
@@ -251,7 +276,7 @@ def _begin_once(
         for row in rows:
             if source == "live" and row.source == "live" and row.status != "ok":
                 conn.execute(
-                    update(teacher_calls).where(teacher_calls.c.id == row.id).values(status="pending", error=None)
+                    update(teacher_calls).where(teacher_calls.c.id == row.id).values(status="pending", error=None, request=request, redactions=redactions)
                 )
                 return int(row.id)
         next_index = (rows[-1].sample_index + 1) if rows else 0
@@ -264,6 +289,7 @@ def _begin_once(
                 params=params,
                 status="pending",
                 source=source,
+                redactions=redactions,
                 attempts=0,
                 tokens_estimated=False,
                 created_at=now(),
@@ -286,8 +312,15 @@ def finish_call(
     latency_ms: float | None = None,
     cost_usd: float | None = None,
     attempts: int = 1,
+    redactions: dict[str, int] | None = None,
 ) -> None:
+    """Complete a call; ``redactions``: what privacy.redact replaced in the answer (added to the
+    request's counts)."""
     with engine.begin() as conn:
+        extra: dict[str, Any] = {}
+        if redactions:
+            before = conn.execute(select(teacher_calls.c.redactions).where(teacher_calls.c.id == call_id)).scalar() or {}
+            extra["redactions"] = {k: before.get(k, 0) + redactions.get(k, 0) for k in sorted(set(before) | set(redactions))}
         conn.execute(
             update(teacher_calls)
             .where(teacher_calls.c.id == call_id)
@@ -303,6 +336,7 @@ def finish_call(
                 cost_usd=cost_usd,
                 attempts=teacher_calls.c.attempts + attempts,
                 completed_at=now(),
+                **extra,
             )
         )
 
@@ -324,3 +358,18 @@ def count_by_status(engine: Engine) -> dict[str, int]:
             )
         ).all()
     return {f"{source}:{status}": n for source, status, n in rows}
+
+
+def redaction_counts(engine: Engine) -> dict[str, dict[str, int]]:
+    """What privacy.redact replaced, per placeholder name, in the call log and the traffic log."""
+    from graduate.store.schema import traffic
+
+    out: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for name, table in (("calls", teacher_calls), ("traffic", traffic)):
+            totals: dict[str, int] = {}
+            for (counts,) in conn.execute(select(table.c.redactions).where(table.c.redactions.is_not(None))):
+                for k, v in (counts or {}).items():
+                    totals[k] = totals.get(k, 0) + int(v)
+            out[name] = dict(sorted(totals.items()))
+    return out

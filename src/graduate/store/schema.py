@@ -47,6 +47,7 @@ teacher_calls = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("redactions", JSON, nullable=True, doc="personal data replaced before storing (privacy.redact): {EMAIL: 2, ...}"),
     UniqueConstraint("cache_key", "sample_index", name="uq_teacher_calls_key_sample"),
 )
 
@@ -212,6 +213,7 @@ traffic = Table(
     Column("latency_ms", Float, nullable=False, doc="from arrival to response, as the caller waited"),
     Column("teacher_latency_ms", Float, nullable=True),
     Column("student", String(300), nullable=True, doc="the student that predicted: name:run_id"),
+    Column("redactions", JSON, nullable=True, doc="personal data replaced in text and answer before storing (privacy.redact)"),
     Column("model", String(200), nullable=True, doc="the model name the caller asked for"),
     Column("client", String(16), nullable=True, doc="sha256 of the caller's API key, first 12 hex digits (never the key)"),
     UniqueConstraint("request_id", "item", name="uq_traffic_request_item"),

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from sqlalchemy import Engine
 
 from graduate.errors import TeacherAuthError, TeacherError
+from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
 from graduate.teacher.base import ChatRequest, Completion, TeacherBackend
@@ -72,10 +73,20 @@ class _Budget:
 
 
 def record_completion(
-    engine: Engine, call_id: int, completion: Completion, *, est_in: int, latency_ms: float, price: PriceSpec | None
+    engine: Engine,
+    call_id: int,
+    completion: Completion,
+    *,
+    est_in: int,
+    latency_ms: float,
+    price: PriceSpec | None,
+    redactor: Redactor | None = None,
+    body: dict[str, Any] | None = None,
 ) -> float:
     """Complete a pending call in the log with its answer, tokens (estimated where the endpoint
-    reported no usage) and cost; returns the cost."""
+    reported no usage) and cost; returns the cost. With a ``redactor`` the answer is stored redacted
+    (``body``: the request as sent, so its values keep their placeholders)."""
+    stored = records.answer(redactor, body, content=completion.content, response=completion.response)
     estimated = completion.input_tokens is None or completion.output_tokens is None
     tin = completion.input_tokens if completion.input_tokens is not None else est_in
     tout = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
@@ -84,8 +95,9 @@ def record_completion(
         engine,
         call_id,
         status="ok",
-        content=completion.content,
-        response=completion.response,
+        content=stored.content,
+        response=stored.response,
+        redactions=stored.redactions,
         input_tokens=tin,
         output_tokens=tout,
         tokens_estimated=estimated,
@@ -105,12 +117,16 @@ async def label_texts(
     price: PriceSpec | None,
     progress: Progress | None = None,
     samples: int = 1,
+    redactor: Redactor | None = None,
 ) -> tuple[list[LabelOutcome], LabelStats]:
     """Label ``texts`` with the live teacher. Outcomes come back in input order.
 
     ``samples`` > 1 makes sure each distinct request has that many successful answers in the log
     (self-consistency): the missing ones are sent one after another per request, each stored
     under the next sample index.
+
+    With a ``redactor`` (privacy.redact) every request and answer is stored redacted; the
+    outcomes carry the answers as received.
 
     Raises ``TeacherAuthError`` if the teacher refuses the API key (after the calls in flight settle).
     """
@@ -172,13 +188,16 @@ async def label_texts(
             try:
                 if refuse(key):
                     return
-                call_id = begin_call(engine, cache_key=key, model=req.model, request=req.body(), params=req.params)
+                body = req.body()
+                stored_request, counts = records.request(redactor, body)
+                call_id = begin_call(engine, cache_key=key, model=req.model, request=stored_request, params=req.params, redactions=counts)
                 started = time.perf_counter()
                 try:
                     # Every attempt, retries too, waits for the shared limits (graduate.teacher.sending).
                     completion = await send(backend, req, pacer, max_retries=spec.max_retries, tokens=est_in + out_reserve)
                 except TeacherError as exc:
-                    finish_call(engine, call_id, status="error", error=str(exc), attempts=exc.attempts or 1)
+                    failed = records.answer(redactor, body, error=str(exc))
+                    finish_call(engine, call_id, status="error", error=failed.error, attempts=exc.attempts or 1, redactions=failed.redactions)
                     if isinstance(exc, TeacherAuthError):
                         refused.append(exc)
                     stats.failed += 1
@@ -188,7 +207,7 @@ async def label_texts(
                     return
                 # The answering attempt's own time (what a local model's CPU cost is estimated from).
                 latency = completion.latency_ms if completion.latency_ms is not None else (time.perf_counter() - started) * 1000
-                actual = record_completion(engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price)
+                actual = record_completion(engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price, redactor=redactor, body=body)
                 stats.sent += 1
                 stats.attempts += completion.attempts
                 stats.cost_usd += actual
