@@ -162,5 +162,7 @@ def test_the_servers_traffic_log_is_redacted_by_its_writer(trained_copy: Path) -
         rows = conn.execute(select(traffic.c.text, traffic.c.redactions).order_by(traffic.c.item)).all()
     assert [r.text for r in rows] == ["write to <EMAIL_1> or <EMAIL_1>", "plain words"]
     assert [r.redactions for r in rows] == [{"EMAIL": 2}, None]
+    html = proj.report().read_text()
+    assert '<table id="redactions">' in html and "<td>traffic</td><td><code>&lt;EMAIL_n&gt;</code></td><td>2</td>" in html
     proj.engine.dispose()
     assert EMAIL.encode() not in _store_bytes(trained_copy)

@@ -33,6 +33,7 @@ from graduate.evaluate.cost import format_usd_per_1k
 from graduate.evaluate.criteria import METRICS
 from graduate.evaluate.error_analysis import GROUP_TITLES, GROUPS, ErrorAnalysis
 from graduate.evaluate.frozen import frozen_versions
+from graduate.store.calls import redaction_counts
 from graduate.spec import ProjectSpec
 
 TEMPLATE = "report.html.j2"
@@ -399,6 +400,7 @@ def build_context(
         "dataset": dataset,
         "summary": summary,
         "frozen": frozen_versions(engine),
+        "privacy": {"redact": spec.privacy.redact, "counts": redaction_counts(engine)},
         "audit": _audit_section(_optional_json(workdir, "audit.json", "teacher_audit.json")),
         "curves": _curve_sections(workdir),
         "monitor": _monitor_section(workdir),
