@@ -154,4 +154,5 @@ class NotReadyError(GraduateError):
 
 
 class PrivacyError(GraduateError):
-    """Redaction was asked for and cannot run (its library is missing)."""
+    """A privacy request that cannot be done: redaction without its library, forget without a
+    target or with an unknown one."""

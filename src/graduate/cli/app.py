@@ -19,6 +19,7 @@ from graduate.cli import errors as errors_cli
 from graduate.cli import evaluate as evaluate_cli
 from graduate.cli import report as report_cli
 from graduate.cli import data as data_cli
+from graduate.cli import privacy as privacy_cli
 from graduate.cli.console import err_console, quiet_libraries
 from graduate.errors import GraduateError
 
@@ -50,6 +51,7 @@ app.add_typer(students_cli.app, name="students")
 app.command("train")(train_cli.train)
 app.command("curve")(curve_cli.curve)
 app.add_typer(runs_cli.app, name="runs")
+app.add_typer(privacy_cli.app, name="privacy")
 
 
 def main() -> None:

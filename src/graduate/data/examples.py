@@ -13,7 +13,7 @@ from graduate.data.csv_source import Item
 from graduate.data.text import text_hash
 from graduate.errors import InputDataError
 from graduate.store.db import insert_ignore, now
-from graduate.store.schema import examples, label_changes, labels
+from graduate.store.schema import examples, forgotten_keys, label_changes, labels
 
 
 @dataclass
@@ -33,11 +33,15 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
     Returns how many examples were added. An item already stored keeps its example, and the file
     wins for what may change: its tags and group are updated, and a changed gold label replaces the
     stored one (logged in ``label_changes``), so the frozen-test-set check sees the change. A stored
-    id whose text changed is refused (InputDataError): one id never stands for two texts.
+    id whose text changed is refused (InputDataError): one id never stands for two texts. An item
+    forgotten with ``graduate privacy forget`` (its text hash is kept) is never added again.
     """
     items = list(items)
     created = now()
     with engine.begin() as conn:
+        gone = set(conn.execute(select(forgotten_keys.c.value).where(forgotten_keys.c.kind == "text_hash")).scalars())
+        if gone:
+            items = [it for it in items if text_hash(it.text) not in gone]
         stored = _stored(conn, source, [it.external_id for it in items])
         for it in items:
             old = stored.get(it.external_id)

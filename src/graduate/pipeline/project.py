@@ -20,7 +20,7 @@ from graduate.store.db import open_engine, resolve_url
 from graduate.store.runs import RunRow
 from graduate.students.base import Student
 
-from graduate.pipeline import assess, build, ingest, report, run, select, train
+from graduate.pipeline import assess, build, ingest, privacy, report, run, select, train
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.pipeline.train import TrainResult
 from graduate.pipeline.validate import load_checked_spec
@@ -99,6 +99,13 @@ class Project:
 
     def report(self, path: Path | None = None) -> Path:
         return report.write_html_report(self, path)
+
+    # -- privacy --------------------------------------------------------------------------------
+    def forget(self, *, item: str | None = None, match: str | None = None) -> privacy.ForgetReport:
+        return privacy.forget(self, item=item, match=match)
+
+    def purge(self) -> privacy.PurgeReport:
+        return privacy.purge(self)
 
     # -- use ------------------------------------------------------------------------------------
     def label(self, texts: list[str], *, progress: Callable[[int], None] | None = None, backend: Any = None):

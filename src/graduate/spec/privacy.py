@@ -29,6 +29,10 @@ class PrivacySpec(_Model):
         description="Regions whose national phone formats are recognised (ISO 3166 codes); numbers with a +country prefix are recognised anywhere.",
     )
 
+    retention_days: int | None = Field(
+        None, ge=0, description="Days raw requests and answers are kept; `graduate privacy purge` drops older ones (labels, hashes and figures stay). None: kept."
+    )
+
     @field_validator("patterns")
     @classmethod
     def _patterns(cls, patterns: dict[str, str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import Engine, and_, func, select, update
 
 from graduate.store.db import insert_ignore, now
-from graduate.store.schema import imports, teacher_calls
+from graduate.store.schema import forgotten_keys, imports, teacher_calls
 
 
 def _normalise(value: Any) -> Any:
@@ -97,8 +97,13 @@ def import_calls(
     Returns (added, skipped). A crash mid-way rolls back whole: re-running imports everything once.
     """
     records = list(records)
+    total = len(records)
     created = now()
     with engine.begin() as conn:
+        # calls of items forgotten with `graduate privacy forget` never come back
+        gone = set(conn.execute(select(forgotten_keys.c.value).where(forgotten_keys.c.kind == "cache_key")).scalars())
+        if gone:
+            records = [r for r in records if r.cache_key not in gone]
         rows: list[dict[str, Any]] = []
         seen_import: set[str] = set()
         by_import_key = {r.import_key: r for r in records}
@@ -159,9 +164,9 @@ def import_calls(
         insert_ignore(
             conn,
             imports,
-            [{"kind": kind, "path": path, "sha256": sha256, "added": added, "skipped": len(records) - added, "created_at": created}],
+            [{"kind": kind, "path": path, "sha256": sha256, "added": added, "skipped": total - added, "created_at": created}],
         )
-    return added, len(records) - added
+    return added, total - added
 
 
 @dataclass

@@ -250,3 +250,23 @@ eval_results = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("run_id", "test_set", "predictor", name="uq_eval_results"),
 )
+
+
+forgotten = Table(
+    "forgotten",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, doc="item | match (graduate privacy forget)"),
+    Column("what_hash", String(64), nullable=False, doc="sha256 of the item id or the matched text: never the text"),
+    Column("counts", JSON, nullable=False, doc="rows deleted per table, files rewritten or removed"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# What may never come back: the normalised-text hashes of forgotten items (a data file that still
+# holds the row adds nothing) and the cache keys of forgotten calls (an import adds nothing).
+forgotten_keys = Table(
+    "forgotten_keys",
+    metadata,
+    Column("kind", String(16), primary_key=True, doc="text_hash | cache_key"),
+    Column("value", String(64), primary_key=True),
+)

@@ -1,0 +1,153 @@
+"""`graduate privacy forget|purge`: an item deleted from every table and file the project writes
+(the database's bytes too, after compaction), never added back by a data file or a log that still
+holds it, the frozen test set's next version named; raw requests and answers purged past retention
+while labels survive."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from graduate.errors import TestSetChangedError
+from graduate.pipeline.project import Project
+from graduate.store.schema import examples, forgotten, teacher_calls, traffic
+from teacher.live_teacher import cli_env
+
+ITEM = "00e3f344cc9fef4a"  # test.balanced; the recorded teachers answered it
+TEXT = "Who is the man in the high castle?"
+
+
+def store_bytes(project: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in (project / ".graduate").glob("graduate.db*"))
+
+
+def every_file(project: Path) -> str:
+    out = []
+    for p in (project / ".graduate").rglob("*"):
+        if p.is_file() and not p.name.startswith("graduate.db"):
+            out.append(p.read_bytes().decode("utf-8", "replace"))
+    return "\n".join(out)
+
+
+def count(proj: Project, table) -> int:
+    with proj.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_forget_an_item_everywhere_and_it_never_comes_back(trained_copy: Path, tmp_path: Path) -> None:
+    project = trained_copy
+    proj = Project.load(project)
+    proj.report()  # the HTML report lists test items: a file that holds the text
+    queue = project / ".graduate" / "review" / "queue.csv"
+    queue.parent.mkdir(parents=True, exist_ok=True)
+    with queue.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerows([["id", "text", "corrected_label"], ["1", TEXT, ""], ["2", "another comment", ""]])
+    assert TEXT.encode() in store_bytes(project)
+    calls_before, examples_before = count(proj, teacher_calls), count(proj, examples)
+
+    report = proj.forget(item=ITEM)
+    assert report.examples == 1 and report.counts["examples"] == 1 and report.counts["teacher_calls"] >= 2  # GPT-4 and GPT-3.5 logs
+    assert report.counts["labels"] >= 2  # gold + the teacher's label
+    assert report.test_sets == [{"name": "test.balanced", "version": 1, "next_version": 2}]
+    assert "review/queue.csv" in report.files_rewritten
+    proj.engine.dispose()
+    assert TEXT.encode() not in store_bytes(project)  # compacted: no deleted page or WAL frame keeps it
+    assert TEXT not in every_file(project) and "another comment" in queue.read_text()
+
+    proj = Project.load(project)
+    assert count(proj, examples) == examples_before - 1 and count(proj, teacher_calls) == calls_before - report.counts["teacher_calls"]
+    # the data file and the teacher logs still hold it: nothing comes back
+    proj.load_data()
+    assert count(proj, examples) == examples_before - 1
+    logs = [(project / log.input, project / log.output) for log in proj.spec.teacher_logs]
+    for i, (inp, out) in enumerate(logs):
+        lines_in = [l for l in inp.read_text().splitlines() if ITEM in l]
+        lines_out = [l for l in out.read_text().splitlines() if ITEM in l]
+        (tmp_path / f"in{i}.jsonl").write_text("\n".join(lines_in) + "\n")
+        (tmp_path / f"out{i}.jsonl").write_text("\n".join(lines_out) + "\n")
+        again = proj.import_batch(tmp_path / f"in{i}.jsonl", tmp_path / f"out{i}.jsonl")
+        assert again.added == 0 and again.skipped_existing == len(lines_in) >= 1
+    # the frozen-test-set check holds: the set changed, its next version is asked for
+    with pytest.raises(TestSetChangedError, match="version"):
+        proj.load_test_sets()
+    with proj.engine.connect() as conn:
+        (row,) = conn.execute(select(forgotten)).all()
+    assert row.kind == "item" and ITEM not in json.dumps(row.counts) and row.what_hash != ITEM
+
+
+def test_forget_a_match_in_calls_and_traffic_and_nothing_else(trained_copy: Path) -> None:
+    from graduate.store.traffic import write_traffic
+    from graduate.store.db import now
+
+    proj = Project.load(trained_copy)
+    email = "someone.private@example.com"
+    base = {"created_at": now(), "endpoint": "classify", "mode": "student", "route": "student", "reason": "student", "status": 200, "latency_ms": 1.0}
+    write_traffic(proj.engine, [{**base, "request_id": "a" * 32, "text": f"mail {email} now", "answer": "ok"}, {**base, "request_id": "b" * 32, "text": "nothing", "answer": "ok"}])
+    before = count(proj, examples)
+    report = proj.forget(match=email)
+    assert report.examples == 0 and report.counts.get("traffic") == 1 and count(proj, examples) == before
+    with proj.engine.connect() as conn:
+        assert [r.text for r in conn.execute(select(traffic.c.text))] == ["nothing"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(match=st.text(alphabet=st.sampled_from("%_\\'\"[]*?ab é\u0000"), min_size=3, max_size=12).filter(lambda m: len(m.strip()) >= 3))
+def test_a_match_is_literal_text(trained_tiny: Path, tmp_path_factory: pytest.TempPathFactory, match: str) -> None:
+    """LIKE's own characters (% _ \\) and quotes in --match are literal: only texts holding exactly
+    that are deleted (none of the fixture's comments hold these strings)."""
+    import shutil
+
+    project = tmp_path_factory.mktemp("m") / "tiny"
+    shutil.copytree(trained_tiny, project)
+    proj = Project.load(project)
+    before = count(proj, examples)
+    with proj.engine.connect() as conn:
+        holding = sum(match in t for t in conn.execute(select(examples.c.text)).scalars())
+    report = proj.forget(match=match)
+    assert report.examples == holding and count(proj, examples) == before - holding
+    proj.engine.dispose()
+
+
+def test_purge_drops_raw_requests_past_retention_and_keeps_labels(trained_copy: Path) -> None:
+    raw = yaml.safe_load((trained_copy / "graduate.yaml").read_text())
+    raw["privacy"] = {"retention_days": 0}
+    (trained_copy / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(trained_copy)
+    built = proj.build_training_set()
+    report = proj.purge()
+    assert report.calls == count(proj, teacher_calls) > 0
+    with proj.engine.connect() as conn:
+        rows = conn.execute(select(teacher_calls.c.request, teacher_calls.c.response, teacher_calls.c.content)).all()
+    assert all(r.request.get("purged") and "messages" not in r.request and r.response is None for r in rows)
+    assert {r.content for r in rows} <= {'{"is_bad": 0}', '{"is_bad": 1}', None}
+    again = proj.build_training_set()
+    assert [(e.id, lab) for e, lab in zip(again.examples, again.labels)] == [(e.id, lab) for e, lab in zip(built.examples, built.labels)]
+    assert proj.purge().calls == 0  # already purged
+
+
+def graduate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, timeout=120, env=cli_env())
+
+
+def test_cli_forget_errors_are_one_line_and_the_log_holds_no_text(trained_copy: Path) -> None:
+    neither = graduate("privacy", "forget", str(trained_copy))
+    assert neither.returncode != 0 and "--item ID or --match TEXT" in neither.stderr and len(neither.stderr.strip().splitlines()) == 1
+    unknown = graduate("privacy", "forget", str(trained_copy), "--item", "no-such-id")
+    assert unknown.returncode != 0 and "no item with id 'no-such-id'" in unknown.stderr
+    done = graduate("privacy", "forget", str(trained_copy), "--item", ITEM)
+    assert done.returncode == 0, done.stderr
+    assert "test set test.balanced held it" in done.stdout and "version: 2" in done.stdout
+    log = graduate("privacy", "log", str(trained_copy))
+    assert log.returncode == 0 and "1 deletions" in log.stdout and TEXT not in log.stdout
+    purge = graduate("privacy", "purge", str(trained_copy))
+    assert purge.returncode != 0 and "privacy.retention_days is not set" in purge.stderr
