@@ -16,6 +16,7 @@ from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.examples import Example, select_examples
 from graduate.data.filters import cap_groups, rule_filter
 from graduate.data.label_issues import ModelFactory
+from graduate.errors import SpecError
 from graduate.spec import ProjectSpec
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import dataset_items, datasets
@@ -115,6 +116,8 @@ def build_training_set(
 
     if clean.human_labels:
         rows = _human_labels(engine, steps, rows, pool, answers.by_example)
+    producers = _producers(spec)
+    _check_terms(spec, producers, sum(r.human is None for r in rows))
 
     f = clean.filters
     if f.min_chars is not None or f.max_chars is not None or f.drop_patterns:
@@ -208,6 +211,7 @@ def build_training_set(
         diagnostics=diagnostics,
     )
     dataset.recipe["label_counts"] = dataset.label_counts
+    dataset.recipe["provenance"] = _provenance(spec, producers, rows, answers.labeller)
     if multi:
         dataset.recipe["per_label_counts"] = per_label_counts(labels, spec.task.labels)
     dataset.recipe["config"] = {
@@ -219,6 +223,60 @@ def build_training_set(
     }
     dataset.id = save_dataset(engine, dataset)
     return dataset
+
+
+def _producers(spec: ProjectSpec) -> list[tuple[str, Any]]:
+    """(labeller, terms) of every teacher configuration whose answers make the training labels."""
+    cfg = spec.train.labeller
+    if cfg.kind != "ensemble":
+        return [(spec.teacher.labeller, spec.teacher.terms)]
+    from graduate.spec import audit_configs
+
+    configs = {c.name: c.teacher for c in audit_configs(spec)}
+    names = cfg.members or [c.name for c in spec.audit.configs]
+    return [(configs[n].labeller, configs[n].terms) for n in names if n in configs]
+
+
+def _check_terms(spec: ProjectSpec, producers: list[tuple[str, Any]], from_teacher: int) -> None:
+    """Refuse labels whose teacher's terms forbid training (teacher.terms.train_allowed: false),
+    unless train.allow_restricted_labels says the user holds the rights."""
+    forbidding = [(who, terms) for who, terms in producers if terms.train_allowed is False]
+    if not forbidding or not from_teacher or spec.train.allow_restricted_labels:
+        return
+    who, terms = forbidding[0]
+    note = f" ({terms.note})" if terms.note else ""
+    raise SpecError(
+        f"{from_teacher} training labels come from {who}, whose terms forbid training a model on its answers{note}; "
+        "label with another teacher or by review, or set train.allow_restricted_labels: true if you hold the rights",
+        field="teacher.terms.train_allowed",
+    )
+
+
+def _provenance(spec: ProjectSpec, producers: list[tuple[str, Any]], rows: list["_Row"], labeller: str) -> dict[str, Any]:
+    """Who produced the training set's labels and under which terms: the teacher labeller (with
+    each configuration that voted) and every reviewer, with how many labels each."""
+    reviewers: dict[str, int] = {}
+    for r in rows:
+        if r.human is not None:
+            reviewers[r.human] = reviewers.get(r.human, 0) + 1
+    teacher_items = sum(r.human is None for r in rows)
+    out = [
+        {
+            "producer": labeller,
+            "kind": spec.train.labeller.kind,
+            "items": teacher_items,
+            "configs": [{"labeller": who, "train_allowed": terms.train_allowed, "note": terms.note} for who, terms in producers],
+            "train_allowed": _combined(producers),
+        }
+    ]
+    out += [{"producer": f"human:{who}", "kind": "human", "items": n, "configs": [], "train_allowed": True} for who, n in sorted(reviewers.items())]
+    return {"labels": out, "allow_restricted_labels": spec.train.allow_restricted_labels}
+
+
+def _combined(producers: list[tuple[str, Any]]) -> bool | str:
+    """False when any configuration forbids training, unknown when any is unchecked, else True."""
+    values = [terms.train_allowed for _, terms in producers]
+    return False if False in values else ("unknown" if "unknown" in values else True)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from graduate.errors import SpecError
 from graduate.spec.base import SPEC_FILENAME, _Model
 from graduate.spec.data import SelectionSpec
-from graduate.spec.teacher import FewShotSpec, TeacherSpec
+from graduate.spec.teacher import FewShotSpec, TeacherSpec, TermsSpec
 
 if TYPE_CHECKING:
     from graduate.spec.project import ProjectSpec
@@ -32,6 +32,7 @@ class TeacherConfigSpec(_Model):
     temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature; default: teacher.temperature.")
     max_tokens: int | None = Field(None, gt=0, description="Cap on answer tokens; default: teacher.max_tokens.")
     few_shot: list[FewShotSpec] | None = Field(None, description="Worked examples before the item; default: teacher.few_shot.")
+    terms: TermsSpec | None = Field(None, description="Under which terms its answers may be trained on; default: teacher.terms.")
     n: int = Field(1, ge=1, le=64, description="Samples per item: above 1 the label is the majority of n answers (self-consistency), its vote share the confidence.")
 
     @field_validator("prompt")

@@ -42,6 +42,17 @@ class FewShotSpec(_Model):
     answer: str = Field(description="The answer the teacher should give for it, verbatim, e.g. '{\"is_bad\": 1}'.")
 
 
+class TermsSpec(_Model):
+    """Under which terms the teacher's answers were produced: may a model be trained on them?"""
+
+    train_allowed: bool | Literal["unknown"] = Field(
+        "unknown",
+        description="true: the provider's terms allow training a model on its answers; false: they forbid it (graduate data build "
+        "refuses such labels unless train.allow_restricted_labels); unknown: not checked yet (the report says so).",
+    )
+    note: str | None = Field(None, description="Where that comes from, e.g. the terms' URL and date, or the contract.")
+
+
 class TeacherSpec(_Model):
     """The teacher: any OpenAI-compatible chat completions endpoint, or a local GGUF model behind one."""
 
@@ -82,6 +93,7 @@ class TeacherSpec(_Model):
     few_shot: list[FewShotSpec] = Field(
         default_factory=list, description="Worked examples sent before each item as user/assistant turns (few-shot prompting); empty: zero-shot."
     )
+    terms: TermsSpec = Field(default_factory=TermsSpec, description="Under which terms its answers may be used to train a model.")
 
     @field_validator("prompt")
     @classmethod
