@@ -166,3 +166,28 @@ def test_the_servers_traffic_log_is_redacted_by_its_writer(trained_copy: Path) -
     assert '<table id="redactions">' in html and "<td>traffic</td><td><code>&lt;EMAIL_n&gt;</code></td><td>2</td>" in html
     proj.engine.dispose()
     assert EMAIL.encode() not in _store_bytes(trained_copy)
+
+
+def test_the_servers_teacher_calls_never_store_the_api_key(trained_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16's key point for the server: a cascade that sends every item to a teacher requiring a
+    key (from the environment) leaves it in no file of the project (store, WAL, spill files, report)."""
+    import httpx
+
+    from servers.graduate_server import AUTH, KEY, ThreadServer, options, set_teacher
+
+    from graduate.serve.app import create_app
+
+    key = "sk-serve-never-store-91be0c"
+    monkeypatch.setenv("GRADUATE_API_KEYS", KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    with fake_openai_server(api_key=key) as teacher:
+        set_teacher(trained_copy, base_url=teacher.base_url)
+        proj = Project.load(trained_copy)
+        with ThreadServer(create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            results = client.post("/v1/classify", json={"texts": ["a novel text for the teacher", "you stupid jerk, new"]}).json()["results"]
+    assert [r["route"] for r in results] == ["teacher", "teacher"]
+    assert len([r for r in stored_calls(trained_copy) if r.source == "live"]) == 2
+    proj.report()
+    proj.engine.dispose()
+    leaked = [str(p) for p in trained_copy.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
+    assert leaked == []
