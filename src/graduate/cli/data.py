@@ -227,7 +227,7 @@ def diversity(
 
     from graduate.cli.console import quiet_libraries
     from graduate.data.diversity import coverage_report
-    from graduate.data.examples import select_examples
+    from graduate.data.examples import select_examples, selection_examples
 
     quiet_libraries()
     with stage_progress() as progress:
@@ -236,7 +236,7 @@ def diversity(
         ds = proj.build_training_set(progress=progress)
         progress("embed and cluster", 0, 1)
         in_train = {ex.id for ex in ds.examples}
-        test_ids = {ex.id for ts in proj.spec.test_sets for ex in select_examples(proj.engine, source=ts.source, tags=ts.tags)}
+        test_ids = {ex.id for ts in proj.spec.test_sets for ex in selection_examples(proj.engine, ts)}
         candidates = select_examples(proj.engine, source=proj.spec.train.source, tags=d.pool_tags)
         pool = [(ex.id, ex.text) for ex in candidates if ex.id not in in_train and ex.id not in test_ids]
         rep = coverage_report(pool, [(ex.id, ex.text) for ex in ds.examples], clusters=d.clusters, sample=d.sample, embedding=d.embedding, min_coverage=d.min_coverage, seed=proj.spec.seed)

@@ -156,6 +156,25 @@ def serve_plan(
                 fmt_usd(p.cost_per_1k_usd, plan.cost_estimated),
             )
         console.print(t)
+        g = plan.guarantee
+        if g is not None and plan.test_set in g.calibration_set.split(","):
+            if g.threshold is None:
+                console.print(escape(f"guarantee: no threshold keeps agreement >= {g.target:g} with probability {1 - g.delta:g} on {g.n} calibration items: send everything to the teacher"))
+            else:
+                console.print(
+                    escape(
+                        f"guaranteed cascade_threshold: {g.threshold:.4f} (chosen on calibration set {g.calibration_set}, {g.n} items): agreement with the teacher "
+                        f">= {g.target:g} with probability >= {1 - g.delta:g} (Clopper-Pearson lower bound {g.agreement_bound:.4f}); {g.teacher_share:.1%} of traffic to the teacher"
+                    ),
+                    highlight=False,
+                )
+            continue
+        if g is not None and plan.test_set in g.held_out:
+            h = g.held_out[plan.test_set]
+            console.print(
+                escape(f"guaranteed threshold {fmt(g.threshold, 4)} on held-out {plan.test_set} ({h['n']} items): {h['teacher_share']:.1%} to the teacher, agreement {h['agreement']:.4f} (bound {g.agreement_bound:.4f})"),
+                highlight=False,
+            )
         if plan.suggested is None:
             console.print(f"[yellow]no threshold reaches {plan.metric} {plan.target:g} on {plan.test_set}[/]: even all-teacher gives {fmt(plan.best_quality, 4)}")
         else:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from graduate.data.balance import class_counts, class_weights, label_set_weights, per_label_counts, prior_weights, undersample
 from graduate.data.dedupe import exact_duplicates, near_duplicates
-from graduate.data.examples import Example, select_examples
+from graduate.data.examples import Example, select_examples, selection_examples
 from graduate.data.filters import cap_groups, rule_filter
 from graduate.data.label_issues import ModelFactory
 from graduate.errors import SpecError
@@ -124,7 +124,7 @@ def build_training_set(
         rows = _drop(steps, rows, rule_filter([r.ex.text for r in rows], f), "filters", "rule filters (clean.filters)", config=f.model_dump())
 
     if spec.train.exclude_test_overlap and spec.test_sets:
-        test_hashes = {ex.text_hash for ts in spec.test_sets for ex in select_examples(engine, source=ts.source, tags=ts.tags)}
+        test_hashes = {ex.text_hash for ts in spec.test_sets for ex in selection_examples(engine, ts)}
         overlap = {i: "in a test set" for i, r in enumerate(rows) if r.ex.text_hash in test_hashes}
         rows = _drop(steps, rows, overlap, "test_overlap", "same normalised text as a test item")
 

@@ -154,6 +154,17 @@ def select_examples(engine: Engine, *, source: str | None = None, tags: list[str
     return [r for r in rows if any(fnmatchcase(t, pat) for t in r.tags for pat in tags)]
 
 
+def selection_examples(engine: Engine, selection: Any) -> list[Example]:
+    """The examples of a selection (source, tags and, when given, a ``share`` chosen by a hash of
+    each text and the selection's name: the same items every time, whatever else is added)."""
+    pool = select_examples(engine, source=selection.source, tags=selection.tags)
+    share = getattr(selection, "share", None)
+    if share is None:
+        return pool
+    salt = selection.name.encode()
+    return [ex for ex in pool if int(hashlib.sha256(salt + b"\0" + ex.text_hash.encode()).hexdigest()[:12], 16) < share * 16**12]
+
+
 def labels_for(engine: Engine, example_ids: Iterable[int], *, kind: str, labeller: str | None = None) -> dict[int, str | None]:
     """One label per example of the given kind (and labeller); human labels of later ids win."""
     ids = list(example_ids)

@@ -170,6 +170,73 @@ def suggest_threshold(points: Sequence[CascadePoint], target: float) -> CascadeP
 
 
 @dataclass
+class Guarantee:
+    """A cascade threshold chosen so that agreement with the teacher is at least ``target`` with
+    probability at least 1 - ``delta`` over new items like the calibration items."""
+
+    calibration_set: str
+    n: int
+    target: float
+    delta: float
+    threshold: float | None  # None: no threshold passes; every item goes to the teacher
+    teacher_share: float  # on the calibration items
+    disagreements: int  # student answers that differ from the teacher's, among those it keeps
+    agreement_bound: float  # the one-sided Clopper-Pearson lower bound on agreement at the threshold
+    held_out: dict[str, dict[str, float | int | None]] = field(default_factory=dict)  # per test set: observed figures at the threshold
+
+
+def agreement_lower_bound(disagreements: int, n: int, delta: float) -> float:
+    """One-sided (1 - delta) Clopper-Pearson lower bound on the agreement rate 1 - p, from
+    ``disagreements`` out of ``n`` (scipy's beta quantile gives the exact upper bound on p)."""
+    from scipy.stats import beta
+
+    if n <= 0:
+        return 0.0
+    if disagreements >= n:
+        return 0.0
+    upper = float(beta.ppf(1 - delta, disagreements + 1, n - disagreements))
+    return max(0.0, 1.0 - upper)
+
+
+def guaranteed_threshold(
+    confidence: Sequence[float], student_labels: Sequence[str], teacher_labels: Sequence[str | None], *, target: float, delta: float
+) -> tuple[float | None, float, int, float]:
+    """The lowest confidence threshold whose agreement with the teacher is at least ``target`` with
+    probability 1 - ``delta`` (returns threshold, teacher share, disagreements kept, bound).
+
+    An item the student keeps (confidence >= threshold) disagrees when its label differs from the
+    teacher's; items sent to the teacher agree. Thresholds are tested from the most conservative
+    (every item to the teacher) down, each by the Clopper-Pearson bound at level delta, and the scan
+    stops at the first that fails: fixed-sequence testing, so the guarantee holds for the chosen one
+    without a multiple-testing correction (Bates et al., "Distribution-free, risk-controlling
+    prediction sets"; Angelopoulos et al., "Learn then Test"). Items without a teacher answer are
+    left out (the server keeps them with the student, and nothing can be said of them)."""
+    keep = [i for i, t in enumerate(teacher_labels) if t is not None]
+    n = len(keep)
+    if n == 0:
+        return None, 1.0, 0, 0.0
+    conf = np.asarray([confidence[i] for i in keep], dtype=float)
+    wrong = np.asarray([student_labels[i] != teacher_labels[i] for i in keep], dtype=bool)
+    order = np.argsort(-conf, kind="stable")  # most confident first: lowering the threshold keeps more
+    chosen: tuple[float | None, float, int, float] = (None, 1.0, 0, 1.0)
+    kept = disagree = 0
+    i = 0
+    while i < n:
+        c = conf[order[i]]
+        j = i
+        while j < n and conf[order[j]] == c:  # ties: one threshold keeps them all
+            disagree += int(wrong[order[j]])
+            j += 1
+        kept = j
+        bound = agreement_lower_bound(disagree, n, delta)
+        if bound < target:
+            break
+        chosen = (float(c), 1.0 - kept / n, disagree, bound)
+        i = j
+    return chosen
+
+
+@dataclass
 class CascadePlan:
     student: str
     test_set: str
@@ -183,6 +250,7 @@ class CascadePlan:
     cost_estimated: bool
     notes: list[str] = field(default_factory=list)
     gold_metric: str = "accuracy"  # what CascadePoint.accuracy holds: accuracy, or micro_f1 for label sets
+    guarantee: Guarantee | None = None  # chosen on a calibration set (purpose: calibration), checked on this test set
 
     @property
     def best_quality(self) -> float | None:
@@ -205,6 +273,48 @@ class CascadePlan:
         out = asdict(self)
         out["points"] = [asdict(p) for p in self.table(rows=max_points)]
         return out
+
+
+def _confidences(spec: Any, entry: dict[str, dict[int, Any]], items: list[int]) -> list[float]:
+    if spec.task.multi_label:
+        from graduate.formats import labelset
+
+        order = spec.task.labels
+        return [labelset.confidence(entry["student"][i][0], [entry["student"][i][1].get(lab, 0.0) for lab in order], order) for i in items]
+    return [max(entry["student"][i][1].values()) for i in items]
+
+
+def _guarantee(spec: Any, by_set: dict[str, dict[str, dict[int, Any]]], calibration: list[str]) -> Guarantee | None:
+    """The threshold chosen on the calibration sets' items (pooled), by ``guaranteed_threshold``."""
+    conf: list[float] = []
+    s_lab: list[str] = []
+    t_lab: list[str | None] = []
+    for name in calibration:
+        entry = by_set.get(name)
+        if not entry:
+            continue
+        items = sorted(entry["student"])
+        conf += _confidences(spec, entry, items)
+        s_lab += [entry["student"][i][0] for i in items]
+        t_lab += [entry["teacher"].get(i) for i in items]
+    if not conf:
+        return None
+    target, delta = spec.serve.guarantee_agreement, spec.serve.guarantee_delta
+    threshold, share, wrong, bound = guaranteed_threshold(conf, s_lab, t_lab, target=target, delta=delta)
+    return Guarantee(",".join(calibration), sum(t is not None for t in t_lab), target, delta, threshold, share, wrong, bound)
+
+
+def _checked(g: Guarantee, test_set: str, conf: Sequence[float], s_lab: Sequence[str], t_lab: Sequence[str | None]) -> Guarantee:
+    """The guarantee with what its threshold gives on ``test_set``: teacher share and agreement."""
+    pairs = [(c, s, t) for c, s, t in zip(conf, s_lab, t_lab) if t is not None]
+    n = len(pairs)
+    if n == 0 or test_set in g.calibration_set.split(","):
+        return g
+    kept = [(s, t) for c, s, t in pairs if g.threshold is not None and c >= g.threshold]
+    agree = 1.0 - sum(s != t for s, t in kept) / n
+    out = Guarantee(**{**asdict(g), "held_out": dict(g.held_out)})
+    out.held_out[test_set] = {"n": n, "teacher_share": 1.0 - len(kept) / n, "agreement": agree}
+    return out
 
 
 def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: float = 0.99, student: str | None = None, write: bool = True) -> list[CascadePlan]:
@@ -253,6 +363,8 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
         elif r.predictor.startswith(prefix) and r.probs:
             entry["student"][r.example_id] = (r.label, r.probs)
     student_costs = ((ev.metrics or {}).get("test_sets") or {})
+    calibration = {t.name for t in spec.test_sets if t.purpose == "calibration"}
+    guarantee = _guarantee(spec, by_set, sorted(calibration)) if calibration else None
     plans = []
     for test_set, entry in sorted(by_set.items()):
         items = sorted(entry["student"])
@@ -262,22 +374,21 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
         t_lab = [entry["teacher"].get(i) for i in items]
         g_lab = [gold.get(i) for i in items]
         s_cost = (((student_costs.get(test_set) or {}).get("students") or {}).get(name) or {}).get("cost_per_1k_usd")
+        conf = _confidences(spec, entry, items)
         if multi:
-            from graduate.formats import labelset
-
-            order = spec.task.labels
-            conf = [labelset.confidence(entry["student"][i][0], [entry["student"][i][1].get(lab, 0.0) for lab in order], order) for i in items]
-            points = cascade_curve_sets(conf, s_lab, t_lab, g_lab, order, metric=metric, teacher_cost_per_1k=teacher_cost, student_cost_per_1k=s_cost)  # type: ignore[arg-type]
+            points = cascade_curve_sets(conf, s_lab, t_lab, g_lab, spec.task.labels, metric=metric, teacher_cost_per_1k=teacher_cost, student_cost_per_1k=s_cost)  # type: ignore[arg-type]
         else:
-            conf = [max(entry["student"][i][1].values()) for i in items]
             points = cascade_curve(conf, s_lab, t_lab, g_lab, metric=metric, teacher_cost_per_1k=teacher_cost, student_cost_per_1k=s_cost)  # type: ignore[arg-type]
         notes = []
+        if not calibration:
+            notes.append("the threshold is picked on this test set: declare a calibration set (test_sets: purpose calibration, e.g. share 0.2 of the pool) to choose it on held-out training data with a guarantee")
         if sum(t is None for t in t_lab):
             notes.append(f"{sum(t is None for t in t_lab)} items without a parseable teacher answer stay with the student")
         plans.append(
             CascadePlan(
                 name, test_set, metric, target, len(items), points, suggest_threshold(points, target), teacher_cost, s_cost, estimated, notes,
                 gold_metric="micro_f1" if multi else "accuracy",
+                guarantee=_checked(guarantee, test_set, conf, s_lab, t_lab) if guarantee is not None else None,
             )
         )
     if not plans:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from graduate.data.examples import Example, labels_for, select_examples
+from graduate.data.examples import Example, labels_for, selection_examples
 from graduate.errors import NotReadyError
 from graduate.spec import ProjectSpec, SelectionSpec
 
@@ -26,7 +26,7 @@ class TestSet:
 
 def load_test_set(engine: Engine, selection: SelectionSpec) -> TestSet:
     """Examples of the selection that have a gold label; the hash covers ids, texts and gold."""
-    pool = select_examples(engine, source=selection.source, tags=selection.tags)
+    pool = selection_examples(engine, selection)
     gold = labels_for(engine, [ex.id for ex in pool], kind="gold")
     kept = [ex for ex in pool if gold.get(ex.id) is not None]
     if not kept:

@@ -64,6 +64,13 @@ class SelectionSpec(_Model):
     name: str = Field(description="Name of the set, e.g. test.balanced.")
     source: str | None = Field(None, description="Data source name; default: every source.")
     tags: list[str] = Field(default_factory=list, description="Tag patterns; an example with any matching tag is in the set. Empty: all.")
+    share: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Keep this share of the matching examples, chosen by a hash of each text and the set's name (stable as data is added), "
+        "e.g. to carve a calibration set out of the training pool: the build leaves a test set's items out of training.",
+    )
 
 
 class TestSetSpec(SelectionSpec):
@@ -73,10 +80,11 @@ class TestSetSpec(SelectionSpec):
     __test__ = False  # not a pytest class
 
     version: int = Field(1, ge=1, description="The set's version; raise it when the set's items or gold labels change on purpose.")
-    purpose: Literal["quality", "bias"] = Field(
+    purpose: Literal["quality", "bias", "calibration"] = Field(
         "quality",
         description="quality: picks the best student and judges gates without 'on'; "
-        "bias: a diagnostic set (e.g. the identity-swapped pair), reported but not used to pick the best student.",
+        "bias: a diagnostic set (e.g. the identity-swapped pair), reported but not used to pick the best student; "
+        "calibration: held out from training (e.g. a share of the pool) for `graduate serve-plan` to choose the cascade threshold on, never a test set.",
     )
 
 

@@ -46,6 +46,12 @@ class ServeSpec(_Model):
         "(relative_accuracy), or its agreement with the teacher (agreement).",
     )
     plan_target: float = Field(0.99, gt=0, le=1, description="The value of plan_metric the suggested cascade threshold must reach on the test sets.")
+    guarantee_agreement: float = Field(
+        0.95, gt=0, lt=1, description="With a calibration set (test_sets[].purpose: calibration): the agreement with the teacher the cascade must keep."
+    )
+    guarantee_delta: float = Field(
+        0.05, gt=0, lt=0.5, description="With a calibration set: the chance the guarantee may fail (the threshold holds agreement >= guarantee_agreement with probability 1 - delta)."
+    )
     shadow_rate: float = Field(0.1, ge=0, le=1, description="shadow: share of requests also sent to the teacher in the background.")
     canary_share: float = Field(0.1, ge=0, le=1, description="canary: share of requests the student answers; the teacher answers the rest.")
     fallback_to_teacher: bool = Field(

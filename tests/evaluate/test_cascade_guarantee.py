@@ -1,0 +1,106 @@
+"""The guaranteed cascade: a threshold chosen on calibration items by fixed-sequence Clopper-Pearson
+testing keeps agreement with the teacher at the target with probability 1 - delta on new items;
+a calibration set carved from the pool (share) is left out of training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from graduate.evaluate.cascade import agreement_lower_bound, guaranteed_threshold
+
+
+def test_the_bound_is_scipys_exact_clopper_pearson():
+    from scipy.stats import binomtest
+
+    for k, n in [(0, 100), (3, 100), (20, 50), (49, 50)]:
+        ci = binomtest(n - k, n).proportion_ci(confidence_level=0.90, method="exact")  # two-sided 90% = one-sided 95% each way
+        assert agreement_lower_bound(k, n, 0.05) == pytest.approx(ci.low, abs=1e-9)
+    assert agreement_lower_bound(0, 100, 0.05) == pytest.approx(0.05 ** (1 / 100), abs=1e-9)
+    assert agreement_lower_bound(5, 5, 0.05) == 0.0
+
+
+def test_all_agreeing_items_go_to_the_student_and_a_bad_student_keeps_none():
+    conf = np.linspace(0.5, 1.0, 200)
+    threshold, share, wrong, bound = guaranteed_threshold(conf, ["a"] * 200, ["a"] * 200, target=0.95, delta=0.05)
+    assert threshold == pytest.approx(0.5) and share == 0.0 and wrong == 0 and bound >= 0.95
+    threshold, share, wrong, bound = guaranteed_threshold(conf, ["a"] * 200, ["b"] * 200, target=0.95, delta=0.05)
+    # a student always unlike the teacher keeps only the few items the bound can afford to lose
+    assert share >= 0.97 and wrong == round(200 * (1 - share)) and bound >= 0.95
+    threshold, share, _, _ = guaranteed_threshold(conf[:20], ["a"] * 20, ["b"] * 20, target=0.95, delta=0.05)
+    assert threshold is None and share == 1.0  # too few items to lose even one: every item to the teacher
+
+
+def _draw(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str], list[str]]:
+    conf = rng.uniform(0.5, 1.0, n)
+    wrong = rng.uniform(size=n) < (1 - conf) * 0.6  # less sure, more often unlike the teacher
+    return conf, ["x" if w else "y" for w in wrong], ["y"] * n
+
+
+def test_the_guarantee_holds_on_new_items_at_the_promised_rate():
+    """200 calibrations of 400 items, each checked on 20,000 new ones: agreement falls below the
+    target in at most delta of them (plus sampling slack), and the cascade does send items to the student."""
+    rng = np.random.default_rng(0)
+    target, delta, fails, shares = 0.95, 0.1, 0, []
+    for _ in range(200):
+        c, s, t = _draw(rng, 400)
+        threshold, share, _, _ = guaranteed_threshold(c, s, t, target=target, delta=delta)
+        shares.append(share)
+        nc, ns, nt = _draw(rng, 20_000)
+        kept = nc >= (threshold if threshold is not None else np.inf)
+        agreement = 1 - np.mean([k and a != b for k, a, b in zip(kept, ns, nt)])
+        fails += agreement < target
+    assert fails / 200 <= delta + 0.03, fails  # measured: 2 of 200
+    assert np.mean(shares) < 0.9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    conf=st.lists(st.floats(0, 1), min_size=1, max_size=60),
+    seed=st.integers(0, 10_000),
+    target=st.floats(0.5, 0.99),
+    delta=st.floats(0.01, 0.4),
+)
+def test_any_calibration_gives_a_threshold_whose_bound_reaches_the_target(conf, seed, target, delta):
+    rng = np.random.default_rng(seed)
+    s = [str(v) for v in rng.integers(0, 2, len(conf))]
+    t = [None if rng.uniform() < 0.1 else str(v) for v in rng.integers(0, 2, len(conf))]
+    threshold, share, wrong, bound = guaranteed_threshold(conf, s, t, target=target, delta=delta)
+    assert 0.0 <= share <= 1.0
+    if threshold is not None:
+        assert bound >= target and threshold in conf
+        looser = guaranteed_threshold(conf, s, t, target=target, delta=min(0.49, delta * 1.5))
+        assert looser[1] <= share + 1e-12  # more risk allowed: no more traffic to the teacher
+
+
+def test_serve_plan_chooses_on_the_calibration_share_and_checks_on_the_test_set(trained_copy: Path) -> None:
+    from graduate.pipeline.project import Project
+
+    spec_path = trained_copy / "graduate.yaml"
+    raw = yaml.safe_load(spec_path.read_text())
+    before = Project.load(trained_copy).build_training_set()
+    raw["test_sets"].append({"name": "calibration", "source": "jigsaw", "tags": ["train*"], "share": 0.3, "purpose": "calibration"})
+    raw["serve"] = {"guarantee_agreement": 0.8, "guarantee_delta": 0.1}
+    spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(trained_copy)
+    summary = proj.run()
+    assert 20 <= summary["dataset"]["size"] <= len(before.examples) - 20  # the calibration share is not trained on
+    assert summary["best_student"] and "calibration" not in [g.get("test_set") for g in summary["gates"] if isinstance(g, dict)]
+    out = subprocess.run([sys.executable, "-m", "graduate", "serve-plan", str(trained_copy)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "chosen on calibration set calibration" in text or "no threshold keeps agreement" in text
+    plan = json.loads((trained_copy / ".graduate" / "cascade_plan.json").read_text())
+    by_set = {p["test_set"]: p for p in plan["plans"]}
+    g = by_set["test.balanced"]["guarantee"]
+    assert g["calibration_set"] == "calibration" and g["n"] >= 20 and g["target"] == 0.8 and g["delta"] == 0.1
+    assert set(g["held_out"]["test.balanced"]) == {"n", "teacher_share", "agreement"}
+    assert "picked on this test set" not in " ".join(by_set["test.balanced"]["notes"])
