@@ -23,6 +23,7 @@ def create_sse_app(*, api_key: str | None = None, delay_s: float = 0.005) -> Fas
     app = FastAPI()
     app.state.authorizations = []
     app.state.requests = 0
+    app.state.bodies = []
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -36,6 +37,7 @@ def create_sse_app(*, api_key: str | None = None, delay_s: float = 0.005) -> Fas
         if api_key is not None and auth != f"Bearer {api_key}":
             return JSONResponse({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}}, 401)
         body = await request.json()
+        app.state.bodies.append(body)  # what the upstream was sent (tests check what a proxy forwards)
         content = answer_for(body.get("messages") or [])
         created = int(time.time())
         cid = f"chatcmpl-up{app.state.requests}"

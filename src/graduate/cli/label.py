@@ -28,10 +28,11 @@ def label(
         err_console.print(f"skipped {problem}", highlight=False)
     if limit is not None:
         items = items[:limit]
+    texts = proj.teacher_texts([it.text for it in items])  # redacted when privacy.redact_teacher_input is on
     # Keyed by what is sent: the file's own texts, never an id that an earlier file used.
-    examples = examples_for_texts(proj.engine, f"label:{input.stem}", [it.text for it in items])
+    examples = examples_for_texts(proj.engine, f"label:{input.stem}", texts)
     with item_progress(f"labelling with {proj.spec.teacher.model}", len(items)) as advance:
-        _, stats = proj.label([it.text for it in items], progress=advance)
+        _, stats = proj.label(texts, progress=advance)
     parsed = teacher_labels(proj.engine, proj.spec.task, proj.spec.teacher, examples)
     unparseable = sum(1 for p in parsed.values() if p.call is not None and p.label is None)
     counts: dict[str, int] = {}

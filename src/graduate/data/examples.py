@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select, update
 from graduate.data.csv_source import Item
 from graduate.data.text import text_hash
 from graduate.errors import InputDataError
+from graduate.privacy import PLACEHOLDER
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import examples, forgotten_keys, label_changes, labels
 
@@ -46,6 +47,13 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
         for it in items:
             old = stored.get(it.external_id)
             if old is not None and old["text"] != it.text:
+                if PLACEHOLDER.search(old["text"]) or PLACEHOLDER.search(it.text):
+                    raise InputDataError(
+                        f"id {it.external_id!r} is stored {'redacted' if PLACEHOLDER.search(old['text']) else 'as written'}, now "
+                        f"{'redacted' if PLACEHOLDER.search(it.text) else 'as written'}: privacy.redact_teacher_input changed since it was stored; "
+                        "set it back, or start a new store for the other setting",
+                        path=source,
+                    )
                 raise InputDataError(
                     f"id {it.external_id!r} is stored with another text ({old['text'][:60]!r}, now {it.text[:60]!r}); "
                     "ids must stay with their text: give the edited row a new id",

@@ -3,12 +3,14 @@ idempotent: a file already imported, an item already held, adds nothing)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from graduate.data.csv_source import CsvReport, read_items
 from graduate.data.examples import add_examples
+from graduate.privacy import redact_text
 from graduate.data.import_calls import ImportReport, import_log
 from graduate.data.import_labels import LabelImportReport, import_labels
 from graduate.pipeline.progress import ProgressFn, no_progress
@@ -61,6 +63,8 @@ def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[Lo
             group_column=src.group_column,
             gold_separator=src.gold_separator,
         )
+        if project.input_redactor is not None:  # privacy.redact_teacher_input: stored and sent redacted
+            items = [dataclasses.replace(it, text=redact_text(project.input_redactor, it.text)) for it in items]
         added = add_examples(project.engine, src.name, items, gold_labeller=f"gold:{src.name}")
         out.append(LoadedSource(src.name, added, report))
     progress("load data", len(spec.data), len(spec.data))

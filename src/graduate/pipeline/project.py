@@ -14,7 +14,7 @@ from graduate.data.build import Dataset
 from graduate.data.import_calls import ImportReport
 from graduate.evaluate.error_analysis import ErrorAnalysis
 from graduate.evaluate.testsets import TestSet
-from graduate.privacy import Redactor, redactor_for
+from graduate.privacy import Redactor, input_redactor_for, redact_text, redactor_for
 from graduate.spec import ProjectSpec, StudentSpec
 from graduate.store.db import open_engine, resolve_url
 from graduate.store.runs import RunRow
@@ -44,6 +44,17 @@ class Project:
         """The redaction every stored request, answer and traffic row goes through (privacy.redact),
         or None when it is off."""
         return redactor_for(self.spec.privacy)
+
+    @functools.cached_property
+    def input_redactor(self) -> Redactor | None:
+        """The redaction of item texts before they are stored and sent to the teacher
+        (privacy.redact_teacher_input), or None when it is off."""
+        return input_redactor_for(self.spec.privacy)
+
+    def teacher_texts(self, texts: list[str]) -> list[str]:
+        """Texts as the project stores them and sends them to the teacher (redacted when
+        privacy.redact_teacher_input is on)."""
+        return [redact_text(self.input_redactor, t) for t in texts]
 
     @property
     def workdir(self) -> Path:

@@ -165,3 +165,20 @@ class RecordRedaction:
 def redactor_for(spec: PrivacySpec) -> Redactor | None:
     """The project's redactor, or None when ``privacy.redact`` is off."""
     return Redactor(spec) if spec.redact else None
+
+
+def input_redactor_for(spec: PrivacySpec) -> Redactor | None:
+    """The redaction of item texts before they are stored and sent to the teacher, or None when
+    ``privacy.redact_teacher_input`` is off."""
+    return Redactor(spec) if spec.redact_teacher_input else None
+
+
+def redact_text(redactor: Redactor | None, text: str) -> str:
+    """``text`` as one record, redacted (unchanged without a redactor)."""
+    return text if redactor is None else (redactor.record().text(text) or text)
+
+
+def redact_messages(redactor: Redactor, messages: list[Any]) -> list[Any]:
+    """Chat messages with every string content (and text part) redacted as one record."""
+    rec = redactor.record()
+    return [({**m, "content": rec.json(m.get("content"))} if isinstance(m, dict) else m) for m in messages]

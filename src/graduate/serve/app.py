@@ -107,7 +107,9 @@ def create_app(
         if needs_teacher:
             from graduate.teacher.registry import make_teacher
 
-            service.attach_teacher(ServeTeacher(project.engine, spec, teacher_backend or make_teacher(spec.teacher), redactor=project.redactor))
+            service.attach_teacher(ServeTeacher(
+                    project.engine, spec, teacher_backend or make_teacher(spec.teacher), redactor=project.redactor, input_redactor=project.input_redactor
+                ))
         try:
             await predictor.start()
             state["ready"] = True

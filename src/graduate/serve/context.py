@@ -28,6 +28,11 @@ class ServedProject(Protocol):
         """privacy.redact's redaction of what is stored, or None when it is off."""
         ...
 
+    @property
+    def input_redactor(self) -> Redactor | None:
+        """privacy.redact_teacher_input's redaction of what the teacher is sent, or None when it is off."""
+        ...
+
     def select_student(self, name: str | None) -> tuple[Student, RunRow]:
         """The best student (``name`` None), or the newest run of the student ``name``."""
         ...

@@ -44,7 +44,7 @@ from graduate.serve.chat import message_text, recover_text
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit
 from graduate.data.text import scrub_surrogates
-from graduate.privacy import records
+from graduate.privacy import records, redact_messages
 from graduate.store.calls import begin_call, finish_call, request_key
 from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 
@@ -149,6 +149,7 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
     spec = project.spec
     engine = project.engine
     redactor = project.redactor  # privacy.redact: requests, answers and items stored redacted
+    input_redactor = project.input_redactor  # privacy.redact_teacher_input: prompts redacted before they are forwarded
     env = dict(os.environ) if env is None else env
     base = upstream.rstrip("/")
     upstream_key: str | None = None
@@ -264,6 +265,9 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
             return await passthrough(request, "chat/completions", raw)  # the upstream explains what is wrong
+        if input_redactor is not None:  # privacy.redact_teacher_input: the upstream sees placeholders
+            body = {**body, "messages": redact_messages(input_redactor, body["messages"])}
+            raw = json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass")
         model, messages = str(body["model"]), body["messages"]
         params = {k: v for k, v in body.items() if k not in NOT_PARAMS}
         key = request_key(model, messages, params)

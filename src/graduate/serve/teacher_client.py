@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from graduate.errors import BudgetExceededError, TeacherError
-from graduate.privacy import Redactor, records
+from graduate.privacy import Redactor, records, redact_text
 from graduate.spec import ProjectSpec
 from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
 from graduate.teacher.base import ChatRequest, TeacherBackend
@@ -40,9 +40,10 @@ class TeacherAnswer:
 
 
 class ServeTeacher:
-    def __init__(self, engine: Engine, spec: ProjectSpec, backend: TeacherBackend, redactor: Redactor | None = None):
+    def __init__(self, engine: Engine, spec: ProjectSpec, backend: TeacherBackend, redactor: Redactor | None = None, input_redactor: Redactor | None = None):
         self.engine = engine
         self.spec = spec
+        self.input_redactor = input_redactor  # privacy.redact_teacher_input: the teacher sees the text redacted
         self.redactor = redactor  # privacy.redact: requests and answers are stored redacted
         self.backend = backend
         self.price = spec.price_for(spec.teacher.model)
@@ -149,7 +150,7 @@ class ServeTeacher:
     async def label(self, text: str) -> TeacherAnswer:
         """The teacher's label for one item, asked exactly as `graduate label` asks it."""
         teacher = self.spec.teacher
-        messages = render_messages(teacher, text)
+        messages = render_messages(teacher, redact_text(self.input_redactor, text))
         params = request_params(teacher)
         key = request_key(teacher.model, messages, params)
         answer = await self._shared(key, ChatRequest(teacher.model, messages, dict(params)))

@@ -29,6 +29,12 @@ class PrivacySpec(_Model):
         description="Regions whose national phone formats are recognised (ISO 3166 codes); numbers with a +country prefix are recognised anywhere.",
     )
 
+    redact_teacher_input: bool = Field(
+        False,
+        description="Also redact every item's text before it is stored and sent to the teacher (data files, graduate label, the proxy's "
+        "forwarded prompts, the server's teacher calls). Off by default: the teacher then sees placeholders, and recorded answers of "
+        "items that held personal data no longer match their (redacted) requests.",
+    )
     retention_days: int | None = Field(
         None, ge=0, description="Days raw requests and answers are kept; `graduate privacy purge` drops older ones (labels, hashes and figures stay). None: kept."
     )
