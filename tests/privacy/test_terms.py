@@ -54,3 +54,21 @@ def test_an_ensemble_with_one_forbidding_member_is_refused(trained_copy: Path) -
     )
     with pytest.raises(SpecError, match=r"teacher:gpt-3.5-turbo/simple@\w+, whose terms forbid"):
         proj.build_training_set()
+
+
+def test_each_label_carries_who_made_it_and_under_which_terms(tiny_project: Path) -> None:
+    """Per label: a teacher label stores the terms it was produced under; each training item stores
+    who produced its label (the teacher labeller, or human:REVIEWER after a review)."""
+    from sqlalchemy import select
+
+    from graduate.store.schema import dataset_items, labels
+
+    proj = set_spec(tiny_project, teacher={"terms": {"train_allowed": True, "note": "contract 42"}})
+    proj.import_logs()
+    proj.load_data()
+    ds = proj.build_training_set()
+    with proj.engine.connect() as conn:
+        terms = conn.execute(select(labels.c.terms).where(labels.c.kind == "teacher")).scalars().all()
+        who = conn.execute(select(dataset_items.c.labeller).where(dataset_items.c.dataset_id == ds.id)).scalars().all()
+    assert terms and all(t == {"train_allowed": True, "note": "contract 42"} for t in terms)
+    assert len(who) == len(ds.examples) and set(who) == {proj.spec.teacher.labeller}

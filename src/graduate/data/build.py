@@ -42,6 +42,8 @@ class Dataset:
     # What the build measured but does not store (out-of-fold probabilities of the label-issue
     # step): `graduate data review export` ranks its queue with them.
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    # Who produced each item's label: the teacher labeller (or the vote), or human:REVIEWER.
+    producers: list[str] | None = None
 
     @property
     def texts(self) -> list[str]:
@@ -209,6 +211,7 @@ def build_training_set(
         soft_labels=soft if any(p is not None for p in soft) else None,
         rationales=rationales if any(r is not None for r in rationales) else None,
         diagnostics=diagnostics,
+        producers=[f"human:{r.human}" if r.human is not None else answers.labeller for r in rows],
     )
     dataset.recipe["label_counts"] = dataset.label_counts
     dataset.recipe["provenance"] = _provenance(spec, producers, rows, answers.labeller)
@@ -415,8 +418,8 @@ def save_dataset(engine: Engine, dataset: Dataset) -> int:
             conn,
             dataset_items,
             [
-                {"dataset_id": ds_id, "example_id": ex.id, "label": lab, "weight": w}
-                for ex, lab, w in zip(dataset.examples, dataset.labels, dataset.weights)
+                {"dataset_id": ds_id, "example_id": ex.id, "label": lab, "weight": w, "labeller": who}
+                for ex, lab, w, who in zip(dataset.examples, dataset.labels, dataset.weights, dataset.producers or [None] * len(dataset.examples))
             ],
         )
     return int(ds_id)

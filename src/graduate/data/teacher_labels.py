@@ -61,6 +61,7 @@ def teacher_labels(
                 "call_id": call.id,
                 "note": parsed.error,
                 "rationale": rationale,
+                "terms": teacher.terms.model_dump(mode="json"),
                 "created_at": created,
             }
         )

@@ -94,6 +94,7 @@ labels = Table(
     Column("note", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("rationale", JSON, nullable=True, doc="the answer's other fields, e.g. a chain-of-thought's reason_innocent / reason_toxic"),
+    Column("terms", JSON, nullable=True, doc="a teacher label: the terms it was produced under (teacher.terms: train_allowed, note)"),
     UniqueConstraint("example_id", "labeller", name="uq_labels_example_labeller"),
 )
 
@@ -148,6 +149,7 @@ dataset_items = Table(
     Column("example_id", Integer, ForeignKey("examples.id"), primary_key=True),
     Column("label", Text, nullable=False),
     Column("weight", Float, nullable=False, default=1.0),
+    Column("labeller", String(300), nullable=True, doc="who produced this item's label: the teacher labeller (or vote), or human:REVIEWER"),
 )
 
 runs = Table(
