@@ -164,7 +164,8 @@ def serve_plan(
                 console.print(
                     escape(
                         f"guaranteed cascade_threshold: {g.threshold:.4f} (chosen on calibration set {g.calibration_set}, {g.n} items): agreement with the teacher "
-                        f">= {g.target:g} with probability >= {1 - g.delta:g} (Clopper-Pearson lower bound {g.agreement_bound:.4f}); {g.teacher_share:.1%} of traffic to the teacher"
+                        f"{'within each teacher class ' if g.per_class else ''}>= {g.target:g} with probability >= {1 - g.delta:g} "
+                        f"(Clopper-Pearson lower bound {g.agreement_bound:.4f}); {g.teacher_share:.1%} of traffic to the teacher"
                     ),
                     highlight=False,
                 )

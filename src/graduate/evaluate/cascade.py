@@ -183,6 +183,7 @@ class Guarantee:
     disagreements: int  # student answers that differ from the teacher's, among those it keeps
     agreement_bound: float  # the one-sided Clopper-Pearson lower bound on agreement at the threshold
     held_out: dict[str, dict[str, float | int | None]] = field(default_factory=dict)  # per test set: observed figures at the threshold
+    per_class: bool = False  # the agreement holds within each teacher class (robust to class shares that move)
 
 
 def agreement_lower_bound(disagreements: int, n: int, delta: float) -> float:
@@ -199,7 +200,13 @@ def agreement_lower_bound(disagreements: int, n: int, delta: float) -> float:
 
 
 def guaranteed_threshold(
-    confidence: Sequence[float], student_labels: Sequence[str], teacher_labels: Sequence[str | None], *, target: float, delta: float
+    confidence: Sequence[float],
+    student_labels: Sequence[str],
+    teacher_labels: Sequence[str | None],
+    *,
+    target: float,
+    delta: float,
+    per_class: bool = False,
 ) -> tuple[float | None, float, int, float]:
     """The lowest confidence threshold whose agreement with the teacher is at least ``target`` with
     probability 1 - ``delta`` (returns threshold, teacher share, disagreements kept, bound).
@@ -210,28 +217,35 @@ def guaranteed_threshold(
     stops at the first that fails: fixed-sequence testing, so the guarantee holds for the chosen one
     without a multiple-testing correction (Bates et al., "Distribution-free, risk-controlling
     prediction sets"; Angelopoulos et al., "Learn then Test"). Items without a teacher answer are
-    left out (the server keeps them with the student, and nothing can be said of them)."""
+    left out (the server keeps them with the student, and nothing can be said of them).
+
+    ``per_class``: the agreement must hold among the items of each teacher class (each bound at
+    delta / classes, Bonferroni), so it holds for any mix of the classes, e.g. traffic whose class
+    shares differ from the calibration items'; the bound returned is the lowest class's."""
     keep = [i for i, t in enumerate(teacher_labels) if t is not None]
     n = len(keep)
     if n == 0:
         return None, 1.0, 0, 0.0
     conf = np.asarray([confidence[i] for i in keep], dtype=float)
     wrong = np.asarray([student_labels[i] != teacher_labels[i] for i in keep], dtype=bool)
+    classes = sorted({str(teacher_labels[i]) for i in keep}) if per_class else ["*"]
+    cls = np.asarray([classes.index(str(teacher_labels[i])) if per_class else 0 for i in keep])
+    sizes = np.bincount(cls, minlength=len(classes))
+    level = delta / len(classes)
     order = np.argsort(-conf, kind="stable")  # most confident first: lowering the threshold keeps more
     chosen: tuple[float | None, float, int, float] = (None, 1.0, 0, 1.0)
-    kept = disagree = 0
+    disagree = np.zeros(len(classes), dtype=int)
     i = 0
     while i < n:
         c = conf[order[i]]
         j = i
         while j < n and conf[order[j]] == c:  # ties: one threshold keeps them all
-            disagree += int(wrong[order[j]])
+            disagree[cls[order[j]]] += int(wrong[order[j]])
             j += 1
-        kept = j
-        bound = agreement_lower_bound(disagree, n, delta)
+        bound = min(agreement_lower_bound(int(d), int(m), level) for d, m in zip(disagree, sizes))
         if bound < target:
             break
-        chosen = (float(c), 1.0 - kept / n, disagree, bound)
+        chosen = (float(c), 1.0 - j / n, int(disagree.sum()), bound)
         i = j
     return chosen
 
@@ -300,8 +314,9 @@ def _guarantee(spec: Any, by_set: dict[str, dict[str, dict[int, Any]]], calibrat
     if not conf:
         return None
     target, delta = spec.serve.guarantee_agreement, spec.serve.guarantee_delta
-    threshold, share, wrong, bound = guaranteed_threshold(conf, s_lab, t_lab, target=target, delta=delta)
-    return Guarantee(",".join(calibration), sum(t is not None for t in t_lab), target, delta, threshold, share, wrong, bound)
+    per_class = spec.serve.guarantee_per_class and not spec.task.multi_label
+    threshold, share, wrong, bound = guaranteed_threshold(conf, s_lab, t_lab, target=target, delta=delta, per_class=per_class)
+    return Guarantee(",".join(calibration), sum(t is not None for t in t_lab), target, delta, threshold, share, wrong, bound, per_class=per_class)
 
 
 def _checked(g: Guarantee, test_set: str, conf: Sequence[float], s_lab: Sequence[str], t_lab: Sequence[str | None]) -> Guarantee:
@@ -313,7 +328,15 @@ def _checked(g: Guarantee, test_set: str, conf: Sequence[float], s_lab: Sequence
     kept = [(s, t) for c, s, t in pairs if g.threshold is not None and c >= g.threshold]
     agree = 1.0 - sum(s != t for s, t in kept) / n
     out = Guarantee(**{**asdict(g), "held_out": dict(g.held_out)})
-    out.held_out[test_set] = {"n": n, "teacher_share": 1.0 - len(kept) / n, "agreement": agree}
+    figures: dict[str, Any] = {"n": n, "teacher_share": 1.0 - len(kept) / n, "agreement": agree}
+    if g.per_class:  # the lowest agreement within one teacher class
+        worst = 1.0
+        for label in {t for _, _, t in pairs}:
+            members = [(c, s) for c, s, t in pairs if t == label]
+            wrong = sum(1 for c, s in members if g.threshold is not None and c >= g.threshold and s != label)
+            worst = min(worst, 1.0 - wrong / len(members))
+        figures["worst_class_agreement"] = worst
+    out.held_out[test_set] = figures
     return out
 
 

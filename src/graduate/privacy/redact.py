@@ -21,6 +21,7 @@ records. A placeholder is never redacted again.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from typing import Any, Callable, Iterable
@@ -83,11 +84,20 @@ class Redactor:
         for name, pattern in spec.patterns.items():
             compiled = re.compile(pattern)
             self.finders.append((name, lambda text, rx=compiled: [(m.start(), m.end()) for m in rx.finditer(text) if m.end() > m.start()]))
+        # A request is scanned again when its answer is written (to number the answer's placeholders
+        # like the request's): the finds of recent texts are kept.
+        self._cached = functools.lru_cache(maxsize=2048)(self._spans)
 
     def spans(self, text: str) -> list[Span]:
         """Non-overlapping finds in text order (overlaps: the longest wins; ties: the earlier type)."""
         if not text:
             return []
+        return list(self._cached(text))
+
+    def _spans(self, text: str) -> tuple[Span, ...]:
+        return tuple(self._find(text))
+
+    def _find(self, text: str) -> list[Span]:
         protected = [(m.start(), m.end()) for m in PLACEHOLDER.finditer(text)]
         found: list[tuple[int, int, int, str]] = []
         for rank, (name, find) in enumerate(self.finders):

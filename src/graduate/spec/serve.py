@@ -49,6 +49,11 @@ class ServeSpec(_Model):
     guarantee_agreement: float = Field(
         0.95, gt=0, lt=1, description="With a calibration set (test_sets[].purpose: calibration): the agreement with the teacher the cascade must keep."
     )
+    guarantee_per_class: bool = Field(
+        True,
+        description="With a calibration set: hold the agreement within each teacher class (Bonferroni over classes), so it holds when "
+        "traffic's class shares differ from the calibration items'; false: over all items only (a lower share to the teacher).",
+    )
     guarantee_delta: float = Field(
         0.05, gt=0, lt=0.5, description="With a calibration set: the chance the guarantee may fail (the threshold holds agreement >= guarantee_agreement with probability 1 - delta)."
     )
