@@ -283,7 +283,7 @@ def review_export(
 ) -> None:
     """Write the training set's suspected label errors (cleanlab) and teacher disagreements to a review CSV."""
     from graduate.data.examples import labels_for
-    from graduate.data.review import queue_rows, teacher_disagreements, write_queue
+    from graduate.data.review import queue_rows, served_rows, teacher_disagreements, write_queue
 
     with stage_progress() as progress:
         proj = _loaded(project, progress)
@@ -295,11 +295,19 @@ def review_export(
         progress("teacher disagreements", 1, 1)
     gold = labels_for(proj.engine, [ex.id for ex in ds.examples], kind="gold")
     rows = queue_rows(spec, ds, gold, dis, limit=limit)
+    listed = {r["example_id"] for r in rows}
+    served = [r for r in served_rows(proj.engine, spec, limit=limit) if r["example_id"] not in listed]
+    rows = (rows + served)[:limit] if limit is not None else rows + served
     path = write_queue(out or proj.workdir / "review" / "queue.csv", rows, spec.task.labels)
     n_issue = sum(r["group"] == "label_issue" for r in rows)
+    n_served = sum(r["group"] == "served_disagreement" for r in rows)
     labels = spec.task.labels
     what = f"a set of {labels}, ';'-joined, or (none) for no label" if spec.task.multi_label else f"one of {labels}"
-    console.print(f"{len(rows)} rows written to {path}: {n_issue} suspected label errors, {len(rows) - n_issue} teacher disagreements", highlight=False)
+    console.print(
+        f"{len(rows)} rows written to {path}: {n_issue} suspected label errors, {len(rows) - n_issue - n_served} teacher disagreements, "
+        f"{n_served} served items where the teacher disagreed with the student",
+        highlight=False,
+    )
     console.print(
         escape(f"fill in corrected_label ({what}) and reviewer, then `graduate data review import {project} {path}`"),
         highlight=False,

@@ -95,6 +95,19 @@ def build_training_set(
     clean = spec.clean
     pool = select_examples(engine, source=spec.train.source, tags=spec.train.tags)
     steps: list[dict[str, Any]] = [{"step": "pool", "tags": spec.train.tags, "source": spec.train.source, "kept": len(pool)}]
+    if spec.train.include_feedback and spec.train.source not in FEEDBACK_SOURCES:
+        # items people labelled through POST /v1/feedback, and served items reviewed from the queue
+        # (`graduate data review export` lists the teacher's disagreements with the student): their
+        # human label wins (clean.human_labels)
+        from graduate.data.review import human_labels
+
+        have = {ex.id for ex in pool}
+        candidates = [ex for source in FEEDBACK_SOURCES for ex in select_examples(engine, source=source) if ex.id not in have]
+        reviewed = human_labels(engine, [ex.id for ex in candidates])
+        extra = [ex for ex in candidates if ex.id in reviewed]
+        if extra:
+            pool += extra
+            steps.append({"step": "feedback", "added": len(extra), "reason": "served items people labelled (POST /v1/feedback, reviewed traffic)", "kept": len(pool)})
     report("label the pool", 0, 1)
     answers = label_pool(engine, spec, pool)
     report("label the pool", 1, 1)
@@ -211,7 +224,7 @@ def build_training_set(
         soft_labels=soft if any(p is not None for p in soft) else None,
         rationales=rationales if any(r is not None for r in rationales) else None,
         diagnostics=diagnostics,
-        producers=[f"human:{r.human}" if r.human is not None else answers.labeller for r in rows],
+        producers=[r.human if r.human is not None else answers.labeller for r in rows],  # r.human: human:REVIEWER
     )
     dataset.recipe["label_counts"] = dataset.label_counts
     dataset.recipe["provenance"] = _provenance(spec, producers, rows, answers.labeller)
@@ -272,7 +285,7 @@ def _provenance(spec: ProjectSpec, producers: list[tuple[str, Any]], rows: list[
             "train_allowed": _combined(producers),
         }
     ]
-    out += [{"producer": f"human:{who}", "kind": "human", "items": n, "configs": [], "train_allowed": True} for who, n in sorted(reviewers.items())]
+    out += [{"producer": who, "kind": "human", "items": n, "configs": [], "train_allowed": True} for who, n in sorted(reviewers.items())]
     return {"labels": out, "allow_restricted_labels": spec.train.allow_restricted_labels}
 
 
@@ -280,6 +293,10 @@ def _combined(producers: list[tuple[str, Any]]) -> bool | str:
     """False when any configuration forbids training, unknown when any is unchecked, else True."""
     values = [terms.train_allowed for _, terms in producers]
     return False if False in values else ("unknown" if "unknown" in values else True)
+
+
+# Example sources of served items: labelled through POST /v1/feedback, or exported for review.
+FEEDBACK_SOURCES = ("feedback", "traffic")
 
 
 @dataclass

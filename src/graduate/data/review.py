@@ -51,7 +51,45 @@ REVIEW_TAIL = ["group", "reason", "corrected_label", "reviewer", "note"]
 
 def review_columns(labels: Sequence[str]) -> list[str]:
     return REVIEW_FIXED + [f"p_{lab}" for lab in labels] + REVIEW_TAIL
-GROUPS = ["label_issue", "teacher_disagreement"]
+GROUPS = ["label_issue", "teacher_disagreement", "served_disagreement"]
+
+
+def set_human_label(conn: Any, ex_id: int, labeller: str, label: str, *, note: str | None, origin: str, created: Any, prior: tuple[int, str | None, str | None] | None) -> tuple[str, int]:
+    """Store a person's label for an example (``prior``: their earlier (label id, label, note)):
+    "unchanged", "changed" (the old one kept in label_changes) or "added", and the label's id."""
+    if prior is not None and prior[1] == label:
+        return "unchanged", prior[0]
+    if prior is not None:
+        conn.execute(update(labels_table).where(labels_table.c.id == prior[0]).values(label=label, note=note, created_at=created))
+        conn.execute(
+            label_changes.insert().values(example_id=ex_id, labeller=labeller, old_label=prior[1], new_label=label, old_note=prior[2], origin=origin, created_at=created)
+        )
+        return "changed", prior[0]
+    lid = conn.execute(labels_table.insert().values(example_id=ex_id, kind="human", labeller=labeller, label=label, note=note, created_at=created)).inserted_primary_key[0]
+    return "added", int(lid)
+
+
+def record_feedback(engine: Engine, text: str, label: str, reviewer: str, *, origin: str, note: str | None = None) -> tuple[str, int, str | None]:
+    """A person's answer for a served text (``POST /v1/feedback``): the text's example (an existing
+    one with exactly this text, any source, else a new ``feedback`` example) gets a human label that
+    wins in the next build. Returns (added | changed | unchanged, example id, the teacher's label if
+    it differs)."""
+    from graduate.data.examples import examples_for_texts
+
+    (ex,) = examples_for_texts(engine, "feedback", [text])
+    labeller = HUMAN_PREFIX + reviewer
+    with engine.begin() as conn:
+        prior_row = conn.execute(
+            select(labels_table.c.id, labels_table.c.label, labels_table.c.note).where(
+                labels_table.c.example_id == ex.id, labels_table.c.kind == "human", labels_table.c.labeller == labeller
+            )
+        ).first()
+        prior = (int(prior_row.id), prior_row.label, prior_row.note) if prior_row is not None else None
+        status, _ = set_human_label(conn, ex.id, labeller, label, note=note, origin=origin, created=now(), prior=prior)
+        teacher = conn.execute(
+            select(labels_table.c.label).where(labels_table.c.example_id == ex.id, labels_table.c.kind == "teacher", labels_table.c.label.is_not(None))
+        ).scalars().first()
+    return status, ex.id, teacher if teacher is not None and teacher != label else None
 
 
 def human_labels(engine: Engine, example_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
@@ -288,19 +326,51 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 continue
             if teacher.get(ex_id) and teacher[ex_id] != {corrected}:
                 report.overrides_teacher += 1
-            if prior is not None:
-                conn.execute(update(labels_table).where(labels_table.c.id == prior[0]).values(label=corrected, note=note, created_at=created))
-                conn.execute(
-                    label_changes.insert().values(
-                        example_id=ex_id, labeller=labeller, old_label=prior[1], new_label=corrected, old_note=prior[2], origin=f"review import {path}:{line}", created_at=created
-                    )
-                )
-                existing[(ex_id, labeller)] = (prior[0], corrected, note)
+            status, lid = set_human_label(conn, ex_id, labeller, corrected, note=note, origin=f"review import {path}:{line}", created=created, prior=prior)
+            existing[(ex_id, labeller)] = (lid, corrected, note)
+            if status == "changed":
                 report.changed += 1
             else:
-                lid = conn.execute(
-                    labels_table.insert().values(example_id=ex_id, kind="human", labeller=labeller, label=corrected, note=note, created_at=created)
-                ).inserted_primary_key[0]
-                existing[(ex_id, labeller)] = (int(lid), corrected, note)
                 report.added += 1
     return report
+
+
+def served_rows(engine: Engine, spec: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Review rows for served items where the teacher (asked in shadow, cascade or canary mode)
+    disagreed with the student, newest first; each text becomes an example (source ``traffic``,
+    or the one already holding it), so the reviewed label wins in the next build."""
+    from graduate.data.examples import examples_for_texts, labels_for
+    from graduate.store.traffic import shadow_disagreements
+
+    rows = shadow_disagreements(engine, limit=limit)
+    if not rows:
+        return []
+    texts = list(dict.fromkeys(r.text for r in rows if r.text is not None))
+    examples = dict(zip(texts, examples_for_texts(engine, "traffic", texts)))
+    gold = labels_for(engine, [ex.id for ex in examples.values()], kind="gold")
+    out, seen = [], set()
+    for r in rows:
+        ex = examples.get(r.text or "")
+        if ex is None or ex.id in seen:
+            continue
+        seen.add(ex.id)
+        row: dict[str, Any] = {
+            "example_id": ex.id,
+            "source": ex.source,
+            "external_id": ex.external_id,
+            "test_set": None,
+            "text": ex.text,
+            "gold": gold.get(ex.id),
+            "teacher_label": r.teacher_label,
+            "student_label": r.student_label,
+            "student_confidence": r.confidence,
+            "group": "served_disagreement",
+            "reason": f"served {r.created_at:%Y-%m-%d %H:%M} ({r.mode}): the student said {r.student_label!r}, the teacher {r.teacher_label!r}",
+            "corrected_label": None,
+            "reviewer": None,
+            "note": None,
+        }
+        for name in spec.task.labels:
+            row[f"p_{name}"] = None
+        out.append(row)
+    return out

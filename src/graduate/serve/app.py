@@ -31,7 +31,9 @@ from graduate.serve.limits import BodySizeLimit, InFlightLimit, RequestTimeout
 from graduate.serve.metrics import MetricsMiddleware, ServeMetrics
 from graduate.serve.predictor import Predictor
 from graduate.serve.routing import make_strategy
-from graduate.serve.schemas import ChatBody, ClassifyBody
+from graduate.data.review import record_feedback
+from graduate.serve.schemas import ChatBody, ClassifyBody, FeedbackBody
+from graduate.store.traffic import find_traffic
 from graduate.serve.service import RequestInfo, ServeService
 from graduate.serve.teacher_client import ServeTeacher
 from graduate.serve.traffic import TrafficWriter
@@ -224,6 +226,36 @@ def create_app(
             ],
         }
         return _json(out, headers={"x-request-id": info.request_id})
+
+    @app.post("/v1/feedback")
+    async def feedback(body: FeedbackBody) -> Response:
+        """A person's answer for an item this server answered: stored as a human label on the item's
+        text, which wins over the teacher's in the next build (`graduate run`)."""
+        if spec.task.multi_label:
+            given = body.label if isinstance(body.label, list) else labelset.decode(body.label, labels)
+            unknown = sorted(set(given or []) - set(labels)) if given is not None else [str(body.label)]
+            label = labelset.encode(list(given or []), labels) if not unknown else None
+        else:
+            unknown = [] if isinstance(body.label, str) and body.label in labels else [str(body.label)]
+            label = body.label if not unknown else None
+        if label is None:
+            what = f"a list of labels of {labels}" if spec.task.multi_label else f"one of {labels}"
+            return _json(error_body(f"label: {unknown} is not {what}", "invalid_request_error", param="label", code="unknown_label"), 422)
+        row = None
+        for _ in range(30):  # the writer flushes every traffic_flush_s: a fresh request may still be buffered
+            row = await asyncio.to_thread(find_traffic, project.engine, body.request_id, body.item)
+            if row is not None or writer.pending == 0:
+                break
+            await asyncio.sleep(0.1)
+        if row is None:
+            return _json(error_body(f"no item {body.item} of request {body.request_id!r} in the traffic log (the id is the response's id / x-request-id)", "invalid_request_error", param="request_id", code="not_found"), 404)
+        if row.text is None:
+            return _json(error_body("the request's text is not kept (purged, or a chat request passed to the teacher unparsed): nothing to label", "invalid_request_error", param="request_id", code="no_text"), 409)
+        status, example_id, teacher = await asyncio.to_thread(
+            record_feedback, project.engine, row.text, label, body.reviewer.strip(), origin=f"feedback {body.request_id}/{body.item}", note=body.note
+        )
+        metrics.feedback.labels(status=status).inc()
+        return _json({"object": "feedback", "request_id": body.request_id, "item": body.item, "example_id": example_id, "label": label, "status": status, "overrides_teacher": teacher})
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatBody, request: Request) -> Response:

@@ -23,6 +23,7 @@ class ServeMetrics:
         self.agreement = Counter(f"{prefix}_agreement", "Student vs teacher comparisons, by outcome (agree, disagree).", ["outcome"], registry=r)
         self.agreement_ratio = Gauge(f"{prefix}_agreement_ratio", "Share of comparisons where student and teacher agreed, since start.", registry=r)
         self.rejected = Counter(f"{prefix}_rejected", "Requests refused before any work, by reason.", ["reason"], registry=r)
+        self.feedback = Counter(f"{prefix}_feedback", "Answers people gave through POST /v1/feedback, by outcome (added, changed, unchanged).", ["status"], registry=r)
         self.in_flight = Gauge(f"{prefix}_in_flight", "Requests being handled now.", registry=r)
         self.teacher_calls = Counter(f"{prefix}_teacher_calls", "Teacher calls made while serving, by outcome.", ["outcome"], registry=r)
         self.traffic_pending = Gauge(f"{prefix}_traffic_pending_rows", "Traffic rows waiting to be written.", registry=r)

@@ -37,3 +37,14 @@ class ChatBody(_Scrubbed):
     model: str
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
+
+
+class FeedbackBody(_Scrubbed):
+    """A person's answer for an item the server answered: POST /v1/feedback."""
+
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(min_length=1, max_length=64, description="The id the server sent back (response id, x-request-id).")
+    item: int = Field(0, ge=0, le=100_000, description="The item's index within its request (0 for chat).")
+    label: str | list[str] = Field(description="The correct answer: a task label (multi-label: a list of labels, [] for none).")
+    reviewer: str = Field(min_length=1, max_length=100, pattern=r"\S", description="Who says so (stored as human:REVIEWER).")
+    note: str | None = Field(None, max_length=2000)

@@ -114,6 +114,9 @@ class TrainSpec(_Model):
     tags: list[str] = Field(default_factory=lambda: ["*"], description="Tag patterns of the training pool, e.g. [train*].")
     exclude_test_overlap: bool = Field(True, description="Drop training items whose normalised text is in a test set (leakage guard).")
     labeller: LabellerSpec = Field(default_factory=LabellerSpec, description="Who labels the training set (teacher, self-consistency or an ensemble).")
+    include_feedback: bool = Field(
+        True, description="Add the items people labelled through POST /v1/feedback (source feedback) to the training pool; their label wins."
+    )
     allow_restricted_labels: bool = Field(
         False, description="Build from labels whose teacher.terms.train_allowed is false anyway (you hold other rights to them)."
     )

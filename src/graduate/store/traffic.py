@@ -84,3 +84,20 @@ def request_ids(engine: Engine) -> set[str]:
     """Every request id in the log (tests and benchmarks check that none went missing)."""
     with engine.connect() as conn:
         return set(conn.execute(select(traffic.c.request_id).distinct()).scalars())
+
+
+def find_traffic(engine: Engine, request_id: str, item: int) -> TrafficRow | None:
+    """The row of one answered item (the request id the server sent back, and the item's index)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(*_READ).where(traffic.c.request_id == request_id, traffic.c.item == item).limit(1)).first()
+    return TrafficRow(*row) if row is not None else None
+
+
+def shadow_disagreements(engine: Engine, limit: int | None = None) -> list[TrafficRow]:
+    """Items the teacher answered beside the student (shadow, cascade, canary) with another label,
+    newest first."""
+    stmt = select(*_READ).where(traffic.c.agree.is_(False), traffic.c.text.is_not(None)).order_by(traffic.c.created_at.desc(), traffic.c.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    with engine.connect() as conn:
+        return [TrafficRow(*r) for r in conn.execute(stmt)]

@@ -1,0 +1,110 @@
+"""POST /v1/feedback: a person's answer for an item the server answered becomes a human label on
+the item's text that wins in the next build; bad input is one clear error, never a 500."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from graduate.pipeline.project import Project
+from graduate.serve.app import create_app
+from graduate.store.schema import label_changes
+from servers.graduate_server import AUTH, ThreadServer, comments, options
+
+
+def test_feedback_becomes_a_human_label_that_wins_in_the_next_build(served: Path) -> None:
+    proj = Project.load(served)
+    pool_text = next(ex.text for ex in proj.build_training_set().examples)
+    with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        r = client.post("/v1/classify", json={"texts": ["a brand new sentence nobody labelled", pool_text]})
+        rid = r.json()["id"]
+        first = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "bad", "reviewer": "alice"})
+        assert first.status_code == 200, first.text
+        assert first.json()["status"] == "added" and first.json()["label"] == "bad"
+        assert client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "bad", "reviewer": "alice"}).json()["status"] == "unchanged"
+        assert client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "ok", "reviewer": "alice", "note": "on second thought"}).json()["status"] == "changed"
+        teacher_label = proj.build_training_set().labels[0]
+        flipped = "ok" if teacher_label == "bad" else "bad"
+        on_pool = client.post("/v1/feedback", json={"request_id": rid, "item": 1, "label": flipped, "reviewer": "bob"}).json()
+        assert on_pool["status"] == "added" and on_pool["overrides_teacher"] == teacher_label
+        metrics = client.get("/metrics").text
+        assert 'graduate_feedback_total{status="added"} 2.0' in metrics
+    ds = Project.load(served).build_training_set()
+    by_text = {ex.text: (lab, who) for ex, lab, who in zip(ds.examples, ds.labels, ds.producers)}
+    assert by_text["a brand new sentence nobody labelled"] == ("ok", "human:alice")  # a new item, added to the pool
+    assert by_text[pool_text] == (flipped, "human:bob")  # the person wins over the teacher
+    with proj.engine.connect() as conn:
+        (change,) = conn.execute(select(label_changes).where(label_changes.c.origin == f"feedback {rid}/0")).all()
+    assert (change.old_label, change.new_label) == ("bad", "ok")
+
+
+def test_bad_feedback_is_one_clear_error(served: Path) -> None:
+    proj = Project.load(served)
+    with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        rid = client.post("/v1/classify", json={"texts": comments(served, 1)}).json()["id"]
+        bad_label = client.post("/v1/feedback", json={"request_id": rid, "label": "toxic", "reviewer": "a"})
+        assert bad_label.status_code == 422 and "['toxic'] is not one of ['ok', 'bad']" in bad_label.json()["error"]["message"]
+        missing = client.post("/v1/feedback", json={"request_id": "0" * 32, "label": "ok", "reviewer": "a"})
+        assert missing.status_code == 404 and "x-request-id" in missing.json()["error"]["message"]
+        nobody = client.post("/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": "   "})
+        assert nobody.status_code == 422 and nobody.json()["error"]["param"] == "reviewer"
+        unauth = httpx.post(f"{server.url}/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": "a"})
+        assert unauth.status_code == 401
+
+        chars = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+        field = st.one_of(st.text(chars, max_size=80), st.integers(), st.none(), st.lists(st.text(chars, max_size=5), max_size=3))
+
+        @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(body=st.fixed_dictionaries({"request_id": st.one_of(st.just(rid), field), "label": field, "reviewer": field}, optional={"item": st.one_of(st.integers(-5, 5), field), "note": field}))
+        def fuzz(body: dict) -> None:
+            raw = json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass")
+            r = client.post("/v1/feedback", content=raw, headers={"content-type": "application/json"})
+            assert r.status_code in {200, 400, 404, 409, 422}, r.text[:300]
+
+        fuzz()
+
+
+def test_served_disagreements_go_to_the_review_queue_and_come_back_as_labels(trained_copy: Path) -> None:
+    """Items the teacher answered beside the student with another label (shadow, cascade) are listed
+    by `graduate data review export`; a reviewer's answer is imported and wins in the next build."""
+    import csv
+    import subprocess
+    import sys
+
+    from graduate.store.db import now
+    from graduate.store.traffic import write_traffic
+    from teacher.live_teacher import cli_env
+
+    proj = Project.load(trained_copy)
+    base = {"created_at": now(), "endpoint": "classify", "mode": "shadow", "route": "student", "reason": "student", "status": 200, "latency_ms": 1.0, "shadow": True}
+    write_traffic(
+        proj.engine,
+        [
+            {**base, "request_id": "a" * 32, "text": "served text the two saw differently", "label": "ok", "student_label": "ok", "teacher_label": "bad", "agree": False, "confidence": 0.6},
+            {**base, "request_id": "b" * 32, "text": "served text they agreed on", "label": "ok", "student_label": "ok", "teacher_label": "ok", "agree": True, "confidence": 0.9},
+        ],
+    )
+    proj.engine.dispose()
+    out = trained_copy / "queue.csv"
+    export = subprocess.run([sys.executable, "-m", "graduate", "data", "review", "export", str(trained_copy), "--out", str(out)], capture_output=True, text=True, timeout=300, env=cli_env())
+    assert export.returncode == 0, export.stderr
+    assert "1 served items where the teacher disagreed" in " ".join(export.stdout.split())
+    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    (served,) = [r for r in rows if r["group"] == "served_disagreement"]
+    assert served["text"] == "served text the two saw differently" and (served["student_label"], served["teacher_label"]) == ("ok", "bad")
+    served.update(corrected_label="bad", reviewer="carol")
+    with out.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerow(served)
+    imported = subprocess.run([sys.executable, "-m", "graduate", "data", "review", "import", str(trained_copy), str(out)], capture_output=True, text=True, timeout=300, env=cli_env())
+    assert imported.returncode == 0, imported.stderr
+    ds = Project.load(trained_copy).build_training_set()
+    by_text = {ex.text: (lab, who) for ex, lab, who in zip(ds.examples, ds.labels, ds.producers)}
+    assert by_text["served text the two saw differently"] == ("bad", "human:carol")
+    assert "served text they agreed on" not in by_text
