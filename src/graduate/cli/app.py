@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from graduate.cli import imports, init, label, predict, run, spec, status
+from graduate.cli import augment, imports, init, label, predict, run, spec, status
 from graduate.cli import teacher as teacher_cli
 from graduate.cli import curve as curve_cli
 from graduate.cli import runs as runs_cli
@@ -50,6 +50,7 @@ app.add_typer(data_cli.app, name="data")
 app.add_typer(students_cli.app, name="students")
 app.command("train")(train_cli.train)
 app.command("curve")(curve_cli.curve)
+app.command("augment")(augment.augment)
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(privacy_cli.app, name="privacy")
 

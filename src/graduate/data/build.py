@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine, select
 
+from graduate.data.augment import SOURCE as AUGMENT_SOURCE, augmented_pool, derived_labels
 from graduate.data.balance import class_counts, class_weights, label_set_weights, per_label_counts, prior_weights, undersample
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.examples import Example, select_examples, selection_examples
@@ -108,6 +109,12 @@ def build_training_set(
         if extra:
             pool += extra
             steps.append({"step": "feedback", "added": len(extra), "reason": "served items people labelled (POST /v1/feedback, reviewed traffic)", "kept": len(pool)})
+    if spec.augment.include and spec.train.source != AUGMENT_SOURCE:
+        have = {ex.id for ex in pool}
+        made = [ex for ex in augmented_pool(engine) if ex.id not in have]
+        if made:
+            pool += made
+            steps.append({"step": "augmented", "added": len(made), "reason": "items graduate augment made from the pool's (augment.include)", "kept": len(pool)})
     report("label the pool", 0, 1)
     answers = label_pool(engine, spec, pool)
     report("label the pool", 1, 1)
@@ -131,6 +138,7 @@ def build_training_set(
 
     if clean.human_labels:
         rows = _human_labels(engine, steps, rows, pool, answers.by_example)
+    rows = _derived_labels(engine, steps, rows, pool)
     producers = _producers(spec)
     _check_terms(spec, producers, sum(r.human is None for r in rows))
 
@@ -205,15 +213,15 @@ def build_training_set(
 
     if cfg.weight_by_vote_share:
         for r in rows:
-            r.weight *= answers.by_example[r.ex.id].share if not r.human else 1.0
+            r.weight *= answers.by_example[r.ex.id].share if not (r.human or r.derived) else 1.0
         steps.append({"step": "vote_share_weights", "reason": "each item weighs its winning vote share (train.labeller.weight_by_vote_share)", "kept": len(rows)})
 
     unique = [r.ex for r in rows]
     labels = [r.label for r in rows]
     weights = [float(r.weight) for r in rows]
     # A human-corrected label has no teacher distribution: its row trains on the hard label.
-    soft = [None if r.human else answers.by_example[r.ex.id].probs for r in rows]
-    rationales = [None if r.human else answers.by_example[r.ex.id].rationale for r in rows]
+    soft = [None if (r.human or r.derived) else answers.by_example[r.ex.id].probs for r in rows]
+    rationales = [None if (r.human or r.derived) else answers.by_example[r.ex.id].rationale for r in rows]
     content_hash = versioned_hash(dataset_hash(unique, labels), weights, soft)
     if any(p is not None for p in soft):
         steps.append({"step": "soft_labels", "with_distribution": sum(p is not None for p in soft), "kept": len(unique)})
@@ -224,7 +232,7 @@ def build_training_set(
         soft_labels=soft if any(p is not None for p in soft) else None,
         rationales=rationales if any(r is not None for r in rationales) else None,
         diagnostics=diagnostics,
-        producers=[r.human if r.human is not None else answers.labeller for r in rows],  # r.human: human:REVIEWER
+        producers=[r.human or r.derived or answers.labeller for r in rows],  # r.human: human:REVIEWER
     )
     dataset.recipe["label_counts"] = dataset.label_counts
     dataset.recipe["provenance"] = _provenance(spec, producers, rows, answers.labeller)
@@ -272,10 +280,13 @@ def _provenance(spec: ProjectSpec, producers: list[tuple[str, Any]], rows: list[
     """Who produced the training set's labels and under which terms: the teacher labeller (with
     each configuration that voted) and every reviewer, with how many labels each."""
     reviewers: dict[str, int] = {}
+    derived: dict[str, int] = {}
     for r in rows:
         if r.human is not None:
             reviewers[r.human] = reviewers.get(r.human, 0) + 1
-    teacher_items = sum(r.human is None for r in rows)
+        elif r.derived is not None:
+            derived[r.derived] = derived.get(r.derived, 0) + 1
+    teacher_items = sum(r.human is None and r.derived is None for r in rows)
     out = [
         {
             "producer": labeller,
@@ -286,6 +297,7 @@ def _provenance(spec: ProjectSpec, producers: list[tuple[str, Any]], rows: list[
         }
     ]
     out += [{"producer": who, "kind": "human", "items": n, "configs": [], "train_allowed": True} for who, n in sorted(reviewers.items())]
+    out += [{"producer": who, "kind": "derived", "items": n, "configs": [], "train_allowed": _combined(producers)} for who, n in sorted(derived.items())]
     return {"labels": out, "allow_restricted_labels": spec.train.allow_restricted_labels}
 
 
@@ -305,6 +317,7 @@ class _Row:
     label: str
     weight: float = 1.0
     human: str | None = None  # the human labeller, when a review corrected or confirmed it
+    derived: str | None = None  # an augmented item: augment:METHOD<the parent's labeller
 
 
 def _ids(examples: list[Example]) -> list[int]:
@@ -325,6 +338,19 @@ def _drop(steps: list[dict[str, Any]], rows: list[_Row], drop: dict[int, str], s
         }
     )
     return [r for i, r in enumerate(rows) if i not in drop]
+
+
+def _derived_labels(engine: Engine, steps: list[dict[str, Any]], rows: list["_Row"], pool: list[Example]) -> list["_Row"]:
+    """Augmented items take the label they inherited from their parent (a reviewer's still wins:
+    those rows are already in)."""
+    present = {r.ex.id for r in rows}
+    candidates = [ex for ex in pool if ex.source == AUGMENT_SOURCE and ex.id not in present]
+    if not candidates:
+        return rows
+    derived = derived_labels(engine, [ex.id for ex in candidates])
+    added = [_Row(ex, derived[ex.id][0], derived=derived[ex.id][1]) for ex in candidates if ex.id in derived]
+    steps.append({"step": "derived_labels", "reason": "augmented items keep their parent's label", "added": len(added), "kept": len(rows) + len(added)})
+    return sorted(rows + added, key=lambda r: r.ex.id)
 
 
 def _human_labels(engine: Engine, steps: list[dict[str, Any]], rows: list[_Row], pool: list[Example], answers: dict[int, Any]) -> list[_Row]:

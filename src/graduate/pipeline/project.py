@@ -15,6 +15,7 @@ from graduate.data.import_calls import ImportReport
 from graduate.evaluate.error_analysis import ErrorAnalysis
 from graduate.evaluate.testsets import TestSet
 from graduate.privacy import Redactor, input_redactor_for, redact_text, redactor_for
+from graduate.errors import SpecError
 from graduate.spec import ProjectSpec, StudentSpec
 from graduate.store.db import open_engine, resolve_url
 from graduate.store.runs import RunRow
@@ -110,6 +111,17 @@ class Project:
 
     def report(self, path: Path | None = None) -> Path:
         return report.write_html_report(self, path)
+
+    # -- the data loop --------------------------------------------------------------------------
+    def augment(self, kind: str = "counterfactual", progress: ProgressFn = no_progress) -> Any:
+        """New training items from the pool's labelled items (graduate.data.augment)."""
+        from graduate.data.augment import SOURCE, counterfactual
+
+        if kind != "counterfactual":
+            raise SpecError(f"augment kind {kind!r}: only counterfactual is built (term swaps that keep the label)", field="augment")
+        dataset = self.build_training_set(name="train.augment-base", progress=progress)
+        labelled = {ex.id: (lab, who) for ex, lab, who in zip(dataset.examples, dataset.labels, dataset.producers or []) if ex.source != SOURCE}
+        return counterfactual(self.engine, self.spec, labelled, [ex for ex in dataset.examples if ex.source != SOURCE])
 
     # -- privacy --------------------------------------------------------------------------------
     def forget(self, *, item: str | None = None, match: str | None = None) -> privacy.ForgetReport:

@@ -16,7 +16,8 @@ from graduate.spec.audit import AuditConfig, AuditSpec, EnsembleSpec, TeacherCon
 from graduate.spec.clean import BalanceSpec, CleanSpec, DiversitySpec, FilterSpec, LabelIssueSpec, NearDuplicateSpec
 from graduate.spec.store import StoreSpec
 from graduate.spec.privacy import PII_TYPES, PrivacySpec
+from graduate.spec.augment import AugmentSpec, CounterfactualSpec
 from graduate.spec.project import ProjectSpec
 from graduate.spec.load import load_spec, parse_spec, spec_hash
 
-__all__ = ['MULTI_LABEL_KINDS', 'TermsSpec', 'PII_TYPES', 'PrivacySpec', 'SPEC_FILENAME', 'AuditConfig', 'AuditSpec', 'BalanceSpec', 'BiasPairSpec', 'CleanSpec', 'DEFAULT_IDENTITY_TERMS', 'DEFAULT_PROXY_ROUTES', 'DataSourceSpec', 'DiversitySpec', 'EnsembleSpec', 'EvaluationSpec', 'FewShotSpec', 'FilterSpec', 'LabelIssueSpec', 'LabelImportSpec', 'LabellerSpec', 'LocalServerSpec', 'MonitorSpec', 'NearDuplicateSpec', 'ParseSpec', 'PriceSpec', 'ProjectSpec', 'ProxySpec', 'SelectionSpec', 'ServeSpec', 'ServingSpec', 'StoreSpec', 'StudentSpec', 'TaskSpec', 'TeacherConfigSpec', 'TeacherLogSpec', 'TeacherSpec', 'TestSetSpec', 'TrainSpec', 'audit_configs', 'load_spec', 'parse_spec', 'spec_hash']
+__all__ = ['MULTI_LABEL_KINDS', 'AugmentSpec', 'CounterfactualSpec', 'TermsSpec', 'PII_TYPES', 'PrivacySpec', 'SPEC_FILENAME', 'AuditConfig', 'AuditSpec', 'BalanceSpec', 'BiasPairSpec', 'CleanSpec', 'DEFAULT_IDENTITY_TERMS', 'DEFAULT_PROXY_ROUTES', 'DataSourceSpec', 'DiversitySpec', 'EnsembleSpec', 'EvaluationSpec', 'FewShotSpec', 'FilterSpec', 'LabelIssueSpec', 'LabelImportSpec', 'LabellerSpec', 'LocalServerSpec', 'MonitorSpec', 'NearDuplicateSpec', 'ParseSpec', 'PriceSpec', 'ProjectSpec', 'ProxySpec', 'SelectionSpec', 'ServeSpec', 'ServingSpec', 'StoreSpec', 'StudentSpec', 'TaskSpec', 'TeacherConfigSpec', 'TeacherLogSpec', 'TeacherSpec', 'TestSetSpec', 'TrainSpec', 'audit_configs', 'load_spec', 'parse_spec', 'spec_hash']

@@ -16,6 +16,7 @@ from graduate.spec.base import SPEC_FILENAME, _Model
 from graduate.spec.audit import AuditSpec
 from graduate.spec.clean import CleanSpec
 from graduate.spec.data import DataSourceSpec, LabelImportSpec, TeacherLogSpec, TestSetSpec, TrainSpec
+from graduate.spec.augment import AugmentSpec
 from graduate.spec.evaluation import EvaluationSpec
 from graduate.spec.privacy import PrivacySpec
 from graduate.spec.serve import MonitorSpec, ProxySpec, ServeSpec, ServingSpec
@@ -44,6 +45,7 @@ class ProjectSpec(_Model):
     proxy: ProxySpec = Field(default_factory=ProxySpec, description="`graduate proxy`: the routes it forwards and its limits.")
     monitor: MonitorSpec = Field(default_factory=MonitorSpec, description="`graduate monitor`: traffic window and alert thresholds.")
     store: StoreSpec = Field(default_factory=StoreSpec, description="The database.")
+    augment: AugmentSpec = Field(default_factory=AugmentSpec, description="`graduate augment`: new training items made from the pool's, with their lineage.")
     privacy: PrivacySpec = Field(default_factory=PrivacySpec, description="Personal data redacted before the call log and traffic log store it.")
     seed: int = Field(0, description="Random seed for every run.")
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec, description="How students and teacher are measured.")

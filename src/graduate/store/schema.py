@@ -75,6 +75,7 @@ examples = Table(
     Column("tags", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("group", String(300), nullable=True, doc="the row's group (data[].group_column), e.g. its author"),
+    Column("lineage", JSON, nullable=True, doc="an item graduate made: method, parent example id, what changed"),
     UniqueConstraint("source", "external_id", name="uq_examples_source_id"),
 )
 Index("ix_examples_text_hash", examples.c.text_hash)

@@ -1,0 +1,153 @@
+"""Augmented training items (practices 5, 6, 8): counterfactual term swaps that keep the label.
+
+An item of the training pool that names a term of a list (``augment.term_lists``, e.g. identity
+terms) gets copies with another term of the same list in its place, matched as a whole word, any
+case, the case of the original kept (``Gay`` -> ``Muslim``). Each copy is stored as an example of
+source ``augment`` with its lineage (method, parent example, the swap, the parent's labeller) and
+the parent's label (kind ``derived``); the build adds them to the pool (``augment.include``), where
+a reviewer's label still wins. Copies whose text is already stored are skipped, so running it again
+adds nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from sqlalchemy import Engine, select
+
+from graduate.data.csv_source import Item
+from graduate.data.examples import Example, add_examples, exact_text_id, select_examples
+from graduate.data.text import text_hash
+from graduate.errors import SpecError
+from graduate.store.db import insert_ignore, now
+from graduate.store.schema import examples as examples_table
+from graduate.store.schema import labels as labels_table
+
+SOURCE = "augment"
+DERIVED = "derived"
+
+
+@dataclass
+class AugmentReport:
+    method: str
+    considered: int = 0  # pool items with a label
+    matching: int = 0  # of those, items naming a term
+    added: int = 0
+    already_stored: int = 0
+    per_term: dict[str, int] = field(default_factory=dict)  # copies added, by the term put in
+
+
+def term_list(spec: Any, name: str) -> list[str]:
+    terms = spec.augment.term_lists.get(name)
+    if terms is None and name == "identity":
+        terms = spec.evaluation.identity_terms
+    if not terms or len(terms) < 2:
+        raise SpecError(
+            f"no term list {name!r} to swap within: add augment.term_lists.{name} (two or more terms)"
+            + (" or evaluation.identity_terms" if name == "identity" else ""),
+            field=f"augment.term_lists.{name}",
+        )
+    return list(terms)
+
+
+def _cased(term: str, like: str) -> str:
+    if like.isupper() and len(like) > 1:
+        return term.upper()
+    if like[:1].isupper():
+        return term[:1].upper() + term[1:]
+    return term
+
+
+def swaps(text: str, terms: Sequence[str], per_item: int, rng: random.Random) -> list[tuple[str, str, str]]:
+    """Up to ``per_item`` (new text, term taken out, term put in): every occurrence of the first
+    term the text names is replaced by one other term of the list."""
+    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+    m = pattern.search(text)
+    if m is None:
+        return []
+    found = m.group(1)
+    others = [t for t in terms if t.lower() != found.lower()]
+    rng.shuffle(others)
+    out = []
+    for new in others[:per_item]:
+        swapped = re.sub(r"\b" + re.escape(found) + r"\b", lambda mm: _cased(new, mm.group(0)), text, flags=re.IGNORECASE)
+        out.append((swapped, found.lower(), new))
+    return out
+
+
+def counterfactual(engine: Engine, spec: Any, labelled: dict[int, tuple[str, str]], pool: Sequence[Example]) -> AugmentReport:
+    """Add the counterfactual copies of the labelled pool items (``labelled``: example id ->
+    (label, labeller)) and their derived labels."""
+    cfg = spec.augment.counterfactual
+    terms = term_list(spec, cfg.terms)
+    report = AugmentReport("counterfactual")
+    rng = random.Random(spec.seed)
+    wanted = set(cfg.labels)
+    made: list[tuple[str, Example, str, str, str, str]] = []
+    for ex in pool:
+        if ex.id not in labelled:
+            continue
+        label, labeller = labelled[ex.id]
+        if wanted and label not in wanted:
+            continue
+        report.considered += 1
+        copies = swaps(ex.text, terms, cfg.per_item, rng)
+        report.matching += bool(copies)
+        made += [(text, ex, label, labeller, old, new) for text, old, new in copies]
+    if not made:
+        return report
+    hashes = {text_hash(t) for t, *_ in made}
+    with engine.connect() as conn:
+        stored = set()
+        hl = sorted(hashes)
+        for i in range(0, len(hl), 500):
+            stored.update(conn.execute(select(examples_table.c.text_hash).where(examples_table.c.text_hash.in_(hl[i : i + 500]))).scalars())
+    fresh: dict[str, tuple[str, Example, str, str, str, str]] = {}
+    for m in made:
+        h = text_hash(m[0])
+        if h in stored or h in fresh:
+            report.already_stored += 1
+            continue
+        fresh[h] = m
+    if not fresh:
+        return report
+    items = [Item(external_id=exact_text_id(t), text=t, tags=["augment", "counterfactual"]) for t, *_ in fresh.values()]
+    add_examples(engine, SOURCE, items)
+    created = now()
+    with engine.begin() as conn:
+        ids = dict(
+            conn.execute(select(examples_table.c.text_hash, examples_table.c.id).where(examples_table.c.source == SOURCE, examples_table.c.text_hash.in_(list(fresh)))).all()
+        )
+        rows = []
+        for h, (text, parent, label, labeller, old, new) in fresh.items():
+            ex_id = ids.get(h)
+            if ex_id is None:
+                continue
+            lineage = {"method": "counterfactual", "parent": parent.id, "parent_source": parent.source, "parent_id": parent.external_id, "swap": [old, new], "label_from": labeller}
+            conn.execute(examples_table.update().where(examples_table.c.id == ex_id).values(lineage=lineage))
+            rows.append({"example_id": ex_id, "kind": DERIVED, "labeller": f"augment:counterfactual<{labeller}", "label": label, "note": f"{old} -> {new}", "created_at": created})
+            report.per_term[new] = report.per_term.get(new, 0) + 1
+        report.added = insert_ignore(conn, labels_table, rows)
+    return report
+
+
+def derived_labels(engine: Engine, example_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Per augmented example: (label, labeller) it inherited from its parent."""
+    out: dict[int, tuple[str, str]] = {}
+    ids = list(example_ids)
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            for ex, lab, who in conn.execute(
+                select(labels_table.c.example_id, labels_table.c.label, labels_table.c.labeller).where(
+                    labels_table.c.example_id.in_(ids[i : i + 500]), labels_table.c.kind == DERIVED, labels_table.c.label.is_not(None)
+                )
+            ):
+                out[ex] = (lab, who)
+    return out
+
+
+def augmented_pool(engine: Engine) -> list[Example]:
+    return select_examples(engine, source=SOURCE)

@@ -1,0 +1,36 @@
+"""`augment:` in graduate.yaml: new training items made from the pool's (graduate augment)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from graduate.spec.base import _Model
+
+
+class CounterfactualSpec(_Model):
+    """Term swaps that keep the label: every item naming a term of a list gets copies with another
+    term of the same list in its place (e.g. one identity for another)."""
+
+    terms: str = Field("identity", description="The term list to swap within (a key of augment.term_lists; identity: evaluation.identity_terms by default).")
+    per_item: int = Field(3, ge=1, le=50, description="At most this many copies per item (the other terms, in list order from a seeded shuffle).")
+    labels: list[str] = Field(default_factory=list, description="Only items with these labels (e.g. [ok], to teach that naming an identity is not toxic); empty: all.")
+
+
+class AugmentSpec(_Model):
+    """Augmented items: stored with their lineage (parent item, method, what changed) and the
+    parent's label, and added to the training pool (``include``)."""
+
+    term_lists: dict[str, list[str]] = Field(
+        default_factory=dict, description="Named term lists, e.g. {identity: [gay, straight, muslim, christian]}; identity defaults to evaluation.identity_terms."
+    )
+    counterfactual: CounterfactualSpec = Field(default_factory=CounterfactualSpec, description="graduate augment --kind counterfactual.")
+    include: bool = Field(True, description="Augmented items join the training pool (their label: the parent's; a reviewer's wins).")
+
+    @model_validator(mode="after")
+    def _lists(self) -> "AugmentSpec":
+        for name, terms in self.term_lists.items():
+            cleaned = [t.strip() for t in terms if t.strip()]
+            if len(set(t.lower() for t in cleaned)) < 2:
+                raise ValueError(f"augment.term_lists.{name}: give at least two different terms to swap between")
+            self.term_lists[name] = cleaned
+        return self

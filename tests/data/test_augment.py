@@ -1,0 +1,85 @@
+"""graduate augment --kind counterfactual: term swaps that keep the label, stored with lineage,
+added once, trained on by the next build (a reviewer's label still wins)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from graduate.data.augment import swaps
+from graduate.errors import SpecError
+from graduate.pipeline.project import Project
+from graduate.store.schema import examples
+from teacher.live_teacher import cli_env
+
+TERMS = ["gay", "straight", "muslim", "christian"]
+
+
+def test_a_swap_replaces_every_occurrence_as_a_whole_word_and_keeps_case():
+    out = swaps("Gay people are GAY, not gayish. gay!", TERMS, 2, random.Random(0))
+    assert len(out) == 2
+    for text, old, new in out:
+        assert old == "gay" and new != "gay" and "gayish" in text
+        assert text.startswith(new.capitalize() + " people are " + new.upper() + ",") and text.endswith(f" {new}!")
+    assert swaps("nothing to swap here", TERMS, 3, random.Random(0)) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(max_size=200), per_item=st.integers(1, 5))
+def test_any_text_gives_at_most_per_item_copies_each_naming_another_term(text, per_item):
+    out = swaps(text, TERMS, per_item, random.Random(1))
+    assert len(out) <= min(per_item, len(TERMS) - 1)
+    assert len({t for t, _, _ in out}) == len(out) or not out  # distinct terms put in
+    for new_text, old, new in out:
+        assert new.lower() != old and new.lower() in new_text.lower()
+
+
+def _with_augment(project: Path, **augment) -> Project:
+    path = project / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["augment"] = {"term_lists": {"identity": ["man", "woman", "person", "child"]}, **augment}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return Project.load(project)
+
+
+def test_augment_adds_copies_with_lineage_once_and_the_build_trains_on_them(trained_copy: Path) -> None:
+    proj = _with_augment(trained_copy, counterfactual={"per_item": 2, "labels": ["ok"]})
+    before = proj.build_training_set()
+    report = proj.augment()
+    assert report.considered > 0 and report.matching >= 1 and report.added >= report.matching
+    assert proj.augment().added == 0  # the copies are stored: nothing twice
+    with proj.engine.connect() as conn:
+        rows = conn.execute(select(examples.c.id, examples.c.text, examples.c.lineage).where(examples.c.source == "augment")).all()
+    assert len(rows) == report.added
+    parent_texts = {ex.id: ex.text for ex in before.examples}
+    for r in rows:
+        lineage = r.lineage
+        assert lineage["method"] == "counterfactual" and lineage["parent"] in parent_texts and lineage["swap"][1] in r.text.lower()
+    after = proj.build_training_set()
+    by_id = {ex.id: (lab, who) for ex, lab, who in zip(after.examples, after.labels, after.producers)}
+    assert all(by_id[r.id][0] == "ok" and by_id[r.id][1].startswith("augment:counterfactual<teacher:") for r in rows)
+    assert any(st["step"] == "augmented" and st["added"] == len(rows) for st in after.recipe["steps"])
+    kinds = {p["kind"]: p for p in after.recipe["provenance"]["labels"]}
+    assert kinds["derived"]["items"] == len(rows)
+    # switched off: the next build leaves them out
+    proj = _with_augment(trained_copy, include=False)
+    assert len(proj.build_training_set().examples) == len(before.examples)
+
+
+def test_a_missing_term_list_is_one_line(trained_copy: Path) -> None:
+    path = trained_copy / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["augment"] = {"counterfactual": {"terms": "jobs"}}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(SpecError, match=r"no term list 'jobs'.*augment.term_lists.jobs"):
+        Project.load(trained_copy).augment()
+    out = subprocess.run([sys.executable, "-m", "graduate", "augment", str(trained_copy)], capture_output=True, text=True, timeout=120, env=cli_env())
+    assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "augment.term_lists.jobs" in out.stderr
