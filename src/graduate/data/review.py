@@ -135,25 +135,9 @@ def queue_rows(
         ex, lab = by_id[ex_id]
         p = probs.get(ex_id)
         student_set = labelset.encode([n for n, x in zip(labels, p) if x >= 0.5], labels) if multi and p else None
-        out: dict[str, Any] = {
-            "example_id": ex.id,
-            "source": ex.source,
-            "external_id": ex.external_id,
-            "test_set": None,
-            "text": ex.text,
-            "gold": gold.get(ex.id),
-            "teacher_label": lab,
-            "student_label": student_set if multi else (labels[max(range(len(labels)), key=lambda j: p[j])] if p else None),
-            "student_confidence": (labelset.confidence(student_set, p, labels) if multi else max(p)) if p else None,
-            "group": group,
-            "reason": reason,
-            "corrected_label": None,
-            "reviewer": None,
-            "note": None,
-        }
-        for j, name in enumerate(labels):
-            out[f"p_{name}"] = p[j] if p else None
-        return out
+        student = student_set if multi else (labels[max(range(len(labels)), key=lambda j: p[j])] if p else None)
+        confidence = (labelset.confidence(student_set, p, labels) if multi else max(p)) if p else None
+        return review_row(ex, labels, gold=gold.get(ex.id), teacher_label=lab, student_label=student, student_confidence=confidence, group=group, reason=reason, probs=p)
 
     for ex_id in issues.get("example_ids", []):
         if ex_id in by_id:
@@ -354,23 +338,45 @@ def served_rows(engine: Engine, spec: Any, *, limit: int | None = None) -> list[
         if ex is None or ex.id in seen:
             continue
         seen.add(ex.id)
-        row: dict[str, Any] = {
-            "example_id": ex.id,
-            "source": ex.source,
-            "external_id": ex.external_id,
-            "test_set": None,
-            "text": ex.text,
-            "gold": gold.get(ex.id),
-            "teacher_label": r.teacher_label,
-            "student_label": r.student_label,
-            "student_confidence": r.confidence,
-            "group": "served_disagreement",
-            "reason": f"served {r.created_at:%Y-%m-%d %H:%M} ({r.mode}): the student said {r.student_label!r}, the teacher {r.teacher_label!r}",
-            "corrected_label": None,
-            "reviewer": None,
-            "note": None,
-        }
-        for name in spec.task.labels:
-            row[f"p_{name}"] = None
-        out.append(row)
+        reason = f"served {r.created_at:%Y-%m-%d %H:%M} ({r.mode}): the student said {r.student_label!r}, the teacher {r.teacher_label!r}"
+        out.append(
+            review_row(
+                ex, spec.task.labels, gold=gold.get(ex.id), teacher_label=r.teacher_label, student_label=r.student_label,
+                student_confidence=r.confidence, group="served_disagreement", reason=reason,
+            )
+        )
+    return out
+
+
+def review_row(
+    ex: Any,
+    labels: Sequence[str],
+    *,
+    gold: str | None,
+    teacher_label: str | None,
+    student_label: str | None,
+    student_confidence: float | None,
+    group: str,
+    reason: str,
+    probs: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """One row of the review CSV (``review_columns``), the reviewer's columns empty."""
+    out: dict[str, Any] = {
+        "example_id": ex.id,
+        "source": ex.source,
+        "external_id": ex.external_id,
+        "test_set": None,
+        "text": ex.text,
+        "gold": gold,
+        "teacher_label": teacher_label,
+        "student_label": student_label,
+        "student_confidence": student_confidence,
+        "group": group,
+        "reason": reason,
+        "corrected_label": None,
+        "reviewer": None,
+        "note": None,
+    }
+    for j, name in enumerate(labels):
+        out[f"p_{name}"] = probs[j] if probs else None
     return out
