@@ -8,18 +8,14 @@ each, and a check that nothing of the forgotten item is left in any table or fil
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ROOT, table  # noqa: E402
+from common import jigsaw_comments, table, tiny_copy  # noqa: E402
 
 from graduate.data.csv_source import Item  # noqa: E402
 from graduate.data.examples import add_examples  # noqa: E402
@@ -27,8 +23,6 @@ from graduate.pipeline.project import Project  # noqa: E402
 from graduate.store.calls import CallRecord, import_calls  # noqa: E402
 from graduate.teacher.prompt import render_messages  # noqa: E402
 
-TINY = ROOT / "tests" / "fixtures" / "tiny"
-JIGSAW = ROOT.parent / "shared" / "data" / "jigsaw" / "comments.csv"
 SECRET = "Please call Maria Lopez at +44 20 7946 0958 about the refund"
 
 
@@ -36,15 +30,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=100_000)
     args = ap.parse_args()
-    with JIGSAW.open(newline="", encoding="utf-8") as f:
-        texts = [r["comment_text"] for r in csv.DictReader(f)]
+    texts = jigsaw_comments()
     rng = random.Random(0)
-    work = Path(tempfile.mkdtemp(prefix="bench-forget-"))
-    project = work / "tiny"
-    shutil.copytree(TINY, project, ignore=shutil.ignore_patterns(".graduate"))
-    raw = yaml.safe_load((project / "graduate.yaml").read_text())
-    raw["privacy"] = {"retention_days": 30}
-    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    project = tiny_copy("bench-forget-", privacy={"retention_days": 30})
     proj = Project.load(project)
     teacher = proj.spec.teacher
 
@@ -91,7 +79,7 @@ def main() -> int:
             ["purge (all calls past retention)", f"{purge_s:.1f}", f"{purged.calls:,} calls purged; store {after_mb:.0f} MB after compaction"],
         ],
     )
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(project.parent, ignore_errors=True)
     return 0 if left_bytes == 0 else 1
 
 

@@ -10,7 +10,6 @@ Needs `pip install 'graduate[privacy]'` and ../shared/data/jigsaw beside the che
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import statistics
 import sys
@@ -20,18 +19,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from common import ROOT, table  # noqa: E402
+from common import jigsaw_comments, table  # noqa: E402
 from privacy.planted import MAKERS, PLACEHOLDERS  # noqa: E402
 
 from graduate.privacy import Redactor, records  # noqa: E402
 from graduate.spec import PrivacySpec  # noqa: E402
 
-JIGSAW = ROOT.parent / "shared" / "data" / "jigsaw" / "comments.csv"
 
 
 def jigsaw(n: int, seed: int) -> list[str]:
-    with JIGSAW.open(newline="", encoding="utf-8") as f:
-        texts = [r["comment_text"] for r in csv.DictReader(f)]
+    texts = jigsaw_comments()
     return random.Random(seed).sample(texts, min(n, len(texts)))
 
 

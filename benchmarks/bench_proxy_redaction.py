@@ -9,23 +9,17 @@ personal data).
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from common import ROOT, table  # noqa: E402
+from common import jigsaw_comments, table, tiny_copy  # noqa: E402
 
-TINY = ROOT / "tests" / "fixtures" / "tiny"
-JIGSAW = ROOT.parent / "shared" / "data" / "jigsaw" / "comments.csv"
 
 
 def measure(redact: bool, texts: list[str]) -> list[float]:
@@ -37,12 +31,7 @@ def measure(redact: bool, texts: list[str]) -> list[float]:
     from graduate.pipeline.project import Project
     from graduate.serve.proxy import create_proxy_app
 
-    work = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
-    project = work / "tiny"
-    shutil.copytree(TINY, project, ignore=shutil.ignore_patterns(".graduate"))
-    raw = yaml.safe_load((project / "graduate.yaml").read_text())
-    raw["privacy"] = {"redact": redact}
-    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    project = tiny_copy("bench-proxy-", privacy={"redact": redact})
     proj = Project.load(project)
     times = []
     with ThreadServer(create_sse_app(delay_s=0.0)) as upstream, ThreadServer(create_proxy_app(proj, upstream.base_url)) as proxy:
@@ -54,7 +43,7 @@ def measure(redact: bool, texts: list[str]) -> list[float]:
                 times.append((time.perf_counter() - t0) * 1000)
                 assert r.status_code == 200, r.text
     proj.engine.dispose()
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(project.parent, ignore_errors=True)
     return times[20:]  # warm-up left out
 
 
@@ -62,8 +51,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=400)
     args = ap.parse_args()
-    with JIGSAW.open(newline="", encoding="utf-8") as f:
-        pool = [r["comment_text"] for r in csv.DictReader(f)]
+    pool = jigsaw_comments()
     rng = random.Random(0)
     texts = [rng.choice(pool) + (f" mail me at user{i}@example.com or +44 20 7946 0{i % 1000:03d}" if i % 5 == 0 else "") for i in range(args.calls + 20)]
     rows = []

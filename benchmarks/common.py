@@ -1,9 +1,14 @@
-"""Shared bits for benchmarks: the example project in a temp dir, and a results table."""
+"""Shared bits for benchmarks: the example project (or the tests' tiny one) in a temp dir, the shared
+Jigsaw comments, and a results table."""
 
 from __future__ import annotations
 
+import csv
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.console import Console
@@ -11,6 +16,8 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "toxicity" / "graduate.yaml"
+TINY = ROOT / "tests" / "fixtures" / "tiny"
+JIGSAW = ROOT.parent / "shared" / "data" / "jigsaw" / "comments.csv"
 console = Console(width=None if sys.stdout.isatty() else 200)  # a log file gets whole rows, not 80 folded columns
 
 
@@ -36,3 +43,19 @@ def table(title: str, columns: list[str], rows: list[list[object]]) -> None:
     for r in rows:
         t.add_row(*[str(x) for x in r])
     console.print(t)
+
+
+def jigsaw_comments() -> list[str]:
+    """Every comment of ../shared/data/jigsaw, in file order."""
+    with JIGSAW.open(newline="", encoding="utf-8") as f:
+        return [r["comment_text"] for r in csv.DictReader(f)]
+
+
+def tiny_copy(prefix: str, **sections: Any) -> Path:
+    """The tests' tiny project in a new temp dir, with graduate.yaml sections replaced (e.g. privacy=...)."""
+    project = Path(tempfile.mkdtemp(prefix=prefix)) / "tiny"
+    shutil.copytree(TINY, project, ignore=shutil.ignore_patterns(".graduate"))
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw.update(sections)
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return project
