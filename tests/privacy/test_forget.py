@@ -151,3 +151,52 @@ def test_cli_forget_errors_are_one_line_and_the_log_holds_no_text(trained_copy: 
     assert log.returncode == 0 and "1 deletions" in log.stdout and TEXT not in log.stdout
     purge = graduate("privacy", "purge", str(trained_copy))
     assert purge.returncode != 0 and "privacy.retention_days is not set" in purge.stderr
+
+
+def _item_state(project: Path) -> tuple[int, int]:
+    """(examples with the item's text, calls whose request holds it), read from a fresh engine."""
+    from sqlalchemy import String, cast
+
+    proj = Project.load(project)
+    with proj.engine.connect() as conn:
+        ex = conn.execute(select(func.count()).select_from(examples).where(examples.c.text == TEXT)).scalar_one()
+        calls = conn.execute(select(func.count()).select_from(teacher_calls).where(cast(teacher_calls.c.request, String).like(f"%{TEXT[:20]}%"))).scalar_one()
+    proj.engine.dispose()
+    return ex, calls
+
+
+@pytest.mark.parametrize("command", [["forget", "--item", ITEM], ["purge"]])
+def test_a_kill_9_midway_leaves_all_or_nothing_and_a_rerun_finishes(trained_tiny: Path, tmp_path: Path, command: list[str]) -> None:
+    """`graduate privacy forget|purge` killed with SIGKILL at points spread over a whole run: the
+    store opens, the item (or the raw requests) is either wholly there or wholly gone, never half,
+    and running the command again completes."""
+    import shutil
+    import signal
+    import time
+
+    def fresh(name: str) -> Path:
+        project = tmp_path / name / "tiny"
+        shutil.copytree(trained_tiny, project)
+        raw = yaml.safe_load((project / "graduate.yaml").read_text())
+        raw["privacy"] = {"retention_days": 0}
+        (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        return project
+
+    argv = lambda project: [sys.executable, "-m", "graduate", "privacy", command[0], str(project), *command[1:]]  # noqa: E731
+    start = time.perf_counter()
+    whole = fresh("whole")
+    assert subprocess.run(argv(whole), capture_output=True, text=True, timeout=120, env=cli_env()).returncode == 0
+    duration = time.perf_counter() - start
+    before, after = _item_state(fresh("untouched")), _item_state(whole)
+    assert before != after  # the command changes what is checked
+    for i, share in enumerate((0.5, 0.7, 0.8, 0.9, 0.95)):
+        project = fresh(f"k{i}")
+        proc = subprocess.Popen(argv(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env())
+        time.sleep(duration * share)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        assert _item_state(project) in (before, after), share
+        assert subprocess.run(argv(project), capture_output=True, text=True, timeout=120, env=cli_env()).returncode == 0
+        assert _item_state(project) == after
+        if command[0] == "forget":  # files and freed pages too, whatever the kill interrupted
+            assert TEXT not in every_file(project) and TEXT.encode() not in store_bytes(project)

@@ -25,6 +25,9 @@ def forget(
 
     proj = Project.load(project)
     report = proj.forget(item=item, match=match)
+    if report.already_forgotten:
+        console.print(escape(f"item {item!r} was already forgotten (a run stopped after its deletion): the database is compacted now"), highlight=False)
+        return
     t = count_table(f"forgotten: {report.examples} items")
     for table, n in sorted(report.counts.items()):
         t.add_row(f"rows deleted from {table}", str(n))

@@ -32,6 +32,7 @@ class ForgetReport:
     files_rewritten: list[str] = field(default_factory=list)
     files_removed: list[str] = field(default_factory=list)
     test_sets: list[dict[str, Any]] = field(default_factory=list)  # name, version, next_version
+    already_forgotten: bool = False  # the item went in an earlier run (stopped before it compacted)
 
 
 def _teacher_keys(project: "Project", text: str) -> list[str]:
@@ -105,13 +106,19 @@ def forget(project: "Project", *, item: str | None = None, match: str | None = N
         raise PrivacyError("--match needs at least 3 characters besides spaces (a shorter text would match far too much)")
     targets = store_forget.find_targets(project.engine, item=item, match=match, keys_for=lambda text: _teacher_keys(project, text))
     if item is not None and not targets.example_ids:
+        if store_forget.already_forgotten(project.engine, "item", item):
+            store_forget.compact(project.engine)  # a run stopped after its deletion: finish what it started
+            return ForgetReport(0, {}, already_forgotten=True)
         raise PrivacyError(f"no item with id {item!r} in the store; `graduate status {project.root}` shows what it holds")
     held = _test_sets_holding(project, targets.examples)
     fragments = sorted({e["text"] for e in targets.examples} | ({match} if match else set()))
-    counts = store_forget.delete_targets(project.engine, targets, kind="item" if item is not None else "match", what=item if item is not None else match or "")
-    store_forget.compact(project.engine)
+    # Files first, while the text is still known: a run killed after this does it again; the rows go
+    # in one transaction; compaction last (a rerun after a kill there compacts again).
     database = {p for p in project.workdir.glob("graduate.db*")}
     rewritten, removed = _scrub_files(project.workdir, fragments, database)
+    files = {"files_rewritten": len(rewritten), "files_removed": len(removed)}
+    counts = store_forget.delete_targets(project.engine, targets, kind="item" if item is not None else "match", what=item if item is not None else match or "", files=files)
+    store_forget.compact(project.engine)
     return ForgetReport(len(targets.example_ids), counts, rewritten, removed, held)
 
 

@@ -146,6 +146,12 @@ def delete_targets(engine: Engine, t: Targets, *, kind: str, what: str, files: d
     return counts
 
 
+def already_forgotten(engine: Engine, kind: str, what: str) -> bool:
+    """Whether the deletion log holds ``what`` (an item id or a match) as forgotten."""
+    with engine.connect() as conn:
+        return conn.execute(select(forgotten.c.id).where(forgotten.c.kind == kind, forgotten.c.what_hash == sha256(what)).limit(1)).first() is not None
+
+
 def forgotten_values(engine: Engine, kind: str) -> set[str]:
     """The text hashes (``text_hash``) or cache keys (``cache_key``) that may not come back."""
     with engine.connect() as conn:
