@@ -7,7 +7,8 @@
     ├── TeacherError              a teacher call failed for good (attempts)
     │   ├── TeacherTransientError one attempt failed in a retryable way (status, retry_after_s)
     │   ├── BudgetExceededError   the spec's budget_usd would be exceeded (spent, budget)
-    │   └── TeacherAuthError      the teacher refused the API key (api_key_env, base_url)
+    │   ├── TeacherAuthError      the teacher refused the API key (api_key_env, base_url)
+    │   └── BatchError            the Batch API refused a file or batch, or a batch is not this project's (batch)
     ├── LocalTeacherError         the local teacher cannot start: model file, llama.cpp server, port
     ├── StudentError              a student cannot be trained, saved or loaded (kind)
     ├── TestSetChangedError       a frozen test set's content changed without a new version (name, version)
@@ -117,6 +118,15 @@ class TeacherAuthError(TeacherError):
         else:
             message = f"the teacher at {base_url} refused the API key ({detail}); set {api_key_env} to a valid key and run again"
         super().__init__(message, attempts=1 if not missing else 0)
+
+
+class BatchError(TeacherError):
+    """A Batch API step failed for good (upload, create, retrieve, cancel, download), or names a
+    batch this project did not submit. Nothing stored is lost: running the command again resumes."""
+
+    def __init__(self, message: str, *, batch: str | None = None):
+        self.batch = batch
+        super().__init__(message, attempts=1)
 
 
 class LocalTeacherError(GraduateError):

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import httpx
 
 FAKE_OPENAI = Path(__file__).with_name("fake_openai.py")
+FAKE_BATCH = Path(__file__).with_name("fake_batch.py")
 
 
 @dataclass
@@ -37,11 +38,25 @@ class FakeOpenAI:
         return response.json()
 
 
+@dataclass
+class FakeBatch(FakeOpenAI):
+    def advance(self, seconds: float) -> None:
+        """Move the fake's virtual clock (batches progress on it)."""
+        httpx.post(f"{self.url}/_clock", json={"advance": seconds}, timeout=10).raise_for_status()
+
+
 @contextmanager
-def fake_openai_server(startup_s: float = 20.0, **options: Any) -> Iterator[FakeOpenAI]:
+def fake_batch_server(startup_s: float = 20.0, **options: Any) -> Iterator[FakeBatch]:
+    """Start tests/servers/fake_batch.py (files + batches) with ``options`` as flags, as below."""
+    with fake_openai_server(startup_s, _script=FAKE_BATCH, **options) as server:
+        yield FakeBatch(server.url, server.process, server.log)
+
+
+@contextmanager
+def fake_openai_server(startup_s: float = 20.0, _script: Path = FAKE_OPENAI, **options: Any) -> Iterator[FakeOpenAI]:
     """Start tests/servers/fake_openai.py with ``options`` as flags (``p429=0.1`` -> ``--p429 0.1``),
     wait until it answers, and stop it on exit."""
-    args = [sys.executable, str(FAKE_OPENAI), "--port", "0"]
+    args = [sys.executable, str(_script), "--port", "0"]
     for name, value in options.items():
         if value is True:
             args.append(f"--{name.replace('_', '-')}")

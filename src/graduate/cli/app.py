@@ -20,6 +20,7 @@ from graduate.cli import evaluate as evaluate_cli
 from graduate.cli import report as report_cli
 from graduate.cli import data as data_cli
 from graduate.cli import privacy as privacy_cli
+from graduate.cli import batch as batch_cli
 from graduate.cli.console import err_console, quiet_libraries
 from graduate.errors import GraduateError
 
@@ -53,6 +54,7 @@ app.command("curve")(curve_cli.curve)
 app.command("augment")(augment.augment)
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(privacy_cli.app, name="privacy")
+app.add_typer(batch_cli.app, name="batch")
 
 
 def main() -> None:

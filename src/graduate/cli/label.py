@@ -46,7 +46,8 @@ def label(
         ("answered from the call log (not sent)", stats.cached),
         ("sent and answered", stats.sent),
         ("failed after retries", stats.failed),
-        ("not sent (budget)", stats.not_sent),
+        ("not sent (budget)", stats.not_sent - stats.held),
+        ("not sent (waiting in an open batch: graduate batch collect)", stats.held),
         ("unparseable answers", unparseable),
     ]:
         t.add_row(name, str(value))
@@ -58,7 +59,7 @@ def label(
         err_console.print(f"[red]failed:[/] {e}", highlight=False)
     if stats.budget_stopped:
         err_console.print(
-            f"[bold red]error:[/] budget of ${proj.spec.teacher.budget_usd:.2f} reached; {stats.not_sent} items not sent. "
+            f"[bold red]error:[/] budget of ${proj.spec.teacher.budget_usd:.2f} reached; {stats.not_sent - stats.held} items not sent. "
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept)."
         )
         raise typer.Exit(3)

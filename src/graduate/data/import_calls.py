@@ -128,6 +128,32 @@ def _record(
     )
 
 
+def batch_result(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, Any, str | None]:
+    """One line of a Batch API output or error file: (the completion body when it succeeded, the
+    error otherwise, a problem when the line is malformed)."""
+    response, error = obj.get("response"), obj.get("error")
+    body = None
+    if isinstance(response, dict):
+        body = response.get("body")
+        status = response.get("status_code", 200)
+        if not isinstance(body, dict):
+            return None, None, "response has no body"
+        if isinstance(status, int) and status >= 400:
+            error = error or (body.get("error") or {"message": f"HTTP {status}"})
+            body = None
+    return body, error, None
+
+
+def completion_of(body: dict[str, Any], messages: list[dict[str, Any]] | None) -> tuple[str | None, int, int, bool]:
+    """A completion body's answer text and its (input, output) tokens, estimated (True) when the
+    body reports no usage; ``messages`` are what the input estimate is made from."""
+    content = _content_of(body)
+    usage = body.get("usage") or {}
+    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int) and isinstance(usage.get("completion_tokens"), int):
+        return content, int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False
+    return content, estimate_prompt_tokens(messages or []), estimate_text_tokens(content or ""), True
+
+
 def read_batch_files(input_path: Path, output_path: Path, price_for: PriceLookup, report: ImportReport) -> list[CallRecord]:
     """Join a Batch API input file and its output file on custom_id."""
     requests: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -156,17 +182,10 @@ def read_batch_files(input_path: Path, output_path: Path, price_for: PriceLookup
             report.problems.append(f"{where}: custom_id {cid!r} answered twice")
             continue
         answered.add(cid)
-        response, error = obj.get("response"), obj.get("error")
-        body = None
-        if isinstance(response, dict):
-            body = response.get("body")
-            status = response.get("status_code", 200)
-            if not isinstance(body, dict):
-                report.problems.append(f"{where}: response has no body")
-                continue
-            if isinstance(status, int) and status >= 400:
-                error = error or (body.get("error") or {"message": f"HTTP {status}"})
-                body = None
+        body, error, problem = batch_result(obj)
+        if problem:
+            report.problems.append(f"{where}: {problem}")
+            continue
         rec = _record(requests[cid][1], body, error, cid, where, price_for, report.problems)
         if rec is not None:
             records.append(rec)

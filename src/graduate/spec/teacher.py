@@ -20,9 +20,32 @@ class PriceSpec(_Model):
 
     input_per_1m: float = Field(ge=0, description="USD per 1M input (prompt) tokens.")
     output_per_1m: float = Field(ge=0, description="USD per 1M output (completion) tokens.")
+    batch_input_per_1m: float | None = Field(
+        None, ge=0, description="USD per 1M input tokens sent through the Batch API (graduate batch); default: half of input_per_1m, OpenAI's discount."
+    )
+    batch_output_per_1m: float | None = Field(None, ge=0, description="USD per 1M output tokens through the Batch API; default: half of output_per_1m.")
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_per_1m + output_tokens * self.output_per_1m) / 1e6
+
+    def batch_cost(self, input_tokens: int, output_tokens: int) -> float:
+        tin = self.batch_input_per_1m if self.batch_input_per_1m is not None else self.input_per_1m / 2
+        tout = self.batch_output_per_1m if self.batch_output_per_1m is not None else self.output_per_1m / 2
+        return (input_tokens * tin + output_tokens * tout) / 1e6
+
+
+class BatchSpec(_Model):
+    """How `graduate batch` sends the teacher's calls through the OpenAI Batch API (files + batches endpoints at base_url)."""
+
+    completion_window: Literal["24h"] = Field("24h", description="The window the provider has to answer a batch; lines not answered in it come back as unsent.")
+    max_requests_per_file: int = Field(50_000, ge=1, le=50_000, description="Lines per batch input file (the API allows 50,000).")
+    max_bytes_per_file: int = Field(
+        100_000_000, ge=1_000, le=200_000_000, description="Bytes per batch input file; the API allows 200 MB, and half keeps well clear of it."
+    )
+    create_retries: int = Field(
+        5, ge=0, description="Retries of creating a batch while the provider does not yet see the file just uploaded (a transient 'file not found')."
+    )
+    poll_s: float = Field(60.0, gt=0, description="Seconds between polls in `graduate batch collect --wait`.")
 
 
 class LocalServerSpec(_Model):
@@ -94,6 +117,7 @@ class TeacherSpec(_Model):
         default_factory=list, description="Worked examples sent before each item as user/assistant turns (few-shot prompting); empty: zero-shot."
     )
     terms: TermsSpec = Field(default_factory=TermsSpec, description="Under which terms its answers may be used to train a model.")
+    batch: BatchSpec = Field(default_factory=BatchSpec, description="graduate batch: the OpenAI Batch API path (half price, answers within the window).")
 
     @field_validator("prompt")
     @classmethod

@@ -34,9 +34,9 @@ teacher_calls = Table(
     Column("params", JSON, nullable=False),
     Column("response", JSON, nullable=True, doc="the raw response body"),
     Column("content", Text, nullable=True, doc="the answer text, choices[0].message.content"),
-    Column("status", String(16), nullable=False, doc="pending | ok | error"),
+    Column("status", String(16), nullable=False, doc="pending | ok | error | unsent (a batch line its batch did not answer: sent again by the next submit)"),
     Column("error", Text, nullable=True),
-    Column("source", String(16), nullable=False, doc="live | imported | proxy (made by an app through graduate proxy)"),
+    Column("source", String(16), nullable=False, doc="live | imported | proxy (made by an app through graduate proxy) | batch (graduate batch)"),
     Column("import_key", String(64), nullable=True, unique=True, doc="makes re-imports add nothing"),
     Column("external_id", String(300), nullable=True, doc="e.g. the Batch API custom_id"),
     Column("input_tokens", Integer, nullable=True),
@@ -48,7 +48,34 @@ teacher_calls = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("redactions", JSON, nullable=True, doc="personal data replaced before storing (privacy.redact): {EMAIL: 2, ...}"),
+    Column("batch_id", Integer, nullable=True, doc="source batch: the batches row it was last sent in"),
     UniqueConstraint("cache_key", "sample_index", name="uq_teacher_calls_key_sample"),
+    Index("ix_teacher_calls_batch", "batch_id", "external_id"),
+)
+
+# One row per Batch API batch that graduate batch submitted (one input file each). Its lines are
+# teacher_calls rows with source `batch`, written in the same transaction as this row, before upload.
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uid", String(32), nullable=False, unique=True, doc="ours: in the file name and the batch's metadata, so a crashed submit finds its batch"),
+    Column("state", String(16), nullable=False, doc="planned | uploaded | submitted | collected"),
+    Column("model", String(200), nullable=False),
+    Column("input_path", Text, nullable=False, doc="the input file, relative to the project"),
+    Column("requests", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("reserved_usd", Float, nullable=False, doc="estimated cost at batch prices, held against the budget until collected"),
+    Column("input_file_id", String(200), nullable=True),
+    Column("remote_id", String(200), nullable=True, unique=True, doc="the provider's batch id"),
+    Column("remote_status", String(32), nullable=True, doc="validating | in_progress | finalizing | completed | failed | expired | cancelling | cancelled"),
+    Column("output_file_id", String(200), nullable=True),
+    Column("error_file_id", String(200), nullable=True),
+    Column("counts", JSON, nullable=True, doc="what collect found: ok, error, unsent, unmatched"),
+    Column("cost_usd", Float, nullable=True),
+    Column("error", Text, nullable=True, doc="why the provider failed the batch"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 # Files already imported, by content hash: a second import of the same file reads nothing.

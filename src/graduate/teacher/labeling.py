@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from graduate.errors import TeacherAuthError, TeacherError
 from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
+from graduate.store.batches import key_state
 from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
 from graduate.teacher.base import ChatRequest, Completion, TeacherBackend
 from graduate.teacher.prompt import render_messages, request_params
@@ -47,6 +48,7 @@ class LabelStats:
     sent: int = 0
     failed: int = 0
     not_sent: int = 0
+    held: int = 0  # of not_sent: waiting in an open Batch API batch
     cost_usd: float = 0.0
     attempts: int = 0
     budget_stopped: bool = False
@@ -159,6 +161,12 @@ async def label_texts(
     for key, row in done.items():
         stats.cached += 1
         settle(key, lambda t, row=row, key=key: LabelOutcome(t, key, "cached", row.id, row.content))
+    # A request waiting in an open Batch API batch (graduate batch) is not paid for twice.
+    for key in key_state(engine, need).held:
+        need.pop(key, None)
+        stats.not_sent += 1
+        stats.held += 1
+        settle(key, lambda t, key=key: LabelOutcome(t, key, "not_sent", error="held by an open batch: graduate batch collect"))
 
     budget = _Budget(spec.budget_usd, live_spend(engine))
     sem = asyncio.Semaphore(spec.concurrency)
