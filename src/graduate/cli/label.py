@@ -15,6 +15,14 @@ def label(
     text_column: str | None = typer.Option(None, help="Column with the text (default: task.text_column)."),
     id_column: str | None = typer.Option(None, help="Column with a unique id (default: the row number)."),
     limit: int | None = typer.Option(None, min=1, help="Label at most this many rows."),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Send from worker actors on a Ray cluster: 'local' (start one here), 'auto', or its address; a remote cluster needs a "
+        "PostgreSQL store. Needs pip install 'graduate[ray]'.",
+    ),
+    workers: int = typer.Option(2, min=1, help="--ray: worker actors; each gets its share of the rate limits and concurrency."),
+    lease_s: float = typer.Option(60.0, min=1.0, help="--ray: a claimed call's lease; a dead worker's calls are sent again after it lapses."),
 ) -> None:
     """Label rows with the spec's teacher: cached (a re-run sends nothing), rate-limited, budget-capped."""
     from graduate.data.csv_source import read_items
@@ -31,8 +39,11 @@ def label(
     texts = proj.teacher_texts([it.text for it in items])  # redacted when privacy.redact_teacher_input is on
     # Keyed by what is sent: the file's own texts, never an id that an earlier file used.
     examples = examples_for_texts(proj.engine, f"label:{input.stem}", texts)
-    with item_progress(f"labelling with {proj.spec.teacher.model}", len(items)) as advance:
-        _, stats = proj.label(texts, progress=advance)
+    if ray is not None:
+        stats = _label_ray(proj, texts, ray, workers, lease_s)
+    else:
+        with item_progress(f"labelling with {proj.spec.teacher.model}", len(items)) as advance:
+            _, stats = proj.label(texts, progress=advance)
     parsed = teacher_labels(proj.engine, proj.spec.task, proj.spec.teacher, examples)
     unparseable = sum(1 for p in parsed.values() if p.call is not None and p.label is None)
     counts: dict[str, int] = {}
@@ -66,3 +77,24 @@ def label(
     if stats.failed:
         err_console.print(f"[bold red]error:[/] {stats.failed} calls failed; run the same command again to retry them (answered items are kept)")
         raise typer.Exit(1)
+
+
+def _label_ray(proj, texts: list[str], address: str, workers: int, lease_s: float):
+    """graduate label --ray, its figures in the names the table below reads."""
+    import logging
+    import os
+    from types import SimpleNamespace
+
+    from graduate.cli.console import stage_progress
+    from graduate.pipeline.ray_label import label_ray
+
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    with stage_progress() as progress:
+        r = label_ray(proj, texts, address=address, workers=workers, lease_s=lease_s, progress=progress)
+    if r.restarts:
+        err_console.print(f"{r.restarts} Ray workers died and were replaced; {r.late} answers arrived after another worker's (paid twice)")
+    return SimpleNamespace(
+        distinct=r.distinct, cached=r.cached, sent=r.sent, failed=r.failed, not_sent=r.not_sent + r.held, held=r.held, cost_usd=r.cost_usd,
+        errors=r.errors, budget_stopped=r.budget_stopped,
+    )

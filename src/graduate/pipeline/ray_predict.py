@@ -14,14 +14,13 @@ actors hold every CPU would leave none for the reads and wait forever.
 from __future__ import annotations
 
 import glob
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from graduate.errors import InputDataError, NotReadyError
+from graduate.errors import InputDataError
+from graduate.pipeline.ray_cluster import connect
 
 ROW_ID_COLUMNS = ("source_file", "row_number")
 IO_CPUS = 0.25
@@ -92,36 +91,6 @@ def _csv_header(path: str) -> list[str]:
     if not header:
         raise InputDataError("empty file: no header row", path=path, line=1)
     return header
-
-
-def connect(address: str, *, num_cpus: int | None = None) -> None:
-    """Join the Ray cluster at ``address`` (``local``: start one in this process, with ``num_cpus``)."""
-    try:
-        import ray
-    except ImportError:
-        raise NotReadyError("graduate predict --ray needs Ray: pip install 'graduate[ray]'") from None
-    if ray.is_initialized():
-        return
-    if address == "local":
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        return
-    _check_reachable(address)
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-
-
-def _check_reachable(address: str) -> None:
-    """A cluster that does not answer fails at once in one line (ray.init would retry for minutes)."""
-    if address == "auto":
-        return
-    parsed = urlparse(address if "://" in address else f"ray://{address}")
-    host, port = parsed.hostname, parsed.port
-    if not host or not port:
-        raise NotReadyError(f"Ray address {address!r} is not host:port (or ray://host:port, auto, local)")
-    try:
-        with socket.create_connection((host, port), timeout=5):
-            pass
-    except OSError as exc:
-        raise NotReadyError(f"the Ray cluster at {address} does not answer ({exc}); start it (`ray start --head`) or pass --ray local") from None
 
 
 class _Scorer:
@@ -225,7 +194,6 @@ def _numbered_source(paths: list[str], kind: str, columns: list[str]) -> Any:
     import pyarrow as pa
     from pyarrow import csv as pacsv
     from ray.data._internal.datasource.csv_datasource import CSVDatasource
-    from ray.data._internal.datasource.parquet_datasource import ParquetDatasource  # noqa: F401 - its format, read per file below
     from ray.data.datasource import FileBasedDatasource
 
     def numbered(tables: Any, path: str) -> Any:

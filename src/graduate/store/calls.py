@@ -348,15 +348,12 @@ def finish_call(
 
 def live_spend(engine: Engine) -> float:
     """What the project's own teacher calls hold against teacher.budget_usd, in USD: the cost of
-    live calls and collected batch lines, plus the estimate reserved by batches not yet collected."""
-    from graduate.store.schema import batches
+    live calls and collected batch lines, plus what batches not yet collected and open budget
+    slices of graduate label --ray workers hold reserved (graduate.store.leases)."""
+    from graduate.store.leases import committed_spend
 
     with engine.connect() as conn:
-        total = conn.execute(
-            select(func.coalesce(func.sum(teacher_calls.c.cost_usd), 0.0)).where(teacher_calls.c.source.in_(["live", "batch"]))
-        ).scalar_one()
-        reserved = conn.execute(select(func.coalesce(func.sum(batches.c.reserved_usd), 0.0)).where(batches.c.state != "collected")).scalar_one()
-    return float(total) + float(reserved)
+        return committed_spend(conn)
 
 
 def count_by_status(engine: Engine) -> dict[str, int]:

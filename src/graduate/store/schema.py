@@ -49,6 +49,8 @@ teacher_calls = Table(
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("redactions", JSON, nullable=True, doc="personal data replaced before storing (privacy.redact): {EMAIL: 2, ...}"),
     Column("batch_id", Integer, nullable=True, doc="source batch: the batches row it was last sent in"),
+    Column("lease_owner", String(64), nullable=True, doc="graduate label --ray: the worker that claimed this pending call"),
+    Column("lease_until", DateTime(timezone=True), nullable=True, doc="the claim lapses then unless renewed: another worker may send it"),
     UniqueConstraint("cache_key", "sample_index", name="uq_teacher_calls_key_sample"),
     Index("ix_teacher_calls_batch", "batch_id", "external_id"),
 )
@@ -299,4 +301,19 @@ forgotten_keys = Table(
     metadata,
     Column("kind", String(16), primary_key=True, doc="text_hash | cache_key"),
     Column("value", String(64), primary_key=True),
+)
+
+
+# graduate label --ray: each worker spends from budget slices it reserves; an open slice's unused
+# part counts against teacher.budget_usd until it is closed or its lease lapses (a dead worker).
+budget_slices = Table(
+    "budget_slices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner", String(64), nullable=False),
+    Column("reserved_usd", Float, nullable=False),
+    Column("used_usd", Float, nullable=False, default=0.0),
+    Column("lease_until", DateTime(timezone=True), nullable=False),
+    Column("closed", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

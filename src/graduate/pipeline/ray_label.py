@@ -1,0 +1,186 @@
+"""graduate label --ray: the teacher's calls sent by workers on a Ray cluster, sharing one call log.
+
+The driver removes what the call log already answered (and what an open Batch API batch holds),
+enqueues the rest as pending calls, and gives each worker actor a share. Workers claim calls with
+a lease and spend from budget slices (graduate.store.leases, graduate.teacher.leased), each at
+its share of the rate limits. A worker that dies is replaced with a new one on the same share:
+what it had answered is stored, what it had in flight is sent again once its lease lapses.
+
+A cluster on other machines needs a store they can all reach: PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, select
+
+from graduate.errors import GraduateError, NotReadyError, TeacherError
+from graduate.pipeline.progress import ProgressFn, no_progress
+from graduate.pipeline.ray_cluster import connect
+from graduate.privacy import records, redactor_for
+from graduate.spec import PriceSpec, PrivacySpec, TeacherSpec
+from graduate.store.batches import key_state
+from graduate.store.calls import answers, request_key
+from graduate.store.db import now, open_engine
+from graduate.store.leases import enqueue
+from graduate.store.schema import teacher_calls
+from graduate.teacher.prompt import render_messages, request_params
+
+if TYPE_CHECKING:
+    from graduate.pipeline.project import Project
+
+WORKER_CPUS = 0.5  # fractional: on 2 cores two workers and Ray's own tasks all fit
+
+
+@dataclass
+class RayLabelReport:
+    items: int = 0
+    distinct: int = 0
+    cached: int = 0
+    held: int = 0
+    enqueued: int = 0
+    sent: int = 0
+    failed: int = 0
+    not_sent: int = 0
+    skipped: int = 0
+    late: int = 0  # answers stored after another worker's (paid twice: only calls in flight when a worker died)
+    cost_usd: float = 0.0
+    restarts: int = 0
+    budget_stopped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+class LabelWorker:
+    """A Ray actor: opens the store, sends the calls of its share that it can claim."""
+
+    def __init__(self, store_url: str, teacher: dict[str, Any], price: dict[str, Any] | None, privacy: dict[str, Any], owner: str, workers: int, lease_s: float):
+        self.engine = open_engine(store_url)
+        self.spec = TeacherSpec.model_validate(teacher)
+        self.price = PriceSpec.model_validate(price) if price else None
+        self.redactor = redactor_for(PrivacySpec.model_validate(privacy))
+        self.owner, self.workers, self.lease_s = owner, workers, lease_s
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, items: list[tuple[int, str]]) -> dict[str, Any]:
+        from graduate.teacher.leased import work
+        from graduate.teacher.registry import make_teacher
+
+        stats = asyncio.run(
+            work(
+                self.engine, self.spec, make_teacher(self.spec), items, owner=self.owner, workers=self.workers, lease_s=self.lease_s,
+                price=self.price, redactor=self.redactor,
+            )
+        )
+        return dataclasses.asdict(stats)
+
+
+def label_ray(
+    project: "Project",
+    texts: list[str],
+    *,
+    address: str = "local",
+    workers: int = 2,
+    lease_s: float = 60.0,
+    num_cpus: int | None = None,
+    max_restarts: int = 3,
+    progress: ProgressFn = no_progress,
+) -> RayLabelReport:
+    engine = project.engine
+    if address != "local" and engine.dialect.name == "sqlite":
+        raise NotReadyError(
+            f"a Ray cluster at {address} needs a store every worker reaches: set store.url: postgresql+psycopg://USER@HOST/DB in "
+            f"{project.root / 'graduate.yaml'} (or GRADUATE_STORE_URL); SQLite is a file on this machine (--ray local works with it)"
+        )
+    spec = project.spec.teacher
+    params = request_params(spec)
+    report = RayLabelReport(items=len(texts))
+    keyed: dict[str, str] = {}
+    for text in texts:
+        keyed.setdefault(request_key(spec.model, render_messages(spec, text), params), text)
+    report.distinct = len(keyed)
+    done = answers(engine, keyed)
+    report.cached = len(done)
+    need = [k for k in keyed if k not in done]
+    held = key_state(engine, need).held
+    report.held = len(held)
+    need = [k for k in need if k not in held]
+    work = []
+    for key in need:
+        body = {"model": spec.model, "messages": render_messages(spec, keyed[key]), **params}
+        stored, counts = records.request(project.redactor, body)
+        work.append({"cache_key": key, "model": spec.model, "request": stored, "params": params, "redactions": counts})
+    ids = enqueue(engine, work)
+    items = [(ids[k], keyed[k]) for k in need]
+    report.enqueued = len(items)
+    if not items:
+        return report
+
+    connect(address, num_cpus=num_cpus)
+    import ray
+
+    actor_class = ray.remote(num_cpus=WORKER_CPUS, max_restarts=0)(LabelWorker)
+    url = engine.url.render_as_string(hide_password=False)
+    run_id = uuid.uuid4().hex[:8]
+    price = project.spec.price_for(spec.model)
+    args = (url, spec.model_dump(mode="json"), price.model_dump(mode="json") if price else None, project.spec.privacy.model_dump(mode="json"))
+
+    def start(share: int, attempt: int) -> tuple[Any, Any]:
+        actor = actor_class.remote(*args, f"{run_id}-{share}-{attempt}", workers, lease_s)
+        return actor, actor.run.remote(shares[share])
+
+    shares = [items[i::workers] for i in range(workers)]
+    running: dict[Any, tuple[int, Any]] = {}
+    for i, share in enumerate(shares):
+        if share:
+            actor, ref = start(i, 0)
+            running[ref] = (i, actor)
+    started = now()
+    try:
+        while running:
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            progress("label on Ray", _finished_since(engine, started), len(items))
+            for ref in ready:
+                share, actor = running.pop(ref)
+                try:
+                    stats = ray.get(ref)
+                except ray.exceptions.RayActorError:
+                    report.restarts += 1
+                    if report.restarts > max_restarts:
+                        raise TeacherError(f"Ray workers died {report.restarts} times; answered calls are stored: run the same command again") from None
+                    actor, new_ref = start(share, report.restarts)
+                    running[new_ref] = (share, actor)
+                    continue
+                except ray.exceptions.RayTaskError as exc:
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, GraduateError):
+                        raise cause from None
+                    raise
+                for name in ("sent", "failed", "not_sent", "skipped", "late"):
+                    setattr(report, name, getattr(report, name) + stats[name])
+                report.cost_usd += stats["cost_usd"]
+                report.budget_stopped = report.budget_stopped or stats["budget_stopped"]
+                report.errors += stats["errors"][: max(0, 20 - len(report.errors))]
+    finally:
+        for _, actor in running.values():
+            ray.kill(actor)
+    progress("label on Ray", report.enqueued, len(items))
+    return report
+
+
+def _finished_since(engine: Any, started: Any) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(
+                    and_(teacher_calls.c.source == "live", teacher_calls.c.status.in_(["ok", "error"]), teacher_calls.c.completed_at >= started)
+                )
+            ).scalar_one()
+        )

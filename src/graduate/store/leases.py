@@ -1,0 +1,176 @@
+"""Leases on pending calls and budget slices: how several workers (graduate label --ray) share one
+call log and one budget without sending a call twice or spending past teacher.budget_usd.
+
+- The driver enqueues the work as pending live calls, unleased. A worker claims a call with one
+  conditional UPDATE (pending, and unleased or its lease lapsed), so two workers never hold the
+  same call; it renews the leases of its calls in flight, so only a dead worker's calls lapse and
+  are sent again, and only after the lease. A finish applies to a still-pending call only: the
+  first answer wins.
+- A worker spends from a budget slice it reserves; reserving takes one lock (PostgreSQL: an
+  advisory transaction lock; SQLite: the database's write lock) and grants at most what the
+  budget has left after every spend and every open slice's unused part. A slice whose worker
+  died stops counting once its lease lapses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
+
+from graduate.store.db import now
+from graduate.store.schema import batches, budget_slices, teacher_calls
+
+CHUNK = 500
+_LOCK_KEY = 7_203_011  # the advisory lock that serialises slice reservations on PostgreSQL
+
+
+def _until(seconds: float) -> datetime:
+    return now() + timedelta(seconds=seconds)
+
+
+def committed_spend(conn: Connection) -> float:
+    """USD held against the budget: paid live and batch calls, open batches' estimates, and the
+    unused part of budget slices still open and leased."""
+    paid = conn.execute(
+        select(func.coalesce(func.sum(teacher_calls.c.cost_usd), 0.0)).where(teacher_calls.c.source.in_(["live", "batch"]))
+    ).scalar_one()
+    batch_reserved = conn.execute(select(func.coalesce(func.sum(batches.c.reserved_usd), 0.0)).where(batches.c.state != "collected")).scalar_one()
+    open_slices = conn.execute(
+        select(func.coalesce(func.sum(budget_slices.c.reserved_usd - budget_slices.c.used_usd), 0.0)).where(
+            and_(budget_slices.c.closed.is_(False), budget_slices.c.lease_until > now())
+        )
+    ).scalar_one()
+    return float(paid) + float(batch_reserved) + max(0.0, float(open_slices))
+
+
+def enqueue(engine: Engine, work: list[dict[str, Any]]) -> dict[str, int]:
+    """Pending live calls for ``work`` (dicts of cache_key, model, request, params, redactions):
+    a live call of that key not yet answered is reused in place; returns cache_key -> call id."""
+    out: dict[str, int] = {}
+    for i in range(0, len(work), CHUNK):
+        chunk = work[i : i + CHUNK]
+        keys = [w["cache_key"] for w in chunk]
+        with engine.begin() as conn:
+            rows = conn.execute(
+                select(teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.sample_index, teacher_calls.c.status, teacher_calls.c.source)
+                .where(teacher_calls.c.cache_key.in_(keys))
+                .order_by(teacher_calls.c.cache_key, teacher_calls.c.sample_index)
+            ).all()
+            top: dict[str, int] = {}
+            reuse: dict[str, tuple[int, str]] = {}
+            for r in rows:
+                top[r.cache_key] = max(top.get(r.cache_key, -1), r.sample_index)
+                if r.source == "live" and r.status != "ok":
+                    reuse.setdefault(r.cache_key, (int(r.id), r.status))
+            stamp = now()
+            for w in chunk:
+                key = w["cache_key"]
+                if key in out:
+                    continue
+                if key in reuse:
+                    call_id, status = reuse[key]
+                    if status != "pending":
+                        conn.execute(update(teacher_calls).where(teacher_calls.c.id == call_id).values(status="pending", error=None, lease_owner=None, lease_until=None))
+                    out[key] = call_id
+                    continue
+                result = conn.execute(
+                    teacher_calls.insert().values(
+                        cache_key=key, sample_index=top.get(key, -1) + 1, model=w["model"], request=w["request"], params=w["params"],
+                        redactions=w["redactions"], status="pending", source="live", attempts=0, tokens_estimated=False, created_at=stamp,
+                    )
+                )
+                out[key] = int(result.inserted_primary_key[0])
+    return out
+
+
+def claim(engine: Engine, call_id: int, owner: str, lease_s: float) -> bool:
+    """Take a pending call whose lease is free or lapsed: one conditional UPDATE."""
+    stamp = now()
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(teacher_calls)
+            .where(
+                and_(
+                    teacher_calls.c.id == call_id,
+                    teacher_calls.c.status == "pending",
+                    or_(teacher_calls.c.lease_until.is_(None), teacher_calls.c.lease_until < stamp),
+                )
+            )
+            .values(lease_owner=owner, lease_until=stamp + timedelta(seconds=lease_s))
+        )
+    return result.rowcount == 1
+
+
+def call_state(engine: Engine, call_id: int) -> tuple[str, datetime | None]:
+    """A call's status and, while pending, when its lease lapses."""
+    with engine.connect() as conn:
+        row = conn.execute(select(teacher_calls.c.status, teacher_calls.c.lease_until).where(teacher_calls.c.id == call_id)).one()
+    until = row.lease_until
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=timezone.utc)
+    return row.status, until
+
+
+def renew(engine: Engine, owner: str, call_ids: Iterable[int], lease_s: float) -> None:
+    """Extend the leases of the calls ``owner`` has in flight, and of its open budget slices."""
+    ids = list(call_ids)
+    until = _until(lease_s)
+    with engine.begin() as conn:
+        for i in range(0, len(ids), CHUNK):
+            conn.execute(
+                update(teacher_calls)
+                .where(and_(teacher_calls.c.id.in_(ids[i : i + CHUNK]), teacher_calls.c.lease_owner == owner, teacher_calls.c.status == "pending"))
+                .values(lease_until=until)
+            )
+        conn.execute(update(budget_slices).where(and_(budget_slices.c.owner == owner, budget_slices.c.closed.is_(False))).values(lease_until=until))
+
+
+def release(engine: Engine, call_id: int, owner: str) -> None:
+    """Give back a claimed call that was not sent (e.g. no budget left): pending and unleased."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(teacher_calls)
+            .where(and_(teacher_calls.c.id == call_id, teacher_calls.c.lease_owner == owner, teacher_calls.c.status == "pending"))
+            .values(lease_owner=None, lease_until=None)
+        )
+
+
+def finish_claimed(engine: Engine, call_id: int, values: dict[str, Any], *, slice_id: int | None = None, cost: float = 0.0) -> bool:
+    """Complete a still-pending call (the first answer wins; False: another worker's answer was
+    stored first) and charge its cost to the worker's slice, in one transaction."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(teacher_calls)
+            .where(and_(teacher_calls.c.id == call_id, teacher_calls.c.status == "pending"))
+            .values(completed_at=now(), lease_until=None, attempts=teacher_calls.c.attempts + values.pop("attempts", 1), **values)
+        )
+        if slice_id is not None and cost:
+            conn.execute(update(budget_slices).where(budget_slices.c.id == slice_id).values(used_usd=budget_slices.c.used_usd + cost))
+    return result.rowcount == 1
+
+
+def reserve_slice(engine: Engine, owner: str, amount: float, *, limit: float, minimum: float, lease_s: float) -> tuple[int | None, float]:
+    """A budget slice of up to ``amount`` (at least ``minimum``) if the budget has it left:
+    returns (slice id, granted USD), or (None, 0.0) when it does not."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        # On SQLite the insert takes the write lock first, so the sum below sees every other slice.
+        result = conn.execute(
+            budget_slices.insert().values(owner=owner, reserved_usd=0.0, used_usd=0.0, lease_until=_until(lease_s), closed=False, created_at=now())
+        )
+        slice_id = int(result.inserted_primary_key[0])
+        left = limit - committed_spend(conn)
+        granted = min(amount, left)
+        if granted < minimum or granted <= 0:
+            conn.execute(update(budget_slices).where(budget_slices.c.id == slice_id).values(closed=True))
+            return None, 0.0
+        conn.execute(update(budget_slices).where(budget_slices.c.id == slice_id).values(reserved_usd=granted))
+    return slice_id, granted
+
+
+def close_slices(engine: Engine, owner: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(budget_slices).where(and_(budget_slices.c.owner == owner, budget_slices.c.closed.is_(False))).values(closed=True))

@@ -1,0 +1,105 @@
+"""Leases and budget slices on a real SQLite file and a real PostgreSQL database: concurrent
+claimers never share a call, a lapsed lease can be taken over, concurrent slices never sum past
+the budget."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from graduate.store import leases
+from graduate.store.calls import live_spend
+from graduate.store.schema import teacher_calls
+
+
+def work(n: int) -> list[dict]:
+    return [
+        {"cache_key": f"{i:064x}", "model": "m", "request": {"model": "m", "messages": [{"role": "user", "content": str(i)}]}, "params": {}, "redactions": None}
+        for i in range(n)
+    ]
+
+
+def test_enqueue_is_idempotent_and_reuses_an_unanswered_call(engine: Engine) -> None:
+    first = leases.enqueue(engine, work(30))
+    assert leases.enqueue(engine, work(30)) == first
+    with engine.begin() as conn:
+        conn.execute(update(teacher_calls).where(teacher_calls.c.id == first[f"{0:064x}"]).values(status="error", error="x"))
+        conn.execute(update(teacher_calls).where(teacher_calls.c.id == first[f"{1:064x}"]).values(status="ok"))
+    again = leases.enqueue(engine, work(30))
+    assert again[f"{0:064x}"] == first[f"{0:064x}"]  # the failed call is pending again, in place
+    assert again[f"{1:064x}"] != first[f"{1:064x}"]  # an answered key gets a new sample (enqueue is told what to send)
+    with engine.connect() as conn:
+        rows = conn.execute(select(teacher_calls.c.status)).scalars().all()
+    assert Counter(rows) == {"pending": 30, "ok": 1}
+
+
+def test_concurrent_claimers_never_share_a_call(engine: Engine) -> None:
+    ids = list(leases.enqueue(engine, work(200)).values())
+    won: dict[str, list[int]] = {"a": [], "b": [], "c": []}
+
+    def claimer(owner: str) -> None:
+        for call_id in ids:
+            if leases.claim(engine, call_id, owner, 60):
+                won[owner].append(call_id)
+
+    threads = [threading.Thread(target=claimer, args=(o,)) for o in won]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    claimed = [c for lst in won.values() for c in lst]
+    assert sorted(claimed) == sorted(ids)  # every call claimed exactly once
+    with engine.connect() as conn:
+        owners = dict(conn.execute(select(teacher_calls.c.id, teacher_calls.c.lease_owner)).all())
+    assert all(owners[c] == o for o, lst in won.items() for c in lst)
+
+
+def test_a_lapsed_lease_is_taken_over_a_renewed_one_is_not(engine: Engine) -> None:
+    a, b = leases.enqueue(engine, work(2)).values()
+    assert leases.claim(engine, a, "dead", 0.3) and leases.claim(engine, b, "alive", 0.3)
+    assert not leases.claim(engine, a, "other", 60)
+    time.sleep(0.2)
+    leases.renew(engine, "alive", [b], 60)
+    time.sleep(0.2)
+    assert leases.claim(engine, a, "other", 60)  # the dead worker's lease lapsed
+    assert not leases.claim(engine, b, "other", 60)  # the live worker renewed its own
+    assert leases.finish_claimed(engine, a, {"status": "ok", "content": "x", "cost_usd": 0.1})
+    assert not leases.finish_claimed(engine, a, {"status": "ok", "content": "y", "cost_usd": 0.1})  # the first answer wins
+    with engine.connect() as conn:
+        assert conn.execute(select(teacher_calls.c.content).where(teacher_calls.c.id == a)).scalar_one() == "x"
+
+
+def test_concurrent_slices_never_sum_past_the_budget(engine: Engine) -> None:
+    limit = 1.0
+    granted: list[float] = []
+    lock = threading.Lock()
+
+    def reserver(owner: str) -> None:
+        for _ in range(30):
+            slice_id, amount = leases.reserve_slice(engine, owner, 0.07, limit=limit, minimum=0.01, lease_s=60)
+            if slice_id is not None:
+                with lock:
+                    granted.append(amount)
+
+    threads = [threading.Thread(target=reserver, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sum(granted) <= limit + 1e-9 and sum(granted) > limit - 0.01
+    assert live_spend(engine) == pytest.approx(sum(granted))
+    for i in range(4):
+        leases.close_slices(engine, f"w{i}")
+    assert live_spend(engine) == pytest.approx(0.0)
+
+
+def test_a_dead_workers_slice_stops_counting_when_its_lease_lapses(engine: Engine) -> None:
+    leases.reserve_slice(engine, "dead", 0.5, limit=1.0, minimum=0.1, lease_s=0.3)
+    assert live_spend(engine) == pytest.approx(0.5)
+    time.sleep(0.4)
+    assert live_spend(engine) == pytest.approx(0.0)
+    assert leases.reserve_slice(engine, "new", 0.9, limit=1.0, minimum=0.1, lease_s=60)[1] == pytest.approx(0.9)

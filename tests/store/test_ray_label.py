@@ -1,0 +1,110 @@
+"""graduate label --ray on a real local Ray cluster against the fault-injecting teacher, on the
+PostgreSQL fixture: a worker killed midway is replaced, every call is answered, calls are paid twice
+at most for what was in flight at the kill; two workers together stay within the budget. Every run
+is a subprocess with a timeout, so a hung pipeline fails the test instead of the suite."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from graduate.pipeline.project import Project
+from graduate.store.calls import live_spend
+from graduate.store.schema import teacher_calls
+from servers import fake_openai_server
+from teacher.live_teacher import cli_env, point_teacher
+
+pytest.importorskip("ray")
+psutil = pytest.importorskip("psutil")
+
+N = 160
+WORKERS = 2
+CONCURRENCY = 8  # 4 per worker
+
+
+def use_store(project: Path, url: str) -> None:
+    path = project / "graduate.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["store"] = {"url": url}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def command(project: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "graduate", "label", str(project), "--input", str(project / "comments.csv"), "--id-column", "id",
+            "--limit", str(N), "--ray", "local", "--workers", str(WORKERS), *extra]  # fmt: skip
+
+
+def live_rows(project: Path) -> list:
+    proj = Project.load(project)
+    with proj.engine.connect() as conn:
+        rows = conn.execute(select(teacher_calls).where(teacher_calls.c.source == "live")).all()
+    proj.engine.dispose()
+    return rows
+
+
+def label_workers() -> list:
+    return [p for p in psutil.process_iter(["cmdline"]) if any("ray::LabelWorker" in part for part in (p.info["cmdline"] or []))]
+
+
+@pytest.mark.postgres
+def test_a_worker_killed_midway_is_replaced_and_only_its_calls_in_flight_are_paid_twice(tiny_project: Path, postgres_url: str) -> None:
+    use_store(tiny_project, postgres_url)
+    with fake_openai_server(latency=0.25, p500=0.05, seed=2) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
+        client = subprocess.Popen(command(tiny_project, "--lease-s", "4"), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 180
+            while server.stats()["ok"] < N // 3:
+                assert client.poll() is None, f"the run ended before the kill: {client.communicate()[1][-2000:]}"
+                assert time.monotonic() < deadline, "no progress"
+                time.sleep(0.05)
+            victims = label_workers()
+            assert victims, "no Ray worker process found"
+            victims[0].send_signal(signal.SIGKILL)
+            out, err = client.communicate(timeout=240)
+        finally:
+            if client.poll() is None:
+                client.kill()
+        served = server.stats(detail=True)
+    assert client.returncode == 0, err[-3000:]
+    assert "1 Ray workers died and were replaced" in err
+    rows = live_rows(tiny_project)
+    assert len(rows) == N and {r.status for r in rows} == {"ok"}
+    assert Counter(r.cache_key for r in rows).most_common(1)[0][1] == 1
+    # Paid twice only for what the dead worker had in flight (its share of the concurrency).
+    assert served["paid_twice"] <= CONCURRENCY // WORKERS
+    assert served["ok"] == N + served["paid_twice"]
+
+
+@pytest.mark.postgres
+def test_two_workers_together_stay_within_the_budget(tiny_project: Path, postgres_url: str) -> None:
+    use_store(tiny_project, postgres_url)
+    budget = 0.05
+    with fake_openai_server(latency=0.05, seed=3) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000, budget_usd=budget)
+        result = subprocess.run(command(tiny_project), env=cli_env(), capture_output=True, text=True, timeout=240)
+        served = server.stats()
+    assert result.returncode == 3 and "budget of $0.05 reached" in result.stderr, result.stderr[-3000:]
+    proj = Project.load(tiny_project)
+    spent = live_spend(proj.engine)
+    rows = live_rows(tiny_project)
+    ok = [r for r in rows if r.status == "ok"]
+    assert 10 < len(ok) < N and served["ok"] == len(ok)
+    assert sum(r.cost_usd for r in ok) <= budget and spent <= budget + 1e-9  # slices closed: only what was paid
+
+
+def test_a_remote_cluster_with_a_sqlite_store_is_refused_in_one_line(tiny_project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "graduate", "label", str(tiny_project), "--input", str(tiny_project / "comments.csv"), "--ray", "10.0.0.1:6379"],
+        env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "needs a store every worker reaches" in result.stderr and "postgresql" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
