@@ -319,3 +319,20 @@ def test_any_result_line_is_parsed_or_named_never_raises(obj: dict) -> None:
         content, tin, tout, estimated = completion_of(body, None)
         assert content is None or isinstance(content, str)
         assert tin >= 0 and tout >= 0
+
+
+def test_a_batch_file_limit_over_the_apis_is_refused_naming_the_field(tiny_project: Path) -> None:
+    point_teacher(tiny_project, "http://127.0.0.1:9/v1", batch={"max_requests_per_file": 60_000})
+    result = subprocess.run([sys.executable, "-m", "graduate", "check", str(tiny_project)], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.returncode != 0 and "teacher.batch.max_requests_per_file" in result.stderr + result.stdout
+
+
+def test_status_shows_open_batches_and_what_they_reserve(tiny_project: Path) -> None:
+    with fake_batch_server() as server:
+        proj = setup(tiny_project, server.base_url)
+        with client(proj) as api:
+            report = batch.submit(proj, comments(tiny_project, 5), client=api)
+    result = subprocess.run([sys.executable, "-m", "graduate", "status", str(tiny_project)], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.returncode == 0
+    assert "Batch API batches open (submitted)" in result.stdout
+    assert f"{report.reserved_usd:.4f} of 5.00" in result.stdout

@@ -16,7 +16,7 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
     """Counts of calls, examples, labels and runs in the project's store."""
     from graduate.pipeline.project import Project
     from graduate.store.calls import count_by_status, live_spend, redaction_counts
-    from graduate.store.schema import datasets, examples, labels, runs
+    from graduate.store.schema import batches, datasets, examples, labels, runs
 
     proj = Project.load(project)
     t = count_table(f"{proj.spec.task.name}: store {proj.engine.url.render_as_string(hide_password=True)}")
@@ -29,7 +29,9 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
         t.add_row("dataset versions", str(conn.execute(select(func.count()).select_from(datasets)).scalar_one()))
         for st, n in conn.execute(select(runs.c.status, func.count()).group_by(runs.c.status)):
             t.add_row(f"runs {st}", str(n))
-    t.add_row("live teacher spend (USD)", f"{live_spend(proj.engine):.4f} of {proj.spec.teacher.budget_usd:.2f}")
+        for st, n in conn.execute(select(batches.c.state, func.count()).group_by(batches.c.state)):
+            t.add_row(f"Batch API batches {'open' if st != 'collected' else 'collected'} ({st})", str(n))
+    t.add_row("teacher spend and reservations (USD)", f"{live_spend(proj.engine):.4f} of {proj.spec.teacher.budget_usd:.2f}")
     t.add_row("privacy.redact", "on" if proj.spec.privacy.redact else "off")
     for where, counts in redaction_counts(proj.engine).items():
         for name, n in counts.items():
