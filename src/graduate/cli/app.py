@@ -21,6 +21,7 @@ from graduate.cli import report as report_cli
 from graduate.cli import data as data_cli
 from graduate.cli import privacy as privacy_cli
 from graduate.cli import batch as batch_cli
+from graduate.cli import active as active_cli
 from graduate.cli.console import err_console, quiet_libraries
 from graduate.errors import GraduateError
 
@@ -52,6 +53,7 @@ app.add_typer(students_cli.app, name="students")
 app.command("train")(train_cli.train)
 app.command("curve")(curve_cli.curve)
 app.command("augment")(augment.augment)
+app.command("select")(active_cli.select)
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(privacy_cli.app, name="privacy")
 app.add_typer(batch_cli.app, name="batch")

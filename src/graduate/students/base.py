@@ -19,6 +19,7 @@ class Student(Protocol):
     kind: str
     labels: list[str]
     multi_label: bool
+    thresholds: list[float]  # multi-label: each label's decision threshold
     needs_accelerator: bool
     soft_labels: bool
     is_ensemble: bool

@@ -1,0 +1,55 @@
+"""graduate select PROJECT --budget N|USD: the unlabelled items worth the teacher's next calls."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from graduate.cli.console import console, count_table, err_console
+
+
+def select(
+    project: Path = typer.Argument(..., help="Project directory."),
+    budget: str = typer.Option(..., "--budget", "-b", help="How many items (500), or how much to spend ($5, 5usd, 5.00) at the teacher's estimated cost per call."),
+    source: str | None = typer.Option(None, help="The pool's data source (default: train.source)."),
+    tags: list[str] | None = typer.Option(None, "--tags", help="The pool's tag patterns (default: train.tags, or every item of --source); repeat for several."),
+    send: bool = typer.Option(False, "--send", help="Send the chosen items to the teacher now (graduate label's client: cached, limited, budgeted)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Review-queue CSV of the chosen items (default: PROJECT/.graduate/select.csv)."),
+    seed: int = typer.Option(0, help="Seed of the diversity clustering."),
+) -> None:
+    """Choose unlabelled pool items by the best student's uncertainty, spread over the pool (k-means
+    over text vectors), within a budget; export them as a review queue or send them to the teacher."""
+    from graduate.pipeline.active import parse_budget
+    from graduate.pipeline.active import select as choose
+    from graduate.pipeline.project import Project
+
+    proj = Project.load(project)
+    sel = choose(proj, parse_budget(budget), source=source, tags=tags, seed=seed)
+    target = output or proj.workdir / "select.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "source", "text", "uncertainty", "student_label", *[f"p_{lab}" for lab in sel.labels], "teacher_label"])
+        for ex, score, pred, p in zip(sel.chosen, sel.scores, sel.predicted, sel.probs):
+            w.writerow([ex.external_id, ex.source, ex.text, f"{score:.4f}", pred, *[f"{v:.4f}" for v in p], ""])
+    t = count_table(f"select: {len(sel.chosen)} of {sel.unanswered} unanswered pool items (pool {sel.pool}), by {escape(sel.student)}")
+    t.add_row("mean uncertainty of the chosen (0 sure .. 1 coin toss)", f"{sum(sel.scores) / len(sel.scores):.3f}" if sel.scores else "–")
+    for lab in sorted(set(sel.predicted)):
+        t.add_row(escape(f"student says {lab}"), str(sel.predicted.count(lab)))
+    if sel.est_cost_usd is not None:
+        t.add_row("estimated teacher cost", f"${sel.est_cost_usd:,.4f} (${sel.cost_per_call_usd:.5f} a call)")
+    console.print(t)
+    console.print(escape(f"review queue: {target} (fill teacher_label, or run with --send)"), highlight=False)
+    if not send:
+        return
+    _, stats = proj.label(proj.teacher_texts([ex.text for ex in sel.chosen]))
+    console.print(escape(f"sent {stats.sent}, answered from the call log {stats.cached}, failed {stats.failed}, not sent {stats.not_sent}; cost ${stats.cost_usd:,.4f}"))
+    if stats.budget_stopped:
+        err_console.print(f"[bold red]error:[/] teacher budget of ${proj.spec.teacher.budget_usd:.2f} reached; raise teacher.budget_usd and run again")
+        raise typer.Exit(3)
+    if stats.failed:
+        raise typer.Exit(1)
+

@@ -1,0 +1,109 @@
+"""graduate select: which unlabelled items of the pool the teacher should answer next.
+
+The best trained student scores the pool's items the call log has no teacher answer for; the
+items it is least sure of, spread over the pool (graduate.data.active), fill the budget, given as
+a number of items or in USD (priced with the teacher's estimated cost per call). They are sent
+to the teacher or exported as a review queue.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from graduate.data.active import select_items, text_vectors, uncertainty
+from graduate.data.examples import Example, select_examples
+from graduate.data.teacher_labels import teacher_key
+from graduate.errors import NotReadyError, SpecError
+from graduate.formats.tokens import estimate_prompt_tokens
+from graduate.store.calls import answers
+from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE
+from graduate.teacher.prompt import render_messages
+
+if TYPE_CHECKING:
+    from graduate.pipeline.project import Project
+
+PREDICT_BATCH = 4096
+
+
+@dataclass
+class Budget:
+    items: int | None = None
+    usd: float | None = None
+
+
+def parse_budget(text: str) -> Budget:
+    """'500' is 500 items; '$5', '5usd' or '5.00' is USD."""
+    raw = text.strip().lower().replace(",", "")
+    usd = re.fullmatch(r"\$?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(usd)?", raw)
+    if usd is None:
+        raise SpecError(f"budget {text!r} is neither a number of items (500) nor USD ($5, 5usd, 5.00)", field="--budget")
+    number = float(usd.group(1))
+    if raw.startswith("$") or usd.group(2) or "." in usd.group(1):
+        if number <= 0:
+            raise SpecError(f"budget {text!r} must be more than $0", field="--budget")
+        return Budget(usd=number)
+    if number < 1:
+        raise SpecError(f"budget {text!r} must be at least 1 item", field="--budget")
+    return Budget(items=int(number))
+
+
+@dataclass
+class Selection:
+    pool: int  # items of the pool
+    unanswered: int  # of those, without a teacher answer: what selection chooses from
+    chosen: list[Example]
+    scores: list[float]  # uncertainty, 0 (sure) .. 1
+    predicted: list[str]
+    probs: np.ndarray
+    labels: list[str]
+    cost_per_call_usd: float | None
+    student: str
+
+    @property
+    def est_cost_usd(self) -> float | None:
+        return None if self.cost_per_call_usd is None else self.cost_per_call_usd * len(self.chosen)
+
+
+def select(project: "Project", budget: Budget, *, source: str | None = None, tags: list[str] | None = None, seed: int = 0) -> Selection:
+    spec = project.spec
+    project.load_data()  # a data source added to graduate.yaml since the last run joins the pool
+    src = source or spec.train.source
+    patterns = tags or (["*"] if source else spec.train.tags)  # another source: all of its items
+    pool = select_examples(project.engine, source=src, tags=patterns)
+    if not pool:
+        raise SpecError(f"the pool (source {src or 'any'}, tags {patterns}) matches no stored item; name a data source with --source and tags with --tags", field="--source/--tags")
+    keys = {ex.id: teacher_key(spec.teacher, ex.text) for ex in pool}
+    answered = answers(project.engine, keys.values())
+    todo = [ex for ex in pool if keys[ex.id] not in answered]
+    if not todo:
+        raise NotReadyError(f"every one of the pool's {len(pool)} items has a teacher answer: nothing to choose from; load more items (a data source, or --source/--tags)")
+    price = spec.price_for(spec.teacher.model)
+    out_reserve = spec.teacher.max_tokens or DEFAULT_OUTPUT_RESERVE
+    per_call = None
+    if price is not None:
+        sample = todo[:: max(1, len(todo) // 500)]
+        per_call = float(np.mean([price.cost(estimate_prompt_tokens(render_messages(spec.teacher, ex.text)), out_reserve) for ex in sample]))
+    if budget.usd is not None:
+        if per_call is None:
+            raise SpecError(f"a budget in USD needs the teacher's price: add prices: {{{spec.teacher.model}: {{input_per_1m: ..., output_per_1m: ...}}}}; or give a number of items", field="prices")
+        n = math.floor(budget.usd / per_call) if per_call > 0 else len(todo)
+        if n < 1:
+            raise SpecError(f"a budget of ${budget.usd:g} is below one teacher call (~${per_call:.4f}); raise it or give a number of items", field="--budget")
+    else:
+        n = budget.items or 0
+    n = min(n, len(todo))
+    student, run = project.best_student()
+    texts = [ex.text for ex in todo]
+    probs = np.vstack([student.predict_proba(texts[i : i + PREDICT_BATCH]) for i in range(0, len(texts), PREDICT_BATCH)])
+    scores = uncertainty(probs, multi_label=student.multi_label, thresholds=student.thresholds if student.multi_label else None)
+    picks = select_items(scores, text_vectors(texts, seed=seed), n, seed=seed)
+    decided = student.decide(probs[picks]) if picks else []
+    return Selection(
+        pool=len(pool), unanswered=len(todo), chosen=[todo[i] for i in picks], scores=[float(scores[i]) for i in picks], predicted=list(decided),
+        probs=probs[picks], labels=list(student.labels), cost_per_call_usd=per_call, student=f"{run.name} (run {run.id[:8]})",
+    )

@@ -1,0 +1,108 @@
+"""Active selection: the pure rule (uncertainty + diversity) on arrays, and graduate select on a
+trained tiny project with an unlabelled source, through the CLI, exported and sent to a real fake teacher."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from graduate.data.active import select_items, text_vectors, uncertainty
+from graduate.pipeline.active import parse_budget
+from servers import fake_openai_server
+from teacher.live_teacher import cli_env, comments, point_teacher
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 5)), elements=st.floats(0, 1)), st.booleans())
+def test_uncertainty_is_between_0_and_1(p: np.ndarray, multi: bool) -> None:
+    if not multi:
+        p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-9)
+    u = uncertainty(p, multi_label=multi)
+    assert u.shape == (p.shape[0],) and np.all(u >= -1e-9) and np.all(u <= 1 + 1e-9)
+
+
+def test_a_coin_toss_is_more_uncertain_than_a_sure_answer() -> None:
+    u = uncertainty(np.array([[0.5, 0.5], [0.9, 0.1], [0.0, 1.0]]))
+    assert u[0] == 1.0 and u[0] > u[1] > u[2] and u[2] == 0.0
+    m = uncertainty(np.array([[0.3, 0.6], [0.99, 0.0]]), multi_label=True, thresholds=[0.3, 0.6])
+    assert m[0] == 1.0 and m[1] < 0.05
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 60), st.integers(0, 70), st.integers(0, 3))
+def test_select_returns_n_distinct_indices_among_the_uncertain(total: int, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    scores = rng.random(total)
+    vectors = rng.normal(size=(total, 4))
+    picks = select_items(scores, vectors, n, seed=seed)
+    assert len(picks) == min(n, total) and len(set(picks)) == len(picks)
+    allowed = set(np.argsort(-scores, kind="stable")[: 5 * n].tolist())
+    assert set(picks) <= allowed
+
+
+def test_select_spreads_over_clusters_instead_of_taking_near_copies() -> None:
+    # 6 copies of one confusing item (most uncertain) and 6 of another, slightly less uncertain.
+    texts = ["the bank by the river bank was closed"] * 6 + ["you people are the worst, honestly"] * 6
+    scores = np.array([0.99] * 6 + [0.9] * 6)
+    picks = select_items(scores, text_vectors(texts), 2)
+    assert {texts[i] for i in picks} == set(texts)  # uncertainty alone would take two copies of the first
+
+
+def test_budget_is_items_or_usd_and_nonsense_is_named() -> None:
+    assert parse_budget("500").items == 500 and parse_budget("$5").usd == 5.0 and parse_budget("2.5").usd == 2.5 and parse_budget("3usd").usd == 3.0
+    for bad in ["abc", "0", "$0", "-3", "", "5 items", "１"]:
+        try:
+            parse_budget(bad)
+        except Exception as exc:  # noqa: BLE001
+            assert "--budget" in str(exc)
+        else:
+            raise AssertionError(bad)
+
+
+def add_unlabelled(project: Path, n: int) -> Path:
+    rows = [{"id": f"u{i}", "comment_text": f"{t} (asked again, {i})"} for i, t in enumerate(comments(project, n))]
+    path = project / "unlabelled.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["id", "comment_text"])
+        w.writeheader()
+        w.writerows(rows)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["data"].append({"name": "unlabelled", "path": "./unlabelled.csv", "id_column": "id"})
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def graduate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, env=cli_env(), timeout=180)
+
+
+def test_select_exports_the_uncertain_unanswered_items_then_sends_them(trained_copy: Path) -> None:
+    add_unlabelled(trained_copy, 60)
+    result = graduate("select", str(trained_copy), "--budget", "12", "--source", "unlabelled")
+    assert result.returncode == 0, result.stderr
+    with (trained_copy / ".graduate" / "select.csv").open(newline="", encoding="utf-8") as f:
+        chosen = list(csv.DictReader(f))
+    assert len(chosen) == 12 and len({r["id"] for r in chosen}) == 12 and all(r["source"] == "unlabelled" for r in chosen)
+    scores = [float(r["uncertainty"]) for r in chosen]
+    assert scores == sorted(scores, reverse=True) and "of 60 unanswered pool items" in result.stdout
+
+    too_small = graduate("select", str(trained_copy), "--budget", "$0.000001", "--source", "unlabelled")
+    assert too_small.returncode == 2 and "below one teacher call" in too_small.stderr
+
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        sent = graduate("select", str(trained_copy), "--budget", "12", "--source", "unlabelled", "--send")
+        assert sent.returncode == 0, sent.stderr
+        assert server.stats()["ok"] == 12
+        again = graduate("select", str(trained_copy), "--budget", "12", "--source", "unlabelled", "--output", str(trained_copy / "next.csv"))
+    assert "of 48 unanswered pool items" in again.stdout
+    with (trained_copy / "next.csv").open(newline="", encoding="utf-8") as f:
+        assert not {r["id"] for r in csv.DictReader(f)} & {r["id"] for r in chosen}  # answered items are never chosen again
