@@ -1,5 +1,7 @@
 """Learning-curve maths on points with a known curve."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -53,3 +55,17 @@ def test_plot_writes_png_and_svg(tmp_path):
     assert b"<svg" in (tmp_path / "c.svg").read_bytes()[:1000]
     plot_curve(pts[:2], CurveFit(False, message="x"), title="t", metric="f1", png=tmp_path / "d.png", svg=tmp_path / "d.svg")
     assert (tmp_path / "d.png").exists()
+
+
+def test_a_plateau_on_its_bound_is_reported_as_not_reached() -> None:
+    from graduate.evaluate.curve import CurvePoint, fit_saturating
+
+    sizes = [250, 500, 1000, 2000, 4000]
+    # Straight in log n: no sign of levelling off; the fit runs into its bound of 1.0.
+    straight = [CurvePoint(s / 4000, s, 0.60 + 0.05 * math.log2(s / 250), 0.0, [0.60 + 0.05 * math.log2(s / 250)] * 3) for s in sizes]
+    fit = fit_saturating(straight)
+    assert fit.ok and not fit.plateau_found and fit.plateau_text() == "not reached within the measured sizes"
+    # A curve that flattens at 0.9: found, near 0.9.
+    curved = [CurvePoint(s / 4000, s, 0.9 - 2.0 * s**-0.5, 0.0, [0.9 - 2.0 * s**-0.5] * 3) for s in sizes]
+    fit = fit_saturating(curved)
+    assert fit.plateau_found and abs(fit.a - 0.9) < 0.01

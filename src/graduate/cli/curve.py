@@ -56,7 +56,7 @@ def curve(
         t.caption = f"teacher on {res.test_set}: {res.teacher_score:.3f}"
     console.print(t)
     if res.fit.ok:
-        console.print(f"fit: {metric} = {res.fit.a:.3f} - {res.fit.b:.3f} * n^-{res.fit.c:.3f}  (plateau {res.fit.a:.3f})", highlight=False)
+        console.print(f"fit: {metric} = {res.fit.a:.3f} - {res.fit.b:.3f} * n^-{res.fit.c:.3f}  (plateau: {res.fit.plateau_text()})", highlight=False)
     console.print(f"[bold]{res.advice.text}[/]", highlight=False)
     console.print(f"plot: {res.files['png']} and {res.files['svg']}; data: {res.files['json']}")
     if mlflow:

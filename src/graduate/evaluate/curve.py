@@ -25,6 +25,9 @@ class CurvePoint:
     scores: list[float]
 
 
+PLATEAU_BOUND = 1.0
+
+
 @dataclass
 class CurveFit:
     ok: bool
@@ -32,6 +35,17 @@ class CurveFit:
     b: float | None = None
     c: float | None = None
     message: str = ""
+
+    @property
+    def plateau_found(self) -> bool:
+        """False when the fitted plateau sits on its bound (1.0): the measured sizes have not begun
+        to level off, so the fit can extrapolate a little but cannot say where the curve flattens."""
+        return self.ok and self.a is not None and self.a < PLATEAU_BOUND - 1e-3
+
+    def plateau_text(self) -> str:
+        if not self.ok or self.a is None:
+            return "unknown"
+        return f"{self.a:.3f}" if self.plateau_found else "not reached within the measured sizes"
 
     def predict(self, n: float) -> float | None:
         if not self.ok or self.a is None or self.b is None or self.c is None:
@@ -82,7 +96,7 @@ def fit_saturating(points: Sequence[CurvePoint]) -> CurveFit:
         with warnings.catch_warnings():
             # With as many sizes as parameters the covariance is undefined; only the fit is used.
             warnings.simplefilter("ignore", OptimizeWarning)
-            params, _ = curve_fit(f, n, y, p0=[min(1.0, y.max() + 0.02), 1.0, 0.5], bounds=([0.0, 0.0, 1e-3], [1.0, 1e3, 2.0]), maxfev=20000)
+            params, _ = curve_fit(f, n, y, p0=[min(1.0, y.max() + 0.02), 1.0, 0.5], bounds=([0.0, 0.0, 1e-3], [PLATEAU_BOUND, 1e3, 2.0]), maxfev=20000)
     except (RuntimeError, ValueError) as exc:
         return CurveFit(False, message=f"the curve did not fit ({exc})")
     a, b, c = (float(v) for v in params)
@@ -108,7 +122,8 @@ def marginal_value(
             cost,
             True,
             f"stop labelling: {more_items:,} more items are expected to add only {gain:.2f} points "
-            f"(under {min_gain_points:g}) for {cost_text}; the curve levels off at {100 * fit.a:.1f}",  # type: ignore[operator]
+            f"(under {min_gain_points:g}) for {cost_text}"
+            + (f"; the curve levels off at {100 * fit.a:.1f}" if fit.plateau_found else ""),  # type: ignore[operator]
         )
     return Advice(more_items, gain, cost, False, f"labelling {more_items:,} more items is expected to add {gain:.2f} points and cost {cost_text}")
 
