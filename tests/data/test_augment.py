@@ -83,3 +83,28 @@ def test_a_missing_term_list_is_one_line(trained_copy: Path) -> None:
         Project.load(trained_copy).augment()
     out = subprocess.run([sys.executable, "-m", "graduate", "augment", str(trained_copy)], capture_output=True, text=True, timeout=120, env=cli_env())
     assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "augment.term_lists.jobs" in out.stderr
+
+
+def test_targeted_additions_put_only_the_weak_slices_term_in(trained_copy: Path) -> None:
+    proj = _with_augment(trained_copy, counterfactual={"per_item": 3})
+    report = proj.augment(target="child")
+    assert report.added >= 1 and set(report.per_term) == {"child"}
+    with proj.engine.connect() as conn:
+        rows = conn.execute(select(examples.c.text, examples.c.lineage).where(examples.c.source == "augment")).all()
+    assert rows and all(r.lineage["swap"][1] == "child" and "child" in r.text.lower() for r in rows)
+    with pytest.raises(SpecError, match="is not in term list 'identity'"):
+        proj.augment(target="martian")
+    result = subprocess.run(
+        [sys.executable, "-m", "graduate", "augment", str(trained_copy), "--target", "[bold]martian"], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+    assert result.returncode == 2 and "'[bold]martian' is not in term list" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_term_list_that_no_training_item_names_is_one_line(trained_copy: Path) -> None:
+    proj = _with_augment(trained_copy)
+    path = trained_copy / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["augment"]["term_lists"]["identity"] = ["zyzzyva", "quokka"]
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(SpecError, match="names a term of list 'identity'"):
+        Project.load(trained_copy).augment()

@@ -61,15 +61,18 @@ def _cased(term: str, like: str) -> str:
     return term
 
 
-def swaps(text: str, terms: Sequence[str], per_item: int, rng: random.Random) -> list[tuple[str, str, str]]:
+def swaps(text: str, terms: Sequence[str], per_item: int, rng: random.Random, target: str | None = None) -> list[tuple[str, str, str]]:
     """Up to ``per_item`` (new text, term taken out, term put in): every occurrence of the first
-    term the text names is replaced by one other term of the list."""
+    term the text names is replaced by one other term of the list (only ``target``, when given:
+    copies for that term's slice)."""
     pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\b", re.IGNORECASE)
     m = pattern.search(text)
     if m is None:
         return []
     found = m.group(1)
     others = [t for t in terms if t.lower() != found.lower()]
+    if target is not None:
+        others = [t for t in others if t.lower() == target.lower()]
     rng.shuffle(others)
     out = []
     for new in others[:per_item]:
@@ -78,11 +81,20 @@ def swaps(text: str, terms: Sequence[str], per_item: int, rng: random.Random) ->
     return out
 
 
-def counterfactual(engine: Engine, spec: Any, labelled: dict[int, tuple[str, str]], pool: Sequence[Example]) -> AugmentReport:
+def counterfactual(
+    engine: Engine, spec: Any, labelled: dict[int, tuple[str, str]], pool: Sequence[Example], *, target: str | None = None
+) -> AugmentReport:
     """Add the counterfactual copies of the labelled pool items (``labelled``: example id ->
-    (label, labeller)) and their derived labels."""
+    (label, labeller)) and their derived labels. With ``target`` (a term of the list: a weak
+    slice), only copies that put that term in: targeted additions for its slice."""
     cfg = spec.augment.counterfactual
     terms = term_list(spec, cfg.terms)
+    if target is not None and target.lower() not in {t.lower() for t in terms}:
+        raise SpecError(
+            f"--target {target!r} is not in term list {cfg.terms!r} ({', '.join(terms[:12])}{', ...' if len(terms) > 12 else ''}); "
+            f"add it to augment.term_lists.{cfg.terms} or pick one of those",
+            field=f"augment.term_lists.{cfg.terms}",
+        )
     report = AugmentReport("counterfactual")
     rng = random.Random(spec.seed)
     wanted = set(cfg.labels)
@@ -94,11 +106,15 @@ def counterfactual(engine: Engine, spec: Any, labelled: dict[int, tuple[str, str
         if wanted and label not in wanted:
             continue
         report.considered += 1
-        copies = swaps(ex.text, terms, cfg.per_item, rng)
+        copies = swaps(ex.text, terms, cfg.per_item, rng, target)
         report.matching += bool(copies)
         made += [(text, ex, label, labeller, old, new) for text, old, new in copies]
-    if not made:
-        return report
+    if report.matching == 0:
+        raise SpecError(
+            f"no labelled training item{' with labels ' + str(sorted(wanted)) if wanted else ''} names a term of list {cfg.terms!r}"
+            f"{' other than ' + repr(target) if target else ''}: nothing to swap; widen augment.counterfactual.labels or the term list",
+            field=f"augment.term_lists.{cfg.terms}",
+        )
     hashes = {text_hash(t) for t, *_ in made}
     with engine.connect() as conn:
         stored = set()

@@ -113,7 +113,7 @@ class Project:
         return report.write_html_report(self, path)
 
     # -- the data loop --------------------------------------------------------------------------
-    def augment(self, kind: str = "counterfactual", progress: ProgressFn = no_progress) -> Any:
+    def augment(self, kind: str = "counterfactual", progress: ProgressFn = no_progress, *, target: str | None = None) -> Any:
         """New training items from the pool's labelled items (graduate.data.augment)."""
         from graduate.data.augment import SOURCE, counterfactual
 
@@ -121,7 +121,7 @@ class Project:
             raise SpecError(f"augment kind {kind!r}: only counterfactual is built (term swaps that keep the label)", field="augment")
         dataset = self.build_training_set(name="train.augment-base", progress=progress)
         labelled = {ex.id: (lab, who) for ex, lab, who in zip(dataset.examples, dataset.labels, dataset.producers or []) if ex.source != SOURCE}
-        return counterfactual(self.engine, self.spec, labelled, [ex for ex in dataset.examples if ex.source != SOURCE])
+        return counterfactual(self.engine, self.spec, labelled, [ex for ex in dataset.examples if ex.source != SOURCE], target=target)
 
     # -- privacy --------------------------------------------------------------------------------
     def forget(self, *, item: str | None = None, match: str | None = None) -> privacy.ForgetReport:
