@@ -43,9 +43,30 @@ def is_rude(text: str) -> bool:
 
 
 def answer_for(messages: list[dict[str, Any]]) -> str:
-    """The server's answer to a request: judged on the user messages only, as the prompt template is fixed."""
+    """The server's answer to a request: judged on the user messages only, as the prompt template is fixed.
+    A request for a numbered list (graduate synth / paraphrase) gets that many new lines: their own
+    words (so no near copy of the request), every second one rude."""
     text = " ".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
+    if "Answer with a numbered list" in text:
+        return _written_list(text)
     return json.dumps({"is_bad": 1 if is_rude(text) else 0})
+
+
+def _written_list(prompt: str) -> str:
+    m = re.search(r"(?:below|Write) (\d+) ", prompt)
+    n = int(m.group(1)) if m else 3
+    tag = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()[:6]
+    lines = []
+    for i in range(1, n + 1):
+        words = " ".join(_WORDS[(int(tag, 16) + 5 * i + k) % len(_WORDS)] for k in range(5))
+        ending = "you stupid idiot" if i % 2 else "have a lovely afternoon"
+        lines.append(f"{i}. w{tag}x{i} {words}, {ending}")
+    return "\n".join(lines)
+
+
+_WORDS = ("weather trains tea football gardening taxes music cats bicycles coffee harbour violin mountains bakery chess "
+          "river lanterns orchard tractor museum pottery comet glacier festival library canoe sunflower volcano marathon "
+          "telescope quilt lighthouse meadow compass").split()
 
 
 def content_key(messages: list[dict[str, Any]]) -> str:

@@ -12,16 +12,27 @@ from graduate.cli.console import console, count_table
 
 def augment(
     project: Path = typer.Argument(..., help="Project directory."),
-    kind: str = typer.Option("counterfactual", "--kind", help="counterfactual: swap a term of augment.term_lists for another of the same list, keeping the label."),
+    kind: str = typer.Option(
+        "counterfactual", "--kind",
+        help="counterfactual: swap a term of augment.term_lists for another of the same list, keeping the label; "
+        "paraphrase: the teacher rewrites items in other words and labels the rewrites again.",
+    ),  # fmt: skip
     target: str | None = typer.Option(
-        None, "--target", help="Targeted additions for one weak slice (e.g. a term `graduate errors` or the bias pair names): only copies that put this term in."
+        None, "--target", help="Targeted additions for one weak slice (e.g. a term `graduate errors` or the bias pair names): only copies that put this term in; "
+        "paraphrase: items of this label, tag or term.",
     ),
+    items: int = typer.Option(20, min=1, help="paraphrase: how many training items to rewrite."),
+    per_item: int = typer.Option(3, min=1, max=10, help="paraphrase: rewrites asked per item."),
+    seed: int = typer.Option(0, help="paraphrase: which items (another seed, other items; the same seed sends nothing twice)."),
 ) -> None:
     """Make new training items from the pool's labelled ones, stored with their lineage; the next
     build (graduate run) trains on them (augment.include)."""
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
+    if kind == "paraphrase":
+        show_generated(proj.augment(kind, target=target, items=items, per_item=per_item, seed=seed), project)
+        return
     report = proj.augment(kind, target=target)
     cfg = proj.spec.augment.counterfactual
     t = count_table(
@@ -35,3 +46,46 @@ def augment(
         t.add_row(escape(f"  with {term!r} put in"), str(n))
     console.print(t)
     console.print(escape(f"`graduate run {project}` trains on them; `graduate data build {project}` shows the step that added them."), highlight=False)
+
+
+def synth(
+    project: Path = typer.Argument(..., help="Project directory."),
+    target: str | None = typer.Option(None, "--target", help="What to write more of: a label, a tag (slice) of the pool, or a term the texts use (default: the whole pool)."),
+    n: int = typer.Option(20, "--n", min=1, help="How many new texts to ask for."),
+    seeds: int = typer.Option(5, "--seeds", min=1, max=50, help="Seed examples of the target shown in each call."),
+    seed: int = typer.Option(0, help="Which seed examples (another seed, other ones; the same seed sends nothing twice)."),
+) -> None:
+    """The teacher writes new texts like the target's examples (Self-Instruct style); texts already
+    held or near copies of the pool are dropped, the rest are labelled by the teacher and join the
+    training pool with their lineage. Through the same client, cache, call log and budget."""
+    from graduate.pipeline.project import Project
+
+    proj = Project.load(project)
+    show_generated(proj.synth(target=target, n=n, seeds=seeds, seed=seed), project)
+
+
+def show_generated(report, project: Path) -> None:
+    t = count_table(escape(f"{report.method}" + (f" for {report.target!r} ({report.target_kind})" if report.target else " for the pool") + f": {report.matching} matching training items"))
+    for name, value in [
+        ("teacher calls (sent / from the call log / failed)", f"{report.calls_sent} / {report.calls_cached} / {report.calls_failed}"),
+        ("texts written", report.generated),
+        ("dropped: already stored", report.stored_already),
+        ("dropped: near copy of a pool item", report.near_pool),
+        ("dropped: near copy of another new text", report.near_each_other),
+        ("dropped: teacher label unreadable", report.unlabelled),
+        ("new items added", report.added),
+    ]:
+        t.add_row(name, str(value))
+    if report.method == "paraphrase":
+        t.add_row("rewrites the teacher labelled differently from their item", str(report.label_changed))
+    for lab, k in sorted(report.per_label.items()):
+        t.add_row(escape(f"  labelled {lab}"), str(k))
+    if report.diversity is not None:
+        t.add_row("similarity to the nearest pool item: new / pool's own", f"{report.diversity.new_to_pool:.2f} / {report.diversity.pool_to_pool:.2f}")
+    t.add_row("cost", f"${report.cost_usd:,.4f}")
+    console.print(t)
+    for e in report.errors[:3]:
+        console.print(escape(f"failed: {e}"), highlight=False)
+    console.print(escape(f"`graduate run {project}` trains on the new items; `graduate data build {project}` shows the step that added them."), highlight=False)
+    if report.budget_stopped:
+        raise typer.Exit(3)

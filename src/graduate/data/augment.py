@@ -115,39 +115,74 @@ def counterfactual(
             f"{' other than ' + repr(target) if target else ''}: nothing to swap; widen augment.counterfactual.labels or the term list",
             field=f"augment.term_lists.{cfg.terms}",
         )
-    hashes = {text_hash(t) for t, *_ in made}
+    stored = store_made(
+        engine,
+        [
+            Made(text, {"method": "counterfactual", "parent": parent.id, "parent_source": parent.source, "parent_id": parent.external_id, "swap": [old, new], "label_from": labeller},
+                 label, f"augment:counterfactual<{labeller}", f"{old} -> {new}", new, ["augment", "counterfactual"])
+            for text, parent, label, labeller, old, new in made
+        ],
+    )
+    report.added, report.already_stored, report.per_term = stored.added, stored.already_stored, stored.per_key
+    return report
+
+
+@dataclass
+class Made:
+    """One item graduate made: its text, lineage, label and who that label is from."""
+
+    text: str
+    lineage: dict[str, Any]
+    label: str
+    labeller: str  # e.g. augment:counterfactual<teacher:gpt-4/simple@1a2b3c4d
+    note: str
+    key: str  # what the report counts it under (the term put in, the slice, the method)
+    tags: list[str]
+
+
+@dataclass
+class Stored:
+    added: int = 0
+    already_stored: int = 0
+    per_key: dict[str, int] = field(default_factory=dict)
+
+
+def store_made(engine: Engine, made: Sequence[Made]) -> Stored:
+    """Store made items (source ``augment``) with their lineage and derived label; a text the
+    store already holds, or one made twice, is added once."""
+    out = Stored()
+    if not made:
+        return out
+    hashes = sorted({text_hash(m.text) for m in made})
+    stored: set[str] = set()
     with engine.connect() as conn:
-        stored = set()
-        hl = sorted(hashes)
-        for i in range(0, len(hl), 500):
-            stored.update(conn.execute(select(examples_table.c.text_hash).where(examples_table.c.text_hash.in_(hl[i : i + 500]))).scalars())
-    fresh: dict[str, tuple[str, Example, str, str, str, str]] = {}
+        for i in range(0, len(hashes), 500):
+            stored.update(conn.execute(select(examples_table.c.text_hash).where(examples_table.c.text_hash.in_(hashes[i : i + 500]))).scalars())
+    fresh: dict[str, Made] = {}
     for m in made:
-        h = text_hash(m[0])
+        h = text_hash(m.text)
         if h in stored or h in fresh:
-            report.already_stored += 1
+            out.already_stored += 1
             continue
         fresh[h] = m
     if not fresh:
-        return report
-    items = [Item(external_id=exact_text_id(t), text=t, tags=["augment", "counterfactual"]) for t, *_ in fresh.values()]
-    add_examples(engine, SOURCE, items)
+        return out
+    add_examples(engine, SOURCE, [Item(external_id=exact_text_id(m.text), text=m.text, tags=list(m.tags)) for m in fresh.values()])
     created = now()
     with engine.begin() as conn:
         ids = dict(
             conn.execute(select(examples_table.c.text_hash, examples_table.c.id).where(examples_table.c.source == SOURCE, examples_table.c.text_hash.in_(list(fresh)))).all()
         )
         rows = []
-        for h, (text, parent, label, labeller, old, new) in fresh.items():
+        for h, m in fresh.items():
             ex_id = ids.get(h)
             if ex_id is None:
                 continue
-            lineage = {"method": "counterfactual", "parent": parent.id, "parent_source": parent.source, "parent_id": parent.external_id, "swap": [old, new], "label_from": labeller}
-            conn.execute(examples_table.update().where(examples_table.c.id == ex_id).values(lineage=lineage))
-            rows.append({"example_id": ex_id, "kind": DERIVED, "labeller": f"augment:counterfactual<{labeller}", "label": label, "note": f"{old} -> {new}", "created_at": created})
-            report.per_term[new] = report.per_term.get(new, 0) + 1
-        report.added = insert_ignore(conn, labels_table, rows)
-    return report
+            conn.execute(examples_table.update().where(examples_table.c.id == ex_id).values(lineage=m.lineage))
+            rows.append({"example_id": ex_id, "kind": DERIVED, "labeller": m.labeller, "label": m.label, "note": m.note, "created_at": created})
+            out.per_key[m.key] = out.per_key.get(m.key, 0) + 1
+        out.added = insert_ignore(conn, labels_table, rows)
+    return out
 
 
 def derived_labels(engine: Engine, example_ids: Sequence[int]) -> dict[int, tuple[str, str]]:

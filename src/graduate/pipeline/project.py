@@ -113,15 +113,27 @@ class Project:
         return report.write_html_report(self, path)
 
     # -- the data loop --------------------------------------------------------------------------
-    def augment(self, kind: str = "counterfactual", progress: ProgressFn = no_progress, *, target: str | None = None) -> Any:
-        """New training items from the pool's labelled items (graduate.data.augment)."""
+    def augment(
+        self, kind: str = "counterfactual", progress: ProgressFn = no_progress, *, target: str | None = None, items: int = 20, per_item: int = 3, seed: int = 0
+    ) -> Any:
+        """New training items from the pool's labelled items: counterfactual term swaps
+        (graduate.data.augment) or teacher paraphrases, labelled again (graduate.pipeline.generate)."""
         from graduate.data.augment import SOURCE, counterfactual
+        from graduate.pipeline.generate import paraphrase
 
+        if kind == "paraphrase":
+            return paraphrase(self, target=target, items=items, per_item=per_item, seed=seed)
         if kind != "counterfactual":
-            raise SpecError(f"augment kind {kind!r}: only counterfactual is built (term swaps that keep the label)", field="augment")
+            raise SpecError(f"augment kind {kind!r}: choose counterfactual (term swaps that keep the label) or paraphrase (teacher rewrites, labelled again)", field="--kind")
         dataset = self.build_training_set(name="train.augment-base", progress=progress)
         labelled = {ex.id: (lab, who) for ex, lab, who in zip(dataset.examples, dataset.labels, dataset.producers or []) if ex.source != SOURCE}
         return counterfactual(self.engine, self.spec, labelled, [ex for ex in dataset.examples if ex.source != SOURCE], target=target)
+
+    def synth(self, *, target: str | None, n: int, seeds: int = 5, seed: int = 0) -> Any:
+        """New texts the teacher writes from seed examples of a target (graduate.pipeline.generate)."""
+        from graduate.pipeline.generate import synth
+
+        return synth(self, target=target, n=n, seeds=seeds, seed=seed)
 
     # -- privacy --------------------------------------------------------------------------------
     def forget(self, *, item: str | None = None, match: str | None = None) -> privacy.ForgetReport:

@@ -1,0 +1,134 @@
+"""Items the teacher writes (practices 2, 5, 8): the prompts, reading its answers, and keeping only
+what is new.
+
+- ``synth``: from seed examples of a target (a label, a tag slice or a term), the teacher writes
+  new texts of the same kind, Self-Instruct style.
+- ``paraphrase``: the teacher rewrites an item in other words (the copies are labelled again).
+
+Generated texts are kept only when they are new: not stored already, not a near copy of a pool
+item or of another generated text (TF-IDF cosine at or above ``NEAR_DUPLICATE``). ``diversity``
+measures how close the kept texts sit to the pool, next to how close pool items sit to each other.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from graduate.data.text import text_hash
+
+NEAR_DUPLICATE = 0.9
+MAX_PER_CALL = 10
+MAX_TEXT_CHARS = 2000
+
+PARAPHRASE_PROMPT = (
+    "Rewrite the text below {n} times in different words: keep its meaning, its tone and its language, change the wording. "
+    "Answer with a numbered list, one rewrite per line, and nothing else.\n\nText: {text}"
+)
+SYNTH_PROMPT = (
+    "Here are examples of texts{what}:\n\n{text}\n\n"
+    "Write {n} new texts of the same kind{what}: realistic, each one different from the examples and from the others in topic and wording. "
+    "Answer with a numbered list, one text per line, and nothing else."
+)
+_NUMBERED = re.compile(r"^\s*(?:\d{1,3}\s*[.):\-]|[-*•])\s*")
+
+
+def generation_prompt(template: str, n: int, what: str = "") -> str:
+    """A generation prompt for the teacher's spec: ``{text}`` stays the placeholder."""
+    return template.replace("{n}", str(n)).replace("{what}", what)
+
+
+def seed_block(texts: Sequence[str]) -> str:
+    return "\n".join(f"{i}. {' '.join(t.split())}" for i, t in enumerate(texts, start=1))
+
+
+def parse_list(content: str | None) -> list[str]:
+    """The texts of a numbered (or bulleted) list answer, one per line; quotes around a line removed."""
+    out = []
+    for line in (content or "").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        line = _NUMBERED.sub("", line).strip()
+        if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'“”":
+            line = line[1:-1].strip()
+        if line.startswith("“") and line.endswith("”"):
+            line = line[1:-1].strip()
+        if 3 <= len(line) <= MAX_TEXT_CHARS:
+            out.append(line)
+    return out
+
+
+@dataclass
+class Kept:
+    texts: list[str]
+    origin: list[int]  # per kept text: the index of the generated text it is
+    stored_already: int = 0
+    near_pool: int = 0
+    near_each_other: int = 0
+
+
+def keep_new(generated: Sequence[str], pool: Sequence[str], stored_hashes: set[str]) -> Kept:
+    """The generated texts that are new: not stored, not a near copy of the pool or of each other."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    out = Kept([], [])
+    candidates: list[int] = []
+    seen: set[str] = set()
+    for i, t in enumerate(generated):
+        h = text_hash(t)
+        if h in stored_hashes or h in seen:
+            out.stored_already += 1
+            continue
+        seen.add(h)
+        candidates.append(i)
+    if not candidates:
+        return out
+    vec = TfidfVectorizer(min_df=1, sublinear_tf=True).fit(list(pool) + [generated[i] for i in candidates])
+    new = vec.transform([generated[i] for i in candidates])
+    if len(pool):
+        to_pool = np.asarray((new @ vec.transform(list(pool)).T).max(axis=1).todense()).ravel()
+    else:
+        to_pool = np.zeros(len(candidates))
+    kept_rows: list[int] = []
+    for row, i in enumerate(candidates):
+        if to_pool[row] >= NEAR_DUPLICATE:
+            out.near_pool += 1
+            continue
+        if kept_rows and float((new[row] @ new[kept_rows].T).max()) >= NEAR_DUPLICATE:
+            out.near_each_other += 1
+            continue
+        kept_rows.append(row)
+        out.texts.append(generated[i])
+        out.origin.append(i)
+    return out
+
+
+@dataclass
+class Diversity:
+    new_to_pool: float  # mean cosine of each kept text to its nearest pool item
+    pool_to_pool: float  # the same for pool items among themselves (the baseline)
+
+
+def diversity(new: Sequence[str], pool: Sequence[str], *, sample: int = 2000, seed: int = 0) -> Diversity | None:
+    """How close the new texts sit to the pool, next to how close pool items sit to each other:
+    new texts closer than the pool's own spacing add little that is new."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not new or len(pool) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    pool = list(pool)
+    if len(pool) > sample:
+        pool = [pool[i] for i in rng.choice(len(pool), size=sample, replace=False)]
+    vec = TfidfVectorizer(min_df=1, sublinear_tf=True).fit(pool + list(new))
+    p = vec.transform(pool)
+    n = vec.transform(list(new))
+    new_to_pool = float(np.asarray((n @ p.T).max(axis=1).todense()).mean())
+    pp = (p @ p.T).tolil()
+    pp.setdiag(0)
+    pool_to_pool = float(np.asarray(pp.tocsr().max(axis=1).todense()).mean())
+    return Diversity(new_to_pool, pool_to_pool)

@@ -1,0 +1,224 @@
+"""graduate synth and graduate augment --kind paraphrase: the teacher writes new items, the teacher
+labels them, and the new ones join the training pool with their lineage.
+
+Generation goes through the same client as labelling (graduate.teacher.labeling: cache, call log,
+rate limits, budget), with the generation prompt in place of the task's. Seeds and items are drawn
+with a seeded generator, so a rerun sends the same requests, gets them from the call log and adds
+nothing twice (``--seed`` draws others). Kept: texts that are new (graduate.data.generate);
+stored under source ``augment`` with the teacher's label as their derived label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from sqlalchemy import select
+
+from graduate.data.augment import SOURCE, Made, store_made
+from graduate.data.examples import Example
+from graduate.data.generate import (
+    MAX_PER_CALL,
+    PARAPHRASE_PROMPT,
+    SYNTH_PROMPT,
+    Diversity,
+    diversity,
+    generation_prompt,
+    keep_new,
+    parse_list,
+    seed_block,
+)
+from graduate.data.text import text_hash
+from graduate.errors import SpecError
+from graduate.formats.registry import answer_format
+from graduate.store.schema import examples as examples_table
+from graduate.teacher.labeling import label_texts
+from graduate.teacher.registry import make_teacher
+
+if TYPE_CHECKING:
+    from graduate.pipeline.project import Project
+
+MIN_SEEDS = 3
+TOKENS_PER_TEXT = 120
+
+
+@dataclass
+class GenerateReport:
+    method: str
+    target: str | None
+    target_kind: str  # label | tag | term | all
+    matching: int = 0  # labelled training items the target matches
+    calls: int = 0
+    calls_sent: int = 0
+    calls_cached: int = 0
+    calls_failed: int = 0
+    generated: int = 0
+    stored_already: int = 0
+    near_pool: int = 0
+    near_each_other: int = 0
+    unlabelled: int = 0  # the teacher's label of a new text could not be read
+    label_changed: int = 0  # paraphrase: the teacher labelled the rewrite differently from its parent
+    added: int = 0
+    per_label: dict[str, int] = field(default_factory=dict)
+    diversity: Diversity | None = None
+    cost_usd: float = 0.0
+    budget_stopped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def _labelled_pool(project: "Project") -> tuple[list[Example], list[str]]:
+    project.load_data()  # idempotent: a data source added since the last run joins the pool
+    dataset = project.build_training_set(name="train.generate-base")
+    keep = [(ex, lab) for ex, lab in zip(dataset.examples, dataset.labels) if ex.source != SOURCE]
+    return [ex for ex, _ in keep], [lab for _, lab in keep]
+
+
+def resolve_target(project: "Project", target: str | None, pool: Sequence[Example], labels: Sequence[str]) -> tuple[str, list[int]]:
+    """What ``target`` names (a label, a tag of the pool, or a term the texts use) and the indexes
+    of the pool items it matches."""
+    if target is None:
+        return "all", list(range(len(pool)))
+    if target in project.spec.task.labels:
+        return "label", [i for i, lab in enumerate(labels) if target in lab.split(";") or lab == target]
+    tagged = [i for i, ex in enumerate(pool) if target in ex.tags]
+    if tagged:
+        return "tag", tagged
+    word = re.compile(r"\b" + re.escape(target) + r"\b", re.IGNORECASE)
+    named = [i for i, ex in enumerate(pool) if word.search(ex.text)]
+    if named:
+        return "term", named
+    raise SpecError(
+        f"--target {target!r} matches nothing: it is not a label ({', '.join(project.spec.task.labels)}), a tag of a training item, "
+        "or a word any training item names; pick a slice `graduate errors` lists",
+        field="--target",
+    )
+
+
+def _generation_spec(project: "Project", prompt: str, per_call: int) -> Any:
+    # The teacher as configured, asked to write instead of label: no task system prompt, examples,
+    # answer constraint or logprobs; warmer sampling, room for the list.
+    return project.spec.teacher.model_copy(
+        update={
+            "prompt": prompt, "system": None, "few_shot": [], "response_format": None, "logprobs": False,
+            "temperature": max(project.spec.teacher.temperature, 0.9), "max_tokens": TOKENS_PER_TEXT * per_call,
+        }
+    )
+
+
+def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateReport) -> list[Any]:
+    outcomes, stats = asyncio.run(
+        label_texts(project.engine, spec, make_teacher(spec), inputs, price=project.spec.price_for(spec.model), redactor=project.redactor)
+    )
+    report.calls += stats.distinct
+    report.calls_sent += stats.sent
+    report.calls_cached += stats.cached
+    report.calls_failed += stats.failed
+    report.cost_usd += stats.cost_usd
+    report.budget_stopped = report.budget_stopped or stats.budget_stopped
+    report.errors += stats.errors[:5]
+    return outcomes
+
+
+def _stored_hashes(project: "Project", texts: Sequence[str]) -> set[str]:
+    hashes = sorted({text_hash(t) for t in texts})
+    out: set[str] = set()
+    with project.engine.connect() as conn:
+        for i in range(0, len(hashes), 500):
+            out.update(conn.execute(select(examples_table.c.text_hash).where(examples_table.c.text_hash.in_(hashes[i : i + 500]))).scalars())
+    return out
+
+
+def _label_and_store(project: "Project", report: GenerateReport, texts: list[str], lineages: list[dict[str, Any]], pool_texts: list[str]) -> None:
+    """The teacher labels the new texts; those it labelled join the pool (source augment)."""
+    teacher = project.spec.teacher
+    if not texts:
+        return
+    outcomes, stats = project.label(texts)
+    report.cost_usd += stats.cost_usd
+    report.budget_stopped = report.budget_stopped or stats.budget_stopped
+    fmt = answer_format(project.spec.task.parse, project.spec.task.labels)
+    made = []
+    for text, lineage, outcome in zip(texts, lineages, outcomes):
+        parsed = fmt.parse(outcome.content) if outcome.content is not None else None
+        if parsed is None or parsed.label is None:
+            report.unlabelled += 1
+            continue
+        parent_label = lineage.pop("_parent_label", None)
+        if parent_label is not None and parent_label != parsed.label:
+            report.label_changed += 1
+        lineage.update({"label_call": outcome.call_id, "label_from": teacher.labeller})
+        made.append(Made(text, lineage, parsed.label, f"augment:{report.method}<{teacher.labeller}", f"{report.method} for {report.target or 'the pool'}",
+                         parsed.label, ["augment", report.method] + ([f"target:{report.target}"] if report.target else [])))  # fmt: skip
+    stored = store_made(project.engine, made)
+    report.added = stored.added
+    report.stored_already += stored.already_stored
+    report.per_label = stored.per_key
+    report.diversity = diversity([m.text for m in made], pool_texts)
+
+
+def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, seed: int = 0) -> GenerateReport:
+    """``n`` new texts of the target's kind, written by the teacher from ``seeds`` examples a call."""
+    if n < 1:
+        raise SpecError("--n must be at least 1", field="--n")
+    pool, labels = _labelled_pool(project)
+    kind, idx = resolve_target(project, target, pool, labels)
+    report = GenerateReport("synth", target, kind, matching=len(idx))
+    if len(idx) < max(MIN_SEEDS, min(seeds, 1)):
+        what = f"match --target {target!r}" if target else "are labelled in the training pool"
+        raise SpecError(f"only {len(idx)} training items {what}; synth needs at least {MIN_SEEDS} seed examples: widen the target or label more items", field="--target")
+    calls = math.ceil(n / MAX_PER_CALL)
+    per_call = math.ceil(n / calls)  # 12 -> two calls of 6, not 10 + 10
+    what = {"label": f" labelled {target!r}", "term": f" that mention {target!r}"}.get(kind, "")
+    spec = _generation_spec(project, generation_prompt(SYNTH_PROMPT, per_call, what), per_call)
+    rng = random.Random(f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
+    seed_sets = [rng.sample(idx, min(seeds, len(idx))) for _ in range(calls)]
+    outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
+    generated: list[str] = []
+    origin: list[tuple[list[int], int | None]] = []
+    for s, out in zip(seed_sets, outcomes):
+        texts = parse_list(out.content)[:per_call]
+        generated += texts
+        origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
+    report.generated = len(generated)
+    pool_texts = [ex.text for ex in pool]
+    kept = keep_new(generated, pool_texts, _stored_hashes(project, generated))
+    report.stored_already, report.near_pool, report.near_each_other = kept.stored_already, kept.near_pool, kept.near_each_other
+    lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in kept.origin]
+    _label_and_store(project, report, kept.texts[:n], lineages[:n], pool_texts)
+    return report
+
+
+def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_item: int = 3, seed: int = 0) -> GenerateReport:
+    """Teacher rewrites of ``items`` training items (of the target, when given), labelled again."""
+    if items < 1 or per_item < 1:
+        raise SpecError("--items and --per-item must be at least 1", field="--items")
+    pool, labels = _labelled_pool(project)
+    kind, idx = resolve_target(project, target, pool, labels)
+    report = GenerateReport("paraphrase", target, kind, matching=len(idx))
+    per_call = min(MAX_PER_CALL, per_item)
+    spec = _generation_spec(project, generation_prompt(PARAPHRASE_PROMPT, per_call), per_call)
+    rng = random.Random(f"{project.spec.seed}:{seed}:paraphrase:{target}")
+    chosen = rng.sample(idx, min(items, len(idx)))
+    outcomes = _ask(project, spec, [pool[i].text for i in chosen], report)
+    generated: list[str] = []
+    origin: list[tuple[int, int | None]] = []
+    for i, out in zip(chosen, outcomes):
+        texts = parse_list(out.content)[:per_call]
+        generated += texts
+        origin += [(i, out.call_id)] * len(texts)
+    report.generated = len(generated)
+    pool_texts = [ex.text for ex in pool]
+    kept = keep_new(generated, pool_texts, _stored_hashes(project, generated))
+    report.stored_already, report.near_pool, report.near_each_other = kept.stored_already, kept.near_pool, kept.near_each_other
+    lineages = []
+    for g in kept.origin:
+        parent_index, call_id = origin[g]
+        parent = pool[parent_index]
+        lineages.append({"method": "paraphrase", "parent": parent.id, "parent_source": parent.source, "parent_id": parent.external_id, "target": target,
+                         "generation_call": call_id, "_parent_label": labels[parent_index]})  # fmt: skip
+    _label_and_store(project, report, kept.texts, lineages, pool_texts)
+    return report

@@ -1,0 +1,93 @@
+"""graduate synth and augment --kind paraphrase: the teacher writes, the teacher labels, the new
+items join the pool with their lineage; against the fault-injecting teacher on 127.0.0.1 and (small
+n) the local llama.cpp teacher. Reruns send nothing and add nothing twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from graduate.data.generate import keep_new, parse_list
+from graduate.errors import SpecError
+from graduate.pipeline.project import Project
+from graduate.store.schema import examples
+from servers import fake_openai_server
+from servers.fake_openai import is_rude
+from teacher.live_teacher import cli_env, point_teacher
+
+
+def test_a_numbered_answer_is_read_line_by_line() -> None:
+    content = '1. "First one."\n2) second one\n\n- third one\n• fourth\n10. tenth\nx\n'
+    assert parse_list(content) == ["First one.", "second one", "third one", "fourth", "tenth"]
+    assert parse_list(None) == [] and parse_list("") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=500))
+def test_any_answer_parses_to_short_clean_lines(content: str) -> None:
+    for line in parse_list(content):
+        assert 3 <= len(line) <= 2000 and "\n" not in line and line == line.strip()
+
+
+def test_only_new_texts_are_kept() -> None:
+    pool = ["the cat sat on the mat today", "stocks fell sharply on monday morning"]
+    generated = ["the cat sat on the mat today", "The cat sat on the mat today!", "a dog ran in the park", "a dog ran in the park", "rain is expected tomorrow"]
+    kept = keep_new(generated, pool, stored_hashes=set())
+    assert kept.texts == ["a dog ran in the park", "rain is expected tomorrow"]
+    assert kept.near_pool == 2 and kept.stored_already == 1
+
+
+def augmented(project: Path) -> list:
+    proj = Project.load(project)
+    with proj.engine.connect() as conn:
+        rows = conn.execute(select(examples.c.text, examples.c.lineage).where(examples.c.source == "augment")).all()
+    proj.engine.dispose()
+    return rows
+
+
+def test_synth_writes_labels_and_stores_new_items_once(trained_copy: Path) -> None:
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        report = proj.synth(target="bad", n=12, seeds=4)
+        assert report.target_kind == "label" and report.calls == 2 and report.generated == 12 and report.added == 12
+        assert report.per_label == {"bad": 6, "ok": 6}  # the teacher labels what it wrote: half of it is rude
+        rows = augmented(trained_copy)
+        assert len(rows) == 12 and all(r.lineage["method"] == "synth" and len(r.lineage["seeds"]) == 4 for r in rows)
+        dataset = proj.build_training_set()
+        by_text = {ex.text: lab for ex, lab in zip(dataset.examples, dataset.labels)}
+        assert all(by_text[r.text] == ("bad" if is_rude(r.text) else "ok") for r in rows)
+        sent = server.stats()["ok"]
+        again = proj.synth(target="bad", n=12, seeds=4)  # the same seeds: from the call log, nothing new
+        assert again.calls_sent == 0 and again.added == 0 and server.stats()["ok"] == sent
+        other = proj.synth(target="bad", n=12, seeds=4, seed=1)
+        assert other.added == 12
+
+
+def test_paraphrase_rewrites_items_and_labels_them_again(trained_copy: Path) -> None:
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        result = subprocess.run(
+            [sys.executable, "-m", "graduate", "augment", str(trained_copy), "--kind", "paraphrase", "--items", "5", "--per-item", "2"],
+            capture_output=True, text=True, env=cli_env(), timeout=180,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = augmented(trained_copy)
+    assert len(rows) == 10 and all(r.lineage["method"] == "paraphrase" and r.lineage["parent"] for r in rows)
+    assert "new items added" in result.stdout
+
+
+def test_a_target_that_matches_nothing_or_too_few_seeds_is_one_line(trained_copy: Path) -> None:
+    proj = Project.load(trained_copy)
+    with pytest.raises(SpecError, match="matches nothing"):
+        proj.synth(target="zyzzyva-never-said", n=5)
+    result = subprocess.run(
+        [sys.executable, "-m", "graduate", "synth", str(trained_copy), "--target", "[red]nothing[/]", "--n", "3"], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+    assert result.returncode == 2 and "'[red]nothing[/]' matches nothing" in result.stderr and len(result.stderr.strip().splitlines()) == 1
