@@ -91,3 +91,17 @@ def test_a_target_that_matches_nothing_or_too_few_seeds_is_one_line(trained_copy
         [sys.executable, "-m", "graduate", "synth", str(trained_copy), "--target", "[red]nothing[/]", "--n", "3"], capture_output=True, text=True, env=cli_env(), timeout=120
     )
     assert result.returncode == 2 and "'[red]nothing[/]' matches nothing" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_report_shows_what_the_loop_made_and_each_students_before_and_after(trained_copy: Path) -> None:
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        proj.synth(target="bad", n=6, seeds=3)
+    result = subprocess.run([sys.executable, "-m", "graduate", "run", str(trained_copy)], capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert result.returncode in (0, 1), result.stderr
+    html = (trained_copy / ".graduate" / "report.html").read_text()
+    made = html[html.index('<table id="made">') : html.index("</table>", html.index('<table id="made">'))]
+    assert "synth" in made and "<td>6</td>" in made
+    after = html[html.index('<table id="before-after">') : html.index("</table>", html.index('<table id="before-after">'))]
+    assert "tfidf-logreg" in after and "test.balanced" in after

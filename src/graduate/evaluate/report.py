@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from graduate.store.lineage import before_after, made_items
 from graduate.evaluate import plots
 from graduate.evaluate.cost import format_usd_per_1k
 from graduate.evaluate.criteria import METRICS
@@ -401,6 +402,7 @@ def build_context(
         "summary": summary,
         "frozen": frozen_versions(engine),
         "privacy": {"redact": spec.privacy.redact, "counts": redaction_counts(engine)},
+        "data_loop": {"made": made_items(engine), "before_after": before_after(engine)},
         "audit": _audit_section(_optional_json(workdir, "audit.json", "teacher_audit.json")),
         "curves": _curve_sections(workdir),
         "monitor": _monitor_section(workdir),
