@@ -186,3 +186,56 @@ def serve_plan(
                 f"(teacher alone {fmt_usd(plan.teacher_cost_per_1k_usd, plan.cost_estimated)})",
                 highlight=False,
             )
+
+
+def promote(
+    project: Path = typer.Argument(..., help="Project directory."),
+    server: str = typer.Option(..., "--server", help="The running graduate serve, e.g. http://127.0.0.1:8000."),
+    student: Optional[str] = typer.Option(None, "--student", help="Promote this student's newest evaluated run (default: the served student's)."),
+    run: Optional[str] = typer.Option(None, "--run", help="Promote this training run (its id or first characters; graduate runs list)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the stages until the candidate is promoted or rolled back."),
+    timeout: float = typer.Option(3600.0, min=1.0, help="--wait: give up following after this many seconds (the server goes on)."),
+    api_key_env: str = typer.Option("GRADUATE_API_KEY", help="Environment variable holding an API key the server accepts."),
+) -> None:
+    """Promote a retrained student on a running server: shadow (it scores, answers nothing), canary
+    (it answers serve.promote.canary_share), then full; each stage must agree with what was served
+    (serve.promote.min_agreement over min_items) or the server rolls it back by itself. Requests are
+    never dropped: the swap waits for those in flight. Exit 0 promoted, 1 rolled back."""
+    import os
+    import time
+
+    import httpx
+
+    from graduate.errors import NotReadyError
+    from graduate.pipeline.project import Project
+
+    Project.load(project)  # the spec must be valid; the server loads the run itself
+    headers = {"Authorization": f"Bearer {os.environ[api_key_env]}"} if os.environ.get(api_key_env) else {}
+    base = server.rstrip("/")
+    try:
+        r = httpx.post(f"{base}/admin/promote", json={"run_id": run, "student": student}, headers=headers, timeout=300)
+    except httpx.HTTPError as exc:
+        raise NotReadyError(f"the server at {base} does not answer ({exc}); start it with `graduate serve {project}`") from None
+    if r.status_code != 202:
+        message = (r.json().get("error") or {}).get("message") if r.headers.get("content-type", "").startswith("application/json") else r.text
+        raise NotReadyError(f"the server refused the promotion (HTTP {r.status_code}): {message}")
+    state = r.json()
+    console.print(escape(f"promoting {state['candidate']} (replaces {state['replaces']}): {state['stage']}"), highlight=False)
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while state.get("outcome") is None and time.monotonic() < deadline:
+        time.sleep(1.0)
+        state = httpx.get(f"{base}/admin/promotion", headers=headers, timeout=30).json()
+        for h in state.get("history", [])[seen:]:
+            console.print(escape(f"  {h['stage']}: {h['compared']} items, agreement {h['agreement']:.3f}" + (f", p99 {h['p99_ms']:.1f} ms" if h.get("p99_ms") else "") + (" passed" if h["passed"] else " FAILED")), highlight=False)
+        seen = len(state.get("history", []))
+    if state.get("outcome") == "promoted":
+        console.print(escape(f"promoted: the server now serves {state['serving']}"), highlight=False)
+        return
+    if state.get("outcome") == "rolled_back":
+        err_console.print(escape(f"rolled back: {state['reason']}; the server still serves {state['serving']}"), highlight=False)
+        raise typer.Exit(1)
+    err_console.print(escape(f"still {state.get('stage')} after {timeout:.0f} s; follow it with GET {base}/admin/promotion"), highlight=False)
+    raise typer.Exit(1)

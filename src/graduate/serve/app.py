@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response, StreamingResponse
 
-from graduate.errors import StudentError
+from graduate.errors import GraduateError, StudentError
 from graduate.formats import labelset
 from graduate.serve.auth import AuthMiddleware, resolve_keys
 from graduate.serve.chat import answerer, completion_body, completion_chunks, estimate_usage, message_text, recover_text
@@ -32,7 +32,7 @@ from graduate.serve.metrics import MetricsMiddleware, ServeMetrics
 from graduate.serve.predictor import Predictor
 from graduate.serve.routing import make_strategy
 from graduate.data.review import record_feedback
-from graduate.serve.schemas import ChatBody, ClassifyBody, FeedbackBody
+from graduate.serve.schemas import ChatBody, ClassifyBody, FeedbackBody, PromoteBody
 from graduate.store.traffic import find_traffic
 from graduate.serve.service import RequestInfo, ServeService
 from graduate.serve.teacher_client import ServeTeacher
@@ -40,7 +40,7 @@ from graduate.serve.traffic import TrafficWriter
 from graduate.spec import ServeSpec
 from graduate.teacher.base import TeacherBackend
 
-ENDPOINTS = frozenset({"/v1/classify", "/v1/chat/completions", "/v1/models", "/healthz", "/readyz", "/metrics"})
+ENDPOINTS = frozenset({"/v1/classify", "/v1/chat/completions", "/v1/models", "/healthz", "/readyz", "/metrics", "/admin/promote", "/admin/promotion"})
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -122,7 +122,9 @@ def create_app(
             await service.drain(opts.shutdown_timeout_s)
             if service.teacher is not None:
                 await service.teacher.aclose()
-            await asyncio.to_thread(predictor.close)
+            await asyncio.to_thread(service.predictor.close)  # the served one: a promotion may have swapped it
+            if service.promotion is not None and service.promotion.active:
+                await asyncio.to_thread(service.promotion.candidate.predictor.close)
             await asyncio.to_thread(writer.close, opts.shutdown_timeout_s)
             if on_stopped is not None:
                 on_stopped(
@@ -182,14 +184,14 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        ready = state["ready"] and predictor.alive and writer.alive and not state["stopping"]
+        ready = state["ready"] and service.predictor.alive and writer.alive and not state["stopping"]
         body = {
             "ready": ready,
-            "student": student_name,
+            "student": service.student_name,
             "mode": strategy.mode,
             "traffic_pending_rows": writer.pending,
             "traffic_spilled_rows": writer.spilled_rows,
-            "worker_restarts": predictor.restarts,
+            "worker_restarts": service.predictor.restarts,
         }
         return _json(body, 200 if ready else 503)
 
@@ -225,7 +227,40 @@ def create_app(
                 {"label": r.label, "probs": r.probs, "route": r.route, **({"labels": labelset.as_list(r.label, labels)} if spec.task.multi_label else {})} for r in results
             ],
         }
-        return _json(out, headers={"x-request-id": info.request_id})
+        return _json(out, headers={"x-request-id": info.request_id, "x-graduate-student": service.student_name})
+
+    @app.post("/admin/promote")
+    async def promote(body: PromoteBody) -> Response:
+        """Start promoting a trained run: shadow, canary, then full (graduate.serve.promotion)."""
+        import random
+
+        from graduate.serve.promotion import Candidate, Promotion
+        from graduate.serve.service import PromotionError
+
+        try:
+            cand_student, cand_run = _candidate_run(project, body, service.student_name)
+        except (LookupError, GraduateError) as exc:
+            return _json(error_body(str(exc), "invalid_request_error", code="no_candidate"), 409)
+        cand_predictor = Predictor(
+            cand_student if opts.predict_workers == 0 else None, Path(cand_run.artifact_dir or "."), workers=opts.predict_workers,
+            max_items=max(opts.max_batch, 256), labels=list(cand_student.labels),
+        )  # fmt: skip
+        if list(cand_student.labels) != labels:
+            return _json(error_body(f"run {cand_run.id[:8]} predicts labels {cand_student.labels}, the served student {labels}", "invalid_request_error", code="no_candidate"), 409)
+        await cand_predictor.start()
+        candidate = Candidate(f"{cand_run.name}:{cand_run.id}", cand_run.id, cand_predictor, cand_student.decision_rule())
+        try:
+            service.start_promotion(Promotion(candidate, opts.promote, replaces=service.student_name, rng=random.Random(spec.seed)))
+        except PromotionError as exc:
+            cand_predictor.close()
+            return _json(error_body(str(exc), "invalid_request_error", code="promotion_running"), 409)
+        return _json(service.promotion.as_dict(), 202)  # type: ignore[union-attr]
+
+    @app.get("/admin/promotion")
+    async def promotion_state() -> Response:
+        if service.promotion is None:
+            return _json(error_body("no promotion yet: POST /admin/promote (graduate promote)", "invalid_request_error", code="no_promotion"), 404)
+        return _json({**service.promotion.as_dict(), "serving": service.student_name})
 
     @app.post("/v1/feedback")
     async def feedback(body: FeedbackBody) -> Response:
@@ -300,6 +335,28 @@ def create_app(
         return _json(reply, headers=headers)
 
     return app
+
+
+def _candidate_run(project: ServedProject, body: PromoteBody, serving: str) -> tuple[Any, Any]:
+    """The student and run to promote; LookupError (one line) when there is none."""
+    from graduate.store.runs import get_runs
+    from graduate.students.registry import load_student
+
+    served_name, _, served_id = serving.rpartition(":")
+    finished = [r for r in get_runs(project.engine, kind="train", status="finished", root=project.root) if r.artifact_dir and (Path(r.artifact_dir) / "kind.json").exists()]
+    if body.run_id:
+        runs = [r for r in finished if r.id.startswith(body.run_id)]
+        if len(runs) != 1:
+            raise LookupError(f"run {body.run_id!r} names {len(runs)} finished training runs; give more of its id (graduate runs list)")
+    else:
+        name = body.student or served_name
+        runs = [r for r in finished if r.name == name][-1:]  # its newest training
+        if not runs:
+            raise LookupError(f"no candidate: no finished training run of {name!r}; train one (graduate train --student KIND)")
+    run = runs[0]
+    if run.id == served_id:
+        raise LookupError(f"no candidate: the server already serves run {run.id[:8]} of {run.name}; train a newer one (graduate run) or name a run")
+    return load_student(Path(run.artifact_dir or ".")), run
 
 
 def _as_completion(reply: dict[str, Any], request_id: str, model: str, fingerprint: str) -> dict[str, Any]:

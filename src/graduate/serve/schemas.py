@@ -48,3 +48,11 @@ class FeedbackBody(_Scrubbed):
     label: str | list[str] = Field(description="The correct answer: a task label (multi-label: a list of labels, [] for none).")
     reviewer: str = Field(min_length=1, max_length=100, pattern=r"\S", description="Who says so (stored as human:REVIEWER).")
     note: str | None = Field(None, max_length=2000)
+
+
+class PromoteBody(_Scrubbed):
+    """POST /admin/promote: which trained run to promote (default: the served student's newest evaluated run)."""
+
+    model_config = ConfigDict(extra="forbid")
+    run_id: str | None = Field(None, min_length=4, max_length=64, description="A training run id (or its first characters).")
+    student: str | None = Field(None, min_length=1, max_length=200, description="A student name: its newest evaluated run.")

@@ -18,9 +18,14 @@ from graduate.errors import BudgetExceededError
 from graduate.formats import labelset
 from graduate.serve.metrics import ServeMetrics
 from graduate.serve.predictor import Predictor
+from graduate.serve.promotion import Promotion
 from graduate.serve.routing import Strategy
 from graduate.serve.teacher_client import ServeTeacher, TeacherAnswer
 from graduate.serve.traffic import TrafficWriter
+
+class PromotionError(Exception):
+    """A promotion cannot start (one is running)."""
+
 
 # Background shadow comparisons allowed at once, per teacher concurrency slot; past it a sampled
 # item is answered without comparison (reason shadow_skipped) rather than queued without bound.
@@ -84,6 +89,8 @@ class ServeService:
         self.writer = writer
         self.metrics = metrics
         self._background: set[asyncio.Task] = set()
+        self.promotion: Promotion | None = None
+        self._inflight: dict[int, int] = {}  # id(predictor) -> requests using it (a swapped-out one closes at 0)
         self.teacher: ServeTeacher | None = None
         self.shadow_backlog = 1
         if teacher is not None:
@@ -110,12 +117,21 @@ class ServeService:
             return answer, "teacher_unparseable"
         return answer, None
 
+    async def _predict(self, predictor: Predictor, texts: Sequence[str]) -> np.ndarray:
+        key = id(predictor)
+        self._inflight[key] = self._inflight.get(key, 0) + 1
+        try:
+            return await predictor.predict(texts)
+        finally:
+            self._inflight[key] -= 1
+
     async def classify(self, texts: Sequence[str]) -> list[ItemResult]:
-        probs = await self.predictor.predict(texts)
+        decide = self.decide  # read once: a promotion may swap the student while this request runs
+        probs = await self._predict(self.predictor, texts)
         labels = self.labels
         results: list[ItemResult] = []
         to_teacher: list[int] = []
-        decided = self.decide(probs) if self.decide is not None else [labels[int(p.argmax())] for p in probs]
+        decided = decide(probs) if decide is not None else [labels[int(p.argmax())] for p in probs]
         for i, (text, p, label) in enumerate(zip(texts, probs, decided)):
             if self.multi_label:
                 conf = labelset.confidence(label, p, labels)  # the least sure per-label decision
@@ -144,11 +160,65 @@ class ServeService:
                     r.label, r.content = answer.label, answer.content
                 else:
                     r.route, r.reason = "student", fallback
+        promotion = self.promotion
+        if promotion is not None and promotion.active:
+            await self._candidate(promotion, texts, results)
         for r in results:
             self.metrics.routing.labels(self.strategy.mode, r.route, r.reason).inc()
             if r.agree is not None:
                 self.metrics.compared(bool(r.agree))
         return results
+
+    # -- promotion (graduate.serve.promotion) --------------------------------------------------
+    async def _candidate(self, promotion: Promotion, texts: Sequence[str], results: list[ItemResult]) -> None:
+        """The candidate scores the request; in the canary stage it may answer it."""
+        cand = promotion.candidate
+        started = time.perf_counter()
+        try:
+            probs = await self._predict(cand.predictor, texts)
+        except Exception as exc:  # noqa: BLE001 - any failure of the candidate rolls it back; the client got the current answer
+            promotion.failed(f"{type(exc).__name__}: {exc}")
+            await self._settle(promotion)
+            return
+        latency = (time.perf_counter() - started) * 1000
+        decided = cand.decide(probs) if cand.decide is not None else [self.labels[int(p.argmax())] for p in probs]
+        agree = [d == r.label for d, r in zip(decided, results)]
+        if promotion.answers():
+            for r, d, p in zip(results, decided, probs):
+                if r.route == "student":
+                    r.label = r.student_label = d
+                    r.reason = "candidate"
+                    r.probs = {lab: float(v) for lab, v in zip(self.labels, p)}
+        if promotion.observe(agree, latency) in ("promote", "rollback"):
+            await self._settle(promotion)
+
+    async def _settle(self, promotion: Promotion) -> None:
+        """A judged promotion: the candidate becomes the served student, or is dropped."""
+        if self.promotion is not promotion:
+            return
+        cand = promotion.candidate
+        if promotion.outcome == "promoted":
+            old = self.predictor
+            self.predictor, self.decide, self.student_name = cand.predictor, cand.decide, cand.name
+            self._retire(old)
+        else:
+            self._retire(cand.predictor)
+
+    def _retire(self, predictor: Predictor) -> None:
+        async def close_when_idle() -> None:
+            while self._inflight.get(id(predictor), 0) > 0:
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(predictor.close)
+            self._inflight.pop(id(predictor), None)
+
+        task = asyncio.get_running_loop().create_task(close_when_idle())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def start_promotion(self, promotion: Promotion) -> None:
+        if self.promotion is not None and self.promotion.active:
+            raise PromotionError(f"a promotion of {self.promotion.candidate.name} is running ({self.promotion.stage}); wait for it to end")
+        self.promotion = promotion
 
     async def forward(self, body: dict[str, Any]) -> tuple[TeacherAnswer, str | None]:
         """A chat request that does not match the template, passed to the teacher as written."""

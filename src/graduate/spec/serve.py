@@ -26,6 +26,17 @@ class ServingSpec(_Model):
     )
 
 
+class PromoteSpec(_Model):
+    """`graduate promote`: how a retrained student replaces the served one, stage by stage."""
+
+    min_items: int = Field(200, ge=1, description="Items compared in each stage (shadow, then canary) before it is judged.")
+    min_agreement: float = Field(
+        0.9, ge=0, le=1, description="A stage passes when the candidate agrees with the answers served (the current student's, or the teacher's) at least this often."
+    )
+    canary_share: float = Field(0.2, gt=0, le=1, description="In the canary stage, the share of requests the candidate answers.")
+    max_p99_ms: float | None = Field(None, gt=0, description="A stage fails when the candidate's p99 latency per request is above this (none: not checked).")
+
+
 class ServeSpec(_Model):
     """`graduate serve`: how requests are routed between student and teacher, keys and limits.
     Command-line flags override these."""
@@ -82,6 +93,7 @@ class ServeSpec(_Model):
         10.0, gt=0, description="Time a client has to send a request's headers, and again its body; slower ones get 408 and the connection is closed."
     )
     shutdown_timeout_s: float = Field(30.0, gt=0, description="On SIGTERM, how long in-flight requests and background teacher calls may take to finish.")
+    promote: PromoteSpec = Field(default_factory=PromoteSpec, description="graduate promote: shadow -> canary -> full, rolled back when a stage fails.")
     predict_workers: int = Field(
         1, ge=0, le=64, description="Processes that run the student (so the server's event loop never waits on it); 0: a thread of the server process."
     )

@@ -1,0 +1,90 @@
+"""graduate promote against a real `graduate serve` process under load: a candidate that disagrees
+is rolled back by the server itself; a retrained student goes shadow -> canary -> full and is
+swapped in while requests keep coming, none of them failing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import yaml
+
+from servers.graduate_server import AUTH, KEY, cli_env, comments, serve_process
+
+
+class Load:
+    """Clients sending /v1/classify back to back until stopped; every status is counted."""
+
+    def __init__(self, url: str, texts: list[str], clients: int = 3):
+        self.url, self.texts = url, texts
+        self.statuses: Counter = Counter()
+        self.students: Counter = Counter()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(clients)]
+
+    def run(self, k: int) -> None:
+        with httpx.Client(timeout=30, headers=AUTH) as client:
+            i = k
+            while not self.stop.is_set():
+                batch = [self.texts[(i + j) % len(self.texts)] for j in range(4)]
+                try:
+                    r = client.post(f"{self.url}/v1/classify", json={"texts": batch})
+                    self.statuses[r.status_code] += 1
+                    self.students[r.headers.get("x-graduate-student", "")] += 1
+                except httpx.HTTPError as exc:
+                    self.statuses[type(exc).__name__] += 1
+                i += 3
+
+    def __enter__(self) -> "Load":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+
+def graduate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_promote_rolls_back_a_disagreeing_candidate_and_swaps_in_a_good_one_without_failing_a_request(trained_copy: Path) -> None:
+    path = trained_copy / "graduate.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec.setdefault("serve", {})["promote"] = {"min_items": 60, "min_agreement": 0.95, "canary_share": 0.5}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    env = cli_env(GRADUATE_API_KEYS=KEY, GRADUATE_API_KEY=KEY)
+    texts = comments(trained_copy)
+    with serve_process(trained_copy, "--student", "tfidf-logreg", env=env) as server:
+        served = httpx.get(f"{server.url}/readyz", timeout=10).json()["student"]
+        with Load(server.url, texts) as load:
+            nothing = graduate("promote", str(trained_copy), "--server", server.url, env=env)
+            assert nothing.returncode == 2 and "no candidate" in nothing.stderr and len(nothing.stderr.strip().splitlines()) == 1
+
+            bad = graduate("promote", str(trained_copy), "--server", server.url, "--student", "majority", env=env)
+            assert bad.returncode == 1 and "rolled back" in bad.stderr and "agreement" in bad.stderr, bad.stdout + bad.stderr
+            assert httpx.get(f"{server.url}/readyz", timeout=10).json()["student"] == served
+
+            # Retrained on the same data with one more iteration allowed: a new run, the same answers (an identical run would be reused).
+            spec["students"] = [dict(s, params={**s.get("params", {}), "max_iter": 501}) if s["kind"] == "tfidf-logreg" else s for s in spec["students"]]
+            path.write_text(yaml.safe_dump(spec, sort_keys=False))
+            retrained = graduate("train", str(trained_copy), "--student", "tfidf-logreg", env=env)
+            assert "tfidf-logreg" in retrained.stdout, retrained.stderr
+            good = graduate("promote", str(trained_copy), "--server", server.url, env=env)
+            assert good.returncode == 0, good.stdout + good.stderr
+            assert "shadow: 60 items" in good.stdout and "canary:" in good.stdout and "promoted: the server now serves" in good.stdout
+            now = httpx.get(f"{server.url}/readyz", timeout=10).json()["student"]
+            assert now != served and now.startswith("tfidf-logreg:")
+            before = sum(load.statuses.values())
+            while sum(load.statuses.values()) < before + 20:  # more requests on the new student
+                load.stop.wait(0.05)
+        state = httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=10).json()
+    assert state["outcome"] == "promoted" and [h["stage"] for h in state["history"]] == ["shadow", "canary"]
+    assert set(load.statuses) == {200}, load.statuses  # not one request failed through two promotions and a swap
+    assert load.students[now] >= 20 and load.students[served] >= 20
