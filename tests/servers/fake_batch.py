@@ -30,7 +30,6 @@ import asyncio
 import hashlib
 import json
 import random
-import socket
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from fake_openai import _tokens, answer_for, content_key
+from fake_openai import _tokens, answer_for, content_key, serve_app
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
@@ -316,16 +315,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    import uvicorn
-
     knobs = Knobs(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(1024)
-    print(f"listening on http://{args.host}:{sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(create_app(knobs), log_level="warning", access_log=False, timeout_graceful_shutdown=1)
-    uvicorn.Server(config).run(sockets=[sock])
+    serve_app(create_app(knobs), args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -231,16 +231,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    faults = Faults(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})
+    serve_app(create_app(faults), args.host, args.port)
+
+
+def serve_app(app: FastAPI, host: str, port: int) -> None:
+    """Bind, print ``listening on URL``, then serve ``app`` with uvicorn until stopped."""
     import uvicorn
 
-    faults = Faults(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
+    sock.bind((host, port))
     sock.listen(1024)
     # Listening already: connections queue in the backlog until uvicorn accepts them.
-    print(f"listening on http://{args.host}:{sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(create_app(faults), log_level="warning", access_log=False, timeout_graceful_shutdown=1)
+    print(f"listening on http://{host}:{sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
     uvicorn.Server(config).run(sockets=[sock])
 
 
