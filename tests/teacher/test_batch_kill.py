@@ -79,3 +79,34 @@ def test_collect_killed_mid_download_stores_nothing_then_the_rerun_collects_once
     rows = batch_rows(tiny_project)
     assert len(rows) == N and {r.status for r in rows} == {"ok"}
     assert stats["answered"] == N and stats["paid_twice"] == 0
+
+
+def test_collect_killed_while_storing_leaves_all_or_nothing(tiny_project: Path) -> None:
+    import random
+
+    from graduate.pipeline import batch
+    from graduate.pipeline.project import Project
+    from teacher.test_batch import client
+
+    texts = [f"comment {i}: you are {'an idiot' if i % 3 == 0 else 'kind'} ({i})" for i in range(3000)]
+    with fake_batch_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        proj = Project.load(tiny_project)
+        with client(proj) as api:
+            batch.submit(proj, texts, client=api)
+        server.advance(60)
+        rng = random.Random(7)
+        for _ in range(3):
+            collecting = subprocess.Popen(_batch(tiny_project, "collect"), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            time.sleep(rng.uniform(0.5, 4.0))
+            collecting.send_signal(signal.SIGKILL)
+            collecting.communicate(timeout=30)
+            statuses = Counter(r.status for r in batch_rows(tiny_project))
+            assert statuses in (Counter({"pending": 3000}), Counter({"ok": 3000})), statuses  # one transaction: never a part
+            if statuses["ok"]:
+                break
+        final = run_cli("collect", str(tiny_project))
+        assert final.returncode == 0, final.stderr
+        stats = server.stats()
+    assert Counter(r.status for r in batch_rows(tiny_project)) == {"ok": 3000}
+    assert stats["paid_twice"] == 0 and stats["answered"] == 3000
