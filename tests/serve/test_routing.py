@@ -203,3 +203,29 @@ def test_strategies_route_by_confidence_and_rate():
     canary = Canary(0.3, random.Random(1))
     shares = [canary.decide(0.5).route for _ in range(2000)]
     assert 0.25 < shares.count("student") / 2000 < 0.35
+
+
+def test_a_middle_tier_answers_what_the_student_is_unsure_of_before_the_teacher(served, teacher):
+    set_teacher(served, base_url=teacher.base_url)
+    with fake_openai_server(latency=0.02) as middle, fake_openai_server(p500=1.0) as broken:
+        proj = Project.load(served)
+        texts = NOVEL
+        before = teacher.stats()["requests"]
+        # A sure middle tier (threshold 0: its parsed answer is taken): every low-confidence item stops there.
+        opts = options(proj, mode="cascade", cascade_threshold=1.0, middle={"teacher": {"base_url": middle.base_url, "max_retries": 0}, "threshold": 0.0})
+        with ThreadServer(create_app(proj, opts)) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            results = client.post("/v1/classify", json={"texts": texts}).json()["results"]
+        assert [x["route"] for x in results] == ["middle"] * len(texts)
+        assert [x["label"] for x in results] == ["bad" if is_rude(t) else "ok" for t in texts]
+        assert middle.stats()["ok"] == len(texts) and teacher.stats()["requests"] == before  # the teacher was never asked
+        rows = [r for r in read_traffic(proj.engine) if r.route == "middle"]
+        assert len(rows) == len(texts) and all(r.reason == "middle_confident" and r.teacher_label is None for r in rows)
+
+        # A middle tier that fails, or one whose answers carry no probability to clear a threshold, passes the item on.
+        for base_url, threshold in ((broken.base_url, 0.0), (middle.base_url, 0.9)):
+            other = [f"{t} {uuid.uuid4().hex[:4]}" for t in texts[:4]]
+            opts = options(proj, mode="cascade", cascade_threshold=1.0, middle={"teacher": {"base_url": base_url, "max_retries": 0}, "threshold": threshold})
+            with ThreadServer(create_app(proj, opts)) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+                results = client.post("/v1/classify", json={"texts": other}).json()["results"]
+            assert [x["route"] for x in results] == ["teacher"] * 4
+            assert [x["label"] for x in results] == ["bad" if is_rude(t) else "ok" for t in other]

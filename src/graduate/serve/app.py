@@ -112,6 +112,15 @@ def create_app(
             service.attach_teacher(ServeTeacher(
                     project.engine, spec, teacher_backend or make_teacher(spec.teacher), redactor=project.redactor, input_redactor=project.input_redactor
                 ))
+        middle_spec = spec.model_copy(update={"serve": opts}).middle_teacher() if strategy.mode == "cascade" else None
+        if middle_spec is not None and opts.middle is not None:
+            from graduate.teacher.registry import make_teacher as make_backend
+
+            service.attach_middle(
+                ServeTeacher(project.engine, spec.model_copy(update={"teacher": middle_spec}), make_backend(middle_spec), redactor=project.redactor, input_redactor=project.input_redactor),
+                opts.middle.threshold,
+                spec.task.parse,
+            )
         try:
             await predictor.start()
             state["ready"] = True
@@ -122,6 +131,8 @@ def create_app(
             await service.drain(opts.shutdown_timeout_s)
             if service.teacher is not None:
                 await service.teacher.aclose()
+            if service.middle is not None:
+                await service.middle.aclose()
             await asyncio.to_thread(service.predictor.close)  # the served one: a promotion may have swapped it
             if service.promotion is not None and service.promotion.active:
                 await asyncio.to_thread(service.promotion.candidate.predictor.close)

@@ -16,6 +16,7 @@ import numpy as np
 
 from graduate.errors import BudgetExceededError
 from graduate.formats import labelset
+from graduate.formats.logprobs import answer_distribution
 from graduate.serve.metrics import ServeMetrics
 from graduate.serve.predictor import Predictor
 from graduate.serve.promotion import Promotion
@@ -92,6 +93,9 @@ class ServeService:
         self.promotion: Promotion | None = None
         self._inflight: dict[int, int] = {}  # id(predictor) -> requests using it (a swapped-out one closes at 0)
         self.teacher: ServeTeacher | None = None
+        self.middle: ServeTeacher | None = None  # cascade: a middle tier (a local LLM) asked before the teacher
+        self.middle_threshold = 1.0
+        self.task_parse: Any = None
         self.shadow_backlog = 1
         if teacher is not None:
             self.attach_teacher(teacher)
@@ -100,6 +104,29 @@ class ServeService:
         """The teacher client is made inside the event loop (the app's startup), so it comes later."""
         self.teacher = teacher
         self.shadow_backlog = max(1, teacher.concurrency * SHADOW_BACKLOG_PER_SLOT)
+
+    def attach_middle(self, middle: ServeTeacher, threshold: float, task_parse: Any) -> None:
+        self.middle, self.middle_threshold, self.task_parse = middle, threshold, task_parse
+
+    async def _ask_middle(self, text: str) -> TeacherAnswer | None:
+        """The middle tier's answer when it is sure enough (its answer's probability from logprobs
+        reaches the threshold; without logprobs only a threshold of 0 accepts it), else None."""
+        assert self.middle is not None
+        try:
+            answer = await self.middle.label(text)
+        except BudgetExceededError:
+            self.metrics.teacher_calls.labels("middle_budget").inc()
+            return None
+        if answer.label is None or answer.error is not None:
+            self.metrics.teacher_calls.labels("middle_failed").inc()
+            return None
+        dist = answer_distribution(answer.response, self.task_parse, self.labels) if self.task_parse is not None else None
+        sure = max(dist.values()) if dist else (1.0 if self.middle_threshold <= 0 else 0.0)
+        if sure < self.middle_threshold:
+            self.metrics.teacher_calls.labels("middle_unsure").inc()
+            return None
+        self.metrics.teacher_calls.labels("middle_ok").inc()
+        return answer
 
     async def _ask(self, text: str) -> tuple[TeacherAnswer, str | None]:
         """The teacher's answer and, when it cannot be used, the reason to fall back."""
@@ -151,6 +178,13 @@ class ServeService:
             if decision.route == "teacher":
                 to_teacher.append(i)
             results.append(r)
+        if to_teacher and self.middle is not None:
+            middle = await asyncio.gather(*(self._ask_middle(texts[i]) for i in to_teacher))
+            for i, answer in zip(to_teacher, middle):
+                if answer is not None:
+                    r = results[i]
+                    r.route, r.reason, r.label, r.content = "middle", "middle_confident", answer.label, answer.content
+            to_teacher = [i for i, answer in zip(to_teacher, middle) if answer is None]
         if to_teacher:
             asked = await asyncio.gather(*(self._ask(texts[i]) for i in to_teacher))
             for i, (answer, fallback) in zip(to_teacher, asked):

@@ -149,6 +149,23 @@ class ProjectSpec(_Model):
         """The gates as typed objects (graduate.spec.gates.Gate), parsed at validation."""
         return list(self._gates)
 
+    @model_validator(mode="after")
+    def _check_middle(self) -> "ProjectSpec":
+        if self.serve.middle is not None:
+            self.middle_teacher()
+        return self
+
+    def middle_teacher(self) -> "TeacherSpec | None":
+        """serve.middle's teacher: its settings over the project teacher's (None without a middle tier)."""
+        if self.serve.middle is None:
+            return None
+        merged = {**self.teacher.model_dump(exclude={"local"}), **self.serve.middle.teacher}
+        try:
+            return TeacherSpec.model_validate(merged)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"serve.middle.teacher.{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+
     def price_for(self, model: str) -> PriceSpec | None:
         if model == self.teacher.model and self.teacher.price is not None:
             return self.teacher.price

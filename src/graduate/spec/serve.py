@@ -26,6 +26,21 @@ class ServingSpec(_Model):
     )
 
 
+class MiddleSpec(_Model):
+    """cascade: a middle tier between the student and the teacher, usually a local LLM: what the
+    student is unsure of goes to it first, and to the teacher only when it is unsure too."""
+
+    teacher: dict[str, Any] = Field(
+        description="The middle tier's teacher settings over the project teacher's (same prompt and answer format unless given), "
+        "e.g. {kind: local, model: qwen2.5-coder-1.5b, logprobs: true}."
+    )
+    threshold: float = Field(
+        0.9, ge=0, le=1,
+        description="The middle tier answers when its answer's probability (from logprobs) reaches this; without logprobs, whenever its answer parses "
+        "(threshold 0) or never (any higher threshold).",
+    )  # fmt: skip
+
+
 class PromoteSpec(_Model):
     """`graduate promote`: how a retrained student replaces the served one, stage by stage."""
 
@@ -93,6 +108,7 @@ class ServeSpec(_Model):
         10.0, gt=0, description="Time a client has to send a request's headers, and again its body; slower ones get 408 and the connection is closed."
     )
     shutdown_timeout_s: float = Field(30.0, gt=0, description="On SIGTERM, how long in-flight requests and background teacher calls may take to finish.")
+    middle: MiddleSpec | None = Field(None, description="cascade: an optional middle tier (a local LLM) between the student and the teacher.")
     promote: PromoteSpec = Field(default_factory=PromoteSpec, description="graduate promote: shadow -> canary -> full, rolled back when a stage fails.")
     predict_workers: int = Field(
         1, ge=0, le=64, description="Processes that run the student (so the server's event loop never waits on it); 0: a thread of the server process."
