@@ -23,6 +23,7 @@ from graduate.spec import TeacherSpec
 ENDPOINT = "/v1/chat/completions"
 METADATA_KEY = "graduate_batch"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+UPLOAD_TIMEOUT_S = 1800.0
 
 
 @dataclass
@@ -107,7 +108,8 @@ class BatchClient:
     def upload(self, path: Path, filename: str) -> str:
         try:
             with path.open("rb") as fh:
-                return self._client.files.create(file=(filename, fh, "application/jsonl"), purpose="batch").id
+                # Up to 100 MB on a slow link: the per-call timeout of chat requests would cut it off.
+                return self._client.with_options(timeout=UPLOAD_TIMEOUT_S).files.create(file=(filename, fh, "application/jsonl"), purpose="batch").id
         except self._openai.OpenAIError as exc:
             raise self._fail(f"upload {path}", exc) from None
 
