@@ -43,6 +43,15 @@ def select(
         t.add_row("estimated teacher cost", f"${sel.est_cost_usd:,.4f} (${sel.cost_per_call_usd:.5f} a call)")
     console.print(t)
     console.print(escape(f"review queue: {target} (fill teacher_label, or run with --send)"), highlight=False)
+    if not proj.spec.task.multi_label and sel.predicted:
+        shares = ", ".join(f"{lab}: {v:.3f}" for lab, v in sel.pool_shares.items())
+        console.print(
+            escape(
+                "Uncertain items lean to the rarer labels, which shifts the student's prior (benchmarks/bench_select.py); to keep the pool's, "
+                f"build with clean.balance: {{strategy: prior, prior: {{{shares}}}}} (the student's estimate of the pool's shares)."
+            ),
+            highlight=False,
+        )
     if not send:
         return
     _, stats = proj.label(proj.teacher_texts([ex.text for ex in sel.chosen]))

@@ -63,6 +63,7 @@ class Selection:
     labels: list[str]
     cost_per_call_usd: float | None
     student: str
+    pool_shares: dict[str, float]  # the student's estimate of each label's share in the pool (mean probability)
 
     @property
     def est_cost_usd(self) -> float | None:
@@ -106,4 +107,5 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     return Selection(
         pool=len(pool), unanswered=len(todo), chosen=[todo[i] for i in picks], scores=[float(scores[i]) for i in picks], predicted=list(decided),
         probs=probs[picks], labels=list(student.labels), cost_per_call_usd=per_call, student=f"{run.name} (run {run.id[:8]})",
+        pool_shares={lab: float(v) for lab, v in zip(student.labels, probs.mean(axis=0))},
     )
