@@ -24,6 +24,7 @@ from graduate.serve.routing import Strategy
 from graduate.serve.teacher_client import ServeTeacher, TeacherAnswer
 from graduate.serve.traffic import TrafficWriter
 
+
 class PromotionError(Exception):
     """A promotion cannot start (one is running)."""
 
