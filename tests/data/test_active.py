@@ -94,6 +94,16 @@ def test_select_exports_the_uncertain_unanswered_items_then_sends_them(trained_c
     scores = [float(r["uncertainty"]) for r in chosen]
     assert scores == sorted(scores, reverse=True) and "of 60 unanswered pool items" in result.stdout
 
+    assert "learning curve: none yet" in result.stdout
+    import json
+
+    from graduate.evaluate.curve import CurveFit
+
+    curve = {"fit": CurveFit(True, 0.9, 2.0, 0.5, "fitted").__dict__, "dataset_size": 100, "test_set": "test.balanced"}
+    (trained_copy / ".graduate" / "curve-tfidf-logreg.json").write_text(json.dumps(curve))
+    priced = graduate("select", str(trained_copy), "--budget", "12", "--source", "unlabelled", "--output", str(trained_copy / "priced.csv"))
+    assert "learning curve: labelling 12 more items is expected to add" in priced.stdout  # 100 -> 112 items on 0.9 - 2 n^-0.5
+
     too_small = graduate("select", str(trained_copy), "--budget", "$0.000001", "--source", "unlabelled")
     assert too_small.returncode == 2 and "below one teacher call" in too_small.stderr
 

@@ -43,6 +43,7 @@ def select(
         t.add_row("estimated teacher cost", f"${sel.est_cost_usd:,.4f} (${sel.cost_per_call_usd:.5f} a call)")
     console.print(t)
     console.print(escape(f"review queue: {target} (fill teacher_label, or run with --send)"), highlight=False)
+    console.print(escape(f"learning curve: {sel.curve_advice}" if sel.curve_advice else f"learning curve: none yet for this student (`graduate curve {project}` prices more labels)"), highlight=False)
     if not proj.spec.task.multi_label and sel.predicted:
         shares = ", ".join(f"{lab}: {v:.3f}" for lab, v in sel.pool_shares.items())
         console.print(

@@ -64,6 +64,7 @@ class Selection:
     cost_per_call_usd: float | None
     student: str
     pool_shares: dict[str, float]  # the student's estimate of each label's share in the pool (mean probability)
+    curve_advice: str | None = None  # what the learning curve (graduate curve) expects that many more items to add
 
     @property
     def est_cost_usd(self) -> float | None:
@@ -108,4 +109,24 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
         pool=len(pool), unanswered=len(todo), chosen=[todo[i] for i in picks], scores=[float(scores[i]) for i in picks], predicted=list(decided),
         probs=probs[picks], labels=list(student.labels), cost_per_call_usd=per_call, student=f"{run.name} (run {run.id[:8]})",
         pool_shares={lab: float(v) for lab, v in zip(student.labels, probs.mean(axis=0))},
+        curve_advice=_curve_advice(project, student.kind, len(picks), per_call),
     )
+
+
+def _curve_advice(project: "Project", kind: str, n: int, per_call: float | None) -> str | None:
+    """The learning curve's word on ``n`` more items, when `graduate curve` ran for this kind: a
+    curve of random additions, so a floor for chosen ones (benchmarks/bench_select.py)."""
+    import json
+
+    from graduate.evaluate.curve import CurveFit, marginal_value
+
+    path = project.workdir / f"curve-{kind}.json"
+    if not path.exists() or n < 1:
+        return None
+    try:
+        data = json.loads(path.read_text())
+        fit = CurveFit(**data["fit"])
+        size = int(data["dataset_size"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return marginal_value(fit, size, n, per_call, min_gain_points=0.5).text + f" ({path.name}: random additions on {data.get('test_set')})"
