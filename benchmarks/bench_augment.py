@@ -2,7 +2,10 @@
 name an identity term get copies with the other terms swapped in (labels kept), and the bias pair
 is measured before and after, with both test sets, for a student trained on each pool.
 
-    .venv/bin/python benchmarks/bench_augment.py [--student tfidf-logreg] [--per-item 3,12]
+    .venv/bin/python benchmarks/bench_augment.py [--student tfidf-logreg] [--per-item 3,12] [--target homosexual]
+
+With --target, two more rows: targeted additions only (copies that put that term in), and the
+largest --per-item followed by them.
 """
 
 from __future__ import annotations
@@ -44,13 +47,16 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--student", default="tfidf-logreg")
     ap.add_argument("--per-item", default="3,12")
+    ap.add_argument("--target", default=None, help="also: targeted additions for this term's slice (graduate augment --target)")
     args = ap.parse_args()
     from graduate.cli.console import quiet_libraries
     from graduate.pipeline.project import Project
 
     quiet_libraries()
     rows = []
-    for per_item in [0] + [int(x) for x in args.per_item.split(",")]:
+    sizes = [int(x) for x in args.per_item.split(",")]
+    variants = [(n, None) for n in [0] + sizes] + ([(0, args.target), (max(sizes), args.target)] if args.target else [])
+    for per_item, target in variants:
         project = example_copy(Path(tempfile.mkdtemp(prefix="bench-augment-")) / "toxicity")
         raw = yaml.safe_load((project / "graduate.yaml").read_text())
         raw["students"], raw["gates"] = [{"kind": args.student}], []
@@ -58,13 +64,17 @@ def main() -> int:
         (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         proj = Project.load(project)
         added = 0
-        if per_item:
+        if per_item or target:
             proj.import_logs()
             proj.load_data()
+        if per_item:
             added = proj.augment().added
+        if target:
+            added += proj.augment(target=target).added
         summary = Project.load(project).run()
         f = figures(Project.load(project), args.student)
-        rows.append([per_item or "none", added, summary["dataset"]["size"], *f.values()])
+        label = (str(per_item) if per_item else ("none" if not target else "0")) + (f" + targeted '{target}'" if target else "")
+        rows.append([label, added, summary["dataset"]["size"], *f.values()])
     table(
         f"counterfactual augmentation (identity terms, non-toxic items only), {args.student} on examples/toxicity",
         ["copies per item", "items added", "train size", "test.balanced", "test.indist", "FPR 'homosexual' (fuzzed) [95% CI]", "worst term FPR", "FPR all (fuzzed)", "mean |shift|"],
