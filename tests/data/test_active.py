@@ -116,3 +116,16 @@ def test_select_exports_the_uncertain_unanswered_items_then_sends_them(trained_c
     assert "of 48 unanswered pool items" in again.stdout
     with (trained_copy / "next.csv").open(newline="", encoding="utf-8") as f:
         assert not {r["id"] for r in csv.DictReader(f)} & {r["id"] for r in chosen}  # answered items are never chosen again
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=30))
+def test_any_budget_text_is_a_budget_or_one_line_naming_the_option(text: str) -> None:
+    from graduate.errors import SpecError
+
+    try:
+        b = parse_budget(text)
+    except SpecError as exc:
+        assert "--budget" in str(exc) and "\n" not in str(exc).strip()
+    else:
+        assert (b.items is not None and b.items >= 1) or (b.usd is not None and b.usd > 0)

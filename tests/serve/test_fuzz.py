@@ -84,3 +84,25 @@ def test_any_body_gets_a_defined_answer_and_every_answered_item_is_logged(served
         assert ready.status_code == 200, ready.text
     assert {200, 422} <= statuses
     assert count_traffic(Project.load(served).engine) == answered
+
+
+def test_any_promote_body_gets_a_defined_answer_and_never_starts_a_promotion(served):
+    # No other run of the served student exists: whatever the body names, there is no candidate (409) or it is
+    # malformed (422); the server keeps serving.
+    proj = Project.load(served)
+    app = create_app(proj, options(proj))
+    promote_bodies = (
+        st.fixed_dictionaries({}, optional={"run_id": texts | json_values, "student": texts | json_values}) | json_values
+    )
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers={**AUTH, "content-type": "application/json"}, timeout=60) as client:
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+        @given(body=promote_bodies, raw=st.booleans())
+        def check(body: object, raw: bool) -> None:
+            r = client.post("/admin/promote", content=encode(body, raw))
+            assert r.status_code in {400, 409, 422}, (r.status_code, r.text[:300])
+            assert r.headers["content-type"].startswith("application/json")
+
+        check()
+        assert client.get("/admin/promotion").status_code == 404
+        assert client.get("/readyz").status_code == 200
