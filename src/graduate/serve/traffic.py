@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import DisconnectionError, OperationalError, TimeoutError as PoolTimeout
 
 from graduate.privacy import Redactor, records
 from graduate.store.traffic import write_traffic
@@ -43,6 +43,7 @@ class TrafficWriter:
         self.spill_dir = spill_dir
         self.on_written = on_written
         self._buffer: list[dict[str, Any]] = []
+        self._writing = 0  # rows taken from the buffer and not yet committed (or put back)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False
@@ -63,7 +64,8 @@ class TrafficWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        """Rows not in the store yet: buffered, or in the transaction being written."""
+        return len(self._buffer) + self._writing
 
     @property
     def alive(self) -> bool:
@@ -77,6 +79,7 @@ class TrafficWriter:
     def _take(self) -> list[dict[str, Any]]:
         with self._lock:
             rows, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+            self._writing = len(rows)
         if self.redactor is not None:  # before anything is written: the store or the spill file
             rows = [records.traffic_row(self.redactor, row) for row in rows]
         return rows
@@ -87,6 +90,12 @@ class TrafficWriter:
 
     def _write(self, rows: list[dict[str, Any]]) -> bool:
         """Write a batch; False when the store is unavailable for now (the rows are put back)."""
+        try:
+            return self._write_batch(rows)
+        finally:
+            self._writing = 0  # committed, put back or spilled: no longer in between
+
+    def _write_batch(self, rows: list[dict[str, Any]]) -> bool:
         try:
             write_traffic(self.engine, rows)
         except (OperationalError, DisconnectionError, PoolTimeout) as exc:
