@@ -171,3 +171,12 @@ def quiet_libraries() -> None:
         transformers = sys.modules["transformers"]
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
+
+
+def quiet_ray() -> None:
+    """--ray commands: Ray's C++ notices and INFO logs stay off the terminal; ours say what happened."""
+    import logging
+    import os
+
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    logging.getLogger("ray").setLevel(logging.WARNING)

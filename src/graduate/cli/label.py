@@ -81,15 +81,12 @@ def label(
 
 def _label_ray(proj, texts: list[str], address: str, workers: int, lease_s: float):
     """graduate label --ray, its figures in the names the table below reads."""
-    import logging
-    import os
     from types import SimpleNamespace
 
-    from graduate.cli.console import stage_progress
+    from graduate.cli.console import quiet_ray, stage_progress
     from graduate.pipeline.ray_label import label_ray
 
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
-    logging.getLogger("ray").setLevel(logging.WARNING)
+    quiet_ray()
     with stage_progress() as progress:
         r = label_ray(proj, texts, address=address, workers=workers, lease_s=lease_s, progress=progress)
     if r.restarts:

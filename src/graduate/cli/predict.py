@@ -45,14 +45,12 @@ def predict(
 
 
 def _predict_ray(proj, student, run, pattern: str, output: Path, text_column: str | None, address: str, actors: int, cpus: float, batch_size: int) -> None:
-    import logging
-    import os
     import time
 
+    from graduate.cli.console import quiet_ray
     from graduate.pipeline.ray_predict import predict_ray
 
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # Ray's C++ notices stay off the terminal; ours say what happened
-    logging.getLogger("ray").setLevel(logging.WARNING)
+    quiet_ray()
     started = time.perf_counter()
     report = predict_ray(
         student, Path(run.artifact_dir), pattern, output, text_column=text_column or proj.spec.task.text_column, address=address,

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from sqlalchemy import Engine, select
 
 from graduate.data.csv_source import Item
-from graduate.data.examples import Example, add_examples, exact_text_id, select_examples
+from graduate.data.examples import Example, add_examples, exact_text_id, select_examples, stored_text_hashes
 from graduate.data.text import text_hash
 from graduate.errors import SpecError
 from graduate.store.db import insert_ignore, now
@@ -153,11 +153,7 @@ def store_made(engine: Engine, made: Sequence[Made]) -> Stored:
     out = Stored()
     if not made:
         return out
-    hashes = sorted({text_hash(m.text) for m in made})
-    stored: set[str] = set()
-    with engine.connect() as conn:
-        for i in range(0, len(hashes), 500):
-            stored.update(conn.execute(select(examples_table.c.text_hash).where(examples_table.c.text_hash.in_(hashes[i : i + 500]))).scalars())
+    stored = stored_text_hashes(engine, (text_hash(m.text) for m in made))
     fresh: dict[str, Made] = {}
     for m in made:
         h = text_hash(m.text)

@@ -116,6 +116,16 @@ def _stored(conn: Any, source: str, external_ids: list[str]) -> dict[str, dict[s
     return out
 
 
+def stored_text_hashes(engine: Engine, hashes: Iterable[str]) -> set[str]:
+    """The text hashes among ``hashes`` that some stored example (any source) has."""
+    wanted = sorted(set(hashes))
+    out: set[str] = set()
+    with engine.connect() as conn:
+        for i in range(0, len(wanted), 500):
+            out.update(conn.execute(select(examples.c.text_hash).where(examples.c.text_hash.in_(wanted[i : i + 500]))).scalars())
+    return out
+
+
 def exact_text_id(text: str) -> str:
     """An example id made of the exact text: one id never stands for two texts."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -17,10 +17,9 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sqlalchemy import select
 
 from graduate.data.augment import SOURCE, Made, store_made
-from graduate.data.examples import Example
+from graduate.data.examples import Example, stored_text_hashes
 from graduate.data.generate import (
     MAX_PER_CALL,
     PARAPHRASE_PROMPT,
@@ -35,7 +34,6 @@ from graduate.data.generate import (
 from graduate.data.text import text_hash
 from graduate.errors import SpecError
 from graduate.formats.registry import answer_format
-from graduate.store.schema import examples as examples_table
 from graduate.teacher.labeling import label_texts
 from graduate.teacher.registry import make_teacher
 
@@ -123,15 +121,6 @@ def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateRepor
     return outcomes
 
 
-def _stored_hashes(project: "Project", texts: Sequence[str]) -> set[str]:
-    hashes = sorted({text_hash(t) for t in texts})
-    out: set[str] = set()
-    with project.engine.connect() as conn:
-        for i in range(0, len(hashes), 500):
-            out.update(conn.execute(select(examples_table.c.text_hash).where(examples_table.c.text_hash.in_(hashes[i : i + 500]))).scalars())
-    return out
-
-
 def _label_and_store(project: "Project", report: GenerateReport, texts: list[str], lineages: list[dict[str, Any]], pool_texts: list[str]) -> None:
     """The teacher labels the new texts; those it labelled join the pool (source augment)."""
     teacher = project.spec.teacher
@@ -185,7 +174,7 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
         origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
     report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
-    kept = keep_new(generated, pool_texts, _stored_hashes(project, generated))
+    kept = keep_new(generated, pool_texts, stored_text_hashes(project.engine, (text_hash(t) for t in generated)))
     report.stored_already, report.near_pool, report.near_each_other = kept.stored_already, kept.near_pool, kept.near_each_other
     lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in kept.origin]
     _label_and_store(project, report, kept.texts[:n], lineages[:n], pool_texts)
@@ -212,7 +201,7 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
         origin += [(i, out.call_id)] * len(texts)
     report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
-    kept = keep_new(generated, pool_texts, _stored_hashes(project, generated))
+    kept = keep_new(generated, pool_texts, stored_text_hashes(project.engine, (text_hash(t) for t in generated)))
     report.stored_already, report.near_pool, report.near_each_other = kept.stored_already, kept.near_pool, kept.near_each_other
     lineages = []
     for g in kept.origin:
