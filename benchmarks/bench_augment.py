@@ -3,6 +3,7 @@ name an identity term get copies with the other terms swapped in (labels kept), 
 is measured before and after, with both test sets, for a student trained on each pool.
 
     .venv/bin/python benchmarks/bench_augment.py [--student tfidf-logreg] [--per-item 3,12] [--target homosexual]
+    .venv/bin/python benchmarks/bench_augment.py --student ensemble --prior bad=0.1,ok=0.9 --per-item 0,12   # the example's best student
 
 With --target, two more rows: targeted additions only (copies that put that term in), and the
 largest --per-item followed by them.
@@ -48,6 +49,8 @@ def main() -> int:
     ap.add_argument("--student", default="tfidf-logreg")
     ap.add_argument("--per-item", default="3,12")
     ap.add_argument("--target", default=None, help="also: targeted additions for this term's slice (graduate augment --target)")
+    ap.add_argument("--prior", help="train with clean.balance strategy prior, e.g. bad=0.1,ok=0.9 (the example's best student)")
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     from graduate.cli.console import quiet_libraries
     from graduate.pipeline.project import Project
@@ -55,12 +58,16 @@ def main() -> int:
     quiet_libraries()
     rows = []
     sizes = [int(x) for x in args.per_item.split(",")]
-    variants = [(n, None) for n in [0] + sizes] + ([(0, args.target), (max(sizes), args.target)] if args.target else [])
+    variants = [(n, None) for n in dict.fromkeys([0] + sizes)] + ([(0, args.target), (max(sizes), args.target)] if args.target else [])
     for per_item, target in variants:
         project = example_copy(Path(tempfile.mkdtemp(prefix="bench-augment-")) / "toxicity")
         raw = yaml.safe_load((project / "graduate.yaml").read_text())
         raw["students"], raw["gates"] = [{"kind": args.student}], []
         raw["augment"] = {"counterfactual": {"per_item": max(per_item, 1), "labels": ["ok"]}}
+        raw["seed"] = args.seed
+        if args.prior:
+            prior = {k.strip(): float(v) for k, v in (part.split("=") for part in args.prior.split(","))}
+            raw.setdefault("clean", {})["balance"] = {"strategy": "prior", "prior": prior}
         (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         proj = Project.load(project)
         added = 0

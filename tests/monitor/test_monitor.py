@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from graduate.monitor.drift import label_shift, length_drift, psi_from_shares
+from graduate.data.shift import label_shift, psi_from_shares
+from graduate.monitor.drift import length_drift
 from graduate.monitor.report import monitor_project, training_reference
 from graduate.pipeline.project import Project
 from graduate.store.traffic import write_traffic
@@ -163,7 +164,7 @@ def test_minilm_embeddings_when_installed(trained_copy):
 
 
 def test_label_set_shift_judges_each_label():
-    from graduate.monitor.drift import label_set_shift
+    from graduate.data.shift import label_set_shift
 
     labels = ["care", "loyalty", "purity"]
     ref = ["care"] * 50 + ["care;loyalty"] * 30 + ["(none)"] * 20

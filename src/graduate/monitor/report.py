@@ -31,7 +31,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from sqlalchemy import Engine, select
 
-from graduate.monitor.drift import embedding_drift, label_set_shift, label_shift, length_drift
+from graduate.data.shift import label_set_shift, label_shift
+from graduate.monitor.drift import embedding_drift, length_drift
 from graduate.models.embed import embed_pair
 from graduate.spec import MonitorSpec
 from graduate.store.runs import get_runs

@@ -261,7 +261,13 @@ def create_app(
         await cand_predictor.start()
         candidate = Candidate(f"{cand_run.name}:{cand_run.id}", cand_run.id, cand_predictor, cand_student.decision_rule())
         try:
-            service.start_promotion(Promotion(candidate, opts.promote, replaces=service.student_name, rng=random.Random(spec.seed)))
+            service.start_promotion(
+                Promotion(
+                    candidate, opts.promote, replaces=service.student_name, labels=labels, multi_label=spec.task.multi_label,
+                    max_label_psi=opts.promote.max_label_psi if opts.promote.max_label_psi is not None else spec.monitor.max_label_psi,
+                    rng=random.Random(spec.seed),
+                )
+            )
         except PromotionError as exc:
             cand_predictor.close()
             return _json(error_body(str(exc), "invalid_request_error", code="promotion_running"), 409)

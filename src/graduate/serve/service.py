@@ -217,14 +217,14 @@ class ServeService:
             return
         latency = (time.perf_counter() - started) * 1000
         decided = cand.decide(probs) if cand.decide is not None else [self.labels[int(p.argmax())] for p in probs]
-        agree = [d == r.label for d, r in zip(decided, results)]
+        served = [r.label for r in results]
         if promotion.answers():
             for r, d, p in zip(results, decided, probs):
                 if r.route == "student":
                     r.label = r.student_label = d
                     r.reason = "candidate"
                     r.probs = {lab: float(v) for lab, v in zip(self.labels, p)}
-        if promotion.observe(agree, latency) in ("promote", "rollback"):
+        if promotion.observe(served, decided, latency) in ("promote", "rollback"):
             await self._settle(promotion)
 
     async def _settle(self, promotion: Promotion) -> None:

@@ -50,6 +50,9 @@ class PromoteSpec(_Model):
     )
     canary_share: float = Field(0.2, gt=0, le=1, description="In the canary stage, the share of requests the candidate answers.")
     max_p99_ms: float | None = Field(None, gt=0, description="A stage fails when the candidate's p99 latency per request is above this (none: not checked).")
+    max_label_psi: float | None = Field(
+        None, gt=0, description="A stage fails when the PSI between the candidate's label shares and those of the answers served over the stage is above this (none: monitor.max_label_psi)."
+    )
 
 
 class ServeSpec(_Model):
