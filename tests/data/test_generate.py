@@ -105,3 +105,5 @@ def test_the_report_shows_what_the_loop_made_and_each_students_before_and_after(
     assert "synth" in made and "<td>6</td>" in made
     after = html[html.index('<table id="before-after">') : html.index("</table>", html.index('<table id="before-after">'))]
     assert "tfidf-logreg" in after and "test.balanced" in after
+    slices = html[html.index('<table id="slice-changes">') : html.index("</table>", html.index('<table id="slice-changes">'))]
+    assert "tfidf-logreg" in slices and "label: gold = " in slices

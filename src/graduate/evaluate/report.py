@@ -29,6 +29,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from graduate.store.lineage import before_after, made_items
+from graduate.store.runs import get_runs
+from graduate.evaluate.before_after import slice_changes
 from graduate.evaluate import plots
 from graduate.evaluate.cost import format_usd_per_1k
 from graduate.evaluate.criteria import METRICS
@@ -208,6 +210,19 @@ def _monitor_section(workdir: Path) -> dict[str, Any] | None:
         "checks": [c for c in data.get("checks") or [] if isinstance(c, dict)],
         "plots": [{"title": t, "uri": u} for t, u in plots_ if u],
     }
+
+
+def _slice_changes(engine: Engine, spec: ProjectSpec, per_student: int = 15) -> list[dict[str, Any]]:
+    """Each retrained student's largest changes by slice and identity term (graduate.evaluate.before_after)."""
+    assessments = [(r.metrics or {}).get("assessment") for r in get_runs(engine, kind="evaluate", status="finished")]
+    rows = slice_changes([a for a in assessments if a], min_size=max(spec.evaluation.min_slice_size, 20))
+    shown: dict[str, int] = {}
+    out = []
+    for r in rows:
+        if shown.get(r["student"], 0) < per_student:
+            shown[r["student"]] = shown.get(r["student"], 0) + 1
+            out.append(r)
+    return out
 
 
 def build_context(
@@ -402,7 +417,7 @@ def build_context(
         "summary": summary,
         "frozen": frozen_versions(engine),
         "privacy": {"redact": spec.privacy.redact, "counts": redaction_counts(engine)},
-        "data_loop": {"made": made_items(engine), "before_after": before_after(engine)},
+        "data_loop": {"made": made_items(engine), "before_after": before_after(engine), "slices": _slice_changes(engine, spec)},
         "audit": _audit_section(_optional_json(workdir, "audit.json", "teacher_audit.json")),
         "curves": _curve_sections(workdir),
         "monitor": _monitor_section(workdir),
