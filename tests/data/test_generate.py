@@ -107,3 +107,14 @@ def test_the_report_shows_what_the_loop_made_and_each_students_before_and_after(
     assert "tfidf-logreg" in after and "test.balanced" in after
     slices = html[html.index('<table id="slice-changes">') : html.index("</table>", html.index('<table id="slice-changes">'))]
     assert "tfidf-logreg" in slices and "label: gold = " in slices
+
+
+def test_a_rerun_adds_nothing_when_the_teacher_wrote_more_than_asked(trained_copy: Path) -> None:
+    # --n 25: three calls of 9 texts, 27 written; the first run stores 25, a rerun must not add the other 2.
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        first = proj.synth(target="bad", n=25, seeds=3)
+        assert first.generated == 27 and first.added == 25
+        again = proj.synth(target="bad", n=25, seeds=3)
+    assert again.added == 0 and again.stored_already == 25 and len(augmented(trained_copy)) == 25

@@ -121,6 +121,20 @@ def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateRepor
     return outcomes
 
 
+def _fresh(project: "Project", report: GenerateReport, generated: list[str], pool_texts: list[str], *, limit: int | None) -> tuple[list[str], list[int]]:
+    """The generated texts to label and store, with their indexes into ``generated``. Which texts
+    are chosen (near copies dropped, the first ``limit`` kept) depends only on what the teacher
+    wrote and the pool, never on what a previous run stored: a rerun after an interruption picks
+    the same texts, and only those not stored yet go on, so it adds nothing twice and nothing more."""
+    kept = keep_new(generated, pool_texts, set())
+    report.near_pool, report.near_each_other = kept.near_pool, kept.near_each_other
+    chosen = list(zip(kept.texts, kept.origin))[: limit if limit is not None else len(kept.texts)]
+    stored = stored_text_hashes(project.engine, (text_hash(t) for t, _ in chosen))
+    fresh = [(t, i) for t, i in chosen if text_hash(t) not in stored]
+    report.stored_already = kept.stored_already + len(chosen) - len(fresh)
+    return [t for t, _ in fresh], [i for _, i in fresh]
+
+
 def _label_and_store(project: "Project", report: GenerateReport, texts: list[str], lineages: list[dict[str, Any]], pool_texts: list[str]) -> None:
     """The teacher labels the new texts; those it labelled join the pool (source augment)."""
     teacher = project.spec.teacher
@@ -174,10 +188,9 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
         origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
     report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
-    kept = keep_new(generated, pool_texts, stored_text_hashes(project.engine, (text_hash(t) for t in generated)))
-    report.stored_already, report.near_pool, report.near_each_other = kept.stored_already, kept.near_pool, kept.near_each_other
-    lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in kept.origin]
-    _label_and_store(project, report, kept.texts[:n], lineages[:n], pool_texts)
+    texts, picked = _fresh(project, report, generated, pool_texts, limit=n)
+    lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in picked]
+    _label_and_store(project, report, texts, lineages, pool_texts)
     return report
 
 
@@ -201,13 +214,12 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
         origin += [(i, out.call_id)] * len(texts)
     report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
-    kept = keep_new(generated, pool_texts, stored_text_hashes(project.engine, (text_hash(t) for t in generated)))
-    report.stored_already, report.near_pool, report.near_each_other = kept.stored_already, kept.near_pool, kept.near_each_other
+    texts, picked = _fresh(project, report, generated, pool_texts, limit=None)
     lineages = []
-    for g in kept.origin:
+    for g in picked:
         parent_index, call_id = origin[g]
         parent = pool[parent_index]
         lineages.append({"method": "paraphrase", "parent": parent.id, "parent_source": parent.source, "parent_id": parent.external_id, "target": target,
                          "generation_call": call_id, "_parent_label": labels[parent_index]})  # fmt: skip
-    _label_and_store(project, report, kept.texts, lineages, pool_texts)
+    _label_and_store(project, report, texts, lineages, pool_texts)
     return report

@@ -1,0 +1,71 @@
+"""`kill -9` of `graduate synth` while the teacher writes or labels: the rerun stores exactly what an
+uninterrupted run stores (the same texts, each once, with their lineage), re-sending only calls
+that were in flight; a third run adds nothing."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from graduate.pipeline.project import Project
+from graduate.store.schema import examples
+from servers import fake_openai_server
+from teacher.live_teacher import cli_env, point_teacher
+
+N, CONCURRENCY = 40, 4  # 4 writing calls of 10 texts, then 40 labelling calls
+
+
+def synth_command(project: Path) -> list[str]:
+    return [sys.executable, "-m", "graduate", "synth", str(project), "--target", "bad", "--n", str(N), "--seeds", "3"]
+
+
+def made(project: Path) -> list[tuple[str, dict]]:
+    proj = Project.load(project)
+    with proj.engine.connect() as conn:
+        rows = conn.execute(select(examples.c.text, examples.c.lineage).where(examples.c.source == "augment")).all()
+    proj.engine.dispose()
+    return [(r.text, r.lineage) for r in rows]
+
+
+@pytest.mark.parametrize("kill_after_ok", [2, 4 + N // 3], ids=["while-writing", "while-labelling"])
+def test_sigkill_mid_synth_then_rerun_stores_what_an_uninterrupted_run_stores(trained_copy: Path, tmp_path: Path, kill_after_ok: int) -> None:
+    reference = tmp_path / "reference"
+    shutil.copytree(trained_copy, reference)
+    with fake_openai_server(latency=0.25, seed=1) as server:
+        for project in (trained_copy, reference):
+            point_teacher(project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
+        client = subprocess.Popen(synth_command(trained_copy), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while server.stats()["ok"] < kill_after_ok:
+            assert client.poll() is None, f"synth ended before the kill: {client.communicate()[1]}"
+            assert time.monotonic() < deadline, "synth made no progress"
+            time.sleep(0.02)
+        client.send_signal(signal.SIGKILL)
+        client.communicate()
+        assert client.returncode == -signal.SIGKILL
+        assert len(made(trained_copy)) < N  # killed before it stored
+
+        rerun = subprocess.run(synth_command(trained_copy), env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+        after_rerun = len(made(trained_copy))
+        sent = server.stats()["requests"]
+        third = subprocess.run(synth_command(trained_copy), env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert third.returncode == 0, third.stderr
+        assert len(made(trained_copy)) == after_rerun and server.stats()["requests"] == sent  # nothing sent, nothing added
+        paid = server.stats()  # before the reference run, which pays every call again into its own store
+        clean = subprocess.run(synth_command(reference), env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert clean.returncode == 0, clean.stderr
+
+    got, want = made(trained_copy), made(reference)
+    assert len(got) == N and Counter(t for t, _ in got).most_common(1)[0][1] == 1
+    assert sorted(t for t, _ in got) == sorted(t for t, _ in want)
+    assert all(lin["method"] == "synth" and len(lin["seeds"]) == 3 and lin["label_call"] for _, lin in got)
+    assert paid["paid_twice"] <= CONCURRENCY  # only calls in flight at the kill were sent again
