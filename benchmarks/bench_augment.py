@@ -51,6 +51,8 @@ def main() -> int:
     ap.add_argument("--target", default=None, help="also: targeted additions for this term's slice (graduate augment --target)")
     ap.add_argument("--prior", help="train with clean.balance strategy prior, e.g. bad=0.1,ok=0.9 (the example's best student)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--params", default=None, help='the student\'s params as JSON, e.g. \'{"members": [{"kind": "encoder", "params": {"max_length": 96}}, {"kind": "tfidf-logreg", "use_weights": false}]}\'')
+    ap.add_argument("--no-baseline", action="store_true", help="skip the row without added items")
     args = ap.parse_args()
     from graduate.cli.console import quiet_libraries
     from graduate.pipeline.project import Project
@@ -58,11 +60,11 @@ def main() -> int:
     quiet_libraries()
     rows = []
     sizes = [int(x) for x in args.per_item.split(",")]
-    variants = [(n, None) for n in dict.fromkeys([0] + sizes)] + ([(0, args.target), (max(sizes), args.target)] if args.target else [])
+    variants = [(n, None) for n in dict.fromkeys(([] if args.no_baseline else [0]) + sizes)] + ([(0, args.target), (max(sizes), args.target)] if args.target else [])
     for per_item, target in variants:
         project = example_copy(Path(tempfile.mkdtemp(prefix="bench-augment-")) / "toxicity")
         raw = yaml.safe_load((project / "graduate.yaml").read_text())
-        raw["students"], raw["gates"] = [{"kind": args.student}], []
+        raw["students"], raw["gates"] = [{"kind": args.student, **({"params": json.loads(args.params)} if args.params else {})}], []
         raw["augment"] = {"counterfactual": {"per_item": max(per_item, 1), "labels": ["ok"]}}
         raw["seed"] = args.seed
         if args.prior:

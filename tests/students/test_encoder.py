@@ -37,6 +37,13 @@ def test_soft_labels_train_and_int8_check_is_recorded(data, tmp_path):
     serial = again.predict_proba(texts[:50])
     again.params.update(threads=3)
     assert np.array_equal(again.predict_proba(texts[:50]), serial)
+    # A request that fits one batch runs on one session with the cores inside each op (its latency):
+    # the probabilities one thread gives, up to float summation order.
+    one_by_one = np.vstack([again.predict_proba([t]) for t in texts[:20]])
+    assert again._session_one is not None
+    again.params.update(threads=1)
+    single_thread = np.vstack([again.predict_proba([t]) for t in texts[:20]])
+    assert np.allclose(one_by_one, single_thread, atol=1e-5) and (one_by_one.argmax(1) == single_thread.argmax(1)).all()
 
 
 def test_soft_labels_of_the_wrong_shape_are_refused(data):

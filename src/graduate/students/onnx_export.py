@@ -79,13 +79,17 @@ def quantise_int8(onnx_bytes: bytes) -> bytes:
         return dst.read_bytes()
 
 
-def session(onnx_bytes: bytes, threads: int | None = None) -> Any:
+def session(onnx_bytes: bytes, threads: int | None = None, *, spin: bool = True) -> Any:
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads; ``spin=False``: idle threads
+    sleep instead of spinning (for a session that shares the cores with others)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         opts.intra_op_num_threads = threads
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     return ort.InferenceSession(onnx_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
 
