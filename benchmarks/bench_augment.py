@@ -3,7 +3,9 @@ name an identity term get copies with the other terms swapped in (labels kept), 
 is measured before and after, with both test sets, for a student trained on each pool.
 
     .venv/bin/python benchmarks/bench_augment.py [--student tfidf-logreg] [--per-item 3,12] [--target homosexual]
-    .venv/bin/python benchmarks/bench_augment.py --student ensemble --prior bad=0.1,ok=0.9 --per-item 0,12   # the example's best student
+    .venv/bin/python benchmarks/bench_augment.py --student ensemble --prior bad=0.1,ok=0.9 --per-item 12   # the example's best student
+    .venv/bin/python benchmarks/bench_augment.py --student ensemble --prior bad=0.1,ok=0.9 --per-item 12 \
+        --params '{"members": [{"kind": "encoder", "params": {"max_length": 96}}, {"kind": "tfidf-logreg", "use_weights": false}]}'
 
 With --target, two more rows: targeted additions only (copies that put that term in), and the
 largest --per-item followed by them.
