@@ -55,6 +55,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--params", default=None, help='the student\'s params as JSON, e.g. \'{"members": [{"kind": "encoder", "params": {"max_length": 96}}, {"kind": "tfidf-logreg", "use_weights": false}]}\'')
     ap.add_argument("--no-baseline", action="store_true", help="skip the row without added items")
+    ap.add_argument("--labels", default="ok", help="swap only in items with these labels (comma-separated; 'all': every label)")
+    ap.add_argument("--also", default=None, help="a second pass, LABEL:K: K swaps per item of that label (e.g. bad:12 evens out the terms in toxic items too)")
     args = ap.parse_args()
     from graduate.cli.console import quiet_libraries
     from graduate.pipeline.project import Project
@@ -67,7 +69,7 @@ def main() -> int:
         project = example_copy(Path(tempfile.mkdtemp(prefix="bench-augment-")) / "toxicity")
         raw = yaml.safe_load((project / "graduate.yaml").read_text())
         raw["students"], raw["gates"] = [{"kind": args.student, **({"params": json.loads(args.params)} if args.params else {})}], []
-        raw["augment"] = {"counterfactual": {"per_item": max(per_item, 1), "labels": ["ok"]}}
+        raw["augment"] = {"counterfactual": {"per_item": max(per_item, 1), "labels": [] if args.labels == "all" else args.labels.split(",")}}
         raw["seed"] = args.seed
         if args.prior:
             prior = {k.strip(): float(v) for k, v in (part.split("=") for part in args.prior.split(","))}
@@ -80,14 +82,20 @@ def main() -> int:
             proj.load_data()
         if per_item:
             added = proj.augment().added
+        if per_item and args.also:
+            lab, k = args.also.split(":")
+            raw["augment"]["counterfactual"] = {"per_item": int(k), "labels": [lab]}
+            (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+            proj = Project.load(project)
+            added += proj.augment().added
         if target:
             added += proj.augment(target=target).added
         summary = Project.load(project).run()
         f = figures(Project.load(project), args.student)
-        label = (str(per_item) if per_item else ("none" if not target else "0")) + (f" + targeted '{target}'" if target else "")
+        label = (str(per_item) if per_item else ("none" if not target else "0")) + (f" + {args.also}" if per_item and args.also else "") + (f" + targeted '{target}'" if target else "")
         rows.append([label, added, summary["dataset"]["size"], *f.values()])
     table(
-        f"counterfactual augmentation (identity terms, non-toxic items only), {args.student} on examples/toxicity",
+        f"counterfactual augmentation (identity terms, items labelled {args.labels}), {args.student} on examples/toxicity",
         ["copies per item", "items added", "train size", "test.balanced", "test.indist", "FPR 'homosexual' (fuzzed) [95% CI]", "worst term FPR", "FPR all (fuzzed)", "mean |shift|"],
         rows,
     )
