@@ -4,8 +4,10 @@ added once, trained on by the next build (a reviewer's label still wins)."""
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,30 @@ def test_a_term_list_that_no_training_item_names_is_one_line(trained_copy: Path)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(SpecError, match="names a term of list 'identity'"):
         Project.load(trained_copy).augment()
+
+
+def test_per_item_by_label_gives_each_label_its_own_number_of_copies(trained_copy: Path) -> None:
+    proj = _with_augment(trained_copy, counterfactual={"per_item": {"ok": 3, "bad": 1}})
+    report = proj.augment()
+    assert report.added >= 1
+    with proj.engine.connect() as conn:
+        rows = conn.execute(select(examples.c.lineage).where(examples.c.source == "augment")).all()
+    dataset = proj.build_training_set()
+    label_of = {ex.id: lab for ex, lab in zip(dataset.examples, dataset.labels)}
+    per_parent = Counter(r.lineage["parent"] for r in rows)
+    assert per_parent and all(n <= (3 if label_of[parent] == "ok" else 1) for parent, n in per_parent.items())
+    assert {label_of[p] for p in per_parent} <= {"ok", "bad"}
+
+
+@pytest.mark.parametrize(
+    ("per_item", "message"),
+    [({"ok": 3, "rude": 1}, r"per_item names unknown labels \['rude'\]"), ({"ok": 51}, "counts from 0 to 50"), (0, "a number from 1 to 50")],
+)
+def test_a_bad_per_item_is_one_line_naming_the_field(trained_copy: Path, per_item, message: str) -> None:
+    path = trained_copy / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["augment"] = {"counterfactual": {"per_item": per_item}}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = subprocess.run([sys.executable, "-m", "graduate", "augment", str(trained_copy)], capture_output=True, text=True, timeout=120, env=cli_env())
+    assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "per_item" in out.stderr, out.stderr
+    assert re.search(message, out.stderr), out.stderr

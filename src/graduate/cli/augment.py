@@ -36,7 +36,7 @@ def augment(
     report = proj.augment(kind, target=target)
     cfg = proj.spec.augment.counterfactual
     t = count_table(
-        escape(f"augment {report.method}: term list {cfg.terms}, up to {cfg.per_item} per item" + (f", labels {cfg.labels}" if cfg.labels else "") + (f", only {target!r} put in" if target else ""))
+        escape(f"augment {report.method}: term list {cfg.terms}, up to {cfg.per_item if isinstance(cfg.per_item, int) else ', '.join(f'{n} for {lab}' for lab, n in cfg.per_item.items())} per item" + (f", labels {cfg.labels}" if cfg.labels else "") + (f", only {target!r} put in" if target else ""))
     )
     t.add_row("training items considered", str(report.considered))
     t.add_row("items naming a term", str(report.matching))

@@ -97,16 +97,17 @@ def counterfactual(
         )
     report = AugmentReport("counterfactual")
     rng = random.Random(spec.seed)
-    wanted = set(cfg.labels)
+    wanted = cfg.labels_swapped()
     made: list[tuple[str, Example, str, str, str, str]] = []
     for ex in pool:
         if ex.id not in labelled:
             continue
         label, labeller = labelled[ex.id]
-        if wanted and label not in wanted:
+        n = cfg.copies_for(label)
+        if n == 0:
             continue
         report.considered += 1
-        copies = swaps(ex.text, terms, cfg.per_item, rng, target)
+        copies = swaps(ex.text, terms, n, rng, target)
         report.matching += bool(copies)
         made += [(text, ex, label, labeller, old, new) for text, old, new in copies]
     if report.matching == 0:

@@ -12,8 +12,32 @@ class CounterfactualSpec(_Model):
     term of the same list in its place (e.g. one identity for another)."""
 
     terms: str = Field("identity", description="The term list to swap within (a key of augment.term_lists; identity: evaluation.identity_terms by default).")
-    per_item: int = Field(3, ge=1, le=50, description="At most this many copies per item (the other terms, in list order from a seeded shuffle).")
+    per_item: int | dict[str, int] = Field(
+        3,
+        description="At most this many copies per item (the other terms, in list order from a seeded shuffle), 1-50; or per label, "
+        "e.g. {ok: 12, bad: 1}: many for non-toxic items (naming a term is not toxic), a few for toxic ones (which term is named does not matter); "
+        "a label left out (or 0) gets none.",
+    )
     labels: list[str] = Field(default_factory=list, description="Only items with these labels (e.g. [ok], to teach that naming an identity is not toxic); empty: all.")
+
+    @model_validator(mode="after")
+    def _per_item(self) -> "CounterfactualSpec":
+        counts = self.per_item.values() if isinstance(self.per_item, dict) else [self.per_item]
+        low = 0 if isinstance(self.per_item, dict) else 1
+        if any(not low <= n <= 50 for n in counts):
+            raise ValueError(f"augment.counterfactual.per_item: give {'counts from 0' if low == 0 else 'a number from 1'} to 50, got {self.per_item}")
+        return self
+
+    def copies_for(self, label: str) -> int:
+        """How many copies an item with this label gets at most (0: none)."""
+        if self.labels and label not in self.labels:
+            return 0
+        return self.per_item.get(label, 0) if isinstance(self.per_item, dict) else self.per_item
+
+    def labels_swapped(self) -> set[str]:
+        """The labels whose items get copies (empty: every label)."""
+        chosen = {k for k, v in self.per_item.items() if v} if isinstance(self.per_item, dict) else set()
+        return (chosen & set(self.labels)) if self.labels and chosen else (chosen or set(self.labels))
 
 
 class AugmentSpec(_Model):

@@ -101,6 +101,9 @@ class ProjectSpec(_Model):
         prior = self.clean.balance.prior
         if prior is not None and sorted(prior) != sorted(self.task.labels):
             raise ValueError(f"clean.balance.prior must give a share for each label {self.task.labels}, got {sorted(prior)}")
+        per_label = self.augment.counterfactual.per_item
+        if isinstance(per_label, dict) and set(per_label) - set(self.task.labels):
+            raise ValueError(f"augment.counterfactual.per_item names unknown labels {sorted(set(per_label) - set(self.task.labels))}; allowed: {self.task.labels}")
         students = [s.label for s in self.students]
         if len(set(students)) != len(students):
             raise ValueError(f"student names must be unique, got {students}; give each a name")
