@@ -5,10 +5,8 @@ that were in flight; a third run adds nothing."""
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from sqlalchemy import select
 from graduate.pipeline.project import Project
 from graduate.store.schema import examples
 from servers import fake_openai_server
-from teacher.live_teacher import cli_env, point_teacher
+from teacher.live_teacher import cli_env, point_teacher, sigkill_after
 
 N, CONCURRENCY = 40, 4  # 4 writing calls of 10 texts, then 40 labelling calls
 
@@ -43,14 +41,7 @@ def test_sigkill_mid_synth_then_rerun_stores_what_an_uninterrupted_run_stores(tr
         for project in (trained_copy, reference):
             point_teacher(project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
         client = subprocess.Popen(synth_command(trained_copy), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while server.stats()["ok"] < kill_after_ok:
-            assert client.poll() is None, f"synth ended before the kill: {client.communicate()[1]}"
-            assert time.monotonic() < deadline, "synth made no progress"
-            time.sleep(0.02)
-        client.send_signal(signal.SIGKILL)
-        client.communicate()
-        assert client.returncode == -signal.SIGKILL
+        sigkill_after(server, client, kill_after_ok)
         assert len(made(trained_copy)) < N  # killed before it stored
 
         rerun = subprocess.run(synth_command(trained_copy), env=cli_env(), capture_output=True, text=True, timeout=300)

@@ -55,3 +55,18 @@ def label_command(project_dir: Path, *args: str) -> list[str]:
 def cli_env(**extra: str) -> dict[str, str]:
     # Wide output, so one message stays on one line however the runner's terminal is sized.
     return {**os.environ, "COLUMNS": "400", "OPENAI_API_KEY": "sk-test", **extra}
+
+
+def sigkill_after(server: Any, client: subprocess.Popen, answered: int, timeout_s: float = 120) -> None:
+    """SIGKILL ``client`` once the fake server has answered ``answered`` requests successfully."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while server.stats()["ok"] < answered:
+        assert client.poll() is None, f"the client ended before the kill: {client.communicate()[1]}"
+        assert time.monotonic() < deadline, "the client made no progress"
+        time.sleep(0.02)
+    client.send_signal(signal.SIGKILL)
+    client.communicate()
+    assert client.returncode == -signal.SIGKILL

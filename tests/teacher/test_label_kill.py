@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 from servers import fake_openai_server
 from servers.fake_openai import content_key
-from teacher.live_teacher import cli_env, label_command, live_calls, point_teacher, run_label
+from teacher.live_teacher import cli_env, label_command, live_calls, point_teacher, run_label, sigkill_after
 
 N = 50
 CONCURRENCY = 8
@@ -26,14 +24,7 @@ def test_sigkill_mid_run_then_resume_pays_each_finished_call_once(tiny_project: 
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        while server.stats()["ok"] < N // 3:
-            assert client.poll() is None, f"the client ended before the kill: {client.communicate()[1]}"
-            assert time.monotonic() < deadline, "the client made no progress"
-            time.sleep(0.05)
-        client.send_signal(signal.SIGKILL)
-        client.communicate()
-        assert client.returncode == -signal.SIGKILL
+        sigkill_after(server, client, N // 3, timeout_s=60)
 
         at_kill = live_calls(tiny_project)
         in_flight = [r for r in at_kill if r.status == "pending"]
