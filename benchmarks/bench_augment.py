@@ -46,6 +46,30 @@ def figures(project, student: str) -> dict:
     }
 
 
+def review_identity_slice(proj) -> dict:
+    """The teacher-labelled pool items naming an identity term, reviewed: the data's gold label goes
+    in as a human label (graduate's review-queue import), as a reviewer checking that slice would."""
+    import csv
+
+    from graduate.data.review import import_review
+    from graduate.evaluate.slices import identity_pattern
+
+    src = next(d for d in proj.spec.data if d.name == proj.spec.train.source)
+    with open(src.path, newline="", encoding="utf-8") as f:
+        gold = {r[src.id_column]: src.gold_values[r[src.gold_column]] for r in csv.DictReader(f)}
+    dataset = proj.build_training_set(name="bench.review-base")
+    pats = [identity_pattern(t) for t in proj.spec.evaluation.identity_terms]
+    path = proj.workdir / "identity-review.csv"
+    rows = [ex for ex in dataset.examples if ex.source == src.name and any(p.search(ex.text) for p in pats)]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["example_id", "source", "external_id", "corrected_label", "reviewer"])
+        for ex in rows:
+            w.writerow([ex.id, ex.source, ex.external_id, gold[ex.external_id], "gold"])
+    imported = import_review(proj.engine, path, proj.spec.task.labels)
+    return {"reviewed": len(rows), "corrected": imported.overrides_teacher}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--student", default="tfidf-logreg")
@@ -56,6 +80,8 @@ def main() -> int:
     ap.add_argument("--params", default=None, help='the student\'s params as JSON, e.g. \'{"members": [{"kind": "encoder", "params": {"max_length": 96}}, {"kind": "tfidf-logreg", "use_weights": false}]}\'')
     ap.add_argument("--no-baseline", action="store_true", help="skip the row without added items")
     ap.add_argument("--labels", default="ok", help="swap only in items with these labels (comma-separated; 'all': every label)")
+    ap.add_argument("--review-identity", action="store_true",
+                    help="first, a simulated reviewer (the data's gold) corrects the teacher's labels of the pool items that name an identity term")
     ap.add_argument("--also", default=None, help="a second pass, LABEL:K: K swaps per item of that label (e.g. bad:12 evens out the terms in toxic items too)")
     args = ap.parse_args()
     from graduate.cli.console import quiet_libraries
@@ -77,9 +103,10 @@ def main() -> int:
         (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         proj = Project.load(project)
         added = 0
-        if per_item or target:
+        if per_item or target or args.review_identity:
             proj.import_logs()
             proj.load_data()
+        reviewed = review_identity_slice(proj) if args.review_identity else None
         if per_item:
             added = proj.augment().added
         if per_item and args.also:
@@ -92,7 +119,7 @@ def main() -> int:
             added += proj.augment(target=target).added
         summary = Project.load(project).run()
         f = figures(Project.load(project), args.student)
-        label = (str(per_item) if per_item else ("none" if not target else "0")) + (f" + {args.also}" if per_item and args.also else "") + (f" + targeted '{target}'" if target else "")
+        label = ("reviewed identity slice + " if reviewed else "") + (str(per_item) if per_item else ("none" if not target else "0")) + (f" + {args.also}" if per_item and args.also else "") + (f" + targeted '{target}'" if target else "")
         rows.append([label, added, summary["dataset"]["size"], *f.values()])
     table(
         f"counterfactual augmentation (identity terms, items labelled {args.labels}), {args.student} on examples/toxicity",
