@@ -76,6 +76,23 @@ def test_augment_adds_copies_with_lineage_once_and_the_build_trains_on_them(trai
     assert len(proj.build_training_set().examples) == len(before.examples)
 
 
+def test_run_makes_the_copies_when_the_spec_says_in_run_and_a_rerun_adds_none(trained_copy: Path) -> None:
+    proj = _with_augment(trained_copy, counterfactual={"per_item": 2, "labels": ["ok"]}, in_run=True)
+    first = proj.run()
+    aug = first["augment"]
+    assert aug["added"] > 0 and aug["items_naming_a_term"] >= 1 and sum(aug["added_per_term"].values()) == aug["added"]
+    steps = {st["step"]: st for st in first["dataset"]["recipe"]["steps"]}
+    assert steps["augmented"]["added"] == aug["added"]  # the copies are in the training set the students learnt
+    with proj.engine.connect() as conn:
+        stored = conn.execute(select(examples.c.id).where(examples.c.source == "augment")).all()
+    assert len(stored) == aug["added"]
+    again = Project.load(trained_copy).run()
+    assert again["augment"]["added"] == 0 and again["augment"]["already_stored"] == aug["added"]
+    assert again["dataset"]["content_hash"] == first["dataset"]["content_hash"]
+    with proj.engine.connect() as conn:
+        assert len(conn.execute(select(examples.c.id).where(examples.c.source == "augment")).all()) == len(stored)
+
+
 def test_a_missing_term_list_is_one_line(trained_copy: Path) -> None:
     path = trained_copy / "graduate.yaml"
     raw = yaml.safe_load(path.read_text())

@@ -67,3 +67,38 @@ def test_a_directory_that_is_not_a_model_is_a_clear_error(tmp_path):
 def test_bad_precision_is_refused():
     with pytest.raises(StudentError, match="precision: Input should be 'auto', 'fp32' or 'bf16'"):
         make_student("encoder", LABELS, {"precision": "fp8"})
+
+
+def test_frozen_word_embeddings_and_layers_keep_their_pretrained_weights(data, tiny_encoder):
+    import torch
+    from transformers import AutoModel
+
+    texts, labels = data
+    base = AutoModel.from_pretrained(tiny_encoder)
+    params = {**FAST, "base_model": str(tiny_encoder), "quantise": False, "learning_rate": 1e-2}
+    student = make_student("encoder", LABELS, {**params, "train_word_embeddings": False, "frozen_layers": 1})
+    student.fit(texts[:64], labels[:64])
+    tuned = student.model.base_model
+    assert torch.equal(tuned.embeddings.word_embeddings.weight, base.embeddings.word_embeddings.weight)
+    assert torch.equal(tuned.embeddings.position_embeddings.weight, base.embeddings.position_embeddings.weight)
+    for (name, a), b in zip(tuned.encoder.layer[0].named_parameters(), base.encoder.layer[0].parameters()):
+        assert torch.equal(a, b), name
+    # the layer above does learn
+    assert not torch.equal(tuned.encoder.layer[1].attention.self.query.weight, base.encoder.layer[1].attention.self.query.weight)
+    everything = sum(t.numel() for t in student.model.parameters())
+    assert 0 < student.report["trainable_parameters"] < everything
+    # only the word embeddings kept: positions and both layers learn
+    student = make_student("encoder", LABELS, {**params, "train_word_embeddings": False})
+    student.fit(texts[:64], labels[:64])
+    tuned = student.model.base_model
+    assert torch.equal(tuned.embeddings.word_embeddings.weight, base.embeddings.word_embeddings.weight)
+    assert not torch.equal(tuned.encoder.layer[0].attention.self.query.weight, base.encoder.layer[0].attention.self.query.weight)
+    assert student.report["trainable_parameters"] == everything - base.embeddings.word_embeddings.weight.numel()
+
+
+def test_freezing_every_layer_is_refused(data, tiny_encoder):
+    texts, labels = data
+    with pytest.raises(StudentError, match=r"frozen_layers is 2 but the base model has 2 layers; give at most 1"):
+        make_student("encoder", LABELS, {**FAST, "base_model": str(tiny_encoder), "frozen_layers": 2}).fit(texts[:8], labels[:8])
+    with pytest.raises(StudentError, match=r"frozen_layers"):
+        make_student("encoder", LABELS, {"frozen_layers": -1})

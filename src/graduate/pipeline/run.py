@@ -56,6 +56,13 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
     ingested = Ingested(imports, load_data(project, progress), load_label_imports(project, progress))
     timings["load_data_s"] = time.perf_counter() - t
     load_test_sets(project)  # refuse a changed frozen test set before training anything
+    augmented = None
+    if spec.augment.in_run:
+        t = time.perf_counter()
+        progress("augment: counterfactual copies", 0, 1)
+        augmented = project.augment()
+        progress("augment: counterfactual copies", 1, 1)
+        timings["augment_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     progress("build training set", 0, 1)
@@ -79,6 +86,14 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
         best = board.best()
         timings["total_s"] = time.perf_counter() - t_start
         summary = _summary(project, ingested, dataset, trained, board, best, timings)
+        if augmented is not None:
+            summary["augment"] = {
+                "method": augmented.method,
+                "items_naming_a_term": augmented.matching,
+                "added": augmented.added,
+                "already_stored": augmented.already_stored,
+                "added_per_term": augmented.per_term,
+            }
         board.close({"best_student": best})
         t = time.perf_counter()
         info = {tr.name: {"fit_seconds": tr.fit_seconds, "train_size": len(dataset.examples), "artifact_bytes": artifact_bytes(tr.directory)} for tr in trained}

@@ -49,6 +49,11 @@ class AugmentSpec(_Model):
     )
     counterfactual: CounterfactualSpec = Field(default_factory=CounterfactualSpec, description="graduate augment --kind counterfactual.")
     include: bool = Field(True, description="Augmented items join the training pool (their label: the parent's; a reviewer's wins).")
+    in_run: bool = Field(
+        False,
+        description="graduate run also makes the counterfactual copies (after loading the data, before building the training set); "
+        "copies already stored are not added again.",
+    )
 
     @model_validator(mode="after")
     def _lists(self) -> "AugmentSpec":

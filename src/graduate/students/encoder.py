@@ -115,6 +115,7 @@ class EncoderStudent(StudentBase):
             id2label=dict(enumerate(self.labels)),
             label2id={lab: i for i, lab in enumerate(self.labels)},
         ).to(device)
+        trainable = _freeze(model, train_word_embeddings=p["train_word_embeddings"], frozen_layers=p["frozen_layers"], kind=self.kind)
 
         enc = self.tokenizer(list(texts), truncation=True, max_length=p["max_length"])
         ids = enc["input_ids"]
@@ -159,7 +160,7 @@ class EncoderStudent(StudentBase):
 
         model.train()
         losses = optimise(
-            list(model.parameters()),
+            trainable,
             total=total,
             learning_rate=p["learning_rate"],
             warmup_ratio=p["warmup_ratio"],
@@ -181,6 +182,7 @@ class EncoderStudent(StudentBase):
             "precision": "bf16" if bf16 else "fp32",
             "final_loss": float(np.mean(losses[-20:])),
             "soft_labels": soft is not None,
+            "trainable_parameters": sum(t.numel() for t in trainable),
         }
         self._make_serving(list(texts), rng)
         if multi:
@@ -316,6 +318,27 @@ class EncoderStudent(StudentBase):
         obj.tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
         obj.onnx = (directory / "model.onnx").read_bytes()
         return obj
+
+
+def _freeze(model: Any, *, train_word_embeddings: bool, frozen_layers: int, kind: str) -> list[Any]:
+    """Keep the word embeddings and/or the bottom ``frozen_layers`` transformer layers as
+    pre-trained; returns the parameters left to train."""
+    import torch
+
+    if not train_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    if frozen_layers:
+        n = getattr(model.config, "num_hidden_layers", None)
+        stacks = [m for m in model.base_model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n]
+        if not stacks:
+            raise StudentError("params.frozen_layers: this base model's layer stack was not found; leave frozen_layers at 0", kind=kind)
+        if frozen_layers >= n:
+            raise StudentError(f"params.frozen_layers is {frozen_layers} but the base model has {n} layers; give at most {n - 1}", kind=kind)
+        embeddings = getattr(model.base_model, "embeddings", None)
+        for module in ([embeddings] if embeddings is not None else []) + list(stacks[0][:frozen_layers]):
+            for t in module.parameters():
+                t.requires_grad_(False)
+    return [t for t in model.parameters() if t.requires_grad]
 
 
 def _pad(rows: list[list[int]], pad: int, device: str) -> dict[str, Any]:

@@ -73,6 +73,12 @@ class EncoderParams(MultiLabelParams):
     learning_rate: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW, linear warm-up and decay).")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     warmup_ratio: float = Field(0.06, ge=0, le=1, description="Share of the steps spent warming up.")
+    train_word_embeddings: bool = Field(
+        True,
+        description="Fine-tune the word-embedding matrix too; false keeps it as pre-trained: its dense gradient and AdamW update over the "
+        "whole vocabulary are about a quarter of a CPU step with MiniLM-L6.",
+    )
+    frozen_layers: int = Field(0, ge=0, description="Bottom transformer layers kept as pre-trained (no gradients: faster steps, less memory); at most the model's layers minus one.")
     soft_weight: float = Field(0.5, ge=0, le=1, description="With the teacher's distributions: loss = w * soft CE + (1 - w) * hard CE (multi-label: BCE against w * p + (1 - w) * 0/1).")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 where the CPU/GPU computes it natively, else fp32.")
     device: Device = Field("auto", description="auto: cuda when available.")
