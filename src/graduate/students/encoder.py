@@ -278,10 +278,10 @@ class EncoderStudent(StudentBase):
         workers = min(len(batches), cores)
         if len(batches) == 1 and cores > 1:
             # One batch (a single item, the latency that serving sees): split each op over the cores
-            # instead of leaving all but one idle; threads sleep between calls (no spinning) so that
-            # parallel workers of a server do not burn each other's cores.
+            # instead of leaving all but one idle; params.spin: idle threads spin-wait between ops
+            # (lowest latency) or sleep (several server workers sharing the cores).
             if self._session_one is None:
-                self._session_one = session(self.onnx, cores, spin=False)
+                self._session_one = session(self.onnx, cores, spin=self.params["spin"])
             run(batches[0], self._session_one)
         elif workers <= 1:
             for batch in batches:
