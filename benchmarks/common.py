@@ -21,9 +21,14 @@ JIGSAW = ROOT.parent / "shared" / "data" / "jigsaw" / "comments.csv"
 console = Console(width=None if sys.stdout.isatty() else 200)  # a log file gets whole rows, not 80 folded columns
 
 
-def example_copy(target: Path, example: Path = EXAMPLE) -> Path:
-    """An example spec with absolute paths, so its store and artifacts live in ``target``."""
+def example_copy(target: Path, example: Path = EXAMPLE, *, as_shipped: bool = False) -> Path:
+    """An example spec with absolute paths, so its store and artifacts live in ``target``. Unless
+    ``as_shipped``, without its ``clean:`` and ``augment:`` sections: each benchmark's flags
+    (--prior, --per-item ...) add what it measures."""
     raw = yaml.safe_load(example.read_text())
+    if not as_shipped:
+        raw.pop("clean", None)
+        raw.pop("augment", None)
     for d in raw["data"]:
         d["path"] = str((example.parent / d["path"]).resolve())
     for li in raw.get("label_imports", []):
