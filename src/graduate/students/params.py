@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ClassWeight = Literal["balanced"] | dict[str, float] | None
 Device = Literal["auto", "cpu", "cuda"]
@@ -46,7 +46,21 @@ class TfidfLogregParams(FoldedThresholdParams):
     class_weight: ClassWeight = Field(None, description="balanced, {label: weight}, or none (the dataset's sample weights apply either way).")
     max_iter: int = Field(2000, ge=1, description="Solver iterations.")
     sublinear_tf: bool = Field(True, description="Use 1 + log(tf) instead of raw term counts.")
+    masked_terms: list[str] = Field(
+        default_factory=list,
+        description="Whole words or phrases (any case) replaced by one placeholder before the n-grams are taken, in training and prediction: "
+        "the model cannot tell these terms apart, so its score cannot depend on which one a text names (e.g. identity terms; "
+        "a bag of n-grams can only learn each as a bias of its own).",
+    )
     seed: int = Field(0, description="Random seed.")
+
+    @field_validator("masked_terms")
+    @classmethod
+    def _terms(cls, terms: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in terms]
+        if any(not t for t in cleaned):
+            raise ValueError("masked_terms: give words or phrases, not empty strings")
+        return cleaned
 
 
 class EmbedLogregParams(FoldedThresholdParams):

@@ -14,6 +14,19 @@ from graduate.students import thresholds
 from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import TfidfLogregParams
 
+# What masked_terms become: one word no text is likely to hold, so the n-grams of every masked term are the same.
+MASK = "maskedterm"
+
+
+def term_masker(terms: Sequence[str]) -> Any:
+    """A function replacing every whole-word, any-case occurrence of ``terms`` (longest first) by MASK."""
+    import re
+
+    if not terms:
+        return lambda text: text
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
+    return lambda text: pattern.sub(MASK, text)
+
 
 class PerLabelLogistic(ClassifierMixin, BaseEstimator):
     """Multi-label head: one logistic regression per label over the shared TF-IDF features; a label
@@ -63,6 +76,10 @@ class TfidfLogregStudent(StudentBase):
         self.multi_label = bool(self.params["multi_label"])
         self.thresholds: list[float] = [0.5] * len(self.labels)
         self.at_least_one = False
+        self._mask = term_masker(self.params["masked_terms"])
+
+    def _texts(self, texts: Sequence[str]) -> list[str]:
+        return [self._mask(t) for t in texts] if self.params["masked_terms"] else list(texts)
 
     def _build(self) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -102,12 +119,12 @@ class TfidfLogregStudent(StudentBase):
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None:
         if self.multi_label:
-            self._fit_sets(list(texts), labels, sample_weight)
+            self._fit_sets(self._texts(texts), labels, sample_weight)
             return
         check_fit_input(self.kind, texts, labels, self.labels)
         self.pipeline = self._build()
         kwargs = {"clf__sample_weight": np.asarray(sample_weight)} if sample_weight is not None else {}
-        self.pipeline.fit(list(texts), list(labels), **kwargs)
+        self.pipeline.fit(self._texts(texts), list(labels), **kwargs)
 
     def _fit_sets(self, texts: list[str], labels: Sequence[str], sample_weight: Sequence[float] | None) -> None:
         """Multi-label: tune each label's threshold on out-of-fold probabilities (threshold_folds;
@@ -134,7 +151,7 @@ class TfidfLogregStudent(StudentBase):
         from graduate.students.tfidf_fast import fast_pipeline
 
         # Same numbers as self.pipeline.predict_proba, several times faster (see tfidf_fast).
-        raw = fast_pipeline(self.pipeline).predict_proba(list(texts))
+        raw = fast_pipeline(self.pipeline).predict_proba(self._texts(texts))
         if self.multi_label:
             return np.asarray(raw, dtype=float)
         classes = list(self.pipeline.classes_)
