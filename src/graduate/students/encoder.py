@@ -256,7 +256,7 @@ class EncoderStudent(StudentBase):
         out = np.zeros((len(texts), len(self.labels)))
         if not len(texts):
             return out
-        ids = self.tokenizer(list(texts), truncation=True, max_length=self.params["max_length"])["input_ids"]
+        ids = token_ids(self.tokenizer, texts, self.params["max_length"])
         names = {i.name for i in self._session.get_inputs()}
         pad = self.tokenizer.pad_token_id or 0
 
@@ -318,6 +318,33 @@ class EncoderStudent(StudentBase):
         obj.tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
         obj.onnx = (directory / "model.onnx").read_bytes()
         return obj
+
+
+# Texts longer than this many characters per kept token are cut at a space before tokenising.
+CHARS_PER_TOKEN_CUT = 16
+
+
+def token_ids(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """``tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]``, without tokenising
+    all of a long text (a 5,000-character comment took ~2 ms for the 96 tokens kept): a text longer
+    than ``CHARS_PER_TOKEN_CUT * max_length`` characters is tokenised up to its last whitespace
+    before that; the pre-tokenisers of BERT, SentencePiece and byte-level BPE models split at
+    whitespace, so the words before the cut give the same tokens as in the whole text. A cut text
+    that does not fill ``max_length`` tokens is tokenised whole."""
+    cap = CHARS_PER_TOKEN_CUT * max_length
+    cut: list[str] = []
+    for t in texts:
+        if len(t) > cap:
+            k = max(t.rfind(c, 0, cap) for c in (" ", "\n", "\t", "\r"))
+            t = t[:k] if k > 0 else t
+        cut.append(t)
+    ids = tokenizer(cut, truncation=True, max_length=max_length)["input_ids"]
+    redo = [i for i, (a, b) in enumerate(zip(cut, texts)) if len(a) < len(b) and len(ids[i]) < max_length]
+    if redo:
+        again = tokenizer([texts[i] for i in redo], truncation=True, max_length=max_length)["input_ids"]
+        for i, row in zip(redo, again):
+            ids[i] = row
+    return list(ids)
 
 
 def _freeze(model: Any, *, train_word_embeddings: bool, frozen_layers: int, kind: str) -> list[Any]:
