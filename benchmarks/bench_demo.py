@@ -28,7 +28,6 @@ def run(project: Path) -> tuple[float, dict]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         project = example_copy(Path(d) / "toxicity", as_shipped=True)
-        e = None
         first, s1 = run(project)
         second, s2 = run(project)
         e = json.loads((project / ".graduate" / "evaluation.json").read_text())

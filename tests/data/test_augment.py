@@ -154,3 +154,21 @@ def test_a_bad_per_item_is_one_line_naming_the_field(trained_copy: Path, per_ite
     out = subprocess.run([sys.executable, "-m", "graduate", "augment", str(trained_copy)], capture_output=True, text=True, timeout=120, env=cli_env())
     assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "per_item" in out.stderr, out.stderr
     assert re.search(message, out.stderr), out.stderr
+
+
+def test_run_with_in_run_and_a_term_list_that_matches_nothing_is_one_line_and_keeps_the_store(trained_copy: Path) -> None:
+    proj = _with_augment(trained_copy, in_run=True)
+    path = trained_copy / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["augment"]["term_lists"]["identity"] = ["zyzzyva", "quokka"]
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with proj.engine.connect() as conn:
+        before = conn.execute(select(examples.c.id)).all()
+    out = subprocess.run([sys.executable, "-m", "graduate", "run", str(trained_copy)], capture_output=True, text=True, timeout=300, env=cli_env())
+    # stderr holds the progress lines, then the error: one line, no traceback
+    last = out.stderr.strip().splitlines()[-1]
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+    assert "names a term of list 'identity'" in last and "term list" in last
+    assert sum("names a term" in line for line in out.stderr.splitlines()) == 1
+    with proj.engine.connect() as conn:
+        assert sorted(conn.execute(select(examples.c.id)).all()) == sorted(before)  # nothing lost, nothing added
