@@ -43,12 +43,14 @@ def test_run_composes_typed_steps_and_assesses_what_it_stored(tiny_project: Path
         assert again["test_sets"][name] == ts
     assert again["bias"] == result.assessment["bias"]
 
-    # the evaluate run is finished, and each student's selection score is recorded on its run
+    # the evaluate run is finished, and each student's test figures are recorded on its run, its
+    # validation score (what picks) as the scoreboard read it
     ev = next(r for r in get_runs(proj.engine, kind="evaluate") if r.id == board.run_id)
     assert ev.status == "finished" and ev.metrics["best_student"] == result.summary["best_student"]
     for t in result.trained:
         run = next(r for r in get_runs(proj.engine, kind="train") if r.id == t.run_id)
-        assert run.metrics["selection_score"] == pytest.approx(board.selection_score(t.name))
+        assert run.metrics["test"] == {ts: board.entries[ts]["students"][t.name] for ts in board.entries}
+        assert run.metrics.get("validation") == board.validation[t.name]
 
 
 def test_student_kinds_and_params_are_checked_by_the_pipelines_validation(tiny_project: Path) -> None:

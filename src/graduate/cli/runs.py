@@ -25,7 +25,7 @@ def list_runs(
     last: int = typer.Option(50, min=1, help="Show the newest N runs."),
     mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the listed finished runs to this MLflow tracking URI."),
 ) -> None:
-    """Runs, oldest first: id, kind, name, status, seed, data hash, headline metrics."""
+    """Runs, oldest first: id, kind, name, status, seed, data hash, fit time, validation score (what picks the best student)."""
     from graduate.pipeline.project import Project
     from graduate.store.runs import get_runs
 
@@ -35,15 +35,15 @@ def list_runs(
     t.add_column("id", no_wrap=True, min_width=8)
     t.add_column("kind")
     t.add_column("name", overflow="fold")
-    for c in ("status", "seed", "data", "started", "fit s", "score"):
-        t.add_column(c, justify="right" if c in ("seed", "fit s", "score") else "left")
+    for c in ("status", "seed", "data", "started", "fit s", "validation"):
+        t.add_column(c, justify="right" if c in ("seed", "fit s", "validation") else "left")
     for r in rows:
         m = r.metrics or {}
         t.add_row(
             r.id[:8], r.kind, r.name, r.status, str(r.seed), (r.dataset_hash or "")[:8],
             r.started_at.strftime("%m-%d %H:%M") if r.started_at else "",
             f"{m['fit_seconds']:.1f}" if isinstance(m.get("fit_seconds"), (int, float)) else "",
-            f"{m['selection_score']:.3f}" if isinstance(m.get("selection_score"), (int, float)) else "",
+            f"{v['score']:.3f}" if isinstance(v := (m.get("validation") or {}), dict) and isinstance(v.get("score"), (int, float)) else "",
         )
     console.print(t)
     if mlflow:

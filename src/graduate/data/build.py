@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import Engine, select
 
@@ -61,6 +61,22 @@ class Dataset:
             return self
         content_hash = versioned_hash(dataset_hash(self.examples, self.labels), None, self.soft_labels)
         return replace(self, weights=[], content_hash=content_hash, id=None)
+
+    def take(self, keep: Sequence[int], *, name: str, step: dict[str, Any]) -> Dataset:
+        """The items at ``keep`` (in order) as their own version: labels, weights, teacher
+        distributions, rationales and producers go with them; ``step`` is added to the recipe."""
+        examples = [self.examples[i] for i in keep]
+        labels = [self.labels[i] for i in keep]
+        weights = [self.weights[i] for i in keep] if self.weights else []
+        soft = [self.soft_labels[i] for i in keep] if self.soft_labels is not None else None
+        soft = soft if soft and any(p is not None for p in soft) else None
+        reasons = [self.rationales[i] for i in keep] if self.rationales is not None else None
+        reasons = reasons if reasons and any(r is not None for r in reasons) else None
+        recipe = {**self.recipe, "steps": [*self.recipe.get("steps", []), step], "label_counts": dict(Counter(labels))}
+        return Dataset(
+            name, examples, labels, recipe, versioned_hash(dataset_hash(examples, labels), weights, soft), weights=weights, soft_labels=soft, rationales=reasons,
+            producers=[self.producers[i] for i in keep] if self.producers is not None else None,
+        )
 
 
 def versioned_hash(base: str, weights: list[float] | None, soft: list[dict[str, float] | None] | None) -> str:

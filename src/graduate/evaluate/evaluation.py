@@ -112,9 +112,26 @@ def student_metrics(
 
 
 def selection_metric(task: TaskSpec) -> str:
-    """The figure that ranks students (mean over the quality test sets): accuracy, or micro-F1 for
-    a multi-label task (exact-set accuracy would ignore every partly right set)."""
+    """The figure that ranks students (on the validation split, ``validation_score``): accuracy, or
+    micro-F1 for a multi-label task (exact-set accuracy would ignore every partly right set)."""
     return "micro_f1" if task.multi_label else "accuracy"
+
+
+def validation_score(task: TaskSpec, labels: Sequence[str], pred: Sequence[str], *, confidence: float = 0.95) -> dict[str, Any]:
+    """How well a student reproduces the training labels of the validation split (what picks the
+    best student): accuracy with its Wilson interval, or micro-F1 for a multi-label task."""
+    metric = selection_metric(task)
+    n = len(labels)
+    if n == 0:
+        return {"metric": metric, "n": 0, "score": None, "ci": None}
+    if task.multi_label:
+        figs = set_metrics(task, labels, pred, resamples=0)
+        return {"metric": metric, "n": n, "score": float(figs["micro_f1"]), "ci": None}
+    from scipy.stats import binomtest
+
+    right = sum(a == b for a, b in zip(labels, pred))
+    ci = binomtest(right, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return {"metric": metric, "n": n, "score": right / n, "ci": [float(ci.low), float(ci.high)]}
 
 
 def set_metrics(task: TaskSpec, gold: Sequence[str], pred: Sequence[str], *, scores: np.ndarray | None = None, resamples: int = 1000) -> dict[str, Any]:

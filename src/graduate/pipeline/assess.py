@@ -69,6 +69,7 @@ def assess_board(
         progress=progress,
         predictions=board.predictions,
     )
+    assessment["model_selection"] = board.selection()
     update_metrics(project.engine, board.run_id, {"test_sets": board.entries, "best_student": best, "assessment": assessment})
     (project.workdir / "evaluation.json").write_text(json.dumps(assessment, indent=2, default=str))
     return assessment

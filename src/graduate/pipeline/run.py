@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graduate.data.build import Dataset
+from graduate.data.build import Dataset, save_dataset
+from graduate.data.validation import carve_validation
 from graduate.evaluate.assessment import artifact_bytes
 from graduate.store.runs import code_version
 
@@ -67,6 +68,9 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
     t = time.perf_counter()
     progress("build training set", 0, 1)
     dataset = build(project)
+    split = carve_validation(project.engine, spec, dataset)
+    if split.validation is not None:
+        split.train.id = save_dataset(project.engine, split.train)
     progress("build training set", 1, 1)
     timings["build_s"] = time.perf_counter() - t
 
@@ -74,7 +78,7 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
     t = time.perf_counter()
     for i, sspec in enumerate(spec.students):
         progress(f"train {sspec.label}", i, len(spec.students))
-        trained.append(train(project, sspec, dataset))
+        trained.append(train(project, sspec, split.train, validation=split.validation, progress=progress))
     progress("train students", len(spec.students), len(spec.students))
     timings["train_s"] = time.perf_counter() - t
 
@@ -86,6 +90,7 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
         best = board.best()
         timings["total_s"] = time.perf_counter() - t_start
         summary = _summary(project, ingested, dataset, trained, board, best, timings)
+        summary["model_selection"] = {**board.selection(), "split": split.report}
         if augmented is not None:
             summary["augment"] = {
                 "method": augmented.method,
@@ -94,9 +99,9 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
                 "already_stored": augmented.already_stored,
                 "added_per_term": augmented.per_term,
             }
-        board.close({"best_student": best})
+        board.close({"best_student": best, "model_selection": summary["model_selection"]})
         t = time.perf_counter()
-        info = {tr.name: {"fit_seconds": tr.fit_seconds, "train_size": len(dataset.examples), "artifact_bytes": artifact_bytes(tr.directory)} for tr in trained}
+        info = {tr.name: {"fit_seconds": tr.fit_seconds, "train_size": len(split.train.examples), "artifact_bytes": artifact_bytes(tr.directory)} for tr in trained}
         assessment = assess_board(project, board, best=best, dataset=summary["dataset"], info=info, progress=progress)
     summary["gates"] = assessment["gates"]
     summary["gates_passed"] = assessment["gates_passed"]
@@ -129,7 +134,7 @@ def evaluate(project: "Project", progress: ProgressFn = no_progress) -> dict[str
             n: {"fit_seconds": (r.metrics or {}).get("fit_seconds"), "train_size": (r.metrics or {}).get("train_size"), "artifact_bytes": artifact_bytes(r.artifact_dir)}
             for n, (_, r) in students.items()
         }
-        board.close({"best_student": best})
+        board.close({"best_student": best, "model_selection": board.selection()})
         return assess_board(project, board, best=best, dataset=dataset, info=info, progress=progress)
 
 

@@ -18,13 +18,14 @@ from graduate.data.import_labels import labeller_name, stored_labels
 from graduate.data.teacher_labels import TeacherLabel, teacher_labels
 from graduate.evaluate.assessment import Stored
 from graduate.evaluate.cost import CostFigure, teacher_cost
-from graduate.evaluate.evaluation import StudentPredictions, labeller_metrics, selection_metric, student_metrics, student_predictor, test_set_entry
+from graduate.evaluate.evaluation import StudentPredictions, labeller_metrics, student_metrics, student_predictor, test_set_entry
 from graduate.evaluate.testsets import TestSet
 from graduate.store.calls import CallRow
 from graduate.store.runs import fail_run, finish_run, get_runs, save_predictions, start_run, update_metrics
 from graduate.students.base import Student
 
 from graduate.pipeline.progress import ProgressFn, no_progress
+from graduate.pipeline.select import pick
 
 if TYPE_CHECKING:
     from graduate.pipeline.project import Project
@@ -50,6 +51,7 @@ class Scoreboard:
     students: dict[str, tuple[Student, str]] = field(default_factory=dict)  # name -> (student, train run id), in scoring order
     predictions: Stored = field(default_factory=dict)  # (test set, predictor) -> {example id: (label, probs)}
     calls: list[CallRow] = field(default_factory=list)  # the teacher calls that answered the test sets
+    validation: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # name -> its score on the validation split (None: none held out)
     _answers: dict[str, dict[int, TeacherLabel]] = field(default_factory=dict)
 
     def teacher_answers(self, test: TestSet) -> dict[int, TeacherLabel]:
@@ -97,21 +99,20 @@ class Scoreboard:
             self.entries[test.name]["students"][name] = out[test.name]
         progress(f"evaluate {name}", len(self.tests), len(self.tests))
         self.students[name] = (student, train_run_id)
-        metric = selection_metric(p.spec.task)
-        quality = [out[t][metric] for t in self.quality_sets if t in out] or [m[metric] for m in out.values()]
         run = next(r for r in get_runs(p.engine, root=p.root, kind="train") if r.id == train_run_id)
-        update_metrics(p.engine, train_run_id, {**(run.metrics or {}), "selection_score": sum(quality) / len(quality), "test": out})
+        self.validation[name] = (run.metrics or {}).get("validation")
+        update_metrics(p.engine, train_run_id, {**(run.metrics or {}), "test": out})
         return out
 
-    def selection_score(self, name: str) -> float:
-        """Mean accuracy (multi-label: micro-F1) over the quality test sets (what picks the best student)."""
-        metric = selection_metric(self.project.spec.task)
-        scores = [self.entries[t]["students"][name][metric] for t in self.quality_sets if t in self.entries]
-        return sum(scores) / len(scores)
-
     def best(self) -> str | None:
-        """The scored student with the highest selection score (ties: the first scored)."""
-        return max(self.students, key=self.selection_score) if self.students else None
+        """The best of the scored students (``graduate.pipeline.select.pick``: the named one, else
+        the highest validation score); the test figures never pick."""
+        return pick(self.project.spec, self.validation)[0]
+
+    def selection(self) -> dict[str, Any]:
+        """What picked the best student: its name, why, and each student's validation score."""
+        best, why = pick(self.project.spec, self.validation)
+        return {"best_student": best, "why": why, "validation": dict(self.validation)}
 
     @property
     def teacher_cost(self) -> CostFigure:

@@ -1,13 +1,19 @@
 """Which trained student a command uses: the best of graduate.yaml's students, each spec student's
 newest evaluated run, or one named by the user. Learning-curve shares, ensemble members and
-ladder rungs the spec does not list never compete (a lucky 75% share would otherwise win)."""
+ladder rungs the spec does not list never compete (a lucky 75% share would otherwise win).
+
+The best is picked by ``pick``: the student ``model_selection.student`` names, else the highest
+score on the validation split carved from the training set (ties: the first listed, the smaller),
+never a test set's figure: the test sets only report.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graduate.errors import NotReadyError
+from graduate.spec import ProjectSpec
 from graduate.store.runs import RunRow, get_runs
 from graduate.students.base import Student
 from graduate.students.registry import load_student
@@ -20,15 +26,33 @@ def _loadable(r: RunRow) -> bool:
     return bool(r.artifact_dir) and (Path(r.artifact_dir) / "kind.json").exists()  # type: ignore[arg-type]
 
 
+def _evaluated(r: RunRow) -> bool:
+    return "test" in (r.metrics or {})
+
+
+def pick(spec: ProjectSpec, validation: dict[str, dict[str, Any] | None]) -> tuple[str | None, str]:
+    """The best of the students given (name -> its validation score, None without one), and why."""
+    names = [s.label for s in spec.students if s.label in validation]
+    if not names:
+        return None, "no trained student"
+    pinned = spec.model_selection.student
+    if pinned in names:
+        return pinned, "named in model_selection.student"
+    if len(names) == 1:
+        return names[0], "the only student"
+    scored = [n for n in names if (validation[n] or {}).get("score") is not None]
+    if not scored:
+        return names[-1], "the last listed: no validation split was held out (model_selection), so no score picks"
+    best = max(scored, key=lambda n: (validation[n]["score"], -names.index(n)))  # type: ignore[index]
+    v = validation[best] or {}
+    return best, f"highest {v.get('metric')} on the validation split ({v['score']:.3f} on {v.get('n')} held-out training items)"
+
+
 def best_student(project: "Project") -> tuple[Student, RunRow]:
     """The best of graduate.yaml's students: for each, its newest evaluated run, and of those the
-    highest selection score (mean accuracy over the quality test sets; ties: the newest)."""
+    one ``pick`` chooses (validation score, or the student ``model_selection`` names)."""
     names = {s.label for s in project.spec.students}
-    evaluated = [
-        r
-        for r in get_runs(project.engine, root=project.root, kind="train", status="finished")
-        if (r.metrics or {}).get("selection_score") is not None and _loadable(r)
-    ]
+    evaluated = [r for r in get_runs(project.engine, root=project.root, kind="train", status="finished") if _evaluated(r) and _loadable(r)]
     newest: dict[str, RunRow] = {}
     for r in evaluated:  # in start order: the last one per name wins
         if r.name in names:
@@ -37,18 +61,19 @@ def best_student(project: "Project") -> tuple[Student, RunRow]:
         others = sorted({r.name for r in evaluated if r.name not in names})
         hint = f"; trained outside students: {others} (add one to students: in graduate.yaml to use it)" if others else ""
         raise NotReadyError(f"no trained student of graduate.yaml's students {sorted(names)}; run `graduate run {project.root}` first{hint}")
-    best = max(newest.values(), key=lambda r: (r.metrics["selection_score"], r.started_at))  # type: ignore[index]
+    name, _ = pick(project.spec, {n: (r.metrics or {}).get("validation") for n, r in newest.items()})
+    best = newest[name]  # type: ignore[index]
     return load_student(Path(best.artifact_dir)), best  # type: ignore[arg-type]
 
 
 def trained_students(project: "Project") -> dict[str, tuple[Student, RunRow]]:
-    """Each spec student's newest finished training run that was evaluated (it has a selection
-    score; learning-curve runs on subsets don't), loaded from the store."""
+    """Each spec student's newest finished training run that was evaluated (it has test figures),
+    loaded from the store."""
     runs = get_runs(project.engine, root=project.root, kind="train", status="finished")
     out: dict[str, tuple[Student, RunRow]] = {}
     for sspec in project.spec.students:
         mine = [r for r in runs if r.name == sspec.label and _loadable(r)]
-        mine = [r for r in mine if (r.metrics or {}).get("selection_score") is not None] or mine
+        mine = [r for r in mine if _evaluated(r)] or mine
         if not mine:
             raise NotReadyError(f"student {sspec.label!r} is not trained yet; run `graduate run {project.root}` first")
         run = mine[-1]
@@ -70,5 +95,5 @@ def select_student(project: "Project", name: str | None) -> tuple[Student, RunRo
     if not runs:
         known = sorted({r.name for r in finished})
         raise NotReadyError(f"no trained student named {name!r} (serve.student); trained: {known or 'none, run `graduate run` first'}")
-    run = max(runs, key=lambda r: ((r.metrics or {}).get("selection_score") is not None, r.started_at))
+    run = max(runs, key=lambda r: (_evaluated(r), r.started_at))
     return load_student(Path(run.artifact_dir)), run  # type: ignore[arg-type]

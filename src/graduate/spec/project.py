@@ -18,6 +18,7 @@ from graduate.spec.clean import CleanSpec
 from graduate.spec.data import DataSourceSpec, LabelImportSpec, TeacherLogSpec, TestSetSpec, TrainSpec
 from graduate.spec.augment import AugmentSpec
 from graduate.spec.evaluation import EvaluationSpec
+from graduate.spec.model_selection import ModelSelectionSpec
 from graduate.spec.privacy import PrivacySpec
 from graduate.spec.serve import MonitorSpec, ProxySpec, ServeSpec, ServingSpec
 from graduate.spec.store import StoreSpec
@@ -40,6 +41,9 @@ class ProjectSpec(_Model):
     train: TrainSpec = Field(default_factory=TrainSpec, description="The training pool.")
     test_sets: list[TestSetSpec] = Field(default_factory=list, description="Frozen, versioned test sets, evaluated against gold.")
     students: list[StudentSpec] = Field(default_factory=lambda: [StudentSpec(kind="tfidf-logreg")], description="Students to train.")
+    model_selection: ModelSelectionSpec = Field(
+        default_factory=ModelSelectionSpec, description="How the best student is picked: on a validation split of the training set, or named."
+    )
     serving: ServingSpec = Field(default_factory=ServingSpec, description="Serving cost assumptions.")
     serve: ServeSpec = Field(default_factory=ServeSpec, description="`graduate serve`: routing, API keys and limits.")
     proxy: ProxySpec = Field(default_factory=ProxySpec, description="`graduate proxy`: the routes it forwards and its limits.")
@@ -107,6 +111,9 @@ class ProjectSpec(_Model):
         students = [s.label for s in self.students]
         if len(set(students)) != len(students):
             raise ValueError(f"student names must be unique, got {students}; give each a name")
+        pinned = self.model_selection.student
+        if pinned is not None and pinned not in students:
+            raise ValueError(f"model_selection.student: {pinned!r} is not one of students: {students}; give one of those names")
         # Kinds and params are checked against the student registry by graduate.pipeline.validate
         # (the spec sits below the students).
         return self

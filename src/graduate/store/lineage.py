@@ -10,6 +10,18 @@ from sqlalchemy import Engine, select
 from graduate.store.schema import eval_results, examples, labels
 
 
+def parents(engine: Engine, example_ids: list[int]) -> dict[int, int]:
+    """Per item graduate made from another (its lineage names a parent): the parent's example id."""
+    out: dict[int, int] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(example_ids), 500):
+            for ex_id, lineage in conn.execute(select(examples.c.id, examples.c.lineage).where(examples.c.id.in_(example_ids[i : i + 500]), examples.c.lineage.is_not(None))):
+                parent = (lineage or {}).get("parent")
+                if isinstance(parent, int) and not isinstance(parent, bool):
+                    out[int(ex_id)] = parent
+    return out
+
+
 def made_items(engine: Engine) -> list[dict[str, Any]]:
     """Items graduate made (source augment), per method and what they were for, with their labels."""
     with engine.connect() as conn:
