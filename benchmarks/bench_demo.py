@@ -41,10 +41,18 @@ def main() -> None:
     )
     rows = []
     for name, e in s1["test_sets"].items():
+        if "accuracy" not in e["teacher"]:  # the bias pair: the teacher has no answers there
+            continue
         rows.append([f"{name} teacher ({s1['teacher']['model']})", f"{e['teacher']['accuracy']:.3f}", f"{e['teacher']['f1']:.3f}", f"{e['teacher']['fpr']:.3f}", f"${s1['teacher']['cost_per_1k_usd']:.3f} (est.)"])
         for st, m in e["students"].items():
             rows.append([f"{name} {st}", f"{m['accuracy']:.3f}", f"{m['f1']:.3f}", f"{m['fpr']:.3f}", f"${m['cost_per_1k_usd']:.2e}"])
     table("quality against gold", ["test set / predictor", "accuracy", "F1", "FPR", "cost / 1k"], rows)
+    sel = s1["model_selection"]
+    table(
+        f"model selection: {sel['why']} (held out {sel['split']['held_out']}, trained on {sel['split'].get('trained_on')})",
+        ["student", "validation score", "interval", "n"],
+        [[n, f"{v['score']:.4f}", f"[{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" if v.get("ci") else "", v["n"]] for n, v in sel["validation"].items() if v],
+    )
     best = s1["best_student"]
     b = e["bias"]["students"][best]
     terms = sorted((t for t in b["terms"] if t["negatives_perturbed"] >= 20), key=lambda t: -t["fpr_perturbed"])

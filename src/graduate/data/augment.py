@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from sqlalchemy import Engine, select
 
 from graduate.data.csv_source import Item
-from graduate.data.examples import Example, add_examples, exact_text_id, select_examples, stored_text_hashes
+from graduate.data.examples import Example, add_examples_in, exact_text_id, select_examples, stored_text_hashes
 from graduate.data.text import text_hash
 from graduate.errors import SpecError
 from graduate.store.db import insert_ignore, now
@@ -164,9 +164,11 @@ def store_made(engine: Engine, made: Sequence[Made]) -> Stored:
         fresh[h] = m
     if not fresh:
         return out
-    add_examples(engine, SOURCE, [Item(external_id=exact_text_id(m.text), text=m.text, tags=list(m.tags)) for m in fresh.values()])
     created = now()
+    # One transaction: an item is never stored without its lineage and label (a kill -9 between
+    # the two would leave copies a rerun skips as already stored, unlabelled for good).
     with engine.begin() as conn:
+        add_examples_in(conn, SOURCE, [Item(external_id=exact_text_id(m.text), text=m.text, tags=list(m.tags)) for m in fresh.values()])
         ids = dict(
             conn.execute(select(examples_table.c.text_hash, examples_table.c.id).where(examples_table.c.source == SOURCE, examples_table.c.text_hash.in_(list(fresh)))).all()
         )

@@ -37,71 +37,77 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
     id whose text changed is refused (InputDataError): one id never stands for two texts. An item
     forgotten with ``graduate privacy forget`` (its text hash is kept) is never added again.
     """
+    with engine.begin() as conn:
+        return add_examples_in(conn, source, items, gold_labeller=gold_labeller)
+
+
+def add_examples_in(conn: Any, source: str, items: Iterable[Item], *, gold_labeller: str | None = None) -> int:
+    """``add_examples`` inside the caller's transaction (what it adds commits or rolls back with
+    whatever else the caller writes there)."""
     items = list(items)
     created = now()
-    with engine.begin() as conn:
-        gone = set(conn.execute(select(forgotten_keys.c.value).where(forgotten_keys.c.kind == "text_hash")).scalars())
-        if gone:
-            items = [it for it in items if text_hash(it.text) not in gone]
-        stored = _stored(conn, source, [it.external_id for it in items])
-        for it in items:
-            old = stored.get(it.external_id)
-            if old is not None and old["text"] != it.text:
-                if PLACEHOLDER.search(old["text"]) or PLACEHOLDER.search(it.text):
-                    raise InputDataError(
-                        f"id {it.external_id!r} is stored {'redacted' if PLACEHOLDER.search(old['text']) else 'as written'}, now "
-                        f"{'redacted' if PLACEHOLDER.search(it.text) else 'as written'}: privacy.redact_teacher_input changed since it was stored; "
-                        "set it back, or start a new store for the other setting",
-                        path=source,
-                    )
+    gone = set(conn.execute(select(forgotten_keys.c.value).where(forgotten_keys.c.kind == "text_hash")).scalars())
+    if gone:
+        items = [it for it in items if text_hash(it.text) not in gone]
+    stored = _stored(conn, source, [it.external_id for it in items])
+    for it in items:
+        old = stored.get(it.external_id)
+        if old is not None and old["text"] != it.text:
+            if PLACEHOLDER.search(old["text"]) or PLACEHOLDER.search(it.text):
                 raise InputDataError(
-                    f"id {it.external_id!r} is stored with another text ({old['text'][:60]!r}, now {it.text[:60]!r}); "
-                    "ids must stay with their text: give the edited row a new id",
+                    f"id {it.external_id!r} is stored {'redacted' if PLACEHOLDER.search(old['text']) else 'as written'}, now "
+                    f"{'redacted' if PLACEHOLDER.search(it.text) else 'as written'}: privacy.redact_teacher_input changed since it was stored; "
+                    "set it back, or start a new store for the other setting",
                     path=source,
                 )
-        added = insert_ignore(
-            conn,
-            examples,
-            [
-                {
-                    "source": source,
-                    "external_id": it.external_id,
-                    "text": it.text,
-                    "text_hash": text_hash(it.text),
-                    "tags": it.tags,
-                    "group": it.group,
-                    "created_at": created,
-                }
-                for it in items
-                if it.external_id not in stored
-            ],
-        )
-        for it in items:
-            old = stored.get(it.external_id)
-            if old is not None and (old["tags"] != it.tags or old["group"] != it.group):
-                conn.execute(update(examples).where(examples.c.id == old["id"]).values(tags=it.tags, group=it.group))
-        if gold_labeller:
-            ids = dict(conn.execute(select(examples.c.external_id, examples.c.id).where(examples.c.source == source)).all())
-            golds = dict(
-                conn.execute(select(labels.c.example_id, labels.c.label).where(labels.c.kind == "gold", labels.c.labeller == gold_labeller)).all()
+            raise InputDataError(
+                f"id {it.external_id!r} is stored with another text ({old['text'][:60]!r}, now {it.text[:60]!r}); "
+                "ids must stay with their text: give the edited row a new id",
+                path=source,
             )
-            new_rows = []
-            for it in items:
-                ex = ids.get(it.external_id)
-                if ex is None:
-                    continue
-                if ex not in golds:
-                    if it.gold is not None:
-                        new_rows.append({"example_id": ex, "kind": "gold", "labeller": gold_labeller, "label": it.gold, "created_at": created})
-                elif golds[ex] != it.gold:
-                    # The file changed its gold label: the file wins, the old one is kept in the log.
-                    conn.execute(update(labels).where(labels.c.example_id == ex, labels.c.labeller == gold_labeller).values(label=it.gold, created_at=created))
-                    conn.execute(
-                        label_changes.insert().values(
-                            example_id=ex, labeller=gold_labeller, old_label=golds[ex], new_label=it.gold, origin=f"data source {source}: gold changed in the file", created_at=created
-                        )
+    added = insert_ignore(
+        conn,
+        examples,
+        [
+            {
+                "source": source,
+                "external_id": it.external_id,
+                "text": it.text,
+                "text_hash": text_hash(it.text),
+                "tags": it.tags,
+                "group": it.group,
+                "created_at": created,
+            }
+            for it in items
+            if it.external_id not in stored
+        ],
+    )
+    for it in items:
+        old = stored.get(it.external_id)
+        if old is not None and (old["tags"] != it.tags or old["group"] != it.group):
+            conn.execute(update(examples).where(examples.c.id == old["id"]).values(tags=it.tags, group=it.group))
+    if gold_labeller:
+        ids = dict(conn.execute(select(examples.c.external_id, examples.c.id).where(examples.c.source == source)).all())
+        golds = dict(
+            conn.execute(select(labels.c.example_id, labels.c.label).where(labels.c.kind == "gold", labels.c.labeller == gold_labeller)).all()
+        )
+        new_rows = []
+        for it in items:
+            ex = ids.get(it.external_id)
+            if ex is None:
+                continue
+            if ex not in golds:
+                if it.gold is not None:
+                    new_rows.append({"example_id": ex, "kind": "gold", "labeller": gold_labeller, "label": it.gold, "created_at": created})
+            elif golds[ex] != it.gold:
+                # The file changed its gold label: the file wins, the old one is kept in the log.
+                conn.execute(update(labels).where(labels.c.example_id == ex, labels.c.labeller == gold_labeller).values(label=it.gold, created_at=created))
+                conn.execute(
+                    label_changes.insert().values(
+                        example_id=ex, labeller=gold_labeller, old_label=golds[ex], new_label=it.gold, origin=f"data source {source}: gold changed in the file", created_at=created
                     )
-            insert_ignore(conn, labels, new_rows)
+                )
+        insert_ignore(conn, labels, new_rows)
     return added
 
 

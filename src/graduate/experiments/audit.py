@@ -272,7 +272,13 @@ def run_audit(
         "recommended": recommended,
         "weights": {name: acc for name, acc in accuracies.items()},
         "notes": notes(results),
+        "chosen_on": "audit.sets" if spec.audit.sets else "quality test sets",
     }
+    if not spec.audit.sets:
+        audit["notes"].append(
+            "the recommendation and the vote weights are chosen on the quality test sets: a student trained on labels chosen there "
+            "scores optimistically on them; give audit.sets gold-labelled items outside the test sets (e.g. a share of the pool) to choose on those"
+        )
     return audit
 
 
