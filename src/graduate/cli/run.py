@@ -74,4 +74,5 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
                 lt.add_row(escape(who), str(figs.get("answered")), *[fmt(figs.get(m)) for m, _ in head])
             console.print(lt)
     console.print(f"teacher cost basis: {s['teacher']['cost_basis']}")
-    console.print(f"best student: [bold]{s['best_student']}[/]   total {s['timings']['total_s']:.1f}s")
+    why = (s.get("model_selection") or {}).get("why")
+    console.print(f"best student: [bold]{escape(str(s['best_student']))}[/]{escape(f' ({why})') if why else ''}   total {s['timings']['total_s']:.1f}s", highlight=False)
