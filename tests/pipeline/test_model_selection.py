@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from graduate.data.augment import SOURCE as MADE
 from graduate.data.validation import carve_validation, unit_hash
 from graduate.errors import SpecError
+from graduate.evaluate.cascade import VALIDATION_SET, plan_cascade
 from graduate.pipeline import run as run_step
 from graduate.pipeline.project import Project
 from graduate.pipeline.select import pick
@@ -67,6 +68,15 @@ def test_run_holds_out_a_validation_split_and_picks_on_it(tiny_project: Path) ->
     # the report shows each student's validation score and why the best was picked
     html = (proj.workdir / "report.html").read_text()
     assert f"{scores[best]:.3f}" in html and "★ best student: highest accuracy on the validation split" in html
+
+    # with no calibration set, serve-plan chooses the guaranteed threshold on the held-out split:
+    # the best student's stored predictions there, against the teacher's labels
+    plans = plan_cascade(proj, write=False)
+    assert plans and all(p.test_set != VALIDATION_SET for p in plans)
+    g = plans[0].guarantee
+    assert g is not None and g.calibration_set == VALIDATION_SET and g.n == sum(w == proj.spec.teacher.labeller for w in split.validation.producers)
+    assert any("validation split held out of training" in n for n in plans[0].notes)
+    assert all(ts in g.held_out for ts in ("test.balanced",))
 
     # `graduate evaluate` (no training) picks the same student from the stored validation scores
     assert proj.evaluate()["best_student"] == best

@@ -340,6 +340,12 @@ def _checked(g: Guarantee, test_set: str, conf: Sequence[float], s_lab: Sequence
     return out
 
 
+# The evaluation run stores each student's predictions on the validation split ``model_selection``
+# held out of training (and the teacher's labels there) under this name: not a test set, but
+# training items no student learnt from, where a cascade threshold may be chosen.
+VALIDATION_SET = "model_selection.validation"
+
+
 def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: float = 0.99, student: str | None = None, write: bool = True) -> list[CascadePlan]:
     """Plans for each test set of the project's last evaluation run (from stored predictions)."""
     from sqlalchemy import func, select
@@ -387,11 +393,13 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
             entry["student"][r.example_id] = (r.label, r.probs)
     student_costs = ((ev.metrics or {}).get("test_sets") or {})
     calibration = {t.name for t in spec.test_sets if t.purpose == "calibration"}
+    if not calibration and (by_set.get(VALIDATION_SET) or {}).get("student"):
+        calibration = {VALIDATION_SET}  # no calibration set: the items held out of training to pick the student
     guarantee = _guarantee(spec, by_set, sorted(calibration)) if calibration else None
     plans = []
     for test_set, entry in sorted(by_set.items()):
         items = sorted(entry["student"])
-        if not items:
+        if not items or test_set == VALIDATION_SET:
             continue
         s_lab = [entry["student"][i][0] for i in items]
         t_lab = [entry["teacher"].get(i) for i in items]
@@ -405,6 +413,11 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
         notes = []
         if not calibration:
             notes.append("the threshold is picked on this test set: declare a calibration set (test_sets: purpose calibration, e.g. share 0.2 of the pool) to choose it on held-out training data with a guarantee")
+        elif calibration == {VALIDATION_SET}:
+            notes.append(
+                "the guaranteed threshold is chosen on the validation split held out of training (model_selection), the items that also picked "
+                "the student; declare a calibration set (test_sets: purpose calibration) to keep the two apart"
+            )
         if sum(t is None for t in t_lab):
             notes.append(f"{sum(t is None for t in t_lab)} items without a parseable teacher answer stay with the student")
         plans.append(

@@ -78,14 +78,14 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
     t = time.perf_counter()
     for i, sspec in enumerate(spec.students):
         progress(f"train {sspec.label}", i, len(spec.students))
-        trained.append(train(project, sspec, split.train, validation=split.validation, progress=progress))
+        trained.append(train(project, sspec, split.train, progress=progress))
     progress("train students", len(spec.students), len(spec.students))
     timings["train_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     with evaluation_run(project, "run", dataset.content_hash) as board:
         for tr in trained:
-            board.add(tr.name, tr.run_id, tr.student, progress=progress)
+            board.add(tr.name, tr.run_id, tr.student, progress=progress, validation=split.validation)
         timings["evaluate_s"] = time.perf_counter() - t
         best = board.best()
         timings["total_s"] = time.perf_counter() - t_start

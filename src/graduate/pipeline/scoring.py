@@ -18,7 +18,9 @@ from graduate.data.import_labels import labeller_name, stored_labels
 from graduate.data.teacher_labels import TeacherLabel, teacher_labels
 from graduate.evaluate.assessment import Stored
 from graduate.evaluate.cost import CostFigure, teacher_cost
-from graduate.evaluate.evaluation import StudentPredictions, labeller_metrics, student_metrics, student_predictor, test_set_entry
+from graduate.data.build import Dataset
+from graduate.evaluate.cascade import VALIDATION_SET
+from graduate.evaluate.evaluation import StudentPredictions, labeller_metrics, student_metrics, student_predictor, test_set_entry, validation_score
 from graduate.evaluate.testsets import TestSet
 from graduate.store.calls import CallRow
 from graduate.store.runs import fail_run, finish_run, get_runs, save_predictions, start_run, update_metrics
@@ -53,6 +55,7 @@ class Scoreboard:
     calls: list[CallRow] = field(default_factory=list)  # the teacher calls that answered the test sets
     validation: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # name -> its score on the validation split (None: none held out)
     _answers: dict[str, dict[int, TeacherLabel]] = field(default_factory=dict)
+    _validation_saved: bool = False
 
     def teacher_answers(self, test: TestSet) -> dict[int, TeacherLabel]:
         """The teacher's stored answers on a test set, read (and stored as predictions) once."""
@@ -80,10 +83,18 @@ class Scoreboard:
         names = [labeller_name(c) for li in self.project.spec.label_imports for c in li.columns]
         return stored_labels(self.project.engine, names, [ex.id for ex in test.examples]) if names else {}
 
-    def add(self, name: str, train_run_id: str, student: Student, *, progress: ProgressFn = no_progress) -> dict[str, dict[str, Any]]:
-        """Score one student on every test set; returns {test set: metrics} and records them, with
-        its selection score (``selection_metric``'s mean over the quality sets), on its training run."""
+    def add(
+        self, name: str, train_run_id: str, student: Student, *, progress: ProgressFn = no_progress, validation: Dataset | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Score one student on every test set; returns {test set: metrics} and records them on its
+        training run. With ``validation`` (the split ``model_selection`` held out of its training),
+        also its score there (what ``best`` compares), recorded on the run too; without, the score
+        its run recorded when it was trained."""
         p = self.project
+        run = next(r for r in get_runs(p.engine, root=p.root, kind="train") if r.id == train_run_id)
+        metrics = dict(run.metrics or {})
+        if validation is not None:
+            metrics["validation"] = self._validate(name, train_run_id, student, validation, progress)
         out: dict[str, dict[str, Any]] = {}
         for k, test in enumerate(self.tests):
             progress(f"evaluate {name}", k, len(self.tests))
@@ -99,10 +110,35 @@ class Scoreboard:
             self.entries[test.name]["students"][name] = out[test.name]
         progress(f"evaluate {name}", len(self.tests), len(self.tests))
         self.students[name] = (student, train_run_id)
-        run = next(r for r in get_runs(p.engine, root=p.root, kind="train") if r.id == train_run_id)
-        self.validation[name] = (run.metrics or {}).get("validation")
-        update_metrics(p.engine, train_run_id, {**(run.metrics or {}), "test": out})
+        self.validation[name] = metrics.get("validation")
+        update_metrics(p.engine, train_run_id, {**metrics, "test": out})
         return out
+
+    def _validate(self, name: str, train_run_id: str, student: Student, validation: Dataset, progress: ProgressFn) -> dict[str, Any]:
+        """The student's agreement with the validation split's training labels; its predictions (and,
+        once, the teacher's labels there) are stored in this run under ``VALIDATION_SET``: with no
+        calibration set, `graduate serve-plan` chooses the cascade threshold on them."""
+        p = self.project
+        progress(f"validate {name}", 0, 1)
+        probs = student.predict_proba(validation.texts)
+        pred = student.decide(probs)
+        rows = [
+            {"example_id": ex.id, "test_set": VALIDATION_SET, "predictor": student_predictor(name, train_run_id), "label": lab, "probs": dict(zip(student.labels, map(float, pr)))}
+            for ex, lab, pr in zip(validation.examples, pred, probs)
+        ]
+        labeller = p.spec.teacher.labeller
+        if not self._validation_saved:
+            producers = validation.producers or [labeller] * len(validation.examples)
+            rows += [
+                {"example_id": ex.id, "test_set": VALIDATION_SET, "predictor": labeller, "label": lab, "probs": None}
+                for ex, lab, who in zip(validation.examples, validation.labels, producers)
+                if who == labeller
+            ]
+            self._validation_saved = True
+        save_predictions(p.engine, self.run_id, rows)
+        progress(f"validate {name}", 1, 1)
+        score = validation_score(p.spec.task, validation.labels, pred, confidence=p.spec.evaluation.confidence_level)
+        return {**score, "dataset_hash": validation.content_hash}
 
     def best(self) -> str | None:
         """The best of the scored students (``graduate.pipeline.select.pick``: the named one, else

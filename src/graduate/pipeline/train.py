@@ -14,8 +14,7 @@ import numpy as np
 
 from graduate.data.build import Dataset
 from graduate.spec import ProjectSpec, StudentSpec
-from graduate.evaluate.evaluation import validation_score
-from graduate.store.runs import code_version, fail_run, finish_run, fingerprint, get_runs, relative_artifact_dir, start_run, update_metrics
+from graduate.store.runs import code_version, fail_run, finish_run, fingerprint, get_runs, relative_artifact_dir, start_run
 from graduate.students.base import Student
 from graduate.students.registry import for_label_sets, load_student, make_student, save_student, student_class
 
@@ -36,20 +35,12 @@ class TrainResult:
 
 
 def train(
-    project: "Project",
-    student_spec: StudentSpec,
-    dataset: Dataset,
-    *,
-    seed: int | None = None,
-    progress: ProgressFn = no_progress,
-    validation: Dataset | None = None,
+    project: "Project", student_spec: StudentSpec, dataset: Dataset, *, seed: int | None = None, progress: ProgressFn = no_progress
 ) -> TrainResult:
     """Train one student as a tracked run; an identical finished run is reused, not retrained.
 
     ``seed`` overrides the spec's (learning curves train several); ``progress`` gets the
-    optimisation steps of students that report them (encoder, lora-llm). With ``validation`` (the
-    split ``model_selection`` holds out), the run records the student's score on it: what picks
-    the best student."""
+    optimisation steps of students that report them (encoder, lora-llm)."""
     spec = project.spec
     seed = spec.seed if seed is None else seed
     kind, params = for_task(spec, student_spec.kind, {**student_class(student_spec.kind).defaults_from_spec(spec), **student_spec.params})
@@ -64,11 +55,7 @@ def train(
     for prior in reversed(get_runs(project.engine, root=project.root, kind="train", status="finished", fingerprint=fp)):
         directory = Path(prior.artifact_dir or "")
         if (directory / "kind.json").exists():
-            student = load_student(directory)
-            metrics = prior.metrics or {}
-            if validation is not None and (metrics.get("validation") or {}).get("dataset_hash") != validation.content_hash:
-                update_metrics(project.engine, prior.id, {**metrics, "validation": score_validation(project, student, validation, student_spec.label, progress)})
-            return TrainResult(student_spec.label, prior.id, student, directory, float(metrics.get("fit_seconds", 0.0)), True)
+            return TrainResult(student_spec.label, prior.id, load_student(directory), directory, float((prior.metrics or {}).get("fit_seconds", 0.0)), True)
     resolved = json.loads(spec.model_dump_json())
     run_id = start_run(project.engine, kind="train", name=student_spec.label, spec=resolved, seed=seed, dataset_hash=dataset.content_hash, fingerprint=fp)
     directory = project.workdir / "runs" / run_id / "student"
@@ -105,27 +92,16 @@ def train(
             **({"members": members} if members is not None else {}),
         }
         (directory.parent / "run.json").write_text(json.dumps(record, indent=2, default=str))
-        scored = {"validation": score_validation(project, student, validation, student_spec.label, progress)} if validation is not None else {}
     except BaseException as exc:
         fail_run(project.engine, run_id, f"{type(exc).__name__}: {exc}")
         raise
     finish_run(
         project.engine,
         run_id,
-        metrics={"fit_seconds": fit_seconds, "train_size": len(dataset.examples), "size_bytes": size_bytes, "kind": student_spec.kind, "params": params, **scored},
+        metrics={"fit_seconds": fit_seconds, "train_size": len(dataset.examples), "size_bytes": size_bytes, "kind": student_spec.kind, "params": params},
         artifact_dir=relative_artifact_dir(directory, project.root),
     )
     return TrainResult(student_spec.label, run_id, student, directory, fit_seconds, False)
-
-
-def score_validation(project: "Project", student: Student, validation: Dataset, name: str, progress: ProgressFn = no_progress) -> dict[str, Any]:
-    """The student's score on the validation split (against its training labels), with the split's
-    size and version."""
-    progress(f"validate {name}", 0, 1)
-    pred = student.decide(student.predict_proba(validation.texts))
-    out = validation_score(project.spec.task, validation.labels, pred, confidence=project.spec.evaluation.confidence_level)
-    progress(f"validate {name}", 1, 1)
-    return {**out, "dataset_hash": validation.content_hash}
 
 
 def for_task(spec: ProjectSpec, kind: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
