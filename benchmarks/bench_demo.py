@@ -3,10 +3,10 @@
 re-imported or added, students reused), the figures it reports and its gates (target: first run
 at most 10 minutes on 2 cores).
 
-    .venv/bin/python benchmarks/bench_demo.py [--seed N] [--once]
+    .venv/bin/python benchmarks/bench_demo.py [--seed N] [--once] [--max-length N]
 
 ``--seed`` sets the example's ``seed:`` (the split, the encoder's initialisation and batches);
-``--once`` skips the second run.
+``--once`` skips the second run; ``--max-length`` sets the ensemble's encoder's token limit.
 """
 
 from __future__ import annotations
@@ -35,13 +35,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--once", action="store_true")
+    ap.add_argument("--max-length", type=int, default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         project = example_copy(Path(d) / "toxicity", as_shipped=True)
-        if args.seed is not None:
+        if args.seed is not None or args.max_length is not None:
             spec = project / "graduate.yaml"
             raw = yaml.safe_load(spec.read_text())
-            raw["seed"] = args.seed
+            if args.seed is not None:
+                raw["seed"] = args.seed
+            if args.max_length is not None:
+                ensemble = next(s for s in raw["students"] if s["kind"] == "ensemble")
+                next(m for m in ensemble["params"]["members"] if m["kind"] == "encoder")["params"]["max_length"] = args.max_length
             spec.write_text(yaml.safe_dump(raw, sort_keys=False))
         first, s1 = run(project)
         rows = [["first (fresh store)", f"{first:.1f}", f"{s1['timings']['import_logs_s']:.1f}", f"{s1['timings']['train_s']:.1f}", sum(i["added"] for i in s1["imports"]), any(s["reused"] for s in s1["students"].values())]]
@@ -52,8 +57,9 @@ def main() -> None:
         out = Path(__file__).parent / "results"
         out.mkdir(exist_ok=True)
         seed = args.seed if args.seed is not None else 0
-        (out / f"demo-seed{seed}-summary.json").write_text(json.dumps(s1, indent=2))
-        (out / f"demo-seed{seed}-evaluation.json").write_text(json.dumps(e, indent=2))
+        tag = f"demo-seed{seed}" + (f"-len{args.max_length}" if args.max_length else "")
+        (out / f"{tag}-summary.json").write_text(json.dumps(s1, indent=2))
+        (out / f"{tag}-evaluation.json").write_text(json.dumps(e, indent=2))
     table(f"graduate run examples/toxicity (2 cores, seed {args.seed if args.seed is not None else 0})", ["run", "wall s", "import s", "train s", "calls added", "students reused"], rows)
     rows = []
     for name, entry in s1["test_sets"].items():
