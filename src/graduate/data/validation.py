@@ -65,12 +65,13 @@ def carve_validation(engine: Engine, spec: ProjectSpec, dataset: Dataset) -> Spl
         return Split(dataset, None, {**report, "held_out": 0, "reason": why})
     share = min(sel.validation_share, sel.max_items / len(own))
     share = max(share, sel.min_items / len(own))
-    held_keys = {_key(dataset.examples[i]) for i in own if unit_hash(_key(dataset.examples[i]), spec.seed) < share}
+    keys = [_key(ex) for ex in dataset.examples]
+    held_keys = {keys[i] for i in own if unit_hash(keys[i], spec.seed) < share}
     made = [i for i, ex in enumerate(dataset.examples) if ex.source == MADE_SOURCE]
     parent_of = parents(engine, [dataset.examples[i].id for i in made]) if made else {}
-    key_of_id = {ex.id: _key(ex) for ex in dataset.examples}
-    val_idx = [i for i in own if _key(dataset.examples[i]) in held_keys]
-    dropped = [i for i in made if key_of_id.get(parent_of.get(dataset.examples[i].id, -1), f"id:{parent_of.get(dataset.examples[i].id)}") in held_keys]
+    key_of_id = {ex.id: k for ex, k in zip(dataset.examples, keys)}
+    val_idx = [i for i in own if keys[i] in held_keys]
+    dropped = [i for i in made if key_of_id.get(parent_of.get(dataset.examples[i].id, -1)) in held_keys]
     out = set(val_idx) | set(dropped)
     train_idx = [i for i in range(len(dataset.examples)) if i not in out]
     if not val_idx or len(val_idx) == len(own):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from graduate.data.balance import per_label_counts
-from graduate.data.build import Dataset, dataset_hash, save_dataset, versioned_hash
+from graduate.data.build import Dataset, save_dataset
 from graduate.data.teacher_labels import teacher_labels
 from graduate.errors import SpecError
 from graduate.evaluate.cost import teacher_cost
@@ -87,19 +87,9 @@ def subsample(dataset: Dataset, fraction: float, seed: int) -> Dataset:
         k = max(1, int(round(fraction * len(idx))))
         keep += rng.choice(idx, size=k, replace=False).tolist()
     keep.sort()
-    examples = [dataset.examples[i] for i in keep]
-    sub_labels = [dataset.labels[i] for i in keep]
-    soft = [dataset.soft_labels[i] for i in keep] if dataset.soft_labels is not None else None
-    recipe = {**dataset.recipe, "subset": {"of": dataset.content_hash, "fraction": fraction, "seed": seed, "size": len(keep)}}
-    weights = [dataset.weights[i] for i in keep] if dataset.weights else []
     # Weights (balance) are part of the version, as for the full set: other weights, other runs.
-    h = versioned_hash(dataset_hash(examples, sub_labels), weights, soft)
-    return Dataset(
-        f"{dataset.name}@{fraction:g}", examples, sub_labels, recipe, h,
-        weights=weights,
-        soft_labels=soft,
-        rationales=[dataset.rationales[i] for i in keep] if dataset.rationales is not None else None,
-    )
+    sub = dataset.take(keep, name=f"{dataset.name}@{fraction:g}", step={"step": "subset", "fraction": fraction, "seed": seed, "kept": len(keep)})
+    return replace(sub, recipe={**dataset.recipe, "subset": {"of": dataset.content_hash, "fraction": fraction, "seed": seed, "size": len(keep)}})
 
 
 def check_fractions(dataset: Dataset, fractions: Sequence[float], labels: list[str], min_per_label: int = 2, *, multi_label: bool = False) -> None:
