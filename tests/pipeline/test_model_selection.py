@@ -95,6 +95,26 @@ def test_pick_follows_the_validation_scores_never_anything_else() -> None:
     assert pick(spec, {}) == (None, "no trained student")
 
 
+def test_pick_compares_scores_only_on_the_same_split_and_names_the_others() -> None:
+    raw = yaml.safe_load((Path(__file__).parents[1] / "fixtures/tiny/graduate.yaml").read_text())
+    raw["students"] = [*raw["students"], {"kind": "tfidf-logreg", "name": "tfidf2", "params": {"C": 2.0}}]
+    spec = parse_spec(raw, path="graduate.yaml")
+    assert [s.label for s in spec.students] == ["majority", "tfidf-logreg", "tfidf2"]
+    v = lambda s, h: {"metric": "accuracy", "n": 100, "score": s, "dataset_hash": h}  # noqa: E731
+    # two students on split A, one (higher, but on other items) on split B: B's score is not compared
+    name, why = pick(spec, {"majority": v(0.7, "A"), "tfidf-logreg": v(0.95, "B"), "tfidf2": v(0.8, "A")})
+    assert name == "tfidf2" and "tfidf-logreg scored on another split" in why
+    # one each: the first listed student's split
+    name, why = pick(spec, {"majority": v(0.7, "A"), "tfidf-logreg": v(0.95, "B"), "tfidf2": v(0.8, "C")})
+    assert name == "majority" and "tfidf-logreg, tfidf2 scored on another split" in why
+    # a student trained without a split (trained on the held-out items too) is named, never compared
+    name, why = pick(spec, {"majority": v(0.7, "A"), "tfidf-logreg": None, "tfidf2": v(0.8, "A")})
+    assert name == "tfidf2" and "tfidf-logreg not scored on one" in why
+    # all on one split: nothing named
+    name, why = pick(spec, {"majority": v(0.7, "A"), "tfidf-logreg": v(0.95, "A"), "tfidf2": v(0.8, "A")})
+    assert name == "tfidf-logreg" and "not compared" not in why
+
+
 def test_a_named_student_is_used_and_nothing_is_held_out(tiny_project: Path) -> None:
     proj = _edit(tiny_project, model_selection={**SMALL, "student": "majority"})
     summary = proj.run()

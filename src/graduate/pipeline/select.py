@@ -4,11 +4,14 @@ ladder rungs the spec does not list never compete (a lucky 75% share would other
 
 The best is picked by ``pick``: the student ``model_selection.student`` names, else the highest
 score on the validation split carved from the training set (ties: the first listed, the smaller),
-never a test set's figure: the test sets only report.
+never a test set's figure: the test sets only report. Scores compare only on the same items:
+students scored on another split, or on none (e.g. trained alone by `graduate train`), are named
+and left out of the comparison.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,9 +46,27 @@ def pick(spec: ProjectSpec, validation: dict[str, dict[str, Any] | None]) -> tup
     scored = [n for n in names if (validation[n] or {}).get("score") is not None]
     if not scored:
         return names[-1], "the last listed: no validation split was held out (model_selection), so no score picks"
+    scored, apart = _one_split(scored, validation)
     best = max(scored, key=lambda n: (validation[n]["score"], -names.index(n)))  # type: ignore[index]
     v = validation[best] or {}
-    return best, f"highest {v.get('metric')} on the validation split ({v['score']:.3f} on {v.get('n')} held-out training items)"
+    why = f"highest {v.get('metric')} on the validation split ({v['score']:.3f} on {v.get('n')} held-out training items)"
+    unscored = [n for n in names if (validation[n] or {}).get("score") is None]
+    if apart or unscored:
+        why += "; not compared: " + "; ".join(
+            part for part in (f"{', '.join(apart)} scored on another split" if apart else "", f"{', '.join(unscored)} not scored on one" if unscored else "") if part
+        )
+        why += " (`graduate run` trains and scores every student on one split)"
+    return best, why
+
+
+def _one_split(scored: list[str], validation: dict[str, dict[str, Any] | None]) -> tuple[list[str], list[str]]:
+    """Scores compare only on the same items: keep the students scored on the split most of them
+    were scored on (ties: the first listed student's), and name the others."""
+    split_of = {n: (validation[n] or {}).get("dataset_hash") for n in scored}
+    count = Counter(split_of.values())
+    top = max(count.values())
+    keep = next(split_of[n] for n in scored if count[split_of[n]] == top)
+    return [n for n in scored if split_of[n] == keep], [n for n in scored if split_of[n] != keep]
 
 
 def best_student(project: "Project") -> tuple[Student, RunRow]:
