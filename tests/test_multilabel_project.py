@@ -198,6 +198,59 @@ def test_label_issues_review_and_balance_work_on_label_sets(tmp_path: Path) -> N
     assert abs(sum(ds.weights or []) - len(ds.labels)) < 1e-6
 
 
+def test_prior_and_undersample_balance_label_sets(tmp_path: Path) -> None:
+    """prior rakes the item weights so each named label is carried by its production share;
+    undersample drops items whose every label is more common than the rarest; both in the recipe
+    and in `graduate data balance`; a bad multi-label prior is one line naming the field."""
+    from collections import Counter
+
+    from graduate.errors import SpecError
+
+    project = example_copy(tmp_path / "mfrc")
+    path = project / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    target = {"care": 0.3, "purity": 0.02, "non-moral": 0.5}
+    raw["clean"] = {"balance": {"strategy": "prior", "prior": target}}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(project)
+    labels = proj.spec.task.labels
+    proj.import_logs()
+    proj.load_data()
+    ds = proj.build_training_set()
+    n = len(ds.labels)
+    assert n > 1000
+    assert sum(ds.weights or []) == pytest.approx(n)
+    for lab, share in target.items():
+        got = sum(w for w, s in zip(ds.weights or [], ds.labels) if lab in labelset.decode(s, labels)) / n
+        assert got == pytest.approx(share, abs=2e-3)
+    step = next(s for s in ds.recipe["steps"] if s["step"] == "balance")
+    assert step["prior"] == target and step["weighted_shares"]["care"] == pytest.approx(0.3, abs=2e-3)
+    env = {**{k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}, "COLUMNS": "250"}
+    res = subprocess.run([sys.executable, "-m", "graduate", "data", "balance", str(project)], capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "30.0% weighted" in res.stdout and "2.0% weighted" in res.stdout
+
+    raw["clean"] = {"balance": {"strategy": "undersample"}}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj.engine.dispose()
+    proj = Project.load(project)
+    under = proj.build_training_set()
+    count = lambda sets: Counter(lab for s in sets for lab in (sorted(labelset.decode(s, labels) or []) or [labelset.NONE]))  # noqa: E731
+    before, after = count(ds.labels), count(under.labels)
+    step = next(s for s in under.recipe["steps"] if s["step"] == "balance")
+    assert step["dropped"] == n - len(under.labels) > 0 and len(step["removed"]) == step["dropped"]
+    assert min(after.values()) == min(before.values()) and set(after) == set(before)
+    assert max(after.values()) < max(before.values())  # the commonest label lost items
+    assert Project.load(project).build_training_set().content_hash == under.content_hash  # seeded
+
+    for prior, message in (({"fairness": 0.1}, "names labels not in task.labels"), ({"care": 1.0}, "under 1")):
+        raw["clean"] = {"balance": {"strategy": "prior", "prior": prior}}
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        with pytest.raises(SpecError, match=message) as err:
+            Project.load(project)
+        assert "\n" not in str(err.value) and "clean.balance.prior" in str(err.value)
+
+
 def test_teacher_audit_scores_each_label_and_flags_a_weak_one(tmp_path: Path) -> None:
     """`graduate teacher audit` on label sets: micro/macro and per-label F1 recomputed from the raw
     answers; a second recorded configuration that never says "care" is flagged weak on it."""

@@ -1,10 +1,15 @@
 """Duplicates, rule filters, group cap and balance on synthetic data with known truth."""
 
 import random
+from collections import Counter
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from graduate.data.balance import class_counts, class_weights, prior_weights, undersample
+from graduate.data.balance import class_counts, class_weights, label_set_prior_weights, prior_weights, undersample, undersample_label_sets
+from graduate.formats import labelset
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.filters import cap_groups, rule_filter
 from graduate.data.text import text_hash
@@ -71,3 +76,48 @@ def test_prior_weights_make_classes_count_in_their_production_shares():
     w = prior_weights(labels, {"ok": 0.9, "bad": 0.1})
     assert w["bad"] * 25 / (w["bad"] * 25 + w["ok"] * 75) == pytest.approx(0.1)
     assert w["bad"] * 25 + w["ok"] * 75 == pytest.approx(100)  # the weights still sum to n
+
+
+LABELS = ["care", "purity", "loyalty"]
+label_sets = st.lists(st.sets(st.sampled_from(LABELS)).map(lambda s: labelset.encode(s, LABELS)), min_size=1, max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(label_sets, st.floats(0.01, 0.99))
+def test_multi_label_prior_weights_reach_a_label_share_and_keep_the_sum(sets, share):
+    w, reached = label_set_prior_weights(sets, LABELS, {"care": share})
+    assert len(w) == len(sets) and all(x > 0 for x in w)
+    assert sum(w) == pytest.approx(len(sets))
+    carry = [i for i, s in enumerate(sets) if "care" in (labelset.decode(s, LABELS) or ())]
+    if 0 < len(carry) < len(sets):  # a label on no item, or on every item, cannot move
+        assert sum(w[i] for i in carry) / len(sets) == pytest.approx(share, abs=1e-3) == reached["care"]
+    else:
+        assert w == pytest.approx([1.0] * len(sets))
+
+
+def test_multi_label_prior_weights_rake_several_labels_at_once():
+    rng = np.random.default_rng(0)
+    sets = [labelset.encode({lab for lab in LABELS if rng.random() < p}, LABELS) for p in rng.uniform(0.1, 0.6, 400)]
+    target = {"care": 0.1, "purity": 0.5, "loyalty": 0.3}
+    w, reached = label_set_prior_weights(sets, LABELS, target)
+    for lab, share in target.items():
+        got = sum(x for x, s in zip(w, sets) if lab in (labelset.decode(s, LABELS) or ())) / len(sets)
+        assert got == pytest.approx(share, abs=1e-3) and reached[lab] == pytest.approx(got)
+
+
+@settings(max_examples=150, deadline=None)
+@given(label_sets, st.integers(0, 5))
+def test_multi_label_undersampling_keeps_every_label_at_or_above_the_rarest(sets, seed):
+    def counts(kept):
+        c = Counter(lab for s in kept for lab in (sorted(labelset.decode(s, LABELS) or []) or [labelset.NONE]))
+        return c
+
+    before = counts(sets)
+    dropped = undersample_label_sets(sets, LABELS, seed=seed)
+    assert dropped == undersample_label_sets(sets, LABELS, seed=seed) == sorted(set(dropped))  # seeded, each once
+    kept = [s for i, s in enumerate(sets) if i not in set(dropped)]
+    after = counts(kept)
+    floor = min(before.values())
+    assert set(after) == set(before) and min(after.values()) == floor  # no label is lost or falls below the rarest
+    # nothing more can go: every kept item carries a label already at the floor
+    assert all(any(after[lab] == floor for lab in (sorted(labelset.decode(s, LABELS) or []) or [labelset.NONE])) for s in kept)

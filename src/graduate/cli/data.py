@@ -201,15 +201,17 @@ def balance(project: Path = typer.Argument(..., help="Project directory.")) -> N
     for c in ["label", "before", "share", "after", "share ", "balanced class weight"]:
         t.add_column(c, justify="left" if c == "label" else "right")
     # multi-label: an item may carry several labels, so a share is of the items (not of the counts)
-    nb = len(ds.labels) if multi else sum(step["before"].values()) or 1
-    na = len(ds.labels) if multi else sum(step["after"].values()) or 1
+    nb = (len(ds.labels) + step.get("dropped", 0) if multi else sum(step["before"].values())) or 1
+    na = (len(ds.labels) if multi else sum(step["after"].values())) or 1
+    weighted = step.get("weighted_shares") or {}  # multi-label prior: the share the weights give each label
     for lab in proj.spec.task.labels:
         b, a = step["before"].get(lab, 0), step["after"].get(lab, 0)
-        t.add_row(lab, str(b), f"{b / nb:.1%}", str(a), f"{a / na:.1%}", fmt(cw.get(lab)))
+        after_share = f"{weighted[lab]:.1%} weighted" if lab in weighted else f"{a / na:.1%}"
+        t.add_row(lab, str(b), f"{b / nb:.1%}", str(a), after_share, fmt(cw.get(lab)))
     console.print(t)
     console.print(
         "balancing is reported, not forced: set clean.balance.strategy to class_weight"
-        + (" (each item weighs its rarest label) " if multi else " or undersample ")
+        + (" (each item weighs its rarest label), prior (each label's production share) or undersample " if multi else ", prior or undersample ")
         + "to change it "
         "(a balanced set shifts the student's prior away from the rates it will see)",
         highlight=False,

@@ -80,3 +80,56 @@ def undersample(labels: Sequence[str], *, seed: int) -> list[int]:
             keep = set(rng.sample(idx, smallest))
             dropped += [i for i in idx if i not in keep]
     return sorted(dropped)
+
+
+def label_set_prior_weights(label_sets: Sequence[str], order: Sequence[str], prior: dict[str, float], *, tol: float = 1e-4, max_rounds: int = 200) -> tuple[list[float], dict[str, float]]:
+    """Multi-label prior: item weights under which each named label is carried by its production
+    share of the items (``prior``: label -> share of items that carry it, each in (0, 1)), found by
+    raking (iterative proportional fitting on each label's in/out margin); the weights sum to n.
+    A label no item carries, or every item carries, cannot be moved and is left as it is.
+    Returns (item weights, the weighted share each named label reaches)."""
+    import numpy as np
+
+    from graduate.formats import labelset
+
+    order = list(order)
+    sets = [labelset.decode(v, order) or frozenset() for v in label_sets]
+    n = len(sets)
+    if not n:
+        return [], {}
+    w = np.ones(n)
+    has = {lab: np.array([lab in s for s in sets]) for lab in prior}
+    movable = [lab for lab in prior if 0 < has[lab].sum() < n]
+    for _ in range(max_rounds):
+        worst = 0.0
+        for lab in movable:
+            share = w[has[lab]].sum() / w.sum()
+            worst = max(worst, abs(share - prior[lab]))
+            w[has[lab]] *= prior[lab] / share
+            w[~has[lab]] *= (1 - prior[lab]) / (1 - share)
+        if worst < tol:
+            break
+    w *= n / w.sum()
+    return [float(x) for x in w], {lab: float(w[has[lab]].sum() / n) for lab in prior}
+
+
+def undersample_label_sets(label_sets: Sequence[str], order: Sequence[str], *, seed: int) -> list[int]:
+    """Multi-label undersampling: positions to drop, visiting the items in a seeded random order and
+    dropping one when every label it carries (the empty set counting as a label of its own) is
+    still carried by more items than the rarest label: no label falls below the rarest one's count."""
+    from graduate.formats import labelset
+
+    order = list(order)
+    sets = [sorted(labelset.decode(v, order) or [labelset.NONE]) for v in label_sets]
+    counts = Counter(lab for s in sets for lab in s)
+    if not counts:
+        return []
+    floor = min(counts.values())
+    visit = list(range(len(sets)))
+    random.Random(seed).shuffle(visit)
+    dropped: list[int] = []
+    for i in visit:
+        if all(counts[lab] > floor for lab in sets[i]):
+            dropped.append(i)
+            counts.subtract(sets[i])
+    return sorted(dropped)

@@ -12,7 +12,16 @@ from typing import Any, Callable, Sequence
 from sqlalchemy import Engine, select
 
 from graduate.data.augment import SOURCE as AUGMENT_SOURCE, augmented_pool, derived_labels
-from graduate.data.balance import class_counts, class_weights, label_set_weights, per_label_counts, prior_weights, undersample
+from graduate.data.balance import (
+    class_counts,
+    class_weights,
+    label_set_prior_weights,
+    label_set_weights,
+    per_label_counts,
+    prior_weights,
+    undersample,
+    undersample_label_sets,
+)
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.examples import Example, select_examples, selection_examples
 from graduate.data.filters import cap_groups, rule_filter
@@ -202,13 +211,27 @@ def build_training_set(
     step: dict[str, Any] = {"step": "balance", "strategy": bal.strategy, "before": before}
     if multi:
         # A label set is not a class: counts are per label; class_weight makes each item weigh its
-        # rarest label (prior and undersample are refused for multi-label specs).
+        # rarest label, prior rakes the weights to each label's production share, undersample drops
+        # items whose every label is more common than the rarest.
         step["per_label"] = True
         if bal.strategy == "class_weight":
             item_w, label_w = label_set_weights(labels, spec.task.labels)
             for r, w in zip(rows, item_w):
                 r.weight *= w
             step.update(class_weights=label_w, reason="multi-label: each item weighs its rarest label's balanced weight (sum kept at n)")
+        elif bal.strategy == "prior":
+            item_w, reached = label_set_prior_weights(labels, spec.task.labels, bal.prior or {})
+            for r, w in zip(rows, item_w):
+                r.weight *= w
+            step.update(prior=bal.prior, weighted_shares=reached, reason="multi-label: item weights raked so each label is carried by its production share (sum kept at n)")
+        elif bal.strategy == "undersample":
+            dropped = set(undersample_label_sets(labels, spec.task.labels, seed=spec.seed))
+            step.update(
+                dropped=len(dropped),
+                reason="multi-label: random items (seeded) whose every label is more common than the rarest label",
+                removed=[[rows[i].ex.id, rows[i].label] for i in sorted(dropped)],
+            )
+            rows = [r for i, r in enumerate(rows) if i not in dropped]
     elif bal.strategy == "class_weight":
         cw = class_weights(labels, spec.task.labels)
         for r in rows:

@@ -97,13 +97,16 @@ class ProjectSpec(_Model):
         for i, sel in enumerate(self.audit.sets):
             if sel.source is not None and sel.source not in sources:
                 raise ValueError(f"audit.sets[{i}]: unknown data source {sel.source!r}; defined: {sources}")
-        if self.task.multi_label and self.clean.balance.strategy in ("prior", "undersample"):
-            raise ValueError(
-                f"clean.balance.strategy {self.clean.balance.strategy} is for single-label tasks (one class per item); "
-                "a multi-label task uses class_weight (each item weighs its rarest label) or none"
-            )
         prior = self.clean.balance.prior
-        if prior is not None and sorted(prior) != sorted(self.task.labels):
+        if prior is not None and self.task.multi_label:
+            unknown = sorted(set(prior) - set(self.task.labels))
+            if unknown:
+                raise ValueError(f"clean.balance.prior names labels not in task.labels {self.task.labels}: {unknown}")
+            if any(v >= 1 for v in prior.values()):
+                raise ValueError(f"clean.balance.prior: a multi-label share is the share of items that carry the label, under 1; got {prior}")
+        elif prior is not None and abs(sum(prior.values()) - 1) > 0.01:
+            raise ValueError(f"prior shares must sum to 1, got {sum(prior.values()):g} from {prior}")
+        elif prior is not None and sorted(prior) != sorted(self.task.labels):
             raise ValueError(f"clean.balance.prior must give a share for each label {self.task.labels}, got {sorted(prior)}")
         per_label = self.augment.counterfactual.per_item
         if isinstance(per_label, dict) and set(per_label) - set(self.task.labels):
