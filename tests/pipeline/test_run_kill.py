@@ -1,12 +1,14 @@
 """`kill -9` of `graduate run` at any moment (importing, building and splitting the training set,
 training, scoring): the rerun ends where an uninterrupted run ends (the same validation split,
-scores and best student), and the store holds every call, item, dataset and finished run once."""
+scores and best student), the store holds every call, item, dataset and finished run once, and
+the runs the kills cut short are marked interrupted, not left "running"."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -44,12 +46,35 @@ def store(project: Path) -> dict:
             "examples": conn.execute(select(func.count()).select_from(examples)).scalar(),
             "datasets": Counter((d.name, d.content_hash) for d in ds),
             "items_match_size": all(items.get(d.id, 0) == d.size for d in ds),
+            "status": Counter(r.status for r in conn.execute(select(runs.c.status))),
+            "errors": [r.error for r in conn.execute(select(runs.c.error).where(runs.c.status == "failed"))],
+            "failed_ids": {r.id for r in conn.execute(select(runs.c.id).where(runs.c.status == "failed"))},
             "finished_train": Counter(
                 (r.name, r.dataset_hash) for r in conn.execute(select(runs.c.name, runs.c.dataset_hash).where(runs.c.kind == "train", runs.c.status == "finished"))
             ),
         }
     proj.engine.dispose()
     return out
+
+
+def running_run(project: Path, proc: subprocess.Popen, timeout_s: float = 300) -> str:
+    """The id of the evaluate run ``proc`` is running, once it appears in the store."""
+    db = project / ".graduate" / "graduate.db"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "graduate run ended before its evaluate run was seen running"
+        if db.exists():
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                try:
+                    row = conn.execute(
+                        "SELECT id FROM runs WHERE kind = 'evaluate' AND status = 'running' AND owner LIKE ?", (f"%:{proc.pid}",)
+                    ).fetchone()
+                except sqlite3.OperationalError:  # the schema is still being created
+                    row = None
+            if row:
+                return row[0]
+        time.sleep(0.02)
+    raise AssertionError("no evaluate run seen running")
 
 
 def test_sigkill_of_run_at_any_moment_then_a_rerun_ends_like_an_uninterrupted_run(tiny_project: Path, tmp_path: Path) -> None:
@@ -73,6 +98,12 @@ def test_sigkill_of_run_at_any_moment_then_a_rerun_ends_like_an_uninterrupted_ru
             killed += 1
         proc.wait(timeout=120)
     assert killed >= 3, "the runs ended before the kills"
+    # and once while it scores: killed with its evaluate run "running"
+    proc = subprocess.Popen(command(tiny_project), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cut = running_run(tiny_project, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=120)
+    assert store(tiny_project)["status"]["running"] >= 1
 
     rerun = subprocess.run(command(tiny_project), env=cli_env(), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
@@ -89,5 +120,9 @@ def test_sigkill_of_run_at_any_moment_then_a_rerun_ends_like_an_uninterrupted_ru
     assert mine["calls"] == theirs["calls"] and mine["examples"] == theirs["examples"]
     assert max(mine["datasets"].values()) == 1 and set(mine["datasets"]) == set(theirs["datasets"])
     assert mine["items_match_size"]
+    # the runs a kill cut short are marked failed, "interrupted", by the next run: none stays "running"
+    assert mine["status"]["running"] == 0 and mine["status"]["failed"] >= 1
+    assert all(e.startswith("interrupted: its process (") for e in mine["errors"])
+    assert mine["failed_ids"] >= {cut}
     # each student trained once on the split's training part: a run finished before a kill is reused
     assert max(mine["finished_train"].values()) == 1 and set(mine["finished_train"]) == set(theirs["finished_train"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -67,6 +69,7 @@ class RunRow:
     error: str | None
     started_at: Any
     finished_at: Any
+    owner: str | None = None
 
 
 def start_run(
@@ -81,6 +84,7 @@ def start_run(
     artifact_dir: str | None = None,
 ) -> str:
     run_id = uuid.uuid4().hex
+    mark_interrupted(engine)
     with engine.begin() as conn:
         conn.execute(
             runs.insert().values(
@@ -95,9 +99,49 @@ def start_run(
                 seed=seed,
                 artifact_dir=artifact_dir,
                 started_at=now(),
+                owner=_me(),
             )
         )
     return run_id
+
+
+def _me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False  # it exists (another user's), or we cannot tell: not ours to mark
+    return False
+
+
+def mark_interrupted(engine: Engine) -> list[str]:
+    """Mark failed the runs still "running" whose process on this host is gone (killed, e.g.
+    ``kill -9``, or the machine restarted); returns their ids. Runs of other hosts, and runs whose
+    process still exists, are left as they are: never marks a live run."""
+    host = socket.gethostname()
+    with engine.connect() as conn:
+        running = conn.execute(select(runs.c.id, runs.c.owner).where(runs.c.status == "running", runs.c.owner.is_not(None))).all()
+    gone = []
+    for run_id, owner in running:
+        on, _, pid = owner.rpartition(":")
+        if on != host:
+            continue
+        if pid.isdigit() and int(pid) != os.getpid() and _gone(int(pid)):
+            gone.append((run_id, owner))
+    if gone:
+        with engine.begin() as conn:
+            for run_id, owner in gone:
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.id == run_id, runs.c.status == "running")
+                    .values(status="failed", error=f"interrupted: its process ({owner}) ended before the run finished", finished_at=now())
+                )
+    return [r for r, _ in gone]
 
 
 def finish_run(engine: Engine, run_id: str, *, metrics: dict[str, Any], artifact_dir: str | None = None) -> None:

@@ -199,6 +199,7 @@ runs = Table(
     Column("error", Text, nullable=True),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("owner", String(300), nullable=True, doc="host:pid of the process running it: a running run whose process is gone was interrupted"),
 )
 Index("ix_runs_fingerprint", runs.c.fingerprint)
 
