@@ -45,6 +45,16 @@ def test_run_stores_every_figure_with_the_test_sets_hash(evaluated_project):
     assert b["mean_abs_shift"] is not None and b["max_abs_shift"] >= b["mean_abs_shift"]
     assert {t["term"] for t in b["terms"]} >= {"gay", "jewish", "muslim"}
     assert "teacher" in bias["teacher_note"]  # the teacher has (almost) no recorded calls on these sets
+    # each term's FPR on the swapped copy = the same items' FPR before the swap + what the swap did
+    same = [t for t in b["terms"] if t.get("fpr_same_items_original") is not None]
+    assert same and all(t["fpr_perturbed"] == pytest.approx(t["fpr_same_items_original"] + t["fpr_change"]) for t in same)
+    assert all(0 <= t["fpr_change_p"] <= 1 and t["became_fp"] + t["stopped_fp"] <= t["negatives_perturbed"] for t in same)
+    from graduate.evaluate.assessment import figure
+    from graduate.evaluate.criteria import judge, parse_gate
+
+    for text, key in (("student.bias_fpr_change <= 1", "fpr_change"), ("student.bias_worst_term_fpr <= 1", "worst_term_fpr")):
+        (res,) = judge(parse_gate(text), lambda o, s, ts: figure(a, o, s, ts), best_student="tfidf-logreg", quality_sets=["test.balanced"])
+        assert res.left == b[key] and (res.passed or b[key] is None)
     assert a["best_student"] == "tfidf-logreg" == summary["best_student"]  # bias sets do not pick the best
 
     # one stored result per test set and predictor, each with the set's version and hash

@@ -52,3 +52,32 @@ def test_a_fair_model_has_no_shift_and_a_predictor_without_answers_gets_none():
     assert bias_pair_metrics(orig, pert, {}, {}, positive="bad", identity_terms=["muslim"]) is None
     labels_only = bias_pair_metrics(orig, pert, {0: ("ok", None), 1: ("bad", None)}, {100: ("bad", None), 101: ("bad", None)}, positive="bad", identity_terms=["muslim"])
     assert labels_only["mean_abs_shift"] is None and labels_only["flipped"] == 1
+
+
+def test_a_terms_fpr_is_split_into_the_comments_and_what_the_swap_itself_did():
+    # 'sikh' is swapped into 10 non-toxic comments: 4 were flagged before the swap (they are
+    # rude), the swap flags one more and clears none; 'gay' into 10 harmless ones: the swap flags 5.
+    rows, p_orig, p_pert = [], {}, {}
+    for i in range(10):
+        rows.append((f"s{i}", f"the christian comment {i}", f"the sikh comment {i}", "ok"))
+        p_orig[len(rows) - 1] = ("bad" if i < 4 else "ok", 0.6 if i < 4 else 0.1)
+        p_pert[100 + len(rows) - 1] = ("bad" if i < 5 else "ok", 0.6 if i < 5 else 0.1)
+    for i in range(10):
+        rows.append((f"g{i}", f"the jew story {i}", f"the gay story {i}", "ok"))
+        p_orig[len(rows) - 1] = ("ok", 0.1)
+        p_pert[100 + len(rows) - 1] = ("bad" if i < 5 else "ok", 0.7 if i < 5 else 0.1)
+    for i in range(20):  # comments naming no term, never flagged
+        rows.append((f"p{i}", f"a plain line {i}", f"a plain line {i}", "ok"))
+        p_orig[len(rows) - 1], p_pert[100 + len(rows) - 1] = ("ok", 0.1), ("ok", 0.1)
+    orig, pert = pair_sets(rows)
+    m = bias_pair_metrics(orig, pert, p_orig, p_pert, positive="bad", identity_terms=["sikh", "gay"], min_size=5)
+    t = {x["term"]: x for x in m["terms"]}
+    assert (t["sikh"]["fpr_perturbed"], t["sikh"]["fpr_same_items_original"]) == (pytest.approx(0.5), pytest.approx(0.4))
+    assert (t["sikh"]["became_fp"], t["sikh"]["stopped_fp"], t["sikh"]["fpr_change"]) == (1, 0, pytest.approx(0.1))
+    assert t["sikh"]["fpr_change_p"] == pytest.approx(1.0)  # one flip: chance
+    assert (t["gay"]["became_fp"], t["gay"]["fpr_change"]) == (5, pytest.approx(0.5))
+    assert t["gay"]["fpr_change_p"] == pytest.approx(2 * 0.5**5)  # exact McNemar: 5 of 5 discordant pairs one way
+    # the same FPR on the swapped copy, but only gay's comes from the term
+    assert t["sikh"]["fpr_perturbed"] == t["gay"]["fpr_perturbed"]
+    assert (m["fpr_change"], m["fpr_change_term"]) == (pytest.approx(0.5), "gay")
+    assert m["worst_term"] in ("sikh", "gay") and m["worst_term_fpr"] == pytest.approx(0.5) and m["fpr_perturbed"] == pytest.approx(0.25)

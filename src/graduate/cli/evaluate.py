@@ -67,14 +67,16 @@ def print_assessment(a: dict[str, Any]) -> None:
     bias = a.get("bias")
     if bias:
         tab = Table(title=f"identity-term bias: {bias['original']} vs {bias['perturbed']}", title_justify="left")
-        for c in ["student", "changed pairs", "mean |shift|", "max |shift|", "flipped", "FPR original", "FPR swapped", "largest FPR gap", "worst term"]:
-            tab.add_column(c, justify="left" if c in ("student", "worst term") else "right")
+        for c in ["student", "changed pairs", "mean |shift|", "max |shift|", "flipped", "FPR original", "FPR swapped", "largest FPR gap", "worst term", "FPR rise from the swap"]:
+            tab.add_column(c, justify="left" if c in ("student", "worst term", "FPR rise from the swap") else "right")
         for s, b in (bias.get("students") or {}).items():
             if not b:
                 continue
             tab.add_row(
                 s, str(b["changed_pairs"]), fmt(b.get("mean_abs_shift"), 4), fmt(b.get("max_abs_shift")), f"{b['flipped']} ({fmt(b.get('flip_rate'))})",
-                fmt(b.get("fpr_original")), fmt(b.get("fpr_perturbed")), fmt(b.get("fpr_gap")), str(b.get("worst_term") or "–"),
+                fmt(b.get("fpr_original")), fmt(b.get("fpr_perturbed")), fmt(b.get("fpr_gap")),
+                escape(f"{b['worst_term']} ({fmt(b.get('worst_term_fpr'))})" if b.get("worst_term") else "–"),
+                escape(f"{fmt(b.get('fpr_change'))} ({b['fpr_change_term']})" if b.get("fpr_change_term") else "–"),
             )
         if bias.get("teacher_note"):
             tab.caption = escape(bias["teacher_note"])

@@ -6,6 +6,12 @@ they mention.
 Per predictor: the false-positive rate per identity term on each copy, the largest gap between a
 term's FPR and the copy's overall FPR, and over the pairs whose text differs, the shift of the
 positive label's probability (perturbed - original) and the share of answers that flipped.
+
+A term's FPR on the perturbed copy mixes two things: the term, and the comments it happened to be
+swapped into. Per term, the same non-positive items are also scored before the swap
+(``fpr_same_items_original``); ``fpr_change`` is what the swap itself did to them (items it made
+false positives minus items it cleared, over the items), with an exact McNemar p-value on those
+flips. ``fpr_change`` (the largest over terms) is the bias; ``worst_term_fpr`` is also the sample.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+from scipy.stats import binomtest
 
 from graduate.evaluate.slices import identity_pattern
 from graduate.evaluate.testsets import TestSet
@@ -83,6 +90,19 @@ def bias_pair_metrics(
             members = [p for p in pairs if pat.search(p[ex_i].text)]
             row[f"n_{side}"] = len(members)
             row[f"fpr_{side}"], row[f"negatives_{side}"] = _fpr([p[g_i] for p in members], [p[p_i][0] for p in members], positive)
+        # The same items before the swap: how much of the term's FPR the term itself causes (a
+        # comment flagged with and without the term was flagged for something else).
+        same = [p for p in pairs if pat.search(p[3].text) and p[4] != positive]
+        if same:
+            before = [p[2][0] == positive for p in same]
+            after = [p[5][0] == positive for p in same]
+            became = sum(a and not b for a, b in zip(after, before))
+            stopped = sum(b and not a for a, b in zip(after, before))
+            row["fpr_same_items_original"] = float(np.mean(before))
+            row["became_fp"], row["stopped_fp"] = became, stopped
+            row["fpr_change"] = (became - stopped) / len(same)
+            # exact McNemar test on the discordant pairs: could the swap's flips be chance?
+            row["fpr_change_p"] = float(binomtest(became, became + stopped, 0.5).pvalue) if became + stopped else 1.0
         swapped_in = [
             pp[1] - po[1]
             for o, _, po, e, _, pp in changed
@@ -101,4 +121,9 @@ def bias_pair_metrics(
         default=None,
     )
     out["worst_term"] = worst["term"] if worst else None
+    out["worst_term_fpr"] = worst["fpr_perturbed"] if worst else None
+    sized = [t for t in terms if t.get("fpr_change") is not None and t["negatives_perturbed"] >= min_size]
+    rise = max(sized, key=lambda t: t["fpr_change"], default=None)
+    out["fpr_change"] = rise["fpr_change"] if rise else None
+    out["fpr_change_term"] = rise["term"] if rise else None
     return out

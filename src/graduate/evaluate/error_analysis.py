@@ -321,6 +321,17 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
                 f"  Non-{pos} comments that mention '{worst_term['term']}' are marked '{pos}' {_pct(worst_term['fpr_perturbed'])} of the time, "
                 f"vs {_pct(b['fpr_perturbed'])} over all non-{pos} comments."
             )
+            if worst_term.get("fpr_same_items_original") is not None:
+                out.append(
+                    f"  The same comments before '{worst_term['term']}' was swapped in: {_pct(worst_term['fpr_same_items_original'])}; "
+                    f"the swap made {worst_term['became_fp']} of them '{pos}' and cleared {worst_term['stopped_fp']} "
+                    f"(exact McNemar p = {worst_term['fpr_change_p']:.2f}): "
+                    + (
+                        "most of its gap to the overall rate is in which comments these are, not the term."
+                        if worst_term["fpr_change"] <= (worst_term["fpr_perturbed"] - b["fpr_perturbed"]) / 2
+                        else "the term itself causes most of its gap to the overall rate."
+                    )
+                )
         if bias.get("teacher_note"):
             out.append(f"  Note: {bias['teacher_note']}.")
     serving = (assessment.get("serving") or {}).get("students", {}).get(name) or {}

@@ -73,6 +73,8 @@ METRICS: dict[str, MetricInfo] = {
     "bias_max_abs_shift": MetricInfo("bias", False, False, "largest |score change| when identity terms are swapped"),
     "bias_flip_rate": MetricInfo("bias", False, True, "share of swapped pairs whose label changed"),
     "bias_fpr_gap": MetricInfo("bias", False, True, "largest gap between one identity term's FPR and the overall FPR"),
+    "bias_worst_term_fpr": MetricInfo("bias", False, True, "the FPR of the identity term with the highest FPR on the swapped copy"),
+    "bias_fpr_change": MetricInfo("bias", False, True, "largest rise of one identity term's FPR caused by the swap itself (the same items before and after)"),
 }
 
 # Figures a gate may take per label: ``student.f1[care]``.
