@@ -125,5 +125,5 @@ def bias_pair_metrics(
     sized = [t for t in terms if t.get("fpr_change") is not None and t["negatives_perturbed"] >= min_size]
     rise = max(sized, key=lambda t: t["fpr_change"], default=None)
     out["fpr_change"] = rise["fpr_change"] if rise else None
-    out["fpr_change_term"] = rise["term"] if rise else None
+    out["fpr_change_term"] = rise["term"] if rise and rise["fpr_change"] > 0 else None  # no term when the swap raised none
     return out
