@@ -124,5 +124,7 @@ def test_sigkill_of_run_at_any_moment_then_a_rerun_ends_like_an_uninterrupted_ru
     assert mine["status"]["running"] == 0 and mine["status"]["failed"] >= 1
     assert all(e.startswith("interrupted: its process (") for e in mine["errors"])
     assert mine["failed_ids"] >= {cut}
+    listed = subprocess.run([sys.executable, "-m", "graduate", "runs", "list", str(tiny_project)], env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "failed (interrupted)" in listed.stdout and "running" not in listed.stdout
     # each student trained once on the split's training part: a run finished before a kill is reused
     assert max(mine["finished_train"].values()) == 1 and set(mine["finished_train"]) == set(theirs["finished_train"])

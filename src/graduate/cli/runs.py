@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console
@@ -40,7 +41,7 @@ def list_runs(
     for r in rows:
         m = r.metrics or {}
         t.add_row(
-            r.id[:8], r.kind, r.name, r.status, str(r.seed), (r.dataset_hash or "")[:8],
+            r.id[:8], r.kind, escape(r.name), r.status + (" (interrupted)" if (r.error or "").startswith("interrupted") else ""), str(r.seed), (r.dataset_hash or "")[:8],
             r.started_at.strftime("%m-%d %H:%M") if r.started_at else "",
             f"{m['fit_seconds']:.1f}" if isinstance(m.get("fit_seconds"), (int, float)) else "",
             f"{v['score']:.3f}" if isinstance(v := (m.get("validation") or {}), dict) and isinstance(v.get("score"), (int, float)) else "",
