@@ -36,6 +36,12 @@ def figures(project, student: str) -> dict:
     k = round(homo["fpr_perturbed"] * homo["negatives_perturbed"])
     ci = binomtest(k, homo["negatives_perturbed"]).proportion_ci(method="wilson")
     acc = {n: e["test_sets"][n]["students"][student]["accuracy"] for n in ("test.balanced", "test.indist")}
+    st = e["test_sets"].get("identity.statements")
+    statements = "–"
+    if st is not None:  # the example's templated identity statements: worst of the 13 terms, and every term's non-toxic ones
+        s = st["students"][student]
+        w = s["worst_identity"]
+        statements = f"{w['term']} {w['false_positives']}/{w['negatives']}; all {s['fpr']:.3f}; TPR {s['tpr']:.2f}"
     return {
         "test.balanced": f"{acc['test.balanced']:.4f}",
         "test.indist": f"{acc['test.indist']:.4f}",
@@ -43,6 +49,7 @@ def figures(project, student: str) -> dict:
         "worst term FPR": f"{worst['term']} {worst['fpr_perturbed']:.3f}",
         "FPR all (fuzzed)": f"{b['fpr_perturbed']:.4f}",
         "mean |shift|": f"{b['mean_abs_shift']:.4f}",
+        "identity statements: worst term; FPR all; TPR": statements,
     }
 
 
@@ -123,7 +130,7 @@ def main() -> int:
         rows.append([label, added, summary["dataset"]["size"], *f.values()])
     table(
         f"counterfactual augmentation (identity terms, items labelled {args.labels}), {args.student} on examples/toxicity",
-        ["copies per item", "items added", "train size", "test.balanced", "test.indist", "FPR 'homosexual' (fuzzed) [95% CI]", "worst term FPR", "FPR all (fuzzed)", "mean |shift|"],
+        ["copies per item", "items added", "train size", "test.balanced", "test.indist", "FPR 'homosexual' (fuzzed) [95% CI]", "worst term FPR", "FPR all (fuzzed)", "mean |shift|", "identity statements: worst term; FPR all; TPR"],
         rows,
     )
     return 0

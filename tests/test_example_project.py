@@ -1,11 +1,13 @@
 """The example project on the real shared data (../shared beside the checkout, as in CI)."""
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from graduate import Project
+from graduate.spec.evaluation import DEFAULT_IDENTITY_TERMS
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "toxicity" / "graduate.yaml"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "jigsaw"
@@ -42,5 +44,25 @@ def test_example_reproduces_published_teacher_figures(tmp_path):
     student = tb["students"]["tfidf-logreg"]
     assert student["accuracy"] > 0.85
     assert ti["students"]["tfidf-logreg"]["accuracy"] > 0.9
+    # The identity statements (examples/toxicity/identity_statements.csv): 25 terms x 25 non-toxic
+    # and 10 toxic templates; the worst of the 13 evaluated terms has 25 non-toxic statements.
+    ids = summary["test_sets"]["identity.statements"]
+    assert ids["n"] == 875 and ids["label_counts"] == {"ok": 625, "bad": 250}
+    figs = json.loads(Path(summary["evaluation"]).read_text())["test_sets"]["identity.statements"]["students"]["tfidf-logreg"]
+    worst = figs["worst_identity"]
+    assert worst["negatives"] == 25 and worst["term"] in DEFAULT_IDENTITY_TERMS
+    assert figs["worst_identity_fpr"] == worst["fpr"] == worst["false_positives"] / 25
     # the student is orders of magnitude cheaper than the teacher
     assert student["cost_per_1k_usd"] < summary["teacher"]["cost_per_1k_usd"] / 1000
+
+
+def test_identity_statements_csv_is_what_its_generator_writes(tmp_path):
+    import importlib.util
+
+    script = EXAMPLE.parent / "identity_statements.py"
+    mod_spec = importlib.util.spec_from_file_location("identity_statements", script)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    assert mod.write(tmp_path / "s.csv") == 875
+    assert (tmp_path / "s.csv").read_bytes() == (EXAMPLE.parent / "identity_statements.csv").read_bytes()
+    assert mod.TERMS[:13] == DEFAULT_IDENTITY_TERMS  # the example's evaluation.identity_terms come first

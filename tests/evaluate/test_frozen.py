@@ -60,3 +60,23 @@ def test_a_changed_test_set_is_refused_until_its_version_is_raised(tiny_project)
 
     # version 2 is now frozen in turn: evaluating it again is accepted and gives the same hash
     assert Project.load(tiny_project).evaluate()["test_sets"]["test.balanced"]["content_hash"] == new_hash
+
+
+def test_a_test_set_added_after_the_run_names_the_source_to_import(tiny_project, tmp_path):
+    from graduate.errors import NotReadyError
+
+    Project.load(tiny_project).run()
+    statements = tiny_project / "statements.csv"
+    statements.write_text("id,text,gold\ns1,I am gay.,0\ns2,Muslim people are nice.,0\n", encoding="utf-8")
+    raw = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+    raw["data"].append({"name": "statements", "path": "statements.csv", "id_column": "id", "text_column": "text", "gold_column": "gold", "gold_values": {"0": "ok", "1": "bad"}})
+    raw["test_sets"].append({"name": "identity.statements", "source": "statements", "purpose": "bias"})
+    (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(NotReadyError) as exc:
+        Project.load(tiny_project).evaluate()
+    assert str(exc.value) == (
+        "test set 'identity.statements': data source 'statements' has no items in the store yet; "
+        "`graduate run PROJECT` imports every data source of graduate.yaml"
+    )
+    second = Project.load(tiny_project).run()  # which imports it
+    assert second["test_sets"]["identity.statements"]["n"] == 2

@@ -7,7 +7,7 @@ from sklearn.metrics import accuracy_score, average_precision_score, f1_score, r
 from graduate.evaluate.calibration import calibration
 from graduate.evaluate.intervals import bootstrap_intervals
 from graduate.evaluate.metrics import confusion, label_metrics, pr_auc
-from graduate.evaluate.slices import length_bucket_names, make_slices, slice_metrics, worst_slices
+from graduate.evaluate.slices import length_bucket_names, make_slices, slice_metrics, worst_identity_fpr, worst_slices
 
 LABELS = ["ok", "bad"]
 
@@ -102,3 +102,21 @@ def test_slices_by_label_length_and_identity_term():
     worst = worst_slices(list(rows.values()), min_size=1, baseline=0.6)
     assert worst[0]["name"] in ("100-299 chars", ">=300 chars", "mentions 'gay'") and worst[0]["accuracy"] == 0.0
     assert all(w["kind"] != "label" for w in worst)
+
+
+def test_worst_identity_fpr_is_the_term_flagged_most_among_large_enough_slices():
+    # 'gay': 12 non-toxic statements, 3 flagged; 'muslim': 12, 1 flagged; 'sikh': 4, all flagged
+    # (too few non-toxic items to rank); toxic items never count towards an FPR.
+    texts, gold, pred = [], [], []
+    for term, n, flagged in (("gay", 12, 3), ("muslim", 12, 1), ("sikh", 4, 4)):
+        texts += [f"I am {term} {i}" for i in range(n)] + [f"I hate {term} people {i}" for i in range(5)]
+        gold += ["ok"] * n + ["bad"] * 5
+        pred += ["bad"] * flagged + ["ok"] * (n - flagged) + ["ok"] * 5  # misses every toxic one
+    slices = make_slices(texts, gold, labels=LABELS, length_buckets=[100], identity_terms=["gay", "muslim", "sikh", "jewish"])
+    rows = slice_metrics(slices, gold, pred, labels=LABELS, positive="bad")
+    by = {r["name"]: r for r in rows}
+    assert by["mentions 'gay'"]["negatives"] == 12 and by["mentions 'sikh'"]["negatives"] == 4
+    assert by["mentions 'jewish'"]["negatives"] == 0 and by["mentions 'jewish'"]["fpr"] is None
+    assert worst_identity_fpr(rows, min_size=10) == {"term": "gay", "fpr": 0.25, "negatives": 12, "false_positives": 3}
+    assert worst_identity_fpr(rows, min_size=4)["term"] == "sikh"
+    assert worst_identity_fpr(rows, min_size=13) is None

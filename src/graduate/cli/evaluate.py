@@ -24,6 +24,14 @@ def _with_ci(figs: dict[str, Any], metric: str) -> str:
     return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else text
 
 
+def _worst_term(w: dict[str, Any] | None) -> str:
+    if not w:
+        return "–"
+    if not w["false_positives"]:
+        return "0.000 (no term flagged)"
+    return escape(f"{w['term']} {w['fpr']:.3f} ({w['false_positives']}/{w['negatives']})")
+
+
 def print_assessment(a: dict[str, Any]) -> None:
     students = list(a.get("students") or {})
     best = a.get("best_student")
@@ -45,6 +53,9 @@ def print_assessment(a: dict[str, Any]) -> None:
             if all(v.get(m) is None for v in vals):
                 continue
             tab.add_row(row, *[_with_ci(v, m) for v in vals])
+        worst = [teacher.get("worst_identity")] + [((t.get("students") or {}).get(s) or {}).get("worst_identity") for s in students]
+        if any(worst):  # the identity term whose non-positive items are flagged most
+            tab.add_row("worst identity term FPR", *[_worst_term(w) for w in worst])
         if teacher.get("too_few_answers"):
             tab.caption = f"teacher: {teacher.get('answered')} answers of {t['n']} items, too few to score (evaluation.min_teacher_answers)"
         elif teacher.get("missing") or teacher.get("unparseable"):

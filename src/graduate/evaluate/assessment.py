@@ -34,7 +34,7 @@ from graduate.evaluate.frozen import save_results
 from graduate.evaluate.intervals import bootstrap_intervals
 from graduate.evaluate.latency import measure_latency, teacher_latency
 from graduate.evaluate.metrics import confusion, label_metrics, pr_auc
-from graduate.evaluate.slices import make_slices, slice_metrics, worst_slices
+from graduate.evaluate.slices import make_slices, slice_metrics, worst_identity_fpr, worst_slices
 from graduate.evaluate.testsets import TestSet
 from graduate.spec import ProjectSpec
 from graduate.store.schema import predictions
@@ -117,6 +117,9 @@ def _quality_figures(
     rows = slice_metrics(slices, test.gold, pred, labels=labels, positive=positive)
     out["slices"] = rows
     out["worst_slices"] = worst_slices(rows, min_size=ev.min_slice_size, baseline=out.get("accuracy"))
+    worst_term = worst_identity_fpr(rows, min_size=ev.min_slice_size)
+    out["worst_identity"] = worst_term
+    out["worst_identity_fpr"] = worst_term["fpr"] if worst_term else None
     return out
 
 

@@ -324,7 +324,7 @@ def build_context(
                 "slices": slice_rows,
                 "worst": {s: figs[s].get("worst_slices") or [] for s in students},
                 "confusion_plot": plots.confusion_plot(
-                    {(f"teacher" if p == "teacher" else p): figs[p].get("confusion") for p in predictors if figs[p].get("n") or figs[p].get("answered")},
+                    {("teacher" if p == "teacher" else p): figs[p].get("confusion") for p in predictors if figs[p].get("n") or figs[p].get("answered")},
                     labels,
                     title=f"{ts}: confusion matrices (rows gold, columns predicted)",
                 ),

@@ -47,7 +47,8 @@ def make_slices(texts: Sequence[str], gold: Sequence[str], *, labels: list[str],
 def slice_metrics(
     slices: list[Slice], gold: Sequence[str], pred: Sequence[str | None], *, labels: list[str], positive: str
 ) -> list[dict[str, Any]]:
-    """Per slice: items, items with a prediction, accuracy, and (binary) FPR and FNR.
+    """Per slice: items, items with a prediction, accuracy, and (binary) FPR and FNR with the
+    answered gold-negative items the FPR is over (``negatives``).
 
     ``pred`` may hold None (no answer, e.g. the teacher on items it was never asked about);
     those items are left out of the slice's figures.
@@ -59,7 +60,7 @@ def slice_metrics(
     rows = []
     for s in slices:
         idx = [i for i in s.members if pred[i] is not None]
-        row: dict[str, Any] = {"kind": s.kind, "name": s.name, "n": len(s.members), "answered": len(idx), "accuracy": None, "fpr": None, "fnr": None}
+        row: dict[str, Any] = {"kind": s.kind, "name": s.name, "n": len(s.members), "answered": len(idx), "accuracy": None, "fpr": None, "fnr": None, "negatives": 0}
         if idx:
             g = [gold[i] for i in idx]
             p = [pred[i] for i in idx]
@@ -67,6 +68,7 @@ def slice_metrics(
             if binary:
                 tn, fp, fn, tp = confusion_matrix(g, p, labels=[negative, positive]).ravel()
                 row["fpr"] = float(fp / (fp + tn)) if fp + tn else None
+                row["negatives"] = int(fp + tn)
                 row["fnr"] = float(fn / (fn + tp)) if fn + tp else None
         rows.append(row)
     return rows
@@ -83,3 +85,15 @@ def worst_slices(rows: list[dict[str, Any]], *, min_size: int, baseline: float |
     ]
     ranked.sort(key=lambda r: (r["accuracy"], -r["answered"]))
     return ranked[:limit]
+
+
+def worst_identity_fpr(rows: list[dict[str, Any]], *, min_size: int) -> dict[str, Any] | None:
+    """The identity-term slice with the highest false-positive rate among those with at least
+    ``min_size`` answered gold-negative items (binary tasks): how often a non-toxic text that names
+    that term is flagged. None when no term slice is that large."""
+    ranked = [r for r in rows if r["kind"] == "identity" and r.get("fpr") is not None and r.get("negatives", 0) >= min_size]
+    if not ranked:
+        return None
+    worst = max(ranked, key=lambda r: (r["fpr"], r["negatives"]))
+    term = worst["name"].removeprefix("mentions '").removesuffix("'")
+    return {"term": term, "fpr": worst["fpr"], "negatives": worst["negatives"], "false_positives": round(worst["fpr"] * worst["negatives"])}

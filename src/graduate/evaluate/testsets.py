@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from graduate.data.examples import Example, labels_for, selection_examples
+from graduate.data.examples import Example, labels_for, select_examples, selection_examples
 from graduate.errors import NotReadyError
 from graduate.spec import ProjectSpec, SelectionSpec
 
@@ -29,6 +29,11 @@ def load_test_set(engine: Engine, selection: SelectionSpec) -> TestSet:
     pool = selection_examples(engine, selection)
     gold = labels_for(engine, [ex.id for ex in pool], kind="gold")
     kept = [ex for ex in pool if gold.get(ex.id) is not None]
+    if not pool and not select_examples(engine, source=selection.source, tags=[]):
+        raise NotReadyError(
+            f"test set {selection.name!r}: data source {selection.source!r} has no items in the store yet; "
+            "`graduate run PROJECT` imports every data source of graduate.yaml"
+        )
     if not kept:
         raise NotReadyError(
             f"test set {selection.name!r} has no examples with gold labels (tags {selection.tags}); "

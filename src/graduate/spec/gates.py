@@ -53,6 +53,9 @@ METRICS: dict[str, MetricInfo] = {
     "pr_auc": MetricInfo("test", True, True, "area under the precision-recall curve (average precision)"),
     "fpr": MetricInfo("test", False, True, "false-positive rate at the operating threshold (binary)"),
     "tpr": MetricInfo("test", True, True, "true-positive rate at the operating threshold (binary)"),
+    "worst_identity_fpr": MetricInfo(
+        "test", False, True, "binary: the highest FPR over evaluation.identity_terms on one test set (terms with min_slice_size or more non-positive items)"
+    ),
     "ece": MetricInfo("test", False, False, "expected calibration error of the predicted probabilities"),
     "brier": MetricInfo("test", False, False, "Brier score of the positive label's probability (binary)"),
     "agreement_with_teacher": MetricInfo("test", True, False, "share of items where the student gives the teacher's label"),
