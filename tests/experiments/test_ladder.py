@@ -48,3 +48,54 @@ def test_bad_gate_and_unknown_kind_are_clear(tiny_project):
         climb_ladder(proj, kinds=["majority"], gates=["student.accuracy >= 0.9 on test.nope"])
     with pytest.raises(SpecError, match=r"unknown student kinds \['bert'\]"):
         climb_ladder(proj, kinds=["bert"])
+
+
+def _hold_out(project, share=0.5, min_items=10):
+    import yaml
+
+    path = project / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["model_selection"] = {"validation_share": share, "min_items": min_items}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def test_the_climb_is_judged_on_held_out_training_items_with_gold_never_on_a_test_set(tiny_project):
+    from sqlalchemy import select
+
+    from graduate.data.examples import labels_for
+    from graduate.store.schema import datasets
+
+    _hold_out(tiny_project)
+    proj = Project.load(tiny_project)
+    result = climb_ladder(proj, kinds=["majority", "tfidf-logreg"], gates=["student.accuracy >= 0.99 * teacher.accuracy on test.balanced"])
+    full = proj.build_training_set()
+    assert result.judged_on == "validation" and result.judged_note == ""
+    n = result.validation_items
+    assert 10 <= n < len(full.examples)
+    gold = labels_for(proj.engine, [ex.id for ex in full.examples], kind="gold")
+    assert all(gold[ex.id] is not None for ex in full.examples)  # the tiny pool is gold-labelled throughout
+    for rung in result.rungs:
+        # every gate judged on the held-out items, whichever test set it names; the test sets only report
+        assert [g.test_set for g in rung.gates] == ["validation"]
+        assert rung.gates[0].left == rung.validation["accuracy"] and rung.validation["n"] == n
+        assert rung.gates[0].right == pytest.approx(0.99 * result.validation_teacher["accuracy"])
+        assert "test.balanced" in rung.tests  # still reported
+    # Every rung trained on the rest: the stored training set is the pool less the held-out items.
+    with proj.engine.connect() as conn:
+        sizes = [r.size for r in conn.execute(select(datasets.c.size).order_by(datasets.c.id))]
+    assert len(full.examples) - n in sizes
+    # The evaluate run records what judged the climb.
+    from graduate.store.runs import get_runs as runs_of
+
+    ladder_run = next(r for r in runs_of(proj.engine, kind="evaluate") if r.id == result.evaluation_run_id)
+    assert ladder_run.metrics["judged_on"] == "validation"
+    assert set(ladder_run.metrics["validation"]) == {r.name for r in result.rungs}
+
+
+def test_a_pool_too_small_to_hold_out_is_judged_on_the_test_sets_and_says_so(tiny_project):
+    proj = Project.load(tiny_project)  # 161 comments: under 4 x model_selection.min_items (50)
+    result = climb_ladder(proj, kinds=["majority", "tfidf-logreg"], gates=["student.accuracy >= 0.6 on test.balanced"])
+    assert result.judged_on == "test sets" and "nothing could be held out" in result.judged_note
+    assert "4 x model_selection.min_items" in result.judged_note
+    single = climb_ladder(proj, kinds=["tfidf-logreg"])  # one student is not a climb: judged on the test sets, no note
+    assert single.judged_on == "test sets" and single.judged_note == ""

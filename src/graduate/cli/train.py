@@ -47,9 +47,12 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
     from graduate.experiments.ladder import DEFAULT_GATE
 
     tests = list(result.teacher["tests"])
+    on_validation = result.judged_on == "validation"
     title = f"student {result.rungs[0].kind}" if result.single and result.rungs else "student ladder (smallest first)"
     t = Table(title=title, title_justify="left")
     t.add_column("rung")
+    if on_validation:
+        t.add_column(f"accuracy validation ({result.validation_items} held out, judged)", justify="right")
     for name in tests:
         t.add_column(f"accuracy {name}", justify="right")
     t.add_column("size MB", justify="right")
@@ -59,6 +62,7 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
     t.add_column("gates", justify="center")
     t.add_row(
         result.teacher["labeller"],
+        *([fmt((result.validation_teacher or {}).get("accuracy"))] if on_validation else []),
         *[fmt(result.teacher["tests"][n].get("accuracy")) for n in tests],
         "–",
         "–",
@@ -70,6 +74,7 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
         gates = "met" if r.met else ("–" if not r.gates else "not met")
         t.add_row(
             r.name + (" (reused)" if r.reused else ""),
+            *([fmt((r.validation or {}).get("accuracy"))] if on_validation else []),
             *[fmt(r.tests.get(n, {}).get("accuracy")) for n in tests],
             f"{r.size_bytes / 1e6:.2f}" + (f" + {r.base_bytes / 1e6:.0f} base" if r.base_bytes else ""),
             f"{r.fit_seconds:.1f}",
@@ -78,6 +83,14 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
             gates,
         )
     console.print(t)
+    if on_validation:
+        console.print(
+            f"judged on {result.validation_items} training items held out from every rung, against their gold labels "
+            "(model_selection); the test sets only report",
+            highlight=False,
+        )
+    elif not result.single:
+        err_console.print(f"[yellow]judged on the test sets[/]: {escape(result.judged_note)}; their figures are then no longer an independent report", highlight=False)
     for r in result.rungs:
         for g in r.gates:
             mark = "[green]pass[/]" if g.passed else "[red]fail[/]"
@@ -86,7 +99,8 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
         err_console.print(f"  not judged by the ladder (use `graduate evaluate`): {escape(text)}", highlight=False)
     if result.default_gate:
         console.print(
-            f"no gates in graduate.yaml: {'judged' if result.single else 'climbed until'} [bold]{escape(DEFAULT_GATE)}[/] on every quality test set "
+            f"no gates in graduate.yaml: {'judged' if result.single else 'climbed until'} [bold]{escape(DEFAULT_GATE)}[/] "
+            f"{'on the validation items' if on_validation else 'on every quality test set'} "
             "(add gates: or pass --until to choose)",
             highlight=False,
         )

@@ -48,13 +48,14 @@ def _key(ex: Example) -> str:
     return f"group:{ex.group}" if ex.group else f"text:{ex.text_hash}"
 
 
-def carve_validation(engine: Engine, spec: ProjectSpec, dataset: Dataset) -> Split:
+def carve_validation(engine: Engine, spec: ProjectSpec, dataset: Dataset, *, compare: bool = False) -> Split:
     """Hold out ``model_selection.validation_share`` of the dataset's own items (clamped to
-    ``min_items``..``max_items``) when students must be compared; else train on everything."""
+    ``min_items``..``max_items``) when students must be compared (``compare``: the caller compares
+    students the spec does not list, e.g. the ladder's rungs); else train on everything."""
     sel = spec.model_selection
     own = [i for i, ex in enumerate(dataset.examples) if ex.source != MADE_SOURCE]
     report: dict[str, Any] = {"share": sel.validation_share, "min_items": sel.min_items, "max_items": sel.max_items, "seed": spec.seed}
-    if not needs_validation(spec):
+    if not compare and not needs_validation(spec):
         why = f"model_selection.student names {sel.student!r}" if sel.student else "one student: nothing to pick"
         return Split(dataset, None, {**report, "held_out": 0, "reason": why})
     if len(own) < 4 * sel.min_items:
