@@ -99,3 +99,41 @@ def test_a_pool_too_small_to_hold_out_is_judged_on_the_test_sets_and_says_so(tin
     assert "4 x model_selection.min_items" in result.judged_note
     single = climb_ladder(proj, kinds=["tfidf-logreg"])  # one student is not a climb: judged on the test sets, no note
     assert single.judged_on == "test sets" and single.judged_note == ""
+
+
+def test_a_pool_without_gold_climbs_on_reviewed_held_out_items_once_a_reviewer_labelled_them(tiny_project):
+    import csv
+
+    import yaml
+
+    from graduate.data.review import import_review
+    from graduate.data.validation import carve_validation
+
+    # The training pool is a source without gold (the comments without their is_bad column), as a
+    # pool labelled only by the teacher is; the test set keeps its gold.
+    path = tiny_project / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["data"].append({"name": "pool", "path": "./comments.csv", "id_column": "id", "tags_column": "subsets"})
+    raw["train"]["source"] = "pool"
+    raw["model_selection"] = {"validation_share": 0.5, "min_items": 10}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(tiny_project)
+    before = climb_ladder(proj, kinds=["majority", "tfidf-logreg"], gates=["student.accuracy >= 0.6 on test.balanced"])
+    assert before.judged_on == "test sets"
+    assert before.judged_note.startswith("0 of the ") and "carry a gold or reviewed label" in before.judged_note
+    assert [g.test_set for g in before.rungs[0].gates] == ["test.balanced"]
+
+    # A reviewer labels the held-out items (here: the data's gold, through the review-queue import).
+    held = carve_validation(proj.engine, proj.spec, proj.build_training_set(), compare=True).validation
+    with (tiny_project / "comments.csv").open(newline="", encoding="utf-8") as f:
+        gold = {r["id"]: {"0": "ok", "1": "bad"}[r["is_bad"]] for r in csv.DictReader(f)}
+    review = tiny_project / "review.csv"
+    with review.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["example_id", "source", "external_id", "corrected_label", "reviewer"])
+        for ex in held.examples:
+            w.writerow([ex.id, ex.source, ex.external_id, gold[ex.external_id], "ann"])
+    import_review(proj.engine, review, proj.spec.task.labels)
+    after = climb_ladder(Project.load(tiny_project), kinds=["majority", "tfidf-logreg"], gates=["student.accuracy >= 0.6 on test.balanced"])
+    assert after.judged_on == "validation" and after.validation_items == len(held.examples)
+    assert [g.test_set for g in after.rungs[0].gates] == ["validation"]

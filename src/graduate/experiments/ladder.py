@@ -161,9 +161,11 @@ VALIDATION = "validation"
 
 
 def validation_test_set(project: "Project", validation: Dataset) -> TestSet:
-    """The held-out training items that carry a gold label, as a test set named ``validation``."""
+    """The held-out training items that carry a gold label (else a reviewer's label: the review
+    queue's import), as a test set named ``validation``."""
     ids = [ex.id for ex in validation.examples]
-    gold = labels_for(project.engine, ids, kind="gold")
+    gold = labels_for(project.engine, ids, kind="human")
+    gold.update({i: g for i, g in labels_for(project.engine, ids, kind="gold").items() if g is not None})
     kept = [ex for ex in validation.examples if gold.get(ex.id) is not None]
     h = hashlib.sha256()
     for ex in kept:
@@ -202,9 +204,9 @@ def climb_ladder(
                 train_on.id = save_dataset(project.engine, train_on)
             else:
                 note = (
-                    f"{len(candidate.examples)} of the {len(split.validation.examples)} held-out training items carry a gold label, under "
-                    f"model_selection.min_items ({spec.model_selection.min_items}); give the pool gold labels (a reviewed sample: "
-                    "`graduate data review`) to climb on validation data"
+                    f"{len(candidate.examples)} of the {len(split.validation.examples)} held-out training items carry a gold or reviewed label, under "
+                    f"model_selection.min_items ({spec.model_selection.min_items}); label a sample of the pool by hand "
+                    "(`graduate data review` imports it) to climb on validation data"
                 )
     progress("build training set", 1, 1)
     if judge_set is not None:
