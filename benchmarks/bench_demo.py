@@ -79,11 +79,17 @@ def main() -> None:
     best = s1["best_student"]
     b = e["bias"]["students"][best]
     terms = sorted((t for t in b["terms"] if t["negatives_perturbed"] >= 20), key=lambda t: -t["fpr_perturbed"])
+    st = (e["test_sets"].get("identity.statements") or {}).get("students", {}).get(best)
+    statements = "–"
+    if st is not None:
+        w = st.get("worst_identity") or {}
+        statements = f"{w.get('term')} {w.get('false_positives')}/{w.get('negatives')}; all {st['fpr']:.3f}; toxic flagged {st['tpr']:.3f}"
+    failed = [g["gate"] for g in e["gates"] if not g["passed"]]
     table(
-        f"the best student ({best}): bias pair and serving",
-        ["worst term FPR (fuzzed)", "FPR all (fuzzed)", "mean |shift|", "single-item p99 ms", "gates passed"],
-        [[f"{terms[0]['term']} {terms[0]['fpr_perturbed']:.3f} of {terms[0]['negatives_perturbed']}", f"{b['fpr_perturbed']:.4f}", f"{b['mean_abs_shift']:.4f}",
-          f"{e['serving']['students'][best]['latency_p99_ms']:.1f}", f"{sum(g['passed'] for g in e['gates'])} of {len(e['gates'])}"]],
+        f"the best student ({best}): bias pair, identity statements and serving",
+        ["worst term FPR (fuzzed)", "FPR all (fuzzed)", "mean |shift|", "identity statements: worst term; FPR all; toxic flagged", "single-item p99 ms", "gates passed"],
+        [[f"{terms[0]['term']} {terms[0]['fpr_perturbed']:.3f} of {terms[0]['negatives_perturbed']}", f"{b['fpr_perturbed']:.4f}", f"{b['mean_abs_shift']:.4f}", statements,
+          f"{e['serving']['students'][best]['latency_p99_ms']:.1f}", f"{sum(g['passed'] for g in e['gates'])} of {len(e['gates'])}" + (f" (failed: {'; '.join(failed)})" if failed else "")]],
     )
 
 
