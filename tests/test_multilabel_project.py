@@ -482,3 +482,16 @@ def test_a_multi_label_project_trains_the_llm_student_and_serves_its_sets(mfrc_c
             assert answered is not None and labelset.decode(answered, labels) == set(classified["labels"])
     finally:
         os.environ.pop("GRADUATE_API_KEYS", None)
+
+
+def test_the_ladder_climbs_label_sets_on_held_out_pool_items_by_micro_f1(mfrc_copy: Path) -> None:
+    from graduate.experiments.ladder import climb_ladder
+
+    result = climb_ladder(Project.load(mfrc_copy), kinds=["majority", "tfidf-logreg"], gates=["student.micro_f1 >= 0.85 * teacher.micro_f1 on test"])
+    # MFRC's pool carries gold: the climb is judged on held-out pool items, the test set only reports.
+    assert result.judged_on == "validation" and result.metric == "micro_f1" and result.skipped_gates == []
+    assert result.validation_items >= 50
+    first = result.rungs[0]
+    assert first.kind == "majority" and [g.test_set for g in first.gates] == ["validation"]
+    assert first.gates[0].left == first.validation["micro_f1"] and 0 < result.validation_teacher["micro_f1"] < 1
+    assert "test" in first.tests and first.tests["test"]["micro_f1"] is not None

@@ -52,9 +52,9 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
     t = Table(title=title, title_justify="left")
     t.add_column("rung")
     if on_validation:
-        t.add_column(f"accuracy validation ({result.validation_items} held out, judged)", justify="right")
+        t.add_column(f"{result.metric} validation ({result.validation_items} held out, judged)", justify="right")
     for name in tests:
-        t.add_column(f"accuracy {name}", justify="right")
+        t.add_column(f"{result.metric} {name}", justify="right")
     t.add_column("size MB", justify="right")
     t.add_column("train s", justify="right")
     t.add_column("latency ms/item", justify="right")
@@ -62,8 +62,8 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
     t.add_column("gates", justify="center")
     t.add_row(
         result.teacher["labeller"],
-        *([fmt((result.validation_teacher or {}).get("accuracy"))] if on_validation else []),
-        *[fmt(result.teacher["tests"][n].get("accuracy")) for n in tests],
+        *([fmt((result.validation_teacher or {}).get(result.metric))] if on_validation else []),
+        *[fmt(result.teacher["tests"][n].get(result.metric)) for n in tests],
         "–",
         "–",
         "–",
@@ -74,8 +74,8 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
         gates = "met" if r.met else ("–" if not r.gates else "not met")
         t.add_row(
             r.name + (" (reused)" if r.reused else ""),
-            *([fmt((r.validation or {}).get("accuracy"))] if on_validation else []),
-            *[fmt(r.tests.get(n, {}).get("accuracy")) for n in tests],
+            *([fmt((r.validation or {}).get(result.metric))] if on_validation else []),
+            *[fmt(r.tests.get(n, {}).get(result.metric)) for n in tests],
             f"{r.size_bytes / 1e6:.2f}" + (f" + {r.base_bytes / 1e6:.0f} base" if r.base_bytes else ""),
             f"{r.fit_seconds:.1f}",
             fmt(r.latency_ms(), 3),

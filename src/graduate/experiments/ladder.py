@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 # Metrics the ladder measures per test set for a rung (the rest are for `graduate evaluate`).
 _LADDER_METRICS = {
     "accuracy", "precision", "recall", "f1", "roc_auc", "fpr", "tpr", "agreement_with_teacher", "kappa_with_teacher", "cost_per_1k",
+    "macro_precision", "macro_recall", "macro_f1",
+    # multi-label set figures
+    "micro_f1", "micro_precision", "micro_recall", "exact_match", "hamming_loss",
 }
 
 
@@ -89,6 +92,7 @@ class LadderResult:
     judged_note: str = ""  # why, when a climb is judged on the test sets
     validation_teacher: dict[str, Any] | None = None  # the teacher's figures on the held-out items
     validation_items: int = 0
+    metric: str = "accuracy"  # the headline figure per rung: accuracy, or micro_f1 for a multi-label task
 
 
 def ladder_gates(project: "Project", given: list[str] | None) -> tuple[list[Gate], list[str]]:
@@ -267,4 +271,5 @@ def climb_ladder(
         judged_note=note,
         validation_teacher=val_entry["teacher"] if judge_set is not None else None,
         validation_items=len(judge_set.examples) if judge_set is not None else 0,
+        metric="micro_f1" if spec.task.multi_label else "accuracy",
     )
