@@ -24,26 +24,31 @@ class TestSet:
     without_gold: int
 
 
+def gold_test_set(name: str, items: list[Example], gold: dict[int, str | None]) -> TestSet:
+    """The items that have a gold label, as a test set; the hash covers ids, texts and gold."""
+    kept = [ex for ex in items if gold.get(ex.id) is not None]
+    labels = [gold[ex.id] for ex in kept]
+    h = hashlib.sha256()
+    for ex, lab in zip(kept, labels):
+        h.update(f"{ex.source}\t{ex.external_id}\t{ex.text_hash}\t{lab}\n".encode())
+    return TestSet(name, kept, labels, h.hexdigest(), len(items) - len(kept))  # type: ignore[arg-type]
+
+
 def load_test_set(engine: Engine, selection: SelectionSpec) -> TestSet:
-    """Examples of the selection that have a gold label; the hash covers ids, texts and gold."""
+    """Examples of the selection that have a gold label (``gold_test_set``)."""
     pool = selection_examples(engine, selection)
-    gold = labels_for(engine, [ex.id for ex in pool], kind="gold")
-    kept = [ex for ex in pool if gold.get(ex.id) is not None]
     if not pool and not select_examples(engine, source=selection.source, tags=[]):
         raise NotReadyError(
             f"test set {selection.name!r}: data source {selection.source!r} has no items in the store yet; "
             "`graduate run PROJECT` imports every data source of graduate.yaml"
         )
-    if not kept:
+    test = gold_test_set(selection.name, pool, labels_for(engine, [ex.id for ex in pool], kind="gold"))
+    if not test.examples:
         raise NotReadyError(
             f"test set {selection.name!r} has no examples with gold labels (tags {selection.tags}); "
             "check data: gold_column and the tags in graduate.yaml"
         )
-    labels = [gold[ex.id] for ex in kept]
-    h = hashlib.sha256()
-    for ex, lab in zip(kept, labels):
-        h.update(f"{ex.source}\t{ex.external_id}\t{ex.text_hash}\t{lab}\n".encode())
-    return TestSet(selection.name, kept, labels, h.hexdigest(), len(pool) - len(kept))  # type: ignore[arg-type]
+    return test
 
 
 def check_test_set_gold(spec: ProjectSpec, spec_path: Path | str) -> None:

@@ -18,7 +18,6 @@ stopped).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from graduate.data.validation import carve_validation
 from graduate.errors import SpecError
 from graduate.evaluate.criteria import Gate, GateResult, GateSyntaxError, check_gate, judge, parse_gate
 from graduate.evaluate.evaluation import student_metrics, test_set_entry
-from graduate.evaluate.testsets import TestSet
+from graduate.evaluate.testsets import TestSet, gold_test_set
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.pipeline.scoring import evaluation_run, predict_timed
 from graduate.spec import StudentSpec
@@ -170,11 +169,7 @@ def validation_test_set(project: "Project", validation: Dataset) -> TestSet:
     ids = [ex.id for ex in validation.examples]
     gold = labels_for(project.engine, ids, kind="human")
     gold.update({i: g for i, g in labels_for(project.engine, ids, kind="gold").items() if g is not None})
-    kept = [ex for ex in validation.examples if gold.get(ex.id) is not None]
-    h = hashlib.sha256()
-    for ex in kept:
-        h.update(f"{ex.source}\t{ex.external_id}\t{ex.text_hash}\t{gold[ex.id]}\n".encode())
-    return TestSet(VALIDATION, kept, [gold[ex.id] for ex in kept], h.hexdigest(), len(ids) - len(kept))  # type: ignore[misc]
+    return gold_test_set(VALIDATION, validation.examples, gold)
 
 
 def climb_ladder(
