@@ -120,3 +120,35 @@ def test_worst_identity_fpr_is_the_term_flagged_most_among_large_enough_slices()
     assert worst_identity_fpr(rows, min_size=10) == {"term": "gay", "fpr": 0.25, "negatives": 12, "false_positives": 3}
     assert worst_identity_fpr(rows, min_size=4)["term"] == "sikh"
     assert worst_identity_fpr(rows, min_size=13) is None
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["gay", "muslim", "sikh", "jüdisch", "straight"]), st.sampled_from(["ok", "bad"]), st.sampled_from(["ok", "bad", None])),
+        max_size=80,
+    ),
+    st.integers(min_value=1, max_value=20),
+)
+def test_worst_identity_fpr_is_the_highest_fpr_over_terms_with_enough_negatives(items, min_size):
+    # Any mix of terms, gold and (missing) answers: the figure is never over a term under min_size
+    # answered negatives, and it is the highest such term's false-positive rate.
+    terms = ["gay", "muslim", "sikh", "jüdisch", "straight"]
+    texts = [f"text about {t} №{i}" for i, (t, _, _) in enumerate(items)]
+    gold = [g for _, g, _ in items]
+    pred = [p for _, _, p in items]
+    rows = slice_metrics(make_slices(texts, gold, labels=LABELS, length_buckets=[100], identity_terms=terms), gold, pred, labels=LABELS, positive="bad")
+    fprs = {}
+    for t in terms:
+        neg = [p for (term, g, p) in items if term == t and g == "ok" and p is not None]
+        if len(neg) >= min_size:
+            fprs[t] = sum(p == "bad" for p in neg) / len(neg)
+    worst = worst_identity_fpr(rows, min_size=min_size)
+    if not fprs:
+        assert worst is None
+    else:
+        assert worst["fpr"] == pytest.approx(max(fprs.values())) and worst["term"] in fprs
+        assert fprs[worst["term"]] == pytest.approx(worst["fpr"]) and worst["negatives"] >= min_size
