@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
 
 from graduate.evaluate.calibration import calibration
@@ -121,8 +122,6 @@ def test_worst_identity_fpr_is_the_term_flagged_most_among_large_enough_slices()
     assert worst_identity_fpr(rows, min_size=4)["term"] == "sikh"
     assert worst_identity_fpr(rows, min_size=13) is None
 
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None)
