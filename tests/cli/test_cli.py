@@ -160,3 +160,37 @@ def test_run_checks_every_input_before_importing_anything(tiny_project):
 
         with sqlite3.connect(db) as conn:
             assert conn.execute("select count(*) from teacher_calls").fetchone()[0] == 0
+
+
+def test_labels_student_names_and_paths_that_look_like_rich_markup_print_as_written(tmp_path):
+    """`[bold]`, `[extra]` in a label, a student's name or the project's folder are text, not markup:
+    every table and line of `check`, `run`, `evaluate` and `data recipe`/`balance` shows them."""
+    import shutil
+
+    import yaml
+
+    root = tmp_path / "[bold]proj"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "tiny", root, ignore=shutil.ignore_patterns(".graduate"))
+    spec = yaml.safe_load((root / "graduate.yaml").read_text())
+    spec["task"].update(labels=["[bold]", "[extra]"], positive_label="[extra]")
+    spec["task"]["parse"]["values"] = {"0": "[bold]", "1": "[extra]"}
+    spec["data"][0]["gold_values"] = {"0": "[bold]", "1": "[extra]"}
+    spec["students"][1]["name"] = "[red]tfidf"
+    spec["clean"] = {"balance": {"strategy": "class_weight"}}
+    (root / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    check = graduate("check", str(root))
+    assert check.returncode == 0, check.stderr
+    assert "[bold]proj" in check.stdout and "['[bold]', '[extra]']" in check.stdout
+    run = graduate("run", str(root))
+    assert run.returncode == 0, run.stderr
+    assert "precision ([extra])" in run.stdout and "[red]tfidf" in run.stdout and "[bold]proj" in run.stdout
+    evaluate = graduate("evaluate", str(root))
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert "'[bold]':" in evaluate.stdout and "F1 ([extra])" in evaluate.stdout and "[red]tfidf" in evaluate.stdout
+    recipe = graduate("data", "recipe", str(root))
+    assert recipe.returncode == 0, recipe.stderr
+    assert "[bold] " in recipe.stdout and "[extra] " in recipe.stdout  # the balance step's counts
+    balance = graduate("data", "balance", str(root))
+    assert balance.returncode == 0, balance.stderr
+    assert "[bold]" in balance.stdout and "[extra]" in balance.stdout

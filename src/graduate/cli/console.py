@@ -132,7 +132,8 @@ def metric_rows(metrics: list[str], labels: list[str], positive: str | None, *, 
     if multi_label:
         return list(MULTI_LABEL_ROWS)
     if len(labels) == 2:
-        names = {"precision": f"precision ({positive})", "recall": f"recall ({positive})", "f1": f"F1 ({positive})"}
+        pos = escape(str(positive))
+        names = {"precision": f"precision ({pos})", "recall": f"recall ({pos})", "f1": f"F1 ({pos})"}
         return [(m, names.get(m, m)) for m in metrics]
     macro = {"precision": "precision (macro)", "recall": "recall (macro)", "f1": "F1 (macro)", "roc_auc": "roc_auc (macro, one-vs-rest)", "pr_auc": "pr_auc (macro)"}
     out, seen = [], set()

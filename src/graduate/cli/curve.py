@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, fmt, quiet_libraries, stage_progress
@@ -43,7 +44,7 @@ def curve(
             proj, kind=student, fractions=shares, seeds=list(range(seeds)), test_set=test_set, metric=metric,
             more_items=more, min_gain_points=min_gain, progress=progress,
         )
-    t = Table(title=f"learning curve: {student} on {res.test_set} ({res.dataset_size} labelled items)", title_justify="left")
+    t = Table(title=escape(f"learning curve: {student} on {res.test_set} ({res.dataset_size} labelled items)"), title_justify="left")
     t.add_column("share", justify="right")
     t.add_column("items", justify="right")
     t.add_column(f"{metric} mean", justify="right")
@@ -53,11 +54,11 @@ def curve(
     for p in res.points:
         t.add_row(f"{p.fraction:.0%}", str(p.size), fmt(p.mean), fmt(p.std), str(len(p.scores)), fmt(res.fit.predict(p.size)))
     if res.teacher_score is not None:
-        t.caption = f"teacher on {res.test_set}: {res.teacher_score:.3f}"
+        t.caption = escape(f"teacher on {res.test_set}: {res.teacher_score:.3f}")
     console.print(t)
     if res.fit.ok:
         console.print(f"fit: {metric} = {res.fit.a:.3f} - {res.fit.b:.3f} * n^-{res.fit.c:.3f}  (plateau: {res.fit.plateau_text()})", highlight=False)
-    console.print(f"[bold]{res.advice.text}[/]", highlight=False)
+    console.print(f"[bold]{escape(res.advice.text)}[/]", highlight=False)
     console.print(f"plot: {res.files['png']} and {res.files['svg']}; data: {res.files['json']}")
     if mlflow:
         from graduate.experiments.mlflow_log import log_runs

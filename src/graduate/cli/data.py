@@ -33,7 +33,7 @@ def _short(text: str, n: int = 90) -> str:
 
 
 def print_recipe(dataset) -> None:  # type: ignore[no-untyped-def]
-    t = Table(title=f"training set {dataset.name!r} v{dataset.id} ({len(dataset.examples)} items, hash {dataset.content_hash[:12]}): the recipe", title_justify="left")
+    t = Table(title=escape(f"training set {dataset.name!r} v{dataset.id} ({len(dataset.examples)} items, hash {dataset.content_hash[:12]}): the recipe"), title_justify="left")
     for c in ["step", "dropped", "changed", "kept", "why"]:
         t.add_column(c, justify="left" if c in ("step", "why") else "right", overflow="fold")
     for s in dataset.recipe["steps"]:
@@ -43,7 +43,7 @@ def print_recipe(dataset) -> None:  # type: ignore[no-untyped-def]
         elif s["step"] == "label_issues":
             changed = f"{s.get('changed', 0)} of {s.get('found', 0)} found"
         elif s["step"] == "balance":
-            changed = ", ".join(f"{k} {v}" for k, v in s["after"].items())
+            changed = escape(", ".join(f"{k} {v}" for k, v in s["after"].items()))
         elif s["step"] == "votes":
             changed = f"{s['ties_broken_by_first_answer']} ties"
         why = s.get("reason") or s.get("labeller") or ""
@@ -103,7 +103,7 @@ def recipe(
     ids = [it[0] if isinstance(it, list) else it for it in items][:show]
     with proj.engine.connect() as conn:
         texts = dict(conn.execute(select(examples.c.id, examples.c.text).where(examples.c.id.in_(ids))).all()) if ids else {}
-    t = Table(title=f"dataset {row['id']} step {step}: {len(items)} items ({s.get('reason', '')})", title_justify="left")
+    t = Table(title=escape(f"dataset {row['id']} step {step}: {len(items)} items ({s.get('reason', '')})"), title_justify="left")
     for c in ["example id", "detail", "text"]:
         t.add_column(c, overflow="fold")
     for it in items[:show]:
@@ -207,7 +207,7 @@ def balance(project: Path = typer.Argument(..., help="Project directory.")) -> N
     for lab in proj.spec.task.labels:
         b, a = step["before"].get(lab, 0), step["after"].get(lab, 0)
         after_share = f"{weighted[lab]:.1%} weighted" if lab in weighted else f"{a / na:.1%}"
-        t.add_row(lab, str(b), f"{b / nb:.1%}", str(a), after_share, fmt(cw.get(lab)))
+        t.add_row(escape(lab), str(b), f"{b / nb:.1%}", str(a), after_share, fmt(cw.get(lab)))
     console.print(t)
     console.print(
         "balancing is reported, not forced: set clean.balance.strategy to class_weight"
@@ -369,12 +369,12 @@ def compare(
 def print_label_quality(result: dict) -> None:  # type: ignore[type-arg]
     variants = result["variants"]
     tests = list(next(iter(variants.values()))["tests"]) if variants else []
-    t = Table(title=f"{result['student']} trained on versions of the training labels, scored against gold", title_justify="left")
+    t = Table(title=escape(f"{result['student']} trained on versions of the training labels, scored against gold"), title_justify="left")
     t.add_column("training labels")
     t.add_column("items", justify="right")
     t.add_column("labels right (vs gold)", justify="right")
     for name in tests:
-        t.add_column(f"{name} accuracy", justify="right")
+        t.add_column(escape(f"{name} accuracy"), justify="right")
         t.add_column("vs a [95% CI]", justify="right")
         t.add_column("F1", justify="right")
 

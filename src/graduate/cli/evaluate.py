@@ -38,11 +38,11 @@ def print_assessment(a: dict[str, Any]) -> None:
     for name, t in (a.get("test_sets") or {}).items():
         teacher = t.get("teacher") or {}
         title = f"{name} v{t.get('version')} ({t.get('purpose')}): {t['n']} items {t.get('label_counts')}, hash {t['content_hash'][:12]}"
-        tab = Table(title=title, title_justify="left")
+        tab = Table(title=escape(title), title_justify="left")
         tab.add_column("metric")
         tab.add_column("teacher", justify="right")
         for s in students:
-            tab.add_column(s + (" *" if s == best else ""), justify="right")
+            tab.add_column(escape(s) + (" *" if s == best else ""), justify="right")
         task = a.get("task") or {}
         multi = task.get("kind") == "multi_label"
         rows = metric_rows(METRICS, list(task.get("labels") or []), task.get("positive"), multi_label=multi)
@@ -77,7 +77,7 @@ def print_assessment(a: dict[str, Any]) -> None:
 
     bias = a.get("bias")
     if bias:
-        tab = Table(title=f"identity-term bias: {bias['original']} vs {bias['perturbed']}", title_justify="left")
+        tab = Table(title=escape(f"identity-term bias: {bias['original']} vs {bias['perturbed']}"), title_justify="left")
         for c in ["student", "changed pairs", "mean |shift|", "max |shift|", "flipped", "FPR original", "FPR swapped", "largest FPR gap", "worst term", "FPR rise from the swap"]:
             tab.add_column(c, justify="left" if c in ("student", "worst term", "FPR rise from the swap") else "right")
         for s, b in (bias.get("students") or {}).items():
@@ -122,7 +122,7 @@ def evaluate(
         path = proj.report() if report else None
     print_assessment(assessment)
     print_gates(assessment.get("gates") or [])
-    console.print(f"figures: [bold]{proj.workdir / 'evaluation.json'}[/]" + (f"   report: [bold]{path}[/]" if path else ""))
+    console.print(f"figures: [bold]{escape(str(proj.workdir / 'evaluation.json'))}[/]" + (f"   report: [bold]{escape(str(path))}[/]" if path else ""), highlight=False)
     if not assessment.get("gates_passed", True):
         err_console.print("[bold red]a gate failed[/]: see the table above")
         raise typer.Exit(1)

@@ -30,7 +30,7 @@ def monitor(
     with stage_progress() as progress:
         result = monitor_project(proj, window_hours=hours, settings=settings, progress=progress)
     d = result.data
-    t = Table(title=f"{d['project']}: traffic {d['window']['since'][:19]} .. {d['window']['until'][:19]} UTC", title_justify="left")
+    t = Table(title=escape(f"{d['project']}: traffic {d['window']['since'][:19]} .. {d['window']['until'][:19]} UTC"), title_justify="left")
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_row("items / requests", f"{d['traffic']['items']} / {d['traffic']['requests']}")
@@ -46,10 +46,10 @@ def monitor(
     console.print(t)
     for c in result.checks:
         mark = {True: "[green]ok[/]", False: "[bold red]FAILED[/]", None: "[yellow]skipped[/]"}[c.ok]
-        console.print(f"{mark} {c.name}: {c.message}", highlight=False)
-    console.print(f"wrote {proj.workdir / 'monitor.json'}", highlight=False)
+        console.print(f"{mark} " + escape(f"{c.name}: {c.message}"), highlight=False)
+    console.print(escape(f"wrote {proj.workdir / 'monitor.json'}"), highlight=False)
     if not result.ok:
-        names = ", ".join(c.name for c in result.failed)
+        names = escape(", ".join(c.name for c in result.failed))
         err_console.print(f"[bold red]monitor: {len(result.failed)} check(s) failed[/]: {names}; thresholds are in graduate.yaml under monitor:")
         raise typer.Exit(1)
 

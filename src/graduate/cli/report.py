@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from graduate.cli.console import console
 
@@ -17,4 +18,4 @@ def report(
     from graduate.pipeline.project import Project
 
     path = Project.load(project).report(output)
-    console.print(f"report written to [bold]{path}[/] ({path.stat().st_size / 1024:.0f} KB, one file, no external requests)")
+    console.print(f"report written to [bold]{escape(str(path))}[/] ({path.stat().st_size / 1024:.0f} KB, one file, no external requests)")

@@ -25,7 +25,7 @@ def run(project: Path = typer.Argument(..., help="Project directory (holds gradu
     from graduate.cli.evaluate import print_gates
 
     print_gates(summary.get("gates") or [])
-    console.print(f"summary written to [bold]{proj.workdir / 'summary.json'}[/]; report: [bold]{summary.get('report')}[/]")
+    console.print(f"summary written to [bold]{escape(str(proj.workdir / 'summary.json'))}[/]; report: [bold]{escape(str(summary.get('report')))}[/]", highlight=False)
 
 
 def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *, multi_label: bool = False) -> None:
@@ -37,17 +37,17 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     )
     for step in ds["recipe"]["steps"]:
         if step.get("dropped"):
-            console.print(f"  dropped {step['dropped']}: {step['reason']}")
+            console.print(escape(f"  dropped {step['dropped']}: {step['reason']}"), highlight=False)
     for imp in s["imports"]:
         if imp["bad_lines_count"] or imp["failed_calls"]:
-            console.print(f"  import {Path(imp['path']).name}: {imp['failed_calls']} failed calls, {imp['bad_lines_count']} bad lines skipped")
+            console.print(escape(f"  import {Path(imp['path']).name}: {imp['failed_calls']} failed calls, {imp['bad_lines_count']} bad lines skipped"), highlight=False)
     students = list(s["students"])
     for name, e in s["test_sets"].items():
         t = Table(title=escape(f"{name}: {e['n']} items, gold {e['label_counts']}"), title_justify="left")
         t.add_column("metric")
         t.add_column("teacher", justify="right")
         for st in students:
-            t.add_column(st + (" *" if st == s["best_student"] else ""), justify="right")
+            t.add_column(escape(st) + (" *" if st == s["best_student"] else ""), justify="right")
         for m, row in metric_rows(METRICS, labels, positive, multi_label=multi_label):
             t.add_row(row, fmt(e["teacher"].get(m)), *[fmt(e["students"][st].get(m)) for st in students])
         t.add_row("agreement w/ teacher", "1.000", *[fmt(e["students"][st].get("agreement_with_teacher")) for st in students])

@@ -25,7 +25,7 @@ def check(project: Path = typer.Argument(..., help="Project directory or spec fi
     from graduate.evaluate.testsets import check_test_set_gold
 
     check_test_set_gold(spec, root / "graduate.yaml")
-    console.print(f"[green]ok[/]: {root / 'graduate.yaml'} ({spec.task.name}: labels {spec.task.labels}, teacher {spec.teacher.labeller})")
+    console.print("[green]ok[/]: " + escape(f"{root / 'graduate.yaml'} ({spec.task.name}: labels {spec.task.labels}, teacher {spec.teacher.labeller})"), highlight=False)
 
 
 def _rows(model: type[BaseModel], prefix: str, table: Table) -> None:

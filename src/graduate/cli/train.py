@@ -40,7 +40,7 @@ def train(
 
         ids = {r.run_id for r in result.rungs} | {result.evaluation_run_id}
         logged = log_runs(mlflow, proj.spec.task.name, [r for r in get_runs(proj.engine, root=proj.root) if r.id in ids])
-        console.print(f"logged {len(logged)} runs to MLflow at {mlflow}")
+        console.print(escape(f"logged {len(logged)} runs to MLflow at {mlflow}"), highlight=False)
 
 
 def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
@@ -49,19 +49,19 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
     tests = list(result.teacher["tests"])
     on_validation = result.judged_on == "validation"
     title = f"student {result.rungs[0].kind}" if result.single and result.rungs else "student ladder (smallest first)"
-    t = Table(title=title, title_justify="left")
+    t = Table(title=escape(title), title_justify="left")
     t.add_column("rung")
     if on_validation:
         t.add_column(f"{result.metric} validation ({result.validation_items} held out, judged)", justify="right")
     for name in tests:
-        t.add_column(f"{result.metric} {name}", justify="right")
+        t.add_column(escape(f"{result.metric} {name}"), justify="right")
     t.add_column("size MB", justify="right")
     t.add_column("train s", justify="right")
     t.add_column("latency ms/item", justify="right")
     t.add_column("cost / 1k", justify="right")
     t.add_column("gates", justify="center")
     t.add_row(
-        result.teacher["labeller"],
+        escape(result.teacher["labeller"]),
         *([fmt((result.validation_teacher or {}).get(result.metric))] if on_validation else []),
         *[fmt(result.teacher["tests"][n].get(result.metric)) for n in tests],
         "–",
@@ -73,7 +73,7 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
     for r in result.rungs:
         gates = "met" if r.met else ("–" if not r.gates else "not met")
         t.add_row(
-            r.name + (" (reused)" if r.reused else ""),
+            escape(r.name) + (" (reused)" if r.reused else ""),
             *([fmt((r.validation or {}).get(result.metric))] if on_validation else []),
             *[fmt(r.tests.get(n, {}).get(result.metric)) for n in tests],
             f"{r.size_bytes / 1e6:.2f}" + (f" + {r.base_bytes / 1e6:.0f} base" if r.base_bytes else ""),
