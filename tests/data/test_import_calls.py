@@ -145,3 +145,18 @@ def test_import_never_crashes_on_garbage(tmp_path_factory, lines):
     f.write_bytes(b"\n".join(line.replace(b"\n", b" ") for line in lines) + b"\n")
     rep = import_log(engine_at(d), f, None, price_for=PRICES.get, fmt="pairs")
     assert rep.added + len(rep.problems) <= len(lines)
+
+
+@pytest.mark.parametrize("bad", ["abc", None, -3, 1.5, True])
+def test_a_usage_count_that_is_not_a_whole_number_skips_that_line_only(tmp_path, bad):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    shutil.copy(TINY / "gpt-4-1106-preview.simple.batch_input.jsonl", inp)
+    lines_out = (TINY / "gpt-4-1106-preview.simple.batch_output.jsonl").read_text().splitlines()
+    line = json.loads(lines_out[3])
+    line["response"]["body"]["usage"] = {"prompt_tokens": bad, "completion_tokens": 2}
+    lines_out[3] = json.dumps(line)
+    out.write_text("\n".join(lines_out) + "\n")
+    engine = engine_at(tmp_path)
+    rep = import_log(engine, inp, out, price_for=PRICES.get)
+    assert rep.problems == [f"{out}:4: usage.prompt_tokens is {bad!r}, not a whole number of tokens; fix or drop the line"]
+    assert rep.added == len(lines_out) - 1 == count(engine)

@@ -108,7 +108,12 @@ def _record(
         return None
     usage = response.get("usage") or {}
     if isinstance(usage, dict) and "prompt_tokens" in usage and "completion_tokens" in usage:
-        tin, tout, estimated = int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False
+        tin, tout = usage["prompt_tokens"], usage["completion_tokens"]
+        for key, value in (("prompt_tokens", tin), ("completion_tokens", tout)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                problems.append(f"{where}: usage.{key} is {value!r}, not a whole number of tokens; fix or drop the line")
+                return None
+        estimated = False
     else:
         tin, tout, estimated = estimate_prompt_tokens(messages), estimate_text_tokens(content), True
     price = price_for(model)
