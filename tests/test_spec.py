@@ -115,3 +115,21 @@ def test_spec_round_trips_through_json():
     spec, _ = load_spec(FIXTURE.parent)
     again = parse_spec(spec.model_dump(mode="json"))
     assert again == spec
+
+
+def test_a_key_given_twice_names_both_lines(tmp_path):
+    text = FIXTURE.read_text()
+    (tmp_path / "graduate.yaml").write_text(text + "\ntask:\n  name: other\n")
+    first = 1 + next(i for i, line in enumerate(text.splitlines()) if line.startswith("task:"))
+    last = len(text.splitlines()) + 2
+    with pytest.raises(SpecError) as exc:
+        load_spec(tmp_path)
+    assert str(exc.value) == f"{tmp_path / 'graduate.yaml'}: not valid YAML (line {last}): 'task' is given twice (lines {first} and {last}); keep one"
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, "x"])
+def test_seed_out_of_range_is_a_spec_error_not_a_crash_later(seed):
+    r = raw()
+    r["seed"] = seed
+    with pytest.raises(SpecError, match=r"seed: "):
+        parse_spec(r)

@@ -18,7 +18,7 @@ def select(
     tags: list[str] | None = typer.Option(None, "--tags", help="The pool's tag patterns (default: train.tags, or every item of --source); repeat for several."),
     send: bool = typer.Option(False, "--send", help="Send the chosen items to the teacher now (graduate label's client: cached, limited, budgeted)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Review-queue CSV of the chosen items (default: PROJECT/.graduate/select.csv)."),
-    seed: int = typer.Option(0, help="Seed of the diversity clustering."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed of the diversity clustering."),
 ) -> None:
     """Choose unlabelled pool items by the best student's uncertainty, spread over the pool (k-means
     over text vectors), within a budget; export them as a review queue or send them to the teacher."""

@@ -23,7 +23,7 @@ def augment(
     ),
     items: int = typer.Option(20, min=1, help="paraphrase: how many training items to rewrite."),
     per_item: int = typer.Option(3, min=1, max=10, help="paraphrase: rewrites asked per item."),
-    seed: int = typer.Option(0, help="paraphrase: which items (another seed, other items; the same seed sends nothing twice)."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="paraphrase: which items (another seed, other items; the same seed sends nothing twice)."),
 ) -> None:
     """Make new training items from the pool's labelled ones, stored with their lineage; the next
     build (graduate run) trains on them (augment.include)."""
@@ -53,7 +53,7 @@ def synth(
     target: str | None = typer.Option(None, "--target", help="What to write more of: a label, a tag (slice) of the pool, or a term the texts use (default: the whole pool)."),
     n: int = typer.Option(20, "--n", min=1, help="How many new texts to ask for."),
     seeds: int = typer.Option(5, "--seeds", min=1, max=50, help="Seed examples of the target shown in each call."),
-    seed: int = typer.Option(0, help="Which seed examples (another seed, other ones; the same seed sends nothing twice)."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Which seed examples (another seed, other ones; the same seed sends nothing twice)."),
 ) -> None:
     """The teacher writes new texts like the target's examples (Self-Instruct style); texts already
     held or near copies of the pool are dropped, the rest are labelled by the teacher and join the

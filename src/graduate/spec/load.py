@@ -16,6 +16,33 @@ from graduate.spec.base import SPEC_FILENAME, _Model
 from graduate.spec.project import ProjectSpec
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error naming both
+    lines (plain YAML keeps the last one silently: a second `task:` block would hide the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base loader names it
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice (lines {first + 1} and {key_node.start_mark.line + 1}); keep one", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse a spec's YAML text with :class:`UniqueKeyLoader`."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -33,7 +60,7 @@ def load_spec(path: Path | str) -> tuple[ProjectSpec, Path]:
     if not spec_path.exists():
         raise SpecError(f"no {SPEC_FILENAME} here; create one with `graduate init {path}`", path=spec_path)
     try:
-        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        raw = read_yaml(spec_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "YAML"

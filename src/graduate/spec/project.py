@@ -51,7 +51,7 @@ class ProjectSpec(_Model):
     store: StoreSpec = Field(default_factory=StoreSpec, description="The database.")
     augment: AugmentSpec = Field(default_factory=AugmentSpec, description="`graduate augment`: new training items made from the pool's, with their lineage.")
     privacy: PrivacySpec = Field(default_factory=PrivacySpec, description="Personal data redacted before the call log and traffic log store it.")
-    seed: int = Field(0, description="Random seed for every run.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed for every run (0 to 4294967295).")
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec, description="How students and teacher are measured.")
     audit: AuditSpec = Field(default_factory=AuditSpec, description="`graduate teacher audit`: teacher configurations to compare on gold.")
     clean: CleanSpec = Field(default_factory=CleanSpec, description="Cleaning, label issues, balance and diversity of the training set.")
