@@ -116,6 +116,17 @@ def test_init_scaffolds_a_valid_project(tmp_path):
     assert run.returncode == 2 and "Traceback" not in run.stderr
 
 
+def test_init_on_a_file_or_an_unwritable_place_is_one_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    res = graduate("init", str(afile))
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+    assert str(afile) in res.stderr and "is a file, not a folder" in res.stderr
+    res = graduate("init", str(afile / "sub"))
+    assert res.returncode == 2 and "cannot create the project folder" in res.stderr and "Traceback" not in res.stderr
+    assert afile.read_text() == "x"
+
+
 def test_spec_help_lists_fields():
     res = graduate("spec-help")
     assert res.returncode == 0

@@ -117,9 +117,14 @@ def init(
     spec_path = directory / SPEC_FILENAME
     if spec_path.exists() and not force:
         raise SpecError("already exists; pass --force to overwrite it", path=spec_path)
-    (directory / "data").mkdir(parents=True, exist_ok=True)
     if teacher not in ("openai", "local"):
         raise SpecError(f"--teacher {teacher!r}: use openai or local", field="--teacher")
+    if directory.exists() and not directory.is_dir():
+        raise SpecError("is a file, not a folder; give a new or existing folder for the project", path=directory)
+    try:
+        (directory / "data").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpecError(f"cannot create the project folder here ({exc.strerror}); give a folder you can write to", path=directory) from None
     values = {"task": task, "dir": directory, "labels": ", ".join(label_list), "label_list": ", ".join(label_list), "model": model}
     body = TASK_TEMPLATE + (LOCAL_TEACHER if teacher == "local" else OPENAI_TEACHER) + DATA_TEMPLATE
     spec_path.write_text(body.format(**values), encoding="utf-8")
