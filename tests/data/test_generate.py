@@ -83,6 +83,21 @@ def test_paraphrase_rewrites_items_and_labels_them_again(trained_copy: Path) -> 
     assert "new items added" in result.stdout
 
 
+def test_synth_and_paraphrase_exit_non_zero_when_teacher_calls_fail(trained_copy: Path) -> None:
+    """As `graduate label` does: a failed call is an error to retry, not a quiet success."""
+    with fake_openai_server(p500=1.0) as server:
+        point_teacher(trained_copy, server.base_url, max_retries=0)
+        runs = [
+            subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, env=cli_env(), timeout=180)
+            for args in (["synth", str(trained_copy), "--n", "3"], ["augment", str(trained_copy), "--kind", "paraphrase", "--items", "2"])
+        ]
+    for result in runs:
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "teacher calls failed; run the same command again" in result.stderr
+        assert "trains on the new items" not in result.stdout
+    assert augmented(trained_copy) == []
+
+
 def test_a_target_that_matches_nothing_or_too_few_seeds_is_one_line(trained_copy: Path) -> None:
     proj = Project.load(trained_copy)
     with pytest.raises(SpecError, match="matches nothing"):

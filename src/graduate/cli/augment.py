@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from graduate.cli.console import console, count_table
+from graduate.cli.console import console, count_table, err_console
 
 
 def augment(
@@ -85,7 +85,14 @@ def show_generated(report, project: Path) -> None:
     t.add_row("cost", f"${report.cost_usd:,.4f}")
     console.print(t)
     for e in report.errors[:3]:
-        console.print(escape(f"failed: {e}"), highlight=False)
-    console.print(escape(f"`graduate run {project}` trains on the new items; `graduate data build {project}` shows the step that added them."), highlight=False)
+        err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
+    if report.added:
+        console.print(escape(f"`graduate run {project}` trains on the new items; `graduate data build {project}` shows the step that added them."), highlight=False)
     if report.budget_stopped:
         raise typer.Exit(3)
+    if report.calls_failed:
+        err_console.print(
+            f"[bold red]error:[/] {report.calls_failed} teacher calls failed; run the same command again to retry them (what was added is kept)",
+            highlight=False,
+        )
+        raise typer.Exit(1)

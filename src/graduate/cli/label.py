@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from graduate.cli.console import console, err_console, item_progress, count_table
 
@@ -67,7 +68,7 @@ def label(
     t.add_row("cost of this run", f"${stats.cost_usd:,.4f}" if stats.cost_usd >= 0.0001 or not stats.cost_usd else "< $0.0001")
     console.print(t)
     for e in stats.errors[:5]:
-        err_console.print(f"[red]failed:[/] {e}", highlight=False)
+        err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
     if stats.budget_stopped:
         err_console.print(
             f"[bold red]error:[/] budget of ${proj.spec.teacher.budget_usd:.2f} reached; {stats.not_sent - stats.held} items not sent. "
