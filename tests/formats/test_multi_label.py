@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -89,10 +90,12 @@ def _raw(task: dict) -> dict:
         ({"parse": {"kind": "label_list"}}, "parse.kind label_list gives a set of labels: set task.kind: multi_label"),
         ({"kind": "multi_label", "labels": ["a;b", "c"], "parse": {"kind": "label_list"}}, "may not contain ';'"),
         ({"kind": "multi_label", "parse": {"kind": "label_list", "max_labels": 3}}, "parse.max_labels 3 is more than the 2 labels"),
+        ({"kind": "multi_label", "labels": ["care, fairness", "c"], "parse": {"kind": "label_list"}}, "labels ['care, fairness'] contain parse.separator ','"),
+        ({"kind": "multi_label", "labels": ["a/b", "c"], "parse": {"kind": "label_list", "separator": " / "}}, "labels ['a/b'] contain parse.separator ' / '"),
     ],
 )
 def test_the_spec_pairs_task_kind_and_answer_format(task, message):
-    with pytest.raises(SpecError, match=message.replace("|", r"\|")):
+    with pytest.raises(SpecError, match=re.escape(message)):
         parse_spec(_raw(task))
     assert parse_spec(_raw({"kind": "multi_label", "parse": {"kind": "json_list"}})).task.multi_label
 
@@ -152,3 +155,13 @@ def test_json_booleans_give_each_label_its_probability_from_the_value_token():
     assert answer_distribution(_tokens([('{"care": ', 0.0, []), ("yes", 0.0, [("yes", 0.0)]), ("}", 0.0, [])]), spec, labels) is None
     assert answer_distribution(_tokens([("care, loyalty", 0.0, [])]), ParseSpec(kind="label_list"), labels) is None
     assert answer_distribution(_tokens([('{"fairness": true}', 0.0, [])]), spec, labels) is None
+
+
+@pytest.mark.parametrize("where", ["data", "label_imports"])
+def test_a_label_that_contains_the_gold_or_import_separator_is_refused(where):
+    raw = _raw({"kind": "multi_label", "labels": ["a|b", "c"], "parse": {"kind": "json_list"}})
+    raw["data"] = [{"name": "d", "path": "x.csv", "gold_column": "g", "gold_separator": "|" if where == "data" else ";"}]
+    if where == "label_imports":
+        raw["label_imports"] = [{"path": "y.csv", "source": "d", "columns": ["old"], "separator": "|"}]
+    with pytest.raises(SpecError, match=r"labels \['a\|b'\] contain (gold_)?separator '\|'; choose a separator no label contains"):
+        parse_spec(raw)

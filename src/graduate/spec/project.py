@@ -75,12 +75,19 @@ class ProjectSpec(_Model):
         names = [t.name for t in self.test_sets]
         if len(set(names)) != len(names):
             raise ValueError(f"test set names must be unique, got {names}")
+        def joined_by(sep: str | None) -> list[str]:
+            return [lab for lab in self.task.labels if sep and (sep.strip() or sep) in lab]
+
         for i, li in enumerate(self.label_imports):
+            if joined_by(li.separator):
+                raise ValueError(f"label_imports[{i}]: labels {joined_by(li.separator)} contain separator {li.separator!r}; choose a separator no label contains")
             if li.source not in sources:
                 raise ValueError(f"label_imports[{i}]: unknown data source {li.source!r}; defined: {sources}")
             if self.task.multi_label != (li.separator is not None):
                 raise ValueError(f"label_imports[{i}]: separator is set for multi-label tasks (their cells hold label sets) and only for them")
         for d in self.data:
+            if self.task.multi_label and joined_by(d.gold_separator):
+                raise ValueError(f"data {d.name!r}: labels {joined_by(d.gold_separator)} contain gold_separator {d.gold_separator!r}; choose a separator no label contains")
             if self.task.multi_label and d.gold_column and d.gold_separator is None:
                 raise ValueError(f"data {d.name!r}: a multi-label task's gold column holds label sets; set gold_separator (e.g. ';')")
             if not self.task.multi_label and d.gold_separator is not None:

@@ -108,6 +108,10 @@ class TaskSpec(_Model):
             bad = [lab for lab in self.labels if ";" in lab or lab == "(none)"]
             if bad:
                 raise ValueError(f"labels {bad}: a multi-label task's labels may not contain ';' or be '(none)' (they spell label sets)")
+            sep = self.parse.separator.strip() or self.parse.separator
+            bad = [lab for lab in self.labels if sep in lab]
+            if self.parse.kind == "label_list" and bad:
+                raise ValueError(f"labels {bad} contain parse.separator {self.parse.separator!r}, so an answer could not be split back into them; rename the labels or choose another separator")
         if self.kind == "multi_label" and self.parse.max_labels is not None and self.parse.max_labels > len(self.labels):
             raise ValueError(f"parse.max_labels {self.parse.max_labels} is more than the {len(self.labels)} labels")
         return self
