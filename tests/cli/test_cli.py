@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,21 @@ def test_labels_student_names_and_paths_that_look_like_rich_markup_print_as_writ
     balance = graduate("data", "balance", str(root))
     assert balance.returncode == 0, balance.stderr
     assert "[bold]" in balance.stdout and "[extra]" in balance.stdout
+
+
+def test_check_and_run_name_the_rows_they_skip_and_refuse_a_file_without_rows(tiny_project):
+    data = tiny_project / "comments.csv"
+    first_id = data.read_text().splitlines()[1].split(",")[0]
+    with data.open("a", newline="") as f:
+        f.write(f"{first_id},a second row with that id,0,train\nzz-empty,,0,train\n")
+    n = len(data.read_text().splitlines())
+    check = graduate("check", str(tiny_project))
+    assert check.returncode == 0, check.stderr
+    assert f"comments.csv:{n - 1}: id '{first_id}' repeats line 2" in check.stdout and f"comments.csv:{n}: empty text" in check.stdout
+    run = graduate("run", str(tiny_project))
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"data jigsaw: 2 of \d+ rows skipped, e.g. \S*comments.csv:\d+: id ", run.stdout), run.stdout
+    data.write_text("id,comment_text,is_bad,subsets\n")
+    for cmd in ("check", "run"):
+        res = graduate(cmd, str(tiny_project))
+        assert res.returncode == 2 and "comments.csv: has a header but no rows" in res.stderr and "Traceback" not in res.stderr

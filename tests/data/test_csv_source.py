@@ -1,6 +1,6 @@
 import pytest
 
-from graduate.data.csv_source import read_items
+from graduate.data.csv_source import read_items, require_items
 from graduate.errors import InputDataError
 
 
@@ -67,3 +67,25 @@ def test_a_missing_id_column_names_the_id_option(tmp_path):
     with pytest.raises(InputDataError) as exc:
         read_items(f, text_column="text", id_column="key")
     assert "--id-column" in str(exc.value) and "--text-column" not in str(exc.value)
+
+
+def test_a_column_named_twice_in_the_header_is_refused_not_read_from_the_last(tmp_path):
+    f = write(tmp_path, b"id,text,text\n1,first,second\n")
+    with pytest.raises(InputDataError, match=r"items\.csv \(column 'text'\): the header names column 'text' more than once; rename the other one"):
+        read_items(f, text_column="text", id_column="id")
+    assert read_items(write(tmp_path, b"id,text,x,x\n1,a,b,c\n"), text_column="text", id_column="id")[0][0].text == "a"  # unused: fine
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"id,text\n", r"items\.csv: has a header but no rows; add one item per row below it"),
+        (b"id,text\n1,\n2,  \n", r"items\.csv: none of its 2 rows can be used; the first: line 2: empty text in column 'text'"),
+    ],
+)
+def test_a_file_with_no_usable_row_is_an_error_naming_why(tmp_path, content, message):
+    f = write(tmp_path, content)
+    items, rep = read_items(f, text_column="text", id_column="id")
+    with pytest.raises(InputDataError, match=message):
+        require_items(items, rep, f)
+    require_items(*read_items(write(tmp_path, b"id,text\n1,\n2,ok\n"), text_column="text", id_column="id"), f)

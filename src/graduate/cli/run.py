@@ -38,6 +38,9 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for step in ds["recipe"]["steps"]:
         if step.get("dropped"):
             console.print(escape(f"  dropped {step['dropped']}: {step['reason']}"), highlight=False)
+    for d in s.get("data", []):
+        if d.get("skipped_count"):
+            console.print(escape(f"  data {d['source']}: {d['skipped_count']} of {d['rows']} rows skipped, e.g. {d['skipped'][0]}"), highlight=False)
     for imp in s["imports"]:
         if imp["bad_lines_count"] or imp["failed_calls"]:
             console.print(escape(f"  import {Path(imp['path']).name}: {imp['failed_calls']} failed calls, {imp['bad_lines_count']} bad lines skipped"), highlight=False)

@@ -25,6 +25,16 @@ def check(project: Path = typer.Argument(..., help="Project directory or spec fi
     from graduate.evaluate.testsets import check_test_set_gold
 
     check_test_set_gold(spec, root / "graduate.yaml")
+    from graduate.pipeline.ingest import read_source
+
+    for src in spec.data:
+        items, report = read_source(spec, src)
+        if report.skipped:
+            console.print(escape(f"data {src.name}: {len(items)} items; {len(report.skipped)} rows will be skipped:"), highlight=False)
+            for line in report.skipped[:5]:
+                console.print(escape(f"  {line}"), highlight=False)
+            if len(report.skipped) > 5:
+                console.print(f"  … and {len(report.skipped) - 5} more", highlight=False)
     console.print("[green]ok[/]: " + escape(f"{root / 'graduate.yaml'} ({spec.task.name}: labels {spec.task.labels}, teacher {spec.teacher.labeller})"), highlight=False)
 
 

@@ -97,6 +97,9 @@ def read_items(
                 path=path,
                 column=col,
             )
+    twice = sorted({c for c in (text_column, id_column, gold_column, tags_column, group_column) if c is not None and columns.count(c) > 1})
+    if twice:
+        raise InputDataError(f"the header names column {twice[0]!r} more than once; rename the other one", path=path, column=twice[0])
     report = CsvReport(path=str(path))
     items: list[Item] = []
     seen: dict[str, int] = {}
@@ -141,3 +144,13 @@ def read_items(
     if report.rows:
         _check_quotes(path, content, last_start, reader.line_num)
     return items, report
+
+
+def require_items(items: list[Item], report: CsvReport, path: Path) -> None:
+    """A data file with no usable row is an error naming why (a header alone, or the first skipped row)."""
+    if items:
+        return
+    if not report.rows:
+        raise InputDataError("has a header but no rows; add one item per row below it", path=path)
+    first = report.skipped[0].removeprefix(f"{path}:")
+    raise InputDataError(f"none of its {report.rows} rows can be used; the first: line {first}", path=path)

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from graduate.data.csv_source import CsvReport, read_items
+from graduate.data.csv_source import CsvReport, Item, read_items, require_items
 from graduate.data.examples import add_examples
 from graduate.privacy import redact_text
 from graduate.data.import_calls import ImportReport, import_log
 from graduate.data.import_labels import LabelImportReport, import_labels
 from graduate.pipeline.progress import ProgressFn, no_progress
+from graduate.spec import DataSourceSpec, ProjectSpec
 
 if TYPE_CHECKING:
     from graduate.pipeline.project import Project
@@ -46,23 +47,30 @@ def import_batch(project: "Project", input_path: Path, output_path: Path | None,
     return import_log(project.engine, input_path, output_path, price_for=project.spec.price_for, fmt=fmt, redactor=project.redactor)
 
 
+def read_source(spec: ProjectSpec, src: DataSourceSpec) -> tuple[list[Item], CsvReport]:
+    """One data source's items and what was skipped; a file with no usable row is an error."""
+    items, report = read_items(
+        src.path,
+        text_column=src.text_column or spec.task.text_column,
+        id_column=src.id_column,
+        gold_column=src.gold_column,
+        gold_values=src.gold_values,
+        labels=spec.task.labels,
+        tags_column=src.tags_column,
+        tag_separator=src.tag_separator,
+        group_column=src.group_column,
+        gold_separator=src.gold_separator,
+    )
+    require_items(items, report, src.path)
+    return items, report
+
+
 def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[LoadedSource]:
     spec = project.spec
     out = []
     for i, src in enumerate(spec.data):
         progress("load data", i, len(spec.data))
-        items, report = read_items(
-            src.path,
-            text_column=src.text_column or spec.task.text_column,
-            id_column=src.id_column,
-            gold_column=src.gold_column,
-            gold_values=src.gold_values,
-            labels=spec.task.labels,
-            tags_column=src.tags_column,
-            tag_separator=src.tag_separator,
-            group_column=src.group_column,
-            gold_separator=src.gold_separator,
-        )
+        items, report = read_source(spec, src)
         if project.input_redactor is not None:  # privacy.redact_teacher_input: stored and sent redacted
             items = [dataclasses.replace(it, text=redact_text(project.input_redactor, it.text)) for it in items]
         added = add_examples(project.engine, src.name, items, gold_labeller=f"gold:{src.name}")
