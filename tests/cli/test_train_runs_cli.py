@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from graduate.cli.app import app
+from graduate.errors import NotReadyError
 
 runner = CliRunner()
 
@@ -59,6 +60,23 @@ def test_train_runs_compare_and_mlflow(tiny_project, tmp_path):
     everything = client.search_runs([exp.experiment_id])
     tags = [r.data.tags["graduate.run_id"] for r in everything]
     assert len(everything) == 5 and len(set(tags)) == 5  # the 2 logged before were not logged twice
+
+
+def test_an_unreachable_or_refused_mlflow_uri_is_one_line_after_the_table(tiny_project, tmp_path):
+    import socket
+
+    _ok(["train", str(tiny_project), "--student", "majority"])
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = runner.invoke(app, ["runs", "list", str(tiny_project), "--mlflow", f"http://127.0.0.1:{port}"])
+    assert isinstance(result.exception, NotReadyError) and "2 runs" in result.output  # the table first
+    assert f"cannot reach MLflow at 'http://127.0.0.1:{port}'" in str(result.exception) and "sqlite:///mlflow.db" in str(result.exception)
+    # MLflow 3 refuses a plain folder (its file store is in maintenance mode): its reason, on one line
+    result = runner.invoke(app, ["runs", "list", str(tiny_project), "--mlflow", str(tmp_path / "mlruns")])
+    if result.exception is not None:  # MLflow 2 still takes it
+        assert isinstance(result.exception, NotReadyError), result.exception
+        assert f"MLflow at '{tmp_path / 'mlruns'}' refused: " in str(result.exception) and "\n" not in str(result.exception)
 
 
 def test_train_needs_ladder_or_student(tiny_project):

@@ -1,4 +1,4 @@
-"""Log graduate runs to MLflow (any tracking URI: a local folder, SQLite, a server).
+"""Log graduate runs to MLflow (any tracking URI: SQLite, a server; a local folder where the installed MLflow still takes one).
 
 Each graduate run becomes one MLflow run in the experiment named after the task, tagged with the
 graduate run id; a run already logged there is skipped, so logging again adds nothing.
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import socket
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import urlparse
 
 from graduate.errors import NotReadyError
 from graduate.experiments.compare import flatten, run_config, run_metrics
@@ -19,9 +21,36 @@ MAX_PARAM_CHARS = 500  # MLflow's limit on a param value (older servers); longer
 
 
 def log_runs(uri: str, experiment: str, runs: Sequence[RunRow], *, artifacts: bool = True, max_artifact_mb: float = 200.0) -> list[str]:
-    """Log finished ``runs``; returns the MLflow run ids (existing ones for runs logged before)."""
+    """Log finished ``runs``; returns the MLflow run ids (existing ones for runs logged before).
+    An unreachable server or a tracking URI MLflow refuses is a NotReadyError naming the URI."""
     if importlib.util.find_spec("mlflow") is None:
         raise NotReadyError("--mlflow needs the `mlflow` package; run `pip install 'graduate[mlflow]'`")
+    from mlflow.exceptions import MlflowException
+
+    _check_reachable(uri)
+    try:
+        return _log(uri, experiment, runs, artifacts=artifacts, max_artifact_mb=max_artifact_mb)
+    except MlflowException as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if len(first) > 300:  # MLflow's reasons run long: up to the last full sentence that fits
+            first = first[: first.rfind(". ", 0, 300) + 1 or 300]
+        raise NotReadyError(f"MLflow at {uri!r} refused: {first.rstrip('.;')}; try --mlflow sqlite:///mlflow.db or a running `mlflow server`") from None
+
+
+def _check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """An http(s) tracking URI must accept a connection within ``timeout_s`` (MLflow's own client
+    would retry for minutes without a word)."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise NotReadyError(f"cannot reach MLflow at {uri!r} ({exc.strerror or exc}); start `mlflow server` there or pass --mlflow sqlite:///mlflow.db") from None
+
+
+def _log(uri: str, experiment: str, runs: Sequence[RunRow], *, artifacts: bool, max_artifact_mb: float) -> list[str]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
