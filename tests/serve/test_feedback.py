@@ -53,6 +53,11 @@ def test_bad_feedback_is_one_clear_error(served: Path) -> None:
         assert missing.status_code == 404 and "x-request-id" in missing.json()["error"]["message"]
         nobody = client.post("/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": "   "})
         assert nobody.status_code == 422 and nobody.json()["error"]["param"] == "reviewer"
+        blank = client.post("/v1/classify", json={"texts": ["  ", "fine"]}).json()["id"]
+        empty = client.post("/v1/feedback", json={"request_id": blank, "item": 0, "label": "ok", "reviewer": "a"})
+        assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_text" and "nothing to learn from" in empty.json()["error"]["message"]
+        assert client.post("/v1/feedback", json={"request_id": blank, "item": 1, "label": "ok", "reviewer": "a"}).status_code == 200
+        assert "  " not in [ex.text for ex in Project.load(served).build_training_set().examples]
         unauth = httpx.post(f"{server.url}/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": "a"})
         assert unauth.status_code == 401
 
