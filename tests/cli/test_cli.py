@@ -84,6 +84,9 @@ def test_predict_before_run_says_what_to_do(tiny_project, tmp_path):
     res = graduate("predict", str(tiny_project), "--input", str(src), "--output", str(tmp_path / "o.csv"))
     assert res.returncode == 2
     assert "graduate run" in res.stderr and "Traceback" not in res.stderr
+    res = graduate("predict", str(tiny_project), "--input", str(src), "--output", str(tmp_path / "o.parquet"))
+    assert res.returncode == 2 and "--output: o.parquet: without --ray, predict reads and writes CSV" in res.stderr
+    assert not (tmp_path / "o.parquet").exists()
 
 
 def test_import_batch_twice_adds_nothing(tiny_project):

@@ -26,9 +26,14 @@ def predict(
     cpus_per_actor: float = typer.Option(1.0, min=0.1, help="--ray: CPUs per actor; it runs that many threads."),
 ) -> None:
     """Write the input's columns plus `label` and one `p_<label>` column per label."""
+    from graduate.errors import SpecError
     from graduate.pipeline.project import Project
     from graduate.students.csv_predict import predict_csv
 
+    if ray is None:
+        for flag, path in (("--input", input), ("--output", output)):
+            if path.suffix.lower() in (".parquet", ".pq"):
+                raise SpecError(f"{path.name}: without --ray, predict reads and writes CSV; give a .csv file, or --ray ADDRESS for Parquet", field=flag)
     proj = Project.load(project)
     student, run = proj.best_student()
     if ray is not None:
