@@ -51,3 +51,22 @@ def test_audit_then_review_round_trip_from_the_command_line(tiny_project):
     assert r.returncode == 0, r.stderr
     r = graduate("data", "balance", str(project))
     assert r.returncode == 0 and "balanced class weight" in r.stdout
+
+
+def test_the_stored_recipe_names_what_the_latest_build_dropped_when_it_kept_the_same_items(tiny_project):
+    """Rows without a teacher answer change the recipe, not the items kept: `data recipe` still shows
+    this build's drops (stored as a build of the same version), and `data issues` does not hide it."""
+    assert graduate("data", "build", str(tiny_project)).returncode == 0
+    first = graduate("data", "recipe", str(tiny_project), "--step", "teacher_answer", "--show", "100")
+    assert first.returncode == 0, first.stderr
+    with (tiny_project / "comments.csv").open("a", newline="") as f:
+        f.write("\n".join(f"new{i},a comment nobody asked the teacher about number {i},0,train" for i in range(3)) + "\n")
+    built = graduate("data", "build", str(tiny_project))
+    assert built.returncode == 0, built.stderr
+    recipe = graduate("data", "recipe", str(tiny_project), "--step", "teacher_answer", "--show", "100")
+    assert recipe.returncode == 0, recipe.stderr
+    assert recipe.stdout.count("a comment nobody asked the teacher") == 3 and "a comment nobody asked" not in first.stdout
+    issues = graduate("data", "issues", str(tiny_project))
+    assert issues.returncode == 0, issues.stderr
+    again = graduate("data", "recipe", str(tiny_project), "--step", "teacher_answer", "--show", "100")
+    assert again.stdout == recipe.stdout  # the training set's recipe, not `data issues`' own version

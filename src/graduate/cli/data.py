@@ -78,20 +78,20 @@ def recipe(
 
     from sqlalchemy import select
 
-    from graduate.data.build import Dataset
+    from graduate.data.build import Dataset, latest_dataset_id, stored_recipe
     from graduate.errors import NotReadyError
     from graduate.pipeline.project import Project
     from graduate.store.schema import datasets, examples
 
     proj = Project.load(project)
     with proj.engine.connect() as conn:
-        stmt = select(datasets).order_by(datasets.c.id.desc())
-        if dataset_id is not None:
-            stmt = select(datasets).where(datasets.c.id == dataset_id)
-        row = conn.execute(stmt.limit(1)).mappings().first()
+        # The training set built last (`data issues` stores its own `train.issues` version beside it).
+        wanted = dataset_id if dataset_id is not None else latest_dataset_id(conn, "train")
+        row = conn.execute(select(datasets).where(datasets.c.id == wanted)).mappings().first() if wanted is not None else None
     if row is None:
         raise NotReadyError(f"no dataset{' ' + str(dataset_id) if dataset_id else ''} stored; run `graduate data build {project}`")
-    recipe = row["recipe"] if isinstance(row["recipe"], dict) else json.loads(row["recipe"])
+    with proj.engine.connect() as conn:
+        recipe = stored_recipe(conn, int(row["id"]))
     if step is None:
         ds = Dataset(row["name"], [None] * row["size"], [], recipe, row["content_hash"], id=row["id"])  # type: ignore[list-item]
         print_recipe(ds)

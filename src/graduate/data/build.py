@@ -7,9 +7,10 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from graduate.data.augment import SOURCE as AUGMENT_SOURCE, augmented_pool, derived_labels
 from graduate.data.balance import (
@@ -29,7 +30,7 @@ from graduate.data.label_issues import ModelFactory
 from graduate.errors import SpecError
 from graduate.spec import ProjectSpec
 from graduate.store.db import insert_ignore, now
-from graduate.store.schema import dataset_items, datasets
+from graduate.store.schema import dataset_builds, dataset_items, datasets
 
 ProgressFn = Callable[[str, int, int | None], None]
 
@@ -479,19 +480,55 @@ def _label_issues(
     return rows
 
 
+def stored_recipe(conn: Connection, dataset_id: int) -> dict[str, Any] | None:
+    """The recipe of a stored dataset version's newest build (None when there is no such version)."""
+    later = conn.execute(
+        select(dataset_builds.c.recipe).where(dataset_builds.c.dataset_id == dataset_id).order_by(dataset_builds.c.id.desc()).limit(1)
+    ).scalar()
+    recipe = later if later is not None else conn.execute(select(datasets.c.recipe).where(datasets.c.id == dataset_id)).scalar()
+    return json.loads(recipe) if isinstance(recipe, str) else recipe
+
+
+def latest_dataset_id(conn: Connection, name: str) -> int | None:
+    """The version of dataset ``name`` built last: the newest stored one, or an older one built
+    again since (its builds)."""
+    newest = conn.execute(select(datasets.c.id, datasets.c.created_at).where(datasets.c.name == name).order_by(datasets.c.id.desc()).limit(1)).first()
+    rebuilt = conn.execute(
+        select(dataset_builds.c.dataset_id, dataset_builds.c.created_at)
+        .join(datasets, datasets.c.id == dataset_builds.c.dataset_id)
+        .where(datasets.c.name == name)
+        .order_by(dataset_builds.c.id.desc())
+        .limit(1)
+    ).first()
+    if newest is None:
+        return None
+    if rebuilt is not None and _aware(rebuilt.created_at) >= _aware(newest.created_at):
+        return int(rebuilt.dataset_id)
+    return int(newest.id)
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC
+
+
 def save_dataset(engine: Engine, dataset: Dataset) -> int:
-    """Store a dataset version once (name + content hash); its items and recipe go with it."""
+    """Store a dataset version once (name + content hash); its items and recipe go with it. A later
+    build that keeps the same items through other steps (more items dropped, say) adds its recipe
+    to the version's builds: the stored recipe always names every item this build removed."""
+    recipe = json.loads(json.dumps(dataset.recipe))
     with engine.begin() as conn:
         existing = conn.execute(
             select(datasets.c.id).where(datasets.c.name == dataset.name, datasets.c.content_hash == dataset.content_hash)
         ).scalar()
         if existing is not None:
+            if stored_recipe(conn, int(existing)) != recipe or latest_dataset_id(conn, dataset.name) != int(existing):
+                conn.execute(dataset_builds.insert().values(dataset_id=int(existing), recipe=recipe, created_at=now()))
             return int(existing)
         ds_id = conn.execute(
             datasets.insert().values(
                 name=dataset.name,
                 content_hash=dataset.content_hash,
-                recipe=json.loads(json.dumps(dataset.recipe)),
+                recipe=recipe,
                 size=len(dataset.examples),
                 created_at=now(),
             )

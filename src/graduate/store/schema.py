@@ -172,6 +172,15 @@ datasets = Table(
     UniqueConstraint("name", "content_hash", name="uq_datasets_name_hash"),
 )
 
+dataset_builds = Table(
+    "dataset_builds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False, index=True),
+    Column("recipe", JSON, nullable=False, doc="a later build's recipe: the same items, other steps (e.g. more items dropped)"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 dataset_items = Table(
     "dataset_items",
     metadata,
