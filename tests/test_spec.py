@@ -133,3 +133,21 @@ def test_seed_out_of_range_is_a_spec_error_not_a_crash_later(seed):
     r["seed"] = seed
     with pytest.raises(SpecError, match=r"seed: "):
         parse_spec(r)
+
+
+def test_a_folder_as_a_data_path_is_named_as_a_folder(tmp_path):
+    import shutil
+
+    from graduate.data.inputs import check_inputs
+
+    shutil.copytree(FIXTURE.parent, tmp_path / "p", ignore=shutil.ignore_patterns(".graduate"))
+    (tmp_path / "p" / "comments.csv").unlink()
+    (tmp_path / "p" / "comments.csv").mkdir()
+    spec, root = load_spec(tmp_path / "p")
+    with pytest.raises(SpecError, match=r"data\[0\] \(jigsaw\)\.path: \S+comments\.csv is a folder; name the CSV file in it"):
+        check_inputs(spec, root / "graduate.yaml")
+
+
+def test_a_bad_command_line_option_is_labelled_option_not_spec():
+    assert str(SpecError("must be a number", field="--budget")) == "option: --budget: must be a number"
+    assert str(SpecError("unknown field", field="teacher.x")) == "spec: teacher.x: unknown field"

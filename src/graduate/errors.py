@@ -31,7 +31,7 @@ class SpecError(GraduateError):
         self.path = str(path) if path is not None else None
         self.field = field
         self.problems: list["SpecError"] = [self]
-        where = self.path or "spec"
+        where = self.path or ("option" if field and field.startswith("--") else "spec")
         if field:
             where = f"{where}: {field}"
         super().__init__(f"{where}: {message}")

@@ -66,6 +66,11 @@ def test_promote_rolls_back_a_disagreeing_candidate_and_swaps_in_a_good_one_with
         with Load(server.url, texts) as load:
             nothing = graduate("promote", str(trained_copy), "--server", server.url, env=env)
             assert nothing.returncode == 2 and "no candidate" in nothing.stderr and len(nothing.stderr.strip().splitlines()) == 1
+            # on the server's machine its own key (GRADUATE_API_KEYS) is enough; a wrong key says where a key goes
+            own = graduate("promote", str(trained_copy), "--server", server.url, env=cli_env(GRADUATE_API_KEYS=KEY))
+            assert own.returncode == 2 and "no candidate" in own.stderr, own.stderr
+            wrong = graduate("promote", str(trained_copy), "--server", server.url, env=cli_env(GRADUATE_API_KEY="not-the-key"))
+            assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr and "put a key the server accepts in GRADUATE_API_KEY" in wrong.stderr
 
             bad = graduate("promote", str(trained_copy), "--server", server.url, "--student", "majority", env=env)
             assert bad.returncode == 1 and "rolled back" in bad.stderr and "agreement" in bad.stderr, bad.stdout + bad.stderr

@@ -182,7 +182,7 @@ def serve_plan(
             s = plan.suggested
             console.print(
                 f"suggested cascade_threshold: [bold]{s.threshold:.4f}[/] on {plan.test_set}: {s.teacher_share:.1%} of traffic to the teacher, "
-                f"{plan.metric} {s.quality:.4f}, cost {fmt_usd(s.cost_per_1k_usd, plan.cost_estimated)} per 1k "
+                f"{plan.metric} {s.quality:.4f}, cost {_per_1k(fmt_usd(s.cost_per_1k_usd, plan.cost_estimated))} "
                 f"(teacher alone {fmt_usd(plan.teacher_cost_per_1k_usd, plan.cost_estimated)})",
                 highlight=False,
             )
@@ -195,7 +195,7 @@ def promote(
     run: Optional[str] = typer.Option(None, "--run", help="Promote this training run (its id or first characters; graduate runs list)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the stages until the candidate is promoted or rolled back."),
     timeout: float = typer.Option(3600.0, min=1.0, help="--wait: give up following after this many seconds (the server goes on)."),
-    api_key_env: str = typer.Option("GRADUATE_API_KEY", help="Environment variable holding an API key the server accepts."),
+    api_key_env: str = typer.Option("GRADUATE_API_KEY", help="Environment variable holding an API key the server accepts (unset: the first key in serve.api_keys_env, GRADUATE_API_KEYS)."),
 ) -> None:
     """Promote a retrained student on a running server: shadow (it scores, answers nothing), canary
     (it answers serve.promote.canary_share), then full; each stage must agree with what was served
@@ -209,8 +209,11 @@ def promote(
     from graduate.errors import NotReadyError
     from graduate.pipeline.project import Project
 
-    Project.load(project)  # the spec must be valid; the server loads the run itself
-    headers = {"Authorization": f"Bearer {os.environ[api_key_env]}"} if os.environ.get(api_key_env) else {}
+    proj = Project.load(project)  # the spec must be valid; the server loads the run itself
+    # The key in --api-key-env, else the first key the server itself accepts (serve.api_keys_env).
+    served_keys = [k.strip() for k in os.environ.get(proj.spec.serve.api_keys_env, "").split(",") if k.strip()]
+    key = os.environ.get(api_key_env) or (served_keys[0] if served_keys else None)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     base = server.rstrip("/")
     try:
         r = httpx.post(f"{base}/admin/promote", json={"run_id": run, "student": student}, headers=headers, timeout=300)
@@ -218,7 +221,8 @@ def promote(
         raise NotReadyError(f"the server at {base} does not answer ({exc}); start it with `graduate serve {project}`") from None
     if r.status_code != 202:
         message = (r.json().get("error") or {}).get("message") if r.headers.get("content-type", "").startswith("application/json") else r.text
-        raise NotReadyError(f"the server refused the promotion (HTTP {r.status_code}): {message}")
+        hint = f"; put a key the server accepts in {api_key_env} (or pass --api-key-env)" if r.status_code == 401 else ""
+        raise NotReadyError(f"the server refused the promotion (HTTP {r.status_code}): {message}{hint}")
     state = r.json()
     console.print(escape(f"promoting {state['candidate']} (replaces {state['replaces']}): {state['stage']}"), highlight=False)
     if not wait:
@@ -239,3 +243,8 @@ def promote(
         raise typer.Exit(1)
     err_console.print(escape(f"still {state.get('stage')} after {timeout:.0f} s; follow it with GET {base}/admin/promotion"), highlight=False)
     raise typer.Exit(1)
+
+
+def _per_1k(cost: str) -> str:
+    """``fmt_usd`` text with its unit: per 1k items, unless it already names per 1M."""
+    return cost if "per 1M" in cost else f"{cost} per 1k"

@@ -23,6 +23,9 @@ def _header(path: Path) -> list[str]:
 
 def _columns(path: Path, spec_path: Path, field: str, problems: list[SpecError]) -> list[str] | None:
     """The CSV's header, or None with the problem (missing file, not UTF-8) added."""
+    if path.is_dir():
+        problems.append(SpecError(f"{path} is a folder; name the CSV file in it", path=spec_path, field=f"{field}.path"))
+        return None
     if not path.is_file():
         problems.append(SpecError(f"file not found: {path}; paths are relative to the project folder", path=spec_path, field=f"{field}.path"))
         return None
