@@ -223,7 +223,14 @@ def test_check_and_run_name_the_rows_they_skip_and_refuse_a_file_without_rows(ti
     run = graduate("run", str(tiny_project))
     assert run.returncode == 0, run.stderr
     assert re.search(r"data jigsaw: 2 of \d+ rows skipped, e.g. \S*comments.csv:\d+: id ", run.stdout), run.stdout
-    data.write_text("id,comment_text,is_bad,subsets\n")
+    data.write_text("id,comment_text,is_bad,subsets\n\n")
+    (tiny_project / ".graduate" / "graduate.db").unlink()
     for cmd in ("check", "run"):
         res = graduate(cmd, str(tiny_project))
-        assert res.returncode == 2 and "comments.csv: has a header but no rows" in res.stderr and "Traceback" not in res.stderr
+        assert res.returncode == 2 and "comments.csv has a header but no rows" in res.stderr and "Traceback" not in res.stderr
+    db = tiny_project / ".graduate" / "graduate.db"
+    if db.exists():  # refused before any teacher log was imported
+        import sqlite3
+
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("select count(*) from teacher_calls").fetchone()[0] == 0

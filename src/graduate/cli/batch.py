@@ -26,12 +26,13 @@ def _usd(value: float | None, estimated: bool = False) -> str:
 
 
 def _texts(proj, input: Path | None, text_column: str | None, id_column: str | None, limit: int | None) -> list[str]:
-    from graduate.data.csv_source import read_items
+    from graduate.data.csv_source import read_items, require_items
     from graduate.data.examples import examples_for_texts, selection_examples
     from graduate.errors import NotReadyError
 
     if input is not None:
         items, report = read_items(input, text_column=text_column or proj.spec.task.text_column, id_column=id_column)
+        require_items(items, report, input)
         for problem in report.skipped[:10]:
             err_console.print(escape(f"skipped {problem}"), highlight=False)
         items = items[:limit] if limit is not None else items

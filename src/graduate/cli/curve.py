@@ -59,11 +59,11 @@ def curve(
     if res.fit.ok:
         console.print(f"fit: {metric} = {res.fit.a:.3f} - {res.fit.b:.3f} * n^-{res.fit.c:.3f}  (plateau: {res.fit.plateau_text()})", highlight=False)
     console.print(f"[bold]{escape(res.advice.text)}[/]", highlight=False)
-    console.print(f"plot: {res.files['png']} and {res.files['svg']}; data: {res.files['json']}")
+    console.print(escape(f"plot: {res.files['png']} and {res.files['svg']}; data: {res.files['json']}"), highlight=False)
     if mlflow:
         from graduate.experiments.mlflow_log import log_runs
         from graduate.store.runs import get_runs
 
         ids = {r.run_id for r in res.runs} | {res.evaluation_run_id}
         logged = log_runs(mlflow, proj.spec.task.name, [r for r in get_runs(proj.engine, root=proj.root) if r.id in ids])
-        console.print(f"logged {len(logged)} runs to MLflow at {mlflow}")
+        console.print(escape(f"logged {len(logged)} runs to MLflow at {mlflow}"), highlight=False)

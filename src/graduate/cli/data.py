@@ -267,14 +267,14 @@ def diversity(
         by_id = dict(pool)
         ids = [i for r in rep["clusters"] if not r["covered"] for i in r["pool_ids"]]
         if not ids:
-            console.print(f"every cluster is covered: nothing written to {export}", highlight=False)
+            console.print(escape(f"every cluster is covered: nothing written to {export}"), highlight=False)
             return
         with export.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["id", proj.spec.task.text_column])
             for i in ids:
                 w.writerow([i, by_id[i]])
-        console.print(f"{len(ids)} pool items of uncovered clusters written to {export}; label them with `graduate label {project} --input {export} --id-column id`", highlight=False)
+        console.print(escape(f"{len(ids)} pool items of uncovered clusters written to {export}; label them with `graduate label {project} --input {export} --id-column id`"), highlight=False)
 
 
 @review_app.command("export")
@@ -328,7 +328,7 @@ def review_import(
 
     proj = Project.load(project)
     rep = import_review(proj.engine, file, proj.spec.task.labels, reviewer=reviewer, multi_label=proj.spec.task.multi_label)
-    t = count_table(f"{file.name}: {rep.rows} rows")
+    t = count_table(escape(f"{file.name}: {rep.rows} rows"))
     for name, value in [
         ("new human labels", rep.added),
         ("changed (the reviewer's earlier label replaced, old value kept in label_changes)", rep.changed),
@@ -343,7 +343,7 @@ def review_import(
         err_console.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)
     if len(rep.skipped) > 20:
         err_console.print(f"... and {len(rep.skipped) - 20} more skipped rows", highlight=False)
-    console.print(f"next: `graduate run {project}` (or `graduate data build`) trains on the corrected labels", highlight=False)
+    console.print(escape(f"next: `graduate run {project}` (or `graduate data build`) trains on the corrected labels"), highlight=False)
     if rep.skipped:
         raise typer.Exit(1)
 

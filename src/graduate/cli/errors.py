@@ -71,4 +71,4 @@ def errors(
     console.print("\n[bold]Limitations[/]")
     for line in analysis.limitations:
         console.print(("  " if line.startswith("  ") else "- ") + escape(line.strip()), highlight=False)
-    console.print(f"\nreview queue: {', '.join(str(p) for p in files.values())}")
+    console.print(escape(f"\nreview queue: {', '.join(str(p) for p in files.values())}"), highlight=False)

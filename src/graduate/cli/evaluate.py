@@ -70,7 +70,7 @@ def print_assessment(a: dict[str, Any]) -> None:
     tab.add_row("teacher", fmt_usd(ts.get("cost_per_1k"), bool(ts.get("cost_estimated"))), fmt(ts.get("latency_p50_ms"), 1), fmt(ts.get("latency_p95_ms"), 1), fmt(ts.get("latency_p99_ms"), 1), "–")
     for s in students:
         sv = (serving.get("students") or {}).get(s) or {}
-        tab.add_row(s, fmt_usd(sv.get("cost_per_1k")), fmt(sv.get("latency_p50_ms"), 3), fmt(sv.get("latency_p95_ms"), 3), fmt(sv.get("latency_p99_ms"), 3), fmt(sv.get("batch_ms_per_item"), 4))
+        tab.add_row(escape(s), fmt_usd(sv.get("cost_per_1k")), fmt(sv.get("latency_p50_ms"), 3), fmt(sv.get("latency_p95_ms"), 3), fmt(sv.get("latency_p99_ms"), 3), fmt(sv.get("batch_ms_per_item"), 4))
     if not ts.get("latency_items"):
         tab.caption = "teacher latency: no live calls recorded (imported logs carry no timings)"
     console.print(tab)
@@ -84,7 +84,7 @@ def print_assessment(a: dict[str, Any]) -> None:
             if not b:
                 continue
             tab.add_row(
-                s, str(b["changed_pairs"]), fmt(b.get("mean_abs_shift"), 4), fmt(b.get("max_abs_shift")), f"{b['flipped']} ({fmt(b.get('flip_rate'))})",
+                escape(s), str(b["changed_pairs"]), fmt(b.get("mean_abs_shift"), 4), fmt(b.get("max_abs_shift")), f"{b['flipped']} ({fmt(b.get('flip_rate'))})",
                 fmt(b.get("fpr_original")), fmt(b.get("fpr_perturbed")), fmt(b.get("fpr_gap")),
                 escape(f"{b['worst_term']} ({fmt(b.get('worst_term_fpr'))})" if b.get("worst_term") else "–"),
                 escape(f"{fmt(b.get('fpr_change'))} ({b['fpr_change_term']})" if b.get("fpr_change_term") else "–"),

@@ -15,7 +15,7 @@ app = typer.Typer(help="Import recorded teacher calls into the call log.", no_ar
 
 def _show(report) -> None:
     if report.already_imported:
-        console.print(f"{report.path}: already imported, nothing to do")
+        console.print(escape(f"{report.path}: already imported, nothing to do"), highlight=False)
         return
     console.print(
         f"{escape(str(report.path))}: read {report.read}, added {report.added}, already stored {report.skipped_existing}, "

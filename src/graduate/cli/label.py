@@ -26,15 +26,16 @@ def label(
     lease_s: float = typer.Option(60.0, min=1.0, help="--ray: a claimed call's lease; a dead worker's calls are sent again after it lapses."),
 ) -> None:
     """Label rows with the spec's teacher: cached (a re-run sends nothing), rate-limited, budget-capped."""
-    from graduate.data.csv_source import read_items
+    from graduate.data.csv_source import read_items, require_items
     from graduate.data.examples import examples_for_texts
     from graduate.data.teacher_labels import teacher_labels
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     items, report = read_items(input, text_column=text_column or proj.spec.task.text_column, id_column=id_column)
+    require_items(items, report, input)
     for problem in report.skipped[:10]:
-        err_console.print(f"skipped {problem}", highlight=False)
+        err_console.print(escape(f"skipped {problem}"), highlight=False)
     if limit is not None:
         items = items[:limit]
     texts = proj.teacher_texts([it.text for it in items])  # redacted when privacy.redact_teacher_input is on

@@ -16,7 +16,7 @@ app = typer.Typer(help="Tracked runs: every train and evaluate, with config, dat
 
 def _short(value: object, width: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
 @app.command("list")
@@ -51,7 +51,7 @@ def list_runs(
         from graduate.experiments.mlflow_log import log_runs
 
         logged = log_runs(mlflow, proj.spec.task.name, [r for r in rows if r.status != "running"])
-        console.print(f"logged {len(logged)} runs to MLflow at {mlflow}")
+        console.print(escape(f"logged {len(logged)} runs to MLflow at {mlflow}"), highlight=False)
 
 
 @app.command("show")
@@ -65,23 +65,23 @@ def show(
 
     proj = Project.load(project)
     r = find_run(proj.engine, run, root=proj.root)
-    console.print(f"[bold]{r.name}[/] {r.id} ({r.kind}, {r.status}) started {r.started_at} finished {r.finished_at}")
+    console.print(f"[bold]{escape(r.name)}[/] " + escape(f"{r.id} ({r.kind}, {r.status}) started {r.started_at} finished {r.finished_at}"), highlight=False)
     if r.error:
-        console.print(f"[red]error:[/] {r.error}", highlight=False)
+        console.print(f"[red]error:[/] {escape(r.error)}", highlight=False)
     if r.artifact_dir:
-        console.print(f"artifacts: {r.artifact_dir}")
+        console.print(escape(f"artifacts: {r.artifact_dir}"), highlight=False)
     t = Table(title="config", title_justify="left")
     t.add_column("key", overflow="fold")
     t.add_column("value", overflow="fold")
     for k, v in flatten(run_config(r)).items():
         if not k.startswith("spec."):
-            t.add_row(k, _short(v, 100))
+            t.add_row(escape(k), _short(v, 100))
     console.print(t)
     t = Table(title="metrics", title_justify="left")
     t.add_column("key", overflow="fold")
     t.add_column("value", justify="right", overflow="fold")
     for k, v in run_metrics(r).items():
-        t.add_row(k, f"{v:.4f}" if isinstance(v, float) else _short(v, 100))
+        t.add_row(escape(k), f"{v:.4f}" if isinstance(v, float) else _short(v, 100))
     console.print(t)
 
 
@@ -99,7 +99,7 @@ def compare(
     proj = Project.load(project)
     ra, rb = find_run(proj.engine, a, root=proj.root), find_run(proj.engine, b, root=proj.root)
     diffs = compare_runs(ra, rb, include_same=all_keys)
-    t = Table(title=f"{ra.name} ({ra.id[:8]}) vs {rb.name} ({rb.id[:8]})", title_justify="left")
+    t = Table(title=escape(f"{ra.name} ({ra.id[:8]}) vs {rb.name} ({rb.id[:8]})"), title_justify="left")
     t.add_column("section")
     t.add_column("key", overflow="fold")
     t.add_column(ra.id[:8], justify="right", overflow="fold")
@@ -107,7 +107,7 @@ def compare(
     for d in diffs:
         fa = f"{d.a:.4f}" if isinstance(d.a, float) else _short(d.a, 50)
         fb = f"{d.b:.4f}" if isinstance(d.b, float) else _short(d.b, 50)
-        t.add_row(d.section, d.key, fa, fb)
+        t.add_row(escape(d.section), escape(d.key), fa, fb)
     console.print(t)
     if not diffs:
         console.print("the two runs have the same config and metrics")

@@ -93,7 +93,7 @@ def serve(
         "shadow": f", shadow rate {opts.shadow_rate:g}",
         "canary": f", student share {opts.canary_share:g}",
     }.get(opts.mode, "")
-    console.print(f"serving {app.state.student_name} in {opts.mode} mode{extra}", highlight=False)
+    console.print(escape(f"serving {app.state.student_name} in {opts.mode} mode{extra}"), highlight=False)
     # Tests and scripts wait for this exact line.
     console.print(f"listening on http://{opts.host}:{bound_port}", highlight=False, soft_wrap=True)
     # After a graceful stop uvicorn re-raises the SIGTERM/SIGINT it caught, so the exit status
@@ -141,7 +141,7 @@ def serve_plan(
     proj = Project.load(project)
     plans = plan_cascade(proj, metric=metric or proj.spec.serve.plan_metric, target=target or proj.spec.serve.plan_target, student=student)
     for plan in plans:
-        t = Table(title=f"cascade plan: {plan.student} on {plan.test_set} ({plan.metric} >= {plan.target:g})", title_justify="left")
+        t = Table(title=escape(f"cascade plan: {plan.student} on {plan.test_set} ({plan.metric} >= {plan.target:g})"), title_justify="left")
         extra = plan.metric != "agreement"  # relative accuracy: show the agreement beside it
         gold_col = "micro-F1" if plan.gold_metric == "micro_f1" else "accuracy"
         for col in ("threshold", "to teacher", plan.metric, gold_col, *(["agreement"] if extra else []), "cost / 1k"):
@@ -177,11 +177,11 @@ def serve_plan(
                 highlight=False,
             )
         if plan.suggested is None:
-            console.print(f"[yellow]no threshold reaches {plan.metric} {plan.target:g} on {plan.test_set}[/]: even all-teacher gives {fmt(plan.best_quality, 4)}")
+            console.print(f"[yellow]{escape(f'no threshold reaches {plan.metric} {plan.target:g} on {plan.test_set}')}[/]: even all-teacher gives {fmt(plan.best_quality, 4)}", highlight=False)
         else:
             s = plan.suggested
             console.print(
-                f"suggested cascade_threshold: [bold]{s.threshold:.4f}[/] on {plan.test_set}: {s.teacher_share:.1%} of traffic to the teacher, "
+                f"suggested cascade_threshold: [bold]{s.threshold:.4f}[/] on {escape(plan.test_set)}: {s.teacher_share:.1%} of traffic to the teacher, "
                 f"{plan.metric} {s.quality:.4f}, cost {_per_1k(fmt_usd(s.cost_per_1k_usd, plan.cost_estimated))} "
                 f"(teacher alone {fmt_usd(plan.teacher_cost_per_1k_usd, plan.cost_estimated)})",
                 highlight=False,
@@ -210,8 +210,8 @@ def promote(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)  # the spec must be valid; the server loads the run itself
-    # The key in --api-key-env, else the first key the server itself accepts (serve.api_keys_env).
-    served_keys = [k.strip() for k in os.environ.get(proj.spec.serve.api_keys_env, "").split(",") if k.strip()]
+    # The key in --api-key-env, else the first key the server itself accepts (serve.api_keys_env, serve.api_keys).
+    served_keys = [k.strip() for k in os.environ.get(proj.spec.serve.api_keys_env, "").split(",") if k.strip()] or [k for k in proj.spec.serve.api_keys if k]
     key = os.environ.get(api_key_env) or (served_keys[0] if served_keys else None)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     base = server.rstrip("/")

@@ -81,14 +81,14 @@ def serve_local(
         with err_console.status(f"starting llama.cpp server with {path.name} ..."):
             started = time.perf_counter()
             server.start()
-        console.print(f"[bold green]serving[/] {model} at [bold]{server.base_url}[/] (model name {model!r}, pid {server.pid}, ready in {time.perf_counter() - started:.1f} s)")
+        console.print(f"[bold green]serving[/] {escape(str(model))} at [bold]{escape(server.base_url)}[/] " + escape(f"(model name {model!r}, pid {server.pid}, ready in {time.perf_counter() - started:.1f} s)"), highlight=False)
         console.print(
             f"  in graduate.yaml:  teacher: {{kind: openai, base_url: {server.base_url}, model: {model}, ...}}", highlight=False, soft_wrap=True
         )
-        console.print(f"  log: {server.log_path}   stop: Ctrl-C", highlight=False)
+        console.print(escape(f"  log: {server.log_path}   stop: Ctrl-C"), highlight=False)
         while not stop.wait(0.5):
             if server.failure:
-                err_console.print(f"[bold red]error:[/] {server.failure}", highlight=False, soft_wrap=True)
+                err_console.print(f"[bold red]error:[/] {escape(str(server.failure))}", highlight=False, soft_wrap=True)
                 raise typer.Exit(1)
     finally:
         server.stop()
@@ -115,7 +115,7 @@ def audit(
         result = run_audit(proj.engine, proj.spec, live=live, progress=progress)
     path = save_audit_files(proj.engine, proj.workdir, result)
     print_audit(result)
-    console.print(f"audit {result['audit_id'][:8]} stored; written to {path}", highlight=False)
+    console.print(escape(f"audit {result['audit_id'][:8]} stored; written to {path}"), highlight=False)
 
 
 def _pct(x: object) -> str:
@@ -202,14 +202,14 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
             console.print(f"[yellow]![/] {escape(c['name'])}: {escape(f['message'])}", highlight=False)
     if rec:
         ceiling = ", ".join(f"{k} {fmt(v)}" for k, v in rec["ceiling"].items())
-        console.print(f"\n[bold]recommended for graduate label:[/] {escape(rec['name'])} ({rec['labeller']}{', n=' + str(rec['n']) if rec['n'] > 1 else ''}): {rec['reason']}", highlight=False)
+        console.print(f"\n[bold]recommended for graduate label:[/] {escape(rec['name'])} " + escape(f"({rec['labeller']}{', n=' + str(rec['n']) if rec['n'] > 1 else ''}): {rec['reason']}"), highlight=False)
         console.print(
             f"[bold]its agreement with gold[/]: {ceiling}. A student that learns its labels usually lands near this, "
             "and can exceed it (it averages out the teacher's random mistakes); it is a reference, not a ceiling.",
             highlight=False,
         )
         if not rec["current_is_recommended"]:
-            console.print(f"[yellow]graduate.yaml's teacher is {rec['current_teacher']}[/]: set teacher: to the recommended configuration", highlight=False)
+            console.print(f"[yellow]graduate.yaml's teacher is {escape(str(rec['current_teacher']))}[/]: set teacher: to the recommended configuration", highlight=False)
         if rec.get("better_ensemble"):
             e = rec["better_ensemble"]
             console.print(
@@ -220,4 +220,4 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
     else:
         err_console.print("[bold red]no configuration answered enough of every audit set to be recommended[/] (audit.min_coverage); run with --live", highlight=False)
     for n in result.get("notes", []):
-        console.print(f"note: {n}", highlight=False)
+        console.print(escape(f"note: {n}"), highlight=False)

@@ -490,8 +490,8 @@ def stored_recipe(conn: Connection, dataset_id: int) -> dict[str, Any] | None:
 
 
 def latest_dataset_id(conn: Connection, name: str) -> int | None:
-    """The version of dataset ``name`` built last: the newest stored one, or an older one built
-    again since (its builds)."""
+    """The version of dataset ``name`` whose recipe was stored last: the newest version, or an
+    older one rebuilt since through other steps (a build row)."""
     newest = conn.execute(select(datasets.c.id, datasets.c.created_at).where(datasets.c.name == name).order_by(datasets.c.id.desc()).limit(1)).first()
     rebuilt = conn.execute(
         select(dataset_builds.c.dataset_id, dataset_builds.c.created_at)
@@ -502,7 +502,7 @@ def latest_dataset_id(conn: Connection, name: str) -> int | None:
     ).first()
     if newest is None:
         return None
-    if rebuilt is not None and _aware(rebuilt.created_at) >= _aware(newest.created_at):
+    if rebuilt is not None and _aware(rebuilt.created_at) > _aware(newest.created_at):
         return int(rebuilt.dataset_id)
     return int(newest.id)
 
@@ -514,14 +514,15 @@ def _aware(t: datetime) -> datetime:
 def save_dataset(engine: Engine, dataset: Dataset) -> int:
     """Store a dataset version once (name + content hash); its items and recipe go with it. A later
     build that keeps the same items through other steps (more items dropped, say) adds its recipe
-    to the version's builds: the stored recipe always names every item this build removed."""
+    to the version's builds (only when it differs from the one stored: a rerun adds no row), so the
+    stored recipe always names every item the latest build removed."""
     recipe = json.loads(json.dumps(dataset.recipe))
     with engine.begin() as conn:
         existing = conn.execute(
             select(datasets.c.id).where(datasets.c.name == dataset.name, datasets.c.content_hash == dataset.content_hash)
         ).scalar()
         if existing is not None:
-            if stored_recipe(conn, int(existing)) != recipe or latest_dataset_id(conn, dataset.name) != int(existing):
+            if stored_recipe(conn, int(existing)) != recipe:
                 conn.execute(dataset_builds.insert().values(dataset_id=int(existing), recipe=recipe, created_at=now()))
             return int(existing)
         ds_id = conn.execute(

@@ -154,8 +154,9 @@ def completion_of(body: dict[str, Any], messages: list[dict[str, Any]] | None) -
     body reports no usage; ``messages`` are what the input estimate is made from."""
     content = _content_of(body)
     usage = body.get("usage") or {}
-    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int) and isinstance(usage.get("completion_tokens"), int):
-        return content, int(usage["prompt_tokens"]), int(usage["completion_tokens"]), False
+    counts = [usage.get("prompt_tokens"), usage.get("completion_tokens")] if isinstance(usage, dict) else []
+    if counts and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+        return content, int(counts[0]), int(counts[1]), False
     return content, estimate_prompt_tokens(messages or []), estimate_text_tokens(content or ""), True
 
 

@@ -21,6 +21,16 @@ def _header(path: Path) -> list[str]:
     return next(csv.reader(io.StringIO(line)), [])
 
 
+def _has_rows(path: Path) -> bool:
+    """Whether anything but blank lines follows the header line."""
+    with path.open("rb") as f:
+        f.readline(1_000_000)
+        while chunk := f.read(1 << 16):
+            if chunk.strip():
+                return True
+    return False
+
+
 def _columns(path: Path, spec_path: Path, field: str, problems: list[SpecError]) -> list[str] | None:
     """The CSV's header, or None with the problem (missing file, not UTF-8) added."""
     if path.is_dir():
@@ -52,9 +62,13 @@ def check_inputs(spec: ProjectSpec, spec_path: Path) -> None:
             "group_column": d.group_column,
         }
         for name, col in wanted.items():
+            where = f"{field}.{name}" if name != "text_column" or d.text_column else "task.text_column"
             if col is not None and col not in columns:
-                where = f"{field}.{name}" if name != "text_column" or d.text_column else "task.text_column"
                 problems.append(SpecError(f"{d.path.name} has no column {col!r}; its columns are {columns}", path=spec_path, field=where))
+            elif col is not None and columns.count(col) > 1:
+                problems.append(SpecError(f"{d.path.name} names column {col!r} more than once in its header; rename the other one", path=spec_path, field=where))
+        if not _has_rows(d.path):
+            problems.append(SpecError(f"{d.path.name} has a header but no rows; add one item per row below it", path=spec_path, field=f"{field}.path"))
     for i, log in enumerate(spec.teacher_logs):
         for name, p in (("input", log.input), ("output", log.output)):
             if p is not None and not p.is_file():

@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlparse
+from urllib.request import getproxies, proxy_bypass
 
 from graduate.errors import NotReadyError
 from graduate.experiments.compare import flatten, run_config, run_metrics
@@ -43,6 +44,8 @@ def _check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     parsed = urlparse(uri)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return
+    if parsed.scheme in getproxies() and not proxy_bypass(parsed.hostname):
+        return  # reached through a proxy: MLflow's client knows how
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         socket.create_connection((parsed.hostname, port), timeout=timeout_s).close()

@@ -95,7 +95,7 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
             raise SpecError(f"a budget in USD needs the teacher's price: add prices: {{{spec.teacher.model}: {{input_per_1m: ..., output_per_1m: ...}}}}; or give a number of items", field="prices")
         n = math.floor(budget.usd / per_call) if per_call > 0 else len(todo)
         if n < 1:
-            raise SpecError(f"a budget of ${budget.usd:g} is below one teacher call (~${per_call:.2g}); raise it or give a number of items", field="--budget")
+            raise SpecError(f"a budget of ${budget.usd:g} is below one teacher call (~${f'{per_call:.8f}'.rstrip('0').rstrip('.')}); raise it or give a number of items", field="--budget")
     else:
         n = budget.items or 0
     n = min(n, len(todo))

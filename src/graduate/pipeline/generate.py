@@ -143,9 +143,13 @@ def _label_and_store(project: "Project", report: GenerateReport, texts: list[str
     outcomes, stats = project.label(texts)
     report.cost_usd += stats.cost_usd
     report.budget_stopped = report.budget_stopped or stats.budget_stopped
+    report.calls_failed += stats.failed  # a rerun asks again for these (the texts are chosen alike)
+    report.errors += stats.errors[:5]
     fmt = answer_format(project.spec.task.parse, project.spec.task.labels)
     made = []
     for text, lineage, outcome in zip(texts, lineages, outcomes):
+        if outcome.status in ("failed", "not_sent"):
+            continue
         parsed = fmt.parse(outcome.content) if outcome.content is not None else None
         if parsed is None or parsed.label is None:
             report.unlabelled += 1
