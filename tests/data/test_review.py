@@ -5,11 +5,13 @@ import csv
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from graduate import Project
 from graduate.data.examples import labels_for
-from graduate.data.review import import_review, queue_rows, teacher_disagreements, write_queue
+from graduate.data.review import csv_cell, from_cell, import_review, queue_rows, teacher_disagreements, write_queue
 from graduate.errors import InputDataError
 from graduate.store.schema import label_changes
 from quality_project import edit_spec
@@ -102,3 +104,23 @@ def test_review_file_without_the_needed_columns_is_an_error(tiny_project, tmp_pa
     with pytest.raises(InputDataError, match="no 'reviewer' column and no --reviewer"):
         import_review(proj.engine, tmp_path / "y.csv", ["ok", "bad"])
     assert import_review(proj.engine, tmp_path / "y.csv", ["ok", "bad"], reviewer="bo").added == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(codec="utf-8"), max_size=30) | st.sampled_from(["=cmd()", "'=x", "''+1", "-care", "@SUM(A1)", "\t=1", "'", "''"]))
+def test_a_review_cell_never_starts_a_formula_and_imports_back_as_written(text):
+    cell = csv_cell(text)
+    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert from_cell(cell) == text
+
+
+def test_a_guarded_cell_is_read_back_on_import(tiny_project, tmp_path):
+    proj = _project(tiny_project)
+    queue = _export(proj, tmp_path / "queue.csv")
+    flipped = {"ok": "bad", "bad": "ok"}[queue[0]["teacher_label"]]
+    row = dict(queue[0], corrected_label=flipped, reviewer=csv_cell("@ann"))  # as the queue would write it
+    _write(tmp_path / "reviewed.csv", [row])
+    rep = import_review(proj.engine, tmp_path / "reviewed.csv", proj.spec.task.labels)
+    assert rep.added == 1 and rep.skipped == []
+    ex_id = int(row["example_id"])
+    assert labels_for(proj.engine, [ex_id], kind="human", labeller="human:@ann") == {ex_id: flipped}

@@ -119,6 +119,10 @@ def test_error_groups_add_up_and_export_the_review_queue(evaluated_project, tmp_
     assert reader.fieldnames == review_columns(["ok", "bad"])
     assert len(rows) == len(gap) and rows[0]["example_id"] == str(gap[0]["example_id"]) and rows[0]["corrected_label"] == ""
     assert float(rows[0]["p_ok"]) + float(rows[0]["p_bad"]) == pytest.approx(1.0, abs=1e-5)
+    # no cell a spreadsheet would run as a formula (the fixture has wiki headings: "== Jerk == ...")
+    cells = [v for g in GROUPS for row in csv.reader(files[g].open(newline="", encoding="utf-8")) for v in row]
+    assert not [v for v in cells if v.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert any(v.startswith("'=") for v in cells)
     # the limitations name the figures in plain words
     text = " ".join(analysis.limitations)
     assert f"{100 * s_acc:.1f}%" in text and "points" in text and "identity terms" in text

@@ -194,16 +194,34 @@ def write_queue(path: Path, rows: Sequence[dict[str, Any]], labels: Sequence[str
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({c: _csv_value(r.get(c)) for c in cols})
+            w.writerow({c: csv_cell(r.get(c)) for c in cols})
     return path
 
 
-def _csv_value(v: Any) -> Any:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(v: Any) -> Any:
+    """A review-queue cell: a text a spreadsheet would run as a formula (``=cmd()``, ``@SUM(A1)``,
+    a wiki heading ``== Talk ==``) gets a leading ``'``, which spreadsheets show as text and
+    :func:`from_cell` takes off again on import."""
     if v is None:
         return ""
     if isinstance(v, float):
         return f"{v:.6f}"
+    if isinstance(v, str) and _guarded(v):
+        return "'" + v
     return v
+
+
+def _guarded(v: str) -> bool:
+    # a formula start, or quotes before one (so that a text that really starts with "'=" comes back too)
+    return v.lstrip("'").startswith(FORMULA_STARTS)
+
+
+def from_cell(v: str) -> str:
+    """A cell as written before :func:`csv_cell` guarded it."""
+    return v[1:] if v.startswith("'") and _guarded(v[1:]) else v
 
 
 # -- import ---------------------------------------------------------------------------------------
@@ -243,6 +261,7 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
     for row in reader:
         line = reader.line_num
         report.rows += 1
+        row = {k: from_cell(v) if isinstance(v, str) else v for k, v in row.items()}
         corrected = (row.get("corrected_label") or "").strip()
         if not corrected:
             report.not_reviewed += 1

@@ -54,7 +54,7 @@ from graduate.evaluate.cost import format_usd_per_1k
 from graduate.evaluate.assessment import load_predictions
 from graduate.evaluate.evaluation import student_predictor
 from graduate.evaluate.testsets import TestSet
-from graduate.data.review import review_columns
+from graduate.data.review import csv_cell, review_columns
 from graduate.formats import labelset
 from graduate.spec import ProjectSpec
 
@@ -95,17 +95,9 @@ class ErrorAnalysis:
                 w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
                 w.writeheader()
                 for r in self.group(g):
-                    w.writerow({c: _csv_value(r.get(c)) for c in cols})
+                    w.writerow({c: csv_cell(r.get(c)) for c in cols})
             out[g] = path
         return out
-
-
-def _csv_value(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.6f}"
-    return v
 
 
 def _pct(x: float | None) -> str:
