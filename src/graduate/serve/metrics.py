@@ -21,7 +21,8 @@ class ServeMetrics:
         self.items = Counter(f"{prefix}_items", "Texts answered, by endpoint.", ["endpoint"], registry=r)
         self.routing = Counter(f"{prefix}_routing_decisions", "Items by routing mode, route (who answered) and reason.", ["mode", "route", "reason"], registry=r)
         self.agreement = Counter(f"{prefix}_agreement", "Student vs teacher comparisons, by outcome (agree, disagree).", ["outcome"], registry=r)
-        self.agreement_ratio = Gauge(f"{prefix}_agreement_ratio", "Share of comparisons where student and teacher agreed, since start.", registry=r)
+        self.agreement_ratio = Gauge(f"{prefix}_agreement_ratio", "Share of comparisons where student and teacher agreed, since start (NaN until one is made).", registry=r)
+        self.agreement_ratio.set(float("nan"))  # not 0: nothing compared is not "always disagreed"
         self.rejected = Counter(f"{prefix}_rejected", "Requests refused before any work, by reason.", ["reason"], registry=r)
         self.feedback = Counter(f"{prefix}_feedback", "Answers people gave through POST /v1/feedback, by outcome (added, changed, unchanged).", ["status"], registry=r)
         self.in_flight = Gauge(f"{prefix}_in_flight", "Requests being handled now.", registry=r)
