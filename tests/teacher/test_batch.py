@@ -278,6 +278,18 @@ def test_unreachable_batch_api_is_one_line_and_keeps_the_plan(tiny_project: Path
         assert report.held == 3 and len(report.sent) == 1 and report.sent[0].requests == 3
 
 
+def test_a_remote_batch_api_without_a_key_is_refused_before_any_call(tiny_project: Path) -> None:
+    point_teacher(tiny_project, "https://batch.example.invalid/v1")
+    env = {k: v for k, v in cli_env().items() if k != "OPENAI_API_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "graduate", "batch", "submit", str(tiny_project), "--input", str(tiny_project / "comments.csv"), "--limit", "3"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "OPENAI_API_KEY is not set, so nothing was sent" in result.stderr and "cannot reach" not in result.stderr
+    assert {r.status for r in batch_rows(tiny_project)} == {"pending"}  # the plan is kept for the next submit
+
+
 def test_redacted_project_stores_no_planted_value(tiny_project: Path) -> None:
     pytest.importorskip("presidio_analyzer")
     spec = yaml.safe_load((tiny_project / "graduate.yaml").read_text())

@@ -17,8 +17,9 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from graduate.errors import BatchError
+from graduate.errors import BatchError, TeacherAuthError
 from graduate.spec import TeacherSpec
+from graduate.teacher.openai_compat import is_local_url
 
 ENDPOINT = "/v1/chat/completions"
 METADATA_KEY = "graduate_batch"
@@ -77,13 +78,20 @@ class BatchClient:
     def __init__(self, spec: TeacherSpec, *, api_key: str | None = None, retry_wait_s: float = 1.0):
         import openai
 
-        key = api_key or os.environ.get(spec.api_key_env) or "not-set"
+        key = api_key or os.environ.get(spec.api_key_env)
+        # A remote API without a key is refused before any call (a local one takes any key).
+        self._missing_key = TeacherAuthError(api_key_env=spec.api_key_env, base_url=spec.base_url, detail="not set", missing=True) if not key and not is_local_url(spec.base_url) else None
+        key = key or "not-set"
         self._openai = openai
         self._client = openai.OpenAI(base_url=spec.base_url, api_key=key, max_retries=2, timeout=max(spec.timeout_s, 60.0))
         self._base_url = spec.base_url
         self._create_retries = spec.batch.create_retries
         self._completion_window = spec.batch.completion_window
         self._retry_wait_s = retry_wait_s
+
+    def _need_key(self) -> None:
+        if self._missing_key is not None:
+            raise self._missing_key
 
     def _fail(self, step: str, exc: Exception, batch: str | None = None) -> BatchError:
         openai = self._openai
@@ -97,6 +105,7 @@ class BatchClient:
 
     def find_file(self, filename: str, size: int) -> str | None:
         """An input file already uploaded under this name and size (a submit killed after uploading)."""
+        self._need_key()
         try:
             for f in self._client.files.list(purpose="batch"):
                 if f.filename == filename and f.bytes == size:
@@ -106,6 +115,7 @@ class BatchClient:
         return None
 
     def upload(self, path: Path, filename: str) -> str:
+        self._need_key()
         try:
             with path.open("rb") as fh:
                 # Up to 100 MB on a slow link: the per-call timeout of chat requests would cut it off.
@@ -115,6 +125,7 @@ class BatchClient:
 
     def find(self, uid: str, *, since: float) -> RemoteBatch | None:
         """Our batch ``uid`` if the provider has it (newest first, back to ``since`` minus a margin)."""
+        self._need_key()
         try:
             for b in self._client.batches.list(limit=100):
                 if (b.metadata or {}).get(METADATA_KEY) == uid:
@@ -126,6 +137,7 @@ class BatchClient:
         return None
 
     def create(self, file_id: str, metadata: dict[str, str]) -> RemoteBatch:
+        self._need_key()
         client = self._client.with_options(max_retries=0)
         retrying = Retrying(
             stop=stop_after_attempt(self._create_retries + 1),
@@ -144,12 +156,14 @@ class BatchClient:
         return _remote(b)
 
     def get(self, remote_id: str) -> RemoteBatch:
+        self._need_key()
         try:
             return _remote(self._client.batches.retrieve(remote_id))
         except self._openai.OpenAIError as exc:
             raise self._fail(f"get batch {remote_id}", exc, remote_id) from None
 
     def cancel(self, remote_id: str) -> RemoteBatch:
+        self._need_key()
         try:
             return _remote(self._client.batches.cancel(remote_id))
         except self._openai.OpenAIError as exc:
@@ -157,6 +171,7 @@ class BatchClient:
 
     def download(self, file_id: str, dest: Path) -> Path:
         """Stream a result file to ``dest`` (through a .part file, so a partial download is never read)."""
+        self._need_key()
         part = dest.with_name(dest.name + ".part")
         try:
             with self._client.files.with_streaming_response.content(file_id) as response, part.open("wb") as out:

@@ -34,7 +34,7 @@ class OpenAICompatTeacher:
 
     async def complete(self, request: ChatRequest) -> Completion:
         openai = self._openai
-        if self._key_missing and not _local_url(self._base_url):
+        if self._key_missing and not is_local_url(self._base_url):
             # Found before sending: offline, a missing key would otherwise surface only after every
             # connection retry ("cannot connect"), and online as a 401 per call.
             raise TeacherAuthError(api_key_env=self._api_key_env, base_url=self._base_url, detail="not set", missing=True)
@@ -96,7 +96,7 @@ def retry_after(headers: object) -> float | None:
     return max(0.0, value) if value <= 600 else None
 
 
-def _local_url(url: str) -> bool:
+def is_local_url(url: str) -> bool:
     """A server on this machine (llama.cpp, vLLM, Ollama) accepts any key; a remote one needs one."""
     from urllib.parse import urlsplit
 
