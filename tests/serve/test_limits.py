@@ -92,13 +92,16 @@ def test_in_flight_bound_answers_429_with_retry_after_at_once(served):
 
 
 def test_request_timeout_answers_504_and_logs_the_cut_call(served):
+    """A request with no student answer to fall back on (a chat request passed to the teacher as it
+    is) and a teacher slower than serve.request_timeout_s: 504, and the cut call is logged."""
+    other = [{"role": "user", "content": f"never answered in time {uuid.uuid4()}"}]
     with fake_openai_server(latency=3.0) as teacher:
         set_teacher(served, base_url=teacher.base_url)
         proj = Project.load(served)
-        app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0, request_timeout_s=0.5))
+        app = create_app(proj, options(proj, fallback_to_teacher=True, request_timeout_s=0.5))
         with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
             t0 = time.perf_counter()
-            r = client.post("/v1/classify", json={"texts": [f"never answered in time {uuid.uuid4()}"]})
+            r = client.post("/v1/chat/completions", json={"model": "gpt-4-1106-preview", "messages": other})
             elapsed = time.perf_counter() - t0
             assert r.status_code == 504, r.text
             assert "serve.request_timeout_s" in r.json()["error"]["message"]

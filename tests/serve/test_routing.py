@@ -192,6 +192,26 @@ def test_budget_and_teacher_failure_fall_back_to_the_student(served, teacher):
     assert [c.status for c in _live_calls(proj)] == ["error", "error"]
 
 
+def test_a_slow_teacher_is_waited_for_at_most_teacher_wait_s_and_its_answer_still_logged(served):
+    """A teacher slower than serve.teacher_wait_s: the student answers (teacher_timeout) well inside
+    the request timeout, and the calls end in the background and are logged (a later request for
+    the same text is answered from the call log)."""
+    with fake_openai_server(latency=3.0) as slow:
+        set_teacher(served, base_url=slow.base_url, budget_usd=5.0)
+        proj = Project.load(served)
+        app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0, teacher_wait_s=0.5))
+        with ThreadServer(app) as server:
+            started = time.perf_counter()
+            r = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"texts": NOVEL[5:7]}, timeout=30)
+            took = time.perf_counter() - started
+            assert r.status_code == 200 and [x["route"] for x in r.json()["results"]] == ["student"] * 2
+            assert took < 2.5, took  # not the teacher's 3 s
+        # the server's shutdown let the two calls finish: both logged as answered
+        assert [c.status for c in _live_calls(proj)] == ["ok", "ok"]
+        rows = [t for t in read_traffic(proj.engine) if t.reason == "teacher_timeout"]
+        assert len(rows) == 2 and all("serve.teacher_wait_s" in (t.teacher_error or "") for t in rows)
+
+
 def test_strategies_route_by_confidence_and_rate():
     import random
 

@@ -100,6 +100,7 @@ def create_app(
         decide=decide,
         multi_label=spec.task.multi_label,
     )
+    service.teacher_wait_s = min(opts.teacher_wait_s, 0.8 * opts.request_timeout_s)
     needs_teacher = strategy.needs_teacher or opts.fallback_to_teacher
     state: dict[str, Any] = {"ready": False, "stopping": False}
 

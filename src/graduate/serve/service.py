@@ -98,6 +98,7 @@ class ServeService:
         self.middle_threshold = 1.0
         self.task_parse: Any = None
         self.shadow_backlog = 1
+        self.teacher_wait_s: float | None = None  # see _ask
         if teacher is not None:
             self.attach_teacher(teacher)
 
@@ -129,11 +130,23 @@ class ServeService:
         self.metrics.teacher_calls.labels("middle_ok").inc()
         return answer
 
-    async def _ask(self, text: str) -> tuple[TeacherAnswer, str | None]:
-        """The teacher's answer and, when it cannot be used, the reason to fall back."""
+    async def _ask(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer, str | None]:
+        """The teacher's answer and, when it cannot be used, the reason to fall back. ``wait_s``: a
+        request waits no longer than this (serve.teacher_wait_s); the call goes on in the background
+        and is logged when it ends, and the item falls back (``teacher_timeout``)."""
         assert self.teacher is not None
         try:
-            answer = await self.teacher.label(text)
+            if wait_s is None:
+                answer = await self.teacher.label(text)
+            else:
+                call = asyncio.ensure_future(self.teacher.label(text))
+                try:
+                    answer = await asyncio.wait_for(asyncio.shield(call), wait_s)
+                except asyncio.TimeoutError:
+                    self._background.add(call)
+                    call.add_done_callback(_settled(self._background))
+                    self.metrics.teacher_calls.labels("timeout").inc()
+                    return TeacherAnswer(None, None, None, wait_s * 1000, error=f"no answer within {wait_s:g}s (serve.teacher_wait_s)"), "teacher_timeout"
         except BudgetExceededError as exc:
             self.metrics.teacher_calls.labels("budget").inc()
             return TeacherAnswer(None, None, None, 0.0, error=str(exc)), "budget"
@@ -187,7 +200,7 @@ class ServeService:
                     r.route, r.reason, r.label, r.content = "middle", "middle_confident", answer.label, answer.content
             to_teacher = [i for i, answer in zip(to_teacher, middle) if answer is None]
         if to_teacher:
-            asked = await asyncio.gather(*(self._ask(texts[i]) for i in to_teacher))
+            asked = await asyncio.gather(*(self._ask(texts[i], wait_s=self.teacher_wait_s) for i in to_teacher))
             for i, (answer, fallback) in zip(to_teacher, asked):
                 r = results[i]
                 r.teacher = answer
@@ -340,3 +353,15 @@ class ServeService:
             task.cancel()
         if still:
             await asyncio.gather(*still, return_exceptions=True)
+
+
+def _settled(background: set[asyncio.Task]) -> Callable[[asyncio.Future], None]:
+    """A done-callback for a teacher call nobody waits for any more: off the background set, its
+    outcome read (a failed call is already logged by the teacher client)."""
+
+    def done(task: asyncio.Future) -> None:
+        background.discard(task)  # type: ignore[arg-type]
+        if not task.cancelled():
+            task.exception()
+
+    return done

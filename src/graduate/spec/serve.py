@@ -107,6 +107,12 @@ class ServeSpec(_Model):
     max_in_flight: int = Field(64, ge=1, description="Requests handled at once; more are refused at once with 429 and Retry-After, never queued.")
     retry_after_s: int = Field(1, ge=1, description="Retry-After sent with a 429, in seconds.")
     request_timeout_s: float = Field(30.0, gt=0, description="A request that takes longer is answered 504.")
+    teacher_wait_s: float = Field(
+        10.0,
+        gt=0,
+        description="cascade and teacher modes: the longest a request waits for the teacher (at most 80% of request_timeout_s); past it the "
+        "student answers (reason teacher_timeout) and the call still ends, and is logged, in the background.",
+    )
     body_timeout_s: float = Field(
         10.0, gt=0, description="Time a client has to send a request's headers, and again its body; slower ones get 408 and the connection is closed."
     )
