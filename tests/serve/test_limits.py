@@ -48,7 +48,9 @@ def test_body_limit_and_validation_errors(served):
         assert r.status_code == 422 and r.json()["error"]["param"] == "messages"
 
         r = client.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
-        assert r.status_code == 422
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_json" and "not valid JSON" in r.json()["error"]["message"]
+        r = client.post("/v1/chat/completions", content=b'{"model": "m"}', headers={"content-type": "text/plain"})
+        assert r.status_code == 422 and "Content-Type: application/json" in r.json()["error"]["message"]
 
         assert client.post("/v1/classify", json={"texts": ["a", "b"]}).status_code == 200
         metrics = client.get("/metrics").text

@@ -176,6 +176,14 @@ def create_app(
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":  # loc is ("body", character position): not a field
+            at = first.get("loc", ("body", "?"))[-1]
+            reason = (first.get("ctx") or {}).get("error", "invalid JSON")
+            body = error_body(f"the body is not valid JSON ({reason} at character {at}); send a JSON object as application/json", "invalid_request_error", code="invalid_json")
+            return _json(body, 422)
+        if first.get("type") == "model_attributes_type" and tuple(first.get("loc", ())) == ("body",):
+            body = error_body("the body must be a JSON object sent as Content-Type: application/json", "invalid_request_error", code="invalid_json")
+            return _json(body, 422)
         param = _param(tuple(first.get("loc", ())))
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")} for e in errors]
