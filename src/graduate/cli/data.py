@@ -74,8 +74,6 @@ def recipe(
     show: int = typer.Option(20, "--show", min=0, help="Items shown."),
 ) -> None:
     """Show a stored dataset version's recipe, or the items one step removed and why."""
-    import json
-
     from sqlalchemy import select
 
     from graduate.data.build import Dataset, latest_dataset_id, stored_recipe
@@ -88,10 +86,9 @@ def recipe(
         # The training set built last (`data issues` stores its own `train.issues` version beside it).
         wanted = dataset_id if dataset_id is not None else latest_dataset_id(conn, "train")
         row = conn.execute(select(datasets).where(datasets.c.id == wanted)).mappings().first() if wanted is not None else None
+        recipe = stored_recipe(conn, int(row["id"])) if row is not None else None
     if row is None:
         raise NotReadyError(f"no dataset{' ' + str(dataset_id) if dataset_id else ''} stored; run `graduate data build {project}`")
-    with proj.engine.connect() as conn:
-        recipe = stored_recipe(conn, int(row["id"]))
     if step is None:
         ds = Dataset(row["name"], [None] * row["size"], [], recipe, row["content_hash"], id=row["id"])  # type: ignore[list-item]
         print_recipe(ds)
