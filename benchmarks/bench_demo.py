@@ -3,10 +3,13 @@
 re-imported or added, students reused), the figures it reports and its gates (target: first run
 at most 10 minutes on 2 cores).
 
-    .venv/bin/python benchmarks/bench_demo.py [--seed N] [--once] [--max-length N]
+    .venv/bin/python benchmarks/bench_demo.py [--seed N] [--once] [--max-length N] [--encoder KEY=VALUE ...]
 
 ``--seed`` sets the example's ``seed:`` (the split, the encoder's initialisation and batches);
-``--once`` skips the second run; ``--max-length`` sets the ensemble's encoder's token limit.
+``--once`` skips the second run; ``--max-length`` sets the ensemble's encoder's token limit;
+``--encoder KEY=VALUE`` (repeatable, VALUE read as YAML) sets any other param of that encoder, e.g.
+``--encoder pairing_weight=1 --encoder pairing_terms=identity`` (``identity``: the spec's
+``evaluation.identity_terms``, or the 13 terms of the TF-IDF member's ``masked_terms``).
 """
 
 from __future__ import annotations
@@ -36,17 +39,29 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--once", action="store_true")
     ap.add_argument("--max-length", type=int, default=None)
+    ap.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
+    encoder_params = {}
+    for kv in args.encoder:
+        key, sep, value = kv.partition("=")
+        if not sep:
+            ap.error(f"--encoder {kv!r}: give KEY=VALUE")
+        encoder_params[key] = yaml.safe_load(value)
     with tempfile.TemporaryDirectory() as d:
         project = example_copy(Path(d) / "toxicity", as_shipped=True)
-        if args.seed is not None or args.max_length is not None:
+        if args.seed is not None or args.max_length is not None or encoder_params:
             spec = project / "graduate.yaml"
             raw = yaml.safe_load(spec.read_text())
             if args.seed is not None:
                 raw["seed"] = args.seed
+            ensemble = next(s for s in raw["students"] if s["kind"] == "ensemble")
+            encoder = next(m for m in ensemble["params"]["members"] if m["kind"] == "encoder")["params"]
             if args.max_length is not None:
-                ensemble = next(s for s in raw["students"] if s["kind"] == "ensemble")
-                next(m for m in ensemble["params"]["members"] if m["kind"] == "encoder")["params"]["max_length"] = args.max_length
+                encoder["max_length"] = args.max_length
+            if encoder_params.get("pairing_terms") == "identity":
+                masked = [m["params"].get("masked_terms") for m in ensemble["params"]["members"] if m["kind"] == "tfidf-logreg"]
+                encoder_params["pairing_terms"] = raw.get("evaluation", {}).get("identity_terms") or next(t for t in masked if t)
+            encoder.update(encoder_params)
             spec.write_text(yaml.safe_dump(raw, sort_keys=False))
         first, s1 = run(project)
         rows = [["first (fresh store)", f"{first:.1f}", f"{s1['timings']['import_logs_s']:.1f}", f"{s1['timings']['train_s']:.1f}", sum(i["added"] for i in s1["imports"]), any(s["reused"] for s in s1["students"].values())]]
@@ -57,7 +72,7 @@ def main() -> None:
         out = Path(__file__).parent / "results"
         out.mkdir(exist_ok=True)
         seed = args.seed if args.seed is not None else 0
-        tag = f"demo-seed{seed}" + (f"-len{args.max_length}" if args.max_length else "")
+        tag = f"demo-seed{seed}" + (f"-len{args.max_length}" if args.max_length else "") + "".join(f"-{k}{v}" for k, v in encoder_params.items() if k != "pairing_terms")
         (out / f"{tag}-summary.json").write_text(json.dumps(s1, indent=2))
         (out / f"{tag}-evaluation.json").write_text(json.dumps(e, indent=2))
     table(f"graduate run examples/toxicity (2 cores, seed {args.seed if args.seed is not None else 0})", ["run", "wall s", "import s", "train s", "calls added", "students reused"], rows)

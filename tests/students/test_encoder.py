@@ -138,3 +138,45 @@ def test_cut_tokenising_on_real_comments(minilm_tokenizer, data):
     long = [t * 20 for t in texts[:40]] + texts
     for n in (8, 32, 96):
         assert token_ids(minilm_tokenizer, long, n) == minilm_tokenizer(long, truncation=True, max_length=n)["input_ids"]
+
+
+def _gap(student, pairs):
+    """Mean absolute difference in log-odds of 'bad' between the two readings of each pair."""
+    a = student.predict_proba([x for x, _ in pairs])[:, 1].clip(1e-6, 1 - 1e-6)
+    b = student.predict_proba([y for _, y in pairs])[:, 1].clip(1e-6, 1 - 1e-6)
+    return float(np.mean(np.abs(np.log(a / (1 - a)) - np.log(b / (1 - b)))))
+
+
+def test_counterfactual_logit_pairing_makes_the_score_ignore_which_term_a_text_names(tiny_encoder):
+    # A pool where the label follows the term: every text naming "gay" is bad, every text naming
+    # "straight" ok. Plain training learns the term; with pairing, the two readings must score alike.
+    subjects = ["my neighbour", "the teacher", "our new colleague", "his cousin", "that singer", "a friend of mine", "the author", "her brother"]
+    verbs = ["is", "said he is", "told us she is", "was always", "turned out to be", "is openly"]
+    texts, labels = [], []
+    for i, s in enumerate(subjects):
+        for j, v in enumerate(verbs):
+            term, label = (("gay", "bad") if (i + j) % 2 else ("straight", "ok"))
+            texts.append(f"{s.capitalize()} {v} {term}.")
+            labels.append(label)
+    params = {**FAST, "base_model": str(tiny_encoder), "quantise": False, "learning_rate": 5e-3, "max_steps": 40, "batch_size": 8}
+    held_out = [(f"The {w} next door is gay.", f"The {w} next door is straight.") for w in ["man", "woman", "kid", "vet", "baker"]]
+    plain = make_student("encoder", LABELS, params)
+    plain.fit(texts, labels)
+    paired = make_student("encoder", LABELS, {**params, "pairing_terms": ["gay", "straight"], "pairing_weight": 5.0, "pairing_per_batch": 8})
+    paired.fit(texts, labels)
+    report = paired.report["pairing"]
+    assert report["items_naming_a_term"] == len(texts) and report["pairs_read"] == 40 * 8 and report["steps_with_pairs"] == 40
+    assert "pairing" not in plain.report
+    assert _gap(plain, held_out) > 1.0  # the term is what the plain model learned
+    assert _gap(paired, held_out) < 0.5 * _gap(plain, held_out)
+
+
+def test_pairing_params_are_checked():
+    with pytest.raises(StudentError, match="pairing_weight is above 0 but pairing_terms is empty"):
+        make_student("encoder", LABELS, {"pairing_weight": 1.0})
+    with pytest.raises(StudentError, match="pairing_terms: give two or more different terms"):
+        make_student("encoder", LABELS, {"pairing_terms": ["Gay", "gay"], "pairing_weight": 1.0})
+    with pytest.raises(StudentError, match="pairing_terms: give words or phrases"):
+        make_student("encoder", LABELS, {"pairing_terms": ["gay", " "]})
+    with pytest.raises(StudentError, match="pairing_weight"):
+        make_student("encoder", LABELS, {"pairing_terms": ["gay", "straight"], "pairing_weight": -1})

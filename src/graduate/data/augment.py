@@ -12,7 +12,6 @@ adds nothing.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -22,6 +21,7 @@ from graduate.data.csv_source import Item
 from graduate.data.examples import Example, add_examples_in, exact_text_id, select_examples, stored_text_hashes
 from graduate.data.text import text_hash
 from graduate.errors import SpecError
+from graduate.spec.terms import swaps
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import examples as examples_table
 from graduate.store.schema import labels as labels_table
@@ -51,34 +51,6 @@ def term_list(spec: Any, name: str) -> list[str]:
             field=f"augment.term_lists.{name}",
         )
     return list(terms)
-
-
-def _cased(term: str, like: str) -> str:
-    if like.isupper() and len(like) > 1:
-        return term.upper()
-    if like[:1].isupper():
-        return term[:1].upper() + term[1:]
-    return term
-
-
-def swaps(text: str, terms: Sequence[str], per_item: int, rng: random.Random, target: str | None = None) -> list[tuple[str, str, str]]:
-    """Up to ``per_item`` (new text, term taken out, term put in): every occurrence of the first
-    term the text names is replaced by one other term of the list (only ``target``, when given:
-    copies for that term's slice)."""
-    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\b", re.IGNORECASE)
-    m = pattern.search(text)
-    if m is None:
-        return []
-    found = m.group(1)
-    others = [t for t in terms if t.lower() != found.lower()]
-    if target is not None:
-        others = [t for t in others if t.lower() == target.lower()]
-    rng.shuffle(others)
-    out = []
-    for new in others[:per_item]:
-        swapped = re.sub(r"\b" + re.escape(found) + r"\b", lambda mm: _cased(new, mm.group(0)), text, flags=re.IGNORECASE)
-        out.append((swapped, found.lower(), new))
-    return out
 
 
 def counterfactual(

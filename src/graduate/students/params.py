@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ClassWeight = Literal["balanced"] | dict[str, float] | None
 Device = Literal["auto", "cpu", "cuda"]
@@ -107,7 +107,32 @@ class EncoderParams(MultiLabelParams):
         "(a 96-token item: 9.6 instead of 12-14 ms on 2 cores), false: they sleep (for several server workers sharing the cores).",
     )
     save_float: bool = Field(True, description="Also save the float PyTorch weights (for further tuning; not needed to serve).")
+    pairing_terms: list[str] = Field(
+        default_factory=list,
+        description="Counterfactual logit pairing (Garg et al. 2019): in each batch, up to pairing_per_batch items that name one of these "
+        "whole words or phrases (any case) are also read with another term of the list in its place, and the loss adds pairing_weight "
+        "times the mean absolute difference of the two readings' centred logits: the score should not depend on which term a text names "
+        "(e.g. identity terms).",
+    )
+    pairing_weight: float = Field(0.0, ge=0, description="Weight of the counterfactual logit pairing loss (0: off).")
+    pairing_per_batch: int = Field(8, ge=1, description="At most this many items per batch get a counterfactual reading (each costs a forward and backward pass).")
     seed: int = Field(0, description="Random seed.")
+
+    @field_validator("pairing_terms")
+    @classmethod
+    def _pairing_terms(cls, terms: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in terms]
+        if any(not t for t in cleaned):
+            raise ValueError("pairing_terms: give words or phrases, not empty strings")
+        if cleaned and len({t.lower() for t in cleaned}) < 2:
+            raise ValueError("pairing_terms: give two or more different terms to swap between")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _pairing(self) -> "EncoderParams":
+        if self.pairing_weight > 0 and not self.pairing_terms:
+            raise ValueError("pairing_weight is above 0 but pairing_terms is empty: list the terms to swap, or set pairing_weight: 0")
+        return self
 
 
 class EnsembleParams(MultiLabelParams):

@@ -1,0 +1,48 @@
+"""Term lists (identity terms, product brands ...) matched in text: whole words or phrases, any case.
+
+The spec names the lists (``evaluation.identity_terms``, ``augment.term_lists``, a student's
+``masked_terms`` or ``pairing_terms``); data and students both use them, so the matching lives here,
+below both: ``swaps`` makes the counterfactual copies of ``graduate augment`` and the pairs of the
+encoder's counterfactual logit pairing.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Sequence
+
+
+def term_pattern(terms: Sequence[str]) -> re.Pattern[str]:
+    """One regex for any of ``terms`` as a whole word or phrase, any case, longest first."""
+    return re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+
+
+def _cased(term: str, like: str) -> str:
+    if like.isupper() and len(like) > 1:
+        return term.upper()
+    if like[:1].isupper():
+        return term[:1].upper() + term[1:]
+    return term
+
+
+def swaps(
+    text: str, terms: Sequence[str], per_item: int, rng: random.Random, target: str | None = None, *, pattern: re.Pattern[str] | None = None
+) -> list[tuple[str, str, str]]:
+    """Up to ``per_item`` (new text, term taken out, term put in): every occurrence of the first
+    term the text names is replaced by one other term of the list (only ``target``, when given:
+    copies for that term's slice), in the case of the original (``Gay`` -> ``Muslim``).
+    ``pattern``: ``term_pattern(terms)``, when the caller already has it."""
+    m = (pattern or term_pattern(terms)).search(text)
+    if m is None:
+        return []
+    found = m.group(1)
+    others = [t for t in terms if t.lower() != found.lower()]
+    if target is not None:
+        others = [t for t in others if t.lower() == target.lower()]
+    rng.shuffle(others)
+    out = []
+    for new in others[:per_item]:
+        swapped = re.sub(r"\b" + re.escape(found) + r"\b", lambda mm: _cased(new, mm.group(0)), text, flags=re.IGNORECASE)
+        out.append((swapped, found.lower(), new))
+    return out
