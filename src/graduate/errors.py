@@ -163,6 +163,10 @@ class NotReadyError(GraduateError):
     """A step needs an earlier step first; the message names the command to run."""
 
 
+class BusyError(GraduateError):
+    """Another process holds the project's work lock; the message names it."""
+
+
 class PrivacyError(GraduateError):
     """A privacy request that cannot be done: redaction without its library, forget without a
     target or with an unknown one."""

@@ -4,6 +4,7 @@ opens the store. Its methods are the steps, bound to it, for callers that hold a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +23,7 @@ from graduate.store.runs import RunRow
 from graduate.students.base import Student
 
 from graduate.pipeline import assess, build, ingest, privacy, report, run, select, train
+from graduate.pipeline.lock import WorkLock
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.pipeline.train import TrainResult
 from graduate.pipeline.validate import load_checked_spec
@@ -63,6 +65,15 @@ class Project:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
+    @functools.cached_property
+    def _work_lock(self) -> WorkLock:
+        return WorkLock(self.workdir)
+
+    def exclusive(self, what: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the project's work lock while ``what`` runs (graduate.pipeline.lock): BusyError at
+        once when another process holds it; re-entrant within this process."""
+        return self._work_lock.hold(what)
+
     # -- ingest, build, train ---------------------------------------------------------------
     def import_logs(self, progress: ProgressFn = no_progress) -> list[ImportReport]:
         return ingest.import_logs(self, progress)
@@ -74,10 +85,12 @@ class Project:
         return ingest.load_data(self, progress)
 
     def build_training_set(self, *, spec: ProjectSpec | None = None, name: str = "train", progress: ProgressFn | None = None) -> Dataset:
-        return build.build(self, spec=spec, name=name, progress=progress)
+        with self.exclusive("building the training set"):
+            return build.build(self, spec=spec, name=name, progress=progress)
 
     def train(self, student_spec: StudentSpec, dataset: Dataset, *, seed: int | None = None, progress: ProgressFn = no_progress) -> TrainResult:
-        return train.train(self, student_spec, dataset, seed=seed, progress=progress)
+        with self.exclusive(f"training {student_spec.name or student_spec.kind}"):
+            return train.train(self, student_spec, dataset, seed=seed, progress=progress)
 
     # -- which student ------------------------------------------------------------------------
     def best_student(self) -> tuple[Student, RunRow]:
@@ -92,10 +105,12 @@ class Project:
     # -- evaluate ------------------------------------------------------------------------------
     def run(self, progress: ProgressFn = no_progress) -> dict[str, Any]:
         """The whole path (graduate.pipeline.run); returns the summary written to summary.json."""
-        return run.run(self, progress).summary
+        with self.exclusive("graduate run"):
+            return run.run(self, progress).summary
 
     def evaluate(self, progress: ProgressFn = no_progress) -> dict[str, Any]:
-        return run.evaluate(self, progress)
+        with self.exclusive("graduate evaluate"):
+            return run.evaluate(self, progress)
 
     def check_test_sets(self) -> None:
         assess.check_test_sets(self)
