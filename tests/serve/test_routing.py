@@ -249,3 +249,39 @@ def test_a_middle_tier_answers_what_the_student_is_unsure_of_before_the_teacher(
                 results = client.post("/v1/classify", json={"texts": other}).json()["results"]
             assert [x["route"] for x in results] == ["teacher"] * 4
             assert [x["label"] for x in results] == ["bad" if is_rude(t) else "ok" for t in other]
+
+
+def test_a_teacher_that_keeps_failing_rests_behind_a_circuit_breaker_and_is_tried_again_later(served):
+    """serve.teacher_breaker_failures calls in a row fail: later items fall back to the student at
+    once (teacher_unavailable) without a call; after teacher_breaker_reset_s one call tries again,
+    and a teacher that is back closes the circuit."""
+    with fake_openai_server() as gone:
+        url, port = gone.base_url, httpx.URL(gone.base_url).port
+    set_teacher(served, base_url=url, max_retries=0, budget_usd=5.0)  # nothing listens there now
+    proj = Project.load(served)
+    app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0, teacher_breaker_failures=3, teacher_breaker_reset_s=2.0))
+    texts = [f"{w} {uuid.uuid4().hex[:6]}" for w in ["you fool", "kind words", "go away", "nice photo", "stop it", "thanks", "idiot"]]
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        routes = [client.post("/v1/classify", json={"texts": [t]}).json()["results"][0]["route"] for t in texts[:5]]
+        assert routes == ["student"] * 5
+        assert client.get("/readyz").json()["teacher_circuit"] == "open"
+        assert "graduate_teacher_circuit_open 1.0" in client.get("/metrics").text
+        with fake_openai_server(port=port) as back:
+            time.sleep(2.1)
+            r = client.post("/v1/classify", json={"texts": [texts[5]]}).json()["results"][0]
+            assert r["route"] == "teacher" and r["label"] == ("bad" if is_rude(texts[5]) else "ok")
+            assert client.get("/readyz").json()["teacher_circuit"] == "closed"
+            assert "graduate_teacher_circuit_open 0.0" in client.get("/metrics").text
+            assert back.stats()["requests"] == 1
+    reasons = {t.text: t.reason for t in read_traffic(proj.engine)}
+    assert [reasons[t] for t in texts[:5]] == ["teacher_failed"] * 3 + ["teacher_unavailable"] * 2
+    assert "serve.teacher_breaker_" in next(t.teacher_error for t in read_traffic(proj.engine) if t.text == texts[3])
+    assert [c.status for c in _live_calls(proj)] == ["error"] * 3 + ["ok"]  # no call while the circuit was open
+
+
+def test_breaker_options_are_checked():
+    with pytest.raises(ValueError, match="teacher_breaker_reset_s"):
+        ServeSpec(teacher_breaker_reset_s=0)
+    with pytest.raises(ValueError, match="teacher_breaker_failures"):
+        ServeSpec(teacher_breaker_failures=-1)
+    assert ServeSpec(teacher_breaker_failures=0).teacher_breaker_failures == 0

@@ -101,6 +101,12 @@ def create_app(
         multi_label=spec.task.multi_label,
     )
     service.teacher_wait_s = min(opts.teacher_wait_s, 0.8 * opts.request_timeout_s)
+    if opts.teacher_breaker_failures > 0:
+        from graduate.serve.breaker import TeacherBreaker
+
+        service.breaker = TeacherBreaker(
+            opts.teacher_breaker_failures, opts.teacher_breaker_reset_s, on_change=lambda s: metrics.teacher_circuit_open.set(1.0 if s == "open" else 0.0)
+        )
     needs_teacher = strategy.needs_teacher or opts.fallback_to_teacher
     state: dict[str, Any] = {"ready": False, "stopping": False}
 
@@ -212,6 +218,7 @@ def create_app(
             "traffic_pending_rows": writer.pending,
             "traffic_spilled_rows": writer.spilled_rows,
             "worker_restarts": service.predictor.restarts,
+            "teacher_circuit": service.breaker.state if service.breaker is not None and service.teacher is not None else None,
         }
         return _json(body, 200 if ready else 503)
 

@@ -27,6 +27,9 @@ class ServeMetrics:
         self.feedback = Counter(f"{prefix}_feedback", "Answers people gave through POST /v1/feedback, by outcome (added, changed, unchanged).", ["status"], registry=r)
         self.in_flight = Gauge(f"{prefix}_in_flight", "Requests being handled now.", registry=r)
         self.teacher_calls = Counter(f"{prefix}_teacher_calls", "Teacher calls made while serving, by outcome.", ["outcome"], registry=r)
+        self.teacher_circuit_open = Gauge(
+            f"{prefix}_teacher_circuit_open", "1 while the teacher is not asked after failing serve.teacher_breaker_failures calls in a row, else 0.", registry=r
+        )
         self.traffic_pending = Gauge(f"{prefix}_traffic_pending_rows", "Traffic rows waiting to be written.", registry=r)
         self.traffic_written = Counter(f"{prefix}_traffic_written_rows", "Traffic rows written to the store.", registry=r)
         self._agree = 0

@@ -17,6 +17,7 @@ import numpy as np
 from graduate.errors import BudgetExceededError
 from graduate.formats import labelset
 from graduate.formats.logprobs import answer_distribution
+from graduate.serve.breaker import TeacherBreaker, TeacherDown
 from graduate.serve.metrics import ServeMetrics
 from graduate.serve.predictor import Predictor
 from graduate.serve.promotion import Promotion
@@ -99,6 +100,7 @@ class ServeService:
         self.task_parse: Any = None
         self.shadow_backlog = 1
         self.teacher_wait_s: float | None = None  # see _ask
+        self.breaker: TeacherBreaker | None = None  # see _ask
         if teacher is not None:
             self.attach_teacher(teacher)
 
@@ -133,7 +135,25 @@ class ServeService:
     async def _ask(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer, str | None]:
         """The teacher's answer and, when it cannot be used, the reason to fall back. ``wait_s``: a
         request waits no longer than this (serve.teacher_wait_s); the call goes on in the background
-        and is logged when it ends, and the item falls back (``teacher_timeout``)."""
+        and is logged when it ends, and the item falls back (``teacher_timeout``). With a breaker
+        (graduate.serve.breaker), a teacher that keeps failing is not asked for a while
+        (``teacher_unavailable``)."""
+        if self.breaker is None:
+            return await self._ask_teacher(text, wait_s=wait_s)
+        try:
+            with self.breaker.guard() as may_ask:
+                if not may_ask:
+                    self.metrics.teacher_calls.labels("circuit_open").inc()
+                    why = f"teacher not asked: {self.breaker.failures} calls in a row failed; it rests {self.breaker.reset_s:g}s (serve.teacher_breaker_*)"
+                    return TeacherAnswer(None, None, None, 0.0, error=why), "teacher_unavailable"
+                answer, fallback = await self._ask_teacher(text, wait_s=wait_s)
+                if fallback in ("teacher_failed", "teacher_timeout"):
+                    raise TeacherDown(answer, fallback)  # counted by the breaker
+                return answer, fallback
+        except TeacherDown as down:
+            return down.args[0], down.args[1]
+
+    async def _ask_teacher(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer, str | None]:
         assert self.teacher is not None
         try:
             if wait_s is None:

@@ -113,6 +113,14 @@ class ServeSpec(_Model):
         description="cascade and teacher modes: the longest a request waits for the teacher (at most 80% of request_timeout_s); past it the "
         "student answers (reason teacher_timeout) and the call still ends, and is logged, in the background.",
     )
+    teacher_breaker_failures: int = Field(
+        5,
+        ge=0,
+        description="cascade, teacher and shadow: after this many teacher calls in a row fail or time out, the teacher is not asked for "
+        "teacher_breaker_reset_s (requests fall back to the student at once, reason teacher_unavailable), then one call tries it again "
+        "(a circuit breaker); 0: always ask.",
+    )
+    teacher_breaker_reset_s: float = Field(30.0, gt=0, description="How long the teacher rests after teacher_breaker_failures failures in a row.")
     body_timeout_s: float = Field(
         10.0, gt=0, description="Time a client has to send a request's headers, and again its body; slower ones get 408 and the connection is closed."
     )

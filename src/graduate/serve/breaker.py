@@ -1,0 +1,59 @@
+"""A circuit breaker in front of the teacher while serving (pybreaker): after
+``serve.teacher_breaker_failures`` teacher calls in a row fail or time out, requests stop waiting
+on a teacher that is down. For ``serve.teacher_breaker_reset_s`` they fall back to the student at
+once (reason ``teacher_unavailable``). Then calls try the teacher again: a success closes the
+circuit, a failure opens it for another rest. The state is the ``graduate_teacher_circuit_open``
+gauge and is shown on ``/health``."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+
+class TeacherDown(Exception):
+    """Raised inside ``guard`` for a call that failed or timed out, so that the breaker counts it."""
+
+
+class TeacherBreaker:
+    def __init__(self, failures: int, reset_s: float, on_change: Callable[[str], None] | None = None):
+        import pybreaker
+
+        self.failures, self.reset_s = failures, reset_s
+        self._open_error = pybreaker.CircuitBreakerError
+        listeners = []
+        if on_change is not None:
+
+            class _Listener(pybreaker.CircuitBreakerListener):
+                def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
+                    on_change(new_state.name)
+
+            listeners.append(_Listener())
+        # throw_new_error_on_trip=False: the call that trips the breaker fails as itself (TeacherDown)
+        # Only TeacherDown counts: a request cancelled by its own timeout says nothing about the teacher.
+        self._cb = pybreaker.CircuitBreaker(
+            fail_max=failures, reset_timeout=reset_s, throw_new_error_on_trip=False, listeners=listeners, exclude=[lambda e: not isinstance(e, TeacherDown)]
+        )
+
+    @property
+    def state(self) -> str:
+        """closed, open or half-open."""
+        return str(self._cb.current_state)
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[bool]:
+        """Yields True when the teacher may be asked (the block then raises TeacherDown for a failed
+        call), False while the circuit is open (ask nobody)."""
+        try:
+            ctx = self._cb.calling()
+            ctx.__enter__()
+        except self._open_error:
+            yield False
+            return
+        try:
+            yield True
+        except BaseException as exc:  # noqa: BLE001 - counted by the breaker, then raised again
+            if not ctx.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            ctx.__exit__(None, None, None)
