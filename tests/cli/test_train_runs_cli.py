@@ -41,7 +41,6 @@ def test_train_runs_compare_and_mlflow(tiny_project, tmp_path):
     assert re.search(r"config.*student.kind.*majority.*tfidf-logreg", diff)
     assert re.search(r"metrics.*test.test.balanced.accuracy.*0\.4878.*0\.6341", diff)
     assert "dataset_hash" not in diff  # same data: not a difference
-
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = _ok(["train", str(tiny_project), "--student", "tfidf-logreg", "--mlflow", uri])
     assert "logged 2 runs to MLflow" in out  # the (reused) train run and the evaluate run
@@ -60,6 +59,15 @@ def test_train_runs_compare_and_mlflow(tiny_project, tmp_path):
     everything = client.search_runs([exp.experiment_id])
     tags = [r.data.tags["graduate.run_id"] for r in everything]
     assert len(everything) == 5 and len(set(tags)) == 5  # the 2 logged before were not logged twice
+    # A name several runs have resolves to the newest, and says so; a run against itself is refused.
+    spec = tiny_project / "graduate.yaml"
+    spec.write_text(spec.read_text().replace("\nseed: 0\n", "\nseed: 7\n"))  # another seed: a new majority run
+    _ok(["train", str(tiny_project), "--student", "majority"])
+    spec.write_text(spec.read_text().replace("\nseed: 7\n", "\nseed: 0\n"))
+    out = " ".join(_ok(["runs", "compare", str(tiny_project), "majority", ids[1]]).split())
+    assert "'majority' is the newest of 2 runs with that name" in out and "(give an id prefix)" in out
+    same = runner.invoke(app, ["runs", "compare", str(tiny_project), ids[1], "tfidf-logreg"])
+    assert isinstance(same.exception, NotReadyError) and "are the same run" in str(same.exception)
 
 
 def test_an_unreachable_or_refused_mlflow_uri_is_one_line_after_the_table(tiny_project, tmp_path):

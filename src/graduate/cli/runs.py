@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console
+from graduate.errors import NotReadyError
 
 app = typer.Typer(help="Tracked runs: every train and evaluate, with config, data and code versions, seed and metrics.", no_args_is_help=True)
 
@@ -97,7 +98,12 @@ def compare(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
-    ra, rb = find_run(proj.engine, a, root=proj.root), find_run(proj.engine, b, root=proj.root)
+    notes: list[str] = []
+    ra, rb = find_run(proj.engine, a, root=proj.root, notes=notes), find_run(proj.engine, b, root=proj.root, notes=notes)
+    for note in notes:
+        console.print(escape(note), highlight=False)
+    if ra.id == rb.id:
+        raise NotReadyError(f"{a!r} and {b!r} are the same run ({ra.id[:8]}); give two runs (`graduate runs list PROJECT` shows their ids)")
     diffs = compare_runs(ra, rb, include_same=all_keys)
     t = Table(title=escape(f"{ra.name} ({ra.id[:8]}) vs {rb.name} ({rb.id[:8]})"), title_justify="left")
     t.add_column("section")

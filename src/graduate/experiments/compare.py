@@ -13,8 +13,9 @@ from graduate.errors import NotReadyError
 from graduate.store.runs import RunRow, get_runs
 
 
-def find_run(engine: Engine, ref: str, *, root: Path | None = None) -> RunRow:
-    """A run by id, id prefix (at least 4 characters) or exact name (the newest with that name)."""
+def find_run(engine: Engine, ref: str, *, root: Path | None = None, notes: list[str] | None = None) -> RunRow:
+    """A run by id, id prefix (at least 4 characters) or exact name (the newest with that name;
+    when several runs have it, a line saying so is added to ``notes``)."""
     rows = get_runs(engine, root=root)
     exact = [r for r in rows if r.id == ref]
     if exact:
@@ -26,6 +27,9 @@ def find_run(engine: Engine, ref: str, *, root: Path | None = None) -> RunRow:
         raise NotReadyError(f"run id prefix {ref!r} matches {len(by_prefix)} runs; give more characters (see `graduate runs list`)")
     by_name = [r for r in rows if r.name == ref]
     if by_name:
+        if len(by_name) > 1 and notes is not None:
+            older = ", ".join(r.id[:8] for r in by_name[-2::-1][:5])
+            notes.append(f"{ref!r} is the newest of {len(by_name)} runs with that name ({by_name[-1].id[:8]}); older: {older}{', ...' if len(by_name) > 6 else ''} (give an id prefix)")
         return by_name[-1]
     raise NotReadyError(f"no run {ref!r} (by id, id prefix or name); list them with `graduate runs list PROJECT`")
 
