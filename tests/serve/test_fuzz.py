@@ -105,4 +105,9 @@ def test_any_promote_body_gets_a_defined_answer_and_never_starts_a_promotion(ser
 
         check()
         assert client.get("/admin/promotion").status_code == 404
+        # a promotion meant for another project's server is refused, naming both
+        other = client.post("/admin/promote", json={"project": "not-toxicity"})
+        assert other.status_code == 409 and other.json()["error"]["code"] == "wrong_project"
+        assert f"serves project {proj.spec.task.name!r} (task.name), not 'not-toxicity'" in other.json()["error"]["message"]
+        assert client.get("/admin/promotion").status_code == 404
         assert client.get("/readyz").status_code == 200

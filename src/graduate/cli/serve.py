@@ -216,7 +216,7 @@ def promote(
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     base = server.rstrip("/")
     try:
-        r = httpx.post(f"{base}/admin/promote", json={"run_id": run, "student": student}, headers=headers, timeout=300)
+        r = httpx.post(f"{base}/admin/promote", json={"run_id": run, "student": student, "project": proj.spec.task.name}, headers=headers, timeout=300)
     except httpx.HTTPError as exc:
         raise NotReadyError(f"the server at {base} does not answer ({exc}); start it with `graduate serve {project}`") from None
     if r.status_code != 202:

@@ -24,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from graduate.errors import GraduateError, StudentError
 from graduate.formats import labelset
 from graduate.serve.auth import AuthMiddleware, resolve_keys
-from graduate.serve.chat import answerer, completion_body, completion_chunks, estimate_usage, message_text, recover_text
+from graduate.serve.chat import answer_logprobs, answerer, completion_body, completion_chunks, estimate_usage, message_text, recover_text
 from graduate.serve.context import ServedProject
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit, InFlightLimit, RequestTimeout
@@ -264,6 +264,10 @@ def create_app(
         from graduate.serve.promotion import Candidate, Promotion
         from graduate.serve.service import PromotionError
 
+        if body.project is not None and body.project != spec.task.name:
+            return _json(error_body(
+                f"this server serves project {spec.task.name!r} (task.name), not {body.project!r}: promote with the served project's directory, "
+                "or to the server that serves this one", "invalid_request_error", code="wrong_project"), 409)  # fmt: skip
         try:
             cand_student, cand_run = _candidate_run(project, body, service.student_name)
         except (LookupError, GraduateError) as exc:
@@ -333,8 +337,18 @@ def create_app(
         messages = [{"role": m.role, "content": m.content} for m in body.messages]
         text = recover_text(spec.teacher, messages)
         headers = {"x-request-id": info.request_id}
-        if text is None:
-            if not (opts.fallback_to_teacher and service.teacher is not None):
+        to_teacher = opts.fallback_to_teacher and service.teacher is not None
+        if body.wants_tools() and not to_teacher:
+            return _json(error_body(
+                "tools: a student answers in the teacher's format and calls no tools; leave tools out (or tool_choice: none), "
+                "or set serve.fallback_to_teacher to pass such requests to the teacher", "invalid_request_error", param="tools", code="unsupported_parameter"),
+                422, headers)  # fmt: skip
+        if body.logprobs and spec.task.multi_label and text is not None:
+            return _json(error_body(
+                "logprobs: served for single-label tasks; a multi-label answer has a probability per label (POST /v1/classify returns them)",
+                "invalid_request_error", param="logprobs", code="unsupported_parameter"), 422, headers)  # fmt: skip
+        if text is None or body.wants_tools():
+            if not to_teacher:
                 head, _, tail = spec.teacher.prompt.partition("{text}")
                 roles = ["system", "user"] if spec.teacher.system else ["user"]
                 return _json(
@@ -353,7 +367,7 @@ def create_app(
             if failed is not None or answer.response is None:
                 service.log_forwarded(info, answer, failed or "teacher_failed", status=502)
                 return _json(error_body(f"the teacher failed: {answer.error}", "server_error", code=failed), 502, headers)
-            service.log_forwarded(info, answer, "template_mismatch", status=200)
+            service.log_forwarded(info, answer, "template_mismatch" if text is None else "tools", status=200)
             reply = dict(answer.response)
             headers["x-graduate-route"] = "teacher"
             if body.stream:
@@ -361,9 +375,17 @@ def create_app(
             return _json(reply, headers=headers)
         results = await service.classify([text])
         r = results[0]
-        content = r.content if r.route == "teacher" and r.content is not None else answer_for(r.label)  # type: ignore[arg-type]
+        by_teacher = r.route == "teacher" and r.content is not None
+        content = r.content if by_teacher else answer_for(r.label)  # type: ignore[arg-type]
         service.log(info, results, status=200, answers=[content])
-        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint)
+        logprobs = None
+        if body.logprobs:
+            if by_teacher:  # the teacher's own, when its call asked for them (teacher.logprobs)
+                choices = ((r.teacher.response if r.teacher is not None else None) or {}).get("choices") or [{}]
+                logprobs = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
+            else:
+                logprobs = answer_logprobs(spec.task, answer_for, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
+        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint, n=body.n, logprobs=logprobs)
         headers["x-graduate-route"] = r.route
         if body.stream:
             return StreamingResponse(iter(completion_chunks(reply)), media_type="text/event-stream", headers=headers)

@@ -5,6 +5,7 @@ app switches from the teacher to the student by changing its ``base_url``."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Callable, Any
 
@@ -77,8 +78,15 @@ def estimate_usage(messages: list[dict[str, Any]], answer: str) -> dict[str, int
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def completion_body(request_id: str, model: str, content: str, usage: dict[str, int], fingerprint: str) -> dict[str, Any]:
-    """An OpenAI ``chat.completion`` object."""
+def completion_body(
+    request_id: str, model: str, content: str, usage: dict[str, int], fingerprint: str, *, n: int = 1, logprobs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` object with ``n`` choices (a student answers the same every
+    time: n identical choices, as a teacher at temperature 0 would), each with ``logprobs``."""
+    usage = dict(usage)
+    if n > 1 and "completion_tokens" in usage:
+        usage["completion_tokens"] *= n
+        usage["total_tokens"] = usage.get("prompt_tokens", 0) + usage["completion_tokens"]
     return {
         "id": f"chatcmpl-{request_id}",
         "object": "chat.completion",
@@ -86,22 +94,71 @@ def completion_body(request_id: str, model: str, content: str, usage: dict[str, 
         "model": model,
         "system_fingerprint": fingerprint,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "logprobs": None, "finish_reason": "stop"}
+            {"index": i, "message": {"role": "assistant", "content": content}, "logprobs": logprobs, "finish_reason": "stop"} for i in range(n)
         ],
         "usage": usage,
     }
 
 
 def completion_chunks(body: dict[str, Any]) -> list[bytes]:
-    """The same completion as a server-sent-events stream (``stream: true``): role and content in
-    one chunk, the finish reason in the next, then ``[DONE]``."""
+    """The same completion as a server-sent-events stream (``stream: true``): for each choice, role
+    and content in one chunk, the finish reason in the next; then ``[DONE]``."""
     base = {k: body[k] for k in ("id", "created", "model", "system_fingerprint")}
-    content = body["choices"][0]["message"]["content"]
-    chunks = [
-        {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "logprobs": None, "finish_reason": None}]},
-        {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]},
-    ]
+    chunks = []
+    for choice in body["choices"]:
+        i, content, logprobs = choice["index"], choice["message"]["content"], choice.get("logprobs")
+        chunks += [
+            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {"role": "assistant", "content": content}, "logprobs": logprobs, "finish_reason": None}]},
+            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}]},
+        ]
     return [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
+
+
+# The least log-probability written (log 0 is not a JSON number).
+MIN_LOGPROB = -9999.0
+
+
+def _logprob(p: float) -> float:
+    return max(math.log(p), MIN_LOGPROB) if p > 0 else MIN_LOGPROB
+
+
+def _token(text: str, logprob: float, top: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8")), "top_logprobs": top}
+
+
+def answer_logprobs(task: TaskSpec, answer_for: Callable[[str], str], label: str, probs: dict[str, float], top_logprobs: int) -> dict[str, Any]:
+    """OpenAI ``logprobs`` for a single-label student answer, from the student's probabilities: the
+    answer as three tokens (what comes before the label's value, the value, what comes after, e.g.
+    ``{"is_bad": `` ``1`` ``}``), the value token carrying every label's value with its probability
+    among its ``top_logprobs`` (the best ``top_logprobs``, at least the chosen one). Read back by
+    graduate's own logprob parser (``formats.logprobs.answer_distribution``), it gives the
+    student's distribution: a graduate server can be another one's teacher or middle tier."""
+    content = answer_for(label)
+    answers = {lab: answer_for(lab) for lab in task.labels}
+    fmt = answer_format(task.parse, task.labels)
+    offset = fmt.answer_offset(content, fmt.parse(content))
+    prefix = content[: offset or 0]
+    if not all(a.startswith(prefix) for a in answers.values()):
+        prefix = ""
+    suffix = ""
+    if prefix:  # a structured answer ({"is_bad": 1}): what follows the value is the same for every label
+        tails = [a[len(prefix) :] for a in answers.values()]
+        k = 0
+        while all(len(t) > k + 1 for t in tails) and len({t[-(k + 1)] for t in tails}) == 1:
+            k += 1
+        suffix = tails[0][len(tails[0]) - k :] if k else ""
+    values = {lab: a[len(prefix) : len(a) - len(suffix)] for lab, a in answers.items()}
+    ranked = sorted(task.labels, key=lambda lab: -probs.get(lab, 0.0))
+    keep = ranked[: max(1, top_logprobs)]
+    if label not in keep:
+        keep = keep[:-1] + [label]
+    top = [{"token": values[lab], "logprob": _logprob(probs.get(lab, 0.0)), "bytes": list(values[lab].encode("utf-8"))} for lab in keep]
+    tokens = [_token(values[label], _logprob(probs.get(label, 0.0)), top)]
+    if prefix:
+        tokens.insert(0, _token(prefix, 0.0, [{"token": prefix, "logprob": 0.0, "bytes": list(prefix.encode("utf-8"))}]))
+    if suffix:
+        tokens.append(_token(suffix, 0.0, [{"token": suffix, "logprob": 0.0, "bytes": list(suffix.encode("utf-8"))}]))
+    return {"content": tokens, "refusal": None}
 
 
 def check_serving_spec(spec: ProjectSpec) -> dict[str, str]:

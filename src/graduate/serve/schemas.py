@@ -31,12 +31,23 @@ class Message(BaseModel):
 
 
 class ChatBody(_Scrubbed):
-    """An OpenAI chat completion request; parameters the student has no use for are accepted and ignored."""
+    """An OpenAI chat completion request. ``n`` and ``logprobs`` are honoured; tools are refused
+    (a student calls none) unless the request may go to the teacher; sampling parameters
+    (temperature, top_p, seed, max_tokens ...) are accepted and have no effect on a student."""
 
     model_config = ConfigDict(extra="allow")
     model: str
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
+    n: int = Field(1, ge=1, le=128, description="Choices to return; a student's are identical.")
+    logprobs: bool | None = Field(None, description="Return the answer's log-probabilities (the student's probability of each label).")
+    top_logprobs: int | None = Field(None, ge=0, le=20, description="With logprobs: alternatives per token (each label's answer).")
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+    tool_choice: Any = None
+
+    def wants_tools(self) -> bool:
+        return bool(self.tools or self.functions) and self.tool_choice != "none"
 
 
 class FeedbackBody(_Scrubbed):
@@ -56,3 +67,4 @@ class PromoteBody(_Scrubbed):
     model_config = ConfigDict(extra="forbid")
     run_id: str | None = Field(None, min_length=4, max_length=64, description="A training run id (or its first characters).")
     student: str | None = Field(None, min_length=1, max_length=200, description="A student name: its newest evaluated run.")
+    project: str | None = Field(None, min_length=1, max_length=200, description="The task.name of the project the caller means; refused (409) when the server serves another.")
