@@ -169,6 +169,10 @@ def test_counterfactual_logit_pairing_makes_the_score_ignore_which_term_a_text_n
     assert "pairing" not in plain.report
     assert _gap(plain, held_out) > 1.0  # the term is what the plain model learned
     assert _gap(paired, held_out) < 0.5 * _gap(plain, held_out)
+    # pairing_labels: only the items of those labels are paired
+    ok_only = make_student("encoder", LABELS, {**params, "pairing_terms": ["gay", "straight"], "pairing_weight": 5.0, "pairing_labels": ["ok"]})
+    ok_only.fit(texts, labels)
+    assert ok_only.report["pairing"]["items_naming_a_term"] == labels.count("ok") == len(texts) // 2
 
 
 def test_pairing_params_are_checked():
@@ -180,3 +184,5 @@ def test_pairing_params_are_checked():
         make_student("encoder", LABELS, {"pairing_terms": ["gay", " "]})
     with pytest.raises(StudentError, match="pairing_weight"):
         make_student("encoder", LABELS, {"pairing_terms": ["gay", "straight"], "pairing_weight": -1})
+    with pytest.raises(StudentError, match=r"params.pairing_labels \['fine'\] are not labels of this task"):
+        make_student("encoder", LABELS, {**FAST, "pairing_terms": ["gay", "straight"], "pairing_weight": 1.0, "pairing_labels": ["fine"]}).fit(["a gay man"] * 4, ["ok", "bad"] * 2)

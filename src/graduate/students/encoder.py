@@ -142,7 +142,7 @@ class EncoderStudent(StudentBase):
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
                 return model(**inputs).logits.float()
 
-        pairing = _Pairing(list(texts), p, self.tokenizer) if p["pairing_weight"] > 0 else None
+        pairing = _Pairing(list(texts), p, self.tokenizer, _pairable(labels, p["pairing_labels"], self.labels, multi)) if p["pairing_weight"] > 0 else None
 
         def batch_loss(batch: np.ndarray) -> Any:
             logits = forward([ids[i] for i in batch])
@@ -330,6 +330,20 @@ class EncoderStudent(StudentBase):
         return obj
 
 
+def _pairable(labels: Sequence[Any], only: list[str], known: list[str], multi: bool) -> np.ndarray:
+    """Which training items counterfactual logit pairing may pair (params.pairing_labels)."""
+    if not only:
+        return np.ones(len(labels), dtype=bool)
+    unknown = sorted(set(only) - set(known))
+    if unknown:
+        raise StudentError(f"params.pairing_labels {unknown} are not labels of this task {known}", kind="encoder")
+    if multi:
+        from graduate.formats import labelset
+
+        return np.array([set(labelset.decode(lab, known)) <= set(only) for lab in labels], dtype=bool)
+    return np.array([lab in only for lab in labels], dtype=bool)
+
+
 class _Pairing:
     """Counterfactual logit pairing (Garg et al., "Counterfactual Fairness in Text Classification
     through Robustness", 2019): the items of a batch that name a term of ``pairing_terms`` (at
@@ -338,7 +352,7 @@ class _Pairing:
     the two readings' logits (centred per item for one label per item, where only differences
     between logits count). Gradients flow through both readings."""
 
-    def __init__(self, texts: list[str], params: dict[str, Any], tokenizer: Any):
+    def __init__(self, texts: list[str], params: dict[str, Any], tokenizer: Any, pairable: np.ndarray):
         import random
 
         from graduate.spec.terms import term_pattern
@@ -347,7 +361,7 @@ class _Pairing:
         self.terms, self.weight, self.per_batch = list(params["pairing_terms"]), float(params["pairing_weight"]), int(params["pairing_per_batch"])
         self.max_length = params["max_length"]
         self.pattern = term_pattern(self.terms)
-        self.naming = np.array([self.pattern.search(t) is not None for t in texts], dtype=bool)
+        self.naming = np.array([ok and self.pattern.search(t) is not None for t, ok in zip(texts, pairable)], dtype=bool)
         self.rng = random.Random(params["seed"])
         self.pairs = 0
         self.steps_paired = 0

@@ -116,6 +116,11 @@ class EncoderParams(MultiLabelParams):
     )
     pairing_weight: float = Field(0.0, ge=0, description="Weight of the counterfactual logit pairing loss (0: off).")
     pairing_per_batch: int = Field(8, ge=1, description="At most this many items per batch get a counterfactual reading (each costs a forward and backward pass).")
+    pairing_labels: list[str] = Field(
+        default_factory=list,
+        description="Pair only items with these labels (multi-label: whose labels are all among these, an item with none too), "
+        "e.g. [ok]: naming another identity must not make a harmless text look toxic, while a toxic one may be toxic for the term itself; empty: every item.",
+    )
     seed: int = Field(0, description="Random seed.")
 
     @field_validator("pairing_terms")
