@@ -186,3 +186,28 @@ def test_pairing_params_are_checked():
         make_student("encoder", LABELS, {"pairing_terms": ["gay", "straight"], "pairing_weight": -1})
     with pytest.raises(StudentError, match=r"params.pairing_labels \['fine'\] are not labels of this task"):
         make_student("encoder", LABELS, {**FAST, "pairing_terms": ["gay", "straight"], "pairing_weight": 1.0, "pairing_labels": ["fine"]}).fit(["a gay man"] * 4, ["ok", "bad"] * 2)
+
+
+def test_pairing_on_label_sets_ties_each_labels_logit_across_the_swap(tiny_encoder):
+    from graduate.formats.labelset import encode
+
+    labels = ["insult", "praise"]
+    texts, sets = [], []
+    for i in range(48):
+        term = "gay" if i % 2 else "straight"
+        texts.append(f"Person {i} next door is {term}.")
+        sets.append(encode(["insult"] if term == "gay" else [], labels))
+    params = {**FAST, "base_model": str(tiny_encoder), "quantise": False, "learning_rate": 5e-3, "max_steps": 40, "batch_size": 8, "multi_label": True, "validation_share": 0.25}
+    held_out = [(f"The {w} is gay.", f"The {w} is straight.") for w in ["man", "woman", "kid", "vet", "baker"]]
+
+    def gap(student) -> float:
+        a = student.predict_proba([x for x, _ in held_out]).clip(1e-6, 1 - 1e-6)
+        b = student.predict_proba([y for _, y in held_out]).clip(1e-6, 1 - 1e-6)
+        return float(np.abs(np.log(a / (1 - a)) - np.log(b / (1 - b))).mean())
+
+    plain = make_student("encoder", labels, params)
+    plain.fit(texts, sets)
+    paired = make_student("encoder", labels, {**params, "pairing_terms": ["gay", "straight"], "pairing_weight": 5.0, "pairing_labels": ["insult", "praise"]})
+    paired.fit(texts, sets)
+    assert paired.report["pairing"]["items_naming_a_term"] == 36  # the training share (75%) of every item: [] and [insult] are both within the labels
+    assert gap(paired) < 0.5 * gap(plain)
