@@ -13,6 +13,14 @@ ClassWeight = Literal["balanced"] | dict[str, float] | None
 Device = Literal["auto", "cpu", "cuda"]
 
 
+def _term_list(terms: list[str], name: str) -> list[str]:
+    """A param's term list, stripped; an empty term is an error naming the param."""
+    cleaned = [t.strip() for t in terms]
+    if any(not t for t in cleaned):
+        raise ValueError(f"{name}: give words or phrases, not empty strings")
+    return cleaned
+
+
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,10 +65,7 @@ class TfidfLogregParams(FoldedThresholdParams):
     @field_validator("masked_terms")
     @classmethod
     def _terms(cls, terms: list[str]) -> list[str]:
-        cleaned = [t.strip() for t in terms]
-        if any(not t for t in cleaned):
-            raise ValueError("masked_terms: give words or phrases, not empty strings")
-        return cleaned
+        return _term_list(terms, "masked_terms")
 
 
 class EmbedLogregParams(FoldedThresholdParams):
@@ -126,9 +131,7 @@ class EncoderParams(MultiLabelParams):
     @field_validator("pairing_terms")
     @classmethod
     def _pairing_terms(cls, terms: list[str]) -> list[str]:
-        cleaned = [t.strip() for t in terms]
-        if any(not t for t in cleaned):
-            raise ValueError("pairing_terms: give words or phrases, not empty strings")
+        cleaned = _term_list(terms, "pairing_terms")
         if cleaned and len({t.lower() for t in cleaned}) < 2:
             raise ValueError("pairing_terms: give two or more different terms to swap between")
         return cleaned
