@@ -105,8 +105,8 @@ def completion_chunks(body: dict[str, Any]) -> list[bytes]:
     and content in one chunk, the finish reason in the next; then ``[DONE]``."""
     base = {k: body[k] for k in ("id", "created", "model", "system_fingerprint")}
     chunks = []
-    for choice in body["choices"]:
-        i, content, logprobs = choice["index"], choice["message"]["content"], choice.get("logprobs")
+    for n, choice in enumerate(body["choices"]):
+        i, content, logprobs = choice.get("index", n), choice["message"]["content"], choice.get("logprobs")
         chunks += [
             {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {"role": "assistant", "content": content}, "logprobs": logprobs, "finish_reason": None}]},
             {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}]},
