@@ -315,8 +315,11 @@ def create_app(
             return _json(error_body(f"label: {unknown} is not {what}", "invalid_request_error", param="label", code="unknown_label"), 422)
         row = None
         for _ in range(30):  # the writer flushes every traffic_flush_s: a fresh request may still be buffered
+            # Read before the lookup: rows count as pending until committed, so when nothing was pending
+            # then, a miss is final; read after it, a commit between the two would read as a miss.
+            waiting = writer.pending
             row = await asyncio.to_thread(find_traffic, project.engine, body.request_id, body.item)
-            if row is not None or writer.pending == 0:
+            if row is not None or waiting == 0:
                 break
             await asyncio.sleep(0.1)
         if row is None:
