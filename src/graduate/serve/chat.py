@@ -122,8 +122,12 @@ def _logprob(p: float) -> float:
     return max(math.log(p), MIN_LOGPROB) if p > 0 else MIN_LOGPROB
 
 
+def _alt(text: str, logprob: float) -> dict[str, Any]:
+    return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
+
+
 def _token(text: str, logprob: float, top: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8")), "top_logprobs": top}
+    return {**_alt(text, logprob), "top_logprobs": top}
 
 
 def answer_logprobs(task: TaskSpec, answer_for: Callable[[str], str], label: str, probs: dict[str, float], top_logprobs: int) -> dict[str, Any]:
@@ -152,12 +156,12 @@ def answer_logprobs(task: TaskSpec, answer_for: Callable[[str], str], label: str
     keep = ranked[: max(1, top_logprobs)]
     if label not in keep:
         keep = keep[:-1] + [label]
-    top = [{"token": values[lab], "logprob": _logprob(probs.get(lab, 0.0)), "bytes": list(values[lab].encode("utf-8"))} for lab in keep]
+    top = [_alt(values[lab], _logprob(probs.get(lab, 0.0))) for lab in keep]
     tokens = [_token(values[label], _logprob(probs.get(label, 0.0)), top)]
     if prefix:
-        tokens.insert(0, _token(prefix, 0.0, [{"token": prefix, "logprob": 0.0, "bytes": list(prefix.encode("utf-8"))}]))
+        tokens.insert(0, _token(prefix, 0.0, [_alt(prefix, 0.0)]))
     if suffix:
-        tokens.append(_token(suffix, 0.0, [{"token": suffix, "logprob": 0.0, "bytes": list(suffix.encode("utf-8"))}]))
+        tokens.append(_token(suffix, 0.0, [_alt(suffix, 0.0)]))
     return {"content": tokens, "refusal": None}
 
 
