@@ -32,7 +32,12 @@ content = texts | st.lists(st.fixed_dictionaries({"type": st.just("text"), "text
 chat_bodies = (
     st.fixed_dictionaries(
         {"model": texts, "messages": st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "assistant", ""]), "content": content}), max_size=3)},
-        optional={"stream": st.booleans(), "temperature": json_values},
+        optional={
+            "stream": st.booleans(), "temperature": json_values,
+            # the parameters the server honours or refuses: in range, at the limits, past them, of any type
+            "n": st.integers(-2, 130) | json_values, "logprobs": st.booleans() | json_values, "top_logprobs": st.integers(-1, 22) | json_values,
+            "tools": st.lists(json_values, max_size=2) | json_values, "tool_choice": st.sampled_from(["none", "auto"]) | json_values,
+        },
     )
     | json_values
 )
