@@ -10,7 +10,7 @@ import json
 import httpx
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from graduate.formats.logprobs import answer_distribution
@@ -70,6 +70,9 @@ LABEL_SETS = st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1
 
 @settings(max_examples=60, deadline=None)
 @given(labels=LABEL_SETS, raw=st.lists(st.floats(0, 1), min_size=5, max_size=5), top=st.integers(0, 6), kind=st.sampled_from(["json_key", "label_words"]))
+# one label's whole answer is the start of another's ("_" of "_a"): the whole answer wins (CI, session 23)
+@example(labels=["_", "_a"], raw=[0.0, 1.0, 0.0, 0.0, 0.0], top=2, kind="label_words")
+@example(labels=["_", "__"], raw=[0.0, 0.0, 0.0, 0.0, 0.0], top=0, kind="label_words")
 def test_answer_logprobs_read_back_as_the_probabilities_they_were_made_from(labels, raw, top, kind):
     parse = {"kind": "json_key", "key": "label", "values": {f"v{i}": lab for i, lab in enumerate(labels)}} if kind == "json_key" else {"kind": "label_words"}
     task = TaskSpec.model_validate({"name": "t", "labels": labels, "parse": parse})

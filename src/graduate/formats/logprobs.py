@@ -43,6 +43,9 @@ def _label_of(piece: str, forms: dict[str, list[str]], fold: bool) -> str | None
         piece = piece.lower()
     if not piece:
         return None
+    exact = {lab for lab, raws in forms.items() if piece in raws}
+    if len(exact) == 1:  # the whole of one answer ("ok") wins over the start of a longer one ("okay")
+        return exact.pop()
     hits = set()
     for lab, raws in forms.items():
         for r in raws:
