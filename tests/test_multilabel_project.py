@@ -495,3 +495,51 @@ def test_the_ladder_climbs_label_sets_on_held_out_pool_items_by_micro_f1(mfrc_co
     assert first.kind == "majority" and [g.test_set for g in first.gates] == ["validation"]
     assert first.gates[0].left == first.validation["micro_f1"] and 0 < result.validation_teacher["micro_f1"] < 1
     assert "test" in first.tests and first.tests["test"]["micro_f1"] is not None
+
+
+def test_chat_logprobs_carry_each_labels_probability_in_the_json_booleans_spelling(mfrc_copy: Path) -> None:
+    """``logprobs`` on chat for a label set: refused with a pointer in the ``label_list`` spelling
+    (a label's absence is no token); in ``json_booleans`` each label's true/false value is a token
+    whose alternatives, read back by graduate's own parser, give the student's probability of it
+    (the same as /v1/classify's), through the openai SDK."""
+    import openai
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import httpx
+
+    from graduate.formats import answer_format
+    from graduate.serve.app import create_app
+    from servers.graduate_server import AUTH, KEY, ThreadServer, options, prompt_messages
+
+    text = "Everyone deserves the same rights and fair treatment, and we must protect the weak."
+    os.environ["GRADUATE_API_KEYS"] = KEY
+    try:
+        proj = Project.load(mfrc_copy)
+        with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            r = client.post("/v1/chat/completions", json={"model": "graduate", "messages": prompt_messages(proj, text), "logprobs": True})
+            assert r.status_code == 422 and r.json()["error"]["param"] == "logprobs" and "json_booleans" in r.json()["error"]["message"]
+        proj.engine.dispose()
+
+        raw = yaml.safe_load((mfrc_copy / "graduate.yaml").read_text())
+        raw["task"]["parse"] = {"kind": "json_booleans", "key": "sentiments"}
+        (mfrc_copy / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        proj = Project.load(mfrc_copy)
+        labels = proj.spec.task.labels
+        fmt = answer_format(proj.spec.task.parse, labels)
+        with ThreadServer(create_app(proj, options(proj))) as server:
+            client = openai.OpenAI(base_url=server.url + "/v1", api_key=KEY)
+            probs = httpx.post(server.url + "/v1/classify", json={"texts": [text]}, headers=AUTH, timeout=60).json()["results"][0]["probs"]
+            for top in (2, 0):
+                reply = client.chat.completions.create(model="graduate", messages=prompt_messages(proj, text), logprobs=True, top_logprobs=top)
+                content = reply.choices[0].message.content
+                assert content is not None and json.loads(content)["sentiments"].keys() == set(labels)
+                tokens = [t.model_dump() for t in reply.choices[0].logprobs.content]
+                assert "".join(t["token"] for t in tokens) == content
+                back = fmt.label_probabilities(tokens)
+                assert back is not None and set(back) == set(labels)
+                chosen = labelset.decode(fmt.parse(content).label, labels)
+                for lab in labels:
+                    # both values among the alternatives: the probability itself; one: the decision
+                    assert back[lab] == (pytest.approx(probs[lab], abs=1e-9) if top >= 2 else float(lab in chosen)), (lab, top)
+    finally:
+        os.environ.pop("GRADUATE_API_KEYS", None)

@@ -91,3 +91,40 @@ def test_answer_logprobs_read_back_as_the_probabilities_they_were_made_from(labe
     total = sum(probs[lab] for lab in kept)
     for lab in kept:
         assert dist[lab] == pytest.approx(probs[lab] / total, rel=1e-6)
+
+
+LABEL_WORDS = st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF, exclude_categories=("Cs", "Cc")), min_size=1, max_size=8).filter(lambda w: w.strip() and ";" not in w and w != "(none)"), min_size=2, max_size=6, unique_by=lambda w: w.strip().lower())
+
+
+@settings(max_examples=150, deadline=None)
+@given(labels=LABEL_WORDS, raw=st.lists(st.floats(0, 1) | st.sampled_from([0.0, 1.0, 1e-300]), min_size=6, max_size=6), picks=st.lists(st.booleans(), min_size=6, max_size=6),
+       top=st.integers(0, 6), key=st.none() | st.sampled_from(["tags", "é \"x\""]))  # fmt: skip
+def test_label_set_logprobs_read_back_as_each_labels_probability(labels, raw, picks, top, key):
+    from graduate.formats import answer_format, labelset
+    from graduate.serve.chat import label_set_logprobs
+
+    parse = {"kind": "json_booleans", **({"key": key} if key is not None else {})}
+    task = TaskSpec.model_validate({"name": "t", "kind": "multi_label", "labels": labels, "parse": parse})
+    if top < 2:  # one alternative, the value answered: it needs some probability to be read
+        raw = [min(max(p, 1e-6), 1 - 1e-6) for p in raw]
+    probs = dict(zip(labels, raw))
+    label = labelset.encode([lab for lab, pick in zip(labels, picks) if pick], labels)
+    fmt = answer_format(task.parse, labels)
+    lp = label_set_logprobs(task, label, probs, top)
+    assert lp is not None
+    content = answerer(task)(label)
+    assert "".join(t["token"] for t in lp["content"]) == content
+    tokens = json.loads(json.dumps(lp))["content"]
+    assert fmt.parse(content).label == label
+    back = fmt.label_probabilities(tokens)
+    assert back is not None
+    chosen = labelset.decode(label, labels)
+    for lab in labels:
+        assert back[lab] == (pytest.approx(probs[lab], rel=1e-6, abs=1e-12) if top >= 2 else float(lab in chosen)), lab
+
+
+def test_label_set_logprobs_are_none_where_a_labels_absence_is_no_token():
+    from graduate.serve.chat import label_set_logprobs
+
+    task = TaskSpec.model_validate({"name": "t", "kind": "multi_label", "labels": ["a", "b"], "parse": {"kind": "label_list"}})
+    assert label_set_logprobs(task, "a", {"a": 0.9, "b": 0.1}, 2) is None

@@ -14,7 +14,8 @@ says which word or how many, never a guess. The parsed label is the set's canoni
 Soft labels from logprobs (``label_probabilities``): with ``json_booleans`` every label's decision is
 one token, its ``true``/``false`` value, so each label's probability is P(true) / (P(true) + P(false))
 from that token's alternatives. In ``label_list`` and ``json_list`` answers a label's absence is no
-token at all, so those give none (``answer_offset`` is None for every kind).
+token at all, so those give none (``answer_offset`` is None for every kind). ``value_pieces`` cuts a
+rendered ``json_booleans`` answer at its values, so the server can write such logprobs itself.
 """
 
 from __future__ import annotations
@@ -139,11 +140,17 @@ class MultiLabelFormat:
         for t in tokens:
             starts.append(pos)
             pos += len(t["token"])
-        for m in re.finditer(r'["\']([^"\']+)["\']\s*:\s*(true|false)\b', text, flags=re.IGNORECASE):
-            lab = self.lookup.get(m.group(1).strip().lower())
+        for m in re.finditer(r'"((?:[^"\\]|\\.)+)"\s*:\s*(true|false)\b|\'([^\']+)\'\s*:\s*(true|false)\b', text, flags=re.IGNORECASE):
+            key = m.group(3)
+            if key is None:  # a JSON string: its escapes (\u00e9, \") decoded
+                try:
+                    key = json.loads(f'"{m.group(1)}"')
+                except ValueError:
+                    continue
+            lab = self.lookup.get(key.strip().lower())
             if lab is None:
                 continue
-            at = m.start(2)
+            at = m.start(2) if m.group(3) is None else m.start(4)
             i = max(k for k, s0 in enumerate(starts) if s0 <= at)
             tok = tokens[i]
             prefix = text[starts[i] : at].strip()  # syntax the value token holds before the value (': ')
@@ -167,6 +174,25 @@ class MultiLabelFormat:
                 return None
             out[lab] = mass["t"] / (mass["t"] + mass["f"])
         return out
+
+    def value_pieces(self, label: str) -> list[tuple[str, str | None]] | None:
+        """``json_booleans``: the rendered answer cut into pieces, each label's ``true``/``false``
+        value a piece of its own tagged with its label (syntax between values untagged); joined, the
+        pieces are ``render(label)[0]``. None for the other kinds (a label's absence is no token)."""
+        if self.spec.kind != "json_booleans":
+            return None
+        chosen = labelset.decode(label, self.labels) or frozenset()
+        words = self.spec.words
+        pieces: list[tuple[str, str | None]] = []
+        syntax = "{" + (json.dumps(self.spec.key) + ": {" if self.spec.key is not None else "")
+        for i, lab in enumerate(self.labels):
+            syntax += (", " if i else "") + json.dumps((words.get(lab) or [lab])[0]) + ": "
+            pieces += [(syntax, None), (json.dumps(lab in chosen), lab)]
+            syntax = ""
+        pieces.append(("}" + ("}" if self.spec.key is not None else ""), None))
+        if "".join(p for p, _ in pieces) != self.render(label)[0]:  # two words map to one key, say
+            return None
+        return pieces
 
     def raw_forms(self) -> dict[str, list[str]]:
         return {lab: [] for lab in self.labels}

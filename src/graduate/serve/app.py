@@ -24,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from graduate.errors import GraduateError, StudentError
 from graduate.formats import labelset
 from graduate.serve.auth import AuthMiddleware, resolve_keys
-from graduate.serve.chat import answer_logprobs, answerer, completion_body, completion_chunks, estimate_usage, message_text, recover_text
+from graduate.serve.chat import answer_logprobs, answerer, completion_body, completion_chunks, estimate_usage, label_set_logprobs, message_text, recover_text
 from graduate.serve.context import ServedProject
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit, InFlightLimit, RequestTimeout
@@ -346,9 +346,10 @@ def create_app(
                 "tools: a student answers in the teacher's format and calls no tools; leave tools out (or tool_choice: none), "
                 "or set serve.fallback_to_teacher to pass such requests to the teacher", "invalid_request_error", param="tools", code="unsupported_parameter"),
                 422, headers)  # fmt: skip
-        if body.logprobs and spec.task.multi_label and text is not None:
+        if body.logprobs and spec.task.multi_label and text is not None and spec.task.parse.kind != "json_booleans":
             return _json(error_body(
-                "logprobs: served for single-label tasks; a multi-label answer has a probability per label (POST /v1/classify returns them)",
+                f"logprobs: a multi-label answer has logprobs in the json_booleans spelling only (task.parse.kind is {spec.task.parse.kind}, "
+                "where a label's absence is no token); POST /v1/classify returns each label's probability",
                 "invalid_request_error", param="logprobs", code="unsupported_parameter"), 422, headers)  # fmt: skip
         if text is None or body.wants_tools():
             if not to_teacher:
@@ -386,6 +387,8 @@ def create_app(
             if by_teacher:  # the teacher's own, when its call asked for them (teacher.logprobs)
                 choices = ((r.teacher.response if r.teacher is not None else None) or {}).get("choices") or [{}]
                 logprobs = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
+            elif spec.task.multi_label:
+                logprobs = label_set_logprobs(spec.task, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
             else:
                 logprobs = answer_logprobs(spec.task, answer_for, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
         reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint, n=body.n, logprobs=logprobs)

@@ -165,6 +165,31 @@ def answer_logprobs(task: TaskSpec, answer_for: Callable[[str], str], label: str
     return {"content": tokens, "refusal": None}
 
 
+def label_set_logprobs(task: TaskSpec, label: str, probs: dict[str, float], top_logprobs: int) -> dict[str, Any] | None:
+    """OpenAI ``logprobs`` for a multi-label ``json_booleans`` answer: each label's ``true``/``false``
+    value a token of its own, carrying both values among its ``top_logprobs`` (the likelier first,
+    at least the one answered) with the student's P(label) and 1 - P(label); the syntax between
+    them has probability 1. Read back by ``MultiLabelFormat.label_probabilities``, it gives the
+    student's probability per label. None for the other spellings, where a label's absence is no
+    token."""
+    fmt = answer_format(task.parse, task.labels)
+    pieces = fmt.value_pieces(label) if hasattr(fmt, "value_pieces") else None
+    if pieces is None:
+        return None
+    tokens = []
+    for text, lab in pieces:
+        if lab is None:
+            tokens.append(_token(text, 0.0, [_alt(text, 0.0)]))
+            continue
+        p = min(max(float(probs.get(lab, float(text == "true"))), 0.0), 1.0)
+        values = {"true": _logprob(p), "false": _logprob(1.0 - p)}
+        ranked = sorted(values, key=lambda v: -values[v])[: max(1, top_logprobs)]
+        if text not in ranked:
+            ranked = ranked[:-1] + [text]
+        tokens.append(_token(text, values[text], [_alt(v, values[v]) for v in ranked]))
+    return {"content": tokens, "refusal": None}
+
+
 def check_serving_spec(spec: ProjectSpec) -> dict[str, str]:
     """Validate what serving needs from the spec; returns the answer text per label."""
     return build_answers(spec.task, spec.serve.answers)
