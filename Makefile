@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ demo: $(VENV)/.installed-demo
 test: $(VENV)/.installed-test
 	@bash scripts/install_chromium.sh || echo 'no Chromium: the report browser test will fail (GRADUATE_SKIP_BROWSER=1 skips it)'
 	$(BIN)/python -m pytest
+
+fuzz: $(VENV)/.installed-test
+	GRADUATE_HYPOTHESIS=fuzz $(BIN)/python -m pytest $$(grep -rl '@given' tests | sort)
 
 bench: $(VENV)/.installed-test
 	$(PIP) install -e '.[test,local,local-small,local-coder,students,mpnet,mlflow,clean,privacy,ray]'

@@ -7,8 +7,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Property tests draw the same examples on every run by default (``ci``), so a CI failure can be
+# replayed and a passing commit stays passing; ``make fuzz`` (GRADUATE_HYPOTHESIS=fuzz) draws new
+# ones each time, to find what the fixed draw misses (a failing example then goes into the test
+# as an ``@example``).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("fuzz", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("GRADUATE_HYPOTHESIS", "ci"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
