@@ -67,7 +67,7 @@ class Project:
 
     @functools.cached_property
     def _work_lock(self) -> WorkLock:
-        return WorkLock(self.workdir)
+        return WorkLock(self.workdir, self.engine)
 
     def exclusive(self, what: str) -> contextlib.AbstractContextManager[None]:
         """Hold the project's work lock while ``what`` runs (graduate.pipeline.lock): BusyError at
