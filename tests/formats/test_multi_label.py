@@ -157,6 +157,27 @@ def test_json_booleans_give_each_label_its_probability_from_the_value_token():
     assert answer_distribution(_tokens([('{"fairness": true}', 0.0, [])]), spec, labels) is None
 
 
+def test_json_booleans_keys_with_escapes_are_read_as_their_labels():
+    import math
+
+    from graduate.formats.logprobs import answer_distribution
+    from graduate.spec import ParseSpec
+
+    labels = ["café", "it's", 'say "hi"']
+    spec = ParseSpec(kind="json_booleans")
+
+    def body(*keys: str, yes: str = "true", no: str = "false") -> dict:
+        pieces = [("{", 0.0, [])]
+        for i, key in enumerate(keys):
+            pieces += [((", " if i else "") + key + ": ", 0.0, []), (yes, math.log(0.7), [(yes, math.log(0.7)), (no, math.log(0.3))])]
+        return _tokens(pieces + [("}", 0.0, [])])
+
+    # as json.dumps writes them (\u00e9, \"), and as a Python literal (\xe9, \'), which the parser also reads
+    for keys, yes, no in ((['"caf\\u00e9"', '"it\'s"', '"say \\"hi\\""'], "true", "false"), (["'caf\\xe9'", "'it\\'s'", "'say \"hi\"'"], "True", "False")):
+        probs = answer_distribution(body(*keys, yes=yes, no=no), spec, labels)
+        assert probs is not None and all(probs[lab] == pytest.approx(0.7) for lab in labels), (keys, probs)
+
+
 @pytest.mark.parametrize("where", ["data", "label_imports"])
 def test_a_label_that_contains_the_gold_or_import_separator_is_refused(where):
     raw = _raw({"kind": "multi_label", "labels": ["a|b", "c"], "parse": {"kind": "json_list"}})

@@ -167,3 +167,16 @@ def test_a_store_at_0004_keeps_its_labels_and_then_takes_long_label_sets(store_u
         assert got == {"gold": "care;loyalty", "teacher": long_set}
     finally:
         engine.dispose()
+
+
+def test_store_urls_in_messages_hide_passwords() -> None:
+    from graduate.errors import StoreError
+    from graduate.store.db import safe_url
+
+    shown = safe_url("postgresql+psycopg://bob:hunter2@db.internal:5432/graduate?password=hunter3&sslmode=require")
+    assert "hunter" not in shown and "bob:***@db.internal:5432/graduate" in shown and "sslmode=require" in shown
+    assert safe_url("sqlite:////tmp/x/graduate.db") == "sqlite:////tmp/x/graduate.db"
+    assert safe_url("not a url") == "not a url"
+    with pytest.raises(StoreError) as err:
+        open_engine("postgresql+nosuchdriver://bob:hunter2@127.0.0.1:1/x")
+    assert "hunter2" not in str(err.value) and "bob:***@" in str(err.value)

@@ -65,6 +65,20 @@ def test_label_words_fold_case_and_partial_tokens():
     assert math.isclose(probs["bad"], 0.55) and math.isclose(probs["ok"], 0.45)
 
 
+def test_a_label_that_spells_the_start_of_another_counts_only_when_the_token_held_a_whole_answer():
+    spec = ParseSpec(kind="label_words")
+    labels = ["ok", "okay", "bad"]
+    # "okay" split as "ok" + "ay": the chosen "ok" is the start of the answer, not the label ok
+    split = response([("ok", -0.05, {"ok": -0.05, " okay": -4.0, "bad": -3.0}), ("ay", -0.01, {})])
+    probs = answer_distribution(split, spec, labels)
+    assert probs is not None and probs["ok"] == 0.0
+    assert math.isclose(probs["okay"], math.exp(-4.0) / (math.exp(-4.0) + math.exp(-3.0)))
+    # "okay" in one token: the alternative "ok" is the whole answer ok
+    whole = response([("okay", math.log(0.6), {"okay": math.log(0.6), "ok": math.log(0.3), "bad": math.log(0.1)})])
+    probs = answer_distribution(whole, spec, labels)
+    assert probs is not None and math.isclose(probs["ok"], 0.3) and math.isclose(probs["okay"], 0.6)
+
+
 def test_no_logprobs_or_no_answer_gives_none():
     assert answer_distribution({"choices": [{"message": {"content": '{"is_bad": 1}'}}]}, JSON_KEY, LABELS) is None
     assert answer_distribution(None, JSON_KEY, LABELS) is None

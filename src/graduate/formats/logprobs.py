@@ -36,15 +36,20 @@ def answer_tokens(response: dict[str, Any] | None) -> list[dict[str, Any]] | Non
     return content
 
 
-def _label_of(piece: str, forms: dict[str, list[str]], fold: bool) -> str | None:
-    """The one label whose answer ``piece`` (an alternative token, from the answer's start) begins."""
+def _norm(piece: str, fold: bool) -> str:
     piece = piece.strip().strip(_QUOTES)
-    if fold:
-        piece = piece.lower()
+    return piece.lower() if fold else piece
+
+
+def _label_of(piece: str, forms: dict[str, list[str]], fold: bool, whole: bool = False) -> str | None:
+    """The one label whose answer ``piece`` (an alternative token, from the answer's start) begins.
+    ``whole``: the chosen token held the whole answer, so an alternative that is one label's whole
+    answer ("ok") is that label, not the start of a longer one ("okay")."""
+    piece = _norm(piece, fold)
     if not piece:
         return None
     exact = {lab for lab, raws in forms.items() if piece in raws}
-    if len(exact) == 1:  # the whole of one answer ("ok") wins over the start of a longer one ("okay")
+    if whole and len(exact) == 1:
         return exact.pop()
     hits = set()
     for lab, raws in forms.items():
@@ -86,18 +91,27 @@ def answer_distribution(response: dict[str, Any] | None, spec: ParseSpec, labels
     mass = {lab: 0.0 for lab in labels}
     alternatives = {alt["token"]: alt["logprob"] for alt in tok.get("top_logprobs") or [] if isinstance(alt, dict) and "token" in alt}
     alternatives.setdefault(tok["token"], tok.get("logprob"))
+    core = prefix.strip()
+
+    def answer_part(piece: str) -> str | None:
+        if not core:
+            return piece
+        # The token also holds syntax before the answer (': 0'): alternatives must share it,
+        # spacing aside (':0' is the same answer).
+        piece = piece.lstrip()
+        return piece[len(core) :] if piece.startswith(core) else None
+
+    # Did the chosen token hold the whole answer ("okay"), or only its start ("ok" + "ay")? Only in
+    # the first case is an alternative that spells a shorter label whole ("ok") that label.
+    chosen = answer_part(tok["token"])
+    whole = chosen is not None and _norm(chosen, fold) in forms.get(parsed.label, [])
     for piece, logprob in alternatives.items():
         if logprob is None or not isinstance(piece, str):
             continue
-        core = prefix.strip()
-        if core:
-            # The token also holds syntax before the answer (': 0'): alternatives must share it,
-            # spacing aside (':0' is the same answer).
-            piece = piece.lstrip()
-            if not piece.startswith(core):
-                continue
-            piece = piece[len(core) :]
-        lab = _label_of(piece, forms, fold)
+        piece = answer_part(piece)
+        if piece is None:
+            continue
+        lab = _label_of(piece, forms, fold, whole)
         if lab is not None:
             mass[lab] += math.exp(float(logprob))
     total = sum(mass.values())

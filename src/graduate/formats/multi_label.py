@@ -48,6 +48,18 @@ def _json_value(text: str) -> Any:
     return None
 
 
+def _string_literal(quoted: str) -> str | None:
+    """A quoted key as its text: JSON first, then a Python literal (which the parser also reads)."""
+    for loader in (json.loads, ast.literal_eval):
+        try:
+            value = loader(quoted)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, str):
+            return value
+    return None
+
+
 class MultiLabelFormat:
     fold = True
 
@@ -140,17 +152,14 @@ class MultiLabelFormat:
         for t in tokens:
             starts.append(pos)
             pos += len(t["token"])
-        for m in re.finditer(r'"((?:[^"\\]|\\.)+)"\s*:\s*(true|false)\b|\'([^\']+)\'\s*:\s*(true|false)\b', text, flags=re.IGNORECASE):
-            key = m.group(3)
-            if key is None:  # a JSON string: its escapes (\u00e9, \") decoded
-                try:
-                    key = json.loads(f'"{m.group(1)}"')
-                except ValueError:
-                    continue
+        for m in re.finditer(r'("(?:[^"\\]|\\.)+"|\'(?:[^\'\\]|\\.)+\')\s*:\s*(true|false)\b', text, flags=re.IGNORECASE):
+            key = _string_literal(m.group(1))  # escapes decoded: \u00e9 (JSON), \xe9 or \' (a Python literal)
+            if key is None:
+                continue
             lab = self.lookup.get(key.strip().lower())
             if lab is None:
                 continue
-            at = m.start(2) if m.group(3) is None else m.start(4)
+            at = m.start(2)
             i = max(k for k, s0 in enumerate(starts) if s0 <= at)
             tok = tokens[i]
             prefix = text[starts[i] : at].strip()  # syntax the value token holds before the value (': ')

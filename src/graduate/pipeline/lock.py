@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from graduate.errors import BusyError
 from graduate.store import advisory
+from graduate.store.db import safe_url
 
 LOCK_NAME = "work.lock"
 HOLDER_NAME = "work.lock.json"  # who holds it: read only to name them in the error
@@ -48,25 +49,30 @@ class WorkLock:
             self._lock.acquire(timeout=0)
         except Timeout:
             raise BusyError(f"another graduate process is working on this project ({self._holder()}); wait for it to finish, then run this again") from None
+        entered = False
         try:
+            # The first holder in this process takes the store's lock too, all inside the mutex: no
+            # other thread can get in while it is being taken, or run on after it was refused.
             with self._mutex:
-                self._depth += 1
-                if self._depth == 1:
+                if self._depth == 0:
                     with contextlib.suppress(OSError):
                         (self.workdir / HOLDER_NAME).write_text(json.dumps({"pid": os.getpid(), "step": what, "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
                     if self.engine is not None:
                         got = advisory.acquire(self.engine, what)
                         if isinstance(got, str):
-                            raise BusyError(f"another graduate process is working on this project's store ({got}; {self.engine.url.render_as_string()}); wait for it to finish, then run this again")
+                            raise BusyError(f"another graduate process is working on this project's store ({got}; {safe_url(self.engine.url)}); wait for it to finish, then run this again")
                         self._store_lock = got
+                self._depth += 1
+                entered = True
             yield
         finally:
             try:
-                with self._mutex:
-                    self._depth -= 1
-                    if self._depth == 0 and self._store_lock is not None:
-                        lock, self._store_lock = self._store_lock, None
-                        lock.release()
+                if entered:
+                    with self._mutex:
+                        self._depth -= 1
+                        if self._depth == 0 and self._store_lock is not None:
+                            lock, self._store_lock = self._store_lock, None
+                            lock.release()
             finally:
                 self._lock.release()
 
@@ -76,3 +82,4 @@ class WorkLock:
             return f"process {int(h['pid'])}, {h['step']}, since {h['since']}; lock {self.workdir / LOCK_NAME}"
         except (OSError, ValueError, KeyError, TypeError):
             return f"lock {self.workdir / LOCK_NAME}"
+

@@ -5,7 +5,7 @@ this one for the same runs. PostgreSQL lets go of it when the connection ends, a
 process is killed (``kill -9``): no stale lock. On SQLite (one machine) the project's file lock
 (``graduate.pipeline.lock``) is the whole guard and this holds nothing.
 
-The lock's connection carries ``application_name`` = ``graduate <host> pid <pid>: <step>``, so a
+The lock's connection carries ``application_name`` = ``graduate pid <pid> on <host>: <step>``, so a
 refused process can name who holds it (from ``pg_stat_activity``), with the server's backend pid:
 a holder whose machine vanished without closing its connection keeps the lock until the server
 notices (TCP keepalive), or until ``SELECT pg_terminate_backend(PID)`` ends it.
@@ -13,6 +13,7 @@ notices (TCP keepalive), or until ``SELECT pg_terminate_backend(PID)`` ends it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from typing import Any
@@ -31,29 +32,40 @@ class StoreLock:
         self._conn = conn
 
     def release(self) -> None:
+        """Unlock (so another machine can take it at once), then close the lock's own connection
+        rather than return it to the pool: the lock and its name end with it. Never raises: a
+        connection that is already gone took the lock with it."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        try:
+        with contextlib.suppress(Exception):
             conn.execute(text("SELECT pg_advisory_unlock(CAST(:ns AS integer), CAST(:id AS integer))"), {"ns": NAMESPACE, "id": WORK})
-            conn.execute(text("RESET application_name"))
-        finally:
-            conn.close()
+        _discard(conn)
+
+
+def _discard(conn: Any) -> None:
+    with contextlib.suppress(Exception):
+        conn.invalidate()
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 def holder_name(step: str) -> str:
-    name = f"graduate {socket.gethostname()} pid {os.getpid()}: {step}"
+    """What the lock's connection is called in pg_stat_activity: pid first, so that a long host
+    name cut at PostgreSQL's 63 bytes still leaves it."""
+    name = f"graduate pid {os.getpid()} on {socket.gethostname()}: {step}"
     return name.encode("utf-8")[:APP_NAME_MAX].decode("utf-8", "ignore")
 
 
 def acquire(engine: Engine, step: str) -> StoreLock | str:
     """Take the store's work lock: a StoreLock (holding nothing on SQLite), or, when another
-    connection holds it, a description of the holder (its application name, address and since
-    when) for the caller's error."""
+    connection holds it, a description of the holder (its application name, address, since when
+    and server backend pid) for the caller's error."""
     if engine.dialect.name != "postgresql":
         return StoreLock(None)
-    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    conn = None
     try:
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": holder_name(step)})
         got = conn.execute(text("SELECT pg_try_advisory_lock(CAST(:ns AS integer), CAST(:id AS integer))"), {"ns": NAMESPACE, "id": WORK}).scalar_one()
         if got:
@@ -61,17 +73,23 @@ def acquire(engine: Engine, step: str) -> StoreLock | str:
         row = conn.execute(
             text(
                 "SELECT a.application_name, a.client_addr, a.backend_start, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = CAST(:ns AS bigint) AND l.objid::bigint = CAST(:id AS bigint) AND l.objsubid = 2"
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND l.classid::bigint = CAST(:ns AS bigint) AND l.objid::bigint = CAST(:id AS bigint) AND l.objsubid = 2"
             ),
             {"ns": NAMESPACE, "id": WORK},
         ).first()
-        conn.execute(text("RESET application_name"))
     except BaseException:
-        conn.close()
+        if conn is not None:
+            _discard(conn)
         raise
-    conn.close()
+    _discard(conn)
     if row is None:  # let go in between: the caller may simply try again
         return "a connection that has just let go of it"
     name, addr, since, backend = row
-    where = f" from {addr}" if addr is not None else ""
-    return f"{name or 'a connection without a name'}{where}, since {since:%Y-%m-%d %H:%M:%S}, server backend pid {backend}"
+    # Another database role's session shows no name, address or start without pg_read_all_stats.
+    parts = [name or "a session whose name this role may not see"]
+    if addr is not None:
+        parts.append(f"from {addr}")
+    if since is not None:
+        parts.append(f"since {since:%Y-%m-%d %H:%M:%S}")
+    return ", ".join([" ".join(parts[:2]), *parts[2:], f"server backend pid {backend}"])

@@ -53,13 +53,13 @@ def open_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, future=True)
     except (SQLAlchemyError, ImportError) as exc:
-        raise StoreError(f"cannot open ({exc}); for PostgreSQL install graduate[postgres]", url=_safe(url)) from None
+        raise StoreError(f"cannot open ({exc}); for PostgreSQL install graduate[postgres]", url=safe_url(url)) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         migrate(engine)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}", url=_safe(url)) from None
+        raise StoreError(f"cannot migrate: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}", url=safe_url(url)) from None
     return engine
 
 
@@ -115,11 +115,14 @@ def insert_ignore(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]
     return max(result.rowcount, 0)
 
 
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
+def safe_url(url: Any) -> str:
+    """The URL (a string or a SQLAlchemy URL) without its password, also one given as a query
+    parameter, for messages."""
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        query = {k: v for k, v in parsed.query.items() if k.lower() != "password"}
+        return parsed.set(query=query).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a malformed URL is shown as given
-        return url
+        return str(url)
