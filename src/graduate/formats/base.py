@@ -9,6 +9,8 @@ would answer it. Nothing else asks which format a task uses: ``answer_format(tas
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -86,6 +88,19 @@ def value_of(spec: ParseSpec, label: str) -> str:
 
 
 _FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
+
+
+def literal(blob: str, kind: type | tuple[type, ...] = object) -> Any | None:
+    """``blob`` read as JSON, else as a Python literal (models write both), when it is a ``kind``;
+    None when it is neither, or another type."""
+    for loader in (json.loads, ast.literal_eval):
+        try:
+            value = loader(blob)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, kind):
+            return value
+    return None
 
 
 def fenced_candidates(text: str) -> list[str]:

@@ -4,12 +4,11 @@ fields (the reasons) are still read line by line."""
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from typing import Any
 
-from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, label_from_raw, value_forms, value_of
+from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, label_from_raw, literal, value_forms, value_of
 from graduate.spec import ParseSpec
 
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
@@ -20,14 +19,9 @@ def _as_mapping(text: str) -> dict[str, Any] | None:
         m = _OBJECT.search(cand)
         if not m:
             continue
-        blob = m.group(0)
-        for loader in (json.loads, ast.literal_eval):
-            try:
-                value = loader(blob)
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
-            if isinstance(value, dict):
-                return value
+        value = literal(m.group(0), dict)
+        if value is not None:
+            return value
     return None
 
 

@@ -20,13 +20,12 @@ rendered ``json_booleans`` answer at its values, so the server can write such lo
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from typing import Any
 
 from graduate.formats import labelset
-from graduate.formats.base import ParsedAnswer, empty, fenced_candidates
+from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, literal
 from graduate.spec import ParseSpec
 
 
@@ -39,25 +38,15 @@ def _json_value(text: str) -> Any:
             start, end = cand.find(opener), cand.rfind(closer)
             if start == -1 or end <= start:
                 continue
-            blob = cand[start : end + 1]
-            for loader in (json.loads, ast.literal_eval):
-                try:
-                    return loader(blob)
-                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                    continue
+            value = literal(cand[start : end + 1])
+            if value is not None:
+                return value
     return None
 
 
 def _string_literal(quoted: str) -> str | None:
     """A quoted key as its text: JSON first, then a Python literal (which the parser also reads)."""
-    for loader in (json.loads, ast.literal_eval):
-        try:
-            value = loader(quoted)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
-        if isinstance(value, str):
-            return value
-    return None
+    return literal(quoted, str)
 
 
 class MultiLabelFormat:
