@@ -82,4 +82,3 @@ class WorkLock:
             return f"process {int(h['pid'])}, {h['step']}, since {h['since']}; lock {self.workdir / LOCK_NAME}"
         except (OSError, ValueError, KeyError, TypeError):
             return f"lock {self.workdir / LOCK_NAME}"
-
