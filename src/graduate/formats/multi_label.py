@@ -44,11 +44,6 @@ def _json_value(text: str) -> Any:
     return None
 
 
-def _string_literal(quoted: str) -> str | None:
-    """A quoted key as its text: JSON first, then a Python literal (which the parser also reads)."""
-    return literal(quoted, str)
-
-
 class MultiLabelFormat:
     fold = True
 
@@ -142,7 +137,7 @@ class MultiLabelFormat:
             starts.append(pos)
             pos += len(t["token"])
         for m in re.finditer(r'("(?:[^"\\]|\\.)+"|\'(?:[^\'\\]|\\.)+\')\s*:\s*(true|false)\b', text, flags=re.IGNORECASE):
-            key = _string_literal(m.group(1))  # escapes decoded: \u00e9 (JSON), \xe9 or \' (a Python literal)
+            key = literal(m.group(1), str)  # escapes decoded: \u00e9 (JSON), \xe9 or \' (a Python literal)
             if key is None:
                 continue
             lab = self.lookup.get(key.strip().lower())
