@@ -100,10 +100,45 @@ def test_frozen_word_embeddings_and_layers_keep_their_pretrained_weights(data, t
 
 def test_freezing_every_layer_is_refused(data, tiny_encoder):
     texts, labels = data
-    with pytest.raises(StudentError, match=r"frozen_layers is 2 but the base model has 2 layers; give at most 1"):
+    with pytest.raises(StudentError, match=r"frozen_layers is 2 but the model has 2 layers .*give at most 1"):
         make_student("encoder", LABELS, {**FAST, "base_model": str(tiny_encoder), "frozen_layers": 2}).fit(texts[:8], labels[:8])
     with pytest.raises(StudentError, match=r"frozen_layers"):
         make_student("encoder", LABELS, {"frozen_layers": -1})
+
+
+def test_layers_keeps_the_bottom_of_the_base_models_stack(data, tiny_encoder, tmp_path):
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    texts, labels = data
+    base = AutoModel.from_pretrained(tiny_encoder)
+    # a learning rate too small to move anything: what training starts from is what comes out
+    params = {**FAST, "base_model": str(tiny_encoder), "quantise": False, "save_float": True, "learning_rate": 1e-12}
+    student = make_student("encoder", LABELS, {**params, "layers": 1})
+    student.fit(texts[:64], labels[:64])
+    tuned = student.model.base_model
+    assert student.model.config.num_hidden_layers == 1 and len(tuned.encoder.layer) == 1
+    for (name, a), b in zip(tuned.encoder.layer[0].named_parameters(), base.encoder.layer[0].parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    full = make_student("encoder", LABELS, params)
+    full.fit(texts[:64], labels[:64])
+    assert len(full.model.base_model.encoder.layer) == 2
+    assert 0 < len(student.onnx) < len(full.onnx)  # one layer fewer in the served graph
+    assert student.report["trainable_parameters"] < full.report["trainable_parameters"]
+    # saved and loaded as the one-layer model it is, float weights included
+    save_student(student, tmp_path / "s")
+    assert AutoModelForSequenceClassification.from_pretrained(tmp_path / "s" / "float").config.num_hidden_layers == 1
+    assert np.array_equal(load_student(tmp_path / "s").predict_proba(texts[:5]), student.predict_proba(texts[:5]))
+
+
+def test_more_layers_than_the_base_model_has_are_refused(data, tiny_encoder):
+    texts, labels = data
+    with pytest.raises(StudentError, match=r"params.layers is 3 but the base model has 2 layers; give at most 2"):
+        make_student("encoder", LABELS, {**FAST, "base_model": str(tiny_encoder), "layers": 3}).fit(texts[:8], labels[:8])
+    with pytest.raises(StudentError, match=r"frozen_layers is 1 but the model has 1 layers \(params.layers"):
+        make_student("encoder", LABELS, {**FAST, "base_model": str(tiny_encoder), "layers": 1, "frozen_layers": 1}).fit(texts[:8], labels[:8])
+    with pytest.raises(StudentError, match=r"layers"):
+        make_student("encoder", LABELS, {"layers": 0})
 
 
 @pytest.fixture(scope="module")

@@ -111,6 +111,7 @@ class EncoderStudent(StudentBase):
         self.tokenizer = AutoTokenizer.from_pretrained(base)
         model = AutoModelForSequenceClassification.from_pretrained(
             base,
+            **_layer_count(base, p["layers"], self.kind),
             num_labels=len(self.labels),
             id2label=dict(enumerate(self.labels)),
             label2id={lab: i for i, lab in enumerate(self.labels)},
@@ -422,6 +423,20 @@ def token_ids(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[lis
     return list(ids)
 
 
+def _layer_count(base: Path, layers: int | None, kind: str) -> dict[str, int]:
+    """``from_pretrained`` arguments keeping the bottom ``layers`` of the base model's stack (none: all)."""
+    if layers is None:
+        return {}
+    from transformers import AutoConfig
+
+    n = getattr(AutoConfig.from_pretrained(base), "num_hidden_layers", None)
+    if n is None:
+        raise StudentError("params.layers: this base model does not name its layer count (num_hidden_layers); leave layers unset", kind=kind)
+    if layers > n:
+        raise StudentError(f"params.layers is {layers} but the base model has {n} layers; give at most {n}", kind=kind)
+    return {"num_hidden_layers": layers}
+
+
 def _freeze(model: Any, *, train_word_embeddings: bool, frozen_layers: int, kind: str) -> list[Any]:
     """Keep the word embeddings and/or the bottom ``frozen_layers`` transformer layers as
     pre-trained; returns the parameters left to train."""
@@ -435,7 +450,7 @@ def _freeze(model: Any, *, train_word_embeddings: bool, frozen_layers: int, kind
         if not stacks:
             raise StudentError("params.frozen_layers: this base model's layer stack was not found; leave frozen_layers at 0", kind=kind)
         if frozen_layers >= n:
-            raise StudentError(f"params.frozen_layers is {frozen_layers} but the base model has {n} layers; give at most {n - 1}", kind=kind)
+            raise StudentError(f"params.frozen_layers is {frozen_layers} but the model has {n} layers (params.layers, else the base model's); give at most {n - 1}", kind=kind)
         embeddings = getattr(model.base_model, "embeddings", None)
         for module in ([embeddings] if embeddings is not None else []) + list(stacks[0][:frozen_layers]):
             for t in module.parameters():

@@ -97,6 +97,12 @@ class EncoderParams(MultiLabelParams):
         description="Fine-tune the word-embedding matrix too; false keeps it as pre-trained: its dense gradient and AdamW update over the "
         "whole vocabulary are about a quarter of a CPU step with MiniLM-L6.",
     )
+    layers: int | None = Field(
+        None,
+        ge=1,
+        description="Keep only the bottom N transformer layers of the base model (layer dropping: each step and each prediction costs "
+        "about N/total of the full stack); none: all of them.",
+    )
     frozen_layers: int = Field(0, ge=0, description="Bottom transformer layers kept as pre-trained (no gradients: faster steps, less memory); at most the model's layers minus one.")
     soft_weight: float = Field(0.5, ge=0, le=1, description="With the teacher's distributions: loss = w * soft CE + (1 - w) * hard CE (multi-label: BCE against w * p + (1 - w) * 0/1).")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 where the CPU/GPU computes it natively, else fp32.")
