@@ -1,10 +1,12 @@
 """Frozen sentence embeddings (all-MiniLM-L6-v2 by default, sentence-transformers) + logistic regression.
+``more_base_models`` puts further encoders' embeddings beside the first one's.
 
 The encoder is not trained, so only the small classifier is saved; the embedding model is named
 in ``student.json`` and read again from its package (or local directory) on load. With
 ``tfidf: true`` the classifier also sees word 1-2-gram TF-IDF features beside the embedding (the
 vectoriser is saved with it). Multi-label tasks (``multi_label: true``): one logistic regression per
-label over the same features (each text is embedded once), thresholds tuned on a held-out share.
+label over the same features (each text is embedded once), or one softmax over the labels
+(``head: softmax``, see ``label_heads``), thresholds tuned on out-of-fold probabilities.
 """
 
 from __future__ import annotations
@@ -39,12 +41,19 @@ class EmbedLogregStudent(StudentBase):
         self.thresholds: list[float] = [0.5] * len(self.labels)
         self.at_least_one = False
 
+    @property
+    def base_models(self) -> list[str]:
+        """Every encoder whose embedding the classifier reads: base_model, then more_base_models."""
+        return [self.params["base_model"], *self.params["more_base_models"]]
+
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         if self._encoder is None:
-            self._encoder = _sentence_model(str(encoder_dir(self.params["base_model"], self.kind)), self.params["max_length"])
-        return self._encoder.encode(
-            list(texts), batch_size=self.params["batch_size"], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+            self._encoder = [_sentence_model(str(encoder_dir(name, self.kind)), self.params["max_length"]) for name in self.base_models]
+        parts = [
+            model.encode(list(texts), batch_size=self.params["batch_size"], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            for model in self._encoder
+        ]
+        return parts[0] if len(parts) == 1 else np.hstack(parts)
 
     def _features(self, emb: np.ndarray, texts: Sequence[str], *, fit: bool = False) -> Any:
         """The classifier's input: the embedding, plus TF-IDF columns when ``tfidf`` is on."""
@@ -63,11 +72,11 @@ class EmbedLogregStudent(StudentBase):
     def _classifier(self) -> Any:
         from sklearn.linear_model import LogisticRegression
 
-        from graduate.students.tfidf_logreg import PerLabelLogistic
+        from graduate.students.label_heads import label_head
 
         p = self.params
         lr = {"C": p["C"], "class_weight": p["class_weight"], "max_iter": p["max_iter"], "random_state": p["seed"]}
-        return PerLabelLogistic(**lr) if self.multi_label else LogisticRegression(**lr)
+        return label_head(p["head"], **lr) if self.multi_label else LogisticRegression(**lr)
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None:
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
@@ -113,7 +122,7 @@ class EmbedLogregStudent(StudentBase):
         """The frozen encoder it needs beside its own files (not saved with the student)."""
         from graduate.models.base_models import dir_size
 
-        return dir_size(encoder_dir(self.params["base_model"], self.kind))
+        return sum(dir_size(encoder_dir(name, self.kind)) for name in dict.fromkeys(self.base_models))
 
     def save(self, directory: Path) -> None:
         import joblib
@@ -141,7 +150,7 @@ class EmbedLogregStudent(StudentBase):
         return obj
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def _sentence_model(path: str, max_length: int) -> Any:
     """One frozen encoder per process (it is never trained, so students can share it)."""
     from sentence_transformers import SentenceTransformer

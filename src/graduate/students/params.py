@@ -39,6 +39,18 @@ class FoldedThresholdParams(MultiLabelParams):
         5, ge=1, le=20,
         description="Multi-label: tune the thresholds on out-of-fold probabilities from this many folds of the training set (1: one held-out validation_share instead).",
     )
+    head: Literal["per_label", "softmax"] = Field(
+        "per_label",
+        description="Multi-label: per_label: one logistic regression per label (yes or no each); softmax: one multinomial regression over "
+        "the labels and none, an item with k labels counted as k rows of weight 1/k, each label's probability still thresholded (for "
+        "tasks where most items carry one label).",
+    )
+
+    @model_validator(mode="after")
+    def _softmax_weights(self) -> "FoldedThresholdParams":
+        if self.head == "softmax" and isinstance(getattr(self, "class_weight", None), dict):
+            raise ValueError("head softmax takes class_weight balanced or none, not per-label weights")
+        return self
 
 
 class MajorityParams(Params):
@@ -71,6 +83,11 @@ class TfidfLogregParams(FoldedThresholdParams):
 class EmbedLogregParams(FoldedThresholdParams):
     base_model: str = Field(
         "minilm", description="`minilm` (packaged all-MiniLM-L6-v2), `mpnet` (all-mpnet-base-v2, graduate[mpnet]) or a local sentence-transformers / Hugging Face directory."
+    )
+    more_base_models: list[str] = Field(
+        default_factory=list,
+        description="Further encoders (same choices as base_model) whose embeddings go beside base_model's, e.g. [minilm] beside mpnet: "
+        "each text is embedded by every one of them.",
     )
     tfidf: bool = Field(False, description="Also give the classifier word 1-2-gram TF-IDF features (min_df 2, sublinear) beside the embedding.")
     max_length: int = Field(256, ge=8, description="Tokens per text fed to the encoder (longer texts are cut).")
@@ -196,9 +213,9 @@ def check_params(kind: str, model: type[Params], given: dict[str, Any]) -> None:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "params"
-            msg = "unknown param" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{where}: {msg}")
+            where = ".".join(str(p) for p in err["loc"])
+            msg = "unknown param" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {msg}" if where else msg)  # a check across params names them itself
         allowed = sorted(model.model_fields)
         raise StudentError(f"params {'; '.join(problems)}; allowed: {allowed}", kind=kind) from None
 

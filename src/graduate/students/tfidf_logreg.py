@@ -114,7 +114,9 @@ class TfidfLogregStudent(StudentBase):
             ]
         )
         lr = {"C": p["C"], "class_weight": p["class_weight"], "max_iter": p["max_iter"], "random_state": p["seed"]}
-        clf = PerLabelLogistic(**lr) if self.multi_label else LogisticRegression(**lr)
+        from graduate.students.label_heads import label_head
+
+        clf = label_head(p["head"], **lr) if self.multi_label else LogisticRegression(**lr)
         return Pipeline([("features", features), ("clf", clf)])
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None:
