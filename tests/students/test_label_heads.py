@@ -103,6 +103,14 @@ def test_embed_logreg_reads_more_base_models_beside_the_first(tmp_path, tiny_enc
     assert again.params["more_base_models"] == [str(tiny_encoder)] and np.allclose(again.predict_proba(texts[160:]), probs)
 
 
+def test_a_missing_extra_encoder_is_named_by_its_param(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    texts, sets = _data(20)
+    student = make_student("embed-logreg", LABELS, {"multi_label": True, "more_base_models": [str(tmp_path / "nope")]})
+    with pytest.raises(StudentError, match=r"params\.more_base_models\[0\] '.*nope' does not exist; give a local Hugging Face model directory"):
+        student.fit(texts, sets)
+
+
 def test_bad_heads_are_one_line_errors():
     with pytest.raises(StudentError, match=r"head: Input should be 'per_label' or 'softmax'"):
         make_student("tfidf-logreg", LABELS, {"head": "sigmoid"})

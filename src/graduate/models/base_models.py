@@ -55,15 +55,16 @@ def check_hf_dir(path: Path, kind: str, field: str = "base_model") -> Path:
     return path.resolve()
 
 
-def encoder_dir(base_model: str, kind: str) -> Path:
-    """An encoder: ``minilm`` or ``mpnet`` (packaged) or a local Hugging Face directory."""
+def encoder_dir(base_model: str, kind: str, field: str = "base_model") -> Path:
+    """An encoder: ``minilm`` or ``mpnet`` (packaged) or a local Hugging Face directory (``field``:
+    the param that named it, for the error)."""
     if base_model == MINILM:
         return minilm_dir(kind)
     if base_model == MPNET:
         from graduate.models.mpnet import mpnet_dir
 
         return mpnet_dir(kind)
-    return check_hf_dir(Path(base_model).expanduser(), kind)
+    return check_hf_dir(Path(base_model).expanduser(), kind, field)
 
 
 def causal_lm_source(base_model: str, kind: str) -> tuple[Path, str | None]:

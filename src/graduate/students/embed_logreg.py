@@ -42,13 +42,17 @@ class EmbedLogregStudent(StudentBase):
         self.at_least_one = False
 
     @property
-    def base_models(self) -> list[str]:
-        """Every encoder whose embedding the classifier reads: base_model, then more_base_models."""
-        return [self.params["base_model"], *self.params["more_base_models"]]
+    def base_models(self) -> list[tuple[str, str]]:
+        """(name, the param naming it) of every encoder whose embedding the classifier reads:
+        base_model, then more_base_models."""
+        more = [(name, f"more_base_models[{i}]") for i, name in enumerate(self.params["more_base_models"])]
+        return [(self.params["base_model"], "base_model"), *more]
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         if self._encoder is None:
-            self._encoder = [_sentence_model(str(encoder_dir(name, self.kind)), self.params["max_length"]) for name in self.base_models]
+            self._encoder = [
+                _sentence_model(str(encoder_dir(name, self.kind, field)), self.params["max_length"]) for name, field in self.base_models
+            ]
         parts = [
             model.encode(list(texts), batch_size=self.params["batch_size"], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
             for model in self._encoder
@@ -122,7 +126,7 @@ class EmbedLogregStudent(StudentBase):
         """The frozen encoder it needs beside its own files (not saved with the student)."""
         from graduate.models.base_models import dir_size
 
-        return sum(dir_size(encoder_dir(name, self.kind)) for name in dict.fromkeys(self.base_models))
+        return sum(dir_size(d) for d in dict.fromkeys(encoder_dir(name, self.kind, field) for name, field in self.base_models))
 
     def save(self, directory: Path) -> None:
         import joblib
