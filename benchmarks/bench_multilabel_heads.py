@@ -1,7 +1,7 @@
 """Choosing the MFRC student's multi-label head, features and C on the pool only: 5-fold
 cross-validation against the teacher's labels for `pool` (micro-F1), never on `test`.
 
-    .venv/bin/python benchmarks/bench_multilabel_heads.py     # ~6 minutes on 2 cores (embedding, then 30 fits)
+    .venv/bin/python benchmarks/bench_multilabel_heads.py     # ~6 minutes on 2 cores (embedding, then 12 configurations x 5 folds)
 
 Each text is embedded once per encoder (as embed-logreg does: max_length 256); each configuration
 is fitted on four folds and predicts the fifth; per-label thresholds are tuned (graduate's own
