@@ -163,3 +163,33 @@ def test_the_encoder_learns_the_teachers_per_label_probabilities(tiny_encoder):
     assert soft.report["soft_labels"] is True
     with pytest.raises(StudentError, match="soft_labels has shape"):
         make_student("encoder", LABELS, params).fit(texts[:160], sets[:160], soft_labels=soft_matrix[:, :2])
+
+
+def test_the_encoders_softmax_head_learns_label_sets_and_keeps_a_second_label(tmp_path, tiny_encoder):
+    """head softmax: one more output ("none"), targets of 1/k on each of an item's k labels; the
+    labels' probabilities sum to at most 1, each is thresholded on its own (so two labels can
+    pass), "unused" never in training stays below every trained label, and save/load keeps it."""
+    import torch
+
+    from graduate.students.encoder import NONE_OUTPUT, _share_targets
+
+    shares = _share_targets(torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.2, 0.6, 0.2]]))
+    assert torch.allclose(shares, torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [0.2, 0.6, 0.2, 0.0]]))
+
+    texts, sets = _data(200)
+    params = {"base_model": str(tiny_encoder), "multi_label": True, "head": "softmax", "epochs": 40, "learning_rate": 3e-3, "max_length": 32,
+              "batch_size": 16, "agreement_items": 32, "save_float": False, "quantise": False}
+    student = make_student("encoder", LABELS, params)
+    student.fit(texts[:160], sets[:160])
+    assert student.model.config.num_labels == len(LABELS) + 1 and student.model.config.id2label[len(LABELS)] == NONE_OUTPUT
+    assert student.report["head"] == "softmax"
+    probs = student.predict_proba(texts[160:])
+    assert probs.shape == (40, 4) and (probs >= 0).all() and (probs.sum(axis=1) <= 1 + 1e-9).all()
+    assert (probs[:, 3] < probs[:, :3].max(axis=1)).all()  # "unused" never wins
+    decided = [labelset.decode(d, LABELS) for d in student.decide(probs)]
+    gold = [labelset.decode(s, LABELS) for s in sets[160:]]
+    assert np.mean([set(d) == set(g) for d, g in zip(decided, gold)]) > 0.4  # the most common set alone: 0.1
+    assert any(len(d) > 1 for d in decided)  # a second label passes its own threshold
+    save_student(student, tmp_path / "enc")
+    again = load_student(tmp_path / "enc")
+    assert again.softmax_head and np.allclose(again.predict_proba(texts[160:]), probs)

@@ -6,7 +6,8 @@ AdamW with linear warm-up/decay, batches of similar length, hard labels (cross-e
 teacher's label distributions where the dataset has them (soft cross-entropy, i.e. KL to the
 teacher up to a constant, mixed with the hard loss by ``soft_weight``; multi-label: binary
 cross-entropy per label against the teacher's per-label probability mixed with the hard 0/1 the
-same way). After training the model is
+same way; with ``head: softmax`` one softmax over the labels and "none" instead, an item with k
+labels a target of 1/k on each, the labels' columns thresholded). After training the model is
 exported to ONNX and quantised to int8 with ONNX Runtime; the int8 model serves only if its labels
 agree with the float model's on ``agreement_items`` texts at least ``min_agreement`` of the time,
 else the float ONNX serves. The check is stored in ``student.json`` (``quantisation``).
@@ -67,6 +68,8 @@ class EncoderStudent(StudentBase):
         self._session_one: Any = None  # a request that fits one batch: all the cores inside each op
         self.on_progress: StepProgress | None = None
         self.multi_label = bool(self.params["multi_label"])
+        # head softmax (multi-label): one more output, "none", and a softmax over all of them
+        self.softmax_head = self.multi_label and self.params["head"] == "softmax"
         self.thresholds: list[float] = [0.5] * len(self.labels)
         self.at_least_one = False
 
@@ -109,12 +112,13 @@ class EncoderStudent(StudentBase):
         device = self._device()
         bf16 = p["precision"] == "bf16" or (p["precision"] == "auto" and bf16_pays_off(device))
         self.tokenizer = AutoTokenizer.from_pretrained(base)
+        outputs = self.labels + ([NONE_OUTPUT] if self.softmax_head else [])
         model = AutoModelForSequenceClassification.from_pretrained(
             base,
             **_layer_count(base, p["layers"], self.kind),
-            num_labels=len(self.labels),
-            id2label=dict(enumerate(self.labels)),
-            label2id={lab: i for i, lab in enumerate(self.labels)},
+            num_labels=len(outputs),
+            id2label=dict(enumerate(outputs)),
+            label2id={lab: i for i, lab in enumerate(outputs)},
         ).to(device)
         trainable = _freeze(model, train_word_embeddings=p["train_word_embeddings"], frozen_layers=p["frozen_layers"], kind=self.kind)
 
@@ -130,6 +134,9 @@ class EncoderStudent(StudentBase):
             missing = np.isnan(soft_np).any(axis=1)
             soft_np[missing] = y.numpy()[missing] if multi else np.eye(len(self.labels), dtype=np.float32)[y.numpy()[missing]]
             soft = torch.tensor(soft_np)
+        if self.softmax_head:  # targets over the labels and "none": 1/k on each of an item's k labels
+            y = _share_targets(y)
+            soft = None if soft is None else _share_targets(soft)
 
         epochs = auto_epochs(len(ids), p["batch_size"]) if p["epochs"] == "auto" else p["epochs"]
         total = total_steps(len(ids), p["batch_size"], epochs, p["max_steps"])
@@ -147,10 +154,17 @@ class EncoderStudent(StudentBase):
 
         def batch_loss(batch: np.ndarray) -> Any:
             logits = forward([ids[i] for i in batch])
-            return fit_loss(batch, logits) + (pairing.loss(batch, logits, forward, centred=not multi) if pairing else 0.0)
+            return fit_loss(batch, logits) + (pairing.loss(batch, logits, forward, centred=not multi or self.softmax_head) if pairing else 0.0)
 
         def fit_loss(batch: np.ndarray, logits: Any) -> Any:
             bt = torch.as_tensor(batch)
+            if self.softmax_head:  # cross-entropy against the 1/k shares (the teacher's, normalised, mixed in)
+                target = y[bt].to(device)
+                if soft is not None:
+                    target = p["soft_weight"] * soft[bt].to(device) + (1 - p["soft_weight"]) * target
+                per_item = -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
+                wb = w[bt].to(device)
+                return (per_item * wb).sum() / wb.sum()
             if multi:  # one sigmoid per label; with the teacher's probabilities, a soft target mixed in
                 target = y[bt].to(device)
                 if soft is not None:
@@ -191,6 +205,7 @@ class EncoderStudent(StudentBase):
             "precision": "bf16" if bf16 else "fp32",
             "final_loss": float(np.mean(losses[-20:])),
             "soft_labels": soft is not None,
+            **({"head": p["head"]} if multi else {}),
             "trainable_parameters": sum(t.numel() for t in trainable),
         }
         if pairing:
@@ -248,9 +263,15 @@ class EncoderStudent(StudentBase):
         with torch.no_grad():
             for batch in batches_by_length([len(x) for x in ids], self.params["predict_batch_size"]):
                 inputs = _pad([ids[i] for i in batch], self.tokenizer.pad_token_id or 0, "cpu")
-                logits = self.model(**inputs).logits.double()
-                out[batch] = (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).numpy()
+                out[batch] = self._probabilities(self.model(**inputs).logits.double().numpy())
         return out
+
+    def _probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """The labels' probabilities from the model's outputs: a sigmoid each (multi-label, per_label),
+        the labels' columns of a softmax over the labels and "none" (softmax head), or a softmax."""
+        if self.softmax_head:
+            return softmax(logits)[:, : len(self.labels)]
+        return 1.0 / (1.0 + np.exp(-logits)) if self.multi_label else softmax(logits)
 
     def _input_names(self) -> list[str]:
         names = ["input_ids", "attention_mask"]
@@ -282,7 +303,7 @@ class EncoderStudent(StudentBase):
             if "token_type_ids" in names:
                 feed["token_type_ids"] = np.zeros_like(input_ids)
             logits = (sess or self._session).run(["logits"], feed)[0].astype(np.float64)
-            out[batch] = 1.0 / (1.0 + np.exp(-logits)) if self.multi_label else softmax(logits)
+            out[batch] = self._probabilities(logits)
 
         batches = batches_by_length([len(x) for x in ids], self.params["predict_batch_size"])
         cores = self.params["threads"] or cpu_count()
@@ -329,6 +350,20 @@ class EncoderStudent(StudentBase):
         obj.tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
         obj.onnx = (directory / "model.onnx").read_bytes()
         return obj
+
+
+NONE_OUTPUT = "(none)"  # the softmax head's extra output: no label applies
+
+
+def _share_targets(y: Any) -> Any:
+    """Label sets (or per-label probabilities) as distributions over the labels and "none": an item
+    with k labels (weights summing to k) gets 1/k of its mass on each (weight/k), one with none all
+    on "none"."""
+    import torch
+
+    total = y.sum(-1, keepdim=True)
+    shares = torch.where(total > 0, y / total.clamp_min(1e-12), torch.zeros_like(y))
+    return torch.cat([shares, (total <= 0).to(y.dtype)], dim=-1)
 
 
 def _pairable(labels: Sequence[Any], only: list[str], known: list[str], multi: bool) -> np.ndarray:

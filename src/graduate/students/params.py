@@ -122,6 +122,12 @@ class EncoderParams(MultiLabelParams):
     )
     frozen_layers: int = Field(0, ge=0, description="Bottom transformer layers kept as pre-trained (no gradients: faster steps, less memory); at most the model's layers minus one.")
     soft_weight: float = Field(0.5, ge=0, le=1, description="With the teacher's distributions: loss = w * soft CE + (1 - w) * hard CE (multi-label: BCE against w * p + (1 - w) * 0/1).")
+    head: Literal["per_label", "softmax"] = Field(
+        "per_label",
+        description="Multi-label: per_label: a sigmoid per label (binary cross-entropy); softmax: one softmax over the labels and none, "
+        "an item with k labels a target of 1/k on each (cross-entropy), each label's probability still thresholded (for tasks where "
+        "most items carry one label). Single-label tasks ignore it.",
+    )
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 where the CPU/GPU computes it natively, else fp32.")
     device: Device = Field("auto", description="auto: cuda when available.")
     quantise: bool = Field(True, description="Serve the int8 ONNX model when it agrees with the float one.")
