@@ -234,3 +234,33 @@ def test_check_and_run_name_the_rows_they_skip_and_refuse_a_file_without_rows(ti
 
         with sqlite3.connect(db) as conn:
             assert conn.execute("select count(*) from teacher_calls").fetchone()[0] == 0
+
+
+def test_check_names_a_base_model_or_layer_count_that_training_would_refuse(tiny_project):
+    """`graduate check` reads each student's base model config (nothing loaded): too many layers,
+    all layers frozen, a missing encoder directory (also an ensemble member's, a one-vs-rest base's)
+    are one line each naming the student and the param, before any work; a good spec passes."""
+    import yaml
+
+    spec_path = tiny_project / "graduate.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["students"] = [
+        {"kind": "encoder", "params": {"layers": 9}},
+        {"kind": "encoder", "name": "frozen", "params": {"layers": 4, "frozen_layers": 4}},
+        {"kind": "embed-logreg", "params": {"more_base_models": [str(tiny_project / "no-such-encoder")]}},
+        {"kind": "ensemble", "params": {"members": [{"kind": "tfidf-logreg"}, {"kind": "encoder", "params": {"frozen_layers": 6}}]}},
+    ]
+    spec_path.write_text(yaml.safe_dump(spec))
+    res = graduate("check", str(tiny_project))
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    err = " ".join(res.stderr.split())
+    assert "students[0] (encoder): student encoder: params.layers is 9 but the base model has 6 layers; give at most 6" in err, err
+    assert "students[1] (frozen): student encoder: params.frozen_layers is 4 but the model has 4 layers" in err and "give at most 3" in err
+    assert "students[2] (embed-logreg): student embed-logreg: params.more_base_models[0]" in err and "no-such-encoder' does not exist" in err
+    assert "students[3] (ensemble): student ensemble: params.members[1].params: student encoder: params.frozen_layers is 6" in err
+    assert not (tiny_project / ".graduate" / "graduate.db").exists()  # nothing imported
+
+    spec["students"] = [{"kind": "encoder", "params": {"layers": 4, "frozen_layers": 2}}, {"kind": "embed-logreg", "params": {"more_base_models": ["minilm"]}}]
+    spec_path.write_text(yaml.safe_dump(spec))
+    ok = graduate("check", str(tiny_project))
+    assert ok.returncode == 0 and "ok" in ok.stdout, ok.stderr

@@ -20,8 +20,11 @@ def check(project: Path = typer.Argument(..., help="Project directory or spec fi
 
     from graduate.data.inputs import check_inputs
 
+    from graduate.pipeline.validate import check_student_models
+
     spec, root = load_spec(project)
     check_inputs(spec, root / "graduate.yaml")
+    check_student_models(spec, path=root / "graduate.yaml")
     from graduate.evaluate.testsets import check_test_set_gold
 
     check_test_set_gold(spec, root / "graduate.yaml")

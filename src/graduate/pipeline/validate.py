@@ -29,6 +29,20 @@ def check_students(spec: ProjectSpec, *, path: Path | str | None = None) -> None
         raise SpecError.several(problems)
 
 
+def check_student_models(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
+    """What each student's params name on disk (base models, layer counts; ensemble members and
+    one-vs-rest bases too), without loading or training: one SpecError listing every problem.
+    For ``graduate check``; training checks the same again."""
+    problems = []
+    for i, st in enumerate(spec.students):
+        try:
+            make_student(st.kind, spec.task.labels, st.params).check_models()
+        except StudentError as exc:
+            problems.append(SpecError(f"students[{i}] ({st.label}): {exc}", path=path))
+    if problems:
+        raise SpecError.several(problems)
+
+
 def check_task_supported(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
     """A multi-label task trains every kind on label sets (itself, or once per label with
     ``one-vs-rest``: ``graduate.students.registry.for_label_sets``); a single-label task cannot use

@@ -86,6 +86,10 @@ class StudentBase:
         """Whether fit should get the teacher's reasons per item."""
         return False
 
+    def check_models(self) -> None:
+        """Check what the params name on disk (base models, their layer counts) without loading or
+        training anything (``graduate check``); a problem is a StudentError naming the param."""
+
     @classmethod
     def defaults_from_spec(cls, spec: Any) -> dict[str, Any]:
         """Params derived from graduate.yaml (e.g. the teacher's prompt for an LLM student)."""

@@ -48,6 +48,11 @@ class EmbedLogregStudent(StudentBase):
         more = [(name, f"more_base_models[{i}]") for i, name in enumerate(self.params["more_base_models"])]
         return [(self.params["base_model"], "base_model"), *more]
 
+    def check_models(self) -> None:
+        """Every encoder it names exists (nothing loaded)."""
+        for name, field in self.base_models:
+            encoder_dir(name, self.kind, field)
+
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         if self._encoder is None:
             self._encoder = [

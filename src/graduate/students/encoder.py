@@ -73,6 +73,24 @@ class EncoderStudent(StudentBase):
         self.thresholds: list[float] = [0.5] * len(self.labels)
         self.at_least_one = False
 
+    def check_models(self) -> None:
+        """The base model exists and has at least ``layers`` layers, and more than ``frozen_layers``
+        of those kept (read from its config.json, nothing loaded)."""
+        base = encoder_dir(self.params["base_model"], self.kind)
+        try:
+            n = json.loads((base / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise StudentError(f"params.base_model {str(base)!r}: config.json is unreadable ({exc})", kind=self.kind) from None
+        layers, frozen = self.params["layers"], self.params["frozen_layers"]
+        if not isinstance(n, int):
+            if layers is not None:
+                raise StudentError(_NO_LAYER_COUNT, kind=self.kind)
+            return
+        if layers is not None and layers > n:
+            raise StudentError(_too_many_layers(layers, n), kind=self.kind)
+        if frozen and frozen >= (layers or n):
+            raise StudentError(_too_many_frozen(frozen, layers or n), kind=self.kind)
+
     # -- training ------------------------------------------------------------------------------
     def _device(self) -> str:
         import torch
@@ -466,10 +484,21 @@ def _layer_count(base: Path, layers: int | None, kind: str) -> dict[str, int]:
 
     n = getattr(AutoConfig.from_pretrained(base), "num_hidden_layers", None)
     if n is None:
-        raise StudentError("params.layers: this base model does not name its layer count (num_hidden_layers); leave layers unset", kind=kind)
+        raise StudentError(_NO_LAYER_COUNT, kind=kind)
     if layers > n:
-        raise StudentError(f"params.layers is {layers} but the base model has {n} layers; give at most {n}", kind=kind)
+        raise StudentError(_too_many_layers(layers, n), kind=kind)
     return {"num_hidden_layers": layers}
+
+
+_NO_LAYER_COUNT = "params.layers: this base model does not name its layer count (num_hidden_layers); leave layers unset"
+
+
+def _too_many_layers(layers: int, n: int) -> str:
+    return f"params.layers is {layers} but the base model has {n} layers; give at most {n}"
+
+
+def _too_many_frozen(frozen: int, n: int) -> str:
+    return f"params.frozen_layers is {frozen} but the model has {n} layers (params.layers, else the base model's); give at most {n - 1}"
 
 
 def _freeze(model: Any, *, train_word_embeddings: bool, frozen_layers: int, kind: str) -> list[Any]:
@@ -485,7 +514,7 @@ def _freeze(model: Any, *, train_word_embeddings: bool, frozen_layers: int, kind
         if not stacks:
             raise StudentError("params.frozen_layers: this base model's layer stack was not found; leave frozen_layers at 0", kind=kind)
         if frozen_layers >= n:
-            raise StudentError(f"params.frozen_layers is {frozen_layers} but the model has {n} layers (params.layers, else the base model's); give at most {n - 1}", kind=kind)
+            raise StudentError(_too_many_frozen(frozen_layers, n), kind=kind)
         embeddings = getattr(model.base_model, "embeddings", None)
         for module in ([embeddings] if embeddings is not None else []) + list(stacks[0][:frozen_layers]):
             for t in module.parameters():

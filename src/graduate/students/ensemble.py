@@ -66,6 +66,17 @@ class EnsembleStudent(StudentBase):
         self.report: dict[str, Any] = {}
         self.on_progress: Callable[[int, int], None] | None = None
 
+    def check_models(self) -> None:
+        """Each member's base models, its index named."""
+        from graduate.students.registry import student_class
+
+        for i, m in enumerate(self.specs):
+            kind, member_params = self._member_kind(m["kind"], {**self.params["member_defaults"].get(m["kind"], {}), **m["params"]})
+            try:
+                student_class(kind)(self.labels, **member_params).check_models()
+            except StudentError as exc:
+                raise StudentError(f"params.members[{i}].params: {exc}", kind=self.kind) from None
+
     def _member_kind(self, kind: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """A member as it trains for this task: on label sets when the ensemble is multi-label."""
         if not self.multi_label:

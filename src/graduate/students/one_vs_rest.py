@@ -44,6 +44,12 @@ class OneVsRestStudent(StudentBase):
         self.at_least_one = False
         self.report: dict[str, Any] = {}
 
+    def check_models(self) -> None:
+        try:
+            self.base_cls([NO, YES], **self._member_params()).check_models()
+        except StudentError as exc:
+            raise StudentError(f"params.base_params: {exc}", kind=self.kind) from None
+
     def _member_params(self) -> dict[str, Any]:
         given = dict(self.params["base_params"])
         if "seed" in self.base_cls.DEFAULTS:
