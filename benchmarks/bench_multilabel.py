@@ -47,7 +47,9 @@ NAMED = {
     # all-mpnet-base-v2 fine-tuned (a sigmoid per label) with a textbook recipe fixed before it was
     # scored (3 epochs, learning rate 3e-5, batch 16, 128 tokens): one try, not tuned. Measured
     # 2026-11-30: micro-F1 0.610, macro 0.097: 261 steps taught it only the most common set
-    # (the majority floor), in 10 minutes and 6.5 GB.
+    # (the majority floor), in 10 minutes and 6.5 GB. With head softmax the same recipe scored 0.800
+    # against the teacher on a held-out pool fold, where mpnet-minilm-softmax scored 0.853
+    # (bench_multilabel_encoder_head.py), so it was not run on test.
     "mpnet-encoder": {"kind": "encoder", "name": "mpnet-encoder", "params": {
         "base_model": "mpnet", "epochs": 3, "learning_rate": 3e-5, "batch_size": 16, "max_length": 128}},
     # mpnet-tfidf (weight 2) with the MiniLM embed rung and tfidf-logreg: the one blend tried, its
