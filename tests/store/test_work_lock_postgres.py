@@ -93,3 +93,66 @@ def test_a_second_machine_on_the_same_postgres_store_stops_at_once_naming_the_fi
     took = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(120)", "pass"), str(tiny_project)], capture_output=True, text=True, env=cli_env(), timeout=120)
     assert took.returncode == 0 and took.stdout.strip() == "held", took.stderr
     proj.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_lock_connection_asks_the_server_to_drop_a_vanished_holder_within_a_minute(postgres_url: str) -> None:
+    """A holder whose machine vanishes (no FIN, no RST) cannot end its session; the lock's
+    connection sets the server's TCP keepalive for itself, so the server probes it after 30 idle
+    seconds and drops it (and the lock) after three unanswered probes 10 s apart."""
+    from sqlalchemy import create_engine, text
+
+    from graduate.store import advisory
+
+    engine = create_engine(postgres_url)
+    try:
+        lock = advisory.acquire(engine, "graduate run")
+        assert isinstance(lock, advisory.StoreLock)
+        conn = lock._conn
+        shown = {name: conn.execute(text(f"SHOW {name}")).scalar_one() for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")}
+        assert shown == {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}, shown
+        assert advisory.KEEPALIVE_IDLE_S + advisory.KEEPALIVE_COUNT * advisory.KEEPALIVE_INTERVAL_S <= 60
+        # the pool's other connections keep the server's defaults
+        with engine.connect() as other:
+            assert other.execute(text("SHOW tcp_keepalives_idle")).scalar_one() != "30"
+        lock.release()
+        again = advisory.acquire(engine, "graduate run")
+        assert isinstance(again, advisory.StoreLock)
+        again.release()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_stores_in_two_schemas_of_one_database_lock_apart(postgres_url: str) -> None:
+    """The work lock is per schema (the store's current_schema()): a store in schema a and one in
+    schema b work at the same time; a second worker on either store's schema is refused, naming
+    the holder; public keeps the key every store used before."""
+    from sqlalchemy import create_engine, text
+
+    from graduate.store import advisory
+
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for schema in ("store_a", "store_b", "störe_c"):
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    engines = {s: create_engine(postgres_url, connect_args={"options": f"-csearch_path={s}"}) for s in ("store_a", "store_b", "störe_c")}
+    held = []
+    try:
+        for i, (schema, engine) in enumerate(engines.items()):
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT current_schema()")).scalar_one() == schema
+            lock = advisory.acquire(engine, f"run on store {i}")  # PostgreSQL shows a non-ASCII application_name as '?'s
+            assert isinstance(lock, advisory.StoreLock), lock
+            held.append(lock)
+        for i, engine in enumerate(engines.values()):
+            refused = advisory.acquire(engine, "second")
+            assert isinstance(refused, str) and refused.endswith(tuple("0123456789")) and f": run on store {i} from 127.0.0.1" in refused, refused
+        assert isinstance(public := advisory.acquire(admin, "public"), advisory.StoreLock)
+        public.release()
+        assert advisory.work_key("public") == advisory.WORK and len({advisory.work_key(s) for s in engines} | {advisory.WORK}) == 4
+    finally:
+        for lock in held:
+            lock.release()
+        for engine in [*engines.values(), admin]:
+            engine.dispose()

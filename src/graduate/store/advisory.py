@@ -6,9 +6,14 @@ process is killed (``kill -9``): no stale lock. On SQLite (one machine) the proj
 (``graduate.pipeline.lock``) is the whole guard and this holds nothing.
 
 The lock's connection carries ``application_name`` = ``graduate pid <pid> on <host>: <step>``, so a
-refused process can name who holds it (from ``pg_stat_activity``), with the server's backend pid:
-a holder whose machine vanished without closing its connection keeps the lock until the server
-notices (TCP keepalive), or until ``SELECT pg_terminate_backend(PID)`` ends it.
+refused process can name who holds it (from ``pg_stat_activity``), with the server's backend pid.
+A holder whose machine vanished without closing its connection (power off, network gone) keeps the
+lock until the server notices the connection is dead: the lock's connection asks the server to probe
+it over TCP after ``KEEPALIVE_IDLE_S`` idle seconds, every ``KEEPALIVE_INTERVAL_S``, and to drop it
+after ``KEEPALIVE_COUNT`` unanswered probes (``tcp_keepalives_*``, settable per session), so the
+lock frees itself within about a minute, not the operating system's default two hours; ``SELECT
+pg_terminate_backend(PID)`` ends it at once. (A Unix-socket connection has no TCP to probe; its
+peer is on the same machine, whose end the server sees.)
 """
 
 from __future__ import annotations
@@ -20,16 +25,33 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-# pg_try_advisory_lock(int4, int4): graduate's namespace ('grad' as int32) and the work lock's id.
+# pg_try_advisory_lock(int4, int4): graduate's namespace ('grad' as int32) and the work lock's id,
+# one per schema (the store's tables live in the connection's current_schema(); two stores in two
+# schemas of one database do not wait on each other). WORK is the id of the schema "public".
 NAMESPACE, WORK = 0x67726164, 1
+
+
+def work_key(schema: str | None) -> int:
+    """The work lock's id (int4) for the store in ``schema``: WORK for ``public`` (what every
+    store used before schemas had keys of their own), else a CRC-32 of the name."""
+    import zlib
+
+    if schema in (None, "public"):
+        return WORK
+    key = zlib.crc32(schema.encode("utf-8"))
+    key = key - (1 << 32) if key >= 1 << 31 else key
+    return WORK + 1 if key == WORK else key
 APP_NAME_MAX = 63  # PostgreSQL truncates application_name at NAMEDATALEN - 1 bytes
+# The server's TCP keepalive on the lock's connection: a vanished holder is dropped after about
+# KEEPALIVE_IDLE_S + KEEPALIVE_COUNT * KEEPALIVE_INTERVAL_S seconds.
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 30, 10, 3
 
 
 class StoreLock:
     """A held store lock; ``release`` lets go. Use ``acquire`` to take one."""
 
-    def __init__(self, conn: Any | None):
-        self._conn = conn
+    def __init__(self, conn: Any | None, key: int = WORK):
+        self._conn, self._key = conn, key
 
     def release(self) -> None:
         """Unlock (so another machine can take it at once), then close the lock's own connection
@@ -39,7 +61,7 @@ class StoreLock:
         if conn is None:
             return
         with contextlib.suppress(Exception):
-            conn.execute(text("SELECT pg_advisory_unlock(CAST(:ns AS integer), CAST(:id AS integer))"), {"ns": NAMESPACE, "id": WORK})
+            conn.execute(text("SELECT pg_advisory_unlock(CAST(:ns AS integer), CAST(:id AS integer))"), {"ns": NAMESPACE, "id": self._key})
         _discard(conn)
 
 
@@ -67,16 +89,19 @@ def acquire(engine: Engine, step: str) -> StoreLock | str:
     try:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": holder_name(step)})
-        got = conn.execute(text("SELECT pg_try_advisory_lock(CAST(:ns AS integer), CAST(:id AS integer))"), {"ns": NAMESPACE, "id": WORK}).scalar_one()
+        for setting, value in (("tcp_keepalives_idle", KEEPALIVE_IDLE_S), ("tcp_keepalives_interval", KEEPALIVE_INTERVAL_S), ("tcp_keepalives_count", KEEPALIVE_COUNT)):
+            conn.execute(text("SELECT set_config(:setting, :value, false)"), {"setting": setting, "value": str(value)})
+        key = work_key(conn.execute(text("SELECT current_schema()")).scalar_one())
+        got = conn.execute(text("SELECT pg_try_advisory_lock(CAST(:ns AS integer), CAST(:id AS integer))"), {"ns": NAMESPACE, "id": key}).scalar_one()
         if got:
-            return StoreLock(conn)
+            return StoreLock(conn, key)
         row = conn.execute(
             text(
                 "SELECT a.application_name, a.client_addr, a.backend_start, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                 "WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                 "AND l.classid::bigint = CAST(:ns AS bigint) AND l.objid::bigint = CAST(:id AS bigint) AND l.objsubid = 2"
             ),
-            {"ns": NAMESPACE, "id": WORK},
+            {"ns": NAMESPACE, "id": key & 0xFFFFFFFF},  # pg_locks shows an int4 key as an unsigned oid
         ).first()
     except BaseException:
         if conn is not None:
