@@ -173,8 +173,10 @@ def test_the_encoders_softmax_head_learns_label_sets_and_keeps_a_second_label(tm
 
     from graduate.students.encoder import NONE_OUTPUT, _share_targets
 
-    shares = _share_targets(torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.2, 0.6, 0.2]]))
-    assert torch.allclose(shares, torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [0.2, 0.6, 0.2, 0.0]]))
+    shares = _share_targets(torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.2, 0.6, 0.2], [0.1, 0.0, 0.0]]))
+    none = 0.8 * 0.4 * 0.8  # the teacher's chance that no label applies
+    expected = [[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [0.2 * (1 - none), 0.6 * (1 - none), 0.2 * (1 - none), none], [0.1, 0.0, 0.0, 0.9]]
+    assert torch.allclose(shares, torch.tensor(expected)) and torch.allclose(shares.sum(-1), torch.ones(4))
 
     texts, sets = _data(200)
     params = {"base_model": str(tiny_encoder), "multi_label": True, "head": "softmax", "epochs": 40, "learning_rate": 3e-3, "max_length": 32,

@@ -30,6 +30,11 @@ from sqlalchemy import Engine, text
 # schemas of one database do not wait on each other). WORK is the id of the schema "public".
 NAMESPACE, WORK = 0x67726164, 1
 
+APP_NAME_MAX = 63  # PostgreSQL truncates application_name at NAMEDATALEN - 1 bytes
+# The server's TCP keepalive on the lock's connection: a vanished holder is dropped after about
+# KEEPALIVE_IDLE_S + KEEPALIVE_COUNT * KEEPALIVE_INTERVAL_S seconds.
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 30, 10, 3
+
 
 def work_key(schema: str | None) -> int:
     """The work lock's id (int4) for the store in ``schema``: WORK for ``public`` (what every
@@ -41,10 +46,6 @@ def work_key(schema: str | None) -> int:
     key = zlib.crc32(schema.encode("utf-8"))
     key = key - (1 << 32) if key >= 1 << 31 else key
     return WORK + 1 if key == WORK else key
-APP_NAME_MAX = 63  # PostgreSQL truncates application_name at NAMEDATALEN - 1 bytes
-# The server's TCP keepalive on the lock's connection: a vanished holder is dropped after about
-# KEEPALIVE_IDLE_S + KEEPALIVE_COUNT * KEEPALIVE_INTERVAL_S seconds.
-KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 30, 10, 3
 
 
 class StoreLock:

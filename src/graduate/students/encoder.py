@@ -176,7 +176,7 @@ class EncoderStudent(StudentBase):
 
         def fit_loss(batch: np.ndarray, logits: Any) -> Any:
             bt = torch.as_tensor(batch)
-            if self.softmax_head:  # cross-entropy against the 1/k shares (the teacher's, normalised, mixed in)
+            if self.softmax_head:  # cross-entropy against the 1/k shares (the teacher's probabilities' shares mixed in)
                 target = y[bt].to(device)
                 if soft is not None:
                     target = p["soft_weight"] * soft[bt].to(device) + (1 - p["soft_weight"]) * target
@@ -374,14 +374,15 @@ NONE_OUTPUT = "(none)"  # the softmax head's extra output: no label applies
 
 
 def _share_targets(y: Any) -> Any:
-    """Label sets (or per-label probabilities) as distributions over the labels and "none": an item
-    with k labels (weights summing to k) gets 1/k of its mass on each (weight/k), one with none all
-    on "none"."""
+    """Label sets (0/1) or the teacher's per-label probabilities as distributions over the labels
+    and "none": "none" gets the chance that no label applies, prod(1 - p) (1 for an empty set, 0
+    otherwise), and the labels share the rest in proportion to p (1/k on each of k labels)."""
     import torch
 
+    none = torch.prod(1 - y, dim=-1, keepdim=True)
     total = y.sum(-1, keepdim=True)
-    shares = torch.where(total > 0, y / total.clamp_min(1e-12), torch.zeros_like(y))
-    return torch.cat([shares, (total <= 0).to(y.dtype)], dim=-1)
+    shares = torch.where(total > 0, (1 - none) * y / total.clamp_min(1e-12), torch.zeros_like(y))
+    return torch.cat([shares, none], dim=-1)
 
 
 def _pairable(labels: Sequence[Any], only: list[str], known: list[str], multi: bool) -> np.ndarray:
