@@ -3,6 +3,7 @@
 labels there, never on `test`.
 
     .venv/bin/python benchmarks/bench_multilabel_encoder_head.py [--configs NAME ...]   # ~8 minutes per MPNet encoder on 2 cores
+    .venv/bin/python benchmarks/bench_multilabel_encoder_head.py --blend A B            # also graduate's ensemble of A and B (equal weights)
 
 Each student trains on the other four folds exactly as graduate trains it (its own thresholds,
 tuned on its own validation share of those folds) and decides the held-out fold; the reference is
@@ -38,7 +39,10 @@ CONFIGS = {
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--blend", nargs=2, choices=list(CONFIGS), help="train these two and score the ensemble student of them (equal weights, each member's margin past its own thresholds)")
     args = parser.parse_args()
+    if args.blend:
+        args.configs = list(dict.fromkeys(args.blend))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sklearn.model_selection import KFold
 
@@ -50,12 +54,22 @@ def main() -> int:
     train, held = next(iter(KFold(5, shuffle=True, random_state=0).split(texts)))
     sets = [labelset.encode([lab for lab, on in zip(LABELS, row) if on], LABELS) for row in y]
     rows = []
+    trained = {}
     RESULTS.parent.mkdir(exist_ok=True)
-    for name in args.configs:
-        kind, params = CONFIGS[name]
+    for name in args.configs + (["blend"] if args.blend else []):
         t0 = time.perf_counter()
-        student = make_student(kind, LABELS, {**params, "multi_label": True})
-        student.fit([texts[i] for i in train], [sets[i] for i in train])
+        if name == "blend":
+            from graduate.students.ensemble import EnsembleStudent
+
+            members = [{"kind": CONFIGS[n][0], "params": CONFIGS[n][1]} for n in args.blend]
+            kind, params = "ensemble", {"members": members}
+            student = EnsembleStudent.from_members(LABELS, {**params, "multi_label": True}, [trained[n] for n in args.blend])
+            name = "blend: " + " + ".join(args.blend)
+        else:
+            kind, params = CONFIGS[name]
+            student = make_student(kind, LABELS, {**params, "multi_label": True})
+            student.fit([texts[i] for i in train], [sets[i] for i in train])
+            trained[name] = student
         seconds = time.perf_counter() - t0
         decided = indicators(student.decide(student.predict_proba([texts[i] for i in held])), LABELS, "bench")
         score = micro_f1(y[held], decided)
