@@ -195,3 +195,28 @@ def test_the_encoders_softmax_head_learns_label_sets_and_keeps_a_second_label(tm
     save_student(student, tmp_path / "enc")
     again = load_student(tmp_path / "enc")
     assert again.softmax_head and np.allclose(again.predict_proba(texts[160:]), probs)
+
+
+def test_softmax_head_targets_are_distributions_for_any_sets_or_probabilities():
+    """_share_targets over any 0/1 sets or per-label probabilities (hypothesis): non-negative rows
+    summing to 1, "none" all of an empty set, labels in proportion to their probabilities."""
+    import torch
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays
+
+    from graduate.students.encoder import _share_targets
+
+    @settings(max_examples=200, deadline=None)
+    @given(arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 9)), elements=st.one_of(st.just(0.0), st.just(1.0), st.floats(0, 1, width=32))))
+    def check(y):
+        t = _share_targets(torch.tensor(y)).double().numpy()
+        assert t.shape == (y.shape[0], y.shape[1] + 1) and (t >= -1e-9).all()
+        assert np.allclose(t.sum(axis=1), 1.0, atol=1e-5)
+        empty = y.sum(axis=1) == 0
+        assert np.allclose(t[empty, -1], 1.0)
+        for row, shares in zip(y[~empty], t[~empty]):
+            if shares[-1] < 1 - 1e-6:  # some mass on the labels: in proportion to p
+                assert np.allclose(shares[:-1] / shares[:-1].sum(), row / row.sum(), atol=1e-4)
+
+    check()
