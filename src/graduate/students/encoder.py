@@ -75,21 +75,12 @@ class EncoderStudent(StudentBase):
 
     def check_models(self) -> None:
         """The base model exists and has at least ``layers`` layers, and more than ``frozen_layers``
-        of those kept (read from its config.json, nothing loaded)."""
+        of those kept (read from its config, nothing loaded)."""
         base = encoder_dir(self.params["base_model"], self.kind)
-        try:
-            n = json.loads((base / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise StudentError(f"params.base_model {str(base)!r}: config.json is unreadable ({exc})", kind=self.kind) from None
         layers, frozen = self.params["layers"], self.params["frozen_layers"]
-        if not isinstance(n, int):
-            if layers is not None:
-                raise StudentError(_NO_LAYER_COUNT, kind=self.kind)
-            return
-        if layers is not None and layers > n:
-            raise StudentError(_too_many_layers(layers, n), kind=self.kind)
-        if frozen and frozen >= (layers or n):
-            raise StudentError(_too_many_frozen(frozen, layers or n), kind=self.kind)
+        kept = _layer_count(base, layers, self.kind).get("num_hidden_layers") if layers is not None else _layer_total(base, self.kind)
+        if frozen and kept is not None and frozen >= kept:
+            raise StudentError(_too_many_frozen(frozen, kept), kind=self.kind)
 
     # -- training ------------------------------------------------------------------------------
     def _device(self) -> str:
@@ -176,26 +167,19 @@ class EncoderStudent(StudentBase):
 
         def fit_loss(batch: np.ndarray, logits: Any) -> Any:
             bt = torch.as_tensor(batch)
-            if self.softmax_head:  # cross-entropy against the 1/k shares (the teacher's probabilities' shares mixed in)
+            if multi:  # targets: 0/1 per label (a sigmoid each) or 1/k shares (softmax head); the teacher's probabilities mixed in
                 target = y[bt].to(device)
                 if soft is not None:
                     target = p["soft_weight"] * soft[bt].to(device) + (1 - p["soft_weight"]) * target
-                per_item = -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
-                wb = w[bt].to(device)
-                return (per_item * wb).sum() / wb.sum()
-            if multi:  # one sigmoid per label; with the teacher's probabilities, a soft target mixed in
-                target = y[bt].to(device)
-                if soft is not None:
-                    target = p["soft_weight"] * soft[bt].to(device) + (1 - p["soft_weight"]) * target
-                per_label = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-                wb = w[bt].to(device)
-                return (per_label.mean(-1) * wb).sum() / wb.sum()
-            logp = torch.log_softmax(logits, dim=-1)
-            hard = -logp.gather(1, y[bt].to(device).unsqueeze(1)).squeeze(1)
-            if soft is not None:
-                per_item = p["soft_weight"] * -(soft[bt].to(device) * logp).sum(-1) + (1 - p["soft_weight"]) * hard
+                if self.softmax_head:
+                    per_item = -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
+                else:
+                    per_item = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(-1)
             else:
-                per_item = hard
+                logp = torch.log_softmax(logits, dim=-1)
+                per_item = -logp.gather(1, y[bt].to(device).unsqueeze(1)).squeeze(1)
+                if soft is not None:
+                    per_item = p["soft_weight"] * -(soft[bt].to(device) * logp).sum(-1) + (1 - p["soft_weight"]) * per_item
             wb = w[bt].to(device)
             return (per_item * wb).sum() / wb.sum()
 
@@ -481,14 +465,23 @@ def _layer_count(base: Path, layers: int | None, kind: str) -> dict[str, int]:
     """``from_pretrained`` arguments keeping the bottom ``layers`` of the base model's stack (none: all)."""
     if layers is None:
         return {}
-    from transformers import AutoConfig
-
-    n = getattr(AutoConfig.from_pretrained(base), "num_hidden_layers", None)
+    n = _layer_total(base, kind)
     if n is None:
         raise StudentError(_NO_LAYER_COUNT, kind=kind)
     if layers > n:
         raise StudentError(_too_many_layers(layers, n), kind=kind)
     return {"num_hidden_layers": layers}
+
+
+def _layer_total(base: Path, kind: str) -> int | None:
+    """The base model's transformer layer count from its config (none when it names none)."""
+    from transformers import AutoConfig
+
+    try:
+        n = getattr(AutoConfig.from_pretrained(base), "num_hidden_layers", None)
+    except (OSError, ValueError) as exc:
+        raise StudentError(f"params.base_model {str(base)!r}: its config.json is unreadable ({exc})", kind=kind) from None
+    return n if isinstance(n, int) else None
 
 
 _NO_LAYER_COUNT = "params.layers: this base model does not name its layer count (num_hidden_layers); leave layers unset"

@@ -54,28 +54,31 @@ class EnsembleStudent(StudentBase):
         self.multi_label = bool(self.params["multi_label"])
         self.thresholds: list[float] = [0.5] * len(self.labels)
         self.at_least_one = False
-        from graduate.students.registry import student_class
-
-        for i, m in enumerate(self.specs):
-            try:  # a member's bad params fail now, not after the members before it have trained
-                kind, member_params = self._member_kind(m["kind"], {**self.params["member_defaults"].get(m["kind"], {}), **m["params"]})
-                student_class(kind)(self.labels, **member_params)
-            except StudentError as exc:
-                raise StudentError(f"params.members[{i}].params: {exc}", kind=self.kind) from None
+        self._untrained_members()  # a member's bad params fail now, not after the members before it have trained
         self.members: list[Student] = []
         self.report: dict[str, Any] = {}
         self.on_progress: Callable[[int, int], None] | None = None
 
-    def check_models(self) -> None:
-        """Each member's base models, its index named."""
+    def _untrained_members(self, check_models: bool = False) -> list[Student]:
+        """Each member as it will train (its params checked; with ``check_models`` its base models
+        too); a problem names the member's index."""
         from graduate.students.registry import student_class
 
+        out = []
         for i, m in enumerate(self.specs):
-            kind, member_params = self._member_kind(m["kind"], {**self.params["member_defaults"].get(m["kind"], {}), **m["params"]})
             try:
-                student_class(kind)(self.labels, **member_params).check_models()
+                kind, member_params = self._member_kind(m["kind"], {**self.params["member_defaults"].get(m["kind"], {}), **m["params"]})
+                member = student_class(kind)(self.labels, **member_params)
+                if check_models:
+                    member.check_models()
             except StudentError as exc:
                 raise StudentError(f"params.members[{i}].params: {exc}", kind=self.kind) from None
+            out.append(member)
+        return out
+
+    def check_models(self) -> None:
+        """Each member's base models, its index named."""
+        self._untrained_members(check_models=True)
 
     def _member_kind(self, kind: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """A member as it trains for this task: on label sets when the ensemble is multi-label."""
