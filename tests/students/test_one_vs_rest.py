@@ -220,3 +220,37 @@ def test_softmax_head_targets_are_distributions_for_any_sets_or_probabilities():
                 assert np.allclose(shares[:-1] / shares[:-1].sum(), row / row.sum(), atol=1e-4)
 
     check()
+
+
+def test_model_checks_and_head_answer_bad_input_in_one_line(tmp_path):
+    """check_models on any odd path (hypothesis: Unicode, control characters, long names) names the
+    param in one line and never raises anything else; a wrong head is refused when the spec is read."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    with pytest.raises(StudentError, match=r"head") as err:
+        make_student("encoder", LABELS, {"multi_label": True, "head": "sigmoid"})
+    assert "\n" not in str(err.value) and "per_label" in str(err.value)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=300))
+    def check(name):
+        path = str(tmp_path / "no-such" / name)
+        for kind, params, field in (("embed-logreg", {"more_base_models": [path]}, "params.more_base_models[0]"), ("encoder", {"base_model": path}, "params.base_model")):
+            with pytest.raises(StudentError) as err:
+                make_student(kind, LABELS, params).check_models()
+            message = str(err.value)
+            assert field in message and "does not exist" in message, message
+
+    check()
+    not_a_model = tmp_path / "plain-dir"
+    not_a_model.mkdir()
+    with pytest.raises(StudentError, match=r"params.base_model .* is not a Hugging Face model directory \(no config.json\)"):
+        make_student("encoder", LABELS, {"base_model": str(not_a_model), "layers": 2}).check_models()
+    broken = tmp_path / "broken-config"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "bert", "num_hidden_layers": ', encoding="utf-8")
+    (broken / "model.safetensors").write_bytes(b"")
+    with pytest.raises(StudentError, match=r"params.base_model .*broken-config.*: its config.json is unreadable") as err:
+        make_student("encoder", LABELS, {"base_model": str(broken), "layers": 2}).check_models()
+    assert "\n" not in str(err.value).strip()
