@@ -54,6 +54,11 @@ NAMED = {
         "base_model": "mpnet", "epochs": 3, "learning_rate": 3e-5, "batch_size": 16, "max_length": 128}},
     # mpnet-tfidf (weight 2) with the MiniLM embed rung and tfidf-logreg: the one blend tried, its
     # weights fixed before it was scored (each member's margin past its own thresholds, averaged).
+    # lora-llm (needs a GPU; Qwen2.5-0.5B, answering in the teacher's own "care, equality" format): the kind's
+    # defaults (1 epoch, batch 4, learning rate 2e-4, rank 8), and one longer recipe fixed before either was
+    # scored. Of the two, the one with the higher micro-F1 on its own held-out pool share (validation) is the pick.
+    "lora-llm": {"kind": "lora-llm", "name": "lora-llm", "params": {}},
+    "lora-llm-3ep": {"kind": "lora-llm", "name": "lora-llm-3ep", "params": {"epochs": 3, "batch_size": 8, "lora_r": 16, "lora_alpha": 32}},
     "mpnet-ensemble": {"kind": "ensemble", "name": "mpnet-ensemble", "params": {"members": [
         {"kind": "embed-logreg", "params": {"base_model": "mpnet", "tfidf": True, "C": 16, "class_weight": "balanced"}, "weight": 2},
         {"kind": "embed-logreg", "params": {"base_model": "minilm"}},
@@ -61,15 +66,19 @@ NAMED = {
 }
 
 
-def rung(kind: str, project: Path) -> dict:
-    """In a child process: `graduate run` with this one student; its figures, time and memory."""
+def rung(kind: str, project: Path, extra: dict) -> dict:
+    """In a child process: `graduate run` with this one student (``extra`` merged into its params);
+    its figures, time and memory."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from graduate.cli.console import quiet_libraries
     from graduate.pipeline.project import Project
 
     quiet_libraries()
     raw = yaml.safe_load((project / "graduate.yaml").read_text())
-    raw["students"], raw["gates"] = [NAMED.get(kind, {"kind": kind})], []
+    student = json.loads(json.dumps(NAMED.get(kind, {"kind": kind})))
+    if extra:
+        student["params"] = {**student.get("params", {}), **extra}
+    raw["students"], raw["gates"] = [student], []
     (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     proj = Project.load(project)
     t0 = time.perf_counter()
@@ -95,24 +104,29 @@ def rung(kind: str, project: Path) -> dict:
         "items_per_s": per_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "cores": os.cpu_count(),
+        "validation_micro_f1": ((getattr(student, "report", None) or {}).get("multi_label") or {}).get("validation_micro_f1"),
+        "device": (getattr(student, "report", None) or {}).get("device", "cpu"),
+        "gpu_peak_mb": (getattr(student, "report", None) or {}).get("gpu_peak_mb"),
+        "params": extra or None,
     }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rungs", default=",".join(RUNGS))
+    ap.add_argument("--params", default="{}", help='JSON merged into every rung\'s params, e.g. \'{"max_steps": 2}\' for a smoke run')
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--project", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(rung(args.child, Path(args.project))))
+        print(json.dumps(rung(args.child, Path(args.project), json.loads(args.params))))
         return 0
     rows, failed = [], 0
     RESULTS.parent.mkdir(exist_ok=True)
     for kind in args.rungs.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             project = example_copy(Path(tmp) / "mfrc", EXAMPLE)
-            res = subprocess.run([sys.executable, __file__, "--child", kind, "--project", str(project)], capture_output=True, text=True)
+            res = subprocess.run([sys.executable, __file__, "--child", kind, "--project", str(project), "--params", args.params], capture_output=True, text=True)
         if res.returncode != 0:
             failed = 1
             print(f"{kind}: failed\n{res.stderr[-2000:]}", file=sys.stderr)
@@ -121,11 +135,11 @@ def main() -> int:
         with RESULTS.open("a") as f:
             f.write(json.dumps(r) + "\n")
         lo, hi = r["micro_f1_ci"]
-        rows.append([kind, r["train_items"], f"{r['micro_f1']:.3f} [{lo:.3f}, {hi:.3f}]", f"{r['macro_f1']:.3f}", f"{r['exact_match']:.3f}", f"{r['fit_seconds']:.1f}", f"{r['items_per_s']:,.0f}", f"{r['peak_rss_mb']:,.0f}"])
+        rows.append([kind, r["train_items"], f"{r['micro_f1']:.3f} [{lo:.3f}, {hi:.3f}]", f"{r['macro_f1']:.3f}", f"{r['exact_match']:.3f}", "–" if r.get("validation_micro_f1") is None else f"{r['validation_micro_f1']:.3f}", r.get("device", "cpu"), f"{r['fit_seconds']:.1f}", f"{r['items_per_s']:,.0f}", f"{r['peak_rss_mb']:,.0f}"])
         teacher = r["teacher_micro_f1"]
     if rows:
-        rows.insert(0, ["teacher (recorded)", "–", f"{teacher:.3f}", "–", "–", "–", "–", "–"])
-    table("MFRC multi-label students vs gold on test (564 comments)", ["rung", "train items", "micro-F1 [95% CI]", "macro-F1", "exact match", "train s", "items/s", "peak MB"], rows)
+        rows.insert(0, ["teacher (recorded)", "–", f"{teacher:.3f}", "–", "–", "–", "–", "–", "–", "–"])
+    table("MFRC multi-label students vs gold on test (564 comments)", ["rung", "train items", "micro-F1 [95% CI]", "macro-F1", "exact match", "validation micro-F1", "device", "train s", "items/s", "peak MB"], rows)
     return failed
 
 

@@ -265,3 +265,46 @@ def test_scoring_with_a_shared_prompt_cache_equals_scoring_whole_sequences(tiny_
         lp, _ = student._answer_logprobs(student.model, [(pr, a) for pr in prompts for a in answers], "cpu")
     whole = lp.sum(1).double().numpy().reshape(len(prompts), len(answers))
     assert cached.shape == (7, 4) and np.allclose(cached, whole, atol=1e-4), np.abs(cached - whole).max()
+
+
+def _strict_sdpa(real):
+    """torch's SDPA as its CUDA kernels behave (and the H200 run showed): NaN for a query that may
+    attend to no key. torch on CPU returns zeros there, which would hide the failure."""
+
+    import torch
+
+    def sdpa(query, key, value, attn_mask=None, *args, **kwargs):
+        out = real(query, key, value, attn_mask, *args, **kwargs)
+        if attn_mask is not None and attn_mask.dtype == torch.bool:
+            dead = ~attn_mask.any(dim=-1, keepdim=True)  # (batch, 1|heads, queries, 1)
+            out = out.masked_fill(dead, float("nan"))
+        return out
+
+    return sdpa
+
+
+def test_left_padded_batches_stay_finite_where_sdpa_kernels_return_nan(tiny_causal_lm, monkeypatch):
+    """Batches are left-padded, so pad positions attend to nothing. With transformers' SDPA path,
+    kernels that return NaN for such rows (CUDA's) spread NaN to every token of the row; the
+    student's attention keeps training losses and scores finite."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", _strict_sdpa(torch.nn.functional.scaled_dot_product_attention))
+    tok = AutoTokenizer.from_pretrained(tiny_causal_lm)
+    tok.padding_side = "left"
+    batch = tok(["a cat", "a dog and a bird and a cat number 7"], return_tensors="pt", padding=True)
+    sdpa = AutoModelForCausalLM.from_pretrained(tiny_causal_lm, attn_implementation="sdpa")
+    with torch.no_grad():
+        assert torch.isnan(sdpa(**batch).logits[0, -1]).all()  # the emulation bites: the short row's real last token
+
+    texts, sets = _pets(24)
+    texts = [t * (1 + i % 4) for i, t in enumerate(texts)]  # lengths differ within every batch
+    student = make_student(
+        "lora-llm", SET_LABELS,
+        {"base_model": str(tiny_causal_lm), "multi_label": True, "max_steps": 4, "batch_size": 4, "max_text_tokens": 48, "predict_batch_size": 4},
+    )
+    student.fit(texts, sets)
+    assert np.isfinite(student.report["final_loss"])
+    probs = student.predict_proba(texts[:8])
+    assert probs.shape == (8, 3) and np.isfinite(probs).all()

@@ -91,6 +91,16 @@ def causal_lm_source(base_model: str, kind: str) -> tuple[Path, str | None]:
     return check_hf_dir(path, kind), None
 
 
+# Attention for causal LMs: "eager" (an additive mask), not "sdpa". The student left-pads its batches,
+# so a pad position attends to nothing. transformers 5 hands torch's SDPA a boolean mask with such
+# all-False rows, and on CUDA its kernels return NaN there (CPU returns zeros); the next layer mixes
+# those values in at weight 0, and 0 * NaN spread NaN to every real token of the row: seen on an
+# H200 (bf16) as NaN losses and scores for the whole batch. Eager attention gives such rows finite
+# values and real tokens exact zero weight on pads, on every device. Refs: pytorch/pytorch#103749,
+# unslothai/unsloth#9848 (the same with transformers 5.15 on a B200).
+CAUSAL_LM_ATTENTION = "eager"
+
+
 def load_causal_lm(base_model: str, kind: str, *, dtype: object = None) -> tuple[object, object, Path]:
     """Tokenizer, model and the directory they were read from. A GGUF is dequantised once and
     cached as a Hugging Face directory beside it (``<file>.hf/``), so later loads are fast."""
@@ -118,7 +128,7 @@ def load_causal_lm(base_model: str, kind: str, *, dtype: object = None) -> tuple
             tmp.rename(cached)
         directory = cached
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype or "float32")
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype or "float32", attn_implementation=CAUSAL_LM_ATTENTION)
     return tokenizer, model, directory
 
 

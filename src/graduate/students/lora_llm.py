@@ -254,6 +254,8 @@ class LoraLlmStudent(StudentBase):
             trainable_params=int(sum(q.numel() for q in trainable)),
             rationale_items=with_reasons,
         )
+        if device == "cuda":  # what a GPU needs to train it (weights, activations, optimiser state)
+            self.report["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         if self.multi_label:
             from graduate.students import thresholds
 
