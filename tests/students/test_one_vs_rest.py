@@ -236,7 +236,8 @@ def test_model_checks_and_head_answer_bad_input_in_one_line(tmp_path):
     @given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=300))
     def check(name):
         path = str(tmp_path / "no-such" / name)
-        for kind, params, field in (("embed-logreg", {"more_base_models": [path]}, "params.more_base_models[0]"), ("encoder", {"base_model": path}, "params.base_model")):
+        odd = (("embed-logreg", {"more_base_models": [path]}, "params.more_base_models[0]"), ("encoder", {"base_model": path}, "params.base_model"), ("lora-llm", {"base_model": path}, "params.base_model"))
+        for kind, params, field in odd:
             with pytest.raises(StudentError) as err:
                 make_student(kind, LABELS, params).check_models()
             message = str(err.value)

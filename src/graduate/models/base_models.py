@@ -91,6 +91,35 @@ def causal_lm_source(base_model: str, kind: str) -> tuple[Path, str | None]:
     return check_hf_dir(path, kind), None
 
 
+def check_causal_lm(base_model: str, kind: str) -> None:
+    """What ``load_causal_lm`` will need, checked without loading, joining or hashing anything: a
+    packaged GGUF already joined or with its parts installed, a GGUF file, or a Hugging Face
+    directory whose config names a causal LM."""
+    from graduate.models import gguf as local_models
+
+    if base_model in local_models.MODELS:
+        _need("gguf", kind)
+        model = local_models.MODELS[base_model]
+        if not local_models.is_joined(model):
+            try:
+                local_models.part_files(model)
+            except GraduateError as exc:
+                raise StudentError(f"base model {base_model}: {exc}", kind=kind) from None
+        return
+    directory, gguf_file = causal_lm_source(base_model, kind)
+    if gguf_file is not None:
+        return
+    try:
+        archs = json.loads((directory / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, ValueError, AttributeError) as exc:
+        raise StudentError(f"params.base_model {base_model!r}: its config.json is unreadable ({type(exc).__name__}); give a causal LM's Hugging Face directory", kind=kind) from None
+    if archs and not any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        raise StudentError(
+            f"params.base_model {base_model!r} holds a {archs[0]} model, not a causal LM (an ...ForCausalLM); give a causal LM directory, a .gguf file or {QWEN_05B}",
+            kind=kind,
+        )
+
+
 # Attention for causal LMs: "eager" (an additive mask), not "sdpa". The student left-pads its batches,
 # so a pad position attends to nothing. transformers 5 hands torch's SDPA a boolean mask with such
 # all-False rows, and on CUDA its kernels return NaN there (CPU returns zeros); the next layer mixes

@@ -147,6 +147,12 @@ def part_files(model: PackagedModel) -> list[Path]:
     return files
 
 
+def is_joined(model: PackagedModel, directory: Path | None = None) -> bool:
+    """Whether the model's joined GGUF is in the cache and was verified (its stamp still fits)."""
+    target = (directory or cache_dir() / "models") / model.filename
+    return target.exists() and _stamp_ok(target, model)
+
+
 def _sha256(path: Path, progress: ByteProgress | None) -> str:
     h = hashlib.sha256()
     total = path.stat().st_size

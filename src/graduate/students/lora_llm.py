@@ -88,6 +88,13 @@ class LoraLlmStudent(StudentBase):
         answers = {lab: teacher_answer(spec.task.parse, spec.task.labels, lab) for lab in spec.task.labels}
         return {"prompt": prompt, "answers": answers}
 
+    def check_models(self) -> None:
+        """The base model is there: a packaged GGUF joined or installed, a GGUF file, or a causal
+        LM's Hugging Face directory (nothing loaded)."""
+        from graduate.models.base_models import check_causal_lm
+
+        check_causal_lm(self.params["base_model"], self.kind)
+
     # -- model ---------------------------------------------------------------------------------
     def _device(self) -> str:
         import torch
