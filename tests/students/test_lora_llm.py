@@ -343,3 +343,16 @@ def test_check_models_finds_a_missing_or_wrong_base_model_without_loading_it(tin
     else:
         with pytest.raises(StudentError, match=r"base model qwen2.5-0.5b: .*not installed.*graduate\[local-small\]"):
             packaged.check_models()
+
+
+def test_a_loss_that_blows_up_stops_training_in_one_line(data, tiny_causal_lm):
+    """A learning rate far too high drives the loss to inf/NaN: training stops there with the step
+    and what to change, instead of saving weights that score NaN."""
+    texts, labels = data
+    student = make_student(
+        "lora-llm", LABELS,
+        {"base_model": str(tiny_causal_lm), "max_steps": 40, "batch_size": 2, "learning_rate": 1e30, "warmup_ratio": 0.0, "max_text_tokens": 16},
+    )
+    with pytest.raises(StudentError, match=r"training loss is (nan|inf|-inf) at step \d+ of \d+; .*params.learning_rate") as err:
+        student.fit(texts[:40], labels[:40])
+    assert "\n" not in str(err.value) and student.model is None

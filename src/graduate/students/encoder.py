@@ -193,6 +193,7 @@ class EncoderStudent(StudentBase):
             epoch_batches=lambda: self._train_batches(lengths, rng),
             batch_loss=batch_loss,
             on_progress=self.on_progress,
+            kind=self.kind,
         )
         model.eval()
         self.model = model.to("cpu").float()

@@ -251,6 +251,7 @@ class LoraLlmStudent(StudentBase):
             epoch_batches=epoch_batches,
             batch_loss=batch_loss,
             on_progress=self.on_progress,
+            kind=self.kind,
         )
         model.eval()
         self.model = model
@@ -319,6 +320,13 @@ class LoraLlmStudent(StudentBase):
     def _answer_probs(self, texts: Sequence[str], answers: list[list[int]]) -> np.ndarray:
         """(texts, answers): each answer's log-likelihood after the text's prompt, softmaxed per text."""
         scores = self._answer_scores(self._prompt_ids(texts), answers)
+        broken = int((~np.isfinite(scores)).any(axis=1).sum())
+        if broken:
+            raise StudentError(
+                f"{broken} of {len(scores)} texts got answer scores that are not finite (NaN); the model's weights or the "
+                "device's arithmetic are broken: retrain it, or score with params.device: cpu",
+                kind=self.kind,
+            )
         z = scores - scores.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from graduate.errors import StudentError
+
 # (done, total) optimisation steps.
 StepProgress = Callable[[int, int], None]
 
@@ -29,10 +31,12 @@ def optimise(
     epoch_batches: Callable[[], Iterable[np.ndarray]],
     batch_loss: Callable[[np.ndarray], Any],
     on_progress: StepProgress | None = None,
+    kind: str = "student",
 ) -> list[float]:
     """Run ``total`` steps; ``epoch_batches()`` gives one pass's batches of item indices (called
     again until the steps are done), ``batch_loss(batch)`` the loss tensor to minimise. Returns
-    the loss of every step."""
+    the loss of every step. A loss that is NaN or infinite stops training at once with a
+    StudentError (``kind`` names the student): the weights are ruined from there on."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -44,12 +48,18 @@ def optimise(
             if len(losses) >= total:
                 break
             loss = batch_loss(batch)
+            if not math.isfinite(value := float(loss.detach())):
+                raise StudentError(
+                    f"training loss is {value} at step {len(losses) + 1} of {total}; nothing is kept. Lower params.learning_rate, "
+                    "or train with params.device: cpu to tell the GPU's arithmetic from the data",
+                    kind=kind,
+                )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(parameters, 1.0)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
+            losses.append(value)
             if on_progress:
                 on_progress(len(losses), total)
     return losses
