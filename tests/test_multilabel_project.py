@@ -543,3 +543,52 @@ def test_chat_logprobs_carry_each_labels_probability_in_the_json_booleans_spelli
                     assert back[lab] == (pytest.approx(probs[lab], abs=1e-9) if top >= 2 else float(lab in chosen)), (lab, top)
     finally:
         os.environ.pop("GRADUATE_API_KEYS", None)
+
+
+def test_a_bias_pair_on_label_sets_takes_each_label_in_turn(mfrc_copy: Path, tmp_path: Path) -> None:
+    """The identity-term pair for label sets: 80 test comments twice (written to tmp from ../shared),
+    one copy signed by a Christian, the other by a Muslim. Each label is in turn the positive class;
+    the gates read each figure's worst label; the CLI and the report show a row per label."""
+    project = mfrc_copy
+    with (SHARED / "comments.csv").open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["subsets"] == "test"][:80]
+    for name, who in (("orig", "a Christian"), ("pert", "a Muslim")):
+        with (tmp_path / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "text", "labels"])
+            w.writerows([r["id"], f"{r['text']} (written by {who})", r["labels"]] for r in rows)
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    for name in ("orig", "pert"):
+        raw["data"].append({"name": f"bias_{name}", "path": str(tmp_path / f"{name}.csv"), "id_column": "id", "gold_column": "labels", "gold_separator": ";"})
+        raw["test_sets"].append({"name": f"bias.{name}", "source": f"bias_{name}", "purpose": "bias"})
+    raw["evaluation"] = {"bias_pair": {"original": "bias.orig", "perturbed": "bias.pert"}, "identity_terms": ["christian", "muslim"], "min_slice_size": 5}
+    raw["students"] = [{"kind": "tfidf-logreg"}]
+    raw["gates"] = ["student.bias_max_abs_shift <= 1", "student.bias_fpr_change <= 0.05"]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    Project.load(project).run()
+    proj = Project.load(project)
+    labels, assessment = proj.spec.task.labels, proj.latest_assessment()
+    bias = assessment["bias"]
+    b = bias["students"]["tfidf-logreg"]
+    assert bias["labels"] == labels and bias["teacher"] is None and "only 0 of the pairs" in bias["teacher_note"]
+    assert set(b["per_label"]) == set(labels) and b["label"] in labels and b["pairs"] == 80 == b["changed_pairs"]
+    for key in ("max_abs_shift", "fpr_change", "fpr_gap"):
+        values = [m[key] for m in b["per_label"].values() if m.get(key) is not None]
+        assert b["max_over_labels"][key] == max(values) and b["per_label"][b["worst_label_of"][key]][key] == max(values)
+    # a label's false positives: predicted sets that hold it where gold lacks it, on the Muslim copy
+    care = b["per_label"]["care"]
+    assert care["negatives_perturbed"] == sum("care" not in r["labels"].split(";") for r in rows)
+    muslim = next(t for t in care["terms"] if t["term"] == "muslim")
+    assert muslim["negatives_perturbed"] == care["negatives_perturbed"] and muslim["fpr_perturbed"] == care["fpr_perturbed"]
+    gates = {g["gate"]: g for g in assessment["gates"]}
+    assert gates["student.bias_max_abs_shift <= 1"]["passed"] and gates["student.bias_max_abs_shift <= 1"]["left"] == b["max_over_labels"]["max_abs_shift"]
+    rise = gates["student.bias_fpr_change <= 0.05"]
+    assert rise["left"] == b["max_over_labels"]["fpr_change"] and rise["passed"] == (rise["left"] <= 0.05)
+    html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+    assert 'id="bias-table"' in html and "each label in turn is the positive class" in html and "tfidf-logreg [care]" in html
+
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "graduate", "evaluate", str(project)], capture_output=True, text=True, env={**env, "COLUMNS": "250"}, timeout=600
+    )
+    assert "each label as the positive class" in shown.stdout and "tfidf-logreg [care]" in shown.stdout, shown.stdout[-3000:] + shown.stderr[-2000:]

@@ -81,3 +81,45 @@ def test_a_terms_fpr_is_split_into_the_comments_and_what_the_swap_itself_did():
     assert t["sikh"]["fpr_perturbed"] == t["gay"]["fpr_perturbed"]
     assert (m["fpr_change"], m["fpr_change_term"]) == (pytest.approx(0.5), "gay")
     assert m["worst_term"] in ("sikh", "gay") and m["worst_term_fpr"] == pytest.approx(0.5) and m["fpr_perturbed"] == pytest.approx(0.25)
+
+
+def test_label_sets_take_each_label_in_turn_as_the_positive_class():
+    """Multi-label: a false positive for a label is a predicted set that holds it while gold lacks
+    it; the top level shows the label the swap hurt most, gates read the worst label per figure,
+    and a flip is any change of the predicted set."""
+    from graduate.evaluate.bias import multi_label_bias_pair_metrics
+
+    labels = ["insult", "threat"]
+    rows = [
+        ("1", "christian people are nice", "gay people are nice", ""),
+        ("2", "the christian choir", "the gay choir", ""),
+        ("3", "christian music is loud", "muslim music is loud", "insult"),
+        ("4", "you christian idiot", "you gay idiot", "insult"),
+    ]
+    orig, pert = pair_sets(rows)
+    p_orig = {0: ("", {"insult": 0.1, "threat": 0.1}), 1: ("", {"insult": 0.2, "threat": 0.1}),
+              2: ("insult", {"insult": 0.7, "threat": 0.1}), 3: ("insult", {"insult": 0.9, "threat": 0.2})}
+    # 'gay' swapped in: both harmless comments gain "insult", one also "threat"; the idiot one gains "threat"
+    p_pert = {100: ("insult;threat", {"insult": 0.8, "threat": 0.6}), 101: ("insult", {"insult": 0.7, "threat": 0.1}),
+              102: ("insult", {"insult": 0.7, "threat": 0.1}), 103: ("insult;threat", {"insult": 0.9, "threat": 0.7})}
+    m = multi_label_bias_pair_metrics(orig, pert, p_orig, p_pert, labels=labels, identity_terms=["gay", "muslim"], min_size=1)
+    ins, thr = m["per_label"]["insult"], m["per_label"]["threat"]
+    gay_ins = next(t for t in ins["terms"] if t["term"] == "gay")
+    gay_thr = next(t for t in thr["terms"] if t["term"] == "gay")
+    # insult: negatives are comments 1 and 2 (both gay after the swap), both became false positives
+    assert (ins["negatives_perturbed"], ins["fpr_original"], ins["fpr_perturbed"]) == (2, 0.0, 1.0)
+    assert (gay_ins["fpr_perturbed"], gay_ins["fpr_change"], gay_ins["became_fp"]) == (1.0, 1.0, 2)
+    # threat: every comment is a negative; 2 of 4 flagged after the swap, both with gay in them (3 gay comments)
+    assert (thr["negatives_perturbed"], thr["fpr_perturbed"]) == (4, 0.5)
+    assert gay_thr["fpr_perturbed"] == pytest.approx(2 / 3) and gay_thr["fpr_change"] == pytest.approx(2 / 3)
+    assert ins["mean_abs_shift"] == pytest.approx((0.7 + 0.5 + 0.0 + 0.0) / 4) and thr["max_abs_shift"] == pytest.approx(0.5)
+    # the headline: insult (the swap raised its FPR by 1.0, threat's by 2/3); gates read the worst label per figure
+    assert m["label"] == "insult" and m["fpr_change"] == 1.0 and m["terms"] == ins["terms"]
+    assert m["max_over_labels"]["max_abs_shift"] == pytest.approx(0.7) and m["worst_label_of"]["max_abs_shift"] == "insult"
+    assert m["worst_label_of"]["fpr_change"] == "insult"
+    # insult's gay FPR (1.0) is no higher than its overall FPR (1.0): the worst term above overall is threat's
+    assert m["max_over_labels"]["worst_term_fpr"] == pytest.approx(2 / 3) and m["worst_label_of"]["worst_term_fpr"] == "threat"
+    # set-level flips: three of the four changed pairs got another set (the muslim one kept "insult")
+    assert (m["flipped"], m["flip_rate"]) == (3, 0.75) and m["max_over_labels"]["flip_rate"] == 0.75
+    # a predictor without answers
+    assert multi_label_bias_pair_metrics(orig, pert, {}, {}, labels=labels, identity_terms=["gay"]) is None

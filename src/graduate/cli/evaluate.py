@@ -77,12 +77,16 @@ def print_assessment(a: dict[str, Any]) -> None:
 
     bias = a.get("bias")
     if bias:
-        tab = Table(title=escape(f"identity-term bias: {bias['original']} vs {bias['perturbed']}"), title_justify="left")
+        per_label = bool(bias.get("labels"))  # label sets: one row per label, each in turn the positive class
+        title = f"identity-term bias: {bias['original']} vs {bias['perturbed']}" + (" (each label as the positive class)" if per_label else "")
+        tab = Table(title=escape(title), title_justify="left")
         for c in ["student", "changed pairs", "mean |shift|", "max |shift|", "flipped", "FPR original", "FPR swapped", "largest FPR gap", "worst term", "FPR rise from the swap"]:
             tab.add_column(c, justify="left" if c in ("student", "worst term", "FPR rise from the swap") else "right")
+        rows = []
         for s, b in (bias.get("students") or {}).items():
-            if not b:
-                continue
+            if b:
+                rows += [(f"{s} [{lab}]", m) for lab, m in (b.get("per_label") or {}).items()] if per_label else [(s, b)]
+        for s, b in rows:
             tab.add_row(
                 escape(s), str(b["changed_pairs"]), fmt(b.get("mean_abs_shift"), 4), fmt(b.get("max_abs_shift")), f"{b['flipped']} ({fmt(b.get('flip_rate'))})",
                 fmt(b.get("fpr_original")), fmt(b.get("fpr_perturbed")), fmt(b.get("fpr_gap")),

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from sqlalchemy import Engine, select
 
-from graduate.evaluate.bias import bias_pair_metrics
+from graduate.evaluate.bias import bias_pair_metrics, multi_label_bias_pair_metrics
 from graduate.evaluate.calibration import calibration
 from graduate.evaluate.cost import CostFigure
 from graduate.evaluate.criteria import METRICS, Operand, judge
@@ -253,7 +253,7 @@ def assess(
     out["bias"] = None
     pair = ev.bias_pair
     by_name = {t.name: t for t in tests}
-    if pair is not None and pair.original in by_name and pair.perturbed in by_name and not spec.task.multi_label:
+    if pair is not None and pair.original in by_name and pair.perturbed in by_name:
         orig, pert = by_name[pair.original], by_name[pair.perturbed]
         positive = spec.task.positive
 
@@ -261,11 +261,20 @@ def assess(
             rows = stored.get((test.name, who), {})
             return {ex: (lab, (probs or {}).get(positive) if probs else None) for ex, (lab, probs) in rows.items()}
 
+        def pair_figures(who: str) -> dict[str, Any] | None:
+            if spec.task.multi_label:  # each label in turn is the positive class
+                return multi_label_bias_pair_metrics(
+                    orig, pert, stored.get((orig.name, who), {}), stored.get((pert.name, who), {}),
+                    labels=list(labels), identity_terms=ev.identity_terms, min_size=ev.min_slice_size,
+                )
+            return bias_pair_metrics(
+                orig, pert, preds_of(orig, who), preds_of(pert, who), positive=positive, identity_terms=ev.identity_terms, min_size=ev.min_slice_size
+            )
+
         bias: dict[str, Any] = {"original": pair.original, "perturbed": pair.perturbed, "identity_terms": ev.identity_terms, "students": {}}
-        bias["teacher"] = bias_pair_metrics(
-            orig, pert, preds_of(orig, spec.teacher.labeller), preds_of(pert, spec.teacher.labeller),
-            positive=positive, identity_terms=ev.identity_terms, min_size=ev.min_slice_size,
-        )
+        if spec.task.multi_label:
+            bias["labels"] = list(labels)
+        bias["teacher"] = pair_figures(spec.teacher.labeller)
         answered = (bias["teacher"] or {}).get("pairs", 0)
         if answered < min(len(orig.examples), len(pert.examples)) / 2:
             bias["teacher_note"] = (
@@ -273,10 +282,7 @@ def assess(
                 f"{pair.perturbed}, so its own bias is not measured here; label the sets with `graduate label` to compare"
             )
         for name, (_, rid) in students.items():
-            who = student_predictor(name, rid)
-            bias["students"][name] = bias_pair_metrics(
-                orig, pert, preds_of(orig, who), preds_of(pert, who), positive=positive, identity_terms=ev.identity_terms, min_size=ev.min_slice_size
-            )
+            bias["students"][name] = pair_figures(student_predictor(name, rid))
         out["bias"] = bias
 
     out = _clean(out)
@@ -305,7 +311,7 @@ def figure(assessment: dict[str, Any], operand: Operand, student: str, test_set:
     if not figs:
         return None
     key = operand.metric.removeprefix("bias_")
-    return figs.get(key)
+    return (figs.get("max_over_labels") or figs).get(key)  # label sets: the worst label's figure
 
 
 def judge_gates(spec: ProjectSpec, assessment: dict[str, Any]) -> list[Any]:

@@ -52,18 +52,31 @@ def slice_changes(assessments: Iterable[dict[str, Any]], *, min_size: int = 20) 
         a_bias = ((after.get("bias") or {}).get("students") or {}).get(name)
         if b_bias and a_bias:
             pert = (after.get("bias") or {}).get("perturbed", "bias")
-            if a_bias.get("mean_abs_shift") is not None and b_bias.get("mean_abs_shift") is not None:
-                rows.append({"student": name, "test_set": pert, "slice": "all pairs", "n": a_bias.get("pairs"), "metric": "mean |score shift|",
-                             "before": float(b_bias["mean_abs_shift"]), "after": float(a_bias["mean_abs_shift"]),
-                             "change": float(a_bias["mean_abs_shift"]) - float(b_bias["mean_abs_shift"])})  # fmt: skip
-            b_terms = {t["term"]: t for t in b_bias.get("terms") or []}
-            for t in a_bias.get("terms") or []:
-                bt = b_terms.get(t["term"])
-                if bt is None or t.get("fpr_perturbed") is None or bt.get("fpr_perturbed") is None:
-                    continue
-                if min(t.get("negatives_perturbed", 0), bt.get("negatives_perturbed", 0)) < min_size:
-                    continue
-                rows.append({"student": name, "test_set": pert, "slice": f"identity: {t['term']}", "n": t["negatives_perturbed"], "metric": "false-positive rate",
-                             "before": float(bt["fpr_perturbed"]), "after": float(t["fpr_perturbed"]),
-                             "change": float(t["fpr_perturbed"]) - float(bt["fpr_perturbed"])})  # fmt: skip
+            # label sets: each label's figures side by side (the headline label may differ between runs)
+            b_views = b_bias.get("per_label") or {"": b_bias}
+            for lab, a_fig in (a_bias.get("per_label") or {"": a_bias}).items():
+                b_fig = b_views.get(lab)
+                if b_fig is not None:
+                    rows += _bias_rows(name, pert, b_fig, a_fig, f" [{lab}]" if lab else "", min_size)
     return sorted(rows, key=lambda r: (r["student"], -abs(r["change"])))
+
+
+def _bias_rows(name: str, pert: str, b_bias: dict[str, Any], a_bias: dict[str, Any], suffix: str, min_size: int) -> list[dict[str, Any]]:
+    """The bias pair's rows (mean |score shift|, each term's FPR on the swapped copy) of one student,
+    before and after; ``suffix`` names the label for label sets."""
+    rows: list[dict[str, Any]] = []
+    if a_bias.get("mean_abs_shift") is not None and b_bias.get("mean_abs_shift") is not None:
+        rows.append({"student": name, "test_set": pert, "slice": "all pairs" + suffix, "n": a_bias.get("pairs"), "metric": "mean |score shift|",
+                     "before": float(b_bias["mean_abs_shift"]), "after": float(a_bias["mean_abs_shift"]),
+                     "change": float(a_bias["mean_abs_shift"]) - float(b_bias["mean_abs_shift"])})  # fmt: skip
+    b_terms = {t["term"]: t for t in b_bias.get("terms") or []}
+    for t in a_bias.get("terms") or []:
+        bt = b_terms.get(t["term"])
+        if bt is None or t.get("fpr_perturbed") is None or bt.get("fpr_perturbed") is None:
+            continue
+        if min(t.get("negatives_perturbed", 0), bt.get("negatives_perturbed", 0)) < min_size:
+            continue
+        rows.append({"student": name, "test_set": pert, "slice": f"identity: {t['term']}{suffix}", "n": t["negatives_perturbed"], "metric": "false-positive rate",
+                     "before": float(bt["fpr_perturbed"]), "after": float(t["fpr_perturbed"]),
+                     "change": float(t["fpr_perturbed"]) - float(bt["fpr_perturbed"])})  # fmt: skip
+    return rows

@@ -127,3 +127,78 @@ def bias_pair_metrics(
     out["fpr_change"] = rise["fpr_change"] if rise else None
     out["fpr_change_term"] = rise["term"] if rise and rise["fpr_change"] > 0 else None  # no term when the swap raised none
     return out
+
+
+# The figures a bias gate may name; for label sets each is the worst (largest) over the labels.
+GATE_FIGURES = ("mean_abs_shift", "max_abs_shift", "flip_rate", "fpr_gap", "worst_term_fpr", "fpr_change")
+_ABSENT = "\x00absent"  # a label's "no": never a task label (labels are non-empty printable names)
+
+
+def multi_label_bias_pair_metrics(
+    original: TestSet,
+    perturbed: TestSet,
+    pred_original: dict[int, tuple[str | None, dict[str, float] | None]],
+    pred_perturbed: dict[int, tuple[str | None, dict[str, float] | None]],
+    *,
+    labels: list[str],
+    identity_terms: list[str],
+    min_size: int = 10,
+) -> dict[str, Any] | None:
+    """The bias pair for label sets: each label in turn is the positive class (a false positive: the
+    predicted set holds a label the gold set lacks; the score: that label's probability).
+
+    ``pred_*`` map example id -> (canonical label set or None, per-label probabilities or None);
+    gold are canonical label sets. Returns the figures of the label whose false-positive rate the
+    swap raised most (``label``; else the one with the highest worst-term FPR) at the top level,
+    every label's under ``per_label``, the worst value of each gate figure over the labels under
+    ``max_over_labels`` (``worst_label_of`` names its label), and set-level flips (an answer flipped
+    when its set changed). None when the predictor answered no pair.
+    """
+    from dataclasses import replace
+
+    from graduate.formats import labelset
+
+    def holds(value: str | None, lab: str) -> str | None:
+        found = labelset.decode(value, labels)
+        return None if found is None else (lab if lab in found else _ABSENT)
+
+    per_label: dict[str, dict[str, Any]] = {}
+    for lab in labels:
+        o = replace(original, gold=[holds(g, lab) or _ABSENT for g in original.gold])
+        p = replace(perturbed, gold=[holds(g, lab) or _ABSENT for g in perturbed.gold])
+        po = {i: (holds(v, lab), (pr or {}).get(lab)) for i, (v, pr) in pred_original.items()}
+        pp = {i: (holds(v, lab), (pr or {}).get(lab)) for i, (v, pr) in pred_perturbed.items()}
+        m = bias_pair_metrics(o, p, po, pp, positive=lab, identity_terms=identity_terms, min_size=min_size)
+        if m is not None:
+            per_label[lab] = m
+    if not per_label:
+        return None
+
+    def rank(lab: str) -> tuple[float, float]:
+        m = per_label[lab]
+        return (m["fpr_change"] if m.get("fpr_change") is not None else -2.0, m["worst_term_fpr"] if m.get("worst_term_fpr") is not None else -1.0)
+
+    headline = max(per_label, key=rank)
+    out = dict(per_label[headline])
+    out["label"] = headline
+    out["per_label"] = per_label
+    worst: dict[str, float | None] = {}
+    worst_of: dict[str, str | None] = {}
+    for key in GATE_FIGURES:
+        found = [(m[key], lab) for lab, m in per_label.items() if m.get(key) is not None]
+        value, lab = max(found, key=lambda t: t[0]) if found else (None, None)
+        worst[key], worst_of[key] = value, lab
+    # flips of whole sets: a swap that changed any label of the answer
+    by_ext = {ex.external_id: ex.id for ex in original.examples}
+    texts = {ex.id: ex.text for ex in original.examples}
+    flips = []
+    for ex in perturbed.examples:
+        oid = by_ext.get(ex.external_id)
+        a, b = pred_original.get(oid) if oid is not None else None, pred_perturbed.get(ex.id)
+        if a is None or b is None or a[0] is None or b[0] is None or texts[oid] == ex.text:
+            continue
+        flips.append(labelset.decode(a[0], labels) != labelset.decode(b[0], labels))
+    out["flipped"], out["flip_rate"] = int(sum(flips)), (float(np.mean(flips)) if flips else None)
+    worst["flip_rate"], worst_of["flip_rate"] = out["flip_rate"], None
+    out["max_over_labels"], out["worst_label_of"] = worst, worst_of
+    return out

@@ -300,6 +300,7 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
     bias = assessment.get("bias") or {}
     b = (bias.get("students") or {}).get(name)
     if b:
+        pos = b.get("label") or pos  # label sets: the label whose false-positive rate the swap raised most
         line = (
             f"Swapping identity terms ({bias['original']} vs {bias['perturbed']}, {b['changed_pairs']} changed pairs) moves its "
             f"'{pos}' probability by {b['mean_abs_shift']:.3f} on average (at most {b['max_abs_shift']:.2f}) and flips {b['flipped']} answers."

@@ -344,10 +344,16 @@ def build_context(
                 row = next((r for r in per_student[s].get("terms", []) if r["term"] == term), {})
                 cells.append(row)
             term_rows.append({"term": term, "cells": cells})
+        by_label = bool(bias.get("labels"))  # label sets: a row per label; the term table shows each student's headline label
         bias_ctx = {
             "original": bias.get("original"),
             "perturbed": bias.get("perturbed"),
             "students": per_student,
+            "by_label": by_label,
+            "rows": [(f"{s} [{lab}]", m) for s, b in per_student.items() for lab, m in (b.get("per_label") or {}).items()]
+            if by_label
+            else list(per_student.items()),
+            "term_heads": [f"{s} [{b.get('label')}]" if by_label else s for s, b in per_student.items()],
             "teacher": bias.get("teacher"),
             "teacher_note": bias.get("teacher_note"),
             "term_rows": term_rows,

@@ -142,8 +142,6 @@ class ProjectSpec(_Model):
         if purposes and "quality" not in purposes.values():
             raise ValueError("test_sets: needs at least one test set of purpose quality (bias sets do not pick the best student)")
         pair = self.evaluation.bias_pair
-        if pair is not None and self.task.multi_label:
-            raise ValueError("evaluation.bias_pair: the identity-term bias pair is measured for single-label tasks only")
         if pair is not None:
             for role in ("original", "perturbed"):
                 name = getattr(pair, role)
