@@ -123,3 +123,40 @@ def test_label_sets_take_each_label_in_turn_as_the_positive_class():
     assert (m["flipped"], m["flip_rate"]) == (3, 0.75) and m["max_over_labels"]["flip_rate"] == 0.75
     # a predictor without answers
     assert multi_label_bias_pair_metrics(orig, pert, {}, {}, labels=labels, identity_terms=["gay"]) is None
+
+
+def test_label_set_bias_figures_are_rates_and_gates_read_the_worst_label():
+    """Property (hypothesis): for any gold and answered sets, probabilities and texts, every rate is in
+    [0, 1], each gate figure is the largest over the labels, and its label holds that value."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from graduate.evaluate.bias import GATE_FIGURES, multi_label_bias_pair_metrics
+    from graduate.formats import labelset
+
+    labels = ["a", "b", "c"]
+    sets = st.sets(st.sampled_from(labels)).map(lambda s: labelset.encode(s, labels))
+    item = st.tuples(sets, sets, sets, st.lists(st.floats(0, 1), min_size=6, max_size=6), st.booleans(), st.sampled_from(["gay", "muslim", ""]))
+
+    @settings(max_examples=80, deadline=None)
+    @given(st.lists(item, min_size=1, max_size=25))
+    def check(items):
+        rows = [(str(i), f"t{i}", f"t{i} {term}" if swap else f"t{i}", gold) for i, (gold, _, _, _, swap, term) in enumerate(items)]
+        orig, pert = pair_sets(rows)
+        p_o = {i: (a, dict(zip(labels, ps[:3]))) for i, (_, a, _, ps, _, _) in enumerate(items)}
+        p_p = {100 + i: (b, dict(zip(labels, ps[3:]))) for i, (_, _, b, ps, _, _) in enumerate(items)}
+        m = multi_label_bias_pair_metrics(orig, pert, p_o, p_p, labels=labels, identity_terms=["gay", "muslim"], min_size=1)
+        assert m is not None and m["label"] in labels
+        for lab, fig in m["per_label"].items():
+            for key in ("fpr_original", "fpr_perturbed", "flip_rate", "worst_term_fpr"):
+                assert fig[key] is None or 0 <= fig[key] <= 1
+        for key in GATE_FIGURES:
+            if key == "flip_rate":
+                assert m["max_over_labels"][key] == m["flip_rate"] and (m["flip_rate"] is None or 0 <= m["flip_rate"] <= 1)
+                continue
+            values = [fig[key] for fig in m["per_label"].values() if fig.get(key) is not None]
+            assert m["max_over_labels"][key] == (max(values) if values else None)
+            if values:
+                assert m["per_label"][m["worst_label_of"][key]][key] == max(values)
+
+    check()
