@@ -563,7 +563,7 @@ def test_a_bias_pair_on_label_sets_takes_each_label_in_turn(mfrc_copy: Path, tmp
         raw["test_sets"].append({"name": f"bias.{name}", "source": f"bias_{name}", "purpose": "bias"})
     raw["evaluation"] = {"bias_pair": {"original": "bias.orig", "perturbed": "bias.pert"}, "identity_terms": ["christian", "muslim"], "min_slice_size": 5}
     raw["students"] = [{"kind": "tfidf-logreg"}]
-    raw["gates"] = ["student.bias_max_abs_shift <= 1", "student.bias_fpr_change <= 0.05"]
+    raw["gates"] = ["student.bias_max_abs_shift <= 1", "student.bias_fpr_change <= 0.05", "student.bias_mean_abs_shift[care] <= 1"]
     (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     Project.load(project).run()
     proj = Project.load(project)
@@ -584,6 +584,7 @@ def test_a_bias_pair_on_label_sets_takes_each_label_in_turn(mfrc_copy: Path, tmp
     assert gates["student.bias_max_abs_shift <= 1"]["passed"] and gates["student.bias_max_abs_shift <= 1"]["left"] == b["max_over_labels"]["max_abs_shift"]
     rise = gates["student.bias_fpr_change <= 0.05"]
     assert rise["left"] == b["max_over_labels"]["fpr_change"] and rise["passed"] == (rise["left"] <= 0.05)
+    assert gates["student.bias_mean_abs_shift[care] <= 1"]["left"] == care["mean_abs_shift"]  # one label's figure
     html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
     assert 'id="bias-table"' in html and "each label in turn is the positive class" in html and "tfidf-logreg [care]" in html
 

@@ -114,6 +114,13 @@ def test_per_label_gates_parse_check_and_read_the_label_figure():
             check_gate(parse_gate(text), **ok)
     with pytest.raises(GateSyntaxError, match="needs a label inside the brackets"):
         parse_gate("student.f1[ ] >= 0.5")
+    # bias figures take a label on label-set tasks only (each label is in turn the positive class)
+    biased = dict(ok, has_bias_pair=True)
+    check_gate(parse_gate("student.bias_fpr_change[care] <= 0.05"), **biased, multi_label=True)
+    with pytest.raises(ValueError, match=r"bias_fpr_change is not measured per label; .*bias figures take a label on multi-label tasks"):
+        check_gate(parse_gate("student.bias_fpr_change[care] <= 0.05"), **biased)
+    with pytest.raises(ValueError, match="unknown label 'fairness'"):
+        check_gate(parse_gate("student.bias_fpr_change[fairness] <= 0.05"), **biased, multi_label=True)
     figs = {"student": {"f1": 0.7, "per_label": {"thin morality": {"f1": 0.30}}}, "teacher": {"per_label": {"thin morality": {"f1": 0.35}}}}
     res = judge(g, lambda o, s, ts: o.value(figs[o.subject]), best_student="tfidf-logreg", quality_sets=["test"])
     assert [r.passed for r in res] == [True] and "student.f1[thin morality] = 0.3" in res[0].detail

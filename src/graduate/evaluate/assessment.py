@@ -311,6 +311,8 @@ def figure(assessment: dict[str, Any], operand: Operand, student: str, test_set:
     if not figs:
         return None
     key = operand.metric.removeprefix("bias_")
+    if operand.label is not None:  # label sets: that label as the positive class
+        return ((figs.get("per_label") or {}).get(operand.label) or {}).get(key)
     return (figs.get("max_over_labels") or figs).get(key)  # label sets: the worst label's figure
 
 

@@ -224,18 +224,22 @@ def parse_gate(text: str) -> Gate:
     return Gate(text, left, op, threshold, right, factor, offset, test_set)
 
 
-def check_gate(gate: Gate, *, test_sets: dict[str, str], students: list[str], has_bias_pair: bool, labels: list[str] | None = None) -> None:
+def check_gate(
+    gate: Gate, *, test_sets: dict[str, str], students: list[str], has_bias_pair: bool, labels: list[str] | None = None, multi_label: bool = False
+) -> None:
     """Check a parsed gate against the spec: metrics, test sets, students and labels must exist.
 
-    ``test_sets`` maps each test set name to its purpose (quality | bias).
+    ``test_sets`` maps each test set name to its purpose (quality | bias). With label sets
+    (``multi_label``) a bias figure may name a label too (each label is in turn the positive class).
     """
     for o in gate.operands():
         info = METRICS.get(o.metric)
         if info is None:
             raise ValueError(f"{gate.text!r}: unknown metric {o.metric!r}; known metrics: {sorted(METRICS)}")
         if o.label is not None:
-            if o.metric not in PER_LABEL_METRICS:
-                raise ValueError(f"{gate.text!r}: {o.metric} is not measured per label; per-label figures are {', '.join(PER_LABEL_METRICS)}")
+            if o.metric not in PER_LABEL_METRICS and not (multi_label and info.scope == "bias"):
+                also = "; bias figures take a label on multi-label tasks" if info.scope == "bias" else ""
+                raise ValueError(f"{gate.text!r}: {o.metric} is not measured per label; per-label figures are {', '.join(PER_LABEL_METRICS)}{also}")
             if labels is not None and o.label not in labels:
                 raise ValueError(f"{gate.text!r}: unknown label {o.label!r}; the task's labels are {labels}")
         if o.subject == "teacher" and not info.teacher:
