@@ -16,6 +16,7 @@ Results are appended to benchmarks/results/multilabel.jsonl as each rung finishe
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -52,13 +53,13 @@ NAMED = {
     # (bench_multilabel_encoder_head.py), so it was not run on test.
     "mpnet-encoder": {"kind": "encoder", "name": "mpnet-encoder", "params": {
         "base_model": "mpnet", "epochs": 3, "learning_rate": 3e-5, "batch_size": 16, "max_length": 128}},
-    # mpnet-tfidf (weight 2) with the MiniLM embed rung and tfidf-logreg: the one blend tried, its
-    # weights fixed before it was scored (each member's margin past its own thresholds, averaged).
     # lora-llm (needs a GPU; Qwen2.5-0.5B, answering in the teacher's own "care, equality" format): the kind's
     # defaults (1 epoch, batch 4, learning rate 2e-4, rank 8), and one longer recipe fixed before either was
     # scored. Of the two, the one with the higher micro-F1 on its own held-out pool share (validation) is the pick.
     "lora-llm": {"kind": "lora-llm", "name": "lora-llm", "params": {}},
     "lora-llm-3ep": {"kind": "lora-llm", "name": "lora-llm-3ep", "params": {"epochs": 3, "batch_size": 8, "lora_r": 16, "lora_alpha": 32}},
+    # mpnet-tfidf (weight 2) with the MiniLM embed rung and tfidf-logreg: the one blend tried, its
+    # weights fixed before it was scored (each member's margin past its own thresholds, averaged).
     "mpnet-ensemble": {"kind": "ensemble", "name": "mpnet-ensemble", "params": {"members": [
         {"kind": "embed-logreg", "params": {"base_model": "mpnet", "tfidf": True, "C": 16, "class_weight": "balanced"}, "weight": 2},
         {"kind": "embed-logreg", "params": {"base_model": "minilm"}},
@@ -75,7 +76,7 @@ def rung(kind: str, project: Path, extra: dict) -> dict:
 
     quiet_libraries()
     raw = yaml.safe_load((project / "graduate.yaml").read_text())
-    student = json.loads(json.dumps(NAMED.get(kind, {"kind": kind})))
+    student = copy.deepcopy(NAMED.get(kind, {"kind": kind}))
     if extra:
         student["params"] = {**student.get("params", {}), **extra}
     raw["students"], raw["gates"] = [student], []
@@ -87,6 +88,7 @@ def rung(kind: str, project: Path, extra: dict) -> dict:
     test = summary["test_sets"]["test"]
     figs = test["students"][kind]
     student, _ = proj.best_student()
+    report = getattr(student, "report", None) or {}
     texts = [r.text for r in proj.load_test_sets()[0].examples]
     t1 = time.perf_counter()
     student.predict_proba(texts)
@@ -104,9 +106,9 @@ def rung(kind: str, project: Path, extra: dict) -> dict:
         "items_per_s": per_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "cores": os.cpu_count(),
-        "validation_micro_f1": ((getattr(student, "report", None) or {}).get("multi_label") or {}).get("validation_micro_f1"),
-        "device": (getattr(student, "report", None) or {}).get("device", "cpu"),
-        "gpu_peak_mb": (getattr(student, "report", None) or {}).get("gpu_peak_mb"),
+        "validation_micro_f1": (report.get("multi_label") or {}).get("validation_micro_f1"),
+        "device": report.get("device", "cpu"),
+        "gpu_peak_mb": report.get("gpu_peak_mb"),
         "params": extra or None,
     }
 
@@ -118,6 +120,11 @@ def main() -> int:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--project", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    try:
+        if not isinstance(json.loads(args.params), dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        ap.error(f"--params {args.params!r}: give a JSON object of params, e.g. '{{\"max_steps\": 2}}' ({exc})")
     if args.child:
         print(json.dumps(rung(args.child, Path(args.project), json.loads(args.params))))
         return 0

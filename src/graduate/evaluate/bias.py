@@ -158,16 +158,21 @@ def multi_label_bias_pair_metrics(
 
     from graduate.formats import labelset
 
-    def holds(value: str | None, lab: str) -> str | None:
-        found = labelset.decode(value, labels)
+    # every set decoded once; per label, a set becomes that label or its "no" (None stays: no answer)
+    gold_o = [labelset.decode(g, labels) or frozenset() for g in original.gold]
+    gold_p = [labelset.decode(g, labels) or frozenset() for g in perturbed.gold]
+    ans_o = {i: (labelset.decode(v, labels), pr or {}) for i, (v, pr) in pred_original.items()}
+    ans_p = {i: (labelset.decode(v, labels), pr or {}) for i, (v, pr) in pred_perturbed.items()}
+
+    def holds(found: frozenset[str] | None, lab: str) -> str | None:
         return None if found is None else (lab if lab in found else _ABSENT)
 
     per_label: dict[str, dict[str, Any]] = {}
     for lab in labels:
-        o = replace(original, gold=[holds(g, lab) or _ABSENT for g in original.gold])
-        p = replace(perturbed, gold=[holds(g, lab) or _ABSENT for g in perturbed.gold])
-        po = {i: (holds(v, lab), (pr or {}).get(lab)) for i, (v, pr) in pred_original.items()}
-        pp = {i: (holds(v, lab), (pr or {}).get(lab)) for i, (v, pr) in pred_perturbed.items()}
+        o = replace(original, gold=[holds(g, lab) for g in gold_o])
+        p = replace(perturbed, gold=[holds(g, lab) for g in gold_p])
+        po = {i: (holds(found, lab), pr.get(lab)) for i, (found, pr) in ans_o.items()}
+        pp = {i: (holds(found, lab), pr.get(lab)) for i, (found, pr) in ans_p.items()}
         m = bias_pair_metrics(o, p, po, pp, positive=lab, identity_terms=identity_terms, min_size=min_size)
         if m is not None:
             per_label[lab] = m
@@ -194,10 +199,10 @@ def multi_label_bias_pair_metrics(
     flips = []
     for ex in perturbed.examples:
         oid = by_ext.get(ex.external_id)
-        a, b = pred_original.get(oid) if oid is not None else None, pred_perturbed.get(ex.id)
+        a, b = ans_o.get(oid) if oid is not None else None, ans_p.get(ex.id)
         if a is None or b is None or a[0] is None or b[0] is None or texts[oid] == ex.text:
             continue
-        flips.append(labelset.decode(a[0], labels) != labelset.decode(b[0], labels))
+        flips.append(a[0] != b[0])
     out["flipped"], out["flip_rate"] = int(sum(flips)), (float(np.mean(flips)) if flips else None)
     worst["flip_rate"], worst_of["flip_rate"] = out["flip_rate"], None
     out["max_over_labels"], out["worst_label_of"] = worst, worst_of
