@@ -20,6 +20,7 @@ import numpy as np
 
 from graduate.errors import StudentError
 from graduate.students import thresholds
+from graduate.students.blas import fit_threads
 from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import EmbedLogregParams
 from graduate.models.base_models import encoder_dir
@@ -93,9 +94,11 @@ class EmbedLogregStudent(StudentBase):
             self._fit_sets(list(texts), labels, w)
             return
         check_fit_input(self.kind, texts, labels, self.labels)
-        x = self._features(self._embed(texts), texts, fit=True)
-        self.clf = self._classifier()
-        self.clf.fit(x, list(labels), sample_weight=w)
+        emb = self._embed(texts)
+        with fit_threads():  # the encoder above keeps every thread; lbfgs is faster with one BLAS thread (see blas)
+            x = self._features(emb, texts, fit=True)
+            self.clf = self._classifier()
+            self.clf.fit(x, list(labels), sample_weight=w)
 
     def _fit_sets(self, texts: list[str], labels: Sequence[str], w: np.ndarray | None) -> None:
         """Multi-label: tune each label's threshold on out-of-fold probabilities (threshold_folds;
@@ -109,10 +112,11 @@ class EmbedLogregStudent(StudentBase):
             model = self._classifier().fit(x_train, y[train], sample_weight=None if w is None else w[train])
             return model.predict_proba(self._features(emb[held], [texts[i] for i in held]))
 
-        val, val_probs = thresholds.held_out_probs(y, fit_predict, folds_=p["threshold_folds"], share=p["validation_share"], seed=p["seed"])
-        self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels)
-        decisions["folds"] = p["threshold_folds"]
-        self.clf = self._classifier().fit(self._features(emb, texts, fit=True), y, sample_weight=w)
+        with fit_threads():
+            val, val_probs = thresholds.held_out_probs(y, fit_predict, folds_=p["threshold_folds"], share=p["validation_share"], seed=p["seed"])
+            self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels)
+            decisions["folds"] = p["threshold_folds"]
+            self.clf = self._classifier().fit(self._features(emb, texts, fit=True), y, sample_weight=w)
         self.report = {"multi_label": decisions}
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

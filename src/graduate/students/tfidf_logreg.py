@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from graduate.errors import StudentError
 from graduate.students import thresholds
+from graduate.students.blas import fit_threads
 from graduate.students.base import StudentBase, check_fit_input, params_with_defaults
 from graduate.students.params import TfidfLogregParams
 
@@ -120,13 +121,14 @@ class TfidfLogregStudent(StudentBase):
         return Pipeline([("features", features), ("clf", clf)])
 
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, sample_weight: Sequence[float] | None = None) -> None:
-        if self.multi_label:
-            self._fit_sets(self._texts(texts), labels, sample_weight)
-            return
-        check_fit_input(self.kind, texts, labels, self.labels)
-        self.pipeline = self._build()
-        kwargs = {"clf__sample_weight": np.asarray(sample_weight)} if sample_weight is not None else {}
-        self.pipeline.fit(self._texts(texts), list(labels), **kwargs)
+        with fit_threads():  # one BLAS thread: lbfgs on many columns is faster so (see blas)
+            if self.multi_label:
+                self._fit_sets(self._texts(texts), labels, sample_weight)
+                return
+            check_fit_input(self.kind, texts, labels, self.labels)
+            self.pipeline = self._build()
+            kwargs = {"clf__sample_weight": np.asarray(sample_weight)} if sample_weight is not None else {}
+            self.pipeline.fit(self._texts(texts), list(labels), **kwargs)
 
     def _fit_sets(self, texts: list[str], labels: Sequence[str], sample_weight: Sequence[float] | None) -> None:
         """Multi-label: tune each label's threshold on out-of-fold probabilities (threshold_folds;
