@@ -142,12 +142,12 @@ def test_stores_in_two_schemas_of_one_database_lock_apart(postgres_url: str) -> 
         for i, (schema, engine) in enumerate(engines.items()):
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT current_schema()")).scalar_one() == schema
-            lock = advisory.acquire(engine, f"run on store {i}")  # PostgreSQL shows a non-ASCII application_name as '?'s
+            lock = advisory.acquire(engine, f"ö✓{i}%")  # PostgreSQL keeps only ASCII in names: percent-encoded
             assert isinstance(lock, advisory.StoreLock), lock
             held.append(lock)
         for i, engine in enumerate(engines.values()):
             refused = advisory.acquire(engine, "second")
-            assert isinstance(refused, str) and refused.endswith(tuple("0123456789")) and f": run on store {i} from 127.0.0.1" in refused, refused
+            assert isinstance(refused, str) and refused.endswith(tuple("0123456789")) and f": ö✓{i}% from 127.0.0.1" in refused, refused
         assert isinstance(public := advisory.acquire(admin, "public"), advisory.StoreLock)
         public.release()
         assert advisory.work_key("public") == advisory.WORK and len({advisory.work_key(s) for s in engines} | {advisory.WORK}) == 4

@@ -75,9 +75,25 @@ def _discard(conn: Any) -> None:
 
 def holder_name(step: str) -> str:
     """What the lock's connection is called in pg_stat_activity: pid first, so that a long host
-    name cut at PostgreSQL's 63 bytes still leaves it."""
-    name = f"graduate pid {os.getpid()} on {socket.gethostname()}: {step}"
-    return name.encode("utf-8")[:APP_NAME_MAX].decode("utf-8", "ignore")
+    name cut at PostgreSQL's 63 bytes still leaves it. PostgreSQL keeps only printable ASCII in an
+    application_name (anything else becomes '?'), so other characters and '%' are percent-encoded
+    (``holder_text`` decodes them), whole characters only within the 63 bytes."""
+    from urllib.parse import quote
+
+    out = ""
+    for ch in f"graduate pid {os.getpid()} on {socket.gethostname()}: {step}":
+        part = ch if " " <= ch <= "~" and ch != "%" else quote(ch, safe="")
+        if len(out) + len(part) > APP_NAME_MAX:
+            break
+        out += part
+    return out
+
+
+def holder_text(name: str) -> str:
+    """A holder's application_name as the holder wrote it (``holder_name`` percent-encoded it)."""
+    from urllib.parse import unquote
+
+    return unquote(name)
 
 
 def acquire(engine: Engine, step: str) -> StoreLock | str:
@@ -113,7 +129,7 @@ def acquire(engine: Engine, step: str) -> StoreLock | str:
         return "a connection that has just let go of it"
     name, addr, since, backend = row
     # Another database role's session shows no name, address or start without pg_read_all_stats.
-    parts = [name or "a session whose name this role may not see"]
+    parts = [holder_text(name) if name else "a session whose name this role may not see"]
     if addr is not None:
         parts.append(f"from {addr}")
     if since is not None:
