@@ -70,3 +70,20 @@ def test_the_stored_recipe_names_what_the_latest_build_dropped_when_it_kept_the_
     assert issues.returncode == 0, issues.stderr
     again = graduate("data", "recipe", str(tiny_project), "--step", "teacher_answer", "--show", "100")
     assert again.stdout == recipe.stdout  # the training set's recipe, not `data issues`' own version
+
+
+def test_a_line_number_in_an_error_is_printed_as_it_is_not_as_an_emoji(tiny_project):
+    """Rich reads ":100:" as an emoji code, so "comments.csv:100: ..." lost its line number."""
+    path = tiny_project / "comments.csv"
+    rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    for r in rows:
+        r["comment_text"] = " ".join(r["comment_text"].split())  # one line per row: row k is line k + 1
+    rows[98]["is_bad"] = "7"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    r = graduate("check", str(tiny_project))  # the row is skipped, said with its line
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and "1 rows will be skipped" in out, out
+    assert "comments.csv:100: gold value '7'" in out and "\N{HUNDRED POINTS SYMBOL}" not in out, out

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)  # ":100:" in "file.csv:100: ..." must stay a line number, not become an emoji
+err_console = Console(stderr=True, emoji=False)
 
 
 # Not on a terminal (nohup, a redirect, CI) Rich draws no bars: a line every this many seconds.
