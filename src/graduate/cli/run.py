@@ -46,16 +46,18 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
             console.print(escape(f"  import {Path(imp['path']).name}: {imp['failed_calls']} failed calls, {imp['bad_lines_count']} bad lines skipped"), highlight=False)
     students = list(s["students"])
     for name, e in s["test_sets"].items():
-        t = Table(title=escape(f"{name}: {e['n']} items, gold {e['label_counts']}"), title_justify="left")
+        unscored = f" ({e['without_gold']} more without gold, not scored)" if e.get("without_gold") else ""
+        t = Table(title=escape(f"{name}: {e['n']} items{unscored}, gold {e['label_counts']}"), title_justify="left")
         t.add_column("metric")
         t.add_column("teacher", justify="right")
         for st in students:
             t.add_column(escape(st) + (" *" if st == s["best_student"] else ""), justify="right")
         for m, row in metric_rows(METRICS, labels, positive, multi_label=multi_label):
             t.add_row(row, fmt(e["teacher"].get(m)), *[fmt(e["students"][st].get(m)) for st in students])
-        t.add_row("agreement w/ teacher", "1.000", *[fmt(e["students"][st].get("agreement_with_teacher")) for st in students])
+        itself = "1.000" if e["teacher"].get("answered") else "–"  # a teacher without answers here agrees with nothing
+        t.add_row("agreement w/ teacher", itself, *[fmt(e["students"][st].get("agreement_with_teacher")) for st in students])
         if not multi_label:
-            t.add_row("kappa w/ teacher", "1.000", *[fmt(e["students"][st].get("kappa_with_teacher")) for st in students])
+            t.add_row("kappa w/ teacher", itself, *[fmt(e["students"][st].get("kappa_with_teacher")) for st in students])
         t.add_row(
             "cost / 1k items",
             fmt_usd(s["teacher"]["cost_per_1k_usd"], s["teacher"]["cost_estimated"]),

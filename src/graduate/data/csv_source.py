@@ -124,12 +124,17 @@ def read_items(
         if gold_column:
             raw = (row.get(gold_column) or "").strip()
             if raw and gold_separator is not None:
-                parts = [gold_values.get(p.strip(), p.strip() if not gold_values else None) for p in raw.split(gold_separator) if p.strip()]
-                bad = [p.strip() for p, g in zip([p for p in raw.split(gold_separator) if p.strip()], parts) if g is None or (labels is not None and g not in labels)]
-                if bad:
-                    report.skipped.append(f"{path}:{line}: gold {bad[0]!r} in column {gold_column!r} is no label of {labels}")
-                    continue
-                gold = labelset.encode(parts, labels or sorted(set(parts)))  # type: ignore[arg-type]
+                pieces = [p.strip() for p in raw.split(gold_separator) if p.strip()]
+                parts = [gold_values.get(p, p if not gold_values or p == labelset.NONE else None) for p in pieces]
+                if parts == [labelset.NONE]:  # the empty set, spelled (or mapped to) "(none)"
+                    gold = labelset.NONE
+                else:
+                    bad = [p for p, g in zip(pieces, parts) if g is None or g == labelset.NONE or (labels is not None and g not in labels)]
+                    if bad:
+                        why = "stands for the empty set, so it cannot go with labels" if parts[pieces.index(bad[0])] == labelset.NONE else f"is no label of {labels}"
+                        report.skipped.append(f"{path}:{line}: gold {bad[0]!r} in column {gold_column!r} {why}")
+                        continue
+                    gold = labelset.encode(parts, labels or sorted(set(parts)))  # type: ignore[arg-type]
             elif raw:
                 gold = gold_values.get(raw, raw if not gold_values else None)
                 if gold is None or (labels is not None and gold not in labels):

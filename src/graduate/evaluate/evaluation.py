@@ -147,6 +147,7 @@ def test_set_entry(spec: ProjectSpec, test: TestSet, answers: dict[int, TeacherL
     teacher's figures (students are added under ``students`` as they are scored)."""
     return {
         "n": len(test.examples),
+        "without_gold": test.without_gold,  # tagged for the set but no gold: not scored
         "content_hash": test.content_hash,
         "label_counts": per_label_counts(test.gold, spec.task.labels) if spec.task.multi_label else {lab: test.gold.count(lab) for lab in spec.task.labels},
         "teacher": teacher_metrics(spec.task, test, answers, min_answers=spec.evaluation.min_teacher_answers),

@@ -33,8 +33,8 @@ def multi_label_metrics(
 
     gold, pred = np.asarray(gold, dtype=int), np.asarray(pred, dtype=int)
     n = gold.shape[0]
-    out: dict[str, Any] = {"n": n}
-    if n == 0:
+    out: dict[str, Any] = {"n": n, "ci": {}, "ci_level": level}
+    if n == 0:  # no answered item: counts only, as a single-label predictor without answers
         return out
     for avg in ("micro", "macro"):
         p, r, f, _ = precision_recall_fscore_support(gold, pred, average=avg, zero_division=0)

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from graduate.data.examples import Example, labels_for, select_examples, selection_examples
+from graduate.formats import labelset
 from graduate.errors import NotReadyError
 from graduate.spec import ProjectSpec, SelectionSpec
 
@@ -86,9 +87,18 @@ def check_test_set_gold(spec: ProjectSpec, spec_path: Path | str) -> None:
                 cell = (row.get(src.gold_column) or "").strip()
                 raws = [p.strip() for p in cell.split(src.gold_separator) if p.strip()] if src.gold_separator else [cell] if cell else []
                 for raw in raws:
-                    gold = src.gold_values.get(raw, raw if not src.gold_values else None)
+                    gold = src.gold_values.get(raw, raw if not src.gold_values or (src.gold_separator and raw == labelset.NONE) else None)
                     if gold in labels:
                         continue
+                    if src.gold_separator and gold == labelset.NONE:  # the empty set: alone in its cell
+                        if len(raws) == 1:
+                            continue
+                        raise SpecError(
+                            f"{src.path}:{reader.line_num}: gold {raw!r} in column {src.gold_column!r} stands for the empty set, so it cannot go with "
+                            f"labels ({cell!r}); give either the labels or {labelset.NONE} alone",
+                            path=spec_path,
+                            field=f"test_sets[{i}] ({t.name})",
+                        )
                     fix = f"map it with data[{src.name}].gold_values (e.g. {{{raw!r}: {labels[0]}}})" if gold is None or src.gold_values else "add it to task.labels or map it with gold_values"
                     raise SpecError(
                         f"{src.path}:{reader.line_num}: gold value {raw!r} in column {src.gold_column!r} is not a task label {labels}; {fix}",

@@ -23,7 +23,7 @@ from graduate.spec.privacy import PrivacySpec
 from graduate.spec.serve import MonitorSpec, ProxySpec, ServeSpec, ServingSpec
 from graduate.spec.store import StoreSpec
 from graduate.spec.students import StudentSpec
-from graduate.spec.task import TaskSpec
+from graduate.spec.task import EMPTY_SET, TaskSpec
 from graduate.spec.teacher import PriceSpec, TeacherSpec
 
 
@@ -92,9 +92,10 @@ class ProjectSpec(_Model):
                 raise ValueError(f"data {d.name!r}: a multi-label task's gold column holds label sets; set gold_separator (e.g. ';')")
             if not self.task.multi_label and d.gold_separator is not None:
                 raise ValueError(f"data {d.name!r}: gold_separator is for multi-label tasks (task.kind: multi_label)")
-            bad = sorted({v for v in d.gold_values.values() if v not in self.task.labels})
+            empty = [EMPTY_SET] if self.task.multi_label else []  # a label set's gold may be the empty set
+            bad = sorted({v for v in d.gold_values.values() if v not in self.task.labels + empty})
             if bad:
-                raise ValueError(f"data {d.name!r}: gold_values maps to unknown labels {bad}; allowed: {self.task.labels}")
+                raise ValueError(f"data {d.name!r}: gold_values maps to unknown labels {bad}; allowed: {self.task.labels + empty}")
         configs = {c.name for c in self.audit.configs}
         bad = [m for m in self.train.labeller.members if m not in configs]
         if bad:

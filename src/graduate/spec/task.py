@@ -19,6 +19,9 @@ from graduate.spec.base import SPEC_FILENAME, _Model
 MULTI_LABEL_KINDS = frozenset({"label_list", "json_list", "json_booleans"})
 
 
+# How a label set that holds no label is written (graduate.formats.labelset.NONE; the spec sits below formats).
+EMPTY_SET = "(none)"
+
 class ParseSpec(_Model):
     """How to turn the teacher's raw answer into one of the task's labels."""
 
@@ -105,7 +108,7 @@ class TaskSpec(_Model):
         if self.kind == "single_label" and self.parse.multi_label:
             raise ValueError(f"parse.kind {self.parse.kind} gives a set of labels: set task.kind: multi_label")
         if self.kind == "multi_label":
-            bad = [lab for lab in self.labels if ";" in lab or lab == "(none)"]
+            bad = [lab for lab in self.labels if ";" in lab or lab == EMPTY_SET]
             if bad:
                 raise ValueError(f"labels {bad}: a multi-label task's labels may not contain ';' or be '(none)' (they spell label sets)")
             sep = self.parse.separator.strip() or self.parse.separator

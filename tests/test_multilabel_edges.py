@@ -1,0 +1,131 @@
+"""Multi-label projects at their edges, end to end through the CLI on small synthetic projects
+(three labels, 80 items, every fifth one in `test`, every fourth with no label): a teacher with no
+answers on the test set, gold sets that are empty, labels the answer format could not read back."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+def graduate(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"}
+    env["COLUMNS"] = "200"
+    return subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def make_project(root: Path, labels: list[str], parse: dict, *, teacher_on_test: bool = True, empty_gold: str = "(none)") -> Path:
+    """Items whose text names their labels' two words each; the teacher (a recorded Batch log)
+    answers every item right, in the `parse` format; the gold CSV spells the empty set `empty_gold`."""
+    root.mkdir(parents=True, exist_ok=True)
+    words = {lab: [f"w{i}a", f"w{i}b"] for i, lab in enumerate(labels)}
+    rows, calls, answers = [], [], []
+    for i in range(80):
+        k = i % (len(labels) + 1)
+        chosen = [] if k == len(labels) else [labels[k]]
+        if i % 7 == 0 and chosen:
+            chosen.append(labels[(k + 1) % len(labels)])
+        text = " ".join(w for lab in chosen for w in words[lab]) + f" item {i}" + ("" if chosen else " filler")
+        subset = "test" if i % 5 == 0 else "pool"
+        rows.append([f"i{i}", text, ";".join(chosen) if chosen else empty_gold, subset])
+        if subset == "test" and not teacher_on_test:
+            continue
+        cid = f"{subset}/i{i}/run0"
+        calls.append({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": [{"role": "user", "content": f"Tags: {text}"}], "temperature": 0}})
+        said = ", ".join(chosen) if chosen else parse.get("none", "")
+        answers.append({"custom_id": cid, "response": {"status_code": 200, "body": {"choices": [{"index": 0, "message": {"role": "assistant", "content": said}}]}}, "error": None})
+    with (root / "items.csv").open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["id", "text", "labels", "subsets"], *rows])
+    (root / "in.jsonl").write_text("".join(json.dumps(c) + "\n" for c in calls), encoding="utf-8")
+    (root / "out.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers), encoding="utf-8")
+    spec = {
+        "task": {"name": "t", "kind": "multi_label", "labels": labels, "parse": parse},
+        "teacher": {"model": "m", "prompt": "Tags: {text}"},
+        "data": [{"name": "items", "path": "items.csv", "id_column": "id", "gold_column": "labels", "gold_separator": ";", "tags_column": "subsets"}],
+        "teacher_logs": [{"input": "in.jsonl", "output": "out.jsonl"}],
+        "train": {"source": "items", "tags": ["pool"]},
+        "test_sets": [{"name": "test", "source": "items", "tags": ["test"]}],
+        "students": [{"kind": "majority"}, {"kind": "tfidf-logreg"}],
+    }
+    (root / "graduate.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    return root
+
+
+LABEL_WORDS = {"kind": "label_list", "none": "none"}
+
+
+def test_a_teacher_without_answers_on_the_test_set_is_reported_not_a_crash(tmp_path: Path) -> None:
+    """It crashed `run`, `evaluate` and `report` in the report template (no interval level)."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS, teacher_on_test=False)
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    flat = " ".join(r.stdout.split())
+    assert "teacher scored on 0 answered items (0 unparseable, 16 without an answer)" in flat, flat
+    assert "agreement w/ teacher │ – │" in flat, flat  # agrees with nothing it never answered
+    summary = json.loads((project / ".graduate" / "summary.json").read_text())
+    assert summary["test_sets"]["test"]["teacher"]["answered"] == 0
+    assert summary["test_sets"]["test"]["students"]["tfidf-logreg"]["micro_f1"] > 0.9
+    for step in ("evaluate", "report", "errors"):
+        r = graduate(step, str(project))
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (step, r.stdout + r.stderr)
+    assert "95% bootstrap confidence intervals" in (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+
+
+def test_gold_sets_may_be_empty_and_an_empty_cell_is_said_to_be_unscored(tmp_path: Path) -> None:
+    """`(none)` in a gold cell is the empty set and is scored; an empty cell is no gold, and the
+    results table says how many of the set's items that left out (it silently shrank before)."""
+    spelled = make_project(tmp_path / "spelled", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    r = graduate("run", str(spelled))
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((spelled / ".graduate" / "summary.json").read_text())
+    test = summary["test_sets"]["test"]
+    assert test["n"] == 16 and test["without_gold"] == 0 and "without gold" not in r.stdout
+    assert test["teacher"]["exact_match"] == 1.0  # its "none" answers match the 4 empty gold sets
+
+    blank = make_project(tmp_path / "blank", ["alpha", "beta", "gamma"], LABEL_WORDS, empty_gold="")
+    r = graduate("run", str(blank))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "test: 12 items (4 more without gold, not scored)" in r.stdout, r.stdout
+    assert json.loads((blank / ".graduate" / "summary.json").read_text())["test_sets"]["test"]["without_gold"] == 4
+
+    mapped = make_project(tmp_path / "mapped", ["alpha", "beta", "gamma"], LABEL_WORDS, empty_gold="nothing")
+    spec = yaml.safe_load((mapped / "graduate.yaml").read_text())
+    spec["data"][0]["gold_values"] = {"alpha": "alpha", "beta": "beta", "gamma": "gamma", "nothing": "(none)"}
+    (mapped / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    r = graduate("run", str(mapped))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads((mapped / ".graduate" / "summary.json").read_text())["test_sets"]["test"]["n"] == 16
+
+
+def test_the_empty_set_beside_labels_in_a_gold_cell_is_one_line_naming_the_line(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    path = project / "items.csv"
+    rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
+    rows[1][2] = "(none);alpha"  # item i0, in `test`
+    rows[2][2] = "beta;(none)"  # item i1, in `pool`
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    r = graduate("check", str(project))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    msg = " ".join(r.stderr.split())
+    assert "items.csv:2: gold '(none)' in column 'labels' stands for the empty set, so it cannot go with labels ('(none);alpha')" in msg, msg
+    rows[1][2] = "alpha"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    r = graduate("run", str(project))  # the pool row is skipped and said, with its line
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "items.csv:3: gold '(none)' in column 'labels' stands for the empty set, so it cannot go with labels" in " ".join(r.stdout.split())
+
+
+def test_the_specs_empty_set_spelling_is_the_label_sets_one() -> None:
+    from graduate.formats.labelset import NONE
+    from graduate.spec.task import EMPTY_SET
+
+    assert EMPTY_SET == NONE
