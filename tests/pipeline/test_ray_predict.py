@@ -100,11 +100,13 @@ def test_ray_predict_equals_local_predict_row_for_row(trained_copy: Path, tmp_pa
         (["--input", "{tmp}/bad.csv", "--text-column", "nope"], "no text column 'nope'"),
         (["--input", "{tmp}/bad.txt"], "not a .csv or .parquet file"),
         (["--input", "{tmp}/bad.csv", "--output", "{tmp}/bad.csv"], "not empty"),
+        (["--input", "{tmp}/twice.csv"], "the header names column 'comment_text' more than once"),
     ],
 )
 def test_bad_ray_input_is_one_line_naming_the_file(trained_copy: Path, tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "bad.csv").write_text("comment_text\nhello\n")
     (tmp_path / "bad.txt").write_text("comment_text\nhello\n")
+    (tmp_path / "twice.csv").write_text("comment_text,comment_text\nhello,there\n")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--output" not in args:
         args += ["--output", str(tmp_path / "out")]

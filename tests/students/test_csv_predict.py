@@ -58,3 +58,20 @@ def test_bad_input_is_named_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="not UTF-8"):
         predict_csv(student, src, tmp_path / "out.csv", text_column="text")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_repeated_column_or_cells_past_the_header_are_refused_not_dropped(tmp_path: Path) -> None:
+    """A dict row keeps one of two same-named columns and DictWriter dropped cells beyond the
+    header: both lost data silently (exit 0). Now one line naming the column or the line, and
+    no output, not even a partial one."""
+    student = _student()
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("id,text,text\n1,first,second\n", encoding="utf-8")
+    with pytest.raises(InputDataError, match=r"in\.csv:1 \(column 'text'\): the header names column 'text' more than once; rename the other one"):
+        predict_csv(student, src, out, text_column="text")
+    rows = "".join(f"{i},thank you {i}\n" for i in range(40))
+    src.write_text("id,text\n" + rows + "41,you idiot,EXTRA\n", encoding="utf-8")
+    with pytest.raises(InputDataError, match=r"in\.csv:42: 3 cells but the header names 2 columns; quote a text that holds commas"):
+        predict_csv(student, src, out, text_column="text", batch_size=8)
+    assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
+

@@ -30,8 +30,18 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             reader = csv.DictReader(f)
             if reader.fieldnames is None:
                 raise InputDataError("empty file: no header row", path=path, line=1)
-            yield 0, {name: name for name in reader.fieldnames}
+            names = list(reader.fieldnames)
+            twice = next((n for n in names if names.count(n) > 1), None)
+            if twice is not None:  # a dict row keeps only the last of them: the other column would be lost
+                raise InputDataError(f"the header names column {twice!r} more than once; rename the other one", path=path, line=1, column=twice)
+            yield 0, {name: name for name in names}
             for row in reader:
+                if None in row:  # cells beyond the header's columns: the output has nowhere to keep them
+                    raise InputDataError(
+                        f"{len(names) + len(row[None])} cells but the header names {len(names)} columns; quote a text that holds commas, or name the extra columns",  # type: ignore[arg-type]
+                        path=path,
+                        line=reader.line_num,
+                    )
                 yield reader.line_num, row
     except UnicodeDecodeError as exc:
         raise InputDataError(f"not UTF-8 ({exc.reason}); re-save the file as UTF-8", path=path) from None
@@ -66,8 +76,29 @@ def predict_csv(
     report = PredictReport()
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
+    try:
+        _write(student, rows, partial, fields + new_cols, text_column, label_col, batch_size, progress, report)
+    except InputDataError:
+        partial.unlink(missing_ok=True)  # bad input found part-way: nothing half-written is left behind
+        raise
+    # Written whole or not at all: a crash leaves OUTPUT.partial, never a short OUTPUT.
+    partial.replace(output)
+    return report
+
+
+def _write(
+    student: Student,
+    rows: Iterator[tuple[int, dict[str, str]]],
+    partial: Path,
+    columns: list[str],
+    text_column: str,
+    label_col: str,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    report: PredictReport,
+) -> None:
     with partial.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields + new_cols, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         batch: list[dict[str, str]] = []
 
@@ -95,6 +126,3 @@ def predict_csv(
             if len(batch) >= batch_size:
                 flush()
         flush()
-    # Written whole or not at all: a crash leaves OUTPUT.partial, never a short OUTPUT.
-    partial.replace(output)
-    return report
