@@ -12,10 +12,13 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from graduate.errors import SpecError
 from graduate.formats import answer_format, labelset
+from graduate.formats.multi_label import MultiLabelFormat
 from graduate.spec import ParseSpec, parse_spec
 
 MFRC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mfrc"
@@ -186,3 +189,58 @@ def test_a_label_that_contains_the_gold_or_import_separator_is_refused(where):
         raw["label_imports"] = [{"path": "y.csv", "source": "d", "columns": ["old"], "separator": "|"}]
     with pytest.raises(SpecError, match=r"labels \['a\|b'\] contain (gold_)?separator '\|'; choose a separator no label contains"):
         parse_spec(raw)
+
+
+@pytest.mark.parametrize(
+    ("labels", "parse", "message"),
+    [
+        (["Care", "care", "x"], {"kind": "label_list"}, "label 'Care' is written 'Care' in task.parse's format and reads back as 'care'"),
+        ([" care", "care", "x"], {"kind": "label_list"}, "label ' care' is written ' care' in task.parse's format and reads back as 'care'"),
+        (["a", "b"], {"kind": "label_list", "none": "x, y"}, "the empty set (parse.none) is written 'x, y' in task.parse's format and reads back as a parse failure"),
+        (["a", "b"], {"kind": "label_list", "words": {"a": ["same"], "b": ["Same"]}}, "label 'a' is written 'same'"),
+        (["", "c"], {"kind": "label_list"}, "a label needs a visible name"),
+        (["a\nb", "c"], {"kind": "json_list"}, "may not hold a line break"),
+    ],
+)
+def test_labels_the_answer_format_cannot_read_back_are_refused_in_one_line(labels, parse, message):
+    """They passed `graduate check` and then lost every teacher answer holding them (dropped as an
+    unknown word) or merged two labels into one."""
+    from graduate.pipeline.validate import parse_checked_spec
+
+    with pytest.raises(SpecError, match=re.escape(message)) as err:
+        parse_checked_spec(_raw({"kind": "multi_label", "labels": labels, "parse": parse}))
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_a_label_with_the_dots_and_quotes_llms_add_reads_back_as_itself():
+    """`n.a.` was read as the unknown word `n.a` (the reader strips dots and quotes an LLM adds)."""
+    labels = ["n.a.", "'quoted'", "ok"]
+    fmt = MultiLabelFormat(ParseSpec(kind="label_list", none="none"), labels)
+    assert fmt.parse("n.a., 'quoted'").label == "n.a.;'quoted'"
+    assert fmt.parse("N.A").label == "n.a."
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    labels=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12), min_size=2, max_size=5, unique=True),
+    kind=st.sampled_from(["label_list", "json_list", "json_booleans"]),
+    none=st.sampled_from([None, "none", "N/A"]),
+    pick=st.lists(st.booleans(), min_size=5, max_size=5),
+)
+def test_a_spec_that_loads_reads_back_every_label_set_it_writes(labels, kind, none, pick):
+    """Any label names: either the spec is refused in one line, or every set the format writes
+    (here a random subset) parses back to itself."""
+    from graduate.errors import GraduateError
+    from graduate.pipeline.validate import parse_checked_spec
+
+    raw = _raw({"kind": "multi_label", "labels": labels, "parse": {"kind": kind, **({"none": none} if none else {})}})
+    try:
+        spec = parse_checked_spec(raw)
+    except GraduateError as exc:
+        assert len(str(exc).splitlines()) == 1, str(exc)
+        return
+    chosen = [lab for lab, yes in zip(labels, pick) if yes] or ([] if none or kind != "label_list" else labels[:1])
+    value = labelset.encode(chosen, labels)
+    fmt = answer_format(spec.task.parse, labels)
+    for text in fmt.render(value):
+        assert fmt.parse(text).label == value, (labels, kind, none, text, fmt.parse(text))

@@ -44,6 +44,13 @@ def _json_value(text: str) -> Any:
     return None
 
 
+def word_key(word: str) -> str:
+    """How a label word is matched: any case, without the quotes, dots, backticks and asterisks an
+    LLM puts around words (``"Care."``, ```care```, ``**care**``). Label names go through it too,
+    so a label such as ``n.a.`` reads back."""
+    return word.strip().strip("\"'.`*").strip().lower()
+
+
 class MultiLabelFormat:
     fold = True
 
@@ -53,8 +60,8 @@ class MultiLabelFormat:
         self.lookup: dict[str, str] = {}
         for lab in labels:
             for w in words.get(lab, [lab]):
-                self.lookup[w.strip().lower()] = lab
-        self.none = spec.none.strip().lower() if spec.none and spec.none.strip().lower() not in self.lookup else None
+                self.lookup[word_key(w)] = lab
+        self.none = word_key(spec.none) if spec.none and word_key(spec.none) not in self.lookup else None
 
     # -- reading ---------------------------------------------------------------------------
     def _from_words(self, items: list[Any]) -> ParsedAnswer:
@@ -62,7 +69,7 @@ class MultiLabelFormat:
         for item in items:
             if not isinstance(item, str):
                 return ParsedAnswer(None, None, f"not a label word: {item!r}")
-            word = item.strip().strip("\"'.`*").strip().lower()
+            word = word_key(item)
             if not word:
                 continue
             if word == self.none:
@@ -105,7 +112,7 @@ class MultiLabelFormat:
             return ParsedAnswer(None, None, "no JSON object of label: true|false in the answer")
         found = []
         for k, v in value.items():
-            lab = self.lookup.get(str(k).strip().lower())
+            lab = self.lookup.get(word_key(str(k)))
             if lab is None:
                 return ParsedAnswer(None, None, f"unknown label {str(k)[:60]!r}")
             if not isinstance(v, (bool, int)) and str(v).strip().lower() not in ("true", "false", "yes", "no", "1", "0"):
@@ -140,7 +147,7 @@ class MultiLabelFormat:
             key = literal(m.group(1), str)  # escapes decoded: \u00e9 (JSON), \xe9 or \' (a Python literal)
             if key is None:
                 continue
-            lab = self.lookup.get(key.strip().lower())
+            lab = self.lookup.get(word_key(key))
             if lab is None:
                 continue
             at = m.start(2)

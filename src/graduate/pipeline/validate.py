@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from graduate.errors import SpecError, StudentError
+from graduate.formats import labelset
+from graduate.formats.registry import answer_format
 from graduate.spec import SPEC_FILENAME, ProjectSpec, load_spec, parse_spec
 from graduate.students.registry import STUDENTS, make_student, student_class
 
@@ -65,6 +67,7 @@ def load_checked_spec(path: Path | str) -> tuple[ProjectSpec, Path]:
     where = p if p.is_file() else p / SPEC_FILENAME
     check_students(spec, path=where)
     check_task_supported(spec, path=where)
+    check_label_sets_read_back(spec, path=where)
     return spec, root
 
 
@@ -73,4 +76,31 @@ def parse_checked_spec(raw: dict[str, Any], *, path: Path | str | None = None) -
     spec = parse_spec(raw, path=path)
     check_students(spec, path=path)
     check_task_supported(spec, path=path)
+    check_label_sets_read_back(spec, path=path)
     return spec
+
+
+def check_label_sets_read_back(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
+    """A multi-label task's answer format must read back what it writes: each label alone, all of
+    them, and the empty set where ``parse.none`` names it. Otherwise the teacher's answers with that
+    label are dropped as unknown words (``n.a.`` lost its dots) or merged into another label (``Care``
+    and ``care``), and the server answers what no parser reads. One line naming the set."""
+    task = spec.task
+    if not task.multi_label:
+        return
+    fmt = answer_format(task.parse, task.labels)
+    sets = [[lab] for lab in task.labels] + [list(task.labels)] + ([[]] if task.parse.none else [])
+    for chosen in sets:
+        value = labelset.encode(chosen, task.labels)
+        for text in fmt.render(value):
+            got = fmt.parse(text)
+            if got.label != value:
+                back = repr(got.label) if got.label is not None else f"a parse failure ({got.error})"
+                what = f"label {chosen[0]!r}" if len(chosen) == 1 else "the empty set (parse.none)" if not chosen else "all labels together"
+                raise SpecError(
+                    f"{what} is written {text!r} in task.parse's format and reads back as {back}; "
+                    "rename the labels (two may not match the same word in any case) or set parse.words / parse.none",
+                    path=path,
+                    field="task.labels",
+                )
+

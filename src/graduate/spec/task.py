@@ -91,6 +91,12 @@ class TaskSpec(_Model):
             raise ValueError("a task needs at least two labels")
         if len(set(v)) != len(v):
             raise ValueError("labels must be unique")
+        blank = [lab for lab in v if not lab.strip()]
+        if blank:
+            raise ValueError(f"labels {blank}: a label needs a visible name (not empty or only spaces)")
+        broken = [lab for lab in v if "\n" in lab or "\r" in lab]
+        if broken:
+            raise ValueError(f"labels {broken}: a label may not hold a line break; name it on one line")
         return v
 
     @model_validator(mode="after")
