@@ -129,3 +129,28 @@ def test_the_specs_empty_set_spelling_is_the_label_sets_one() -> None:
     from graduate.spec.task import EMPTY_SET
 
     assert EMPTY_SET == NONE
+
+
+def test_reviewers_sets_for_unparsed_answers_are_said_to_be_added_back(tmp_path: Path) -> None:
+    """Without parse.none the teacher's empty answers do not parse; a reviewer's `(none)` for them
+    trains. The run said only "dropped 16: teacher answer did not parse"; now it also says what came back."""
+    import sqlite3
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], {"kind": "label_list"}, empty_gold="")
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    flat = " ".join(r.stdout.split())
+    assert "dropped 16: teacher answer did not parse" in flat and "added 16" not in flat, flat
+    empty = [f"i{i}" for i in range(80) if i % 4 == 3 and i % 5]
+    with sqlite3.connect(project / ".graduate" / "graduate.db") as db:
+        ids = [db.execute("SELECT id FROM examples WHERE external_id = ?", (e,)).fetchone()[0] for e in empty]
+    queue = project / "review.csv"
+    queue.write_text("example_id,corrected_label,reviewer\n" + "".join(f"{i},(none),ana\n" for i in ids), encoding="utf-8")
+    r = graduate("data", "review", "import", str(project), str(queue), "--reviewer", "ana")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    flat = " ".join(r.stdout.split())
+    assert "dropped 16: teacher answer did not parse" in flat and "added 16: a reviewer's label (graduate data review import) replaces the teacher's" in flat, flat
+    summary = json.loads((project / ".graduate" / "summary.json").read_text())
+    assert summary["dataset"]["size"] == 64

@@ -38,6 +38,8 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for step in ds["recipe"]["steps"]:
         if step.get("dropped"):
             console.print(escape(f"  dropped {step['dropped']}: {step['reason']}"), highlight=False)
+        if step.get("added"):  # e.g. reviewers' labels for items whose teacher answer was dropped above
+            console.print(escape(f"  added {step['added']}: {step['reason']}"), highlight=False)
     for d in s.get("data", []):
         if d.get("skipped_count"):
             console.print(escape(f"  data {d['source']}: {d['skipped_count']} of {d['rows']} rows skipped, e.g. {d['skipped'][0]}"), highlight=False)
