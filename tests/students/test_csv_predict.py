@@ -55,7 +55,10 @@ def test_bad_input_is_named_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match=r"already has columns \['label'\]"):
         predict_csv(student, src, tmp_path / "out.csv", text_column="text")
     src.write_bytes(b"text\nfine\ncaf\xe9\n")
-    with pytest.raises(InputDataError, match="not UTF-8"):
+    with pytest.raises(InputDataError, match=r"in\.csv:3: not UTF-8 \(byte 0xe9\)"):
+        predict_csv(student, src, tmp_path / "out.csv", text_column="text")
+    src.write_bytes("text\n".encode() + "fine caf\u00e9 \u2713\n".encode() * 5000 + b"late \xff\n")  # past the decoder's first buffer
+    with pytest.raises(InputDataError, match=r"in\.csv:5002: not UTF-8 \(byte 0xff\)"):
         predict_csv(student, src, tmp_path / "out.csv", text_column="text")
     assert not (tmp_path / "out.csv").exists()
 

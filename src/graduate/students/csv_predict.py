@@ -44,9 +44,24 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                     )
                 yield reader.line_num, row
     except UnicodeDecodeError as exc:
-        raise InputDataError(f"not UTF-8 ({exc.reason}); re-save the file as UTF-8", path=path) from None
+        line, byte = _first_bad_utf8(path) or (None, None)
+        what = f"byte 0x{byte:02x}" if byte is not None else exc.reason
+        raise InputDataError(f"not UTF-8 ({what}); re-save the file as UTF-8", path=path, line=line) from None
     except csv.Error as exc:
         raise InputDataError(f"not a readable CSV ({exc})", path=path) from None
+
+
+def _first_bad_utf8(path: Path) -> tuple[int, int] | None:
+    """(line, byte) of the first byte that is not UTF-8, read line by line (a UTF-8 character never
+    holds a newline byte, so no character spans two lines); the decoder's own error comes a buffer
+    later and names no line."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, raw[exc.start]
+    return None
 
 
 def predict_csv(
