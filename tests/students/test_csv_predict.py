@@ -77,4 +77,3 @@ def test_a_repeated_column_or_cells_past_the_header_are_refused_not_dropped(tmp_
     with pytest.raises(InputDataError, match=r"in\.csv:42: 3 cells but the header names 2 columns; quote a text that holds commas"):
         predict_csv(student, src, out, text_column="text", batch_size=8)
     assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
-

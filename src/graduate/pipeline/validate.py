@@ -103,4 +103,3 @@ def check_label_sets_read_back(spec: ProjectSpec, *, path: Path | str | None = N
                     path=path,
                     field="task.labels",
                 )
-

@@ -17,10 +17,9 @@ from graduate.spec.base import SPEC_FILENAME, _Model
 
 # The answer formats that give a set of labels (task.kind multi_label).
 MULTI_LABEL_KINDS = frozenset({"label_list", "json_list", "json_booleans"})
-
-
 # How a label set that holds no label is written (graduate.formats.labelset.NONE; the spec sits below formats).
 EMPTY_SET = "(none)"
+
 
 class ParseSpec(_Model):
     """How to turn the teacher's raw answer into one of the task's labels."""

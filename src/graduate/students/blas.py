@@ -3,9 +3,9 @@
 scikit-learn's lbfgs solver makes many small BLAS calls per iteration on vectors as long as the
 feature count (hundreds of thousands of TF-IDF columns); a threaded OpenBLAS spends more on waking
 and syncing its threads than on the work. Measured with the MFRC multi-label tfidf-logreg fit
-(1,741 comments, 48 fits): 27.4 s wall / 48.6 s CPU with OpenBLAS's 2 threads on 2 cores, 13.9 s
-with one; 78.5 s on a 16-core machine (``benchmarks/bench_linear_fit.py``). The limit is lifted
-when the fit ends, so encoders and other work keep every thread.
+(1,741 comments, 8 labels x 6 fits): 28.9 s wall / 51.7 s CPU with OpenBLAS's 2 threads on 2 cores,
+13.4 s with one (``benchmarks/bench_linear_fit.py``); the same fit took 78.5 s on a 16-core machine.
+The limit is lifted when the fit ends, so encoders and other work keep every thread.
 """
 
 from __future__ import annotations
