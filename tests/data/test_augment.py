@@ -172,3 +172,40 @@ def test_run_with_in_run_and_a_term_list_that_matches_nothing_is_one_line_and_ke
     assert sum("names a term" in line for line in out.stderr.splitlines()) == 1
     with proj.engine.connect() as conn:
         assert sorted(conn.execute(select(examples.c.id)).all()) == sorted(before)  # nothing lost, nothing added
+
+
+def test_terms_that_begin_or_end_with_a_sign_are_swapped_as_the_slices_match_them():
+    """\\b needs a letter beside it, so "LGBTQ+" and "#MeToo" were never found (the error analysis
+    reported their slices, augment made no copies for them)."""
+    rng = random.Random(0)
+    terms = ["LGBTQ+", "#MeToo", "muslim"]
+    assert [t for t, _, _ in swaps("A proud lgbtq+ person.", terms, 5, rng, target="muslim")] == ["A proud muslim person."]
+    assert [t for t, _, _ in swaps("#MeToo stories matter", terms, 5, rng, target="lgbtq+")] == ["LGBTQ+ stories matter"]
+    assert swaps("aLGBTQ+ and x#metoox", terms, 5, rng) == []  # still whole words only
+
+
+def test_padded_or_blank_identity_terms_never_glue_a_term_into_every_gap():
+    """`identity_terms: [gay, muslim, " "]` matched the empty string and made
+    'Thanksmuslimreadingmuslim...' copies; "muslim " turned "muslim people" into "gaypeople"."""
+    from graduate.spec.evaluation import EvaluationSpec
+
+    assert EvaluationSpec(identity_terms=["gay", " muslim ", " ", "Gay"]).identity_terms == ["gay", "muslim"]
+    rng = random.Random(0)
+    assert swaps("Thanks for reading there now", ["gay", "muslim", " "], 3, rng) == []
+    assert [t for t, _, _ in swaps("muslim people here", ["gay", "muslim ", ""], 3, rng)] == ["gay people here"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=60),
+    terms=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=6), min_size=2, max_size=5),
+)
+def test_a_text_naming_no_term_gets_no_copy(text, terms):
+    """Whatever the list holds (blanks, signs, odd Unicode): no copy for a text that names none of
+    its terms, and every copy differs from the text."""
+    named = [t.strip() for t in terms if t.strip() and t.strip().lower() in text.lower()]
+    out = swaps(text, terms, 3, random.Random(0))
+    if not named:
+        assert out == []
+    for copy, taken, put in out:
+        assert copy != text or taken.lower() == put.lower()

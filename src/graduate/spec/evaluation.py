@@ -59,6 +59,19 @@ class EvaluationSpec(_Model):
             raise ValueError("length_buckets must be positive and strictly ascending, e.g. [100, 300, 1000]")
         return v
 
+    @field_validator("identity_terms")
+    @classmethod
+    def _terms(cls, v: list[str] | None) -> list[str] | None:
+        """Stripped, blanks and repeats (any case) left out, as augment.term_lists: a padded term
+        made copies with the term glued into every gap between words."""
+        if v is None:
+            return None
+        out: list[str] = []
+        for t in (t.strip() for t in v):
+            if t and t.lower() not in {o.lower() for o in out}:
+                out.append(t)
+        return out
+
     @model_validator(mode="after")
     def _identity_default(self) -> "EvaluationSpec":
         # Identity slices belong to projects that declare them (or the bias pair that needs them).

@@ -13,9 +13,19 @@ import re
 from typing import Sequence
 
 
+def _whole(alternatives: str) -> str:
+    # Not inside a word on either side: as \b for a term that begins and ends with a letter, and a
+    # term such as "LGBTQ+" or "#MeToo" matches too (\b needs a letter there), as the slices match.
+    return r"(?<!\w)(" + alternatives + r")(?!\w)"
+
+
 def term_pattern(terms: Sequence[str]) -> re.Pattern[str]:
-    """One regex for any of ``terms`` as a whole word or phrase, any case, longest first."""
-    return re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+    """One regex for any of ``terms`` as a whole word or phrase, any case, longest first. Blank
+    terms are left out: an empty alternative would match between every two words."""
+    kept = sorted({t.strip() for t in terms if t.strip()}, key=len, reverse=True)
+    if not kept:
+        return re.compile(r"(?!)")  # matches nothing
+    return re.compile(_whole("|".join(re.escape(t) for t in kept)), re.IGNORECASE)
 
 
 def _cased(term: str, like: str) -> str:
@@ -37,12 +47,12 @@ def swaps(
     if m is None:
         return []
     found = m.group(1)
-    others = [t for t in terms if t.lower() != found.lower()]
+    others = [t.strip() for t in terms if t.strip() and t.strip().lower() != found.lower()]
     if target is not None:
         others = [t for t in others if t.lower() == target.lower()]
     rng.shuffle(others)
     out = []
     for new in others[:per_item]:
-        swapped = re.sub(r"\b" + re.escape(found) + r"\b", lambda mm: _cased(new, mm.group(0)), text, flags=re.IGNORECASE)
+        swapped = re.sub(_whole(re.escape(found)), lambda mm: _cased(new, mm.group(0)), text, flags=re.IGNORECASE)
         out.append((swapped, found.lower(), new))
     return out
