@@ -107,3 +107,28 @@ def test_label_set_cascade_matches_a_brute_force_micro_f1(items):
         else:
             assert p.accuracy == pytest.approx(f1_score(g, r, average="micro", zero_division=0))
         assert p.agreement == pytest.approx(np.mean([routed[i] == teacher[i] for i in keep]))
+
+
+def test_serve_plan_for_a_student_only_all_teacher_rescues_and_its_bad_flags(trained_copy):
+    """A weak student (majority): only all-teacher reaches the target. That crashed formatting a
+    threshold of None; the notes the plan carries were never printed; --metric foo, --target 0
+    (silently 0.99), nan or 2 were taken."""
+
+    def plan(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "graduate", "serve-plan", str(trained_copy), *flags], capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "300"}
+        )
+
+    out = plan("--student", "majority")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    flat = " ".join(out.stdout.split())
+    assert "suggested: send every item to the teacher on test.balanced: no student threshold reaches relative_accuracy 0.99" in flat, flat
+    assert "note: the threshold is picked on this test set: declare a calibration set" in flat
+    for flags, message in (
+        (["--metric", "foo"], "--metric: Input should be 'relative_accuracy' or 'agreement'"),
+        (["--target", "0"], "--target: Input should be greater than 0"),
+        (["--target", "nan"], "--target:"),
+        (["--target", "2"], "--target: Input should be less than or equal to 1"),
+    ):
+        out = plan(*flags)
+        assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1, (flags, out.stderr)

@@ -3,6 +3,7 @@ proxy in front of the teacher, and the cascade threshold to serve with."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -138,8 +139,21 @@ def serve_plan(
     from graduate.evaluate.cascade import plan_cascade
     from graduate.pipeline.project import Project
 
+    from graduate.errors import SpecError
+    from graduate.spec import ServeSpec
+
     proj = Project.load(project)
-    plans = plan_cascade(proj, metric=metric or proj.spec.serve.plan_metric, target=target or proj.spec.serve.plan_target, student=student)
+    update = _overrides(plan_metric=metric, plan_target=target)
+    try:  # --metric and --target as the spec's fields would take them (0 or nan is no default)
+        opts = ServeSpec.model_validate({**proj.spec.serve.model_dump(), **update})
+    except Exception as exc:  # pydantic's ValidationError: name the flag
+        errors = getattr(exc, "errors", lambda: [])()
+        field = str(errors[0]["loc"][-1]) if errors else "plan_target"
+        flag = {"plan_metric": "--metric", "plan_target": "--target"}.get(field, field)
+        raise SpecError(f"{flag}: {errors[0]['msg'] if errors else exc}", field=f"serve.{field}") from None
+    if not math.isfinite(opts.plan_target):
+        raise SpecError("--target: give a number in (0, 1], e.g. 0.99", field="serve.plan_target")
+    plans = plan_cascade(proj, metric=opts.plan_metric, target=opts.plan_target, student=student)
     for plan in plans:
         t = Table(title=escape(f"cascade plan: {plan.student} on {plan.test_set} ({plan.metric} >= {plan.target:g})"), title_justify="left")
         extra = plan.metric != "agreement"  # relative accuracy: show the agreement beside it
@@ -176,8 +190,16 @@ def serve_plan(
                 escape(f"guaranteed threshold {fmt(g.threshold, 4)} on held-out {plan.test_set} ({h['n']} items): {h['teacher_share']:.1%} to the teacher, agreement {h['agreement']:.4f} (bound {g.agreement_bound:.4f})"),
                 highlight=False,
             )
+        for note in plan.notes:
+            console.print(f"[yellow]note[/]: {escape(note)}", highlight=False)
         if plan.suggested is None:
             console.print(f"[yellow]{escape(f'no threshold reaches {plan.metric} {plan.target:g} on {plan.test_set}')}[/]: even all-teacher gives {fmt(plan.best_quality, 4)}", highlight=False)
+        elif plan.suggested.threshold is None:  # only the all-teacher point reaches the target
+            s = plan.suggested
+            console.print(
+                escape(f"suggested: send every item to the teacher on {plan.test_set}: no student threshold reaches {plan.metric} {plan.target:g} ({plan.metric} {s.quality:.4f} all-teacher)"),
+                highlight=False,
+            )
         else:
             s = plan.suggested
             console.print(
