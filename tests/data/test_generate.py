@@ -133,3 +133,17 @@ def test_a_rerun_adds_nothing_when_the_teacher_wrote_more_than_asked(trained_cop
         assert first.generated == 27 and first.added == 25
         again = proj.synth(target="bad", n=25, seeds=3)
     assert again.added == 0 and again.stored_already == 25 and len(augmented(trained_copy)) == 25
+
+
+def test_synth_and_paraphrase_stopped_by_the_budget_say_so(trained_copy: Path) -> None:
+    """They exited 3 with nothing printed but a table of zeros."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url, budget_usd=0.0)
+        runs = [
+            subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, env={**cli_env(), "COLUMNS": "300"}, timeout=180)
+            for args in (["synth", str(trained_copy), "--n", "3"], ["augment", str(trained_copy), "--kind", "paraphrase", "--items", "2"])
+        ]
+        assert server.stats()["ok"] == 0
+    for result in runs:
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "error: teacher budget of $0.00 reached; raise teacher.budget_usd in graduate.yaml and run the same command again" in result.stderr, result.stderr

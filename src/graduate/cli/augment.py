@@ -31,7 +31,7 @@ def augment(
 
     proj = Project.load(project)
     if kind == "paraphrase":
-        show_generated(proj.augment(kind, target=target, items=items, per_item=per_item, seed=seed), project)
+        show_generated(proj.augment(kind, target=target, items=items, per_item=per_item, seed=seed), project, proj.spec.teacher.budget_usd)
         return
     report = proj.augment(kind, target=target)
     cfg = proj.spec.augment.counterfactual
@@ -61,10 +61,10 @@ def synth(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
-    show_generated(proj.synth(target=target, n=n, seeds=seeds, seed=seed), project)
+    show_generated(proj.synth(target=target, n=n, seeds=seeds, seed=seed), project, proj.spec.teacher.budget_usd)
 
 
-def show_generated(report, project: Path) -> None:
+def show_generated(report, project: Path, budget_usd: float) -> None:
     t = count_table(escape(f"{report.method}" + (f" for {report.target!r} ({report.target_kind})" if report.target else " for the pool") + f": {report.matching} matching training items"))
     for name, value in [
         ("teacher calls (sent / from the call log / failed)", f"{report.calls_sent} / {report.calls_cached} / {report.calls_failed}"),
@@ -88,11 +88,16 @@ def show_generated(report, project: Path) -> None:
         err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
     if report.added:
         console.print(escape(f"`graduate run {project}` trains on the new items; `graduate data build {project}` shows the step that added them."), highlight=False)
-    if report.budget_stopped:
-        raise typer.Exit(3)
     if report.calls_failed:
         err_console.print(
             f"[bold red]error:[/] {report.calls_failed} teacher calls failed; run the same command again to retry them (what was added is kept)",
             highlight=False,
         )
+    if report.budget_stopped:
+        err_console.print(
+            f"[bold red]error:[/] teacher budget of ${budget_usd:.2f} reached; raise teacher.budget_usd in graduate.yaml and run the same command again (what was added is kept)",
+            highlight=False,
+        )
+        raise typer.Exit(3)
+    if report.calls_failed:
         raise typer.Exit(1)
