@@ -114,3 +114,19 @@ def test_served_disagreements_go_to_the_review_queue_and_come_back_as_labels(tra
     by_text = {ex.text: (lab, who) for ex, lab, who in zip(ds.examples, ds.labels, ds.producers)}
     assert by_text["served text the two saw differently"] == ("bad", "human:carol")
     assert "served text they agreed on" not in by_text
+
+
+def test_feedback_on_a_shadow_item_waits_for_its_teacher_comparison(served: Path) -> None:
+    """In shadow mode an item's traffic row is written once the background teacher call settles,
+    so feedback sent right after the answer got 404 "no item" for a valid id and was lost."""
+    from servers import fake_openai_server
+    from servers.graduate_server import set_teacher
+
+    with fake_openai_server(latency=1.5) as slow_teacher:
+        set_teacher(served, base_url=slow_teacher.base_url)
+        proj = Project.load(served)
+        with ThreadServer(create_app(proj, options(proj, mode="shadow", shadow_rate=1.0))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            rid = client.post("/v1/classify", json={"texts": ["a shadowed sentence about the weather"]}).json()["id"]
+            r = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "ok", "reviewer": "alice"})
+            assert r.status_code == 200 and r.json()["status"] == "added", r.text
+            assert slow_teacher.stats()["ok"] == 1

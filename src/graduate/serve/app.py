@@ -314,13 +314,23 @@ def create_app(
             what = f"a list of labels of {labels}" if spec.task.multi_label else f"one of {labels}"
             return _json(error_body(f"label: {unknown} is not {what}", "invalid_request_error", param="label", code="unknown_label"), 422)
         row = None
-        for _ in range(30):  # the writer flushes every traffic_flush_s: a fresh request may still be buffered
+        # A fresh request's row may still be buffered in the writer (it flushes every traffic_flush_s),
+        # and a shadow item's row is written only once its background teacher call settles: wait for
+        # both, up to the request timeout, then answer 503 (retry), not 404.
+        deadline = asyncio.get_running_loop().time() + 0.8 * opts.request_timeout_s
+        while True:
             # Read before the lookup: rows count as pending until committed, so when nothing was pending
             # then, a miss is final; read after it, a commit between the two would read as a miss.
-            waiting = writer.pending
+            waiting = writer.pending + service.background_pending
             row = await asyncio.to_thread(find_traffic, project.engine, body.request_id, body.item)
             if row is not None or waiting == 0:
                 break
+            if asyncio.get_running_loop().time() > deadline:
+                return _json(
+                    error_body("the traffic log is still writing (a teacher comparison is in flight); send the feedback again shortly", "server_error", param="request_id", code="not_written_yet"),
+                    503,
+                    headers={"Retry-After": "1"},
+                )
             await asyncio.sleep(0.1)
         if row is None:
             return _json(error_body(f"no item {body.item} of request {body.request_id!r} in the traffic log (the id is the response's id / x-request-id)", "invalid_request_error", param="request_id", code="not_found"), 404)

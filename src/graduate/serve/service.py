@@ -363,6 +363,12 @@ class ServeService:
         self.writer.add([self._row(info, 0, r, status=status, latency_ms=info.elapsed_ms(), answer=answer.content)])
         self.metrics.items.labels(info.endpoint).inc()
 
+    @property
+    def background_pending(self) -> int:
+        """Background teacher calls (shadow comparisons) not settled yet: their items' traffic rows
+        are written when they are."""
+        return len(self._background)
+
     async def drain(self, timeout: float) -> None:
         """Let background comparisons finish (bounded); the rest are cancelled and still logged."""
         if not self._background:
