@@ -4,6 +4,7 @@ trained tiny project with an unlabelled source, through the CLI, exported and se
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,9 +91,19 @@ def test_select_exports_the_uncertain_unanswered_items_then_sends_them(trained_c
     assert result.returncode == 0, result.stderr
     with (trained_copy / ".graduate" / "select.csv").open(newline="", encoding="utf-8") as f:
         chosen = list(csv.DictReader(f))
-    assert len(chosen) == 12 and len({r["id"] for r in chosen}) == 12 and all(r["source"] == "unlabelled" for r in chosen)
+    assert len(chosen) == 12 and len({r["external_id"] for r in chosen}) == 12 and all(r["source"] == "unlabelled" for r in chosen)
     scores = [float(r["uncertainty"]) for r in chosen]
     assert scores == sorted(scores, reverse=True) and "of 60 unanswered pool items" in result.stdout
+    flat = " ".join(result.stdout.split())
+    assert "fill corrected_label, then `graduate data review import" in flat and "not train.source 'jigsaw'" in flat, flat
+    # the queue is a review file: filled in, `graduate data review import` takes it (it could not: no example_id column)
+    filled = trained_copy / "filled.csv"
+    with filled.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(chosen[0]))
+        w.writeheader()
+        w.writerows({**r, "corrected_label": "ok" if i < 3 else ""} for i, r in enumerate(chosen))
+    imported = graduate("data", "review", "import", str(trained_copy), str(filled), "--reviewer", "ann")
+    assert imported.returncode == 0 and re.search(r"new human labels\W+3\b", imported.stdout), imported.stdout + imported.stderr
 
     assert "learning curve: none yet" in result.stdout
     import json
@@ -115,7 +126,7 @@ def test_select_exports_the_uncertain_unanswered_items_then_sends_them(trained_c
         again = graduate("select", str(trained_copy), "--budget", "12", "--source", "unlabelled", "--output", str(trained_copy / "next.csv"))
     assert "of 48 unanswered pool items" in again.stdout
     with (trained_copy / "next.csv").open(newline="", encoding="utf-8") as f:
-        assert not {r["id"] for r in csv.DictReader(f)} & {r["id"] for r in chosen}  # answered items are never chosen again
+        assert not {r["external_id"] for r in csv.DictReader(f)} & {r["external_id"] for r in chosen}  # answered items are never chosen again
 
 
 @settings(max_examples=300, deadline=None)

@@ -22,6 +22,7 @@ def select(
 ) -> None:
     """Choose unlabelled pool items by the best student's uncertainty, spread over the pool (k-means
     over text vectors), within a budget; export them as a review queue or send them to the teacher."""
+    from graduate.data.review import review_columns
     from graduate.pipeline.active import parse_budget
     from graduate.pipeline.active import select as choose
     from graduate.pipeline.project import Project
@@ -32,9 +33,13 @@ def select(
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["id", "source", "text", "uncertainty", "student_label", *[f"p_{lab}" for lab in sel.labels], "teacher_label"])
+        # The review queue's own columns (`graduate data review import` reads corrected_label and
+        # reviewer back), with each item's uncertainty beside them.
+        w.writerow([*review_columns(sel.labels), "uncertainty"])
         for ex, score, pred, p in zip(sel.chosen, sel.scores, sel.predicted, sel.probs):
-            w.writerow([ex.external_id, ex.source, ex.text, f"{score:.4f}", pred, *[f"{v:.4f}" for v in p], ""])
+            w.writerow(
+                [ex.id, ex.source, ex.external_id, "", ex.text, "", "", pred, f"{max(p):.4f}", *[f"{v:.4f}" for v in p], "select", f"uncertainty {score:.4f}", "", "", "", f"{score:.4f}"]
+            )
     t = count_table(f"select: {len(sel.chosen)} of {sel.unanswered} unanswered pool items (pool {sel.pool}), by {escape(sel.student)}")
     t.add_row("mean uncertainty of the chosen (0 sure .. 1 coin toss)", f"{sum(sel.scores) / len(sel.scores):.3f}" if sel.scores else "–")
     for lab in sorted(set(sel.predicted)):
@@ -42,7 +47,16 @@ def select(
     if sel.est_cost_usd is not None:
         t.add_row("estimated teacher cost", f"${sel.est_cost_usd:,.4f} (${sel.cost_per_call_usd:.5f} a call)")
     console.print(t)
-    console.print(escape(f"review queue: {target} (fill teacher_label, or run with --send)"), highlight=False)
+    console.print(
+        escape(f"review queue: {target} (fill corrected_label, then `graduate data review import {project} {target} --reviewer NAME`; or run with --send)"),
+        highlight=False,
+    )
+    train_source = proj.spec.train.source
+    if sel.chosen and sel.chosen[0].source != train_source:
+        console.print(
+            f"[yellow]note[/]: {escape(f'these items are from source {sel.chosen[0].source!r}, not train.source {train_source!r}: their labels (teacher or reviewer) reach training once train.source and train.tags take them in')}",
+            highlight=False,
+        )
     console.print(escape(f"learning curve: {sel.curve_advice}" if sel.curve_advice else f"learning curve: none yet for this student (`graduate curve {project}` prices more labels)"), highlight=False)
     if not proj.spec.task.multi_label and sel.predicted:
         shares = ", ".join(f"{lab}: {v:.3f}" for lab, v in sel.pool_shares.items())
