@@ -50,6 +50,8 @@ def test_bad_feedback_is_one_clear_error(served: Path) -> None:
         rid = client.post("/v1/classify", json={"texts": comments(served, 1)}).json()["id"]
         bad_label = client.post("/v1/feedback", json={"request_id": rid, "label": "toxic", "reviewer": "a"})
         assert bad_label.status_code == 422 and "['toxic'] is not one of ['ok', 'bad']" in bad_label.json()["error"]["message"]
+        listed = client.post("/v1/feedback", json={"request_id": rid, "label": ["ok"], "reviewer": "a"})
+        assert listed.status_code == 422 and "give one label as a string, one of ['ok', 'bad'] (a list is for multi-label tasks)" in listed.json()["error"]["message"]
         missing = client.post("/v1/feedback", json={"request_id": "0" * 32, "label": "ok", "reviewer": "a"})
         assert missing.status_code == 404 and "x-request-id" in missing.json()["error"]["message"]
         nobody = client.post("/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": "   "})

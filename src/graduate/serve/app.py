@@ -308,7 +308,9 @@ def create_app(
             unknown = sorted(set(given or []) - set(labels)) if given is not None else [str(body.label)]
             label = labelset.encode(list(given or []), labels) if not unknown else None
         else:
-            unknown = [] if isinstance(body.label, str) and body.label in labels else [str(body.label)]
+            if not isinstance(body.label, str):  # a list on a single-label task: say so, not "['ok'] is no label"
+                return _json(error_body(f"label: give one label as a string, one of {labels} (a list is for multi-label tasks)", "invalid_request_error", param="label", code="unknown_label"), 422)
+            unknown = [] if body.label in labels else [body.label]
             label = body.label if not unknown else None
         if label is None:
             what = f"a list of labels of {labels}" if spec.task.multi_label else f"one of {labels}"
