@@ -69,6 +69,12 @@ def test_review_round_trip(tiny_project, tmp_path):
     assert all("reviewed.csv:" in line for line in rep.skipped)
     assert "corrected_label 'maybe' is not a task label" in text and "example_id 999999 is not in the store" in text
     assert "not-this-one" in text and "example_id 'abc' is not a number" in text
+    # in file order, each at the line where its row begins (a quoted text may span lines)
+    numbers = [int(m.split("reviewed.csv:")[1].split(":")[0]) for m in rep.skipped]
+    assert numbers == sorted(numbers), rep.skipped
+    physical = (tmp_path / "reviewed.csv").read_text(encoding="utf-8").split("\n")
+    for number, row in zip(numbers, [bad, unknown, mismatch, not_a_number]):
+        assert physical[number - 1].startswith(f"{row['example_id']},"), (number, physical[number - 1][:40])
 
     # the corrections win over the teacher's labels in the next build, and the recipe says so
     ds = proj.build_training_set()

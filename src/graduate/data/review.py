@@ -258,8 +258,9 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
         raise InputDataError("no 'reviewer' column and no --reviewer given: say who reviewed", path=path, column="reviewer")
     report = ReviewImport(str(path))
     parsed: list[tuple[int, int, str, str, str | None, dict[str, str]]] = []
+    next_start = reader.line_num + 1
     for row in reader:
-        line = reader.line_num
+        line, next_start = next_start, reader.line_num + 1  # where the row begins (a quoted text may span lines)
         report.rows += 1
         row = {k: from_cell(v) if isinstance(v, str) else v for k, v in row.items()}
         corrected = (row.get("corrected_label") or "").strip()
@@ -335,6 +336,8 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 report.changed += 1
             else:
                 report.added += 1
+    # rows are checked in two passes (the file's cells, then against the store): list them in file order
+    report.skipped.sort(key=lambda msg: int(msg[len(str(path)) + 1 :].split(":", 1)[0]))
     return report
 
 
