@@ -129,6 +129,7 @@ def test_serve_plan_for_a_student_only_all_teacher_rescues_and_its_bad_flags(tra
         (["--target", "0"], "--target: Input should be greater than 0"),
         (["--target", "nan"], "--target:"),
         (["--target", "2"], "--target: Input should be less than or equal to 1"),
+        (["--student", "nosuch"], "no student 'nosuch' in the last evaluation; students with stored probabilities: ["),
     ):
         out = plan(*flags)
         assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1, (flags, out.stderr)

@@ -428,6 +428,11 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
             )
         )
     if not plans:
+        known = sorted({r.predictor.split(":")[1] for r in rows if r.predictor.startswith("student:") and r.probs})
+        if student is not None and known and name not in known:
+            from graduate.errors import SpecError
+
+            raise SpecError(f"no student {name!r} in the last evaluation; students with stored probabilities: {known}", field="--student")
         raise NotReadyError(f"the last evaluation run has no stored predictions with probabilities for student {name!r}; run `graduate run {project.root}`")
     if write:
         (project.workdir / "cascade_plan.json").write_text(json.dumps({"evaluation_run_id": ev.id, "plans": [p.to_dict() for p in plans]}, indent=2))
