@@ -43,3 +43,26 @@ def test_every_item_is_answered_once_despite_faults(tiny_project: Path) -> None:
     assert served["ok"] == len(rows) == N
     assert served["per_content"] == {content_key(r.request["messages"]): 1 for r in rows}
     assert sum(r.attempts for r in rows) == stats.attempts
+
+
+def test_a_base_url_without_v1_gets_a_hint_to_add_it(tiny_project: Path) -> None:
+    """The SDK appends /chat/completions to teacher.base_url; a server's 404 alone did not say why."""
+    import asyncio
+
+    from graduate.errors import TeacherError
+    from graduate.teacher.base import ChatRequest
+    from graduate.teacher.openai_compat import OpenAICompatTeacher
+
+    with fake_openai_server() as server:
+        proj = Project.load(point_teacher(tiny_project, server.url))
+        teacher = OpenAICompatTeacher(proj.spec.teacher, api_key="sk-test")
+        try:
+            asyncio.run(teacher.complete(ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], params={})))
+        except TeacherError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError("a 404 passed")
+        assert "HTTP 404" in message and f"teacher.base_url '{server.url}' usually ends in /v1 (e.g. {server.url}/v1)" in message, message
+        proj = Project.load(point_teacher(tiny_project, server.base_url))
+        ok = asyncio.run(OpenAICompatTeacher(proj.spec.teacher, api_key="sk-test").complete(ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], params={})))
+        assert ok.content

@@ -53,7 +53,11 @@ class OpenAICompatTeacher:
                 raise TeacherTransientError(
                     f"HTTP {exc.status_code}: {exc.message}", status=exc.status_code, retry_after_s=retry_after(exc.response.headers)
                 ) from None
-            raise TeacherError(f"HTTP {exc.status_code}: {exc.message}", attempts=1) from None
+            hint = ""
+            if exc.status_code in (404, 405) and not self._base_url.rstrip("/").endswith("/v1"):
+                # the SDK appends /chat/completions to base_url: most servers want it to end in /v1
+                hint = f"; teacher.base_url {self._base_url!r} usually ends in /v1 (e.g. {self._base_url.rstrip('/')}/v1)"
+            raise TeacherError(f"HTTP {exc.status_code}: {exc.message}{hint}", attempts=1) from None
         except openai.APITimeoutError:
             raise TeacherTransientError("timed out") from None
         except openai.APIConnectionError as exc:
