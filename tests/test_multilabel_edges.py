@@ -154,3 +154,27 @@ def test_reviewers_sets_for_unparsed_answers_are_said_to_be_added_back(tmp_path:
     assert "dropped 16: teacher answer did not parse" in flat and "added 16: a reviewer's label (graduate data review import) replaces the teacher's" in flat, flat
     summary = json.loads((project / ".graduate" / "summary.json").read_text())
     assert summary["dataset"]["size"] == 64
+
+
+def test_serving_a_student_that_may_answer_no_label_in_a_format_without_a_word_for_it_is_flagged(tmp_path: Path) -> None:
+    """Its chat answer for the empty set is "" (graduate's parser reads that as a failure): the
+    server says so at start (`app.state.unwritable_none`, printed by `graduate serve`)."""
+    import sqlite3
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import options
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], {"kind": "label_list"}, empty_gold="")
+    assert graduate("run", str(project)).returncode == 0
+    with sqlite3.connect(project / ".graduate" / "graduate.db") as db:
+        ids = [r[0] for r in db.execute("SELECT id FROM examples WHERE external_id IN ('i3', 'i7', 'i11', 'i19')")]
+    (project / "review.csv").write_text("example_id,corrected_label,reviewer\n" + "".join(f"{i},(none),ana\n" for i in ids), encoding="utf-8")
+    assert graduate("data", "review", "import", str(project), str(project / "review.csv")).returncode == 0
+    assert graduate("run", str(project)).returncode == 0  # now some training sets are empty: the students may answer none
+    proj = Project.load(project)
+    assert create_app(proj, options(proj, auth=False)).state.unwritable_none is True
+    spelled = make_project(tmp_path / "spelled", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    assert graduate("run", str(spelled)).returncode == 0
+    proj = Project.load(spelled)
+    assert create_app(proj, options(proj, auth=False)).state.unwritable_none is False  # "none" writes the empty set

@@ -95,6 +95,12 @@ def serve(
         "canary": f", student share {opts.canary_share:g}",
     }.get(opts.mode, "")
     console.print(escape(f"serving {app.state.student_name} in {opts.mode} mode{extra}"), highlight=False)
+    if app.state.unwritable_none:
+        console.print(
+            "[yellow]note[/]: the student may answer no label, and task.parse has no word for that (parse.none): "
+            "/v1/chat/completions then answers an empty message; set parse.none to the teacher's word for no label",
+            highlight=False,
+        )
     # Tests and scripts wait for this exact line.
     console.print(f"listening on http://{opts.host}:{bound_port}", highlight=False, soft_wrap=True)
     # After a graceful stop uvicorn re-raises the SIGTERM/SIGINT it caught, so the exit status

@@ -78,6 +78,9 @@ def create_app(
         redactor=project.redactor,
     )
     labels = list(student.labels)
+    # A student that may answer no label, in a format with no word for that (label_list without
+    # parse.none): /v1/chat/completions then answers "", which graduate's own parser reads as a failure.
+    unwritable_none = bool(spec.task.multi_label and not getattr(student, "at_least_one", True) and not answer_for(labelset.NONE))
     decide = student.decision_rule()  # multi-label: the set by its tuned thresholds (kept without the model)
     # With worker processes the student lives there only: the server process does not keep a copy.
     predictor = Predictor(
@@ -177,6 +180,7 @@ def create_app(
     app.state.writer = writer
     app.state.metrics = metrics
     app.state.student_name = student_name
+    app.state.unwritable_none = unwritable_none
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
