@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import typer
@@ -22,7 +21,8 @@ def select(
 ) -> None:
     """Choose unlabelled pool items by the best student's uncertainty, spread over the pool (k-means
     over text vectors), within a budget; export them as a review queue or send them to the teacher."""
-    from graduate.data.review import review_columns
+    from graduate.data.review import review_row, write_queue
+    from graduate.formats import labelset
     from graduate.pipeline.active import parse_budget
     from graduate.pipeline.active import select as choose
     from graduate.pipeline.project import Project
@@ -30,16 +30,21 @@ def select(
     proj = Project.load(project)
     sel = choose(proj, parse_budget(budget), source=source, tags=tags, seed=seed)
     target = output or proj.workdir / "select.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        # The review queue's own columns (`graduate data review import` reads corrected_label and
-        # reviewer back), with each item's uncertainty beside them.
-        w.writerow([*review_columns(sel.labels), "uncertainty"])
-        for ex, score, pred, p in zip(sel.chosen, sel.scores, sel.predicted, sel.probs):
-            w.writerow(
-                [ex.id, ex.source, ex.external_id, "", ex.text, "", "", pred, f"{max(p):.4f}", *[f"{v:.4f}" for v in p], "select", f"uncertainty {score:.4f}", "", "", "", f"{score:.4f}"]
-            )
+    # A review queue (`graduate data review import` reads corrected_label and reviewer back), with
+    # each item's uncertainty beside it.
+    multi = proj.spec.task.multi_label
+    rows = [
+        {
+            **review_row(
+                ex, sel.labels, gold=None, teacher_label=None, student_label=pred,
+                student_confidence=round(labelset.confidence(pred, p, sel.labels) if multi else max(p), 4),
+                group="select", reason=f"uncertainty {score:.4f}", probs=[round(float(v), 4) for v in p],
+            ),
+            "uncertainty": round(score, 4),
+        }
+        for ex, score, pred, p in zip(sel.chosen, sel.scores, sel.predicted, sel.probs)
+    ]  # fmt: skip
+    write_queue(target, rows, sel.labels, extra=["uncertainty"])
     t = count_table(f"select: {len(sel.chosen)} of {sel.unanswered} unanswered pool items (pool {sel.pool}), by {escape(sel.student)}")
     t.add_row("mean uncertainty of the chosen (0 sure .. 1 coin toss)", f"{sum(sel.scores) / len(sel.scores):.3f}" if sel.scores else "–")
     for lab in sorted(set(sel.predicted)):

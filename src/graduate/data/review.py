@@ -187,9 +187,11 @@ def teacher_disagreements(engine: Engine, spec: Any, examples: Sequence[Any]) ->
     return {ex_id: why for _, ex_id, why in out}
 
 
-def write_queue(path: Path, rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> Path:
+def write_queue(path: Path, rows: Sequence[dict[str, Any]], labels: Sequence[str], *, extra: Sequence[str] = ()) -> Path:
+    """The review CSV (cells guarded against spreadsheet formulas); ``extra``: more columns after
+    the review columns (e.g. select's uncertainty), which import ignores."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    cols = review_columns(list(labels))
+    cols = review_columns(list(labels)) + list(extra)
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
