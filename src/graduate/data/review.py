@@ -260,6 +260,15 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
         raise InputDataError("no 'reviewer' column and no --reviewer given: say who reviewed", path=path, column="reviewer")
     report = ReviewImport(str(path))
     parsed: list[tuple[int, int, str, str, str | None, dict[str, str]]] = []
+    # rows are checked in two passes (the file's cells, then against the store): listed in file order
+    skipped: list[tuple[int, str]] = []
+
+    def skip(line: int, why: str) -> None:
+        skipped.append((line, f"{path}:{line}: {why}"))
+
+    def in_file_order() -> list[str]:
+        return [msg for _, msg in sorted(skipped, key=lambda s: s[0])]
+
     next_start = reader.line_num + 1
     for row in reader:
         line, next_start = next_start, reader.line_num + 1  # where the row begins (a quoted text may span lines)
@@ -273,25 +282,26 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
         try:
             ex_id = int(raw_id)
         except ValueError:
-            report.skipped.append(f"{path}:{line}: example_id {raw_id!r} is not a number")
+            skip(line, f"example_id {raw_id!r} is not a number")
             continue
         if multi_label:
             parts = [x.strip() for x in corrected.split(labelset.SEPARATOR) if x.strip()]
             unknown = [x for x in parts if x not in labels and x != labelset.NONE]
             if unknown or (labelset.NONE in parts and len(parts) > 1):
                 what = f"labels {unknown} are not task labels {list(labels)}" if unknown else f"{labelset.NONE} (no label) cannot be joined with labels"
-                report.skipped.append(f"{path}:{line}: corrected_label {corrected!r}: {what}; write a ';'-joined set or {labelset.NONE}")
+                skip(line, f"corrected_label {corrected!r}: {what}; write a ';'-joined set or {labelset.NONE}")
                 continue
             corrected = labelset.encode([x for x in parts if x != labelset.NONE], list(labels))
         elif corrected not in labels:
-            report.skipped.append(f"{path}:{line}: corrected_label {corrected!r} is not a task label {list(labels)}")
+            skip(line, f"corrected_label {corrected!r} is not a task label {list(labels)}")
             continue
         who = (row.get("reviewer") or "").strip() or reviewer
         if not who:
-            report.skipped.append(f"{path}:{line}: no reviewer (fill the reviewer column or pass --reviewer)")
+            skip(line, "no reviewer (fill the reviewer column or pass --reviewer)")
             continue
         parsed.append((line, ex_id, corrected, who, (row.get("note") or "").strip() or None, row))
     if not parsed:
+        report.skipped = in_file_order()
         return report
     ids = sorted({p[1] for p in parsed})
     with engine.begin() as conn:
@@ -316,13 +326,14 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
         created = now()
         for line, ex_id, corrected, who, note, row in parsed:
             if ex_id not in stored:
-                report.skipped.append(f"{path}:{line}: example_id {ex_id} is not in the store (was the queue exported from another project?)")
+                skip(line, f"example_id {ex_id} is not in the store (was the queue exported from another project?)")
                 continue
             source, ext = stored[ex_id]
             given_source, given_ext = (row.get("source") or "").strip(), (row.get("external_id") or "").strip()
             if (given_source and given_source != source) or (given_ext and given_ext != ext):
-                report.skipped.append(
-                    f"{path}:{line}: example_id {ex_id} is {source}/{ext} in the store, not {given_source or '?'}/{given_ext or '?'}: the file does not match this project"
+                skip(
+                    line,
+                    f"example_id {ex_id} is {source}/{ext} in the store, not {given_source or '?'}/{given_ext or '?'}: the file does not match this project",
                 )
                 continue
             labeller = HUMAN_PREFIX + who
@@ -338,8 +349,7 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 report.changed += 1
             else:
                 report.added += 1
-    # rows are checked in two passes (the file's cells, then against the store): list them in file order
-    report.skipped.sort(key=lambda msg: int(msg[len(str(path)) + 1 :].split(":", 1)[0]))
+    report.skipped = in_file_order()
     return report
 
 
