@@ -121,3 +121,15 @@ def test_a_ray_address_that_does_not_answer_fails_at_once(trained_copy: Path, tm
     command = [sys.executable, "-m", "graduate", "predict", str(trained_copy), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o"), "--ray", "127.0.0.1:9"]
     result = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=60)
     assert result.returncode == 2 and "does not answer" in result.stderr and "ray start --head" in result.stderr
+
+
+def test_a_row_with_more_cells_than_the_header_is_named_and_nothing_is_written(trained_copy: Path, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("comment_text\nfine\n")
+    (tmp_path / "in" / "b.csv").write_text("comment_text\nhello\n\"two\nlines\"\nhello,there\nbye\n")
+    result = ray_predict(trained_copy, str(tmp_path / "in" / "*.csv"), tmp_path / "out")
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "b.csv: Row #4: Expected 1 columns, got 2: hello,there" in last and "nothing was written" in last
+    assert "Traceback" not in result.stderr  # Ray Data's console log is quiet; its file log keeps the trace
+    assert not (tmp_path / "out").exists()

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import glob
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,20 +177,38 @@ def predict_ray(
     )
     output.mkdir(parents=True, exist_ok=True)
     try:
-        scored.write_parquet(str(output), ray_remote_args={"num_cpus": IO_CPUS})
+        with _ray_data_console_quiet():  # a bad row is our one line, not Ray's pages of tracebacks (they stay in its log file)
+            scored.write_parquet(str(output), ray_remote_args={"num_cpus": IO_CPUS})
     except Exception as exc:  # noqa: BLE001 - Ray wraps a read error of one file in its task error
         import shutil
 
         shutil.rmtree(output, ignore_errors=True)  # it was empty: no half-written result is left to be mistaken for one
         cause = str(getattr(exc, "cause", None) or exc)
-        if "Failed to read CSV file" in cause or "ArrowInvalid" in cause:
-            line = next((ln for ln in cause.splitlines() if "Failed to read CSV file" in ln or "CSV parse error" in ln), cause.splitlines()[0])
+        if "Failed to read CSV file" in cause or "CSV parse error" in cause or "ArrowInvalid" in cause:
+            lines = cause.splitlines()
+            line = next((ln for ln in lines if "CSV parse error" in ln), None) or next((ln for ln in lines if "Failed to read CSV file" in ln), lines[0])
             raise InputDataError(f"Ray could not read it ({line.strip()[:300]}); nothing was written", path=pattern) from None
         raise
     import pyarrow.parquet as pq
 
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in output.glob("*.parquet"))
     return RayPredictReport(files=len(paths), rows=rows, output=output, actors=actors)
+
+
+@contextmanager
+def _ray_data_console_quiet() -> Iterator[None]:
+    """Ray Data's console handler off while the pipeline runs (its file log keeps everything)."""
+    import logging
+
+    handlers = [h for h in logging.getLogger("ray.data").handlers if type(h).__name__ == "PlainRayHandler"]
+    levels = [h.level for h in handlers]
+    for h in handlers:
+        h.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for h, level in zip(handlers, levels):
+            h.setLevel(level)
 
 
 def _numbered_source(paths: list[str], kind: str, columns: list[str]) -> Any:
@@ -212,7 +232,13 @@ def _numbered_source(paths: list[str], kind: str, columns: list[str]) -> Any:
 
         class NumberedCSV(CSVDatasource):
             def _read_stream(self, f: Any, path: str) -> Any:
-                yield from numbered(super()._read_stream(f, path), path)
+                try:
+                    yield from numbered(super()._read_stream(f, path), path)
+                except ValueError as exc:  # Ray's reader drops pyarrow's reason (which row, how many cells): keep it
+                    if exc.__cause__ is None:
+                        raise
+                    reason = str(exc.__cause__).removeprefix("CSV parse error: ")
+                    raise ValueError(f"CSV parse error in {path}: {reason}") from None
 
         return NumberedCSV(
             paths,
