@@ -67,6 +67,11 @@ class InputDataError(GraduateError):
             where = f"{where} (column {column!r})"
         super().__init__(f"{where}: {message}")
 
+    @classmethod
+    def repeated_column(cls, name: str, *, path: Path | str, line: int | None = None) -> InputDataError:
+        """A header that names a column twice (a row read as a dict would keep only the last of them)."""
+        return cls(f"the header names column {name!r} more than once; rename the other one", path=path, line=line, column=name)
+
 
 class StoreError(GraduateError):
     def __init__(self, message: str, *, url: str | None = None):

@@ -99,7 +99,7 @@ def read_items(
             )
     twice = sorted({c for c in (text_column, id_column, gold_column, tags_column, group_column) if c is not None and columns.count(c) > 1})
     if twice:
-        raise InputDataError(f"the header names column {twice[0]!r} more than once; rename the other one", path=path, column=twice[0])
+        raise InputDataError.repeated_column(twice[0], path=path)
     report = CsvReport(path=str(path))
     items: list[Item] = []
     seen: dict[str, int] = {}

@@ -75,7 +75,7 @@ def _columns(paths: list[str], kind: str) -> list[str]:
             cols = _csv_header(p)
         twice = next((c for c in cols if cols.count(c) > 1), None)
         if twice is not None:
-            raise InputDataError(f"the header names column {twice!r} more than once; rename the other one", path=p, column=twice)
+            raise InputDataError.repeated_column(twice, path=p)
         if first is None:
             first = cols
         elif cols != first:

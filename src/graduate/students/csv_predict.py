@@ -33,7 +33,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             names = list(reader.fieldnames)
             twice = next((n for n in names if names.count(n) > 1), None)
             if twice is not None:  # a dict row keeps only the last of them: the other column would be lost
-                raise InputDataError(f"the header names column {twice!r} more than once; rename the other one", path=path, line=1, column=twice)
+                raise InputDataError.repeated_column(twice, path=path, line=1)
             yield 0, {name: name for name in names}
             for row in reader:
                 if None in row:  # cells beyond the header's columns: the output has nowhere to keep them
