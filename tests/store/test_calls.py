@@ -186,3 +186,43 @@ def test_request_key_keeps_types_that_matter() -> None:
     assert request_key("m", msgs, {"stop": "1"}) != request_key("m", msgs, {"stop": 1})
     assert request_key("m", msgs, {"temperature": None}) == request_key("m", msgs, {})
     assert request_key("m", msgs, {}) != request_key("n", msgs, {})
+
+
+def test_two_imports_at_once_keep_every_call(store_url: str, tiny_project: Path) -> None:
+    # The same requests answered twice (two runs of the teacher): each import must keep all of its
+    # answers. Before the write lock both read "no sample yet" and the slower one lost every row
+    # to the unique (cache_key, sample_index) while reporting success.
+    import threading
+
+    from graduate.store.db import open_engine
+
+    name = LOGS[0]
+    src = tiny_project / f"{name}.batch_output.jsonl"
+    second = tiny_project / "second_run.batch_output.jsonl"
+    lines = output_lines(src)
+    for line in lines:
+        if line["error"] is None:
+            msg = line["response"]["body"]["choices"][0]["message"]
+            msg["content"] = msg["content"] + " "
+    second.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    spec, _ = load_spec(tiny_project)
+    engines = [open_engine(store_url) for _ in range(2)]
+    start = threading.Barrier(2)
+    reports: list[ImportReport] = []
+
+    def work(engine: Engine, output: Path) -> None:
+        start.wait()
+        reports.append(import_log(engine, tiny_project / f"{name}.batch_input.jsonl", output, price_for=spec.price_for))
+
+    threads = [threading.Thread(target=work, args=(e, out)) for e, out in zip(engines, [src, second])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(r.added for r in reports) == [len(lines), len(lines)]
+    assert count_calls(engines[0]) == 2 * len(lines)
+    with engines[0].connect() as conn:
+        indexes = conn.execute(select(teacher_calls.c.sample_index, func.count()).group_by(teacher_calls.c.sample_index)).all()
+    assert sorted(indexes) == [(0, len(lines)), (1, len(lines))]
+    for e in engines:
+        e.dispose()

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, and_, func, select, update
 
-from graduate.store.db import insert_ignore, now
+from graduate.store.db import insert_ignore, now, write_lock
 from graduate.store.schema import forgotten_keys, imports, teacher_calls
 
 
@@ -100,6 +100,7 @@ def import_calls(
     total = len(records)
     created = now()
     with engine.begin() as conn:
+        write_lock(conn)  # two imports at once: the second waits, then reads the first's rows and sample indexes
         # calls of items forgotten with `graduate privacy forget` never come back
         gone = set(conn.execute(select(forgotten_keys.c.value).where(forgotten_keys.c.kind == "cache_key")).scalars())
         if gone:

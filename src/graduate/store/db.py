@@ -85,6 +85,23 @@ def table_names(engine: Engine) -> list[str]:
     return sorted(inspect(engine).get_table_names())
 
 
+_WRITE_LOCK_KEY = 7_203_012  # PostgreSQL: the advisory lock write_lock() takes (leases.py uses 7_203_011)
+
+
+def write_lock(conn: Connection) -> None:
+    """Hold the store's write lock for the rest of this transaction, before reading what it will
+    write against (the next free sample index): a second writer waits instead of reading the same
+    and losing its rows to a unique constraint. SQLite: a write that changes nothing takes the
+    database's write lock (pysqlite would otherwise start the transaction only at the first write);
+    PostgreSQL: a transaction-scoped advisory lock."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_KEY})
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num WHERE 0")
+
+
 def insert_ignore(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> int:
     """Insert rows, skipping any that hit a unique constraint. Returns how many were inserted."""
     rows = list(rows)
