@@ -76,7 +76,7 @@ def test_forget_an_item_everywhere_and_it_never_comes_back(trained_copy: Path, t
         (tmp_path / f"in{i}.jsonl").write_text("\n".join(lines_in) + "\n")
         (tmp_path / f"out{i}.jsonl").write_text("\n".join(lines_out) + "\n")
         again = proj.import_batch(tmp_path / f"in{i}.jsonl", tmp_path / f"out{i}.jsonl")
-        assert again.added == 0 and again.skipped_existing == len(lines_in) >= 1
+        assert again.added == 0 and again.forgotten == len(lines_in) >= 1
     # the frozen-test-set check holds: the set changed, its next version is asked for
     with pytest.raises(TestSetChangedError, match="version"):
         proj.load_test_sets()
@@ -200,3 +200,23 @@ def test_a_kill_9_midway_leaves_all_or_nothing_and_a_rerun_finishes(trained_tiny
         assert _item_state(project) == after
         if command[0] == "forget":  # files and freed pages too, whatever the kill interrupted
             assert TEXT not in every_file(project) and TEXT.encode() not in store_bytes(project)
+
+
+def test_a_log_recorded_with_another_of_the_projects_prompts_brings_nothing_back(trained_copy: Path) -> None:
+    # The item was forgotten; then the chain-of-thought log (another prompt, so other cache keys)
+    # is imported. The audit config names that prompt, so the item's text is recognised in it.
+    example = yaml.safe_load((Path(__file__).parents[2] / "examples" / "toxicity" / "graduate.yaml").read_text())
+    cot = next(c for c in example["audit"]["configs"] if c["name"] == "gpt-4 cot")
+    spec_path = trained_copy / "graduate.yaml"
+    raw = yaml.safe_load(spec_path.read_text())
+    raw["audit"] = {"configs": [{"name": "gpt-4 cot", "model": cot["model"], "prompt_name": "cot", "prompt": cot["prompt"]}]}
+    spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(trained_copy)
+    proj.forget(item=ITEM)
+    cot_dir = Path(__file__).parents[1] / "fixtures" / "tiny_cot"
+    report = proj.import_batch(cot_dir / "gpt-4-1106-preview.cot.batch_input.jsonl", cot_dir / "gpt-4-1106-preview.cot.batch_output.jsonl")
+    lines = [line for line in (cot_dir / "gpt-4-1106-preview.cot.batch_input.jsonl").read_text().splitlines() if line.strip()]
+    assert report.forgotten == 1 and report.added == len(lines) - 1
+    with proj.engine.connect() as conn:
+        held = [r for (r,) in conn.execute(select(teacher_calls.c.request)) if TEXT in json.dumps(r, ensure_ascii=False)]
+    assert held == []

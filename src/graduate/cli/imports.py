@@ -20,6 +20,7 @@ def _show(report) -> None:
     console.print(
         f"{escape(str(report.path))}: read {report.read}, added {report.added}, already stored {report.skipped_existing}, "
         f"failed calls kept as errors {report.failed_calls}, bad lines skipped {len(report.problems)}"
+        + (f", left out {report.forgotten} (they hold items `graduate privacy forget` deleted)" if report.forgotten else "")
     )
     for problem in report.problems[:10]:
         console.print(f"  skipped {escape(str(problem))}", highlight=False)

@@ -44,8 +44,9 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
         if d.get("skipped_count"):
             console.print(escape(f"  data {d['source']}: {d['skipped_count']} of {d['rows']} rows skipped, e.g. {d['skipped'][0]}"), highlight=False)
     for imp in s["imports"]:
-        if imp["bad_lines_count"] or imp["failed_calls"]:
-            console.print(escape(f"  import {Path(imp['path']).name}: {imp['failed_calls']} failed calls, {imp['bad_lines_count']} bad lines skipped"), highlight=False)
+        if imp["bad_lines_count"] or imp["failed_calls"] or imp.get("forgotten"):
+            left_out = f", {imp['forgotten']} left out (items `graduate privacy forget` deleted)" if imp.get("forgotten") else ""
+            console.print(escape(f"  import {Path(imp['path']).name}: {imp['failed_calls']} failed calls, {imp['bad_lines_count']} bad lines skipped{left_out}"), highlight=False)
     students = list(s["students"])
     for name, e in s["test_sets"].items():
         unscored = f" ({e['without_gold']} more without gold, not scored)" if e.get("without_gold") else ""

@@ -11,19 +11,22 @@ import json
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import Engine
 
-from graduate.data.text import scrub_surrogates
+from graduate.data.text import scrub_surrogates, text_hash
 from graduate.errors import InputDataError
 from graduate.privacy import Redactor
 from graduate.privacy import records as privacy_records
 from graduate.spec import PriceSpec
 from graduate.store.calls import CallRecord, file_imported, import_calls
+from graduate.store.forget import forgotten_values
+from graduate.formats.prompt import item_texts as _item_texts
 from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 PriceLookup = Callable[[str], PriceSpec | None]
+item_texts_default = _item_texts([])
 
 
 @dataclass
@@ -33,6 +36,7 @@ class ImportReport:
     added: int = 0
     skipped_existing: int = 0
     failed_calls: int = 0
+    forgotten: int = 0  # calls that hold an item `graduate privacy forget` deleted: never stored again
     problems: list[str] = field(default_factory=list)
     already_imported: bool = False
 
@@ -227,9 +231,15 @@ def import_log(
     price_for: PriceLookup,
     fmt: str = "batch",
     redactor: Redactor | None = None,
+    item_texts: Callable[[list[dict[str, Any]]], Iterable[str]] | None = None,
 ) -> ImportReport:
     """Import one log (batch pair or pairs file) into the call log; with a ``redactor``
-    (privacy.redact) each call is stored redacted, keyed by its request as read."""
+    (privacy.redact) each call is stored redacted, keyed by its request as read.
+
+    A call whose item was forgotten (``graduate privacy forget``) is left out: its request is
+    known by its cache key, or by an item text (``item_texts``: the texts a request may hold, e.g.
+    ``formats.prompt.item_texts`` over the project's prompts; default: each user message whole)
+    whose hash the deletion log holds, so a log with another prompt brings nothing back either."""
     paths = [input_path] + ([output_path] if output_path is not None else [])
     for p in paths:
         if not p.exists():
@@ -245,6 +255,11 @@ def import_log(
         records = read_batch_files(input_path, output_path, price_for, report)
     else:
         records = read_pairs_file(input_path, price_for, report)
+    gone = forgotten_values(engine, "text_hash")
+    if gone:
+        texts = item_texts or item_texts_default
+        kept = [r for r in records if not any(text_hash(t) in gone for t in texts(r.messages))]
+        report.forgotten, records = len(records) - len(kept), kept
     report.failed_calls = sum(1 for r in records if r.status == "error")
     redact = None if redactor is None else partial(privacy_records.call_record, redactor)
     added, skipped = import_calls(engine, records, kind=fmt, path=report.path, sha256=digest, redact=redact)

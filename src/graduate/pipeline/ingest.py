@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from graduate.data.csv_source import CsvReport, Item, read_items, require_items
 from graduate.data.examples import add_examples
@@ -14,7 +14,8 @@ from graduate.privacy import redact_text
 from graduate.data.import_calls import ImportReport, import_log
 from graduate.data.import_labels import LabelImportReport, import_labels
 from graduate.pipeline.progress import ProgressFn, no_progress
-from graduate.spec import DataSourceSpec, ProjectSpec
+from graduate.formats.prompt import item_texts
+from graduate.spec import DataSourceSpec, ProjectSpec, audit_configs
 
 if TYPE_CHECKING:
     from graduate.pipeline.project import Project
@@ -38,13 +39,20 @@ def import_logs(project: "Project", progress: ProgressFn = no_progress) -> list[
     reports = []
     for i, log in enumerate(logs):
         progress("import teacher logs", i, len(logs))
-        reports.append(import_log(project.engine, log.input, log.output, price_for=project.spec.price_for, fmt=log.format, redactor=project.redactor))
+        reports.append(
+            import_log(project.engine, log.input, log.output, price_for=project.spec.price_for, fmt=log.format, redactor=project.redactor, item_texts=prompt_texts(project.spec))
+        )
     progress("import teacher logs", len(logs), len(logs))
     return reports
 
 
 def import_batch(project: "Project", input_path: Path, output_path: Path | None, fmt: str = "batch") -> ImportReport:
-    return import_log(project.engine, input_path, output_path, price_for=project.spec.price_for, fmt=fmt, redactor=project.redactor)
+    return import_log(project.engine, input_path, output_path, price_for=project.spec.price_for, fmt=fmt, redactor=project.redactor, item_texts=prompt_texts(project.spec))
+
+
+def prompt_texts(spec: ProjectSpec) -> Callable[[list[dict[str, Any]]], list[str]]:
+    """The item texts a recorded request may hold, by the project's prompts (teacher and audit configs)."""
+    return item_texts([spec.teacher.prompt, *(c.teacher.prompt for c in audit_configs(spec))])
 
 
 def read_source(spec: ProjectSpec, src: DataSourceSpec) -> tuple[list[Item], CsvReport]:

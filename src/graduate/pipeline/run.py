@@ -164,6 +164,7 @@ def _summary(
                 "failed_calls": r.failed_calls,
                 "bad_lines": r.problems[:20],
                 "bad_lines_count": len(r.problems),
+                "forgotten": r.forgotten,
             }
             for r in ingested.imports
         ],

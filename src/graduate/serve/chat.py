@@ -12,16 +12,7 @@ from typing import Callable, Any
 from graduate.errors import SpecError
 from graduate.spec import ProjectSpec, TaskSpec, TeacherSpec
 from graduate.formats import answer_format
-from graduate.teacher.prompt import extract_text
-
-
-def message_text(content: Any) -> str | None:
-    """A message's text: a string, or OpenAI's list of content parts when all are text."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and content and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
-        return "".join(str(p.get("text", "")) for p in content)
-    return None
+from graduate.formats.prompt import extract_text, message_text
 
 
 def recover_text(teacher: TeacherSpec, messages: list[dict[str, Any]]) -> str | None:
