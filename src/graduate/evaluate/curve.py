@@ -132,11 +132,22 @@ def plot_curve(
     points: Sequence[CurvePoint], fit: CurveFit, *, title: str, metric: str, png: Path, svg: Path, teacher_score: float | None = None
 ) -> None:
     """Quality against training-set size with standard-deviation error bars, the fit and the teacher."""
+    import warnings
+
+    from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from graduate.evaluate.plots import MISSING_GLYPH
     from matplotlib.figure import Figure
 
+    with rc_context({"text.parse_math": False}), warnings.catch_warnings():  # names shown as written, never read as mathtext
+        warnings.filterwarnings("ignore", message=MISSING_GLYPH, category=UserWarning)
+        _draw_curve(points, fit, title=title, metric=metric, png=png, svg=svg, teacher_score=teacher_score, Figure=Figure, Canvas=FigureCanvasAgg)
+
+
+def _draw_curve(points: Sequence[CurvePoint], fit: CurveFit, *, title: str, metric: str, png: Path, svg: Path, teacher_score: float | None, Figure: Any, Canvas: Any) -> None:
     fig = Figure(figsize=(7, 4.5), dpi=120)
-    FigureCanvasAgg(fig)
+    Canvas(fig)
     ax = fig.add_subplot()
     n = np.array([p.size for p in points], dtype=float)
     ax.errorbar(n, [p.mean for p in points], yerr=[p.std for p in points], fmt="o", capsize=4, label="students (mean ± sd over seeds)")

@@ -5,6 +5,7 @@ so no font has to be found by the browser."""
 from __future__ import annotations
 
 import base64
+import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
@@ -14,13 +15,19 @@ COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da
 TEACHER_COLOR = "#333333"
 
 
+# A name with a character the font lacks (a control character, a rare script) is drawn as a box;
+# matplotlib's warning about it would only be noise on the console.
+MISSING_GLYPH = r"Glyph \d+ .*missing from font"
+
+
 @contextmanager
 def _figure(width: float, height: float) -> Iterator[Any]:
     from matplotlib import rc_context
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
-    with rc_context({"svg.fonttype": "path", "svg.hashsalt": "graduate", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}):
+    # text.parse_math off: a label, student or term is shown as written ('$', '$$' would be read as mathtext and fail)
+    with rc_context({"svg.fonttype": "path", "svg.hashsalt": "graduate", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "text.parse_math": False}):
         fig = Figure(figsize=(width, height), dpi=100)
         FigureCanvasSVG(fig)
         yield fig
@@ -32,7 +39,8 @@ def _uri(fig: Any) -> str:
     from matplotlib import rc_context
 
     buf = io.BytesIO()
-    with rc_context({"svg.fonttype": "path", "svg.hashsalt": "graduate"}):
+    with rc_context({"svg.fonttype": "path", "svg.hashsalt": "graduate"}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=MISSING_GLYPH, category=UserWarning)
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
