@@ -7,7 +7,7 @@ at most 10 minutes on 2 cores).
 
 ``--seed`` sets the example's ``seed:`` (the split, the encoder's initialisation and batches);
 ``--once`` skips the second run; ``--max-length`` sets the ensemble's encoder's token limit;
-``--encoder KEY=VALUE`` (repeatable, VALUE read as YAML) sets any other param of that encoder, e.g.
+``--no-reviews`` leaves out the example's review files (``reviews:``); ``--encoder KEY=VALUE`` (repeatable, VALUE read as YAML) sets any other param of that encoder, e.g.
 ``--encoder pairing_weight=1 --encoder pairing_terms=identity`` (``identity``: the spec's
 ``evaluation.identity_terms``, or the 13 terms of the TF-IDF member's ``masked_terms``).
 """
@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--once", action="store_true")
     ap.add_argument("--max-length", type=int, default=None)
     ap.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--no-reviews", action="store_true", help="leave out the example's review files (reviews: in graduate.yaml), to measure what they add")
     args = ap.parse_args()
     encoder_params = {}
     for kv in args.encoder:
@@ -49,11 +50,13 @@ def main() -> None:
         encoder_params[key] = yaml.safe_load(value)
     with tempfile.TemporaryDirectory() as d:
         project = example_copy(Path(d) / "toxicity", as_shipped=True)
-        if args.seed is not None or args.max_length is not None or encoder_params:
+        if args.seed is not None or args.max_length is not None or encoder_params or args.no_reviews:
             spec = project / "graduate.yaml"
             raw = yaml.safe_load(spec.read_text())
             if args.seed is not None:
                 raw["seed"] = args.seed
+            if args.no_reviews:
+                raw.pop("reviews", None)
             ensemble = next(s for s in raw["students"] if s["kind"] == "ensemble")
             encoder = next(m for m in ensemble["params"]["members"] if m["kind"] == "encoder")["params"]
             if args.max_length is not None:
@@ -72,7 +75,7 @@ def main() -> None:
         out = Path(__file__).parent / "results"
         out.mkdir(exist_ok=True)
         seed = args.seed if args.seed is not None else 0
-        tag = f"demo-seed{seed}" + (f"-len{args.max_length}" if args.max_length else "") + "".join(f"-{k}{v}" for k, v in encoder_params.items() if k != "pairing_terms")
+        tag = f"demo-seed{seed}" + ("-noreviews" if args.no_reviews else "") + (f"-len{args.max_length}" if args.max_length else "") + "".join(f"-{k}{v}" for k, v in encoder_params.items() if k != "pairing_terms")
         (out / f"{tag}-summary.json").write_text(json.dumps(s1, indent=2))
         (out / f"{tag}-evaluation.json").write_text(json.dumps(e, indent=2))
     table(f"graduate run examples/toxicity (2 cores, seed {args.seed if args.seed is not None else 0})", ["run", "wall s", "import s", "train s", "calls added", "students reused"], rows)

@@ -23,16 +23,19 @@ console = Console(width=None if sys.stdout.isatty() else 200)  # a log file gets
 
 def example_copy(target: Path, example: Path = EXAMPLE, *, as_shipped: bool = False) -> Path:
     """An example spec with absolute paths, so its store and artifacts live in ``target``. Unless
-    ``as_shipped``, without its ``clean:`` and ``augment:`` sections: each benchmark's flags
+    ``as_shipped``, without its ``clean:``, ``augment:`` and ``reviews:`` sections: each benchmark's flags
     (--prior, --per-item ...) add what it measures."""
     raw = yaml.safe_load(example.read_text())
     if not as_shipped:
         raw.pop("clean", None)
         raw.pop("augment", None)
+        raw.pop("reviews", None)
     for d in raw["data"]:
         d["path"] = str((example.parent / d["path"]).resolve())
     for li in raw.get("label_imports", []):
         li["path"] = str((example.parent / li["path"]).resolve())
+    for rv in raw.get("reviews", []):
+        rv["path"] = str((example.parent / rv["path"]).resolve())
     for log in raw["teacher_logs"]:
         log["input"] = str((example.parent / log["input"]).resolve())
         log["output"] = str((example.parent / log["output"]).resolve())

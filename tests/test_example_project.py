@@ -22,6 +22,8 @@ def example_copy(tmp_path: Path) -> Path:
     for log in raw["teacher_logs"]:
         log["input"] = str((base / log["input"]).resolve())
         log["output"] = str((base / log["output"]).resolve())
+    for rv in raw["reviews"]:
+        rv["path"] = str((base / rv["path"]).resolve())
     # The raw pool and one fast student: the published figures. The example's ensemble, its prior
     # weights and counterfactual copies (make demo: ~8 minutes) are benchmarks/bench_demo.py's.
     raw["students"] = [{"kind": "tfidf-logreg"}]
@@ -41,6 +43,12 @@ def test_example_reproduces_published_teacher_figures(tmp_path):
     assert ti["teacher"]["accuracy"] == pytest.approx(0.909, abs=1e-3)
     assert summary["imports"][2]["failed_calls"] == 5 and summary["imports"][3]["failed_calls"] == 1
     assert 7500 < summary["dataset"]["size"] < 8300
+    # The reviewed identity slice (reviews/identity-slice.csv): every row names a pool item, each
+    # becomes a human label, and those that differ from GPT-4's win in the training set.
+    (rv,) = summary["reviews"]
+    assert rv["rows"] == rv["added"] == 224 and rv["skipped_count"] == 0
+    human = next(s for s in summary["dataset"]["recipe"]["steps"] if s["step"] == "human_labels")
+    assert 20 <= human["changed"] <= 40 and human["changed"] + human["confirmed"] + human["added"] >= 200
     student = tb["students"]["tfidf-logreg"]
     assert student["accuracy"] > 0.85
     assert ti["students"]["tfidf-logreg"]["accuracy"] > 0.9
@@ -66,3 +74,21 @@ def test_identity_statements_csv_is_what_its_generator_writes(tmp_path):
     assert mod.write(tmp_path / "s.csv") == 875
     assert (tmp_path / "s.csv").read_bytes() == (EXAMPLE.parent / "identity_statements.csv").read_bytes()
     assert mod.TERMS[:13] == DEFAULT_IDENTITY_TERMS  # the example's evaluation.identity_terms come first
+
+
+def test_identity_review_csv_is_what_its_generator_writes():
+    import importlib.util
+
+    script = EXAMPLE.parent / "identity_review.py"
+    mod_spec = importlib.util.spec_from_file_location("identity_review", script)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    if not SHARED.exists():
+        pytest.skip("../shared/data is not beside this checkout")
+    rows = mod.slice_rows()
+    import csv
+
+    with (EXAMPLE.parent / "reviews" / "identity-slice.csv").open(newline="", encoding="utf-8") as f:
+        shipped = list(csv.DictReader(f))
+    assert shipped == rows and len(rows) == 224
+    assert {r["corrected_label"] for r in rows} == {"ok", "bad"} and all("comment_text" not in r for r in rows)  # ids and labels, no text

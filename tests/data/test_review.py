@@ -130,3 +130,45 @@ def test_a_guarded_cell_is_read_back_on_import(tiny_project, tmp_path):
     assert rep.added == 1 and rep.skipped == []
     ex_id = int(row["example_id"])
     assert labels_for(proj.engine, [ex_id], kind="human", labeller="human:@ann") == {ex_id: flipped}
+
+
+def test_a_review_file_kept_with_the_project_is_imported_by_run_once(tiny_project, tmp_path):
+    # reviews: in graduate.yaml; rows name items by source and external_id (no store ids), so the
+    # file works in any copy of the project. A second run adds nothing; bad rows are named.
+    with (tiny_project / "comments.csv").open(newline="", encoding="utf-8") as f:
+        pool = [r for r in csv.DictReader(f) if r["subsets"].startswith("train")][:6]
+    flip = {"0": "bad", "1": "ok"}
+    rows = [{"source": "jigsaw", "external_id": r["id"], "corrected_label": flip[r["is_bad"]], "reviewer": "ann"} for r in pool]
+    rows += [
+        {"source": "jigsaw", "external_id": "no-such-id", "corrected_label": "ok", "reviewer": "ann"},
+        {"source": "other", "external_id": pool[0]["id"], "corrected_label": "ok", "reviewer": "ann"},
+        {"source": "jigsaw", "external_id": "", "corrected_label": "ok", "reviewer": "ann"},
+        {"source": "jigsaw", "external_id": pool[1]["id"], "corrected_label": "", "reviewer": ""},
+    ]
+    (tiny_project / "reviews").mkdir()
+    _write(tiny_project / "reviews" / "checked.csv", rows)
+    edit_spec(tiny_project, reviews=[{"path": "reviews/checked.csv"}], students=[{"kind": "majority"}])
+    first = Project.load(tiny_project).run()
+    (rv,) = first["reviews"]
+    assert (rv["rows"], rv["added"], rv["changed"], rv["skipped_count"]) == (10, 6, 0, 3)
+    assert "no-such-id is not in the store" in rv["skipped"][0] and "other/" in rv["skipped"][1] and "no source or external_id" in rv["skipped"][2]
+    assert [int(s.split("checked.csv:")[1].split(":")[0]) for s in rv["skipped"]] == [8, 9, 10]
+    step = next(s for s in first["dataset"]["recipe"]["steps"] if s["step"] == "human_labels")
+    assert step["changed"] + step["confirmed"] + step["added"] == 6 and step["changed"] >= 4  # flipped gold mostly disagrees with GPT-4 too
+    second = Project.load(tiny_project).run()
+    (rv2,) = second["reviews"]
+    assert (rv2["added"], rv2["changed"], rv2["unchanged"]) == (0, 0, 6)
+
+
+def test_a_review_file_that_is_not_one_is_named_by_check(tiny_project):
+    from graduate.data.inputs import check_inputs
+    from graduate.errors import SpecError
+    from graduate.spec import load_spec
+
+    (tiny_project / "r.csv").write_text("id,label\n1,ok\n")
+    edit_spec(tiny_project, reviews=[{"path": "r.csv"}, {"path": "missing.csv"}])
+    spec, root = load_spec(tiny_project)
+    with pytest.raises(SpecError) as err:
+        check_inputs(spec, root / "graduate.yaml")
+    text = str(err.value)
+    assert "reviews[0]" in text and "r.csv is not a review file" in text and "reviews[1]" in text and "missing.csv" in text

@@ -38,6 +38,8 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for step in ds["recipe"]["steps"]:
         if step.get("dropped"):
             console.print(escape(f"  dropped {step['dropped']}: {step['reason']}"), highlight=False)
+        if step.get("changed") and isinstance(step["changed"], int):  # reviewers' labels that replaced the teacher's
+            console.print(escape(f"  changed {step['changed']}: {step['reason']}"), highlight=False)
         if step.get("added"):  # e.g. reviewers' labels for items whose teacher answer was dropped above
             console.print(escape(f"  added {step['added']}: {step['reason']}"), highlight=False)
     for d in s.get("data", []):
@@ -47,6 +49,20 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
         if imp["bad_lines_count"] or imp["failed_calls"] or imp.get("forgotten"):
             left_out = f", {imp['forgotten']} left out (items `graduate privacy forget` deleted)" if imp.get("forgotten") else ""
             console.print(escape(f"  import {Path(imp['path']).name}: {imp['failed_calls']} failed calls, {imp['bad_lines_count']} bad lines skipped{left_out}"), highlight=False)
+    for li in s.get("label_imports", []):
+        if li.get("skipped_count"):
+            console.print(escape(f"  label import {Path(li['path']).name}: {li['skipped_count']} of {li['rows']} rows skipped, e.g. {li['skipped'][0]}"), highlight=False)
+    for rv in s.get("reviews", []):
+        new = (
+            f"{rv['added']} new human labels, {rv['changed']} changed"
+            if rv["added"] or rv["changed"]
+            else f"nothing new ({rv['unchanged']} imported before)"
+        )
+        console.print(
+            escape(f"  reviews {Path(rv['path']).name}: {rv['rows']} rows, {new}")
+            + (escape(f"; {rv['skipped_count']} skipped, e.g. {rv['skipped'][0]}") if rv.get("skipped_count") else ""),
+            highlight=False,
+        )
     students = list(s["students"])
     for name, e in s["test_sets"].items():
         unscored = f" ({e['without_gold']} more without gold, not scored)" if e.get("without_gold") else ""

@@ -80,5 +80,18 @@ def check_inputs(spec: ProjectSpec, spec_path: Path) -> None:
         for col in [li.id_column, *li.columns]:
             if col not in columns:
                 problems.append(SpecError(f"{li.path.name} has no column {col!r}; its columns are {columns}", path=spec_path, field=f"label_imports[{i}]"))
+    for i, rv in enumerate(spec.reviews):
+        columns = _columns(rv.path, spec_path, f"reviews[{i}]", problems)
+        if columns is None:
+            continue
+        named = "example_id" in columns or {"source", "external_id"} <= set(columns)
+        if "corrected_label" not in columns or not named:
+            problems.append(
+                SpecError(
+                    f"{rv.path.name} is not a review file: it needs corrected_label and example_id (or source and external_id); its columns are {columns}",
+                    path=spec_path,
+                    field=f"reviews[{i}]",
+                )
+            )
     if problems:
         raise SpecError.several(problems)

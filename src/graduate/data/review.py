@@ -14,6 +14,8 @@ suspect first) or ``teacher_disagreement`` (repeated answers or audited configur
 
 Import reads ``example_id`` (checked against ``source`` and ``external_id`` when given),
 ``corrected_label``, ``reviewer`` and ``note`` of the rows whose ``corrected_label`` is filled in.
+A file without ``example_id`` names each item by ``source`` and ``external_id`` (the data's own id):
+such a file can be kept with the project (``reviews:`` in graduate.yaml) and read into any copy of its store.
 A correction is stored as a label of kind ``human`` by labeller ``human:REVIEWER``; a reviewer's
 later different answer for the same item replaces their earlier one and the old value goes to
 ``label_changes``. Rows with an unknown id, an id that does not match its source/external_id, a
@@ -249,17 +251,19 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     reader = csv.DictReader(io.StringIO(_open_text(path), newline=""))
     cols = reader.fieldnames or []
-    for need in ("example_id", "corrected_label"):
+    by_key = "example_id" not in cols and {"source", "external_id"} <= set(cols)  # a file written for another copy of the project
+    for need in ("corrected_label",) if by_key else ("example_id", "corrected_label"):
         if need not in cols:
             raise InputDataError(
-                f"no {need!r} column; a review file has the columns `graduate data review export` (or `graduate errors`) writes: {cols}",
+                f"no {need!r} column; a review file has the columns `graduate data review export` (or `graduate errors`) writes"
+                f" (or source and external_id in place of example_id): {cols}",
                 path=path,
                 column=need,
             )
     if "reviewer" not in cols and not reviewer:
         raise InputDataError("no 'reviewer' column and no --reviewer given: say who reviewed", path=path, column="reviewer")
     report = ReviewImport(str(path))
-    parsed: list[tuple[int, int, str, str, str | None, dict[str, str]]] = []
+    parsed: list[tuple[int, Any, str, str, str | None, dict[str, str]]] = []  # (line, store id or (source, external_id), label, reviewer, note, row)
     # rows are checked in two passes (the file's cells, then against the store): listed in file order
     skipped: list[tuple[int, str]] = []
 
@@ -278,12 +282,19 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
         if not corrected:
             report.not_reviewed += 1
             continue
-        raw_id = (row.get("example_id") or "").strip()
-        try:
-            ex_id = int(raw_id)
-        except ValueError:
-            skip(line, f"example_id {raw_id!r} is not a number")
-            continue
+        ex_id: int | tuple[str, str]
+        if by_key:
+            ex_id = ((row.get("source") or "").strip(), (row.get("external_id") or "").strip())
+            if not all(ex_id):
+                skip(line, "no source or external_id: say which item the label is for")
+                continue
+        else:
+            raw_id = (row.get("example_id") or "").strip()
+            try:
+                ex_id = int(raw_id)
+            except ValueError:
+                skip(line, f"example_id {raw_id!r} is not a number")
+                continue
         if multi_label:
             parts = [x.strip() for x in corrected.split(labelset.SEPARATOR) if x.strip()]
             unknown = [x for x in parts if x not in labels and x != labelset.NONE]
@@ -303,8 +314,14 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
     if not parsed:
         report.skipped = in_file_order()
         return report
-    ids = sorted({p[1] for p in parsed})
     with engine.begin() as conn:
+        if by_key:
+            found = _ids_by_key(conn, {p[1] for p in parsed})
+            unknown = [(p[0], p[1]) for p in parsed if p[1] not in found]
+            for line, (src, ext) in unknown:
+                skip(line, f"{src}/{ext} is not in the store (is the source named as in this project's data:, and imported?)")
+            parsed = [(line, found[key], *rest) for line, key, *rest in parsed if key in found]
+        ids = sorted({p[1] for p in parsed})
         stored: dict[int, tuple[str, str]] = {}
         for i in range(0, len(ids), 500):
             for ex_id, source, ext in conn.execute(
@@ -351,6 +368,20 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 report.added += 1
     report.skipped = in_file_order()
     return report
+
+
+def _ids_by_key(conn: Any, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Store ids of the items named by (source, external_id)."""
+    out: dict[tuple[str, str], int] = {}
+    by_source: dict[str, list[str]] = {}
+    for src, ext in keys:
+        by_source.setdefault(src, []).append(ext)
+    for src, exts in by_source.items():
+        for i in range(0, len(exts), 500):
+            q = select(examples_table.c.id, examples_table.c.external_id).where(examples_table.c.source == src, examples_table.c.external_id.in_(exts[i : i + 500]))
+            for ex_id, ext in conn.execute(q):
+                out[(src, ext)] = ex_id
+    return out
 
 
 def served_rows(engine: Engine, spec: Any, *, limit: int | None = None) -> list[dict[str, Any]]:

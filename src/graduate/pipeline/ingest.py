@@ -13,6 +13,7 @@ from graduate.data.examples import add_examples
 from graduate.privacy import redact_text
 from graduate.data.import_calls import ImportReport, import_log
 from graduate.data.import_labels import LabelImportReport, import_labels
+from graduate.data.review import ReviewImport, import_review
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.formats.prompt import item_texts
 from graduate.spec import DataSourceSpec, ProjectSpec, audit_configs
@@ -32,6 +33,7 @@ class Ingested:
     imports: list[ImportReport]
     loaded: list[LoadedSource]
     label_imports: list[LabelImportReport] = field(default_factory=list)
+    reviews: list[ReviewImport] = field(default_factory=list)
 
 
 def import_logs(project: "Project", progress: ProgressFn = no_progress) -> list[ImportReport]:
@@ -99,5 +101,17 @@ def load_label_imports(project: "Project", progress: ProgressFn = no_progress) -
     return out
 
 
+def load_reviews(project: "Project", progress: ProgressFn = no_progress) -> list[ReviewImport]:
+    """The spec's ``reviews`` files, as human labels (after the data: rows name its items)."""
+    todo = project.spec.reviews
+    out = []
+    for i, rv in enumerate(todo):
+        progress("import review files", i, len(todo))
+        out.append(import_review(project.engine, rv.path, project.spec.task.labels, reviewer=rv.reviewer, multi_label=project.spec.task.multi_label))
+    if todo:
+        progress("import review files", len(todo), len(todo))
+    return out
+
+
 def ingest(project: "Project", progress: ProgressFn = no_progress) -> Ingested:
-    return Ingested(import_logs(project, progress), load_data(project, progress), load_label_imports(project, progress))
+    return Ingested(import_logs(project, progress), load_data(project, progress), load_label_imports(project, progress), load_reviews(project, progress))

@@ -18,7 +18,7 @@ from graduate.store.runs import code_version
 
 from graduate.pipeline.assess import assess_board, check_test_sets, load_test_sets
 from graduate.pipeline.build import build
-from graduate.pipeline.ingest import Ingested, import_logs, load_data, load_label_imports
+from graduate.pipeline.ingest import Ingested, import_logs, load_data, load_label_imports, load_reviews
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.pipeline.report import write_html_report
 from graduate.pipeline.scoring import Scoreboard, evaluation_run
@@ -54,7 +54,7 @@ def run(project: "Project", progress: ProgressFn = no_progress) -> RunResult:
     imports = import_logs(project, progress)
     timings["import_logs_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    ingested = Ingested(imports, load_data(project, progress), load_label_imports(project, progress))
+    ingested = Ingested(imports, load_data(project, progress), load_label_imports(project, progress), load_reviews(project, progress))
     timings["load_data_s"] = time.perf_counter() - t
     load_test_sets(project)  # refuse a changed frozen test set before training anything
     augmented = None
@@ -190,6 +190,19 @@ def _summary(
         **(
             {"label_imports": [{"path": r.path, "rows": r.rows, "added": r.added, "changed": r.changed, "skipped": r.skipped[:20], "skipped_count": len(r.skipped)} for r in ingested.label_imports]}
             if ingested.label_imports
+            else {}
+        ),
+        **(
+            {
+                "reviews": [
+                    {
+                        "path": r.path, "rows": r.rows, "added": r.added, "changed": r.changed, "unchanged": r.unchanged,
+                        "skipped": r.skipped[:20], "skipped_count": len(r.skipped),
+                    }
+                    for r in ingested.reviews
+                ]
+            }
+            if ingested.reviews
             else {}
         ),
         "best_student": best,

@@ -8,7 +8,7 @@ from ``graduate.spec``.
 from graduate.spec.base import SPEC_FILENAME
 from graduate.spec.task import MULTI_LABEL_KINDS, ParseSpec, TaskSpec
 from graduate.spec.teacher import BatchSpec, FewShotSpec, LocalServerSpec, PriceSpec, TeacherSpec, TermsSpec
-from graduate.spec.data import DataSourceSpec, LabelImportSpec, LabellerSpec, SelectionSpec, TeacherLogSpec, TestSetSpec, TrainSpec
+from graduate.spec.data import DataSourceSpec, LabelImportSpec, LabellerSpec, ReviewFileSpec, SelectionSpec, TeacherLogSpec, TestSetSpec, TrainSpec
 from graduate.spec.students import StudentSpec
 from graduate.spec.serve import DEFAULT_PROXY_ROUTES, MiddleSpec, MonitorSpec, PromoteSpec, ProxySpec, ServeSpec, ServingSpec
 from graduate.spec.evaluation import BiasPairSpec, DEFAULT_IDENTITY_TERMS, EvaluationSpec
@@ -21,4 +21,4 @@ from graduate.spec.model_selection import ModelSelectionSpec
 from graduate.spec.project import ProjectSpec
 from graduate.spec.load import load_spec, parse_spec, spec_hash
 
-__all__ = ['MiddleSpec', 'ModelSelectionSpec', 'PromoteSpec', 'BatchSpec', 'MULTI_LABEL_KINDS', 'AugmentSpec', 'CounterfactualSpec', 'TermsSpec', 'PII_TYPES', 'PrivacySpec', 'SPEC_FILENAME', 'AuditConfig', 'AuditSpec', 'BalanceSpec', 'BiasPairSpec', 'CleanSpec', 'DEFAULT_IDENTITY_TERMS', 'DEFAULT_PROXY_ROUTES', 'DataSourceSpec', 'DiversitySpec', 'EnsembleSpec', 'EvaluationSpec', 'FewShotSpec', 'FilterSpec', 'LabelIssueSpec', 'LabelImportSpec', 'LabellerSpec', 'LocalServerSpec', 'MonitorSpec', 'NearDuplicateSpec', 'ParseSpec', 'PriceSpec', 'ProjectSpec', 'ProxySpec', 'SelectionSpec', 'ServeSpec', 'ServingSpec', 'StoreSpec', 'StudentSpec', 'TaskSpec', 'TeacherConfigSpec', 'TeacherLogSpec', 'TeacherSpec', 'TestSetSpec', 'TrainSpec', 'audit_configs', 'load_spec', 'parse_spec', 'spec_hash']
+__all__ = ['MiddleSpec', 'ModelSelectionSpec', 'PromoteSpec', 'BatchSpec', 'MULTI_LABEL_KINDS', 'AugmentSpec', 'CounterfactualSpec', 'TermsSpec', 'PII_TYPES', 'PrivacySpec', 'SPEC_FILENAME', 'AuditConfig', 'AuditSpec', 'BalanceSpec', 'BiasPairSpec', 'CleanSpec', 'DEFAULT_IDENTITY_TERMS', 'DEFAULT_PROXY_ROUTES', 'DataSourceSpec', 'DiversitySpec', 'EnsembleSpec', 'EvaluationSpec', 'FewShotSpec', 'FilterSpec', 'LabelIssueSpec', 'LabelImportSpec', 'LabellerSpec', 'LocalServerSpec', 'MonitorSpec', 'NearDuplicateSpec', 'ParseSpec', 'PriceSpec', 'ProjectSpec', 'ProxySpec', 'ReviewFileSpec', 'SelectionSpec', 'ServeSpec', 'ServingSpec', 'StoreSpec', 'StudentSpec', 'TaskSpec', 'TeacherConfigSpec', 'TeacherLogSpec', 'TeacherSpec', 'TestSetSpec', 'TrainSpec', 'audit_configs', 'load_spec', 'parse_spec', 'spec_hash']

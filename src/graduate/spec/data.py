@@ -44,6 +44,16 @@ class LabelImportSpec(_Model):
     values: dict[str, str] = Field(default_factory=dict, description="Maps raw values to labels; empty: values are labels.")
 
 
+class ReviewFileSpec(_Model):
+    """A review file kept with the project: reviewers' labels (``corrected_label``) for items named by
+    ``source`` and ``external_id`` (or a store's ``example_id``), imported by `graduate run` as human
+    labels that win over the teacher's, as `graduate data review import` does (importing it again
+    changes nothing)."""
+
+    path: Path = Field(description="The review CSV, relative to the project directory.")
+    reviewer: str | None = Field(None, min_length=1, pattern=r"\S", description="Who reviewed, for rows whose reviewer cell is empty.")
+
+
 class TeacherLogSpec(_Model):
     """Recorded teacher calls to import into the call log."""
 

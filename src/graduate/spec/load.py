@@ -75,6 +75,8 @@ def load_spec(path: Path | str) -> tuple[ProjectSpec, Path]:
         d.path = (root / d.path).resolve()
     for li in spec.label_imports:
         li.path = (root / li.path).resolve()
+    for rv in spec.reviews:
+        rv.path = (root / rv.path).resolve()
     for log in spec.teacher_logs:
         log.input = (root / log.input).resolve()
         if log.output is not None:

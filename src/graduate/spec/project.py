@@ -15,7 +15,7 @@ from graduate.errors import SpecError
 from graduate.spec.base import SPEC_FILENAME, _Model
 from graduate.spec.audit import AuditSpec
 from graduate.spec.clean import CleanSpec
-from graduate.spec.data import DataSourceSpec, LabelImportSpec, TeacherLogSpec, TestSetSpec, TrainSpec
+from graduate.spec.data import DataSourceSpec, LabelImportSpec, ReviewFileSpec, TeacherLogSpec, TestSetSpec, TrainSpec
 from graduate.spec.augment import AugmentSpec
 from graduate.spec.evaluation import EvaluationSpec
 from graduate.spec.model_selection import ModelSelectionSpec
@@ -37,6 +37,9 @@ class ProjectSpec(_Model):
     teacher_logs: list[TeacherLogSpec] = Field(default_factory=list, description="Recorded teacher calls to import.")
     label_imports: list[LabelImportSpec] = Field(
         default_factory=list, description="Labels earlier labellers gave (e.g. an old spreadsheet of LLM labels), compared with gold on the test sets."
+    )
+    reviews: list[ReviewFileSpec] = Field(
+        default_factory=list, description="Review files kept with the project (reviewers' labels by source and external_id), imported by `graduate run`; they win over the teacher's labels."
     )
     train: TrainSpec = Field(default_factory=TrainSpec, description="The training pool.")
     test_sets: list[TestSetSpec] = Field(default_factory=list, description="Frozen, versioned test sets, evaluated against gold.")
