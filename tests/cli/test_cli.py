@@ -264,3 +264,39 @@ def test_check_names_a_base_model_or_layer_count_that_training_would_refuse(tiny
     spec_path.write_text(yaml.safe_dump(spec))
     ok = graduate("check", str(tiny_project))
     assert ok.returncode == 0 and "ok" in ok.stdout, ok.stderr
+
+
+YAML_WORDS = ["yes", "no", "null", "true", "on", "off", "~", "it's", "a: b", "#bad", "[x]", "{y}", "*ref", "&anchor", "!tag", "1e3", "0x1F", '"q"', "- item", "%pct", "@at", "`tick`"]
+
+
+def test_init_keeps_any_label_and_task_name_a_string_or_writes_nothing(tmp_path):
+    # Labels and the task name were written into the YAML unquoted: yes/no became booleans, "a: b"
+    # a mapping, "#bad" a comment, and the broken file was left behind (a rerun said --force).
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from typer.testing import CliRunner
+
+    from graduate.cli.app import app
+    from graduate.errors import GraduateError
+    from graduate.spec import load_spec
+
+    label = st.sampled_from(YAML_WORDS) | st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=12).filter(lambda s: "," not in s)
+    counter = iter(range(10**6))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(labels=st.lists(label, min_size=2, max_size=4), task=st.sampled_from(["spam: filter", "yes", "#t", "ok"]))
+    def check(labels: list[str], task: str) -> None:
+        target = tmp_path / f"p{next(counter)}"
+        res = CliRunner().invoke(app, ["init", str(target), "--labels", ",".join(labels), "--task", task])
+        wanted = [x.strip() for x in labels if x.strip()]
+        if res.exit_code == 0:
+            spec, _ = load_spec(target)
+            assert spec.task.labels == wanted and spec.task.name == task
+        else:
+            # the CLI's main() turns it into one line and exit 2 (in-process, the error itself)
+            assert isinstance(res.exception, GraduateError) and not (target / "graduate.yaml").exists(), res.output
+
+    check()
+    res = CliRunner().invoke(app, ["init", str(tmp_path / "named"), "--labels", "yes,no", "--task", "spam: filter"])
+    assert res.exit_code == 0, res.output
+    assert load_spec(tmp_path / "named")[0].task.labels == ["yes", "no"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import typer
@@ -98,6 +99,13 @@ seed: 0
 """
 
 
+def check_scaffold(body: str, spec_path: Path) -> None:
+    from graduate.spec import parse_spec
+    from graduate.spec.load import read_yaml
+
+    parse_spec(read_yaml(body), path=spec_path)
+
+
 def init(
     directory: Path = typer.Argument(..., help="Directory to create the project in."),
     task: str = typer.Option("my-task", help="Task name."),
@@ -125,9 +133,13 @@ def init(
         (directory / "data").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SpecError(f"cannot create the project folder here ({exc.strerror}); give a folder you can write to", path=directory) from None
-    values = {"task": task, "dir": directory, "labels": ", ".join(label_list), "label_list": ", ".join(label_list), "model": model}
-    body = TASK_TEMPLATE + (LOCAL_TEACHER if teacher == "local" else OPENAI_TEACHER) + DATA_TEMPLATE
-    spec_path.write_text(body.format(**values), encoding="utf-8")
+    # Names go in as quoted YAML scalars (JSON strings are YAML): labels such as yes, no, null,
+    # "a: b" or "#bad" stay strings. The prompt is a block scalar and takes them as written.
+    quoted = [json.dumps(x, ensure_ascii=False) for x in label_list]
+    values = {"task": json.dumps(task, ensure_ascii=False), "dir": directory, "labels": ", ".join(quoted), "label_list": ", ".join(label_list), "model": json.dumps(model, ensure_ascii=False)}
+    body = (TASK_TEMPLATE + (LOCAL_TEACHER if teacher == "local" else OPENAI_TEACHER) + DATA_TEMPLATE).format(**values)
+    check_scaffold(body, spec_path)  # nothing is written when the options make an invalid spec
+    spec_path.write_text(body, encoding="utf-8")
     items = directory / "data" / "items.csv"
     if not items.exists():
         with items.open("w", newline="", encoding="utf-8") as f:
