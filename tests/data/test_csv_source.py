@@ -89,3 +89,14 @@ def test_a_file_with_no_usable_row_is_an_error_naming_why(tmp_path, content, mes
     with pytest.raises(InputDataError, match=message):
         require_items(items, rep, f)
     require_items(*read_items(write(tmp_path, b"id,text\n1,\n2,ok\n"), text_column="text", id_column="id"), f)
+
+
+def test_a_row_with_more_cells_than_the_header_is_skipped_and_named_not_cut_short(tmp_path):
+    # "1,Great product, would buy again" was stored as 'Great product', nothing said.
+    f = write(tmp_path, b'id,text\n1,Great product, would buy again\n2,"quoted, kept whole"\n3,"two\nlines",extra,more\n')
+    items, rep = read_items(f, text_column="text", id_column="id")
+    assert [(i.external_id, i.text) for i in items] == [("2", "quoted, kept whole")]
+    assert rep.skipped == [
+        f"{f}:2: 1 more cell(s) than the header's 2 columns; quote a text that holds commas (\"...\")",
+        f"{f}:5: 2 more cell(s) than the header's 2 columns; quote a text that holds commas (\"...\")",
+    ]

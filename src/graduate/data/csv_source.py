@@ -108,6 +108,11 @@ def read_items(
     for row in reader:
         line, last_start, row_start = reader.line_num, row_start, reader.line_num + 1
         report.rows += 1
+        if None in row:  # cells past the header: the text was probably cut at an unquoted comma
+            report.skipped.append(
+                f"{path}:{line}: {len(row[None])} more cell(s) than the header's {len(columns)} columns; quote a text that holds commas (\"...\")"  # type: ignore[index]
+            )
+            continue
         text = row.get(text_column)
         if text is None or not text.strip():
             report.skipped.append(f"{path}:{line}: empty text in column {text_column!r}")
