@@ -81,3 +81,23 @@ def test_bad_files_and_specs_are_one_line(tiny_project: Path) -> None:
     _with_import(tiny_project, separator=";")
     with pytest.raises(SpecError, match=r"label_imports\[0\]: separator is set for multi-label tasks"):
         Project.load(tiny_project)
+
+
+def test_an_item_labelled_twice_differently_keeps_neither_and_a_repeated_column_is_refused(tiny_project: Path) -> None:
+    # The last row used to win silently; a header naming a column twice was read from the last one.
+    ids = _ids(tiny_project)
+    _write(tiny_project / "old.csv", [(ids[0], "1", "0"), (ids[1], "0", "0"), (ids[0], "0", "0"), (ids[1], "0", "0"), (ids[0], "1", "0")])
+    _with_import(tiny_project)
+    proj = Project.load(tiny_project)
+    load_data(proj)
+    (rep,) = load_label_imports(proj)
+    path = tiny_project / "old.csv"
+    assert rep.skipped == [f"{path}:4: column 'old model': id '{ids[0]}' is 'bad' at line 2 and 'ok' here; neither is kept"]
+    with proj.engine.connect() as conn:
+        stored = dict(conn.execute(select(labels.c.labeller, labels.c.label).where(labels.c.labeller == "import:old model")).all())
+    assert rep.added == 3 and stored == {"import:old model": "ok"}  # only ids[1]; 'older model' agrees with itself
+    (path).write_text(f"item,old model,old model,older model\n{ids[0]},1,0,0\n")
+    with pytest.raises(InputDataError, match=r"old.csv:1 \(column 'old model'\): the header names column 'old model' more than once"):
+        load_label_imports(proj)
+    with pytest.raises(SpecError, match=r"label_imports\[0\]: old.csv names column 'old model' more than once"):
+        Project.load(tiny_project).check_test_sets()

@@ -48,10 +48,14 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec) -> Labe
     for col in [spec.id_column, *spec.columns]:
         if col not in columns:
             raise InputDataError(f"no column {col!r}; the columns are {columns}; fix label_imports[] (id_column / columns)", path=path, column=col)
+        if columns.count(col) > 1:  # a row read as a dict would keep only the last of them
+            raise InputDataError.repeated_column(col, path=path, line=1)
     report = LabelImportReport(str(path))
     with engine.connect() as conn:
         ids = dict(conn.execute(select(examples.c.external_id, examples.c.id).where(examples.c.source == spec.source)).all())
     rows: dict[tuple[int, str], str] = {}
+    first_line: dict[tuple[int, str], int] = {}
+    conflicts: set[tuple[int, str]] = set()
     for row in reader:
         report.rows += 1
         line = reader.line_num
@@ -69,7 +73,16 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec) -> Labe
             if bad is not None:
                 report.skipped.append(f"{path}:{line}: column {col!r}: {bad!r} is no label of {task.labels}")
                 continue
-            rows[(ex, labeller_name(col))] = value  # type: ignore[assignment]
+            key = (ex, labeller_name(col))
+            if key in conflicts:
+                continue
+            if key in rows and rows[key] != value:  # the same item labelled twice, differently: neither is guessed at
+                report.skipped.append(f"{path}:{line}: column {col!r}: id {ext!r} is {rows[key]!r} at line {first_line[key]} and {value!r} here; neither is kept")
+                conflicts.add(key)
+                del rows[key]
+                continue
+            rows[key] = value  # type: ignore[assignment]
+            first_line.setdefault(key, line)
     created = now()
     with engine.begin() as conn:
         stored = {

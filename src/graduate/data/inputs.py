@@ -80,6 +80,8 @@ def check_inputs(spec: ProjectSpec, spec_path: Path) -> None:
         for col in [li.id_column, *li.columns]:
             if col not in columns:
                 problems.append(SpecError(f"{li.path.name} has no column {col!r}; its columns are {columns}", path=spec_path, field=f"label_imports[{i}]"))
+            elif columns.count(col) > 1:
+                problems.append(SpecError(f"{li.path.name} names column {col!r} more than once in its header; rename the other one", path=spec_path, field=f"label_imports[{i}]"))
     for i, rv in enumerate(spec.reviews):
         columns = _columns(rv.path, spec_path, f"reviews[{i}]", problems)
         if columns is None:
