@@ -192,6 +192,7 @@ def test_labels_student_names_and_paths_that_look_like_rich_markup_print_as_writ
     spec["data"][0]["gold_values"] = {"0": "[bold]", "1": "[extra]"}
     spec["students"][1]["name"] = "[red]tfidf"
     spec["clean"] = {"balance": {"strategy": "class_weight"}}
+    spec["test_sets"][0]["name"] = "test[v2]"
     (root / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
     check = graduate("check", str(root))
@@ -209,6 +210,12 @@ def test_labels_student_names_and_paths_that_look_like_rich_markup_print_as_writ
     balance = graduate("data", "balance", str(root))
     assert balance.returncode == 0, balance.stderr
     assert "[bold]" in balance.stdout and "[extra]" in balance.stdout
+    errors = graduate("errors", str(root))
+    assert errors.returncode == 0, errors.stderr
+    assert "test[v2]" in errors.stdout
+    audit = graduate("teacher", "audit", str(root))
+    assert audit.returncode == 0, audit.stderr
+    assert "test[v2]" in audit.stdout
 
 
 def test_check_and_run_name_the_rows_they_skip_and_refuse_a_file_without_rows(tiny_project):

@@ -27,14 +27,14 @@ def errors(
     analysis = proj.error_analysis(student=student, test_sets=test_set or None)
     files = analysis.export(out or proj.workdir / "errors")
 
-    tab = Table(title=f"who was right: {escape(analysis.student)} vs the teacher ({proj.spec.teacher.model})", title_justify="left")
+    tab = Table(title=f"who was right: {escape(analysis.student)} vs the teacher ({escape(proj.spec.teacher.model)})", title_justify="left")
     tab.add_column("test set")
     tab.add_column("items", justify="right")
     tab.add_column("both right", justify="right")
     for g in GROUPS:
         tab.add_column(GROUP_TITLES[g], justify="right")
     for ts, c in analysis.counts.items():
-        tab.add_row(ts, str(c["items"]), str(c["both_right"]), *[str(c[g]) for g in GROUPS])
+        tab.add_row(escape(ts), str(c["items"]), str(c["both_right"]), *[str(c[g]) for g in GROUPS])
     console.print(tab)
 
     for g in GROUPS:

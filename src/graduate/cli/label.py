@@ -65,7 +65,7 @@ def label(
     ]:
         t.add_row(name, str(value))
     for lab, n in sorted(counts.items()):
-        t.add_row(f"label {lab}", str(n))
+        t.add_row(escape(f"label {lab}"), str(n))
     t.add_row("cost of this run", f"${stats.cost_usd:,.4f}" if stats.cost_usd >= 0.0001 or not stats.cost_usd else "< $0.0001")
     console.print(t)
     for e in stats.errors[:5]:

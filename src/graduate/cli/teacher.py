@@ -189,7 +189,7 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
             rep = "–" if not m.get("repeated_items") else f"{m['disagreeing_items']}/{m['repeated_items']} ({_pct(m['disagreement_rate'])})"
             t.add_row(
                 title(c),
-                name,
+                escape(name),
                 "–" if c["kind"] == "ensemble" else f"{m.get('parse_failures', 0)} ({_pct(m.get('parse_failure_rate'))})",
                 "–" if c["kind"] == "ensemble" else str(m.get("failed_calls", 0)),
                 fmt_usd(m.get("cost_per_1k_usd"), bool(m.get("cost_estimated"))),
