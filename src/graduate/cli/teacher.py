@@ -204,7 +204,7 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
         ceiling = ", ".join(f"{k} {fmt(v)}" for k, v in rec["ceiling"].items())
         console.print(f"\n[bold]recommended for graduate label:[/] {escape(rec['name'])} " + escape(f"({rec['labeller']}{', n=' + str(rec['n']) if rec['n'] > 1 else ''}): {rec['reason']}"), highlight=False)
         console.print(
-            f"[bold]its agreement with gold[/]: {ceiling}. A student that learns its labels usually lands near this, "
+            f"[bold]its agreement with gold[/]: {escape(ceiling)}. A student that learns its labels usually lands near this, "
             "and can exceed it (it averages out the teacher's random mistakes); it is a reference, not a ceiling.",
             highlight=False,
         )
