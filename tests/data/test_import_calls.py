@@ -147,7 +147,7 @@ def test_import_never_crashes_on_garbage(tmp_path_factory, lines):
     assert rep.added + len(rep.problems) <= len(lines)
 
 
-@pytest.mark.parametrize("bad", ["abc", None, -3, 1.5, True])
+@pytest.mark.parametrize("bad", ["abc", None, -3, 1.5, True, 2**31, 10**30])
 def test_a_usage_count_that_is_not_a_whole_number_skips_that_line_only(tmp_path, bad):
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     shutil.copy(TINY / "gpt-4-1106-preview.simple.batch_input.jsonl", inp)
@@ -158,5 +158,7 @@ def test_a_usage_count_that_is_not_a_whole_number_skips_that_line_only(tmp_path,
     out.write_text("\n".join(lines_out) + "\n")
     engine = engine_at(tmp_path)
     rep = import_log(engine, inp, out, price_for=PRICES.get)
-    assert rep.problems == [f"{out}:4: usage.prompt_tokens is {bad!r}, not a whole number of tokens; fix or drop the line"]
+    shown = repr(bad) if len(repr(bad)) <= 40 else repr(bad)[:37] + "..."
+    # a count past any context window (10**30 overflowed the store's integer and crashed the whole import)
+    assert rep.problems == [f"{out}:4: usage.prompt_tokens is {shown}, not a whole number of tokens (0 to 2,147,483,647); fix or drop the line"]
     assert rep.added == len(lines_out) - 1 == count(engine)

@@ -26,6 +26,7 @@ from graduate.formats.prompt import item_texts as _item_texts
 from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 PriceLookup = Callable[[str], PriceSpec | None]
+MAX_TOKENS = 2**31  # far above any context window; the store keeps counts as 64-bit integers
 item_texts_default = _item_texts([])
 
 
@@ -114,8 +115,9 @@ def _record(
     if isinstance(usage, dict) and "prompt_tokens" in usage and "completion_tokens" in usage:
         tin, tout = usage["prompt_tokens"], usage["completion_tokens"]
         for key, value in (("prompt_tokens", tin), ("completion_tokens", tout)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                problems.append(f"{where}: usage.{key} is {value!r}, not a whole number of tokens; fix or drop the line")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TOKENS:
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                problems.append(f"{where}: usage.{key} is {shown}, not a whole number of tokens (0 to {MAX_TOKENS - 1:,}); fix or drop the line")
                 return None
         estimated = False
     else:
