@@ -19,6 +19,7 @@ class Item:
     gold: str | None = None
     tags: list[str] = field(default_factory=list)
     group: str | None = None
+    line: int | None = None  # where the row is in its data file, for messages
 
 
 @dataclass
@@ -149,7 +150,7 @@ def read_items(
                     continue
         tags = [t.strip() for t in (row.get(tags_column) or "").split(tag_separator) if t.strip()] if tags_column else []
         group = ((row.get(group_column) or "").strip() or None) if group_column else None
-        items.append(Item(ext, text, gold, tags, group))
+        items.append(Item(ext, text, gold, tags, group, line))
     # Only the last row can have run to the end of the file.
     if report.rows:
         _check_quotes(path, content, last_start, reader.line_num)

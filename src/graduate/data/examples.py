@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Engine, select, update
@@ -28,7 +29,7 @@ class Example:
     group: str | None = None
 
 
-def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None) -> int:
+def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None) -> int:
     """Insert items not yet stored (keyed by source and id); gold labels go in as kind=gold.
 
     Returns how many examples were added. An item already stored keeps its example, and the file
@@ -38,12 +39,25 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
     forgotten with ``graduate privacy forget`` (its text hash is kept) is never added again.
     """
     with engine.begin() as conn:
-        return add_examples_in(conn, source, items, gold_labeller=gold_labeller)
+        return add_examples_in(conn, source, items, gold_labeller=gold_labeller, path=path)
 
 
-def add_examples_in(conn: Any, source: str, items: Iterable[Item], *, gold_labeller: str | None = None) -> int:
+def _first_difference(old: str, new: str, context: int = 20, width: int = 60) -> tuple[int, str, str]:
+    """Where two texts first differ, and each one's excerpt from a little before it."""
+    at = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+    start = max(0, at - context)
+
+    def cut(text: str) -> str:
+        piece = text[start : start + width]
+        return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
+
+    return at, cut(old), cut(new)
+
+
+def add_examples_in(conn: Any, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None) -> int:
     """``add_examples`` inside the caller's transaction (what it adds commits or rolls back with
-    whatever else the caller writes there)."""
+    whatever else the caller writes there). ``path``: the data file the items came from, named
+    (with the item's line) in an error."""
     items = list(items)
     created = now()
     gone = set(conn.execute(select(forgotten_keys.c.value).where(forgotten_keys.c.kind == "text_hash")).scalars())
@@ -60,10 +74,12 @@ def add_examples_in(conn: Any, source: str, items: Iterable[Item], *, gold_label
                     "set it back, or start a new store for the other setting",
                     path=source,
                 )
+            at, was, now_ = _first_difference(old["text"], it.text)
             raise InputDataError(
-                f"id {it.external_id!r} is stored with another text ({old['text'][:60]!r}, now {it.text[:60]!r}); "
+                f"id {it.external_id!r} of data source {source!r} is stored with another text (from character {at + 1}: {was!r}, now {now_!r}); "
                 "ids must stay with their text: give the edited row a new id",
-                path=source,
+                path=path or source,
+                line=it.line if path else None,
             )
     added = insert_ignore(
         conn,

@@ -83,7 +83,7 @@ def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[Lo
         items, report = read_source(spec, src)
         if project.input_redactor is not None:  # privacy.redact_teacher_input: stored and sent redacted
             items = [dataclasses.replace(it, text=redact_text(project.input_redactor, it.text)) for it in items]
-        added = add_examples(project.engine, src.name, items, gold_labeller=f"gold:{src.name}")
+        added = add_examples(project.engine, src.name, items, gold_labeller=f"gold:{src.name}", path=src.path)
         out.append(LoadedSource(src.name, added, report))
     progress("load data", len(spec.data), len(spec.data))
     return out
