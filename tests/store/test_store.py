@@ -180,3 +180,24 @@ def test_store_urls_in_messages_hide_passwords() -> None:
     with pytest.raises(StoreError) as err:
         open_engine("postgresql+nosuchdriver://bob:hunter2@127.0.0.1:1/x")
     assert "hunter2" not in str(err.value) and "bob:***@" in str(err.value)
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> None:
+    # `graduate status P & graduate status P` on a new project: the second failed with "table
+    # datasets already exists" (both ran the first migration). They now take turns.
+    import subprocess
+    import sys
+    import time
+
+    start = time.time() + 3.0  # every process waits for the same moment, then opens the store
+    code = (
+        "import time, sys\n"
+        f"time.sleep(max(0.0, {start!r} - time.time()))\n"
+        "from graduate.store.db import open_engine, schema_version\n"
+        f"e = open_engine({store_url!r})\n"
+        "print(schema_version(e))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-500:] for _, err in results]
+    assert len({out.strip() for out, _ in results}) == 1

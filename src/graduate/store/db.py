@@ -7,6 +7,8 @@ reader never blocks the writer; any other SQLAlchemy URL (PostgreSQL) works the 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -15,6 +17,11 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from graduate.errors import StoreError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock file; open a new store from one process first
+    fcntl = None  # type: ignore[assignment]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -63,15 +70,39 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+_MIGRATE_LOCK_KEY = 7_203_013  # PostgreSQL: the advisory lock that serialises migrations
+
+
 def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration. Two processes opening a new store at once take
+    turns (SQLite: a lock file beside the database; PostgreSQL: an advisory lock), so the second
+    finds the schema made instead of creating the same tables again."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with _migration_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or fcntl is None:
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def schema_version(engine: Engine) -> str | None:
