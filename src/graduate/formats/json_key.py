@@ -31,6 +31,10 @@ def _key_fallback(text: str, key: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _all_values(text: str, key: str) -> list[str]:
+    return re.findall(r"""["']?%s["']?\s*[:=]\s*["']?([A-Za-z0-9_.\-]+)""" % re.escape(key), text)
+
+
 _FIELD = re.compile(r"""^[ \t]*["']?([A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:[ \t]*""", re.MULTILINE)
 
 
@@ -87,6 +91,12 @@ class JsonKeyFormat:
         label = label_from_raw(raw, self.spec, self.labels)
         if label is None:
             return ParsedAnswer(None, raw, f"{self.key}={raw!r} is not a known answer", fields)
+        # An answer that gives the key twice, with values of different labels ({"is_bad": 1} ...
+        # "actually, {"is_bad": 0}"), is not guessed at: neither the first nor the last is the answer.
+        said = dict.fromkeys(v for v in _all_values(content, self.key) if label_from_raw(v, self.spec, self.labels) is not None)
+        labels = {label_from_raw(v, self.spec, self.labels) for v in said}
+        if len(labels) > 1:
+            return ParsedAnswer(None, raw, f"the answer gives {self.key} more than once, with different values {list(said)}", fields)
         return ParsedAnswer(label, raw, None, fields)
 
     def answer_offset(self, text: str, parsed: ParsedAnswer) -> int | None:

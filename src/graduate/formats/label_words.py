@@ -1,4 +1,6 @@
-"""``label_words``: exactly one label's words appear in the answer, as whole words, any case."""
+"""``label_words``: exactly one label's words appear in the answer, as whole words, any case; a
+word right after a negation ("not bad", "non-toxic") makes the answer unreadable, never the
+negated label (a word inside a longer label word, "toxic" in "non-toxic", counts as that word)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,10 @@ import re
 
 from graduate.formats.base import ParsedAnswer, empty
 from graduate.spec import ParseSpec
+
+
+# A negation right before a label word: "not bad", "isn't toxic", "never spam", "no toxicity", "non-toxic".
+_NEGATION = r"(?:\bnot|\bno|\bnever|\bwithout|n't|\bnon)(?:\s+(?:a|an|at\s+all|really|very|exactly))?[\s-]+$"
 
 
 class LabelWordsFormat:
@@ -20,11 +26,18 @@ class LabelWordsFormat:
         if bad is not None:
             return bad
         lowered = (content or "").lower()
-        found = [
-            lab
+        hits = [
+            (lab, w, m.start(), m.end())
             for lab, ws in self.words.items()
-            if any(re.search(r"(?<![\w])%s(?![\w])" % re.escape(w.lower()), lowered) for w in ws)
+            for w in ws
+            for m in re.finditer(r"(?<![\w])%s(?![\w])" % re.escape(w.lower()), lowered)
         ]
+        # A word inside a longer label word ("toxic" in "non-toxic") is that longer word's, not its own.
+        hits = [h for h in hits if not any(o[2] <= h[2] and h[3] <= o[3] and o[3] - o[2] > h[3] - h[2] for o in hits)]
+        found = [lab for lab in self.words if any(h[0] == lab for h in hits)]
+        negated = [h[1] for h in hits if re.search(_NEGATION, lowered[max(0, h[2] - 40) : h[2]])]
+        if negated:  # "not bad", "non-toxic": the word is there, its label is not what the answer says
+            return ParsedAnswer(None, None, f"the answer negates a label word ({negated[0]!r}); ask for the label alone")
         if len(found) == 1:
             return ParsedAnswer(found[0], found[0])
         if not found:
