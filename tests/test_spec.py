@@ -151,3 +151,19 @@ def test_a_folder_as_a_data_path_is_named_as_a_folder(tmp_path):
 def test_a_bad_command_line_option_is_labelled_option_not_spec():
     assert str(SpecError("must be a number", field="--budget")) == "option: --budget: must be a number"
     assert str(SpecError("unknown field", field="teacher.x")) == "spec: teacher.x: unknown field"
+
+
+def test_a_value_yaml_did_not_read_as_text_says_to_quote_it(tmp_path):
+    # `labels: [yes, no]` and `gold_values: {0: ok}` said only "Input should be a valid string", the
+    # second at "gold_values[0].[key]".
+    spec = yaml.safe_load((Path(__file__).parent / "fixtures" / "tiny" / "graduate.yaml").read_text())
+    text = yaml.safe_dump(spec, sort_keys=False)
+    text = text.replace("labels:\n  - ok\n  - bad", "labels: [yes, no]").replace("gold_values:\n    '0': ok\n    '1': bad", "gold_values: {0: ok, 1: bad}")
+    assert "labels: [yes, no]" in text and "gold_values: {0: ok, 1: bad}" in text
+    (tmp_path / "graduate.yaml").write_text(text)
+    with pytest.raises(SpecError) as err:
+        load_spec(tmp_path)
+    lines = str(err.value).splitlines()
+    assert any(line.endswith('task.labels[0]: Input should be a valid string (YAML read it as bool true: words such as yes/no/on/off/null and numbers need quotes, e.g. "yes", "0")') for line in lines), lines
+    assert any("data[0].gold_values key 0: Input should be a valid string (YAML read it as int 0:" in line for line in lines), lines
+    assert not any("[key]" in line for line in lines)

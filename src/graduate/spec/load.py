@@ -45,9 +45,25 @@ def read_yaml(text: str) -> Any:
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    for i, part in enumerate(loc):
+        if part == "[key]":  # pydantic's mark for a mapping's key: "gold_values[0].[key]" reads as "gold_values key 0"
+            continue
+        key = i + 1 < len(loc) and loc[i + 1] == "[key]"
+        if key:
+            out += f" key {part!r}" if not isinstance(part, int) else f" key {part}"
+        else:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _yaml_hint(err: dict[str, Any]) -> str:
+    """A string field given a value YAML did not read as text: say so, and to quote it."""
+    value = err.get("input")
+    if err["type"] != "string_type" or not isinstance(value, (bool, int, float)) and value is not None:
+        return ""
+    kind = "null" if value is None else type(value).__name__
+    shown = {True: "true", False: "false", None: "null"}.get(value, repr(value)) if isinstance(value, bool) or value is None else repr(value)
+    return f" (YAML read it as {kind} {shown}: words such as yes/no/on/off/null and numbers need quotes, e.g. \"yes\", \"0\")"
 
 
 def load_spec(path: Path | str) -> tuple[ProjectSpec, Path]:
@@ -97,6 +113,7 @@ def parse_spec(raw: dict[str, Any], *, path: Path | str | None = None) -> Projec
                 msg = "unknown field (misspelt?); see `graduate spec-help` for the fields allowed"
             elif err["type"] == "missing":
                 msg = "required field is missing"
+            msg += _yaml_hint(err)
             problems.append(SpecError(msg, path=path, field=loc or None))
         # Every problem, one line each: fixing them one run at a time is the slow way.
         raise SpecError.several(problems) from None
