@@ -132,3 +132,53 @@ def test_feedback_on_a_shadow_item_waits_for_its_teacher_comparison(served: Path
             r = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "ok", "reviewer": "alice"})
             assert r.status_code == 200 and r.json()["status"] == "added", r.text
             assert slow_teacher.stats()["ok"] == 1
+
+
+def multi_label_project(root: Path) -> Path:
+    """A trained three-label project (tests/test_multilabel_edges.py's synthetic items), tfidf-logreg only."""
+    import yaml
+
+    from test_multilabel_edges import make_project
+
+    project = make_project(root, ["care", "equality", "loyalty"], {"kind": "label_list", "none": "none"})
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["students"] = [{"kind": "tfidf-logreg"}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw))
+    Project.load(project).run()
+    return project
+
+
+def test_multi_label_feedback_with_a_string_naming_no_known_label_is_a_422(tmp_path: Path, monkeypatch) -> None:
+    """A string label on a multi-label server was decoded with a ValueError left uncaught (500), and
+    "" or ";" were stored as the empty set; the empty set is asked for by name ("(none)" or [])."""
+    from servers.graduate_server import KEY
+
+    monkeypatch.setenv("GRADUATE_API_KEYS", KEY)
+    proj = Project.load(multi_label_project(tmp_path / "ml"))
+    labels = proj.spec.task.labels
+    with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        rid = client.post("/v1/classify", json={"texts": ["w0a w0b a text to label"]}).json()["id"]
+
+        def send(label: object) -> httpx.Response:
+            return client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": label, "reviewer": "r"})
+
+        for bad in ["care;bogus", "nonsense", "care, equality", ["care", "bogus"]]:
+            r = send(bad)
+            assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_label" and r.json()["error"]["param"] == "label", (bad, r.text)
+        assert "['bogus'] is not a list of labels of" in send("care;bogus").json()["error"]["message"]
+        for blank in ["", ";", "  ", " ; "]:
+            r = send(blank)
+            assert r.status_code == 422 and "names no label" in r.json()["error"]["message"] and "'(none)'" in r.json()["error"]["message"], (blank, r.text)
+        assert send("(none)").json()["label"] == "(none)" and send([]).json()["label"] == "(none)"
+        assert send("equality;care").json()["label"] == "care;equality"
+
+        @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(parts=st.lists(st.sampled_from([*labels, "", " ", "(none)", "bogus", ", "]) | st.text(max_size=8), max_size=4), sep=st.sampled_from([";", ", ", ","]))
+        def any_string(parts: list[str], sep: str) -> None:
+            value = sep.join(parts)
+            r = send(value)
+            assert r.status_code in {200, 422}, (value, r.text[:300])
+            valid = value == "(none)" or (bool(value) and all(p in labels for p in value.split(";")))
+            assert (r.status_code == 200) == valid, (value, r.text[:300])
+
+        any_string()

@@ -308,9 +308,13 @@ def create_app(
         """A person's answer for an item this server answered: stored as a human label on the item's
         text, which wins over the teacher's in the next build (`graduate run`)."""
         if spec.task.multi_label:
-            given = body.label if isinstance(body.label, list) else labelset.decode(body.label, labels)
-            unknown = sorted(set(given or []) - set(labels)) if given is not None else [str(body.label)]
-            label = labelset.encode(list(given or []), labels) if not unknown else None
+            if isinstance(body.label, str) and not body.label.replace(labelset.SEPARATOR, "").strip():
+                return _json(error_body(
+                    f"label: {body.label!r} names no label; give a list of labels of {labels}, or [] (or {labelset.NONE!r}) for none",
+                    "invalid_request_error", param="label", code="unknown_label"), 422)  # fmt: skip
+            given = body.label if isinstance(body.label, list) else [] if body.label == labelset.NONE else body.label.split(labelset.SEPARATOR)
+            unknown = sorted(set(given) - set(labels))
+            label = labelset.encode(given, labels) if not unknown else None
         else:
             if not isinstance(body.label, str):  # a list on a single-label task: say so, not "['ok'] is no label"
                 return _json(error_body(f"label: give one label as a string, one of {labels} (a list is for multi-label tasks)", "invalid_request_error", param="label", code="unknown_label"), 422)

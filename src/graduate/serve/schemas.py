@@ -56,7 +56,7 @@ class FeedbackBody(_Scrubbed):
     model_config = ConfigDict(extra="forbid")
     request_id: str = Field(min_length=1, max_length=64, description="The id the server sent back (response id, x-request-id).")
     item: int = Field(0, ge=0, le=100_000, description="The item's index within its request (0 for chat).")
-    label: str | list[str] = Field(description="The correct answer: a task label (multi-label: a list of labels, [] for none).")
+    label: str | list[str] = Field(description="The correct answer: a task label (multi-label: a list of labels, [] for none; or one string of labels joined by ';', '(none)' for none).")
     reviewer: str = Field(min_length=1, max_length=100, pattern=r"\S", description="Who says so (stored as human:REVIEWER).")
     note: str | None = Field(None, max_length=2000)
 
