@@ -93,3 +93,34 @@ def test_promote_rolls_back_a_disagreeing_candidate_and_swaps_in_a_good_one_with
     assert state["outcome"] == "promoted" and [h["stage"] for h in state["history"]] == ["shadow", "canary"]
     assert set(load.statuses) == {200}, load.statuses  # not one request failed through two promotions and a swap
     assert load.students[now] >= 20 and load.students[served] >= 20
+
+
+def promote_in_background(project: Path, url: str, *args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "graduate", "promote", str(project), "--server", url, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_promote_reports_a_rollback_before_any_item_was_compared(served: Path) -> None:
+    """A candidate that fails on its first request is rolled back with no agreement (null): the
+    CLI formatted it with :.3f and crashed (TypeError, internal error) instead of saying so."""
+    import time
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    app = create_app(proj, options(proj))
+    service = app.state.service
+    with ThreadServer(app) as server:
+        cli = promote_in_background(served, server.url, "--student", "majority", env=cli_env(GRADUATE_API_KEYS=KEY))
+        deadline = time.monotonic() + 120
+        while service.promotion is None:
+            assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
+            time.sleep(0.05)
+        service.promotion.candidate.predictor.close()  # the candidate stops: it fails on the next request
+        assert httpx.post(f"{server.url}/v1/classify", json={"texts": ["a request the candidate fails on"]}, headers=AUTH, timeout=30).status_code == 200
+        out, err = cli.communicate(timeout=120)
+    assert service.promotion.outcome == "rolled_back" and service.promotion.history[-1]["agreement"] is None
+    assert cli.returncode == 1, out + err
+    assert "shadow: 0 items, agreement – FAILED" in out
+    assert err.strip().startswith("rolled back: the candidate failed on a request") and len(err.strip().splitlines()) == 1, err

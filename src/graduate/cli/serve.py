@@ -261,7 +261,10 @@ def promote(
         time.sleep(1.0)
         state = httpx.get(f"{base}/admin/promotion", headers=headers, timeout=30).json()
         for h in state.get("history", [])[seen:]:
-            console.print(escape(f"  {h['stage']}: {h['compared']} items, agreement {h['agreement']:.3f}" + (f", p99 {h['p99_ms']:.1f} ms" if h.get("p99_ms") else "") + (f", label PSI {h['label_psi']:.3f}" if h.get("label_psi") is not None else "") + (" passed" if h["passed"] else " FAILED")), highlight=False)
+            console.print(escape(
+                f"  {h['stage']}: {h['compared']} items, agreement {fmt(h['agreement'], 3)}" + (f", p99 {h['p99_ms']:.1f} ms" if h.get("p99_ms") else "")
+                + (f", label PSI {h['label_psi']:.3f}" if h.get("label_psi") is not None else "") + (" passed" if h["passed"] else " FAILED")
+            ), highlight=False)  # fmt: skip
         seen = len(state.get("history", []))
     if state.get("outcome") == "promoted":
         console.print(escape(f"promoted: the server now serves {state['serving']}"), highlight=False)
