@@ -124,3 +124,24 @@ def test_promote_reports_a_rollback_before_any_item_was_compared(served: Path) -
     assert cli.returncode == 1, out + err
     assert "shadow: 0 items, agreement – FAILED" in out
     assert err.strip().startswith("rolled back: the candidate failed on a request") and len(err.strip().splitlines()) == 1, err
+
+
+def test_promote_says_so_when_the_server_stops_while_it_follows_the_stages(served: Path) -> None:
+    """The server killed while `graduate promote --wait` polled it: a ConnectError escaped as an
+    internal error (exit 70). Now one line says it stopped answering and that the promotion is gone."""
+    import signal
+    import time
+
+    env = cli_env(GRADUATE_API_KEYS=KEY)
+    with serve_process(served, env=env) as server:
+        cli = promote_in_background(served, server.url, "--student", "majority", env=env)  # no traffic: it stays in shadow
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=10).status_code != 200:
+            assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
+            time.sleep(0.1)
+        server.stop(signal.SIGKILL)
+        out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 2, out + err
+    (line,) = err.strip().splitlines()
+    assert f"the server at {server.url} stopped answering while the promotion ran" in line, line
+    assert "a promotion lives in the server's memory, so a restarted server has none" in line and "internal error" not in line
