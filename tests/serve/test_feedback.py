@@ -182,3 +182,24 @@ def test_multi_label_feedback_with_a_string_naming_no_known_label_is_a_422(tmp_p
             assert (r.status_code == 200) == valid, (value, r.text[:300])
 
         any_string()
+
+
+def test_feedback_takes_the_chat_completions_id_as_an_openai_sdk_shows_it(served: Path) -> None:
+    """completion.id is "chatcmpl-" + the request id; feedback matched the bare id only, so what an
+    OpenAI SDK user holds always got 404."""
+    import openai
+
+    from servers.graduate_server import KEY, prompt_messages
+
+    proj = Project.load(served)
+    with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        sdk = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+        completion = sdk.chat.completions.create(model="m", messages=prompt_messages(proj, "a chat reply someone corrects"))
+        streamed = [c.id for c in sdk.chat.completions.create(model="m", messages=prompt_messages(proj, "a streamed chat reply"), stream=True)]
+        assert completion.id.startswith("chatcmpl-") and len(set(streamed)) == 1
+        for rid in (completion.id, streamed[0]):
+            r = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "bad", "reviewer": "alice"})
+            assert r.status_code == 200 and r.json()["status"] == "added", r.text
+        bare = completion.id.removeprefix("chatcmpl-")  # x-request-id: the same item
+        assert client.post("/v1/feedback", json={"request_id": bare, "item": 0, "label": "bad", "reviewer": "alice"}).json()["status"] == "unchanged"
+        assert client.post("/v1/feedback", json={"request_id": "chatcmpl-" + "0" * 32, "label": "ok", "reviewer": "a"}).status_code == 404

@@ -24,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from graduate.errors import GraduateError, StudentError
 from graduate.formats import labelset
 from graduate.serve.auth import AuthMiddleware, resolve_keys
-from graduate.serve.chat import answer_logprobs, answerer, completion_body, completion_chunks, estimate_usage, label_set_logprobs, message_text, recover_text
+from graduate.serve.chat import COMPLETION_ID_PREFIX, answer_logprobs, answerer, completion_body, completion_chunks, estimate_usage, label_set_logprobs, message_text, recover_text
 from graduate.serve.context import ServedProject
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit, InFlightLimit, RequestTimeout
@@ -323,6 +323,8 @@ def create_app(
         if label is None:
             what = f"a list of labels of {labels}" if spec.task.multi_label else f"one of {labels}"
             return _json(error_body(f"label: {unknown} is not {what}", "invalid_request_error", param="label", code="unknown_label"), 422)
+        # A chat completion's id (what an OpenAI SDK shows as completion.id) is the request id with a prefix.
+        request_id = body.request_id.removeprefix(COMPLETION_ID_PREFIX)
         row = None
         # A fresh request's row may still be buffered in the writer (it flushes every traffic_flush_s),
         # and a shadow item's row is written only once its background teacher call settles: wait for
@@ -332,7 +334,7 @@ def create_app(
             # Read before the lookup: rows count as pending until committed, so when nothing was pending
             # then, a miss is final; read after it, a commit between the two would read as a miss.
             waiting = writer.pending + service.background_pending
-            row = await asyncio.to_thread(find_traffic, project.engine, body.request_id, body.item)
+            row = await asyncio.to_thread(find_traffic, project.engine, request_id, body.item)
             if row is not None or waiting == 0:
                 break
             if asyncio.get_running_loop().time() > deadline:
@@ -343,13 +345,13 @@ def create_app(
                 )
             await asyncio.sleep(0.1)
         if row is None:
-            return _json(error_body(f"no item {body.item} of request {body.request_id!r} in the traffic log (the id is the response's id / x-request-id)", "invalid_request_error", param="request_id", code="not_found"), 404)
+            return _json(error_body(f"no item {body.item} of request {body.request_id!r} in the traffic log (the id is the response's id or its x-request-id)", "invalid_request_error", param="request_id", code="not_found"), 404)
         if row.text is None:
             return _json(error_body("the request's text is not kept (purged, or a chat request passed to the teacher unparsed): nothing to label", "invalid_request_error", param="request_id", code="no_text"), 409)
         if not row.text.strip():
             return _json(error_body(f"item {body.item} of request {body.request_id!r} is an empty text: nothing to learn from", "invalid_request_error", param="item", code="empty_text"), 422)
         status, example_id, teacher = await asyncio.to_thread(
-            record_feedback, project.engine, row.text, label, body.reviewer.strip(), origin=f"feedback {body.request_id}/{body.item}", note=body.note
+            record_feedback, project.engine, row.text, label, body.reviewer.strip(), origin=f"feedback {request_id}/{body.item}", note=body.note
         )
         metrics.feedback.labels(status=status).inc()
         return _json({"object": "feedback", "request_id": body.request_id, "item": body.item, "example_id": example_id, "label": label, "status": status, "overrides_teacher": teacher})

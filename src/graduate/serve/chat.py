@@ -78,6 +78,10 @@ def estimate_usage(messages: list[dict[str, Any]], answer: str) -> dict[str, int
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+# A completion's id is this prefix and the request id (x-request-id); feedback takes either.
+COMPLETION_ID_PREFIX = "chatcmpl-"
+
+
 def completion_body(
     request_id: str, model: str, content: str, usage: dict[str, int], fingerprint: str, *, n: int = 1, logprobs: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -88,7 +92,7 @@ def completion_body(
         usage["completion_tokens"] *= n
         usage["total_tokens"] = usage.get("prompt_tokens", 0) + usage["completion_tokens"]
     return {
-        "id": f"chatcmpl-{request_id}",
+        "id": f"{COMPLETION_ID_PREFIX}{request_id}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
