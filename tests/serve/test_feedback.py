@@ -203,3 +203,26 @@ def test_feedback_takes_the_chat_completions_id_as_an_openai_sdk_shows_it(served
         bare = completion.id.removeprefix("chatcmpl-")  # x-request-id: the same item
         assert client.post("/v1/feedback", json={"request_id": bare, "item": 0, "label": "bad", "reviewer": "alice"}).json()["status"] == "unchanged"
         assert client.post("/v1/feedback", json={"request_id": "chatcmpl-" + "0" * 32, "label": "ok", "reviewer": "a"}).status_code == 404
+
+
+def test_feedback_on_an_unknown_id_is_a_404_at_once_while_other_comparisons_are_pending(served: Path) -> None:
+    """The route waited on every pending background teacher call, so while any shadow comparison
+    hung, a mistyped id waited 0.8 x request_timeout_s and got 503 "retry" instead of its 404."""
+    import time
+
+    from servers import fake_openai_server
+    from servers.graduate_server import set_teacher
+
+    with fake_openai_server(phang=1.0, hang_s=60) as hanging:
+        set_teacher(served, base_url=hanging.base_url, timeout_s=60)
+        proj = Project.load(served)
+        app = create_app(proj, options(proj, mode="shadow", shadow_rate=1.0, request_timeout_s=10, shutdown_timeout_s=1))
+        with ThreadServer(app, graceful_s=1) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            rid = client.post("/v1/classify", json={"texts": ["a shadowed text the teacher never answers"]}).json()["id"]
+            assert app.state.service.holds(rid)  # its comparison hangs
+            started = time.monotonic()
+            r = client.post("/v1/feedback", json={"request_id": "f" * 32, "item": 0, "label": "ok", "reviewer": "alice"})
+            assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
+            assert time.monotonic() - started < 2.0
+            r = client.post("/v1/feedback", json={"request_id": rid, "item": 5, "label": "ok", "reviewer": "alice"})  # no such item: its request's row is pending
+            assert r.status_code == 503 and r.json()["error"]["code"] == "not_written_yet", r.text

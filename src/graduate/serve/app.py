@@ -328,14 +328,16 @@ def create_app(
         row = None
         # A fresh request's row may still be buffered in the writer (it flushes every traffic_flush_s),
         # and a shadow item's row is written only once its background teacher call settles: wait for
-        # both, up to the request timeout, then answer 503 (retry), not 404.
+        # this request's rows, up to the request timeout, then answer 503 (retry), not 404. An id
+        # nothing holds (mistyped, unknown) gets its 404 at once, whatever else is pending.
         deadline = asyncio.get_running_loop().time() + 0.8 * opts.request_timeout_s
         while True:
-            # Read before the lookup: rows count as pending until committed, so when nothing was pending
-            # then, a miss is final; read after it, a commit between the two would read as a miss.
-            waiting = writer.pending + service.background_pending
+            # Read before the lookup: rows count as pending until committed, so when none of this
+            # request's was pending then, a miss is final; read after it, a commit between the two
+            # would read as a miss.
+            waiting = writer.holds(request_id) or service.holds(request_id)
             row = await asyncio.to_thread(find_traffic, project.engine, request_id, body.item)
-            if row is not None or waiting == 0:
+            if row is not None or not waiting:
                 break
             if asyncio.get_running_loop().time() > deadline:
                 return _json(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
@@ -92,6 +93,7 @@ class ServeService:
         self.writer = writer
         self.metrics = metrics
         self._background: set[asyncio.Task] = set()
+        self._comparing: Counter[str] = Counter()  # request id -> shadow items whose rows wait for the teacher
         self.promotion: Promotion | None = None
         self._inflight: dict[int, int] = {}  # id(predictor) -> requests using it (a swapped-out one closes at 0)
         self.teacher: ServeTeacher | None = None
@@ -337,6 +339,7 @@ class ServeService:
         for i, (r, answer) in enumerate(zip(results, answers)):
             if r.shadow and self.teacher is not None and len(self._background) < self.shadow_backlog and not self.teacher.saturated:
                 task = asyncio.get_running_loop().create_task(self._shadow(info, i, r, status, latency, answer))
+                self._comparing[info.request_id] += 1
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
                 continue
@@ -357,17 +360,18 @@ class ServeService:
             raise
         finally:
             self.writer.add([self._row(info, i, r, status=status, latency_ms=latency, answer=answer)])
+            self._comparing[info.request_id] -= 1
+            if self._comparing[info.request_id] <= 0:
+                del self._comparing[info.request_id]
 
     def log_forwarded(self, info: RequestInfo, answer: TeacherAnswer, reason: str, *, status: int) -> None:
         r = ItemResult(text=None, label=None, route="teacher", reason=reason, teacher=answer)
         self.writer.add([self._row(info, 0, r, status=status, latency_ms=info.elapsed_ms(), answer=answer.content)])
         self.metrics.items.labels(info.endpoint).inc()
 
-    @property
-    def background_pending(self) -> int:
-        """Background teacher calls (shadow comparisons) not settled yet: their items' traffic rows
-        are written when they are."""
-        return len(self._background)
+    def holds(self, request_id: str) -> bool:
+        """Whether items of this request wait for their shadow comparison before their rows are queued."""
+        return request_id in self._comparing
 
     async def drain(self, timeout: float) -> None:
         """Let background comparisons finish (bounded); the rest are cancelled and still logged."""

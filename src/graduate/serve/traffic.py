@@ -44,6 +44,7 @@ class TrafficWriter:
         self.on_written = on_written
         self._buffer: list[dict[str, Any]] = []
         self._writing = 0  # rows taken from the buffer and not yet committed (or put back)
+        self._writing_ids: frozenset[str] = frozenset()  # their request ids
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False
@@ -67,6 +68,11 @@ class TrafficWriter:
         """Rows not in the store yet: buffered, or in the transaction being written."""
         return len(self._buffer) + self._writing
 
+    def holds(self, request_id: str) -> bool:
+        """Whether rows of this request are not in the store yet (buffered, or being written)."""
+        with self._lock:
+            return request_id in self._writing_ids or any(r.get("request_id") == request_id for r in self._buffer)
+
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -80,6 +86,7 @@ class TrafficWriter:
         with self._lock:
             rows, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
             self._writing = len(rows)
+            self._writing_ids = frozenset(r.get("request_id") for r in rows)
         if self.redactor is not None:  # before anything is written: the store or the spill file
             rows = [records.traffic_row(self.redactor, row) for row in rows]
         return rows
@@ -93,7 +100,8 @@ class TrafficWriter:
         try:
             return self._write_batch(rows)
         finally:
-            self._writing = 0  # committed, put back or spilled: no longer in between
+            with self._lock:  # committed, put back or spilled: no longer in between
+                self._writing, self._writing_ids = 0, frozenset()
 
     def _write_batch(self, rows: list[dict[str, Any]]) -> bool:
         try:
