@@ -146,8 +146,8 @@ def check_deep_bodies(client: httpx.Client, max_depth: int) -> None:
         bodies = {
             "/v1/classify": ['{"texts":' + nested + "}", nested, '{"texts":["a"],"extra":' + nested + "}", '{"texts":[' + nested + "]}"][where],
             "/v1/chat/completions": [
-                '{"model":"m","messages":' + nested + "}", nested, '{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":' + nested + "}",
-                '{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":' + nested + "}]}]}",
+                '{"model":"gpt-4-1106-preview","messages":' + nested + "}", nested, '{"model":"gpt-4-1106-preview","messages":[{"role":"user","content":"hi"}],"temperature":' + nested + "}",
+                '{"model":"gpt-4-1106-preview","messages":[{"role":"user","content":[{"type":"text","text":' + nested + "}]}]}",
             ][where],
         }
         for path, body in bodies.items():

@@ -391,6 +391,12 @@ def create_app(
                     422,
                     headers,
                 )
+            model = body.model or spec.teacher.model  # as the teacher client sends it
+            if service.teacher.unpriced(model):  # type: ignore[union-attr]
+                return _json(error_body(
+                    f"model: {model!r} has no price in graduate.yaml's prices, so a call to it cannot be held against teacher.budget_usd; "
+                    f"add prices: {{{model!r}: {{input_per_1m: ..., output_per_1m: ...}}}}, or send model {spec.teacher.model!r}",
+                    "invalid_request_error", param="model", code="unpriced_model"), 422, headers)  # fmt: skip
             answer, failed = await service.forward(body.model_dump(exclude_unset=True))
             if failed is not None or answer.response is None:
                 service.log_forwarded(info, answer, failed or "teacher_failed", status=502)
