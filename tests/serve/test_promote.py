@@ -145,3 +145,33 @@ def test_promote_says_so_when_the_server_stops_while_it_follows_the_stages(serve
     (line,) = err.strip().splitlines()
     assert f"the server at {server.url} stopped answering while the promotion ran" in line, line
     assert "a promotion lives in the server's memory, so a restarted server has none" in line and "internal error" not in line
+
+
+def test_after_promoting_a_student_of_another_kind_the_api_names_it(served: Path) -> None:
+    """/v1/classify's model and /v1/models named the student served when the app was made (and chat's
+    system_fingerprint its run), also after a promotion swapped in another kind."""
+    import time
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options, prompt_messages
+
+    proj = Project.load(served)
+    easy = {"min_items": 8, "min_agreement": 0.0, "canary_share": 1.0, "max_label_psi": 1e9}  # whatever majority answers passes
+    app = create_app(proj, options(proj, student="tfidf-logreg", promote=easy))
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        assert client.post("/v1/classify", json={"texts": ["hello"]}).json()["model"] == "graduate/tfidf-logreg"
+        started = client.post("/admin/promote", json={"student": "majority"})
+        assert started.status_code == 202, started.text
+        texts = comments(served, 8)
+        deadline = time.monotonic() + 60
+        while client.get("/admin/promotion").json()["outcome"] is None:
+            assert time.monotonic() < deadline
+            client.post("/v1/classify", json={"texts": texts})
+        state = client.get("/admin/promotion").json()
+        assert state["outcome"] == "promoted" and state["serving"].startswith("majority:"), state
+        assert client.post("/v1/classify", json={"texts": ["hello"]}).json()["model"] == "graduate/majority"
+        models = client.get("/v1/models").json()["data"]
+        assert "graduate/majority" in {m["id"] for m in models} and "majority" in models[0]["owned_by"]
+        chat = client.post("/v1/chat/completions", json={"model": "m", "messages": prompt_messages(proj, "hello")}).json()
+        assert chat["system_fingerprint"] == f"graduate-{state['serving'].split(':')[1][:8]}"

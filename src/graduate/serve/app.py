@@ -67,7 +67,6 @@ def create_app(
     keys = resolve_keys(opts.api_keys_env, opts.api_keys, auth=opts.auth)
     student, run = project.select_student(opts.student)
     student_name = f"{run.name}:{run.id}"
-    fingerprint = f"graduate-{run.id[:8]}"
     metrics = ServeMetrics()
     writer = TrafficWriter(
         project.engine,
@@ -182,6 +181,13 @@ def create_app(
     app.state.student_name = student_name
     app.state.unwritable_none = unwritable_none
 
+    # Read per request: a promotion may swap in a student of another kind (service.student_name is NAME:RUN_ID).
+    def served_name() -> str:
+        return service.student_name.rpartition(":")[0]
+
+    def fingerprint() -> str:
+        return f"graduate-{service.student_name.rpartition(':')[2][:8]}"
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
@@ -235,14 +241,14 @@ def create_app(
     @app.get("/v1/models")
     async def models() -> Response:
         data = [
-            {"id": spec.teacher.model, "object": "model", "created": 0, "owned_by": f"graduate ({strategy.mode}: {run.name})"},
-            {"id": f"graduate/{run.name}", "object": "model", "created": 0, "owned_by": "graduate"},
+            {"id": spec.teacher.model, "object": "model", "created": 0, "owned_by": f"graduate ({strategy.mode}: {served_name()})"},
+            {"id": f"graduate/{served_name()}", "object": "model", "created": 0, "owned_by": "graduate"},
         ]
         return _json({"object": "list", "data": data})
 
     @app.post("/v1/classify")
     async def classify(body: ClassifyBody, request: Request) -> Response:
-        info = RequestInfo("classify", request.scope.get("state", {}).get("client"), f"graduate/{run.name}")
+        info = RequestInfo("classify", request.scope.get("state", {}).get("client"), f"graduate/{served_name()}")
         if len(body.texts) > opts.max_batch:
             return _json(
                 error_body(f"texts: {len(body.texts)} texts, at most {opts.max_batch} per request (serve.max_batch)", "invalid_request_error", param="texts", code="too_many_texts"),
@@ -253,7 +259,7 @@ def create_app(
         out = {
             "id": info.request_id,
             "object": "classification",
-            "model": f"graduate/{run.name}",
+            "model": info.model,
             "results": [
                 {"label": r.label, "probs": r.probs, "route": r.route, **({"labels": labelset.as_list(r.label, labels)} if spec.task.multi_label else {})} for r in results
             ],
@@ -273,7 +279,8 @@ def create_app(
                 f"this server serves project {spec.task.name!r} (task.name), not {body.project!r}: promote with the served project's directory, "
                 "or to the server that serves this one", "invalid_request_error", code="wrong_project"), 409)  # fmt: skip
         try:
-            cand_student, cand_run = _candidate_run(project, body, service.student_name)
+            # In a thread: loading a student (and reading the runs) must not stall the event loop (/healthz, requests).
+            cand_student, cand_run = await asyncio.to_thread(_candidate_run, project, body, service.student_name)
         except (LookupError, GraduateError) as exc:
             return _json(error_body(str(exc), "invalid_request_error", code="no_candidate"), 409)
         cand_predictor = Predictor(
@@ -405,7 +412,7 @@ def create_app(
             reply = dict(answer.response)
             headers["x-graduate-route"] = "teacher"
             if body.stream:
-                return StreamingResponse(iter(completion_chunks(_as_completion(reply, info.request_id, body.model, fingerprint))), media_type="text/event-stream", headers=headers)
+                return StreamingResponse(iter(completion_chunks(_as_completion(reply, info.request_id, body.model, fingerprint()))), media_type="text/event-stream", headers=headers)
             return _json(reply, headers=headers)
         results = await service.classify([text])
         r = results[0]
@@ -421,7 +428,7 @@ def create_app(
                 logprobs = label_set_logprobs(spec.task, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
             else:
                 logprobs = answer_logprobs(spec.task, answer_for, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
-        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint, n=body.n, logprobs=logprobs)
+        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint(), n=body.n, logprobs=logprobs)
         headers["x-graduate-route"] = r.route
         if body.stream:
             return StreamingResponse(iter(completion_chunks(reply)), media_type="text/event-stream", headers=headers)
