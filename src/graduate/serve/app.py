@@ -460,7 +460,18 @@ def _candidate_run(project: ServedProject, body: PromoteBody, serving: str) -> t
 
 
 def _as_completion(reply: dict[str, Any], request_id: str, model: str, fingerprint: str) -> dict[str, Any]:
-    """The teacher's stored response in the shape ``completion_chunks`` streams."""
-    choices = reply.get("choices") or [{}]
-    content = message_text((choices[0].get("message") or {}).get("content")) or ""
-    return completion_body(request_id, reply.get("model") or model, content, reply.get("usage") or {}, fingerprint)
+    """The teacher's stored response in the shape ``completion_chunks`` streams: every choice, each
+    with its content, refusal, tool calls, logprobs and finish reason."""
+    body = completion_body(request_id, reply.get("model") or model, "", reply.get("usage") or {}, fingerprint)
+    choices = [c for c in reply.get("choices") or [] if isinstance(c, dict)] or [{}]
+    body["choices"] = []
+    for n, choice in enumerate(choices):
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        calls = message.get("tool_calls") or None
+        content = message_text(message.get("content"))
+        out = {"role": "assistant", "content": content if content is not None or calls else ""}
+        out.update({k: message[k] for k in ("refusal", "function_call") if message.get(k) is not None})
+        if calls:
+            out["tool_calls"] = calls
+        body["choices"].append({"index": choice.get("index", n), "message": out, "logprobs": choice.get("logprobs"), "finish_reason": choice.get("finish_reason") or "stop"})
+    return body

@@ -105,15 +105,20 @@ def completion_body(
 
 
 def completion_chunks(body: dict[str, Any]) -> list[bytes]:
-    """The same completion as a server-sent-events stream (``stream: true``): for each choice, role
-    and content in one chunk, the finish reason in the next; then ``[DONE]``."""
+    """The same completion as a server-sent-events stream (``stream: true``): for each choice, its
+    whole message in one chunk (role, content, and any refusal or tool calls, each call with its
+    ``index`` as OpenAI's chunks carry it), its finish reason in the next; then ``[DONE]``."""
     base = {k: body[k] for k in ("id", "created", "model", "system_fingerprint")}
     chunks = []
     for n, choice in enumerate(body["choices"]):
-        i, content, logprobs = choice.get("index", n), choice["message"]["content"], choice.get("logprobs")
+        i, message, logprobs = choice.get("index", n), choice["message"], choice.get("logprobs")
+        delta = {"role": "assistant", "content": message.get("content")}
+        delta.update({k: message[k] for k in ("refusal", "function_call") if message.get(k) is not None})
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [{"index": k, **call} for k, call in enumerate(message["tool_calls"])]
         chunks += [
-            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {"role": "assistant", "content": content}, "logprobs": logprobs, "finish_reason": None}]},
-            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}]},
+            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": None}]},
+            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {}, "logprobs": None, "finish_reason": choice.get("finish_reason") or "stop"}]},
         ]
     return [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
 
