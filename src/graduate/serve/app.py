@@ -333,22 +333,22 @@ def create_app(
         # A chat completion's id (what an OpenAI SDK shows as completion.id) is the request id with a prefix.
         request_id = body.request_id.removeprefix(COMPLETION_ID_PREFIX)
         row = None
-        # A fresh request's row may still be buffered in the writer (it flushes every traffic_flush_s),
-        # and a shadow item's row is written only once its background teacher call settles: wait for
+        # A fresh request's rows may still be buffered in the writer (it flushes every traffic_flush_s;
+        # a shadow item's row is queued with the answer, its teacher side filled in later): wait for
         # this request's rows, up to the request timeout, then answer 503 (retry), not 404. An id
-        # nothing holds (mistyped, unknown) gets its 404 at once, whatever else is pending.
+        # the writer does not hold (mistyped, unknown) gets its 404 at once.
         deadline = asyncio.get_running_loop().time() + 0.8 * opts.request_timeout_s
         while True:
             # Read before the lookup: rows count as pending until committed, so when none of this
             # request's was pending then, a miss is final; read after it, a commit between the two
             # would read as a miss.
-            waiting = writer.holds(request_id) or service.holds(request_id)
+            waiting = writer.holds(request_id)
             row = await asyncio.to_thread(find_traffic, project.engine, request_id, body.item)
             if row is not None or not waiting:
                 break
             if asyncio.get_running_loop().time() > deadline:
                 return _json(
-                    error_body("the traffic log is still writing (a teacher comparison is in flight); send the feedback again shortly", "server_error", param="request_id", code="not_written_yet"),
+                    error_body("the traffic log is still writing this request's rows (the store is slow or locked); send the feedback again shortly", "server_error", param="request_id", code="not_written_yet"),
                     503,
                     headers={"Retry-After": "1"},
                 )

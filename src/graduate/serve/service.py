@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
@@ -93,7 +92,6 @@ class ServeService:
         self.writer = writer
         self.metrics = metrics
         self._background: set[asyncio.Task] = set()
-        self._comparing: Counter[str] = Counter()  # request id -> shadow items whose rows wait for the teacher
         self.promotion: Promotion | None = None
         self._inflight: dict[int, int] = {}  # id(predictor) -> requests using it (a swapped-out one closes at 0)
         self.teacher: ServeTeacher | None = None
@@ -303,8 +301,19 @@ class ServeService:
         return answer, ("teacher_failed" if answer.error else None)
 
     # -- the traffic log ---------------------------------------------------------------------
-    def _row(self, info: RequestInfo, item: int, r: ItemResult, *, status: int, latency_ms: float, answer: str | None) -> dict[str, Any]:
+    @staticmethod
+    def _teacher_side(r: ItemResult) -> dict[str, Any]:
+        """The columns of a row that the teacher's answer fills in."""
         t = r.teacher
+        return {
+            "teacher_label": t.label if t else None,
+            "teacher_call_id": t.call_id if t else None,
+            "teacher_error": t.error if t else None,
+            "agree": r.agree,
+            "teacher_latency_ms": t.latency_ms if t else None,
+        }
+
+    def _row(self, info: RequestInfo, item: int, r: ItemResult, *, status: int, latency_ms: float, answer: str | None) -> dict[str, Any]:
         return {
             "request_id": info.request_id,
             "item": item,
@@ -320,36 +329,35 @@ class ServeService:
             "student_label": r.student_label,
             "confidence": r.confidence,
             "probs": r.probs,
-            "teacher_label": t.label if t else None,
-            "teacher_call_id": t.call_id if t else None,
-            "teacher_error": t.error if t else None,
-            "agree": r.agree,
+            **self._teacher_side(r),
             "shadow": r.shadow,
             "latency_ms": latency_ms,
-            "teacher_latency_ms": t.latency_ms if t else None,
             "student": self.student_name if r.student_label is not None else None,
             "model": info.model,
             "client": info.client,
         }
 
     def log(self, info: RequestInfo, results: list[ItemResult], *, status: int, answers: list[str | None]) -> None:
-        """Queue the traffic rows of an answered request; shadow items are queued once compared."""
+        """Queue the traffic rows of an answered request, all at once: a shadow item's row is
+        completed with the teacher's side when its background comparison settles (minutes, for a
+        hanging teacher), so a crash meanwhile loses no answered item."""
         latency = info.elapsed_ms()
-        now_rows = []
+        rows, compared = [], 0
         for i, (r, answer) in enumerate(zip(results, answers)):
-            if r.shadow and self.teacher is not None and len(self._background) < self.shadow_backlog and not self.teacher.saturated:
-                task = asyncio.get_running_loop().create_task(self._shadow(info, i, r, status, latency, answer))
-                self._comparing[info.request_id] += 1
+            if r.shadow and self.teacher is not None and len(self._background) + compared < self.shadow_backlog and not self.teacher.saturated:
+                compared += 1
+            elif r.shadow:
+                r.shadow, r.reason = False, "shadow_skipped"
+            rows.append(self._row(info, i, r, status=status, latency_ms=latency, answer=answer))
+        self.writer.add(rows)
+        for i, r in enumerate(results):
+            if r.shadow:
+                task = asyncio.get_running_loop().create_task(self._shadow(info, i, r))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
-                continue
-            if r.shadow:
-                r.shadow, r.reason = False, "shadow_skipped"
-            now_rows.append(self._row(info, i, r, status=status, latency_ms=latency, answer=answer))
-        self.writer.add(now_rows)
         self.metrics.items.labels(info.endpoint).inc(len(results))
 
-    async def _shadow(self, info: RequestInfo, i: int, r: ItemResult, status: int, latency: float, answer: str | None) -> None:
+    async def _shadow(self, info: RequestInfo, i: int, r: ItemResult) -> None:
         try:
             assert r.text is not None
             r.teacher, _ = await self._ask(r.text)
@@ -359,19 +367,12 @@ class ServeService:
             r.teacher = TeacherAnswer(None, None, None, 0.0, error="server stopped before the teacher answered")
             raise
         finally:
-            self.writer.add([self._row(info, i, r, status=status, latency_ms=latency, answer=answer)])
-            self._comparing[info.request_id] -= 1
-            if self._comparing[info.request_id] <= 0:
-                del self._comparing[info.request_id]
+            self.writer.update(info.request_id, i, self._teacher_side(r))
 
     def log_forwarded(self, info: RequestInfo, answer: TeacherAnswer, reason: str, *, status: int) -> None:
         r = ItemResult(text=None, label=None, route="teacher", reason=reason, teacher=answer)
         self.writer.add([self._row(info, 0, r, status=status, latency_ms=info.elapsed_ms(), answer=answer.content)])
         self.metrics.items.labels(info.endpoint).inc()
-
-    def holds(self, request_id: str) -> bool:
-        """Whether items of this request wait for their shadow comparison before their rows are queued."""
-        return request_id in self._comparing
 
     async def drain(self, timeout: float) -> None:
         """Let background comparisons finish (bounded); the rest are cancelled and still logged."""
