@@ -12,6 +12,7 @@
     ├── LocalTeacherError         the local teacher cannot start: model file, llama.cpp server, port
     ├── StudentError              a student cannot be trained, saved or loaded (kind)
     ├── TestSetChangedError       a frozen test set's content changed without a new version (name, version)
+    ├── ListenError               a server cannot listen on its address: port in use, no such address (host, port)
     └── NotReadyError             a step needs an earlier one first (the command to run)
 
 Each message says what failed, where, and what to do about it, on one line.
@@ -19,6 +20,7 @@ Each message says what failed, where, and what to do about it, on one line.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -162,6 +164,20 @@ class TestSetChangedError(GraduateError):
             f"{current_size} items, hash {current_hash[:12]}); results would not be comparable. If the change is intended, "
             f"declare a new version in graduate.yaml: test_sets: - {{name: {name}, version: {next_version}, ...}}"
         )
+
+
+class ListenError(GraduateError):
+    """``graduate serve`` or ``graduate proxy`` cannot listen on host:port (the OS refused the bind)."""
+
+    def __init__(self, host: str, port: int, error: OSError):
+        self.host, self.port = host, port
+        fix = {
+            errno.EADDRINUSE: "another process listens there: pick another port with --port (0 picks a free one)",
+            errno.EACCES: "ports under 1024 need privileges: pick a higher one with --port",
+            errno.EADDRNOTAVAIL: "no interface of this machine has that address: pick another with --host (127.0.0.1, or 0.0.0.0 for all)",
+        }.get(error.errno or 0, "pick another address with --host or --port")
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        super().__init__(f"cannot listen on {address}: {error.strerror or error}; {fix}")
 
 
 class NotReadyError(GraduateError):

@@ -118,9 +118,13 @@ def test_served_disagreements_go_to_the_review_queue_and_come_back_as_labels(tra
     assert "served text they agreed on" not in by_text
 
 
-def test_feedback_on_a_shadow_item_waits_for_its_teacher_comparison(served: Path) -> None:
-    """In shadow mode an item's traffic row is written once the background teacher call settles,
-    so feedback sent right after the answer got 404 "no item" for a valid id and was lost."""
+def test_feedback_on_a_shadow_item_is_taken_while_its_teacher_comparison_runs(served: Path) -> None:
+    """In shadow mode an item's traffic row is written with the answer and its teacher side filled
+    in when the background call settles: feedback sent right after the answer finds the row (it
+    once got 404 "no item" for a valid id), without waiting for the teacher."""
+    import time
+
+    from graduate.store.traffic import find_traffic
     from servers import fake_openai_server
     from servers.graduate_server import set_teacher
 
@@ -131,4 +135,104 @@ def test_feedback_on_a_shadow_item_waits_for_its_teacher_comparison(served: Path
             rid = client.post("/v1/classify", json={"texts": ["a shadowed sentence about the weather"]}).json()["id"]
             r = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "ok", "reviewer": "alice"})
             assert r.status_code == 200 and r.json()["status"] == "added", r.text
-            assert slow_teacher.stats()["ok"] == 1
+            assert slow_teacher.stats()["ok"] == 0  # still comparing: the row was there before the teacher answered
+            pending = find_traffic(proj.engine, rid, 0)
+            assert pending.shadow and pending.teacher_label is None and pending.agree is None  # pending, not a disagreement
+            deadline = time.monotonic() + 20
+            while (row := find_traffic(proj.engine, rid, 0)).teacher_label is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert row.teacher_label == "ok" and row.agree == (row.student_label == "ok") and slow_teacher.stats()["ok"] == 1
+
+
+def multi_label_project(root: Path) -> Path:
+    """A trained three-label project (tests/test_multilabel_edges.py's synthetic items), tfidf-logreg only."""
+    import yaml
+
+    from test_multilabel_edges import make_project
+
+    project = make_project(root, ["care", "equality", "loyalty"], {"kind": "label_list", "none": "none"})
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["students"] = [{"kind": "tfidf-logreg"}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw))
+    Project.load(project).run()
+    return project
+
+
+def test_multi_label_feedback_with_a_string_naming_no_known_label_is_a_422(tmp_path: Path, monkeypatch) -> None:
+    """A string label on a multi-label server was decoded with a ValueError left uncaught (500), and
+    "" or ";" were stored as the empty set; the empty set is asked for by name ("(none)" or [])."""
+    from servers.graduate_server import KEY
+
+    monkeypatch.setenv("GRADUATE_API_KEYS", KEY)
+    proj = Project.load(multi_label_project(tmp_path / "ml"))
+    labels = proj.spec.task.labels
+    with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        rid = client.post("/v1/classify", json={"texts": ["w0a w0b a text to label"]}).json()["id"]
+
+        def send(label: object) -> httpx.Response:
+            return client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": label, "reviewer": "r"})
+
+        for bad in ["care;bogus", "nonsense", "care, equality", ["care", "bogus"]]:
+            r = send(bad)
+            assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_label" and r.json()["error"]["param"] == "label", (bad, r.text)
+        assert "['bogus'] is not a list of labels of" in send("care;bogus").json()["error"]["message"]
+        for blank in ["", ";", "  ", " ; "]:
+            r = send(blank)
+            assert r.status_code == 422 and "names no label" in r.json()["error"]["message"] and "'(none)'" in r.json()["error"]["message"], (blank, r.text)
+        assert send("(none)").json()["label"] == "(none)" and send([]).json()["label"] == "(none)"
+        assert send("equality;care").json()["label"] == "care;equality"
+
+        @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(parts=st.lists(st.sampled_from([*labels, "", " ", "(none)", "bogus", ", "]) | st.text(max_size=8), max_size=4), sep=st.sampled_from([";", ", ", ","]))
+        def any_string(parts: list[str], sep: str) -> None:
+            value = sep.join(parts)
+            r = send(value)
+            assert r.status_code in {200, 422}, (value, r.text[:300])
+            valid = value == "(none)" or (bool(value) and all(p in labels for p in value.split(";")))
+            assert (r.status_code == 200) == valid, (value, r.text[:300])
+
+        any_string()
+
+
+def test_feedback_takes_the_chat_completions_id_as_an_openai_sdk_shows_it(served: Path) -> None:
+    """completion.id is "chatcmpl-" + the request id; feedback matched the bare id only, so what an
+    OpenAI SDK user holds always got 404."""
+    import openai
+
+    from servers.graduate_server import KEY, prompt_messages
+
+    proj = Project.load(served)
+    with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        sdk = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+        completion = sdk.chat.completions.create(model="m", messages=prompt_messages(proj, "a chat reply someone corrects"))
+        streamed = [c.id for c in sdk.chat.completions.create(model="m", messages=prompt_messages(proj, "a streamed chat reply"), stream=True)]
+        assert completion.id.startswith("chatcmpl-") and len(set(streamed)) == 1
+        for rid in (completion.id, streamed[0]):
+            r = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "bad", "reviewer": "alice"})
+            assert r.status_code == 200 and r.json()["status"] == "added", r.text
+        bare = completion.id.removeprefix("chatcmpl-")  # x-request-id: the same item
+        assert client.post("/v1/feedback", json={"request_id": bare, "item": 0, "label": "bad", "reviewer": "alice"}).json()["status"] == "unchanged"
+        assert client.post("/v1/feedback", json={"request_id": "chatcmpl-" + "0" * 32, "label": "ok", "reviewer": "a"}).status_code == 404
+
+
+def test_feedback_on_an_unknown_id_is_a_404_at_once_while_other_comparisons_are_pending(served: Path) -> None:
+    """The route waited on every pending background teacher call, so while any shadow comparison
+    hung, a mistyped id waited 0.8 x request_timeout_s and got 503 "retry" instead of its 404."""
+    import time
+
+    from servers import fake_openai_server
+    from servers.graduate_server import set_teacher
+
+    with fake_openai_server(phang=1.0, hang_s=60) as hanging:
+        set_teacher(served, base_url=hanging.base_url, timeout_s=60)
+        proj = Project.load(served)
+        app = create_app(proj, options(proj, mode="shadow", shadow_rate=1.0, request_timeout_s=10, shutdown_timeout_s=1))
+        with ThreadServer(app, graceful_s=1) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            rid = client.post("/v1/classify", json={"texts": ["a shadowed text the teacher never answers"]}).json()["id"]
+            started = time.monotonic()
+            r = client.post("/v1/feedback", json={"request_id": "f" * 32, "item": 0, "label": "ok", "reviewer": "alice"})
+            assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
+            assert client.post("/v1/feedback", json={"request_id": rid, "item": 5, "label": "ok", "reviewer": "alice"}).status_code == 404  # no such item
+            assert time.monotonic() - started < 2.0
+            assert client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "ok", "reviewer": "alice"}).status_code == 200

@@ -116,3 +116,51 @@ def test_any_promote_body_gets_a_defined_answer_and_never_starts_a_promotion(ser
         assert f"serves project {proj.spec.task.name!r} (task.name), not 'not-toxicity'" in other.json()["error"]["message"]
         assert client.get("/admin/promotion").status_code == 404
         assert client.get("/readyz").status_code == 200
+
+
+def test_a_body_nested_as_deep_as_the_json_parser_allows_gets_a_defined_answer(served):
+    """Lone-surrogate scrubbing walked the body by recursion: about 320 levels of nesting were a
+    plain-text 500 (RecursionError) on both endpoints before validation could answer."""
+    from graduate.serve.schemas import MAX_DEPTH
+    from servers import fake_openai_server
+    from servers.graduate_server import set_teacher
+
+    with fake_openai_server() as teacher:
+        set_teacher(served, base_url=teacher.base_url)
+        proj = Project.load(served)
+        # fallback_to_teacher: a chat that is not the project's prompt is hashed, logged and forwarded as written
+        app = create_app(proj, options(proj, max_body_bytes=MAX_BODY, fallback_to_teacher=True))
+        with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers={**AUTH, "content-type": "application/json"}, timeout=60) as client:
+            check_deep_bodies(client, MAX_DEPTH)
+
+
+def check_deep_bodies(client: httpx.Client, max_depth: int) -> None:
+    """Bodies nested 1 to 20,000 levels, in every place a body can nest: each gets a JSON answer."""
+
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(depth=st.integers(1, 20_000), kind=st.sampled_from("[{"), leaf=st.sampled_from(['"x"', '"\\ud800"', "1", "null"]), where=st.integers(0, 3))
+    def deep(depth: int, kind: str, leaf: str, where: int) -> None:
+        close = "]" if kind == "[" else "}"
+        opener = kind if kind == "[" else '{"k":'
+        nested = opener * depth + leaf + close * depth
+        bodies = {
+            "/v1/classify": ['{"texts":' + nested + "}", nested, '{"texts":["a"],"extra":' + nested + "}", '{"texts":[' + nested + "]}"][where],
+            "/v1/chat/completions": [
+                '{"model":"gpt-4-1106-preview","messages":' + nested + "}", nested, '{"model":"gpt-4-1106-preview","messages":[{"role":"user","content":"hi"}],"temperature":' + nested + "}",
+                '{"model":"gpt-4-1106-preview","messages":[{"role":"user","content":[{"type":"text","text":' + nested + "}]}]}",
+            ][where],
+        }
+        for path, body in bodies.items():
+            if len(body) > MAX_BODY:
+                continue
+            r = client.post(path, content=body.encode())
+            assert r.status_code in DEFINED, (path, depth, r.status_code, r.text[:200])
+            assert r.headers["content-type"].startswith("application/json"), (path, depth, r.text[:200])
+            if max_depth < depth + 1 < 900:  # past the limit, short of what Python's JSON parser refuses (400)
+                assert r.status_code == 422 and f"levels deep, at most {max_depth}" in r.json()["error"]["message"], r.text[:200]
+
+    for depth in (320, 1_000, 10_000, max_depth - 2):  # the reported depth, past it, and one that is forwarded
+        for where in range(4):
+            deep.hypothesis.inner_test(depth=depth, kind="[", leaf='"\\ud800"', where=where)
+    deep()
+    assert client.get("/readyz").status_code == 200

@@ -41,3 +41,32 @@ def test_openai_sdk_talks_to_the_student(served):
             client.chat.completions.create(model="gpt-4-1106-preview", messages=[{"role": "user", "content": "hello"}])
         with pytest.raises(openai.AuthenticationError, match="invalid API key"):
             openai.OpenAI(base_url=server.base_url, api_key="nope", max_retries=0).models.list()
+
+
+def test_a_streamed_forward_carries_every_choice_and_its_tool_calls(served):
+    """A chat passed to the teacher (serve.fallback_to_teacher) and streamed kept only the first
+    choice's content: with tools the client got content "" and finish_reason "stop", with n=3 one
+    choice. Read back by the SDK's own stream accumulator, it is the non-streamed answer."""
+    from servers import fake_openai_server
+    from servers.graduate_server import set_teacher
+
+    tools = [{"type": "function", "function": {"name": "report", "description": "Report a verdict.", "parameters": {"type": "object", "properties": {"is_bad": {"type": "integer"}}}}}]
+    messages = [{"role": "user", "content": "is 'you idiot' rude? call report"}]
+    with fake_openai_server() as teacher:
+        set_teacher(served, base_url=teacher.base_url)
+        proj = Project.load(served)
+        with ThreadServer(create_app(proj, options(proj, fallback_to_teacher=True))) as server:
+            client = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+            for extra in ({"tools": tools}, {"n": 3}, {"tools": tools, "n": 2}):
+                plain = client.chat.completions.create(model="gpt-4-1106-preview", messages=messages, **extra)
+                with client.chat.completions.stream(model="gpt-4-1106-preview", messages=messages, **extra) as stream:
+                    streamed = stream.get_final_completion()
+                assert len(streamed.choices) == len(plain.choices) == extra.get("n", 1)
+                for s, p in zip(streamed.choices, plain.choices):
+                    assert (s.index, s.finish_reason, s.message.content) == (p.index, p.finish_reason, p.message.content)
+                    assert [(c.id, c.function.name, c.function.arguments) for c in s.message.tool_calls or []] == [(c.id, c.function.name, c.function.arguments) for c in p.message.tool_calls or []]
+                if "tools" in extra:
+                    call = streamed.choices[0].message.tool_calls[0]
+                    assert streamed.choices[0].finish_reason == "tool_calls" and call.function.name == "report" and json.loads(call.function.arguments) == {"is_bad": 1}
+                else:
+                    assert all(json.loads(c.message.content) == {"is_bad": 1} for c in streamed.choices)

@@ -93,3 +93,85 @@ def test_promote_rolls_back_a_disagreeing_candidate_and_swaps_in_a_good_one_with
     assert state["outcome"] == "promoted" and [h["stage"] for h in state["history"]] == ["shadow", "canary"]
     assert set(load.statuses) == {200}, load.statuses  # not one request failed through two promotions and a swap
     assert load.students[now] >= 20 and load.students[served] >= 20
+
+
+def promote_in_background(project: Path, url: str, *args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "graduate", "promote", str(project), "--server", url, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_promote_reports_a_rollback_before_any_item_was_compared(served: Path) -> None:
+    """A candidate that fails on its first request is rolled back with no agreement (null): the
+    CLI formatted it with :.3f and crashed (TypeError, internal error) instead of saying so."""
+    import time
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    app = create_app(proj, options(proj))
+    service = app.state.service
+    with ThreadServer(app) as server:
+        cli = promote_in_background(served, server.url, "--student", "majority", env=cli_env(GRADUATE_API_KEYS=KEY))
+        deadline = time.monotonic() + 120
+        while service.promotion is None:
+            assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
+            time.sleep(0.05)
+        service.promotion.candidate.predictor.close()  # the candidate stops: it fails on the next request
+        assert httpx.post(f"{server.url}/v1/classify", json={"texts": ["a request the candidate fails on"]}, headers=AUTH, timeout=30).status_code == 200
+        out, err = cli.communicate(timeout=120)
+    assert service.promotion.outcome == "rolled_back" and service.promotion.history[-1]["agreement"] is None
+    assert cli.returncode == 1, out + err
+    assert "shadow: 0 items, agreement – FAILED" in out
+    assert err.strip().startswith("rolled back: the candidate failed on a request") and len(err.strip().splitlines()) == 1, err
+
+
+def test_promote_says_so_when_the_server_stops_while_it_follows_the_stages(served: Path) -> None:
+    """The server killed while `graduate promote --wait` polled it: a ConnectError escaped as an
+    internal error (exit 70). Now one line says it stopped answering and that the promotion is gone."""
+    import signal
+    import time
+
+    env = cli_env(GRADUATE_API_KEYS=KEY)
+    with serve_process(served, env=env) as server:
+        cli = promote_in_background(served, server.url, "--student", "majority", env=env)  # no traffic: it stays in shadow
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=10).status_code != 200:
+            assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
+            time.sleep(0.1)
+        server.stop(signal.SIGKILL)
+        out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 2, out + err
+    (line,) = err.strip().splitlines()
+    assert f"the server at {server.url} stopped answering while the promotion ran" in line, line
+    assert "a promotion lives in the server's memory, so a restarted server has none" in line and "internal error" not in line
+
+
+def test_after_promoting_a_student_of_another_kind_the_api_names_it(served: Path) -> None:
+    """/v1/classify's model and /v1/models named the student served when the app was made (and chat's
+    system_fingerprint its run), also after a promotion swapped in another kind."""
+    import time
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options, prompt_messages
+
+    proj = Project.load(served)
+    easy = {"min_items": 8, "min_agreement": 0.0, "canary_share": 1.0, "max_label_psi": 1e9}  # whatever majority answers passes
+    app = create_app(proj, options(proj, student="tfidf-logreg", promote=easy))
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        assert client.post("/v1/classify", json={"texts": ["hello"]}).json()["model"] == "graduate/tfidf-logreg"
+        started = client.post("/admin/promote", json={"student": "majority"})
+        assert started.status_code == 202, started.text
+        texts = comments(served, 8)
+        deadline = time.monotonic() + 60
+        while client.get("/admin/promotion").json()["outcome"] is None:
+            assert time.monotonic() < deadline
+            client.post("/v1/classify", json={"texts": texts})
+        state = client.get("/admin/promotion").json()
+        assert state["outcome"] == "promoted" and state["serving"].startswith("majority:"), state
+        assert client.post("/v1/classify", json={"texts": ["hello"]}).json()["model"] == "graduate/majority"
+        models = client.get("/v1/models").json()["data"]
+        assert "graduate/majority" in {m["id"] for m in models} and "majority" in models[0]["owned_by"]
+        chat = client.post("/v1/chat/completions", json={"model": "m", "messages": prompt_messages(proj, "hello")}).json()
+        assert chat["system_fingerprint"] == f"graduate-{state['serving'].split(':')[1][:8]}"

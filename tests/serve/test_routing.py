@@ -285,3 +285,37 @@ def test_breaker_options_are_checked():
     with pytest.raises(ValueError, match="teacher_breaker_failures"):
         ServeSpec(teacher_breaker_failures=-1)
     assert ServeSpec(teacher_breaker_failures=0).teacher_breaker_failures == 0
+
+
+def test_a_forwarded_call_is_priced_by_the_model_it_was_sent_with(served, teacher):
+    """Forwards were priced at the project teacher's price whatever model the client named: a
+    gpt-3.5-turbo call logged at gpt-4's price. A model with no price is refused while the budget
+    is enforced, and logged with cost unknown (None) when the teacher itself is unpriced."""
+    import yaml
+
+    set_teacher(served, base_url=teacher.base_url)
+    proj = Project.load(served)
+    other = [{"role": "user", "content": f"is 'you idiot' rude? {uuid.uuid4()}"}]
+    with ThreadServer(create_app(proj, options(proj, fallback_to_teacher=True))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        for model in ("gpt-3.5-turbo", "gpt-4-1106-preview"):
+            r = client.post("/v1/chat/completions", json={"model": model, "messages": other})
+            assert r.status_code == 200 and r.headers["x-graduate-route"] == "teacher", r.text
+        unpriced = client.post("/v1/chat/completions", json={"model": "some-unpriced-model", "messages": other})
+        assert unpriced.status_code == 422 and unpriced.json()["error"]["code"] == "unpriced_model" and unpriced.json()["error"]["param"] == "model"
+        assert "'some-unpriced-model' has no price in graduate.yaml's prices" in unpriced.json()["error"]["message"]
+    calls = {c.model: c for c in _live_calls(proj)}
+    assert set(calls) == {"gpt-3.5-turbo", "gpt-4-1106-preview"}  # the refused one was never sent
+    for model, call in calls.items():
+        assert call.cost_usd == pytest.approx(proj.spec.price_for(model).cost(call.input_tokens, call.output_tokens)), model
+    assert calls["gpt-3.5-turbo"].cost_usd < calls["gpt-4-1106-preview"].cost_usd
+
+    path = served / "graduate.yaml"  # no price for the teacher either: the budget holds nothing, the cost is unknown
+    raw = yaml.safe_load(path.read_text())
+    raw["prices"] = {}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(served)
+    with ThreadServer(create_app(proj, options(proj, fallback_to_teacher=True))) as server:
+        r = httpx.post(f"{server.url}/v1/chat/completions", headers=AUTH, json={"model": "some-unpriced-model", "messages": other}, timeout=30)
+        assert r.status_code == 200, r.text
+    (call,) = [c for c in _live_calls(proj) if c.model == "some-unpriced-model"]
+    assert call.status == "ok" and call.cost_usd is None

@@ -130,3 +130,20 @@ def test_two_authorization_headers_are_refused(served):
         assert r.status_code == 400 and r.json()["error"]["code"] == "ambiguous_authorization", r.text
         r = client.post("/v1/classify", json={"texts": ["x"]}, headers={"authorization": f"bearer   {KEY}"})
         assert r.status_code == 200  # the scheme is case-insensitive, spaces are fine
+
+
+def test_a_port_in_use_is_one_line_naming_the_address_and_the_fix(trained_copy: Path) -> None:
+    """`graduate serve --port P` (and `graduate proxy`) with P taken ended in an internal error
+    (OSError from the bind, exit 70); it is a usage error: exit 2, one line."""
+    import subprocess
+    import sys
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        for cmd in (["serve", str(trained_copy), "--port", str(port)], ["proxy", str(trained_copy), "--upstream", "http://127.0.0.1:9/v1", "--port", str(port)]):
+            r = subprocess.run([sys.executable, "-m", "graduate", *cmd], capture_output=True, text=True, timeout=300, env=cli_env(**ENV))
+            assert r.returncode == 2, r.stdout + r.stderr
+            (line,) = r.stderr.strip().splitlines()
+            assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: ") and "pick another port with --port (0 picks a free one)" in line, line

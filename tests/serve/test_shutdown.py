@@ -119,3 +119,26 @@ def test_killed_server_leaves_no_prediction_worker_behind(served):
         time.sleep(0.1)
         alive = [p for p in alive if os.path.exists(f"/proc/{p}") and "zombie" not in open(f"/proc/{p}/status").read().lower()]
     assert not alive, f"orphaned processes: {alive}"
+
+
+def test_kill_9_in_shadow_mode_keeps_every_answered_item_whose_comparison_was_running(served):
+    """Shadow rows were held in memory until the teacher's comparison settled (minutes for a
+    hanging teacher): after kill -9, 14 of 30 answered items had no traffic row. Now each row is
+    written with its answer and the comparison fills it in later; one left pending is no disagreement."""
+    from graduate.store.traffic import shadow_disagreements
+
+    n = 30
+    with fake_openai_server(phang=1.0, hang_s=120) as hanging:
+        set_teacher(served, base_url=hanging.base_url, timeout_s=120)
+        with serve_process(served, "--mode", "shadow", "--shadow-rate", "1", env=cli_env(**ENV)) as server:
+            with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+                answered = [client.post("/v1/classify", json={"texts": [f"shadowed item {i} {uuid.uuid4().hex[:6]}"]}) for i in range(n)]
+            assert [r.status_code for r in answered] == [200] * n
+            time.sleep(1.0)  # a few flush intervals (serve.traffic_flush_s, 0.2 s)
+            server.stop(signal.SIGKILL)
+        assert hanging.stats()["hangs"] >= 1  # comparisons were still waiting on the teacher
+    rows = read_traffic(Project.load(served).engine)
+    assert {r.request_id for r in rows} == {r.headers["x-request-id"] for r in answered} and len(rows) == n
+    pending = [r for r in rows if r.shadow]
+    assert pending and all(r.teacher_label is None and r.agree is None and r.teacher_error is None for r in pending)
+    assert shadow_disagreements(Project.load(served).engine) == []

@@ -7,7 +7,8 @@ picks a free one). It runs as its own process so that it outlives a client kille
 as a real provider would.
 
 - Answers are a pure function of the prompt (``{"is_bad": 1}`` when the user message holds a rude
-  word, else ``{"is_bad": 0}``), so a test knows the right label of every item.
+  word, else ``{"is_bad": 0}``), so a test knows the right label of every item; ``n`` gives n
+  choices, and with ``tools`` the answer is a call of the first function (finish_reason tool_calls).
 - Faults are a pure function of (seed, request number): the first N requests meet the same
   faults in every run, whatever order the client sends them in.
 - ``GET /stats`` counts what was sent, including how many successful (paid) answers each distinct
@@ -50,6 +51,16 @@ def answer_for(messages: list[dict[str, Any]]) -> str:
     if "Answer with a numbered list" in text:
         return _written_list(text)
     return json.dumps({"is_bad": 1 if is_rude(text) else 0})
+
+
+def _choice(index: int, content: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One choice; with ``tools`` (and tool_choice not "none") the answer is a call of the first
+    function, its arguments the answer, as a model that calls tools replies."""
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    if tools and body.get("tool_choice") != "none":
+        call = {"id": f"call_{index}", "type": "function", "function": {"name": tools[0]["function"].get("name", "f"), "arguments": content}}
+        return {"index": index, "message": {"role": "assistant", "content": None, "tool_calls": [call]}, "finish_reason": "tool_calls"}
+    return {"index": index, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
 
 
 def _written_list(prompt: str) -> str:
@@ -184,7 +195,8 @@ def create_app(faults: Faults) -> FastAPI:
         messages = body.get("messages") or []
         content = answer_for(messages)
         prompt_tokens = 3 + sum(3 + _tokens(str(m.get("content") or "")) for m in messages)
-        completion_tokens = _tokens(content)
+        n = body.get("n") if isinstance(body.get("n"), int) and body.get("n") > 0 else 1
+        completion_tokens = _tokens(content) * n
         # Counted when the answer leaves: a client killed meanwhile has still been billed for it.
         state.paid[content_key(messages)] += 1
         state.counts["ok"] += 1
@@ -196,7 +208,7 @@ def create_app(faults: Faults) -> FastAPI:
             "object": "chat.completion",
             "created": int(stamp),
             "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [_choice(i, content, body) for i in range(n)],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,

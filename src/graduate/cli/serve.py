@@ -257,11 +257,24 @@ def promote(
         return
     deadline = time.monotonic() + timeout
     seen = 0
+    lost = (
+        f"a promotion lives in the server's memory, so a restarted server has none: "
+        f"once it serves again, start the promotion again with `graduate promote {project} --server {base}`"
+    )
     while state.get("outcome") is None and time.monotonic() < deadline:
         time.sleep(1.0)
-        state = httpx.get(f"{base}/admin/promotion", headers=headers, timeout=30).json()
+        try:
+            r = httpx.get(f"{base}/admin/promotion", headers=headers, timeout=30)
+        except httpx.HTTPError as exc:
+            raise NotReadyError(f"the server at {base} stopped answering while the promotion ran ({type(exc).__name__}); {lost}") from None
+        if r.status_code != 200:  # 404 no_promotion: another process answers at the address now
+            raise NotReadyError(f"the server at {base} no longer knows the promotion (HTTP {r.status_code}): it was restarted; {lost}")
+        state = r.json()
         for h in state.get("history", [])[seen:]:
-            console.print(escape(f"  {h['stage']}: {h['compared']} items, agreement {h['agreement']:.3f}" + (f", p99 {h['p99_ms']:.1f} ms" if h.get("p99_ms") else "") + (f", label PSI {h['label_psi']:.3f}" if h.get("label_psi") is not None else "") + (" passed" if h["passed"] else " FAILED")), highlight=False)
+            console.print(escape(
+                f"  {h['stage']}: {h['compared']} items, agreement {fmt(h['agreement'], 3)}" + (f", p99 {h['p99_ms']:.1f} ms" if h.get("p99_ms") else "")
+                + (f", label PSI {h['label_psi']:.3f}" if h.get("label_psi") is not None else "") + (" passed" if h["passed"] else " FAILED")
+            ), highlight=False)  # fmt: skip
         seen = len(state.get("history", []))
     if state.get("outcome") == "promoted":
         console.print(escape(f"promoted: the server now serves {state['serving']}"), highlight=False)

@@ -34,21 +34,42 @@ def scrub_surrogates(value: Any) -> Any:
     return _scrub(value) if _has_surrogate(value) else value
 
 
+# Both walk the value with a stack of their own, not by recursion: a body nested as deep as the JSON
+# parser allows (thousands of levels) must not end in a RecursionError before it is validated.
 def _has_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.search(value) is not None
-    if isinstance(value, list):
-        return any(_has_surrogate(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if _LONE_SURROGATE.search(v) is not None:
+                return True
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
     return False
 
 
 def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    if isinstance(value, dict):
-        return {_scrub(k): _scrub(v) for k, v in value.items()}
-    return value
+    def leaf(v: Any) -> Any:
+        return _LONE_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v
+
+    def copy(v: Any) -> Any:
+        """An empty container of ``v``'s kind, queued to be filled; a leaf, scrubbed."""
+        if isinstance(v, (list, dict)):
+            new: Any = [] if isinstance(v, list) else {}
+            stack.append((v, new))
+            return new
+        return leaf(v)
+
+    stack: list[tuple[Any, Any]] = []
+    out = copy(value)
+    while stack:
+        src, dst = stack.pop()
+        if isinstance(src, list):
+            dst.extend(copy(v) for v in src)
+        else:
+            for k, v in src.items():
+                dst[leaf(k)] = copy(v)
+    return out

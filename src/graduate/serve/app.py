@@ -24,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from graduate.errors import GraduateError, StudentError
 from graduate.formats import labelset
 from graduate.serve.auth import AuthMiddleware, resolve_keys
-from graduate.serve.chat import answer_logprobs, answerer, completion_body, completion_chunks, estimate_usage, label_set_logprobs, message_text, recover_text
+from graduate.serve.chat import COMPLETION_ID_PREFIX, answer_logprobs, answerer, completion_body, completion_chunks, estimate_usage, label_set_logprobs, message_text, recover_text
 from graduate.serve.context import ServedProject
 from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit, InFlightLimit, RequestTimeout
@@ -67,7 +67,6 @@ def create_app(
     keys = resolve_keys(opts.api_keys_env, opts.api_keys, auth=opts.auth)
     student, run = project.select_student(opts.student)
     student_name = f"{run.name}:{run.id}"
-    fingerprint = f"graduate-{run.id[:8]}"
     metrics = ServeMetrics()
     writer = TrafficWriter(
         project.engine,
@@ -182,6 +181,13 @@ def create_app(
     app.state.student_name = student_name
     app.state.unwritable_none = unwritable_none
 
+    # Read per request: a promotion may swap in a student of another kind (service.student_name is NAME:RUN_ID).
+    def served_name() -> str:
+        return service.student_name.rpartition(":")[0]
+
+    def fingerprint() -> str:
+        return f"graduate-{service.student_name.rpartition(':')[2][:8]}"
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
@@ -235,14 +241,14 @@ def create_app(
     @app.get("/v1/models")
     async def models() -> Response:
         data = [
-            {"id": spec.teacher.model, "object": "model", "created": 0, "owned_by": f"graduate ({strategy.mode}: {run.name})"},
-            {"id": f"graduate/{run.name}", "object": "model", "created": 0, "owned_by": "graduate"},
+            {"id": spec.teacher.model, "object": "model", "created": 0, "owned_by": f"graduate ({strategy.mode}: {served_name()})"},
+            {"id": f"graduate/{served_name()}", "object": "model", "created": 0, "owned_by": "graduate"},
         ]
         return _json({"object": "list", "data": data})
 
     @app.post("/v1/classify")
     async def classify(body: ClassifyBody, request: Request) -> Response:
-        info = RequestInfo("classify", request.scope.get("state", {}).get("client"), f"graduate/{run.name}")
+        info = RequestInfo("classify", request.scope.get("state", {}).get("client"), f"graduate/{served_name()}")
         if len(body.texts) > opts.max_batch:
             return _json(
                 error_body(f"texts: {len(body.texts)} texts, at most {opts.max_batch} per request (serve.max_batch)", "invalid_request_error", param="texts", code="too_many_texts"),
@@ -253,7 +259,7 @@ def create_app(
         out = {
             "id": info.request_id,
             "object": "classification",
-            "model": f"graduate/{run.name}",
+            "model": info.model,
             "results": [
                 {"label": r.label, "probs": r.probs, "route": r.route, **({"labels": labelset.as_list(r.label, labels)} if spec.task.multi_label else {})} for r in results
             ],
@@ -273,7 +279,8 @@ def create_app(
                 f"this server serves project {spec.task.name!r} (task.name), not {body.project!r}: promote with the served project's directory, "
                 "or to the server that serves this one", "invalid_request_error", code="wrong_project"), 409)  # fmt: skip
         try:
-            cand_student, cand_run = _candidate_run(project, body, service.student_name)
+            # In a thread: loading a student (and reading the runs) must not stall the event loop (/healthz, requests).
+            cand_student, cand_run = await asyncio.to_thread(_candidate_run, project, body, service.student_name)
         except (LookupError, GraduateError) as exc:
             return _json(error_body(str(exc), "invalid_request_error", code="no_candidate"), 409)
         cand_predictor = Predictor(
@@ -308,9 +315,13 @@ def create_app(
         """A person's answer for an item this server answered: stored as a human label on the item's
         text, which wins over the teacher's in the next build (`graduate run`)."""
         if spec.task.multi_label:
-            given = body.label if isinstance(body.label, list) else labelset.decode(body.label, labels)
-            unknown = sorted(set(given or []) - set(labels)) if given is not None else [str(body.label)]
-            label = labelset.encode(list(given or []), labels) if not unknown else None
+            if isinstance(body.label, str) and not body.label.replace(labelset.SEPARATOR, "").strip():
+                return _json(error_body(
+                    f"label: {body.label!r} names no label; give a list of labels of {labels}, or [] (or {labelset.NONE!r}) for none",
+                    "invalid_request_error", param="label", code="unknown_label"), 422)  # fmt: skip
+            given = body.label if isinstance(body.label, list) else [] if body.label == labelset.NONE else body.label.split(labelset.SEPARATOR)
+            unknown = sorted(set(given) - set(labels))
+            label = labelset.encode(given, labels) if not unknown else None
         else:
             if not isinstance(body.label, str):  # a list on a single-label task: say so, not "['ok'] is no label"
                 return _json(error_body(f"label: give one label as a string, one of {labels} (a list is for multi-label tasks)", "invalid_request_error", param="label", code="unknown_label"), 422)
@@ -319,33 +330,37 @@ def create_app(
         if label is None:
             what = f"a list of labels of {labels}" if spec.task.multi_label else f"one of {labels}"
             return _json(error_body(f"label: {unknown} is not {what}", "invalid_request_error", param="label", code="unknown_label"), 422)
+        # A chat completion's id (what an OpenAI SDK shows as completion.id) is the request id with a prefix.
+        request_id = body.request_id.removeprefix(COMPLETION_ID_PREFIX)
         row = None
-        # A fresh request's row may still be buffered in the writer (it flushes every traffic_flush_s),
-        # and a shadow item's row is written only once its background teacher call settles: wait for
-        # both, up to the request timeout, then answer 503 (retry), not 404.
+        # A fresh request's rows may still be buffered in the writer (it flushes every traffic_flush_s;
+        # a shadow item's row is queued with the answer, its teacher side filled in later): wait for
+        # this request's rows, up to the request timeout, then answer 503 (retry), not 404. An id
+        # the writer does not hold (mistyped, unknown) gets its 404 at once.
         deadline = asyncio.get_running_loop().time() + 0.8 * opts.request_timeout_s
         while True:
-            # Read before the lookup: rows count as pending until committed, so when nothing was pending
-            # then, a miss is final; read after it, a commit between the two would read as a miss.
-            waiting = writer.pending + service.background_pending
-            row = await asyncio.to_thread(find_traffic, project.engine, body.request_id, body.item)
-            if row is not None or waiting == 0:
+            # Read before the lookup: rows count as pending until committed, so when none of this
+            # request's was pending then, a miss is final; read after it, a commit between the two
+            # would read as a miss.
+            waiting = writer.holds(request_id)
+            row = await asyncio.to_thread(find_traffic, project.engine, request_id, body.item)
+            if row is not None or not waiting:
                 break
             if asyncio.get_running_loop().time() > deadline:
                 return _json(
-                    error_body("the traffic log is still writing (a teacher comparison is in flight); send the feedback again shortly", "server_error", param="request_id", code="not_written_yet"),
+                    error_body("the traffic log is still writing this request's rows (the store is slow or locked); send the feedback again shortly", "server_error", param="request_id", code="not_written_yet"),
                     503,
                     headers={"Retry-After": "1"},
                 )
             await asyncio.sleep(0.1)
         if row is None:
-            return _json(error_body(f"no item {body.item} of request {body.request_id!r} in the traffic log (the id is the response's id / x-request-id)", "invalid_request_error", param="request_id", code="not_found"), 404)
+            return _json(error_body(f"no item {body.item} of request {body.request_id!r} in the traffic log (the id is the response's id or its x-request-id)", "invalid_request_error", param="request_id", code="not_found"), 404)
         if row.text is None:
             return _json(error_body("the request's text is not kept (purged, or a chat request passed to the teacher unparsed): nothing to label", "invalid_request_error", param="request_id", code="no_text"), 409)
         if not row.text.strip():
             return _json(error_body(f"item {body.item} of request {body.request_id!r} is an empty text: nothing to learn from", "invalid_request_error", param="item", code="empty_text"), 422)
         status, example_id, teacher = await asyncio.to_thread(
-            record_feedback, project.engine, row.text, label, body.reviewer.strip(), origin=f"feedback {body.request_id}/{body.item}", note=body.note
+            record_feedback, project.engine, row.text, label, body.reviewer.strip(), origin=f"feedback {request_id}/{body.item}", note=body.note
         )
         metrics.feedback.labels(status=status).inc()
         return _json({"object": "feedback", "request_id": body.request_id, "item": body.item, "example_id": example_id, "label": label, "status": status, "overrides_teacher": teacher})
@@ -383,6 +398,12 @@ def create_app(
                     422,
                     headers,
                 )
+            model = body.model or spec.teacher.model  # as the teacher client sends it
+            if service.teacher.unpriced(model):  # type: ignore[union-attr]
+                return _json(error_body(
+                    f"model: {model!r} has no price in graduate.yaml's prices, so a call to it cannot be held against teacher.budget_usd; "
+                    f"add prices: {{{model!r}: {{input_per_1m: ..., output_per_1m: ...}}}}, or send model {spec.teacher.model!r}",
+                    "invalid_request_error", param="model", code="unpriced_model"), 422, headers)  # fmt: skip
             answer, failed = await service.forward(body.model_dump(exclude_unset=True))
             if failed is not None or answer.response is None:
                 service.log_forwarded(info, answer, failed or "teacher_failed", status=502)
@@ -391,7 +412,7 @@ def create_app(
             reply = dict(answer.response)
             headers["x-graduate-route"] = "teacher"
             if body.stream:
-                return StreamingResponse(iter(completion_chunks(_as_completion(reply, info.request_id, body.model, fingerprint))), media_type="text/event-stream", headers=headers)
+                return StreamingResponse(iter(completion_chunks(_as_completion(reply, info.request_id, body.model, fingerprint()))), media_type="text/event-stream", headers=headers)
             return _json(reply, headers=headers)
         results = await service.classify([text])
         r = results[0]
@@ -407,7 +428,7 @@ def create_app(
                 logprobs = label_set_logprobs(spec.task, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
             else:
                 logprobs = answer_logprobs(spec.task, answer_for, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
-        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint, n=body.n, logprobs=logprobs)
+        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint(), n=body.n, logprobs=logprobs)
         headers["x-graduate-route"] = r.route
         if body.stream:
             return StreamingResponse(iter(completion_chunks(reply)), media_type="text/event-stream", headers=headers)
@@ -439,7 +460,18 @@ def _candidate_run(project: ServedProject, body: PromoteBody, serving: str) -> t
 
 
 def _as_completion(reply: dict[str, Any], request_id: str, model: str, fingerprint: str) -> dict[str, Any]:
-    """The teacher's stored response in the shape ``completion_chunks`` streams."""
-    choices = reply.get("choices") or [{}]
-    content = message_text((choices[0].get("message") or {}).get("content")) or ""
-    return completion_body(request_id, reply.get("model") or model, content, reply.get("usage") or {}, fingerprint)
+    """The teacher's stored response in the shape ``completion_chunks`` streams: every choice, each
+    with its content, refusal, tool calls, logprobs and finish reason."""
+    body = completion_body(request_id, reply.get("model") or model, "", reply.get("usage") or {}, fingerprint)
+    choices = [c for c in reply.get("choices") or [] if isinstance(c, dict)] or [{}]
+    body["choices"] = []
+    for n, choice in enumerate(choices):
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        calls = message.get("tool_calls") or None
+        content = message_text(message.get("content"))
+        out = {"role": "assistant", "content": content if content is not None or calls else ""}
+        out.update({k: message[k] for k in ("refusal", "function_call") if message.get(k) is not None})
+        if calls:
+            out["tool_calls"] = calls
+        body["choices"].append({"index": choice.get("index", n), "message": out, "logprobs": choice.get("logprobs"), "finish_reason": choice.get("finish_reason") or "stop"})
+    return body

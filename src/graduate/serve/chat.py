@@ -69,6 +69,10 @@ def estimate_usage(messages: list[dict[str, Any]], answer: str) -> dict[str, int
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+# A completion's id is this prefix and the request id (x-request-id); feedback takes either.
+COMPLETION_ID_PREFIX = "chatcmpl-"
+
+
 def completion_body(
     request_id: str, model: str, content: str, usage: dict[str, int], fingerprint: str, *, n: int = 1, logprobs: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -79,7 +83,7 @@ def completion_body(
         usage["completion_tokens"] *= n
         usage["total_tokens"] = usage.get("prompt_tokens", 0) + usage["completion_tokens"]
     return {
-        "id": f"chatcmpl-{request_id}",
+        "id": f"{COMPLETION_ID_PREFIX}{request_id}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
@@ -92,15 +96,20 @@ def completion_body(
 
 
 def completion_chunks(body: dict[str, Any]) -> list[bytes]:
-    """The same completion as a server-sent-events stream (``stream: true``): for each choice, role
-    and content in one chunk, the finish reason in the next; then ``[DONE]``."""
+    """The same completion as a server-sent-events stream (``stream: true``): for each choice, its
+    whole message in one chunk (role, content, and any refusal or tool calls, each call with its
+    ``index`` as OpenAI's chunks carry it), its finish reason in the next; then ``[DONE]``."""
     base = {k: body[k] for k in ("id", "created", "model", "system_fingerprint")}
     chunks = []
     for n, choice in enumerate(body["choices"]):
-        i, content, logprobs = choice.get("index", n), choice["message"]["content"], choice.get("logprobs")
+        i, message, logprobs = choice.get("index", n), choice["message"], choice.get("logprobs")
+        delta = {"role": "assistant", "content": message.get("content")}
+        delta.update({k: message[k] for k in ("refusal", "function_call") if message.get(k) is not None})
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [{"index": k, **call} for k, call in enumerate(message["tool_calls"])]
         chunks += [
-            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {"role": "assistant", "content": content}, "logprobs": logprobs, "finish_reason": None}]},
-            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}]},
+            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": None}]},
+            {**base, "object": "chat.completion.chunk", "choices": [{"index": i, "delta": {}, "logprobs": None, "finish_reason": choice.get("finish_reason") or "stop"}]},
         ]
     return [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
 

@@ -5,17 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from graduate.data.text import scrub_surrogates
+
+# Deeper bodies are refused before anything walks them: a chat request passed to the teacher is
+# hashed, logged and sent by code that recurses, and no OpenAI request needs more than a few levels.
+MAX_DEPTH = 64
+
+
+def nesting_depth(value: Any) -> int:
+    """Levels of lists and objects in a JSON value (a scalar: 0), counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d + 1)
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
 
 
 class _Scrubbed(BaseModel):
     """Lone surrogates (``"\\ud800"`` escapes, or raw bytes ED A0 80 that Starlette's JSON decoder
-    lets through) become U+FFFD before validation: every text the server keeps is valid UTF-8."""
+    lets through) become U+FFFD before validation: every text the server keeps is valid UTF-8. A
+    body nested deeper than ``MAX_DEPTH`` is refused first (422)."""
 
     @model_validator(mode="before")
     @classmethod
     def _scrub(cls, data: Any) -> Any:
+        depth = nesting_depth(data)
+        if depth > MAX_DEPTH:
+            raise PydanticCustomError("too_deep", "the body is nested {depth} levels deep, at most {most}: send a flatter JSON object", {"depth": depth, "most": MAX_DEPTH})
         return scrub_surrogates(data)
 
 
@@ -56,7 +76,7 @@ class FeedbackBody(_Scrubbed):
     model_config = ConfigDict(extra="forbid")
     request_id: str = Field(min_length=1, max_length=64, description="The id the server sent back (response id, x-request-id).")
     item: int = Field(0, ge=0, le=100_000, description="The item's index within its request (0 for chat).")
-    label: str | list[str] = Field(description="The correct answer: a task label (multi-label: a list of labels, [] for none).")
+    label: str | list[str] = Field(description="The correct answer: a task label (multi-label: a list of labels, [] for none; or one string of labels joined by ';', '(none)' for none).")
     reviewer: str = Field(min_length=1, max_length=100, pattern=r"\S", description="Who says so (stored as human:REVIEWER).")
     note: str | None = Field(None, max_length=2000)
 

@@ -15,13 +15,20 @@ import socket
 import sys
 from typing import Any
 
+from graduate.errors import ListenError
+
 
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    """A listening socket; port 0 picks a free port (see ``sock.getsockname()``)."""
+    """A listening socket; port 0 picks a free port (see ``sock.getsockname()``). ListenError when
+    the OS refuses the address (in use, not this machine's, privileged)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(host, port, exc) from None
     sock.listen(backlog)
     sock.set_inheritable(True)
     return sock

@@ -301,8 +301,19 @@ class ServeService:
         return answer, ("teacher_failed" if answer.error else None)
 
     # -- the traffic log ---------------------------------------------------------------------
-    def _row(self, info: RequestInfo, item: int, r: ItemResult, *, status: int, latency_ms: float, answer: str | None) -> dict[str, Any]:
+    @staticmethod
+    def _teacher_side(r: ItemResult) -> dict[str, Any]:
+        """The columns of a row that the teacher's answer fills in."""
         t = r.teacher
+        return {
+            "teacher_label": t.label if t else None,
+            "teacher_call_id": t.call_id if t else None,
+            "teacher_error": t.error if t else None,
+            "agree": r.agree,
+            "teacher_latency_ms": t.latency_ms if t else None,
+        }
+
+    def _row(self, info: RequestInfo, item: int, r: ItemResult, *, status: int, latency_ms: float, answer: str | None) -> dict[str, Any]:
         return {
             "request_id": info.request_id,
             "item": item,
@@ -318,35 +329,35 @@ class ServeService:
             "student_label": r.student_label,
             "confidence": r.confidence,
             "probs": r.probs,
-            "teacher_label": t.label if t else None,
-            "teacher_call_id": t.call_id if t else None,
-            "teacher_error": t.error if t else None,
-            "agree": r.agree,
+            **self._teacher_side(r),
             "shadow": r.shadow,
             "latency_ms": latency_ms,
-            "teacher_latency_ms": t.latency_ms if t else None,
             "student": self.student_name if r.student_label is not None else None,
             "model": info.model,
             "client": info.client,
         }
 
     def log(self, info: RequestInfo, results: list[ItemResult], *, status: int, answers: list[str | None]) -> None:
-        """Queue the traffic rows of an answered request; shadow items are queued once compared."""
+        """Queue the traffic rows of an answered request, all at once: a shadow item's row is
+        completed with the teacher's side when its background comparison settles (minutes, for a
+        hanging teacher), so a crash meanwhile loses no answered item."""
         latency = info.elapsed_ms()
-        now_rows = []
+        rows, compared = [], 0
         for i, (r, answer) in enumerate(zip(results, answers)):
-            if r.shadow and self.teacher is not None and len(self._background) < self.shadow_backlog and not self.teacher.saturated:
-                task = asyncio.get_running_loop().create_task(self._shadow(info, i, r, status, latency, answer))
+            if r.shadow and self.teacher is not None and len(self._background) + compared < self.shadow_backlog and not self.teacher.saturated:
+                compared += 1
+            elif r.shadow:
+                r.shadow, r.reason = False, "shadow_skipped"
+            rows.append(self._row(info, i, r, status=status, latency_ms=latency, answer=answer))
+        self.writer.add(rows)
+        for i, r in enumerate(results):
+            if r.shadow:
+                task = asyncio.get_running_loop().create_task(self._shadow(info, i, r))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
-                continue
-            if r.shadow:
-                r.shadow, r.reason = False, "shadow_skipped"
-            now_rows.append(self._row(info, i, r, status=status, latency_ms=latency, answer=answer))
-        self.writer.add(now_rows)
         self.metrics.items.labels(info.endpoint).inc(len(results))
 
-    async def _shadow(self, info: RequestInfo, i: int, r: ItemResult, status: int, latency: float, answer: str | None) -> None:
+    async def _shadow(self, info: RequestInfo, i: int, r: ItemResult) -> None:
         try:
             assert r.text is not None
             r.teacher, _ = await self._ask(r.text)
@@ -356,18 +367,12 @@ class ServeService:
             r.teacher = TeacherAnswer(None, None, None, 0.0, error="server stopped before the teacher answered")
             raise
         finally:
-            self.writer.add([self._row(info, i, r, status=status, latency_ms=latency, answer=answer)])
+            self.writer.update(info.request_id, i, self._teacher_side(r))
 
     def log_forwarded(self, info: RequestInfo, answer: TeacherAnswer, reason: str, *, status: int) -> None:
         r = ItemResult(text=None, label=None, route="teacher", reason=reason, teacher=answer)
         self.writer.add([self._row(info, 0, r, status=status, latency_ms=info.elapsed_ms(), answer=answer.content)])
         self.metrics.items.labels(info.endpoint).inc()
-
-    @property
-    def background_pending(self) -> int:
-        """Background teacher calls (shadow comparisons) not settled yet: their items' traffic rows
-        are written when they are."""
-        return len(self._background)
 
     async def drain(self, timeout: float) -> None:
         """Let background comparisons finish (bounded); the rest are cancelled and still logged."""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from graduate.errors import BudgetExceededError, TeacherError
 from graduate.privacy import Redactor, records, redact_text
-from graduate.spec import ProjectSpec
+from graduate.spec import PriceSpec, ProjectSpec
 from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
 from graduate.teacher.base import ChatRequest, TeacherBackend
 from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, record_completion
@@ -46,7 +46,7 @@ class ServeTeacher:
         self.input_redactor = input_redactor  # privacy.redact_teacher_input: the teacher sees the text redacted
         self.redactor = redactor  # privacy.redact: requests and answers are stored redacted
         self.backend = backend
-        self.price = spec.price_for(spec.teacher.model)
+        self.price = spec.price_for(spec.teacher.model)  # the project's teacher; a forwarded call is priced by its own model
         self.concurrency = spec.teacher.concurrency
         self._sem = asyncio.Semaphore(self.concurrency)
         self._pacer = Pacer(spec.teacher)
@@ -60,12 +60,19 @@ class ServeTeacher:
         """Every concurrency slot is taken (shadow sampling skips rather than queue)."""
         return self._sem.locked()
 
-    async def _budget_reserve(self, messages: list[dict[str, Any]]) -> float:
-        if self.price is None:
+    def unpriced(self, model: str) -> bool:
+        """Whether the budget cannot hold a call to ``model``: the project prices its teacher (so
+        teacher.budget_usd is enforced) but has no price for this model (graduate.yaml's prices)."""
+        return self.price is not None and self.spec.price_for(model) is None
+
+    async def _budget_reserve(self, messages: list[dict[str, Any]], price: PriceSpec | None) -> float:
+        # A call with no price reserves nothing and its cost is stored as unknown (None): the budget
+        # cannot count it. The app refuses to forward such a model while the teacher is priced (unpriced()).
+        if price is None:
             return 0.0
         if self._spent is None:
             self._spent = await asyncio.to_thread(live_spend, self.engine)
-        amount = self.price.cost(estimate_prompt_tokens(messages), self.spec.teacher.max_tokens or DEFAULT_OUTPUT_RESERVE)
+        amount = price.cost(estimate_prompt_tokens(messages), self.spec.teacher.max_tokens or DEFAULT_OUTPUT_RESERVE)
         budget = self.spec.teacher.budget_usd
         if self._spent + self._reserved + amount > budget:
             raise BudgetExceededError(spent=self._spent, budget=budget, needed=amount)
@@ -75,7 +82,8 @@ class ServeTeacher:
     async def _call(self, key: str, req: ChatRequest) -> TeacherAnswer:
         """One live call, logged; never raises for a failed call (the answer carries the error)."""
         started = time.perf_counter()
-        reserved = await self._budget_reserve(req.messages)
+        price = self.spec.price_for(req.model)  # the model it is sent with (a forward names its own)
+        reserved = await self._budget_reserve(req.messages, price)
         actual = 0.0
         try:
             async with self._sem:
@@ -114,9 +122,10 @@ class ServeTeacher:
                     completion,
                     est_in=estimate_prompt_tokens(req.messages),
                     latency_ms=latency,
-                    price=self.price,
+                    price=price,
                     redactor=self.redactor,
                     body=body,
+                    unpriced_cost=None,
                 )
                 return TeacherAnswer(None, completion.content, call_id, latency, response=completion.response)
         finally:

@@ -1,5 +1,8 @@
 """Write traffic rows off the request path: handlers append to a buffer (microseconds), a thread
 writes the buffer in batches, and ``close`` writes what is left, so a clean shutdown loses nothing.
+A row whose teacher side comes later (a shadow comparison) is added at once and completed with
+``update``: merged into the row while it is still buffered, else an UPDATE once the rows queued
+before it are written, so a crash loses at most one flush interval of answered items.
 
 A write that fails for a passing reason (database locked for longer than its busy timeout, server
 gone) is retried with backoff; rows that still cannot be written at shutdown go to a JSON-lines
@@ -22,7 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError, TimeoutError as PoolTimeout
 
 from graduate.privacy import Redactor, records
-from graduate.store.traffic import write_traffic
+from graduate.store.traffic import update_traffic, write_traffic
 
 
 class TrafficWriter:
@@ -44,6 +47,8 @@ class TrafficWriter:
         self.on_written = on_written
         self._buffer: list[dict[str, Any]] = []
         self._writing = 0  # rows taken from the buffer and not yet committed (or put back)
+        self._writing_ids: frozenset[str] = frozenset()  # their request ids
+        self._updates: list[tuple[str, int, dict[str, Any]]] = []  # (request id, item, columns) of rows no longer buffered
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False
@@ -62,10 +67,25 @@ class TrafficWriter:
         if full:
             self._wake.set()
 
+    def update(self, request_id: str, item: int, values: dict[str, Any]) -> None:
+        """Fill in columns of a row added before: in the buffer while it is there (and not yet
+        redacted), else by an UPDATE after every row queued before it is written."""
+        with self._lock:
+            for row in reversed(self._buffer):
+                if row["request_id"] == request_id and row["item"] == item and "redactions" not in row:
+                    row.update(values)
+                    return
+            self._updates.append((request_id, item, values))
+
     @property
     def pending(self) -> int:
         """Rows not in the store yet: buffered, or in the transaction being written."""
         return len(self._buffer) + self._writing
+
+    def holds(self, request_id: str) -> bool:
+        """Whether rows of this request are not in the store yet (buffered, or being written)."""
+        with self._lock:
+            return request_id in self._writing_ids or any(r.get("request_id") == request_id for r in self._buffer)
 
     @property
     def alive(self) -> bool:
@@ -80,6 +100,7 @@ class TrafficWriter:
         with self._lock:
             rows, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
             self._writing = len(rows)
+            self._writing_ids = frozenset(r.get("request_id") for r in rows)
         if self.redactor is not None:  # before anything is written: the store or the spill file
             rows = [records.traffic_row(self.redactor, row) for row in rows]
         return rows
@@ -93,7 +114,8 @@ class TrafficWriter:
         try:
             return self._write_batch(rows)
         finally:
-            self._writing = 0  # committed, put back or spilled: no longer in between
+            with self._lock:  # committed, put back or spilled: no longer in between
+                self._writing, self._writing_ids = 0, frozenset()
 
     def _write_batch(self, rows: list[dict[str, Any]]) -> bool:
         try:
@@ -123,6 +145,25 @@ class TrafficWriter:
             self._written(1)
         return True
 
+    def _apply_updates(self) -> bool:
+        """Run the queued UPDATEs; False when the store is unavailable for now (they are kept)."""
+        with self._lock:
+            updates, self._updates = self._updates, []
+        if not updates:
+            return True
+        if self.redactor is not None:  # the one text column an update carries
+            updates = [(rid, item, {**v, "teacher_error": self.redactor.record().text(v["teacher_error"])} if v.get("teacher_error") else v) for rid, item, v in updates]
+        try:
+            update_traffic(self.engine, updates)
+        except (OperationalError, DisconnectionError, PoolTimeout) as exc:
+            self._failed(exc)
+            with self._lock:
+                self._updates[:0] = updates
+            return False
+        except Exception as exc:  # noqa: BLE001 - a value the store refuses: the rows keep their NULLs
+            self._failed(exc)
+        return True
+
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
         orig = getattr(exc, "orig", None) or exc
@@ -148,7 +189,13 @@ class TrafficWriter:
                         backoff *= 2
                         break
                     backoff = self.flush_s
-                if self._closing and not self._buffer:
+                # Only once every row queued so far is in: an UPDATE must find its row.
+                if not self._buffer and self._updates and not self._apply_updates():
+                    if self._closing:
+                        return
+                    time.sleep(min(backoff, 5.0))
+                    backoff *= 2
+                if self._closing and not self._buffer and not self._updates:
                     return
             except Exception as exc:  # noqa: BLE001 - the log must outlive any one failure
                 self._failed(exc)
@@ -161,15 +208,30 @@ class TrafficWriter:
         if self._thread is not None:
             self._thread.join(timeout)
         deadline = time.monotonic() + timeout
-        while self._buffer and time.monotonic() < deadline:
-            if not self._write(self._take()):
+        while (self._buffer or self._updates) and time.monotonic() < deadline:
+            if self._buffer:
+                if not self._write(self._take()):
+                    time.sleep(0.2)
+            elif not self._apply_updates():
                 time.sleep(0.2)
         if self._buffer:
             self._spill()
+        if self._updates:  # rows already in a store that no longer answers: their teacher side is lost
+            self.last_error = f"{len(self._updates)} teacher comparisons not written: {self.last_error}"
+            self._updates = []
 
     def _spill(self) -> None:
         with self._lock:
             rows, self._buffer = self._buffer, []
+            # A spilled row carries the teacher side queued for it (UPDATEs find no row to change).
+            index = {(r["request_id"], r["item"]): r for r in rows}
+            kept = []
+            for rid, item, values in self._updates:
+                if (rid, item) in index:
+                    index[rid, item].update(values)
+                else:
+                    kept.append((rid, item, values))
+            self._updates = kept
         self._spill_rows(rows)
 
     def _spill_rows(self, rows: list[dict[str, Any]]) -> None:

@@ -251,7 +251,7 @@ traffic = Table(
     Column("teacher_call_id", Integer, nullable=True, doc="teacher_calls.id of the teacher's answer, if it was asked"),
     Column("teacher_error", Text, nullable=True),
     Column("agree", Boolean, nullable=True, doc="student_label == teacher_label, when both exist"),
-    Column("shadow", Boolean, nullable=False, default=False, doc="the teacher was asked in the background (shadow mode)"),
+    Column("shadow", Boolean, nullable=False, default=False, doc="the teacher was asked in the background (shadow mode); its columns stay NULL until that call settles (for good if the server died first)"),
     Column("latency_ms", Float, nullable=False, doc="from arrival to response, as the caller waited"),
     Column("teacher_latency_ms", Float, nullable=True),
     Column("student", String(300), nullable=True, doc="the student that predicted: name:run_id"),

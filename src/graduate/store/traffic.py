@@ -22,6 +22,19 @@ def write_traffic(engine: Engine, rows: Sequence[dict[str, Any]]) -> int:
     return len(rows)
 
 
+def update_traffic(engine: Engine, updates: Sequence[tuple[str, int, dict[str, Any]]]) -> int:
+    """Fill in columns of rows written before, each named by (request id, item), in one
+    transaction (a shadow item's teacher side, once its comparison settles); returns how many
+    rows matched."""
+    if not updates:
+        return 0
+    matched = 0
+    with engine.begin() as conn:
+        for request_id, item, values in updates:
+            matched += conn.execute(traffic.update().where(traffic.c.request_id == request_id, traffic.c.item == item).values(**values)).rowcount
+    return matched
+
+
 @dataclass
 class TrafficRow:
     request_id: str

@@ -84,15 +84,17 @@ def record_completion(
     price: PriceSpec | None,
     redactor: Redactor | None = None,
     body: dict[str, Any] | None = None,
+    unpriced_cost: float | None = 0.0,
 ) -> float:
     """Complete a pending call in the log with its answer, tokens (estimated where the endpoint
     reported no usage) and cost; returns the cost. With a ``redactor`` the answer is stored redacted
-    (``body``: the request as sent, so its values keep their placeholders)."""
+    (``body``: the request as sent, so its values keep their placeholders). ``unpriced_cost``: the
+    cost stored when ``price`` is None (None: unknown, as the proxy and batches store it)."""
     stored = records.answer(redactor, body, content=completion.content, response=completion.response)
     estimated = completion.input_tokens is None or completion.output_tokens is None
     tin = completion.input_tokens if completion.input_tokens is not None else est_in
     tout = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
-    cost = price.cost(tin, tout) if price else 0.0
+    cost = price.cost(tin, tout) if price else unpriced_cost
     finish_call(
         engine,
         call_id,
@@ -107,7 +109,7 @@ def record_completion(
         cost_usd=cost,
         attempts=completion.attempts,
     )
-    return cost
+    return cost or 0.0
 
 
 async def label_texts(
