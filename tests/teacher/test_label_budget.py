@@ -54,3 +54,24 @@ def test_cli_exits_3_at_the_budget_and_resumes_from_the_answers(tiny_project: Pa
 def _row(table: str, name: str) -> int:
     line = next(line for line in table.splitlines() if name in line)
     return int(line.strip(" │|").split("│")[-1].strip())
+
+
+def test_two_label_runs_at_once_never_pay_twice_or_pass_the_budget(tiny_project: Path) -> None:
+    # Each run read the budget once when it started: two at once each spent up to it, and paid
+    # for the same items twice. The second is now refused while the first holds the work lock.
+    import subprocess
+
+    from teacher.live_teacher import cli_env, label_command
+
+    with fake_openai_server(latency=0.2) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=2, requests_per_minute=60_000, budget_usd=5.0)
+        Project.load(tiny_project).engine.dispose()  # the store exists before both start
+        runs = [subprocess.Popen(label_command(tiny_project, "--limit", "40"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()) for _ in range(2)]
+        results = [(p.wait(timeout=120), *p.communicate()) for p in runs]
+        served = server.stats()
+    codes = sorted(rc for rc, _, _ in results)
+    assert codes == [0, 2], [err[-400:] for _, _, err in results]
+    refused = next(err for rc, _, err in results if rc == 2)
+    assert "another graduate process is working on this project" in refused.strip().splitlines()[-1]
+    assert served["paid_twice"] == 0 and served["ok"] == 40
+    assert len(live_calls(tiny_project)) == 40

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import signal
 import threading
 import time
@@ -112,7 +114,8 @@ def audit(
     with stage_progress() as progress:
         proj.import_logs(progress)  # idempotent: files already imported are recognised and skipped
         proj.load_data(progress)
-        result = run_audit(proj.engine, proj.spec, live=live, progress=progress)
+        with proj.exclusive("graduate teacher audit --live") if live else contextlib.nullcontext():  # one spender at a time: the budget is read once
+            result = run_audit(proj.engine, proj.spec, live=live, progress=progress)
     path = save_audit_files(proj.engine, proj.workdir, result)
     print_audit(result)
     console.print(escape(f"audit {result['audit_id'][:8]} stored; written to {path}"), highlight=False)

@@ -108,9 +108,10 @@ def _generation_spec(project: "Project", prompt: str, per_call: int) -> Any:
 
 
 def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateReport) -> list[Any]:
-    outcomes, stats = asyncio.run(
-        label_texts(project.engine, spec, make_teacher(spec), inputs, price=project.spec.price_for(spec.model), redactor=project.redactor)
-    )
+    with project.exclusive("asking the teacher to write items"):  # one spender at a time (the budget is read once)
+        outcomes, stats = asyncio.run(
+            label_texts(project.engine, spec, make_teacher(spec), inputs, price=project.spec.price_for(spec.model), redactor=project.redactor)
+        )
     report.calls += stats.distinct
     report.calls_sent += stats.sent
     report.calls_cached += stats.cached

@@ -164,14 +164,17 @@ class Project:
         from graduate.teacher.registry import make_teacher
 
         backend = backend or make_teacher(self.spec.teacher)
-        return asyncio.run(
-            label_texts(
-                self.engine,
-                self.spec.teacher,
-                backend,
-                texts,
-                price=self.spec.price_for(self.spec.teacher.model),
-                progress=progress,
-                redactor=self.redactor,
+        # One process spends at a time: the budget is read when labelling starts, so two at once
+        # would each spend up to it (and pay for the same items twice).
+        with self.exclusive("labelling with the teacher"):
+            return asyncio.run(
+                label_texts(
+                    self.engine,
+                    self.spec.teacher,
+                    backend,
+                    texts,
+                    price=self.spec.price_for(self.spec.teacher.model),
+                    progress=progress,
+                    redactor=self.redactor,
+                )
             )
-        )
