@@ -77,3 +77,17 @@ def test_a_repeated_column_or_cells_past_the_header_are_refused_not_dropped(tmp_
     with pytest.raises(InputDataError, match=r"in\.csv:42: 3 cells but the header names 2 columns; quote a text that holds commas"):
         predict_csv(student, src, out, text_column="text", batch_size=8)
     assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
+
+
+def test_a_quote_that_never_closes_is_named_not_swallowing_the_rows_after_it(tmp_path: Path) -> None:
+    # "wrote 50 rows", exit 0: rows 51-100 had become row 50's text.
+    student = _student()
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    rows = [f"{i},thank you {i}\n" for i in range(1, 101)]
+    rows[49] = '50,"oops an opening quote never closed\n'
+    src.write_text("id,text\n" + "".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(InputDataError, match=r"in\.csv:51: a quoted field opens on this line and never closes"):
+        predict_csv(student, src, out, text_column="text", batch_size=8)
+    assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
+    src.write_text('id,text\n1,"two\nlines, closed"\n\n2,last\n', encoding="utf-8")  # a closed multi-line quote and a blank line are fine
+    assert predict_csv(student, src, out, text_column="text").rows == 2

@@ -6,6 +6,8 @@ for every label; rows with empty text keep them blank."""
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             if twice is not None:  # a dict row keeps only the last of them: the other column would be lost
                 raise InputDataError.repeated_column(twice, path=path, line=1)
             yield 0, {name: name for name in names}
+            start, row_start = reader.line_num + 1, None
             for row in reader:
+                start, row_start = reader.line_num + 1, start
                 if None in row:  # cells beyond the header's columns: the output has nowhere to keep them
                     raise InputDataError(
                         f"{len(names) + len(row[None])} cells but the header names {len(names)} columns; quote a text that holds commas, or name the extra columns",  # type: ignore[arg-type]
@@ -43,12 +47,32 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                         line=reader.line_num,
                     )
                 yield reader.line_num, row
+            if row_start is not None:
+                _check_last_row(path, row_start)
     except UnicodeDecodeError as exc:
         line, byte = _first_bad_utf8(path) or (None, None)
         what = f"byte 0x{byte:02x}" if byte is not None else exc.reason
         raise InputDataError(f"not UTF-8 ({what}); re-save the file as UTF-8", path=path, line=line) from None
     except csv.Error as exc:
         raise InputDataError(f"not a readable CSV ({exc})", path=path) from None
+
+
+def _check_last_row(path: Path, start: int) -> None:
+    """Python's csv module reads a quoted field that never closes to the end of the file, as one
+    text: the rows after it would vanish into it. Read the last row again strictly, from its line."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        tail = "".join(itertools.islice(f, start - 1, None))
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputDataError(
+                "a quoted field opens on this line and never closes, so every row after it would be read into it; close the quote "
+                "(a quote inside a field is written twice: \"\")",
+                path=path,
+                line=start,
+            ) from None
 
 
 def _first_bad_utf8(path: Path) -> tuple[int, int] | None:
