@@ -53,3 +53,17 @@ def test_audit_and_curve_sections_render_when_their_results_exist(evaluated_proj
     assert "tfidf-logreg on test.balanced" in after and "labelling 120 more items is expected to add 2.10 points" in after
     assert after.count('src="data:image/svg+xml;base64,') == before.count('src="data:image/svg+xml;base64,') + 1
     assert "http://" not in after and "https://" not in after
+
+
+def test_the_lineage_table_shows_each_producers_item_count(trained_copy):
+    # `{{ p.items }}` found dict.items before the key: the cell read "<built-in method items ...>".
+    import re
+
+    proj = Project.load(trained_copy)
+    summary = json.loads((trained_copy / ".graduate" / "summary.json").read_text())
+    html = proj.report().read_text(encoding="utf-8")
+    assert "built-in method" not in html
+    labels = summary["dataset"]["recipe"]["provenance"]["labels"]
+    assert labels
+    for p in labels:
+        assert re.search(rf"<td>{re.escape(p['producer'])}</td><td>{p['items']:,}</td>", html), p
