@@ -75,6 +75,21 @@ class InputDataError(GraduateError):
         return cls(f"the header names column {name!r} more than once; rename the other one", path=path, line=line, column=name)
 
 
+def check_output_file(path: Path | str) -> None:
+    """Refuse, before any work, an output path that cannot become a file: a folder, or a path under
+    a file (InputDataError naming it and the fix). Its missing folders are made."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputDataError("is a folder; give a file name for the output, e.g. a name inside it", path=p)
+    blocker = next((q for q in p.parents if q.exists() and not q.is_dir()), None)
+    if blocker is not None:
+        raise InputDataError(f"{blocker} is a file, not a folder; write the output elsewhere", path=p)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputDataError(f"cannot create its folder ({exc.strerror}); write the output elsewhere", path=p) from None
+
+
 class StoreError(GraduateError):
     def __init__(self, message: str, *, url: str | None = None):
         self.url = url

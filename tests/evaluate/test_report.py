@@ -67,3 +67,19 @@ def test_the_lineage_table_shows_each_producers_item_count(trained_copy):
     assert labels
     for p in labels:
         assert re.search(rf"<td>{re.escape(p['producer'])}</td><td>{p['items']:,}</td>", html), p
+
+
+def test_a_report_path_that_cannot_be_a_file_is_one_error_and_leaves_nothing(trained_copy, tmp_path):
+    import pytest
+
+    from graduate.errors import InputDataError
+
+    proj = Project.load(trained_copy)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputDataError, match="is a folder; give a file name"):
+        proj.report(out)
+    (out / "afile").write_text("x")
+    with pytest.raises(InputDataError, match="afile is a file, not a folder"):
+        proj.report(out / "afile" / "r.html")
+    assert sorted(p.name for p in out.iterdir()) == ["afile"] and not list(tmp_path.glob("*.html.tmp"))

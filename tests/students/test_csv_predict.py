@@ -91,3 +91,18 @@ def test_a_quote_that_never_closes_is_named_not_swallowing_the_rows_after_it(tmp
     assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
     src.write_text('id,text\n1,"two\nlines, closed"\n\n2,last\n', encoding="utf-8")  # a closed multi-line quote and a blank line are fine
     assert predict_csv(student, src, out, text_column="text").rows == 2
+
+
+def test_an_output_that_cannot_be_a_file_is_refused_before_any_work(tmp_path: Path) -> None:
+    # A folder, or a path under a file, was an internal error that left OUT.partial behind.
+    student = _student()
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,thank you\n", encoding="utf-8")
+    with pytest.raises(InputDataError, match=r"is a folder; give a file name for the output"):
+        predict_csv(student, src, tmp_path, text_column="text")
+    with pytest.raises(InputDataError, match=r"in\.csv is a file, not a folder; write the output elsewhere"):
+        predict_csv(student, src, src / "out.csv", text_column="text")
+    with pytest.raises(InputDataError, match=r"is a folder; pass a CSV file"):
+        predict_csv(student, tmp_path, tmp_path / "o.csv", text_column="text")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+    assert predict_csv(student, src, tmp_path / "new" / "deeper" / "out.csv", text_column="text").rows == 1

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from graduate.errors import check_output_file
 from graduate.store.lineage import before_after, made_items
 from graduate.store.runs import get_runs
 from graduate.evaluate.before_after import slice_changes
@@ -456,8 +457,8 @@ def write_report(
     summary: dict[str, Any] | None = None,
     errors: ErrorAnalysis | None = None,
 ) -> Path:
+    check_output_file(path)
     html = render_report(build_context(spec, root, engine, assessment, summary, errors))
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

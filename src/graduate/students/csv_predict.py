@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from graduate.formats import labelset
-from graduate.errors import InputDataError
+from graduate.errors import InputDataError, check_output_file
 from graduate.students.base import Student
 
 
@@ -100,6 +100,9 @@ def predict_csv(
     """Write ``output`` from ``source``: every row, with the student's label and probabilities."""
     if not source.exists():
         raise InputDataError("file not found", path=source)
+    if source.is_dir():
+        raise InputDataError("is a folder; pass a CSV file (or a glob of them with --ray)", path=source)
+    check_output_file(output)
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     rows = _rows(source)
     _, header = next(rows)
@@ -113,7 +116,6 @@ def predict_csv(
     if clash:
         raise InputDataError(f"the input already has columns {clash}; rename them or write elsewhere", path=source)
     report = PredictReport()
-    output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     try:
         _write(student, rows, partial, fields + new_cols, text_column, label_col, batch_size, progress, report)
