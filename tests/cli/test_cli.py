@@ -307,3 +307,12 @@ def test_init_keeps_any_label_and_task_name_a_string_or_writes_nothing(tmp_path)
     res = CliRunner().invoke(app, ["init", str(tmp_path / "named"), "--labels", "yes,no", "--task", "spam: filter"])
     assert res.exit_code == 0, res.output
     assert load_spec(tmp_path / "named")[0].task.labels == ["yes", "no"]
+
+
+def test_a_ladder_whose_gates_it_cannot_judge_does_not_say_they_failed(tiny_project):
+    res = graduate("train", str(tiny_project), "--ladder", "--rungs", "majority,tfidf-logreg", "--until", "student.ece <= 0.2")
+    assert res.returncode == 0, res.stderr
+    assert "no rung met every gate" not in res.stdout and "no gate could be judged by the ladder" in res.stdout
+    assert "not judged by the ladder" in res.stderr
+    bad = graduate("train", str(tiny_project), "--ladder", "--rungs", " , ")
+    assert bad.returncode == 2 and "no student kinds given" in bad.stderr

@@ -48,6 +48,9 @@ def test_bad_gate_and_unknown_kind_are_clear(tiny_project):
         climb_ladder(proj, kinds=["majority"], gates=["student.accuracy >= 0.9 on test.nope"])
     with pytest.raises(SpecError, match=r"unknown student kinds \['bert'\]"):
         climb_ladder(proj, kinds=["bert"])
+    # `--rungs ,` gives no kinds: it climbed every kind, lora-llm on a CPU included
+    with pytest.raises(SpecError, match=r"--rungs: no student kinds given"):
+        climb_ladder(proj, kinds=[])
 
 
 def _hold_out(project, share=0.5, min_items=10):

@@ -116,5 +116,7 @@ def print_ladder(result) -> None:  # type: ignore[no-untyped-def]
             console.print(f"{escape(r.name)}: {'every gate holds' if r.met else '[yellow]a gate fails[/] (see above)'}", highlight=False)
     elif result.stopped_at:
         console.print(f"stopped at [bold]{escape(result.stopped_at)}[/]: every gate holds")
+    elif not any(r.gates for r in result.rungs):  # every gate was one the ladder cannot judge: none failed
+        console.print("[yellow]no gate could be judged by the ladder[/], so it climbed every rung; judge them with `graduate evaluate`")
     else:
         console.print("[yellow]no rung met every gate[/]; see the failing gates above")

@@ -130,7 +130,9 @@ def ladder_rungs(project: "Project", kinds: list[str] | None) -> tuple[list[Stud
     (returned second)."""
     from graduate.students.registry import student_class
 
-    chosen = kinds or list(LADDER)
+    if kinds is not None and not kinds:  # `--rungs ,` climbed every kind, lora-llm on a CPU included
+        raise SpecError(f"no student kinds given; name them comma-separated, smallest first: {LADDER}", field="--rungs")
+    chosen = kinds if kinds is not None else list(LADDER)
     unknown = [k for k in chosen if k not in LADDER]
     if unknown:
         raise SpecError(f"unknown student kinds {unknown}; known kinds, smallest first: {LADDER}", field="--student/--rungs")
