@@ -175,3 +175,20 @@ def test_label_set_shift_judges_each_label():
     moved = label_set_shift(ref, cur, labels)
     assert moved["worst_label"] == "loyalty" and moved["psi"] > 0.2 and moved["per_label_psi"]["purity"] < 1e-9
     assert moved["traffic_n"] == 100 and moved["traffic"]["loyalty"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--embedding", "foo"], "--embedding: Input should be 'auto', 'minilm' or 'tfidf' (got 'foo')"),
+        (["--hours", "nan"], "--hours: Input should be"),
+        (["--hours", "inf"], "--hours: Input should be less than or equal to 876000"),
+        (["--hours", "-5"], "--hours: Input should be greater than 0 (got -5.0)"),
+    ],
+)
+def test_bad_options_are_one_line_like_the_spec_fields(trained_copy, args, message):
+    # --embedding foo and --hours nan were internal errors; --hours -5 wrote a window ending before it began.
+    res = graduate("monitor", str(trained_copy), *args)
+    assert res.returncode == 2 and message in res.stderr and "internal error" not in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (trained_copy / ".graduate" / "monitor.json").exists()

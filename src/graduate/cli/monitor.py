@@ -23,12 +23,21 @@ def monitor(
     from graduate.pipeline.project import Project
     from graduate.spec import MonitorSpec
 
+    from pydantic import ValidationError
+
+    from graduate.errors import SpecError
+
     proj = Project.load(project)
     settings = proj.spec.monitor
-    if embedding is not None:
-        settings = MonitorSpec.model_validate({**settings.model_dump(), "embedding": embedding})
+    given = {k: v for k, v in {"embedding": embedding, "window_hours": hours}.items() if v is not None}
+    try:  # the options are the spec's fields, checked as the spec checks them
+        settings = MonitorSpec.model_validate({**settings.model_dump(), **given})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        option = {"embedding": "--embedding", "window_hours": "--hours"}[str(err["loc"][0])]
+        raise SpecError(f"{err['msg']} (got {given[str(err['loc'][0])]!r})", field=option) from None
     with stage_progress() as progress:
-        result = monitor_project(proj, window_hours=hours, settings=settings, progress=progress)
+        result = monitor_project(proj, window_hours=settings.window_hours, settings=settings, progress=progress)
     d = result.data
     t = Table(title=escape(f"{d['project']}: traffic {d['window']['since'][:19]} .. {d['window']['until'][:19]} UTC"), title_justify="left")
     t.add_column("figure")

@@ -163,7 +163,7 @@ class ProxySpec(_Model):
 class MonitorSpec(_Model):
     """`graduate monitor`: the traffic window it reads and the thresholds that fail it (non-zero exit)."""
 
-    window_hours: float = Field(24.0, gt=0, description="Read the traffic of the last N hours.")
+    window_hours: float = Field(24.0, gt=0, le=876_000, description="Read the traffic of the last N hours (at most 100 years).")
     bucket_minutes: float = Field(60.0, gt=0, description="Width of the time buckets for agreement over time.")
     min_items: int = Field(50, ge=1, description="With fewer items in the window a check reports 'not enough traffic' instead of failing.")
     min_agreement: float = Field(0.9, ge=0, le=1, description="Fail when the student's agreement with the teacher (shadow/canary/cascade comparisons) is lower.")
