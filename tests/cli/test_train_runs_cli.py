@@ -105,7 +105,11 @@ def test_curve_prints_a_table_and_one_line_of_advice(tiny_project):
     assert re.search(r"labelling 1,000 more items is expected to add -?\d+\.\d\d points and cost \$\d+\.\d\d|stop labelling: |cannot say", out)
     assert (tiny_project / ".graduate" / "curve-tfidf-logreg.png").exists()
     bad = runner.invoke(app, ["curve", str(tiny_project), "--fractions", "1,100"])
-    assert bad.exit_code != 0 and "too few rows for fraction 0.01" in str(bad.exception)
+    assert bad.exit_code != 0 and "too few rows for fraction 0.01" in str(bad.exception) and "1% of" in str(bad.exception)
+    # no percentages (an internal error before), or a share typed as a percentage above 100
+    for fractions, message in [("", "no percentages given"), (" , ", "no percentages given"), ("50,150", "must be above 0 and at most 100, got 150"), ("0,50", "got 0")]:
+        bad = runner.invoke(app, ["curve", str(tiny_project), "--fractions", fractions])
+        assert bad.exit_code != 0 and message in str(bad.exception), (fractions, bad.exception)
 
 
 def test_students_list_and_show():

@@ -28,9 +28,16 @@ def curve(
     from graduate.pipeline.project import Project
 
     try:
-        shares = [float(x) / 100 for x in fractions.split(",") if x.strip()]
+        percents = [float(x) for x in fractions.split(",") if x.strip()]
     except ValueError:
         raise SpecError(f"{fractions!r} is not a list of percentages, e.g. 5,10,25,50,75,100", field="--fractions") from None
+    if not percents:
+        raise SpecError("no percentages given; e.g. --fractions 5,10,25,50,75,100", field="--fractions")
+    bad = [p for p in percents if not 0 < p <= 100]
+    if bad:
+        got = ", ".join(f"{p:g}" for p in bad)
+        raise SpecError(f"percentages of the training set must be above 0 and at most 100, got {got}", field="--fractions")
+    shares = [p / 100 for p in percents]
     from graduate.evaluate.evaluation import selection_metric
 
     proj = Project.load(project)
@@ -52,7 +59,7 @@ def curve(
     t.add_column("seeds", justify="right")
     t.add_column("fit", justify="right")
     for p in res.points:
-        t.add_row(f"{p.fraction:.0%}", str(p.size), fmt(p.mean), fmt(p.std), str(len(p.scores)), fmt(res.fit.predict(p.size)))
+        t.add_row(f"{100 * p.fraction:g}%", str(p.size), fmt(p.mean), fmt(p.std), str(len(p.scores)), fmt(res.fit.predict(p.size)))
     if res.teacher_score is not None:
         t.caption = escape(f"teacher on {res.test_set}: {res.teacher_score:.3f}")
     console.print(t)

@@ -109,7 +109,7 @@ def check_fractions(dataset: Dataset, fractions: Sequence[float], labels: list[s
     if short:
         need = max(min_per_label / counts[lab] for lab in short)
         raise SpecError(
-            f"too few rows for fraction {smallest:g}: the training set has {counts} and {smallest:.0%} of {short} is under "
+            f"too few rows for fraction {smallest:g}: the training set has {counts} and {100 * smallest:g}% of {short} is under "
             f"{min_per_label} items per label; drop the smallest fractions (use at least {math.ceil(100 * need)}%) or label more items",
             field="--fractions",
         )
