@@ -8,6 +8,8 @@ from servers import fake_openai_server
 from teacher.live_teacher import comments, live_calls, point_teacher, run_label
 
 from graduate.pipeline.project import Project
+from graduate.formats.prompt import render_messages
+from graduate.formats.tokens import estimate_prompt_tokens
 from graduate.store.calls import live_spend
 
 N = 50
@@ -16,8 +18,8 @@ BUDGET = 0.01  # a few calls of gpt-4-1106-preview at the fixture's prices
 
 def test_budget_stops_sending_and_keeps_answered_calls(tiny_project: Path) -> None:
     texts = comments(tiny_project, N)
-    with fake_openai_server() as server:
-        point_teacher(tiny_project, server.base_url, concurrency=2, requests_per_minute=60_000, budget_usd=BUDGET)
+    with fake_openai_server(latency=0.05) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=8, requests_per_minute=60_000, budget_usd=BUDGET)
         project = Project.load(tiny_project)
         outcomes, stats = project.label(texts)
         served = server.stats()
@@ -75,3 +77,20 @@ def test_two_label_runs_at_once_never_pay_twice_or_pass_the_budget(tiny_project:
     assert "another graduate process is working on this project" in refused.strip().splitlines()[-1]
     assert served["paid_twice"] == 0 and served["ok"] == 40
     assert len(live_calls(tiny_project)) == 40
+
+
+def test_the_budget_is_spent_up_to_the_last_call_that_fits(tiny_project: Path) -> None:
+    # A reservation that did not fit while others were in flight ended the run for good: at
+    # concurrency 8 it stopped near 70% of the budget, and each rerun sent a few more.
+    texts = comments(tiny_project, 161)
+    budget = 0.05
+    with fake_openai_server(latency=0.05) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=8, requests_per_minute=60_000, budget_usd=budget)
+        project = Project.load(tiny_project)
+        _, stats = project.label(texts)
+        again = project.label(texts)[1]
+    spent = live_spend(project.engine)
+    reserve = max(project.spec.price_for(project.spec.teacher.model).cost(estimate_prompt_tokens(render_messages(project.spec.teacher, t)), 64) for t in texts)
+    assert stats.budget_stopped and spent <= budget
+    assert spent > budget - reserve, (spent, reserve)  # stopped only when the next worst case no longer fits
+    assert again.sent <= 1  # a rerun finds (almost) nothing left to spend

@@ -57,21 +57,38 @@ class LabelStats:
 
 @dataclass
 class _Budget:
+    """What the run may still spend. A call reserves its worst case (its output at the token cap)
+    and settles at its real cost. A reservation that does not fit waits while others are in flight
+    (most settle far below their reserve); only when none is left to settle is the budget reached."""
+
     limit: float
     spent: float
     reserved: float = 0.0
+    in_flight: int = 0
     stopped: bool = False
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    def reserve(self, amount: float) -> bool:
-        if self.stopped or self.spent + self.reserved + amount > self.limit:
-            self.stopped = True
-            return False
-        self.reserved += amount
-        return True
+    async def reserve(self, amount: float) -> bool:
+        async with self._changed:
+            while True:
+                if self.stopped:
+                    return False
+                if self.spent + self.reserved + amount <= self.limit:
+                    self.reserved += amount
+                    self.in_flight += 1
+                    return True
+                if not self.in_flight:
+                    self.stopped = True
+                    self._changed.notify_all()
+                    return False
+                await self._changed.wait()
 
-    def settle(self, reserved: float, actual: float) -> None:
-        self.reserved -= reserved
-        self.spent += actual
+    async def settle(self, reserved: float, actual: float) -> None:
+        async with self._changed:
+            self.reserved -= reserved
+            self.spent += actual
+            self.in_flight -= 1
+            self._changed.notify_all()
 
 
 def record_completion(
@@ -190,7 +207,7 @@ async def label_texts(
                 return
             est_in = estimate_prompt_tokens(req.messages)
             reserve = price.cost(est_in, out_reserve) if price else 0.0
-            if not budget.reserve(reserve):
+            if not await budget.reserve(reserve):
                 stats.not_sent += 1
                 settle(key, lambda t: LabelOutcome(t, key, "not_sent", error="budget reached"))
                 return
@@ -223,7 +240,7 @@ async def label_texts(
                 stats.cost_usd += actual
                 settle(key, lambda t: LabelOutcome(t, key, "sent", call_id, completion.content))
             finally:
-                budget.settle(reserve, actual)
+                await budget.settle(reserve, actual)
 
     try:
         await asyncio.gather(*(_repeat(one, k, need[k]) for k in need))
