@@ -19,7 +19,7 @@ def train(
         [], "--until", help="A gate to climb to, e.g. 'student.accuracy >= 0.887 on test.balanced' (repeatable; replaces the spec's gates)."
     ),
     rungs: str | None = typer.Option(None, "--rungs", help="Comma-separated kinds to climb (default: every kind in the registry)."),
-    mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the runs to this MLflow tracking URI (e.g. file:./mlruns, sqlite:///mlflow.db)."),
+    mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the runs to this MLflow tracking URI (e.g. sqlite:///mlflow.db, or http://127.0.0.1:5000 for a tracking server)."),
 ) -> None:
     """Train and score students; each is a tracked run (an identical earlier run is reused)."""
     from graduate.errors import SpecError
