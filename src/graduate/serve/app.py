@@ -319,7 +319,7 @@ def create_app(
                 return _json(error_body(
                     f"label: {body.label!r} names no label; give a list of labels of {labels}, or [] (or {labelset.NONE!r}) for none",
                     "invalid_request_error", param="label", code="unknown_label"), 422)  # fmt: skip
-            given = body.label if isinstance(body.label, list) else [] if body.label == labelset.NONE else body.label.split(labelset.SEPARATOR)
+            given = body.label if isinstance(body.label, list) else [] if body.label.strip() == labelset.NONE else [p.strip() for p in body.label.split(labelset.SEPARATOR)]
             unknown = sorted(set(given) - set(labels))
             label = labelset.encode(given, labels) if not unknown else None
         else:
