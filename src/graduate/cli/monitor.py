@@ -21,21 +21,14 @@ def monitor(
     """Check the served traffic against the training set and the spec's thresholds; writes .graduate/monitor.json."""
     from graduate.monitor import monitor_project
     from graduate.pipeline.project import Project
-    from graduate.spec import MonitorSpec
 
-    from pydantic import ValidationError
-
+    from graduate.cli.options import apply_options
     from graduate.errors import SpecError
 
     proj = Project.load(project)
-    settings = proj.spec.monitor
     given = {k: v for k, v in {"embedding": embedding, "window_hours": hours}.items() if v is not None}
-    try:  # the options are the spec's fields, checked as the spec checks them
-        settings = MonitorSpec.model_validate({**settings.model_dump(), **given})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        option = {"embedding": "--embedding", "window_hours": "--hours"}[str(err["loc"][0])]
-        raise SpecError(f"{err['msg']} (got {given[str(err['loc'][0])]!r})", field=option) from None
+    flags = {"embedding": "--embedding", "window_hours": "--hours"}
+    settings = apply_options(proj.spec.monitor, given, lambda field, msg: SpecError(f"{msg} (got {given[field]!r})", field=flags[field]))
     with stage_progress() as progress:
         result = monitor_project(proj, window_hours=settings.window_hours, settings=settings, progress=progress)
     d = result.data

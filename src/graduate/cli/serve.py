@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, err_console, fmt, fmt_usd
+from graduate.cli.options import apply_options
 
 
 def _need_serve() -> None:
@@ -50,7 +51,6 @@ def serve(
     from graduate.pipeline.project import Project
     from graduate.serve.app import create_app
     from graduate.serve.server import bind_socket, run_app
-    from graduate.spec import ServeSpec
 
     proj = Project.load(project)
     update = _overrides(
@@ -69,12 +69,7 @@ def serve(
     )
     if no_auth:
         update["auth"] = False
-    try:
-        opts = ServeSpec.model_validate({**proj.spec.serve.model_dump(), **update})
-    except Exception as exc:  # pydantic's ValidationError: name the flag's field
-        errors = getattr(exc, "errors", lambda: [])()
-        field = ".".join(str(p) for p in errors[0]["loc"]) if errors else "serve"
-        raise SpecError(errors[0]["msg"] if errors else str(exc), field=f"serve.{field}") from None
+    opts = apply_options(proj.spec.serve, update, lambda field, msg: SpecError(msg, field=f"serve.{field}"))
     def stopped(stats: dict[str, Any]) -> None:
         spilled = stats["spilled_rows"]
         line = f"stopped: {stats['traffic_rows_written']} traffic rows written"
@@ -146,17 +141,12 @@ def serve_plan(
     from graduate.pipeline.project import Project
 
     from graduate.errors import SpecError
-    from graduate.spec import ServeSpec
 
     proj = Project.load(project)
     update = _overrides(plan_metric=metric, plan_target=target)
-    try:  # --metric and --target as the spec's fields would take them (0 or nan is no default)
-        opts = ServeSpec.model_validate({**proj.spec.serve.model_dump(), **update})
-    except Exception as exc:  # pydantic's ValidationError: name the flag
-        errors = getattr(exc, "errors", lambda: [])()
-        field = str(errors[0]["loc"][-1]) if errors else "plan_target"
-        flag = {"plan_metric": "--metric", "plan_target": "--target"}.get(field, field)
-        raise SpecError(f"{flag}: {errors[0]['msg'] if errors else exc}", field=f"serve.{field}") from None
+    flags = {"plan_metric": "--metric", "plan_target": "--target"}
+    # --metric and --target as the spec's fields would take them (0 or nan is no default)
+    opts = apply_options(proj.spec.serve, update, lambda field, msg: SpecError(f"{flags.get(field, field)}: {msg}", field=f"serve.{field}"))
     if not math.isfinite(opts.plan_target):
         raise SpecError("--target: give a number in (0, 1], e.g. 0.99", field="serve.plan_target")
     plans = plan_cascade(proj, metric=opts.plan_metric, target=opts.plan_target, student=student)

@@ -136,33 +136,29 @@ def plot_curve(
 
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from graduate.evaluate.plots import MISSING_GLYPH
-    from matplotlib.figure import Figure
 
     with rc_context({"text.parse_math": False}), warnings.catch_warnings():  # names shown as written, never read as mathtext
         warnings.filterwarnings("ignore", message=MISSING_GLYPH, category=UserWarning)
-        _draw_curve(points, fit, title=title, metric=metric, png=png, svg=svg, teacher_score=teacher_score, Figure=Figure, Canvas=FigureCanvasAgg)
-
-
-def _draw_curve(points: Sequence[CurvePoint], fit: CurveFit, *, title: str, metric: str, png: Path, svg: Path, teacher_score: float | None, Figure: Any, Canvas: Any) -> None:
-    fig = Figure(figsize=(7, 4.5), dpi=120)
-    Canvas(fig)
-    ax = fig.add_subplot()
-    n = np.array([p.size for p in points], dtype=float)
-    ax.errorbar(n, [p.mean for p in points], yerr=[p.std for p in points], fmt="o", capsize=4, label="students (mean ± sd over seeds)")
-    if fit.ok:
-        grid = np.linspace(n.min(), n.max() * 2, 200)
-        ax.plot(grid, [fit.predict(x) for x in grid], "-", alpha=0.7, label=f"fit {fit.a:.3f} - {fit.b:.2f}·n^-{fit.c:.2f}")
-    if teacher_score is not None:
-        ax.axhline(teacher_score, color="grey", linestyle="--", label=f"teacher {teacher_score:.3f}")
-    ax.set_xscale("log")
-    ax.set_xlabel("training items (log scale)")
-    ax.set_ylabel(metric)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png)
-    fig.savefig(svg)
+        fig = Figure(figsize=(7, 4.5), dpi=120)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        n = np.array([p.size for p in points], dtype=float)
+        ax.errorbar(n, [p.mean for p in points], yerr=[p.std for p in points], fmt="o", capsize=4, label="students (mean ± sd over seeds)")
+        if fit.ok:
+            grid = np.linspace(n.min(), n.max() * 2, 200)
+            ax.plot(grid, [fit.predict(x) for x in grid], "-", alpha=0.7, label=f"fit {fit.a:.3f} - {fit.b:.2f}·n^-{fit.c:.2f}")
+        if teacher_score is not None:
+            ax.axhline(teacher_score, color="grey", linestyle="--", label=f"teacher {teacher_score:.3f}")
+        ax.set_xscale("log")
+        ax.set_xlabel("training items (log scale)")
+        ax.set_ylabel(metric)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        png.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png)
+        fig.savefig(svg)
