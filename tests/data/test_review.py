@@ -172,3 +172,40 @@ def test_a_review_file_that_is_not_one_is_named_by_check(tiny_project):
         check_inputs(spec, root / "graduate.yaml")
     text = str(err.value)
     assert "reviews[0]" in text and "r.csv is not a review file" in text and "reviews[1]" in text and "missing.csv" in text
+
+
+def test_any_review_file_named_by_source_and_id_imports_its_good_rows_and_names_the_rest(tiny_project, tmp_path):
+    # Odd Unicode in every cell, ids that exist and ids that do not: the known (source, id) rows
+    # with a task label become human labels once; every other row is skipped with its own line.
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hsettings
+
+    proj = _project(tiny_project)
+    with (tiny_project / "comments.csv").open(newline="", encoding="utf-8") as f:
+        known = [r["id"] for r in csv.DictReader(f)][:20]
+    odd = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
+    row = st.fixed_dictionaries(
+        {
+            "source": st.sampled_from(["jigsaw"]) | odd,
+            "external_id": st.sampled_from(known) | odd,
+            "corrected_label": st.sampled_from(["ok", "bad"]) | odd,
+            "reviewer": st.sampled_from(["ann"]) | odd,
+        }
+    )
+    counter = iter(range(10**6))
+
+    @hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(row, min_size=1, max_size=8))
+    def check(rows):
+        path = tmp_path / f"r{next(counter)}.csv"
+        _write(path, rows)
+        rep = import_review(proj.engine, path, proj.spec.task.labels)
+        read = [{k: from_cell(v).strip() for k, v in r.items()} for r in rows]  # as the importer reads a cell (formula guard off)
+        good = [r for r in read if r["source"] == "jigsaw" and r["external_id"] in known and r["corrected_label"] in ("ok", "bad") and r["reviewer"]]
+        blank = [r for r in read if not r["corrected_label"]]
+        assert rep.rows == len(rows) and rep.not_reviewed == len(blank)
+        assert rep.added + rep.changed + rep.unchanged == len(good)
+        assert len(rep.skipped) == len(rows) - len(good) - len(blank)
+        assert all(s.startswith(f"{path}:") for s in rep.skipped)
+
+    check()
