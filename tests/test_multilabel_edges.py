@@ -151,7 +151,7 @@ def test_reviewers_sets_for_unparsed_answers_are_said_to_be_added_back(tmp_path:
     r = graduate("run", str(project))
     assert r.returncode == 0, r.stdout + r.stderr
     flat = " ".join(r.stdout.split())
-    assert "dropped 16: teacher answer did not parse" in flat and "added 16: a reviewer's label (graduate data review import) replaces the teacher's" in flat, flat
+    assert "dropped 16: teacher answer did not parse" in flat and "added 16: a reviewer's label (graduate data review import, a reviews: file or /v1/feedback) replaces the teacher's" in flat, flat
     summary = json.loads((project / ".graduate" / "summary.json").read_text())
     assert summary["dataset"]["size"] == 64
 

@@ -418,7 +418,7 @@ def _human_labels(engine: Engine, steps: list[dict[str, Any]], rows: list[_Row],
     steps.append(
         {
             "step": "human_labels",
-            "reason": "a reviewer's label (graduate data review import) replaces the teacher's",
+            "reason": "a reviewer's label (graduate data review import, a reviews: file or /v1/feedback) replaces the teacher's",
             "changed": len(changed),
             "confirmed": confirmed,
             "added": len(added),

@@ -104,7 +104,7 @@ class DiversitySpec(_Model):
 class CleanSpec(_Model):
     """Cleaning, label-issue, balance and group steps of the training-set build; each records what it changed in the recipe."""
 
-    human_labels: bool = Field(True, description="Human corrections (`graduate data review import`) replace teacher labels.")
+    human_labels: bool = Field(True, description="Human corrections (`graduate data review import`, `reviews:` files, `/v1/feedback`) replace teacher labels.")
     filters: FilterSpec = Field(default_factory=FilterSpec, description="Length and regex filters.")
     near_duplicates: NearDuplicateSpec = Field(default_factory=NearDuplicateSpec, description="MinHash near-duplicate removal.")
     group_cap: int | None = Field(None, ge=1, description="Keep at most this many items per group (data[].group_column), the first ones by id.")
