@@ -67,6 +67,10 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
         (ParseSpec(kind="json_booleans"), '{"care": true, "purity": "yes", "loyalty": false}', ["care", "purity"], None),
         (ParseSpec(kind="json_booleans"), '{"care": "maybe"}', None, "label 'care': 'maybe' is not true or false"),
         (ParseSpec(kind="json_booleans"), '{"kindness": true}', None, "unknown label 'kindness'"),
+        # a number other than 1 or 0 is no yes or no: it was read as false
+        (ParseSpec(kind="json_booleans"), '{"care": 1, "purity": 0}', ["care"], None),
+        (ParseSpec(kind="json_booleans"), '{"care": 2}', None, "label 'care': 2 is not true or false"),
+        (ParseSpec(kind="json_booleans"), '{"care": -1}', None, "label 'care': -1 is not true or false"),
     ],
 )
 def test_answers_parse_to_sets_or_name_what_is_wrong(spec, answer, labels, error):
