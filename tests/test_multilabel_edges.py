@@ -178,3 +178,40 @@ def test_serving_a_student_that_may_answer_no_label_in_a_format_without_a_word_f
     assert graduate("run", str(spelled)).returncode == 0
     proj = Project.load(spelled)
     assert create_app(proj, options(proj, auth=False)).state.unwritable_none is False  # "none" writes the empty set
+
+
+def test_an_earlier_labellers_empty_set_is_spelled_as_in_gold(tmp_path: Path) -> None:
+    """label_imports read `(none)` (gold's and the review queue's spelling of the empty set) as no
+    label of the task and skipped the row, while a cell of separators only was the empty set."""
+    from sqlalchemy import select
+
+    from graduate.pipeline.ingest import load_data, load_label_imports
+    from graduate.pipeline.project import Project
+    from graduate.store.schema import examples, labels
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    (project / "old.csv").write_text("id,old,older\ni0,alpha;beta,(none)\ni1,(none),nothing\ni2,(none);alpha,gamma\ni3,delta,\n", encoding="utf-8")
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["label_imports"] = [{"path": "old.csv", "source": "items", "columns": ["old"], "separator": ";"}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    proj = Project.load(project)
+    load_data(proj)
+    (rep,) = load_label_imports(proj)
+    old = project / "old.csv"
+    assert rep.skipped == [
+        f"{old}:4: column 'old': '(none)' stands for the empty set, so it cannot go with labels ('(none);alpha')",
+        f"{old}:5: column 'old': 'delta' is no label of ['alpha', 'beta', 'gamma']",
+    ]
+    with proj.engine.connect() as conn:
+        got = dict(conn.execute(select(examples.c.external_id, labels.c.label).join(labels, labels.c.example_id == examples.c.id).where(labels.c.labeller == "import:old")).all())
+    assert got == {"i0": "alpha;beta", "i1": "(none)"}
+
+    # a value `values` maps to (none) is the empty set too
+    spec["label_imports"] = [{"path": "old.csv", "source": "items", "columns": ["older"], "separator": ";", "values": {"nothing": "(none)", "gamma": "gamma", "(none)": "(none)"}}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    proj = Project.load(project)
+    (rep,) = load_label_imports(proj)
+    assert rep.skipped == [] and rep.added == 3
+    with proj.engine.connect() as conn:
+        got = dict(conn.execute(select(examples.c.external_id, labels.c.label).join(labels, labels.c.example_id == examples.c.id).where(labels.c.labeller == "import:older")).all())
+    assert got == {"i0": "(none)", "i1": "(none)", "i2": "gamma"}
