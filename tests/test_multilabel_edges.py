@@ -215,3 +215,24 @@ def test_an_earlier_labellers_empty_set_is_spelled_as_in_gold(tmp_path: Path) ->
     with proj.engine.connect() as conn:
         got = dict(conn.execute(select(examples.c.external_id, labels.c.label).join(labels, labels.c.example_id == examples.c.id).where(labels.c.labeller == "import:older")).all())
     assert got == {"i0": "(none)", "i1": "(none)", "i2": "gamma"}
+
+
+def test_the_limitations_say_in_words_how_a_multi_label_student_falls_short(tmp_path: Path) -> None:
+    """They were empty for label sets (no accuracy to quote): `graduate errors` printed a bare
+    "Limitations" heading and the report an empty list."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["students"] = [{"kind": "majority"}]  # answers every label for every item: behind the teacher
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    assert graduate("run", str(project)).returncode == 0
+    r = graduate("errors", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((project / ".graduate" / "summary.json").read_text())
+    micro = summary["test_sets"]["test"]["students"]["majority"]["micro_f1"]
+    limits = " ".join(r.stdout.split("Limitations", 1)[1].split("review queue")[0].split())
+    assert f"On test (16 items) majority reaches a micro-F1 of {100 * micro:.1f}%" in limits, limits
+    assert "the teacher (m) 100.0% on the 16 it answered" in limits, limits
+    # every label is added to the test items without it: gamma (in 4 gold sets of 16) to the most
+    assert "It trails the teacher most on label 'gamma': it misses it on 0 items and wrongly adds it to 12 (the teacher: 0 and 0) of the 16 both answered." in limits, limits
+    html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+    assert "reaches a micro-F1 of" in html.split('id="limitations"', 1)[1].split("</ul>", 1)[0]
