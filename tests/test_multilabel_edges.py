@@ -236,3 +236,20 @@ def test_the_limitations_say_in_words_how_a_multi_label_student_falls_short(tmp_
     assert "It trails the teacher most on label 'gamma': it misses it on 0 items and wrongly adds it to 12 (the teacher: 0 and 0) of the 16 both answered." in limits, limits
     html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
     assert "reaches a micro-F1 of" in html.split('id="limitations"', 1)[1].split("</ul>", 1)[0]
+
+
+def test_a_spec_label_no_gold_set_holds_is_named_and_its_gate_not_judged(tmp_path: Path) -> None:
+    """A label in the spec that never occurs: its F1 was a silent 0 (a perfect teacher's macro-F1 0.75)
+    and a gate on it judged that 0."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["task"]["labels"].append("delta")
+    spec["gates"] = ["student.f1[delta] >= 0.9 * teacher.f1[delta] on test", "student.micro_f1 >= 0.9"]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    r = graduate("run", str(project))
+    flat = " ".join(r.stdout.split())
+    note = "test: no gold set holds 'delta': recall and F1 of that label are 0/0, counted as 0 in the macro figures above; a gate on them is judged not measured"
+    assert note in flat, flat
+    assert "not measured on test: student.f1[delta], teacher.f1[delta]" in flat, flat
+    r = graduate("evaluate", str(project))
+    assert r.returncode == 1 and note in " ".join(r.stdout.split()), r.stdout + r.stderr

@@ -148,6 +148,19 @@ def metric_rows(metrics: list[str], labels: list[str], positive: str | None, *, 
     return out
 
 
+def never_in_gold(test_set: str, label_counts: dict[str, int]) -> str | None:
+    """The line naming the task labels no gold set of ``test_set`` holds (label sets): their recall
+    and F1 are 0/0, which the figures hold as 0."""
+    absent = [lab for lab, n in label_counts.items() if n == 0]
+    if not absent:
+        return None
+    names = ", ".join(repr(lab) for lab in absent)
+    return escape(
+        f"{test_set}: no gold set holds {names}: recall and F1 of {'that label' if len(absent) == 1 else 'those labels'} are 0/0, "
+        "counted as 0 in the macro figures above; a gate on them is judged not measured"
+    )
+
+
 def fmt_usd(value: float | None, estimated: bool = False) -> str:
     """A cost per 1,000 items (see graduate.evaluate.cost.format_usd_per_1k)."""
     from graduate.evaluate.cost import format_usd_per_1k

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, err_console, fmt, fmt_usd, metric_rows, stage_progress
+from graduate.cli.console import console, err_console, fmt, fmt_usd, metric_rows, never_in_gold, stage_progress
 
 METRICS = [
     "accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc", "pr_auc", "fpr", "tpr", "ece",
@@ -61,6 +61,9 @@ def print_assessment(a: dict[str, Any]) -> None:
         elif teacher.get("missing") or teacher.get("unparseable"):
             tab.caption = f"teacher scored on {teacher.get('answered')} answered items ({teacher.get('missing')} without an answer, {teacher.get('unparseable')} unparseable)"
         console.print(tab)
+        note = never_in_gold(name, t.get("label_counts") or {}) if multi else None
+        if note:
+            console.print(note, highlight=False)
 
     serving = a.get("serving") or {}
     tab = Table(title="cost and latency (single-item predictions, wall clock)", title_justify="left")

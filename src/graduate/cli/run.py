@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, fmt, fmt_usd, metric_rows, stage_progress
+from graduate.cli.console import console, fmt, fmt_usd, metric_rows, never_in_gold, stage_progress
 
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc", "fpr", "tpr"]
 
@@ -89,6 +89,9 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
         elif te["unparseable"] or te["missing"]:
             t.caption = f"teacher scored on {te['answered']} answered items ({te['unparseable']} unparseable, {te['missing']} without an answer)"
         console.print(t)
+        note = never_in_gold(name, e["label_counts"]) if multi_label else None
+        if note:
+            console.print(note, highlight=False)
         if e.get("labellers"):  # label_imports: earlier labellers against gold
             head = metric_rows(METRICS, labels, positive, multi_label=multi_label)[:3]
             lt = Table(title=escape(f"{name}: earlier labellers against gold"), title_justify="left")
