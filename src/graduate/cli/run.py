@@ -38,6 +38,8 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for step in ds["recipe"]["steps"]:
         if step.get("dropped"):
             console.print(escape(f"  dropped {step['dropped']}: {step['reason']}"), highlight=False)
+            if step.get("why"):  # the teacher's unparseable answers, each with what was wrong
+                console.print(escape("    e.g. " + "; ".join(step["why"][:3]) + ("; ..." if step["dropped"] > 3 else "")), highlight=False)
         if step.get("changed") and isinstance(step["changed"], int):  # reviewers' labels that replaced the teacher's
             console.print(escape(f"  changed {step['changed']}: {step['reason']}"), highlight=False)
         if step.get("added"):  # e.g. reviewers' labels for items whose teacher answer was dropped above

@@ -152,7 +152,12 @@ def build_training_set(
         {"step": "teacher_answer", "labeller": answers.labeller, **answers.details, "dropped": len(unanswered), "reason": "no stored teacher answer", "kept": len(pool) - len(unanswered), "removed": _ids(unanswered)}
     )
     steps.append(
-        {"step": "parse", "dropped": len(unparsed), "reason": "teacher answer did not parse to a label (ensembles: a vote without a winner)", "examples": [ex.external_id for ex in unparsed[:20]], "kept": len(rows), "removed": _ids(unparsed)}
+        {
+            "step": "parse", "dropped": len(unparsed), "reason": "teacher answer did not parse to a label (ensembles: a vote without a winner)",
+            "examples": [ex.external_id for ex in unparsed[:20]], "kept": len(rows), "removed": _ids(unparsed),
+            # what was wrong with each, in the parser's words (unknown label word 'x', empty answer)
+            "why": [f"{ex.source} id {ex.external_id}: {answers.by_example[ex.id].error}" for ex in unparsed[:20] if answers.by_example[ex.id].error],
+        }
     )
     cfg = spec.train.labeller
     if cfg.kind != "teacher":
