@@ -273,3 +273,22 @@ def test_the_teachers_unparseable_answers_are_counted_and_named(tmp_path: Path) 
     summary = json.loads((project / ".graduate" / "summary.json").read_text())
     parse = next(s for s in summary["dataset"]["recipe"]["steps"] if s["step"] == "parse")
     assert parse["why"] == ["items id i1: unknown label word 'betta'", "items id i2: empty answer", "items id i3: unknown label word '[bold]x'"]
+
+
+def test_a_spec_label_no_training_item_carries_is_named_and_so_is_a_prior_it_cannot_reach(tmp_path: Path) -> None:
+    """The training line showed `'delta': 0` among the counts, and `clean.balance.prior` left a share it
+    could not give (no item to weigh up) at 0 in the recipe alone."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["task"]["labels"].append("delta")
+    spec["clean"] = {"balance": {"strategy": "prior", "prior": {"delta": 0.2, "alpha": 0.5}}}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    flat = " ".join(r.stdout.split())
+    assert "no training item carries 'delta': no student can learn to answer it" in flat, flat
+    assert "clean.balance.prior not reached: 'delta' carried by 0.00 of the weight, not 0.2 (0 of 64 training items carry it)" in flat, flat
+    assert "'alpha' carried by" not in flat  # raked to its share
+    summary = json.loads((project / ".graduate" / "summary.json").read_text())
+    balance = next(s for s in summary["dataset"]["recipe"]["steps"] if s["step"] == "balance")
+    assert balance["prior_not_reached"] == {"delta": 0.0} and abs(balance["weighted_shares"]["alpha"] - 0.5) < 0.01

@@ -35,6 +35,9 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
         f"training set: {ds['size']} items {escape(str(counts or ds['label_counts']))}{' (items per label)' if counts else ''} labelled by {escape(s['teacher']['labeller'])} "
         f"(dataset {ds['content_hash'][:12]})"
     )
+    unlearnt = [lab for lab, n in (counts or {}).items() if n == 0]
+    if unlearnt:  # a spec label that never occurs in training: no student can learn to answer it
+        console.print(escape(f"  no training item carries {', '.join(repr(lab) for lab in unlearnt)}: no student can learn to answer {'it' if len(unlearnt) == 1 else 'them'}"), highlight=False)
     for step in ds["recipe"]["steps"]:
         if step.get("dropped"):
             console.print(escape(f"  dropped {step['dropped']}: {step['reason']}"), highlight=False)
@@ -44,6 +47,13 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
             console.print(escape(f"  changed {step['changed']}: {step['reason']}"), highlight=False)
         if step.get("added"):  # e.g. reviewers' labels for items whose teacher answer was dropped above
             console.print(escape(f"  added {step['added']}: {step['reason']}"), highlight=False)
+        if step.get("prior_not_reached"):  # label sets: a prior share the weights could not give a label
+            have = step.get("before") or {}
+            missed = "; ".join(
+                f"{lab!r} carried by {got:.2f} of the weight, not {step['prior'][lab]}" + (f" ({have[lab]} of {step['kept']} training items carry it)" if lab in have else "")
+                for lab, got in step["prior_not_reached"].items()
+            )
+            console.print(escape(f"  clean.balance.prior not reached: {missed}"), highlight=False)
     for d in s.get("data", []):
         if d.get("skipped_count"):
             console.print(escape(f"  data {d['source']}: {d['skipped_count']} of {d['rows']} rows skipped, e.g. {d['skipped'][0]}"), highlight=False)

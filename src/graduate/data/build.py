@@ -230,6 +230,10 @@ def build_training_set(
             for r, w in zip(rows, item_w):
                 r.weight *= w
             step.update(prior=bal.prior, weighted_shares=reached, reason="multi-label: item weights raked so each label is carried by its production share (sum kept at n)")
+            # a label no training item carries (or every one does) keeps its share: said, not hidden in the recipe
+            missed = {lab: reached[lab] for lab, want in (bal.prior or {}).items() if abs(reached[lab] - want) > 0.01}
+            if missed:
+                step["prior_not_reached"] = missed
         elif bal.strategy == "undersample":
             dropped = set(undersample_label_sets(labels, spec.task.labels, seed=spec.seed))
             step.update(
