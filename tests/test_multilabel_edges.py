@@ -292,3 +292,22 @@ def test_a_spec_label_no_training_item_carries_is_named_and_so_is_a_prior_it_can
     summary = json.loads((project / ".graduate" / "summary.json").read_text())
     balance = next(s for s in summary["dataset"]["recipe"]["steps"] if s["step"] == "balance")
     assert balance["prior_not_reached"] == {"delta": 0.0} and abs(balance["weighted_shares"]["alpha"] - 0.5) < 0.01
+
+
+def test_who_was_right_counts_every_test_item(tmp_path: Path) -> None:
+    """An item the student got right but the teacher did not answer usably fell out of the table:
+    16 items, 14 both right, 0 in every other column."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    lines = [json.loads(line) for line in (project / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    for rec in lines:
+        if rec["custom_id"] in ("test/i0/run0", "test/i5/run0"):
+            rec["response"]["body"]["choices"][0]["message"]["content"] = "alfa"  # no label word
+    (project / "out.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in lines), encoding="utf-8")
+    assert graduate("run", str(project)).returncode == 0
+    r = graduate("errors", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith("│ test "))
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells == ["test", "16", "14", "2", "0", "0", "0", "0"], cells
+    html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+    assert "<th>student right, no teacher answer</th>" in html and "<td>test</td><td>16</td><td>14</td><td>2</td>" in html

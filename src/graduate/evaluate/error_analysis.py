@@ -74,7 +74,7 @@ class ErrorAnalysis:
     test_sets: list[str]
     labels: list[str]
     rows: list[dict[str, Any]]  # review-queue rows, every group, ranked within each group
-    counts: dict[str, dict[str, int]]  # test set -> group -> items (plus "items", "both_right")
+    counts: dict[str, dict[str, int]]  # test set -> group -> items (plus "items", "both_right", "student_right_no_teacher")
     worst_slices: dict[str, list[dict[str, Any]]]  # test set -> the student's worst slices
     gap_slices: dict[str, list[dict[str, Any]]]  # test set -> slices where it trails the teacher most
     limitations: list[str] = field(default_factory=list)
@@ -166,7 +166,7 @@ def analyse_errors(
         s_pred = stored.get((test.name, student_predictor(name, run_id)), {})
         t_pred = stored.get((test.name, spec.teacher.labeller), {})
         c = {g: 0 for g in GROUPS}
-        c["items"], c["both_right"] = len(test.examples), 0
+        c["items"], c["both_right"], c["student_right_no_teacher"] = len(test.examples), 0, 0
         for ex, gold in zip(test.examples, test.gold):
             if ex.id not in s_pred:
                 continue
@@ -188,7 +188,7 @@ def analyse_errors(
                 conf = float(probs.get(s_label or "", 0.0))
             s_ok, t_ok = s_label == gold, (t_label == gold if t_label is not None else None)
             if s_ok and t_ok is not False:  # the student is right, the teacher too or not asked
-                c["both_right"] += int(bool(t_ok))
+                c["both_right" if t_ok else "student_right_no_teacher"] += 1
                 continue
             if not s_ok and t_ok:
                 group = "distillation_gap"
