@@ -216,6 +216,17 @@ def test_labels_the_answer_format_cannot_read_back_are_refused_in_one_line(label
     assert len(str(err.value).splitlines()) == 1
 
 
+@pytest.mark.parametrize("kind", ["label_list", "json_list", "json_booleans"])
+def test_a_spec_with_max_labels_below_the_label_count_loads(kind):
+    """Every such spec was refused: "all labels together ... reads back as a parse failure (3 labels,
+    at most 1 allowed)", as the check wrote the whole label set, which max_labels forbids by design."""
+    from graduate.pipeline.validate import parse_checked_spec
+
+    for most in (1, 2, 3):
+        spec = parse_checked_spec(_raw({"kind": "multi_label", "labels": ["a", "b", "c"], "parse": {"kind": kind, "max_labels": most}}))
+        assert spec.task.parse.max_labels == most
+
+
 def test_a_label_with_the_dots_and_quotes_llms_add_reads_back_as_itself():
     """`n.a.` was read as the unknown word `n.a` (the reader strips dots and quotes an LLM adds)."""
     labels = ["n.a.", "'quoted'", "ok"]
