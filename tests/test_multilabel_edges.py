@@ -256,10 +256,11 @@ def test_a_spec_label_no_gold_set_holds_is_named_and_its_gate_not_judged(tmp_pat
 
 
 def test_the_teachers_unparseable_answers_are_counted_and_named(tmp_path: Path) -> None:
-    """`graduate run` said only "dropped 3: teacher answer did not parse"; now which items and what
-    was wrong with each (an unknown label word, escaped as written; an empty answer)."""
+    """`graduate run` said only "dropped 3: teacher answer did not parse" (and of a test set "1
+    unparseable"); now which items and what was wrong with each (an unknown label word, escaped as
+    written; an empty answer)."""
     project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
-    said = {"pool/i1/run0": "betta", "pool/i2/run0": "", "pool/i3/run0": "alpha, [bold]x"}
+    said = {"pool/i1/run0": "betta", "pool/i2/run0": "", "pool/i3/run0": "alpha, [bold]x", "test/i0/run0": "[red]alfa"}
     lines = [json.loads(line) for line in (project / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     for rec in lines:
         if rec["custom_id"] in said:
@@ -270,6 +271,10 @@ def test_the_teachers_unparseable_answers_are_counted_and_named(tmp_path: Path) 
     flat = " ".join(r.stdout.split())
     assert "dropped 3: teacher answer did not parse" in flat, flat
     assert "e.g. items id i1: unknown label word 'betta'; items id i2: empty answer; items id i3: unknown label word '[bold]x'" in flat, flat
+    caption = "teacher scored on 15 answered items (1 unparseable, 0 without an answer); e.g. items id i0: unknown label word '[red]alfa'"
+    assert caption in flat, flat
+    r = graduate("evaluate", str(project))
+    assert r.returncode == 0 and caption in " ".join(r.stdout.split()), r.stdout + r.stderr
     summary = json.loads((project / ".graduate" / "summary.json").read_text())
     parse = next(s for s in summary["dataset"]["recipe"]["steps"] if s["step"] == "parse")
     assert parse["why"] == ["items id i1: unknown label word 'betta'", "items id i2: empty answer", "items id i3: unknown label word '[bold]x'"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -146,6 +146,19 @@ def metric_rows(metrics: list[str], labels: list[str], positive: str | None, *, 
         seen.add(key)
         out.append((m, macro.get(key, m)))
     return out
+
+
+def teacher_caption(teacher: dict[str, Any], n: int) -> str | None:
+    """What a results table says of the teacher's test-set answers it could not score, naming the
+    first unparseable ones."""
+    bad = teacher.get("unparseable_examples") or []
+    eg = f"; e.g. {'; '.join(bad[:3])}" if bad else ""
+    counts = f"{teacher.get('unparseable')} unparseable, {teacher.get('missing')} without an answer"
+    if teacher.get("too_few_answers"):
+        return escape(f"teacher: {teacher.get('answered')} answers of {n} items, too few to score (evaluation.min_teacher_answers; {counts}){eg}")
+    if teacher.get("unparseable") or teacher.get("missing"):
+        return escape(f"teacher scored on {teacher.get('answered')} answered items ({counts}){eg}")
+    return None
 
 
 def never_in_gold(test_set: str, label_counts: dict[str, int]) -> str | None:

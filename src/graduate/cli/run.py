@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, fmt, fmt_usd, metric_rows, never_in_gold, stage_progress
+from graduate.cli.console import console, fmt, fmt_usd, metric_rows, never_in_gold, stage_progress, teacher_caption
 
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc", "fpr", "tpr"]
 
@@ -95,11 +95,7 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
             *[fmt_usd(e["students"][st].get("cost_per_1k_usd")) for st in students],
         )
         t.add_row("latency ms/item", "–", *[fmt(e["students"][st].get("latency_ms_per_item"), 3) for st in students])
-        te = e["teacher"]
-        if te.get("too_few_answers"):
-            t.caption = f"teacher: {te['answered']} answers of {e['n']} items, too few to score (evaluation.min_teacher_answers)"
-        elif te["unparseable"] or te["missing"]:
-            t.caption = f"teacher scored on {te['answered']} answered items ({te['unparseable']} unparseable, {te['missing']} without an answer)"
+        t.caption = teacher_caption(e["teacher"], e["n"])
         console.print(t)
         note = never_in_gold(name, e["label_counts"]) if multi_label else None
         if note:
