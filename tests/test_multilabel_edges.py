@@ -316,3 +316,38 @@ def test_who_was_right_counts_every_test_item(tmp_path: Path) -> None:
     assert cells == ["test", "16", "14", "2", "0", "0", "0", "0"], cells
     html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
     assert "<th>student right, no teacher answer</th>" in html and "<td>test</td><td>16</td><td>14</td><td>2</td>" in html
+
+
+def test_a_student_answers_no_more_labels_than_parse_max_labels_allows(tmp_path: Path) -> None:
+    """With `parse.max_labels: 1` the teacher's two-label answers are refused, yet the student
+    answered `alpha;gamma` for a text with both labels' words: served, that answer ("alpha, gamma")
+    is one the task's own parser refuses. Now it keeps the label furthest past its threshold."""
+    from graduate.formats import answer_format
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], {**LABEL_WORDS, "max_labels": 1})
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "dropped 7: teacher answer did not parse" in " ".join(r.stdout.split())  # its two-label answers
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,w0a w0b w2a w2b\n2,w1a w1b w2a w2b\n3,w1a w1b\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    r = graduate("predict", str(project), "--input", str(src), "--output", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert rows[2]["labels"] == "beta"
+    for row in rows:  # one label, the most probable (thresholds tuned near 0.5 on this clean data)
+        probs = {lab: float(row[f"p_{lab}"]) for lab in ("alpha", "beta", "gamma")}
+        assert row["labels"] == max(probs, key=lambda lab: probs[lab]), rows
+    assert sum(float(rows[0][f"p_{lab}"]) >= 0.5 for lab in ("alpha", "gamma")) == 2  # it would have answered both
+    import httpx
+
+    proj = Project.load(project)
+    with ThreadServer(create_app(proj, options(proj, auth=False))) as server:
+        got = httpx.post(f"{server.base_url}/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "Tags: w0a w0b w2a w2b"}]}, timeout=60)
+    assert got.status_code == 200, got.text
+    content = got.json()["choices"][0]["message"]["content"]
+    parsed = answer_format(proj.spec.task.parse, proj.spec.task.labels).parse(content)
+    assert parsed.error is None and parsed.label in ("alpha", "gamma"), content
