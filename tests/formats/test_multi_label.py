@@ -71,6 +71,10 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
         (ParseSpec(kind="json_booleans"), '{"care": 1, "purity": 0}', ["care"], None),
         (ParseSpec(kind="json_booleans"), '{"care": 2}', None, "label 'care': 2 is not true or false"),
         (ParseSpec(kind="json_booleans"), '{"care": -1}', None, "label 'care': -1 is not true or false"),
+        # one label said twice, once true and once false: it was read as true
+        (ParseSpec(kind="json_booleans"), '{"care": true, "Care": false}', None, "label 'care' is both 'care' and 'Care', true and false"),
+        (ParseSpec(kind="json_booleans"), '{"Care": false, "care": true, "purity": 0}', None, "label 'care' is both 'Care' and 'care', true and false"),
+        (ParseSpec(kind="json_booleans"), '{"care": true, "Care": "yes"}', ["care"], None),
     ],
 )
 def test_answers_parse_to_sets_or_name_what_is_wrong(spec, answer, labels, error):
