@@ -278,6 +278,8 @@ def test_the_teachers_unparseable_answers_are_counted_and_named(tmp_path: Path) 
     summary = json.loads((project / ".graduate" / "summary.json").read_text())
     parse = next(s for s in summary["dataset"]["recipe"]["steps"] if s["step"] == "parse")
     assert parse["why"] == ["items id i1: unknown label word 'betta'", "items id i2: empty answer", "items id i3: unknown label word '[bold]x'"]
+    r = graduate("data", "build", str(project))  # the recipe table says the same
+    assert r.returncode == 0 and "e.g. items id i1: unknown label word 'betta'; items id i2: empty answer" in " ".join(r.stdout.replace("│", " ").split()), r.stdout
 
 
 def test_a_spec_label_no_training_item_carries_is_named_and_so_is_a_prior_it_cannot_reach(tmp_path: Path) -> None:

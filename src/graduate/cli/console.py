@@ -148,6 +148,24 @@ def metric_rows(metrics: list[str], labels: list[str], positive: str | None, *, 
     return out
 
 
+def step_notes(step: dict[str, Any]) -> list[str]:
+    """What a training-set recipe step says beyond its counts (unescaped): the teacher's
+    unparseable answers with what was wrong, a ``clean.balance.prior`` share not reached."""
+    out = []
+    if step.get("why"):
+        out.append("e.g. " + "; ".join(step["why"][:3]) + ("; ..." if step.get("dropped", 0) > 3 else ""))
+    if step.get("prior_not_reached"):
+        have = step.get("before") or {}
+        out.append(
+            "clean.balance.prior not reached: "
+            + "; ".join(
+                f"{lab!r} carried by {got:.2f} of the weight, not {step['prior'][lab]}" + (f" ({have[lab]} of {step['kept']} training items carry it)" if lab in have else "")
+                for lab, got in step["prior_not_reached"].items()
+            )
+        )
+    return out
+
+
 def teacher_caption(teacher: dict[str, Any], n: int) -> str | None:
     """What a results table says of the teacher's test-set answers it could not score, naming the
     first unparseable ones."""

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, fmt, fmt_usd, metric_rows, never_in_gold, stage_progress, teacher_caption
+from graduate.cli.console import console, fmt, fmt_usd, metric_rows, never_in_gold, stage_progress, step_notes, teacher_caption
 
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc", "fpr", "tpr"]
 
@@ -41,19 +41,12 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for step in ds["recipe"]["steps"]:
         if step.get("dropped"):
             console.print(escape(f"  dropped {step['dropped']}: {step['reason']}"), highlight=False)
-            if step.get("why"):  # the teacher's unparseable answers, each with what was wrong
-                console.print(escape("    e.g. " + "; ".join(step["why"][:3]) + ("; ..." if step["dropped"] > 3 else "")), highlight=False)
         if step.get("changed") and isinstance(step["changed"], int):  # reviewers' labels that replaced the teacher's
             console.print(escape(f"  changed {step['changed']}: {step['reason']}"), highlight=False)
         if step.get("added"):  # e.g. reviewers' labels for items whose teacher answer was dropped above
             console.print(escape(f"  added {step['added']}: {step['reason']}"), highlight=False)
-        if step.get("prior_not_reached"):  # label sets: a prior share the weights could not give a label
-            have = step.get("before") or {}
-            missed = "; ".join(
-                f"{lab!r} carried by {got:.2f} of the weight, not {step['prior'][lab]}" + (f" ({have[lab]} of {step['kept']} training items carry it)" if lab in have else "")
-                for lab, got in step["prior_not_reached"].items()
-            )
-            console.print(escape(f"  clean.balance.prior not reached: {missed}"), highlight=False)
+        for note in step_notes(step):  # which teacher answers did not parse and why; a prior not reached
+            console.print(escape(f"    {note}" if note.startswith("e.g.") else f"  {note}"), highlight=False)
     for d in s.get("data", []):
         if d.get("skipped_count"):
             console.print(escape(f"  data {d['source']}: {d['skipped_count']} of {d['rows']} rows skipped, e.g. {d['skipped'][0]}"), highlight=False)
