@@ -353,3 +353,10 @@ def test_a_student_answers_no_more_labels_than_parse_max_labels_allows(tmp_path:
     content = got.json()["choices"][0]["message"]["content"]
     parsed = answer_format(proj.spec.task.parse, proj.spec.task.labels).parse(content)
     assert parsed.error is None and parsed.label in ("alpha", "gamma"), content
+
+
+def test_predict_help_names_the_multi_label_column() -> None:
+    """`graduate predict --help` promised a `label` column; a multi-label task's is `labels`."""
+    r = graduate("predict", "--help")
+    flat = " ".join(r.stdout.replace("│", " ").split())
+    assert r.returncode == 0 and "plus `label` (multi-label: `labels`, the set `;`-joined, empty for none)" in flat, flat
