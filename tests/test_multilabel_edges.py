@@ -178,3 +178,185 @@ def test_serving_a_student_that_may_answer_no_label_in_a_format_without_a_word_f
     assert graduate("run", str(spelled)).returncode == 0
     proj = Project.load(spelled)
     assert create_app(proj, options(proj, auth=False)).state.unwritable_none is False  # "none" writes the empty set
+
+
+def test_an_earlier_labellers_empty_set_is_spelled_as_in_gold(tmp_path: Path) -> None:
+    """label_imports read `(none)` (gold's and the review queue's spelling of the empty set) as no
+    label of the task and skipped the row, while a cell of separators only was the empty set."""
+    from sqlalchemy import select
+
+    from graduate.pipeline.ingest import load_data, load_label_imports
+    from graduate.pipeline.project import Project
+    from graduate.store.schema import examples, labels
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    (project / "old.csv").write_text("id,old,older\ni0,alpha;beta,(none)\ni1,(none),nothing\ni2,(none);alpha,gamma\ni3,delta,\n", encoding="utf-8")
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["label_imports"] = [{"path": "old.csv", "source": "items", "columns": ["old"], "separator": ";"}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    proj = Project.load(project)
+    load_data(proj)
+    (rep,) = load_label_imports(proj)
+    old = project / "old.csv"
+    assert rep.skipped == [
+        f"{old}:4: column 'old': '(none)' stands for the empty set, so it cannot go with labels ('(none);alpha')",
+        f"{old}:5: column 'old': 'delta' is no label of ['alpha', 'beta', 'gamma']",
+    ]
+    with proj.engine.connect() as conn:
+        got = dict(conn.execute(select(examples.c.external_id, labels.c.label).join(labels, labels.c.example_id == examples.c.id).where(labels.c.labeller == "import:old")).all())
+    assert got == {"i0": "alpha;beta", "i1": "(none)"}
+
+    # a value `values` maps to (none) is the empty set too
+    spec["label_imports"] = [{"path": "old.csv", "source": "items", "columns": ["older"], "separator": ";", "values": {"nothing": "(none)", "gamma": "gamma", "(none)": "(none)"}}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    proj = Project.load(project)
+    (rep,) = load_label_imports(proj)
+    assert rep.skipped == [] and rep.added == 3
+    with proj.engine.connect() as conn:
+        got = dict(conn.execute(select(examples.c.external_id, labels.c.label).join(labels, labels.c.example_id == examples.c.id).where(labels.c.labeller == "import:older")).all())
+    assert got == {"i0": "(none)", "i1": "(none)", "i2": "gamma"}
+
+
+def test_the_limitations_say_in_words_how_a_multi_label_student_falls_short(tmp_path: Path) -> None:
+    """They were empty for label sets (no accuracy to quote): `graduate errors` printed a bare
+    "Limitations" heading and the report an empty list."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["students"] = [{"kind": "majority"}]  # answers every label for every item: behind the teacher
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    assert graduate("run", str(project)).returncode == 0
+    r = graduate("errors", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((project / ".graduate" / "summary.json").read_text())
+    micro = summary["test_sets"]["test"]["students"]["majority"]["micro_f1"]
+    limits = " ".join(r.stdout.split("Limitations", 1)[1].split("review queue")[0].split())
+    assert f"On test (16 items) majority reaches a micro-F1 of {100 * micro:.1f}%" in limits, limits
+    assert "the teacher (m) 100.0% on the 16 it answered" in limits, limits
+    # every label is added to the test items without it: gamma (in 4 gold sets of 16) to the most
+    assert "It trails the teacher most on label 'gamma': it misses it on 0 items and wrongly adds it to 12 (the teacher: 0 and 0) of the 16 both answered." in limits, limits
+    html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+    assert "reaches a micro-F1 of" in html.split('id="limitations"', 1)[1].split("</ul>", 1)[0]
+
+
+def test_a_spec_label_no_gold_set_holds_is_named_and_its_gate_not_judged(tmp_path: Path) -> None:
+    """A label in the spec that never occurs: its F1 was a silent 0 (a perfect teacher's macro-F1 0.75)
+    and a gate on it judged that 0."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["task"]["labels"].append("delta")
+    spec["gates"] = ["student.f1[delta] >= 0.9 * teacher.f1[delta] on test", "student.micro_f1 >= 0.9"]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    r = graduate("run", str(project))
+    flat = " ".join(r.stdout.split())
+    note = "test: no gold set holds 'delta': recall and F1 of that label are 0/0, counted as 0 in the macro figures above; a gate on them is judged not measured"
+    assert note in flat, flat
+    assert "not measured on test: student.f1[delta], teacher.f1[delta]" in flat, flat
+    r = graduate("evaluate", str(project))
+    assert r.returncode == 1 and note in " ".join(r.stdout.split()), r.stdout + r.stderr
+
+
+def test_the_teachers_unparseable_answers_are_counted_and_named(tmp_path: Path) -> None:
+    """`graduate run` said only "dropped 3: teacher answer did not parse" (and of a test set "1
+    unparseable"); now which items and what was wrong with each (an unknown label word, escaped as
+    written; an empty answer)."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    said = {"pool/i1/run0": "betta", "pool/i2/run0": "", "pool/i3/run0": "alpha, [bold]x", "test/i0/run0": "[red]alfa"}
+    lines = [json.loads(line) for line in (project / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    for rec in lines:
+        if rec["custom_id"] in said:
+            rec["response"]["body"]["choices"][0]["message"]["content"] = said[rec["custom_id"]]
+    (project / "out.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in lines), encoding="utf-8")
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    flat = " ".join(r.stdout.split())
+    assert "dropped 3: teacher answer did not parse" in flat, flat
+    assert "e.g. items id i1: unknown label word 'betta'; items id i2: empty answer; items id i3: unknown label word '[bold]x'" in flat, flat
+    caption = "teacher scored on 15 answered items (1 unparseable, 0 without an answer); e.g. items id i0: unknown label word '[red]alfa'"
+    assert caption in flat, flat
+    r = graduate("evaluate", str(project))
+    assert r.returncode == 0 and caption in " ".join(r.stdout.split()), r.stdout + r.stderr
+    summary = json.loads((project / ".graduate" / "summary.json").read_text())
+    parse = next(s for s in summary["dataset"]["recipe"]["steps"] if s["step"] == "parse")
+    assert parse["why"] == ["items id i1: unknown label word 'betta'", "items id i2: empty answer", "items id i3: unknown label word '[bold]x'"]
+    r = graduate("data", "build", str(project))  # the recipe table says the same
+    assert r.returncode == 0 and "e.g. items id i1: unknown label word 'betta'; items id i2: empty answer" in " ".join(r.stdout.replace("│", " ").split()), r.stdout
+
+
+def test_a_spec_label_no_training_item_carries_is_named_and_so_is_a_prior_it_cannot_reach(tmp_path: Path) -> None:
+    """The training line showed `'delta': 0` among the counts, and `clean.balance.prior` left a share it
+    could not give (no item to weigh up) at 0 in the recipe alone."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["task"]["labels"].append("delta")
+    spec["clean"] = {"balance": {"strategy": "prior", "prior": {"delta": 0.2, "alpha": 0.5}}}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    flat = " ".join(r.stdout.split())
+    assert "no training item carries 'delta': no student can learn to answer it" in flat, flat
+    assert "clean.balance.prior not reached: 'delta' carried by 0.00 of the weight, not 0.2 (0 of 64 training items carry it)" in flat, flat
+    assert "'alpha' carried by" not in flat  # raked to its share
+    summary = json.loads((project / ".graduate" / "summary.json").read_text())
+    balance = next(s for s in summary["dataset"]["recipe"]["steps"] if s["step"] == "balance")
+    assert balance["prior_not_reached"] == {"delta": 0.0} and abs(balance["weighted_shares"]["alpha"] - 0.5) < 0.01
+
+
+def test_who_was_right_counts_every_test_item(tmp_path: Path) -> None:
+    """An item the student got right but the teacher did not answer usably fell out of the table:
+    16 items, 14 both right, 0 in every other column."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    lines = [json.loads(line) for line in (project / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    for rec in lines:
+        if rec["custom_id"] in ("test/i0/run0", "test/i5/run0"):
+            rec["response"]["body"]["choices"][0]["message"]["content"] = "alfa"  # no label word
+    (project / "out.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in lines), encoding="utf-8")
+    assert graduate("run", str(project)).returncode == 0
+    r = graduate("errors", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith("│ test "))
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells == ["test", "16", "14", "2", "0", "0", "0", "0"], cells
+    html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+    assert "<th>student right, no teacher answer</th>" in html and "<td>test</td><td>16</td><td>14</td><td>2</td>" in html
+
+
+def test_a_student_answers_no_more_labels_than_parse_max_labels_allows(tmp_path: Path) -> None:
+    """With `parse.max_labels: 1` the teacher's two-label answers are refused, yet the student
+    answered `alpha;gamma` for a text with both labels' words: served, that answer ("alpha, gamma")
+    is one the task's own parser refuses. Now it keeps the label furthest past its threshold."""
+    from graduate.formats import answer_format
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], {**LABEL_WORDS, "max_labels": 1})
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "dropped 7: teacher answer did not parse" in " ".join(r.stdout.split())  # its two-label answers
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,w0a w0b w2a w2b\n2,w1a w1b w2a w2b\n3,w1a w1b\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    r = graduate("predict", str(project), "--input", str(src), "--output", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert rows[2]["labels"] == "beta"
+    for row in rows:  # one label, the most probable (thresholds tuned near 0.5 on this clean data)
+        probs = {lab: float(row[f"p_{lab}"]) for lab in ("alpha", "beta", "gamma")}
+        assert row["labels"] == max(probs, key=lambda lab: probs[lab]), rows
+    assert sum(float(rows[0][f"p_{lab}"]) >= 0.5 for lab in ("alpha", "gamma")) == 2  # it would have answered both
+    import httpx
+
+    proj = Project.load(project)
+    with ThreadServer(create_app(proj, options(proj, auth=False))) as server:
+        got = httpx.post(f"{server.base_url}/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "Tags: w0a w0b w2a w2b"}]}, timeout=60)
+    assert got.status_code == 200, got.text
+    content = got.json()["choices"][0]["message"]["content"]
+    parsed = answer_format(proj.spec.task.parse, proj.spec.task.labels).parse(content)
+    assert parsed.error is None and parsed.label in ("alpha", "gamma"), content
+
+
+def test_predict_help_names_the_multi_label_column() -> None:
+    """`graduate predict --help` promised a `label` column; a multi-label task's is `labels`."""
+    r = graduate("predict", "--help")
+    flat = " ".join(r.stdout.replace("│", " ").split())
+    assert r.returncode == 0 and "plus `label` (multi-label: `labels`, the set `;`-joined, empty for none)" in flat, flat

@@ -100,3 +100,15 @@ def test_a_row_with_more_cells_than_the_header_is_skipped_and_named_not_cut_shor
         f"{f}:2: 1 more cell(s) than the header's 2 columns; quote a text that holds commas (\"...\")",
         f"{f}:5: 2 more cell(s) than the header's 2 columns; quote a text that holds commas (\"...\")",
     ]
+
+
+def test_a_row_without_its_gold_or_tags_cell_is_skipped_and_named_not_read_as_no_gold(tmp_path):
+    """A row cut short (its gold and tags cells missing, not empty) was kept as an item without gold
+    and without tags: a test item silently left its test set, a gold set was lost."""
+    f = write(tmp_path, b"id,text,labels,subsets,note\n1,ok,a;b,test,x\n2,cut short\n3,no tags,b\n4,no note,a,test\n5,empty cells,,,\n")
+    items, rep = read_items(f, text_column="text", id_column="id", gold_column="labels", gold_separator=";", labels=["a", "b"], tags_column="subsets")
+    assert [(i.external_id, i.gold, i.tags) for i in items] == [("1", "a;b", ["test"]), ("4", "a", ["test"]), ("5", None, [])]
+    assert rep.skipped == [
+        f"{f}:3: 3 cell(s) fewer than the header's 5 columns: no cell for column 'labels' (gold); quote a text that holds line breaks (\"...\")",
+        f"{f}:4: 2 cell(s) fewer than the header's 5 columns: no cell for column 'subsets' (tags); quote a text that holds line breaks (\"...\")",
+    ]

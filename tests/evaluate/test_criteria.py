@@ -136,3 +136,17 @@ def test_any_label_name_in_brackets_parses_back_and_an_unknown_one_is_one_line(l
     with pytest.raises(ValueError) as err:
         check_gate(g, **ok, labels=[g.left.label + "x"])
     assert "unknown label" in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_a_per_label_figure_over_no_items_is_not_measured():
+    """A label no gold item has: its recall (and F1, when nothing answers it either) is 0/0, which
+    the figures hold as 0; a gate read that 0 and judged it (failed, or passed against the teacher's 0)."""
+    never = {"per_label": {"delta": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "predicted": 0}}}
+    added = {"per_label": {"delta": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "predicted": 3}}}
+    for text in ("student.f1[delta] >= 0.5", "student.recall[delta] >= 0.5", "student.precision[delta] >= 0.5", "student.f1[delta] >= 0.9 * teacher.f1[delta] on test"):
+        g = parse_gate(text)
+        (res,) = judge(g, lambda o, s, ts: o.value(never), best_student="s", quality_sets=["test"])
+        assert not res.passed and res.detail.startswith("not measured on test: student.") and res.left is None, res
+    # answered where gold never has it: precision and F1 are 0 indeed (all false positives)
+    assert parse_gate("student.f1[delta] >= 0.5").left.value(added) == 0.0 and parse_gate("student.precision[delta] >= 0.5").left.value(added) == 0.0
+    assert parse_gate("student.recall[delta] >= 0.5").left.value(added) is None

@@ -67,6 +67,14 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
         (ParseSpec(kind="json_booleans"), '{"care": true, "purity": "yes", "loyalty": false}', ["care", "purity"], None),
         (ParseSpec(kind="json_booleans"), '{"care": "maybe"}', None, "label 'care': 'maybe' is not true or false"),
         (ParseSpec(kind="json_booleans"), '{"kindness": true}', None, "unknown label 'kindness'"),
+        # a number other than 1 or 0 is no yes or no: it was read as false
+        (ParseSpec(kind="json_booleans"), '{"care": 1, "purity": 0}', ["care"], None),
+        (ParseSpec(kind="json_booleans"), '{"care": 2}', None, "label 'care': 2 is not true or false"),
+        (ParseSpec(kind="json_booleans"), '{"care": -1}', None, "label 'care': -1 is not true or false"),
+        # one label said twice, once true and once false: it was read as true
+        (ParseSpec(kind="json_booleans"), '{"care": true, "Care": false}', None, "label 'care' is both 'care' and 'Care', true and false"),
+        (ParseSpec(kind="json_booleans"), '{"Care": false, "care": true, "purity": 0}', None, "label 'care' is both 'Care' and 'care', true and false"),
+        (ParseSpec(kind="json_booleans"), '{"care": true, "Care": "yes"}', ["care"], None),
     ],
 )
 def test_answers_parse_to_sets_or_name_what_is_wrong(spec, answer, labels, error):
@@ -210,6 +218,17 @@ def test_labels_the_answer_format_cannot_read_back_are_refused_in_one_line(label
     with pytest.raises(SpecError, match=re.escape(message)) as err:
         parse_checked_spec(_raw({"kind": "multi_label", "labels": labels, "parse": parse}))
     assert len(str(err.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["label_list", "json_list", "json_booleans"])
+def test_a_spec_with_max_labels_below_the_label_count_loads(kind):
+    """Every such spec was refused: "all labels together ... reads back as a parse failure (3 labels,
+    at most 1 allowed)", as the check wrote the whole label set, which max_labels forbids by design."""
+    from graduate.pipeline.validate import parse_checked_spec
+
+    for most in (1, 2, 3):
+        spec = parse_checked_spec(_raw({"kind": "multi_label", "labels": ["a", "b", "c"], "parse": {"kind": kind, "max_labels": most}}))
+        assert spec.task.parse.max_labels == most
 
 
 def test_a_label_with_the_dots_and_quotes_llms_add_reads_back_as_itself():

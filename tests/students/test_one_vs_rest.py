@@ -255,3 +255,30 @@ def test_model_checks_and_head_answer_bad_input_in_one_line(tmp_path):
     with pytest.raises(StudentError, match=r"params.base_model .*broken-config.*: its config.json is unreadable") as err:
         make_student("encoder", LABELS, {"base_model": str(broken), "layers": 2}).check_models()
     assert "\n" not in str(err.value).strip()
+
+
+def test_max_labels_keeps_the_labels_furthest_past_their_thresholds():
+    from graduate.students.thresholds import decide_sets
+
+    probs = np.array([[0.9, 0.8, 0.7], [0.6, 0.95, 0.1], [0.1, 0.2, 0.3], [0.55, 0.55, 0.1]])
+    thresholds = [0.5, 0.9, 0.5]
+    assert decide_sets(probs, ["a", "b", "c"], thresholds, False) == ["a;c", "a;b", "(none)", "a"]
+    # margins 0.4/-0.1/0.2 and 0.1/0.05; ties keep the spec's order
+    assert decide_sets(probs, ["a", "b", "c"], thresholds, False, max_labels=1) == ["a", "a", "(none)", "a"]
+    assert decide_sets(np.array([[0.7, 0.7, 0.1]]), ["a", "b", "c"], [0.5, 0.5, 0.5], True, max_labels=1) == ["a"]
+
+
+def test_max_labels_is_kept_through_save_and_load(tmp_path):
+    texts = [f"w{j}a w{j}b item {i}" for i in range(30) for j in range(3)]
+    sets = [f"l{j}" for i in range(30) for j in range(3)]
+    student = make_student("tfidf-logreg", ["l0", "l1", "l2"], {"multi_label": True, "max_labels": 1})
+    student.fit(texts, sets)
+    both = ["w0a w0b w2a w2b"]
+    save_student(student, tmp_path / "s")
+    back = load_student(tmp_path / "s")
+    probs = back.predict_proba(both)
+    assert back.decide(probs) == student.decide(probs) and len(back.decide(probs)[0].split(";")) == 1
+    assert back.decision_rule()(probs) == back.decide(probs)
+    uncapped = make_student("tfidf-logreg", ["l0", "l1", "l2"], {"multi_label": True})
+    uncapped.fit(texts, sets)
+    assert uncapped.decide(uncapped.predict_proba(both)) == ["l0;l2"]

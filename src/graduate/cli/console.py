@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -146,6 +146,50 @@ def metric_rows(metrics: list[str], labels: list[str], positive: str | None, *, 
         seen.add(key)
         out.append((m, macro.get(key, m)))
     return out
+
+
+def step_notes(step: dict[str, Any]) -> list[str]:
+    """What a training-set recipe step says beyond its counts (unescaped): the teacher's
+    unparseable answers with what was wrong, a ``clean.balance.prior`` share not reached."""
+    out = []
+    if step.get("why"):
+        out.append("e.g. " + "; ".join(step["why"][:3]) + ("; ..." if step.get("dropped", 0) > 3 else ""))
+    if step.get("prior_not_reached"):
+        have = step.get("before") or {}
+        out.append(
+            "clean.balance.prior not reached: "
+            + "; ".join(
+                f"{lab!r} carried by {got:.2f} of the weight, not {step['prior'][lab]}" + (f" ({have[lab]} of {step['kept']} training items carry it)" if lab in have else "")
+                for lab, got in step["prior_not_reached"].items()
+            )
+        )
+    return out
+
+
+def teacher_caption(teacher: dict[str, Any], n: int) -> str | None:
+    """What a results table says of the teacher's test-set answers it could not score, naming the
+    first unparseable ones."""
+    bad = teacher.get("unparseable_examples") or []
+    eg = f"; e.g. {'; '.join(bad[:3])}" if bad else ""
+    counts = f"{teacher.get('unparseable')} unparseable, {teacher.get('missing')} without an answer"
+    if teacher.get("too_few_answers"):
+        return escape(f"teacher: {teacher.get('answered')} answers of {n} items, too few to score (evaluation.min_teacher_answers; {counts}){eg}")
+    if teacher.get("unparseable") or teacher.get("missing"):
+        return escape(f"teacher scored on {teacher.get('answered')} answered items ({counts}){eg}")
+    return None
+
+
+def never_in_gold(test_set: str, label_counts: dict[str, int]) -> str | None:
+    """The line naming the task labels no gold set of ``test_set`` holds (label sets): their recall
+    and F1 are 0/0, which the figures hold as 0."""
+    absent = [lab for lab, n in label_counts.items() if n == 0]
+    if not absent:
+        return None
+    names = ", ".join(repr(lab) for lab in absent)
+    return escape(
+        f"{test_set}: no gold set holds {names}: recall and F1 of {'that label' if len(absent) == 1 else 'those labels'} are 0/0, "
+        "counted as 0 in the macro figures above; a gate on them is judged not measured"
+    )
 
 
 def fmt_usd(value: float | None, estimated: bool = False) -> str:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, err_console, fmt, stage_progress, count_table
+from graduate.cli.console import console, err_console, fmt, stage_progress, step_notes, count_table
 
 app = typer.Typer(help="Training data: cleaning, label issues, review queue, balance, diversity.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: export suspects to CSV, import reviewers' corrections.", no_args_is_help=True)
@@ -51,6 +51,7 @@ def print_recipe(dataset) -> None:  # type: ignore[no-untyped-def]
             why = f"{s.get('labeller')}: {s.get('reason')}"
         if s.get("label_conflicts"):
             why += f" ({s['label_conflicts']} had another label)"
+        why = "; ".join([str(why), *step_notes(s)])  # which answers did not parse and why; a prior not reached
         t.add_row(s["step"], fmt(s.get("dropped")), fmt(changed), fmt(s.get("kept")), escape(str(why)))
     console.print(t)
 

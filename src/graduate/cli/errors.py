@@ -31,10 +31,11 @@ def errors(
     tab.add_column("test set")
     tab.add_column("items", justify="right")
     tab.add_column("both right", justify="right")
+    tab.add_column("student right, no teacher answer", justify="right")
     for g in GROUPS:
         tab.add_column(GROUP_TITLES[g], justify="right")
     for ts, c in analysis.counts.items():
-        tab.add_row(escape(ts), str(c["items"]), str(c["both_right"]), *[str(c[g]) for g in GROUPS])
+        tab.add_row(escape(ts), str(c["items"]), str(c["both_right"]), str(c.get("student_right_no_teacher", 0)), *[str(c[g]) for g in GROUPS])
     console.print(tab)
 
     for g in GROUPS:

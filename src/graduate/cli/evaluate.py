@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, err_console, fmt, fmt_usd, metric_rows, stage_progress
+from graduate.cli.console import console, err_console, fmt, fmt_usd, metric_rows, never_in_gold, stage_progress, teacher_caption
 
 METRICS = [
     "accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc", "pr_auc", "fpr", "tpr", "ece",
@@ -56,11 +56,11 @@ def print_assessment(a: dict[str, Any]) -> None:
         worst = [teacher.get("worst_identity")] + [((t.get("students") or {}).get(s) or {}).get("worst_identity") for s in students]
         if any(worst):  # the identity term whose non-positive items are flagged most
             tab.add_row("worst identity term FPR", *[_worst_term(w) for w in worst])
-        if teacher.get("too_few_answers"):
-            tab.caption = f"teacher: {teacher.get('answered')} answers of {t['n']} items, too few to score (evaluation.min_teacher_answers)"
-        elif teacher.get("missing") or teacher.get("unparseable"):
-            tab.caption = f"teacher scored on {teacher.get('answered')} answered items ({teacher.get('missing')} without an answer, {teacher.get('unparseable')} unparseable)"
+        tab.caption = teacher_caption(teacher, t["n"])
         console.print(tab)
+        note = never_in_gold(name, t.get("label_counts") or {}) if multi else None
+        if note:
+            console.print(note, highlight=False)
 
     serving = a.get("serving") or {}
     tab = Table(title="cost and latency (single-item predictions, wall clock)", title_justify="left")

@@ -25,7 +25,7 @@ def predict(
     actors: int = typer.Option(1, min=1, help="--ray: actors in the scoring pool (each loads the student once)."),
     cpus_per_actor: float = typer.Option(1.0, min=0.1, help="--ray: CPUs per actor; it runs that many threads."),
 ) -> None:
-    """Write the input's columns plus `label` and one `p_<label>` column per label."""
+    """Write the input's columns plus `label` (multi-label: `labels`, the set `;`-joined, empty for none) and one `p_<label>` column per label."""
     from graduate.errors import SpecError
     from graduate.pipeline.project import Project
     from graduate.students.csv_predict import predict_csv

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, fmt, fmt_usd, metric_rows, stage_progress
+from graduate.cli.console import console, fmt, fmt_usd, metric_rows, never_in_gold, stage_progress, step_notes, teacher_caption
 
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc", "fpr", "tpr"]
 
@@ -35,6 +35,9 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
         f"training set: {ds['size']} items {escape(str(counts or ds['label_counts']))}{' (items per label)' if counts else ''} labelled by {escape(s['teacher']['labeller'])} "
         f"(dataset {ds['content_hash'][:12]})"
     )
+    unlearnt = [lab for lab, n in (counts or {}).items() if n == 0]
+    if unlearnt:  # a spec label that never occurs in training: no student can learn to answer it
+        console.print(escape(f"  no training item carries {', '.join(repr(lab) for lab in unlearnt)}: no student can learn to answer {'it' if len(unlearnt) == 1 else 'them'}"), highlight=False)
     for step in ds["recipe"]["steps"]:
         if step.get("dropped"):
             console.print(escape(f"  dropped {step['dropped']}: {step['reason']}"), highlight=False)
@@ -42,6 +45,8 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
             console.print(escape(f"  changed {step['changed']}: {step['reason']}"), highlight=False)
         if step.get("added"):  # e.g. reviewers' labels for items whose teacher answer was dropped above
             console.print(escape(f"  added {step['added']}: {step['reason']}"), highlight=False)
+        for note in step_notes(step):  # which teacher answers did not parse and why; a prior not reached
+            console.print(escape(f"    {note}" if note.startswith("e.g.") else f"  {note}"), highlight=False)
     for d in s.get("data", []):
         if d.get("skipped_count"):
             console.print(escape(f"  data {d['source']}: {d['skipped_count']} of {d['rows']} rows skipped, e.g. {d['skipped'][0]}"), highlight=False)
@@ -83,12 +88,11 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
             *[fmt_usd(e["students"][st].get("cost_per_1k_usd")) for st in students],
         )
         t.add_row("latency ms/item", "–", *[fmt(e["students"][st].get("latency_ms_per_item"), 3) for st in students])
-        te = e["teacher"]
-        if te.get("too_few_answers"):
-            t.caption = f"teacher: {te['answered']} answers of {e['n']} items, too few to score (evaluation.min_teacher_answers)"
-        elif te["unparseable"] or te["missing"]:
-            t.caption = f"teacher scored on {te['answered']} answered items ({te['unparseable']} unparseable, {te['missing']} without an answer)"
+        t.caption = teacher_caption(e["teacher"], e["n"])
         console.print(t)
+        note = never_in_gold(name, e["label_counts"]) if multi_label else None
+        if note:
+            console.print(note, highlight=False)
         if e.get("labellers"):  # label_imports: earlier labellers against gold
             head = metric_rows(METRICS, labels, positive, multi_label=multi_label)[:3]
             lt = Table(title=escape(f"{name}: earlier labellers against gold"), title_justify="left")

@@ -152,7 +152,12 @@ def build_training_set(
         {"step": "teacher_answer", "labeller": answers.labeller, **answers.details, "dropped": len(unanswered), "reason": "no stored teacher answer", "kept": len(pool) - len(unanswered), "removed": _ids(unanswered)}
     )
     steps.append(
-        {"step": "parse", "dropped": len(unparsed), "reason": "teacher answer did not parse to a label (ensembles: a vote without a winner)", "examples": [ex.external_id for ex in unparsed[:20]], "kept": len(rows), "removed": _ids(unparsed)}
+        {
+            "step": "parse", "dropped": len(unparsed), "reason": "teacher answer did not parse to a label (ensembles: a vote without a winner)",
+            "examples": [ex.external_id for ex in unparsed[:20]], "kept": len(rows), "removed": _ids(unparsed),
+            # what was wrong with each, in the parser's words (unknown label word 'x', empty answer)
+            "why": [f"{ex.source} id {ex.external_id}: {answers.by_example[ex.id].error}" for ex in unparsed[:20] if answers.by_example[ex.id].error],
+        }
     )
     cfg = spec.train.labeller
     if cfg.kind != "teacher":
@@ -225,6 +230,10 @@ def build_training_set(
             for r, w in zip(rows, item_w):
                 r.weight *= w
             step.update(prior=bal.prior, weighted_shares=reached, reason="multi-label: item weights raked so each label is carried by its production share (sum kept at n)")
+            # a label no training item carries (or every one does) keeps its share: said, not hidden in the recipe
+            missed = {lab: reached[lab] for lab, want in (bal.prior or {}).items() if abs(reached[lab] - want) > 0.01}
+            if missed:
+                step["prior_not_reached"] = missed
         elif bal.strategy == "undersample":
             dropped = set(undersample_label_sets(labels, spec.task.labels, seed=spec.seed))
             step.update(

@@ -114,6 +114,16 @@ def read_items(
                 f"{path}:{line}: {len(row[None])} more cell(s) than the header's {len(columns)} columns; quote a text that holds commas (\"...\")"  # type: ignore[index]
             )
             continue
+        # cells short of the header: a column the spec reads has no cell at all (not an empty one),
+        # so its gold or tags are unknown, not absent
+        short = [(role, col) for role, col in (("id", id_column), ("gold", gold_column), ("tags", tags_column), ("group", group_column)) if col is not None and row.get(col) is None]
+        if short:
+            fewer = sum(v is None for v in row.values())
+            report.skipped.append(
+                f"{path}:{line}: {fewer} cell(s) fewer than the header's {len(columns)} columns: no cell for column {short[0][1]!r} ({short[0][0]}); "
+                "quote a text that holds line breaks (\"...\")"
+            )
+            continue
         text = row.get(text_column)
         if text is None or not text.strip():
             report.skipped.append(f"{path}:{line}: empty text in column {text_column!r}")

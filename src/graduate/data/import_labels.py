@@ -71,7 +71,8 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec) -> Labe
                 continue
             value, bad = _label(cell, spec, task)
             if bad is not None:
-                report.skipped.append(f"{path}:{line}: column {col!r}: {bad!r} is no label of {task.labels}")
+                why = f"stands for the empty set, so it cannot go with labels ({cell!r})" if (spec.values.get(bad, bad)) == labelset.NONE else f"is no label of {task.labels}"
+                report.skipped.append(f"{path}:{line}: column {col!r}: {bad!r} {why}")
                 continue
             key = (ex, labeller_name(col))
             if key in conflicts:
@@ -118,13 +119,16 @@ def stored_labels(engine: Engine, labellers: list[str], example_ids: list[int]) 
 
 
 def _label(cell: str, spec: LabelImportSpec, task: TaskSpec) -> tuple[str | None, str | None]:
-    """(label, None), or (None, the value that is no label)."""
+    """(label, None), or (None, the value that is no label). A label set's cell holds ``(none)`` (or a
+    value ``values`` maps to it) alone for the empty set, as a gold cell does."""
     parts = [p.strip() for p in cell.split(spec.separator)] if spec.separator else [cell]
     out = []
     for p in parts:
         if not p:
             continue
-        lab = spec.values.get(p, p if not spec.values else None)
+        lab = spec.values.get(p, p if not spec.values or p == labelset.NONE else None)
+        if spec.separator is not None and lab == labelset.NONE and len([q for q in parts if q]) == 1:
+            return labelset.NONE, None
         if lab is None or lab not in task.labels:
             return None, p
         out.append(lab)

@@ -33,6 +33,7 @@ class PoolLabel:
     probs: dict[str, float] | None = None
     rationale: dict[str, Any] | None = None
     members: dict[str, str | None] = field(default_factory=dict)  # ensemble: each member's label
+    error: str | None = None  # why the teacher's answer gave no label (the parser's words: "unknown label word 'x'")
 
 
 @dataclass
@@ -61,7 +62,8 @@ def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> Po
             a = got.by_example[ex.id]
             first = a.first
             out[ex.id] = PoolLabel(
-                a.vote.label, bool(a.used), 1.0, a.vote.votes, False, first.probs if first else None, first.rationale if first else None
+                a.vote.label, bool(a.used), 1.0, a.vote.votes, False, first.probs if first else None, first.rationale if first else None,
+                error=first.error if first is not None and a.vote.label is None else None,
             )
         return PoolLabels(spec.teacher.labeller, out, {"kind": "teacher"})
     if cfg.kind == "self_consistency":

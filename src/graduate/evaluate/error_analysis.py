@@ -74,7 +74,7 @@ class ErrorAnalysis:
     test_sets: list[str]
     labels: list[str]
     rows: list[dict[str, Any]]  # review-queue rows, every group, ranked within each group
-    counts: dict[str, dict[str, int]]  # test set -> group -> items (plus "items", "both_right")
+    counts: dict[str, dict[str, int]]  # test set -> group -> items (plus "items", "both_right", "student_right_no_teacher")
     worst_slices: dict[str, list[dict[str, Any]]]  # test set -> the student's worst slices
     gap_slices: dict[str, list[dict[str, Any]]]  # test set -> slices where it trails the teacher most
     limitations: list[str] = field(default_factory=list)
@@ -166,7 +166,7 @@ def analyse_errors(
         s_pred = stored.get((test.name, student_predictor(name, run_id)), {})
         t_pred = stored.get((test.name, spec.teacher.labeller), {})
         c = {g: 0 for g in GROUPS}
-        c["items"], c["both_right"] = len(test.examples), 0
+        c["items"], c["both_right"], c["student_right_no_teacher"] = len(test.examples), 0, 0
         for ex, gold in zip(test.examples, test.gold):
             if ex.id not in s_pred:
                 continue
@@ -188,7 +188,7 @@ def analyse_errors(
                 conf = float(probs.get(s_label or "", 0.0))
             s_ok, t_ok = s_label == gold, (t_label == gold if t_label is not None else None)
             if s_ok and t_ok is not False:  # the student is right, the teacher too or not asked
-                c["both_right"] += int(bool(t_ok))
+                c["both_right" if t_ok else "student_right_no_teacher"] += 1
                 continue
             if not s_ok and t_ok:
                 group = "distillation_gap"
@@ -254,26 +254,37 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
     teacher = spec.teacher.model
     pos = spec.task.positive
     binary = len(spec.task.labels) == 2
+    # label sets have no accuracy: their headline figure is micro-F1 (it picks the best student too)
+    key, says = ("micro_f1", "reaches a micro-F1 of") if spec.task.multi_label else ("accuracy", "is right on")
     out: list[str] = []
     for ts in analysis.test_sets:
         figs = assessment["test_sets"].get(ts) or {}
         s = (figs.get("students") or {}).get(name) or {}
         t = figs.get("teacher") or {}
         c = analysis.counts.get(ts, {})
-        if s.get("accuracy") is None:
+        if s.get(key) is None:
             continue
-        ci = s.get("ci", {}).get("accuracy")
+        ci = s.get("ci", {}).get(key)
         ci_text = f" (95% interval {_pct(ci[0])}–{_pct(ci[1])})" if ci else ""
-        if t.get("accuracy") is not None and t.get("answered"):
-            diff = 100 * (s["accuracy"] - t["accuracy"])
+        if t.get(key) is not None and t.get("answered"):
+            diff = 100 * (s[key] - t[key])
             rel = "lower than" if diff < 0 else ("higher than" if diff > 0 else "the same as")
             out.append(
-                f"On {ts} ({figs.get('n')} items) {name} is right on {_pct(s['accuracy'])}{ci_text}; "
-                f"the teacher ({teacher}) on {_pct(t['accuracy'])} of the {t['answered']} it answered: "
+                f"On {ts} ({figs.get('n')} items) {name} {says} {_pct(s[key])}{ci_text}; "
+                f"the teacher ({teacher}) {'' if spec.task.multi_label else 'on '}{_pct(t[key])} {'on' if spec.task.multi_label else 'of'} the {t['answered']} it answered: "
                 f"{abs(diff):.1f} points {rel} the teacher."
             )
         else:
-            out.append(f"On {ts} ({figs.get('n')} items) {name} is right on {_pct(s['accuracy'])}{ci_text}; the teacher has no answers there to compare with.")
+            out.append(f"On {ts} ({figs.get('n')} items) {name} {says} {_pct(s[key])}{ci_text}; the teacher has no answers there to compare with.")
+        per = analysis.per_label.get(ts) or {}
+        behind = [lab for lab in analysis.labels if lab in per and per[lab]["gap"] > 0]
+        if behind:
+            lab = max(behind, key=lambda lab: per[lab]["gap"])  # the first in the spec's order among equals
+            e = per[lab]
+            out.append(
+                f"  It trails the teacher most on label '{lab}': it misses it on {e['student_fn']} items and wrongly adds it to {e['student_fp']} "
+                f"(the teacher: {e['teacher_fn']} and {e['teacher_fp']}) of the {e['items']} both answered."
+            )
         if binary and s.get("recall") is not None and t.get("recall") is not None and t.get("answered"):
             out.append(
                 f"  It finds {_pct(s['recall'])} of the items gold marks '{pos}' (teacher: {_pct(t['recall'])}) and wrongly marks "

@@ -72,7 +72,10 @@ def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLab
     out["too_few_answers"] = bool(pairs) and not pairs_shown
     out["scores_from"] = None if not pairs_shown else ("soft labels (logprobs)" if scores is not None else "hard labels")
     out["answered"] = len(pairs)
-    out["unparseable"] = sum(1 for ex in test.examples if answers[ex.id].call is not None and answers[ex.id].label is None)
+    unparsed = [ex for ex in test.examples if answers[ex.id].call is not None and answers[ex.id].label is None]
+    out["unparseable"] = len(unparsed)
+    # which, and what was wrong (the parser's words: unknown label word 'x', empty answer)
+    out["unparseable_examples"] = [f"{ex.source} id {ex.external_id}: {answers[ex.id].error}" for ex in unparsed[:20]]
     out["missing"] = sum(1 for ex in test.examples if answers[ex.id].call is None)
     return out
 

@@ -111,13 +111,20 @@ class MultiLabelFormat:
         if not isinstance(value, dict):
             return ParsedAnswer(None, None, "no JSON object of label: true|false in the answer")
         found = []
+        said: dict[str, tuple[Any, bool]] = {}
         for k, v in value.items():
             lab = self.lookup.get(word_key(str(k)))
             if lab is None:
                 return ParsedAnswer(None, None, f"unknown label {str(k)[:60]!r}")
-            if not isinstance(v, (bool, int)) and str(v).strip().lower() not in ("true", "false", "yes", "no", "1", "0"):
+            # true/false, 1/0 or their words; any other number (2, -1) is no yes or no
+            word = str(v).strip().lower() if not isinstance(v, bool) else ("true" if v else "false")
+            if word not in ("true", "false", "yes", "no", "1", "0"):
                 return ParsedAnswer(None, None, f"label {k!r}: {v!r} is not true or false")
-            if v is True or (not isinstance(v, bool) and str(v).strip().lower() in ("true", "yes", "1")):
+            yes = word in ("true", "yes", "1")
+            if lab in said and said[lab][1] != yes:  # {"care": true, "Care": false}: neither is guessed at
+                return ParsedAnswer(None, None, f"label {lab!r} is both {said[lab][0]!r} and {k!r}, true and false")
+            said[lab] = (k, yes)
+            if yes:
                 found.append(lab)
         return self._done(found)
 

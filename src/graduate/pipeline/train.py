@@ -108,9 +108,12 @@ def for_task(spec: ProjectSpec, kind: str, params: dict[str, Any]) -> tuple[str,
     """The kind and params that train ``kind`` for the spec's task: for a multi-label task, a kind
     that takes label sets itself (tfidf-logreg, embed-logreg, the encoder, the ensemble) gets
     ``multi_label: true``, any other is trained once per label (``one-vs-rest``); each tunes its
-    thresholds on a validation share (``graduate.students.registry.for_label_sets``)."""
+    thresholds on a validation share (``graduate.students.registry.for_label_sets``), and keeps at
+    most ``task.parse.max_labels`` labels in a set."""
     if spec.task.multi_label:
-        return for_label_sets(kind, params)
+        kind, params = for_label_sets(kind, params)
+        if spec.task.parse.max_labels is not None:  # its answers may hold no more than the teacher's may
+            params = {**params, "max_labels": spec.task.parse.max_labels}
     return kind, params
 
 

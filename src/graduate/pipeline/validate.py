@@ -82,21 +82,25 @@ def parse_checked_spec(raw: dict[str, Any], *, path: Path | str | None = None) -
 
 def check_label_sets_read_back(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
     """A multi-label task's answer format must read back what it writes: each label alone, all of
-    them, and the empty set where ``parse.none`` names it. Otherwise the teacher's answers with that
+    them (as many as ``parse.max_labels`` allows), and the empty set where ``parse.none`` names it. Otherwise the teacher's answers with that
     label are dropped as unknown words (``n.a.`` lost its dots) or merged into another label (``Care``
     and ``care``), and the server answers what no parser reads. One line naming the set."""
     task = spec.task
     if not task.multi_label:
         return
     fmt = answer_format(task.parse, task.labels)
-    sets = [[lab] for lab in task.labels] + [list(task.labels)] + ([[]] if task.parse.none else [])
+    most = list(task.labels)[: task.parse.max_labels]  # a set past max_labels is refused by design
+    sets = [[lab] for lab in task.labels] + [most] + ([[]] if task.parse.none else [])
     for chosen in sets:
         value = labelset.encode(chosen, task.labels)
         for text in fmt.render(value):
             got = fmt.parse(text)
             if got.label != value:
                 back = repr(got.label) if got.label is not None else f"a parse failure ({got.error})"
-                what = f"label {chosen[0]!r}" if len(chosen) == 1 else "the empty set (parse.none)" if not chosen else "all labels together"
+                what = (
+                    f"label {chosen[0]!r}" if len(chosen) == 1 else "the empty set (parse.none)" if not chosen
+                    else "all labels together" if len(chosen) == len(task.labels) else f"the first {len(chosen)} labels together (parse.max_labels)"
+                )
                 raise SpecError(
                     f"{what} is written {text!r} in task.parse's format and reads back as {back}; "
                     "rename the labels (two may not match the same word in any case) or set parse.words / parse.none",

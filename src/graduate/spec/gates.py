@@ -103,7 +103,14 @@ class Operand:
             return None
         if self.label is None:
             return figures.get(self.metric)
-        return ((figures.get("per_label") or {}).get(self.label) or {}).get(self.metric)
+        row = (figures.get("per_label") or {}).get(self.label) or {}
+        # 0/0 is not measured, not the 0 the figures hold: recall of a label no gold item has,
+        # precision of one never answered (label sets count those), F1 of one neither has
+        if (self.metric in ("recall", "f1") and row.get("support") == 0 and (self.metric == "recall" or not row.get("predicted"))) or (
+            self.metric == "precision" and row.get("predicted") == 0
+        ):
+            return None
+        return row.get(self.metric)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ class StudentBase:
     # Multi-label: each label's decision threshold and whether a set may be empty (set by fit).
     thresholds: list[float] = []  # noqa: RUF012 - read-only default
     at_least_one: bool = False
+    # The kind's params (with defaults); multi-label ones may cap a set (max_labels, from the spec).
+    params: dict[str, Any] = {}  # noqa: RUF012 - read-only default; every kind assigns its own
     # Trains label sets itself when its params say multi_label: true (else the pipeline trains it
     # once per label with one-vs-rest).
     takes_multi_label: bool = False
@@ -100,7 +102,7 @@ class StudentBase:
         if self.multi_label:
             from graduate.students.thresholds import decide_sets
 
-            return decide_sets(probs, self.labels, self.thresholds, self.at_least_one)  # type: ignore[attr-defined]
+            return decide_sets(probs, self.labels, self.thresholds, self.at_least_one, self.params.get("max_labels"))
         return [self.labels[i] for i in np.asarray(probs).argmax(axis=1)]
 
     def decision_rule(self) -> Any:
@@ -111,7 +113,7 @@ class StudentBase:
 
         from graduate.students.thresholds import decide_sets
 
-        return partial(decide_sets, labels=list(self.labels), thresholds=list(self.thresholds), at_least_one=self.at_least_one)  # type: ignore[attr-defined]
+        return partial(decide_sets, labels=list(self.labels), thresholds=list(self.thresholds), at_least_one=self.at_least_one, max_labels=self.params.get("max_labels"))
 
 
 def predict_labels(student: Student, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:

@@ -30,6 +30,9 @@ class MultiLabelParams(Params):
 
     multi_label: bool = Field(False, description="Set by the project for task.kind multi_label: one output per label, each with its own threshold.")
     validation_share: float = Field(0.2, gt=0, lt=1, description="Multi-label: share of the training set held out to tune the thresholds.")
+    max_labels: int | None = Field(
+        None, ge=1, description="Set by the project from task.parse.max_labels: a predicted set keeps at most this many labels, those furthest past their thresholds."
+    )
 
 
 class FoldedThresholdParams(MultiLabelParams):
@@ -243,5 +246,8 @@ class OneVsRestParams(Params):
     validation_share: float = Field(0.2, gt=0, lt=1, description="Share of the training set held out to tune each label's decision threshold (then all of it trains).")
     at_least_one: Literal["auto"] | bool = Field(
         "auto", description="Predict at least the most likely label when none passes its threshold; auto: when every training item has a label."
+    )
+    max_labels: int | None = Field(
+        None, ge=1, description="Set by the project from task.parse.max_labels: a predicted set keeps at most this many labels, those furthest past their thresholds."
     )
     seed: int = Field(0, description="Random seed (the validation split, and the members' own seed).")

@@ -85,16 +85,19 @@ def tune(y: np.ndarray, probs: np.ndarray, *, min_positives: int = MIN_POSITIVES
     return [float(x) for x in t]
 
 
-def decide_sets(probs: np.ndarray, labels: list[str], thresholds: Sequence[float], at_least_one: bool) -> list[str]:
+def decide_sets(probs: np.ndarray, labels: list[str], thresholds: Sequence[float], at_least_one: bool, max_labels: int | None = None) -> list[str]:
     """Each row's label set (its labels at or above their thresholds; the one furthest above its
-    threshold when none passes and ``at_least_one``), as canonical strings."""
+    threshold when none passes and ``at_least_one``; at most ``max_labels``, those furthest above
+    theirs, as the answer format refuses more), as canonical strings."""
     t = np.asarray(thresholds, dtype=float)
     out = []
     for row in np.asarray(probs):
-        chosen = [lab for lab, p, th in zip(labels, row, t) if p >= th]
+        chosen = [j for j, (p, th) in enumerate(zip(row, t)) if p >= th]
         if not chosen and at_least_one and len(row):
-            chosen = [labels[int(np.argmax(row - t))]]
-        out.append(labelset.encode(chosen, labels))
+            chosen = [int(np.argmax(row - t))]
+        if max_labels is not None and len(chosen) > max_labels:
+            chosen = sorted(chosen, key=lambda j: -(row[j] - t[j]))[:max_labels]  # stable: the spec's order among equals
+        out.append(labelset.encode([labels[j] for j in chosen], labels))
     return out
 
 
