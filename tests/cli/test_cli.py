@@ -210,6 +210,8 @@ def test_labels_student_names_and_paths_that_look_like_rich_markup_print_as_writ
     balance = graduate("data", "balance", str(root))
     assert balance.returncode == 0, balance.stderr
     assert "[bold]" in balance.stdout and "[extra]" in balance.stdout
+    # the strategy is set: it says what it did, not that nothing is forced
+    assert "strategy class_weight weights each class" in balance.stdout and "not forced" not in balance.stdout, balance.stdout
     errors = graduate("errors", str(root))
     assert errors.returncode == 0, errors.stderr
     assert re.search(r"│ test\[v2\] +│ +\d+ │", errors.stdout), errors.stdout  # the table of who was right

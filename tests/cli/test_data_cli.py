@@ -51,6 +51,7 @@ def test_audit_then_review_round_trip_from_the_command_line(tiny_project):
     assert r.returncode == 0, r.stderr
     r = graduate("data", "balance", str(project))
     assert r.returncode == 0 and "balanced class weight" in r.stdout
+    assert "balancing is reported, not forced" in r.stdout  # no strategy set: how to set one
 
 
 def test_the_stored_recipe_names_what_the_latest_build_dropped_when_it_kept_the_same_items(tiny_project):

@@ -207,6 +207,10 @@ def balance(project: Path = typer.Argument(..., help="Project directory.")) -> N
         after_share = f"{weighted[lab]:.1%} weighted" if lab in weighted else f"{a / na:.1%}"
         t.add_row(escape(lab), str(b), f"{b / nb:.1%}", str(a), after_share, fmt(cw.get(lab)))
     console.print(t)
+    if step["strategy"] != "none":
+        what = {"class_weight": "weights each class to even them", "undersample": "drops items of the commoner classes", "prior": "weights each class to its production share"}
+        console.print(f"clean.balance.strategy {step['strategy']} {what.get(step['strategy'], 'applied')}: the 'after' columns are what students train on", highlight=False)
+        return
     console.print(
         "balancing is reported, not forced: set clean.balance.strategy to class_weight"
         + (" (each item weighs its rarest label), prior (each label's production share) or undersample " if multi else ", prior or undersample ")
