@@ -71,7 +71,7 @@ def test_run_then_rerun_then_predict(tiny_project, tmp_path):
     assert abs(float(rows[1]["p_ok"]) + float(rows[1]["p_bad"]) - 1) < 1e-6
     assert float(rows[1]["p_bad"]) > float(rows[0]["p_bad"])
     assert rows[2]["label"] == ""  # empty text: left blank, reported
-    assert "row 3: empty text" in res.stderr
+    assert "in.csv:4: empty text" in res.stderr  # file:line, as everywhere else
 
     bad = graduate("predict", str(tiny_project), "--input", str(src), "--text-column", "body", "--output", str(out))
     assert bad.returncode == 2

@@ -31,7 +31,7 @@ def test_streamed_batches_equal_one_prediction_in_memory(tmp_path: Path) -> None
     out = tmp_path / "out.csv"
     seen: list[int] = []
     report = predict_csv(student, src, out, text_column="text", batch_size=16, progress=seen.append)
-    assert (report.rows, report.empty, report.empty_rows) == (257, 1, [6])
+    assert (report.rows, report.empty, report.empty_rows) == (257, 1, [7])  # file line 7: the header, then rows 0-5
     assert sum(seen) == 257 and max(seen) == 16
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))

@@ -41,7 +41,7 @@ def predict(
         return
     report = predict_csv(student, input, output, text_column=text_column or proj.spec.task.text_column, batch_size=batch_size)
     for n in report.empty_rows[:5]:
-        err_console.print(escape(f"skipped {input}: row {n}: empty text (label left blank)"), highlight=False)
+        err_console.print(escape(f"{input}:{n}: empty text, label left blank"), highlight=False, soft_wrap=True)
     console.print(
         escape(f"wrote {output}: {report.rows} rows ({report.empty} with empty text left blank) by {run.name} (run {run.id[:8]})"),
         highlight=False,

@@ -22,7 +22,7 @@ from graduate.students.base import Student
 class PredictReport:
     rows: int = 0
     predicted: int = 0
-    empty_rows: list[int] = field(default_factory=list)  # 1-based data row numbers (the first 100)
+    empty_rows: list[int] = field(default_factory=list)  # the file lines where they begin (the first 100)
     empty: int = 0
 
 
@@ -46,7 +46,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                         path=path,
                         line=reader.line_num,
                     )
-                yield reader.line_num, row
+                yield row_start, row  # the line where the row begins (a quoted text may span lines)
             if row_start is not None:
                 _check_last_row(path, row_start)
     except UnicodeDecodeError as exc:
@@ -157,12 +157,12 @@ def _write(
                 progress(len(batch))
             batch.clear()
 
-        for _, row in rows:
+        for line, row in rows:
             report.rows += 1
             if not (row.get(text_column) or "").strip():
                 report.empty += 1
                 if len(report.empty_rows) < 100:
-                    report.empty_rows.append(report.rows)
+                    report.empty_rows.append(line)
             batch.append(row)
             if len(batch) >= batch_size:
                 flush()
