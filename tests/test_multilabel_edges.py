@@ -280,6 +280,10 @@ def test_the_teachers_unparseable_answers_are_counted_and_named(tmp_path: Path) 
     assert parse["why"] == ["items id i1: unknown label word 'betta'", "items id i2: empty answer", "items id i3: unknown label word '[bold]x'"]
     r = graduate("data", "build", str(project))  # the recipe table says the same
     assert r.returncode == 0 and "e.g. items id i1: unknown label word 'betta'; items id i2: empty answer" in " ".join(r.stdout.replace("│", " ").split()), r.stdout
+    r = graduate("status", str(project))  # the 4 answers that did not parse are not counted as labels
+    rows = {" ".join(line.strip("│ ").split("│")[0].split()): line.strip("│ ").split("│")[-1].strip() for line in r.stdout.splitlines() if "│" in line}
+    assert rows.get("answers teacher that did not parse (no label)") == "4", r.stdout
+    assert int(rows["labels teacher"]) == int(rows["teacher calls imported:ok"]) - 4, rows
 
 
 def test_a_spec_label_no_training_item_carries_is_named_and_so_is_a_prior_it_cannot_reach(tmp_path: Path) -> None:

@@ -24,8 +24,10 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
         t.add_row(f"teacher calls {key}", str(n))
     with proj.engine.connect() as conn:
         t.add_row("examples", str(conn.execute(select(func.count()).select_from(examples)).scalar_one()))
-        for kind, n in conn.execute(select(labels.c.kind, func.count()).group_by(labels.c.kind)):
-            t.add_row(f"labels {kind}", str(n))
+        parsed = labels.c.label.is_not(None)
+        for kind, ok, n in conn.execute(select(labels.c.kind, parsed, func.count()).group_by(labels.c.kind, parsed).order_by(labels.c.kind, parsed.desc())):
+            # a stored answer that did not parse has no label: it labels nothing
+            t.add_row(f"labels {kind}" if ok else f"answers {kind} that did not parse (no label)", str(n))
         t.add_row("dataset versions", str(conn.execute(select(func.count()).select_from(datasets)).scalar_one()))
         for st, n in conn.execute(select(runs.c.status, func.count()).group_by(runs.c.status)):
             t.add_row(f"runs {st}", str(n))
