@@ -175,6 +175,21 @@ def test_label_set_shift_judges_each_label():
     moved = label_set_shift(ref, cur, labels)
     assert moved["worst_label"] == "loyalty" and moved["psi"] > 0.2 and moved["per_label_psi"]["purity"] < 1e-9
     assert moved["traffic_n"] == 100 and moved["traffic"]["loyalty"] == 0.0
+    assert (moved["traffic_unknown"], moved["training_unknown"]) == (1, 0)  # left out, but counted
+
+
+def test_served_labels_the_task_no_longer_has_are_counted_and_named(trained_copy):
+    """Traffic stored before a label was renamed: its answers are left out of the label shares, and
+    the monitor says how many (they were dropped without a word)."""
+    proj = Project.load(trained_copy)
+    texts, labels, _ = training_reference(proj.engine, None)
+    old = ["toxic" if lab == "bad" else lab for lab in labels]  # the label's name before a rename
+    write_traffic(proj.engine, _rows(texts, old, teacher=labels))
+    d = monitor_project(proj, settings=proj.spec.monitor.model_copy(update={"embedding": "tfidf"})).to_dict()
+    n_old = sum(lab == "toxic" for lab in old)
+    assert n_old > 5 and d["labels"]["traffic_unknown"] == n_old and d["labels"]["training_unknown"] == 0
+    cli = graduate("monitor", str(trained_copy), "--embedding", "tfidf")
+    assert f"left out of the label shares: {n_old} served and 0 training answers name a label that is not in task.labels ['ok', 'bad']" in " ".join(cli.stdout.split()), cli.stdout
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,16 @@ def monitor(
     emb = d["drift"]["embedding"]
     t.add_row(f"embedding drift AUC ({emb.get('method') or '–'})", fmt(emb.get("domain_auc")))
     console.print(t)
+    unknown = {where: d["labels"].get(f"{where}_unknown") or 0 for where in ("traffic", "training")}
+    if any(unknown.values()):
+        console.print(
+            "[yellow]left out of the label shares[/]: "
+            + escape(
+                f"{unknown['traffic']} served and {unknown['training']} training answers name a label that is not in task.labels "
+                f"{list(proj.spec.task.labels)} (renamed or dropped since they were stored)"
+            ),
+            highlight=False,
+        )
     for c in result.checks:
         mark = {True: "[green]ok[/]", False: "[bold red]FAILED[/]", None: "[yellow]skipped[/]"}[c.ok]
         console.print(f"{mark} " + escape(f"{c.name}: {c.message}"), highlight=False)

@@ -45,13 +45,17 @@ def label_shift(reference: Sequence[str], current: Sequence[str], labels: Sequen
         "psi": psi_from_shares([ref_share[k] for k in labels], [cur_share[k] for k in labels]),
         "training_n": sum(ref.values()),
         "traffic_n": sum(cur.values()),
+        # labels the task no longer has (renamed or dropped since): left out of the shares, counted
+        "training_unknown": len(reference) - sum(ref.values()),
+        "traffic_unknown": len(current) - sum(cur.values()),
     }
 
 
 def label_set_shift(reference: Sequence[str], current: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     """Multi-label (label sets as canonical strings): each label's share of items in the training
     set and in the traffic's predictions, the PSI of each label's carries/does-not split, and
-    ``psi``: the largest (``worst_label`` names it). Unreadable sets are not counted."""
+    ``psi``: the largest (``worst_label`` names it). Sets that name a label the task does not have are
+    left out of the shares and counted (``training_unknown``, ``traffic_unknown``)."""
     from graduate.formats import labelset
 
     order = list(labels)
@@ -80,4 +84,6 @@ def label_set_shift(reference: Sequence[str], current: Sequence[str], labels: Se
         "worst_label": worst,
         "training_n": nr,
         "traffic_n": nc,
+        "training_unknown": len(reference) - nr,
+        "traffic_unknown": len(current) - nc,
     }
