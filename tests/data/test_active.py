@@ -124,9 +124,31 @@ def test_select_exports_the_uncertain_unanswered_items_then_sends_them(trained_c
         assert sent.returncode == 0, sent.stderr
         assert server.stats()["ok"] == 12
         again = graduate("select", str(trained_copy), "--budget", "12", "--source", "unlabelled", "--output", str(trained_copy / "next.csv"))
-    assert "of 48 unanswered pool items" in again.stdout
+    assert "of 45 unanswered pool items" in again.stdout  # 60, less the 3 reviewed and the 12 answered
+    with (trained_copy / ".graduate" / "select.csv").open(newline="", encoding="utf-8") as f:
+        sent_ids = {r["external_id"] for r in csv.DictReader(f)}  # --send wrote the queue of what it sent
     with (trained_copy / "next.csv").open(newline="", encoding="utf-8") as f:
-        assert not {r["external_id"] for r in csv.DictReader(f)} & {r["external_id"] for r in chosen}  # answered items are never chosen again
+        assert not {r["external_id"] for r in csv.DictReader(f)} & sent_ids  # answered items are never chosen again
+
+
+def test_items_a_reviewer_labelled_are_not_chosen_again(trained_copy: Path) -> None:
+    """select -> fill the queue -> review import -> select handed the reviewer the same items again."""
+    add_unlabelled(trained_copy, 30)
+    queue = trained_copy / "queue.csv"
+    first = graduate("select", str(trained_copy), "--budget", "5", "--source", "unlabelled", "--output", str(queue))
+    assert first.returncode == 0, first.stderr
+    with queue.open(newline="", encoding="utf-8") as f:
+        chosen = list(csv.DictReader(f))
+    with queue.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(chosen[0]))
+        w.writeheader()
+        w.writerows({**r, "corrected_label": "ok"} for r in chosen)
+    imported = graduate("data", "review", "import", str(trained_copy), str(queue), "--reviewer", "ann")
+    assert imported.returncode == 0 and re.search(r"new human labels\W+5\b", imported.stdout), imported.stdout + imported.stderr
+    again = graduate("select", str(trained_copy), "--budget", "5", "--source", "unlabelled", "--output", str(trained_copy / "next.csv"))
+    assert again.returncode == 0 and "of 25 unanswered pool items" in again.stdout, again.stdout + again.stderr
+    with (trained_copy / "next.csv").open(newline="", encoding="utf-8") as f:
+        assert not {r["external_id"] for r in csv.DictReader(f)} & {r["external_id"] for r in chosen}
 
 
 @settings(max_examples=300, deadline=None)
