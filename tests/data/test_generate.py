@@ -4,6 +4,7 @@ n) the local llama.cpp teacher. Reruns send nothing and add nothing twice."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,24 @@ def test_synth_and_paraphrase_stopped_by_the_budget_say_so(trained_copy: Path) -
     for result in runs:
         assert result.returncode == 3, result.stdout + result.stderr
         assert "error: teacher budget of $0.00 reached; raise teacher.budget_usd in graduate.yaml and run the same command again" in result.stderr, result.stderr
+
+
+def test_the_recipe_lists_the_items_made_with_their_lineage(trained_copy: Path) -> None:
+    """`data recipe --step augmented` said "0 items" and the table no count: what the loop added, and from what, was nowhere."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        report = proj.synth(target="bad", n=4, seeds=3)
+        proj.build_training_set()
+        proj.engine.dispose()
+    assert report.added == 4
+    env = cli_env()
+    table = subprocess.run([sys.executable, "-m", "graduate", "data", "recipe", str(trained_copy)], capture_output=True, text=True, env=env, timeout=120)
+    assert table.returncode == 0 and re.search(r"augmented\W+–\W+\+4 added", table.stdout), table.stdout + table.stderr
+    step = subprocess.run(
+        [sys.executable, "-m", "graduate", "data", "recipe", str(trained_copy), "--step", "augmented"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert step.returncode == 0 and "step augmented: 4 items" in step.stdout, step.stdout + step.stderr
+    rows = augmented(trained_copy)
+    assert all(r.text.split()[0] in step.stdout for r in rows)
+    assert step.stdout.count("method=synth; target=bad; target_kind=label; seeds=[") == 4

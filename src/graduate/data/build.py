@@ -134,13 +134,17 @@ def build_training_set(
         extra = [ex for ex in candidates if ex.id in reviewed]
         if extra:
             pool += extra
-            steps.append({"step": "feedback", "added": len(extra), "reason": "served items people labelled (POST /v1/feedback, reviewed traffic)", "kept": len(pool)})
+            steps.append(
+                {"step": "feedback", "added": len(extra), "reason": "served items people labelled (POST /v1/feedback, reviewed traffic)", "kept": len(pool), "added_items": _ids(extra)}
+            )
     if spec.augment.include and spec.train.source != AUGMENT_SOURCE:
         have = {ex.id for ex in pool}
         made = [ex for ex in augmented_pool(engine) if ex.id not in have]
         if made:
             pool += made
-            steps.append({"step": "augmented", "added": len(made), "reason": "items graduate augment made from the pool's (augment.include)", "kept": len(pool)})
+            steps.append(
+                {"step": "augmented", "added": len(made), "reason": "items graduate augment made from the pool's (augment.include)", "kept": len(pool), "added_items": _ids(made)}
+            )
     report("label the pool", 0, 1)
     answers = label_pool(engine, spec, pool)
     report("label the pool", 1, 1)
