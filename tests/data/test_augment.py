@@ -119,6 +119,20 @@ def test_targeted_additions_put_only_the_weak_slices_term_in(trained_copy: Path)
     assert result.returncode == 2 and "'[bold]martian' is not in term list" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_paraphrase_options_given_with_counterfactual_are_refused_not_ignored(trained_copy: Path) -> None:
+    """--per-item 8 with --kind counterfactual made the spec's 3 copies an item, silently."""
+    _with_augment(trained_copy, counterfactual={"per_item": 3}).engine.dispose()
+    result = subprocess.run(
+        [sys.executable, "-m", "graduate", "augment", str(trained_copy), "--kind", "counterfactual", "--per-item", "8"], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+    assert "--per-item applies only to --kind paraphrase" in result.stderr and "augment.counterfactual.per_item" in result.stderr
+    proj = Project.load(trained_copy)
+    with proj.engine.connect() as conn:
+        assert conn.execute(select(examples.c.id).where(examples.c.source == "augment")).first() is None  # nothing made
+    proj.engine.dispose()
+
+
 def test_a_term_list_that_no_training_item_names_is_one_line(trained_copy: Path) -> None:
     proj = _with_augment(trained_copy)
     path = trained_copy / "graduate.yaml"

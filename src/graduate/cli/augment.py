@@ -21,18 +21,26 @@ def augment(
         None, "--target", help="Targeted additions for one weak slice (e.g. a term `graduate errors` or the bias pair names): only copies that put this term in; "
         "paraphrase: items of this label, tag or term.",
     ),
-    items: int = typer.Option(20, min=1, help="paraphrase: how many training items to rewrite."),
-    per_item: int = typer.Option(3, min=1, max=10, help="paraphrase: rewrites asked per item."),
-    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="paraphrase: which items (another seed, other items; the same seed sends nothing twice)."),
+    items: int | None = typer.Option(None, min=1, show_default="20", help="paraphrase: how many training items to rewrite."),
+    per_item: int | None = typer.Option(None, min=1, max=10, show_default="3", help="paraphrase: rewrites asked per item."),
+    seed: int | None = typer.Option(None, min=0, max=2**32 - 1, show_default="0", help="paraphrase: which items (another seed, other items; the same seed sends nothing twice)."),
 ) -> None:
     """Make new training items from the pool's labelled ones, stored with their lineage; the next
     build (graduate run) trains on them (augment.include)."""
+    from graduate.errors import SpecError
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     if kind == "paraphrase":
-        show_generated(proj.augment(kind, target=target, items=items, per_item=per_item, seed=seed), project, proj.spec.teacher.budget_usd)
+        report = proj.augment(kind, target=target, items=20 if items is None else items, per_item=3 if per_item is None else per_item, seed=seed or 0)
+        show_generated(report, project, proj.spec.teacher.budget_usd)
         return
+    given = [name for name, value in (("--items", items), ("--per-item", per_item), ("--seed", seed)) if value is not None]
+    if given and kind == "counterfactual":  # they would be ignored: the copies follow augment.counterfactual
+        raise SpecError(
+            f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to --kind paraphrase; counterfactual copies per item are set by augment.counterfactual.per_item in graduate.yaml",
+            field=given[0],
+        )
     report = proj.augment(kind, target=target)
     cfg = proj.spec.augment.counterfactual
     t = count_table(
