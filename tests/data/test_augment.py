@@ -133,6 +133,12 @@ def test_paraphrase_options_given_with_counterfactual_are_refused_not_ignored(tr
     proj.engine.dispose()
 
 
+def test_the_term_slice_as_graduate_errors_names_it_is_a_target(trained_copy: Path) -> None:
+    proj = _with_augment(trained_copy, counterfactual={"per_item": 3})
+    report = proj.augment(target="mentions 'child'")
+    assert report.added >= 1 and set(report.per_term) == {"child"}
+
+
 def test_a_term_list_that_no_training_item_names_is_one_line(trained_copy: Path) -> None:
     proj = _with_augment(trained_copy)
     path = trained_copy / "graduate.yaml"

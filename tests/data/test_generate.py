@@ -20,7 +20,7 @@ from graduate.pipeline.project import Project
 from graduate.store.schema import examples
 from servers import fake_openai_server
 from servers.fake_openai import is_rude
-from teacher.live_teacher import cli_env, point_teacher
+from teacher.live_teacher import cli_env, live_calls, point_teacher
 
 
 def test_a_numbered_answer_is_read_line_by_line() -> None:
@@ -169,3 +169,26 @@ def test_the_recipe_lists_the_items_made_with_their_lineage(trained_copy: Path) 
     rows = augmented(trained_copy)
     assert all(r.text.split()[0] in step.stdout for r in rows)
     assert step.stdout.count("method=synth; target=bad; target_kind=label; seeds=[") == 4
+
+
+def test_a_weak_slice_named_as_graduate_errors_prints_it_is_a_target(trained_copy: Path) -> None:
+    """`graduate errors` prints weak slices as '<100 chars', 'gold = bad', "mentions 'you'"; synth
+    refused each as matching nothing, and its message sent the user back to those same names."""
+    proj = Project.load(trained_copy)
+    dataset = proj.build_training_set()
+    short = sum(len(ex.text) < 100 for ex in dataset.examples)
+    bad = dataset.labels.count("bad")
+    assert 3 <= short < len(dataset.examples)
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        by_length = proj.synth(target="<100 chars", n=3, seeds=3)
+        by_label = proj.synth(target="gold = bad", n=3, seeds=3)
+        by_term = proj.synth(target="mentions 'you'", n=3, seeds=3)
+    prompts = " ".join(str(r.request) for r in live_calls(trained_copy))
+    assert "Write 3 new texts of the same kind under 100 characters long" in prompts  # the teacher is told which slice
+    assert (by_length.target_kind, by_length.matching, by_length.added) == ("length", short, 3)
+    assert (by_label.target_kind, by_label.matching, by_label.added) == ("label", bad, 3)
+    assert by_term.target_kind == "term" and by_term.added == 3
+    with pytest.raises(SpecError, match="matches nothing"):
+        proj.synth(target="mentions 'zyzzyva-never-said'", n=3)

@@ -33,6 +33,7 @@ from graduate.data.generate import (
 )
 from graduate.data.text import text_hash
 from graduate.errors import SpecError
+from graduate.evaluate.slices import length_bucket, parse_slice_name
 from graduate.formats.registry import answer_format
 from graduate.teacher.labeling import label_texts
 from graduate.teacher.registry import make_teacher
@@ -75,25 +76,50 @@ def _labelled_pool(project: "Project") -> tuple[list[Example], list[str]]:
     return [ex for ex, _ in keep], [lab for _, lab in keep]
 
 
-def resolve_target(project: "Project", target: str | None, pool: Sequence[Example], labels: Sequence[str]) -> tuple[str, list[int]]:
-    """What ``target`` names (a label, a tag of the pool, or a term the texts use) and the indexes
-    of the pool items it matches."""
+def resolve_target(project: "Project", target: str | None, pool: Sequence[Example], labels: Sequence[str]) -> tuple[str, list[int], str]:
+    """What ``target`` names (a label, a tag of the pool, a term the texts use, or a slice as
+    `graduate errors` names it: ``gold = bad``, ``<100 chars``, ``mentions 'gay'``), the indexes of
+    the pool items it matches, and how the teacher's prompt describes them."""
     if target is None:
-        return "all", list(range(len(pool)))
-    if target in project.spec.task.labels:
-        return "label", [i for i, lab in enumerate(labels) if target in lab.split(";") or lab == target]
+        return "all", list(range(len(pool))), ""
+    spec = project.spec
+    if target in spec.task.labels:
+        return "label", [i for i, lab in enumerate(labels) if target in lab.split(";") or lab == target], f" labelled {target!r}"
     tagged = [i for i, ex in enumerate(pool) if target in ex.tags]
     if tagged:
-        return "tag", tagged
-    word = re.compile(r"\b" + re.escape(target) + r"\b", re.IGNORECASE)
+        return "tag", tagged, ""
+    term = target
+    named_slice = parse_slice_name(target, labels=list(spec.task.labels), length_buckets=spec.evaluation.length_buckets)
+    if named_slice is not None and named_slice[0] == "label":
+        return resolve_target(project, str(named_slice[1]), pool, labels)
+    if named_slice is not None and named_slice[0] == "length":
+        bucket = int(named_slice[1])
+        within = [i for i, ex in enumerate(pool) if length_bucket(len(ex.text), spec.evaluation.length_buckets) == bucket]
+        if within:
+            return "length", within, _length_phrase(spec.evaluation.length_buckets, bucket)
+    if named_slice is not None and named_slice[0] == "identity":
+        term = str(named_slice[1])
+    word = re.compile(r"\b" + re.escape(term) + r"\b", re.IGNORECASE)
     named = [i for i, ex in enumerate(pool) if word.search(ex.text)]
     if named:
-        return "term", named
+        return "term", named, f" that mention {term!r}"
     raise SpecError(
-        f"--target {target!r} matches nothing: it is not a label ({', '.join(project.spec.task.labels)}), a tag of a training item, "
-        "or a word any training item names; pick a slice `graduate errors` lists",
+        f"--target {target!r} matches nothing: it is not a label ({', '.join(spec.task.labels)}), a tag of a training item, "
+        "a slice of `graduate errors` any training item falls in, or a word any training item names; pick a slice `graduate errors` lists",
         field="--target",
     )
+
+
+def _length_phrase(bounds: list[int], bucket: int) -> str:
+    lo = bounds[bucket - 1] if bucket > 0 else None
+    hi = bounds[bucket] if bucket < len(bounds) else None
+    if lo is None and hi is None:
+        return ""
+    if lo is None:
+        return f" under {hi} characters long"
+    if hi is None:
+        return f" of at least {lo} characters"
+    return f" of {lo} to {hi - 1} characters"
 
 
 def _generation_spec(project: "Project", prompt: str, per_call: int) -> Any:
@@ -173,14 +199,13 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     if n < 1:
         raise SpecError("--n must be at least 1", field="--n")
     pool, labels = _labelled_pool(project)
-    kind, idx = resolve_target(project, target, pool, labels)
+    kind, idx, what = resolve_target(project, target, pool, labels)
     report = GenerateReport("synth", target, kind, matching=len(idx))
     if len(idx) < max(MIN_SEEDS, min(seeds, 1)):
-        what = f"match --target {target!r}" if target else "are labelled in the training pool"
-        raise SpecError(f"only {len(idx)} training items {what}; synth needs at least {MIN_SEEDS} seed examples: widen the target or label more items", field="--target")
+        matched = f"match --target {target!r}" if target else "are labelled in the training pool"
+        raise SpecError(f"only {len(idx)} training items {matched}; synth needs at least {MIN_SEEDS} seed examples: widen the target or label more items", field="--target")
     calls = math.ceil(n / MAX_PER_CALL)
     per_call = math.ceil(n / calls)  # 12 -> two calls of 6, not 10 + 10
-    what = {"label": f" labelled {target!r}", "term": f" that mention {target!r}"}.get(kind, "")
     spec = _generation_spec(project, generation_prompt(SYNTH_PROMPT, per_call, what), per_call)
     rng = random.Random(f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
     seed_sets = [rng.sample(idx, min(seeds, len(idx))) for _ in range(calls)]
@@ -204,7 +229,7 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
     if items < 1 or per_item < 1:
         raise SpecError("--items and --per-item must be at least 1", field="--items")
     pool, labels = _labelled_pool(project)
-    kind, idx = resolve_target(project, target, pool, labels)
+    kind, idx, _ = resolve_target(project, target, pool, labels)
     report = GenerateReport("paraphrase", target, kind, matching=len(idx))
     per_call = min(MAX_PER_CALL, per_item)
     spec = _generation_spec(project, generation_prompt(PARAPHRASE_PROMPT, per_call), per_call)
