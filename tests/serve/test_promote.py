@@ -175,3 +175,22 @@ def test_after_promoting_a_student_of_another_kind_the_api_names_it(served: Path
         assert "graduate/majority" in {m["id"] for m in models} and "majority" in models[0]["owned_by"]
         chat = client.post("/v1/chat/completions", json={"model": "m", "messages": prompt_messages(proj, "hello")}).json()
         assert chat["system_fingerprint"] == f"graduate-{state['serving'].split(':')[1][:8]}"
+
+
+def test_a_run_and_a_student_that_disagree_are_refused_not_one_ignored(served: Path) -> None:
+    """--run ID --student NAME promoted the run whatever NAME said: the --student was ignored."""
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.store.runs import get_runs
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    majority = next(r for r in get_runs(proj.engine, kind="train", status="finished", root=proj.root) if r.name == "majority")
+    app = create_app(proj, options(proj, student="tfidf-logreg"))
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        refused = client.post("/admin/promote", json={"run_id": majority.id[:8], "student": "tfidf-logreg"})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["message"] == f"run {majority.id[:8]} is a run of 'majority', not 'tfidf-logreg'; give --run or --student, not both"
+        assert client.get("/admin/promotion").status_code == 404  # nothing started
+        agreeing = client.post("/admin/promote", json={"run_id": majority.id[:8], "student": "majority"})
+        assert agreeing.status_code == 202 and agreeing.json()["candidate"].startswith("majority:"), agreeing.text
