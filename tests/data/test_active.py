@@ -151,6 +151,35 @@ def test_items_a_reviewer_labelled_are_not_chosen_again(trained_copy: Path) -> N
         assert not {r["external_id"] for r in csv.DictReader(f)} & {r["external_id"] for r in chosen}
 
 
+def test_items_a_teacher_log_added_since_the_run_answers_are_not_chosen(trained_copy: Path) -> None:
+    """A log declared in graduate.yaml after the run was never imported by select: the items it
+    answers were chosen again, and --send would pay for them twice."""
+    import json
+
+    from graduate.formats.prompt import render_messages
+    from graduate.pipeline.project import Project
+
+    add_unlabelled(trained_copy, 30)
+    proj = Project.load(trained_copy)
+    teacher = proj.spec.teacher
+    answered = [f"{t} (asked again, {i})" for i, t in enumerate(comments(trained_copy, 10))]
+    with (trained_copy / "later.batch_input.jsonl").open("w") as f:
+        for i, text in enumerate(answered):
+            body = {"model": teacher.model, "temperature": teacher.temperature, "messages": render_messages(teacher, text)}
+            f.write(json.dumps({"custom_id": f"later/{i}", "method": "POST", "url": "/v1/chat/completions", "body": body}) + "\n")
+    with (trained_copy / "later.batch_output.jsonl").open("w") as f:
+        for i in range(len(answered)):
+            choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": '{"is_bad": 0}'}}
+            f.write(json.dumps({"custom_id": f"later/{i}", "response": {"status_code": 200, "body": {"model": teacher.model, "choices": [choice]}}, "error": None}) + "\n")
+    spec = yaml.safe_load((trained_copy / "graduate.yaml").read_text())
+    spec["teacher_logs"].append({"input": "later.batch_input.jsonl", "output": "later.batch_output.jsonl"})
+    (trained_copy / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = graduate("select", str(trained_copy), "--budget", "30", "--source", "unlabelled")
+    assert result.returncode == 0 and "20 of 20 unanswered pool items" in " ".join(result.stdout.split()), result.stdout + result.stderr
+    with (trained_copy / ".graduate" / "select.csv").open(newline="", encoding="utf-8") as f:
+        assert not {r["text"] for r in csv.DictReader(f)} & set(answered)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=30))
 def test_any_budget_text_is_a_budget_or_one_line_naming_the_option(text: str) -> None:

@@ -139,6 +139,14 @@ def test_the_term_slice_as_graduate_errors_names_it_is_a_target(trained_copy: Pa
     assert report.added >= 1 and set(report.per_term) == {"child"}
 
 
+def test_counterfactual_on_a_project_never_run_reads_its_logs_and_data_first(tiny_project: Path) -> None:
+    """Before any `graduate run` it said no labelled training item names a term: nothing was in the store."""
+    _with_augment(tiny_project, counterfactual={"per_item": 2}).engine.dispose()
+    result = subprocess.run([sys.executable, "-m", "graduate", "augment", str(tiny_project)], capture_output=True, text=True, env=cli_env(), timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"new items added\W+[1-9]", result.stdout), result.stdout
+
+
 def test_a_term_list_that_no_training_item_names_is_one_line(trained_copy: Path) -> None:
     proj = _with_augment(trained_copy)
     path = trained_copy / "graduate.yaml"

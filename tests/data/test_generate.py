@@ -192,3 +192,12 @@ def test_a_weak_slice_named_as_graduate_errors_prints_it_is_a_target(trained_cop
     assert by_term.target_kind == "term" and by_term.added == 3
     with pytest.raises(SpecError, match="matches nothing"):
         proj.synth(target="mentions 'zyzzyva-never-said'", n=3)
+
+
+def test_synth_on_a_project_never_run_reads_its_teacher_logs_first(tiny_project: Path) -> None:
+    """Before any `graduate run` synth said "only 0 training items match --target 'bad'; label more
+    items" though graduate.yaml declares 366 recorded teacher calls: it loaded the data, not the logs."""
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        report = Project.load(tiny_project).synth(target="bad", n=3, seeds=3)
+    assert report.matching >= 3 and report.added == 3

@@ -41,6 +41,9 @@ def augment(
             f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to --kind paraphrase; counterfactual copies per item are set by augment.counterfactual.per_item in graduate.yaml",
             field=given[0],
         )
+    # what graduate.yaml declares is in the store, as `graduate data build` has it (both idempotent)
+    proj.import_logs()
+    proj.load_data()
     report = proj.augment(kind, target=target)
     cfg = proj.spec.augment.counterfactual
     t = count_table(

@@ -75,7 +75,10 @@ class Selection:
 
 def select(project: "Project", budget: Budget, *, source: str | None = None, tags: list[str] | None = None, seed: int = 0) -> Selection:
     spec = project.spec
-    project.load_data()  # a data source added to graduate.yaml since the last run joins the pool
+    # a teacher log or data source added to graduate.yaml since the last run joins the pool: an
+    # item a log answers is not chosen (and paid for) again
+    project.import_logs()
+    project.load_data()
     src = source or spec.train.source
     patterns = tags or (["*"] if source else spec.train.tags)  # another source: all of its items
     pool = select_examples(project.engine, source=src, tags=patterns)

@@ -70,7 +70,9 @@ class GenerateReport:
 
 
 def _labelled_pool(project: "Project") -> tuple[list[Example], list[str]]:
-    project.load_data()  # idempotent: a data source added since the last run joins the pool
+    # idempotent: a teacher log or data source added since the last run (or before any) joins the pool
+    project.import_logs()
+    project.load_data()
     dataset = project.build_training_set(name="train.generate-base")
     keep = [(ex, lab) for ex, lab in zip(dataset.examples, dataset.labels) if ex.source != SOURCE]
     return [ex for ex, _ in keep], [lab for _, lab in keep]
