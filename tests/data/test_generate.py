@@ -201,3 +201,13 @@ def test_synth_on_a_project_never_run_reads_its_teacher_logs_first(tiny_project:
         point_teacher(tiny_project, server.base_url)
         report = Project.load(tiny_project).synth(target="bad", n=3, seeds=3)
     assert report.matching >= 3 and report.added == 3
+
+
+@pytest.mark.parametrize("target", ["", "  "])
+def test_an_empty_target_is_one_line_not_every_item(trained_copy: Path, target: str) -> None:
+    """--target '' matched every item as a "term" and asked the teacher for texts "that mention ''"."""
+    for args in (["synth", str(trained_copy), "--n", "2"], ["augment", str(trained_copy), "--kind", "paraphrase", "--items", "1"]):
+        result = subprocess.run([sys.executable, "-m", "graduate", *args, "--target", target], capture_output=True, text=True, env=cli_env(), timeout=120)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+        assert "is empty: give a label, a tag, a term or a slice" in result.stderr
+    assert augmented(trained_copy) == []

@@ -112,6 +112,16 @@ def resolve_target(project: "Project", target: str | None, pool: Sequence[Exampl
     )
 
 
+def _clean_target(target: str | None) -> str | None:
+    """``target`` without padding; an empty one is refused (as a term it matched every item and
+    told the teacher to write texts "that mention ''")."""
+    if target is None:
+        return None
+    if not target.strip():
+        raise SpecError(f"--target {target!r} is empty: give a label, a tag, a term or a slice `graduate errors` lists, or leave --target out for the whole pool", field="--target")
+    return target.strip()
+
+
 def _length_phrase(bounds: list[int], bucket: int) -> str:
     lo = bounds[bucket - 1] if bucket > 0 else None
     hi = bounds[bucket] if bucket < len(bounds) else None
@@ -200,6 +210,7 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     """``n`` new texts of the target's kind, written by the teacher from ``seeds`` examples a call."""
     if n < 1:
         raise SpecError("--n must be at least 1", field="--n")
+    target = _clean_target(target)
     pool, labels = _labelled_pool(project)
     kind, idx, what = resolve_target(project, target, pool, labels)
     report = GenerateReport("synth", target, kind, matching=len(idx))
@@ -230,6 +241,7 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
     """Teacher rewrites of ``items`` training items (of the target, when given), labelled again."""
     if items < 1 or per_item < 1:
         raise SpecError("--items and --per-item must be at least 1", field="--items")
+    target = _clean_target(target)
     pool, labels = _labelled_pool(project)
     kind, idx, _ = resolve_target(project, target, pool, labels)
     report = GenerateReport("paraphrase", target, kind, matching=len(idx))
