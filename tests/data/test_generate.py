@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -211,3 +212,18 @@ def test_an_empty_target_is_one_line_not_every_item(trained_copy: Path, target: 
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
         assert "is empty: give a label, a tag, a term or a slice" in result.stderr
     assert augmented(trained_copy) == []
+
+
+def test_with_augment_include_off_the_cli_does_not_say_the_next_run_trains_on_them(trained_copy: Path) -> None:
+    path = trained_copy / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["augment"] = {"include": False}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        result = subprocess.run([sys.executable, "-m", "graduate", "synth", str(trained_copy), "--n", "2"], capture_output=True, text=True, env=cli_env(), timeout=180)
+    assert result.returncode == 0, result.stderr
+    flat = " ".join(result.stdout.split())
+    assert "trains on the new items" not in flat and "augment.include is false in graduate.yaml: builds leave the new items out" in flat, flat
+    dataset = Project.load(trained_copy).build_training_set()
+    assert not any(ex.source == "augment" for ex in dataset.examples)  # as it says: left out
