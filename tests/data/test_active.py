@@ -180,6 +180,16 @@ def test_items_a_teacher_log_added_since_the_run_answers_are_not_chosen(trained_
         assert not {r["text"] for r in csv.DictReader(f)} & set(answered)
 
 
+def test_an_output_that_cannot_be_a_file_is_one_line(trained_copy: Path) -> None:
+    """--output naming a folder ended in "internal error ... IsADirectoryError" after the selection ran."""
+    add_unlabelled(trained_copy, 10)
+    (trained_copy / "a-file").write_text("x")
+    for output, message in [(trained_copy, "is a folder; give a file name"), (trained_copy / "a-file" / "q.csv", "is a file, not a folder")]:
+        result = graduate("select", str(trained_copy), "--budget", "3", "--source", "unlabelled", "--output", str(output))
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+        assert "internal error" not in result.stderr
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=30))
 def test_any_budget_text_is_a_budget_or_one_line_naming_the_option(text: str) -> None:
