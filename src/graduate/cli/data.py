@@ -46,8 +46,8 @@ def print_recipe(dataset) -> None:  # type: ignore[no-untyped-def]
             changed = escape(", ".join(f"{k} {v}" for k, v in s["after"].items()))
         elif s["step"] == "votes":
             changed = f"{s['ties_broken_by_first_answer']} ties"
-        elif changed is None and s.get("added") is not None:  # augmented, feedback, derived_labels
-            changed = f"+{s['added']} added"
+        elif s.get("added") is not None:  # augmented, feedback, derived_labels
+            changed = f"+{s['added']} added" if changed is None else f"{changed} (+{s['added']} added)"
         why = s.get("reason") or s.get("labeller") or ""
         if s["step"] == "teacher_answer":
             why = f"{s.get('labeller')}: {s.get('reason')}"

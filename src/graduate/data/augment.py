@@ -171,5 +171,17 @@ def derived_labels(engine: Engine, example_ids: Sequence[int]) -> dict[int, tupl
     return out
 
 
+def counterfactual_parents(engine: Engine, example_ids: Sequence[int]) -> dict[int, int]:
+    """Per counterfactual copy among ``example_ids``: the id of the item it was made from."""
+    ids = list(example_ids)
+    out: dict[int, int] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            for ex, lineage in conn.execute(select(examples_table.c.id, examples_table.c.lineage).where(examples_table.c.id.in_(ids[i : i + 500]))):
+                if isinstance(lineage, dict) and lineage.get("method") == "counterfactual" and isinstance(lineage.get("parent"), int):
+                    out[ex] = lineage["parent"]
+    return out
+
+
 def augmented_pool(engine: Engine) -> list[Example]:
     return select_examples(engine, source=SOURCE)
