@@ -227,3 +227,28 @@ def test_with_augment_include_off_the_cli_does_not_say_the_next_run_trains_on_th
     assert "trains on the new items" not in flat and "augment.include is false in graduate.yaml: builds leave the new items out" in flat, flat
     dataset = Project.load(trained_copy).build_training_set()
     assert not any(ex.source == "augment" for ex in dataset.examples)  # as it says: left out
+
+
+def test_near_copies_of_items_another_run_made_are_dropped(trained_copy: Path, tmp_path: Path) -> None:
+    """Only the pool's own items counted: a text nearly the same as one an earlier synth, paraphrase
+    or counterfactual run had stored went in again (the training set held both)."""
+    import shutil
+
+    from graduate.data.augment import Made, store_made
+
+    reference = tmp_path / "reference"
+    shutil.copytree(trained_copy, reference)
+    with fake_openai_server() as server:
+        point_teacher(reference, server.base_url)
+        first = Project.load(reference).synth(target="bad", n=4, seeds=3)
+        written = [r.text for r in augmented(reference)]
+        assert first.added == 4 and len(written) == 4
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        # another run made near copies of what this one's teacher will write (the same request, the same answer)
+        earlier = store_made(proj.engine, [Made(t + "!", {"method": "paraphrase", "parent": None}, "ok", "augment:paraphrase<test", "", "ok", ["augment"]) for t in written])
+        assert earlier.added == 4
+        report = proj.synth(target="bad", n=4, seeds=3)
+        assert report.generated == 4 and report.near_pool == 4 and report.added == 0
+        again = proj.synth(target="bad", n=4, seeds=3)
+    assert again.added == 0 and len(augmented(trained_copy)) == 4

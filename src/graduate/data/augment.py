@@ -183,5 +183,12 @@ def counterfactual_parents(engine: Engine, example_ids: Sequence[int]) -> dict[i
     return out
 
 
+def made_texts(engine: Engine, *, except_calls: set[int]) -> list[str]:
+    """The texts of the items graduate made, but those written by the generation calls ``except_calls``."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(examples_table.c.text, examples_table.c.lineage).where(examples_table.c.source == SOURCE)).all()
+    return [t for t, lineage in rows if not (isinstance(lineage, dict) and lineage.get("generation_call") in except_calls)]
+
+
 def augmented_pool(engine: Engine) -> list[Example]:
     return select_examples(engine, source=SOURCE)

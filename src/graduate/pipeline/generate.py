@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 
-from graduate.data.augment import SOURCE, Made, store_made
+from graduate.data.augment import SOURCE, Made, made_texts, store_made
 from graduate.data.examples import Example, stored_text_hashes
 from graduate.data.generate import (
     MAX_PER_CALL,
@@ -160,12 +160,15 @@ def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateRepor
     return outcomes
 
 
-def _fresh(project: "Project", report: GenerateReport, generated: list[str], pool_texts: list[str], *, limit: int | None) -> tuple[list[str], list[int]]:
+def _fresh(
+    project: "Project", report: GenerateReport, generated: list[str], pool_texts: list[str], *, limit: int | None, calls: set[int]
+) -> tuple[list[str], list[int]]:
     """The generated texts to label and store, with their indexes into ``generated``. Which texts
-    are chosen (near copies dropped, the first ``limit`` kept) depends only on what the teacher
-    wrote and the pool, never on what a previous run stored: a rerun after an interruption picks
-    the same texts, and only those not stored yet go on, so it adds nothing twice and nothing more."""
-    kept = keep_new(generated, pool_texts, set())
+    are chosen (near copies of the pool, of items other runs made, or of each other dropped; the
+    first ``limit`` kept) depends only on what the teacher wrote and those, never on what this
+    run's own calls (``calls``) stored before: a rerun after an interruption picks the same texts,
+    and only those not stored yet go on, so it adds nothing twice and nothing more."""
+    kept = keep_new(generated, pool_texts + made_texts(project.engine, except_calls=calls), set())
     report.near_pool, report.near_each_other = kept.near_pool, kept.near_each_other
     chosen = list(zip(kept.texts, kept.origin))[: limit if limit is not None else len(kept.texts)]
     stored = stored_text_hashes(project.engine, (text_hash(t) for t, _ in chosen))
@@ -231,7 +234,7 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
         origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
     report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
-    texts, picked = _fresh(project, report, generated, pool_texts, limit=n)
+    texts, picked = _fresh(project, report, generated, pool_texts, limit=n, calls={out.call_id for out in outcomes if out.call_id is not None})
     lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in picked]
     _label_and_store(project, report, texts, lineages, pool_texts)
     return report
@@ -258,7 +261,7 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
         origin += [(i, out.call_id)] * len(texts)
     report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
-    texts, picked = _fresh(project, report, generated, pool_texts, limit=None)
+    texts, picked = _fresh(project, report, generated, pool_texts, limit=None, calls={out.call_id for out in outcomes if out.call_id is not None})
     lineages = []
     for g in picked:
         parent_index, call_id = origin[g]
