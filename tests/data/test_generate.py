@@ -30,6 +30,13 @@ def test_a_numbered_answer_is_read_line_by_line() -> None:
     assert parse_list(None) == [] and parse_list("") == []
 
 
+def test_a_preamble_or_remark_around_the_list_is_not_a_text() -> None:
+    """A chat model's "Here are 3 new texts:" was stored, labelled and trained on as a written text."""
+    content = "Sure! Here are 3 new texts:\n\n1. you are a total idiot\n2. lovely weather today\n3. \"what a jerk\"\n\nI hope these help!"
+    assert parse_list(content) == ["you are a total idiot", "lovely weather today", "what a jerk"]
+    assert parse_list("one text on its own\nanother one") == ["one text on its own", "another one"]  # no list: every line
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=500))
 def test_any_answer_parses_to_short_clean_lines(content: str) -> None:
