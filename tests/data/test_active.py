@@ -124,9 +124,70 @@ def test_select_exports_the_uncertain_unanswered_items_then_sends_them(trained_c
         assert sent.returncode == 0, sent.stderr
         assert server.stats()["ok"] == 12
         again = graduate("select", str(trained_copy), "--budget", "12", "--source", "unlabelled", "--output", str(trained_copy / "next.csv"))
-    assert "of 48 unanswered pool items" in again.stdout
+    assert "of 45 unanswered pool items" in again.stdout  # 60, less the 3 reviewed and the 12 answered
+    with (trained_copy / ".graduate" / "select.csv").open(newline="", encoding="utf-8") as f:
+        sent_ids = {r["external_id"] for r in csv.DictReader(f)}  # --send wrote the queue of what it sent
     with (trained_copy / "next.csv").open(newline="", encoding="utf-8") as f:
-        assert not {r["external_id"] for r in csv.DictReader(f)} & {r["external_id"] for r in chosen}  # answered items are never chosen again
+        assert not {r["external_id"] for r in csv.DictReader(f)} & sent_ids  # answered items are never chosen again
+
+
+def test_items_a_reviewer_labelled_are_not_chosen_again(trained_copy: Path) -> None:
+    """select -> fill the queue -> review import -> select handed the reviewer the same items again."""
+    add_unlabelled(trained_copy, 30)
+    queue = trained_copy / "queue.csv"
+    first = graduate("select", str(trained_copy), "--budget", "5", "--source", "unlabelled", "--output", str(queue))
+    assert first.returncode == 0, first.stderr
+    with queue.open(newline="", encoding="utf-8") as f:
+        chosen = list(csv.DictReader(f))
+    with queue.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(chosen[0]))
+        w.writeheader()
+        w.writerows({**r, "corrected_label": "ok"} for r in chosen)
+    imported = graduate("data", "review", "import", str(trained_copy), str(queue), "--reviewer", "ann")
+    assert imported.returncode == 0 and re.search(r"new human labels\W+5\b", imported.stdout), imported.stdout + imported.stderr
+    again = graduate("select", str(trained_copy), "--budget", "5", "--source", "unlabelled", "--output", str(trained_copy / "next.csv"))
+    assert again.returncode == 0 and "of 25 unanswered pool items" in again.stdout, again.stdout + again.stderr
+    with (trained_copy / "next.csv").open(newline="", encoding="utf-8") as f:
+        assert not {r["external_id"] for r in csv.DictReader(f)} & {r["external_id"] for r in chosen}
+
+
+def test_items_a_teacher_log_added_since_the_run_answers_are_not_chosen(trained_copy: Path) -> None:
+    """A log declared in graduate.yaml after the run was never imported by select: the items it
+    answers were chosen again, and --send would pay for them twice."""
+    import json
+
+    from graduate.formats.prompt import render_messages
+    from graduate.pipeline.project import Project
+
+    add_unlabelled(trained_copy, 30)
+    proj = Project.load(trained_copy)
+    teacher = proj.spec.teacher
+    answered = [f"{t} (asked again, {i})" for i, t in enumerate(comments(trained_copy, 10))]
+    with (trained_copy / "later.batch_input.jsonl").open("w") as f:
+        for i, text in enumerate(answered):
+            body = {"model": teacher.model, "temperature": teacher.temperature, "messages": render_messages(teacher, text)}
+            f.write(json.dumps({"custom_id": f"later/{i}", "method": "POST", "url": "/v1/chat/completions", "body": body}) + "\n")
+    with (trained_copy / "later.batch_output.jsonl").open("w") as f:
+        for i in range(len(answered)):
+            choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": '{"is_bad": 0}'}}
+            f.write(json.dumps({"custom_id": f"later/{i}", "response": {"status_code": 200, "body": {"model": teacher.model, "choices": [choice]}}, "error": None}) + "\n")
+    spec = yaml.safe_load((trained_copy / "graduate.yaml").read_text())
+    spec["teacher_logs"].append({"input": "later.batch_input.jsonl", "output": "later.batch_output.jsonl"})
+    (trained_copy / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = graduate("select", str(trained_copy), "--budget", "30", "--source", "unlabelled")
+    assert result.returncode == 0 and "20 of 20 unanswered pool items" in " ".join(result.stdout.split()), result.stdout + result.stderr
+    with (trained_copy / ".graduate" / "select.csv").open(newline="", encoding="utf-8") as f:
+        assert not {r["text"] for r in csv.DictReader(f)} & set(answered)
+
+
+def test_an_output_that_cannot_be_a_file_is_one_line(trained_copy: Path) -> None:
+    """--output naming a folder ended in "internal error ... IsADirectoryError" after the selection ran."""
+    add_unlabelled(trained_copy, 10)
+    (trained_copy / "a-file").write_text("x")
+    for output, message in [(trained_copy, "is a folder; give a file name"), (trained_copy / "a-file" / "q.csv", "is a file, not a folder")]:
+        result = graduate("select", str(trained_copy), "--budget", "3", "--source", "unlabelled", "--output", str(output))
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+        assert "internal error" not in result.stderr
 
 
 @settings(max_examples=300, deadline=None)

@@ -119,6 +119,71 @@ def test_targeted_additions_put_only_the_weak_slices_term_in(trained_copy: Path)
     assert result.returncode == 2 and "'[bold]martian' is not in term list" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_paraphrase_options_given_with_counterfactual_are_refused_not_ignored(trained_copy: Path) -> None:
+    """--per-item 8 with --kind counterfactual made the spec's 3 copies an item, silently."""
+    _with_augment(trained_copy, counterfactual={"per_item": 3}).engine.dispose()
+    result = subprocess.run(
+        [sys.executable, "-m", "graduate", "augment", str(trained_copy), "--kind", "counterfactual", "--per-item", "8"], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+    assert "--per-item applies only to --kind paraphrase" in result.stderr and "augment.counterfactual.per_item" in result.stderr
+    proj = Project.load(trained_copy)
+    with proj.engine.connect() as conn:
+        assert conn.execute(select(examples.c.id).where(examples.c.source == "augment")).first() is None  # nothing made
+    proj.engine.dispose()
+
+
+def test_the_term_slice_as_graduate_errors_names_it_is_a_target(trained_copy: Path) -> None:
+    proj = _with_augment(trained_copy, counterfactual={"per_item": 3})
+    report = proj.augment(target="mentions 'child'")
+    assert report.added >= 1 and set(report.per_term) == {"child"}
+
+
+def test_counterfactual_on_a_project_never_run_reads_its_logs_and_data_first(tiny_project: Path) -> None:
+    """Before any `graduate run` it said no labelled training item names a term: nothing was in the store."""
+    _with_augment(tiny_project, counterfactual={"per_item": 2}).engine.dispose()
+    result = subprocess.run([sys.executable, "-m", "graduate", "augment", str(tiny_project)], capture_output=True, text=True, env=cli_env(), timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"new items added\W+[1-9]", result.stdout), result.stdout
+
+
+def test_a_reviewers_correction_of_a_parent_reaches_its_counterfactual_copies(trained_copy: Path, tmp_path: Path) -> None:
+    """A reviewer relabelled an item; its copies kept the label the reviewer had fixed, so the next
+    build trained on per_item wrong copies of the corrected item."""
+    import csv
+
+    from graduate.data.review import review_columns
+
+    proj = _with_augment(trained_copy, counterfactual={"per_item": 2})
+    assert proj.augment().added > 0
+    with proj.engine.connect() as conn:
+        made = conn.execute(select(examples.c.id, examples.c.lineage).where(examples.c.source == "augment")).all()
+    before = proj.build_training_set()
+    label = {ex.id: lab for ex, lab in zip(before.examples, before.labels)}
+    parent = made[0].lineage["parent"]
+    copies = [r.id for r in made if r.lineage["parent"] == parent]
+    assert copies and all(label[c] == label[parent] for c in copies)
+    other = next(lab for lab in proj.spec.task.labels if lab != label[parent])
+    with proj.engine.connect() as conn:
+        row = conn.execute(select(examples).where(examples.c.id == parent)).mappings().one()
+    queue = tmp_path / "review.csv"
+    with queue.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=review_columns(list(proj.spec.task.labels)), restval="")
+        w.writeheader()
+        w.writerow({"example_id": parent, "source": row["source"], "external_id": row["external_id"], "text": row["text"], "corrected_label": other})
+    imported = subprocess.run(
+        [sys.executable, "-m", "graduate", "data", "review", "import", str(trained_copy), str(queue), "--reviewer", "ann"], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    after = proj.build_training_set()
+    label = {ex.id: lab for ex, lab in zip(after.examples, after.labels)}
+    producer = {ex.id: who for ex, who in zip(after.examples, after.producers or [])}
+    assert label[parent] == other and all(label[c] == other for c in copies), {c: label[c] for c in copies}
+    assert all(producer[c] == "augment:counterfactual<human:ann" for c in copies)
+    step = next(s for s in after.recipe["steps"] if s["step"] == "derived_labels")
+    assert step["changed"] == len(copies) and {c[0] for c in step["changes"]} == set(copies)
+
+
 def test_a_term_list_that_no_training_item_names_is_one_line(trained_copy: Path) -> None:
     proj = _with_augment(trained_copy)
     path = trained_copy / "graduate.yaml"

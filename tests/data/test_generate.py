@@ -4,11 +4,13 @@ n) the local llama.cpp teacher. Reruns send nothing and add nothing twice."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -19,13 +21,20 @@ from graduate.pipeline.project import Project
 from graduate.store.schema import examples
 from servers import fake_openai_server
 from servers.fake_openai import is_rude
-from teacher.live_teacher import cli_env, point_teacher
+from teacher.live_teacher import cli_env, live_calls, point_teacher
 
 
 def test_a_numbered_answer_is_read_line_by_line() -> None:
     content = '1. "First one."\n2) second one\n\n- third one\n• fourth\n10. tenth\nx\n'
     assert parse_list(content) == ["First one.", "second one", "third one", "fourth", "tenth"]
     assert parse_list(None) == [] and parse_list("") == []
+
+
+def test_a_preamble_or_remark_around_the_list_is_not_a_text() -> None:
+    """A chat model's "Here are 3 new texts:" was stored, labelled and trained on as a written text."""
+    content = "Sure! Here are 3 new texts:\n\n1. you are a total idiot\n2. lovely weather today\n3. \"what a jerk\"\n\nI hope these help!"
+    assert parse_list(content) == ["you are a total idiot", "lovely weather today", "what a jerk"]
+    assert parse_list("one text on its own\nanother one") == ["one text on its own", "another one"]  # no list: every line
 
 
 @settings(max_examples=200, deadline=None)
@@ -147,3 +156,106 @@ def test_synth_and_paraphrase_stopped_by_the_budget_say_so(trained_copy: Path) -
     for result in runs:
         assert result.returncode == 3, result.stdout + result.stderr
         assert "error: teacher budget of $0.00 reached; raise teacher.budget_usd in graduate.yaml and run the same command again" in result.stderr, result.stderr
+
+
+def test_the_recipe_lists_the_items_made_with_their_lineage(trained_copy: Path) -> None:
+    """`data recipe --step augmented` said "0 items" and the table no count: what the loop added, and from what, was nowhere."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        report = proj.synth(target="bad", n=4, seeds=3)
+        proj.build_training_set()
+        proj.engine.dispose()
+    assert report.added == 4
+    env = cli_env()
+    table = subprocess.run([sys.executable, "-m", "graduate", "data", "recipe", str(trained_copy)], capture_output=True, text=True, env=env, timeout=120)
+    assert table.returncode == 0 and re.search(r"augmented\W+–\W+\+4 added", table.stdout), table.stdout + table.stderr
+    step = subprocess.run(
+        [sys.executable, "-m", "graduate", "data", "recipe", str(trained_copy), "--step", "augmented"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert step.returncode == 0 and "step augmented: 4 items" in step.stdout, step.stdout + step.stderr
+    rows = augmented(trained_copy)
+    assert all(r.text.split()[0] in step.stdout for r in rows)
+    assert step.stdout.count("method=synth; target=bad; target_kind=label; seeds=[") == 4
+
+
+def test_a_weak_slice_named_as_graduate_errors_prints_it_is_a_target(trained_copy: Path) -> None:
+    """`graduate errors` prints weak slices as '<100 chars', 'gold = bad', "mentions 'you'"; synth
+    refused each as matching nothing, and its message sent the user back to those same names."""
+    proj = Project.load(trained_copy)
+    dataset = proj.build_training_set()
+    short = sum(len(ex.text) < 100 for ex in dataset.examples)
+    bad = dataset.labels.count("bad")
+    assert 3 <= short < len(dataset.examples)
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        by_length = proj.synth(target="<100 chars", n=3, seeds=3)
+        by_label = proj.synth(target="gold = bad", n=3, seeds=3)
+        by_term = proj.synth(target="mentions 'you'", n=3, seeds=3)
+    prompts = " ".join(str(r.request) for r in live_calls(trained_copy))
+    assert "Write 3 new texts of the same kind under 100 characters long" in prompts  # the teacher is told which slice
+    assert (by_length.target_kind, by_length.matching, by_length.added) == ("length", short, 3)
+    assert (by_label.target_kind, by_label.matching, by_label.added) == ("label", bad, 3)
+    assert by_term.target_kind == "term" and by_term.added == 3
+    with pytest.raises(SpecError, match="matches nothing"):
+        proj.synth(target="mentions 'zyzzyva-never-said'", n=3)
+
+
+def test_synth_on_a_project_never_run_reads_its_teacher_logs_first(tiny_project: Path) -> None:
+    """Before any `graduate run` synth said "only 0 training items match --target 'bad'; label more
+    items" though graduate.yaml declares 366 recorded teacher calls: it loaded the data, not the logs."""
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        report = Project.load(tiny_project).synth(target="bad", n=3, seeds=3)
+    assert report.matching >= 3 and report.added == 3
+
+
+@pytest.mark.parametrize("target", ["", "  "])
+def test_an_empty_target_is_one_line_not_every_item(trained_copy: Path, target: str) -> None:
+    """--target '' matched every item as a "term" and asked the teacher for texts "that mention ''"."""
+    for args in (["synth", str(trained_copy), "--n", "2"], ["augment", str(trained_copy), "--kind", "paraphrase", "--items", "1"]):
+        result = subprocess.run([sys.executable, "-m", "graduate", *args, "--target", target], capture_output=True, text=True, env=cli_env(), timeout=120)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+        assert "is empty: give a label, a tag, a term or a slice" in result.stderr
+    assert augmented(trained_copy) == []
+
+
+def test_with_augment_include_off_the_cli_does_not_say_the_next_run_trains_on_them(trained_copy: Path) -> None:
+    path = trained_copy / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["augment"] = {"include": False}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        result = subprocess.run([sys.executable, "-m", "graduate", "synth", str(trained_copy), "--n", "2"], capture_output=True, text=True, env=cli_env(), timeout=180)
+    assert result.returncode == 0, result.stderr
+    flat = " ".join(result.stdout.split())
+    assert "trains on the new items" not in flat and "augment.include is false in graduate.yaml: builds leave the new items out" in flat, flat
+    dataset = Project.load(trained_copy).build_training_set()
+    assert not any(ex.source == "augment" for ex in dataset.examples)  # as it says: left out
+
+
+def test_near_copies_of_items_another_run_made_are_dropped(trained_copy: Path, tmp_path: Path) -> None:
+    """Only the pool's own items counted: a text nearly the same as one an earlier synth, paraphrase
+    or counterfactual run had stored went in again (the training set held both)."""
+    import shutil
+
+    from graduate.data.augment import Made, store_made
+
+    reference = tmp_path / "reference"
+    shutil.copytree(trained_copy, reference)
+    with fake_openai_server() as server:
+        point_teacher(reference, server.base_url)
+        first = Project.load(reference).synth(target="bad", n=4, seeds=3)
+        written = [r.text for r in augmented(reference)]
+        assert first.added == 4 and len(written) == 4
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        # another run made near copies of what this one's teacher will write (the same request, the same answer)
+        earlier = store_made(proj.engine, [Made(t + "!", {"method": "paraphrase", "parent": None}, "ok", "augment:paraphrase<test", "", "ok", ["augment"]) for t in written])
+        assert earlier.added == 4
+        report = proj.synth(target="bad", n=4, seeds=3)
+        assert report.generated == 4 and report.near_pool == 4 and report.added == 0
+        again = proj.synth(target="bad", n=4, seeds=3)
+    assert again.added == 0 and len(augmented(trained_copy)) == 4

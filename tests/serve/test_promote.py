@@ -175,3 +175,51 @@ def test_after_promoting_a_student_of_another_kind_the_api_names_it(served: Path
         assert "graduate/majority" in {m["id"] for m in models} and "majority" in models[0]["owned_by"]
         chat = client.post("/v1/chat/completions", json={"model": "m", "messages": prompt_messages(proj, "hello")}).json()
         assert chat["system_fingerprint"] == f"graduate-{state['serving'].split(':')[1][:8]}"
+
+
+def test_a_run_and_a_student_that_disagree_are_refused_not_one_ignored(served: Path) -> None:
+    """--run ID --student NAME promoted the run whatever NAME said: the --student was ignored."""
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.store.runs import get_runs
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    majority = next(r for r in get_runs(proj.engine, kind="train", status="finished", root=proj.root) if r.name == "majority")
+    app = create_app(proj, options(proj, student="tfidf-logreg"))
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        refused = client.post("/admin/promote", json={"run_id": majority.id[:8], "student": "tfidf-logreg"})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["message"] == f"run {majority.id[:8]} is a run of 'majority', not 'tfidf-logreg'; give --run or --student, not both"
+        assert client.get("/admin/promotion").status_code == 404  # nothing started
+        agreeing = client.post("/admin/promote", json={"run_id": majority.id[:8], "student": "majority"})
+        assert agreeing.status_code == 202 and agreeing.json()["candidate"].startswith("majority:"), agreeing.text
+
+
+def test_canary_answers_are_logged_with_the_candidates_name_and_confidence(served: Path) -> None:
+    """A canary item the candidate answered was logged under the served student's name, with the
+    served student's confidence beside the candidate's label and probabilities."""
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    easy = {"min_items": 8, "min_agreement": 0.0, "canary_share": 1.0, "max_label_psi": 1e9}
+    app = create_app(proj, options(proj, student="tfidf-logreg", promote=easy))
+    texts = comments(served, 12)
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        assert client.post("/admin/promote", json={"student": "majority"}).status_code == 202
+        client.post("/v1/classify", json={"texts": texts[:8]})  # shadow judged: the canary starts
+        assert client.get("/admin/promotion").json()["stage"] == "canary"
+        canary_id = client.post("/v1/classify", json={"texts": texts[8:]}).headers["x-request-id"]  # 4 < 8: still canary
+        state = client.get("/admin/promotion").json()
+    assert state["stage"] == "canary" and state["outcome"] is None
+    from sqlalchemy import select
+
+    from graduate.store.schema import traffic
+
+    with proj.engine.connect() as conn:
+        rows = conn.execute(select(traffic.c.reason, traffic.c.student, traffic.c.confidence, traffic.c.probs).where(traffic.c.request_id == canary_id)).all()
+    assert len(rows) == 4 and all(r.reason == "candidate" for r in rows)
+    assert all(r.student == state["candidate"] for r in rows), [r.student for r in rows]
+    assert all(abs(r.confidence - max(r.probs.values())) < 1e-9 for r in rows), [(r.confidence, r.probs) for r in rows]

@@ -21,18 +21,29 @@ def augment(
         None, "--target", help="Targeted additions for one weak slice (e.g. a term `graduate errors` or the bias pair names): only copies that put this term in; "
         "paraphrase: items of this label, tag or term.",
     ),
-    items: int = typer.Option(20, min=1, help="paraphrase: how many training items to rewrite."),
-    per_item: int = typer.Option(3, min=1, max=10, help="paraphrase: rewrites asked per item."),
-    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="paraphrase: which items (another seed, other items; the same seed sends nothing twice)."),
+    items: int | None = typer.Option(None, min=1, show_default="20", help="paraphrase: how many training items to rewrite."),
+    per_item: int | None = typer.Option(None, min=1, max=10, show_default="3", help="paraphrase: rewrites asked per item."),
+    seed: int | None = typer.Option(None, min=0, max=2**32 - 1, show_default="0", help="paraphrase: which items (another seed, other items; the same seed sends nothing twice)."),
 ) -> None:
     """Make new training items from the pool's labelled ones, stored with their lineage; the next
     build (graduate run) trains on them (augment.include)."""
+    from graduate.errors import SpecError
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
     if kind == "paraphrase":
-        show_generated(proj.augment(kind, target=target, items=items, per_item=per_item, seed=seed), project, proj.spec.teacher.budget_usd)
+        report = proj.augment(kind, target=target, items=20 if items is None else items, per_item=3 if per_item is None else per_item, seed=seed or 0)
+        show_generated(report, project, proj.spec.teacher.budget_usd, trained_on=proj.spec.augment.include)
         return
+    given = [name for name, value in (("--items", items), ("--per-item", per_item), ("--seed", seed)) if value is not None]
+    if given and kind == "counterfactual":  # they would be ignored: the copies follow augment.counterfactual
+        raise SpecError(
+            f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to --kind paraphrase; counterfactual copies per item are set by augment.counterfactual.per_item in graduate.yaml",
+            field=given[0],
+        )
+    # what graduate.yaml declares is in the store, as `graduate data build` has it (both idempotent)
+    proj.import_logs()
+    proj.load_data()
     report = proj.augment(kind, target=target)
     cfg = proj.spec.augment.counterfactual
     t = count_table(
@@ -45,7 +56,13 @@ def augment(
     for term, n in sorted(report.per_term.items(), key=lambda kv: -kv[1]):
         t.add_row(escape(f"  with {term!r} put in"), str(n))
     console.print(t)
-    console.print(escape(f"`graduate run {project}` trains on them; `graduate data build {project}` shows the step that added them."), highlight=False)
+    console.print(escape(_next_step(project, proj.spec.augment.include, "them")), highlight=False)
+
+
+def _next_step(project: Path, trained_on: bool, what: str) -> str:
+    if not trained_on:
+        return f"augment.include is false in graduate.yaml: builds leave {what} out; set it to true for `graduate run {project}` to train on {what}."
+    return f"`graduate run {project}` trains on {what}; `graduate data build {project}` shows the step that added them."
 
 
 def synth(
@@ -61,10 +78,10 @@ def synth(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
-    show_generated(proj.synth(target=target, n=n, seeds=seeds, seed=seed), project, proj.spec.teacher.budget_usd)
+    show_generated(proj.synth(target=target, n=n, seeds=seeds, seed=seed), project, proj.spec.teacher.budget_usd, trained_on=proj.spec.augment.include)
 
 
-def show_generated(report, project: Path, budget_usd: float) -> None:
+def show_generated(report, project: Path, budget_usd: float, *, trained_on: bool = True) -> None:
     t = count_table(escape(f"{report.method}" + (f" for {report.target!r} ({report.target_kind})" if report.target else " for the pool") + f": {report.matching} matching training items"))
     for name, value in [
         ("teacher calls (sent / from the call log / failed)", f"{report.calls_sent} / {report.calls_cached} / {report.calls_failed}"),
@@ -87,7 +104,7 @@ def show_generated(report, project: Path, budget_usd: float) -> None:
     for e in report.errors[:3]:
         err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
     if report.added:
-        console.print(escape(f"`graduate run {project}` trains on the new items; `graduate data build {project}` shows the step that added them."), highlight=False)
+        console.print(escape(_next_step(project, trained_on, "the new items")), highlight=False)
     if report.calls_failed:
         err_console.print(
             f"[bold red]error:[/] {report.calls_failed} teacher calls failed; run the same command again to retry them (what was added is kept)",

@@ -46,6 +46,8 @@ def print_recipe(dataset) -> None:  # type: ignore[no-untyped-def]
             changed = escape(", ".join(f"{k} {v}" for k, v in s["after"].items()))
         elif s["step"] == "votes":
             changed = f"{s['ties_broken_by_first_answer']} ties"
+        elif s.get("added") is not None:  # augmented, feedback, derived_labels
+            changed = f"+{s['added']} added" if changed is None else f"{changed} (+{s['added']} added)"
         why = s.get("reason") or s.get("labeller") or ""
         if s["step"] == "teacher_answer":
             why = f"{s.get('labeller')}: {s.get('reason')}"
@@ -71,10 +73,10 @@ def build(project: Path = typer.Argument(..., help="Project directory (holds gra
 def recipe(
     project: Path = typer.Argument(..., help="Project directory."),
     dataset_id: int | None = typer.Option(None, "--dataset", help="Dataset version id (default: the newest)."),
-    step: str | None = typer.Option(None, "--step", help="List the items this step removed or changed."),
+    step: str | None = typer.Option(None, "--step", help="List the items this step removed, changed or added (augmented items with their lineage)."),
     show: int = typer.Option(20, "--show", min=0, help="Items shown."),
 ) -> None:
-    """Show a stored dataset version's recipe, or the items one step removed and why."""
+    """Show a stored dataset version's recipe, or the items one step removed (and why), changed or added."""
     from sqlalchemy import select
 
     from graduate.data.build import Dataset, latest_dataset_id, stored_recipe
@@ -97,16 +99,19 @@ def recipe(
     s = next((x for x in recipe["steps"] if x["step"] == step), None)
     if s is None:
         raise NotReadyError(f"dataset {row['id']} has no step {step!r}; its steps: {[x['step'] for x in recipe['steps']]}")
-    items = s.get("removed") or s.get("changes") or s.get("ranked") or []
+    items = s.get("removed") or s.get("changes") or s.get("ranked") or s.get("added_items") or []
     ids = [it[0] if isinstance(it, list) else it for it in items][:show]
     with proj.engine.connect() as conn:
-        texts = dict(conn.execute(select(examples.c.id, examples.c.text).where(examples.c.id.in_(ids))).all()) if ids else {}
+        stored = conn.execute(select(examples.c.id, examples.c.text, examples.c.lineage).where(examples.c.id.in_(ids))).all() if ids else []
+    texts = {r.id: r.text for r in stored}
+    # an item graduate made (augment, synth, paraphrase): where it came from
+    lineage = {r.id: "; ".join(f"{k}={v}" for k, v in r.lineage.items() if v is not None) for r in stored if r.lineage}
     t = Table(title=escape(f"dataset {row['id']} step {step}: {len(items)} items ({s.get('reason', '')})"), title_justify="left")
     for c in ["example id", "detail", "text"]:
         t.add_column(c, overflow="fold")
     for it in items[:show]:
         ex = it[0] if isinstance(it, list) else it
-        detail = ", ".join(str(x) for x in it[1:]) if isinstance(it, list) else ""
+        detail = ", ".join(str(x) for x in it[1:]) if isinstance(it, list) else lineage.get(ex, "")
         t.add_row(str(ex), escape(detail), _short(texts.get(ex, "")))
     console.print(t)
 

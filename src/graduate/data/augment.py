@@ -171,5 +171,24 @@ def derived_labels(engine: Engine, example_ids: Sequence[int]) -> dict[int, tupl
     return out
 
 
+def counterfactual_parents(engine: Engine, example_ids: Sequence[int]) -> dict[int, int]:
+    """Per counterfactual copy among ``example_ids``: the id of the item it was made from."""
+    ids = list(example_ids)
+    out: dict[int, int] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            for ex, lineage in conn.execute(select(examples_table.c.id, examples_table.c.lineage).where(examples_table.c.id.in_(ids[i : i + 500]))):
+                if isinstance(lineage, dict) and lineage.get("method") == "counterfactual" and isinstance(lineage.get("parent"), int):
+                    out[ex] = lineage["parent"]
+    return out
+
+
+def made_texts(engine: Engine, *, except_calls: set[int]) -> list[str]:
+    """The texts of the items graduate made, but those written by the generation calls ``except_calls``."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(examples_table.c.text, examples_table.c.lineage).where(examples_table.c.source == SOURCE)).all()
+    return [t for t, lineage in rows if not (isinstance(lineage, dict) and lineage.get("generation_call") in except_calls)]
+
+
 def augmented_pool(engine: Engine) -> list[Example]:
     return select_examples(engine, source=SOURCE)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Connection, Engine, select
 
-from graduate.data.augment import SOURCE as AUGMENT_SOURCE, augmented_pool, derived_labels
+from graduate.data.augment import SOURCE as AUGMENT_SOURCE, augmented_pool, counterfactual_parents, derived_labels
 from graduate.data.balance import (
     class_counts,
     class_weights,
@@ -134,13 +134,17 @@ def build_training_set(
         extra = [ex for ex in candidates if ex.id in reviewed]
         if extra:
             pool += extra
-            steps.append({"step": "feedback", "added": len(extra), "reason": "served items people labelled (POST /v1/feedback, reviewed traffic)", "kept": len(pool)})
+            steps.append(
+                {"step": "feedback", "added": len(extra), "reason": "served items people labelled (POST /v1/feedback, reviewed traffic)", "kept": len(pool), "added_items": _ids(extra)}
+            )
     if spec.augment.include and spec.train.source != AUGMENT_SOURCE:
         have = {ex.id for ex in pool}
         made = [ex for ex in augmented_pool(engine) if ex.id not in have]
         if made:
             pool += made
-            steps.append({"step": "augmented", "added": len(made), "reason": "items graduate augment made from the pool's (augment.include)", "kept": len(pool)})
+            steps.append(
+                {"step": "augmented", "added": len(made), "reason": "items graduate augment made from the pool's (augment.include)", "kept": len(pool), "added_items": _ids(made)}
+            )
     report("label the pool", 0, 1)
     answers = label_pool(engine, spec, pool)
     report("label the pool", 1, 1)
@@ -169,7 +173,7 @@ def build_training_set(
 
     if clean.human_labels:
         rows = _human_labels(engine, steps, rows, pool, answers.by_example)
-    rows = _derived_labels(engine, steps, rows, pool)
+    rows = _derived_labels(engine, steps, rows, pool, answers.labeller)
     producers = _producers(spec)
     _check_terms(spec, producers, sum(r.human is None for r in rows))
 
@@ -389,16 +393,31 @@ def _drop(steps: list[dict[str, Any]], rows: list[_Row], drop: dict[int, str], s
     return [r for i, r in enumerate(rows) if i not in drop]
 
 
-def _derived_labels(engine: Engine, steps: list[dict[str, Any]], rows: list["_Row"], pool: list[Example]) -> list["_Row"]:
+def _derived_labels(engine: Engine, steps: list[dict[str, Any]], rows: list["_Row"], pool: list[Example], labeller: str) -> list["_Row"]:
     """Augmented items take the label they inherited from their parent (a reviewer's still wins:
-    those rows are already in)."""
+    those rows are already in). A counterfactual copy follows its parent's label as this build has
+    it: a reviewer who corrects the parent corrects its copies too, which otherwise kept training
+    on the label the reviewer fixed."""
     present = {r.ex.id for r in rows}
     candidates = [ex for ex in pool if ex.source == AUGMENT_SOURCE and ex.id not in present]
     if not candidates:
         return rows
     derived = derived_labels(engine, [ex.id for ex in candidates])
-    added = [_Row(ex, derived[ex.id][0], derived=derived[ex.id][1]) for ex in candidates if ex.id in derived]
-    steps.append({"step": "derived_labels", "reason": "augmented items keep their parent's label", "added": len(added), "kept": len(rows) + len(added)})
+    parents = counterfactual_parents(engine, [ex.id for ex in candidates if ex.id in derived])
+    by_id = {r.ex.id: r for r in rows}
+    added, changes = [], []
+    for ex in candidates:
+        if ex.id not in derived:
+            continue
+        label, who = derived[ex.id]
+        parent = by_id.get(parents.get(ex.id, -1))
+        if parent is not None and parent.label != label:
+            changes.append([ex.id, label, parent.label, f"its parent {parent.ex.id} is labelled {parent.label!r} now"])
+            label, who = parent.label, f"augment:counterfactual<{parent.human or parent.derived or labeller}"
+        added.append(_Row(ex, label, derived=who))
+    steps.append(
+        {"step": "derived_labels", "reason": "augmented items keep their parent's label", "added": len(added), "changed": len(changes), "changes": changes, "kept": len(rows) + len(added)}
+    )
     return sorted(rows + added, key=lambda r: r.ex.id)
 
 

@@ -46,12 +46,14 @@ def seed_block(texts: Sequence[str]) -> str:
 
 
 def parse_list(content: str | None) -> list[str]:
-    """The texts of a numbered (or bulleted) list answer, one per line; quotes around a line removed."""
+    """The texts of a numbered (or bulleted) list answer, one per line; quotes around a line removed.
+    When some lines are numbered, only those are texts: a model's "Here are 5 new texts:" before the
+    list, or a remark after it, is not one."""
+    lines = [line.strip() for line in (content or "").splitlines() if line.strip()]
+    if any(_NUMBERED.match(line) for line in lines):
+        lines = [line for line in lines if _NUMBERED.match(line)]
     out = []
-    for line in (content or "").splitlines():
-        line = line.strip()
-        if not line:
-            continue
+    for line in lines:
         line = _NUMBERED.sub("", line).strip()
         if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'“”":
             line = line[1:-1].strip()

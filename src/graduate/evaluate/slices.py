@@ -31,6 +31,21 @@ def length_bucket(n_chars: int, bounds: list[int]) -> int:
     return sum(1 for b in bounds if n_chars >= b)
 
 
+def parse_slice_name(name: str, *, labels: list[str], length_buckets: list[int]) -> tuple[str, str | int] | None:
+    """The slice a name ``make_slices`` gives stands for, as (kind, what): ("label", LABEL),
+    ("length", bucket index) or ("identity", TERM); None when it names no slice. Lets a weak
+    slice `graduate errors` prints be the target of targeted additions as printed."""
+    name = name.strip()
+    if name.startswith("gold = ") and name.removeprefix("gold = ") in labels:
+        return "label", name.removeprefix("gold = ")
+    if name.startswith("mentions '") and name.endswith("'") and len(name) > len("mentions ''"):
+        return "identity", name[len("mentions '") : -1]
+    names = length_bucket_names(length_buckets)
+    if name in names:
+        return "length", names.index(name)
+    return None
+
+
 def make_slices(texts: Sequence[str], gold: Sequence[str], *, labels: list[str], length_buckets: list[int], identity_terms: list[str]) -> list[Slice]:
     out = [Slice("label", f"gold = {lab}", [i for i, g in enumerate(gold) if g == lab]) for lab in labels]
     names = length_bucket_names(length_buckets)

@@ -1,6 +1,7 @@
 """graduate select: which unlabelled items of the pool the teacher should answer next.
 
-The best trained student scores the pool's items the call log has no teacher answer for; the
+The best trained student scores the pool's items the call log has no teacher answer for and no
+reviewer labelled; the
 items it is least sure of, spread over the pool (graduate.data.active), fill the budget, given as
 a number of items or in USD (priced with the teacher's estimated cost per call). They are sent
 to the teacher or exported as a review queue.
@@ -17,6 +18,7 @@ import numpy as np
 
 from graduate.data.active import select_items, text_vectors, uncertainty
 from graduate.data.examples import Example, select_examples
+from graduate.data.review import human_labels
 from graduate.data.teacher_labels import teacher_key
 from graduate.errors import NotReadyError, SpecError
 from graduate.formats.tokens import estimate_prompt_tokens
@@ -73,7 +75,10 @@ class Selection:
 
 def select(project: "Project", budget: Budget, *, source: str | None = None, tags: list[str] | None = None, seed: int = 0) -> Selection:
     spec = project.spec
-    project.load_data()  # a data source added to graduate.yaml since the last run joins the pool
+    # a teacher log or data source added to graduate.yaml since the last run joins the pool: an
+    # item a log answers is not chosen (and paid for) again
+    project.import_logs()
+    project.load_data()
     src = source or spec.train.source
     patterns = tags or (["*"] if source else spec.train.tags)  # another source: all of its items
     pool = select_examples(project.engine, source=src, tags=patterns)
@@ -81,9 +86,14 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
         raise SpecError(f"the pool (source {src or 'any'}, tags {patterns}) matches no stored item; name a data source with --source and tags with --tags", field="--source/--tags")
     keys = {ex.id: teacher_key(spec.teacher, ex.text) for ex in pool}
     answered = answers(project.engine, keys.values())
-    todo = [ex for ex in pool if keys[ex.id] not in answered]
+    # A reviewer's label answers an item too: a filled review queue imported back must not come
+    # round again in the next one.
+    reviewed = human_labels(project.engine, [ex.id for ex in pool])
+    todo = [ex for ex in pool if keys[ex.id] not in answered and ex.id not in reviewed]
     if not todo:
-        raise NotReadyError(f"every one of the pool's {len(pool)} items has a teacher answer: nothing to choose from; load more items (a data source, or --source/--tags)")
+        raise NotReadyError(
+            f"every one of the pool's {len(pool)} items has a teacher answer or a reviewer's label: nothing to choose from; load more items (a data source, or --source/--tags)"
+        )
     price = spec.price_for(spec.teacher.model)
     out_reserve = spec.teacher.max_tokens or DEFAULT_OUTPUT_RESERVE
     per_call = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 
-from graduate.data.augment import SOURCE, Made, store_made
+from graduate.data.augment import SOURCE, Made, made_texts, store_made
 from graduate.data.examples import Example, stored_text_hashes
 from graduate.data.generate import (
     MAX_PER_CALL,
@@ -33,6 +33,7 @@ from graduate.data.generate import (
 )
 from graduate.data.text import text_hash
 from graduate.errors import SpecError
+from graduate.evaluate.slices import length_bucket, parse_slice_name
 from graduate.formats.registry import answer_format
 from graduate.teacher.labeling import label_texts
 from graduate.teacher.registry import make_teacher
@@ -69,31 +70,68 @@ class GenerateReport:
 
 
 def _labelled_pool(project: "Project") -> tuple[list[Example], list[str]]:
-    project.load_data()  # idempotent: a data source added since the last run joins the pool
+    # idempotent: a teacher log or data source added since the last run (or before any) joins the pool
+    project.import_logs()
+    project.load_data()
     dataset = project.build_training_set(name="train.generate-base")
     keep = [(ex, lab) for ex, lab in zip(dataset.examples, dataset.labels) if ex.source != SOURCE]
     return [ex for ex, _ in keep], [lab for _, lab in keep]
 
 
-def resolve_target(project: "Project", target: str | None, pool: Sequence[Example], labels: Sequence[str]) -> tuple[str, list[int]]:
-    """What ``target`` names (a label, a tag of the pool, or a term the texts use) and the indexes
-    of the pool items it matches."""
+def resolve_target(project: "Project", target: str | None, pool: Sequence[Example], labels: Sequence[str]) -> tuple[str, list[int], str]:
+    """What ``target`` names (a label, a tag of the pool, a term the texts use, or a slice as
+    `graduate errors` names it: ``gold = bad``, ``<100 chars``, ``mentions 'gay'``), the indexes of
+    the pool items it matches, and how the teacher's prompt describes them."""
     if target is None:
-        return "all", list(range(len(pool)))
-    if target in project.spec.task.labels:
-        return "label", [i for i, lab in enumerate(labels) if target in lab.split(";") or lab == target]
+        return "all", list(range(len(pool))), ""
+    spec = project.spec
+    if target in spec.task.labels:
+        return "label", [i for i, lab in enumerate(labels) if target in lab.split(";") or lab == target], f" labelled {target!r}"
     tagged = [i for i, ex in enumerate(pool) if target in ex.tags]
     if tagged:
-        return "tag", tagged
-    word = re.compile(r"\b" + re.escape(target) + r"\b", re.IGNORECASE)
+        return "tag", tagged, ""
+    term = target
+    named_slice = parse_slice_name(target, labels=list(spec.task.labels), length_buckets=spec.evaluation.length_buckets)
+    if named_slice is not None and named_slice[0] == "label":
+        return resolve_target(project, str(named_slice[1]), pool, labels)
+    if named_slice is not None and named_slice[0] == "length":
+        bucket = int(named_slice[1])
+        within = [i for i, ex in enumerate(pool) if length_bucket(len(ex.text), spec.evaluation.length_buckets) == bucket]
+        if within:
+            return "length", within, _length_phrase(spec.evaluation.length_buckets, bucket)
+    if named_slice is not None and named_slice[0] == "identity":
+        term = str(named_slice[1])
+    word = re.compile(r"\b" + re.escape(term) + r"\b", re.IGNORECASE)
     named = [i for i, ex in enumerate(pool) if word.search(ex.text)]
     if named:
-        return "term", named
+        return "term", named, f" that mention {term!r}"
     raise SpecError(
-        f"--target {target!r} matches nothing: it is not a label ({', '.join(project.spec.task.labels)}), a tag of a training item, "
-        "or a word any training item names; pick a slice `graduate errors` lists",
+        f"--target {target!r} matches nothing: it is not a label ({', '.join(spec.task.labels)}), a tag of a training item, "
+        "a slice of `graduate errors` any training item falls in, or a word any training item names; pick a slice `graduate errors` lists",
         field="--target",
     )
+
+
+def _clean_target(target: str | None) -> str | None:
+    """``target`` without padding; an empty one is refused (as a term it matched every item and
+    told the teacher to write texts "that mention ''")."""
+    if target is None:
+        return None
+    if not target.strip():
+        raise SpecError(f"--target {target!r} is empty: give a label, a tag, a term or a slice `graduate errors` lists, or leave --target out for the whole pool", field="--target")
+    return target.strip()
+
+
+def _length_phrase(bounds: list[int], bucket: int) -> str:
+    lo = bounds[bucket - 1] if bucket > 0 else None
+    hi = bounds[bucket] if bucket < len(bounds) else None
+    if lo is None and hi is None:
+        return ""
+    if lo is None:
+        return f" under {hi} characters long"
+    if hi is None:
+        return f" of at least {lo} characters"
+    return f" of {lo} to {hi - 1} characters"
 
 
 def _generation_spec(project: "Project", prompt: str, per_call: int) -> Any:
@@ -122,12 +160,15 @@ def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateRepor
     return outcomes
 
 
-def _fresh(project: "Project", report: GenerateReport, generated: list[str], pool_texts: list[str], *, limit: int | None) -> tuple[list[str], list[int]]:
+def _fresh(
+    project: "Project", report: GenerateReport, generated: list[str], pool_texts: list[str], *, limit: int | None, calls: set[int]
+) -> tuple[list[str], list[int]]:
     """The generated texts to label and store, with their indexes into ``generated``. Which texts
-    are chosen (near copies dropped, the first ``limit`` kept) depends only on what the teacher
-    wrote and the pool, never on what a previous run stored: a rerun after an interruption picks
-    the same texts, and only those not stored yet go on, so it adds nothing twice and nothing more."""
-    kept = keep_new(generated, pool_texts, set())
+    are chosen (near copies of the pool, of items other runs made, or of each other dropped; the
+    first ``limit`` kept) depends only on what the teacher wrote and those, never on what this
+    run's own calls (``calls``) stored before: a rerun after an interruption picks the same texts,
+    and only those not stored yet go on, so it adds nothing twice and nothing more."""
+    kept = keep_new(generated, pool_texts + made_texts(project.engine, except_calls=calls), set())
     report.near_pool, report.near_each_other = kept.near_pool, kept.near_each_other
     chosen = list(zip(kept.texts, kept.origin))[: limit if limit is not None else len(kept.texts)]
     stored = stored_text_hashes(project.engine, (text_hash(t) for t, _ in chosen))
@@ -172,15 +213,15 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     """``n`` new texts of the target's kind, written by the teacher from ``seeds`` examples a call."""
     if n < 1:
         raise SpecError("--n must be at least 1", field="--n")
+    target = _clean_target(target)
     pool, labels = _labelled_pool(project)
-    kind, idx = resolve_target(project, target, pool, labels)
+    kind, idx, what = resolve_target(project, target, pool, labels)
     report = GenerateReport("synth", target, kind, matching=len(idx))
     if len(idx) < max(MIN_SEEDS, min(seeds, 1)):
-        what = f"match --target {target!r}" if target else "are labelled in the training pool"
-        raise SpecError(f"only {len(idx)} training items {what}; synth needs at least {MIN_SEEDS} seed examples: widen the target or label more items", field="--target")
+        matched = f"match --target {target!r}" if target else "are labelled in the training pool"
+        raise SpecError(f"only {len(idx)} training items {matched}; synth needs at least {MIN_SEEDS} seed examples: widen the target or label more items", field="--target")
     calls = math.ceil(n / MAX_PER_CALL)
     per_call = math.ceil(n / calls)  # 12 -> two calls of 6, not 10 + 10
-    what = {"label": f" labelled {target!r}", "term": f" that mention {target!r}"}.get(kind, "")
     spec = _generation_spec(project, generation_prompt(SYNTH_PROMPT, per_call, what), per_call)
     rng = random.Random(f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
     seed_sets = [rng.sample(idx, min(seeds, len(idx))) for _ in range(calls)]
@@ -193,7 +234,7 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
         origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
     report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
-    texts, picked = _fresh(project, report, generated, pool_texts, limit=n)
+    texts, picked = _fresh(project, report, generated, pool_texts, limit=n, calls={out.call_id for out in outcomes if out.call_id is not None})
     lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in picked]
     _label_and_store(project, report, texts, lineages, pool_texts)
     return report
@@ -203,8 +244,9 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
     """Teacher rewrites of ``items`` training items (of the target, when given), labelled again."""
     if items < 1 or per_item < 1:
         raise SpecError("--items and --per-item must be at least 1", field="--items")
+    target = _clean_target(target)
     pool, labels = _labelled_pool(project)
-    kind, idx = resolve_target(project, target, pool, labels)
+    kind, idx, _ = resolve_target(project, target, pool, labels)
     report = GenerateReport("paraphrase", target, kind, matching=len(idx))
     per_call = min(MAX_PER_CALL, per_item)
     spec = _generation_spec(project, generation_prompt(PARAPHRASE_PROMPT, per_call), per_call)
@@ -219,7 +261,7 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
         origin += [(i, out.call_id)] * len(texts)
     report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
-    texts, picked = _fresh(project, report, generated, pool_texts, limit=None)
+    texts, picked = _fresh(project, report, generated, pool_texts, limit=None, calls={out.call_id for out in outcomes if out.call_id is not None})
     lineages = []
     for g in picked:
         parent_index, call_id = origin[g]

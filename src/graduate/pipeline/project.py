@@ -140,6 +140,11 @@ class Project:
             return paraphrase(self, target=target, items=items, per_item=per_item, seed=seed)
         if kind != "counterfactual":
             raise SpecError(f"augment kind {kind!r}: choose counterfactual (term swaps that keep the label) or paraphrase (teacher rewrites, labelled again)", field="--kind")
+        if target is not None and target.strip().startswith("mentions '"):  # the term slice as `graduate errors` names it
+            from graduate.evaluate.slices import parse_slice_name
+
+            named = parse_slice_name(target, labels=list(self.spec.task.labels), length_buckets=self.spec.evaluation.length_buckets)
+            target = str(named[1]) if named is not None and named[0] == "identity" else target
         dataset = self.build_training_set(name="train.augment-base", progress=progress)
         labelled = {ex.id: (lab, who) for ex, lab, who in zip(dataset.examples, dataset.labels, dataset.producers or []) if ex.source != SOURCE}
         return counterfactual(self.engine, self.spec, labelled, [ex for ex in dataset.examples if ex.source != SOURCE], target=target)

@@ -448,6 +448,8 @@ def _candidate_run(project: ServedProject, body: PromoteBody, serving: str) -> t
         runs = [r for r in finished if r.id.startswith(body.run_id)]
         if len(runs) != 1:
             raise LookupError(f"run {body.run_id!r} names {len(runs)} finished training runs; give more of its id (graduate runs list)")
+        if body.student is not None and runs[0].name != body.student:  # both named: they must agree, or one would be ignored
+            raise LookupError(f"run {runs[0].id[:8]} is a run of {runs[0].name!r}, not {body.student!r}; give --run or --student, not both")
     else:
         name = body.student or served_name
         runs = [r for r in finished if r.name == name][-1:]  # its newest training

@@ -47,6 +47,7 @@ class ItemResult:
     content: str | None = None  # the teacher's own answer text, when the teacher answered
     teacher: TeacherAnswer | None = None
     shadow: bool = False
+    student: str | None = None  # NAME:RUN_ID of the student that answered, when not the served one (a canary candidate)
 
     @property
     def agree(self) -> bool | None:
@@ -257,6 +258,9 @@ class ServeService:
                     r.label = r.student_label = d
                     r.reason = "candidate"
                     r.probs = {lab: float(v) for lab, v in zip(self.labels, p)}
+                    # the candidate's own confidence and name, not the served student's beside the candidate's label
+                    r.confidence = labelset.confidence(d, p, self.labels) if self.multi_label else float(p.max())
+                    r.student = cand.name
         if promotion.observe(served, decided, latency) in ("promote", "rollback"):
             await self._settle(promotion)
 
@@ -332,7 +336,7 @@ class ServeService:
             **self._teacher_side(r),
             "shadow": r.shadow,
             "latency_ms": latency_ms,
-            "student": self.student_name if r.student_label is not None else None,
+            "student": (r.student or self.student_name) if r.student_label is not None else None,
             "model": info.model,
             "client": info.client,
         }
