@@ -117,13 +117,21 @@ class TeacherTransientError(TeacherError):
         return self.status == 429
 
 
+def usd(amount: float) -> str:
+    """A dollar amount as a person sets it: cents above a cent ($5.00), else the digits it has
+    ($0.004, not $0.00)."""
+    if abs(amount) >= 0.01 or amount == 0:
+        return f"${amount:.2f}"
+    return "$" + f"{amount:.8f}".rstrip("0").rstrip(".")
+
+
 class BudgetExceededError(TeacherError):
     def __init__(self, *, spent: float, budget: float, needed: float):
         self.spent = spent
         self.budget = budget
         self.needed = needed
         super().__init__(
-            f"teacher budget reached: ${spent:.4f} spent of ${budget:.2f}, the next call needs "
+            f"teacher budget reached: ${spent:.4f} spent of {usd(budget)}, the next call needs "
             f"~${needed:.4f}; raise teacher.budget_usd in graduate.yaml to go on"
         )
 

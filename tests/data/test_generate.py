@@ -147,7 +147,7 @@ def test_a_rerun_adds_nothing_when_the_teacher_wrote_more_than_asked(trained_cop
 def test_synth_and_paraphrase_stopped_by_the_budget_say_so(trained_copy: Path) -> None:
     """They exited 3 with nothing printed but a table of zeros."""
     with fake_openai_server() as server:
-        point_teacher(trained_copy, server.base_url, budget_usd=0.0)
+        point_teacher(trained_copy, server.base_url, budget_usd=0.0004)  # below one call
         runs = [
             subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, env={**cli_env(), "COLUMNS": "300"}, timeout=180)
             for args in (["synth", str(trained_copy), "--n", "3"], ["augment", str(trained_copy), "--kind", "paraphrase", "--items", "2"])
@@ -155,7 +155,7 @@ def test_synth_and_paraphrase_stopped_by_the_budget_say_so(trained_copy: Path) -
         assert server.stats()["ok"] == 0
     for result in runs:
         assert result.returncode == 3, result.stdout + result.stderr
-        assert "error: teacher budget of $0.00 reached; raise teacher.budget_usd in graduate.yaml and run the same command again" in result.stderr, result.stderr
+        assert "error: teacher budget of $0.0004 reached; raise teacher.budget_usd in graduate.yaml and run the same command again" in result.stderr, result.stderr
 
 
 def test_the_recipe_lists_the_items_made_with_their_lineage(trained_copy: Path) -> None:

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from graduate.cli.console import console, count_table, err_console
+from graduate.errors import usd
 
 
 def select(
@@ -79,7 +80,7 @@ def select(
     _, stats = proj.label(proj.teacher_texts([ex.text for ex in sel.chosen]))
     console.print(escape(f"sent {stats.sent}, answered from the call log {stats.cached}, failed {stats.failed}, not sent {stats.not_sent}; cost ${stats.cost_usd:,.4f}"))
     if stats.budget_stopped:
-        err_console.print(f"[bold red]error:[/] teacher budget of ${proj.spec.teacher.budget_usd:.2f} reached; raise teacher.budget_usd and run again")
+        err_console.print(f"[bold red]error:[/] teacher budget of {usd(proj.spec.teacher.budget_usd)} reached; raise teacher.budget_usd and run again")
         raise typer.Exit(3)
     if stats.failed:
         raise typer.Exit(1)

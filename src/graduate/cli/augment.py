@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from graduate.cli.console import console, count_table, err_console
+from graduate.errors import usd
 
 
 def augment(
@@ -112,7 +113,7 @@ def show_generated(report, project: Path, budget_usd: float, *, trained_on: bool
         )
     if report.budget_stopped:
         err_console.print(
-            f"[bold red]error:[/] teacher budget of ${budget_usd:.2f} reached; raise teacher.budget_usd in graduate.yaml and run the same command again (what was added is kept)",
+            f"[bold red]error:[/] teacher budget of {usd(budget_usd)} reached; raise teacher.budget_usd in graduate.yaml and run the same command again (what was added is kept)",
             highlight=False,
         )
         raise typer.Exit(3)

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, count_table, err_console, stage_progress
+from graduate.errors import usd
 
 app = typer.Typer(
     help="Label through the OpenAI Batch API (half price, answers within 24 h): submit, status, collect, cancel. "
@@ -81,7 +82,7 @@ def submit(
         console.print(escape(f"Check with `graduate batch status {project}`; collect the answers with `graduate batch collect {project}` (--wait polls)."))
     if report.budget_stopped:
         err_console.print(
-            f"[bold red]error:[/] budget of ${proj.spec.teacher.budget_usd:.2f} reached; {report.not_sent_budget} items not sent. "
+            f"[bold red]error:[/] budget of {usd(proj.spec.teacher.budget_usd)} reached; {report.not_sent_budget} items not sent. "
             "Raise teacher.budget_usd in graduate.yaml and submit again (planned batches are kept)."
         )
         raise typer.Exit(3)

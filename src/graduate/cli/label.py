@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from graduate.cli.console import console, err_console, item_progress, count_table
+from graduate.errors import usd
 
 
 def label(
@@ -72,7 +73,7 @@ def label(
         err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
     if stats.budget_stopped:
         err_console.print(
-            f"[bold red]error:[/] budget of ${proj.spec.teacher.budget_usd:.2f} reached; {stats.not_sent - stats.held} items not sent. "
+            f"[bold red]error:[/] budget of {usd(proj.spec.teacher.budget_usd)} reached; {stats.not_sent - stats.held} items not sent. "
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept)."
         )
         raise typer.Exit(3)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from rich.markup import escape
 
 from graduate.cli.console import console, count_table
+from graduate.errors import usd
 
 
 def status(project: Path = typer.Argument(..., help="Project directory.")) -> None:
@@ -33,7 +34,7 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
             t.add_row(f"runs {st}", str(n))
         for st, n in conn.execute(select(batches.c.state, func.count()).group_by(batches.c.state)):
             t.add_row(f"Batch API batches {'open' if st != 'collected' else 'collected'} ({st})", str(n))
-    t.add_row("teacher spend and reservations (USD)", f"{live_spend(proj.engine):.4f} of {proj.spec.teacher.budget_usd:.2f}")
+    t.add_row("teacher spend and reservations (USD)", f"{live_spend(proj.engine):.4f} of {usd(proj.spec.teacher.budget_usd)[1:]}")
     t.add_row("privacy.redact", "on" if proj.spec.privacy.redact else "off")
     for where, counts in redaction_counts(proj.engine).items():
         for name, n in counts.items():
