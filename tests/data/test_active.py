@@ -201,3 +201,33 @@ def test_any_budget_text_is_a_budget_or_one_line_naming_the_option(text: str) ->
         assert "--budget" in str(exc) and "\n" not in str(exc).strip()
     else:
         assert (b.items is not None and b.items >= 1) or (b.usd is not None and b.usd > 0)
+
+
+def test_a_filled_in_queue_not_imported_yet_is_not_written_over(trained_copy: Path) -> None:
+    """select (and data review export) rewrote their CSV on every run: a reviewer's answers not yet
+    imported were lost without a word."""
+    add_unlabelled(trained_copy, 30)
+    queue = trained_copy / ".graduate" / "select.csv"
+    assert graduate("select", str(trained_copy), "--budget", "5", "--source", "unlabelled").returncode == 0
+    with queue.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with queue.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "corrected_label": "ok" if i < 2 else "", "reviewer": "ann"} for i, r in enumerate(rows))
+    before = queue.read_bytes()
+    again = graduate("select", str(trained_copy), "--budget", "5", "--source", "unlabelled")
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert "select.csv: holds 2 reviewed rows (corrected_label filled in) that are not imported yet" in " ".join(again.stderr.split()), again.stderr
+    assert queue.read_bytes() == before  # kept as the reviewer left it
+    # the same guard on the review queue's own export
+    review = trained_copy / "queue.csv"
+    review.write_bytes(before)
+    export = graduate("data", "review", "export", str(trained_copy), "--out", str(review))
+    assert export.returncode == 2 and "holds 2 reviewed rows" in " ".join(export.stderr.split()), export.stderr
+    # once imported, the queue may be written again
+    imported = graduate("data", "review", "import", str(trained_copy), str(queue))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    third = graduate("select", str(trained_copy), "--budget", "5", "--source", "unlabelled")
+    assert third.returncode == 0, third.stderr
+    assert queue.read_bytes() != before

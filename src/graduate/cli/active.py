@@ -22,7 +22,7 @@ def select(
 ) -> None:
     """Choose unlabelled pool items by the best student's uncertainty, spread over the pool (k-means
     over text vectors), within a budget; export them as a review queue or send them to the teacher."""
-    from graduate.data.review import review_row, write_queue
+    from graduate.data.review import check_queue_free, review_row, write_queue
     from graduate.errors import check_output_file
     from graduate.formats import labelset
     from graduate.pipeline.active import parse_budget
@@ -32,6 +32,7 @@ def select(
     proj = Project.load(project)
     target = output or proj.workdir / "select.csv"
     check_output_file(target)  # before any work: a folder or a path under a file is refused in one line
+    check_queue_free(proj.engine, target, project=project)  # a filled-in queue not imported yet is not written over
     sel = choose(proj, parse_budget(budget), source=source, tags=tags, seed=seed)
     # A review queue (`graduate data review import` reads corrected_label and reviewer back), with
     # each item's uncertainty beside it.

@@ -292,10 +292,11 @@ def review_export(
 ) -> None:
     """Write the training set's suspected label errors (cleanlab) and teacher disagreements to a review CSV."""
     from graduate.data.examples import labels_for
-    from graduate.data.review import queue_rows, served_rows, teacher_disagreements, write_queue
+    from graduate.data.review import check_queue_free, queue_rows, served_rows, teacher_disagreements, write_queue
 
     with stage_progress() as progress:
         proj = _loaded(project, progress)
+        check_queue_free(proj.engine, out or proj.workdir / "review" / "queue.csv", project=project)
         spec = proj.spec.model_copy(deep=True)
         spec.clean.label_issues.action = "report"  # the queue lists suspects; removing them is the build's business
         ds = proj.build_training_set(spec=spec, name="train.review", progress=progress)

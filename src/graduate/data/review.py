@@ -189,6 +189,35 @@ def teacher_disagreements(engine: Engine, spec: Any, examples: Sequence[Any]) ->
     return {ex_id: why for _, ex_id, why in out}
 
 
+def check_queue_free(engine: Engine, path: Path, *, project: Path | str) -> None:
+    """Refuse to write a review queue over one whose filled-in answers are not in the store yet:
+    rows with a ``corrected_label`` for an item that has no human label (a reviewer's hour of work
+    would be lost without a word)."""
+    if not path.is_file():
+        return
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            filled = [r for r in csv.DictReader(f) if (r.get("corrected_label") or "").strip()]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # not a queue we can read: nothing of a reviewer's to keep
+    ids = []
+    for r in filled:
+        try:
+            ids.append(int((r.get("example_id") or "").strip()))
+        except ValueError:
+            continue
+    if not filled:
+        return
+    stored = human_labels(engine, ids)
+    waiting = len(filled) - sum(1 for i in ids if i in stored)
+    if waiting > 0:
+        raise InputDataError(
+            f"holds {waiting} reviewed rows (corrected_label filled in) that are not imported yet; import them first "
+            f"(`graduate data review import {project} {path}`), or give --output another file",
+            path=path,
+        )
+
+
 def write_queue(path: Path, rows: Sequence[dict[str, Any]], labels: Sequence[str], *, extra: Sequence[str] = ()) -> Path:
     """The review CSV (cells guarded against spreadsheet formulas); ``extra``: more columns after
     the review columns (e.g. select's uncertainty), which import ignores."""
