@@ -52,7 +52,7 @@ def _scrub_files(workdir: Path, fragments: list[str], database: set[Path]) -> tu
             body = path.read_text(encoding="utf-8", errors="surrogateescape")
         except OSError:
             continue
-        variants = {v for f in fragments for v in (f, _escaped_json(f), _escaped_html(f)) if v}
+        variants = {v for f in fragments for v in (f, _escaped_json(f), *_escaped_html(f)) if v}
         if not any(v in body for v in variants):
             continue
         rel = str(path.relative_to(workdir))
@@ -88,10 +88,14 @@ def _escaped_json(text: str) -> str:
     return json.dumps(text, ensure_ascii=True)[1:-1]
 
 
-def _escaped_html(text: str) -> str:
+def _escaped_html(text: str) -> tuple[str, ...]:
+    """The text as HTML writers escape it: Python's html.escape and Jinja's autoescape (the report)
+    spell quotes differently (&#x27; / &quot; against &#39; / &#34;)."""
     import html
 
-    return html.escape(text)
+    from markupsafe import escape
+
+    return html.escape(text), str(escape(text)), html.escape(text, quote=False)
 
 
 def forget(project: "Project", *, item: str | None = None, match: str | None = None) -> ForgetReport:
