@@ -237,3 +237,19 @@ def test_a_log_recorded_with_another_of_the_projects_prompts_brings_nothing_back
     with proj.engine.connect() as conn:
         held = [r for (r,) in conn.execute(select(teacher_calls.c.request)) if TEXT in json.dumps(r, ensure_ascii=False)]
     assert held == []
+
+
+def test_forget_rewrites_a_csv_that_holds_the_text_with_doubled_quotes(trained_copy: Path) -> None:
+    """A CSV cell spells a double quote as two: the errors CSVs that list the item are rewritten."""
+    item = "161a98efcf8ea552"  # test.balanced; its text holds double quotes
+    proj = Project.load(trained_copy)
+    (text,) = [e.text for e in proj.load_test_sets()[0].examples if e.external_id == item]
+    assert '"' in text
+    files = proj.error_analysis().export(trained_copy / ".graduate" / "errors")
+    holding = [p for p in files.values() if any(text in cell for row in csv.reader(p.open(newline="")) for cell in row)]
+    assert holding
+
+    report = proj.forget(item=item)
+    assert {f"errors/{p.name}" for p in holding} <= set(report.files_rewritten)
+    for p in holding:
+        assert all(text not in cell for row in csv.reader(p.open(newline="")) for cell in row)

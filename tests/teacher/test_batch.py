@@ -348,3 +348,19 @@ def test_status_shows_open_batches_and_what_they_reserve(tiny_project: Path) -> 
     assert result.returncode == 0
     assert "Batch API batches open (submitted)" in result.stdout
     assert f"{report.reserved_usd:.4f} of 5.00" in result.stdout
+
+
+def test_forget_removes_an_open_batchs_input_file_that_holds_the_text(tiny_project: Path) -> None:
+    """Batch input files are JSON written with non-ASCII kept as is: a text with both non-ASCII
+    characters and a quote is spelt there neither raw nor as ensure_ascii JSON."""
+    text = 'Élodie a dit "tu es nul" à tout le monde'
+    with fake_batch_server() as server:
+        proj = setup(tiny_project, server.base_url)
+        with client(proj) as api:
+            batch.submit(proj, [text, "another comment"], client=api)
+    files = list((tiny_project / ".graduate" / "batches").glob("*.jsonl"))
+    spelt = json.dumps(text, ensure_ascii=False)[1:-1]
+    assert any(spelt in f.read_text(encoding="utf-8") for f in files)
+    proj.forget(match=text)
+    left = [f for f in (tiny_project / ".graduate").rglob("*") if f.is_file() and not f.name.startswith("graduate.db")]
+    assert not any(spelt in f.read_text(encoding="utf-8", errors="replace") for f in left)
