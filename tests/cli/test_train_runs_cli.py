@@ -87,6 +87,35 @@ def test_an_unreachable_or_refused_mlflow_uri_is_one_line_after_the_table(tiny_p
         assert f"MLflow at '{tmp_path / 'mlruns'}' refused: " in str(result.exception) and "\n" not in str(result.exception)
 
 
+def test_mlflow_takes_any_test_set_name_and_logs_a_half_logged_run_again(tiny_project, tmp_path):
+    """MLflow refuses '(' in a metric name, and a log stopped midway leaves a RUNNING run behind:
+    the names are made ones it takes, and the half-logged run is logged again, whole."""
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    from graduate.pipeline.project import Project
+    from graduate.store.runs import get_runs
+
+    spec_path = tiny_project / "graduate.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["test_sets"][0]["name"] = "test.balanced (2020)"
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    _ok(["train", str(tiny_project), "--student", "majority"])
+    proj = Project.load(tiny_project)
+    (train,) = get_runs(proj.engine, kind="train")
+    proj.engine.dispose()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = client.create_experiment("toxicity")
+    client.create_run(exp_id, tags={"graduate.run_id": train.id})  # what a log killed after create_run leaves
+
+    out = _ok(["runs", "list", str(tiny_project), "--mlflow", uri])
+    assert "logged 2 runs" in out
+    (logged,) = client.search_runs([exp_id], filter_string=f"tags.`graduate.run_id` = '{train.id}'")
+    assert logged.info.status == "FINISHED" and logged.data.params["student.kind"] == "majority"
+    assert logged.data.metrics["test.test.balanced _2020_.accuracy"] == pytest.approx(0.4878, abs=1e-4)
+
+
 def test_train_needs_ladder_or_student(tiny_project):
     result = runner.invoke(app, ["train", str(tiny_project)])
     assert result.exit_code != 0
