@@ -364,3 +364,23 @@ def test_forget_removes_an_open_batchs_input_file_that_holds_the_text(tiny_proje
     proj.forget(match=text)
     left = [f for f in (tiny_project / ".graduate").rglob("*") if f.is_file() and not f.name.startswith("graduate.db")]
     assert not any(spelt in f.read_text(encoding="utf-8", errors="replace") for f in left)
+
+
+def test_status_and_batch_status_print_a_task_name_and_folder_that_look_like_rich_markup(tmp_path: Path) -> None:
+    import shutil
+
+    project = tmp_path / "[bold]proj"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "tiny", project, ignore=shutil.ignore_patterns(".graduate"))
+    spec_path = project / "graduate.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["task"]["name"] = "tox[/]icity"
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with fake_batch_server() as server:
+        setup(project, server.base_url)
+        assert run_cli("submit", str(project), "--input", str(project / "comments.csv"), "--limit", "3").returncode == 0
+        result = run_cli("status", str(project))
+        assert result.returncode == 0, result.stderr
+        assert "batches of tox[/]icity" in result.stdout
+    status = subprocess.run([sys.executable, "-m", "graduate", "status", str(project)], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert status.returncode == 0, status.stderr
+    assert "tox[/]icity: store" in status.stdout
