@@ -253,3 +253,29 @@ def test_forget_rewrites_a_csv_that_holds_the_text_with_doubled_quotes(trained_c
     assert {f"errors/{p.name}" for p in holding} <= set(report.files_rewritten)
     for p in holding:
         assert all(text not in cell for row in csv.reader(p.open(newline="")) for cell in row)
+
+
+def test_forget_and_purge_stop_at_once_while_a_run_works(trained_copy: Path) -> None:
+    """A run at work holds the item's text and would write it back: forget and purge stop at once,
+    naming it, and delete nothing."""
+    import signal
+
+    from graduate.errors import BusyError
+
+    hold = (
+        "import sys, time\nfrom graduate.pipeline.project import Project\n"
+        "with Project.load(sys.argv[1]).exclusive('graduate run'):\n    print('held', flush=True)\n    time.sleep(120)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(trained_copy)], stdout=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proj = Project.load(trained_copy)
+        before = count(proj, examples)
+        with pytest.raises(BusyError, match="graduate run"):
+            proj.forget(item=ITEM)
+        with pytest.raises(BusyError, match="graduate run"):
+            proj.purge()
+        assert count(proj, examples) == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
