@@ -103,7 +103,7 @@ def ladder_gates(project: "Project", given: list[str] | None) -> tuple[list[Gate
         for text in given:
             try:
                 gate = parse_gate(text)
-                check_gate(gate, test_sets=purposes, students=[s.label for s in spec.students], has_bias_pair=False, labels=list(spec.task.labels))
+                check_gate(gate, test_sets=purposes, students=[s.label for s in spec.students], has_bias_pair=False, labels=list(spec.task.labels), multi_label=spec.task.multi_label)
             except (GateSyntaxError, ValueError) as exc:
                 raise SpecError(str(exc), field="--until") from None
             gates.append(gate)
