@@ -384,3 +384,32 @@ def test_status_and_batch_status_print_a_task_name_and_folder_that_look_like_ric
     status = subprocess.run([sys.executable, "-m", "graduate", "status", str(project)], capture_output=True, text=True, env=cli_env(), timeout=120)
     assert status.returncode == 0, status.stderr
     assert "tox[/]icity: store" in status.stdout
+
+
+def test_submit_and_collect_stop_at_once_while_another_process_works_on_the_project(tiny_project: Path) -> None:
+    """Two submits at once would plan, upload and create the same lines twice (paid twice): one
+    spender at a time, as `graduate label`."""
+    import signal
+
+    from graduate.errors import BusyError
+
+    hold = (
+        "import sys, time\nfrom graduate.pipeline.project import Project\n"
+        "with Project.load(sys.argv[1]).exclusive('graduate batch submit'):\n    print('held', flush=True)\n    time.sleep(120)\n"
+    )
+    with fake_batch_server() as server:
+        proj = setup(tiny_project, server.base_url)
+        holder = subprocess.Popen([sys.executable, "-c", hold, str(tiny_project)], stdout=subprocess.PIPE, text=True, env=cli_env())
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            with client(proj) as api:
+                with pytest.raises(BusyError, match="graduate batch submit"):
+                    batch.submit(proj, comments(tiny_project, 3), client=api)
+                with pytest.raises(BusyError, match="graduate batch submit"):
+                    batch.collect(proj, client=api)
+            assert server.stats()["creates"] == 0 and batch_rows(tiny_project) == []
+        finally:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=30)
+        with client(proj) as api:
+            assert len(batch.submit(proj, comments(tiny_project, 3), client=api).sent) == 1  # the lock went with its process
