@@ -109,3 +109,17 @@ def test_errors_and_report_refuse_a_test_set_whose_gold_changed_since_the_evalua
         proj.error_analysis()
     with pytest.raises(NotReadyError, match="changed since the newest evaluation"):
         proj.report()
+
+
+def test_errors_out_on_a_file_is_one_error_naming_it(trained_copy):
+    import pytest
+
+    from graduate.errors import InputDataError
+
+    analysis = Project.load(trained_copy).error_analysis()
+    data = trained_copy / "comments.csv"
+    with pytest.raises(InputDataError, match=r"comments.csv: is a file, not a folder; give a folder for the review CSVs"):
+        analysis.export(data)
+    with pytest.raises(InputDataError, match=r"comments.csv/queue: .*comments.csv is a file, not a folder"):
+        analysis.export(data / "queue")
+    assert data.read_text(encoding="utf-8").startswith("id,")  # left as it was
