@@ -41,6 +41,8 @@ def test_train_runs_compare_and_mlflow(tiny_project, tmp_path):
     assert re.search(r"config.*student.kind.*majority.*tfidf-logreg", diff)
     assert re.search(r"metrics.*test.test.balanced.accuracy.*0\.4878.*0\.6341", diff)
     assert "dataset_hash" not in diff  # same data: not a difference
+    cost = [c.strip() for c in next(line for line in diff.splitlines() if "cost_per_1k_usd" in line).split("│")]
+    assert float(cost[4]) > 0 and cost[4] != "0.0000"  # a cost per item is tiny: shown in significant digits
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = _ok(["train", str(tiny_project), "--student", "tfidf-logreg", "--mlflow", uri])
     assert "logged 2 runs to MLflow" in out  # the (reused) train run and the evaluate run
@@ -65,6 +67,8 @@ def test_train_runs_compare_and_mlflow(tiny_project, tmp_path):
     _ok(["train", str(tiny_project), "--student", "majority"])
     spec.write_text(spec.read_text().replace("\nseed: 7\n", "\nseed: 0\n"))
     out = " ".join(_ok(["runs", "compare", str(tiny_project), "majority", ids[1]]).split())
+    assert "'majority' is the newest of 2 runs with that name" in out and "(give an id prefix)" in out
+    out = " ".join(_ok(["runs", "show", str(tiny_project), "majority"]).split())
     assert "'majority' is the newest of 2 runs with that name" in out and "(give an id prefix)" in out
     same = runner.invoke(app, ["runs", "compare", str(tiny_project), ids[1], "tfidf-logreg"])
     assert isinstance(same.exception, NotReadyError) and "are the same run" in str(same.exception)
