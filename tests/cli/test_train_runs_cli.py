@@ -126,6 +126,13 @@ def test_train_needs_ladder_or_student(tiny_project):
     assert "exactly one of --ladder or --student" in str(result.exception or result.output)
 
 
+def test_runs_list_refuses_a_kind_no_run_has(tiny_project):
+    from graduate.errors import SpecError
+
+    result = runner.invoke(app, ["runs", "list", str(tiny_project), "--kind", "trian"])
+    assert isinstance(result.exception, SpecError) and "run kind 'trian' is not train or evaluate" in str(result.exception)
+
+
 def test_compare_unknown_run_is_clear(tiny_project):
     _ok(["train", str(tiny_project), "--student", "majority"])
     result = runner.invoke(app, ["runs", "show", str(tiny_project), "zzzz"])

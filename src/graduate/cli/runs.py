@@ -37,9 +37,12 @@ def list_runs(
     mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the listed finished runs to this MLflow tracking URI."),
 ) -> None:
     """Runs, oldest first: id, kind, name, status, seed, data hash, fit time, validation score (what picks the best student)."""
+    from graduate.errors import SpecError
     from graduate.pipeline.project import Project
     from graduate.store.runs import get_runs
 
+    if kind is not None and kind not in ("train", "evaluate"):
+        raise SpecError(f"run kind {kind!r} is not train or evaluate", field="--kind")
     proj = Project.load(project)
     rows = get_runs(proj.engine, kind=kind, root=proj.root)[-last:]
     t = Table(title=f"{len(rows)} runs", title_justify="left")
