@@ -101,6 +101,16 @@ def test_a_metric_the_tasks_shape_never_measures_is_refused(text, labels, multi_
         check_gate(parse_gate("student.worst_identity_fpr <= 0.1"), **ok, labels=["ok", "bad"], has_identity_terms=False)
 
 
+def test_a_gate_between_two_named_students_judges_the_left_one():
+    names = ["majority", "tfidf-logreg", "encoder", "ensemble", "embed-logreg", "lora-llm"]
+    for left in names:
+        for right in names:
+            if left != right:
+                gate = parse_gate(f"student[{left}].accuracy >= student[{right}].accuracy on test")
+                (result,) = judge(gate, lambda o, s, ts: 0.5, best_student="majority", quality_sets=["test"])
+                assert result.student == left
+
+
 def test_judge_applies_per_test_set_and_reports_the_figures():
     figures = {
         ("student", "tfidf-logreg", "test.balanced"): 0.86,
