@@ -41,6 +41,8 @@ def test_train_runs_compare_and_mlflow(tiny_project, tmp_path):
     assert re.search(r"config.*student.kind.*majority.*tfidf-logreg", diff)
     assert re.search(r"metrics.*test.test.balanced.accuracy.*0\.4878.*0\.6341", diff)
     assert "dataset_hash" not in diff  # same data: not a difference
+    cost = [c.strip() for c in next(line for line in diff.splitlines() if "cost_per_1k_usd" in line).split("│")]
+    assert float(cost[4]) > 0 and cost[4] != "0.0000"  # a cost per item is tiny: shown in significant digits
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = _ok(["train", str(tiny_project), "--student", "tfidf-logreg", "--mlflow", uri])
     assert "logged 2 runs to MLflow" in out  # the (reused) train run and the evaluate run
@@ -66,6 +68,8 @@ def test_train_runs_compare_and_mlflow(tiny_project, tmp_path):
     spec.write_text(spec.read_text().replace("\nseed: 7\n", "\nseed: 0\n"))
     out = " ".join(_ok(["runs", "compare", str(tiny_project), "majority", ids[1]]).split())
     assert "'majority' is the newest of 2 runs with that name" in out and "(give an id prefix)" in out
+    out = " ".join(_ok(["runs", "show", str(tiny_project), "majority"]).split())
+    assert "'majority' is the newest of 2 runs with that name" in out and "(give an id prefix)" in out
     same = runner.invoke(app, ["runs", "compare", str(tiny_project), ids[1], "tfidf-logreg"])
     assert isinstance(same.exception, NotReadyError) and "are the same run" in str(same.exception)
 
@@ -87,10 +91,46 @@ def test_an_unreachable_or_refused_mlflow_uri_is_one_line_after_the_table(tiny_p
         assert f"MLflow at '{tmp_path / 'mlruns'}' refused: " in str(result.exception) and "\n" not in str(result.exception)
 
 
+def test_mlflow_takes_any_test_set_name_and_logs_a_half_logged_run_again(tiny_project, tmp_path):
+    """MLflow refuses '(' in a metric name, and a log stopped midway leaves a RUNNING run behind:
+    the names are made ones it takes, and the half-logged run is logged again, whole."""
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    from graduate.pipeline.project import Project
+    from graduate.store.runs import get_runs
+
+    spec_path = tiny_project / "graduate.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["test_sets"][0]["name"] = "test.balanced (2020)"
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    _ok(["train", str(tiny_project), "--student", "majority"])
+    proj = Project.load(tiny_project)
+    (train,) = get_runs(proj.engine, kind="train")
+    proj.engine.dispose()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = client.create_experiment("toxicity")
+    client.create_run(exp_id, tags={"graduate.run_id": train.id})  # what a log killed after create_run leaves
+
+    out = _ok(["runs", "list", str(tiny_project), "--mlflow", uri])
+    assert "logged 2 runs" in out
+    (logged,) = client.search_runs([exp_id], filter_string=f"tags.`graduate.run_id` = '{train.id}'")
+    assert logged.info.status == "FINISHED" and logged.data.params["student.kind"] == "majority"
+    assert logged.data.metrics["test.test.balanced _2020_.accuracy"] == pytest.approx(0.4878, abs=1e-4)
+
+
 def test_train_needs_ladder_or_student(tiny_project):
     result = runner.invoke(app, ["train", str(tiny_project)])
     assert result.exit_code != 0
     assert "exactly one of --ladder or --student" in str(result.exception or result.output)
+
+
+def test_runs_list_refuses_a_kind_no_run_has(tiny_project):
+    from graduate.errors import SpecError
+
+    result = runner.invoke(app, ["runs", "list", str(tiny_project), "--kind", "trian"])
+    assert isinstance(result.exception, SpecError) and "run kind 'trian' is not train or evaluate" in str(result.exception)
 
 
 def test_compare_unknown_run_is_clear(tiny_project):

@@ -160,3 +160,23 @@ def test_label_set_bias_figures_are_rates_and_gates_read_the_worst_label():
                 assert m["per_label"][m["worst_label_of"][key]][key] == max(values)
 
     check()
+
+
+def test_a_pair_that_shares_no_item_id_says_so(tmp_path, monkeypatch):
+    """The swapped copy's source read without its id column (row numbers): nothing pairs up, and
+    the assessment says why instead of an empty table and gates 'not measured'."""
+    import yaml
+
+    from eval_project import add_evaluation, copy_tiny
+    from graduate import Project
+
+    monkeypatch.delenv("GRADUATE_STORE_URL", raising=False)
+    project = add_evaluation(copy_tiny(tmp_path / "tiny"), gates=[])
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    next(d for d in spec["data"] if d["name"] == "bias_fuzzed").pop("id_column")
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(project)
+    proj.run()
+    bias = proj.latest_assessment()["bias"]
+    assert all(b is None for b in bias["students"].values())
+    assert bias["teacher_note"].startswith("bias.original and bias.fuzzed share no item id, so no pair is measured")

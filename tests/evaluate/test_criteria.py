@@ -79,6 +79,38 @@ def test_check_gate_against_the_spec():
             check_gate(parse_gate(text), **ok)
 
 
+@pytest.mark.parametrize(
+    "text, labels, multi_label, message",
+    [
+        ("student.fpr <= 0.1", ["a", "b", "c"], False, "fpr is not measured on a task with more than two labels"),
+        ("student.worst_identity_fpr <= 0.1", ["a", "b", "c"], False, "worst_identity_fpr is not measured on a task with more than two labels"),
+        ("student.brier <= 0.1", ["a", "b", "c"], False, "brier is not measured on a task with more than two labels"),
+        ("student.micro_f1 >= 0.5", ["ok", "bad"], False, "micro_f1 is not measured on a task with two labels"),
+        ("student.accuracy >= 0.5", ["a", "b"], True, "accuracy is not measured on a multi-label task"),
+        ("student.f1 >= 0.5", ["a", "b"], True, "f1 is not measured on a multi-label task; its metrics: "),
+    ],
+)
+def test_a_metric_the_tasks_shape_never_measures_is_refused(text, labels, multi_label, message):
+    ok = dict(test_sets={"test": "quality"}, students=["tfidf-logreg"], has_bias_pair=False)
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        check_gate(parse_gate(text), **ok, labels=labels, multi_label=multi_label)
+    if multi_label:
+        check_gate(parse_gate("student.f1[a] >= 0.5"), **ok, labels=labels, multi_label=True)  # per label it is measured
+        check_gate(parse_gate("student.micro_f1_ci_low >= 0.5"), **ok, labels=labels, multi_label=True)
+    with pytest.raises(ValueError, match="worst_identity_fpr needs evaluation.identity_terms"):
+        check_gate(parse_gate("student.worst_identity_fpr <= 0.1"), **ok, labels=["ok", "bad"], has_identity_terms=False)
+
+
+def test_a_gate_between_two_named_students_judges_the_left_one():
+    names = ["majority", "tfidf-logreg", "encoder", "ensemble", "embed-logreg", "lora-llm"]
+    for left in names:
+        for right in names:
+            if left != right:
+                gate = parse_gate(f"student[{left}].accuracy >= student[{right}].accuracy on test")
+                (result,) = judge(gate, lambda o, s, ts: 0.5, best_student="majority", quality_sets=["test"])
+                assert result.student == left
+
+
 def test_judge_applies_per_test_set_and_reports_the_figures():
     figures = {
         ("student", "tfidf-logreg", "test.balanced"): 0.86,

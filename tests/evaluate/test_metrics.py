@@ -19,6 +19,11 @@ def test_binary_metrics_match_hand_counts():
     assert m2["roc_auc"] == pytest.approx(14 / 15)
 
 
+def test_recall_without_a_positive_item_is_not_measured_as_tpr():
+    m = classification_metrics(["ok", "ok", "ok"], ["ok", "bad", "ok"], labels=["ok", "bad"], positive="bad")
+    assert m["recall"] is None and m["tpr"] is None and m["fpr"] == pytest.approx(1 / 3)
+
+
 def test_multiclass_uses_macro():
     m = classification_metrics(["a", "b", "c"], ["a", "b", "b"], labels=["a", "b", "c"], positive="c")
     assert m["accuracy"] == pytest.approx(2 / 3)

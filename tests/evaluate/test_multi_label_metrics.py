@@ -27,6 +27,7 @@ def test_hand_checked_figures():
     assert m["macro_f1"] == pytest.approx((1.0 + 0.0 + 1.0) / 3)
     lo, hi = m["ci"]["micro_f1"]
     assert lo <= m["micro_f1"] <= hi
+    assert (m["micro_f1_ci_low"], m["micro_f1_ci_high"]) == (lo, hi)  # the figure a gate names
 
 
 def test_scores_give_per_label_auc_and_calibration_and_absent_labels_are_named():

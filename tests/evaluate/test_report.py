@@ -83,3 +83,43 @@ def test_a_report_path_that_cannot_be_a_file_is_one_error_and_leaves_nothing(tra
     with pytest.raises(InputDataError, match="afile is a file, not a folder"):
         proj.report(out / "afile" / "r.html")
     assert sorted(p.name for p in out.iterdir()) == ["afile"] and not list(tmp_path.glob("*.html.tmp"))
+
+
+def test_errors_and_report_refuse_a_test_set_whose_gold_changed_since_the_evaluation(trained_copy):
+    """The stored predictions were scored against the old gold: pairing them with the new would
+    count items as right or wrong that the evaluation's figures counted otherwise."""
+    import csv
+
+    import pytest
+
+    from graduate.errors import NotReadyError
+
+    path = trained_copy / "comments.csv"
+    rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    flipped = next(r for r in rows if "test.balanced" in r["subsets"])
+    flipped["is_bad"] = "1" if flipped["is_bad"] == "0" else "0"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    proj = Project.load(trained_copy)
+    proj.error_analysis()  # as evaluated: fine
+    proj.load_data()  # the new gold is stored (a `graduate run` does this, then refuses the changed set)
+    with pytest.raises(NotReadyError, match=r"test set 'test.balanced' changed since the newest evaluation .*graduate evaluate"):
+        proj.error_analysis()
+    with pytest.raises(NotReadyError, match="changed since the newest evaluation"):
+        proj.report()
+
+
+def test_errors_out_on_a_file_is_one_error_naming_it(trained_copy):
+    import pytest
+
+    from graduate.errors import InputDataError
+
+    analysis = Project.load(trained_copy).error_analysis()
+    data = trained_copy / "comments.csv"
+    with pytest.raises(InputDataError, match=r"comments.csv: is a file, not a folder; give a folder for the review CSVs"):
+        analysis.export(data)
+    with pytest.raises(InputDataError, match=r"comments.csv/queue: .*comments.csv is a file, not a folder"):
+        analysis.export(data / "queue")
+    assert data.read_text(encoding="utf-8").startswith("id,")  # left as it was

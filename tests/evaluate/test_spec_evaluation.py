@@ -21,6 +21,15 @@ def raw() -> dict:
     return yaml.safe_load(FIXTURE.read_text())
 
 
+def test_a_gate_on_identity_terms_the_spec_never_declares_is_a_spec_error():
+    r = raw()
+    r["gates"] = ["student.worst_identity_fpr <= 0.1"]
+    with pytest.raises(SpecError, match=r"gates\[0\]: .*worst_identity_fpr needs evaluation.identity_terms"):
+        parse_spec(r)
+    r["evaluation"] = {"identity_terms": ["gay", "muslim"]}
+    assert parse_spec(r).parsed_gates[0].left.metric == "worst_identity_fpr"
+
+
 def test_gates_become_typed_objects_and_round_trip_as_text():
     r = raw()
     r["gates"] = ["student.accuracy >= 0.98 * teacher.accuracy on test.balanced", "student[majority].latency_p99_ms <= 20"]

@@ -32,6 +32,11 @@ def test_curve_on_the_tiny_project(tiny_project):
     assert all(r.reused for r in again.runs)  # a repeated curve retrains nothing
 
 
+def test_a_share_or_seed_given_twice_is_one_run_not_two_seeds(tiny_project):
+    res = learning_curve(Project.load(tiny_project), kind="majority", fractions=[0.5, 1.0, 0.5], seeds=[0, 0])
+    assert [(p.fraction, len(p.scores)) for p in res.points] == [(0.5, 1), (1.0, 1)] and len(res.runs) == 2
+
+
 def test_too_few_rows_for_the_smallest_share_is_clear(tiny_project):
     with pytest.raises(SpecError, match=r"--fractions: too few rows for fraction 0.01: .*use at least 5%"):
         learning_curve(Project.load(tiny_project), fractions=[0.01, 0.5, 1.0], seeds=[0])

@@ -42,6 +42,11 @@ def test_ladder_without_gates_climbs_to_the_teachers_level_and_leaves_llms_out_o
     assert easy.stopped_at == "majority" and len(easy.rungs) == 1
 
 
+def test_a_kind_named_twice_is_one_rung(tiny_project):
+    result = climb_ladder(Project.load(tiny_project), kinds=["majority", "majority"], gates=["student.accuracy >= 0.99"])
+    assert [r.kind for r in result.rungs] == ["majority"]
+
+
 def test_bad_gate_and_unknown_kind_are_clear(tiny_project):
     proj = Project.load(tiny_project)
     with pytest.raises(SpecError, match="--until: .*unknown test set 'test.nope'"):

@@ -85,6 +85,23 @@ def test_forget_an_item_everywhere_and_it_never_comes_back(trained_copy: Path, t
     assert row.kind == "item" and ITEM not in json.dumps(row.counts) and row.what_hash != ITEM
 
 
+def test_forget_removes_a_text_with_quotes_from_the_html_report(trained_copy: Path) -> None:
+    """Jinja escapes ' and " as &#39; and &#34; (html.escape: &#x27; and &quot;): the report that
+    lists the item must go all the same."""
+    from markupsafe import escape
+
+    item = "08788a332618784e"  # test.balanced, shown among the report's distillation-gap items
+    proj = Project.load(trained_copy)
+    (text,) = [e.text for e in proj.load_test_sets()[0].examples if e.external_id == item]
+    assert "'" in text
+    report_html = proj.report()
+    assert str(escape(text)) in report_html.read_text()
+
+    report = proj.forget(item=item)
+    assert "report.html" in report.files_removed
+    assert str(escape(text)) not in every_file(trained_copy) and text not in every_file(trained_copy)
+
+
 def test_forget_a_match_in_calls_and_traffic_and_nothing_else(trained_copy: Path) -> None:
     from graduate.store.traffic import write_traffic
     from graduate.store.db import now
@@ -220,3 +237,45 @@ def test_a_log_recorded_with_another_of_the_projects_prompts_brings_nothing_back
     with proj.engine.connect() as conn:
         held = [r for (r,) in conn.execute(select(teacher_calls.c.request)) if TEXT in json.dumps(r, ensure_ascii=False)]
     assert held == []
+
+
+def test_forget_rewrites_a_csv_that_holds_the_text_with_doubled_quotes(trained_copy: Path) -> None:
+    """A CSV cell spells a double quote as two: the errors CSVs that list the item are rewritten."""
+    item = "161a98efcf8ea552"  # test.balanced; its text holds double quotes
+    proj = Project.load(trained_copy)
+    (text,) = [e.text for e in proj.load_test_sets()[0].examples if e.external_id == item]
+    assert '"' in text
+    files = proj.error_analysis().export(trained_copy / ".graduate" / "errors")
+    holding = [p for p in files.values() if any(text in cell for row in csv.reader(p.open(newline="")) for cell in row)]
+    assert holding
+
+    report = proj.forget(item=item)
+    assert {f"errors/{p.name}" for p in holding} <= set(report.files_rewritten)
+    for p in holding:
+        assert all(text not in cell for row in csv.reader(p.open(newline="")) for cell in row)
+
+
+def test_forget_and_purge_stop_at_once_while_a_run_works(trained_copy: Path) -> None:
+    """A run at work holds the item's text and would write it back: forget and purge stop at once,
+    naming it, and delete nothing."""
+    import signal
+
+    from graduate.errors import BusyError
+
+    hold = (
+        "import sys, time\nfrom graduate.pipeline.project import Project\n"
+        "with Project.load(sys.argv[1]).exclusive('graduate run'):\n    print('held', flush=True)\n    time.sleep(120)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(trained_copy)], stdout=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proj = Project.load(trained_copy)
+        before = count(proj, examples)
+        with pytest.raises(BusyError, match="graduate run"):
+            proj.forget(item=ITEM)
+        with pytest.raises(BusyError, match="graduate run"):
+            proj.purge()
+        assert count(proj, examples) == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)

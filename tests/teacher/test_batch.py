@@ -348,3 +348,68 @@ def test_status_shows_open_batches_and_what_they_reserve(tiny_project: Path) -> 
     assert result.returncode == 0
     assert "Batch API batches open (submitted)" in result.stdout
     assert f"{report.reserved_usd:.4f} of 5.00" in result.stdout
+
+
+def test_forget_removes_an_open_batchs_input_file_that_holds_the_text(tiny_project: Path) -> None:
+    """Batch input files are JSON written with non-ASCII kept as is: a text with both non-ASCII
+    characters and a quote is spelt there neither raw nor as ensure_ascii JSON."""
+    text = 'Élodie a dit "tu es nul" à tout le monde'
+    with fake_batch_server() as server:
+        proj = setup(tiny_project, server.base_url)
+        with client(proj) as api:
+            batch.submit(proj, [text, "another comment"], client=api)
+    files = list((tiny_project / ".graduate" / "batches").glob("*.jsonl"))
+    spelt = json.dumps(text, ensure_ascii=False)[1:-1]
+    assert any(spelt in f.read_text(encoding="utf-8") for f in files)
+    proj.forget(match=text)
+    left = [f for f in (tiny_project / ".graduate").rglob("*") if f.is_file() and not f.name.startswith("graduate.db")]
+    assert not any(spelt in f.read_text(encoding="utf-8", errors="replace") for f in left)
+
+
+def test_status_and_batch_status_print_a_task_name_and_folder_that_look_like_rich_markup(tmp_path: Path) -> None:
+    import shutil
+
+    project = tmp_path / "[bold]proj"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "tiny", project, ignore=shutil.ignore_patterns(".graduate"))
+    spec_path = project / "graduate.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["task"]["name"] = "tox[/]icity"
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with fake_batch_server() as server:
+        setup(project, server.base_url)
+        assert run_cli("submit", str(project), "--input", str(project / "comments.csv"), "--limit", "3").returncode == 0
+        result = run_cli("status", str(project))
+        assert result.returncode == 0, result.stderr
+        assert "batches of tox[/]icity" in result.stdout
+    status = subprocess.run([sys.executable, "-m", "graduate", "status", str(project)], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert status.returncode == 0, status.stderr
+    assert "tox[/]icity: store" in status.stdout
+
+
+def test_submit_and_collect_stop_at_once_while_another_process_works_on_the_project(tiny_project: Path) -> None:
+    """Two submits at once would plan, upload and create the same lines twice (paid twice): one
+    spender at a time, as `graduate label`."""
+    import signal
+
+    from graduate.errors import BusyError
+
+    hold = (
+        "import sys, time\nfrom graduate.pipeline.project import Project\n"
+        "with Project.load(sys.argv[1]).exclusive('graduate batch submit'):\n    print('held', flush=True)\n    time.sleep(120)\n"
+    )
+    with fake_batch_server() as server:
+        proj = setup(tiny_project, server.base_url)
+        holder = subprocess.Popen([sys.executable, "-c", hold, str(tiny_project)], stdout=subprocess.PIPE, text=True, env=cli_env())
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            with client(proj) as api:
+                with pytest.raises(BusyError, match="graduate batch submit"):
+                    batch.submit(proj, comments(tiny_project, 3), client=api)
+                with pytest.raises(BusyError, match="graduate batch submit"):
+                    batch.collect(proj, client=api)
+            assert server.stats()["creates"] == 0 and batch_rows(tiny_project) == []
+        finally:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=30)
+        with client(proj) as api:
+            assert len(batch.submit(proj, comments(tiny_project, 3), client=api).sent) == 1  # the lock went with its process

@@ -118,7 +118,7 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
     if not views:
         console.print(escape(f"no batches yet: `graduate batch submit {project}` sends the first"))
         return
-    _status_table(f"batches of {proj.spec.task.name}", views)
+    _status_table(escape(f"batches of {proj.spec.task.name}"), views)
     for v in views:
         if v.row.error:
             err_console.print(escape(f"batch {v.row.uid}: {v.row.error}"), highlight=False)
@@ -142,7 +142,7 @@ def collect(
         return
     failed_lines = 0
     for c in done:
-        t = count_table(f"batch {c.uid} ({c.remote_status})")
+        t = count_table(escape(f"batch {c.uid} ({c.remote_status})"))
         for name, key in [("answered", "ok"), ("failed (sent again by the next submit)", "error"), ("unsent (sent again by the next submit)", "unsent"),
                           ("lines matching no pending line (ignored)", "unmatched"), ("malformed lines (ignored)", "malformed")]:
             t.add_row(name, str(c.counts.get(key, 0)))

@@ -54,7 +54,7 @@ def label(
         if p.label is not None:
             counts[p.label] = counts.get(p.label, 0) + 1
 
-    t = count_table(f"{input.name}: {len(items)} rows ({len(report.skipped)} skipped)")
+    t = count_table(escape(f"{input.name}: {len(items)} rows ({len(report.skipped)} skipped)"))
     for name, value in [
         ("distinct requests", stats.distinct),
         ("answered from the call log (not sent)", stats.cached),

@@ -15,6 +15,15 @@ from graduate.errors import NotReadyError
 app = typer.Typer(help="Tracked runs: every train and evaluate, with config, data and code versions, seed and metrics.", no_args_is_help=True)
 
 
+def _number(value: float) -> str:
+    """Four decimals, or four significant digits below 0.001 (a cost per item is 0.0000019, not 0.0000)."""
+    if value == 0 or abs(value) >= 1e-3 or value != value:
+        return f"{value:.4f}"
+    import numpy as np
+
+    return np.format_float_positional(value, precision=4, unique=False, fractional=False, trim="-")
+
+
 def _short(value: object, width: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return escape(text if len(text) <= width else text[: width - 1] + "…")
@@ -28,9 +37,12 @@ def list_runs(
     mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the listed finished runs to this MLflow tracking URI."),
 ) -> None:
     """Runs, oldest first: id, kind, name, status, seed, data hash, fit time, validation score (what picks the best student)."""
+    from graduate.errors import SpecError
     from graduate.pipeline.project import Project
     from graduate.store.runs import get_runs
 
+    if kind is not None and kind not in ("train", "evaluate"):
+        raise SpecError(f"run kind {kind!r} is not train or evaluate", field="--kind")
     proj = Project.load(project)
     rows = get_runs(proj.engine, kind=kind, root=proj.root)[-last:]
     t = Table(title=f"{len(rows)} runs", title_justify="left")
@@ -65,7 +77,10 @@ def show(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
-    r = find_run(proj.engine, run, root=proj.root)
+    notes: list[str] = []
+    r = find_run(proj.engine, run, root=proj.root, notes=notes)
+    for note in notes:
+        console.print(escape(note), highlight=False)
     console.print(f"[bold]{escape(r.name)}[/] " + escape(f"{r.id} ({r.kind}, {r.status}) started {r.started_at} finished {r.finished_at}"), highlight=False)
     if r.error:
         console.print(f"[red]error:[/] {escape(r.error)}", highlight=False)
@@ -82,7 +97,7 @@ def show(
     t.add_column("key", overflow="fold")
     t.add_column("value", justify="right", overflow="fold")
     for k, v in run_metrics(r).items():
-        t.add_row(escape(k), f"{v:.4f}" if isinstance(v, float) else _short(v, 100))
+        t.add_row(escape(k), _number(v) if isinstance(v, float) else _short(v, 100))
     console.print(t)
 
 
@@ -111,8 +126,8 @@ def compare(
     t.add_column(ra.id[:8], justify="right", overflow="fold")
     t.add_column(rb.id[:8], justify="right", overflow="fold")
     for d in diffs:
-        fa = f"{d.a:.4f}" if isinstance(d.a, float) else _short(d.a, 50)
-        fb = f"{d.b:.4f}" if isinstance(d.b, float) else _short(d.b, 50)
+        fa = _number(d.a) if isinstance(d.a, float) else _short(d.a, 50)
+        fb = _number(d.b) if isinstance(d.b, float) else _short(d.b, 50)
         t.add_row(escape(d.section), escape(d.key), fa, fb)
     console.print(t)
     if not diffs:

@@ -276,7 +276,13 @@ def assess(
             bias["labels"] = list(labels)
         bias["teacher"] = pair_figures(spec.teacher.labeller)
         answered = (bias["teacher"] or {}).get("pairs", 0)
-        if answered < min(len(orig.examples), len(pert.examples)) / 2:
+        if not {ex.external_id for ex in orig.examples} & {ex.external_id for ex in pert.examples}:
+            # shown where the teacher's note is: no one is measured, and the fix is in the data
+            bias["teacher_note"] = (
+                f"{pair.original} and {pair.perturbed} share no item id, so no pair is measured (a pair is the same id in both sets); "
+                "give both data sources the same id_column values"
+            )
+        elif answered < min(len(orig.examples), len(pert.examples)) / 2:
             bias["teacher_note"] = (
                 f"the teacher ({spec.teacher.model}) has recorded answers on only {answered} of the pairs of {pair.original} / "
                 f"{pair.perturbed}, so its own bias is not measured here; label the sets with `graduate label` to compare"

@@ -46,8 +46,8 @@ def _fmt(x: float) -> str:
 
 def judge(gate: Gate, lookup: Lookup, *, best_student: str, quality_sets: list[str]) -> list[GateResult]:
     """Judge a gate on the figures ``lookup`` gives: one result per test set it applies to."""
-    students = {o.student for o in gate.operands() if o.subject == "student"}
-    judged = next((s for s in students if s is not None), best_student)
+    # the first student the gate names, left to right (a set's order would change from run to run)
+    judged = next((o.student for o in gate.operands() if o.subject == "student" and o.student is not None), best_student)
     if gate.scope == "test":
         sets: list[str | None] = [gate.test_set] if gate.test_set else list(quality_sets)
     else:

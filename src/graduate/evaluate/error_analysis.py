@@ -50,6 +50,7 @@ from typing import Any, Sequence
 
 from sqlalchemy import Engine
 
+from graduate.errors import InputDataError
 from graduate.evaluate.cost import format_usd_per_1k
 from graduate.evaluate.assessment import load_predictions
 from graduate.evaluate.evaluation import student_predictor
@@ -86,6 +87,10 @@ class ErrorAnalysis:
 
     def export(self, directory: Path) -> dict[str, Path]:
         """One review-queue CSV per group (empty groups too, so a reviewer sees they are empty)."""
+        blocker = next((p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            what = "is a file" if blocker == directory else f"{blocker} is a file"
+            raise InputDataError(f"{what}, not a folder; give a folder for the review CSVs", path=directory)
         directory.mkdir(parents=True, exist_ok=True)
         cols = review_columns(self.labels)
         out = {}

@@ -36,6 +36,7 @@ def classification_metrics(
         negative = next(lab for lab in labels if lab != positive)
         tn, fp, fn, tp = confusion_matrix(gold, pred, labels=[negative, positive]).ravel()
         out["tpr"] = float(tp / (tp + fn)) if tp + fn else None
+        out["recall"] = out["tpr"]  # the same rate: without a positive item, not measured (not 0)
         out["fpr"] = float(fp / (fp + tn)) if fp + tn else None
         y = np.array([g == positive for g in gold], dtype=int)
         s = scores[:, labels.index(positive)] if scores is not None else np.array([q == positive for q in pred], dtype=float)

@@ -57,6 +57,9 @@ def multi_label_metrics(
     out["labels_never_in_gold"] = [lab for lab in labels if per[lab]["support"] == 0]
     out["ci"] = _intervals(gold, pred, resamples=resamples, level=level, seed=seed) if n > 1 and resamples > 0 else {}
     out["ci_level"] = level
+    for name in ("micro_f1", "exact_match"):  # as accuracy_ci_low/high: what a gate names
+        ci = out["ci"].get(name)
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (ci[0], ci[1]) if ci else (None, None)
     return out
 
 

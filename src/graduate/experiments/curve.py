@@ -131,6 +131,8 @@ def learning_curve(
     progress = progress or no_progress
     if not seeds:
         raise SpecError("give at least one seed, e.g. --seeds 3", field="--seeds")
+    # A share or seed given twice is the same run: counted twice it would pass for another seed.
+    fractions, seeds = sorted(set(fractions)), list(dict.fromkeys(seeds))
     spec = project.spec
     names = [t.name for t in spec.test_sets]
     if test_set is not None and test_set not in names:
@@ -156,7 +158,7 @@ def learning_curve(
     total = len(fractions) * len(seeds)
     with evaluation_run(project, f"curve:{kind}", dataset.content_hash) as board:
         target = test_set or (board.quality_sets[0] if board.quality_sets else board.tests[0].name)
-        for f in sorted(fractions):
+        for f in fractions:
             for seed in seeds:
                 progress("learning curve", len(runs), total)
                 sub = subsample(dataset, f, seed)

@@ -103,7 +103,7 @@ def ladder_gates(project: "Project", given: list[str] | None) -> tuple[list[Gate
         for text in given:
             try:
                 gate = parse_gate(text)
-                check_gate(gate, test_sets=purposes, students=[s.label for s in spec.students], has_bias_pair=False, labels=list(spec.task.labels))
+                check_gate(gate, test_sets=purposes, students=[s.label for s in spec.students], has_bias_pair=False, labels=list(spec.task.labels), multi_label=spec.task.multi_label)
             except (GateSyntaxError, ValueError) as exc:
                 raise SpecError(str(exc), field="--until") from None
             gates.append(gate)
@@ -141,7 +141,7 @@ def ladder_rungs(project: "Project", kinds: list[str] | None) -> tuple[list[Stud
         left_out = [k for k in chosen if student_class(k).needs_accelerator]
         chosen = [k for k in chosen if k not in left_out]
     by_kind = {s.kind: s for s in project.spec.students}
-    order = sorted(chosen, key=LADDER.index)
+    order = sorted(set(chosen), key=LADDER.index)  # a kind named twice is one rung
     return [by_kind.get(k) or StudentSpec(kind=k) for k in order], left_out
 
 

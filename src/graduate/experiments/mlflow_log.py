@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import socket
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +20,13 @@ from graduate.experiments.compare import flatten, run_config, run_metrics
 from graduate.store.runs import RunRow
 
 MAX_PARAM_CHARS = 500  # MLflow's limit on a param value (older servers); longer values are cut
+# MLflow refuses other characters in param and metric names; test set and label names may hold them.
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def _name(key: str) -> str:
+    """A param or metric name MLflow takes: brackets and other refused characters become _."""
+    return _NOT_IN_NAME.sub("_", key.replace("[", "_").replace("]", ""))[:250]
 
 
 def log_runs(uri: str, experiment: str, runs: Sequence[RunRow], *, artifacts: bool = True, max_artifact_mb: float = 200.0) -> list[str]:
@@ -62,9 +70,11 @@ def _log(uri: str, experiment: str, runs: Sequence[RunRow], *, artifacts: bool, 
     out = []
     for run in runs:
         found = client.search_runs([exp_id], filter_string=f"tags.`graduate.run_id` = '{run.id}'", max_results=1)
-        if found:
+        if found and found[0].info.status != "RUNNING":
             out.append(found[0].info.run_id)
             continue
+        if found:  # logging it stopped midway (an error, a kill): log it again, whole
+            client.delete_run(found[0].info.run_id)
         tags = {
             "graduate.run_id": run.id,
             "graduate.kind": run.kind,
@@ -76,12 +86,15 @@ def _log(uri: str, experiment: str, runs: Sequence[RunRow], *, artifacts: bool, 
         mrun = client.create_run(exp_id, tags=tags, start_time=int(run.started_at.timestamp() * 1000) if run.started_at else None)
         rid = mrun.info.run_id
         config = {k: v for k, v in flatten(run_config(run)).items() if not k.startswith("spec.")}
+        params: dict[str, str] = {}
         for key, value in sorted(config.items()):
-            client.log_param(rid, key[:250], str(value)[:MAX_PARAM_CHARS])
+            params.setdefault(_name(key), str(value)[:MAX_PARAM_CHARS])  # two keys one name: MLflow refuses a param changed
+        for key, value in params.items():
+            client.log_param(rid, key, value)
         for key, value in sorted(run_metrics(run).items()):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 continue
-            client.log_metric(rid, key.replace("[", "_").replace("]", "")[:250], float(value))
+            client.log_metric(rid, _name(key), float(value))
         if artifacts and run.artifact_dir:
             directory = Path(run.artifact_dir)
             run_json = directory.parent / "run.json"

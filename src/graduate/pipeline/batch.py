@@ -117,14 +117,16 @@ def _client(project: "Project", client: BatchClient | None) -> BatchClient:
 # -- submit ------------------------------------------------------------------------------------
 def submit(project: "Project", texts: list[str], *, client: BatchClient | None = None, progress: ProgressFn = no_progress) -> SubmitReport:
     """Plan ``texts`` into batches and send every batch not yet sent (this run's and any an earlier,
-    interrupted run left planned or uploaded)."""
-    report = plan(project, texts, progress=progress)
-    api = _client(project, client)
-    try:
-        report.sent = send_open(project, api, progress=progress)
-    finally:
-        if client is None:
-            api.close()
+    interrupted run left planned or uploaded). One spender at a time: two submits at once would
+    plan, upload and create the same lines twice (paid twice)."""
+    with project.exclusive("graduate batch submit"):
+        report = plan(project, texts, progress=progress)
+        api = _client(project, client)
+        try:
+            report.sent = send_open(project, api, progress=progress)
+        finally:
+            if client is None:
+                api.close()
     return report
 
 
@@ -313,15 +315,16 @@ def collect(
     try:
         while True:
             running = []
-            for b in list_batches(project.engine, open_only=True):
-                if b.state != "submitted":
-                    running.append(BatchView(b, None))
-                    continue
-                view = _refresh(project, api, b)
-                if view.remote is not None and view.remote.done:
-                    done.append(_collect_one(project, api, view.row, view.remote, progress))
-                else:
-                    running.append(view)
+            with project.exclusive("graduate batch collect"):  # not while it sleeps; a second collect would store the lines twice
+                for b in list_batches(project.engine, open_only=True):
+                    if b.state != "submitted":
+                        running.append(BatchView(b, None))
+                        continue
+                    view = _refresh(project, api, b)
+                    if view.remote is not None and view.remote.done:
+                        done.append(_collect_one(project, api, view.row, view.remote, progress))
+                    else:
+                        running.append(view)
             if not wait or not any(v.row.state == "submitted" for v in running):
                 return done, running
             (sleep or time.sleep)(project.spec.teacher.batch.poll_s)

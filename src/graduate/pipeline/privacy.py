@@ -52,7 +52,7 @@ def _scrub_files(workdir: Path, fragments: list[str], database: set[Path]) -> tu
             body = path.read_text(encoding="utf-8", errors="surrogateescape")
         except OSError:
             continue
-        variants = {v for f in fragments for v in (f, _escaped_json(f), _escaped_html(f)) if v}
+        variants = {v for f in fragments for v in (f, *_escaped_json(f), *_escaped_html(f), _escaped_csv(f)) if v}
         if not any(v in body for v in variants):
             continue
         rel = str(path.relative_to(workdir))
@@ -82,16 +82,26 @@ def _drop_records(path: Path, body: str, variants: set[str]) -> str:
     return "".join(line for line in body.splitlines(keepends=True) if not any(v in line for v in variants))
 
 
-def _escaped_json(text: str) -> str:
+def _escaped_json(text: str) -> tuple[str, str]:
+    """The text inside a JSON string, non-ASCII escaped or kept (batch input files keep it)."""
     import json
 
-    return json.dumps(text, ensure_ascii=True)[1:-1]
+    return json.dumps(text, ensure_ascii=True)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]
 
 
-def _escaped_html(text: str) -> str:
+def _escaped_csv(text: str) -> str:
+    """The text inside a quoted CSV cell: its double quotes doubled."""
+    return text.replace('"', '""')
+
+
+def _escaped_html(text: str) -> tuple[str, ...]:
+    """The text as HTML writers escape it: Python's html.escape and Jinja's autoescape (the report)
+    spell quotes differently (&#x27; / &quot; against &#39; / &#34;)."""
     import html
 
-    return html.escape(text)
+    from markupsafe import escape
+
+    return html.escape(text), str(escape(text)), html.escape(text, quote=False)
 
 
 def forget(project: "Project", *, item: str | None = None, match: str | None = None) -> ForgetReport:

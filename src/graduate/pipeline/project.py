@@ -157,10 +157,13 @@ class Project:
 
     # -- privacy --------------------------------------------------------------------------------
     def forget(self, *, item: str | None = None, match: str | None = None) -> privacy.ForgetReport:
-        return privacy.forget(self, item=item, match=match)
+        # One writer: a run at work holds the item's text and would write it back (predictions, files).
+        with self.exclusive("graduate privacy forget"):
+            return privacy.forget(self, item=item, match=match)
 
     def purge(self) -> privacy.PurgeReport:
-        return privacy.purge(self)
+        with self.exclusive("graduate privacy purge"):
+            return privacy.purge(self)
 
     # -- use ------------------------------------------------------------------------------------
     def label(self, texts: list[str], *, progress: Callable[[int], None] | None = None, backend: Any = None):

@@ -28,6 +28,13 @@ def error_analysis(
     if unknown:
         raise NotReadyError(f"test sets {unknown} were not evaluated; evaluated: {sorted(assessment['test_sets'])}")
     tests = [load_test_set(project.engine, known[n]) for n in names]
+    for test in tests:  # the stored predictions pair only with the items and gold they were scored on
+        was = assessment["test_sets"][test.name].get("content_hash")
+        if was is not None and was != test.content_hash:
+            raise NotReadyError(
+                f"test set {test.name!r} changed since the newest evaluation (hash {was[:12]} -> {test.content_hash[:12]}), so who was right "
+                f"there is no longer known; evaluate again: `graduate evaluate {project.root}` (with a new test_sets[].version if the change is meant)"
+            )
     return analyse_errors(project.engine, project.spec, assessment, tests, student=student)
 
 

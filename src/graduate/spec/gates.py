@@ -28,6 +28,11 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 Scope = Literal["test", "serving", "bias"]
+Shape = Literal["binary", "multi_class", "multi_label"]
+EVERY_SHAPE: frozenset[Shape] = frozenset(("binary", "multi_class", "multi_label"))
+SINGLE: frozenset[Shape] = frozenset(("binary", "multi_class"))
+BINARY: frozenset[Shape] = frozenset(("binary",))
+SETS: frozenset[Shape] = frozenset(("multi_label",))
 
 
 @dataclass(frozen=True)
@@ -36,37 +41,38 @@ class MetricInfo:
     higher_is_better: bool
     teacher: bool  # defined for the teacher too (the teacher gives labels, not probabilities)
     description: str
+    shapes: frozenset[Shape] = EVERY_SHAPE  # the task shapes it is measured on (without a [label])
 
 
 METRICS: dict[str, MetricInfo] = {
-    "accuracy": MetricInfo("test", True, True, "share of items whose label matches gold"),
-    "accuracy_ci_low": MetricInfo("test", True, True, "lower end of accuracy's bootstrap confidence interval"),
-    "accuracy_ci_high": MetricInfo("test", True, True, "upper end of accuracy's bootstrap confidence interval"),
-    "precision": MetricInfo("test", True, True, "precision of the positive label (binary) or macro precision"),
-    "recall": MetricInfo("test", True, True, "recall of the positive label (binary) or macro recall"),
-    "f1": MetricInfo("test", True, True, "F1 of the positive label (binary) or macro F1"),
-    "f1_ci_low": MetricInfo("test", True, True, "lower end of F1's bootstrap confidence interval"),
+    "accuracy": MetricInfo("test", True, True, "share of items whose label matches gold", SINGLE),
+    "accuracy_ci_low": MetricInfo("test", True, True, "lower end of accuracy's bootstrap confidence interval", SINGLE),
+    "accuracy_ci_high": MetricInfo("test", True, True, "upper end of accuracy's bootstrap confidence interval", SINGLE),
+    "precision": MetricInfo("test", True, True, "precision of the positive label (binary) or macro precision", SINGLE),
+    "recall": MetricInfo("test", True, True, "recall of the positive label (binary) or macro recall", SINGLE),
+    "f1": MetricInfo("test", True, True, "F1 of the positive label (binary) or macro F1", SINGLE),
+    "f1_ci_low": MetricInfo("test", True, True, "lower end of F1's bootstrap confidence interval", SINGLE),
     "macro_precision": MetricInfo("test", True, True, "unweighted mean of the per-label precisions"),
     "macro_recall": MetricInfo("test", True, True, "unweighted mean of the per-label recalls"),
     "macro_f1": MetricInfo("test", True, True, "unweighted mean of the per-label F1 scores"),
-    "roc_auc": MetricInfo("test", True, True, "ROC-AUC (the teacher's from its hard labels)"),
-    "pr_auc": MetricInfo("test", True, True, "area under the precision-recall curve (average precision)"),
-    "fpr": MetricInfo("test", False, True, "false-positive rate at the operating threshold (binary)"),
-    "tpr": MetricInfo("test", True, True, "true-positive rate at the operating threshold (binary)"),
+    "roc_auc": MetricInfo("test", True, True, "ROC-AUC (the teacher's from its hard labels)", SINGLE),
+    "pr_auc": MetricInfo("test", True, True, "area under the precision-recall curve (average precision)", SINGLE),
+    "fpr": MetricInfo("test", False, True, "false-positive rate at the operating threshold (binary)", BINARY),
+    "tpr": MetricInfo("test", True, True, "true-positive rate at the operating threshold (binary)", BINARY),
     "worst_identity_fpr": MetricInfo(
-        "test", False, True, "binary: the highest FPR over evaluation.identity_terms on one test set (terms with min_slice_size or more non-positive items)"
+        "test", False, True, "binary: the highest FPR over evaluation.identity_terms on one test set (terms with min_slice_size or more non-positive items)", BINARY
     ),
-    "ece": MetricInfo("test", False, False, "expected calibration error of the predicted probabilities"),
-    "brier": MetricInfo("test", False, False, "Brier score of the positive label's probability (binary)"),
+    "ece": MetricInfo("test", False, False, "expected calibration error of the predicted probabilities", SINGLE),
+    "brier": MetricInfo("test", False, False, "Brier score of the positive label's probability (binary)", BINARY),
     "agreement_with_teacher": MetricInfo("test", True, False, "share of items where the student gives the teacher's label"),
-    "kappa_with_teacher": MetricInfo("test", True, False, "Cohen's kappa between student and teacher labels"),
+    "kappa_with_teacher": MetricInfo("test", True, False, "Cohen's kappa between student and teacher labels", SINGLE),
     # multi-label tasks (task.kind multi_label): label sets against gold sets
-    "micro_f1": MetricInfo("test", True, True, "multi-label: F1 over every (item, label) decision"),
-    "micro_f1_ci_low": MetricInfo("test", True, True, "multi-label: lower end of micro-F1's bootstrap confidence interval"),
-    "micro_precision": MetricInfo("test", True, True, "multi-label: precision over every (item, label) decision"),
-    "micro_recall": MetricInfo("test", True, True, "multi-label: recall over every (item, label) decision"),
-    "exact_match": MetricInfo("test", True, True, "multi-label: share of items whose whole label set matches gold"),
-    "hamming_loss": MetricInfo("test", False, True, "multi-label: share of (item, label) decisions that are wrong"),
+    "micro_f1": MetricInfo("test", True, True, "multi-label: F1 over every (item, label) decision", SETS),
+    "micro_f1_ci_low": MetricInfo("test", True, True, "multi-label: lower end of micro-F1's bootstrap confidence interval", SETS),
+    "micro_precision": MetricInfo("test", True, True, "multi-label: precision over every (item, label) decision", SETS),
+    "micro_recall": MetricInfo("test", True, True, "multi-label: recall over every (item, label) decision", SETS),
+    "exact_match": MetricInfo("test", True, True, "multi-label: share of items whose whole label set matches gold", SETS),
+    "hamming_loss": MetricInfo("test", False, True, "multi-label: share of (item, label) decisions that are wrong", SETS),
     "latency_p50_ms": MetricInfo("serving", False, True, "median latency of one single-item prediction, ms"),
     "latency_p95_ms": MetricInfo("serving", False, True, "95th percentile latency of a single-item prediction, ms"),
     "latency_p99_ms": MetricInfo("serving", False, True, "99th percentile latency of a single-item prediction, ms"),
@@ -232,17 +238,32 @@ def parse_gate(text: str) -> Gate:
 
 
 def check_gate(
-    gate: Gate, *, test_sets: dict[str, str], students: list[str], has_bias_pair: bool, labels: list[str] | None = None, multi_label: bool = False
+    gate: Gate,
+    *,
+    test_sets: dict[str, str],
+    students: list[str],
+    has_bias_pair: bool,
+    labels: list[str] | None = None,
+    multi_label: bool = False,
+    has_identity_terms: bool = True,
 ) -> None:
-    """Check a parsed gate against the spec: metrics, test sets, students and labels must exist.
+    """Check a parsed gate against the spec: metrics, test sets, students and labels must exist,
+    and each metric must be one the task's shape measures (with ``labels``).
 
     ``test_sets`` maps each test set name to its purpose (quality | bias). With label sets
     (``multi_label``) a bias figure may name a label too (each label is in turn the positive class).
     """
+    shape: Shape | None = "multi_label" if multi_label else None if labels is None else "binary" if len(labels) == 2 else "multi_class"
     for o in gate.operands():
         info = METRICS.get(o.metric)
         if info is None:
             raise ValueError(f"{gate.text!r}: unknown metric {o.metric!r}; known metrics: {sorted(METRICS)}")
+        if shape is not None and o.label is None and shape not in info.shapes:
+            what = {"binary": "a task with two labels", "multi_class": "a task with more than two labels", "multi_label": "a multi-label task"}[shape]
+            also = f"; per label: {o.metric}[LABEL]" if o.metric in PER_LABEL_METRICS else ""
+            raise ValueError(f"{gate.text!r}: {o.metric} is not measured on {what}; its metrics: {sorted(m for m, i in METRICS.items() if shape in i.shapes)}{also}")
+        if o.metric == "worst_identity_fpr" and not has_identity_terms:
+            raise ValueError(f"{gate.text!r}: worst_identity_fpr needs evaluation.identity_terms (or evaluation.bias_pair, which brings the default terms)")
         if o.label is not None:
             if o.metric not in PER_LABEL_METRICS and not (multi_label and info.scope == "bias"):
                 also = "; bias figures take a label on multi-label tasks" if info.scope == "bias" else ""

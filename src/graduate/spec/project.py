@@ -159,7 +159,10 @@ class ProjectSpec(_Model):
         for i, text in enumerate(self.gates):
             try:
                 gate = parse_gate(text)
-                check_gate(gate, test_sets=purposes, students=[s.label for s in self.students], has_bias_pair=pair is not None, labels=list(self.task.labels), multi_label=self.task.multi_label)
+                check_gate(
+                    gate, test_sets=purposes, students=[s.label for s in self.students], has_bias_pair=pair is not None, labels=list(self.task.labels),
+                    multi_label=self.task.multi_label, has_identity_terms=bool(self.evaluation.identity_terms),
+                )
             except ValueError as exc:
                 raise ValueError(f"gates[{i}]: {exc}") from None
             gates.append(gate)
