@@ -21,7 +21,9 @@ Each message says what failed, where, and what to do about it, on one line.
 from __future__ import annotations
 
 import errno
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, TextIO
 
 
 class GraduateError(Exception):
@@ -88,6 +90,25 @@ def check_output_file(path: Path | str) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputDataError(f"cannot create its folder ({exc.strerror}); write the output elsewhere", path=p) from None
+
+
+@contextmanager
+def written_whole(path: Path | str, *, newline: str | None = None) -> Iterator[TextIO]:
+    """Open ``path`` for writing through a temporary file of its own beside it, renamed over
+    ``path`` when the block ends: a reader never sees half a file, and two writers at once each
+    leave a whole one (the last wins). The temporary file is removed if the block fails."""
+    import os
+    import tempfile
+
+    p = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+            yield f
+        os.replace(name, p)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 class StoreError(GraduateError):

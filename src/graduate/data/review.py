@@ -39,7 +39,7 @@ from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Engine, select, update
 
-from graduate.errors import InputDataError
+from graduate.errors import InputDataError, written_whole
 from graduate.store.db import now
 from graduate.store.schema import examples as examples_table
 from graduate.store.schema import label_changes
@@ -223,7 +223,7 @@ def write_queue(path: Path, rows: Sequence[dict[str, Any]], labels: Sequence[str
     the review columns (e.g. select's uncertainty), which import ignores."""
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = review_columns(list(labels)) + list(extra)
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with written_whole(path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in rows:

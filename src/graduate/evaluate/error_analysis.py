@@ -50,7 +50,7 @@ from typing import Any, Sequence
 
 from sqlalchemy import Engine
 
-from graduate.errors import InputDataError
+from graduate.errors import InputDataError, written_whole
 from graduate.evaluate.cost import format_usd_per_1k
 from graduate.evaluate.assessment import load_predictions
 from graduate.evaluate.evaluation import student_predictor
@@ -96,7 +96,7 @@ class ErrorAnalysis:
         out = {}
         for g in GROUPS:
             path = directory / f"{g}.csv"
-            with path.open("w", newline="", encoding="utf-8") as f:
+            with written_whole(path, newline="") as f:  # whole or not at all, even with two `errors` at once
                 w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
                 w.writeheader()
                 for r in self.group(g):

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from graduate.errors import check_output_file
+from graduate.errors import check_output_file, written_whole
 from graduate.store.lineage import before_after, made_items
 from graduate.store.runs import get_runs
 from graduate.evaluate.before_after import slice_changes
@@ -459,7 +459,6 @@ def write_report(
 ) -> Path:
     check_output_file(path)
     html = render_report(build_context(spec, root, engine, assessment, summary, errors))
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    with written_whole(path) as f:  # a temporary file of its own: a report and a run at once each write a whole one
+        f.write(html)
     return path
