@@ -26,6 +26,31 @@ def test_spec_help_keeps_bracketed_words_and_wraps_instead_of_cutting():
     assert narrow.returncode == 0 and "…" not in narrow.stdout  # folded, never cut
 
 
+def test_no_help_text_loses_a_bracketed_word_to_rich_markup():
+    """Typer renders --help as Rich markup: `'graduate[ray]'` in a help text printed as `'graduate'`."""
+    import inspect
+
+    import typer
+    from rich.text import Text
+
+    from graduate.cli.app import app
+
+    def walk(cmd, path):
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    lost = []
+    for path, cmd in walk(typer.main.get_command(app), ["graduate"]):
+        for text in [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]:
+            text = inspect.cleandoc(text)
+            if Text.from_markup(text).plain != text.replace("\\[", "["):
+                lost.append(f"{' '.join(path)}: {text}")
+    assert not lost, lost
+    for command in ("label", "predict"):
+        assert "pip install 'graduate[ray]'" in graduate(command, "--help", columns=400).stdout
+
+
 def test_a_missing_api_key_is_one_line_before_anything_is_sent(tmp_path):
     project = tmp_path / "p"
     assert graduate("init", str(project)).returncode == 0
