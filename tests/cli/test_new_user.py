@@ -51,6 +51,16 @@ def test_no_help_text_loses_a_bracketed_word_to_rich_markup():
         assert "pip install 'graduate[ray]'" in graduate(command, "--help", columns=400).stdout
 
 
+def test_students_list_names_the_kinds_that_take_label_sets_themselves():
+    from graduate.students.registry import LADDER, student_class
+
+    out = " ".join(graduate("students", "list", columns=300).stdout.split())
+    themselves = [k for k in LADDER if student_class(k).takes_multi_label]
+    per_label = [k for k in LADDER if not student_class(k).takes_multi_label]
+    assert len(themselves) > 1 and per_label  # the line used to name the encoder alone
+    assert f"multi-label tasks: {', '.join(themselves)} take label sets themselves; {', '.join(per_label)} is trained once per label (one-vs-rest)" in out, out
+
+
 def test_a_missing_api_key_is_one_line_before_anything_is_sent(tmp_path):
     project = tmp_path / "p"
     assert graduate("init", str(project)).returncode == 0
