@@ -61,6 +61,23 @@ def test_students_list_names_the_kinds_that_take_label_sets_themselves():
     assert f"multi-label tasks: {', '.join(themselves)} take label sets themselves; {', '.join(per_label)} is trained once per label (one-vs-rest)" in out, out
 
 
+def test_types_in_students_show_and_spec_help_read_as_written_not_as_pydantic_internals():
+    from graduate.students.params import describe
+    from graduate.spec.base import type_name
+    from graduate.spec.teacher import TermsSpec
+    from graduate.students.registry import STUDENTS, student_class
+
+    types = {f"{kind}.{name}": type_ for kind in STUDENTS for name, type_, _, _ in describe(student_class(kind).Params)}
+    assert types["encoder.epochs"] == "float > 0 | Literal['auto']"  # was Union[Annotated[float, FieldInfo(...)], ...]
+    assert types["tfidf-logreg.class_weight"] == "Literal['balanced'] | dict[str, float] | None"
+    assert type_name(TermsSpec.model_fields["train_allowed"].annotation) == "bool | Literal['unknown']"
+    shown = graduate("students", "show", "encoder", columns=400).stdout
+    spec_help = graduate("spec-help", columns=400).stdout
+    assert "epochs" in shown and "train_allowed" in spec_help
+    for text in (*types.values(), shown, spec_help):
+        assert not any(junk in text for junk in ("Union[", "Annotated[", "FieldInfo", "typing.", "graduate.spec.", "graduate.students.")), text
+
+
 def test_a_missing_api_key_is_one_line_before_anything_is_sent(tmp_path):
     project = tmp_path / "p"
     assert graduate("init", str(project)).returncode == 0
