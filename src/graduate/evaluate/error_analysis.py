@@ -254,26 +254,28 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
     teacher = spec.teacher.model
     pos = spec.task.positive
     binary = len(spec.task.labels) == 2
+    # Label sets have no accuracy: their headline figure is micro-F1, as in the results table.
+    multi = spec.task.kind == "multi_label"
+    key = "micro_f1" if multi else "accuracy"
+    fmt = (lambda x: f"{x:.3f}") if multi else _pct
     out: list[str] = []
     for ts in analysis.test_sets:
         figs = assessment["test_sets"].get(ts) or {}
         s = (figs.get("students") or {}).get(name) or {}
         t = figs.get("teacher") or {}
         c = analysis.counts.get(ts, {})
-        if s.get("accuracy") is None:
+        if s.get(key) is None:
             continue
-        ci = s.get("ci", {}).get("accuracy")
-        ci_text = f" (95% interval {_pct(ci[0])}–{_pct(ci[1])})" if ci else ""
-        if t.get("accuracy") is not None and t.get("answered"):
-            diff = 100 * (s["accuracy"] - t["accuracy"])
+        ci = s.get("ci", {}).get(key)
+        ci_text = f" (95% interval {fmt(ci[0])}–{fmt(ci[1])})" if ci else ""
+        head = f"On {ts} ({figs.get('n')} items) {name} " + (f"reaches micro-F1 {fmt(s[key])}" if multi else f"is right on {fmt(s[key])}") + ci_text
+        if t.get(key) is not None and t.get("answered"):
+            diff = 100 * (s[key] - t[key])
             rel = "lower than" if diff < 0 else ("higher than" if diff > 0 else "the same as")
-            out.append(
-                f"On {ts} ({figs.get('n')} items) {name} is right on {_pct(s['accuracy'])}{ci_text}; "
-                f"the teacher ({teacher}) on {_pct(t['accuracy'])} of the {t['answered']} it answered: "
-                f"{abs(diff):.1f} points {rel} the teacher."
-            )
+            teacher_fig = f"{fmt(t[key])} on the {t['answered']} it answered" if multi else f"on {fmt(t[key])} of the {t['answered']} it answered"
+            out.append(f"{head}; the teacher ({teacher}) {teacher_fig}: {abs(diff):.1f} points {rel} the teacher.")
         else:
-            out.append(f"On {ts} ({figs.get('n')} items) {name} is right on {_pct(s['accuracy'])}{ci_text}; the teacher has no answers there to compare with.")
+            out.append(f"{head}; the teacher has no answers there to compare with.")
         if binary and s.get("recall") is not None and t.get("recall") is not None and t.get("answered"):
             out.append(
                 f"  It finds {_pct(s['recall'])} of the items gold marks '{pos}' (teacher: {_pct(t['recall'])}) and wrongly marks "
