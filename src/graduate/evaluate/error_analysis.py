@@ -334,7 +334,8 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
     if serving.get("cost_per_1k") is not None and tserv.get("cost_per_1k"):
         ratio = tserv["cost_per_1k"] / serving["cost_per_1k"] if serving["cost_per_1k"] else None
         out.append(
-            f"In exchange it answers in {serving['latency_p50_ms']:.2f} ms (p99 {serving['latency_p99_ms']:.2f} ms) on one CPU core and costs "
+            # Wall clock on this machine, every core available (the encoder uses them all for one item).
+            f"In exchange it answers one item in {serving['latency_p50_ms']:.2f} ms (p99 {serving['latency_p99_ms']:.2f} ms) on this machine and costs "
             f"{_per_1k(serving['cost_per_1k'])} vs the teacher's {_per_1k(tserv['cost_per_1k'], bool(tserv.get('cost_estimated')))}"
             + (f": about {ratio:,.0f} times less." if ratio else ".")
         )
