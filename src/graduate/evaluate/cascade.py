@@ -421,10 +421,12 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
     if not calibration and (by_set.get(VALIDATION_SET) or {}).get("student"):
         calibration = {VALIDATION_SET}  # no calibration set: the items held out of training to pick the student
     guarantee = _guarantee(spec, by_set, sorted(calibration)) if calibration else None
+    # The bias sets measure the student, they are not traffic to route: the teacher saw few of them.
+    bias_sets = {t.name for t in spec.test_sets if t.purpose == "bias"}
     plans = []
     for test_set, entry in sorted(by_set.items()):
         items = sorted(entry["student"])
-        if not items or test_set == VALIDATION_SET:
+        if not items or test_set == VALIDATION_SET or test_set in bias_sets:
             continue
         s_lab = [entry["student"][i][0] for i in items]
         t_lab = [entry["teacher"].get(i) for i in items]
