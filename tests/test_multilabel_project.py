@@ -135,6 +135,16 @@ def test_mfrc_runs_end_to_end_and_predicts_label_sets(trained_mfrc: tuple[Path, 
         os.environ.pop("GRADUATE_API_KEYS", None)
 
 
+def test_the_limitations_compare_student_and_teacher_by_micro_f1(trained_mfrc: tuple[Path, dict]) -> None:
+    # Label sets have no accuracy: the limitations said only what the student costs, never how it falls short.
+    project, summary = trained_mfrc
+    student, teacher = summary["test_sets"]["test"]["students"]["tfidf-logreg"], summary["test_sets"]["test"]["teacher"]
+    first = Project.load(project).error_analysis().limitations[0]
+    points = abs(100 * (student["micro_f1"] - teacher["micro_f1"]))
+    assert first.startswith(f"On test (564 items) tfidf-logreg reaches micro-F1 {student['micro_f1']:.3f} (95% interval "), first
+    assert f"the teacher (ft:gpt-3.5-turbo-0613:mfrc-tuned) {teacher['micro_f1']:.3f} on the 564 it answered: {points:.1f} points lower than the teacher." in first
+
+
 def test_a_learning_curve_plots_micro_f1(tmp_path: Path) -> None:
     from graduate.experiments.curve import learning_curve
 

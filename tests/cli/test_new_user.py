@@ -26,6 +26,58 @@ def test_spec_help_keeps_bracketed_words_and_wraps_instead_of_cutting():
     assert narrow.returncode == 0 and "…" not in narrow.stdout  # folded, never cut
 
 
+def test_no_help_text_loses_a_bracketed_word_to_rich_markup():
+    """Typer renders --help as Rich markup: `'graduate[ray]'` in a help text printed as `'graduate'`."""
+    import inspect
+
+    import typer
+    from rich.text import Text
+
+    from graduate.cli.app import app
+
+    def walk(cmd, path):
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    lost = []
+    for path, cmd in walk(typer.main.get_command(app), ["graduate"]):
+        for text in [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]:
+            text = inspect.cleandoc(text)
+            if Text.from_markup(text).plain != text.replace("\\[", "["):
+                lost.append(f"{' '.join(path)}: {text}")
+    assert not lost, lost
+    for command in ("label", "predict"):
+        assert "pip install 'graduate[ray]'" in graduate(command, "--help", columns=400).stdout
+
+
+def test_students_list_names_the_kinds_that_take_label_sets_themselves():
+    from graduate.students.registry import LADDER, student_class
+
+    out = " ".join(graduate("students", "list", columns=300).stdout.split())
+    themselves = [k for k in LADDER if student_class(k).takes_multi_label]
+    per_label = [k for k in LADDER if not student_class(k).takes_multi_label]
+    assert len(themselves) > 1 and per_label  # the line used to name the encoder alone
+    assert f"multi-label tasks: {', '.join(themselves)} take label sets themselves; {', '.join(per_label)} is trained once per label (one-vs-rest)" in out, out
+
+
+def test_types_in_students_show_and_spec_help_read_as_written_not_as_pydantic_internals():
+    from graduate.students.params import describe
+    from graduate.spec.base import type_name
+    from graduate.spec.teacher import TermsSpec
+    from graduate.students.registry import STUDENTS, student_class
+
+    types = {f"{kind}.{name}": type_ for kind in STUDENTS for name, type_, _, _ in describe(student_class(kind).Params)}
+    assert types["encoder.epochs"] == "float > 0 | Literal['auto']"  # was Union[Annotated[float, FieldInfo(...)], ...]
+    assert types["tfidf-logreg.class_weight"] == "Literal['balanced'] | dict[str, float] | None"
+    assert type_name(TermsSpec.model_fields["train_allowed"].annotation) == "bool | Literal['unknown']"
+    shown = graduate("students", "show", "encoder", columns=400).stdout
+    spec_help = graduate("spec-help", columns=400).stdout
+    assert "epochs" in shown and "train_allowed" in spec_help
+    for text in (*types.values(), shown, spec_help):
+        assert not any(junk in text for junk in ("Union[", "Annotated[", "FieldInfo", "typing.", "graduate.spec.", "graduate.students.")), text
+
+
 def test_a_missing_api_key_is_one_line_before_anything_is_sent(tmp_path):
     project = tmp_path / "p"
     assert graduate("init", str(project)).returncode == 0

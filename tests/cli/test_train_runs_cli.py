@@ -120,6 +120,21 @@ def test_mlflow_takes_any_test_set_name_and_logs_a_half_logged_run_again(tiny_pr
     assert logged.data.metrics["test.test.balanced _2020_.accuracy"] == pytest.approx(0.4878, abs=1e-4)
 
 
+def test_an_unreachable_mlflow_uri_stops_train_and_curve_before_they_train(tiny_project):
+    import socket
+
+    from graduate.pipeline.project import Project
+    from graduate.store.runs import get_runs
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{s.getsockname()[1]}"
+    for args in (["train", str(tiny_project), "--student", "majority"], ["curve", str(tiny_project), "--fractions", "50,100", "--seeds", "1"]):
+        result = runner.invoke(app, [*args, "--mlflow", uri])
+        assert isinstance(result.exception, NotReadyError) and f"cannot reach MLflow at '{uri}'" in str(result.exception)
+    assert get_runs(Project.load(tiny_project).engine) == []  # nothing trained only to fail at the end
+
+
 def test_train_needs_ladder_or_student(tiny_project):
     result = runner.invoke(app, ["train", str(tiny_project)])
     assert result.exit_code != 0

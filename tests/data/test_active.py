@@ -231,3 +231,16 @@ def test_a_filled_in_queue_not_imported_yet_is_not_written_over(trained_copy: Pa
     third = graduate("select", str(trained_copy), "--budget", "5", "--source", "unlabelled")
     assert third.returncode == 0, third.stderr
     assert queue.read_bytes() != before
+
+
+def test_select_says_when_the_chosen_items_carry_none_of_train_tags(trained_copy: Path) -> None:
+    # The same source but tags train.tags leaves out: the labels never reach training, and only
+    # another source was ever named.
+    add_unlabelled(trained_copy, 30)
+    spec = yaml.safe_load((trained_copy / "graduate.yaml").read_text())
+    spec["train"] = {"source": "unlabelled", "tags": ["train*"]}
+    (trained_copy / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = graduate("select", str(trained_copy), "--budget", "5", "--tags", "*")
+    assert result.returncode == 0, result.stderr
+    flat = " ".join(result.stdout.split())
+    assert "5 of these items carry none of train.tags ['train*']: their labels (teacher or reviewer) reach training once train.tags take them in" in flat, flat

@@ -126,6 +126,9 @@ def test_error_groups_add_up_and_export_the_review_queue(evaluated_project, tmp_
     # the limitations name the figures in plain words
     text = " ".join(analysis.limitations)
     assert f"{100 * s_acc:.1f}%" in text and "points" in text and "identity terms" in text
+    # latency is timed on the whole machine (an encoder uses every core), not on one core
+    assert f"answers one item in {a['serving']['students']['tfidf-logreg']['latency_p50_ms']:.2f} ms" in text and "on this machine" in text
+    assert "one CPU core" not in text
 
     with pytest.raises(NotReadyError, match="no evaluated student 'bert'"):
         proj.error_analysis(student="bert")

@@ -133,3 +133,13 @@ def test_serve_plan_for_a_student_only_all_teacher_rescues_and_its_bad_flags(tra
     ):
         out = plan(*flags)
         assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1, (flags, out.stderr)
+
+
+def test_serve_plan_plans_on_the_quality_sets_not_the_bias_ones(evaluated_project):
+    # The bias pair is not traffic to route: the teacher was asked about a handful of its comments,
+    # so a plan there suggested thresholds from a few items ("relative_accuracy 1.0000 on 4 items").
+    project, _ = evaluated_project
+    proj = Project.load(project)
+    assert {t.name for t in proj.spec.test_sets if t.purpose == "bias"} == {"bias.original", "bias.fuzzed"}
+    plans = plan_cascade(proj, write=False)
+    assert [p.test_set for p in plans] == ["test.balanced"]

@@ -80,6 +80,12 @@ def test_run_holds_out_a_validation_split_and_picks_on_it(tiny_project: Path) ->
 
     # `graduate evaluate` (no training) picks the same student from the stored validation scores
     assert proj.evaluate()["best_student"] == best
+    # and serve-plan after it still chooses on the held-out split the run stored for that student
+    # (it fell back to picking on the test sets, without a guarantee)
+    again = plan_cascade(proj, write=False)
+    assert again[0].guarantee is not None and again[0].guarantee.calibration_set == VALIDATION_SET
+    assert (again[0].guarantee.threshold, again[0].guarantee.n) == (g.threshold, g.n)
+    assert any("validation split held out of training" in n for n in again[0].notes)
 
 
 def test_pick_follows_the_validation_scores_never_anything_else() -> None:

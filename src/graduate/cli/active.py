@@ -66,6 +66,11 @@ def select(
             f"[yellow]note[/]: {escape(f'these items are from source {sel.chosen[0].source!r}, not train.source {train_source!r}: their labels (teacher or reviewer) reach training once train.source and train.tags take them in')}",
             highlight=False,
         )
+    elif sel.outside_training:
+        console.print(
+            f"[yellow]note[/]: {escape(f'{sel.outside_training} of these items carry none of train.tags {proj.spec.train.tags}: their labels (teacher or reviewer) reach training once train.tags take them in')}",
+            highlight=False,
+        )
     console.print(escape(f"learning curve: {sel.curve_advice}" if sel.curve_advice else f"learning curve: none yet for this student (`graduate curve {project}` prices more labels)"), highlight=False)
     if not proj.spec.task.multi_label and sel.predicted:
         shares = ", ".join(f"{lab}: {v:.3f}" for lab, v in sel.pool_shares.items())

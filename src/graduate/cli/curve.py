@@ -45,6 +45,10 @@ def curve(
     metric = metric or selection_metric(proj.spec.task)
     if metric not in allowed:
         raise SpecError(f"metric {metric!r} is not one of {', '.join(allowed)}", field="--metric")
+    if mlflow:
+        from graduate.experiments.mlflow_log import check_tracking
+
+        check_tracking(mlflow)  # before the training, not after it
     quiet_libraries()
     with stage_progress() as progress:
         res = learning_curve(

@@ -20,8 +20,9 @@ def label(
     ray: str | None = typer.Option(
         None,
         "--ray",
+        # \\[: Typer renders help as Rich markup, where [ray] would be a style tag and vanish.
         help="Send from worker actors on a Ray cluster: 'local' (start one here), 'auto', or its address; a remote cluster needs a "
-        "PostgreSQL store. Needs pip install 'graduate[ray]'.",
+        "PostgreSQL store. Needs pip install 'graduate\\[ray]'.",
     ),
     workers: int = typer.Option(2, min=1, help="--ray: worker actors; each gets its share of the rate limits and concurrency."),
     lease_s: float = typer.Option(60.0, min=1.0, help="--ray: a claimed call's lease; a dead worker's calls are sent again after it lapses."),

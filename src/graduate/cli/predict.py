@@ -19,8 +19,9 @@ def predict(
     ray: str | None = typer.Option(
         None,
         "--ray",
+        # \\[: Typer renders help as Rich markup, where [ray] would be a style tag and vanish.
         help="Score on a Ray cluster with Ray Data: 'local' (start one here), 'auto', or its address (host:port, ray://host:port). "
-        "--input may then be a quoted glob of CSV or Parquet files, --output a directory of Parquet files. Needs pip install 'graduate[ray]'.",
+        "--input may then be a quoted glob of CSV or Parquet files, --output a directory of Parquet files. Needs pip install 'graduate\\[ray]'.",
     ),
     actors: int = typer.Option(1, min=1, help="--ray: actors in the scoring pool (each loads the student once)."),
     cpus_per_actor: float = typer.Option(1.0, min=0.1, help="--ray: CPUs per actor; it runs that many threads."),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
@@ -11,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console
+from graduate.spec.base import type_name
 
 
 def check(project: Path = typer.Argument(..., help="Project directory or spec file.")) -> None:
@@ -44,7 +44,7 @@ def check(project: Path = typer.Argument(..., help="Project directory or spec fi
 def _rows(model: type[BaseModel], prefix: str, table: Table) -> None:
     for name, field in model.model_fields.items():
         ann = field.annotation
-        kind = ann.__name__ if isinstance(ann, type) else re.sub(r"graduate\.spec\.\w+\.|typing\.|pathlib\.", "", str(ann))
+        kind = type_name(ann)
         # Escaped: `pip install 'graduate[serve]'` and `[train*]` are text, not Rich markup.
         table.add_row(escape(prefix + name), escape(kind), escape(field.description or ""))
         for sub in getattr(ann, "__args__", ()) + (ann,):

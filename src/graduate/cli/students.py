@@ -39,7 +39,14 @@ def list_kinds() -> None:
         cls = student_class(kind)
         table.add_row(kind, _summary(cls), ", ".join(_params(cls)))
     console.print(table)
-    console.print(f"multi-label tasks train a kind once per label through: {', '.join(sorted(WRAPPERS))} (the encoder takes label sets itself)")
+    themselves = [k for k in LADDER if student_class(k).takes_multi_label]
+    per_label = [k for k in LADDER if k not in themselves]
+    wrapper = ", ".join(sorted(WRAPPERS))
+    console.print(
+        f"multi-label tasks: {', '.join(themselves)} take label sets themselves; {', '.join(per_label)} "
+        f"{'is' if len(per_label) == 1 else 'are'} trained once per label ({wrapper})",
+        highlight=False,
+    )
     console.print("defaults of one kind: graduate students show KIND; set them under students: [{kind: KIND, params: {...}}]")
 
 

@@ -29,6 +29,10 @@ def train(
     if ladder == (student is not None):
         raise SpecError("pass exactly one of --ladder or --student KIND", field="graduate train")
     proj = Project.load(project)
+    if mlflow:
+        from graduate.experiments.mlflow_log import check_tracking
+
+        check_tracking(mlflow)  # before the training, not after it
     kinds = [student] if student else ([k.strip() for k in rungs.split(",") if k.strip()] if rungs else None)
     quiet_libraries()
     with stage_progress() as progress:

@@ -165,6 +165,9 @@ def detect_label_issues(
     ``kind`` and ``params`` name it (messages, and the cache of the newest probabilities).
     ``multi_label``: ``labels`` are label sets (canonical strings) and the student gives
     independent per-label probabilities."""
+    from graduate.data.optional import require
+
+    require("cleanlab")  # before the folds are trained, not after
     key = hashlib.sha256(json.dumps([list(texts), list(labels), label_names, kind, params or {}, folds, seed, multi_label], sort_keys=True).encode()).hexdigest()
     if key in _OOF_CACHE:  # the same items, labels and student: the same probabilities (pure function)
         probs, k = _OOF_CACHE[key]

@@ -391,15 +391,42 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
             entry["teacher"][r.example_id] = r.label
         elif r.predictor.startswith(prefix) and r.probs:
             entry["student"][r.example_id] = (r.label, r.probs)
+    who = next((r.predictor for r in rows if r.predictor.startswith(prefix)), None)
+    if who is not None and not (by_set.get(VALIDATION_SET) or {}).get("student"):
+        # `graduate evaluate` scores no validation split: take the one the `graduate run` that
+        # scored this very training run stored (the same student, the same held-out items).
+        from graduate.store.schema import runs
+
+        with engine.connect() as conn:
+            source = conn.execute(
+                select(predictions.c.run_id)
+                .join(runs, runs.c.id == predictions.c.run_id)
+                .where(predictions.c.test_set == VALIDATION_SET, predictions.c.predictor == who)
+                .order_by(runs.c.started_at.desc())
+                .limit(1)
+            ).scalar()
+            if source is not None:
+                entry = by_set.setdefault(VALIDATION_SET, {"teacher": {}, "student": {}})
+                for r in conn.execute(
+                    select(predictions.c.example_id, predictions.c.predictor, predictions.c.label, predictions.c.probs).where(
+                        predictions.c.run_id == source, predictions.c.test_set == VALIDATION_SET, predictions.c.predictor.in_([who, spec.teacher.labeller])
+                    )
+                ):
+                    if r.predictor == who and r.probs:
+                        entry["student"][r.example_id] = (r.label, r.probs)
+                    elif r.predictor == spec.teacher.labeller:
+                        entry["teacher"][r.example_id] = r.label
     student_costs = ((ev.metrics or {}).get("test_sets") or {})
     calibration = {t.name for t in spec.test_sets if t.purpose == "calibration"}
     if not calibration and (by_set.get(VALIDATION_SET) or {}).get("student"):
         calibration = {VALIDATION_SET}  # no calibration set: the items held out of training to pick the student
     guarantee = _guarantee(spec, by_set, sorted(calibration)) if calibration else None
+    # The bias sets measure the student, they are not traffic to route: the teacher saw few of them.
+    bias_sets = {t.name for t in spec.test_sets if t.purpose == "bias"}
     plans = []
     for test_set, entry in sorted(by_set.items()):
         items = sorted(entry["student"])
-        if not items or test_set == VALIDATION_SET:
+        if not items or test_set == VALIDATION_SET or test_set in bias_sets:
             continue
         s_lab = [entry["student"][i][0] for i in items]
         t_lab = [entry["teacher"].get(i) for i in items]

@@ -259,8 +259,10 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
     teacher = spec.teacher.model
     pos = spec.task.positive
     binary = len(spec.task.labels) == 2
-    # label sets have no accuracy: their headline figure is micro-F1 (it picks the best student too)
-    key, says = ("micro_f1", "reaches a micro-F1 of") if spec.task.multi_label else ("accuracy", "is right on")
+    # Label sets have no accuracy: their headline figure is micro-F1, as in the results table.
+    multi = spec.task.kind == "multi_label"
+    key = "micro_f1" if multi else "accuracy"
+    fmt = (lambda x: f"{x:.3f}") if multi else _pct
     out: list[str] = []
     for ts in analysis.test_sets:
         figs = assessment["test_sets"].get(ts) or {}
@@ -270,17 +272,15 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
         if s.get(key) is None:
             continue
         ci = s.get("ci", {}).get(key)
-        ci_text = f" (95% interval {_pct(ci[0])}–{_pct(ci[1])})" if ci else ""
+        ci_text = f" (95% interval {fmt(ci[0])}–{fmt(ci[1])})" if ci else ""
+        head = f"On {ts} ({figs.get('n')} items) {name} " + (f"reaches micro-F1 {fmt(s[key])}" if multi else f"is right on {fmt(s[key])}") + ci_text
         if t.get(key) is not None and t.get("answered"):
             diff = 100 * (s[key] - t[key])
             rel = "lower than" if diff < 0 else ("higher than" if diff > 0 else "the same as")
-            out.append(
-                f"On {ts} ({figs.get('n')} items) {name} {says} {_pct(s[key])}{ci_text}; "
-                f"the teacher ({teacher}) {'' if spec.task.multi_label else 'on '}{_pct(t[key])} {'on' if spec.task.multi_label else 'of'} the {t['answered']} it answered: "
-                f"{abs(diff):.1f} points {rel} the teacher."
-            )
+            teacher_fig = f"{fmt(t[key])} on the {t['answered']} it answered" if multi else f"on {fmt(t[key])} of the {t['answered']} it answered"
+            out.append(f"{head}; the teacher ({teacher}) {teacher_fig}: {abs(diff):.1f} points {rel} the teacher.")
         else:
-            out.append(f"On {ts} ({figs.get('n')} items) {name} {says} {_pct(s[key])}{ci_text}; the teacher has no answers there to compare with.")
+            out.append(f"{head}; the teacher has no answers there to compare with.")
         per = analysis.per_label.get(ts) or {}
         behind = [lab for lab in analysis.labels if lab in per and per[lab]["gap"] > 0]
         if behind:
@@ -348,7 +348,8 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
     if serving.get("cost_per_1k") is not None and tserv.get("cost_per_1k"):
         ratio = tserv["cost_per_1k"] / serving["cost_per_1k"] if serving["cost_per_1k"] else None
         out.append(
-            f"In exchange it answers in {serving['latency_p50_ms']:.2f} ms (p99 {serving['latency_p99_ms']:.2f} ms) on one CPU core and costs "
+            # Wall clock on this machine, every core available (the encoder uses them all for one item).
+            f"In exchange it answers one item in {serving['latency_p50_ms']:.2f} ms (p99 {serving['latency_p99_ms']:.2f} ms) on this machine and costs "
             f"{_per_1k(serving['cost_per_1k'])} vs the teacher's {_per_1k(tserv['cost_per_1k'], bool(tserv.get('cost_estimated')))}"
             + (f": about {ratio:,.0f} times less." if ratio else ".")
         )

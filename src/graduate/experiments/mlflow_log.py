@@ -32,11 +32,9 @@ def _name(key: str) -> str:
 def log_runs(uri: str, experiment: str, runs: Sequence[RunRow], *, artifacts: bool = True, max_artifact_mb: float = 200.0) -> list[str]:
     """Log finished ``runs``; returns the MLflow run ids (existing ones for runs logged before).
     An unreachable server or a tracking URI MLflow refuses is a NotReadyError naming the URI."""
-    if importlib.util.find_spec("mlflow") is None:
-        raise NotReadyError("--mlflow needs the `mlflow` package; run `pip install 'graduate[mlflow]'`")
+    check_tracking(uri)
     from mlflow.exceptions import MlflowException
 
-    _check_reachable(uri)
     try:
         return _log(uri, experiment, runs, artifacts=artifacts, max_artifact_mb=max_artifact_mb)
     except MlflowException as exc:
@@ -44,6 +42,14 @@ def log_runs(uri: str, experiment: str, runs: Sequence[RunRow], *, artifacts: bo
         if len(first) > 300:  # MLflow's reasons run long: up to the last full sentence that fits
             first = first[: first.rfind(". ", 0, 300) + 1 or 300]
         raise NotReadyError(f"MLflow at {uri!r} refused: {first.rstrip('.;')}; try --mlflow sqlite:///mlflow.db or a running `mlflow server`") from None
+
+
+def check_tracking(uri: str) -> None:
+    """What --mlflow needs, checked before a command trains anything: the package, and an http(s)
+    tracking server that answers."""
+    if importlib.util.find_spec("mlflow") is None:
+        raise NotReadyError("--mlflow needs the `mlflow` package; run `pip install 'graduate[mlflow]'`")
+    _check_reachable(uri)
 
 
 def _check_reachable(uri: str, timeout_s: float = 5.0) -> None:

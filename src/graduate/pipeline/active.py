@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +29,7 @@ from graduate.teacher.prompt import render_messages
 
 if TYPE_CHECKING:
     from graduate.pipeline.project import Project
+    from graduate.spec import ProjectSpec
 
 PREDICT_BATCH = 4096
 
@@ -67,6 +69,7 @@ class Selection:
     student: str
     pool_shares: dict[str, float]  # the student's estimate of each label's share in the pool (mean probability)
     curve_advice: str | None = None  # what the learning curve (graduate curve) expects that many more items to add
+    outside_training: int = 0  # chosen items train.source and train.tags leave out: their labels do not reach training
 
     @property
     def est_cost_usd(self) -> float | None:
@@ -120,7 +123,16 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
         probs=probs[picks], labels=list(student.labels), cost_per_call_usd=per_call, student=f"{run.name} (run {run.id[:8]})",
         pool_shares={lab: float(v) for lab, v in zip(student.labels, probs.mean(axis=0))},
         curve_advice=_curve_advice(project, student.kind, len(picks), per_call),
+        outside_training=sum(not _in_training_pool(spec, todo[i]) for i in picks),
     )
+
+
+def _in_training_pool(spec: "ProjectSpec", ex: Example) -> bool:
+    """Whether ``train.source`` and ``train.tags`` take ``ex`` in (as the build selects its pool)."""
+    if ex.source != spec.train.source:
+        return False
+    patterns = spec.train.tags
+    return not patterns or patterns == ["*"] or any(fnmatchcase(t, p) for t in ex.tags for p in patterns)
 
 
 def _curve_advice(project: "Project", kind: str, n: int, per_call: float | None) -> str | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
 from pydantic import BaseModel, ConfigDict
 
 SPEC_FILENAME = "graduate.yaml"
@@ -9,3 +13,32 @@ SPEC_FILENAME = "graduate.yaml"
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def type_name(annotation: Any) -> str:
+    """A field's type as `graduate spec-help` and `graduate students show` print it: `int | None`,
+    `float > 0 | Literal['auto']`, `list[TestSetSpec]`; never pydantic's internal repr."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is type(None):
+        return "None"
+    if origin in (Union, UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is Annotated:
+        bounds = [
+            f"{op} {getattr(c, attr)}"
+            for meta in args[1:]
+            for c in getattr(meta, "metadata", [meta])
+            for attr, op in _BOUNDS
+            if getattr(c, attr, None) is not None
+        ]
+        return " ".join([type_name(args[0]), *bounds])
+    if origin is Literal:
+        return f"Literal[{', '.join(map(repr, args))}]"
+    if origin is not None and args:
+        return f"{type_name(origin)}[{', '.join(type_name(a) for a in args)}]"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return re.sub(r"\btyping\.", "", str(annotation))

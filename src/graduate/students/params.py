@@ -4,10 +4,11 @@ are the model's. One model per kind, named in the kind's class as ``Params``."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from graduate.spec.base import type_name
 
 ClassWeight = Literal["balanced"] | dict[str, float] | None
 Device = Literal["auto", "cpu", "cuda"]
@@ -234,7 +235,7 @@ def describe(model: type[Params]) -> list[tuple[str, str, Any, str]]:
     out = []
     for name, f in model.model_fields.items():
         ann = f.annotation
-        kind = ann.__name__ if isinstance(ann, type) else re.sub(r"typing\.|graduate\.\w+(\.\w+)*\.", "", str(ann))
+        kind = type_name(ann)
         default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
         out.append((name, kind, default, f.description or ""))
     return out
