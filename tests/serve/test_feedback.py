@@ -34,6 +34,7 @@ def test_feedback_becomes_a_human_label_that_wins_in_the_next_build(served: Path
         assert on_pool["status"] == "added" and on_pool["overrides_teacher"] == teacher_label
         metrics = client.get("/metrics").text
         assert 'graduate_feedback_total{status="added"} 2.0' in metrics
+        assert 'graduate_requests_total{endpoint="/v1/feedback",status="200"} 4.0' in metrics  # its own endpoint, not "other"
         assert "graduate_agreement_ratio NaN" in metrics  # student mode compares nothing: no figure, not 0
     ds = Project.load(served).build_training_set()
     by_text = {ex.text: (lab, who) for ex, lab, who in zip(ds.examples, ds.labels, ds.producers)}

@@ -40,7 +40,7 @@ from graduate.serve.traffic import TrafficWriter
 from graduate.spec import ServeSpec
 from graduate.teacher.base import TeacherBackend
 
-ENDPOINTS = frozenset({"/v1/classify", "/v1/chat/completions", "/v1/models", "/healthz", "/readyz", "/metrics", "/admin/promote", "/admin/promotion"})
+ENDPOINTS = frozenset({"/v1/classify", "/v1/chat/completions", "/v1/feedback", "/v1/models", "/healthz", "/readyz", "/metrics", "/admin/promote", "/admin/promotion"})
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
