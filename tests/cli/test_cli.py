@@ -148,6 +148,16 @@ def test_import_with_bad_lines_exits_non_zero_and_says_so_last(tiny_project, tmp
     assert "added 205" in res.stdout
     last = [line for line in res.stderr.splitlines() if line.strip()][-1]
     assert "1 lines skipped" in last and "import the files again" in last
+    # the same file again: read again, nothing added twice, its bad line named again (it said
+    # "already imported, nothing to do" and exited 0)
+    again = graduate("import", "batch", str(tiny_project), str(src_in), str(out))
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "added 0, already stored 205" in again.stdout and "already imported" not in again.stdout
+    # fixed, it is recorded as imported: a third import reads nothing
+    out.write_text(src_out.read_text())
+    assert graduate("import", "batch", str(tiny_project), str(src_in), str(out)).returncode == 0
+    third = graduate("import", "batch", str(tiny_project), str(src_in), str(out))
+    assert third.returncode == 0 and "already imported, nothing to do" in third.stdout, third.stdout
 
 
 def test_a_spec_with_several_errors_shows_every_one(tiny_project):

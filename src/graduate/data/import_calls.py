@@ -264,6 +264,8 @@ def import_log(
         report.forgotten, records = len(records) - len(kept), kept
     report.failed_calls = sum(1 for r in records if r.status == "error")
     redact = None if redactor is None else partial(privacy_records.call_record, redactor)
-    added, skipped = import_calls(engine, records, kind=fmt, path=report.path, sha256=digest, redact=redact)
+    # A file with bad lines is not recorded as imported: importing it again reads it again, adds
+    # nothing twice, and names its bad lines again (it said "already imported" and exited 0).
+    added, skipped = import_calls(engine, records, kind=fmt, path=report.path, sha256=digest, redact=redact, record_file=not report.problems)
     report.added, report.skipped_existing = added, skipped
     return report

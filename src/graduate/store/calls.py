@@ -86,8 +86,10 @@ def import_calls(
     path: str,
     sha256: str,
     redact: Callable[[CallRecord], CallRecord] | None = None,
+    record_file: bool = True,
 ) -> tuple[int, int]:
-    """Write imported calls in one transaction; rows already imported are skipped.
+    """Write imported calls in one transaction; rows already imported are skipped. With
+    ``record_file`` the file's hash is stored too, so importing it again reads nothing.
 
     ``redact`` (privacy.redact) gives the record as it is stored; its cache and import keys stay
     those of the record as read (hashes stay, the text does not), so a redacted log still answers
@@ -162,11 +164,12 @@ def import_calls(
                 }
             )
         added = insert_ignore(conn, teacher_calls, rows) if rows else 0
-        insert_ignore(
-            conn,
-            imports,
-            [{"kind": kind, "path": path, "sha256": sha256, "added": added, "skipped": total - added, "created_at": created}],
-        )
+        if record_file:
+            insert_ignore(
+                conn,
+                imports,
+                [{"kind": kind, "path": path, "sha256": sha256, "added": added, "skipped": total - added, "created_at": created}],
+            )
     return added, total - added
 
 
