@@ -180,6 +180,40 @@ def test_store_urls_in_messages_hide_passwords() -> None:
     with pytest.raises(StoreError) as err:
         open_engine("postgresql+nosuchdriver://bob:hunter2@127.0.0.1:1/x")
     assert "hunter2" not in str(err.value) and "bob:***@" in str(err.value)
+    # A URL SQLAlchemy cannot parse (its port is not a number) is shown without its password too.
+    for url in ("postgresql+psycopg://bob:hunter2@db:notaport/x", "postgresql+psycopg://bob:hun@ter2@db:5432x/x", "postgresql://bob@db:x/y?sslmode=require&PASSWORD=hunter2"):
+        with pytest.raises(StoreError, match="not a database URL") as err:
+            open_engine(url)
+        assert "hunter2" not in str(err.value) and "ter2" not in str(err.value) and "***" in str(err.value)
+
+
+def test_a_server_that_refuses_the_connection_is_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    import socket
+
+    from graduate.errors import StoreError
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError) as err:
+        open_engine(f"postgresql+psycopg://bob:hunter2@127.0.0.1:{port}/x")
+    message = str(err.value)
+    assert "\n" not in message and "Connection refused" in message and "Is the server running" in message and "hunter2" not in message
+
+
+@pytest.mark.postgres
+def test_status_and_its_store_url_never_show_a_password_given_in_the_query(tiny_project: Path, postgres_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GRADUATE_STORE_URL": f"{postgres_url}?password=hunter2", "COLUMNS": "400"}
+    result = subprocess.run([sys.executable, "-m", "graduate", "status", str(tiny_project)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    title = "".join(line.strip() for line in result.stdout.split("┏")[0].splitlines())  # the table's title, wrapped to its width
+    assert title == f"toxicity: store{postgres_url}"  # (the wrap ate the space)
+    assert "hunter2" not in result.stdout
 
 
 def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> None:

@@ -7,6 +7,7 @@ reader never blocks the writer; any other SQLAlchemy URL (PostgreSQL) works the 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -54,7 +55,7 @@ def open_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for a bad URL
-        raise StoreError(f"not a database URL ({exc})", url=url) from None
+        raise StoreError(f"not a database URL ({exc})", url=safe_url(url)) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -66,7 +67,8 @@ def open_engine(url: str) -> Engine:
     try:
         migrate(engine)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}", url=safe_url(url)) from None
+        reason = " ".join(str(exc.orig if hasattr(exc, "orig") else exc).split())  # libpq's reasons run over several lines
+        raise StoreError(f"cannot migrate: {exc.__class__.__name__}: {reason}", url=safe_url(url)) from None
     return engine
 
 
@@ -172,5 +174,9 @@ def safe_url(url: Any) -> str:
         parsed = make_url(url)
         query = {k: v for k, v in parsed.query.items() if k.lower() != "password"}
         return parsed.set(query=query).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown as given
-        return str(url)
+    except Exception:  # noqa: BLE001 - a malformed URL (a port that is not a number) is shown as given, less its password
+        return _PASSWORD_QUERY.sub(r"\1***", _PASSWORD_NETLOC.sub(r"\1***@", str(url)))
+
+
+_PASSWORD_NETLOC = re.compile(r"(://[^/@:]*:)[^/]*@")  # scheme://user:PASSWORD@host
+_PASSWORD_QUERY = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
