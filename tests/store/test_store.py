@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from graduate.pipeline.project import Project
 from graduate.store.db import MIGRATIONS, now, open_engine, schema_version, table_names
@@ -235,3 +235,24 @@ def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> No
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-500:] for _, err in results]
     assert len({out.strip() for out, _ in results}) == 1
+
+
+def test_a_store_a_newer_graduate_migrated_is_refused_in_one_line(store_url: str) -> None:
+    from graduate.errors import StoreError
+
+    engine = open_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_from_a_newer_graduate'"))
+    engine.dispose()
+    with pytest.raises(StoreError) as err:
+        open_engine(store_url)
+    message = str(err.value)
+    assert "revision 0099_from_a_newer_graduate, which this graduate does not know" in message and "upgrade graduate" in message
+    assert "\n" not in message
+    # Nothing was changed: the newer graduate still finds its revision.
+    raw = create_engine(store_url)
+    try:
+        with raw.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0099_from_a_newer_graduate"
+    finally:
+        raw.dispose()
