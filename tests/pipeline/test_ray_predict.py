@@ -103,9 +103,13 @@ def test_ray_predict_equals_local_predict_row_for_row(trained_copy: Path, tmp_pa
         (["--input", "{tmp}/bad.txt"], "not a .csv or .parquet file"),
         (["--input", "{tmp}/bad.csv", "--output", "{tmp}/bad.csv"], "not empty"),
         (["--input", "{tmp}/twice.csv"], "the header names column 'comment_text' more than once"),
+        (["--input", "{tmp}/mix/*.parquet"], "b.parquet (column 'id'): its column 'id' is int64 where"),
     ],
 )
 def test_bad_ray_input_is_one_line_naming_the_file(trained_copy: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "mix").mkdir()  # the same columns, of other types: Ray failed deep in a worker
+    pq.write_table(pa.table({"id": ["1"], "comment_text": ["hello"]}), tmp_path / "mix" / "a.parquet")
+    pq.write_table(pa.table({"id": [2], "comment_text": ["there"]}), tmp_path / "mix" / "b.parquet")
     (tmp_path / "bad.csv").write_text("comment_text\nhello\n")
     (tmp_path / "bad.txt").write_text("comment_text\nhello\n")
     (tmp_path / "twice.csv").write_text("comment_text,comment_text\nhello,there\n")

@@ -67,21 +67,27 @@ def _columns(paths: list[str], kind: str) -> list[str]:
     import pyarrow.parquet as pq
 
     first: list[str] | None = None
+    first_types: list[str] = []
     for p in paths:
+        types: list[str] = []
         if kind == "parquet":
             try:
-                cols = list(pq.read_schema(p).names)
+                schema = pq.read_schema(p)
             except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
                 raise InputDataError(f"not a readable Parquet file ({exc})", path=p) from None
+            cols, types = list(schema.names), [str(t) for t in schema.types]
         else:
             cols = _csv_header(p)
         twice = next((c for c in cols if cols.count(c) > 1), None)
         if twice is not None:
             raise InputDataError.repeated_column(twice, path=p)
         if first is None:
-            first = cols
+            first, first_types = cols, types
         elif cols != first:
             raise InputDataError(f"its columns {cols} differ from {paths[0]}'s {first}; predict files with one header", path=p)
+        elif types != first_types:  # Ray would fail deep in a worker, joining rows of both into one batch
+            col, got, want = next((c, t, f) for c, t, f in zip(cols, types, first_types) if t != f)
+            raise InputDataError(f"its column {col!r} is {got} where {paths[0]}'s is {want}; predict files with one schema", path=p, column=col)
     return first or []
 
 
