@@ -102,6 +102,7 @@ def test_ray_predict_equals_local_predict_row_for_row(trained_copy: Path, tmp_pa
         (["--input", "{tmp}/bad.csv", "--text-column", "nope"], "no text column 'nope'"),
         (["--input", "{tmp}/bad.txt"], "not a .csv or .parquet file"),
         (["--input", "{tmp}/bad.csv", "--output", "{tmp}/bad.csv"], "not empty"),
+        (["--input", "{tmp}/bad.csv", "--output", "{tmp}/bad.csv/scored"], "bad.csv is a file, not a folder; write the output elsewhere"),
         (["--input", "{tmp}/twice.csv"], "the header names column 'comment_text' more than once"),
         (["--input", "{tmp}/mix/*.parquet"], "b.parquet (column 'id'): its column 'id' is int64 where"),
     ],

@@ -166,6 +166,13 @@ def predict_ray(
         raise InputDataError(f"the input already has columns {clash}; rename them or write elsewhere", path=paths[0])
     if output.is_file() or (output.exists() and any(output.iterdir())):
         raise InputDataError("the output directory is not empty; pass a new --output directory", path=output)
+    blocker = next((q for q in output.resolve().parents if q.exists() and not q.is_dir()), None)
+    if blocker is not None:  # found before Ray starts, not by the write at the end
+        raise InputDataError(f"{blocker} is a file, not a folder; write the output elsewhere", path=output)
+    try:
+        output.resolve().parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputDataError(f"cannot create its folder ({exc.strerror}); write the output elsewhere", path=output) from None
 
     connect(address, num_cpus=num_cpus)
     import ray.data
