@@ -256,3 +256,42 @@ def test_a_store_a_newer_graduate_migrated_is_refused_in_one_line(store_url: str
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0099_from_a_newer_graduate"
     finally:
         raw.dispose()
+
+
+def test_a_migration_that_fails_midway_changes_nothing_and_the_next_open_completes_it(store_url: str) -> None:
+    """SQLite runs DDL outside a transaction unless one is begun: a migration that failed (or was
+    killed) after its first statement left that table behind, and every later open failed on
+    "table already exists". Here 0013's index name is taken, so its CREATE INDEX fails after its
+    CREATE TABLE."""
+    from alembic import command
+    from alembic.config import Config
+
+    from graduate.errors import StoreError
+
+    if store_url.startswith("sqlite:///"):
+        Path(store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    raw = create_engine(store_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with raw.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0012")
+    with raw.begin() as conn:
+        conn.execute(text("CREATE TABLE squatter (x INTEGER)"))
+        conn.execute(text("CREATE INDEX ix_dataset_builds_dataset_id ON squatter (x)"))
+    try:
+        with pytest.raises(StoreError, match="cannot migrate"):
+            open_engine(store_url)
+        with raw.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0012"
+        assert "dataset_builds" not in table_names(raw)  # rolled back with the rest
+
+        with raw.begin() as conn:
+            conn.execute(text("DROP INDEX ix_dataset_builds_dataset_id"))
+        engine = open_engine(store_url)
+        try:
+            assert schema_version(engine) == head_revision() and "dataset_builds" in table_names(engine)
+        finally:
+            engine.dispose()
+    finally:
+        raw.dispose()

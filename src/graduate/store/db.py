@@ -89,26 +89,35 @@ def migrate(engine: Engine) -> None:
             from sqlalchemy import text
 
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
-        _refuse_unknown_revision(conn, cfg, engine)
+        if _at_head(conn, cfg, engine):
+            return
+        if conn.dialect.name == "sqlite":
+            # pysqlite begins a transaction only at the first INSERT/UPDATE/DELETE, so CREATE TABLE
+            # and the like would each commit on their own: a migration that failed or was killed
+            # midway would leave its first tables behind and every later open would fail on them.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
 
-def _refuse_unknown_revision(conn: Connection, cfg: Any, engine: Engine) -> None:
-    """A store a newer graduate migrated (several machines share one PostgreSQL store, not all
-    upgraded): one line saying so, not Alembic's "Can't locate revision"."""
+def _at_head(conn: Connection, cfg: Any, engine: Engine) -> bool:
+    """Whether the store is at the newest migration. A store a newer graduate migrated (several
+    machines share one PostgreSQL store, not all upgraded) is refused in one line saying so, not
+    Alembic's "Can't locate revision"."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    current = MigrationContext.configure(conn).get_current_heads()
-    known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
-    unknown = [r for r in current if r not in known]
+    script = ScriptDirectory.from_config(cfg)
+    current = set(MigrationContext.configure(conn).get_current_heads())
+    known = {s.revision for s in script.walk_revisions()}
+    unknown = sorted(current - known)
     if unknown:
         raise StoreError(
             f"its schema is at revision {unknown[0]}, which this graduate does not know: a newer graduate migrated it; "
             "upgrade graduate here (pip install -U graduate) before using this store",
             url=safe_url(engine.url),
         )
+    return current == set(script.get_heads())
 
 
 @contextmanager
