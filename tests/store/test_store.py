@@ -295,3 +295,28 @@ def test_a_migration_that_fails_midway_changes_nothing_and_the_next_open_complet
             engine.dispose()
     finally:
         raw.dispose()
+
+
+def test_a_relative_sqlite_url_in_the_spec_is_relative_to_the_project_not_the_working_directory(tiny_project: Path, tmp_path: Path) -> None:
+    # Every path in graduate.yaml is relative to it; store.url was relative to wherever the command
+    # ran, so `graduate status` from another folder silently opened a new, empty store there.
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    spec = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+    spec["store"] = {"url": "sqlite:///team/graduate.db"}
+    (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"} | {"COLUMNS": "400"}
+    result = subprocess.run([sys.executable, "-m", "graduate", "status", str(tiny_project)], cwd=elsewhere, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tiny_project / "team" / "graduate.db").is_file() and list(elsewhere.iterdir()) == []
+    proj = Project.load(tiny_project)
+    try:
+        assert proj.engine.url.database == str((tiny_project / "team" / "graduate.db").resolve())
+    finally:
+        proj.engine.dispose()

@@ -36,7 +36,22 @@ def default_url(project_dir: Path) -> str:
 
 
 def resolve_url(configured: str | None, project_dir: Path) -> str:
-    return os.environ.get("GRADUATE_STORE_URL") or configured or default_url(project_dir)
+    """GRADUATE_STORE_URL, else graduate.yaml's store.url (a relative SQLite path in it is relative
+    to the project, like every path in graduate.yaml, not to wherever the command runs), else the default."""
+    if env := os.environ.get("GRADUATE_STORE_URL"):
+        return env
+    if not configured:
+        return default_url(project_dir)
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(configured)
+    except Exception:  # noqa: BLE001 - open_engine names a malformed URL
+        return configured
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:") or database.startswith("file:") or Path(database).is_absolute():
+        return configured
+    return parsed.set(database=str((project_dir / database).resolve())).render_as_string(hide_password=False)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
