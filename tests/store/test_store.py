@@ -320,3 +320,13 @@ def test_a_relative_sqlite_url_in_the_spec_is_relative_to_the_project_not_the_wo
         assert proj.engine.url.database == str((tiny_project / "team" / "graduate.db").resolve())
     finally:
         proj.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_search_path_naming_a_schema_that_does_not_exist_says_to_create_it(postgres_url: str) -> None:
+    from graduate.errors import StoreError
+
+    with pytest.raises(StoreError) as err:
+        open_engine(f"{postgres_url}?options=-csearch_path%3Dteam_x")
+    message = str(err.value)
+    assert "does not exist in this database; create it first (CREATE SCHEMA NAME)" in message and "\n" not in message

@@ -83,6 +83,11 @@ def open_engine(url: str) -> Engine:
         migrate(engine)
     except SQLAlchemyError as exc:
         reason = " ".join(str(exc.orig if hasattr(exc, "orig") else exc).split())  # libpq's reasons run over several lines
+        if "no schema has been selected to create in" in reason:  # PostgreSQL: the search_path names no schema that exists
+            reason = (
+                "the schema the URL's search_path names (options=-csearch_path=NAME) does not exist in this database; "
+                "create it first (CREATE SCHEMA NAME) or name one that exists"
+            )
         raise StoreError(f"cannot migrate: {exc.__class__.__name__}: {reason}", url=safe_url(url)) from None
     return engine
 
