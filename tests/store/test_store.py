@@ -330,3 +330,28 @@ def test_a_search_path_naming_a_schema_that_does_not_exist_says_to_create_it(pos
         open_engine(f"{postgres_url}?options=-csearch_path%3Dteam_x")
     message = str(err.value)
     assert "does not exist in this database; create it first (CREATE SCHEMA NAME)" in message and "\n" not in message
+
+
+@pytest.mark.postgres
+def test_runs_keep_the_spec_without_the_store_password(tiny_project: Path, postgres_url: str) -> None:
+    # A run saves its resolved spec in the store and in run.json beside the student, which is
+    # copied and shipped: store.url's password must not travel with it.
+    import yaml
+
+    from graduate.store.schema import runs
+
+    url = postgres_url.replace("graduate@", "graduate:hunter2@")  # the test server trusts any password
+    spec = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+    spec["store"] = {"url": url}
+    (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(tiny_project)
+    try:
+        proj.run()
+        with proj.engine.connect() as conn:
+            stored = [r.spec for r in conn.execute(select(runs.c.spec))]
+    finally:
+        proj.engine.dispose()
+    run_files = list((tiny_project / ".graduate" / "runs").rglob("run.json"))
+    assert stored and run_files
+    assert all(s["store"]["url"] == url.replace(":hunter2@", ":***@") for s in stored)
+    assert not [f for f in run_files if "hunter2" in f.read_text()]
