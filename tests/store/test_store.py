@@ -355,3 +355,13 @@ def test_runs_keep_the_spec_without_the_store_password(tiny_project: Path, postg
     assert stored and run_files
     assert all(s["store"]["url"] == url.replace(":hunter2@", ":***@") for s in stored)
     assert not [f for f in run_files if "hunter2" in f.read_text()]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+pysqlite://"])
+def test_an_in_memory_sqlite_store_is_refused_for_a_project(tiny_project: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # It "worked", and forgot the call log, the spend against budget_usd and the runs when the command ended.
+    from graduate.errors import StoreError
+
+    monkeypatch.setenv("GRADUATE_STORE_URL", url)
+    with pytest.raises(StoreError, match="an in-memory SQLite store forgets everything when the command ends; give a file"):
+        Project.load(tiny_project)

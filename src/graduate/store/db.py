@@ -38,19 +38,27 @@ def default_url(project_dir: Path) -> str:
 def resolve_url(configured: str | None, project_dir: Path) -> str:
     """GRADUATE_STORE_URL, else graduate.yaml's store.url (a relative SQLite path in it is relative
     to the project, like every path in graduate.yaml, not to wherever the command runs), else the default."""
-    if env := os.environ.get("GRADUATE_STORE_URL"):
-        return env
-    if not configured:
-        return default_url(project_dir)
     from sqlalchemy.engine import make_url
 
+    url = os.environ.get("GRADUATE_STORE_URL") or configured
+    if not url:
+        return default_url(project_dir)
     try:
-        parsed = make_url(configured)
+        parsed = make_url(url)
     except Exception:  # noqa: BLE001 - open_engine names a malformed URL
-        return configured
+        return url
+    if parsed.get_backend_name() != "sqlite":
+        return url
     database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:") or database.startswith("file:") or Path(database).is_absolute():
-        return configured
+    if database in (None, "", ":memory:"):
+        # Nothing would outlive the command: the call log, the spend against budget_usd, the runs.
+        raise StoreError(
+            "an in-memory SQLite store forgets everything when the command ends; give a file (sqlite:///PATH) or leave "
+            "store.url and GRADUATE_STORE_URL unset for PROJECT/.graduate/graduate.db",
+            url=safe_url(url),
+        )
+    if url != configured or database.startswith("file:") or Path(database).is_absolute():
+        return url
     return parsed.set(database=str((project_dir / database).resolve())).render_as_string(hide_password=False)
 
 
