@@ -89,6 +89,21 @@ def test_predict_before_run_says_what_to_do(tiny_project, tmp_path):
     assert not (tmp_path / "o.parquet").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "flag", "value"),
+    [("predict", "--actors", "4"), ("predict", "--cpus-per-actor", "0.5"), ("label", "--workers", "4"), ("label", "--lease-s", "5")],
+)
+def test_a_ray_option_without_ray_is_refused_not_ignored(tiny_project, tmp_path, command, flag, value):
+    src = tmp_path / "in.csv"
+    src.write_text("comment_text\nhello\n")
+    extra = ["--output", str(tmp_path / "o.csv")] if command == "predict" else []
+    res = graduate(command, str(tiny_project), "--input", str(src), *extra, flag, value)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: option: {flag}: only with --ray") and lines[0].endswith("add --ray local, or leave it out")
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_import_batch_twice_adds_nothing(tiny_project):
     args = ("import", "batch", str(tiny_project), str(tiny_project / "gpt-3.5-turbo.simple.batch_input.jsonl"), str(tiny_project / "gpt-3.5-turbo.simple.batch_output.jsonl"))
     first = graduate(*args)

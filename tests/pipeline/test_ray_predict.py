@@ -4,7 +4,10 @@ Every Ray run is a subprocess with a timeout, so a hung pipeline fails the test 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,10 +103,15 @@ def test_ray_predict_equals_local_predict_row_for_row(trained_copy: Path, tmp_pa
         (["--input", "{tmp}/bad.csv", "--text-column", "nope"], "no text column 'nope'"),
         (["--input", "{tmp}/bad.txt"], "not a .csv or .parquet file"),
         (["--input", "{tmp}/bad.csv", "--output", "{tmp}/bad.csv"], "not empty"),
+        (["--input", "{tmp}/bad.csv", "--output", "{tmp}/bad.csv/scored"], "bad.csv is a file, not a folder; write the output elsewhere"),
         (["--input", "{tmp}/twice.csv"], "the header names column 'comment_text' more than once"),
+        (["--input", "{tmp}/mix/*.parquet"], "b.parquet (column 'id'): its column 'id' is int64 where"),
     ],
 )
 def test_bad_ray_input_is_one_line_naming_the_file(trained_copy: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "mix").mkdir()  # the same columns, of other types: Ray failed deep in a worker
+    pq.write_table(pa.table({"id": ["1"], "comment_text": ["hello"]}), tmp_path / "mix" / "a.parquet")
+    pq.write_table(pa.table({"id": [2], "comment_text": ["there"]}), tmp_path / "mix" / "b.parquet")
     (tmp_path / "bad.csv").write_text("comment_text\nhello\n")
     (tmp_path / "bad.txt").write_text("comment_text\nhello\n")
     (tmp_path / "twice.csv").write_text("comment_text,comment_text\nhello,there\n")
@@ -133,3 +141,64 @@ def test_a_row_with_more_cells_than_the_header_is_named_and_nothing_is_written(t
     assert "b.csv: Row #4: Expected 1 columns, got 2: hello,there" in last and "nothing was written" in last
     assert "Traceback" not in result.stderr  # Ray Data's console log is quiet; its file log keeps the trace
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:abc", "[::1]:x", "ray://host:99999"])
+def test_a_ray_address_whose_port_is_not_a_number_is_one_line(trained_copy: Path, tmp_path: Path, address: str) -> None:
+    (tmp_path / "in.csv").write_text("comment_text\nhello\n")
+    command = [sys.executable, "-m", "graduate", "predict", str(trained_copy), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o"), "--ray", address]
+    result = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [f"error: Ray address '{address}' is not host:port (or ray://host:port, auto, local)"]
+
+
+def test_a_pool_the_local_cluster_cannot_hold_is_refused_instead_of_waiting_forever(trained_copy: Path, tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("comment_text\nhello\n")
+    result = ray_predict(trained_copy, str(tmp_path / "in.csv"), tmp_path / "out", "--actors", "4096", "--cpus-per-actor", "1")
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: option: --cpus-per-actor: 4096 actors × 1 CPUs and 0.25 for the reads need 4096.25 CPUs")
+    assert "wait forever; pass fewer --actors" in last
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_a_ray_predict_killed_midway_leaves_no_output_that_looks_complete_and_a_rerun_writes_every_row(trained_copy: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    source = (trained_copy / "comments.csv").read_bytes()
+    with (trained_copy / "comments.csv").open(newline="", encoding="utf-8") as f:
+        per_file = len(list(csv.DictReader(f)))
+    (tmp_path / "in").mkdir()
+    for i in range(60):  # several output files, written one after another
+        (tmp_path / "in" / f"part-{i:02d}.csv").write_bytes(source)
+    out, partial = tmp_path / "out", tmp_path / "out.partial"
+    command = [sys.executable, "-m", "graduate", "predict", str(trained_copy), "--input", str(tmp_path / "in" / "*.csv"), "--output", str(out),
+               "--ray", "local", "--cpus-per-actor", "0.5"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env(), start_new_session=True)
+    deadline = time.monotonic() + 240
+    try:
+        while not list(out.glob("*.parquet")) + list(partial.glob("*.parquet")):
+            assert proc.poll() is None, f"the run ended before it wrote a file: {proc.communicate()[1][-2000:]}"
+            assert time.monotonic() < deadline, "no file written in time"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # the first file is there: the rest are still being written
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # Ray's workers of the killed driver
+    time.sleep(1)
+    # Whatever the kill caught, OUTPUT is absent or holds every row: never a part that reads as the whole.
+    if out.exists():
+        assert pq.read_table(out).num_rows == 60 * per_file
+        shutil.rmtree(out)  # the kill came after the rename: nothing left to rerun
+
+    result = ray_predict(trained_copy, str(tmp_path / "in" / "*.csv"), out, "--cpus-per-actor", "0.5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # no ERROR line of Ray's C++ core on a run that went well ("[... E 123 123] core_worker.cc: ...")
+    assert not [line for line in result.stderr.splitlines() if re.match(r"\[[^\]]* E \d+ \d+\]", line)], result.stderr[-3000:]
+    assert pq.read_table(out).num_rows == 60 * per_file
+    assert not partial.exists()

@@ -108,3 +108,26 @@ def test_a_remote_cluster_with_a_sqlite_store_is_refused_in_one_line(tiny_projec
     )  # fmt: skip
     assert result.returncode == 2 and "needs a store every worker reaches" in result.stderr and "postgresql" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.postgres
+def test_label_on_ray_is_refused_while_another_machine_works_on_the_store(tiny_project: Path, postgres_url: str, tmp_path: Path) -> None:
+    # One spender at a time: `label --ray` takes the project's work lock, as a local `label` does, so
+    # it never spends beside another machine's label or run on the same PostgreSQL store.
+    import shutil
+
+    use_store(tiny_project, postgres_url)
+    other = tmp_path / "other-machine"
+    shutil.copytree(tiny_project, other)
+    holder = Project.load(other)
+    try:
+        with fake_openai_server(latency=0.0, seed=4) as server:
+            point_teacher(tiny_project, server.base_url)
+            with holder.exclusive("graduate label"):
+                result = subprocess.run(command(tiny_project), env=cli_env(), capture_output=True, text=True, timeout=240)
+            served = server.stats()["ok"]
+    finally:
+        holder.engine.dispose()
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "another graduate process is working on this project's store" in result.stderr and "graduate label" in result.stderr
+    assert served == 0 and live_rows(tiny_project) == []

@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from graduate.pipeline.project import Project
 from graduate.store.db import MIGRATIONS, now, open_engine, schema_version, table_names
@@ -180,6 +180,40 @@ def test_store_urls_in_messages_hide_passwords() -> None:
     with pytest.raises(StoreError) as err:
         open_engine("postgresql+nosuchdriver://bob:hunter2@127.0.0.1:1/x")
     assert "hunter2" not in str(err.value) and "bob:***@" in str(err.value)
+    # A URL SQLAlchemy cannot parse (its port is not a number) is shown without its password too.
+    for url in ("postgresql+psycopg://bob:hunter2@db:notaport/x", "postgresql+psycopg://bob:hun@ter2@db:5432x/x", "postgresql://bob@db:x/y?sslmode=require&PASSWORD=hunter2"):
+        with pytest.raises(StoreError, match="not a database URL") as err:
+            open_engine(url)
+        assert "hunter2" not in str(err.value) and "ter2" not in str(err.value) and "***" in str(err.value)
+
+
+def test_a_server_that_refuses_the_connection_is_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    import socket
+
+    from graduate.errors import StoreError
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError) as err:
+        open_engine(f"postgresql+psycopg://bob:hunter2@127.0.0.1:{port}/x")
+    message = str(err.value)
+    assert "\n" not in message and "Connection refused" in message and "Is the server running" in message and "hunter2" not in message
+
+
+@pytest.mark.postgres
+def test_status_and_its_store_url_never_show_a_password_given_in_the_query(tiny_project: Path, postgres_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GRADUATE_STORE_URL": f"{postgres_url}?password=hunter2", "COLUMNS": "400"}
+    result = subprocess.run([sys.executable, "-m", "graduate", "status", str(tiny_project)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    title = "".join(line.strip() for line in result.stdout.split("┏")[0].splitlines())  # the table's title, wrapped to its width
+    assert title == f"toxicity: store{postgres_url}"  # (the wrap ate the space)
+    assert "hunter2" not in result.stdout
 
 
 def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> None:
@@ -201,3 +235,133 @@ def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> No
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-500:] for _, err in results]
     assert len({out.strip() for out, _ in results}) == 1
+
+
+def test_a_store_a_newer_graduate_migrated_is_refused_in_one_line(store_url: str) -> None:
+    from graduate.errors import StoreError
+
+    engine = open_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_from_a_newer_graduate'"))
+    engine.dispose()
+    with pytest.raises(StoreError) as err:
+        open_engine(store_url)
+    message = str(err.value)
+    assert "revision 0099_from_a_newer_graduate, which this graduate does not know" in message and "upgrade graduate" in message
+    assert "\n" not in message
+    # Nothing was changed: the newer graduate still finds its revision.
+    raw = create_engine(store_url)
+    try:
+        with raw.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0099_from_a_newer_graduate"
+    finally:
+        raw.dispose()
+
+
+def test_a_migration_that_fails_midway_changes_nothing_and_the_next_open_completes_it(store_url: str) -> None:
+    """SQLite runs DDL outside a transaction unless one is begun: a migration that failed (or was
+    killed) after its first statement left that table behind, and every later open failed on
+    "table already exists". Here 0013's index name is taken, so its CREATE INDEX fails after its
+    CREATE TABLE."""
+    from alembic import command
+    from alembic.config import Config
+
+    from graduate.errors import StoreError
+
+    if store_url.startswith("sqlite:///"):
+        Path(store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    raw = create_engine(store_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with raw.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0012")
+    with raw.begin() as conn:
+        conn.execute(text("CREATE TABLE squatter (x INTEGER)"))
+        conn.execute(text("CREATE INDEX ix_dataset_builds_dataset_id ON squatter (x)"))
+    try:
+        with pytest.raises(StoreError, match="cannot migrate"):
+            open_engine(store_url)
+        with raw.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0012"
+        assert "dataset_builds" not in table_names(raw)  # rolled back with the rest
+
+        with raw.begin() as conn:
+            conn.execute(text("DROP INDEX ix_dataset_builds_dataset_id"))
+        engine = open_engine(store_url)
+        try:
+            assert schema_version(engine) == head_revision() and "dataset_builds" in table_names(engine)
+        finally:
+            engine.dispose()
+    finally:
+        raw.dispose()
+
+
+def test_a_relative_sqlite_url_in_the_spec_is_relative_to_the_project_not_the_working_directory(tiny_project: Path, tmp_path: Path) -> None:
+    # Every path in graduate.yaml is relative to it; store.url was relative to wherever the command
+    # ran, so `graduate status` from another folder silently opened a new, empty store there.
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    spec = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+    spec["store"] = {"url": "sqlite:///team/graduate.db"}
+    (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"} | {"COLUMNS": "400"}
+    result = subprocess.run([sys.executable, "-m", "graduate", "status", str(tiny_project)], cwd=elsewhere, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tiny_project / "team" / "graduate.db").is_file() and list(elsewhere.iterdir()) == []
+    proj = Project.load(tiny_project)
+    try:
+        assert proj.engine.url.database == str((tiny_project / "team" / "graduate.db").resolve())
+    finally:
+        proj.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_search_path_naming_a_schema_that_does_not_exist_says_to_create_it(postgres_url: str) -> None:
+    from graduate.errors import StoreError
+
+    with pytest.raises(StoreError) as err:
+        open_engine(f"{postgres_url}?options=-csearch_path%3Dteam_x")
+    message = str(err.value)
+    assert "does not exist in this database; create it first (CREATE SCHEMA NAME)" in message and "\n" not in message
+
+
+@pytest.mark.postgres
+def test_runs_keep_the_spec_without_the_store_password(tiny_project: Path, postgres_url: str) -> None:
+    # A run saves its resolved spec in the store and in run.json beside the student, which is
+    # copied and shipped: store.url's password must not travel with it.
+    import yaml
+
+    from graduate.store.schema import runs
+
+    url = postgres_url.replace("graduate@", "graduate:hunter2@")  # the test server trusts any password
+    spec = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+    spec["store"] = {"url": url}
+    (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(tiny_project)
+    try:
+        proj.run()
+        with proj.engine.connect() as conn:
+            stored = [r.spec for r in conn.execute(select(runs.c.spec))]
+    finally:
+        proj.engine.dispose()
+    run_files = list((tiny_project / ".graduate" / "runs").rglob("run.json"))
+    assert stored and run_files
+    assert all(s["store"]["url"] == url.replace(":hunter2@", ":***@") for s in stored)
+    assert not [f for f in run_files if "hunter2" in f.read_text()]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+pysqlite://"])
+def test_an_in_memory_sqlite_store_is_refused_for_a_project(tiny_project: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # It "worked", and forgot the call log, the spend against budget_usd and the runs when the command ended.
+    from graduate.errors import StoreError
+
+    monkeypatch.setenv("GRADUATE_STORE_URL", url)
+    with pytest.raises(StoreError, match="an in-memory SQLite store forgets everything when the command ends; give a file"):
+        Project.load(tiny_project)

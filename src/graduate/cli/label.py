@@ -24,15 +24,22 @@ def label(
         help="Send from worker actors on a Ray cluster: 'local' (start one here), 'auto', or its address; a remote cluster needs a "
         "PostgreSQL store. Needs pip install 'graduate\\[ray]'.",
     ),
-    workers: int = typer.Option(2, min=1, help="--ray: worker actors; each gets its share of the rate limits and concurrency."),
-    lease_s: float = typer.Option(60.0, min=1.0, help="--ray: a claimed call's lease; a dead worker's calls are sent again after it lapses."),
+    workers: int | None = typer.Option(None, min=1, help="--ray: worker actors; each gets its share of the rate limits and concurrency; default 2."),
+    lease_s: float | None = typer.Option(
+        None, min=1.0, help="--ray: a claimed call's lease in seconds; a dead worker's calls are sent again after it lapses; default 60."
+    ),
 ) -> None:
     """Label rows with the spec's teacher: cached (a re-run sends nothing), rate-limited, budget-capped."""
     from graduate.data.csv_source import read_items, require_items
     from graduate.data.examples import examples_for_texts
     from graduate.data.teacher_labels import teacher_labels
+    from graduate.errors import SpecError
     from graduate.pipeline.project import Project
 
+    if ray is None:
+        for flag, value in (("--workers", workers), ("--lease-s", lease_s)):
+            if value is not None:  # not silently ignored
+                raise SpecError("only with --ray (worker actors on a Ray cluster); add --ray local, or leave it out", field=flag)
     proj = Project.load(project)
     items, report = read_items(input, text_column=text_column or proj.spec.task.text_column, id_column=id_column)
     require_items(items, report, input)
@@ -44,7 +51,7 @@ def label(
     # Keyed by what is sent: the file's own texts, never an id that an earlier file used.
     examples = examples_for_texts(proj.engine, f"label:{input.stem}", texts)
     if ray is not None:
-        stats = _label_ray(proj, texts, ray, workers, lease_s)
+        stats = _label_ray(proj, texts, ray, workers or 2, lease_s or 60.0)
     else:
         with item_progress(f"labelling with {proj.spec.teacher.model}", len(items)) as advance:
             _, stats = proj.label(texts, progress=advance)

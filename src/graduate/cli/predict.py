@@ -23,8 +23,8 @@ def predict(
         help="Score on a Ray cluster with Ray Data: 'local' (start one here), 'auto', or its address (host:port, ray://host:port). "
         "--input may then be a quoted glob of CSV or Parquet files, --output a directory of Parquet files. Needs pip install 'graduate\\[ray]'.",
     ),
-    actors: int = typer.Option(1, min=1, help="--ray: actors in the scoring pool (each loads the student once)."),
-    cpus_per_actor: float = typer.Option(1.0, min=0.1, help="--ray: CPUs per actor; it runs that many threads."),
+    actors: int | None = typer.Option(None, min=1, help="--ray: actors in the scoring pool (each loads the student once); default 1."),
+    cpus_per_actor: float | None = typer.Option(None, min=0.1, help="--ray: CPUs per actor; it runs that many threads; default 1."),
 ) -> None:
     """Write the input's columns plus `label` (multi-label: `labels`, the set `;`-joined, empty for none) and one `p_<label>` column per label."""
     from graduate.errors import SpecError
@@ -32,13 +32,16 @@ def predict(
     from graduate.students.csv_predict import predict_csv
 
     if ray is None:
+        for flag, value in (("--actors", actors), ("--cpus-per-actor", cpus_per_actor)):
+            if value is not None:  # not silently ignored
+                raise SpecError("only with --ray (the scoring pool on a Ray cluster); add --ray local, or leave it out", field=flag)
         for flag, path in (("--input", input), ("--output", output)):
             if path.suffix.lower() in (".parquet", ".pq"):
                 raise SpecError(f"{path.name}: without --ray, predict reads and writes CSV; give a .csv file, or --ray ADDRESS for Parquet", field=flag)
     proj = Project.load(project)
     student, run = proj.best_student()
     if ray is not None:
-        _predict_ray(proj, student, run, str(input), output, text_column, ray, actors, cpus_per_actor, batch_size)
+        _predict_ray(proj, student, run, str(input), output, text_column, ray, actors or 1, cpus_per_actor or 1.0, batch_size)
         return
     report = predict_csv(student, input, output, text_column=text_column or proj.spec.task.text_column, batch_size=batch_size)
     for n in report.empty_rows[:5]:

@@ -121,11 +121,12 @@ def proxy(
     from graduate.pipeline.project import Project
     from graduate.serve.proxy import create_proxy_app
     from graduate.serve.server import bind_socket, run_app
+    from graduate.store.db import safe_url
 
     proj = Project.load(project)
     app = create_proxy_app(proj, upstream, key_from_env=key_from_env, timeout_s=timeout)
     sock = bind_socket(host, port)
-    console.print(f"proxying {upstream}, logging chat completions into {proj.engine.url.render_as_string(hide_password=True)}", highlight=False)
+    console.print(escape(f"proxying {upstream}, logging chat completions into {safe_url(proj.engine.url)}"), highlight=False)
     console.print(f"listening on http://{host}:{sock.getsockname()[1]}", highlight=False, soft_wrap=True)
     run_app(app, sock, shutdown_timeout_s=30.0, header_timeout_s=proj.spec.proxy.body_timeout_s)
 

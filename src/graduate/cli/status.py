@@ -18,9 +18,10 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
     from graduate.pipeline.project import Project
     from graduate.store.calls import count_by_status, live_spend, redaction_counts
     from graduate.store.schema import batches, datasets, examples, labels, runs
+    from graduate.store.db import safe_url
 
     proj = Project.load(project)
-    t = count_table(escape(f"{proj.spec.task.name}: store {proj.engine.url.render_as_string(hide_password=True)}"))
+    t = count_table(escape(f"{proj.spec.task.name}: store {safe_url(proj.engine.url)}"))
     for key, n in sorted(count_by_status(proj.engine).items()):
         t.add_row(f"teacher calls {key}", str(n))
     with proj.engine.connect() as conn:

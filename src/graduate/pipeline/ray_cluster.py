@@ -21,7 +21,10 @@ def connect(address: str, *, num_cpus: int | None = None) -> None:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
         return
     _check_reachable(address)
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except ConnectionError as exc:  # `auto` with no cluster running on this machine
+        raise NotReadyError(f"no Ray cluster at {address} ({' '.join(str(exc).split())}); start one (`ray start --head`) or pass --ray local") from None
 
 
 def _check_reachable(address: str) -> None:
@@ -29,7 +32,10 @@ def _check_reachable(address: str) -> None:
     if address == "auto":
         return
     parsed = urlparse(address if "://" in address else f"ray://{address}")
-    host, port = parsed.hostname, parsed.port
+    try:
+        host, port = parsed.hostname, parsed.port
+    except ValueError:  # a port that is not a number
+        host, port = None, None
     if not host or not port:
         raise NotReadyError(f"Ray address {address!r} is not host:port (or ray://host:port, auto, local)")
     try:

@@ -93,6 +93,15 @@ def label_ray(
     max_restarts: int = 3,
     progress: ProgressFn = no_progress,
 ) -> RayLabelReport:
+    # One spender at a time, as for a local `graduate label`: a second one would read the budget
+    # while these workers spend from it.
+    with project.exclusive("labelling with the teacher on Ray"):
+        return _label_ray(project, texts, address, workers, lease_s, num_cpus, max_restarts, progress)
+
+
+def _label_ray(
+    project: "Project", texts: list[str], address: str, workers: int, lease_s: float, num_cpus: int | None, max_restarts: int, progress: ProgressFn
+) -> RayLabelReport:
     engine = project.engine
     if address != "local" and engine.dialect.name == "sqlite":
         raise NotReadyError(

@@ -5,7 +5,7 @@ number, the row id), an actor pool scores them (each actor loads the student onc
 threads as it has CPUs) and the rows are written as Parquet: the input's columns, ``source_file``
 and ``row_number``, then the student's label (multi-label: ``labels``) and ``p_<label>`` columns,
 the same values as the local path (``graduate.students.csv_predict``) row for row. Rows with an
-empty text keep them null.
+empty text keep them null. The files appear under the output directory only once all are written.
 
 On few cores every stage gets a fraction of a CPU (reads and writes 0.25): a pipeline whose
 actors hold every CPU would leave none for the reads and wait forever.
@@ -14,6 +14,8 @@ actors hold every CPU would leave none for the reads and wait forever.
 from __future__ import annotations
 
 import glob
+import math
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graduate.errors import InputDataError
+from graduate.errors import InputDataError, SpecError
 from graduate.pipeline.ray_cluster import connect
 
 ROW_ID_COLUMNS = ("source_file", "row_number")
@@ -65,21 +67,27 @@ def _columns(paths: list[str], kind: str) -> list[str]:
     import pyarrow.parquet as pq
 
     first: list[str] | None = None
+    first_types: list[str] = []
     for p in paths:
+        types: list[str] = []
         if kind == "parquet":
             try:
-                cols = list(pq.read_schema(p).names)
+                schema = pq.read_schema(p)
             except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
                 raise InputDataError(f"not a readable Parquet file ({exc})", path=p) from None
+            cols, types = list(schema.names), [str(t) for t in schema.types]
         else:
             cols = _csv_header(p)
         twice = next((c for c in cols if cols.count(c) > 1), None)
         if twice is not None:
             raise InputDataError.repeated_column(twice, path=p)
         if first is None:
-            first = cols
+            first, first_types = cols, types
         elif cols != first:
             raise InputDataError(f"its columns {cols} differ from {paths[0]}'s {first}; predict files with one header", path=p)
+        elif types != first_types:  # Ray would fail deep in a worker, joining rows of both into one batch
+            col, got, want = next((c, t, f) for c, t, f in zip(cols, types, first_types) if t != f)
+            raise InputDataError(f"its column {col!r} is {got} where {paths[0]}'s is {want}; predict files with one schema", path=p, column=col)
     return first or []
 
 
@@ -158,9 +166,28 @@ def predict_ray(
         raise InputDataError(f"the input already has columns {clash}; rename them or write elsewhere", path=paths[0])
     if output.is_file() or (output.exists() and any(output.iterdir())):
         raise InputDataError("the output directory is not empty; pass a new --output directory", path=output)
+    blocker = next((q for q in output.resolve().parents if q.exists() and not q.is_dir()), None)
+    if blocker is not None:  # found before Ray starts, not by the write at the end
+        raise InputDataError(f"{blocker} is a file, not a folder; write the output elsewhere", path=output)
+    try:
+        output.resolve().parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputDataError(f"cannot create its folder ({exc.strerror}); write the output elsewhere", path=output) from None
 
     connect(address, num_cpus=num_cpus)
     import ray.data
+
+    if address == "local":  # a cluster started here cannot grow: a pool it cannot hold would wait forever
+        have = float(ray.cluster_resources().get("CPU", 0))
+        need = actors * cpus_per_actor + IO_CPUS
+        if need > have:
+            fits = math.floor((have - IO_CPUS) / actors * 100) / 100
+            fix = f"--cpus-per-actor {fits:g} or fewer --actors" if fits >= 0.1 else "fewer --actors"
+            raise SpecError(
+                f"{actors} actors × {cpus_per_actor:g} CPUs and {IO_CPUS:g} for the reads need {need:g} CPUs, but the local Ray "
+                f"cluster has {have:g}: the pool would never start and the run would wait forever; pass {fix}",
+                field="--cpus-per-actor",
+            )
 
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # row order as in the files, as the local path writes it
@@ -175,20 +202,26 @@ def predict_ray(
         num_cpus=cpus_per_actor,
         zero_copy_batch=True,
     )
-    output.mkdir(parents=True, exist_ok=True)
+    # Written whole or not at all: Ray writes into OUTPUT.partial, renamed to OUTPUT once every file
+    # is there, so a run killed midway leaves OUTPUT.partial (removed by the next run), never an
+    # OUTPUT that holds some of the rows and reads as if it were complete.
+    partial = output.resolve().with_name(output.resolve().name + ".partial")  # resolved: `.` has no name
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
     try:
         with _ray_data_console_quiet():  # a bad row is our one line, not Ray's pages of tracebacks (they stay in its log file)
-            scored.write_parquet(str(output), ray_remote_args={"num_cpus": IO_CPUS})
+            scored.write_parquet(str(partial), ray_remote_args={"num_cpus": IO_CPUS})
     except Exception as exc:  # noqa: BLE001 - Ray wraps a read error of one file in its task error
-        import shutil
-
-        shutil.rmtree(output, ignore_errors=True)  # it was empty: no half-written result is left to be mistaken for one
+        shutil.rmtree(partial, ignore_errors=True)  # no half-written result is left to be mistaken for one
         cause = str(getattr(exc, "cause", None) or exc)
         if "Failed to read CSV file" in cause or "CSV parse error" in cause or "ArrowInvalid" in cause:
             lines = cause.splitlines()
             line = next((ln for ln in lines if "CSV parse error" in ln), None) or next((ln for ln in lines if "Failed to read CSV file" in ln), lines[0])
             raise InputDataError(f"Ray could not read it ({line.strip()[:300]}); nothing was written", path=pattern) from None
         raise
+    if output.is_dir():
+        output.rmdir()  # empty (checked above): the finished files take its place
+    partial.replace(output)
     import pyarrow.parquet as pq
 
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in output.glob("*.parquet"))

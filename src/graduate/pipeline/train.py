@@ -14,7 +14,7 @@ import numpy as np
 
 from graduate.data.build import Dataset
 from graduate.spec import ProjectSpec, StudentSpec
-from graduate.store.runs import code_version, fail_run, finish_run, fingerprint, get_runs, relative_artifact_dir, start_run
+from graduate.store.runs import code_version, fail_run, finish_run, fingerprint, get_runs, relative_artifact_dir, start_run, stored_spec
 from graduate.students.base import Student
 from graduate.students.registry import for_label_sets, load_student, make_student, save_student, student_class
 
@@ -56,7 +56,7 @@ def train(
         directory = Path(prior.artifact_dir or "")
         if (directory / "kind.json").exists():
             return TrainResult(student_spec.label, prior.id, load_student(directory), directory, float((prior.metrics or {}).get("fit_seconds", 0.0)), True)
-    resolved = json.loads(spec.model_dump_json())
+    resolved = stored_spec(json.loads(spec.model_dump_json()))
     run_id = start_run(project.engine, kind="train", name=student_spec.label, spec=resolved, seed=seed, dataset_hash=dataset.content_hash, fingerprint=fp)
     directory = project.workdir / "runs" / run_id / "student"
     try:

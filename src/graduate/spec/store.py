@@ -20,6 +20,6 @@ class StoreSpec(_Model):
 
     url: str | None = Field(
         None,
-        description="SQLAlchemy URL; default sqlite:///PROJECT/.graduate/graduate.db. "
-        "The environment variable GRADUATE_STORE_URL overrides it.",
+        description="SQLAlchemy URL; default sqlite:///PROJECT/.graduate/graduate.db (a relative SQLite path is relative to this "
+        "file). The environment variable GRADUATE_STORE_URL overrides it.",
     )

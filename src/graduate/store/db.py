@@ -7,6 +7,7 @@ reader never blocks the writer; any other SQLAlchemy URL (PostgreSQL) works the 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -35,7 +36,30 @@ def default_url(project_dir: Path) -> str:
 
 
 def resolve_url(configured: str | None, project_dir: Path) -> str:
-    return os.environ.get("GRADUATE_STORE_URL") or configured or default_url(project_dir)
+    """GRADUATE_STORE_URL, else graduate.yaml's store.url (a relative SQLite path in it is relative
+    to the project, like every path in graduate.yaml, not to wherever the command runs), else the default."""
+    from sqlalchemy.engine import make_url
+
+    url = os.environ.get("GRADUATE_STORE_URL") or configured
+    if not url:
+        return default_url(project_dir)
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - open_engine names a malformed URL
+        return url
+    if parsed.get_backend_name() != "sqlite":
+        return url
+    database = parsed.database
+    if database in (None, "", ":memory:"):
+        # Nothing would outlive the command: the call log, the spend against budget_usd, the runs.
+        raise StoreError(
+            "an in-memory SQLite store forgets everything when the command ends; give a file (sqlite:///PATH) or leave "
+            "store.url and GRADUATE_STORE_URL unset for PROJECT/.graduate/graduate.db",
+            url=safe_url(url),
+        )
+    if url != configured or database.startswith("file:") or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str((project_dir / database).resolve())).render_as_string(hide_password=False)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -54,7 +78,7 @@ def open_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for a bad URL
-        raise StoreError(f"not a database URL ({exc})", url=url) from None
+        raise StoreError(f"not a database URL ({exc})", url=safe_url(url)) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -66,7 +90,13 @@ def open_engine(url: str) -> Engine:
     try:
         migrate(engine)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}", url=safe_url(url)) from None
+        reason = " ".join(str(exc.orig if hasattr(exc, "orig") else exc).split())  # libpq's reasons run over several lines
+        if "no schema has been selected to create in" in reason:  # PostgreSQL: the search_path names no schema that exists
+            reason = (
+                "the schema the URL's search_path names (options=-csearch_path=NAME) does not exist in this database; "
+                "create it first (CREATE SCHEMA NAME) or name one that exists"
+            )
+        raise StoreError(f"cannot migrate: {exc.__class__.__name__}: {reason}", url=safe_url(url)) from None
     return engine
 
 
@@ -87,8 +117,35 @@ def migrate(engine: Engine) -> None:
             from sqlalchemy import text
 
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
+        if _at_head(conn, cfg, engine):
+            return
+        if conn.dialect.name == "sqlite":
+            # pysqlite begins a transaction only at the first INSERT/UPDATE/DELETE, so CREATE TABLE
+            # and the like would each commit on their own: a migration that failed or was killed
+            # midway would leave its first tables behind and every later open would fail on them.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def _at_head(conn: Connection, cfg: Any, engine: Engine) -> bool:
+    """Whether the store is at the newest migration. A store a newer graduate migrated (several
+    machines share one PostgreSQL store, not all upgraded) is refused in one line saying so, not
+    Alembic's "Can't locate revision"."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(cfg)
+    current = set(MigrationContext.configure(conn).get_current_heads())
+    known = {s.revision for s in script.walk_revisions()}
+    unknown = sorted(current - known)
+    if unknown:
+        raise StoreError(
+            f"its schema is at revision {unknown[0]}, which this graduate does not know: a newer graduate migrated it; "
+            "upgrade graduate here (pip install -U graduate) before using this store",
+            url=safe_url(engine.url),
+        )
+    return current == set(script.get_heads())
 
 
 @contextmanager
@@ -172,5 +229,9 @@ def safe_url(url: Any) -> str:
         parsed = make_url(url)
         query = {k: v for k, v in parsed.query.items() if k.lower() != "password"}
         return parsed.set(query=query).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown as given
-        return str(url)
+    except Exception:  # noqa: BLE001 - a malformed URL (a port that is not a number) is shown as given, less its password
+        return _PASSWORD_QUERY.sub(r"\1***", _PASSWORD_NETLOC.sub(r"\1***@", str(url)))
+
+
+_PASSWORD_NETLOC = re.compile(r"(://[^/@:]*:)[^/]*@")  # scheme://user:PASSWORD@host
+_PASSWORD_QUERY = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)

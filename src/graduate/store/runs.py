@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Engine, select, update
 
-from graduate.store.db import insert_ignore, now
+from graduate.store.db import insert_ignore, now, safe_url
 from graduate.store.schema import predictions, runs
 
 
@@ -72,6 +72,15 @@ class RunRow:
     owner: str | None = None
 
 
+def stored_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The resolved spec as a run keeps it (in the store and in run.json beside the artifacts, which
+    travel): store.url without its password."""
+    store = spec.get("store") or {}
+    if not store.get("url"):
+        return spec
+    return {**spec, "store": {**store, "url": safe_url(store["url"])}}
+
+
 def start_run(
     engine: Engine,
     *,
@@ -93,7 +102,7 @@ def start_run(
                 name=name,
                 status="running",
                 fingerprint=fingerprint,
-                spec=spec,
+                spec=stored_spec(spec),
                 dataset_hash=dataset_hash,
                 code_version=code_version(),
                 seed=seed,
