@@ -86,6 +86,16 @@ def test_run_holds_out_a_validation_split_and_picks_on_it(tiny_project: Path) ->
     assert again[0].guarantee is not None and again[0].guarantee.calibration_set == VALIDATION_SET
     assert (again[0].guarantee.threshold, again[0].guarantee.n) == (g.threshold, g.n)
     assert any("validation split held out of training" in n for n in again[0].notes)
+    # the command says which threshold to serve: the test-set pick printed beside the guarantee is
+    # only for comparison (it stood there with no word on which to trust)
+    proj.engine.dispose()
+    cli = subprocess.run([sys.executable, "-m", "graduate", "serve-plan", str(tiny_project)], capture_output=True, text=True, env={**cli_env(), "COLUMNS": "300"}, timeout=300)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    flat = " ".join(cli.stdout.split())
+    if g.threshold is not None:
+        assert f"(this suggestion is picked on test.balanced itself, for comparison; serve the guaranteed {g.threshold:.4f})" in flat, flat
+    else:
+        assert "the guarantee found no threshold, so this one carries no guarantee" in flat, flat
 
 
 def test_pick_follows_the_validation_scores_never_anything_else() -> None:

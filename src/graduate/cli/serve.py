@@ -205,6 +205,12 @@ def serve_plan(
                 f"(teacher alone {fmt_usd(plan.teacher_cost_per_1k_usd, plan.cost_estimated)})",
                 highlight=False,
             )
+            if g is not None:  # a pick on the test set itself sits beside the guarantee: say which to serve
+                which = (
+                    f"serve the guaranteed {g.threshold:.4f}" if g.threshold is not None
+                    else "the guarantee found no threshold, so this one carries no guarantee: serve it only knowingly"
+                )
+                console.print(escape(f"  (this suggestion is picked on {plan.test_set} itself, for comparison; {which})"), highlight=False)
 
 
 def promote(
