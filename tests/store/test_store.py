@@ -28,6 +28,23 @@ def head_revision() -> str:
     return head
 
 
+
+def _store_at(store_url: str, revision: str):
+    """A store migrated by Alembic up to ``revision`` only, as an older graduate left it."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    if store_url.startswith("sqlite:///"):
+        Path(store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    raw = create_engine(store_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with raw.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return raw
+
 def test_migrations_bring_an_empty_store_to_head(store_url: str) -> None:
     engine = open_engine(store_url)
     try:
@@ -135,20 +152,9 @@ def test_pipeline_gives_the_same_results_on_postgres_as_on_sqlite(
 def test_a_store_at_0004_keeps_its_labels_and_then_takes_long_label_sets(store_url: str) -> None:
     """Migration 0005 widens the label columns: rows written before survive it, and a label set
     longer than the old VARCHAR(200) (which PostgreSQL enforces) is stored whole afterwards."""
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine
-
     from graduate.store.schema import examples, labels
 
-    if store_url.startswith("sqlite:///"):
-        Path(store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    raw = create_engine(store_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with raw.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
+    raw = _store_at(store_url, "0004")
     with raw.begin() as conn:
         ex = conn.execute(
             examples.insert().values(source="s", external_id="1", text="t", text_hash="0" * 64, tags=[], created_at=now())
@@ -263,19 +269,9 @@ def test_a_migration_that_fails_midway_changes_nothing_and_the_next_open_complet
     killed) after its first statement left that table behind, and every later open failed on
     "table already exists". Here 0013's index name is taken, so its CREATE INDEX fails after its
     CREATE TABLE."""
-    from alembic import command
-    from alembic.config import Config
-
     from graduate.errors import StoreError
 
-    if store_url.startswith("sqlite:///"):
-        Path(store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    raw = create_engine(store_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with raw.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0012")
+    raw = _store_at(store_url, "0012")
     with raw.begin() as conn:
         conn.execute(text("CREATE TABLE squatter (x INTEGER)"))
         conn.execute(text("CREATE INDEX ix_dataset_builds_dataset_id ON squatter (x)"))
