@@ -8,6 +8,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graduate.errors import StudentError
 from graduate.formats import labelset
@@ -282,3 +284,56 @@ def test_max_labels_is_kept_through_save_and_load(tmp_path):
     uncapped = make_student("tfidf-logreg", ["l0", "l1", "l2"], {"multi_label": True})
     uncapped.fit(texts, sets)
     assert uncapped.decide(uncapped.predict_proba(both)) == ["l0;l2"]
+
+
+def _one_of_two_named(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Each text names its own label twice and one other label once; 80% carry their own label,
+    the rest none: a set never holds two labels, as under ``parse.max_labels: 1``."""
+    rng = random.Random(seed)
+    words = {"a": "apple apricot avocado".split(), "b": "banana berry blueberry".split(), "c": "cherry coconut citrus".split()}
+    texts, sets = [], []
+    for _ in range(n):
+        own = rng.choice("abc")
+        other = rng.choice([lab for lab in "abc" if lab != own])
+        tokens = [rng.choice(words[own]), rng.choice(words[own]), rng.choice(words[other])] + [f"w{rng.randint(0, 40)}" for _ in range(3)]
+        rng.shuffle(tokens)
+        texts.append(" ".join(tokens))
+        sets.append(own if rng.random() < 0.8 else "(none)")
+    return texts, sets
+
+
+def test_thresholds_are_tuned_for_the_sets_max_labels_serves():
+    """Tuned without the cap, the thresholds stay high to keep the other named label out; capped at
+    one label a lower threshold is better (the cap drops the other label). The capped student's
+    thresholds serve better sets on fresh items than the uncapped tuning's thresholds capped."""
+    from graduate.students.thresholds import decide_sets, indicators, micro_f1
+
+    labels = ["a", "b", "c"]
+    texts, sets = _one_of_two_named(200, 0)
+    fresh, fresh_sets = _one_of_two_named(400, 100)
+    truth = indicators(fresh_sets, labels, "test")
+    scores = {}
+    for cap in (None, 1):
+        student = make_student("tfidf-logreg", labels, {"multi_label": True, "max_labels": cap})
+        student.fit(texts, sets)
+        served = decide_sets(student.predict_proba(fresh), labels, student.thresholds, student.at_least_one, max_labels=1)
+        scores[cap] = (micro_f1(truth, indicators(served, labels, "test")), student.thresholds, student.report["multi_label"]["validation_micro_f1"])
+    assert max(scores[1][1]) < min(scores[None][1]), scores
+    assert scores[1][0] > scores[None][0] + 0.02, scores
+    assert 0.8 < scores[1][2] < 1, scores  # the report scores the capped sets too
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.5, 0.7, 0.9, 1.0]), min_size=4, max_size=4), min_size=1, max_size=8),
+    st.lists(st.sampled_from([0.1, 0.3, 0.5, 0.7]), min_size=4, max_size=4),
+    st.sampled_from([None, 1, 2, 3, 4]),
+)
+def test_tuning_keeps_the_same_labels_as_decide_sets(rows, cuts, cap):
+    """The vectorised cap the tuning scores is the one prediction applies, ties included."""
+    from graduate.students.thresholds import decide_sets, indicators, passing
+
+    labels = ["a", "b", "c", "d"]
+    probs = np.array(rows)
+    kept = passing(probs, np.array(cuts), cap)
+    assert (kept == indicators(decide_sets(probs, labels, cuts, False, cap), labels, "test").astype(bool)).all()

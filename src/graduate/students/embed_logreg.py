@@ -114,7 +114,7 @@ class EmbedLogregStudent(StudentBase):
 
         with fit_threads():
             val, val_probs = thresholds.held_out_probs(y, fit_predict, folds_=p["threshold_folds"], share=p["validation_share"], seed=p["seed"])
-            self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels)
+            self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels, max_labels=p["max_labels"])
             decisions["folds"] = p["threshold_folds"]
             self.clf = self._classifier().fit(self._features(emb, texts, fit=True), y, sample_weight=w)
         self.report = {"multi_label": decisions}

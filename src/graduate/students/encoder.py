@@ -216,7 +216,7 @@ class EncoderStudent(StudentBase):
         self._make_serving(list(texts), rng)
         if multi:
             val_probs = self.predict_proba(val_texts)
-            self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y_sets, val_idx, val_probs, self.labels)
+            self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y_sets, val_idx, val_probs, self.labels, max_labels=self.params["max_labels"])
             self.report["multi_label"] = {"train_items": len(train_idx), **decisions}
 
     def _train_batches(self, lengths: list[int], rng: np.random.Generator) -> list[np.ndarray]:

@@ -268,7 +268,7 @@ class LoraLlmStudent(StudentBase):
             from graduate.students import thresholds
 
             val_probs = self.predict_proba(val_texts)
-            self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y_sets, val_idx, val_probs, self.labels)
+            self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y_sets, val_idx, val_probs, self.labels, max_labels=self.params["max_labels"])
             self.report["multi_label"] = {"train_items": len(train_idx), "candidate_sets": len(self.candidates), **decisions}
 
     def _batch(self, pairs: list[tuple[list[int], list[int]]], device: str) -> tuple[dict[str, Any], Any, Any]:

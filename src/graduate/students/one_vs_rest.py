@@ -86,7 +86,7 @@ class OneVsRestStudent(StudentBase):
         train, val = thresholds.split(len(texts), self.params["validation_share"], self.params["seed"])
         held = self._fit_members([texts[i] for i in train], y[train], None if w is None else w[train])
         val_probs = self._member_probs(held, [texts[i] for i in val])
-        self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels, self.params["at_least_one"])
+        self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels, self.params["at_least_one"], self.params["max_labels"])
         self.members = self._fit_members(texts, y, w)  # all of it trains; the thresholds stay
         self.report = {"base": self.params["base"], **decisions, "labels_without_examples": [lab for j, lab in enumerate(self.labels) if not y[:, j].any()]}
 

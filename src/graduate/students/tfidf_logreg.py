@@ -143,7 +143,7 @@ class TfidfLogregStudent(StudentBase):
             return model.predict_proba([texts[i] for i in held])
 
         val, val_probs = thresholds.held_out_probs(y, fit_predict, folds_=p["threshold_folds"], share=p["validation_share"], seed=p["seed"])
-        self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels)
+        self.thresholds, self.at_least_one, decisions = thresholds.fit_decisions(y, val, val_probs, self.labels, max_labels=p["max_labels"])
         decisions["folds"] = p["threshold_folds"]
         self.pipeline = self._build()
         self.pipeline.fit(texts, y, **({"clf__sample_weight": w} if w is not None else {}))

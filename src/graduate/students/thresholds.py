@@ -27,10 +27,13 @@ def training_sets(kind: str, texts: Sequence[str], labels: Sequence[str], order:
     return indicators(labels, order, kind)
 
 
-def fit_decisions(y: np.ndarray, val: np.ndarray, val_probs: np.ndarray, labels: list[str], at_least_one: bool | str = "auto") -> tuple[list[float], bool, dict]:
+def fit_decisions(
+    y: np.ndarray, val: np.ndarray, val_probs: np.ndarray, labels: list[str], at_least_one: bool | str = "auto", max_labels: int | None = None
+) -> tuple[list[float], bool, dict]:
     """(thresholds tuned on the held-out rows ``val``, at-least-one rule, the report every student
-    keeps of it). ``at_least_one`` auto: when every training item has a label."""
-    tuned = tune(y[val], val_probs)
+    keeps of it). ``at_least_one`` auto: when every training item has a label. ``max_labels``: the
+    cap prediction applies, so the thresholds are tuned for the sets as served."""
+    tuned = tune(y[val], val_probs, max_labels=max_labels)
     keep_one = bool(y.sum(axis=1).min() >= 1) if at_least_one == "auto" else bool(at_least_one)
     report = {
         "validation_items": int(len(val)),
@@ -38,7 +41,7 @@ def fit_decisions(y: np.ndarray, val: np.ndarray, val_probs: np.ndarray, labels:
         "validation_f1": {lab: f1(y[val, j], val_probs[:, j] >= t) for j, (lab, t) in enumerate(zip(labels, tuned))},
         "at_least_one": keep_one,
         # the decisions as served, on the rows that tuned them (optimistic; compares recipes alike)
-        "validation_micro_f1": micro_f1(y[val], indicators(decide_sets(val_probs, labels, tuned, keep_one), labels, "thresholds")),
+        "validation_micro_f1": micro_f1(y[val], indicators(decide_sets(val_probs, labels, tuned, keep_one, max_labels), labels, "thresholds")),
     }
     return tuned, keep_one, report
 
@@ -63,13 +66,14 @@ def micro_f1(y: np.ndarray, pred: np.ndarray) -> float:
     return float(f1_score(y, pred, average="micro", zero_division=0))
 
 
-def tune(y: np.ndarray, probs: np.ndarray, *, min_positives: int = MIN_POSITIVES) -> list[float]:
+def tune(y: np.ndarray, probs: np.ndarray, *, min_positives: int = MIN_POSITIVES, max_labels: int | None = None) -> list[float]:
     """Thresholds for micro-F1 on held-out items: one shared threshold first (ties: nearest 0.5),
     then, for each label with at least ``min_positives`` held-out positives, its own threshold by
-    coordinate ascent (two passes; ties: nearest the shared one)."""
+    coordinate ascent (two passes; ties: nearest the shared one). Each candidate is scored on the
+    sets capped at ``max_labels`` as ``decide_sets`` serves them."""
     y = np.asarray(y, dtype=bool)
     probs = np.asarray(probs, dtype=float)
-    shared = max(GRID, key=lambda c: (micro_f1(y, probs >= c), -abs(c - 0.5)))
+    shared = max(GRID, key=lambda c: (micro_f1(y, passing(probs, np.full(y.shape[1], c), max_labels)), -abs(c - 0.5)))
     t = np.full(y.shape[1], shared)
     for _ in range(2):
         for j in range(y.shape[1]):
@@ -79,10 +83,23 @@ def tune(y: np.ndarray, probs: np.ndarray, *, min_positives: int = MIN_POSITIVES
             def score(c: float, j: int = j) -> float:
                 tt = t.copy()
                 tt[j] = c
-                return micro_f1(y, probs >= tt)
+                return micro_f1(y, passing(probs, tt, max_labels))
 
             t[j] = max(GRID, key=lambda c: (score(c), -abs(c - shared)))
     return [float(x) for x in t]
+
+
+def passing(probs: np.ndarray, thresholds: np.ndarray, max_labels: int | None) -> np.ndarray:
+    """(items, labels) bool: the labels at or above their thresholds, at most ``max_labels`` a row,
+    those furthest above theirs (ties: the spec's order), as ``decide_sets`` keeps them."""
+    margin = probs - thresholds
+    chosen = margin >= 0
+    if max_labels is None or max_labels >= probs.shape[1]:
+        return chosen
+    order = np.argsort(-margin, axis=1, kind="stable")  # a passing label's margin is never below a failing one's
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(probs.shape[1])[None, :].repeat(len(probs), axis=0), axis=1)
+    return chosen & (rank < max_labels)
 
 
 def decide_sets(probs: np.ndarray, labels: list[str], thresholds: Sequence[float], at_least_one: bool, max_labels: int | None = None) -> list[str]:
