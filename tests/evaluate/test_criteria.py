@@ -182,3 +182,78 @@ def test_a_per_label_figure_over_no_items_is_not_measured():
     # answered where gold never has it: precision and F1 are 0 indeed (all false positives)
     assert parse_gate("student.f1[delta] >= 0.5").left.value(added) == 0.0 and parse_gate("student.precision[delta] >= 0.5").left.value(added) == 0.0
     assert parse_gate("student.recall[delta] >= 0.5").left.value(added) is None
+
+
+ANY_LABEL = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30).filter(lambda s: s.strip())
+
+
+@given(label=ANY_LABEL, name=ANY_LABEL)
+def test_a_quoted_label_or_student_name_is_taken_exactly(label, name):
+    """Any label (``]``, quotes, backslashes, runs of spaces, ``on``, odd Unicode) named in quotes
+    parses back exactly, as the operand writes it, and passes the check against the spec's labels."""
+    from graduate.spec.gates import written
+
+    text = f"student[{written(name)}].f1[{written(label)}] >= 0.5 * teacher.f1[{written(label)}] on test"
+    g = parse_gate(text)
+    assert (g.left.student, g.left.label, g.right.label, g.test_set, g.factor) == (name, label, label, "test", 0.5)
+    assert parse_gate(f"{g.left} >= 0.5").left == g.left
+    check_gate(g, test_sets={"test": "quality"}, students=[name], has_bias_pair=False, labels=[label, "other"])
+
+
+def test_labels_holding_brackets_quotes_and_on_can_be_named():
+    assert parse_gate('student.f1["a]b"] >= 0.5').left.label == "a]b"
+    assert parse_gate("student.f1['a]b'] >= 0.5").left.label == "a]b"
+    assert parse_gate(r'student.f1["say \"hi\" \\ bye"] >= 0.5').left.label == 'say "hi" \\ bye'
+    assert parse_gate('student.f1[ "two  spaces" ] >= 0.5').left.label == "two  spaces"
+    assert parse_gate("student.f1[it's] >= 0.5").left.label == "it's"  # a bare one may hold a quote
+    g = parse_gate("student.f1[carry on] >= 0.5 on test")
+    assert (g.left.label, g.test_set) == ("carry on", "test")
+    assert parse_gate("student.f1[carry on] >= 0.5").test_set is None
+    assert str(parse_gate('student.f1["a]b"] >= 0.5').left) == 'student.f1["a]b"]'
+
+
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False, width=64),
+    style=st.sampled_from(["{:g}", "{:e}", "{:E}", "{:.3f}", "{!r}"]),
+    plus=st.booleans(),
+)
+def test_signed_numbers_and_exponents_parse_wherever_a_number_goes(value, style, plus):
+    written = style.format(value)
+    if plus and not written.startswith("-"):
+        written = "+" + written
+    expected = float(written)
+    assert parse_gate(f"student.bias_fpr_change >= {written}").threshold == expected
+    g = parse_gate(f"student.f1 >= {written} * teacher.f1 - {written} on test")
+    assert (g.factor, g.offset) == (expected, -expected)
+    assert parse_gate(f"student.f1 >= teacher.f1 * {written} + {written}").factor == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("student.bias_fpr_change >= -0.1", None),
+        ("student.bias_fpr_change <= -1e-3", None),
+        ("student.accuracy >= - 0.1", None),
+        ("student.accuracy >= 1e999", "1e999 is too large a number"),
+        ("student.accuracy >= -", "expected a number or student.METRIC"),
+        ("student.accuracy >= --0.1", "expected a number or student.METRIC"),
+        ('student.f1["a]b] >= 0.5', "expected a comparison"),
+        ('student.f1[""] >= 0.5', "needs a label inside the brackets"),
+        ("student.f1[x] >= 0.5 on a b", "'on' must be followed by one test set name"),
+    ],
+)
+def test_signs_and_malformed_labels(text, message):
+    if message is None:
+        assert parse_gate(text).threshold < 0
+        return
+    with pytest.raises(GateSyntaxError, match=__import__("re").escape(message)) as err:
+        parse_gate(text)
+    assert len(str(err.value).splitlines()) == 1
+
+
+@given(st.text(st.sampled_from(list("studenacher.f1[]\"'\\ -+*e0.5<>=on")) | st.characters(blacklist_categories=("Cs",)), max_size=60))
+def test_any_text_parses_or_is_a_one_line_syntax_error(text):
+    try:
+        parse_gate(text)
+    except GateSyntaxError as exc:
+        assert len(str(exc).splitlines()) == 1 and str(exc)

@@ -9,19 +9,27 @@ A gate is written as ``LEFT OP RIGHT [on TEST_SET]``::
     student[tfidf-logreg].recall >= teacher.recall - 0.02 on test.indist
     student.f1[thin morality] >= 0.8 * teacher.f1[thin morality] on test
 
+    student.bias_fpr_change >= -0.1
+    student.f1["a]b"] >= 0.5
+
 A per-label figure names the label in brackets after the metric (``precision``, ``recall`` or ``f1``
-of that one label, single- or multi-label tasks alike).
+of that one label, single- or multi-label tasks alike). A label (or student name) in quotes,
+double or single, is taken exactly, and may hold ``]``, quotes (a backslash before a quote or a
+backslash makes it literal) and runs of spaces; a bare one ends at the first ``]`` and its spaces
+are made single.
 
 The grammar (parsed by a small tokenizer and recursive descent, never ``eval``)::
 
     gate    := operand CMP rhs [ "on" TEST_SET ]
     rhs     := NUMBER | [ NUMBER "*" ] operand [ "*" NUMBER ] [ ("+" | "-") NUMBER ]
     operand := ("student" [ "[" NAME "]" ] | "teacher") "." METRIC [ "[" LABEL "]" ]
+    NUMBER  := [ "+" | "-" ] digits [ "." digits ] [ ("e" | "E") [ "+" | "-" ] digits ]   (finite)
     CMP     := ">=" | "<=" | ">" | "<"
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from dataclasses import dataclass
@@ -100,8 +108,8 @@ class Operand:
     label: str | None = None  # a per-label figure: that label's precision, recall or F1
 
     def __str__(self) -> str:
-        who = self.subject if self.student is None else f"student[{self.student}]"
-        return f"{who}.{self.metric}" + (f"[{self.label}]" if self.label is not None else "")
+        who = self.subject if self.student is None else f"student[{written(self.student)}]"
+        return f"{who}.{self.metric}" + (f"[{written(self.label)}]" if self.label is not None else "")
 
     def value(self, figures: dict | None) -> float | None:
         """This operand's figure from one predictor's figures (``per_label`` for a label)."""
@@ -144,41 +152,67 @@ class GateSyntaxError(ValueError):
     pass
 
 
+# A [name] or [label]: quoted (double or single quotes; a backslash makes the next character
+# literal), which may hold any character, or bare up to the first "]".
+_BRACKET = r"""\[\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*\]|\[[^\]]*\]"""
 _TOKEN = re.compile(
-    r"""
+    rf"""
     (?P<space>\s+)
-  | (?P<ref>(?:student|teacher)(?:\[[^\]]*\])?\.[A-Za-z0-9_]+(?:\[[^\]]*\])?)
+  | (?P<ref>(?:student|teacher)(?:{_BRACKET})?\.[A-Za-z0-9_]+(?:{_BRACKET})?)
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
   | (?P<cmp>>=|<=|==|!=|=>|=<|>|<)
   | (?P<arith>[*+\-])
   | (?P<word>\S+)
     """,
-    re.X,
+    re.X | re.S,
 )
-_REF = re.compile(r"(?P<subject>student|teacher)(?:\[(?P<name>[^\]]*)\])?\.(?P<metric>[A-Za-z0-9_]+)(?:\[(?P<label>[^\]]*)\])?")
+_REF = re.compile(rf"(?P<subject>student|teacher)(?P<name>{_BRACKET})?\.(?P<metric>[A-Za-z0-9_]+)(?P<label>{_BRACKET})?", re.S)
+_QUOTED = re.compile(r"""\s*(?P<q>["'])(?P<body>(?:[^"'\\]|\\.|(?!(?P=q))["'])*)(?P=q)\s*""", re.S)
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out = []
-    for m in _TOKEN.finditer(text):
-        kind = m.lastgroup or ""
-        if kind != "space":
-            out.append((kind, m.group()))
-    return out
+def _bracket(raw: str | None, what: str, text: str) -> str | None:
+    """The name inside a matched ``[...]``: a quoted one (the whole of it between quotes) exactly,
+    escapes undone; a bare one with its runs of spaces made one; None without brackets."""
+    if raw is None:
+        return None
+    inner = raw[1:-1]
+    quoted = _QUOTED.fullmatch(inner)
+    if quoted is not None:
+        value = re.sub(r"\\(.)", r"\1", quoted.group("body"), flags=re.S)
+    else:  # a bare name may hold a quote too (``[it's]``, ``[']``)
+        value = " ".join(inner.split())
+    if not value.strip():
+        raise GateSyntaxError(f"{text!r}: [] needs {what} inside the brackets")
+    return value
+
+
+def written(name: str) -> str:
+    """``name`` as a gate writes it inside brackets: bare where that reads back the same, else quoted."""
+    if name == " ".join(name.split()) and not re.search(r"[\[\]\"'\\]", name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    """(kind, text, end) of each token but spaces."""
+    return [(m.lastgroup or "", m.group(), m.end()) for m in _TOKEN.finditer(text) if m.lastgroup != "space"]
 
 
 def parse_gate(text: str) -> Gate:
     """Parse one gate expression; a GateSyntaxError says what was expected where."""
     if not isinstance(text, str) or not text.strip():
         raise GateSyntaxError("a gate is an expression such as 'student.accuracy >= 0.98 * teacher.accuracy on test.balanced'")
+    raw = text.strip()
     text = " ".join(text.split())
-    expr, test_set = text, None
-    m = re.fullmatch(r"(?P<expr>.+?)\s+on\s+(?P<ts>\S+)", text)
-    if m:
-        expr, test_set = m.group("expr"), m.group("ts")
-    elif re.search(r"(^|\s)on(\s|$)", text):
-        raise GateSyntaxError(f"{text!r}: 'on' must be followed by one test set name, at the end")
-    toks = _tokens(expr)
+    found = _tokens(raw)
+    test_set = None
+    ons = [i for i, (kind, word, _) in enumerate(found) if (kind, word) == ("word", "on")]  # an "on" inside [...] is part of a ref
+    if ons:
+        test_set = raw[found[ons[0]][2] :].strip()
+        if not test_set or len(test_set.split()) > 1:
+            raise GateSyntaxError(f"{text!r}: 'on' must be followed by one test set name, at the end")
+        found = found[: ons[0]]
+    toks = [(kind, word) for kind, word, _ in found]
     pos = 0
 
     def peek(kind: str | None = None) -> tuple[str, str] | None:
@@ -195,19 +229,31 @@ def parse_gate(text: str) -> Gate:
         pos += 1
         return tok[1]
 
+    def number(what: str) -> float:
+        """A number, with an optional sign: ``-0.1``, ``+2``, ``-1e-3``."""
+        nonlocal pos
+        sign = 1.0
+        if peek("arith") and toks[pos][1] in "+-" and pos + 1 < len(toks) and toks[pos + 1][0] == "num":
+            sign = -1.0 if toks[pos][1] == "-" else 1.0
+            pos += 1
+        written_ = take("num", what)
+        value = sign * float(written_)
+        if not math.isfinite(value):
+            raise GateSyntaxError(f"{text!r}: {written_} is too large a number")
+        return value
+
     def operand(raw: str) -> Operand:
         r = _REF.fullmatch(raw)
         if r is None:  # the tokenizer only yields refs that match; kept for safety
             raise GateSyntaxError(f"{text!r}: {raw!r} is not student.METRIC or teacher.METRIC")
-        name = r.group("name")
-        if r.group("subject") == "teacher" and name is not None:
+        if r.group("subject") == "teacher" and r.group("name") is not None:
             raise GateSyntaxError(f"{text!r}: only student takes a [name]")
-        if name is not None and not name.strip():
-            raise GateSyntaxError(f"{text!r}: student[] needs a student name inside the brackets")
-        label = r.group("label")
-        if label is not None and not label.strip():
-            raise GateSyntaxError(f"{text!r}: {r.group('metric')}[] needs a label inside the brackets")
-        return Operand(r.group("subject"), name.strip() if name else None, r.group("metric"), label.strip() if label else None)  # type: ignore[arg-type]
+        name = _bracket(r.group("name"), "a student name", text)
+        label = _bracket(r.group("label"), "a label", text)
+        return Operand(r.group("subject"), name, r.group("metric"), label)  # type: ignore[arg-type]
+
+    def signed_num() -> bool:
+        return bool(peek("num")) or (bool(peek("arith")) and toks[pos][1] in "+-" and pos + 1 < len(toks) and toks[pos + 1][0] == "num")
 
     left = operand(take("ref", "student.METRIC or teacher.METRIC"))
     op = take("cmp", "a comparison (>=, <=, >, <)")
@@ -216,22 +262,22 @@ def parse_gate(text: str) -> Gate:
     threshold: float | None = None
     right: Operand | None = None
     factor, offset = 1.0, 0.0
-    if peek("num"):
-        number = float(take("num", "a number"))
+    if signed_num():
+        value = number("a number")
         if peek("arith") and toks[pos][1] == "*":
             take("arith", "*")
-            factor = number
+            factor = value
             right = operand(take("ref", "student.METRIC or teacher.METRIC after '*'"))
         else:
-            threshold = number
+            threshold = value
     else:
         right = operand(take("ref", "a number or student.METRIC / teacher.METRIC"))
         if peek("arith") and toks[pos][1] == "*":
             take("arith", "*")
-            factor = float(take("num", "a number after '*'"))
+            factor = number("a number after '*'")
     if right is not None and peek("arith") and toks[pos][1] in "+-":
         sign = -1.0 if take("arith", "+ or -") == "-" else 1.0
-        offset = sign * float(take("num", "a number after + or -"))
+        offset = sign * number("a number after + or -")
     if pos != len(toks):
         raise GateSyntaxError(f"{text!r}: unexpected {toks[pos][1]!r}; a gate is LEFT OP RIGHT [on TEST_SET]")
     return Gate(text, left, op, threshold, right, factor, offset, test_set)
