@@ -21,9 +21,12 @@ def graduate(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
-def make_project(root: Path, labels: list[str], parse: dict, *, teacher_on_test: bool = True, empty_gold: str = "(none)") -> Path:
+def make_project(
+    root: Path, labels: list[str], parse: dict, *, teacher_on_test: bool = True, empty_gold: str = "(none)", teacher_test_answers: int | None = None
+) -> Path:
     """Items whose text names their labels' two words each; the teacher (a recorded Batch log)
-    answers every item right, in the `parse` format; the gold CSV spells the empty set `empty_gold`."""
+    answers every item right, in the `parse` format (on `test`: none without `teacher_on_test`, the
+    first `teacher_test_answers` given that); the gold CSV spells the empty set `empty_gold`."""
     root.mkdir(parents=True, exist_ok=True)
     words = {lab: [f"w{i}a", f"w{i}b"] for i, lab in enumerate(labels)}
     rows, calls, answers = [], [], []
@@ -35,7 +38,7 @@ def make_project(root: Path, labels: list[str], parse: dict, *, teacher_on_test:
         text = " ".join(w for lab in chosen for w in words[lab]) + f" item {i}" + ("" if chosen else " filler")
         subset = "test" if i % 5 == 0 else "pool"
         rows.append([f"i{i}", text, ";".join(chosen) if chosen else empty_gold, subset])
-        if subset == "test" and not teacher_on_test:
+        if subset == "test" and (not teacher_on_test or (teacher_test_answers is not None and i // 5 >= teacher_test_answers)):
             continue
         cid = f"{subset}/i{i}/run0"
         calls.append({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": [{"role": "user", "content": f"Tags: {text}"}], "temperature": 0}})
@@ -76,6 +79,20 @@ def test_a_teacher_without_answers_on_the_test_set_is_reported_not_a_crash(tmp_p
         r = graduate(step, str(project))
         assert r.returncode == 0 and "Traceback" not in r.stderr, (step, r.stdout + r.stderr)
     assert "95% bootstrap confidence intervals" in (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+
+
+def test_agreement_over_a_few_teacher_answers_is_not_shown_as_a_figure(tmp_path: Path) -> None:
+    """The teacher answered 3 of the 16 test items (as 4-5 of the bias sets' 1,492): the students'
+    agreement with it was shown as a full figure (1.000) though it rests on 3 items."""
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS, teacher_test_answers=3)
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    flat = " ".join(r.stdout.split())
+    assert "teacher: 3 answers of 16 items, too few to score it or the students' agreement with it" in flat, flat
+    assert "agreement w/ teacher │ – │ – │ – │" in flat, flat
+    figs = json.loads((project / ".graduate" / "summary.json").read_text())["test_sets"]["test"]["students"]["tfidf-logreg"]
+    assert (figs["agreement_with_teacher"], figs["agreement_items"]) == (None, 3)
+    assert figs["micro_f1"] > 0.9  # its figures against gold stand
 
 
 def test_gold_sets_may_be_empty_and_an_empty_cell_is_said_to_be_unscored(tmp_path: Path) -> None:

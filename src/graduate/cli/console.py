@@ -173,7 +173,7 @@ def teacher_caption(teacher: dict[str, Any], n: int) -> str | None:
     eg = f"; e.g. {'; '.join(bad[:3])}" if bad else ""
     counts = f"{teacher.get('unparseable')} unparseable, {teacher.get('missing')} without an answer"
     if teacher.get("too_few_answers"):
-        return escape(f"teacher: {teacher.get('answered')} answers of {n} items, too few to score (evaluation.min_teacher_answers; {counts}){eg}")
+        return escape(f"teacher: {teacher.get('answered')} answers of {n} items, too few to score it or the students' agreement with it (evaluation.min_teacher_answers; {counts}){eg}")
     if teacher.get("unparseable") or teacher.get("missing"):
         return escape(f"teacher scored on {teacher.get('answered')} answered items ({counts}){eg}")
     return None

@@ -78,7 +78,7 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
             t.add_column(escape(st) + (" *" if st == s["best_student"] else ""), justify="right")
         for m, row in metric_rows(METRICS, labels, positive, multi_label=multi_label):
             t.add_row(row, fmt(e["teacher"].get(m)), *[fmt(e["students"][st].get(m)) for st in students])
-        itself = "1.000" if e["teacher"].get("answered") else "–"  # a teacher without answers here agrees with nothing
+        itself = "1.000" if e["teacher"].get("answered") and not e["teacher"].get("too_few_answers") else "–"  # nothing, or too few, to agree with
         t.add_row("agreement w/ teacher", itself, *[fmt(e["students"][st].get("agreement_with_teacher")) for st in students])
         if not multi_label:
             t.add_row("kappa w/ teacher", itself, *[fmt(e["students"][st].get("kappa_with_teacher")) for st in students])

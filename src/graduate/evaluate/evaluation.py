@@ -94,9 +94,15 @@ def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None]
 
 
 def student_metrics(
-    task: TaskSpec, test: TestSet, preds: StudentPredictions, answers: dict[int, TeacherLabel], core_hour_usd: float
+    task: TaskSpec, test: TestSet, preds: StudentPredictions, answers: dict[int, TeacherLabel], core_hour_usd: float, *, min_answers: int = 0
 ) -> dict[str, Any]:
+    """A student's figures on a test set. Its agreement with the teacher counts the items the teacher
+    answered; too few of them (``enough_teacher_answers``, as for the teacher's own figures) leave it
+    None: 4 answers of 1,492 bias items gave an agreement that looked like a real figure."""
     both = [(answers[ex.id].label, p) for ex, p in zip(test.examples, preds.labels) if answers[ex.id].label is not None]
+    agreement_items = len(both)
+    if not enough_teacher_answers(len(both), len(test.examples), min_answers):
+        both = []
     if task.multi_label:
         out: dict[str, Any] = set_metrics(task, test.gold, preds.labels, scores=preds.probs)
         # the same label set as the teacher's; kappa has no single-label meaning here
@@ -107,6 +113,7 @@ def student_metrics(
         agree = agreement([t for t, _ in both], [p for _, p in both])  # type: ignore[misc]
         out["agreement_with_teacher"] = agree["agreement"]
         out["kappa_with_teacher"] = agree["kappa"]
+    out["agreement_items"] = agreement_items  # the teacher's answers it was (or was not) measured on
     cost: CostFigure = student_cost_per_1k(preds.cpu_seconds, len(test.examples), core_hour_usd)
     out["cost_per_1k_usd"] = cost.per_1k_usd
     out["cost_basis"] = cost.basis

@@ -48,7 +48,7 @@ class EvaluationSpec(_Model):
     )
     min_slice_size: int = Field(10, ge=1, description="Slices with fewer items are listed but not ranked among the worst.")
     min_teacher_answers: int = Field(
-        30, ge=1, description="Below this many teacher answers on a test set (and under 90% of it) the teacher's figures there are shown as '–' with the count."
+        30, ge=1, description="Below this many teacher answers on a test set (and under 90% of it) the teacher's figures there, and the students' agreement with it, are shown as '–' with the count."
     )
     bias_pair: BiasPairSpec | None = Field(None, description="The identity-term pair: false-positive rate per term and the score shift between the two sets.")
 
