@@ -210,6 +210,8 @@ def test_labels_holding_brackets_quotes_and_on_can_be_named():
     assert (g.left.label, g.test_set) == ("carry on", "test")
     assert parse_gate("student.f1[carry on] >= 0.5").test_set is None
     assert str(parse_gate('student.f1["a]b"] >= 0.5').left) == 'student.f1["a]b"]'
+    assert parse_gate('student.f1 >= 0.5 on "held out set"').test_set == "held out set"
+    assert parse_gate("student.f1 >= 0.5 on 'carry on'").test_set == "carry on"
 
 
 @given(
@@ -239,7 +241,8 @@ def test_signed_numbers_and_exponents_parse_wherever_a_number_goes(value, style,
         ("student.accuracy >= --0.1", "expected a number or student.METRIC"),
         ('student.f1["a]b] >= 0.5', "expected a comparison"),
         ('student.f1[""] >= 0.5', "needs a label inside the brackets"),
-        ("student.f1[x] >= 0.5 on a b", "'on' must be followed by one test set name"),
+        ("student.f1[x] >= 0.5 on a b", "'on' must be followed by one test set name, at the end (in quotes if it holds spaces)"),
+        ('student.f1[x] >= 0.5 on ""', "'on' must be followed by one test set name"),
     ],
 )
 def test_signs_and_malformed_labels(text, message):

@@ -10,13 +10,13 @@ A gate is written as ``LEFT OP RIGHT [on TEST_SET]``::
     student.f1[thin morality] >= 0.8 * teacher.f1[thin morality] on test
 
     student.bias_fpr_change >= -0.1
-    student.f1["a]b"] >= 0.5
+    student.f1["a]b"] >= 0.5 on "held out"
 
 A per-label figure names the label in brackets after the metric (``precision``, ``recall`` or ``f1``
 of that one label, single- or multi-label tasks alike). A label (or student name) in quotes,
 double or single, is taken exactly, and may hold ``]``, quotes (a backslash before a quote or a
 backslash makes it literal) and runs of spaces; a bare one ends at the first ``]`` and its spaces
-are made single.
+are made single. A test set name with spaces is quoted the same way.
 
 The grammar (parsed by a small tokenizer and recursive descent, never ``eval``)::
 
@@ -209,8 +209,11 @@ def parse_gate(text: str) -> Gate:
     ons = [i for i, (kind, word, _) in enumerate(found) if (kind, word) == ("word", "on")]  # an "on" inside [...] is part of a ref
     if ons:
         test_set = raw[found[ons[0]][2] :].strip()
-        if not test_set or len(test_set.split()) > 1:
-            raise GateSyntaxError(f"{text!r}: 'on' must be followed by one test set name, at the end")
+        quoted = _QUOTED.fullmatch(test_set)
+        if quoted is not None:  # a name with spaces: on "my test"
+            test_set = re.sub(r"\\(.)", r"\1", quoted.group("body"), flags=re.S)
+        if not test_set.strip() or (quoted is None and len(test_set.split()) > 1):
+            raise GateSyntaxError(f"{text!r}: 'on' must be followed by one test set name, at the end (in quotes if it holds spaces)")
         found = found[: ons[0]]
     toks = [(kind, word) for kind, word, _ in found]
     pos = 0
