@@ -58,6 +58,19 @@ def test_bad_gate_and_unknown_kind_are_clear(tiny_project):
         climb_ladder(proj, kinds=[])
 
 
+def test_an_until_gate_on_the_bias_pair_is_left_out_not_refused(tiny_project):
+    """The spec has a bias pair; `--until student.bias_fpr_change <= 0.05` was refused as needing
+    one. It is checked as the spec's gates are, and left out like them (the ladder cannot judge it)."""
+    from eval_project import add_evaluation
+    from graduate.experiments.ladder import ladder_gates
+
+    proj = Project.load(add_evaluation(tiny_project, gates=[]))
+    usable, skipped = ladder_gates(proj, ["student.bias_fpr_change <= 0.05", "student.accuracy >= 0.5"])
+    assert [g.text for g in usable] == ["student.accuracy >= 0.5"] and skipped == ["student.bias_fpr_change <= 0.05"]
+    with pytest.raises(SpecError, match="--until: .*unknown metric 'bias_nope'"):
+        ladder_gates(proj, ["student.bias_nope <= 0.05"])
+
+
 def _hold_out(project, share=0.5, min_items=10):
     import yaml
 

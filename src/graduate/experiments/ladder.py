@@ -103,7 +103,10 @@ def ladder_gates(project: "Project", given: list[str] | None) -> tuple[list[Gate
         for text in given:
             try:
                 gate = parse_gate(text)
-                check_gate(gate, test_sets=purposes, students=[s.label for s in spec.students], has_bias_pair=False, labels=list(spec.task.labels), multi_label=spec.task.multi_label)
+                check_gate(  # checked as the spec's own gates are; those the ladder cannot judge are left out below
+                    gate, test_sets=purposes, students=[s.label for s in spec.students], has_bias_pair=spec.evaluation.bias_pair is not None,
+                    labels=list(spec.task.labels), multi_label=spec.task.multi_label, has_identity_terms=bool(spec.evaluation.identity_terms),
+                )
             except (GateSyntaxError, ValueError) as exc:
                 raise SpecError(str(exc), field="--until") from None
             gates.append(gate)
