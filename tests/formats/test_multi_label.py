@@ -103,6 +103,10 @@ def _raw(task: dict) -> dict:
         ({"kind": "multi_label", "parse": {"kind": "label_list", "max_labels": 3}}, "parse.max_labels 3 is more than the 2 labels"),
         ({"kind": "multi_label", "labels": ["care, fairness", "c"], "parse": {"kind": "label_list"}}, "labels ['care, fairness'] contain parse.separator ','"),
         ({"kind": "multi_label", "labels": ["a/b", "c"], "parse": {"kind": "label_list", "separator": " / "}}, "labels ['a/b'] contain parse.separator ' / '"),
+        # options only a label set reads were accepted on a single-label task and ignored
+        ({"parse": {"kind": "label_words", "max_labels": 1}}, "parse.max_labels is for multi-label tasks (task.kind: multi_label); remove it"),
+        ({"parse": {"kind": "json_key", "key": "k", "none": "none"}}, "parse.none is for multi-label tasks"),
+        ({"parse": {"kind": "label_words", "max_labels": 1, "none": "x"}}, "parse.max_labels and parse.none are for multi-label tasks"),
     ],
 )
 def test_the_spec_pairs_task_kind_and_answer_format(task, message):

@@ -112,6 +112,9 @@ class TaskSpec(_Model):
             raise ValueError(f"task.kind multi_label reads answers with parse.kind {' | '.join(sorted(MULTI_LABEL_KINDS))}, not {self.parse.kind}")
         if self.kind == "single_label" and self.parse.multi_label:
             raise ValueError(f"parse.kind {self.parse.kind} gives a set of labels: set task.kind: multi_label")
+        ignored = [f"parse.{f}" for f in ("max_labels", "none") if getattr(self.parse, f) is not None]
+        if self.kind == "single_label" and ignored:  # nothing reads them for one label an item
+            raise ValueError(f"{' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} for multi-label tasks (task.kind: multi_label); remove {'it' if len(ignored) == 1 else 'them'}")
         if self.kind == "multi_label":
             bad = [lab for lab in self.labels if ";" in lab or lab == EMPTY_SET]
             if bad:
