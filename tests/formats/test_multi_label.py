@@ -267,3 +267,27 @@ def test_a_spec_that_loads_reads_back_every_label_set_it_writes(labels, kind, no
     fmt = answer_format(spec.task.parse, labels)
     for text in fmt.render(value):
         assert fmt.parse(text).label == value, (labels, kind, none, text, fmt.parse(text))
+
+
+@pytest.mark.parametrize(
+    ("task", "params", "message"),
+    [
+        # single-label: max_labels was ignored, multi_label: true trained label sets for single labels
+        ({}, {"max_labels": 1}, "params.max_labels is set by the project from task.parse.max_labels"),
+        ({}, {"multi_label": True}, "params.multi_label is set by the project from task.kind"),
+        # parse.max_labels replaced the student's own
+        ({"kind": "multi_label", "labels": ["a", "b", "c"], "parse": {"kind": "label_list", "max_labels": 2}}, {"max_labels": 3}, "params.max_labels is set by the project"),
+    ],
+)
+def test_student_params_the_project_sets_are_refused_in_the_spec(task, params, message):
+    from graduate.pipeline.validate import parse_checked_spec
+
+    raw = _raw(task)
+    raw["students"] = [{"kind": "tfidf-logreg", "params": params}]
+    with pytest.raises(SpecError, match=re.escape(message)) as err:
+        parse_checked_spec(raw)
+    assert "students[0] (tfidf-logreg)" in str(err.value) and len(str(err.value).splitlines()) == 1
+    # a multi-label task that caps no set may cap one student's
+    raw = _raw({"kind": "multi_label", "labels": ["a", "b", "c"], "parse": {"kind": "label_list"}})
+    raw["students"] = [{"kind": "tfidf-logreg", "params": {"max_labels": 1}}]
+    assert parse_checked_spec(raw).students[0].params == {"max_labels": 1}

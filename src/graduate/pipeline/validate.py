@@ -23,12 +23,21 @@ def check_students(spec: ProjectSpec, *, path: Path | str | None = None) -> None
         if st.kind not in STUDENTS:
             problems.append(SpecError(f"unknown student kind {st.kind!r}; known kinds: {sorted(STUDENTS)}", path=path, field=f"students[{i}].kind"))
             continue
+        # set by the project (graduate.pipeline.train.for_task), which replaced a value given here
+        for key, source in _FROM_THE_TASK.items():
+            # max_labels caps one student's sets where the task caps none
+            if key in st.params and not (key == "max_labels" and spec.task.multi_label and spec.task.parse.max_labels is None):
+                problems.append(SpecError(f"params.{key} is set by the project from {source}; remove it here", path=path, field=f"students[{i}] ({st.label})"))
         try:
             make_student(st.kind, spec.task.labels, st.params)
         except StudentError as exc:
             problems.append(SpecError(f"students[{i}] ({st.label}): {exc}; see `graduate students show {st.kind}`", path=path))
     if problems:
         raise SpecError.several(problems)
+
+
+# Student params the project derives from the task; one written in the spec was ignored or overridden.
+_FROM_THE_TASK = {"multi_label": "task.kind", "max_labels": "task.parse.max_labels (a multi-label task's answers hold no more)"}
 
 
 def check_student_models(spec: ProjectSpec, *, path: Path | str | None = None) -> None:
