@@ -74,3 +74,27 @@ def test_label_sets_are_voted_per_label():
     weighted = ensemble_vote({"a": "care", "b": "loyalty", "c": "loyalty"}, method="weighted", accuracies={"a": 0.95, "b": 0.6, "c": 0.6}, order=ORDER)
     assert weighted.label == "care"  # one strong member outweighs two weak ones, per label
     assert majority_vote([None, None], order=ORDER).label is None
+
+
+def test_a_voted_set_keeps_no_more_labels_than_an_answer_may_give():
+    """Three answers of two labels each hold all three by majority: a set parse.max_labels 2
+    refuses from the teacher itself. The labels with the most votes stay (ties: the first answer's)."""
+    uncapped = majority_vote(["care;loyalty", "loyalty;purity", "care;purity"], order=ORDER)
+    assert uncapped.label == "care;loyalty;purity"
+    v = majority_vote(["care;loyalty", "loyalty;purity", "care;purity"], order=ORDER, max_labels=2)
+    assert v.label == "care;loyalty" and v.share == pytest.approx(1 / 3)  # purity left out against 2 of 3 votes
+    assert v.per_label == uncapped.per_label  # the soft label still counts every vote
+    w = ensemble_vote({"a": "loyalty;purity", "b": "care;purity", "c": "care;purity"}, order=ORDER, max_labels=1)
+    assert w.label == "purity"  # the most votes first
+    assert majority_vote(["care;loyalty", "care;loyalty"], order=ORDER, max_labels=2).label == "care;loyalty"
+
+
+@given(st.lists(st.lists(st.sampled_from(ORDER), min_size=1, max_size=2, unique=True), min_size=1, max_size=7), st.sampled_from([1, 2]))
+def test_any_vote_over_capped_answers_is_capped(sets, most):
+    from graduate.formats import labelset
+
+    answers = [labelset.encode(s[:most], ORDER) for s in sets]
+    v = majority_vote(answers, order=ORDER, tie_break="first", max_labels=most)
+    assert v.label is not None and len(labelset.decode(v.label, ORDER)) <= most
+    free = majority_vote(answers, order=ORDER, tie_break="first")
+    assert labelset.decode(v.label, ORDER) <= labelset.decode(free.label, ORDER)  # only ever drops labels

@@ -102,7 +102,10 @@ def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> Po
         member_labels = {n: answers[n].label(ex.id) for n in names}
         for n in names:
             coverage[n] += int(member_labels[n] is not None)
-        vote = ensemble_vote(member_labels, method=cfg.method, accuracies=accuracies or None, tie_break="first", order=spec.task.labels if spec.task.multi_label else None)
+        vote = ensemble_vote(
+            member_labels, method=cfg.method, accuracies=accuracies or None, tie_break="first", order=spec.task.labels if spec.task.multi_label else None,
+            max_labels=spec.task.parse.max_labels,
+        )
         first = next((answers[n].by_example[ex.id].first for n in names if answers[n].by_example[ex.id].used), None)
         out[ex.id] = PoolLabel(
             vote.label,

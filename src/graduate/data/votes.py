@@ -62,7 +62,7 @@ def config_answers(
         used = ok[:n]
         labels = [parsed[r.id] for r in used]
         out.by_example[ex.id] = ExampleAnswers(
-            vote=majority_vote(labels, tie_break="first", order=task.labels if task.multi_label else None),
+            vote=majority_vote(labels, tie_break="first", order=task.labels if task.multi_label else None, max_labels=task.parse.max_labels),
             used=used,
             failed_calls=sum(1 for r in rows if r.status == "error"),
             unparseable=sum(1 for lab in labels if lab is None),

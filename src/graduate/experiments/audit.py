@@ -124,7 +124,8 @@ def ensemble_metrics(
     task = spec.task
     votes = [
         ensemble_vote(
-            {m: members[m].label(ex.id) for m in ens.members}, method=ens.method, accuracies=accuracies, order=task.labels if task.multi_label else None
+            {m: members[m].label(ex.id) for m in ens.members}, method=ens.method, accuracies=accuracies, order=task.labels if task.multi_label else None,
+            max_labels=task.parse.max_labels,
         )
         for ex in test.examples
     ]

@@ -8,9 +8,11 @@ labels, the one that was answered first (the answer a single call would have giv
 
 Multi-label answers (label sets as canonical strings, ``order`` given) are voted per label: a label
 is in the result when more than half of the (weighted) votes include it; at exactly half the first
-answer decides (``tie_break="first"``), else the vote has no winner. The share is the least agreed
-per-label decision's share; ``per_label`` keeps each label's share of the votes (the soft label
-a multi-label training set takes from several answers).
+answer decides (``tie_break="first"``), else the vote has no winner. With ``max_labels`` (the most
+an answer may give), a set past it keeps the labels with the most votes (ties: the first answer's,
+then the task's order): three answers of two labels each can hold three labels by majority. The
+share is the least agreed per-label decision's share; ``per_label`` keeps each label's share of the
+votes (the soft label a multi-label training set takes from several answers).
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ def majority_vote(
     *,
     tie_break: Literal["none", "first"] = "none",
     order: list[str] | None = None,
+    max_labels: int | None = None,
 ) -> Vote:
     """The label with the most (weighted) votes. ``labels`` are in answer order; with ``order``
-    (the task's labels) they are label sets, voted per label."""
+    (the task's labels) they are label sets, voted per label, at most ``max_labels`` kept."""
     if weights is not None and len(weights) != len(labels):
         raise ValueError(f"{len(labels)} labels but {len(weights)} weights")
     if order is not None:
-        return _set_vote(labels, weights, tie_break=tie_break, order=order)
+        return _set_vote(labels, weights, tie_break=tie_break, order=order, max_labels=max_labels)
     counts: dict[str, float] = {}
     order: list[str] = []
     cast = 0
@@ -67,7 +70,7 @@ def majority_vote(
     return Vote(winners[0] if tie_break == "first" else None, share, cast, counts, tie=True)
 
 
-def _set_vote(labels: Sequence[str | None], weights: Sequence[float] | None, *, tie_break: str, order: list[str]) -> Vote:
+def _set_vote(labels: Sequence[str | None], weights: Sequence[float] | None, *, tie_break: str, order: list[str], max_labels: int | None = None) -> Vote:
     from graduate.formats import labelset
 
     cast = [(labelset.decode(lab, order), 1.0 if weights is None else float(weights[i])) for i, lab in enumerate(labels) if lab is not None]
@@ -76,18 +79,19 @@ def _set_vote(labels: Sequence[str | None], weights: Sequence[float] | None, *, 
         return Vote(None, 0.0, len(cast), {})
     counts = {lab: sum(w for s, w in cast if lab in s) for lab in order}  # type: ignore[operator]
     first = cast[0][0] or frozenset()
-    chosen, shares, tie = [], [], False
+    chosen, tie = [], False
     for lab in order:
         share = counts[lab] / total
         if math.isclose(share, 0.5):
             tie = True
             if lab in first:
                 chosen.append(lab)
-            shares.append(0.5)
-            continue
-        if share > 0.5:
+        elif share > 0.5:
             chosen.append(lab)
-        shares.append(max(share, 1.0 - share))
+    if max_labels is not None and len(chosen) > max_labels:
+        chosen = sorted(chosen, key=lambda lab: (-counts[lab], lab not in first))[:max_labels]  # stable: the task's order among equals
+    # each decision's agreement: its share in, or the rest out (exactly half either way)
+    shares = [0.5 if math.isclose(counts[lab] / total, 0.5) else counts[lab] / total if lab in chosen else 1.0 - counts[lab] / total for lab in order]
     winner = labelset.encode(chosen, order) if not tie or tie_break == "first" else None
     return Vote(winner, min(shares), len(cast), counts, tie=tie, per_label={lab: counts[lab] / total for lab in order})
 
@@ -108,16 +112,19 @@ def ensemble_vote(
     accuracies: Mapping[str, float | None] | None = None,
     tie_break: Literal["none", "first"] = "none",
     order: list[str] | None = None,
+    max_labels: int | None = None,
 ) -> Vote:
     """One item's vote across teacher configurations (``member_labels``: config name -> its label,
     in the members' order). ``weighted`` needs ``accuracies`` (config name -> audited accuracy);
-    ``order``: multi-label (see the module docstring)."""
+    ``order`` and ``max_labels``: multi-label (see the module docstring)."""
     names = list(member_labels)
     if method == "weighted":
         if accuracies is None:
             raise ValueError("a weighted vote needs the members' audited accuracies")
-        return majority_vote([member_labels[n] for n in names], [audit_weight(accuracies.get(n)) for n in names], tie_break=tie_break, order=order)
-    return majority_vote([member_labels[n] for n in names], tie_break=tie_break, order=order)
+        return majority_vote(
+            [member_labels[n] for n in names], [audit_weight(accuracies.get(n)) for n in names], tie_break=tie_break, order=order, max_labels=max_labels
+        )
+    return majority_vote([member_labels[n] for n in names], tie_break=tie_break, order=order, max_labels=max_labels)
 
 
 def disagreement(samples: Sequence[Sequence[str | None]]) -> tuple[int, int]:
