@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -160,18 +161,25 @@ def _label_ray(
                 share, actor = running.pop(ref)
                 try:
                     stats = ray.get(ref)
-                except ray.exceptions.RayActorError:
-                    report.restarts += 1
-                    if report.restarts > max_restarts:
-                        raise TeacherError(f"Ray workers died {report.restarts} times; answered calls are stored: run the same command again") from None
-                    actor, new_ref = start(share, report.restarts)
-                    running[new_ref] = (share, actor)
-                    continue
-                except ray.exceptions.RayTaskError as exc:
+                except ray.exceptions.RayTaskError as exc:  # the worker raised: the error itself, not Ray's wrapper
                     cause = getattr(exc, "cause", None)
                     if isinstance(cause, GraduateError):
                         raise cause from None
+                    if isinstance(cause, Exception):  # a bug: its one line names it; GRADUATE_DEBUG shows the worker's traceback
+                        raise cause from exc
                     raise
+                except ray.exceptions.RayError as exc:  # the worker died: killed, out of memory, its node gone
+                    why = died_because(exc)
+                    if isinstance(exc, ray.exceptions.RayActorError) and exc.actor_init_failed:  # a new one would fail the same way
+                        raise TeacherError(f"a Ray worker could not start ({why}); answered calls are stored: fix it and run the same command again") from None
+                    report.restarts += 1
+                    if report.restarts > max_restarts:
+                        raise TeacherError(
+                            f"Ray workers died {report.restarts} times, the last: {why}; answered calls are stored: run the same command again"
+                        ) from None
+                    actor, new_ref = start(share, report.restarts)
+                    running[new_ref] = (share, actor)
+                    continue
                 for name in ("sent", "failed", "not_sent", "skipped", "late"):
                     setattr(report, name, getattr(report, name) + stats[name])
                 report.cost_usd += stats["cost_usd"]
@@ -182,6 +190,23 @@ def _label_ray(
             ray.kill(actor)
     progress("label on Ray", report.enqueued, len(items))
     return report
+
+
+def died_because(exc: Exception) -> str:
+    """Why Ray says a worker died, on one line: its reason (out of memory, killed, node gone) without
+    Ray's list of the actor's ids, or for a worker that could not start the error it raised (the
+    last line of its traceback)."""
+    from ray.exceptions import RayActorError
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # Ray colours the worker's name in a traceback
+    lines = [ln.strip() for ln in plain.splitlines() if ln.strip()]
+    if isinstance(exc, RayActorError) and exc.actor_init_failed and lines:
+        return lines[-1][:300]
+    base = ("The actor died unexpectedly before finishing this task.", "The actor experienced an error before finishing this task.")
+    # Ray's own lines: the bare headline and the actor's fields (class_name, actor_id, pid, ip, ...)
+    reason = [ln for ln in lines if ln not in base and not re.fullmatch(r"[a-z_]+: \S+", ln)]
+    text = " ".join(" ".join(reason).split()) or "no reason given (see Ray's logs: /tmp/ray/session_latest/logs)"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _finished_since(engine: Any, started: Any) -> int:
