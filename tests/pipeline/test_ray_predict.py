@@ -202,3 +202,13 @@ def test_a_ray_predict_killed_midway_leaves_no_output_that_looks_complete_and_a_
     assert not [line for line in result.stderr.splitlines() if re.match(r"\[[^\]]* E \d+ \d+\]", line)], result.stderr[-3000:]
     assert pq.read_table(out).num_rows == 60 * per_file
     assert not partial.exists()
+
+
+def test_ray_predict_scores_in_batches_of_the_batch_size_asked_for(trained_copy: Path, tmp_path: Path) -> None:
+    # --batch-size was raised to at least 256 under --ray, silently: each scored batch is written as
+    # its own row group, so no row group may hold more rows than asked for.
+    result = ray_predict(trained_copy, str(trained_copy / "comments.csv"), tmp_path / "out", "--batch-size", "10", "--cpus-per-actor", "0.5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    files = sorted((tmp_path / "out").glob("*.parquet"))
+    groups = [pq.ParquetFile(f).metadata.row_group(i).num_rows for f in files for i in range(pq.ParquetFile(f).metadata.num_row_groups)]
+    assert sum(groups) == 161 and max(groups) == 10
