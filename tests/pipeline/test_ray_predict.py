@@ -250,3 +250,12 @@ def test_a_ray_predict_killed_midway_takes_its_local_cluster_with_it(trained_cop
             os.killpg(proc.pid, signal.SIGKILL)  # the agents that outlive it, so the suite leaves nothing behind
     assert any("raylet" in name for _, name in seen.values())
     assert set(alive) <= {"ray::DashboardAgent", "ray::RuntimeEnvAgent"}, alive
+
+
+def test_a_file_whose_name_reads_as_a_glob_is_that_file(tmp_path: Path) -> None:
+    from graduate.pipeline.ray_predict import input_files
+
+    (tmp_path / "data[1].csv").write_text("comment_text\nhello\n")
+    (tmp_path / "data1.csv").write_text("comment_text\nother\n")  # what the name matches as a glob
+    assert input_files(str(tmp_path / "data[1].csv")) == ([str((tmp_path / "data[1].csv").resolve())], "csv")
+    assert input_files(str(tmp_path / "data[0-9].csv")) == ([str((tmp_path / "data1.csv").resolve())], "csv")  # still a glob
