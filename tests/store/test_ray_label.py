@@ -177,3 +177,25 @@ def test_why_a_worker_died_is_one_line_naming_the_cause() -> None:
     assert "Ray's logs" in died_because(ActorDiedError())  # no reason: where to look, not an empty line
     long = died_because(OutOfMemoryError("x" * 1000))
     assert len(long) == 300 and "\n" not in long
+
+
+def test_ray_workers_together_keep_to_the_teachers_concurrency(tiny_project: Path) -> None:
+    # Each worker sends at least one call at a time: two workers on a teacher allowed one call at a
+    # time sent two. The default is fewer workers; more than the limits allow are refused.
+    from teacher.live_teacher import label_command
+
+    with fake_openai_server(latency=0.2, seed=6) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=1, requests_per_minute=60_000)
+        refused = subprocess.run(label_command(tiny_project, "--limit", "16", "--ray", "local", "--workers", "2"),
+                                 env=cli_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert refused.stderr.strip().splitlines() == [
+            "error: option: --workers: 2 workers would send more than teacher.concurrency (1) or requests_per_minute (60000) allow, "
+            "as each sends at least one call at a time; pass --workers 1 or fewer"
+        ]
+        assert live_rows(tiny_project) == [] and server.stats()["requests"] == 0
+        result = subprocess.run(label_command(tiny_project, "--limit", "16", "--ray", "local"), env=cli_env(), capture_output=True, text=True, timeout=240)
+        served = server.stats()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert served["ok"] == 16 and served["max_in_flight"] == 1
+    assert len(live_rows(tiny_project)) == 16

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select
 
-from graduate.errors import GraduateError, NotReadyError, TeacherError
+from graduate.errors import GraduateError, NotReadyError, SpecError, TeacherError
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.pipeline.ray_cluster import connect
 from graduate.privacy import records, redactor_for
@@ -83,17 +83,35 @@ class LabelWorker:
         return dataclasses.asdict(stats)
 
 
+def worker_count(spec: TeacherSpec, workers: int | None) -> int:
+    """The workers to start: ``workers``, by default 2 (fewer if the teacher's limits are lower)."""
+    # Each worker sends at least one call at a time (and one a minute): more workers than the limits
+    # allow would pass them together.
+    most = min(spec.concurrency, spec.requests_per_minute)
+    if workers is None:
+        return min(2, most)
+    if workers > most:
+        raise SpecError(
+            f"{workers} workers would send more than teacher.concurrency ({spec.concurrency}) or requests_per_minute "
+            f"({spec.requests_per_minute}) allow, as each sends at least one call at a time; pass --workers {most} or fewer",
+            field="--workers",
+        )
+    return workers
+
+
 def label_ray(
     project: "Project",
     texts: list[str],
     *,
     address: str = "local",
-    workers: int = 2,
+    workers: int | None = None,
     lease_s: float = 60.0,
     num_cpus: int | None = None,
     max_restarts: int = 3,
     progress: ProgressFn = no_progress,
 ) -> RayLabelReport:
+    """Send the calls ``texts`` need from ``workers`` actors (see ``worker_count``)."""
+    workers = worker_count(project.spec.teacher, workers)
     # One spender at a time, as for a local `graduate label`: a second one would read the budget
     # while these workers spend from it.
     with project.exclusive("labelling with the teacher on Ray"):
