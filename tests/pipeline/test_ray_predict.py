@@ -202,3 +202,60 @@ def test_a_ray_predict_killed_midway_leaves_no_output_that_looks_complete_and_a_
     assert not [line for line in result.stderr.splitlines() if re.match(r"\[[^\]]* E \d+ \d+\]", line)], result.stderr[-3000:]
     assert pq.read_table(out).num_rows == 60 * per_file
     assert not partial.exists()
+
+
+def test_ray_predict_scores_in_batches_of_the_batch_size_asked_for(trained_copy: Path, tmp_path: Path) -> None:
+    # --batch-size was raised to at least 256 under --ray, silently: each scored batch is written as
+    # its own row group, so no row group may hold more rows than asked for.
+    result = ray_predict(trained_copy, str(trained_copy / "comments.csv"), tmp_path / "out", "--batch-size", "10", "--cpus-per-actor", "0.5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    files = sorted((tmp_path / "out").glob("*.parquet"))
+    groups = [pq.ParquetFile(f).metadata.row_group(i).num_rows for f in files for i in range(pq.ParquetFile(f).metadata.num_row_groups)]
+    assert sum(groups) == 161 and max(groups) == 10
+
+
+def test_a_ray_predict_killed_midway_takes_its_local_cluster_with_it(trained_copy: Path, tmp_path: Path) -> None:
+    # `--ray local` runs ray.init in the command's process: Ray binds its GCS and raylet to it (the
+    # kernel kills them with it), and the workers end with the raylet. Only Ray's two agents outlive
+    # it, for about a minute (README, Scale out), so none of the cluster's work goes on unseen.
+    import os
+    import signal
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    (tmp_path / "in").mkdir()
+    for i in range(40):
+        shutil.copy(trained_copy / "comments.csv", tmp_path / "in" / f"part-{i:02d}.csv")
+    command = [sys.executable, "-m", "graduate", "predict", str(trained_copy), "--input", str(tmp_path / "in" / "*.csv"),
+               "--output", str(tmp_path / "out"), "--ray", "local", "--cpus-per-actor", "0.5"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(), start_new_session=True)
+    seen: dict[int, tuple[object, str]] = {}
+    deadline = time.monotonic() + 240
+    try:
+        while not any(name.startswith("ray::") and "Agent" not in name for _, name in seen.values()):  # a worker runs
+            assert proc.poll() is None and time.monotonic() < deadline, "no Ray worker started"
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        seen[child.pid] = (child, " ".join(child.cmdline()))  # a worker renames itself once started
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        time.sleep(5)
+        alive = sorted(name.split()[0] for child, name in seen.values() if child.is_running() and child.status() != psutil.STATUS_ZOMBIE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the agents that outlive it, so the suite leaves nothing behind
+    assert any("raylet" in name for _, name in seen.values())
+    assert set(alive) <= {"ray::DashboardAgent", "ray::RuntimeEnvAgent"}, alive
+
+
+def test_a_file_whose_name_reads_as_a_glob_is_that_file(tmp_path: Path) -> None:
+    from graduate.pipeline.ray_predict import input_files
+
+    (tmp_path / "data[1].csv").write_text("comment_text\nhello\n")
+    (tmp_path / "data1.csv").write_text("comment_text\nother\n")  # what the name matches as a glob
+    assert input_files(str(tmp_path / "data[1].csv")) == ([str((tmp_path / "data[1].csv").resolve())], "csv")
+    assert input_files(str(tmp_path / "data[0-9].csv")) == ([str((tmp_path / "data1.csv").resolve())], "csv")  # still a glob

@@ -119,6 +119,8 @@ class State:
     other: list = field(default_factory=list)  # "METHOD /path" of every request to any other route
     first_ok_at: float | None = None
     last_ok_at: float | None = None
+    in_flight: int = 0  # chat requests being answered now
+    max_in_flight: int = 0  # the most at once, so a test can prove a client kept to its concurrency
 
     def snapshot(self, detail: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -135,6 +137,7 @@ class State:
             "other_requests": list(self.other),
             "first_ok_at": self.first_ok_at,
             "last_ok_at": self.last_ok_at,
+            "max_in_flight": self.max_in_flight,
         }
         if detail:
             out["per_content"] = dict(self.paid)
@@ -158,6 +161,14 @@ def create_app(faults: Faults) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
+        state.in_flight += 1
+        state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            return await answer(request)
+        finally:
+            state.in_flight -= 1
+
+    async def answer(request: Request):
         number = state.requests
         state.requests += 1
         if faults.api_key and request.headers.get("authorization") != f"Bearer {faults.api_key}":

@@ -131,3 +131,71 @@ def test_label_on_ray_is_refused_while_another_machine_works_on_the_store(tiny_p
     assert result.returncode == 2, result.stderr[-3000:]
     assert "another graduate process is working on this project's store" in result.stderr and "graduate label" in result.stderr
     assert served == 0 and live_rows(tiny_project) == []
+
+
+def test_workers_killed_for_memory_are_named_in_one_line_and_nothing_labelled_is_lost_or_doubled(tiny_project: Path) -> None:
+    # A SQLite store, as `--ray local` allows. Ray's memory monitor at a threshold every machine is
+    # above kills each worker as it starts, as it would on a node that ran out of memory.
+    from teacher.live_teacher import label_command, run_label
+
+    on_ray = label_command(tiny_project, "--limit", "60", "--ray", "local", "--lease-s", "2")
+    with fake_openai_server(latency=0.0, seed=5) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
+        first = run_label(tiny_project, "--limit", "20")  # labelled before: kept through the failed run
+        assert first.returncode == 0, first.stderr[-3000:]
+        oom = cli_env(RAY_memory_usage_threshold="0.001", RAY_memory_monitor_refresh_ms="100")
+        failed = subprocess.run(on_ray, env=oom, capture_output=True, text=True, timeout=240)
+        answered = [r for r in live_rows(tiny_project) if r.status == "ok"]
+        again = subprocess.run(on_ray, env=cli_env(), capture_output=True, text=True, timeout=240)
+        served = server.stats()
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Ray workers died 4 times, the last: ") and "running low on memory" in last, failed.stderr[-3000:]
+    assert last.endswith("answered calls are stored: run the same command again") and "internal error" not in failed.stderr
+    assert len(answered) >= 20 and len({r.cache_key for r in answered}) == len(answered)  # the 20 labelled before are kept
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = live_rows(tiny_project)
+    assert len(rows) == 60 and {r.status for r in rows} == {"ok"}
+    assert Counter(r.cache_key for r in rows).most_common(1)[0][1] == 1
+    assert served["ok"] == 60 and served["paid_twice"] == 0  # none sent twice: the first 20 came from the call log
+
+
+def test_why_a_worker_died_is_one_line_naming_the_cause() -> None:
+    import traceback
+
+    from ray.exceptions import ActorDiedError, OutOfMemoryError, RayTaskError
+
+    from graduate.pipeline.ray_label import died_because
+
+    try:
+        raise ValueError("no teacher at [bold]x[/]")
+    except ValueError as exc:  # an error in the worker's __init__, as Ray reports it (its name coloured)
+        failed = ActorDiedError(RayTaskError("\x1b[36mLabelWorker.__init__()\x1b[39m", traceback.format_exc(), exc, pid=7, ip="10.0.0.2"))
+    assert died_because(failed) == "ValueError: no teacher at [bold]x[/]"
+    oom = OutOfMemoryError("1 worker(s) were killed due to the node running low on memory.\nMemory on the node was 5GB used / 6GB limit")
+    assert died_because(oom) == "1 worker(s) were killed due to the node running low on memory. Memory on the node was 5GB used / 6GB limit"
+    assert "Ray's logs" in died_because(ActorDiedError())  # no reason: where to look, not an empty line
+    long = died_because(OutOfMemoryError("x" * 1000))
+    assert len(long) == 300 and "\n" not in long
+
+
+def test_ray_workers_together_keep_to_the_teachers_concurrency(tiny_project: Path) -> None:
+    # Each worker sends at least one call at a time: two workers on a teacher allowed one call at a
+    # time sent two. The default is fewer workers; more than the limits allow are refused.
+    from teacher.live_teacher import label_command
+
+    with fake_openai_server(latency=0.2, seed=6) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=1, requests_per_minute=60_000)
+        refused = subprocess.run(label_command(tiny_project, "--limit", "16", "--ray", "local", "--workers", "2"),
+                                 env=cli_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert refused.stderr.strip().splitlines() == [
+            "error: option: --workers: 2 workers would send more than teacher.concurrency (1) or requests_per_minute (60000) allow, "
+            "as each sends at least one call at a time; pass --workers 1 or fewer"
+        ]
+        assert live_rows(tiny_project) == [] and server.stats()["requests"] == 0
+        result = subprocess.run(label_command(tiny_project, "--limit", "16", "--ray", "local"), env=cli_env(), capture_output=True, text=True, timeout=240)
+        served = server.stats()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert served["ok"] == 16 and served["max_in_flight"] == 1
+    assert len(live_rows(tiny_project)) == 16

@@ -24,7 +24,7 @@ def label(
         help="Send from worker actors on a Ray cluster: 'local' (start one here), 'auto', or its address; a remote cluster needs a "
         "PostgreSQL store. Needs pip install 'graduate\\[ray]'.",
     ),
-    workers: int | None = typer.Option(None, min=1, help="--ray: worker actors; each gets its share of the rate limits and concurrency; default 2."),
+    workers: int | None = typer.Option(None, min=1, help="--ray: worker actors; each gets its share of the rate limits and concurrency; default 2 (1 if teacher.concurrency is 1)."),
     lease_s: float | None = typer.Option(
         None, min=1.0, help="--ray: a claimed call's lease in seconds; a dead worker's calls are sent again after it lapses; default 60."
     ),
@@ -41,6 +41,10 @@ def label(
             if value is not None:  # not silently ignored
                 raise SpecError("only with --ray (worker actors on a Ray cluster); add --ray local, or leave it out", field=flag)
     proj = Project.load(project)
+    if ray is not None:
+        from graduate.pipeline.ray_label import worker_count
+
+        workers = worker_count(proj.spec.teacher, workers)  # refused before anything is read or stored
     items, report = read_items(input, text_column=text_column or proj.spec.task.text_column, id_column=id_column)
     require_items(items, report, input)
     for problem in report.skipped[:10]:
@@ -51,7 +55,7 @@ def label(
     # Keyed by what is sent: the file's own texts, never an id that an earlier file used.
     examples = examples_for_texts(proj.engine, f"label:{input.stem}", texts)
     if ray is not None:
-        stats = _label_ray(proj, texts, ray, workers or 2, lease_s or 60.0)
+        stats = _label_ray(proj, texts, ray, workers, lease_s or 60.0)
     else:
         with item_progress(f"labelling with {proj.spec.teacher.model}", len(items)) as advance:
             _, stats = proj.label(texts, progress=advance)
@@ -90,7 +94,7 @@ def label(
         raise typer.Exit(1)
 
 
-def _label_ray(proj, texts: list[str], address: str, workers: int, lease_s: float):
+def _label_ray(proj, texts: list[str], address: str, workers: int | None, lease_s: float):
     """graduate label --ray, its figures in the names the table below reads."""
     from types import SimpleNamespace
 

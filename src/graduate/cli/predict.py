@@ -63,7 +63,7 @@ def _predict_ray(proj, student, run, pattern: str, output: Path, text_column: st
     started = time.perf_counter()
     report = predict_ray(
         student, Path(run.artifact_dir), pattern, output, text_column=text_column or proj.spec.task.text_column, address=address,
-        actors=actors, cpus_per_actor=cpus, batch_size=max(batch_size, 256),
+        actors=actors, cpus_per_actor=cpus, batch_size=batch_size,
     )
     console.print(
         escape(

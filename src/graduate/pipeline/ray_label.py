@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select
 
-from graduate.errors import GraduateError, NotReadyError, TeacherError
+from graduate.errors import GraduateError, NotReadyError, SpecError, TeacherError
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.pipeline.ray_cluster import connect
 from graduate.privacy import records, redactor_for
@@ -82,17 +83,35 @@ class LabelWorker:
         return dataclasses.asdict(stats)
 
 
+def worker_count(spec: TeacherSpec, workers: int | None) -> int:
+    """The workers to start: ``workers``, by default 2 (fewer if the teacher's limits are lower)."""
+    # Each worker sends at least one call at a time (and one a minute): more workers than the limits
+    # allow would pass them together.
+    most = min(spec.concurrency, spec.requests_per_minute)
+    if workers is None:
+        return min(2, most)
+    if workers > most:
+        raise SpecError(
+            f"{workers} workers would send more than teacher.concurrency ({spec.concurrency}) or requests_per_minute "
+            f"({spec.requests_per_minute}) allow, as each sends at least one call at a time; pass --workers {most} or fewer",
+            field="--workers",
+        )
+    return workers
+
+
 def label_ray(
     project: "Project",
     texts: list[str],
     *,
     address: str = "local",
-    workers: int = 2,
+    workers: int | None = None,
     lease_s: float = 60.0,
     num_cpus: int | None = None,
     max_restarts: int = 3,
     progress: ProgressFn = no_progress,
 ) -> RayLabelReport:
+    """Send the calls ``texts`` need from ``workers`` actors (see ``worker_count``)."""
+    workers = worker_count(project.spec.teacher, workers)
     # One spender at a time, as for a local `graduate label`: a second one would read the budget
     # while these workers spend from it.
     with project.exclusive("labelling with the teacher on Ray"):
@@ -160,18 +179,25 @@ def _label_ray(
                 share, actor = running.pop(ref)
                 try:
                     stats = ray.get(ref)
-                except ray.exceptions.RayActorError:
-                    report.restarts += 1
-                    if report.restarts > max_restarts:
-                        raise TeacherError(f"Ray workers died {report.restarts} times; answered calls are stored: run the same command again") from None
-                    actor, new_ref = start(share, report.restarts)
-                    running[new_ref] = (share, actor)
-                    continue
-                except ray.exceptions.RayTaskError as exc:
+                except ray.exceptions.RayTaskError as exc:  # the worker raised: the error itself, not Ray's wrapper
                     cause = getattr(exc, "cause", None)
                     if isinstance(cause, GraduateError):
                         raise cause from None
+                    if isinstance(cause, Exception):  # a bug: its one line names it; GRADUATE_DEBUG shows the worker's traceback
+                        raise cause from exc
                     raise
+                except ray.exceptions.RayError as exc:  # the worker died: killed, out of memory, its node gone
+                    why = died_because(exc)
+                    if isinstance(exc, ray.exceptions.RayActorError) and exc.actor_init_failed:  # a new one would fail the same way
+                        raise TeacherError(f"a Ray worker could not start ({why}); answered calls are stored: fix it and run the same command again") from None
+                    report.restarts += 1
+                    if report.restarts > max_restarts:
+                        raise TeacherError(
+                            f"Ray workers died {report.restarts} times, the last: {why}; answered calls are stored: run the same command again"
+                        ) from None
+                    actor, new_ref = start(share, report.restarts)
+                    running[new_ref] = (share, actor)
+                    continue
                 for name in ("sent", "failed", "not_sent", "skipped", "late"):
                     setattr(report, name, getattr(report, name) + stats[name])
                 report.cost_usd += stats["cost_usd"]
@@ -182,6 +208,23 @@ def _label_ray(
             ray.kill(actor)
     progress("label on Ray", report.enqueued, len(items))
     return report
+
+
+def died_because(exc: Exception) -> str:
+    """Why Ray says a worker died, on one line: its reason (out of memory, killed, node gone) without
+    Ray's list of the actor's ids, or for a worker that could not start the error it raised (the
+    last line of its traceback)."""
+    from ray.exceptions import RayActorError
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # Ray colours the worker's name in a traceback
+    lines = [ln.strip() for ln in plain.splitlines() if ln.strip()]
+    if isinstance(exc, RayActorError) and exc.actor_init_failed and lines:
+        return lines[-1][:300]
+    base = ("The actor died unexpectedly before finishing this task.", "The actor experienced an error before finishing this task.")
+    # Ray's own lines: the bare headline and the actor's fields (class_name, actor_id, pid, ip, ...)
+    reason = [ln for ln in lines if ln not in base and not re.fullmatch(r"[a-z_]+: \S+", ln)]
+    text = " ".join(" ".join(reason).split()) or "no reason given (see Ray's logs: /tmp/ray/session_latest/logs)"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _finished_since(engine: Any, started: Any) -> int:

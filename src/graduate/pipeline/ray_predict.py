@@ -40,7 +40,8 @@ class RayPredictReport:
 
 def input_files(pattern: str) -> tuple[list[str], str]:
     """The files a PATH or GLOB names, and their format (csv or parquet); one format per run."""
-    paths = sorted(glob.glob(pattern, recursive=True)) if any(c in pattern for c in "*?[") else [pattern]
+    # A file that exists is that file, even if its name reads as a glob (`data[1].csv`).
+    paths = sorted(glob.glob(pattern, recursive=True)) if any(c in pattern for c in "*?[") and not Path(pattern).is_file() else [pattern]
     paths = [p for p in paths if Path(p).is_file()]
     if not paths:
         raise InputDataError("no file matches it; pass a CSV or Parquet file, or a glob such as 'data/*.csv' (quoted)", path=pattern)
