@@ -61,18 +61,38 @@ app.add_typer(privacy_cli.app, name="privacy")
 app.add_typer(batch_cli.app, name="batch")
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether Ctrl-C caused this exit: Typer turns a KeyboardInterrupt into a silent exit 130."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _say_interrupted() -> None:
+    err_console.print("[yellow]interrupted[/]: finished work is stored; run the same command again to resume")
+    sys.exit(130)
+
+
 def main() -> None:
     quiet_libraries()  # e.g. `graduate run` training an encoder: our progress bars only
     try:
         app()
+    except SystemExit as exc:
+        if _interrupted(exc):
+            _say_interrupted()
+        raise
     except GraduateError as exc:
         # Escaped: a message naming an extra (`pip install 'graduate[serve]'`) is not Rich markup.
         for line in str(exc).splitlines() or [""]:
             err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: finished work is stored; run the same command again to resume")
-        sys.exit(130)
+        _say_interrupted()
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
         import os
         import traceback
