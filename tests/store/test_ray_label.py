@@ -199,3 +199,32 @@ def test_ray_workers_together_keep_to_the_teachers_concurrency(tiny_project: Pat
     assert result.returncode == 0, result.stderr[-3000:]
     assert served["ok"] == 16 and served["max_in_flight"] == 1
     assert len(live_rows(tiny_project)) == 16
+
+
+def test_ctrl_c_gives_back_the_stopped_workers_leases_so_a_rerun_sends_at_once(tiny_project: Path) -> None:
+    # The workers claim calls (a 60 s lease each) and wait on a slow teacher; Ctrl-C stops the run.
+    # Their leases used to stay until they lapsed, so a rerun waited up to --lease-s for those calls.
+    from teacher.live_teacher import label_command
+
+    on_ray = label_command(tiny_project, "--limit", "8", "--ray", "local", "--lease-s", "60")
+    with fake_openai_server(latency=60.0, seed=7) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000, timeout_s=120)
+        client = subprocess.Popen(on_ray, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 180
+            while server.stats()["requests"] < 2:
+                assert client.poll() is None, client.communicate()
+                assert time.monotonic() < deadline, "no call reached the teacher"
+                time.sleep(0.3)
+            held = [r for r in live_rows(tiny_project) if r.status == "pending" and r.lease_owner]
+            client.send_signal(signal.SIGINT)
+            _, err = client.communicate(timeout=120)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+    assert client.returncode == 130, err[-3000:]
+    assert "interrupted: finished work is stored" in err
+    assert len(held) >= 2  # the workers had claimed calls
+    rows = live_rows(tiny_project)
+    assert [r for r in rows if r.status == "pending" and r.lease_owner is not None] == []

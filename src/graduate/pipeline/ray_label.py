@@ -29,7 +29,7 @@ from graduate.spec import PriceSpec, PrivacySpec, TeacherSpec
 from graduate.store.batches import key_state
 from graduate.store.calls import answers, request_key
 from graduate.store.db import now, open_engine
-from graduate.store.leases import enqueue
+from graduate.store.leases import enqueue, release_owner
 from graduate.store.schema import teacher_calls
 from graduate.teacher.prompt import render_messages, request_params
 
@@ -160,23 +160,24 @@ def _label_ray(
     price = project.spec.price_for(spec.model)
     args = (url, spec.model_dump(mode="json"), price.model_dump(mode="json") if price else None, project.spec.privacy.model_dump(mode="json"))
 
-    def start(share: int, attempt: int) -> tuple[Any, Any]:
-        actor = actor_class.remote(*args, f"{run_id}-{share}-{attempt}", workers, lease_s)
-        return actor, actor.run.remote(shares[share])
+    def start(share: int, attempt: int) -> tuple[Any, Any, str]:
+        owner = f"{run_id}-{share}-{attempt}"
+        actor = actor_class.remote(*args, owner, workers, lease_s)
+        return actor, actor.run.remote(shares[share]), owner
 
     shares = [items[i::workers] for i in range(workers)]
-    running: dict[Any, tuple[int, Any]] = {}
+    running: dict[Any, tuple[int, Any, str]] = {}
     for i, share in enumerate(shares):
         if share:
-            actor, ref = start(i, 0)
-            running[ref] = (i, actor)
+            actor, ref, owner = start(i, 0)
+            running[ref] = (i, actor, owner)
     started = now()
     try:
         while running:
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             progress("label on Ray", _finished_since(engine, started), len(items))
             for ref in ready:
-                share, actor = running.pop(ref)
+                share, actor, owner = running.pop(ref)
                 try:
                     stats = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:  # the worker raised: the error itself, not Ray's wrapper
@@ -188,6 +189,8 @@ def _label_ray(
                     raise
                 except ray.exceptions.RayError as exc:  # the worker died: killed, out of memory, its node gone
                     why = died_because(exc)
+                    if isinstance(exc, ray.exceptions.RayActorError):  # its process is gone: what it held is free now
+                        release_owner(engine, owner)
                     if isinstance(exc, ray.exceptions.RayActorError) and exc.actor_init_failed:  # a new one would fail the same way
                         raise TeacherError(f"a Ray worker could not start ({why}); answered calls are stored: fix it and run the same command again") from None
                     report.restarts += 1
@@ -195,8 +198,8 @@ def _label_ray(
                         raise TeacherError(
                             f"Ray workers died {report.restarts} times, the last: {why}; answered calls are stored: run the same command again"
                         ) from None
-                    actor, new_ref = start(share, report.restarts)
-                    running[new_ref] = (share, actor)
+                    actor, new_ref, owner = start(share, report.restarts)
+                    running[new_ref] = (share, actor, owner)
                     continue
                 for name in ("sent", "failed", "not_sent", "skipped", "late"):
                     setattr(report, name, getattr(report, name) + stats[name])
@@ -204,8 +207,15 @@ def _label_ray(
                 report.budget_stopped = report.budget_stopped or stats["budget_stopped"]
                 report.errors += stats["errors"][: max(0, 20 - len(report.errors))]
     finally:
-        for _, actor in running.values():
+        for _, actor, _ in running.values():
             ray.kill(actor)
+        # A killed worker's task ends with an error once its process is gone: only then are its leases
+        # given back, so a rerun sends its calls at once instead of after --lease-s. One still alive
+        # after the wait keeps them until they lapse (it could still be sending).
+        if running:
+            gone, _ = ray.wait(list(running), num_returns=len(running), timeout=10.0)
+            for ref in gone:
+                release_owner(engine, running[ref][2])
     progress("label on Ray", report.enqueued, len(items))
     return report
 
