@@ -128,3 +128,18 @@ def test_serve_plan_chooses_on_the_calibration_share_and_checks_on_the_test_set(
     assert g["calibration_set"] == "calibration" and g["n"] >= 20 and g["target"] == 0.8 and g["delta"] == 0.1
     assert g["per_class"] and set(g["held_out"]["test.balanced"]) == {"n", "teacher_share", "agreement", "worst_class_agreement"}
     assert "picked on this test set" not in " ".join(by_set["test.balanced"]["notes"])
+
+
+def test_a_nan_confidence_ends_the_scan_instead_of_looping_for_ever():
+    # NaN == NaN is false, so the tie loop never moved past a NaN confidence: serve-plan hung.
+    # Such an item goes to the teacher in the server (NaN >= threshold is false): it is never kept.
+    import threading
+
+    conf = [0.9, float("nan"), 0.8, 0.7]
+    got: list[tuple] = []
+    worker = threading.Thread(target=lambda: got.append(guaranteed_threshold(conf, ["a"] * 4, ["a"] * 4, target=0.0, delta=0.1)), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert got, "guaranteed_threshold did not return"
+    threshold, share, wrong, bound = got[0]
+    assert threshold == 0.7 and share == pytest.approx(0.25) and wrong == 0 and bound == pytest.approx(0.1**0.25)

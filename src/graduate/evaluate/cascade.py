@@ -238,6 +238,8 @@ def guaranteed_threshold(
     i = 0
     while i < n:
         c = conf[order[i]]
+        if np.isnan(c):  # sorted last; NaN >= any threshold is false, so the server sends these to the teacher
+            break
         j = i
         while j < n and conf[order[j]] == c:  # ties: one threshold keeps them all
             disagree[cls[order[j]]] += int(wrong[order[j]])
