@@ -132,6 +132,7 @@ def _curve(
     n = len(conf)
     if n == 0:
         return []
+    conf = np.where(np.isnan(conf), -np.inf, conf)  # NaN >= any threshold is false: the server sends it to the teacher
     has_teacher = np.array([t is not None for t in teacher], dtype=bool)
     order = np.argsort(conf, kind="stable")
     conf_sorted = conf[order]
@@ -146,7 +147,7 @@ def _curve(
     n_agree = int(has_teacher.sum())
     teacher_score = score(np.asarray(teacher_counts, dtype=float).sum(axis=0))
     points = []
-    for thr in [float(v) for v in np.unique(conf_sorted)] + [None]:
+    for thr in [float(v) for v in np.unique(conf_sorted) if v > -np.inf] + [None]:
         k = n if thr is None else int(np.searchsorted(conf_sorted, thr, side="left"))
         agreement = (agree_t[k] + agree_s[-1] - agree_s[k]) / n_agree if n_agree else None
         gold_score = score(gold_t[k] + gold_s[-1] - gold_s[k])
