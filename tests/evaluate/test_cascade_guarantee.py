@@ -143,3 +143,19 @@ def test_a_nan_confidence_ends_the_scan_instead_of_looping_for_ever():
     assert got, "guaranteed_threshold did not return"
     threshold, share, wrong, bound = got[0]
     assert threshold == 0.7 and share == pytest.approx(0.25) and wrong == 0 and bound == pytest.approx(0.1**0.25)
+
+
+def test_an_item_in_two_calibration_sets_counts_once():
+    # Two calibration sets drawn from the same pool share items; pooled twice, 40 items passed for
+    # 80 draws and their bound cleared a target that 40 cannot.
+    from graduate.evaluate.cascade import _guarantee
+    from graduate.spec.load import load_spec
+
+    spec, _ = load_spec(Path(__file__).parents[2] / "examples" / "toxicity" / "graduate.yaml")
+    spec.serve.guarantee_agreement, spec.serve.guarantee_delta, spec.serve.guarantee_per_class = 0.95, 0.05, False
+    entry = {"student": {i: ("ok", {"ok": 0.5 + i / 100, "bad": 0.5 - i / 100}) for i in range(40)}, "teacher": {i: "ok" for i in range(40)}}
+    one = _guarantee(spec, {"a": entry}, ["a"])
+    both = _guarantee(spec, {"a": entry, "b": entry}, ["a", "b"])
+    assert one is not None and both is not None
+    # 40 agreeing items bound agreement at 0.05 ** (1 / 40) = 0.928 < 0.95: every item to the teacher
+    assert one.n == both.n == 40 and one.threshold is None and both.threshold is None and both.teacher_share == 1.0

@@ -302,15 +302,18 @@ def _confidences(spec: Any, entry: dict[str, dict[int, Any]], items: list[int]) 
 
 
 def _guarantee(spec: Any, by_set: dict[str, dict[str, dict[int, Any]]], calibration: list[str]) -> Guarantee | None:
-    """The threshold chosen on the calibration sets' items (pooled), by ``guaranteed_threshold``."""
+    """The threshold chosen on the calibration sets' items (pooled, each item once: counted twice
+    it would pass for two draws and tighten the bound), by ``guaranteed_threshold``."""
     conf: list[float] = []
     s_lab: list[str] = []
     t_lab: list[str | None] = []
+    seen: set[int] = set()
     for name in calibration:
         entry = by_set.get(name)
         if not entry:
             continue
-        items = sorted(entry["student"])
+        items = sorted(set(entry["student"]) - seen)
+        seen.update(items)
         conf += _confidences(spec, entry, items)
         s_lab += [entry["student"][i][0] for i in items]
         t_lab += [entry["teacher"].get(i) for i in items]
