@@ -49,3 +49,17 @@ def test_any_matrices_give_figures_in_range(data):
     for k in ("micro_f1", "macro_f1", "exact_match", "hamming_loss"):
         assert 0.0 <= m[k] <= 1.0
     assert m["exact_match"] == pytest.approx(float((gold == pred).all(axis=1).mean()))
+    for k in ("micro_f1", "exact_match"):
+        if n > 1:
+            assert 0.0 <= m["ci"][k][0] <= m["ci"][k][1] <= 1.0
+    if n > 1 and (gold == pred).all() and gold.any():
+        assert m["ci"]["micro_f1"] == [1.0, 1.0]
+
+
+def test_a_perfect_students_micro_f1_interval_on_a_sparse_set_is_not_dragged_to_zero():
+    # 3 labelled items in 60: one plain resample in 20 drew none of them and scored 0/0 = 0, so the
+    # interval was [0, 1]; the labelled and unlabelled items are resampled apart.
+    gold = np.zeros((60, 3), dtype=int)
+    gold[:3, 0] = 1
+    m = multi_label_metrics(gold, gold.copy(), labels=LABELS, resamples=1000)
+    assert m["micro_f1"] == 1.0 and m["ci"]["micro_f1"] == [1.0, 1.0]
