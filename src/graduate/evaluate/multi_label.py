@@ -1,7 +1,7 @@
 """Multi-label figures over 0/1 indicator matrices (items x labels), scikit-learn's metrics:
 micro and macro precision/recall/F1, per-label precision/recall/F1/support, ROC-AUC and
 calibration, exact-set match (subset accuracy), Hamming loss, label cardinality predicted vs gold,
-and percentile bootstrap intervals (``scipy.stats.bootstrap``, items resampled) on micro-F1 and
+and percentile bootstrap intervals (``scipy.stats.bootstrap``, items resampled; for micro-F1 those with and without a gold label apart) on micro-F1 and
 exact match. Label sets arrive as canonical strings (``graduate.formats.labelset``) or matrices."""
 
 from __future__ import annotations
