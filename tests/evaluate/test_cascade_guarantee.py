@@ -159,3 +159,28 @@ def test_an_item_in_two_calibration_sets_counts_once():
     assert one is not None and both is not None
     # 40 agreeing items bound agreement at 0.05 ** (1 / 40) = 0.928 < 0.95: every item to the teacher
     assert one.n == both.n == 40 and one.threshold is None and both.threshold is None and both.teacher_share == 1.0
+
+
+def test_per_class_tests_every_class_at_delta_not_a_bonferroni_share():
+    # 100 agreeing items per class bound each class's agreement at 0.05 ** (1 / 100) = 0.9705; at
+    # delta / 2 (Bonferroni) it was 0.9638, under a target of 0.968: every item went to the teacher.
+    conf = np.linspace(0.5, 1.0, 200)
+    teacher = ["a"] * 100 + ["b"] * 100
+    threshold, share, wrong, bound = guaranteed_threshold(conf, teacher, teacher, target=0.968, delta=0.05, per_class=True)
+    assert threshold == pytest.approx(0.5) and share == 0.0 and bound == pytest.approx(agreement_lower_bound(0, 100, 0.05))
+
+
+def test_per_class_at_delta_still_holds_for_every_class_at_once():
+    """Simulated: class 'a' errs twice as often as 'b'; the chance that any class's agreement at the
+    chosen threshold is under the target stays under delta (an intersection-union test)."""
+    rng = np.random.default_rng(3)
+    target, delta, fails = 0.95, 0.1, 0
+    for _ in range(200):
+        t = np.where(rng.uniform(size=500) < 0.5, "a", "b")
+        conf = rng.uniform(0.5, 1.0, 500)
+        rate = np.where(t == "a", 0.6, 0.3)  # conf ~ U(0.5, 1): P(conf >= x, wrong | class) = rate * (1 - x)^2
+        s = np.where(rng.uniform(size=500) < rate * (1 - conf), "x", t)
+        threshold, *_ = guaranteed_threshold(conf, list(s), list(t), target=target, delta=delta, per_class=True)
+        risk = 0.0 if threshold is None else 0.6 * (1 - threshold) ** 2  # class a's, the worse one
+        fails += risk > 1 - target
+    assert fails / 200 <= delta + 0.03, fails  # measured: 15 of 200 (at delta / 2, as Bonferroni had it: 4)

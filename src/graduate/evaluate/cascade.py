@@ -220,9 +220,13 @@ def guaranteed_threshold(
     prediction sets"; Angelopoulos et al., "Learn then Test"). Items without a teacher answer are
     left out (the server keeps them with the student, and nothing can be said of them).
 
-    ``per_class``: the agreement must hold among the items of each teacher class (each bound at
-    delta / classes, Bonferroni), so it holds for any mix of the classes, e.g. traffic whose class
-    shares differ from the calibration items'; the bound returned is the lowest class's."""
+    ``per_class``: the agreement must hold among the items of each teacher class (every class's
+    bound at delta), so it holds for any mix of the classes, e.g. traffic whose class shares differ
+    from the calibration items'; the bound returned is the lowest class's. No Bonferroni split of
+    delta is needed (it sent more traffic to the teacher than the guarantee asks, the more so the
+    more classes): a threshold passes only when every class passes (an intersection-union test),
+    and each class's agreement only falls as the threshold does, so the scan goes past the
+    threshold where the first class turns bad only if that one class's test, at delta, passes there."""
     keep = [i for i, t in enumerate(teacher_labels) if t is not None]
     n = len(keep)
     if n == 0:
@@ -232,7 +236,6 @@ def guaranteed_threshold(
     classes = sorted({str(teacher_labels[i]) for i in keep}) if per_class else ["*"]
     cls = np.asarray([classes.index(str(teacher_labels[i])) if per_class else 0 for i in keep])
     sizes = np.bincount(cls, minlength=len(classes))
-    level = delta / len(classes)
     order = np.argsort(-conf, kind="stable")  # most confident first: lowering the threshold keeps more
     chosen: tuple[float | None, float, int, float] = (None, 1.0, 0, 1.0)
     disagree = np.zeros(len(classes), dtype=int)
@@ -245,7 +248,7 @@ def guaranteed_threshold(
         while j < n and conf[order[j]] == c:  # ties: one threshold keeps them all
             disagree[cls[order[j]]] += int(wrong[order[j]])
             j += 1
-        bound = min(agreement_lower_bound(int(d), int(m), level) for d, m in zip(disagree, sizes))
+        bound = min(agreement_lower_bound(int(d), int(m), delta) for d, m in zip(disagree, sizes))
         if bound < target:
             break
         chosen = (float(c), 1.0 - j / n, int(disagree.sum()), bound)

@@ -80,7 +80,7 @@ class ServeSpec(_Model):
     )
     guarantee_per_class: bool = Field(
         True,
-        description="With a calibration set: hold the agreement within each teacher class (Bonferroni over classes), so it holds when "
+        description="With a calibration set: hold the agreement within each teacher class (each with probability 1 - delta, all of them together too), so it holds when "
         "traffic's class shares differ from the calibration items'; false: over all items only (a lower share to the teacher).",
     )
     guarantee_delta: float = Field(
