@@ -63,3 +63,25 @@ def test_a_perfect_students_micro_f1_interval_on_a_sparse_set_is_not_dragged_to_
     gold[:3, 0] = 1
     m = multi_label_metrics(gold, gold.copy(), labels=LABELS, resamples=1000)
     assert m["micro_f1"] == 1.0 and m["ci"]["micro_f1"] == [1.0, 1.0]
+
+
+def test_label_sets_take_the_specs_bootstrap_resamples_confidence_level_and_bins():
+    # evaluation.confidence_level, bootstrap_resamples and calibration_bins were accepted and ignored
+    # for label sets: 1,000 resamples at 95% and 10 bins whatever the spec said.
+    from graduate.evaluate.evaluation import set_metrics
+    from graduate.formats import labelset
+    from graduate.spec import EvaluationSpec, TaskSpec
+
+    task = TaskSpec.model_validate({"name": "t", "kind": "multi_label", "labels": LABELS, "parse": {"kind": "label_list"}})
+    rng = np.random.default_rng(0)
+    gold = [labelset.encode([lab for lab in LABELS if rng.random() < 0.4], LABELS) for _ in range(80)]
+    pred = [g if rng.random() < 0.7 else labelset.encode(["a"], LABELS) for g in gold]
+    scores = rng.random((80, 3))
+    wide = set_metrics(task, gold, pred, scores=scores, evaluation=EvaluationSpec(confidence_level=0.99, calibration_bins=2))
+    narrow = set_metrics(task, gold, pred, scores=scores, evaluation=EvaluationSpec(confidence_level=0.5, calibration_bins=2))
+    assert wide["ci_level"] == 0.99 and narrow["ci_level"] == 0.5
+    (wl, wh), (nl, nh) = wide["ci"]["micro_f1"], narrow["ci"]["micro_f1"]
+    assert wl < nl <= nh < wh
+    direct = multi_label_metrics(*(np.array([labelset.indicator(v, LABELS) for v in x]) for x in (gold, pred)), labels=LABELS, scores=scores, bins=2, resamples=0)
+    assert wide["per_label"]["a"]["ece"] == pytest.approx(direct["per_label"]["a"]["ece"])
+    assert set_metrics(task, gold, pred, evaluation=EvaluationSpec(bootstrap_resamples=0))["ci"] == {}
