@@ -5,6 +5,7 @@ a calibration set carved from the pool (share) is left out of training."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,20 @@ def test_serve_plan_chooses_on_the_calibration_share_and_checks_on_the_test_set(
     assert g["calibration_set"] == "calibration" and g["n"] >= 20 and g["target"] == 0.8 and g["delta"] == 0.1
     assert g["per_class"] and set(g["held_out"]["test.balanced"]) == {"n", "teacher_share", "agreement", "worst_class_agreement"}
     assert "picked on this test set" not in " ".join(by_set["test.balanced"]["notes"])
+    printed = re.search(r"guaranteed cascade_threshold: ([0-9.]+)", text)
+    if printed:  # what a person copies into serve.cascade_threshold keeps no item the bound did not pass
+        assert float(printed.group(1)) >= by_set["calibration"]["guarantee"]["threshold"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0, 1))
+def test_a_printed_guaranteed_threshold_is_rounded_up_never_down(x):
+    # printed as f"{x:.4f}", 0.98494 read 0.9849: served, it kept items under the threshold the bound passed
+    from graduate.cli.serve import threshold_up
+
+    shown = float(threshold_up(x))
+    assert shown >= x and (shown < 1 or x == 1)
+    assert shown - x <= 1e-4
 
 
 def test_a_nan_confidence_ends_the_scan_instead_of_looping_for_ever():
