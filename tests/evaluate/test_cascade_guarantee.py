@@ -59,7 +59,7 @@ def test_the_guarantee_holds_on_new_items_at_the_promised_rate():
         kept = nc >= (threshold if threshold is not None else np.inf)
         agreement = 1 - np.mean([k and a != b for k, a, b in zip(kept, ns, nt)])
         fails += agreement < target
-    assert fails / 200 <= delta + 0.03, fails  # measured: 2 of 200
+    assert fails / 200 <= delta + 0.03, fails  # measured: 17 of 200
     assert np.mean(shares) < 0.9
 
 
