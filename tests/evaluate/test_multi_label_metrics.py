@@ -49,3 +49,39 @@ def test_any_matrices_give_figures_in_range(data):
     for k in ("micro_f1", "macro_f1", "exact_match", "hamming_loss"):
         assert 0.0 <= m[k] <= 1.0
     assert m["exact_match"] == pytest.approx(float((gold == pred).all(axis=1).mean()))
+    for k in ("micro_f1", "exact_match"):
+        if n > 1:
+            assert 0.0 <= m["ci"][k][0] <= m["ci"][k][1] <= 1.0
+    if n > 1 and (gold == pred).all() and gold.any():
+        assert m["ci"]["micro_f1"] == [1.0, 1.0]
+
+
+def test_a_perfect_students_micro_f1_interval_on_a_sparse_set_is_not_dragged_to_zero():
+    # 3 labelled items in 60: one plain resample in 20 drew none of them and scored 0/0 = 0, so the
+    # interval was [0, 1]; the labelled and unlabelled items are resampled apart.
+    gold = np.zeros((60, 3), dtype=int)
+    gold[:3, 0] = 1
+    m = multi_label_metrics(gold, gold.copy(), labels=LABELS, resamples=1000)
+    assert m["micro_f1"] == 1.0 and m["ci"]["micro_f1"] == [1.0, 1.0]
+
+
+def test_label_sets_take_the_specs_bootstrap_resamples_confidence_level_and_bins():
+    # evaluation.confidence_level, bootstrap_resamples and calibration_bins were accepted and ignored
+    # for label sets: 1,000 resamples at 95% and 10 bins whatever the spec said.
+    from graduate.evaluate.evaluation import set_metrics
+    from graduate.formats import labelset
+    from graduate.spec import EvaluationSpec, TaskSpec
+
+    task = TaskSpec.model_validate({"name": "t", "kind": "multi_label", "labels": LABELS, "parse": {"kind": "label_list"}})
+    rng = np.random.default_rng(0)
+    gold = [labelset.encode([lab for lab in LABELS if rng.random() < 0.4], LABELS) for _ in range(80)]
+    pred = [g if rng.random() < 0.7 else labelset.encode(["a"], LABELS) for g in gold]
+    scores = rng.random((80, 3))
+    wide = set_metrics(task, gold, pred, scores=scores, evaluation=EvaluationSpec(confidence_level=0.99, calibration_bins=2))
+    narrow = set_metrics(task, gold, pred, scores=scores, evaluation=EvaluationSpec(confidence_level=0.5, calibration_bins=2))
+    assert wide["ci_level"] == 0.99 and narrow["ci_level"] == 0.5
+    (wl, wh), (nl, nh) = wide["ci"]["micro_f1"], narrow["ci"]["micro_f1"]
+    assert wl < nl <= nh < wh
+    direct = multi_label_metrics(*(np.array([labelset.indicator(v, LABELS) for v in x]) for x in (gold, pred)), labels=LABELS, scores=scores, bins=2, resamples=0)
+    assert wide["per_label"]["a"]["ece"] == pytest.approx(direct["per_label"]["a"]["ece"])
+    assert set_metrics(task, gold, pred, evaluation=EvaluationSpec(bootstrap_resamples=0))["ci"] == {}

@@ -87,6 +87,30 @@ def test_multiclass_intervals_use_macro_f1():
     assert ci["roc_auc"] is None
 
 
+def test_a_perfect_students_f1_interval_is_not_dragged_down_by_resamples_without_a_rare_label():
+    # 3 positives in 60: one plain resample in 20 draws none, scoring F1 0/0 = 0, so the interval
+    # was [0, 1]; 2 items of 100 in one label gave macro F1 [0.67, 1]. Resampled within each gold label.
+    gold = ["ok"] * 57 + ["bad"] * 3
+    assert bootstrap_intervals(gold, gold, None, labels=LABELS, positive="bad", resamples=1000)["f1"] == [1.0, 1.0]
+    gold = ["a"] * 49 + ["b"] * 49 + ["c"] * 2
+    assert bootstrap_intervals(gold, gold, None, labels=["a", "b", "c"], positive="a", resamples=1000)["f1"] == [1.0, 1.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["a", "b", "c"])), min_size=2, max_size=40), st.booleans())
+def test_f1_intervals_are_ordered_and_inside_what_f1_can_be(pairs, binary):
+    labs = ["a", "b"] if binary else ["a", "b", "c"]
+    gold = [g if g in labs else "a" for g, _ in pairs]
+    pred = [p if p in labs else "b" for _, p in pairs]
+    ci = bootstrap_intervals(gold, pred, None, labels=labs, positive="b", resamples=200)["f1"]
+    assert ci is not None and 0.0 <= ci[0] <= ci[1] <= 1.0
+    point = f1_score(gold, pred, labels=["b"] if binary else labs, average="macro", zero_division=0)
+    if all(gold.count(x) < 2 for x in set(gold)):  # nothing to resample: the interval is the point
+        assert ci == pytest.approx([point, point])
+    if gold == pred and len(set(gold)) == len(labs):
+        assert ci == [1.0, 1.0]
+
+
 def test_slices_by_label_length_and_identity_term():
     texts = ["short", "x" * 150, "Gay rights matter " + "y" * 400, "anti-muslim rant", "gayety is not a term", "MUSLIM and gay"]
     gold = ["ok", "ok", "ok", "bad", "ok", "bad"]

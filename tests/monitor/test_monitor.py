@@ -128,6 +128,19 @@ def test_too_little_traffic_is_not_a_failure(trained_copy):
     assert monitor_project(proj).data["traffic"]["items"] == 5
 
 
+def test_agreement_on_a_few_compared_items_is_not_judged(trained_copy):
+    # 120 items served, 3 of them shadowed to the teacher and all three unlike it: agreement 0.0 on
+    # three items failed the check (and the monitor's exit code) though min_items is 50.
+    proj = Project.load(trained_copy)
+    texts, labels, _ = training_reference(proj.engine, None)
+    rows = _rows(texts[:120], labels[:120], teacher=[("bad" if lab == "ok" else "ok") if i < 3 else None for i, lab in enumerate(labels[:120])])
+    write_traffic(proj.engine, rows)
+    result = monitor_project(proj, settings=proj.spec.monitor.model_copy(update={"embedding": "tfidf"}), write=False)
+    check = next(c for c in result.checks if c.name == "agreement")
+    assert check.ok is None and check.value == 0.0
+    assert check.message == "not enough items compared with the teacher (3, monitor.min_items 50)"
+
+
 def test_drift_statistics_on_known_shifts():
     same = ["a" * n for n in range(10, 200)]
     assert length_drift(same, same)["psi"] == pytest.approx(0.0, abs=1e-9)

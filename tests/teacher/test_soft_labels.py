@@ -93,3 +93,22 @@ def test_distribution_is_normalised_and_the_chosen_label_is_covered(p: float, ch
     assert probs is not None
     assert math.isclose(sum(probs.values()), 1.0)
     assert probs[JSON_KEY.values[chosen]] > 0
+
+
+def test_logprobs_that_are_not_probabilities_are_skipped_not_crashed_on():
+    # fp16 overflow in a server gives NaN (the JSON word NaN, which json.loads reads); a broken one
+    # anything: NaN spread into every soft label, 1000 overflowed exp, a string or a list raised.
+    for bad in (float("nan"), "x", [1], None, True):
+        body = response([('{"is_bad": ', -0.01, {}), ("1", math.log(0.7), {"1": math.log(0.7), "0": bad}), ("}", -0.01, {})])
+        assert answer_distribution(body, JSON_KEY, LABELS) == {"ok": 0.0, "bad": 1.0}, bad
+    body = response([('{"is_bad": ', -0.01, {}), ("1", 1000.0, {"1": 1000.0, "0": math.log(0.25)}), ("}", -0.01, {})])
+    assert answer_distribution(body, JSON_KEY, LABELS) == {"ok": 0.2, "bad": 0.8}  # above 0: capped at probability 1
+    body = response([('{"is_bad": ', -0.01, {}), ("1", float("nan"), {"1": float("nan"), "0": float("nan")}), ("}", -0.01, {})])
+    assert answer_distribution(body, JSON_KEY, LABELS) is None  # nothing to read
+
+
+def test_json_booleans_skip_a_nan_logprob():
+    spec = ParseSpec(kind="json_booleans")
+    body = response([('{"ok": ', 0.0, {}), ("true", math.log(0.6), {"true": math.log(0.6), "false": float("nan")}), (', "bad": ', 0.0, {}), ("false", 1000.0, {"false": 1000.0, "true": math.log(0.25)}), ("}", 0.0, {})])
+    probs = answer_distribution(body, spec, LABELS)
+    assert probs == {"ok": 1.0, "bad": 0.2}

@@ -388,7 +388,9 @@ def print_label_quality(result: dict) -> None:  # type: ignore[type-arg]
 
     def delta(m: dict) -> str:  # type: ignore[type-arg]
         d = m.get("accuracy_vs_raw")
-        return "–" if not d else f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+        if not d or d["difference"] is None:
+            return "–"
+        return f"{d['difference']:+.3f} " + (f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d["ci95"] else "[–]")
 
     for key, v in variants.items():
         t.add_row(

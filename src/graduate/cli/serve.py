@@ -131,6 +131,22 @@ def proxy(
     run_app(app, sock, shutdown_timeout_s=30.0, header_timeout_s=proj.spec.proxy.body_timeout_s)
 
 
+def threshold_up(value: float | None, digits: int = 4) -> str:
+    """A guaranteed threshold as a person copies it into serve.cascade_threshold: rounded up, never
+    down (a lower threshold keeps more items than the one tested, and the guarantee is for it or
+    above), with more decimals where rounding up would reach 1 (0.99999999, not 1.0000: nothing kept)."""
+    if value is None:
+        return "–"
+    from decimal import ROUND_CEILING, Decimal
+
+    exact = Decimal(repr(float(value)))
+    for places in range(digits, 18):
+        up = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_CEILING)
+        if up < 1 or exact >= 1:
+            return str(up)
+    return str(exact)
+
+
 def serve_plan(
     project: Path = typer.Argument(..., help="Project directory."),
     target: Optional[float] = typer.Option(None, help="The value of serve.plan_metric to reach (default serve.plan_target)."),
@@ -174,7 +190,7 @@ def serve_plan(
             else:
                 console.print(
                     escape(
-                        f"guaranteed cascade_threshold: {g.threshold:.4f} (chosen on calibration set {g.calibration_set}, {g.n} items): agreement with the teacher "
+                        f"guaranteed cascade_threshold: {threshold_up(g.threshold)} (chosen on calibration set {g.calibration_set}, {g.n} items): agreement with the teacher "
                         f"{'within each teacher class ' if g.per_class else ''}>= {g.target:g} with probability >= {1 - g.delta:g} "
                         f"(Clopper-Pearson lower bound {g.agreement_bound:.4f}); {g.teacher_share:.1%} of traffic to the teacher"
                     ),
@@ -184,7 +200,7 @@ def serve_plan(
         if g is not None and plan.test_set in g.held_out:
             h = g.held_out[plan.test_set]
             console.print(
-                escape(f"guaranteed threshold {fmt(g.threshold, 4)} on held-out {plan.test_set} ({h['n']} items): {h['teacher_share']:.1%} to the teacher, agreement {h['agreement']:.4f} (bound {g.agreement_bound:.4f})"),
+                escape(f"guaranteed threshold {threshold_up(g.threshold)} on held-out {plan.test_set} ({h['n']} items): {h['teacher_share']:.1%} to the teacher, agreement {h['agreement']:.4f} (bound {g.agreement_bound:.4f})"),
                 highlight=False,
             )
         for note in plan.notes:
@@ -207,7 +223,7 @@ def serve_plan(
             )
             if g is not None:  # a pick on the test set itself sits beside the guarantee: say which to serve
                 which = (
-                    f"serve the guaranteed {g.threshold:.4f}" if g.threshold is not None
+                    f"serve the guaranteed {threshold_up(g.threshold)}" if g.threshold is not None
                     else "the guarantee found no threshold, so this one carries no guarantee: serve it only knowingly"
                 )
                 console.print(escape(f"  (this suggestion is picked on {plan.test_set} itself, for comparison; {which})"), highlight=False)

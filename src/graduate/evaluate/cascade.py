@@ -132,6 +132,7 @@ def _curve(
     n = len(conf)
     if n == 0:
         return []
+    conf = np.where(np.isnan(conf), -np.inf, conf)  # NaN >= any threshold is false: the server sends it to the teacher
     has_teacher = np.array([t is not None for t in teacher], dtype=bool)
     order = np.argsort(conf, kind="stable")
     conf_sorted = conf[order]
@@ -146,7 +147,7 @@ def _curve(
     n_agree = int(has_teacher.sum())
     teacher_score = score(np.asarray(teacher_counts, dtype=float).sum(axis=0))
     points = []
-    for thr in [float(v) for v in np.unique(conf_sorted)] + [None]:
+    for thr in [float(v) for v in np.unique(conf_sorted) if v > -np.inf] + [None]:
         k = n if thr is None else int(np.searchsorted(conf_sorted, thr, side="left"))
         agreement = (agree_t[k] + agree_s[-1] - agree_s[k]) / n_agree if n_agree else None
         gold_score = score(gold_t[k] + gold_s[-1] - gold_s[k])
@@ -219,9 +220,13 @@ def guaranteed_threshold(
     prediction sets"; Angelopoulos et al., "Learn then Test"). Items without a teacher answer are
     left out (the server keeps them with the student, and nothing can be said of them).
 
-    ``per_class``: the agreement must hold among the items of each teacher class (each bound at
-    delta / classes, Bonferroni), so it holds for any mix of the classes, e.g. traffic whose class
-    shares differ from the calibration items'; the bound returned is the lowest class's."""
+    ``per_class``: the agreement must hold among the items of each teacher class (every class's
+    bound at delta), so it holds for any mix of the classes, e.g. traffic whose class shares differ
+    from the calibration items'; the bound returned is the lowest class's. No Bonferroni split of
+    delta is needed (it sent more traffic to the teacher than the guarantee asks, the more so the
+    more classes): a threshold passes only when every class passes (an intersection-union test),
+    and each class's agreement only falls as the threshold does, so the scan goes past the
+    threshold where the first class turns bad only if that one class's test, at delta, passes there."""
     keep = [i for i, t in enumerate(teacher_labels) if t is not None]
     n = len(keep)
     if n == 0:
@@ -231,18 +236,19 @@ def guaranteed_threshold(
     classes = sorted({str(teacher_labels[i]) for i in keep}) if per_class else ["*"]
     cls = np.asarray([classes.index(str(teacher_labels[i])) if per_class else 0 for i in keep])
     sizes = np.bincount(cls, minlength=len(classes))
-    level = delta / len(classes)
     order = np.argsort(-conf, kind="stable")  # most confident first: lowering the threshold keeps more
     chosen: tuple[float | None, float, int, float] = (None, 1.0, 0, 1.0)
     disagree = np.zeros(len(classes), dtype=int)
     i = 0
     while i < n:
         c = conf[order[i]]
+        if np.isnan(c):  # sorted last; NaN >= any threshold is false, so the server sends these to the teacher
+            break
         j = i
         while j < n and conf[order[j]] == c:  # ties: one threshold keeps them all
             disagree[cls[order[j]]] += int(wrong[order[j]])
             j += 1
-        bound = min(agreement_lower_bound(int(d), int(m), level) for d, m in zip(disagree, sizes))
+        bound = min(agreement_lower_bound(int(d), int(m), delta) for d, m in zip(disagree, sizes))
         if bound < target:
             break
         chosen = (float(c), 1.0 - j / n, int(disagree.sum()), bound)
@@ -299,15 +305,18 @@ def _confidences(spec: Any, entry: dict[str, dict[int, Any]], items: list[int]) 
 
 
 def _guarantee(spec: Any, by_set: dict[str, dict[str, dict[int, Any]]], calibration: list[str]) -> Guarantee | None:
-    """The threshold chosen on the calibration sets' items (pooled), by ``guaranteed_threshold``."""
+    """The threshold chosen on the calibration sets' items (pooled, each item once: counted twice
+    it would pass for two draws and tighten the bound), by ``guaranteed_threshold``."""
     conf: list[float] = []
     s_lab: list[str] = []
     t_lab: list[str | None] = []
+    seen: set[int] = set()
     for name in calibration:
         entry = by_set.get(name)
         if not entry:
             continue
-        items = sorted(entry["student"])
+        items = sorted(set(entry["student"]) - seen)
+        seen.update(items)
         conf += _confidences(spec, entry, items)
         s_lab += [entry["student"][i][0] for i in items]
         t_lab += [entry["teacher"].get(i) for i in items]

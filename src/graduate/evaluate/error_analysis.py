@@ -272,7 +272,7 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
         if s.get(key) is None:
             continue
         ci = s.get("ci", {}).get(key)
-        ci_text = f" (95% interval {fmt(ci[0])}–{fmt(ci[1])})" if ci else ""
+        ci_text = f" ({100 * float(s.get('ci_level') or 0.95):g}% interval {fmt(ci[0])}–{fmt(ci[1])})" if ci else ""  # evaluation.confidence_level
         head = f"On {ts} ({figs.get('n')} items) {name} " + (f"reaches micro-F1 {fmt(s[key])}" if multi else f"is right on {fmt(s[key])}") + ci_text
         if t.get(key) is not None and t.get("answered"):
             diff = 100 * (s[key] - t[key])
@@ -351,7 +351,7 @@ def limitations(spec: ProjectSpec, assessment: dict[str, Any], analysis: ErrorAn
             # Wall clock on this machine, every core available (the encoder uses them all for one item).
             f"In exchange it answers one item in {serving['latency_p50_ms']:.2f} ms (p99 {serving['latency_p99_ms']:.2f} ms) on this machine and costs "
             f"{_per_1k(serving['cost_per_1k'])} vs the teacher's {_per_1k(tserv['cost_per_1k'], bool(tserv.get('cost_estimated')))}"
-            + (f": about {ratio:,.0f} times less." if ratio else ".")
+            + (f": about {ratio:,.0f} times less." if ratio and ratio >= 1.5 else f": about {1 / ratio:,.1f} times more." if ratio and ratio < 1 else ".")
         )
     return out
 

@@ -15,7 +15,7 @@ from graduate.evaluate.metrics import agreement, classification_metrics
 from graduate.evaluate.multi_label import multi_label_metrics
 from graduate.formats import labelset
 from graduate.evaluate.testsets import TestSet
-from graduate.spec import ProjectSpec, TaskSpec
+from graduate.spec import EvaluationSpec, ProjectSpec, TaskSpec
 
 
 @dataclass
@@ -51,7 +51,9 @@ def enough_teacher_answers(answered: int, items: int, min_answers: int) -> bool:
     return answered > 0 and (answered >= min_answers or answered >= 0.9 * items)
 
 
-def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabel], *, min_answers: int = 0) -> dict[str, Any]:
+def teacher_metrics(
+    task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabel], *, min_answers: int = 0, evaluation: EvaluationSpec | None = None
+) -> dict[str, Any]:
     """Teacher quality on the items it answered with a parseable label (the rest are counted).
     ROC-AUC comes from its soft labels where the store has them for every answered item, else from
     its hard labels; ``scores_from`` says which. Too few answers (``enough_teacher_answers``): the
@@ -63,7 +65,7 @@ def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLab
         pairs_shown = pairs
     scores = teacher_scores(task, test, answers) if pairs_shown and not task.multi_label else None
     if task.multi_label:
-        out: dict[str, Any] = set_metrics(task, [g for g, _ in pairs_shown], [p for _, p in pairs_shown])  # type: ignore[misc]
+        out: dict[str, Any] = set_metrics(task, [g for g, _ in pairs_shown], [p for _, p in pairs_shown], evaluation=evaluation)  # type: ignore[misc]
     else:
         out = classification_metrics(
             [g for g, _ in pairs_shown], [p for _, p in pairs_shown], labels=task.labels, positive=task.positive, scores=scores  # type: ignore[misc]
@@ -80,12 +82,12 @@ def teacher_metrics(task: TaskSpec, test: TestSet, answers: dict[int, TeacherLab
     return out
 
 
-def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None]) -> dict[str, Any]:
+def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None], *, evaluation: EvaluationSpec | None = None) -> dict[str, Any]:
     """An earlier labeller's figures (``label_imports``) on the items it labelled, like the teacher's."""
     pairs = [(g, given[ex.id]) for ex, g in zip(test.examples, test.gold) if given.get(ex.id) is not None]
     gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
     if task.multi_label:
-        out: dict[str, Any] = set_metrics(task, gold, pred)  # type: ignore[arg-type]
+        out: dict[str, Any] = set_metrics(task, gold, pred, evaluation=evaluation)  # type: ignore[arg-type]
     else:
         out = classification_metrics(gold, pred, labels=task.labels, positive=task.positive)  # type: ignore[arg-type]
     out["n"] = out["answered"] = len(pairs)
@@ -94,17 +96,18 @@ def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None]
 
 
 def student_metrics(
-    task: TaskSpec, test: TestSet, preds: StudentPredictions, answers: dict[int, TeacherLabel], core_hour_usd: float, *, min_answers: int = 0
+    task: TaskSpec, test: TestSet, preds: StudentPredictions, answers: dict[int, TeacherLabel], core_hour_usd: float, *, evaluation: EvaluationSpec | None = None
 ) -> dict[str, Any]:
     """A student's figures on a test set. Its agreement with the teacher counts the items the teacher
-    answered; too few of them (``enough_teacher_answers``, as for the teacher's own figures) leave it
+    answered; too few of them (``evaluation.min_teacher_answers``, as for the teacher's own figures) leave it
     None: 4 answers of 1,492 bias items gave an agreement that looked like a real figure."""
     both = [(answers[ex.id].label, p) for ex, p in zip(test.examples, preds.labels) if answers[ex.id].label is not None]
     agreement_items = len(both)
+    min_answers = evaluation.min_teacher_answers if evaluation is not None else 0
     if not enough_teacher_answers(len(both), len(test.examples), min_answers):
         both = []
     if task.multi_label:
-        out: dict[str, Any] = set_metrics(task, test.gold, preds.labels, scores=preds.probs)
+        out: dict[str, Any] = set_metrics(task, test.gold, preds.labels, scores=preds.probs, evaluation=evaluation)
         # the same label set as the teacher's; kappa has no single-label meaning here
         out["agreement_with_teacher"] = sum(t == p for t, p in both) / len(both) if both else None
         out["kappa_with_teacher"] = None
@@ -135,7 +138,7 @@ def validation_score(task: TaskSpec, labels: Sequence[str], pred: Sequence[str],
     if n == 0:
         return {"metric": metric, "n": 0, "score": None, "ci": None}
     if task.multi_label:
-        figs = set_metrics(task, labels, pred, resamples=0)
+        figs = set_metrics(task, labels, pred, evaluation=EvaluationSpec(bootstrap_resamples=0))
         return {"metric": metric, "n": n, "score": float(figs["micro_f1"]), "ci": None}
     from scipy.stats import binomtest
 
@@ -144,12 +147,16 @@ def validation_score(task: TaskSpec, labels: Sequence[str], pred: Sequence[str],
     return {"metric": metric, "n": n, "score": right / n, "ci": [float(ci.low), float(ci.high)]}
 
 
-def set_metrics(task: TaskSpec, gold: Sequence[str], pred: Sequence[str], *, scores: np.ndarray | None = None, resamples: int = 1000) -> dict[str, Any]:
-    """Multi-label figures of label sets given as canonical strings (graduate.evaluate.multi_label)."""
+def set_metrics(
+    task: TaskSpec, gold: Sequence[str], pred: Sequence[str], *, scores: np.ndarray | None = None, evaluation: EvaluationSpec | None = None
+) -> dict[str, Any]:
+    """Multi-label figures of label sets given as canonical strings (graduate.evaluate.multi_label),
+    with ``evaluation``'s bootstrap resamples, confidence level and calibration bins (the defaults without it)."""
+    ev = evaluation or EvaluationSpec()
     order = task.labels
     g = np.array([labelset.indicator(v, order) for v in gold], dtype=int).reshape(len(gold), len(order))
     p = np.array([labelset.indicator(v, order) for v in pred], dtype=int).reshape(len(pred), len(order))
-    return multi_label_metrics(g, p, labels=order, scores=scores, resamples=resamples if len(gold) > 1 else 0)
+    return multi_label_metrics(g, p, labels=order, scores=scores, resamples=ev.bootstrap_resamples if len(gold) > 1 else 0, level=ev.confidence_level, bins=ev.calibration_bins)
 
 
 def test_set_entry(spec: ProjectSpec, test: TestSet, answers: dict[int, TeacherLabel]) -> dict[str, Any]:
@@ -160,7 +167,7 @@ def test_set_entry(spec: ProjectSpec, test: TestSet, answers: dict[int, TeacherL
         "without_gold": test.without_gold,  # tagged for the set but no gold: not scored
         "content_hash": test.content_hash,
         "label_counts": per_label_counts(test.gold, spec.task.labels) if spec.task.multi_label else {lab: test.gold.count(lab) for lab in spec.task.labels},
-        "teacher": teacher_metrics(spec.task, test, answers, min_answers=spec.evaluation.min_teacher_answers),
+        "teacher": teacher_metrics(spec.task, test, answers, min_answers=spec.evaluation.min_teacher_answers, evaluation=spec.evaluation),
         "students": {},
     }
 

@@ -5,7 +5,10 @@ resamples cost about as much as one pass:
 
 - accuracy: the mean of the per-item "label is right" indicator (``accuracy_score`` is that mean);
 - F1: ``f1_score(average=None)`` on a multilabel-indicator matrix whose columns are the resamples
-  (one column per resample and label; macro F1 is the mean over a resample's label columns);
+  (one column per resample and label; macro F1 is the mean over a resample's label columns), the
+  items resampled within each gold label (stratified, as for ROC-AUC): a resample that happened to
+  draw no item of a rare label would score it 0/0, i.e. 0, and drag a perfect student's interval
+  down to [0, 1] (binary, 3 positives in 60) or [0.67, 1] (macro, 2 items of 100 in one label);
 - ROC-AUC (binary): stratified resampling of the positive and negative items' scores (pROC's
   default), each resample's AUC from ``scipy.stats.mannwhitneyu`` (AUC = U / (n_pos x n_neg)).
 """
@@ -49,6 +52,21 @@ def _f1_rows(n_labels: int, binary: bool) -> Callable[[np.ndarray, np.ndarray], 
         return np.asarray(f).reshape(k, len(cols)).mean(axis=1)
 
     return stat
+
+
+def _by_gold(g: np.ndarray, p: np.ndarray, stat: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[tuple[np.ndarray, ...], Callable[..., np.ndarray]]:
+    """The predictions split by gold label, one sample each for an unpaired (stratified) bootstrap,
+    and the statistic over them: ``stat(gold, pred)`` on each resample's items put back together.
+    A label with one item is the same in every resample (scipy resamples only two or more)."""
+    strata = [c for c in np.unique(g) if (g == c).sum() > 1]
+    fixed = ~np.isin(g, strata)
+    gold_row = np.concatenate([g[g == c] for c in strata] + [g[fixed]])
+
+    def statistic(*preds: np.ndarray) -> np.ndarray:
+        pred = np.concatenate([*preds, np.broadcast_to(p[fixed], (len(preds[0]), int(fixed.sum())))], axis=1)
+        return stat(np.broadcast_to(gold_row, pred.shape), pred)
+
+    return tuple(p[g == c] for c in strata), _rows(statistic)
 
 
 def _auc_stat(pos: np.ndarray, neg: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -107,7 +125,12 @@ def bootstrap_intervals(
 
     correct = (g == p).astype(float)
     out["accuracy"] = run((correct,), lambda x, axis=-1: np.mean(x, axis=axis), False, 0)
-    out["f1"] = run((g, p), _rows(_f1_rows(len(order), binary)), True, 1)
+    f1 = _f1_rows(len(order), binary)
+    strata, f1_stat = _by_gold(g, p, f1)
+    if strata:
+        out["f1"] = run(strata, f1_stat, False, 1)
+    else:  # every gold label has one item: every resample is the test set itself
+        out["f1"] = [float(f1(g[None], p[None])[0])] * 2
     if binary:
         if scores is not None:
             s = np.asarray(scores)[:, labels.index(positive)]

@@ -1,7 +1,7 @@
 """Multi-label figures over 0/1 indicator matrices (items x labels), scikit-learn's metrics:
 micro and macro precision/recall/F1, per-label precision/recall/F1/support, ROC-AUC and
 calibration, exact-set match (subset accuracy), Hamming loss, label cardinality predicted vs gold,
-and percentile bootstrap intervals (``scipy.stats.bootstrap``, items resampled) on micro-F1 and
+and percentile bootstrap intervals (``scipy.stats.bootstrap``, items resampled; for micro-F1 those with and without a gold label apart) on micro-F1 and
 exact match. Label sets arrive as canonical strings (``graduate.formats.labelset``) or matrices."""
 
 from __future__ import annotations
@@ -85,9 +85,23 @@ def _intervals(gold: np.ndarray, pred: np.ndarray, *, resamples: int, level: flo
         idx = np.atleast_2d(np.asarray(idx, dtype=int))
         return (gold[idx] == pred[idx]).all(axis=2).mean(axis=1)
 
-    items = (np.arange(gold.shape[0]),)
+    # micro-F1: the items with a gold label and those without are resampled apart (stratified), so
+    # every resample holds as many labelled items as the set: a resample that drew none of a
+    # sparse set's few labelled items scored 0/0 = 0, and a perfect student's interval was [0, 1].
+    has = gold.any(axis=1)
+    groups = [np.flatnonzero(has), np.flatnonzero(~has)]
+    fixed = np.concatenate([g for g in groups if len(g) == 1] + [np.zeros(0, dtype=int)])
+    strata = tuple(g for g in groups if len(g) > 1)
+
+    def micro_f1_strata(*idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        parts = [np.atleast_2d(np.asarray(i, dtype=int)) for i in idx]
+        return micro_f1(np.concatenate([*parts, np.broadcast_to(fixed, (len(parts[0]), len(fixed)))], axis=1))
+
     out: dict[str, list[float] | None] = {}
-    for name, stat in (("micro_f1", micro_f1), ("exact_match", exact)):
+    for name, stat, items in (("micro_f1", micro_f1_strata, strata), ("exact_match", exact, (np.arange(gold.shape[0]),))):
+        if not items:  # one labelled item and one without: every resample is the set itself
+            out[name] = [float(micro_f1(fixed[None])[0])] * 2
+            continue
         res = bootstrap(items, stat, n_resamples=resamples, confidence_level=level, method="percentile", vectorized=True, random_state=seed)
         lo, hi = res.confidence_interval
         out[name] = None if np.isnan(lo) else [float(lo), float(hi)]

@@ -37,7 +37,7 @@ from graduate.evaluate.evaluation import set_metrics as label_set_metrics
 from graduate.evaluate.metrics import classification_metrics
 from graduate.evaluate.testsets import TestSet, load_test_set
 from graduate.pipeline.progress import ProgressFn, no_progress
-from graduate.spec import AuditConfig, EnsembleSpec, ProjectSpec, TeacherSpec, audit_configs
+from graduate.spec import AuditConfig, EnsembleSpec, EvaluationSpec, ProjectSpec, TeacherSpec, audit_configs
 from graduate.store.audits import latest_audit
 from graduate.formats.voting import disagreement, ensemble_vote
 
@@ -53,7 +53,7 @@ def _quality(spec: ProjectSpec, gold: Sequence[str], pred: Sequence[str]) -> dic
     """Figures of hard labels against gold: classification metrics, or per-label ones for label sets."""
     task = spec.task
     if task.multi_label:
-        m = label_set_metrics(task, gold, pred)
+        m = label_set_metrics(task, gold, pred, evaluation=spec.evaluation)
         m.pop("n", None)
         return m
     m = classification_metrics(list(gold), list(pred), labels=task.labels, positive=task.positive)
@@ -158,7 +158,7 @@ def _pooled_score(spec: ProjectSpec, tests: Sequence[TestSet], answers: ConfigAn
     if not gold:
         return None
     if spec.task.multi_label:
-        return label_set_metrics(spec.task, gold, pred, resamples=0)["micro_f1"]
+        return label_set_metrics(spec.task, gold, pred, evaluation=EvaluationSpec(bootstrap_resamples=0))["micro_f1"]
     return sum(g == p for g, p in zip(gold, pred)) / len(gold)
 
 

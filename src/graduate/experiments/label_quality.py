@@ -56,10 +56,13 @@ def _scratch(root: Path, spec_path: Path) -> Path:
 
 
 def paired_difference(correct: np.ndarray, baseline: np.ndarray, *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """Accuracy minus the baseline's on the same items, with a paired percentile bootstrap 95% interval."""
+    """Accuracy minus the baseline's on the same items, with a paired percentile bootstrap 95% interval
+    (None under two items: nothing to resample)."""
     from scipy.stats import bootstrap
 
     diff = correct - baseline
+    if len(diff) < 2:
+        return {"difference": float(diff.mean()) if len(diff) else None, "ci95": None}
     res = bootstrap((diff,), np.mean, n_resamples=resamples, confidence_level=0.95, method="percentile", rng=np.random.default_rng(seed))
     return {"difference": float(diff.mean()), "ci95": [float(res.confidence_interval.low), float(res.confidence_interval.high)]}
 

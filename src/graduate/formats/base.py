@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -101,6 +102,15 @@ def literal(blob: str, kind: type | tuple[type, ...] = object) -> Any | None:
         if isinstance(value, kind):
             return value
     return None
+
+
+def token_probability(logprob: Any) -> float:
+    """A token's probability from the logprob a server reported: 0 for what is not a real number
+    or is NaN (fp16 overflow in a server gives NaN, serialised as the JSON word NaN), capped at 1
+    (a logprob above 0 is rounding, or a broken server: ``exp`` of 1000 overflows)."""
+    if isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or math.isnan(logprob):
+        return 0.0
+    return math.exp(min(float(logprob), 0.0))
 
 
 def fenced_candidates(text: str) -> list[str]:

@@ -13,9 +13,9 @@ P(true) of a ``json_booleans`` value); those do not sum to 1.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from graduate.formats.base import token_probability
 from graduate.formats.registry import answer_format
 from graduate.spec import ParseSpec
 
@@ -113,7 +113,7 @@ def answer_distribution(response: dict[str, Any] | None, spec: ParseSpec, labels
             continue
         lab = _label_of(piece, forms, fold, whole)
         if lab is not None:
-            mass[lab] += math.exp(float(logprob))
+            mass[lab] += token_probability(logprob)
     total = sum(mass.values())
     if total <= 0 or mass[parsed.label] <= 0:
         return None

@@ -25,7 +25,7 @@ import re
 from typing import Any
 
 from graduate.formats import labelset
-from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, literal
+from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, literal, token_probability
 from graduate.spec import ParseSpec
 
 
@@ -136,8 +136,6 @@ class MultiLabelFormat:
         """json_booleans: each label's P(true) at its value token (normalised over true/false);
         a label the answer leaves out keeps its parsed value (0). None for the other kinds, when the
         answer does not parse, or when a value token has neither true nor false among its alternatives."""
-        import math
-
         if self.spec.kind != "json_booleans":
             return None
         text = "".join(t["token"] for t in tokens)
@@ -174,9 +172,9 @@ class MultiLabelFormat:
                     piece = piece[len(prefix) :].strip()
                 word = piece.lower().rstrip(",}] \n")
                 if word and "true".startswith(word):
-                    mass["t"] += math.exp(float(logprob))
+                    mass["t"] += token_probability(logprob)
                 elif word and "false".startswith(word):
-                    mass["f"] += math.exp(float(logprob))
+                    mass["f"] += token_probability(logprob)
             if mass["t"] + mass["f"] <= 0:
                 return None
             out[lab] = mass["t"] / (mass["t"] + mass["f"])

@@ -138,9 +138,9 @@ def judge(data: dict[str, Any], m: MonitorSpec) -> list[Check]:
     enough = items >= m.min_items
     few = f"not enough traffic ({items} items, monitor.min_items {m.min_items})"
 
-    def check(name: str, value: float | None, threshold: float, comparison: str, what: str, field_name: str, have: bool = True) -> Check:
+    def check(name: str, value: float | None, threshold: float, comparison: str, what: str, field_name: str, have: bool = True, short: str | None = None) -> Check:
         if value is None or not (enough and have):
-            return Check(name, value, threshold, comparison, None, few if not enough else f"{what}: no data")
+            return Check(name, value, threshold, comparison, None, few if not enough else (short or f"{what}: no data"))
         ok = value <= threshold if comparison == "<=" else value >= threshold
         verdict = "ok" if ok else "FAILED"
         return Check(name, float(value), threshold, comparison, ok, f"{what} {value:.4g} (threshold {comparison} {threshold:g}, monitor.{field_name}): {verdict}")
@@ -148,7 +148,11 @@ def judge(data: dict[str, Any], m: MonitorSpec) -> list[Check]:
     agreement = data["agreement"]
     drift = data["drift"]
     return [
-        check("agreement", agreement["agreement"], m.min_agreement, ">=", f"agreement with the teacher over {agreement['compared']} compared items", "min_agreement", agreement["compared"] > 0),
+        # judged on as many compared items as any check needs: one unlucky shadow comparison of three is not an alarm
+        check(
+            "agreement", agreement["agreement"], m.min_agreement, ">=", f"agreement with the teacher over {agreement['compared']} compared items", "min_agreement",
+            agreement["compared"] >= m.min_items, f"not enough items compared with the teacher ({agreement['compared']}, monitor.min_items {m.min_items})",
+        ),
         check("length_psi", drift["length"].get("psi"), m.max_length_psi, "<=", "text length PSI (traffic vs training set)", "max_length_psi"),
         check("length_ks", drift["length"].get("ks_statistic"), m.max_length_ks, "<=", "text length KS statistic", "max_length_ks"),
         check("embedding_auc", drift["embedding"].get("domain_auc"), m.max_embedding_auc, "<=", f"embedding drift ({drift['embedding'].get('method')}) domain-classifier AUC", "max_embedding_auc"),

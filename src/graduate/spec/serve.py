@@ -80,7 +80,7 @@ class ServeSpec(_Model):
     )
     guarantee_per_class: bool = Field(
         True,
-        description="With a calibration set: hold the agreement within each teacher class (Bonferroni over classes), so it holds when "
+        description="With a calibration set: hold the agreement within each teacher class (each with probability 1 - delta, all of them together too), so it holds when "
         "traffic's class shares differ from the calibration items'; false: over all items only (a lower share to the teacher).",
     )
     guarantee_delta: float = Field(
@@ -165,7 +165,7 @@ class MonitorSpec(_Model):
 
     window_hours: float = Field(24.0, gt=0, le=876_000, description="Read the traffic of the last N hours (at most 100 years).")
     bucket_minutes: float = Field(60.0, gt=0, description="Width of the time buckets for agreement over time.")
-    min_items: int = Field(50, ge=1, description="With fewer items in the window a check reports 'not enough traffic' instead of failing.")
+    min_items: int = Field(50, ge=1, description="With fewer items in the window a check reports 'not enough traffic' instead of failing (the agreement check: fewer items compared with the teacher).")
     min_agreement: float = Field(0.9, ge=0, le=1, description="Fail when the student's agreement with the teacher (shadow/canary/cascade comparisons) is lower.")
     max_length_psi: float = Field(0.2, gt=0, description="Fail when the population stability index of text length (traffic vs training set) is higher.")
     max_length_ks: float = Field(0.2, gt=0, le=1, description="Fail when the Kolmogorov-Smirnov statistic of text length (traffic vs training set) is higher.")
