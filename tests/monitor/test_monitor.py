@@ -220,3 +220,16 @@ def test_bad_options_are_one_line_like_the_spec_fields(trained_copy, args, messa
     assert res.returncode == 2 and message in res.stderr and "internal error" not in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (trained_copy / ".graduate" / "monitor.json").exists()
+
+
+def test_no_known_label_on_one_side_gives_no_psi_not_one_made_of_floors():
+    # every served answer names a label the task no longer has: nothing to compare, so no figure
+    # (the floors of empty shares made up a PSI of ~0 or ~9, which a threshold then judged)
+    from graduate.data.shift import label_set_shift
+
+    gone = label_shift(["ok"] * 90 + ["bad"] * 10, ["toxic"] * 40, ["ok", "bad"])
+    assert gone["psi"] is None and (gone["traffic_n"], gone["traffic_unknown"]) == (0, 40)
+    assert label_shift(["toxic"] * 40, ["ok"] * 5, ["ok", "bad"])["psi"] is None
+    sets = label_set_shift(["care"] * 10, ["bogus"] * 10, ["care", "purity"])
+    assert sets["psi"] is None and sets["worst_label"] is None and sets["traffic_unknown"] == 10
+    assert label_shift(["ok", "bad"], ["ok"], ["ok", "bad"])["psi"] > 0  # known labels on both sides: a figure

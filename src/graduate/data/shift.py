@@ -4,7 +4,9 @@ promotion (graduate.serve.promotion).
 
 PSI is the symmetrised Kullback-Leibler divergence, sum((a - e) * ln(a / e)), computed with
 ``scipy.special.rel_entr``; empty bins get a small floor so that it stays finite. Conventional
-reading: < 0.1 stable, 0.1-0.2 moderate shift, > 0.2 significant shift. Multi-label: per label, the
+reading: < 0.1 stable, 0.1-0.2 moderate shift, > 0.2 significant shift. With no label the task
+knows on one side (every answer names a renamed or dropped label) the PSI is None, not a figure made
+of floors. Multi-label: per label, the
 PSI of the share of items carrying it vs not; the worst label's is the figure a threshold judges.
 """
 
@@ -42,7 +44,8 @@ def label_shift(reference: Sequence[str], current: Sequence[str], labels: Sequen
     return {
         "training": ref_share,
         "traffic": cur_share,
-        "psi": psi_from_shares([ref_share[k] for k in labels], [cur_share[k] for k in labels]),
+        # no label the task knows on one side: no shares to compare (the floors would make up a PSI)
+        "psi": psi_from_shares([ref_share[k] for k in labels], [cur_share[k] for k in labels]) if sum(ref.values()) and sum(cur.values()) else None,
         "training_n": sum(ref.values()),
         "traffic_n": sum(cur.values()),
         # labels the task no longer has (renamed or dropped since): left out of the shares, counted
@@ -74,7 +77,7 @@ def label_set_shift(reference: Sequence[str], current: Sequence[str], labels: Se
 
     ref, nr = shares(reference)
     cur, nc = shares(current)
-    per = {lab: psi_from_shares([ref[lab], 1 - ref[lab]], [cur[lab], 1 - cur[lab]]) for lab in order}
+    per = {lab: psi_from_shares([ref[lab], 1 - ref[lab]], [cur[lab], 1 - cur[lab]]) for lab in order} if nr and nc else {}
     worst = max(per, key=lambda lab: per[lab]) if per else None
     return {
         "training": ref,
