@@ -107,6 +107,8 @@ def _raw(task: dict) -> dict:
         ({"parse": {"kind": "label_words", "max_labels": 1}}, "parse.max_labels is for multi-label tasks (task.kind: multi_label); remove it"),
         ({"parse": {"kind": "json_key", "key": "k", "none": "none"}}, "parse.none is for multi-label tasks"),
         ({"parse": {"kind": "label_words", "max_labels": 1, "none": "x"}}, "parse.max_labels and parse.none are for multi-label tasks"),
+        # gold cells and answer words are read stripped: " alpha" would never match
+        ({"kind": "multi_label", "labels": [" alpha", "b"], "parse": {"kind": "json_list"}}, "labels [' alpha']: a multi-label task's label may not start or end with spaces; name it 'alpha'"),
     ],
 )
 def test_the_spec_pairs_task_kind_and_answer_format(task, message):
@@ -207,7 +209,7 @@ def test_a_label_that_contains_the_gold_or_import_separator_is_refused(where):
     ("labels", "parse", "message"),
     [
         (["Care", "care", "x"], {"kind": "label_list"}, "label 'Care' is written 'Care' in task.parse's format and reads back as 'care'"),
-        ([" care", "care", "x"], {"kind": "label_list"}, "label ' care' is written ' care' in task.parse's format and reads back as 'care'"),
+        ([" care", "care", "x"], {"kind": "label_list"}, "labels [' care']: a multi-label task's label may not start or end with spaces; name it 'care'"),
         (["a", "b"], {"kind": "label_list", "none": "x, y"}, "the empty set (parse.none) is written 'x, y' in task.parse's format and reads back as a parse failure"),
         (["a", "b"], {"kind": "label_list", "words": {"a": ["same"], "b": ["Same"]}}, "label 'a' is written 'same'"),
         (["", "c"], {"kind": "label_list"}, "a label needs a visible name"),

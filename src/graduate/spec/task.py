@@ -119,6 +119,9 @@ class TaskSpec(_Model):
             bad = [lab for lab in self.labels if ";" in lab or lab == EMPTY_SET]
             if bad:
                 raise ValueError(f"labels {bad}: a multi-label task's labels may not contain ';' or be '(none)' (they spell label sets)")
+            bad = [lab for lab in self.labels if lab != lab.strip()]
+            if bad:  # gold cells and answer words are read stripped: such a label would never match
+                raise ValueError(f"labels {bad}: a multi-label task's label may not start or end with spaces; name it {bad[0].strip()!r}")
             sep = self.parse.separator.strip() or self.parse.separator
             bad = [lab for lab in self.labels if sep in lab]
             if self.parse.kind == "label_list" and bad:
