@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from graduate.data.csv_source import CsvReport, Item, read_items, require_items
-from graduate.data.examples import add_examples
+from graduate.data.examples import load_source
 from graduate.privacy import redact_text
 from graduate.data.import_calls import ImportReport, import_log
 from graduate.data.import_labels import LabelImportReport, import_labels
@@ -26,6 +26,8 @@ class LoadedSource(NamedTuple):
     name: str
     added: int
     report: CsvReport
+    absent: int = 0  # stored items its file no longer holds: left out of builds and test sets, kept in the store
+    back: int = 0  # items the file holds again after a load found them gone
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,8 @@ def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[Lo
         items, report = read_source(spec, src)
         if project.input_redactor is not None:  # privacy.redact_teacher_input: stored and sent redacted
             items = [dataclasses.replace(it, text=redact_text(project.input_redactor, it.text)) for it in items]
-        added = add_examples(project.engine, src.name, items, gold_labeller=f"gold:{src.name}", path=src.path)
-        out.append(LoadedSource(src.name, added, report))
+        loaded = load_source(project.engine, src.name, items, gold_labeller=f"gold:{src.name}", path=src.path)
+        out.append(LoadedSource(src.name, loaded.added, report, loaded.absent, loaded.back))
     progress("load data", len(spec.data), len(spec.data))
     return out
 

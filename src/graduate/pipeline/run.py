@@ -169,7 +169,7 @@ def _summary(
             for r in ingested.imports
         ],
         "data": [
-            {"source": s.name, "rows": s.report.rows, "added": s.added, "skipped": s.report.skipped[:20], "skipped_count": len(s.report.skipped)}
+            {"source": s.name, "file": Path(s.report.path).name, "rows": s.report.rows, "added": s.added, "skipped": s.report.skipped[:20], "skipped_count": len(s.report.skipped), "absent": s.absent, "back": s.back}
             for s in ingested.loaded
         ],
         "dataset": {
