@@ -15,7 +15,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from graduate.errors import TestSetChangedError
+from graduate.errors import InputDataError, TestSetChangedError
 from graduate.evaluate.testsets import load_test_set
 from graduate.pipeline.project import Project
 from graduate.store.schema import examples, labels
@@ -131,3 +131,21 @@ def test_copies_made_from_an_item_no_longer_in_its_file_leave_with_it(trained_co
     assert orphans and not orphans & {ex.id for ex in after.examples}
     step = next(s for s in after.recipe["steps"] if s["step"] == "made_from_absent")
     assert set(step["removed"]) == orphans
+
+
+def test_a_row_deleted_from_a_file_without_id_column_names_the_fix(tiny_project: Path) -> None:
+    """Ids are row numbers there: a deleted row shifts every later one, and the refusal said "give
+    the edited row a new id", which such a file cannot do."""
+    path = tiny_project / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    del raw["data"][0]["id_column"]
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    Project.load(tiny_project).load_data()
+    rows = _rows(tiny_project)
+    _write(tiny_project, rows[:10] + rows[11:])
+    with pytest.raises(InputDataError, match=r"id '11' .* no id_column, so its ids are row numbers, and a row deleted or inserted above shifts them: set data\[\]\.id_column"):
+        Project.load(tiny_project).load_data()
+    raw["data"][0]["id_column"] = "id"  # the fix it names
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    (loaded,) = Project.load(tiny_project).load_data()
+    assert loaded.added == 160 and loaded.absent == 161

@@ -54,7 +54,9 @@ class SourceLoad:
     back: int  # items marked absent before that the file holds again
 
 
-def load_source(engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None) -> SourceLoad:
+def load_source(
+    engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None, row_numbers: bool = False
+) -> SourceLoad:
     """A data file's items, as its file holds them now: ``add_examples``, then the stored items of
     ``source`` the file no longer holds (a deleted row, an id_column changed) are marked absent:
     builds, test sets and selections leave them out, nothing of theirs is deleted (labels, reviews,
@@ -62,7 +64,7 @@ def load_source(engine: Engine, source: str, items: Iterable[Item], *, gold_labe
     after a kill neither half is written without the other."""
     items = list(items)
     with engine.begin() as conn:
-        added = add_examples_in(conn, source, items, gold_labeller=gold_labeller, path=path)
+        added = add_examples_in(conn, source, items, gold_labeller=gold_labeller, path=path, row_numbers=row_numbers)
         present = {it.external_id for it in items}
         rows = conn.execute(select(examples.c.id, examples.c.external_id, examples.c.absent_since).where(examples.c.source == source)).all()
         gone = [r.id for r in rows if r.external_id not in present and r.absent_since is None]
@@ -92,10 +94,13 @@ def _first_difference(old: str, new: str, context: int = 20, width: int = 60) ->
     return at, cut(old), cut(new)
 
 
-def add_examples_in(conn: Any, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None) -> int:
+def add_examples_in(
+    conn: Any, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None, row_numbers: bool = False
+) -> int:
     """``add_examples`` inside the caller's transaction (what it adds commits or rolls back with
     whatever else the caller writes there). ``path``: the data file the items came from, named
-    (with the item's line) in an error."""
+    (with the item's line) in an error; ``row_numbers``: its ids are row numbers (no id_column),
+    which the error's fix names."""
     items = list(items)
     created = now()
     gone = set(conn.execute(select(forgotten_keys.c.value).where(forgotten_keys.c.kind == "text_hash")).scalars())
@@ -113,9 +118,14 @@ def add_examples_in(conn: Any, source: str, items: Iterable[Item], *, gold_label
                     path=source,
                 )
             at, was, now_ = _first_difference(old["text"], it.text)
+            fix = (
+                "this source has no id_column, so its ids are row numbers, and a row deleted or inserted above shifts them: set data[].id_column "
+                "in graduate.yaml to a column of ids that stay with their rows (add one if the file has none)"
+                if row_numbers
+                else "ids must stay with their text: give the edited row a new id"
+            )
             raise InputDataError(
-                f"id {it.external_id!r} of data source {source!r} is stored with another text (from character {at + 1}: {was!r}, now {now_!r}); "
-                "ids must stay with their text: give the edited row a new id",
+                f"id {it.external_id!r} of data source {source!r} is stored with another text (from character {at + 1}: {was!r}, now {now_!r}); {fix}",
                 path=path or source,
                 line=it.line if path else None,
             )

@@ -85,7 +85,7 @@ def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[Lo
         items, report = read_source(spec, src)
         if project.input_redactor is not None:  # privacy.redact_teacher_input: stored and sent redacted
             items = [dataclasses.replace(it, text=redact_text(project.input_redactor, it.text)) for it in items]
-        loaded = load_source(project.engine, src.name, items, gold_labeller=f"gold:{src.name}", path=src.path)
+        loaded = load_source(project.engine, src.name, items, gold_labeller=f"gold:{src.name}", path=src.path, row_numbers=src.id_column is None)
         out.append(LoadedSource(src.name, loaded.added, report, loaded.absent, loaded.back))
     progress("load data", len(spec.data), len(spec.data))
     return out
