@@ -88,3 +88,28 @@ def test_a_line_number_in_an_error_is_printed_as_it_is_not_as_an_emoji(tiny_proj
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "1 rows will be skipped" in out, out
     assert "comments.csv:100: gold value '7'" in out and "\N{HUNDRED POINTS SYMBOL}" not in out, out
+
+
+def test_an_output_path_that_cannot_be_a_file_is_refused_in_one_line_before_the_work(tiny_project):
+    """`data review export --out FOLDER` and `data diversity --export` under a file or a missing folder
+    ended in "internal error: IsADirectoryError / FileNotFoundError" after the whole build."""
+    edit_spec(tiny_project, clean={"diversity": {"embedding": "tfidf", "clusters": 3}})
+    data = tiny_project / "comments.csv"
+    rows = list(csv.DictReader(data.open(newline="", encoding="utf-8")))
+    words = "alpha beta gamma delta river mountain coffee music football garden".split()
+    rows += [{"id": f"pool{i}", "comment_text": " ".join(words[(i + k) % 10] for k in range(6)), "is_bad": "", "subsets": "pool"} for i in range(30)]
+    with data.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for args, said in (
+        (["data", "review", "export", str(tiny_project), "--out", str(tiny_project)], "is a folder; give a file name for the output"),
+        (["data", "diversity", str(tiny_project), "--export", str(data / "x.csv")], "comments.csv is a file, not a folder"),
+    ):
+        r = graduate(*args)
+        assert r.returncode == 2 and said in r.stderr and "internal error" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tiny_project / ".graduate" / "graduate.db").exists()  # refused before any work
+    out = tiny_project / "new" / "folder" / "uncovered.csv"
+    r = graduate("data", "diversity", str(tiny_project), "--export", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.is_file() and len(list(csv.DictReader(out.open(newline="", encoding="utf-8")))) > 0
