@@ -113,3 +113,17 @@ def test_an_output_path_that_cannot_be_a_file_is_refused_in_one_line_before_the_
     r = graduate("data", "diversity", str(tiny_project), "--export", str(out))
     assert r.returncode == 0, r.stderr
     assert out.is_file() and len(list(csv.DictReader(out.open(newline="", encoding="utf-8")))) > 0
+
+
+def test_a_folder_given_as_an_input_file_is_refused_in_one_line(tiny_project):
+    """`data review import PROJECT FOLDER`, `label --input FOLDER` and `import pairs|batch` with a
+    folder ended in "internal error: IsADirectoryError"."""
+    log = str(tiny_project / "gpt-3.5-turbo.simple.batch_input.jsonl")
+    for args, said in (
+        (["data", "review", "import", str(tiny_project), str(tiny_project)], "is a folder; name the CSV file in it"),
+        (["label", str(tiny_project), "--input", str(tiny_project)], "is a folder; name the CSV file in it"),
+        (["import", "pairs", str(tiny_project), str(tiny_project)], "is a folder; name the JSONL file in it"),
+        (["import", "batch", str(tiny_project), log, str(tiny_project)], "is a folder; name the JSONL file in it"),
+    ):
+        r = graduate(*args)
+        assert r.returncode == 2 and f"{tiny_project}: {said}" in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
