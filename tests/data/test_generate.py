@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from graduate.data.generate import keep_new, parse_list
+from graduate.pipeline.generate import shortfall
 from graduate.errors import SpecError
 from graduate.pipeline.project import Project
 from graduate.store.schema import examples
@@ -279,7 +280,9 @@ def test_fewer_texts_than_asked_are_said_in_one_line_with_why(trained_copy: Path
         result = subprocess.run(
             [sys.executable, "-m", "graduate", "synth", str(trained_copy), "--target", "perhaps", "--n", "80"], capture_output=True, text=True, env=cli_env(), timeout=180
         )
+        one_seed = shortfall(Project.load(trained_copy).synth(target="perhaps", n=40, seeds=1))
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if "texts asked for were added" in x)
     assert line.startswith("60 of the 80 texts asked for were added: the 3 matching items allow only 6 different seed draws for 8 calls"), line
-    assert "widen --target" in line and len(augmented(trained_copy)) == 60
+    assert line.endswith("widen --target; 20 stored already or written twice") and len(augmented(trained_copy)) == 60 + 30
+    assert one_seed is not None and "only 3 different seed draws for 4 calls (asked alike, answered alike): widen --target or raise --seeds (up to 3)" in one_seed

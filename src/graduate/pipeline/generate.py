@@ -70,6 +70,7 @@ class GenerateReport:
     asked: int = 0  # synth: texts asked for (--n)
     calls_asked: int = 0  # synth: calls the texts were asked in
     seed_draws: int = 0  # synth: how many of those calls were shown a seed sample of their own
+    seeds_per_call: int = 0  # synth: seed examples shown in each call
 
 
 def _labelled_pool(project: "Project") -> tuple[list[Example], list[str]]:
@@ -228,7 +229,7 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     spec = _generation_spec(project, generation_prompt(SYNTH_PROMPT, per_call, what), per_call)
     rng = random.Random(f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
     seed_sets = _seed_draws(rng, idx, min(seeds, len(idx)), calls)
-    report.asked, report.calls_asked = n, calls
+    report.asked, report.calls_asked, report.seeds_per_call = n, calls, min(seeds, len(idx))
     report.seed_draws = len({tuple(s) for s in seed_sets})
     outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
     generated: list[str] = []
@@ -270,7 +271,8 @@ def shortfall(report: GenerateReport) -> str | None:
         return None
     why = []
     if report.seed_draws < report.calls_asked:
-        why.append(f"the {report.matching} matching items allow only {report.seed_draws} different seed draws for {report.calls_asked} calls (asked alike, answered alike): widen --target")
+        fix = "widen --target" + (f" or raise --seeds (up to {report.matching})" if report.seeds_per_call < report.matching else "")
+        why.append(f"the {report.matching} matching items allow only {report.seed_draws} different seed draws for {report.calls_asked} calls (asked alike, answered alike): {fix}")
     if report.calls_failed or report.budget_stopped:
         why.append(f"{report.calls_failed} calls failed" + (" (budget reached)" if report.budget_stopped else ""))
     if report.generated < report.asked:
