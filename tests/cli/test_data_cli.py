@@ -127,3 +127,14 @@ def test_a_folder_given_as_an_input_file_is_refused_in_one_line(tiny_project):
     ):
         r = graduate(*args)
         assert r.returncode == 2 and f"{tiny_project}: {said}" in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+
+
+def test_balance_of_an_empty_training_set_is_a_table_of_zeros(tiny_project):
+    """Every training row deleted from the file (or tags that match none): `data balance` ended in
+    "internal error: ValueError: Sample weights must contain at least one non-zero number"."""
+    edit_spec(tiny_project, train={"source": "jigsaw", "tags": ["no-such-subset*"]}, clean={"balance": {"strategy": "class_weight"}})
+    r = graduate("data", "balance", str(tiny_project))
+    assert r.returncode == 0, r.stderr
+    assert "internal error" not in r.stderr and "clean.balance.strategy class_weight" in r.stdout
+    r = graduate("run", str(tiny_project))
+    assert r.returncode == 2 and "no training data" in r.stderr and "internal error" not in r.stderr, r.stderr
