@@ -149,3 +149,17 @@ def test_a_row_deleted_from_a_file_without_id_column_names_the_fix(tiny_project:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     (loaded,) = Project.load(tiny_project).load_data()
     assert loaded.added == 160 and loaded.absent == 161
+
+
+def test_a_review_of_items_no_longer_in_their_file_says_they_stay_out(tiny_project: Path, tmp_path: Path) -> None:
+    from graduate.data.review import import_review
+
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    rows = _rows(tiny_project)
+    _write(tiny_project, rows[1:])
+    proj.load_data()
+    review = tmp_path / "review.csv"
+    review.write_text(f"source,external_id,corrected_label,reviewer\njigsaw,{rows[0]['id']},bad,ann\njigsaw,{rows[1]['id']},ok,ann\n", encoding="utf-8")
+    rep = import_review(proj.engine, review, proj.spec.task.labels)
+    assert rep.added == 2 and rep.not_in_file == 1
