@@ -61,6 +61,8 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for li in s.get("label_imports", []):
         if li.get("skipped_count"):
             console.print(escape(f"  label import {Path(li['path']).name}: {li['skipped_count']} of {li['rows']} rows skipped, e.g. {li['skipped'][0]}"), highlight=False)
+        if li.get("removed"):
+            console.print(escape(f"  label import {Path(li['path']).name}: {li['removed']} labels it no longer gives removed (the old values are in label_changes)"), highlight=False)
     for rv in s.get("reviews", []):
         new = (
             f"{rv['added']} new human labels, {rv['changed']} changed"
