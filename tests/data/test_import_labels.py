@@ -123,3 +123,21 @@ def test_an_item_labelled_twice_differently_keeps_neither_and_a_repeated_column_
         load_label_imports(proj)
     with pytest.raises(SpecError, match=r"label_imports\[0\]: old.csv names column 'old model' more than once"):
         Project.load(tiny_project).check_test_sets()
+
+
+def test_one_labeller_spread_over_two_files_keeps_both_halves(tiny_project: Path) -> None:
+    """Two label_imports naming the same column are one labeller: neither file removes what the other gives."""
+    ids = _ids(tiny_project)
+    _write(tiny_project / "old.csv", [(ids[0], "1", "0")])
+    _write(tiny_project / "old2.csv", [(ids[1], "0", "1")])
+    spec = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+    one = {"source": "jigsaw", "id_column": "item", "columns": ["old model", "older model"], "values": {"0": "ok", "1": "bad"}}
+    spec["label_imports"] = [{"path": "old.csv", **one}, {"path": "old2.csv", **one}]
+    (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(tiny_project)
+    load_data(proj)
+    for _ in range(2):
+        reports = load_label_imports(proj)
+        assert [r.removed for r in reports] == [0, 0]
+    with proj.engine.connect() as conn:
+        assert len(conn.execute(select(labels.c.id).where(labels.c.labeller.like("import:%"))).all()) == 4

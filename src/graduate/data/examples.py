@@ -50,7 +50,6 @@ ABSENT_NOTE = "left out of training and test sets, kept in the store with their 
 class SourceLoad:
     added: int  # items stored for the first time
     absent: int  # stored items of the source its file no longer holds (left out of builds and test sets)
-    gone_now: int  # of ``absent``: the ones this load found gone
     back: int  # items marked absent before that the file holds again
 
 
@@ -74,7 +73,7 @@ def load_source(
             for i in range(0, len(ids), 500):
                 conn.execute(update(examples).where(examples.c.id.in_(ids[i : i + 500])).values(absent_since=value))
         absent = sum(r.external_id not in present for r in rows)
-    return SourceLoad(added, absent, len(gone), len(back))
+    return SourceLoad(added, absent, len(back))
 
 
 def absent_examples(engine: Engine, *, source: str | None = None, tags: list[str] | None = None) -> list[Example]:

@@ -41,7 +41,9 @@ def labeller_name(column: str) -> str:
     return PREFIX + column
 
 
-def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec) -> LabelImportReport:
+def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shared: frozenset[str] = frozenset()) -> LabelImportReport:
+    """``shared``: columns another label_imports file fills too (one labeller spread over files):
+    a label this file does not give may come from the other, so those are never removed."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     path = spec.path
     if not path.exists():
@@ -107,8 +109,9 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec) -> Labe
             report.changed += 1
         # what the file no longer says goes too, for this file's source and columns
         items = set(ids.values())
+        own = {labeller_name(c) for c in spec.columns if c not in shared}
         for (ex, who), old in stored.items():
-            if ex not in items or (ex, who) in rows:
+            if ex not in items or (ex, who) in rows or who not in own:
                 continue
             conn.execute(delete(labels).where(labels.c.example_id == ex, labels.c.labeller == who))
             conn.execute(

@@ -4,6 +4,7 @@ idempotent: a file already imported, an item already held, adds nothing)."""
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -94,10 +95,12 @@ def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[Lo
 def load_label_imports(project: "Project", progress: ProgressFn = no_progress) -> list[LabelImportReport]:
     """The spec's ``label_imports`` (after the data: rows join its items)."""
     todo = project.spec.label_imports
+    named = Counter(c for li in todo for c in li.columns)
+    shared = frozenset(c for c, k in named.items() if k > 1)  # one labeller over several files
     out = []
     for i, li in enumerate(todo):
         progress("import earlier labels", i, len(todo))
-        out.append(import_labels(project.engine, li, project.spec.task))
+        out.append(import_labels(project.engine, li, project.spec.task, shared=shared))
     if todo:
         progress("import earlier labels", len(todo), len(todo))
     return out
