@@ -88,3 +88,53 @@ def test_a_line_number_in_an_error_is_printed_as_it_is_not_as_an_emoji(tiny_proj
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "1 rows will be skipped" in out, out
     assert "comments.csv:100: gold value '7'" in out and "\N{HUNDRED POINTS SYMBOL}" not in out, out
+
+
+def test_an_output_path_that_cannot_be_a_file_is_refused_in_one_line_before_the_work(tiny_project):
+    """`data review export --out FOLDER` and `data diversity --export` under a file or a missing folder
+    ended in "internal error: IsADirectoryError / FileNotFoundError" after the whole build."""
+    edit_spec(tiny_project, clean={"diversity": {"embedding": "tfidf", "clusters": 3}})
+    data = tiny_project / "comments.csv"
+    rows = list(csv.DictReader(data.open(newline="", encoding="utf-8")))
+    words = "alpha beta gamma delta river mountain coffee music football garden".split()
+    rows += [{"id": f"pool{i}", "comment_text": " ".join(words[(i + k) % 10] for k in range(6)), "is_bad": "", "subsets": "pool"} for i in range(30)]
+    with data.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for args, said in (
+        (["data", "review", "export", str(tiny_project), "--out", str(tiny_project)], "is a folder; give a file name for the output"),
+        (["data", "diversity", str(tiny_project), "--export", str(data / "x.csv")], "comments.csv is a file, not a folder"),
+    ):
+        r = graduate(*args)
+        assert r.returncode == 2 and said in r.stderr and "internal error" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tiny_project / ".graduate" / "graduate.db").exists()  # refused before any work
+    out = tiny_project / "new" / "folder" / "uncovered.csv"
+    r = graduate("data", "diversity", str(tiny_project), "--export", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.is_file() and len(list(csv.DictReader(out.open(newline="", encoding="utf-8")))) > 0
+
+
+def test_a_folder_given_as_an_input_file_is_refused_in_one_line(tiny_project):
+    """`data review import PROJECT FOLDER`, `label --input FOLDER` and `import pairs|batch` with a
+    folder ended in "internal error: IsADirectoryError"."""
+    log = str(tiny_project / "gpt-3.5-turbo.simple.batch_input.jsonl")
+    for args, said in (
+        (["data", "review", "import", str(tiny_project), str(tiny_project)], "is a folder; name the CSV file in it"),
+        (["label", str(tiny_project), "--input", str(tiny_project)], "is a folder; name the CSV file in it"),
+        (["import", "pairs", str(tiny_project), str(tiny_project)], "is a folder; name the JSONL file in it"),
+        (["import", "batch", str(tiny_project), log, str(tiny_project)], "is a folder; name the JSONL file in it"),
+    ):
+        r = graduate(*args)
+        assert r.returncode == 2 and f"{tiny_project}: {said}" in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+
+
+def test_balance_of_an_empty_training_set_is_a_table_of_zeros(tiny_project):
+    """Every training row deleted from the file (or tags that match none): `data balance` ended in
+    "internal error: ValueError: Sample weights must contain at least one non-zero number"."""
+    edit_spec(tiny_project, train={"source": "jigsaw", "tags": ["no-such-subset*"]}, clean={"balance": {"strategy": "class_weight"}})
+    r = graduate("data", "balance", str(tiny_project))
+    assert r.returncode == 0, r.stderr
+    assert "internal error" not in r.stderr and "clean.balance.strategy class_weight" in r.stdout
+    r = graduate("run", str(tiny_project))
+    assert r.returncode == 2 and "no training data" in r.stderr and "internal error" not in r.stderr, r.stderr

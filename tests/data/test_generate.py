@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from graduate.data.generate import keep_new, parse_list
+from graduate.pipeline.generate import shortfall
 from graduate.errors import SpecError
 from graduate.pipeline.project import Project
 from graduate.store.schema import examples
@@ -259,3 +260,29 @@ def test_near_copies_of_items_another_run_made_are_dropped(trained_copy: Path, t
         assert report.generated == 4 and report.near_pool == 4 and report.added == 0
         again = proj.synth(target="bad", n=4, seeds=3)
     assert again.added == 0 and len(augmented(trained_copy)) == 4
+
+
+def test_a_target_of_three_items_gets_the_texts_asked_for(trained_copy: Path) -> None:
+    """With 3 matching items two of four calls drew the same seeds in the same order: one request,
+    answered once from the cache, its texts dropped as written twice (20 of 40 added, nothing said)."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        report = proj.synth(target="perhaps", n=40, seeds=5)
+        assert report.matching == 3 and report.calls == 4 and report.calls_sent == 4 and report.added == 40
+        again = proj.synth(target="perhaps", n=40, seeds=5)  # the same draws: all from the call log
+        assert again.calls_sent == 0 and again.added == 0
+
+
+def test_fewer_texts_than_asked_are_said_in_one_line_with_why(trained_copy: Path) -> None:
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        result = subprocess.run(
+            [sys.executable, "-m", "graduate", "synth", str(trained_copy), "--target", "perhaps", "--n", "80"], capture_output=True, text=True, env=cli_env(), timeout=180
+        )
+        one_seed = shortfall(Project.load(trained_copy).synth(target="perhaps", n=40, seeds=1))
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if "texts asked for were added" in x)
+    assert line.startswith("60 of the 80 texts asked for were added: the 3 matching items allow only 6 different seed draws for 8 calls"), line
+    assert line.endswith("widen --target; 20 stored already or written twice") and len(augmented(trained_copy)) == 60 + 30
+    assert one_seed is not None and "only 3 different seed draws for 4 calls (asked alike, answered alike): widen --target or raise --seeds (up to 3)" in one_seed

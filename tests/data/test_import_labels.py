@@ -14,7 +14,7 @@ from sqlalchemy import select
 from graduate.errors import InputDataError, SpecError
 from graduate.pipeline.ingest import load_data, load_label_imports
 from graduate.pipeline.project import Project
-from graduate.store.schema import label_changes, labels
+from graduate.store.schema import examples, label_changes, labels
 
 
 def _ids(project: Path) -> list[str]:
@@ -52,11 +52,33 @@ def test_earlier_labels_import_once_and_the_file_wins(tiny_project: Path) -> Non
 
     _write(tiny_project / "old.csv", [(ids[0], "0", "0"), (ids[1], "0", "")])
     (changed,) = load_label_imports(proj)
-    assert (changed.added, changed.changed) == (0, 1)
+    assert (changed.added, changed.changed, changed.removed) == (0, 1, 1)  # ids[2]'s row is gone: its 'older model' label goes too
     with proj.engine.connect() as conn:
         stored = conn.execute(select(labels.c.label).where(labels.c.labeller == "import:old model")).scalars().all()
         log = conn.execute(select(label_changes.c.old_label, label_changes.c.new_label, label_changes.c.labeller)).all()
-    assert log == [("bad", "ok", "import:old model")] and sorted(stored) == ["ok", "ok"]
+    assert log == [("bad", "ok", "import:old model"), ("bad", None, "import:older model")] and sorted(stored) == ["ok", "ok"]
+
+
+def test_a_label_the_file_no_longer_gives_no_longer_counts(tiny_project: Path) -> None:
+    """An emptied cell, a deleted row, or an item the file now labels twice differently ("neither is
+    kept") kept its earlier stored label, which went on counting in the labeller's figures."""
+    ids = _ids(tiny_project)
+    _write(tiny_project / "old.csv", [(ids[0], "1", "1"), (ids[1], "0", "1"), (ids[2], "1", "0")])
+    _with_import(tiny_project)
+    proj = Project.load(tiny_project)
+    load_data(proj)
+    (first,) = load_label_imports(proj)
+    assert first.added == 6
+    _write(tiny_project / "old.csv", [(ids[0], "", "1"), (ids[1], "0", "1"), (ids[1], "1", "1")])  # ids[2] deleted
+    (again,) = load_label_imports(proj)
+    assert again.removed == 4  # ids[0] old model (emptied), ids[1] old model (twice, differently), ids[2] both
+    with proj.engine.connect() as conn:
+        stored = set(conn.execute(select(labels.c.example_id, labels.c.labeller)).all())
+        log = conn.execute(select(label_changes.c.new_label, label_changes.c.origin)).all()
+        by_ext = dict(conn.execute(select(examples.c.external_id, examples.c.id)).all())
+    assert {(by_ext[ids[0]], "import:older model"), (by_ext[ids[1]], "import:older model")} <= stored
+    assert not {(by_ext[i], "import:old model") for i in ids[:3]} & stored and (by_ext[ids[2]], "import:older model") not in stored
+    assert len(log) == 4 and all(new is None and "the file no longer gives it" in origin for new, origin in log)
 
 
 def test_their_figures_appear_beside_the_teachers(tiny_project: Path) -> None:
@@ -101,3 +123,21 @@ def test_an_item_labelled_twice_differently_keeps_neither_and_a_repeated_column_
         load_label_imports(proj)
     with pytest.raises(SpecError, match=r"label_imports\[0\]: old.csv names column 'old model' more than once"):
         Project.load(tiny_project).check_test_sets()
+
+
+def test_one_labeller_spread_over_two_files_keeps_both_halves(tiny_project: Path) -> None:
+    """Two label_imports naming the same column are one labeller: neither file removes what the other gives."""
+    ids = _ids(tiny_project)
+    _write(tiny_project / "old.csv", [(ids[0], "1", "0")])
+    _write(tiny_project / "old2.csv", [(ids[1], "0", "1")])
+    spec = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+    one = {"source": "jigsaw", "id_column": "item", "columns": ["old model", "older model"], "values": {"0": "ok", "1": "bad"}}
+    spec["label_imports"] = [{"path": "old.csv", **one}, {"path": "old2.csv", **one}]
+    (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(tiny_project)
+    load_data(proj)
+    for _ in range(2):
+        reports = load_label_imports(proj)
+        assert [r.removed for r in reports] == [0, 0]
+    with proj.engine.connect() as conn:
+        assert len(conn.execute(select(labels.c.id).where(labels.c.labeller.like("import:%"))).all()) == 4

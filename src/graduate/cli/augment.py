@@ -102,6 +102,10 @@ def show_generated(report, project: Path, budget_usd: float, *, trained_on: bool
         t.add_row("similarity to the nearest pool item: new / pool's own", f"{report.diversity.new_to_pool:.2f} / {report.diversity.pool_to_pool:.2f}")
     t.add_row("cost", f"${report.cost_usd:,.4f}")
     console.print(t)
+    from graduate.pipeline.generate import shortfall
+
+    if (short := shortfall(report)) is not None:
+        console.print(escape(short), highlight=False)
     for e in report.errors[:3]:
         err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
     if report.added:

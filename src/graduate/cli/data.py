@@ -238,7 +238,11 @@ def diversity(
     from graduate.data.diversity import coverage_report
     from graduate.data.examples import select_examples, selection_examples
 
+    from graduate.errors import check_output_file, written_whole
+
     quiet_libraries()
+    if export is not None:
+        check_output_file(export)  # before the work, not after it
     with stage_progress() as progress:
         proj = _loaded(project, progress)
         d = proj.spec.clean.diversity
@@ -276,7 +280,7 @@ def diversity(
         if not ids:
             console.print(escape(f"every cluster is covered: nothing written to {export}"), highlight=False)
             return
-        with export.open("w", newline="", encoding="utf-8") as f:
+        with written_whole(export, newline="") as f:
             w = csv.writer(f)
             w.writerow(["id", proj.spec.task.text_column])
             for i in ids:
@@ -293,7 +297,10 @@ def review_export(
     """Write the training set's suspected label errors (cleanlab) and teacher disagreements to a review CSV."""
     from graduate.data.examples import labels_for
     from graduate.data.review import check_queue_free, queue_rows, served_rows, teacher_disagreements, write_queue
+    from graduate.errors import check_output_file
 
+    if out is not None:
+        check_output_file(out)  # before the work, not after it
     with stage_progress() as progress:
         proj = _loaded(project, progress)
         check_queue_free(proj.engine, out or proj.workdir / "review" / "queue.csv", project=project)
@@ -346,6 +353,8 @@ def review_import(
         ("skipped", len(rep.skipped)),
     ]:
         t.add_row(name, str(value))
+    if rep.not_in_file:
+        t.add_row("of the new and changed, items no longer in their data file (label kept; they stay out of training and test sets)", str(rep.not_in_file))
     console.print(t)
     for s in rep.skipped[:20]:
         err_console.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)

@@ -17,13 +17,33 @@ def forget(
     project: Path = typer.Argument(..., help="Project directory."),
     item: str | None = typer.Option(None, "--item", help="The item's id (its data file's id column), in any source."),
     match: str | None = typer.Option(None, "--match", help="Every stored text holding this text (at least 3 characters), e.g. an e-mail address."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be deleted (counts and a few examples); delete nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking, also when more than one item, or calls no item accounts for, would go."),
 ) -> None:
     """Delete an item (or every text holding --match) from the call log, examples, labels,
     datasets, predictions, traffic and the files under .graduate/; a data file or log that still
-    holds it adds nothing back. Trained students are not retrained: retrain them."""
+    holds it adds nothing back. Trained students are not retrained: retrain them. A deletion of more
+    than one item, or of calls and traffic rows that hold --match outside any item (a common word is
+    in every prompt), is shown first and asked about (not interactive: refused without --yes)."""
+    import sys
+
+    from graduate.errors import PrivacyError
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
+    if dry_run or not yes:
+        plan = proj.forget_plan(item=item, match=match)
+        if dry_run or plan.sweeping:
+            _print_plan(plan, f"--item {item!r}" if item is not None else f"--match {match!r}", match)
+        if dry_run:
+            console.print("nothing deleted (--dry-run)", highlight=False)
+            return
+        if plan.sweeping:
+            if not sys.stdin.isatty():
+                raise PrivacyError("nothing deleted: this removes more than one item or call (listed above); check it, then run the same command with --yes")
+            if not typer.confirm("Delete all of this for good?", default=False):
+                console.print("nothing deleted", highlight=False)
+                raise typer.Exit(1)
     report = proj.forget(item=item, match=match)
     if report.already_forgotten:
         console.print(escape(f"item {item!r} was already forgotten (a run stopped after its deletion): the database is compacted now"), highlight=False)
@@ -43,6 +63,24 @@ def forget(
             )
         )
     console.print("Recorded in the deletion log (hashes and counts, never the text): `graduate privacy log`. Students trained on it keep what they learnt: retrain them.")
+
+
+def _print_plan(plan, what: str, match: str | None) -> None:  # type: ignore[no-untyped-def]
+    console.print(
+        escape(f"{what} would delete {plan.items} items, {plan.calls} teacher calls and {plan.traffic} traffic rows, and the files under .graduate/ holding them"),
+        highlight=False,
+    )
+    for e in plan.examples:
+        text = " ".join(e["text"].split())
+        console.print(escape(f"  item {e['source']}/{e['external_id']}: {text[:100]}{'…' if len(text) > 100 else ''}"), highlight=False)
+    if plan.items > len(plan.examples):
+        console.print(escape(f"  ... and {plan.items - len(plan.examples)} more items"), highlight=False)
+    if plan.loose_calls or plan.loose_traffic:
+        eg = f", e.g. {'; '.join(repr(s) for s in plan.loose_snippets)}" if plan.loose_snippets else ""
+        console.print(
+            escape(f"  {plan.loose_calls} of the calls and {plan.loose_traffic} traffic rows hold {match!r} outside any of these items (in a prompt, an answer or an error){eg}"),
+            highlight=False,
+        )
 
 
 @app.command("purge")

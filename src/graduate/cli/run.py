@@ -50,6 +50,10 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for d in s.get("data", []):
         if d.get("skipped_count"):
             console.print(escape(f"  data {d['source']}: {d['skipped_count']} of {d['rows']} rows skipped, e.g. {d['skipped'][0]}"), highlight=False)
+        if d.get("absent"):
+            from graduate.data.examples import ABSENT_NOTE
+
+            console.print(escape(f"  data {d['source']}: {d['absent']} stored items are no longer in {d['file']}: {ABSENT_NOTE}"), highlight=False)
     for imp in s["imports"]:
         if imp["bad_lines_count"] or imp["failed_calls"] or imp.get("forgotten"):
             left_out = f", {imp['forgotten']} left out (items `graduate privacy forget` deleted)" if imp.get("forgotten") else ""
@@ -57,6 +61,8 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for li in s.get("label_imports", []):
         if li.get("skipped_count"):
             console.print(escape(f"  label import {Path(li['path']).name}: {li['skipped_count']} of {li['rows']} rows skipped, e.g. {li['skipped'][0]}"), highlight=False)
+        if li.get("removed"):
+            console.print(escape(f"  label import {Path(li['path']).name}: {li['removed']} labels it no longer gives removed (the old values are in label_changes)"), highlight=False)
     for rv in s.get("reviews", []):
         new = (
             f"{rv['added']} new human labels, {rv['changed']} changed"

@@ -26,6 +26,9 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
         t.add_row(f"teacher calls {key}", str(n))
     with proj.engine.connect() as conn:
         t.add_row("examples", str(conn.execute(select(func.count()).select_from(examples)).scalar_one()))
+        for source, n in conn.execute(select(examples.c.source, func.count()).where(examples.c.absent_since.is_not(None)).group_by(examples.c.source).order_by(examples.c.source)):
+            # kept, not trained on or tested: ABSENT_NOTE says why
+            t.add_row(escape(f"examples of {source} no longer in its data file (left out of training and test sets; labels kept)"), str(n))
         parsed = labels.c.label.is_not(None)
         for kind, ok, n in conn.execute(select(labels.c.kind, parsed, func.count()).group_by(labels.c.kind, parsed).order_by(labels.c.kind, parsed.desc())):
             # a stored answer that did not parse has no label: it labels nothing

@@ -192,3 +192,22 @@ def made_texts(engine: Engine, *, except_calls: set[int]) -> list[str]:
 
 def augmented_pool(engine: Engine) -> list[Example]:
     return select_examples(engine, source=SOURCE)
+
+
+def made_from_absent(engine: Engine, example_ids: Sequence[int]) -> set[int]:
+    """The items among ``example_ids`` made from one parent (a counterfactual copy, a paraphrase)
+    whose data file no longer holds that parent: they leave the pool with it."""
+    ids = list(example_ids)
+    parent_of: dict[int, int] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            for ex, lineage in conn.execute(select(examples_table.c.id, examples_table.c.lineage).where(examples_table.c.id.in_(ids[i : i + 500]))):
+                if isinstance(lineage, dict) and isinstance(lineage.get("parent"), int):
+                    parent_of[ex] = lineage["parent"]
+        parents = sorted(set(parent_of.values()))
+        absent: set[int] = set()
+        for i in range(0, len(parents), 500):
+            absent.update(
+                conn.execute(select(examples_table.c.id).where(examples_table.c.id.in_(parents[i : i + 500]), examples_table.c.absent_since.is_not(None))).scalars()
+            )
+    return {ex for ex, parent in parent_of.items() if parent in absent}

@@ -30,6 +30,8 @@ def class_weights(labels: Sequence[str], order: Sequence[str]) -> dict[str, floa
     import numpy as np
 
     present = [lab for lab in order if lab in set(labels)]
+    if not present:  # no training item (an empty pool): nothing to weigh
+        return {}
     w = compute_class_weight("balanced", classes=np.array(present), y=np.array(list(labels)))
     return {lab: float(x) for lab, x in zip(present, w)}
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Connection, Engine, select
 
-from graduate.data.augment import SOURCE as AUGMENT_SOURCE, augmented_pool, counterfactual_parents, derived_labels
+from graduate.data.augment import SOURCE as AUGMENT_SOURCE, augmented_pool, counterfactual_parents, derived_labels, made_from_absent
 from graduate.data.balance import (
     class_counts,
     class_weights,
@@ -24,7 +24,7 @@ from graduate.data.balance import (
     undersample_label_sets,
 )
 from graduate.data.dedupe import exact_duplicates, near_duplicates
-from graduate.data.examples import Example, select_examples, selection_examples
+from graduate.data.examples import ABSENT_NOTE, Example, absent_examples, select_examples, selection_examples
 from graduate.data.filters import cap_groups, rule_filter
 from graduate.data.label_issues import ModelFactory
 from graduate.errors import SpecError
@@ -122,6 +122,17 @@ def build_training_set(
     clean = spec.clean
     pool = select_examples(engine, source=spec.train.source, tags=spec.train.tags)
     steps: list[dict[str, Any]] = [{"step": "pool", "tags": spec.train.tags, "source": spec.train.source, "kept": len(pool)}]
+    gone = absent_examples(engine, source=spec.train.source, tags=spec.train.tags)
+    if gone:
+        from graduate.data.review import human_labels
+
+        reviewed = len(human_labels(engine, _ids(gone)))
+        steps.append(
+            {
+                "step": "not_in_file", "dropped": len(gone), "kept": len(pool), "removed": _ids(gone), "with_human_label": reviewed,
+                "reason": f"no longer in their data file (a deleted row or a changed id_column): {ABSENT_NOTE}" + (f"; {reviewed} of them carry a reviewer's label, kept with them" if reviewed else ""),
+            }
+        )  # fmt: skip
     if spec.train.include_feedback and spec.train.source not in FEEDBACK_SOURCES:
         # items people labelled through POST /v1/feedback, and served items reviewed from the queue
         # (`graduate data review export` lists the teacher's disagreements with the student): their
@@ -140,6 +151,12 @@ def build_training_set(
     if spec.augment.include and spec.train.source != AUGMENT_SOURCE:
         have = {ex.id for ex in pool}
         made = [ex for ex in augmented_pool(engine) if ex.id not in have]
+        orphans = made_from_absent(engine, _ids(made))
+        if orphans:
+            made = [ex for ex in made if ex.id not in orphans]
+            steps.append(
+                {"step": "made_from_absent", "dropped": len(orphans), "kept": len(pool), "removed": sorted(orphans), "reason": "items graduate augment made from an item no longer in its data file: they leave with it"}
+            )
         if made:
             pool += made
             steps.append(

@@ -32,6 +32,8 @@ class CsvReport:
 def _open_text(path: Path) -> str:
     if not path.exists():
         raise InputDataError("file not found", path=path)
+    if path.is_dir():
+        raise InputDataError("is a folder; name the CSV file in it", path=path)
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")

@@ -42,6 +42,45 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
         return add_examples_in(conn, source, items, gold_labeller=gold_labeller, path=path)
 
 
+# Why an item its data file no longer holds is not trained on or tested (recipe, run, status).
+ABSENT_NOTE = "left out of training and test sets, kept in the store with their labels and teacher calls (they count again when the file holds them again)"
+
+
+@dataclass(frozen=True)
+class SourceLoad:
+    added: int  # items stored for the first time
+    absent: int  # stored items of the source its file no longer holds (left out of builds and test sets)
+    back: int  # items marked absent before that the file holds again
+
+
+def load_source(
+    engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None, row_numbers: bool = False
+) -> SourceLoad:
+    """A data file's items, as its file holds them now: ``add_examples``, then the stored items of
+    ``source`` the file no longer holds (a deleted row, an id_column changed) are marked absent:
+    builds, test sets and selections leave them out, nothing of theirs is deleted (labels, reviews,
+    teacher calls stay), and they count again when the file holds them again. One transaction:
+    after a kill neither half is written without the other."""
+    items = list(items)
+    with engine.begin() as conn:
+        added = add_examples_in(conn, source, items, gold_labeller=gold_labeller, path=path, row_numbers=row_numbers)
+        present = {it.external_id for it in items}
+        rows = conn.execute(select(examples.c.id, examples.c.external_id, examples.c.absent_since).where(examples.c.source == source)).all()
+        gone = [r.id for r in rows if r.external_id not in present and r.absent_since is None]
+        back = [r.id for r in rows if r.external_id in present and r.absent_since is not None]
+        stamp = now()
+        for ids, value in ((gone, stamp), (back, None)):
+            for i in range(0, len(ids), 500):
+                conn.execute(update(examples).where(examples.c.id.in_(ids[i : i + 500])).values(absent_since=value))
+        absent = sum(r.external_id not in present for r in rows)
+    return SourceLoad(added, absent, len(back))
+
+
+def absent_examples(engine: Engine, *, source: str | None = None, tags: list[str] | None = None) -> list[Example]:
+    """The examples ``select_examples`` leaves out: those whose data file no longer holds them."""
+    return select_examples(engine, source=source, tags=tags, absent=True)
+
+
 def _first_difference(old: str, new: str, context: int = 20, width: int = 60) -> tuple[int, str, str]:
     """Where two texts first differ, and each one's excerpt from a little before it."""
     at = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
@@ -54,10 +93,13 @@ def _first_difference(old: str, new: str, context: int = 20, width: int = 60) ->
     return at, cut(old), cut(new)
 
 
-def add_examples_in(conn: Any, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None) -> int:
+def add_examples_in(
+    conn: Any, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None, row_numbers: bool = False
+) -> int:
     """``add_examples`` inside the caller's transaction (what it adds commits or rolls back with
     whatever else the caller writes there). ``path``: the data file the items came from, named
-    (with the item's line) in an error."""
+    (with the item's line) in an error; ``row_numbers``: its ids are row numbers (no id_column),
+    which the error's fix names."""
     items = list(items)
     created = now()
     gone = set(conn.execute(select(forgotten_keys.c.value).where(forgotten_keys.c.kind == "text_hash")).scalars())
@@ -75,9 +117,14 @@ def add_examples_in(conn: Any, source: str, items: Iterable[Item], *, gold_label
                     path=source,
                 )
             at, was, now_ = _first_difference(old["text"], it.text)
+            fix = (
+                "this source has no id_column, so its ids are row numbers, and a row deleted or inserted above shifts them: set data[].id_column "
+                "in graduate.yaml to a column of ids that stay with their rows (add one if the file has none)"
+                if row_numbers
+                else "ids must stay with their text: give the edited row a new id"
+            )
             raise InputDataError(
-                f"id {it.external_id!r} of data source {source!r} is stored with another text (from character {at + 1}: {was!r}, now {now_!r}); "
-                "ids must stay with their text: give the edited row a new id",
+                f"id {it.external_id!r} of data source {source!r} is stored with another text (from character {at + 1}: {was!r}, now {now_!r}); {fix}",
                 path=path or source,
                 line=it.line if path else None,
             )
@@ -180,11 +227,13 @@ def examples_for_texts(engine: Engine, source: str, texts: Sequence[str]) -> lis
     return [found[t] for t in texts]
 
 
-def select_examples(engine: Engine, *, source: str | None = None, tags: list[str] | None = None) -> list[Example]:
-    """Examples of a source whose tags match any of the patterns (shell-style, e.g. ``train*``)."""
+def select_examples(engine: Engine, *, source: str | None = None, tags: list[str] | None = None, absent: bool = False) -> list[Example]:
+    """Examples of a source whose tags match any of the patterns (shell-style, e.g. ``train*``);
+    items their data file no longer holds are left out (``absent=True``: only those)."""
     stmt = select(
         examples.c.id, examples.c.source, examples.c.external_id, examples.c.text, examples.c.text_hash, examples.c.tags, examples.c.group
     ).order_by(examples.c.id)
+    stmt = stmt.where(examples.c.absent_since.is_not(None) if absent else examples.c.absent_since.is_(None))
     if source is not None:
         stmt = stmt.where(examples.c.source == source)
     with engine.connect() as conn:

@@ -246,6 +246,8 @@ def import_log(
     for p in paths:
         if not p.exists():
             raise InputDataError("file not found", path=p)
+        if p.is_dir():
+            raise InputDataError("is a folder; name the JSONL file in it", path=p)
     report = ImportReport(path=str(output_path or input_path))
     digest = _hash_files(*paths)
     if file_imported(engine, digest):

@@ -1,8 +1,10 @@
 """Labels an earlier labeller gave, from a CSV (``label_imports`` in graduate.yaml): one column per
 labeller, rows joined to a data source's items by id, stored as teacher labels of labeller
-``import:COLUMN``. Importing again adds nothing; a changed cell replaces the stored label (logged
-in ``label_changes``: the file is the truth for what it says). A cell that is no task label, or a
-row whose id no item has, is skipped and named (file, line, column, value)."""
+``import:COLUMN``. Importing again adds nothing; a changed cell replaces the stored label, and a
+label the file no longer gives (its row deleted, its cell emptied or made unreadable, the item
+labelled twice differently) is removed (both logged in ``label_changes``: the file is the truth for
+what it says). A cell that is no task label, or a row whose id no item has, is skipped and named
+(file, line, column, value)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import io
 import sys
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from graduate.data.csv_source import _open_text
 from graduate.errors import InputDataError
@@ -31,6 +33,7 @@ class LabelImportReport:
     changed: int = 0
     unchanged: int = 0
     empty: int = 0
+    removed: int = 0  # stored labels the file no longer gives (logged in label_changes)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -38,7 +41,9 @@ def labeller_name(column: str) -> str:
     return PREFIX + column
 
 
-def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec) -> LabelImportReport:
+def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shared: frozenset[str] = frozenset()) -> LabelImportReport:
+    """``shared``: columns another label_imports file fills too (one labeller spread over files):
+    a label this file does not give may come from the other, so those are never removed."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     path = spec.path
     if not path.exists():
@@ -102,6 +107,17 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec) -> Labe
             conn.execute(update(labels).where(labels.c.example_id == ex, labels.c.labeller == who).values(label=lab, created_at=created))
             conn.execute(label_changes.insert().values(example_id=ex, labeller=who, old_label=old, new_label=lab, origin=f"label import {path}: the file changed", created_at=created))
             report.changed += 1
+        # what the file no longer says goes too, for this file's source and columns
+        items = set(ids.values())
+        own = {labeller_name(c) for c in spec.columns if c not in shared}
+        for (ex, who), old in stored.items():
+            if ex not in items or (ex, who) in rows or who not in own:
+                continue
+            conn.execute(delete(labels).where(labels.c.example_id == ex, labels.c.labeller == who))
+            conn.execute(
+                label_changes.insert().values(example_id=ex, labeller=who, old_label=old, new_label=None, origin=f"label import {path}: the file no longer gives it", created_at=created)
+            )
+            report.removed += 1
     return report
 
 

@@ -267,6 +267,7 @@ class ReviewImport:
     unchanged: int = 0  # the reviewer had given the same label before
     changed: int = 0  # the reviewer's earlier label replaced (old value in label_changes)
     overrides_teacher: int = 0  # of added/changed: differs from a stored teacher label
+    not_in_file: int = 0  # of added/changed: items their data file no longer holds (kept, not trained on)
     skipped: list[str] = field(default_factory=list)  # "FILE:LINE: reason"
 
 
@@ -352,11 +353,16 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
             parsed = [(line, found[key], *rest) for line, key, *rest in parsed if key in found]
         ids = sorted({p[1] for p in parsed})
         stored: dict[int, tuple[str, str]] = {}
+        absent: set[int] = set()
         for i in range(0, len(ids), 500):
-            for ex_id, source, ext in conn.execute(
-                select(examples_table.c.id, examples_table.c.source, examples_table.c.external_id).where(examples_table.c.id.in_(ids[i : i + 500]))
+            for ex_id, source, ext, gone in conn.execute(
+                select(examples_table.c.id, examples_table.c.source, examples_table.c.external_id, examples_table.c.absent_since).where(
+                    examples_table.c.id.in_(ids[i : i + 500])
+                )
             ):
                 stored[ex_id] = (source, ext)
+                if gone is not None:
+                    absent.add(ex_id)
         teacher: dict[int, set[str]] = {}
         existing: dict[tuple[int, str], tuple[int, str | None, str | None]] = {}
         for i in range(0, len(ids), 500):
@@ -391,6 +397,7 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 report.overrides_teacher += 1
             status, lid = set_human_label(conn, ex_id, labeller, corrected, note=note, origin=f"review import {path}:{line}", created=created, prior=prior)
             existing[(ex_id, labeller)] = (lid, corrected, note)
+            report.not_in_file += ex_id in absent
             if status == "changed":
                 report.changed += 1
             else:

@@ -67,6 +67,10 @@ class GenerateReport:
     cost_usd: float = 0.0
     budget_stopped: bool = False
     errors: list[str] = field(default_factory=list)
+    asked: int = 0  # synth: texts asked for (--n)
+    calls_asked: int = 0  # synth: calls the texts were asked in
+    seed_draws: int = 0  # synth: how many of those calls were shown a seed sample of their own
+    seeds_per_call: int = 0  # synth: seed examples shown in each call
 
 
 def _labelled_pool(project: "Project") -> tuple[list[Example], list[str]]:
@@ -224,7 +228,9 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     per_call = math.ceil(n / calls)  # 12 -> two calls of 6, not 10 + 10
     spec = _generation_spec(project, generation_prompt(SYNTH_PROMPT, per_call, what), per_call)
     rng = random.Random(f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
-    seed_sets = [rng.sample(idx, min(seeds, len(idx))) for _ in range(calls)]
+    seed_sets = _seed_draws(rng, idx, min(seeds, len(idx)), calls)
+    report.asked, report.calls_asked, report.seeds_per_call = n, calls, min(seeds, len(idx))
+    report.seed_draws = len({tuple(s) for s in seed_sets})
     outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
     generated: list[str] = []
     origin: list[tuple[list[int], int | None]] = []
@@ -238,6 +244,49 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in picked]
     _label_and_store(project, report, texts, lineages, pool_texts)
     return report
+
+
+def _seed_draws(rng: random.Random, idx: list[int], k: int, calls: int) -> list[list[int]]:
+    """One seed sample per call, no two alike where the target has enough items: two calls shown the
+    same seeds in the same order are one request, which the cache answers once, so the texts came
+    back twice and fewer than asked were kept. A target of 3 items gives 6 orders; past that the
+    draws repeat (the report counts the distinct ones)."""
+    distinct = math.perm(len(idx), k)
+    out: list[list[int]] = []
+    seen: set[tuple[int, ...]] = set()
+    for _ in range(calls):
+        draw = rng.sample(idx, k)
+        for _ in range(1000 if len(seen) < distinct else 0):
+            if tuple(draw) not in seen:
+                break
+            draw = rng.sample(idx, k)
+        seen.add(tuple(draw))
+        out.append(draw)
+    return out
+
+
+def shortfall(report: GenerateReport) -> str | None:
+    """Why fewer texts than asked were added, in one line (None when none are missing)."""
+    if report.method != "synth" or report.added >= report.asked:
+        return None
+    why = []
+    if report.seed_draws < report.calls_asked:
+        fix = "widen --target" + (f" or raise --seeds (up to {report.matching})" if report.seeds_per_call < report.matching else "")
+        why.append(f"the {report.matching} matching items allow only {report.seed_draws} different seed draws for {report.calls_asked} calls (asked alike, answered alike): {fix}")
+    if report.calls_failed or report.budget_stopped:
+        why.append(f"{report.calls_failed} calls failed" + (" (budget reached)" if report.budget_stopped else ""))
+    if report.generated < report.asked:
+        why.append(f"the teacher wrote {report.generated}")
+    for count, what in (
+        (report.stored_already, "stored already or written twice"),
+        (report.near_pool, "near copies of a pool item"),
+        (report.near_each_other, "near copies of each other"),
+        (report.unlabelled, "without a teacher label"),
+    ):
+        if count:
+            why.append(f"{count} {what}")
+    again = "" if report.seed_draws < report.calls_asked else "; another --seed draws other seed examples"
+    return f"{report.added} of the {report.asked} texts asked for were added: " + ("; ".join(why) or "the teacher wrote fewer new ones") + again
 
 
 def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_item: int = 3, seed: int = 0) -> GenerateReport:

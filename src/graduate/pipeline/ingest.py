@@ -4,12 +4,13 @@ idempotent: a file already imported, an item already held, adds nothing)."""
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from graduate.data.csv_source import CsvReport, Item, read_items, require_items
-from graduate.data.examples import add_examples
+from graduate.data.examples import load_source
 from graduate.privacy import redact_text
 from graduate.data.import_calls import ImportReport, import_log
 from graduate.data.import_labels import LabelImportReport, import_labels
@@ -26,6 +27,8 @@ class LoadedSource(NamedTuple):
     name: str
     added: int
     report: CsvReport
+    absent: int = 0  # stored items its file no longer holds: left out of builds and test sets, kept in the store
+    back: int = 0  # items the file holds again after a load found them gone
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,8 @@ def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[Lo
         items, report = read_source(spec, src)
         if project.input_redactor is not None:  # privacy.redact_teacher_input: stored and sent redacted
             items = [dataclasses.replace(it, text=redact_text(project.input_redactor, it.text)) for it in items]
-        added = add_examples(project.engine, src.name, items, gold_labeller=f"gold:{src.name}", path=src.path)
-        out.append(LoadedSource(src.name, added, report))
+        loaded = load_source(project.engine, src.name, items, gold_labeller=f"gold:{src.name}", path=src.path, row_numbers=src.id_column is None)
+        out.append(LoadedSource(src.name, loaded.added, report, loaded.absent, loaded.back))
     progress("load data", len(spec.data), len(spec.data))
     return out
 
@@ -92,10 +95,12 @@ def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[Lo
 def load_label_imports(project: "Project", progress: ProgressFn = no_progress) -> list[LabelImportReport]:
     """The spec's ``label_imports`` (after the data: rows join its items)."""
     todo = project.spec.label_imports
+    named = Counter(c for li in todo for c in li.columns)
+    shared = frozenset(c for c, k in named.items() if k > 1)  # one labeller over several files
     out = []
     for i, li in enumerate(todo):
         progress("import earlier labels", i, len(todo))
-        out.append(import_labels(project.engine, li, project.spec.task))
+        out.append(import_labels(project.engine, li, project.spec.task, shared=shared))
     if todo:
         progress("import earlier labels", len(todo), len(todo))
     return out

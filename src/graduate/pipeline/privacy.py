@@ -104,17 +104,52 @@ def _escaped_html(text: str) -> tuple[str, ...]:
     return html.escape(text), str(escape(text)), html.escape(text, quote=False)
 
 
+@dataclass
+class ForgetPlan:
+    """What ``forget`` would delete, for a preview before it does."""
+
+    items: int
+    calls: int
+    traffic: int
+    loose_calls: int  # found by --match alone: tied to no deleted item (a word of the prompt matches every call)
+    loose_traffic: int
+    examples: list[dict[str, Any]]  # a few: source, external_id, text
+    loose_snippets: list[str]  # a few places --match was found in calls tied to no item
+
+    @property
+    def sweeping(self) -> bool:
+        """More than one item, or more than one call or traffic row no deleted item accounts for:
+        a deletion to confirm before it is done."""
+        return self.items > 1 or self.loose_calls + self.loose_traffic > 1
+
+
+def _targets(project: "Project", item: str | None, match: str | None) -> store_forget.Targets:
+    if (item is None) == (match is None):
+        raise PrivacyError("say what to forget: --item ID or --match TEXT (one of them)")
+    if match is not None and len(match.strip()) < 3:
+        raise PrivacyError("--match needs at least 3 characters besides spaces (a shorter text would match far too much)")
+    return store_forget.find_targets(project.engine, item=item, match=match, keys_for=lambda text: _teacher_keys(project, text))
+
+
+def plan_forget(project: "Project", *, item: str | None = None, match: str | None = None) -> ForgetPlan:
+    """What ``forget`` with the same arguments would delete; deletes nothing. An unknown item is
+    refused as ``forget`` refuses it (an item forgotten before plans nothing)."""
+    targets = _targets(project, item, match)
+    if item is not None and not targets.example_ids and not store_forget.already_forgotten(project.engine, "item", item):
+        raise PrivacyError(f"no item with id {item!r} in the store; `graduate status {project.root}` shows what it holds")
+    return ForgetPlan(
+        len(targets.example_ids), len(targets.call_ids), len(targets.traffic_ids), targets.loose_calls, targets.loose_traffic,
+        [{k: e[k] for k in ("source", "external_id", "text")} for e in targets.examples[:5]], targets.loose_snippets,
+    )  # fmt: skip
+
+
 def forget(project: "Project", *, item: str | None = None, match: str | None = None) -> ForgetReport:
     """Delete an item (its external id, any source) or every text holding ``match`` from the call
     log, examples, labels, datasets, predictions, traffic and the files under .graduate/; record it
     (hashes and counts only) so a data file or a log that still holds it adds nothing back; compact
     the database so the bytes are gone. Frozen test sets that held it are named with the version
-    their next evaluation needs."""
-    if (item is None) == (match is None):
-        raise PrivacyError("say what to forget: --item ID or --match TEXT (one of them)")
-    if match is not None and len(match.strip()) < 3:
-        raise PrivacyError("--match needs at least 3 characters besides spaces (a shorter text would match far too much)")
-    targets = store_forget.find_targets(project.engine, item=item, match=match, keys_for=lambda text: _teacher_keys(project, text))
+    their next evaluation needs. ``plan_forget`` shows what it would delete."""
+    targets = _targets(project, item, match)
     if item is not None and not targets.example_ids:
         if store_forget.already_forgotten(project.engine, "item", item):
             store_forget.compact(project.engine)  # a run stopped after its deletion: finish what it started

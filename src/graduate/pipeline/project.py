@@ -156,6 +156,10 @@ class Project:
         return synth(self, target=target, n=n, seeds=seeds, seed=seed)
 
     # -- privacy --------------------------------------------------------------------------------
+    def forget_plan(self, *, item: str | None = None, match: str | None = None) -> privacy.ForgetPlan:
+        """What ``forget`` would delete (nothing is deleted)."""
+        return privacy.plan_forget(self, item=item, match=match)
+
     def forget(self, *, item: str | None = None, match: str | None = None) -> privacy.ForgetReport:
         # One writer: a run at work holds the item's text and would write it back (predictions, files).
         with self.exclusive("graduate privacy forget"):

@@ -46,6 +46,11 @@ class Targets:
     cache_keys: list[str] = field(default_factory=list)
     traffic_ids: list[int] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)  # id, source, external_id, tags, text
+    # calls and traffic rows found by --match alone: no item's text or cache key ties them to a
+    # deleted item (a common word matches every call's prompt); a few places the text was found
+    loose_calls: int = 0
+    loose_traffic: int = 0
+    loose_snippets: list[str] = field(default_factory=list)
 
 
 def _json_escaped(fragment: str) -> str:
@@ -64,6 +69,22 @@ def _holds(value: Any, fragments: list[str]) -> bool:
     return False
 
 
+def _snippet(value: Any, fragment: str, context: int = 40) -> str | None:
+    """The first string inside ``value`` holding ``fragment``, cut to the fragment and a little around it."""
+    if isinstance(value, str):
+        at = value.find(fragment)
+        if at < 0:
+            return None
+        start, end = max(0, at - context), at + len(fragment) + context
+        return ("…" if start else "") + " ".join(value[start:end].split()) + ("…" if end < len(value) else "")
+    items = list(value.items()) if isinstance(value, dict) else list(value) if isinstance(value, list) else []
+    for v in items:
+        found = _snippet(v[1] if isinstance(value, dict) else v, fragment, context)
+        if found:
+            return found
+    return None
+
+
 def find_targets(engine: Engine, *, item: str | None, match: str | None, keys_for: Callable[[str], Iterable[str]]) -> Targets:
     """Examples with external id ``item`` (any source) or whose text holds ``match``; the calls
     keyed by their texts (``keys_for``) or holding the text in request, answer or error; the traffic
@@ -80,6 +101,8 @@ def find_targets(engine: Engine, *, item: str | None, match: str | None, keys_fo
         t.example_ids = [r.id for r in rows]
         t.text_hashes = sorted({r.text_hash for r in rows})
         fragments = sorted({r.text for r in rows} | ({match} if match else set()))
+        texts = sorted({r.text for r in rows})  # the items' own: what ties a call or traffic row to one
+        tied: set[int] = set()
         keys = sorted({k for r in rows for k in keys_for(r.text)})
         conds = [teacher_calls.c.cache_key.in_(keys)] if keys else []
         for frag in fragments:
@@ -99,6 +122,13 @@ def find_targets(engine: Engine, *, item: str | None, match: str | None, keys_fo
             ]
             t.call_ids = [c.id for c in calls]
             t.cache_keys = sorted({c.cache_key for c in calls})
+            loose = [c for c in calls if c.cache_key not in keys and not any(_holds(v, texts) for v in (c.request, c.response, c.content, c.error))]
+            t.loose_calls = len(loose)
+            tied = set(t.call_ids) - {c.id for c in loose}
+            for c in loose[:200]:  # a few different places (one prompt matches every call alike)
+                where = next((x for x in (_snippet(v, match or "") for v in (c.request, c.content, c.error, c.response)) if x), None)
+                if where and where not in t.loose_snippets and len(t.loose_snippets) < 3:
+                    t.loose_snippets.append(where)
         tconds = []
         for frag in fragments:
             pat = _like(frag)
@@ -109,6 +139,10 @@ def find_targets(engine: Engine, *, item: str | None, match: str | None, keys_fo
             found = conn.execute(select(traffic.c.id, traffic.c.text, traffic.c.answer, traffic.c.teacher_error, traffic.c.teacher_call_id).where(or_(*tconds))).all()
             calls_set = set(t.call_ids)
             t.traffic_ids = [r.id for r in found if r.teacher_call_id in calls_set or any(_holds(v, fragments) for v in (r.text, r.answer, r.teacher_error))]
+            kept = set(t.traffic_ids)
+            t.loose_traffic = sum(
+                1 for r in found if r.id in kept and r.teacher_call_id not in tied and not any(_holds(v, texts) for v in (r.text, r.answer, r.teacher_error))
+            )
     return t
 
 

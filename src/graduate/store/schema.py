@@ -105,6 +105,11 @@ examples = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("group", String(300), nullable=True, doc="the row's group (data[].group_column), e.g. its author"),
     Column("lineage", JSON, nullable=True, doc="an item graduate made: method, parent example id, what changed"),
+    Column(
+        "absent_since", DateTime(timezone=True), nullable=True,
+        doc="set when a later load of its data file no longer held it (row deleted, id changed): left out of builds, test sets and selections, "
+        "its labels and calls kept; cleared when the file holds it again",
+    ),
     UniqueConstraint("source", "external_id", name="uq_examples_source_id"),
 )
 Index("ix_examples_text_hash", examples.c.text_hash)
