@@ -257,6 +257,9 @@ def from_cell(v: str) -> str:
     return v[1:] if v.startswith("'") and _guarded(v[1:]) else v
 
 
+MAX_STORE_ID = 2**63 - 1  # the largest id a store's integer column holds
+
+
 # -- import ---------------------------------------------------------------------------------------
 @dataclass
 class ReviewImport:
@@ -319,10 +322,14 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 continue
         else:
             raw_id = (row.get("example_id") or "").strip()
-            try:
-                ex_id = int(raw_id)
-            except ValueError:
+            # ASCII digits only: int() also reads "1_0" as 10 and "١" as 1 (another item), and a number
+            # past 64 bits made the store's query an internal error
+            if not (raw_id.isascii() and raw_id.isdigit()):
                 skip(line, f"example_id {raw_id!r} is not a number")
+                continue
+            ex_id = int(raw_id)
+            if ex_id > MAX_STORE_ID:
+                skip(line, f"example_id {ex_id} is not in the store (was the queue exported from another project?)")
                 continue
         if multi_label:
             parts = [x.strip() for x in corrected.split(labelset.SEPARATOR) if x.strip()]
