@@ -343,3 +343,18 @@ def test_a_ladder_whose_gates_it_cannot_judge_does_not_say_they_failed(tiny_proj
     assert "not judged by the ladder" in res.stderr
     bad = graduate("train", str(tiny_project), "--ladder", "--rungs", " , ")
     assert bad.returncode == 2 and "no student kinds given" in bad.stderr
+
+
+def test_a_path_the_system_refuses_is_one_line_naming_it(tiny_project, tmp_path):
+    # A file name past 255 bytes, given as an argument, an option or in graduate.yaml, was an
+    # "internal error" (OSError from the first stat) asking the user to report a bug.
+    long = "x" * 300
+    for args in (["check", str(tmp_path / long)], ["data", "review", "import", str(tiny_project), str(tmp_path / f"{long}.csv"), "--reviewer", "a"]):
+        res = graduate(*args)
+        assert res.returncode == 2, (args, res.stderr)
+        assert "internal error" not in res.stderr and res.stderr.count("\n") == 1, res.stderr
+        assert f"error: {args[-1] if args[0] == 'check' else args[4]}: File name too long; give a shorter file name (at most 255 bytes a name)" in res.stderr, res.stderr
+    text = (tiny_project / "graduate.yaml").read_text()
+    (tiny_project / "graduate.yaml").write_text(text.replace("path: ./comments.csv", f"path: ./{long}.csv"))
+    res = graduate("check", str(tiny_project))
+    assert res.returncode == 2 and f"{tiny_project / long}.csv: File name too long" in res.stderr, res.stderr
