@@ -263,7 +263,12 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             body = scrub_surrogates(json.loads(raw))
         except ValueError:
             body = None
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("messages"), list)
+            or not all(isinstance(m, dict) for m in body["messages"])  # a message that is no object was an internal 500
+            or not body.get("model")
+        ):
             return await passthrough(request, "chat/completions", raw)  # the upstream explains what is wrong
         if input_redactor is not None:  # privacy.redact_teacher_input: the upstream sees placeholders
             body = {**body, "messages": redact_messages(input_redactor, body["messages"])}
