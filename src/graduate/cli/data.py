@@ -72,7 +72,7 @@ def build(project: Path = typer.Argument(..., help="Project directory (holds gra
 @app.command("recipe")
 def recipe(
     project: Path = typer.Argument(..., help="Project directory."),
-    dataset_id: int | None = typer.Option(None, "--dataset", help="Dataset version id (default: the newest)."),
+    dataset_id: int | None = typer.Option(None, "--dataset", min=1, max=2**63 - 1, help="Dataset version id (default: the newest)."),
     step: str | None = typer.Option(None, "--step", help="List the items this step removed, changed or added (augmented items with their lineage)."),
     show: int = typer.Option(20, "--show", min=0, help="Items shown."),
 ) -> None:
