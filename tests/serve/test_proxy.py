@@ -170,3 +170,26 @@ def test_any_chat_body_is_forwarded_or_refused_never_a_proxy_500(tiny_project):
         assert client.get("/healthz").status_code == 200
     calls = _proxy_calls(proj)
     assert calls and {c.status for c in calls} <= {"ok", "error"}, [c.status for c in calls]
+
+
+def test_a_timeout_that_is_no_number_of_seconds_is_refused_before_the_proxy_starts(tiny_project):
+    """`graduate proxy --timeout nan` reset every connection (httpx: "deadline must not be NaN"), and
+    0 or less answered every call 502 "unreachable: " with no reason; each is now one line naming
+    the option, and the 502 of an upstream that does not answer names what happened."""
+    from typer.testing import CliRunner
+
+    from graduate.cli.app import app
+
+    @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(timeout=st.floats(max_value=0) | st.sampled_from([float("nan"), float("inf"), -0.0]))
+    def check(timeout: float) -> None:
+        # no project there: refused before it is read (and a proxy that started would not end the test)
+        res = CliRunner().invoke(app, ["proxy", str(tiny_project / "none"), "--upstream", "http://127.0.0.1:9/v1", "--port", "0", "--timeout", repr(timeout)])
+        assert isinstance(res.exception, SpecError), (timeout, res.output)
+        assert str(res.exception).startswith("option: --timeout: ") and "above 0" in str(res.exception)
+
+    check()
+    proj = Project.load(tiny_project)
+    with ThreadServer(create_proxy_app(proj, "http://127.0.0.1:9/v1", timeout_s=5)) as proxy, httpx.Client(base_url=proxy.url, timeout=30) as client:
+        for r in (client.get("/v1/models"), client.post("/v1/chat/completions", json={"model": "m", "messages": prompt_messages(proj, "hi")})):
+            assert r.status_code == 502 and "unreachable: ConnectError: " in r.json()["error"]["message"], r.text
