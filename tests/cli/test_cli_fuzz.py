@@ -51,3 +51,16 @@ def test_any_argument_of_a_reading_command_runs_or_is_one_line(trained_copy: Pat
 
     check.hypothesis.inner_test(args=["data", "recipe", str(trained_copy), "--dataset", "99999999999999999999", "--step", "x", "--show", "1"])
     check()
+
+
+def test_a_min_gain_that_is_no_number_of_points_is_a_usage_error(tiny_project: Path) -> None:
+    # `graduate curve --min-gain nan` (or a negative gain) was accepted, and the advice then never said stop.
+    runner = CliRunner()
+
+    @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(gain=st.floats(max_value=-1e-9) | st.just(float("nan")))
+    def check(gain: float) -> None:
+        res = runner.invoke(app, ["curve", str(tiny_project / "none"), "--min-gain", repr(gain)])  # refused before the project is read
+        assert res.exit_code == 2 and "--min-gain" in res.output, (gain, res.output)
+
+    check()
