@@ -318,7 +318,7 @@ def test_init_keeps_any_label_and_task_name_a_string_or_writes_nothing(tmp_path)
     counter = iter(range(10**6))
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(labels=st.lists(label, min_size=2, max_size=4), task=st.sampled_from(["spam: filter", "yes", "#t", "ok"]))
+    @given(labels=st.lists(label, min_size=2, max_size=4), task=st.sampled_from(["spam: filter", "yes", "#t", "ok", " ", "", "t" * 201]))
     def check(labels: list[str], task: str) -> None:
         target = tmp_path / f"p{next(counter)}"
         res = CliRunner().invoke(app, ["init", str(target), "--labels", ",".join(labels), "--task", task])
@@ -328,7 +328,10 @@ def test_init_keeps_any_label_and_task_name_a_string_or_writes_nothing(tmp_path)
             assert spec.task.labels == wanted and spec.task.name == task
         else:
             # the CLI's main() turns it into one line and exit 2 (in-process, the error itself)
-            assert isinstance(res.exception, GraduateError) and not (target / "graduate.yaml").exists(), res.output
+            # nothing written, not even the folder (an empty task name left an empty project folder behind)
+            assert isinstance(res.exception, GraduateError) and not target.exists(), res.output
+            if not task.strip():
+                assert "task.name: a task needs a visible name" in str(res.exception)
 
     check()
     res = CliRunner().invoke(app, ["init", str(tmp_path / "named"), "--labels", "yes,no", "--task", "spam: filter"])
