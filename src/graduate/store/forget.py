@@ -30,9 +30,14 @@ def sha256(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+LIKE_PREFIX = 1000  # characters: at most 8,000 bytes escaped, under SQLite's 50,000-byte limit on a LIKE pattern
+
+
 def _like(fragment: str) -> str:
-    """A LIKE pattern for ``fragment`` anywhere (its own % _ and \\ escaped)."""
-    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """A LIKE pattern for ``fragment`` anywhere (its own % _ and \\ escaped). Only its first
+    ``LIKE_PREFIX`` characters: the pattern narrows the rows, an exact test in Python decides, and
+    SQLite refused the pattern of a long item's text (forgetting that item was an internal error)."""
+    escaped = fragment[:LIKE_PREFIX].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
