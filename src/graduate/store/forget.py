@@ -30,6 +30,8 @@ def sha256(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+CHUNK = 500  # ids or keys in one IN (...)
+FRAGMENTS = 50  # texts whose LIKE patterns go in one query: 400 ORs, under SQLite's expression depth of 1,000
 LIKE_PREFIX = 1000  # characters: at most 8,000 bytes escaped, under SQLite's 50,000-byte limit on a LIKE pattern
 
 
@@ -86,34 +88,46 @@ def find_targets(engine: Engine, *, item: str | None, match: str | None, keys_fo
         t.text_hashes = sorted({r.text_hash for r in rows})
         fragments = sorted({r.text for r in rows} | ({match} if match else set()))
         keys = sorted({k for r in rows for k in keys_for(r.text)})
-        conds = [teacher_calls.c.cache_key.in_(keys)] if keys else []
-        for frag in fragments:
-            for pat in {_like(frag), _like(_json_escaped(frag))}:
-                conds += [
-                    cast(teacher_calls.c.request, String).like(pat, escape="\\"),
-                    teacher_calls.c.content.like(pat, escape="\\"),
-                    teacher_calls.c.error.like(pat, escape="\\"),
-                    cast(teacher_calls.c.response, String).like(pat, escape="\\"),
-                ]
-        if conds:
-            cols = (teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.request, teacher_calls.c.response, teacher_calls.c.content, teacher_calls.c.error)
-            calls = [
-                c
-                for c in conn.execute(select(*cols).where(or_(*conds))).all()
-                if c.cache_key in keys or any(_holds(v, fragments) for v in (c.request, c.response, c.content, c.error))
-            ]
-            t.call_ids = [c.id for c in calls]
-            t.cache_keys = sorted({c.cache_key for c in calls})
-        tconds = []
-        for frag in fragments:
-            pat = _like(frag)
-            tconds += [traffic.c.text.like(pat, escape="\\"), traffic.c.answer.like(pat, escape="\\"), traffic.c.teacher_error.like(pat, escape="\\")]
-        if t.call_ids:
-            tconds.append(traffic.c.teacher_call_id.in_(t.call_ids))
-        if tconds:
-            found = conn.execute(select(traffic.c.id, traffic.c.text, traffic.c.answer, traffic.c.teacher_error, traffic.c.teacher_call_id).where(or_(*tconds))).all()
-            calls_set = set(t.call_ids)
-            t.traffic_ids = [r.id for r in found if r.teacher_call_id in calls_set or any(_holds(v, fragments) for v in (r.text, r.answer, r.teacher_error))]
+        # In chunks: one OR over every matched item's patterns passed SQLite's expression depth
+        # (1,000) from about 120 items, an internal error (`--match @gmail.com` over a real pool).
+        conds = [teacher_calls.c.cache_key.in_(keys[i : i + CHUNK]) for i in range(0, len(keys), CHUNK)]
+        for i in range(0, len(fragments), FRAGMENTS):
+            conds.append(
+                or_(
+                    *(
+                        cond
+                        for frag in fragments[i : i + FRAGMENTS]
+                        for pat in {_like(frag), _like(_json_escaped(frag))}
+                        for cond in (
+                            cast(teacher_calls.c.request, String).like(pat, escape="\\"),
+                            teacher_calls.c.content.like(pat, escape="\\"),
+                            teacher_calls.c.error.like(pat, escape="\\"),
+                            cast(teacher_calls.c.response, String).like(pat, escape="\\"),
+                        )
+                    )
+                )
+            )
+        cols = (teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.request, teacher_calls.c.response, teacher_calls.c.content, teacher_calls.c.error)
+        key_set = set(keys)
+        calls: dict[int, Any] = {}
+        for cond in conds:
+            for c in conn.execute(select(*cols).where(cond)).all():
+                if c.id not in calls and (c.cache_key in key_set or any(_holds(v, fragments) for v in (c.request, c.response, c.content, c.error))):
+                    calls[c.id] = c
+        t.call_ids = sorted(calls)
+        t.cache_keys = sorted({c.cache_key for c in calls.values()})
+        tconds = [
+            or_(*(cond for frag in fragments[i : i + FRAGMENTS] for pat in [_like(frag)] for cond in (traffic.c.text.like(pat, escape="\\"), traffic.c.answer.like(pat, escape="\\"), traffic.c.teacher_error.like(pat, escape="\\"))))
+            for i in range(0, len(fragments), FRAGMENTS)
+        ]
+        tconds += [traffic.c.teacher_call_id.in_(t.call_ids[i : i + CHUNK]) for i in range(0, len(t.call_ids), CHUNK)]
+        calls_set = set(t.call_ids)
+        found: dict[int, Any] = {}
+        for cond in tconds:
+            for r in conn.execute(select(traffic.c.id, traffic.c.text, traffic.c.answer, traffic.c.teacher_error, traffic.c.teacher_call_id).where(cond)).all():
+                if r.teacher_call_id in calls_set or any(_holds(v, fragments) for v in (r.text, r.answer, r.teacher_error)):
+                    found[r.id] = r
+        t.traffic_ids = sorted(found)
     return t
 
 
