@@ -1,7 +1,7 @@
 """Gates: the expression grammar (parsed, never eval'd) and judging figures against it."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graduate.evaluate.criteria import METRICS, GateSyntaxError, Operand, check_gate, judge, parse_gate
@@ -182,3 +182,26 @@ def test_a_per_label_figure_over_no_items_is_not_measured():
     # answered where gold never has it: precision and F1 are 0 indeed (all false positives)
     assert parse_gate("student.f1[delta] >= 0.5").left.value(added) == 0.0 and parse_gate("student.precision[delta] >= 0.5").left.value(added) == 0.0
     assert parse_gate("student.recall[delta] >= 0.5").left.value(added) is None
+
+
+GATE_TOKENS = [
+    "student", "teacher", ".", "accuracy", "f1", "latency_p99_ms", "bias_fpr_change", "[", "]", "tfidf-logreg", ">=", "<=", ">", "<", "==", "=",
+    "0.5", "1e400", "-0", "nan", "inf", "*", "+", "-", "on", "test.balanced", "1" * 400, "0x10", "1_0", "١", "(", ")", "\x00", "≥", "\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(GATE_TOKENS) | st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=4), max_size=14), sep=st.sampled_from([" ", ""]))
+def test_any_gate_text_parses_or_is_one_line_saying_what_was_expected(parts, sep):
+    """Fuzz the gate language (graduate.yaml's gates:, `graduate train --until`): any text parses to
+    a gate that the spec's check accepts or refuses, or is a GateSyntaxError; every message is one line."""
+    text = sep.join(parts)
+    try:
+        gate = parse_gate(text)
+    except GateSyntaxError as exc:
+        assert str(exc).strip() and len(str(exc).splitlines()) == 1, str(exc)
+        return
+    try:
+        check_gate(gate, test_sets={"test.balanced": "quality"}, students=["tfidf-logreg"], has_bias_pair=False, labels=["ok", "bad"])
+    except ValueError as exc:
+        assert str(exc).strip() and len(str(exc).splitlines()) == 1, str(exc)
