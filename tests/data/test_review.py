@@ -252,3 +252,25 @@ def test_any_review_file_imports_or_names_each_row_it_skips(tiny_project, tmp_pa
         "4: example_id '١' is not a number",
     ]
     assert rep.added + rep.changed + rep.unchanged == 1
+
+
+def test_review_export_refuses_a_bad_out_before_any_work(tiny_project, tmp_path):
+    """`data review export --out FOLDER` built the training set, then failed on a temporary file's
+    name ("Is a directory", an internal error before); a --limit past 64 bits was an OverflowError;
+    a filled-in queue whose example_id is past 64 bits was an OverflowError too, and the refusal
+    named --output, an option export does not have."""
+    from typer.testing import CliRunner
+
+    from graduate.cli.app import app
+
+    runner = CliRunner()
+    folder = runner.invoke(app, ["data", "review", "export", str(tiny_project), "--out", str(tmp_path)])
+    assert isinstance(folder.exception, InputDataError) and "is a folder; give a file name for the output" in str(folder.exception)
+    huge = runner.invoke(app, ["data", "review", "export", str(tiny_project), "--out", str(tmp_path / "q.csv"), "--limit", "99999999999999999999"])
+    assert huge.exit_code == 2 and "--limit" in huge.output, huge.output
+    filled = tmp_path / "filled.csv"
+    filled.write_text("example_id,corrected_label,reviewer\n99999999999999999999,ok,ann\n1_0,bad,ann\n", encoding="utf-8")
+    kept = runner.invoke(app, ["data", "review", "export", str(tiny_project), "--out", str(filled)])
+    assert isinstance(kept.exception, InputDataError), repr(kept.exception)
+    assert "holds 2 reviewed rows" in str(kept.exception) and "or give --out another file" in str(kept.exception)
+    assert filled.read_text(encoding="utf-8").count("\n") == 3  # left as the reviewer wrote it

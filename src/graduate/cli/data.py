@@ -288,15 +288,18 @@ def diversity(
 def review_export(
     project: Path = typer.Argument(..., help="Project directory."),
     out: Path | None = typer.Option(None, "--out", help="CSV to write (default: PROJECT/.graduate/review/queue.csv)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many rows (the most suspect first)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, max=2**63 - 1, help="At most this many rows (the most suspect first)."),
 ) -> None:
     """Write the training set's suspected label errors (cleanlab) and teacher disagreements to a review CSV."""
     from graduate.data.examples import labels_for
     from graduate.data.review import check_queue_free, queue_rows, served_rows, teacher_disagreements, write_queue
+    from graduate.errors import check_output_file
 
     with stage_progress() as progress:
         proj = _loaded(project, progress)
-        check_queue_free(proj.engine, out or proj.workdir / "review" / "queue.csv", project=project)
+        target = out or proj.workdir / "review" / "queue.csv"
+        check_output_file(target)  # before any work: a folder or a path under a file is refused in one line
+        check_queue_free(proj.engine, target, project=project, option="--out")
         spec = proj.spec.model_copy(deep=True)
         spec.clean.label_issues.action = "report"  # the queue lists suspects; removing them is the build's business
         ds = proj.build_training_set(spec=spec, name="train.review", progress=progress)
@@ -308,7 +311,7 @@ def review_export(
     listed = {r["example_id"] for r in rows}
     served = [r for r in served_rows(proj.engine, spec, limit=limit) if r["example_id"] not in listed]
     rows = (rows + served)[:limit] if limit is not None else rows + served
-    path = write_queue(out or proj.workdir / "review" / "queue.csv", rows, spec.task.labels)
+    path = write_queue(target, rows, spec.task.labels)
     n_issue = sum(r["group"] == "label_issue" for r in rows)
     n_served = sum(r["group"] == "served_disagreement" for r in rows)
     labels = spec.task.labels
