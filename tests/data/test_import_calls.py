@@ -201,7 +201,7 @@ def test_a_batch_pair_with_any_field_changed_imports_once_or_names_the_line(tmp_
                 holder[at[-1]] = v
         return "".join(json.dumps(x) + "\n" for x in lines)
 
-    @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(in_edits=edits(ins), out_edits=edits(outs))
     def check(in_edits, out_edits) -> None:
         d = tmp_path_factory.mktemp("batch")
