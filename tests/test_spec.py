@@ -1,3 +1,4 @@
+import copy
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,65 @@ def test_a_value_yaml_did_not_read_as_text_says_to_quote_it(tmp_path):
     assert any(line.endswith('task.labels[0]: Input should be a valid string (YAML read it as bool true: words such as yes/no/on/off/null and numbers need quotes, e.g. "yes", "0")') for line in lines), lines
     assert any("data[0].gold_values key 0: Input should be a valid string (YAML read it as int 0:" in line for line in lines), lines
     assert not any("[key]" in line for line in lines)
+
+
+def _leaves(obj, at=()):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, at + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _leaves(v, at + (i,))
+    yield at
+
+
+def test_any_edit_of_a_spec_loads_or_names_its_problems(tmp_path):
+    """Fuzz graduate.yaml and the files it names, as `graduate check` reads them: any field replaced
+    by any value (odd Unicode, NULs, numbers past 64 bits, nested lists and mappings, names past the
+    file system's limit) loads or is a GraduateError. A file path holding a NUL was an internal
+    error (ValueError) when graduate resolved it."""
+    import errno
+    import shutil
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from graduate.data.inputs import check_inputs
+    from graduate.errors import GraduateError
+
+    base = raw()
+    paths = [p for p in _leaves(base) if p]
+    chars = st.characters(codec="utf-8", exclude_categories=("Cs",))
+    leaf = (
+        st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(chars, max_size=12)
+        | st.sampled_from(["", "{text}", "train*", "ok", "bad", "a\x00b.csv", "x" * 300 + ".csv", "../comments.csv", "comments.csv/"])
+    )
+    value = st.recursive(leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(chars, max_size=6), inner, max_size=3), max_leaves=6)
+    project = tmp_path / "p"
+    shutil.copytree(FIXTURE.parent, project, ignore=shutil.ignore_patterns(".graduate"))
+
+    @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(edits=st.lists(st.tuples(st.sampled_from(paths), value), min_size=1, max_size=3))
+    def check(edits) -> None:
+        spec = copy.deepcopy(base)
+        for at, v in edits:
+            holder = spec
+            for key in at[:-1]:
+                holder = holder[key] if isinstance(holder, (dict, list)) and (key in holder if isinstance(holder, dict) else key < len(holder)) else {}
+            if isinstance(holder, dict) or (isinstance(holder, list) and at[-1] < len(holder)):
+                holder[at[-1]] = v
+        (project / "graduate.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+        try:
+            loaded, root = load_spec(project)
+            check_inputs(loaded, root / "graduate.yaml")
+        except GraduateError as exc:
+            assert str(exc).strip() and "Traceback" not in str(exc)
+        except OSError as exc:  # the CLI names the file and the fix (tests/cli: a path the system refuses)
+            assert exc.errno == errno.ENAMETOOLONG and exc.filename, exc
+
+    check()
+    spec = copy.deepcopy(base)
+    spec["data"][0]["path"] = "comm\x00ents.csv"
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with pytest.raises(SpecError, match=r"data\[0\]\.path: a file path cannot hold a NUL character"):
+        load_spec(project)

@@ -318,7 +318,7 @@ def test_init_keeps_any_label_and_task_name_a_string_or_writes_nothing(tmp_path)
     counter = iter(range(10**6))
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(labels=st.lists(label, min_size=2, max_size=4), task=st.sampled_from(["spam: filter", "yes", "#t", "ok"]))
+    @given(labels=st.lists(label, min_size=2, max_size=4), task=st.sampled_from(["spam: filter", "yes", "#t", "ok", " ", "", "t" * 201]))
     def check(labels: list[str], task: str) -> None:
         target = tmp_path / f"p{next(counter)}"
         res = CliRunner().invoke(app, ["init", str(target), "--labels", ",".join(labels), "--task", task])
@@ -328,7 +328,10 @@ def test_init_keeps_any_label_and_task_name_a_string_or_writes_nothing(tmp_path)
             assert spec.task.labels == wanted and spec.task.name == task
         else:
             # the CLI's main() turns it into one line and exit 2 (in-process, the error itself)
-            assert isinstance(res.exception, GraduateError) and not (target / "graduate.yaml").exists(), res.output
+            # nothing written, not even the folder (an empty task name left an empty project folder behind)
+            assert isinstance(res.exception, GraduateError) and not target.exists(), res.output
+            if not task.strip():
+                assert "task.name: a task needs a visible name" in str(res.exception)
 
     check()
     res = CliRunner().invoke(app, ["init", str(tmp_path / "named"), "--labels", "yes,no", "--task", "spam: filter"])
@@ -343,3 +346,18 @@ def test_a_ladder_whose_gates_it_cannot_judge_does_not_say_they_failed(tiny_proj
     assert "not judged by the ladder" in res.stderr
     bad = graduate("train", str(tiny_project), "--ladder", "--rungs", " , ")
     assert bad.returncode == 2 and "no student kinds given" in bad.stderr
+
+
+def test_a_path_the_system_refuses_is_one_line_naming_it(tiny_project, tmp_path):
+    # A file name past 255 bytes, given as an argument, an option or in graduate.yaml, was an
+    # "internal error" (OSError from the first stat) asking the user to report a bug.
+    long = "x" * 300
+    for args in (["check", str(tmp_path / long)], ["data", "review", "import", str(tiny_project), str(tmp_path / f"{long}.csv"), "--reviewer", "a"]):
+        res = graduate(*args)
+        assert res.returncode == 2, (args, res.stderr)
+        assert "internal error" not in res.stderr and res.stderr.count("\n") == 1, res.stderr
+        assert f"error: {args[-1] if args[0] == 'check' else args[4]}: File name too long; give a shorter file name (at most 255 bytes a name)" in res.stderr, res.stderr
+    text = (tiny_project / "graduate.yaml").read_text()
+    (tiny_project / "graduate.yaml").write_text(text.replace("path: ./comments.csv", f"path: ./{long}.csv"))
+    res = graduate("check", str(tiny_project))
+    assert res.returncode == 2 and f"{tiny_project / long}.csv: File name too long" in res.stderr, res.stderr

@@ -112,3 +112,43 @@ def test_a_row_without_its_gold_or_tags_cell_is_skipped_and_named_not_read_as_no
         f"{f}:3: 3 cell(s) fewer than the header's 5 columns: no cell for column 'labels' (gold); quote a text that holds line breaks (\"...\")",
         f"{f}:4: 2 cell(s) fewer than the header's 5 columns: no cell for column 'subsets' (tags); quote a text that holds line breaks (\"...\")",
     ]
+
+
+def test_any_data_file_gives_items_or_names_each_row_it_skips(tmp_path):
+    """Fuzz the data file graduate.yaml's data: names (and `graduate label --input`): any header,
+    cells with odd Unicode, NULs, quotes, separators and line breaks, any line ending, bytes that are
+    not UTF-8. Every row is an item or a skipped line naming the file, ids never repeat, and an
+    unusable file is an InputDataError naming it."""
+    import csv
+    import io
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    chars = st.characters(codec="utf-8", exclude_categories=("Cs",))
+    cell = st.text(chars, max_size=10) | st.sampled_from(['"', '""', "a,b", "ok", "bad", "0", "1", "2", "\r", "\n", ",", ";", " ", "\ufeff", "\x00", '"x\n'])
+    header = st.sampled_from(["id,text,gold,tags", "text", "id,text,text", "\ufeffid,text,gold", "", "id;text", '"id","text","gold"'])
+
+    @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(head=header, rows=st.lists(st.lists(cell, max_size=5), max_size=6), end=st.sampled_from(["\n", "\r\n", "\r"]), quoted=st.booleans(), tail=st.binary(max_size=8), sets=st.booleans())
+    def check(head: str, rows: list[list[str]], end: str, quoted: bool, tail: bytes, sets: bool) -> None:
+        if quoted:
+            buf = io.StringIO(newline="")
+            csv.writer(buf, lineterminator=end).writerows(rows)
+            data = (head + end + buf.getvalue()).encode()
+        else:
+            data = end.join([head, *(",".join(r) for r in rows)]).encode() + tail
+        f = write(tmp_path, data)
+        columns = {"id_column": "id" if "id" in head else None, "gold_column": "gold" if "gold" in head else None, "tags_column": "tags" if "tags" in head else None}
+        try:
+            items, rep = read_items(f, text_column="text", gold_values={"0": "ok", "1": "bad"}, labels=["ok", "bad"], gold_separator=";" if sets else None, **columns)
+            require_items(items, rep, f)
+        except InputDataError as exc:
+            assert str(exc).startswith(str(f)) and len(str(exc).splitlines()) == 1, str(exc)
+            return
+        assert len(items) + len(rep.skipped) == rep.rows
+        assert all(line.startswith(f"{f}:") for line in rep.skipped)
+        assert len({it.external_id for it in items}) == len(items)
+        assert all(it.text.strip() and (it.gold is None or it.gold in ("ok", "bad") or sets) for it in items)
+
+    check()

@@ -162,3 +162,59 @@ def test_a_usage_count_that_is_not_a_whole_number_skips_that_line_only(tmp_path,
     # a count past any context window (10**30 overflowed the store's integer and crashed the whole import)
     assert rep.problems == [f"{out}:4: usage.prompt_tokens is {shown}, not a whole number of tokens (0 to 2,147,483,647); fix or drop the line"]
     assert rep.added == len(lines_out) - 1 == count(engine)
+
+
+def _leaf_paths(obj, at=()):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaf_paths(v, at + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _leaf_paths(v, at + (i,))
+    if at:
+        yield at
+
+
+def test_a_batch_pair_with_any_field_changed_imports_once_or_names_the_line(tmp_path_factory):
+    """Fuzz the Batch API input/output pair field by field (garbage bytes are the test above): any
+    field of a request or a result line given any value (wrong types, odd Unicode, numbers past 64
+    bits, NaN) is imported or named by line; the store holds as many calls as the import says it
+    added, and importing the pair again adds none."""
+    import copy
+
+    ins = [json.loads(x) for x in (TINY / "gpt-4-1106-preview.simple.batch_input.jsonl").read_text().splitlines()[:3]]
+    outs = [json.loads(x) for x in (TINY / "gpt-4-1106-preview.simple.batch_output.jsonl").read_text().splitlines()[:3]]
+    chars = st.characters(codec="utf-8", exclude_categories=("Cs",))
+    leaf = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(chars, max_size=10)
+    value = st.recursive(leaf, lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(chars, max_size=5), inner, max_size=2), max_leaves=5)
+
+    def edits(lines):
+        return st.lists(st.tuples(st.integers(0, len(lines) - 1), st.sampled_from(list(_leaf_paths(lines[0]))), value), max_size=3)
+
+    def apply(lines, changes):
+        lines = copy.deepcopy(lines)
+        for i, at, v in changes:
+            holder = lines[i]
+            for key in at[:-1]:
+                holder = holder.get(key) if isinstance(holder, dict) else holder[key] if isinstance(holder, list) and isinstance(key, int) and key < len(holder) else None
+            if isinstance(holder, dict) or (isinstance(holder, list) and at[-1] < len(holder)):
+                holder[at[-1]] = v
+        return "".join(json.dumps(x) + "\n" for x in lines)
+
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(in_edits=edits(ins), out_edits=edits(outs))
+    def check(in_edits, out_edits) -> None:
+        d = tmp_path_factory.mktemp("batch")
+        (d / "in.jsonl").write_text(apply(ins, in_edits))
+        (d / "out.jsonl").write_text(apply(outs, out_edits))
+        engine = engine_at(d)
+        try:
+            rep = import_log(engine, d / "in.jsonl", d / "out.jsonl", price_for=PRICES.get)
+        except InputDataError as exc:
+            assert str(exc).startswith(str(d)), exc
+            return
+        assert count(engine) == rep.added <= len(ins)
+        assert all(p.startswith(str(d)) for p in rep.problems), rep.problems
+        assert import_log(engine, d / "in.jsonl", d / "out.jsonl", price_for=PRICES.get).added == 0
+
+    check()

@@ -141,3 +141,49 @@ def test_one_labeller_spread_over_two_files_keeps_both_halves(tiny_project: Path
         assert [r.removed for r in reports] == [0, 0]
     with proj.engine.connect() as conn:
         assert len(conn.execute(select(labels.c.id).where(labels.c.labeller.like("import:%"))).all()) == 4
+
+
+def test_any_label_import_file_stores_only_task_labels_and_names_the_rest(tiny_project: Path) -> None:
+    """Fuzz a label_imports CSV: ids that are no item, cells that are no label (odd Unicode, empty,
+    the empty set's spelling), an item given twice. Every stored label is a task label; every row is
+    imported, empty or named; importing the same file again adds and changes nothing."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    ids = _ids(tiny_project)[:4]
+    _with_import(tiny_project)
+    proj = Project.load(tiny_project)
+    load_data(proj)
+    cell = st.sampled_from(["0", "1", "", " 1 ", "ok", "(none)", "2"]) | st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6)
+    row = st.tuples(st.sampled_from(ids) | st.sampled_from(["", "no-such-id", " " + ids[0]]) | st.text(max_size=4), cell, cell)
+
+    @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(rows=st.lists(row, max_size=6))
+    def check(rows: list[tuple[str, str, str]]) -> None:
+        _write(tiny_project / "old.csv", rows)
+        (rep,) = load_label_imports(proj)
+        assert rep.rows == len(rows)
+        assert all(line.startswith(f"{tiny_project / 'old.csv'}:") for line in rep.skipped)
+        wanted: dict[tuple[str, str], str] = {}
+        twice: set[tuple[str, str]] = set()
+        for ext, *cells in rows:
+            for col, value in zip(["old model", "older model"], cells):
+                key, lab = (ext.strip(), col), {"0": "ok", "1": "bad"}.get(value.strip())
+                if ext.strip() not in ids or lab is None or key in twice:
+                    continue
+                if wanted.setdefault(key, lab) != lab:  # the same item labelled two ways: neither is kept
+                    twice.add(key)
+                    del wanted[key]
+        with proj.engine.connect() as conn:
+            stored = {
+                (ext, who.removeprefix("import:")): lab
+                for ext, who, lab in conn.execute(
+                    select(examples.c.external_id, labels.c.labeller, labels.c.label).join(examples, examples.c.id == labels.c.example_id).where(labels.c.labeller.like("import:%"))
+                )
+            }
+        assert set(stored.values()) <= {"ok", "bad"}
+        assert stored == wanted  # and a label an earlier draw gave that this file no longer gives is gone
+        (again,) = load_label_imports(proj)
+        assert (again.added, again.changed) == (0, 0)
+
+    check()

@@ -5,13 +5,13 @@ import csv
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from graduate import Project
 from graduate.data.examples import labels_for
-from graduate.data.review import csv_cell, from_cell, import_review, queue_rows, teacher_disagreements, write_queue
+from graduate.data.review import ReviewImport, csv_cell, from_cell, import_review, queue_rows, teacher_disagreements, write_queue
 from graduate.errors import InputDataError
 from graduate.store.schema import label_changes
 from quality_project import edit_spec
@@ -209,3 +209,68 @@ def test_any_review_file_named_by_source_and_id_imports_its_good_rows_and_names_
         assert all(s.startswith(f"{path}:") for s in rep.skipped)
 
     check()
+
+
+REVIEW_IDS = ["1", "2", "3", "9223372036854775807", "9223372036854775808", "99999999999999999999999", "1_0", "١", "１", "+1", "-1", " 7 ", "abc", ""]
+
+
+def test_any_review_file_imports_or_names_each_row_it_skips(tiny_project, tmp_path):
+    """Fuzz: a review file's cells (store ids past 64 bits, digits int() reads but a person would
+    not write, odd Unicode) are imported or skipped by line, never an internal error; every row is
+    counted once. An id past 64 bits was an OverflowError from the store's query, and "1_0" was read
+    as item 10."""
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    cell = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8) | st.sampled_from(["ok", "bad", "'=ok", "ann"])
+    rows = st.lists(st.tuples(st.sampled_from(REVIEW_IDS) | cell, st.sampled_from(["ok", "bad", "", "maybe"]) | cell, cell), max_size=6)
+    counter = iter(range(10**6))
+
+    def imported(rows: list[tuple[str, str, str]]) -> ReviewImport:
+        path = tmp_path / f"r{next(counter)}.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["example_id", "corrected_label", "reviewer"])
+            w.writerows(rows)
+        rep = import_review(proj.engine, path, ["ok", "bad"], reviewer="bo")
+        assert rep.rows == len(rows)
+        assert rep.added + rep.changed + rep.unchanged + rep.not_reviewed + len(rep.skipped) == rep.rows, rep
+        return rep
+
+    @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(rows=rows)
+    def check(rows: list[tuple[str, str, str]]) -> None:
+        rep = imported(rows)
+        for ex_id, label, _ in rows:
+            if label.strip() in ("ok", "bad") and ex_id.strip() and not ex_id.strip().isascii():
+                assert any(f"example_id {ex_id.strip()!r} is not a number" in s for s in rep.skipped), rep.skipped
+
+    check()
+    rep = imported([("99999999999999999999999", "ok", "ann"), ("1_0", "bad", "ann"), ("١", "ok", "ann"), ("2", "bad", "ann")])
+    assert [s.split(".csv:")[1] for s in rep.skipped] == [
+        "2: example_id 99999999999999999999999 is not in the store (was the queue exported from another project?)",
+        "3: example_id '1_0' is not a number",
+        "4: example_id '١' is not a number",
+    ]
+    assert rep.added + rep.changed + rep.unchanged == 1
+
+
+def test_review_export_refuses_a_bad_out_before_any_work(tiny_project, tmp_path):
+    """`data review export --out FOLDER` built the training set, then failed on a temporary file's
+    name ("Is a directory", an internal error before); a --limit past 64 bits was an OverflowError;
+    a filled-in queue whose example_id is past 64 bits was an OverflowError too, and the refusal
+    named --output, an option export does not have."""
+    from typer.testing import CliRunner
+
+    from graduate.cli.app import app
+
+    runner = CliRunner()
+    folder = runner.invoke(app, ["data", "review", "export", str(tiny_project), "--out", str(tmp_path)])
+    assert isinstance(folder.exception, InputDataError) and "is a folder; give a file name for the output" in str(folder.exception)
+    huge = runner.invoke(app, ["data", "review", "export", str(tiny_project), "--out", str(tmp_path / "q.csv"), "--limit", "99999999999999999999"])
+    assert huge.exit_code == 2 and "--limit" in huge.output, huge.output
+    filled = tmp_path / "filled.csv"
+    filled.write_text("example_id,corrected_label,reviewer\n99999999999999999999,ok,ann\n1_0,bad,ann\n", encoding="utf-8")
+    kept = runner.invoke(app, ["data", "review", "export", str(tiny_project), "--out", str(filled)])
+    assert isinstance(kept.exception, InputDataError), repr(kept.exception)
+    assert "holds 2 reviewed rows" in str(kept.exception) and "or give --out another file" in str(kept.exception)
+    assert filled.read_text(encoding="utf-8").count("\n") == 3  # left as the reviewer wrote it

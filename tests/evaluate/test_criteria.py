@@ -1,7 +1,7 @@
 """Gates: the expression grammar (parsed, never eval'd) and judging figures against it."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graduate.evaluate.criteria import METRICS, GateSyntaxError, Operand, check_gate, judge, parse_gate
@@ -260,3 +260,26 @@ def test_any_text_parses_or_is_a_one_line_syntax_error(text):
         parse_gate(text)
     except GateSyntaxError as exc:
         assert len(str(exc).splitlines()) == 1 and str(exc)
+
+
+GATE_TOKENS = [
+    "student", "teacher", ".", "accuracy", "f1", "latency_p99_ms", "bias_fpr_change", "[", "]", "tfidf-logreg", ">=", "<=", ">", "<", "==", "=",
+    "0.5", "1e400", "-0", "nan", "inf", "*", "+", "-", "on", "test.balanced", "1" * 400, "0x10", "1_0", "١", "(", ")", "\x00", "≥", "\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(GATE_TOKENS) | st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=4), max_size=14), sep=st.sampled_from([" ", ""]))
+def test_any_gate_text_parses_or_is_one_line_saying_what_was_expected(parts, sep):
+    """Fuzz the gate language (graduate.yaml's gates:, `graduate train --until`): any text parses to
+    a gate that the spec's check accepts or refuses, or is a GateSyntaxError; every message is one line."""
+    text = sep.join(parts)
+    try:
+        gate = parse_gate(text)
+    except GateSyntaxError as exc:
+        assert str(exc).strip() and len(str(exc).splitlines()) == 1, str(exc)
+        return
+    try:
+        check_gate(gate, test_sets={"test.balanced": "quality"}, students=["tfidf-logreg"], has_bias_pair=False, labels=["ok", "bad"])
+    except ValueError as exc:
+        assert str(exc).strip() and len(str(exc).splitlines()) == 1, str(exc)

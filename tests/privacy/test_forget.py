@@ -117,6 +117,52 @@ def test_forget_a_match_in_calls_and_traffic_and_nothing_else(trained_copy: Path
         assert [r.text for r in conn.execute(select(traffic.c.text))] == ["nothing"]
 
 
+def test_an_item_with_a_text_past_sqlites_like_limit_is_forgotten_and_only_it(trained_copy: Path) -> None:
+    """SQLite refuses a LIKE pattern over 50,000 bytes: forgetting an item whose text is longer (a
+    document, not a comment) was an internal error, so it could not be deleted at all. A text that
+    only begins like it is kept."""
+    from graduate.store.db import now
+    from graduate.store.traffic import write_traffic
+
+    long = "my address is 1 Long Road, é% _ \\ " * 2_000  # about 70,000 characters
+    with (trained_copy / "comments.csv").open(newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    with (trained_copy / "comments.csv").open("a", newline="", encoding="utf-8") as f:
+        csv.DictWriter(f, fieldnames=header).writerow({**{c: "" for c in header}, "id": "long-item", "comment_text": long, "is_bad": "0", "subsets": "train"})
+    proj = Project.load(trained_copy)
+    proj.load_data()
+    base = {"created_at": now(), "endpoint": "classify", "mode": "student", "route": "student", "reason": "student", "status": 200, "latency_ms": 1.0}
+    write_traffic(proj.engine, [{**base, "request_id": "a" * 32, "text": long, "answer": "ok"}, {**base, "request_id": "b" * 32, "text": long[:-40], "answer": "ok"}])
+    before = count(proj, examples)
+    report = proj.forget(item="long-item")
+    assert report.examples == 1 and report.counts.get("traffic") == 1 and count(proj, examples) == before - 1
+    with proj.engine.connect() as conn:
+        assert [r.text for r in conn.execute(select(traffic.c.text))] == [long[:-40]]
+    assert proj.forget(match=long[:-40]).counts.get("traffic") == 1  # a --match as long works too
+
+
+def test_a_match_in_hundreds_of_items_forgets_every_one(tiny_project: Path) -> None:
+    """One query OR-ed every matched item's LIKE patterns: from about 120 items SQLite refused it
+    (expression tree deeper than 1,000), an internal error, so a common address could not be forgotten."""
+    from graduate.store.db import now
+    from graduate.store.traffic import write_traffic
+
+    with (tiny_project / "comments.csv").open(newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    with (tiny_project / "comments.csv").open("a", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=header)
+        for i in range(300):
+            w.writerow({**{c: "" for c in header}, "id": f"mail-{i}", "comment_text": f"write to user{i}@mail.example please", "is_bad": "0", "subsets": "train"})
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    base = {"created_at": now(), "endpoint": "classify", "mode": "student", "route": "student", "reason": "student", "status": 200, "latency_ms": 1.0}
+    write_traffic(proj.engine, [{**base, "request_id": f"{i:032d}", "text": f"ask user{i}@mail.example", "answer": "ok"} for i in range(300)])
+    before = count(proj, examples)
+    report = proj.forget(match="@mail.example")
+    assert report.examples == 300 and count(proj, examples) == before - 300
+    assert report.counts.get("traffic") == 300 and count(proj, traffic) == 0
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(match=st.text(alphabet=st.sampled_from("%_\\'\"[]*?ab é\u0000"), min_size=3, max_size=12).filter(lambda m: len(m.strip()) >= 3))
 def test_a_match_is_literal_text(trained_tiny: Path, tmp_path_factory: pytest.TempPathFactory, match: str) -> None:

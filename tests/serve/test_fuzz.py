@@ -164,3 +164,29 @@ def check_deep_bodies(client: httpx.Client, max_depth: int) -> None:
             deep.hypothesis.inner_test(depth=depth, kind="[", leaf='"\\ud800"', where=where)
     deep()
     assert client.get("/readyz").status_code == 200
+
+
+def test_any_method_path_and_query_gets_a_defined_json_answer(served):
+    """Fuzz the rest of the server's surface: any method on any path (the GET endpoints /healthz,
+    /readyz, /metrics, /v1/models, the admin and feedback routes, unknown ones), any query string
+    and Authorization header: a defined status, JSON (except /metrics' text), and the server stays ready."""
+    from urllib.parse import quote
+
+    proj = Project.load(served)
+    app = create_app(proj, options(proj))
+    known = ["/healthz", "/readyz", "/metrics", "/v1/models", "/v1/classify", "/v1/chat/completions", "/v1/feedback", "/admin/promote", "/admin/promotion"]
+    segment = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=8)
+    paths = st.sampled_from(known) | st.lists(segment.filter(bool), min_size=1, max_size=3).map(lambda parts: "/" + "/".join(quote(p, safe="") for p in parts)) | st.sampled_from(known).map(lambda p: p + "/x")
+    auth = st.sampled_from([AUTH["Authorization"], "Bearer wrong", "", "Basic abc", "bearer " + AUTH["Authorization"].split()[-1]]) | st.text(st.characters(codec="latin-1", exclude_categories=("Cc",)), max_size=20)
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+
+        @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]), path=paths, query=st.dictionaries(segment, segment, max_size=3), token=auth)
+        def check(method: str, path: str, query: dict, token: str) -> None:
+            r = client.request(method, path, params=query, headers={"authorization": token.strip().encode("latin-1")} if token.strip() else {})
+            assert r.status_code in {200, 400, 401, 404, 405, 409, 422, 503}, (method, path, r.status_code, r.text[:200])
+            if method != "HEAD" and not (path == "/metrics" and r.status_code == 200):
+                assert r.headers["content-type"].startswith("application/json"), (method, path, r.status_code, r.text[:200])
+
+        check()
+        assert client.get("/readyz").status_code == 200

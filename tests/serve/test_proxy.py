@@ -4,8 +4,15 @@ environment and are never stored; unmatched errors pass through as the upstream 
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import openai
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from graduate.errors import SpecError
@@ -108,3 +115,81 @@ def test_stream_assembler_takes_chunks_split_anywhere():
             a.feed(events[i : i + size])
         assert a.done and a.text() == "Hello" and a.usage == {"prompt_tokens": 3, "completion_tokens": 2}
         assert a.response()["choices"][0] == {"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}
+
+
+def _any_body_upstream():
+    """An upstream that answers every chat completion (streamed when asked), so that anything
+    the proxy answers with a 5xx is the proxy's own."""
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"error": {"message": "not JSON", "type": "invalid_request_error"}}, 400)
+        if isinstance(body, dict) and body.get("stream") is True:
+            chunks = [b'data: {"choices":[{"index":0,"delta":{"content":"{\\"is_bad\\": 0}"}}]}\n\n', b"data: [DONE]\n\n"]
+            return StreamingResponse(iter(chunks), media_type="text/event-stream")
+        answer = {"role": "assistant", "content": '{"is_bad": 0}'}
+        return {"id": "c", "object": "chat.completion", "choices": [{"index": 0, "message": answer, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
+
+    return app
+
+
+def test_any_chat_body_is_forwarded_or_refused_never_a_proxy_500(tiny_project):
+    """Fuzz POST /v1/chat/completions through the proxy: any JSON (odd Unicode, lone surrogates,
+    messages of any type, bad stream options) is forwarded and answered as the upstream answers,
+    and no call is left pending in the log. A message that was no object (``"messages": [1]``)
+    was the proxy's own 500 (the request key read it as a mapping)."""
+    chars = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+    texts = st.text(chars, max_size=30)
+    values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+        max_leaves=10,
+    )
+    content = texts | st.lists(st.fixed_dictionaries({"type": st.sampled_from(["text", "image_url", ""]), "text": texts | values}), max_size=3) | values
+    message = st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "assistant", ""]) | values, "content": content}) | values
+    bodies = st.fixed_dictionaries(
+        {"model": st.just("gpt-4-1106-preview") | texts | values, "messages": st.lists(message, max_size=3)},
+        optional={"stream": st.booleans() | values, "temperature": values, "stream_options": values},
+    ) | values
+    proj = Project.load(tiny_project)
+    with ThreadServer(_any_body_upstream()) as upstream, ThreadServer(create_proxy_app(proj, upstream.base_url)) as proxy, httpx.Client(base_url=proxy.url, timeout=30) as client:
+
+        @settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(body=bodies, raw_utf8=st.booleans())
+        def check(body: object, raw_utf8: bool) -> None:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass") if raw_utf8 else json.dumps(body).encode()
+            r = client.post("/v1/chat/completions", content=data, headers={"content-type": "application/json"})
+            assert r.status_code in (200, 400, 413), (r.status_code, r.text[:300], data[:200])
+
+        check.hypothesis.inner_test(body={"model": "gpt-4-1106-preview", "messages": [1, {"role": "user", "content": "hi"}]}, raw_utf8=False)
+        check()
+        assert client.get("/healthz").status_code == 200
+    calls = _proxy_calls(proj)
+    assert calls and {c.status for c in calls} <= {"ok", "error"}, [c.status for c in calls]
+
+
+def test_a_timeout_that_is_no_number_of_seconds_is_refused_before_the_proxy_starts(tiny_project):
+    """`graduate proxy --timeout nan` reset every connection (httpx: "deadline must not be NaN"), and
+    0 or less answered every call 502 "unreachable: " with no reason; each is now one line naming
+    the option, and the 502 of an upstream that does not answer names what happened."""
+    from typer.testing import CliRunner
+
+    from graduate.cli.app import app
+
+    @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(timeout=st.floats(max_value=0) | st.sampled_from([float("nan"), float("inf"), -0.0]))
+    def check(timeout: float) -> None:
+        # no project there: refused before it is read (and a proxy that started would not end the test)
+        res = CliRunner().invoke(app, ["proxy", str(tiny_project / "none"), "--upstream", "http://127.0.0.1:9/v1", "--port", "0", "--timeout", repr(timeout)])
+        assert isinstance(res.exception, SpecError), (timeout, res.output)
+        assert str(res.exception).startswith("option: --timeout: ") and "above 0" in str(res.exception)
+
+    check()
+    proj = Project.load(tiny_project)
+    with ThreadServer(create_proxy_app(proj, "http://127.0.0.1:9/v1", timeout_s=5)) as proxy, httpx.Client(base_url=proxy.url, timeout=30) as client:
+        for r in (client.get("/v1/models"), client.post("/v1/chat/completions", json={"model": "m", "messages": prompt_messages(proj, "hi")})):
+            assert r.status_code == 502 and "unreachable: ConnectError: " in r.json()["error"]["message"], r.text

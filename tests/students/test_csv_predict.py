@@ -106,3 +106,44 @@ def test_an_output_that_cannot_be_a_file_is_refused_before_any_work(tmp_path: Pa
         predict_csv(student, tmp_path, tmp_path / "o.csv", text_column="text")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
     assert predict_csv(student, src, tmp_path / "new" / "deeper" / "out.csv", text_column="text").rows == 1
+
+
+def test_any_csv_is_predicted_row_for_row_or_named(tmp_path: Path) -> None:
+    """Fuzz the file `graduate predict` reads: any header, cells with odd Unicode, NULs, quotes,
+    commas and line breaks, any line ending, stray bytes at the end. Either every row comes out, in
+    order, with its cells as read, or an InputDataError names the file and nothing is written."""
+    import io
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    student = _student()
+    chars = st.characters(codec="utf-8", exclude_categories=("Cs",))
+    cell = st.text(chars, max_size=12) | st.sampled_from(['"', '""', "a,b", "\r", "\n", "\r\n", ",", " ", "\ufeff", "\x00", '"x\n', "label", "you idiot"])
+    header = st.sampled_from(["text", "id,text", "\ufefftext,x", "text,text", "", "x", "text,label", '"text","p_ok"'])
+
+    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(head=header, rows=st.lists(st.lists(cell, max_size=3), max_size=6), end=st.sampled_from(["\n", "\r\n", "\r"]), quoted=st.booleans(), tail=st.binary(max_size=8))
+    def check(head: str, rows: list[list[str]], end: str, quoted: bool, tail: bytes) -> None:
+        src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+        if quoted:  # as a spreadsheet writes it
+            buf = io.StringIO(newline="")
+            csv.writer(buf, lineterminator=end).writerows(rows)
+            data = (head + end + buf.getvalue()).encode()
+        else:  # as a careless script writes it
+            data = end.join([head, *(",".join(r) for r in rows)]).encode() + tail
+        src.write_bytes(data)
+        out.unlink(missing_ok=True)
+        try:
+            report = predict_csv(student, src, out, text_column="text", batch_size=2)
+        except InputDataError as exc:
+            assert str(exc).startswith(str(src)) and not out.exists()
+            return
+        with src.open(newline="", encoding="utf-8-sig") as f:
+            wanted = list(csv.DictReader(f))
+        with out.open(newline="", encoding="utf-8") as f:
+            got = list(csv.DictReader(f))
+        assert report.rows == len(wanted) == len(got)
+        assert [{k: r[k] or "" for k in w} for r, w in zip(got, wanted)] == [{k: v or "" for k, v in w.items()} for w in wanted]
+
+    check()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -99,6 +100,12 @@ def main() -> None:
 
         if os.environ.get("GRADUATE_DEBUG"):
             traceback.print_exc()
+        if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+            # A path the system refuses (a name past 255 bytes, no permission, ...) wherever it was
+            # given (an option, graduate.yaml): the user's to fix, not a bug.
+            fix = "give a shorter file name (at most 255 bytes a name)" if exc.errno == errno.ENAMETOOLONG else "check the path and its permissions"
+            err_console.print(f"[bold red]error:[/] {escape(f'{exc.filename}: {exc.strerror}; {fix}')}", highlight=False, soft_wrap=True)
+            sys.exit(2)
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
         message = " ".join(str(exc).split())[:300]

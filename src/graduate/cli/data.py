@@ -72,7 +72,7 @@ def build(project: Path = typer.Argument(..., help="Project directory (holds gra
 @app.command("recipe")
 def recipe(
     project: Path = typer.Argument(..., help="Project directory."),
-    dataset_id: int | None = typer.Option(None, "--dataset", help="Dataset version id (default: the newest)."),
+    dataset_id: int | None = typer.Option(None, "--dataset", min=1, max=2**63 - 1, help="Dataset version id (default: the newest)."),
     step: str | None = typer.Option(None, "--step", help="List the items this step removed, changed or added (augmented items with their lineage)."),
     show: int = typer.Option(20, "--show", min=0, help="Items shown."),
 ) -> None:
@@ -292,7 +292,7 @@ def diversity(
 def review_export(
     project: Path = typer.Argument(..., help="Project directory."),
     out: Path | None = typer.Option(None, "--out", help="CSV to write (default: PROJECT/.graduate/review/queue.csv)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many rows (the most suspect first)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, max=2**63 - 1, help="At most this many rows (the most suspect first)."),
 ) -> None:
     """Write the training set's suspected label errors (cleanlab) and teacher disagreements to a review CSV."""
     from graduate.data.examples import labels_for
@@ -303,7 +303,9 @@ def review_export(
         check_output_file(out)  # before the work, not after it
     with stage_progress() as progress:
         proj = _loaded(project, progress)
-        check_queue_free(proj.engine, out or proj.workdir / "review" / "queue.csv", project=project)
+        target = out or proj.workdir / "review" / "queue.csv"
+        check_output_file(target)  # before any work: a folder or a path under a file is refused in one line
+        check_queue_free(proj.engine, target, project=project, option="--out")
         spec = proj.spec.model_copy(deep=True)
         spec.clean.label_issues.action = "report"  # the queue lists suspects; removing them is the build's business
         ds = proj.build_training_set(spec=spec, name="train.review", progress=progress)
@@ -315,7 +317,7 @@ def review_export(
     listed = {r["example_id"] for r in rows}
     served = [r for r in served_rows(proj.engine, spec, limit=limit) if r["example_id"] not in listed]
     rows = (rows + served)[:limit] if limit is not None else rows + served
-    path = write_queue(out or proj.workdir / "review" / "queue.csv", rows, spec.task.labels)
+    path = write_queue(target, rows, spec.task.labels)
     n_issue = sum(r["group"] == "label_issue" for r in rows)
     n_served = sum(r["group"] == "served_disagreement" for r in rows)
     labels = spec.task.labels

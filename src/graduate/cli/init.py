@@ -129,16 +129,16 @@ def init(
         raise SpecError(f"--teacher {teacher!r}: use openai or local", field="--teacher")
     if directory.exists() and not directory.is_dir():
         raise SpecError("is a file, not a folder; give a new or existing folder for the project", path=directory)
-    try:
-        (directory / "data").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SpecError(f"cannot create the project folder here ({exc.strerror}); give a folder you can write to", path=directory) from None
     # Names go in as quoted YAML scalars (JSON strings are YAML): labels such as yes, no, null,
     # "a: b" or "#bad" stay strings. The prompt is a block scalar and takes them as written.
     quoted = [json.dumps(x, ensure_ascii=False) for x in label_list]
     values = {"task": json.dumps(task, ensure_ascii=False), "dir": directory, "labels": ", ".join(quoted), "label_list": ", ".join(label_list), "model": json.dumps(model, ensure_ascii=False)}
     body = (TASK_TEMPLATE + (LOCAL_TEACHER if teacher == "local" else OPENAI_TEACHER) + DATA_TEMPLATE).format(**values)
-    check_scaffold(body, spec_path)  # nothing is written when the options make an invalid spec
+    check_scaffold(body, spec_path)  # nothing is written, no folder made, when the options make an invalid spec
+    try:
+        (directory / "data").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpecError(f"cannot create the project folder here ({exc.strerror}); give a folder you can write to", path=directory) from None
     spec_path.write_text(body, encoding="utf-8")
     items = directory / "data" / "items.csv"
     if not items.exists():

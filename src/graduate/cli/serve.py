@@ -117,6 +117,10 @@ def proxy(
     timeout: float = typer.Option(600.0, help="Upstream timeout in seconds."),
 ) -> None:
     """A logging pass-through to the teacher: every chat completion (streaming too) goes into the call log; keys are never stored."""
+    from graduate.errors import SpecError
+
+    if not 0 < timeout < math.inf:  # NaN reset every connection; 0 or less answered every call 502 "unreachable"
+        raise SpecError(f"{timeout:g} is no timeout: give the seconds to wait for the upstream, above 0 (e.g. 600)", field="--timeout")
     _need_serve()
     from graduate.pipeline.project import Project
     from graduate.serve.proxy import create_proxy_app

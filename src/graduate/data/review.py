@@ -189,10 +189,13 @@ def teacher_disagreements(engine: Engine, spec: Any, examples: Sequence[Any]) ->
     return {ex_id: why for _, ex_id, why in out}
 
 
-def check_queue_free(engine: Engine, path: Path, *, project: Path | str) -> None:
+MAX_STORE_ID = 2**63 - 1  # the largest id a store's integer column holds
+
+
+def check_queue_free(engine: Engine, path: Path, *, project: Path | str, option: str = "--output") -> None:
     """Refuse to write a review queue over one whose filled-in answers are not in the store yet:
     rows with a ``corrected_label`` for an item that has no human label (a reviewer's hour of work
-    would be lost without a word)."""
+    would be lost without a word). ``option``: the command's option for another file."""
     if not path.is_file():
         return
     try:
@@ -202,10 +205,9 @@ def check_queue_free(engine: Engine, path: Path, *, project: Path | str) -> None
         return  # not a queue we can read: nothing of a reviewer's to keep
     ids = []
     for r in filled:
-        try:
-            ids.append(int((r.get("example_id") or "").strip()))
-        except ValueError:
-            continue
+        raw_id = (r.get("example_id") or "").strip()
+        if raw_id.isascii() and raw_id.isdigit() and int(raw_id) <= MAX_STORE_ID:  # as import reads it (past 64 bits: an OverflowError)
+            ids.append(int(raw_id))
     if not filled:
         return
     stored = human_labels(engine, ids)
@@ -213,7 +215,7 @@ def check_queue_free(engine: Engine, path: Path, *, project: Path | str) -> None
     if waiting > 0:
         raise InputDataError(
             f"holds {waiting} reviewed rows (corrected_label filled in) that are not imported yet; import them first "
-            f"(`graduate data review import {project} {path}`), or give --output another file",
+            f"(`graduate data review import {project} {path}`), or give {option} another file",
             path=path,
         )
 
@@ -320,10 +322,14 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 continue
         else:
             raw_id = (row.get("example_id") or "").strip()
-            try:
-                ex_id = int(raw_id)
-            except ValueError:
+            # ASCII digits only: int() also reads "1_0" as 10 and "١" as 1 (another item), and a number
+            # past 64 bits made the store's query an internal error
+            if not (raw_id.isascii() and raw_id.isdigit()):
                 skip(line, f"example_id {raw_id!r} is not a number")
+                continue
+            ex_id = int(raw_id)
+            if ex_id > MAX_STORE_ID:
+                skip(line, f"example_id {ex_id} is not in the store (was the queue exported from another project?)")
                 continue
         if multi_label:
             parts = [x.strip() for x in corrected.split(labelset.SEPARATOR) if x.strip()]

@@ -263,7 +263,12 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             body = scrub_surrogates(json.loads(raw))
         except ValueError:
             body = None
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("messages"), list)
+            or not all(isinstance(m, dict) for m in body["messages"])  # a message that is no object was an internal 500
+            or not body.get("model")
+        ):
             return await passthrough(request, "chat/completions", raw)  # the upstream explains what is wrong
         if input_redactor is not None:  # privacy.redact_teacher_input: the upstream sees placeholders
             body = {**body, "messages": redact_messages(input_redactor, body["messages"])}
@@ -279,7 +284,7 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             resp = await client.send(upstream_req, stream=True)
         except httpx.HTTPError as exc:
             await log_write(finish, call_id, 502, None, None, messages, model, started, f"upstream unreachable: {type(exc).__name__}: {exc}")
-            return _error(502, f"graduate proxy: upstream {base} unreachable: {exc}", "server_error", "bad_gateway")
+            return _error(502, f"graduate proxy: upstream {base} unreachable: {type(exc).__name__}: {exc}", "server_error", "bad_gateway")
         streaming = resp.headers.get("content-type", "").startswith("text/event-stream")
         if not streaming:
             try:
@@ -329,7 +334,7 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             url = "/" + "/".join(quote(seg, safe="") for seg in path.split("/"))
             resp = await client.request(request.method, url, content=body or None, params=request.query_params, headers=forward_headers(request))
         except httpx.HTTPError as exc:
-            return _error(502, f"graduate proxy: upstream {base} unreachable: {exc}", "server_error", "bad_gateway")
+            return _error(502, f"graduate proxy: upstream {base} unreachable: {type(exc).__name__}: {exc}", "server_error", "bad_gateway")
         return Response(resp.content, resp.status_code, headers=reply_headers(resp))
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

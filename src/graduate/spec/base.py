@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 SPEC_FILENAME = "graduate.yaml"
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def _no_nul(path: Path) -> Path:
+    # No file system takes a NUL in a name: resolving the path later was an internal error.
+    if "\x00" in str(path):
+        raise ValueError("a file path cannot hold a NUL character (\\0); write the file's name")
+    return path
+
+
+SpecPath = Annotated[Path, AfterValidator(_no_nul)]
+"""A file the spec names, relative to the project directory."""
 
 
 _BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))

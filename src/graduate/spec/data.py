@@ -12,14 +12,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from graduate.errors import SpecError
-from graduate.spec.base import SPEC_FILENAME, _Model
+from graduate.spec.base import SPEC_FILENAME, SpecPath, _Model
 
 
 class DataSourceSpec(_Model):
     """A CSV of items: text, an id, optionally gold labels and tags (subsets)."""
 
     name: str = Field(description="A name for this source; examples are keyed by (name, id).")
-    path: Path = Field(description="The CSV file, relative to the project directory.")
+    path: SpecPath = Field(description="The CSV file, relative to the project directory.")
     id_column: str | None = Field(None, description="Column with a unique id per row; default: the row number.")
     text_column: str | None = Field(None, description="Column with the text; default: task.text_column.")
     gold_column: str | None = Field(None, description="Column with gold (human) labels, if any.")
@@ -36,7 +36,7 @@ class LabelImportSpec(_Model):
     """Labels some earlier labeller gave (an old spreadsheet of LLM labels): one column per
     labeller, rows joined to a data source's items by id. Stored as labeller ``import:COLUMN``."""
 
-    path: Path = Field(description="The CSV file, relative to the project directory.")
+    path: SpecPath = Field(description="The CSV file, relative to the project directory.")
     source: str = Field(description="The data source whose items the rows label (joined on its id_column).")
     id_column: str = Field("id", description="Column with the item's id in that source.")
     columns: list[str] = Field(min_length=1, description="The columns holding labels, one per labeller.")
@@ -50,7 +50,7 @@ class ReviewFileSpec(_Model):
     labels that win over the teacher's, as `graduate data review import` does (importing it again
     changes nothing)."""
 
-    path: Path = Field(description="The review CSV, relative to the project directory.")
+    path: SpecPath = Field(description="The review CSV, relative to the project directory.")
     reviewer: str | None = Field(None, min_length=1, pattern=r"\S", description="Who reviewed, for rows whose reviewer cell is empty.")
 
 
@@ -58,8 +58,8 @@ class TeacherLogSpec(_Model):
     """Recorded teacher calls to import into the call log."""
 
     format: Literal["batch", "pairs"] = Field("batch", description="batch: OpenAI Batch API input+output files; pairs: JSONL of {request, response}.")
-    input: Path = Field(description="Batch input JSONL (or the pairs JSONL).")
-    output: Path | None = Field(None, description="Batch output JSONL (batch format only).")
+    input: SpecPath = Field(description="Batch input JSONL (or the pairs JSONL).")
+    output: SpecPath | None = Field(None, description="Batch output JSONL (batch format only).")
 
     @model_validator(mode="after")
     def _check(self) -> "TeacherLogSpec":

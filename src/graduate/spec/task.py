@@ -72,7 +72,7 @@ class ParseSpec(_Model):
 class TaskSpec(_Model):
     """The classification task."""
 
-    name: str = Field(description="A short name for the task, e.g. toxicity.")
+    name: str = Field(max_length=200, description="A short name for the task, e.g. toxicity (at most 200 characters).")
     kind: Literal["single_label", "multi_label"] = Field(
         "single_label", description="single_label: one label per item; multi_label: any set of the labels (possibly none) per item."
     )
@@ -82,6 +82,15 @@ class TaskSpec(_Model):
         None, description="For binary tasks: the label that counts as positive for precision/recall (default: the last label)."
     )
     parse: ParseSpec = Field(default_factory=lambda: ParseSpec(kind="label_words"), description="How to parse the teacher's answer.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        # `graduate promote` names the project to the server by it (POST /admin/promote's project,
+        # 1-200 characters): an empty name made every promotion a 422
+        if not v.strip():
+            raise ValueError("a task needs a visible name (not empty or only spaces), e.g. toxicity")
+        return v
 
     @field_validator("labels")
     @classmethod

@@ -30,9 +30,16 @@ def sha256(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+CHUNK = 500  # ids or keys in one IN (...)
+FRAGMENTS = 50  # texts whose LIKE patterns go in one query: 400 ORs, under SQLite's expression depth of 1,000
+LIKE_PREFIX = 1000  # characters: at most 8,000 bytes escaped, under SQLite's 50,000-byte limit on a LIKE pattern
+
+
 def _like(fragment: str) -> str:
-    """A LIKE pattern for ``fragment`` anywhere (its own % _ and \\ escaped)."""
-    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """A LIKE pattern for ``fragment`` anywhere (its own % _ and \\ escaped). Only its first
+    ``LIKE_PREFIX`` characters: the pattern narrows the rows, an exact test in Python decides, and
+    SQLite refused the pattern of a long item's text (forgetting that item was an internal error)."""
+    escaped = fragment[:LIKE_PREFIX].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
@@ -104,45 +111,56 @@ def find_targets(engine: Engine, *, item: str | None, match: str | None, keys_fo
         texts = sorted({r.text for r in rows})  # the items' own: what ties a call or traffic row to one
         tied: set[int] = set()
         keys = sorted({k for r in rows for k in keys_for(r.text)})
-        conds = [teacher_calls.c.cache_key.in_(keys)] if keys else []
-        for frag in fragments:
-            for pat in {_like(frag), _like(_json_escaped(frag))}:
-                conds += [
-                    cast(teacher_calls.c.request, String).like(pat, escape="\\"),
-                    teacher_calls.c.content.like(pat, escape="\\"),
-                    teacher_calls.c.error.like(pat, escape="\\"),
-                    cast(teacher_calls.c.response, String).like(pat, escape="\\"),
-                ]
-        if conds:
-            cols = (teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.request, teacher_calls.c.response, teacher_calls.c.content, teacher_calls.c.error)
-            calls = [
-                c
-                for c in conn.execute(select(*cols).where(or_(*conds))).all()
-                if c.cache_key in keys or any(_holds(v, fragments) for v in (c.request, c.response, c.content, c.error))
-            ]
-            t.call_ids = [c.id for c in calls]
-            t.cache_keys = sorted({c.cache_key for c in calls})
-            loose = [c for c in calls if c.cache_key not in keys and not any(_holds(v, texts) for v in (c.request, c.response, c.content, c.error))]
-            t.loose_calls = len(loose)
-            tied = set(t.call_ids) - {c.id for c in loose}
-            for c in loose[:200]:  # a few different places (one prompt matches every call alike)
-                where = next((x for x in (_snippet(v, match or "") for v in (c.request, c.content, c.error, c.response)) if x), None)
-                if where and where not in t.loose_snippets and len(t.loose_snippets) < 3:
-                    t.loose_snippets.append(where)
-        tconds = []
-        for frag in fragments:
-            pat = _like(frag)
-            tconds += [traffic.c.text.like(pat, escape="\\"), traffic.c.answer.like(pat, escape="\\"), traffic.c.teacher_error.like(pat, escape="\\")]
-        if t.call_ids:
-            tconds.append(traffic.c.teacher_call_id.in_(t.call_ids))
-        if tconds:
-            found = conn.execute(select(traffic.c.id, traffic.c.text, traffic.c.answer, traffic.c.teacher_error, traffic.c.teacher_call_id).where(or_(*tconds))).all()
-            calls_set = set(t.call_ids)
-            t.traffic_ids = [r.id for r in found if r.teacher_call_id in calls_set or any(_holds(v, fragments) for v in (r.text, r.answer, r.teacher_error))]
-            kept = set(t.traffic_ids)
-            t.loose_traffic = sum(
-                1 for r in found if r.id in kept and r.teacher_call_id not in tied and not any(_holds(v, texts) for v in (r.text, r.answer, r.teacher_error))
+        # In chunks: one OR over every matched item's patterns passed SQLite's expression depth
+        # (1,000) from about 120 items, an internal error (`--match @gmail.com` over a real pool).
+        conds = [teacher_calls.c.cache_key.in_(keys[i : i + CHUNK]) for i in range(0, len(keys), CHUNK)]
+        for i in range(0, len(fragments), FRAGMENTS):
+            conds.append(
+                or_(
+                    *(
+                        cond
+                        for frag in fragments[i : i + FRAGMENTS]
+                        for pat in {_like(frag), _like(_json_escaped(frag))}
+                        for cond in (
+                            cast(teacher_calls.c.request, String).like(pat, escape="\\"),
+                            teacher_calls.c.content.like(pat, escape="\\"),
+                            teacher_calls.c.error.like(pat, escape="\\"),
+                            cast(teacher_calls.c.response, String).like(pat, escape="\\"),
+                        )
+                    )
+                )
             )
+        cols = (teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.request, teacher_calls.c.response, teacher_calls.c.content, teacher_calls.c.error)
+        key_set = set(keys)
+        calls: dict[int, Any] = {}
+        for cond in conds:
+            for c in conn.execute(select(*cols).where(cond)).all():
+                if c.id not in calls and (c.cache_key in key_set or any(_holds(v, fragments) for v in (c.request, c.response, c.content, c.error))):
+                    calls[c.id] = c
+        t.call_ids = sorted(calls)
+        t.cache_keys = sorted({c.cache_key for c in calls.values()})
+        loose = [c for c in calls.values() if c.cache_key not in key_set and not any(_holds(v, texts) for v in (c.request, c.response, c.content, c.error))]
+        t.loose_calls = len(loose)
+        tied = set(t.call_ids) - {c.id for c in loose}
+        for c in loose[:200]:  # a few different places (one prompt matches every call alike)
+            where = next((x for x in (_snippet(v, match or "") for v in (c.request, c.content, c.error, c.response)) if x), None)
+            if where and where not in t.loose_snippets and len(t.loose_snippets) < 3:
+                t.loose_snippets.append(where)
+        tconds = [
+            or_(*(cond for frag in fragments[i : i + FRAGMENTS] for pat in [_like(frag)] for cond in (traffic.c.text.like(pat, escape="\\"), traffic.c.answer.like(pat, escape="\\"), traffic.c.teacher_error.like(pat, escape="\\"))))
+            for i in range(0, len(fragments), FRAGMENTS)
+        ]
+        tconds += [traffic.c.teacher_call_id.in_(t.call_ids[i : i + CHUNK]) for i in range(0, len(t.call_ids), CHUNK)]
+        calls_set = set(t.call_ids)
+        found: dict[int, Any] = {}
+        for cond in tconds:
+            for r in conn.execute(select(traffic.c.id, traffic.c.text, traffic.c.answer, traffic.c.teacher_error, traffic.c.teacher_call_id).where(cond)).all():
+                if r.teacher_call_id in calls_set or any(_holds(v, fragments) for v in (r.text, r.answer, r.teacher_error)):
+                    found[r.id] = r
+        t.traffic_ids = sorted(found)
+        t.loose_traffic = sum(
+            1 for r in found.values() if r.teacher_call_id not in tied and not any(_holds(v, texts) for v in (r.text, r.answer, r.teacher_error))
+        )
     return t
 
 
