@@ -45,7 +45,9 @@ def test_audit_then_review_round_trip_from_the_command_line(tiny_project):
     r = graduate("data", "review", "import", str(project), str(queue), "--reviewer", "ann")
     assert r.returncode == 1  # a row was skipped: said, counted, and the exit code shows it
     assert "'unsure' is not a task label" in r.stderr
-    assert "new human labels" in r.stdout
+    assert "new human labels" in r.stdout and "next: `graduate run" in r.stdout
+    r = graduate("data", "review", "import", str(project), str(queue), "--reviewer", "ann")
+    assert r.returncode == 1 and "next:" not in r.stdout  # nothing new: no advice to retrain on it
 
     r = graduate("data", "recipe", str(project), "--step", "exact_duplicates")
     assert r.returncode == 0, r.stderr

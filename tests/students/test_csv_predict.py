@@ -108,6 +108,18 @@ def test_an_output_that_cannot_be_a_file_is_refused_before_any_work(tmp_path: Pa
     assert predict_csv(student, src, tmp_path / "new" / "deeper" / "out.csv", text_column="text").rows == 1
 
 
+def test_the_input_as_the_output_is_refused_and_the_input_kept(tmp_path: Path) -> None:
+    # -i X.csv -o X.csv replaced the input with the output; a second run then failed on its label column
+    student = _student()
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,thank you\n", encoding="utf-8")
+    for same in (src, tmp_path / "." / "in.csv"):
+        with pytest.raises(InputDataError, match=r"in\.csv: is both the input and the output; write the predictions to another file"):
+            predict_csv(student, src, same, text_column="text")
+    assert src.read_text(encoding="utf-8") == "id,text\n1,thank you\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
 def test_any_csv_is_predicted_row_for_row_or_named(tmp_path: Path) -> None:
     """Fuzz the file `graduate predict` reads: any header, cells with odd Unicode, NULs, quotes,
     commas and line breaks, any line ending, stray bytes at the end. Either every row comes out, in

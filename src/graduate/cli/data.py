@@ -362,7 +362,8 @@ def review_import(
         err_console.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)
     if len(rep.skipped) > 20:
         err_console.print(f"... and {len(rep.skipped) - 20} more skipped rows", highlight=False)
-    console.print(escape(f"next: `graduate run {project}` (or `graduate data build`) trains on the corrected labels"), highlight=False)
+    if rep.added or rep.changed:  # nothing new to train on otherwise
+        console.print(escape(f"next: `graduate run {project}` (or `graduate data build`) trains on the corrected labels"), highlight=False)
     if rep.skipped:
         raise typer.Exit(1)
 

@@ -103,6 +103,8 @@ def predict_csv(
     if source.is_dir():
         raise InputDataError("is a folder; pass a CSV file (or a glob of them with --ray)", path=source)
     check_output_file(output)
+    if output.exists() and output.samefile(source):  # the input would be replaced by the output
+        raise InputDataError("is both the input and the output; write the predictions to another file (the input would be replaced)", path=source)
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     rows = _rows(source)
     _, header = next(rows)
