@@ -9,6 +9,7 @@ as a real provider would.
 - Answers are a pure function of the prompt (``{"is_bad": 1}`` when the user message holds a rude
   word, else ``{"is_bad": 0}``), so a test knows the right label of every item; ``n`` gives n
   choices, and with ``tools`` the answer is a call of the first function (finish_reason tool_calls).
+  ``--shape`` sends every answer in a broken shape (cut short, an HTML page, no choices, ...).
 - Faults are a pure function of (seed, request number): the first N requests meet the same
   faults in every run, whatever order the client sends them in.
 - ``GET /stats`` counts what was sent, including how many successful (paid) answers each distinct
@@ -104,6 +105,7 @@ class Faults:
     jitter: float = 0.0
     api_key: str | None = None
     seed: int = 0
+    shape: str | None = None  # every 200 answer in a broken shape: one of SHAPES
 
     def roll(self, number: int) -> float:
         # A string seed goes through sha512 in `random`, so the draw is stable across processes.
@@ -139,6 +141,37 @@ class State:
         if detail:
             out["per_content"] = dict(self.paid)
         return out
+
+
+# Answers in a shape no client should store as an answer, or one it must read with care.
+SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage")
+
+
+def broken(answer: dict[str, Any], shape: str) -> Any:
+    """``answer`` (a chat completion) as a misbehaving server or gateway sends it."""
+    from fastapi.responses import Response
+
+    text = json.dumps(answer)
+    content = answer["choices"][0]["message"]["content"]
+    if shape == "truncated":  # the connection cut mid-body
+        return Response(text[: len(text) // 2], media_type="application/json")
+    if shape == "html":  # a gateway's page
+        return Response("<html><body>Service temporarily unavailable</body></html>", media_type="text/html")
+    if shape == "event-stream":  # streamed although nobody asked
+        chunk = {**answer, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": "stop"}]}
+        return Response(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n", media_type="text/event-stream")
+    if shape == "no-choices":
+        return {**answer, "choices": []}
+    if shape == "error-body":  # an error with status 200
+        return {"error": {"message": "The server had an error", "type": "server_error"}}
+    if shape == "content-parts":  # content as a list of parts
+        choice = answer["choices"][0]
+        return {**answer, "choices": [{**choice, "message": {"role": "assistant", "content": [{"type": "text", "text": content}]}}]}
+    if shape == "negative-usage":
+        return {**answer, "usage": {"prompt_tokens": -1_000_000, "completion_tokens": -5, "total_tokens": -1_000_005}}
+    if shape == "string-usage":
+        return {**answer, "usage": {"prompt_tokens": "many", "completion_tokens": None}}
+    raise ValueError(f"unknown shape {shape!r}: one of {', '.join(SHAPES)}")
 
 
 def create_app(faults: Faults) -> FastAPI:
@@ -203,7 +236,7 @@ def create_app(faults: Faults) -> FastAPI:
         stamp = time.time()
         state.first_ok_at = state.first_ok_at or stamp
         state.last_ok_at = stamp
-        return {
+        answer = {
             "id": f"chatcmpl-{number}",
             "object": "chat.completion",
             "created": int(stamp),
@@ -215,6 +248,7 @@ def create_app(faults: Faults) -> FastAPI:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+        return broken(answer, faults.shape) if faults.shape else answer
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def other(path: str, request: Request):
@@ -241,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jitter", type=float, default=0.0, help="up to this many seconds added to --latency")
     parser.add_argument("--api-key", default=None, help="answer 401 unless this bearer key is sent")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shape", choices=SHAPES, default=None, help="answer every request in this broken shape")
     args = parser.parse_args(argv)
 
     faults = Faults(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})

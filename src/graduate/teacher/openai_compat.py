@@ -9,11 +9,13 @@ would bypass.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 
 from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientError
+from graduate.formats.prompt import message_text
 from graduate.spec import TeacherSpec
 from graduate.teacher.base import ChatRequest, Completion
 
@@ -62,19 +64,52 @@ class OpenAICompatTeacher:
             raise TeacherTransientError("timed out") from None
         except openai.APIConnectionError as exc:
             raise TeacherTransientError(f"cannot connect: {exc.__cause__ or exc}") from None
-        completion = raw.parse()
-        body = completion.model_dump(mode="json", exclude_none=True)
-        content = completion.choices[0].message.content if completion.choices else None
-        usage = completion.usage
-        return Completion(
-            content=content,
-            response=body,
-            input_tokens=usage.prompt_tokens if usage else None,
-            output_tokens=usage.completion_tokens if usage else None,
-        )
+        return _completion(raw)
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _completion(raw: Any) -> Completion:
+    """The answer of a 200 response, or ``TeacherTransientError`` when the body is no chat
+    completion (cut short, an HTML or event-stream page from a gateway, no choices): stored as an
+    answer it would be paid for, cached and never asked again."""
+    from openai.types.chat import ChatCompletion
+
+    content_type = raw.headers.get("content-type", "none")
+    try:
+        completion = raw.parse()
+    except ValueError as exc:  # JSON cut short or malformed
+        raise TeacherTransientError(f"unreadable answer (HTTP {raw.status_code}, {content_type}): {exc}") from None
+    if not isinstance(completion, ChatCompletion) or not isinstance(completion.choices, list) or not completion.choices:
+        raise TeacherTransientError(f"the answer is no chat completion (HTTP {raw.status_code}, {content_type}): {_excerpt(raw.text)}")
+    message = getattr(completion.choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if content is not None and not isinstance(content, str):
+        # Some servers answer with OpenAI's list of content parts: the text parts joined.
+        content = message_text(content)
+        if content is None:
+            raise TeacherTransientError(f"the answer's content is no text (HTTP {raw.status_code}): {_excerpt(raw.text)}")
+    # Built without validation by the SDK: a field of the wrong type must not warn on the terminal.
+    body = completion.model_dump(mode="json", exclude_none=True, warnings=False)
+    usage = completion.usage
+    return Completion(
+        content=content,
+        response=body,
+        input_tokens=_count(getattr(usage, "prompt_tokens", None)),
+        output_tokens=_count(getattr(usage, "completion_tokens", None)),
+    )
+
+
+def _count(value: object) -> int | None:
+    """A token count the server reported; None (estimated instead) when it is no count: a
+    negative one would lower what the budget holds spent."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def retry_after(headers: object) -> float | None:

@@ -1,0 +1,59 @@
+"""A 200 response that is no chat completion is a failed call, never a stored (cached, paid) answer;
+odd but readable shapes (content parts, nonsense usage) are read without a crash or a wrong cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from servers import fake_openai_server
+from teacher.live_teacher import comments, live_calls, point_teacher
+
+from graduate.pipeline.project import Project
+from graduate.teacher.parse import parse_answer
+
+N = 3
+
+
+@pytest.mark.parametrize(
+    ("shape", "says"),
+    [
+        ("truncated", "unreadable answer (HTTP 200, application/json)"),
+        ("html", "no chat completion (HTTP 200, text/html"),
+        ("event-stream", "no chat completion (HTTP 200, text/event-stream"),
+        ("no-choices", "no chat completion (HTTP 200, application/json)"),
+        ("error-body", "The server had an error"),
+    ],
+)
+def test_a_broken_answer_fails_the_call_and_the_next_run_sends_it(tiny_project: Path, shape: str, says: str) -> None:
+    texts = comments(tiny_project, N)
+    with fake_openai_server(shape=shape) as server:
+        point_teacher(tiny_project, server.base_url, max_retries=1)
+        outcomes, stats = Project.load(tiny_project).label(texts)
+    assert (stats.sent, stats.failed) == (0, N), stats
+    assert all(says in e and "(2 attempts)" in e for e in stats.errors), stats.errors
+    assert {r.status for r in live_calls(tiny_project)} == {"error"}
+
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        project = Project.load(tiny_project)
+        _, again = project.label(texts)
+        assert server.stats()["ok"] == N
+    assert (again.cached, again.sent) == (0, N)
+    assert {r.status for r in live_calls(tiny_project)} == {"ok"}
+
+
+@pytest.mark.parametrize("shape", ["content-parts", "negative-usage", "string-usage"])
+def test_an_odd_but_readable_answer_is_read(tiny_project: Path, shape: str) -> None:
+    texts = comments(tiny_project, N)
+    with fake_openai_server(shape=shape) as server:
+        project = Project.load(point_teacher(tiny_project, server.base_url, max_retries=0))
+        outcomes, stats = project.label(texts)
+    assert (stats.sent, stats.failed) == (N, 0), stats.errors
+    task = project.spec.task
+    assert all(parse_answer(o.content, task.parse, task.labels).label is not None for o in outcomes), outcomes
+    rows = live_calls(tiny_project)
+    # A usage that is no count is estimated instead: never a negative cost that frees budget.
+    assert all(r.cost_usd > 0 and r.input_tokens > 0 and r.output_tokens > 0 for r in rows), rows
+    assert all(isinstance(r.content, str) for r in rows)
+    assert stats.cost_usd > 0
