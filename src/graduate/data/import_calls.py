@@ -23,10 +23,9 @@ from graduate.spec import PriceSpec
 from graduate.store.calls import CallRecord, file_imported, import_calls
 from graduate.store.forget import forgotten_values
 from graduate.formats.prompt import item_texts as _item_texts
-from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import MAX_TOKENS, estimate_prompt_tokens, estimate_text_tokens
 
 PriceLookup = Callable[[str], PriceSpec | None]
-MAX_TOKENS = 2**31  # far above any context window; the store keeps counts as 64-bit integers
 item_texts_default = _item_texts([])
 
 

@@ -46,7 +46,7 @@ from graduate.serve.limits import BodySizeLimit
 from graduate.data.text import scrub_surrogates
 from graduate.privacy import records, redact_messages
 from graduate.store.calls import begin_call, finish_call, request_key
-from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens, reported_tokens
 
 # Not sampling parameters: they change how the answer travels, not what it says.
 NOT_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "user", "metadata", "store"})
@@ -209,8 +209,10 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
         return await asyncio.shield(fut)
 
     def finish(call_id: int, status_code: int, body: dict[str, Any] | None, content: str | None, messages: list[Any], model: str, started: float, error: str | None) -> None:
-        usage = (body or {}).get("usage") or {}
-        tin, tout = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        usage = (body or {}).get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        # A count that is none (a string, negative, huge) is estimated: it would crash pricing or store a negative cost.
+        tin, tout = reported_tokens(usage.get("prompt_tokens")), reported_tokens(usage.get("completion_tokens"))
         estimated = tin is None or tout is None
         if tin is None:
             tin = estimate_prompt_tokens(messages)
@@ -297,6 +299,10 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             if resp.status_code >= 300:
                 detail = (parsed or {}).get("error") if isinstance(parsed, dict) else None
                 error = f"HTTP {resp.status_code}: {json.dumps(detail)[:500] if detail else data[:200]!r}"
+            elif not (isinstance(parsed, dict) and isinstance(parsed.get("choices"), list) and parsed["choices"]):
+                # A gateway's page or a body cut short is relayed as it came, but is no answer to
+                # log as one (the call log's answers are what graduate label reuses).
+                error = f"HTTP {resp.status_code}: the answer is no chat completion ({resp.headers.get('content-type', 'no content-type')}): {data[:200]!r}"
             await log_write(finish, call_id, resp.status_code, parsed if isinstance(parsed, dict) else None, content, messages, model, started, error)
             return Response(data, resp.status_code, headers=reply_headers(resp))
 

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientError
 from graduate.formats.prompt import message_text
+from graduate.formats.tokens import reported_tokens
 from graduate.spec import TeacherSpec
 from graduate.teacher.base import ChatRequest, Completion
 
@@ -96,15 +97,9 @@ def _completion(raw: Any) -> Completion:
     return Completion(
         content=content,
         response=body,
-        input_tokens=_count(getattr(usage, "prompt_tokens", None)),
-        output_tokens=_count(getattr(usage, "completion_tokens", None)),
+        input_tokens=reported_tokens(getattr(usage, "prompt_tokens", None)),
+        output_tokens=reported_tokens(getattr(usage, "completion_tokens", None)),
     )
-
-
-def _count(value: object) -> int | None:
-    """A token count the server reported; None (estimated instead) when it is no count: a
-    negative one would lower what the budget holds spent."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
