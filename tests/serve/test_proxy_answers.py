@@ -46,3 +46,17 @@ def test_an_answer_with_a_nonsense_usage_is_relayed_and_logged_with_estimated_to
     assert [c.status for c in calls] == ["ok"], calls
     call = calls[0]
     assert call.tokens_estimated and call.input_tokens > 0 and call.output_tokens > 0 and call.cost_usd > 0
+
+
+def test_a_key_the_upstream_names_in_its_401_is_not_stored(tiny_project) -> None:
+    proj = Project.load(tiny_project)
+    key = "sk-callers-own-key-0c9e4f1a2b"
+    with fake_openai_server(api_key="sk-right", echo_key=True) as upstream, ThreadServer(create_proxy_app(proj, upstream.base_url)) as proxy:
+        body = {"model": proj.spec.teacher.model, "messages": prompt_messages(proj, TEXT)}
+        reply = httpx.post(f"{proxy.base_url}/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=30)
+    assert reply.status_code == 401
+    with proj.engine.connect() as conn:
+        calls = conn.execute(select(teacher_calls).where(teacher_calls.c.source == "proxy")).all()
+    assert [c.status for c in calls] == ["error"] and "Incorrect API key provided" in calls[0].error, calls
+    proj.engine.dispose()
+    assert not [p for p in (tiny_project / ".graduate").glob("graduate.db*") if key.encode() in p.read_bytes()]

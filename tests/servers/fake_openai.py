@@ -104,6 +104,7 @@ class Faults:
     latency: float = 0.0
     jitter: float = 0.0
     api_key: str | None = None
+    echo_key: bool = False  # the 401 names the key it got, as OpenAI's does ("Incorrect API key provided: sk-...")
     seed: int = 0
     shape: str | None = None  # every 200 answer in a broken shape: one of SHAPES
 
@@ -195,7 +196,9 @@ def create_app(faults: Faults) -> FastAPI:
         state.requests += 1
         if faults.api_key and request.headers.get("authorization") != f"Bearer {faults.api_key}":
             state.counts["401"] += 1
-            return error(401, "Incorrect API key provided.", "invalid_request_error")
+            sent = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+            said = f"Incorrect API key provided: {sent}. You can find your API key at https://platform.openai.com/account/api-keys." if faults.echo_key else "Incorrect API key provided."
+            return error(401, said, "invalid_request_error")
         body = await request.json()
         now = time.monotonic()
         if faults.rpm:
@@ -274,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each successful answer")
     parser.add_argument("--jitter", type=float, default=0.0, help="up to this many seconds added to --latency")
     parser.add_argument("--api-key", default=None, help="answer 401 unless this bearer key is sent")
+    parser.add_argument("--echo-key", action="store_true", help="the 401 names the key it got, as OpenAI's does")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shape", choices=SHAPES, default=None, help="answer every request in this broken shape")
     args = parser.parse_args(argv)

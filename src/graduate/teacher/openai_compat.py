@@ -30,6 +30,7 @@ class OpenAICompatTeacher:
         if not key:
             # Local servers accept any key; the official API rejects the placeholder with a clear 401.
             key = "not-set"
+        self._key = key
         self._openai = openai
         self._client = openai.AsyncOpenAI(base_url=spec.base_url, api_key=key, max_retries=0, timeout=spec.timeout_s)
         self._api_key_env = spec.api_key_env
@@ -47,25 +48,31 @@ class OpenAICompatTeacher:
             )
         except openai.AuthenticationError as exc:
             reason = exc.body.get("message") if isinstance(exc.body, dict) else None
-            detail = f"HTTP 401: {reason.rstrip('.')}" if reason else "HTTP 401"
+            detail = f"HTTP 401: {self._hide(str(reason)).rstrip('.')}" if reason else "HTTP 401"
             if self._key_missing:
                 detail += f"; {self._api_key_env} is not set"
             raise TeacherAuthError(api_key_env=self._api_key_env, base_url=self._base_url, detail=detail) from None
         except openai.APIStatusError as exc:
+            message = self._hide(exc.message)
             if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
                 raise TeacherTransientError(
-                    f"HTTP {exc.status_code}: {exc.message}", status=exc.status_code, retry_after_s=retry_after(exc.response.headers)
+                    f"HTTP {exc.status_code}: {message}", status=exc.status_code, retry_after_s=retry_after(exc.response.headers)
                 ) from None
             hint = ""
             if exc.status_code in (404, 405) and not self._base_url.rstrip("/").endswith("/v1"):
                 # the SDK appends /chat/completions to base_url: most servers want it to end in /v1
                 hint = f"; teacher.base_url {self._base_url!r} usually ends in /v1 (e.g. {self._base_url.rstrip('/')}/v1)"
-            raise TeacherError(f"HTTP {exc.status_code}: {exc.message}{hint}", attempts=1) from None
+            raise TeacherError(f"HTTP {exc.status_code}: {message}{hint}", attempts=1) from None
         except openai.APITimeoutError:
             raise TeacherTransientError("timed out") from None
         except openai.APIConnectionError as exc:
             raise TeacherTransientError(f"cannot connect: {exc.__cause__ or exc}") from None
         return _completion(raw)
+
+    def _hide(self, text: str) -> str:
+        """``text`` without the API key: OpenAI's 401 names the key it got, and errors are printed
+        and stored in the call log."""
+        return text.replace(self._key, "***") if len(self._key) >= 8 else text
 
     async def aclose(self) -> None:
         await self._client.close()
