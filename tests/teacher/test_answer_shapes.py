@@ -57,3 +57,10 @@ def test_an_odd_but_readable_answer_is_read(tiny_project: Path, shape: str) -> N
     assert all(r.cost_usd > 0 and r.input_tokens > 0 and r.output_tokens > 0 for r in rows), rows
     assert all(isinstance(r.content, str) for r in rows)
     assert stats.cost_usd > 0
+
+
+def test_an_error_status_in_plain_text_names_what_the_server_said(tiny_project: Path) -> None:
+    """The SDK's message for a body that is not OpenAI's error object is only "Error code: 400"."""
+    with fake_openai_server(shape="plain-400") as server:
+        _, stats = Project.load(point_teacher(tiny_project, server.base_url)).label(comments(tiny_project, 1))
+    assert stats.failed == 1 and stats.errors == ["HTTP 400: request rejected by gateway: body too large"], stats.errors

@@ -53,16 +53,16 @@ class OpenAICompatTeacher:
                 detail += f"; {self._api_key_env} is not set"
             raise TeacherAuthError(api_key_env=self._api_key_env, base_url=self._base_url, detail=detail) from None
         except openai.APIStatusError as exc:
-            message = self._hide(exc.message)
+            message = self._hide(_status_message(exc))
             if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
                 raise TeacherTransientError(
-                    f"HTTP {exc.status_code}: {message}", status=exc.status_code, retry_after_s=retry_after(exc.response.headers)
+                    f"HTTP {exc.status_code}{': ' + message if message else ''}", status=exc.status_code, retry_after_s=retry_after(exc.response.headers)
                 ) from None
             hint = ""
             if exc.status_code in (404, 405) and not self._base_url.rstrip("/").endswith("/v1"):
                 # the SDK appends /chat/completions to base_url: most servers want it to end in /v1
                 hint = f"; teacher.base_url {self._base_url!r} usually ends in /v1 (e.g. {self._base_url.rstrip('/')}/v1)"
-            raise TeacherError(f"HTTP {exc.status_code}: {message}{hint}", attempts=1) from None
+            raise TeacherError(f"HTTP {exc.status_code}{': ' + message if message else ''}{hint}", attempts=1) from None
         except openai.APITimeoutError:
             raise TeacherTransientError("timed out") from None
         except openai.APIConnectionError as exc:
@@ -107,6 +107,17 @@ def _completion(raw: Any) -> Completion:
         input_tokens=reported_tokens(getattr(usage, "prompt_tokens", None)),
         output_tokens=reported_tokens(getattr(usage, "completion_tokens", None)),
     )
+
+
+def _status_message(exc: Any) -> str:
+    """What the server said with an error status: the message of OpenAI's error object, else the
+    start of the body (a gateway's plain text or HTML), else nothing."""
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        message = error.get("message") if isinstance(error, dict) else None
+        return str(message) if message else _excerpt(str(body))
+    return _excerpt(body) if isinstance(body, str) else ""
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
