@@ -23,7 +23,7 @@ app = typer.Typer(help="The teacher: audit configurations against gold; the loca
 
 @contextmanager
 def _bytes_progress(description: str) -> Iterator:
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err_console, transient=True) as progress:
+    with Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task(description, total=None)
 
         def report(done: int, total: int) -> None:
