@@ -145,3 +145,17 @@ def test_shared_logs_reproduce_the_published_ordering(tmp_path):
     assert tb["gpt-4 cot"]["fpr"] > 1.5 * tb["gpt-4 simple"]["fpr"]
     assert audit["recommended"]["name"] == "gpt-4 simple"
     assert tb["gpt-3.5 simple"]["failed_calls"] == 5 and tb["gpt-3.5 simple"]["disagreement_rate"] > 0
+
+
+def test_an_ensemble_short_of_answers_by_ties_is_not_told_to_ask_the_teacher(tiny_project):
+    """Two voters that disagree give no label: --live cannot help, which the flag said it would."""
+    project = with_audit(tiny_project)
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["audit"]["ensembles"].append({"name": "pair", "members": ["gpt-4 cot", "gpt-4 simple"]})
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = _loaded(project)
+    pair = next(c for c in run_audit(proj.engine, proj.spec)["configs"] if c["name"] == "pair")
+    s = pair["sets"]["test.balanced"]
+    assert s["ties"] > 0 and s["missing"] == 0 and s["answered"] == s["items"] - s["ties"]
+    (low,) = [f["message"] for f in pair["flags"] if f["flag"] == "low_coverage"]
+    assert f"{s['ties']} tied votes" in low and "odd number of voters" in low and "--live" not in low, low
