@@ -145,7 +145,7 @@ class State:
 
 
 # Answers in a shape no client should store as an answer, or one it must read with care.
-SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400")
+SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle")
 
 
 def broken(answer: dict[str, Any], shape: str) -> Any:
@@ -172,6 +172,16 @@ def broken(answer: dict[str, Any], shape: str) -> Any:
         return {**answer, "usage": {"prompt_tokens": -1_000_000, "completion_tokens": -5, "total_tokens": -1_000_005}}
     if shape == "string-usage":
         return {**answer, "usage": {"prompt_tokens": "many", "completion_tokens": None}}
+    if shape == "trickle":  # a byte every half second for 20 s (JSON may start with spaces), then the answer
+        from fastapi.responses import StreamingResponse
+
+        async def slowly() -> Any:
+            for _ in range(40):
+                yield b" "
+                await asyncio.sleep(0.5)
+            yield text.encode()
+
+        return StreamingResponse(slowly(), media_type="application/json")
     if shape == "plain-400":  # a gateway's refusal in plain text, not OpenAI's error object
         return Response("request rejected by gateway: body too large", status_code=400, media_type="text/plain")
     raise ValueError(f"unknown shape {shape!r}: one of {', '.join(SHAPES)}")

@@ -64,3 +64,17 @@ def test_an_error_status_in_plain_text_names_what_the_server_said(tiny_project: 
     with fake_openai_server(shape="plain-400") as server:
         _, stats = Project.load(point_teacher(tiny_project, server.base_url)).label(comments(tiny_project, 1))
     assert stats.failed == 1 and stats.errors == ["HTTP 400: request rejected by gateway: body too large"], stats.errors
+
+
+def test_an_answer_trickling_in_past_timeout_s_is_cut_off(tiny_project: Path) -> None:
+    """teacher.timeout_s bounds an attempt, not only each read: a server that sends a byte every
+    half second would otherwise hold a call (and its concurrency slot) for as long as it likes."""
+    import time
+
+    with fake_openai_server(shape="trickle") as server:
+        project = Project.load(point_teacher(tiny_project, server.base_url, timeout_s=1.5, max_retries=0))
+        started = time.monotonic()
+        _, stats = project.label(comments(tiny_project, 1))
+        took = time.monotonic() - started
+    assert stats.failed == 1 and stats.errors == ["timed out (1 attempt)"], stats.errors
+    assert took < 10, took

@@ -8,6 +8,7 @@ would bypass.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -34,6 +35,7 @@ class OpenAICompatTeacher:
         self._openai = openai
         self._client = openai.AsyncOpenAI(base_url=spec.base_url, api_key=key, max_retries=0, timeout=spec.timeout_s)
         self._api_key_env = spec.api_key_env
+        self._timeout_s = spec.timeout_s
         self._base_url = spec.base_url
 
     async def complete(self, request: ChatRequest) -> Completion:
@@ -43,9 +45,16 @@ class OpenAICompatTeacher:
             # connection retry ("cannot connect"), and online as a 401 per call.
             raise TeacherAuthError(api_key_env=self._api_key_env, base_url=self._base_url, detail="not set", missing=True)
         try:
-            raw = await self._client.chat.completions.with_raw_response.create(
-                model=request.model, messages=request.messages, **request.params  # type: ignore[arg-type]
+            # The SDK's timeout holds per read: an answer that trickles in a byte at a time would
+            # hold the call (and its concurrency slot) for ever. timeout_s bounds the attempt.
+            raw = await asyncio.wait_for(
+                self._client.chat.completions.with_raw_response.create(
+                    model=request.model, messages=request.messages, **request.params  # type: ignore[arg-type]
+                ),
+                self._timeout_s,
             )
+        except TimeoutError:
+            raise TeacherTransientError("timed out") from None
         except openai.AuthenticationError as exc:
             reason = exc.body.get("message") if isinstance(exc.body, dict) else None
             detail = f"HTTP 401: {self._hide(str(reason)).rstrip('.')}" if reason else "HTTP 401"
