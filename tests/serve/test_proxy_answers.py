@@ -27,7 +27,7 @@ def _proxied(proj: Project, shape: str) -> tuple[httpx.Response, list]:
     return reply, calls
 
 
-@pytest.mark.parametrize("shape", ["html", "truncated", "no-choices"])
+@pytest.mark.parametrize("shape", ["html", "truncated", "no-choices", "text-completion"])
 def test_a_200_that_is_no_chat_completion_is_relayed_and_logged_as_an_error(tiny_project, shape: str) -> None:
     proj = Project.load(tiny_project)
     reply, calls = _proxied(proj, shape)

@@ -23,6 +23,7 @@ N = 3
         ("event-stream", "no chat completion (HTTP 200, text/event-stream"),
         ("no-choices", "no chat completion (HTTP 200, application/json)"),
         ("error-body", "The server had an error"),
+        ("text-completion", "no chat completion (HTTP 200, application/json)"),
     ],
 )
 def test_a_broken_answer_fails_the_call_and_the_next_run_sends_it(tiny_project: Path, shape: str, says: str) -> None:

@@ -317,7 +317,8 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             if resp.status_code >= 300:
                 detail = (parsed or {}).get("error") if isinstance(parsed, dict) else None
                 error = f"HTTP {resp.status_code}: {json.dumps(detail)[:500] if detail else data[:200]!r}"
-            elif not (isinstance(parsed, dict) and isinstance(parsed.get("choices"), list) and parsed["choices"]):
+            elif not (isinstance(parsed, dict) and isinstance(parsed.get("choices"), list) and parsed["choices"]
+                      and isinstance(parsed["choices"][0], dict) and isinstance(parsed["choices"][0].get("message"), dict)):
                 # A gateway's page or a body cut short is relayed as it came, but is no answer to
                 # log as one (the call log's answers are what graduate label reuses).
                 error = f"HTTP {resp.status_code}: the answer is no chat completion ({resp.headers.get('content-type', 'no content-type')}): {data[:200]!r}"

@@ -101,6 +101,8 @@ def _completion(raw: Any) -> Completion:
     if not isinstance(completion, ChatCompletion) or not isinstance(completion.choices, list) or not completion.choices:
         raise TeacherTransientError(f"the answer is no chat completion (HTTP {raw.status_code}, {content_type}): {_excerpt(raw.text)}")
     message = getattr(completion.choices[0], "message", None)
+    if message is None:  # e.g. the legacy completions shape (choices[].text)
+        raise TeacherTransientError(f"the answer is no chat completion (HTTP {raw.status_code}, {content_type}): {_excerpt(raw.text)}")
     content = getattr(message, "content", None)
     if content is not None and not isinstance(content, str):
         # Some servers answer with OpenAI's list of content parts: the text parts joined.
