@@ -145,7 +145,7 @@ class State:
 
 
 # Answers in a shape no client should store as an answer, or one it must read with care.
-SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion")
+SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length")
 
 
 def broken(answer: dict[str, Any], shape: str) -> Any:
@@ -161,6 +161,9 @@ def broken(answer: dict[str, Any], shape: str) -> Any:
     if shape == "event-stream":  # streamed although nobody asked
         chunk = {**answer, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": "stop"}]}
         return Response(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n", media_type="text/event-stream")
+    if shape == "length":  # cut at max_tokens: half the answer, finish_reason length
+        choice = answer["choices"][0]
+        return {**answer, "choices": [{**choice, "message": {"role": "assistant", "content": content[: len(content) // 2]}, "finish_reason": "length"}]}
     if shape == "text-completion":  # the legacy /completions shape: choices[].text, no message
         return {**answer, "object": "text_completion", "choices": [{"index": 0, "text": content, "finish_reason": "stop"}]}
     if shape == "no-choices":

@@ -79,3 +79,20 @@ def test_an_answer_trickling_in_past_timeout_s_is_cut_off(tiny_project: Path) ->
         took = time.monotonic() - started
     assert stats.failed == 1 and stats.errors == ["timed out (1 attempt)"], stats.errors
     assert took < 10, took
+
+
+def test_answers_cut_at_max_tokens_are_named_with_the_fix(tiny_project: Path, tmp_path: Path) -> None:
+    """They read as unparseable only, and a re-run reads the same cut answers from the call log."""
+    import subprocess
+    import sys
+
+    from teacher.live_teacher import cli_env
+
+    items = tmp_path / "items.csv"
+    items.write_text("id,comment_text\n1,you stupid moron\n2,a kind word\n")
+    with fake_openai_server(shape="length") as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=3)
+        cmd = [sys.executable, "-m", "graduate", "label", str(tiny_project), "--input", str(items)]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=cli_env())
+    assert result.returncode == 0, result.stderr
+    assert "2 unparseable answers were cut off at the token limit (finish_reason length, teacher.max_tokens 3): raise teacher.max_tokens" in result.stderr, result.stderr
