@@ -216,7 +216,7 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
         if rec.get("better_ensemble"):
             e = rec["better_ensemble"]
             console.print(
-                f"the ensemble {escape(e['name'])} ({e['method']} of {', '.join(e['members'])}) scores {fmt(e.get('mean_score', e.get('mean_accuracy')))}: "
+                f"the ensemble {escape(e['name'])} ({escape(e['method'] + ' of ' + ', '.join(e['members']))}) scores {fmt(e.get('mean_score', e.get('mean_accuracy')))}: "
                 "use it for the training set with train.labeller: {kind: ensemble, ...}",
                 highlight=False,
             )
