@@ -85,7 +85,7 @@ def serve_local(
             server.start()
         console.print(f"[bold green]serving[/] {escape(str(model))} at [bold]{escape(server.base_url)}[/] " + escape(f"(model name {model!r}, pid {server.pid}, ready in {time.perf_counter() - started:.1f} s)"), highlight=False)
         console.print(
-            f"  in graduate.yaml:  teacher: {{kind: openai, base_url: {server.base_url}, model: {model}, ...}}", highlight=False, soft_wrap=True
+            escape(f"  in graduate.yaml:  teacher: {{kind: openai, base_url: {server.base_url}, model: {model}, ...}}"), highlight=False, soft_wrap=True
         )
         console.print(escape(f"  log: {server.log_path}   stop: Ctrl-C"), highlight=False)
         while not stop.wait(0.5):
