@@ -232,7 +232,10 @@ def run_audit(
         )
         if cfg.name in live_stats:
             st = live_stats[cfg.name]
-            results[-1]["live"] = {"sent": st.sent, "cached": st.cached, "failed": st.failed, "not_sent": st.not_sent, "cost_usd": st.cost_usd}
+            results[-1]["live"] = {
+                "sent": st.sent, "cached": st.cached, "failed": st.failed, "not_sent": st.not_sent, "held": st.held, "cost_usd": st.cost_usd,
+                "budget_stopped": st.budget_stopped, "errors": st.errors[:5],
+            }
     progress("audit configurations", len(configs), len(configs))
     accuracies = {r["name"]: r["pooled_score"] for r in results}
     by_name = {r["name"]: r for r in results}
@@ -333,16 +336,18 @@ def recommend(spec: ProjectSpec, results: list[dict[str, Any]], tests: Sequence[
     return out
 
 
-def _coverage_message(s: dict[str, Any], name: str) -> str:
+def _coverage_message(s: dict[str, Any], name: str, *, live: bool = False) -> str:
     """Why a configuration answers too little of a set, and what helps: --live asks for missing
-    answers; it cannot break a tie between voters."""
+    answers (unless this was the --live run); it cannot break a tie between voters."""
     why = [f"{s.get('missing', 0)} items without a stored answer"]
     if s.get("parse_failures"):
         why.append(f"{s['parse_failures']} unparseable")
     if s.get("ties"):
         why.append(f"{s['ties']} tied votes")
     hints = []
-    if s.get("missing") or not s.get("ties"):
+    if live and s.get("missing"):
+        hints.append("the --live run did not answer them (budget, failed calls: see its figures)")
+    elif s.get("missing") or not s.get("ties"):
         hints.append("run with --live to ask the teacher")
     if s.get("ties"):
         hints.append("an odd number of voters (n, or an ensemble's members) avoids ties")
@@ -373,7 +378,7 @@ def flag(spec: ProjectSpec, results: list[dict[str, Any]], recommended: dict[str
                     {
                         "flag": "low_coverage",
                         "set": name,
-                        "message": _coverage_message(s, name),
+                        "message": _coverage_message(s, name, live="live" in r),
                     }
                 )
             if spec.task.multi_label and ref is not None:
