@@ -145,7 +145,7 @@ class State:
 
 
 # Answers in a shape no client should store as an answer, or one it must read with care.
-SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length")
+SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length", "quota")
 
 
 def broken(answer: dict[str, Any], shape: str) -> Any:
@@ -187,6 +187,11 @@ def broken(answer: dict[str, Any], shape: str) -> Any:
             yield text.encode()
 
         return StreamingResponse(slowly(), media_type="application/json")
+    if shape == "quota":  # OpenAI's answer once the account's credit is spent: a 429 no retry helps
+        return JSONResponse(
+            {"error": {"message": "You exceeded your current quota, please check your plan and billing details.", "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
+            status_code=429,
+        )
     if shape == "plain-400":  # a gateway's refusal in plain text, not OpenAI's error object
         return Response("request rejected by gateway: body too large", status_code=400, media_type="text/plain")
     raise ValueError(f"unknown shape {shape!r}: one of {', '.join(SHAPES)}")

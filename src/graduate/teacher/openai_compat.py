@@ -15,7 +15,7 @@ from typing import Any
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 
-from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientError
+from graduate.errors import TeacherAuthError, TeacherError, TeacherQuotaError, TeacherTransientError
 from graduate.formats.prompt import message_text
 from graduate.formats.tokens import reported_tokens
 from graduate.spec import TeacherSpec
@@ -63,6 +63,9 @@ class OpenAICompatTeacher:
             raise TeacherAuthError(api_key_env=self._api_key_env, base_url=self._base_url, detail=detail) from None
         except openai.APIStatusError as exc:
             message = self._hide(_status_message(exc))
+            if exc.status_code == 429 and _error_code(exc) == "insufficient_quota":
+                # Not a rate limit: every call fails alike until billing changes, so no retries.
+                raise TeacherQuotaError(api_key_env=self._api_key_env, base_url=self._base_url, detail=f"HTTP 429: {message.rstrip('.')}") from None
             if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
                 raise TeacherTransientError(
                     f"HTTP {exc.status_code}{': ' + message if message else ''}", status=exc.status_code, retry_after_s=retry_after(exc.response.headers)
@@ -118,6 +121,12 @@ def _completion(raw: Any) -> Completion:
         input_tokens=reported_tokens(getattr(usage, "prompt_tokens", None)),
         output_tokens=reported_tokens(getattr(usage, "completion_tokens", None)),
     )
+
+
+def _error_code(exc: Any) -> str | None:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body)
+    return (error.get("code") or error.get("type")) if isinstance(error, dict) else None
 
 
 def _status_message(exc: Any) -> str:
