@@ -232,3 +232,34 @@ def test_serve_local_prints_a_model_path_with_brackets_as_written(tmp_path: Path
         proc.communicate(timeout=60)
     hint = next(x for x in lines if "in graduate.yaml" in x)
     assert f"model: {model}, ...}}" in hint, hint
+
+
+def test_the_server_stops_when_graduate_label_is_killed(tiny_project: Path, tmp_path: Path) -> None:
+    """kill -9 runs no atexit: the llama.cpp server (its own session) stayed up with the model loaded."""
+    make_local(tiny_project, concurrency=1, logprobs=False)
+    items = tmp_path / "items.csv"
+    with items.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "comment_text"])
+        w.writerows([i, f"review number {i}: it is fine, I suppose"] for i in range(200))
+    before = server_processes()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graduate", "label", str(tiny_project), "--input", str(items)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env()
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (started := server_processes() - before):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        time.sleep(2)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while server_processes() & started and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = server_processes() & started
+    for pid in left:  # not to leave it behind when the assertion fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left
