@@ -61,6 +61,11 @@ app.add_typer(privacy_cli.app, name="privacy")
 app.add_typer(batch_cli.app, name="batch")
 
 
+def _interrupted() -> None:
+    err_console.print("[yellow]interrupted[/]: finished work is stored; run the same command again to resume")
+    sys.exit(130)
+
+
 def main() -> None:
     quiet_libraries()  # e.g. `graduate run` training an encoder: our progress bars only
     try:
@@ -71,8 +76,12 @@ def main() -> None:
             err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: finished work is stored; run the same command again to resume")
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as exc:
+        # Typer turns Ctrl-C inside a command into a silent exit 130 (typer.core: `raise Exit(130)`).
+        if exc.code == 130:
+            _interrupted()
+        raise
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
         import os
         import traceback
