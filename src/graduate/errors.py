@@ -8,6 +8,7 @@
     │   ├── TeacherTransientError one attempt failed in a retryable way (status, retry_after_s)
     │   ├── BudgetExceededError   the spec's budget_usd would be exceeded (spent, budget)
     │   ├── TeacherAuthError      the teacher refused the API key (api_key_env, base_url)
+    │   │   └── TeacherQuotaError the key's account is out of quota (HTTP 429 insufficient_quota)
     │   └── BatchError            the Batch API refused a file or batch, or a batch is not this project's (batch)
     ├── LocalTeacherError         the local teacher cannot start: model file, llama.cpp server, port
     ├── StudentError              a student cannot be trained, saved or loaded (kind)
@@ -169,6 +170,23 @@ class TeacherAuthError(TeacherError):
         else:
             message = f"the teacher at {base_url} refused the API key ({detail}); set {api_key_env} to a valid key and run again"
         super().__init__(message, attempts=1 if not missing else 0)
+
+
+class TeacherQuotaError(TeacherAuthError):
+    """The provider refuses every call on this key's account until its plan or billing changes
+    (HTTP 429 with code insufficient_quota): retrying cannot help, so labelling stops like on a
+    refused key."""
+
+    def __init__(self, *, api_key_env: str, base_url: str, detail: str):
+        self.api_key_env = api_key_env
+        self.base_url = base_url
+        self.missing = False
+        TeacherError.__init__(
+            self,
+            f"the teacher at {base_url} refuses calls: the account of the key in {api_key_env} is out of quota ({detail}); "
+            "check its plan and billing, then run again (answered items are kept)",
+            attempts=1,
+        )
 
 
 class BatchError(TeacherError):

@@ -9,6 +9,7 @@ as a real provider would.
 - Answers are a pure function of the prompt (``{"is_bad": 1}`` when the user message holds a rude
   word, else ``{"is_bad": 0}``), so a test knows the right label of every item; ``n`` gives n
   choices, and with ``tools`` the answer is a call of the first function (finish_reason tool_calls).
+  ``--shape`` sends every answer in a broken shape (cut short, an HTML page, no choices, ...).
 - Faults are a pure function of (seed, request number): the first N requests meet the same
   faults in every run, whatever order the client sends them in.
 - ``GET /stats`` counts what was sent, including how many successful (paid) answers each distinct
@@ -103,7 +104,9 @@ class Faults:
     latency: float = 0.0
     jitter: float = 0.0
     api_key: str | None = None
+    echo_key: bool = False  # the 401 names the key it got, as OpenAI's does ("Incorrect API key provided: sk-...")
     seed: int = 0
+    shape: str | None = None  # every 200 answer in a broken shape: one of SHAPES
 
     def roll(self, number: int) -> float:
         # A string seed goes through sha512 in `random`, so the draw is stable across processes.
@@ -144,6 +147,59 @@ class State:
         return out
 
 
+# Answers in a shape no client should store as an answer, or one it must read with care.
+SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length", "quota")
+
+
+def broken(answer: dict[str, Any], shape: str) -> Any:
+    """``answer`` (a chat completion) as a misbehaving server or gateway sends it."""
+    from fastapi.responses import Response
+
+    text = json.dumps(answer)
+    content = answer["choices"][0]["message"]["content"]
+    if shape == "truncated":  # the connection cut mid-body
+        return Response(text[: len(text) // 2], media_type="application/json")
+    if shape == "html":  # a gateway's page
+        return Response("<html><body>Service temporarily unavailable</body></html>", media_type="text/html")
+    if shape == "event-stream":  # streamed although nobody asked
+        chunk = {**answer, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": "stop"}]}
+        return Response(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n", media_type="text/event-stream")
+    if shape == "length":  # cut at max_tokens: half the answer, finish_reason length
+        choice = answer["choices"][0]
+        return {**answer, "choices": [{**choice, "message": {"role": "assistant", "content": content[: len(content) // 2]}, "finish_reason": "length"}]}
+    if shape == "text-completion":  # the legacy /completions shape: choices[].text, no message
+        return {**answer, "object": "text_completion", "choices": [{"index": 0, "text": content, "finish_reason": "stop"}]}
+    if shape == "no-choices":
+        return {**answer, "choices": []}
+    if shape == "error-body":  # an error with status 200
+        return {"error": {"message": "The server had an error", "type": "server_error"}}
+    if shape == "content-parts":  # content as a list of parts
+        choice = answer["choices"][0]
+        return {**answer, "choices": [{**choice, "message": {"role": "assistant", "content": [{"type": "text", "text": content}]}}]}
+    if shape == "negative-usage":
+        return {**answer, "usage": {"prompt_tokens": -1_000_000, "completion_tokens": -5, "total_tokens": -1_000_005}}
+    if shape == "string-usage":
+        return {**answer, "usage": {"prompt_tokens": "many", "completion_tokens": None}}
+    if shape == "trickle":  # a byte every half second for 20 s (JSON may start with spaces), then the answer
+        from fastapi.responses import StreamingResponse
+
+        async def slowly() -> Any:
+            for _ in range(40):
+                yield b" "
+                await asyncio.sleep(0.5)
+            yield text.encode()
+
+        return StreamingResponse(slowly(), media_type="application/json")
+    if shape == "quota":  # OpenAI's answer once the account's credit is spent: a 429 no retry helps
+        return JSONResponse(
+            {"error": {"message": "You exceeded your current quota, please check your plan and billing details.", "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
+            status_code=429,
+        )
+    if shape == "plain-400":  # a gateway's refusal in plain text, not OpenAI's error object
+        return Response("request rejected by gateway: body too large", status_code=400, media_type="text/plain")
+    raise ValueError(f"unknown shape {shape!r}: one of {', '.join(SHAPES)}")
+
+
 def create_app(faults: Faults) -> FastAPI:
     app = FastAPI()
     state = State()
@@ -173,7 +229,9 @@ def create_app(faults: Faults) -> FastAPI:
         state.requests += 1
         if faults.api_key and request.headers.get("authorization") != f"Bearer {faults.api_key}":
             state.counts["401"] += 1
-            return error(401, "Incorrect API key provided.", "invalid_request_error")
+            sent = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+            said = f"Incorrect API key provided: {sent}. You can find your API key at https://platform.openai.com/account/api-keys." if faults.echo_key else "Incorrect API key provided."
+            return error(401, said, "invalid_request_error")
         body = await request.json()
         now = time.monotonic()
         if faults.rpm:
@@ -214,7 +272,7 @@ def create_app(faults: Faults) -> FastAPI:
         stamp = time.time()
         state.first_ok_at = state.first_ok_at or stamp
         state.last_ok_at = stamp
-        return {
+        answer = {
             "id": f"chatcmpl-{number}",
             "object": "chat.completion",
             "created": int(stamp),
@@ -226,6 +284,7 @@ def create_app(faults: Faults) -> FastAPI:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+        return broken(answer, faults.shape) if faults.shape else answer
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def other(path: str, request: Request):
@@ -251,7 +310,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each successful answer")
     parser.add_argument("--jitter", type=float, default=0.0, help="up to this many seconds added to --latency")
     parser.add_argument("--api-key", default=None, help="answer 401 unless this bearer key is sent")
+    parser.add_argument("--echo-key", action="store_true", help="the 401 names the key it got, as OpenAI's does")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shape", choices=SHAPES, default=None, help="answer every request in this broken shape")
     args = parser.parse_args(argv)
 
     faults = Faults(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})

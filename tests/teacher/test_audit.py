@@ -145,3 +145,37 @@ def test_shared_logs_reproduce_the_published_ordering(tmp_path):
     assert tb["gpt-4 cot"]["fpr"] > 1.5 * tb["gpt-4 simple"]["fpr"]
     assert audit["recommended"]["name"] == "gpt-4 simple"
     assert tb["gpt-3.5 simple"]["failed_calls"] == 5 and tb["gpt-3.5 simple"]["disagreement_rate"] > 0
+
+
+def test_an_ensemble_short_of_answers_by_ties_is_not_told_to_ask_the_teacher(tiny_project):
+    """Two voters that disagree give no label: --live cannot help, which the flag said it would."""
+    project = with_audit(tiny_project)
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["audit"]["ensembles"].append({"name": "pair", "members": ["gpt-4 cot", "gpt-4 simple"]})
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = _loaded(project)
+    pair = next(c for c in run_audit(proj.engine, proj.spec)["configs"] if c["name"] == "pair")
+    s = pair["sets"]["test.balanced"]
+    assert s["ties"] > 0 and s["missing"] == 0 and s["answered"] == s["items"] - s["ties"]
+    (low,) = [f["message"] for f in pair["flags"] if f["flag"] == "low_coverage"]
+    assert f"{s['ties']} tied votes" in low and "odd number of voters" in low and "--live" not in low, low
+
+
+def test_the_better_ensemble_line_prints_member_names_with_brackets_as_written(tiny_project):
+    import os
+    import subprocess
+    import sys
+
+    project = with_audit(tiny_project)
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    renamed = {"gpt-4 simple": "gpt-4 [simple]", "gpt-4 cot": "gpt-4 [cot]", "gpt-3.5 cot": "gpt-3.5 [cot]"}
+    for c in raw["audit"]["configs"]:
+        c["name"] = renamed.get(c["name"], c["name"])
+    # on these 41 items this majority beats the best single configuration (gpt-4 cot)
+    raw["audit"]["ensembles"] = [{"name": "three", "members": list(renamed.values())}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = subprocess.run(
+        [sys.executable, "-m", "graduate", "teacher", "audit", str(project)], capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "400"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "the ensemble three (majority of gpt-4 [simple], gpt-4 [cot], gpt-3.5 [cot]) scores" in result.stdout, result.stdout[-1500:]

@@ -64,3 +64,27 @@ def test_live_audit_samples_n_answers_and_then_reads_them_from_the_log(tiny_proj
         again = run_audit(Project.load(tiny_project).engine, proj.spec, live=True)
         assert {c["name"]: c for c in again["configs"]}["local x3"]["live"]["sent"] == 0
         assert server.stats()["requests"] == 123
+
+
+def test_live_audit_stopped_by_the_budget_says_so_and_exits_3(tiny_project: Path) -> None:
+    """It printed 'answers only 17% ...; run with --live' twice after a --live run the budget had
+    stopped, and exited 0."""
+    import subprocess
+    import sys
+
+    from teacher.live_teacher import cli_env
+
+    with fake_openai_server() as server:
+        raw = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+        raw["teacher"].update(base_url=server.base_url, budget_usd=0.01, requests_per_minute=60_000)
+        raw["teacher_logs"] = []  # nothing recorded: every answer is asked for live
+        (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        result = subprocess.run(
+            [sys.executable, "-m", "graduate", "teacher", "audit", str(tiny_project), "--live"], capture_output=True, text=True, timeout=300, env=cli_env()
+        )
+        sent = server.stats()["ok"]
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr
+    assert 0 < sent < 41
+    assert f"--live teacher: sent {sent}, from the call log 0, failed 0, not sent {41 - sent}" in result.stdout, result.stdout
+    assert f"budget of $0.01 reached during --live; {41 - sent} answers not asked for" in result.stderr, result.stderr
+    assert "run with --live" not in result.stdout + result.stderr

@@ -413,3 +413,12 @@ def test_submit_and_collect_stop_at_once_while_another_process_works_on_the_proj
             holder.wait(timeout=30)
         with client(proj) as api:
             assert len(batch.submit(proj, comments(tiny_project, 3), client=api).sent) == 1  # the lock went with its process
+
+
+def test_a_result_line_whose_usage_is_no_count_is_estimated() -> None:
+    """A count past any context window (or negative) made collect fail for good: the store cannot hold it."""
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": '{"is_bad": 1}'}}]}
+    for usage in ({"prompt_tokens": 10**30, "completion_tokens": 5}, {"prompt_tokens": 12, "completion_tokens": -5}, {"prompt_tokens": "12", "completion_tokens": 5}):
+        content, tin, tout, estimated = completion_of({**answer, "usage": usage}, [{"role": "user", "content": "you idiot"}])
+        assert estimated and 0 < tin < 100 and 0 < tout < 100, usage
+    assert completion_of({**answer, "usage": {"prompt_tokens": 12, "completion_tokens": 5}}, None)[1:] == (12, 5, False)

@@ -42,3 +42,17 @@ def test_label_raises_and_records_the_refused_calls(tiny_project: Path, monkeypa
     rows = live_calls(tiny_project)
     assert len(rows) == served["requests"] <= CONCURRENCY
     assert {r.status for r in rows} == {"error"}
+
+
+def test_an_account_out_of_quota_stops_labelling_at_once(tiny_project: Path) -> None:
+    """OpenAI's 429 insufficient_quota is no rate limit: each call was retried (max_retries, with
+    backoff and a client-wide pause) and failed alike, for hours on a large file."""
+    from graduate.errors import TeacherQuotaError
+
+    with fake_openai_server(shape="quota") as server:
+        project = Project.load(point_teacher(tiny_project, server.base_url, concurrency=2, max_retries=6))
+        with pytest.raises(TeacherQuotaError) as refused:
+            project.label(comments(tiny_project, 20))
+        served = server.stats()
+    assert served["requests"] <= 2  # the calls in flight when the first refusal came, none retried
+    assert "out of quota (HTTP 429: You exceeded your current quota" in str(refused.value) and "check its plan and billing" in str(refused.value)

@@ -94,3 +94,30 @@ def test_the_budget_is_spent_up_to_the_last_call_that_fits(tiny_project: Path) -
     assert stats.budget_stopped and spent <= budget
     assert spent > budget - reserve, (spent, reserve)  # stopped only when the next worst case no longer fits
     assert again.sent <= 1  # a rerun finds (almost) nothing left to spend
+
+
+def test_a_remote_teacher_without_a_price_is_refused_before_anything_is_sent(tiny_project: Path) -> None:
+    """Its calls were stored as free ($0.0000), so teacher.budget_usd held nothing back."""
+    import subprocess
+    import sys
+
+    from teacher.live_teacher import cli_env
+
+    # Refused before any connection: the address is never reached.
+    point_teacher(tiny_project, "https://teacher.invalid/v1", model="gpt-4o", budget_usd=0.0001)
+    result = run_label(tiny_project, "--limit", "3")
+    assert result.returncode != 0
+    assert "teacher.model: 'gpt-4o' has no price, so teacher.budget_usd ($0.0001) cannot be held and nothing was sent" in result.stderr, result.stderr
+    submit = subprocess.run(
+        [sys.executable, "-m", "graduate", "batch", "submit", str(tiny_project), "--limit", "3"], capture_output=True, text=True, timeout=120, env=cli_env()
+    )
+    assert submit.returncode != 0 and "'gpt-4o' has no price" in submit.stderr, submit.stderr
+    assert live_calls(tiny_project) == []
+    assert not list((tiny_project / ".graduate").glob("batches/*.jsonl"))
+
+
+def test_a_teacher_on_this_machine_needs_no_price(tiny_project: Path) -> None:
+    with fake_openai_server() as server:
+        project = Project.load(point_teacher(tiny_project, server.base_url, model="llama-3-8b"))
+        _, stats = project.label(comments(tiny_project, 2))
+    assert stats.sent == 2 and stats.cost_usd == 0

@@ -99,3 +99,18 @@ def test_the_api_key_is_never_written_anywhere_the_project_keeps(tiny_project: P
     assert any(p.name.startswith("graduate.db") for p in files)
     leaked = [str(p) for p in files if key.encode() in p.read_bytes()]
     assert leaked == []
+
+
+def test_a_refused_key_that_the_server_names_in_its_401_is_neither_printed_nor_stored(tiny_project: Path, tmp_path: Path) -> None:
+    """OpenAI's 401 names the key it got ("Incorrect API key provided: sk-..."): a wrong key may
+    still be somebody's secret (another project's, another provider's)."""
+    wrong = "sk-other-projects-key-5b8d1e0c77"
+    with fake_openai_server(api_key="sk-right", echo_key=True) as server:
+        point_teacher(tiny_project, server.base_url)
+        items = write_items(tmp_path / "k" / "items.csv", [("1", "a text to label"), ("2", "you stupid moron")])
+        cmd = [sys.executable, "-m", "graduate", "label", str(tiny_project), "--input", str(items)]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=cli_env(OPENAI_API_KEY=wrong))
+    assert result.returncode != 0 and "Incorrect API key provided" in result.stderr, result.stderr
+    assert wrong not in result.stdout + result.stderr
+    leaked = [str(p) for p in tiny_project.rglob("*") if p.is_file() and wrong.encode() in p.read_bytes()]
+    assert leaked == []

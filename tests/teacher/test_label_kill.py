@@ -45,3 +45,29 @@ def test_sigkill_mid_run_then_resume_pays_each_finished_call_once(tiny_project: 
     assert all(paid[key] == 1 for key in finished)
     assert served["paid_twice"] <= len(in_flight)
     assert served["ok"] == N + served["paid_twice"]
+
+
+def test_ctrl_c_says_what_is_kept_and_the_rerun_finishes(tiny_project: Path) -> None:
+    """Typer turned Ctrl-C into a silent exit 130: the CLI's 'interrupted' line never showed."""
+    import signal
+    import time
+
+    n = 30
+    with fake_openai_server(latency=0.2) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=2, requests_per_minute=60_000)
+        client = subprocess.Popen(
+            label_command(tiny_project, "--limit", str(n)), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a shell's background job would ignore it
+        )
+        deadline = time.monotonic() + 60
+        while server.stats()["ok"] < 4:
+            assert client.poll() is None and time.monotonic() < deadline, client.communicate()[1]
+            time.sleep(0.02)
+        client.send_signal(signal.SIGINT)
+        _, err = client.communicate(timeout=60)
+        assert client.returncode == 130
+        assert "interrupted: finished work is stored; run the same command again to resume" in err, err
+        resumed = run_label(tiny_project, "--limit", str(n))
+        assert resumed.returncode == 0, resumed.stderr
+    rows = live_calls(tiny_project)
+    assert len(rows) == n and {r.status for r in rows} == {"ok"}

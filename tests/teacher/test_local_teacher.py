@@ -207,3 +207,59 @@ def test_a_server_that_cannot_load_the_model_is_a_clear_error(tmp_path: Path) ->
     with pytest.raises(LocalTeacherError, match=r"broken.gguf exited with code \d+ while starting: \S.* \(full log: .*llama-server-\d+\.log\)"):
         server.start()
     assert not server.running()
+
+
+def test_serve_local_prints_a_model_path_with_brackets_as_written(tmp_path: Path) -> None:
+    """The 'in graduate.yaml' hint showed /models/[q4]/m.gguf as /models//m.gguf (read as Rich markup)."""
+    from graduate.models.gguf import resolve_model
+
+    folder = tmp_path / "[q4]"
+    folder.mkdir()
+    model = folder / "small.gguf"
+    model.symlink_to(resolve_model(MODEL))
+    cmd = [sys.executable, "-m", "graduate", "teacher", "serve-local", "--model", str(model), "--n-ctx", "256"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 240
+        while not any("in graduate.yaml" in x for x in lines) and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            lines.append(line)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    hint = next(x for x in lines if "in graduate.yaml" in x)
+    assert f"model: {model}, ...}}" in hint, hint
+
+
+def test_the_server_stops_when_graduate_label_is_killed(tiny_project: Path, tmp_path: Path) -> None:
+    """kill -9 runs no atexit: the llama.cpp server (its own session) stayed up with the model loaded."""
+    make_local(tiny_project, concurrency=1, logprobs=False)
+    items = tmp_path / "items.csv"
+    with items.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "comment_text"])
+        w.writerows([i, f"review number {i}: it is fine, I suppose"] for i in range(200))
+    before = server_processes()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graduate", "label", str(tiny_project), "--input", str(items)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env()
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (started := server_processes() - before):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        time.sleep(2)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while server_processes() & started and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = server_processes() & started
+    for pid in left:  # not to leave it behind when the assertion fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left

@@ -60,7 +60,7 @@ def stage_progress() -> Iterator:
         return
     with Progress(
         SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # a description holds names: a model, a file
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -92,7 +92,7 @@ def item_progress(description: str, total: int) -> Iterator:
         yield advance
         return
     with Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # a description holds names: a model, a file
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

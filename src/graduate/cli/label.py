@@ -61,6 +61,8 @@ def label(
             _, stats = proj.label(texts, progress=advance)
     parsed = teacher_labels(proj.engine, proj.spec.task, proj.spec.teacher, examples)
     unparseable = sum(1 for p in parsed.values() if p.call is not None and p.label is None)
+    # An answer cut at max_tokens reads as unparseable, and a re-run only reads it from the call log again.
+    cut = sum(1 for p in parsed.values() if p.call is not None and p.label is None and _finish_reason(p.call.response) == "length")
     counts: dict[str, int] = {}
     for p in parsed.values():
         if p.label is not None:
@@ -81,6 +83,14 @@ def label(
         t.add_row(escape(f"label {lab}"), str(n))
     t.add_row("cost of this run", f"${stats.cost_usd:,.4f}" if stats.cost_usd >= 0.0001 or not stats.cost_usd else "< $0.0001")
     console.print(t)
+    if cut:
+        limit = proj.spec.teacher.max_tokens
+        err_console.print(
+            f"[yellow]{cut} unparseable answers were cut off at the token limit[/] (finish_reason length"
+            + (f", teacher.max_tokens {limit}" if limit else "")
+            + "): raise teacher.max_tokens in graduate.yaml (a new limit is a new request: they are asked again)",
+            highlight=False,
+        )
     for e in stats.errors[:5]:
         err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
     if stats.budget_stopped:
@@ -110,3 +120,8 @@ def _label_ray(proj, texts: list[str], address: str, workers: int | None, lease_
         distinct=r.distinct, cached=r.cached, sent=r.sent, failed=r.failed, not_sent=r.not_sent + r.held, held=r.held, cost_usd=r.cost_usd,
         errors=r.errors, budget_stopped=r.budget_stopped,
     )
+
+
+def _finish_reason(response: object) -> object:
+    choices = response.get("choices") if isinstance(response, dict) else None
+    return choices[0].get("finish_reason") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None

@@ -23,7 +23,7 @@ app = typer.Typer(help="The teacher: audit configurations against gold; the loca
 
 @contextmanager
 def _bytes_progress(description: str) -> Iterator:
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err_console, transient=True) as progress:
+    with Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task(description, total=None)
 
         def report(done: int, total: int) -> None:
@@ -85,7 +85,7 @@ def serve_local(
             server.start()
         console.print(f"[bold green]serving[/] {escape(str(model))} at [bold]{escape(server.base_url)}[/] " + escape(f"(model name {model!r}, pid {server.pid}, ready in {time.perf_counter() - started:.1f} s)"), highlight=False)
         console.print(
-            f"  in graduate.yaml:  teacher: {{kind: openai, base_url: {server.base_url}, model: {model}, ...}}", highlight=False, soft_wrap=True
+            escape(f"  in graduate.yaml:  teacher: {{kind: openai, base_url: {server.base_url}, model: {model}, ...}}"), highlight=False, soft_wrap=True
         )
         console.print(escape(f"  log: {server.log_path}   stop: Ctrl-C"), highlight=False)
         while not stop.wait(0.5):
@@ -119,6 +119,36 @@ def audit(
     path = save_audit_files(proj.engine, proj.workdir, result)
     print_audit(result)
     console.print(escape(f"audit {result['audit_id'][:8]} stored; written to {path}"), highlight=False)
+    if live:
+        _live_outcome(result, proj.spec.teacher.budget_usd)
+
+
+def _live_outcome(result: dict, budget: float) -> None:  # type: ignore[type-arg]
+    """What --live sent per configuration; like graduate label, exit 3 at the budget, 1 on failed calls."""
+    from graduate.errors import usd
+
+    lives = [(c["name"], c["live"]) for c in result["configs"] if c.get("live")]
+    for name, st in lives:
+        console.print(
+            escape(f"--live {name}: sent {st['sent']}, from the call log {st['cached']}, failed {st['failed']}, not sent {st['not_sent']}, "
+                   f"cost ${st['cost_usd']:,.4f}"),
+            highlight=False,
+        )
+        for e in st.get("errors", [])[:3]:
+            err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
+    stopped = [name for name, st in lives if st.get("budget_stopped")]
+    if stopped:
+        left = sum(st["not_sent"] - st.get("held", 0) for _, st in lives)
+        err_console.print(
+            f"[bold red]error:[/] budget of {usd(budget)} reached during --live; {left} answers not asked for. "
+            "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept).",
+            highlight=False,
+        )
+        raise typer.Exit(3)
+    failed = sum(st["failed"] for _, st in lives)
+    if failed:
+        err_console.print(f"[bold red]error:[/] {failed} calls failed during --live; run the same command again to retry them (answered items are kept)")
+        raise typer.Exit(1)
 
 
 def _pct(x: object) -> str:
@@ -216,11 +246,12 @@ def print_audit(result: dict) -> None:  # type: ignore[type-arg]
         if rec.get("better_ensemble"):
             e = rec["better_ensemble"]
             console.print(
-                f"the ensemble {escape(e['name'])} ({e['method']} of {', '.join(e['members'])}) scores {fmt(e.get('mean_score', e.get('mean_accuracy')))}: "
+                f"the ensemble {escape(e['name'])} ({escape(e['method'] + ' of ' + ', '.join(e['members']))}) scores {fmt(e.get('mean_score', e.get('mean_accuracy')))}: "
                 "use it for the training set with train.labeller: {kind: ensemble, ...}",
                 highlight=False,
             )
     else:
-        err_console.print("[bold red]no configuration answered enough of every audit set to be recommended[/] (audit.min_coverage); run with --live", highlight=False)
+        hint = "" if result.get("live") else "; run with --live"
+        err_console.print(f"[bold red]no configuration answered enough of every audit set to be recommended[/] (audit.min_coverage){hint}", highlight=False)
     for n in result.get("notes", []):
         console.print(escape(f"note: {n}"), highlight=False)

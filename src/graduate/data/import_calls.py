@@ -23,10 +23,9 @@ from graduate.spec import PriceSpec
 from graduate.store.calls import CallRecord, file_imported, import_calls
 from graduate.store.forget import forgotten_values
 from graduate.formats.prompt import item_texts as _item_texts
-from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import MAX_TOKENS, estimate_prompt_tokens, estimate_text_tokens, reported_tokens
 
 PriceLookup = Callable[[str], PriceSpec | None]
-MAX_TOKENS = 2**31  # far above any context window; the store keeps counts as 64-bit integers
 item_texts_default = _item_texts([])
 
 
@@ -161,7 +160,7 @@ def completion_of(body: dict[str, Any], messages: list[dict[str, Any]] | None) -
     content = _content_of(body)
     usage = body.get("usage") or {}
     counts = [usage.get("prompt_tokens"), usage.get("completion_tokens")] if isinstance(usage, dict) else []
-    if counts and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+    if counts and all(reported_tokens(n) is not None for n in counts):  # a count past any window would not fit the store
         return content, int(counts[0]), int(counts[1]), False
     return content, estimate_prompt_tokens(messages or []), estimate_text_tokens(content or ""), True
 

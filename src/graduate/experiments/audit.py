@@ -99,6 +99,7 @@ def set_metrics(spec: ProjectSpec, test: TestSet, answers: ConfigAnswers) -> dic
         answered=len(pairs),
         coverage=len(pairs) / len(test.examples) if test.examples else None,
         missing=sum(1 for a in per if not a.used),
+        ties=sum(1 for a in per if a.vote.tie and a.vote.label is None),
         calls=len(used),
         failed_calls=sum(a.failed_calls for a in per),
         parse_failures=unparseable,
@@ -137,7 +138,7 @@ def ensemble_metrics(
         items=len(test.examples),
         answered=len(pairs),
         coverage=len(pairs) / len(test.examples) if test.examples else None,
-        ties=sum(1 for v in votes if v.tie),
+        ties=sum(1 for v in votes if v.tie and v.label is None),
         missing=sum(1 for v in votes if v.votes == 0),
         cost_per_1k_usd=sum(c for c in costs if c is not None) if any(c is not None for c in costs) else None,
         cost_estimated=any(member_sets[x].get("cost_estimated") for x in ens.members),
@@ -231,7 +232,10 @@ def run_audit(
         )
         if cfg.name in live_stats:
             st = live_stats[cfg.name]
-            results[-1]["live"] = {"sent": st.sent, "cached": st.cached, "failed": st.failed, "not_sent": st.not_sent, "cost_usd": st.cost_usd}
+            results[-1]["live"] = {
+                "sent": st.sent, "cached": st.cached, "failed": st.failed, "not_sent": st.not_sent, "held": st.held, "cost_usd": st.cost_usd,
+                "budget_stopped": st.budget_stopped, "errors": st.errors[:5],
+            }
     progress("audit configurations", len(configs), len(configs))
     accuracies = {r["name"]: r["pooled_score"] for r in results}
     by_name = {r["name"]: r for r in results}
@@ -332,6 +336,24 @@ def recommend(spec: ProjectSpec, results: list[dict[str, Any]], tests: Sequence[
     return out
 
 
+def _coverage_message(s: dict[str, Any], name: str, *, live: bool = False) -> str:
+    """Why a configuration answers too little of a set, and what helps: --live asks for missing
+    answers (unless this was the --live run); it cannot break a tie between voters."""
+    why = [f"{s.get('missing', 0)} items without a stored answer"]
+    if s.get("parse_failures"):
+        why.append(f"{s['parse_failures']} unparseable")
+    if s.get("ties"):
+        why.append(f"{s['ties']} tied votes")
+    hints = []
+    if live and s.get("missing"):
+        hints.append("the --live run did not answer them (budget, failed calls: see its figures)")
+    elif s.get("missing") or not s.get("ties"):
+        hints.append("run with --live to ask the teacher")
+    if s.get("ties"):
+        hints.append("an odd number of voters (n, or an ensemble's members) avoids ties")
+    return f"answers only {s['coverage']:.0%} of {name} ({', '.join(why)}); {'; '.join(hints)}"
+
+
 def flag(spec: ProjectSpec, results: list[dict[str, Any]], recommended: dict[str, Any] | None, tests: Sequence[TestSet]) -> None:
     """Add plain-words warnings to each configuration: high false-positive rate, low coverage, parse failures."""
     best = next((r for r in results if recommended and r["name"] == recommended["name"]), None)
@@ -356,9 +378,7 @@ def flag(spec: ProjectSpec, results: list[dict[str, Any]], recommended: dict[str
                     {
                         "flag": "low_coverage",
                         "set": name,
-                        "message": f"answers only {s['coverage']:.0%} of {name} ({s.get('missing', 0)} items without a stored answer"
-                        + (f", {s['parse_failures']} unparseable" if s.get("parse_failures") else "")
-                        + "); run with --live to ask the teacher",
+                        "message": _coverage_message(s, name, live="live" in r),
                     }
                 )
             if spec.task.multi_label and ref is not None:

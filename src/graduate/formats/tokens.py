@@ -14,6 +14,7 @@ from typing import Any
 CHARS_PER_TOKEN = 4.0
 TOKENS_PER_MESSAGE = 3
 REPLY_PRIMING = 3
+MAX_TOKENS = 2**31  # far above any context window; the store keeps counts as 64-bit integers
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -25,3 +26,9 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     for m in messages:
         total += TOKENS_PER_MESSAGE + estimate_text_tokens(str(m.get("content") or ""))
     return total
+
+
+def reported_tokens(value: object) -> int | None:
+    """A token count from a server's ``usage``, or None (estimate it instead) when it is no count:
+    not a whole number, negative (a negative cost would free budget) or past any context window."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_TOKENS else None

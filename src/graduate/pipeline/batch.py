@@ -46,7 +46,7 @@ from graduate.store.batches import (
 )
 from graduate.store.calls import live_spend, request_key
 from graduate.teacher.batch_api import ENDPOINT, METADATA_KEY, BatchClient, RemoteBatch
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE
+from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, require_price
 from graduate.teacher.prompt import render_messages, request_params
 
 if TYPE_CHECKING:
@@ -144,6 +144,8 @@ def plan(project: "Project", texts: list[str], *, progress: ProgressFn = no_prog
     state = key_state(engine, messages_of)
     report.answered, report.held = len(state.answered), len(state.held)
     todo = [k for k in messages_of if k not in state.answered and k not in state.held]
+    if todo:
+        require_price(spec, price)
     _remove_orphans(project)
 
     spent = live_spend(engine)

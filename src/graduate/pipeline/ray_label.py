@@ -31,6 +31,7 @@ from graduate.store.calls import answers, request_key
 from graduate.store.db import now, open_engine
 from graduate.store.leases import enqueue, release_owner
 from graduate.store.schema import teacher_calls
+from graduate.teacher.labeling import require_price
 from graduate.teacher.prompt import render_messages, request_params
 
 if TYPE_CHECKING:
@@ -140,6 +141,8 @@ def _label_ray(
     held = key_state(engine, need).held
     report.held = len(held)
     need = [k for k in need if k not in held]
+    if need:
+        require_price(spec, project.spec.price_for(spec.model))
     work = []
     for key in need:
         body = {"model": spec.model, "messages": render_messages(spec, keyed[key]), **params}

@@ -46,7 +46,7 @@ from graduate.serve.limits import BodySizeLimit
 from graduate.data.text import scrub_surrogates
 from graduate.privacy import records, redact_messages
 from graduate.store.calls import begin_call, finish_call, request_key
-from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens, reported_tokens
 
 # Not sampling parameters: they change how the answer travels, not what it says.
 NOT_PARAMS = frozenset({"model", "messages", "stream", "stream_options", "user", "metadata", "store"})
@@ -145,6 +145,17 @@ class StreamAssembler:
         }
 
 
+def _without(value: Any, secret: str) -> Any:
+    """``value`` (JSON-like) with ``secret`` replaced by *** in every string."""
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {k: _without(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(v, secret) for v in value]
+    return value
+
+
 def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: bool = False, timeout_s: float = 600.0, env: dict[str, str] | None = None) -> Any:
     spec = project.spec
     engine = project.engine
@@ -208,9 +219,16 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
         fut.add_done_callback(writes.discard)
         return await asyncio.shield(fut)
 
-    def finish(call_id: int, status_code: int, body: dict[str, Any] | None, content: str | None, messages: list[Any], model: str, started: float, error: str | None) -> None:
-        usage = (body or {}).get("usage") or {}
-        tin, tout = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    def finish(
+        call_id: int, status_code: int, body: dict[str, Any] | None, content: str | None, messages: list[Any], model: str, started: float, error: str | None,
+        secret: str = "",
+    ) -> None:
+        if len(secret) >= 8:  # the key sent upstream, which an upstream's 401 names ("Incorrect API key provided: sk-...")
+            body, error = _without(body, secret), _without(error, secret)
+        usage = (body or {}).get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        # A count that is none (a string, negative, huge) is estimated: it would crash pricing or store a negative cost.
+        tin, tout = reported_tokens(usage.get("prompt_tokens")), reported_tokens(usage.get("completion_tokens"))
         estimated = tin is None or tout is None
         if tin is None:
             tin = estimate_prompt_tokens(messages)
@@ -279,11 +297,13 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
         call_id = await log_write(begin, key, model, body, params)
         started = time.perf_counter()
         client = client_box["c"]
-        upstream_req = client.build_request("POST", "/chat/completions", content=raw, headers=forward_headers(request))
+        headers = forward_headers(request)
+        secret = next((v for k, v in headers.items() if k.lower() == "authorization"), "").removeprefix("Bearer ").strip()
+        upstream_req = client.build_request("POST", "/chat/completions", content=raw, headers=headers)
         try:
             resp = await client.send(upstream_req, stream=True)
         except httpx.HTTPError as exc:
-            await log_write(finish, call_id, 502, None, None, messages, model, started, f"upstream unreachable: {type(exc).__name__}: {exc}")
+            await log_write(finish, call_id, 502, None, None, messages, model, started, f"upstream unreachable: {type(exc).__name__}: {exc}", secret=secret)
             return _error(502, f"graduate proxy: upstream {base} unreachable: {type(exc).__name__}: {exc}", "server_error", "bad_gateway")
         streaming = resp.headers.get("content-type", "").startswith("text/event-stream")
         if not streaming:
@@ -302,7 +322,12 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
             if resp.status_code >= 300:
                 detail = (parsed or {}).get("error") if isinstance(parsed, dict) else None
                 error = f"HTTP {resp.status_code}: {json.dumps(detail)[:500] if detail else data[:200]!r}"
-            await log_write(finish, call_id, resp.status_code, parsed if isinstance(parsed, dict) else None, content, messages, model, started, error)
+            elif not (isinstance(parsed, dict) and isinstance(parsed.get("choices"), list) and parsed["choices"]
+                      and isinstance(parsed["choices"][0], dict) and isinstance(parsed["choices"][0].get("message"), dict)):
+                # A gateway's page or a body cut short is relayed as it came, but is no answer to
+                # log as one (the call log's answers are what graduate label reuses).
+                error = f"HTTP {resp.status_code}: the answer is no chat completion ({resp.headers.get('content-type', 'no content-type')}): {data[:200]!r}"
+            await log_write(finish, call_id, resp.status_code, parsed if isinstance(parsed, dict) else None, content, messages, model, started, error, secret=secret)
             return Response(data, resp.status_code, headers=reply_headers(resp))
 
         assembler = StreamAssembler()
@@ -321,7 +346,7 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
                 raise
             finally:
                 try:
-                    await log_write(finish, call_id, resp.status_code, assembler.response(), assembler.text(0), messages, model, started, error)
+                    await log_write(finish, call_id, resp.status_code, assembler.response(), assembler.text(0), messages, model, started, error, secret=secret)
                 finally:
                     await resp.aclose()
 

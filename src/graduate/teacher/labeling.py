@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from sqlalchemy import Engine
 
-from graduate.errors import TeacherAuthError, TeacherError
+from graduate.errors import TeacherAuthError, TeacherError, usd
 from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store.batches import key_state
@@ -89,6 +89,22 @@ class _Budget:
             self.spent += actual
             self.in_flight -= 1
             self._changed.notify_all()
+
+
+def require_price(spec: TeacherSpec, price: PriceSpec | None) -> None:
+    """Refuse to spend on a remote teacher that has no price: its calls would be stored as free,
+    so teacher.budget_usd would hold nothing back. A server on this machine (kind local, or a
+    local base_url: llama.cpp, vLLM, Ollama) costs nothing per token."""
+    from graduate.errors import SpecError
+    from graduate.teacher.openai_compat import is_local_url
+
+    if price is None and spec.kind == "openai" and not is_local_url(spec.base_url):
+        raise SpecError(
+            f"{spec.model!r} has no price, so teacher.budget_usd ({usd(spec.budget_usd)}) cannot be held and nothing was sent; "
+            f"add it to prices: ({spec.model}: {{input_per_1m: ..., output_per_1m: ...}}, USD per 1M tokens) or set teacher.price "
+            "(0 for a free endpoint)",
+            field="teacher.model",
+        )
 
 
 def record_completion(
@@ -187,6 +203,8 @@ async def label_texts(
         stats.held += 1
         settle(key, lambda t, key=key: LabelOutcome(t, key, "not_sent", error="held by an open batch: graduate batch collect"))
 
+    if need:
+        require_price(spec, price)
     budget = _Budget(spec.budget_usd, live_spend(engine))
     sem = asyncio.Semaphore(spec.concurrency)
     pacer = Pacer(spec)

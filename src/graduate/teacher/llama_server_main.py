@@ -47,9 +47,29 @@ def main(argv: list[str]) -> None:
         capi.llama_model_default_params = without_extra_buffers
 
     _fast_logprobs()
+    if config.get("parent_pid"):
+        _stop_with_parent(int(config["parent_pid"]))
     server = ServerSettings(**config["server"])
     app = create_app(server_settings=server, model_settings=[ModelSettings(**config["model"])])
     uvicorn.run(app, host=server.host, port=server.port, log_level=config.get("log_level", "warning"))
+
+
+def _stop_with_parent(parent_pid: int, every_s: float = 1.0, grace_s: float = 10.0) -> None:
+    """Stop once the graduate process that started this server is gone. It stops the server itself
+    on any exit it sees; after kill -9 nothing would, and the model (and its port) stayed loaded
+    for good: the server runs in its own session, so not even the terminal reaches it."""
+    import signal
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every_s)
+        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn shuts down in order
+        time.sleep(grace_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
 class _LazyLogprobRows:

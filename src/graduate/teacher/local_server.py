@@ -195,6 +195,8 @@ class LocalServer:
     # -- internals ---------------------------------------------------------------------------
     def _settings(self) -> dict:
         return {
+            # The server stops when this process is gone, also after kill -9 (no atexit runs then).
+            "parent_pid": os.getpid(),
             "server": {"host": HOST, "port": self.port, "interrupt_requests": False},
             "model": {
                 "model": str(self.model_path),
