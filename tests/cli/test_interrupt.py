@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 from servers import fake_openai_server
-from teacher.live_teacher import cli_env, label_command, point_teacher
+from teacher.live_teacher import as_at_a_terminal, cli_env, label_command, point_teacher
 
 
 def test_ctrl_c_during_label_says_work_is_stored_and_exits_130(tiny_project: Path) -> None:
     with fake_openai_server(latency=30) as server:  # every answer takes 30 s: the command is mid-call
         point_teacher(tiny_project, server.base_url, concurrency=2, timeout_s=60, max_retries=0)
-        client = subprocess.Popen(label_command(tiny_project, "--limit", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+        client = subprocess.Popen(label_command(tiny_project, "--limit", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=as_at_a_terminal)
         try:
             deadline = time.monotonic() + 90
             while server.stats().get("requests", 0) < 1:

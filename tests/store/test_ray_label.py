@@ -209,7 +209,9 @@ def test_ctrl_c_gives_back_the_stopped_workers_leases_so_a_rerun_sends_at_once(t
     on_ray = label_command(tiny_project, "--limit", "8", "--ray", "local", "--lease-s", "60")
     with fake_openai_server(latency=60.0, seed=7) as server:
         point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000, timeout_s=120)
-        client = subprocess.Popen(on_ray, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        from teacher.live_teacher import as_at_a_terminal
+
+        client = subprocess.Popen(on_ray, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_at_a_terminal)
         try:
             deadline = time.monotonic() + 180
             while server.stats()["requests"] < 2:

@@ -52,6 +52,14 @@ def label_command(project_dir: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "graduate", "label", str(project_dir), "--input", str(input_csv), "--id-column", "id", *args]
 
 
+def as_at_a_terminal() -> None:
+    """A child's SIGINT as a terminal gives it (``preexec_fn``): a shell that starts a job in the
+    background, as CI may run the suite, leaves SIGINT ignored, and every child inherits that."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     # Wide output, so one message stays on one line however the runner's terminal is sized.
     return {**os.environ, "COLUMNS": "400", "OPENAI_API_KEY": "sk-test", **extra}
