@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from servers import fake_openai_server
-from teacher.live_teacher import as_at_a_terminal, cli_env, label_command, point_teacher
+from teacher.live_teacher import as_at_a_terminal, cli_env, label_command, point_teacher, wait_for_requests
 
 
 def test_ctrl_c_during_label_says_work_is_stored_and_exits_130(tiny_project: Path) -> None:
@@ -17,11 +16,7 @@ def test_ctrl_c_during_label_says_work_is_stored_and_exits_130(tiny_project: Pat
         point_teacher(tiny_project, server.base_url, concurrency=2, timeout_s=60, max_retries=0)
         client = subprocess.Popen(label_command(tiny_project, "--limit", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=as_at_a_terminal)
         try:
-            deadline = time.monotonic() + 90
-            while server.stats().get("requests", 0) < 1:
-                assert client.poll() is None, client.communicate()
-                assert time.monotonic() < deadline, "no request reached the server"
-                time.sleep(0.2)
+            wait_for_requests(server, client, 1, timeout_s=90)
             client.send_signal(signal.SIGINT)
             out, err = client.communicate(timeout=60)
         finally:

@@ -209,15 +209,11 @@ def test_ctrl_c_gives_back_the_stopped_workers_leases_so_a_rerun_sends_at_once(t
     on_ray = label_command(tiny_project, "--limit", "8", "--ray", "local", "--lease-s", "60")
     with fake_openai_server(latency=60.0, seed=7) as server:
         point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000, timeout_s=120)
-        from teacher.live_teacher import as_at_a_terminal
+        from teacher.live_teacher import as_at_a_terminal, wait_for_requests
 
         client = subprocess.Popen(on_ray, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_at_a_terminal)
         try:
-            deadline = time.monotonic() + 180
-            while server.stats()["requests"] < 2:
-                assert client.poll() is None, client.communicate()
-                assert time.monotonic() < deadline, "no call reached the teacher"
-                time.sleep(0.3)
+            wait_for_requests(server, client, 2, timeout_s=180)
             held = [r for r in live_rows(tiny_project) if r.status == "pending" and r.lease_owner]
             client.send_signal(signal.SIGINT)
             _, err = client.communicate(timeout=120)

@@ -65,6 +65,17 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "COLUMNS": "400", "OPENAI_API_KEY": "sk-test", **extra}
 
 
+def wait_for_requests(server: Any, client: subprocess.Popen, requests: int, timeout_s: float) -> None:
+    """Wait until the fake server has received ``requests`` requests (answered or not) from ``client``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while server.stats()["requests"] < requests:
+        assert client.poll() is None, client.communicate()
+        assert time.monotonic() < deadline, "no request reached the server"
+        time.sleep(0.2)
+
+
 def sigkill_after(server: Any, client: subprocess.Popen, answered: int, timeout_s: float = 120) -> None:
     """SIGKILL ``client`` once the fake server has answered ``answered`` requests successfully."""
     import signal
