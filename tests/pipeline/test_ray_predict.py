@@ -241,15 +241,27 @@ def test_a_ray_predict_killed_midway_takes_its_local_cluster_with_it(trained_cop
             time.sleep(0.1)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
-        time.sleep(5)
-        alive = sorted(name.split()[0] for child, name in seen.values() if child.is_running() and child.status() != psutil.STATUS_ZOMBIE)
+
+        def left_over() -> list[str]:  # what still runs, by its name now (a worker still starting has python's)
+            names = []
+            for child, name in seen.values():
+                with contextlib.suppress(psutil.Error):
+                    if child.is_running() and child.status() != psutil.STATUS_ZOMBIE:  # type: ignore[attr-defined]
+                        names.append(" ".join(child.cmdline()) or name)  # type: ignore[attr-defined]
+            return sorted(n for n in names if n.split()[0] not in {"ray::DashboardAgent", "ray::RuntimeEnvAgent"})
+
+        # a worker that was still importing when its raylet went notices within seconds, longer on a loaded
+        # machine; what must not happen is work going on past the agents' minute
+        settle = time.monotonic() + 60
+        while (alive := left_over()) and time.monotonic() < settle:
+            time.sleep(0.5)
     finally:
         if proc.poll() is None:
             proc.kill()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the agents that outlive it, so the suite leaves nothing behind
     assert any("raylet" in name for _, name in seen.values())
-    assert set(alive) <= {"ray::DashboardAgent", "ray::RuntimeEnvAgent"}, alive
+    assert alive == [], alive
 
 
 def test_a_file_whose_name_reads_as_a_glob_is_that_file(tmp_path: Path) -> None:
