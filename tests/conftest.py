@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -15,8 +15,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # replayed and a passing commit stays passing; ``make fuzz`` (GRADUATE_HYPOTHESIS=fuzz) draws new
 # ones each time, to find what the fixed draw misses (a failing example then goes into the test
 # as an ``@example``).
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-settings.register_profile("fuzz", derandomize=False, print_blob=True)
+# Neither profile times examples: on a loaded machine one slow example (or a slow draw) failed a
+# correct test with DeadlineExceeded / "Unreliable test timings" / HealthCheck.too_slow. A test's own
+# @settings inherits this; one that names suppress_health_check lists too_slow itself.
+UNTIMED = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **UNTIMED)
+settings.register_profile("fuzz", derandomize=False, print_blob=True, **UNTIMED)
 settings.load_profile(os.environ.get("GRADUATE_HYPOTHESIS", "ci"))
 
 FIXTURES = Path(__file__).parent / "fixtures"

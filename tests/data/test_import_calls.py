@@ -137,7 +137,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
         import_log(engine_at(tmp_path), tmp_path / "nothere.jsonl", tmp_path / "x.jsonl", price_for=PRICES.get)
 
 
-@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
 @given(st.lists(st.one_of(st.binary(max_size=60), st.text(max_size=60).map(str.encode)), max_size=8))
 def test_import_never_crashes_on_garbage(tmp_path_factory, lines):
     d = tmp_path_factory.mktemp("garbage")

@@ -64,7 +64,7 @@ CELL = st.text(max_size=40) | st.sampled_from(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(cells=st.lists(CELL, min_size=1, max_size=12))
 def test_any_cell_text_stores_only_valid_sets_and_names_the_rest(tmp_path_factory, cells) -> None:
     project = make_project(tmp_path_factory.mktemp("p"), rows=12)
@@ -169,7 +169,7 @@ def test_self_consistency_on_label_sets_gives_each_label_its_vote_share_as_a_sof
     assert lab == "loyalty" and soft == pytest.approx({"care": 0.0, "loyalty": 1.0, "purity": 0.0})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(cells=st.lists(CELL | st.sampled_from(["(none)", "(none);care", "purity;care"]), min_size=1, max_size=12))
 def test_any_corrected_set_in_a_review_file_stores_only_valid_sets_and_names_the_rest(tmp_path_factory, cells) -> None:
     """The review queue's import on a multi-label project: any text in corrected_label stores a

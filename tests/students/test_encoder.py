@@ -152,7 +152,7 @@ def minilm_tokenizer():
 _words = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=30)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     words=st.lists(_words, min_size=0, max_size=120),
     seps=st.lists(st.sampled_from([" ", "  ", "\n", "\t", " \r\n", "\u00a0", "", ".", " - "]), min_size=1, max_size=5),
