@@ -11,7 +11,7 @@ import uuid
 import httpx
 
 from graduate.pipeline.project import Project
-from graduate.store.traffic import read_traffic, request_ids
+from graduate.store.traffic import count_traffic, read_traffic, request_ids
 from servers import fake_openai_server
 from servers.graduate_server import AUTH, cli_env, comments, serve_process, set_teacher
 
@@ -45,7 +45,9 @@ def test_sigterm_under_load_loses_no_traffic(served):
         threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60  # a loaded machine may take more than a second to get going
+        while len(acknowledged) <= 20 and not failures and time.monotonic() < deadline:
+            time.sleep(0.05)
         sent_before_stop = len(acknowledged)
         rc = server.stop(signal.SIGTERM)
         stop.set()
@@ -65,7 +67,7 @@ def test_sigterm_under_load_loses_no_traffic(served):
 
 
 def test_sigterm_finishes_in_flight_requests(served):
-    with fake_openai_server(latency=1.0) as teacher:
+    with fake_openai_server(latency=3.0) as teacher:
         set_teacher(served, base_url=teacher.base_url)
         with serve_process(served, "--mode", "cascade", "--threshold", "1.0", "--workers", "0", env=cli_env(**ENV)) as server:
             statuses: list[tuple[int, str]] = []
@@ -77,7 +79,10 @@ def test_sigterm_finishes_in_flight_requests(served):
             threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
             for t in threads:
                 t.start()
-            time.sleep(0.4)  # all three are waiting on the teacher
+            deadline = time.monotonic() + 60
+            while teacher.stats()["requests"] < 3:  # all three are waiting on the teacher
+                assert time.monotonic() < deadline, f"{teacher.stats()['requests']} of 3 requests reached the teacher"
+                time.sleep(0.02)
             t0 = time.monotonic()
             rc = server.stop(signal.SIGTERM)
             waited = time.monotonic() - t0
@@ -113,7 +118,7 @@ def test_killed_server_leaves_no_prediction_worker_behind(served):
         workers = _descendants(server.process.pid)
         assert workers, "the student should run in a worker process"
         server.stop(signal.SIGKILL)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     alive = workers
     while alive and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -134,7 +139,12 @@ def test_kill_9_in_shadow_mode_keeps_every_answered_item_whose_comparison_was_ru
             with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
                 answered = [client.post("/v1/classify", json={"texts": [f"shadowed item {i} {uuid.uuid4().hex[:6]}"]}) for i in range(n)]
             assert [r.status_code for r in answered] == [200] * n
-            time.sleep(1.0)  # a few flush intervals (serve.traffic_flush_s, 0.2 s)
+            # Rows are flushed every serve.traffic_flush_s (0.2 s), comparisons or not: wait for the
+            # flush (a loaded machine may take longer than a few intervals), not for the teacher.
+            engine, deadline = Project.load(served).engine, time.monotonic() + 60
+            while count_traffic(engine) < n and time.monotonic() < deadline:
+                time.sleep(0.1)
+            engine.dispose()
             server.stop(signal.SIGKILL)
         assert hanging.stats()["hangs"] >= 1  # comparisons were still waiting on the teacher
     rows = read_traffic(Project.load(served).engine)
