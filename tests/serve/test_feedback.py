@@ -129,7 +129,7 @@ def test_feedback_on_a_shadow_item_is_taken_while_its_teacher_comparison_runs(se
     from servers import fake_openai_server
     from servers.graduate_server import set_teacher
 
-    with fake_openai_server(latency=1.5) as slow_teacher:
+    with fake_openai_server(latency=5.0) as slow_teacher:  # slower than classify + feedback on a loaded machine
         set_teacher(served, base_url=slow_teacher.base_url)
         proj = Project.load(served)
         with ThreadServer(create_app(proj, options(proj, mode="shadow", shadow_rate=1.0))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
@@ -139,7 +139,7 @@ def test_feedback_on_a_shadow_item_is_taken_while_its_teacher_comparison_runs(se
             assert slow_teacher.stats()["ok"] == 0  # still comparing: the row was there before the teacher answered
             pending = find_traffic(proj.engine, rid, 0)
             assert pending.shadow and pending.teacher_label is None and pending.agree is None  # pending, not a disagreement
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60
             while (row := find_traffic(proj.engine, rid, 0)).teacher_label is None:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)

@@ -136,7 +136,7 @@ def test_promote_says_so_when_the_server_stops_while_it_follows_the_stages(serve
     with serve_process(served, env=env) as server:
         cli = promote_in_background(served, server.url, "--student", "majority", env=env)  # no traffic: it stays in shadow
         deadline = time.monotonic() + 120
-        while httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=10).status_code != 200:
+        while httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=60).status_code != 200:
             assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
             time.sleep(0.1)
         server.stop(signal.SIGKILL)

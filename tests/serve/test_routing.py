@@ -259,15 +259,20 @@ def test_a_teacher_that_keeps_failing_rests_behind_a_circuit_breaker_and_is_trie
         url, port = gone.base_url, httpx.URL(gone.base_url).port
     set_teacher(served, base_url=url, max_retries=0, budget_usd=5.0)  # nothing listens there now
     proj = Project.load(served)
-    app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0, teacher_breaker_failures=3, teacher_breaker_reset_s=2.0))
+    app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0, teacher_breaker_failures=3, teacher_breaker_reset_s=5.0))
     texts = [f"{w} {uuid.uuid4().hex[:6]}" for w in ["you fool", "kind words", "go away", "nice photo", "stop it", "thanks", "idiot"]]
     with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
-        routes = [client.post("/v1/classify", json={"texts": [t]}).json()["results"][0]["route"] for t in texts[:5]]
+        def route(text: str) -> str:
+            return client.post("/v1/classify", json={"texts": [text]}).json()["results"][0]["route"]
+
+        routes = [route(t) for t in texts[:3]]
+        opened = time.monotonic()  # the third failure opened the circuit: it rests 5 s from (before) now
+        routes += [route(t) for t in texts[3:5]]  # well within the 5 s, even on a loaded machine
         assert routes == ["student"] * 5
         assert client.get("/readyz").json()["teacher_circuit"] == "open"
         assert "graduate_teacher_circuit_open 1.0" in client.get("/metrics").text
         with fake_openai_server(port=port) as back:
-            time.sleep(2.1)
+            time.sleep(max(0.0, opened + 5.1 - time.monotonic()))
             r = client.post("/v1/classify", json={"texts": [texts[5]]}).json()["results"][0]
             assert r["route"] == "teacher" and r["label"] == ("bad" if is_rude(texts[5]) else "ok")
             assert client.get("/readyz").json()["teacher_circuit"] == "closed"

@@ -46,14 +46,14 @@ class FakeBatch(FakeOpenAI):
 
 
 @contextmanager
-def fake_batch_server(startup_s: float = 20.0, **options: Any) -> Iterator[FakeBatch]:
+def fake_batch_server(startup_s: float = 60.0, **options: Any) -> Iterator[FakeBatch]:
     """Start tests/servers/fake_batch.py (files + batches) with ``options`` as flags, as below."""
     with fake_openai_server(startup_s, _script=FAKE_BATCH, **options) as server:
         yield FakeBatch(server.url, server.process, server.log)
 
 
 @contextmanager
-def fake_openai_server(startup_s: float = 20.0, _script: Path = FAKE_OPENAI, **options: Any) -> Iterator[FakeOpenAI]:
+def fake_openai_server(startup_s: float = 60.0, _script: Path = FAKE_OPENAI, **options: Any) -> Iterator[FakeOpenAI]:
     """Start tests/servers/fake_openai.py with ``options`` as flags (``p429=0.1`` -> ``--p429 0.1``),
     wait until it answers, and stop it on exit."""
     args = [sys.executable, str(_script), "--port", "0"]
