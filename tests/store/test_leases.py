@@ -60,11 +60,11 @@ def test_concurrent_claimers_never_share_a_call(engine: Engine) -> None:
 
 def test_a_lapsed_lease_is_taken_over_a_renewed_one_is_not(engine: Engine) -> None:
     a, b = leases.enqueue(engine, work(2)).values()
-    assert leases.claim(engine, a, "dead", 0.3) and leases.claim(engine, b, "alive", 0.3)
+    # 2 s leases: a loaded machine may take a moment between two statements (0.3 s ones raced).
+    assert leases.claim(engine, a, "dead", 2.0) and leases.claim(engine, b, "alive", 2.0)
     assert not leases.claim(engine, a, "other", 60)
-    time.sleep(0.2)
     leases.renew(engine, "alive", [b], 60)
-    time.sleep(0.2)
+    time.sleep(2.1)  # past both first leases
     assert leases.claim(engine, a, "other", 60)  # the dead worker's lease lapsed
     assert not leases.claim(engine, b, "other", 60)  # the live worker renewed its own
     assert leases.finish_claimed(engine, a, {"status": "ok", "content": "x", "cost_usd": 0.1})
@@ -98,8 +98,8 @@ def test_concurrent_slices_never_sum_past_the_budget(engine: Engine) -> None:
 
 
 def test_a_dead_workers_slice_stops_counting_when_its_lease_lapses(engine: Engine) -> None:
-    leases.reserve_slice(engine, "dead", 0.5, limit=1.0, minimum=0.1, lease_s=0.3)
+    leases.reserve_slice(engine, "dead", 0.5, limit=1.0, minimum=0.1, lease_s=2.0)  # 0.3 s raced the next line
     assert live_spend(engine) == pytest.approx(0.5)
-    time.sleep(0.4)
+    time.sleep(2.1)
     assert live_spend(engine) == pytest.approx(0.0)
     assert leases.reserve_slice(engine, "new", 0.9, limit=1.0, minimum=0.1, lease_s=60)[1] == pytest.approx(0.9)

@@ -59,7 +59,9 @@ def test_a_worker_killed_midway_is_replaced_and_only_its_calls_in_flight_are_pai
     use_store(tiny_project, postgres_url)
     with fake_openai_server(latency=0.25, p500=0.05, seed=2) as server:
         point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
-        client = subprocess.Popen(command(tiny_project, "--lease-s", "4"), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The dead worker's leases are given back at once; the live ones renew theirs every lease_s/3,
+        # and a 4 s lease let a loaded machine's late renewal hand a live worker's call to another (paid twice).
+        client = subprocess.Popen(command(tiny_project, "--lease-s", "30"), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 180
             while server.stats()["ok"] < N // 3:
