@@ -20,7 +20,7 @@ import sys, time
 from graduate.pipeline.project import Project
 with Project.load(sys.argv[1]).exclusive("graduate run"):
     print("held", flush=True)
-    time.sleep(120)
+    time.sleep(600)
 """
 
 
@@ -64,5 +64,5 @@ def test_the_lock_is_reentrant_and_shared_by_the_threads_of_its_process(tiny_pro
         worker.join(timeout=30)
     assert seen == ["nested", "thread"]
     # released: another process can take it now
-    took = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(120)", "pass"), str(tiny_project)], capture_output=True, text=True, env=cli_env(), timeout=120)
+    took = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(600)", "pass"), str(tiny_project)], capture_output=True, text=True, env=cli_env(), timeout=120)
     assert took.returncode == 0 and took.stdout.strip() == "held", took.stderr

@@ -310,7 +310,7 @@ def test_forget_and_purge_stop_at_once_while_a_run_works(trained_copy: Path) -> 
 
     hold = (
         "import sys, time\nfrom graduate.pipeline.project import Project\n"
-        "with Project.load(sys.argv[1]).exclusive('graduate run'):\n    print('held', flush=True)\n    time.sleep(120)\n"
+        "with Project.load(sys.argv[1]).exclusive('graduate run'):\n    print('held', flush=True)\n    time.sleep(600)\n"
     )
     holder = subprocess.Popen([sys.executable, "-c", hold, str(trained_copy)], stdout=subprocess.PIPE, text=True, env=cli_env())
     try:

@@ -74,7 +74,7 @@ def _run(server: PostgresServer, program: str, *args: str, check: bool = True) -
         [str(server.bindir / program), *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # pg_ctl start -t 120: a loaded machine may take its time
         cwd=server.root,
         env={**os.environ, "LC_ALL": "C"},
         **user,  # type: ignore[arg-type]
@@ -166,7 +166,7 @@ def start_server() -> PostgresServer:
         for _ in range(3):
             server.port = _free_port()
             proc = _run(
-                server, "pg_ctl", "start", "-w", "-t", "30", "-D", str(server.datadir),
+                server, "pg_ctl", "start", "-w", "-t", "120", "-D", str(server.datadir),
                 "-l", str(root / "server.log"), "-o", f"-p {server.port}", check=False,
             )  # fmt: skip
             if proc.returncode == 0:

@@ -27,14 +27,14 @@ import sys, time
 from graduate.pipeline.project import Project
 with Project.load(sys.argv[1]).exclusive("graduate run"):
     print("held", flush=True)
-    time.sleep(120)
+    time.sleep(600)
 """
 
 
 @pytest.mark.postgres
 def test_a_second_machine_on_the_same_postgres_store_stops_at_once_naming_the_first(tiny_project: Path, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # the test server trusts 127.0.0.1, so it ignores the password; messages must not show it
-    postgres_url = postgres_url.replace("://graduate@", "://graduate:s3cret@") + "?connect_timeout=10"
+    postgres_url = postgres_url.replace("://graduate@", "://graduate:s3cret@") + "?connect_timeout=30"
     monkeypatch.setenv("GRADUATE_STORE_URL", postgres_url)
     other = tmp_path / "machine-b"
     shutil.copytree(tiny_project, other, ignore=shutil.ignore_patterns(".graduate"))
@@ -79,7 +79,7 @@ def test_a_second_machine_on_the_same_postgres_store_stops_at_once_naming_the_fi
         holder.wait(timeout=30)
 
     # kill -9: the server ends the holder's session and its lock with it (at once, or within moments)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             with proj.exclusive("graduate run"):
@@ -90,7 +90,7 @@ def test_a_second_machine_on_the_same_postgres_store_stops_at_once_naming_the_fi
             assert time.monotonic() < deadline, "the killed holder's lock was never let go"
             time.sleep(0.2)
     # and given back on leaving: another process takes it at once
-    took = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(120)", "pass"), str(tiny_project)], capture_output=True, text=True, env=cli_env(), timeout=120)
+    took = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(600)", "pass"), str(tiny_project)], capture_output=True, text=True, env=cli_env(), timeout=120)
     assert took.returncode == 0 and took.stdout.strip() == "held", took.stderr
     proj.engine.dispose()
 

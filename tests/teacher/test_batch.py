@@ -103,11 +103,11 @@ def test_files_are_split_under_the_limits(tiny_project: Path) -> None:
         assert report.held == 0 and report.planned == 17 and len(report.sent) > 1
         assert all(b.bytes <= 3000 for b in report.sent)
         for b in report.sent:
-            assert len(httpx.get(f"{server.base_url}/files/{_file_id(server, b.remote_id)}/content").content) == b.bytes
+            assert len(httpx.get(f"{server.base_url}/files/{_file_id(server, b.remote_id)}/content", timeout=60).content) == b.bytes
 
 
 def _file_id(server, remote_id: str) -> str:
-    return httpx.get(f"{server.base_url}/batches/{remote_id}").json()["input_file_id"]
+    return httpx.get(f"{server.base_url}/batches/{remote_id}", timeout=60).json()["input_file_id"]
 
 
 def test_expired_batch_keeps_its_paid_lines_and_sends_the_rest_again(tiny_project: Path) -> None:
@@ -216,9 +216,9 @@ def test_batch_files_read_by_import_batch_give_the_same_cache_keys(tiny_project:
             sent = batch.submit(proj, texts, client=api).sent
             server.advance(60)
             batch.collect(proj, client=api)
-        info = httpx.get(f"{server.base_url}/batches/{sent[0].remote_id}").json()
-        (tmp_path / "in.jsonl").write_bytes(httpx.get(f"{server.base_url}/files/{info['input_file_id']}/content").content)
-        (tmp_path / "out.jsonl").write_bytes(httpx.get(f"{server.base_url}/files/{info['output_file_id']}/content").content)
+        info = httpx.get(f"{server.base_url}/batches/{sent[0].remote_id}", timeout=60).json()
+        (tmp_path / "in.jsonl").write_bytes(httpx.get(f"{server.base_url}/files/{info['input_file_id']}/content", timeout=60).content)
+        (tmp_path / "out.jsonl").write_bytes(httpx.get(f"{server.base_url}/files/{info['output_file_id']}/content", timeout=60).content)
     other = tmp_path / "other"
     import shutil
 
@@ -395,7 +395,7 @@ def test_submit_and_collect_stop_at_once_while_another_process_works_on_the_proj
 
     hold = (
         "import sys, time\nfrom graduate.pipeline.project import Project\n"
-        "with Project.load(sys.argv[1]).exclusive('graduate batch submit'):\n    print('held', flush=True)\n    time.sleep(120)\n"
+        "with Project.load(sys.argv[1]).exclusive('graduate batch submit'):\n    print('held', flush=True)\n    time.sleep(600)\n"
     )
     with fake_batch_server() as server:
         proj = setup(tiny_project, server.base_url)
