@@ -78,10 +78,10 @@ def test_an_unreachable_or_refused_mlflow_uri_is_one_line_after_the_table(tiny_p
     import socket
 
     _ok(["train", str(tiny_project), "--student", "majority"])
-    with socket.socket() as s:  # a port nothing listens on
+    with socket.socket() as s:  # a port nothing listens on (held, so that no other process takes it meanwhile)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = runner.invoke(app, ["runs", "list", str(tiny_project), "--mlflow", f"http://127.0.0.1:{port}"])
+        result = runner.invoke(app, ["runs", "list", str(tiny_project), "--mlflow", f"http://127.0.0.1:{port}"])
     assert isinstance(result.exception, NotReadyError) and "2 runs" in result.output  # the table first
     assert f"cannot reach MLflow at 'http://127.0.0.1:{port}'" in str(result.exception) and "sqlite:///mlflow.db" in str(result.exception)
     # MLflow 3 refuses a plain folder (its file store is in maintenance mode): its reason, on one line
@@ -126,12 +126,12 @@ def test_an_unreachable_mlflow_uri_stops_train_and_curve_before_they_train(tiny_
     from graduate.pipeline.project import Project
     from graduate.store.runs import get_runs
 
-    with socket.socket() as s:  # a port nothing listens on
+    with socket.socket() as s:  # a port nothing listens on (held, so that no other process takes it meanwhile)
         s.bind(("127.0.0.1", 0))
         uri = f"http://127.0.0.1:{s.getsockname()[1]}"
-    for args in (["train", str(tiny_project), "--student", "majority"], ["curve", str(tiny_project), "--fractions", "50,100", "--seeds", "1"]):
-        result = runner.invoke(app, [*args, "--mlflow", uri])
-        assert isinstance(result.exception, NotReadyError) and f"cannot reach MLflow at '{uri}'" in str(result.exception)
+        for args in (["train", str(tiny_project), "--student", "majority"], ["curve", str(tiny_project), "--fractions", "50,100", "--seeds", "1"]):
+            result = runner.invoke(app, [*args, "--mlflow", uri])
+            assert isinstance(result.exception, NotReadyError) and f"cannot reach MLflow at '{uri}'" in str(result.exception)
     assert get_runs(Project.load(tiny_project).engine) == []  # nothing trained only to fail at the end
 
 

@@ -22,6 +22,7 @@ FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
 ]
+LOADED_MS = 120_000  # Playwright's 30 s default for a launch or a page action, on a loaded machine
 
 
 def chromium() -> str:
@@ -54,9 +55,10 @@ def test_report_renders_in_chromium_with_the_key_figures(evaluated_project, tmp_
     requests: list[str] = []
     with sync_playwright() as pw:
         # Playwright starts Chromium with a fresh temporary profile (its own --user-data-dir)
-        browser = pw.chromium.launch(executable_path=chromium(), args=FLAGS)
+        browser = pw.chromium.launch(executable_path=chromium(), args=FLAGS, timeout=LOADED_MS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.set_default_timeout(LOADED_MS)
             page = context.new_page()
             page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
@@ -118,9 +120,10 @@ def test_a_multiclass_report_in_chromium_has_no_binary_or_identity_sections(tmp_
     report = project / ".graduate" / "report.html"
     problems: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=FLAGS)
+        browser = pw.chromium.launch(executable_path=chromium(), args=FLAGS, timeout=LOADED_MS)
         try:
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(LOADED_MS)
             page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             page.goto(report.as_uri(), wait_until="load")

@@ -127,7 +127,7 @@ def test_bad_ray_input_is_one_line_naming_the_file(trained_copy: Path, tmp_path:
 def test_a_ray_address_that_does_not_answer_fails_at_once(trained_copy: Path, tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_text("comment_text\nhello\n")
     command = [sys.executable, "-m", "graduate", "predict", str(trained_copy), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o"), "--ray", "127.0.0.1:9"]
-    result = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=60)
+    result = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=120)
     assert result.returncode == 2 and "does not answer" in result.stderr and "ray start --head" in result.stderr
 
 
@@ -147,7 +147,7 @@ def test_a_row_with_more_cells_than_the_header_is_named_and_nothing_is_written(t
 def test_a_ray_address_whose_port_is_not_a_number_is_one_line(trained_copy: Path, tmp_path: Path, address: str) -> None:
     (tmp_path / "in.csv").write_text("comment_text\nhello\n")
     command = [sys.executable, "-m", "graduate", "predict", str(trained_copy), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o"), "--ray", address]
-    result = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=60)
+    result = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines() == [f"error: Ray address '{address}' is not host:port (or ray://host:port, auto, local)"]
 

@@ -68,5 +68,5 @@ def test_spec_keys_work_when_the_environment_has_none(served, monkeypatch):
     proj = Project.load(served)
     app = create_app(proj, options(proj, api_keys=["from-spec"]))
     with ThreadServer(app) as server:
-        assert httpx.get(f"{server.url}/v1/models", headers={"Authorization": "Bearer from-spec"}).status_code == 200
-        assert httpx.get(f"{server.url}/v1/models", headers=AUTH).status_code == 401
+        assert httpx.get(f"{server.url}/v1/models", headers={"Authorization": "Bearer from-spec"}, timeout=60).status_code == 200
+        assert httpx.get(f"{server.url}/v1/models", headers=AUTH, timeout=60).status_code == 401

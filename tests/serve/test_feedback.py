@@ -62,7 +62,7 @@ def test_bad_feedback_is_one_clear_error(served: Path) -> None:
         assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_text" and "nothing to learn from" in empty.json()["error"]["message"]
         assert client.post("/v1/feedback", json={"request_id": blank, "item": 1, "label": "ok", "reviewer": "a"}).status_code == 200
         assert "  " not in [ex.text for ex in Project.load(served).build_training_set().examples]
-        unauth = httpx.post(f"{server.url}/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": "a"})
+        unauth = httpx.post(f"{server.url}/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": "a"}, timeout=60)
         assert unauth.status_code == 401
 
         chars = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
@@ -236,5 +236,5 @@ def test_feedback_on_an_unknown_id_is_a_404_at_once_while_other_comparisons_are_
             r = client.post("/v1/feedback", json={"request_id": "f" * 32, "item": 0, "label": "ok", "reviewer": "alice"})
             assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
             assert client.post("/v1/feedback", json={"request_id": rid, "item": 5, "label": "ok", "reviewer": "alice"}).status_code == 404  # no such item
-            assert time.monotonic() - started < 2.0
+            assert time.monotonic() - started < 5.0  # not 0.8 x request_timeout_s (8 s); slack for a loaded machine
             assert client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "ok", "reviewer": "alice"}).status_code == 200

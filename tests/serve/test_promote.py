@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_promote_rolls_back_a_disagreeing_candidate_and_swaps_in_a_good_one_with
     env = cli_env(GRADUATE_API_KEYS=KEY, GRADUATE_API_KEY=KEY)
     texts = comments(trained_copy)
     with serve_process(trained_copy, "--student", "tfidf-logreg", env=env) as server:
-        served = httpx.get(f"{server.url}/readyz", timeout=10).json()["student"]
+        served = httpx.get(f"{server.url}/readyz", timeout=60).json()["student"]
         with Load(server.url, texts) as load:
             nothing = graduate("promote", str(trained_copy), "--server", server.url, env=env)
             assert nothing.returncode == 2 and "no candidate" in nothing.stderr and len(nothing.stderr.strip().splitlines()) == 1
@@ -74,7 +75,7 @@ def test_promote_rolls_back_a_disagreeing_candidate_and_swaps_in_a_good_one_with
 
             bad = graduate("promote", str(trained_copy), "--server", server.url, "--student", "majority", env=env)
             assert bad.returncode == 1 and "rolled back" in bad.stderr and "agreement" in bad.stderr, bad.stdout + bad.stderr
-            assert httpx.get(f"{server.url}/readyz", timeout=10).json()["student"] == served
+            assert httpx.get(f"{server.url}/readyz", timeout=60).json()["student"] == served
 
             # Retrained on the same data with one more iteration allowed: a new run, the same answers (an identical run would be reused).
             spec["students"] = [dict(s, params={**s.get("params", {}), "max_iter": 501}) if s["kind"] == "tfidf-logreg" else s for s in spec["students"]]
@@ -84,12 +85,13 @@ def test_promote_rolls_back_a_disagreeing_candidate_and_swaps_in_a_good_one_with
             good = graduate("promote", str(trained_copy), "--server", server.url, env=env)
             assert good.returncode == 0, good.stdout + good.stderr
             assert "shadow: 60 items" in good.stdout and "canary:" in good.stdout and "promoted: the server now serves" in good.stdout
-            now = httpx.get(f"{server.url}/readyz", timeout=10).json()["student"]
+            now = httpx.get(f"{server.url}/readyz", timeout=60).json()["student"]
             assert now != served and now.startswith("tfidf-logreg:")
-            before = sum(load.statuses.values())
+            before, deadline = sum(load.statuses.values()), time.monotonic() + 120
             while sum(load.statuses.values()) < before + 20:  # more requests on the new student
+                assert time.monotonic() < deadline, load.statuses  # (it waited forever when the load had stopped)
                 load.stop.wait(0.05)
-        state = httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=10).json()
+        state = httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=60).json()
     assert state["outcome"] == "promoted" and [h["stage"] for h in state["history"]] == ["shadow", "canary"]
     assert set(load.statuses) == {200}, load.statuses  # not one request failed through two promotions and a swap
     assert load.students[now] >= 20 and load.students[served] >= 20

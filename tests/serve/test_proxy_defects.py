@@ -54,7 +54,7 @@ def proxy_process(project: Path, upstream: str, *args: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(30)
-        reader.join(10)
+        reader.join(60)
 
 
 def raw_request(base: str, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:

@@ -112,7 +112,7 @@ def test_cascade_sends_low_confidence_items_to_the_teacher(served, teacher):
 
 
 def test_shadow_answers_with_the_student_and_compares_in_the_background(served):
-    with fake_openai_server(latency=0.5) as slow_teacher:
+    with fake_openai_server(latency=3.0) as slow_teacher:
         set_teacher(served, base_url=slow_teacher.base_url)
         proj = Project.load(served)
         app = create_app(proj, options(proj, mode="shadow", shadow_rate=1.0))
@@ -121,7 +121,7 @@ def test_shadow_answers_with_the_student_and_compares_in_the_background(served):
             r = client.post("/v1/classify", json={"texts": NOVEL[:6]})
             elapsed = time.perf_counter() - t0
             assert r.status_code == 200 and all(x["route"] == "student" for x in r.json()["results"])
-            assert elapsed < 0.4  # the 0.5 s teacher is not waited for
+            assert elapsed < 2.0  # the 3 s teacher is not waited for (slack for a loaded machine)
         # the server's shutdown waited for the comparisons and wrote their rows
         rows = read_traffic(proj.engine)
         assert slow_teacher.stats()["ok"] == 6
@@ -159,10 +159,10 @@ def test_chat_fallback_passes_unmatched_requests_to_the_teacher(served, teacher)
     proj = Project.load(served)
     other = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "is 'you idiot' rude?"}]
     with ThreadServer(create_app(proj, options(proj))) as server:
-        r = httpx.post(f"{server.url}/v1/chat/completions", headers=AUTH, json={"model": "gpt-4-1106-preview", "messages": other})
+        r = httpx.post(f"{server.url}/v1/chat/completions", headers=AUTH, json={"model": "gpt-4-1106-preview", "messages": other}, timeout=60)
         assert r.status_code == 422 and r.json()["error"]["code"] == "template_mismatch"
     with ThreadServer(create_app(proj, options(proj, fallback_to_teacher=True))) as server:
-        r = httpx.post(f"{server.url}/v1/chat/completions", headers=AUTH, json={"model": "gpt-4-1106-preview", "messages": other, "temperature": 0})
+        r = httpx.post(f"{server.url}/v1/chat/completions", headers=AUTH, json={"model": "gpt-4-1106-preview", "messages": other, "temperature": 0}, timeout=60)
         assert r.status_code == 200 and r.headers["x-graduate-route"] == "teacher"
         assert r.json()["choices"][0]["message"]["content"] == '{"is_bad": 1}'
     rows = read_traffic(proj.engine)
@@ -176,7 +176,7 @@ def test_budget_and_teacher_failure_fall_back_to_the_student(served, teacher):
     before = teacher.stats()["requests"]
     app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0))
     with ThreadServer(app) as server:
-        r = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"texts": NOVEL[:3]})
+        r = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"texts": NOVEL[:3]}, timeout=60)
         assert r.status_code == 200 and [x["route"] for x in r.json()["results"]] == ["student"] * 3
     assert teacher.stats()["requests"] == before  # nothing was sent past the budget
     assert {r.reason for r in read_traffic(proj.engine)} == {"budget"}
@@ -185,7 +185,7 @@ def test_budget_and_teacher_failure_fall_back_to_the_student(served, teacher):
     proj = Project.load(served)
     app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0))
     with ThreadServer(app) as server:
-        r = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"texts": NOVEL[3:5]})
+        r = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"texts": NOVEL[3:5]}, timeout=60)
         assert r.status_code == 200 and [x["route"] for x in r.json()["results"]] == ["student"] * 2
     rows = [r for r in read_traffic(proj.engine) if r.reason != "budget"]
     assert [r.reason for r in rows] == ["teacher_failed"] * 2 and all("connect" in (r.teacher_error or "") for r in rows)
@@ -196,7 +196,7 @@ def test_a_slow_teacher_is_waited_for_at_most_teacher_wait_s_and_its_answer_stil
     """A teacher slower than serve.teacher_wait_s: the student answers (teacher_timeout) well inside
     the request timeout, and the calls end in the background and are logged (a later request for
     the same text is answered from the call log)."""
-    with fake_openai_server(latency=3.0) as slow:
+    with fake_openai_server(latency=6.0) as slow:
         set_teacher(served, base_url=slow.base_url, budget_usd=5.0)
         proj = Project.load(served)
         app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0, teacher_wait_s=0.5))
@@ -205,7 +205,7 @@ def test_a_slow_teacher_is_waited_for_at_most_teacher_wait_s_and_its_answer_stil
             r = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"texts": NOVEL[5:7]}, timeout=30)
             took = time.perf_counter() - started
             assert r.status_code == 200 and [x["route"] for x in r.json()["results"]] == ["student"] * 2
-            assert took < 2.5, took  # not the teacher's 3 s
+            assert took < 4.0, took  # not the teacher's 6 s (teacher_wait_s 0.5, slack for a loaded machine)
         # the server's shutdown let the two calls finish: both logged as answered
         assert [c.status for c in _live_calls(proj)] == ["ok", "ok"]
         rows = [t for t in read_traffic(proj.engine) if t.reason == "teacher_timeout"]

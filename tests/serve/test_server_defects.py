@@ -124,7 +124,7 @@ def test_slow_headers_and_bodies_are_cut_off_and_hold_no_capacity(served):
 
 
 def test_two_authorization_headers_are_refused(served):
-    with serve_process(served, "--workers", "0", env=cli_env(**ENV)) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+    with serve_process(served, "--workers", "0", env=cli_env(**ENV)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         headers = [("authorization", f"Bearer {KEY}"), ("authorization", "Bearer someone-else")]
         r = client.post("/v1/classify", json={"texts": ["x"]}, headers=headers)
         assert r.status_code == 400 and r.json()["error"]["code"] == "ambiguous_authorization", r.text

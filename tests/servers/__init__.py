@@ -33,7 +33,7 @@ class FakeOpenAI:
         return f"{self.url}/v1"
 
     def stats(self, detail: bool = False) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/stats", params={"detail": detail}, timeout=10)
+        response = httpx.get(f"{self.url}/stats", params={"detail": detail}, timeout=60)
         response.raise_for_status()
         return response.json()
 
@@ -42,7 +42,7 @@ class FakeOpenAI:
 class FakeBatch(FakeOpenAI):
     def advance(self, seconds: float) -> None:
         """Move the fake's virtual clock (batches progress on it)."""
-        httpx.post(f"{self.url}/_clock", json={"advance": seconds}, timeout=10).raise_for_status()
+        httpx.post(f"{self.url}/_clock", json={"advance": seconds}, timeout=60).raise_for_status()
 
 
 @contextmanager

@@ -75,7 +75,7 @@ class ServeProcess:
             self.process.send_signal(sig)
         rc = self.process.wait(timeout=timeout)
         if self._reader is not None:
-            self._reader.join(10)
+            self._reader.join(60)
         return rc
 
     @property
@@ -126,7 +126,7 @@ def serve_process(project: Path, *args: str, env: dict[str, str] | None = None, 
             process.kill()
             process.wait()
         # The reader thread owns stdout and ends at EOF; closing the pipe under it would block.
-        server._reader.join(10)
+        server._reader.join(60)
 
 
 def set_teacher(project_dir: Path, **teacher: Any) -> None:

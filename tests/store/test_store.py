@@ -199,10 +199,9 @@ def test_a_server_that_refuses_the_connection_is_one_line(tmp_path: Path) -> Non
 
     from graduate.errors import StoreError
 
-    with socket.socket() as s:  # a port nothing listens on
+    with socket.socket() as s, pytest.raises(StoreError) as err:  # a port nothing listens on (held: no other process takes it)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(StoreError) as err:
         open_engine(f"postgresql+psycopg://bob:hunter2@127.0.0.1:{port}/x")
     message = str(err.value)
     assert "\n" not in message and "Connection refused" in message and "Is the server running" in message and "hunter2" not in message

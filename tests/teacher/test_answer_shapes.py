@@ -78,7 +78,7 @@ def test_an_answer_trickling_in_past_timeout_s_is_cut_off(tiny_project: Path) ->
         _, stats = project.label(comments(tiny_project, 1))
         took = time.monotonic() - started
     assert stats.failed == 1 and stats.errors == ["timed out (1 attempt)"], stats.errors
-    assert took < 10, took
+    assert took < 15, took  # the trickle lasts 20 s; cut at 1.5 s (slack for a loaded machine)
 
 
 def test_answers_cut_at_max_tokens_are_named_with_the_fix(tiny_project: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from graduate.teacher.parse import parse_answer
 N = 50
 # Seed 5 puts 4 429s, 3 500s and 4 hangs among the first 50 requests (see Faults.roll), so every
 # kind of fault is met whatever order the client sends in.
-FAULTS = Faults(p429=0.06, p500=0.04, phang=0.04, retry_after=0.2, hang_s=5, seed=5)
+FAULTS = Faults(p429=0.06, p500=0.04, phang=0.04, retry_after=0.2, hang_s=10, seed=5)
 
 
 def test_every_item_is_answered_once_despite_faults(tiny_project: Path) -> None:
@@ -23,7 +23,9 @@ def test_every_item_is_answered_once_despite_faults(tiny_project: Path) -> None:
     options = {k: v for k, v in vars(FAULTS).items() if k != "api_key"}
     with fake_openai_server(**options) as server:
         point_teacher(
-            tiny_project, server.base_url, concurrency=16, requests_per_minute=60_000, timeout_s=0.5, max_retries=8
+            # timeout_s: past it a hang is given up, and an answer that was merely slow (0.5 s was, on a
+            # loaded machine) would be paid twice
+            tiny_project, server.base_url, concurrency=16, requests_per_minute=60_000, timeout_s=3.0, max_retries=8
         )
         project = Project.load(tiny_project)
         outcomes, stats = project.label(texts)

