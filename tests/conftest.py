@@ -59,8 +59,10 @@ def trained_copy(trained_tiny: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_store_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A developer's GRADUATE_STORE_URL must not leak into tests.
-    monkeypatch.delenv("GRADUATE_STORE_URL", raising=False)
+    # A developer's (or a CI runner's) settings must not leak into tests: a store elsewhere, API keys
+    # the server would accept, tracebacks instead of one-line errors. Tests that need one set it.
+    for name in ("GRADUATE_STORE_URL", "GRADUATE_API_KEYS", "GRADUATE_API_KEY", "GRADUATE_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

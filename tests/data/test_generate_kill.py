@@ -37,7 +37,8 @@ def made(project: Path) -> list[tuple[str, dict]]:
 def test_sigkill_mid_synth_then_rerun_stores_what_an_uninterrupted_run_stores(trained_copy: Path, tmp_path: Path, kill_after_ok: int) -> None:
     reference = tmp_path / "reference"
     shutil.copytree(trained_copy, reference)
-    with fake_openai_server(latency=0.25, seed=1) as server:
+    # 0.5 s answers: at the kill the run still has seconds of calls left, time for a loaded machine's poll
+    with fake_openai_server(latency=0.5, seed=1) as server:
         for project in (trained_copy, reference):
             point_teacher(project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
         client = subprocess.Popen(synth_command(trained_copy), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

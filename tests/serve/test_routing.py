@@ -129,7 +129,7 @@ def test_shadow_answers_with_the_student_and_compares_in_the_background(served):
     assert all(r.shadow and r.reason == "shadow" and r.route == "student" for r in rows)
     assert all(r.teacher_label == ("bad" if is_rude(r.text) else "ok") for r in rows)
     assert all(r.agree == (r.teacher_label == r.student_label) for r in rows)
-    assert all(r.latency_ms < 400 for r in rows)
+    assert all(r.latency_ms < 2000 for r in rows)  # the student's, not the 3 s teacher's
 
 
 def test_canary_splits_traffic_and_each_side_answers(served, teacher):

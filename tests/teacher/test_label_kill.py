@@ -53,7 +53,8 @@ def test_ctrl_c_says_what_is_kept_and_the_rerun_finishes(tiny_project: Path) -> 
     import time
 
     n = 30
-    with fake_openai_server(latency=0.2) as server:
+    # 0.5 s answers: after the 4th, the run has 6 s left, time for a loaded machine's poll to send SIGINT
+    with fake_openai_server(latency=0.5) as server:
         point_teacher(tiny_project, server.base_url, concurrency=2, requests_per_minute=60_000)
         client = subprocess.Popen(
             label_command(tiny_project, "--limit", str(n)), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
