@@ -46,7 +46,7 @@ def proxy_process(project: Path, upstream: str, *args: str) -> Iterator[str]:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while not url:
             assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
             time.sleep(0.05)

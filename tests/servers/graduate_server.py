@@ -88,7 +88,7 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serve_process(project: Path, *args: str, env: dict[str, str] | None = None, startup_s: float = 90) -> Iterator[ServeProcess]:
+def serve_process(project: Path, *args: str, env: dict[str, str] | None = None, startup_s: float = 180) -> Iterator[ServeProcess]:
     """``graduate serve PROJECT --port 0 ARGS`` until ready (``/readyz`` 200); killed on exit if still running."""
     cmd = [sys.executable, "-m", "graduate", "serve", str(project), "--port", "0", *args]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or cli_env())
