@@ -65,7 +65,8 @@ def test_two_label_runs_at_once_never_pay_twice_or_pass_the_budget(tiny_project:
 
     from teacher.live_teacher import cli_env, label_command
 
-    with fake_openai_server(latency=0.2) as server:
+    # 0.5 s answers: the first run holds the lock for 10 s, longer than a loaded machine may start the second late
+    with fake_openai_server(latency=0.5) as server:
         point_teacher(tiny_project, server.base_url, concurrency=2, requests_per_minute=60_000, budget_usd=5.0)
         Project.load(tiny_project).engine.dispose()  # the store exists before both start
         runs = [subprocess.Popen(label_command(tiny_project, "--limit", "40"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()) for _ in range(2)]

@@ -15,7 +15,9 @@ CONCURRENCY = 8
 
 
 def test_sigkill_mid_run_then_resume_pays_each_finished_call_once(tiny_project: Path) -> None:
-    with fake_openai_server(latency=0.2, seed=1) as server:
+    # 1 s answers: at the kill (after N // 3) about 4 s of calls are left, time for a loaded machine's
+    # poll to kill it mid-run (at 0.2 s, under a second: the run could end first)
+    with fake_openai_server(latency=1.0, seed=1) as server:
         point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
         client = subprocess.Popen(
             label_command(tiny_project, "--limit", str(N)),
