@@ -169,7 +169,7 @@ def _summary(
             for r in ingested.imports
         ],
         "data": [
-            {"source": s.name, "file": Path(s.report.path).name, "rows": s.report.rows, "added": s.added, "skipped": s.report.skipped[:20], "skipped_count": len(s.report.skipped), "absent": s.absent, "back": s.back}
+            {"source": s.name, "file": Path(s.report.path).name, "rows": s.report.rows, "added": s.added, "skipped": s.report.skipped[:20], "skipped_count": len(s.report.skipped), "absent": s.absent, "back": s.back, "listed": s.listed, "reviews_carried": s.reviews_carried}
             for s in ingested.loaded
         ],
         "dataset": {
