@@ -27,6 +27,7 @@ class Example:
     text_hash: str
     tags: list[str]
     group: str | None = None
+    absent: bool = False  # its data file no longer holds it (examples_for_texts reports it; selections leave such items out)
 
 
 def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None) -> int:
@@ -43,6 +44,7 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
 
 
 # Why an item its data file no longer holds is not trained on or tested (recipe, run, status).
+NOT_LABELLED_NOTE = "rows not labelled: their text is an item no longer in its data file (left out of training and test sets); put the row back in its data file to label it"
 ABSENT_NOTE = "left out of training and test sets, kept in the store with their labels and teacher calls (they count again when the file holds them again)"
 # The same for every item of a source no longer listed under the spec's data:.
 UNLISTED_NOTE = "left out of training and test sets, kept in the store with their labels and teacher calls (they count again when the source is listed again)"
@@ -295,7 +297,9 @@ def exact_text_id(text: str) -> str:
 def examples_for_texts(engine: Engine, source: str, texts: Sequence[str]) -> list[Example]:
     """One stored example per text, in order: an example of any source with exactly this text is
     reused (so labelling the project's own file adds nothing), other texts are added under
-    ``source``, keyed by their exact text (so a new file, or an edited one, gets its new texts)."""
+    ``source``, keyed by their exact text (so a new file, or an edited one, gets its new texts).
+    An item still in its data file is preferred; where only an item no longer in its data file has
+    the text, that one comes back with ``absent`` set (the caller decides: label it or not)."""
     hashes = {t: text_hash(t) for t in texts}
     found: dict[str, Example] = {}
 
@@ -304,9 +308,12 @@ def examples_for_texts(engine: Engine, source: str, texts: Sequence[str]) -> lis
         with engine.connect() as conn:
             for i in range(0, len(wanted), 500):
                 stmt = (
-                    select(examples.c.id, examples.c.source, examples.c.external_id, examples.c.text, examples.c.text_hash, examples.c.tags, examples.c.group)
+                    select(
+                        examples.c.id, examples.c.source, examples.c.external_id, examples.c.text, examples.c.text_hash, examples.c.tags, examples.c.group,
+                        examples.c.absent_since.is_not(None),
+                    )
                     .where(examples.c.text_hash.in_(wanted[i : i + 500]))
-                    .order_by(examples.c.id)
+                    .order_by(examples.c.absent_since.is_not(None), examples.c.id)
                 )
                 for row in conn.execute(stmt):
                     found.setdefault(row.text, Example(*row))
@@ -329,7 +336,7 @@ def select_examples(engine: Engine, *, source: str | None = None, tags: list[str
     if source is not None:
         stmt = stmt.where(examples.c.source == source)
     with engine.connect() as conn:
-        rows = [Example(*r) for r in conn.execute(stmt)]
+        rows = [Example(*r, absent=absent) for r in conn.execute(stmt)]
     if not tags or tags == ["*"]:
         return rows
     return [r for r in rows if any(fnmatchcase(t, pat) for t in r.tags for pat in tags)]
