@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from sqlalchemy import Engine
 
+from graduate.data.teacher_labels import owns_labels
 from graduate.data.votes import ConfigAnswers, config_answers
 from graduate.errors import NotReadyError
 from graduate.evaluate.evaluation import selection_metric
@@ -213,7 +214,7 @@ def run_audit(
     results: list[dict[str, Any]] = []
     for i, cfg in enumerate(configs):
         progress("audit configurations", i, len(configs))
-        answers[cfg.name] = config_answers(engine, spec.task, cfg.teacher, examples, n=cfg.n)
+        answers[cfg.name] = config_answers(engine, spec.task, cfg.teacher, examples, n=cfg.n, record=owns_labels(spec.teacher, cfg.teacher))
         t = cfg.teacher
         results.append(
             {
