@@ -182,3 +182,26 @@ def test_status_names_reviews_no_present_item_carries(tiny_project: Path, tmp_pa
     env = {**cli_env(), "COLUMNS": "300"}
     status = subprocess.run([sys.executable, "-m", "graduate", "status", str(tiny_project)], capture_output=True, text=True, env=env, timeout=120)
     assert status.returncode == 0 and re.search(r"reviewers' labels of items no longer in a data file, no present item of the same text \(unused; kept\) +│ +1 │", status.stdout), status.stdout
+
+
+def test_a_review_of_an_old_id_imported_after_the_change_follows_its_text(tiny_project: Path, tmp_path: Path) -> None:
+    """A review queue exported before an id_column change, imported after it: its labels went onto
+    the old (absent) items only, and the build at once trained on the teacher's label instead."""
+    from graduate.data.review import human_labels, import_review
+
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    with (tiny_project / "comments.csv").open(newline="", encoding="utf-8") as f:
+        first = next(csv.DictReader(f))
+    raw = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+    del raw["data"][0]["id_column"]
+    _save(tiny_project, raw)
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    review = tmp_path / "review.csv"
+    review.write_text(f"source,external_id,corrected_label,reviewer\njigsaw,{first['id']},bad,ann\n", encoding="utf-8")
+    rep = import_review(proj.engine, review, proj.spec.task.labels)
+    assert (rep.added, rep.not_in_file, rep.carried) == (1, 1, 1)
+    with proj.engine.connect() as conn:
+        now_id = conn.execute(select(examples.c.id).where(examples.c.source == "jigsaw", examples.c.external_id == "1")).scalar_one()
+    assert human_labels(proj.engine, [now_id]) == {now_id: ("bad", "human:ann")}

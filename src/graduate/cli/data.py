@@ -357,6 +357,8 @@ def review_import(
         t.add_row(name, str(value))
     if rep.not_in_file:
         t.add_row("of the new and changed, items no longer in their data file (label kept; they stay out of training and test sets)", str(rep.not_in_file))
+    if rep.carried:
+        t.add_row("carried onto an item of the same text still in a data file (its new id)", str(rep.carried))
     console.print(t)
     for s in rep.skipped[:20]:
         err_console.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)

@@ -270,6 +270,7 @@ class ReviewImport:
     changed: int = 0  # the reviewer's earlier label replaced (old value in label_changes)
     overrides_teacher: int = 0  # of added/changed: differs from a stored teacher label
     not_in_file: int = 0  # of added/changed: items their data file no longer holds (kept, not trained on)
+    carried: int = 0  # reviewers' labels of such items carried onto a present item of the same text (its new id)
     skipped: list[str] = field(default_factory=list)  # "FILE:LINE: reason"
 
 
@@ -408,6 +409,10 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 report.changed += 1
             else:
                 report.added += 1
+        if report.not_in_file:  # an old id's review follows its text onto the item still in a data file, as a load carries it
+            from graduate.data.examples import carry_reviews_in
+
+            report.carried = sum(carry_reviews_in(conn).values())
     report.skipped = in_file_order()
     return report
 
