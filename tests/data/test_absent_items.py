@@ -189,3 +189,24 @@ def test_label_does_not_label_an_item_no_longer_in_its_data_file(tiny_project: P
         gone = conn.execute(select(examples.c.id).where(examples.c.source == "jigsaw", examples.c.external_id == rows[0]["id"])).scalar_one()
         kinds = set(conn.execute(select(labels.c.kind).where(labels.c.example_id == gone)).scalars())
     assert "teacher" not in kinds
+
+
+def test_feedback_on_a_text_taken_out_of_its_data_file_joins_the_next_build(tiny_project: Path) -> None:
+    """POST /v1/feedback on a served text whose only stored item was deleted from its data file put
+    the person's label on that absent item: no build ever saw it (README: it wins in the next build)."""
+    from graduate.data.review import record_feedback
+
+    proj = Project.load(tiny_project)
+    proj.import_logs()
+    proj.load_data()
+    rows = _rows(tiny_project)
+    row = next(r for r in rows if "train" in r["subsets"])
+    _write(tiny_project, [r for r in rows if r is not row])
+    proj.load_data()
+    status, ex_id, _ = record_feedback(proj.engine, row["comment_text"], "bad", "alice", origin="test")
+    assert status == "added"
+    with proj.engine.connect() as conn:
+        assert conn.execute(select(examples.c.source, examples.c.absent_since).where(examples.c.id == ex_id)).one() == ("feedback", None)
+    built = proj.build_training_set()
+    by_text = {ex.text: (lab, who) for ex, lab, who in zip(built.examples, built.labels, built.producers)}
+    assert by_text[row["comment_text"]] == ("bad", "human:alice")

@@ -294,12 +294,14 @@ def exact_text_id(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def examples_for_texts(engine: Engine, source: str, texts: Sequence[str]) -> list[Example]:
+def examples_for_texts(engine: Engine, source: str, texts: Sequence[str], *, reuse_absent: bool = True) -> list[Example]:
     """One stored example per text, in order: an example of any source with exactly this text is
     reused (so labelling the project's own file adds nothing), other texts are added under
     ``source``, keyed by their exact text (so a new file, or an edited one, gets its new texts).
     An item still in its data file is preferred; where only an item no longer in its data file has
-    the text, that one comes back with ``absent`` set (the caller decides: label it or not)."""
+    the text, that one comes back with ``absent`` set (the caller decides: label it or not), or,
+    with ``reuse_absent=False`` (a person's feedback on a served text), the text is added under
+    ``source`` as a new item, which builds and selections see."""
     hashes = {t: text_hash(t) for t in texts}
     found: dict[str, Example] = {}
 
@@ -316,7 +318,8 @@ def examples_for_texts(engine: Engine, source: str, texts: Sequence[str]) -> lis
                     .order_by(examples.c.absent_since.is_not(None), examples.c.id)
                 )
                 for row in conn.execute(stmt):
-                    found.setdefault(row.text, Example(*row))
+                    if reuse_absent or not row[-1]:
+                        found.setdefault(row.text, Example(*row))
 
     lookup()
     missing = list(dict.fromkeys(t for t in texts if t not in found))

@@ -78,7 +78,7 @@ def record_feedback(engine: Engine, text: str, label: str, reviewer: str, *, ori
     it differs)."""
     from graduate.data.examples import examples_for_texts
 
-    (ex,) = examples_for_texts(engine, "feedback", [text])
+    (ex,) = examples_for_texts(engine, "feedback", [text], reuse_absent=False)  # an item taken out of its data file would keep it from every build
     labeller = HUMAN_PREFIX + reviewer
     with engine.begin() as conn:
         prior_row = conn.execute(
@@ -442,7 +442,7 @@ def served_rows(engine: Engine, spec: Any, *, limit: int | None = None) -> list[
     if not rows:
         return []
     texts = list(dict.fromkeys(r.text for r in rows if r.text is not None))
-    examples = dict(zip(texts, examples_for_texts(engine, "traffic", texts)))
+    examples = dict(zip(texts, examples_for_texts(engine, "traffic", texts, reuse_absent=False)))
     gold = labels_for(engine, [ex.id for ex in examples.values()], kind="gold")
     out, seen = [], set()
     for r in rows:
