@@ -14,6 +14,7 @@ from graduate.data.csv_source import Item
 from graduate.data.text import text_hash
 from graduate.errors import InputDataError
 from graduate.privacy import PLACEHOLDER
+from graduate.spec.data import LABEL_FILE_PREFIX, MADE_SOURCES
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import examples, forgotten_keys, label_changes, labels
 
@@ -49,15 +50,11 @@ ABSENT_NOTE = "left out of training and test sets, kept in the store with their 
 # The same for every item of a source no longer listed under the spec's data:.
 UNLISTED_NOTE = "left out of training and test sets, kept in the store with their labels and teacher calls (they count again when the source is listed again)"
 
-# Sources graduate fills itself, not from a data file of the spec (augment and synth, served
-# feedback and reviewed traffic, the proxy's traffic, `graduate label --input FILE`): a spec's data:
-# never lists them, so they are never marked absent for not being listed.
-MADE_SOURCES = ("augment", "feedback", "traffic", "proxy")
-LABEL_FILE_PREFIX = "label:"
 
 
 def from_data_file(source: str) -> bool:
-    """Whether a stored source is (or was) one of the spec's data files."""
+    """Whether a stored source is (or was) one of the spec's data files (a spec's data: never names
+    the sources graduate fills itself, so they are never marked absent for not being listed)."""
     return source not in MADE_SOURCES and not source.startswith(LABEL_FILE_PREFIX)
 
 
