@@ -70,6 +70,11 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for li in s.get("label_imports", []):
         if li.get("skipped_count"):
             console.print(escape(f"  label import {Path(li['path']).name}: {li['skipped_count']} of {li['rows']} rows skipped, e.g. {li['skipped'][0]}"), highlight=False)
+        if li.get("not_in_file"):  # e.g. the data source's id_column changed and the file still names the old ids
+            console.print(
+                escape(f"  label import {Path(li['path']).name}: {li['not_in_file']} of {li['rows']} rows name items no longer in their data file (is its id_column the data source's?): their labels are kept and compared with nothing"),
+                highlight=False,
+            )
         if li.get("removed"):
             console.print(escape(f"  label import {Path(li['path']).name}: {li['removed']} labels it no longer gives removed (the old values are in label_changes)"), highlight=False)
     for rv in s.get("reviews", []):

@@ -188,7 +188,7 @@ def _summary(
             for tr in trained
         },
         **(
-            {"label_imports": [{"path": r.path, "rows": r.rows, "added": r.added, "changed": r.changed, "removed": r.removed, "skipped": r.skipped[:20], "skipped_count": len(r.skipped)} for r in ingested.label_imports]}
+            {"label_imports": [{"path": r.path, "rows": r.rows, "added": r.added, "changed": r.changed, "removed": r.removed, "skipped": r.skipped[:20], "skipped_count": len(r.skipped), "not_in_file": r.not_in_file} for r in ingested.label_imports]}
             if ingested.label_imports
             else {}
         ),
