@@ -43,7 +43,8 @@ def test_a_changed_temperature_replaces_the_stored_teacher_label(tiny_project: P
 
     with fake_openai_server() as server:
         point_teacher(tiny_project, server.base_url, temperature=0.7, max_tokens=20)
-        result = label(tiny_project, write_items(tmp_path / "t" / "items.csv", [(str(i), ex.text) for i, ex in enumerate(chosen)]))
+        # the first text twice: one example, one change logged
+        result = label(tiny_project, write_items(tmp_path / "t" / "items.csv", [(str(i), ex.text) for i, ex in enumerate([*chosen, chosen[0]])]))
     assert result.returncode == 0, result.stderr
     assert row_value(result.stdout, "sent and answered") == 2  # a new request: asked again
     proj = Project.load(tiny_project)

@@ -76,6 +76,7 @@ def _record(conn: Any, rows: list[dict[str, Any]], keys: dict[int, str], labelle
     request (the teacher's temperature, max_tokens or other parameters changed since: a new cache
     key, asked again) is replaced by this one, the old value kept in ``label_changes``; one that
     answered this request stays."""
+    rows = list({r["example_id"]: r for r in rows}.values())  # a text given twice is one example
     ids = [r["example_id"] for r in rows]
     stored: dict[int, Any] = {}
     for i in range(0, len(ids), 500):
