@@ -45,11 +45,11 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
 
 
 # Why an item its data file no longer holds is not trained on or tested (recipe, run, status).
-NOT_LABELLED_NOTE = "rows not labelled: their text is an item no longer in its data file (left out of training and test sets); put the row back in its data file to label it"
 ABSENT_NOTE = "left out of training and test sets, kept in the store with their labels and teacher calls (they count again when the file holds them again)"
 # The same for every item of a source no longer listed under the spec's data:.
 UNLISTED_NOTE = "left out of training and test sets, kept in the store with their labels and teacher calls (they count again when the source is listed again)"
-
+# Why `graduate label --input FILE` (and `batch submit --input`) leaves such a text alone.
+NOT_LABELLED_NOTE = "rows not labelled: their text is an item no longer in its data file (left out of training and test sets); put the row back in its data file to label it"
 
 
 def from_data_file(source: str) -> bool:
