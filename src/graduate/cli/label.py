@@ -61,7 +61,7 @@ def label(
     if ray is not None:
         stats = _label_ray(proj, texts, ray, workers, lease_s or 60.0)
     else:
-        with item_progress(f"labelling with {proj.spec.teacher.model}", len(items)) as advance:
+        with item_progress(f"labelling with {proj.spec.teacher.model}", len(texts)) as advance:
             _, stats = proj.label(texts, progress=advance)
     parsed = teacher_labels(proj.engine, proj.spec.task, proj.spec.teacher, examples)
     unparseable = sum(1 for p in parsed.values() if p.call is not None and p.label is None)
