@@ -205,3 +205,24 @@ def test_a_review_of_an_old_id_imported_after_the_change_follows_its_text(tiny_p
     with proj.engine.connect() as conn:
         now_id = conn.execute(select(examples.c.id).where(examples.c.source == "jigsaw", examples.c.external_id == "1")).scalar_one()
     assert human_labels(proj.engine, [now_id]) == {now_id: ("bad", "human:ann")}
+
+
+def test_a_review_whose_text_only_an_item_graduate_made_holds_counts_as_orphaned(tiny_project: Path, tmp_path: Path) -> None:
+    """Only a data file's item takes a carried review; one the feedback route holds does not, and the
+    review was then neither carried nor counted."""
+    from graduate.data.examples import examples_for_texts, orphaned_reviews
+
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    with (tiny_project / "comments.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    _review(proj, tmp_path / "review.csv", [(rows[0]["id"], "bad")])
+    with (tiny_project / "comments.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows[1:])
+    proj.load_data()
+    (made,) = examples_for_texts(proj.engine, "feedback", [rows[0]["comment_text"]], reuse_absent=False)
+    assert made.source == "feedback"
+    (again,) = proj.load_data()
+    assert again.reviews_carried == 0 and orphaned_reviews(proj.engine) == 1

@@ -102,8 +102,8 @@ def load_sources(engine: Engine, sources: Sequence[SourceItems]) -> SourcesLoad:
 
 
 def _reviews_of_absent(conn: Any) -> list[Any]:
-    """Reviewers' labels of absent items of data files, each with the present data-file items of the
-    same text (``new_id`` None where there is none), oldest first."""
+    """Reviewers' labels of absent items of data files, each with the present items of the same text
+    (``new_id`` None where there is none), oldest first."""
     old, new = examples.alias("old"), examples.alias("new")
     stmt = (
         select(
@@ -115,14 +115,19 @@ def _reviews_of_absent(conn: Any) -> list[Any]:
         .where(labels.c.kind == "human", labels.c.label.is_not(None), old.c.absent_since.is_not(None))
         .order_by(labels.c.created_at, labels.c.id)
     )
-    return [r for r in conn.execute(stmt) if from_data_file(r.old_source) and (r.new_id is None or from_data_file(r.new_source))]
+    return [r for r in conn.execute(stmt) if from_data_file(r.old_source)]
+
+
+def _carries(r: Any) -> bool:
+    """Whether a review of an absent item goes onto this present item: one of a data file."""
+    return r.new_id is not None and from_data_file(r.new_source)
 
 
 def carry_reviews_in(conn: Any) -> dict[str, int]:
     """A reviewer's label of an item no longer in its data file (its id_column changed, its source
     renamed) onto each present item with the same text that has no label from that reviewer, the
     carry logged in ``label_changes``; an item that comes back keeps its own. Per source: how many."""
-    rows = [r for r in _reviews_of_absent(conn) if r.new_id is not None]
+    rows = [r for r in _reviews_of_absent(conn) if _carries(r)]
     if not rows:
         return {}
     targets = sorted({r.new_id for r in rows})
@@ -149,7 +154,7 @@ def orphaned_reviews(engine: Engine) -> int:
     carries: they label nothing that is trained on or tested."""
     with engine.connect() as conn:
         rows = _reviews_of_absent(conn)
-    return len({(r.old_id, r.labeller) for r in rows if r.new_id is None})
+    return len({(r.old_id, r.labeller) for r in rows} - {(r.old_id, r.labeller) for r in rows if _carries(r)})
 
 
 def _load_source_in(conn: Any, src: SourceItems) -> SourceLoad:
