@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graduate.data.shift import label_shift, psi_from_shares
 from graduate.monitor.drift import length_drift
@@ -151,6 +153,28 @@ def test_drift_statistics_on_known_shifts():
     assert psi_from_shares([0.5, 0.5], [0.4, 0.6]) == pytest.approx(0.1 * np.log(0.5 / 0.4) + 0.1 * np.log(0.6 / 0.5))
     shift = label_shift(["ok"] * 90 + ["bad"] * 10, ["ok"] * 50 + ["bad"] * 50, ["ok", "bad"])
     assert shift["traffic"] == {"ok": 0.5, "bad": 0.5} and shift["psi"] > 0.5
+
+
+lengths = st.lists(st.integers(0, 300), min_size=1, max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ref=lengths, cur=lengths)
+def test_length_psi_sees_traffic_outside_the_training_lengths(ref, cur):
+    """Constant or nearly constant lengths once gave one bin, so a PSI of 0 whatever the traffic."""
+    drift = length_drift(["a" * n for n in ref], ["a" * n for n in cur])
+    assert len(drift["reference_share"]) == len(drift["current_share"]) == len(drift["bin_edges"]) - 1
+    assert sum(drift["reference_share"]) == pytest.approx(1.0) and sum(drift["current_share"]) == pytest.approx(1.0)
+    if all(n > max(ref) for n in cur) or all(n < min(ref) for n in cur):
+        assert drift["psi"] > 0.2  # every item longer (or shorter) than any in the training set
+    assert length_drift(["a" * n for n in ref], ["a" * n for n in ref])["psi"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_length_psi_when_every_training_text_is_as_long():
+    assert length_drift(["abcd"] * 50, ["abcd"] * 50)["psi"] == pytest.approx(0.0, abs=1e-9)
+    assert length_drift(["abcd"] * 50, ["a" * 40] * 50)["psi"] > 1.0
+    assert length_drift(["abcd"] * 50, ["ab"] * 50)["psi"] > 1.0
+    assert length_drift(["abcd"] * 95 + ["a" * 10] * 5, ["a" * 10] * 50)["psi"] > 1.0
 
 
 def test_embedding_drift_separates_different_texts():
