@@ -236,6 +236,8 @@ def test_served_labels_the_task_no_longer_has_are_counted_and_named(trained_copy
         (["--hours", "nan"], "--hours: Input should be"),
         (["--hours", "inf"], "--hours: Input should be less than or equal to 876000"),
         (["--hours", "-5"], "--hours: Input should be greater than 0 (got -5.0)"),
+        # every hourly bucket of 100 years: a 190 MB monitor.json, on a project without traffic
+        (["--hours", "876000"], "option: --hours: a window of 876000 hours in buckets of 60 minutes (monitor.bucket_minutes) makes 876,000 buckets, more than 10,000; set monitor.bucket_minutes to 5256 or more"),
     ],
 )
 def test_bad_options_are_one_line_like_the_spec_fields(trained_copy, args, message):
@@ -244,6 +246,16 @@ def test_bad_options_are_one_line_like_the_spec_fields(trained_copy, args, messa
     assert res.returncode == 2 and message in res.stderr and "internal error" not in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (trained_copy / ".graduate" / "monitor.json").exists()
+
+
+def test_a_spec_whose_window_makes_too_many_buckets_is_refused_when_it_loads():
+    from graduate.errors import SpecError
+    from graduate.spec.load import parse_spec
+
+    raw = {"task": {"name": "t", "labels": ["ok", "bad"]}, "teacher": {"model": "m", "prompt": "{text}"}}
+    assert parse_spec({**raw, "monitor": {"window_hours": 8760}}).monitor.window_hours == 8760  # a year of hours
+    with pytest.raises(SpecError, match=r"^spec: monitor: a window of 24 hours in buckets of 0.1 minutes .* makes 14,400 buckets, more than 10,000; set monitor.bucket_minutes to 1 or more"):
+        parse_spec({**raw, "monitor": {"bucket_minutes": 0.1}})
 
 
 def test_no_known_label_on_one_side_gives_no_psi_not_one_made_of_floors():

