@@ -269,3 +269,31 @@ def test_no_known_label_on_one_side_gives_no_psi_not_one_made_of_floors():
     sets = label_set_shift(["care"] * 10, ["bogus"] * 10, ["care", "purity"])
     assert sets["psi"] is None and sets["worst_label"] is None and sets["traffic_unknown"] == 10
     assert label_shift(["ok", "bad"], ["ok"], ["ok", "bad"])["psi"] > 0  # known labels on both sides: a figure
+
+
+def test_a_monitor_stopped_while_writing_leaves_the_last_monitor_json_whole(trained_copy):
+    # monitor.json was written in place: a disk that filled up (or a kill) midway left half a file,
+    # which the report then took for "not run yet". A file-size limit stops the write midway here.
+    import resource
+
+    import yaml
+
+    spec = yaml.safe_load((trained_copy / "graduate.yaml").read_text())
+    spec["monitor"] = {**(spec.get("monitor") or {}), "bucket_minutes": 1}  # 1,440 buckets: a monitor.json past the limit
+    (trained_copy / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(trained_copy)
+    texts, labels, _ = training_reference(proj.engine, None)
+    write_traffic(proj.engine, _rows(texts, labels, teacher=labels))
+    old = '{"schema": "graduate.monitor/1", "ok": true, "checks": []}'
+    (trained_copy / ".graduate" / "monitor.json").write_text(old)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))  # room for SQLite's shared-memory file
+
+    env = {**os.environ, "COLUMNS": "300"}
+    res = subprocess.run(
+        [sys.executable, "-m", "graduate", "monitor", str(trained_copy), "--embedding", "tfidf"], capture_output=True, text=True, timeout=300, env=env, preexec_fn=small_files
+    )
+    assert res.returncode != 0 and "File too large" in res.stderr, res.stdout + res.stderr
+    assert (trained_copy / ".graduate" / "monitor.json").read_text() == old
+    assert not [p.name for p in (trained_copy / ".graduate").iterdir() if p.name.endswith(".tmp")]

@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from graduate.data.shift import label_set_shift, label_shift
+from graduate.errors import written_whole
 from graduate.monitor.drift import embedding_drift, length_drift
 from graduate.models.embed import embed_pair
 from graduate.spec import MonitorSpec
@@ -258,8 +259,8 @@ def monitor_project(
     data["drift"] = drift
     result = MonitorResult(data, judge(data, m))
     if write:
-        out = project.workdir / "monitor.json"
-        out.write_text(json.dumps(result.to_dict(), indent=2))
+        with written_whole(project.workdir / "monitor.json") as f:  # the last whole one stays if this write stops midway
+            f.write(json.dumps(result.to_dict(), indent=2))
         with (project.workdir / "monitor_history.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps({"generated_at": data["generated_at"], "window": data["window"], "ok": result.ok, "checks": [asdict(c) for c in result.checks]}) + "\n")
     return result
