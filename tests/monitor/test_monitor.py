@@ -297,3 +297,12 @@ def test_a_monitor_stopped_while_writing_leaves_the_last_monitor_json_whole(trai
     assert res.returncode != 0 and "File too large" in res.stderr, res.stdout + res.stderr
     assert (trained_copy / ".graduate" / "monitor.json").read_text() == old
     assert not [p.name for p in (trained_copy / ".graduate").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_traffic_whose_texts_are_not_kept_says_so_without_a_python_none(trained_copy):
+    # "embedding drift (None) domain-classifier AUC: no data" when the traffic log kept no text
+    proj = Project.load(trained_copy)
+    write_traffic(proj.engine, _rows([None] * 60, ["ok"] * 60))
+    checks = {c.name: c for c in monitor_project(proj, settings=proj.spec.monitor.model_copy(update={"embedding": "tfidf"}), write=False).checks}
+    assert checks["embedding_auc"].ok is None and checks["embedding_auc"].message == "embedding drift domain-classifier AUC: no data"
+    assert checks["length_psi"].ok is None and checks["label_psi"].ok is False

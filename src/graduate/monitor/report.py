@@ -148,6 +148,7 @@ def judge(data: dict[str, Any], m: MonitorSpec) -> list[Check]:
 
     agreement = data["agreement"]
     drift = data["drift"]
+    method = f" ({drift['embedding']['method']})" if drift["embedding"].get("method") else ""  # none: no text to embed
     return [
         # judged on as many compared items as any check needs: one unlucky shadow comparison of three is not an alarm
         check(
@@ -156,7 +157,7 @@ def judge(data: dict[str, Any], m: MonitorSpec) -> list[Check]:
         ),
         check("length_psi", drift["length"].get("psi"), m.max_length_psi, "<=", "text length PSI (traffic vs training set)", "max_length_psi"),
         check("length_ks", drift["length"].get("ks_statistic"), m.max_length_ks, "<=", "text length KS statistic", "max_length_ks"),
-        check("embedding_auc", drift["embedding"].get("domain_auc"), m.max_embedding_auc, "<=", f"embedding drift ({drift['embedding'].get('method')}) domain-classifier AUC", "max_embedding_auc"),
+        check("embedding_auc", drift["embedding"].get("domain_auc"), m.max_embedding_auc, "<=", f"embedding drift{method} domain-classifier AUC", "max_embedding_auc"),
         check(
             "label_psi", data["labels"].get("psi"), m.max_label_psi, "<=",
             f"predicted-label PSI of the worst label, {data['labels']['worst_label']!r} (traffic vs training)" if data["labels"].get("worst_label")
