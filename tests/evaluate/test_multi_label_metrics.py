@@ -91,7 +91,7 @@ def test_label_set_intervals_are_drawn_from_the_projects_seed():
     # Single-label intervals follow `seed`; label-set ones always drew from seed 0.
     from graduate.data.examples import Example
     from graduate.data.teacher_labels import TeacherLabel
-    from graduate.evaluate.evaluation import StudentPredictions, set_metrics, student_metrics, test_set_entry
+    from graduate.evaluate.evaluation import StudentPredictions, labeller_metrics, set_metrics, student_metrics, test_set_entry
     from graduate.evaluate.testsets import TestSet
     from graduate.formats import labelset
     from graduate.spec.load import parse_spec
@@ -113,4 +113,5 @@ def test_label_set_intervals_are_drawn_from_the_projects_seed():
         want = set_metrics(s.task, gold, pred, evaluation=s.evaluation, seed=seed)["ci"]
         assert test_set_entry(s, test, answers)["teacher"]["ci"] == want
         assert student_metrics(s.task, test, preds, answers, 0.1, evaluation=s.evaluation, seed=seed)["ci"] == want
+        assert labeller_metrics(s.task, test, dict(enumerate(pred)), evaluation=s.evaluation, seed=seed)["ci"] == want
     assert set_metrics(spec(0).task, gold, pred, seed=0)["ci"] != set_metrics(spec(0).task, gold, pred, seed=7)["ci"]

@@ -82,12 +82,12 @@ def teacher_metrics(
     return out
 
 
-def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None], *, evaluation: EvaluationSpec | None = None) -> dict[str, Any]:
+def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None], *, evaluation: EvaluationSpec | None = None, seed: int = 0) -> dict[str, Any]:
     """An earlier labeller's figures (``label_imports``) on the items it labelled, like the teacher's."""
     pairs = [(g, given[ex.id]) for ex, g in zip(test.examples, test.gold) if given.get(ex.id) is not None]
     gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
     if task.multi_label:
-        out: dict[str, Any] = set_metrics(task, gold, pred, evaluation=evaluation)  # type: ignore[arg-type]
+        out: dict[str, Any] = set_metrics(task, gold, pred, evaluation=evaluation, seed=seed)  # type: ignore[arg-type]
     else:
         out = classification_metrics(gold, pred, labels=task.labels, positive=task.positive)  # type: ignore[arg-type]
     out["n"] = out["answered"] = len(pairs)

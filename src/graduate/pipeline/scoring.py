@@ -75,7 +75,7 @@ class Scoreboard:
             self.entries[test.name] = test_set_entry(p.spec, test, answers)
             imported = self._imported_labels(test)
             if imported:
-                self.entries[test.name]["labellers"] = {who: labeller_metrics(p.spec.task, test, given, evaluation=p.spec.evaluation) for who, given in imported.items()}
+                self.entries[test.name]["labellers"] = {who: labeller_metrics(p.spec.task, test, given, evaluation=p.spec.evaluation, seed=p.spec.seed) for who, given in imported.items()}
         return self._answers[test.name]
 
     def _imported_labels(self, test: TestSet) -> dict[str, dict[int, str | None]]:
