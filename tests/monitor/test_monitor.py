@@ -256,6 +256,10 @@ def test_a_spec_whose_window_makes_too_many_buckets_is_refused_when_it_loads():
     assert parse_spec({**raw, "monitor": {"window_hours": 8760}}).monitor.window_hours == 8760  # a year of hours
     with pytest.raises(SpecError, match=r"^spec: monitor: a window of 24 hours in buckets of 0.1 minutes .* makes 14,400 buckets, more than 10,000; set monitor.bucket_minutes to 1 or more"):
         parse_spec({**raw, "monitor": {"bucket_minutes": 0.1}})
+    with pytest.raises(SpecError, match=r"makes inf buckets, more than 10,000; set monitor.bucket_minutes to 1 or more"):
+        parse_spec({**raw, "monitor": {"bucket_minutes": 5e-324}})  # was an OverflowError
+    with pytest.raises(SpecError, match=r"monitor.bucket_minutes: Input should be less than or equal to 52560000"):
+        parse_spec({**raw, "monitor": {"bucket_minutes": float("inf")}})  # a window of one infinite bucket was an OverflowError in monitor
 
 
 def test_no_known_label_on_one_side_gives_no_psi_not_one_made_of_floors():

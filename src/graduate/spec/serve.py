@@ -168,7 +168,7 @@ class MonitorSpec(_Model):
     """`graduate monitor`: the traffic window it reads and the thresholds that fail it (non-zero exit)."""
 
     window_hours: float = Field(24.0, gt=0, le=876_000, description="Read the traffic of the last N hours (at most 100 years).")
-    bucket_minutes: float = Field(60.0, gt=0, description="Width of the time buckets for agreement over time (a window holds at most 10,000 of them).")
+    bucket_minutes: float = Field(60.0, gt=0, le=52_560_000, description="Width of the time buckets for agreement over time (a window holds at most 10,000 of them).")
     min_items: int = Field(50, ge=1, description="With fewer items in the window a check reports 'not enough traffic' instead of failing (the agreement check: fewer items compared with the teacher).")
     min_agreement: float = Field(0.9, ge=0, le=1, description="Fail when the student's agreement with the teacher (shadow/canary/cascade comparisons) is lower.")
     max_length_psi: float = Field(0.2, gt=0, description="Fail when the population stability index of text length (traffic vs training set) is higher.")
@@ -192,7 +192,8 @@ class MonitorSpec(_Model):
         if buckets > MAX_MONITOR_BUCKETS:
             least = math.ceil(self.window_hours * 60 / MAX_MONITOR_BUCKETS)
             raise ValueError(
-                f"a window of {self.window_hours:g} hours in buckets of {self.bucket_minutes:g} minutes (monitor.bucket_minutes) makes {math.ceil(buckets):,} buckets, "
+                f"a window of {self.window_hours:g} hours in buckets of {self.bucket_minutes:g} minutes (monitor.bucket_minutes) makes "
+                f"{f'{math.ceil(buckets):,}' if buckets < 1e9 else f'{buckets:.3g}'} buckets, "
                 f"more than {MAX_MONITOR_BUCKETS:,}; set monitor.bucket_minutes to {least} or more, or read fewer hours"
             )
         return self
