@@ -274,9 +274,13 @@ class ReviewImport:
     skipped: list[str] = field(default_factory=list)  # "FILE:LINE: reason"
 
 
-def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer: str | None = None, multi_label: bool = False) -> ReviewImport:
+def import_review(
+    engine: Engine, path: Path, labels: Sequence[str], *, reviewer: str | None = None, multi_label: bool = False, max_labels: int | None = None
+) -> ReviewImport:
     """Store the corrections of a review-queue CSV as human labels (see the module docstring).
-    ``multi_label``: a correction is a label set (``;``-joined, ``(none)`` for none), stored canonically."""
+    ``multi_label``: a correction is a label set (``;``-joined, ``(none)`` for none), stored canonically;
+    a set of more than ``max_labels`` (the task's ``parse.max_labels``) is skipped, as a teacher's answer
+    with as many is a parse failure."""
     from graduate.formats import labelset
 
     from graduate.data.csv_source import _open_text
@@ -339,7 +343,11 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 what = f"labels {unknown} are not task labels {list(labels)}" if unknown else f"{labelset.NONE} (no label) cannot be joined with labels"
                 skip(line, f"corrected_label {corrected!r}: {what}; write a ';'-joined set or {labelset.NONE}")
                 continue
-            corrected = labelset.encode([x for x in parts if x != labelset.NONE], list(labels))
+            chosen = [x for x in parts if x != labelset.NONE]
+            corrected = labelset.encode(chosen, list(labels))
+            if max_labels is not None and len(set(chosen)) > max_labels:
+                skip(line, f"corrected_label {corrected!r} has {len(set(chosen))} labels, more than parse.max_labels {max_labels} allows; keep at most {max_labels} or raise parse.max_labels")
+                continue
         elif corrected not in labels:
             skip(line, f"corrected_label {corrected!r} is not a task label {list(labels)}")
             continue

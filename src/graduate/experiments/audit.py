@@ -54,7 +54,7 @@ def _quality(spec: ProjectSpec, gold: Sequence[str], pred: Sequence[str]) -> dic
     """Figures of hard labels against gold: classification metrics, or per-label ones for label sets."""
     task = spec.task
     if task.multi_label:
-        m = label_set_metrics(task, gold, pred, evaluation=spec.evaluation)
+        m = label_set_metrics(task, gold, pred, evaluation=spec.evaluation, seed=spec.seed)
         m.pop("n", None)
         return m
     m = classification_metrics(list(gold), list(pred), labels=task.labels, positive=task.positive)
