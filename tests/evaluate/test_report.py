@@ -136,7 +136,7 @@ JSON = st.recursive(
 MONITOR_KEYS = ["generated_at", "window", "ok", "traffic", "routing", "agreement", "labels", "drift", "checks"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     parts=st.dictionaries(st.sampled_from(MONITOR_KEYS), JSON, max_size=6),
     length=st.dictionaries(st.sampled_from(["bin_edges", "reference_share", "current_share"]), JSON, max_size=3),
