@@ -46,7 +46,7 @@ from graduate.store.batches import (
 )
 from graduate.store.calls import live_spend, request_key
 from graduate.teacher.batch_api import ENDPOINT, METADATA_KEY, BatchClient, RemoteBatch
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, require_price
+from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, require_price, require_sendable
 from graduate.teacher.prompt import render_messages, request_params
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ def submit(project: "Project", texts: list[str], *, client: BatchClient | None =
 
 
 def plan(project: "Project", texts: list[str], *, progress: ProgressFn = no_progress) -> SubmitReport:
+    require_sendable(texts)
     spec = project.spec.teacher
     engine = project.engine
     price = project.spec.price_for(spec.model)

@@ -31,7 +31,7 @@ from graduate.store.calls import answers, request_key
 from graduate.store.db import now, open_engine
 from graduate.store.leases import enqueue, release_owner
 from graduate.store.schema import teacher_calls
-from graduate.teacher.labeling import require_price
+from graduate.teacher.labeling import require_price, require_sendable
 from graduate.teacher.prompt import render_messages, request_params
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ def _label_ray(
             f"a Ray cluster at {address} needs a store every worker reaches: set store.url: postgresql+psycopg://USER@HOST/DB in "
             f"{project.root / 'graduate.yaml'} (or GRADUATE_STORE_URL); SQLite is a file on this machine (--ray local works with it)"
         )
+    require_sendable(texts)
     spec = project.spec.teacher
     params = request_params(spec)
     report = RayLabelReport(items=len(texts))

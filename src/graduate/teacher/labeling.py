@@ -91,6 +91,22 @@ class _Budget:
             self._changed.notify_all()
 
 
+def require_sendable(texts: Sequence[str]) -> None:
+    """Refuse a text that cannot be sent as UTF-8 (a lone UTF-16 surrogate such as "\\ud800",
+    which Python strings allow): one line naming the item, before anything is keyed or sent."""
+    for i, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            from graduate.errors import InputDataError
+
+            raise InputDataError(
+                f"holds a lone UTF-16 surrogate ({ascii(text[exc.start])} at character {exc.start}) that UTF-8 cannot carry, so nothing was sent; "
+                "replace it, e.g. text.encode('utf-8', 'replace').decode()",
+                path=f"texts[{i}]",
+            ) from None
+
+
 def require_price(spec: TeacherSpec, price: PriceSpec | None) -> None:
     """Refuse to spend on a remote teacher that has no price: its calls would be stored as free,
     so teacher.budget_usd would hold nothing back. A server on this machine (kind local, or a
@@ -167,6 +183,7 @@ async def label_texts(
 
     Raises ``TeacherAuthError`` if the teacher refuses the API key (after the calls in flight settle).
     """
+    require_sendable(texts)
     params = request_params(spec)
     stats = LabelStats(items=len(texts))
     keyed: dict[str, list[int]] = {}
