@@ -148,7 +148,7 @@ class State:
 
 
 # Answers in a shape no client should store as an answer, or one it must read with care.
-SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length", "quota")
+SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length", "tool-calls", "quota", "model-404", "context-400", "param-400")
 
 
 def broken(answer: dict[str, Any], shape: str) -> Any:
@@ -167,6 +167,10 @@ def broken(answer: dict[str, Any], shape: str) -> Any:
     if shape == "length":  # cut at max_tokens: half the answer, finish_reason length
         choice = answer["choices"][0]
         return {**answer, "choices": [{**choice, "message": {"role": "assistant", "content": content[: len(content) // 2]}, "finish_reason": "length"}]}
+    if shape == "tool-calls":  # a call of a function nobody offered: no text, finish_reason tool_calls
+        call = {"id": "call_0", "type": "function", "function": {"name": "answer", "arguments": content}}
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return {**answer, "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
     if shape == "text-completion":  # the legacy /completions shape: choices[].text, no message
         return {**answer, "object": "text_completion", "choices": [{"index": 0, "text": content, "finish_reason": "stop"}]}
     if shape == "no-choices":
@@ -195,6 +199,14 @@ def broken(answer: dict[str, Any], shape: str) -> Any:
             {"error": {"message": "You exceeded your current quota, please check your plan and billing details.", "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
             status_code=429,
         )
+    refusals = {  # OpenAI's refusals of a request as sent: no retry can help
+        "model-404": (404, "The model `gpt-nope` does not exist or you do not have access to it.", None, "model_not_found"),
+        "context-400": (400, "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.", "messages", "context_length_exceeded"),
+        "param-400": (400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter"),
+    }
+    if shape in refusals:
+        status, message, param, code = refusals[shape]
+        return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}, status_code=status)
     if shape == "plain-400":  # a gateway's refusal in plain text, not OpenAI's error object
         return Response("request rejected by gateway: body too large", status_code=400, media_type="text/plain")
     raise ValueError(f"unknown shape {shape!r}: one of {', '.join(SHAPES)}")

@@ -256,8 +256,8 @@ def begin_call(
 ) -> int:
     """Record a call as pending before it is sent.
 
-    A live row left pending or failed by an earlier run is reused in place (so a crash re-sends at
-    most what was in flight and adds no row); imported rows are never touched. ``source="proxy"``
+    A live row left pending or failed (unpaid) by an earlier run is reused in place (so a crash
+    re-sends at most what was in flight and adds no row); imported rows are never touched. ``source="proxy"``
     (calls the app made through ``graduate proxy``: not graduate's spend) always adds a row.
     ``request`` is stored as given (already redacted when privacy.redact is on; ``redactions``
     counts what was replaced); ``cache_key`` is the hash of the request as sent.
@@ -278,12 +278,14 @@ def _begin_once(
 ) -> int:
     with engine.begin() as conn:
         rows = conn.execute(
-            select(teacher_calls.c.id, teacher_calls.c.status, teacher_calls.c.source, teacher_calls.c.sample_index)
+            select(teacher_calls.c.id, teacher_calls.c.status, teacher_calls.c.source, teacher_calls.c.sample_index, teacher_calls.c.cost_usd)
             .where(teacher_calls.c.cache_key == cache_key)
             .order_by(teacher_calls.c.sample_index)
         ).all()
         for row in rows:
-            if source == "live" and row.source == "live" and row.status != "ok":
+            # A failed call that was paid for (an answer cut off at max_tokens) keeps its row: its
+            # cost stays in the spend that teacher.budget_usd holds.
+            if source == "live" and row.source == "live" and row.status != "ok" and not row.cost_usd:
                 conn.execute(
                     update(teacher_calls).where(teacher_calls.c.id == row.id).values(status="pending", error=None, request=request, redactions=redactions)
                 )

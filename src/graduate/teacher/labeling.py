@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from sqlalchemy import Engine
 
-from graduate.errors import TeacherAuthError, TeacherError, usd
+from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientError, usd
 from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store.batches import key_state
@@ -53,6 +53,32 @@ class LabelStats:
     attempts: int = 0
     budget_stopped: bool = False
     errors: list[str] = field(default_factory=list)
+    # Of failed: the calls a re-run may get past (timeouts, 429s, 5xx after every retry); the
+    # rest were refused or cut off as sent, and fail alike until graduate.yaml changes.
+    retryable: int = 0
+
+
+def unusable_answer(completion: Completion, spec: TeacherSpec) -> str | None:
+    """Why a 200 answer is no answer to store as the teacher's, or None: cut off at the token
+    limit (finish_reason length), or no text at all (a tool call, a filtered answer). Either is
+    paid for, so the call is logged failed with its cost, never reused from the call log."""
+    choices = completion.response.get("choices") if isinstance(completion.response, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    reason = first.get("finish_reason")
+    if reason == "length":
+        limit = f" teacher.max_tokens ({spec.max_tokens})" if spec.max_tokens else " the model's output limit (teacher.max_tokens is not set)"
+        return (
+            f"the answer was cut off at{limit} (finish_reason length); raise teacher.max_tokens in graduate.yaml "
+            "(a new limit is a new request, so these are asked again)"
+        )
+    if completion.content is None:
+        message = first.get("message")
+        what = "a tool call" if reason == "tool_calls" or isinstance(message, dict) and message.get("tool_calls") else "no text"
+        return (
+            f"the answer holds {what}, not text (finish_reason {reason!r}); check teacher.model and teacher.prompt in graduate.yaml "
+            "(the teacher must answer in text)"
+        )
+    return None
 
 
 @dataclass
@@ -134,11 +160,14 @@ def record_completion(
     redactor: Redactor | None = None,
     body: dict[str, Any] | None = None,
     unpriced_cost: float | None = 0.0,
+    error: str | None = None,
 ) -> float:
     """Complete a pending call in the log with its answer, tokens (estimated where the endpoint
     reported no usage) and cost; returns the cost. With a ``redactor`` the answer is stored redacted
     (``body``: the request as sent, so its values keep their placeholders). ``unpriced_cost``: the
-    cost stored when ``price`` is None (None: unknown, as the proxy and batches store it)."""
+    cost stored when ``price`` is None (None: unknown, as the proxy and batches store it). With
+    ``error`` the call is completed as failed (an answer paid for but unusable: ``unusable_answer``),
+    its answer, tokens and cost kept."""
     stored = records.answer(redactor, body, content=completion.content, response=completion.response)
     estimated = completion.input_tokens is None or completion.output_tokens is None
     tin = completion.input_tokens if completion.input_tokens is not None else est_in
@@ -147,7 +176,8 @@ def record_completion(
     finish_call(
         engine,
         call_id,
-        status="ok",
+        status="ok" if error is None else "error",
+        error=error,
         content=stored.content,
         response=stored.response,
         redactions=stored.redactions,
@@ -263,16 +293,26 @@ async def label_texts(
                     if isinstance(exc, TeacherAuthError):
                         refused.append(exc)
                     stats.failed += 1
+                    stats.retryable += isinstance(exc, TeacherTransientError)
                     if len(stats.errors) < 20:
                         stats.errors.append(str(exc))
                     settle(key, lambda t: LabelOutcome(t, key, "failed", call_id, error=str(exc)))
                     return
                 # The answering attempt's own time (what a local model's CPU cost is estimated from).
                 latency = completion.latency_ms if completion.latency_ms is not None else (time.perf_counter() - started) * 1000
-                actual = record_completion(engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price, redactor=redactor, body=body)
-                stats.sent += 1
-                stats.attempts += completion.attempts
+                problem = unusable_answer(completion, spec)
+                actual = record_completion(
+                    engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price, redactor=redactor, body=body, error=problem
+                )
                 stats.cost_usd += actual
+                stats.attempts += completion.attempts
+                if problem is not None:
+                    stats.failed += 1
+                    if len(stats.errors) < 20:
+                        stats.errors.append(problem)
+                    settle(key, lambda t: LabelOutcome(t, key, "failed", call_id, error=problem))
+                    return
+                stats.sent += 1
                 settle(key, lambda t: LabelOutcome(t, key, "sent", call_id, completion.content))
             finally:
                 await budget.settle(reserve, actual)

@@ -25,7 +25,7 @@ from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store import leases
 from graduate.store.db import now
 from graduate.teacher.base import ChatRequest, TeacherBackend
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE
+from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, unusable_answer
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
 
@@ -165,14 +165,20 @@ async def work(
                 tout = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
                 actual = price.cost(tin, tout) if price else 0.0
                 latency = completion.latency_ms if completion.latency_ms is not None else (time.perf_counter() - started) * 1000
+                problem = unusable_answer(completion, spec)
                 values = {
-                    "status": "ok", "content": stored.content, "response": stored.response, "error": None, "input_tokens": tin,
+                    "status": "ok" if problem is None else "error", "content": stored.content, "response": stored.response, "error": problem, "input_tokens": tin,
                     "output_tokens": tout, "tokens_estimated": completion.input_tokens is None or completion.output_tokens is None,
                     "latency_ms": latency, "cost_usd": actual, "attempts": completion.attempts,
                 }
                 first = await asyncio.to_thread(leases.finish_claimed, engine, call_id, values, slice_id=slice_id, cost=actual)
-                stats.sent += 1
                 stats.cost_usd += actual
+                if problem is not None:
+                    stats.failed += 1
+                    if len(stats.errors) < 20:
+                        stats.errors.append(problem)
+                    return None
+                stats.sent += 1
                 if not first:
                     stats.late += 1
                 return None
