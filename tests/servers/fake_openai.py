@@ -148,7 +148,7 @@ class State:
 
 
 # Answers in a shape no client should store as an answer, or one it must read with care.
-SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length", "tool-calls", "quota", "model-404", "context-400", "param-400")
+SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length", "tool-calls", "quota", "model-404", "context-400", "param-400", "verbose")
 
 
 def broken(answer: dict[str, Any], shape: str) -> Any:
@@ -167,6 +167,11 @@ def broken(answer: dict[str, Any], shape: str) -> Any:
     if shape == "length":  # cut at max_tokens: half the answer, finish_reason length
         choice = answer["choices"][0]
         return {**answer, "choices": [{**choice, "message": {"role": "assistant", "content": content[: len(content) // 2]}, "finish_reason": "length"}]}
+    if shape == "verbose":  # the label with a long reason, as a chatty model writes without max_tokens (~1,250 tokens)
+        long = json.dumps({**json.loads(content), "reason": "word " * 1000})
+        choice = answer["choices"][0]
+        usage = {**answer["usage"], "completion_tokens": _tokens(long), "total_tokens": answer["usage"]["prompt_tokens"] + _tokens(long)}
+        return {**answer, "choices": [{**choice, "message": {"role": "assistant", "content": long}}], "usage": usage}
     if shape == "tool-calls":  # a call of a function nobody offered: no text, finish_reason tool_calls
         call = {"id": "call_0", "type": "function", "function": {"name": "answer", "arguments": content}}
         message = {"role": "assistant", "content": None, "tool_calls": [call]}

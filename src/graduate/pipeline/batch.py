@@ -44,9 +44,9 @@ from graduate.store.batches import (
     unsend_rest,
     update_batch,
 )
-from graduate.store.calls import live_spend, request_key
+from graduate.store.calls import live_spend, longest_answer, request_key
 from graduate.teacher.batch_api import ENDPOINT, METADATA_KEY, BatchClient, RemoteBatch
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, require_price, require_sendable
+from graduate.teacher.labeling import output_reserve, require_price, require_sendable
 from graduate.teacher.prompt import render_messages, request_params
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def plan(project: "Project", texts: list[str], *, progress: ProgressFn = no_prog
     _remove_orphans(project)
 
     spent = live_spend(engine)
-    out_reserve = spec.max_tokens or DEFAULT_OUTPUT_RESERVE
+    out_reserve = output_reserve(spec, longest_answer(engine, spec.model))
     limits = spec.batch
     directory = batch_dir(project)
     i = 0

@@ -352,6 +352,18 @@ def finish_call(
         )
 
 
+def longest_answer(engine: Engine, model: str) -> int | None:
+    """The most output tokens an answer of ``model`` in the call log has had (None: no answer yet):
+    what a call reserves against the budget when teacher.max_tokens sets no cap."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(func.max(teacher_calls.c.output_tokens)).where(
+                and_(teacher_calls.c.model == model, teacher_calls.c.status.in_(["ok", "error"]), teacher_calls.c.output_tokens.is_not(None))
+            )
+        ).scalar()
+    return int(value) if value is not None else None
+
+
 def live_spend(engine: Engine) -> float:
     """What the project's own teacher calls hold against teacher.budget_usd, in USD: the cost of
     live calls and collected batch lines, plus what batches not yet collected and open budget

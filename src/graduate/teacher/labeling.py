@@ -18,7 +18,7 @@ from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientErro
 from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store.batches import key_state
-from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
+from graduate.store.calls import answers, begin_call, finish_call, live_spend, longest_answer, request_key
 from graduate.teacher.base import ChatRequest, Completion, TeacherBackend
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
@@ -26,8 +26,14 @@ from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 Progress = Callable[[int], None]
 
-# Answer length reserved against budget and token limits when the spec sets no max_tokens.
+# The least answer length reserved against budget and token limits when the spec sets no max_tokens.
 DEFAULT_OUTPUT_RESERVE = 64
+
+
+def output_reserve(spec: TeacherSpec, longest: int | None) -> int:
+    """Output tokens a call reserves: teacher.max_tokens, else the longest answer the model has
+    given (``longest``, from the call log), at least DEFAULT_OUTPUT_RESERVE."""
+    return spec.max_tokens or max(DEFAULT_OUTPUT_RESERVE, longest or 0)
 
 
 @dataclass
@@ -94,19 +100,22 @@ class _Budget:
     stopped: bool = False
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def reserve(self, amount: float) -> bool:
+    async def reserve(self, amount_of: Callable[[float], float]) -> float | None:
+        """Reserve ``amount_of(what is left)``, worked out again each time the budget changes;
+        returns the amount reserved, or None once the budget is reached."""
         async with self._changed:
             while True:
                 if self.stopped:
-                    return False
+                    return None
+                amount = amount_of(self.limit - self.spent - self.reserved)
                 if self.spent + self.reserved + amount <= self.limit:
                     self.reserved += amount
                     self.in_flight += 1
-                    return True
+                    return amount
                 if not self.in_flight:
                     self.stopped = True
                     self._changed.notify_all()
-                    return False
+                    return None
                 await self._changed.wait()
 
     async def settle(self, reserved: float, actual: float) -> None:
@@ -255,7 +264,19 @@ async def label_texts(
     budget = _Budget(spec.budget_usd, live_spend(engine))
     sem = asyncio.Semaphore(spec.concurrency)
     pacer = Pacer(spec)
-    out_reserve = spec.max_tokens or DEFAULT_OUTPUT_RESERVE
+    # Without teacher.max_tokens an answer has no bound: a call reserves the longest answer the
+    # model has given, and while it has given none, the first call runs alone with what is left
+    # reserved, so a teacher that writes long answers cannot overshoot budget_usd in one wave.
+    longest = longest_answer(engine, spec.model) if spec.max_tokens is None else None
+    probing = spec.max_tokens is None and longest is None
+
+    def reserve_for(est_in: int) -> Callable[[float], float]:
+        def amount(left: float) -> float:
+            wanted = price.cost(est_in, output_reserve(spec, longest)) if price else 0.0
+            return max(wanted, left) if probing and price else wanted
+
+        return amount
+
     # A refused API key fails every call alike: send no more, and raise it once the rest settle.
     refused: list[TeacherAuthError] = []
 
@@ -270,13 +291,15 @@ async def label_texts(
         async with sem:
             if refuse(key):
                 return
+            nonlocal longest, probing
             est_in = estimate_prompt_tokens(req.messages)
-            reserve = price.cost(est_in, out_reserve) if price else 0.0
-            if not await budget.reserve(reserve):
+            reserve = await budget.reserve(reserve_for(est_in))
+            if reserve is None:
                 stats.not_sent += 1
                 settle(key, lambda t: LabelOutcome(t, key, "not_sent", error="budget reached"))
                 return
             actual = 0.0
+            out_tokens: int | None = None
             try:
                 if refuse(key):
                     return
@@ -286,7 +309,7 @@ async def label_texts(
                 started = time.perf_counter()
                 try:
                     # Every attempt, retries too, waits for the shared limits (graduate.teacher.sending).
-                    completion = await send(backend, req, pacer, max_retries=spec.max_retries, tokens=est_in + out_reserve)
+                    completion = await send(backend, req, pacer, max_retries=spec.max_retries, tokens=est_in + output_reserve(spec, longest))
                 except TeacherError as exc:
                     failed = records.answer(redactor, body, error=str(exc))
                     finish_call(engine, call_id, status="error", error=failed.error, attempts=exc.attempts or 1, redactions=failed.redactions)
@@ -306,6 +329,7 @@ async def label_texts(
                 )
                 stats.cost_usd += actual
                 stats.attempts += completion.attempts
+                out_tokens = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
                 if problem is not None:
                     stats.failed += 1
                     if len(stats.errors) < 20:
@@ -315,6 +339,8 @@ async def label_texts(
                 stats.sent += 1
                 settle(key, lambda t: LabelOutcome(t, key, "sent", call_id, completion.content))
             finally:
+                if out_tokens is not None and spec.max_tokens is None:
+                    longest, probing = max(longest or 0, out_tokens), False
                 await budget.settle(reserve, actual)
 
     try:

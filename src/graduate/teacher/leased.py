@@ -23,9 +23,10 @@ from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store import leases
+from graduate.store.calls import longest_answer
 from graduate.store.db import now
 from graduate.teacher.base import ChatRequest, TeacherBackend
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, unusable_answer
+from graduate.teacher.labeling import output_reserve, unusable_answer
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
 
@@ -111,7 +112,7 @@ async def work(
     pacer = Pacer(mine)
     sem = asyncio.Semaphore(mine.concurrency)
     budget = _Slice(engine, owner, spec.budget_usd, lease_s)
-    out_reserve = spec.max_tokens or DEFAULT_OUTPUT_RESERVE
+    out_reserve = output_reserve(spec, await asyncio.to_thread(longest_answer, engine, spec.model))
     stats = WorkerStats()
     in_flight: set[int] = set()
     refused: list[TeacherAuthError] = []
