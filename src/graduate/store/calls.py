@@ -253,6 +253,7 @@ def begin_call(
     params: dict[str, Any],
     source: str = "live",
     redactions: dict[str, int] | None = None,
+    owner: str | None = None,
 ) -> int:
     """Record a call as pending before it is sent.
 
@@ -260,21 +261,24 @@ def begin_call(
     re-sends at most what was in flight and adds no row); imported rows are never touched. ``source="proxy"``
     (calls the app made through ``graduate proxy``: not graduate's spend) always adds a row.
     ``request`` is stored as given (already redacted when privacy.redact is on; ``redactions``
-    counts what was replaced); ``cache_key`` is the hash of the request as sent.
+    counts what was replaced); ``cache_key`` is the hash of the request as sent. ``owner`` (stored
+    in ``lease_owner`` of a new row) names the process that sends it, so a later one can tell a
+    call still in flight from one its killed sender left pending (``fail_abandoned``).
     """
     from sqlalchemy.exc import IntegrityError
 
     # Two writers may pick the same next sample index at once; the loser takes the one after.
     for _ in range(5):
         try:
-            return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions)
+            return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions, owner=owner)
         except IntegrityError:
             continue
-    return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions)
+    return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions, owner=owner)
 
 
 def _begin_once(
-    engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str, redactions: dict[str, int] | None
+    engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str, redactions: dict[str, int] | None,
+    owner: str | None = None,
 ) -> int:
     with engine.begin() as conn:
         rows = conn.execute(
@@ -304,6 +308,7 @@ def _begin_once(
                 attempts=0,
                 tokens_estimated=False,
                 created_at=now(),
+                lease_owner=owner,
             )
         )
         return int(result.inserted_primary_key[0])
@@ -350,6 +355,26 @@ def finish_call(
                 **extra,
             )
         )
+
+
+def fail_abandoned(engine: Engine, source: str, gone: Callable[[str], bool], reason: str) -> int:
+    """Mark failed, with ``reason``, the pending calls of ``source`` whose owner (``begin_call``'s
+    ``owner``) is ``gone``: their sender was killed before it could finish them. Returns how many."""
+    with engine.begin() as conn:
+        owners = conn.execute(
+            select(teacher_calls.c.lease_owner)
+            .where(and_(teacher_calls.c.source == source, teacher_calls.c.status == "pending", teacher_calls.c.lease_owner.is_not(None)))
+            .distinct()
+        ).scalars().all()
+        dead = [o for o in owners if gone(o)]
+        if not dead:
+            return 0
+        result = conn.execute(
+            update(teacher_calls)
+            .where(and_(teacher_calls.c.source == source, teacher_calls.c.status == "pending", teacher_calls.c.lease_owner.in_(dead)))
+            .values(status="error", error=reason, lease_owner=None, completed_at=now())
+        )
+    return int(result.rowcount or 0)
 
 
 def longest_answer(engine: Engine, model: str) -> int | None:
