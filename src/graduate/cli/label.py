@@ -73,7 +73,7 @@ def label(
         ("distinct requests", stats.distinct),
         ("answered from the call log (not sent)", stats.cached),
         ("sent and answered", stats.sent),
-        ("failed after retries", stats.failed),
+        ("failed (after retries, refused, or cut off)", stats.failed),
         ("not sent (budget)", stats.not_sent - stats.held),
         ("not sent (waiting in an open batch: graduate batch collect)", stats.held),
         ("unparseable answers", unparseable),
