@@ -49,6 +49,7 @@ class RayLabelReport:
     enqueued: int = 0
     sent: int = 0
     failed: int = 0
+    retryable: int = 0  # of failed: transient (timeouts, 429, 5xx after retries), which a re-run may get past
     not_sent: int = 0
     skipped: int = 0
     late: int = 0  # answers stored after another worker's (paid twice: only calls in flight when a worker died)
@@ -205,7 +206,7 @@ def _label_ray(
                     actor, new_ref, owner = start(share, report.restarts)
                     running[new_ref] = (share, actor, owner)
                     continue
-                for name in ("sent", "failed", "not_sent", "skipped", "late"):
+                for name in ("sent", "failed", "retryable", "not_sent", "skipped", "late"):
                     setattr(report, name, getattr(report, name) + stats[name])
                 report.cost_usd += stats["cost_usd"]
                 report.budget_stopped = report.budget_stopped or stats["budget_stopped"]

@@ -18,7 +18,7 @@ from datetime import timezone
 
 from sqlalchemy import Engine
 
-from graduate.errors import TeacherAuthError, TeacherError
+from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientError
 from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
 from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
@@ -38,6 +38,7 @@ SLICE_CALLS = 20
 class WorkerStats:
     sent: int = 0
     failed: int = 0
+    retryable: int = 0  # of failed: transient (timeouts, 429, 5xx after retries)
     not_sent: int = 0  # budget reached
     skipped: int = 0  # already answered, or answered by another worker first
     late: int = 0  # answered here after another worker's answer was stored (paid twice)
@@ -158,6 +159,7 @@ async def work(
                         leases.finish_claimed, engine, call_id, {"status": "error", "error": failed.error, "attempts": exc.attempts or 1}
                     )
                     stats.failed += 1
+                    stats.retryable += isinstance(exc, TeacherTransientError)
                     if len(stats.errors) < 20:
                         stats.errors.append(str(exc))
                     return None
