@@ -51,3 +51,24 @@ def test_spend_by_another_process_while_serving_is_held_against_the_budget(serve
     project = Project.load(served)
     assert live_spend(project.engine) <= budget
     assert [r.reason for r in read_traffic(project.engine)][-1] == "budget"
+
+
+def test_a_cut_off_teacher_answer_is_a_failed_call_the_student_covers(served: Path) -> None:
+    """An answer cut at max_tokens was logged as an ok call and read back from the log for good."""
+    from servers.graduate_server import ThreadServer, options
+
+    from graduate.serve.app import create_app
+
+    text = f"you idiot {uuid.uuid4().hex[:6]}"
+    with fake_openai_server(shape="length") as teacher:
+        set_teacher(served, base_url=teacher.base_url, max_tokens=3)
+        project = Project.load(served)
+        app = create_app(project, options(project, mode="cascade", cascade_threshold=1.0))
+        with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            for _ in range(2):
+                result = client.post("/v1/classify", json={"texts": [text]}).json()["results"][0]
+                assert result["route"] == "student", result
+        assert teacher.stats()["requests"] == 2  # not answered from the log the second time
+    rows = [r for r in read_traffic(project.engine) if r.text == text]
+    assert [r.reason for r in rows] == ["teacher_failed"] * 2
+    assert all("cut off at teacher.max_tokens (3)" in (r.teacher_error or "") for r in rows), [r.teacher_error for r in rows]

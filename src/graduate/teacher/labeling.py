@@ -210,6 +210,7 @@ async def label_texts(
     progress: Progress | None = None,
     samples: int = 1,
     redactor: Redactor | None = None,
+    whole_answers: bool = True,
 ) -> tuple[list[LabelOutcome], LabelStats]:
     """Label ``texts`` with the live teacher. Outcomes come back in input order.
 
@@ -219,6 +220,9 @@ async def label_texts(
 
     With a ``redactor`` (privacy.redact) every request and answer is stored redacted; the
     outcomes carry the answers as received.
+
+    ``whole_answers``: an answer cut off at the token limit, or without text, is a failed call
+    (``unusable_answer``); False keeps a cut one as an answer (a written list keeps its lines).
 
     Raises ``TeacherAuthError`` if the teacher refuses the API key (after the calls in flight settle).
     """
@@ -323,7 +327,7 @@ async def label_texts(
                     return
                 # The answering attempt's own time (what a local model's CPU cost is estimated from).
                 latency = completion.latency_ms if completion.latency_ms is not None else (time.perf_counter() - started) * 1000
-                problem = unusable_answer(completion, spec)
+                problem = unusable_answer(completion, spec) if whole_answers or completion.content is None else None
                 actual = record_completion(
                     engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price, redactor=redactor, body=body, error=problem
                 )
