@@ -44,3 +44,12 @@ def test_a_lone_surrogate_is_one_line_naming_the_item(served, before: list[str],
     assert message.startswith(f"texts[{len(before)}]: holds a lone UTF-16 surrogate ({ascii(bad)} at character {len(head)})"), message
     assert "\n" not in message and "replace it" in message
     assert server.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("item", [None, 3, b"bytes"])
+def test_an_item_that_is_no_string_is_one_line_naming_it(served, item: object) -> None:
+    project, server = served
+    with pytest.raises(InputDataError) as caught:
+        project.label(["fine", item])  # type: ignore[list-item]
+    assert str(caught.value) == f"texts[1]: is {type(item).__name__}, not text, so nothing was sent; pass strings (e.g. str(value))"
+    assert server.stats()["requests"] == 0

@@ -127,14 +127,17 @@ class _Budget:
 
 
 def require_sendable(texts: Sequence[str]) -> None:
-    """Refuse a text that cannot be sent as UTF-8 (a lone UTF-16 surrogate such as "\\ud800",
-    which Python strings allow): one line naming the item, before anything is keyed or sent."""
+    """Refuse an item that is no string, or a text that cannot be sent as UTF-8 (a lone UTF-16
+    surrogate such as "\\ud800", which Python strings allow): one line naming the item, before
+    anything is keyed or sent."""
+    from graduate.errors import InputDataError
+
     for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputDataError(f"is {type(text).__name__}, not text, so nothing was sent; pass strings (e.g. str(value))", path=f"texts[{i}]")
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            from graduate.errors import InputDataError
-
             raise InputDataError(
                 f"holds a lone UTF-16 surrogate ({ascii(text[exc.start])} at character {exc.start}) that UTF-8 cannot carry, so nothing was sent; "
                 "replace it, e.g. text.encode('utf-8', 'replace').decode()",
