@@ -91,6 +91,12 @@ def _tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
+def _script_tokens(text: str) -> int:
+    """Tokens as a real tokenizer counts them roughly: 4 ASCII characters, or one other character, a token."""
+    other = sum(1 for c in text if ord(c) > 127)
+    return max(1, math.ceil((len(text) - other) / 4) + other)
+
+
 @dataclass
 class Faults:
     p429: float = 0.0
@@ -107,6 +113,7 @@ class Faults:
     echo_key: bool = False  # the 401 names the key it got, as OpenAI's does ("Incorrect API key provided: sk-...")
     seed: int = 0
     shape: str | None = None  # every 200 answer in a broken shape: one of SHAPES
+    script_tokens: bool = False  # count a non-ASCII character as a token, as real tokenizers roughly do for Chinese
 
     def roll(self, number: int) -> float:
         # A string seed goes through sha512 in `random`, so the draw is stable across processes.
@@ -280,7 +287,8 @@ def create_app(faults: Faults) -> FastAPI:
             await asyncio.sleep(faults.latency + faults.jitter * random.Random(f"latency:{faults.seed}:{number}").random())
         messages = body.get("messages") or []
         content = answer_for(messages)
-        prompt_tokens = 3 + sum(3 + _tokens(str(m.get("content") or "")) for m in messages)
+        count = _script_tokens if faults.script_tokens else _tokens
+        prompt_tokens = 3 + sum(3 + count(str(m.get("content") or "")) for m in messages)
         n = body.get("n") if isinstance(body.get("n"), int) and body.get("n") > 0 else 1
         completion_tokens = _tokens(content) * n
         # Counted when the answer leaves: a client killed meanwhile has still been billed for it.
@@ -328,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jitter", type=float, default=0.0, help="up to this many seconds added to --latency")
     parser.add_argument("--api-key", default=None, help="answer 401 unless this bearer key is sent")
     parser.add_argument("--echo-key", action="store_true", help="the 401 names the key it got, as OpenAI's does")
+    parser.add_argument("--script-tokens", action="store_true", help="count a non-ASCII character as a token (the usage a real tokenizer reports for e.g. Chinese)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shape", choices=SHAPES, default=None, help="answer every request in this broken shape")
     args = parser.parse_args(argv)

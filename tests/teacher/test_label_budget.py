@@ -138,3 +138,17 @@ def test_a_teacher_writing_long_answers_without_max_tokens_stays_within_the_budg
     assert stats.budget_stopped and stats.sent >= 1 and stats.failed == 0, stats
     assert served["ok"] == stats.sent
     assert live_spend(project.engine) <= budget, (live_spend(project.engine), stats.sent)
+
+
+def test_texts_in_another_script_stay_within_the_budget(tiny_project: Path) -> None:
+    """The 4-characters rule made a Chinese prompt's reservation a quarter of what it costs (about a
+    token a character), so 8 calls in flight at once spent past budget_usd."""
+    budget = 0.02
+    texts = [f"{i} " + "这是一个非常长的评论，" * 40 for i in range(30)]  # ~400 characters, ~400 tokens each
+    with fake_openai_server(script_tokens=True, latency=0.2) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=8, requests_per_minute=60_000, budget_usd=budget, max_tokens=5)
+        project = Project.load(tiny_project)
+        _, stats = project.label(texts)
+        served = server.stats()
+    assert stats.budget_stopped and stats.sent >= 1 and served["ok"] == stats.sent, stats
+    assert live_spend(project.engine) <= budget, (live_spend(project.engine), stats.sent)

@@ -25,7 +25,7 @@ from graduate.teacher.labeling import output_reserve, record_completion, unusabl
 from graduate.teacher.parse import parse_answer
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
-from graduate.formats.tokens import estimate_prompt_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, most_prompt_tokens
 
 
 @dataclass
@@ -75,7 +75,7 @@ class ServeTeacher:
             # Read from the store for every call: graduate label, another server or a replica
             # spends from the same budget while this one runs.
             spent, longest = await asyncio.to_thread(lambda: (live_spend(self.engine), longest_answer(self.engine, req.model)))
-            amount = price.cost(estimate_prompt_tokens(req.messages), output_reserve(self.spec.teacher, longest))
+            amount = price.cost(most_prompt_tokens(req.messages), output_reserve(self.spec.teacher, longest))
             budget = self.spec.teacher.budget_usd
             if spent + self._reserved + amount > budget:
                 raise BudgetExceededError(spent=spent, budget=budget, needed=amount)

@@ -22,7 +22,7 @@ from graduate.store.calls import answers, begin_call, finish_call, live_spend, l
 from graduate.teacher.base import ChatRequest, Completion, TeacherBackend
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
-from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens, most_prompt_tokens
 
 Progress = Callable[[int], None]
 
@@ -277,9 +277,9 @@ async def label_texts(
     longest = longest_answer(engine, spec.model) if spec.max_tokens is None else None
     probing = spec.max_tokens is None and longest is None
 
-    def reserve_for(est_in: int) -> Callable[[float], float]:
+    def reserve_for(most_in: int) -> Callable[[float], float]:
         def amount(left: float) -> float:
-            wanted = price.cost(est_in, output_reserve(spec, longest)) if price else 0.0
+            wanted = price.cost(most_in, output_reserve(spec, longest)) if price else 0.0
             return max(wanted, left) if probing and price else wanted
 
         return amount
@@ -300,7 +300,8 @@ async def label_texts(
                 return
             nonlocal longest, probing
             est_in = estimate_prompt_tokens(req.messages)
-            reserve = await budget.reserve(reserve_for(est_in))
+            # The prompt's most tokens, not the estimate: a text in another script has ~4 times as many.
+            reserve = await budget.reserve(reserve_for(most_prompt_tokens(req.messages)))
             if reserve is None:
                 stats.not_sent += 1
                 settle(key, lambda t: LabelOutcome(t, key, "not_sent", error="budget reached"))

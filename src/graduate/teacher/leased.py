@@ -19,7 +19,7 @@ from datetime import timezone
 from sqlalchemy import Engine
 
 from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientError
-from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens, most_prompt_tokens
 from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store import leases
@@ -138,7 +138,7 @@ async def work(
             messages = render_messages(spec, text)
             request = ChatRequest(spec.model, messages, dict(params))
             est_in = estimate_prompt_tokens(messages)
-            reserve = price.cost(est_in, out_reserve) if price else 0.0
+            reserve = price.cost(most_prompt_tokens(messages), out_reserve) if price else 0.0
             slice_id = await asyncio.to_thread(budget.take, reserve)
             if slice_id is None:
                 await asyncio.to_thread(leases.release, engine, call_id, owner)
