@@ -150,3 +150,16 @@ def test_a_tool_call_answer_is_a_failed_call_naming_the_fix(tiny_project: Path) 
     assert all(e.startswith("the answer holds a tool call, not text (finish_reason 'tool_calls'); check teacher.model") for e in stats.errors), stats.errors
     assert {o.status for o in outcomes} == {"failed"}
     assert {r.status for r in live_calls(tiny_project)} == {"error"}
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "says"),
+    [
+        (3, "the answer was cut off at teacher.max_tokens (3) (finish_reason length); raise teacher.max_tokens in graduate.yaml"),
+        (None, "the answer was cut off at the server's default output limit (finish_reason length); set teacher.max_tokens in graduate.yaml above it"),
+    ],
+)
+def test_a_cut_answer_names_the_limit_it_met(tiny_project: Path, max_tokens: int | None, says: str) -> None:
+    with fake_openai_server(shape="length") as server:
+        _, stats = Project.load(point_teacher(tiny_project, server.base_url, max_tokens=max_tokens)).label(comments(tiny_project, 1))
+    assert stats.failed == 1 and stats.retryable == 0 and stats.errors[0].startswith(says), stats.errors

@@ -72,11 +72,11 @@ def unusable_answer(completion: Completion, spec: TeacherSpec) -> str | None:
     first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
     reason = first.get("finish_reason")
     if reason == "length":
-        limit = f" teacher.max_tokens ({spec.max_tokens})" if spec.max_tokens else " the model's output limit (teacher.max_tokens is not set)"
-        return (
-            f"the answer was cut off at{limit} (finish_reason length); raise teacher.max_tokens in graduate.yaml "
-            "(a new limit is a new request, so these are asked again)"
-        )
+        if spec.max_tokens:
+            where, fix = f"teacher.max_tokens ({spec.max_tokens})", "raise teacher.max_tokens in graduate.yaml"
+        else:
+            where, fix = "the server's default output limit", "set teacher.max_tokens in graduate.yaml above it"
+        return f"the answer was cut off at {where} (finish_reason length); {fix} (a new limit is a new request, so these are asked again)"
     if completion.content is None:
         message = first.get("message")
         what = "a tool call" if reason == "tool_calls" or isinstance(message, dict) and message.get("tool_calls") else "no text"
