@@ -230,3 +230,15 @@ def test_any_edit_of_a_spec_loads_or_names_its_problems(tmp_path):
     (project / "graduate.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     with pytest.raises(SpecError, match=r"data\[0\]\.path: a file path cannot hold a NUL character"):
         load_spec(project)
+
+
+@pytest.mark.parametrize("name", ["feedback", "traffic", "augment", "proxy", "label:new_rows"])
+def test_a_data_source_may_not_take_the_name_of_items_graduate_stores_itself(name):
+    """A data source named feedback held the served feedback items too: its next load marked them
+    absent (its file does not hold them), and people's labels left every build silently."""
+    r = raw()
+    r["data"][0]["name"] = name
+    for sel in [r["train"], *r["test_sets"]]:
+        sel["source"] = name
+    with pytest.raises(SpecError, match=rf"'{name}' names items graduate stores itself .*give the data source another name"):
+        parse_spec(r)

@@ -163,3 +163,50 @@ def test_a_review_of_items_no_longer_in_their_file_says_they_stay_out(tiny_proje
     review.write_text(f"source,external_id,corrected_label,reviewer\njigsaw,{rows[0]['id']},bad,ann\njigsaw,{rows[1]['id']},ok,ann\n", encoding="utf-8")
     rep = import_review(proj.engine, review, proj.spec.task.labels)
     assert rep.added == 2 and rep.not_in_file == 1
+
+
+def test_label_does_not_label_an_item_no_longer_in_its_data_file(tiny_project: Path, tmp_path: Path) -> None:
+    """`graduate label --input FILE` reused the stored item of a text whatever its state: a row
+    deleted from the data file got a teacher label (and a paid call) silently."""
+    from servers import fake_openai_server
+    from teacher.live_teacher import point_teacher
+    from teacher.test_label_keys import label, row_value, write_items
+
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    rows = _rows(tiny_project)
+    _write(tiny_project, rows[1:])
+    proj.load_data()
+    items = write_items(tmp_path / "new" / "items.csv", [("1", rows[0]["comment_text"]), ("2", "a brand new text to label")])
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        result = label(tiny_project, items)
+    assert result.returncode == 0, result.stderr
+    assert row_value(result.stdout, "not labelled (item no longer in its data file)") == 1
+    assert row_value(result.stdout, "distinct requests") == 1
+    assert "1 rows not labelled: their text is an item no longer in its data file" in result.stderr
+    with proj.engine.connect() as conn:
+        gone = conn.execute(select(examples.c.id).where(examples.c.source == "jigsaw", examples.c.external_id == rows[0]["id"])).scalar_one()
+        kinds = set(conn.execute(select(labels.c.kind).where(labels.c.example_id == gone)).scalars())
+    assert "teacher" not in kinds
+
+
+def test_feedback_on_a_text_taken_out_of_its_data_file_joins_the_next_build(tiny_project: Path) -> None:
+    """POST /v1/feedback on a served text whose only stored item was deleted from its data file put
+    the person's label on that absent item: no build ever saw it (README: it wins in the next build)."""
+    from graduate.data.review import record_feedback
+
+    proj = Project.load(tiny_project)
+    proj.import_logs()
+    proj.load_data()
+    rows = _rows(tiny_project)
+    row = next(r for r in rows if "train" in r["subsets"])
+    _write(tiny_project, [r for r in rows if r is not row])
+    proj.load_data()
+    status, ex_id, _ = record_feedback(proj.engine, row["comment_text"], "bad", "alice", origin="test")
+    assert status == "added"
+    with proj.engine.connect() as conn:
+        assert conn.execute(select(examples.c.source, examples.c.absent_since).where(examples.c.id == ex_id)).one() == ("feedback", None)
+    built = proj.build_training_set()
+    by_text = {ex.text: (lab, who) for ex, lab, who in zip(built.examples, built.labels, built.producers)}
+    assert by_text[row["comment_text"]] == ("bad", "human:alice")

@@ -187,3 +187,31 @@ def test_any_label_import_file_stores_only_task_labels_and_names_the_rest(tiny_p
         assert (again.added, again.changed) == (0, 0)
 
     check()
+
+
+def test_rows_naming_items_no_longer_in_the_data_file_are_counted_and_named_by_run(trained_copy: Path) -> None:
+    """After the data source's id_column changed, a label import still keyed by the old ids joined
+    only absent items: every row imported, none compared with anything, and nothing said so."""
+    import subprocess
+    import sys
+
+    from teacher.live_teacher import cli_env
+
+    with (trained_copy / "comments.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    ids = [r["id"] for r in rows if "test" not in r["subsets"]]  # the frozen test set stays as it is
+    _write(trained_copy / "old.csv", [(ids[0], "1", "0"), (ids[1], "0", "1")])
+    _with_import(trained_copy)
+    proj = Project.load(trained_copy)
+    load_data(proj)
+    assert load_label_imports(proj)[0].not_in_file == 0
+    with (trained_copy / "comments.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(r for r in rows if r["id"] != ids[0])
+    load_data(proj)
+    (rep,) = load_label_imports(proj)
+    assert (rep.rows, rep.not_in_file, rep.skipped) == (2, 1, [])
+    run = subprocess.run([sys.executable, "-m", "graduate", "run", str(trained_copy)], capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "label import old.csv: 1 of 2 rows name items no longer in their data file (is its id_column the data source's?)" in run.stdout

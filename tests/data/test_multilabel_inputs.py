@@ -196,3 +196,27 @@ def test_any_corrected_set_in_a_review_file_stores_only_valid_sets_and_names_the
     assert all(line.startswith(f"{path}:") and "\n" not in line for line in rep.skipped)
     again = import_review(proj.engine, path, LABELS, multi_label=True)
     assert again.added == 0 and again.unchanged == rep.added
+
+
+def test_a_reviewers_set_past_parse_max_labels_is_skipped_naming_the_row_the_set_and_the_cap(tmp_path: Path) -> None:
+    # A teacher's answer with more labels than parse.max_labels is a parse failure; a reviewer's set
+    # with as many was stored silently, and trained on.
+    from graduate.store.schema import examples as examples_table
+
+    project = make_project(tmp_path / "p", rows=8)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["task"]["parse"]["max_labels"] = 2
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(project)
+    load_data(proj)
+    with proj.engine.connect() as conn:
+        ids = conn.execute(select(examples_table.c.id).order_by(examples_table.c.id)).scalars().all()
+    path = project / "reviewed.csv"
+    path.write_text(f"example_id,corrected_label,reviewer\n{ids[0]},purity;care;loyalty,ana\n{ids[1]},care;loyalty,ana\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"} | {"COLUMNS": "300"}
+    r = subprocess.run([sys.executable, "-m", "graduate", "data", "review", "import", str(project), str(path)], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{path}:2: corrected_label 'care;loyalty;purity' has 3 labels, more than parse.max_labels 2 allows" in " ".join(r.stderr.split())
+    with proj.engine.connect() as conn:
+        stored = conn.execute(select(labels_table.c.example_id, labels_table.c.label).where(labels_table.c.kind == "human")).all()
+    assert stored == [(ids[1], "care;loyalty")]

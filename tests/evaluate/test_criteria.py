@@ -128,6 +128,10 @@ def test_judge_applies_per_test_set_and_reports_the_figures():
     # a figure that was never measured fails the gate, with the reason
     missing = judge(parse_gate("student.latency_p99_ms <= 20"), lambda o, s, t: None, best_student="x", quality_sets=[])
     assert [(r.passed, r.detail) for r in missing] == [(False, "not measured: student.latency_p99_ms")]
+    tiny = judge(parse_gate("student.fpr >= 5e-324"), lookup, best_student="tfidf-logreg", quality_sets=["test.balanced"])
+    assert tiny[0].detail == "student.fpr = 0.86 >= 4.941e-324"  # not 324 digits
+    small = judge(parse_gate("student.fpr >= 0.00000195"), lookup, best_student="tfidf-logreg", quality_sets=["test.balanced"])
+    assert small[0].detail == "student.fpr = 0.86 >= 0.00000195"
 
 
 def test_per_label_gates_parse_check_and_read_the_label_figure():

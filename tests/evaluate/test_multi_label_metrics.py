@@ -85,3 +85,33 @@ def test_label_sets_take_the_specs_bootstrap_resamples_confidence_level_and_bins
     direct = multi_label_metrics(*(np.array([labelset.indicator(v, LABELS) for v in x]) for x in (gold, pred)), labels=LABELS, scores=scores, bins=2, resamples=0)
     assert wide["per_label"]["a"]["ece"] == pytest.approx(direct["per_label"]["a"]["ece"])
     assert set_metrics(task, gold, pred, evaluation=EvaluationSpec(bootstrap_resamples=0))["ci"] == {}
+
+
+def test_label_set_intervals_are_drawn_from_the_projects_seed():
+    # Single-label intervals follow `seed`; label-set ones always drew from seed 0.
+    from graduate.data.examples import Example
+    from graduate.data.teacher_labels import TeacherLabel
+    from graduate.evaluate.evaluation import StudentPredictions, labeller_metrics, set_metrics, student_metrics, test_set_entry
+    from graduate.evaluate.testsets import TestSet
+    from graduate.formats import labelset
+    from graduate.spec.load import parse_spec
+
+    rng = np.random.default_rng(1)
+    gold = [labelset.encode([lab for lab in LABELS if rng.random() < 0.4], LABELS) for _ in range(60)]
+    pred = [g if rng.random() < 0.6 else labelset.encode(["b"], LABELS) for g in gold]
+    test = TestSet("t", [Example(i, "s", str(i), f"text {i}", str(i), []) for i in range(60)], gold, "h", 0)
+    answers = {i: TeacherLabel(p, None) for i, p in enumerate(pred)}
+    preds = StudentPredictions(pred, rng.random((60, 3)), 0.1, 0.1)
+
+    def spec(seed):
+        return parse_spec(
+            {"seed": seed, "task": {"name": "t", "kind": "multi_label", "labels": LABELS, "parse": {"kind": "label_list"}}, "teacher": {"model": "m", "prompt": "Tag: {text}"}}
+        )
+
+    for seed in (0, 7):
+        s = spec(seed)
+        want = set_metrics(s.task, gold, pred, evaluation=s.evaluation, seed=seed)["ci"]
+        assert test_set_entry(s, test, answers)["teacher"]["ci"] == want
+        assert student_metrics(s.task, test, preds, answers, 0.1, evaluation=s.evaluation, seed=seed)["ci"] == want
+        assert labeller_metrics(s.task, test, dict(enumerate(pred)), evaluation=s.evaluation, seed=seed)["ci"] == want
+    assert set_metrics(spec(0).task, gold, pred, seed=0)["ci"] != set_metrics(spec(0).task, gold, pred, seed=7)["ci"]

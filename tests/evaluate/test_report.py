@@ -3,6 +3,9 @@ their commands write, and say "not run yet" with the command otherwise."""
 
 import json
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from graduate import Project
 from graduate.evaluate.report import build_context, render_report
 
@@ -123,3 +126,49 @@ def test_errors_out_on_a_file_is_one_error_naming_it(trained_copy):
     with pytest.raises(InputDataError, match=r"comments.csv/queue: .*comments.csv is a file, not a folder"):
         analysis.export(data / "queue")
     assert data.read_text(encoding="utf-8").startswith("id,")  # left as it was
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+MONITOR_KEYS = ["generated_at", "window", "ok", "traffic", "routing", "agreement", "labels", "drift", "checks"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    parts=st.dictionaries(st.sampled_from(MONITOR_KEYS), JSON, max_size=6),
+    length=st.dictionaries(st.sampled_from(["bin_edges", "reference_share", "current_share"]), JSON, max_size=3),
+    bucket=st.dictionaries(st.sampled_from(["items", "compared", "agreement", "teacher_share", "start"]), JSON, max_size=5),
+)
+def test_a_monitor_json_of_another_shape_leaves_its_parts_out_instead_of_crashing_the_report(evaluated_project, tmp_path_factory, parts, length, bucket):
+    # A monitor.json edited by hand (or of another version) was an internal error in `graduate report`
+    # wherever a part was not the shape `graduate monitor` writes ("drift": "x", "window": 1, ...).
+    project, _ = evaluated_project
+    proj = Project.load(project)
+    assessment = proj.latest_assessment()
+    root = tmp_path_factory.mktemp("r")
+    (root / ".graduate").mkdir()
+    data = {"drift": {"length": length}, "agreement": {"buckets": [bucket, {"items": 3, "compared": 2, "agreement": 0.5, "teacher_share": 0.1, "start": "2026-01-01T00:00"}]}}
+    (root / ".graduate" / "monitor.json").write_text(json.dumps({**data, **parts}))
+    html = render_report(build_context(proj.spec, root, proj.engine, assessment, None, None))
+    assert 'id="monitor-not-run"' not in html and "Production monitor" in html
+
+
+def test_the_monitor_section_plots_what_monitor_writes(evaluated_project, tmp_path):
+    project, _ = evaluated_project
+    proj = Project.load(project)
+    (tmp_path / ".graduate").mkdir()
+    data = {
+        "ok": False, "window": {"since": "2026-01-01T00:00:00", "until": "2026-01-02T00:00:00"}, "traffic": {"items": 3}, "routing": {"teacher_share": 0.25},
+        "agreement": {"buckets": [{"items": 3, "compared": 2, "agreement": 0.5, "teacher_share": 0.1, "start": "2026-01-01T00:00"}]},
+        "labels": {"training": {"ok": 0.6, "bad": 0.4}, "traffic": {"ok": 0.9, "bad": 0.1}},
+        "drift": {"length": {"bin_edges": [4.0, 4.0, 5.0, 5.0], "reference_share": [0.0, 1.0, 0.0], "current_share": [0.0, 0.0, 1.0]}},
+        "checks": [{"name": "length_psi", "value": 18.4, "threshold": 0.2, "comparison": "<=", "ok": False, "message": "FAILED"}],
+    }  # fmt: skip
+    (tmp_path / ".graduate" / "monitor.json").write_text(json.dumps(data))
+    html = render_report(build_context(proj.spec, tmp_path, proj.engine, proj.latest_assessment(), None, None))
+    monitor = html[html.index('<section id="monitor">') :]
+    monitor = monitor[: monitor.index("</section>")]
+    assert monitor.count('src="data:image/svg+xml;base64,') == 3 and "25.0%" in monitor and "length_psi" in monitor

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graduate.data.shift import label_shift, psi_from_shares
 from graduate.monitor.drift import length_drift
@@ -153,6 +155,28 @@ def test_drift_statistics_on_known_shifts():
     assert shift["traffic"] == {"ok": 0.5, "bad": 0.5} and shift["psi"] > 0.5
 
 
+lengths = st.lists(st.integers(0, 300), min_size=1, max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ref=lengths, cur=lengths)
+def test_length_psi_sees_traffic_outside_the_training_lengths(ref, cur):
+    """Constant or nearly constant lengths once gave one bin, so a PSI of 0 whatever the traffic."""
+    drift = length_drift(["a" * n for n in ref], ["a" * n for n in cur])
+    assert len(drift["reference_share"]) == len(drift["current_share"]) == len(drift["bin_edges"]) - 1
+    assert sum(drift["reference_share"]) == pytest.approx(1.0) and sum(drift["current_share"]) == pytest.approx(1.0)
+    if all(n > max(ref) for n in cur) or all(n < min(ref) for n in cur):
+        assert drift["psi"] > 0.2  # every item longer (or shorter) than any in the training set
+    assert length_drift(["a" * n for n in ref], ["a" * n for n in ref])["psi"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_length_psi_when_every_training_text_is_as_long():
+    assert length_drift(["abcd"] * 50, ["abcd"] * 50)["psi"] == pytest.approx(0.0, abs=1e-9)
+    assert length_drift(["abcd"] * 50, ["a" * 40] * 50)["psi"] > 1.0
+    assert length_drift(["abcd"] * 50, ["ab"] * 50)["psi"] > 1.0
+    assert length_drift(["abcd"] * 95 + ["a" * 10] * 5, ["a" * 10] * 50)["psi"] > 1.0
+
+
 def test_embedding_drift_separates_different_texts():
     from graduate.monitor.drift import embedding_drift
 
@@ -212,6 +236,8 @@ def test_served_labels_the_task_no_longer_has_are_counted_and_named(trained_copy
         (["--hours", "nan"], "--hours: Input should be"),
         (["--hours", "inf"], "--hours: Input should be less than or equal to 876000"),
         (["--hours", "-5"], "--hours: Input should be greater than 0 (got -5.0)"),
+        # every hourly bucket of 100 years: a 190 MB monitor.json, on a project without traffic
+        (["--hours", "876000"], "option: --hours: a window of 876000 hours in buckets of 60 minutes (monitor.bucket_minutes) makes 876,000 buckets, more than 10,000; set monitor.bucket_minutes to 5256 or more"),
     ],
 )
 def test_bad_options_are_one_line_like_the_spec_fields(trained_copy, args, message):
@@ -220,6 +246,20 @@ def test_bad_options_are_one_line_like_the_spec_fields(trained_copy, args, messa
     assert res.returncode == 2 and message in res.stderr and "internal error" not in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (trained_copy / ".graduate" / "monitor.json").exists()
+
+
+def test_a_spec_whose_window_makes_too_many_buckets_is_refused_when_it_loads():
+    from graduate.errors import SpecError
+    from graduate.spec.load import parse_spec
+
+    raw = {"task": {"name": "t", "labels": ["ok", "bad"]}, "teacher": {"model": "m", "prompt": "{text}"}}
+    assert parse_spec({**raw, "monitor": {"window_hours": 8760}}).monitor.window_hours == 8760  # a year of hours
+    with pytest.raises(SpecError, match=r"^spec: monitor: a window of 24 hours in buckets of 0.1 minutes .* makes 14,400 buckets, more than 10,000; set monitor.bucket_minutes to 1 or more"):
+        parse_spec({**raw, "monitor": {"bucket_minutes": 0.1}})
+    with pytest.raises(SpecError, match=r"makes inf buckets, more than 10,000; set monitor.bucket_minutes to 1 or more"):
+        parse_spec({**raw, "monitor": {"bucket_minutes": 5e-324}})  # was an OverflowError
+    with pytest.raises(SpecError, match=r"monitor.bucket_minutes: Input should be less than or equal to 52560000"):
+        parse_spec({**raw, "monitor": {"bucket_minutes": float("inf")}})  # a window of one infinite bucket was an OverflowError in monitor
 
 
 def test_no_known_label_on_one_side_gives_no_psi_not_one_made_of_floors():
@@ -233,3 +273,40 @@ def test_no_known_label_on_one_side_gives_no_psi_not_one_made_of_floors():
     sets = label_set_shift(["care"] * 10, ["bogus"] * 10, ["care", "purity"])
     assert sets["psi"] is None and sets["worst_label"] is None and sets["traffic_unknown"] == 10
     assert label_shift(["ok", "bad"], ["ok"], ["ok", "bad"])["psi"] > 0  # known labels on both sides: a figure
+
+
+def test_a_monitor_stopped_while_writing_leaves_the_last_monitor_json_whole(trained_copy):
+    # monitor.json was written in place: a disk that filled up (or a kill) midway left half a file,
+    # which the report then took for "not run yet". A file-size limit stops the write midway here.
+    import resource
+
+    import yaml
+
+    spec = yaml.safe_load((trained_copy / "graduate.yaml").read_text())
+    spec["monitor"] = {**(spec.get("monitor") or {}), "bucket_minutes": 1}  # 1,440 buckets: a monitor.json past the limit
+    (trained_copy / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(trained_copy)
+    texts, labels, _ = training_reference(proj.engine, None)
+    write_traffic(proj.engine, _rows(texts, labels, teacher=labels))
+    old = '{"schema": "graduate.monitor/1", "ok": true, "checks": []}'
+    (trained_copy / ".graduate" / "monitor.json").write_text(old)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))  # room for SQLite's shared-memory file
+
+    env = {**os.environ, "COLUMNS": "300"}
+    res = subprocess.run(
+        [sys.executable, "-m", "graduate", "monitor", str(trained_copy), "--embedding", "tfidf"], capture_output=True, text=True, timeout=300, env=env, preexec_fn=small_files
+    )
+    assert res.returncode != 0 and "File too large" in res.stderr, res.stdout + res.stderr
+    assert (trained_copy / ".graduate" / "monitor.json").read_text() == old
+    assert not [p.name for p in (trained_copy / ".graduate").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_traffic_whose_texts_are_not_kept_says_so_without_a_python_none(trained_copy):
+    # "embedding drift (None) domain-classifier AUC: no data" when the traffic log kept no text
+    proj = Project.load(trained_copy)
+    write_traffic(proj.engine, _rows([None] * 60, ["ok"] * 60))
+    checks = {c.name: c for c in monitor_project(proj, settings=proj.spec.monitor.model_copy(update={"embedding": "tfidf"}), write=False).checks}
+    assert checks["embedding_auc"].ok is None and checks["embedding_auc"].message == "embedding drift domain-classifier AUC: no data"
+    assert checks["length_psi"].ok is None and checks["label_psi"].ok is False

@@ -238,3 +238,27 @@ def test_feedback_on_an_unknown_id_is_a_404_at_once_while_other_comparisons_are_
             assert client.post("/v1/feedback", json={"request_id": rid, "item": 5, "label": "ok", "reviewer": "alice"}).status_code == 404  # no such item
             assert time.monotonic() - started < 2.0
             assert client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "ok", "reviewer": "alice"}).status_code == 200
+
+
+def test_multi_label_feedback_past_parse_max_labels_is_a_422(tmp_path: Path, monkeypatch) -> None:
+    """A person's set with more labels than parse.max_labels was stored and trained on; a teacher's
+    answer with as many is a parse failure."""
+    import yaml
+
+    from servers.graduate_server import KEY
+    from test_multilabel_edges import make_project
+
+    monkeypatch.setenv("GRADUATE_API_KEYS", KEY)
+    project = make_project(tmp_path / "ml", ["care", "equality", "loyalty"], {"kind": "label_list", "none": "none", "max_labels": 2})
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["students"] = [{"kind": "tfidf-logreg"}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw))
+    Project.load(project).run()
+    proj = Project.load(project)
+    with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        rid = client.post("/v1/classify", json={"texts": ["w0a w0b a text to label"]}).json()["id"]
+        r = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": ["loyalty", "care", "equality"], "reviewer": "r"})
+        assert r.status_code == 422 and r.json()["error"]["param"] == "label", r.text
+        assert r.json()["error"]["message"] == "label: 'care;equality;loyalty' has 3 labels, more than parse.max_labels 2 allows; give at most 2"
+        ok = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "care;loyalty", "reviewer": "r"})
+        assert ok.status_code == 200 and ok.json()["label"] == "care;loyalty", ok.text

@@ -147,3 +147,21 @@ def test_a_port_in_use_is_one_line_naming_the_address_and_the_fix(trained_copy: 
             assert r.returncode == 2, r.stdout + r.stderr
             (line,) = r.stderr.strip().splitlines()
             assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: ") and "pick another port with --port (0 picks a free one)" in line, line
+
+
+def test_a_bad_serve_option_names_the_option_not_the_spec(trained_copy: Path) -> None:
+    """`graduate serve --threshold 2` said "spec: serve.cascade_threshold: ...": the user looked in a
+    graduate.yaml that was fine. The option typed is named, with the value given."""
+    import subprocess
+    import sys
+
+    for args, line in (
+        (["--threshold", "2"], "error: option: --threshold: Input should be less than or equal to 1 (got 2.0)"),
+        (["--shadow-rate", "nan"], "error: option: --shadow-rate: Input should be less than or equal to 1 (got nan)"),
+        (["--timeout", "-3"], "error: option: --timeout: Input should be greater than 0 (got -3.0)"),
+        (["--mode", "[bold]x"], "error: option: --mode: Input should be 'student', 'cascade', 'shadow' or 'canary' (got '[bold]x')"),
+    ):
+        r = subprocess.run([sys.executable, "-m", "graduate", "serve", str(trained_copy), *args], capture_output=True, text=True, timeout=300, env=cli_env(**ENV))
+        assert r.returncode == 2 and r.stderr.strip().splitlines() == [line], (args, r.stderr)
+    r = subprocess.run([sys.executable, "-m", "graduate", "serve-plan", str(trained_copy), "--target", "2"], capture_output=True, text=True, timeout=300, env=cli_env(**ENV))
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == ["error: option: --target: Input should be less than or equal to 1 (got 2.0)"], r.stderr

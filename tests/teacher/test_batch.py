@@ -449,3 +449,26 @@ def test_answers_cut_at_max_tokens_are_paid_failed_lines_that_keep_their_cost(ti
             batch.collect(proj, client=api)
     assert len(batch_rows(tiny_project)) == 10
     assert live_spend(Project.load(tiny_project).engine) == pytest.approx(2 * spent)
+
+
+def test_submit_input_leaves_out_texts_whose_item_left_its_data_file(tiny_project: Path, tmp_path: Path) -> None:
+    """As `graduate label --input`: a row deleted from the data file is not sent again by a batch."""
+    import csv
+
+    from teacher.test_label_keys import write_items
+
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    with (tiny_project / "comments.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with (tiny_project / "comments.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows[2:])
+    proj.load_data()
+    items = write_items(tmp_path / "in" / "items.csv", [("1", rows[0]["comment_text"]), ("2", rows[1]["comment_text"]), ("3", "a new text for the batch")])
+    with fake_batch_server() as server:
+        setup(tiny_project, server.base_url)
+        result = run_cli("submit", str(tiny_project), "--input", str(items))
+    assert result.returncode == 0, result.stderr
+    assert "batch submit: 1 items" in result.stdout and "2 rows not labelled: their text is an item no longer in its data file" in result.stderr

@@ -28,7 +28,7 @@ def _usd(value: float | None, estimated: bool = False) -> str:
 
 def _texts(proj, input: Path | None, text_column: str | None, id_column: str | None, limit: int | None) -> list[str]:
     from graduate.data.csv_source import read_items, require_items
-    from graduate.data.examples import examples_for_texts, selection_examples
+    from graduate.data.examples import NOT_LABELLED_NOTE, examples_for_texts, selection_examples
     from graduate.errors import NotReadyError
 
     if input is not None:
@@ -38,8 +38,11 @@ def _texts(proj, input: Path | None, text_column: str | None, id_column: str | N
             err_console.print(escape(f"skipped {problem}"), highlight=False)
         items = items[:limit] if limit is not None else items
         texts = proj.teacher_texts([it.text for it in items])  # redacted when privacy.redact_teacher_input is on
-        examples_for_texts(proj.engine, f"label:{input.stem}", texts)  # the same items `graduate label` would hold
-        return texts
+        held = examples_for_texts(proj.engine, f"label:{input.stem}", texts)  # the same items `graduate label` would hold
+        gone = sum(ex.absent for ex in held)
+        if gone:  # as `graduate label`: an item taken out of its data file is not labelled
+            err_console.print(escape(f"{gone} {NOT_LABELLED_NOTE}"), highlight=False)
+        return [t for t, ex in zip(texts, held) if not ex.absent]
     proj.load_data()
     texts = [ex.text for ex in selection_examples(proj.engine, proj.spec.train)]
     if not texts:

@@ -227,3 +227,6 @@ def quiet_ray() -> None:
     # in the object store, https://github.com/ray-project/ray/issues/53727) that is no error of the run.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     logging.getLogger("ray").setLevel(logging.WARNING)
+    # ray.init announces token authentication (on by default for a new local cluster) as a
+    # warning on every run; it is no news to a graduate user and said nothing about the run.
+    logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)

@@ -344,7 +344,7 @@ def review_import(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
-    rep = import_review(proj.engine, file, proj.spec.task.labels, reviewer=reviewer, multi_label=proj.spec.task.multi_label)
+    rep = import_review(proj.engine, file, proj.spec.task.labels, reviewer=reviewer, multi_label=proj.spec.task.multi_label, max_labels=proj.spec.task.parse.max_labels)
     t = count_table(escape(f"{file.name}: {rep.rows} rows"))
     for name, value in [
         ("new human labels", rep.added),
@@ -357,6 +357,8 @@ def review_import(
         t.add_row(name, str(value))
     if rep.not_in_file:
         t.add_row("of the new and changed, items no longer in their data file (label kept; they stay out of training and test sets)", str(rep.not_in_file))
+    if rep.carried:
+        t.add_row("carried onto an item of the same text still in a data file (its new id)", str(rep.carried))
     console.print(t)
     for s in rep.skipped[:20]:
         err_console.print(f"[yellow]skipped[/] {escape(s)}", highlight=False)

@@ -31,7 +31,7 @@ def label(
 ) -> None:
     """Label rows with the spec's teacher: cached (a re-run sends nothing), rate-limited, budget-capped."""
     from graduate.data.csv_source import read_items, require_items
-    from graduate.data.examples import examples_for_texts
+    from graduate.data.examples import NOT_LABELLED_NOTE, examples_for_texts
     from graduate.data.teacher_labels import teacher_labels
     from graduate.errors import SpecError
     from graduate.pipeline.project import Project
@@ -54,10 +54,14 @@ def label(
     texts = proj.teacher_texts([it.text for it in items])  # redacted when privacy.redact_teacher_input is on
     # Keyed by what is sent: the file's own texts, never an id that an earlier file used.
     examples = examples_for_texts(proj.engine, f"label:{input.stem}", texts)
+    # A text whose only item its data file no longer holds is not labelled: it was taken out.
+    gone = sum(ex.absent for ex in examples)
+    texts = [t for t, ex in zip(texts, examples) if not ex.absent]
+    examples = [ex for ex in examples if not ex.absent]
     if ray is not None:
         stats = _label_ray(proj, texts, ray, workers, lease_s or 60.0)
     else:
-        with item_progress(f"labelling with {proj.spec.teacher.model}", len(items)) as advance:
+        with item_progress(f"labelling with {proj.spec.teacher.model}", len(texts)) as advance:
             _, stats = proj.label(texts, progress=advance)
     parsed = teacher_labels(proj.engine, proj.spec.task, proj.spec.teacher, examples)
     unparseable = sum(1 for p in parsed.values() if p.call is not None and p.label is None)
@@ -77,12 +81,15 @@ def label(
         ("not sent (budget)", stats.not_sent - stats.held),
         ("not sent (waiting in an open batch: graduate batch collect)", stats.held),
         ("unparseable answers", unparseable),
+        ("not labelled (item no longer in its data file)", gone),
     ]:
         t.add_row(name, str(value))
     for lab, n in sorted(counts.items()):
         t.add_row(escape(f"label {lab}"), str(n))
     t.add_row("cost of this run", f"${stats.cost_usd:,.4f}" if stats.cost_usd >= 0.0001 or not stats.cost_usd else "< $0.0001")
     console.print(t)
+    if gone:
+        err_console.print(escape(f"{gone} {NOT_LABELLED_NOTE}"), highlight=False)
     if cut:
         limit = proj.spec.teacher.max_tokens
         err_console.print(

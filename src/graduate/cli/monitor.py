@@ -28,7 +28,10 @@ def monitor(
     proj = Project.load(project)
     given = {k: v for k, v in {"embedding": embedding, "window_hours": hours}.items() if v is not None}
     flags = {"embedding": "--embedding", "window_hours": "--hours"}
-    settings = apply_options(proj.spec.monitor, given, lambda field, msg: SpecError(f"{msg} (got {given[field]!r})", field=flags[field]))
+    # a problem of no one field (the window's bucket count) comes of --hours: the spec's own loaded
+    settings = apply_options(
+        proj.spec.monitor, given, lambda field, msg: SpecError(f"{msg} (got {given[field]!r})" if field in given else msg, field=flags.get(field, "--hours"))
+    )
     with stage_progress() as progress:
         result = monitor_project(proj, window_hours=settings.window_hours, settings=settings, progress=progress)
     d = result.data

@@ -18,4 +18,4 @@ def apply_options(section: Section, update: dict[str, Any], refuse: Callable[[st
         return type(section).model_validate({**section.model_dump(), **update})
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise refuse(str(err["loc"][-1]) if err["loc"] else "", err["msg"]) from None
+        raise refuse(str(err["loc"][-1]) if err["loc"] else "", err["msg"].removeprefix("Value error, ")) from None

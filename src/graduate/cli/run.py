@@ -50,10 +50,19 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for d in s.get("data", []):
         if d.get("skipped_count"):
             console.print(escape(f"  data {d['source']}: {d['skipped_count']} of {d['rows']} rows skipped, e.g. {d['skipped'][0]}"), highlight=False)
-        if d.get("absent"):
+        if d.get("absent") and not d.get("listed", True):
+            from graduate.data.examples import UNLISTED_NOTE
+
+            console.print(escape(f"  data {d['source']}: no longer listed under data: in {d['file']}; its {d['absent']} stored items are {UNLISTED_NOTE}"), highlight=False)
+        elif d.get("absent"):
             from graduate.data.examples import ABSENT_NOTE
 
             console.print(escape(f"  data {d['source']}: {d['absent']} stored items are no longer in {d['file']}: {ABSENT_NOTE}"), highlight=False)
+        if d.get("reviews_carried"):
+            console.print(
+                escape(f"  data {d['source']}: {d['reviews_carried']} reviewers' labels carried over from items of the same text no longer in a data file (an id_column changed, a source renamed)"),
+                highlight=False,
+            )
     for imp in s["imports"]:
         if imp["bad_lines_count"] or imp["failed_calls"] or imp.get("forgotten"):
             left_out = f", {imp['forgotten']} left out (items `graduate privacy forget` deleted)" if imp.get("forgotten") else ""
@@ -61,6 +70,11 @@ def print_summary(s: dict[str, Any], labels: list[str], positive: str | None, *,
     for li in s.get("label_imports", []):
         if li.get("skipped_count"):
             console.print(escape(f"  label import {Path(li['path']).name}: {li['skipped_count']} of {li['rows']} rows skipped, e.g. {li['skipped'][0]}"), highlight=False)
+        if li.get("not_in_file"):  # e.g. the data source's id_column changed and the file still names the old ids
+            console.print(
+                escape(f"  label import {Path(li['path']).name}: {li['not_in_file']} of {li['rows']} rows name items no longer in their data file (is its id_column the data source's?): their labels are kept and compared with nothing"),
+                highlight=False,
+            )
         if li.get("removed"):
             console.print(escape(f"  label import {Path(li['path']).name}: {li['removed']} labels it no longer gives removed (the old values are in label_changes)"), highlight=False)
     for rv in s.get("reviews", []):

@@ -29,6 +29,26 @@ def _overrides(**flags: Any) -> dict[str, Any]:
     return {k: v for k, v in flags.items() if v is not None}
 
 
+# serve: fields and the options that set them, so that a bad value names the option the user typed
+# ("spec: serve.cascade_threshold" sent them to a graduate.yaml that was fine)
+FLAGS = {
+    "host": "--host", "port": "--port", "mode": "--mode", "student": "--student", "cascade_threshold": "--threshold", "shadow_rate": "--shadow-rate",
+    "canary_share": "--canary-share", "fallback_to_teacher": "--fallback", "auth": "--no-auth", "max_in_flight": "--max-in-flight",
+    "request_timeout_s": "--timeout", "predict_workers": "--workers", "max_body_bytes": "--max-body-bytes", "plan_metric": "--metric", "plan_target": "--target",
+}  # fmt: skip
+
+
+def _refuse(update: dict[str, Any]) -> Any:
+    from graduate.errors import SpecError
+
+    def refuse(field: str, msg: str) -> SpecError:
+        if field in update and field in FLAGS:
+            return SpecError(f"{msg} (got {update[field]!r})", field=FLAGS[field])
+        return SpecError(msg, field=f"serve.{field}" if field else "serve")
+
+    return refuse
+
+
 def serve(
     project: Path = typer.Argument(..., help="Project directory."),
     host: Optional[str] = typer.Option(None, help="Address to listen on (serve.host, default 127.0.0.1)."),
@@ -69,7 +89,7 @@ def serve(
     )
     if no_auth:
         update["auth"] = False
-    opts = apply_options(proj.spec.serve, update, lambda field, msg: SpecError(msg, field=f"serve.{field}"))
+    opts = apply_options(proj.spec.serve, update, _refuse(update))
     def stopped(stats: dict[str, Any]) -> None:
         spilled = stats["spilled_rows"]
         line = f"stopped: {stats['traffic_rows_written']} traffic rows written"
@@ -165,11 +185,10 @@ def serve_plan(
 
     proj = Project.load(project)
     update = _overrides(plan_metric=metric, plan_target=target)
-    flags = {"plan_metric": "--metric", "plan_target": "--target"}
     # --metric and --target as the spec's fields would take them (0 or nan is no default)
-    opts = apply_options(proj.spec.serve, update, lambda field, msg: SpecError(f"{flags.get(field, field)}: {msg}", field=f"serve.{field}"))
+    opts = apply_options(proj.spec.serve, update, _refuse(update))
     if not math.isfinite(opts.plan_target):
-        raise SpecError("--target: give a number in (0, 1], e.g. 0.99", field="serve.plan_target")
+        raise SpecError(f"give a number in (0, 1], e.g. 0.99 (got {opts.plan_target!r})", field="--target" if target is not None else "serve.plan_target")
     plans = plan_cascade(proj, metric=opts.plan_metric, target=opts.plan_target, student=student)
     for plan in plans:
         t = Table(title=escape(f"cascade plan: {plan.student} on {plan.test_set} ({plan.metric} >= {plan.target:g})"), title_justify="left")

@@ -15,6 +15,7 @@ from graduate.errors import usd
 
 def status(project: Path = typer.Argument(..., help="Project directory.")) -> None:
     """Counts of calls, examples, labels and runs in the project's store."""
+    from graduate.data.examples import orphaned_reviews
     from graduate.pipeline.project import Project
     from graduate.store.calls import count_by_status, live_spend, redaction_counts
     from graduate.store.schema import batches, datasets, examples, labels, runs
@@ -24,11 +25,18 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
     t = count_table(escape(f"{proj.spec.task.name}: store {safe_url(proj.engine.url)}"))
     for key, n in sorted(count_by_status(proj.engine).items()):
         t.add_row(f"teacher calls {key}", str(n))
+    listed = {d.name for d in proj.spec.data}
     with proj.engine.connect() as conn:
         t.add_row("examples", str(conn.execute(select(func.count()).select_from(examples)).scalar_one()))
         for source, n in conn.execute(select(examples.c.source, func.count()).where(examples.c.absent_since.is_not(None)).group_by(examples.c.source).order_by(examples.c.source)):
             # kept, not trained on or tested: ABSENT_NOTE says why
-            t.add_row(escape(f"examples of {source} no longer in its data file (left out of training and test sets; labels kept)"), str(n))
+            if source in listed:
+                t.add_row(escape(f"examples of {source} no longer in its data file (left out of training and test sets; labels kept)"), str(n))
+            else:
+                t.add_row(escape(f"examples of {source}, a source no longer listed under data: (left out of training and test sets; labels kept)"), str(n))
+        orphans = orphaned_reviews(proj.engine)
+        if orphans:  # no present item has their text: they label nothing trained on or tested
+            t.add_row("reviewers' labels of items no longer in a data file, no present item of the same text (unused; kept)", str(orphans))
         parsed = labels.c.label.is_not(None)
         for kind, ok, n in conn.execute(select(labels.c.kind, parsed, func.count()).group_by(labels.c.kind, parsed).order_by(labels.c.kind, parsed.desc())):
             # a stored answer that did not parse has no label: it labels nothing

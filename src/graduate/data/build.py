@@ -130,7 +130,7 @@ def build_training_set(
         steps.append(
             {
                 "step": "not_in_file", "dropped": len(gone), "kept": len(pool), "removed": _ids(gone), "with_human_label": reviewed,
-                "reason": f"no longer in their data file (a deleted row or a changed id_column): {ABSENT_NOTE}" + (f"; {reviewed} of them carry a reviewer's label, kept with them" if reviewed else ""),
+                "reason": f"no longer in their data file (a deleted row, a changed id_column, or a source no longer listed under data:): {ABSENT_NOTE}" + (f"; {reviewed} of them carry a reviewer's label, kept with them" if reviewed else ""),
             }
         )  # fmt: skip
     if spec.train.include_feedback and spec.train.source not in FEEDBACK_SOURCES:

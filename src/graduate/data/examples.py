@@ -8,12 +8,13 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, and_, select, update
 
 from graduate.data.csv_source import Item
 from graduate.data.text import text_hash
 from graduate.errors import InputDataError
 from graduate.privacy import PLACEHOLDER
+from graduate.spec.data import LABEL_FILE_PREFIX, MADE_SOURCES
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import examples, forgotten_keys, label_changes, labels
 
@@ -27,6 +28,7 @@ class Example:
     text_hash: str
     tags: list[str]
     group: str | None = None
+    absent: bool = False  # its data file no longer holds it (examples_for_texts reports it; selections leave such items out)
 
 
 def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None) -> int:
@@ -44,6 +46,16 @@ def add_examples(engine: Engine, source: str, items: Iterable[Item], *, gold_lab
 
 # Why an item its data file no longer holds is not trained on or tested (recipe, run, status).
 ABSENT_NOTE = "left out of training and test sets, kept in the store with their labels and teacher calls (they count again when the file holds them again)"
+# The same for every item of a source no longer listed under the spec's data:.
+UNLISTED_NOTE = "left out of training and test sets, kept in the store with their labels and teacher calls (they count again when the source is listed again)"
+# Why `graduate label --input FILE` (and `batch submit --input`) leaves such a text alone.
+NOT_LABELLED_NOTE = "rows not labelled: their text is an item no longer in its data file (left out of training and test sets); put the row back in its data file to label it"
+
+
+def from_data_file(source: str) -> bool:
+    """Whether a stored source is (or was) one of the spec's data files (a spec's data: never names
+    the sources graduate fills itself, so they are never marked absent for not being listed)."""
+    return source not in MADE_SOURCES and not source.startswith(LABEL_FILE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -53,26 +65,110 @@ class SourceLoad:
     back: int  # items marked absent before that the file holds again
 
 
-def load_source(
-    engine: Engine, source: str, items: Iterable[Item], *, gold_labeller: str | None = None, path: Path | str | None = None, row_numbers: bool = False
-) -> SourceLoad:
-    """A data file's items, as its file holds them now: ``add_examples``, then the stored items of
-    ``source`` the file no longer holds (a deleted row, an id_column changed) are marked absent:
+@dataclass(frozen=True)
+class SourceItems:
+    """One data file's items, as ``load_sources`` takes them."""
+
+    name: str
+    items: list[Item]
+    gold_labeller: str | None = None
+    path: Path | str | None = None
+    row_numbers: bool = False  # its ids are row numbers (no id_column)
+
+
+@dataclass(frozen=True)
+class SourcesLoad:
+    loaded: list[SourceLoad]  # one per given source, in order
+    unlisted: dict[str, SourceLoad]  # stored sources no data file was given for: every item absent
+    carried: dict[str, int]  # per source: reviewers' labels carried onto its items from absent items of the same text
+
+
+def load_sources(engine: Engine, sources: Sequence[SourceItems]) -> SourcesLoad:
+    """Each data file's items, as its file holds them now: ``add_examples``, then the stored items
+    of the source the file no longer holds (a deleted row, an id_column changed) are marked absent:
     builds, test sets and selections leave them out, nothing of theirs is deleted (labels, reviews,
-    teacher calls stay), and they count again when the file holds them again. One transaction:
-    after a kill neither half is written without the other."""
-    items = list(items)
+    teacher calls stay), and they count again when the file holds them again. A stored source not
+    among ``sources`` (renamed or removed from the spec's data:) has all its items marked absent the
+    same way. A reviewer's label of an absent item is carried onto a present item with the same text
+    that has none from that reviewer (``carry_reviews_in``). One transaction: after a kill none of
+    it is written."""
     with engine.begin() as conn:
-        added = add_examples_in(conn, source, items, gold_labeller=gold_labeller, path=path, row_numbers=row_numbers)
-        present = {it.external_id for it in items}
-        rows = conn.execute(select(examples.c.id, examples.c.external_id, examples.c.absent_since).where(examples.c.source == source)).all()
-        gone = [r.id for r in rows if r.external_id not in present and r.absent_since is None]
-        back = [r.id for r in rows if r.external_id in present and r.absent_since is not None]
-        stamp = now()
-        for ids, value in ((gone, stamp), (back, None)):
-            for i in range(0, len(ids), 500):
-                conn.execute(update(examples).where(examples.c.id.in_(ids[i : i + 500])).values(absent_since=value))
-        absent = sum(r.external_id not in present for r in rows)
+        loaded = [_load_source_in(conn, s) for s in sources]
+        listed = {s.name for s in sources}
+        stored = conn.execute(select(examples.c.source).distinct()).scalars().all()
+        unlisted = {name: _load_source_in(conn, SourceItems(name, [])) for name in sorted(stored) if name not in listed and from_data_file(name)}
+        carried = carry_reviews_in(conn)
+    return SourcesLoad(loaded, unlisted, carried)
+
+
+def _reviews_of_absent(conn: Any) -> list[Any]:
+    """Reviewers' labels of absent items of data files, each with the present items of the same text
+    (``new_id`` None where there is none), oldest first."""
+    old, new = examples.alias("old"), examples.alias("new")
+    stmt = (
+        select(
+            labels.c.labeller, labels.c.label, labels.c.note, labels.c.created_at, old.c.id.label("old_id"), old.c.source.label("old_source"),
+            old.c.external_id.label("old_external_id"), new.c.id.label("new_id"), new.c.source.label("new_source"),
+        )
+        .join(old, old.c.id == labels.c.example_id)
+        .outerjoin(new, and_(new.c.text_hash == old.c.text_hash, new.c.absent_since.is_(None)))
+        .where(labels.c.kind == "human", labels.c.label.is_not(None), old.c.absent_since.is_not(None))
+        .order_by(labels.c.created_at, labels.c.id)
+    )
+    return [r for r in conn.execute(stmt) if from_data_file(r.old_source)]
+
+
+def _carries(r: Any) -> bool:
+    """Whether a review of an absent item goes onto this present item: one of a data file."""
+    return r.new_id is not None and from_data_file(r.new_source)
+
+
+def carry_reviews_in(conn: Any) -> dict[str, int]:
+    """A reviewer's label of an item no longer in its data file (its id_column changed, its source
+    renamed) onto each present item with the same text that has no label from that reviewer, the
+    carry logged in ``label_changes``; an item that comes back keeps its own. Per source: how many."""
+    rows = [r for r in _reviews_of_absent(conn) if _carries(r)]
+    if not rows:
+        return {}
+    targets = sorted({r.new_id for r in rows})
+    have: set[tuple[int, str]] = set()
+    for i in range(0, len(targets), 500):
+        have.update((ex, who) for ex, who in conn.execute(select(labels.c.example_id, labels.c.labeller).where(labels.c.example_id.in_(targets[i : i + 500]))))
+    newest = {(r.new_id, r.labeller): r for r in rows if (r.new_id, r.labeller) not in have}  # the reviewer's newest label of that text wins
+    created = now()
+    out: dict[str, int] = {}
+    for (ex, who), r in newest.items():
+        conn.execute(labels.insert().values(example_id=ex, kind="human", labeller=who, label=r.label, note=r.note, created_at=r.created_at))
+        conn.execute(
+            label_changes.insert().values(
+                example_id=ex, labeller=who, old_label=None, new_label=r.label, created_at=created,
+                origin=f"carried from example {r.old_id} (data source {r.old_source} id {r.old_external_id}, no longer in its data file): the same text",
+            )
+        )  # fmt: skip
+        out[r.new_source] = out.get(r.new_source, 0) + 1
+    return out
+
+
+def orphaned_reviews(engine: Engine) -> int:
+    """Reviewers' labels of items no longer in their data file that no present item of the same text
+    carries: they label nothing that is trained on or tested."""
+    with engine.connect() as conn:
+        rows = _reviews_of_absent(conn)
+    return len({(r.old_id, r.labeller) for r in rows} - {(r.old_id, r.labeller) for r in rows if _carries(r)})
+
+
+def _load_source_in(conn: Any, src: SourceItems) -> SourceLoad:
+    items = src.items
+    added = add_examples_in(conn, src.name, items, gold_labeller=src.gold_labeller, path=src.path, row_numbers=src.row_numbers) if items else 0
+    present = {it.external_id for it in items}
+    rows = conn.execute(select(examples.c.id, examples.c.external_id, examples.c.absent_since).where(examples.c.source == src.name)).all()
+    gone = [r.id for r in rows if r.external_id not in present and r.absent_since is None]
+    back = [r.id for r in rows if r.external_id in present and r.absent_since is not None]
+    stamp = now()
+    for ids, value in ((gone, stamp), (back, None)):
+        for i in range(0, len(ids), 500):
+            conn.execute(update(examples).where(examples.c.id.in_(ids[i : i + 500])).values(absent_since=value))
+    absent = sum(r.external_id not in present for r in rows)
     return SourceLoad(added, absent, len(back))
 
 
@@ -200,10 +296,14 @@ def exact_text_id(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def examples_for_texts(engine: Engine, source: str, texts: Sequence[str]) -> list[Example]:
+def examples_for_texts(engine: Engine, source: str, texts: Sequence[str], *, reuse_absent: bool = True) -> list[Example]:
     """One stored example per text, in order: an example of any source with exactly this text is
     reused (so labelling the project's own file adds nothing), other texts are added under
-    ``source``, keyed by their exact text (so a new file, or an edited one, gets its new texts)."""
+    ``source``, keyed by their exact text (so a new file, or an edited one, gets its new texts).
+    An item still in its data file is preferred; where only an item no longer in its data file has
+    the text, that one comes back with ``absent`` set (the caller decides: label it or not), or,
+    with ``reuse_absent=False`` (a person's feedback on a served text), the text is added under
+    ``source`` as a new item, which builds and selections see."""
     hashes = {t: text_hash(t) for t in texts}
     found: dict[str, Example] = {}
 
@@ -212,12 +312,16 @@ def examples_for_texts(engine: Engine, source: str, texts: Sequence[str]) -> lis
         with engine.connect() as conn:
             for i in range(0, len(wanted), 500):
                 stmt = (
-                    select(examples.c.id, examples.c.source, examples.c.external_id, examples.c.text, examples.c.text_hash, examples.c.tags, examples.c.group)
+                    select(
+                        examples.c.id, examples.c.source, examples.c.external_id, examples.c.text, examples.c.text_hash, examples.c.tags, examples.c.group,
+                        examples.c.absent_since.is_not(None),
+                    )
                     .where(examples.c.text_hash.in_(wanted[i : i + 500]))
-                    .order_by(examples.c.id)
+                    .order_by(examples.c.absent_since.is_not(None), examples.c.id)
                 )
                 for row in conn.execute(stmt):
-                    found.setdefault(row.text, Example(*row))
+                    if reuse_absent or not row[-1]:
+                        found.setdefault(row.text, Example(*row))
 
     lookup()
     missing = list(dict.fromkeys(t for t in texts if t not in found))
@@ -237,7 +341,7 @@ def select_examples(engine: Engine, *, source: str | None = None, tags: list[str
     if source is not None:
         stmt = stmt.where(examples.c.source == source)
     with engine.connect() as conn:
-        rows = [Example(*r) for r in conn.execute(stmt)]
+        rows = [Example(*r, absent=absent) for r in conn.execute(stmt)]
     if not tags or tags == ["*"]:
         return rows
     return [r for r in rows if any(fnmatchcase(t, pat) for t in r.tags for pat in tags)]

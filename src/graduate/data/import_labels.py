@@ -34,6 +34,7 @@ class LabelImportReport:
     unchanged: int = 0
     empty: int = 0
     removed: int = 0  # stored labels the file no longer gives (logged in label_changes)
+    not_in_file: int = 0  # rows naming an item its data file no longer holds (an id_column changed?): kept, compared with nothing
     skipped: list[str] = field(default_factory=list)
 
 
@@ -57,7 +58,9 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shar
             raise InputDataError.repeated_column(col, path=path, line=1)
     report = LabelImportReport(str(path))
     with engine.connect() as conn:
-        ids = dict(conn.execute(select(examples.c.external_id, examples.c.id).where(examples.c.source == spec.source)).all())
+        stored_items = conn.execute(select(examples.c.external_id, examples.c.id, examples.c.absent_since).where(examples.c.source == spec.source)).all()
+    ids = {r.external_id: r.id for r in stored_items}
+    absent = {r.id for r in stored_items if r.absent_since is not None}
     rows: dict[tuple[int, str], str] = {}
     first_line: dict[tuple[int, str], int] = {}
     conflicts: set[tuple[int, str]] = set()
@@ -69,6 +72,7 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shar
         if ex is None:
             report.skipped.append(f"{path}:{line}: id {ext!r} is no item of data source {spec.source!r}")
             continue
+        report.not_in_file += ex in absent
         for col in spec.columns:
             cell = (row.get(col) or "").strip()
             if not cell:

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from sqlalchemy import Engine
 
 from graduate.data.examples import Example
+from graduate.data.teacher_labels import owns_labels
 from graduate.data.votes import config_answers
 from graduate.errors import NotReadyError
 from graduate.spec import ProjectSpec
@@ -95,7 +96,7 @@ def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> Po
         if missing:
             raise NotReadyError(f"train.labeller method weighted needs audited accuracies of {missing}; run `graduate teacher audit PROJECT` first")
         accuracies = {n: pooled[n] for n in names}
-    answers = {n: config_answers(engine, spec.task, configs[n].teacher, pool, n=configs[n].n) for n in names}
+    answers = {n: config_answers(engine, spec.task, configs[n].teacher, pool, n=configs[n].n, record=owns_labels(spec.teacher, configs[n].teacher)) for n in names}
     out = {}
     coverage = {n: 0 for n in names}
     for ex in pool:

@@ -78,7 +78,7 @@ def record_feedback(engine: Engine, text: str, label: str, reviewer: str, *, ori
     it differs)."""
     from graduate.data.examples import examples_for_texts
 
-    (ex,) = examples_for_texts(engine, "feedback", [text])
+    (ex,) = examples_for_texts(engine, "feedback", [text], reuse_absent=False)  # an item taken out of its data file would keep it from every build
     labeller = HUMAN_PREFIX + reviewer
     with engine.begin() as conn:
         prior_row = conn.execute(
@@ -270,12 +270,17 @@ class ReviewImport:
     changed: int = 0  # the reviewer's earlier label replaced (old value in label_changes)
     overrides_teacher: int = 0  # of added/changed: differs from a stored teacher label
     not_in_file: int = 0  # of added/changed: items their data file no longer holds (kept, not trained on)
+    carried: int = 0  # reviewers' labels of such items carried onto a present item of the same text (its new id)
     skipped: list[str] = field(default_factory=list)  # "FILE:LINE: reason"
 
 
-def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer: str | None = None, multi_label: bool = False) -> ReviewImport:
+def import_review(
+    engine: Engine, path: Path, labels: Sequence[str], *, reviewer: str | None = None, multi_label: bool = False, max_labels: int | None = None
+) -> ReviewImport:
     """Store the corrections of a review-queue CSV as human labels (see the module docstring).
-    ``multi_label``: a correction is a label set (``;``-joined, ``(none)`` for none), stored canonically."""
+    ``multi_label``: a correction is a label set (``;``-joined, ``(none)`` for none), stored canonically;
+    a set of more than ``max_labels`` (the task's ``parse.max_labels``) is skipped, as a teacher's answer
+    with as many is a parse failure."""
     from graduate.formats import labelset
 
     from graduate.data.csv_source import _open_text
@@ -338,7 +343,11 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 what = f"labels {unknown} are not task labels {list(labels)}" if unknown else f"{labelset.NONE} (no label) cannot be joined with labels"
                 skip(line, f"corrected_label {corrected!r}: {what}; write a ';'-joined set or {labelset.NONE}")
                 continue
-            corrected = labelset.encode([x for x in parts if x != labelset.NONE], list(labels))
+            chosen = [x for x in parts if x != labelset.NONE]
+            corrected = labelset.encode(chosen, list(labels))
+            if max_labels is not None and len(set(chosen)) > max_labels:
+                skip(line, f"corrected_label {corrected!r} has {len(set(chosen))} labels, more than parse.max_labels {max_labels} allows; keep at most {max_labels} or raise parse.max_labels")
+                continue
         elif corrected not in labels:
             skip(line, f"corrected_label {corrected!r} is not a task label {list(labels)}")
             continue
@@ -408,6 +417,10 @@ def import_review(engine: Engine, path: Path, labels: Sequence[str], *, reviewer
                 report.changed += 1
             else:
                 report.added += 1
+        if report.not_in_file:  # an old id's review follows its text onto the item still in a data file, as a load carries it
+            from graduate.data.examples import carry_reviews_in
+
+            report.carried = sum(carry_reviews_in(conn).values())
     report.skipped = in_file_order()
     return report
 
@@ -437,7 +450,7 @@ def served_rows(engine: Engine, spec: Any, *, limit: int | None = None) -> list[
     if not rows:
         return []
     texts = list(dict.fromkeys(r.text for r in rows if r.text is not None))
-    examples = dict(zip(texts, examples_for_texts(engine, "traffic", texts)))
+    examples = dict(zip(texts, examples_for_texts(engine, "traffic", texts, reuse_absent=False)))
     gold = labels_for(engine, [ex.id for ex in examples.values()], kind="gold")
     out, seen = [], set()
     for r in rows:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from graduate.data.examples import Example
 from graduate.spec import TaskSpec, TeacherSpec
 from graduate.store.calls import CallRow, answers, request_key
 from graduate.store.db import insert_ignore, now
-from graduate.store.schema import labels as labels_table
+from graduate.store.schema import label_changes, labels as labels_table, teacher_calls
 from graduate.formats.registry import answer_format
 from graduate.formats.prompt import render_messages, request_params
 from graduate.formats.logprobs import answer_distribution
@@ -67,5 +67,43 @@ def teacher_labels(
         )
     if record and rows:
         with engine.begin() as conn:
-            insert_ignore(conn, labels_table, rows)
+            _record(conn, rows, {ex.id: keys[ex.id] for ex in examples}, teacher.labeller)
     return out
+
+
+def _record(conn: Any, rows: list[dict[str, Any]], keys: dict[int, str], labeller: str) -> None:
+    """Store each answer as the example's label of ``labeller``. A stored label that answered another
+    request (the teacher's temperature, max_tokens or other parameters changed since: a new cache
+    key, asked again) is replaced by this one, the old value kept in ``label_changes``; one that
+    answered this request stays."""
+    rows = list({r["example_id"]: r for r in rows}.values())  # a text given twice is one example
+    ids = [r["example_id"] for r in rows]
+    stored: dict[int, Any] = {}
+    for i in range(0, len(ids), 500):
+        stmt = (
+            select(labels_table.c.id, labels_table.c.example_id, labels_table.c.label, labels_table.c.note, teacher_calls.c.cache_key)
+            .outerjoin(teacher_calls, teacher_calls.c.id == labels_table.c.call_id)
+            .where(labels_table.c.example_id.in_(ids[i : i + 500]), labels_table.c.labeller == labeller)
+        )
+        stored.update((r.example_id, r) for r in conn.execute(stmt))
+    insert_ignore(conn, labels_table, [r for r in rows if r["example_id"] not in stored])
+    for r in rows:
+        old = stored.get(r["example_id"])
+        if old is None or old.cache_key == keys[r["example_id"]]:
+            continue
+        conn.execute(update(labels_table).where(labels_table.c.id == old.id).values({k: v for k, v in r.items() if k not in ("example_id", "kind", "labeller")}))
+        if old.label != r["label"]:
+            conn.execute(
+                label_changes.insert().values(
+                    example_id=r["example_id"], labeller=labeller, old_label=old.label, new_label=r["label"], old_note=old.note,
+                    origin="teacher request changed (temperature, max_tokens or other parameters): the answer to the current request replaces it",
+                    created_at=r["created_at"],
+                )
+            )  # fmt: skip
+
+
+def owns_labels(main: TeacherSpec, teacher: TeacherSpec) -> bool:
+    """Whether ``teacher``'s answers may be stored as its labeller's labels: a configuration (an audit
+    config) with the main teacher's labeller but other request parameters (another temperature)
+    would replace the main teacher's labels with its own, and back on the next build."""
+    return teacher.labeller != main.labeller or request_params(teacher) == request_params(main)

@@ -36,10 +36,11 @@ Lookup = Callable[[Operand, str, "str | None"], "float | None"]
 
 
 def _fmt(x: float) -> str:
-    """Four significant digits, never scientific notation (0.00000195, not 1.950e-06)."""
+    """Four significant digits, without scientific notation down to 1e-9 (0.00000195, not 1.950e-06);
+    below it, scientific notation (a gate's 5e-324 was 324 digits wide in the gates table)."""
     import numpy as np
 
-    if abs(x) >= 1e-3 or x == 0:
+    if abs(x) >= 1e-3 or x == 0 or abs(x) < 1e-9:
         return f"{x:.4g}"
     return np.format_float_positional(x, precision=4, unique=False, fractional=False, trim="-")
 

@@ -52,7 +52,7 @@ def enough_teacher_answers(answered: int, items: int, min_answers: int) -> bool:
 
 
 def teacher_metrics(
-    task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabel], *, min_answers: int = 0, evaluation: EvaluationSpec | None = None
+    task: TaskSpec, test: TestSet, answers: dict[int, TeacherLabel], *, min_answers: int = 0, evaluation: EvaluationSpec | None = None, seed: int = 0
 ) -> dict[str, Any]:
     """Teacher quality on the items it answered with a parseable label (the rest are counted).
     ROC-AUC comes from its soft labels where the store has them for every answered item, else from
@@ -65,7 +65,7 @@ def teacher_metrics(
         pairs_shown = pairs
     scores = teacher_scores(task, test, answers) if pairs_shown and not task.multi_label else None
     if task.multi_label:
-        out: dict[str, Any] = set_metrics(task, [g for g, _ in pairs_shown], [p for _, p in pairs_shown], evaluation=evaluation)  # type: ignore[misc]
+        out: dict[str, Any] = set_metrics(task, [g for g, _ in pairs_shown], [p for _, p in pairs_shown], evaluation=evaluation, seed=seed)  # type: ignore[misc]
     else:
         out = classification_metrics(
             [g for g, _ in pairs_shown], [p for _, p in pairs_shown], labels=task.labels, positive=task.positive, scores=scores  # type: ignore[misc]
@@ -82,12 +82,12 @@ def teacher_metrics(
     return out
 
 
-def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None], *, evaluation: EvaluationSpec | None = None) -> dict[str, Any]:
+def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None], *, evaluation: EvaluationSpec | None = None, seed: int = 0) -> dict[str, Any]:
     """An earlier labeller's figures (``label_imports``) on the items it labelled, like the teacher's."""
     pairs = [(g, given[ex.id]) for ex, g in zip(test.examples, test.gold) if given.get(ex.id) is not None]
     gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
     if task.multi_label:
-        out: dict[str, Any] = set_metrics(task, gold, pred, evaluation=evaluation)  # type: ignore[arg-type]
+        out: dict[str, Any] = set_metrics(task, gold, pred, evaluation=evaluation, seed=seed)  # type: ignore[arg-type]
     else:
         out = classification_metrics(gold, pred, labels=task.labels, positive=task.positive)  # type: ignore[arg-type]
     out["n"] = out["answered"] = len(pairs)
@@ -96,7 +96,14 @@ def labeller_metrics(task: TaskSpec, test: TestSet, given: dict[int, str | None]
 
 
 def student_metrics(
-    task: TaskSpec, test: TestSet, preds: StudentPredictions, answers: dict[int, TeacherLabel], core_hour_usd: float, *, evaluation: EvaluationSpec | None = None
+    task: TaskSpec,
+    test: TestSet,
+    preds: StudentPredictions,
+    answers: dict[int, TeacherLabel],
+    core_hour_usd: float,
+    *,
+    evaluation: EvaluationSpec | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """A student's figures on a test set. Its agreement with the teacher counts the items the teacher
     answered; too few of them (``evaluation.min_teacher_answers``, as for the teacher's own figures) leave it
@@ -107,7 +114,7 @@ def student_metrics(
     if not enough_teacher_answers(len(both), len(test.examples), min_answers):
         both = []
     if task.multi_label:
-        out: dict[str, Any] = set_metrics(task, test.gold, preds.labels, scores=preds.probs, evaluation=evaluation)
+        out: dict[str, Any] = set_metrics(task, test.gold, preds.labels, scores=preds.probs, evaluation=evaluation, seed=seed)
         # the same label set as the teacher's; kappa has no single-label meaning here
         out["agreement_with_teacher"] = sum(t == p for t, p in both) / len(both) if both else None
         out["kappa_with_teacher"] = None
@@ -148,15 +155,16 @@ def validation_score(task: TaskSpec, labels: Sequence[str], pred: Sequence[str],
 
 
 def set_metrics(
-    task: TaskSpec, gold: Sequence[str], pred: Sequence[str], *, scores: np.ndarray | None = None, evaluation: EvaluationSpec | None = None
+    task: TaskSpec, gold: Sequence[str], pred: Sequence[str], *, scores: np.ndarray | None = None, evaluation: EvaluationSpec | None = None, seed: int = 0
 ) -> dict[str, Any]:
     """Multi-label figures of label sets given as canonical strings (graduate.evaluate.multi_label),
-    with ``evaluation``'s bootstrap resamples, confidence level and calibration bins (the defaults without it)."""
+    with ``evaluation``'s bootstrap resamples, confidence level and calibration bins (the defaults without it)
+    and the bootstrap drawn from ``seed`` (the project's, as single-label intervals are)."""
     ev = evaluation or EvaluationSpec()
     order = task.labels
     g = np.array([labelset.indicator(v, order) for v in gold], dtype=int).reshape(len(gold), len(order))
     p = np.array([labelset.indicator(v, order) for v in pred], dtype=int).reshape(len(pred), len(order))
-    return multi_label_metrics(g, p, labels=order, scores=scores, resamples=ev.bootstrap_resamples if len(gold) > 1 else 0, level=ev.confidence_level, bins=ev.calibration_bins)
+    return multi_label_metrics(g, p, labels=order, scores=scores, resamples=ev.bootstrap_resamples if len(gold) > 1 else 0, level=ev.confidence_level, seed=seed, bins=ev.calibration_bins)
 
 
 def test_set_entry(spec: ProjectSpec, test: TestSet, answers: dict[int, TeacherLabel]) -> dict[str, Any]:
@@ -167,7 +175,7 @@ def test_set_entry(spec: ProjectSpec, test: TestSet, answers: dict[int, TeacherL
         "without_gold": test.without_gold,  # tagged for the set but no gold: not scored
         "content_hash": test.content_hash,
         "label_counts": per_label_counts(test.gold, spec.task.labels) if spec.task.multi_label else {lab: test.gold.count(lab) for lab in spec.task.labels},
-        "teacher": teacher_metrics(spec.task, test, answers, min_answers=spec.evaluation.min_teacher_answers, evaluation=spec.evaluation),
+        "teacher": teacher_metrics(spec.task, test, answers, min_answers=spec.evaluation.min_teacher_answers, evaluation=spec.evaluation, seed=spec.seed),
         "students": {},
     }
 

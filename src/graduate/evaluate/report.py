@@ -23,6 +23,7 @@ Without them the sections say "not run yet" and name the command.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -177,38 +178,56 @@ def _curve_sections(workdir: Path) -> list[dict[str, Any]]:
 
 def _monitor_section(workdir: Path) -> dict[str, Any] | None:
     """``monitor.json`` (``graduate monitor``, schema in ``graduate.monitor.report``): its checks and
-    the plots of agreement over time, text length and labels, training set against traffic."""
+    the plots of agreement over time, text length and labels, training set against traffic. A part
+    of another shape (a file edited by hand, or of another version) is left out, not a crash."""
     data = _optional_json(workdir, "monitor.json")
     if not data:
         return None
-    drift = data.get("drift") or {}
-    length = drift.get("length") or {}
-    edges = [int(e) for e in length.get("bin_edges") or []]
+
+    def part(d: Any, key: str) -> dict[str, Any]:
+        value = d.get(key) if isinstance(d, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+    def shares(value: Any) -> list[float] | None:
+        return [float(x) for x in value] if isinstance(value, list) and all(number(x) for x in value) else None
+
+    length = part(part(data, "drift"), "length")
+    edges = [int(e) for e in shares(length.get("bin_edges")) or []]
+    reference_share, current_share = shares(length.get("reference_share")) or [], shares(length.get("current_share")) or []
     length_cats = []
     if len(edges) >= 2:
         inner = [f"{a}–{b}" for a, b in zip(edges[1:-2], edges[2:-1])]
         length_cats = [f"< {edges[1]}", *inner, f"≥ {edges[-2]}"] if len(edges) > 2 else ["all"]
-    labels = data.get("labels") or {}
-    names = sorted(set(labels.get("training") or {}) | set(labels.get("traffic") or {}))
+    labels = part(data, "labels")
+    training, served = part(labels, "training"), part(labels, "traffic")
+    names = sorted(set(training) | set(served))
+    label_shares = [shares([d.get(n, 0.0) for n in names]) for d in (training, served)]
+    buckets = part(data, "agreement").get("buckets")
+    fields = ("items", "compared", "agreement", "teacher_share")
+    buckets = [{**b, **{k: b.get(k) if number(b.get(k)) else None for k in fields}} for b in buckets if isinstance(b, dict)] if isinstance(buckets, list) else []
+    checks = data.get("checks")
     plots_ = [
-        ("Agreement with the teacher and share sent to it, over time", plots.monitor_time_plot((data.get("agreement") or {}).get("buckets") or [])),
+        ("Agreement with the teacher and share sent to it, over time", plots.monitor_time_plot(buckets)),
         (
             "Text length (characters): training set vs traffic",
-            plots.shares_plot(length_cats, length.get("reference_share") or [], length.get("current_share") or [], xlabel="characters")
-            if len(length_cats) == len(length.get("current_share") or []) else None,
+            plots.shares_plot(length_cats, reference_share, current_share, xlabel="characters")
+            if len(length_cats) == len(current_share) == len(reference_share) else None,
         ),
         (
             "Predicted labels in traffic vs training labels",
-            plots.shares_plot(names, [(labels.get("training") or {}).get(n, 0.0) for n in names], [(labels.get("traffic") or {}).get(n, 0.0) for n in names], xlabel="label"),
+            plots.shares_plot([str(n) for n in names], label_shares[0], label_shares[1], xlabel="label") if label_shares[0] is not None and label_shares[1] is not None else None,
         ),
     ]
     return {
         "generated_at": data.get("generated_at"),
-        "window": data.get("window") or {},
+        "window": part(data, "window"),
         "ok": data.get("ok"),
-        "traffic": data.get("traffic") or {},
-        "routing": data.get("routing") or {},
-        "checks": [c for c in data.get("checks") or [] if isinstance(c, dict)],
+        "traffic": part(data, "traffic"),
+        "routing": {k: v for k, v in part(data, "routing").items() if k != "teacher_share" or number(v)},
+        "checks": [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else [],
         "plots": [{"title": t, "uri": u} for t, u in plots_ if u],
     }
 

@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from sqlalchemy import Engine
 
+from graduate.data.teacher_labels import owns_labels
 from graduate.data.votes import ConfigAnswers, config_answers
 from graduate.errors import NotReadyError
 from graduate.evaluate.evaluation import selection_metric
@@ -53,7 +54,7 @@ def _quality(spec: ProjectSpec, gold: Sequence[str], pred: Sequence[str]) -> dic
     """Figures of hard labels against gold: classification metrics, or per-label ones for label sets."""
     task = spec.task
     if task.multi_label:
-        m = label_set_metrics(task, gold, pred, evaluation=spec.evaluation)
+        m = label_set_metrics(task, gold, pred, evaluation=spec.evaluation, seed=spec.seed)
         m.pop("n", None)
         return m
     m = classification_metrics(list(gold), list(pred), labels=task.labels, positive=task.positive)
@@ -213,7 +214,7 @@ def run_audit(
     results: list[dict[str, Any]] = []
     for i, cfg in enumerate(configs):
         progress("audit configurations", i, len(configs))
-        answers[cfg.name] = config_answers(engine, spec.task, cfg.teacher, examples, n=cfg.n)
+        answers[cfg.name] = config_answers(engine, spec.task, cfg.teacher, examples, n=cfg.n, record=owns_labels(spec.teacher, cfg.teacher))
         t = cfg.teacher
         results.append(
             {

@@ -230,7 +230,7 @@ def climb_ladder(
             rung = Rung(tr.name, sspec.kind, tr.run_id, tr.reused, tr.fit_seconds, size, tests, base_bytes=int(tr.student.base_model_bytes))
             if judge_set is not None:
                 preds = predict_timed(tr.student, [ex.text for ex in judge_set.examples])
-                rung.validation = student_metrics(spec.task, judge_set, preds, val_answers, spec.serving.cpu_core_hour_usd, evaluation=spec.evaluation)
+                rung.validation = student_metrics(spec.task, judge_set, preds, val_answers, spec.serving.cpu_core_hour_usd, evaluation=spec.evaluation, seed=spec.seed)
                 lookup = _lookup({VALIDATION: rung.validation}, {VALIDATION: val_entry["teacher"]}, rung.cost_per_1k(), board.teacher_cost.per_1k_usd)
                 quality_sets = [VALIDATION]
             else:

@@ -11,6 +11,7 @@ PSI and the label shares live in graduate.data.shift (promotion judges a candida
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -27,9 +28,18 @@ def length_drift(reference: Sequence[str], current: Sequence[str], bins: int = 1
     edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)))
     # Open-ended outer bins: lengths outside the reference's range still count.
     cuts = edges[1:-1]
+    if not len(cuts):
+        # At most two distinct lengths among the deciles (every text as long, or nearly): one bin
+        # would make any traffic look the same. Cut below, at each length and above instead
+        # (lengths are whole numbers: the last cut, max + 1, leaves "exactly max" a bin of its own).
+        cuts = np.r_[edges, edges[-1] + 1]
+        edges = np.r_[edges[0], cuts, cuts[-1]]
     ref_share = np.bincount(np.searchsorted(cuts, ref, side="right"), minlength=len(cuts) + 1) / len(ref)
     cur_share = np.bincount(np.searchsorted(cuts, cur, side="right"), minlength=len(cuts) + 1) / len(cur)
-    ks = ks_2samp(ref, cur)
+    with warnings.catch_warnings():
+        # scipy falls back to the asymptotic p-value on ties and says so on stderr; the figure is fine
+        warnings.filterwarnings("ignore", "ks_2samp: Exact calculation unsuccessful", RuntimeWarning)
+        ks = ks_2samp(ref, cur)
     return {
         "psi": psi_from_shares(ref_share, cur_share),
         "ks_statistic": float(ks.statistic),

@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from graduate.data.shift import label_set_shift, label_shift
+from graduate.errors import written_whole
 from graduate.monitor.drift import embedding_drift, length_drift
 from graduate.models.embed import embed_pair
 from graduate.spec import MonitorSpec
@@ -147,6 +148,7 @@ def judge(data: dict[str, Any], m: MonitorSpec) -> list[Check]:
 
     agreement = data["agreement"]
     drift = data["drift"]
+    method = f" ({drift['embedding']['method']})" if drift["embedding"].get("method") else ""  # none: no text to embed
     return [
         # judged on as many compared items as any check needs: one unlucky shadow comparison of three is not an alarm
         check(
@@ -155,7 +157,7 @@ def judge(data: dict[str, Any], m: MonitorSpec) -> list[Check]:
         ),
         check("length_psi", drift["length"].get("psi"), m.max_length_psi, "<=", "text length PSI (traffic vs training set)", "max_length_psi"),
         check("length_ks", drift["length"].get("ks_statistic"), m.max_length_ks, "<=", "text length KS statistic", "max_length_ks"),
-        check("embedding_auc", drift["embedding"].get("domain_auc"), m.max_embedding_auc, "<=", f"embedding drift ({drift['embedding'].get('method')}) domain-classifier AUC", "max_embedding_auc"),
+        check("embedding_auc", drift["embedding"].get("domain_auc"), m.max_embedding_auc, "<=", f"embedding drift{method} domain-classifier AUC", "max_embedding_auc"),
         check(
             "label_psi", data["labels"].get("psi"), m.max_label_psi, "<=",
             f"predicted-label PSI of the worst label, {data['labels']['worst_label']!r} (traffic vs training)" if data["labels"].get("worst_label")
@@ -258,8 +260,8 @@ def monitor_project(
     data["drift"] = drift
     result = MonitorResult(data, judge(data, m))
     if write:
-        out = project.workdir / "monitor.json"
-        out.write_text(json.dumps(result.to_dict(), indent=2))
+        with written_whole(project.workdir / "monitor.json") as f:  # the last whole one stays if this write stops midway
+            f.write(json.dumps(result.to_dict(), indent=2))
         with (project.workdir / "monitor_history.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps({"generated_at": data["generated_at"], "window": data["window"], "ok": result.ok, "checks": [asdict(c) for c in result.checks]}) + "\n")
     return result

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from graduate.data.csv_source import CsvReport, Item, read_items, require_items
-from graduate.data.examples import load_source
+from graduate.data.examples import SourceItems, load_sources
 from graduate.privacy import redact_text
 from graduate.data.import_calls import ImportReport, import_log
 from graduate.data.import_labels import LabelImportReport, import_labels
 from graduate.data.review import ReviewImport, import_review
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.formats.prompt import item_texts
-from graduate.spec import DataSourceSpec, ProjectSpec, audit_configs
+from graduate.spec import SPEC_FILENAME, DataSourceSpec, ProjectSpec, audit_configs
 
 if TYPE_CHECKING:
     from graduate.pipeline.project import Project
@@ -29,6 +29,8 @@ class LoadedSource(NamedTuple):
     report: CsvReport
     absent: int = 0  # stored items its file no longer holds: left out of builds and test sets, kept in the store
     back: int = 0  # items the file holds again after a load found them gone
+    listed: bool = True  # False: a stored source the spec's data: no longer lists (renamed or removed), every item absent
+    reviews_carried: int = 0  # reviewers' labels carried onto its items from absent items of the same text (an id_column changed, a source renamed)
 
 
 @dataclass(frozen=True)
@@ -79,16 +81,21 @@ def read_source(spec: ProjectSpec, src: DataSourceSpec) -> tuple[list[Item], Csv
 
 
 def load_data(project: "Project", progress: ProgressFn = no_progress) -> list[LoadedSource]:
+    """Each data source of the spec as its file holds it now, then (after them) each stored source
+    the spec no longer lists, its items all marked absent; written in one transaction."""
     spec = project.spec
-    out = []
+    read = []
     for i, src in enumerate(spec.data):
         progress("load data", i, len(spec.data))
         items, report = read_source(spec, src)
         if project.input_redactor is not None:  # privacy.redact_teacher_input: stored and sent redacted
             items = [dataclasses.replace(it, text=redact_text(project.input_redactor, it.text)) for it in items]
-        loaded = load_source(project.engine, src.name, items, gold_labeller=f"gold:{src.name}", path=src.path, row_numbers=src.id_column is None)
-        out.append(LoadedSource(src.name, loaded.added, report, loaded.absent, loaded.back))
+        read.append((SourceItems(src.name, items, f"gold:{src.name}", src.path, src.id_column is None), report))
+    loaded = load_sources(project.engine, [s for s, _ in read])
     progress("load data", len(spec.data), len(spec.data))
+    out = [LoadedSource(s.name, got.added, report, got.absent, got.back, reviews_carried=loaded.carried.get(s.name, 0)) for (s, report), got in zip(read, loaded.loaded)]
+    spec_file = str(project.root / SPEC_FILENAME)
+    out += [LoadedSource(name, 0, CsvReport(spec_file), got.absent, got.back, listed=False) for name, got in loaded.unlisted.items()]
     return out
 
 
@@ -112,7 +119,7 @@ def load_reviews(project: "Project", progress: ProgressFn = no_progress) -> list
     out = []
     for i, rv in enumerate(todo):
         progress("import review files", i, len(todo))
-        out.append(import_review(project.engine, rv.path, project.spec.task.labels, reviewer=rv.reviewer, multi_label=project.spec.task.multi_label))
+        out.append(import_review(project.engine, rv.path, project.spec.task.labels, reviewer=rv.reviewer, multi_label=project.spec.task.multi_label, max_labels=project.spec.task.parse.max_labels))
     if todo:
         progress("import review files", len(todo), len(todo))
     return out

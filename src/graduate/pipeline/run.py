@@ -169,7 +169,7 @@ def _summary(
             for r in ingested.imports
         ],
         "data": [
-            {"source": s.name, "file": Path(s.report.path).name, "rows": s.report.rows, "added": s.added, "skipped": s.report.skipped[:20], "skipped_count": len(s.report.skipped), "absent": s.absent, "back": s.back}
+            {"source": s.name, "file": Path(s.report.path).name, "rows": s.report.rows, "added": s.added, "skipped": s.report.skipped[:20], "skipped_count": len(s.report.skipped), "absent": s.absent, "back": s.back, "listed": s.listed, "reviews_carried": s.reviews_carried}
             for s in ingested.loaded
         ],
         "dataset": {
@@ -188,7 +188,7 @@ def _summary(
             for tr in trained
         },
         **(
-            {"label_imports": [{"path": r.path, "rows": r.rows, "added": r.added, "changed": r.changed, "removed": r.removed, "skipped": r.skipped[:20], "skipped_count": len(r.skipped)} for r in ingested.label_imports]}
+            {"label_imports": [{"path": r.path, "rows": r.rows, "added": r.added, "changed": r.changed, "removed": r.removed, "skipped": r.skipped[:20], "skipped_count": len(r.skipped), "not_in_file": r.not_in_file} for r in ingested.label_imports]}
             if ingested.label_imports
             else {}
         ),

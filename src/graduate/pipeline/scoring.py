@@ -75,7 +75,7 @@ class Scoreboard:
             self.entries[test.name] = test_set_entry(p.spec, test, answers)
             imported = self._imported_labels(test)
             if imported:
-                self.entries[test.name]["labellers"] = {who: labeller_metrics(p.spec.task, test, given, evaluation=p.spec.evaluation) for who, given in imported.items()}
+                self.entries[test.name]["labellers"] = {who: labeller_metrics(p.spec.task, test, given, evaluation=p.spec.evaluation, seed=p.spec.seed) for who, given in imported.items()}
         return self._answers[test.name]
 
     def _imported_labels(self, test: TestSet) -> dict[str, dict[int, str | None]]:
@@ -106,7 +106,7 @@ class Scoreboard:
                 p.engine, self.run_id, [{"example_id": ex_id, "test_set": test.name, "predictor": who, "label": lab, "probs": pr} for ex_id, (lab, pr) in rows.items()]
             )
             self.predictions[(test.name, who)] = rows  # type: ignore[assignment]
-            out[test.name] = student_metrics(p.spec.task, test, preds, answers, p.spec.serving.cpu_core_hour_usd, evaluation=p.spec.evaluation)
+            out[test.name] = student_metrics(p.spec.task, test, preds, answers, p.spec.serving.cpu_core_hour_usd, evaluation=p.spec.evaluation, seed=p.spec.seed)
             self.entries[test.name]["students"][name] = out[test.name]
         progress(f"evaluate {name}", len(self.tests), len(self.tests))
         self.students[name] = (student, train_run_id)

@@ -331,6 +331,11 @@ def create_app(
             given = body.label if isinstance(body.label, list) else [] if body.label.strip() == labelset.NONE else [p.strip() for p in body.label.split(labelset.SEPARATOR)]
             unknown = sorted(set(given) - set(labels))
             label = labelset.encode(given, labels) if not unknown else None
+            cap = spec.task.parse.max_labels
+            if label is not None and cap is not None and len(set(given)) > cap:  # as a teacher's answer with as many: refused
+                return _json(error_body(
+                    f"label: {label!r} has {len(set(given))} labels, more than parse.max_labels {cap} allows; give at most {cap}",
+                    "invalid_request_error", param="label", code="too_many_labels"), 422)  # fmt: skip
         else:
             if not isinstance(body.label, str):  # a list on a single-label task: say so, not "['ok'] is no label"
                 return _json(error_body(f"label: give one label as a string, one of {labels} (a list is for multi-label tasks)", "invalid_request_error", param="label", code="unknown_label"), 422)

