@@ -58,6 +58,7 @@ class Knobs:
     extra_lines: bool = False
     hang_at: str | None = None
     hang_s: float = 600.0
+    cut: bool = False  # every answer cut at max_tokens: half the answer, finish_reason length
     seed: int = 0
 
 
@@ -120,12 +121,15 @@ def create_app(knobs: Knobs) -> FastAPI:
             return False, {"id": rid, "custom_id": cid, "response": {"status_code": 500, "request_id": rid, "body": {"error": {"message": "The server had an error", "type": "server_error", "code": None}}}, "error": None}
         messages = body["messages"]
         answer = answer_for(messages)
+        finish = "stop"
+        if knobs.cut:
+            answer, finish = answer[: len(answer) // 2], "length"
         state.paid[content_key(messages)] += 1
         state.counts["answered"] += 1
         prompt = sum(_tokens(str(m.get("content") or "")) for m in messages)
         completion = {
             "id": f"chatcmpl-{rid}", "object": "chat.completion", "created": int(state.clock), "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop", "logprobs": None}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": finish, "logprobs": None}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": _tokens(answer), "total_tokens": prompt + _tokens(answer)},
         }
         return True, {"id": rid, "custom_id": cid, "response": {"status_code": 200, "request_id": rid, "body": completion}, "error": None}
@@ -312,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hang-at", choices=["upload-before", "upload", "create-before", "create", "content"], default=None)
     parser.add_argument("--extra-lines", action="store_true", help="add a line for a custom_id that was never sent and a malformed line to the output")
     parser.add_argument("--hang-s", type=float, default=600.0)
+    parser.add_argument("--cut", action="store_true", help="every answer cut at max_tokens (finish_reason length)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 

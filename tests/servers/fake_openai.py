@@ -91,6 +91,12 @@ def _tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
+def _script_tokens(text: str) -> int:
+    """Tokens as a real tokenizer counts them roughly: 4 ASCII characters, or one other character, a token."""
+    other = sum(1 for c in text if ord(c) > 127)
+    return max(1, math.ceil((len(text) - other) / 4) + other)
+
+
 @dataclass
 class Faults:
     p429: float = 0.0
@@ -107,6 +113,7 @@ class Faults:
     echo_key: bool = False  # the 401 names the key it got, as OpenAI's does ("Incorrect API key provided: sk-...")
     seed: int = 0
     shape: str | None = None  # every 200 answer in a broken shape: one of SHAPES
+    script_tokens: bool = False  # count a non-ASCII character as a token, as real tokenizers roughly do for Chinese
 
     def roll(self, number: int) -> float:
         # A string seed goes through sha512 in `random`, so the draw is stable across processes.
@@ -148,7 +155,7 @@ class State:
 
 
 # Answers in a shape no client should store as an answer, or one it must read with care.
-SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length", "quota")
+SHAPES = ("truncated", "html", "event-stream", "no-choices", "error-body", "content-parts", "negative-usage", "string-usage", "plain-400", "trickle", "text-completion", "length", "tool-calls", "quota", "model-404", "context-400", "param-400", "verbose")
 
 
 def broken(answer: dict[str, Any], shape: str) -> Any:
@@ -167,6 +174,15 @@ def broken(answer: dict[str, Any], shape: str) -> Any:
     if shape == "length":  # cut at max_tokens: half the answer, finish_reason length
         choice = answer["choices"][0]
         return {**answer, "choices": [{**choice, "message": {"role": "assistant", "content": content[: len(content) // 2]}, "finish_reason": "length"}]}
+    if shape == "verbose":  # the label with a long reason, as a chatty model writes without max_tokens (~1,250 tokens)
+        long = json.dumps({**json.loads(content), "reason": "word " * 1000})
+        choice = answer["choices"][0]
+        usage = {**answer["usage"], "completion_tokens": _tokens(long), "total_tokens": answer["usage"]["prompt_tokens"] + _tokens(long)}
+        return {**answer, "choices": [{**choice, "message": {"role": "assistant", "content": long}}], "usage": usage}
+    if shape == "tool-calls":  # a call of a function nobody offered: no text, finish_reason tool_calls
+        call = {"id": "call_0", "type": "function", "function": {"name": "answer", "arguments": content}}
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return {**answer, "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
     if shape == "text-completion":  # the legacy /completions shape: choices[].text, no message
         return {**answer, "object": "text_completion", "choices": [{"index": 0, "text": content, "finish_reason": "stop"}]}
     if shape == "no-choices":
@@ -195,6 +211,14 @@ def broken(answer: dict[str, Any], shape: str) -> Any:
             {"error": {"message": "You exceeded your current quota, please check your plan and billing details.", "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
             status_code=429,
         )
+    refusals = {  # OpenAI's refusals of a request as sent: no retry can help
+        "model-404": (404, "The model `gpt-nope` does not exist or you do not have access to it.", None, "model_not_found"),
+        "context-400": (400, "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.", "messages", "context_length_exceeded"),
+        "param-400": (400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter"),
+    }
+    if shape in refusals:
+        status, message, param, code = refusals[shape]
+        return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}, status_code=status)
     if shape == "plain-400":  # a gateway's refusal in plain text, not OpenAI's error object
         return Response("request rejected by gateway: body too large", status_code=400, media_type="text/plain")
     raise ValueError(f"unknown shape {shape!r}: one of {', '.join(SHAPES)}")
@@ -263,7 +287,8 @@ def create_app(faults: Faults) -> FastAPI:
             await asyncio.sleep(faults.latency + faults.jitter * random.Random(f"latency:{faults.seed}:{number}").random())
         messages = body.get("messages") or []
         content = answer_for(messages)
-        prompt_tokens = 3 + sum(3 + _tokens(str(m.get("content") or "")) for m in messages)
+        count = _script_tokens if faults.script_tokens else _tokens
+        prompt_tokens = 3 + sum(3 + count(str(m.get("content") or "")) for m in messages)
         n = body.get("n") if isinstance(body.get("n"), int) and body.get("n") > 0 else 1
         completion_tokens = _tokens(content) * n
         # Counted when the answer leaves: a client killed meanwhile has still been billed for it.
@@ -311,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jitter", type=float, default=0.0, help="up to this many seconds added to --latency")
     parser.add_argument("--api-key", default=None, help="answer 401 unless this bearer key is sent")
     parser.add_argument("--echo-key", action="store_true", help="the 401 names the key it got, as OpenAI's does")
+    parser.add_argument("--script-tokens", action="store_true", help="count a non-ASCII character as a token (the usage a real tokenizer reports for e.g. Chinese)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shape", choices=SHAPES, default=None, help="answer every request in this broken shape")
     args = parser.parse_args(argv)

@@ -228,3 +228,18 @@ def test_ctrl_c_gives_back_the_stopped_workers_leases_so_a_rerun_sends_at_once(t
     assert len(held) >= 2  # the workers had claimed calls
     rows = live_rows(tiny_project)
     assert [r for r in rows if r.status == "pending" and r.lease_owner is not None] == []
+
+
+def test_answers_cut_at_max_tokens_on_ray_are_failed_paid_calls_naming_the_fix(tiny_project: Path) -> None:
+    """--ray as without: a cut answer is a failed call with its cost, and no re-run is advised."""
+    from teacher.live_teacher import label_command
+
+    with fake_openai_server(shape="length") as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=3)
+        result = subprocess.run(label_command(tiny_project, "--limit", "4", "--ray", "local", "--workers", "1"),
+                                env=cli_env(), capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "the answer was cut off at teacher.max_tokens (3) (finish_reason length); raise teacher.max_tokens" in result.stderr, result.stderr[-3000:]
+    assert "4 calls were refused or cut off as sent" in result.stderr and "run the same command again" not in result.stderr, result.stderr[-3000:]
+    rows = live_rows(tiny_project)
+    assert [r.status for r in rows] == ["error"] * 4 and all(r.cost_usd > 0 for r in rows)

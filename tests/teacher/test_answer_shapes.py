@@ -64,7 +64,35 @@ def test_an_error_status_in_plain_text_names_what_the_server_said(tiny_project: 
     """The SDK's message for a body that is not OpenAI's error object is only "Error code: 400"."""
     with fake_openai_server(shape="plain-400") as server:
         _, stats = Project.load(point_teacher(tiny_project, server.base_url)).label(comments(tiny_project, 1))
-    assert stats.failed == 1 and stats.errors == ["HTTP 400: request rejected by gateway: body too large"], stats.errors
+    assert stats.failed == 1 and stats.retryable == 0, stats
+    assert stats.errors == ["HTTP 400: request rejected by gateway: body too large; the server refused the request as sent: fix the teacher section of graduate.yaml as its message says"], stats.errors
+
+
+@pytest.mark.parametrize(
+    ("shape", "fix"),
+    [
+        ("model-404", "check teacher.model in graduate.yaml"),
+        ("context-400", "do not fit the model's context: shorten the item or teacher.prompt, or lower teacher.max_tokens in graduate.yaml"),
+        ("param-400", "the server refused parameter 'max_tokens': fix teacher.max_tokens in graduate.yaml"),
+    ],
+)
+def test_a_refused_request_names_the_field_to_fix_and_advises_no_rerun(tiny_project: Path, tmp_path: Path, shape: str, fix: str) -> None:
+    """A 4xx refusal fails alike on every run: the message names what to change, not "run again"."""
+    import subprocess
+    import sys
+
+    from teacher.live_teacher import cli_env
+
+    items = tmp_path / "items.csv"
+    items.write_text("id,comment_text\n1,a kind word\n")
+    with fake_openai_server(shape=shape) as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=50)
+        cmd = [sys.executable, "-m", "graduate", "label", str(tiny_project), "--input", str(items)]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=cli_env())
+        assert server.stats()["requests"] == 1  # not retried
+    assert result.returncode == 1, result.stderr
+    assert fix in result.stderr, result.stderr
+    assert "run the same command again" not in result.stderr and "1 calls were refused or cut off as sent" in result.stderr, result.stderr
 
 
 def test_an_answer_trickling_in_past_timeout_s_is_cut_off(tiny_project: Path) -> None:
@@ -81,18 +109,57 @@ def test_an_answer_trickling_in_past_timeout_s_is_cut_off(tiny_project: Path) ->
     assert took < 15, took  # the trickle lasts 20 s; cut at 1.5 s (slack for a loaded machine)
 
 
-def test_answers_cut_at_max_tokens_are_named_with_the_fix(tiny_project: Path, tmp_path: Path) -> None:
-    """They read as unparseable only, and a re-run reads the same cut answers from the call log."""
+def test_answers_cut_at_max_tokens_fail_with_the_fix_and_are_not_reused(tiny_project: Path, tmp_path: Path) -> None:
+    """A cut answer is paid for but no label: a failed call (its cost kept in the spend), the CLI
+    names teacher.max_tokens and advises no plain re-run, and the next run does not read it back."""
     import subprocess
     import sys
 
     from teacher.live_teacher import cli_env
 
+    from graduate.store.calls import live_spend
+
     items = tmp_path / "items.csv"
     items.write_text("id,comment_text\n1,you stupid moron\n2,a kind word\n")
+    cmd = [sys.executable, "-m", "graduate", "label", str(tiny_project), "--input", str(items)]
     with fake_openai_server(shape="length") as server:
         point_teacher(tiny_project, server.base_url, max_tokens=3)
-        cmd = [sys.executable, "-m", "graduate", "label", str(tiny_project), "--input", str(items)]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=cli_env())
-    assert result.returncode == 0, result.stderr
-    assert "2 unparseable answers were cut off at the token limit (finish_reason length, teacher.max_tokens 3): raise teacher.max_tokens" in result.stderr, result.stderr
+        assert result.returncode == 1, result.stderr
+        says = "the answer was cut off at teacher.max_tokens (3) (finish_reason length); raise teacher.max_tokens in graduate.yaml"
+        assert result.stderr.count(says) == 2, result.stderr
+        assert "2 calls were refused or cut off as sent" in result.stderr and "run the same command again" not in result.stderr, result.stderr
+        rows = live_calls(tiny_project)
+        assert [r.status for r in rows] == ["error", "error"] and all(r.cost_usd > 0 for r in rows), rows
+        spent = live_spend(Project.load(tiny_project).engine)
+        assert spent == pytest.approx(sum(r.cost_usd for r in rows))
+
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=3)
+        _, again = Project.load(tiny_project).label(["you stupid moron", "a kind word"])
+        assert (again.cached, again.sent) == (0, 2) and server.stats()["ok"] == 2
+    # The paid cut answers keep their rows: the spend still holds their cost.
+    assert live_spend(Project.load(tiny_project).engine) > spent
+
+
+def test_a_tool_call_answer_is_a_failed_call_naming_the_fix(tiny_project: Path) -> None:
+    texts = comments(tiny_project, 2)
+    with fake_openai_server(shape="tool-calls") as server:
+        outcomes, stats = Project.load(point_teacher(tiny_project, server.base_url, max_retries=0)).label(texts)
+    assert (stats.sent, stats.failed, stats.retryable) == (0, 2, 0), stats
+    assert all(e.startswith("the answer holds a tool call, not text (finish_reason 'tool_calls'); check teacher.model") for e in stats.errors), stats.errors
+    assert {o.status for o in outcomes} == {"failed"}
+    assert {r.status for r in live_calls(tiny_project)} == {"error"}
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "says"),
+    [
+        (3, "the answer was cut off at teacher.max_tokens (3) (finish_reason length); raise teacher.max_tokens in graduate.yaml"),
+        (None, "the answer was cut off at the server's default output limit (finish_reason length); set teacher.max_tokens in graduate.yaml above it"),
+    ],
+)
+def test_a_cut_answer_names_the_limit_it_met(tiny_project: Path, max_tokens: int | None, says: str) -> None:
+    with fake_openai_server(shape="length") as server:
+        _, stats = Project.load(point_teacher(tiny_project, server.base_url, max_tokens=max_tokens)).label(comments(tiny_project, 1))
+    assert stats.failed == 1 and stats.retryable == 0 and stats.errors[0].startswith(says), stats.errors

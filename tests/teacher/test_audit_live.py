@@ -88,3 +88,23 @@ def test_live_audit_stopped_by_the_budget_says_so_and_exits_3(tiny_project: Path
     assert f"--live teacher: sent {sent}, from the call log 0, failed 0, not sent {41 - sent}" in result.stdout, result.stdout
     assert f"budget of $0.01 reached during --live; {41 - sent} answers not asked for" in result.stderr, result.stderr
     assert "run with --live" not in result.stdout + result.stderr
+
+
+def test_live_audit_refused_by_the_server_names_the_fix_not_a_rerun(tiny_project: Path) -> None:
+    """A 4xx fails alike on every run: 'run the same command again' was advised for it."""
+    import subprocess
+    import sys
+
+    from teacher.live_teacher import cli_env
+
+    with fake_openai_server(shape="model-404") as server:
+        raw = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+        raw["teacher"].update(base_url=server.base_url, requests_per_minute=60_000)
+        raw["teacher_logs"] = []
+        (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        result = subprocess.run(
+            [sys.executable, "-m", "graduate", "teacher", "audit", str(tiny_project), "--live"], capture_output=True, text=True, timeout=300, env=cli_env()
+        )
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr
+    assert "check teacher.model in graduate.yaml" in result.stderr, result.stderr
+    assert "41 calls during --live were refused or cut off as sent" in result.stderr and "run the same command again" not in result.stderr, result.stderr

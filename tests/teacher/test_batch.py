@@ -424,6 +424,33 @@ def test_a_result_line_whose_usage_is_no_count_is_estimated() -> None:
     assert completion_of({**answer, "usage": {"prompt_tokens": 12, "completion_tokens": 5}}, None)[1:] == (12, 5, False)
 
 
+def test_answers_cut_at_max_tokens_are_paid_failed_lines_that_keep_their_cost(tiny_project: Path) -> None:
+    """A batch answer cut at max_tokens was stored as the teacher's answer; and a failed row that was
+    paid for must keep its cost in the spend, not be overwritten by the next submit."""
+    texts = comments(tiny_project, 5)
+    with fake_batch_server(cut=True) as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=3)
+        proj = Project.load(tiny_project)
+        with client(proj) as api:
+            batch.submit(proj, texts, client=api)
+        server.advance(60)
+        result = run_cli("collect", str(tiny_project))
+        assert result.returncode == 1, result.stderr
+        assert "cut off at teacher.max_tokens (paid, no answer)" in result.stdout, result.stdout
+        assert "5 answers were cut off at teacher.max_tokens (finish_reason length): raise teacher.max_tokens in graduate.yaml" in result.stderr, result.stderr
+        rows = batch_rows(tiny_project)
+        assert {r.status for r in rows} == {"error"} and all(r.cost_usd > 0 for r in rows)
+        assert all(r.error.startswith("the answer was cut off at teacher.max_tokens (3) (finish_reason length)") for r in rows)
+        spent = live_spend(proj.engine)
+        assert spent == pytest.approx(sum(r.cost_usd for r in rows))
+        with client(proj) as api:  # sent again as new rows: the paid ones stay
+            batch.submit(proj, texts, client=api)
+            server.advance(60)
+            batch.collect(proj, client=api)
+    assert len(batch_rows(tiny_project)) == 10
+    assert live_spend(Project.load(tiny_project).engine) == pytest.approx(2 * spent)
+
+
 def test_submit_input_leaves_out_texts_whose_item_left_its_data_file(tiny_project: Path, tmp_path: Path) -> None:
     """As `graduate label --input`: a row deleted from the data file is not sent again by a batch."""
     import csv

@@ -122,3 +122,34 @@ def test_a_teacher_on_this_machine_needs_no_price(tiny_project: Path) -> None:
         project = Project.load(point_teacher(tiny_project, server.base_url, model="llama-3-8b"))
         _, stats = project.label(comments(tiny_project, 2))
     assert stats.sent == 2 and stats.cost_usd == 0
+
+
+def test_a_teacher_writing_long_answers_without_max_tokens_stays_within_the_budget(tiny_project: Path) -> None:
+    """No max_tokens: an answer's length has no bound. The first call runs alone (nothing says how
+    long the model writes), the rest reserve the longest answer seen, so the spend stays under the
+    cap although each answer costs ~20 times the 64 tokens once reserved."""
+    budget = 0.005  # gpt-3.5-turbo at $1.5/1M out: two ~1,250-token answers, not three
+    texts = comments(tiny_project, 20)
+    with fake_openai_server(shape="verbose", latency=0.2) as server:
+        point_teacher(tiny_project, server.base_url, model="gpt-3.5-turbo", concurrency=8, requests_per_minute=60_000, budget_usd=budget)
+        project = Project.load(tiny_project)
+        assert project.spec.teacher.max_tokens is None
+        _, stats = project.label(texts)
+        served = server.stats()
+    assert stats.budget_stopped and stats.sent >= 1 and stats.failed == 0, stats
+    assert served["ok"] == stats.sent
+    assert live_spend(project.engine) <= budget, (live_spend(project.engine), stats.sent)
+
+
+def test_texts_in_another_script_stay_within_the_budget(tiny_project: Path) -> None:
+    """The 4-characters rule made a Chinese prompt's reservation a quarter of what it costs (about a
+    token a character), so 8 calls in flight at once spent past budget_usd."""
+    budget = 0.02
+    texts = [f"{i} " + "这是一个非常长的评论，" * 40 for i in range(30)]  # ~400 characters, ~400 tokens each
+    with fake_openai_server(script_tokens=True, latency=0.2) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=8, requests_per_minute=60_000, budget_usd=budget, max_tokens=5)
+        project = Project.load(tiny_project)
+        _, stats = project.label(texts)
+        served = server.stats()
+    assert stats.budget_stopped and stats.sent >= 1 and served["ok"] == stats.sent, stats
+    assert live_spend(project.engine) <= budget, (live_spend(project.engine), stats.sent)

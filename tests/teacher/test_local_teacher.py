@@ -5,6 +5,7 @@ which `make test` does)."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import re
@@ -263,3 +264,38 @@ def test_the_server_stops_when_graduate_label_is_killed(tiny_project: Path, tmp_
     for pid in left:  # not to leave it behind when the assertion fails
         os.kill(pid, signal.SIGKILL)
     assert not left
+    # Nor its settings file: the server removes it once read (no cleanup of ours ran).
+    assert not [p for p in _settings_files() if _parent_of(p) == proc.pid]
+
+
+def _settings_files() -> list[Path]:
+    import tempfile
+
+    return list(Path(tempfile.gettempdir()).glob("graduate-llama-*.json"))
+
+
+def _parent_of(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text())["parent_pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def test_settings_files_left_by_a_killed_process_are_removed(tmp_path: Path) -> None:
+    """Files of a process killed with kill -9 (before this fix, or before its server read them) go;
+    those of a live process, and files that are not ours or still empty, stay."""
+    from graduate.teacher.local_server import remove_stale_settings
+
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    victim.kill()
+    victim.wait()
+    stale = tmp_path / "graduate-llama-dead.json"
+    stale.write_text(json.dumps({"parent_pid": victim.pid}))
+    alive = tmp_path / "graduate-llama-alive.json"
+    alive.write_text(json.dumps({"parent_pid": os.getpid()}))
+    empty = tmp_path / "graduate-llama-new.json"  # mkstemp made it, nothing written yet
+    empty.touch()
+    other = tmp_path / "graduate-llama-other.json"
+    other.write_text("[1, 2]")
+    assert remove_stale_settings(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graduate-llama-alive.json", "graduate-llama-new.json", "graduate-llama-other.json"]

@@ -146,18 +146,26 @@ def collect(
     failed_lines = 0
     for c in done:
         t = count_table(escape(f"batch {c.uid} ({c.remote_status})"))
-        for name, key in [("answered", "ok"), ("failed (sent again by the next submit)", "error"), ("unsent (sent again by the next submit)", "unsent"),
+        for name, key in [("answered", "ok"), ("failed (sent again by the next submit)", "error"), ("cut off at teacher.max_tokens (paid, no answer)", "cut"),
+                          ("unsent (sent again by the next submit)", "unsent"),
                           ("lines matching no pending line (ignored)", "unmatched"), ("malformed lines (ignored)", "malformed")]:
             t.add_row(name, str(c.counts.get(key, 0)))
         t.add_row("cost at batch prices", _usd(c.cost_usd))
         console.print(t)
         for p in c.problems:
             err_console.print(escape(p), highlight=False)
-        failed_lines += c.counts.get("error", 0)
+        failed_lines += c.counts.get("error", 0) + c.counts.get("cut", 0)
         if c.error:
             err_console.print(f"[bold red]batch {escape(c.uid)} {escape(c.remote_status)}:[/] {escape(c.error)}", highlight=False, soft_wrap=True)
     if running:
         console.print(escape(f"{len(running)} batches still running; run `graduate batch collect {project}` again later, or with --wait"))
+    cut = sum(c.counts.get("cut", 0) for c in done)
+    if cut:
+        err_console.print(
+            f"[yellow]{cut} answers were cut off at teacher.max_tokens[/] (finish_reason length): raise teacher.max_tokens in graduate.yaml "
+            f"before `graduate batch submit {escape(str(project))}` (a new limit is a new request)",
+            highlight=False,
+        )
     resend = sum(c.counts.get("error", 0) + c.counts.get("unsent", 0) for c in done)
     if resend:
         console.print(escape(f"{resend} lines have no answer yet: `graduate batch submit {project}` sends them again"))

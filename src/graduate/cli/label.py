@@ -77,7 +77,7 @@ def label(
         ("distinct requests", stats.distinct),
         ("answered from the call log (not sent)", stats.cached),
         ("sent and answered", stats.sent),
-        ("failed after retries", stats.failed),
+        ("failed (after retries, refused, or cut off)", stats.failed),
         ("not sent (budget)", stats.not_sent - stats.held),
         ("not sent (waiting in an open batch: graduate batch collect)", stats.held),
         ("unparseable answers", unparseable),
@@ -107,7 +107,17 @@ def label(
         )
         raise typer.Exit(3)
     if stats.failed:
-        err_console.print(f"[bold red]error:[/] {stats.failed} calls failed; run the same command again to retry them (answered items are kept)")
+        retryable = stats.retryable
+        if retryable:
+            err_console.print(
+                f"[bold red]error:[/] {retryable} calls failed after every retry (timeouts, rate limits, server errors); "
+                "run the same command again to retry them (answered items are kept)"
+            )
+        if stats.failed - retryable:
+            err_console.print(
+                f"[bold red]error:[/] {stats.failed - retryable} calls were refused or cut off as sent, and a re-run would fail alike: "
+                "fix the field of graduate.yaml that the messages above name, then run again (answered items are kept)"
+            )
         raise typer.Exit(1)
 
 
@@ -125,7 +135,7 @@ def _label_ray(proj, texts: list[str], address: str, workers: int | None, lease_
         err_console.print(f"{r.restarts} Ray workers died and were replaced; {r.late} answers arrived after another worker's (paid twice)")
     return SimpleNamespace(
         distinct=r.distinct, cached=r.cached, sent=r.sent, failed=r.failed, not_sent=r.not_sent + r.held, held=r.held, cost_usd=r.cost_usd,
-        errors=r.errors, budget_stopped=r.budget_stopped,
+        errors=r.errors, budget_stopped=r.budget_stopped, retryable=r.retryable,
     )
 
 

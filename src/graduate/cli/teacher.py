@@ -147,7 +147,16 @@ def _live_outcome(result: dict, budget: float) -> None:  # type: ignore[type-arg
         raise typer.Exit(3)
     failed = sum(st["failed"] for _, st in lives)
     if failed:
-        err_console.print(f"[bold red]error:[/] {failed} calls failed during --live; run the same command again to retry them (answered items are kept)")
+        retryable = sum(st["retryable"] for _, st in lives)
+        if retryable:
+            err_console.print(
+                f"[bold red]error:[/] {retryable} calls failed during --live after every retry; run the same command again to retry them (answered items are kept)"
+            )
+        if failed - retryable:
+            err_console.print(
+                f"[bold red]error:[/] {failed - retryable} calls during --live were refused or cut off as sent, and a re-run would fail alike: "
+                "fix the field of graduate.yaml that the messages above name, then run again (answered items are kept)"
+            )
         raise typer.Exit(1)
 
 

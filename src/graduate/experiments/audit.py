@@ -234,7 +234,7 @@ def run_audit(
         if cfg.name in live_stats:
             st = live_stats[cfg.name]
             results[-1]["live"] = {
-                "sent": st.sent, "cached": st.cached, "failed": st.failed, "not_sent": st.not_sent, "held": st.held, "cost_usd": st.cost_usd,
+                "sent": st.sent, "cached": st.cached, "failed": st.failed, "retryable": st.retryable, "not_sent": st.not_sent, "held": st.held, "cost_usd": st.cost_usd,
                 "budget_stopped": st.budget_stopped, "errors": st.errors[:5],
             }
     progress("audit configurations", len(configs), len(configs))

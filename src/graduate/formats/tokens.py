@@ -28,6 +28,16 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return total
 
 
+def most_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """The most tokens a prompt can be: a byte-level BPE token is at least one UTF-8 byte, so no
+    tokenizer makes more tokens than bytes. What a budget reserves: the 4-characters rule holds
+    for English only (Chinese or Japanese text is about a token a character, 4 times as many)."""
+    total = REPLY_PRIMING
+    for m in messages:
+        total += TOKENS_PER_MESSAGE + len(str(m.get("content") or "").encode("utf-8", "surrogatepass"))
+    return total
+
+
 def reported_tokens(value: object) -> int | None:
     """A token count from a server's ``usage``, or None (estimate it instead) when it is no count:
     not a whole number, negative (a negative cost would free budget) or past any context window."""

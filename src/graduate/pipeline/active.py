@@ -23,8 +23,8 @@ from graduate.data.review import human_labels
 from graduate.data.teacher_labels import teacher_key
 from graduate.errors import NotReadyError, SpecError
 from graduate.formats.tokens import estimate_prompt_tokens
-from graduate.store.calls import answers
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE
+from graduate.store.calls import answers, longest_answer
+from graduate.teacher.labeling import output_reserve
 from graduate.teacher.prompt import render_messages
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
             f"every one of the pool's {len(pool)} items has a teacher answer or a reviewer's label: nothing to choose from; load more items (a data source, or --source/--tags)"
         )
     price = spec.price_for(spec.teacher.model)
-    out_reserve = spec.teacher.max_tokens or DEFAULT_OUTPUT_RESERVE
+    out_reserve = output_reserve(spec.teacher, longest_answer(project.engine, spec.teacher.model))
     per_call = None
     if price is not None:
         sample = todo[:: max(1, len(todo) // 500)]

@@ -44,9 +44,10 @@ from graduate.store.batches import (
     unsend_rest,
     update_batch,
 )
-from graduate.store.calls import live_spend, request_key
+from graduate.store.calls import live_spend, longest_answer, request_key
 from graduate.teacher.batch_api import ENDPOINT, METADATA_KEY, BatchClient, RemoteBatch
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, require_price
+from graduate.teacher.base import Completion
+from graduate.teacher.labeling import output_reserve, require_price, require_sendable, unusable_answer
 from graduate.teacher.prompt import render_messages, request_params
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ def submit(project: "Project", texts: list[str], *, client: BatchClient | None =
 
 
 def plan(project: "Project", texts: list[str], *, progress: ProgressFn = no_progress) -> SubmitReport:
+    require_sendable(texts)
     spec = project.spec.teacher
     engine = project.engine
     price = project.spec.price_for(spec.model)
@@ -149,7 +151,7 @@ def plan(project: "Project", texts: list[str], *, progress: ProgressFn = no_prog
     _remove_orphans(project)
 
     spent = live_spend(engine)
-    out_reserve = spec.max_tokens or DEFAULT_OUTPUT_RESERVE
+    out_reserve = output_reserve(spec, longest_answer(engine, spec.model))
     limits = spec.batch
     directory = batch_dir(project)
     i = 0
@@ -344,7 +346,7 @@ def _collect_one(project: "Project", api: BatchClient, b: BatchRow, remote: Remo
     price = project.spec.price_for(b.model)
     input_path = project.workdir / b.input_path
     bodies = _Bodies(input_path) if project.redactor is not None and input_path.exists() else None
-    counts = {"ok": 0, "error": 0, "unsent": 0, "unmatched": 0, "malformed": 0}
+    counts = {"ok": 0, "error": 0, "cut": 0, "unsent": 0, "unmatched": 0, "malformed": 0}
     problems: list[str] = []
     cost = 0.0
     seen: set[str] = set()
@@ -368,7 +370,8 @@ def _collect_one(project: "Project", api: BatchClient, b: BatchRow, remote: Remo
                     update, line_cost = _line_update(project, obj, row_id, price, bodies, cid)
                     if update is None:
                         continue  # a line the batch never ran: left pending, unsent below
-                    counts[update["status"]] += 1
+                    # an error row that keeps its answer: cut off at max_tokens (unusable_answer)
+                    counts["cut" if update["status"] == "error" and update["content"] is not None else update["status"]] += 1
                     cost += line_cost
                     updates.append(update)
                 finish_lines(conn, updates)
@@ -413,11 +416,14 @@ def _line_update(
     if problem is None and error is None and body is not None:
         content, tin, tout, estimated = completion_of(body, (request or {}).get("messages"))
         if content is not None:
+            # Cut off at max_tokens: paid for (its cost kept, its row not sent again in place), no answer.
+            cut = unusable_answer(Completion(content, body), project.spec.teacher)
             stored = records.answer(project.redactor, request, content=content, response=body)
             line_cost = price.batch_cost(tin, tout) if price else 0.0
             return (
-                {"_id": row_id, "status": "ok", "content": stored.content, "response": stored.response, "error": None, "input_tokens": tin,
-                 "output_tokens": tout, "tokens_estimated": estimated, "cost_usd": line_cost if price else None, "redactions": stored.redactions},
+                {"_id": row_id, "status": "ok" if cut is None else "error", "content": stored.content, "response": stored.response, "error": cut,
+                 "input_tokens": tin, "output_tokens": tout, "tokens_estimated": estimated, "cost_usd": line_cost if price else None,
+                 "redactions": stored.redactions},
                 line_cost,
             )
         problem = "response has no choices[0].message.content"

@@ -152,7 +152,10 @@ def _generation_spec(project: "Project", prompt: str, per_call: int) -> Any:
 def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateReport) -> list[Any]:
     with project.exclusive("asking the teacher to write items"):  # one spender at a time (the budget is read once)
         outcomes, stats = asyncio.run(
-            label_texts(project.engine, spec, make_teacher(spec), inputs, price=project.spec.price_for(spec.model), redactor=project.redactor)
+            # A list cut at its token room still holds the items written before the cut.
+            label_texts(
+                project.engine, spec, make_teacher(spec), inputs, price=project.spec.price_for(spec.model), redactor=project.redactor, whole_answers=False
+            )
         )
     report.calls += stats.distinct
     report.calls_sent += stats.sent

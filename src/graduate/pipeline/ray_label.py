@@ -31,7 +31,7 @@ from graduate.store.calls import answers, request_key
 from graduate.store.db import now, open_engine
 from graduate.store.leases import enqueue, release_owner
 from graduate.store.schema import teacher_calls
-from graduate.teacher.labeling import require_price
+from graduate.teacher.labeling import require_price, require_sendable
 from graduate.teacher.prompt import render_messages, request_params
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class RayLabelReport:
     enqueued: int = 0
     sent: int = 0
     failed: int = 0
+    retryable: int = 0  # of failed: transient (timeouts, 429, 5xx after retries), which a re-run may get past
     not_sent: int = 0
     skipped: int = 0
     late: int = 0  # answers stored after another worker's (paid twice: only calls in flight when a worker died)
@@ -128,6 +129,7 @@ def _label_ray(
             f"a Ray cluster at {address} needs a store every worker reaches: set store.url: postgresql+psycopg://USER@HOST/DB in "
             f"{project.root / 'graduate.yaml'} (or GRADUATE_STORE_URL); SQLite is a file on this machine (--ray local works with it)"
         )
+    require_sendable(texts)
     spec = project.spec.teacher
     params = request_params(spec)
     report = RayLabelReport(items=len(texts))
@@ -204,7 +206,7 @@ def _label_ray(
                     actor, new_ref, owner = start(share, report.restarts)
                     running[new_ref] = (share, actor, owner)
                     continue
-                for name in ("sent", "failed", "not_sent", "skipped", "late"):
+                for name in ("sent", "failed", "retryable", "not_sent", "skipped", "late"):
                     setattr(report, name, getattr(report, name) + stats[name])
                 report.cost_usd += stats["cost_usd"]
                 report.budget_stopped = report.budget_stopped or stats["budget_stopped"]

@@ -110,6 +110,15 @@ def create_app(
             opts.teacher_breaker_failures, opts.teacher_breaker_reset_s, on_change=lambda s: metrics.teacher_circuit_open.set(1.0 if s == "open" else 0.0)
         )
     needs_teacher = strategy.needs_teacher or opts.fallback_to_teacher
+    if needs_teacher and teacher_backend is None:
+        from graduate.teacher.labeling import require_price
+
+        # As graduate label does: an unpriced remote teacher's calls would count as free, and
+        # teacher.budget_usd would hold nothing back. Refused before the server listens.
+        require_price(spec.teacher, spec.price_for(spec.teacher.model))
+        middle = spec.model_copy(update={"serve": opts}).middle_teacher() if strategy.mode == "cascade" and opts.middle is not None else None
+        if middle is not None:
+            require_price(middle, spec.model_copy(update={"teacher": middle}).price_for(middle.model))
     state: dict[str, Any] = {"ready": False, "stopping": False}
 
     @asynccontextmanager

@@ -45,7 +45,7 @@ from graduate.serve.errors import error_body
 from graduate.serve.limits import BodySizeLimit
 from graduate.data.text import scrub_surrogates
 from graduate.privacy import records, redact_messages
-from graduate.store.calls import begin_call, finish_call, request_key
+from graduate.store.calls import begin_call, fail_abandoned, finish_call, request_key
 from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens, reported_tokens
 
 # Not sampling parameters: they change how the answer travels, not what it says.
@@ -156,6 +156,34 @@ def _without(value: Any, secret: str) -> Any:
     return value
 
 
+def process_owner() -> str:
+    """This process as a call's owner: proxy:HOST:PID:START (within the column's 64 characters);
+    the start time tells this process from an earlier one that had the same PID."""
+    import socket
+
+    return f"proxy:{socket.gethostname()[:32]}:{os.getpid()}:{time.time_ns() // 1_000_000}"
+
+
+def owner_gone(owner: str, *, me: str | None = None) -> bool:
+    """Whether the process named by ``process_owner`` has ended: only a process on this machine
+    can be checked; one elsewhere (a proxy replica sharing a PostgreSQL store) counts as running."""
+    import socket
+
+    parts = owner.split(":")
+    if len(parts) != 4 or parts[0] != "proxy" or parts[1] != socket.gethostname()[:32] or not parts[2].isdigit():
+        return False
+    pid = int(parts[2])
+    if pid == os.getpid():
+        return owner != me  # an earlier process with this PID
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: bool = False, timeout_s: float = 600.0, env: dict[str, str] | None = None) -> Any:
     spec = project.spec
     engine = project.engine
@@ -173,9 +201,14 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
         keys = resolve_keys(spec.serve.api_keys_env, spec.serve.api_keys, auth=True, env=env)
     writes: set[asyncio.Future] = set()
     client_box: dict[str, httpx.AsyncClient] = {}
+    owner = process_owner()
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
+        # Calls a killed proxy (kill -9, a crash) left pending never end otherwise.
+        await asyncio.to_thread(
+            fail_abandoned, engine, "proxy", partial(owner_gone, me=owner), "graduate proxy stopped before the upstream answered (killed?); the app got no answer through it"
+        )
         client_box["c"] = httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(timeout_s, connect=10.0), limits=httpx.Limits(max_connections=256))
         try:
             yield
@@ -268,7 +301,7 @@ def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: boo
         for attempt in range(5):
             try:
                 stored, counts = records.request(redactor, body)
-                return begin_call(engine, cache_key=key, model=model, request=stored, params=params, source="proxy", redactions=counts)
+                return begin_call(engine, cache_key=key, model=model, request=stored, params=params, source="proxy", redactions=counts, owner=owner)
             except IntegrityError:
                 if attempt == 4:
                     raise

@@ -19,13 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from graduate.errors import BudgetExceededError, TeacherError
 from graduate.privacy import Redactor, records, redact_text
 from graduate.spec import PriceSpec, ProjectSpec
-from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
+from graduate.store.calls import answers, begin_call, finish_call, live_spend, longest_answer, request_key
 from graduate.teacher.base import ChatRequest, TeacherBackend
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE, record_completion
+from graduate.teacher.labeling import output_reserve, record_completion, unusable_answer
 from graduate.teacher.parse import parse_answer
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
-from graduate.formats.tokens import estimate_prompt_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, most_prompt_tokens
 
 
 @dataclass
@@ -51,8 +51,8 @@ class ServeTeacher:
         self._sem = asyncio.Semaphore(self.concurrency)
         self._pacer = Pacer(spec.teacher)
         self._inflight: dict[str, asyncio.Future] = {}
-        self._spent: float | None = None
-        self._reserved = 0.0
+        self._reserved = 0.0  # what this server's calls in flight hold (their rows have no cost yet)
+        self._budget_lock = asyncio.Lock()
         self.calls = 0
 
     @property
@@ -65,26 +65,35 @@ class ServeTeacher:
         teacher.budget_usd is enforced) but has no price for this model (graduate.yaml's prices)."""
         return self.price is not None and self.spec.price_for(model) is None
 
-    async def _budget_reserve(self, messages: list[dict[str, Any]], price: PriceSpec | None) -> float:
+    async def _budget_reserve(self, req: ChatRequest, price: PriceSpec | None) -> float:
         # A call with no price reserves nothing and its cost is stored as unknown (None): the budget
-        # cannot count it. The app refuses to forward such a model while the teacher is priced (unpriced()).
+        # cannot count it. The app refuses an unpriced remote teacher at start (require_price) and
+        # to forward an unpriced model while the teacher is priced (unpriced()).
         if price is None:
             return 0.0
-        if self._spent is None:
-            self._spent = await asyncio.to_thread(live_spend, self.engine)
-        amount = price.cost(estimate_prompt_tokens(messages), self.spec.teacher.max_tokens or DEFAULT_OUTPUT_RESERVE)
-        budget = self.spec.teacher.budget_usd
-        if self._spent + self._reserved + amount > budget:
-            raise BudgetExceededError(spent=self._spent, budget=budget, needed=amount)
-        self._reserved += amount
+        async with self._budget_lock:
+            # Read from the store for every call: graduate label, another server or a replica
+            # spends from the same budget while this one runs.
+            spent, longest = await asyncio.to_thread(lambda: (live_spend(self.engine), longest_answer(self.engine, req.model)))
+            amount = price.cost(most_prompt_tokens(req.messages), output_reserve(self.spec.teacher, longest))
+            budget = self.spec.teacher.budget_usd
+            if spent + self._reserved + amount > budget:
+                raise BudgetExceededError(spent=spent, budget=budget, needed=amount)
+            self._reserved += amount
         return amount
 
-    async def _call(self, key: str, req: ChatRequest) -> TeacherAnswer:
-        """One live call, logged; never raises for a failed call (the answer carries the error)."""
+    async def _unreserve(self, amount: float) -> None:
+        # Under the lock: a reader that took the spend before this call's cost was written still
+        # sees its reservation.
+        async with self._budget_lock:
+            self._reserved -= amount
+
+    async def _call(self, key: str, req: ChatRequest, *, label: bool) -> TeacherAnswer:
+        """One live call, logged; never raises for a failed call (the answer carries the error).
+        ``label``: asked for an item's label, so an answer cut off or without text is a failed call."""
         started = time.perf_counter()
         price = self.spec.price_for(req.model)  # the model it is sent with (a forward names its own)
-        reserved = await self._budget_reserve(req.messages, price)
-        actual = 0.0
+        reserved = await self._budget_reserve(req, price)
         try:
             async with self._sem:
                 body = req.body()
@@ -115,7 +124,8 @@ class ServeTeacher:
                     )
                     raise
                 latency = (time.perf_counter() - started) * 1000
-                actual = await asyncio.to_thread(
+                problem = unusable_answer(completion, self.spec.teacher) if label else None
+                await asyncio.to_thread(
                     record_completion,
                     self.engine,
                     call_id,
@@ -126,14 +136,15 @@ class ServeTeacher:
                     redactor=self.redactor,
                     body=body,
                     unpriced_cost=None,
+                    error=problem,
                 )
+                if problem is not None:
+                    return TeacherAnswer(None, None, call_id, latency, error=problem, response=completion.response)
                 return TeacherAnswer(None, completion.content, call_id, latency, response=completion.response)
         finally:
-            self._reserved -= reserved
-            if self._spent is not None:
-                self._spent += actual
+            await asyncio.shield(self._unreserve(reserved))
 
-    async def _shared(self, key: str, req: ChatRequest) -> TeacherAnswer:
+    async def _shared(self, key: str, req: ChatRequest, *, label: bool = False) -> TeacherAnswer:
         """Cached answer, or one call shared by every identical request in flight."""
         pending = self._inflight.get(key)
         if pending is not None:
@@ -146,7 +157,7 @@ class ServeTeacher:
             if row is not None:
                 answer = TeacherAnswer(None, row.content, row.id, (time.perf_counter() - started) * 1000, cached=True, response=row.response)
             else:
-                answer = await self._call(key, req)
+                answer = await self._call(key, req, label=label)
             fut.set_result(answer)
             return answer
         except BaseException as exc:
@@ -162,7 +173,7 @@ class ServeTeacher:
         messages = render_messages(teacher, redact_text(self.input_redactor, text))
         params = request_params(teacher)
         key = request_key(teacher.model, messages, params)
-        answer = await self._shared(key, ChatRequest(teacher.model, messages, dict(params)))
+        answer = await self._shared(key, ChatRequest(teacher.model, messages, dict(params)), label=True)
         if answer.error is None:
             parsed = parse_answer(answer.content, self.spec.task.parse, self.spec.task.labels)
             return TeacherAnswer(parsed.label, answer.content, answer.call_id, answer.latency_ms, answer.cached, parsed.error, answer.response)

@@ -93,7 +93,7 @@ class TeacherSpec(_Model):
     system: str | None = Field(None, description="An optional system message sent before the prompt.")
     prompt: str = Field(description="The user message; {text} is replaced by the item's text.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
-    max_tokens: int | None = Field(None, gt=0, description="Cap on output tokens per answer (also used to reserve budget).")
+    max_tokens: int | None = Field(None, gt=0, description="Cap on output tokens per answer; a call reserves budget for this many. Unset: the longest answer in the call log is reserved (the first call runs alone), so only set it holds budget_usd against any answer.")
     concurrency: int = Field(8, ge=1, le=1024, description="Requests in flight at once.")
     requests_per_minute: int = Field(500, ge=1, description="Client-side request rate limit.")
     tokens_per_minute: int = Field(200_000, ge=1, description="Client-side token rate limit (prompt + reserved output).")

@@ -83,7 +83,10 @@ def key_state(engine: Engine, keys: Iterable[str]) -> KeyState:
         for i in range(0, len(keys), CHUNK):
             chunk = keys[i : i + CHUNK]
             rows = conn.execute(
-                select(teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.sample_index, teacher_calls.c.status, teacher_calls.c.source)
+                select(
+                    teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.sample_index, teacher_calls.c.status, teacher_calls.c.source,
+                    teacher_calls.c.cost_usd,
+                )
                 .where(teacher_calls.c.cache_key.in_(chunk))
                 .order_by(teacher_calls.c.cache_key, teacher_calls.c.sample_index)
             )
@@ -93,7 +96,7 @@ def key_state(engine: Engine, keys: Iterable[str]) -> KeyState:
                     state.answered.add(r.cache_key)
                 elif r.source == "batch" and r.status == "pending":
                     state.held.add(r.cache_key)
-                elif r.source == "batch":
+                elif r.source == "batch" and not r.cost_usd:  # a paid failure (an answer cut off) keeps its row and cost
                     state.reusable.setdefault(r.cache_key, int(r.id))
     state.held -= state.answered
     return state

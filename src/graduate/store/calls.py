@@ -253,37 +253,43 @@ def begin_call(
     params: dict[str, Any],
     source: str = "live",
     redactions: dict[str, int] | None = None,
+    owner: str | None = None,
 ) -> int:
     """Record a call as pending before it is sent.
 
-    A live row left pending or failed by an earlier run is reused in place (so a crash re-sends at
-    most what was in flight and adds no row); imported rows are never touched. ``source="proxy"``
+    A live row left pending or failed (unpaid) by an earlier run is reused in place (so a crash
+    re-sends at most what was in flight and adds no row); imported rows are never touched. ``source="proxy"``
     (calls the app made through ``graduate proxy``: not graduate's spend) always adds a row.
     ``request`` is stored as given (already redacted when privacy.redact is on; ``redactions``
-    counts what was replaced); ``cache_key`` is the hash of the request as sent.
+    counts what was replaced); ``cache_key`` is the hash of the request as sent. ``owner`` (stored
+    in ``lease_owner`` of a new row) names the process that sends it, so a later one can tell a
+    call still in flight from one its killed sender left pending (``fail_abandoned``).
     """
     from sqlalchemy.exc import IntegrityError
 
     # Two writers may pick the same next sample index at once; the loser takes the one after.
     for _ in range(5):
         try:
-            return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions)
+            return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions, owner=owner)
         except IntegrityError:
             continue
-    return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions)
+    return _begin_once(engine, cache_key=cache_key, model=model, request=request, params=params, source=source, redactions=redactions, owner=owner)
 
 
 def _begin_once(
-    engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str, redactions: dict[str, int] | None
+    engine: Engine, *, cache_key: str, model: str, request: dict[str, Any], params: dict[str, Any], source: str, redactions: dict[str, int] | None,
+    owner: str | None = None,
 ) -> int:
     with engine.begin() as conn:
         rows = conn.execute(
-            select(teacher_calls.c.id, teacher_calls.c.status, teacher_calls.c.source, teacher_calls.c.sample_index)
+            select(teacher_calls.c.id, teacher_calls.c.status, teacher_calls.c.source, teacher_calls.c.sample_index, teacher_calls.c.cost_usd)
             .where(teacher_calls.c.cache_key == cache_key)
             .order_by(teacher_calls.c.sample_index)
         ).all()
         for row in rows:
-            if source == "live" and row.source == "live" and row.status != "ok":
+            # A failed call that was paid for (an answer cut off at max_tokens) keeps its row: its
+            # cost stays in the spend that teacher.budget_usd holds.
+            if source == "live" and row.source == "live" and row.status != "ok" and not row.cost_usd:
                 conn.execute(
                     update(teacher_calls).where(teacher_calls.c.id == row.id).values(status="pending", error=None, request=request, redactions=redactions)
                 )
@@ -302,6 +308,7 @@ def _begin_once(
                 attempts=0,
                 tokens_estimated=False,
                 created_at=now(),
+                lease_owner=owner,
             )
         )
         return int(result.inserted_primary_key[0])
@@ -348,6 +355,38 @@ def finish_call(
                 **extra,
             )
         )
+
+
+def fail_abandoned(engine: Engine, source: str, gone: Callable[[str], bool], reason: str) -> int:
+    """Mark failed, with ``reason``, the pending calls of ``source`` whose owner (``begin_call``'s
+    ``owner``) is ``gone``: their sender was killed before it could finish them. Returns how many."""
+    with engine.begin() as conn:
+        owners = conn.execute(
+            select(teacher_calls.c.lease_owner)
+            .where(and_(teacher_calls.c.source == source, teacher_calls.c.status == "pending", teacher_calls.c.lease_owner.is_not(None)))
+            .distinct()
+        ).scalars().all()
+        dead = [o for o in owners if gone(o)]
+        if not dead:
+            return 0
+        result = conn.execute(
+            update(teacher_calls)
+            .where(and_(teacher_calls.c.source == source, teacher_calls.c.status == "pending", teacher_calls.c.lease_owner.in_(dead)))
+            .values(status="error", error=reason, lease_owner=None, completed_at=now())
+        )
+    return int(result.rowcount or 0)
+
+
+def longest_answer(engine: Engine, model: str) -> int | None:
+    """The most output tokens an answer of ``model`` in the call log has had (None: no answer yet):
+    what a call reserves against the budget when teacher.max_tokens sets no cap."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(func.max(teacher_calls.c.output_tokens)).where(
+                and_(teacher_calls.c.model == model, teacher_calls.c.status.in_(["ok", "error"]), teacher_calls.c.output_tokens.is_not(None))
+            )
+        ).scalar()
+    return int(value) if value is not None else None
 
 
 def live_spend(engine: Engine) -> float:

@@ -54,7 +54,10 @@ def enqueue(engine: Engine, work: list[dict[str, Any]]) -> dict[str, int]:
         keys = [w["cache_key"] for w in chunk]
         with engine.begin() as conn:
             rows = conn.execute(
-                select(teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.sample_index, teacher_calls.c.status, teacher_calls.c.source)
+                select(
+                    teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.sample_index, teacher_calls.c.status, teacher_calls.c.source,
+                    teacher_calls.c.cost_usd,
+                )
                 .where(teacher_calls.c.cache_key.in_(keys))
                 .order_by(teacher_calls.c.cache_key, teacher_calls.c.sample_index)
             ).all()
@@ -62,7 +65,7 @@ def enqueue(engine: Engine, work: list[dict[str, Any]]) -> dict[str, int]:
             reuse: dict[str, tuple[int, str]] = {}
             for r in rows:
                 top[r.cache_key] = max(top.get(r.cache_key, -1), r.sample_index)
-                if r.source == "live" and r.status != "ok":
+                if r.source == "live" and r.status != "ok" and not r.cost_usd:  # a paid failure keeps its row (and cost)
                     reuse.setdefault(r.cache_key, (int(r.id), r.status))
             stamp = now()
             for w in chunk:

@@ -14,20 +14,26 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from sqlalchemy import Engine
 
-from graduate.errors import TeacherAuthError, TeacherError, usd
+from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientError, usd
 from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store.batches import key_state
-from graduate.store.calls import answers, begin_call, finish_call, live_spend, request_key
+from graduate.store.calls import answers, begin_call, finish_call, live_spend, longest_answer, request_key
 from graduate.teacher.base import ChatRequest, Completion, TeacherBackend
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
-from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens, most_prompt_tokens
 
 Progress = Callable[[int], None]
 
-# Answer length reserved against budget and token limits when the spec sets no max_tokens.
+# The least answer length reserved against budget and token limits when the spec sets no max_tokens.
 DEFAULT_OUTPUT_RESERVE = 64
+
+
+def output_reserve(spec: TeacherSpec, longest: int | None) -> int:
+    """Output tokens a call reserves: teacher.max_tokens, else the longest answer the model has
+    given (``longest``, from the call log), at least DEFAULT_OUTPUT_RESERVE."""
+    return spec.max_tokens or max(DEFAULT_OUTPUT_RESERVE, longest or 0)
 
 
 @dataclass
@@ -53,6 +59,32 @@ class LabelStats:
     attempts: int = 0
     budget_stopped: bool = False
     errors: list[str] = field(default_factory=list)
+    # Of failed: the calls a re-run may get past (timeouts, 429s, 5xx after every retry); the
+    # rest were refused or cut off as sent, and fail alike until graduate.yaml changes.
+    retryable: int = 0
+
+
+def unusable_answer(completion: Completion, spec: TeacherSpec) -> str | None:
+    """Why a 200 answer is no answer to store as the teacher's, or None: cut off at the token
+    limit (finish_reason length), or no text at all (a tool call, a filtered answer). Either is
+    paid for, so the call is logged failed with its cost, never reused from the call log."""
+    choices = completion.response.get("choices") if isinstance(completion.response, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    reason = first.get("finish_reason")
+    if reason == "length":
+        if spec.max_tokens:
+            where, fix = f"teacher.max_tokens ({spec.max_tokens})", "raise teacher.max_tokens in graduate.yaml"
+        else:
+            where, fix = "the server's default output limit", "set teacher.max_tokens in graduate.yaml above it"
+        return f"the answer was cut off at {where} (finish_reason length); {fix} (a new limit is a new request, so these are asked again)"
+    if completion.content is None:
+        message = first.get("message")
+        what = "a tool call" if reason == "tool_calls" or isinstance(message, dict) and message.get("tool_calls") else "no text"
+        return (
+            f"the answer holds {what}, not text (finish_reason {reason!r}); check teacher.model and teacher.prompt in graduate.yaml "
+            "(the teacher must answer in text)"
+        )
+    return None
 
 
 @dataclass
@@ -68,19 +100,22 @@ class _Budget:
     stopped: bool = False
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def reserve(self, amount: float) -> bool:
+    async def reserve(self, amount_of: Callable[[float], float]) -> float | None:
+        """Reserve ``amount_of(what is left)``, worked out again each time the budget changes;
+        returns the amount reserved, or None once the budget is reached."""
         async with self._changed:
             while True:
                 if self.stopped:
-                    return False
+                    return None
+                amount = amount_of(self.limit - self.spent - self.reserved)
                 if self.spent + self.reserved + amount <= self.limit:
                     self.reserved += amount
                     self.in_flight += 1
-                    return True
+                    return amount
                 if not self.in_flight:
                     self.stopped = True
                     self._changed.notify_all()
-                    return False
+                    return None
                 await self._changed.wait()
 
     async def settle(self, reserved: float, actual: float) -> None:
@@ -89,6 +124,25 @@ class _Budget:
             self.spent += actual
             self.in_flight -= 1
             self._changed.notify_all()
+
+
+def require_sendable(texts: Sequence[str]) -> None:
+    """Refuse an item that is no string, or a text that cannot be sent as UTF-8 (a lone UTF-16
+    surrogate such as "\\ud800", which Python strings allow): one line naming the item, before
+    anything is keyed or sent."""
+    from graduate.errors import InputDataError
+
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputDataError(f"is {type(text).__name__}, not text, so nothing was sent; pass strings (e.g. str(value))", path=f"texts[{i}]")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputDataError(
+                f"holds a lone UTF-16 surrogate ({ascii(text[exc.start])} at character {exc.start}) that UTF-8 cannot carry, so nothing was sent; "
+                "replace it, e.g. text.encode('utf-8', 'replace').decode()",
+                path=f"texts[{i}]",
+            ) from None
 
 
 def require_price(spec: TeacherSpec, price: PriceSpec | None) -> None:
@@ -118,11 +172,14 @@ def record_completion(
     redactor: Redactor | None = None,
     body: dict[str, Any] | None = None,
     unpriced_cost: float | None = 0.0,
+    error: str | None = None,
 ) -> float:
     """Complete a pending call in the log with its answer, tokens (estimated where the endpoint
     reported no usage) and cost; returns the cost. With a ``redactor`` the answer is stored redacted
     (``body``: the request as sent, so its values keep their placeholders). ``unpriced_cost``: the
-    cost stored when ``price`` is None (None: unknown, as the proxy and batches store it)."""
+    cost stored when ``price`` is None (None: unknown, as the proxy and batches store it). With
+    ``error`` the call is completed as failed (an answer paid for but unusable: ``unusable_answer``),
+    its answer, tokens and cost kept."""
     stored = records.answer(redactor, body, content=completion.content, response=completion.response)
     estimated = completion.input_tokens is None or completion.output_tokens is None
     tin = completion.input_tokens if completion.input_tokens is not None else est_in
@@ -131,7 +188,8 @@ def record_completion(
     finish_call(
         engine,
         call_id,
-        status="ok",
+        status="ok" if error is None else "error",
+        error=error,
         content=stored.content,
         response=stored.response,
         redactions=stored.redactions,
@@ -155,6 +213,7 @@ async def label_texts(
     progress: Progress | None = None,
     samples: int = 1,
     redactor: Redactor | None = None,
+    whole_answers: bool = True,
 ) -> tuple[list[LabelOutcome], LabelStats]:
     """Label ``texts`` with the live teacher. Outcomes come back in input order.
 
@@ -165,8 +224,12 @@ async def label_texts(
     With a ``redactor`` (privacy.redact) every request and answer is stored redacted; the
     outcomes carry the answers as received.
 
+    ``whole_answers``: an answer cut off at the token limit, or without text, is a failed call
+    (``unusable_answer``); False keeps a cut one as an answer (a written list keeps its lines).
+
     Raises ``TeacherAuthError`` if the teacher refuses the API key (after the calls in flight settle).
     """
+    require_sendable(texts)
     params = request_params(spec)
     stats = LabelStats(items=len(texts))
     keyed: dict[str, list[int]] = {}
@@ -208,7 +271,19 @@ async def label_texts(
     budget = _Budget(spec.budget_usd, live_spend(engine))
     sem = asyncio.Semaphore(spec.concurrency)
     pacer = Pacer(spec)
-    out_reserve = spec.max_tokens or DEFAULT_OUTPUT_RESERVE
+    # Without teacher.max_tokens an answer has no bound: a call reserves the longest answer the
+    # model has given, and while it has given none, the first call runs alone with what is left
+    # reserved, so a teacher that writes long answers cannot overshoot budget_usd in one wave.
+    longest = longest_answer(engine, spec.model) if spec.max_tokens is None else None
+    probing = spec.max_tokens is None and longest is None
+
+    def reserve_for(most_in: int) -> Callable[[float], float]:
+        def amount(left: float) -> float:
+            wanted = price.cost(most_in, output_reserve(spec, longest)) if price else 0.0
+            return max(wanted, left) if probing and price else wanted
+
+        return amount
+
     # A refused API key fails every call alike: send no more, and raise it once the rest settle.
     refused: list[TeacherAuthError] = []
 
@@ -223,13 +298,16 @@ async def label_texts(
         async with sem:
             if refuse(key):
                 return
+            nonlocal longest, probing
             est_in = estimate_prompt_tokens(req.messages)
-            reserve = price.cost(est_in, out_reserve) if price else 0.0
-            if not await budget.reserve(reserve):
+            # The prompt's most tokens, not the estimate: a text in another script has ~4 times as many.
+            reserve = await budget.reserve(reserve_for(most_prompt_tokens(req.messages)))
+            if reserve is None:
                 stats.not_sent += 1
                 settle(key, lambda t: LabelOutcome(t, key, "not_sent", error="budget reached"))
                 return
             actual = 0.0
+            out_tokens: int | None = None
             try:
                 if refuse(key):
                     return
@@ -239,25 +317,38 @@ async def label_texts(
                 started = time.perf_counter()
                 try:
                     # Every attempt, retries too, waits for the shared limits (graduate.teacher.sending).
-                    completion = await send(backend, req, pacer, max_retries=spec.max_retries, tokens=est_in + out_reserve)
+                    completion = await send(backend, req, pacer, max_retries=spec.max_retries, tokens=est_in + output_reserve(spec, longest))
                 except TeacherError as exc:
                     failed = records.answer(redactor, body, error=str(exc))
                     finish_call(engine, call_id, status="error", error=failed.error, attempts=exc.attempts or 1, redactions=failed.redactions)
                     if isinstance(exc, TeacherAuthError):
                         refused.append(exc)
                     stats.failed += 1
+                    stats.retryable += isinstance(exc, TeacherTransientError)
                     if len(stats.errors) < 20:
                         stats.errors.append(str(exc))
                     settle(key, lambda t: LabelOutcome(t, key, "failed", call_id, error=str(exc)))
                     return
                 # The answering attempt's own time (what a local model's CPU cost is estimated from).
                 latency = completion.latency_ms if completion.latency_ms is not None else (time.perf_counter() - started) * 1000
-                actual = record_completion(engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price, redactor=redactor, body=body)
-                stats.sent += 1
-                stats.attempts += completion.attempts
+                problem = unusable_answer(completion, spec) if whole_answers or completion.content is None else None
+                actual = record_completion(
+                    engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price, redactor=redactor, body=body, error=problem
+                )
                 stats.cost_usd += actual
+                stats.attempts += completion.attempts
+                out_tokens = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
+                if problem is not None:
+                    stats.failed += 1
+                    if len(stats.errors) < 20:
+                        stats.errors.append(problem)
+                    settle(key, lambda t: LabelOutcome(t, key, "failed", call_id, error=problem))
+                    return
+                stats.sent += 1
                 settle(key, lambda t: LabelOutcome(t, key, "sent", call_id, completion.content))
             finally:
+                if out_tokens is not None and spec.max_tokens is None:
+                    longest, probing = max(longest or 0, out_tokens), False
                 await budget.settle(reserve, actual)
 
     try:

@@ -18,14 +18,15 @@ from datetime import timezone
 
 from sqlalchemy import Engine
 
-from graduate.errors import TeacherAuthError, TeacherError
-from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens
+from graduate.errors import TeacherAuthError, TeacherError, TeacherTransientError
+from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens, most_prompt_tokens
 from graduate.privacy import Redactor, records
 from graduate.spec import PriceSpec, TeacherSpec
 from graduate.store import leases
+from graduate.store.calls import longest_answer
 from graduate.store.db import now
 from graduate.teacher.base import ChatRequest, TeacherBackend
-from graduate.teacher.labeling import DEFAULT_OUTPUT_RESERVE
+from graduate.teacher.labeling import output_reserve, unusable_answer
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
 
@@ -37,6 +38,7 @@ SLICE_CALLS = 20
 class WorkerStats:
     sent: int = 0
     failed: int = 0
+    retryable: int = 0  # of failed: transient (timeouts, 429, 5xx after retries)
     not_sent: int = 0  # budget reached
     skipped: int = 0  # already answered, or answered by another worker first
     late: int = 0  # answered here after another worker's answer was stored (paid twice)
@@ -111,7 +113,7 @@ async def work(
     pacer = Pacer(mine)
     sem = asyncio.Semaphore(mine.concurrency)
     budget = _Slice(engine, owner, spec.budget_usd, lease_s)
-    out_reserve = spec.max_tokens or DEFAULT_OUTPUT_RESERVE
+    out_reserve = output_reserve(spec, await asyncio.to_thread(longest_answer, engine, spec.model))
     stats = WorkerStats()
     in_flight: set[int] = set()
     refused: list[TeacherAuthError] = []
@@ -136,7 +138,7 @@ async def work(
             messages = render_messages(spec, text)
             request = ChatRequest(spec.model, messages, dict(params))
             est_in = estimate_prompt_tokens(messages)
-            reserve = price.cost(est_in, out_reserve) if price else 0.0
+            reserve = price.cost(most_prompt_tokens(messages), out_reserve) if price else 0.0
             slice_id = await asyncio.to_thread(budget.take, reserve)
             if slice_id is None:
                 await asyncio.to_thread(leases.release, engine, call_id, owner)
@@ -157,6 +159,7 @@ async def work(
                         leases.finish_claimed, engine, call_id, {"status": "error", "error": failed.error, "attempts": exc.attempts or 1}
                     )
                     stats.failed += 1
+                    stats.retryable += isinstance(exc, TeacherTransientError)
                     if len(stats.errors) < 20:
                         stats.errors.append(str(exc))
                     return None
@@ -165,14 +168,20 @@ async def work(
                 tout = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
                 actual = price.cost(tin, tout) if price else 0.0
                 latency = completion.latency_ms if completion.latency_ms is not None else (time.perf_counter() - started) * 1000
+                problem = unusable_answer(completion, spec)
                 values = {
-                    "status": "ok", "content": stored.content, "response": stored.response, "error": None, "input_tokens": tin,
+                    "status": "ok" if problem is None else "error", "content": stored.content, "response": stored.response, "error": problem, "input_tokens": tin,
                     "output_tokens": tout, "tokens_estimated": completion.input_tokens is None or completion.output_tokens is None,
                     "latency_ms": latency, "cost_usd": actual, "attempts": completion.attempts,
                 }
                 first = await asyncio.to_thread(leases.finish_claimed, engine, call_id, values, slice_id=slice_id, cost=actual)
-                stats.sent += 1
                 stats.cost_usd += actual
+                if problem is not None:
+                    stats.failed += 1
+                    if len(stats.errors) < 20:
+                        stats.errors.append(problem)
+                    return None
+                stats.sent += 1
                 if not first:
                     stats.late += 1
                 return None

@@ -20,6 +20,9 @@ def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise SystemExit("usage: python -m graduate.teacher.llama_server_main SETTINGS.json")
     config = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    # Read once: gone now, so a kill -9 of the graduate process leaves no file behind (the parent
+    # writes it again before a restart).
+    Path(argv[1]).unlink(missing_ok=True)
 
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 

@@ -31,6 +31,29 @@ from typing import IO
 from graduate.errors import LocalTeacherError
 from graduate.hardware import cpu_count
 
+SETTINGS_PREFIX = "graduate-llama-"
+
+
+def remove_stale_settings(directory: Path | str | None = None) -> int:
+    """Remove the server settings files (``graduate-llama-*.json`` in the temp folder) that a
+    process killed with kill -9 left behind (no cleanup runs then): those whose ``parent_pid`` is
+    gone. A file of a live process, or one still being written, is kept. Returns how many went."""
+    removed = 0
+    for path in Path(directory or tempfile.gettempdir()).glob(f"{SETTINGS_PREFIX}*.json"):
+        try:
+            settings = json.loads(path.read_text(encoding="utf-8"))
+            pid = int(settings["parent_pid"])
+        except (OSError, ValueError, TypeError, KeyError):
+            continue  # being written, or not one of ours
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+            removed += 1
+        except OSError:
+            pass  # alive, another user's
+    return removed
+
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 12
 POLL_S = 0.2
@@ -219,7 +242,8 @@ class LocalServer:
         self._log.write(f"--- graduate: starting llama.cpp server on {HOST}:{self.port} with {self.model_path}\n".encode())
         self._log.flush()
         if self._settings_file is None:
-            fd, name = tempfile.mkstemp(prefix="graduate-llama-", suffix=".json")
+            remove_stale_settings()
+            fd, name = tempfile.mkstemp(prefix=SETTINGS_PREFIX, suffix=".json")
             os.close(fd)
             self._settings_file = Path(name)
         self._settings_file.write_text(json.dumps(self._settings()))

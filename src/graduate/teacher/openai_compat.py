@@ -70,11 +70,8 @@ class OpenAICompatTeacher:
                 raise TeacherTransientError(
                     f"HTTP {exc.status_code}{': ' + message if message else ''}", status=exc.status_code, retry_after_s=retry_after(exc.response.headers)
                 ) from None
-            hint = ""
-            if exc.status_code in (404, 405) and not self._base_url.rstrip("/").endswith("/v1"):
-                # the SDK appends /chat/completions to base_url: most servers want it to end in /v1
-                hint = f"; teacher.base_url {self._base_url!r} usually ends in /v1 (e.g. {self._base_url.rstrip('/')}/v1)"
-            raise TeacherError(f"HTTP {exc.status_code}{': ' + message if message else ''}{hint}", attempts=1) from None
+            hint = _fix_for(exc, message, self._base_url)
+            raise TeacherError(f"HTTP {exc.status_code}{': ' + message if message else ''}; {hint}", attempts=1) from None
         except openai.APITimeoutError:
             raise TeacherTransientError("timed out") from None
         except openai.APIConnectionError as exc:
@@ -121,6 +118,43 @@ def _completion(raw: Any) -> Completion:
         input_tokens=reported_tokens(getattr(usage, "prompt_tokens", None)),
         output_tokens=reported_tokens(getattr(usage, "completion_tokens", None)),
     )
+
+
+# The request parameters graduate sends, and the spec field each comes from.
+_PARAM_FIELDS = {
+    "model": "teacher.model",
+    "max_tokens": "teacher.max_tokens",
+    "max_completion_tokens": "teacher.max_tokens",
+    "temperature": "teacher.temperature",
+    "logprobs": "teacher.logprobs",
+    "top_logprobs": "teacher.top_logprobs",
+    "response_format": "teacher.response_format",
+    "messages": "teacher.prompt (or teacher.system, teacher.few_shot)",
+}
+
+
+def _fix_for(exc: Any, message: str, base_url: str) -> str:
+    """What to change for a refusal that no retry can help (4xx other than 408/409/429): the
+    field of graduate.yaml it names, as a re-run would send the same request and fail alike."""
+    status = exc.status_code
+    base = base_url.rstrip("/")
+    if status in (404, 405) and not base.endswith("/v1"):
+        # the SDK appends /chat/completions to base_url: most servers want it to end in /v1
+        return f"teacher.base_url {base_url!r} usually ends in /v1 (e.g. {base}/v1)"
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
+    code = str(_error_code(exc) or "")
+    said = message.lower()
+    if code == "context_length_exceeded" or "context length" in said or "context window" in said or "maximum context" in said:
+        return "the prompt and answer do not fit the model's context: shorten the item or teacher.prompt, or lower teacher.max_tokens in graduate.yaml"
+    param = error.get("param")
+    if isinstance(param, str) and param:
+        field = _PARAM_FIELDS.get(param.split(".")[0].split("[")[0])
+        if field:
+            return f"the server refused parameter {param!r}: fix {field} in graduate.yaml"
+    if status == 404 or code == "model_not_found" or "model" in said:
+        return f"check teacher.model in graduate.yaml (and teacher.base_url {base_url!r})"
+    return "the server refused the request as sent: fix the teacher section of graduate.yaml as its message says"
 
 
 def _error_code(exc: Any) -> str | None:
