@@ -142,6 +142,21 @@ def test_answers_cut_at_max_tokens_fail_with_the_fix_and_are_not_reused(tiny_pro
     assert live_spend(Project.load(tiny_project).engine) > spent
 
 
+def test_a_run_whose_first_answers_are_all_cut_sends_no_more(tiny_project: Path) -> None:
+    """max_tokens too small for every answer: each call would be paid for and fail alike, so after
+    the first CUT_STOP unusable answers (none usable) the rest are not sent."""
+    from graduate.teacher.labeling import CUT_STOP
+
+    texts = comments(tiny_project, 12)
+    with fake_openai_server(shape="length") as server:
+        outcomes, stats = Project.load(point_teacher(tiny_project, server.base_url, max_tokens=3, concurrency=1)).label(texts)
+        asked = server.stats()["ok"]
+    assert asked == CUT_STOP and (stats.failed, stats.not_sent, stats.cut_stopped) == (CUT_STOP, 12 - CUT_STOP, True), stats
+    assert len(live_calls(tiny_project)) == CUT_STOP
+    assert [o.status for o in outcomes].count("not_sent") == 12 - CUT_STOP
+    assert all("teacher.max_tokens" in (o.error or "") for o in outcomes if o.status == "not_sent")
+
+
 def test_a_tool_call_answer_is_a_failed_call_naming_the_fix(tiny_project: Path) -> None:
     texts = comments(tiny_project, 2)
     with fake_openai_server(shape="tool-calls") as server:

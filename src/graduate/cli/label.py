@@ -106,6 +106,11 @@ def label(
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept)."
         )
         raise typer.Exit(3)
+    if getattr(stats, "cut_stopped", False):
+        err_console.print(
+            f"[bold red]error:[/] the first answers were all cut off or held no text, so {stats.not_sent - stats.held} items were not sent "
+            "(each would have been paid for and failed alike); fix what the messages above name, then run again"
+        )
     if stats.failed:
         retryable = stats.retryable
         if retryable:

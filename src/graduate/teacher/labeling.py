@@ -62,6 +62,12 @@ class LabelStats:
     # Of failed: the calls a re-run may get past (timeouts, 429s, 5xx after every retry); the
     # rest were refused or cut off as sent, and fail alike until graduate.yaml changes.
     retryable: int = 0
+    # The run stopped sending because its first answers were all cut off or held no text.
+    cut_stopped: bool = False
+
+
+# How many unusable answers in a row, before any usable one, stop a run from sending the rest.
+CUT_STOP = 5
 
 
 def unusable_answer(completion: Completion, spec: TeacherSpec) -> str | None:
@@ -287,10 +293,21 @@ async def label_texts(
     # A refused API key fails every call alike: send no more, and raise it once the rest settle.
     refused: list[TeacherAuthError] = []
 
+    # Answers that are all cut off (or hold no text) would be paid for every item and fail alike:
+    # once the first CUT_STOP answers are all unusable, the rest are not sent.
+    unusable: list[str] = []
+    usable = 0
+
     def refuse(key: str) -> bool:
         if refused:
             stats.not_sent += 1
             settle(key, lambda t: LabelOutcome(t, key, "not_sent", error=str(refused[0])))
+        elif not usable and len(unusable) >= CUT_STOP:
+            stats.not_sent += 1
+            stats.cut_stopped = True
+            why = f"not sent: the first {len(unusable)} answers were all unusable ({unusable[0]})"
+            settle(key, lambda t: LabelOutcome(t, key, "not_sent", error=why))
+            return True
         return bool(refused)
 
     async def one(key: str) -> None:
@@ -298,7 +315,7 @@ async def label_texts(
         async with sem:
             if refuse(key):
                 return
-            nonlocal longest, probing
+            nonlocal longest, probing, usable
             est_in = estimate_prompt_tokens(req.messages)
             # The prompt's most tokens, not the estimate: a text in another script has ~4 times as many.
             reserve = await budget.reserve(reserve_for(most_prompt_tokens(req.messages)))
@@ -339,11 +356,13 @@ async def label_texts(
                 stats.attempts += completion.attempts
                 out_tokens = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
                 if problem is not None:
+                    unusable.append(problem)
                     stats.failed += 1
                     if len(stats.errors) < 20:
                         stats.errors.append(problem)
                     settle(key, lambda t: LabelOutcome(t, key, "failed", call_id, error=problem))
                     return
+                usable += 1
                 stats.sent += 1
                 settle(key, lambda t: LabelOutcome(t, key, "sent", call_id, completion.content))
             finally:
