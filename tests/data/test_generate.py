@@ -103,8 +103,27 @@ def test_synth_and_paraphrase_exit_non_zero_when_teacher_calls_fail(trained_copy
         ]
     for result in runs:
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "teacher calls failed; run the same command again" in result.stderr
+        flat = " ".join(result.stderr.split())
+        assert "teacher calls failed after every retry (timeouts, rate limits, server errors); run the same command again" in flat, flat
+        assert "re-run would fail alike" not in flat
         assert "trains on the new items" not in result.stdout
+    assert augmented(trained_copy) == []
+
+
+def test_refused_teacher_calls_name_the_field_to_fix_not_a_rerun(trained_copy: Path) -> None:
+    """As `graduate label` does: a 400 is refused alike however often it is sent; both commands
+    said "run the same command again" for it."""
+    with fake_openai_server(shape="param-400") as server:
+        point_teacher(trained_copy, server.base_url, max_retries=0)
+        runs = [
+            subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, env={**cli_env(), "COLUMNS": "300"}, timeout=180)
+            for args in (["synth", str(trained_copy), "--n", "3"], ["augment", str(trained_copy), "--kind", "paraphrase", "--items", "2"])
+        ]
+    for result in runs:
+        flat = " ".join(result.stderr.split())
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "refused or cut off as sent, and a re-run would fail alike: fix the field of graduate.yaml that the messages above name" in flat, flat
+        assert "run the same command again" not in flat and "max_tokens" in flat
     assert augmented(trained_copy) == []
 
 

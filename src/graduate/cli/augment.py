@@ -110,9 +110,16 @@ def show_generated(report, project: Path, budget_usd: float, *, trained_on: bool
         err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
     if report.added:
         console.print(escape(_next_step(project, trained_on, "the new items")), highlight=False)
-    if report.calls_failed:
+    if report.calls_retryable:
         err_console.print(
-            f"[bold red]error:[/] {report.calls_failed} teacher calls failed; run the same command again to retry them (what was added is kept)",
+            f"[bold red]error:[/] {report.calls_retryable} teacher calls failed after every retry (timeouts, rate limits, server errors); "
+            "run the same command again to retry them (what was added is kept)",
+            highlight=False,
+        )
+    if report.calls_failed - report.calls_retryable:
+        err_console.print(
+            f"[bold red]error:[/] {report.calls_failed - report.calls_retryable} teacher calls were refused or cut off as sent, and a re-run would fail alike: "
+            "fix the field of graduate.yaml that the messages above name, then run again (what was added is kept)",
             highlight=False,
         )
     if report.budget_stopped:

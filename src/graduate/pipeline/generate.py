@@ -55,6 +55,7 @@ class GenerateReport:
     calls_sent: int = 0
     calls_cached: int = 0
     calls_failed: int = 0
+    calls_retryable: int = 0  # of calls_failed: transient (timeouts, 429, 5xx after retries), which a rerun may get past
     generated: int = 0
     stored_already: int = 0
     near_pool: int = 0
@@ -161,6 +162,7 @@ def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateRepor
     report.calls_sent += stats.sent
     report.calls_cached += stats.cached
     report.calls_failed += stats.failed
+    report.calls_retryable += stats.retryable
     report.cost_usd += stats.cost_usd
     report.budget_stopped = report.budget_stopped or stats.budget_stopped
     report.errors += stats.errors[:5]
@@ -193,6 +195,7 @@ def _label_and_store(project: "Project", report: GenerateReport, texts: list[str
     report.cost_usd += stats.cost_usd
     report.budget_stopped = report.budget_stopped or stats.budget_stopped
     report.calls_failed += stats.failed  # a rerun asks again for these (the texts are chosen alike)
+    report.calls_retryable += stats.retryable
     report.errors += stats.errors[:5]
     fmt = answer_format(project.spec.task.parse, project.spec.task.labels)
     made = []
