@@ -4,6 +4,7 @@ n) the local llama.cpp teacher. Reruns send nothing and add nothing twice."""
 
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import sys
@@ -305,3 +306,26 @@ def test_fewer_texts_than_asked_are_said_in_one_line_with_why(trained_copy: Path
     assert line.startswith("60 of the 80 texts asked for were added: the 3 matching items allow only 6 different seed draws for 8 calls"), line
     assert line.endswith("widen --target; 20 stored already or written twice") and len(augmented(trained_copy)) == 60 + 30
     assert one_seed is not None and "only 3 different seed draws for 4 calls (asked alike, answered alike): widen --target or raise --seeds (up to 3)" in one_seed
+
+
+def test_a_written_text_equal_to_an_item_taken_out_of_its_data_file_is_added(trained_copy: Path, tmp_path: Path) -> None:
+    """It was dropped as "already stored": the taken-out item is in no build, so nothing held the
+    text (feedback on such a text is added as a new item alike)."""
+    import shutil
+
+    reference = tmp_path / "reference"
+    shutil.copytree(trained_copy, reference)
+    with fake_openai_server() as server:
+        point_teacher(reference, server.base_url)
+        assert Project.load(reference).synth(target="bad", n=4, seeds=3).added == 4
+        written = sorted(r.text for r in augmented(reference))
+        data = trained_copy / "comments.csv"
+        original = data.read_bytes()
+        with data.open("a", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([[f"taken-out-{i}", text, "0", "train"] for i, text in enumerate(written[:2])])
+        Project.load(trained_copy).load_data()
+        data.write_bytes(original)  # taken out again: synth's own load marks them absent
+        point_teacher(trained_copy, server.base_url)
+        report = Project.load(trained_copy).synth(target="bad", n=4, seeds=3)
+    assert report.generated == 4 and report.stored_already == 0 and report.added == 4, report
+    assert sorted(r.text for r in augmented(trained_copy)) == written

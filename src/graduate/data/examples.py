@@ -282,12 +282,16 @@ def _stored(conn: Any, source: str, external_ids: list[str]) -> dict[str, dict[s
 
 
 def stored_text_hashes(engine: Engine, hashes: Iterable[str]) -> set[str]:
-    """The text hashes among ``hashes`` that some stored example (any source) has."""
+    """The text hashes among ``hashes`` that some stored example (any source) still in its data
+    file has. An item its data file no longer holds is in no build, so its text is not held: a
+    made text equal to it is added as a new item (as feedback is: ``examples_for_texts(...,
+    reuse_absent=False)``)."""
     wanted = sorted(set(hashes))
     out: set[str] = set()
     with engine.connect() as conn:
         for i in range(0, len(wanted), 500):
-            out.update(conn.execute(select(examples.c.text_hash).where(examples.c.text_hash.in_(wanted[i : i + 500]))).scalars())
+            stmt = select(examples.c.text_hash).where(examples.c.text_hash.in_(wanted[i : i + 500]), examples.c.absent_since.is_(None))
+            out.update(conn.execute(stmt).scalars())
     return out
 
 
