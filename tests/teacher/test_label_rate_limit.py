@@ -43,3 +43,21 @@ def test_a_429_pauses_every_request_and_retries_wait_for_the_limiter(tiny_projec
     # ... and their retries never piled onto the real limit (one stray 429 allowed: a loaded machine
     # delays a send by the few tens of milliseconds that put 11 arrivals in one sliding second)
     assert served["status_429_rpm"] <= 1, served
+
+
+def test_tokens_per_minute_counts_a_chinese_character_as_a_token_and_english_is_not_slowed(tiny_project: Path) -> None:
+    """The limiter estimated 4 characters a token in any script: 8 Chinese prompts of ~280 tokens
+    each were counted as ~140 and sent at once, past a 6,000 tokens-a-minute limit (its 10-second
+    bucket holds 970). Counted a token a character they wait for the bucket; English ones of the
+    same length fit it and go at once."""
+    chinese = [f"{i} " + "这是一个非常长的评论，" * 20 for i in range(8)]  # 200 characters, ~200 tokens
+    english = [f"{i} " + "this is a rather long comment " * 7 for i in range(8)]  # 212 characters, ~53 tokens
+    spans = {}
+    for name, texts in (("english", english), ("chinese", chinese)):
+        with fake_openai_server() as server:
+            point_teacher(tiny_project, server.base_url, concurrency=8, requests_per_minute=60_000, tokens_per_minute=6_000, max_tokens=5)
+            _, stats = Project.load(tiny_project).label(texts)
+            served = server.stats()
+        assert (stats.sent, stats.failed) == (8, 0), stats.errors
+        spans[name] = served["last_ok_at"] - served["first_ok_at"]
+    assert spans["english"] < 2.0 and spans["chinese"] > 4.0, spans
