@@ -243,3 +243,21 @@ def test_answers_cut_at_max_tokens_on_ray_are_failed_paid_calls_naming_the_fix(t
     assert "4 calls were refused or cut off as sent" in result.stderr and "run the same command again" not in result.stderr, result.stderr[-3000:]
     rows = live_rows(tiny_project)
     assert [r.status for r in rows] == ["error"] * 4 and all(r.cost_usd > 0 for r in rows)
+
+
+def test_a_ray_run_whose_first_answers_are_all_cut_sends_no_more(tiny_project: Path) -> None:
+    """As without --ray: max_tokens too small for every answer; every call was sent, paid for and
+    failed alike (max_tokens 1 on 10,000 items), now a worker stops after its first CUT_STOP."""
+    from graduate.teacher.labeling import CUT_STOP
+    from teacher.live_teacher import label_command
+
+    with fake_openai_server(shape="length") as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=3, concurrency=1)
+        result = subprocess.run(label_command(tiny_project, "--limit", "12", "--ray", "local", "--workers", "1"),
+                                env={**cli_env(), "COLUMNS": "300"}, capture_output=True, text=True, timeout=240)  # fmt: skip
+        asked = server.stats()["ok"]
+    flat = " ".join(result.stderr.split())
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert asked == CUT_STOP and len(live_rows(tiny_project)) == 12
+    assert f"the first answers were all cut off or held no text, so {12 - CUT_STOP} items were not sent" in flat, flat[-3000:]
+    assert [r.status for r in live_rows(tiny_project)].count("error") == CUT_STOP

@@ -140,7 +140,7 @@ def _label_ray(proj, texts: list[str], address: str, workers: int | None, lease_
         err_console.print(f"{r.restarts} Ray workers died and were replaced; {r.late} answers arrived after another worker's (paid twice)")
     return SimpleNamespace(
         distinct=r.distinct, cached=r.cached, sent=r.sent, failed=r.failed, not_sent=r.not_sent + r.held, held=r.held, cost_usd=r.cost_usd,
-        errors=r.errors, budget_stopped=r.budget_stopped, retryable=r.retryable,
+        errors=r.errors, budget_stopped=r.budget_stopped, retryable=r.retryable, cut_stopped=r.cut_stopped,
     )
 
 

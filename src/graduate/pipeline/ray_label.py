@@ -56,6 +56,7 @@ class RayLabelReport:
     cost_usd: float = 0.0
     restarts: int = 0
     budget_stopped: bool = False
+    cut_stopped: bool = False  # a worker's first answers were all unusable (cut off, no text): it sent no more
     errors: list[str] = field(default_factory=list)
 
 
@@ -210,6 +211,7 @@ def _label_ray(
                     setattr(report, name, getattr(report, name) + stats[name])
                 report.cost_usd += stats["cost_usd"]
                 report.budget_stopped = report.budget_stopped or stats["budget_stopped"]
+                report.cut_stopped = report.cut_stopped or stats["cut_stopped"]
                 report.errors += stats["errors"][: max(0, 20 - len(report.errors))]
     finally:
         for _, actor, _ in running.values():

@@ -26,7 +26,7 @@ from graduate.store import leases
 from graduate.store.calls import longest_answer
 from graduate.store.db import now
 from graduate.teacher.base import ChatRequest, TeacherBackend
-from graduate.teacher.labeling import output_reserve, unusable_answer
+from graduate.teacher.labeling import CUT_STOP, output_reserve, unusable_answer
 from graduate.teacher.prompt import render_messages, request_params
 from graduate.teacher.sending import Pacer, send
 
@@ -45,6 +45,7 @@ class WorkerStats:
     cost_usd: float = 0.0
     errors: list[str] = field(default_factory=list)
     budget_stopped: bool = False
+    cut_stopped: bool = False  # this worker's first CUT_STOP answers were all unusable: it sent no more
 
 
 class _Slice:
@@ -117,6 +118,10 @@ async def work(
     stats = WorkerStats()
     in_flight: set[int] = set()
     refused: list[TeacherAuthError] = []
+    # As graduate.teacher.labeling: once this worker's first CUT_STOP answers are all unusable (cut at
+    # max_tokens, no text), every other call would be paid for and fail alike: the rest are not sent.
+    unusable: list[str] = []
+    usable = 0
 
     async def heartbeat() -> None:
         while True:
@@ -125,9 +130,14 @@ async def work(
 
     async def one(call_id: int, text: str) -> float | None:
         """None: done (sent, failed, skipped, not sent); else the time its holder's lease lapses."""
+        nonlocal usable
         async with sem:
             if refused or budget.stopped:
                 stats.not_sent += 1
+                return None
+            if not usable and len(unusable) >= CUT_STOP:
+                stats.not_sent += 1
+                stats.cut_stopped = True
                 return None
             if not await asyncio.to_thread(leases.claim, engine, call_id, owner, lease_s):
                 status, until = await asyncio.to_thread(leases.call_state, engine, call_id)
@@ -177,10 +187,12 @@ async def work(
                 first = await asyncio.to_thread(leases.finish_claimed, engine, call_id, values, slice_id=slice_id, cost=actual)
                 stats.cost_usd += actual
                 if problem is not None:
+                    unusable.append(problem)
                     stats.failed += 1
                     if len(stats.errors) < 20:
                         stats.errors.append(problem)
                     return None
+                usable += 1
                 stats.sent += 1
                 if not first:
                     stats.late += 1
