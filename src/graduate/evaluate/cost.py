@@ -26,7 +26,7 @@ def teacher_cost_per_1k(calls: Iterable[CallRow]) -> CostFigure:
     tout = sum(c.output_tokens or 0 for c in rows) / len(rows)
     basis = (
         f"{len(rows)} calls, mean {tin:.0f} input + {tout:.0f} output tokens"
-        + (" (estimated offline: ~4 characters per token + chat overhead)" if estimated else " (reported usage)")
+        + (" (estimated offline: ~4 ASCII characters per token, a token per other character, + chat overhead)" if estimated else " (reported usage)")
     )
     return CostFigure(1000 * sum(c.cost_usd or 0.0 for c in rows) / len(rows), estimated, basis)
 

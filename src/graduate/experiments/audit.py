@@ -416,7 +416,7 @@ def notes(results: list[dict[str, Any]]) -> list[str]:
             "weighted ensembles weigh each member by its accuracy on these same audit sets, so their figures here are optimistic"
         )
     if any(s.get("cost_estimated") for r in results for s in r["sets"].values()):
-        out.append("costs are estimated offline (~4 characters per token): the recorded logs carry no token usage")
+        out.append("costs are estimated offline (~4 ASCII characters per token, a token per other character): the recorded logs carry no token usage")
     if all(s.get("latency_p50_ms") is None for r in results if r["kind"] == "config" for s in r["sets"].values()):
         out.append("no latency figures: imported logs record none (live calls do)")
     return out
