@@ -46,6 +46,7 @@ from graduate.serve.limits import BodySizeLimit
 from graduate.data.text import scrub_surrogates
 from graduate.privacy import records, redact_messages
 from graduate.store.calls import begin_call, fail_abandoned, finish_call, request_key
+from graduate.store.runs import process_gone
 from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens, reported_tokens
 
 # Not sampling parameters: they change how the answer travels, not what it says.
@@ -175,13 +176,7 @@ def owner_gone(owner: str, *, me: str | None = None) -> bool:
     pid = int(parts[2])
     if pid == os.getpid():
         return owner != me  # an earlier process with this PID
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
+    return process_gone(pid)
 
 
 def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: bool = False, timeout_s: float = 600.0, env: dict[str, str] | None = None) -> Any:

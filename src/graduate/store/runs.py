@@ -118,7 +118,9 @@ def _me() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _gone(pid: int) -> bool:
+def process_gone(pid: int) -> bool:
+    """Whether process ``pid`` on this machine has ended (what a row a killed process left behind
+    is judged by: runs, proxy calls, the local teacher's settings files)."""
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
@@ -140,7 +142,7 @@ def mark_interrupted(engine: Engine) -> list[str]:
         on, _, pid = owner.rpartition(":")
         if on != host:
             continue
-        if pid.isdigit() and int(pid) != os.getpid() and _gone(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and process_gone(int(pid)):
             gone.append((run_id, owner))
     if gone:
         with engine.begin() as conn:

@@ -30,6 +30,7 @@ from typing import IO
 
 from graduate.errors import LocalTeacherError
 from graduate.hardware import cpu_count
+from graduate.store.runs import process_gone
 
 SETTINGS_PREFIX = "graduate-llama-"
 
@@ -45,13 +46,9 @@ def remove_stale_settings(directory: Path | str | None = None) -> int:
             pid = int(settings["parent_pid"])
         except (OSError, ValueError, TypeError, KeyError):
             continue  # being written, or not one of ours
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if process_gone(pid):
             path.unlink(missing_ok=True)
             removed += 1
-        except OSError:
-            pass  # alive, another user's
     return removed
 
 HOST = "127.0.0.1"
