@@ -213,14 +213,24 @@ def add_examples_in(
                     path=source,
                 )
             at, was, now_ = _first_difference(old["text"], it.text)
+            gone = old["absent_since"]
             fix = (
                 "this source has no id_column, so its ids are row numbers, and a row deleted or inserted above shifts them: set data[].id_column "
                 "in graduate.yaml to a column of ids that stay with their rows (add one if the file has none)"
                 if row_numbers
+                else "ids must stay with their text, even after their row is deleted: give this row an id not used before (or put the old text back)"
+                if gone is not None
                 else "ids must stay with their text: give the edited row a new id"
             )
+            # An item whose row was deleted stays stored (labels, reviews, calls): the id is not free.
+            what = (
+                f"was taken out of its data file (absent since {gone:%Y-%m-%d %H:%M}; the stored item keeps its text, labels and teacher calls) "
+                "and is back with another text"
+                if gone is not None
+                else "is stored with another text"
+            )
             raise InputDataError(
-                f"id {it.external_id!r} of data source {source!r} is stored with another text (from character {at + 1}: {was!r}, now {now_!r}); {fix}",
+                f"id {it.external_id!r} of data source {source!r} {what} (from character {at + 1}: {was!r}, now {now_!r}); {fix}",
                 path=path or source,
                 line=it.line if path else None,
             )
@@ -273,11 +283,11 @@ def add_examples_in(
 def _stored(conn: Any, source: str, external_ids: list[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(external_ids), 500):
-        stmt = select(examples.c.id, examples.c.external_id, examples.c.text, examples.c.tags, examples.c.group).where(
+        stmt = select(examples.c.id, examples.c.external_id, examples.c.text, examples.c.tags, examples.c.group, examples.c.absent_since).where(
             examples.c.source == source, examples.c.external_id.in_(external_ids[i : i + 500])
         )
         for row in conn.execute(stmt):
-            out[row.external_id] = {"id": row.id, "text": row.text, "tags": list(row.tags or []), "group": row.group}
+            out[row.external_id] = {"id": row.id, "text": row.text, "tags": list(row.tags or []), "group": row.group, "absent_since": row.absent_since}
     return out
 
 
