@@ -381,3 +381,31 @@ def test_predict_help_names_the_multi_label_column() -> None:
     r = graduate("predict", "--help")
     flat = " ".join(r.stdout.replace("│", " ").split())
     assert r.returncode == 0 and "plus `label` (multi-label: `labels`, the set `;`-joined, empty for none)" in flat, flat
+
+
+def test_an_earlier_labellers_set_past_parse_max_labels_is_named_and_not_stored(tmp_path: Path) -> None:
+    """With `parse.max_labels: 1` the teacher's two-label answers are refused, but a label_imports
+    cell of two labels was stored and its labeller scored on sets the task rules out."""
+    from sqlalchemy import select
+
+    from graduate.pipeline.ingest import load_data, load_label_imports
+    from graduate.pipeline.project import Project
+    from graduate.store.schema import examples, labels
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], {**LABEL_WORDS, "max_labels": 1})
+    old = project / "old.csv"
+    old.write_text("id,old\ni0,alpha\ni1,alpha;beta\ni2,(none)\ni3,beta;gamma;alpha\n", encoding="utf-8")
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["label_imports"] = [{"path": "old.csv", "source": "items", "columns": ["old"], "separator": ";"}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    proj = Project.load(project)
+    load_data(proj)
+    (rep,) = load_label_imports(proj)
+    assert rep.skipped == [
+        f"{old}:3: column 'old': 'alpha;beta' has 2 labels, more than parse.max_labels 1 allows; keep at most 1 or raise parse.max_labels",
+        f"{old}:5: column 'old': 'beta;gamma;alpha' has 3 labels, more than parse.max_labels 1 allows; keep at most 1 or raise parse.max_labels",
+    ]
+    assert rep.added == 2
+    with proj.engine.connect() as conn:
+        got = dict(conn.execute(select(examples.c.external_id, labels.c.label).join(labels, labels.c.example_id == examples.c.id).where(labels.c.labeller == "import:old")).all())
+    assert got == {"i0": "alpha", "i2": "(none)"}

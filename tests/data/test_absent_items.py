@@ -210,3 +210,27 @@ def test_feedback_on_a_text_taken_out_of_its_data_file_joins_the_next_build(tiny
     built = proj.build_training_set()
     by_text = {ex.text: (lab, who) for ex, lab, who in zip(built.examples, built.labels, built.producers)}
     assert by_text[row["comment_text"]] == ("bad", "human:alice")
+
+
+def test_an_id_back_in_its_file_with_another_text_is_refused_as_a_returning_id(tiny_project: Path) -> None:
+    """A row deleted (its item absent) and an id reused later for another text was refused as "an
+    edited row" of a stored item: the file holds no such row. It is refused as an edited present row
+    is (one id never stands for two texts), saying the id was taken out and what to do; nothing is
+    added or lost, and the old item keeps its labels."""
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    rows = _rows(tiny_project)
+    _write(tiny_project, rows[1:])
+    proj.load_data()
+    stored = _counts(proj)
+    _write(tiny_project, [{**rows[0], "comment_text": "a whole new text under an old id"}, *rows[1:]])
+    with pytest.raises(InputDataError) as err:
+        proj.load_data()
+    msg = str(err.value)
+    assert f"id {rows[0]['id']!r} of data source 'jigsaw' was taken out of its data file (absent since " in msg, msg
+    assert "is back with another text (from character 1: " in msg and "now 'a whole new text under an old id'" in msg
+    assert msg.endswith("give this row an id not used before (or put the old text back)") and "edited row" not in msg
+    assert _counts(proj) == stored
+    _write(tiny_project, [{**rows[0], "id": "fresh-id", "comment_text": "a whole new text under an old id"}, *rows[1:]])  # the fix it names
+    (loaded,) = proj.load_data()
+    assert loaded.added == 1 and loaded.absent == 1 and _counts(proj)[0] == stored[0] + 1

@@ -226,3 +226,39 @@ def test_a_review_whose_text_only_an_item_graduate_made_holds_counts_as_orphaned
     assert made.source == "feedback"
     (again,) = proj.load_data()
     assert again.reviews_carried == 0 and orphaned_reviews(proj.engine) == 1
+
+
+def test_a_later_review_of_an_old_id_reaches_the_item_its_text_was_carried_to(tiny_project: Path, tmp_path: Path) -> None:
+    """The first review of an old id was carried onto the present item of its text; a re-review of
+    the old id with another label stayed on the old item, and the build kept the first label."""
+    from graduate.data.review import human_labels, import_review
+    from graduate.store.schema import label_changes
+
+    proj = Project.load(tiny_project)
+    proj.load_data()
+    with (tiny_project / "comments.csv").open(newline="", encoding="utf-8") as f:
+        first = next(csv.DictReader(f))
+    _review(proj, tmp_path / "review.csv", [(first["id"], "bad")])
+    raw = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+    del raw["data"][0]["id_column"]
+    _save(tiny_project, raw)
+    proj = Project.load(tiny_project)
+    assert proj.load_data()[0].reviews_carried == 1
+    with proj.engine.connect() as conn:
+        now_id = conn.execute(select(examples.c.id).where(examples.c.source == "jigsaw", examples.c.external_id == "1")).scalar_one()
+    assert human_labels(proj.engine, [now_id]) == {now_id: ("bad", "human:ann")}
+
+    again = tmp_path / "again.csv"
+    again.write_text(f"source,external_id,corrected_label,reviewer\njigsaw,{first['id']},ok,ann\n", encoding="utf-8")
+    rep = import_review(proj.engine, again, proj.spec.task.labels)
+    assert (rep.changed, rep.not_in_file, rep.carried) == (1, 1, 1)
+    assert human_labels(proj.engine, [now_id]) == {now_id: ("ok", "human:ann")}
+    with proj.engine.connect() as conn:
+        logged = conn.execute(select(label_changes.c.old_label, label_changes.c.new_label, label_changes.c.origin).where(label_changes.c.example_id == now_id)).all()
+    assert [(o, n) for o, n, _ in logged] == [(None, "bad"), ("bad", "ok")] and all(origin.startswith("carried from example ") for *_, origin in logged)
+    assert proj.load_data()[0].reviews_carried == 0  # carried once
+
+    direct = tmp_path / "direct.csv"  # the present item's own later review wins over the old id's
+    direct.write_text("source,external_id,corrected_label,reviewer\njigsaw,1,bad,ann\n", encoding="utf-8")
+    assert import_review(proj.engine, direct, proj.spec.task.labels).changed == 1
+    assert proj.load_data()[0].reviews_carried == 0 and human_labels(proj.engine, [now_id]) == {now_id: ("bad", "human:ann")}

@@ -108,3 +108,34 @@ def test_live_audit_refused_by_the_server_names_the_fix_not_a_rerun(tiny_project
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr
     assert "check teacher.model in graduate.yaml" in result.stderr, result.stderr
     assert "41 calls during --live were refused or cut off as sent" in result.stderr and "run the same command again" not in result.stderr, result.stderr
+
+
+def test_audit_configs_of_one_model_at_other_parameters_keep_their_own_labels(tiny_project: Path, monkeypatch) -> None:
+    """Two audit configurations of one model and prompt at another temperature (or max_tokens) had
+    one labeller name: each run stored its answers over the other's. Each keeps its own now; the
+    one at the teacher's parameters keeps the name it always had."""
+    from graduate.store.schema import labels
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with fake_openai_server() as server:
+        raw = yaml.safe_load((tiny_project / "graduate.yaml").read_text())
+        raw["teacher"].update(requests_per_minute=60_000, concurrency=8)
+        same = {"model": "fake-model", "base_url": server.base_url}
+        raw["audit"] = {"configs": [{"name": "cold", **same}, {"name": "warm", **same, "temperature": 0.7}, {"name": "short", **same, "max_tokens": 20}]}
+        (tiny_project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        proj = Project.load(tiny_project)
+        proj.load_data()
+        audit = run_audit(proj.engine, proj.spec, live=True)
+        run_audit(proj.engine, proj.spec)  # again, from the log: nothing moves
+    names = {c["name"]: c["labeller"] for c in audit["configs"]}
+    base = proj.spec.teacher.labeller.replace(proj.spec.teacher.model, "fake-model")
+    assert names == {"cold": base, "warm": f"{base}~temperature=0.7", "short": f"{base}~max_tokens=20"}
+    with proj.engine.connect() as conn:
+        stored = conn.execute(
+            select(labels.c.labeller, teacher_calls.c.request).join(teacher_calls, teacher_calls.c.id == labels.c.call_id).where(labels.c.labeller.like("teacher:fake-model%"))
+        ).all()
+    sent = {}
+    for who, request in stored:
+        sent.setdefault(who, set()).add((request.get("temperature"), request.get("max_tokens")))
+    assert sent == {base: {(0.0, None)}, names["warm"]: {(0.7, None)}, names["short"]: {(0.0, 20)}}
+    assert sum(who == base for who, _ in stored) == 41

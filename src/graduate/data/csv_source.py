@@ -56,7 +56,9 @@ _COLUMN_FIX = {
 def _check_quotes(path: Path, content: str, start: int, end: int) -> None:
     """Refuse a last row whose quoted field never closes: Python's csv module reads it to the end
     of the file as one field, silently swallowing every row after it."""
-    lines = content.splitlines(keepends=True)
+    # The csv reader's lines (its line_num): \n, \r or \r\n only; str.splitlines also breaks at
+    # U+2028, NEL, form feed..., which put ``start`` inside an earlier field of a valid file.
+    lines = io.StringIO(content, newline="").readlines()
     tail = "".join(lines[start - 1 :])
     strict = csv.reader(io.StringIO(tail, newline=""), strict=True)
     try:

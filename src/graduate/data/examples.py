@@ -90,7 +90,7 @@ def load_sources(engine: Engine, sources: Sequence[SourceItems]) -> SourcesLoad:
     teacher calls stay), and they count again when the file holds them again. A stored source not
     among ``sources`` (renamed or removed from the spec's data:) has all its items marked absent the
     same way. A reviewer's label of an absent item is carried onto a present item with the same text
-    that has none from that reviewer (``carry_reviews_in``). One transaction: after a kill none of
+    unless that reviewer's label there is newer (``carry_reviews_in``). One transaction: after a kill none of
     it is written."""
     with engine.begin() as conn:
         loaded = [_load_source_in(conn, s) for s in sources]
@@ -125,23 +125,37 @@ def _carries(r: Any) -> bool:
 
 def carry_reviews_in(conn: Any) -> dict[str, int]:
     """A reviewer's label of an item no longer in its data file (its id_column changed, its source
-    renamed) onto each present item with the same text that has no label from that reviewer, the
-    carry logged in ``label_changes``; an item that comes back keeps its own. Per source: how many."""
+    renamed) onto each present item with the same text, the carry logged in ``label_changes``: added
+    where that reviewer has no label there, and replacing theirs there when the old item's review is
+    newer (a later re-review of the old id follows the text as the first did: the latest review
+    wins); an item that comes back keeps its own. Per source: how many labels were added or changed."""
     rows = [r for r in _reviews_of_absent(conn) if _carries(r)]
     if not rows:
         return {}
     targets = sorted({r.new_id for r in rows})
-    have: set[tuple[int, str]] = set()
+    have: dict[tuple[int, str], Any] = {}
     for i in range(0, len(targets), 500):
-        have.update((ex, who) for ex, who in conn.execute(select(labels.c.example_id, labels.c.labeller).where(labels.c.example_id.in_(targets[i : i + 500]))))
-    newest = {(r.new_id, r.labeller): r for r in rows if (r.new_id, r.labeller) not in have}  # the reviewer's newest label of that text wins
+        stmt = select(labels.c.id, labels.c.example_id, labels.c.labeller, labels.c.label, labels.c.note, labels.c.created_at).where(
+            labels.c.example_id.in_(targets[i : i + 500]), labels.c.kind == "human"
+        )
+        have.update(((r.example_id, r.labeller), r) for r in conn.execute(stmt))
+    newest: dict[tuple[int, str], Any] = {}
+    for r in rows:  # oldest first: the reviewer's newest label of that text wins
+        newest[(r.new_id, r.labeller)] = r
     created = now()
     out: dict[str, int] = {}
     for (ex, who), r in newest.items():
-        conn.execute(labels.insert().values(example_id=ex, kind="human", labeller=who, label=r.label, note=r.note, created_at=r.created_at))
+        own = have.get((ex, who))
+        if own is not None and (own.created_at >= r.created_at or own.label == r.label):
+            continue  # the present item's label is the newer one, or already this review
+        if own is None:
+            conn.execute(labels.insert().values(example_id=ex, kind="human", labeller=who, label=r.label, note=r.note, created_at=r.created_at))
+        else:
+            conn.execute(update(labels).where(labels.c.id == own.id).values(label=r.label, note=r.note, created_at=r.created_at))
         conn.execute(
             label_changes.insert().values(
-                example_id=ex, labeller=who, old_label=None, new_label=r.label, created_at=created,
+                example_id=ex, labeller=who, old_label=None if own is None else own.label, new_label=r.label,
+                old_note=None if own is None else own.note, created_at=created,
                 origin=f"carried from example {r.old_id} (data source {r.old_source} id {r.old_external_id}, no longer in its data file): the same text",
             )
         )  # fmt: skip
@@ -213,14 +227,24 @@ def add_examples_in(
                     path=source,
                 )
             at, was, now_ = _first_difference(old["text"], it.text)
+            gone = old["absent_since"]
             fix = (
                 "this source has no id_column, so its ids are row numbers, and a row deleted or inserted above shifts them: set data[].id_column "
                 "in graduate.yaml to a column of ids that stay with their rows (add one if the file has none)"
                 if row_numbers
+                else "ids must stay with their text, even after their row is deleted: give this row an id not used before (or put the old text back)"
+                if gone is not None
                 else "ids must stay with their text: give the edited row a new id"
             )
+            # An item whose row was deleted stays stored (labels, reviews, calls): the id is not free.
+            what = (
+                f"was taken out of its data file (absent since {gone:%Y-%m-%d %H:%M}; the stored item keeps its text, labels and teacher calls) "
+                "and is back with another text"
+                if gone is not None
+                else "is stored with another text"
+            )
             raise InputDataError(
-                f"id {it.external_id!r} of data source {source!r} is stored with another text (from character {at + 1}: {was!r}, now {now_!r}); {fix}",
+                f"id {it.external_id!r} of data source {source!r} {what} (from character {at + 1}: {was!r}, now {now_!r}); {fix}",
                 path=path or source,
                 line=it.line if path else None,
             )
@@ -273,11 +297,11 @@ def add_examples_in(
 def _stored(conn: Any, source: str, external_ids: list[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(external_ids), 500):
-        stmt = select(examples.c.id, examples.c.external_id, examples.c.text, examples.c.tags, examples.c.group).where(
+        stmt = select(examples.c.id, examples.c.external_id, examples.c.text, examples.c.tags, examples.c.group, examples.c.absent_since).where(
             examples.c.source == source, examples.c.external_id.in_(external_ids[i : i + 500])
         )
         for row in conn.execute(stmt):
-            out[row.external_id] = {"id": row.id, "text": row.text, "tags": list(row.tags or []), "group": row.group}
+            out[row.external_id] = {"id": row.id, "text": row.text, "tags": list(row.tags or []), "group": row.group, "absent_since": row.absent_since}
     return out
 
 

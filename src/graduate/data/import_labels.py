@@ -3,8 +3,8 @@ labeller, rows joined to a data source's items by id, stored as teacher labels o
 ``import:COLUMN``. Importing again adds nothing; a changed cell replaces the stored label, and a
 label the file no longer gives (its row deleted, its cell emptied or made unreadable, the item
 labelled twice differently) is removed (both logged in ``label_changes``: the file is the truth for
-what it says). A cell that is no task label, or a row whose id no item has, is skipped and named
-(file, line, column, value)."""
+what it says). A cell that is no task label, a label set past ``parse.max_labels``, or a row whose
+id no item has, is skipped and named (file, line, column, value)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,11 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shar
             if bad is not None:
                 why = f"stands for the empty set, so it cannot go with labels ({cell!r})" if (spec.values.get(bad, bad)) == labelset.NONE else f"is no label of {task.labels}"
                 report.skipped.append(f"{path}:{line}: column {col!r}: {bad!r} {why}")
+                continue
+            most = task.parse.max_labels if task.multi_label else None
+            many = len(labelset.decode(value, task.labels) or ()) if most is not None else 0
+            if most is not None and many > most:  # the teacher's own parse refuses such an answer
+                report.skipped.append(f"{path}:{line}: column {col!r}: {cell!r} has {many} labels, more than parse.max_labels {most} allows; keep at most {most} or raise parse.max_labels")
                 continue
             key = (ex, labeller_name(col))
             if key in conflicts:

@@ -24,16 +24,7 @@ def render_messages(teacher: TeacherSpec, text: str) -> list[dict[str, str]]:
 
 def request_params(teacher: TeacherSpec) -> dict[str, Any]:
     """Sampling parameters that change the answer, hence part of the cache key."""
-    params: dict[str, Any] = {"temperature": teacher.temperature}
-    if teacher.max_tokens is not None:
-        params["max_tokens"] = teacher.max_tokens
-    # Absent unless asked for, so the cache keys of recorded calls do not change.
-    if teacher.logprobs:
-        params["logprobs"] = True
-        params["top_logprobs"] = teacher.top_logprobs
-    if teacher.response_format is not None:
-        params["response_format"] = teacher.response_format
-    return params
+    return teacher.sampling_params()
 
 
 def extract_text(template: str, content: str) -> str | None:

@@ -45,7 +45,7 @@ class TeacherConfigSpec(_Model):
     def resolve(self, teacher: "TeacherSpec") -> "TeacherSpec":
         """The full teacher spec this configuration describes."""
         changes = {k: v for k, v in self.model_dump(exclude={"name", "n"}, exclude_none=True).items()}
-        return TeacherSpec.model_validate({**teacher.model_dump(exclude_unset=True), **changes})
+        return TeacherSpec.model_validate({**teacher.model_dump(exclude_unset=True), **changes}).variant_of(teacher)
 
 
 class EnsembleSpec(_Model):

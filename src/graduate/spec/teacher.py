@@ -79,6 +79,8 @@ class TermsSpec(_Model):
 class TeacherSpec(_Model):
     """The teacher: any OpenAI-compatible chat completions endpoint, or a local GGUF model behind one."""
 
+    _variant: str = PrivateAttr("")  # an audit configuration's own sampling parameters (variant_of)
+
     kind: Literal["openai", "local"] = Field(
         "openai",
         description="openai: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server); "
@@ -139,7 +141,35 @@ class TeacherSpec(_Model):
         parts: list[Any] = [self.system, self.prompt] + ([[f.text, f.answer] for f in self.few_shot] if self.few_shot else [])
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:8]
 
+    def sampling_params(self) -> dict[str, Any]:
+        """Sampling parameters that change the answer, hence part of the cache key."""
+        params: dict[str, Any] = {"temperature": self.temperature}
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        # Absent unless asked for, so the cache keys of recorded calls do not change.
+        if self.logprobs:
+            params["logprobs"] = True
+            params["top_logprobs"] = self.top_logprobs
+        if self.response_format is not None:
+            params["response_format"] = self.response_format
+        return params
+
+    def variant_of(self, main: "TeacherSpec") -> "TeacherSpec":
+        """This teacher as a configuration of ``main`` (an audit config): its labeller names the
+        sampling parameters it sends unlike ``main`` (``...@1a2b3c4d~temperature=0.7``), so two
+        configurations of one model and prompt keep their own labels; at ``main``'s parameters the
+        name is the plain one it always was."""
+        mine, theirs = self.sampling_params(), main.sampling_params()
+        parts = []
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                value = json.dumps(mine.get(key), sort_keys=True, separators=(",", ":"))
+                parts.append(f"{key}={value if len(value) <= 24 else hashlib.sha256(value.encode()).hexdigest()[:8]}")
+        self._variant = ",".join(parts)
+        return self
+
     @property
     def labeller(self) -> str:
-        """Who labels: model, prompt name and prompt version, e.g. ``teacher:gpt-4/simple@1a2b3c4d``."""
-        return f"teacher:{self.model}/{self.prompt_name}@{self.prompt_hash}"
+        """Who labels: model, prompt name and prompt version, e.g. ``teacher:gpt-4/simple@1a2b3c4d``
+        (an audit configuration's own sampling parameters after ``~``: ``variant_of``)."""
+        return f"teacher:{self.model}/{self.prompt_name}@{self.prompt_hash}" + (f"~{self._variant}" if self._variant else "")
