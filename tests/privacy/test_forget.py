@@ -325,3 +325,19 @@ def test_forget_and_purge_stop_at_once_while_a_run_works(trained_copy: Path) -> 
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
+
+
+def test_forget_drops_a_json_lines_record_whole_when_its_text_holds_a_line_separator(trained_copy: Path) -> None:
+    """A JSON Lines file keeps U+2028, NEL and form feeds raw inside its strings (``ensure_ascii=False``).
+    Forgetting split the file at them as lines, so the record's other half stayed behind, invalid JSON."""
+    import json
+
+    proj = Project.load(trained_copy)
+    secret = "call me on 555 0100"
+    log = proj.workdir / "exports" / "records.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    records = [{"text": f"{secret}\u2028second line\x85third\x0cfourth", "n": 1}, {"text": "nothing private", "n": 2}]
+    log.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    report = proj.forget(match=secret)
+    assert str(log.relative_to(proj.workdir)) in report.files_rewritten
+    assert [json.loads(line) for line in log.read_text(encoding="utf-8").split("\n") if line] == [records[1]]

@@ -103,7 +103,8 @@ def _record(conn: Any, rows: list[dict[str, Any]], keys: dict[int, str], labelle
 
 
 def owns_labels(main: TeacherSpec, teacher: TeacherSpec) -> bool:
-    """Whether ``teacher``'s answers may be stored as its labeller's labels: a configuration (an audit
-    config) with the main teacher's labeller but other request parameters (another temperature)
-    would replace the main teacher's labels with its own, and back on the next build."""
+    """Whether ``teacher``'s answers may be stored as its labeller's labels: a configuration with the
+    main teacher's labeller but other request parameters would replace the main teacher's labels with
+    its own, and back on the next build. An audit config at other sampling parameters is named apart
+    (``TeacherSpec.sampling_params``), so this is a safeguard for any other such pair."""
     return teacher.labeller != main.labeller or request_params(teacher) == request_params(main)

@@ -79,7 +79,10 @@ def _drop_records(path: Path, body: str, variants: set[str]) -> str:
             if i == 0 or not any(v in cell for cell in row for v in variants):
                 w.writerow(row)
         return out.getvalue()
-    return "".join(line for line in body.splitlines(keepends=True) if not any(v in line for v in variants))
+    # Records end at \n, \r or \r\n only, as a CSV or JSON Lines reader splits them: str.splitlines also
+    # cuts at U+2028, NEL and form feeds, which a JSON string may hold raw, and left half a record behind.
+    lines = io.StringIO(body, newline="").readlines()
+    return "".join(line for line in lines if not any(v in line for v in variants))
 
 
 def _escaped_json(text: str) -> tuple[str, str]:
