@@ -3,17 +3,21 @@ only until the next proxy starts, which marks it failed with the reason (it neve
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from servers import fake_openai_server
 from servers.graduate_server import cli_env, prompt_messages
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from graduate.pipeline.project import Project
 from graduate.store.schema import teacher_calls
@@ -74,6 +78,47 @@ def test_a_call_left_pending_by_a_killed_proxy_is_failed_by_the_next(tiny_projec
             second.communicate(timeout=60)
     assert [r.status for r in rows] == ["error"], rows
     assert rows[0].error.startswith("graduate proxy stopped before the upstream answered (killed?)"), rows[0].error
+
+
+def test_calls_of_another_host_are_left_and_shown_and_an_old_tag_of_an_ended_proxy_is_failed(tiny_project: Path) -> None:
+    """Owner tags before START (proxy:HOST:PID) stayed pending for good, as did another host's calls,
+    which nothing showed either. Now an old tag of this host is failed once no process has its PID;
+    another host's calls are left to that host (its proxy may still be waiting on them), and
+    `graduate status` counts them with the age of the oldest."""
+    from graduate.store.calls import begin_call
+    from graduate.store.db import now
+
+    host = socket.gethostname()[:32]
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    owners = {
+        "old tag, ended": f"proxy:{host}:{ended.pid}",
+        "old tag, running": f"proxy:{host}:{os.getpid()}",  # this test's process: may be that proxy still
+        "other host": f"proxy:replica-2.example:{ended.pid}:1764590000000",
+        "other host, later": f"proxy:replica-2.example:{ended.pid}:1764590000000",
+    }
+    engine = Project.load(tiny_project).engine
+    ids = {
+        name: begin_call(engine, cache_key=f"k{i}", model="gpt-4o-mini", request={"messages": []}, params={}, source="proxy", owner=owner)
+        for i, (name, owner) in enumerate(owners.items())
+    }
+    with engine.begin() as conn:  # logged 3 h 20 min ago (a minute later for the second)
+        for name, minutes in (("other host", 200), ("other host, later", 199)):
+            conn.execute(update(teacher_calls).where(teacher_calls.c.id == ids[name]).values(created_at=now() - timedelta(minutes=minutes)))
+    engine.dispose()
+
+    with fake_openai_server() as upstream:
+        proxy, _ = _start_proxy(tiny_project, upstream.base_url)
+        proxy.send_signal(signal.SIGTERM)
+        proxy.communicate(timeout=60)
+    status = {r.id: (r.status, r.error) for r in _proxy_rows(tiny_project)}
+    assert status[ids["old tag, ended"]][0] == "error" and "graduate proxy stopped" in status[ids["old tag, ended"]][1]
+    assert [status[ids[n]] for n in ("old tag, running", "other host", "other host, later")] == [("pending", None)] * 3
+
+    shown = subprocess.run([sys.executable, "-m", "graduate", "status", str(tiny_project)], capture_output=True, text=True, timeout=120, env=cli_env())
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"with the proxy on host replica-2\.example \(oldest 3 h 20 min old;.*│\s*2\b", shown.stdout), shown.stdout
+    assert len(re.findall("with the proxy on host", shown.stdout)) == 1, shown.stdout  # this host's calls are not among them
 
 
 def _quietly(call) -> None:

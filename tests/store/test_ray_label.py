@@ -20,7 +20,7 @@ from graduate.pipeline.project import Project
 from graduate.store.calls import live_spend
 from graduate.store.schema import teacher_calls
 from servers import fake_openai_server
-from teacher.live_teacher import cli_env, point_teacher
+from teacher.live_teacher import RAY_CORE_LINE, cli_env, point_teacher
 
 pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
@@ -241,6 +241,8 @@ def test_answers_cut_at_max_tokens_on_ray_are_failed_paid_calls_naming_the_fix(t
     assert result.returncode == 1, result.stderr[-3000:]
     assert "the answer was cut off at teacher.max_tokens (3) (finish_reason length); raise teacher.max_tokens" in result.stderr, result.stderr[-3000:]
     assert "4 calls were refused or cut off as sent" in result.stderr and "run the same command again" not in result.stderr, result.stderr[-3000:]
+    # The run's error reaches the terminal, Ray's own notices do not ("Set ray log level ...").
+    assert not RAY_CORE_LINE.search(result.stderr), result.stderr[-3000:]
     rows = live_rows(tiny_project)
     assert [r.status for r in rows] == ["error"] * 4 and all(r.cost_usd > 0 for r in rows)
 

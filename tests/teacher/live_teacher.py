@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import os
 import subprocess
 import sys
@@ -58,6 +59,10 @@ def as_at_a_terminal() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# A line of Ray's C++ core: "[2026-12-01 14:29:09,073 I 14498 14498] logging.cc:303: ..."
+RAY_CORE_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,]+ [TDIWEF] \d+ \d+\]", re.MULTILINE)
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -201,6 +201,73 @@ def test_serve_local_answers_until_sigterm_and_refuses_a_port_in_use(tmp_path: P
         httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)
 
 
+def _taken_by_another(port: int) -> bool:
+    """Whether another process could take 127.0.0.1:port now, binding as uvicorn does (let go at once)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+    return True
+
+
+def test_no_other_process_can_take_the_port_while_the_server_starts_or_restarts(tmp_path: Path) -> None:
+    """The port was chosen free here and bound by the server process seconds later, once it had
+    loaded the model: another process could take it in between (the server then failed to start,
+    or the readiness check reached the other process); so too between a crash and the restart."""
+    from graduate.models.gguf import resolve_model
+    from graduate.store.runs import process_gone
+
+    server = LocalServer(resolve_model(MODEL), alias=MODEL, n_ctx=256, startup_timeout_s=240, log_path=tmp_path / "server.log")
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            server.start()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failed.append(exc)
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    try:
+        deadline = time.monotonic() + 60
+        while server.port is None:
+            assert time.monotonic() < deadline, "no port was chosen"
+            time.sleep(0.005)
+        assert not _taken_by_another(server.port), "the port was free for another process while the server loaded"
+        starter.join(300)
+        assert not failed, failed
+        assert httpx.get(f"{server.base_url}/models", timeout=30).status_code == 200
+
+        crashed = server.pid
+        assert crashed is not None
+        os.kill(crashed, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not process_gone(crashed):  # reaped by the watcher, which starts the next one
+            assert time.monotonic() < deadline, "the killed server was not reaped"
+            time.sleep(0.01)
+        assert not _taken_by_another(server.port), "the port was free for another process before the restart"
+        deadline = time.monotonic() + 240
+        while True:
+            assert server.failure is None, server.failure
+            try:
+                if server.restarts == 1 and httpx.get(f"{server.base_url}/models", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"the server did not come back: {server.log_tail()}"
+            time.sleep(0.2)
+        assert server.pid != crashed
+    finally:
+        starter.join(300)
+        server.stop()
+    assert _taken_by_another(server.port)  # let go once stopped
+
+
 def test_a_server_that_cannot_load_the_model_is_a_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + os.urandom(4096))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
@@ -17,6 +18,7 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
     """Counts of calls, examples, labels and runs in the project's store."""
     from graduate.data.examples import orphaned_reviews
     from graduate.pipeline.project import Project
+    from graduate.serve.proxy_owner import pending_elsewhere
     from graduate.store.calls import count_by_status, live_spend, redaction_counts
     from graduate.store.schema import batches, datasets, examples, labels, runs
     from graduate.store.db import safe_url
@@ -25,6 +27,13 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
     t = count_table(escape(f"{proj.spec.task.name}: store {safe_url(proj.engine.url)}"))
     for key, n in sorted(count_by_status(proj.engine).items()):
         t.add_row(f"teacher calls {key}", str(n))
+    for elsewhere in pending_elsewhere(proj.engine):
+        # Not ours to fail: only that host can tell whether its proxy still waits on them.
+        t.add_row(
+            escape(f"of those proxy:pending, with the proxy on host {elsewhere.host} (oldest {_age(elsewhere.oldest)} old; "
+                   "its next start there fails those it left)"),
+            str(elsewhere.calls),
+        )  # fmt: skip
     listed = {d.name for d in proj.spec.data}
     with proj.engine.connect() as conn:
         t.add_row("examples", str(conn.execute(select(func.count()).select_from(examples)).scalar_one()))
@@ -52,3 +61,16 @@ def status(project: Path = typer.Argument(..., help="Project directory.")) -> No
         for name, n in counts.items():
             t.add_row(escape(f"redacted in {where}: <{name}_n>"), str(n))
     console.print(t)
+
+
+def _age(since: datetime) -> str:
+    """How long ago ``since`` was, to its largest unit and the next: "2 d 3 h", "4 min 10 s", "1 d"."""
+    left = max(0, int((datetime.now(timezone.utc) - since).total_seconds()))
+    units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+    first = next((i for i, (_, size) in enumerate(units) if left >= size), len(units) - 1)
+    parts = []
+    for unit, size in units[first : first + 2]:
+        n, left = divmod(left, size)
+        if n or not parts:
+            parts.append(f"{n} {unit}")
+    return " ".join(parts)

@@ -201,6 +201,11 @@ def predict_ray(
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=cpus_per_actor,
+        # No actor restarts: with them Ray's core logs an ERROR on the terminal for every actor of
+        # the pool (its constructor arguments are in the object store, so a restart may fail:
+        # https://github.com/ray-project/ray/issues/57733, /53727). A scorer that dies fails the
+        # run, which writes nothing (see below) and is run again.
+        max_restarts=0,
         zero_copy_batch=True,
     )
     # Written whole or not at all: Ray writes into OUTPUT.partial, renamed to OUTPUT once every file

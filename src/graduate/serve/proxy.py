@@ -38,6 +38,7 @@ from starlette.middleware import Middleware
 from starlette.responses import Response, StreamingResponse
 
 from graduate.errors import SpecError
+from graduate.serve.proxy_owner import owner_gone, process_owner
 from graduate.serve.context import ServedProject
 from graduate.serve.auth import AuthMiddleware, resolve_keys
 from graduate.serve.chat import message_text, recover_text
@@ -46,7 +47,6 @@ from graduate.serve.limits import BodySizeLimit
 from graduate.data.text import scrub_surrogates
 from graduate.privacy import records, redact_messages
 from graduate.store.calls import begin_call, fail_abandoned, finish_call, request_key
-from graduate.store.runs import process_gone
 from graduate.formats.tokens import estimate_prompt_tokens, estimate_text_tokens, reported_tokens
 
 # Not sampling parameters: they change how the answer travels, not what it says.
@@ -155,28 +155,6 @@ def _without(value: Any, secret: str) -> Any:
     if isinstance(value, list):
         return [_without(v, secret) for v in value]
     return value
-
-
-def process_owner() -> str:
-    """This process as a call's owner: proxy:HOST:PID:START (within the column's 64 characters);
-    the start time tells this process from an earlier one that had the same PID."""
-    import socket
-
-    return f"proxy:{socket.gethostname()[:32]}:{os.getpid()}:{time.time_ns() // 1_000_000}"
-
-
-def owner_gone(owner: str, *, me: str | None = None) -> bool:
-    """Whether the process named by ``process_owner`` has ended: only a process on this machine
-    can be checked; one elsewhere (a proxy replica sharing a PostgreSQL store) counts as running."""
-    import socket
-
-    parts = owner.split(":")
-    if len(parts) != 4 or parts[0] != "proxy" or parts[1] != socket.gethostname()[:32] or not parts[2].isdigit():
-        return False
-    pid = int(parts[2])
-    if pid == os.getpid():
-        return owner != me  # an earlier process with this PID
-    return process_gone(pid)
 
 
 def create_proxy_app(project: ServedProject, upstream: str, *, key_from_env: bool = False, timeout_s: float = 600.0, env: dict[str, str] | None = None) -> Any:

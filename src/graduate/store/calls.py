@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, and_, func, select, update
@@ -375,6 +376,18 @@ def fail_abandoned(engine: Engine, source: str, gone: Callable[[str], bool], rea
             .values(status="error", error=reason, lease_owner=None, completed_at=now())
         )
     return int(result.rowcount or 0)
+
+
+def pending_owners(engine: Engine, source: str) -> list[tuple[str, int, datetime]]:
+    """The owners of ``source``'s pending calls: (owner, how many calls, when the oldest was logged)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(teacher_calls.c.lease_owner, func.count(), func.min(teacher_calls.c.created_at))
+            .where(and_(teacher_calls.c.source == source, teacher_calls.c.status == "pending", teacher_calls.c.lease_owner.is_not(None)))
+            .group_by(teacher_calls.c.lease_owner)
+            .order_by(teacher_calls.c.lease_owner)
+        ).all()
+    return [(owner, int(n), oldest) for owner, n, oldest in rows]
 
 
 def longest_answer(engine: Engine, model: str) -> int | None:

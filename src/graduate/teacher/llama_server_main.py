@@ -2,10 +2,11 @@
 
     python -m graduate.teacher.llama_server_main SETTINGS.json
 
-It differs from ``python -m llama_cpp.server`` only in where settings come from: the JSON file
-alone. llama-cpp-python's settings are pydantic ``BaseSettings`` that also read environment
-variables (``PORT``, ``HOST``, ``API_KEY``, ``N_CTX``, ``CONFIG_FILE`` ...), so a user's unrelated
-``PORT=3000`` would otherwise move the server away from the port we wait on.
+It differs from ``python -m llama_cpp.server`` in serving on the listening socket the parent passes
+(``listen_fd``) and in where settings come from: the JSON file alone. llama-cpp-python's settings
+are pydantic ``BaseSettings`` that also read environment variables (``PORT``, ``HOST``,
+``API_KEY``, ``N_CTX``, ``CONFIG_FILE`` ...), so a user's unrelated ``PORT=3000`` would otherwise
+move the server away from the port we wait on.
 """
 
 from __future__ import annotations
@@ -54,7 +55,16 @@ def main(argv: list[str]) -> None:
         _stop_with_parent(int(config["parent_pid"]))
     server = ServerSettings(**config["server"])
     app = create_app(server_settings=server, model_settings=[ModelSettings(**config["model"])])
-    uvicorn.run(app, host=server.host, port=server.port, log_level=config.get("log_level", "warning"))
+    log_level = config.get("log_level", "warning")
+    if config.get("listen_fd") is None:
+        uvicorn.run(app, host=server.host, port=server.port, log_level=log_level)
+        return
+    # The socket the parent bound and listens on (LocalServer, listen_on): its port was ours from
+    # the moment it was chosen, so no other process can take it before this one serves.
+    import socket
+
+    listening = socket.socket(fileno=int(config["listen_fd"]))
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[listening])
 
 
 def _stop_with_parent(parent_pid: int, every_s: float = 1.0, grace_s: float = 10.0) -> None:

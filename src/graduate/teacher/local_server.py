@@ -55,6 +55,7 @@ HOST = "127.0.0.1"
 LOG_TAIL_LINES = 12
 POLL_S = 0.2
 STOP_GRACE_S = 10.0
+LISTEN_BACKLOG = 2048  # uvicorn's
 
 
 def require_llama_cpp() -> None:
@@ -73,18 +74,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def check_port_free(port: int) -> None:
-    """Raise if something listens on 127.0.0.1:port (SO_REUSEADDR as uvicorn binds, so a port that
-    only has connections in TIME_WAIT counts as free)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError as exc:
-            raise LocalTeacherError(
-                f"port {port} on {HOST} is in use ({exc.strerror}); pick another with teacher.local.port "
-                "(or --port), or leave it unset for a free one"
-            ) from None
+def listen_on(port: int | None) -> socket.socket:
+    """A socket listening on 127.0.0.1:port (None: a free port), for the server to take over.
+
+    Bound here and passed to the server process, not chosen here and bound there: between the two
+    another process could take the port (the server then failed to start, or a port's new owner
+    answered our readiness check). Held while the server runs, it also keeps the port across a
+    restart, and connections made meanwhile wait in its queue. SO_REUSEADDR as uvicorn binds, so a
+    port that only has connections in TIME_WAIT counts as free."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port or 0))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise LocalTeacherError(
+            f"port {port} on {HOST} is in use ({exc.strerror}); pick another with teacher.local.port "
+            "(or --port), or leave it unset for a free one"
+        ) from None
+    return sock
 
 
 def _reason(path: Path | None) -> str:
@@ -143,6 +152,7 @@ class LocalServer:
         self._proc: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
         self._settings_file: Path | None = None
+        self._sock: socket.socket | None = None  # the listening socket the server process serves on
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -169,11 +179,9 @@ class LocalServer:
             if self.running():
                 return self
             require_llama_cpp()
-            if self.requested_port is not None:
-                check_port_free(self.requested_port)
-                self.port = self.requested_port
-            else:
-                self.port = free_port()
+            self._close_socket()  # of an earlier start whose server has died
+            self._sock = listen_on(self.requested_port)
+            self.port = int(self._sock.getsockname()[1])
             if self.log_path is None:
                 from graduate.models.gguf import cache_dir
 
@@ -217,6 +225,7 @@ class LocalServer:
         return {
             # The server stops when this process is gone, also after kill -9 (no atexit runs then).
             "parent_pid": os.getpid(),
+            "listen_fd": self._sock.fileno() if self._sock is not None else None,
             "server": {"host": HOST, "port": self.port, "interrupt_requests": False},
             "model": {
                 "model": str(self.model_path),
@@ -257,6 +266,7 @@ class LocalServer:
             env=env,
             # Its own process group: a Ctrl-C in the terminal reaches us, and we stop it in order.
             start_new_session=True,
+            pass_fds=(self._sock.fileno(),) if self._sock is not None else (),
         )
         self.starts += 1
 
@@ -304,6 +314,7 @@ class LocalServer:
                         f"the llama.cpp server died (code {proc.returncode}) and was restarted {self.restarts} times already: "
                         f"{_reason(self.log_path)} (full log: {self.log_path})"
                     )
+                    self._close_socket()  # connections are refused at once, not queued for a server that will not come
                     return
                 self.restarts += 1
                 try:
@@ -311,6 +322,7 @@ class LocalServer:
                     self._wait_ready()
                 except LocalTeacherError as exc:
                     self.failure = str(exc)
+                    self._terminate()
                     return
 
     def _terminate(self) -> None:
@@ -330,3 +342,9 @@ class LocalServer:
         if self._settings_file is not None:
             self._settings_file.unlink(missing_ok=True)
             self._settings_file = None
+        self._close_socket()
+
+    def _close_socket(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
