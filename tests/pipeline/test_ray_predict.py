@@ -277,3 +277,44 @@ def test_a_file_whose_name_reads_as_a_glob_is_that_file(tmp_path: Path) -> None:
     (tmp_path / "data1.csv").write_text("comment_text\nother\n")  # what the name matches as a glob
     assert input_files(str(tmp_path / "data[1].csv")) == ([str((tmp_path / "data[1].csv").resolve())], "csv")
     assert input_files(str(tmp_path / "data[0-9].csv")) == ([str((tmp_path / "data1.csv").resolve())], "csv")  # still a glob
+
+
+def test_a_scoring_actor_that_dies_midway_stops_the_run_in_one_line_and_writes_nothing(trained_copy: Path, tmp_path: Path) -> None:
+    # The actors are not restarted (README, Scale out): one killed (out of memory, say) must end the
+    # run with one line that says what happened and what to do, not Ray's traceback, and leave nothing.
+    import os
+    import signal
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    (tmp_path / "in").mkdir()
+    for i in range(60):
+        shutil.copy(trained_copy / "comments.csv", tmp_path / "in" / f"part-{i:02d}.csv")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "graduate", "predict", str(trained_copy), "--input", str(tmp_path / "in" / "*.csv"),
+               "--output", str(out), "--ray", "local", "--cpus-per-actor", "0.5"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env(), start_new_session=True)
+    deadline, killed = time.monotonic() + 240, None
+    try:
+        while killed is None:
+            assert proc.poll() is None, f"the run ended before an actor was seen: {proc.communicate()[1][-2000:]}"
+            assert time.monotonic() < deadline, "no scoring actor started"
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        if "MapWorker" in " ".join(child.cmdline()):
+                            child.kill()
+                            killed = child.pid
+                            break
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2, stderr[-3000:]  # graduate's own one-line error, not an internal one (70)
+    assert lines[-1].startswith("error: ") and "scoring actor" in lines[-1] and "nothing was written" in lines[-1], stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert not out.exists() and not (tmp_path / "out.partial").exists()

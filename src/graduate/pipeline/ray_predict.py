@@ -17,13 +17,14 @@ import glob
 import math
 import shutil
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graduate.errors import InputDataError, SpecError
+from graduate.errors import InputDataError, SpecError, StudentError
 from graduate.pipeline.ray_cluster import connect
 
 ROW_ID_COLUMNS = ("source_file", "row_number")
@@ -194,20 +195,23 @@ def predict_ray(
     ctx.execution_options.preserve_order = True  # row order as in the files, as the local path writes it
     ctx.enable_progress_bars = False
     ds = ray.data.read_datasource(_numbered_source(paths, kind, columns), num_cpus=IO_CPUS)
-    scored = ds.map_batches(
-        _Scorer,
-        fn_constructor_kwargs={"student_dir": str(student_dir), "text_column": text_column, "threads": max(1, int(cpus_per_actor))},
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=cpus_per_actor,
-        # No actor restarts: with them Ray's core logs an ERROR on the terminal for every actor of
-        # the pool (its constructor arguments are in the object store, so a restart may fail:
-        # https://github.com/ray-project/ray/issues/57733, /53727). A scorer that dies fails the
-        # run, which writes nothing (see below) and is run again.
-        max_restarts=0,
-        zero_copy_batch=True,
-    )
+    with warnings.catch_warnings():
+        # max_restarts has no named parameter in Ray 2.60 (pinned): its **ray_remote_args warn.
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
+        scored = ds.map_batches(
+            _Scorer,
+            fn_constructor_kwargs={"student_dir": str(student_dir), "text_column": text_column, "threads": max(1, int(cpus_per_actor))},
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=cpus_per_actor,
+            # No actor restarts: with them Ray's core logs an ERROR on the terminal for every actor of
+            # the pool (its constructor arguments are in the object store, so a restart may fail:
+            # https://github.com/ray-project/ray/issues/57733, /53727). A scorer that dies fails the
+            # run, which writes nothing (see below) and is run again.
+            max_restarts=0,
+            zero_copy_batch=True,
+        )
     # Written whole or not at all: Ray writes into OUTPUT.partial, renamed to OUTPUT once every file
     # is there, so a run killed midway leaves OUTPUT.partial (removed by the next run), never an
     # OUTPUT that holds some of the rows and reads as if it were complete.
@@ -224,6 +228,14 @@ def predict_ray(
             lines = cause.splitlines()
             line = next((ln for ln in lines if "CSV parse error" in ln), None) or next((ln for ln in lines if "Failed to read CSV file" in ln), lines[0])
             raise InputDataError(f"Ray could not read it ({line.strip()[:300]}); nothing was written", path=pattern) from None
+        died = next((e for e in _chain(exc) if isinstance(e, ray.exceptions.RayActorError)), None)
+        if died is not None:  # actors are not restarted (above): the run stops, whole or nothing
+            from graduate.pipeline.ray_label import died_because
+
+            raise StudentError(
+                f"a scoring actor died ({died_because(died)}); nothing was written: run the command again "
+                "(if it ran out of memory, with fewer --actors or a smaller --batch-size)"
+            ) from None
         raise
     if output.is_dir():
         output.rmdir()  # empty (checked above): the finished files take its place
@@ -232,6 +244,20 @@ def predict_ray(
 
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in output.glob("*.parquet"))
     return RayPredictReport(files=len(paths), rows=rows, output=output, actors=actors)
+
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, what Ray says caused it (``.cause``) and Python's chain, each once."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [getattr(e, "cause", None) if isinstance(getattr(e, "cause", None), BaseException) else None, e.__cause__, e.__context__]
 
 
 @contextmanager
