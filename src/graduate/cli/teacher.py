@@ -136,9 +136,11 @@ def _live_outcome(result: dict, budget: float) -> None:  # type: ignore[type-arg
         )
         for e in st.get("errors", [])[:3]:
             err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
+        if st.get("known_cut_advice"):
+            err_console.print(f"[bold red]error:[/] --live {escape(name)}: {escape(st['known_cut_advice'])}", highlight=False)
     stopped = [name for name, st in lives if st.get("budget_stopped")]
     if stopped:
-        left = sum(st["not_sent"] - st.get("held", 0) for _, st in lives)
+        left = sum(st["not_sent"] - st.get("held", 0) - st.get("known_cut", 0) - st.get("stopped_unsent", 0) for _, st in lives)
         err_console.print(
             f"[bold red]error:[/] budget of {usd(budget)} reached during --live; {left} answers not asked for. "
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept).",
@@ -146,7 +148,7 @@ def _live_outcome(result: dict, budget: float) -> None:  # type: ignore[type-arg
         )
         raise typer.Exit(3)
     failed = sum(st["failed"] for _, st in lives)
-    if failed:
+    if failed or any(st.get("known_cut") for _, st in lives):
         retryable = sum(st["retryable"] for _, st in lives)
         if retryable:
             err_console.print(
