@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from graduate.cli.console import console, err_console, item_progress, count_table
+from graduate.cli.options import number
 from graduate.errors import usd
 
 
@@ -26,7 +27,7 @@ def label(
     ),
     workers: int | None = typer.Option(None, min=1, help="--ray: worker actors; each gets its share of the rate limits and concurrency; default 2 (1 if teacher.concurrency is 1)."),
     lease_s: float | None = typer.Option(
-        None, min=1.0, help="--ray: a claimed call's lease in seconds; a dead worker's calls are sent again after it lapses; default 60."
+        None, parser=number("--lease-s", least=1), help="--ray: a claimed call's lease in seconds; a dead worker's calls are sent again after it lapses; default 60."
     ),
 ) -> None:
     """Label rows with the spec's teacher: cached (a re-run sends nothing), rate-limited, budget-capped."""

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, err_console
+from graduate.cli.options import number
 
 app = typer.Typer(help="The teacher: audit configurations against gold; the local teacher's packaged GGUF models and llama.cpp server.", no_args_is_help=True)
 
@@ -60,7 +61,7 @@ def serve_local(
     n_ctx: int = typer.Option(2048, min=256, help="Context size in tokens (prompt + answer)."),
     threads: int | None = typer.Option(None, min=1, help="CPU threads (default: every core)."),
     logprobs: bool = typer.Option(False, help="Keep every token's logits so that requests may ask for logprobs (slower, more memory)."),
-    startup_timeout: float = typer.Option(300.0, min=1, help="Seconds to wait for the model to load."),
+    startup_timeout: float = typer.Option(300.0, parser=number("--startup-timeout", least=1), help="Seconds to wait for the model to load."),
     log: Path | None = typer.Option(None, help="Write the server's log here (default: in the cache directory)."),
 ) -> None:
     """Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a GGUF model; print its base URL; run until Ctrl-C or SIGTERM."""
