@@ -159,11 +159,13 @@ def test_a_cut_answer_an_older_version_stored_as_ok_is_no_answer(tiny_project: P
     """Before cut detection an answer cut off at max_tokens was stored as ok: it is read as the
     failed call it is, never a label; sent again where another answer may differ (temperature
     above 0), else not paid for again, as a new cut answer."""
-    from sqlalchemy import update
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select, update
 
     from graduate.data.examples import examples_for_texts
-    from graduate.data.teacher_labels import teacher_labels
-    from graduate.store.schema import teacher_calls
+    from graduate.data.teacher_labels import teacher_key, teacher_labels
+    from graduate.store.schema import labels, teacher_calls
 
     texts = comments(tiny_project, 2)
     with fake_openai_server(shape="length") as server:
@@ -173,6 +175,11 @@ def test_a_cut_answer_an_older_version_stored_as_ok_is_no_answer(tiny_project: P
     with project.engine.begin() as conn:  # as the older version stored them
         conn.execute(update(teacher_calls).where(teacher_calls.c.source == "live").values(status="ok", error=None))
     examples = examples_for_texts(project.engine, "label:items", texts)
+    with project.engine.begin() as conn:  # what the older version recorded from them: the labels table's rows
+        cut = dict(conn.execute(select(teacher_calls.c.cache_key, teacher_calls.c.id).where(teacher_calls.c.source == "live")).all())
+        for ex in examples:
+            conn.execute(labels.insert().values(example_id=ex.id, kind="teacher", labeller=project.spec.teacher.labeller, label=None,
+                                                call_id=cut[teacher_key(project.spec.teacher, ex.text)], note="unparseable", created_at=datetime.now(timezone.utc)))  # fmt: skip
     assert all(t.call is None for t in teacher_labels(project.engine, project.spec.task, project.spec.teacher, examples).values())
 
     with fake_openai_server() as server:
@@ -183,6 +190,13 @@ def test_a_cut_answer_an_older_version_stored_as_ok_is_no_answer(tiny_project: P
     if temperature:
         assert (asked, stats.sent, stats.known_cut) == (2, 2, 0), stats
         assert {o.status for o in outcomes} == {"sent"}
+        # The labels table held what the cut answers parsed to: the new answers replace it.
+        project = Project.load(tiny_project)
+        found = teacher_labels(project.engine, project.spec.task, project.spec.teacher, examples)
+        assert all(t.label is not None for t in found.values()), found
+        with project.engine.connect() as conn:
+            stored = dict(conn.execute(select(labels.c.example_id, labels.c.call_id).where(labels.c.kind == "teacher", labels.c.example_id.in_(list(found)))).all())
+        assert stored == {i: t.call.id for i, t in found.items()} and set(stored.values()) == {o.call_id for o in outcomes}
     else:
         assert (asked, stats.sent, stats.known_cut, stats.not_sent) == (0, 0, 2, 2), stats
         assert {o.status for o in outcomes} == {"not_sent"} and "raise teacher.max_tokens" in (stats.known_cut_advice or "")
