@@ -285,7 +285,7 @@ def _seed_draws(rng: random.Random, idx: list[int], k: int, calls: int) -> list[
 
 
 def unsent_reasons(report: GenerateReport) -> str:
-    """Why the calls of ``report.calls_not_sent`` were not sent, e.g. "2 budget reached, 3 first answers all unusable"."""
+    """Why the calls of ``report.calls_not_sent`` were not sent, e.g. "1: budget reached, 2: the first answers were all cut off or held no text"."""
     budget = report.calls_not_sent - report.calls_held - report.calls_stopped - report.calls_known_cut
     parts = [
         (budget, "budget reached"),
