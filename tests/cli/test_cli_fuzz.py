@@ -58,9 +58,31 @@ def test_a_min_gain_that_is_no_number_of_points_is_a_usage_error(tiny_project: P
     runner = CliRunner()
 
     @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(gain=st.floats(max_value=-1e-9) | st.just(float("nan")))
+    @given(gain=st.floats(max_value=-1e-9) | st.sampled_from([float("nan"), float("inf")]))
     def check(gain: float) -> None:
         res = runner.invoke(app, ["curve", str(tiny_project / "none"), "--min-gain", repr(gain)])  # refused before the project is read
-        assert res.exit_code == 2 and "--min-gain" in res.output, (gain, res.output)
+        assert isinstance(res.exception, GraduateError), (gain, res.output)
+        assert str(res.exception) == f"option: --min-gain: give a finite number of at least 0 (got {gain!r})", res.exception
 
     check()
+
+
+def test_a_float_option_that_is_nan_or_inf_is_one_line_naming_it(tiny_project: Path) -> None:
+    """nan passes a min/max check (it compares false both ways) and inf passes a min: `label --lease-s
+    inf`, `predict --cpus-per-actor inf`, `serve --timeout inf`, `monitor --hours nan` ran on with them."""
+    runner = CliRunner()
+    none = str(tiny_project / "none")  # refused before the project is read
+    for args, flag in [
+        (["monitor", none, "--hours"], "--hours"),
+        (["label", none, "--input", "x.csv", "--ray", "local", "--lease-s"], "--lease-s"),
+        (["predict", none, "--input", "x.csv", "--ray", "local", "--cpus-per-actor"], "--cpus-per-actor"),
+        (["data", "duplicates", none, "--threshold"], "--threshold"),
+        (["serve", none, "--timeout"], "--timeout"),
+        (["serve", none, "--canary-share"], "--canary-share"),
+        (["promote", none, "--server", "http://127.0.0.1:9", "--timeout"], "--timeout"),
+        (["teacher", "serve-local", "--startup-timeout"], "--startup-timeout"),
+    ]:
+        for value in ("nan", "inf", "-inf"):
+            res = runner.invoke(app, [*args, value])
+            assert isinstance(res.exception, GraduateError), (args, value, res.output)
+            assert str(res.exception).startswith(f"option: {flag}: give a finite number") and str(res.exception).endswith(f"(got {value})"), res.exception

@@ -174,9 +174,33 @@ def test_synth_and_paraphrase_stopped_by_the_budget_say_so(trained_copy: Path) -
             for args in (["synth", str(trained_copy), "--n", "3"], ["augment", str(trained_copy), "--kind", "paraphrase", "--items", "2"])
         ]
         assert server.stats()["ok"] == 0
-    for result in runs:
+    for result, unsent in zip(runs, (1, 2)):
         assert result.returncode == 3, result.stdout + result.stderr
-        assert "error: teacher budget of $0.0004 reached; raise teacher.budget_usd in graduate.yaml and run the same command again" in result.stderr, result.stderr
+        says = f"error: teacher budget of $0.0004 reached; {unsent} teacher calls not sent. Raise teacher.budget_usd in graduate.yaml and run the same command again"
+        assert says in " ".join(result.stderr.split()), result.stderr
+        assert re.search(rf"│ teacher calls not sent\s+│\s+{unsent} │", result.stdout), result.stdout
+
+
+def test_synth_and_paraphrase_stopped_by_answers_without_text_count_the_calls_left_unsent(trained_copy: Path) -> None:
+    """When the first CUT_STOP answers hold no text the rest are not sent: the report and the CLI
+    said nothing of them (a table of failed calls only, exit as for those)."""
+    from graduate.teacher.labeling import CUT_STOP
+
+    with fake_openai_server(shape="tool-calls") as server:
+        point_teacher(trained_copy, server.base_url, max_retries=0, concurrency=1)
+        runs = [
+            subprocess.run([sys.executable, "-m", "graduate", *args], capture_output=True, text=True, env={**cli_env(), "COLUMNS": "300"}, timeout=180)
+            for args in (["synth", str(trained_copy), "--n", "70"], ["augment", str(trained_copy), "--kind", "paraphrase", "--items", "7"])
+        ]
+        report = Project.load(trained_copy).synth(target=None, n=70, seed=1)  # another draw: none from the call log
+        assert server.stats()["ok"] == 3 * CUT_STOP
+    for result in runs:
+        flat = " ".join(result.stderr.split())
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"the first answers were all cut off or held no text, so {7 - CUT_STOP} teacher calls were not sent" in flat, flat
+        assert re.search(rf"│ teacher calls not sent\s+│\s+{7 - CUT_STOP} │", result.stdout), result.stdout
+    assert (report.calls_failed, report.calls_not_sent, report.calls_stopped, report.cut_stopped) == (CUT_STOP, 7 - CUT_STOP, 7 - CUT_STOP, True), report
+    assert f"{7 - CUT_STOP} calls not sent ({7 - CUT_STOP}: the first answers were all cut off or held no text)" in (shortfall(report) or "")
 
 
 def test_the_recipe_lists_the_items_made_with_their_lineage(trained_copy: Path) -> None:

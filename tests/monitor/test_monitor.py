@@ -233,9 +233,10 @@ def test_served_labels_the_task_no_longer_has_are_counted_and_named(trained_copy
     ("args", "message"),
     [
         (["--embedding", "foo"], "--embedding: Input should be 'auto', 'minilm' or 'tfidf' (got 'foo')"),
-        (["--hours", "nan"], "--hours: Input should be"),
-        (["--hours", "inf"], "--hours: Input should be less than or equal to 876000"),
-        (["--hours", "-5"], "--hours: Input should be greater than 0 (got -5.0)"),
+        (["--hours", "nan"], "error: option: --hours: give a finite number above 0 and at most 876000 (got nan)"),
+        (["--hours", "inf"], "error: option: --hours: give a finite number above 0 and at most 876000 (got inf)"),
+        (["--hours", "-5"], "error: option: --hours: give a finite number above 0 and at most 876000 (got -5)"),
+        (["--hours", "0"], "error: option: --hours: give a finite number above 0 and at most 876000 (got 0)"),
         # every hourly bucket of 100 years: a 190 MB monitor.json, on a project without traffic
         (["--hours", "876000"], "option: --hours: a window of 876000 hours in buckets of 60 minutes (monitor.bucket_minutes) makes 876,000 buckets, more than 10,000; set monitor.bucket_minutes to 5256 or more"),
     ],

@@ -156,12 +156,13 @@ def test_a_bad_serve_option_names_the_option_not_the_spec(trained_copy: Path) ->
     import sys
 
     for args, line in (
-        (["--threshold", "2"], "error: option: --threshold: Input should be less than or equal to 1 (got 2.0)"),
-        (["--shadow-rate", "nan"], "error: option: --shadow-rate: Input should be less than or equal to 1 (got nan)"),
-        (["--timeout", "-3"], "error: option: --timeout: Input should be greater than 0 (got -3.0)"),
+        (["--threshold", "2"], "error: option: --threshold: give a finite number from 0 to 1 (got 2)"),
+        (["--shadow-rate", "nan"], "error: option: --shadow-rate: give a finite number from 0 to 1 (got nan)"),
+        (["--timeout", "-3"], "error: option: --timeout: give a finite number above 0 (got -3)"),
+        (["--timeout", "inf"], "error: option: --timeout: give a finite number above 0 (got inf)"),
         (["--mode", "[bold]x"], "error: option: --mode: Input should be 'student', 'cascade', 'shadow' or 'canary' (got '[bold]x')"),
     ):
         r = subprocess.run([sys.executable, "-m", "graduate", "serve", str(trained_copy), *args], capture_output=True, text=True, timeout=300, env=cli_env(**ENV))
         assert r.returncode == 2 and r.stderr.strip().splitlines() == [line], (args, r.stderr)
     r = subprocess.run([sys.executable, "-m", "graduate", "serve-plan", str(trained_copy), "--target", "2"], capture_output=True, text=True, timeout=300, env=cli_env(**ENV))
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == ["error: option: --target: Input should be less than or equal to 1 (got 2.0)"], r.stderr
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == ["error: option: --target: give a finite number above 0 and at most 1 (got 2)"], r.stderr

@@ -109,6 +109,25 @@ def test_a_pending_or_failed_live_call_is_reused_in_place(engine: Engine) -> Non
     assert count_calls(engine) == 1
 
 
+def test_a_cut_answer_an_older_version_stored_as_ok_is_no_answer_to_anyone(engine: Engine) -> None:
+    """Before cut detection an answer cut off at max_tokens (or holding no text) was stored as ok:
+    no reader of the call log takes it for an answer (labels, votes, batch submit)."""
+    from graduate.store.batches import key_state
+    from graduate.store.calls import samples
+
+    cut = {"choices": [{"index": 0, "message": {"role": "assistant", "content": '{"is_b'}, "finish_reason": "length"}]}
+    whole = {"choices": [{"index": 0, "message": {"role": "assistant", "content": '{"is_bad": 1}'}, "finish_reason": "stop"}]}
+    keys = [request_key("m", [{"role": "user", "content": t}], {}) for t in ("cut", "empty", "whole")]
+    for key, content, response in zip(keys, ['{"is_b', None, '{"is_bad": 1}'], [cut, whole, whole]):
+        call = begin_call(engine, cache_key=key, model="m", request={"model": "m"}, params={})
+        finish_call(engine, call, status="ok", content=content, response=response, cost_usd=0.1)
+    assert set(answers(engine, keys)) == {keys[2]}
+    assert [r.status for k in keys for r in samples(engine, keys)[k]] == ["error", "error", "ok"]
+    assert key_state(engine, keys).answered == {keys[2]}
+    # A written list cut off still holds its lines: read as an answer where cut ones are kept.
+    assert set(answers(engine, keys, cut_ok=True)) == {keys[0], keys[2]}
+
+
 def test_imported_failures_are_never_overwritten(engine: Engine, tiny_project: Path) -> None:
     import_tiny_logs(engine, tiny_project, ("gpt-3.5-turbo.simple",))
     # The fixture's 5 failed calls are one request asked 5 times: samples 0..4, none answered.

@@ -245,6 +245,14 @@ def test_answers_cut_at_max_tokens_on_ray_are_failed_paid_calls_naming_the_fix(t
     assert not RAY_CORE_LINE.search(result.stderr), result.stderr[-3000:]
     rows = live_rows(tiny_project)
     assert [r.status for r in rows] == ["error"] * 4 and all(r.cost_usd > 0 for r in rows)
+    # At temperature 0 a rerun at the same settings would be cut off alike: nothing is paid for again.
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=3)
+        again = subprocess.run(label_command(tiny_project, "--limit", "4", "--ray", "local", "--workers", "1"),
+                               env={**cli_env(), "COLUMNS": "300"}, capture_output=True, text=True, timeout=240)  # fmt: skip
+        assert server.stats()["requests"] == 0
+    assert again.returncode == 1, again.stderr[-3000:]
+    assert "4 requests were not sent: their answers at these same settings (temperature 0) were cut off at teacher.max_tokens (3)" in " ".join(again.stderr.split()), again.stderr[-3000:]
 
 
 def test_a_ray_run_whose_first_answers_are_all_cut_sends_no_more(tiny_project: Path) -> None:

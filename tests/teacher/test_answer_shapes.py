@@ -134,12 +134,82 @@ def test_answers_cut_at_max_tokens_fail_with_the_fix_and_are_not_reused(tiny_pro
         spent = live_spend(Project.load(tiny_project).engine)
         assert spent == pytest.approx(sum(r.cost_usd for r in rows))
 
+    # At temperature 0 the same request is cut off again: a rerun at the same settings pays for
+    # nothing and says, once, what to change.
     with fake_openai_server() as server:
         point_teacher(tiny_project, server.base_url, max_tokens=3)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=cli_env())
+        assert server.stats()["requests"] == 0
+    assert result.returncode == 1, result.stderr
+    says = "2 requests were not sent: their answers at these same settings (temperature 0) were cut off at teacher.max_tokens (3) before"
+    assert result.stderr.count(says) == 1 and "raise teacher.max_tokens" in result.stderr, result.stderr
+    assert "│ not sent (cut off at these settings before" in result.stdout and "┃" in result.stdout, result.stdout
+    assert live_spend(Project.load(tiny_project).engine) == pytest.approx(spent)
+
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=50)  # another request: sent
         _, again = Project.load(tiny_project).label(["you stupid moron", "a kind word"])
-        assert (again.cached, again.sent) == (0, 2) and server.stats()["ok"] == 2
+        assert (again.cached, again.sent, again.known_cut) == (0, 2, 0) and server.stats()["ok"] == 2
     # The paid cut answers keep their rows: the spend still holds their cost.
     assert live_spend(Project.load(tiny_project).engine) > spent
+
+
+@pytest.mark.parametrize("temperature", [0.5, 0])
+def test_a_cut_answer_an_older_version_stored_as_ok_is_no_answer(tiny_project: Path, temperature: float) -> None:
+    """Before cut detection an answer cut off at max_tokens was stored as ok: it is read as the
+    failed call it is, never a label; sent again where another answer may differ (temperature
+    above 0), else not paid for again, as a new cut answer."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select, update
+
+    from graduate.data.examples import examples_for_texts
+    from graduate.data.teacher_labels import teacher_key, teacher_labels
+    from graduate.store.schema import labels, teacher_calls
+
+    texts = comments(tiny_project, 2)
+    with fake_openai_server(shape="length") as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=3, temperature=temperature)
+        Project.load(tiny_project).label(texts)
+    project = Project.load(tiny_project)
+    with project.engine.begin() as conn:  # as the older version stored them
+        conn.execute(update(teacher_calls).where(teacher_calls.c.source == "live").values(status="ok", error=None))
+    examples = examples_for_texts(project.engine, "label:items", texts)
+    with project.engine.begin() as conn:  # what the older version recorded from them: the labels table's rows
+        cut = dict(conn.execute(select(teacher_calls.c.cache_key, teacher_calls.c.id).where(teacher_calls.c.source == "live")).all())
+        for ex in examples:
+            conn.execute(labels.insert().values(example_id=ex.id, kind="teacher", labeller=project.spec.teacher.labeller, label=None,
+                                                call_id=cut[teacher_key(project.spec.teacher, ex.text)], note="unparseable", created_at=datetime.now(timezone.utc)))  # fmt: skip
+    assert all(t.call is None for t in teacher_labels(project.engine, project.spec.task, project.spec.teacher, examples).values())
+
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        outcomes, stats = Project.load(tiny_project).label(texts)
+        asked = server.stats()["ok"]
+    assert stats.cached == 0, stats
+    if temperature:
+        assert (asked, stats.sent, stats.known_cut) == (2, 2, 0), stats
+        assert {o.status for o in outcomes} == {"sent"}
+        # The labels table held what the cut answers parsed to: the new answers replace it.
+        project = Project.load(tiny_project)
+        found = teacher_labels(project.engine, project.spec.task, project.spec.teacher, examples)
+        assert all(t.label is not None for t in found.values()), found
+        with project.engine.connect() as conn:
+            stored = dict(conn.execute(select(labels.c.example_id, labels.c.call_id).where(labels.c.kind == "teacher", labels.c.example_id.in_(list(found)))).all())
+        assert stored == {i: t.call.id for i, t in found.items()} and set(stored.values()) == {o.call_id for o in outcomes}
+    else:
+        assert (asked, stats.sent, stats.known_cut, stats.not_sent) == (0, 0, 2, 2), stats
+        assert {o.status for o in outcomes} == {"not_sent"} and "raise teacher.max_tokens" in (stats.known_cut_advice or "")
+
+
+def test_a_timed_out_call_at_temperature_0_is_sent_again(tiny_project: Path) -> None:
+    """Only an answer cut off is known to come back alike: a transient failure is retried on a rerun."""
+    with fake_openai_server(shape="trickle") as server:
+        Project.load(point_teacher(tiny_project, server.base_url, timeout_s=1.5, max_retries=0)).label(comments(tiny_project, 1))
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        _, stats = Project.load(tiny_project).label(comments(tiny_project, 1))
+    assert (stats.sent, stats.known_cut) == (1, 0), stats
 
 
 def test_a_run_whose_first_answers_are_all_cut_sends_no_more(tiny_project: Path) -> None:

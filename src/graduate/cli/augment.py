@@ -86,6 +86,7 @@ def show_generated(report, project: Path, budget_usd: float, *, trained_on: bool
     t = count_table(escape(f"{report.method}" + (f" for {report.target!r} ({report.target_kind})" if report.target else " for the pool") + f": {report.matching} matching training items"))
     for name, value in [
         ("teacher calls (sent / from the call log / failed)", f"{report.calls_sent} / {report.calls_cached} / {report.calls_failed}"),
+        ("teacher calls not sent", report.calls_not_sent),
         ("texts written", report.generated),
         ("dropped: already stored", report.stored_already),
         ("dropped: near copy of a pool item", report.near_pool),
@@ -122,11 +123,21 @@ def show_generated(report, project: Path, budget_usd: float, *, trained_on: bool
             "fix the field of graduate.yaml that the messages above name, then run again (what was added is kept)",
             highlight=False,
         )
-    if report.budget_stopped:
+    if report.cut_stopped:
         err_console.print(
-            f"[bold red]error:[/] teacher budget of {usd(budget_usd)} reached; raise teacher.budget_usd in graduate.yaml and run the same command again (what was added is kept)",
+            f"[bold red]error:[/] the first answers were all cut off or held no text, so {report.calls_stopped} teacher calls were not sent "
+            "(each would have been paid for and failed alike); fix what the messages above name, then run again (what was added is kept)",
+            highlight=False,
+        )
+    if report.known_cut_advice:
+        err_console.print(f"[bold red]error:[/] {escape(report.known_cut_advice)}", highlight=False)
+    if report.budget_stopped:
+        unsent = report.calls_not_sent - report.calls_held - report.calls_stopped - report.calls_known_cut
+        err_console.print(
+            f"[bold red]error:[/] teacher budget of {usd(budget_usd)} reached; {unsent} teacher calls not sent. Raise teacher.budget_usd in graduate.yaml "
+            "and run the same command again (what was added is kept)",
             highlight=False,
         )
         raise typer.Exit(3)
-    if report.calls_failed:
+    if report.calls_failed or report.calls_not_sent:
         raise typer.Exit(1)

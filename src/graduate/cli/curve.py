@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, fmt, quiet_libraries, stage_progress
+from graduate.cli.options import number
 
 
 def curve(
@@ -19,7 +20,7 @@ def curve(
     test_set: str | None = typer.Option(None, "--test-set", help="Test set to score on (default: the first quality test set)."),
     metric: str = typer.Option(None, help="Metric to plot: accuracy, f1, precision, recall, roc_auc; multi-label: micro_f1, macro_f1, exact_match. Default: accuracy (multi-label: micro_f1)."),
     more: int | None = typer.Option(None, "--more", min=1, help="How many more items to price (default: as many as are labelled now)."),
-    min_gain: float = typer.Option(0.5, "--min-gain", min=0, help="Below this many points of gain, the advice is to stop labelling."),
+    min_gain: float = typer.Option(0.5, "--min-gain", parser=number("--min-gain", least=0), help="Below this many points of gain, the advice is to stop labelling."),
     mlflow: str | None = typer.Option(None, "--mlflow", help="Also log the runs to this MLflow tracking URI."),
 ) -> None:
     """Train at 5-100% of the labelled data (several seeds), fit a saturating curve, price more labels."""

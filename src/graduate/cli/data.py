@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, err_console, fmt, stage_progress, step_notes, count_table
+from graduate.cli.options import number
 
 app = typer.Typer(help="Training data: cleaning, label issues, review queue, balance, diversity.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: export suspects to CSV, import reviewers' corrections.", no_args_is_help=True)
@@ -150,7 +151,7 @@ def issues(
 @app.command("duplicates")
 def duplicates(
     project: Path = typer.Argument(..., help="Project directory."),
-    threshold: float | None = typer.Option(None, min=0.01, max=1.0, help="Jaccard threshold (default: clean.near_duplicates.threshold)."),
+    threshold: float | None = typer.Option(None, parser=number("--threshold", least=0.01, most=1.0), help="Jaccard threshold (default: clean.near_duplicates.threshold)."),
     show: int = typer.Option(10, "--show", min=0, help="Pairs shown."),
 ) -> None:
     """Near-duplicate pairs in the labelled training pool (MinHash over character shingles); changes nothing."""

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from graduate.cli.console import console, err_console, item_progress, count_table
+from graduate.cli.options import number
 from graduate.errors import usd
 
 
@@ -26,7 +27,7 @@ def label(
     ),
     workers: int | None = typer.Option(None, min=1, help="--ray: worker actors; each gets its share of the rate limits and concurrency; default 2 (1 if teacher.concurrency is 1)."),
     lease_s: float | None = typer.Option(
-        None, min=1.0, help="--ray: a claimed call's lease in seconds; a dead worker's calls are sent again after it lapses; default 60."
+        None, parser=number("--lease-s", least=1), help="--ray: a claimed call's lease in seconds; a dead worker's calls are sent again after it lapses; default 60."
     ),
 ) -> None:
     """Label rows with the spec's teacher: cached (a re-run sends nothing), rate-limited, budget-capped."""
@@ -65,8 +66,6 @@ def label(
             _, stats = proj.label(texts, progress=advance)
     parsed = teacher_labels(proj.engine, proj.spec.task, proj.spec.teacher, examples)
     unparseable = sum(1 for p in parsed.values() if p.call is not None and p.label is None)
-    # An answer cut at max_tokens reads as unparseable, and a re-run only reads it from the call log again.
-    cut = sum(1 for p in parsed.values() if p.call is not None and p.label is None and _finish_reason(p.call.response) == "length")
     counts: dict[str, int] = {}
     for p in parsed.values():
         if p.label is not None:
@@ -78,8 +77,10 @@ def label(
         ("answered from the call log (not sent)", stats.cached),
         ("sent and answered", stats.sent),
         ("failed (after retries, refused, or cut off)", stats.failed),
-        ("not sent (budget)", stats.not_sent - stats.held),
+        ("not sent (budget)", stats.not_sent - stats.held - stats.known_cut - stats.stopped_unsent),
         ("not sent (waiting in an open batch: graduate batch collect)", stats.held),
+        ("not sent (first answers all cut off or without text)", stats.stopped_unsent),
+        ("not sent (cut off at these settings before)", stats.known_cut),
         ("unparseable answers", unparseable),
         ("not labelled (item no longer in its data file)", gone),
     ]:
@@ -90,28 +91,22 @@ def label(
     console.print(t)
     if gone:
         err_console.print(escape(f"{gone} {NOT_LABELLED_NOTE}"), highlight=False)
-    if cut:
-        limit = proj.spec.teacher.max_tokens
-        err_console.print(
-            f"[yellow]{cut} unparseable answers were cut off at the token limit[/] (finish_reason length"
-            + (f", teacher.max_tokens {limit}" if limit else "")
-            + "): raise teacher.max_tokens in graduate.yaml (a new limit is a new request: they are asked again)",
-            highlight=False,
-        )
     for e in stats.errors[:5]:
         err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
     if stats.budget_stopped:
         err_console.print(
-            f"[bold red]error:[/] budget of {usd(proj.spec.teacher.budget_usd)} reached; {stats.not_sent - stats.held} items not sent. "
+            f"[bold red]error:[/] budget of {usd(proj.spec.teacher.budget_usd)} reached; {stats.not_sent - stats.held - stats.known_cut - stats.stopped_unsent} items not sent. "
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept)."
         )
         raise typer.Exit(3)
-    if getattr(stats, "cut_stopped", False):
+    if stats.cut_stopped:
         err_console.print(
-            f"[bold red]error:[/] the first answers were all cut off or held no text, so {stats.not_sent - stats.held} items were not sent "
+            f"[bold red]error:[/] the first answers were all cut off or held no text, so {stats.stopped_unsent} items were not sent "
             "(each would have been paid for and failed alike); fix what the messages above name, then run again"
         )
-    if stats.failed:
+    if stats.known_cut_advice:
+        err_console.print(f"[bold red]error:[/] {escape(stats.known_cut_advice)}", highlight=False)
+    if stats.failed or stats.known_cut:
         retryable = stats.retryable
         if retryable:
             err_console.print(
@@ -141,9 +136,5 @@ def _label_ray(proj, texts: list[str], address: str, workers: int | None, lease_
     return SimpleNamespace(
         distinct=r.distinct, cached=r.cached, sent=r.sent, failed=r.failed, not_sent=r.not_sent + r.held, held=r.held, cost_usd=r.cost_usd,
         errors=r.errors, budget_stopped=r.budget_stopped, retryable=r.retryable, cut_stopped=r.cut_stopped,
+        stopped_unsent=r.stopped_unsent, known_cut=r.known_cut, known_cut_advice=r.known_cut_advice,
     )
-
-
-def _finish_reason(response: object) -> object:
-    choices = response.get("choices") if isinstance(response, dict) else None
-    return choices[0].get("finish_reason") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None

@@ -11,11 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, err_console, fmt, stage_progress
+from graduate.cli.options import number
 
 
 def monitor(
     project: Path = typer.Argument(..., help="Project directory."),
-    hours: Optional[float] = typer.Option(None, help="Window: the last N hours of traffic (monitor.window_hours)."),
+    hours: Optional[float] = typer.Option(None, parser=number("--hours", above=0, most=876_000), help="Window: the last N hours of traffic (monitor.window_hours)."),
     embedding: Optional[str] = typer.Option(None, help="auto | minilm | tfidf (monitor.embedding)."),
 ) -> None:
     """Check the served traffic against the training set and the spec's thresholds; writes .graduate/monitor.json."""

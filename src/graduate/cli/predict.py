@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from graduate.cli.console import console, err_console
+from graduate.cli.options import number
 
 
 def predict(
@@ -24,7 +25,7 @@ def predict(
         "--input may then be a quoted glob of CSV or Parquet files, --output a directory of Parquet files. Needs pip install 'graduate\\[ray]'.",
     ),
     actors: int | None = typer.Option(None, min=1, help="--ray: actors in the scoring pool (each loads the student once); default 1."),
-    cpus_per_actor: float | None = typer.Option(None, min=0.1, help="--ray: CPUs per actor; it runs that many threads; default 1."),
+    cpus_per_actor: float | None = typer.Option(None, parser=number("--cpus-per-actor", least=0.1), help="--ray: CPUs per actor; it runs that many threads; default 1."),
 ) -> None:
     """Write the input's columns plus `label` (multi-label: `labels`, the set `;`-joined, empty for none) and one `p_<label>` column per label."""
     from graduate.errors import SpecError

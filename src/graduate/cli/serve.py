@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, err_console, fmt, fmt_usd
-from graduate.cli.options import apply_options
+from graduate.cli.options import apply_options, number
 
 
 def _need_serve() -> None:
@@ -55,13 +55,13 @@ def serve(
     port: Optional[int] = typer.Option(None, help="Port (serve.port, default 8000); 0 picks a free one."),
     mode: Optional[str] = typer.Option(None, help="student | cascade | shadow | canary (serve.mode)."),
     student: Optional[str] = typer.Option(None, help="Name of the student to serve (default: the best)."),
-    threshold: Optional[float] = typer.Option(None, help="cascade: the student's confidence needed to answer (serve.cascade_threshold)."),
-    shadow_rate: Optional[float] = typer.Option(None, help="shadow: share of requests compared with the teacher."),
-    canary_share: Optional[float] = typer.Option(None, help="canary: share of requests the student answers."),
+    threshold: Optional[float] = typer.Option(None, parser=number("--threshold", least=0, most=1), help="cascade: the student's confidence needed to answer (serve.cascade_threshold)."),
+    shadow_rate: Optional[float] = typer.Option(None, parser=number("--shadow-rate", least=0, most=1), help="shadow: share of requests compared with the teacher."),
+    canary_share: Optional[float] = typer.Option(None, parser=number("--canary-share", least=0, most=1), help="canary: share of requests the student answers."),
     fallback: Optional[bool] = typer.Option(None, "--fallback/--no-fallback", help="Pass chat requests that do not match the template to the teacher."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve without API keys (local testing only)."),
     max_in_flight: Optional[int] = typer.Option(None, help="Requests handled at once; more get 429 (serve.max_in_flight)."),
-    timeout: Optional[float] = typer.Option(None, help="Per-request timeout in seconds (serve.request_timeout_s)."),
+    timeout: Optional[float] = typer.Option(None, parser=number("--timeout", above=0), help="Per-request timeout in seconds (serve.request_timeout_s)."),
     workers: Optional[int] = typer.Option(None, help="Student prediction processes; 0: a thread (serve.predict_workers)."),
     max_body_bytes: Optional[int] = typer.Option(None, help="Larger bodies get 413 (serve.max_body_bytes)."),
 ) -> None:
@@ -134,13 +134,9 @@ def proxy(
         help="Send the key in teacher.api_key_env upstream; callers then authenticate with GRADUATE_API_KEYS. "
         "Default: the caller's Authorization header is passed through.",
     ),
-    timeout: float = typer.Option(600.0, help="Upstream timeout in seconds."),
+    timeout: float = typer.Option(600.0, parser=number("--timeout", above=0), help="Upstream timeout in seconds."),
 ) -> None:
     """A logging pass-through to the teacher: every chat completion (streaming too) goes into the call log; keys are never stored."""
-    from graduate.errors import SpecError
-
-    if not 0 < timeout < math.inf:  # NaN reset every connection; 0 or less answered every call 502 "unreachable"
-        raise SpecError(f"{timeout:g} is no timeout: give the seconds to wait for the upstream, above 0 (e.g. 600)", field="--timeout")
     _need_serve()
     from graduate.pipeline.project import Project
     from graduate.serve.proxy import create_proxy_app
@@ -173,7 +169,7 @@ def threshold_up(value: float | None, digits: int = 4) -> str:
 
 def serve_plan(
     project: Path = typer.Argument(..., help="Project directory."),
-    target: Optional[float] = typer.Option(None, help="The value of serve.plan_metric to reach (default serve.plan_target)."),
+    target: Optional[float] = typer.Option(None, parser=number("--target", above=0, most=1), help="The value of serve.plan_metric to reach (default serve.plan_target)."),
     metric: Optional[str] = typer.Option(None, help="relative_accuracy | agreement (default serve.plan_metric)."),
     student: Optional[str] = typer.Option(None, help="Student name (default: the best)."),
 ) -> None:
@@ -258,7 +254,7 @@ def promote(
     student: Optional[str] = typer.Option(None, "--student", help="Promote this student's newest evaluated run (default: the served student's)."),
     run: Optional[str] = typer.Option(None, "--run", help="Promote this training run (its id or first characters; graduate runs list)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the stages until the candidate is promoted or rolled back."),
-    timeout: float = typer.Option(3600.0, min=1.0, help="--wait: give up following after this many seconds (the server goes on)."),
+    timeout: float = typer.Option(3600.0, parser=number("--timeout", least=1), help="--wait: give up following after this many seconds (the server goes on)."),
     api_key_env: str = typer.Option("GRADUATE_API_KEY", help="Environment variable holding an API key the server accepts (unset: the first key in serve.api_keys_env, GRADUATE_API_KEYS)."),
 ) -> None:
     """Promote a retrained student on a running server: shadow (it scores, answers nothing), canary

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graduate.cli.console import console, err_console
+from graduate.cli.options import number
 
 app = typer.Typer(help="The teacher: audit configurations against gold; the local teacher's packaged GGUF models and llama.cpp server.", no_args_is_help=True)
 
@@ -60,7 +61,7 @@ def serve_local(
     n_ctx: int = typer.Option(2048, min=256, help="Context size in tokens (prompt + answer)."),
     threads: int | None = typer.Option(None, min=1, help="CPU threads (default: every core)."),
     logprobs: bool = typer.Option(False, help="Keep every token's logits so that requests may ask for logprobs (slower, more memory)."),
-    startup_timeout: float = typer.Option(300.0, min=1, help="Seconds to wait for the model to load."),
+    startup_timeout: float = typer.Option(300.0, parser=number("--startup-timeout", least=1), help="Seconds to wait for the model to load."),
     log: Path | None = typer.Option(None, help="Write the server's log here (default: in the cache directory)."),
 ) -> None:
     """Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a GGUF model; print its base URL; run until Ctrl-C or SIGTERM."""
@@ -136,9 +137,11 @@ def _live_outcome(result: dict, budget: float) -> None:  # type: ignore[type-arg
         )
         for e in st.get("errors", [])[:3]:
             err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
+        if st.get("known_cut_advice"):
+            err_console.print(f"[bold red]error:[/] --live {escape(name)}: {escape(st['known_cut_advice'])}", highlight=False)
     stopped = [name for name, st in lives if st.get("budget_stopped")]
     if stopped:
-        left = sum(st["not_sent"] - st.get("held", 0) for _, st in lives)
+        left = sum(st["not_sent"] - st.get("held", 0) - st.get("known_cut", 0) - st.get("stopped_unsent", 0) for _, st in lives)
         err_console.print(
             f"[bold red]error:[/] budget of {usd(budget)} reached during --live; {left} answers not asked for. "
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept).",
@@ -146,7 +149,7 @@ def _live_outcome(result: dict, budget: float) -> None:  # type: ignore[type-arg
         )
         raise typer.Exit(3)
     failed = sum(st["failed"] for _, st in lives)
-    if failed:
+    if failed or any(st.get("known_cut") for _, st in lives):
         retryable = sum(st["retryable"] for _, st in lives)
         if retryable:
             err_console.print(

@@ -75,13 +75,14 @@ def _record(conn: Any, rows: list[dict[str, Any]], keys: dict[int, str], labelle
     """Store each answer as the example's label of ``labeller``. A stored label that answered another
     request (the teacher's temperature, max_tokens or other parameters changed since: a new cache
     key, asked again) is replaced by this one, the old value kept in ``label_changes``; one that
-    answered this request stays."""
+    answered this request stays, unless its call is no longer the request's answer (an answer cut off
+    at max_tokens that an older version stored as ok: the request was asked again)."""
     rows = list({r["example_id"]: r for r in rows}.values())  # a text given twice is one example
     ids = [r["example_id"] for r in rows]
     stored: dict[int, Any] = {}
     for i in range(0, len(ids), 500):
         stmt = (
-            select(labels_table.c.id, labels_table.c.example_id, labels_table.c.label, labels_table.c.note, teacher_calls.c.cache_key)
+            select(labels_table.c.id, labels_table.c.example_id, labels_table.c.label, labels_table.c.note, labels_table.c.call_id, teacher_calls.c.cache_key)
             .outerjoin(teacher_calls, teacher_calls.c.id == labels_table.c.call_id)
             .where(labels_table.c.example_id.in_(ids[i : i + 500]), labels_table.c.labeller == labeller)
         )
@@ -89,14 +90,19 @@ def _record(conn: Any, rows: list[dict[str, Any]], keys: dict[int, str], labelle
     insert_ignore(conn, labels_table, [r for r in rows if r["example_id"] not in stored])
     for r in rows:
         old = stored.get(r["example_id"])
-        if old is None or old.cache_key == keys[r["example_id"]]:
+        same_request = old is not None and old.cache_key == keys[r["example_id"]]
+        if old is None or (same_request and old.call_id == r["call_id"]):
             continue
         conn.execute(update(labels_table).where(labels_table.c.id == old.id).values({k: v for k, v in r.items() if k not in ("example_id", "kind", "labeller")}))
         if old.label != r["label"]:
             conn.execute(
                 label_changes.insert().values(
                     example_id=r["example_id"], labeller=labeller, old_label=old.label, new_label=r["label"], old_note=old.note,
-                    origin="teacher request changed (temperature, max_tokens or other parameters): the answer to the current request replaces it",
+                    origin=(
+                        "the answer it came from was cut off or held no text (stored as ok by an older version): the request's answer now replaces it"
+                        if same_request
+                        else "teacher request changed (temperature, max_tokens or other parameters): the answer to the current request replaces it"
+                    ),
                     created_at=r["created_at"],
                 )
             )  # fmt: skip

@@ -236,6 +236,7 @@ def run_audit(
             results[-1]["live"] = {
                 "sent": st.sent, "cached": st.cached, "failed": st.failed, "retryable": st.retryable, "not_sent": st.not_sent, "held": st.held, "cost_usd": st.cost_usd,
                 "budget_stopped": st.budget_stopped, "errors": st.errors[:5],
+                "stopped_unsent": st.stopped_unsent, "known_cut": st.known_cut, "known_cut_advice": st.known_cut_advice,
             }
     progress("audit configurations", len(configs), len(configs))
     accuracies = {r["name"]: r["pooled_score"] for r in results}

@@ -56,6 +56,12 @@ class GenerateReport:
     calls_cached: int = 0
     calls_failed: int = 0
     calls_retryable: int = 0  # of calls_failed: transient (timeouts, 429, 5xx after retries), which a rerun may get past
+    calls_not_sent: int = 0  # writing and labelling calls left unsent, for the reasons below (the rest: the budget)
+    calls_held: int = 0  # of calls_not_sent: waiting in an open Batch API batch
+    calls_stopped: int = 0  # of calls_not_sent: the first answers were all cut off or held no text (CUT_STOP)
+    calls_known_cut: int = 0  # of calls_not_sent: cut off at these very settings before (teacher.labeling.known_cut)
+    cut_stopped: bool = False
+    known_cut_advice: str | None = None
     generated: int = 0
     stored_already: int = 0
     near_pool: int = 0
@@ -161,12 +167,23 @@ def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateRepor
     report.calls += stats.distinct
     report.calls_sent += stats.sent
     report.calls_cached += stats.cached
+    _count(report, stats)
+    return outcomes
+
+
+def _count(report: GenerateReport, stats: Any) -> None:
+    """What a writing or labelling run of the teacher (``LabelStats``) failed or left unsent, and why."""
     report.calls_failed += stats.failed
     report.calls_retryable += stats.retryable
+    report.calls_not_sent += stats.not_sent
+    report.calls_held += stats.held
+    report.calls_stopped += stats.stopped_unsent
+    report.calls_known_cut += stats.known_cut
     report.cost_usd += stats.cost_usd
     report.budget_stopped = report.budget_stopped or stats.budget_stopped
+    report.cut_stopped = report.cut_stopped or stats.cut_stopped
+    report.known_cut_advice = stats.known_cut_advice or report.known_cut_advice
     report.errors += stats.errors[:5]
-    return outcomes
 
 
 def _fresh(
@@ -192,11 +209,7 @@ def _label_and_store(project: "Project", report: GenerateReport, texts: list[str
     if not texts:
         return
     outcomes, stats = project.label(texts)
-    report.cost_usd += stats.cost_usd
-    report.budget_stopped = report.budget_stopped or stats.budget_stopped
-    report.calls_failed += stats.failed  # a rerun asks again for these (the texts are chosen alike)
-    report.calls_retryable += stats.retryable
-    report.errors += stats.errors[:5]
+    _count(report, stats)  # a rerun asks again for those failed or unsent (the texts are chosen alike)
     fmt = answer_format(project.spec.task.parse, project.spec.task.labels)
     made = []
     for text, lineage, outcome in zip(texts, lineages, outcomes):
@@ -271,6 +284,18 @@ def _seed_draws(rng: random.Random, idx: list[int], k: int, calls: int) -> list[
     return out
 
 
+def unsent_reasons(report: GenerateReport) -> str:
+    """Why the calls of ``report.calls_not_sent`` were not sent, e.g. "1: budget reached, 2: the first answers were all cut off or held no text"."""
+    budget = report.calls_not_sent - report.calls_held - report.calls_stopped - report.calls_known_cut
+    parts = [
+        (budget, "budget reached"),
+        (report.calls_stopped, "the first answers were all cut off or held no text"),
+        (report.calls_known_cut, "cut off at these settings before"),
+        (report.calls_held, "waiting in an open batch"),
+    ]
+    return ", ".join(f"{n}: {what}" for n, what in parts if n) or "budget reached"
+
+
 def shortfall(report: GenerateReport) -> str | None:
     """Why fewer texts than asked were added, in one line (None when none are missing)."""
     if report.method != "synth" or report.added >= report.asked:
@@ -279,8 +304,10 @@ def shortfall(report: GenerateReport) -> str | None:
     if report.seed_draws < report.calls_asked:
         fix = "widen --target" + (f" or raise --seeds (up to {report.matching})" if report.seeds_per_call < report.matching else "")
         why.append(f"the {report.matching} matching items allow only {report.seed_draws} different seed draws for {report.calls_asked} calls (asked alike, answered alike): {fix}")
-    if report.calls_failed or report.budget_stopped:
-        why.append(f"{report.calls_failed} calls failed" + (" (budget reached)" if report.budget_stopped else ""))
+    if report.calls_failed:
+        why.append(f"{report.calls_failed} calls failed")
+    if report.calls_not_sent or report.budget_stopped:
+        why.append(f"{report.calls_not_sent} calls not sent ({unsent_reasons(report)})")
     if report.generated < report.asked:
         why.append(f"the teacher wrote {report.generated}")
     for count, what in (

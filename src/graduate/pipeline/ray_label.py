@@ -31,7 +31,7 @@ from graduate.store.calls import answers, request_key
 from graduate.store.db import now, open_engine
 from graduate.store.leases import enqueue, release_owner
 from graduate.store.schema import teacher_calls
-from graduate.teacher.labeling import require_price, require_sendable
+from graduate.teacher.labeling import known_cut, known_cut_advice, require_price, require_sendable
 from graduate.teacher.prompt import render_messages, request_params
 
 if TYPE_CHECKING:
@@ -57,6 +57,9 @@ class RayLabelReport:
     restarts: int = 0
     budget_stopped: bool = False
     cut_stopped: bool = False  # a worker's first answers were all unusable (cut off, no text): it sent no more
+    stopped_unsent: int = 0  # of not_sent: left unsent by that stop
+    known_cut: int = 0  # of not_sent: cut off at these very settings before (graduate.teacher.labeling.known_cut)
+    known_cut_advice: str | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -144,6 +147,12 @@ def _label_ray(
     held = key_state(engine, need).held
     report.held = len(held)
     need = [k for k in need if k not in held]
+    # At temperature 0 an answer cut off before is cut off again: not paid for twice.
+    cut_before = known_cut(engine, spec, need)
+    if cut_before:
+        report.known_cut = report.not_sent = len(cut_before)
+        report.known_cut_advice = known_cut_advice(spec, len(cut_before))
+        need = [k for k in need if k not in cut_before]
     if need:
         require_price(spec, project.spec.price_for(spec.model))
     work = []
@@ -207,7 +216,7 @@ def _label_ray(
                     actor, new_ref, owner = start(share, report.restarts)
                     running[new_ref] = (share, actor, owner)
                     continue
-                for name in ("sent", "failed", "retryable", "not_sent", "skipped", "late"):
+                for name in ("sent", "failed", "retryable", "not_sent", "skipped", "late", "stopped_unsent"):
                     setattr(report, name, getattr(report, name) + stats[name])
                 report.cost_usd += stats["cost_usd"]
                 report.budget_stopped = report.budget_stopped or stats["budget_stopped"]

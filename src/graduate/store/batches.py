@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 
+from graduate.store.calls import holds_answer
 from graduate.store.db import now
 from graduate.store.schema import batches, teacher_calls
 
@@ -85,7 +86,7 @@ def key_state(engine: Engine, keys: Iterable[str]) -> KeyState:
             rows = conn.execute(
                 select(
                     teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.sample_index, teacher_calls.c.status, teacher_calls.c.source,
-                    teacher_calls.c.cost_usd,
+                    teacher_calls.c.cost_usd, teacher_calls.c.content, teacher_calls.c.response,
                 )
                 .where(teacher_calls.c.cache_key.in_(chunk))
                 .order_by(teacher_calls.c.cache_key, teacher_calls.c.sample_index)
@@ -93,7 +94,8 @@ def key_state(engine: Engine, keys: Iterable[str]) -> KeyState:
             for r in rows:
                 state.next_index[r.cache_key] = max(state.next_index.get(r.cache_key, 0), r.sample_index + 1)
                 if r.status == "ok":
-                    state.answered.add(r.cache_key)
+                    if holds_answer(r.content, r.response):  # not an older version's cut answer, stored as ok
+                        state.answered.add(r.cache_key)
                 elif r.source == "batch" and r.status == "pending":
                     state.held.add(r.cache_key)
                 elif r.source == "batch" and not r.cost_usd:  # a paid failure (an answer cut off) keeps its row and cost

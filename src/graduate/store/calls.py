@@ -208,8 +208,35 @@ _ROW_COLS = [
 ]
 
 
-def answers(engine: Engine, keys: Iterable[str]) -> dict[str, CallRow]:
-    """The first successful call (lowest sample index) for each cache key that has one."""
+def finish_reason(response: Any) -> Any:
+    """The first choice's ``finish_reason`` in a stored chat completion (None when it has none)."""
+    choices = response.get("choices") if isinstance(response, dict) else None
+    return choices[0].get("finish_reason") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+
+
+def cut_off(row: CallRow) -> bool:
+    """Whether a finished call's answer was cut off at the token limit (finish_reason length)."""
+    return row.status in ("ok", "error") and finish_reason(row.response) == "length"
+
+
+def holds_answer(content: str | None, response: Any, *, cut_ok: bool = False) -> bool:
+    """Whether a call stored as ok holds an answer to reuse. Versions before cut detection stored an
+    answer cut off at max_tokens, or holding no text (a tool call), as ok: it is the failed call it
+    is (unless ``cut_ok``: a written list cut off still holds the lines before the cut)."""
+    return content is not None and (cut_ok or finish_reason(response) != "length")
+
+
+def _as_stored(row: Any, cut_ok: bool) -> CallRow:
+    r = CallRow(*row)
+    if r.status == "ok" and not holds_answer(r.content, r.response, cut_ok=cut_ok):
+        r.status = "error"
+    return r
+
+
+def answers(engine: Engine, keys: Iterable[str], *, cut_ok: bool = False) -> dict[str, CallRow]:
+    """The first successful call (lowest sample index) for each cache key that has one. A call
+    stored as ok whose answer holds no text, or was cut off at the token limit (``cut_ok`` False),
+    is none: older versions stored such answers as ok."""
     keys = list(dict.fromkeys(keys))
     out: dict[str, CallRow] = {}
     with engine.connect() as conn:
@@ -221,14 +248,16 @@ def answers(engine: Engine, keys: Iterable[str]) -> dict[str, CallRow]:
                 .order_by(teacher_calls.c.cache_key, teacher_calls.c.sample_index)
             )
             for row in conn.execute(stmt):
-                r = CallRow(*row)
-                out.setdefault(r.cache_key, r)
+                r = _as_stored(row, cut_ok)
+                if r.status == "ok":
+                    out.setdefault(r.cache_key, r)
     return out
 
 
-def samples(engine: Engine, keys: Iterable[str]) -> dict[str, list[CallRow]]:
+def samples(engine: Engine, keys: Iterable[str], *, cut_ok: bool = False) -> dict[str, list[CallRow]]:
     """Every finished call (ok or error, by sample index) for each cache key that has one: the
-    repeated answers that self-consistency votes over and that show how often the teacher disagreed."""
+    repeated answers that self-consistency votes over and that show how often the teacher disagreed.
+    A call stored as ok with no whole answer comes back as the error it is (see ``answers``)."""
     keys = list(dict.fromkeys(keys))
     out: dict[str, list[CallRow]] = {}
     with engine.connect() as conn:
@@ -240,7 +269,7 @@ def samples(engine: Engine, keys: Iterable[str]) -> dict[str, list[CallRow]]:
                 .order_by(teacher_calls.c.cache_key, teacher_calls.c.sample_index)
             )
             for row in conn.execute(stmt):
-                r = CallRow(*row)
+                r = _as_stored(row, cut_ok)
                 out.setdefault(r.cache_key, []).append(r)
     return out
 

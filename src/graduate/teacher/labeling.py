@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from sqlalchemy import Engine
 
@@ -64,10 +64,42 @@ class LabelStats:
     retryable: int = 0
     # The run stopped sending because its first answers were all cut off or held no text.
     cut_stopped: bool = False
+    stopped_unsent: int = 0  # of not_sent: left unsent by that stop (CUT_STOP)
+    # Of not_sent: requests whose answer at these very settings (temperature 0: the same answer
+    # again) was cut off at the token limit before; not paid for again (``known_cut``).
+    known_cut: int = 0
+    known_cut_advice: str | None = None  # what to change, said once for them all
 
 
 # How many unusable answers in a row, before any usable one, stop a run from sending the rest.
 CUT_STOP = 5
+
+
+def _cut_fix(spec: TeacherSpec) -> tuple[str, str]:
+    if spec.max_tokens:
+        return f"teacher.max_tokens ({spec.max_tokens})", "raise teacher.max_tokens in graduate.yaml"
+    return "the server's default output limit", "set teacher.max_tokens in graduate.yaml above it"
+
+
+def known_cut(engine: Engine, spec: TeacherSpec, keys: Iterable[str]) -> set[str]:
+    """The requests among ``keys`` whose answer was cut off at the token limit before, when the
+    teacher samples at temperature 0: the same request (same prompt, model, max_tokens: its cache
+    key) gets the same answer, cut off again, so sending it pays for nothing. Another setting is
+    another request, sent as usual; failures that were no answer (timeouts, 5xx) are sent again."""
+    from graduate.store.calls import cut_off, samples as stored_samples
+
+    if spec.temperature != 0:
+        return set()
+    return {key for key, rows in stored_samples(engine, keys).items() if any(cut_off(r) for r in rows)}
+
+
+def known_cut_advice(spec: TeacherSpec, count: int) -> str:
+    """One line for the requests ``known_cut`` left unsent."""
+    where, fix = _cut_fix(spec)
+    return (
+        f"{count} requests were not sent: their answers at these same settings (temperature 0) were cut off at {where} before and would be "
+        f"cut off again; {fix} (a new limit is a new request, so they are asked again)"
+    )
 
 
 def unusable_answer(completion: Completion, spec: TeacherSpec) -> str | None:
@@ -78,10 +110,7 @@ def unusable_answer(completion: Completion, spec: TeacherSpec) -> str | None:
     first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
     reason = first.get("finish_reason")
     if reason == "length":
-        if spec.max_tokens:
-            where, fix = f"teacher.max_tokens ({spec.max_tokens})", "raise teacher.max_tokens in graduate.yaml"
-        else:
-            where, fix = "the server's default output limit", "set teacher.max_tokens in graduate.yaml above it"
+        where, fix = _cut_fix(spec)
         return f"the answer was cut off at {where} (finish_reason length); {fix} (a new limit is a new request, so these are asked again)"
     if completion.content is None:
         message = first.get("message")
@@ -254,12 +283,14 @@ async def label_texts(
         if progress:
             progress(len(keyed[key]))
 
-    done = answers(engine, keyed)
+    # A cut answer is no answer to reuse (an older version stored some as ok), unless cut ones are kept.
+    cut_ok = not whole_answers
+    done = answers(engine, keyed, cut_ok=cut_ok)
     need = {k: 1 for k in keyed if k not in done}
     if samples > 1:
         from graduate.store.calls import samples as stored_samples
 
-        have = {k: sum(r.status == "ok" for r in rows) for k, rows in stored_samples(engine, keyed).items()}
+        have = {k: sum(r.status == "ok" for r in rows) for k, rows in stored_samples(engine, keyed, cut_ok=cut_ok).items()}
         need = {k: samples - have.get(k, 0) for k in keyed if have.get(k, 0) < samples}
         done = {k: row for k, row in done.items() if k not in need}
     for key, row in done.items():
@@ -271,6 +302,17 @@ async def label_texts(
         stats.not_sent += 1
         stats.held += 1
         settle(key, lambda t, key=key: LabelOutcome(t, key, "not_sent", error="held by an open batch: graduate batch collect"))
+    if whole_answers and need:
+        cut_before = known_cut(engine, spec, need)
+        if cut_before:
+            stats.known_cut = len(cut_before)
+            stats.not_sent += len(cut_before)
+            stats.known_cut_advice = known_cut_advice(spec, len(cut_before))
+            where, fix = _cut_fix(spec)
+            why = f"not sent: its answer at these same settings was cut off at {where} before (finish_reason length); {fix}"
+            for key in cut_before:
+                need.pop(key)
+                settle(key, lambda t, key=key: LabelOutcome(t, key, "not_sent", error=why))
 
     if need:
         require_price(spec, price)
@@ -304,6 +346,7 @@ async def label_texts(
             settle(key, lambda t: LabelOutcome(t, key, "not_sent", error=str(refused[0])))
         elif not usable and len(unusable) >= CUT_STOP:
             stats.not_sent += 1
+            stats.stopped_unsent += 1
             stats.cut_stopped = True
             why = f"not sent: the first {len(unusable)} answers were all unusable ({unusable[0]})"
             settle(key, lambda t: LabelOutcome(t, key, "not_sent", error=why))

@@ -46,6 +46,7 @@ class WorkerStats:
     errors: list[str] = field(default_factory=list)
     budget_stopped: bool = False
     cut_stopped: bool = False  # this worker's first CUT_STOP answers were all unusable: it sent no more
+    stopped_unsent: int = 0  # of not_sent: left unsent by that stop
 
 
 class _Slice:
@@ -137,6 +138,7 @@ async def work(
                 return None
             if not usable and len(unusable) >= CUT_STOP:
                 stats.not_sent += 1
+                stats.stopped_unsent += 1
                 stats.cut_stopped = True
                 return None
             if not await asyncio.to_thread(leases.claim, engine, call_id, owner, lease_s):
