@@ -40,6 +40,9 @@ def test_evaluate_guards_a_deployment_and_errors_export_the_review_queue(tiny_pr
     assert [g["detail"] for g in failed] == [f"student[tfidf-logreg].accuracy = {acc:.4g} >= teacher.accuracy ({teacher:.4g}) + 0.5 = {teacher + 0.5:.4g}"]
     assert "student[tfidf-logreg].accuracy = " in out  # names in brackets are printed, not eaten as markup
     assert "identity-term bias: bias.original vs bias.fuzzed" in out and "cost and latency" in out
+    # the student the gates judge, and why it was picked (a retrain can change it), as `graduate run` says it
+    why = a["model_selection"]["why"]
+    assert f"best student: {a['best_student']} ({why})" in " ".join(out.split())
 
     spec_path = tiny_project / "graduate.yaml"
     raw = yaml.safe_load(spec_path.read_text())

@@ -125,6 +125,10 @@ def evaluate(
         assessment = proj.evaluate(progress)
         path = proj.report() if report else None
     print_assessment(assessment)
+    # which student `student` in the gates is, and why: a retrain on a grown pool can change it
+    why = (assessment.get("model_selection") or {}).get("why")
+    if assessment.get("best_student"):
+        console.print(f"best student: [bold]{escape(str(assessment['best_student']))}[/]{escape(f' ({why})') if why else ''}", highlight=False)
     print_gates(assessment.get("gates") or [])
     console.print(f"figures: [bold]{escape(str(proj.workdir / 'evaluation.json'))}[/]" + (f"   report: [bold]{escape(str(path))}[/]" if path else ""), highlight=False)
     if not assessment.get("gates_passed", True):
