@@ -443,10 +443,26 @@ def test_answers_cut_at_max_tokens_are_paid_failed_lines_that_keep_their_cost(ti
         assert all(r.error.startswith("the answer was cut off at teacher.max_tokens (3) (finish_reason length)") for r in rows)
         spent = live_spend(proj.engine)
         assert spent == pytest.approx(sum(r.cost_usd for r in rows))
-        with client(proj) as api:  # sent again as new rows: the paid ones stay
-            batch.submit(proj, texts, client=api)
+        # At temperature 0 the same request is cut off again: a second submit at the same settings
+        # plans nothing and pays for nothing, and says once what to change (as `graduate label`).
+        result = run_cli("submit", str(tiny_project), "--input", str(tiny_project / "comments.csv"), "--limit", "5")
+        assert result.returncode == 1, result.stderr
+        assert "not sent (cut off at these settings before)" in result.stdout and "│ planned into new batches" in result.stdout, result.stdout
+        says = "5 requests were not sent: their answers at these same settings (temperature 0) were cut off at teacher.max_tokens (3) before"
+        assert result.stderr.count(says) == 1 and "raise teacher.max_tokens" in result.stderr, result.stderr
+        with client(proj) as api:
+            again = batch.submit(proj, texts, client=api)
+        assert (again.known_cut, again.planned, again.sent) == (5, 0, []), again
+        assert "raise teacher.max_tokens" in (again.known_cut_advice or "")
+        assert len(batch_rows(tiny_project)) == 5 and server.stats()["batches"] == 1
+        assert live_spend(Project.load(tiny_project).engine) == pytest.approx(spent)
+        point_teacher(tiny_project, server.base_url, max_tokens=4)  # another request: sent, as new rows; the paid ones stay
+        proj = Project.load(tiny_project)
+        with client(proj) as api:
+            other = batch.submit(proj, texts, client=api)
             server.advance(60)
             batch.collect(proj, client=api)
+    assert (other.known_cut, other.planned) == (0, 5), other
     assert len(batch_rows(tiny_project)) == 10
     assert live_spend(Project.load(tiny_project).engine) == pytest.approx(2 * spent)
 

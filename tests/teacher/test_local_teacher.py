@@ -268,6 +268,41 @@ def test_no_other_process_can_take_the_port_while_the_server_starts_or_restarts(
     assert _taken_by_another(server.port)  # let go once stopped
 
 
+def test_stop_during_a_restart_returns_at_once_and_records_no_failure(tmp_path: Path) -> None:
+    """The watcher held the server's lock while a restarted server loaded, up to startup_timeout_s:
+    a stop() meanwhile waited that long. Here the restart cannot finish: the model file was replaced
+    by a named pipe no one writes, so the new server blocks opening it."""
+    from graduate.models.gguf import resolve_model
+
+    model = tmp_path / "model.gguf"
+    model.symlink_to(resolve_model(MODEL))
+    server = LocalServer(model, alias=MODEL, n_ctx=256, startup_timeout_s=600, max_restarts=2, log_path=tmp_path / "server.log")
+    server.start()
+    stopper = threading.Thread(target=server.stop)
+    try:
+        first = server.pid
+        assert first is not None
+        model.unlink()
+        os.mkfifo(model)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while server.starts < 2:  # the watcher reaped it and started the next, which now waits on the pipe
+            assert time.monotonic() < deadline, "the killed server was not restarted"
+            time.sleep(0.05)
+        restarted = server.pid
+        stopper.start()
+        stopper.join(30)
+        assert not stopper.is_alive(), "stop() waited for the restart's startup_timeout_s (600 s)"
+    finally:
+        if stopper.is_alive():  # without the fix: let the blocked server read the end of the pipe and fail
+            os.close(os.open(model, os.O_WRONLY | os.O_NONBLOCK))
+            stopper.join(120)
+        elif not stopper.ident:
+            server.stop()
+    assert server.failure is None, server.failure  # a stop is no failure
+    assert not server.running() and restarted is not None and not Path(f"/proc/{restarted}").exists()
+
+
 def test_a_server_that_cannot_load_the_model_is_a_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + os.urandom(4096))

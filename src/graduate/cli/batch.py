@@ -74,6 +74,7 @@ def submit(
         ("held by an open batch (not sent twice)", report.held),
         ("planned into new batches", report.planned),
         ("not sent (budget)", report.not_sent_budget),
+        ("not sent (cut off at these settings before)", report.known_cut),
         ("not sent (request over teacher.batch.max_bytes_per_file)", report.too_large),
     ]:
         t.add_row(name, str(value))
@@ -83,12 +84,16 @@ def submit(
     console.print(t)
     if report.sent:
         console.print(escape(f"Check with `graduate batch status {project}`; collect the answers with `graduate batch collect {project}` (--wait polls)."))
+    if report.known_cut_advice:
+        err_console.print(f"[bold red]error:[/] {escape(report.known_cut_advice)}", highlight=False)
     if report.budget_stopped:
         err_console.print(
             f"[bold red]error:[/] budget of {usd(proj.spec.teacher.budget_usd)} reached; {report.not_sent_budget} items not sent. "
             "Raise teacher.budget_usd in graduate.yaml and submit again (planned batches are kept)."
         )
         raise typer.Exit(3)
+    if report.known_cut:
+        raise typer.Exit(1)
 
 
 def _status_table(title: str, views) -> None:

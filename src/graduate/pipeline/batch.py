@@ -1,7 +1,8 @@
 """graduate batch: the teacher's calls through the OpenAI Batch API, nothing lost or paid twice.
 
-submit   plan the items' requests (skip what the call log answered or an open batch holds, stop
-         at the budget), split them into input files under the API's limits, and for each file
+submit   plan the items' requests (skip what the call log answered or an open batch holds, and
+         at temperature 0 what was cut off at max_tokens before at the same settings; stop at the
+         budget), split them into input files under the API's limits, and for each file
          record the batch and its pending lines in one transaction; then upload the file and
          create the batch with our uid in its metadata. Running submit again resumes: a planned
          batch is uploaded (a file already uploaded under its name is reused), an uploaded one is
@@ -47,7 +48,7 @@ from graduate.store.batches import (
 from graduate.store.calls import live_spend, longest_answer, request_key
 from graduate.teacher.batch_api import ENDPOINT, METADATA_KEY, BatchClient, RemoteBatch
 from graduate.teacher.base import Completion
-from graduate.teacher.labeling import output_reserve, require_price, require_sendable, unusable_answer
+from graduate.teacher.labeling import known_cut, known_cut_advice, output_reserve, require_price, require_sendable, unusable_answer
 from graduate.teacher.prompt import render_messages, request_params
 
 if TYPE_CHECKING:
@@ -68,6 +69,10 @@ class SubmitReport:
     planned: int = 0  # lines in the batches this run planned
     not_sent_budget: int = 0
     too_large: int = 0  # a request bigger than teacher.batch.max_bytes_per_file by itself
+    # Cut off at the token limit before at these very settings (temperature 0: cut off again):
+    # not paid for twice (graduate.teacher.labeling.known_cut, as `graduate label`).
+    known_cut: int = 0
+    known_cut_advice: str | None = None  # what to change, said once for them all
     reserved_usd: float = 0.0
     planned_batches: list[str] = field(default_factory=list)  # uids
     sent: list[BatchRow] = field(default_factory=list)  # batches this run uploaded and created (or found created)
@@ -146,6 +151,11 @@ def plan(project: "Project", texts: list[str], *, progress: ProgressFn = no_prog
     state = key_state(engine, messages_of)
     report.answered, report.held = len(state.answered), len(state.held)
     todo = [k for k in messages_of if k not in state.answered and k not in state.held]
+    cut_before = known_cut(engine, spec, todo)
+    if cut_before:
+        report.known_cut = len(cut_before)
+        report.known_cut_advice = known_cut_advice(spec, len(cut_before))
+        todo = [k for k in todo if k not in cut_before]
     if todo:
         require_price(spec, price)
     _remove_orphans(project)

@@ -271,12 +271,16 @@ class LocalServer:
         self.starts += 1
 
     def _wait_ready(self) -> None:
+        """Until the server answers; gives up as soon as ``stop()`` is called, which waits for the
+        lock held meanwhile (a restart's wait would otherwise hold a stop up to startup_timeout_s)."""
         import httpx
 
         assert self._proc is not None
         deadline = time.monotonic() + self.startup_timeout_s
         url = f"{self.base_url}/models"
         while True:
+            if self._stopping.is_set():
+                raise LocalTeacherError(f"the llama.cpp server for {self.model_path.name} was stopped while starting")
             code = self._proc.poll()
             if code is not None:
                 raise LocalTeacherError(
@@ -294,7 +298,7 @@ class LocalServer:
                     f"the llama.cpp server for {self.model_path.name} did not answer {url} within "
                     f"{self.startup_timeout_s:.0f} s; raise teacher.local.startup_timeout_s. Its log ends: {self.log_tail() or '(empty)'}"
                 )
-            time.sleep(POLL_S)
+            self._stopping.wait(POLL_S)
 
     def _watch(self) -> None:
         """Restart the server when it dies unexpectedly, at most ``max_restarts`` times."""
@@ -321,7 +325,8 @@ class LocalServer:
                     self._spawn(fresh_log=False)
                     self._wait_ready()
                 except LocalTeacherError as exc:
-                    self.failure = str(exc)
+                    if not self._stopping.is_set():  # stopped during the restart: no failure
+                        self.failure = str(exc)
                     self._terminate()
                     return
 
