@@ -146,6 +146,18 @@ def test_answers_cut_at_max_tokens_fail_with_the_fix_and_are_not_reused(tiny_pro
     assert "│ not sent (cut off at these settings before" in result.stdout and "┃" in result.stdout, result.stdout
     assert live_spend(Project.load(tiny_project).engine) == pytest.approx(spent)
 
+    # The budget stops the same rerun before a new item is sent: both lines are said (the budget's
+    # exit came first and hid what to change for the cut ones).
+    more = tmp_path / "more.csv"
+    more.write_text(items.read_text() + "3,a brand new comment\n")
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=3, budget_usd=spent)
+        result = subprocess.run([*cmd[:-1], str(more)], capture_output=True, text=True, timeout=120, env=cli_env())
+        assert server.stats()["requests"] == 0
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count(says) == 1 and "reached; 1 items not sent" in result.stderr, result.stderr
+    point_teacher(tiny_project, server.base_url, budget_usd=100.0)
+
     with fake_openai_server() as server:
         point_teacher(tiny_project, server.base_url, max_tokens=50)  # another request: sent
         _, again = Project.load(tiny_project).label(["you stupid moron", "a kind word"])

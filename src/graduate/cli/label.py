@@ -93,19 +93,19 @@ def label(
         err_console.print(escape(f"{gone} {NOT_LABELLED_NOTE}"), highlight=False)
     for e in stats.errors[:5]:
         err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
+    if stats.cut_stopped:
+        err_console.print(
+            f"[bold red]error:[/] the first answers were all cut off or held no text, so {stats.stopped_unsent} items were not sent "
+            "(each would have been paid for and failed alike); fix what the messages above name, then run again"
+        )
+    if stats.known_cut_advice:  # before the budget's exit: both may hold
+        err_console.print(f"[bold red]error:[/] {escape(stats.known_cut_advice)}", highlight=False)
     if stats.budget_stopped:
         err_console.print(
             f"[bold red]error:[/] budget of {usd(proj.spec.teacher.budget_usd)} reached; {stats.not_sent - stats.held - stats.known_cut - stats.stopped_unsent} items not sent. "
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept)."
         )
         raise typer.Exit(3)
-    if stats.cut_stopped:
-        err_console.print(
-            f"[bold red]error:[/] the first answers were all cut off or held no text, so {stats.stopped_unsent} items were not sent "
-            "(each would have been paid for and failed alike); fix what the messages above name, then run again"
-        )
-    if stats.known_cut_advice:
-        err_console.print(f"[bold red]error:[/] {escape(stats.known_cut_advice)}", highlight=False)
     if stats.failed or stats.known_cut:
         retryable = stats.retryable
         if retryable:
