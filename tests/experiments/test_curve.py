@@ -59,3 +59,16 @@ def test_subsample_is_stratified_and_seeded(tiny_project):
     # Balance weights are part of a share's version: other weights must not reuse its runs.
     weighted = subsample(replace(ds, weights=[2.0 if lab == "bad" else 1.0 for lab in ds.labels]), 0.5, 0)
     assert weighted.content_hash != a.content_hash and weighted.weights and set(weighted.weights) == {1.0, 2.0}
+
+
+def test_progress_counts_items_trained_so_the_time_left_follows_the_large_shares(tiny_project):
+    # Counted in runs, the 100% run (the longest) was the last third of the bar: "about 44 s left" at
+    # 67% of a 3-minute curve. Counted in items trained, it is the share it takes.
+    seen: list[tuple[int, int]] = []
+    res = learning_curve(
+        Project.load(tiny_project), kind="majority", fractions=[0.25, 1.0], seeds=[0, 1],
+        progress=lambda stage, done, total: seen.append((done, total)) if stage.startswith("learning curve") else None,
+    )  # fmt: skip
+    n = res.dataset_size
+    total = 2 * (round(0.25 * n) + n)
+    assert seen == [(0, total), (round(0.25 * n), total), (2 * round(0.25 * n), total), (2 * round(0.25 * n) + n, total), (total, total)]

@@ -155,19 +155,23 @@ def learning_curve(
     per_item = None if cost is None else cost / 1000
 
     runs: list[CurveRun] = []
-    total = len(fractions) * len(seeds)
+    # Progress counts training items, not runs: the largest share trains last and longest, so a count
+    # of runs made the time left look far shorter than it was.
+    share = {f: max(1, round(f * len(dataset.examples))) for f in fractions}
+    stage, done, total = "learning curve (items trained)", 0, sum(share.values()) * len(seeds)
     with evaluation_run(project, f"curve:{kind}", dataset.content_hash) as board:
         target = test_set or (board.quality_sets[0] if board.quality_sets else board.tests[0].name)
         for f in fractions:
             for seed in seeds:
-                progress("learning curve", len(runs), total)
+                progress(stage, done, total)
                 sub = subsample(dataset, f, seed)
                 sub.id = save_dataset(project.engine, sub)
                 name = f"{kind}@{f:.0%}/seed{seed}"
                 tr = project.train(StudentSpec(kind=kind, name=name, params=sspec_params), sub, seed=seed, progress=progress)
                 tests = board.add(name, tr.run_id, tr.student)
+                done += share[f]
                 runs.append(CurveRun(f, seed, len(sub.examples), tr.run_id, tr.reused, tr.fit_seconds, {t: float(m[metric]) for t, m in tests.items() if m.get(metric) is not None}))
-        progress("learning curve", total, total)
+        progress(stage, total, total)
         board.close({"curve": kind, "runs": [r.run_id for r in runs]})
 
     points = summarise([(r.fraction, r.size, r.scores[target]) for r in runs if target in r.scores])
