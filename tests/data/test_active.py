@@ -244,3 +244,19 @@ def test_select_says_when_the_chosen_items_carry_none_of_train_tags(trained_copy
     assert result.returncode == 0, result.stderr
     flat = " ".join(result.stdout.split())
     assert "5 of these items carry none of train.tags ['train*']: their labels (teacher or reviewer) reach training once train.tags take them in" in flat, flat
+
+
+def test_select_send_says_why_items_cut_off_before_are_not_sent_again(trained_copy: Path) -> None:
+    # At temperature 0 an answer cut off at max_tokens comes back cut: label no longer pays for it
+    # again. select --send went through the same path but said nothing and exited 0.
+    add_unlabelled(trained_copy, 20)
+    with fake_openai_server(shape="length") as server:
+        point_teacher(trained_copy, server.base_url, max_tokens=3, temperature=0)
+        first = graduate("select", str(trained_copy), "--budget", "4", "--source", "unlabelled", "--send")
+        assert first.returncode == 1 and server.stats()["requests"] == 4, first.stdout + first.stderr
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        again = graduate("select", str(trained_copy), "--budget", "4", "--source", "unlabelled", "--send")
+        assert server.stats()["requests"] == 0, again.stdout + again.stderr
+    assert again.returncode == 1 and "not sent 4" in again.stdout, again.stdout + again.stderr
+    assert "raise teacher.max_tokens" in again.stderr, again.stderr

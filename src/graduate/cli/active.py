@@ -85,9 +85,11 @@ def select(
         return
     _, stats = proj.label(proj.teacher_texts([ex.text for ex in sel.chosen]))
     console.print(escape(f"sent {stats.sent}, answered from the call log {stats.cached}, failed {stats.failed}, not sent {stats.not_sent}; cost ${stats.cost_usd:,.4f}"))
+    if stats.known_cut_advice:  # answers cut off before at these settings: not sent again, and why
+        err_console.print(f"[bold red]error:[/] {escape(stats.known_cut_advice)}", highlight=False)
     if stats.budget_stopped:
         err_console.print(f"[bold red]error:[/] teacher budget of {usd(proj.spec.teacher.budget_usd)} reached; raise teacher.budget_usd and run again")
         raise typer.Exit(3)
-    if stats.failed:
+    if stats.failed or stats.known_cut:
         raise typer.Exit(1)
 

@@ -232,6 +232,8 @@ def predict_ray(
         if died is not None:  # actors are not restarted (above): the run stops, whole or nothing
             from graduate.pipeline.ray_label import died_because
 
+            if died.actor_init_failed:  # it could not load the student: a rerun fails alike
+                raise StudentError(f"a scoring actor could not load the student ({died_because(died)}); nothing was written") from None
             raise StudentError(
                 f"a scoring actor died ({died_because(died)}); nothing was written: run the command again "
                 "(if it ran out of memory, with fewer --actors or a smaller --batch-size)"

@@ -15,7 +15,6 @@ from typing import Any, Iterable
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 
-from graduate.store.calls import holds_answer
 from graduate.store.db import now
 from graduate.store.schema import batches, teacher_calls
 
@@ -86,7 +85,10 @@ def key_state(engine: Engine, keys: Iterable[str]) -> KeyState:
             rows = conn.execute(
                 select(
                     teacher_calls.c.id, teacher_calls.c.cache_key, teacher_calls.c.sample_index, teacher_calls.c.status, teacher_calls.c.source,
-                    teacher_calls.c.cost_usd, teacher_calls.c.content, teacher_calls.c.response,
+                    teacher_calls.c.cost_usd,
+                    # what holds_answer reads, computed by the database: not every stored completion loaded
+                    teacher_calls.c.content.is_not(None).label("has_text"),
+                    teacher_calls.c.response["choices"][0]["finish_reason"].as_string().label("finish_reason"),
                 )
                 .where(teacher_calls.c.cache_key.in_(chunk))
                 .order_by(teacher_calls.c.cache_key, teacher_calls.c.sample_index)
@@ -94,7 +96,7 @@ def key_state(engine: Engine, keys: Iterable[str]) -> KeyState:
             for r in rows:
                 state.next_index[r.cache_key] = max(state.next_index.get(r.cache_key, 0), r.sample_index + 1)
                 if r.status == "ok":
-                    if holds_answer(r.content, r.response):  # not an older version's cut answer, stored as ok
+                    if r.has_text and r.finish_reason != "length":  # not an older version's cut answer, stored as ok (holds_answer)
                         state.answered.add(r.cache_key)
                 elif r.source == "batch" and r.status == "pending":
                     state.held.add(r.cache_key)

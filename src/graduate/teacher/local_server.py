@@ -181,17 +181,17 @@ class LocalServer:
             require_llama_cpp()
             self._close_socket()  # of an earlier start whose server has died
             self._sock = listen_on(self.requested_port)
-            self.port = int(self._sock.getsockname()[1])
-            if self.log_path is None:
-                from graduate.models.gguf import cache_dir
+            try:  # whatever fails from here (the log folder, the spawn, the wait) frees the port
+                self.port = int(self._sock.getsockname()[1])
+                if self.log_path is None:
+                    from graduate.models.gguf import cache_dir
 
-                logs = cache_dir() / "logs"
-                logs.mkdir(parents=True, exist_ok=True)
-                self.log_path = logs / f"llama-server-{self.port}.log"
-            self._stopping.clear()
-            self.failure = None
-            self._spawn(fresh_log=True)
-            try:
+                    logs = cache_dir() / "logs"
+                    logs.mkdir(parents=True, exist_ok=True)
+                    self.log_path = logs / f"llama-server-{self.port}.log"
+                self._stopping.clear()
+                self.failure = None
+                self._spawn(fresh_log=True)
                 self._wait_ready()
             except BaseException:
                 self._terminate()
@@ -324,9 +324,9 @@ class LocalServer:
                 try:
                     self._spawn(fresh_log=False)
                     self._wait_ready()
-                except LocalTeacherError as exc:
+                except (LocalTeacherError, OSError) as exc:  # OSError: the spawn itself (no memory, no file handles)
                     if not self._stopping.is_set():  # stopped during the restart: no failure
-                        self.failure = str(exc)
+                        self.failure = str(exc) if isinstance(exc, LocalTeacherError) else f"the llama.cpp server could not be restarted: {exc}"
                     self._terminate()
                     return
 
