@@ -129,9 +129,9 @@ def test_serve_plan_for_a_student_only_all_teacher_rescues_and_its_bad_flags(tra
     assert "note: the threshold is picked on this test set: declare a calibration set" in flat
     for flags, message in (
         (["--metric", "foo"], "--metric: Input should be 'relative_accuracy' or 'agreement'"),
-        (["--target", "0"], "--target: Input should be greater than 0"),
+        (["--target", "0"], "--target: give a finite number above 0 and at most 1 (got 0)"),
         (["--target", "nan"], "--target:"),
-        (["--target", "2"], "--target: Input should be less than or equal to 1"),
+        (["--target", "2"], "--target: give a finite number above 0 and at most 1 (got 2)"),
         (["--student", "nosuch"], "no student 'nosuch' in the last evaluation; students with stored probabilities: ["),
     ):
         out = plan(*flags)
