@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -197,31 +198,49 @@ def test_serving_a_student_that_may_answer_no_label_in_a_format_without_a_word_f
     assert create_app(proj, options(proj, auth=False)).state.unwritable_none is False  # "none" writes the empty set
 
 
-def test_an_earlier_labellers_empty_set_is_spelled_as_in_gold(tmp_path: Path) -> None:
-    """label_imports read `(none)` (gold's and the review queue's spelling of the empty set) as no
-    label of the task and skipped the row, while a cell of separators only was the empty set."""
-    from sqlalchemy import select
-
+def _import_old(project: Path, rows: str) -> tuple[Any, dict, Any]:
+    """``old.csv`` (``rows``) as the project's label_imports, column ``old``: the project, its spec
+    as written and the import's report."""
     from graduate.pipeline.ingest import load_data, load_label_imports
     from graduate.pipeline.project import Project
-    from graduate.store.schema import examples, labels
 
-    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
-    (project / "old.csv").write_text("id,old,older\ni0,alpha;beta,(none)\ni1,(none),nothing\ni2,(none);alpha,gamma\ni3,delta,\n", encoding="utf-8")
+    (project / "old.csv").write_text(rows, encoding="utf-8")
     spec = yaml.safe_load((project / "graduate.yaml").read_text())
     spec["label_imports"] = [{"path": "old.csv", "source": "items", "columns": ["old"], "separator": ";"}]
     (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
     proj = Project.load(project)
     load_data(proj)
     (rep,) = load_label_imports(proj)
+    return proj, spec, rep
+
+
+def _old_labels(proj: Any) -> dict[str, str]:
+    """The labels stored from old.csv, by item id."""
+    from sqlalchemy import select
+
+    from graduate.store.schema import examples, labels
+
+    with proj.engine.connect() as conn:
+        return dict(conn.execute(select(examples.c.external_id, labels.c.label).join(labels, labels.c.example_id == examples.c.id).where(labels.c.labeller == "import:old")).all())
+
+
+def test_an_earlier_labellers_empty_set_is_spelled_as_in_gold(tmp_path: Path) -> None:
+    """label_imports read `(none)` (gold's and the review queue's spelling of the empty set) as no
+    label of the task and skipped the row, while a cell of separators only was the empty set."""
+    from sqlalchemy import select
+
+    from graduate.pipeline.ingest import load_label_imports
+    from graduate.pipeline.project import Project
+    from graduate.store.schema import examples, labels
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    proj, spec, rep = _import_old(project, "id,old,older\ni0,alpha;beta,(none)\ni1,(none),nothing\ni2,(none);alpha,gamma\ni3,delta,\n")
     old = project / "old.csv"
     assert rep.skipped == [
         f"{old}:4: column 'old': '(none)' stands for the empty set, so it cannot go with labels ('(none);alpha')",
         f"{old}:5: column 'old': 'delta' is no label of ['alpha', 'beta', 'gamma']",
     ]
-    with proj.engine.connect() as conn:
-        got = dict(conn.execute(select(examples.c.external_id, labels.c.label).join(labels, labels.c.example_id == examples.c.id).where(labels.c.labeller == "import:old")).all())
-    assert got == {"i0": "alpha;beta", "i1": "(none)"}
+    assert _old_labels(proj) == {"i0": "alpha;beta", "i1": "(none)"}
 
     # a value `values` maps to (none) is the empty set too
     spec["label_imports"] = [{"path": "old.csv", "source": "items", "columns": ["older"], "separator": ";", "values": {"nothing": "(none)", "gamma": "gamma", "(none)": "(none)"}}]
@@ -386,26 +405,12 @@ def test_predict_help_names_the_multi_label_column() -> None:
 def test_an_earlier_labellers_set_past_parse_max_labels_is_named_and_not_stored(tmp_path: Path) -> None:
     """With `parse.max_labels: 1` the teacher's two-label answers are refused, but a label_imports
     cell of two labels was stored and its labeller scored on sets the task rules out."""
-    from sqlalchemy import select
-
-    from graduate.pipeline.ingest import load_data, load_label_imports
-    from graduate.pipeline.project import Project
-    from graduate.store.schema import examples, labels
-
     project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], {**LABEL_WORDS, "max_labels": 1})
     old = project / "old.csv"
-    old.write_text("id,old\ni0,alpha\ni1,alpha;beta\ni2,(none)\ni3,beta;gamma;alpha\n", encoding="utf-8")
-    spec = yaml.safe_load((project / "graduate.yaml").read_text())
-    spec["label_imports"] = [{"path": "old.csv", "source": "items", "columns": ["old"], "separator": ";"}]
-    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
-    proj = Project.load(project)
-    load_data(proj)
-    (rep,) = load_label_imports(proj)
+    proj, _, rep = _import_old(project, "id,old\ni0,alpha\ni1,alpha;beta\ni2,(none)\ni3,beta;gamma;alpha\n")
     assert rep.skipped == [
         f"{old}:3: column 'old': 'alpha;beta' has 2 labels, more than parse.max_labels 1 allows; keep at most 1 or raise parse.max_labels",
         f"{old}:5: column 'old': 'beta;gamma;alpha' has 3 labels, more than parse.max_labels 1 allows; keep at most 1 or raise parse.max_labels",
     ]
     assert rep.added == 2
-    with proj.engine.connect() as conn:
-        got = dict(conn.execute(select(examples.c.external_id, labels.c.label).join(labels, labels.c.example_id == examples.c.id).where(labels.c.labeller == "import:old")).all())
-    assert got == {"i0": "alpha", "i2": "(none)"}
+    assert _old_labels(proj) == {"i0": "alpha", "i2": "(none)"}
