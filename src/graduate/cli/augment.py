@@ -132,9 +132,8 @@ def show_generated(report, project: Path, budget_usd: float, *, trained_on: bool
     if report.known_cut_advice:
         err_console.print(f"[bold red]error:[/] {escape(report.known_cut_advice)}", highlight=False)
     if report.budget_stopped:
-        unsent = report.calls_not_sent - report.calls_held - report.calls_stopped - report.calls_known_cut
         err_console.print(
-            f"[bold red]error:[/] teacher budget of {usd(budget_usd)} reached; {unsent} teacher calls not sent. Raise teacher.budget_usd in graduate.yaml "
+            f"[bold red]error:[/] teacher budget of {usd(budget_usd)} reached; {report.budget_unsent} teacher calls not sent. Raise teacher.budget_usd in graduate.yaml "
             "and run the same command again (what was added is kept)",
             highlight=False,
         )

@@ -77,7 +77,7 @@ def label(
         ("answered from the call log (not sent)", stats.cached),
         ("sent and answered", stats.sent),
         ("failed (after retries, refused, or cut off)", stats.failed),
-        ("not sent (budget)", stats.not_sent - stats.held - stats.known_cut - stats.stopped_unsent),
+        ("not sent (budget)", stats.budget_unsent),
         ("not sent (waiting in an open batch: graduate batch collect)", stats.held),
         ("not sent (first answers all cut off or without text)", stats.stopped_unsent),
         ("not sent (cut off at these settings before)", stats.known_cut),
@@ -102,7 +102,7 @@ def label(
         err_console.print(f"[bold red]error:[/] {escape(stats.known_cut_advice)}", highlight=False)
     if stats.budget_stopped:
         err_console.print(
-            f"[bold red]error:[/] budget of {usd(proj.spec.teacher.budget_usd)} reached; {stats.not_sent - stats.held - stats.known_cut - stats.stopped_unsent} items not sent. "
+            f"[bold red]error:[/] budget of {usd(proj.spec.teacher.budget_usd)} reached; {stats.budget_unsent} items not sent. "
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept)."
         )
         raise typer.Exit(3)
@@ -122,18 +122,17 @@ def label(
 
 
 def _label_ray(proj, texts: list[str], address: str, workers: int | None, lease_s: float):
-    """graduate label --ray, its figures in the names the table below reads."""
-    from types import SimpleNamespace
-
+    """graduate label --ray, its figures as the plain path's (``LabelStats``)."""
     from graduate.cli.console import quiet_ray, stage_progress
     from graduate.pipeline.ray_label import label_ray
+    from graduate.teacher.labeling import LabelStats
 
     quiet_ray()
     with stage_progress() as progress:
         r = label_ray(proj, texts, address=address, workers=workers, lease_s=lease_s, progress=progress)
     if r.restarts:
         err_console.print(f"{r.restarts} Ray workers died and were replaced; {r.late} answers arrived after another worker's (paid twice)")
-    return SimpleNamespace(
+    return LabelStats(
         distinct=r.distinct, cached=r.cached, sent=r.sent, failed=r.failed, not_sent=r.not_sent + r.held, held=r.held, cost_usd=r.cost_usd,
         errors=r.errors, budget_stopped=r.budget_stopped, retryable=r.retryable, cut_stopped=r.cut_stopped,
         stopped_unsent=r.stopped_unsent, known_cut=r.known_cut, known_cut_advice=r.known_cut_advice,

@@ -79,6 +79,11 @@ class GenerateReport:
     seed_draws: int = 0  # synth: how many of those calls were shown a seed sample of their own
     seeds_per_call: int = 0  # synth: seed examples shown in each call
 
+    @property
+    def budget_unsent(self) -> int:
+        """Of ``calls_not_sent``: those the budget left unsent (the rest have reasons of their own)."""
+        return self.calls_not_sent - self.calls_held - self.calls_stopped - self.calls_known_cut
+
 
 def _labelled_pool(project: "Project") -> tuple[list[Example], list[str]]:
     # idempotent: a teacher log or data source added since the last run (or before any) joins the pool
@@ -286,9 +291,8 @@ def _seed_draws(rng: random.Random, idx: list[int], k: int, calls: int) -> list[
 
 def unsent_reasons(report: GenerateReport) -> str:
     """Why the calls of ``report.calls_not_sent`` were not sent, e.g. "1: budget reached, 2: the first answers were all cut off or held no text"."""
-    budget = report.calls_not_sent - report.calls_held - report.calls_stopped - report.calls_known_cut
     parts = [
-        (budget, "budget reached"),
+        (report.budget_unsent, "budget reached"),
         (report.calls_stopped, "the first answers were all cut off or held no text"),
         (report.calls_known_cut, "cut off at these settings before"),
         (report.calls_held, "waiting in an open batch"),

@@ -70,6 +70,11 @@ class LabelStats:
     known_cut: int = 0
     known_cut_advice: str | None = None  # what to change, said once for them all
 
+    @property
+    def budget_unsent(self) -> int:
+        """Of ``not_sent``: those the budget left unsent (the rest have reasons of their own)."""
+        return self.not_sent - self.held - self.known_cut - self.stopped_unsent
+
 
 # How many unusable answers in a row, before any usable one, stop a run from sending the rest.
 CUT_STOP = 5
