@@ -37,6 +37,27 @@ def test_enqueue_is_idempotent_and_reuses_an_unanswered_call(engine: Engine) -> 
     assert Counter(rows) == {"pending": 30, "ok": 1}
 
 
+def test_a_run_counts_the_answers_of_its_own_calls_and_a_requeued_call_loses_its_old_one(engine: Engine) -> None:
+    # graduate label --ray stops once a run's first answers are all unusable, counted over its workers
+    # (lease owners RUN-share-attempt): usable (ok), unusable (failed holding an answer: cut off, no
+    # text); a timeout holds none, another run's calls are not this run's.
+    ids = list(leases.enqueue(engine, work(6)).values())
+    cut = {"status": "error", "error": "cut off", "response": {"choices": []}, "output_tokens": 3, "cost_usd": 0.0}
+    for call_id, owner, values in [
+        (ids[0], "r1-0-0", dict(cut)), (ids[1], "r1-1-0", dict(cut)), (ids[2], "r1-1-1", {"status": "error", "error": "timed out"}),
+        (ids[3], "r2-0-0", dict(cut)), (ids[4], "r2-0-0", {"status": "ok", "content": "x", "output_tokens": 1}),
+    ]:  # fmt: skip
+        assert leases.claim(engine, call_id, owner, 60) and leases.finish_claimed(engine, call_id, values)
+    assert leases.run_answers(engine, "r1") == (0, 2)
+    assert leases.run_answers(engine, "r2") == (1, 1)
+    assert leases.run_answers(engine, "r3") == (0, 0)
+    # A free failed call is sent again in place: its old answer goes, so a timeout now is no answer.
+    again = leases.enqueue(engine, work(6))
+    assert again[f"{0:064x}"] == ids[0]
+    assert leases.claim(engine, ids[0], "r3-0-0", 60) and leases.finish_claimed(engine, ids[0], {"status": "error", "error": "timed out"})
+    assert leases.run_answers(engine, "r3") == (0, 0)
+
+
 def test_concurrent_claimers_never_share_a_call(engine: Engine) -> None:
     ids = list(leases.enqueue(engine, work(200)).values())
     won: dict[str, list[int]] = {"a": [], "b": [], "c": []}

@@ -271,3 +271,32 @@ def test_a_ray_run_whose_first_answers_are_all_cut_sends_no_more(tiny_project: P
     assert asked == CUT_STOP and len(live_rows(tiny_project)) == 12
     assert f"the first answers were all cut off or held no text, so {12 - CUT_STOP} items were not sent" in flat, flat[-3000:]
     assert [r.status for r in live_rows(tiny_project)].count("error") == CUT_STOP
+
+
+def test_the_cut_stop_counts_across_the_cluster_and_a_rerun_with_a_raised_max_tokens_sends_again(tiny_project: Path) -> None:
+    """Each worker counted its own first answers: 3 workers paid for up to 3 * CUT_STOP cut answers,
+    and a worker that joined late never learnt that the others had stopped. The count is read from
+    the store, per run: the cluster pays for CUT_STOP and what was in flight; a rerun counts afresh."""
+    from graduate.teacher.labeling import CUT_STOP
+    from teacher.live_teacher import label_command
+
+    workers, items = 3, 40
+    on_ray = label_command(tiny_project, "--limit", str(items), "--ray", "local", "--workers", str(workers))
+    with fake_openai_server(shape="length", latency=0.3) as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=3, concurrency=workers, requests_per_minute=60_000)
+        result = subprocess.run(on_ray, env=cli_env(), capture_output=True, text=True, timeout=240)
+        asked = server.stats()["requests"]
+    flat = " ".join(result.stderr.split())
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert CUT_STOP <= asked <= CUT_STOP + workers, asked  # one call in flight per worker at most
+    rows = live_rows(tiny_project)
+    assert [r.status for r in rows].count("error") == asked
+    assert f"the first answers were all cut off or held no text, so {items - asked} items were not sent" in flat, flat[-3000:]
+    assert f"{asked} calls were refused or cut off as sent" in flat, flat[-3000:]
+    # Raised max_tokens: new requests, and the first run's cut answers do not stop this run.
+    with fake_openai_server(latency=0.0) as server:
+        point_teacher(tiny_project, server.base_url, max_tokens=200)
+        again = subprocess.run(on_ray, env=cli_env(), capture_output=True, text=True, timeout=240)
+        served = server.stats()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert served["ok"] == items and served["requests"] == items

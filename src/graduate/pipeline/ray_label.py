@@ -56,7 +56,7 @@ class RayLabelReport:
     cost_usd: float = 0.0
     restarts: int = 0
     budget_stopped: bool = False
-    cut_stopped: bool = False  # a worker's first answers were all unusable (cut off, no text): it sent no more
+    cut_stopped: bool = False  # the run's first answers, over all workers, were all unusable (cut off, no text): no more were sent
     stopped_unsent: int = 0  # of not_sent: left unsent by that stop
     known_cut: int = 0  # of not_sent: cut off at these very settings before (graduate.teacher.labeling.known_cut)
     known_cut_advice: str | None = None
@@ -66,12 +66,14 @@ class RayLabelReport:
 class LabelWorker:
     """A Ray actor: opens the store, sends the calls of its share that it can claim."""
 
-    def __init__(self, store_url: str, teacher: dict[str, Any], price: dict[str, Any] | None, privacy: dict[str, Any], owner: str, workers: int, lease_s: float):
+    def __init__(
+        self, store_url: str, teacher: dict[str, Any], price: dict[str, Any] | None, privacy: dict[str, Any], run: str, owner: str, workers: int, lease_s: float
+    ):
         self.engine = open_engine(store_url)
         self.spec = TeacherSpec.model_validate(teacher)
         self.price = PriceSpec.model_validate(price) if price else None
         self.redactor = redactor_for(PrivacySpec.model_validate(privacy))
-        self.owner, self.workers, self.lease_s = owner, workers, lease_s
+        self.run, self.owner, self.workers, self.lease_s = run, owner, workers, lease_s
 
     def pid(self) -> int:
         return os.getpid()
@@ -82,8 +84,8 @@ class LabelWorker:
 
         stats = asyncio.run(
             work(
-                self.engine, self.spec, make_teacher(self.spec), items, owner=self.owner, workers=self.workers, lease_s=self.lease_s,
-                price=self.price, redactor=self.redactor,
+                self.engine, self.spec, make_teacher(self.spec), items, owner=self.owner, run=self.run, workers=self.workers,
+                lease_s=self.lease_s, price=self.price, redactor=self.redactor,
             )
         )
         return dataclasses.asdict(stats)
@@ -177,7 +179,7 @@ def _label_ray(
 
     def start(share: int, attempt: int) -> tuple[Any, Any, str]:
         owner = f"{run_id}-{share}-{attempt}"
-        actor = actor_class.remote(*args, owner, workers, lease_s)
+        actor = actor_class.remote(*args, run_id, owner, workers, lease_s)
         return actor, actor.run.remote(shares[share]), owner
 
     shares = [items[i::workers] for i in range(workers)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, case, func, null, or_, select, text, update
 
 from graduate.store.db import now
 from graduate.store.schema import batches, budget_slices, teacher_calls
@@ -74,8 +74,15 @@ def enqueue(engine: Engine, work: list[dict[str, Any]]) -> dict[str, int]:
                     continue
                 if key in reuse:
                     call_id, status = reuse[key]
-                    if status != "pending":
-                        conn.execute(update(teacher_calls).where(teacher_calls.c.id == call_id).values(status="pending", error=None, lease_owner=None, lease_until=None))
+                    if status != "pending":  # its old answer goes too: a run counts the answers its own calls hold (run_answers)
+                        conn.execute(
+                            update(teacher_calls)
+                            .where(teacher_calls.c.id == call_id)
+                            .values(
+                                status="pending", error=None, lease_owner=None, lease_until=None, content=None, response=null(), input_tokens=None,
+                                output_tokens=None, completed_at=None,
+                            )
+                        )
                     out[key] = call_id
                     continue
                 result = conn.execute(
@@ -128,6 +135,22 @@ def renew(engine: Engine, owner: str, call_ids: Iterable[int], lease_s: float) -
                 .values(lease_until=until)
             )
         conn.execute(update(budget_slices).where(and_(budget_slices.c.owner == owner, budget_slices.c.closed.is_(False))).values(lease_until=until))
+
+
+def run_answers(engine: Engine, run: str) -> tuple[int, int]:
+    """(usable, unusable) answers stored for the calls that run ``run``'s workers claimed (their
+    lease owners are named ``run``-...): ok calls, and failed ones that hold an answer (cut off at
+    max_tokens, no text; a timeout or 5xx holds none). Counted in the store, so every worker of the
+    run, a replaced one too, sees the same figures, and another run counts its own."""
+    answered = and_(teacher_calls.c.status == "error", teacher_calls.c.output_tokens.is_not(None))
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                func.coalesce(func.sum(case((teacher_calls.c.status == "ok", 1), else_=0)), 0),
+                func.coalesce(func.sum(case((answered, 1), else_=0)), 0),
+            ).where(teacher_calls.c.lease_owner.like(f"{run}-%"))
+        ).one()
+    return int(row[0]), int(row[1])
 
 
 def release(engine: Engine, call_id: int, owner: str) -> None:

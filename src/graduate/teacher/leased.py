@@ -6,6 +6,8 @@ budget slice, sends it through the existing client path (graduate.teacher.sendin
 rate limits at this worker's share), and completes it if it is still pending. A heartbeat renews
 the leases of what is in flight. A call another worker holds is tried again once that lease
 lapses (its worker died), so a killed worker's calls are re-sent after at most one lease.
+Once the run's first CUT_STOP answers, counted in the store over all its workers, are all unusable,
+no worker sends more.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class WorkerStats:
     cost_usd: float = 0.0
     errors: list[str] = field(default_factory=list)
     budget_stopped: bool = False
-    cut_stopped: bool = False  # this worker's first CUT_STOP answers were all unusable: it sent no more
+    cut_stopped: bool = False  # the run's first CUT_STOP answers (all workers') were all unusable: this one sent no more
     stopped_unsent: int = 0  # of not_sent: left unsent by that stop
 
 
@@ -104,12 +106,14 @@ async def work(
     items: list[tuple[int, str]],
     *,
     owner: str,
+    run: str,
     workers: int,
     lease_s: float,
     price: PriceSpec | None,
     redactor: Redactor | None = None,
 ) -> WorkerStats:
-    """Send ``items`` (call id, text) that this worker can claim; returns what it did."""
+    """Send ``items`` (call id, text) that this worker can claim; returns what it did. ``owner``
+    names this worker's leases; it starts with ``run``- (``leases.run_answers``)."""
     mine = shared_spec(spec, workers)
     params = request_params(spec)
     pacer = Pacer(mine)
@@ -119,10 +123,23 @@ async def work(
     stats = WorkerStats()
     in_flight: set[int] = set()
     refused: list[TeacherAuthError] = []
-    # As graduate.teacher.labeling: once this worker's first CUT_STOP answers are all unusable (cut at
+    # As graduate.teacher.labeling: once the run's first CUT_STOP answers are all unusable (cut at
     # max_tokens, no text), every other call would be paid for and fail alike: the rest are not sent.
-    unusable: list[str] = []
+    # Counted in the store over all the run's workers (a late or replaced one too), so the cluster pays
+    # for CUT_STOP of them and the calls then in flight, not CUT_STOP per worker. The store is asked
+    # before each call only until a usable answer is seen or the stop is reached: either settles it.
     usable = 0
+    stop: bool | None = None  # settled: True, the rest are not sent; False, a usable answer came
+
+    async def cut_stop() -> bool:
+        nonlocal stop
+        if stop is None and usable:
+            stop = False
+        if stop is None:
+            ok, bad = await asyncio.to_thread(leases.run_answers, engine, run)
+            if ok or bad >= CUT_STOP:
+                stop = not ok
+        return bool(stop)
 
     async def heartbeat() -> None:
         while True:
@@ -136,7 +153,7 @@ async def work(
             if refused or budget.stopped:
                 stats.not_sent += 1
                 return None
-            if not usable and len(unusable) >= CUT_STOP:
+            if await cut_stop():
                 stats.not_sent += 1
                 stats.stopped_unsent += 1
                 stats.cut_stopped = True
@@ -189,7 +206,6 @@ async def work(
                 first = await asyncio.to_thread(leases.finish_claimed, engine, call_id, values, slice_id=slice_id, cost=actual)
                 stats.cost_usd += actual
                 if problem is not None:
-                    unusable.append(problem)
                     stats.failed += 1
                     if len(stats.errors) < 20:
                         stats.errors.append(problem)
