@@ -106,7 +106,7 @@ def label(
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept)."
         )
         raise typer.Exit(3)
-    if stats.failed or stats.known_cut:
+    if stats.failed or stats.known_cut or stats.cut_stopped:  # stopped: its failures may lie with a worker that died
         retryable = stats.retryable
         if retryable:
             err_console.print(
