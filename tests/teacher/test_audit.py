@@ -179,3 +179,40 @@ def test_the_better_ensemble_line_prints_member_names_with_brackets_as_written(t
     )
     assert result.returncode == 0, result.stderr
     assert "the ensemble three (majority of gpt-4 [simple], gpt-4 [cot], gpt-3.5 [cot]) scores" in result.stdout, result.stdout[-1500:]
+
+
+def test_a_config_whose_name_moved_with_the_teachers_temperature_is_warned_about(tiny_project):
+    """An audit config's name carries the sampling parameters it sends unlike the main teacher's:
+    when teacher.temperature changed, a config that set its own temperature was renamed although it
+    sends what it always sent, and its labels stored under the old name stayed there without a word."""
+    import os
+    import subprocess
+    import sys
+
+    project = with_audit(tiny_project)
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["audit"]["configs"][0]["temperature"] = 0  # gpt-4 simple, at the teacher's temperature: the plain name
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = _loaded(project)
+    first = run_audit(proj.engine, proj.spec)
+    save_audit_files(proj.engine, proj.workdir, first)
+    before = {c["name"]: c["labeller"] for c in first["configs"]}
+    assert "~" not in before["gpt-4 simple"] and not first["warnings"]
+    proj.engine.dispose()
+
+    raw["teacher"]["temperature"] = 0.7
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = subprocess.run(
+        [sys.executable, "-m", "graduate", "teacher", "audit", str(project)], capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "400"}
+    )
+    assert result.returncode == 0, result.stderr
+    moved = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    # only the config that set its own temperature moved; those that inherit it follow the teacher
+    assert moved == [
+        f"warning: audit config 'gpt-4 simple' is now {before['gpt-4 simple']}~temperature=0.0, not {before['gpt-4 simple']} as in the last audit: "
+        "a config's name adds the sampling parameters it sends unlike teacher:, whose parameters changed; the labels stored under the old name "
+        "stay under it (answers are matched by request, so none is asked again)"
+    ], result.stderr
+    # the audit just stored has the new name: the next one says nothing
+    proj = Project.load(project)
+    assert not run_audit(proj.engine, proj.spec)["warnings"]

@@ -303,6 +303,54 @@ def test_stop_during_a_restart_returns_at_once_and_records_no_failure(tmp_path: 
     assert not server.running() and restarted is not None and not Path(f"/proc/{restarted}").exists()
 
 
+def _waiting_at(thread: threading.Thread, function: object, line_part: str) -> bool:
+    """Whether ``thread`` is inside ``function`` at its line containing ``line_part`` (e.g. blocked there)."""
+    import linecache
+
+    frame = sys._current_frames().get(thread.ident or -1)
+    code = function.__code__  # type: ignore[attr-defined]
+    return frame is not None and frame.f_code is code and line_part in linecache.getline(code.co_filename, frame.f_lineno)
+
+
+def test_a_stop_while_start_waits_for_the_lock_makes_start_give_up(tmp_path: Path) -> None:
+    """start() cleared the stop flag once it had the lock: a stop() that came while it waited (the
+    watcher holds the lock while it restarts a crashed server; a run cancelled while its teacher
+    starts stops from another thread) was lost, and the server ran on after stop() returned. The
+    lock is held here as the watcher holds it; nothing else of the server is touched."""
+    from graduate.models.gguf import resolve_model
+
+    server = LocalServer(resolve_model(MODEL), alias=MODEL, n_ctx=256, startup_timeout_s=240, log_path=tmp_path / "server.log")
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            server.start()
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            failed.append(exc)
+
+    starter, stopper = threading.Thread(target=start), threading.Thread(target=server.stop)
+    try:
+        with server._lock:
+            starter.start()
+            deadline = time.monotonic() + 60
+            while not _waiting_at(starter, LocalServer.start, "with self._lock"):
+                assert time.monotonic() < deadline and starter.is_alive(), "start() did not reach the lock"
+                time.sleep(0.005)
+            stopper.start()
+            while not _waiting_at(stopper, LocalServer.stop, "with self._lock"):
+                assert time.monotonic() < deadline and stopper.is_alive(), "stop() did not reach the lock"
+                time.sleep(0.005)
+        starter.join(300)
+        stopper.join(300)
+        assert len(failed) == 1 and isinstance(failed[0], LocalTeacherError), f"start() did not give up: {failed or 'it returned'}"
+        assert "stopped while starting" in str(failed[0])
+        assert not server.running() and server.pid is None and server.starts == 0  # no server was spawned
+    finally:
+        starter.join(300)
+        stopper.join(300)
+        server.stop()
+
+
 def test_a_server_that_cannot_load_the_model_is_a_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + os.urandom(4096))

@@ -118,6 +118,8 @@ def audit(
         with proj.exclusive("graduate teacher audit --live") if live else contextlib.nullcontext():  # one spender at a time: the budget is read once
             result = run_audit(proj.engine, proj.spec, live=live, progress=progress)
     path = save_audit_files(proj.engine, proj.workdir, result)
+    for line in result.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     print_audit(result)
     console.print(escape(f"audit {result['audit_id'][:8]} stored; written to {path}"), highlight=False)
     if live:

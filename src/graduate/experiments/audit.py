@@ -206,6 +206,7 @@ def run_audit(
     audit (see ``graduate.cli.teacher`` for how it is shown, ``audit.json`` for the stored form)."""
     tests = audit_sets(engine, spec)
     configs = audit_configs(spec)
+    warnings = moved_names(engine, configs)
     live_stats: dict[str, Any] = {}
     if live:
         live_stats = fill_live(engine, spec, configs, tests, backend_factory=backend_factory, progress=progress)
@@ -279,6 +280,7 @@ def run_audit(
         "recommended": recommended,
         "weights": {name: acc for name, acc in accuracies.items()},
         "notes": notes(results),
+        "warnings": warnings,
         "chosen_on": "audit.sets" if spec.audit.sets else "quality test sets",
     }
     if not spec.audit.sets:
@@ -408,6 +410,33 @@ def save_audit_files(engine: Engine, workdir: Path, audit: dict[str, Any]) -> Pa
     path = workdir / "audit.json"
     path.write_text(json.dumps(audit, indent=2, default=str))
     return path
+
+
+def moved_names(engine: Engine, configs: Sequence[AuditConfig]) -> list[str]:
+    """One line per configuration whose labeller name moved since the last stored audit while its
+    own settings did not. Its name carries the sampling parameters it sends unlike the main
+    teacher's (``TeacherSpec.variant_of``), so a change of teacher.temperature (or max_tokens,
+    logprobs, response_format) renames a configuration that set its own. Nothing is lost (answers
+    are matched by request), but its labels stored under the old name stay under it. Not made
+    stable instead: the main teacher's name has no suffix whatever its parameters, and a
+    configuration at them must share it (review and label_quality rely on that)."""
+    from graduate.store.audits import latest_audit
+
+    last = latest_audit(engine)
+    out = []
+    for cfg in configs:
+        old = (last.get(cfg.name) or {}).get("labeller")
+        new = cfg.teacher.labeller
+        if not old or old == new or old.split("~")[0] != new.split("~")[0]:
+            continue  # new, unchanged, or another model or prompt: a name that moved with what it asks
+        if last[cfg.name]["spec"] != json.loads(json.dumps(cfg.spec, default=str)):
+            continue  # its own settings changed: the new name is what was asked for
+        out.append(
+            f"audit config {cfg.name!r} is now {new}, not {old} as in the last audit: a config's name adds the sampling parameters "
+            "it sends unlike teacher:, whose parameters changed; the labels stored under the old name stay under it "
+            "(answers are matched by request, so none is asked again)"
+        )
+    return out
 
 
 def notes(results: list[dict[str, Any]]) -> list[str]:

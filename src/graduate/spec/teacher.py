@@ -158,7 +158,8 @@ class TeacherSpec(_Model):
         """This teacher as a configuration of ``main`` (an audit config): its labeller names the
         sampling parameters it sends unlike ``main`` (``...@1a2b3c4d~temperature=0.7``), so two
         configurations of one model and prompt keep their own labels; at ``main``'s parameters the
-        name is the plain one it always was."""
+        name is the plain one it always was. Relative to ``main``, so it moves when ``main``'s
+        parameters change: `graduate teacher audit` warns then (``experiments.audit.moved_names``)."""
         mine, theirs = self.sampling_params(), main.sampling_params()
         parts = []
         for key in sorted(set(mine) | set(theirs)):

@@ -154,7 +154,13 @@ class LocalServer:
         self._settings_file: Path | None = None
         self._sock: socket.socket | None = None  # the listening socket the server process serves on
         self._lock = threading.RLock()
+        # Set by stop(), cleared by start(); start() and the watcher hold _lock for seconds, so a
+        # stop() sets it before it waits for _lock, and each readiness wait gives up on it.
         self._stopping = threading.Event()
+        # stop() calls so far: a start() that sees the count change since it was entered was
+        # stopped while it waited for _lock, before it clears _stopping (which would lose that stop).
+        self._stops = 0
+        self._stops_lock = threading.Lock()  # the count and the flag change together
         self._watcher: threading.Thread | None = None
         self.failure: str | None = None
 
@@ -174,8 +180,15 @@ class LocalServer:
 
     def start(self) -> "LocalServer":
         """Start the server and wait until it answers; a clear error (with the server's last log
-        lines) if it exits or does not answer within ``startup_timeout_s``."""
+        lines) if it exits or does not answer within ``startup_timeout_s``. A ``stop()`` from
+        another thread while it runs (e.g. a run cancelled while its teacher starts) wins: this
+        raises and leaves no server process or listening socket behind."""
+        stops = self._stops
         with self._lock:
+            with self._stops_lock:
+                if self._stops != stops:  # stopped while waiting for the lock (a restart held it)
+                    raise LocalTeacherError(f"the llama.cpp server for {self.model_path.name} was stopped while starting")
+                self._stopping.clear()  # a later stop() sets it again: the readiness wait gives up
             if self.running():
                 return self
             require_llama_cpp()
@@ -189,7 +202,6 @@ class LocalServer:
                     logs = cache_dir() / "logs"
                     logs.mkdir(parents=True, exist_ok=True)
                     self.log_path = logs / f"llama-server-{self.port}.log"
-                self._stopping.clear()
                 self.failure = None
                 self._spawn(fresh_log=True)
                 self._wait_ready()
@@ -202,9 +214,14 @@ class LocalServer:
             return self
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after a grace period; idempotent."""
-        self._stopping.set()
+        """SIGTERM, then SIGKILL after a grace period; idempotent. A ``start()`` in progress in
+        another thread gives up (it raises); one entered after this call began may take the lock
+        first and start its server, which is then stopped here (and its watcher does not restart it)."""
+        with self._stops_lock:
+            self._stops += 1
+            self._stopping.set()
         with self._lock:
+            self._stopping.set()  # again: a start() that got the lock first cleared it
             self._terminate()
         watcher, self._watcher = self._watcher, None
         if watcher is not None and watcher is not threading.current_thread():
