@@ -58,6 +58,33 @@ def test_a_run_counts_the_answers_of_its_own_calls_and_a_requeued_call_loses_its
     assert leases.run_answers(engine, "r3") == (0, 0)
 
 
+def test_a_runs_figures_count_each_call_once_a_dead_workers_too_and_what_it_paid(engine: Engine) -> None:
+    # graduate label --ray's table: a dead worker's stats die with it, so the run's sent, failed and
+    # cost are read from the store; an answer that came after another worker's is paid, not sent twice.
+    ids = list(leases.enqueue(engine, work(6)).values())
+    spends = {}
+    for owner in ("r1-0-0", "r1-0-1", "r1-1-0", "r2-0-0"):
+        spends[owner] = leases.reserve_slice(engine, owner, 1.0, limit=10.0, minimum=0.1, lease_s=60)[0]
+    ok = {"status": "ok", "content": "x", "output_tokens": 1, "cost_usd": 0.01}
+    for call_id, owner, values, cost in [
+        (ids[0], "r1-0-0", dict(ok), 0.01), (ids[1], "r1-0-0", {"status": "error", "error": "timed out (3 attempts)"}, 0.0),
+        (ids[2], "r1-0-0", {"status": "error", "error": "cut off", "output_tokens": 3, "cost_usd": 0.02}, 0.02),
+        (ids[3], "r1-0-1", dict(ok), 0.01), (ids[4], "r1-1-0", dict(ok), 0.01), (ids[5], "r2-0-0", dict(ok), 0.01),
+    ]:  # fmt: skip
+        assert leases.claim(engine, call_id, owner, 60)
+        assert leases.finish_claimed(engine, call_id, values, slice_id=spends[owner], cost=cost)
+    # r1-1-0 answered ids[3] too, after r1-0-1's answer was stored: paid, not stored.
+    assert not leases.finish_claimed(engine, ids[3], dict(ok), slice_id=spends["r1-1-0"], cost=0.01)
+    calls = leases.run_calls(engine, "r1", errors_of=["r1-0-0", "r2-0-0"])
+    assert calls == {
+        "r1-0-0": leases.OwnerCalls(ok=1, failed=2, unanswered=1, errors=("timed out (3 attempts)", "cut off")),
+        "r1-0-1": leases.OwnerCalls(ok=1), "r1-1-0": leases.OwnerCalls(ok=1),
+    }  # fmt: skip
+    assert leases.run_calls(engine, "r1", errors_of=["r1-0-0"], most_errors=1)["r1-0-0"].errors == ("timed out (3 attempts)",)
+    assert leases.run_spend(engine, "r1") == pytest.approx(0.01 + 0.02 + 0.01 + 0.01 + 0.01)
+    assert leases.run_spend(engine, "r2") == pytest.approx(0.01) and leases.run_calls(engine, "r3") == {}
+
+
 def test_concurrent_claimers_never_share_a_call(engine: Engine) -> None:
     ids = list(leases.enqueue(engine, work(200)).values())
     won: dict[str, list[int]] = {"a": [], "b": [], "c": []}

@@ -5,6 +5,7 @@ is a subprocess with a timeout, so a hung pipeline fails the test instead of the
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -50,6 +51,12 @@ def live_rows(project: Path) -> list:
     return rows
 
 
+def table_value(out: str, name: str) -> str:
+    """The count column of the row of `graduate label`'s table whose name starts with ``name``."""
+    line = next(line for line in out.splitlines() if line.strip(" │|").startswith(name))
+    return line.strip(" │|").split("│")[-1].strip()
+
+
 def label_workers() -> list:
     return [p for p in psutil.process_iter(["cmdline"]) if any("ray::LabelWorker" in part for part in (p.info["cmdline"] or []))]
 
@@ -77,10 +84,17 @@ def test_a_worker_killed_midway_is_replaced_and_only_its_calls_in_flight_are_pai
                 client.kill()
         served = server.stats(detail=True)
     assert client.returncode == 0, err[-3000:]
-    assert "1 Ray workers died and were replaced" in err
+    died = re.search(r"1 Ray workers died and were replaced; (\d+) answers arrived after another worker's", err)
+    assert died, err[-3000:]
     rows = live_rows(tiny_project)
     assert len(rows) == N and {r.status for r in rows} == {"ok"}
     assert Counter(r.cache_key for r in rows).most_common(1)[0][1] == 1
+    # The table counts what the killed worker answered and paid for too (it counted the live ones' only).
+    assert table_value(out, "sent and answered") == str(N), out
+    assert table_value(out, "failed (after retries") == "0", out
+    cost, stored = float(table_value(out, "cost of this run").lstrip("$")), sum(r.cost_usd for r in rows)
+    late = int(died.group(1))  # paid twice: their second cost is in the run's budget slices, not in a row
+    assert stored > 0 and stored - 0.00005 <= cost <= stored + 0.00005 + late * max(r.cost_usd for r in rows), (cost, stored, out)
     # Paid twice only for what the dead worker had in flight (its share of the concurrency).
     assert served["paid_twice"] <= CONCURRENCY // WORKERS
     assert served["ok"] == N + served["paid_twice"]

@@ -29,7 +29,7 @@ from graduate.spec import PriceSpec, PrivacySpec, TeacherSpec
 from graduate.store.batches import key_state
 from graduate.store.calls import answers, request_key
 from graduate.store.db import now, open_engine
-from graduate.store.leases import enqueue, release_owner
+from graduate.store.leases import enqueue, release_owner, run_calls, run_spend
 from graduate.store.schema import teacher_calls
 from graduate.teacher.labeling import known_cut, known_cut_advice, require_price, require_sendable
 from graduate.teacher.prompt import render_messages, request_params
@@ -184,6 +184,7 @@ def _label_ray(
 
     shares = [items[i::workers] for i in range(workers)]
     running: dict[Any, tuple[int, Any, str]] = {}
+    dead: list[str] = []  # the owners of workers that died: their figures are only in the store
     for i, share in enumerate(shares):
         if share:
             actor, ref, owner = start(i, 0)
@@ -206,6 +207,7 @@ def _label_ray(
                     raise
                 except ray.exceptions.RayError as exc:  # the worker died: killed, out of memory, its node gone
                     why = died_because(exc)
+                    dead.append(owner)
                     if isinstance(exc, ray.exceptions.RayActorError):  # its process is gone: what it held is free now
                         release_owner(engine, owner)
                     if isinstance(exc, ray.exceptions.RayActorError) and exc.actor_init_failed:  # a new one would fail the same way
@@ -218,9 +220,9 @@ def _label_ray(
                     actor, new_ref, owner = start(share, report.restarts)
                     running[new_ref] = (share, actor, owner)
                     continue
-                for name in ("sent", "failed", "retryable", "not_sent", "skipped", "late", "stopped_unsent"):
+                # sent, failed and cost_usd are counted in the store below, over every worker
+                for name in ("retryable", "not_sent", "skipped", "late", "stopped_unsent"):
                     setattr(report, name, getattr(report, name) + stats[name])
-                report.cost_usd += stats["cost_usd"]
                 report.budget_stopped = report.budget_stopped or stats["budget_stopped"]
                 report.cut_stopped = report.cut_stopped or stats["cut_stopped"]
                 report.errors += stats["errors"][: max(0, 20 - len(report.errors))]
@@ -234,8 +236,26 @@ def _label_ray(
             gone, _ = ray.wait(list(running), num_returns=len(running), timeout=10.0)
             for ref in gone:
                 release_owner(engine, running[ref][2])
+    _count_stored(engine, run_id, dead, report)
     progress("label on Ray", report.enqueued, len(items))
     return report
+
+
+def _count_stored(engine: Any, run_id: str, dead: list[str], report: RayLabelReport) -> None:
+    """The run's sent, failed and cost from the store, so a worker that died is counted too (its
+    stats died with it): a call counts once, whichever worker finished it, and the cost is what
+    every worker's budget slices spent (an answer paid twice included). What only a worker knows
+    (why a call was not sent, which failures were transient) comes from the live ones; a dead one's
+    failures without an answer count as transient (a refused key would have stopped the run) and
+    its stored errors join the live ones'."""
+    calls = run_calls(engine, run_id, errors_of=dead, most_errors=max(0, 20 - len(report.errors)))
+    report.sent = sum(c.ok for c in calls.values())
+    report.failed = sum(c.failed for c in calls.values())
+    report.cost_usd = run_spend(engine, run_id)
+    lost = [calls[o] for o in dead if o in calls]
+    report.retryable = min(report.failed, report.retryable + sum(c.unanswered for c in lost))
+    for c in lost:
+        report.errors += list(c.errors[: max(0, 20 - len(report.errors))])
 
 
 def died_because(exc: Exception) -> str:

@@ -14,6 +14,7 @@ call log and one budget without sending a call twice or spending past teacher.bu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
@@ -151,6 +152,54 @@ def run_answers(engine: Engine, run: str) -> tuple[int, int]:
             ).where(teacher_calls.c.lease_owner.like(f"{run}-%"))
         ).one()
     return int(row[0]), int(row[1])
+
+
+@dataclass(frozen=True)
+class OwnerCalls:
+    """The calls one worker of a run finished, as the store holds them."""
+
+    ok: int = 0
+    failed: int = 0
+    unanswered: int = 0  # of failed: holding no answer (a timeout, a 5xx after retries, a refusal), not cut off
+    errors: tuple[str, ...] = ()  # the first of its failures' errors, as stored (redacted)
+
+
+def run_calls(engine: Engine, run: str, *, errors_of: Iterable[str] = (), most_errors: int = 20) -> dict[str, OwnerCalls]:
+    """The calls run ``run``'s workers finished, by worker (lease owner, named ``run``-...): a
+    finished call keeps its last claimer's name, so each is counted once, a dead worker's too; the
+    errors stored for the workers ``errors_of`` (those whose own figures were lost with them)."""
+    mine = teacher_calls.c.lease_owner.like(f"{run}-%")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                teacher_calls.c.lease_owner,
+                func.coalesce(func.sum(case((teacher_calls.c.status == "ok", 1), else_=0)), 0),
+                func.coalesce(func.sum(case((teacher_calls.c.status == "error", 1), else_=0)), 0),
+                func.coalesce(func.sum(case((and_(teacher_calls.c.status == "error", teacher_calls.c.output_tokens.is_(None)), 1), else_=0)), 0),
+            )
+            .where(and_(mine, teacher_calls.c.status.in_(["ok", "error"])))
+            .group_by(teacher_calls.c.lease_owner)
+        ).all()
+        lost = [o for o in errors_of if o.startswith(f"{run}-")]
+        texts: dict[str, list[str]] = {}
+        if lost and most_errors > 0:
+            for owner, error in conn.execute(
+                select(teacher_calls.c.lease_owner, teacher_calls.c.error)
+                .where(and_(teacher_calls.c.lease_owner.in_(lost), teacher_calls.c.status == "error", teacher_calls.c.error.is_not(None)))
+                .order_by(teacher_calls.c.completed_at, teacher_calls.c.id)
+                .limit(most_errors)
+            ):
+                texts.setdefault(owner, []).append(error)
+    return {owner: OwnerCalls(int(ok), int(failed), int(bare), tuple(texts.get(owner, ()))) for owner, ok, failed, bare in rows}
+
+
+def run_spend(engine: Engine, run: str) -> float:
+    """USD run ``run``'s workers paid for the answers they stored, a dead worker's too: the sum of
+    their budget slices' spend, which also holds an answer that arrived after another worker's
+    (paid twice, stored once)."""
+    with engine.connect() as conn:
+        spent = conn.execute(select(func.coalesce(func.sum(budget_slices.c.used_usd), 0.0)).where(budget_slices.c.owner.like(f"{run}-%"))).scalar_one()
+    return float(spent)
 
 
 def release(engine: Engine, call_id: int, owner: str) -> None:
