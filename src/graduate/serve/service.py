@@ -246,8 +246,8 @@ class ServeService:
         try:
             probs = await self._predict(cand.predictor, texts)
         except Exception as exc:  # noqa: BLE001 - any failure of the candidate rolls it back; the client got the current answer
-            promotion.failed(f"{type(exc).__name__}: {exc}")
-            await self._settle(promotion)
+            if promotion.failed(f"{type(exc).__name__}: {exc}") == "rollback":
+                await self._settle(promotion)
             return
         latency = (time.perf_counter() - started) * 1000
         decided = cand.decide(probs) if cand.decide is not None else [self.labels[int(p.argmax())] for p in probs]
