@@ -225,3 +225,47 @@ def test_canary_answers_are_logged_with_the_candidates_name_and_confidence(serve
     assert len(rows) == 4 and all(r.reason == "candidate" for r in rows)
     assert all(r.student == state["candidate"] for r in rows), [r.student for r in rows]
     assert all(abs(r.confidence - max(r.probs.values())) < 1e-9 for r in rows), [(r.confidence, r.probs) for r in rows]
+
+
+def test_a_request_in_flight_across_the_swap_is_logged_under_the_student_that_answered_it(served: Path) -> None:
+    """A request predicted by the old student that was still waiting (on a slow teacher, cascade)
+    when a promotion swapped the student was logged, and named in x-graduate-student, as answered
+    by the new one: the traffic row's student is read when the row is written, not when it predicted."""
+    import time
+
+    from sqlalchemy import select
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.store.schema import traffic
+    from servers import fake_openai_server
+    from servers.graduate_server import ThreadServer, options, set_teacher
+
+    easy = {"min_items": 4, "min_agreement": 0.0, "canary_share": 1.0, "max_label_psi": 1e9}
+    with fake_openai_server(latency=8.0) as slow_teacher:  # far slower than the promotion's two requests on a loaded machine
+        set_teacher(served, base_url=slow_teacher.base_url)
+        proj = Project.load(served)
+        # every item goes to the teacher: the pool's texts are answered from the call log at once, a new text waits
+        app = create_app(proj, options(proj, student="tfidf-logreg", mode="cascade", cascade_threshold=1.0, promote=easy))
+        with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            old = client.get("/readyz").json()["student"]
+            assert client.post("/admin/promote", json={"student": "majority"}).status_code == 202
+            slow: dict = {}
+            waiting = threading.Thread(target=lambda: slow.update(r=client.post("/v1/classify", json={"texts": ["a new text only the slow teacher answers"]})))
+            waiting.start()
+            deadline = time.monotonic() + 60
+            while slow_teacher.stats()["requests"] == 0:  # predicted by the old student, now waiting for the teacher
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            texts = comments(served, 4)
+            while client.get("/admin/promotion").json()["outcome"] is None:
+                assert time.monotonic() < deadline
+                assert client.post("/v1/classify", json={"texts": texts}).status_code == 200
+            assert client.get("/admin/promotion").json()["outcome"] == "promoted"
+            assert waiting.is_alive()  # the swap happened while that request waited
+            waiting.join(60)
+            r = slow["r"]
+    assert r.status_code == 200 and r.headers["x-graduate-student"] == old, (r.headers.get("x-graduate-student"), old)
+    with proj.engine.connect() as conn:
+        (row,) = conn.execute(select(traffic.c.student, traffic.c.student_label).where(traffic.c.request_id == r.json()["id"])).all()
+    assert row.student == old

@@ -194,8 +194,8 @@ def create_app(
     def served_name() -> str:
         return service.student_name.rpartition(":")[0]
 
-    def fingerprint() -> str:
-        return f"graduate-{service.student_name.rpartition(':')[2][:8]}"
+    def fingerprint(student: str | None = None) -> str:
+        return f"graduate-{(student or service.student_name).rpartition(':')[2][:8]}"
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -273,7 +273,8 @@ def create_app(
                 {"label": r.label, "probs": r.probs, "route": r.route, **({"labels": labelset.as_list(r.label, labels)} if spec.task.multi_label else {})} for r in results
             ],
         }
-        return _json(out, headers={"x-request-id": info.request_id, "x-graduate-student": service.student_name})
+        # the student that predicted the request (a promotion may have swapped the served one since)
+        return _json(out, headers={"x-request-id": info.request_id, "x-graduate-student": results[0].student or service.student_name})
 
     @app.post("/admin/promote")
     async def promote(body: PromoteBody) -> Response:
@@ -442,7 +443,7 @@ def create_app(
                 logprobs = label_set_logprobs(spec.task, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
             else:
                 logprobs = answer_logprobs(spec.task, answer_for, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
-        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint(), n=body.n, logprobs=logprobs)
+        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint(r.student), n=body.n, logprobs=logprobs)
         headers["x-graduate-route"] = r.route
         if body.stream:
             return StreamingResponse(iter(completion_chunks(reply)), media_type="text/event-stream", headers=headers)

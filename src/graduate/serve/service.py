@@ -47,7 +47,7 @@ class ItemResult:
     content: str | None = None  # the teacher's own answer text, when the teacher answered
     teacher: TeacherAnswer | None = None
     shadow: bool = False
-    student: str | None = None  # NAME:RUN_ID of the student that answered, when not the served one (a canary candidate)
+    student: str | None = None  # NAME:RUN_ID of the student that predicted it (the served one when it started, or a canary candidate)
 
     @property
     def agree(self) -> bool | None:
@@ -188,7 +188,8 @@ class ServeService:
             self._inflight[key] -= 1
 
     async def classify(self, texts: Sequence[str]) -> list[ItemResult]:
-        decide = self.decide  # read once: a promotion may swap the student while this request runs
+        # read once: a promotion may swap the student while this request runs (its rows name the one that answered)
+        decide, name = self.decide, self.student_name
         probs = await self._predict(self.predictor, texts)
         labels = self.labels
         results: list[ItemResult] = []
@@ -209,6 +210,7 @@ class ServeService:
                 confidence=conf,
                 probs={lab: float(v) for lab, v in zip(labels, p)},
                 shadow=decision.shadow,
+                student=name,
             )
             if decision.route == "teacher":
                 to_teacher.append(i)
