@@ -113,12 +113,23 @@ class ServeService:
     def attach_middle(self, middle: ServeTeacher, threshold: float, task_parse: Any) -> None:
         self.middle, self.middle_threshold, self.task_parse = middle, threshold, task_parse
 
-    async def _ask_middle(self, text: str) -> TeacherAnswer | None:
+    async def _ask_middle(self, text: str, *, wait_s: float | None = None) -> TeacherAnswer | None:
         """The middle tier's answer when it is sure enough (its answer's probability from logprobs
-        reaches the threshold; without logprobs only a threshold of 0 accepts it), else None."""
+        reaches the threshold; without logprobs only a threshold of 0 accepts it), else None.
+        ``wait_s``: past it the item goes on (the call ends, and is logged, in the background)."""
         assert self.middle is not None
         try:
-            answer = await self.middle.label(text)
+            if wait_s is None:
+                answer = await self.middle.label(text)
+            else:
+                call = asyncio.ensure_future(self.middle.label(text))
+                try:
+                    answer = await asyncio.wait_for(asyncio.shield(call), wait_s)
+                except asyncio.TimeoutError:
+                    self._background.add(call)
+                    call.add_done_callback(_settled(self._background))
+                    self.metrics.teacher_calls.labels("middle_timeout").inc()
+                    return None
         except BudgetExceededError:
             self.metrics.teacher_calls.labels("middle_budget").inc()
             return None
@@ -215,15 +226,21 @@ class ServeService:
             if decision.route == "teacher":
                 to_teacher.append(i)
             results.append(r)
+        wait_s = self.teacher_wait_s
         if to_teacher and self.middle is not None:
-            middle = await asyncio.gather(*(self._ask_middle(texts[i]) for i in to_teacher))
+            # The middle tier and the teacher share serve.teacher_wait_s: the middle gets half, so a
+            # hanging local LLM never turns the request into a 504; the teacher gets what is left.
+            asked_at = time.perf_counter()
+            middle = await asyncio.gather(*(self._ask_middle(texts[i], wait_s=None if wait_s is None else wait_s / 2) for i in to_teacher))
+            if wait_s is not None:
+                wait_s = max(wait_s / 2, wait_s - (time.perf_counter() - asked_at))
             for i, answer in zip(to_teacher, middle):
                 if answer is not None:
                     r = results[i]
                     r.route, r.reason, r.label, r.content = "middle", "middle_confident", answer.label, answer.content
             to_teacher = [i for i, answer in zip(to_teacher, middle) if answer is None]
         if to_teacher:
-            asked = await asyncio.gather(*(self._ask(texts[i], wait_s=self.teacher_wait_s) for i in to_teacher))
+            asked = await asyncio.gather(*(self._ask(texts[i], wait_s=wait_s) for i in to_teacher))
             for i, (answer, fallback) in zip(to_teacher, asked):
                 r = results[i]
                 r.teacher = answer
