@@ -269,3 +269,33 @@ def test_a_request_in_flight_across_the_swap_is_logged_under_the_student_that_an
     with proj.engine.connect() as conn:
         (row,) = conn.execute(select(traffic.c.student, traffic.c.student_label).where(traffic.c.request_id == r.json()["id"])).all()
     assert row.student == old
+
+
+def test_promote_rerun_after_ctrl_c_follows_the_promotion_that_runs(served: Path) -> None:
+    """`graduate promote` stopped with Ctrl-C while it followed the stages leaves the promotion
+    running on the server; running the same command again was refused (409 "a promotion is
+    running", exit 2), with no way to follow it. Now the same candidate is followed; another waits."""
+    import signal
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    app = create_app(proj, options(proj, student="tfidf-logreg"))
+    env = cli_env(GRADUATE_API_KEYS=KEY)
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+        cli = promote_in_background(served, server.url, "--student", "majority", env=env)  # no traffic: it stays in shadow
+        deadline = time.monotonic() + 120
+        while client.get("/admin/promotion").status_code != 200:
+            assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
+            time.sleep(0.1)
+        cli.send_signal(signal.SIGINT)
+        cli.communicate(timeout=60)
+        again = graduate("promote", str(served), "--server", server.url, "--student", "majority", "--no-wait", env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "(already running: following it): shadow" in again.stdout
+        state = client.get("/admin/promotion").json()
+        assert state["outcome"] is None and state["candidate"].startswith("majority:")
+        other = client.post("/admin/promote", json={"student": "tfidf-logreg", "run_id": None})  # the served student: still no candidate
+        assert other.status_code == 409
