@@ -299,3 +299,34 @@ def test_promote_rerun_after_ctrl_c_follows_the_promotion_that_runs(served: Path
         assert state["outcome"] is None and state["candidate"].startswith("majority:")
         other = client.post("/admin/promote", json={"student": "tfidf-logreg", "run_id": None})  # the served student: still no candidate
         assert other.status_code == 409
+
+
+def test_a_candidate_whose_saved_files_are_damaged_is_refused_in_one_line_not_a_500(served: Path, tmp_path: Path) -> None:
+    """A candidate run whose artifact no longer loads (a half-copied or edited file) made
+    POST /admin/promote a bare 500 "Internal Server Error" with a traceback in the server's log."""
+    import shutil
+
+    from sqlalchemy import update
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.store.runs import get_runs
+    from graduate.store.schema import runs
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    majority = next(r for r in get_runs(proj.engine, kind="train", status="finished", root=proj.root) if r.name == "majority")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(majority.artifact_dir, damaged)  # the artifacts are shared with other tests: damage a copy
+    for f in damaged.iterdir():
+        if f.name != "kind.json":
+            f.write_text("{not json")
+    with proj.engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == majority.id).values(artifact_dir=str(damaged)))
+    with ThreadServer(create_app(proj, options(proj, student="tfidf-logreg"))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+        r = client.post("/admin/promote", json={"student": "majority"})
+        assert r.status_code == 409, r.text
+        message = r.json()["error"]["message"]
+        assert str(damaged) in message and "cannot load" in message and "\n" not in message
+        assert client.get("/admin/promotion").status_code == 404
+        assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200
