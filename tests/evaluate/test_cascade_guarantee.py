@@ -199,3 +199,22 @@ def test_per_class_at_delta_still_holds_for_every_class_at_once():
         risk = 0.0 if threshold is None else 0.6 * (1 - threshold) ** 2  # class a's, the worse one
         fails += risk > 1 - target
     assert fails / 200 <= delta + 0.03, fails  # measured: 15 of 200 (at delta / 2, as Bonferroni had it: 4)
+
+
+def test_a_per_class_guarantee_with_a_class_missing_from_calibration_keeps_everything_with_the_teacher():
+    """A small or skewed calibration set with no item of one teacher class ('bad'): the per-class
+    guarantee was computed over the classes it happened to hold, so a threshold came back that
+    says nothing of 'bad' items, the very shift per-class testing is there for. A task label with
+    no calibration item cannot pass its test: no threshold, and the guarantee names the class."""
+    from graduate.evaluate.cascade import _guarantee
+    from graduate.spec.load import load_spec
+
+    conf = list(np.linspace(0.6, 1.0, 300))
+    threshold, share, _, _ = guaranteed_threshold(conf, ["ok"] * 300, ["ok"] * 300, target=0.95, delta=0.05, per_class=True, classes=["ok", "bad"])
+    assert threshold is None and share == 1.0
+    assert guaranteed_threshold(conf, ["ok"] * 300, ["ok"] * 300, target=0.95, delta=0.05, per_class=True)[0] is not None  # classes seen only
+
+    spec, _ = load_spec(Path(__file__).parents[1] / "fixtures" / "tiny" / "graduate.yaml")
+    entry = {"student": {i: ("ok", {"ok": c, "bad": 1 - c}) for i, c in enumerate(conf)}, "teacher": dict.fromkeys(range(300), "ok")}
+    g = _guarantee(spec, {"calibration": entry}, ["calibration"])
+    assert g.per_class and g.threshold is None and g.missing_classes == ["bad"]

@@ -262,3 +262,37 @@ def test_multi_label_feedback_past_parse_max_labels_is_a_422(tmp_path: Path, mon
         assert r.json()["error"]["message"] == "label: 'care;equality;loyalty' has 3 labels, more than parse.max_labels 2 allows; give at most 2"
         ok = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": "care;loyalty", "reviewer": "r"})
         assert ok.status_code == 200 and ok.json()["label"] == "care;loyalty", ok.text
+
+
+def test_concurrent_feedback_for_one_item_keeps_one_label_never_an_integrity_error(served: Path) -> None:
+    """The same reviewer's feedback for one text arriving at once (a retrying client, two tabs; the
+    server records each in its own thread): every call is answered and the store holds one human
+    label for that reviewer, not a UNIQUE-constraint 500 for the losers."""
+    import threading
+
+    from graduate.data.review import record_feedback
+    from graduate.store.schema import labels as labels_table
+
+    proj = Project.load(served)
+    errors: list[str] = []
+    statuses: list[str] = []
+    for n in range(4):
+        barrier = threading.Barrier(8)
+
+        def send(i: int, n: int = n, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                statuses.append(record_feedback(proj.engine, f"a text reviewed twice at once {n}", ("ok", "bad")[i % 2], "carol", origin=f"feedback r{n}/0")[0])
+            except Exception as exc:  # noqa: BLE001 - the failure under test
+                errors.append(repr(exc)[:200])
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert errors == []
+    assert statuses.count("added") == 4
+    with proj.engine.connect() as conn:
+        humans = conn.execute(select(labels_table.c.example_id).where(labels_table.c.labeller == "human:carol")).all()
+    assert len(humans) == 4

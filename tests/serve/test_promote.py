@@ -225,3 +225,108 @@ def test_canary_answers_are_logged_with_the_candidates_name_and_confidence(serve
     assert len(rows) == 4 and all(r.reason == "candidate" for r in rows)
     assert all(r.student == state["candidate"] for r in rows), [r.student for r in rows]
     assert all(abs(r.confidence - max(r.probs.values())) < 1e-9 for r in rows), [(r.confidence, r.probs) for r in rows]
+
+
+def test_a_request_in_flight_across_the_swap_is_logged_under_the_student_that_answered_it(served: Path) -> None:
+    """A request predicted by the old student that was still waiting (on a slow teacher, cascade)
+    when a promotion swapped the student was logged, and named in x-graduate-student, as answered
+    by the new one: the traffic row's student is read when the row is written, not when it predicted."""
+    import time
+
+    from sqlalchemy import select
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.store.schema import traffic
+    from servers import fake_openai_server
+    from servers.graduate_server import ThreadServer, options, set_teacher
+
+    easy = {"min_items": 4, "min_agreement": 0.0, "canary_share": 1.0, "max_label_psi": 1e9}
+    with fake_openai_server(latency=8.0) as slow_teacher:  # far slower than the promotion's two requests on a loaded machine
+        set_teacher(served, base_url=slow_teacher.base_url)
+        proj = Project.load(served)
+        # every item goes to the teacher: the pool's texts are answered from the call log at once, a new text waits
+        app = create_app(proj, options(proj, student="tfidf-logreg", mode="cascade", cascade_threshold=1.0, promote=easy))
+        with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            old = client.get("/readyz").json()["student"]
+            assert client.post("/admin/promote", json={"student": "majority"}).status_code == 202
+            slow: dict = {}
+            waiting = threading.Thread(target=lambda: slow.update(r=client.post("/v1/classify", json={"texts": ["a new text only the slow teacher answers"]})))
+            waiting.start()
+            deadline = time.monotonic() + 60
+            while slow_teacher.stats()["requests"] == 0:  # predicted by the old student, now waiting for the teacher
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            texts = comments(served, 4)
+            while client.get("/admin/promotion").json()["outcome"] is None:
+                assert time.monotonic() < deadline
+                assert client.post("/v1/classify", json={"texts": texts}).status_code == 200
+            assert client.get("/admin/promotion").json()["outcome"] == "promoted"
+            assert waiting.is_alive()  # the swap happened while that request waited
+            waiting.join(60)
+            r = slow["r"]
+    assert r.status_code == 200 and r.headers["x-graduate-student"] == old, (r.headers.get("x-graduate-student"), old)
+    with proj.engine.connect() as conn:
+        (row,) = conn.execute(select(traffic.c.student, traffic.c.student_label).where(traffic.c.request_id == r.json()["id"])).all()
+    assert row.student == old
+
+
+def test_promote_rerun_after_ctrl_c_follows_the_promotion_that_runs(served: Path) -> None:
+    """`graduate promote` stopped with Ctrl-C while it followed the stages leaves the promotion
+    running on the server; running the same command again was refused (409 "a promotion is
+    running", exit 2), with no way to follow it. Now the same candidate is followed; another waits."""
+    import signal
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    app = create_app(proj, options(proj, student="tfidf-logreg"))
+    env = cli_env(GRADUATE_API_KEYS=KEY)
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+        cli = promote_in_background(served, server.url, "--student", "majority", env=env)  # no traffic: it stays in shadow
+        deadline = time.monotonic() + 120
+        while client.get("/admin/promotion").status_code != 200:
+            assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
+            time.sleep(0.1)
+        cli.send_signal(signal.SIGINT)
+        cli.communicate(timeout=60)
+        again = graduate("promote", str(served), "--server", server.url, "--student", "majority", "--no-wait", env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "(already running: following it): shadow" in again.stdout
+        state = client.get("/admin/promotion").json()
+        assert state["outcome"] is None and state["candidate"].startswith("majority:")
+        other = client.post("/admin/promote", json={"student": "tfidf-logreg", "run_id": None})  # the served student: still no candidate
+        assert other.status_code == 409
+
+
+def test_a_candidate_whose_saved_files_are_damaged_is_refused_in_one_line_not_a_500(served: Path, tmp_path: Path) -> None:
+    """A candidate run whose artifact no longer loads (a half-copied or edited file) made
+    POST /admin/promote a bare 500 "Internal Server Error" with a traceback in the server's log."""
+    import shutil
+
+    from sqlalchemy import update
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.store.runs import get_runs
+    from graduate.store.schema import runs
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    majority = next(r for r in get_runs(proj.engine, kind="train", status="finished", root=proj.root) if r.name == "majority")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(majority.artifact_dir, damaged)  # the artifacts are shared with other tests: damage a copy
+    for f in damaged.iterdir():
+        if f.name != "kind.json":
+            f.write_text("{not json")
+    with proj.engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == majority.id).values(artifact_dir=str(damaged)))
+    with ThreadServer(create_app(proj, options(proj, student="tfidf-logreg"))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+        r = client.post("/admin/promote", json={"student": "majority"})
+        assert r.status_code == 409, r.text
+        message = r.json()["error"]["message"]
+        assert str(damaged) in message and "cannot load" in message and "\n" not in message
+        assert client.get("/admin/promotion").status_code == 404
+        assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200

@@ -70,3 +70,19 @@ def test_stage_counts_restart_after_a_passed_stage():
     p = promotion(max_label_psi=0.2)
     feed(p, ["ok"] * 100, ["ok"] * 100)
     assert p.stage == "canary" and p.compared == 0 and p.served_labels == [] and p.candidate_labels == []
+
+
+def test_a_candidate_failure_after_the_stage_was_judged_changes_nothing():
+    """Two requests score the candidate at once: one's comparison promotes it (it is now the served
+    student), the other's prediction fails a moment later. That late failure turned the outcome into
+    rolled_back, and the server then closed the candidate's predictor, which was serving."""
+    p = promotion(max_label_psi=None, min_items=4, min_agreement=0.5)
+    assert feed(p, ["ok"] * 8, ["ok"] * 8) == ["next", "promote"]
+    p.failed("BrokenPipeError: the worker's stream broke")
+    assert p.outcome == "promoted" and p.reason is None and p.errors == 0
+    assert [h["stage"] for h in p.history] == ["shadow", "canary"]
+
+    q = promotion(max_label_psi=None, min_items=4)
+    q.failed("first")
+    q.failed("second")  # a second request's failure: the rollback is reported once, with its first reason
+    assert q.outcome == "rolled_back" and q.reason.endswith("first") and len(q.history) == 1

@@ -324,3 +324,24 @@ def test_a_forwarded_call_is_priced_by_the_model_it_was_sent_with(served, teache
         assert r.status_code == 200, r.text
     (call,) = [c for c in _live_calls(proj) if c.model == "some-unpriced-model"]
     assert call.status == "ok" and call.cost_usd is None
+
+
+def test_a_hanging_middle_tier_passes_the_item_on_within_the_teacher_wait_not_a_504(served, teacher):
+    """The middle tier was awaited without serve.teacher_wait_s: a local LLM that hangs turned every
+    unsure item into a 504 at request_timeout_s. Now it and the teacher share the wait: the middle
+    tier gets half, the item goes on to the teacher, and the middle's call ends in the background."""
+    set_teacher(served, base_url=teacher.base_url)
+    with fake_openai_server(phang=1.0, hang_s=60) as hanging:
+        proj = Project.load(served)
+        opts = options(proj, mode="cascade", cascade_threshold=1.0, request_timeout_s=8, shutdown_timeout_s=1,
+                       middle={"teacher": {"base_url": hanging.base_url, "max_retries": 0}, "threshold": 0.0})  # fmt: skip
+        texts = [f"{t} {uuid.uuid4().hex[:4]}" for t in NOVEL[:2]]
+        with ThreadServer(create_app(proj, opts), graceful_s=1) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            started = time.monotonic()
+            r = client.post("/v1/classify", json={"texts": texts})
+            took = time.monotonic() - started
+        assert hanging.stats()["hangs"] >= 1
+    assert r.status_code == 200, r.text
+    assert [x["route"] for x in r.json()["results"]] == ["teacher"] * 2
+    assert [x["label"] for x in r.json()["results"]] == ["bad" if is_rude(t) else "ok" for t in texts]
+    assert took < 8

@@ -279,12 +279,13 @@ def promote(
         r = httpx.post(f"{base}/admin/promote", json={"run_id": run, "student": student, "project": proj.spec.task.name}, headers=headers, timeout=300)
     except httpx.HTTPError as exc:
         raise NotReadyError(f"the server at {base} does not answer ({exc}); start it with `graduate serve {project}`") from None
-    if r.status_code != 202:
+    if r.status_code not in (200, 202):  # 200: this candidate's promotion already runs (a rerun follows it)
         message = (r.json().get("error") or {}).get("message") if r.headers.get("content-type", "").startswith("application/json") else r.text
         hint = f"; put a key the server accepts in {api_key_env} (or pass --api-key-env)" if r.status_code == 401 else ""
         raise NotReadyError(f"the server refused the promotion (HTTP {r.status_code}): {message}{hint}")
     state = r.json()
-    console.print(escape(f"promoting {state['candidate']} (replaces {state['replaces']}): {state['stage']}"), highlight=False)
+    already = " (already running: following it)" if r.status_code == 200 else ""
+    console.print(escape(f"promoting {state['candidate']} (replaces {state['replaces']}){already}: {state['stage']}"), highlight=False)
     if not wait:
         return
     deadline = time.monotonic() + timeout

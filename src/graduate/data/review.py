@@ -78,19 +78,26 @@ def record_feedback(engine: Engine, text: str, label: str, reviewer: str, *, ori
     it differs)."""
     from graduate.data.examples import examples_for_texts
 
+    from sqlalchemy.exc import IntegrityError
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
     (ex,) = examples_for_texts(engine, "feedback", [text], reuse_absent=False)  # an item taken out of its data file would keep it from every build
     labeller = HUMAN_PREFIX + reviewer
-    with engine.begin() as conn:
-        prior_row = conn.execute(
-            select(labels_table.c.id, labels_table.c.label, labels_table.c.note).where(
-                labels_table.c.example_id == ex.id, labels_table.c.kind == "human", labels_table.c.labeller == labeller
-            )
-        ).first()
-        prior = (int(prior_row.id), prior_row.label, prior_row.note) if prior_row is not None else None
-        status, _ = set_human_label(conn, ex.id, labeller, label, note=note, origin=origin, created=now(), prior=prior)
-        teacher = conn.execute(
-            select(labels_table.c.label).where(labels_table.c.example_id == ex.id, labels_table.c.kind == "teacher", labels_table.c.label.is_not(None))
-        ).scalars().first()
+    # The same reviewer's feedback for this text may arrive twice at once (a retrying client): both
+    # read "no prior label", one insert wins the (example, labeller) key and the other is read again
+    # as a change (or no change) of the label just stored, not a 500.
+    for attempt in Retrying(retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(3), reraise=True):
+        with attempt, engine.begin() as conn:
+            prior_row = conn.execute(
+                select(labels_table.c.id, labels_table.c.label, labels_table.c.note).where(
+                    labels_table.c.example_id == ex.id, labels_table.c.kind == "human", labels_table.c.labeller == labeller
+                )
+            ).first()
+            prior = (int(prior_row.id), prior_row.label, prior_row.note) if prior_row is not None else None
+            status, _ = set_human_label(conn, ex.id, labeller, label, note=note, origin=origin, created=now(), prior=prior)
+            teacher = conn.execute(
+                select(labels_table.c.label).where(labels_table.c.example_id == ex.id, labels_table.c.kind == "teacher", labels_table.c.label.is_not(None))
+            ).scalars().first()
     return status, ex.id, teacher if teacher is not None and teacher != label else None
 
 

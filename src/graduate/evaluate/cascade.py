@@ -185,6 +185,7 @@ class Guarantee:
     agreement_bound: float  # the one-sided Clopper-Pearson lower bound on agreement at the threshold
     held_out: dict[str, dict[str, float | int | None]] = field(default_factory=dict)  # per test set: observed figures at the threshold
     per_class: bool = False  # the agreement holds within each teacher class (robust to class shares that move)
+    missing_classes: list[str] = field(default_factory=list)  # per_class: task labels with no calibration item (no threshold can pass)
 
 
 def agreement_lower_bound(disagreements: int, n: int, delta: float) -> float:
@@ -208,6 +209,7 @@ def guaranteed_threshold(
     target: float,
     delta: float,
     per_class: bool = False,
+    classes: Sequence[str] | None = None,
 ) -> tuple[float | None, float, int, float]:
     """The lowest confidence threshold whose agreement with the teacher is at least ``target`` with
     probability 1 - ``delta`` (returns threshold, teacher share, disagreements kept, bound).
@@ -226,14 +228,16 @@ def guaranteed_threshold(
     delta is needed (it sent more traffic to the teacher than the guarantee asks, the more so the
     more classes): a threshold passes only when every class passes (an intersection-union test),
     and each class's agreement only falls as the threshold does, so the scan goes past the
-    threshold where the first class turns bad only if that one class's test, at delta, passes there."""
+    threshold where the first class turns bad only if that one class's test, at delta, passes there.
+    ``classes``: every class the traffic may hold (the task's labels); one with no calibration item
+    has no agreement to bound, so no threshold passes (else the guarantee would be silent on it)."""
     keep = [i for i, t in enumerate(teacher_labels) if t is not None]
     n = len(keep)
     if n == 0:
         return None, 1.0, 0, 0.0
     conf = np.asarray([confidence[i] for i in keep], dtype=float)
     wrong = np.asarray([student_labels[i] != teacher_labels[i] for i in keep], dtype=bool)
-    classes = sorted({str(teacher_labels[i]) for i in keep}) if per_class else ["*"]
+    classes = sorted({str(teacher_labels[i]) for i in keep} | set(classes or ())) if per_class else ["*"]
     cls = np.asarray([classes.index(str(teacher_labels[i])) if per_class else 0 for i in keep])
     sizes = np.bincount(cls, minlength=len(classes))
     order = np.argsort(-conf, kind="stable")  # most confident first: lowering the threshold keeps more
@@ -324,8 +328,10 @@ def _guarantee(spec: Any, by_set: dict[str, dict[str, dict[int, Any]]], calibrat
         return None
     target, delta = spec.serve.guarantee_agreement, spec.serve.guarantee_delta
     per_class = spec.serve.guarantee_per_class and not spec.task.multi_label
-    threshold, share, wrong, bound = guaranteed_threshold(conf, s_lab, t_lab, target=target, delta=delta, per_class=per_class)
-    return Guarantee(",".join(calibration), sum(t is not None for t in t_lab), target, delta, threshold, share, wrong, bound, per_class=per_class)
+    labels = list(spec.task.labels)
+    threshold, share, wrong, bound = guaranteed_threshold(conf, s_lab, t_lab, target=target, delta=delta, per_class=per_class, classes=labels if per_class else None)
+    missing = [lab for lab in labels if lab not in set(t_lab)] if per_class else []
+    return Guarantee(",".join(calibration), sum(t is not None for t in t_lab), target, delta, threshold, share, wrong, bound, per_class=per_class, missing_classes=missing)
 
 
 def _checked(g: Guarantee, test_set: str, conf: Sequence[float], s_lab: Sequence[str], t_lab: Sequence[str | None]) -> Guarantee:
@@ -456,6 +462,12 @@ def plan_cascade(project: Any, *, metric: str = "relative_accuracy", target: flo
             )
         if sum(t is None for t in t_lab):
             notes.append(f"{sum(t is None for t in t_lab)} items without a parseable teacher answer stay with the student")
+        if guarantee is not None and guarantee.missing_classes:
+            notes.append(
+                f"the calibration items hold no teacher answer {guarantee.missing_classes}: the per-class guarantee cannot vouch for "
+                f"{'that class' if len(guarantee.missing_classes) == 1 else 'those classes'}, so it keeps every item with the teacher; "
+                "give the calibration set more items (a larger test_sets share) or set serve.guarantee_per_class: false"
+            )
         plans.append(
             CascadePlan(
                 name, test_set, metric, target, len(items), points, suggest_threshold(points, target), teacher_cost, s_cost, estimated, notes,

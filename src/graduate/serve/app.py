@@ -194,8 +194,8 @@ def create_app(
     def served_name() -> str:
         return service.student_name.rpartition(":")[0]
 
-    def fingerprint() -> str:
-        return f"graduate-{service.student_name.rpartition(':')[2][:8]}"
+    def fingerprint(student: str | None = None) -> str:
+        return f"graduate-{(student or service.student_name).rpartition(':')[2][:8]}"
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -273,7 +273,8 @@ def create_app(
                 {"label": r.label, "probs": r.probs, "route": r.route, **({"labels": labelset.as_list(r.label, labels)} if spec.task.multi_label else {})} for r in results
             ],
         }
-        return _json(out, headers={"x-request-id": info.request_id, "x-graduate-student": service.student_name})
+        # the student that predicted the request (a promotion may have swapped the served one since)
+        return _json(out, headers={"x-request-id": info.request_id, "x-graduate-student": results[0].student or service.student_name})
 
     @app.post("/admin/promote")
     async def promote(body: PromoteBody) -> Response:
@@ -287,6 +288,16 @@ def create_app(
             return _json(error_body(
                 f"this server serves project {spec.task.name!r} (task.name), not {body.project!r}: promote with the served project's directory, "
                 "or to the server that serves this one", "invalid_request_error", code="wrong_project"), 409)  # fmt: skip
+        running = service.promotion if service.promotion is not None and service.promotion.active else None
+        if running is not None:
+            # The same candidate asked again (a `graduate promote` stopped with Ctrl-C, then rerun): follow
+            # the promotion that runs (200) instead of refusing it; another candidate waits (409 below).
+            try:
+                asked = await asyncio.to_thread(_promoted_run, project, body, running.replaces)
+            except (LookupError, GraduateError):
+                asked = None
+            if asked is not None and asked.id == running.candidate.run_id:
+                return _json(running.as_dict(), 200)
         try:
             # In a thread: loading a student (and reading the runs) must not stall the event loop (/healthz, requests).
             cand_student, cand_run = await asyncio.to_thread(_candidate_run, project, body, service.student_name)
@@ -442,7 +453,7 @@ def create_app(
                 logprobs = label_set_logprobs(spec.task, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
             else:
                 logprobs = answer_logprobs(spec.task, answer_for, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
-        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint(), n=body.n, logprobs=logprobs)
+        reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint(r.student), n=body.n, logprobs=logprobs)
         headers["x-graduate-route"] = r.route
         if body.stream:
             return StreamingResponse(iter(completion_chunks(reply)), media_type="text/event-stream", headers=headers)
@@ -453,8 +464,15 @@ def create_app(
 
 def _candidate_run(project: ServedProject, body: PromoteBody, serving: str) -> tuple[Any, Any]:
     """The student and run to promote; LookupError (one line) when there is none."""
-    from graduate.store.runs import get_runs
     from graduate.students.registry import load_student
+
+    run = _promoted_run(project, body, serving)
+    return load_student(Path(run.artifact_dir or ".")), run
+
+
+def _promoted_run(project: ServedProject, body: PromoteBody, serving: str) -> Any:
+    """The training run a promote request names; LookupError (one line) when there is none."""
+    from graduate.store.runs import get_runs
 
     served_name, _, served_id = serving.rpartition(":")
     finished = [r for r in get_runs(project.engine, kind="train", status="finished", root=project.root) if r.artifact_dir and (Path(r.artifact_dir) / "kind.json").exists()]
@@ -472,7 +490,7 @@ def _candidate_run(project: ServedProject, body: PromoteBody, serving: str) -> t
     run = runs[0]
     if run.id == served_id:
         raise LookupError(f"no candidate: the server already serves run {run.id[:8]} of {run.name}; train a newer one (graduate run) or name a run")
-    return load_student(Path(run.artifact_dir or ".")), run
+    return run
 
 
 def _as_completion(reply: dict[str, Any], request_id: str, model: str, fingerprint: str) -> dict[str, Any]:

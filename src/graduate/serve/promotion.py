@@ -65,9 +65,13 @@ class Promotion:
         """Whether the candidate answers this request (canary stage: a sampled share)."""
         return self.stage == "canary" and self.rng.random() < self.spec.canary_share
 
-    def failed(self, error: str) -> None:
+    def failed(self, error: str) -> str | None:
+        """A request the candidate failed on: "rollback", or None once the promotion was judged (a
+        request that scored it beside the one that promoted it must not undo the swap)."""
+        if not self.active:
+            return None
         self.errors += 1
-        self._close_stage(False, f"the candidate failed on a request: {error}")
+        return self._close_stage(False, f"the candidate failed on a request: {error}")
 
     def label_psi(self) -> dict[str, Any] | None:
         """The label-share figures of this stage: candidate's answers vs the answers served."""

@@ -47,7 +47,7 @@ class ItemResult:
     content: str | None = None  # the teacher's own answer text, when the teacher answered
     teacher: TeacherAnswer | None = None
     shadow: bool = False
-    student: str | None = None  # NAME:RUN_ID of the student that answered, when not the served one (a canary candidate)
+    student: str | None = None  # NAME:RUN_ID of the student that predicted it (the served one when it started, or a canary candidate)
 
     @property
     def agree(self) -> bool | None:
@@ -113,12 +113,23 @@ class ServeService:
     def attach_middle(self, middle: ServeTeacher, threshold: float, task_parse: Any) -> None:
         self.middle, self.middle_threshold, self.task_parse = middle, threshold, task_parse
 
-    async def _ask_middle(self, text: str) -> TeacherAnswer | None:
+    async def _ask_middle(self, text: str, *, wait_s: float | None = None) -> TeacherAnswer | None:
         """The middle tier's answer when it is sure enough (its answer's probability from logprobs
-        reaches the threshold; without logprobs only a threshold of 0 accepts it), else None."""
+        reaches the threshold; without logprobs only a threshold of 0 accepts it), else None.
+        ``wait_s``: past it the item goes on (the call ends, and is logged, in the background)."""
         assert self.middle is not None
         try:
-            answer = await self.middle.label(text)
+            if wait_s is None:
+                answer = await self.middle.label(text)
+            else:
+                call = asyncio.ensure_future(self.middle.label(text))
+                try:
+                    answer = await asyncio.wait_for(asyncio.shield(call), wait_s)
+                except asyncio.TimeoutError:
+                    self._background.add(call)
+                    call.add_done_callback(_settled(self._background))
+                    self.metrics.teacher_calls.labels("middle_timeout").inc()
+                    return None
         except BudgetExceededError:
             self.metrics.teacher_calls.labels("middle_budget").inc()
             return None
@@ -188,7 +199,8 @@ class ServeService:
             self._inflight[key] -= 1
 
     async def classify(self, texts: Sequence[str]) -> list[ItemResult]:
-        decide = self.decide  # read once: a promotion may swap the student while this request runs
+        # read once: a promotion may swap the student while this request runs (its rows name the one that answered)
+        decide, name = self.decide, self.student_name
         probs = await self._predict(self.predictor, texts)
         labels = self.labels
         results: list[ItemResult] = []
@@ -209,19 +221,26 @@ class ServeService:
                 confidence=conf,
                 probs={lab: float(v) for lab, v in zip(labels, p)},
                 shadow=decision.shadow,
+                student=name,
             )
             if decision.route == "teacher":
                 to_teacher.append(i)
             results.append(r)
+        wait_s = self.teacher_wait_s
         if to_teacher and self.middle is not None:
-            middle = await asyncio.gather(*(self._ask_middle(texts[i]) for i in to_teacher))
+            # The middle tier and the teacher share serve.teacher_wait_s: the middle gets half, so a
+            # hanging local LLM never turns the request into a 504; the teacher gets what is left.
+            asked_at = time.perf_counter()
+            middle = await asyncio.gather(*(self._ask_middle(texts[i], wait_s=None if wait_s is None else wait_s / 2) for i in to_teacher))
+            if wait_s is not None:
+                wait_s = max(wait_s / 2, wait_s - (time.perf_counter() - asked_at))
             for i, answer in zip(to_teacher, middle):
                 if answer is not None:
                     r = results[i]
                     r.route, r.reason, r.label, r.content = "middle", "middle_confident", answer.label, answer.content
             to_teacher = [i for i, answer in zip(to_teacher, middle) if answer is None]
         if to_teacher:
-            asked = await asyncio.gather(*(self._ask(texts[i], wait_s=self.teacher_wait_s) for i in to_teacher))
+            asked = await asyncio.gather(*(self._ask(texts[i], wait_s=wait_s) for i in to_teacher))
             for i, (answer, fallback) in zip(to_teacher, asked):
                 r = results[i]
                 r.teacher = answer
@@ -246,8 +265,8 @@ class ServeService:
         try:
             probs = await self._predict(cand.predictor, texts)
         except Exception as exc:  # noqa: BLE001 - any failure of the candidate rolls it back; the client got the current answer
-            promotion.failed(f"{type(exc).__name__}: {exc}")
-            await self._settle(promotion)
+            if promotion.failed(f"{type(exc).__name__}: {exc}") == "rollback":
+                await self._settle(promotion)
             return
         latency = (time.perf_counter() - started) * 1000
         decided = cand.decide(probs) if cand.decide is not None else [self.labels[int(p.argmax())] for p in probs]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -61,5 +62,13 @@ def load_student(directory: Path) -> Student:
     marker = directory / "kind.json"
     if not marker.exists():
         raise StudentError(f"{directory} holds no saved student (kind.json missing); train one with `graduate run`")
-    kind = json.loads(marker.read_text())["kind"]
-    return student_class(kind).load(directory)
+    try:
+        kind = json.loads(marker.read_text())["kind"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StudentError(f"{marker} is damaged ({type(exc).__name__}: {exc}); retrain the student (graduate train)") from None
+    try:
+        return student_class(kind).load(directory)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
+        # a half-copied or edited artifact: one line naming it, not a traceback (graduate serve, promote, predict)
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        raise StudentError(f"cannot load the saved student in {directory} ({reason}); retrain it (graduate train --student {kind})", kind=kind) from None
