@@ -49,3 +49,14 @@ def test_changed_student_params_train_a_new_run(tiny_project):
     summary = Project.load(tiny_project).run()
     assert summary["students"]["tfidf-logreg"]["reused"] is False
     assert summary["students"]["majority"]["reused"] is True
+
+
+def test_a_damaged_reusable_run_is_trained_again(tiny_project):
+    proj = Project.load(tiny_project)
+    proj.run()
+    tfidf = next(r for r in get_runs(proj.engine, kind="train", status="finished", root=proj.root) if r.name == "tfidf-logreg")
+    (Path(tfidf.artifact_dir) / "pipeline.joblib").write_bytes(b"half a file")  # copied in part, or edited
+    summary = Project.load(tiny_project).run()
+    assert summary["students"]["tfidf-logreg"]["reused"] is False  # trained again, not a traceback
+    assert summary["students"]["majority"]["reused"] is True
+    assert summary["students"]["tfidf-logreg"]["run_id"] != tfidf.id

@@ -15,6 +15,7 @@ import numpy as np
 from graduate.data.build import Dataset
 from graduate.spec import ProjectSpec, StudentSpec
 from graduate.store.runs import code_version, fail_run, finish_run, fingerprint, get_runs, relative_artifact_dir, start_run, stored_spec
+from graduate.errors import StudentError
 from graduate.students.base import Student
 from graduate.students.registry import for_label_sets, load_student, make_student, save_student, student_class
 
@@ -55,7 +56,11 @@ def train(
     for prior in reversed(get_runs(project.engine, root=project.root, kind="train", status="finished", fingerprint=fp)):
         directory = Path(prior.artifact_dir or "")
         if (directory / "kind.json").exists():
-            return TrainResult(student_spec.label, prior.id, load_student(directory), directory, float((prior.metrics or {}).get("fit_seconds", 0.0)), True)
+            try:
+                reused = load_student(directory)
+            except StudentError:  # its files were damaged since (half copied, edited): trained again below
+                continue
+            return TrainResult(student_spec.label, prior.id, reused, directory, float((prior.metrics or {}).get("fit_seconds", 0.0)), True)
     resolved = stored_spec(json.loads(spec.model_dump_json()))
     run_id = start_run(project.engine, kind="train", name=student_spec.label, spec=resolved, seed=seed, dataset_hash=dataset.content_hash, fingerprint=fp)
     directory = project.workdir / "runs" / run_id / "student"
