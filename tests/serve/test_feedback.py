@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from graduate.pipeline.project import Project
 from graduate.serve.app import create_app
-from graduate.store.schema import label_changes, labels
+from graduate.store.schema import examples, label_changes, labels
 from servers.graduate_server import AUTH, ThreadServer, comments, options
 
 
@@ -63,6 +63,16 @@ def test_bad_feedback_is_one_clear_error(served: Path) -> None:
         assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_text" and "nothing to learn from" in empty.json()["error"]["message"]
         assert client.post("/v1/feedback", json={"request_id": blank, "item": 1, "label": "ok", "reviewer": "a"}).status_code == 200
         assert "  " not in [ex.text for ex in Project.load(served).build_training_set().examples]
+        # Only invisible characters (zero-width space, word joiner, BOM, bidi marks, a Hangul filler)
+        # pass strip() but show nothing: the same error as an empty text, nothing stored.
+        invisible = ["\u200b", "\u2060\ufeff", " \u200b\u200e\t\u2060 ", "\u3164\u00a0", "\U000e0041\u2800"]
+        answered = client.post("/v1/classify", json={"texts": invisible})  # answered as any text, as the README says
+        assert answered.status_code == 200 and len(answered.json()["results"]) == len(invisible), answered.text
+        for k in range(len(invisible)):
+            empty = client.post("/v1/feedback", json={"request_id": answered.json()["id"], "item": k, "label": "ok", "reviewer": "a"})
+            assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_text", (invisible[k], empty.text)
+        with proj.engine.connect() as conn:
+            assert not set(invisible) & set(conn.execute(select(examples.c.text)).scalars())
         unauth = httpx.post(f"{server.url}/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": "a"}, timeout=60)
         assert unauth.status_code == 401
         # A name is stored as labeller human:NAME and printed in maintainers' terminals later: control
