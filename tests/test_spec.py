@@ -242,3 +242,23 @@ def test_a_data_source_may_not_take_the_name_of_items_graduate_stores_itself(nam
         sel["source"] = name
     with pytest.raises(SpecError, match=rf"'{name}' names items graduate stores itself .*give the data source another name"):
         parse_spec(r)
+
+
+@pytest.mark.parametrize("name", ["ev\x1b]0;owned\x07il", "a\u202eb", "x" * 295])
+def test_a_review_file_reviewer_that_would_rewrite_a_terminal_is_a_spec_error(name):
+    """reviews[].reviewer is stored as labeller human:NAME and printed later, as a review file's
+    reviewer column is: control characters, bidi overrides and a name too long for the store are refused."""
+    r = raw()
+    r["reviews"] = [{"path": "reviews.csv", "reviewer": name}]
+    with pytest.raises(SpecError, match=r"reviews\[0\]\.reviewer: the name (holds control character U\+001B|holds control character U\+202E|is 295 characters long, at most 294)"):
+        parse_spec(r)
+    r["reviews"] = [{"path": "reviews.csv", "reviewer": " José "}]
+    assert parse_spec(r).reviews[0].reviewer == "José"
+
+
+def test_a_reviewer_name_fits_the_store_s_labeller_column():
+    from graduate.data.review import HUMAN_PREFIX
+    from graduate.spec.names import REVIEWER_MAX
+    from graduate.store.schema import labels
+
+    assert len(HUMAN_PREFIX) + REVIEWER_MAX == labels.c.labeller.type.length

@@ -140,3 +140,34 @@ def test_balance_of_an_empty_training_set_is_a_table_of_zeros(tiny_project):
     assert "internal error" not in r.stderr and "clean.balance.strategy class_weight" in r.stdout
     r = graduate("run", str(tiny_project))
     assert r.returncode == 2 and "no training data" in r.stderr and "internal error" not in r.stderr, r.stderr
+
+
+def test_a_reviewer_name_that_would_rewrite_the_terminal_is_refused_and_one_stored_before_prints_escaped(tiny_project):
+    """A reviewer's name is stored as labeller human:NAME and printed by `data recipe`; Rich passes
+    ESC through, so "\\x1b]0;owned\\x07" retitled (and "\\x1b[2J" cleared) the maintainer's terminal.
+    --reviewer refuses such a name in one line; a name stored before the check prints escaped."""
+    from sqlalchemy import select
+
+    from graduate import Project
+    from graduate.store.db import now
+    from graduate.store.schema import examples, labels
+
+    proj = Project.load(tiny_project)
+    proj.import_logs()
+    proj.load_data()
+    ds = proj.build_training_set()
+    ex, teacher = ds.examples[0], ds.labels[0]
+    queue = tiny_project / "reviewed.csv"
+    queue.write_text(f"example_id,corrected_label,reviewer\n{ex.id},{teacher},\n", encoding="utf-8")
+    r = graduate("data", "review", "import", str(tiny_project), str(queue), "--reviewer", "ev\x1b]0;owned\x07il")
+    assert r.returncode == 2 and "--reviewer" in r.stderr and "U+001B" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "\x1b" not in r.stdout + r.stderr
+    with proj.engine.begin() as conn:  # as a store written before names were checked holds it
+        assert conn.execute(select(examples.c.id).where(examples.c.id == ex.id)).scalar() == ex.id
+        conn.execute(labels.insert().values(example_id=ex.id, kind="human", labeller="human:ev\x1b]0;owned\x07il\x1b[2J\u202e", label="bad" if teacher == "ok" else "ok", created_at=now()))
+    assert graduate("data", "build", str(tiny_project)).returncode == 0
+    r = graduate("data", "recipe", str(tiny_project), "--step", "human_labels")
+    assert r.returncode == 0, r.stderr
+    flat = "".join(r.stdout.split())
+    assert "\x1b" not in r.stdout and "\u202e" not in r.stdout and "\x07" not in r.stdout
+    assert "human:ev\\x1b]0;owned\\x07il\\x1b[2J\\u202e" in flat, r.stdout

@@ -12,7 +12,7 @@ from graduate.data.balance import class_counts, class_weights, label_set_prior_w
 from graduate.formats import labelset
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.filters import cap_groups, rule_filter
-from graduate.data.text import text_hash
+from graduate.data.text import is_blank, text_hash
 from graduate.spec import FilterSpec
 
 WORDS = "the a cat dog house river talk page edit source article image please stop vandalism thanks welcome".split()
@@ -121,3 +121,16 @@ def test_multi_label_undersampling_keeps_every_label_at_or_above_the_rarest(sets
     assert set(after) == set(before) and min(after.values()) == floor  # no label is lost or falls below the rarest
     # nothing more can go: every kept item carries a label already at the floor
     assert all(any(after[lab] == floor for lab in (sorted(labelset.decode(s, LABELS) or []) or [labelset.NONE])) for s in kept)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(st.characters(categories=("Cc", "Cf", "Zs", "Zl", "Zp")) | st.sampled_from(["\u3164", "\u2800", "\ufe0f", "\U000e0041"]), max_size=12),
+    st.text(st.characters(categories=("L", "N", "P", "S")), min_size=1, max_size=3),
+    st.integers(0, 12),
+)
+def test_a_text_of_only_invisible_characters_is_blank_and_one_with_anything_to_see_is_not(invisible, visible, at):
+    # zero-width spaces, a BOM, word joiners pass `not text.strip()`; /v1/feedback stored such a text as an item
+    assert is_blank(invisible)
+    if not any(c in "\u115f\u1160\u2800\u3164\uffa0" for c in visible):  # letters and symbols drawn as nothing (fillers)
+        assert not is_blank(invisible[:at] + visible + invisible[at:])

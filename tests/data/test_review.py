@@ -2,6 +2,7 @@
 import them as human labels that win over the teacher's; bad rows are counted skips."""
 
 import csv
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,35 @@ def test_review_round_trip(tiny_project, tmp_path):
         int(reviewed[0]["example_id"]), "human:ann", flip[reviewed[0]["teacher_label"]], reviewed[0]["teacher_label"]
     )
     assert change["origin"].startswith("review import ") and "second.csv:" in change["origin"]
+
+
+def _terminal(name: str) -> bool:
+    """A name a terminal would act on: a control character or a bidi override."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069" for c in name)
+
+
+def test_a_reviewer_name_with_control_characters_is_a_skipped_row_and_ordinary_names_are_kept(tiny_project, tmp_path):
+    """A reviewer's name is stored as labeller human:NAME and printed later: an ESC sequence there
+    would rewrite a maintainer's terminal. Such rows (and a name too long for the store) are skipped
+    with their line; a bad --reviewer stops the import; "José" and "李雷" are kept as written."""
+    proj = _project(tiny_project)
+    queue = _export(proj, tmp_path / "queue.csv")
+    names = ["ev\x1b]0;owned\x07il\x1b[2J", "a\u202eb", "two\u2028lines", "x" * 295, "José", "李雷", "x" * 294]
+    assert len(queue) >= len(names)
+    rows = [{"example_id": r["example_id"], "corrected_label": r["teacher_label"], "reviewer": n} for r, n in zip(queue, names)]
+    _write(tmp_path / "reviewed.csv", rows)
+    rep = import_review(proj.engine, tmp_path / "reviewed.csv", proj.spec.task.labels)
+    assert rep.added == 3
+    assert [s.split("reviewed.csv:")[1].split(":")[0] for s in rep.skipped] == ["2", "3", "4", "5"]
+    assert all(s.isprintable() and "reviewer " in s for s in rep.skipped), rep.skipped
+    assert "holds control character U+001B" in rep.skipped[0] and "U+202E" in rep.skipped[1] and "at most 294" in rep.skipped[3]
+    for r, who in zip(rows[4:], ["José", "李雷", "x" * 294]):
+        ex_id = int(r["example_id"])
+        assert labels_for(proj.engine, [ex_id], kind="human", labeller=f"human:{who}") == {ex_id: r["corrected_label"]}
+    plain = [dict(r, reviewer="") for r in rows[:1]]
+    _write(tmp_path / "plain.csv", plain)
+    with pytest.raises(InputDataError, match=r"reviewer.*--reviewer holds control character U\+001B"):
+        import_review(proj.engine, tmp_path / "plain.csv", proj.spec.task.labels, reviewer="\x1b[31mred")
 
 
 def test_review_file_without_the_needed_columns_is_an_error(tiny_project, tmp_path):
@@ -201,7 +231,7 @@ def test_any_review_file_named_by_source_and_id_imports_its_good_rows_and_names_
         _write(path, rows)
         rep = import_review(proj.engine, path, proj.spec.task.labels)
         read = [{k: from_cell(v).strip() for k, v in r.items()} for r in rows]  # as the importer reads a cell (formula guard off)
-        good = [r for r in read if r["source"] == "jigsaw" and r["external_id"] in known and r["corrected_label"] in ("ok", "bad") and r["reviewer"]]
+        good = [r for r in read if r["source"] == "jigsaw" and r["external_id"] in known and r["corrected_label"] in ("ok", "bad") and r["reviewer"] and not _terminal(r["reviewer"])]
         blank = [r for r in read if not r["corrected_label"]]
         assert rep.rows == len(rows) and rep.not_reviewed == len(blank)
         assert rep.added + rep.changed + rep.unchanged == len(good)

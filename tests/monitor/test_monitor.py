@@ -311,3 +311,27 @@ def test_traffic_whose_texts_are_not_kept_says_so_without_a_python_none(trained_
     checks = {c.name: c for c in monitor_project(proj, settings=proj.spec.monitor.model_copy(update={"embedding": "tfidf"}), write=False).checks}
     assert checks["embedding_auc"].ok is None and checks["embedding_auc"].message == "embedding drift domain-classifier AUC: no data"
     assert checks["length_psi"].ok is None and checks["label_psi"].ok is False
+
+
+def test_traffic_stamped_ahead_of_the_clock_is_counted_or_reported_not_silently_left_out(trained_copy):
+    """Servers sharing one store stamp rows by their own clocks: rows a few minutes ahead belong to
+    the window ending now; rows further ahead were left out without a word (and counted by some
+    later run). They are counted in monitor.json and the CLI warns with how many and how far ahead."""
+    proj = Project.load(trained_copy)
+    now = datetime.now(timezone.utc)
+    write_traffic(proj.engine, _rows(["served a while ago"] * 3, ["ok"] * 3, start=now - timedelta(minutes=30)))
+    write_traffic(proj.engine, _rows(["a server two minutes ahead"] * 2, ["ok"] * 2, start=now + timedelta(minutes=2)))
+    write_traffic(proj.engine, _rows(["a server three hours ahead"] * 4, ["ok"] * 4, start=now + timedelta(hours=3)))
+    d = monitor_project(proj, write=False).data
+    assert d["traffic"]["items"] == 5 and sum(b["items"] for b in d["agreement"]["buckets"]) == 5
+    future = d["future"]
+    assert future["items"] == 4 and future["included"] == 2 and future["tolerance_s"] == 300
+    assert datetime.fromisoformat(future["latest"]) == now + timedelta(hours=3, seconds=60)
+    assert 3 * 3600 < future["ahead_s"] <= 3 * 3600 + 60
+    cli = graduate("monitor", str(trained_copy), "--embedding", "tfidf")
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    flat = " ".join(cli.stdout.split())
+    assert "warning: 4 traffic rows are stamped up to 3.0 h ahead of this machine's clock" in flat, cli.stdout
+    assert json.loads((trained_copy / ".graduate" / "monitor.json").read_text())["future"]["items"] == 4
+    # the past (a window given its end) takes no rows from after it
+    assert monitor_project(proj, until=now - timedelta(minutes=1), write=False).data["traffic"]["items"] == 3

@@ -4,6 +4,7 @@ the item's text that wins in the next build; bad input is one clear error, never
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from graduate.pipeline.project import Project
 from graduate.serve.app import create_app
-from graduate.store.schema import label_changes
+from graduate.store.schema import examples, label_changes, labels
 from servers.graduate_server import AUTH, ThreadServer, comments, options
 
 
@@ -62,8 +63,32 @@ def test_bad_feedback_is_one_clear_error(served: Path) -> None:
         assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_text" and "nothing to learn from" in empty.json()["error"]["message"]
         assert client.post("/v1/feedback", json={"request_id": blank, "item": 1, "label": "ok", "reviewer": "a"}).status_code == 200
         assert "  " not in [ex.text for ex in Project.load(served).build_training_set().examples]
+        # Only invisible characters (zero-width space, word joiner, BOM, bidi marks, a Hangul filler)
+        # pass strip() but show nothing: the same error as an empty text, nothing stored.
+        invisible = ["\u200b", "\u2060\ufeff", " \u200b\u200e\t\u2060 ", "\u3164\u00a0", "\U000e0041\u2800"]
+        answered = client.post("/v1/classify", json={"texts": invisible})  # answered as any text, as the README says
+        assert answered.status_code == 200 and len(answered.json()["results"]) == len(invisible), answered.text
+        for k in range(len(invisible)):
+            empty = client.post("/v1/feedback", json={"request_id": answered.json()["id"], "item": k, "label": "ok", "reviewer": "a"})
+            assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_text", (invisible[k], empty.text)
+        with proj.engine.connect() as conn:
+            assert not set(invisible) & set(conn.execute(select(examples.c.text)).scalars())
         unauth = httpx.post(f"{server.url}/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": "a"}, timeout=60)
         assert unauth.status_code == 401
+        # A name is stored as labeller human:NAME and printed in maintainers' terminals later: control
+        # characters (an ESC sequence that retitles or clears the terminal, a newline) and bidi
+        # overrides are refused, as is a name the labeller column cannot hold; ordinary names are kept.
+        for name in ("ev\x1b]0;owned\x07il", "\x1b[2J", "a\u202eb", "two\nlines", "nul\x00", "\x9bc1", "x" * 295):
+            refused = client.post("/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": name})
+            assert refused.status_code == 422 and refused.json()["error"]["param"] == "reviewer", (name, refused.text)
+            message = refused.json()["error"]["message"]
+            assert message.startswith("reviewer: ") and message.isprintable(), message
+        for name in ("José", "李雷", "  Zoë  ", "ﾊﾙ\u200cカ", "x" * 294):
+            kept = client.post("/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": name})
+            assert kept.status_code == 200, (name, kept.text)
+        with proj.engine.connect() as conn:
+            stored = set(conn.execute(select(labels.c.labeller).where(labels.c.kind == "human")).scalars())
+        assert {"human:José", "human:李雷", "human:Zoë", "human:ﾊﾙ\u200cカ", "human:" + "x" * 294} <= stored
 
         chars = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
         field = st.one_of(st.text(chars, max_size=80), st.integers(), st.none(), st.lists(st.text(chars, max_size=5), max_size=3))
@@ -76,6 +101,10 @@ def test_bad_feedback_is_one_clear_error(served: Path) -> None:
             assert r.status_code in {200, 400, 404, 409, 422}, r.text[:300]
 
         fuzz()
+    with proj.engine.connect() as conn:  # whatever the fuzz sent, every name stored is one printable line
+        stored = list(conn.execute(select(labels.c.labeller).where(labels.c.kind == "human")).scalars())
+    terminal = [who for who in stored if len(who) > 300 or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069" for c in who)]
+    assert not terminal, terminal
 
 
 def test_served_disagreements_go_to_the_review_queue_and_come_back_as_labels(trained_copy: Path) -> None:

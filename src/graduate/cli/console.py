@@ -103,6 +103,14 @@ def item_progress(description: str, total: int) -> Iterator:
         yield lambda n: progress.advance(task, n)
 
 
+def shown(text: str) -> str:
+    """``text`` as markup that prints as written: Rich markup escaped, and characters a terminal
+    would act on (ESC sequences, other controls, bidi overrides; Rich passes ESC through) written as
+    ``\\x1b``-style escapes. For names read back from the store, e.g. a reviewer's ``human:NAME``
+    stored before names were checked."""
+    return escape("".join(c if c.isprintable() or c in " \u200c\u200d" else repr(c)[1:-1] for c in text))
+
+
 def count_table(title: str) -> Table:
     """The two-column "what / count" table that commands end with."""
     t = Table(title=title, title_justify="left")

@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, err_console, fmt, stage_progress, step_notes, count_table
-from graduate.cli.options import number
+from graduate.cli.console import console, err_console, fmt, shown, stage_progress, step_notes, count_table
+from graduate.cli.options import number, reviewer_name
 
 app = typer.Typer(help="Training data: cleaning, label issues, review queue, balance, diversity.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: export suspects to CSV, import reviewers' corrections.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def _loaded(project: Path, progress):  # type: ignore[no-untyped-def]
 
 def _short(text: str, n: int = 90) -> str:
     t = " ".join(text.split())
-    return escape(t[:n] + ("…" if len(t) > n else ""))
+    return shown(t[:n] + ("…" if len(t) > n else ""))  # a served text may hold ESC sequences too
 
 
 def print_recipe(dataset) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +113,7 @@ def recipe(
     for it in items[:show]:
         ex = it[0] if isinstance(it, list) else it
         detail = ", ".join(str(x) for x in it[1:]) if isinstance(it, list) else lineage.get(ex, "")
-        t.add_row(str(ex), escape(detail), _short(texts.get(ex, "")))
+        t.add_row(str(ex), shown(detail), _short(texts.get(ex, "")))
     console.print(t)
 
 
@@ -338,7 +338,7 @@ def review_export(
 def review_import(
     project: Path = typer.Argument(..., help="Project directory."),
     file: Path = typer.Argument(..., help="A review CSV with corrected_label filled in (from `graduate data review export` or `graduate errors`)."),
-    reviewer: str | None = typer.Option(None, "--reviewer", help="Who reviewed, for rows whose reviewer column is empty."),
+    reviewer: str | None = typer.Option(None, "--reviewer", callback=reviewer_name, help="Who reviewed, for rows whose reviewer column is empty."),
 ) -> None:
     """Store reviewers' corrections as human labels: they win over teacher labels in the next build."""
     from graduate.data.review import import_review

@@ -60,6 +60,16 @@ def monitor(
             ),
             highlight=False,
         )
+    future = d["future"]
+    if future["items"]:
+        console.print(
+            "[yellow]warning[/]: "
+            + escape(
+                f"{future['items']} traffic rows are stamped up to {_span(future['ahead_s'])} ahead of this machine's clock (latest {future['latest'][:19]} UTC): "
+                f"left out of this window until their time comes; is a server's clock ahead? (rows up to {_span(future['tolerance_s'])} ahead are counted)"
+            ),
+            highlight=False,
+        )
     for c in result.checks:
         mark = {True: "[green]ok[/]", False: "[bold red]FAILED[/]", None: "[yellow]skipped[/]"}[c.ok]
         console.print(f"{mark} " + escape(f"{c.name}: {c.message}"), highlight=False)
@@ -76,3 +86,14 @@ def _shares(labels: dict) -> str:
     if labels.get("per_label_psi"):  # multi-label: share of items carrying each label, PSI per label
         return escape(", ".join(f"{k} {labels['traffic'][k]:.2f} vs {labels['training'][k]:.2f} (PSI {fmt(labels['per_label_psi'][k])})" for k in labels["traffic"]))
     return escape(", ".join(f"{k} {labels['traffic'][k]:.2f} vs {labels['training'][k]:.2f}" for k in labels["traffic"]) + f" (PSI {fmt(labels.get('psi'))})")
+
+
+def _span(seconds: float) -> str:
+    """A duration as a person reads it: 90 s, 12 min, 3.5 h, 2.0 days."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -42,3 +42,16 @@ def number(flag: str, *, above: float | None = None, least: float | None = None,
         return got
 
     return parse
+
+
+def reviewer_name(value: str | None) -> str | None:
+    """A ``--reviewer`` option's ``callback``: a name stored as ``human:NAME`` (``graduate.spec.names``),
+    else a SpecError naming the flag."""
+    from graduate.spec.names import reviewer_problem
+
+    if value is None:
+        return None
+    problem = reviewer_problem(value.strip())
+    if problem is not None:
+        raise SpecError(f"the reviewer's name {problem}", field="--reviewer")
+    return value.strip()

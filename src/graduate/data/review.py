@@ -19,7 +19,8 @@ such a file can be kept with the project (``reviews:`` in graduate.yaml) and rea
 A correction is stored as a label of kind ``human`` by labeller ``human:REVIEWER``; a reviewer's
 later different answer for the same item replaces their earlier one and the old value goes to
 ``label_changes``. Rows with an unknown id, an id that does not match its source/external_id, a
-label that is not a task label, or no reviewer are skipped and counted, each with its line.
+label that is not a task label, or no reviewer (or one whose name holds a control character or is too long
+for the store: ``graduate.spec.names``) are skipped and counted, each with its line.
 
 Multi-label tasks: ``teacher_label``, ``student_label`` and ``corrected_label`` hold label sets,
 ``;``-joined (``(none)`` for the empty set); ``p_<label>`` are per-label probabilities, the student's
@@ -40,6 +41,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import Engine, select, update
 
 from graduate.errors import InputDataError, written_whole
+from graduate.spec.names import reviewer_problem
 from graduate.store.db import now
 from graduate.store.schema import examples as examples_table
 from graduate.store.schema import label_changes
@@ -306,6 +308,8 @@ def import_review(
             )
     if "reviewer" not in cols and not reviewer:
         raise InputDataError("no 'reviewer' column and no --reviewer given: say who reviewed", path=path, column="reviewer")
+    if reviewer is not None and (problem := reviewer_problem(reviewer.strip())) is not None:
+        raise InputDataError(f"--reviewer {problem}", path=path, column="reviewer")
     report = ReviewImport(str(path))
     parsed: list[tuple[int, Any, str, str, str | None, dict[str, str]]] = []  # (line, store id or (source, external_id), label, reviewer, note, row)
     # rows are checked in two passes (the file's cells, then against the store): listed in file order
@@ -362,6 +366,10 @@ def import_review(
         if not who:
             skip(line, "no reviewer (fill the reviewer column or pass --reviewer)")
             continue
+        if (problem := reviewer_problem(who.strip())) is not None:  # stored as human:NAME and printed later
+            skip(line, f"reviewer {problem}")
+            continue
+        who = who.strip()
         parsed.append((line, ex_id, corrected, who, (row.get("note") or "").strip() or None, row))
     if not parsed:
         report.skipped = in_file_order()

@@ -6,6 +6,9 @@ monitor.json (``"schema": "graduate.monitor/1"``)::
 
     generated_at, project, ok (every check passed or had too little traffic)
     window      {since, until, hours}
+    future      {items, latest, ahead_s, included, tolerance_s}: rows stamped after the monitor's clock
+                (another server's clock ahead): ``included`` of them, up to ``tolerance_s`` ahead, are
+                in this window; ``items`` further ahead are left out (latest stamp, how far ahead)
     traffic     {items, requests, by_endpoint {endpoint: items}, by_mode {mode: items}}
     routing     {student, teacher, teacher_share, by_reason {reason: items}}
     agreement   {compared, agreement, buckets [{start, end, items, compared, agreement, teacher_share}]}
@@ -38,9 +41,13 @@ from graduate.models.embed import embed_pair
 from graduate.spec import MonitorSpec
 from graduate.store.runs import get_runs
 from graduate.store.schema import dataset_items, datasets, examples, traffic
-from graduate.store.traffic import TrafficRow, read_traffic
+from graduate.store.traffic import TrafficRow, read_traffic, traffic_from
 
 SCHEMA = "graduate.monitor/1"
+# Servers sharing one store stamp rows by their own clocks: a row stamped up to this far after the
+# monitor's clock belongs to the window ending now; one further ahead is counted and reported, or it
+# would be silently left out until a later run's window reaches it.
+FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass
@@ -183,10 +190,14 @@ def monitor_project(
     report = progress or (lambda stage, done, total: None)
     m = settings or project.spec.monitor
     hours = window_hours or m.window_hours
-    until = _utc(until or datetime.now(timezone.utc))
+    clock = datetime.now(timezone.utc)
+    # The window ending now takes rows stamped a little ahead (clock skew); a window given an end does not.
+    upper = _utc(until) if until is not None else clock + FUTURE_TOLERANCE
+    until = _utc(until or clock)
     since = until - timedelta(hours=hours)
     report("read traffic", 0, 1)
-    rows = read_traffic(project.engine, since=since, until=until)
+    rows = read_traffic(project.engine, since=since, until=upper)
+    ahead, latest = traffic_from(project.engine, clock + FUTURE_TOLERANCE)
     report("read traffic", 1, 1)
     texts = [r.text for r in rows if r.text is not None]
 
@@ -194,7 +205,7 @@ def monitor_project(
     with project.engine.connect() as conn:
         served = conn.execute(
             select(traffic.c.student)
-            .where(traffic.c.created_at >= since, traffic.c.created_at < until, traffic.c.student.is_not(None))
+            .where(traffic.c.created_at >= since, traffic.c.created_at < upper, traffic.c.student.is_not(None))
             .order_by(traffic.c.created_at.desc())
             .limit(1)
         ).scalar()
@@ -223,6 +234,13 @@ def monitor_project(
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "project": project.spec.task.name,
         "window": {"since": since.isoformat(), "until": until.isoformat(), "hours": hours},
+        "future": {
+            "items": ahead,
+            "latest": _utc(latest).isoformat() if latest is not None else None,
+            "ahead_s": (_utc(latest) - clock).total_seconds() if latest is not None else None,
+            "included": sum(_utc(r.created_at) > clock for r in rows),
+            "tolerance_s": FUTURE_TOLERANCE.total_seconds(),
+        },
         "traffic": {
             "items": n,
             "requests": len(per_request),

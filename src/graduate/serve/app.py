@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response, StreamingResponse
 
+from graduate.data.text import is_blank
 from graduate.errors import GraduateError, StudentError
 from graduate.formats import labelset
 from graduate.serve.auth import AuthMiddleware, resolve_keys
@@ -382,7 +383,7 @@ def create_app(
             return _json(error_body(f"no item {body.item} of request {body.request_id!r} in the traffic log (the id is the response's id or its x-request-id)", "invalid_request_error", param="request_id", code="not_found"), 404)
         if row.text is None:
             return _json(error_body("the request's text is not kept (purged, or a chat request passed to the teacher unparsed): nothing to label", "invalid_request_error", param="request_id", code="no_text"), 409)
-        if not row.text.strip():
+        if is_blank(row.text):  # zero-width spaces, a BOM ... pass strip() but show nothing: no item to learn from
             return _json(error_body(f"item {body.item} of request {body.request_id!r} is an empty text: nothing to learn from", "invalid_request_error", param="item", code="empty_text"), 422)
         status, example_id, teacher = await asyncio.to_thread(
             record_feedback, project.engine, row.text, label, body.reviewer.strip(), origin=f"feedback {request_id}/{body.item}", note=body.note

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from graduate.data.text import scrub_surrogates
+from graduate.spec.names import ReviewerName
 
 # Deeper bodies are refused before anything walks them: a chat request passed to the teacher is
 # hashed, logged and sent by code that recurses, and no OpenAI request needs more than a few levels.
@@ -77,7 +78,7 @@ class FeedbackBody(_Scrubbed):
     request_id: str = Field(min_length=1, max_length=64, description="The id the server sent back (response id, x-request-id).")
     item: int = Field(0, ge=0, le=100_000, description="The item's index within its request (0 for chat).")
     label: str | list[str] = Field(description="The correct answer: a task label (multi-label: a list of labels, [] for none; or one string of labels joined by ';', '(none)' for none).")
-    reviewer: str = Field(min_length=1, max_length=100, pattern=r"\S", description="Who says so (stored as human:REVIEWER).")
+    reviewer: ReviewerName = Field(description="Who says so (stored as human:REVIEWER): one line of text, no control characters.")
     note: str | None = Field(None, max_length=2000)
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from graduate.errors import SpecError
 from graduate.spec.base import SPEC_FILENAME, SpecPath, _Model
+from graduate.spec.names import ReviewerName
 
 
 # Sources graduate fills itself, not from a data file of the spec (augment and synth, served
@@ -65,7 +66,7 @@ class ReviewFileSpec(_Model):
     changes nothing)."""
 
     path: SpecPath = Field(description="The review CSV, relative to the project directory.")
-    reviewer: str | None = Field(None, min_length=1, pattern=r"\S", description="Who reviewed, for rows whose reviewer cell is empty.")
+    reviewer: ReviewerName | None = Field(None, description="Who reviewed, for rows whose reviewer cell is empty.")
 
 
 class TeacherLogSpec(_Model):

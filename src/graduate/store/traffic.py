@@ -88,6 +88,13 @@ def read_traffic(engine: Engine, *, since: datetime | None = None, until: dateti
         return [TrafficRow(*row) for row in conn.execute(stmt)]
 
 
+def traffic_from(engine: Engine, since: datetime) -> tuple[int, datetime | None]:
+    """How many rows are stamped at or after ``since``, and the latest stamp (None when none is)."""
+    with engine.connect() as conn:
+        n, latest = conn.execute(select(func.count(), func.max(traffic.c.created_at)).where(traffic.c.created_at >= since)).one()
+    return int(n), latest
+
+
 def count_traffic(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(traffic)).scalar_one())
