@@ -152,3 +152,13 @@ def test_any_data_file_gives_items_or_names_each_row_it_skips(tmp_path):
         assert all(it.text.strip() and (it.gold is None or it.gold in ("ok", "bad") or sets) for it in items)
 
     check()
+
+
+def test_a_text_of_only_invisible_characters_is_skipped_and_named(tmp_path):
+    """Zero-width spaces, a BOM or bidi marks pass `not text.strip()`: such a row became an item
+    nobody can read, and the teacher was paid to label it."""
+    f = write(tmp_path, "id,text\n1,\u200b\u200b\n2,\ufeff\u2060\u200e\n3,caf\u00e9 \u200b ok\n4,\U0001f600\n".encode())
+    items, rep = read_items(f, text_column="text", id_column="id")
+    assert [i.external_id for i in items] == ["3", "4"]  # a visible character among them, or an emoji: kept
+    assert [s.split(": ")[0] for s in rep.skipped] == [f"{f}:2", f"{f}:3"]
+    assert all("shows nothing (only invisible characters" in s for s in rep.skipped)

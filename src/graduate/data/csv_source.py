@@ -10,6 +10,7 @@ from pathlib import Path
 
 from graduate.formats import labelset
 from graduate.errors import InputDataError
+from graduate.data.text import is_blank
 
 
 @dataclass
@@ -131,6 +132,9 @@ def read_items(
         text = row.get(text_column)
         if text is None or not text.strip():
             report.skipped.append(f"{path}:{line}: empty text in column {text_column!r}")
+            continue
+        if is_blank(text):  # zero-width spaces, BOMs, bidi marks: an item nobody can read, a teacher call paid for nothing
+            report.skipped.append(f"{path}:{line}: text in column {text_column!r} shows nothing (only invisible characters: {text[:8]!r})")
             continue
         ext = (row.get(id_column) or "").strip() if id_column else str(report.rows)
         if not ext:
