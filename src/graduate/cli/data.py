@@ -140,7 +140,7 @@ def issues(
         t.add_column(c, overflow="fold", justify="right" if c == "quality" else "left")
     for ex_id in found["example_ids"][:show]:
         fault = [escape(", ".join(faults.get(ex_id, [])))] if faults is not None else []
-        t.add_row(escape(by_id[ex_id].external_id), escape(found["labels"][ex_id]), *fault, fmt(found["quality"][ex_id]), _short(by_id[ex_id].text))
+        t.add_row(shown(by_id[ex_id].external_id), escape(found["labels"][ex_id]), *fault, fmt(found["quality"][ex_id]), _short(by_id[ex_id].text))
     console.print(t)
     console.print(
         f"act on them with clean.label_issues.action: remove | down_weight in graduate.yaml, or review them: `graduate data review export {project}`",
@@ -185,7 +185,7 @@ def duplicates(
     t.add_column("like")
     t.add_column("text", overflow="fold")
     for ex_id, why in step["removed"][:show]:
-        t.add_row(str(ex_id), escape(why), _short(texts.get(ex_id, "")))
+        t.add_row(str(ex_id), shown(why), _short(texts.get(ex_id, "")))
     console.print(t)
     console.print("drop them when building: clean.near_duplicates.enabled: true", highlight=False)
 

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from graduate.cli.console import console, fmt
+from graduate.cli.console import console, fmt, shown
 
 
 def errors(
@@ -48,7 +48,7 @@ def errors(
         for r in rows[:show]:
             text = " ".join(r["text"].split())
             t.add_row(
-                escape(r["test_set"]), escape(r["external_id"]), escape(text[:160] + ("…" if len(text) > 160 else "")),
+                escape(r["test_set"]), shown(r["external_id"]), shown(text[:160] + ("…" if len(text) > 160 else "")),
                 escape(r["gold"]), escape(r["teacher_label"] or "–"), escape(r["student_label"]), fmt(r["student_confidence"], 2),
             )
         console.print(t)
