@@ -351,3 +351,42 @@ def test_promote_sends_the_admin_key_to_a_server_with_admin_keys(served: Path) -
         # --api-key-env named: that variable's key is sent, not GRADUATE_ADMIN_KEY
         named = graduate("promote", str(served), "--server", server.url, "--no-wait", "--api-key-env", "MY_KEY", env=cli_env(MY_KEY=KEY, GRADUATE_ADMIN_KEY=admin))
         assert named.returncode == 2 and "HTTP 403" in named.stderr and "put an admin key in MY_KEY " in named.stderr, named.stderr
+
+
+def test_a_candidate_whose_workers_fail_to_start_is_refused_and_nothing_is_left_running(served: Path) -> None:
+    """A candidate's prediction worker that died while loading made POST /admin/promote a 503, and
+    the candidate's other workers, already started, were left running. Now: 409 naming the
+    candidate, every worker it started stopped, the served student untouched."""
+    import multiprocessing
+    import threading
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    app = create_app(proj, options(proj, student="tfidf-logreg", predict_workers=2))
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=120) as client:
+        serving = {p.pid for p in multiprocessing.active_children()}
+        reply: dict = {}
+        asking = threading.Thread(target=lambda: reply.update(r=client.post("/admin/promote", json={"student": "majority"})))
+        asking.start()
+        deadline = time.monotonic() + 120
+        while not (new := [p for p in multiprocessing.active_children() if p.pid not in serving]):
+            assert asking.is_alive() and time.monotonic() < deadline, reply
+            time.sleep(0.005)
+        started = list(new)
+        started[0].kill()  # dies while it loads the student (loading takes far longer than this poll)
+        asking.join(120)
+        r = reply["r"]
+        assert r.status_code == 409, r.text
+        message = r.json()["error"]["message"]
+        assert r.json()["error"]["code"] == "candidate_failed" and "\n" not in message
+        assert message.startswith("the candidate majority:") and "could not start" in message and "still serves tfidf-logreg:" in message, message
+        later = [p for p in multiprocessing.active_children() if p.pid not in serving]
+        deadline = time.monotonic() + 60
+        while any(p.is_alive() for p in started + later):
+            assert time.monotonic() < deadline, [p for p in started + later if p.is_alive()]
+            time.sleep(0.05)
+        assert client.get("/admin/promotion").status_code == 404
+        assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200

@@ -312,7 +312,12 @@ def create_app(
         )  # fmt: skip
         if list(cand_student.labels) != labels:
             return _json(error_body(f"run {cand_run.id[:8]} predicts labels {cand_student.labels}, the served student {labels}", "invalid_request_error", code="no_candidate"), 409)
-        await cand_predictor.start()
+        try:
+            await cand_predictor.start()  # stops whatever it started when it fails
+        except StudentError as exc:
+            return _json(error_body(
+                f"the candidate {cand_run.name}:{cand_run.id[:8]} could not start ({exc}); nothing was promoted, the server still serves {service.student_name}",
+                "invalid_request_error", code="candidate_failed"), 409)  # fmt: skip
         candidate = Candidate(f"{cand_run.name}:{cand_run.id}", cand_run.id, cand_predictor, cand_student.decision_rule())
         try:
             service.start_promotion(
