@@ -328,7 +328,8 @@ def create_app(
                 )
             )
         except PromotionError as exc:
-            cand_predictor.close()
+            # off the loop: closing joins the worker processes, and every other request would wait on it
+            await asyncio.to_thread(cand_predictor.close)
             return _json(error_body(str(exc), "invalid_request_error", code="promotion_running"), 409)
         return _json(service.promotion.as_dict(), 202)  # type: ignore[union-attr]
 
