@@ -190,7 +190,8 @@ class Predictor:
             kind, value = await asyncio.wait_for(worker.receive(), STARTUP_TIMEOUT_S)
         except StudentError:
             # not "retry the request": no request was sent, the worker stopped while it loaded
-            raise StudentError(f"a prediction worker stopped while it loaded the student from {self.directory} (exit code {worker.process.exitcode})") from None
+            code = worker.process.exitcode  # None when it is not reaped yet
+            raise StudentError(f"a prediction worker stopped while it loaded the student from {self.directory}" + (f" (exit code {code})" if code is not None else "")) from None
         except TimeoutError:
             raise StudentError(f"a prediction worker did not load the student from {self.directory} within {STARTUP_TIMEOUT_S:g} s") from None
         if kind != "ready":
