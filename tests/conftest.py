@@ -61,7 +61,7 @@ def trained_copy(trained_tiny: Path, tmp_path: Path) -> Path:
 def _no_store_override(monkeypatch: pytest.MonkeyPatch) -> None:
     # A developer's (or a CI runner's) settings must not leak into tests: a store elsewhere, API keys
     # the server would accept, tracebacks instead of one-line errors. Tests that need one set it.
-    for name in ("GRADUATE_STORE_URL", "GRADUATE_API_KEYS", "GRADUATE_API_KEY", "GRADUATE_DEBUG"):
+    for name in ("GRADUATE_STORE_URL", "GRADUATE_API_KEYS", "GRADUATE_API_KEY", "GRADUATE_ADMIN_KEYS", "GRADUATE_ADMIN_KEY", "GRADUATE_DEBUG"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -70,3 +70,54 @@ def test_spec_keys_work_when_the_environment_has_none(served, monkeypatch):
     with ThreadServer(app) as server:
         assert httpx.get(f"{server.url}/v1/models", headers={"Authorization": "Bearer from-spec"}, timeout=60).status_code == 200
         assert httpx.get(f"{server.url}/v1/models", headers=AUTH, timeout=60).status_code == 401
+
+
+ADMIN = "admin-key-1"
+
+
+def test_admin_keys_keep_the_admin_routes_to_admins(served, monkeypatch):
+    """Any client key in GRADUATE_API_KEYS could POST /admin/promote and swap the served student.
+    With GRADUATE_ADMIN_KEYS set, /admin/* takes only those keys (a client key gets 403) and the
+    admin keys open /admin/* only."""
+    monkeypatch.setenv("GRADUATE_ADMIN_KEYS", f" {ADMIN} ,, other-admin ")
+    proj = Project.load(served)
+    app = create_app(proj, options(proj))
+    admin_routes = [(m, p) for m, p in _routes(app) if p.startswith("/admin/")]
+    assert {p for _, p in admin_routes} == {"/admin/promote", "/admin/promotion"}
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        for method, path in [*admin_routes, ("GET", "/admin/unknown")]:
+            client_key = client.request(method, path, headers=AUTH, json={} if method == "POST" else None)
+            assert client_key.status_code == 403, (method, path, client_key.text)
+            error = client_key.json()["error"]
+            assert error["type"] == "permission_error" and error["code"] == "admin_key_required"
+            assert "GRADUATE_ADMIN_KEYS" in error["message"] and "\n" not in error["message"]
+            for headers in ({}, {"Authorization": "Bearer wrong-key"}):
+                r = client.request(method, path, headers=headers, json={} if method == "POST" else None)
+                assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", (method, path, r.text)
+                assert "GRADUATE_ADMIN_KEYS" in r.json()["error"]["message"]
+        admin = {"Authorization": "Bearer other-admin"}
+        assert client.get("/admin/promotion", headers=admin).status_code == 404  # reached: no promotion yet
+        assert client.get("/admin/unknown", headers=admin).status_code == 404
+        assert client.post("/admin/promote", headers={"Authorization": f"Bearer {ADMIN}"}, json={"student": "no-such"}).json()["error"]["code"] == "no_candidate"
+        # client routes are as before: client keys only
+        assert client.get("/v1/models", headers=AUTH).status_code == 200
+        assert client.get("/v1/models", headers=admin).status_code == 401
+
+
+def test_admin_keys_hold_without_client_keys(served, monkeypatch):
+    """serve.auth: false (--no-auth) opens the client routes; admin keys, when set, still guard /admin/*."""
+    monkeypatch.setenv("GRADUATE_ADMIN_KEYS", ADMIN)
+    proj = Project.load(served)
+    with ThreadServer(create_app(proj, options(proj, auth=False))) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.get("/v1/models").status_code == 200
+        assert client.get("/admin/promotion").status_code == 401
+        assert client.get("/admin/promotion", headers=AUTH).status_code == 401  # no client keys: any other key is just wrong
+        assert client.get("/admin/promotion", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 404
+
+
+def test_admin_keys_come_from_the_environment():
+    from graduate.serve.auth import resolve_admin_keys
+
+    assert resolve_admin_keys(env={"GRADUATE_ADMIN_KEYS": " a, b ,,"}) == ["a", "b"]
+    assert resolve_admin_keys(env={"GRADUATE_ADMIN_KEYS": " , "}) is None
+    assert resolve_admin_keys(env={}) is None

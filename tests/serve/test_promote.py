@@ -136,6 +136,8 @@ def test_promote_says_so_when_the_server_stops_while_it_follows_the_stages(serve
 
     env = cli_env(GRADUATE_API_KEYS=KEY)
     with serve_process(served, env=env) as server:
+        # client keys and no admin keys: any client may promote, and the server says so once at start
+        assert server.text.count("any client key can promote; set GRADUATE_ADMIN_KEYS") == 1, server.text
         cli = promote_in_background(served, server.url, "--student", "majority", env=env)  # no traffic: it stays in shadow
         deadline = time.monotonic() + 120
         while httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=60).status_code != 200:
@@ -328,5 +330,63 @@ def test_a_candidate_whose_saved_files_are_damaged_is_refused_in_one_line_not_a_
         assert r.status_code == 409, r.text
         message = r.json()["error"]["message"]
         assert str(damaged) in message and "cannot load" in message and "\n" not in message
+        assert client.get("/admin/promotion").status_code == 404
+        assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200
+
+
+def test_promote_sends_the_admin_key_to_a_server_with_admin_keys(served: Path) -> None:
+    """With GRADUATE_ADMIN_KEYS set on the server, a client key may not promote (403); graduate
+    promote sends GRADUATE_ADMIN_KEY, or on the server's machine the first of GRADUATE_ADMIN_KEYS."""
+    admin = "admin-key-1"
+    with serve_process(served, "--student", "tfidf-logreg", env=cli_env(GRADUATE_API_KEYS=KEY, GRADUATE_ADMIN_KEYS=admin)) as server:
+        assert "GRADUATE_ADMIN_KEYS" not in server.text  # no warning: admin keys are set
+        client = graduate("promote", str(served), "--server", server.url, "--no-wait", env=cli_env(GRADUATE_API_KEYS=KEY, GRADUATE_API_KEY=KEY))
+        assert client.returncode == 2 and "HTTP 403" in client.stderr and "put an admin key in GRADUATE_ADMIN_KEY " in client.stderr, client.stderr
+        assert len(client.stderr.strip().splitlines()) == 1, client.stderr
+        # reached the handler: the served run is no candidate
+        sent = graduate("promote", str(served), "--server", server.url, "--no-wait", env=cli_env(GRADUATE_API_KEY=KEY, GRADUATE_ADMIN_KEY=admin))
+        assert sent.returncode == 2 and "no candidate" in sent.stderr, sent.stderr
+        own = graduate("promote", str(served), "--server", server.url, "--no-wait", env=cli_env(GRADUATE_API_KEYS=KEY, GRADUATE_ADMIN_KEYS=f"{admin},other"))
+        assert own.returncode == 2 and "no candidate" in own.stderr, own.stderr
+        # --api-key-env named: that variable's key is sent, not GRADUATE_ADMIN_KEY
+        named = graduate("promote", str(served), "--server", server.url, "--no-wait", "--api-key-env", "MY_KEY", env=cli_env(MY_KEY=KEY, GRADUATE_ADMIN_KEY=admin))
+        assert named.returncode == 2 and "HTTP 403" in named.stderr and "put an admin key in MY_KEY " in named.stderr, named.stderr
+
+
+def test_a_candidate_whose_workers_fail_to_start_is_refused_and_nothing_is_left_running(served: Path) -> None:
+    """A candidate's prediction worker that died while loading made POST /admin/promote a 503, and
+    the candidate's other workers, already started, were left running. Now: 409 naming the
+    candidate, every worker it started stopped, the served student untouched."""
+    import multiprocessing
+    import threading
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    app = create_app(proj, options(proj, student="tfidf-logreg", predict_workers=2))
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=120) as client:
+        serving = {p.pid for p in multiprocessing.active_children()}
+        reply: dict = {}
+        asking = threading.Thread(target=lambda: reply.update(r=client.post("/admin/promote", json={"student": "majority"})))
+        asking.start()
+        deadline = time.monotonic() + 120
+        while not (new := [p for p in multiprocessing.active_children() if p.pid not in serving]):
+            assert asking.is_alive() and time.monotonic() < deadline, reply
+            time.sleep(0.005)
+        started = list(new)
+        started[0].kill()  # dies while it loads the student (loading takes far longer than this poll)
+        asking.join(120)
+        r = reply["r"]
+        assert r.status_code == 409, r.text
+        message = r.json()["error"]["message"]
+        assert r.json()["error"]["code"] == "candidate_failed" and "\n" not in message
+        assert message.startswith("the candidate majority:") and "could not start" in message and "still serves tfidf-logreg:" in message, message
+        later = [p for p in multiprocessing.active_children() if p.pid not in serving]
+        deadline = time.monotonic() + 60
+        while any(p.is_alive() for p in started + later):
+            assert time.monotonic() < deadline, [p for p in started + later if p.is_alive()]
+            time.sleep(0.05)
         assert client.get("/admin/promotion").status_code == 404
         assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200

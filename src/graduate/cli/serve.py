@@ -104,6 +104,8 @@ def serve(
     bound_port = sock.getsockname()[1]
     if not opts.auth:
         err_console.print("[yellow]warning:[/] serving without API keys (--no-auth); anyone who can reach the port can use it")
+    elif app.state.clients_can_promote:
+        err_console.print("[yellow]warning:[/] any client key can promote; set GRADUATE_ADMIN_KEYS=KEY1,KEY2 to keep /admin/* to admins", highlight=False)
     extra = {
         "cascade": f", threshold {opts.cascade_threshold:g} (`graduate serve-plan {project}` suggests one)",
         "shadow": f", shadow rate {opts.shadow_rate:g}",
@@ -255,7 +257,11 @@ def promote(
     run: Optional[str] = typer.Option(None, "--run", help="Promote this training run (its id or first characters; graduate runs list)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the stages until the candidate is promoted or rolled back."),
     timeout: float = typer.Option(3600.0, parser=number("--timeout", least=1), help="--wait: give up following after this many seconds (the server goes on)."),
-    api_key_env: str = typer.Option("GRADUATE_API_KEY", help="Environment variable holding an API key the server accepts (unset: the first key in serve.api_keys_env, GRADUATE_API_KEYS)."),
+    api_key_env: Optional[str] = typer.Option(
+        None,
+        help="Environment variable holding the key to send. Default: GRADUATE_ADMIN_KEY, else GRADUATE_API_KEY; "
+        "with neither set, the first of the server's own keys here (GRADUATE_ADMIN_KEYS, else serve.api_keys_env).",
+    ),
 ) -> None:
     """Promote a retrained student on a running server: shadow (it scores, answers nothing), canary
     (it answers serve.promote.canary_share), then full; each stage must agree with what was served
@@ -270,9 +276,15 @@ def promote(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)  # the spec must be valid; the server loads the run itself
-    # The key in --api-key-env, else the first key the server itself accepts (serve.api_keys_env, serve.api_keys).
+    # The key in --api-key-env (default GRADUATE_ADMIN_KEY, else GRADUATE_API_KEY), else the first key the
+    # server itself accepts for /admin/* on this machine: an admin key, else a client key (serve.api_keys_env, serve.api_keys).
+    from graduate.serve.auth import resolve_admin_keys
+
+    sources = [api_key_env] if api_key_env else ["GRADUATE_ADMIN_KEY", "GRADUATE_API_KEY"]
+    source = next((name for name in sources if os.environ.get(name)), sources[0])
     served_keys = [k.strip() for k in os.environ.get(proj.spec.serve.api_keys_env, "").split(",") if k.strip()] or [k for k in proj.spec.serve.api_keys if k]
-    key = os.environ.get(api_key_env) or (served_keys[0] if served_keys else None)
+    own_keys = resolve_admin_keys() or served_keys
+    key = os.environ.get(source) or (own_keys[0] if own_keys else None)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     base = server.rstrip("/")
     try:
@@ -281,7 +293,10 @@ def promote(
         raise NotReadyError(f"the server at {base} does not answer ({exc}); start it with `graduate serve {project}`") from None
     if r.status_code not in (200, 202):  # 200: this candidate's promotion already runs (a rerun follows it)
         message = (r.json().get("error") or {}).get("message") if r.headers.get("content-type", "").startswith("application/json") else r.text
-        hint = f"; put a key the server accepts in {api_key_env} (or pass --api-key-env)" if r.status_code == 401 else ""
+        hint = {
+            401: f"; put a key the server accepts in {source} (or pass --api-key-env)",
+            403: f"; put an admin key in {api_key_env or 'GRADUATE_ADMIN_KEY'} (or pass --api-key-env)",
+        }.get(r.status_code, "")
         raise NotReadyError(f"the server refused the promotion (HTTP {r.status_code}): {message}{hint}")
     state = r.json()
     already = " (already running: following it)" if r.status_code == 200 else ""

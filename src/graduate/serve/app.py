@@ -24,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from graduate.data.text import is_blank
 from graduate.errors import GraduateError, StudentError
 from graduate.formats import labelset
-from graduate.serve.auth import AuthMiddleware, resolve_keys
+from graduate.serve.auth import AuthMiddleware, resolve_admin_keys, resolve_keys
 from graduate.serve.chat import COMPLETION_ID_PREFIX, answer_logprobs, answerer, completion_body, completion_chunks, estimate_usage, label_set_logprobs, message_text, recover_text
 from graduate.serve.context import ServedProject
 from graduate.serve.errors import error_body
@@ -66,6 +66,7 @@ def create_app(
     opts = options or spec.serve
     answer_for = answerer(spec.task, opts.answers)
     keys = resolve_keys(opts.api_keys_env, opts.api_keys, auth=opts.auth)
+    admin_keys = resolve_admin_keys()
     student, run = project.select_student(opts.student)
     student_name = f"{run.name}:{run.id}"
     metrics = ServeMetrics()
@@ -178,7 +179,7 @@ def create_app(
         redoc_url=None,
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS),
-            Middleware(AuthMiddleware, keys=keys, on_reject=reject),
+            Middleware(AuthMiddleware, keys=keys, admin_keys=admin_keys, on_reject=reject),
             # The body first: a slow one must not hold an in-flight slot while it trickles in.
             Middleware(BodySizeLimit, max_bytes=opts.max_body_bytes, timeout_s=opts.body_timeout_s, on_reject=reject),
             Middleware(InFlightLimit, limit=opts.max_in_flight, retry_after_s=opts.retry_after_s, on_reject=reject, gauge=metrics.in_flight),
@@ -190,6 +191,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.student_name = student_name
     app.state.unwritable_none = unwritable_none
+    # client keys and no admin keys: any client may promote (graduate serve warns)
+    app.state.clients_can_promote = keys is not None and admin_keys is None
 
     # Read per request: a promotion may swap in a student of another kind (service.student_name is NAME:RUN_ID).
     def served_name() -> str:
@@ -310,7 +313,12 @@ def create_app(
         )  # fmt: skip
         if list(cand_student.labels) != labels:
             return _json(error_body(f"run {cand_run.id[:8]} predicts labels {cand_student.labels}, the served student {labels}", "invalid_request_error", code="no_candidate"), 409)
-        await cand_predictor.start()
+        try:
+            await cand_predictor.start()  # stops whatever it started when it fails
+        except StudentError as exc:
+            return _json(error_body(
+                f"the candidate {cand_run.name}:{cand_run.id[:8]} could not start ({exc}); nothing was promoted, the server still serves {service.student_name}",
+                "invalid_request_error", code="candidate_failed"), 409)  # fmt: skip
         candidate = Candidate(f"{cand_run.name}:{cand_run.id}", cand_run.id, cand_predictor, cand_student.decision_rule())
         try:
             service.start_promotion(
@@ -321,7 +329,8 @@ def create_app(
                 )
             )
         except PromotionError as exc:
-            cand_predictor.close()
+            # off the loop: closing joins the worker processes, and every other request would wait on it
+            await asyncio.to_thread(cand_predictor.close)
             return _json(error_body(str(exc), "invalid_request_error", code="promotion_running"), 409)
         return _json(service.promotion.as_dict(), 202)  # type: ignore[union-attr]
 

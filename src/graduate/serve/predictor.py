@@ -186,22 +186,49 @@ class Predictor:
         self.restarts = 0
 
     async def _started(self, worker: _Worker) -> _Worker:
-        kind, value = await asyncio.wait_for(worker.receive(), STARTUP_TIMEOUT_S)
+        try:
+            kind, value = await asyncio.wait_for(worker.receive(), STARTUP_TIMEOUT_S)
+        except StudentError:
+            # not "retry the request": no request was sent, the worker stopped while it loaded
+            code = worker.process.exitcode  # None when it is not reaped yet
+            raise StudentError(f"a prediction worker stopped while it loaded the student from {self.directory}" + (f" (exit code {code})" if code is not None else "")) from None
+        except TimeoutError:
+            raise StudentError(f"a prediction worker did not load the student from {self.directory} within {STARTUP_TIMEOUT_S:g} s") from None
         if kind != "ready":
             raise StudentError(f"a prediction worker could not load the student from {self.directory}: {value}")
         self.labels = value
         return worker
 
     async def start(self) -> None:
-        if self.workers == 0:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graduate-student")
-            self._free = [None]
-            await asyncio.get_running_loop().run_in_executor(self._thread, self.student.predict_proba, ["warm up"])  # type: ignore[union-attr]
-        else:
-            assert self.directory is not None
-            started = [_Worker(self.directory) for _ in range(self.workers)]
-            self._procs = list(started)
-            self._free = list(await asyncio.gather(*(self._started(w) for w in started)))
+        """Start the thread or the workers; on any failure everything started is stopped first."""
+        try:
+            if self.workers == 0:
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graduate-student")
+                self._free = [None]
+                await asyncio.get_running_loop().run_in_executor(self._thread, self.student.predict_proba, ["warm up"])  # type: ignore[union-attr]
+            else:
+                assert self.directory is not None
+                for _ in range(self.workers):
+                    self._procs.append(_Worker(self.directory))  # kept at once: a later one failing to spawn stops the earlier
+                waits = [asyncio.ensure_future(self._started(w)) for w in self._procs]
+                try:
+                    # the first failure ends the wait: the others are stopped, not waited for
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_EXCEPTION)
+                finally:
+                    for w in waits:
+                        w.cancel()
+                    outcome = await asyncio.gather(*waits, return_exceptions=True)
+                # the failure itself, not the cancellation of the waits it ended
+                failed = next((o for o in outcome if isinstance(o, Exception)), None) or next((o for o in outcome if isinstance(o, BaseException)), None)
+                if failed is not None:
+                    raise failed
+                self._free = list(outcome)
+        except BaseException:
+            for w in self._procs:  # they served nothing: no request to finish
+                w.kill()
+            # in a thread, shielded: stopping them must neither stall the loop nor be cut short by a cancel
+            await asyncio.shield(asyncio.to_thread(self.close))
+            raise
         self.ready = True
 
     async def _run(self, slot: Any, texts: list[str]) -> np.ndarray:
