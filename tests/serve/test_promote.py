@@ -390,3 +390,24 @@ def test_a_candidate_whose_workers_fail_to_start_is_refused_and_nothing_is_left_
             time.sleep(0.05)
         assert client.get("/admin/promotion").status_code == 404
         assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200
+
+
+def test_a_candidate_slower_to_start_than_the_request_timeout_is_still_promoted(served: Path) -> None:
+    """POST /admin/promote was held to serve.request_timeout_s (30 s by default): a candidate whose
+    workers take longer to load (a large encoder, lora-llm) got a 504 every time and could never be
+    promoted. It has its own deadline now (PROMOTE_TIMEOUT_S); classify keeps the short one."""
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.serve.limits import PROMOTE_TIMEOUT_S
+    from servers.graduate_server import ThreadServer, options
+
+    from graduate.serve.predictor import STARTUP_TIMEOUT_S
+
+    assert PROMOTE_TIMEOUT_S > STARTUP_TIMEOUT_S  # a worker given its whole start-up time is not cut short
+    proj = Project.load(served)
+    # A worker process takes well over 0.3 s to start and load a student (imports alone).
+    app = create_app(proj, options(proj, student="tfidf-logreg", predict_workers=1, request_timeout_s=0.3, teacher_wait_s=0.2))
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=120) as client:
+        r = client.post("/admin/promote", json={"student": "majority"})
+        assert r.status_code == 202, r.text
+        assert client.get("/admin/promotion").json()["stage"] in ("shadow", "canary", "promoted")

@@ -279,6 +279,7 @@ def promote(
     # The key in --api-key-env (default GRADUATE_ADMIN_KEY, else GRADUATE_API_KEY), else the first key the
     # server itself accepts for /admin/* on this machine: an admin key, else a client key (serve.api_keys_env, serve.api_keys).
     from graduate.serve.auth import resolve_admin_keys
+    from graduate.serve.limits import PROMOTE_TIMEOUT_S
 
     sources = [api_key_env] if api_key_env else ["GRADUATE_ADMIN_KEY", "GRADUATE_API_KEY"]
     source = next((name for name in sources if os.environ.get(name)), sources[0])
@@ -288,7 +289,7 @@ def promote(
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     base = server.rstrip("/")
     try:
-        r = httpx.post(f"{base}/admin/promote", json={"run_id": run, "student": student, "project": proj.spec.task.name}, headers=headers, timeout=300)
+        r = httpx.post(f"{base}/admin/promote", json={"run_id": run, "student": student, "project": proj.spec.task.name}, headers=headers, timeout=PROMOTE_TIMEOUT_S + 30)  # the server gives the candidate PROMOTE_TIMEOUT_S to start
     except httpx.HTTPError as exc:
         raise NotReadyError(f"the server at {base} does not answer ({exc}); start it with `graduate serve {project}`") from None
     if r.status_code not in (200, 202):  # 200: this candidate's promotion already runs (a rerun follows it)

@@ -28,7 +28,7 @@ from graduate.serve.auth import AuthMiddleware, resolve_admin_keys, resolve_keys
 from graduate.serve.chat import COMPLETION_ID_PREFIX, answer_logprobs, answerer, completion_body, completion_chunks, estimate_usage, label_set_logprobs, message_text, recover_text
 from graduate.serve.context import ServedProject
 from graduate.serve.errors import error_body
-from graduate.serve.limits import BodySizeLimit, InFlightLimit, RequestTimeout
+from graduate.serve.limits import PROMOTE_TIMEOUT_S, BodySizeLimit, InFlightLimit, RequestTimeout
 from graduate.serve.metrics import MetricsMiddleware, ServeMetrics
 from graduate.serve.predictor import Predictor
 from graduate.serve.routing import make_strategy
@@ -183,7 +183,11 @@ def create_app(
             # The body first: a slow one must not hold an in-flight slot while it trickles in.
             Middleware(BodySizeLimit, max_bytes=opts.max_body_bytes, timeout_s=opts.body_timeout_s, on_reject=reject),
             Middleware(InFlightLimit, limit=opts.max_in_flight, retry_after_s=opts.retry_after_s, on_reject=reject, gauge=metrics.in_flight),
-            Middleware(RequestTimeout, timeout_s=opts.request_timeout_s, on_reject=reject),
+            Middleware(
+                RequestTimeout, timeout_s=opts.request_timeout_s, on_reject=reject,
+                # the candidate's workers load for up to STARTUP_TIMEOUT_S each: request_timeout_s (30 s) would 504 every slow one
+                slow_paths={"/admin/promote": (PROMOTE_TIMEOUT_S, "the candidate's start")},
+            ),  # fmt: skip
         ],
     )
     app.state.service = service

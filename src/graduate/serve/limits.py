@@ -17,6 +17,9 @@ from graduate.serve.errors import send_error
 Reject = Callable[[str], None]
 # Never refused for load: an overloaded server must still answer its probes and its scraper.
 EXEMPT = PUBLIC_PATHS | {"/metrics"}
+# POST /admin/promote loads the candidate: its workers start together, each within
+# graduate.serve.predictor.STARTUP_TIMEOUT_S (300 s); past this, 504 and whatever started is stopped.
+PROMOTE_TIMEOUT_S = 360.0
 
 
 def _noop(reason: str) -> None:
@@ -122,14 +125,19 @@ class BodySizeLimit:
 
 
 class RequestTimeout:
-    def __init__(self, app: Any, *, timeout_s: float, on_reject: Reject = _noop):
+    """``timeout_s`` for every request but the paths in ``slow_paths``, which get their own deadline
+    (``POST /admin/promote`` starts the candidate's workers, which may take minutes to load)."""
+
+    def __init__(self, app: Any, *, timeout_s: float, on_reject: Reject = _noop, slow_paths: dict[str, tuple[float, str]] | None = None):
         self.app = app
         self.timeout_s = timeout_s
         self.on_reject = on_reject
+        self.slow_paths = slow_paths or {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT:
             return await self.app(scope, receive, send)
+        timeout_s, setting = self.slow_paths.get(scope["path"], (self.timeout_s, "serve.request_timeout_s"))
         started = False
 
         async def tracked(message: dict) -> None:
@@ -139,7 +147,7 @@ class RequestTimeout:
             await send(message)
 
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 await self.app(scope, receive, tracked)
         except TimeoutError:
             self.on_reject("timeout")
@@ -147,7 +155,7 @@ class RequestTimeout:
                 await send_error(
                     send,
                     504,
-                    f"request took longer than {self.timeout_s:g}s (serve.request_timeout_s)",
+                    f"request took longer than {timeout_s:g}s ({setting})",
                     "timeout_error",
                     code="timeout",
                 )
