@@ -102,6 +102,9 @@ def test_admin_keys_keep_the_admin_routes_to_admins(served, monkeypatch):
         # client routes are as before: client keys only
         assert client.get("/v1/models", headers=AUTH).status_code == 200
         assert client.get("/v1/models", headers=admin).status_code == 401
+        metrics = client.get("/metrics", headers=AUTH).text
+        # a known client at /admin/* is counted apart from wrong or missing keys (3 routes refused it)
+        assert 'graduate_rejected_total{reason="admin"} 3.0' in metrics, [m for m in metrics.splitlines() if "rejected" in m]
 
 
 def test_admin_keys_hold_without_client_keys(served, monkeypatch):

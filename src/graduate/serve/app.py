@@ -311,12 +311,12 @@ def create_app(
             cand_student, cand_run = await asyncio.to_thread(_candidate_run, project, body, service.student_name)
         except (LookupError, GraduateError) as exc:
             return _json(error_body(str(exc), "invalid_request_error", code="no_candidate"), 409)
+        if list(cand_student.labels) != labels:
+            return _json(error_body(f"run {cand_run.id[:8]} predicts labels {cand_student.labels}, the served student {labels}", "invalid_request_error", code="no_candidate"), 409)
         cand_predictor = Predictor(
             cand_student if opts.predict_workers == 0 else None, Path(cand_run.artifact_dir or "."), workers=opts.predict_workers,
             max_items=max(opts.max_batch, 256), labels=list(cand_student.labels),
         )  # fmt: skip
-        if list(cand_student.labels) != labels:
-            return _json(error_body(f"run {cand_run.id[:8]} predicts labels {cand_student.labels}, the served student {labels}", "invalid_request_error", code="no_candidate"), 409)
         try:
             await cand_predictor.start()  # stops whatever it started when it fails
         except StudentError as exc:

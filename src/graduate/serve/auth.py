@@ -97,9 +97,10 @@ class AuthMiddleware:
         if given is not None and _matches(given, self.admin_digests if admin else self.digests):  # type: ignore[arg-type]
             scope.setdefault("state", {})["client"] = client_id(token)  # type: ignore[arg-type]
             return await self.app(scope, receive, send)
-        if self.on_reject:
-            self.on_reject("auth")
-        if admin and given is not None and self.digests is not None and _matches(given, self.digests):
+        client_key_on_admin = admin and given is not None and self.digests is not None and _matches(given, self.digests)
+        if self.on_reject:  # a known client at /admin/* is no intruder: counted apart
+            self.on_reject("admin" if client_key_on_admin else "auth")
+        if client_key_on_admin:
             return await send_error(
                 send, 403, f"a client key cannot use /admin/*: send one of the server's admin keys ({ADMIN_KEYS_ENV})", "permission_error", code="admin_key_required"
             )
