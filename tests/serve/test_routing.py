@@ -333,15 +333,48 @@ def test_a_hanging_middle_tier_passes_the_item_on_within_the_teacher_wait_not_a_
     set_teacher(served, base_url=teacher.base_url)
     with fake_openai_server(phang=1.0, hang_s=60) as hanging:
         proj = Project.load(served)
-        opts = options(proj, mode="cascade", cascade_threshold=1.0, request_timeout_s=8, shutdown_timeout_s=1,
+        opts = options(proj, mode="cascade", cascade_threshold=1.0, request_timeout_s=8, shutdown_timeout_s=1, teacher_breaker_failures=2,
                        middle={"teacher": {"base_url": hanging.base_url, "max_retries": 0}, "threshold": 0.0})  # fmt: skip
         texts = [f"{t} {uuid.uuid4().hex[:4]}" for t in NOVEL[:2]]
         with ThreadServer(create_app(proj, opts), graceful_s=1) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
             started = time.monotonic()
             r = client.post("/v1/classify", json={"texts": texts})
             took = time.monotonic() - started
-        assert hanging.stats()["hangs"] >= 1
+            # Two timeouts in a row opened the middle tier's circuit: the next item does not wait on it.
+            later = client.post("/v1/classify", json={"texts": [f"{NOVEL[2]} {uuid.uuid4().hex[:4]}"]}).json()["results"][0]
+            assert later["route"] == "teacher" and client.get("/readyz").json()["middle_circuit"] == "open"
+        assert hanging.stats()["hangs"] == hanging.stats()["requests"] == 2
     assert r.status_code == 200, r.text
     assert [x["route"] for x in r.json()["results"]] == ["teacher"] * 2
     assert [x["label"] for x in r.json()["results"]] == ["bad" if is_rude(t) else "ok" for t in texts]
     assert took < 8
+
+
+def test_a_middle_tier_that_keeps_failing_is_skipped_behind_its_own_breaker_and_tried_again_later(served, teacher):
+    """A middle tier that errors (or hangs) cost every unsure item its call, forever. It now rests
+    behind its own breaker with the teacher's settings: after serve.teacher_breaker_failures
+    failures in a row, items go straight to the teacher (reason middle_unavailable) without a call,
+    until serve.teacher_breaker_reset_s lets one trial call through to the middle tier."""
+    set_teacher(served, base_url=teacher.base_url)
+    with fake_openai_server(p500=1.0) as broken:
+        proj = Project.load(served)
+        opts = options(proj, mode="cascade", cascade_threshold=1.0, teacher_breaker_failures=2, teacher_breaker_reset_s=4.0,
+                       middle={"teacher": {"base_url": broken.base_url, "max_retries": 0}, "threshold": 0.0})  # fmt: skip
+        texts = [f"{t} {uuid.uuid4().hex[:4]}" for t in NOVEL[:5]]
+        with ThreadServer(create_app(proj, opts)) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            def ask(text: str) -> dict:
+                return client.post("/v1/classify", json={"texts": [text]}).json()["results"][0]
+
+            results = [ask(t) for t in texts[:2]]
+            opened = time.monotonic()  # the second failure opened the middle's circuit: it rests 4 s from (before) now
+            results += [ask(t) for t in texts[2:4]]  # well within the 4 s, even on a loaded machine
+            assert broken.stats()["requests"] == 2  # no call to the middle tier while its circuit is open
+            assert client.get("/readyz").json()["middle_circuit"] == "open"
+            assert 'graduate_teacher_calls_total{outcome="middle_circuit_open"} 2.0' in client.get("/metrics").text
+            time.sleep(max(0.0, opened + 4.1 - time.monotonic()))
+            results.append(ask(texts[4]))
+            assert broken.stats()["requests"] == 3  # the trial call
+        assert [x["route"] for x in results] == ["teacher"] * 5  # the teacher answered every item
+        assert [x["label"] for x in results] == ["bad" if is_rude(t) else "ok" for t in texts]
+    reasons = {t.text: t.reason for t in read_traffic(proj.engine)}
+    assert [reasons[t] for t in texts] == ["low_confidence"] * 2 + ["middle_unavailable"] * 2 + ["low_confidence"]

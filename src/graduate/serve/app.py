@@ -111,6 +111,10 @@ def create_app(
         service.breaker = TeacherBreaker(
             opts.teacher_breaker_failures, opts.teacher_breaker_reset_s, on_change=lambda s: metrics.teacher_circuit_open.set(1.0 if s == "open" else 0.0)
         )
+        if strategy.mode == "cascade" and opts.middle is not None:
+            # The middle tier's own circuit, with the same settings: a local LLM that is down costs
+            # each unsure item a failed call (or half of teacher_wait_s) until it rests.
+            service.middle_breaker = TeacherBreaker(opts.teacher_breaker_failures, opts.teacher_breaker_reset_s)
     needs_teacher = strategy.needs_teacher or opts.fallback_to_teacher
     if needs_teacher and teacher_backend is None:
         from graduate.teacher.labeling import require_price
@@ -246,6 +250,7 @@ def create_app(
             "traffic_spilled_rows": writer.spilled_rows,
             "worker_restarts": service.predictor.restarts,
             "teacher_circuit": service.breaker.state if service.breaker is not None and service.teacher is not None else None,
+            "middle_circuit": service.middle_breaker.state if service.middle_breaker is not None and service.middle is not None else None,
         }
         return _json(body, 200 if ready else 503)
 

@@ -3,7 +3,9 @@
 on a teacher that is down. For ``serve.teacher_breaker_reset_s`` they fall back to the student at
 once (reason ``teacher_unavailable``). Then calls try the teacher again: a success closes the
 circuit, a failure opens it for another rest. The state is the ``graduate_teacher_circuit_open``
-gauge and ``teacher_circuit`` on ``/readyz``."""
+gauge and ``teacher_circuit`` on ``/readyz``. A cascade's middle tier has its own breaker with the
+same settings: while it is open items skip the middle tier for the teacher (reason
+``middle_unavailable``; ``middle_circuit`` on ``/readyz``)."""
 
 from __future__ import annotations
 

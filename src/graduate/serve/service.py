@@ -102,6 +102,7 @@ class ServeService:
         self.shadow_backlog = 1
         self.teacher_wait_s: float | None = None  # see _ask
         self.breaker: TeacherBreaker | None = None  # see _ask
+        self.middle_breaker: TeacherBreaker | None = None  # see _ask_middle
         if teacher is not None:
             self.attach_teacher(teacher)
 
@@ -113,10 +114,29 @@ class ServeService:
     def attach_middle(self, middle: ServeTeacher, threshold: float, task_parse: Any) -> None:
         self.middle, self.middle_threshold, self.task_parse = middle, threshold, task_parse
 
-    async def _ask_middle(self, text: str, *, wait_s: float | None = None) -> TeacherAnswer | None:
+    async def _ask_middle(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer | None, str | None]:
         """The middle tier's answer when it is sure enough (its answer's probability from logprobs
-        reaches the threshold; without logprobs only a threshold of 0 accepts it), else None.
-        ``wait_s``: past it the item goes on (the call ends, and is logged, in the background)."""
+        reaches the threshold; without logprobs only a threshold of 0 accepts it), else None, and
+        the item's reason when the middle tier was not asked. ``wait_s``: past it the item goes on
+        (the call ends, and is logged, in the background). With a breaker (the teacher's settings),
+        a middle tier that keeps failing is skipped for a while (``middle_unavailable``)."""
+        if self.middle_breaker is None:
+            return (await self._ask_middle_tier(text, wait_s=wait_s))[0], None
+        try:
+            with self.middle_breaker.guard() as may_ask:
+                if not may_ask:
+                    self.metrics.teacher_calls.labels("middle_circuit_open").inc()
+                    return None, "middle_unavailable"
+                answer, down = await self._ask_middle_tier(text, wait_s=wait_s)
+                if down:
+                    raise TeacherDown()  # counted by the breaker
+                return answer, None
+        except TeacherDown:
+            return None, None
+
+    async def _ask_middle_tier(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer | None, bool]:
+        """The answer (see _ask_middle) and whether the call failed or timed out (for the breaker:
+        an unsure or unparseable answer is a middle tier that works)."""
         assert self.middle is not None
         try:
             if wait_s is None:
@@ -129,20 +149,20 @@ class ServeService:
                     self._background.add(call)
                     call.add_done_callback(_settled(self._background))
                     self.metrics.teacher_calls.labels("middle_timeout").inc()
-                    return None
+                    return None, True
         except BudgetExceededError:
             self.metrics.teacher_calls.labels("middle_budget").inc()
-            return None
+            return None, False
         if answer.label is None or answer.error is not None:
             self.metrics.teacher_calls.labels("middle_failed").inc()
-            return None
+            return None, answer.content is None and answer.error is not None
         dist = answer_distribution(answer.response, self.task_parse, self.labels) if self.task_parse is not None else None
         sure = max(dist.values()) if dist else (1.0 if self.middle_threshold <= 0 else 0.0)
         if sure < self.middle_threshold:
             self.metrics.teacher_calls.labels("middle_unsure").inc()
-            return None
+            return None, False
         self.metrics.teacher_calls.labels("middle_ok").inc()
-        return answer
+        return answer, False
 
     async def _ask(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer, str | None]:
         """The teacher's answer and, when it cannot be used, the reason to fall back. ``wait_s``: a
@@ -234,11 +254,13 @@ class ServeService:
             middle = await asyncio.gather(*(self._ask_middle(texts[i], wait_s=None if wait_s is None else wait_s / 2) for i in to_teacher))
             if wait_s is not None:
                 wait_s = max(wait_s / 2, wait_s - (time.perf_counter() - asked_at))
-            for i, answer in zip(to_teacher, middle):
+            for i, (answer, skipped) in zip(to_teacher, middle):
+                r = results[i]
                 if answer is not None:
-                    r = results[i]
                     r.route, r.reason, r.label, r.content = "middle", "middle_confident", answer.label, answer.content
-            to_teacher = [i for i, answer in zip(to_teacher, middle) if answer is None]
+                elif skipped is not None:
+                    r.reason = skipped  # the teacher answers it (or its fallback reason replaces this)
+            to_teacher = [i for i, (answer, _) in zip(to_teacher, middle) if answer is None]
         if to_teacher:
             asked = await asyncio.gather(*(self._ask(texts[i], wait_s=wait_s) for i in to_teacher))
             for i, (answer, fallback) in zip(to_teacher, asked):

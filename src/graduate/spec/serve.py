@@ -119,7 +119,8 @@ class ServeSpec(_Model):
         ge=0,
         description="cascade, teacher and shadow: after this many teacher calls in a row fail or time out, the teacher is not asked for "
         "teacher_breaker_reset_s (requests fall back to the student at once, reason teacher_unavailable), then one call tries it again "
-        "(a circuit breaker); 0: always ask.",
+        "(a circuit breaker); 0: always ask. A cascade's middle tier has its own breaker with the same settings (skipped items go "
+        "straight to the teacher, reason middle_unavailable).",
     )
     teacher_breaker_reset_s: float = Field(30.0, gt=0, description="How long the teacher rests after teacher_breaker_failures failures in a row.")
     body_timeout_s: float = Field(
