@@ -244,7 +244,7 @@ traffic = Table(
     Column("endpoint", String(16), nullable=False, doc="classify | chat"),
     Column("mode", String(16), nullable=False, doc="student | cascade | shadow | canary"),
     Column("route", String(16), nullable=False, doc="student | teacher: who answered"),
-    Column("reason", String(32), nullable=False, doc="why: student, confident, low_confidence, canary, template_mismatch, teacher_failed, budget ..."),
+    Column("reason", String(32), nullable=False, doc="why: student, confident, low_confidence, canary, template_mismatch, teacher_failed, budget, middle_confident, middle_unavailable ..."),
     Column("status", Integer, nullable=False, doc="HTTP status of the response"),
     Column("text", Text, nullable=True, doc="the input text (NULL for a chat request passed to the teacher unparsed)"),
     Column("answer", Text, nullable=True, doc="what was sent back: the chat content, or the label for classify"),
