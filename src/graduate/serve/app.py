@@ -311,6 +311,11 @@ def create_app(
                 asked = None
             if asked is not None and asked.id == running.candidate.run_id:
                 return _json(running.as_dict(), 200)
+            busy = service.promotion_busy()
+            if asked is not None and busy is not None:
+                # Another candidate: refused before its student loads and its workers start (for a large
+                # student minutes, and its memory beside two others, only to be refused after).
+                return _json(error_body(busy, "invalid_request_error", code="promotion_running"), 409)
         try:
             # In a thread: loading a student (and reading the runs) must not stall the event loop (/healthz, requests).
             cand_student, cand_run = await asyncio.to_thread(_candidate_run, project, body, service.student_name)
