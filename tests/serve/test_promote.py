@@ -370,6 +370,35 @@ def test_a_candidate_whose_saved_files_are_damaged_is_refused_in_one_line_not_a_
         assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200
 
 
+def test_a_candidate_that_loads_but_fails_its_warm_up_is_refused_in_one_line_not_a_500(served: Path, tmp_path: Path) -> None:
+    """With serve.predict_workers 0 the candidate's start predicts a warm-up text in the server
+    process: a student whose files load but do not predict (an edited artifact) made POST
+    /admin/promote a bare 500 with a traceback, as only StudentError was caught there."""
+    import shutil
+
+    import joblib
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.store.runs import finish_run, get_runs, start_run
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    tfidf = next(r for r in get_runs(proj.engine, kind="train", status="finished", root=proj.root) if r.name == "tfidf-logreg")
+    edited = tmp_path / "edited"
+    shutil.copytree(tfidf.artifact_dir, edited)  # the artifacts are shared with other tests: edit a copy
+    joblib.dump({"not": "a pipeline"}, edited / "pipeline.joblib")
+    run = start_run(proj.engine, kind="train", name="tfidf-logreg", spec={}, seed=1)
+    finish_run(proj.engine, run, metrics={}, artifact_dir=str(edited))
+    with ThreadServer(create_app(proj, options(proj, student="tfidf-logreg", predict_workers=0))) as server:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            r = client.post("/admin/promote", json={"run_id": run})
+            assert r.status_code == 409, r.text
+            assert r.json()["error"]["code"] == "candidate_failed" and "could not start" in r.json()["error"]["message"], r.text
+            assert client.get("/admin/promotion").status_code == 404
+            assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200
+
+
 def test_promote_sends_the_admin_key_to_a_server_with_admin_keys(served: Path) -> None:
     """With GRADUATE_ADMIN_KEYS set on the server, a client key may not promote (403); graduate
     promote sends GRADUATE_ADMIN_KEY, or on the server's machine the first of GRADUATE_ADMIN_KEYS."""

@@ -329,9 +329,10 @@ def create_app(
         )  # fmt: skip
         try:
             await cand_predictor.start()  # stops whatever it started when it fails
-        except StudentError as exc:
+        except Exception as exc:  # noqa: BLE001 - a worker that stopped, or (predict_workers 0) a warm-up prediction that raised
+            why = str(exc) if isinstance(exc, StudentError) else " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
             return _json(error_body(
-                f"the candidate {cand_run.name}:{cand_run.id[:8]} could not start ({exc}); nothing was promoted, the server still serves {service.student_name}",
+                f"the candidate {cand_run.name}:{cand_run.id[:8]} could not start ({why}); nothing was promoted, the server still serves {service.student_name}",
                 "invalid_request_error", code="candidate_failed"), 409)  # fmt: skip
         candidate = Candidate(f"{cand_run.name}:{cand_run.id}", cand_run.id, cand_predictor, cand_student.decision_rule())
         try:
