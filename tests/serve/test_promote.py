@@ -303,6 +303,42 @@ def test_promote_rerun_after_ctrl_c_follows_the_promotion_that_runs(served: Path
         assert other.status_code == 409
 
 
+def test_another_candidate_asked_while_a_promotion_runs_is_refused_before_its_workers_start(served: Path) -> None:
+    """While a promotion ran, POST /admin/promote for another run loaded that run and started its
+    prediction workers (for a large student minutes, and its memory beside two others) only to
+    refuse it then with 409 "a promotion is running". Now it is refused first: nothing starts."""
+    import multiprocessing
+    import threading
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.store.runs import finish_run, get_runs, start_run
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    majority = next(r for r in get_runs(proj.engine, kind="train", status="finished", root=proj.root) if r.name == "majority")
+    other = start_run(proj.engine, kind="train", name="majority", spec={}, seed=1)  # a retrained majority (its files shared)
+    finish_run(proj.engine, other, metrics={}, artifact_dir=str(majority.artifact_dir))
+    app = create_app(proj, options(proj, student="tfidf-logreg", predict_workers=1))
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=120) as client:
+        first = client.post("/admin/promote", json={"run_id": majority.id})  # no traffic: it stays in shadow
+        assert first.status_code == 202, first.text
+        before = {p.pid for p in multiprocessing.active_children()}
+        reply: dict = {}
+        asking = threading.Thread(target=lambda: reply.update(r=client.post("/admin/promote", json={"run_id": other})))
+        asking.start()
+        started = set()
+        while asking.is_alive():  # a worker lives for seconds (it imports and loads the student): a poll sees it
+            started |= {p.pid for p in multiprocessing.active_children()} - before
+            time.sleep(0.005)
+        asking.join()
+        r = reply["r"]
+        assert r.status_code == 409 and r.json()["error"]["code"] == "promotion_running", r.text
+        assert f"majority:{majority.id}" in r.json()["error"]["message"]
+        assert not started, "the refused candidate's workers were started"
+        assert client.get("/admin/promotion").json()["candidate"] == f"majority:{majority.id}"
+
+
 def test_a_candidate_whose_saved_files_are_damaged_is_refused_in_one_line_not_a_500(served: Path, tmp_path: Path) -> None:
     """A candidate run whose artifact no longer loads (a half-copied or edited file) made
     POST /admin/promote a bare 500 "Internal Server Error" with a traceback in the server's log."""
@@ -332,6 +368,35 @@ def test_a_candidate_whose_saved_files_are_damaged_is_refused_in_one_line_not_a_
         assert str(damaged) in message and "cannot load" in message and "\n" not in message
         assert client.get("/admin/promotion").status_code == 404
         assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200
+
+
+def test_a_candidate_that_loads_but_fails_its_warm_up_is_refused_in_one_line_not_a_500(served: Path, tmp_path: Path) -> None:
+    """With serve.predict_workers 0 the candidate's start predicts a warm-up text in the server
+    process: a student whose files load but do not predict (an edited artifact) made POST
+    /admin/promote a bare 500 with a traceback, as only StudentError was caught there."""
+    import shutil
+
+    import joblib
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from graduate.store.runs import finish_run, get_runs, start_run
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    tfidf = next(r for r in get_runs(proj.engine, kind="train", status="finished", root=proj.root) if r.name == "tfidf-logreg")
+    edited = tmp_path / "edited"
+    shutil.copytree(tfidf.artifact_dir, edited)  # the artifacts are shared with other tests: edit a copy
+    joblib.dump({"not": "a pipeline"}, edited / "pipeline.joblib")
+    run = start_run(proj.engine, kind="train", name="tfidf-logreg", spec={}, seed=1)
+    finish_run(proj.engine, run, metrics={}, artifact_dir=str(edited))
+    with ThreadServer(create_app(proj, options(proj, student="tfidf-logreg", predict_workers=0))) as server:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            r = client.post("/admin/promote", json={"run_id": run})
+            assert r.status_code == 409, r.text
+            assert r.json()["error"]["code"] == "candidate_failed" and "could not start" in r.json()["error"]["message"], r.text
+            assert client.get("/admin/promotion").status_code == 404
+            assert client.post("/v1/classify", json={"texts": ["still served"]}).status_code == 200
 
 
 def test_promote_sends_the_admin_key_to_a_server_with_admin_keys(served: Path) -> None:

@@ -311,6 +311,11 @@ def create_app(
                 asked = None
             if asked is not None and asked.id == running.candidate.run_id:
                 return _json(running.as_dict(), 200)
+            busy = service.promotion_busy()
+            if asked is not None and busy is not None:
+                # Another candidate: refused before its student loads and its workers start (for a large
+                # student minutes, and its memory beside two others, only to be refused after).
+                return _json(error_body(busy, "invalid_request_error", code="promotion_running"), 409)
         try:
             # In a thread: loading a student (and reading the runs) must not stall the event loop (/healthz, requests).
             cand_student, cand_run = await asyncio.to_thread(_candidate_run, project, body, service.student_name)
@@ -324,9 +329,10 @@ def create_app(
         )  # fmt: skip
         try:
             await cand_predictor.start()  # stops whatever it started when it fails
-        except StudentError as exc:
+        except Exception as exc:  # noqa: BLE001 - a worker that stopped, or (predict_workers 0) a warm-up prediction that raised
+            why = str(exc) if isinstance(exc, StudentError) else " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
             return _json(error_body(
-                f"the candidate {cand_run.name}:{cand_run.id[:8]} could not start ({exc}); nothing was promoted, the server still serves {service.student_name}",
+                f"the candidate {cand_run.name}:{cand_run.id[:8]} could not start ({why}); nothing was promoted, the server still serves {service.student_name}",
                 "invalid_request_error", code="candidate_failed"), 409)  # fmt: skip
         candidate = Candidate(f"{cand_run.name}:{cand_run.id}", cand_run.id, cand_predictor, cand_student.decision_rule())
         try:

@@ -328,9 +328,16 @@ class ServeService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def start_promotion(self, promotion: Promotion) -> None:
+    def promotion_busy(self) -> str | None:
+        """Why no promotion can start now (one is running), or None."""
         if self.promotion is not None and self.promotion.active:
-            raise PromotionError(f"a promotion of {self.promotion.candidate.name} is running ({self.promotion.stage}); wait for it to end")
+            return f"a promotion of {self.promotion.candidate.name} is running ({self.promotion.stage}); wait for it to end"
+        return None
+
+    def start_promotion(self, promotion: Promotion) -> None:
+        busy = self.promotion_busy()
+        if busy is not None:
+            raise PromotionError(busy)
         self.promotion = promotion
 
     async def forward(self, body: dict[str, Any]) -> tuple[TeacherAnswer, str | None]:
