@@ -78,7 +78,7 @@ def test_bad_feedback_is_one_clear_error(served: Path) -> None:
         # A name is stored as labeller human:NAME and printed in maintainers' terminals later: control
         # characters (an ESC sequence that retitles or clears the terminal, a newline) and bidi
         # overrides are refused, as is a name the labeller column cannot hold; ordinary names are kept.
-        for name in ("ev\x1b]0;owned\x07il", "\x1b[2J", "a\u202eb", "two\nlines", "nul\x00", "\x9bc1", "x" * 295):
+        for name in ("ev\x1b]0;owned\x07il", "\x1b[2J", "a\u202eb", "two\nlines", "nul\x00", "\x9bc1", "x" * 295, "\u200b\u200b", "\ufeff \u2060"):  # invisible only: human: plus nothing
             refused = client.post("/v1/feedback", json={"request_id": rid, "label": "ok", "reviewer": name})
             assert refused.status_code == 422 and refused.json()["error"]["param"] == "reviewer", (name, refused.text)
             message = refused.json()["error"]["message"]

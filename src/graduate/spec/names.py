@@ -30,7 +30,7 @@ def _refused(c: str) -> bool:
 def reviewer_problem(name: str) -> str | None:
     """What is wrong with ``name`` (already stripped) as a reviewer's name, in a few words that
     print safely (the character named by code point), or None when it is fine."""
-    if not name:
+    if all(c.isspace() or unicodedata.category(c) in ("Cf", "Zs") for c in name):  # "" or zero-width spaces, a BOM
         return "is blank; say who reviewed"
     if len(name) > REVIEWER_MAX:
         return f"is {len(name)} characters long, at most {REVIEWER_MAX}"

@@ -68,7 +68,18 @@ def load_student(directory: Path) -> Student:
         raise StudentError(f"{marker} is damaged ({type(exc).__name__}: {exc}); retrain the student (graduate train)") from None
     try:
         return student_class(kind).load(directory)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
+    except Exception as exc:
+        if not _load_error(exc):
+            raise
         # a half-copied or edited artifact: one line naming it, not a traceback (graduate serve, promote, predict)
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         raise StudentError(f"cannot load the saved student in {directory} ({reason}); retrain it (graduate train --student {kind})", kind=kind) from None
+
+
+def _load_error(exc: Exception) -> bool:
+    """Whether ``exc`` is what reading a damaged artifact raises: a short or garbled file (pickle,
+    joblib, JSON), or the model libraries' own errors (torch's RuntimeError, safetensors'
+    SafetensorError, onnxruntime's InvalidProtobuf ...), not a bug in graduate."""
+    if isinstance(exc, (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError, pickle.UnpicklingError)):
+        return True
+    return type(exc).__module__.split(".")[0] in ("safetensors", "onnxruntime", "onnx", "torch", "joblib")
