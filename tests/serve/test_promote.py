@@ -98,7 +98,12 @@ def test_promote_rolls_back_a_disagreeing_candidate_and_swaps_in_a_good_one_with
 
 
 def promote_in_background(project: Path, url: str, *args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "graduate", "promote", str(project), "--server", url, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    from teacher.live_teacher import as_at_a_terminal  # a test sends it Ctrl-C: CI may start the suite with SIGINT ignored
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "graduate", "promote", str(project), "--server", url, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=as_at_a_terminal,
+    )
 
 
 def test_promote_reports_a_rollback_before_any_item_was_compared(served: Path) -> None:
