@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import numpy as np
 
@@ -134,22 +134,28 @@ class ServeService:
         except TeacherDown:
             return None, None
 
+    async def _within(self, call: Awaitable[TeacherAnswer], wait_s: float | None) -> TeacherAnswer | None:
+        """``call``'s answer, or None once ``wait_s`` has passed: the call then goes on in the
+        background and is logged when it ends (the middle tier and the teacher alike)."""
+        if wait_s is None:
+            return await call
+        task = asyncio.ensure_future(call)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), wait_s)
+        except asyncio.TimeoutError:
+            self._background.add(task)
+            task.add_done_callback(_settled(self._background))
+            return None
+
     async def _ask_middle_tier(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer | None, bool]:
         """The answer (see _ask_middle) and whether the call failed or timed out (for the breaker:
         an unsure or unparseable answer is a middle tier that works)."""
         assert self.middle is not None
         try:
-            if wait_s is None:
-                answer = await self.middle.label(text)
-            else:
-                call = asyncio.ensure_future(self.middle.label(text))
-                try:
-                    answer = await asyncio.wait_for(asyncio.shield(call), wait_s)
-                except asyncio.TimeoutError:
-                    self._background.add(call)
-                    call.add_done_callback(_settled(self._background))
-                    self.metrics.teacher_calls.labels("middle_timeout").inc()
-                    return None, True
+            answer = await self._within(self.middle.label(text), wait_s)
+            if answer is None:
+                self.metrics.teacher_calls.labels("middle_timeout").inc()
+                return None, True
         except BudgetExceededError:
             self.metrics.teacher_calls.labels("middle_budget").inc()
             return None, False
@@ -188,17 +194,11 @@ class ServeService:
     async def _ask_teacher(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer, str | None]:
         assert self.teacher is not None
         try:
-            if wait_s is None:
-                answer = await self.teacher.label(text)
-            else:
-                call = asyncio.ensure_future(self.teacher.label(text))
-                try:
-                    answer = await asyncio.wait_for(asyncio.shield(call), wait_s)
-                except asyncio.TimeoutError:
-                    self._background.add(call)
-                    call.add_done_callback(_settled(self._background))
-                    self.metrics.teacher_calls.labels("timeout").inc()
-                    return TeacherAnswer(None, None, None, wait_s * 1000, error=f"no answer within {wait_s:g}s (serve.teacher_wait_s)"), "teacher_timeout"
+            answer = await self._within(self.teacher.label(text), wait_s)
+            if answer is None:
+                assert wait_s is not None
+                self.metrics.teacher_calls.labels("timeout").inc()
+                return TeacherAnswer(None, None, None, wait_s * 1000, error=f"no answer within {wait_s:g}s (serve.teacher_wait_s)"), "teacher_timeout"
         except BudgetExceededError as exc:
             self.metrics.teacher_calls.labels("budget").inc()
             return TeacherAnswer(None, None, None, 0.0, error=str(exc)), "budget"
