@@ -143,15 +143,8 @@ def run_answers(engine: Engine, run: str) -> tuple[int, int]:
     lease owners are named ``run``-...): ok calls, and failed ones that hold an answer (cut off at
     max_tokens, no text; a timeout or 5xx holds none). Counted in the store, so every worker of the
     run, a replaced one too, sees the same figures, and another run counts its own."""
-    answered = and_(teacher_calls.c.status == "error", teacher_calls.c.output_tokens.is_not(None))
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(
-                func.coalesce(func.sum(case((teacher_calls.c.status == "ok", 1), else_=0)), 0),
-                func.coalesce(func.sum(case((answered, 1), else_=0)), 0),
-            ).where(teacher_calls.c.lease_owner.like(f"{run}-%"))
-        ).one()
-    return int(row[0]), int(row[1])
+    calls = run_calls(engine, run).values()
+    return sum(c.ok for c in calls), sum(c.failed - c.unanswered for c in calls)
 
 
 @dataclass(frozen=True)
