@@ -4,12 +4,14 @@ the budget."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import threading
 import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 
 from graduate.store import leases
 from graduate.store.calls import live_spend
@@ -151,3 +153,73 @@ def test_a_dead_workers_slice_stops_counting_when_its_lease_lapses(engine: Engin
     time.sleep(2.1)
     assert live_spend(engine) == pytest.approx(0.0)
     assert leases.reserve_slice(engine, "new", 0.9, limit=1.0, minimum=0.1, lease_s=60)[1] == pytest.approx(0.9)
+
+
+def _statements(engine: Engine, fn) -> list[tuple[str, object]]:
+    """The SQL ``fn`` runs on ``engine``, with its parameters."""
+    seen: list[tuple[str, object]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    return seen
+
+
+def test_a_runs_calls_and_spend_are_found_by_its_exact_owner_prefix_through_an_index(engine: Engine) -> None:
+    # Lease owners are RUN-share-attempt. A LIKE 'RUN-%' takes _ and % in ``run`` as wildcards (and
+    # no index serves it): run a_1 must not count ab1's calls, nor run a% axyz's.
+    ids = list(leases.enqueue(engine, work(4)).values())
+    ok = {"status": "ok", "content": "x", "output_tokens": 1}
+    for call_id, owner, cost in [(ids[0], "a_1-0-0", 0.01), (ids[1], "ab1-0-0", 0.02), (ids[2], "a%-0-0", 0.04), (ids[3], "axyz-0-0", 0.08)]:
+        slice_id = leases.reserve_slice(engine, owner, 1.0, limit=10.0, minimum=0.1, lease_s=60)[0]
+        assert leases.claim(engine, call_id, owner, 60)
+        assert leases.finish_claimed(engine, call_id, dict(ok), slice_id=slice_id, cost=cost)
+    assert leases.run_calls(engine, "a_1") == {"a_1-0-0": leases.OwnerCalls(ok=1)}
+    assert leases.run_calls(engine, "a%") == {"a%-0-0": leases.OwnerCalls(ok=1)}
+    assert leases.run_spend(engine, "a_1") == pytest.approx(0.01) and leases.run_spend(engine, "a%") == pytest.approx(0.04)
+    if engine.dialect.name != "sqlite":
+        return
+    # Every worker asks run_calls before each call until its run's first answers settle the cut
+    # stop: it must search an index on the owner, not scan the whole call log.
+    seen = _statements(engine, lambda: (leases.run_calls(engine, "a_1", errors_of=["a_1-0-0"]), leases.run_spend(engine, "a_1")))
+    plans = []
+    with engine.connect() as conn:
+        for statement, params in seen:
+            if statement.lstrip().upper().startswith("SELECT"):
+                plans.append(" | ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)))
+    assert len(plans) == 3, plans
+    assert all(re.search(r"SEARCH (teacher_calls|budget_slices) USING (COVERING )?INDEX ix_(teacher_calls_lease_owner|budget_slices_owner)", p) for p in plans), plans
+    assert not any("SCAN teacher_calls" in p or "SCAN budget_slices" in p for p in plans), plans
+
+
+def test_a_dead_workers_refused_calls_count_as_not_retryable_its_timeouts_as_retryable(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A dead worker's own figures die with it: which of its failures a re-run may get past is read
+    # from the store, so a 400 (bad request) must not be reported as "will be retried".
+    from graduate.spec import PriceSpec, TeacherSpec
+    from graduate.teacher.leased import work as send_share
+    from graduate.teacher.registry import make_teacher
+    from servers import fake_openai_server
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    price = PriceSpec(input_per_1m=1.0, output_per_1m=1.0)
+    ids = list(leases.enqueue(engine, work(4)).values())
+    for owner, options, share in [("rq-0-0", {"shape": "param-400"}, ids[:2]), ("rq-1-0", {"p500": 1.0}, ids[2:])]:
+        with fake_openai_server(**options) as server:
+            spec = TeacherSpec(model="m", prompt="{text}", base_url=server.base_url, max_retries=0, concurrency=2, max_tokens=5)
+            stats = asyncio.run(
+                send_share(engine, spec, make_teacher(spec), [(i, "a text") for i in share], owner=owner, run="rq", workers=1, lease_s=60, price=price)
+            )
+        assert stats.failed == 2
+    calls = leases.run_calls(engine, "rq", errors_of=["rq-0-0", "rq-1-0"])
+    assert (calls["rq-0-0"].failed, calls["rq-0-0"].retryable) == (2, 0), calls
+    assert (calls["rq-1-0"].failed, calls["rq-1-0"].retryable) == (2, 2), calls
+    # A failed call sent again starts afresh: what its last error was is gone with the error.
+    leases.enqueue(engine, work(4))
+    with engine.connect() as conn:
+        assert conn.execute(select(teacher_calls.c.transient).where(teacher_calls.c.transient.is_not(None))).all() == []
+

@@ -292,6 +292,45 @@ def test_a_migration_that_fails_midway_changes_nothing_and_the_next_open_complet
         raw.dispose()
 
 
+def test_0015_indexes_the_lease_owners_byte_by_byte_and_goes_back_cleanly(store_url: str) -> None:
+    """graduate label --ray finds a run's rows by a range on the owner (RUN- <= owner < RUN.): the
+    exact prefix only in a byte-by-byte order, so on PostgreSQL the column is collation "C" whatever
+    the database's locale (one ignoring punctuation would put RUN-0-0 after RUN.)."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    raw = _store_at(store_url, "head")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+
+    def state() -> tuple:
+        found = inspect(raw)
+        indexes = {i["name"] for t in ("teacher_calls", "budget_slices") for i in found.get_indexes(t)}
+        collations: list = []
+        if raw.dialect.name == "postgresql":
+            with raw.connect() as conn:
+                collations = sorted(conn.execute(text(
+                    "SELECT column_name, collation_name FROM information_schema.columns "
+                    "WHERE (table_name, column_name) IN (('teacher_calls', 'lease_owner'), ('budget_slices', 'owner'))"
+                )).all())  # fmt: skip
+        return indexes >= {"ix_teacher_calls_lease_owner", "ix_budget_slices_owner"}, "transient" in {c["name"] for c in found.get_columns("teacher_calls")}, collations
+
+    try:
+        pg = raw.dialect.name == "postgresql"
+        assert state() == (True, True, [("lease_owner", "C"), ("owner", "C")] if pg else [])
+        with raw.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0014")
+        assert state() == (False, False, [("lease_owner", None), ("owner", None)] if pg else [])
+        with raw.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        assert state()[:2] == (True, True)
+    finally:
+        raw.dispose()
+
+
 def test_a_relative_sqlite_url_in_the_spec_is_relative_to_the_project_not_the_working_directory(tiny_project: Path, tmp_path: Path) -> None:
     # Every path in graduate.yaml is relative to it; store.url was relative to wherever the command
     # ran, so `graduate status` from another folder silently opened a new, empty store there.

@@ -245,15 +245,15 @@ def _count_stored(engine: Any, run_id: str, dead: list[str], report: RayLabelRep
     """The run's sent, failed and cost from the store, so a worker that died is counted too (its
     stats died with it): a call counts once, whichever worker finished it, and the cost is what
     every worker's budget slices spent (an answer paid twice included). What only a worker knows
-    (why a call was not sent, which failures were transient) comes from the live ones; a dead one's
-    failures without an answer count as transient (a refused key would have stopped the run) and
-    its stored errors join the live ones'."""
+    (why a call was not sent) comes from the live ones; a dead one's transient failures are read
+    from the store too (a refusal, a 4xx, is not one: a re-run would fail alike), and its stored
+    errors join the live ones'."""
     calls = run_calls(engine, run_id, errors_of=dead, most_errors=max(0, 20 - len(report.errors)))
     report.sent = sum(c.ok for c in calls.values())
     report.failed = sum(c.failed for c in calls.values())
     report.cost_usd = run_spend(engine, run_id)
     lost = [calls[o] for o in dead if o in calls]
-    report.retryable = min(report.failed, report.retryable + sum(c.unanswered for c in lost))
+    report.retryable = min(report.failed, report.retryable + sum(c.retryable for c in lost))
     for c in lost:
         report.errors += list(c.errors[: max(0, 20 - len(report.errors))])
 

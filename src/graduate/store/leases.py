@@ -80,7 +80,7 @@ def enqueue(engine: Engine, work: list[dict[str, Any]]) -> dict[str, int]:
                             update(teacher_calls)
                             .where(teacher_calls.c.id == call_id)
                             .values(
-                                status="pending", error=None, lease_owner=None, lease_until=None, content=None, response=null(), input_tokens=None,
+                                status="pending", error=None, transient=None, lease_owner=None, lease_until=None, content=None, response=null(), input_tokens=None,
                                 output_tokens=None, completed_at=None,
                             )
                         )
@@ -138,6 +138,13 @@ def renew(engine: Engine, owner: str, call_ids: Iterable[int], lease_s: float) -
         conn.execute(update(budget_slices).where(and_(budget_slices.c.owner == owner, budget_slices.c.closed.is_(False))).values(lease_until=until))
 
 
+def _of_run(owner: Any, run: str) -> Any:
+    """``owner`` names one of run ``run``'s workers (RUN-share-attempt): a range on the indexed
+    column, the exact prefix as owners compare byte by byte (schema.OWNER), where a LIKE would read
+    _ and % in ``run`` as wildcards and use no index. '.' is the character after '-'."""
+    return and_(owner >= f"{run}-", owner < f"{run}.")
+
+
 def run_answers(engine: Engine, run: str) -> tuple[int, int]:
     """(usable, unusable) answers stored for the calls that run ``run``'s workers claimed (their
     lease owners are named ``run``-...): ok calls, and failed ones that hold an answer (cut off at
@@ -154,6 +161,7 @@ class OwnerCalls:
     ok: int = 0
     failed: int = 0
     unanswered: int = 0  # of failed: holding no answer (a timeout, a 5xx after retries, a refusal), not cut off
+    retryable: int = 0  # of failed: transient (a timeout, 429, 5xx after retries), which a re-run may get past; not a refusal (4xx)
     errors: tuple[str, ...] = ()  # the first of its failures' errors, as stored (redacted)
 
 
@@ -161,7 +169,7 @@ def run_calls(engine: Engine, run: str, *, errors_of: Iterable[str] = (), most_e
     """The calls run ``run``'s workers finished, by worker (lease owner, named ``run``-...): a
     finished call keeps its last claimer's name, so each is counted once, a dead worker's too; the
     errors stored for the workers ``errors_of`` (those whose own figures were lost with them)."""
-    mine = teacher_calls.c.lease_owner.like(f"{run}-%")
+    mine = _of_run(teacher_calls.c.lease_owner, run)
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -169,6 +177,7 @@ def run_calls(engine: Engine, run: str, *, errors_of: Iterable[str] = (), most_e
                 func.coalesce(func.sum(case((teacher_calls.c.status == "ok", 1), else_=0)), 0),
                 func.coalesce(func.sum(case((teacher_calls.c.status == "error", 1), else_=0)), 0),
                 func.coalesce(func.sum(case((and_(teacher_calls.c.status == "error", teacher_calls.c.output_tokens.is_(None)), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((and_(teacher_calls.c.status == "error", teacher_calls.c.transient.is_(True)), 1), else_=0)), 0),
             )
             .where(and_(mine, teacher_calls.c.status.in_(["ok", "error"])))
             .group_by(teacher_calls.c.lease_owner)
@@ -183,7 +192,9 @@ def run_calls(engine: Engine, run: str, *, errors_of: Iterable[str] = (), most_e
                 .limit(most_errors)
             ):
                 texts.setdefault(owner, []).append(error)
-    return {owner: OwnerCalls(int(ok), int(failed), int(bare), tuple(texts.get(owner, ()))) for owner, ok, failed, bare in rows}
+    return {
+        owner: OwnerCalls(int(ok), int(failed), int(bare), int(transient), tuple(texts.get(owner, ()))) for owner, ok, failed, bare, transient in rows
+    }
 
 
 def run_spend(engine: Engine, run: str) -> float:
@@ -191,7 +202,7 @@ def run_spend(engine: Engine, run: str) -> float:
     their budget slices' spend, which also holds an answer that arrived after another worker's
     (paid twice, stored once)."""
     with engine.connect() as conn:
-        spent = conn.execute(select(func.coalesce(func.sum(budget_slices.c.used_usd), 0.0)).where(budget_slices.c.owner.like(f"{run}-%"))).scalar_one()
+        spent = conn.execute(select(func.coalesce(func.sum(budget_slices.c.used_usd), 0.0)).where(_of_run(budget_slices.c.owner, run))).scalar_one()
     return float(spent)
 
 

@@ -21,6 +21,11 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# A Ray worker's name (RUN-share-attempt): a run's rows are found by a range on it (RUN- <= owner <
+# RUN.), the exact prefix only where strings compare byte by byte, so PostgreSQL's is collation "C"
+# whatever the database's locale (SQLite compares bytes already).
+OWNER = String(64).with_variant(String(64, collation="C"), "postgresql")
+
 # One row per teacher call, live or imported. A live call is written as `pending` before it is
 # sent and completed after, so a crash loses no finished call and re-sends only those in flight.
 teacher_calls = Table(
@@ -49,10 +54,15 @@ teacher_calls = Table(
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("redactions", JSON, nullable=True, doc="personal data replaced before storing (privacy.redact): {EMAIL: 2, ...}"),
     Column("batch_id", Integer, nullable=True, doc="source batch: the batches row it was last sent in"),
-    Column("lease_owner", String(64), nullable=True, doc="graduate label --ray: the worker that claimed this pending call"),
+    Column("lease_owner", OWNER, nullable=True, doc="graduate label --ray: the worker that claimed this pending call (RUN-share-attempt)"),
     Column("lease_until", DateTime(timezone=True), nullable=True, doc="the claim lapses then unless renewed: another worker may send it"),
+    Column(
+        "transient", Boolean, nullable=True,
+        doc="graduate label --ray, a failed call: its error was transient (timeout, 429, 5xx after retries), so a re-run may get past it",
+    ),
     UniqueConstraint("cache_key", "sample_index", name="uq_teacher_calls_key_sample"),
     Index("ix_teacher_calls_batch", "batch_id", "external_id"),
+    Index("ix_teacher_calls_lease_owner", "lease_owner"),
 )
 
 # One row per Batch API batch that graduate batch submitted (one input file each). Its lines are
@@ -325,10 +335,11 @@ budget_slices = Table(
     "budget_slices",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("owner", String(64), nullable=False),
+    Column("owner", OWNER, nullable=False),
     Column("reserved_usd", Float, nullable=False),
     Column("used_usd", Float, nullable=False, default=0.0),
     Column("lease_until", DateTime(timezone=True), nullable=False),
     Column("closed", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_budget_slices_owner", "owner"),
 )

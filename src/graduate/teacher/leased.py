@@ -184,11 +184,13 @@ async def work(
                     if isinstance(exc, TeacherAuthError):
                         refused.append(exc)
                     failed = records.answer(redactor, request.body(), error=str(exc))
+                    # Stored, not only counted: if this worker dies, the driver reads it back (leases.run_calls).
+                    transient = isinstance(exc, TeacherTransientError)
                     await asyncio.to_thread(
-                        leases.finish_claimed, engine, call_id, {"status": "error", "error": failed.error, "attempts": exc.attempts or 1}
+                        leases.finish_claimed, engine, call_id, {"status": "error", "error": failed.error, "transient": transient, "attempts": exc.attempts or 1}
                     )
                     stats.failed += 1
-                    stats.retryable += isinstance(exc, TeacherTransientError)
+                    stats.retryable += transient
                     if len(stats.errors) < 20:
                         stats.errors.append(str(exc))
                     return None
