@@ -223,3 +223,12 @@ def test_a_dead_workers_refused_calls_count_as_not_retryable_its_timeouts_as_ret
     with engine.connect() as conn:
         assert conn.execute(select(teacher_calls.c.transient).where(teacher_calls.c.transient.is_not(None))).all() == []
 
+
+def test_releasing_a_dead_workers_leases_says_how_many_calls_it_had_in_flight(engine: Engine) -> None:
+    # Their answers, if the teacher sent any, died with the worker: paid for perhaps, never stored.
+    ids = list(leases.enqueue(engine, work(4)).values())
+    for call_id in ids[:3]:
+        assert leases.claim(engine, call_id, "rf-0-0", 60)
+    assert leases.finish_claimed(engine, ids[0], {"status": "ok", "content": "x", "output_tokens": 1})
+    assert leases.release_owner(engine, "rf-0-0") == 2
+    assert leases.release_owner(engine, "rf-0-0") == 0

@@ -132,6 +132,12 @@ def _label_ray(proj, texts: list[str], address: str, workers: int | None, lease_
         r = label_ray(proj, texts, address=address, workers=workers, lease_s=lease_s, progress=progress)
     if r.restarts:
         err_console.print(f"{r.restarts} Ray workers died and were replaced; {r.late} answers arrived after another worker's (paid twice)")
+    if r.lost_in_flight:
+        # Their answers, and what they cost, died with the worker: no figure is invented for them.
+        err_console.print(
+            f"{r.lost_in_flight} calls were in flight on the workers that died and were sent again: the teacher may have charged "
+            "for their first answers too, which were not stored, so that cost is not known and not in the cost of this run"
+        )
     return LabelStats(
         distinct=r.distinct, cached=r.cached, sent=r.sent, failed=r.failed, not_sent=r.not_sent + r.held, held=r.held, cost_usd=r.cost_usd,
         errors=r.errors, budget_stopped=r.budget_stopped, retryable=r.retryable, cut_stopped=r.cut_stopped,

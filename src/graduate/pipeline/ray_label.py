@@ -53,6 +53,7 @@ class RayLabelReport:
     not_sent: int = 0
     skipped: int = 0
     late: int = 0  # answers stored after another worker's (paid twice: only calls in flight when a worker died)
+    lost_in_flight: int = 0  # calls in flight on workers that died: paid for if the teacher answered, their answers and cost not stored (not in cost_usd)
     cost_usd: float = 0.0
     restarts: int = 0
     budget_stopped: bool = False
@@ -209,7 +210,7 @@ def _label_ray(
                     why = died_because(exc)
                     dead.append(owner)
                     if isinstance(exc, ray.exceptions.RayActorError):  # its process is gone: what it held is free now
-                        release_owner(engine, owner)
+                        report.lost_in_flight += release_owner(engine, owner)
                     if isinstance(exc, ray.exceptions.RayActorError) and exc.actor_init_failed:  # a new one would fail the same way
                         raise TeacherError(f"a Ray worker could not start ({why}); answered calls are stored: fix it and run the same command again") from None
                     report.restarts += 1

@@ -250,17 +250,20 @@ def reserve_slice(engine: Engine, owner: str, amount: float, *, limit: float, mi
     return slice_id, granted
 
 
-def release_owner(engine: Engine, owner: str) -> None:
+def release_owner(engine: Engine, owner: str) -> int:
     """Everything a worker known to be dead held: its pending calls unleased (the next worker sends
     them now, not when the lease lapses) and its open budget slices closed (their unused part is free
-    again). Only for an owner whose process is gone: a live one would send a call twice."""
+    again). Only for an owner whose process is gone: a live one would send a call twice. Returns how
+    many calls it held: those it had in flight (a worker claims a call just before sending it), whose
+    answers, if the teacher sent them, were paid for and died with it."""
     with engine.begin() as conn:
-        conn.execute(
+        held = conn.execute(
             update(teacher_calls)
             .where(and_(teacher_calls.c.lease_owner == owner, teacher_calls.c.status == "pending"))
             .values(lease_owner=None, lease_until=None)
         )
         conn.execute(update(budget_slices).where(and_(budget_slices.c.owner == owner, budget_slices.c.closed.is_(False))).values(closed=True))
+    return held.rowcount
 
 
 def close_slices(engine: Engine, owner: str) -> None:
