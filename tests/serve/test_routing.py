@@ -399,15 +399,20 @@ def test_a_middle_tier_that_keeps_failing_is_skipped_behind_its_own_breaker_and_
             def ask(text: str) -> dict:
                 return client.post("/v1/classify", json={"texts": [text]}).json()["results"][0]
 
+            assert "graduate_middle_circuit_open 0.0" in client.get("/metrics").text
             results = [ask(t) for t in texts[:2]]
             opened = time.monotonic()  # the second failure opened the middle's circuit: it rests 4 s from (before) now
             results += [ask(t) for t in texts[2:4]]  # well within the 4 s, even on a loaded machine
             assert broken.stats()["requests"] == 2  # no call to the middle tier while its circuit is open
             assert client.get("/readyz").json()["middle_circuit"] == "open"
-            assert 'graduate_teacher_calls_total{outcome="middle_circuit_open"} 2.0' in client.get("/metrics").text
+            metrics = client.get("/metrics").text
+            assert 'graduate_teacher_calls_total{outcome="middle_circuit_open"} 2.0' in metrics
+            # the middle tier's own gauge, beside the teacher's (whose circuit stays closed)
+            assert "graduate_middle_circuit_open 1.0" in metrics and "graduate_teacher_circuit_open 0.0" in metrics
             time.sleep(max(0.0, opened + 4.1 - time.monotonic()))
             results.append(ask(texts[4]))
             assert broken.stats()["requests"] == 3  # the trial call
+            assert "graduate_middle_circuit_open 1.0" in client.get("/metrics").text  # it failed: open again
         assert [x["route"] for x in results] == ["teacher"] * 5  # the teacher answered every item
         assert [x["label"] for x in results] == ["bad" if is_rude(t) else "ok" for t in texts]
     reasons = {t.text: t.reason for t in read_traffic(proj.engine)}

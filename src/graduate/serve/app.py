@@ -114,7 +114,9 @@ def create_app(
         if strategy.mode == "cascade" and opts.middle is not None:
             # The middle tier's own circuit, with the same settings: a local LLM that is down costs
             # each unsure item a failed call (or half of teacher_wait_s) until it rests.
-            service.middle_breaker = TeacherBreaker(opts.teacher_breaker_failures, opts.teacher_breaker_reset_s)
+            service.middle_breaker = TeacherBreaker(
+                opts.teacher_breaker_failures, opts.teacher_breaker_reset_s, on_change=lambda s: metrics.middle_circuit_open.set(1.0 if s == "open" else 0.0)
+            )
     needs_teacher = strategy.needs_teacher or opts.fallback_to_teacher
     if needs_teacher and teacher_backend is None:
         from graduate.teacher.labeling import require_price
