@@ -481,3 +481,40 @@ def test_a_candidate_slower_to_start_than_the_request_timeout_is_still_promoted(
         r = client.post("/admin/promote", json={"student": "majority"})
         assert r.status_code == 202, r.text
         assert client.get("/admin/promotion").json()["stage"] in ("shadow", "canary", "promoted")
+
+
+def test_two_promotes_of_the_same_new_candidate_at_once_load_it_once_and_both_follow_it(served: Path) -> None:
+    """Two POST /admin/promote for the same candidate at once (a retried request, two terminals)
+    both loaded it and started its workers before either registered the promotion: the second was
+    then refused (409 "a promotion is running") and its copy closed. Now the second waits for the
+    first and follows the promotion it started (200): one load, one set of workers."""
+    import multiprocessing
+    import threading
+
+    from graduate.pipeline.project import Project
+    from graduate.serve.app import create_app
+    from servers.graduate_server import ThreadServer, options
+
+    proj = Project.load(served)
+    app = create_app(proj, options(proj, student="tfidf-logreg", predict_workers=1))
+    with ThreadServer(app) as server:
+        serving = {p.pid for p in multiprocessing.active_children()}
+        together = threading.Barrier(2)
+        replies: dict[int, httpx.Response] = {}
+
+        def ask(k: int) -> None:
+            with httpx.Client(base_url=server.url, headers=AUTH, timeout=120) as client:
+                together.wait(60)
+                replies[k] = client.post("/admin/promote", json={"student": "majority"})
+
+        asking = [threading.Thread(target=ask, args=(k,)) for k in range(2)]
+        for t in asking:
+            t.start()
+        started = set()
+        while any(t.is_alive() for t in asking):  # a worker lives for seconds (it imports and loads the student): a poll sees it
+            started |= {p.pid for p in multiprocessing.active_children()} - serving
+            time.sleep(0.005)
+        assert len(started) == 1, f"the candidate was loaded {len(started)} times"
+        assert sorted(r.status_code for r in replies.values()) == [200, 202], [r.text for r in replies.values()]
+        assert len({r.json()["candidate"] for r in replies.values()}) == 1
+        assert httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=60).json()["candidate"].startswith("majority:")

@@ -284,6 +284,40 @@ def test_a_teacher_that_keeps_failing_rests_behind_a_circuit_breaker_and_is_trie
     assert [c.status for c in _live_calls(proj)] == ["error"] * 3 + ["ok"]  # no call while the circuit was open
 
 
+def test_teacher_calls_cancelled_while_they_hang_count_against_the_breaker_not_for_it(served):
+    """A teacher call cancelled while it hung (the request's deadline, serve.request_timeout_s,
+    passed first, or the server stopped) counted as a success for pybreaker: it reset the failures
+    in a row, so a teacher that hung past every request's deadline never rested. Now it counts as
+    a timed-out call: serve.teacher_breaker_failures of them in a row open the circuit."""
+    import asyncio
+
+    with fake_openai_server(phang=1.0, hang_s=60) as hanging:
+        set_teacher(served, base_url=hanging.base_url, max_retries=0, budget_usd=5.0)
+        proj = Project.load(served)
+        app = create_app(proj, options(proj, mode="cascade", cascade_threshold=1.0, teacher_breaker_failures=2, teacher_breaker_reset_s=60.0, shutdown_timeout_s=1))
+        service = app.state.service
+        texts = [f"{w} {uuid.uuid4().hex[:6]}" for w in ["you fool", "kind words", "go away"]]
+
+        async def run() -> list:
+            async with app.router.lifespan_context(app):
+                for n, text in enumerate(texts[:2], 1):
+                    # cancelled as RequestTimeout cancels a request: while its teacher call hangs
+                    request = asyncio.ensure_future(service.classify([text]))
+                    deadline = time.monotonic() + 60
+                    while hanging.stats()["hangs"] < n:
+                        assert time.monotonic() < deadline and not request.done()
+                        await asyncio.sleep(0.05)
+                    request.cancel()
+                    await asyncio.gather(request, return_exceptions=True)
+                assert service.breaker.state == "open"
+                assert b"graduate_teacher_circuit_open 1.0" in app.state.metrics.render()[0]
+                return await service.classify([texts[2]])
+
+        (later,) = asyncio.run(run())
+        assert (later.route, later.reason) == ("student", "teacher_unavailable")
+        assert hanging.stats()["requests"] == 2  # not asked while its circuit is open
+
+
 def test_breaker_options_are_checked():
     with pytest.raises(ValueError, match="teacher_breaker_reset_s"):
         ServeSpec(teacher_breaker_reset_s=0)
@@ -365,15 +399,20 @@ def test_a_middle_tier_that_keeps_failing_is_skipped_behind_its_own_breaker_and_
             def ask(text: str) -> dict:
                 return client.post("/v1/classify", json={"texts": [text]}).json()["results"][0]
 
+            assert "graduate_middle_circuit_open 0.0" in client.get("/metrics").text
             results = [ask(t) for t in texts[:2]]
             opened = time.monotonic()  # the second failure opened the middle's circuit: it rests 4 s from (before) now
             results += [ask(t) for t in texts[2:4]]  # well within the 4 s, even on a loaded machine
             assert broken.stats()["requests"] == 2  # no call to the middle tier while its circuit is open
             assert client.get("/readyz").json()["middle_circuit"] == "open"
-            assert 'graduate_teacher_calls_total{outcome="middle_circuit_open"} 2.0' in client.get("/metrics").text
+            metrics = client.get("/metrics").text
+            assert 'graduate_teacher_calls_total{outcome="middle_circuit_open"} 2.0' in metrics
+            # the middle tier's own gauge, beside the teacher's (whose circuit stays closed)
+            assert "graduate_middle_circuit_open 1.0" in metrics and "graduate_teacher_circuit_open 0.0" in metrics
             time.sleep(max(0.0, opened + 4.1 - time.monotonic()))
             results.append(ask(texts[4]))
             assert broken.stats()["requests"] == 3  # the trial call
+            assert "graduate_middle_circuit_open 1.0" in client.get("/metrics").text  # it failed: open again
         assert [x["route"] for x in results] == ["teacher"] * 5  # the teacher answered every item
         assert [x["label"] for x in results] == ["bad" if is_rude(t) else "ok" for t in texts]
     reasons = {t.text: t.reason for t in read_traffic(proj.engine)}

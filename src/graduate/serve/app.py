@@ -114,7 +114,9 @@ def create_app(
         if strategy.mode == "cascade" and opts.middle is not None:
             # The middle tier's own circuit, with the same settings: a local LLM that is down costs
             # each unsure item a failed call (or half of teacher_wait_s) until it rests.
-            service.middle_breaker = TeacherBreaker(opts.teacher_breaker_failures, opts.teacher_breaker_reset_s)
+            service.middle_breaker = TeacherBreaker(
+                opts.teacher_breaker_failures, opts.teacher_breaker_reset_s, on_change=lambda s: metrics.middle_circuit_open.set(1.0 if s == "open" else 0.0)
+            )
     needs_teacher = strategy.needs_teacher or opts.fallback_to_teacher
     if needs_teacher and teacher_backend is None:
         from graduate.teacher.labeling import require_price
@@ -289,18 +291,27 @@ def create_app(
         # the student that predicted the request (a promotion may have swapped the served one since)
         return _json(out, headers={"x-request-id": info.request_id, "x-graduate-student": results[0].student or service.student_name})
 
+    promoting = asyncio.Lock()
+
     @app.post("/admin/promote")
     async def promote(body: PromoteBody) -> Response:
         """Start promoting a trained run: shadow, canary, then full (graduate.serve.promotion)."""
+        if body.project is not None and body.project != spec.task.name:
+            return _json(error_body(
+                f"this server serves project {spec.task.name!r} (task.name), not {body.project!r}: promote with the served project's directory, "
+                "or to the server that serves this one", "invalid_request_error", code="wrong_project"), 409)  # fmt: skip
+        # One promote request at a time, from "is one running?" to registering it: two requests for the
+        # same new candidate at once both loaded it (its workers and memory twice) before either
+        # registered; now the second waits here, then follows the first (200) like a rerun does.
+        async with promoting:
+            return await start_promotion(body)
+
+    async def start_promotion(body: PromoteBody) -> Response:
         import random
 
         from graduate.serve.promotion import Candidate, Promotion
         from graduate.serve.service import PromotionError
 
-        if body.project is not None and body.project != spec.task.name:
-            return _json(error_body(
-                f"this server serves project {spec.task.name!r} (task.name), not {body.project!r}: promote with the served project's directory, "
-                "or to the server that serves this one", "invalid_request_error", code="wrong_project"), 409)  # fmt: skip
         running = service.promotion if service.promotion is not None and service.promotion.active else None
         if running is not None:
             # The same candidate asked again (a `graduate promote` stopped with Ctrl-C, then rerun): follow

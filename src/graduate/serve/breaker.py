@@ -5,16 +5,20 @@ once (reason ``teacher_unavailable``). Then calls try the teacher again: a succe
 circuit, a failure opens it for another rest. The state is the ``graduate_teacher_circuit_open``
 gauge and ``teacher_circuit`` on ``/readyz``. A cascade's middle tier has its own breaker with the
 same settings: while it is open items skip the middle tier for the teacher (reason
-``middle_unavailable``; ``middle_circuit`` on ``/readyz``)."""
+``middle_unavailable``; ``middle_circuit`` on ``/readyz``, the ``graduate_middle_circuit_open`` gauge).
+A call cancelled before it answered (the request's deadline or the server's stop came first)
+counts as a timed-out call."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any, Callable, Iterator
 
 
 class TeacherDown(Exception):
-    """Raised inside ``guard`` for a call that failed or timed out, so that the breaker counts it."""
+    """Raised inside ``guard`` for a call that failed or timed out, so that the breaker counts it
+    (a call cancelled inside ``guard`` counts as timed out too)."""
 
 
 class TeacherBreaker:
@@ -31,11 +35,14 @@ class TeacherBreaker:
                     on_change(new_state.name)
 
             listeners.append(_Listener())
-        # throw_new_error_on_trip=False: the call that trips the breaker fails as itself (TeacherDown)
-        # Only TeacherDown counts: a request cancelled by its own timeout says nothing about the teacher.
+        # throw_new_error_on_trip=False: the call that trips the breaker fails as itself (TeacherDown).
+        # pybreaker counts an excluded exception as a success (it resets the failures in a row and
+        # closes a half-open circuit), so a call cancelled before it answered is not excluded: the
+        # request's deadline (serve.request_timeout_s) or the server's stop came first, a timed-out call.
         self._cb = pybreaker.CircuitBreaker(
-            fail_max=failures, reset_timeout=reset_s, throw_new_error_on_trip=False, listeners=listeners, exclude=[lambda e: not isinstance(e, TeacherDown)]
-        )
+            fail_max=failures, reset_timeout=reset_s, throw_new_error_on_trip=False, listeners=listeners,
+            exclude=[lambda e: not isinstance(e, (TeacherDown, asyncio.CancelledError))],
+        )  # fmt: skip
 
     @property
     def state(self) -> str:

@@ -30,6 +30,11 @@ class ServeMetrics:
         self.teacher_circuit_open = Gauge(
             f"{prefix}_teacher_circuit_open", "1 while the teacher is not asked after failing serve.teacher_breaker_failures calls in a row, else 0.", registry=r
         )
+        self.middle_circuit_open = Gauge(
+            f"{prefix}_middle_circuit_open",
+            "1 while a cascade's middle tier is skipped after failing serve.teacher_breaker_failures calls in a row, else 0.",
+            registry=r,
+        )
         self.traffic_pending = Gauge(f"{prefix}_traffic_pending_rows", "Traffic rows waiting to be written.", registry=r)
         self.traffic_written = Counter(f"{prefix}_traffic_written_rows", "Traffic rows written to the store.", registry=r)
         self._agree = 0
