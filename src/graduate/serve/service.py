@@ -136,16 +136,21 @@ class ServeService:
 
     async def _within(self, call: Awaitable[TeacherAnswer], wait_s: float | None) -> TeacherAnswer | None:
         """``call``'s answer, or None once ``wait_s`` has passed: the call then goes on in the
-        background and is logged when it ends (the middle tier and the teacher alike)."""
+        background and is logged when it ends (the middle tier and the teacher alike), as it does
+        when the request waiting for it is cancelled."""
         if wait_s is None:
             return await call
         task = asyncio.ensure_future(call)
         try:
             return await asyncio.wait_for(asyncio.shield(task), wait_s)
         except asyncio.TimeoutError:
-            self._background.add(task)
-            task.add_done_callback(_settled(self._background))
             return None
+        finally:
+            # Past wait_s, or the request itself was cancelled (its deadline, the server's stop): the
+            # call goes on in the background, where a stop's drain waits for it or cancels it.
+            if not task.done():
+                self._background.add(task)
+                task.add_done_callback(_settled(self._background))
 
     async def _ask_middle_tier(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer | None, bool]:
         """The answer (see _ask_middle) and whether the call failed or timed out (for the breaker:
