@@ -304,3 +304,32 @@ def test_review_export_refuses_a_bad_out_before_any_work(tiny_project, tmp_path)
     assert isinstance(kept.exception, InputDataError), repr(kept.exception)
     assert "holds 2 reviewed rows" in str(kept.exception) and "or give --out another file" in str(kept.exception)
     assert filled.read_text(encoding="utf-8").count("\n") == 3  # left as the reviewer wrote it
+
+
+def test_a_reviewer_stored_under_an_unstripped_name_is_the_same_reviewer_on_reimport(tiny_project, tmp_path):
+    # reviews[].reviewer " alice " was stored as labeller "human: alice " before names were stripped;
+    # the re-import of the same file stored "human:alice" as a second human label for each item.
+    from graduate.store.db import now
+    from graduate.store.schema import labels as labels_table
+
+    proj = _project(tiny_project)
+    queue = _export(proj, tmp_path / "queue.csv")
+    same, other = int(queue[0]["example_id"]), int(queue[1]["example_id"])
+    flip = {"ok": "bad", "bad": "ok"}
+    with proj.engine.begin() as conn:
+        for ex_id, lab in ((same, queue[0]["teacher_label"]), (other, queue[1]["teacher_label"])):
+            conn.execute(labels_table.insert().values(example_id=ex_id, kind="human", labeller="human: alice ", label=lab, created_at=now()))
+    rows = [
+        {"example_id": same, "corrected_label": queue[0]["teacher_label"], "reviewer": ""},  # as stored: unchanged
+        {"example_id": other, "corrected_label": flip[queue[1]["teacher_label"]], "reviewer": ""},  # a new answer: changed
+    ]
+    _write(tmp_path / "reviewed.csv", rows)
+    rep = import_review(proj.engine, tmp_path / "reviewed.csv", proj.spec.task.labels, reviewer="alice")
+    assert (rep.added, rep.unchanged, rep.changed) == (0, 1, 1)
+    with proj.engine.connect() as conn:
+        stored = conn.execute(select(labels_table.c.example_id, labels_table.c.label).where(labels_table.c.kind == "human")).all()
+        changes = conn.execute(select(label_changes.c.example_id, label_changes.c.old_label, label_changes.c.new_label)).all()
+    assert sorted(stored) == sorted([(same, queue[0]["teacher_label"]), (other, flip[queue[1]["teacher_label"]])])
+    assert changes == [(other, queue[1]["teacher_label"], flip[queue[1]["teacher_label"]])]
+    again = import_review(proj.engine, tmp_path / "reviewed.csv", proj.spec.task.labels, reviewer="alice")
+    assert (again.added, again.unchanged, again.changed) == (0, 2, 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from graduate.blank import is_blank
 from graduate.pipeline.project import Project
 from graduate.students.csv_predict import predict_csv
 from teacher.live_teacher import RAY_CORE_LINE, cli_env
@@ -22,7 +24,7 @@ pytest.importorskip("ray")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-ODD = ["", "   ", "12345", "3.5", "line one\nline two, with \"quotes\"", "emoji 🤖 and ünïcödé", "[bold]not markup[/]", "x" * 5000, "NULL", "NaN"]
+ODD = ["", "   ", "\u200b\ufeff", "12345", "3.5", "line one\nline two, with \"quotes\"", "emoji 🤖 and ünïcödé", "[bold]not markup[/]", "x" * 5000, "NULL", "NaN"]
 
 
 def write_inputs(project: Path, directory: Path) -> list[Path]:
@@ -87,7 +89,7 @@ def test_ray_predict_equals_local_predict_row_for_row(trained_copy: Path, tmp_pa
     assert "161 rows from 2 files" in result.stdout
     table = pq.read_table(tmp_path / "out")
     assert_same(table, expected, ["ok", "bad"])
-    assert {r["label"] for r in table.to_pylist() if r["comment_text"].strip() == ""} == {None}
+    assert {r["label"] for r in table.to_pylist() if is_blank(r["comment_text"])} == {None}
 
     # Parquet in, the same answers; the row ids name the Parquet file.
     pdir = tmp_path / "pq"
@@ -137,6 +139,45 @@ def test_a_ray_address_that_does_not_answer_fails_at_once(trained_copy: Path, tm
     assert result.returncode == 2 and "does not answer" in result.stderr and "ray start --head" in result.stderr
 
 
+def test_short_rows_and_invisible_texts_are_read_as_the_local_path_reads_them(trained_copy: Path, tmp_path: Path) -> None:
+    # --ray refused a row with fewer cells than the header (the local path fills them with blanks),
+    # and scored a text of only zero-width spaces or a BOM that the local path leaves blank.
+    (tmp_path / "in").mkdir()
+    src = tmp_path / "in" / "a.csv"
+    src.write_text("id,comment_text,extra\n1,you idiot,x\n2\n3,\u200b\u2060\n4,\ufeff\u200e\u00a0,y\n5,thanks a lot\n", encoding="utf-8")
+    (tmp_path / "in" / "b.csv.gz").write_bytes(gzip.compress(src.read_bytes()))  # the same rows, gzipped
+    expected = local_rows(trained_copy, [src], tmp_path)
+    expected |= {(str((tmp_path / "in" / "b.csv.gz").resolve()), n): row for (_, n), row in expected.items()}
+    result = ray_predict(trained_copy, str(tmp_path / "in" / "*"), tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pq.read_table(tmp_path / "out")
+    assert_same(table, expected, ["ok", "bad"])
+    got = table.to_pylist()
+    assert [r["extra"] for r in got] == ["x", "", "", "y", ""] * 2
+    assert [r["label"] is not None for r in got] == [True, False, False, False, True] * 2
+
+
+def test_the_ray_csv_reader_reads_as_the_local_path_and_names_what_it_cannot(tmp_path: Path) -> None:
+    # The reader runs in Ray's read tasks; here on its own, over the same stream Ray hands it.
+    from graduate.pipeline.ray_predict import csv_tables
+
+    def read(data: bytes, columns: list[str]) -> list[dict]:
+        return [r for t in csv_tables(pa.BufferReader(data), "in.csv", columns, rows_per_table=2) for r in t.to_pylist()]
+
+    data = b'\xef\xbb\xbfid,t,e\r\n1,a,x\r\n2\r\n\r\n3,"two\nlines, ""quoted""",y\r\n4,b\r\n5,\xe2\x80\x8b,z'
+    (tmp_path / "in.csv").write_bytes(data)
+    with (tmp_path / "in.csv").open(newline="", encoding="utf-8-sig") as f:
+        local = [{k: v or "" for k, v in r.items()} for r in csv.DictReader(f)]
+    assert read(data, ["id", "t", "e"]) == local and [r["id"] for r in local] == ["1", "2", "3", "4", "5"]
+    for bad, message in [
+        (b"t\nhello\nhello,there\n", "in.csv: line 3: 2 cells but the header names 1 columns"),
+        (b't\nfine\n"never closed\nlast\n', "in.csv: line 3: a quoted field opens on this line and never closes"),
+        (b"t\ncaf\xe9\n", "in.csv: not UTF-8"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape("CSV parse error in " + message)):
+            read(bad, ["t"])
+
+
 def test_a_row_with_more_cells_than_the_header_is_named_and_nothing_is_written(trained_copy: Path, tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.csv").write_text("comment_text\nfine\n")
@@ -144,7 +185,7 @@ def test_a_row_with_more_cells_than_the_header_is_named_and_nothing_is_written(t
     result = ray_predict(trained_copy, str(tmp_path / "in" / "*.csv"), tmp_path / "out")
     assert result.returncode == 2, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert "b.csv: Row #4: Expected 1 columns, got 2: hello,there" in last and "nothing was written" in last
+    assert "b.csv: line 5: 2 cells but the header names 1 columns" in last and "nothing was written" in last  # the local path's words
     assert "Traceback" not in result.stderr  # Ray Data's console log is quiet; its file log keeps the trace
     assert not (tmp_path / "out").exists()
 

@@ -159,3 +159,22 @@ def test_any_csv_is_predicted_row_for_row_or_named(tmp_path: Path) -> None:
         assert [{k: r[k] or "" for k in w} for r, w in zip(got, wanted)] == [{k: v or "" for k, v in w.items()} for w in wanted]
 
     check()
+
+
+def test_a_text_of_only_invisible_characters_is_left_blank_as_an_empty_one(tmp_path: Path) -> None:
+    # Zero-width spaces, a BOM, bidi marks, NBSP pass strip() and got a label "as if it were text";
+    # csv_source skips such items (is_blank), so predict treats them as empty: blank, counted, named.
+    student = _student()
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    texts = ["you idiot", "\u200b\u2060", "", "\ufeff\u200e\u00a0", "  \u200f ", "thank you\u200b"]
+    with src.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text"])
+        w.writerows([i, t] for i, t in enumerate(texts))
+    report = predict_csv(student, src, out, text_column="text")
+    assert (report.rows, report.predicted, report.empty, report.empty_rows) == (6, 2, 4, [3, 4, 5, 6])
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["text"] for r in rows] == texts  # the cells themselves are kept as read
+    assert [bool(r["label"]) for r in rows] == [True, False, False, False, False, True]
+    assert all(r["p_bad"] == "" for r in rows[1:5])

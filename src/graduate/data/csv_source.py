@@ -10,7 +10,7 @@ from pathlib import Path
 
 from graduate.formats import labelset
 from graduate.errors import InputDataError
-from graduate.data.text import is_blank
+from graduate.blank import is_blank
 
 
 @dataclass

@@ -18,7 +18,7 @@ A file without ``example_id`` names each item by ``source`` and ``external_id`` 
 such a file can be kept with the project (``reviews:`` in graduate.yaml) and read into any copy of its store.
 A correction is stored as a label of kind ``human`` by labeller ``human:REVIEWER``; a reviewer's
 later different answer for the same item replaces their earlier one and the old value goes to
-``label_changes``. Rows with an unknown id, an id that does not match its source/external_id, a
+``label_changes`` (names are stripped; a label stored earlier under ``human: alice `` is alice's). Rows with an unknown id, an id that does not match its source/external_id, a
 label that is not a task label, or no reviewer (or one whose name holds a control character or is too long
 for the store: ``graduate.spec.names``) are skipped and counted, each with its line.
 
@@ -395,6 +395,9 @@ def import_review(
                     absent.add(ex_id)
         teacher: dict[int, set[str]] = {}
         existing: dict[tuple[int, str], tuple[int, str | None, str | None]] = {}
+        # Names were stored unstripped before they were stripped on the way in (a spec's
+        # `reviewer: " alice "` was "human: alice "): the stripped name's labeller -> the one stored.
+        unstripped: dict[tuple[int, str], str] = {}
         for i in range(0, len(ids), 500):
             for lid, ex_id, kind, who, lab, note in conn.execute(
                 select(labels_table.c.id, labels_table.c.example_id, labels_table.c.kind, labels_table.c.labeller, labels_table.c.label, labels_table.c.note).where(
@@ -405,6 +408,8 @@ def import_review(
                     teacher.setdefault(ex_id, set()).add(lab)
                 elif kind == "human":
                     existing[(ex_id, who)] = (lid, lab, note)
+                    if who.startswith(HUMAN_PREFIX) and (plain := HUMAN_PREFIX + who[len(HUMAN_PREFIX) :].strip()) != who:
+                        unstripped[(ex_id, plain)] = who
         created = now()
         for line, ex_id, corrected, who, note, row in parsed:
             if ex_id not in stored:
@@ -420,6 +425,9 @@ def import_review(
                 continue
             labeller = HUMAN_PREFIX + who
             prior = existing.get((ex_id, labeller))
+            if prior is None and (ex_id, labeller) in unstripped:  # the same reviewer's earlier label, not a second reviewer's
+                labeller = unstripped[(ex_id, labeller)]
+                prior = existing[(ex_id, labeller)]
             if prior is not None and prior[1] == corrected:
                 report.unchanged += 1
                 continue

@@ -4,8 +4,10 @@ Ray Data reads the files (a file is one read task; each row keeps its file and i
 number, the row id), an actor pool scores them (each actor loads the student once and runs as many
 threads as it has CPUs) and the rows are written as Parquet: the input's columns, ``source_file``
 and ``row_number``, then the student's label (multi-label: ``labels``) and ``p_<label>`` columns,
-the same values as the local path (``graduate.students.csv_predict``) row for row. Rows with an
-empty text keep them null. The files appear under the output directory only once all are written.
+the same values as the local path (``graduate.students.csv_predict``) row for row. Rows whose
+text is empty or blank (only invisible characters: ``graduate.blank``) keep them null. A CSV is read
+as the local path reads it (Python's csv module, every cell text): a row with fewer cells than the
+header gets blanks for the rest, one with more stops the run naming its line. The files appear under the output directory only once all are written.
 
 On few cores every stage gets a fraction of a CPU (reads and writes 0.25): a pipeline whose
 actors hold every CPU would leave none for the reads and wait forever.
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graduate.blank import is_blank
 from graduate.errors import InputDataError, SpecError, StudentError
 from graduate.pipeline.ray_cluster import connect
 
@@ -129,7 +132,7 @@ class _Scorer:
 
         student = self.student
         texts = batch.column(self.text_column).to_pylist()
-        keep = [i for i, t in enumerate(texts) if t is not None and str(t).strip()]
+        keep = [i for i, t in enumerate(texts) if t is not None and not is_blank(str(t))]  # as the local path: zero-width spaces, a BOM ... are no text
         labels: list[str | None] = [None] * len(texts)
         probs_cols: list[list[float | None]] = [[None] * len(texts) for _ in student.labels]
         if keep:
@@ -282,8 +285,6 @@ def _numbered_source(paths: list[str], kind: str, columns: list[str]) -> Any:
     """Ray Data's own CSV/Parquet reader, with each row's file and data row number added: one file
     is one read task, so the numbering needs no coordination."""
     import pyarrow as pa
-    from pyarrow import csv as pacsv
-    from ray.data._internal.datasource.csv_datasource import CSVDatasource
     from ray.data.datasource import FileBasedDatasource
 
     def numbered(tables: Any, path: str) -> Any:
@@ -297,25 +298,13 @@ def _numbered_source(paths: list[str], kind: str, columns: list[str]) -> Any:
 
     if kind == "csv":
 
-        class NumberedCSV(CSVDatasource):
-            def _read_stream(self, f: Any, path: str) -> Any:
-                try:
-                    yield from numbered(super()._read_stream(f, path), path)
-                except ValueError as exc:  # Ray's reader drops pyarrow's reason (which row, how many cells): keep it
-                    if exc.__cause__ is None:
-                        raise
-                    reason = str(exc.__cause__).removeprefix("CSV parse error: ")
-                    raise ValueError(f"CSV parse error in {path}: {reason}") from None
+        class NumberedCSV(FileBasedDatasource):
+            _FILE_EXTENSIONS = ["csv", "csv.gz"]  # Ray opens a .gz decompressed
 
-        return NumberedCSV(
-            paths,
-            arrow_csv_args={
-                # Every column as text, as the local path reads them; quoted newlines are part of the value.
-                "read_options": pacsv.ReadOptions(use_threads=False),
-                "parse_options": pacsv.ParseOptions(newlines_in_values=True),
-                "convert_options": pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False),
-            },
-        )
+            def _read_stream(self, f: Any, path: str) -> Any:
+                yield from numbered(csv_tables(f, path, columns), path)
+
+        return NumberedCSV(paths)
 
     class NumberedParquet(FileBasedDatasource):
         _FILE_EXTENSIONS = ["parquet"]
@@ -330,3 +319,67 @@ def _numbered_source(paths: list[str], kind: str, columns: list[str]) -> Any:
             yield from numbered((pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=65536)), path)
 
     return NumberedParquet(paths)
+
+
+def csv_tables(f: Any, path: str, columns: list[str], rows_per_table: int = 65536) -> Iterator[Any]:
+    """The data rows of CSV stream ``f`` as Arrow tables of text columns, read as the local path
+    reads them (Python's csv module, not pyarrow's reader, which refuses a row with fewer cells than
+    the header): a short row's missing cells are blank, blank lines are skipped, and a row with more
+    cells, a quote that never closes or a byte that is not UTF-8 stops the run naming the file and line
+    (a ValueError beginning "CSV parse error in PATH", which the driver prints as one line)."""
+    import collections
+    import csv
+    import io
+    import itertools
+
+    import pyarrow as pa
+
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    # ``tail`` holds the lines the csv module has read since the last batch: at the end, the last
+    # row's lines are read again, strictly (a copy per line at C speed, not a Python call per line).
+    lines, tail = itertools.tee(io.TextIOWrapper(f, encoding="utf-8-sig", newline=""))
+    width = len(columns)
+
+    def table(rows: list[list[str]]) -> Any:
+        return pa.table({c: pa.array(v, pa.string()) for c, v in zip(columns, zip(*rows))})
+
+    def fail(line: int | None, why: str) -> ValueError:
+        return ValueError(f"CSV parse error in {path}: {f'line {line}: ' if line else ''}{why}")
+
+    def drop(n: int) -> None:
+        collections.deque(itertools.islice(tail, n), maxlen=0)
+
+    reader = csv.reader(lines)
+    rows: list[list[str]] = []
+    start = row_start = dropped = 1  # dropped: the line ``tail`` is at
+    try:
+        next(reader, None)  # the header, checked on the driver
+        start = reader.line_num + 1
+        for row in reader:
+            row_start, start = start, reader.line_num + 1
+            if len(row) != width:
+                if not row:  # a blank line, as the local path skips it
+                    continue
+                if len(row) > width:
+                    raise fail(reader.line_num, f"{len(row)} cells but the header names {width} columns; quote a text that holds commas, or name the extra columns")
+                row += [""] * (width - len(row))  # a short row: the missing cells blank, as the local path writes them
+            rows.append(row)
+            if len(rows) >= rows_per_table:
+                yield table(rows)
+                rows = []
+                drop(row_start - dropped)
+                dropped = row_start
+        drop(row_start - dropped)
+        try:  # the csv module reads a quote that never closes to the end of the file, as one text
+            for _ in csv.reader(io.StringIO("".join(tail), newline=""), strict=True):
+                pass
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise fail(row_start, 'a quoted field opens on this line and never closes, so every row after it would be read into it; close the quote (a quote inside a field is written twice: "")') from None
+    except UnicodeDecodeError as exc:
+        # no line: the decoder reads ahead of the csv module, so the row it was at says nothing
+        raise fail(None, f"not UTF-8 ({exc.reason}); re-save the file as UTF-8") from None
+    except csv.Error as exc:
+        raise fail(start, f"not a readable CSV ({exc})") from None
+    if rows:
+        yield table(rows)

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response, StreamingResponse
 
-from graduate.data.text import is_blank
+from graduate.blank import is_blank
 from graduate.errors import GraduateError, StudentError
 from graduate.formats import labelset
 from graduate.serve.auth import AuthMiddleware, resolve_admin_keys, resolve_keys

@@ -1,7 +1,8 @@
 """Label a CSV of any size with a student, streaming: rows are read, predicted in batches and
 written as they go, so memory holds one batch whatever the file's size. The output is the input's
 columns plus ``label`` (multi-label: ``labels``, the set ';'-joined, empty for none) and ``p_<label>``
-for every label; rows with empty text keep them blank."""
+for every label; rows whose text is empty or blank (only invisible characters: ``graduate.blank``)
+keep them blank."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from graduate.blank import is_blank
 from graduate.formats import labelset
 from graduate.errors import InputDataError, check_output_file
 from graduate.students.base import Student
@@ -146,7 +148,7 @@ def _write(
         batch: list[dict[str, str]] = []
 
         def flush() -> None:
-            todo = [r for r in batch if (r.get(text_column) or "").strip()]
+            todo = [r for r in batch if not is_blank(r.get(text_column) or "")]
             if todo:
                 probs = student.predict_proba([r[text_column] for r in todo])
                 for r, p, decided in zip(todo, probs, student.decide(probs)):
@@ -161,7 +163,7 @@ def _write(
 
         for line, row in rows:
             report.rows += 1
-            if not (row.get(text_column) or "").strip():
+            if is_blank(row.get(text_column) or ""):  # zero-width spaces, a BOM ...: nothing to label, as the loader skips them
                 report.empty += 1
                 if len(report.empty_rows) < 100:
                     report.empty_rows.append(line)
