@@ -65,6 +65,7 @@ class InputDataError(GraduateError):
         self.path = str(path)
         self.line = line
         self.column = column
+        self.reason = message  # without the file, line and column
         where = self.path
         if line is not None:
             where = f"{where}:{line}"

@@ -323,63 +323,28 @@ def _numbered_source(paths: list[str], kind: str, columns: list[str]) -> Any:
 
 def csv_tables(f: Any, path: str, columns: list[str], rows_per_table: int = 65536) -> Iterator[Any]:
     """The data rows of CSV stream ``f`` as Arrow tables of text columns, read as the local path
-    reads them (Python's csv module, not pyarrow's reader, which refuses a row with fewer cells than
-    the header): a short row's missing cells are blank, blank lines are skipped, and a row with more
-    cells, a quote that never closes or a byte that is not UTF-8 stops the run naming the file and line
-    (a ValueError beginning "CSV parse error in PATH", which the driver prints as one line)."""
-    import collections
-    import csv
+    reads them (``graduate.students.csv_predict.csv_rows``; pyarrow's reader refuses a row with
+    fewer cells than the header): what it cannot read stops the run with a ValueError beginning
+    "CSV parse error in PATH", which the driver prints as one line."""
     import io
-    import itertools
 
     import pyarrow as pa
 
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    # ``tail`` holds the lines the csv module has read since the last batch: at the end, the last
-    # row's lines are read again, strictly (a copy per line at C speed, not a Python call per line).
-    lines, tail = itertools.tee(io.TextIOWrapper(f, encoding="utf-8-sig", newline=""))
-    width = len(columns)
+    from graduate.students.csv_predict import csv_rows
 
     def table(rows: list[list[str]]) -> Any:
         return pa.table({c: pa.array(v, pa.string()) for c, v in zip(columns, zip(*rows))})
 
-    def fail(line: int | None, why: str) -> ValueError:
-        return ValueError(f"CSV parse error in {path}: {f'line {line}: ' if line else ''}{why}")
-
-    def drop(n: int) -> None:
-        collections.deque(itertools.islice(tail, n), maxlen=0)
-
-    reader = csv.reader(lines)
     rows: list[list[str]] = []
-    start = row_start = dropped = 1  # dropped: the line ``tail`` is at
     try:
-        next(reader, None)  # the header, checked on the driver
-        start = reader.line_num + 1
-        for row in reader:
-            row_start, start = start, reader.line_num + 1
-            if len(row) != width:
-                if not row:  # a blank line, as the local path skips it
-                    continue
-                if len(row) > width:
-                    raise fail(reader.line_num, f"{len(row)} cells but the header names {width} columns; quote a text that holds commas, or name the extra columns")
-                row += [""] * (width - len(row))  # a short row: the missing cells blank, as the local path writes them
+        read = csv_rows(io.TextIOWrapper(f, encoding="utf-8-sig", newline=""), path)
+        next(read)  # the header, checked on the driver
+        for _, row in read:
             rows.append(row)
             if len(rows) >= rows_per_table:
                 yield table(rows)
                 rows = []
-                drop(row_start - dropped)
-                dropped = row_start
-        drop(row_start - dropped)
-        try:  # the csv module reads a quote that never closes to the end of the file, as one text
-            for _ in csv.reader(io.StringIO("".join(tail), newline=""), strict=True):
-                pass
-        except csv.Error as exc:
-            if "unexpected end of data" in str(exc):
-                raise fail(row_start, 'a quoted field opens on this line and never closes, so every row after it would be read into it; close the quote (a quote inside a field is written twice: "")') from None
-    except UnicodeDecodeError as exc:
-        # no line: the decoder reads ahead of the csv module, so the row it was at says nothing
-        raise fail(None, f"not UTF-8 ({exc.reason}); re-save the file as UTF-8") from None
-    except csv.Error as exc:
-        raise fail(start, f"not a readable CSV ({exc})") from None
+    except InputDataError as exc:
+        raise ValueError(f"CSV parse error in {path}: {f'line {exc.line}: ' if exc.line else ''}{exc.reason}") from None
     if rows:
         yield table(rows)

@@ -6,13 +6,14 @@ keep them blank."""
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import itertools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TextIO
 
 from graduate.blank import is_blank
 from graduate.formats import labelset
@@ -28,53 +29,78 @@ class PredictReport:
     empty: int = 0
 
 
+def csv_rows(stream: TextIO, path: Path | str) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a CSV text stream (opened with ``newline=""``) as ``graduate predict`` reads
+    them, locally and in ``--ray``'s read tasks alike: first ``(0, header)``, then each data row with
+    the line where it begins (a quoted text may span lines), its cells padded with blanks to the
+    header's width (a short row). Blank lines are skipped. A row with more cells than the header, a
+    quoted field that never closes, a byte that is not UTF-8 (no line: the decoder reads ahead) or an
+    empty file is an InputDataError naming ``path``."""
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    # ``tail`` holds the lines the csv module has read since the last rows were let go: at the end,
+    # the last row's lines are read again, strictly (Python's csv module reads a quoted field that
+    # never closes to the end of the file, as one text: the rows after it would vanish into it).
+    lines, tail = itertools.tee(stream)
+    reader = csv.reader(lines)
+    start = 1
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise InputDataError("empty file: no header row", path=path, line=1)
+        yield 0, header
+        width, at, row_start = len(header), reader.line_num + 1, None  # at: the line ``tail`` is at
+        start = reader.line_num + 1
+        for row in reader:
+            row_start, start = start, reader.line_num + 1
+            if len(row) != width:
+                if not row:  # a blank line
+                    continue
+                if len(row) > width:  # cells beyond the header's columns: the output has nowhere to keep them
+                    raise InputDataError(
+                        f"{len(row)} cells but the header names {width} columns; quote a text that holds commas, or name the extra columns",
+                        path=path,
+                        line=reader.line_num,
+                    )
+                row += [""] * (width - len(row))  # a short row: the missing cells blank
+            if row_start - at > 1024:  # let go of the lines before this row (bounded memory)
+                collections.deque(itertools.islice(tail, row_start - at), maxlen=0)
+                at = row_start
+            yield row_start, row
+        if row_start is not None:
+            collections.deque(itertools.islice(tail, row_start - at), maxlen=0)
+            try:
+                for _ in csv.reader(io.StringIO("".join(tail), newline=""), strict=True):
+                    pass
+            except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    raise InputDataError(
+                        "a quoted field opens on this line and never closes, so every row after it would be read into it; close the quote "
+                        "(a quote inside a field is written twice: \"\")",
+                        path=path,
+                        line=row_start,
+                    ) from None
+    except UnicodeDecodeError as exc:
+        raise InputDataError(f"not UTF-8 ({exc.reason}); re-save the file as UTF-8", path=path) from None
+    except csv.Error as exc:
+        raise InputDataError(f"not a readable CSV ({exc})", path=path, line=start) from None
+
+
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """``csv_rows`` of a local file, as dicts; a byte that is not UTF-8 is named by line and byte."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None:
-                raise InputDataError("empty file: no header row", path=path, line=1)
-            names = list(reader.fieldnames)
+            rows = csv_rows(f, path)
+            _, names = next(rows)
             twice = next((n for n in names if names.count(n) > 1), None)
             if twice is not None:  # a dict row keeps only the last of them: the other column would be lost
                 raise InputDataError.repeated_column(twice, path=path, line=1)
             yield 0, {name: name for name in names}
-            start, row_start = reader.line_num + 1, None
-            for row in reader:
-                start, row_start = reader.line_num + 1, start
-                if None in row:  # cells beyond the header's columns: the output has nowhere to keep them
-                    raise InputDataError(
-                        f"{len(names) + len(row[None])} cells but the header names {len(names)} columns; quote a text that holds commas, or name the extra columns",  # type: ignore[arg-type]
-                        path=path,
-                        line=reader.line_num,
-                    )
-                yield row_start, row  # the line where the row begins (a quoted text may span lines)
-            if row_start is not None:
-                _check_last_row(path, row_start)
-    except UnicodeDecodeError as exc:
-        line, byte = _first_bad_utf8(path) or (None, None)
-        what = f"byte 0x{byte:02x}" if byte is not None else exc.reason
-        raise InputDataError(f"not UTF-8 ({what}); re-save the file as UTF-8", path=path, line=line) from None
-    except csv.Error as exc:
-        raise InputDataError(f"not a readable CSV ({exc})", path=path) from None
-
-
-def _check_last_row(path: Path, start: int) -> None:
-    """Python's csv module reads a quoted field that never closes to the end of the file, as one
-    text: the rows after it would vanish into it. Read the last row again strictly, from its line."""
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        tail = "".join(itertools.islice(f, start - 1, None))
-    try:
-        for _ in csv.reader(io.StringIO(tail, newline=""), strict=True):
-            pass
-    except csv.Error as exc:
-        if "unexpected end of data" in str(exc):
-            raise InputDataError(
-                "a quoted field opens on this line and never closes, so every row after it would be read into it; close the quote "
-                "(a quote inside a field is written twice: \"\")",
-                path=path,
-                line=start,
-            ) from None
+            for line, row in rows:
+                yield line, dict(zip(names, row))
+    except InputDataError as exc:
+        if not exc.reason.startswith("not UTF-8") or (bad := _first_bad_utf8(path)) is None:
+            raise
+        raise InputDataError(f"not UTF-8 (byte 0x{bad[1]:02x}); re-save the file as UTF-8", path=path, line=bad[0]) from None
 
 
 def _first_bad_utf8(path: Path) -> tuple[int, int] | None:
@@ -107,7 +133,6 @@ def predict_csv(
     check_output_file(output)
     if output.exists() and output.samefile(source):  # the input would be replaced by the output
         raise InputDataError("is both the input and the output; write the predictions to another file (the input would be replaced)", path=source)
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     rows = _rows(source)
     _, header = next(rows)
     fields = list(header)
