@@ -63,3 +63,17 @@ def test_parser_never_raises(content):
         parsed = parse_answer(content, spec, LABELS)
         assert parsed.label in (None, "ok", "bad")
         assert (parsed.label is None) == (parsed.error is not None)
+
+
+def test_json_booleans_read_through_values_named_true_and_false():
+    """values {"true": bad, "false": ok} (a teacher asked for {"toxic": true|false}) lost every
+    answer: a JSON boolean was read as '1'/'0', which no such value names."""
+    for values in ({"true": "bad", "false": "ok"}, {"True": "bad", "False": "ok"}, {"1": "bad", "0": "ok"}):
+        spec = ParseSpec(kind="json_key", key="toxic", values=values)
+        for answer, label in (('{"toxic": true}', "bad"), ('{"toxic": false}', "ok"), ("{'toxic': True}", "bad"), ('{"toxic": "TRUE"}', "bad")):
+            parsed = parse_answer(answer, spec, LABELS)
+            assert (parsed.label, parsed.error) == (label, None), (values, answer, parsed)
+    # labels named true/false, no values: the boolean is the label's name
+    assert parse_answer('{"toxic": false}', ParseSpec(kind="json_key", key="toxic"), ["true", "false"]).label == "false"
+    # broken syntax (an unquoted reason) reads the same
+    assert parse_answer("{'reason': it is, 'toxic': true}", ParseSpec(kind="json_key", key="toxic", values={"1": "bad", "0": "ok"}), LABELS).label == "bad"

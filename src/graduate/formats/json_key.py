@@ -11,6 +11,7 @@ from typing import Any
 from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, label_from_raw, literal, value_forms, value_of
 from graduate.spec import ParseSpec
 
+_BOOL_DIGITS = {"true": "1", "false": "0"}
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
@@ -81,23 +82,35 @@ class JsonKeyFormat:
         if mapping is not None and self.key in mapping:
             value = mapping[self.key]
             fields = {k: v for k, v in mapping.items() if k != self.key}
-            raw = str(int(value)) if isinstance(value, bool) else str(value)
+            raw = ("true" if value else "false") if isinstance(value, bool) else str(value)
         else:
             found = _key_fallback(content, self.key)
             if found is None:
                 return ParsedAnswer(None, None, f"no {self.key!r} in the answer")
             raw = found
             fields = _fields_fallback(content, self.key)
-        label = label_from_raw(raw, self.spec, self.labels)
+        label = self._label(raw)
         if label is None:
             return ParsedAnswer(None, raw, f"{self.key}={raw!r} is not a known answer", fields)
         # An answer that gives the key twice, with values of different labels ({"is_bad": 1} ...
         # "actually, {"is_bad": 0}"), is not guessed at: neither the first nor the last is the answer.
-        said = dict.fromkeys(v for v in _all_values(content, self.key) if label_from_raw(v, self.spec, self.labels) is not None)
-        labels = {label_from_raw(v, self.spec, self.labels) for v in said}
+        said = dict.fromkeys(v for v in _all_values(content, self.key) if self._label(v) is not None)
+        labels = {self._label(v) for v in said}
         if len(labels) > 1:
             return ParsedAnswer(None, raw, f"the answer gives {self.key} more than once, with different values {list(said)}", fields)
         return ParsedAnswer(label, raw, None, fields)
+
+    def _label(self, raw: str) -> str | None:
+        """The label a raw value means. A boolean (JSON true, Python True, or the word in broken
+        syntax) is read through the value (or label) of its name in any case, {"true": bad}, else
+        as 1 or 0, {"1": bad}: the values name one of those, never JSON's own spelling alone."""
+        label = label_from_raw(raw, self.spec, self.labels)
+        word = raw.strip().lower()
+        if label is not None or word not in _BOOL_DIGITS:
+            return label
+        names = list(self.spec.values) if self.spec.values else self.labels
+        named = next((n for n in names if n.strip().lower() == word), _BOOL_DIGITS[word])
+        return label_from_raw(named, self.spec, self.labels)
 
     def answer_offset(self, text: str, parsed: ParsedAnswer) -> int | None:
         m = re.search(r"""["']?%s["']?\s*[:=]\s*["']?""" % re.escape(self.key), text)
