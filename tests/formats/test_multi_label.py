@@ -293,3 +293,18 @@ def test_student_params_the_project_sets_are_refused_in_the_spec(task, params, m
     raw = _raw({"kind": "multi_label", "labels": ["a", "b", "c"], "parse": {"kind": "label_list"}})
     raw["students"] = [{"kind": "tfidf-logreg", "params": {"max_labels": 1}}]
     assert parse_checked_spec(raw).students[0].params == {"max_labels": 1}
+
+
+@pytest.mark.parametrize("kind", ["label_list", "json_list", "json_booleans"])
+def test_a_label_word_in_another_unicode_form_or_with_invisible_edges_reads_as_its_label(kind):
+    """'café' written decomposed (e + U+0301, as some tokenizers and macOS text give it) or with a
+    BOM / zero-width space at its edge was an unknown label word: the teacher's answer was lost."""
+    import unicodedata
+
+    labels = ["café", "naïve", "ok"]
+    for spelled in (labels, [unicodedata.normalize("NFD", lab) for lab in labels]):  # the spec in either form
+        fmt = MultiLabelFormat(ParseSpec(kind=kind), spelled)
+        for words in (["cafe\u0301", "nai\u0308ve"], ["\ufeffcafé", "naïve\u200b"], ["CAFÉ", "NAÏVE"]):
+            answer = {"label_list": ", ".join(words), "json_list": json.dumps(words), "json_booleans": json.dumps({w: True for w in words})}[kind]
+            got = fmt.parse(answer)
+            assert got.error is None and labelset.decode(got.label, spelled) == {spelled[0], spelled[1]}, (spelled, answer, got)

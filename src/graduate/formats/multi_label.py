@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 from graduate.formats import labelset
@@ -45,10 +46,19 @@ def _json_value(text: str) -> Any:
 
 
 def word_key(word: str) -> str:
-    """How a label word is matched: any case, without the quotes, dots, backticks and asterisks an
-    LLM puts around words (``"Care."``, ```care```, ``**care**``). Label names go through it too,
-    so a label such as ``n.a.`` reads back."""
-    return word.strip().strip("\"'.`*").strip().lower()
+    """How a label word is matched: any case, in one Unicode form (NFC: ``café`` decomposed is
+    ``café``), without the quotes, dots, backticks and asterisks an LLM puts around words
+    (``"Care."``, ```care```, ``**care**``) or invisible format characters at its edges (a BOM, a
+    zero-width space). Label names go through it too, so a label such as ``n.a.`` reads back."""
+    word, before = unicodedata.normalize("NFC", word), None
+    while word != before:
+        before = word
+        word = word.strip().strip("\"'.`*")
+        while word and unicodedata.category(word[0]) == "Cf":
+            word = word[1:]
+        while word and unicodedata.category(word[-1]) == "Cf":
+            word = word[:-1]
+    return word.lower()
 
 
 class MultiLabelFormat:
