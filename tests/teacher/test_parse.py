@@ -77,3 +77,13 @@ def test_json_booleans_read_through_values_named_true_and_false():
     assert parse_answer('{"toxic": false}', ParseSpec(kind="json_key", key="toxic"), ["true", "false"]).label == "false"
     # broken syntax (an unquoted reason) reads the same
     assert parse_answer("{'reason': it is, 'toxic': true}", ParseSpec(kind="json_key", key="toxic", values={"1": "bad", "0": "ok"}), LABELS).label == "bad"
+
+
+@given(st.sampled_from([0, 1]), st.text(max_size=20), st.sampled_from(["is_bad: {}", "'is_bad': {}", '"is_bad" = {}']), st.booleans())
+def test_a_well_formed_answer_whose_reason_names_the_key_reads_its_value(value, words, mention, reason_first):
+    """A reason quoting the key with another value ("not is_bad: 1") made the answer 'gives is_bad
+    more than once': a well-formed object holding one is_bad was dropped."""
+    reason = words + " " + mention.format(1 - value)
+    body = {"reason": reason, "is_bad": value} if reason_first else {"is_bad": value, "reason": reason}
+    parsed = parse_answer(json.dumps(body), JSON_KEY, LABELS)
+    assert (parsed.label, parsed.fields) == (["ok", "bad"][value], {"reason": reason})

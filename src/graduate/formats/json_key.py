@@ -15,15 +15,32 @@ _BOOL_DIGITS = {"true": "1", "false": "0"}
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
-def _as_mapping(text: str) -> dict[str, Any] | None:
+def _as_mapping(text: str) -> tuple[dict[str, Any], str] | None:
+    """The answer's JSON (or Python dict) object and the text it was read from."""
     for cand in fenced_candidates(text):
         m = _OBJECT.search(cand)
         if not m:
             continue
         value = literal(m.group(0), dict)
         if value is not None:
-            return value
+            return value, m.group(0)
     return None
+
+
+def _as_raw(value: Any) -> str:
+    """A JSON value as raw answer text: a boolean in JSON's spelling (true), else its ``str``."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _nested_values(value: Any, key: str) -> list[str]:
+    """``key``'s values in the objects nested inside ``value`` (``{"details": {"is_bad": 0}}``)."""
+    out: list[str] = []
+    children = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else []
+    for child in children:
+        if isinstance(child, dict) and key in child:
+            out.append(_as_raw(child[key]))
+        out += _nested_values(child, key)
+    return out
 
 
 def _key_fallback(text: str, key: str) -> str | None:
@@ -77,24 +94,29 @@ class JsonKeyFormat:
         if bad is not None:
             return bad
         assert content is not None
-        mapping = _as_mapping(content)
+        found_mapping = _as_mapping(content)
         fields: dict[str, Any] = {}
-        if mapping is not None and self.key in mapping:
-            value = mapping[self.key]
+        if found_mapping is not None and self.key in found_mapping[0]:
+            mapping, source = found_mapping
             fields = {k: v for k, v in mapping.items() if k != self.key}
-            raw = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            raw = _as_raw(mapping[self.key])
+            # What else gives the key: the text around the object and objects nested in it; the
+            # key named inside a field's text ("reason": "not is_bad: 1") is no second answer.
+            before, _, after = content.partition(source)
+            given = _all_values(before, self.key) + [raw] + _nested_values(mapping, self.key) + _all_values(after, self.key)
         else:
             found = _key_fallback(content, self.key)
             if found is None:
                 return ParsedAnswer(None, None, f"no {self.key!r} in the answer")
             raw = found
             fields = _fields_fallback(content, self.key)
+            given = _all_values(content, self.key)
         label = self._label(raw)
         if label is None:
             return ParsedAnswer(None, raw, f"{self.key}={raw!r} is not a known answer", fields)
         # An answer that gives the key twice, with values of different labels ({"is_bad": 1} ...
         # "actually, {"is_bad": 0}"), is not guessed at: neither the first nor the last is the answer.
-        said = dict.fromkeys(v for v in _all_values(content, self.key) if self._label(v) is not None)
+        said = dict.fromkeys(v for v in given if self._label(v) is not None)
         labels = {self._label(v) for v in said}
         if len(labels) > 1:
             return ParsedAnswer(None, raw, f"the answer gives {self.key} more than once, with different values {list(said)}", fields)
