@@ -70,6 +70,10 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
         # a number other than 1 or 0 is no yes or no: it was read as false
         (ParseSpec(kind="json_booleans"), '{"care": 1, "purity": 0}', ["care"], None),
         (ParseSpec(kind="json_booleans"), '{"care": 2}', None, "label 'care': 2 is not true or false"),
+        # 1.0 and 0.0 are 1 and 0 (as json_key reads them): they were 'not true or false'
+        (ParseSpec(kind="json_booleans"), '{"care": 1.0, "purity": 0.0, "loyalty": "1.0"}', ["care", "loyalty"], None),
+        (ParseSpec(kind="json_booleans"), '{"care": 0.5}', None, "label 'care': 0.5 is not true or false"),
+        (ParseSpec(kind="json_booleans"), '{"care": NaN}', None, "label 'care': nan is not true or false"),
         (ParseSpec(kind="json_booleans"), '{"care": -1}', None, "label 'care': -1 is not true or false"),
         # one label said twice, once true and once false: it was read as true
         (ParseSpec(kind="json_booleans"), '{"care": true, "Care": false}', None, "label 'care' is both 'care' and 'Care', true and false"),

@@ -45,6 +45,13 @@ def _json_value(text: str) -> Any:
     return None
 
 
+def _number(word: str) -> float | None:
+    try:
+        return float(word)
+    except ValueError:
+        return None
+
+
 def word_key(word: str) -> str:
     """How a label word is matched: any case, in one Unicode form (NFC: ``café`` decomposed is
     ``café``), without the quotes, dots, backticks and asterisks an LLM puts around words
@@ -128,6 +135,7 @@ class MultiLabelFormat:
                 return ParsedAnswer(None, None, f"unknown label {str(k)[:60]!r}")
             # true/false, 1/0 or their words; any other number (2, -1) is no yes or no
             word = str(v).strip().lower() if not isinstance(v, bool) else ("true" if v else "false")
+            word = {1.0: "1", 0.0: "0"}.get(_number(word), word)  # 1.0 is 1, as json_key reads it
             if word not in ("true", "false", "yes", "no", "1", "0"):
                 return ParsedAnswer(None, None, f"label {k!r}: {v!r} is not true or false")
             yes = word in ("true", "yes", "1")
