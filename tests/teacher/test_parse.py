@@ -87,3 +87,17 @@ def test_a_well_formed_answer_whose_reason_names_the_key_reads_its_value(value, 
     body = {"reason": reason, "is_bad": value} if reason_first else {"is_bad": value, "reason": reason}
     parsed = parse_answer(json.dumps(body), JSON_KEY, LABELS)
     assert (parsed.label, parsed.fields) == (["ok", "bad"][value], {"reason": reason})
+
+
+def test_a_quoted_label_of_several_words_reads_whole_in_a_broken_answer():
+    """A chain-of-thought answer whose dict syntax breaks (an unquoted reason) read only the first
+    word of a quoted value: 'not spam' was 'not', no known answer."""
+    spec = ParseSpec(kind="json_key", key="label")
+    labels = ["spam", "not spam"]
+    for answer in ("{'reason': it's fine, 'label': 'not spam'}", '{"reason": fine, "label": "not spam"}', "label = \"not spam\""):
+        parsed = parse_answer(answer, spec, labels)
+        assert (parsed.label, parsed.error) == ("not spam", None), (answer, parsed)
+    # said twice, differently: still no guess
+    assert parse_answer("{'reason': x, 'label': 'not spam'} label: spam", spec, labels).label is None
+    # a quoted value with more after its answer still reads its first word, as it did
+    assert parse_answer("{'reason': x, 'label': 'spam, clearly'}", spec, labels).label == "spam"

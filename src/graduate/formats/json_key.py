@@ -43,14 +43,21 @@ def _nested_values(value: Any, key: str) -> list[str]:
     return out
 
 
-def _key_fallback(text: str, key: str) -> str | None:
-    # Chain-of-thought answers often break dict syntax (unquoted reasons); the key's value still reads.
-    m = re.search(r"""["']?%s["']?\s*[:=]\s*["']?([A-Za-z0-9_.\-]+)""" % re.escape(key), text)
-    return m.group(1) if m else None
+_WORD = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
-def _all_values(text: str, key: str) -> list[str]:
-    return re.findall(r"""["']?%s["']?\s*[:=]\s*["']?([A-Za-z0-9_.\-]+)""" % re.escape(key), text)
+def _key_values(text: str, key: str) -> list[tuple[str | None, str]]:
+    """Each ``key: value`` in any syntax, as (the quoted value whole to its closing quote on the
+    line, or None; its first word): 'not spam' is a label of two words, '1 (rude)' is 1."""
+    pattern = r"""["']?%s["']?\s*[:=]\s*(?:"([^"\n]*)"|'([^'\n]*)'|([A-Za-z0-9_.\-]+))""" % re.escape(key)
+    out: list[tuple[str | None, str]] = []
+    for m in re.finditer(pattern, text):
+        quoted = m.group(1) if m.group(1) is not None else m.group(2)
+        word = _WORD.match(quoted) if quoted is not None else None
+        first = m.group(3) if quoted is None else word.group(0) if word else None
+        if first is not None or quoted:
+            out.append((quoted, first or ""))
+    return out
 
 
 _FIELD = re.compile(r"""^[ \t]*["']?([A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:[ \t]*""", re.MULTILINE)
@@ -103,14 +110,16 @@ class JsonKeyFormat:
             # What else gives the key: the text around the object and objects nested in it; the
             # key named inside a field's text ("reason": "not is_bad: 1") is no second answer.
             before, _, after = content.partition(source)
-            given = _all_values(before, self.key) + [raw] + _nested_values(mapping, self.key) + _all_values(after, self.key)
+            around = [[self._reading(q, w) for q, w in _key_values(part, self.key)] for part in (before, after)]
+            given = around[0] + [raw] + _nested_values(mapping, self.key) + around[1]
         else:
-            found = _key_fallback(content, self.key)
-            if found is None:
+            # Chain-of-thought answers often break dict syntax (unquoted reasons); the key's value still reads.
+            found = [self._reading(q, w) for q, w in _key_values(content, self.key)]
+            if not found:
                 return ParsedAnswer(None, None, f"no {self.key!r} in the answer")
-            raw = found
+            raw = found[0]
             fields = _fields_fallback(content, self.key)
-            given = _all_values(content, self.key)
+            given = found
         label = self._label(raw)
         if label is None:
             return ParsedAnswer(None, raw, f"{self.key}={raw!r} is not a known answer", fields)
@@ -121,6 +130,10 @@ class JsonKeyFormat:
         if len(labels) > 1:
             return ParsedAnswer(None, raw, f"the answer gives {self.key} more than once, with different values {list(said)}", fields)
         return ParsedAnswer(label, raw, None, fields)
+
+    def _reading(self, quoted: str | None, word: str) -> str:
+        """A value read outside JSON: the quoted text whole when it is a known answer, else its first word."""
+        return quoted if quoted is not None and self._label(quoted) is not None else word
 
     def _label(self, raw: str) -> str | None:
         """The label a raw value means. A boolean (JSON true, Python True, or the word in broken
