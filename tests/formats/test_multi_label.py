@@ -60,6 +60,11 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
         (ParseSpec(kind="label_list", none="none"), "none, care", None, "'none' (no label) given with other labels"),
         (ParseSpec(kind="label_list", max_labels=2), "care, loyalty, purity", None, "3 labels, at most 2 allowed"),
         (ParseSpec(kind="label_list"), " , ", None, "no label in the answer"),
+        # a separator with spaces around it splits with or without them (no label holds its visible part)
+        (ParseSpec(kind="label_list", separator=" | "), "care|equality |loyalty", ["care", "equality", "loyalty"], None),
+        (ParseSpec(kind="label_list", separator=" / "), "care / purity", ["care", "purity"], None),
+        (ParseSpec(kind="label_list", separator=" / ", none="N/A"), "N/A", [], None),
+        (ParseSpec(kind="label_list", separator=" | "), "care|fairness", None, "unknown label word 'care|fairness'"),
         (ParseSpec(kind="json_list"), 'Here: ```json\n["purity", "care"]\n```', ["care", "purity"], None),
         (ParseSpec(kind="json_list", key="labels"), '{"labels": []}', [], None),
         (ParseSpec(kind="json_list", key="labels"), '{"tags": ["care"]}', None, "no key 'labels' in a JSON object"),

@@ -115,7 +115,14 @@ class MultiLabelFormat:
         text = (content or "").strip()
         kind = self.spec.kind
         if kind == "label_list":
-            return self._from_words(re.split(r"%s|\n" % re.escape(self.spec.separator), text))
+            sep = self.spec.separator
+            got = self._from_words(re.split(r"%s|\n" % re.escape(sep), text))
+            if got.label is None and sep.strip() and sep.strip() != sep:
+                # " | " as written "care|equality": split at its visible part (no label holds it),
+                # taken only when every piece is then a label word
+                again = self._from_words(re.split(r"%s|\n" % re.escape(sep.strip()), text))
+                return again if again.label is not None else got
+            return got
         value = _json_value(text)
         if self.spec.key is not None:
             value = value.get(self.spec.key) if isinstance(value, dict) else None
