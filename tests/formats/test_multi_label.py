@@ -58,6 +58,10 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
         (ParseSpec(kind="label_list"), "care, fairness", None, "unknown label word 'fairness'"),
         (ParseSpec(kind="label_list", none="none"), "none", [], None),
         (ParseSpec(kind="label_list", none="none"), "none, care", None, "'none' (no label) given with other labels"),
+        # a trailing separator or the none word twice is no other label ("care," reads as care)
+        (ParseSpec(kind="label_list", none="none"), "none,", [], None),
+        (ParseSpec(kind="label_list", none="none"), "None\nnone", [], None),
+        (ParseSpec(kind="json_list", none="none"), '["none", ""]', [], None),
         (ParseSpec(kind="label_list", max_labels=2), "care, loyalty, purity", None, "3 labels, at most 2 allowed"),
         (ParseSpec(kind="label_list"), " , ", None, "no label in the answer"),
         # a separator with spaces around it splits with or without them (no label holds its visible part)

@@ -83,6 +83,8 @@ class MultiLabelFormat:
     # -- reading ---------------------------------------------------------------------------
     def _from_words(self, items: list[Any]) -> ParsedAnswer:
         found: list[str] = []
+        # the words given besides the none word ("none," and "none, none" give none other)
+        others = [i for i in items if not isinstance(i, str) or word_key(i) not in ("", self.none)]
         for item in items:
             if not isinstance(item, str):
                 return ParsedAnswer(None, None, f"not a label word: {item!r}")
@@ -90,7 +92,7 @@ class MultiLabelFormat:
             if not word:
                 continue
             if word == self.none:
-                if len(items) > 1:
+                if others:
                     return ParsedAnswer(None, None, f"{self.spec.none!r} (no label) given with other labels")
                 return self._done([])
             lab = self.lookup.get(word)
