@@ -414,3 +414,35 @@ def test_an_earlier_labellers_set_past_parse_max_labels_is_named_and_not_stored(
     ]
     assert rep.added == 2
     assert _old_labels(proj) == {"i0": "alpha", "i2": "(none)"}
+
+
+def test_a_reviewers_set_naming_a_label_the_spec_dropped_is_named_and_not_trained_on(tmp_path: Path) -> None:
+    """After a label was renamed in task.labels, a reviewer's stored set naming the old label made
+    every build an 'internal error' (labelset.decode's ValueError); it is left out of the training
+    set, named in the recipe, and kept in the store (renamed back, it applies again)."""
+    from graduate.data.review import import_review
+    from graduate.pipeline.ingest import load_data
+    from graduate.pipeline.project import Project
+    from graduate.store.schema import examples as examples_table
+    from sqlalchemy import select
+
+    root = make_project(tmp_path / "p", ["care", "equality", "loyalty"], LABEL_WORDS)
+    proj = Project.load(root)
+    load_data(proj)
+    with proj.engine.connect() as conn:
+        ids = conn.execute(select(examples_table.c.id, examples_table.c.external_id).order_by(examples_table.c.id)).all()
+    first = next(i for i, ext in ids if ext == "i1")  # a pool item
+    (root / "r.csv").write_text(f"example_id,corrected_label,reviewer\n{first},care;equality,ana\n", encoding="utf-8")
+    assert import_review(proj.engine, root / "r.csv", ["care", "equality", "loyalty"], multi_label=True).added == 1
+    raw = yaml.safe_load((root / "graduate.yaml").read_text())
+    raw["task"]["labels"] = ["care", "fairness", "loyalty"]
+    (root / "graduate.yaml").write_text(yaml.safe_dump(raw))
+    (root / "items.csv").write_text((root / "items.csv").read_text().replace("equality", "fairness"))
+    proj = Project.load(root)
+    proj.import_logs()
+    load_data(proj)
+    ds = proj.build_training_set()
+    step = next(s for s in ds.recipe["steps"] if s["step"] == "human_labels")
+    assert step["changed"] == step["added"] == 0 and step["not_task_labels"] == [[first, "care;equality", "human:ana"]]
+    assert step["why"] == [f"item {first}: human:ana's 'care;equality' names labels ['equality'] not in task.labels; kept in the store, not trained on"]
+    assert all(ex.id != first or lab != "care;equality" for ex, lab in zip(ds.examples, ds.labels))

@@ -220,3 +220,31 @@ def test_a_reviewers_set_past_parse_max_labels_is_skipped_naming_the_row_the_set
     with proj.engine.connect() as conn:
         stored = conn.execute(select(labels_table.c.example_id, labels_table.c.label).where(labels_table.c.kind == "human")).all()
     assert stored == [(ids[1], "care;loyalty")]
+
+
+def test_a_cell_of_only_separators_is_named_not_stored_as_the_empty_set(tmp_path: Path) -> None:
+    """';' (or ' ; ;') names no label: it was stored as the empty set, '(none)' (a gold set the
+    student was scored against, an earlier labeller's and a reviewer's "no label applies"), where
+    the spelling of the empty set is (none) and an empty cell is no label at all."""
+    from graduate.data.review import import_review
+    from graduate.store.schema import examples as examples_table
+
+    project = make_project(tmp_path / "p", rows=8, gold={4: " ; ;"})
+    with pytest.raises(SpecError) as err:  # item 4 is a test item: caught before any work
+        Project.load(project).check_test_sets()
+    assert len(str(err.value).splitlines()) == 1 and "items.csv:6: gold '; ;' in column 'labels' names no label" in str(err.value)
+    (project / "old.csv").write_text("id,c0\ni0,;\ni1,care\n", encoding="utf-8")
+    proj = Project.load(project)
+    (loaded,) = load_data(proj)
+    assert [s for s in loaded.report.skipped if ":6:" in s] == [f"{project / 'items.csv'}:6: gold '; ;' in column 'labels' names no label; write (none) for the empty set"]
+    (rep,) = load_label_imports(proj)
+    assert rep.skipped == [f"{project / 'old.csv'}:2: column 'c0': ';' names no label; write (none) for the empty set"]
+    with proj.engine.connect() as conn:
+        ids = conn.execute(select(examples_table.c.id).order_by(examples_table.c.id)).scalars().all()
+    path = project / "reviewed.csv"
+    path.write_text(f"example_id,corrected_label,reviewer\n{ids[0]},;,ana\n{ids[1]},(none),ana\n", encoding="utf-8")
+    review = import_review(proj.engine, path, LABELS, multi_label=True)
+    assert review.skipped == [f"{path}:2: corrected_label ';' names no label; write a ';'-joined set or (none)"] and review.added == 1
+    with proj.engine.connect() as conn:
+        stored = conn.execute(select(labels_table.c.labeller, labels_table.c.label).where(labels_table.c.labeller.in_(["human:ana", "import:c0"]))).all()
+    assert sorted(stored) == [("human:ana", "(none)"), ("import:c0", "care")]

@@ -31,6 +31,11 @@ KEY = answer_format(ParseSpec(kind="json_key", key="is_bad", values={"0": "ok", 
         (KEY, '{"is_bad": 1} Actually, {"is_bad": 0}', None, "gives is_bad more than once, with different values ['1', '0']"),
         (KEY, '```json\n{"is_bad": 1}\n```\nSo: {"is_bad": 1}', "bad", None),  # said twice, the same
         (KEY, '{"is_bad": 0}', "ok", None),
+        # the key named inside another field's text is no second answer: the object holds one is_bad
+        (KEY, '{"reason": "not is_bad: 1, it is polite", "is_bad": 0}', "ok", None),
+        (KEY, '```json\n{"is_bad": 0, "reason": "someone may say is_bad: 1"}\n```', "ok", None),
+        (KEY, '{"is_bad": 1, "details": {"is_bad": 0}}', None, "gives is_bad more than once, with different values"),
+        (KEY, 'is_bad: 0, wait. {"is_bad": 1, "reason": "rude"}', None, "gives is_bad more than once, with different values"),
     ],
 )
 def test_two_things_said_are_not_guessed(fmt, answer, label, reason):

@@ -58,8 +58,17 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
         (ParseSpec(kind="label_list"), "care, fairness", None, "unknown label word 'fairness'"),
         (ParseSpec(kind="label_list", none="none"), "none", [], None),
         (ParseSpec(kind="label_list", none="none"), "none, care", None, "'none' (no label) given with other labels"),
+        # a trailing separator or the none word twice is no other label ("care," reads as care)
+        (ParseSpec(kind="label_list", none="none"), "none,", [], None),
+        (ParseSpec(kind="label_list", none="none"), "None\nnone", [], None),
+        (ParseSpec(kind="json_list", none="none"), '["none", ""]', [], None),
         (ParseSpec(kind="label_list", max_labels=2), "care, loyalty, purity", None, "3 labels, at most 2 allowed"),
         (ParseSpec(kind="label_list"), " , ", None, "no label in the answer"),
+        # a separator with spaces around it splits with or without them (no label holds its visible part)
+        (ParseSpec(kind="label_list", separator=" | "), "care|equality |loyalty", ["care", "equality", "loyalty"], None),
+        (ParseSpec(kind="label_list", separator=" / "), "care / purity", ["care", "purity"], None),
+        (ParseSpec(kind="label_list", separator=" / ", none="N/A"), "N/A", [], None),
+        (ParseSpec(kind="label_list", separator=" | "), "care|fairness", None, "unknown label word 'care|fairness'"),
         (ParseSpec(kind="json_list"), 'Here: ```json\n["purity", "care"]\n```', ["care", "purity"], None),
         (ParseSpec(kind="json_list", key="labels"), '{"labels": []}', [], None),
         (ParseSpec(kind="json_list", key="labels"), '{"tags": ["care"]}', None, "no key 'labels' in a JSON object"),
@@ -70,6 +79,10 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
         # a number other than 1 or 0 is no yes or no: it was read as false
         (ParseSpec(kind="json_booleans"), '{"care": 1, "purity": 0}', ["care"], None),
         (ParseSpec(kind="json_booleans"), '{"care": 2}', None, "label 'care': 2 is not true or false"),
+        # 1.0 and 0.0 are 1 and 0 (as json_key reads them): they were 'not true or false'
+        (ParseSpec(kind="json_booleans"), '{"care": 1.0, "purity": 0.0, "loyalty": "1.0"}', ["care", "loyalty"], None),
+        (ParseSpec(kind="json_booleans"), '{"care": 0.5}', None, "label 'care': 0.5 is not true or false"),
+        (ParseSpec(kind="json_booleans"), '{"care": NaN}', None, "label 'care': nan is not true or false"),
         (ParseSpec(kind="json_booleans"), '{"care": -1}', None, "label 'care': -1 is not true or false"),
         # one label said twice, once true and once false: it was read as true
         (ParseSpec(kind="json_booleans"), '{"care": true, "Care": false}', None, "label 'care' is both 'care' and 'Care', true and false"),
@@ -293,3 +306,18 @@ def test_student_params_the_project_sets_are_refused_in_the_spec(task, params, m
     raw = _raw({"kind": "multi_label", "labels": ["a", "b", "c"], "parse": {"kind": "label_list"}})
     raw["students"] = [{"kind": "tfidf-logreg", "params": {"max_labels": 1}}]
     assert parse_checked_spec(raw).students[0].params == {"max_labels": 1}
+
+
+@pytest.mark.parametrize("kind", ["label_list", "json_list", "json_booleans"])
+def test_a_label_word_in_another_unicode_form_or_with_invisible_edges_reads_as_its_label(kind):
+    """'café' written decomposed (e + U+0301, as some tokenizers and macOS text give it) or with a
+    BOM / zero-width space at its edge was an unknown label word: the teacher's answer was lost."""
+    import unicodedata
+
+    labels = ["café", "naïve", "ok"]
+    for spelled in (labels, [unicodedata.normalize("NFD", lab) for lab in labels]):  # the spec in either form
+        fmt = MultiLabelFormat(ParseSpec(kind=kind), spelled)
+        for words in (["cafe\u0301", "nai\u0308ve"], ["\ufeffcafé", "naïve\u200b"], ["CAFÉ", "NAÏVE"]):
+            answer = {"label_list": ", ".join(words), "json_list": json.dumps(words), "json_booleans": json.dumps({w: True for w in words})}[kind]
+            got = fmt.parse(answer)
+            assert got.error is None and labelset.decode(got.label, spelled) == {spelled[0], spelled[1]}, (spelled, answer, got)

@@ -38,7 +38,8 @@ def test_requests_that_are_not_the_template_are_refused():
     [
         (ParseSpec(kind="json_key", key="is_bad", values={"0": "ok", "1": "bad"}), {"ok": '{"is_bad": 0}', "bad": '{"is_bad": 1}'}),
         (ParseSpec(kind="json_key", key="label"), {"ok": '{"label": "ok"}', "bad": '{"label": "bad"}'}),
-        (ParseSpec(kind="json_key", key="toxic", values={"false": "ok", "true": "bad"}), {"ok": '{"toxic": "false"}', "bad": '{"toxic": "true"}'}),
+        # JSON booleans, as the teacher writes them (a string "true" was served: the boolean did not read back)
+        (ParseSpec(kind="json_key", key="toxic", values={"false": "ok", "true": "bad"}), {"ok": '{"toxic": false}', "bad": '{"toxic": true}'}),
         (ParseSpec(kind="regex", pattern=r"^\s*(\w+)", values={"no": "ok", "yes": "bad"}), {"ok": "no", "bad": "yes"}),
         (ParseSpec(kind="label_words", words={"bad": ["toxic"], "ok": ["fine"]}), {"ok": "fine", "bad": "toxic"}),
         (ParseSpec(kind="label_words"), {"ok": "ok", "bad": "bad"}),

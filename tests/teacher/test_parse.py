@@ -63,3 +63,41 @@ def test_parser_never_raises(content):
         parsed = parse_answer(content, spec, LABELS)
         assert parsed.label in (None, "ok", "bad")
         assert (parsed.label is None) == (parsed.error is not None)
+
+
+def test_json_booleans_read_through_values_named_true_and_false():
+    """values {"true": bad, "false": ok} (a teacher asked for {"toxic": true|false}) lost every
+    answer: a JSON boolean was read as '1'/'0', which no such value names."""
+    for values in ({"true": "bad", "false": "ok"}, {"True": "bad", "False": "ok"}, {"1": "bad", "0": "ok"}):
+        spec = ParseSpec(kind="json_key", key="toxic", values=values)
+        for answer, label in (('{"toxic": true}', "bad"), ('{"toxic": false}', "ok"), ("{'toxic': True}", "bad"), ('{"toxic": "TRUE"}', "bad")):
+            parsed = parse_answer(answer, spec, LABELS)
+            assert (parsed.label, parsed.error) == (label, None), (values, answer, parsed)
+    # labels named true/false, no values: the boolean is the label's name
+    assert parse_answer('{"toxic": false}', ParseSpec(kind="json_key", key="toxic"), ["true", "false"]).label == "false"
+    # broken syntax (an unquoted reason) reads the same
+    assert parse_answer("{'reason': it is, 'toxic': true}", ParseSpec(kind="json_key", key="toxic", values={"1": "bad", "0": "ok"}), LABELS).label == "bad"
+
+
+@given(st.sampled_from([0, 1]), st.text(max_size=20), st.sampled_from(["is_bad: {}", "'is_bad': {}", '"is_bad" = {}']), st.booleans())
+def test_a_well_formed_answer_whose_reason_names_the_key_reads_its_value(value, words, mention, reason_first):
+    """A reason quoting the key with another value ("not is_bad: 1") made the answer 'gives is_bad
+    more than once': a well-formed object holding one is_bad was dropped."""
+    reason = words + " " + mention.format(1 - value)
+    body = {"reason": reason, "is_bad": value} if reason_first else {"is_bad": value, "reason": reason}
+    parsed = parse_answer(json.dumps(body), JSON_KEY, LABELS)
+    assert (parsed.label, parsed.fields) == (["ok", "bad"][value], {"reason": reason})
+
+
+def test_a_quoted_label_of_several_words_reads_whole_in_a_broken_answer():
+    """A chain-of-thought answer whose dict syntax breaks (an unquoted reason) read only the first
+    word of a quoted value: 'not spam' was 'not', no known answer."""
+    spec = ParseSpec(kind="json_key", key="label")
+    labels = ["spam", "not spam"]
+    for answer in ("{'reason': it's fine, 'label': 'not spam'}", '{"reason": fine, "label": "not spam"}', "label = \"not spam\""):
+        parsed = parse_answer(answer, spec, labels)
+        assert (parsed.label, parsed.error) == ("not spam", None), (answer, parsed)
+    # said twice, differently: still no guess
+    assert parse_answer("{'reason': x, 'label': 'not spam'} label: spam", spec, labels).label is None
+    # a quoted value with more after its answer still reads its first word, as it did
+    assert parse_answer("{'reason': x, 'label': 'spam, clearly'}", spec, labels).label == "spam"

@@ -189,7 +189,7 @@ def build_training_set(
         rows = _drop(steps, rows, low, "low_agreement", f"winning vote share below train.labeller.min_vote_share {cfg.min_vote_share}")
 
     if clean.human_labels:
-        rows = _human_labels(engine, steps, rows, pool, answers.by_example)
+        rows = _human_labels(engine, steps, rows, pool, answers.by_example, spec.task.labels, multi_label=spec.task.multi_label)
     rows = _derived_labels(engine, steps, rows, pool, answers.labeller)
     producers = _producers(spec)
     _check_terms(spec, producers, sum(r.human is None for r in rows))
@@ -438,14 +438,32 @@ def _derived_labels(engine: Engine, steps: list[dict[str, Any]], rows: list["_Ro
     return sorted(rows + added, key=lambda r: r.ex.id)
 
 
-def _human_labels(engine: Engine, steps: list[dict[str, Any]], rows: list[_Row], pool: list[Example], answers: dict[int, Any]) -> list[_Row]:
+def _unknown_labels(label: str, labels: list[str], multi_label: bool) -> list[str]:
+    """The labels a stored label (a set's canonical string) names that ``labels`` no longer hold."""
+    from graduate.formats import labelset
+
+    named = [p for p in label.split(labelset.SEPARATOR) if p] if multi_label and label != labelset.NONE else [] if multi_label else [label]
+    return sorted({p for p in named if p not in labels})
+
+
+def _human_labels(
+    engine: Engine, steps: list[dict[str, Any]], rows: list[_Row], pool: list[Example], answers: dict[int, Any], labels: list[str], *, multi_label: bool
+) -> list[_Row]:
     """Reviewers' labels (kind=human) win over the teacher's; items the teacher could not label
-    come back in when a reviewer labelled them."""
+    come back in when a reviewer labelled them. A reviewer's label naming a label ``task.labels`` no
+    longer holds (renamed since) is named in the step and left out; it stays in the store."""
     from graduate.data.review import human_labels
 
     human = human_labels(engine, [ex.id for ex in pool])
+    stale = {ex_id: (lab, who, bad) for ex_id, (lab, who) in human.items() if (bad := _unknown_labels(lab, labels, multi_label))}
+    for ex_id in stale:
+        del human[ex_id]
+    not_task = {
+        "not_task_labels": [[ex_id, lab, who] for ex_id, (lab, who, _) in sorted(stale.items())],
+        "why": [f"item {ex_id}: {who}'s {lab!r} names labels {bad} not in task.labels; kept in the store, not trained on" for ex_id, (lab, who, bad) in sorted(stale.items())][:20],
+    } if stale else {}  # fmt: skip
     if not human:
-        steps.append({"step": "human_labels", "changed": 0, "confirmed": 0, "added": 0, "kept": len(rows)})
+        steps.append({"step": "human_labels", "changed": 0, "confirmed": 0, "added": 0, "kept": len(rows), **not_task})
         return rows
     changed, confirmed = [], 0
     present = {r.ex.id for r in rows}
@@ -470,6 +488,7 @@ def _human_labels(engine: Engine, steps: list[dict[str, Any]], rows: list[_Row],
             "changes": changed,  # [example id, teacher label, human label, reviewer]
             "added_ids": [[r.ex.id, r.label, r.human] for r in added],
             "kept": len(rows) + len(added),
+            **not_task,
         }
     )
     return sorted(rows + added, key=lambda r: r.ex.id)

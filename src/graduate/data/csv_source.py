@@ -149,6 +149,9 @@ def read_items(
             raw = (row.get(gold_column) or "").strip()
             if raw and gold_separator is not None:
                 pieces = [p.strip() for p in raw.split(gold_separator) if p.strip()]
+                if not pieces:  # ';' alone: neither the empty set, (none), nor no gold, an empty cell
+                    report.skipped.append(f"{path}:{line}: gold {raw!r} in column {gold_column!r} names no label; write {labelset.NONE} for the empty set")
+                    continue
                 parts = [gold_values.get(p, p if not gold_values or p == labelset.NONE else None) for p in pieces]
                 if parts == [labelset.NONE]:  # the empty set, spelled (or mapped to) "(none)"
                     gold = labelset.NONE

@@ -80,7 +80,11 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shar
                 continue
             value, bad = _label(cell, spec, task)
             if bad is not None:
-                why = f"stands for the empty set, so it cannot go with labels ({cell!r})" if (spec.values.get(bad, bad)) == labelset.NONE else f"is no label of {task.labels}"
+                why = (
+                    f"names no label; write {labelset.NONE} for the empty set" if bad == cell and value is None and not bad.replace(spec.separator or "", "").strip()
+                    else f"stands for the empty set, so it cannot go with labels ({cell!r})" if (spec.values.get(bad, bad)) == labelset.NONE
+                    else f"is no label of {task.labels}"
+                )  # fmt: skip
                 report.skipped.append(f"{path}:{line}: column {col!r}: {bad!r} {why}")
                 continue
             most = task.parse.max_labels if task.multi_label else None
@@ -159,4 +163,6 @@ def _label(cell: str, spec: LabelImportSpec, task: TaskSpec) -> tuple[str | None
         out.append(lab)
     if spec.separator is None:
         return out[0], None
+    if not out:  # ';' alone: neither the empty set, (none), nor no label, an empty cell
+        return None, cell
     return labelset.encode(out, task.labels), None

@@ -349,6 +349,9 @@ def import_review(
                 continue
         if multi_label:
             parts = [x.strip() for x in corrected.split(labelset.SEPARATOR) if x.strip()]
+            if not parts:  # ';' alone: neither the empty set, (none), nor not reviewed, an empty cell
+                skip(line, f"corrected_label {corrected!r} names no label; write a ';'-joined set or {labelset.NONE}")
+                continue
             unknown = [x for x in parts if x not in labels and x != labelset.NONE]
             if unknown or (labelset.NONE in parts and len(parts) > 1):
                 what = f"labels {unknown} are not task labels {list(labels)}" if unknown else f"{labelset.NONE} (no label) cannot be joined with labels"

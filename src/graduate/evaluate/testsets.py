@@ -86,6 +86,12 @@ def check_test_set_gold(spec: ProjectSpec, spec_path: Path | str) -> None:
                         continue
                 cell = (row.get(src.gold_column) or "").strip()
                 raws = [p.strip() for p in cell.split(src.gold_separator) if p.strip()] if src.gold_separator else [cell] if cell else []
+                if cell and not raws:  # ';' alone: neither the empty set, (none), nor no gold, an empty cell
+                    raise SpecError(
+                        f"{src.path}:{reader.line_num}: gold {cell!r} in column {src.gold_column!r} names no label; write {labelset.NONE} for the empty set",
+                        path=spec_path,
+                        field=f"test_sets[{i}] ({t.name})",
+                    )
                 for raw in raws:
                     gold = src.gold_values.get(raw, raw if not src.gold_values or (src.gold_separator and raw == labelset.NONE) else None)
                     if gold in labels:

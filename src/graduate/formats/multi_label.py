@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 from graduate.formats import labelset
@@ -44,11 +45,27 @@ def _json_value(text: str) -> Any:
     return None
 
 
+def _number(word: str) -> float | None:
+    try:
+        return float(word)
+    except ValueError:
+        return None
+
+
 def word_key(word: str) -> str:
-    """How a label word is matched: any case, without the quotes, dots, backticks and asterisks an
-    LLM puts around words (``"Care."``, ```care```, ``**care**``). Label names go through it too,
-    so a label such as ``n.a.`` reads back."""
-    return word.strip().strip("\"'.`*").strip().lower()
+    """How a label word is matched: any case, in one Unicode form (NFC: ``café`` decomposed is
+    ``café``), without the quotes, dots, backticks and asterisks an LLM puts around words
+    (``"Care."``, ```care```, ``**care**``) or invisible format characters at its edges (a BOM, a
+    zero-width space). Label names go through it too, so a label such as ``n.a.`` reads back."""
+    word, before = unicodedata.normalize("NFC", word), None
+    while word != before:
+        before = word
+        word = word.strip().strip("\"'.`*")
+        while word and unicodedata.category(word[0]) == "Cf":
+            word = word[1:]
+        while word and unicodedata.category(word[-1]) == "Cf":
+            word = word[:-1]
+    return word.lower()
 
 
 class MultiLabelFormat:
@@ -66,6 +83,8 @@ class MultiLabelFormat:
     # -- reading ---------------------------------------------------------------------------
     def _from_words(self, items: list[Any]) -> ParsedAnswer:
         found: list[str] = []
+        # the words given besides the none word ("none," and "none, none" give none other)
+        others = [i for i in items if not isinstance(i, str) or word_key(i) not in ("", self.none)]
         for item in items:
             if not isinstance(item, str):
                 return ParsedAnswer(None, None, f"not a label word: {item!r}")
@@ -73,7 +92,7 @@ class MultiLabelFormat:
             if not word:
                 continue
             if word == self.none:
-                if len(items) > 1:
+                if others:
                     return ParsedAnswer(None, None, f"{self.spec.none!r} (no label) given with other labels")
                 return self._done([])
             lab = self.lookup.get(word)
@@ -98,7 +117,14 @@ class MultiLabelFormat:
         text = (content or "").strip()
         kind = self.spec.kind
         if kind == "label_list":
-            return self._from_words(re.split(r"%s|\n" % re.escape(self.spec.separator), text))
+            sep = self.spec.separator
+            got = self._from_words(re.split(r"%s|\n" % re.escape(sep), text))
+            if got.label is None and sep.strip() and sep.strip() != sep:
+                # " | " as written "care|equality": split at its visible part (no label holds it),
+                # taken only when every piece is then a label word
+                again = self._from_words(re.split(r"%s|\n" % re.escape(sep.strip()), text))
+                return again if again.label is not None else got
+            return got
         value = _json_value(text)
         if self.spec.key is not None:
             value = value.get(self.spec.key) if isinstance(value, dict) else None
@@ -118,6 +144,7 @@ class MultiLabelFormat:
                 return ParsedAnswer(None, None, f"unknown label {str(k)[:60]!r}")
             # true/false, 1/0 or their words; any other number (2, -1) is no yes or no
             word = str(v).strip().lower() if not isinstance(v, bool) else ("true" if v else "false")
+            word = {1.0: "1", 0.0: "0"}.get(_number(word), word)  # 1.0 is 1, as json_key reads it
             if word not in ("true", "false", "yes", "no", "1", "0"):
                 return ParsedAnswer(None, None, f"label {k!r}: {v!r} is not true or false")
             yes = word in ("true", "yes", "1")

@@ -35,7 +35,8 @@ class ParseSpec(_Model):
     pattern: str | None = Field(None, description="For regex: a regular expression whose group 1 is the answer.")
     values: dict[str, str] = Field(
         default_factory=dict,
-        description="Maps the raw answer (as text, e.g. '1') to a label; empty means the raw answer is the label.",
+        description="Maps the raw answer (as text, e.g. '1') to a label; empty means the raw answer is the label. "
+        "A JSON boolean reads as the value named true/false (any case), else as 1/0.",
     )
     words: dict[str, list[str]] = Field(
         default_factory=dict,
