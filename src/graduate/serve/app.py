@@ -375,7 +375,14 @@ def create_app(
                 return _json(error_body(
                     f"label: {body.label!r} names no label; give a list of labels of {labels}, or [] (or {labelset.NONE!r}) for none",
                     "invalid_request_error", param="label", code="unknown_label"), 422)  # fmt: skip
-            given = body.label if isinstance(body.label, list) else [] if body.label.strip() == labelset.NONE else [p.strip() for p in body.label.split(labelset.SEPARATOR)]
+            # a list as the string: each label stripped, the empty set also as [] or ["(none)"]
+            given = [p.strip() for p in (body.label if isinstance(body.label, list) else body.label.split(labelset.SEPARATOR))]
+            if labelset.NONE in given:
+                if len(given) > 1:
+                    return _json(error_body(
+                        f"label: {labelset.NONE!r} (no label) cannot be joined with labels; give the labels, or {labelset.NONE!r} alone",
+                        "invalid_request_error", param="label", code="unknown_label"), 422)  # fmt: skip
+                given = []
             unknown = sorted(set(given) - set(labels))
             label = labelset.encode(given, labels) if not unknown else None
             cap = spec.task.parse.max_labels
