@@ -91,6 +91,11 @@ def test_a_quote_that_never_closes_is_named_not_swallowing_the_rows_after_it(tmp
     assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
     src.write_text('id,text\n1,"two\nlines, closed"\n\n2,last\n', encoding="utf-8")  # a closed multi-line quote and a blank line are fine
     assert predict_csv(student, src, out, text_column="text").rows == 2
+    # The last row is read again from its own first line: a multi-line row before it whose last line,
+    # read alone, opens a quote (',"""') was taken for a quote that never closes.
+    for before in (0, 1500):  # a short file, and one past the lines held back for that check
+        src.write_text("id,text\n" + "".join(f"{i},thank you\n" for i in range(before)) + '1,"first\n,"""\n2,last\n', encoding="utf-8")
+        assert predict_csv(student, src, out, text_column="text").rows == before + 2
 
 
 def test_an_output_that_cannot_be_a_file_is_refused_before_any_work(tmp_path: Path) -> None:

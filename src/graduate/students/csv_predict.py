@@ -48,7 +48,7 @@ def csv_rows(stream: TextIO, path: Path | str) -> Iterator[tuple[int, list[str]]
         if header is None:
             raise InputDataError("empty file: no header row", path=path, line=1)
         yield 0, header
-        width, at, row_start = len(header), reader.line_num + 1, None  # at: the line ``tail`` is at
+        width, at, row_start = len(header), 1, None  # at: the line ``tail`` is at (it has read nothing yet, not even the header)
         start = reader.line_num + 1
         for row in reader:
             row_start, start = start, reader.line_num + 1
