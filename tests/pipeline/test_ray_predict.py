@@ -169,6 +169,7 @@ def test_the_ray_csv_reader_reads_as_the_local_path_and_names_what_it_cannot(tmp
     with (tmp_path / "in.csv").open(newline="", encoding="utf-8-sig") as f:
         local = [{k: v or "" for k, v in r.items()} for r in csv.DictReader(f)]
     assert read(data, ["id", "t", "e"]) == local and [r["id"] for r in local] == ["1", "2", "3", "4", "5"]
+    assert read(b'id,t\n1,"first\n,"""\n2,last\n', ["id", "t"]) == [{"id": "1", "t": 'first\n,"'}, {"id": "2", "t": "last"}]  # no false unclosed quote
     for bad, message in [
         (b"t\nhello\nhello,there\n", "in.csv: line 3: 2 cells but the header names 1 columns"),
         (b't\nfine\n"never closed\nlast\n', "in.csv: line 3: a quoted field opens on this line and never closes"),
