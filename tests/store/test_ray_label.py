@@ -97,7 +97,7 @@ def test_a_worker_killed_midway_is_replaced_and_only_its_calls_in_flight_are_pai
     assert stored > 0 and stored - 0.00005 <= cost <= stored + 0.00005 + late * max(r.cost_usd for r in rows), (cost, stored, out)
     # Paid twice only for what the dead worker had in flight (its share of the concurrency), which the
     # run names: their first answers died with it, so their cost is said to be unknown, not guessed.
-    lost = re.search(r"(\d+) calls were in flight on the workers that died and were sent again: the teacher may have charged for their first answers too, "
+    lost = re.search(r"(\d+) calls held by the workers that died \(claimed, some perhaps already sent\) were sent again: the teacher may have charged for their first answers too, "
                      r"which were not stored, so that cost is not known and not in the cost of this run", " ".join(err.split()))  # fmt: skip
     assert lost, err[-3000:]  # it had 4 calls at a time and >100 to go when killed
     in_flight = int(lost.group(1))

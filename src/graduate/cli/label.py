@@ -135,7 +135,7 @@ def _label_ray(proj, texts: list[str], address: str, workers: int | None, lease_
     if r.lost_in_flight:
         # Their answers, and what they cost, died with the worker: no figure is invented for them.
         err_console.print(
-            f"{r.lost_in_flight} calls were in flight on the workers that died and were sent again: the teacher may have charged "
+            f"{r.lost_in_flight} calls held by the workers that died (claimed, some perhaps already sent) were sent again: the teacher may have charged "
             "for their first answers too, which were not stored, so that cost is not known and not in the cost of this run"
         )
     return LabelStats(
