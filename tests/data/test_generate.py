@@ -353,3 +353,14 @@ def test_a_written_text_equal_to_an_item_taken_out_of_its_data_file_is_added(tra
         report = Project.load(trained_copy).synth(target="bad", n=4, seeds=3)
     assert report.generated == 4 and report.stored_already == 0 and report.added == 4, report
     assert sorted(r.text for r in augmented(trained_copy)) == written
+
+
+def test_a_term_that_begins_or_ends_with_a_sign_is_a_target_as_the_slices_match_it(trained_copy: Path) -> None:
+    """--target '(UTC)' (or 'c++', '#MeToo') matched nothing: the word boundary \\b needs a letter
+    beside the sign, so a term the slices and the counterfactual swaps find was said to be named by no item."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        report = proj.synth(target="(UTC)", n=3, seeds=3)
+        assert report.target_kind == "term" and report.matching >= 3 and report.added == 3
+        assert proj.synth(target="mentions '(utc)'", n=3, seeds=3).target_kind == "term"

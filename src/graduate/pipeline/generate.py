@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -35,6 +34,7 @@ from graduate.data.text import text_hash
 from graduate.errors import SpecError
 from graduate.evaluate.slices import length_bucket, parse_slice_name
 from graduate.formats.registry import answer_format
+from graduate.spec.terms import term_pattern
 from graduate.teacher.labeling import label_texts
 from graduate.teacher.registry import make_teacher
 
@@ -117,7 +117,7 @@ def resolve_target(project: "Project", target: str | None, pool: Sequence[Exampl
             return "length", within, _length_phrase(spec.evaluation.length_buckets, bucket)
     if named_slice is not None and named_slice[0] == "identity":
         term = str(named_slice[1])
-    word = re.compile(r"\b" + re.escape(term) + r"\b", re.IGNORECASE)
+    word = term_pattern([term])  # as the slices and the counterfactual swaps match it: "(UTC)", "c++" too
     named = [i for i, ex in enumerate(pool) if word.search(ex.text)]
     if named:
         return "term", named, f" that mention {term!r}"
