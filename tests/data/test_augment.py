@@ -274,3 +274,17 @@ def test_a_text_naming_no_term_gets_no_copy(text, terms):
         assert out == []
     for copy, taken, put in out:
         assert copy != text or taken.lower() == put.lower()
+
+
+def test_a_term_followed_or_preceded_by_a_combining_mark_is_inside_a_word():
+    """A combining mark is not \\w, so "हिंद" matched inside "हिंदू" (its vowel sign) and "cafe" inside
+    a decomposed "café": the copy put the mark on another term ("baŕ") and the slice counted the item."""
+    from graduate.evaluate.slices import make_slices
+
+    rng = random.Random(0)
+    assert swaps("हिंदू धर्म", ["हिंद", "मुस्लिम"], 3, rng) == []
+    assert swaps("a cafe\u0301 culture", ["cafe", "bar"], 3, rng) == []
+    assert swaps("e\u0301cafe here", ["cafe", "bar"], 3, rng) == []
+    assert [t for t, _, _ in swaps("a cafe culture\u0301", ["cafe", "bar"], 3, rng)] == ["a bar culture\u0301"]
+    slices = make_slices(["a cafe\u0301 culture", "हिंदू धर्म", "a cafe"], ["ok"] * 3, labels=["ok", "bad"], length_buckets=[], identity_terms=["cafe", "हिंद"])
+    assert {s.name: s.members for s in slices if s.kind == "identity"} == {"mentions 'cafe'": [2], "mentions 'हिंद'": []}
