@@ -288,3 +288,26 @@ def test_a_term_followed_or_preceded_by_a_combining_mark_is_inside_a_word():
     assert [t for t, _, _ in swaps("a cafe culture\u0301", ["cafe", "bar"], 3, rng)] == ["a bar culture\u0301"]
     slices = make_slices(["a cafe\u0301 culture", "हिंदू धर्म", "a cafe"], ["ok"] * 3, labels=["ok", "bad"], length_buckets=[], identity_terms=["cafe", "हिंद"])
     assert {s.name: s.members for s in slices if s.kind == "identity"} == {"mentions 'cafe'": [2], "mentions 'हिंद'": []}
+
+
+def test_a_copy_never_puts_in_a_term_the_text_already_names():
+    """"gay and straight people" became "straight and straight people"; and "istanbul" was swapped
+    for "İstanbul", itself in another case (str.lower gives "i̇stanbul", which the match ignores)."""
+    rng = random.Random(0)
+    assert [(t, new) for t, _, new in swaps("gay and straight people", ["gay", "straight", "muslim"], 3, rng)] == [("muslim and straight people", "muslim")]
+    assert [new for _, _, new in swaps("istanbul is big", ["İstanbul", "Ankara"], 3, rng)] == ["Ankara"]
+    assert swaps("istanbul is big", ["İstanbul", "Ankara"], 3, rng, target="istanbul") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(["gay", "Straight", "MUSLIM", "İstanbul", "istanbul", "c++", "the", "he", "people", ",", "ß", "SS"]), max_size=12),
+    terms=st.lists(st.sampled_from(["gay", "straight", "muslim", "İstanbul", "Istanbul", "c++", "he", "she", "ß", "ss"]), min_size=2, max_size=6, unique=True),
+)
+def test_the_term_put_in_was_named_nowhere_in_the_text(words, terms):
+    from graduate.spec.terms import term_pattern
+
+    text = " ".join(words)
+    for copy, taken, put in swaps(text, terms, 5, random.Random(0)):
+        assert term_pattern([put]).search(text) is None, (text, put)
+        assert term_pattern([put]).search(copy) and copy != text

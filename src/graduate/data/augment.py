@@ -21,7 +21,7 @@ from graduate.data.csv_source import Item
 from graduate.data.examples import Example, add_examples_in, exact_text_id, select_examples, stored_text_hashes
 from graduate.data.text import text_hash
 from graduate.errors import SpecError
-from graduate.spec.terms import swaps
+from graduate.spec.terms import same_term, swaps
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import examples as examples_table
 from graduate.store.schema import labels as labels_table
@@ -61,7 +61,7 @@ def counterfactual(
     slice), only copies that put that term in: targeted additions for its slice."""
     cfg = spec.augment.counterfactual
     terms = term_list(spec, cfg.terms)
-    if target is not None and target.lower() not in {t.lower() for t in terms}:
+    if target is not None and not any(same_term(t, target) for t in terms):
         raise SpecError(
             f"--target {target!r} is not in term list {cfg.terms!r} ({', '.join(terms[:12])}{', ...' if len(terms) > 12 else ''}); "
             f"add it to augment.term_lists.{cfg.terms} or pick one of those",

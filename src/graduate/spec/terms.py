@@ -50,11 +50,22 @@ def term_pattern(terms: Sequence[str]) -> re.Pattern[str]:
     return re.compile(_whole("|".join(re.escape(t) for t in kept)), re.IGNORECASE)
 
 
+def same_term(term: str, other: str) -> bool:
+    """Whether ``other`` is ``term`` in any case, as the term patterns match (``İstanbul``, ``istanbul``)."""
+    return re.fullmatch(re.escape(term.strip()), other.strip(), re.IGNORECASE) is not None
+
+
+def _upper(text: str) -> str:
+    # Letter by letter, and only where the capital is one letter: "ß".upper() is "SS", which the
+    # term's own pattern no longer finds (the copy would fall outside the slice it was made for).
+    return "".join(c.upper() if len(c.upper()) == 1 else c for c in text)
+
+
 def _cased(term: str, like: str) -> str:
     if like.isupper() and len(like) > 1:
-        return term.upper()
+        return _upper(term)
     if like[:1].isupper():
-        return term[:1].upper() + term[1:]
+        return _upper(term[:1]) + term[1:]
     return term
 
 
@@ -65,13 +76,18 @@ def swaps(
     term the text names is replaced by one other term of the list (only ``target``, when given:
     copies for that term's slice), in the case of the original (``Gay`` -> ``Muslim``).
     ``pattern``: ``term_pattern(terms)``, when the caller already has it."""
-    m = (pattern or term_pattern(terms)).search(text)
+    pattern = pattern or term_pattern(terms)
+    m = pattern.search(text)
     if m is None:
         return []
     found = m.group(1)
-    others = [t.strip() for t in terms if t.strip() and t.strip().lower() != found.lower()]
+    # A term the text already names is never put in ("gay and straight" -> "straight and straight"),
+    # the one taken out included; compared as the pattern matches, not by str.lower, which spells
+    # "İstanbul" "i̇stanbul" and so swapped "istanbul" for itself.
+    named = {n for n in pattern.findall(text)}
+    others = [t.strip() for t in terms if t.strip() and not any(same_term(t.strip(), n) for n in named)]
     if target is not None:
-        others = [t for t in others if t.lower() == target.lower()]
+        others = [t for t in others if same_term(t, target)]
     rng.shuffle(others)
     out = []
     for new in others[:per_item]:
