@@ -57,6 +57,23 @@ def test_select_spreads_over_clusters_instead_of_taking_near_copies() -> None:
     assert {texts[i] for i in picks} == set(texts)  # uncertainty alone would take two copies of the first
 
 
+def test_texts_without_a_word_still_get_vectors_to_spread_over() -> None:
+    """A pool left with "👍", "!!!" and "?" unanswered made `graduate select` stop on an internal
+    error (TF-IDF's "empty vocabulary")."""
+    texts = ["👍", "!!!", "?", "🙂🙂", "👍"]
+    v = text_vectors(texts)
+    assert v.shape[0] == len(texts) and np.isfinite(v).all()
+    assert np.allclose(v[0], v[4]) and not np.allclose(v[0], v[3])
+    assert sorted(select_items(np.array([0.9, 0.8, 0.7, 0.6, 0.5]), v, 2)) != [0, 4]  # not two copies of one
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=8), min_size=1, max_size=12))
+def test_any_texts_get_finite_vectors_one_a_text(texts: list[str]) -> None:
+    v = text_vectors(texts)
+    assert v.shape[0] == len(texts) and np.isfinite(v).all()
+
+
 def test_budget_is_items_or_usd_and_nonsense_is_named() -> None:
     assert parse_budget("500").items == 500 and parse_budget("$5").usd == 5.0 and parse_budget("2.5").usd == 2.5 and parse_budget("3usd").usd == 3.0
     for bad in ["abc", "0", "$0", "-3", "", "5 items", "１"]:
