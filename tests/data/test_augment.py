@@ -311,3 +311,14 @@ def test_the_term_put_in_was_named_nowhere_in_the_text(words, terms):
     for copy, taken, put in swaps(text, terms, 5, random.Random(0)):
         assert term_pattern([put]).search(text) is None, (text, put)
         assert term_pattern([put]).search(copy) and copy != text
+
+
+def test_a_term_listed_twice_in_another_case_is_one_term():
+    """[Muslim, muslim, gay] gave a "gay" item two copies, "Muslim ..." and "muslim ...", one text to
+    the store: the first run said a copy was "already stored" and made fewer than per_item."""
+    from graduate.spec.augment import AugmentSpec
+
+    spec = AugmentSpec(term_lists={"identity": ["Muslim", " muslim", "gay", "GAY ", "İstanbul", "istanbul"]})
+    assert spec.term_lists["identity"] == ["Muslim", "gay", "İstanbul"]
+    with pytest.raises(ValueError, match="at least two different terms"):
+        AugmentSpec(term_lists={"identity": ["Gay", "gay"]})
