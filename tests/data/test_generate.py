@@ -364,3 +364,14 @@ def test_a_term_that_begins_or_ends_with_a_sign_is_a_target_as_the_slices_match_
         report = proj.synth(target="(UTC)", n=3, seeds=3)
         assert report.target_kind == "term" and report.matching >= 3 and report.added == 3
         assert proj.synth(target="mentions '(utc)'", n=3, seeds=3).target_kind == "term"
+
+
+def test_a_label_typed_in_another_case_is_the_label_not_a_word(trained_copy: Path) -> None:
+    """--target BAD (the label is bad) searched the texts for the word "bad": one item, "synth needs
+    at least 3 seed examples", or, on a larger pool, texts "that mention 'BAD'" written and added."""
+    bad = Project.load(trained_copy).build_training_set().labels.count("bad")
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        report = Project.load(trained_copy).synth(target="BAD", n=3, seeds=3)
+    assert (report.target_kind, report.matching, report.added) == ("label", bad, 3)
+    assert "that mention" not in " ".join(str(r.request) for r in live_calls(trained_copy))
