@@ -17,6 +17,7 @@ from hypothesis.extra.numpy import arrays
 
 from graduate.data.active import select_items, text_vectors, uncertainty
 from graduate.pipeline.active import parse_budget
+from graduate.pipeline.project import Project
 from servers import fake_openai_server
 from teacher.live_teacher import cli_env, comments, point_teacher
 
@@ -277,3 +278,23 @@ def test_select_send_says_why_items_cut_off_before_are_not_sent_again(trained_co
         assert server.stats()["requests"] == 0, again.stdout + again.stderr
     assert again.returncode == 1 and "not sent 4" in again.stdout, again.stdout + again.stderr
     assert "raise teacher.max_tokens" in again.stderr, again.stderr
+
+
+def test_copies_of_one_text_are_chosen_once(trained_copy: Path) -> None:
+    """A pool holding one text under three ids filled three places of the budget with it: a reviewer
+    labelled it three times, and --send priced three calls the call log answers as one."""
+    from graduate.pipeline.active import Budget
+    from graduate.pipeline.active import select as choose
+
+    texts = ["is this rude or not, hard to say"] * 3 + ["a second text, asked twice"] * 2 + ["a third one", "and a fourth"]
+    with (trained_copy / "unlabelled.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "comment_text"])
+        w.writerows((f"u{i}", t) for i, t in enumerate(texts))
+    spec = yaml.safe_load((trained_copy / "graduate.yaml").read_text())
+    spec["data"].append({"name": "unlabelled", "path": "./unlabelled.csv", "id_column": "id"})
+    (trained_copy / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(trained_copy)
+    for n in (3, 10):
+        chosen = [ex.text for ex in choose(proj, Budget(items=n), source="unlabelled").chosen]
+        assert len(chosen) == len(set(chosen)) == min(n, 4), chosen

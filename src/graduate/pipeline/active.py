@@ -93,6 +93,13 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     # round again in the next one.
     reviewed = human_labels(project.engine, [ex.id for ex in pool])
     todo = [ex for ex in pool if keys[ex.id] not in answered and ex.id not in reviewed]
+    unanswered = len(todo)
+    # Copies of one text are one teacher call (the call log answers them all): chosen once, or a
+    # reviewer labels the text again and again and the cost counts calls never made.
+    distinct: dict[str, Example] = {}
+    for ex in todo:
+        distinct.setdefault(keys[ex.id], ex)
+    todo = list(distinct.values())
     if not todo:
         raise NotReadyError(
             f"every one of the pool's {len(pool)} items has a teacher answer or a reviewer's label: nothing to choose from; load more items (a data source, or --source/--tags)"
@@ -119,7 +126,7 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     picks = select_items(scores, text_vectors(texts, seed=seed), n, seed=seed)
     decided = student.decide(probs[picks]) if picks else []
     return Selection(
-        pool=len(pool), unanswered=len(todo), chosen=[todo[i] for i in picks], scores=[float(scores[i]) for i in picks], predicted=list(decided),
+        pool=len(pool), unanswered=unanswered, chosen=[todo[i] for i in picks], scores=[float(scores[i]) for i in picks], predicted=list(decided),
         probs=probs[picks], labels=list(student.labels), cost_per_call_usd=per_call, student=f"{run.name} (run {run.id[:8]})",
         pool_shares={lab: float(v) for lab, v in zip(student.labels, probs.mean(axis=0))},
         curve_advice=_curve_advice(project, student.kind, len(picks), per_call),
