@@ -3,6 +3,7 @@ added once, trained on by the next build (a reviewer's label still wins)."""
 
 from __future__ import annotations
 
+import csv
 import random
 import re
 import subprocess
@@ -322,3 +323,30 @@ def test_a_term_listed_twice_in_another_case_is_one_term():
     assert spec.term_lists["identity"] == ["Muslim", "gay", "İstanbul"]
     with pytest.raises(ValueError, match="at least two different terms"):
         AugmentSpec(term_lists={"identity": ["Gay", "gay"]})
+
+
+def test_a_rerun_after_the_pool_changed_adds_no_second_copy_of_an_item(trained_copy: Path) -> None:
+    """One seeded generator drew every item's terms in pool order: once a row left the data file
+    (or a label changed), the rerun drew other terms for the items after it and gave them a
+    second copy each, past per_item."""
+    from graduate.spec.terms import term_pattern
+
+    proj = _with_augment(trained_copy, counterfactual={"per_item": 1})
+    first = proj.augment()
+    assert first.added >= 3
+    path = trained_copy / "comments.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    named = term_pattern(["man", "woman", "person", "child"])
+    gone = next(i for i, r in enumerate(rows) if r["subsets"].startswith("train") and named.search(r["comment_text"]))
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(r for i, r in enumerate(rows) if i != gone)
+    proj.engine.dispose()
+    proj = Project.load(trained_copy)
+    proj.load_data()
+    assert proj.augment().added == 0
+    with proj.engine.connect() as conn:
+        parents = Counter(lin["parent"] for lin in conn.execute(select(examples.c.lineage).where(examples.c.source == "augment")).scalars())
+    assert max(parents.values()) == 1
