@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -219,6 +220,19 @@ def test_any_budget_text_is_a_budget_or_one_line_naming_the_option(text: str) ->
         assert "--budget" in str(exc) and "\n" not in str(exc).strip()
     else:
         assert (b.items is not None and b.items >= 1) or (b.usd is not None and b.usd > 0)
+
+
+@pytest.mark.parametrize("text", ["9" * 400, "$" + "9" * 400, "9" * 400 + ".5usd"])
+def test_a_budget_too_large_for_a_float_is_all_items_or_one_line(text: str) -> None:
+    """400 nines ended in "internal error ... OverflowError" (float infinity made an int)."""
+    from graduate.errors import SpecError
+
+    try:
+        b = parse_budget(text)
+    except SpecError as exc:
+        assert "--budget" in str(exc) and "too large" in str(exc)
+    else:
+        assert b.items == int(text)
 
 
 def test_a_filled_in_queue_not_imported_yet_is_not_written_over(trained_copy: Path) -> None:

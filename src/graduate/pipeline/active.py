@@ -46,14 +46,17 @@ def parse_budget(text: str) -> Budget:
     usd = re.fullmatch(r"\$?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(usd)?", raw)
     if usd is None:
         raise SpecError(f"budget {text!r} is neither a number of items (500) nor USD ($5, 5usd, 5.00)", field="--budget")
-    number = float(usd.group(1))
     if raw.startswith("$") or usd.group(2) or "." in usd.group(1):
+        number = float(usd.group(1))
         if number <= 0:
             raise SpecError(f"budget {text!r} must be more than $0", field="--budget")
+        if not math.isfinite(number):
+            raise SpecError(f"budget {text[:20]!r}... is too large a sum; give a smaller one or a number of items", field="--budget")
         return Budget(usd=number)
-    if number < 1:
+    items = int(usd.group(1))  # an int, however long: a float of 400 digits is infinity
+    if items < 1:
         raise SpecError(f"budget {text!r} must be at least 1 item", field="--budget")
-    return Budget(items=int(number))
+    return Budget(items=items)
 
 
 @dataclass
@@ -113,7 +116,8 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     if budget.usd is not None:
         if per_call is None:
             raise SpecError(f"a budget in USD needs the teacher's price: add prices: {{{spec.teacher.model}: {{input_per_1m: ..., output_per_1m: ...}}}}; or give a number of items", field="prices")
-        n = math.floor(budget.usd / per_call) if per_call > 0 else len(todo)
+        calls = budget.usd / per_call if per_call > 0 else math.inf
+        n = len(todo) if calls >= len(todo) else math.floor(calls)  # a sum past a float's range is every item, not an OverflowError
         if n < 1:
             raise SpecError(f"a budget of ${budget.usd:g} is below one teacher call (~${f'{per_call:.8f}'.rstrip('0').rstrip('.')}); raise it or give a number of items", field="--budget")
     else:
