@@ -350,3 +350,10 @@ def test_a_rerun_after_the_pool_changed_adds_no_second_copy_of_an_item(trained_c
     with proj.engine.connect() as conn:
         parents = Counter(lin["parent"] for lin in conn.execute(select(examples.c.lineage).where(examples.c.source == "augment")).scalars())
     assert max(parents.values()) == 1
+
+
+def test_a_term_inside_a_longer_listed_phrase_stays_with_its_phrase():
+    """"gay and gay men", terms [gay, gay men, women]: every "gay" was replaced, the one in the
+    phrase "gay men" too, giving "women and women men"."""
+    out = swaps("gay and gay men", ["gay", "gay men", "women"], 3, random.Random(0))
+    assert [t for t, _, _ in out] == ["women and gay men"]

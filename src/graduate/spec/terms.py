@@ -91,6 +91,7 @@ def swaps(
     rng.shuffle(others)
     out = []
     for new in others[:per_item]:
-        swapped = re.sub(_whole(re.escape(found)), lambda mm: _cased(new, mm.group(0)), text, flags=re.IGNORECASE)
+        # Through the list's own pattern (longest first): a "gay" inside the listed phrase "gay men" stays.
+        swapped = pattern.sub(lambda mm: _cased(new, mm.group(1)) if same_term(found, mm.group(1)) else mm.group(0), text)
         out.append((swapped, found.lower(), new))
     return out
