@@ -375,3 +375,17 @@ def test_a_label_typed_in_another_case_is_the_label_not_a_word(trained_copy: Pat
         report = Project.load(trained_copy).synth(target="BAD", n=3, seeds=3)
     assert (report.target_kind, report.matching, report.added) == ("label", bad, 3)
     assert "that mention" not in " ".join(str(r.request) for r in live_calls(trained_copy))
+
+
+def test_a_shortfall_the_budget_or_failures_caused_does_not_advise_another_seed() -> None:
+    """"0 of the 3 texts asked for were added: 1 calls not sent (budget reached) ...; another --seed
+    draws other seed examples": another seed meets the same budget."""
+    from graduate.pipeline.generate import GenerateReport
+
+    common = dict(method="synth", target="bad", target_kind="label", matching=40, asked=3, calls_asked=1, seed_draws=1, seeds_per_call=5)
+    budget = shortfall(GenerateReport(**common, calls=1, calls_not_sent=1, budget_stopped=True))
+    failed = shortfall(GenerateReport(**common, calls=1, calls_failed=1, calls_retryable=1))
+    copies = shortfall(GenerateReport(**common, calls=1, generated=3, added=1, near_pool=2))
+    assert budget and "budget reached" in budget and "another --seed" not in budget
+    assert failed and "1 calls failed" in failed and "another --seed" not in failed
+    assert copies and copies.endswith("2 near copies of a pool item; another --seed draws other seed examples")

@@ -325,7 +325,11 @@ def shortfall(report: GenerateReport) -> str | None:
     ):
         if count:
             why.append(f"{count} {what}")
-    again = "" if report.seed_draws < report.calls_asked else "; another --seed draws other seed examples"
+    # Another seed helps where the teacher wrote copies or too little, not where the budget or failed calls stopped it.
+    copies = report.stored_already or report.near_pool or report.near_each_other
+    stopped = report.calls_failed or report.calls_not_sent or report.budget_stopped
+    helps = report.seed_draws >= report.calls_asked and (copies or not stopped)
+    again = "; another --seed draws other seed examples" if helps else ""
     return f"{report.added} of the {report.asked} texts asked for were added: " + ("; ".join(why) or "the teacher wrote fewer new ones") + again
 
 
