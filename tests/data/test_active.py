@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from hypothesis.extra.numpy import arrays
 
 from graduate.data.active import select_items, text_vectors, uncertainty
 from graduate.pipeline.active import parse_budget
+from graduate.pipeline.project import Project
 from servers import fake_openai_server
 from teacher.live_teacher import cli_env, comments, point_teacher
 
@@ -55,6 +57,23 @@ def test_select_spreads_over_clusters_instead_of_taking_near_copies() -> None:
     scores = np.array([0.99] * 6 + [0.9] * 6)
     picks = select_items(scores, text_vectors(texts), 2)
     assert {texts[i] for i in picks} == set(texts)  # uncertainty alone would take two copies of the first
+
+
+def test_texts_without_a_word_still_get_vectors_to_spread_over() -> None:
+    """A pool left with "👍", "!!!" and "?" unanswered made `graduate select` stop on an internal
+    error (TF-IDF's "empty vocabulary")."""
+    texts = ["👍", "!!!", "?", "🙂🙂", "👍"]
+    v = text_vectors(texts)
+    assert v.shape[0] == len(texts) and np.isfinite(v).all()
+    assert np.allclose(v[0], v[4]) and not np.allclose(v[0], v[3])
+    assert sorted(select_items(np.array([0.9, 0.8, 0.7, 0.6, 0.5]), v, 2)) != [0, 4]  # not two copies of one
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=8), min_size=1, max_size=12))
+def test_any_texts_get_finite_vectors_one_a_text(texts: list[str]) -> None:
+    v = text_vectors(texts)
+    assert v.shape[0] == len(texts) and np.isfinite(v).all()
 
 
 def test_budget_is_items_or_usd_and_nonsense_is_named() -> None:
@@ -203,6 +222,19 @@ def test_any_budget_text_is_a_budget_or_one_line_naming_the_option(text: str) ->
         assert (b.items is not None and b.items >= 1) or (b.usd is not None and b.usd > 0)
 
 
+@pytest.mark.parametrize("text", ["9" * 400, "$" + "9" * 400, "9" * 400 + ".5usd"])
+def test_a_budget_too_large_for_a_float_is_all_items_or_one_line(text: str) -> None:
+    """400 nines ended in "internal error ... OverflowError" (float infinity made an int)."""
+    from graduate.errors import SpecError
+
+    try:
+        b = parse_budget(text)
+    except SpecError as exc:
+        assert "--budget" in str(exc) and "too large" in str(exc)
+    else:
+        assert b.items == int(text)
+
+
 def test_a_filled_in_queue_not_imported_yet_is_not_written_over(trained_copy: Path) -> None:
     """select (and data review export) rewrote their CSV on every run: a reviewer's answers not yet
     imported were lost without a word."""
@@ -260,3 +292,23 @@ def test_select_send_says_why_items_cut_off_before_are_not_sent_again(trained_co
         assert server.stats()["requests"] == 0, again.stdout + again.stderr
     assert again.returncode == 1 and "not sent 4" in again.stdout, again.stdout + again.stderr
     assert "raise teacher.max_tokens" in again.stderr, again.stderr
+
+
+def test_copies_of_one_text_are_chosen_once(trained_copy: Path) -> None:
+    """A pool holding one text under three ids filled three places of the budget with it: a reviewer
+    labelled it three times, and --send priced three calls the call log answers as one."""
+    from graduate.pipeline.active import Budget
+    from graduate.pipeline.active import select as choose
+
+    texts = ["is this rude or not, hard to say"] * 3 + ["a second text, asked twice"] * 2 + ["a third one", "and a fourth"]
+    with (trained_copy / "unlabelled.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "comment_text"])
+        w.writerows((f"u{i}", t) for i, t in enumerate(texts))
+    spec = yaml.safe_load((trained_copy / "graduate.yaml").read_text())
+    spec["data"].append({"name": "unlabelled", "path": "./unlabelled.csv", "id_column": "id"})
+    (trained_copy / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    proj = Project.load(trained_copy)
+    for n in (3, 10):
+        chosen = [ex.text for ex in choose(proj, Budget(items=n), source="unlabelled").chosen]
+        assert len(chosen) == len(set(chosen)) == min(n, 4), chosen

@@ -3,6 +3,7 @@ added once, trained on by the next build (a reviewer's label still wins)."""
 
 from __future__ import annotations
 
+import csv
 import random
 import re
 import subprocess
@@ -274,3 +275,85 @@ def test_a_text_naming_no_term_gets_no_copy(text, terms):
         assert out == []
     for copy, taken, put in out:
         assert copy != text or taken.lower() == put.lower()
+
+
+def test_a_term_followed_or_preceded_by_a_combining_mark_is_inside_a_word():
+    """A combining mark is not \\w, so "हिंद" matched inside "हिंदू" (its vowel sign) and "cafe" inside
+    a decomposed "café": the copy put the mark on another term ("baŕ") and the slice counted the item."""
+    from graduate.evaluate.slices import make_slices
+
+    rng = random.Random(0)
+    assert swaps("हिंदू धर्म", ["हिंद", "मुस्लिम"], 3, rng) == []
+    assert swaps("a cafe\u0301 culture", ["cafe", "bar"], 3, rng) == []
+    assert swaps("e\u0301cafe here", ["cafe", "bar"], 3, rng) == []
+    assert [t for t, _, _ in swaps("a cafe culture\u0301", ["cafe", "bar"], 3, rng)] == ["a bar culture\u0301"]
+    slices = make_slices(["a cafe\u0301 culture", "हिंदू धर्म", "a cafe"], ["ok"] * 3, labels=["ok", "bad"], length_buckets=[], identity_terms=["cafe", "हिंद"])
+    assert {s.name: s.members for s in slices if s.kind == "identity"} == {"mentions 'cafe'": [2], "mentions 'हिंद'": []}
+
+
+def test_a_copy_never_puts_in_a_term_the_text_already_names():
+    """"gay and straight people" became "straight and straight people"; and "istanbul" was swapped
+    for "İstanbul", itself in another case (str.lower gives "i̇stanbul", which the match ignores)."""
+    rng = random.Random(0)
+    assert [(t, new) for t, _, new in swaps("gay and straight people", ["gay", "straight", "muslim"], 3, rng)] == [("muslim and straight people", "muslim")]
+    assert [new for _, _, new in swaps("istanbul is big", ["İstanbul", "Ankara"], 3, rng)] == ["Ankara"]
+    assert swaps("istanbul is big", ["İstanbul", "Ankara"], 3, rng, target="istanbul") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(["gay", "Straight", "MUSLIM", "İstanbul", "istanbul", "c++", "the", "he", "people", ",", "ß", "SS"]), max_size=12),
+    terms=st.lists(st.sampled_from(["gay", "straight", "muslim", "İstanbul", "Istanbul", "c++", "he", "she", "ß", "ss"]), min_size=2, max_size=6, unique=True),
+)
+def test_the_term_put_in_was_named_nowhere_in_the_text(words, terms):
+    from graduate.spec.terms import term_pattern
+
+    text = " ".join(words)
+    for copy, taken, put in swaps(text, terms, 5, random.Random(0)):
+        assert term_pattern([put]).search(text) is None, (text, put)
+        assert term_pattern([put]).search(copy) and copy != text
+
+
+def test_a_term_listed_twice_in_another_case_is_one_term():
+    """[Muslim, muslim, gay] gave a "gay" item two copies, "Muslim ..." and "muslim ...", one text to
+    the store: the first run said a copy was "already stored" and made fewer than per_item."""
+    from graduate.spec.augment import AugmentSpec
+
+    spec = AugmentSpec(term_lists={"identity": ["Muslim", " muslim", "gay", "GAY ", "İstanbul", "istanbul"]})
+    assert spec.term_lists["identity"] == ["Muslim", "gay", "İstanbul"]
+    with pytest.raises(ValueError, match="at least two different terms"):
+        AugmentSpec(term_lists={"identity": ["Gay", "gay"]})
+
+
+def test_a_rerun_after_the_pool_changed_adds_no_second_copy_of_an_item(trained_copy: Path) -> None:
+    """One seeded generator drew every item's terms in pool order: once a row left the data file
+    (or a label changed), the rerun drew other terms for the items after it and gave them a
+    second copy each, past per_item."""
+    from graduate.spec.terms import term_pattern
+
+    proj = _with_augment(trained_copy, counterfactual={"per_item": 1})
+    first = proj.augment()
+    assert first.added >= 3
+    path = trained_copy / "comments.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    named = term_pattern(["man", "woman", "person", "child"])
+    gone = next(i for i, r in enumerate(rows) if r["subsets"].startswith("train") and named.search(r["comment_text"]))
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(r for i, r in enumerate(rows) if i != gone)
+    proj.engine.dispose()
+    proj = Project.load(trained_copy)
+    proj.load_data()
+    assert proj.augment().added == 0
+    with proj.engine.connect() as conn:
+        parents = Counter(lin["parent"] for lin in conn.execute(select(examples.c.lineage).where(examples.c.source == "augment")).scalars())
+    assert max(parents.values()) == 1
+
+
+def test_a_term_inside_a_longer_listed_phrase_stays_with_its_phrase():
+    """"gay and gay men", terms [gay, gay men, women]: every "gay" was replaced, the one in the
+    phrase "gay men" too, giving "women and women men"."""
+    out = swaps("gay and gay men", ["gay", "gay men", "women"], 3, random.Random(0))
+    assert [t for t, _, _ in out] == ["women and gay men"]

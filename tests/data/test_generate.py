@@ -353,3 +353,39 @@ def test_a_written_text_equal_to_an_item_taken_out_of_its_data_file_is_added(tra
         report = Project.load(trained_copy).synth(target="bad", n=4, seeds=3)
     assert report.generated == 4 and report.stored_already == 0 and report.added == 4, report
     assert sorted(r.text for r in augmented(trained_copy)) == written
+
+
+def test_a_term_that_begins_or_ends_with_a_sign_is_a_target_as_the_slices_match_it(trained_copy: Path) -> None:
+    """--target '(UTC)' (or 'c++', '#MeToo') matched nothing: the word boundary \\b needs a letter
+    beside the sign, so a term the slices and the counterfactual swaps find was said to be named by no item."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        proj = Project.load(trained_copy)
+        report = proj.synth(target="(UTC)", n=3, seeds=3)
+        assert report.target_kind == "term" and report.matching >= 3 and report.added == 3
+        assert proj.synth(target="mentions '(utc)'", n=3, seeds=3).target_kind == "term"
+
+
+def test_a_label_typed_in_another_case_is_the_label_not_a_word(trained_copy: Path) -> None:
+    """--target BAD (the label is bad) searched the texts for the word "bad": one item, "synth needs
+    at least 3 seed examples", or, on a larger pool, texts "that mention 'BAD'" written and added."""
+    bad = Project.load(trained_copy).build_training_set().labels.count("bad")
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        report = Project.load(trained_copy).synth(target="BAD", n=3, seeds=3)
+    assert (report.target_kind, report.matching, report.added) == ("label", bad, 3)
+    assert "that mention" not in " ".join(str(r.request) for r in live_calls(trained_copy))
+
+
+def test_a_shortfall_the_budget_or_failures_caused_does_not_advise_another_seed() -> None:
+    """"0 of the 3 texts asked for were added: 1 calls not sent (budget reached) ...; another --seed
+    draws other seed examples": another seed meets the same budget."""
+    from graduate.pipeline.generate import GenerateReport
+
+    common = dict(method="synth", target="bad", target_kind="label", matching=40, asked=3, calls_asked=1, seed_draws=1, seeds_per_call=5)
+    budget = shortfall(GenerateReport(**common, calls=1, calls_not_sent=1, budget_stopped=True))
+    failed = shortfall(GenerateReport(**common, calls=1, calls_failed=1, calls_retryable=1))
+    copies = shortfall(GenerateReport(**common, calls=1, generated=3, added=1, near_pool=2))
+    assert budget and "budget reached" in budget and "another --seed" not in budget
+    assert failed and "1 calls failed" in failed and "another --seed" not in failed
+    assert copies and copies.endswith("2 near copies of a pool item; another --seed draws other seed examples")

@@ -246,3 +246,14 @@ def test_pairing_on_label_sets_ties_each_labels_logit_across_the_swap(tiny_encod
     paired.fit(texts, sets)
     assert paired.report["pairing"]["items_naming_a_term"] == 36  # the training share (75%) of every item: [] and [insult] are both within the labels
     assert gap(paired) < 0.5 * gap(plain)
+
+
+def test_pairing_skips_a_text_that_names_every_term_of_the_list(tiny_encoder):
+    """A text naming both "gay" and "straight" has no other term to put in: it is not paired (no
+    "straight and straight" copy), and training goes on."""
+    texts = ["gay and straight alike.", "he is gay.", "she is straight.", "nothing here."] * 2
+    labels = ["ok", "bad", "ok", "ok"] * 2
+    params = {**FAST, "base_model": str(tiny_encoder), "quantise": False, "max_steps": 3, "batch_size": 8}
+    paired = make_student("encoder", LABELS, {**params, "pairing_terms": ["gay", "straight"], "pairing_weight": 1.0, "pairing_per_batch": 8})
+    paired.fit(texts, labels)
+    assert paired.report["pairing"]["pairs_read"] == 3 * 4  # per step: the 4 texts naming one term

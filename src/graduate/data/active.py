@@ -43,7 +43,16 @@ def text_vectors(texts: Sequence[str], *, dims: int = 64, seed: int = 0) -> np.n
 
     if not texts:
         return np.zeros((0, 1))
-    tfidf = TfidfVectorizer(min_df=1, max_features=50_000, sublinear_tf=True).fit_transform([t or " " for t in texts])
+    texts = [t or " " for t in texts]
+    words = TfidfVectorizer(min_df=1, max_features=50_000, sublinear_tf=True)
+    analyse = words.build_analyzer()
+    if not any(analyse(t) for t in texts):
+        # No text holds a word ("👍", "!!!", "?"): characters tell them apart, where words would
+        # give an empty vocabulary.
+        words = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=1, max_features=50_000, sublinear_tf=True)
+    tfidf = words.fit_transform(texts)
+    if len(set(texts)) == 1:  # copies of one text: one point (SVD of no variance divides by zero)
+        return np.ones((len(texts), 1))
     k = max(1, min(dims, tfidf.shape[1] - 1, len(texts) - 1))
     if k < 2:
         return normalize(tfidf.toarray()[:, :1] + 1e-9)

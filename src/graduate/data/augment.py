@@ -21,7 +21,7 @@ from graduate.data.csv_source import Item
 from graduate.data.examples import Example, add_examples_in, exact_text_id, select_examples, stored_text_hashes
 from graduate.data.text import text_hash
 from graduate.errors import SpecError
-from graduate.spec.terms import swaps
+from graduate.spec.terms import same_term, swaps, term_pattern
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import examples as examples_table
 from graduate.store.schema import labels as labels_table
@@ -61,14 +61,14 @@ def counterfactual(
     slice), only copies that put that term in: targeted additions for its slice."""
     cfg = spec.augment.counterfactual
     terms = term_list(spec, cfg.terms)
-    if target is not None and target.lower() not in {t.lower() for t in terms}:
+    if target is not None and not any(same_term(t, target) for t in terms):
         raise SpecError(
             f"--target {target!r} is not in term list {cfg.terms!r} ({', '.join(terms[:12])}{', ...' if len(terms) > 12 else ''}); "
             f"add it to augment.term_lists.{cfg.terms} or pick one of those",
             field=f"augment.term_lists.{cfg.terms}",
         )
     report = AugmentReport("counterfactual")
-    rng = random.Random(spec.seed)
+    pattern = term_pattern(terms)
     wanted = cfg.labels_swapped()
     made: list[tuple[str, Example, str, str, str, str]] = []
     for ex in pool:
@@ -79,7 +79,9 @@ def counterfactual(
         if n == 0:
             continue
         report.considered += 1
-        copies = swaps(ex.text, terms, n, rng, target)
+        # A generator of its own per item (seeded by its text): one drawn in pool order gave the
+        # items after a row that left the data file other terms, and so a second copy each.
+        copies = swaps(ex.text, terms, n, random.Random(f"{spec.seed}:{text_hash(ex.text)}"), target, pattern=pattern)
         report.matching += bool(copies)
         made += [(text, ex, label, labeller, old, new) for text, old, new in copies]
     if report.matching == 0:

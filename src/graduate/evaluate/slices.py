@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from graduate.spec.terms import term_pattern
+
 
 @dataclass
 class Slice:
@@ -15,8 +17,9 @@ class Slice:
 
 
 def identity_pattern(term: str) -> re.Pattern[str]:
-    """A whole-word, case-insensitive match: 'gay' matches 'Gay' and 'anti-gay', not 'gayety'."""
-    return re.compile(rf"(?<![\w]){re.escape(term)}(?![\w])", re.IGNORECASE)
+    """A whole-word, case-insensitive match: 'gay' matches 'Gay' and 'anti-gay', not 'gayety'; as
+    the counterfactual swaps and synth's targets match it."""
+    return term_pattern([term])
 
 
 def length_bucket_names(bounds: list[int]) -> list[str]:

@@ -46,14 +46,17 @@ def parse_budget(text: str) -> Budget:
     usd = re.fullmatch(r"\$?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(usd)?", raw)
     if usd is None:
         raise SpecError(f"budget {text!r} is neither a number of items (500) nor USD ($5, 5usd, 5.00)", field="--budget")
-    number = float(usd.group(1))
     if raw.startswith("$") or usd.group(2) or "." in usd.group(1):
+        number = float(usd.group(1))
         if number <= 0:
             raise SpecError(f"budget {text!r} must be more than $0", field="--budget")
+        if not math.isfinite(number):
+            raise SpecError(f"budget {text[:20]!r}... is too large a sum; give a smaller one or a number of items", field="--budget")
         return Budget(usd=number)
-    if number < 1:
+    items = int(usd.group(1))  # an int, however long: a float of 400 digits is infinity
+    if items < 1:
         raise SpecError(f"budget {text!r} must be at least 1 item", field="--budget")
-    return Budget(items=int(number))
+    return Budget(items=items)
 
 
 @dataclass
@@ -93,6 +96,13 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     # round again in the next one.
     reviewed = human_labels(project.engine, [ex.id for ex in pool])
     todo = [ex for ex in pool if keys[ex.id] not in answered and ex.id not in reviewed]
+    unanswered = len(todo)
+    # Copies of one text are one teacher call (the call log answers them all): chosen once, or a
+    # reviewer labels the text again and again and the cost counts calls never made.
+    distinct: dict[str, Example] = {}
+    for ex in todo:
+        distinct.setdefault(keys[ex.id], ex)
+    todo = list(distinct.values())
     if not todo:
         raise NotReadyError(
             f"every one of the pool's {len(pool)} items has a teacher answer or a reviewer's label: nothing to choose from; load more items (a data source, or --source/--tags)"
@@ -106,7 +116,8 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     if budget.usd is not None:
         if per_call is None:
             raise SpecError(f"a budget in USD needs the teacher's price: add prices: {{{spec.teacher.model}: {{input_per_1m: ..., output_per_1m: ...}}}}; or give a number of items", field="prices")
-        n = math.floor(budget.usd / per_call) if per_call > 0 else len(todo)
+        calls = budget.usd / per_call if per_call > 0 else math.inf
+        n = len(todo) if calls >= len(todo) else math.floor(calls)  # a sum past a float's range is every item, not an OverflowError
         if n < 1:
             raise SpecError(f"a budget of ${budget.usd:g} is below one teacher call (~${f'{per_call:.8f}'.rstrip('0').rstrip('.')}); raise it or give a number of items", field="--budget")
     else:
@@ -119,7 +130,7 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     picks = select_items(scores, text_vectors(texts, seed=seed), n, seed=seed)
     decided = student.decide(probs[picks]) if picks else []
     return Selection(
-        pool=len(pool), unanswered=len(todo), chosen=[todo[i] for i in picks], scores=[float(scores[i]) for i in picks], predicted=list(decided),
+        pool=len(pool), unanswered=unanswered, chosen=[todo[i] for i in picks], scores=[float(scores[i]) for i in picks], predicted=list(decided),
         probs=probs[picks], labels=list(student.labels), cost_per_call_usd=per_call, student=f"{run.name} (run {run.id[:8]})",
         pool_shares={lab: float(v) for lab, v in zip(student.labels, probs.mean(axis=0))},
         curve_advice=_curve_advice(project, student.kind, len(picks), per_call),

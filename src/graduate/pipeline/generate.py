@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -35,6 +34,7 @@ from graduate.data.text import text_hash
 from graduate.errors import SpecError
 from graduate.evaluate.slices import length_bucket, parse_slice_name
 from graduate.formats.registry import answer_format
+from graduate.spec.terms import term_pattern
 from graduate.teacher.labeling import label_texts
 from graduate.teacher.registry import make_teacher
 
@@ -106,6 +106,9 @@ def resolve_target(project: "Project", target: str | None, pool: Sequence[Exampl
     tagged = [i for i, ex in enumerate(pool) if target in ex.tags]
     if tagged:
         return "tag", tagged, ""
+    cased = [lab for lab in spec.task.labels if lab.casefold() == target.casefold()]
+    if len(cased) == 1:  # --target BAD: the label bad, not the word "bad" in the texts
+        return resolve_target(project, cased[0], pool, labels)
     term = target
     named_slice = parse_slice_name(target, labels=list(spec.task.labels), length_buckets=spec.evaluation.length_buckets)
     if named_slice is not None and named_slice[0] == "label":
@@ -117,7 +120,7 @@ def resolve_target(project: "Project", target: str | None, pool: Sequence[Exampl
             return "length", within, _length_phrase(spec.evaluation.length_buckets, bucket)
     if named_slice is not None and named_slice[0] == "identity":
         term = str(named_slice[1])
-    word = re.compile(r"\b" + re.escape(term) + r"\b", re.IGNORECASE)
+    word = term_pattern([term])  # as the slices and the counterfactual swaps match it: "(UTC)", "c++" too
     named = [i for i, ex in enumerate(pool) if word.search(ex.text)]
     if named:
         return "term", named, f" that mention {term!r}"
@@ -322,7 +325,11 @@ def shortfall(report: GenerateReport) -> str | None:
     ):
         if count:
             why.append(f"{count} {what}")
-    again = "" if report.seed_draws < report.calls_asked else "; another --seed draws other seed examples"
+    # Another seed helps where the teacher wrote copies or too little, not where the budget or failed calls stopped it.
+    copies = report.stored_already or report.near_pool or report.near_each_other
+    stopped = report.calls_failed or report.calls_not_sent or report.budget_stopped
+    helps = report.seed_draws >= report.calls_asked and (copies or not stopped)
+    again = "; another --seed draws other seed examples" if helps else ""
     return f"{report.added} of the {report.asked} texts asked for were added: " + ("; ".join(why) or "the teacher wrote fewer new ones") + again
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from graduate.errors import SpecError
 from graduate.spec.base import SPEC_FILENAME, _Model
+from graduate.spec.terms import same_term
 
 
 DEFAULT_IDENTITY_TERMS = [
@@ -68,7 +69,7 @@ class EvaluationSpec(_Model):
             return None
         out: list[str] = []
         for t in (t.strip() for t in v):
-            if t and t.lower() not in {o.lower() for o in out}:
+            if t and not any(same_term(o, t) for o in out):
                 out.append(t)
         return out
 

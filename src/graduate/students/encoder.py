@@ -410,10 +410,12 @@ class _Pairing:
     def loss(self, batch: np.ndarray, logits: Any, forward: Any, *, centred: bool) -> Any:
         from graduate.spec.terms import swaps
 
-        rows = [r for r, i in enumerate(batch) if self.naming[i]][: self.per_batch]
+        # A text that names every term of the list has no other term to put in: no pair.
+        copies = [(r, swaps(self.texts[i], self.terms, 1, self.rng, pattern=self.pattern)) for r, i in enumerate(batch) if self.naming[i]]
+        rows = [r for r, out in copies if out][: self.per_batch]
+        swapped = [out[0][0] for _, out in copies if out][: self.per_batch]
         if not rows:
             return 0.0
-        swapped = [swaps(self.texts[batch[r]], self.terms, 1, self.rng, pattern=self.pattern)[0][0] for r in rows]
         other = forward(self.tokenizer(swapped, truncation=True, max_length=self.max_length)["input_ids"])
         mine = logits[rows]
         if centred:
