@@ -12,7 +12,7 @@ from graduate.data.balance import class_counts, class_weights, label_set_prior_w
 from graduate.formats import labelset
 from graduate.data.dedupe import exact_duplicates, near_duplicates
 from graduate.data.filters import cap_groups, rule_filter
-from graduate.blank import is_blank
+from graduate.spec.text import is_blank
 from graduate.data.text import text_hash
 from graduate.spec import FilterSpec
 

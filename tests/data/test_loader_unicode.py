@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 
 from graduate.data.csv_source import read_items
 from graduate.data.examples import SourceItems, load_sources
-from graduate.blank import is_blank
+from graduate.spec.text import is_blank
 from graduate.store.db import open_engine
 from graduate.store.schema import examples
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from graduate.blank import is_blank
+from graduate.spec.text import is_blank
 from graduate.pipeline.project import Project
 from graduate.students.csv_predict import predict_csv
 from teacher.live_teacher import RAY_CORE_LINE, cli_env

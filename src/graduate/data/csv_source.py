@@ -10,7 +10,7 @@ from pathlib import Path
 
 from graduate.formats import labelset
 from graduate.errors import InputDataError
-from graduate.blank import is_blank
+from graduate.spec.text import is_blank
 
 
 @dataclass

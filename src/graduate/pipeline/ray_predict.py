@@ -5,7 +5,7 @@ number, the row id), an actor pool scores them (each actor loads the student onc
 threads as it has CPUs) and the rows are written as Parquet: the input's columns, ``source_file``
 and ``row_number``, then the student's label (multi-label: ``labels``) and ``p_<label>`` columns,
 the same values as the local path (``graduate.students.csv_predict``) row for row. Rows whose
-text is empty or blank (only invisible characters: ``graduate.blank``) keep them null. A CSV is read
+text is empty or blank (only invisible characters: ``graduate.spec.text``) keep them null. A CSV is read
 as the local path reads it (Python's csv module, every cell text): a row with fewer cells than the
 header gets blanks for the rest, one with more stops the run naming its line. The files appear under the output directory only once all are written.
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graduate.blank import is_blank
 from graduate.errors import InputDataError, SpecError, StudentError
 from graduate.pipeline.ray_cluster import connect
+from graduate.spec.text import is_blank
 
 ROW_ID_COLUMNS = ("source_file", "row_number")
 IO_CPUS = 0.25

@@ -21,7 +21,6 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response, StreamingResponse
 
-from graduate.blank import is_blank
 from graduate.errors import GraduateError, StudentError
 from graduate.formats import labelset
 from graduate.serve.auth import AuthMiddleware, resolve_admin_keys, resolve_keys
@@ -39,6 +38,7 @@ from graduate.serve.service import RequestInfo, ServeService
 from graduate.serve.teacher_client import ServeTeacher
 from graduate.serve.traffic import TrafficWriter
 from graduate.spec import ServeSpec
+from graduate.spec.text import is_blank
 from graduate.teacher.base import TeacherBackend
 
 ENDPOINTS = frozenset({"/v1/classify", "/v1/chat/completions", "/v1/feedback", "/v1/models", "/healthz", "/readyz", "/metrics", "/admin/promote", "/admin/promotion"})

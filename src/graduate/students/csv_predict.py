@@ -1,7 +1,7 @@
 """Label a CSV of any size with a student, streaming: rows are read, predicted in batches and
 written as they go, so memory holds one batch whatever the file's size. The output is the input's
 columns plus ``label`` (multi-label: ``labels``, the set ';'-joined, empty for none) and ``p_<label>``
-for every label; rows whose text is empty or blank (only invisible characters: ``graduate.blank``)
+for every label; rows whose text is empty or blank (only invisible characters: ``graduate.spec.text``)
 keep them blank."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
-from graduate.blank import is_blank
 from graduate.formats import labelset
 from graduate.errors import InputDataError, check_output_file
+from graduate.spec.text import is_blank
 from graduate.students.base import Student
 
 

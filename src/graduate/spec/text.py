@@ -1,5 +1,5 @@
-"""Whether a text shows nothing. Below every layer (as ``hardware``): the loader (data), the server
-(serve) and ``graduate predict``'s reader (students) must all call the same texts blank."""
+"""Whether a text shows nothing. In the spec layer, below those that ask: the loader (data), the
+server (serve) and ``graduate predict``'s reader (students) must all call the same texts blank."""
 
 from __future__ import annotations
 
