@@ -442,7 +442,9 @@ def _unknown_labels(label: str, labels: list[str], multi_label: bool) -> list[st
     """The labels a stored label (a set's canonical string) names that ``labels`` no longer hold."""
     from graduate.formats import labelset
 
-    named = [p for p in label.split(labelset.SEPARATOR) if p] if multi_label and label != labelset.NONE else [] if multi_label else [label]
+    if not multi_label:
+        return [] if label in labels else [label]
+    named = [] if label == labelset.NONE else [p for p in label.split(labelset.SEPARATOR) if p]
     return sorted({p for p in named if p not in labels})
 
 
