@@ -97,8 +97,9 @@ def test_a_worker_killed_midway_is_replaced_and_only_its_calls_in_flight_are_pai
     assert stored > 0 and stored - 0.00005 <= cost <= stored + 0.00005 + late * max(r.cost_usd for r in rows), (cost, stored, out)
     # Paid twice only for what the dead worker had in flight (its share of the concurrency), which the
     # run names: their first answers died with it, so their cost is said to be unknown, not guessed.
-    lost = re.search(r"(\d+) calls held by the workers that died \(claimed, some perhaps already sent\) were sent again: the teacher may have charged for their first answers too, "
-                     r"which were not stored, so that cost is not known and not in the cost of this run", " ".join(err.split()))  # fmt: skip
+    lost = re.search(r"(\d+) calls that the workers that died had claimed were given back to be sent again \(a worker claims a call before sending it: some may "
+                     r"have been sent, their answers not stored\): the teacher may have charged for those first answers too, so that cost is not known and "
+                     r"not in the cost of this run", " ".join(err.split()))  # fmt: skip
     assert lost, err[-3000:]  # it had 4 calls at a time and >100 to go when killed
     in_flight = int(lost.group(1))
     assert served["paid_twice"] <= in_flight <= CONCURRENCY // WORKERS, (served, err[-3000:])
@@ -247,6 +248,16 @@ def test_ctrl_c_gives_back_the_stopped_workers_leases_so_a_rerun_sends_at_once(t
     assert len(held) >= 2  # the workers had claimed calls
     rows = live_rows(tiny_project)
     assert [r for r in rows if r.status == "pending" and r.lease_owner is not None] == []
+    # The run says what it did and what it gave back: none answered, every claimed call freed, the
+    # rest not yet claimed; a rerun sends all 8.
+    flat = " ".join(err.split())
+    stopped = re.search(
+        r"stopped: of 8 calls, 0 were sent and answered and 0 failed \(stored\); (\d+) that the workers had claimed were given back "
+        r"\(a worker claims a call before sending it: some may have been sent, their answers not stored\) and (\d+) were not yet claimed: a rerun sends these 8",
+        flat,
+    )
+    assert stopped, err[-3000:]
+    assert int(stopped.group(1)) >= len(held) and int(stopped.group(1)) + int(stopped.group(2)) == 8
 
 
 def test_answers_cut_at_max_tokens_on_ray_are_failed_paid_calls_naming_the_fix(tiny_project: Path) -> None:
@@ -319,3 +330,53 @@ def test_the_cut_stop_counts_across_the_cluster_and_a_rerun_with_a_raised_max_to
         served = server.stats()
     assert again.returncode == 0, again.stderr[-3000:]
     assert served["ok"] == items and served["requests"] == items
+
+
+def test_a_worker_that_raises_gives_back_its_leases_so_a_rerun_sends_every_call_once(tiny_project: Path) -> None:
+    # A worker whose method raises (here the store stays locked past its busy timeout while it finishes
+    # a call) is no actor death: its process lives on, and the calls it had claimed stayed leased to it,
+    # so a rerun waited --lease-s for them. The run gives them back once the method has ended.
+    import sqlite3
+
+    from teacher.live_teacher import label_command, wait_for_requests
+
+    items = 12
+    on_ray = label_command(tiny_project, "--limit", str(items), "--ray", "local", "--lease-s", "600")
+    db = Project.load(tiny_project).engine.url.database
+    with fake_openai_server(latency=2.0, seed=8) as server:
+        point_teacher(tiny_project, server.base_url, concurrency=4, requests_per_minute=60_000)
+        client = subprocess.Popen(on_ray, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for_requests(server, client, 2, timeout_s=180)
+            lock = sqlite3.connect(db, isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")  # the workers' writes wait 30 s (busy_timeout), then raise
+            time.sleep(40)
+            lock.execute("ROLLBACK")
+            lock.close()
+            _, err = client.communicate(timeout=180)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+        assert client.returncode not in (0, None), err[-3000:]
+        assert "database is locked" in err, err[-3000:]
+        assert [r.id for r in live_rows(tiny_project) if r.status == "pending" and r.lease_owner is not None] == [], err[-3000:]
+        again = subprocess.run(on_ray, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = live_rows(tiny_project)
+    assert len(rows) == items and {r.status for r in rows} == {"ok"}
+    assert Counter(r.cache_key for r in rows).most_common(1)[0][1] == 1
+
+
+def test_input_that_is_not_utf8_is_refused_in_the_same_line_with_and_without_ray(tiny_project: Path) -> None:
+    from teacher.live_teacher import label_command
+
+    bad = tiny_project / "comments.csv"
+    bad.write_bytes(bad.read_bytes().replace(b"castle", b"c\xe9stle", 1))
+    lines = []
+    for extra in ((), ("--ray", "local")):
+        result = subprocess.run(label_command(tiny_project, *extra), env=cli_env(), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr[-3000:]
+        lines.append(result.stderr.strip().splitlines())
+    assert lines[0] == lines[1] == [f"error: {bad}:2: not UTF-8 (byte 0xe9); re-save the file as UTF-8"]
+    assert live_rows(tiny_project) == []

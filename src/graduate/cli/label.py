@@ -124,22 +124,47 @@ def label(
 def _label_ray(proj, texts: list[str], address: str, workers: int | None, lease_s: float):
     """graduate label --ray, its figures as the plain path's (``LabelStats``)."""
     from graduate.cli.console import quiet_ray, stage_progress
-    from graduate.pipeline.ray_label import label_ray
+    from graduate.pipeline.ray_label import LabelInterrupted, label_ray
     from graduate.teacher.labeling import LabelStats
 
     quiet_ray()
-    with stage_progress() as progress:
-        r = label_ray(proj, texts, address=address, workers=workers, lease_s=lease_s, progress=progress)
-    if r.restarts:
-        err_console.print(f"{r.restarts} Ray workers died and were replaced; {r.late} answers arrived after another worker's (paid twice)")
-    if r.lost_in_flight:
-        # Their answers, and what they cost, died with the worker: no figure is invented for them.
-        err_console.print(
-            f"{r.lost_in_flight} calls held by the workers that died (claimed, some perhaps already sent) were sent again: the teacher may have charged "
-            "for their first answers too, which were not stored, so that cost is not known and not in the cost of this run"
-        )
+    try:
+        with stage_progress() as progress:
+            r = label_ray(proj, texts, address=address, workers=workers, lease_s=lease_s, progress=progress)
+    except LabelInterrupted as stop:  # what was stored and what a rerun sends; main() then says "interrupted" and exits 130
+        _say_stopped(stop.report, lease_s)
+        raise
+    _say_died(r)
     return LabelStats(
         distinct=r.distinct, cached=r.cached, sent=r.sent, failed=r.failed, not_sent=r.not_sent + r.held, held=r.held, cost_usd=r.cost_usd,
         errors=r.errors, budget_stopped=r.budget_stopped, retryable=r.retryable, cut_stopped=r.cut_stopped,
         stopped_unsent=r.stopped_unsent, known_cut=r.known_cut, known_cut_advice=r.known_cut_advice,
     )
+
+
+# A worker claims a call before sending it, and the store does not record whether it went out.
+_CLAIMED = "a worker claims a call before sending it: some may have been sent, their answers not stored"
+
+
+def _say_died(r) -> None:
+    if r.restarts:
+        err_console.print(f"{r.restarts} Ray workers died and were replaced; {r.late} answers arrived after another worker's (paid twice)")
+    if r.lost_in_flight:
+        # Their answers, and what they cost, died with the worker: no figure is invented for them.
+        err_console.print(
+            f"{r.lost_in_flight} calls that the workers that died had claimed were given back to be sent again ({_CLAIMED}): the teacher may have "
+            "charged for those first answers too, so that cost is not known and not in the cost of this run"
+        )
+
+
+def _say_stopped(r, lease_s: float) -> None:
+    """Ctrl-C: what the run stored, and the calls it gave back (or could not yet) for a rerun."""
+    _say_died(r)
+    unclaimed = max(0, r.enqueued - r.sent - r.failed - r.freed - r.still_held)
+    line = (
+        f"stopped: of {r.enqueued} calls, {r.sent} were sent and answered and {r.failed} failed (stored); {r.freed} that the workers had claimed were given back "
+        f"({_CLAIMED}) and {unclaimed} were not yet claimed: a rerun sends these {r.freed + unclaimed}"
+    )
+    if r.still_held:
+        line += f"; {r.still_held} stay claimed by workers that had not stopped 10 s later: a rerun sends them once those leases lapse (--lease-s {lease_s:g})"
+    err_console.print(escape(line), highlight=False)

@@ -29,7 +29,7 @@ from graduate.spec import PriceSpec, PrivacySpec, TeacherSpec
 from graduate.store.batches import key_state
 from graduate.store.calls import answers, request_key
 from graduate.store.db import now, open_engine
-from graduate.store.leases import enqueue, release_owner, run_calls, run_spend
+from graduate.store.leases import enqueue, release_owner, run_calls, run_held, run_spend
 from graduate.store.schema import teacher_calls
 from graduate.teacher.labeling import known_cut, known_cut_advice, require_price, require_sendable
 from graduate.teacher.prompt import render_messages, request_params
@@ -53,7 +53,9 @@ class RayLabelReport:
     not_sent: int = 0
     skipped: int = 0
     late: int = 0  # answers stored after another worker's (paid twice: only calls in flight when a worker died)
-    lost_in_flight: int = 0  # calls in flight on workers that died: paid for if the teacher answered, their answers and cost not stored (not in cost_usd)
+    lost_in_flight: int = 0  # calls the workers that died had claimed, given back: some perhaps sent (the store cannot tell), their answers and cost not stored (not in cost_usd)
+    freed: int = 0  # calls workers stopped by Ctrl-C or an error had claimed, given back for a rerun (some perhaps sent: the store cannot tell)
+    still_held: int = 0  # calls still claimed by stopped workers not gone 10 s after the stop: a rerun sends them once their leases lapse
     cost_usd: float = 0.0
     restarts: int = 0
     budget_stopped: bool = False
@@ -62,6 +64,14 @@ class RayLabelReport:
     known_cut: int = 0  # of not_sent: cut off at these very settings before (graduate.teacher.labeling.known_cut)
     known_cut_advice: str | None = None
     errors: list[str] = field(default_factory=list)
+
+
+class LabelInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped graduate label --ray: ``report`` holds what the run stored and gave back."""
+
+    def __init__(self, report: RayLabelReport):
+        super().__init__()
+        self.report = report
 
 
 class LabelWorker:
@@ -191,6 +201,7 @@ def _label_ray(
             actor, ref, owner = start(i, 0)
             running[ref] = (i, actor, owner)
     started = now()
+    interrupted = False
     try:
         while running:
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
@@ -200,6 +211,10 @@ def _label_ray(
                 try:
                     stats = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:  # the worker raised: the error itself, not Ray's wrapper
+                    # Its method has ended (asyncio.run waited for every call in it), so it sends nothing
+                    # more: what it had claimed is given back now, or a rerun would wait --lease-s for it.
+                    ray.kill(actor)
+                    report.freed += release_owner(engine, owner)
                     cause = getattr(exc, "cause", None)
                     if isinstance(cause, GraduateError):
                         raise cause from None
@@ -209,7 +224,8 @@ def _label_ray(
                 except ray.exceptions.RayError as exc:  # the worker died: killed, out of memory, its node gone
                     why = died_because(exc)
                     dead.append(owner)
-                    if isinstance(exc, ray.exceptions.RayActorError):  # its process is gone: what it held is free now
+                    # Its process is gone (an actor death), or is once the kill is seen through: what it held is free now.
+                    if isinstance(exc, ray.exceptions.RayActorError) or _killed(ray, actor):
                         report.lost_in_flight += release_owner(engine, owner)
                     if isinstance(exc, ray.exceptions.RayActorError) and exc.actor_init_failed:  # a new one would fail the same way
                         raise TeacherError(f"a Ray worker could not start ({why}); answered calls are stored: fix it and run the same command again") from None
@@ -227,6 +243,8 @@ def _label_ray(
                 report.budget_stopped = report.budget_stopped or stats["budget_stopped"]
                 report.cut_stopped = report.cut_stopped or stats["cut_stopped"]
                 report.errors += stats["errors"][: max(0, 20 - len(report.errors))]
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         for _, actor, _ in running.values():
             ray.kill(actor)
@@ -236,8 +254,11 @@ def _label_ray(
         if running:
             gone, _ = ray.wait(list(running), num_returns=len(running), timeout=10.0)
             for ref in gone:
-                release_owner(engine, running[ref][2])
+                report.freed += release_owner(engine, running[ref][2])
     _count_stored(engine, run_id, dead, report)
+    if interrupted:
+        report.still_held = run_held(engine, run_id)
+        raise LabelInterrupted(report)
     progress("label on Ray", report.enqueued, len(items))
     return report
 
@@ -257,6 +278,19 @@ def _count_stored(engine: Any, run_id: str, dead: list[str], report: RayLabelRep
     report.retryable = min(report.failed, report.retryable + sum(c.retryable for c in lost))
     for c in lost:
         report.errors += list(c.errors[: max(0, 20 - len(report.errors))])
+
+
+def _killed(ray: Any, actor: Any, timeout_s: float = 10.0) -> bool:
+    """Kill a worker whose task failed without its death being reported (a lost object, a cancelled
+    task): True once a call to it fails as an actor death, its process gone."""
+    ray.kill(actor)
+    try:
+        ray.get(actor.pid.remote(), timeout=timeout_s)
+    except ray.exceptions.RayActorError:
+        return True
+    except ray.exceptions.RayError:
+        return False
+    return False
 
 
 def died_because(exc: Exception) -> str:

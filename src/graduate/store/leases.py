@@ -206,6 +206,15 @@ def run_spend(engine: Engine, run: str) -> float:
     return float(spent)
 
 
+def run_held(engine: Engine, run: str) -> int:
+    """Pending calls that run ``run``'s workers still hold a lease on."""
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(func.count()).where(and_(_of_run(teacher_calls.c.lease_owner, run), teacher_calls.c.status == "pending", teacher_calls.c.lease_until.is_not(None)))
+        ).scalar_one()
+    return int(held)
+
+
 def release(engine: Engine, call_id: int, owner: str) -> None:
     """Give back a claimed call that was not sent (e.g. no budget left): pending and unleased."""
     with engine.begin() as conn:
