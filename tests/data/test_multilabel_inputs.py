@@ -244,7 +244,7 @@ def test_a_cell_of_only_separators_is_named_not_stored_as_the_empty_set(tmp_path
     path = project / "reviewed.csv"
     path.write_text(f"example_id,corrected_label,reviewer\n{ids[0]},;,ana\n{ids[1]},(none),ana\n", encoding="utf-8")
     review = import_review(proj.engine, path, LABELS, multi_label=True)
-    assert review.skipped == [f"{path}:2: corrected_label ';' names no label; write a ';'-joined set or (none)"] and review.added == 1
+    assert review.skipped == [f"{path}:2: corrected_label ';' names no label; write (none) for the empty set"] and review.added == 1
     with proj.engine.connect() as conn:
         stored = conn.execute(select(labels_table.c.labeller, labels_table.c.label).where(labels_table.c.labeller.in_(["human:ana", "import:c0"]))).all()
     assert sorted(stored) == [("human:ana", "(none)"), ("import:c0", "care")]
