@@ -57,6 +57,10 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shar
         if columns.count(col) > 1:  # a row read as a dict would keep only the last of them
             raise InputDataError.repeated_column(col, path=path, line=1)
     report = LabelImportReport(str(path))
+    # `graduate predict`'s output (a p_<label> column per label) writes the empty set as an empty
+    # `labels` cell; here an empty cell is no label (only (none) is the empty set), so such a cell of
+    # a scored row is named, never taken silently for either.
+    predicted = task.multi_label and all(f"p_{lab}" in columns for lab in task.labels)
     with engine.connect() as conn:
         stored_items = conn.execute(select(examples.c.external_id, examples.c.id, examples.c.absent_since).where(examples.c.source == spec.source)).all()
     ids = {r.external_id: r.id for r in stored_items}
@@ -76,6 +80,11 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shar
         for col in spec.columns:
             cell = (row.get(col) or "").strip()
             if not cell:
+                if predicted and col == "labels" and any((row.get(f"p_{lab}") or "").strip() for lab in task.labels):
+                    report.skipped.append(
+                        f"{path}:{line}: column {col!r}: empty, which in `graduate predict`'s output is the empty set; an empty cell is no label here, so write {labelset.NONE} in it to import the empty set"
+                    )
+                    continue
                 report.empty += 1
                 continue
             if task.multi_label:  # read as a review file's cell and feedback are (graduate.formats.labelset.read_cell)
