@@ -220,7 +220,7 @@ def test_multi_label_feedback_with_a_string_naming_no_known_label_is_a_422(tmp_p
         assert send([" equality", "care "]).json()["label"] == "care;equality"
         assert send(["(none)"]).json()["label"] == "(none)"
         mixed = send(["(none)", "care"])
-        assert mixed.status_code == 422 and "cannot be joined with labels" in mixed.json()["error"]["message"], mixed.text
+        assert mixed.status_code == 422 and "stands for the empty set, so it cannot go with labels" in mixed.json()["error"]["message"], mixed.text
 
         @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(parts=st.lists(st.sampled_from([*labels, "", " ", "(none)", "bogus", ", "]) | st.text(max_size=8), max_size=4), sep=st.sampled_from([";", ", ", ","]))

@@ -120,18 +120,18 @@ def read_cell(
         by_key[_key(lab)] = None if _key(lab) in by_key else lab
     empty = {_key(NONE)} | ({_key(none_word)} if none_word and _key(none_word) not in by_key else set())
     chosen: list[str] = []
-    said_none = False
+    said_none: str | None = None  # the piece that named the empty set
     for p in pieces:
         mapped = (values.get(p) if values else p) or (p if _key(p) in empty else None)
         if mapped is not None and _key(mapped) in empty:
-            said_none = True
+            said_none = said_none or p
             continue
         lab = mapped if mapped in labels else by_key.get(_key(mapped)) if mapped is not None else None
         if lab is None:
-            raise CellError(f"{shown}: {p!r} is not a task label {list(labels)}", "unknown_label")
+            raise CellError(f"{'' if shown == repr(p) else shown + ': '}{p!r} is not a task label {list(labels)}", "unknown_label")
         chosen.append(lab)
     if said_none and chosen:
-        raise CellError(f"{shown}: {NONE} (no label) cannot be joined with labels; write the labels, or {NONE} alone", "none_with_labels")
+        raise CellError(f"{said_none!r} stands for the empty set, so it cannot go with labels ({shown}); give either the labels or {NONE} alone", "none_with_labels")
     value = encode(chosen, list(labels))
     if max_labels is not None and len(set(chosen)) > max_labels:
         raise CellError(
