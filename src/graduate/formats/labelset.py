@@ -73,13 +73,16 @@ def _piece(text: str) -> str:
     """A piece as a person means it: one Unicode form (NFC), without the spaces and invisible format
     characters (zero-width space, BOM) at its edges that a spreadsheet or a form leaves there."""
     text = unicodedata.normalize("NFC", text)
-    edge = lambda c: c.isspace() or unicodedata.category(c) == "Cf"  # noqa: E731
     start, end = 0, len(text)
-    while start < end and edge(text[start]):
+    while start < end and _at_edge(text[start]):
         start += 1
-    while end > start and edge(text[end - 1]):
+    while end > start and _at_edge(text[end - 1]):
         end -= 1
     return text[start:end]
+
+
+def _at_edge(c: str) -> bool:
+    return c.isspace() or unicodedata.category(c) == "Cf"
 
 
 def _key(word: str) -> str:
@@ -123,7 +126,7 @@ def read_cell(
     said_none: str | None = None  # the piece that named the empty set
     for p in pieces:
         mapped = (values.get(p) if values else p) or (p if _key(p) in empty else None)
-        if mapped is not None and _key(mapped) in empty:
+        if mapped is not None and mapped not in labels and _key(mapped) in empty:  # a label's exact name is that label
             said_none = said_none or p
             continue
         lab = mapped if mapped in labels else by_key.get(_key(mapped)) if mapped is not None else None
