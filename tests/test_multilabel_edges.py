@@ -237,8 +237,8 @@ def test_an_earlier_labellers_empty_set_is_spelled_as_in_gold(tmp_path: Path) ->
     proj, spec, rep = _import_old(project, "id,old,older\ni0,alpha;beta,(none)\ni1,(none),nothing\ni2,(none);alpha,gamma\ni3,delta,\n")
     old = project / "old.csv"
     assert rep.skipped == [
-        f"{old}:4: column 'old': '(none)' stands for the empty set, so it cannot go with labels ('(none);alpha')",
-        f"{old}:5: column 'old': 'delta' is no label of ['alpha', 'beta', 'gamma']",
+        f"{old}:4: column 'old': '(none)' stands for the empty set, so it cannot go with labels ('(none);alpha'); give either the labels or (none) alone",
+        f"{old}:5: column 'old': 'delta' is not a task label ['alpha', 'beta', 'gamma']",
     ]
     assert _old_labels(proj) == {"i0": "alpha;beta", "i1": "(none)"}
 
@@ -410,7 +410,7 @@ def test_an_earlier_labellers_set_past_parse_max_labels_is_named_and_not_stored(
     proj, _, rep = _import_old(project, "id,old\ni0,alpha\ni1,alpha;beta\ni2,(none)\ni3,beta;gamma;alpha\n")
     assert rep.skipped == [
         f"{old}:3: column 'old': 'alpha;beta' has 2 labels, more than parse.max_labels 1 allows; keep at most 1 or raise parse.max_labels",
-        f"{old}:5: column 'old': 'beta;gamma;alpha' has 3 labels, more than parse.max_labels 1 allows; keep at most 1 or raise parse.max_labels",
+        f"{old}:5: column 'old': 'alpha;beta;gamma' has 3 labels, more than parse.max_labels 1 allows; keep at most 1 or raise parse.max_labels",
     ]
     assert rep.added == 2
     assert _old_labels(proj) == {"i0": "alpha", "i2": "(none)"}

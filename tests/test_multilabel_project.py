@@ -189,7 +189,7 @@ def test_label_issues_review_and_balance_work_on_label_sets(tmp_path: Path) -> N
     res = subprocess.run([sys.executable, "-m", "graduate", "data", "review", "import", str(project), str(reviewed)], capture_output=True, text=True, timeout=300, env={**env, "COLUMNS": "250"})
     assert res.returncode == 1, res.stderr[-2000:]  # a skipped row: exit 1, the rest stored
     err = " ".join(res.stderr.split())
-    assert "reviewed.csv:4: corrected_label 'care;fairness': labels ['fairness'] are not task labels" in err
+    assert "reviewed.csv:4: corrected_label 'care;fairness': 'fairness' is not a task label" in err
     assert "new human labels" in res.stdout and " 2 " in next(line for line in res.stdout.splitlines() if "new human labels" in line)
 
     ds = Project.load(project).build_training_set()

@@ -244,7 +244,59 @@ def test_a_cell_of_only_separators_is_named_not_stored_as_the_empty_set(tmp_path
     path = project / "reviewed.csv"
     path.write_text(f"example_id,corrected_label,reviewer\n{ids[0]},;,ana\n{ids[1]},(none),ana\n", encoding="utf-8")
     review = import_review(proj.engine, path, LABELS, multi_label=True)
-    assert review.skipped == [f"{path}:2: corrected_label ';' names no label; write a ';'-joined set or (none)"] and review.added == 1
+    assert review.skipped == [f"{path}:2: corrected_label ';' names no label; write (none) for the empty set"] and review.added == 1
     with proj.engine.connect() as conn:
         stored = conn.execute(select(labels_table.c.labeller, labels_table.c.label).where(labels_table.c.labeller.in_(["human:ana", "import:c0"]))).all()
     assert sorted(stored) == [("human:ana", "(none)"), ("import:c0", "care")]
+
+
+def test_predicts_empty_set_cells_are_named_by_a_label_import_never_read_as_the_empty_set_unsaid(tmp_path: Path) -> None:
+    """`graduate predict` writes the empty set as an empty `labels` cell; a label import of that file
+    read the cell as no label (and removed what the column had given before), saying nothing. An empty
+    cell stays no answer (the rule on every path; `(none)` is the empty set): predict counts the rows
+    it gives no label, and the import names each such cell of predict's output with the fix."""
+    from graduate.data.import_labels import import_labels
+    from graduate.spec import LabelImportSpec
+    from graduate.students.csv_predict import predict_csv
+    from test_multilabel_edges import make_project as trained_project
+
+    project = trained_project(tmp_path / "p", ["care", "equality", "loyalty"], {"kind": "label_list", "none": "none"})
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["students"] = [{"kind": "tfidf-logreg"}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw))
+    Project.load(project).run()
+    proj = Project.load(project)
+    student, _ = proj.best_student()
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="", encoding="utf-8") as f:  # i0: care; i3: no label (filler); i4: empty text
+        csv.writer(f).writerows([["id", "text"], ["i0", "w0a w0b item 0"], ["i3", "item 3 filler"], ["i4", " "]])
+    out = tmp_path / "scored.csv"
+    report = predict_csv(student, src, out, text_column="text")
+    shown = subprocess.run([sys.executable, "-m", "graduate", "predict", str(project), "-i", str(src), "-o", str(tmp_path / "cli.csv")], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0 and (tmp_path / "cli.csv").read_bytes() == out.read_bytes(), shown.stderr
+    assert (
+        "1 rows given no label (the empty set) have an empty labels cell (input lines 3); an import (label_imports, a review file)"
+        " reads an empty cell as no answer: write (none) there to import the empty set"
+    ) in " ".join(shown.stdout.split())
+    with out.open(newline="", encoding="utf-8") as f:
+        scored = {r["id"]: r for r in csv.DictReader(f)}
+    assert scored["i0"]["labels"] == "care" and scored["i3"]["labels"] == "" and scored["i4"]["labels"] == ""
+    assert report.no_label == 1 and report.no_label_rows == [3] and report.empty == 1  # i3: the empty set; i4: no answer
+
+    spec = LabelImportSpec(path=out, source="items", id_column="id", columns=["labels"], separator=";")
+    rep = import_labels(proj.engine, spec, proj.spec.task)
+    assert rep.added == 1 and rep.empty == 1  # i0 stored; i4's empty text is no answer
+    assert rep.skipped == [
+        f"{out}:3: column 'labels': empty, which in `graduate predict`'s output is the empty set; an empty cell is no label here, so write (none) in it to import the empty set"
+    ]
+    # written as the import asks, predict's empty set round-trips
+    rows = [dict(r, labels=r["labels"] or ("(none)" if r["p_care"] else "")) for r in scored.values()]
+    with out.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    again = import_labels(proj.engine, spec, proj.spec.task)
+    assert again.skipped == [] and again.added == 1 and again.unchanged == 1
+    with proj.engine.connect() as conn:
+        stored = conn.execute(select(labels_table.c.label).where(labels_table.c.labeller == "import:labels")).scalars().all()
+    assert sorted(stored) == ["(none)", "care"]

@@ -321,3 +321,41 @@ def test_a_label_word_in_another_unicode_form_or_with_invisible_edges_reads_as_i
             answer = {"label_list": ", ".join(words), "json_list": json.dumps(words), "json_booleans": json.dumps({w: True for w in words})}[kind]
             got = fmt.parse(answer)
             assert got.error is None and labelset.decode(got.label, spelled) == {spelled[0], spelled[1]}, (spelled, answer, got)
+
+
+CELL_SET_LABELS = ["care", "équité", "thin morality"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    chosen=st.lists(st.sampled_from(CELL_SET_LABELS), max_size=5),
+    spell=st.lists(st.sampled_from(["as is", "upper", "decomposed", "padded", "empty piece before"]), min_size=5, max_size=5),
+)
+def test_a_label_set_cell_reads_as_the_set_it_names_however_a_person_spells_it(chosen: list[str], spell: list[str]) -> None:
+    """labelset.read_cell, the one reader of a set a person writes (review files, label imports,
+    feedback): order, case, Unicode form, spaces and empty pieces do not change the set."""
+    import unicodedata
+
+    pieces = []
+    for lab, how in zip(chosen, spell):
+        word = {"as is": lab, "upper": lab.upper(), "decomposed": unicodedata.normalize("NFD", lab), "padded": f"  {lab}\u200b "}.get(how, lab)
+        pieces += ["", word] if how == "empty piece before" else [word]
+    cell = ";".join(pieces) if chosen else "(none)"
+    assert labelset.read_cell(cell, CELL_SET_LABELS) == labelset.encode(chosen, CELL_SET_LABELS)
+    assert labelset.read_cell(pieces, CELL_SET_LABELS) == labelset.encode(chosen, CELL_SET_LABELS)  # a list: the same pieces
+
+
+@settings(max_examples=300, deadline=None)
+@given(cell=st.text(max_size=30) | st.lists(st.text(max_size=12), max_size=4))
+def test_any_cell_reads_as_a_canonical_set_no_answer_or_one_named_reason(cell: str | list[str]) -> None:
+    from graduate.spec.text import is_blank
+
+    try:
+        got = labelset.read_cell(cell, CELL_SET_LABELS, none_word="none", max_labels=2)
+    except labelset.CellError as exc:
+        assert exc.code in {"no_label", "unknown_label", "none_with_labels", "too_many_labels"} and "\n" not in str(exc)  # one line
+        return
+    if got is None:  # no answer: only a cell that shows nothing
+        assert isinstance(cell, str) and is_blank(cell)
+    else:
+        assert labelset.encode(labelset.decode(got, CELL_SET_LABELS) or (), CELL_SET_LABELS) == got

@@ -345,7 +345,7 @@ def review_import(
     from graduate.pipeline.project import Project
 
     proj = Project.load(project)
-    rep = import_review(proj.engine, file, proj.spec.task.labels, reviewer=reviewer, multi_label=proj.spec.task.multi_label, max_labels=proj.spec.task.parse.max_labels)
+    rep = import_review(proj.engine, file, proj.spec.task.labels, reviewer=reviewer, multi_label=proj.spec.task.multi_label, max_labels=proj.spec.task.parse.max_labels, none_word=proj.spec.task.parse.none)
     t = count_table(escape(f"{file.name}: {rep.rows} rows"))
     for name, value in [
         ("new human labels", rep.added),

@@ -27,7 +27,9 @@ def predict(
     actors: int | None = typer.Option(None, min=1, help="--ray: actors in the scoring pool (each loads the student once); default 1."),
     cpus_per_actor: float | None = typer.Option(None, parser=number("--cpus-per-actor", least=0.1), help="--ray: CPUs per actor; it runs that many threads; default 1."),
 ) -> None:
-    """Write the input's columns plus `label` (multi-label: `labels`, the set `;`-joined, empty for none) and one `p_<label>` column per label."""
+    """Write the input's columns plus `label` (multi-label: `labels`, the set `;`-joined, empty for none) and one `p_<label>` column per label.
+
+    An import (label_imports, a review file) reads an empty cell as no answer: write (none) in such a cell to import the empty set."""
     from graduate.errors import SpecError
     from graduate.pipeline.project import Project
     from graduate.students.csv_predict import predict_csv
@@ -52,6 +54,16 @@ def predict(
         highlight=False,
         soft_wrap=True,
     )
+    if report.no_label:  # an empty `labels` cell, as an empty text's: an import would read it as no answer
+        lines = ", ".join(str(n) for n in report.no_label_rows[:5]) + (", ..." if report.no_label > 5 else "")
+        console.print(
+            escape(
+                f"{report.no_label} rows given no label (the empty set) have an empty labels cell (input lines {lines}); "
+                "an import (label_imports, a review file) reads an empty cell as no answer: write (none) there to import the empty set"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _predict_ray(proj, student, run, pattern: str, output: Path, text_column: str | None, address: str, actors: int, cpus: float, batch_size: int) -> None:

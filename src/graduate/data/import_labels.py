@@ -57,6 +57,10 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shar
         if columns.count(col) > 1:  # a row read as a dict would keep only the last of them
             raise InputDataError.repeated_column(col, path=path, line=1)
     report = LabelImportReport(str(path))
+    # `graduate predict`'s output (a p_<label> column per label) writes the empty set as an empty
+    # `labels` cell; here an empty cell is no label (only (none) is the empty set), so such a cell of
+    # a scored row is named, never taken silently for either.
+    predicted = task.multi_label and all(f"p_{lab}" in columns for lab in task.labels)
     with engine.connect() as conn:
         stored_items = conn.execute(select(examples.c.external_id, examples.c.id, examples.c.absent_since).where(examples.c.source == spec.source)).all()
     ids = {r.external_id: r.id for r in stored_items}
@@ -76,21 +80,24 @@ def import_labels(engine: Engine, spec: LabelImportSpec, task: TaskSpec, *, shar
         for col in spec.columns:
             cell = (row.get(col) or "").strip()
             if not cell:
+                if predicted and col == "labels" and any((row.get(f"p_{lab}") or "").strip() for lab in task.labels):
+                    report.skipped.append(
+                        f"{path}:{line}: column {col!r}: empty, which in `graduate predict`'s output is the empty set; an empty cell is no label here, so write {labelset.NONE} in it to import the empty set"
+                    )
+                    continue
                 report.empty += 1
                 continue
-            value, bad = _label(cell, spec, task)
-            if bad is not None:
-                why = (
-                    f"names no label; write {labelset.NONE} for the empty set" if bad == cell and value is None and not bad.replace(spec.separator or "", "").strip()
-                    else f"stands for the empty set, so it cannot go with labels ({cell!r})" if (spec.values.get(bad, bad)) == labelset.NONE
-                    else f"is no label of {task.labels}"
-                )  # fmt: skip
-                report.skipped.append(f"{path}:{line}: column {col!r}: {bad!r} {why}")
-                continue
-            most = task.parse.max_labels if task.multi_label else None
-            many = len(labelset.decode(value, task.labels) or ()) if most is not None else 0
-            if most is not None and many > most:  # the teacher's own parse refuses such an answer
-                report.skipped.append(f"{path}:{line}: column {col!r}: {cell!r} has {many} labels, more than parse.max_labels {most} allows; keep at most {most} or raise parse.max_labels")
+            if task.multi_label:  # read as a review file's cell and feedback are (graduate.formats.labelset.read_cell)
+                try:
+                    value = labelset.read_cell(cell, task.labels, separator=spec.separator or labelset.SEPARATOR, none_word=task.parse.none, values=spec.values, max_labels=task.parse.max_labels)
+                except labelset.CellError as exc:
+                    report.skipped.append(f"{path}:{line}: column {col!r}: {exc}")
+                    continue
+                if value is None:  # only invisible characters: an empty cell
+                    report.empty += 1
+                    continue
+            elif (value := spec.values.get(cell, cell if not spec.values or cell == labelset.NONE else None)) not in task.labels:
+                report.skipped.append(f"{path}:{line}: column {col!r}: {cell!r} is no label of {task.labels}")
                 continue
             key = (ex, labeller_name(col))
             if key in conflicts:
@@ -145,24 +152,3 @@ def stored_labels(engine: Engine, labellers: list[str], example_ids: list[int]) 
             for ex, who, lab in conn.execute(stmt):
                 out[who][ex] = lab
     return out
-
-
-def _label(cell: str, spec: LabelImportSpec, task: TaskSpec) -> tuple[str | None, str | None]:
-    """(label, None), or (None, the value that is no label). A label set's cell holds ``(none)`` (or a
-    value ``values`` maps to it) alone for the empty set, as a gold cell does."""
-    parts = [p.strip() for p in cell.split(spec.separator)] if spec.separator else [cell]
-    out = []
-    for p in parts:
-        if not p:
-            continue
-        lab = spec.values.get(p, p if not spec.values or p == labelset.NONE else None)
-        if spec.separator is not None and lab == labelset.NONE and len([q for q in parts if q]) == 1:
-            return labelset.NONE, None
-        if lab is None or lab not in task.labels:
-            return None, p
-        out.append(lab)
-    if spec.separator is None:
-        return out[0], None
-    if not out:  # ';' alone: neither the empty set, (none), nor no label, an empty cell
-        return None, cell
-    return labelset.encode(out, task.labels), None

@@ -284,12 +284,20 @@ class ReviewImport:
 
 
 def import_review(
-    engine: Engine, path: Path, labels: Sequence[str], *, reviewer: str | None = None, multi_label: bool = False, max_labels: int | None = None
+    engine: Engine,
+    path: Path,
+    labels: Sequence[str],
+    *,
+    reviewer: str | None = None,
+    multi_label: bool = False,
+    max_labels: int | None = None,
+    none_word: str | None = None,
 ) -> ReviewImport:
     """Store the corrections of a review-queue CSV as human labels (see the module docstring).
-    ``multi_label``: a correction is a label set (``;``-joined, ``(none)`` for none), stored canonically;
-    a set of more than ``max_labels`` (the task's ``parse.max_labels``) is skipped, as a teacher's answer
-    with as many is a parse failure."""
+    ``multi_label``: a correction is a label set (``;``-joined, ``(none)`` or the task's ``parse.none``
+    word ``none_word`` for none, read by ``graduate.formats.labelset.read_cell`` as feedback is), stored
+    canonically; a set of more than ``max_labels`` (the task's ``parse.max_labels``) is skipped, as a
+    teacher's answer with as many is a parse failure."""
     from graduate.formats import labelset
 
     from graduate.data.csv_source import _open_text
@@ -348,20 +356,15 @@ def import_review(
                 skip(line, f"example_id {ex_id} is not in the store (was the queue exported from another project?)")
                 continue
         if multi_label:
-            parts = [x.strip() for x in corrected.split(labelset.SEPARATOR) if x.strip()]
-            if not parts:  # ';' alone: neither the empty set, (none), nor not reviewed, an empty cell
-                skip(line, f"corrected_label {corrected!r} names no label; write a ';'-joined set or {labelset.NONE}")
+            try:
+                label_set = labelset.read_cell(corrected, labels, none_word=none_word, max_labels=max_labels)
+            except labelset.CellError as exc:
+                skip(line, f"corrected_label {exc}")
                 continue
-            unknown = [x for x in parts if x not in labels and x != labelset.NONE]
-            if unknown or (labelset.NONE in parts and len(parts) > 1):
-                what = f"labels {unknown} are not task labels {list(labels)}" if unknown else f"{labelset.NONE} (no label) cannot be joined with labels"
-                skip(line, f"corrected_label {corrected!r}: {what}; write a ';'-joined set or {labelset.NONE}")
+            if label_set is None:  # only invisible characters: an empty cell
+                report.not_reviewed += 1
                 continue
-            chosen = [x for x in parts if x != labelset.NONE]
-            corrected = labelset.encode(chosen, list(labels))
-            if max_labels is not None and len(set(chosen)) > max_labels:
-                skip(line, f"corrected_label {corrected!r} has {len(set(chosen))} labels, more than parse.max_labels {max_labels} allows; keep at most {max_labels} or raise parse.max_labels")
-                continue
+            corrected = label_set
         elif corrected not in labels:
             skip(line, f"corrected_label {corrected!r} is not a task label {list(labels)}")
             continue

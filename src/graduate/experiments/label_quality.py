@@ -223,7 +223,7 @@ def compare_label_quality(
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         w.writerows(answered)
-    imp = import_review(proj.engine, reviewed, proj.spec.task.labels, multi_label=proj.spec.task.multi_label, max_labels=proj.spec.task.parse.max_labels)
+    imp = import_review(proj.engine, reviewed, proj.spec.task.labels, multi_label=proj.spec.task.multi_label, max_labels=proj.spec.task.parse.max_labels, none_word=proj.spec.task.parse.none)
     first = queue[:review_items]
     notes.append(
         f"d: the review queue of b ({len(queue)} rows: {sum(r['group'] == 'label_issue' for r in queue)} cleanlab suspects, "

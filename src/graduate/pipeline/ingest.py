@@ -119,7 +119,7 @@ def load_reviews(project: "Project", progress: ProgressFn = no_progress) -> list
     out = []
     for i, rv in enumerate(todo):
         progress("import review files", i, len(todo))
-        out.append(import_review(project.engine, rv.path, project.spec.task.labels, reviewer=rv.reviewer, multi_label=project.spec.task.multi_label, max_labels=project.spec.task.parse.max_labels))
+        out.append(import_review(project.engine, rv.path, project.spec.task.labels, reviewer=rv.reviewer, multi_label=project.spec.task.multi_label, max_labels=project.spec.task.parse.max_labels, none_word=project.spec.task.parse.none))
     if todo:
         progress("import review files", len(todo), len(todo))
     return out

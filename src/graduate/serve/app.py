@@ -371,33 +371,23 @@ def create_app(
         """A person's answer for an item this server answered: stored as a human label on the item's
         text, which wins over the teacher's in the next build (`graduate run`)."""
         if spec.task.multi_label:
-            if isinstance(body.label, str) and not body.label.replace(labelset.SEPARATOR, "").strip():
+            # read as a review file's or a label import's cell is (graduate.formats.labelset.read_cell)
+            try:
+                label = labelset.read_cell(body.label, labels, none_word=spec.task.parse.none, max_labels=spec.task.parse.max_labels)
+            except labelset.CellError as exc:
+                if exc.code == "too_many_labels":  # the client cannot raise parse.max_labels
+                    return _json(error_body(f"label: {exc.problem}; give at most {spec.task.parse.max_labels}", "invalid_request_error", param="label", code="too_many_labels"), 422)
+                return _json(error_body(f"label: {exc}", "invalid_request_error", param="label", code="unknown_label"), 422)
+            if label is None:  # an empty string: no answer given
                 return _json(error_body(
                     f"label: {body.label!r} names no label; give a list of labels of {labels}, or [] (or {labelset.NONE!r}) for none",
                     "invalid_request_error", param="label", code="unknown_label"), 422)  # fmt: skip
-            # a list as the string: each label stripped, the empty set also as [] or ["(none)"]
-            given = [p.strip() for p in (body.label if isinstance(body.label, list) else body.label.split(labelset.SEPARATOR))]
-            if labelset.NONE in given:
-                if len(given) > 1:
-                    return _json(error_body(
-                        f"label: {labelset.NONE!r} (no label) cannot be joined with labels; give the labels, or {labelset.NONE!r} alone",
-                        "invalid_request_error", param="label", code="unknown_label"), 422)  # fmt: skip
-                given = []
-            unknown = sorted(set(given) - set(labels))
-            label = labelset.encode(given, labels) if not unknown else None
-            cap = spec.task.parse.max_labels
-            if label is not None and cap is not None and len(set(given)) > cap:  # as a teacher's answer with as many: refused
-                return _json(error_body(
-                    f"label: {label!r} has {len(set(given))} labels, more than parse.max_labels {cap} allows; give at most {cap}",
-                    "invalid_request_error", param="label", code="too_many_labels"), 422)  # fmt: skip
         else:
             if not isinstance(body.label, str):  # a list on a single-label task: say so, not "['ok'] is no label"
                 return _json(error_body(f"label: give one label as a string, one of {labels} (a list is for multi-label tasks)", "invalid_request_error", param="label", code="unknown_label"), 422)
-            unknown = [] if body.label in labels else [body.label]
-            label = body.label if not unknown else None
-        if label is None:
-            what = f"a list of labels of {labels}" if spec.task.multi_label else f"one of {labels}"
-            return _json(error_body(f"label: {unknown} is not {what}", "invalid_request_error", param="label", code="unknown_label"), 422)
+            if body.label not in labels:
+                return _json(error_body(f"label: {[body.label]} is not one of {labels}", "invalid_request_error", param="label", code="unknown_label"), 422)
+            label = body.label
         # A chat completion's id (what an OpenAI SDK shows as completion.id) is the request id with a prefix.
         request_id = body.request_id.removeprefix(COMPLETION_ID_PREFIX)
         row = None

@@ -27,6 +27,10 @@ class PredictReport:
     predicted: int = 0
     empty_rows: list[int] = field(default_factory=list)  # the file lines where they begin (the first 100)
     empty: int = 0
+    # Multi-label: rows given the empty set, an empty `labels` cell (as an empty text's is: an import
+    # reads an empty cell as no answer, so such a file is imported with (none) written there).
+    no_label: int = 0
+    no_label_rows: list[int] = field(default_factory=list)  # their lines in the input (the first 100)
 
 
 def csv_rows(stream: TextIO, path: Path | str) -> Iterator[tuple[int, list[str]]]:
@@ -171,13 +175,18 @@ def _write(
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         batch: list[dict[str, str]] = []
+        lines: list[int] = []
 
         def flush() -> None:
-            todo = [r for r in batch if not is_blank(r.get(text_column) or "")]
+            todo = [(r, n) for r, n in zip(batch, lines) if not is_blank(r.get(text_column) or "")]
             if todo:
-                probs = student.predict_proba([r[text_column] for r in todo])
-                for r, p, decided in zip(todo, probs, student.decide(probs)):
+                probs = student.predict_proba([r[text_column] for r, _ in todo])
+                for (r, n), p, decided in zip(todo, probs, student.decide(probs)):
                     r[label_col] = ";".join(labelset.as_list(decided, student.labels) or []) if student.multi_label else decided
+                    if student.multi_label and not r[label_col]:
+                        report.no_label += 1
+                        if len(report.no_label_rows) < 100:
+                            report.no_label_rows.append(n)
                     for k, lab in enumerate(student.labels):
                         r[f"p_{lab}"] = f"{p[k]:.6f}"
                 report.predicted += len(todo)
@@ -185,6 +194,7 @@ def _write(
             if progress:
                 progress(len(batch))
             batch.clear()
+            lines.clear()
 
         for line, row in rows:
             report.rows += 1
@@ -193,6 +203,7 @@ def _write(
                 if len(report.empty_rows) < 100:
                     report.empty_rows.append(line)
             batch.append(row)
+            lines.append(line)
             if len(batch) >= batch_size:
                 flush()
         flush()
