@@ -80,17 +80,13 @@ def _term(term: str) -> str:
 @dataclass(frozen=True)
 class TermPattern:
     """Any of a list's terms as a whole word or phrase, any case, in text as ``fold`` gives it:
-    "café" names "cafe\u0301", "gay man" names "gay\u00a0 man"."""
+    "café" names "cafe\\u0301", "gay man" names "gay\\u00a0 man"."""
 
     regex: re.Pattern[str]  # over folded text
 
     def search(self, text: str) -> re.Match[str] | None:
         """The first term ``text`` names (its offsets are into ``fold(text)``, not ``text``)."""
         return self.regex.search(fold(text))
-
-    def named(self, text: str) -> list[str]:
-        """The terms ``text`` names, folded, in order, as often as named."""
-        return self.regex.findall(fold(text))
 
 
 def term_pattern(terms: Sequence[str]) -> TermPattern:
