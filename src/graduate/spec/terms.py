@@ -208,18 +208,29 @@ def swaps(
     rng.shuffle(others)
     # Through the list's own pattern (longest first): a "gay" inside the listed phrase "gay men" stays.
     taken = [m for m in matches if same_term(found, m.group(1))]
+    return [(_replace(text, folded, pieces, [(m, _cased(new, m.group(1))) for m in taken]), found.lower(), new) for new in others[:per_item]]
+
+
+def mask_terms(text: str, pattern: TermPattern, placeholder: str) -> str:
+    """``text`` with every term ``pattern`` finds replaced by ``placeholder``, the rest as it was."""
+    if pattern.search(text) is None:
+        return text
+    folded, pieces = _view(text)
+    return _replace(text, folded, pieces, [(m, placeholder) for m in pattern.regex.finditer(folded)])
+
+
+def _replace(text: str, folded: str, pieces: list[_Piece], replacements: list[tuple[re.Match[str], str]]) -> str:
+    """``text`` with each match in ``folded`` (in order) replaced: the pieces it spans go, the rest
+    of ``text`` stays byte for byte."""
     # The pieces that are not empty tile the folded text: the one a match begins in, and ends in.
     solid = [p for p in pieces if p.folded_end > p.folded_start]
     starts, ends = [p.folded_start for p in solid], [p.folded_end for p in solid]
-    out = []
-    for new in others[:per_item]:
-        parts, at = [], 0
-        for m in taken:
-            first, last = solid[bisect.bisect_right(starts, m.start(1)) - 1], solid[bisect.bisect_left(ends, m.end(1))]
-            # A match begins and ends at a piece's edge, but in a word the pieces could not split
-            # (none known): there the word's folded text around the term is kept.
-            parts += [text[at : first.start], folded[first.folded_start : m.start(1)], _cased(new, m.group(1)), folded[m.end(1) : last.folded_end]]
-            at = last.end
-        parts.append(text[at:])
-        out.append(("".join(parts), found.lower(), new))
-    return out
+    parts, at = [], 0
+    for m, put in replacements:
+        first, last = solid[bisect.bisect_right(starts, m.start(1)) - 1], solid[bisect.bisect_left(ends, m.end(1))]
+        # A match begins and ends at a piece's edge, but in a word the pieces could not split
+        # (none known): there the word's folded text around the term is kept.
+        parts += [text[at : first.start], folded[first.folded_start : m.start(1)], put, folded[m.end(1) : last.folded_end]]
+        at = last.end
+    parts.append(text[at:])
+    return "".join(parts)
