@@ -357,3 +357,67 @@ def test_a_term_inside_a_longer_listed_phrase_stays_with_its_phrase():
     phrase "gay men" too, giving "women and women men"."""
     out = swaps("gay and gay men", ["gay", "gay men", "women"], 3, random.Random(0))
     assert [t for t, _, _ in out] == ["women and gay men"]
+
+
+def test_a_term_is_named_in_any_canonically_equal_spelling_and_the_rest_of_the_text_is_kept():
+    """Terms were matched on the text as stored: "café" missed a decomposed "cafe\\u0301" (and a
+    decomposed term missed the composed text), a zero-width joiner inside "gayish" made it name
+    "gay" while a soft hyphen inside "gay" hid it, and "gay man" missed "gay  man", "gay\\tman" or
+    "gay\\u00a0man". The copy replaces the term in the text as it was, nothing else."""
+    from graduate.evaluate.slices import make_slices
+
+    rng = random.Random(0)
+    one = lambda text, terms, target: [t for t, _, _ in swaps(text, terms, 5, rng, target=target)]  # noqa: E731
+    assert one("a cafe\u0301 culture", ["café", "bar"], "bar") == ["a bar culture"]
+    assert one("a café culture", ["cafe\u0301", "bar"], "bar") == ["a bar culture"]
+    assert one("E\u0301COLE and e\u0301cole", ["école", "lycée"], "lycée") == ["LYCÉE and lycée"]
+    assert one("Cafe\u0301 noir", ["café", "bar"], "bar") == ["Bar noir"]
+    assert swaps("so gay\u200dish", ["gay", "muslim"], 3, rng) == []
+    assert swaps("so gay\u200cish", ["gay", "muslim"], 3, rng) == []
+    assert one("so g\u00aday, \u200bgay\u200b!", ["gay", "muslim"], "muslim") == ["so muslim, \u200bmuslim\u200b!"]
+    for gap in ["  ", "\t", "\u00a0", "\n", " \u200b\n", "\u3000"]:
+        assert one(f"a Gay{gap}Man here  and\tthere", ["gay man", "straight woman"], "straight woman") == ["a Straight woman here  and\tthere"], gap
+        assert one(f"a GAY{gap}MAN", ["gay man", "straight woman"], "straight woman") == ["a STRAIGHT WOMAN"], gap
+    assert swaps("a gay mango", ["gay man", "straight woman"], 3, rng) == []
+    texts = ["a cafe\u0301", "gay\u00a0\nman", "gay\u200dish", "g\u00aday", "plain"]
+    slices = make_slices(texts, ["ok"] * 5, labels=["ok", "bad"], length_buckets=[], identity_terms=["café", "gay man", "gay"])
+    assert {s.name: s.members for s in slices if s.kind == "identity"} == {"mentions 'café'": [0], "mentions 'gay man'": [1], "mentions 'gay'": [1, 3]}
+
+
+def test_terms_spelled_apart_only_by_composition_or_spacing_are_one_term():
+    from graduate.spec.augment import AugmentSpec
+    from graduate.spec.terms import same_term
+
+    assert same_term("café", "CAFE\u0301") and same_term("gay  man", "gay\u00a0man") and same_term("gay", "g\u00aday")
+    assert not same_term("cafe", "café")
+    assert AugmentSpec(term_lists={"identity": ["café", "cafe\u0301", "bar", "\u200b"]}).term_lists["identity"] == ["café", "bar"]
+
+
+# Any text, and text of what folding joins or drops: marks, letters they compose with, jamo,
+# format characters, odd spaces.
+_ODD = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
+    st.text(st.sampled_from(["e", "\u0301", "\u0323", "\u0307", "\u1e0a", "\u212b", "\u1100", "\u1161", "\u11a8", "\u0b47", "\u0b3e", "\u200d", "\u00ad", "\u00a0", "\n", " ", "\u3099", "\u304b"]), max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=_ODD,
+    after=_ODD,
+    spelling=st.sampled_from(["gay man", "GAY\u00a0MAN", "gay  man", "gay\t\u200bman", "g\u00aday\nman", "Gay\u2003man"]),
+)
+def test_a_copy_keeps_the_text_around_the_term_byte_for_byte(before, after, spelling):
+    """Whatever surrounds the term (marks, format characters, odd spaces, unnormalised text): the
+    copy is the text with the term's own span replaced."""
+    from graduate.spec.terms import term_pattern
+
+    terms = ["gay man", "muslim"]
+    if term_pattern(terms).search(before) or term_pattern(terms).search(after):
+        return
+    out = swaps(f"{before} {spelling} {after}", terms, 3, random.Random(0))
+    assert len(out) == 1
+    copy, taken, put = out[0]
+    assert (taken, put) == ("gay man", "muslim")
+    assert copy.startswith(before + " ") and copy.endswith(" " + after)
+    assert copy[len(before) + 1 : len(copy) - len(after) - 1].lower() == "muslim"

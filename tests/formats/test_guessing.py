@@ -36,6 +36,12 @@ KEY = answer_format(ParseSpec(kind="json_key", key="is_bad", values={"0": "ok", 
         (KEY, '```json\n{"is_bad": 0, "reason": "someone may say is_bad: 1"}\n```', "ok", None),
         (KEY, '{"is_bad": 1, "details": {"is_bad": 0}}', None, "gives is_bad more than once, with different values"),
         (KEY, 'is_bad: 0, wait. {"is_bad": 1, "reason": "rude"}', None, "gives is_bad more than once, with different values"),
+        # the key with white space around it is the key: read (it was "no 'is_bad'"), and when the
+        # object also holds the key as written with another value, neither is guessed at
+        (KEY, '{" is_bad ": 1, "reason": "rude"}', "bad", None),
+        (KEY, '{"is_bad": 1, "is_bad ": 1}', "bad", None),
+        (KEY, '{"is_bad": 1, "is_bad ": 0}', None, "keys 'is_bad' and 'is_bad ' both give is_bad, with different values ['1', '0']"),
+        (KEY, '{"Is_Bad": 1}', None, "no 'is_bad' in the answer"),  # another case is another key
     ],
 )
 def test_two_things_said_are_not_guessed(fmt, answer, label, reason):

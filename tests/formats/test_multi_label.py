@@ -88,6 +88,26 @@ def test_the_recorded_teacher_parses_whole_and_scores_as_published():
         (ParseSpec(kind="json_booleans"), '{"care": true, "Care": false}', None, "label 'care' is both 'care' and 'Care', true and false"),
         (ParseSpec(kind="json_booleans"), '{"Care": false, "care": true, "purity": 0}', None, "label 'care' is both 'Care' and 'care', true and false"),
         (ParseSpec(kind="json_booleans"), '{"care": true, "Care": "yes"}', ["care"], None),
+        # a comma as CJK or Arabic text writes it is the comma (full-width, ideographic, Arabic): refused before
+        (ParseSpec(kind="label_list"), "care\uff0cequality", ["care", "equality"], None),
+        (ParseSpec(kind="label_list"), "Care\u3001 purity\u3001loyalty", ["care", "purity", "loyalty"], None),
+        (ParseSpec(kind="label_list"), "care \u060c equality", ["care", "equality"], None),
+        (ParseSpec(kind="label_list", separator=", "), "care\uff0c equality", ["care", "equality"], None),
+        (ParseSpec(kind="label_list", none="none"), "none\u3001none", [], None),
+        # taken only when every piece is then a label word, as a separator's visible part
+        (ParseSpec(kind="label_list"), "care\uff0cfairness", None, "unknown label word 'care\uff0cfairness'"),
+        (ParseSpec(kind="label_list", none="none"), "none\u3001care", None, "unknown label word 'none\u3001care'"),
+        (ParseSpec(kind="label_list", separator=";"), "care\uff0cequality", None, "unknown label word 'care\uff0cequality'"),
+        # the key of the list or object with white space around it is that key; two such keys that
+        # disagree are refused, naming both; a key in another case is no such key
+        (ParseSpec(kind="json_list", key="labels"), '{" labels ": ["care"]}', ["care"], None),
+        (ParseSpec(kind="json_booleans", key="labels"), '{"labels ": {"care": true}}', ["care"], None),
+        (ParseSpec(kind="json_list", key="labels"), '{"labels": ["care"], "labels ": ["care"]}', ["care"], None),
+        (ParseSpec(kind="json_list", key="labels"), '{"labels": ["care"], " labels": ["purity"]}', None, "keys 'labels' and ' labels' both give 'labels', with different values"),
+        (ParseSpec(kind="json_list", key="labels"), '{"Labels": ["care"]}', None, "no key 'labels' in a JSON object"),
+        # label keys are read in any case and spacing already; two that disagree name both
+        (ParseSpec(kind="json_booleans"), '{" care ": true, "Purity": false}', ["care"], None),
+        (ParseSpec(kind="json_booleans"), '{" care ": true, "care": false}', None, "label 'care' is both ' care ' and 'care', true and false"),
     ],
 )
 def test_answers_parse_to_sets_or_name_what_is_wrong(spec, answer, labels, error):
@@ -359,3 +379,16 @@ def test_any_cell_reads_as_a_canonical_set_no_answer_or_one_named_reason(cell: s
         assert isinstance(cell, str) and is_blank(cell)
     else:
         assert labelset.encode(labelset.decode(got, CELL_SET_LABELS) or (), CELL_SET_LABELS) == got
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    chosen=st.lists(st.sampled_from(LABELS), min_size=1, max_size=4, unique=True),
+    commas=st.lists(st.sampled_from([",", "\uff0c", "\u3001", "\u060c", "\ufe50", "\ufe51"]), min_size=3, max_size=3),
+    spaces=st.lists(st.sampled_from(["", " ", "\u3000", "  "]), min_size=6, max_size=6),
+    separator=st.sampled_from([",", ", "]),
+)
+def test_label_words_joined_by_any_written_comma_read_as_their_set(chosen, commas, spaces, separator):
+    answer = chosen[0] + "".join(spaces[2 * i] + commas[i] + spaces[2 * i + 1] + w for i, w in enumerate(chosen[1:]))
+    parsed = answer_format(ParseSpec(kind="label_list", separator=separator), LABELS).parse(answer)
+    assert parsed.label == labelset.encode(chosen, LABELS), (answer, parsed)

@@ -59,3 +59,12 @@ def test_any_text_masks_the_same_whichever_term_it_names(left, right, a, b):
 def test_empty_terms_are_refused():
     with pytest.raises(StudentError, match="masked_terms"):
         make_student("tfidf-logreg", ["ok", "bad"], {"masked_terms": ["gay", "  "]})
+
+
+def test_a_term_is_masked_in_any_canonically_equal_spelling_and_the_rest_of_the_text_is_kept():
+    """The mask had a matcher of its own, on the text as stored: "café" stayed in a decomposed
+    "cafe\\u0301", "gay man" in "gay\\u00a0man", and "gay" was masked inside "gay\\u200dish"."""
+    mask = term_masker(["café", "gay man", "gay"])
+    text = "a  Cafe\u0301\tand GAY\u00a0\nMAN, gay\u200dish g\u00aday\u200b."
+    assert mask(text) == f"a  {MASK}\tand {MASK}, gay\u200dish {MASK}\u200b."
+    assert mask("a cafe\u0301\u0327") == "a cafe\u0301\u0327"  # a mark more: another word

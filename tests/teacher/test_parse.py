@@ -23,6 +23,14 @@ def test_recorded_answer_shapes():
     assert parse_answer(broken, JSON_KEY, LABELS).label == "ok"
 
 
+def test_a_key_with_white_space_around_it_reads_with_its_fields():
+    parsed = parse_answer('```json\n{"reason": "rude", " is_bad ": 1}\n```', JSON_KEY, LABELS)
+    assert (parsed.label, parsed.error, parsed.fields) == ("bad", None, {"reason": "rude"})
+    broken = "{\n 'reason': It is fine, really,\n 'is_bad ': 0\n}"
+    parsed = parse_answer(broken, JSON_KEY, LABELS)
+    assert (parsed.label, parsed.fields) == ("ok", {"reason": "It is fine, really"})
+
+
 def test_unparseable_answers_are_reported_not_guessed():
     for content in ["", None, "I cannot help with that.", '{"is_bad": 7}', '{"toxic": true}']:
         parsed = parse_answer(content, JSON_KEY, LABELS)

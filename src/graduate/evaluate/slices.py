@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from graduate.spec.terms import term_pattern
+from graduate.spec.terms import TermPattern, fold, term_pattern
 
 
 @dataclass
@@ -16,9 +15,10 @@ class Slice:
     members: list[int]  # indices into the test set
 
 
-def identity_pattern(term: str) -> re.Pattern[str]:
-    """A whole-word, case-insensitive match: 'gay' matches 'Gay' and 'anti-gay', not 'gayety'; as
-    the counterfactual swaps and synth's targets match it."""
+def identity_pattern(term: str) -> TermPattern:
+    """A whole-word, case-insensitive match: 'gay' matches 'Gay' and 'anti-gay', not 'gayety'
+    ('café' matches a decomposed 'cafe\\u0301', 'gay man' a 'gay\\u00a0man'); as the counterfactual
+    swaps and synth's targets match it."""
     return term_pattern([term])
 
 
@@ -56,9 +56,10 @@ def make_slices(texts: Sequence[str], gold: Sequence[str], *, labels: list[str],
     for i, t in enumerate(texts):
         buckets[length_bucket(len(t), length_buckets)].append(i)
     out += [Slice("length", name, members) for name, members in zip(names, buckets)]
+    folded = [fold(t) for t in texts] if identity_terms else []  # once, not once per term
     for term in identity_terms:
         pat = identity_pattern(term)
-        out.append(Slice("identity", f"mentions '{term}'", [i for i, t in enumerate(texts) if pat.search(t)]))
+        out.append(Slice("identity", f"mentions '{term}'", [i for i, t in enumerate(folded) if pat.regex.search(t)]))
     return out
 
 

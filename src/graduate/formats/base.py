@@ -73,6 +73,13 @@ def label_from_raw(raw: str, spec: ParseSpec, labels: list[str]) -> str | None:
 
 
 
+def keys_named(mapping: dict[Any, Any], key: str) -> list[str]:
+    """The keys of ``mapping`` that are ``key`` written with white space around it or without
+    (``" is_bad "``), in the object's order. No other spelling is taken (another case, a space
+    inside): that would be a guess at what the answer meant."""
+    return [k for k in mapping if isinstance(k, str) and k.strip() == key.strip()]
+
+
 def value_forms(spec: ParseSpec, labels: list[str]) -> dict[str, list[str]]:
     """Raw values per label: from ``values`` when given, else each label's own name."""
     if spec.values:

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, label_from_raw, literal, value_forms, value_of
+from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, keys_named, label_from_raw, literal, value_forms, value_of
 from graduate.spec import ParseSpec
 
 _BOOL_DIGITS = {"true": "1", "false": "0"}
@@ -37,8 +37,8 @@ def _nested_values(value: Any, key: str) -> list[str]:
     out: list[str] = []
     children = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else []
     for child in children:
-        if isinstance(child, dict) and key in child:
-            out.append(_as_raw(child[key]))
+        if isinstance(child, dict):
+            out += [_as_raw(child[k]) for k in keys_named(child, key)]
         out += _nested_values(child, key)
     return out
 
@@ -49,7 +49,7 @@ _WORD = re.compile(r"[A-Za-z0-9_.\-]+")
 def _key_values(text: str, key: str) -> list[tuple[str | None, str]]:
     """Each ``key: value`` in any syntax, as (the quoted value whole to its closing quote on the
     line, or None; its first word): 'not spam' is a label of two words, '1 (rude)' is 1."""
-    pattern = r"""["']?%s["']?\s*[:=]\s*(?:"([^"\n]*)"|'([^'\n]*)'|([A-Za-z0-9_.\-]+))""" % re.escape(key)
+    pattern = r"""["']?%s[ \t]*["']?\s*[:=]\s*(?:"([^"\n]*)"|'([^'\n]*)'|([A-Za-z0-9_.\-]+))""" % re.escape(key)
     out: list[tuple[str | None, str]] = []
     for m in re.finditer(pattern, text):
         quoted = m.group(1) if m.group(1) is not None else m.group(2)
@@ -60,7 +60,7 @@ def _key_values(text: str, key: str) -> list[tuple[str | None, str]]:
     return out
 
 
-_FIELD = re.compile(r"""^[ \t]*["']?([A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:[ \t]*""", re.MULTILINE)
+_FIELD = re.compile(r"""^[ \t]*["']?[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*["']?[ \t]*:[ \t]*""", re.MULTILINE)
 
 
 def _fields_fallback(text: str, key: str) -> dict[str, Any]:
@@ -103,10 +103,17 @@ class JsonKeyFormat:
         assert content is not None
         found_mapping = _as_mapping(content)
         fields: dict[str, Any] = {}
-        if found_mapping is not None and self.key in found_mapping[0]:
+        keys = keys_named(found_mapping[0], self.key) if found_mapping is not None else []
+        if found_mapping is not None and keys:
             mapping, source = found_mapping
-            fields = {k: v for k, v in mapping.items() if k != self.key}
-            raw = _as_raw(mapping[self.key])
+            fields = {k: v for k, v in mapping.items() if k not in keys}
+            raw = _as_raw(mapping[keys[0]])
+            # The key written twice in the object (" is_bad" beside "is_bad") with values of two
+            # labels: neither is guessed at, and the answer names both.
+            other = next((k for k in keys[1:] if self._label(_as_raw(mapping[k])) != self._label(raw)), None)
+            if other is not None:
+                said = [raw, _as_raw(mapping[other])]
+                return ParsedAnswer(None, raw, f"keys {keys[0]!r} and {other!r} both give {self.key}, with different values {said}", fields)
             # What else gives the key: the text around the object and objects nested in it; the
             # key named inside a field's text ("reason": "not is_bad: 1") is no second answer.
             before, _, after = content.partition(source)
@@ -148,7 +155,7 @@ class JsonKeyFormat:
         return label_from_raw(named, self.spec, self.labels)
 
     def answer_offset(self, text: str, parsed: ParsedAnswer) -> int | None:
-        m = re.search(r"""["']?%s["']?\s*[:=]\s*["']?""" % re.escape(self.key), text)
+        m = re.search(r"""["']?%s[ \t]*["']?\s*[:=]\s*["']?""" % re.escape(self.key), text)
         return m.end() if m else None
 
     def raw_forms(self) -> dict[str, list[str]]:

@@ -1,8 +1,10 @@
 """Multi-label answers: a set of the task's labels per answer, in one of three spellings.
 
 - ``label_list``: label words joined by ``separator`` (``care, equality``); words match whole,
-  any case, through ``words`` (default: the label names).
-- ``json_list``: a JSON list of labels (``["care", "equality"]``), under ``key`` when given.
+  any case, through ``words`` (default: the label names). A comma as CJK or Arabic text writes it
+  (``，`` ``、`` ``،``) is read as the comma of a separator.
+- ``json_list``: a JSON list of labels (``["care", "equality"]``), under ``key`` when given (with
+  white space around it or without).
 - ``json_booleans``: a JSON object ``{"care": true, "equality": false, ...}``, under ``key`` when
   given; labels missing from it are false.
 
@@ -26,9 +28,14 @@ import unicodedata
 from typing import Any
 
 from graduate.formats import labelset
-from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, literal, token_probability
+from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, keys_named, literal, token_probability
 from graduate.spec import ParseSpec
 
+
+
+# A comma as text in Chinese or Japanese (full-width, ideographic, their small forms) or in Arabic
+# writes it: a separator with a comma is read with each of these in its place too.
+_COMMAS = ("\uff0c", "\u3001", "\ufe50", "\ufe51", "\u060c")
 
 
 def _json_value(text: str) -> Any:
@@ -79,6 +86,11 @@ class MultiLabelFormat:
             for w in words.get(lab, [lab]):
                 self.lookup[word_key(w)] = lab
         self.none = word_key(spec.none) if spec.none and word_key(spec.none) not in self.lookup else None
+        # The readings of a label_list answer, each a set of separators, tried in turn.
+        sep = spec.separator
+        self._readings = [[sep]] + ([[sep.strip()]] if sep.strip() and sep.strip() != sep else [])
+        if "," in sep:
+            self._readings.append(sorted({s.replace(",", c) for r in self._readings for s in r for c in (",", *_COMMAS)}, key=len, reverse=True))
 
     # -- reading ---------------------------------------------------------------------------
     def _from_words(self, items: list[Any]) -> ParsedAnswer:
@@ -103,6 +115,10 @@ class MultiLabelFormat:
             return ParsedAnswer(None, None, "no label in the answer" + (f" (say {self.spec.none!r} for none)" if self.spec.none else ""))
         return self._done(found)
 
+    @staticmethod
+    def _split(seps: list[str], text: str) -> list[str]:
+        return re.split("|".join(map(re.escape, seps)) + r"|\n", text)
+
     def _done(self, found: list[str]) -> ParsedAnswer:
         chosen = sorted(set(found), key=self.labels.index)
         if self.spec.max_labels is not None and len(chosen) > self.spec.max_labels:
@@ -117,19 +133,38 @@ class MultiLabelFormat:
         text = (content or "").strip()
         kind = self.spec.kind
         if kind == "label_list":
-            sep = self.spec.separator
-            got = self._from_words(re.split(r"%s|\n" % re.escape(sep), text))
-            if got.label is None and sep.strip() and sep.strip() != sep:
-                # " | " as written "care|equality": split at its visible part (no label holds it),
-                # taken only when every piece is then a label word
-                again = self._from_words(re.split(r"%s|\n" % re.escape(sep.strip()), text))
-                return again if again.label is not None else got
-            return got
+            # The separator as written, then other readings, each taken only when every piece is
+            # then a label word (no label holds what they split at): " | " as written
+            # "care|equality" splits at its visible part, a comma as CJK or Arabic text writes it
+            # ("care\uff0cequality") at that comma too. A failure names the pieces of the first.
+            # Another reading is tried only where the answer holds a separator of its own: "x, y" (a
+            # none word holding the comma) never reads as one word through a comma it does not hold.
+            first = self._from_words(self._split(self._readings[0], text))
+            if first.label is not None:
+                return first
+            for seps in self._readings[1:]:
+                if any(s in text for s in seps if s not in self._readings[0]):
+                    got = self._from_words(self._split(seps, text))
+                    if got.label is not None:
+                        return got
+            return first
         value = _json_value(text)
         if self.spec.key is not None:
-            value = value.get(self.spec.key) if isinstance(value, dict) else None
-            if value is None:
+            keys = keys_named(value, self.spec.key) if isinstance(value, dict) else []
+            if not keys:
                 return ParsedAnswer(None, None, f"no key {self.spec.key!r} in a JSON object")
+            read = [self._read(value[k]) for k in keys]
+            other = next((k for k, got in zip(keys, read) if got.label != read[0].label), None)
+            if other is not None:  # {"labels": [...], "labels ": [...]}: neither is guessed at
+                return ParsedAnswer(None, None, f"keys {keys[0]!r} and {other!r} both give {self.spec.key!r}, with different values")
+            return read[0]
+        return self._read(value)
+
+    def _read(self, value: Any) -> ParsedAnswer:
+        """The label set of the answer's JSON list or object (under ``key``, when given)."""
+        kind = self.spec.kind
+        if value is None and self.spec.key is not None:
+            return ParsedAnswer(None, None, f"no key {self.spec.key!r} in a JSON object")
         if kind == "json_list":
             if not isinstance(value, list):
                 return ParsedAnswer(None, None, "no JSON list in the answer")

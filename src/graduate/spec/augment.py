@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from graduate.spec.base import _Model
-from graduate.spec.terms import same_term
+from graduate.spec.terms import clean_terms
 
 
 class CounterfactualSpec(_Model):
@@ -61,10 +61,7 @@ class AugmentSpec(_Model):
         for name, terms in self.term_lists.items():
             # Stripped, blanks and repeats in any case left out (as evaluation.identity_terms): "Muslim"
             # and "muslim" put in made one text twice, counted "already stored" on the first run.
-            cleaned: list[str] = []
-            for t in (t.strip() for t in terms):
-                if t and not any(same_term(o, t) for o in cleaned):
-                    cleaned.append(t)
+            cleaned = clean_terms(terms)
             if len(cleaned) < 2:
                 raise ValueError(f"augment.term_lists.{name}: give at least two different terms to swap between")
             self.term_lists[name] = cleaned

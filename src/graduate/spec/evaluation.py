@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from graduate.errors import SpecError
 from graduate.spec.base import SPEC_FILENAME, _Model
-from graduate.spec.terms import same_term
+from graduate.spec.terms import clean_terms
 
 
 DEFAULT_IDENTITY_TERMS = [
@@ -67,11 +67,7 @@ class EvaluationSpec(_Model):
         made copies with the term glued into every gap between words."""
         if v is None:
             return None
-        out: list[str] = []
-        for t in (t.strip() for t in v):
-            if t and not any(same_term(o, t) for o in out):
-                out.append(t)
-        return out
+        return clean_terms(v)
 
     @model_validator(mode="after")
     def _identity_default(self) -> "EvaluationSpec":

@@ -8,30 +8,62 @@ encoder's counterfactual logit pairing.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import random
 import re
 import sys
 import unicodedata
+from dataclasses import dataclass
 from typing import Sequence
 
 
 @functools.cache
-def _marks() -> str:
-    """Every combining mark (Unicode category M) as character-class ranges. A mark belongs to the
-    word it sits on, but is not ``\\w``: without it "हिंद" matched inside "हिंदू" (a vowel sign) and
-    "cafe" inside a decomposed "café"."""
+def _category(prefix: str) -> str:
+    """Every character of a Unicode category (``M``, ``Cf`` ...) as character-class ranges."""
     ranges: list[str] = []
     start = None
-    # Planes 2-13 hold CJK ideographs and unassigned code points, no marks: skipped, the scan is 4x faster.
+    # Planes 2-13 hold CJK ideographs and unassigned code points, no marks or format characters:
+    # skipped, the scan is 4x faster.
     for code in [*range(0x20000), *range(0xE0000, sys.maxunicode + 2)]:
-        is_mark = code <= sys.maxunicode and unicodedata.category(chr(code)).startswith("M")
-        if is_mark and start is None:
+        inside = code <= sys.maxunicode and unicodedata.category(chr(code)).startswith(prefix)
+        if inside and start is None:
             start = code
-        elif not is_mark and start is not None:
+        elif not inside and start is not None:
             ranges.append(re.escape(chr(start)) + ("-" + re.escape(chr(code - 1)) if code - 1 > start else ""))
             start = None
     return "".join(ranges)
+
+
+def _marks() -> str:
+    """Every combining mark (Unicode category M). A mark belongs to the word it sits on, but is not
+    ``\\w``: without it "हिंद" matched inside "हिंदू" (a vowel sign) and "cafe" inside "cafe\\u0301"."""
+    return _category("M")
+
+
+@functools.cache
+def _format() -> re.Pattern[str]:
+    # Invisible format characters (Cf: zero-width joiner and non-joiner, soft hyphen, word joiner,
+    # bidi marks): not \w, so one inside a word split it ("gay\u200dish" named "gay", "g\u00aday" not).
+    return re.compile(f"[{_category('Cf')}]+")
+
+
+_SPACE = re.compile(r"\s+")
+
+
+@functools.cache
+def _pieces() -> re.Pattern[str]:
+    # A run of white space with the format characters around it (one " " of the folded text), or a
+    # word: everything up to the next white space.
+    cf = _category("Cf")
+    return re.compile(rf"(?P<gap>[\s{cf}]*\s[\s{cf}]*)|\S+")
+
+
+def fold(text: str) -> str:
+    """``text`` as terms are matched in it: format characters (Cf) left out, composed (NFC: "e" +
+    U+0301 is "é"), every run of white space (tab, NBSP, newline) one space. Case is left to the
+    pattern (``re.IGNORECASE``), as ``same_term`` compares."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFC", _format().sub("", text)))
 
 
 def _whole(alternatives: str) -> str:
@@ -41,18 +73,99 @@ def _whole(alternatives: str) -> str:
     return rf"(?<![\w{_marks()}])(" + alternatives + rf")(?![\w{_marks()}])"
 
 
-def term_pattern(terms: Sequence[str]) -> re.Pattern[str]:
-    """One regex for any of ``terms`` as a whole word or phrase, any case, longest first. Blank
+def _term(term: str) -> str:
+    return fold(term).strip()
+
+
+@dataclass(frozen=True)
+class TermPattern:
+    """Any of a list's terms as a whole word or phrase, any case, in text as ``fold`` gives it:
+    "café" names "cafe\\u0301", "gay man" names "gay\\u00a0 man"."""
+
+    regex: re.Pattern[str]  # over folded text
+
+    def search(self, text: str) -> re.Match[str] | None:
+        """The first term ``text`` names (its offsets are into ``fold(text)``, not ``text``)."""
+        return self.regex.search(fold(text))
+
+
+def term_pattern(terms: Sequence[str]) -> TermPattern:
+    """A pattern for any of ``terms`` as a whole word or phrase, any case, longest first. Blank
     terms are left out: an empty alternative would match between every two words."""
-    kept = sorted({t.strip() for t in terms if t.strip()}, key=len, reverse=True)
+    kept = sorted({_term(t) for t in terms if _term(t)}, key=len, reverse=True)
     if not kept:
-        return re.compile(r"(?!)")  # matches nothing
-    return re.compile(_whole("|".join(re.escape(t) for t in kept)), re.IGNORECASE)
+        return TermPattern(re.compile(r"(?!)"))  # matches nothing
+    return TermPattern(re.compile(_whole("|".join(re.escape(t) for t in kept)), re.IGNORECASE))
 
 
 def same_term(term: str, other: str) -> bool:
-    """Whether ``other`` is ``term`` in any case, as the term patterns match (``İstanbul``, ``istanbul``)."""
-    return re.fullmatch(re.escape(term.strip()), other.strip(), re.IGNORECASE) is not None
+    """Whether ``other`` is ``term`` in any case, as the term patterns match (``İstanbul``,
+    ``istanbul``; ``café`` composed or not)."""
+    return re.fullmatch(re.escape(_term(term)), _term(other), re.IGNORECASE) is not None
+
+
+def clean_terms(terms: Sequence[str]) -> list[str]:
+    """``terms`` stripped, with blanks (nothing left to match: "", " ", a lone zero-width space)
+    and repeats (``same_term``) left out: a padded term made copies with it glued into every gap
+    between words, and "Muslim" and "muslim" put in made one text twice."""
+    out: list[str] = []
+    for t in (t.strip() for t in terms):
+        if _term(t) and not any(same_term(o, t) for o in out):
+            out.append(t)
+    return out
+
+
+@dataclass(frozen=True)
+class _Piece:
+    start: int  # in the text
+    end: int
+    folded_start: int  # in fold(text)
+    folded_end: int
+
+
+def _view(text: str) -> tuple[str, list[_Piece]]:
+    """``fold(text)`` and the pieces it is made of: each a span of ``text`` and the span of the
+    folded text it became (a run of white space, a letter with its marks, a format character left
+    out as an empty piece). A term found in the folded text is replaced in ``text`` piece by piece,
+    so everything outside it stays as it was, byte for byte."""
+    spans: list[tuple[int, int, str]] = []
+    for m in _pieces().finditer(text):
+        if m.group("gap") is not None:
+            spans.append((m.start(), m.end(), " "))
+            continue
+        kept = [(i, c) for i, c in enumerate(m.group(), m.start()) if not _format().fullmatch(c)]
+        # A letter and the marks after it compose as one ("e" + U+0301 is "é"), and so do a few
+        # letters (Hangul jamo); a format character between two of them stays inside their piece.
+        clusters: list[list[tuple[int, str]]] = []
+        for i, c in kept:
+            if clusters and (unicodedata.combining(c) or len(_nfc(_chars(clusters[-1]) + c)) < len(_nfc(_chars(clusters[-1]))) + len(_nfc(c))):
+                clusters[-1].append((i, c))
+            else:
+                clusters.append([(i, c)])
+        word = _nfc("".join(c for _, c in kept))
+        if "".join(_nfc(_chars(cl)) for cl in clusters) != word:  # never seen: then the word is one piece
+            clusters = [kept] if kept else []
+        at = m.start()
+        for cl in clusters:
+            if cl[0][0] > at:
+                spans.append((at, cl[0][0], ""))
+            spans.append((cl[0][0], cl[-1][0] + 1, _nfc(_chars(cl))))
+            at = cl[-1][0] + 1
+        if m.end() > at:
+            spans.append((at, m.end(), ""))
+    pieces, folded = [], 0
+    for a, b, f in spans:
+        pieces.append(_Piece(a, b, folded, folded + len(f)))
+        folded += len(f)
+    return "".join(f for _, _, f in spans), pieces
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _chars(cluster: list[tuple[int, str]]) -> str:
+    return "".join(c for _, c in cluster)
 
 
 def _upper(text: str) -> str:
@@ -70,28 +183,54 @@ def _cased(term: str, like: str) -> str:
 
 
 def swaps(
-    text: str, terms: Sequence[str], per_item: int, rng: random.Random, target: str | None = None, *, pattern: re.Pattern[str] | None = None
+    text: str, terms: Sequence[str], per_item: int, rng: random.Random, target: str | None = None, *, pattern: TermPattern | None = None
 ) -> list[tuple[str, str, str]]:
     """Up to ``per_item`` (new text, term taken out, term put in): every occurrence of the first
     term the text names is replaced by one other term of the list (only ``target``, when given:
     copies for that term's slice), in the case of the original (``Gay`` -> ``Muslim``).
-    ``pattern``: ``term_pattern(terms)``, when the caller already has it."""
+    ``pattern``: ``term_pattern(terms)``, when the caller already has it.
+
+    Terms are found in the folded text (``fold``) and replaced in ``text`` itself: a copy differs
+    from its text only where a term was."""
     pattern = pattern or term_pattern(terms)
-    m = pattern.search(text)
-    if m is None:
+    if pattern.search(text) is None:
         return []
-    found = m.group(1)
+    folded, pieces = _view(text)
+    matches = list(pattern.regex.finditer(folded))
+    found = matches[0].group(1)
     # A term the text already names is never put in ("gay and straight" -> "straight and straight"),
     # the one taken out included; compared as the pattern matches, not by str.lower, which spells
     # "İstanbul" "i̇stanbul" and so swapped "istanbul" for itself.
-    named = {n for n in pattern.findall(text)}
-    others = [t.strip() for t in terms if t.strip() and not any(same_term(t.strip(), n) for n in named)]
+    named = {m.group(1) for m in matches}
+    others = [t.strip() for t in terms if _term(t) and not any(same_term(t, n) for n in named)]
     if target is not None:
         others = [t for t in others if same_term(t, target)]
     rng.shuffle(others)
-    out = []
-    for new in others[:per_item]:
-        # Through the list's own pattern (longest first): a "gay" inside the listed phrase "gay men" stays.
-        swapped = pattern.sub(lambda mm: _cased(new, mm.group(1)) if same_term(found, mm.group(1)) else mm.group(0), text)
-        out.append((swapped, found.lower(), new))
-    return out
+    # Through the list's own pattern (longest first): a "gay" inside the listed phrase "gay men" stays.
+    taken = [m for m in matches if same_term(found, m.group(1))]
+    return [(_replace(text, folded, pieces, [(m, _cased(new, m.group(1))) for m in taken]), found.lower(), new) for new in others[:per_item]]
+
+
+def mask_terms(text: str, pattern: TermPattern, placeholder: str) -> str:
+    """``text`` with every term ``pattern`` finds replaced by ``placeholder``, the rest as it was."""
+    if pattern.search(text) is None:
+        return text
+    folded, pieces = _view(text)
+    return _replace(text, folded, pieces, [(m, placeholder) for m in pattern.regex.finditer(folded)])
+
+
+def _replace(text: str, folded: str, pieces: list[_Piece], replacements: list[tuple[re.Match[str], str]]) -> str:
+    """``text`` with each match in ``folded`` (in order) replaced: the pieces it spans go, the rest
+    of ``text`` stays byte for byte."""
+    # The pieces that are not empty tile the folded text: the one a match begins in, and ends in.
+    solid = [p for p in pieces if p.folded_end > p.folded_start]
+    starts, ends = [p.folded_start for p in solid], [p.folded_end for p in solid]
+    parts, at = [], 0
+    for m, put in replacements:
+        first, last = solid[bisect.bisect_right(starts, m.start(1)) - 1], solid[bisect.bisect_left(ends, m.end(1))]
+        # A match begins and ends at a piece's edge, but in a word the pieces could not split
+        # (none known): there the word's folded text around the term is kept.
+        parts += [text[at : first.start], folded[first.folded_start : m.start(1)], put, folded[m.end(1) : last.folded_end]]
+        at = last.end
+    parts.append(text[at:])
+    return "".join(parts)

@@ -20,13 +20,14 @@ MASK = "maskedterm"
 
 
 def term_masker(terms: Sequence[str]) -> Any:
-    """A function replacing every whole-word, any-case occurrence of ``terms`` (longest first) by MASK."""
-    import re
+    """A function replacing every whole-word, any-case occurrence of ``terms`` (longest first) by
+    MASK, matched as the slices and the counterfactual swaps match them (``graduate.spec.terms``)."""
+    from graduate.spec.terms import mask_terms, term_pattern
 
     if not terms:
         return lambda text: text
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
-    return lambda text: pattern.sub(MASK, text)
+    pattern = term_pattern(terms)
+    return lambda text: mask_terms(text, pattern, MASK)
 
 
 class PerLabelLogistic(ClassifierMixin, BaseEstimator):
