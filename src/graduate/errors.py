@@ -4,6 +4,7 @@
     ├── SpecError                 graduate.yaml is missing, malformed or invalid (path, field)
     ├── InputDataError            a CSV/JSONL input is unusable (path, line, column)
     ├── StoreError                the database cannot be opened or migrated (url)
+    │   └── StoreLockedError      another process held the store's lock past the busy wait (url)
     ├── TeacherError              a teacher call failed for good (attempts)
     │   ├── TeacherTransientError one attempt failed in a retryable way (status, retry_after_s)
     │   ├── BudgetExceededError   the spec's budget_usd would be exceeded (spent, budget)
@@ -117,6 +118,23 @@ class StoreError(GraduateError):
     def __init__(self, message: str, *, url: str | None = None):
         self.url = url
         super().__init__(f"store {url}: {message}" if url else message)
+
+
+class StoreLockedError(StoreError):
+    """Another process held the store's lock past the busy wait (SQLite), or the server gave up
+    waiting for a lock (PostgreSQL: lock_timeout, deadlock, serialization failure). The transaction
+    that met it rolled back: nothing stored is lost, and running the command again resumes."""
+
+    def __init__(self, *, url: str, where: str):
+        self.where = where  # the SQLite file, or the URL without its password
+        StoreError.__init__(self, f"another graduate command holds the store {where}; wait for it to finish or stop it, then run this again")
+        self.url = url
+
+    def __reduce__(self) -> tuple:
+        # Rebuilt from its fields, not its message: a Ray label worker raises it in another process.
+        from functools import partial
+
+        return partial(type(self), url=self.url, where=self.where), ()
 
 
 class TeacherError(GraduateError):

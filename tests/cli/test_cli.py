@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 
-def graduate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def graduate(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "graduate", *args], capture_output=True, text=True, cwd=cwd, timeout=300, env=_env()
+        [sys.executable, "-m", "graduate", *args], capture_output=True, text=True, cwd=cwd, timeout=300, env={**_env(), **(env or {})}
     )
 
 
@@ -111,6 +111,35 @@ def test_import_batch_twice_adds_nothing(tiny_project):
     assert "added 205" in first.stdout and "failed calls kept as errors 5" in first.stdout
     second = graduate(*args)
     assert "already imported" in second.stdout
+
+
+def test_a_store_another_process_holds_is_one_line_naming_it_and_loses_nothing(tiny_project):
+    # Held past the busy wait, the store's lock surfaced as sqlalchemy's "database is locked",
+    # reported as an internal error to report. It is no bug: one line naming the store and the fix.
+    import sqlite3
+
+    def batch(model: str) -> tuple[str, str]:
+        return str(tiny_project / f"{model}.simple.batch_input.jsonl"), str(tiny_project / f"{model}.simple.batch_output.jsonl")
+
+    assert graduate("import", "batch", str(tiny_project), *batch("gpt-3.5-turbo")).returncode == 0
+    db = (tiny_project / ".graduate" / "graduate.db").resolve()
+    with sqlite3.connect(db) as conn:
+        before = list(conn.iterdump())
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # as another command's write transaction holds it
+        locked = graduate("import", "batch", str(tiny_project), *batch("gpt-4-1106-preview"), env={"GRADUATE_STORE_BUSY_S": "0.5"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert locked.returncode == 2, locked.stderr
+    assert locked.stderr.strip().splitlines() == [
+        f"error: another graduate command holds the store {db}; wait for it to finish or stop it, then run this again"
+    ], locked.stderr
+    with sqlite3.connect(db) as conn:
+        assert list(conn.iterdump()) == before  # the failed transaction rolled back; nothing stored was lost
+    again = graduate("import", "batch", str(tiny_project), *batch("gpt-4-1106-preview"))
+    assert again.returncode == 0 and "added" in again.stdout, again.stderr
 
 
 def test_bad_spec_is_one_line_naming_file_and_field(tiny_project):

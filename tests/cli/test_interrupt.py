@@ -26,3 +26,52 @@ def test_ctrl_c_during_label_says_work_is_stored_and_exits_130(tiny_project: Pat
     assert client.returncode == 130, (client.returncode, out, err)
     assert "interrupted: finished work is stored; run the same command again to resume" in err, err
     assert "internal error" not in err and "Traceback" not in err, err
+
+
+def test_ctrl_c_during_plain_label_says_what_was_stored_and_a_rerun_sends_only_the_rest(tiny_project: Path) -> None:
+    # Without --ray, Ctrl-C said only "interrupted": not how many calls were answered, in flight or
+    # not sent, nor what they cost. The labelling code's own counts say it, as --ray's line does.
+    import re
+    from collections import Counter
+
+    from teacher.live_teacher import live_calls, run_label
+
+    items = 8
+    with fake_openai_server(latency=1.5) as server:  # slow answers: the signal lands with calls in flight
+        point_teacher(tiny_project, server.base_url, concurrency=2, timeout_s=60, max_retries=0)
+        client = subprocess.Popen(
+            label_command(tiny_project, "--limit", str(items)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=as_at_a_terminal
+        )
+        try:
+            wait_for_requests(server, client, 4, timeout_s=90)  # two answered, two more sent
+            client.send_signal(signal.SIGINT)
+            out, err = client.communicate(timeout=60)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+    assert client.returncode == 130, (client.returncode, out, err)
+    flat = " ".join(err.split())
+    said = re.search(
+        r"stopped: of (\d+) calls, (\d+) were sent and answered and (\d+) failed \(stored\), costing \$[0-9.]+; (\d+) were in flight, their answers "
+        r"not stored \(the teacher may have charged for them\), and (\d+) were not sent: a rerun sends these (\d+)",
+        flat,
+    )
+    assert said, flat
+    total, answered, failed, in_flight, unsent, rerun = map(int, said.groups())
+    assert (total, failed) == (items, 0) and answered >= 2 and 1 <= in_flight <= 2, flat
+    assert in_flight + unsent == rerun == items - answered, flat
+    assert "interrupted: finished work is stored; run the same command again to resume" in flat, flat
+    assert "internal error" not in err and "Traceback" not in err, err
+    statuses = Counter(r.status for r in live_calls(tiny_project))
+    assert statuses == Counter({"ok": answered, "pending": in_flight}), statuses  # the in-flight calls' rows, reused by the rerun
+
+    with fake_openai_server() as server:
+        point_teacher(tiny_project, server.base_url)
+        again = run_label(tiny_project, "--limit", str(items))
+        served = server.stats()
+    assert again.returncode == 0, again.stderr
+    assert served["requests"] == served["ok"] == rerun, served  # only the calls not answered
+    rows = live_calls(tiny_project)
+    assert len(rows) == items and {r.status for r in rows} == {"ok"}
+    assert Counter(r.cache_key for r in rows).most_common(1)[0][1] == 1  # no call stored twice

@@ -92,6 +92,54 @@ def test_sqlite_store_is_in_wal_mode(tmp_path: Path) -> None:
         raw.close()
 
 
+def test_the_busy_wait_is_what_graduate_store_busy_s_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from graduate.errors import StoreError
+
+    monkeypatch.setenv("GRADUATE_STORE_BUSY_S", "0.25")
+    engine = open_engine(f"sqlite:///{tmp_path / 'graduate.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 250
+    finally:
+        engine.dispose()
+    for bad in ("soon", "-1", "nan", "inf"):
+        monkeypatch.setenv("GRADUATE_STORE_BUSY_S", bad)
+        with pytest.raises(StoreError) as err:
+            open_engine(f"sqlite:///{tmp_path / 'graduate.db'}")
+        assert str(err.value) == f"GRADUATE_STORE_BUSY_S is {bad!r}, not a number of seconds (0 or more); set it to e.g. 30, or unset it for 30 s"
+
+
+@pytest.mark.postgres
+def test_a_postgres_lock_the_server_gave_up_waiting_for_names_the_store_and_loses_nothing(postgres_url: str) -> None:
+    # PostgreSQL waits for a lock as long as lock_timeout says (here 0.2 s, from the URL), then
+    # fails with lock_not_available: the same one line as a SQLite store held past its busy wait.
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from graduate.errors import StoreLockedError
+    from graduate.store.schema import traffic
+    from graduate.store.traffic import write_traffic
+
+    url = postgres_url.replace("://graduate@", "://graduate:s3cret@") + "?options=-clock_timeout%3D200"
+    engine = open_engine(url)
+    base = {"created_at": now(), "endpoint": "classify", "mode": "student", "route": "student", "reason": "student", "status": 200, "latency_ms": 1.0}
+    plain = make_url(postgres_url)
+    holder = psycopg.connect(host=plain.host, port=plain.port, user=plain.username, dbname=plain.database)
+    try:
+        write_traffic(engine, [{**base, "request_id": "a" * 32, "text": "kept"}])
+        holder.execute("LOCK TABLE traffic IN ACCESS EXCLUSIVE MODE")  # held until the holder's transaction ends
+        with pytest.raises(StoreLockedError) as err:
+            write_traffic(engine, [{**base, "request_id": "b" * 32, "text": "first"}, {**base, "request_id": "c" * 32, "text": "second"}])
+        holder.rollback()
+        shown = url.replace(":s3cret@", ":***@")
+        assert str(err.value) == f"another graduate command holds the store {shown}; wait for it to finish or stop it, then run this again"
+        with engine.connect() as conn:
+            assert conn.execute(select(text("text")).select_from(traffic)).scalars().all() == ["kept"]
+    finally:
+        holder.close()
+        engine.dispose()
+
+
 def _comparable(summary: dict) -> dict:
     """What must not depend on the backend: everything but timings, paths, ids and CPU costs."""
     return {

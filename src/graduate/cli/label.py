@@ -62,8 +62,15 @@ def label(
     if ray is not None:
         stats = _label_ray(proj, texts, ray, workers, lease_s or 60.0)
     else:
-        with item_progress(f"labelling with {proj.spec.teacher.model}", len(texts)) as advance:
-            _, stats = proj.label(texts, progress=advance)
+        from graduate.teacher.labeling import LabelStats
+
+        stats = LabelStats()
+        try:
+            with item_progress(f"labelling with {proj.spec.teacher.model}", len(texts)) as advance:
+                _, stats = proj.label(texts, progress=advance, stats=stats)
+        except KeyboardInterrupt:  # what was stored and what a rerun sends; main() then says "interrupted" and exits 130
+            _say_stopped_plain(stats)
+            raise
     parsed = teacher_labels(proj.engine, proj.spec.task, proj.spec.teacher, examples)
     unparseable = sum(1 for p in parsed.values() if p.call is not None and p.label is None)
     counts: dict[str, int] = {}
@@ -155,6 +162,21 @@ def _say_died(r) -> None:
             f"{r.lost_in_flight} calls that the workers that died had claimed were given back to be sent again ({_CLAIMED}): the teacher may have "
             "charged for those first answers too, so that cost is not known and not in the cost of this run"
         )
+
+
+def _say_stopped_plain(stats) -> None:
+    """Ctrl-C without --ray: what the run stored, and what a rerun sends (the calls left pending are reused)."""
+    if not stats.to_send:  # stopped before sending began: nothing to count
+        return
+    unsent = max(0, stats.to_send - stats.sent - stats.failed - stats.in_flight)
+    err_console.print(
+        escape(
+            f"stopped: of {stats.to_send} calls, {stats.sent} were sent and answered and {stats.failed} failed (stored), costing {usd(stats.cost_usd)}; "
+            f"{stats.in_flight} were in flight, their answers not stored (the teacher may have charged for them), and {unsent} were not sent: "
+            f"a rerun sends these {stats.in_flight + unsent}"
+        ),
+        highlight=False,
+    )
 
 
 def _say_stopped(r, lease_s: float) -> None:

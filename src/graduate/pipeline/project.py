@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import functools
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import Engine
 
@@ -27,6 +27,9 @@ from graduate.pipeline.lock import WorkLock
 from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.pipeline.train import TrainResult
 from graduate.pipeline.validate import load_checked_spec
+
+if TYPE_CHECKING:
+    from graduate.teacher.labeling import LabelStats
 
 __all__ = ["Project", "ProgressFn", "TrainResult"]
 
@@ -170,8 +173,9 @@ class Project:
             return privacy.purge(self)
 
     # -- use ------------------------------------------------------------------------------------
-    def label(self, texts: list[str], *, progress: Callable[[int], None] | None = None, backend: Any = None):
-        """Send texts to the live teacher (cached, limited, budgeted); store calls and labels."""
+    def label(self, texts: list[str], *, progress: Callable[[int], None] | None = None, backend: Any = None, stats: LabelStats | None = None):
+        """Send texts to the live teacher (cached, limited, budgeted); store calls and labels.
+        ``stats``: a ``LabelStats`` kept up to date as calls settle (what was done when Ctrl-C stops it)."""
         from graduate.teacher.labeling import label_texts
         from graduate.teacher.registry import make_teacher
 
@@ -188,5 +192,6 @@ class Project:
                     price=self.spec.price_for(self.spec.teacher.model),
                     progress=progress,
                     redactor=self.redactor,
+                    stats=stats,
                 )
             )

@@ -24,8 +24,12 @@ from typing import Any, Callable
 from sqlalchemy import Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError, TimeoutError as PoolTimeout
 
+from graduate.errors import StoreLockedError
 from graduate.privacy import Redactor, records
 from graduate.store.traffic import update_traffic, write_traffic
+
+# A write that failed for a passing reason: the store locked past its busy wait, the server gone.
+_PASSING = (StoreLockedError, OperationalError, DisconnectionError, PoolTimeout)
 
 
 class TrafficWriter:
@@ -120,7 +124,7 @@ class TrafficWriter:
     def _write_batch(self, rows: list[dict[str, Any]]) -> bool:
         try:
             write_traffic(self.engine, rows)
-        except (OperationalError, DisconnectionError, PoolTimeout) as exc:
+        except _PASSING as exc:
             self._failed(exc)
             self._put_back(rows)
             return False
@@ -134,7 +138,7 @@ class TrafficWriter:
         for i, row in enumerate(rows):
             try:
                 write_traffic(self.engine, [row])
-            except (OperationalError, DisconnectionError, PoolTimeout) as exc:
+            except _PASSING as exc:
                 self._failed(exc)
                 self._put_back(rows[i:])
                 return False
@@ -155,7 +159,7 @@ class TrafficWriter:
             updates = [(rid, item, {**v, "teacher_error": self.redactor.record().text(v["teacher_error"])} if v.get("teacher_error") else v) for rid, item, v in updates]
         try:
             update_traffic(self.engine, updates)
-        except (OperationalError, DisconnectionError, PoolTimeout) as exc:
+        except _PASSING as exc:
             self._failed(exc)
             with self._lock:
                 self._updates[:0] = updates

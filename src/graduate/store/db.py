@@ -1,7 +1,9 @@
 """Open the store: an SQLAlchemy engine at the schema's newest migration.
 
 SQLite (the default, one file in PROJECT/.graduate/) runs in WAL mode with a busy timeout so a
-reader never blocks the writer; any other SQLAlchemy URL (PostgreSQL) works the same way.
+reader never blocks the writer; any other SQLAlchemy URL (PostgreSQL) works the same way. A write
+that waits on another process's lock longer than the busy wait (GRADUATE_STORE_BUSY_S, default 30 s)
+raises StoreLockedError naming the store; its transaction rolls back.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
-from graduate.errors import StoreError
+from graduate.errors import StoreError, StoreLockedError
 
 try:
     import fcntl
@@ -62,13 +65,58 @@ def resolve_url(configured: str | None, project_dir: Path) -> str:
     return parsed.set(database=str((project_dir / database).resolve())).render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
+BUSY_ENV = "GRADUATE_STORE_BUSY_S"
+DEFAULT_BUSY_S = 30.0
+
+
+def busy_s() -> float:
+    """How long a SQLite write waits for another process's lock: GRADUATE_STORE_BUSY_S, else 30 s."""
+    value = os.environ.get(BUSY_ENV, "").strip()
+    if not value:
+        return DEFAULT_BUSY_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise StoreError(f"{BUSY_ENV} is {value!r}, not a number of seconds (0 or more); set it to e.g. 30, or unset it for 30 s")
+    return seconds
+
+
+def _sqlite_pragmas(busy_ms: int) -> Any:
+    def pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+        cur.close()
+
+    return pragmas
+
+
+# PostgreSQL's SQLSTATEs for a statement that gave up on a lock another session held:
+# lock_not_available (lock_timeout), deadlock_detected, serialization_failure.
+_PG_LOCKED = frozenset({"55P03", "40P01", "40001"})
+
+
+def _locked(exc: BaseException) -> bool:
+    """Whether the driver's exception says another session held the lock this statement needed."""
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)  # psycopg 3, psycopg2
+    if code is not None:
+        return code in _PG_LOCKED
+    return type(exc).__module__ == "sqlite3" and str(exc).startswith("database is locked")  # SQLITE_BUSY
+
+
+def _store_locked(url: str, where: str) -> Any:
+    """A handle_error listener: a lock held past the wait is the user's to resolve, not a bug."""
+
+    def raise_locked(ctx: ExceptionContext) -> None:
+        if _locked(ctx.original_exception):
+            # Raised in place of SQLAlchemy's error, after its cleanup; the caller's transaction rolls back.
+            raise StoreLockedError(url=url, where=where) from ctx.original_exception
+
+    return raise_locked
 
 
 def open_engine(url: str) -> Engine:
@@ -81,12 +129,15 @@ def open_engine(url: str) -> Engine:
         raise StoreError(f"not a database URL ({exc})", url=safe_url(url)) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    busy_ms = round(busy_s() * 1000) if parsed.get_backend_name() == "sqlite" else 0
     try:
         engine = create_engine(url, future=True)
     except (SQLAlchemyError, ImportError) as exc:
         raise StoreError(f"cannot open ({exc}); for PostgreSQL install graduate[postgres]", url=safe_url(url)) from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
+    sqlite_file = engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+    event.listen(engine, "handle_error", _store_locked(safe_url(url), str(engine.url.database) if sqlite_file else safe_url(url)))
     try:
         migrate(engine)
     except SQLAlchemyError as exc:

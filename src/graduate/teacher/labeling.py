@@ -69,6 +69,11 @@ class LabelStats:
     # again) was cut off at the token limit before; not paid for again (``known_cut``).
     known_cut: int = 0
     known_cut_advice: str | None = None  # what to change, said once for them all
+    # The calls this run set out to send (after the answers it reused and the requests it left
+    # unsent before sending), and of them those begun and not yet completed in the log: what a
+    # caller stopped midway (Ctrl-C) says was in flight. Their rows stay pending; a rerun reuses them.
+    to_send: int = 0
+    in_flight: int = 0
 
     @property
     def budget_unsent(self) -> int:
@@ -254,6 +259,7 @@ async def label_texts(
     samples: int = 1,
     redactor: Redactor | None = None,
     whole_answers: bool = True,
+    stats: LabelStats | None = None,
 ) -> tuple[list[LabelOutcome], LabelStats]:
     """Label ``texts`` with the live teacher. Outcomes come back in input order.
 
@@ -267,11 +273,15 @@ async def label_texts(
     ``whole_answers``: an answer cut off at the token limit, or without text, is a failed call
     (``unusable_answer``); False keeps a cut one as an answer (a written list keeps its lines).
 
+    ``stats``: the counts to keep, updated as calls settle, so a caller that is stopped midway
+    (Ctrl-C cancels the sending) can say what was stored (a new one when not given).
+
     Raises ``TeacherAuthError`` if the teacher refuses the API key (after the calls in flight settle).
     """
     require_sendable(texts)
     params = request_params(spec)
-    stats = LabelStats(items=len(texts))
+    stats = stats if stats is not None else LabelStats()
+    stats.items = len(texts)
     keyed: dict[str, list[int]] = {}
     requests: dict[str, ChatRequest] = {}
     for i, text in enumerate(texts):
@@ -321,6 +331,7 @@ async def label_texts(
 
     if need:
         require_price(spec, price)
+    stats.to_send = sum(need.values())
     budget = _Budget(spec.budget_usd, live_spend(engine))
     sem = asyncio.Semaphore(spec.concurrency)
     pacer = Pacer(spec)
@@ -379,6 +390,7 @@ async def label_texts(
                 body = req.body()
                 stored_request, counts = records.request(redactor, body)
                 call_id = begin_call(engine, cache_key=key, model=req.model, request=stored_request, params=req.params, redactions=counts)
+                stats.in_flight += 1
                 started = time.perf_counter()
                 try:
                     # Every attempt, retries too, waits for the shared limits (graduate.teacher.sending).
@@ -386,6 +398,7 @@ async def label_texts(
                 except TeacherError as exc:
                     failed = records.answer(redactor, body, error=str(exc))
                     finish_call(engine, call_id, status="error", error=failed.error, attempts=exc.attempts or 1, redactions=failed.redactions)
+                    stats.in_flight -= 1
                     if isinstance(exc, TeacherAuthError):
                         refused.append(exc)
                     stats.failed += 1
@@ -400,6 +413,7 @@ async def label_texts(
                 actual = record_completion(
                     engine, call_id, completion, est_in=est_in, latency_ms=latency, price=price, redactor=redactor, body=body, error=problem
                 )
+                stats.in_flight -= 1
                 stats.cost_usd += actual
                 stats.attempts += completion.attempts
                 out_tokens = completion.output_tokens if completion.output_tokens is not None else estimate_text_tokens(completion.content or "")
