@@ -31,6 +31,20 @@ from typing import Iterator, TextIO
 class GraduateError(Exception):
     """Root of every error graduate raises on purpose."""
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt from its message and fields, not by calling __init__ again (most take keywords, and
+        # some prefix the message): a Ray worker raises these in another process, and the driver
+        # reports them as the same one line.
+        # The fields go as state, set after the object exists, so a field that holds the error itself
+        # (SpecError.problems) comes back holding the copy.
+        return _rebuilt, (type(self), self.args), dict(vars(self))
+
+
+def _rebuilt(cls: type, args: tuple) -> "GraduateError":
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    return exc
+
 
 class SpecError(GraduateError):
     def __init__(self, message: str, *, path: Path | str | None = None, field: str | None = None):
@@ -129,12 +143,6 @@ class StoreLockedError(StoreError):
         self.where = where  # the SQLite file, or the URL without its password
         StoreError.__init__(self, f"another graduate command holds the store {where}; wait for it to finish or stop it, then run this again")
         self.url = url
-
-    def __reduce__(self) -> tuple:
-        # Rebuilt from its fields, not its message: a Ray label worker raises it in another process.
-        from functools import partial
-
-        return partial(type(self), url=self.url, where=self.where), ()
 
 
 class TeacherError(GraduateError):
