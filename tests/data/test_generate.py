@@ -16,13 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from graduate.data.generate import keep_new, parse_list
+from graduate.data.generate import keep_new, label_matcher, parse_list
 from graduate.pipeline.generate import shortfall
 from graduate.errors import SpecError
 from graduate.pipeline.project import Project
+from graduate.spec import ParseSpec
 from graduate.store.schema import examples
 from servers import fake_openai_server
-from servers.fake_openai import is_rude
+from servers.fake_openai import LABEL_LINES, is_rude
 from teacher.live_teacher import cli_env, live_calls, point_teacher
 
 
@@ -389,3 +390,55 @@ def test_a_shortfall_the_budget_or_failures_caused_does_not_advise_another_seed(
     assert budget and "budget reached" in budget and "another --seed" not in budget
     assert failed and "1 calls failed" in failed and "another --seed" not in failed
     assert copies and copies.endswith("2 near copies of a pool item; another --seed draws other seed examples")
+
+
+TOXIC = ParseSpec(kind="label_words", words={"ok": ["ok", "non-toxic"], "bad": ["toxic"]})
+MORAL = ParseSpec(kind="label_list", separator=",", none="non-moral")
+
+
+@pytest.mark.parametrize(
+    "parse, labels, line",
+    [
+        (TOXIC, ["ok", "bad"], "toxic"),
+        (TOXIC, ["ok", "bad"], "OK."),
+        (TOXIC, ["ok", "bad"], "Label: toxic"),
+        (TOXIC, ["ok", "bad"], "**Non-toxic**"),
+        (TOXIC, ["ok", "bad"], "(none)"),
+        (ParseSpec(kind="json_key", key="is_bad", values={"0": "ok", "1": "bad"}), ["ok", "bad"], '{"is_bad": 1}'),
+        (ParseSpec(kind="json_key", key="is_bad", values={"0": "ok", "1": "bad"}), ["ok", "bad"], "bad / ok"),
+        (MORAL, ["care", "equality", "loyalty"], "care, equality"),
+        (MORAL, ["care", "equality", "loyalty"], "Labels: Care; Loyalty"),
+        (MORAL, ["care", "equality", "loyalty"], "non-moral"),
+        (MORAL, ["care", "equality", "loyalty"], '["care", "equality"]'),
+        (ParseSpec(kind="json_list"), ["care", "equality"], "(none)"),
+    ],
+)
+def test_a_written_line_that_is_a_label_is_label_shaped(parse: ParseSpec, labels: list[str], line: str) -> None:
+    assert label_matcher(parse, labels)(line), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["you are toxic", "ok then, see you at the bad game", "Label this as toxic please", "care for your equality", "not toxic at all", "toxic toxic waste dump"],
+)
+def test_a_text_that_names_labels_among_other_words_is_not_label_shaped(line: str) -> None:
+    assert not label_matcher(TOXIC, ["ok", "bad"])(line)
+    assert not label_matcher(MORAL, ["care", "equality", "loyalty"])(line)
+
+
+def test_label_lines_the_teacher_writes_are_left_out_and_counted(trained_copy: Path) -> None:
+    """Asked to write texts, a teacher that answered "bad", "Label: ok" or '{"is_bad": 1}' had each
+    stored as a new training text (and labelled, and trained on)."""
+    with fake_openai_server(label_lines=True) as server:
+        point_teacher(trained_copy, server.base_url)
+        report = Project.load(trained_copy).synth(target="bad", n=8, seeds=3)
+        result = subprocess.run(
+            [sys.executable, "-m", "graduate", "augment", str(trained_copy), "--kind", "paraphrase", "--items", "2", "--per-item", "4"],
+            capture_output=True, text=True, env=cli_env(), timeout=180,
+        )  # fmt: skip
+    assert (report.generated, report.label_shaped, report.added) == (8, 4, 4), report
+    assert "4 written lines that are a label, not a text" in (shortfall(report) or "")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"│ dropped: a label, not a text\s+│\s+4 │", result.stdout), result.stdout
+    stored = [r.text for r in augmented(trained_copy)]
+    assert len(stored) == 8 and not any(t in LABEL_LINES for t in stored), stored

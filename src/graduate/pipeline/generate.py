@@ -4,8 +4,9 @@ labels them, and the new ones join the training pool with their lineage.
 Generation goes through the same client as labelling (graduate.teacher.labeling: cache, call log,
 rate limits, budget), with the generation prompt in place of the task's. Seeds and items are drawn
 with a seeded generator, so a rerun sends the same requests, gets them from the call log and adds
-nothing twice (``--seed`` draws others). Kept: texts that are new (graduate.data.generate);
-stored under source ``augment`` with the teacher's label as their derived label.
+nothing twice (``--seed`` draws others). Kept: texts that are new and no label of the task
+(graduate.data.generate); stored under source ``augment`` with the teacher's label as their derived
+label.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import math
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 
 from graduate.data.augment import SOURCE, Made, made_texts, store_made
@@ -27,6 +28,7 @@ from graduate.data.generate import (
     diversity,
     generation_prompt,
     keep_new,
+    label_matcher,
     parse_list,
     seed_block,
 )
@@ -63,6 +65,7 @@ class GenerateReport:
     cut_stopped: bool = False
     known_cut_advice: str | None = None
     generated: int = 0
+    label_shaped: int = 0  # written lines that are a label of the task, not a text (graduate.data.generate.label_matcher)
     stored_already: int = 0
     near_pool: int = 0
     near_each_other: int = 0
@@ -259,18 +262,28 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     report.asked, report.calls_asked, report.seeds_per_call = n, calls, min(seeds, len(idx))
     report.seed_draws = len({tuple(s) for s in seed_sets})
     outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
+    is_label = label_matcher(project.spec.task.parse, project.spec.task.labels)
     generated: list[str] = []
     origin: list[tuple[list[int], int | None]] = []
     for s, out in zip(seed_sets, outcomes):
-        texts = parse_list(out.content)[:per_call]
+        texts = _written(report, out.content, per_call, is_label)
         generated += texts
         origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
-    report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
     texts, picked = _fresh(project, report, generated, pool_texts, limit=n, calls={out.call_id for out in outcomes if out.call_id is not None})
     lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in picked]
     _label_and_store(project, report, texts, lineages, pool_texts)
     return report
+
+
+def _written(report: GenerateReport, content: str | None, per_call: int, is_label: Callable[[str], bool]) -> list[str]:
+    """The texts of one written list (the first ``per_call`` lines); lines that are a label of the
+    task, not a text, are counted and left out."""
+    lines = parse_list(content)[:per_call]
+    report.generated += len(lines)
+    texts = [line for line in lines if not is_label(line)]
+    report.label_shaped += len(lines) - len(texts)
+    return texts
 
 
 def _seed_draws(rng: random.Random, idx: list[int], k: int, calls: int) -> list[list[int]]:
@@ -322,6 +335,7 @@ def shortfall(report: GenerateReport) -> str | None:
         (report.near_pool, "near copies of a pool item"),
         (report.near_each_other, "near copies of each other"),
         (report.unlabelled, "without a teacher label"),
+        (report.label_shaped, "written lines that are a label, not a text"),
     ):
         if count:
             why.append(f"{count} {what}")
@@ -346,13 +360,13 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
     rng = random.Random(f"{project.spec.seed}:{seed}:paraphrase:{target}")
     chosen = rng.sample(idx, min(items, len(idx)))
     outcomes = _ask(project, spec, [pool[i].text for i in chosen], report)
+    is_label = label_matcher(project.spec.task.parse, project.spec.task.labels)
     generated: list[str] = []
     origin: list[tuple[int, int | None]] = []
     for i, out in zip(chosen, outcomes):
-        texts = parse_list(out.content)[:per_call]
+        texts = _written(report, out.content, per_call, is_label)
         generated += texts
         origin += [(i, out.call_id)] * len(texts)
-    report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
     texts, picked = _fresh(project, report, generated, pool_texts, limit=None, calls={out.call_id for out in outcomes if out.call_id is not None})
     lineages = []
