@@ -5,6 +5,7 @@ n) the local llama.cpp teacher. Reruns send nothing and add nothing twice."""
 from __future__ import annotations
 
 import csv
+import random
 import re
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from graduate.data.generate import keep_new, label_matcher, parse_list
+from graduate.data.generate import Draws, keep_new, label_matcher, parse_list
+from graduate.data.text import text_hash
 from graduate.pipeline.generate import shortfall
 from graduate.errors import SpecError
 from graduate.pipeline.project import Project
@@ -442,3 +444,41 @@ def test_label_lines_the_teacher_writes_are_left_out_and_counted(trained_copy: P
     assert re.search(r"│ dropped: a label, not a text\s+│\s+4 │", result.stdout), result.stdout
     stored = [r.text for r in augmented(trained_copy)]
     assert len(stored) == 8 and not any(t in LABEL_LINES for t in stored), stored
+
+
+def test_the_seeds_and_items_drawn_do_not_depend_on_the_pool_order() -> None:
+    """Seeds and paraphrased items were drawn by position with one generator: a row added, taken out
+    or moved in the data file changed every draw."""
+    hashes = [text_hash(f"comment number {i}") for i in range(200)]
+    picked = Draws(hashes).take("0:0:synth", 5)
+    shuffled = hashes[:]
+    random.Random(3).shuffle(shuffled)
+    assert [shuffled[i] for i in Draws(shuffled).take("0:0:synth", 5)] == [hashes[i] for i in picked]
+    unpicked = next(h for i, h in enumerate(hashes) if i not in picked)
+    fewer = [h for h in hashes if h != unpicked] + [text_hash("a comment added at the end")]
+    again = [fewer[i] for i in Draws(fewer).take("0:0:synth", 5)]
+    assert len(set(again) & {hashes[i] for i in picked}) >= 4  # only the added row can take a place
+    assert Draws(hashes).take("0:1:synth", 5) != picked
+
+
+def test_synth_and_paraphrase_send_the_same_requests_for_the_pool_in_another_order(tiny_project: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(tiny_project, shuffled)
+    with (shuffled / "comments.csv").open(newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    random.Random(5).shuffle(rows)
+    with (shuffled / "comments.csv").open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header, *rows])
+    sent = []
+    with fake_openai_server() as server:
+        for project in (tiny_project, shuffled):
+            point_teacher(project, server.base_url)
+            proj = Project.load(project)
+            assert proj.synth(target="bad", n=20, seeds=3).added == 20
+            assert proj.augment("paraphrase", items=4, per_item=2).added == 8
+            proj.engine.dispose()
+            sent.append(sorted(str(r.request["messages"]) for r in live_calls(project) if "numbered list" in str(r.request)))
+    assert len(sent[0]) == 2 + 4 and sent[0] == sent[1]
+    assert sorted(r.text for r in augmented(tiny_project)) == sorted(r.text for r in augmented(shuffled))

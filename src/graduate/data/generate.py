@@ -8,11 +8,13 @@ what is new.
 Generated texts are kept only when they are new: not stored already, not a near copy of a pool
 item or of another generated text (TF-IDF cosine at or above ``NEAR_DUPLICATE``). A written line
 that is a label of the task (``label_matcher``) is no text at all. ``diversity`` measures how close
-the kept texts sit to the pool, next to how close pool items sit to each other.
+the kept texts sit to the pool, next to how close pool items sit to each other. Seeds and items are
+drawn by ``Draws``, whatever order the pool is in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -115,6 +117,28 @@ def label_matcher(parse: ParseSpec, labels: Sequence[str]) -> Callable[[str], bo
         return len(pieces) > 1 and all(p in bare_words for p in pieces if p) and any(pieces)
 
     return is_label
+
+
+class Draws:
+    """Seeded samples of items that do not depend on the items' order: under a salt each item gets
+    a key from its text's hash alone, and a sample is the items of least key. The same pool in
+    another order gives the same sample; a row added or taken out changes a sample only where it
+    is (or would be) in it. Items of the same text tie: give them in one fixed order."""
+
+    def __init__(self, hashes: Sequence[str]):
+        # the items' hex text hashes (graduate.data.text.text_hash): their first 64 bits
+        self._ids = np.array([int(h[:16], 16) for h in hashes], dtype=np.uint64)
+
+    def take(self, salt: str, k: int) -> list[int]:
+        """The positions of the ``k`` items of least key under ``salt``, least first."""
+        s = np.uint64(int.from_bytes(hashlib.blake2b(salt.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big"))
+        # splitmix64's finaliser over (text hash xor salt): every item's key in one array operation,
+        # so a pool of many thousands is drawn from again for each writing call at no real cost
+        z = self._ids ^ s
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        return [int(i) for i in np.argsort(z, kind="stable")[:k]]
 
 
 @dataclass

@@ -3,8 +3,9 @@ labels them, and the new ones join the training pool with their lineage.
 
 Generation goes through the same client as labelling (graduate.teacher.labeling: cache, call log,
 rate limits, budget), with the generation prompt in place of the task's. Seeds and items are drawn
-with a seeded generator, so a rerun sends the same requests, gets them from the call log and adds
-nothing twice (``--seed`` draws others). Kept: texts that are new and no label of the task
+by the hash of their text (graduate.data.generate.Draws), so a rerun sends the same requests
+whatever order the pool is in, gets them from the call log and adds nothing twice (``--seed`` draws
+others). Kept: texts that are new and no label of the task
 (graduate.data.generate); stored under source ``augment`` with the teacher's label as their derived
 label.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -25,6 +25,7 @@ from graduate.data.generate import (
     PARAPHRASE_PROMPT,
     SYNTH_PROMPT,
     Diversity,
+    Draws,
     diversity,
     generation_prompt,
     keep_new,
@@ -257,10 +258,10 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     calls = math.ceil(n / MAX_PER_CALL)
     per_call = math.ceil(n / calls)  # 12 -> two calls of 6, not 10 + 10
     spec = _generation_spec(project, generation_prompt(SYNTH_PROMPT, per_call, what), per_call)
-    rng = random.Random(f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
-    seed_sets = _seed_draws(rng, idx, min(seeds, len(idx)), calls)
+    draws = _SeedDraws(pool, idx, min(seeds, len(idx)), f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
     report.asked, report.calls_asked, report.seeds_per_call = n, calls, min(seeds, len(idx))
-    report.seed_draws = len({tuple(s) for s in seed_sets})
+    seed_sets = [draws.next() for _ in range(calls)]
+    report.seed_draws = len(draws.seen)
     outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
     is_label = label_matcher(project.spec.task.parse, project.spec.task.labels)
     generated: list[str] = []
@@ -286,23 +287,33 @@ def _written(report: GenerateReport, content: str | None, per_call: int, is_labe
     return texts
 
 
-def _seed_draws(rng: random.Random, idx: list[int], k: int, calls: int) -> list[list[int]]:
-    """One seed sample per call, no two alike where the target has enough items: two calls shown the
-    same seeds in the same order are one request, which the cache answers once, so the texts came
-    back twice and fewer than asked were kept. A target of 3 items gives 6 orders; past that the
-    draws repeat (the report counts the distinct ones)."""
-    distinct = math.perm(len(idx), k)
-    out: list[list[int]] = []
-    seen: set[tuple[int, ...]] = set()
-    for _ in range(calls):
-        draw = rng.sample(idx, k)
-        for _ in range(1000 if len(seen) < distinct else 0):
-            if tuple(draw) not in seen:
+def _by_text(pool: Sequence[Example], idx: list[int]) -> list[int]:
+    """``idx`` in an order of their own, not the pool's (items of one text by source and id)."""
+    return sorted(idx, key=lambda i: (pool[i].text_hash, pool[i].source, pool[i].external_id))
+
+
+class _SeedDraws:
+    """One seed sample per call, drawn as the call is asked (graduate.data.generate.Draws: by the
+    items' texts, whatever the pool's order), no two alike where the target has enough items: two
+    calls shown the same seeds in the same order are one request, which the cache answers once, so
+    the texts came back twice and fewer than asked were kept. A target of 3 items gives 6 orders;
+    past that the draws repeat (the report counts the distinct ones)."""
+
+    def __init__(self, pool: Sequence[Example], idx: list[int], k: int, salt: str):
+        self.idx = _by_text(pool, idx)
+        self.draws = Draws([pool[i].text_hash for i in self.idx])
+        self.k, self.salt, self.calls = k, salt, 0
+        self.possible = math.perm(len(idx), k)
+        self.seen: set[tuple[int, ...]] = set()
+
+    def next(self) -> list[int]:
+        call, self.calls = self.calls, self.calls + 1
+        for attempt in range(1001 if len(self.seen) < self.possible else 1):  # each call's own draws: no call moves another's
+            draw = tuple(self.idx[j] for j in self.draws.take(f"{self.salt}:{call}:{attempt}", self.k))
+            if draw not in self.seen:
                 break
-            draw = rng.sample(idx, k)
-        seen.add(tuple(draw))
-        out.append(draw)
-    return out
+        self.seen.add(draw)
+        return list(draw)
 
 
 def unsent_reasons(report: GenerateReport) -> str:
@@ -357,8 +368,8 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
     report = GenerateReport("paraphrase", target, kind, matching=len(idx))
     per_call = min(MAX_PER_CALL, per_item)
     spec = _generation_spec(project, generation_prompt(PARAPHRASE_PROMPT, per_call), per_call)
-    rng = random.Random(f"{project.spec.seed}:{seed}:paraphrase:{target}")
-    chosen = rng.sample(idx, min(items, len(idx)))
+    ordered = _by_text(pool, idx)
+    chosen = [ordered[j] for j in Draws([pool[i].text_hash for i in ordered]).take(f"{project.spec.seed}:{seed}:paraphrase:{target}", min(items, len(idx)))]
     outcomes = _ask(project, spec, [pool[i].text for i in chosen], report)
     is_label = label_matcher(project.spec.task.parse, project.spec.task.labels)
     generated: list[str] = []
