@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from graduate.data.generate import Draws, keep_new, label_matcher, parse_list
 from graduate.data.text import text_hash
-from graduate.pipeline.generate import shortfall
+from graduate.pipeline.generate import CHUNK_CALLS, shortfall
 from graduate.errors import SpecError
 from graduate.pipeline.project import Project
 from graduate.spec import ParseSpec
@@ -444,6 +444,38 @@ def test_label_lines_the_teacher_writes_are_left_out_and_counted(trained_copy: P
     assert re.search(r"│ dropped: a label, not a text\s+│\s+4 │", result.stdout), result.stdout
     stored = [r.text for r in augmented(trained_copy)]
     assert len(stored) == 8 and not any(t in LABEL_LINES for t in stored), stored
+
+
+def test_a_huge_n_asks_in_chunks_and_stops_at_the_budget(trained_copy: Path) -> None:
+    """--n 1000000000 drew a seed sample and built a prompt for each of its 100,000,000 calls before
+    the first was sent (the budget stopped the first one)."""
+    import resource
+
+    def small_memory() -> None:  # the CLI's own size (~0.6 GB) and room to spare; 100M prompts are far past it
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url, budget_usd=0.0004)  # below one call
+        result = subprocess.run(
+            [sys.executable, "-m", "graduate", "synth", str(trained_copy), "--target", "bad", "--n", "1000000000"],
+            capture_output=True, text=True, env={**cli_env(), "COLUMNS": "300"}, timeout=120, preexec_fn=small_memory,
+        )  # fmt: skip
+        assert server.stats()["ok"] == 0
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "teacher budget of $0.0004 reached; 100000000 teacher calls not sent" in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.mark.slow
+def test_an_n_past_one_chunk_of_calls_gets_the_texts_asked_for_and_a_rerun_sends_nothing(trained_copy: Path) -> None:
+    n = CHUNK_CALLS * 10 + 20  # two chunks of calls: the texts of both are kept, stored and found again
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url, budget_usd=1000.0)
+        proj = Project.load(trained_copy)
+        first = proj.synth(target=None, n=n, seeds=5)
+        assert (first.calls_asked, first.calls_sent, first.generated, first.added, first.seed_draws) == (CHUNK_CALLS + 2,) * 2 + (n,) * 2 + (CHUNK_CALLS + 2,), first
+        sent = server.stats()["ok"]
+        again = proj.synth(target=None, n=n, seeds=5)
+        assert again.calls_sent == 0 and again.added == 0 and again.stored_already == n and server.stats()["ok"] == sent
 
 
 def test_the_seeds_and_items_drawn_do_not_depend_on_the_pool_order() -> None:

@@ -2,10 +2,11 @@
 labels them, and the new ones join the training pool with their lineage.
 
 Generation goes through the same client as labelling (graduate.teacher.labeling: cache, call log,
-rate limits, budget), with the generation prompt in place of the task's. Seeds and items are drawn
-by the hash of their text (graduate.data.generate.Draws), so a rerun sends the same requests
-whatever order the pool is in, gets them from the call log and adds nothing twice (``--seed`` draws
-others). Kept: texts that are new and no label of the task
+rate limits, budget), with the generation prompt in place of the task's; synth asks in chunks of
+``CHUNK_CALLS`` calls and stops where the budget does, so a huge ``--n`` builds one chunk of
+requests, not one per call asked, before its first call. Seeds and items are drawn by the hash of their text (graduate.data.generate.Draws), so
+a rerun sends the same requests whatever order the pool is in, gets them from the call log and adds
+nothing twice (``--seed`` draws others). Kept: texts that are new and no label of the task
 (graduate.data.generate); stored under source ``augment`` with the teacher's label as their derived
 label.
 """
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 
 MIN_SEEDS = 3
 TOKENS_PER_TEXT = 120
+# Writing calls asked at once: what synth holds in memory before a call is sent, however large --n.
+CHUNK_CALLS = 500
 
 
 @dataclass
@@ -260,18 +263,28 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     spec = _generation_spec(project, generation_prompt(SYNTH_PROMPT, per_call, what), per_call)
     draws = _SeedDraws(pool, idx, min(seeds, len(idx)), f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
     report.asked, report.calls_asked, report.seeds_per_call = n, calls, min(seeds, len(idx))
-    seed_sets = [draws.next() for _ in range(calls)]
-    report.seed_draws = len(draws.seen)
-    outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
     is_label = label_matcher(project.spec.task.parse, project.spec.task.labels)
     generated: list[str] = []
     origin: list[tuple[list[int], int | None]] = []
-    for s, out in zip(seed_sets, outcomes):
-        texts = _written(report, out.content, per_call, is_label)
-        generated += texts
-        origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
+    run_calls: set[int] = set()
+    asked = 0
+    while asked < calls:
+        seed_sets = [draws.next() for _ in range(min(CHUNK_CALLS, calls - asked))]
+        asked += len(seed_sets)
+        outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
+        for s, out in zip(seed_sets, outcomes):
+            texts = _written(report, out.content, per_call, is_label)
+            generated += texts
+            origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
+        run_calls |= {out.call_id for out in outcomes if out.call_id is not None}
+        if report.budget_stopped or report.cut_stopped:  # the rest would be refused alike: counted, not built
+            break
+    left = calls - asked
+    report.calls_not_sent += left
+    report.calls_stopped += left if report.cut_stopped and not report.budget_stopped else 0
+    report.seed_draws = len(draws.seen) + min(left, draws.possible - len(draws.seen))
     pool_texts = [ex.text for ex in pool]
-    texts, picked = _fresh(project, report, generated, pool_texts, limit=n, calls={out.call_id for out in outcomes if out.call_id is not None})
+    texts, picked = _fresh(project, report, generated, pool_texts, limit=n, calls=run_calls)
     lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in picked]
     _label_and_store(project, report, texts, lineages, pool_texts)
     return report
