@@ -5,6 +5,7 @@ n) the local llama.cpp teacher. Reruns send nothing and add nothing twice."""
 from __future__ import annotations
 
 import csv
+import random
 import re
 import subprocess
 import sys
@@ -16,13 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from graduate.data.generate import keep_new, parse_list
-from graduate.pipeline.generate import shortfall
+from graduate.data.generate import Draws, keep_new, label_matcher, parse_list
+from graduate.data.text import text_hash
+from graduate.pipeline.generate import CHUNK_CALLS, shortfall
 from graduate.errors import SpecError
 from graduate.pipeline.project import Project
+from graduate.spec import ParseSpec
 from graduate.store.schema import examples
 from servers import fake_openai_server
-from servers.fake_openai import is_rude
+from servers.fake_openai import LABEL_LINES, is_rude
 from teacher.live_teacher import cli_env, live_calls, point_teacher
 
 
@@ -389,3 +392,125 @@ def test_a_shortfall_the_budget_or_failures_caused_does_not_advise_another_seed(
     assert budget and "budget reached" in budget and "another --seed" not in budget
     assert failed and "1 calls failed" in failed and "another --seed" not in failed
     assert copies and copies.endswith("2 near copies of a pool item; another --seed draws other seed examples")
+
+
+TOXIC = ParseSpec(kind="label_words", words={"ok": ["ok", "non-toxic"], "bad": ["toxic"]})
+MORAL = ParseSpec(kind="label_list", separator=",", none="non-moral")
+
+
+@pytest.mark.parametrize(
+    "parse, labels, line",
+    [
+        (TOXIC, ["ok", "bad"], "toxic"),
+        (TOXIC, ["ok", "bad"], "OK."),
+        (TOXIC, ["ok", "bad"], "Label: toxic"),
+        (TOXIC, ["ok", "bad"], "**Non-toxic**"),
+        (TOXIC, ["ok", "bad"], "(none)"),
+        (ParseSpec(kind="json_key", key="is_bad", values={"0": "ok", "1": "bad"}), ["ok", "bad"], '{"is_bad": 1}'),
+        (ParseSpec(kind="json_key", key="is_bad", values={"0": "ok", "1": "bad"}), ["ok", "bad"], "bad / ok"),
+        (MORAL, ["care", "equality", "loyalty"], "care, equality"),
+        (MORAL, ["care", "equality", "loyalty"], "Labels: Care; Loyalty"),
+        (MORAL, ["care", "equality", "loyalty"], "non-moral"),
+        (MORAL, ["care", "equality", "loyalty"], '["care", "equality"]'),
+        (ParseSpec(kind="json_list"), ["care", "equality"], "(none)"),
+    ],
+)
+def test_a_written_line_that_is_a_label_is_label_shaped(parse: ParseSpec, labels: list[str], line: str) -> None:
+    assert label_matcher(parse, labels)(line), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["you are toxic", "ok then, see you at the bad game", "Label this as toxic please", "care for your equality", "not toxic at all", "toxic toxic waste dump"],
+)
+def test_a_text_that_names_labels_among_other_words_is_not_label_shaped(line: str) -> None:
+    assert not label_matcher(TOXIC, ["ok", "bad"])(line)
+    assert not label_matcher(MORAL, ["care", "equality", "loyalty"])(line)
+
+
+def test_label_lines_the_teacher_writes_are_left_out_and_counted(trained_copy: Path) -> None:
+    """Asked to write texts, a teacher that answered "bad", "Label: ok" or '{"is_bad": 1}' had each
+    stored as a new training text (and labelled, and trained on)."""
+    with fake_openai_server(label_lines=True) as server:
+        point_teacher(trained_copy, server.base_url)
+        report = Project.load(trained_copy).synth(target="bad", n=8, seeds=3)
+        result = subprocess.run(
+            [sys.executable, "-m", "graduate", "augment", str(trained_copy), "--kind", "paraphrase", "--items", "2", "--per-item", "4"],
+            capture_output=True, text=True, env=cli_env(), timeout=180,
+        )  # fmt: skip
+    assert (report.generated, report.label_shaped, report.added) == (8, 4, 4), report
+    assert "4 written lines that are a label, not a text" in (shortfall(report) or "")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"│ dropped: a label, not a text\s+│\s+4 │", result.stdout), result.stdout
+    stored = [r.text for r in augmented(trained_copy)]
+    assert len(stored) == 8 and not any(t in LABEL_LINES for t in stored), stored
+
+
+def test_a_huge_n_asks_in_chunks_and_stops_at_the_budget(trained_copy: Path) -> None:
+    """--n 1000000000 drew a seed sample and built a prompt for each of its 100,000,000 calls before
+    the first was sent (the budget stopped the first one)."""
+    import resource
+
+    def small_memory() -> None:  # the CLI's own size (~0.6 GB) and room to spare; 100M prompts are far past it
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url, budget_usd=0.0004)  # below one call
+        result = subprocess.run(
+            [sys.executable, "-m", "graduate", "synth", str(trained_copy), "--target", "bad", "--n", "1000000000"],
+            capture_output=True, text=True, env={**cli_env(), "COLUMNS": "300"}, timeout=120, preexec_fn=small_memory,
+        )  # fmt: skip
+        assert server.stats()["ok"] == 0
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "teacher budget of $0.0004 reached; 100000000 teacher calls not sent" in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.mark.slow
+def test_an_n_past_one_chunk_of_calls_gets_the_texts_asked_for_and_a_rerun_sends_nothing(trained_copy: Path) -> None:
+    n = CHUNK_CALLS * 10 + 20  # two chunks of calls: the texts of both are kept, stored and found again
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url, budget_usd=1000.0)
+        proj = Project.load(trained_copy)
+        first = proj.synth(target=None, n=n, seeds=5)
+        assert (first.calls_asked, first.calls_sent, first.generated, first.added, first.seed_draws) == (CHUNK_CALLS + 2,) * 2 + (n,) * 2 + (CHUNK_CALLS + 2,), first
+        sent = server.stats()["ok"]
+        again = proj.synth(target=None, n=n, seeds=5)
+        assert again.calls_sent == 0 and again.added == 0 and again.stored_already == n and server.stats()["ok"] == sent
+
+
+def test_the_seeds_and_items_drawn_do_not_depend_on_the_pool_order() -> None:
+    """Seeds and paraphrased items were drawn by position with one generator: a row added, taken out
+    or moved in the data file changed every draw."""
+    hashes = [text_hash(f"comment number {i}") for i in range(200)]
+    picked = Draws(hashes).take("0:0:synth", 5)
+    shuffled = hashes[:]
+    random.Random(3).shuffle(shuffled)
+    assert [shuffled[i] for i in Draws(shuffled).take("0:0:synth", 5)] == [hashes[i] for i in picked]
+    unpicked = next(h for i, h in enumerate(hashes) if i not in picked)
+    fewer = [h for h in hashes if h != unpicked] + [text_hash("a comment added at the end")]
+    again = [fewer[i] for i in Draws(fewer).take("0:0:synth", 5)]
+    assert len(set(again) & {hashes[i] for i in picked}) >= 4  # only the added row can take a place
+    assert Draws(hashes).take("0:1:synth", 5) != picked
+
+
+def test_synth_and_paraphrase_send_the_same_requests_for_the_pool_in_another_order(tiny_project: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(tiny_project, shuffled)
+    with (shuffled / "comments.csv").open(newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    random.Random(5).shuffle(rows)
+    with (shuffled / "comments.csv").open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header, *rows])
+    sent = []
+    with fake_openai_server() as server:
+        for project in (tiny_project, shuffled):
+            point_teacher(project, server.base_url)
+            proj = Project.load(project)
+            assert proj.synth(target="bad", n=20, seeds=3).added == 20
+            assert proj.augment("paraphrase", items=4, per_item=2).added == 8
+            proj.engine.dispose()
+            sent.append(sorted(str(r.request["messages"]) for r in live_calls(project) if "numbered list" in str(r.request)))
+    assert len(sent[0]) == 2 + 4 and sent[0] == sent[1]
+    assert sorted(r.text for r in augmented(tiny_project)) == sorted(r.text for r in augmented(shuffled))

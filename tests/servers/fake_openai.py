@@ -44,13 +44,14 @@ def is_rude(text: str) -> bool:
     return _RUDE.search(text) is not None
 
 
-def answer_for(messages: list[dict[str, Any]]) -> str:
+def answer_for(messages: list[dict[str, Any]], label_lines: bool = False) -> str:
     """The server's answer to a request: judged on the user messages only, as the prompt template is fixed.
     A request for a numbered list (graduate synth / paraphrase) gets that many new lines: their own
-    words (so no near copy of the request), every second one rude."""
+    words (so no near copy of the request), every second one rude; with ``label_lines`` every second
+    one is a label instead (LABEL_LINES), as a model that labels where it was asked to write answers."""
     text = " ".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
     if "Answer with a numbered list" in text:
-        return _written_list(text)
+        return _written_list(text, label_lines)
     return json.dumps({"is_bad": 1 if is_rude(text) else 0})
 
 
@@ -64,12 +65,19 @@ def _choice(index: int, content: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"index": index, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
 
 
-def _written_list(prompt: str) -> str:
+# Labels of the tiny project's task (ok, bad; json_key is_bad) in the shapes a confused model writes them.
+LABEL_LINES = ("bad", "Label: ok", '{"is_bad": 1}', "ok, bad")
+
+
+def _written_list(prompt: str, label_lines: bool = False) -> str:
     m = re.search(r"(?:below|Write) (\d+) ", prompt)
     n = int(m.group(1)) if m else 3
     tag = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()[:6]
     lines = []
     for i in range(1, n + 1):
+        if label_lines and i % 2 == 0:
+            lines.append(f"{i}. {LABEL_LINES[(i // 2 - 1) % len(LABEL_LINES)]}")
+            continue
         words = " ".join(_WORDS[(int(tag, 16) + 5 * i + k) % len(_WORDS)] for k in range(5))
         ending = "you stupid idiot" if i % 2 else "have a lovely afternoon"
         lines.append(f"{i}. w{tag}x{i} {words}, {ending}")
@@ -114,6 +122,7 @@ class Faults:
     seed: int = 0
     shape: str | None = None  # every 200 answer in a broken shape: one of SHAPES
     script_tokens: bool = False  # count a non-ASCII character as a token, as real tokenizers roughly do for Chinese
+    label_lines: bool = False  # written lists give a label in place of every second text (answer_for)
 
     def roll(self, number: int) -> float:
         # A string seed goes through sha512 in `random`, so the draw is stable across processes.
@@ -286,7 +295,7 @@ def create_app(faults: Faults) -> FastAPI:
         if faults.latency or faults.jitter:
             await asyncio.sleep(faults.latency + faults.jitter * random.Random(f"latency:{faults.seed}:{number}").random())
         messages = body.get("messages") or []
-        content = answer_for(messages)
+        content = answer_for(messages, faults.label_lines)
         count = _script_tokens if faults.script_tokens else _tokens
         prompt_tokens = 3 + sum(3 + count(str(m.get("content") or "")) for m in messages)
         n = body.get("n") if isinstance(body.get("n"), int) and body.get("n") > 0 else 1
@@ -337,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default=None, help="answer 401 unless this bearer key is sent")
     parser.add_argument("--echo-key", action="store_true", help="the 401 names the key it got, as OpenAI's does")
     parser.add_argument("--script-tokens", action="store_true", help="count a non-ASCII character as a token (the usage a real tokenizer reports for e.g. Chinese)")
+    parser.add_argument("--label-lines", action="store_true", help="written lists (synth, paraphrase) give a label in place of every second text")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shape", choices=SHAPES, default=None, help="answer every request in this broken shape")
     args = parser.parse_args(argv)

@@ -35,7 +35,7 @@ def test_synth_with_the_local_teacher_writes_labels_and_caches(tiny_project: Pat
     proj = Project.load(tiny_project)
     report = proj.synth(target=None, n=3, seeds=3)
     assert report.calls == 1 and report.calls_sent == 1 and report.calls_failed == 0
-    assert report.generated == report.stored_already + report.near_pool + report.near_each_other + report.unlabelled + report.added + max(0, report.generated - 3)
+    assert report.generated == report.label_shaped + report.stored_already + report.near_pool + report.near_each_other + report.unlabelled + report.added + max(0, report.generated - 3)
     with proj.engine.connect() as conn:
         prompts = [r.request["messages"][-1]["content"] for r in conn.execute(select(teacher_calls.c.request).where(teacher_calls.c.source == "live"))]
         made = conn.execute(select(examples.c.lineage).where(examples.c.source == "augment")).scalars().all()

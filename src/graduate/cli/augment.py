@@ -88,6 +88,7 @@ def show_generated(report, project: Path, budget_usd: float, *, trained_on: bool
         ("teacher calls (sent / from the call log / failed)", f"{report.calls_sent} / {report.calls_cached} / {report.calls_failed}"),
         ("teacher calls not sent", report.calls_not_sent),
         ("texts written", report.generated),
+        ("dropped: a label, not a text", report.label_shaped),
         ("dropped: already stored", report.stored_already),
         ("dropped: near copy of a pool item", report.near_pool),
         ("dropped: near copy of another new text", report.near_each_other),

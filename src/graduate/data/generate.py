@@ -6,19 +6,27 @@ what is new.
 - ``paraphrase``: the teacher rewrites an item in other words (the copies are labelled again).
 
 Generated texts are kept only when they are new: not stored already, not a near copy of a pool
-item or of another generated text (TF-IDF cosine at or above ``NEAR_DUPLICATE``). ``diversity``
-measures how close the kept texts sit to the pool, next to how close pool items sit to each other.
+item or of another generated text (TF-IDF cosine at or above ``NEAR_DUPLICATE``). A written line
+that is a label of the task (``label_matcher``) is no text at all. ``diversity`` measures how close
+the kept texts sit to the pool, next to how close pool items sit to each other. Seeds and items are
+drawn by ``Draws``, whatever order the pool is in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from graduate.data.text import text_hash
+from graduate.formats import labelset
+from graduate.formats.base import literal
+from graduate.formats.registry import answer_format
+from graduate.spec import ParseSpec
 
 NEAR_DUPLICATE = 0.9
 MAX_PER_CALL = 10
@@ -62,6 +70,75 @@ def parse_list(content: str | None) -> list[str]:
         if 3 <= len(line) <= MAX_TEXT_CHARS:
             out.append(line)
     return out
+
+
+# "Label: toxic", "Labels - care, equality": a label said as one, not a text.
+_LABEL_PREFIX = re.compile(r"^(?:labels?|answer|category|class|classification)\s*[:=\-]\s*")
+_LABEL_SEPARATORS = ",;/|&"
+
+
+def _bare(piece: str) -> str:
+    """``piece`` in one case and Unicode form, without the punctuation, quotes, brackets, markup and
+    invisible characters around it (inner ones stay: ``non-toxic``), its spaces collapsed."""
+    piece, before = " ".join(unicodedata.normalize("NFC", piece).split()).casefold(), None
+    while piece != before:
+        before = piece
+        piece = piece.strip().strip("`*~^")
+        while piece and unicodedata.category(piece[0])[0] in "PC":
+            piece = piece[1:]
+        while piece and unicodedata.category(piece[-1])[0] in "PC":
+            piece = piece[:-1]
+    return piece
+
+
+def label_matcher(parse: ParseSpec, labels: Sequence[str]) -> Callable[[str], bool]:
+    """A test of a written line: is it a label of the task rather than a text (a teacher asked to
+    write inputs that answers as if labelling)? Kept narrow, so no real text is lost: the line, bare
+    (``_bare``) and without a leading "Label:", is one label word (a label, a word or raw value that
+    means one, the none answer, ``(none)``) or label words joined by a separator (``care, equality``),
+    or the whole line is an answer object or list the task's own format reads (``{"is_bad": 1}``).
+    Label words inside a sentence ("you are toxic") leave it a text."""
+    words = {*labels, *(w for ws in parse.words.values() for w in ws), *parse.values, labelset.NONE}
+    if parse.none:
+        words.add(parse.none)
+    bare_words = {_bare(w) for w in words} - {""}
+    separators = _LABEL_SEPARATORS + (parse.separator.strip() if parse.multi_label else "")
+    split = re.compile("|".join(re.escape(c) for c in dict.fromkeys(separators) if c))
+    fmt = answer_format(parse, list(labels))
+
+    def is_label(line: str) -> bool:
+        flat = line.strip()
+        if flat[:1] in "{[" and flat[-1:] in "}]" and literal(flat, (dict, list)) is not None and fmt.parse(flat).label is not None:
+            return True
+        said = _bare(_LABEL_PREFIX.sub("", _bare(line)))
+        if said in bare_words:
+            return True
+        pieces = [_bare(p) for p in split.split(said)]
+        return len(pieces) > 1 and all(p in bare_words for p in pieces if p) and any(pieces)
+
+    return is_label
+
+
+class Draws:
+    """Seeded samples of items that do not depend on the items' order: under a salt each item gets
+    a key from its text's hash alone, and a sample is the items of least key. The same pool in
+    another order gives the same sample; a row added or taken out changes a sample only where it
+    is (or would be) in it. Items of the same text tie: give them in one fixed order."""
+
+    def __init__(self, hashes: Sequence[str]):
+        # the items' hex text hashes (graduate.data.text.text_hash): their first 64 bits
+        self._ids = np.array([int(h[:16], 16) for h in hashes], dtype=np.uint64)
+
+    def take(self, salt: str, k: int) -> list[int]:
+        """The positions of the ``k`` items of least key under ``salt``, least first."""
+        s = np.uint64(int.from_bytes(hashlib.blake2b(salt.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big"))
+        # splitmix64's finaliser over (text hash xor salt): every item's key in one array operation,
+        # so a pool of many thousands is drawn from again for each writing call at no real cost
+        z = self._ids ^ s
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        return [int(i) for i in np.argsort(z, kind="stable")[:k]]
 
 
 @dataclass

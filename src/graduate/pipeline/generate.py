@@ -2,19 +2,21 @@
 labels them, and the new ones join the training pool with their lineage.
 
 Generation goes through the same client as labelling (graduate.teacher.labeling: cache, call log,
-rate limits, budget), with the generation prompt in place of the task's. Seeds and items are drawn
-with a seeded generator, so a rerun sends the same requests, gets them from the call log and adds
-nothing twice (``--seed`` draws others). Kept: texts that are new (graduate.data.generate);
-stored under source ``augment`` with the teacher's label as their derived label.
+rate limits, budget), with the generation prompt in place of the task's; synth asks in chunks of
+``CHUNK_CALLS`` calls and stops where the budget does, so a huge ``--n`` builds one chunk of
+requests, not one per call asked, before its first call. Seeds and items are drawn by the hash of their text (graduate.data.generate.Draws), so
+a rerun sends the same requests whatever order the pool is in, gets them from the call log and adds
+nothing twice (``--seed`` draws others). Kept: texts that are new and no label of the task
+(graduate.data.generate); stored under source ``augment`` with the teacher's label as their derived
+label.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 
 from graduate.data.augment import SOURCE, Made, made_texts, store_made
@@ -24,9 +26,11 @@ from graduate.data.generate import (
     PARAPHRASE_PROMPT,
     SYNTH_PROMPT,
     Diversity,
+    Draws,
     diversity,
     generation_prompt,
     keep_new,
+    label_matcher,
     parse_list,
     seed_block,
 )
@@ -43,6 +47,8 @@ if TYPE_CHECKING:
 
 MIN_SEEDS = 3
 TOKENS_PER_TEXT = 120
+# Writing calls asked at once: what synth holds in memory before a call is sent, however large --n.
+CHUNK_CALLS = 500
 
 
 @dataclass
@@ -63,6 +69,7 @@ class GenerateReport:
     cut_stopped: bool = False
     known_cut_advice: str | None = None
     generated: int = 0
+    label_shaped: int = 0  # written lines that are a label of the task, not a text (graduate.data.generate.label_matcher)
     stored_already: int = 0
     near_pool: int = 0
     near_each_other: int = 0
@@ -254,42 +261,72 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     calls = math.ceil(n / MAX_PER_CALL)
     per_call = math.ceil(n / calls)  # 12 -> two calls of 6, not 10 + 10
     spec = _generation_spec(project, generation_prompt(SYNTH_PROMPT, per_call, what), per_call)
-    rng = random.Random(f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
-    seed_sets = _seed_draws(rng, idx, min(seeds, len(idx)), calls)
+    draws = _SeedDraws(pool, idx, min(seeds, len(idx)), f"{project.spec.seed}:{seed}:synth:{target}:{seeds}")
     report.asked, report.calls_asked, report.seeds_per_call = n, calls, min(seeds, len(idx))
-    report.seed_draws = len({tuple(s) for s in seed_sets})
-    outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
+    is_label = label_matcher(project.spec.task.parse, project.spec.task.labels)
     generated: list[str] = []
     origin: list[tuple[list[int], int | None]] = []
-    for s, out in zip(seed_sets, outcomes):
-        texts = parse_list(out.content)[:per_call]
-        generated += texts
-        origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
-    report.generated = len(generated)
+    run_calls: set[int] = set()
+    asked = 0
+    while asked < calls:
+        seed_sets = [draws.next() for _ in range(min(CHUNK_CALLS, calls - asked))]
+        asked += len(seed_sets)
+        outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
+        for s, out in zip(seed_sets, outcomes):
+            texts = _written(report, out.content, per_call, is_label)
+            generated += texts
+            origin += [([pool[i].id for i in s], out.call_id)] * len(texts)
+        run_calls |= {out.call_id for out in outcomes if out.call_id is not None}
+        if report.budget_stopped or report.cut_stopped:  # the rest would be refused alike: counted, not built
+            break
+    left = calls - asked
+    report.calls_not_sent += left
+    report.calls_stopped += left if report.cut_stopped and not report.budget_stopped else 0
+    report.seed_draws = len(draws.seen) + min(left, draws.possible - len(draws.seen))
     pool_texts = [ex.text for ex in pool]
-    texts, picked = _fresh(project, report, generated, pool_texts, limit=n, calls={out.call_id for out in outcomes if out.call_id is not None})
+    texts, picked = _fresh(project, report, generated, pool_texts, limit=n, calls=run_calls)
     lineages = [{"method": "synth", "target": target, "target_kind": kind, "seeds": origin[i][0], "generation_call": origin[i][1]} for i in picked]
     _label_and_store(project, report, texts, lineages, pool_texts)
     return report
 
 
-def _seed_draws(rng: random.Random, idx: list[int], k: int, calls: int) -> list[list[int]]:
-    """One seed sample per call, no two alike where the target has enough items: two calls shown the
-    same seeds in the same order are one request, which the cache answers once, so the texts came
-    back twice and fewer than asked were kept. A target of 3 items gives 6 orders; past that the
-    draws repeat (the report counts the distinct ones)."""
-    distinct = math.perm(len(idx), k)
-    out: list[list[int]] = []
-    seen: set[tuple[int, ...]] = set()
-    for _ in range(calls):
-        draw = rng.sample(idx, k)
-        for _ in range(1000 if len(seen) < distinct else 0):
-            if tuple(draw) not in seen:
+def _written(report: GenerateReport, content: str | None, per_call: int, is_label: Callable[[str], bool]) -> list[str]:
+    """The texts of one written list (the first ``per_call`` lines); lines that are a label of the
+    task, not a text, are counted and left out."""
+    lines = parse_list(content)[:per_call]
+    report.generated += len(lines)
+    texts = [line for line in lines if not is_label(line)]
+    report.label_shaped += len(lines) - len(texts)
+    return texts
+
+
+def _by_text(pool: Sequence[Example], idx: list[int]) -> list[int]:
+    """``idx`` in an order of their own, not the pool's (items of one text by source and id)."""
+    return sorted(idx, key=lambda i: (pool[i].text_hash, pool[i].source, pool[i].external_id))
+
+
+class _SeedDraws:
+    """One seed sample per call, drawn as the call is asked (graduate.data.generate.Draws: by the
+    items' texts, whatever the pool's order), no two alike where the target has enough items: two
+    calls shown the same seeds in the same order are one request, which the cache answers once, so
+    the texts came back twice and fewer than asked were kept. A target of 3 items gives 6 orders;
+    past that the draws repeat (the report counts the distinct ones)."""
+
+    def __init__(self, pool: Sequence[Example], idx: list[int], k: int, salt: str):
+        self.idx = _by_text(pool, idx)
+        self.draws = Draws([pool[i].text_hash for i in self.idx])
+        self.k, self.salt, self.calls = k, salt, 0
+        self.possible = math.perm(len(idx), k)
+        self.seen: set[tuple[int, ...]] = set()
+
+    def next(self) -> list[int]:
+        call, self.calls = self.calls, self.calls + 1
+        for attempt in range(1001 if len(self.seen) < self.possible else 1):  # each call's own draws: no call moves another's
+            draw = tuple(self.idx[j] for j in self.draws.take(f"{self.salt}:{call}:{attempt}", self.k))
+            if draw not in self.seen:
                 break
-            draw = rng.sample(idx, k)
-        seen.add(tuple(draw))
-        out.append(draw)
-    return out
+        self.seen.add(draw)
+        return list(draw)
 
 
 def unsent_reasons(report: GenerateReport) -> str:
@@ -322,6 +359,7 @@ def shortfall(report: GenerateReport) -> str | None:
         (report.near_pool, "near copies of a pool item"),
         (report.near_each_other, "near copies of each other"),
         (report.unlabelled, "without a teacher label"),
+        (report.label_shaped, "written lines that are a label, not a text"),
     ):
         if count:
             why.append(f"{count} {what}")
@@ -343,16 +381,16 @@ def paraphrase(project: "Project", *, target: str | None, items: int = 20, per_i
     report = GenerateReport("paraphrase", target, kind, matching=len(idx))
     per_call = min(MAX_PER_CALL, per_item)
     spec = _generation_spec(project, generation_prompt(PARAPHRASE_PROMPT, per_call), per_call)
-    rng = random.Random(f"{project.spec.seed}:{seed}:paraphrase:{target}")
-    chosen = rng.sample(idx, min(items, len(idx)))
+    ordered = _by_text(pool, idx)
+    chosen = [ordered[j] for j in Draws([pool[i].text_hash for i in ordered]).take(f"{project.spec.seed}:{seed}:paraphrase:{target}", min(items, len(idx)))]
     outcomes = _ask(project, spec, [pool[i].text for i in chosen], report)
+    is_label = label_matcher(project.spec.task.parse, project.spec.task.labels)
     generated: list[str] = []
     origin: list[tuple[int, int | None]] = []
     for i, out in zip(chosen, outcomes):
-        texts = parse_list(out.content)[:per_call]
+        texts = _written(report, out.content, per_call, is_label)
         generated += texts
         origin += [(i, out.call_id)] * len(texts)
-    report.generated = len(generated)
     pool_texts = [ex.text for ex in pool]
     texts, picked = _fresh(project, report, generated, pool_texts, limit=None, calls={out.call_id for out in outcomes if out.call_id is not None})
     lineages = []
