@@ -253,6 +253,27 @@ def test_an_earlier_labellers_empty_set_is_spelled_as_in_gold(tmp_path: Path) ->
     assert got == {"i0": "(none)", "i1": "(none)", "i2": "gamma"}
 
 
+
+def test_a_values_key_written_in_decomposed_unicode_still_maps_the_cell_it_always_did(tmp_path: Path) -> None:
+    """label_imports' `values` looked a cell's piece up as written; the shared cell reader (NFC)
+    looked it up composed, so a key and cell both in the decomposed form (as a Mac may save them),
+    read before, were refused, and the next import removed the labels they had stored. Either form
+    of a key now reads either form of a cell."""
+    import unicodedata
+
+    from graduate.pipeline.ingest import load_label_imports
+    from graduate.pipeline.project import Project
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    nfd = unicodedata.normalize("NFD", "négatif")
+    proj, spec, _ = _import_old(project, "id,old\ni0,alpha\n")
+    spec["label_imports"][0]["values"] = {"oui": "alpha", nfd: "(none)", unicodedata.normalize("NFC", "bêta"): "beta"}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    (project / "old.csv").write_text(f"id,old\ni1,{nfd}\ni2,oui\ni3,{unicodedata.normalize('NFD', 'bêta')};oui\n", encoding="utf-8")
+    (rep,) = load_label_imports(Project.load(project))
+    assert rep.skipped == [] and _old_labels(proj) == {"i1": "(none)", "i2": "alpha", "i3": "alpha;beta"}
+
+
 def test_the_limitations_say_in_words_how_a_multi_label_student_falls_short(tmp_path: Path) -> None:
     """They were empty for label sets (no accuracy to quote): `graduate errors` printed a bare
     "Limitations" heading and the report an empty list."""

@@ -382,3 +382,48 @@ def test_input_that_is_not_utf8_is_refused_in_the_same_line_with_and_without_ray
         lines.append(result.stderr.strip().splitlines())
     assert lines[0] == lines[1] == [f"error: {bad}:2: not UTF-8 (byte 0xe9); re-save the file as UTF-8"]
     assert live_rows(tiny_project) == []
+
+
+GONE_SCRIPT = """
+import sys, time
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError
+from graduate.pipeline.ray_label import _gone
+
+ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+@ray.remote(num_cpus=0.1, max_restarts=0)
+class Busy:  # a worker still sending: its one method runs on
+    def run(self):
+        time.sleep(600)
+    def pid(self):
+        return 0
+
+actor = Busy.remote()
+ref = actor.run.remote()
+ray.wait([ref], timeout=3)
+# Ray's error when a call to a worker fails on the network and no death is reported: it may live on
+gone = _gone(ray, actor, ActorUnavailableError("RPC Error: connection reset", None))
+try:
+    ray.get(ref, timeout=20)
+    alive = True
+except ActorDiedError:
+    alive = False
+except ray.exceptions.GetTimeoutError:
+    alive = True
+print("RESULT", gone, alive)
+sys.stdout.flush()
+"""
+
+
+def test_a_worker_ray_cannot_reach_is_not_taken_for_dead_until_it_is_killed() -> None:
+    # ActorUnavailableError is a RayActorError ("the task may or may not have been executed"): a
+    # worker whose task failed so may still be sending, and its leases were given back at once, so
+    # its replacement sent its claimed calls again. Only a death Ray reports, or a kill seen through,
+    # frees them: afterwards the worker must be gone.
+    result = subprocess.run([sys.executable, "-c", GONE_SCRIPT], env=cli_env(), capture_output=True, text=True, timeout=240)
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("RESULT")), None)
+    assert line is not None, (result.stdout[-2000:], result.stderr[-3000:])
+    gone, alive = line.split()[1:]
+    assert alive == "False" or gone == "False", line  # never given back while it lives
+    assert (gone, alive) == ("True", "False"), line  # killed here, then given back

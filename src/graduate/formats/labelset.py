@@ -122,10 +122,13 @@ def read_cell(
     for lab in labels:  # two labels of one key (possible with parse.words): only their exact names match
         by_key[_key(lab)] = None if _key(lab) in by_key else lab
     empty = {_key(NONE)} | ({_key(none_word)} if none_word and _key(none_word) not in by_key else set())
+    # a piece is read in one Unicode form (and stripped): so are the keys, or a key and cell written
+    # alike in the other form (as a Mac may save them) would no longer meet
+    mapping = {_piece(k): v for k, v in values.items()} if values else None
     chosen: list[str] = []
     said_none: str | None = None  # the piece that named the empty set
     for p in pieces:
-        mapped = (values.get(p) if values else p) or (p if _key(p) in empty else None)
+        mapped = (mapping.get(p) if mapping else p) or (p if _key(p) in empty else None)
         if mapped is not None and mapped not in labels and _key(mapped) in empty:  # a label's exact name is that label
             said_none = said_none or p
             continue

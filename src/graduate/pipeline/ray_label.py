@@ -224,8 +224,8 @@ def _label_ray(
                 except ray.exceptions.RayError as exc:  # the worker died: killed, out of memory, its node gone
                     why = died_because(exc)
                     dead.append(owner)
-                    # Its process is gone (an actor death), or is once the kill is seen through: what it held is free now.
-                    if isinstance(exc, ray.exceptions.RayActorError) or _killed(ray, actor):
+                    # Its process is gone (a death Ray reports), or is once the kill is seen through: what it held is free now.
+                    if _gone(ray, actor, exc):
                         report.lost_in_flight += release_owner(engine, owner)
                     if isinstance(exc, ray.exceptions.RayActorError) and exc.actor_init_failed:  # a new one would fail the same way
                         raise TeacherError(f"a Ray worker could not start ({why}); answered calls are stored: fix it and run the same command again") from None
@@ -280,13 +280,21 @@ def _count_stored(engine: Any, run_id: str, dead: list[str], report: RayLabelRep
         report.errors += list(c.errors[: max(0, 20 - len(report.errors))])
 
 
+def _gone(ray: Any, actor: Any, exc: Exception) -> bool:
+    """Whether the process of a worker whose task failed with ``exc`` (Ray's error, not the worker's
+    own) is gone, so that the calls it claimed may be given back: Ray reports its death, or it is
+    killed here and that is seen through. An ActorUnavailableError (a RayActorError too) is no death:
+    Ray could not reach the worker, which "may or may not" have run on and may still be sending."""
+    return isinstance(exc, ray.exceptions.ActorDiedError) or _killed(ray, actor)
+
+
 def _killed(ray: Any, actor: Any, timeout_s: float = 10.0) -> bool:
     """Kill a worker whose task failed without its death being reported (a lost object, a cancelled
-    task): True once a call to it fails as an actor death, its process gone."""
+    task, a worker Ray cannot reach): True once a call to it fails as an actor death, its process gone."""
     ray.kill(actor)
     try:
         ray.get(actor.pid.remote(), timeout=timeout_s)
-    except ray.exceptions.RayActorError:
+    except ray.exceptions.ActorDiedError:  # not ActorUnavailableError: it may live on
         return True
     except ray.exceptions.RayError:
         return False
