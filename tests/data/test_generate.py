@@ -428,6 +428,15 @@ def test_a_text_that_names_labels_among_other_words_is_not_label_shaped(line: st
     assert not label_matcher(MORAL, ["care", "equality", "loyalty"])(line)
 
 
+@pytest.mark.parametrize("line", ["Thanks!", "Help?", "**Cancel!**", "Hello, hello!", "¿Help?", "谢谢！"])
+def test_a_short_exclaimed_or_asked_line_is_a_text_though_its_word_is_a_label(line: str) -> None:
+    """An intent task's labels are what its users say: asked for texts of "thanks", a teacher that
+    wrote "Thanks!" had it dropped as a label (an answer naming a label neither exclaims nor asks)."""
+    intents = ParseSpec(kind="label_words", words={"thanks": ["thanks", "谢谢"]})
+    assert not label_matcher(intents, ["thanks", "help", "cancel", "hello"])(line)
+    assert label_matcher(intents, ["thanks", "help", "cancel", "hello"])(line.strip("*!?¿！"))
+
+
 def test_label_lines_the_teacher_writes_are_left_out_and_counted(trained_copy: Path) -> None:
     """Asked to write texts, a teacher that answered "bad", "Label: ok" or '{"is_bad": 1}' had each
     stored as a new training text (and labelled, and trained on)."""

@@ -109,6 +109,18 @@ def test_the_busy_wait_is_what_graduate_store_busy_s_says(tmp_path: Path, monkey
         assert str(err.value) == f"GRADUATE_STORE_BUSY_S is {bad!r}, not a number of seconds (0 or more); set it to e.g. 30, or unset it for 30 s"
 
 
+def test_a_busy_wait_past_sqlites_longest_waits_its_longest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLite reads a busy_timeout past 2**31-1 ms (about 24.8 days) as 0: GRADUATE_STORE_BUSY_S=1e9,
+    # set to wait as long as it takes, made every write that met a lock fail at once.
+    monkeypatch.setenv("GRADUATE_STORE_BUSY_S", "1e9")
+    engine = open_engine(f"sqlite:///{tmp_path / 'graduate.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2**31 - 1
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.postgres
 def test_a_postgres_lock_the_server_gave_up_waiting_for_names_the_store_and_loses_nothing(postgres_url: str) -> None:
     # PostgreSQL waits for a lock as long as lock_timeout says (here 0.2 s, from the URL), then

@@ -91,17 +91,25 @@ def _bare(piece: str) -> str:
     return piece
 
 
+def _spoken(text: str) -> bool:
+    """Whether ``text`` holds an exclamation or question mark (any script's: "!", "？", "¿", "؟")."""
+    return any(unicodedata.category(c) == "Po" and any(w in unicodedata.name(c, "") for w in ("EXCLAMATION", "QUESTION", "INTERROBANG")) for c in text)
+
+
 def label_matcher(parse: ParseSpec, labels: Sequence[str]) -> Callable[[str], bool]:
     """A test of a written line: is it a label of the task rather than a text (a teacher asked to
     write inputs that answers as if labelling)? Kept narrow, so no real text is lost: the line, bare
     (``_bare``) and without a leading "Label:", is one label word (a label, a word or raw value that
     means one, the none answer, ``(none)``) or label words joined by a separator (``care, equality``),
     or the whole line is an answer object or list the task's own format reads (``{"is_bad": 1}``).
-    Label words inside a sentence ("you are toxic") leave it a text."""
+    Label words inside a sentence ("you are toxic") leave it a text, and so does an exclamation or
+    question mark: an answer naming a label neither exclaims nor asks, but "Thanks!" and "Help?" are
+    what an intent task's users say."""
     words = {*labels, *(w for ws in parse.words.values() for w in ws), *parse.values, labelset.NONE}
     if parse.none:
         words.add(parse.none)
     bare_words = {_bare(w) for w in words} - {""}
+    spoken_words = any(_spoken(w) for w in words)  # a label word that holds "!" or "?" itself: the mark says nothing
     separators = _LABEL_SEPARATORS + (parse.separator.strip() if parse.multi_label else "")
     split = re.compile("|".join(re.escape(c) for c in dict.fromkeys(separators) if c))
     fmt = answer_format(parse, list(labels))
@@ -110,6 +118,8 @@ def label_matcher(parse: ParseSpec, labels: Sequence[str]) -> Callable[[str], bo
         flat = line.strip()
         if flat[:1] in "{[" and flat[-1:] in "}]" and literal(flat, (dict, list)) is not None and fmt.parse(flat).label is not None:
             return True
+        if _spoken(line) and not spoken_words:
+            return False
         said = _bare(_LABEL_PREFIX.sub("", _bare(line)))
         if said in bare_words:
             return True

@@ -67,6 +67,7 @@ def resolve_url(configured: str | None, project_dir: Path) -> str:
 
 BUSY_ENV = "GRADUATE_STORE_BUSY_S"
 DEFAULT_BUSY_S = 30.0
+_SQLITE_MOST_MS = 2**31 - 1
 
 
 def busy_s() -> float:
@@ -129,7 +130,8 @@ def open_engine(url: str) -> Engine:
         raise StoreError(f"not a database URL ({exc})", url=safe_url(url)) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    busy_ms = round(busy_s() * 1000) if parsed.get_backend_name() == "sqlite" else 0
+    # SQLite takes a busy_timeout up to 2**31-1 ms (24.8 days) and reads a longer one as 0, no wait at all
+    busy_ms = min(round(busy_s() * 1000), _SQLITE_MOST_MS) if parsed.get_backend_name() == "sqlite" else 0
     try:
         engine = create_engine(url, future=True)
     except (SQLAlchemyError, ImportError) as exc:
