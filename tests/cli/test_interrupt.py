@@ -75,3 +75,24 @@ def test_ctrl_c_during_plain_label_says_what_was_stored_and_a_rerun_sends_only_t
     rows = live_calls(tiny_project)
     assert len(rows) == items and {r.status for r in rows} == {"ok"}
     assert Counter(r.cache_key for r in rows).most_common(1)[0][1] == 1  # no call stored twice
+
+
+def test_the_stopped_line_says_a_rerun_also_tries_the_failed_calls_that_may_pass() -> None:
+    """Both Ctrl-C lines (plain and --ray) count the failed calls a rerun tries again, and only when
+    there are some: a rerun resends timeouts, rate limits and server errors, not refusals."""
+    from graduate.cli.console import err_console
+    from graduate.cli.label import _say_stopped, _say_stopped_plain
+    from graduate.pipeline.ray_label import RayLabelReport
+    from graduate.teacher.labeling import LabelStats
+
+    def said(call) -> str:
+        with err_console.capture() as cap:
+            call()
+        return " ".join(cap.get().split())
+
+    plain = LabelStats(sent=3, failed=2, retryable=1, to_send=8)
+    assert said(lambda: _say_stopped_plain(plain)).endswith("a rerun sends these 3, and tries again the 1 failed ones that may pass (timeouts, rate limits, server errors)")
+    plain.retryable = 0
+    assert said(lambda: _say_stopped_plain(plain)).endswith("a rerun sends these 3")
+    ray = RayLabelReport(enqueued=8, sent=3, failed=2, retryable=2, freed=1)
+    assert said(lambda: _say_stopped(ray, 600)).endswith("a rerun sends these 3, and tries again the 2 failed ones that may pass (timeouts, rate limits, server errors)")

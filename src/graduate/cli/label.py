@@ -164,6 +164,11 @@ def _say_died(r) -> None:
         )
 
 
+def _retried(retryable: int) -> str:
+    """The failed calls a rerun tries again too (timeouts, rate limits, server errors)."""
+    return f", and tries again the {retryable} failed ones that may pass (timeouts, rate limits, server errors)" if retryable else ""
+
+
 def _say_stopped_plain(stats) -> None:
     """Ctrl-C without --ray: what the run stored, and what a rerun sends (the calls left pending are reused)."""
     if not stats.to_send:  # stopped before sending began: nothing to count
@@ -173,7 +178,7 @@ def _say_stopped_plain(stats) -> None:
         escape(
             f"stopped: of {stats.to_send} calls, {stats.sent} were sent and answered and {stats.failed} failed (stored), costing {usd(stats.cost_usd)}; "
             f"{stats.in_flight} were in flight, their answers not stored (the teacher may have charged for them), and {unsent} were not sent: "
-            f"a rerun sends these {stats.in_flight + unsent}"
+            f"a rerun sends these {stats.in_flight + unsent}{_retried(stats.retryable)}"
         ),
         highlight=False,
     )
@@ -185,7 +190,7 @@ def _say_stopped(r, lease_s: float) -> None:
     unclaimed = max(0, r.enqueued - r.sent - r.failed - r.freed - r.still_held)
     line = (
         f"stopped: of {r.enqueued} calls, {r.sent} were sent and answered and {r.failed} failed (stored); {r.freed} that the workers had claimed were given back "
-        f"({_CLAIMED}) and {unclaimed} were not yet claimed: a rerun sends these {r.freed + unclaimed}"
+        f"({_CLAIMED}) and {unclaimed} were not yet claimed: a rerun sends these {r.freed + unclaimed}{_retried(r.retryable)}"
     )
     if r.still_held:
         line += f"; {r.still_held} stay claimed by workers that had not stopped 10 s later: a rerun sends them once those leases lapse (--lease-s {lease_s:g})"
