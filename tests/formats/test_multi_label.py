@@ -365,6 +365,19 @@ def test_a_label_set_cell_reads_as_the_set_it_names_however_a_person_spells_it(c
     assert labelset.read_cell(pieces, CELL_SET_LABELS) == labelset.encode(chosen, CELL_SET_LABELS)  # a list: the same pieces
 
 
+def test_an_unknown_piece_is_named_once_whatever_its_unicode_form() -> None:
+    """A cell of one unknown piece written decomposed (NFD, as a Mac may save it) was named twice,
+    cell and piece looking alike: "'négatif': 'négatif' is not a task label"."""
+    labels = ["positif", "neutre"]
+    for cell in ("ne\u0301gatif", " ne\u0301gatif ", "n\u00e9gatif"):
+        with pytest.raises(labelset.CellError) as err:
+            labelset.read_cell(cell, labels)
+        assert str(err.value) == "'n\u00e9gatif' is not a task label ['positif', 'neutre']", cell
+    with pytest.raises(labelset.CellError) as err:  # a piece of a longer cell is named beside the cell
+        labelset.read_cell("positif;ne\u0301gatif", labels)
+    assert str(err.value) == "'positif;ne\u0301gatif': 'n\u00e9gatif' is not a task label ['positif', 'neutre']"
+
+
 @settings(max_examples=300, deadline=None)
 @given(cell=st.text(max_size=30) | st.lists(st.text(max_size=12), max_size=4))
 def test_any_cell_reads_as_a_canonical_set_no_answer_or_one_named_reason(cell: str | list[str]) -> None:

@@ -360,3 +360,43 @@ def test_a_scoring_actor_that_dies_midway_stops_the_run_in_one_line_and_writes_n
     assert lines[-1].startswith("error: ") and "scoring actor" in lines[-1] and "nothing was written" in lines[-1], stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
     assert not out.exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_ray_predict_on_a_multi_label_project_counts_the_rows_given_no_label_as_the_local_path(tmp_path: Path) -> None:
+    """--ray wrote an empty `labels` cell for the empty set, as the local path does, but did not
+    count those rows nor print the local path's line about them (an import reads such a cell as no
+    answer). Ray knows each row by file and data row (its row_number), not by file line."""
+    import yaml
+
+    from test_multilabel_edges import make_project
+
+    project = make_project(tmp_path / "p", ["care", "equality", "loyalty"], {"kind": "label_list", "none": "none"})
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["students"] = [{"kind": "tfidf-logreg"}]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw))
+    Project.load(project).run()
+    (tmp_path / "in").mkdir()
+    files = [tmp_path / "in" / "a.csv", tmp_path / "in" / "b.csv"]
+    # a.csv: a text over two lines before the no-label row, so its data row (3) is not its line (5);
+    # an empty text, which is no answer, not the empty set.
+    rows = {
+        files[0]: [["id", "text"], ["i0", "w0a w0b item 0"], ["i1", "w1a w1b\nitem 1"], ["i3", "item 3 filler"], ["i4", " "]],
+        files[1]: [["id", "text"], ["j3", "item 7 filler"], ["j0", "w2a w2b item 2"]],
+    }
+    for f, content in rows.items():
+        with f.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(content)
+    student, _ = Project.load(project).best_student()
+    local = [predict_csv(student, f, tmp_path / f"local-{f.stem}.csv", text_column="text") for f in files]
+    assert [(r.no_label, r.no_label_rows) for r in local] == [(1, [5]), (1, [2])]
+
+    result = ray_predict(project, str(tmp_path / "in" / "*.csv"), tmp_path / "out", "--cpus-per-actor", "0.5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = {(Path(r["source_file"]).name, r["row_number"]): r["labels"] for r in pq.read_table(tmp_path / "out").to_pylist()}
+    assert got == {("a.csv", 1): "care", ("a.csv", 2): "equality", ("a.csv", 3): "", ("a.csv", 4): None, ("b.csv", 1): "", ("b.csv", 2): "loyalty"}
+    a, b = (str(f.resolve()) for f in files)
+    assert (
+        f"2 rows given no label (the empty set) have an empty labels cell ({a} row 3, {b} row 1: source_file and row_number, "
+        "which counts data rows, not file lines); an import (label_imports, a review file) reads an empty cell as no answer: "
+        "write (none) there to import the empty set"
+    ) in " ".join(result.stdout.split()), result.stdout

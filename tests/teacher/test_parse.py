@@ -109,3 +109,40 @@ def test_a_quoted_label_of_several_words_reads_whole_in_a_broken_answer():
     assert parse_answer("{'reason': x, 'label': 'not spam'} label: spam", spec, labels).label is None
     # a quoted value with more after its answer still reads its first word, as it did
     assert parse_answer("{'reason': x, 'label': 'spam, clearly'}", spec, labels).label == "spam"
+
+
+def test_label_words_read_through_decomposed_accents_and_invisible_format_characters():
+    """label_words matched on the raw lowercased answer: a decomposed accent (NFD, as macOS and some
+    tokenizers write it) or a zero-width/format character (Cf) inside or around a word hid the word,
+    and a soft hyphen in "non-toxic" hid the negation, so the answer read as "toxic"."""
+    from graduate.formats import answer_format
+
+    french = ParseSpec(kind="label_words")
+    labels = ["positif", "négatif"]
+    for answer in ("ne\u0301gatif", "Ne\u0301gatif.", "né\u200bgatif", "\u2060négatif\u200b", "\ufeffNÉ\u00adGATIF"):
+        assert parse_answer(answer, french, labels).label == "négatif", answer
+    decomposed = ParseSpec(kind="label_words", words={"négatif": ["ne\u0301gatif"], "positif": ["positif"]})  # the spec's word decomposed
+    assert parse_answer("négatif", decomposed, labels).label == "négatif"
+    words = ParseSpec(kind="label_words", words={"ok": ["clean", "ok"], "bad": ["toxic"]})
+    assert parse_answer("to\u200dxic", words, LABELS).label == "bad"
+    for negated in ("not\u200b toxic", "non\u00ad-toxic", "isn't \u200btoxic"):
+        parsed = parse_answer(negated, words, LABELS)
+        assert parsed.label is None and "negates" in (parsed.error or ""), negated
+    assert parse_answer("non\u00adtoxic", words, LABELS).label is None  # "nontoxic": not the word toxic, never "bad"
+    # the offset of the answer's word stays one in the text as written (a logprob token is found there)
+    fmt = answer_format(words, LABELS)
+    for text in ("Verdict: to\u200bxic", "Ver\u200bdict\u200b: \u200btoxic", "Cafe\u0301 says: toxic"):
+        at = fmt.answer_offset(text, fmt.parse(text))
+        assert at is not None and text[at] == "t" and text[at:].replace("\u200b", "").startswith("toxic"), (text, at)
+    fmt = answer_format(french, labels)
+    assert fmt.answer_offset("Verdict : ne\u0301gatif", fmt.parse("Verdict : ne\u0301gatif")) == 10
+
+
+@given(st.lists(st.sampled_from(["toxic", "clean", "it", "is", "not", "really", "café", "ok", "\n", ",", "."]), max_size=8), st.data())
+def test_label_words_read_an_answer_as_its_composed_form_without_format_characters(words, data):
+    import unicodedata
+
+    spec = ParseSpec(kind="label_words", words={"ok": ["clean", "ok"], "bad": ["toxic"]})
+    answer = " ".join(words)
+    marked = "".join(c + data.draw(st.sampled_from(["", "", "\u200b", "\u00ad", "\u2060", "\ufeff"])) for c in unicodedata.normalize("NFD", answer))
+    assert parse_answer(marked, spec, LABELS) == parse_answer(answer, spec, LABELS)

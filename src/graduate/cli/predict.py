@@ -54,16 +54,22 @@ def predict(
         highlight=False,
         soft_wrap=True,
     )
-    if report.no_label:  # an empty `labels` cell, as an empty text's: an import would read it as no answer
-        lines = ", ".join(str(n) for n in report.no_label_rows[:5]) + (", ..." if report.no_label > 5 else "")
-        console.print(
-            escape(
-                f"{report.no_label} rows given no label (the empty set) have an empty labels cell (input lines {lines}); "
-                "an import (label_imports, a review file) reads an empty cell as no answer: write (none) there to import the empty set"
-            ),
-            highlight=False,
-            soft_wrap=True,
-        )
+    if report.no_label:
+        more = ", ..." if report.no_label > 5 else ""
+        _print_no_label(report.no_label, "input lines " + ", ".join(str(n) for n in report.no_label_rows[:5]) + more)
+
+
+def _print_no_label(count: int, where: str) -> None:
+    """Multi-label: rows given the empty set have an empty `labels` cell, as an empty text's, which an
+    import reads as no answer."""
+    console.print(
+        escape(
+            f"{count} rows given no label (the empty set) have an empty labels cell ({where}); "
+            "an import (label_imports, a review file) reads an empty cell as no answer: write (none) there to import the empty set"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _predict_ray(proj, student, run, pattern: str, output: Path, text_column: str | None, address: str, actors: int, cpus: float, batch_size: int) -> None:
@@ -86,3 +92,6 @@ def _predict_ray(proj, student, run, pattern: str, output: Path, text_column: st
         highlight=False,
         soft_wrap=True,
     )
+    if report.no_label:  # Ray reads no file lines: the rows are named as its output names them
+        named = ", ".join(f"{source} row {n}" for source, n in report.no_label_rows[:5]) + (", ..." if report.no_label > 5 else "")
+        _print_no_label(report.no_label, f"{named}: source_file and row_number, which counts data rows, not file lines")

@@ -1,10 +1,14 @@
 """``label_words``: exactly one label's words appear in the answer, as whole words, any case; a
 word right after a negation ("not bad", "non-toxic") makes the answer unreadable, never the
-negated label (a word inside a longer label word, "toxic" in "non-toxic", counts as that word)."""
+negated label (a word inside a longer label word, "toxic" in "non-toxic", counts as that word).
+Answer and words are matched in one Unicode form (NFC: "e" + U+0301 is "é") without invisible
+format characters (Cf: a zero-width space, a soft hyphen, a BOM), as ``multi_label`` and
+``graduate.spec.terms`` match them."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from graduate.formats.base import ParsedAnswer, empty
 from graduate.spec import ParseSpec
@@ -12,6 +16,24 @@ from graduate.spec import ParseSpec
 
 # A negation right before a label word: "not bad", "isn't toxic", "never spam", "no toxicity", "non-toxic".
 _NEGATION = r"(?:\bnot|\bno|\bnever|\bwithout|n't|\bnon)(?:\s+(?:a|an|at\s+all|really|very|exactly))?[\s-]+$"
+
+
+def _fold(text: str) -> str:
+    """``text`` as words are matched in it: format characters left out, composed, lowercased."""
+    return unicodedata.normalize("NFC", "".join(c for c in text if unicodedata.category(c) != "Cf")).lower()
+
+
+def _raw_offset(text: str, folded: int) -> int:
+    """The index in ``text`` of the character that is ``_fold(text)[folded]`` (the first of those
+    it is composed of): each character adds none (Cf) or more to the folded text, never takes away."""
+    lo, hi = 0, len(text) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(_fold(text[: mid + 1])) > folded:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 class LabelWordsFormat:
@@ -25,12 +47,12 @@ class LabelWordsFormat:
         bad = empty(content)
         if bad is not None:
             return bad
-        lowered = (content or "").lower()
+        lowered = _fold(content or "")
         hits = [
             (lab, w, m.start(), m.end())
             for lab, ws in self.words.items()
             for w in ws
-            for m in re.finditer(r"(?<![\w])%s(?![\w])" % re.escape(w.lower()), lowered)
+            for m in re.finditer(r"(?<![\w])%s(?![\w])" % re.escape(_fold(w)), lowered)
         ]
         # A word inside a longer label word ("toxic" in "non-toxic") is that longer word's, not its own.
         hits = [h for h in hits if not any(o[2] <= h[2] and h[3] <= o[3] and o[3] - o[2] > h[3] - h[2] for o in hits)]
@@ -45,14 +67,14 @@ class LabelWordsFormat:
         return ParsedAnswer(None, None, f"several labels in the answer: {found}")
 
     def answer_offset(self, text: str, parsed: ParsedAnswer) -> int | None:
-        lowered = text.lower()
+        lowered = _fold(text)
         starts = [
             m.start()
             for w in self.words.get(parsed.label or "", [parsed.label or ""])
-            for m in [re.search(r"(?<![\w])%s(?![\w])" % re.escape(w.lower()), lowered)]
+            for m in [re.search(r"(?<![\w])%s(?![\w])" % re.escape(_fold(w)), lowered)]
             if m is not None
         ]
-        return min(starts) if starts else None
+        return _raw_offset(text, min(starts)) if starts else None
 
     def raw_forms(self) -> dict[str, list[str]]:
         return {lab: [w.lower() for w in self.words.get(lab, [])] for lab in self.labels}

@@ -134,7 +134,9 @@ def read_cell(
             continue
         lab = mapped if mapped in labels else by_key.get(_key(mapped)) if mapped is not None else None
         if lab is None:
-            raise CellError(f"{'' if shown == repr(p) else shown + ': '}{p!r} is not a task label {list(labels)}", "unknown_label")
+            # the cell is named beside the piece unless it is that piece (in either Unicode form: both would look alike)
+            whole = isinstance(cell, str) and unicodedata.normalize("NFC", cell.strip()) == p
+            raise CellError(f"{'' if whole else shown + ': '}{p!r} is not a task label {list(labels)}", "unknown_label")
         chosen.append(lab)
     if said_none and chosen:
         raise CellError(f"{said_none!r} stands for the empty set, so it cannot go with labels ({shown}); give either the labels or {NONE} alone", "none_with_labels")

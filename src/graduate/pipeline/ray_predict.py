@@ -5,7 +5,8 @@ number, the row id), an actor pool scores them (each actor loads the student onc
 threads as it has CPUs) and the rows are written as Parquet: the input's columns, ``source_file``
 and ``row_number``, then the student's label (multi-label: ``labels``) and ``p_<label>`` columns,
 the same values as the local path (``graduate.students.csv_predict``) row for row. Rows whose
-text is empty or blank (only invisible characters: ``graduate.spec.text``) keep them null. A CSV is read
+text is empty or blank (only invisible characters: ``graduate.spec.text``) keep them null; multi-label
+rows given the empty set (an empty ``labels`` cell) are counted, as the local path counts them. A CSV is read
 as the local path reads it (Python's csv module, every cell text): a row with fewer cells than the
 header gets blanks for the rest, one with more stops the run naming its line. The files appear under the output directory only once all are written.
 
@@ -22,7 +23,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ class RayPredictReport:
     rows: int
     output: Path
     actors: int
+    # Multi-label: rows given the empty set, an empty `labels` cell (as on the local path, whose
+    # PredictReport counts them); named by (source_file, row_number), a data row, not a file line.
+    no_label: int = 0
+    no_label_rows: list[tuple[str, int]] = field(default_factory=list)  # the first 100, in input order
 
 
 def input_files(pattern: str) -> tuple[list[str], str]:
@@ -248,7 +253,27 @@ def predict_ray(
     import pyarrow.parquet as pq
 
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in output.glob("*.parquet"))
-    return RayPredictReport(files=len(paths), rows=rows, output=output, actors=actors)
+    report = RayPredictReport(files=len(paths), rows=rows, output=output, actors=actors)
+    if student.multi_label:
+        report.no_label, report.no_label_rows = _no_label_rows(output, paths)
+    return report
+
+
+def _no_label_rows(output: Path, paths: list[str], keep: int = 100) -> tuple[int, list[tuple[str, int]]]:
+    """The rows of the written output given the empty set (an empty `labels` cell; an empty text's
+    is null), and the first ``keep`` of them in input order, read a batch at a time."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    order = {p: i for i, p in enumerate(paths)}
+    count, first = 0, []
+    for f in output.glob("*.parquet"):
+        for batch in pq.ParquetFile(f).iter_batches(columns=["labels", *ROW_ID_COLUMNS]):
+            hit = batch.filter(pc.equal(batch.column("labels"), ""))  # a null (empty text) compares null: dropped
+            count += hit.num_rows
+            ids = zip(hit.column(1).to_pylist(), hit.column(2).to_pylist())
+            first = sorted([*first, *ids], key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))[:keep]
+    return count, first
 
 
 
