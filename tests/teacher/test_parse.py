@@ -146,3 +146,13 @@ def test_label_words_read_an_answer_as_its_composed_form_without_format_characte
     answer = " ".join(words)
     marked = "".join(c + data.draw(st.sampled_from(["", "", "\u200b", "\u00ad", "\u2060", "\ufeff"])) for c in unicodedata.normalize("NFD", answer))
     assert parse_answer(marked, spec, LABELS) == parse_answer(answer, spec, LABELS)
+
+
+def test_a_negation_written_with_a_typographic_apostrophe_is_a_negation():
+    """The negation pattern knew only the straight apostrophe: "isn’t toxic" (U+2019, as word
+    processors and many models write it) read as "toxic"."""
+    words = ParseSpec(kind="label_words", words={"ok": ["clean", "ok"], "bad": ["toxic"]})
+    for negated in ("It isn’t toxic.", "It ISNʼT toxic", "isn't toxic", "It isn\u2019t toxic"):
+        parsed = parse_answer(negated, words, LABELS)
+        assert parsed.label is None and "negates" in (parsed.error or ""), negated
+    assert parse_answer("It’s toxic", words, LABELS).label == "bad"  # an apostrophe elsewhere negates nothing

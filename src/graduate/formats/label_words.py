@@ -14,8 +14,8 @@ from graduate.formats.base import ParsedAnswer, empty
 from graduate.spec import ParseSpec
 
 
-# A negation right before a label word: "not bad", "isn't toxic", "never spam", "no toxicity", "non-toxic".
-_NEGATION = r"(?:\bnot|\bno|\bnever|\bwithout|n't|\bnon)(?:\s+(?:a|an|at\s+all|really|very|exactly))?[\s-]+$"
+# A negation right before a label word: "not bad", "isn't toxic" (any apostrophe), "never spam", "no toxicity", "non-toxic".
+_NEGATION = r"(?:\bnot|\bno|\bnever|\bwithout|n['\u2019\u02bc]t|\bnon)(?:\s+(?:a|an|at\s+all|really|very|exactly))?[\s-]+$"
 
 
 def _fold(text: str) -> str:
