@@ -421,3 +421,32 @@ def test_a_copy_keeps_the_text_around_the_term_byte_for_byte(before, after, spel
     assert (taken, put) == ("gay man", "muslim")
     assert copy.startswith(before + " ") and copy.endswith(" " + after)
     assert copy[len(before) + 1 : len(copy) - len(after) - 1].lower() == "muslim"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(["gay", "Gay", "GAY", "gay man", "(gay)", "gays", "muslim,", "straight", "x", "café", "İstanbul", "—", "e\u0301", "g\u200bay"])
+        | st.text(st.characters(blacklist_categories=("Cs",)), max_size=6),
+        max_size=12,
+    ),
+    gaps=st.lists(st.sampled_from([" ", "  ", "\t", "\n", "\u00a0", " \n "]), min_size=12, max_size=12),
+)
+def test_plain_text_is_folded_and_replaced_as_letter_by_letter_reading_does(words: list[str], gaps: list[str]) -> None:
+    """The fast view of composed text without format characters (white-space runs and words) gives
+    the folded text, the masked text and the swaps that reading it letter by letter gives."""
+    import unicodedata
+
+    from graduate.spec import terms as T
+
+    text = "".join(w + g for w, g in zip(words, gaps))
+    pattern = T.term_pattern(["gay", "gay man", "muslim", "straight", "café", "istanbul"])
+    letters = T._view_letters(text)
+    assert letters[0] == T.fold(text)
+    if not unicodedata.is_normalized("NFC", text) or T._format().search(text):
+        return  # the fast view is not taken
+    plain = T._view_plain(text)
+    assert plain[0] == letters[0]
+    matches = [(m, "[T]") for m in pattern.regex.finditer(plain[0])]
+    assert T._replace(text, *plain, matches) == T._replace(text, *letters, matches)
+    assert T.mask_terms(text, pattern, "[T]") == T._replace(text, *letters, matches)  # one regex pass over the text itself
