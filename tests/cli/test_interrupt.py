@@ -11,18 +11,27 @@ from servers import fake_openai_server
 from teacher.live_teacher import as_at_a_terminal, cli_env, label_command, point_teacher, wait_for_requests
 
 
+def interrupt_label(project: Path, server, *, items: int, after_requests: int) -> tuple[subprocess.Popen, str, str]:
+    """``graduate label --limit ITEMS`` against ``server``, sent SIGINT once the server has seen
+    ``after_requests`` requests: the process, its stdout and its stderr."""
+    point_teacher(project, server.base_url, concurrency=2, timeout_s=60, max_retries=0)
+    client = subprocess.Popen(
+        label_command(project, "--limit", str(items)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=as_at_a_terminal
+    )
+    try:
+        wait_for_requests(server, client, after_requests, timeout_s=90)
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=60)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    return client, out, err
+
+
 def test_ctrl_c_during_label_says_work_is_stored_and_exits_130(tiny_project: Path) -> None:
     with fake_openai_server(latency=30) as server:  # every answer takes 30 s: the command is mid-call
-        point_teacher(tiny_project, server.base_url, concurrency=2, timeout_s=60, max_retries=0)
-        client = subprocess.Popen(label_command(tiny_project, "--limit", "5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=as_at_a_terminal)
-        try:
-            wait_for_requests(server, client, 1, timeout_s=90)
-            client.send_signal(signal.SIGINT)
-            out, err = client.communicate(timeout=60)
-        finally:
-            if client.poll() is None:
-                client.kill()
-                client.wait()
+        client, out, err = interrupt_label(tiny_project, server, items=5, after_requests=1)
     assert client.returncode == 130, (client.returncode, out, err)
     assert "interrupted: finished work is stored; run the same command again to resume" in err, err
     assert "internal error" not in err and "Traceback" not in err, err
@@ -38,18 +47,7 @@ def test_ctrl_c_during_plain_label_says_what_was_stored_and_a_rerun_sends_only_t
 
     items = 8
     with fake_openai_server(latency=1.5) as server:  # slow answers: the signal lands with calls in flight
-        point_teacher(tiny_project, server.base_url, concurrency=2, timeout_s=60, max_retries=0)
-        client = subprocess.Popen(
-            label_command(tiny_project, "--limit", str(items)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=as_at_a_terminal
-        )
-        try:
-            wait_for_requests(server, client, 4, timeout_s=90)  # two answered, two more sent
-            client.send_signal(signal.SIGINT)
-            out, err = client.communicate(timeout=60)
-        finally:
-            if client.poll() is None:
-                client.kill()
-                client.wait()
+        client, out, err = interrupt_label(tiny_project, server, items=items, after_requests=4)  # two answered, two more sent
     assert client.returncode == 130, (client.returncode, out, err)
     flat = " ".join(err.split())
     said = re.search(

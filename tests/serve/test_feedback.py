@@ -178,13 +178,14 @@ def test_feedback_on_a_shadow_item_is_taken_while_its_teacher_comparison_runs(se
             assert row.teacher_label == "ok" and row.agree == (row.student_label == "ok") and slow_teacher.stats()["ok"] == 1
 
 
-def multi_label_project(root: Path) -> Path:
-    """A trained three-label project (tests/test_multilabel_edges.py's synthetic items), tfidf-logreg only."""
+def multi_label_project(root: Path, labels: list[str] | None = None, **parse: object) -> Path:
+    """A trained three-label project (tests/test_multilabel_edges.py's synthetic items), tfidf-logreg
+    only; ``parse``: more of the answer format's fields (``max_labels``)."""
     import yaml
 
     from test_multilabel_edges import make_project
 
-    project = make_project(root, ["care", "equality", "loyalty"], {"kind": "label_list", "none": "none"})
+    project = make_project(root, labels or ["care", "equality", "loyalty"], {"kind": "label_list", "none": "none", **parse})
     raw = yaml.safe_load((project / "graduate.yaml").read_text())
     raw["students"] = [{"kind": "tfidf-logreg"}]
     (project / "graduate.yaml").write_text(yaml.safe_dump(raw))
@@ -284,18 +285,10 @@ def test_feedback_on_an_unknown_id_is_a_404_at_once_while_other_comparisons_are_
 def test_multi_label_feedback_past_parse_max_labels_is_a_422(tmp_path: Path, monkeypatch) -> None:
     """A person's set with more labels than parse.max_labels was stored and trained on; a teacher's
     answer with as many is a parse failure."""
-    import yaml
-
     from servers.graduate_server import KEY
-    from test_multilabel_edges import make_project
 
     monkeypatch.setenv("GRADUATE_API_KEYS", KEY)
-    project = make_project(tmp_path / "ml", ["care", "equality", "loyalty"], {"kind": "label_list", "none": "none", "max_labels": 2})
-    raw = yaml.safe_load((project / "graduate.yaml").read_text())
-    raw["students"] = [{"kind": "tfidf-logreg"}]
-    (project / "graduate.yaml").write_text(yaml.safe_dump(raw))
-    Project.load(project).run()
-    proj = Project.load(project)
+    proj = Project.load(multi_label_project(tmp_path / "ml", max_labels=2))
     with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
         rid = client.post("/v1/classify", json={"texts": ["w0a w0b a text to label"]}).json()["id"]
         r = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": ["loyalty", "care", "equality"], "reviewer": "r"})
@@ -375,19 +368,11 @@ CELL_CASES = [
 @pytest.fixture(scope="module")
 def cell_entry_points(tmp_path_factory: pytest.TempPathFactory):
     """A trained project whose task has parse.none and max_labels 2, served; the request id of one item."""
-    import yaml
-
     from servers.graduate_server import KEY
-    from test_multilabel_edges import make_project
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GRADUATE_API_KEYS", KEY)
-        project = make_project(tmp_path_factory.mktemp("cells") / "ml", CELL_LABELS, {"kind": "label_list", "none": "none", "max_labels": 2})
-        raw = yaml.safe_load((project / "graduate.yaml").read_text())
-        raw["students"] = [{"kind": "tfidf-logreg"}]
-        (project / "graduate.yaml").write_text(yaml.safe_dump(raw))
-        Project.load(project).run()
-        proj = Project.load(project)
+        proj = Project.load(multi_label_project(tmp_path_factory.mktemp("cells") / "ml", CELL_LABELS, max_labels=2))
         with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
             rid = client.post("/v1/classify", json={"texts": ["w0a w0b a text a person corrects"]}).json()["id"]
             yield proj, client, rid
