@@ -405,6 +405,26 @@ def test_a_zero_width_space_separates_words_as_a_space_does():
     assert mask_terms("x ga\u200dy\u200bman\u200by", term_pattern(pair), "[T]") == "x [T]\u200by"  # and letter by letter
 
 
+def test_the_term_taken_out_is_named_in_the_lineage_as_the_spec_lists_it(trained_copy: Path) -> None:
+    """The lineage named the term taken out as the text spelt it, lower-cased: "İZMİRLİ" became
+    "i̇zmi̇rli̇" (each "İ" an "i" and a combining dot), a term of no list, the text's spelling neither."""
+    from graduate.data.augment import counterfactual
+    from graduate.data.csv_source import Item
+    from graduate.data.examples import add_examples, select_examples
+
+    terms = ["İzmirli", "Ankaralı", "gay"]
+    assert [(old, new) for _, old, new in swaps("Die İZMİRLİ sind da", terms, 1, random.Random(0), target="gay")] == [("İzmirli", "gay")]
+    assert [old for _, old, _ in swaps("GAY and izmirli", terms, 3, random.Random(0))] == ["gay"]
+    proj = _with_augment(trained_copy, term_lists={"identity": terms}, counterfactual={"per_item": 2})
+    add_examples(proj.engine, "turkish", [Item("t1", "Die İZMİRLİ sind da"), Item("t2", "izmirli kahvaltı")])
+    pool = select_examples(proj.engine, source="turkish")
+    report = counterfactual(proj.engine, proj.spec, {ex.id: ("ok", "human:test") for ex in pool}, pool)
+    assert report.added == 4
+    with proj.engine.connect() as conn:
+        lineages = conn.execute(select(examples.c.lineage).where(examples.c.source == "augment")).scalars().all()
+    assert len(lineages) == 4 and all(lin["swap"][0] == "İzmirli" and lin["swap"][1] in terms for lin in lineages)
+
+
 def test_terms_spelled_apart_only_by_composition_or_spacing_are_one_term():
     from graduate.spec.augment import AugmentSpec
     from graduate.spec.terms import same_term

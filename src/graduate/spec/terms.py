@@ -227,9 +227,10 @@ def _cased(term: str, like: str) -> str:
 def swaps(
     text: str, terms: Sequence[str], per_item: int, rng: random.Random, target: str | None = None, *, pattern: TermPattern | None = None
 ) -> list[tuple[str, str, str]]:
-    """Up to ``per_item`` (new text, term taken out, term put in): every occurrence of the first
-    term the text names is replaced by one other term of the list (only ``target``, when given:
-    copies for that term's slice), in the case of the original (``Gay`` -> ``Muslim``).
+    """Up to ``per_item`` (new text, term taken out, term put in; both as ``terms`` spell them):
+    every occurrence of the first term the text names is replaced by one other term of the list
+    (only ``target``, when given: copies for that term's slice), in the case of the original
+    (``Gay`` -> ``Muslim``).
     ``pattern``: ``term_pattern(terms)``, when the caller already has it.
 
     Terms are found in the folded text (``fold``) and replaced in ``text`` itself: a copy differs
@@ -250,7 +251,11 @@ def swaps(
     rng.shuffle(others)
     # Through the list's own pattern (longest first): a "gay" inside the listed phrase "gay men" stays.
     taken = [m for m in matches if same_term(found, m.group(1))]
-    return [(_replace(text, folded, pieces, [(m, _cased(new, m.group(1))) for m in taken]), found.lower(), new) for new in others[:per_item]]
+    # The term taken out as the list spells it, as the one put in is: the lineage and the report name
+    # terms of the spec. The text's spelling lower-cased was neither: "İzmirli".lower() is "i̇zmirli"
+    # (an "i" and a combining dot).
+    old = next((t.strip() for t in terms if _term(t) and same_term(t, found)), found)
+    return [(_replace(text, folded, pieces, [(m, _cased(new, m.group(1))) for m in taken]), old, new) for new in others[:per_item]]
 
 
 def mask_terms(text: str, pattern: TermPattern, placeholder: str) -> str:
