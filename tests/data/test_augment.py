@@ -384,6 +384,47 @@ def test_a_term_is_named_in_any_canonically_equal_spelling_and_the_rest_of_the_t
     assert {s.name: s.members for s in slices if s.kind == "identity"} == {"mentions 'café'": [0], "mentions 'gay man'": [1], "mentions 'gay'": [1, 3]}
 
 
+def test_a_zero_width_space_separates_words_as_a_space_does():
+    """U+200B was left out with the other format characters: "gay\u200band" folded to "gayand", so
+    the item was not in the slice of "gay", got no copy, and kept its term when masked; "gay\u200bman"
+    did not name "gay man". The joiners and the soft hyphen inside a word are still left out."""
+    from graduate.evaluate.slices import make_slices
+    from graduate.spec.terms import fold, mask_terms, term_pattern
+
+    text = "I am gay\u200band proud"
+    texts = [text, "gay\u200dand", "g\u00aday\ufeff", "a GAY\u200bMAN", "gay\u200b\u00adman"]
+    slices = make_slices(texts, ["ok"] * 5, labels=["ok", "bad"], length_buckets=[], identity_terms=["gay", "gay man"])
+    assert {s.name: s.members for s in slices if s.kind == "identity"} == {"mentions 'gay'": [0, 2, 3, 4], "mentions 'gay man'": [3, 4]}
+    assert [fold(t) for t in texts] == ["I am gay and proud", "gayand", "gay", "a GAY MAN", "gay man"]
+    assert swaps(text, ["gay", "muslim"], 3, random.Random(0)) == [("I am muslim\u200band proud", "gay", "muslim")]
+    assert mask_terms(text, term_pattern(["gay"]), "[T]") == "I am [T]\u200band proud"
+    pair = ["gay man", "straight woman"]
+    assert [t for t, _, _ in swaps("a GAY\u200bMAN, ok", pair, 3, random.Random(0))] == ["a STRAIGHT WOMAN, ok"]
+    assert [t for t, _, _ in swaps("\u200bgay\u200b\u00adman\u200b!", pair, 3, random.Random(0))] == ["\u200bstraight woman\u200b!"]
+    assert mask_terms("x gay\u200bman\u200by", term_pattern(pair), "[T]") == "x [T]\u200by"  # text the fast path reads
+    assert mask_terms("x ga\u200dy\u200bman\u200by", term_pattern(pair), "[T]") == "x [T]\u200by"  # and letter by letter
+
+
+def test_the_term_taken_out_is_named_in_the_lineage_as_the_spec_lists_it(trained_copy: Path) -> None:
+    """The lineage named the term taken out as the text spelt it, lower-cased: "İZMİRLİ" became
+    "i̇zmi̇rli̇" (each "İ" an "i" and a combining dot), a term of no list, the text's spelling neither."""
+    from graduate.data.augment import counterfactual
+    from graduate.data.csv_source import Item
+    from graduate.data.examples import add_examples, select_examples
+
+    terms = ["İzmirli", "Ankaralı", "gay"]
+    assert [(old, new) for _, old, new in swaps("Die İZMİRLİ sind da", terms, 1, random.Random(0), target="gay")] == [("İzmirli", "gay")]
+    assert [old for _, old, _ in swaps("GAY and izmirli", terms, 3, random.Random(0))] == ["gay"]
+    proj = _with_augment(trained_copy, term_lists={"identity": terms}, counterfactual={"per_item": 2})
+    add_examples(proj.engine, "turkish", [Item("t1", "Die İZMİRLİ sind da"), Item("t2", "izmirli kahvaltı")])
+    pool = select_examples(proj.engine, source="turkish")
+    report = counterfactual(proj.engine, proj.spec, {ex.id: ("ok", "human:test") for ex in pool}, pool)
+    assert report.added == 4
+    with proj.engine.connect() as conn:
+        lineages = conn.execute(select(examples.c.lineage).where(examples.c.source == "augment")).scalars().all()
+    assert len(lineages) == 4 and all(lin["swap"][0] == "İzmirli" and lin["swap"][1] in terms for lin in lineages)
+
+
 def test_terms_spelled_apart_only_by_composition_or_spacing_are_one_term():
     from graduate.spec.augment import AugmentSpec
     from graduate.spec.terms import same_term
@@ -397,7 +438,7 @@ def test_terms_spelled_apart_only_by_composition_or_spacing_are_one_term():
 # format characters, odd spaces.
 _ODD = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
-    st.text(st.sampled_from(["e", "\u0301", "\u0323", "\u0307", "\u1e0a", "\u212b", "\u1100", "\u1161", "\u11a8", "\u0b47", "\u0b3e", "\u200d", "\u00ad", "\u00a0", "\n", " ", "\u3099", "\u304b"]), max_size=12),
+    st.text(st.sampled_from(["e", "\u0301", "\u0323", "\u0307", "\u1e0a", "\u212b", "\u1100", "\u1161", "\u11a8", "\u0b47", "\u0b3e", "\u200d", "\u00ad", "\u00a0", "\n", " ", "\u3099", "\u304b", "\u200b"]), max_size=12),
 )
 
 
@@ -405,7 +446,7 @@ _ODD = st.one_of(
 @given(
     before=_ODD,
     after=_ODD,
-    spelling=st.sampled_from(["gay man", "GAY\u00a0MAN", "gay  man", "gay\t\u200bman", "g\u00aday\nman", "Gay\u2003man"]),
+    spelling=st.sampled_from(["gay man", "GAY\u00a0MAN", "gay  man", "gay\t\u200bman", "g\u00aday\nman", "Gay\u2003man", "gay\u200bman", "Gay\u200b\u00ad\u200bMan"]),
 )
 def test_a_copy_keeps_the_text_around_the_term_byte_for_byte(before, after, spelling):
     """Whatever surrounds the term (marks, format characters, odd spaces, unnormalised text): the
@@ -426,11 +467,11 @@ def test_a_copy_keeps_the_text_around_the_term_byte_for_byte(before, after, spel
 @settings(max_examples=400, deadline=None)
 @given(
     words=st.lists(
-        st.sampled_from(["gay", "Gay", "GAY", "gay man", "(gay)", "gays", "muslim,", "straight", "x", "café", "İstanbul", "—", "e\u0301", "g\u200bay"])
+        st.sampled_from(["gay", "Gay", "GAY", "gay man", "(gay)", "gays", "muslim,", "straight", "x", "café", "İstanbul", "—", "e\u0301", "g\u200bay", "gay\u200bman", "\u200bgay"])
         | st.text(st.characters(blacklist_categories=("Cs",)), max_size=6),
         max_size=12,
     ),
-    gaps=st.lists(st.sampled_from([" ", "  ", "\t", "\n", "\u00a0", " \n "]), min_size=12, max_size=12),
+    gaps=st.lists(st.sampled_from([" ", "  ", "\t", "\n", "\u00a0", " \n ", "\u200b", " \u200b", "\u200b\u200b"]), min_size=12, max_size=12),
 )
 def test_plain_text_is_folded_and_replaced_as_letter_by_letter_reading_does(words: list[str], gaps: list[str]) -> None:
     """The fast view of composed text without format characters (white-space runs and words) gives

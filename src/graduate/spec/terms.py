@@ -19,14 +19,15 @@ from typing import Sequence
 
 
 @functools.cache
-def _category(prefix: str) -> str:
-    """Every character of a Unicode category (``M``, ``Cf`` ...) as character-class ranges."""
+def _category(prefix: str, but: str = "") -> str:
+    """Every character of a Unicode category (``M``, ``Cf`` ...), but those of ``but``, as
+    character-class ranges."""
     ranges: list[str] = []
     start = None
     # Planes 2-13 hold CJK ideographs and unassigned code points, no marks or format characters:
     # skipped, the scan is 4x faster.
     for code in [*range(0x20000), *range(0xE0000, sys.maxunicode + 2)]:
-        inside = code <= sys.maxunicode and unicodedata.category(chr(code)).startswith(prefix)
+        inside = code <= sys.maxunicode and unicodedata.category(chr(code)).startswith(prefix) and chr(code) not in but
         if inside and start is None:
             start = code
         elif not inside and start is not None:
@@ -41,28 +42,36 @@ def _marks() -> str:
     return _category("M")
 
 
+# U+200B ZERO WIDTH SPACE is a format character (Cf), not \s, but it separates words by intent:
+# "gay\u200bman" is two words. It folds as white space; left out with the others, it made "gayman",
+# where neither "gay" nor "gay man" was found.
+_ZWSP = "\u200b"
+_BLANK = rf"\s{_ZWSP}"  # inside a character class: what folds to a space
+
+
 @functools.cache
 def _format() -> re.Pattern[str]:
-    # Invisible format characters (Cf: zero-width joiner and non-joiner, soft hyphen, word joiner,
-    # bidi marks): not \w, so one inside a word split it ("gay\u200dish" named "gay", "g\u00aday" not).
-    return re.compile(f"[{_category('Cf')}]+")
+    # Invisible format characters (Cf but the zero-width space: zero-width joiner and non-joiner,
+    # soft hyphen, word joiner, bidi marks, BOM): not \w, so one inside a word split it
+    # ("gay\u200dish" named "gay", "g\u00aday" not). They are left out.
+    return re.compile(f"[{_category('Cf', _ZWSP)}]+")
 
 
-_SPACE = re.compile(r"\s+")
+_SPACE = re.compile(f"[{_BLANK}]+")
 
 
 @functools.cache
 def _pieces() -> re.Pattern[str]:
     # A run of white space with the format characters around it (one " " of the folded text), or a
     # word: everything up to the next white space.
-    cf = _category("Cf")
-    return re.compile(rf"(?P<gap>[\s{cf}]*\s[\s{cf}]*)|\S+")
+    cf = _category("Cf", _ZWSP)
+    return re.compile(rf"(?P<gap>[{_BLANK}{cf}]*[{_BLANK}][{_BLANK}{cf}]*)|[^{_BLANK}]+")
 
 
 def fold(text: str) -> str:
     """``text`` as terms are matched in it: format characters (Cf) left out, composed (NFC: "e" +
-    U+0301 is "é"), every run of white space (tab, NBSP, newline) one space. Case is left to the
-    pattern (``re.IGNORECASE``), as ``same_term`` compares."""
+    U+0301 is "é"), every run of white space (tab, NBSP, newline, zero-width space) one space. Case
+    is left to the pattern (``re.IGNORECASE``), as ``same_term`` compares."""
     return _SPACE.sub(" ", unicodedata.normalize("NFC", _format().sub("", text)))
 
 
@@ -100,7 +109,7 @@ def term_pattern(terms: Sequence[str]) -> TermPattern:
         return TermPattern(re.compile(r"(?!)"), re.compile(r"(?!)"))  # matches nothing
     return TermPattern(
         re.compile(_whole("|".join(re.escape(t) for t in kept)), re.IGNORECASE),
-        re.compile(_whole("|".join(r"\s+".join(re.escape(w) for w in t.split(" ")) for t in kept)), re.IGNORECASE),
+        re.compile(_whole("|".join(f"[{_BLANK}]+".join(re.escape(w) for w in t.split(" ")) for t in kept)), re.IGNORECASE),
     )
 
 
@@ -143,7 +152,8 @@ def _view(text: str) -> tuple[str, list[_Piece]]:
 
 
 def _plain(text: str) -> bool:
-    """Whether folding ``text`` changes only its white space: composed, no format characters."""
+    """Whether folding ``text`` changes only its white space (a zero-width space is white space
+    here): composed, no format characters left out."""
     return unicodedata.is_normalized("NFC", text) and _format().search(text) is None
 
 
@@ -217,9 +227,10 @@ def _cased(term: str, like: str) -> str:
 def swaps(
     text: str, terms: Sequence[str], per_item: int, rng: random.Random, target: str | None = None, *, pattern: TermPattern | None = None
 ) -> list[tuple[str, str, str]]:
-    """Up to ``per_item`` (new text, term taken out, term put in): every occurrence of the first
-    term the text names is replaced by one other term of the list (only ``target``, when given:
-    copies for that term's slice), in the case of the original (``Gay`` -> ``Muslim``).
+    """Up to ``per_item`` (new text, term taken out, term put in; both as ``terms`` spell them):
+    every occurrence of the first term the text names is replaced by one other term of the list
+    (only ``target``, when given: copies for that term's slice), in the case of the original
+    (``Gay`` -> ``Muslim``).
     ``pattern``: ``term_pattern(terms)``, when the caller already has it.
 
     Terms are found in the folded text (``fold``) and replaced in ``text`` itself: a copy differs
@@ -240,7 +251,11 @@ def swaps(
     rng.shuffle(others)
     # Through the list's own pattern (longest first): a "gay" inside the listed phrase "gay men" stays.
     taken = [m for m in matches if same_term(found, m.group(1))]
-    return [(_replace(text, folded, pieces, [(m, _cased(new, m.group(1))) for m in taken]), found.lower(), new) for new in others[:per_item]]
+    # The term taken out as the list spells it, as the one put in is: the lineage and the report name
+    # terms of the spec. The text's spelling lower-cased was neither: "İzmirli".lower() is "i̇zmirli"
+    # (an "i" and a combining dot).
+    old = next((t.strip() for t in terms if _term(t) and same_term(t, found)), found)
+    return [(_replace(text, folded, pieces, [(m, _cased(new, m.group(1))) for m in taken]), old, new) for new in others[:per_item]]
 
 
 def mask_terms(text: str, pattern: TermPattern, placeholder: str) -> str:
