@@ -133,13 +133,13 @@ def test_the_empty_set_beside_labels_in_a_gold_cell_is_one_line_naming_the_line(
     r = graduate("check", str(project))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     msg = " ".join(r.stderr.split())
-    assert "items.csv:2: gold '(none)' in column 'labels' stands for the empty set, so it cannot go with labels ('(none);alpha')" in msg, msg
+    assert "items.csv:2: gold in column 'labels': '(none)' stands for the empty set, so it cannot go with labels ('(none);alpha')" in msg, msg
     rows[1][2] = "alpha"
     with path.open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
     r = graduate("run", str(project))  # the pool row is skipped and said, with its line
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "items.csv:3: gold '(none)' in column 'labels' stands for the empty set, so it cannot go with labels" in " ".join(r.stdout.split())
+    assert "items.csv:3: gold in column 'labels': '(none)' stands for the empty set, so it cannot go with labels" in " ".join(r.stdout.split())
 
 
 def test_the_specs_empty_set_spelling_is_the_label_sets_one() -> None:

@@ -54,7 +54,7 @@ def test_a_gold_set_with_an_unknown_label_is_one_line_before_any_work(tmp_path: 
     with pytest.raises(SpecError) as err:
         Project.load(project).check_test_sets()
     msg = str(err.value)
-    assert len(msg.splitlines()) == 1 and "items.csv:6: gold value 'fairness' in column 'labels' is not a task label" in msg
+    assert len(msg.splitlines()) == 1 and "items.csv:6: gold in column 'labels': 'care;fairness': 'fairness' is not a task label" in msg
     res = subprocess.run([sys.executable, "-m", "graduate", "check", str(project)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "'fairness'" in res.stderr
 
@@ -232,11 +232,11 @@ def test_a_cell_of_only_separators_is_named_not_stored_as_the_empty_set(tmp_path
     project = make_project(tmp_path / "p", rows=8, gold={4: " ; ;"})
     with pytest.raises(SpecError) as err:  # item 4 is a test item: caught before any work
         Project.load(project).check_test_sets()
-    assert len(str(err.value).splitlines()) == 1 and "items.csv:6: gold '; ;' in column 'labels' names no label" in str(err.value)
+    assert len(str(err.value).splitlines()) == 1 and "items.csv:6: gold in column 'labels': '; ;' names no label" in str(err.value)
     (project / "old.csv").write_text("id,c0\ni0,;\ni1,care\n", encoding="utf-8")
     proj = Project.load(project)
     (loaded,) = load_data(proj)
-    assert [s for s in loaded.report.skipped if ":6:" in s] == [f"{project / 'items.csv'}:6: gold '; ;' in column 'labels' names no label; write (none) for the empty set"]
+    assert [s for s in loaded.report.skipped if ":6:" in s] == [f"{project / 'items.csv'}:6: gold in column 'labels': '; ;' names no label; write (none) for the empty set"]
     (rep,) = load_label_imports(proj)
     assert rep.skipped == [f"{project / 'old.csv'}:2: column 'c0': ';' names no label; write (none) for the empty set"]
     with proj.engine.connect() as conn:
@@ -248,6 +248,65 @@ def test_a_cell_of_only_separators_is_named_not_stored_as_the_empty_set(tmp_path
     with proj.engine.connect() as conn:
         stored = conn.execute(select(labels_table.c.labeller, labels_table.c.label).where(labels_table.c.labeller.in_(["human:ana", "import:c0"]))).all()
     assert sorted(stored) == [("human:ana", "(none)"), ("import:c0", "care")]
+
+
+# (gold cell, its set): read as review files, label imports and feedback read a set (labelset.read_cell)
+GOLD_CELLS = [
+    ("Care; Loyalty", "care;loyalty"),  # any case, spaces around the separator
+    ("purete\u0301", "puret\u00e9"),  # the label written decomposed (as a Mac may save it)
+    ("care\u200b", "care"),  # a zero-width space a spreadsheet left at its edge
+    ("Nothing", labelset.NONE),  # the task's parse.none word, in any case: the empty set
+    ("(none)", labelset.NONE),
+    ("loyalty;care", "care;loyalty"),
+]
+
+
+def test_a_gold_cell_is_read_as_every_other_label_set_cell(tmp_path: Path) -> None:
+    """The data's gold sets and the test-set check had readers of their own, stricter than the
+    one review files, label imports and feedback share: `Care; Loyalty`, a decomposed label, a
+    zero-width space and the task's parse.none word made a gold row skipped and a test set refused
+    (SpecError) where a reviewer's cell said the same set. A cell naming no task label is still
+    refused by both, naming the file, line and column."""
+    from graduate.pipeline.ingest import read_source
+
+    labels = ["care", "loyalty", "puret\u00e9"]
+    project = make_project(tmp_path / "p", rows=len(GOLD_CELLS), gold=dict(enumerate(c for c, _ in GOLD_CELLS)))
+    spec = yaml.safe_load((project / "graduate.yaml").read_text(encoding="utf-8"))
+    spec["task"]["labels"] = labels
+    spec["task"]["parse"]["none"] = "nothing"
+    spec["test_sets"] = [{"name": "test", "source": "items"}]  # every row: each cell checked before any work
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    proj = Project.load(project)
+    proj.check_test_sets()
+    items, report = read_source(proj.spec, proj.spec.data[0])
+    assert [(it.external_id, it.gold) for it in items] == [(f"i{i}", want) for i, (_, want) in enumerate(GOLD_CELLS)]
+    assert report.skipped == []
+
+    with (project / "items.csv").open("a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(["bad", "a comment", "Care;purity", "test"])  # line 8: 'purity' is no label here
+    with pytest.raises(SpecError) as err:
+        Project.load(project).check_test_sets()
+    where = f"{project / 'items.csv'}:{len(GOLD_CELLS) + 2}: gold in column 'labels': "
+    assert len(str(err.value).splitlines()) == 1
+    assert where + "'Care;purity': 'purity' is not a task label ['care', 'loyalty', 'puret\u00e9']; add it to task.labels or map it with data[items].gold_values" in str(err.value)
+    items, report = read_source(proj.spec, proj.spec.data[0])
+    assert len(items) == len(GOLD_CELLS) and report.skipped == [where + "'Care;purity': 'purity' is not a task label ['care', 'loyalty', 'puret\u00e9']; add it to task.labels or map it with the source's gold_values"]
+
+
+def test_a_gold_cell_under_gold_values_keeps_its_meaning(tmp_path: Path) -> None:
+    """With gold_values, a piece is read through the map: a task label the map does not name is no
+    label (as before, and as a label import's values read it), and (none) is still the empty set."""
+    from graduate.pipeline.ingest import read_source
+
+    cells = {0: "yes_care; YES_LOYALTY", 1: "(none)", 2: "yes_purity", 3: "care"}
+    project = make_project(tmp_path / "p", rows=4, gold=cells)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text(encoding="utf-8"))
+    spec["data"][0]["gold_values"] = {"yes_care": "care", "YES_LOYALTY": "loyalty", "yes_purity": "purity"}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    proj = Project.load(project)
+    items, report = read_source(proj.spec, proj.spec.data[0])
+    assert [(it.external_id, it.gold) for it in items] == [("i0", "care;loyalty"), ("i1", labelset.NONE), ("i2", "purity")]
+    assert report.skipped == [f"{project / 'items.csv'}:5: gold in column 'labels': 'care' is not a task label ['care', 'loyalty', 'purity']; add it to task.labels or map it with the source's gold_values"]
 
 
 def test_predicts_empty_set_cells_are_named_by_a_label_import_never_read_as_the_empty_set_unsaid(tmp_path: Path) -> None:

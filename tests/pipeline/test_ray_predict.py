@@ -157,6 +157,26 @@ def test_short_rows_and_invisible_texts_are_read_as_the_local_path_reads_them(tr
     assert [r["label"] is not None for r in got] == [True, False, False, False, True] * 2
 
 
+def test_ray_predict_counts_and_names_the_rows_with_empty_text_as_the_local_path(trained_copy: Path, tmp_path: Path) -> None:
+    """--ray left an empty or blank text's label empty, as the local path does, but said nothing of
+    it, where the local path counts such rows ("N with empty text left blank") and names the first
+    five. Ray knows a row by file and data row (its row_number), not by file line."""
+    (tmp_path / "in").mkdir()
+    a, b = tmp_path / "in" / "a.csv", tmp_path / "in" / "b.csv"
+    # a.csv: a text over two lines before the empty ones, so a data row is not its line
+    a.write_text('id,comment_text\n1,"you\nidiot"\n2,\n3,   \n4,thanks\n5,\u200b\ufeff\n', encoding="utf-8")
+    b.write_text("id,comment_text\n6,\n7,fine\n8,\n9,\n10,\n", encoding="utf-8")
+    local = predict_csv(Project.load(trained_copy).best_student()[0], a, tmp_path / "local.csv", text_column="comment_text")
+    assert (local.empty, local.empty_rows) == (3, [4, 5, 7])  # the local path: file lines
+    result = ray_predict(trained_copy, str(tmp_path / "in" / "*.csv"), tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "10 rows from 2 files (7 with empty text left blank)" in " ".join(result.stdout.split()), result.stdout
+    named = [ln for ln in result.stderr.splitlines() if "empty text, label left blank" in ln]
+    sa, sb = str(a.resolve()), str(b.resolve())
+    assert named == [f"{sa} row 2: empty text, label left blank", f"{sa} row 3: empty text, label left blank", f"{sa} row 5: empty text, label left blank",
+                     f"{sb} row 1: empty text, label left blank", f"{sb} row 3: empty text, label left blank"], result.stderr[-3000:]
+
+
 def test_the_ray_csv_reader_reads_as_the_local_path_and_names_what_it_cannot(tmp_path: Path) -> None:
     # The reader runs in Ray's read tasks; here on its own, over the same stream Ray hands it.
     from graduate.pipeline.ray_predict import csv_tables

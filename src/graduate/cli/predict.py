@@ -84,10 +84,12 @@ def _predict_ray(proj, student, run, pattern: str, output: Path, text_column: st
         student, Path(run.artifact_dir), pattern, output, text_column=text_column or proj.spec.task.text_column, address=address,
         actors=actors, cpus_per_actor=cpus, batch_size=batch_size,
     )
+    for source, n in report.empty_rows[:5]:  # Ray reads no file lines: named as its output names the row
+        err_console.print(escape(f"{source} row {n}: empty text, label left blank"), highlight=False, soft_wrap=True)
     console.print(
         escape(
-            f"wrote {report.output}: {report.rows} rows from {report.files} files by {run.name} (run {run.id[:8]}) on Ray "
-            f"({report.actors} actors) in {time.perf_counter() - started:.1f} s"
+            f"wrote {report.output}: {report.rows} rows from {report.files} files ({report.empty} with empty text left blank) by {run.name} "
+            f"(run {run.id[:8]}) on Ray ({report.actors} actors) in {time.perf_counter() - started:.1f} s"
         ),
         highlight=False,
         soft_wrap=True,

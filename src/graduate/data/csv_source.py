@@ -88,10 +88,15 @@ def read_items(
     tag_separator: str = ";",
     group_column: str | None = None,
     gold_separator: str | None = None,
+    none_word: str | None = None,
 ) -> tuple[list[Item], CsvReport]:
     """Rows with empty text, or a gold value that maps to no label, are skipped and reported.
-    ``gold_separator`` (multi-label tasks): the gold cell holds a set of labels joined by it; the
-    item's gold is the set's canonical string (graduate.formats.labelset)."""
+    ``gold_separator`` (multi-label tasks): the gold cell holds a set of ``labels`` joined by it, read
+    as review files and label imports are (``graduate.formats.labelset.read_cell``: any case, either
+    Unicode form, ``(none)`` or the task's ``parse.none`` word ``none_word`` for the empty set); the
+    item's gold is the set's canonical string, and a cell of only invisible characters is no gold."""
+    if gold_separator is not None and labels is None:
+        raise ValueError("read_items: gold_separator needs the task's labels to read label sets")
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     content = _open_text(path)
     reader = csv.DictReader(io.StringIO(content, newline=""))
@@ -147,21 +152,13 @@ def read_items(
         gold = None
         if gold_column:
             raw = (row.get(gold_column) or "").strip()
-            if raw and gold_separator is not None:
-                pieces = [p.strip() for p in raw.split(gold_separator) if p.strip()]
-                if not pieces:  # ';' alone: neither the empty set, (none), nor no gold, an empty cell
-                    report.skipped.append(f"{path}:{line}: gold {raw!r} in column {gold_column!r} names no label; write {labelset.NONE} for the empty set")
+            if raw and gold_separator is not None:  # read as every other label-set cell is (graduate.formats.labelset.read_cell)
+                try:
+                    gold = labelset.read_cell(raw, labels or [], separator=gold_separator, none_word=none_word, values=gold_values or None)
+                except labelset.CellError as exc:
+                    fix = "; add it to task.labels or map it with the source's gold_values" if exc.code == "unknown_label" else ""
+                    report.skipped.append(f"{path}:{line}: gold in column {gold_column!r}: {exc}{fix}")
                     continue
-                parts = [gold_values.get(p, p if not gold_values or p == labelset.NONE else None) for p in pieces]
-                if parts == [labelset.NONE]:  # the empty set, spelled (or mapped to) "(none)"
-                    gold = labelset.NONE
-                else:
-                    bad = [p for p, g in zip(pieces, parts) if g is None or g == labelset.NONE or (labels is not None and g not in labels)]
-                    if bad:
-                        why = "stands for the empty set, so it cannot go with labels" if parts[pieces.index(bad[0])] == labelset.NONE else f"is no label of {labels}"
-                        report.skipped.append(f"{path}:{line}: gold {bad[0]!r} in column {gold_column!r} {why}")
-                        continue
-                    gold = labelset.encode(parts, labels or sorted(set(parts)))  # type: ignore[arg-type]
             elif raw:
                 gold = gold_values.get(raw, raw if not gold_values else None)
                 if gold is None or (labels is not None and gold not in labels):

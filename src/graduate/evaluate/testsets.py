@@ -85,29 +85,25 @@ def check_test_set_gold(spec: ProjectSpec, spec_path: Path | str) -> None:
                     if not any(fnmatchcase(tag, pat) for tag in tags for pat in t.tags):
                         continue
                 cell = (row.get(src.gold_column) or "").strip()
-                raws = [p.strip() for p in cell.split(src.gold_separator) if p.strip()] if src.gold_separator else [cell] if cell else []
-                if cell and not raws:  # ';' alone: neither the empty set, (none), nor no gold, an empty cell
-                    raise SpecError(
-                        f"{src.path}:{reader.line_num}: gold {cell!r} in column {src.gold_column!r} names no label; write {labelset.NONE} for the empty set",
-                        path=spec_path,
-                        field=f"test_sets[{i}] ({t.name})",
-                    )
-                for raw in raws:
-                    gold = src.gold_values.get(raw, raw if not src.gold_values or (src.gold_separator and raw == labelset.NONE) else None)
-                    if gold in labels:
-                        continue
-                    if src.gold_separator and gold == labelset.NONE:  # the empty set: alone in its cell
-                        if len(raws) == 1:
-                            continue
+                if src.gold_separator is not None:  # a label set, read as every other label-set cell is (labelset.read_cell)
+                    try:
+                        labelset.read_cell(cell, labels, separator=src.gold_separator, none_word=spec.task.parse.none, values=src.gold_values or None)
+                    except labelset.CellError as exc:
+                        fix = f"; add it to task.labels or map it with data[{src.name}].gold_values" if exc.code == "unknown_label" else ""
                         raise SpecError(
-                            f"{src.path}:{reader.line_num}: gold {raw!r} in column {src.gold_column!r} stands for the empty set, so it cannot go with "
-                            f"labels ({cell!r}); give either the labels or {labelset.NONE} alone",
+                            f"{src.path}:{reader.line_num}: gold in column {src.gold_column!r}: {exc}{fix}",
                             path=spec_path,
                             field=f"test_sets[{i}] ({t.name})",
-                        )
-                    fix = f"map it with data[{src.name}].gold_values (e.g. {{{raw!r}: {labels[0]}}})" if gold is None or src.gold_values else "add it to task.labels or map it with gold_values"
-                    raise SpecError(
-                        f"{src.path}:{reader.line_num}: gold value {raw!r} in column {src.gold_column!r} is not a task label {labels}; {fix}",
-                        path=spec_path,
-                        field=f"test_sets[{i}] ({t.name})",
-                    )
+                        ) from None
+                    continue
+                if not cell:
+                    continue
+                gold = src.gold_values.get(cell, cell if not src.gold_values else None)
+                if gold in labels:
+                    continue
+                fix = f"map it with data[{src.name}].gold_values (e.g. {{{cell!r}: {labels[0]}}})" if gold is None or src.gold_values else "add it to task.labels or map it with gold_values"
+                raise SpecError(
+                    f"{src.path}:{reader.line_num}: gold value {cell!r} in column {src.gold_column!r} is not a task label {labels}; {fix}",
+                    path=spec_path,
+                    field=f"test_sets[{i}] ({t.name})",
+                )

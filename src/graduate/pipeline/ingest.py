@@ -75,6 +75,7 @@ def read_source(spec: ProjectSpec, src: DataSourceSpec) -> tuple[list[Item], Csv
         tag_separator=src.tag_separator,
         group_column=src.group_column,
         gold_separator=src.gold_separator,
+        none_word=spec.task.parse.none,
     )
     require_items(items, report, src.path)
     return items, report

@@ -21,7 +21,7 @@ import math
 import shutil
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +45,10 @@ class RayPredictReport:
     # PredictReport counts them); named by (source_file, row_number), a data row, not a file line.
     no_label: int = 0
     no_label_rows: list[tuple[str, int]] = field(default_factory=list)  # the first 100, in input order
+    # Rows whose text is empty or blank, their label left empty (null), as the local path's
+    # PredictReport.empty counts them; named alike (source_file, row_number), the first 100.
+    empty: int = 0
+    empty_rows: list[tuple[str, int]] = field(default_factory=list)
 
 
 def input_files(pattern: str) -> tuple[list[str], str]:
@@ -254,22 +258,26 @@ def predict_ray(
 
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in output.glob("*.parquet"))
     report = RayPredictReport(files=len(paths), rows=rows, output=output, actors=actors)
-    if student.multi_label:
-        report.no_label, report.no_label_rows = _no_label_rows(output, paths)
+    import pyarrow.compute as pc
+
+    column = "labels" if student.multi_label else "label"
+    # an empty text is the one row _Scorer gives no label (null); the empty set is an empty string
+    report.empty, report.empty_rows = _rows_where(output, paths, column, pc.is_null)
+    if student.multi_label:  # a null (empty text) compares null: dropped
+        report.no_label, report.no_label_rows = _rows_where(output, paths, column, lambda labels: pc.equal(labels, ""))
     return report
 
 
-def _no_label_rows(output: Path, paths: list[str], keep: int = 100) -> tuple[int, list[tuple[str, int]]]:
-    """The rows of the written output given the empty set (an empty `labels` cell; an empty text's
-    is null), and the first ``keep`` of them in input order, read a batch at a time."""
-    import pyarrow.compute as pc
+def _rows_where(output: Path, paths: list[str], column: str, match: Callable[[Any], Any], keep: int = 100) -> tuple[int, list[tuple[str, int]]]:
+    """How many rows of the written output ``match`` (a pyarrow mask of their ``column``), and the
+    first ``keep`` of them in input order as (source_file, row_number), read a batch at a time."""
     import pyarrow.parquet as pq
 
     order = {p: i for i, p in enumerate(paths)}
     count, first = 0, []
     for f in output.glob("*.parquet"):
-        for batch in pq.ParquetFile(f).iter_batches(columns=["labels", *ROW_ID_COLUMNS]):
-            hit = batch.filter(pc.equal(batch.column("labels"), ""))  # a null (empty text) compares null: dropped
+        for batch in pq.ParquetFile(f).iter_batches(columns=[column, *ROW_ID_COLUMNS]):
+            hit = batch.filter(match(batch.column(column)))
             count += hit.num_rows
             ids = zip(hit.column(1).to_pylist(), hit.column(2).to_pylist())
             first = sorted([*first, *ids], key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))[:keep]
