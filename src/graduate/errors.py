@@ -141,7 +141,7 @@ class StoreLockedError(StoreError):
 
     def __init__(self, *, url: str, where: str):
         self.where = where  # the SQLite file, or the URL without its password
-        StoreError.__init__(self, f"the store {where} stayed locked past the busy wait (another graduate command, a server or a database client holds it); wait for it to finish or stop it, then run this again")
+        StoreError.__init__(self, f"could not lock the store {where} in time: another graduate command, a server or a database client holds it (or a deadlock); wait for it to finish or stop it, then run this again")
         self.url = url
 
 

@@ -134,7 +134,7 @@ def test_a_store_another_process_holds_is_one_line_naming_it_and_loses_nothing(t
         holder.close()
     assert locked.returncode == 2, locked.stderr
     assert locked.stderr.strip().splitlines() == [
-        f"error: the store {db} stayed locked past the busy wait (another graduate command, a server or a database client holds it); wait for it to finish or stop it, then run this again"
+        f"error: could not lock the store {db} in time: another graduate command, a server or a database client holds it (or a deadlock); wait for it to finish or stop it, then run this again"
     ], locked.stderr
     with sqlite3.connect(db) as conn:
         assert list(conn.iterdump()) == before  # the failed transaction rolled back; nothing stored was lost

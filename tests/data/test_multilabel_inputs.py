@@ -306,7 +306,7 @@ def test_a_gold_cell_under_gold_values_keeps_its_meaning(tmp_path: Path) -> None
     proj = Project.load(project)
     items, report = read_source(proj.spec, proj.spec.data[0])
     assert [(it.external_id, it.gold) for it in items] == [("i0", "care;loyalty"), ("i1", labelset.NONE), ("i2", "purity")]
-    assert report.skipped == [f"{project / 'items.csv'}:5: gold in column 'labels': 'care' is not a task label ['care', 'loyalty', 'purity']; add it to task.labels or map it with the source's gold_values"]
+    assert report.skipped == [f"{project / 'items.csv'}:5: gold in column 'labels': 'care' is not a task label ['care', 'loyalty', 'purity']; map it with the source's gold_values, which every piece goes through when it is set"]
 
 
 def test_predicts_empty_set_cells_are_named_by_a_label_import_never_read_as_the_empty_set_unsaid(tmp_path: Path) -> None:

@@ -238,6 +238,20 @@ def test_a_label_that_contains_the_gold_or_import_separator_is_refused(where):
         parse_spec(raw)
 
 
+@pytest.mark.parametrize("where", ["data", "label_imports"])
+def test_a_none_word_that_contains_the_gold_or_import_separator_is_refused(where):
+    """Gold cells and label imports read parse.none's word as the empty set: one holding the separator
+    they split at would be read as pieces ('n', 'a'), never as the empty set."""
+    raw = _raw({"kind": "multi_label", "labels": ["care", "c"], "parse": {"kind": "json_list", "none": "n/a"}})
+    raw["data"] = [{"name": "d", "path": "x.csv", "gold_column": "g", "gold_separator": "/" if where == "data" else ";"}]
+    if where == "label_imports":
+        raw["label_imports"] = [{"path": "y.csv", "source": "d", "columns": ["old"], "separator": "/"}]
+    with pytest.raises(SpecError, match=r"parse.none 'n/a' contains (gold_)?separator '/', so a (gold )?cell could not say the empty set with it; choose a separator it does not contain"):
+        parse_spec(raw)
+    raw["task"]["parse"]["none"] = "none"  # the same spec with a none word the separator does not split loads
+    parse_spec(raw)
+
+
 @pytest.mark.parametrize(
     ("labels", "parse", "message"),
     [

@@ -420,3 +420,6 @@ def test_ray_predict_on_a_multi_label_project_counts_the_rows_given_no_label_as_
         "which counts data rows, not file lines); an import (label_imports, a review file) reads an empty cell as no answer: "
         "write (none) there to import the empty set"
     ) in " ".join(result.stdout.split()), result.stdout
+    # the empty text is counted apart from the empty set, and named as Ray names rows
+    assert "rows from 2 files (1 with empty text left blank)" in " ".join(result.stdout.split()), result.stdout
+    assert f"{a} row 4: empty text, label left blank" in " ".join(result.stderr.split()), result.stderr[-3000:]

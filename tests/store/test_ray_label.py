@@ -360,7 +360,7 @@ def test_a_worker_that_raises_gives_back_its_leases_so_a_rerun_sends_every_call_
                 client.wait()
         # The worker's error crosses to the command as raised: one line naming the store, not a bug to report.
         assert client.returncode == 2, err[-3000:]
-        assert f"error: the store {db} stayed locked past the busy wait (another graduate command, a server or a database client holds it); wait for it to finish or stop it, then run this again" in err, err[-3000:]
+        assert f"error: could not lock the store {db} in time: another graduate command, a server or a database client holds it (or a deadlock); wait for it to finish or stop it, then run this again" in err, err[-3000:]
         assert "internal error" not in err, err[-3000:]
         assert [r.id for r in live_rows(tiny_project) if r.status == "pending" and r.lease_owner is not None] == [], err[-3000:]
         again = subprocess.run(on_ray, env=cli_env(), capture_output=True, text=True, timeout=120)

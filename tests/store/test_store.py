@@ -144,7 +144,7 @@ def test_a_postgres_lock_the_server_gave_up_waiting_for_names_the_store_and_lose
             write_traffic(engine, [{**base, "request_id": "b" * 32, "text": "first"}, {**base, "request_id": "c" * 32, "text": "second"}])
         holder.rollback()
         shown = url.replace(":s3cret@", ":***@")
-        assert str(err.value) == f"the store {shown} stayed locked past the busy wait (another graduate command, a server or a database client holds it); wait for it to finish or stop it, then run this again"
+        assert str(err.value) == f"could not lock the store {shown} in time: another graduate command, a server or a database client holds it (or a deadlock); wait for it to finish or stop it, then run this again"
         with engine.connect() as conn:
             assert conn.execute(select(text("text")).select_from(traffic)).scalars().all() == ["kept"]
     finally:

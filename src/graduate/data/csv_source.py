@@ -156,7 +156,10 @@ def read_items(
                 try:
                     gold = labelset.read_cell(raw, labels or [], separator=gold_separator, none_word=none_word, values=gold_values or None)
                 except labelset.CellError as exc:
-                    fix = "; add it to task.labels or map it with the source's gold_values" if exc.code == "unknown_label" else ""
+                    fix = (
+                        ("" if exc.code != "unknown_label" else "; map it with the source's gold_values, which every piece goes through when it is set"
+                         if gold_values else "; add it to task.labels or map it with the source's gold_values")
+                    )
                     report.skipped.append(f"{path}:{line}: gold in column {gold_column!r}: {exc}{fix}")
                     continue
             elif raw:

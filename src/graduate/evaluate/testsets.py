@@ -89,7 +89,10 @@ def check_test_set_gold(spec: ProjectSpec, spec_path: Path | str) -> None:
                     try:
                         labelset.read_cell(cell, labels, separator=src.gold_separator, none_word=spec.task.parse.none, values=src.gold_values or None)
                     except labelset.CellError as exc:
-                        fix = f"; add it to task.labels or map it with data[{src.name}].gold_values" if exc.code == "unknown_label" else ""
+                        fix = (
+                            ("" if exc.code != "unknown_label" else f"; map it with data[{src.name}].gold_values, which every piece goes through when it is set"
+                             if src.gold_values else f"; add it to task.labels or map it with data[{src.name}].gold_values")
+                        )
                         raise SpecError(
                             f"{src.path}:{reader.line_num}: gold in column {src.gold_column!r}: {exc}{fix}",
                             path=spec_path,

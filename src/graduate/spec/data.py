@@ -40,7 +40,7 @@ class DataSourceSpec(_Model):
     gold_column: str | None = Field(None, description="Column with gold (human) labels, if any.")
     gold_values: dict[str, str] = Field(default_factory=dict, description="Maps raw gold values (e.g. '1') to labels; empty: values are labels.")
     gold_separator: str | None = Field(
-        None, min_length=1, description="Multi-label tasks: the gold column holds a set of labels joined by this (e.g. ';'), read as label imports and review files read one (any case, either Unicode form); an empty cell is no gold, and (none) or the task's parse.none word (or a value gold_values maps to either) the empty set."
+        None, min_length=1, description="Multi-label tasks: the gold column holds a set of labels joined by this (e.g. ';'), read as label imports and review files read one (any case, either Unicode form); an empty cell is no gold, and (none) or the task's parse.none word (or a value gold_values maps to (none)) the empty set."
     )
     tags_column: str | None = Field(None, description="Column naming the subsets each row belongs to.")
     tag_separator: str = Field(";", description="Separator between tags in tags_column.")

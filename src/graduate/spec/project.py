@@ -81,7 +81,14 @@ class ProjectSpec(_Model):
         def joined_by(sep: str | None) -> list[str]:
             return [lab for lab in self.task.labels if sep and (sep.strip() or sep) in lab]
 
+        none_word = self.task.parse.none if self.task.multi_label else None
+
+        def splits_none(sep: str | None) -> bool:  # the none word would be read as pieces, never the empty set
+            return bool(none_word and sep and (sep.strip() or sep) in none_word)
+
         for i, li in enumerate(self.label_imports):
+            if splits_none(li.separator):
+                raise ValueError(f"label_imports[{i}]: parse.none {none_word!r} contains separator {li.separator!r}, so a cell could not say the empty set with it; choose a separator it does not contain")
             if joined_by(li.separator):
                 raise ValueError(f"label_imports[{i}]: labels {joined_by(li.separator)} contain separator {li.separator!r}; choose a separator no label contains")
             if li.source not in sources:
@@ -89,6 +96,8 @@ class ProjectSpec(_Model):
             if self.task.multi_label != (li.separator is not None):
                 raise ValueError(f"label_imports[{i}]: separator is set for multi-label tasks (their cells hold label sets) and only for them")
         for d in self.data:
+            if self.task.multi_label and splits_none(d.gold_separator):
+                raise ValueError(f"data {d.name!r}: parse.none {none_word!r} contains gold_separator {d.gold_separator!r}, so a gold cell could not say the empty set with it; choose a separator it does not contain")
             if self.task.multi_label and joined_by(d.gold_separator):
                 raise ValueError(f"data {d.name!r}: labels {joined_by(d.gold_separator)} contain gold_separator {d.gold_separator!r}; choose a separator no label contains")
             if self.task.multi_label and d.gold_column and d.gold_separator is None:
