@@ -244,6 +244,7 @@ def predict_ray(
         if died is not None:  # actors are not restarted (above): the run stops, whole or nothing
             from graduate.pipeline.ray_label import died_because
 
+            _quiet_unhandled_errors()
             if died.actor_init_failed:  # it could not load the student: a rerun fails alike
                 raise StudentError(f"a scoring actor could not load the student ({died_because(died)}); nothing was written") from None
             raise StudentError(
@@ -312,6 +313,23 @@ def _ray_data_console_quiet() -> Iterator[None]:
     finally:
         for h, level in zip(handlers, levels):
             h.setLevel(level)
+
+
+class _UnhandledErrors:
+    """Drops Ray's "Unhandled error" log lines: once a scoring actor died, the tasks still in flight
+    fail with it (a read task as "TypeError: 'Handlers' object is not callable"), and Ray logged each
+    when its result was dropped, after the run's own one-line error (the fault is already named)."""
+
+    def filter(self, record: Any) -> bool:
+        return not str(record.msg).startswith("Unhandled error")
+
+
+def _quiet_unhandled_errors() -> None:
+    import logging
+
+    log = logging.getLogger("ray._private.worker")
+    if not any(isinstance(f, _UnhandledErrors) for f in log.filters):
+        log.addFilter(_UnhandledErrors())
 
 
 def _numbered_source(paths: list[str], kind: str, columns: list[str]) -> Any:
