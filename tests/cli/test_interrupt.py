@@ -3,30 +3,18 @@ Typer turns a KeyboardInterrupt into a silent exit 130, so the line was never pr
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from pathlib import Path
 
 from servers import fake_openai_server
-from teacher.live_teacher import as_at_a_terminal, cli_env, label_command, point_teacher, wait_for_requests
+from teacher.live_teacher import interrupt_after, label_command, point_teacher
 
 
 def interrupt_label(project: Path, server, *, items: int, after_requests: int) -> tuple[subprocess.Popen, str, str]:
     """``graduate label --limit ITEMS`` against ``server``, sent SIGINT once the server has seen
     ``after_requests`` requests: the process, its stdout and its stderr."""
     point_teacher(project, server.base_url, concurrency=2, timeout_s=60, max_retries=0)
-    client = subprocess.Popen(
-        label_command(project, "--limit", str(items)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=as_at_a_terminal
-    )
-    try:
-        wait_for_requests(server, client, after_requests, timeout_s=90)
-        client.send_signal(signal.SIGINT)
-        out, err = client.communicate(timeout=60)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
-    return client, out, err
+    return interrupt_after(label_command(project, "--limit", str(items)), server, after_requests, wait_s=90, exit_s=60)
 
 
 def test_ctrl_c_during_label_says_work_is_stored_and_exits_130(tiny_project: Path) -> None:

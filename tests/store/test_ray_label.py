@@ -231,18 +231,12 @@ def test_ctrl_c_gives_back_the_stopped_workers_leases_so_a_rerun_sends_at_once(t
     on_ray = label_command(tiny_project, "--limit", "8", "--ray", "local", "--lease-s", "60")
     with fake_openai_server(latency=60.0, seed=7) as server:
         point_teacher(tiny_project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000, timeout_s=120)
-        from teacher.live_teacher import as_at_a_terminal, wait_for_requests
+        from teacher.live_teacher import interrupt_after
 
-        client = subprocess.Popen(on_ray, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_at_a_terminal)
-        try:
-            wait_for_requests(server, client, 2, timeout_s=180)
-            held = [r for r in live_rows(tiny_project) if r.status == "pending" and r.lease_owner]
-            client.send_signal(signal.SIGINT)
-            _, err = client.communicate(timeout=120)
-        finally:
-            if client.poll() is None:
-                client.kill()
-                client.wait()
+        held: list = []
+        client, _, err = interrupt_after(
+            on_ray, server, 2, wait_s=180, exit_s=120, before=lambda: held.extend(r for r in live_rows(tiny_project) if r.status == "pending" and r.lease_owner)
+        )
     assert client.returncode == 130, err[-3000:]
     assert "interrupted: finished work is stored" in err
     assert len(held) >= 2  # the workers had claimed calls

@@ -81,6 +81,28 @@ def wait_for_requests(server: Any, client: subprocess.Popen, requests: int, time
         time.sleep(0.2)
 
 
+def interrupt_after(
+    command: list[str], server: Any, requests: int, *, wait_s: float, exit_s: float, before: Any = None
+) -> tuple[subprocess.Popen, str, str]:
+    """Run ``command`` as at a terminal, send it SIGINT once the fake server has received ``requests``
+    requests (after calling ``before()``, to look at the store mid-run), and wait for it to exit: the
+    process, its stdout and its stderr. A child still running at the end is killed."""
+    import signal
+
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=as_at_a_terminal)
+    try:
+        wait_for_requests(server, client, requests, timeout_s=wait_s)
+        if before is not None:
+            before()
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=exit_s)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    return client, out, err
+
+
 def sigkill_after(server: Any, client: subprocess.Popen, answered: int, timeout_s: float = 120) -> None:
     """SIGKILL ``client`` once the fake server has answered ``answered`` requests successfully."""
     import signal
