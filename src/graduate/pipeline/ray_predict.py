@@ -263,26 +263,34 @@ def predict_ray(
 
     column = "labels" if student.multi_label else "label"
     # an empty text is the one row _Scorer gives no label (null); the empty set is an empty string
-    report.empty, report.empty_rows = _rows_where(output, paths, column, pc.is_null)
+    matches = [pc.is_null]
     if student.multi_label:  # a null (empty text) compares null: dropped
-        report.no_label, report.no_label_rows = _rows_where(output, paths, column, lambda labels: pc.equal(labels, ""))
+        matches.append(lambda labels: pc.equal(labels, ""))
+    found = _rows_where(output, paths, column, matches)  # one read of the output for both
+    report.empty, report.empty_rows = found[0]
+    if student.multi_label:
+        report.no_label, report.no_label_rows = found[1]
     return report
 
 
-def _rows_where(output: Path, paths: list[str], column: str, match: Callable[[Any], Any], keep: int = 100) -> tuple[int, list[tuple[str, int]]]:
-    """How many rows of the written output ``match`` (a pyarrow mask of their ``column``), and the
-    first ``keep`` of them in input order as (source_file, row_number), read a batch at a time."""
+def _rows_where(
+    output: Path, paths: list[str], column: str, matches: list[Callable[[Any], Any]], keep: int = 100
+) -> list[tuple[int, list[tuple[str, int]]]]:
+    """For each of ``matches`` (a pyarrow mask of ``column``): how many rows of the written output it
+    holds, and the first ``keep`` of them in input order as (source_file, row_number); the output is
+    read once, a batch at a time."""
     import pyarrow.parquet as pq
 
     order = {p: i for i, p in enumerate(paths)}
-    count, first = 0, []
+    found: list[tuple[int, list[tuple[str, int]]]] = [(0, []) for _ in matches]
     for f in output.glob("*.parquet"):
         for batch in pq.ParquetFile(f).iter_batches(columns=[column, *ROW_ID_COLUMNS]):
-            hit = batch.filter(match(batch.column(column)))
-            count += hit.num_rows
-            ids = zip(hit.column(1).to_pylist(), hit.column(2).to_pylist())
-            first = sorted([*first, *ids], key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))[:keep]
-    return count, first
+            for i, match in enumerate(matches):
+                hit = batch.filter(match(batch.column(column)))
+                count, first = found[i]
+                ids = zip(hit.column(1).to_pylist(), hit.column(2).to_pylist())
+                found[i] = (count + hit.num_rows, sorted([*first, *ids], key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))[:keep])
+    return found
 
 
 
