@@ -156,3 +156,18 @@ def test_a_negation_written_with_a_typographic_apostrophe_is_a_negation():
         parsed = parse_answer(negated, words, LABELS)
         assert parsed.label is None and "negates" in (parsed.error or ""), negated
     assert parse_answer("It’s toxic", words, LABELS).label == "bad"  # an apostrophe elsewhere negates nothing
+
+
+def test_label_words_compare_case_as_letters_not_as_lowercased_strings():
+    """Both sides were lower-cased with str.lower: the Turkish "İ" becomes "i" plus a combining dot,
+    so a spec's word "İyi" never matched the answer "iyi" (nor "İYİ" the word "iyi"). Case is now
+    compared letter by letter (re.IGNORECASE), as the term lists compare it."""
+    turkish = ParseSpec(kind="label_words", words={"iyi": ["İyi"], "kötü": ["Kötü"]})
+    labels = ["iyi", "kötü"]
+    for answer in ("iyi", "İyi", "İYİ", "Cevap: iyi.", "Bence İyİ"):
+        assert parse_answer(answer, turkish, labels).label == "iyi", answer
+    assert parse_answer("İYİ", ParseSpec(kind="label_words"), labels).label == "iyi"
+    assert parse_answer("kötü", turkish, labels).label == "kötü"
+    # a negation in capitals is still a negation
+    parsed = parse_answer("NOT İYİ", turkish, labels)
+    assert parsed.label is None and "negates" in (parsed.error or "")

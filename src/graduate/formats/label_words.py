@@ -2,8 +2,13 @@
 word right after a negation ("not bad", "non-toxic") makes the answer unreadable, never the
 negated label (a word inside a longer label word, "toxic" in "non-toxic", counts as that word).
 Answer and words are matched in one Unicode form (NFC: "e" + U+0301 is "é") without invisible
-format characters (Cf: a zero-width space, a soft hyphen, a BOM), as ``multi_label`` and
-``graduate.spec.terms`` match them."""
+format characters (Cf: a zero-width space, a soft hyphen, a BOM), as ``multi_label`` matches them,
+and in any case as ``re.IGNORECASE`` compares letters (as ``graduate.spec.terms`` does): "İyi" is
+"iyi", where lower-casing both made it "i̇yi", an i and a combining dot.
+
+Unlike ``graduate.spec.terms``, a zero-width space is read through, not as a space: in a teacher's
+short answer one inside a word ("to\u200bxic") is a tokenizer's, and the word is still meant; in the
+texts people write (what term lists match) it separates words."""
 
 from __future__ import annotations
 
@@ -19,8 +24,9 @@ _NEGATION = r"(?:\bnot|\bno|\bnever|\bwithout|n['\u2019\u02bc]t|\bnon)(?:\s+(?:a
 
 
 def _fold(text: str) -> str:
-    """``text`` as words are matched in it: format characters left out, composed, lowercased."""
-    return unicodedata.normalize("NFC", "".join(c for c in text if unicodedata.category(c) != "Cf")).lower()
+    """``text`` as words are matched in it: format characters left out, composed (case is left to
+    ``re.IGNORECASE``)."""
+    return unicodedata.normalize("NFC", "".join(c for c in text if unicodedata.category(c) != "Cf"))
 
 
 def _raw_offset(text: str, folded: int) -> int:
@@ -47,17 +53,17 @@ class LabelWordsFormat:
         bad = empty(content)
         if bad is not None:
             return bad
-        lowered = _fold(content or "")
+        folded = _fold(content or "")
         hits = [
             (lab, w, m.start(), m.end())
             for lab, ws in self.words.items()
             for w in ws
-            for m in re.finditer(r"(?<![\w])%s(?![\w])" % re.escape(_fold(w)), lowered)
+            for m in re.finditer(r"(?<![\w])%s(?![\w])" % re.escape(_fold(w)), folded, re.IGNORECASE)
         ]
         # A word inside a longer label word ("toxic" in "non-toxic") is that longer word's, not its own.
         hits = [h for h in hits if not any(o[2] <= h[2] and h[3] <= o[3] and o[3] - o[2] > h[3] - h[2] for o in hits)]
         found = [lab for lab in self.words if any(h[0] == lab for h in hits)]
-        negated = [h[1] for h in hits if re.search(_NEGATION, lowered[max(0, h[2] - 40) : h[2]])]
+        negated = [h[1] for h in hits if re.search(_NEGATION, folded[max(0, h[2] - 40) : h[2]], re.IGNORECASE)]
         if negated:  # "not bad", "non-toxic": the word is there, its label is not what the answer says
             return ParsedAnswer(None, None, f"the answer negates a label word ({negated[0]!r}); ask for the label alone")
         if len(found) == 1:
@@ -67,11 +73,11 @@ class LabelWordsFormat:
         return ParsedAnswer(None, None, f"several labels in the answer: {found}")
 
     def answer_offset(self, text: str, parsed: ParsedAnswer) -> int | None:
-        lowered = _fold(text)
+        folded = _fold(text)
         starts = [
             m.start()
             for w in self.words.get(parsed.label or "", [parsed.label or ""])
-            for m in [re.search(r"(?<![\w])%s(?![\w])" % re.escape(_fold(w)), lowered)]
+            for m in [re.search(r"(?<![\w])%s(?![\w])" % re.escape(_fold(w)), folded, re.IGNORECASE)]
             if m is not None
         ]
         return _raw_offset(text, min(starts)) if starts else None
