@@ -16,8 +16,12 @@ says which word or how many, never a guess. The parsed label is the set's canoni
 Soft labels from logprobs (``label_probabilities``): with ``json_booleans`` every label's decision is
 one token, its ``true``/``false`` value, so each label's probability is P(true) / (P(true) + P(false))
 from that token's alternatives. In ``label_list`` and ``json_list`` answers a label's absence is no
-token at all, so those give none (``answer_offset`` is None for every kind). ``value_pieces`` cuts a
-rendered ``json_booleans`` answer at its values, so the server can write such logprobs itself.
+token at all; what is read there is the alternatives at each position where the answer starts a
+label word (which label might have started there), combined per label with a noisy-OR
+(``graduate.formats.label_starts``). Only the positions the teacher wrote are seen, so those figures
+err low for a label it did not write. ``answer_offset`` is None for every kind. ``value_pieces``
+cuts a rendered ``json_booleans`` answer at its values, so the server can write such logprobs itself
+(not the list kinds: their reading cannot give back an arbitrary probability per label).
 """
 
 from __future__ import annotations
