@@ -66,6 +66,13 @@ def test_syntax_glued_to_a_label_word_must_be_shared_by_its_alternatives():
     _only(probs, care=0.9, purity=0.1, thin_morality=0.75, loyalty=0.25)
 
 
+def test_a_label_list_read_at_another_comma_places_each_word_after_it():
+    # "care\uff0cloyalty": read through the full-width comma, as parse reads it; a new line separates too
+    for sep in ("\uff0c", "\n"):
+        response = _tokens([("care", L(0.9), [("care", L(0.9)), ("purity", L(0.1))]), (sep, 0.0, []), ("loyalty", L(0.5), [("loyalty", L(0.5)), ("Authority", L(0.5))])])
+        _only(answer_distribution(response, ParseSpec(kind="label_list", separator=", "), LABELS), care=0.9, purity=0.1, loyalty=0.5, authority=0.5)
+
+
 def test_the_none_word_as_the_answer_gives_each_label_its_share_at_that_position():
     response = _tokens([("None", L(0.7), [("None", L(0.7)), ("care", L(0.2)), ("Loy", L(0.05)), ("Sorry", L(0.05))])])
     probs = answer_distribution(response, ParseSpec(kind="label_list", none="none"), LABELS)
@@ -94,10 +101,10 @@ def test_a_key_wrapped_json_list_reads_the_list_under_its_key():
     response = _tokens(
         [
             ('{"', 0.0, []),
-            ("reason", 0.0, []),
-            ('": "', 0.0, []),
-            ("care", L(0.5), [("care", L(0.5)), ("loyalty", L(0.5))]),  # a word of the reason, not of the list: not read
-            ('", "', 0.0, []),
+            ("notes", 0.0, []),
+            ('": ["', 0.0, []),
+            ("care", L(0.5), [("care", L(0.5)), ("loyalty", L(0.5))]),  # a list under another key: not read
+            ('"], "', 0.0, []),
             ("labels", 0.0, []),
             ('": ["', 0.0, []),
             ("care", L(0.8), [("care", L(0.8)), ("equality", L(0.2))]),
