@@ -120,6 +120,35 @@ def token_probability(logprob: Any) -> float:
     return math.exp(min(float(logprob), 0.0))
 
 
+_QUOTES = "\"'`"
+
+
+def word_norm(piece: str, fold: bool) -> str:
+    """A token's text as an answer word: stripped of white space and quotes, any case with ``fold``."""
+    piece = piece.strip().strip(_QUOTES)
+    return piece.lower() if fold else piece
+
+
+def label_of_piece(piece: str, forms: dict[str, list[str]], fold: bool, whole: bool = False) -> str | None:
+    """The one label whose answer ``piece`` (an alternative token, from the answer's start) begins.
+    ``whole``: the chosen token held the whole answer, so an alternative that is one label's whole
+    answer ("ok") is that label, not the start of a longer one ("okay")."""
+    piece = word_norm(piece, fold)
+    if not piece:
+        return None
+    exact = {lab for lab, raws in forms.items() if piece in raws}
+    if whole and len(exact) == 1:
+        return exact.pop()
+    hits = set()
+    for lab, raws in forms.items():
+        for r in raws:
+            # a partial token of a longer answer ("tox" of "toxic"), or the whole answer followed
+            # by punctuation ("1}" or "1,")
+            if r.startswith(piece) or (piece.startswith(r) and not piece[len(r) : len(r) + 1].isalnum()):
+                hits.add(lab)
+    return hits.pop() if len(hits) == 1 else None
+
+
 def fenced_candidates(text: str) -> list[str]:
     """Where a JSON answer may stand: each code fence's body, then the whole text."""
     return [m.group(1) for m in _FENCE.finditer(text)] + [text]

@@ -8,18 +8,17 @@ to the label it would have started (``0`` -> ok, ``1`` -> bad); their probabilit
 label and normalised. Labels absent from the alternatives get 0.
 
 Multi-label formats read each label's own probability instead (``MultiLabelFormat.label_probabilities``:
-P(true) of a ``json_booleans`` value); those do not sum to 1.
+P(true) of a ``json_booleans`` value; for ``label_list``/``json_list`` the alternatives where each
+label starts, combined per label, see ``graduate.formats.label_starts``); those do not sum to 1.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from graduate.formats.base import token_probability
+from graduate.formats.base import label_of_piece, token_probability, word_norm
 from graduate.formats.registry import answer_format
 from graduate.spec import ParseSpec
-
-_QUOTES = "\"'`"
 
 
 def answer_tokens(response: dict[str, Any] | None) -> list[dict[str, Any]] | None:
@@ -34,31 +33,6 @@ def answer_tokens(response: dict[str, Any] | None) -> list[dict[str, Any]] | Non
     if not content or not all(isinstance(t, dict) and isinstance(t.get("token"), str) for t in content):
         return None
     return content
-
-
-def _norm(piece: str, fold: bool) -> str:
-    piece = piece.strip().strip(_QUOTES)
-    return piece.lower() if fold else piece
-
-
-def _label_of(piece: str, forms: dict[str, list[str]], fold: bool, whole: bool = False) -> str | None:
-    """The one label whose answer ``piece`` (an alternative token, from the answer's start) begins.
-    ``whole``: the chosen token held the whole answer, so an alternative that is one label's whole
-    answer ("ok") is that label, not the start of a longer one ("okay")."""
-    piece = _norm(piece, fold)
-    if not piece:
-        return None
-    exact = {lab for lab, raws in forms.items() if piece in raws}
-    if whole and len(exact) == 1:
-        return exact.pop()
-    hits = set()
-    for lab, raws in forms.items():
-        for r in raws:
-            # a partial token of a longer answer ("tox" of "toxic"), or the whole answer followed
-            # by punctuation ("1}" or "1,")
-            if r.startswith(piece) or (piece.startswith(r) and not piece[len(r) : len(r) + 1].isalnum()):
-                hits.add(lab)
-    return hits.pop() if len(hits) == 1 else None
 
 
 def answer_distribution(response: dict[str, Any] | None, spec: ParseSpec, labels: list[str]) -> dict[str, float] | None:
@@ -104,14 +78,14 @@ def answer_distribution(response: dict[str, Any] | None, spec: ParseSpec, labels
     # Did the chosen token hold the whole answer ("okay"), or only its start ("ok" + "ay")? Only in
     # the first case is an alternative that spells a shorter label whole ("ok") that label.
     chosen = answer_part(tok["token"])
-    whole = chosen is not None and _norm(chosen, fold) in forms.get(parsed.label, [])
+    whole = chosen is not None and word_norm(chosen, fold) in forms.get(parsed.label, [])
     for piece, logprob in alternatives.items():
         if logprob is None or not isinstance(piece, str):
             continue
         piece = answer_part(piece)
         if piece is None:
             continue
-        lab = _label_of(piece, forms, fold, whole)
+        lab = label_of_piece(piece, forms, fold, whole)
         if lab is not None:
             mass[lab] += token_probability(logprob)
     total = sum(mass.values())

@@ -16,8 +16,12 @@ says which word or how many, never a guess. The parsed label is the set's canoni
 Soft labels from logprobs (``label_probabilities``): with ``json_booleans`` every label's decision is
 one token, its ``true``/``false`` value, so each label's probability is P(true) / (P(true) + P(false))
 from that token's alternatives. In ``label_list`` and ``json_list`` answers a label's absence is no
-token at all, so those give none (``answer_offset`` is None for every kind). ``value_pieces`` cuts a
-rendered ``json_booleans`` answer at its values, so the server can write such logprobs itself.
+token at all; what is read there is the alternatives at each position where the answer starts a
+label word (which label might have started there), combined per label with a noisy-OR
+(``graduate.formats.label_starts``). Only the positions the teacher wrote are seen, so those figures
+err low for a label it did not write. ``answer_offset`` is None for every kind. ``value_pieces``
+cuts a rendered ``json_booleans`` answer at its values, so the server can write such logprobs itself
+(not the list kinds: their reading cannot give back an arbitrary probability per label).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 from graduate.formats import labelset
 from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, keys_named, literal, token_probability
+from graduate.formats.label_starts import NO_LABEL, label_start_probabilities
 from graduate.spec import ParseSpec
 
 
@@ -36,6 +41,13 @@ from graduate.spec import ParseSpec
 # A comma as text in Chinese or Japanese (full-width, ideographic, their small forms) or in Arabic
 # writes it: a separator with a comma is read with each of these in its place too.
 _COMMAS = ("\uff0c", "\u3001", "\ufe50", "\ufe51", "\u060c")
+
+
+# A JSON or Python string literal; one followed by ':' and a list (a key's list).
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', re.DOTALL)
+_KEY_LIST = re.compile(r"(" + _STRING.pattern + r")\s*:\s*\[", re.DOTALL)
+# What word_key strips at a word's edges besides white space and format characters.
+_EDGE = "\"'.`*"
 
 
 def _json_value(text: str) -> Any:
@@ -133,21 +145,7 @@ class MultiLabelFormat:
         text = (content or "").strip()
         kind = self.spec.kind
         if kind == "label_list":
-            # The separator as written, then other readings, each taken only when every piece is
-            # then a label word (no label holds what they split at): " | " as written
-            # "care|equality" splits at its visible part, a comma as CJK or Arabic text writes it
-            # ("care\uff0cequality") at that comma too. A failure names the pieces of the first.
-            # Another reading is tried only where the answer holds a separator of its own: "x, y" (a
-            # none word holding the comma) never reads as one word through a comma it does not hold.
-            first = self._from_words(self._split(self._readings[0], text))
-            if first.label is not None:
-                return first
-            for seps in self._readings[1:]:
-                if any(s in text for s in seps if s not in self._readings[0]):
-                    got = self._from_words(self._split(seps, text))
-                    if got.label is not None:
-                        return got
-            return first
+            return self._read_list(text)[0]
         value = _json_value(text)
         if self.spec.key is not None:
             keys = keys_named(value, self.spec.key) if isinstance(value, dict) else []
@@ -159,6 +157,24 @@ class MultiLabelFormat:
                 return ParsedAnswer(None, None, f"keys {keys[0]!r} and {other!r} both give {self.spec.key!r}, with different values")
             return read[0]
         return self._read(value)
+
+    def _read_list(self, text: str) -> tuple[ParsedAnswer, list[str]]:
+        """A ``label_list`` answer's set and the separators of the reading that gave it."""
+        # The separator as written, then other readings, each taken only when every piece is
+        # then a label word (no label holds what they split at): " | " as written
+        # "care|equality" splits at its visible part, a comma as CJK or Arabic text writes it
+        # ("care\uff0cequality") at that comma too. A failure names the pieces of the first.
+        # Another reading is tried only where the answer holds a separator of its own: "x, y" (a
+        # none word holding the comma) never reads as one word through a comma it does not hold.
+        first = self._from_words(self._split(self._readings[0], text))
+        if first.label is not None:
+            return first, self._readings[0]
+        for seps in self._readings[1:]:
+            if any(s in text for s in seps if s not in self._readings[0]):
+                got = self._from_words(self._split(seps, text))
+                if got.label is not None:
+                    return got, seps
+        return first, self._readings[0]
 
     def _read(self, value: Any) -> ParsedAnswer:
         """The label set of the answer's JSON list or object (under ``key``, when given)."""
@@ -195,12 +211,28 @@ class MultiLabelFormat:
         return None
 
     def label_probabilities(self, tokens: list[dict[str, Any]]) -> dict[str, float] | None:
-        """json_booleans: each label's P(true) at its value token (normalised over true/false);
-        a label the answer leaves out keeps its parsed value (0). None for the other kinds, when the
-        answer does not parse, or when a value token has neither true nor false among its alternatives."""
-        if self.spec.kind != "json_booleans":
-            return None
+        """Each label's probability of being in the set, from the answer tokens' logprobs.
+
+        json_booleans: each label's P(true) at its value token (normalised over true/false); a label
+        the answer leaves out keeps its parsed value (0). None when the answer does not parse, or
+        when a value token has neither true nor false among its alternatives.
+
+        label_list, json_list: the alternatives at each position where the answer starts a label,
+        combined per label with a noisy-OR (``graduate.formats.label_starts``: only the positions
+        written are seen, so it errs low). None when the answer does not parse or names no label
+        word (``[]``), or a label-start token has no ``top_logprobs`` or none that maps to what it
+        wrote."""
         text = "".join(t["token"] for t in tokens)
+        if self.spec.kind != "json_booleans":
+            starts = self._label_starts(text)
+            if not starts:
+                return None
+            forms: dict[str, list[str]] = {lab: [] for lab in self.labels}
+            for word, lab in self.lookup.items():
+                forms[lab].append(word)
+            if self.none is not None:
+                forms[NO_LABEL] = [self.none]
+            return label_start_probabilities(tokens, starts, forms, self.labels)
         parsed = self.parse(text)
         if parsed.label is None:
             return None
@@ -241,6 +273,51 @@ class MultiLabelFormat:
                 return None
             out[lab] = mass["t"] / (mass["t"] + mass["f"])
         return out
+
+    def _label_starts(self, text: str) -> list[tuple[int, str]] | None:
+        """Where in ``text`` each label word of a ``label_list``/``json_list`` answer starts, with
+        its label (``NO_LABEL`` for the none word), in the answer's order; None when the answer
+        does not parse or a word cannot be placed."""
+        if self.parse(text).label is None:
+            return None
+        starts: list[tuple[int, str]] = []
+        if self.spec.kind == "label_list":
+            lead = len(text) - len(text.lstrip())
+            body = text.strip()
+            _, seps = self._read_list(body)
+            pos = 0
+            # the pieces exactly as _split cuts them (re.split and finditer take the same matches)
+            for cut in [*re.finditer("|".join(map(re.escape, seps)) + r"|\n", body), None]:
+                end = cut.start() if cut is not None else len(body)
+                self._place(body[pos:end], lead + pos, text, starts)
+                pos = cut.end() if cut is not None else pos
+            return starts
+        value = _json_value(text)
+        if self.spec.key is not None:
+            value = value[keys_named(value, self.spec.key)[0]]
+            # the list under the key: after the first key of that name followed by a list
+            opener = next((m for m in _KEY_LIST.finditer(text) if (literal(m.group(1), str) or "").strip() == self.spec.key.strip()), None)
+        else:
+            opener = re.search(r"\[", text)
+        if opener is None:
+            return None
+        found = _STRING.finditer(text, opener.end())
+        for item in value:
+            m = next((m for m in found if literal(m.group(0), str) == item), None)
+            if m is None:
+                return None
+            self._place(item, m.start() + 1, text, starts)
+        return starts
+
+    def _place(self, word: str, at: int, text: str, starts: list[tuple[int, str]]) -> None:
+        """Adds where ``word`` (written from ``at`` in ``text``) starts its label word, if it has one:
+        past the white space, quotes and invisible characters that ``word_key`` strips."""
+        key = word_key(word)
+        if not key:
+            return
+        while at < len(text) and (text[at] in _EDGE or text[at].isspace() or unicodedata.category(text[at]) == "Cf"):
+            at += 1
+        starts.append((at, self.lookup.get(key, NO_LABEL)))
 
     def value_pieces(self, label: str) -> list[tuple[str, str | None]] | None:
         """``json_booleans``: the rendered answer cut into pieces, each label's ``true``/``false``
