@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -603,3 +604,64 @@ def test_a_bias_pair_on_label_sets_takes_each_label_in_turn(mfrc_copy: Path, tmp
         [sys.executable, "-m", "graduate", "evaluate", str(project)], capture_output=True, text=True, env={**env, "COLUMNS": "250"}, timeout=600
     )
     assert "each label as the positive class" in shown.stdout and "tfidf-logreg [care]" in shown.stdout, shown.stdout[-3000:] + shown.stderr[-2000:]
+
+
+def _middle_app() -> Any:
+    """A middle tier that answers label_list sets with logprobs: "care" at 0.97 for a text that says
+    "confident" (every per-label decision at least 0.97); else "care, loyalty" with care at 0.95 and
+    loyalty at 0.6 (purity 1 - 0.95 * 0.6 = 0.43 beside them: the least sure decision is 0.57)."""
+    import math
+
+    from fastapi import FastAPI, Request
+
+    def tok(text: str, alternatives: list[tuple[str, float]]) -> dict:
+        return {"token": text, "logprob": math.log(alternatives[0][1]), "top_logprobs": [{"token": a, "logprob": math.log(q)} for a, q in alternatives]}
+
+    app = FastAPI()
+
+    async def chat(request: Request) -> dict:
+        body = await request.json()
+        if "confident" in body["messages"][-1]["content"]:
+            tokens = [tok("care", [("care", 0.97), ("purity", 0.03)])]
+        else:
+            tokens = [tok("care", [("care", 0.95), ("purity", 0.05)]), tok(",", [(",", 1.0)]), tok(" loyalty", [(" loyalty", 0.6), (" purity", 0.4)])]
+        content = "".join(t["token"] for t in tokens)
+        choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop", "logprobs": {"content": tokens}}
+        return {"id": "m", "object": "chat.completion", "created": 0, "model": body["model"], "choices": [choice],
+                "usage": {"prompt_tokens": 5, "completion_tokens": len(tokens), "total_tokens": 5 + len(tokens)}}
+
+    chat.__annotations__ = {"request": Request, "return": dict}  # this module's annotations are strings
+    app.post("/v1/chat/completions")(chat)
+    return app
+
+
+def test_a_middle_tier_on_label_sets_is_as_sure_as_its_least_sure_label(mfrc_copy: Path) -> None:
+    """A cascade's middle tier judged a label set by its surest label (the highest per-label
+    probability): "care, loyalty" with care at 0.95 passed a 0.9 threshold although loyalty was at
+    0.6. It is now judged as the student's set is, by its least sure per-label decision
+    (labelset.confidence), so that answer goes on to the teacher and a sure "care" stays."""
+    import uuid
+
+    import httpx
+    from fastapi import FastAPI
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from graduate.serve.app import create_app
+    from servers.graduate_server import AUTH, KEY, ThreadServer, options, set_teacher
+
+    with ThreadServer(FastAPI()) as gone:  # the teacher: nothing answers its calls, so unsure items fall back
+        set_teacher(mfrc_copy, base_url=gone.url + "/v1", max_retries=0)
+    os.environ["GRADUATE_API_KEYS"] = KEY
+    os.environ.setdefault("OPENAI_API_KEY", "sk-test")
+    try:
+        proj = Project.load(mfrc_copy)
+        texts = [f"a confident one {uuid.uuid4().hex[:6]}", f"a hesitant one {uuid.uuid4().hex[:6]}"]
+        with ThreadServer(_middle_app()) as mid:
+            opts = options(proj, mode="cascade", cascade_threshold=1.0,
+                           middle={"teacher": {"base_url": mid.url + "/v1", "max_retries": 0, "logprobs": True, "top_logprobs": 2}, "threshold": 0.9})
+            with ThreadServer(create_app(proj, opts)) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+                results = client.post("/v1/classify", json={"texts": texts}).json()["results"]
+        assert results[0]["route"] == "middle" and results[0]["labels"] == ["care"], results[0]
+        assert results[1]["route"] != "middle", results[1]
+    finally:
+        os.environ.pop("GRADUATE_API_KEYS", None)

@@ -121,10 +121,24 @@ def test_a_label_import_killed_midway_leaves_all_or_nothing(tmp_path: Path, dela
     assert count() == 400 * 40 and rep.added + rep.unchanged == 400 * 40
 
 
-def test_self_consistency_on_label_sets_gives_each_label_its_vote_share_as_a_soft_label(tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_logprobs", [False, True])
+def test_self_consistency_on_label_sets_gives_each_label_its_vote_share_as_a_soft_label(tmp_path: Path, with_logprobs: bool) -> None:
     """Three recorded answers per item: the training set holds the per-label majority set, weighs
-    nothing differently, and keeps each label's share of the answers as the item's soft label."""
+    nothing differently, and keeps each label's share of the answers as the item's soft label. With
+    logprobs in the answers the vote shares still win: a label_list's logprob reading sees only the
+    labels an answer started (here it would give purity 0.4)."""
     import json
+    import math
+
+    def logprobs(content: str) -> dict:
+        tokens = []
+        for k, word in enumerate(content.split(", ")):
+            if k:
+                tokens.append({"token": ",", "logprob": 0.0, "top_logprobs": [{"token": ",", "logprob": 0.0}]})
+            piece = (" " if k else "") + word
+            alts = [(piece, 0.6), ((" " if k else "") + "purity", 0.4)]
+            tokens.append({"token": piece, "logprob": math.log(0.6), "top_logprobs": [{"token": a, "logprob": math.log(q)} for a, q in alts]})
+        return {"content": tokens}
 
     root = tmp_path / "p"
     root.mkdir()
@@ -140,8 +154,12 @@ def test_self_consistency_on_label_sets_gives_each_label_its_vote_share_as_a_sof
         for run, content in enumerate(answers):
             cid = f"pool/i{i}/run{run}"
             calls.append({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions",
-                          "body": {"model": "m", "messages": [{"role": "user", "content": spec_prompt.replace("{text}", text)}], "temperature": 0.7}})
-            outs.append({"custom_id": cid, "response": {"status_code": 200, "body": {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}}, "error": None})
+                          "body": {"model": "m", "messages": [{"role": "user", "content": spec_prompt.replace("{text}", text)}], "temperature": 0.7,
+                                   **({"logprobs": True, "top_logprobs": 2} if with_logprobs else {})}})
+            choice = {"index": 0, "message": {"role": "assistant", "content": content}}
+            if with_logprobs:
+                choice["logprobs"] = logprobs(content)
+            outs.append({"custom_id": cid, "response": {"status_code": 200, "body": {"choices": [choice]}}, "error": None})
     rows += [[f"t{j}", f"{topics[LABELS[j % 3]]} held out {j}", LABELS[j % 3], "test"] for j in range(6)]
     with (root / "items.csv").open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([["id", "text", "labels", "subsets"], *rows])
@@ -149,7 +167,7 @@ def test_self_consistency_on_label_sets_gives_each_label_its_vote_share_as_a_sof
     (root / "out.jsonl").write_text("\n".join(json.dumps(o) for o in outs) + "\n", encoding="utf-8")
     spec = {
         "task": {"name": "tags", "kind": "multi_label", "labels": LABELS, "parse": {"kind": "label_list"}},
-        "teacher": {"model": "m", "prompt": spec_prompt, "temperature": 0.7},
+        "teacher": {"model": "m", "prompt": spec_prompt, "temperature": 0.7, **({"logprobs": True, "top_logprobs": 2} if with_logprobs else {})},
         "data": [{"name": "items", "path": "items.csv", "id_column": "id", "gold_column": "labels", "gold_separator": ";", "tags_column": "subsets"}],
         "teacher_logs": [{"input": "in.jsonl", "output": "out.jsonl"}],
         "train": {"source": "items", "tags": ["pool"], "labeller": {"kind": "self_consistency"}},

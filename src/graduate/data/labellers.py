@@ -44,14 +44,18 @@ class PoolLabels:
     details: dict[str, Any]
 
 
-def _soft(first: Any, vote: Any) -> dict[str, float] | None:
+def _soft(first: Any, vote: Any, spec: ProjectSpec) -> dict[str, float] | None:
     """The soft label of a voted item: the first answer's logprob distribution, else (label sets
-    voted from several answers) each label's share of the votes."""
+    voted from several answers) each label's share of the votes. A label set written as a list
+    (``label_list``, ``json_list``) takes the vote shares first when there are several votes: its
+    logprob reading sees only the labels the answer started and errs low
+    (``graduate.formats.label_starts``); ``json_booleans`` reads every label's own P(true)."""
+    shares = dict(vote.per_label) if vote.per_label is not None and vote.votes > 1 else None
+    if shares is not None and spec.task.parse.kind in ("label_list", "json_list"):
+        return shares
     if first is not None and first.probs:
         return first.probs
-    if vote.per_label is not None and vote.votes > 1:
-        return dict(vote.per_label)
-    return None
+    return shares
 
 
 def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> PoolLabels:
@@ -76,7 +80,7 @@ def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> Po
             repeated += int(len(a.used) > 1)
             first = a.first
             out[ex.id] = PoolLabel(
-                a.vote.label, bool(a.used), a.vote.share, a.vote.votes, a.vote.tie, _soft(first, a.vote), first.rationale if first else None
+                a.vote.label, bool(a.used), a.vote.share, a.vote.votes, a.vote.tie, _soft(first, a.vote, spec), first.rationale if first else None
             )
         return PoolLabels(
             f"self-consistency:{spec.teacher.labeller}", out, {"kind": "self_consistency", "items_with_several_answers": repeated}
@@ -114,7 +118,7 @@ def label_pool(engine: Engine, spec: ProjectSpec, pool: Sequence[Example]) -> Po
             vote.share,
             vote.votes,
             vote.tie,
-            _soft(first, vote),
+            _soft(first, vote, spec),
             first.rationale if first else None,
             member_labels,
         )
