@@ -168,7 +168,12 @@ class ServeService:
             self.metrics.teacher_calls.labels("middle_failed").inc()
             return None, answer.content is None and answer.error is not None
         dist = answer_distribution(answer.response, self.task_parse, self.labels) if self.task_parse is not None else None
-        sure = max(dist.values()) if dist else (1.0 if self.middle_threshold <= 0 else 0.0)
+        if dist and self.multi_label:
+            # each label's own P(label), not a distribution: judged as the student's cascade confidence is,
+            # by the least sure decision of the answered set (the largest P(label) never passed an empty set)
+            sure = labelset.confidence(answer.label, [dist.get(lab, 0.0) for lab in self.labels], self.labels)
+        else:
+            sure = max(dist.values()) if dist else (1.0 if self.middle_threshold <= 0 else 0.0)
         if sure < self.middle_threshold:
             self.metrics.teacher_calls.labels("middle_unsure").inc()
             return None, False
