@@ -467,3 +467,24 @@ def test_a_reviewers_set_naming_a_label_the_spec_dropped_is_named_and_not_traine
     assert step["changed"] == step["added"] == 0 and step["not_task_labels"] == [[first, "care;equality", "human:ana"]]
     assert step["why"] == [f"item {first}: human:ana's 'care;equality' names labels ['equality'] not in task.labels; kept in the store, not trained on"]
     assert all(ex.id != first or lab != "care;equality" for ex, lab in zip(ds.examples, ds.labels))
+
+
+def test_the_reports_side_by_side_table_shows_each_predictors_label_set_figures(tmp_path: Path) -> None:
+    """The report's "Students side by side" table showed accuracy, F1 and ROC-AUC per test set, which
+    label sets do not have: every cell of every row a dash. It shows micro-F1 (with its interval),
+    exact set match and macro-F1 instead, as the results table does."""
+    import re
+    from html import unescape
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    test = json.loads((project / ".graduate" / "summary.json").read_text())["test_sets"]["test"]
+    html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+    table = html.split('id="ladder-table"', 1)[1].split("</table>", 1)[0]
+    rows = [[" ".join(unescape(re.sub(r"<[^>]+>", " ", cell)).split()) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)] for row in re.findall(r"<tr.*?</tr>", table, flags=re.S)]
+    assert rows[0][2:5] == ["micro-F1 test", "exact set match test", "macro-F1 test"], rows[0]
+    by_name = {row[0].rstrip(" ★"): row for row in rows[1:]}
+    for name, figs in [("teacher (m)", test["teacher"]), ("majority", test["students"]["majority"]), ("tfidf-logreg", test["students"]["tfidf-logreg"])]:
+        lo, hi = figs["ci"]["micro_f1"]
+        assert by_name[name][2:5] == [f"{figs['micro_f1']:.3f} [{lo:.3f}, {hi:.3f}]", f"{figs['exact_match']:.3f} [{figs['ci']['exact_match'][0]:.3f}, {figs['ci']['exact_match'][1]:.3f}]", f"{figs['macro_f1']:.3f}"], (name, by_name[name])
