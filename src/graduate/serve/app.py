@@ -380,7 +380,7 @@ def create_app(
                 return _json(error_body(f"label: {exc}", "invalid_request_error", param="label", code="unknown_label"), 422)
             if label is None:  # an empty string: no answer given
                 return _json(error_body(
-                    f"label: {body.label!r} names no label; give a list of labels of {labels}, or [] (or {labelset.NONE!r}) for none",
+                    f"label: {labelset.shown(body.label.strip()) if isinstance(body.label, str) else repr(body.label)} names no label; give a list of labels of {labels}, or [] (or {labelset.NONE!r}) for none",
                     "invalid_request_error", param="label", code="unknown_label"), 422)  # fmt: skip
         else:
             if not isinstance(body.label, str):  # a list on a single-label task: say so, not "['ok'] is no label"
