@@ -76,3 +76,41 @@ def test_a_middle_tier_is_judged_by_its_least_sure_label_decision_not_its_likeli
         asked = conn.execute(select(teacher_calls.c.params).where(teacher_calls.c.source == "live")).scalars().all()
     # the teacher (asked without logprobs) was called for the one item the middle tier was unsure of
     assert len(asked) == 5 and sum(not params.get("logprobs") for params in asked) == 1  # 4 middle-tier calls, 1 teacher call
+
+
+def test_a_middle_tiers_chat_answer_carries_the_middle_tiers_probabilities_as_logprobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chat answer the middle tier gave carried logprobs made from the served student's
+    probabilities: the middle tier's set said `"alpha": true` while its token's logprob said the
+    student's P(alpha), below that of `false` (the teacher's answers carry the teacher's own). They
+    carry the middle tier's, read from its logprobs, so they agree with the answer they come with."""
+    from graduate.teacher.prompt import render_messages
+
+    monkeypatch.setenv("GRADUATE_API_KEYS", KEY)
+    middle_dir = json_booleans_project(tmp_path / "middle")
+    Project.load(middle_dir).run()
+    project = tmp_path / "served"
+    shutil.copytree(middle_dir, project, ignore=shutil.ignore_patterns(".graduate"))
+    raw = yaml.safe_load((project / "graduate.yaml").read_text(encoding="utf-8"))
+    raw["students"] = [{"kind": "majority"}]  # the same P(label) for every text: unsure of each
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    Project.load(project).run()
+    middle = Project.load(middle_dir)
+    student, _ = middle.best_student()
+    text = "w0a w0b item 902"
+    (p,) = student.predict_proba([text])
+    fmt = answer_format(middle.spec.task.parse, LABELS)
+    with ThreadServer(create_app(middle, options(middle))) as tier:
+        raw["teacher"].update(base_url=f"{tier.url}/v1", api_key_env="GRADUATE_API_KEYS", max_retries=0)
+        (project / "graduate.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+        proj = Project.load(project)
+        served, _ = proj.best_student()
+        (q,) = served.predict_proba([text])
+        assert q[0] < 0.5 < p[0]  # the served student doubts alpha; the middle tier is sure of it
+        opts = options(proj, mode="cascade", cascade_threshold=1.0, middle={"teacher": {"logprobs": True, "top_logprobs": 2}, "threshold": 0.9})
+        with ThreadServer(create_app(proj, opts)) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            r = client.post("/v1/chat/completions", json={"model": "m", "messages": render_messages(proj.spec.teacher, text), "logprobs": True, "top_logprobs": 2})
+    assert r.status_code == 200 and r.headers["x-graduate-route"] == "middle", r.text
+    choice = r.json()["choices"][0]
+    assert fmt.parse(choice["message"]["content"]).label == "alpha"
+    read = fmt.label_probabilities(choice["logprobs"]["content"])
+    assert read is not None and read == pytest.approx(dict(zip(LABELS, p.tolist())), abs=1e-6), (read, p)

@@ -45,6 +45,9 @@ class ItemResult:
     confidence: float | None = None
     probs: dict[str, float] | None = None
     content: str | None = None  # the teacher's own answer text, when the teacher answered
+    # the middle tier's probability per label (from its logprobs; None without), when it answered:
+    # ``probs`` stay the student's, as a teacher-answered item's do
+    answer_probs: dict[str, float] | None = None
     teacher: TeacherAnswer | None = None
     shadow: bool = False
     student: str | None = None  # NAME:RUN_ID of the student that predicted it (the served one when it started, or a canary candidate)
@@ -268,6 +271,7 @@ class ServeService:
                 r = results[i]
                 if answer is not None:
                     r.route, r.reason, r.label, r.content = "middle", "middle_confident", answer.label, answer.content
+                    r.answer_probs = answer_distribution(answer.response, self.task_parse, self.labels) if self.task_parse is not None else None
                 elif skipped is not None:
                     r.reason = skipped  # the teacher answers it (or its fallback reason replaces this)
             to_teacher = [i for i, (answer, _) in zip(to_teacher, middle) if answer is None]
