@@ -120,7 +120,9 @@ class Operand:
         if figures is None:
             return None
         if self.label is None:
-            if self.metric in MICRO_RATES and (per := figures.get("per_label")):
+            per = figures.get("per_label")
+            # (figures stored before per-label "predicted" counts existed are judged as they were)
+            if self.metric in MICRO_RATES and isinstance(per, dict) and per and all(isinstance(r, dict) and "support" in r and "predicted" in r for r in per.values()):
                 # label sets: 0/0 over every (item, label) decision is not measured either: micro recall
                 # where no gold set holds a label, precision where none was answered, F1 where neither
                 gold = sum(int(r.get("support") or 0) for r in per.values())
