@@ -467,3 +467,60 @@ def test_a_reviewers_set_naming_a_label_the_spec_dropped_is_named_and_not_traine
     assert step["changed"] == step["added"] == 0 and step["not_task_labels"] == [[first, "care;equality", "human:ana"]]
     assert step["why"] == [f"item {first}: human:ana's 'care;equality' names labels ['equality'] not in task.labels; kept in the store, not trained on"]
     assert all(ex.id != first or lab != "care;equality" for ex, lab in zip(ds.examples, ds.labels))
+
+
+def test_the_reports_side_by_side_table_shows_each_predictors_label_set_figures(tmp_path: Path) -> None:
+    """The report's "Students side by side" table showed accuracy, F1 and ROC-AUC per test set, which
+    label sets do not have: every cell of every row a dash. It shows micro-F1 (with its interval),
+    exact set match and macro-F1 instead, as the results table does."""
+    import re
+    from html import unescape
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    r = graduate("run", str(project))
+    assert r.returncode == 0, r.stdout + r.stderr
+    test = json.loads((project / ".graduate" / "summary.json").read_text())["test_sets"]["test"]
+    html = (project / ".graduate" / "report.html").read_text(encoding="utf-8")
+    table = html.split('id="ladder-table"', 1)[1].split("</table>", 1)[0]
+    rows = [[" ".join(unescape(re.sub(r"<[^>]+>", " ", cell)).split()) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)] for row in re.findall(r"<tr.*?</tr>", table, flags=re.S)]
+    assert rows[0][2:5] == ["micro-F1 test", "exact set match test", "macro-F1 test"], rows[0]
+    by_name = {row[0].rstrip(" ★"): row for row in rows[1:]}
+    for name, figs in [("teacher (m)", test["teacher"]), ("majority", test["students"]["majority"]), ("tfidf-logreg", test["students"]["tfidf-logreg"])]:
+        lo, hi = figs["ci"]["micro_f1"]
+        assert by_name[name][2:5] == [f"{figs['micro_f1']:.3f} [{lo:.3f}, {hi:.3f}]", f"{figs['exact_match']:.3f} [{figs['ci']['exact_match'][0]:.3f}, {figs['ci']['exact_match'][1]:.3f}]", f"{figs['macro_f1']:.3f}"], (name, by_name[name])
+
+
+def test_a_micro_figure_over_no_label_at_all_is_not_measured_by_a_gate(tmp_path: Path) -> None:
+    """A test set whose gold sets are all empty (items no tag applies to), answered right by student
+    and teacher alike (exact set match 1.0): micro precision, recall and F1 are 0/0 there, and the
+    figures hold 0. A gate judged that 0: `student.micro_f1 >= 0.5` failed a perfect student as if it
+    had scored 0, and `student.micro_f1 >= 0.8 * teacher.micro_f1` passed on 0 >= 0. Both are now
+    not measured, as a gate on one label's 0/0 is; a set with labels is judged as before."""
+    import csv as csv_module
+
+    project = make_project(tmp_path / "p", ["alpha", "beta", "gamma"], LABEL_WORDS)
+    with (project / "items.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv_module.reader(f))
+    for row in rows[1:]:
+        if row[2] == "(none)" and row[3] == "test":
+            row[3] = "empties"  # the test items without a label: a set of their own
+    with (project / "items.csv").open("w", newline="", encoding="utf-8") as f:
+        csv_module.writer(f).writerows(rows)
+    spec = yaml.safe_load((project / "graduate.yaml").read_text())
+    spec["students"] = [{"kind": "tfidf-logreg"}]
+    spec["test_sets"].append({"name": "empties", "source": "items", "tags": ["empties"]})
+    spec["gates"] = ["student.micro_f1 >= 0.5", "student.micro_f1 >= 0.8 * teacher.micro_f1 on empties", "student.micro_recall >= 0.5 on empties", "student.exact_match >= 0.9"]
+    (project / "graduate.yaml").write_text(yaml.safe_dump(spec))
+    r = graduate("run", str(project))
+    summary = json.loads((project / ".graduate" / "summary.json").read_text())
+    empties = summary["test_sets"]["empties"]
+    assert empties["n"] == 4 and empties["students"]["tfidf-logreg"]["exact_match"] == 1.0 == empties["teacher"]["exact_match"], r.stdout
+    gates = {(g["gate"], g["test_set"]): g for g in summary["gates"]}
+    assert gates[("student.micro_f1 >= 0.5", "test")]["passed"] and gates[("student.exact_match >= 0.9", "empties")]["passed"]
+    for gate, missing in [
+        ("student.micro_f1 >= 0.5", "student.micro_f1"),
+        ("student.micro_f1 >= 0.8 * teacher.micro_f1 on empties", "student.micro_f1, teacher.micro_f1"),
+        ("student.micro_recall >= 0.5 on empties", "student.micro_recall"),
+    ]:
+        g = gates[(gate, "empties")]
+        assert not g["passed"] and g["left"] is None and g["detail"] == f"not measured on empties: {missing}", g

@@ -377,3 +377,36 @@ def test_predicts_empty_set_cells_are_named_by_a_label_import_never_read_as_the_
     with proj.engine.connect() as conn:
         stored = conn.execute(select(labels_table.c.label).where(labels_table.c.labeller == "import:labels")).scalars().all()
     assert sorted(stored) == ["(none)", "care"]
+
+
+def test_a_huge_label_set_cell_is_named_in_a_short_line_not_echoed_whole(tmp_path: Path) -> None:
+    """A cell of a megabyte (a text pasted into corrected_label, a column shifted by one) was named
+    whole in its one-line message: `graduate data review import` printed a megabyte to the terminal,
+    as a label import's skipped list and POST /v1/feedback's 422 did. The message names the start of
+    the cell and its length (as a teacher's unknown answer word is cut), with the file and line."""
+    from graduate.data.review import import_review
+    from graduate.store.schema import examples as examples_table
+
+    project = make_project(tmp_path / "p", rows=8)
+    huge = "fairness " * 120_000  # ~1 MB
+    with (project / "old.csv").open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["id", "c0"], ["i0", huge], ["i1", "care;" + huge], ["i2", "care"]])
+    proj = Project.load(project)
+    load_data(proj)
+    (rep,) = load_label_imports(proj)
+    assert rep.added == 1 and len(rep.skipped) == 2
+    assert all(len(line) < 400 for line in rep.skipped), [len(line) for line in rep.skipped]
+    assert rep.skipped[0].startswith(f"{project / 'old.csv'}:2: column 'c0': 'fairness fairness ") and "(1,079,999 characters) is not a task label ['care', 'loyalty', 'purity']" in rep.skipped[0]
+    assert rep.skipped[1].startswith(f"{project / 'old.csv'}:3: column 'c0': 'care;fairness ") and "is not a task label ['care', 'loyalty', 'purity']" in rep.skipped[1]
+
+    with proj.engine.connect() as conn:
+        ids = conn.execute(select(examples_table.c.id).order_by(examples_table.c.id)).scalars().all()
+    path = project / "reviewed.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["example_id", "corrected_label", "reviewer"], [ids[0], huge, "ana"], [ids[1], ";" * 500_000, "ana"], [ids[2], "loyalty", "ana"]])
+    review = import_review(proj.engine, path, LABELS, multi_label=True)
+    assert review.added == 1 and len(review.skipped) == 2 and all(len(line) < 400 for line in review.skipped), [len(line) for line in review.skipped]
+    assert review.skipped[1].startswith(f"{path}:3: corrected_label ';;;;") and "(500,000 characters) names no label; write (none) for the empty set" in review.skipped[1]
+    env = {k: v for k, v in os.environ.items() if k != "GRADUATE_STORE_URL"} | {"COLUMNS": "200"}
+    r = subprocess.run([sys.executable, "-m", "graduate", "data", "review", "import", str(project), str(path)], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 1 and len(r.stdout) + len(r.stderr) < 5000, (len(r.stdout), len(r.stderr))

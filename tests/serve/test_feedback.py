@@ -298,6 +298,27 @@ def test_multi_label_feedback_past_parse_max_labels_is_a_422(tmp_path: Path, mon
         assert ok.status_code == 200 and ok.json()["label"] == "care;loyalty", ok.text
 
 
+def test_multi_label_feedback_with_a_huge_label_is_a_short_422(tmp_path: Path, monkeypatch) -> None:
+    """A label of most of a megabyte (unknown words, only separators, only spaces, a list of many)
+    was echoed whole in the 422's message; it names its start and length."""
+    from servers.graduate_server import KEY
+
+    monkeypatch.setenv("GRADUATE_API_KEYS", KEY)
+    proj = Project.load(multi_label_project(tmp_path / "ml"))
+    with ThreadServer(create_app(proj, options(proj))) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        rid = client.post("/v1/classify", json={"texts": ["w0a w0b a text to label"]}).json()["id"]
+        for label, said in [
+            ("fairness " * 100_000, f"{('fairness ' * 7)[:60]!r}… (899,999 characters) is not a task label"),
+            ("care;" + "x" * 900_000, f"{('care;' + 'x' * 55)!r}… (900,005 characters): {'x' * 60!r}… (900,000 characters) is not a task label"),
+            ("; " * 400_000, f"{('; ' * 30)[:60]!r}… (799,999 characters) names no label"),
+            (" " * 900_000, "label: '' names no label"),
+            (["care"] * 10 + ["x" * 500_000], "… (11 items): 'xxxx"),
+        ]:
+            r = client.post("/v1/feedback", json={"request_id": rid, "item": 0, "label": label, "reviewer": "r"})
+            message = r.json()["error"]["message"]
+            assert r.status_code == 422 and len(message) < 600 and said in message, (r.status_code, len(message), message[:300])
+
+
 def test_concurrent_feedback_for_one_item_keeps_one_label_never_an_integrity_error(served: Path) -> None:
     """The same reviewer's feedback for one text arriving at once (a retrying client, two tabs; the
     server records each in its own thread): every call is answered and the store holds one human

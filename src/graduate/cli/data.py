@@ -396,13 +396,15 @@ def print_label_quality(result: dict) -> None:  # type: ignore[type-arg]
     t.add_column("training labels")
     t.add_column("items", justify="right")
     t.add_column("labels right (vs gold)", justify="right")
+    # label sets: exact set match (paired with a) and micro-F1; otherwise accuracy and F1
+    right, f1 = ("exact_match", "micro_f1") if result.get("multi_label") else ("accuracy", "f1")
     for name in tests:
-        t.add_column(escape(f"{name} accuracy"), justify="right")
+        t.add_column(escape(f"{name} {'exact set match' if right == 'exact_match' else 'accuracy'}"), justify="right")
         t.add_column("vs a [95% CI]", justify="right")
-        t.add_column("F1", justify="right")
+        t.add_column("micro-F1" if f1 == "micro_f1" else "F1", justify="right")
 
     def delta(m: dict) -> str:  # type: ignore[type-arg]
-        d = m.get("accuracy_vs_raw")
+        d = m.get(f"{right}_vs_raw")
         if not d or d["difference"] is None:
             return "–"
         return f"{d['difference']:+.3f} " + (f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d["ci95"] else "[–]")
@@ -410,7 +412,7 @@ def print_label_quality(result: dict) -> None:  # type: ignore[type-arg]
     for key, v in variants.items():
         t.add_row(
             key, str(v["train_size"]), fmt(v["train_label_accuracy_vs_gold"]),
-            *[x for n in tests for x in (fmt(v["tests"][n]["accuracy"]), delta(v["tests"][n]), fmt(v["tests"][n]["f1"]))],
+            *[x for n in tests for x in (fmt(v["tests"][n].get(right)), delta(v["tests"][n]), fmt(v["tests"][n].get(f1)))],
         )
     console.print(t)
     for n in result.get("notes", []):

@@ -295,6 +295,11 @@ def build_context(
         metric=headline,
     )
 
+    # the side-by-side table's figures per test set (label sets have no accuracy, F1 of one label or ROC-AUC)
+    ladder_columns = (
+        [("micro_f1", "micro-F1"), ("exact_match", "exact set match"), ("macro_f1", "macro-F1")] if multi else [("accuracy", "accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC")]
+    )
+
     binary = len(labels) == 2 and not multi
     positive = spec.task.positive
     # Binary: the positive label's precision/recall/F1 and its FPR/TPR. Multi-class: macro means
@@ -433,7 +438,9 @@ def build_context(
         "gates": assessment.get("gates") or [],
         "gates_passed": assessment.get("gates_passed"),
         "ladder": ladder,
+        "ladder_columns": ladder_columns,
         "ladder_plot": ladder_plot,
+        "headline": headline,
         "sets": sets,
         "bias": bias_ctx,
         "cost_rows": cost_rows,

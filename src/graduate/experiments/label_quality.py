@@ -34,6 +34,9 @@ from graduate.pipeline.progress import ProgressFn, no_progress
 from graduate.spec import SPEC_FILENAME, ProjectSpec, StudentSpec
 
 SIMULATED_REVIEWER = "simulated-gold"
+# Per task shape (multi-label?): the figure each variant's paired difference with (a) is of, then the
+# others kept per test set. Label sets have no accuracy: exact set match, micro- and macro-F1.
+HEADLINE = {False: ("accuracy", "f1"), True: ("exact_match", "micro_f1", "macro_f1", "hamming_loss")}
 
 
 def _scratch(root: Path, spec_path: Path) -> Path:
@@ -116,6 +119,8 @@ def compare_label_quality(
     from graduate.data.examples import labels_for
     from graduate.data.review import import_review, queue_rows, teacher_disagreements, write_queue
     from graduate.evaluate.metrics import classification_metrics
+    from graduate.evaluate.multi_label import indicator_matrix, multi_label_metrics
+    from graduate.formats import labelset
     from graduate.pipeline.project import Project
     from graduate.pipeline.validate import load_checked_spec as load_spec
     from graduate.experiments.audit import run_audit, save_audit_files
@@ -156,6 +161,7 @@ def compare_label_quality(
             "dropping the items whose answers tie (min_vote_share 0.51)"
         )
     specs = variant_specs(proj.spec, ensemble_possible=ensemble_possible)
+    multi = proj.spec.task.multi_label
     rows: dict[str, Any] = {}
     correct: dict[tuple[str, str], np.ndarray] = {}
     pool_gold = labels_for(proj.engine, [ex.id for ex in pool], kind="gold")
@@ -180,12 +186,24 @@ def compare_label_quality(
         }
         for test in tests:
             probs = tr.student.predict_proba([ex.text for ex in test.examples])
-            pred = [tr.student.labels[i] for i in probs.argmax(axis=1)]
-            m = classification_metrics(test.gold, pred, labels=vspec.task.labels, positive=vspec.task.positive, scores=probs)
-            entry["tests"][test.name] = {k: m.get(k) for k in ("n", "accuracy", "precision", "recall", "f1", "fpr", "tpr", "roc_auc")}
+            if multi:
+                # label sets: the sets the student answers (its thresholds), not its likeliest single label
+                pred = tr.student.decide(probs)
+                order = vspec.task.labels
+
+                def matrix(values: list[str]) -> np.ndarray:
+                    return indicator_matrix([labelset.decode(v, order) or frozenset() for v in values], order)
+
+                m = multi_label_metrics(matrix(list(test.gold)), matrix(pred), labels=order, resamples=0)
+                entry["tests"][test.name] = {k: m.get(k) for k in ("n", *HEADLINE[True])}
+            else:
+                pred = [tr.student.labels[i] for i in probs.argmax(axis=1)]
+                m = classification_metrics(test.gold, pred, labels=vspec.task.labels, positive=vspec.task.positive, scores=probs)
+                entry["tests"][test.name] = {k: m.get(k) for k in ("n", "accuracy", "precision", "recall", "f1", "fpr", "tpr", "roc_auc")}
+            # per item: right (the whole set, for label sets) or not; its mean is accuracy / exact set match
             correct[(key, test.name)] = np.array([p == g for p, g in zip(pred, test.gold)], dtype=float)
             if key != "a_raw":
-                entry["tests"][test.name]["accuracy_vs_raw"] = paired_difference(correct[(key, test.name)], correct[("a_raw", test.name)], seed=vspec.seed)
+                entry["tests"][test.name][f"{HEADLINE[multi][0]}_vs_raw"] = paired_difference(correct[(key, test.name)], correct[("a_raw", test.name)], seed=vspec.seed)
         steps = {s["step"]: s for s in ds.recipe["steps"]}
         entry["labeller"] = steps["teacher_answer"].get("labeller")
         if "items_with_several_answers" in steps.get("teacher_answer", {}):
@@ -238,6 +256,7 @@ def compare_label_quality(
     result = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "student": student,
+        "multi_label": multi,
         "review_items": review_items,
         "variants": rows,
         "notes": notes,

@@ -69,6 +69,16 @@ class CellError(ValueError):
         self.code, self.problem = code, message  # problem: without the fix, for a caller that words its own
 
 
+# A person's text shown in a message is cut past this many characters (a cell pasted full of text
+# would otherwise put a megabyte on one line), saying how long it was; a teacher's answer word is too.
+SHOWN_CHARS = 60
+
+
+def shown(text: str) -> str:
+    """``repr(text)``, or its first ``SHOWN_CHARS`` characters and its length when it is longer."""
+    return repr(text) if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]!r}… ({len(text):,} characters)"
+
+
 def _piece(text: str) -> str:
     """A piece as a person means it: one Unicode form (NFC), without the spaces and invisible format
     characters (zero-width space, BOM) at its edges that a spreadsheet or a form leaves there."""
@@ -106,7 +116,9 @@ def read_cell(
     ``parse.none`` word, unless a label has its name) alone is the empty set, as is the list ``[]``.
     ``values`` (a label import's map) turns each piece into a label first; with it a piece it does not
     map is no label. Raises ``CellError`` naming the piece at fault."""
-    shown = repr(cell.strip()) if isinstance(cell, str) else repr(list(cell))
+    whole = shown(cell.strip()) if isinstance(cell, str) else repr(list(cell))
+    if not isinstance(cell, str) and len(whole) > 4 * SHOWN_CHARS:
+        whole = f"{whole[: 4 * SHOWN_CHARS]}… ({len(cell):,} items)"
     if isinstance(cell, str):
         if is_blank(cell):
             return None
@@ -117,7 +129,7 @@ def read_cell(
         pieces = list(cell)
     pieces = [p for p in (_piece(p) for p in pieces) if p and not is_blank(p)]
     if not pieces:
-        raise CellError(f"{shown} names no label; write {NONE} for the empty set", "no_label")
+        raise CellError(f"{whole} names no label; write {NONE} for the empty set", "no_label")
     by_key: dict[str, str | None] = {}
     for lab in labels:  # two labels of one key (possible with parse.words): only their exact names match
         by_key[_key(lab)] = None if _key(lab) in by_key else lab
@@ -135,11 +147,11 @@ def read_cell(
         lab = mapped if mapped in labels else by_key.get(_key(mapped)) if mapped is not None else None
         if lab is None:
             # the cell is named beside the piece unless it is that piece (in either Unicode form: both would look alike)
-            whole = isinstance(cell, str) and unicodedata.normalize("NFC", cell.strip()) == p
-            raise CellError(f"{'' if whole else shown + ': '}{p!r} is not a task label {list(labels)}", "unknown_label")
+            alone = isinstance(cell, str) and unicodedata.normalize("NFC", cell.strip()) == p
+            raise CellError(f"{'' if alone else whole + ': '}{shown(p)} is not a task label {list(labels)}", "unknown_label")
         chosen.append(lab)
     if said_none and chosen:
-        raise CellError(f"{said_none!r} stands for the empty set, so it cannot go with labels ({shown}); give either the labels or {NONE} alone", "none_with_labels")
+        raise CellError(f"{said_none!r} stands for the empty set, so it cannot go with labels ({whole}); give either the labels or {NONE} alone", "none_with_labels")
     value = encode(chosen, list(labels))
     if max_labels is not None and len(set(chosen)) > max_labels:
         raise CellError(

@@ -380,7 +380,7 @@ def create_app(
                 return _json(error_body(f"label: {exc}", "invalid_request_error", param="label", code="unknown_label"), 422)
             if label is None:  # an empty string: no answer given
                 return _json(error_body(
-                    f"label: {body.label!r} names no label; give a list of labels of {labels}, or [] (or {labelset.NONE!r}) for none",
+                    f"label: {labelset.shown(body.label.strip()) if isinstance(body.label, str) else repr(body.label)} names no label; give a list of labels of {labels}, or [] (or {labelset.NONE!r}) for none",
                     "invalid_request_error", param="label", code="unknown_label"), 422)  # fmt: skip
         else:
             if not isinstance(body.label, str):  # a list on a single-label task: say so, not "['ok'] is no label"
@@ -482,10 +482,15 @@ def create_app(
             if by_teacher:  # the teacher's own, when its call asked for them (teacher.logprobs)
                 choices = ((r.teacher.response if r.teacher is not None else None) or {}).get("choices") or [{}]
                 logprobs = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
-            elif spec.task.multi_label:
-                logprobs = label_set_logprobs(spec.task, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
+            elif r.route == "middle" and not r.answer_probs:  # a middle tier asked without logprobs: none to give
+                logprobs = None
             else:
-                logprobs = answer_logprobs(spec.task, answer_for, r.label, r.probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
+                # the middle tier's answer carries its own probabilities, as the teacher's does; the student's its own
+                probs = r.answer_probs if r.route == "middle" else r.probs
+                if spec.task.multi_label:
+                    logprobs = label_set_logprobs(spec.task, r.label, probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
+                else:
+                    logprobs = answer_logprobs(spec.task, answer_for, r.label, probs or {}, body.top_logprobs or 0)  # type: ignore[arg-type]
         reply = completion_body(info.request_id, body.model, content, estimate_usage(messages, content), fingerprint(r.student), n=body.n, logprobs=logprobs)
         headers["x-graduate-route"] = r.route
         if body.stream:

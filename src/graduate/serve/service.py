@@ -45,6 +45,9 @@ class ItemResult:
     confidence: float | None = None
     probs: dict[str, float] | None = None
     content: str | None = None  # the teacher's own answer text, when the teacher answered
+    # the middle tier's probability per label (from its logprobs; None without), when it answered:
+    # ``probs`` stay the student's, as a teacher-answered item's do
+    answer_probs: dict[str, float] | None = None
     teacher: TeacherAnswer | None = None
     shadow: bool = False
     student: str | None = None  # NAME:RUN_ID of the student that predicted it (the served one when it started, or a canary candidate)
@@ -168,8 +171,10 @@ class ServeService:
             self.metrics.teacher_calls.labels("middle_failed").inc()
             return None, answer.content is None and answer.error is not None
         dist = answer_distribution(answer.response, self.task_parse, self.labels) if self.task_parse is not None else None
-        if dist and self.multi_label:  # a set: its least sure per-label decision, as the student's confidence
-            sure = labelset.confidence(answer.label, [dist[lab] for lab in self.labels], self.labels)
+        if dist and self.multi_label:
+            # each label's own P(label), not a distribution: judged as the student's cascade confidence is,
+            # by the least sure decision of the answered set (the largest P(label) never passed an empty set)
+            sure = labelset.confidence(answer.label, [dist.get(lab, 0.0) for lab in self.labels], self.labels)
         else:
             sure = max(dist.values()) if dist else (1.0 if self.middle_threshold <= 0 else 0.0)
         if sure < self.middle_threshold:
@@ -266,6 +271,7 @@ class ServeService:
                 r = results[i]
                 if answer is not None:
                     r.route, r.reason, r.label, r.content = "middle", "middle_confident", answer.label, answer.content
+                    r.answer_probs = answer_distribution(answer.response, self.task_parse, self.labels) if self.task_parse is not None else None
                 elif skipped is not None:
                     r.reason = skipped  # the teacher answers it (or its fallback reason replaces this)
             to_teacher = [i for i, (answer, _) in zip(to_teacher, middle) if answer is None]

@@ -100,6 +100,10 @@ PER_LABEL_METRICS = ("precision", "recall", "f1")
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
+# Label sets' micro figures, whose 0/0 (no label in gold, none answered) is not measured.
+MICRO_RATES = frozenset({"micro_f1", "micro_f1_ci_low", "micro_f1_ci_high", "micro_precision", "micro_recall"})
+
+
 @dataclass(frozen=True)
 class Operand:
     subject: Literal["student", "teacher"]
@@ -116,6 +120,15 @@ class Operand:
         if figures is None:
             return None
         if self.label is None:
+            per = figures.get("per_label")
+            # (figures stored before per-label "predicted" counts existed are judged as they were)
+            if self.metric in MICRO_RATES and isinstance(per, dict) and per and all(isinstance(r, dict) and "support" in r and "predicted" in r for r in per.values()):
+                # label sets: 0/0 over every (item, label) decision is not measured either: micro recall
+                # where no gold set holds a label, precision where none was answered, F1 where neither
+                gold = sum(int(r.get("support") or 0) for r in per.values())
+                said = sum(int(r.get("predicted") or 0) for r in per.values())
+                if {"micro_recall": gold, "micro_precision": said}.get(self.metric, gold + said) == 0:
+                    return None
             return figures.get(self.metric)
         row = (figures.get("per_label") or {}).get(self.label) or {}
         # 0/0 is not measured, not the 0 the figures hold: recall of a label no gold item has,
