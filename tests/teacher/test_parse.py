@@ -158,16 +158,21 @@ def test_a_negation_written_with_a_typographic_apostrophe_is_a_negation():
     assert parse_answer("It’s toxic", words, LABELS).label == "bad"  # an apostrophe elsewhere negates nothing
 
 
-def test_label_words_compare_case_as_letters_not_as_lowercased_strings():
+def test_label_words_read_the_dotted_capital_i_as_i_and_keep_the_dotless_one_apart():
     """Both sides were lower-cased with str.lower: the Turkish "İ" becomes "i" plus a combining dot,
-    so a spec's word "İyi" never matched the answer "iyi" (nor "İYİ" the word "iyi"). Case is now
-    compared letter by letter (re.IGNORECASE), as the term lists compare it."""
+    so a spec's word "İyi" never matched the answer "iyi" (nor "İYİ" the word "iyi"). İ now folds to
+    i; the dotless ı stays its own letter, so "sık" and "sik" are two words."""
     turkish = ParseSpec(kind="label_words", words={"iyi": ["İyi"], "kötü": ["Kötü"]})
     labels = ["iyi", "kötü"]
-    for answer in ("iyi", "İyi", "İYİ", "Cevap: iyi.", "Bence İyİ"):
+    for answer in ("iyi", "İyi", "İYİ", "Cevap: iyi.", "Bence İyİ", "i\u0307yi"):
         assert parse_answer(answer, turkish, labels).label == "iyi", answer
     assert parse_answer("İYİ", ParseSpec(kind="label_words"), labels).label == "iyi"
     assert parse_answer("kötü", turkish, labels).label == "kötü"
-    # a negation in capitals is still a negation
-    parsed = parse_answer("NOT İYİ", turkish, labels)
+    parsed = parse_answer("NOT İYİ", turkish, labels)  # a negation in capitals is still a negation
     assert parsed.label is None and "negates" in (parsed.error or "")
+    apart = ParseSpec(kind="label_words", words={"a": ["sık"], "b": ["sik"]})
+    assert [parse_answer(w, apart, ["a", "b"]).label for w in ("sık", "sık.", "sik", "SİK")] == ["a", "a", "b", "b"]
+    # the soft label reads the same words: an alternative token "iyi" is the word "İyi"
+    from graduate.formats import answer_format
+
+    assert answer_format(turkish, labels).raw_forms()["iyi"] == ["iyi"]
