@@ -196,3 +196,37 @@ def test_any_list_answer_gives_no_soft_label_or_a_probability_per_label(kind, ch
     for i, lab in enumerate(items):
         if lab in WORDS:
             assert probs[lab] >= 0.5 - 1e-12, (lab, probs, pieces)
+
+
+def test_a_json_list_is_read_where_its_value_was_parsed_not_in_prose_before_it():
+    """The first label start was searched from the first "[" anywhere: prose before a fenced list
+    ("[Analysis] ... "care" ...") put it on the prose's word, and its alternatives were read."""
+    response = _tokens(
+        [
+            ('[Analysis] The text is about "', 0.0, []),
+            ("care", L(0.5), [("care", L(0.5)), ("loyalty", L(0.3)), ("purity", L(0.2))]),  # prose: not the answer
+            ('".\n```json\n["', 0.0, []),
+            ("care", L(0.99), [("care", L(0.99)), ("purity", L(0.01))]),
+            ('"]\n```', 0.0, []),
+        ]
+    )
+    probs = answer_distribution(response, ParseSpec(kind="json_list"), LABELS)
+    assert probs is not None
+    _only(probs, care=0.99, purity=0.01)
+
+
+def test_a_key_written_twice_is_read_at_its_last_list_as_a_json_reader_keeps_it():
+    response = _tokens(
+        [
+            ('{"labels": ["', 0.0, []),
+            ("care", L(0.5), [("care", L(0.5)), ("purity", L(0.5))]),
+            ('", "', 0.0, []),
+            ("loyalty", L(0.5), [("loyalty", L(0.5)), ("purity", L(0.5))]),
+            ('"], "labels": ["', 0.0, []),
+            ("care", L(0.9), [("care", L(0.9)), ("equality", L(0.1))]),
+            ('"]}', 0.0, []),
+        ]
+    )
+    probs = answer_distribution(response, ParseSpec(kind="json_list", key="labels"), LABELS)
+    assert probs is not None
+    _only(probs, care=0.9, equality=0.1)

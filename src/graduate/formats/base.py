@@ -151,7 +151,12 @@ def label_of_piece(piece: str, forms: dict[str, list[str]], fold: bool, whole: b
 
 def fenced_candidates(text: str) -> list[str]:
     """Where a JSON answer may stand: each code fence's body, then the whole text."""
-    return [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    return [cand for _, cand in fenced_spans(text)]
+
+
+def fenced_spans(text: str) -> list[tuple[int, str]]:
+    """``fenced_candidates`` with where each starts in ``text``."""
+    return [(m.start(1), m.group(1)) for m in _FENCE.finditer(text)] + [(0, text)]
 
 
 def empty(content: str | None) -> ParsedAnswer | None:

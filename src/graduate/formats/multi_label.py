@@ -32,7 +32,7 @@ import unicodedata
 from typing import Any
 
 from graduate.formats import labelset
-from graduate.formats.base import ParsedAnswer, empty, fenced_candidates, keys_named, literal, token_probability
+from graduate.formats.base import ParsedAnswer, empty, fenced_spans, keys_named, literal, token_probability
 from graduate.formats.label_starts import NO_LABEL, label_start_probabilities
 from graduate.spec import ParseSpec
 
@@ -52,7 +52,13 @@ _EDGE = "\"'.`*"
 
 def _json_value(text: str) -> Any:
     """The first JSON (or Python literal) list or object in the answer, code fences allowed."""
-    for cand in fenced_candidates(text):
+    found = _json_located(text)
+    return found[0] if found is not None else None
+
+
+def _json_located(text: str) -> tuple[Any, int, int] | None:
+    """``_json_value`` with where its text starts and ends in ``text`` (end exclusive)."""
+    for at, cand in fenced_spans(text):
         # the outermost value first: whichever bracket opens earlier
         for opener, closer in sorted((("[", "]"), ("{", "}")), key=lambda oc: (cand.find(oc[0]) == -1, cand.find(oc[0]))):
             start, end = cand.find(opener), cand.rfind(closer)
@@ -60,7 +66,7 @@ def _json_value(text: str) -> Any:
                 continue
             value = literal(cand[start : end + 1])
             if value is not None:
-                return value
+                return value, at + start, at + end + 1
     return None
 
 
@@ -292,16 +298,22 @@ class MultiLabelFormat:
                 self._place(body[pos:end], lead + pos, text, starts)
                 pos = cut.end() if cut is not None else pos
             return starts
-        value = _json_value(text)
+        located = _json_located(text)
+        if located is None:
+            return None
+        value, begin, end = located  # only the value parsed is read: not prose before it, nor another fence
         if self.spec.key is not None:
-            value = value[keys_named(value, self.spec.key)[0]]
-            # the list under the key: after the first key of that name followed by a list
-            opener = next((m for m in _KEY_LIST.finditer(text) if (literal(m.group(1), str) or "").strip() == self.spec.key.strip()), None)
+            key = keys_named(value, self.spec.key)[0]
+            value = value[key]
+            # the list under the key: after the last key of that name followed by a list (a JSON
+            # reader keeps the last of two same keys)
+            openers = [m for m in _KEY_LIST.finditer(text, begin, end) if literal(m.group(1), str) == key]
+            opener = openers[-1] if openers else None
         else:
-            opener = re.search(r"\[", text)
+            opener = re.compile(r"\[").search(text, begin, end)
         if opener is None:
             return None
-        found = _STRING.finditer(text, opener.end())
+        found = _STRING.finditer(text, opener.end(), end)
         for item in value:
             m = next((m for m in found if literal(m.group(0), str) == item), None)
             if m is None:
