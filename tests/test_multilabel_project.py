@@ -608,8 +608,7 @@ def test_a_bias_pair_on_label_sets_takes_each_label_in_turn(mfrc_copy: Path, tmp
 
 def _middle_app() -> Any:
     """A middle tier that answers label_list sets with logprobs: "care" at 0.97 for a text that says
-    "confident" (every per-label decision at least 0.97); else "care, loyalty" with care at 0.95 and
-    loyalty at 0.6 (purity 1 - 0.95 * 0.6 = 0.43 beside them: the least sure decision is 0.57)."""
+    "confident"; else "care, loyalty" with care at 0.95 and loyalty at 0.6."""
     import math
 
     from fastapi import FastAPI, Request
@@ -635,11 +634,12 @@ def _middle_app() -> Any:
     return app
 
 
-def test_a_middle_tier_on_label_sets_is_as_sure_as_its_least_sure_label(mfrc_copy: Path) -> None:
-    """A cascade's middle tier judged a label set by its surest label (the highest per-label
-    probability): "care, loyalty" with care at 0.95 passed a 0.9 threshold although loyalty was at
-    0.6. It is now judged as the student's set is, by its least sure per-label decision
-    (labelset.confidence), so that answer goes on to the teacher and a sure "care" stays."""
+def test_a_label_list_middle_tier_is_taken_only_at_threshold_0_as_one_without_logprobs(mfrc_copy: Path) -> None:
+    """A label_list answer's logprobs say which labels might have started where it wrote one, never
+    whether it would have added another (graduate.formats.label_starts), so they overstate how sure
+    it is of each label it left out: "care" at 0.97 would pass a 0.9 threshold although the answer
+    never weighed loyalty. Such a middle tier is judged as one without logprobs: only threshold 0
+    keeps its answers, and its chat answers carry no logprobs of its own."""
     import uuid
 
     import httpx
@@ -655,13 +655,15 @@ def test_a_middle_tier_on_label_sets_is_as_sure_as_its_least_sure_label(mfrc_cop
     os.environ.setdefault("OPENAI_API_KEY", "sk-test")
     try:
         proj = Project.load(mfrc_copy)
-        texts = [f"a confident one {uuid.uuid4().hex[:6]}", f"a hesitant one {uuid.uuid4().hex[:6]}"]
+        routes = {}
         with ThreadServer(_middle_app()) as mid:
-            opts = options(proj, mode="cascade", cascade_threshold=1.0,
-                           middle={"teacher": {"base_url": mid.url + "/v1", "max_retries": 0, "logprobs": True, "top_logprobs": 2}, "threshold": 0.9})
-            with ThreadServer(create_app(proj, opts)) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
-                results = client.post("/v1/classify", json={"texts": texts}).json()["results"]
-        assert results[0]["route"] == "middle" and results[0]["labels"] == ["care"], results[0]
-        assert results[1]["route"] != "middle", results[1]
+            for threshold in (0.9, 0.0):
+                texts = [f"a confident one {uuid.uuid4().hex[:6]}", f"a hesitant one {uuid.uuid4().hex[:6]}"]
+                middle = {"teacher": {"base_url": mid.url + "/v1", "max_retries": 0, "logprobs": True, "top_logprobs": 2}, "threshold": threshold}
+                opts = options(proj, mode="cascade", cascade_threshold=1.0, middle=middle)
+                with ThreadServer(create_app(proj, opts)) as server, httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+                    routes[threshold] = [(x["route"], x["labels"]) for x in client.post("/v1/classify", json={"texts": texts}).json()["results"]]
+        assert all(route != "middle" for route, _ in routes[0.9]), routes
+        assert routes[0.0] == [("middle", ["care"]), ("middle", ["care", "loyalty"])], routes
     finally:
         os.environ.pop("GRADUATE_API_KEYS", None)

@@ -155,6 +155,15 @@ class ServeService:
                 self._background.add(task)
                 task.add_done_callback(_settled(self._background))
 
+    def _middle_probs(self, answer: TeacherAnswer) -> dict[str, float] | None:
+        """The middle tier's probability per label, from its answer's logprobs (None without). None
+        for a label set written as a list (label_list, json_list): that reading sees only the labels
+        the answer started (graduate.formats.label_starts), so it overstates how sure the answer is
+        of every label it left out; such a middle tier is taken only at threshold 0, as one without logprobs."""
+        if self.task_parse is None or getattr(self.task_parse, "kind", None) in ("label_list", "json_list"):
+            return None
+        return answer_distribution(answer.response, self.task_parse, self.labels)
+
     async def _ask_middle_tier(self, text: str, *, wait_s: float | None = None) -> tuple[TeacherAnswer | None, bool]:
         """The answer (see _ask_middle) and whether the call failed or timed out (for the breaker:
         an unsure or unparseable answer is a middle tier that works)."""
@@ -170,7 +179,7 @@ class ServeService:
         if answer.label is None or answer.error is not None:
             self.metrics.teacher_calls.labels("middle_failed").inc()
             return None, answer.content is None and answer.error is not None
-        dist = answer_distribution(answer.response, self.task_parse, self.labels) if self.task_parse is not None else None
+        dist = self._middle_probs(answer)
         if dist and self.multi_label:
             # each label's own P(label), not a distribution: judged as the student's cascade confidence is,
             # by the least sure decision of the answered set (the largest P(label) never passed an empty set)
@@ -271,7 +280,7 @@ class ServeService:
                 r = results[i]
                 if answer is not None:
                     r.route, r.reason, r.label, r.content = "middle", "middle_confident", answer.label, answer.content
-                    r.answer_probs = answer_distribution(answer.response, self.task_parse, self.labels) if self.task_parse is not None else None
+                    r.answer_probs = self._middle_probs(answer)
                 elif skipped is not None:
                     r.reason = skipped  # the teacher answers it (or its fallback reason replaces this)
             to_teacher = [i for i, (answer, _) in zip(to_teacher, middle) if answer is None]

@@ -38,7 +38,7 @@ class MiddleSpec(_Model):
     threshold: float = Field(
         0.9, ge=0, le=1,
         description="The middle tier answers when its answer's probability (from logprobs; for a label set its least sure per-label decision, as the "
-        "student's confidence) reaches this; without logprobs, whenever its answer parses "
+        "student's confidence; a label_list/json_list answer's logprobs count as none) reaches this; without logprobs, whenever its answer parses "
         "(threshold 0) or never (any higher threshold).",
     )  # fmt: skip
 
