@@ -206,6 +206,21 @@ def test_synth_and_paraphrase_stopped_by_answers_without_text_count_the_calls_le
     assert f"{7 - CUT_STOP} calls not sent ({7 - CUT_STOP}: the first answers were all cut off or held no text)" in (shortfall(report) or "")
 
 
+def test_the_stop_on_unusable_answers_counts_the_whole_run_not_each_chunk(trained_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """synth asks in chunks of CHUNK_CALLS calls, and each chunk counted its own first CUT_STOP
+    answers: with chunks smaller than CUT_STOP every answer of a run could be unusable (paid for,
+    no text) and none stopped it. Labelling stops once the run's first CUT_STOP answers are."""
+    import graduate.pipeline.generate as generate
+    from graduate.teacher.labeling import CUT_STOP
+
+    monkeypatch.setattr(generate, "CHUNK_CALLS", CUT_STOP - 2)  # a run's first CUT_STOP answers span two chunks
+    with fake_openai_server(shape="tool-calls") as server:
+        point_teacher(trained_copy, server.base_url, max_retries=0, concurrency=1)
+        report = Project.load(trained_copy).synth(target=None, n=100)  # 10 calls
+        assert server.stats()["ok"] == CUT_STOP
+    assert (report.calls_failed, report.calls_not_sent, report.calls_stopped, report.cut_stopped) == (CUT_STOP, 10 - CUT_STOP, 10 - CUT_STOP, True), report
+
+
 def test_the_recipe_lists_the_items_made_with_their_lineage(trained_copy: Path) -> None:
     """`data recipe --step augmented` said "0 items" and the table no count: what the loop added, and from what, was nowhere."""
     with fake_openai_server() as server:

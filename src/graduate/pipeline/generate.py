@@ -39,7 +39,7 @@ from graduate.errors import SpecError
 from graduate.evaluate.slices import length_bucket, parse_slice_name
 from graduate.formats.registry import answer_format
 from graduate.spec.terms import term_pattern
-from graduate.teacher.labeling import label_texts
+from graduate.teacher.labeling import CutCount, label_texts
 from graduate.teacher.registry import make_teacher
 
 if TYPE_CHECKING:
@@ -171,12 +171,15 @@ def _generation_spec(project: "Project", prompt: str, per_call: int) -> Any:
     )
 
 
-def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateReport) -> list[Any]:
+def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateReport, cut: CutCount | None = None) -> list[Any]:
+    """The teacher's written answers to ``inputs``; ``cut``: the run's answers so far, when this is
+    one chunk of a run, so the CUT_STOP stop is the run's (as labelling's), not each chunk's."""
     with project.exclusive("asking the teacher to write items"):  # one spender at a time (the budget is read once)
         outcomes, stats = asyncio.run(
             # A list cut at its token room still holds the items written before the cut.
             label_texts(
-                project.engine, spec, make_teacher(spec), inputs, price=project.spec.price_for(spec.model), redactor=project.redactor, whole_answers=False
+                project.engine, spec, make_teacher(spec), inputs, price=project.spec.price_for(spec.model), redactor=project.redactor, whole_answers=False,
+                cut=cut,
             )
         )
     report.calls += stats.distinct
@@ -267,11 +270,12 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     generated: list[str] = []
     origin: list[tuple[list[int], int | None]] = []
     run_calls: set[int] = set()
+    cut = CutCount()  # one for the run: its first CUT_STOP answers, whichever chunks they are in
     asked = 0
     while asked < calls:
         seed_sets = [draws.next() for _ in range(min(CHUNK_CALLS, calls - asked))]
         asked += len(seed_sets)
-        outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
+        outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report, cut)
         for s, out in zip(seed_sets, outcomes):
             texts = _written(report, out.content, per_call, is_label)
             generated += texts
