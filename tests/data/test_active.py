@@ -87,6 +87,22 @@ def test_budget_is_items_or_usd_and_nonsense_is_named() -> None:
             raise AssertionError(bad)
 
 
+@pytest.mark.parametrize("text", ["$1,50", "1,5", "2,50usd", "1,0000", ",500", "500,", "1,,000", "$0,5"])
+def test_a_comma_that_is_no_thousands_separator_is_one_line_not_another_budget(text: str) -> None:
+    """Commas were dropped wherever they stood: "$1,50" (a dollar fifty, as much of Europe writes
+    it) was a budget of $150, and "1,5" 15 items."""
+    from graduate.errors import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        parse_budget(text)
+    said = str(caught.value)
+    assert "--budget" in said and "thousands" in said and "\n" not in said.strip(), said
+
+
+def test_a_comma_between_groups_of_three_digits_is_a_thousands_separator() -> None:
+    assert parse_budget("1,000").items == 1000 and parse_budget("$1,250.50").usd == 1250.5 and parse_budget("12,345,678").items == 12345678
+
+
 def add_unlabelled(project: Path, n: int) -> Path:
     rows = [{"id": f"u{i}", "comment_text": f"{t} (asked again, {i})"} for i, t in enumerate(comments(project, n))]
     path = project / "unlabelled.csv"

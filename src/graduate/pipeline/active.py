@@ -41,8 +41,17 @@ class Budget:
 
 
 def parse_budget(text: str) -> Budget:
-    """'500' is 500 items; '$5', '5usd' or '5.00' is USD."""
-    raw = text.strip().lower().replace(",", "")
+    """'500' is 500 items; '$5', '5usd' or '5.00' is USD. A comma is a thousands separator
+    ('1,000', '$1,250.50') and nothing else: '$1,50' is refused, not read as $150."""
+    raw = text.strip().lower()
+    if "," in raw:
+        if re.fullmatch(r"\$?\s*[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?\s*(?:usd)?", raw) is None:
+            raise SpecError(
+                f"budget {text!r}: a comma goes only between groups of three digits, as a thousands separator (1,000 or $1,250.50); "
+                "write cents with a point ($1.50)",
+                field="--budget",
+            )
+        raw = raw.replace(",", "")
     usd = re.fullmatch(r"\$?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(usd)?", raw)
     if usd is None:
         raise SpecError(f"budget {text!r} is neither a number of items (500) nor USD ($5, 5usd, 5.00)", field="--budget")
