@@ -603,3 +603,27 @@ def test_a_bias_pair_on_label_sets_takes_each_label_in_turn(mfrc_copy: Path, tmp
         [sys.executable, "-m", "graduate", "evaluate", str(project)], capture_output=True, text=True, env={**env, "COLUMNS": "250"}, timeout=600
     )
     assert "each label as the positive class" in shown.stdout and "tfidf-logreg [care]" in shown.stdout, shown.stdout[-3000:] + shown.stderr[-2000:]
+
+
+def test_counterfactual_labels_and_per_item_pick_items_whose_set_holds_the_label(tmp_path: Path) -> None:
+    """augment.counterfactual.labels (and per_item by label) compared a label with the item's whole
+    set: under labels [care] an item labelled {care, equality} got no copies, only those whose set
+    was {care} alone."""
+    from graduate.data.augment import SOURCE
+
+    project = example_copy(tmp_path / "mfrc")
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["augment"] = {"term_lists": {"people": ["men", "women"]}, "counterfactual": {"terms": "people", "labels": ["care"], "per_item": 1}}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(project)
+    proj.import_logs()
+    proj.load_data()
+    pool = proj.build_training_set()
+    sets = [labelset.decode(lab, proj.spec.task.labels) for ex, lab in zip(pool.examples, pool.labels) if ex.source != SOURCE]
+    with_care = sum("care" in s for s in sets)
+    assert with_care > sum(s == {"care"} for s in sets)  # the data has items of care among other labels
+    report = proj.augment()
+    assert report.considered == with_care, report
+    raw["augment"]["counterfactual"] = {"terms": "people", "per_item": {"care": 1}}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert Project.load(project).augment().considered == with_care
