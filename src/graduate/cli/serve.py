@@ -250,6 +250,18 @@ def serve_plan(
                 console.print(escape(f"  (this suggestion is picked on {plan.test_set} itself, for comparison; {which})"), highlight=False)
 
 
+def _server_root(server: str) -> str:
+    """--server as the root the admin routes hang from: the OpenAI base URL of the same server
+    (``http://host:8000/v1``, what its clients are given) means that server; a URL without a scheme
+    is refused (httpx's own error read as a server that does not answer)."""
+    from graduate.errors import SpecError
+
+    base = server.strip().rstrip("/")
+    if not base.lower().startswith(("http://", "https://")):
+        raise SpecError(f"--server {server!r} has no http:// or https://; give http://{base or '127.0.0.1:8000'}", field="--server")
+    return base[: -len("/v1")] if base.lower().endswith("/v1") else base
+
+
 def promote(
     project: Path = typer.Argument(..., help="Project directory."),
     server: str = typer.Option(..., "--server", help="The running graduate serve, e.g. http://127.0.0.1:8000."),
@@ -287,7 +299,7 @@ def promote(
     own_keys = resolve_admin_keys() or served_keys
     key = os.environ.get(source) or (own_keys[0] if own_keys else None)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    base = server.rstrip("/")
+    base = _server_root(server)
     try:
         r = httpx.post(f"{base}/admin/promote", json={"run_id": run, "student": student, "project": proj.spec.task.name}, headers=headers, timeout=PROMOTE_TIMEOUT_S + 30)  # the server gives the candidate PROMOTE_TIMEOUT_S to start
     except httpx.HTTPError as exc:
