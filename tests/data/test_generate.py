@@ -141,6 +141,18 @@ def test_a_target_that_matches_nothing_or_too_few_seeds_is_one_line(trained_copy
     assert result.returncode == 2 and "'[red]nothing[/]' matches nothing" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("seeds", [0, -1])
+def test_synth_through_the_api_with_no_seed_examples_is_refused_before_any_call(trained_copy: Path, seeds: int) -> None:
+    """Project.synth(seeds=0) asked the teacher with no example at all (every call the same request,
+    answered once), and seeds=-1 ended in a ValueError from math.perm; the CLI's --seeds has min=1,
+    the API checked nothing."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        with pytest.raises(SpecError, match=r"--seeds must be at least 1"):
+            Project.load(trained_copy).synth(target="bad", n=5, seeds=seeds)
+        assert server.stats()["requests"] == 0
+
+
 def test_the_report_shows_what_the_loop_made_and_each_students_before_and_after(trained_copy: Path) -> None:
     with fake_openai_server() as server:
         point_teacher(trained_copy, server.base_url)

@@ -254,11 +254,13 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     """``n`` new texts of the target's kind, written by the teacher from ``seeds`` examples a call."""
     if n < 1:
         raise SpecError("--n must be at least 1", field="--n")
+    if seeds < 1:  # none shown: every call the same request, answered once
+        raise SpecError(f"--seeds must be at least 1 (got {seeds}): the seed examples shown in each call", field="--seeds")
     target = _clean_target(target)
     pool, labels = _labelled_pool(project)
     kind, idx, what = resolve_target(project, target, pool, labels)
     report = GenerateReport("synth", target, kind, matching=len(idx))
-    if len(idx) < max(MIN_SEEDS, min(seeds, 1)):
+    if len(idx) < MIN_SEEDS:
         matched = f"match --target {target!r}" if target else "are labelled in the training pool"
         raise SpecError(f"only {len(idx)} training items {matched}; synth needs at least {MIN_SEEDS} seed examples: widen the target or label more items", field="--target")
     calls = math.ceil(n / MAX_PER_CALL)
