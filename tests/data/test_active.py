@@ -251,6 +251,17 @@ def test_a_budget_too_large_for_a_float_is_all_items_or_one_line(text: str) -> N
         assert b.items == int(text)
 
 
+def test_a_pool_with_nothing_left_names_the_data_source_that_has_unanswered_items(trained_copy: Path) -> None:
+    """With train.source all answered and a source of new items added, `select --budget 5` said
+    "load more items (a data source, or --source/--tags)": the items were loaded; which --source
+    holds them went unsaid."""
+    add_unlabelled(trained_copy, 7)
+    result = graduate("select", str(trained_copy), "--budget", "5")
+    said = " ".join(result.stderr.split())
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+    assert "nothing to choose from; --source unlabelled has 7 unanswered items" in said, said
+
+
 def test_a_filled_in_queue_not_imported_yet_is_not_written_over(trained_copy: Path) -> None:
     """select (and data review export) rewrote their CSV on every run: a reviewer's answers not yet
     imported were lost without a word."""

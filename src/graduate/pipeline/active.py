@@ -99,22 +99,21 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     pool = select_examples(project.engine, source=src, tags=patterns)
     if not pool:
         raise SpecError(f"the pool (source {src or 'any'}, tags {patterns}) matches no stored item; name a data source with --source and tags with --tags", field="--source/--tags")
-    keys = {ex.id: teacher_key(spec.teacher, ex.text) for ex in pool}
-    answered = answers(project.engine, keys.values())
-    # A reviewer's label answers an item too: a filled review queue imported back must not come
-    # round again in the next one.
-    reviewed = human_labels(project.engine, [ex.id for ex in pool])
-    todo = [ex for ex in pool if keys[ex.id] not in answered and ex.id not in reviewed]
+    todo = _unanswered(project, pool)
     unanswered = len(todo)
     # Copies of one text are one teacher call (the call log answers them all): chosen once, or a
     # reviewer labels the text again and again and the cost counts calls never made.
     distinct: dict[str, Example] = {}
     for ex in todo:
-        distinct.setdefault(keys[ex.id], ex)
+        distinct.setdefault(teacher_key(spec.teacher, ex.text), ex)
     todo = list(distinct.values())
     if not todo:
+        # Another data source may hold the new items (train.source is the default pool): name it.
+        elsewhere = [] if source else [(d.name, len(_unanswered(project, select_examples(project.engine, source=d.name, tags=["*"])))) for d in spec.data if d.name != src]
+        where = "; ".join(f"--source {name} has {count} unanswered items" for name, count in elsewhere if count)
         raise NotReadyError(
-            f"every one of the pool's {len(pool)} items has a teacher answer or a reviewer's label: nothing to choose from; load more items (a data source, or --source/--tags)"
+            f"every one of the pool's {len(pool)} items has a teacher answer or a reviewer's label: nothing to choose from; "
+            + (where or "load more items (a data source, or --source/--tags)")
         )
     price = spec.price_for(spec.teacher.model)
     out_reserve = output_reserve(spec.teacher, longest_answer(project.engine, spec.teacher.model))
@@ -145,6 +144,15 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
         curve_advice=_curve_advice(project, student.kind, len(picks), per_call),
         outside_training=sum(not _in_training_pool(spec, todo[i]) for i in picks),
     )
+
+
+def _unanswered(project: "Project", pool: list[Example]) -> list[Example]:
+    """The items of ``pool`` without a teacher answer (call log) or a reviewer's label: a filled
+    review queue imported back must not come round again in the next one."""
+    keys = {ex.id: teacher_key(project.spec.teacher, ex.text) for ex in pool}
+    answered = answers(project.engine, keys.values())
+    reviewed = human_labels(project.engine, [ex.id for ex in pool])
+    return [ex for ex in pool if keys[ex.id] not in answered and ex.id not in reviewed]
 
 
 def _in_training_pool(spec: "ProjectSpec", ex: Example) -> bool:
