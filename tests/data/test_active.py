@@ -262,6 +262,19 @@ def test_a_pool_with_nothing_left_names_the_data_source_that_has_unanswered_item
     assert "nothing to choose from; --source unlabelled has 7 unanswered items" in said, said
 
 
+@pytest.mark.parametrize("source", ["unlabeled", "", " "])
+def test_a_source_that_names_no_data_source_is_one_line_listing_them(trained_copy: Path, source: str) -> None:
+    """`select --source unlabeled` (a typo) said "name a data source with --source" without naming
+    one, and `--source ''` (an empty shell variable) chose from train.source's items as if no
+    --source were given."""
+    add_unlabelled(trained_copy, 7)
+    result = graduate("select", str(trained_copy), "--budget", "5", "--source", source)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+    assert f"option: --source: {source!r} names no stored item; give one of graduate.yaml's data sources: jigsaw, unlabelled" in said, said
+    assert not (trained_copy / ".graduate" / "select.csv").exists()
+
+
 def test_a_filled_in_queue_not_imported_yet_is_not_written_over(trained_copy: Path) -> None:
     """select (and data review export) rewrote their CSV on every run: a reviewer's answers not yet
     imported were lost without a word."""

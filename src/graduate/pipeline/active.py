@@ -94,9 +94,14 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     # item a log answers is not chosen (and paid for) again
     project.import_logs()
     project.load_data()
+    sources = ", ".join(d.name for d in spec.data)
+    if source is not None and not source.strip():  # an empty shell variable: not "the default pool"
+        raise SpecError(f"{source!r} names no stored item; give one of graduate.yaml's data sources: {sources}", field="--source")
     src = source or spec.train.source
     patterns = tags or (["*"] if source else spec.train.tags)  # another source: all of its items
     pool = select_examples(project.engine, source=src, tags=patterns)
+    if not pool and source is not None and (patterns == ["*"] or not select_examples(project.engine, source=source, tags=["*"])):
+        raise SpecError(f"{source!r} names no stored item; give one of graduate.yaml's data sources: {sources}", field="--source")
     if not pool:
         raise SpecError(f"the pool (source {src or 'any'}, tags {patterns}) matches no stored item; name a data source with --source and tags with --tags", field="--source/--tags")
     todo = _unanswered(project, pool)
