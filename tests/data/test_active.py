@@ -334,6 +334,23 @@ def test_select_send_says_why_items_cut_off_before_are_not_sent_again(trained_co
     assert "raise teacher.max_tokens" in again.stderr, again.stderr
 
 
+def test_select_send_whose_answers_fail_says_why_and_what_it_left_unsent(trained_copy: Path) -> None:
+    """select --send with answers that held no text printed "failed 5, not sent 3" and exited 1:
+    not the answers' fault and fix (as `graduate label` prints them), nor that the first answers
+    stopped the rest."""
+    from graduate.teacher.labeling import CUT_STOP
+
+    add_unlabelled(trained_copy, 20)
+    with fake_openai_server(shape="tool-calls") as server:
+        point_teacher(trained_copy, server.base_url, max_retries=0, concurrency=1)
+        result = graduate("select", str(trained_copy), "--budget", str(CUT_STOP + 3), "--source", "unlabelled", "--send")
+        assert server.stats()["ok"] == CUT_STOP
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "failed: the answer holds a tool call, not text" in said and "check teacher.model and teacher.prompt in graduate.yaml" in said, said
+    assert "error: the first answers were all cut off or held no text, so 3 items were not sent" in said, said
+
+
 def test_copies_of_one_text_are_chosen_once(trained_copy: Path) -> None:
     """A pool holding one text under three ids filled three places of the budget with it: a reviewer
     labelled it three times, and --send priced three calls the call log answers as one."""
