@@ -153,6 +153,17 @@ def test_synth_through_the_api_with_no_seed_examples_is_refused_before_any_call(
         assert server.stats()["requests"] == 0
 
 
+@pytest.mark.parametrize("target", ["bad\u200b", "\ufeffbad", "\u200bbad\u2060 "])
+def test_a_label_pasted_with_invisible_characters_around_it_is_the_label(trained_copy: Path, target: str) -> None:
+    """--target 'bad' pasted with a zero-width space or a BOM about it was no label: it became the
+    term "bad", and the teacher was asked for texts "that mention 'bad\u200b'", not texts labelled bad."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        report = Project.load(trained_copy).synth(target=target, n=3, seeds=3)
+    assert (report.target, report.target_kind) == ("bad", "label"), report
+    assert all("\u200b" not in r.lineage["target"] and r.lineage["target_kind"] == "label" for r in augmented(trained_copy))
+
+
 def test_the_report_shows_what_the_loop_made_and_each_students_before_and_after(trained_copy: Path) -> None:
     with fake_openai_server() as server:
         point_teacher(trained_copy, server.base_url)

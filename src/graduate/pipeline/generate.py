@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -143,9 +144,16 @@ def _clean_target(target: str | None) -> str | None:
     told the teacher to write texts "that mention ''")."""
     if target is None:
         return None
-    if not target.strip():
+    # Invisible format characters about it (a zero-width space, a BOM, a word joiner: what a pasted
+    # name brings along) are no part of it: "bad\u200b" is the label bad, not the term "bad".
+    cleaned = unicodedata.normalize("NFC", target)
+    while cleaned and (cleaned[0].isspace() or unicodedata.category(cleaned[0]) == "Cf"):
+        cleaned = cleaned[1:]
+    while cleaned and (cleaned[-1].isspace() or unicodedata.category(cleaned[-1]) == "Cf"):
+        cleaned = cleaned[:-1]
+    if not cleaned:
         raise SpecError(f"--target {target!r} is empty: give a label, a tag, a term or a slice `graduate errors` lists, or leave --target out for the whole pool", field="--target")
-    return target.strip()
+    return cleaned
 
 
 def _length_phrase(bounds: list[int], bucket: int) -> str:
