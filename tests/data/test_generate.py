@@ -475,6 +475,14 @@ def test_a_short_exclaimed_or_asked_line_is_a_text_though_its_word_is_a_label(li
     assert label_matcher(intents, ["thanks", "help", "cancel", "hello"])(line.strip("*!?¿！"))
 
 
+@pytest.mark.parametrize("line", ["Ok :)", "ok ;-)", "OK :D", "ok <3", "bad :(", "Toxic :P"])
+def test_a_label_word_with_an_emoticon_is_a_text(line: str) -> None:
+    """The emoticon's marks were stripped as punctuation about the word: "Ok :)" was the label ok
+    and dropped, though an answer naming a label smiles no more than it exclaims ("Thanks!")."""
+    assert not label_matcher(TOXIC, ["ok", "bad"])(line), line
+    assert label_matcher(TOXIC, ["ok", "bad"])(line.split()[0] + "."), line  # the word alone, said as an answer, is still one
+
+
 def test_label_lines_the_teacher_writes_are_left_out_and_counted(trained_copy: Path) -> None:
     """Asked to write texts, a teacher that answered "bad", "Label: ok" or '{"is_bad": 1}' had each
     stored as a new training text (and labelled, and trained on)."""
