@@ -164,6 +164,16 @@ def test_a_label_pasted_with_invisible_characters_around_it_is_the_label(trained
     assert all("\u200b" not in r.lineage["target"] and r.lineage["target_kind"] == "label" for r in augmented(trained_copy))
 
 
+@pytest.mark.parametrize("target", ["gold=bad", "gold =bad", "gold  =  bad"])
+def test_a_gold_slice_typed_without_its_spaces_is_the_label(trained_copy: Path, target: str) -> None:
+    """`graduate errors` prints "gold = bad"; typed "gold=bad" it matched nothing ("not a label, a
+    tag, a slice ... or a word any training item names")."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        report = Project.load(trained_copy).synth(target=target, n=3, seeds=3)
+    assert report.target_kind == "label" and report.matching >= 3, report
+
+
 def test_the_report_shows_what_the_loop_made_and_each_students_before_and_after(trained_copy: Path) -> None:
     with fake_openai_server() as server:
         point_teacher(trained_copy, server.base_url)
