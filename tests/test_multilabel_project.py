@@ -667,3 +667,27 @@ def test_a_label_list_middle_tier_is_taken_only_at_threshold_0_as_one_without_lo
         assert routes[0.0] == [("middle", ["care"]), ("middle", ["care", "loyalty"])], routes
     finally:
         os.environ.pop("GRADUATE_API_KEYS", None)
+
+
+def test_counterfactual_labels_and_per_item_pick_items_whose_set_holds_the_label(tmp_path: Path) -> None:
+    """augment.counterfactual.labels (and per_item by label) compared a label with the item's whole
+    set: under labels [care] an item labelled {care, equality} got no copies, only those whose set
+    was {care} alone."""
+    from graduate.data.augment import SOURCE
+
+    project = example_copy(tmp_path / "mfrc")
+    raw = yaml.safe_load((project / "graduate.yaml").read_text())
+    raw["augment"] = {"term_lists": {"people": ["men", "women"]}, "counterfactual": {"terms": "people", "labels": ["care"], "per_item": 1}}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    proj = Project.load(project)
+    proj.import_logs()
+    proj.load_data()
+    pool = proj.build_training_set()
+    sets = [labelset.decode(lab, proj.spec.task.labels) for ex, lab in zip(pool.examples, pool.labels) if ex.source != SOURCE]
+    with_care = sum("care" in s for s in sets)
+    assert with_care > sum(s == {"care"} for s in sets)  # the data has items of care among other labels
+    report = proj.augment()
+    assert report.considered == with_care, report
+    raw["augment"]["counterfactual"] = {"terms": "people", "per_item": {"care": 1}}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert Project.load(project).augment().considered == with_care

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -86,3 +87,15 @@ def test_a_float_option_that_is_nan_or_inf_is_one_line_naming_it(tiny_project: P
             res = runner.invoke(app, [*args, value])
             assert isinstance(res.exception, GraduateError), (args, value, res.output)
             assert str(res.exception).startswith(f"option: {flag}: give a finite number") and str(res.exception).endswith(f"(got {value})"), res.exception
+
+
+@pytest.mark.parametrize("run", ["", "  ", "ab", "3b9"])
+def test_promote_run_too_short_to_name_a_run_is_one_line_naming_the_option(tiny_project: Path, run: str) -> None:
+    """`promote --run ''` went to the server, whose 422 named its JSON field ("run_id: String should
+    have at least 4 characters"), not the option the user typed."""
+    res = CliRunner().invoke(app, ["promote", str(tiny_project / "none"), "--server", "http://127.0.0.1:9", "--run", run])  # refused before the project is read
+    assert isinstance(res.exception, GraduateError), res.output
+    assert str(res.exception) == f"option: --run: {run!r} is too short to name a run: give at least 4 characters of its id (graduate runs list)", res.exception
+    long = "a" * 65
+    res = CliRunner().invoke(app, ["promote", str(tiny_project / "none"), "--server", "http://127.0.0.1:9", "--run", long])
+    assert str(res.exception) == f"option: --run: {long!r} is longer than a run id: give its id (graduate runs list)", res.exception

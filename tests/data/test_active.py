@@ -87,6 +87,22 @@ def test_budget_is_items_or_usd_and_nonsense_is_named() -> None:
             raise AssertionError(bad)
 
 
+@pytest.mark.parametrize("text", ["$1,50", "1,5", "2,50usd", "1,0000", ",500", "500,", "1,,000", "$0,5"])
+def test_a_comma_that_is_no_thousands_separator_is_one_line_not_another_budget(text: str) -> None:
+    """Commas were dropped wherever they stood: "$1,50" (a dollar fifty, as much of Europe writes
+    it) was a budget of $150, and "1,5" 15 items."""
+    from graduate.errors import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        parse_budget(text)
+    said = str(caught.value)
+    assert "--budget" in said and "thousands" in said and "\n" not in said.strip(), said
+
+
+def test_a_comma_between_groups_of_three_digits_is_a_thousands_separator() -> None:
+    assert parse_budget("1,000").items == 1000 and parse_budget("$1,250.50").usd == 1250.5 and parse_budget("12,345,678").items == 12345678
+
+
 def add_unlabelled(project: Path, n: int) -> Path:
     rows = [{"id": f"u{i}", "comment_text": f"{t} (asked again, {i})"} for i, t in enumerate(comments(project, n))]
     path = project / "unlabelled.csv"
@@ -235,6 +251,30 @@ def test_a_budget_too_large_for_a_float_is_all_items_or_one_line(text: str) -> N
         assert b.items == int(text)
 
 
+def test_a_pool_with_nothing_left_names_the_data_source_that_has_unanswered_items(trained_copy: Path) -> None:
+    """With train.source all answered and a source of new items added, `select --budget 5` said
+    "load more items (a data source, or --source/--tags)": the items were loaded; which --source
+    holds them went unsaid."""
+    add_unlabelled(trained_copy, 7)
+    result = graduate("select", str(trained_copy), "--budget", "5")
+    said = " ".join(result.stderr.split())
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+    assert "nothing to choose from; --source unlabelled has 7 unanswered items" in said, said
+
+
+@pytest.mark.parametrize("source", ["unlabeled", "", " "])
+def test_a_source_that_names_no_data_source_is_one_line_listing_them(trained_copy: Path, source: str) -> None:
+    """`select --source unlabeled` (a typo) said "name a data source with --source" without naming
+    one, and `--source ''` (an empty shell variable) chose from train.source's items as if no
+    --source were given."""
+    add_unlabelled(trained_copy, 7)
+    result = graduate("select", str(trained_copy), "--budget", "5", "--source", source)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
+    assert f"option: --source: {source!r} names no stored item; give one of graduate.yaml's data sources: jigsaw, unlabelled" in said, said
+    assert not (trained_copy / ".graduate" / "select.csv").exists()
+
+
 def test_a_filled_in_queue_not_imported_yet_is_not_written_over(trained_copy: Path) -> None:
     """select (and data review export) rewrote their CSV on every run: a reviewer's answers not yet
     imported were lost without a word."""
@@ -292,6 +332,23 @@ def test_select_send_says_why_items_cut_off_before_are_not_sent_again(trained_co
         assert server.stats()["requests"] == 0, again.stdout + again.stderr
     assert again.returncode == 1 and "not sent 4" in again.stdout, again.stdout + again.stderr
     assert "raise teacher.max_tokens" in again.stderr, again.stderr
+
+
+def test_select_send_whose_answers_fail_says_why_and_what_it_left_unsent(trained_copy: Path) -> None:
+    """select --send with answers that held no text printed "failed 5, not sent 3" and exited 1:
+    not the answers' fault and fix (as `graduate label` prints them), nor that the first answers
+    stopped the rest."""
+    from graduate.teacher.labeling import CUT_STOP
+
+    add_unlabelled(trained_copy, 20)
+    with fake_openai_server(shape="tool-calls") as server:
+        point_teacher(trained_copy, server.base_url, max_retries=0, concurrency=1)
+        result = graduate("select", str(trained_copy), "--budget", str(CUT_STOP + 3), "--source", "unlabelled", "--send")
+        assert server.stats()["ok"] == CUT_STOP
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "failed: the answer holds a tool call, not text" in said and "check teacher.model and teacher.prompt in graduate.yaml" in said, said
+    assert "error: the first answers were all cut off or held no text, so 3 items were not sent" in said, said
 
 
 def test_copies_of_one_text_are_chosen_once(trained_copy: Path) -> None:

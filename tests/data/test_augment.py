@@ -222,6 +222,22 @@ def test_a_bad_per_item_is_one_line_naming_the_field(trained_copy: Path, per_ite
     assert re.search(message, out.stderr), out.stderr
 
 
+@pytest.mark.parametrize("labels", [["rude"], ["OK"], ["ok", "bad", "nope"]])
+def test_counterfactual_labels_not_of_the_task_are_one_line_when_graduate_yaml_is_read(trained_copy: Path, labels: list[str]) -> None:
+    """augment.counterfactual.labels naming a label the task lacks (a typo, another case) was read
+    without a word: per_item's labels were checked at load, these only at `graduate augment`, whose
+    error blamed the training items ("no labelled training item with labels ['rude'] names a term")
+    and `graduate run` with augment.in_run off never said it."""
+    path = trained_copy / "graduate.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["augment"] = {"counterfactual": {"labels": labels}}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = subprocess.run([sys.executable, "-m", "graduate", "check", str(trained_copy)], capture_output=True, text=True, timeout=120, env=cli_env())
+    unknown = sorted(set(labels) - {"ok", "bad"})
+    assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1, out.stdout + out.stderr
+    assert f"augment.counterfactual.labels names unknown labels {unknown}; allowed: ['ok', 'bad']" in out.stderr, out.stderr
+
+
 def test_run_with_in_run_and_a_term_list_that_matches_nothing_is_one_line_and_keeps_the_store(trained_copy: Path) -> None:
     proj = _with_augment(trained_copy, in_run=True)
     path = trained_copy / "graduate.yaml"

@@ -141,6 +141,39 @@ def test_a_target_that_matches_nothing_or_too_few_seeds_is_one_line(trained_copy
     assert result.returncode == 2 and "'[red]nothing[/]' matches nothing" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("seeds", [0, -1])
+def test_synth_through_the_api_with_no_seed_examples_is_refused_before_any_call(trained_copy: Path, seeds: int) -> None:
+    """Project.synth(seeds=0) asked the teacher with no example at all (every call the same request,
+    answered once), and seeds=-1 ended in a ValueError from math.perm; the CLI's --seeds has min=1,
+    the API checked nothing."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        with pytest.raises(SpecError, match=r"--seeds must be at least 1"):
+            Project.load(trained_copy).synth(target="bad", n=5, seeds=seeds)
+        assert server.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("target", ["bad\u200b", "\ufeffbad", "\u200bbad\u2060 "])
+def test_a_label_pasted_with_invisible_characters_around_it_is_the_label(trained_copy: Path, target: str) -> None:
+    """--target 'bad' pasted with a zero-width space or a BOM about it was no label: it became the
+    term "bad", and the teacher was asked for texts "that mention 'bad\u200b'", not texts labelled bad."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        report = Project.load(trained_copy).synth(target=target, n=3, seeds=3)
+    assert (report.target, report.target_kind) == ("bad", "label"), report
+    assert all("\u200b" not in r.lineage["target"] and r.lineage["target_kind"] == "label" for r in augmented(trained_copy))
+
+
+@pytest.mark.parametrize("target", ["gold=bad", "gold =bad", "gold  =  bad"])
+def test_a_gold_slice_typed_without_its_spaces_is_the_label(trained_copy: Path, target: str) -> None:
+    """`graduate errors` prints "gold = bad"; typed "gold=bad" it matched nothing ("not a label, a
+    tag, a slice ... or a word any training item names")."""
+    with fake_openai_server() as server:
+        point_teacher(trained_copy, server.base_url)
+        report = Project.load(trained_copy).synth(target=target, n=3, seeds=3)
+    assert report.target_kind == "label" and report.matching >= 3, report
+
+
 def test_the_report_shows_what_the_loop_made_and_each_students_before_and_after(trained_copy: Path) -> None:
     with fake_openai_server() as server:
         point_teacher(trained_copy, server.base_url)
@@ -204,6 +237,21 @@ def test_synth_and_paraphrase_stopped_by_answers_without_text_count_the_calls_le
         assert re.search(rf"│ teacher calls not sent\s+│\s+{7 - CUT_STOP} │", result.stdout), result.stdout
     assert (report.calls_failed, report.calls_not_sent, report.calls_stopped, report.cut_stopped) == (CUT_STOP, 7 - CUT_STOP, 7 - CUT_STOP, True), report
     assert f"{7 - CUT_STOP} calls not sent ({7 - CUT_STOP}: the first answers were all cut off or held no text)" in (shortfall(report) or "")
+
+
+def test_the_stop_on_unusable_answers_counts_the_whole_run_not_each_chunk(trained_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """synth asks in chunks of CHUNK_CALLS calls, and each chunk counted its own first CUT_STOP
+    answers: with chunks smaller than CUT_STOP every answer of a run could be unusable (paid for,
+    no text) and none stopped it. Labelling stops once the run's first CUT_STOP answers are."""
+    import graduate.pipeline.generate as generate
+    from graduate.teacher.labeling import CUT_STOP
+
+    monkeypatch.setattr(generate, "CHUNK_CALLS", CUT_STOP - 2)  # a run's first CUT_STOP answers span two chunks
+    with fake_openai_server(shape="tool-calls") as server:
+        point_teacher(trained_copy, server.base_url, max_retries=0, concurrency=1)
+        report = Project.load(trained_copy).synth(target=None, n=100)  # 10 calls
+        assert server.stats()["ok"] == CUT_STOP
+    assert (report.calls_failed, report.calls_not_sent, report.calls_stopped, report.cut_stopped) == (CUT_STOP, 10 - CUT_STOP, 10 - CUT_STOP, True), report
 
 
 def test_the_recipe_lists_the_items_made_with_their_lineage(trained_copy: Path) -> None:
@@ -435,6 +483,14 @@ def test_a_short_exclaimed_or_asked_line_is_a_text_though_its_word_is_a_label(li
     intents = ParseSpec(kind="label_words", words={"thanks": ["thanks", "谢谢"]})
     assert not label_matcher(intents, ["thanks", "help", "cancel", "hello"])(line)
     assert label_matcher(intents, ["thanks", "help", "cancel", "hello"])(line.strip("*!?¿！"))
+
+
+@pytest.mark.parametrize("line", ["Ok :)", "ok ;-)", "OK :D", "ok <3", "bad :(", "Toxic :P"])
+def test_a_label_word_with_an_emoticon_is_a_text(line: str) -> None:
+    """The emoticon's marks were stripped as punctuation about the word: "Ok :)" was the label ok
+    and dropped, though an answer naming a label smiles no more than it exclaims ("Thanks!")."""
+    assert not label_matcher(TOXIC, ["ok", "bad"])(line), line
+    assert label_matcher(TOXIC, ["ok", "bad"])(line.split()[0] + "."), line  # the word alone, said as an answer, is still one
 
 
 def test_label_lines_the_teacher_writes_are_left_out_and_counted(trained_copy: Path) -> None:

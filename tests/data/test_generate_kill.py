@@ -61,3 +61,32 @@ def test_sigkill_mid_synth_then_rerun_stores_what_an_uninterrupted_run_stores(tr
     assert sorted(t for t, _ in got) == sorted(t for t, _ in want)
     assert all(lin["method"] == "synth" and len(lin["seeds"]) == 3 and lin["label_call"] for _, lin in got)
     assert paid["paid_twice"] <= CONCURRENCY  # only calls in flight at the kill were sent again
+
+
+def paraphrase_command(project: Path) -> list[str]:
+    return [sys.executable, "-m", "graduate", "augment", str(project), "--kind", "paraphrase", "--items", "8", "--per-item", "5"]
+
+
+@pytest.mark.parametrize("kill_after_ok", [3, 8 + 12], ids=["while-writing", "while-labelling"])
+def test_sigkill_mid_paraphrase_then_rerun_stores_what_an_uninterrupted_run_stores(trained_copy: Path, tmp_path: Path, kill_after_ok: int) -> None:
+    """As synth's: a paraphrase run killed while the teacher rewrites or labels, rerun, stores the
+    rewrites an uninterrupted run stores, each once; a third run sends and adds nothing."""
+    reference = tmp_path / "reference"
+    shutil.copytree(trained_copy, reference)
+    with fake_openai_server(latency=0.5, seed=1) as server:
+        for project in (trained_copy, reference):
+            point_teacher(project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
+        client = subprocess.Popen(paraphrase_command(trained_copy), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        sigkill_after(server, client, kill_after_ok)
+        rerun = subprocess.run(paraphrase_command(trained_copy), env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+        after_rerun, sent = len(made(trained_copy)), server.stats()["requests"]
+        third = subprocess.run(paraphrase_command(trained_copy), env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert third.returncode == 0, third.stderr
+        assert len(made(trained_copy)) == after_rerun and server.stats()["requests"] == sent  # nothing sent, nothing added
+        clean = subprocess.run(paraphrase_command(reference), env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert clean.returncode == 0, clean.stderr
+    got, want = made(trained_copy), made(reference)
+    assert got and Counter(t for t, _ in got).most_common(1)[0][1] == 1
+    assert sorted(t for t, _ in got) == sorted(t for t, _ in want)
+    assert all(lin["method"] == "paraphrase" and lin["parent"] and lin["label_call"] for _, lin in got)

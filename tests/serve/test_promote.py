@@ -518,3 +518,19 @@ def test_two_promotes_of_the_same_new_candidate_at_once_load_it_once_and_both_fo
         assert sorted(r.status_code for r in replies.values()) == [200, 202], [r.text for r in replies.values()]
         assert len({r.json()["candidate"] for r in replies.values()}) == 1
         assert httpx.get(f"{server.url}/admin/promotion", headers=AUTH, timeout=60).json()["candidate"].startswith("majority:")
+
+
+def test_a_server_url_without_http_or_with_the_openai_v1_path_is_the_server_not_a_wrong_fix(served: Path) -> None:
+    """--server 127.0.0.1:8000 said "the server does not answer ...; start it with `graduate serve`"
+    (it was running: the URL lacked http://), and --server http://...:8000/v1 (the base URL an OpenAI
+    client is given) said "invalid API key" for a key the server accepts."""
+    admin = "admin-key-1"
+    env = cli_env(GRADUATE_API_KEYS=KEY, GRADUATE_ADMIN_KEY=admin)
+    with serve_process(served, "--student", "tfidf-logreg", env=cli_env(GRADUATE_API_KEYS=KEY, GRADUATE_ADMIN_KEYS=admin)) as server:
+        bare = graduate("promote", str(served), "--server", server.url.removeprefix("http://"), "--no-wait", env=env)
+        said = " ".join(bare.stderr.split())
+        assert bare.returncode == 2 and len(bare.stderr.strip().splitlines()) == 1, bare.stderr
+        assert f"--server {server.url.removeprefix('http://')!r} has no http:// or https://; give {server.url}" in said, said
+        for url in (f"{server.url}/v1", f"{server.url}/v1/"):
+            v1 = graduate("promote", str(served), "--server", url, "--no-wait", env=env)
+            assert v1.returncode == 2 and "no candidate" in v1.stderr and "API key" not in v1.stderr, v1.stderr  # reached the handler

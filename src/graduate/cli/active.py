@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from graduate.cli.console import console, count_table, err_console
-from graduate.errors import usd
+from graduate.cli.console import console, count_table
+from graduate.cli.label import say_unsent_and_failed
 
 
 def select(
@@ -85,11 +85,5 @@ def select(
         return
     _, stats = proj.label(proj.teacher_texts([ex.text for ex in sel.chosen]))
     console.print(escape(f"sent {stats.sent}, answered from the call log {stats.cached}, failed {stats.failed}, not sent {stats.not_sent}; cost ${stats.cost_usd:,.4f}"))
-    if stats.known_cut_advice:  # answers cut off before at these settings: not sent again, and why
-        err_console.print(f"[bold red]error:[/] {escape(stats.known_cut_advice)}", highlight=False)
-    if stats.budget_stopped:
-        err_console.print(f"[bold red]error:[/] teacher budget of {usd(proj.spec.teacher.budget_usd)} reached; raise teacher.budget_usd and run again")
-        raise typer.Exit(3)
-    if stats.failed or stats.known_cut:
-        raise typer.Exit(1)
+    say_unsent_and_failed(stats, proj.spec.teacher.budget_usd)  # as `graduate label` says it: the failures, their fix, what was left unsent
 

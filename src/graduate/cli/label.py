@@ -98,6 +98,13 @@ def label(
     console.print(t)
     if gone:
         err_console.print(escape(f"{gone} {NOT_LABELLED_NOTE}"), highlight=False)
+    say_unsent_and_failed(stats, proj.spec.teacher.budget_usd)
+
+
+def say_unsent_and_failed(stats, budget_usd: float) -> None:
+    """What a teacher run (``LabelStats``) failed or left unsent, and the fix, on stderr; exits 3
+    when the budget stopped it, 1 when calls failed or were not sent for a reason of their own
+    (graduate label, select --send: one account, not a copy each)."""
     for e in stats.errors[:5]:
         err_console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False)
     if stats.cut_stopped:
@@ -109,7 +116,7 @@ def label(
         err_console.print(f"[bold red]error:[/] {escape(stats.known_cut_advice)}", highlight=False)
     if stats.budget_stopped:
         err_console.print(
-            f"[bold red]error:[/] budget of {usd(proj.spec.teacher.budget_usd)} reached; {stats.budget_unsent} items not sent. "
+            f"[bold red]error:[/] budget of {usd(budget_usd)} reached; {stats.budget_unsent} items not sent. "
             "Raise teacher.budget_usd in graduate.yaml and run again (answered items are kept)."
         )
         raise typer.Exit(3)

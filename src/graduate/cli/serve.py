@@ -250,6 +250,18 @@ def serve_plan(
                 console.print(escape(f"  (this suggestion is picked on {plan.test_set} itself, for comparison; {which})"), highlight=False)
 
 
+def _server_root(server: str) -> str:
+    """--server as the root the admin routes hang from: the OpenAI base URL of the same server
+    (``http://host:8000/v1``, what its clients are given) means that server; a URL without a scheme
+    is refused (httpx's own error read as a server that does not answer)."""
+    from graduate.errors import SpecError
+
+    base = server.strip().rstrip("/")
+    if not base.lower().startswith(("http://", "https://")):
+        raise SpecError(f"--server {server!r} has no http:// or https://; give http://{base or '127.0.0.1:8000'}", field="--server")
+    return base[: -len("/v1")] if base.lower().endswith("/v1") else base
+
+
 def promote(
     project: Path = typer.Argument(..., help="Project directory."),
     server: str = typer.Option(..., "--server", help="The running graduate serve, e.g. http://127.0.0.1:8000."),
@@ -275,6 +287,11 @@ def promote(
     from graduate.errors import NotReadyError
     from graduate.pipeline.project import Project
 
+    if run is not None and not 4 <= len(run.strip()) <= 64:  # the server's bounds (serve.schemas), said for the option typed
+        from graduate.errors import SpecError
+
+        what = "too short to name a run: give at least 4 characters of its id" if len(run.strip()) < 4 else "longer than a run id: give its id"
+        raise SpecError(f"{run!r} is {what} (graduate runs list)", field="--run")
     proj = Project.load(project)  # the spec must be valid; the server loads the run itself
     # The key in --api-key-env (default GRADUATE_ADMIN_KEY, else GRADUATE_API_KEY), else the first key the
     # server itself accepts for /admin/* on this machine: an admin key, else a client key (serve.api_keys_env, serve.api_keys).
@@ -287,7 +304,7 @@ def promote(
     own_keys = resolve_admin_keys() or served_keys
     key = os.environ.get(source) or (own_keys[0] if own_keys else None)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    base = server.rstrip("/")
+    base = _server_root(server)
     try:
         r = httpx.post(f"{base}/admin/promote", json={"run_id": run, "student": student, "project": proj.spec.task.name}, headers=headers, timeout=PROMOTE_TIMEOUT_S + 30)  # the server gives the candidate PROMOTE_TIMEOUT_S to start
     except httpx.HTTPError as exc:

@@ -21,6 +21,7 @@ from graduate.data.csv_source import Item
 from graduate.data.examples import Example, add_examples_in, exact_text_id, select_examples, stored_text_hashes
 from graduate.data.text import text_hash
 from graduate.errors import SpecError
+from graduate.formats import labelset
 from graduate.spec.terms import same_term, swaps, term_pattern
 from graduate.store.db import insert_ignore, now
 from graduate.store.schema import examples as examples_table
@@ -75,7 +76,7 @@ def counterfactual(
         if ex.id not in labelled:
             continue
         label, labeller = labelled[ex.id]
-        n = cfg.copies_for(label)
+        n = _copies(spec, label)
         if n == 0:
             continue
         report.considered += 1
@@ -100,6 +101,20 @@ def counterfactual(
     )
     report.added, report.already_stored, report.per_term = stored.added, stored.already_stored, stored.per_key
     return report
+
+
+def _copies(spec: Any, label: str) -> int:
+    """How many copies an item with this label gets at most. A label set (multi-label) is chosen
+    by any label it holds, and gets the most copies any of them is given ({care, equality} under
+    labels [care] is an item of care); the empty set only when no label is named."""
+    cfg = spec.augment.counterfactual
+    try:
+        chosen = labelset.decode(label, spec.task.labels) if spec.task.multi_label else None
+    except ValueError:  # not a set of task labels: compared whole, as a single label is
+        chosen = None
+    if not chosen:
+        return cfg.copies_for(label)
+    return max(cfg.copies_for(part) for part in chosen)
 
 
 @dataclass

@@ -96,6 +96,11 @@ def _spoken(text: str) -> bool:
     return any(unicodedata.category(c) == "Po" and any(w in unicodedata.name(c, "") for w in ("EXCLAMATION", "QUESTION", "INTERROBANG")) for c in text)
 
 
+# A smiley of punctuation alone (":)", ";-)", ":(", ":/"), standing apart: ``_bare`` strips it as the
+# punctuation about a word, and "Ok :)" was the label ok.
+_EMOTICON = re.compile(r"(?<!\S)[:;=][-'^]?[()\[\]/\\|]+(?!\S)")
+
+
 def label_matcher(parse: ParseSpec, labels: Sequence[str]) -> Callable[[str], bool]:
     """A test of a written line: is it a label of the task rather than a text (a teacher asked to
     write inputs that answers as if labelling)? Kept narrow, so no real text is lost: the line, bare
@@ -104,7 +109,7 @@ def label_matcher(parse: ParseSpec, labels: Sequence[str]) -> Callable[[str], bo
     or the whole line is an answer object or list the task's own format reads (``{"is_bad": 1}``).
     Label words inside a sentence ("you are toxic") leave it a text, and so does an exclamation or
     question mark: an answer naming a label neither exclaims nor asks, but "Thanks!" and "Help?" are
-    what an intent task's users say."""
+    what an intent task's users say; so does a smiley ("Ok :)")."""
     words = {*labels, *(w for ws in parse.words.values() for w in ws), *parse.values, labelset.NONE}
     if parse.none:
         words.add(parse.none)
@@ -118,7 +123,7 @@ def label_matcher(parse: ParseSpec, labels: Sequence[str]) -> Callable[[str], bo
         flat = line.strip()
         if flat[:1] in "{[" and flat[-1:] in "}]" and literal(flat, (dict, list)) is not None and fmt.parse(flat).label is not None:
             return True
-        if _spoken(line) and not spoken_words:
+        if _spoken(line) and not spoken_words or _EMOTICON.search(line):
             return False
         said = _bare(_LABEL_PREFIX.sub("", _bare(line)))
         if said in bare_words:

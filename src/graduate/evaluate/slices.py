@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -39,8 +41,9 @@ def parse_slice_name(name: str, *, labels: list[str], length_buckets: list[int])
     ("length", bucket index) or ("identity", TERM); None when it names no slice. Lets a weak
     slice `graduate errors` prints be the target of targeted additions as printed."""
     name = name.strip()
-    if name.startswith("gold = ") and name.removeprefix("gold = ") in labels:
-        return "label", name.removeprefix("gold = ")
+    gold = re.fullmatch(r"gold\s*=\s*(.+)", name)  # as printed ("gold = bad"), or typed without its spaces
+    if gold is not None and gold.group(1) in labels:
+        return "label", gold.group(1)
     if name.startswith("mentions '") and name.endswith("'") and len(name) > len("mentions ''"):
         return "identity", name[len("mentions '") : -1]
     names = length_bucket_names(length_buckets)

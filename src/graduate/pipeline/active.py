@@ -41,8 +41,17 @@ class Budget:
 
 
 def parse_budget(text: str) -> Budget:
-    """'500' is 500 items; '$5', '5usd' or '5.00' is USD."""
-    raw = text.strip().lower().replace(",", "")
+    """'500' is 500 items; '$5', '5usd' or '5.00' is USD. A comma is a thousands separator
+    ('1,000', '$1,250.50') and nothing else: '$1,50' is refused, not read as $150."""
+    raw = text.strip().lower()
+    if "," in raw:
+        if re.fullmatch(r"\$?\s*[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?\s*(?:usd)?", raw) is None:
+            raise SpecError(
+                f"budget {text!r}: a comma goes only between groups of three digits, as a thousands separator (1,000 or $1,250.50); "
+                "write cents with a point ($1.50)",
+                field="--budget",
+            )
+        raw = raw.replace(",", "")
     usd = re.fullmatch(r"\$?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(usd)?", raw)
     if usd is None:
         raise SpecError(f"budget {text!r} is neither a number of items (500) nor USD ($5, 5usd, 5.00)", field="--budget")
@@ -85,27 +94,31 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     # item a log answers is not chosen (and paid for) again
     project.import_logs()
     project.load_data()
+    sources = ", ".join(d.name for d in spec.data)
+    if source is not None and not source.strip():  # an empty shell variable: not "the default pool"
+        raise SpecError(f"{source!r} names no stored item; give one of graduate.yaml's data sources: {sources}", field="--source")
     src = source or spec.train.source
     patterns = tags or (["*"] if source else spec.train.tags)  # another source: all of its items
     pool = select_examples(project.engine, source=src, tags=patterns)
+    if not pool and source is not None and (patterns == ["*"] or not select_examples(project.engine, source=source, tags=["*"])):
+        raise SpecError(f"{source!r} names no stored item; give one of graduate.yaml's data sources: {sources}", field="--source")
     if not pool:
         raise SpecError(f"the pool (source {src or 'any'}, tags {patterns}) matches no stored item; name a data source with --source and tags with --tags", field="--source/--tags")
-    keys = {ex.id: teacher_key(spec.teacher, ex.text) for ex in pool}
-    answered = answers(project.engine, keys.values())
-    # A reviewer's label answers an item too: a filled review queue imported back must not come
-    # round again in the next one.
-    reviewed = human_labels(project.engine, [ex.id for ex in pool])
-    todo = [ex for ex in pool if keys[ex.id] not in answered and ex.id not in reviewed]
+    todo = _unanswered(project, pool)
     unanswered = len(todo)
     # Copies of one text are one teacher call (the call log answers them all): chosen once, or a
     # reviewer labels the text again and again and the cost counts calls never made.
     distinct: dict[str, Example] = {}
     for ex in todo:
-        distinct.setdefault(keys[ex.id], ex)
+        distinct.setdefault(teacher_key(spec.teacher, ex.text), ex)
     todo = list(distinct.values())
     if not todo:
+        # Another data source may hold the new items (train.source is the default pool): name it.
+        elsewhere = [] if source else [(d.name, len(_unanswered(project, select_examples(project.engine, source=d.name, tags=["*"])))) for d in spec.data if d.name != src]
+        where = "; ".join(f"--source {name} has {count} unanswered items" for name, count in elsewhere if count)
         raise NotReadyError(
-            f"every one of the pool's {len(pool)} items has a teacher answer or a reviewer's label: nothing to choose from; load more items (a data source, or --source/--tags)"
+            f"every one of the pool's {len(pool)} items has a teacher answer or a reviewer's label: nothing to choose from; "
+            + (where or "load more items (a data source, or --source/--tags)")
         )
     price = spec.price_for(spec.teacher.model)
     out_reserve = output_reserve(spec.teacher, longest_answer(project.engine, spec.teacher.model))
@@ -136,6 +149,15 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
         curve_advice=_curve_advice(project, student.kind, len(picks), per_call),
         outside_training=sum(not _in_training_pool(spec, todo[i]) for i in picks),
     )
+
+
+def _unanswered(project: "Project", pool: list[Example]) -> list[Example]:
+    """The items of ``pool`` without a teacher answer (call log) or a reviewer's label: a filled
+    review queue imported back must not come round again in the next one."""
+    keys = {ex.id: teacher_key(project.spec.teacher, ex.text) for ex in pool}
+    answered = answers(project.engine, keys.values())
+    reviewed = human_labels(project.engine, [ex.id for ex in pool])
+    return [ex for ex in pool if keys[ex.id] not in answered and ex.id not in reviewed]
 
 
 def _in_training_pool(spec: "ProjectSpec", ex: Example) -> bool:

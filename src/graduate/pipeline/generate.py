@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -39,7 +40,7 @@ from graduate.errors import SpecError
 from graduate.evaluate.slices import length_bucket, parse_slice_name
 from graduate.formats.registry import answer_format
 from graduate.spec.terms import term_pattern
-from graduate.teacher.labeling import label_texts
+from graduate.teacher.labeling import CutCount, label_texts
 from graduate.teacher.registry import make_teacher
 
 if TYPE_CHECKING:
@@ -143,9 +144,16 @@ def _clean_target(target: str | None) -> str | None:
     told the teacher to write texts "that mention ''")."""
     if target is None:
         return None
-    if not target.strip():
+    # Invisible format characters about it (a zero-width space, a BOM, a word joiner: what a pasted
+    # name brings along) are no part of it: "bad\u200b" is the label bad, not the term "bad".
+    cleaned = unicodedata.normalize("NFC", target)
+    while cleaned and (cleaned[0].isspace() or unicodedata.category(cleaned[0]) == "Cf"):
+        cleaned = cleaned[1:]
+    while cleaned and (cleaned[-1].isspace() or unicodedata.category(cleaned[-1]) == "Cf"):
+        cleaned = cleaned[:-1]
+    if not cleaned:
         raise SpecError(f"--target {target!r} is empty: give a label, a tag, a term or a slice `graduate errors` lists, or leave --target out for the whole pool", field="--target")
-    return target.strip()
+    return cleaned
 
 
 def _length_phrase(bounds: list[int], bucket: int) -> str:
@@ -171,12 +179,15 @@ def _generation_spec(project: "Project", prompt: str, per_call: int) -> Any:
     )
 
 
-def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateReport) -> list[Any]:
+def _ask(project: "Project", spec: Any, inputs: list[str], report: GenerateReport, cut: CutCount | None = None) -> list[Any]:
+    """The teacher's written answers to ``inputs``; ``cut``: the run's answers so far, when this is
+    one chunk of a run, so the CUT_STOP stop is the run's (as labelling's), not each chunk's."""
     with project.exclusive("asking the teacher to write items"):  # one spender at a time (the budget is read once)
         outcomes, stats = asyncio.run(
             # A list cut at its token room still holds the items written before the cut.
             label_texts(
-                project.engine, spec, make_teacher(spec), inputs, price=project.spec.price_for(spec.model), redactor=project.redactor, whole_answers=False
+                project.engine, spec, make_teacher(spec), inputs, price=project.spec.price_for(spec.model), redactor=project.redactor, whole_answers=False,
+                cut=cut,
             )
         )
     report.calls += stats.distinct
@@ -251,11 +262,13 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     """``n`` new texts of the target's kind, written by the teacher from ``seeds`` examples a call."""
     if n < 1:
         raise SpecError("--n must be at least 1", field="--n")
+    if seeds < 1:  # none shown: every call the same request, answered once
+        raise SpecError(f"--seeds must be at least 1 (got {seeds}): the seed examples shown in each call", field="--seeds")
     target = _clean_target(target)
     pool, labels = _labelled_pool(project)
     kind, idx, what = resolve_target(project, target, pool, labels)
     report = GenerateReport("synth", target, kind, matching=len(idx))
-    if len(idx) < max(MIN_SEEDS, min(seeds, 1)):
+    if len(idx) < MIN_SEEDS:
         matched = f"match --target {target!r}" if target else "are labelled in the training pool"
         raise SpecError(f"only {len(idx)} training items {matched}; synth needs at least {MIN_SEEDS} seed examples: widen the target or label more items", field="--target")
     calls = math.ceil(n / MAX_PER_CALL)
@@ -267,11 +280,12 @@ def synth(project: "Project", *, target: str | None, n: int, seeds: int = 5, see
     generated: list[str] = []
     origin: list[tuple[list[int], int | None]] = []
     run_calls: set[int] = set()
+    cut = CutCount()  # one for the run: its first CUT_STOP answers, whichever chunks they are in
     asked = 0
     while asked < calls:
         seed_sets = [draws.next() for _ in range(min(CHUNK_CALLS, calls - asked))]
         asked += len(seed_sets)
-        outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report)
+        outcomes = _ask(project, spec, [seed_block([pool[i].text for i in s]) for s in seed_sets], report, cut)
         for s, out in zip(seed_sets, outcomes):
             texts = _written(report, out.content, per_call, is_label)
             generated += texts

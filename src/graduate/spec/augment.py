@@ -17,9 +17,9 @@ class CounterfactualSpec(_Model):
         3,
         description="At most this many copies per item (the other terms, in list order from a seeded shuffle), 1-50; or per label, "
         "e.g. {ok: 12, bad: 1}: many for non-toxic items (naming a term is not toxic), a few for toxic ones (which term is named does not matter); "
-        "a label left out (or 0) gets none.",
+        "a label left out (or 0) gets none. Multi-label: an item gets the most any label of its set is given.",
     )
-    labels: list[str] = Field(default_factory=list, description="Only items with these labels (e.g. [ok], to teach that naming an identity is not toxic); empty: all.")
+    labels: list[str] = Field(default_factory=list, description="Only items with these labels (e.g. [ok], to teach that naming an identity is not toxic); empty: all. Multi-label: items whose set holds one of them.")
 
     @model_validator(mode="after")
     def _per_item(self) -> "CounterfactualSpec":

@@ -131,6 +131,9 @@ class ProjectSpec(_Model):
         per_label = self.augment.counterfactual.per_item
         if isinstance(per_label, dict) and set(per_label) - set(self.task.labels):
             raise ValueError(f"augment.counterfactual.per_item names unknown labels {sorted(set(per_label) - set(self.task.labels))}; allowed: {self.task.labels}")
+        chosen = self.augment.counterfactual.labels
+        if set(chosen) - set(self.task.labels):
+            raise ValueError(f"augment.counterfactual.labels names unknown labels {sorted(set(chosen) - set(self.task.labels))}; allowed: {self.task.labels}")
         students = [s.label for s in self.students]
         if len(set(students)) != len(students):
             raise ValueError(f"student names must be unique, got {students}; give each a name")

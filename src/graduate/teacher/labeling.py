@@ -85,6 +85,15 @@ class LabelStats:
 CUT_STOP = 5
 
 
+@dataclass
+class CutCount:
+    """A run's answers so far, as the CUT_STOP stop counts them: one for a whole run that calls
+    ``label_texts`` more than once (synth asks in chunks), so the stop is the run's, not a chunk's."""
+
+    usable: int = 0
+    unusable: list[str] = field(default_factory=list)  # why each unusable answer was, in order
+
+
 def _cut_fix(spec: TeacherSpec) -> tuple[str, str]:
     if spec.max_tokens:
         return f"teacher.max_tokens ({spec.max_tokens})", "raise teacher.max_tokens in graduate.yaml"
@@ -260,6 +269,7 @@ async def label_texts(
     redactor: Redactor | None = None,
     whole_answers: bool = True,
     stats: LabelStats | None = None,
+    cut: CutCount | None = None,
 ) -> tuple[list[LabelOutcome], LabelStats]:
     """Label ``texts`` with the live teacher. Outcomes come back in input order.
 
@@ -275,6 +285,9 @@ async def label_texts(
 
     ``stats``: the counts to keep, updated as calls settle, so a caller that is stopped midway
     (Ctrl-C cancels the sending) can say what was stored (a new one when not given).
+
+    ``cut``: the run's answers so far for the CUT_STOP stop, when this call is one part of a run
+    (a new count when not given: this call is the run).
 
     Raises ``TeacherAuthError`` if the teacher refuses the API key (after the calls in flight settle).
     """
@@ -353,14 +366,14 @@ async def label_texts(
 
     # Answers that are all cut off (or hold no text) would be paid for every item and fail alike:
     # once the first CUT_STOP answers are all unusable, the rest are not sent.
-    unusable: list[str] = []
-    usable = 0
+    cut = cut if cut is not None else CutCount()
+    unusable = cut.unusable
 
     def refuse(key: str) -> bool:
         if refused:
             stats.not_sent += 1
             settle(key, lambda t: LabelOutcome(t, key, "not_sent", error=str(refused[0])))
-        elif not usable and len(unusable) >= CUT_STOP:
+        elif not cut.usable and len(unusable) >= CUT_STOP:
             stats.not_sent += 1
             stats.stopped_unsent += 1
             stats.cut_stopped = True
@@ -374,7 +387,7 @@ async def label_texts(
         async with sem:
             if refuse(key):
                 return
-            nonlocal longest, probing, usable
+            nonlocal longest, probing
             est_in = estimate_prompt_tokens(req.messages)
             # The prompt's most tokens, not the estimate: a text in another script has ~4 times as many.
             reserve = await budget.reserve(reserve_for(most_prompt_tokens(req.messages)))
@@ -424,7 +437,7 @@ async def label_texts(
                         stats.errors.append(problem)
                     settle(key, lambda t: LabelOutcome(t, key, "failed", call_id, error=problem))
                     return
-                usable += 1
+                cut.usable += 1
                 stats.sent += 1
                 settle(key, lambda t: LabelOutcome(t, key, "sent", call_id, completion.content))
             finally:
