@@ -691,3 +691,7 @@ def test_counterfactual_labels_and_per_item_pick_items_whose_set_holds_the_label
     raw["augment"]["counterfactual"] = {"terms": "people", "per_item": {"care": 1}}
     (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     assert Project.load(project).augment().considered == with_care
+    # the empty set is a set an item can have: "(none)" may be chosen (it was refused as an unknown label)
+    raw["augment"]["counterfactual"] = {"terms": "people", "labels": ["care", "(none)"], "per_item": {"(none)": 2, "care": 1}}
+    (project / "graduate.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert Project.load(project).spec.augment.counterfactual.copies_for("(none)") == 2

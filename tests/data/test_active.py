@@ -101,6 +101,11 @@ def test_a_comma_that_is_no_thousands_separator_is_one_line_not_another_budget(t
 
 def test_a_comma_between_groups_of_three_digits_is_a_thousands_separator() -> None:
     assert parse_budget("1,000").items == 1000 and parse_budget("$1,250.50").usd == 1250.5 and parse_budget("12,345,678").items == 12345678
+    # a budget wrong for another reason is not blamed on its (right) comma
+    for text in ("1,000 $", "€1,000"):
+        with pytest.raises(Exception) as caught:
+            parse_budget(text)
+        assert "is neither a number of items" in str(caught.value) and "thousands" not in str(caught.value), text
 
 
 def add_unlabelled(project: Path, n: int) -> Path:
@@ -256,10 +261,20 @@ def test_a_pool_with_nothing_left_names_the_data_source_that_has_unanswered_item
     "load more items (a data source, or --source/--tags)": the items were loaded; which --source
     holds them went unsaid."""
     add_unlabelled(trained_copy, 7)
+    # and a source of gold items a test set reads: never named, or the teacher is paid for test items to train on
+    rows = [{"id": f"h{i}", "comment_text": f"{t} (held out, {i})", "is_bad": "0"} for i, t in enumerate(comments(trained_copy, 5))]
+    with (trained_copy / "heldout.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["id", "comment_text", "is_bad"])
+        w.writeheader()
+        w.writerows(rows)
+    spec = yaml.safe_load((trained_copy / "graduate.yaml").read_text())
+    spec["data"].append({"name": "heldout", "path": "./heldout.csv", "id_column": "id", "gold_column": "is_bad", "gold_values": {"0": "ok", "1": "bad"}})
+    spec["test_sets"].append({"name": "heldout", "source": "heldout", "tags": ["*"]})
+    (trained_copy / "graduate.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     result = graduate("select", str(trained_copy), "--budget", "5")
     said = " ".join(result.stderr.split())
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stdout + result.stderr
-    assert "nothing to choose from; --source unlabelled has 7 unanswered items" in said, said
+    assert "nothing to choose from; --source unlabelled has 7 unanswered items" in said and "heldout" not in said, said
 
 
 @pytest.mark.parametrize("source", ["unlabeled", "", " "])

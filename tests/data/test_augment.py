@@ -222,7 +222,7 @@ def test_a_bad_per_item_is_one_line_naming_the_field(trained_copy: Path, per_ite
     assert re.search(message, out.stderr), out.stderr
 
 
-@pytest.mark.parametrize("labels", [["rude"], ["OK"], ["ok", "bad", "nope"]])
+@pytest.mark.parametrize("labels", [["rude"], ["OK"], ["ok", "bad", "nope"], ["(none)"]])  # (none): only label sets have it
 def test_counterfactual_labels_not_of_the_task_are_one_line_when_graduate_yaml_is_read(trained_copy: Path, labels: list[str]) -> None:
     """augment.counterfactual.labels naming a label the task lacks (a typo, another case) was read
     without a word: per_item's labels were checked at load, these only at `graduate augment`, whose

@@ -531,6 +531,12 @@ def test_a_server_url_without_http_or_with_the_openai_v1_path_is_the_server_not_
         said = " ".join(bare.stderr.split())
         assert bare.returncode == 2 and len(bare.stderr.strip().splitlines()) == 1, bare.stderr
         assert f"--server {server.url.removeprefix('http://')!r} has no http:// or https://; give {server.url}" in said, said
+        for typed, fix in (("http://", "names no host"), ("http:/127.0.0.1:8000", "give http://127.0.0.1:8000"), ("ftp://h:1", "give http://h:1")):
+            wrong = graduate("promote", str(served), "--server", typed, "--no-wait", env=env)
+            assert wrong.returncode == 2 and fix in " ".join(wrong.stderr.split()) and "http://http" not in wrong.stderr, (typed, wrong.stderr)
+        padded = graduate("promote", str(served), "--server", server.url, "--run", " " + "a" * 64 + " ", "--no-wait", env=env)
+        # checked and sent stripped: the server reads the 64 characters (no run has them), not a 422 on run_id
+        assert padded.returncode == 2 and f"run {'a' * 64!r} names 0 finished training runs" in padded.stderr and "run_id" not in padded.stderr, padded.stderr
         for url in (f"{server.url}/v1", f"{server.url}/v1/"):
             v1 = graduate("promote", str(served), "--server", url, "--no-wait", env=env)
             assert v1.returncode == 2 and "no candidate" in v1.stderr and "API key" not in v1.stderr, v1.stderr  # reached the handler

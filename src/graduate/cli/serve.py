@@ -4,6 +4,7 @@ proxy in front of the teacher, and the cascade threshold to serve with."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -256,9 +257,14 @@ def _server_root(server: str) -> str:
     is refused (httpx's own error read as a server that does not answer)."""
     from graduate.errors import SpecError
 
-    base = server.strip().rstrip("/")
-    if not base.lower().startswith(("http://", "https://")):
-        raise SpecError(f"--server {server!r} has no http:// or https://; give http://{base or '127.0.0.1:8000'}", field="--server")
+    given = server.strip()
+    scheme, sep, rest = given.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        where = (rest if sep else re.sub(r"^https?:/*", "", given, flags=re.IGNORECASE)) or "127.0.0.1:8000"
+        raise SpecError(f"--server {server!r} has no http:// or https://; give http://{where}", field="--server")
+    if not rest.strip("/"):
+        raise SpecError(f"--server {server!r} names no host; give one, e.g. http://127.0.0.1:8000", field="--server")
+    base = given.rstrip("/")
     return base[: -len("/v1")] if base.lower().endswith("/v1") else base
 
 
@@ -287,7 +293,8 @@ def promote(
     from graduate.errors import NotReadyError
     from graduate.pipeline.project import Project
 
-    if run is not None and not 4 <= len(run.strip()) <= 64:  # the server's bounds (serve.schemas), said for the option typed
+    run = run.strip() if run is not None else None  # sent as checked: " abcd" matched no run on the server
+    if run is not None and not 4 <= len(run) <= 64:  # the server's bounds (serve.schemas), said for the option typed
         from graduate.errors import SpecError
 
         what = "too short to name a run: give at least 4 characters of its id" if len(run.strip()) < 4 else "longer than a run id: give its id"

@@ -106,7 +106,7 @@ def counterfactual(
 def _copies(spec: Any, label: str) -> int:
     """How many copies an item with this label gets at most. A label set (multi-label) is chosen
     by any label it holds, and gets the most copies any of them is given ({care, equality} under
-    labels [care] is an item of care); the empty set only when no label is named."""
+    labels [care] is an item of care); the empty set by ``(none)`` (labels: ["(none)"])."""
     cfg = spec.augment.counterfactual
     try:
         chosen = labelset.decode(label, spec.task.labels) if spec.task.multi_label else None

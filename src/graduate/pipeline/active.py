@@ -45,7 +45,8 @@ def parse_budget(text: str) -> Budget:
     ('1,000', '$1,250.50') and nothing else: '$1,50' is refused, not read as $150."""
     raw = text.strip().lower()
     if "," in raw:
-        if re.fullmatch(r"\$?\s*[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?\s*(?:usd)?", raw) is None:
+        number = re.fullmatch(r"\$?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(usd)?", raw.replace(",", ""))
+        if number is not None and re.fullmatch(r"\$?\s*[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?\s*(?:usd)?", raw) is None:
             raise SpecError(
                 f"budget {text!r}: a comma goes only between groups of three digits, as a thousands separator (1,000 or $1,250.50); "
                 "write cents with a point ($1.50)",
@@ -114,7 +115,10 @@ def select(project: "Project", budget: Budget, *, source: str | None = None, tag
     todo = list(distinct.values())
     if not todo:
         # Another data source may hold the new items (train.source is the default pool): name it.
-        elsewhere = [] if source else [(d.name, len(_unanswered(project, select_examples(project.engine, source=d.name, tags=["*"])))) for d in spec.data if d.name != src]
+        # Not a source a test set reads: its items are gold to test on, never to pay the teacher for and train on.
+        tested = {t.source for t in spec.test_sets}
+        others = [d.name for d in spec.data if d.name != src and d.name not in tested]
+        elsewhere = [] if source else [(name, len(_unanswered(project, select_examples(project.engine, source=name, tags=["*"])))) for name in others]
         where = "; ".join(f"--source {name} has {count} unanswered items" for name, count in elsewhere if count)
         raise NotReadyError(
             f"every one of the pool's {len(pool)} items has a teacher answer or a reviewer's label: nothing to choose from; "

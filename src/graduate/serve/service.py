@@ -160,7 +160,7 @@ class ServeService:
         for a label set written as a list (label_list, json_list): that reading sees only the labels
         the answer started (graduate.formats.label_starts), so it overstates how sure the answer is
         of every label it left out; such a middle tier is taken only at threshold 0, as one without logprobs."""
-        if self.task_parse is None or getattr(self.task_parse, "kind", None) in ("label_list", "json_list"):
+        if self.task_parse is None or self.task_parse.kind in ("label_list", "json_list"):
             return None
         return answer_distribution(answer.response, self.task_parse, self.labels)
 

@@ -128,12 +128,14 @@ class ProjectSpec(_Model):
             raise ValueError(f"prior shares must sum to 1, got {sum(prior.values()):g} from {prior}")
         elif prior is not None and sorted(prior) != sorted(self.task.labels):
             raise ValueError(f"clean.balance.prior must give a share for each label {self.task.labels}, got {sorted(prior)}")
+        # multi-label: the empty set, "(none)", is a label set an item can have
+        allowed = [*self.task.labels, *([EMPTY_SET] if self.task.multi_label else [])]
         per_label = self.augment.counterfactual.per_item
-        if isinstance(per_label, dict) and set(per_label) - set(self.task.labels):
-            raise ValueError(f"augment.counterfactual.per_item names unknown labels {sorted(set(per_label) - set(self.task.labels))}; allowed: {self.task.labels}")
+        if isinstance(per_label, dict) and set(per_label) - set(allowed):
+            raise ValueError(f"augment.counterfactual.per_item names unknown labels {sorted(set(per_label) - set(allowed))}; allowed: {allowed}")
         chosen = self.augment.counterfactual.labels
-        if set(chosen) - set(self.task.labels):
-            raise ValueError(f"augment.counterfactual.labels names unknown labels {sorted(set(chosen) - set(self.task.labels))}; allowed: {self.task.labels}")
+        if set(chosen) - set(allowed):
+            raise ValueError(f"augment.counterfactual.labels names unknown labels {sorted(set(chosen) - set(allowed))}; allowed: {allowed}")
         students = [s.label for s in self.students]
         if len(set(students)) != len(students):
             raise ValueError(f"student names must be unique, got {students}; give each a name")
