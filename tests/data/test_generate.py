@@ -579,3 +579,23 @@ def test_synth_and_paraphrase_send_the_same_requests_for_the_pool_in_another_ord
             sent.append(sorted(str(r.request["messages"]) for r in live_calls(project) if "numbered list" in str(r.request)))
     assert len(sent[0]) == 2 + 4 and sent[0] == sent[1]
     assert sorted(r.text for r in augmented(tiny_project)) == sorted(r.text for r in augmented(shuffled))
+
+
+def test_a_label_written_decomposed_in_the_spec_is_the_target_typed_composed(tmp_path: Path) -> None:
+    """--target is read composed (NFC); a label graduate.yaml writes decomposed ("ne\u0301gatif")
+    was then no label: the target became a term, and the teacher was asked for texts that mention it."""
+    from graduate.pipeline.generate import _clean_target, resolve_target
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "items.csv").write_text("id,text,label\n1,a,positif\n", encoding="utf-8")
+    spec = {
+        "task": {"name": "avis", "labels": ["positif", "ne\u0301gatif"], "parse": {"kind": "label_words"}},
+        "teacher": {"model": "m", "prompt": "Avis : {text}"},
+        "data": [{"name": "items", "path": "items.csv", "id_column": "id"}],
+    }
+    (root / "graduate.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    proj = Project.load(root)
+    for typed in ("négatif", "ne\u0301gatif", "NÉGATIF"):
+        kind, idx, _ = resolve_target(proj, _clean_target(typed), [], ["ne\u0301gatif", "positif"])
+        assert (kind, idx) == ("label", [0]), typed

@@ -114,8 +114,10 @@ def resolve_target(project: "Project", target: str | None, pool: Sequence[Exampl
     tagged = [i for i, ex in enumerate(pool) if target in ex.tags]
     if tagged:
         return "tag", tagged, ""
-    cased = [lab for lab in spec.task.labels if lab.casefold() == target.casefold()]
-    if len(cased) == 1:  # --target BAD: the label bad, not the word "bad" in the texts
+    # --target BAD: the label bad, not the word "bad" in the texts; in either Unicode form (the target
+    # is read composed, NFC; a label in graduate.yaml may be written decomposed)
+    cased = [lab for lab in spec.task.labels if unicodedata.normalize("NFC", lab).casefold() == target.casefold()]
+    if len(cased) == 1:
         return resolve_target(project, cased[0], pool, labels)
     term = target
     named_slice = parse_slice_name(target, labels=list(spec.task.labels), length_buckets=spec.evaluation.length_buckets)
