@@ -293,12 +293,12 @@ def promote(
     from graduate.errors import NotReadyError
     from graduate.pipeline.project import Project
 
-    run = run.strip() if run is not None else None  # sent as checked: " abcd" matched no run on the server
+    typed, run = run, run.strip() if run is not None else None  # sent as checked: " abcd" matched no run on the server
     if run is not None and not 4 <= len(run) <= 64:  # the server's bounds (serve.schemas), said for the option typed
         from graduate.errors import SpecError
 
-        what = "too short to name a run: give at least 4 characters of its id" if len(run.strip()) < 4 else "longer than a run id: give its id"
-        raise SpecError(f"{run!r} is {what} (graduate runs list)", field="--run")
+        what = "too short to name a run: give at least 4 characters of its id" if len(run) < 4 else "longer than a run id: give its id"
+        raise SpecError(f"{typed!r} is {what} (graduate runs list)", field="--run")
     proj = Project.load(project)  # the spec must be valid; the server loads the run itself
     # The key in --api-key-env (default GRADUATE_ADMIN_KEY, else GRADUATE_API_KEY), else the first key the
     # server itself accepts for /admin/* on this machine: an admin key, else a client key (serve.api_keys_env, serve.api_keys).
