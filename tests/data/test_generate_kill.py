@@ -33,6 +33,16 @@ def made(project: Path) -> list[tuple[str, dict]]:
     return [(r.text, r.lineage) for r in rows]
 
 
+def rerun_then_nothing_more(server, command: list[str], project: Path) -> None:
+    """The killed run's command again finishes; a third run sends nothing and adds nothing."""
+    rerun = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    after_rerun, sent = len(made(project)), server.stats()["requests"]
+    third = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert len(made(project)) == after_rerun and server.stats()["requests"] == sent  # nothing sent, nothing added
+
+
 @pytest.mark.parametrize("kill_after_ok", [2, 4 + N // 3], ids=["while-writing", "while-labelling"])
 def test_sigkill_mid_synth_then_rerun_stores_what_an_uninterrupted_run_stores(trained_copy: Path, tmp_path: Path, kill_after_ok: int) -> None:
     reference = tmp_path / "reference"
@@ -45,13 +55,7 @@ def test_sigkill_mid_synth_then_rerun_stores_what_an_uninterrupted_run_stores(tr
         sigkill_after(server, client, kill_after_ok)
         assert len(made(trained_copy)) < N  # killed before it stored
 
-        rerun = subprocess.run(synth_command(trained_copy), env=cli_env(), capture_output=True, text=True, timeout=300)
-        assert rerun.returncode == 0, rerun.stderr
-        after_rerun = len(made(trained_copy))
-        sent = server.stats()["requests"]
-        third = subprocess.run(synth_command(trained_copy), env=cli_env(), capture_output=True, text=True, timeout=300)
-        assert third.returncode == 0, third.stderr
-        assert len(made(trained_copy)) == after_rerun and server.stats()["requests"] == sent  # nothing sent, nothing added
+        rerun_then_nothing_more(server, synth_command(trained_copy), trained_copy)
         paid = server.stats()  # before the reference run, which pays every call again into its own store
         clean = subprocess.run(synth_command(reference), env=cli_env(), capture_output=True, text=True, timeout=300)
         assert clean.returncode == 0, clean.stderr
@@ -78,12 +82,7 @@ def test_sigkill_mid_paraphrase_then_rerun_stores_what_an_uninterrupted_run_stor
             point_teacher(project, server.base_url, concurrency=CONCURRENCY, requests_per_minute=60_000)
         client = subprocess.Popen(paraphrase_command(trained_copy), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         sigkill_after(server, client, kill_after_ok)
-        rerun = subprocess.run(paraphrase_command(trained_copy), env=cli_env(), capture_output=True, text=True, timeout=300)
-        assert rerun.returncode == 0, rerun.stderr
-        after_rerun, sent = len(made(trained_copy)), server.stats()["requests"]
-        third = subprocess.run(paraphrase_command(trained_copy), env=cli_env(), capture_output=True, text=True, timeout=300)
-        assert third.returncode == 0, third.stderr
-        assert len(made(trained_copy)) == after_rerun and server.stats()["requests"] == sent  # nothing sent, nothing added
+        rerun_then_nothing_more(server, paraphrase_command(trained_copy), trained_copy)
         clean = subprocess.run(paraphrase_command(reference), env=cli_env(), capture_output=True, text=True, timeout=300)
         assert clean.returncode == 0, clean.stderr
     got, want = made(trained_copy), made(reference)
